@@ -1,0 +1,105 @@
+// Package abusewatch holds the domain types that every stage of the pipeline shares:
+// a Record read from a log source, the Event detect makes of it, the Incident correlate
+// builds from events, the Contact lookup finds for a network and the Report mailer sends.
+// It holds nothing else: no I/O, no dependencies beyond the standard library.
+package abusewatch
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Record is one log line as read from a source, with the position just after it, so the
+// position can be committed together with whatever the line produced.
+type Record struct {
+	Source string    // the configured source the line came from (a file path, "journal", …)
+	Line   string    // the line without its trailing newline, exactly as read
+	Offset int64     // byte offset just after this line in the source
+	Read   time.Time // when the daemon read it (the fallback when the line has no usable timestamp)
+}
+
+// Class names what an event is, in the words of the threat, e.g. "auth-failure".
+type Class string
+
+// The classes detect produces today. Rule files may name others.
+const (
+	ClassAuthFailure Class = "auth-failure" // a failed login for an existing user (password, PAM)
+	ClassInvalidUser Class = "invalid-user" // a login attempt for a user that does not exist
+	ClassAuthSuccess Class = "auth-success" // a successful login: normal, kept to see success after failures
+)
+
+// Event is a record that detect recognised as something worth counting.
+type Event struct {
+	Seq     uint64     // assigned by the store: unique and increasing
+	Time    time.Time  // when it happened, from the record's own timestamp
+	Class   Class      // what it is
+	Addr    netip.Addr // the remote address, taken only from an anchored position in the record
+	Name    string     // a remote host name where the record gives a name instead of an address
+	Port    uint16     // the remote port, 0 when unknown
+	User    string     // the user name tried (attacker-controlled text)
+	Service string     // the program that logged it, e.g. "sshd"
+	Host    string     // our host that was hit (the syslog hostname)
+	Source  string     // the source the record came from
+	Line    string     // the record itself, the evidence for a report
+}
+
+// Incident is a set of related events that correlate judged worth acting on. It grows as
+// new events arrive while its window is open instead of being created again.
+type Incident struct {
+	ID       string       // stable: derived from the key and the first event
+	Key      string       // what the events have in common, e.g. "ip:203.0.113.7"
+	Rule     string       // the correlation rule that made it, e.g. "per-address"
+	Addr     netip.Addr   // the attacking address (for per-address incidents)
+	Network  netip.Prefix // the attacking network the incident is about (a /32 or /128 for one address)
+	Classes  []Class      // the distinct classes seen, sorted
+	First    time.Time    // first event
+	Last     time.Time    // last event
+	Count    int          // number of events
+	Hosts    []string     // our hosts that were hit, sorted
+	Evidence []Event      // a bounded selection: the first events, then the last ones
+	Severity int          // 1 (low) to 5 (high)
+	Success  bool         // a successful login was seen from the same address: possible compromise
+}
+
+// Contact is who is responsible for a network and how to reach them.
+type Contact struct {
+	Network  netip.Prefix // the network the contact speaks for
+	Emails   []string     // where reports go, best first
+	Role     string       // which role the addresses came from: "static", "abuse", "technical", …
+	Source   string       // where it was found: "config", or the RDAP URL
+	Registry string       // the RIR or registry, e.g. "ARIN", empty for static contacts
+	Name     string       // the network's name or handle in the registry
+	Country  string       // the network's country code, when the registry gives one
+	PTR      string       // the reverse name of the address, when forward-confirmed
+	Fetched  time.Time    // when it was looked up
+}
+
+// ReportState is where a report is in the outbox.
+type ReportState string
+
+// The outbox states of a report.
+const (
+	ReportPendingApproval ReportState = "pending-approval" // review mode: waits for the admin
+	ReportQueued          ReportState = "queued"           // ready to be delivered
+	ReportSending         ReportState = "sending"          // delivery in progress
+	ReportSent            ReportState = "sent"             // delivered; Location says where
+	ReportFailed          ReportState = "failed"           // delivery failed for good; Error says why
+	ReportRejected        ReportState = "rejected"         // the admin decided not to send it
+	ReportHeld            ReportState = "held"             // observe mode: kept for the record, never sent
+)
+
+// Report is one abuse report to one responsible party about one or more incidents.
+type Report struct {
+	ID        string      // deterministic: derived from the recipient and the incidents
+	MessageID string      // the RFC 5322 Message-ID, deterministic from ID
+	Incidents []string    // incident IDs the report covers
+	Contact   Contact     // who it goes to
+	Subject   string      // the subject line (never contains log text)
+	State     ReportState // where it is in the outbox
+	Created   time.Time   // when it was written
+	Updated   time.Time   // last state change
+	Attempts  int         // delivery attempts so far
+	Error     string      // the last delivery error
+	Location  string      // where it went: a maildir file or the SMTP server's reply
+	Message   []byte      // the complete RFC 5322 message
+}

@@ -1,0 +1,150 @@
+package correlate_test
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/correlate"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+var t0 = time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+
+// harness feeds batches through a real store the way the daemon does.
+type harness struct {
+	t  *testing.T
+	st *store.Store
+	c  *correlate.Correlator
+}
+
+func newHarness(t *testing.T, opts correlate.Options) *harness {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c, err := correlate.New(opts, st, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t, st, c}
+}
+
+func (h *harness) feed(evs ...abusewatch.Event) []abusewatch.Incident {
+	h.t.Helper()
+	stored, err := h.st.Commit(evs, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	incs, err := h.c.Correlate(context.Background(), stored)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.st.PutIncidents(incs); err != nil {
+		h.t.Fatal(err)
+	}
+	return incs
+}
+
+func attempts(addr string, class abusewatch.Class, start time.Time, n int, every time.Duration) []abusewatch.Event {
+	var out []abusewatch.Event
+	for i := range n {
+		out = append(out, abusewatch.Event{Time: start.Add(time.Duration(i) * every), Class: class,
+			Addr: netip.MustParseAddr(addr), Host: "web1", Line: "Failed password"})
+	}
+	return out
+}
+
+func TestThresholdWithinWindowMakesOneIncident(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute})
+	if incs := h.feed(attempts("45.134.26.17", abusewatch.ClassAuthFailure, t0, 4, time.Minute)...); len(incs) != 0 {
+		t.Fatalf("4 events made an incident: %+v", incs)
+	}
+	incs := h.feed(attempts("45.134.26.17", abusewatch.ClassAuthFailure, t0.Add(4*time.Minute), 1, time.Minute)...)
+	if len(incs) != 1 {
+		t.Fatalf("5th event made %d incidents", len(incs))
+	}
+	inc := incs[0]
+	if inc.Count != 5 || !inc.First.Equal(t0) || inc.Addr.String() != "45.134.26.17" || inc.Hosts[0] != "web1" {
+		t.Errorf("incident = %+v", inc)
+	}
+	// It grows while events keep coming within the window, keeping its ID.
+	grown := h.feed(attempts("45.134.26.17", abusewatch.ClassInvalidUser, t0.Add(12*time.Minute), 3, time.Minute)...)
+	if len(grown) != 1 || grown[0].ID != inc.ID || grown[0].Count != 8 || len(grown[0].Classes) != 2 {
+		t.Errorf("grown incident = %+v; want ID %s, 8 events, 2 classes", grown, inc.ID)
+	}
+}
+
+func TestSlowAttemptsBelowThresholdMakeNoIncident(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute})
+	if incs := h.feed(attempts("45.134.26.17", abusewatch.ClassAuthFailure, t0, 20, 3*time.Minute)...); len(incs) != 0 {
+		t.Errorf("one attempt every 3 minutes made incidents: %+v", incs)
+	}
+}
+
+func TestQuietGapStartsANewIncident(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 3, Window: 5 * time.Minute})
+	first := h.feed(attempts("218.92.0.31", abusewatch.ClassAuthFailure, t0, 3, time.Second)...)
+	second := h.feed(attempts("218.92.0.31", abusewatch.ClassAuthFailure, t0.Add(2*time.Hour), 3, time.Second)...)
+	if len(first) != 1 || len(second) != 1 || first[0].ID == second[0].ID {
+		t.Fatalf("want two distinct incidents, got %+v and %+v", first, second)
+	}
+}
+
+func TestOneBatchWithTwoBurstsMakesTwoIncidents(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 3, Window: 5 * time.Minute})
+	batch := append(attempts("218.92.0.31", abusewatch.ClassAuthFailure, t0, 3, time.Second),
+		attempts("218.92.0.31", abusewatch.ClassAuthFailure, t0.Add(time.Hour), 4, time.Second)...)
+	incs := h.feed(batch...)
+	if len(incs) != 2 || incs[0].Count != 3 || incs[1].Count != 4 {
+		t.Fatalf("incidents = %+v", incs)
+	}
+}
+
+func TestNeverReportedNetworksMakeNoIncident(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 1, Window: time.Minute,
+		Never: []netip.Prefix{netip.MustParsePrefix("45.134.26.0/24")}})
+	for _, addr := range []string{"10.1.2.3", "192.168.0.9", "127.0.0.1", "100.64.1.1", "192.0.2.7", "198.51.100.1",
+		"203.0.113.9", "169.254.1.1", "fe80::1", "fd00::1", "2001:db8::1", "::ffff:10.0.0.1", "45.134.26.17"} {
+		if incs := h.feed(attempts(addr, abusewatch.ClassAuthFailure, t0, 3, time.Second)...); len(incs) != 0 {
+			t.Errorf("%s made an incident", addr)
+		}
+	}
+	if incs := h.feed(attempts("45.134.27.1", abusewatch.ClassAuthFailure, t0, 1, time.Second)...); len(incs) != 1 {
+		t.Errorf("a public address next to a never-report network made no incident")
+	}
+}
+
+func TestSuccessAfterFailuresIsMarked(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 3, Window: 5 * time.Minute})
+	evs := attempts("81.2.69.160", abusewatch.ClassAuthFailure, t0, 4, time.Second)
+	evs = append(evs, abusewatch.Event{Time: t0.Add(10 * time.Second), Class: abusewatch.ClassAuthSuccess, Addr: netip.MustParseAddr("81.2.69.160")})
+	incs := h.feed(evs...)
+	if len(incs) != 1 || !incs[0].Success || incs[0].Severity != 5 {
+		t.Fatalf("incidents = %+v; want one marked Success with severity 5", incs)
+	}
+}
+
+func TestEvidenceIsBounded(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 3, Window: time.Minute, Evidence: 6})
+	incs := h.feed(attempts("45.134.26.17", abusewatch.ClassAuthFailure, t0, 100, time.Second)...)
+	if len(incs) != 1 || incs[0].Count != 100 || len(incs[0].Evidence) != 6 {
+		t.Fatalf("incidents = %d, count/evidence wrong", len(incs))
+	}
+	ev := incs[0].Evidence
+	if !ev[0].Time.Equal(t0) || !ev[5].Time.Equal(t0.Add(99*time.Second)) {
+		t.Errorf("evidence should hold the first and the last events, got %v … %v", ev[0].Time, ev[5].Time)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	for _, o := range []correlate.Options{{Threshold: 0, Window: time.Minute}, {Threshold: 3}} {
+		if _, err := correlate.New(o, nil, nil); err == nil {
+			t.Errorf("New(%+v) accepted", o)
+		}
+	}
+}

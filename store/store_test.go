@@ -1,0 +1,153 @@
+package store
+
+import (
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ev(addr string, at time.Time) abusewatch.Event {
+	return abusewatch.Event{Time: at, Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr(addr), Line: "x"}
+}
+
+func TestCommitStoresEventsAndPositionTogether(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	pos := Position{Source: "/var/log/auth.log", Dev: 1, Inode: 42, Offset: 1234}
+	stored, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0), ev("45.134.26.99", t0.Add(time.Second))}, []Position{pos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored[0].Seq == 0 || stored[1].Seq <= stored[0].Seq {
+		t.Errorf("sequence numbers not assigned in order: %d, %d", stored[0].Seq, stored[1].Seq)
+	}
+	got, ok, err := s.Position(pos.Source)
+	if err != nil || !ok || got != pos {
+		t.Errorf("Position = %+v, %v, %v; want %+v", got, ok, err, pos)
+	}
+	n, err := s.EventCount()
+	if err != nil || n != 2 {
+		t.Errorf("EventCount = %d, %v; want 2", n, err)
+	}
+}
+
+func TestEventsByAddrAndNetworkAreTimeRanges(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for i := range 10 {
+		evs = append(evs, ev("45.134.26.17", t0.Add(time.Duration(i)*time.Minute)))
+	}
+	evs = append(evs, ev("45.134.26.18", t0.Add(90*time.Second)), ev("45.134.27.1", t0), ev("2001:67c:2e8::1", t0))
+	if _, err := s.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.EventsByAddr(netip.MustParseAddr("45.134.26.17"), t0.Add(2*time.Minute), t0.Add(5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || !got[0].Time.Equal(t0.Add(2*time.Minute)) || !got[3].Time.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("EventsByAddr returned %d events from %v", len(got), got)
+	}
+	for _, tc := range []struct {
+		net  string
+		want int
+	}{{"45.134.26.0/24", 11}, {"45.134.0.0/16", 12}, {"45.0.0.0/8", 12}, {"2001:67c:2e8::/48", 1}, {"2001:67c::/32", 1}} {
+		got, err := s.EventsByNetwork(netip.MustParsePrefix(tc.net), t0, t0.Add(time.Hour))
+		if err != nil || len(got) != tc.want {
+			t.Errorf("EventsByNetwork(%s) = %d events, %v; want %d", tc.net, len(got), err, tc.want)
+		}
+	}
+	if _, err := s.EventsByNetwork(netip.MustParsePrefix("45.134.26.0/25"), t0, t0); err == nil {
+		t.Error("EventsByNetwork accepted a /25, which has no index")
+	}
+}
+
+func TestReportIsAddedOnce(t *testing.T) {
+	s := openTemp(t)
+	r := abusewatch.Report{ID: "r1", Incidents: []string{"i1", "i2"}, State: abusewatch.ReportQueued}
+	for i, want := range []bool{true, false} {
+		added, err := s.AddReport(r)
+		if err != nil || added != want {
+			t.Fatalf("AddReport #%d = %v, %v; want %v", i+1, added, err, want)
+		}
+	}
+	if id, ok, _ := s.ReportFor("i2"); !ok || id != "r1" {
+		t.Errorf("ReportFor(i2) = %q, %v", id, ok)
+	}
+	if err := s.UpdateReport("r1", func(r *abusewatch.Report) error { r.State = abusewatch.ReportSent; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := s.Reports(abusewatch.ReportQueued); len(q) != 0 {
+		t.Errorf("still queued after update: %v", q)
+	}
+	if sent, _ := s.Reports(abusewatch.ReportSent); len(sent) != 1 {
+		t.Errorf("Reports(sent) = %v", sent)
+	}
+}
+
+func TestIncidentsAndUnreported(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	incs := []abusewatch.Incident{{ID: "a", Key: "ip:45.134.26.17", First: t0}, {ID: "b", Key: "ip:218.92.0.31", First: t0.Add(time.Hour)}}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.LatestIncident("ip:218.92.0.31"); err != nil || !ok || got.ID != "b" {
+		t.Errorf("LatestIncident = %v, %v, %v", got.ID, ok, err)
+	}
+	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	un, err := s.UnreportedIncidents()
+	if err != nil || len(un) != 1 || un[0].ID != "b" {
+		t.Errorf("UnreportedIncidents = %v, %v", un, err)
+	}
+}
+
+func TestSecondOpenIsRefusedWhileHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = Open(path, 50*time.Millisecond)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v; want ErrLocked", err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", time.Now())}, []Position{{Source: "f", Offset: 9}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p, ok, _ := s.Position("f"); !ok || p.Offset != 9 {
+		t.Errorf("position lost across reopen: %+v %v", p, ok)
+	}
+}
