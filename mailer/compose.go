@@ -1,0 +1,213 @@
+package mailer
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	gomail "github.com/emersion/go-message/mail"
+)
+
+// timeLayout shows every time with its offset from GMT, so a reader in any zone can
+// match our lines against their own logs.
+const timeLayout = "2006-01-02 15:04:05 -0700"
+
+// Composer writes abuse reports from a memo template. It holds no mutable state and is
+// safe for concurrent use.
+type Composer struct {
+	tmpl     *template.Template
+	reporter Reporter
+	from     *mail.Address
+	domain   string // of from, for Message-IDs
+}
+
+// NewComposer parses the memo template (text/template source; the shipped default is
+// configs/report.tmpl) and checks that it renders, so a bad template is refused at load
+// rather than when the first report is due. from is the From address, e.g.
+// "abuse@example.org" or "Example Security <abuse@example.org>"; without a display name
+// the reporter's name is used.
+func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error) {
+	if reporter.Location == nil {
+		reporter.Location = time.UTC
+	}
+	addr, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("mailer: From address %q: %w", from, err)
+	}
+	if addr.Name == "" {
+		addr.Name = reporter.Name
+	}
+	t, err := template.New("report.tmpl").Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		// text/template errors read "template: report.tmpl:LINE: reason".
+		return nil, fmt.Errorf("mailer: the report template does not parse: %w", err)
+	}
+	c := &Composer{
+		tmpl:     t,
+		reporter: reporter,
+		from:     addr,
+		domain:   addr.Address[strings.LastIndexByte(addr.Address, '@')+1:],
+	}
+	if err := t.Execute(io.Discard, c.memo(sample())); err != nil {
+		return nil, fmt.Errorf("mailer: the report template does not render: %w", err)
+	}
+	return c, nil
+}
+
+// Compose writes one report to contact about incidents, all from the contact's networks.
+// The ID and Message-ID depend only on the recipients and the incident IDs, so composing
+// the same report again gives the same identity; now is the Date and Created time.
+func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.Incident, now time.Time) (abusewatch.Report, error) {
+	if len(incidents) == 0 {
+		return abusewatch.Report{}, errors.New("mailer: a report needs at least one incident")
+	}
+	to, err := recipients(contact.Emails)
+	if err != nil {
+		return abusewatch.Report{}, err
+	}
+	incidents = slices.Clone(incidents)
+	slices.SortFunc(incidents, func(a, b abusewatch.Incident) int {
+		return cmp.Or(a.First.Compare(b.First), strings.Compare(a.ID, b.ID))
+	})
+	ids := make([]string, len(incidents))
+	for i, inc := range incidents {
+		ids[i] = inc.ID
+	}
+	id := reportID(to, ids)
+	subject := subjectFor(incidents)
+
+	var body bytes.Buffer
+	m := c.memo(contact, incidents)
+	m.ReportID = id
+	if err := c.tmpl.Execute(&body, m); err != nil {
+		return abusewatch.Report{}, fmt.Errorf("mailer: rendering the report template: %w", err)
+	}
+	if !bytes.HasSuffix(body.Bytes(), []byte("\n")) {
+		body.WriteByte('\n') // so the message ends in CRLF and SMTP sends it byte for byte
+	}
+
+	var h gomail.Header
+	h.SetAddressList("From", []*mail.Address{c.from})
+	h.SetAddressList("To", to)
+	h.SetSubject(subject)
+	h.SetDate(now.In(c.reporter.Location))
+	h.SetMessageID(id + "@" + c.domain)
+	h.Set("Auto-Submitted", "auto-generated") // RFC 3834: no vacation replies, please
+	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+
+	var msg bytes.Buffer
+	w, err := gomail.CreateSingleInlineWriter(&msg, h)
+	if err != nil {
+		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message header: %w", err)
+	}
+	if _, err := w.Write(body.Bytes()); err != nil {
+		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
+	}
+
+	return abusewatch.Report{
+		ID:        id,
+		MessageID: "<" + id + "@" + c.domain + ">",
+		Incidents: slices.Sorted(slices.Values(ids)),
+		Contact:   contact,
+		Subject:   subject,
+		Created:   now,
+		Message:   msg.Bytes(),
+	}, nil
+}
+
+// recipients validates the contact's addresses and drops duplicates. Registry data is
+// not trusted: only what net/mail accepts as one address reaches a header, re-formatted.
+func recipients(emails []string) ([]*mail.Address, error) {
+	var to []*mail.Address
+	seen := map[string]bool{}
+	for _, e := range emails {
+		a, err := mail.ParseAddress(e)
+		if err != nil {
+			return nil, fmt.Errorf("mailer: contact address %q: %w", sanitize(e), err)
+		}
+		key := strings.ToLower(a.Address)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		to = append(to, &mail.Address{Address: a.Address})
+	}
+	if len(to) == 0 {
+		return nil, errors.New("mailer: the contact has no e-mail address")
+	}
+	return to, nil
+}
+
+// reportID is the hex of the first 16 bytes of a SHA-256 over the recipients and the
+// incident IDs, both sorted, so it names one (responsible party, incidents) pair whatever
+// order they came in. NUL separators keep ("ab","c") and ("a","bc") apart.
+func reportID(to []*mail.Address, incidentIDs []string) string {
+	emails := make([]string, len(to))
+	for i, a := range to {
+		emails[i] = strings.ToLower(a.Address)
+	}
+	slices.Sort(emails)
+	incidentIDs = slices.Sorted(slices.Values(incidentIDs))
+	h := sha256.New()
+	for _, e := range emails {
+		io.WriteString(h, e+"\x00")
+	}
+	h.Write([]byte{0})
+	for _, id := range incidentIDs {
+		io.WriteString(h, id+"\x00")
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// subjectFor builds the subject from the incident classes and netip values only: never
+// from log text, which an attacker controls.
+func subjectFor(incidents []abusewatch.Incident) string {
+	what := "suspicious activity"
+	if allLogins(incidents) {
+		what = "repeated SSH login attempts"
+	}
+	s := "Abuse report: " + what + " from " + source(incidents[0])
+	switch n := len(incidents) - 1; n {
+	case 0:
+	case 1:
+		s += " and 1 other source"
+	default:
+		s += fmt.Sprintf(" and %d other sources", n)
+	}
+	return s
+}
+
+// allLogins reports whether every incident is only about login attempts.
+func allLogins(incidents []abusewatch.Incident) bool {
+	for _, inc := range incidents {
+		for _, cl := range inc.Classes {
+			switch cl {
+			case abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser, abusewatch.ClassAuthSuccess:
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// source is the attacking address, or the network for incidents about a whole network.
+func source(inc abusewatch.Incident) string {
+	if inc.Addr.IsValid() {
+		return inc.Addr.String()
+	}
+	return inc.Network.String()
+}

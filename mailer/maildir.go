@@ -1,0 +1,95 @@
+package mailer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// Maildir writes each message into a maildir, creating tmp/, new/ and cur/ as needed:
+// the message is written and synced in tmp/, then renamed into new/, so a reader never
+// sees half a message. It is the transport for sites that must not send anything, and
+// for reading reports before they go out.
+type Maildir struct {
+	Dir string
+}
+
+// Deliver writes r.Message and returns the path of the file in new/. Its errors are
+// local I/O problems (a full disk, a missing permission), reported as permanent: they
+// need a person, not a retry.
+func (m Maildir) Deliver(ctx context.Context, r abusewatch.Report) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if m.Dir == "" {
+		return "", permanent(errors.New("mailer: maildir: no directory configured"))
+	}
+	if len(r.Message) == 0 {
+		return "", permanent(errors.New("mailer: maildir: the report has no message"))
+	}
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		if err := os.MkdirAll(filepath.Join(m.Dir, sub), 0o700); err != nil {
+			return "", permanent(fmt.Errorf("mailer: maildir: %w", err))
+		}
+	}
+	name := uniqueName(time.Now())
+	tmp := filepath.Join(m.Dir, "tmp", name)
+	if err := writeSynced(tmp, r.Message); err != nil {
+		os.Remove(tmp)
+		return "", permanent(fmt.Errorf("mailer: maildir: %w", err))
+	}
+	dst := filepath.Join(m.Dir, "new", name)
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return "", permanent(fmt.Errorf("mailer: maildir: %w", err))
+	}
+	// Make the rename itself durable before we say the report was delivered.
+	if d, err := os.Open(filepath.Join(m.Dir, "new")); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return dst, nil
+}
+
+// uniqueName follows the maildir convention "time.unique.host". The unique part is
+// random rather than a counter, so that it needs no shared state; the host name is
+// reduced to characters that are safe in a file name and mean nothing to maildir readers.
+func uniqueName(now time.Time) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '_'
+	}, host)
+	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
+		"P" + strconv.Itoa(os.Getpid()) + "R" + rand.Text() + "." + host
+}
+
+// writeSynced creates path, failing if it exists, and writes b to stable storage.
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,83 @@
+package mailer
+
+import (
+	"context"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestMaildirDeliversIntoNew(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "reports") // does not exist yet
+	md := Maildir{Dir: dir}
+	r := testReport(t)
+	seen := map[string]bool{}
+	for range 3 {
+		loc, err := md.Deliver(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(loc) != filepath.Join(dir, "new") {
+			t.Errorf("location %q is not in new/", loc)
+		}
+		if seen[loc] {
+			t.Errorf("two deliveries wrote %q", loc)
+		}
+		seen[loc] = true
+		f, err := os.Open(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mail.ReadMessage(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s does not parse: %v", loc, err)
+		}
+		if got := m.Header.Get("Message-Id"); got != r.MessageID {
+			t.Errorf("Message-Id = %q, want %q", got, r.MessageID)
+		}
+		if got := m.Header.Get("Subject"); got != r.Subject {
+			t.Errorf("Subject = %q, want %q", got, r.Subject)
+		}
+		b, err := os.ReadFile(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != string(r.Message) {
+			t.Error("the file holds other bytes than the report's message")
+		}
+	}
+	for sub, want := range map[string]int{"tmp": 0, "new": 3, "cur": 0} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != want {
+			t.Errorf("%s/ holds %d files, want %d", sub, len(entries), want)
+		}
+	}
+}
+
+func TestMaildirHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	if _, err := (Maildir{Dir: dir}).Deliver(ctx, testReport(t)); err == nil {
+		t.Fatal("Deliver with a cancelled context: no error")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "new")); len(entries) != 0 {
+		t.Errorf("new/ holds %d files", len(entries))
+	}
+}
+
+func TestMaildirUnwritableIsPermanent(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := (Maildir{Dir: file}).Deliver(context.Background(), testReport(t))
+	if err == nil || Temporary(err) {
+		t.Fatalf("err = %v, Temporary = %v; want a permanent error", err, Temporary(err))
+	}
+}

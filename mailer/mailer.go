@@ -1,0 +1,72 @@
+// Package mailer turns incidents into abuse reports and delivers them: a Composer writes
+// one polite, evidence-backed memo per responsible party as a complete RFC 5322 message
+// whose headers hold only trusted data and whose body holds attacker text only after
+// sanitising, and a Transport (a maildir, or SMTP) delivers it and says where it went,
+// with errors that tell a temporary failure (retry later) from a permanent one.
+//
+// It is the only package that imports github.com/emersion/go-smtp.
+package mailer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/emersion/go-smtp"
+)
+
+// Reporter is who we are, from the config's [reporter] section.
+type Reporter struct {
+	Name, Organisation, Role, Email string
+	// Location is the zone every time in the memo is shown in, always with its offset
+	// from GMT, e.g. "2026-11-20 03:14:07 -0500". Nil means UTC.
+	Location *time.Location
+}
+
+// Transport delivers a composed report and says where it went (a maildir file path, or
+// the SMTP server's final reply).
+type Transport interface {
+	Deliver(ctx context.Context, r abusewatch.Report) (location string, err error)
+}
+
+// deliveryError carries a verdict that the underlying error alone does not tell, e.g.
+// a configuration mistake (permanent) or a mix of refusals.
+type deliveryError struct {
+	err       error
+	temporary bool
+}
+
+func (e *deliveryError) Error() string { return e.err.Error() }
+func (e *deliveryError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return &deliveryError{err: err} }
+
+// Temporary reports whether delivery may succeed if retried later: true for 4xx SMTP
+// replies and network errors (refused, reset, timed out), false for 5xx replies and for
+// mistakes that only a person can fix (a bad address, a missing STARTTLS, a rejected
+// certificate).
+func Temporary(err error) bool {
+	if err == nil {
+		return false
+	}
+	if de, ok := errors.AsType[*deliveryError](err); ok {
+		return de.temporary
+	}
+	if se, ok := errors.AsType[*smtp.SMTPError](err); ok {
+		return se.Code/100 == 4
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// Both transports are interchangeable to the outbox.
+var (
+	_ Transport = Maildir{}
+	_ Transport = (*SMTP)(nil)
+)

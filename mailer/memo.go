@@ -1,0 +1,123 @@
+package mailer
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// memo is what the report template sees. Every string in it is either built here from
+// trusted values (addresses from netip, times, counts, our own config) or has been through
+// sanitize, so the template can print any field as it is. configs/report.tmpl documents
+// the fields for template authors; keep the two in step.
+type memo struct {
+	Reporter  Reporter // who we are, from the config
+	ReportID  string   // our reference for this report, for the recipient's reply (set by Compose)
+	Network   string   // the contact's network, e.g. "203.0.113.0/24"
+	Holder    string   // the network's name or handle in the registry, may be empty
+	Reasons   []string // why we write: one phrase per class, e.g. "repeated failed SSH login attempts"
+	Incidents []memoIncident
+}
+
+type memoIncident struct {
+	Source   string   // the attacking address, or the network
+	First    string   // first event, in our zone with the offset from GMT
+	Last     string   // last event, likewise
+	Count    int      // number of events
+	Hosts    []string // our hosts that were hit
+	Evidence []string // "TIME  LINE", each line sanitised and bounded
+	Omitted  int      // events not shown as evidence lines
+	Success  bool     // a successful login was seen from the source
+}
+
+// phrase says in plain words what a class of event is, for the memo's "why we write".
+// Classes that rule files add get a neutral phrase.
+func phrase(c abusewatch.Class) string {
+	switch c {
+	case abusewatch.ClassAuthFailure:
+		return "repeated failed SSH login attempts"
+	case abusewatch.ClassInvalidUser:
+		return "login attempts for user names that do not exist on our host"
+	}
+	return `activity that our monitoring classifies as "` + sanitize(string(c)) + `"`
+}
+
+func (c *Composer) memo(contact abusewatch.Contact, incidents []abusewatch.Incident) memo {
+	m := memo{
+		Reporter: c.reporter,
+		Network:  contact.Network.String(),
+		Holder:   sanitize(contact.Name),
+	}
+	if !contact.Network.IsValid() {
+		m.Network = ""
+	}
+	seen := map[abusewatch.Class]bool{}
+	for _, inc := range incidents {
+		for _, cl := range inc.Classes {
+			// A success is not why we write; it is reported per incident as a possible compromise.
+			if cl == abusewatch.ClassAuthSuccess || seen[cl] {
+				continue
+			}
+			seen[cl] = true
+			m.Reasons = append(m.Reasons, phrase(cl))
+		}
+		m.Incidents = append(m.Incidents, c.memoIncident(inc))
+	}
+	return m
+}
+
+func (c *Composer) memoIncident(inc abusewatch.Incident) memoIncident {
+	mi := memoIncident{
+		Source:  source(inc),
+		First:   c.timestamp(inc.First),
+		Last:    c.timestamp(inc.Last),
+		Count:   inc.Count,
+		Omitted: max(0, inc.Count-len(inc.Evidence)),
+		Success: inc.Success,
+	}
+	for _, h := range inc.Hosts {
+		mi.Hosts = append(mi.Hosts, sanitize(h))
+	}
+	for _, ev := range inc.Evidence {
+		mi.Evidence = append(mi.Evidence, c.timestamp(ev.Time)+"  "+sanitize(ev.Line))
+	}
+	return mi
+}
+
+func (c *Composer) timestamp(t time.Time) string {
+	return t.In(c.reporter.Location).Format(timeLayout)
+}
+
+// sample returns a contact and incidents that take every branch a template is likely to
+// have (success or not, lines omitted or not, known and unknown classes), so NewComposer
+// can refuse a template that parses but cannot render.
+func sample() (abusewatch.Contact, []abusewatch.Incident) {
+	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	contact := abusewatch.Contact{
+		Network: netip.MustParsePrefix("192.0.2.0/24"),
+		Emails:  []string{"abuse@example.net"},
+		Name:    "EXAMPLE-NET",
+	}
+	return contact, []abusewatch.Incident{{
+		ID:       "sample-1",
+		Addr:     netip.MustParseAddr("192.0.2.1"),
+		Network:  netip.MustParsePrefix("192.0.2.1/32"),
+		Classes:  []abusewatch.Class{abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser, "sample"},
+		First:    t,
+		Last:     t.Add(time.Minute),
+		Count:    3,
+		Hosts:    []string{"host"},
+		Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
+		Success:  true,
+	}, {
+		ID:       "sample-2",
+		Network:  netip.MustParsePrefix("192.0.2.0/24"),
+		Classes:  []abusewatch.Class{abusewatch.ClassAuthFailure},
+		First:    t,
+		Last:     t,
+		Count:    1,
+		Hosts:    []string{"host"},
+		Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
+	}}
+}
