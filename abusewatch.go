@@ -54,7 +54,8 @@ type Incident struct {
 	Classes  []Class      // the distinct classes seen, sorted
 	First    time.Time    // first event
 	Last     time.Time    // last event
-	Count    int          // number of events
+	Count    int          // number of events (log records)
+	Attempts int          // distinct connections among them: what the threshold counts
 	Hosts    []string     // our hosts that were hit, sorted
 	Evidence []Event      // a bounded selection: the first events, then the last ones
 	Severity int          // 1 (low) to 5 (high)

@@ -28,7 +28,8 @@ type IncidentReader interface {
 	LatestIncident(key string) (abusewatch.Incident, bool, error)
 }
 
-// Options are the thresholds of the per-address rule.
+// Options are the thresholds of the per-address rule. Threshold counts attempts
+// (distinct connections, see attempts), not log lines.
 type Options struct {
 	Threshold  int                // events within Window that make an incident
 	Window     time.Duration      // the window
@@ -172,7 +173,7 @@ func (c *Correlator) perAddress(a netip.Addr, from, to time.Time) ([]abusewatch.
 		for i > 0 && e.Time.Sub(counted[i-1].Time) < c.opts.Window {
 			i--
 		}
-		if len(counted)-i >= c.opts.Threshold {
+		if attempts(counted[i:]) >= c.opts.Threshold {
 			cur = slices.Clone(counted[i:])
 		}
 	}
@@ -184,15 +185,16 @@ func (c *Correlator) build(key string, a netip.Addr, evs []abusewatch.Event, suc
 	first := evs[0]
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", key, first.Time.UnixNano(), first.Seq))
 	inc := abusewatch.Incident{
-		ID:      hex.EncodeToString(h[:8]),
-		Key:     key,
-		Rule:    "per-address",
-		Addr:    a,
-		Network: netip.PrefixFrom(a, a.BitLen()),
-		First:   first.Time,
-		Last:    evs[len(evs)-1].Time,
-		Count:   len(evs),
-		Success: success,
+		ID:       hex.EncodeToString(h[:8]),
+		Key:      key,
+		Rule:     "per-address",
+		Addr:     a,
+		Network:  netip.PrefixFrom(a, a.BitLen()),
+		First:    first.Time,
+		Last:     evs[len(evs)-1].Time,
+		Count:    len(evs),
+		Attempts: attempts(evs),
+		Success:  success,
 	}
 	for _, e := range evs {
 		if !slices.Contains(inc.Classes, e.Class) {
@@ -214,16 +216,45 @@ func (c *Correlator) build(key string, a netip.Addr, evs []abusewatch.Event, suc
 	return inc
 }
 
+// attempts counts the distinct connections among evs, so the several lines one failed
+// login writes (sshd's "Invalid user", PAM's failure, "Failed password", the
+// disconnect) count once. A connection is known by our host, the service and the
+// remote port; a record without a port counts alone unless its service gives ports
+// elsewhere in evs (then it is one of those connections' extra lines). Several
+// failures in one connection count once: a report may understate, never overstate.
+func attempts(evs []abusewatch.Event) int {
+	type conn struct {
+		host, service string
+		port          uint16
+	}
+	type svc struct{ host, service string }
+	conns := map[conn]bool{}
+	withPorts := map[svc]bool{}
+	for _, e := range evs {
+		if e.Port != 0 {
+			conns[conn{e.Host, e.Service, e.Port}] = true
+			withPorts[svc{e.Host, e.Service}] = true
+		}
+	}
+	n := len(conns)
+	for _, e := range evs {
+		if e.Port == 0 && !withPorts[svc{e.Host, e.Service}] {
+			n++
+		}
+	}
+	return n
+}
+
 // severity grows with the number of attempts and is highest when a login succeeded.
 func severity(inc abusewatch.Incident) int {
 	switch {
 	case inc.Success:
 		return 5
-	case inc.Count >= 1000:
+	case inc.Attempts >= 1000:
 		return 4
-	case inc.Count >= 100:
+	case inc.Attempts >= 100:
 		return 3
-	case inc.Count >= 20:
+	case inc.Attempts >= 20:
 		return 2
 	}
 	return 1

@@ -148,3 +148,28 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// One failed sshd login writes up to four lines; the threshold counts connections.
+func TestThresholdCountsConnectionsNotLines(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 3, Window: 10 * time.Minute})
+	var evs []abusewatch.Event
+	for i := range 2 {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		port := uint16(40000 + i)
+		a := netip.MustParseAddr("185.220.101.44")
+		evs = append(evs,
+			abusewatch.Event{Time: at, Class: abusewatch.ClassInvalidUser, Addr: a, Port: port, Service: "sshd", Host: "web1"},
+			abusewatch.Event{Time: at.Add(time.Second), Class: abusewatch.ClassAuthFailure, Addr: a, Service: "sshd", Host: "web1"}, // PAM, no port
+			abusewatch.Event{Time: at.Add(3 * time.Second), Class: abusewatch.ClassInvalidUser, Addr: a, Port: port, Service: "sshd", Host: "web1"},
+			abusewatch.Event{Time: at.Add(3 * time.Second), Class: abusewatch.ClassInvalidUser, Addr: a, Port: port, Service: "sshd", Host: "web1"})
+	}
+	if incs := h.feed(evs...); len(incs) != 0 {
+		t.Fatalf("8 lines from 2 connections crossed a threshold of 3 connections: %+v", incs)
+	}
+	third := abusewatch.Event{Time: t0.Add(time.Minute), Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr("185.220.101.44"),
+		Port: 40002, Service: "sshd", Host: "web1"}
+	incs := h.feed(third)
+	if len(incs) != 1 || incs[0].Attempts != 3 || incs[0].Count != 9 {
+		t.Fatalf("incidents = %+v; want one with 3 connections and 9 lines", incs)
+	}
+}

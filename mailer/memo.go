@@ -24,7 +24,8 @@ type memoIncident struct {
 	Source   string   // the attacking address, or the network
 	First    string   // first event, in our zone with the offset from GMT
 	Last     string   // last event, likewise
-	Count    int      // number of events
+	Count    int      // number of events (log lines)
+	Attempts int      // distinct connections among the events
 	Hosts    []string // our hosts that were hit
 	Evidence []string // "TIME  LINE", each line sanitised and bounded
 	Omitted  int      // events not shown as evidence lines
@@ -69,12 +70,13 @@ func (c *Composer) memo(contact abusewatch.Contact, incidents []abusewatch.Incid
 
 func (c *Composer) memoIncident(inc abusewatch.Incident) memoIncident {
 	mi := memoIncident{
-		Source:  source(inc),
-		First:   c.timestamp(inc.First),
-		Last:    c.timestamp(inc.Last),
-		Count:   inc.Count,
-		Omitted: max(0, inc.Count-len(inc.Evidence)),
-		Success: inc.Success,
+		Source:   source(inc),
+		First:    c.timestamp(inc.First),
+		Last:     c.timestamp(inc.Last),
+		Count:    inc.Count,
+		Attempts: max(inc.Attempts, 1),
+		Omitted:  max(0, inc.Count-len(inc.Evidence)),
+		Success:  inc.Success,
 	}
 	for _, h := range inc.Hosts {
 		mi.Hosts = append(mi.Hosts, sanitize(h))
@@ -107,6 +109,7 @@ func sample() (abusewatch.Contact, []abusewatch.Incident) {
 		First:    t,
 		Last:     t.Add(time.Minute),
 		Count:    3,
+		Attempts: 2,
 		Hosts:    []string{"host"},
 		Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
 		Success:  true,
@@ -117,6 +120,7 @@ func sample() (abusewatch.Contact, []abusewatch.Incident) {
 		First:    t,
 		Last:     t,
 		Count:    1,
+		Attempts: 1,
 		Hosts:    []string{"host"},
 		Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
 	}}

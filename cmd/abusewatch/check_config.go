@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/abusewatch/abusewatch/daemon"
+)
+
+// checkConfigCommand is `abusewatch check-config`: validate a config and its rule files.
+type checkConfigCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *checkConfigCommand) Name() string { return "check-config" }
+func (c *checkConfigCommand) Synopsis() string {
+	return "check a config file and the rules and template it names"
+}
+
+func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--config FILE]", c.stderr)
+	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` to check")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 1 && *config == daemon.DefaultConfigPath {
+		*config = rest[0] // `abusewatch check-config FILE` reads naturally too
+	} else if len(rest) > 0 {
+		return &usageError{"check-config takes at most one file"}
+	}
+	cfg, err := daemon.LoadConfig(*config)
+	if err != nil {
+		return err
+	}
+	sum, err := daemon.Check(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%s: OK: %s\n", *config, sum)
+	return nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// binary is the abusewatch binary built once for every test that runs the real thing.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "abusewatch-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "abusewatch")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building abusewatch: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// repoPath is a path in the repository, absolute so tests can run commands elsewhere.
+func repoPath(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runBinary runs the binary to completion in dir and returns stdout, stderr and the exit code.
+func runBinary(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// daemonProcess is the real binary running `run`, with its log lines readable as they come.
+type daemonProcess struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  []string
+	more chan struct{} // closed and replaced whenever a line arrives
+	done chan struct{} // closed when the log ends (the process exited)
+}
+
+func startDaemon(t *testing.T, dir string, args ...string) *daemonProcess {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProcess{cmd: cmd, more: make(chan struct{}), done: make(chan struct{})}
+	go d.read(stderr)
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-d.done
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", strings.Join(d.lines(), "\n"))
+		}
+	})
+	return d
+}
+
+func (d *daemonProcess) read(r io.Reader) {
+	defer close(d.done)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		d.mu.Lock()
+		d.log = append(d.log, sc.Text())
+		close(d.more)
+		d.more = make(chan struct{})
+		d.mu.Unlock()
+	}
+}
+
+func (d *daemonProcess) lines() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.log...)
+}
+
+// waitLog waits until a log line contains all of words, or fails the test at the deadline.
+func (d *daemonProcess) waitLog(t *testing.T, words ...string) string {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	seen := 0
+	for {
+		d.mu.Lock()
+		lines, more := d.log[seen:], d.more
+		seen = len(d.log)
+		d.mu.Unlock()
+		for _, l := range lines {
+			if containsAll(l, words) {
+				return l
+			}
+		}
+		select {
+		case <-more:
+		case <-d.done:
+			t.Fatalf("the daemon exited before logging %q", words)
+		case <-deadline:
+			t.Fatalf("no log line with %q within 30s", words)
+		}
+	}
+}
+
+func containsAll(s string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// scanCommand is `abusewatch scan`: run existing log files through the pipeline once.
+type scanCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *scanCommand) Name() string { return "scan" }
+func (c *scanCommand) Synopsis() string {
+	return "read existing log files (plain or .gz) once and report what they show"
+}
+
+// scanSummary is what `scan --json` prints.
+type scanSummary struct {
+	Lines          int64   `json:"lines"`
+	Events         int64   `json:"events"`
+	Normal         int64   `json:"normal"`
+	Unknown        int64   `json:"unknown"`
+	Unparsed       int64   `json:"unparsed"`
+	Skipped        int64   `json:"skipped_before_since"`
+	Incidents      int     `json:"incidents"`
+	Reports        int64   `json:"reports"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+}
+
+func (c *scanCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--config FILE] [--since T] [--json] FILE...", c.stderr)
+	config := fs.String("config", daemon.DefaultConfigPath, "the config `file`")
+	since := fs.String("since", "", "skip events before `T`: a duration back from now (\"36h\", \"7d\") or a date (\"2026-11-01\", RFC 3339)")
+	asJSON := fs.Bool("json", false, "print one summary object instead of the table")
+	verbose := fs.Bool("v", false, "log what each stage does, not only warnings")
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return &usageError{"name at least one log file to scan"}
+	}
+	var from time.Time
+	if *since != "" {
+		if from, err = parseSince(*since, time.Now()); err != nil {
+			return &usageError{err.Error()}
+		}
+	}
+	cfg, err := daemon.LoadConfig(*config)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
+	if err != nil {
+		return fmt.Errorf("%w\nscan needs the database to itself: stop the daemon, or point --config at a config with its own [store] path", err)
+	}
+	defer st.Close()
+	pipe, err := daemon.NewPipeline(cfg, st, newLogger(c.stderr, logLevel(*verbose)))
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := pipe.ScanFiles(ctx, files, from); err != nil {
+		return err
+	}
+	if err := pipe.Report(ctx, time.Now()); err != nil {
+		return err
+	}
+	deliverErr := pipe.Deliver(ctx)
+	touched, err := pipe.Touched()
+	if err != nil {
+		return err
+	}
+	n := &pipe.Counters
+	sum := scanSummary{
+		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
+		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(),
+		ElapsedSeconds: time.Since(start).Seconds(),
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+		return deliverErr
+	}
+	fmt.Fprintf(c.stdout, "Read %d lines: %d events, %d normal, %d unknown, %d unparsed", sum.Lines, sum.Events, sum.Normal, sum.Unknown, sum.Unparsed)
+	if sum.Skipped > 0 {
+		fmt.Fprintf(c.stdout, ", %d events before --since skipped", sum.Skipped)
+	}
+	fmt.Fprintf(c.stdout, ".\n%d incidents, %d reports written (mode %s).\n\n", sum.Incidents, sum.Reports, cfg.Policy.Mode)
+	if len(touched) == 0 {
+		if sum.Lines == 0 {
+			fmt.Fprintf(c.stdout, "Nothing new: these files were read before (positions in %s; remove it to start over).\n", cfg.Store.Path)
+		}
+		return deliverErr
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
+	loc := daemon.Location(cfg.Reporter.Timezone)
+	for _, t := range touched {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Incident.Addr, t.Incident.Attempts, t.Incident.Count,
+			t.Incident.First.In(loc).Format("2006-01-02 15:04:05 -0700"), t.Incident.Last.In(loc).Format("15:04:05"),
+			strings.Join(t.Incident.Hosts, ","), reportCell(t))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if cfg.Mail.Transport == "maildir" && sum.Reports > 0 {
+		fmt.Fprintf(c.stdout, "\nThe report mails are in %s/new/.\n", strings.TrimSuffix(cfg.Mail.Maildir, "/"))
+	}
+	return deliverErr
+}
+
+// reportCell says where an incident's report is.
+func reportCell(t daemon.TouchedIncident) string {
+	if !t.Reported {
+		if t.Incident.Success {
+			return "not reported: a login from this address succeeded (possible compromise), check it yourself"
+		}
+		return "not reported yet: no abuse contact found (see the log)"
+	}
+	r := t.Report
+	to := strings.Join(r.Contact.Emails, ", ")
+	switch r.State {
+	case abusewatch.ReportSent:
+		return fmt.Sprintf("sent to %s: %s", to, r.Location)
+	case abusewatch.ReportPendingApproval:
+		return fmt.Sprintf("to %s, waiting for your approval (review mode)", to)
+	case abusewatch.ReportHeld:
+		return fmt.Sprintf("to %s, held (observe mode)", to)
+	case abusewatch.ReportQueued:
+		return fmt.Sprintf("to %s, queued: %s", to, r.Error)
+	default:
+		return fmt.Sprintf("to %s, %s: %s", to, r.State, r.Error)
+	}
+}
+
+// parseSince reads "36h", "7d" (back from now), "2026-11-01" or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := daemon.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a duration back from now (\"36h\", \"7d\") or a date (\"2026-11-01\" or RFC 3339)", s)
+}

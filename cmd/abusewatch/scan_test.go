@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The README's first command: the demo writes one report per responsible party, each
+// naming the contact from the demo config's static table.
+func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
+	dir := t.TempDir()
+	stdout, stderr, code := runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "6 incidents, 4 reports written (mode auto).") {
+		t.Errorf("summary line missing:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "81.2.69.160") || !strings.Contains(stdout, "not reported: a login from this address succeeded") {
+		t.Errorf("the incident with a successful login must be listed as not reported:\n%s", stdout)
+	}
+	for _, private := range []string{"10.20.0.77", "10.20.0.5"} {
+		if strings.Contains(stdout, private) {
+			t.Errorf("the private address %s made an incident:\n%s", private, stdout)
+		}
+	}
+	if strings.Contains(stdout, "92.118.39.5") {
+		t.Errorf("an address below the threshold made an incident:\n%s", stdout)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "abusewatch-demo", "maildir", "new", "*"))
+	if err != nil || len(files) != 4 {
+		t.Fatalf("maildir/new holds %d files (%v); want 4 reports", len(files), err)
+	}
+	want := map[string][]string{ // recipient → the attacking addresses its report must name
+		"abuse@hostco.example":       {"45.134.26.17"},
+		"abuse@relay-net.example":    {"185.220.101.44"},
+		"anti-spam@backbone.example": {"218.92.0.31", "218.92.1.150"},
+		"abuse@apac-cloud.example":   {"103.145.13.90"},
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mail.ReadMessage(strings.NewReader(string(raw)))
+		if err != nil {
+			t.Fatalf("%s is not a mail: %v", f, err)
+		}
+		to, err := m.Header.AddressList("To")
+		if err != nil || len(to) == 0 {
+			t.Fatalf("%s: To: %v", f, err)
+		}
+		addrs, ok := want[to[0].Address]
+		if !ok {
+			t.Errorf("%s goes to %s, which is no demo contact", f, to[0].Address)
+			continue
+		}
+		delete(want, to[0].Address)
+		body := decodedBody(t, m)
+		for _, a := range addrs {
+			if !strings.Contains(m.Header.Get("Subject")+body, a) {
+				t.Errorf("the report to %s does not name %s", to[0].Address, a)
+			}
+		}
+		if !strings.Contains(stdout, f[len(dir)+1:]) {
+			t.Errorf("the table does not say where %s is", f)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no report to %v", want)
+	}
+
+	// Scanning the same file again counts nothing twice.
+	stdout, _, code = runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log"))
+	if code != 0 || !strings.Contains(stdout, "Nothing new") {
+		t.Errorf("second scan: exit %d\n%s", code, stdout)
+	}
+	if again, _ := filepath.Glob(filepath.Join(dir, "abusewatch-demo", "maildir", "new", "*")); len(again) != 4 {
+		t.Errorf("second scan left %d report files; want still 4", len(again))
+	}
+}
+
+func TestScanJSONSummary(t *testing.T) {
+	dir := t.TempDir()
+	stdout, stderr, code := runBinary(t, dir, "scan", "--json", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	var sum map[string]float64
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, stdout)
+	}
+	lines, err := os.ReadFile(repoPath(t, "configs/demo/auth.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(sum["lines"]) != strings.Count(string(lines), "\n") {
+		t.Errorf("lines = %v; the demo log has %d", sum["lines"], strings.Count(string(lines), "\n"))
+	}
+	if sum["events"]+sum["normal"]+sum["unknown"]+sum["unparsed"] != sum["lines"] {
+		t.Errorf("events+normal+unknown+unparsed != lines: %v", sum)
+	}
+	if sum["incidents"] != 6 || sum["reports"] != 4 || sum["unparsed"] != 1 || sum["elapsed_seconds"] <= 0 {
+		t.Errorf("summary = %v", sum)
+	}
+}
+
+func TestScanSinceSkipsOlderEvents(t *testing.T) {
+	dir := t.TempDir()
+	// The demo's attacks run from 02:12 to 05:05 UTC; from 04:00 on only 103.145.13.90 and 81.2.69.160 remain.
+	stdout, stderr, code := runBinary(t, dir, "scan", "--since", "2026-11-20T04:00:00Z", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "2 incidents, 1 reports written") || strings.Contains(stdout, "45.134.26.17") {
+		t.Errorf("--since did not skip the older attacks:\n%s", stdout)
+	}
+}
+
+func TestScanReadsGzipAndRefusesBadArguments(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"scan", "--config", repoPath(t, "configs/demo.toml")}, 2, "name at least one log file"},
+		{[]string{"scan", "--since", "last tuesday", "--config", repoPath(t, "configs/demo.toml"), "x.log"}, 2, `--since "last tuesday"`},
+		{[]string{"scan", "--config", repoPath(t, "configs/demo.toml"), filepath.Join(dir, "missing.log")}, 1, "missing.log: no such file"},
+		{[]string{"scan", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+	} {
+		_, stderr, code := runBinary(t, dir, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+
+	// A compressed rotated log reads like the plain one.
+	raw, err := os.ReadFile(repoPath(t, "configs/demo/auth.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	rotated := filepath.Join(dir, "auth.log.2.gz")
+	if err := os.WriteFile(rotated, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), rotated)
+	if code != 0 || !strings.Contains(stdout, "6 incidents, 4 reports written") {
+		t.Errorf("scan of a .gz: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

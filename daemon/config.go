@@ -1,0 +1,535 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// DefaultConfigPath is where run and the admin commands look without --config.
+const DefaultConfigPath = "/etc/abusewatch/abusewatch.toml"
+
+// Config is abusewatch.toml. configs/abusewatch.toml documents every key and its default.
+type Config struct {
+	Reporter  ReporterConfig  `toml:"reporter"`
+	Sources   []SourceConfig  `toml:"source"`
+	Detect    DetectConfig    `toml:"detect"`
+	Correlate CorrelateConfig `toml:"correlate"`
+	Lookup    LookupConfig    `toml:"lookup"`
+	Contacts  []ContactConfig `toml:"contact"`
+	Mail      MailConfig      `toml:"mail"`
+	Policy    PolicyConfig    `toml:"policy"`
+	Store     StoreConfig     `toml:"store"`
+
+	file string // where it was read from
+	doc  []byte // the file's text, to find the line of a key
+}
+
+// ReporterConfig says who we are in every report.
+type ReporterConfig struct {
+	Name         string `toml:"name"`
+	Organisation string `toml:"organisation"`
+	Role         string `toml:"role"`
+	Email        string `toml:"email"`
+	Timezone     string `toml:"timezone"`
+}
+
+// SourceConfig is one group of log files to follow.
+type SourceConfig struct {
+	Files []string `toml:"files"`
+}
+
+// DetectConfig names the rule directories.
+type DetectConfig struct {
+	NormalDirs   []string `toml:"normal_dirs"`
+	AttackDirs   []string `toml:"attack_dirs"`
+	BuiltinRules *bool    `toml:"builtin_rules"`
+	Timezone     string   `toml:"timezone"`
+}
+
+// CorrelateConfig holds the thresholds.
+type CorrelateConfig struct {
+	Threshold  int      `toml:"threshold"`
+	Window     Duration `toml:"window"`
+	Reportable []string `toml:"reportable"`
+	Evidence   int      `toml:"evidence"`
+}
+
+// LookupConfig controls DNS and RDAP.
+type LookupConfig struct {
+	Resolvers    []string `toml:"resolvers"`
+	Timeout      Duration `toml:"timeout"`
+	RDAP         *bool    `toml:"rdap"`
+	BootstrapDir string   `toml:"bootstrap_dir"`
+}
+
+// ContactConfig is a static abuse contact that overrides every lookup for its network.
+type ContactConfig struct {
+	Network string   `toml:"network"`
+	Emails  []string `toml:"emails"`
+}
+
+// MailConfig says how reports leave.
+type MailConfig struct {
+	Transport    string   `toml:"transport"`
+	Maildir      string   `toml:"maildir"`
+	Server       string   `toml:"server"`
+	TLS          string   `toml:"tls"`
+	Username     string   `toml:"username"`
+	PasswordFile string   `toml:"password_file"`
+	From         string   `toml:"from"`
+	Admin        string   `toml:"admin"`
+	Template     string   `toml:"template"`
+	Timeout      Duration `toml:"timeout"`
+}
+
+// PolicyConfig is the response policy.
+type PolicyConfig struct {
+	Mode           string   `toml:"mode"`
+	NeverReport    []string `toml:"never_report"`
+	ReportInterval Duration `toml:"report_interval"`
+}
+
+// StoreConfig places the state database.
+type StoreConfig struct {
+	Path string `toml:"path"`
+}
+
+// Duration is a time.Duration written as a string: "90s", "10m", "36h" or "7d". It is a
+// struct so that a bare TOML number (10: seconds? minutes?) is refused, not taken as ns.
+type Duration struct{ time.Duration }
+
+// UnmarshalText accepts Go durations and whole days ("7d").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// ParseDuration reads "90s", "10m", "36h", "7d" or "1d12h".
+func ParseDuration(s string) (time.Duration, error) {
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q: want e.g. \"90s\", \"10m\", \"36h\" or \"7d\"", s)
+		}
+		days = time.Duration(n) * 24 * time.Hour
+		s = s[i+1:]
+		if s == "" {
+			return days, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: want e.g. \"90s\", \"10m\", \"36h\" or \"7d\"", s)
+	}
+	return days + v, nil
+}
+
+// ConfigError is a problem in the config file: where it is, the key, what is wrong and,
+// for a misspelt key, the nearest valid one.
+type ConfigError struct {
+	File    string
+	Line    int
+	Key     string
+	Problem string
+	Hint    string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(": " + e.Key)
+	}
+	b.WriteString(": " + e.Problem)
+	if e.Hint != "" {
+		b.WriteString(" (" + e.Hint + ")")
+	}
+	return b.String()
+}
+
+// LoadConfig reads, decodes strictly and validates the config file at path.
+func LoadConfig(path string) (*Config, error) {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(path, doc)
+}
+
+// ParseConfig decodes doc (read from file) strictly, fills defaults and validates it.
+func ParseConfig(file string, doc []byte) (*Config, error) {
+	cfg := &Config{file: file, doc: doc}
+	if err := checkDurations(file, doc); err != nil {
+		return nil, err
+	}
+	dec := toml.NewDecoder(bytes.NewReader(doc)).DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return nil, decodeError(file, doc, err)
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Reporter.Timezone == "" {
+		c.Reporter.Timezone = "Local"
+	}
+	if c.Detect.Timezone == "" {
+		c.Detect.Timezone = "Local"
+	}
+	if c.Detect.BuiltinRules == nil {
+		c.Detect.BuiltinRules = ptr(true)
+	}
+	if c.Correlate.Threshold == 0 {
+		c.Correlate.Threshold = 5
+	}
+	if c.Correlate.Window.Duration == 0 {
+		c.Correlate.Window = Duration{10 * time.Minute}
+	}
+	if len(c.Correlate.Reportable) == 0 {
+		c.Correlate.Reportable = []string{"auth-failure", "invalid-user"}
+	}
+	if c.Correlate.Evidence == 0 {
+		c.Correlate.Evidence = 10
+	}
+	if c.Lookup.Timeout.Duration == 0 {
+		c.Lookup.Timeout = Duration{5 * time.Second}
+	}
+	if c.Lookup.RDAP == nil {
+		c.Lookup.RDAP = ptr(true)
+	}
+	if c.Mail.Transport == "" {
+		c.Mail.Transport = "smtp"
+	}
+	if c.Mail.Server == "" {
+		c.Mail.Server = "localhost:25"
+	}
+	if c.Mail.TLS == "" {
+		c.Mail.TLS = "starttls"
+	}
+	if c.Mail.Timeout.Duration == 0 {
+		c.Mail.Timeout = Duration{30 * time.Second}
+	}
+	if c.Policy.Mode == "" {
+		c.Policy.Mode = "review"
+	}
+	if c.Policy.ReportInterval.Duration == 0 {
+		c.Policy.ReportInterval = Duration{5 * time.Minute}
+	}
+	if c.Store.Path == "" {
+		c.Store.Path = "/var/lib/abusewatch/state.db"
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// validate checks every value whose type alone does not make it right.
+func (c *Config) validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{File: c.file, Line: keyLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
+	}
+	for _, k := range []struct{ key, zone string }{{"reporter.timezone", c.Reporter.Timezone}, {"detect.timezone", c.Detect.Timezone}} {
+		if _, err := time.LoadLocation(k.zone); err != nil {
+			return bad(k.key, "unknown time zone %q: use an IANA name such as \"Europe/Berlin\" or \"UTC\", or \"Local\"", k.zone)
+		}
+	}
+	if c.Reporter.Email != "" {
+		if _, err := mail.ParseAddress(c.Reporter.Email); err != nil {
+			return bad("reporter.email", "%q is not a mail address", c.Reporter.Email)
+		}
+	}
+	for i, s := range c.Sources {
+		if len(s.Files) == 0 {
+			return bad(fmt.Sprintf("source[%d].files", i), "a [[source]] needs at least one file or glob")
+		}
+	}
+	if c.Correlate.Threshold < 1 {
+		return bad("correlate.threshold", "must be at least 1, not %d", c.Correlate.Threshold)
+	}
+	if c.Correlate.Window.Duration < 0 {
+		return bad("correlate.window", "must be positive")
+	}
+	for i, contact := range c.Contacts {
+		if _, err := netip.ParsePrefix(contact.Network); err != nil {
+			return bad(fmt.Sprintf("contact[%d].network", i), "%q is not a network in CIDR notation such as \"198.51.100.0/24\"", contact.Network)
+		}
+		if len(contact.Emails) == 0 {
+			return bad(fmt.Sprintf("contact[%d].emails", i), "a [[contact]] needs at least one address")
+		}
+		for _, e := range contact.Emails {
+			if _, err := mail.ParseAddress(e); err != nil {
+				return bad(fmt.Sprintf("contact[%d].emails", i), "%q is not a mail address", e)
+			}
+		}
+	}
+	for _, n := range c.Policy.NeverReport {
+		if _, err := parseNetwork(n); err != nil {
+			return bad("policy.never_report", "%q is not an address or a network in CIDR notation", n)
+		}
+	}
+	if !slices.Contains([]string{"observe", "review", "auto"}, c.Policy.Mode) {
+		return &ConfigError{File: c.file, Line: keyLine(c.doc, "policy.mode"), Key: "policy.mode",
+			Problem: fmt.Sprintf("unknown mode %q: use \"observe\", \"review\" or \"auto\"", c.Policy.Mode),
+			Hint:    suggestion(c.Policy.Mode, []string{"observe", "review", "auto"})}
+	}
+	switch c.Mail.Transport {
+	case "smtp":
+		if !slices.Contains([]string{"none", "starttls", "tls"}, c.Mail.TLS) {
+			return bad("mail.tls", "unknown TLS mode %q: use \"none\", \"starttls\" or \"tls\"", c.Mail.TLS)
+		}
+	case "maildir":
+		if c.Mail.Maildir == "" {
+			return bad("mail.maildir", "transport \"maildir\" needs mail.maildir, the folder to write to")
+		}
+	default:
+		return bad("mail.transport", "unknown transport %q: use \"smtp\" or \"maildir\"", c.Mail.Transport)
+	}
+	for _, k := range []struct{ key, addr string }{{"mail.from", c.Mail.From}, {"mail.admin", c.Mail.Admin}} {
+		if k.addr == "" {
+			continue
+		}
+		if _, err := mail.ParseAddress(k.addr); err != nil {
+			return bad(k.key, "%q is not a mail address", k.addr)
+		}
+	}
+	if c.Policy.Mode != "observe" && c.Mail.From == "" {
+		return bad("mail.from", "mode %q writes reports: set mail.from, the address they come from", c.Policy.Mode)
+	}
+	return nil
+}
+
+// parseNetwork reads "198.51.100.0/24" or a single address.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// File is the path the config was read from.
+func (c *Config) File() string { return c.file }
+
+// decodeError turns go-toml's errors into a ConfigError with line, key and hint.
+func decodeError(file string, doc []byte, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		e := strict.Errors[0]
+		line, _ := e.Position()
+		key := strings.Join(e.Key(), ".")
+		return &ConfigError{File: file, Line: line, Key: key, Problem: "unknown key",
+			Hint: suggestion(e.Key()[len(e.Key())-1], knownKeys(reflect.TypeFor[Config](), e.Key()[:len(e.Key())-1]))}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, _ := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if m := typeMismatch.FindStringSubmatch(msg); m != nil {
+			want := map[string]string{"int": "a whole number", "string": "a string in quotes", "bool": "true or false",
+				"[]string": "a list of strings such as [\"a\", \"b\"]", "daemon.Duration": "a duration in quotes such as \"10m\""}[m[2]]
+			if want == "" {
+				want = m[2]
+			}
+			msg = fmt.Sprintf("wrong type: this is a TOML %s, the key wants %s", m[1], want)
+		}
+		return &ConfigError{File: file, Line: line, Key: strings.Join(de.Key(), "."), Problem: msg}
+	}
+	return &ConfigError{File: file, Problem: strings.TrimPrefix(err.Error(), "toml: ")}
+}
+
+// typeMismatch matches go-toml's message for a value of the wrong type.
+var typeMismatch = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (.+)$`)
+
+// knownKeys lists the keys valid in the table at path of a config of type t.
+func knownKeys(t reflect.Type, path []string) []string {
+	for _, p := range path {
+		for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := fieldByTag(t, p)
+		if !ok {
+			return nil
+		}
+		t = f.Type
+	}
+	for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for f := range t.Fields() {
+		if tag := f.Tag.Get("toml"); tag != "" {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
+}
+
+func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
+	for f := range t.Fields() {
+		if f.Tag.Get("toml") == tag {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// suggestion names the valid word nearest to got, if it is near enough to be a typo.
+func suggestion(got string, valid []string) string {
+	best, bestD := "", len(got)/2+2
+	for _, v := range valid {
+		if d := editDistance(got, v); d < bestD {
+			best, bestD = v, d
+		}
+	}
+	if best == "" {
+		if len(valid) > 0 {
+			return "valid keys here: " + strings.Join(valid, ", ")
+		}
+		return ""
+	}
+	return fmt.Sprintf("did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// keyLine finds the line of a dotted key such as "policy.mode" or "contact[1].network" in
+// doc, or 0 when it is not written there (a default).
+func keyLine(doc []byte, key string) int {
+	want := strings.Split(key, ".")
+	p := unstable.Parser{}
+	p.Reset(doc)
+	var table []string
+	counts := map[string]int{}
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = nodeKey(e)
+			if e.Kind == unstable.ArrayTable {
+				name := strings.Join(table, ".")
+				table[len(table)-1] += fmt.Sprintf("[%d]", counts[name])
+				counts[name]++
+			}
+		case unstable.KeyValue:
+			full := append(slices.Clone(table), nodeKey(e)...)
+			if slices.Equal(full, want) {
+				// The key's own position: container values (arrays) carry no range.
+				it := e.Key()
+				it.Next()
+				return p.Shape(it.Node().Raw).Start.Line
+			}
+		}
+	}
+	return 0
+}
+
+// checkDurations refuses a duration written as a bare number ("window = 10": seconds?
+// minutes?), which the decoder would hand over without its line.
+func checkDurations(file string, doc []byte) error {
+	durations := map[string]bool{}
+	t := reflect.TypeFor[Config]()
+	for section := range t.Fields() {
+		st := section.Type
+		if st.Kind() != reflect.Struct {
+			continue
+		}
+		for f := range st.Fields() {
+			if f.Type == reflect.TypeFor[Duration]() {
+				durations[section.Tag.Get("toml")+"."+f.Tag.Get("toml")] = true
+			}
+		}
+	}
+	p := unstable.Parser{}
+	p.Reset(doc)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = nodeKey(e)
+		case unstable.KeyValue:
+			key := strings.Join(append(slices.Clone(table), nodeKey(e)...), ".")
+			if durations[key] && e.Value().Kind != unstable.String {
+				it := e.Key()
+				it.Next()
+				return &ConfigError{File: file, Line: p.Shape(it.Node().Raw).Start.Line, Key: key,
+					Problem: "wrong type: the key wants a duration in quotes such as \"10m\", \"36h\" or \"7d\""}
+			}
+		}
+	}
+	return nil // syntax errors are the decoder's to report
+}
+
+func nodeKey(n *unstable.Node) []string {
+	var parts []string
+	it := n.Key()
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return parts
+}
+
+// Location returns the zone named by name ("Local", "UTC" or an IANA name); validate has
+// already checked it loads.
+func Location(name string) *time.Location {
+	if name == "Local" {
+		return time.Local
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}

@@ -1,0 +1,287 @@
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxLineLen is the longest line detect reads; longer lines are unparsed. Syslog
+// daemons cut at 1–8 KiB, so anything longer is not a syslog record.
+const MaxLineLen = 8 << 10
+
+// Header is the syslog header of a record.
+type Header struct {
+	Time    time.Time
+	Host    string // the host that logged it
+	Program string // e.g. "sshd" (tag without [pid]); empty when the record has no tag
+	PID     int    // 0 when absent
+	Message string // the text after "program[pid]: "
+}
+
+// ParseHeader parses the syslog header of one log line. It reads RFC 3164 ("Feb 12
+// 14:10:21 host sshd[1]: msg", also with a year after the day), RFC 5424 ("<34>1
+// 2026-11-20T03:14:07.123Z host sshd 123 - - msg", also without the <PRI>) and rsyslog's
+// high-precision file format ("2026-11-20T03:14:07.123456+00:00 host sshd[123]: msg"),
+// each with an optional leading "<PRI>".
+//
+// A timestamp without a year gets the latest year that puts it no more than one day after
+// ref, so December lines read in January land in the previous year. Timestamps without a
+// zone are in loc (time.Local when nil); an RFC 5424 nil timestamp ("-") becomes ref.
+//
+// Lines longer than MaxLineLen, with invalid UTF-8 or with control characters other than
+// tab are refused: they are not syslog records, whatever their prefix.
+func ParseHeader(line string, ref time.Time, loc *time.Location) (Header, error) {
+	if loc == nil {
+		loc = time.Local
+	}
+	if err := checkLine(line); err != nil {
+		return Header{}, err
+	}
+	s := skipPRI(line)
+	switch {
+	case strings.HasPrefix(s, "1 "):
+		return parse5424(s[2:], ref, loc)
+	case len(s) > 4 && isDigits(s[:4]) && s[4] == '-':
+		stamp, rest, _ := strings.Cut(s, " ")
+		t, err := parseRFC3339(stamp, loc)
+		if err != nil {
+			return Header{}, err
+		}
+		return parseHostTag(t, rest)
+	default:
+		t, rest, err := parse3164Time(s, ref, loc)
+		if err != nil {
+			return Header{}, err
+		}
+		return parseHostTag(t, rest)
+	}
+}
+
+// checkLine refuses what cannot be a syslog record. Control characters matter beyond
+// parsing: the line ends up in mail and on terminals.
+func checkLine(line string) error {
+	if len(line) > MaxLineLen {
+		return fmt.Errorf("line is %d bytes, longer than %d", len(line), MaxLineLen)
+	}
+	if !utf8.ValidString(line) {
+		return errors.New("line is not valid UTF-8")
+	}
+	for i, r := range line {
+		if r != '\t' && unicode.IsControl(r) {
+			return fmt.Errorf("line has control character %U at byte %d", r, i)
+		}
+	}
+	return nil
+}
+
+// skipPRI drops a leading "<PRI>": files rarely have it, network messages always do.
+func skipPRI(s string) string {
+	if len(s) < 3 || s[0] != '<' {
+		return s
+	}
+	end := strings.IndexByte(s, '>')
+	if end < 2 || end > 4 || !isDigits(s[1:end]) {
+		return s
+	}
+	return s[end+1:]
+}
+
+// parse3164Time reads "Mmm dd hh:mm:ss " or "Mmm dd yyyy hh:mm:ss " and returns the rest.
+func parse3164Time(s string, ref time.Time, loc *time.Location) (time.Time, string, error) {
+	bad := func() (time.Time, string, error) {
+		return time.Time{}, "", fmt.Errorf("no syslog timestamp at %q", prefix(s, 20))
+	}
+	if len(s) < 4 || s[3] != ' ' {
+		return bad()
+	}
+	mon, ok := months[s[:3]]
+	if !ok {
+		return bad()
+	}
+	rest := strings.TrimLeft(s[4:], " ") // the day is padded with a space or a zero
+	dayText, rest, _ := strings.Cut(rest, " ")
+	day, err := strconv.Atoi(dayText)
+	if err != nil || len(dayText) > 2 || day < 1 || day > 31 {
+		return bad()
+	}
+	year := 0
+	if len(rest) > 5 && isDigits(rest[:4]) && rest[4] == ' ' {
+		year, _ = strconv.Atoi(rest[:4])
+		rest = rest[5:]
+	}
+	if len(rest) < 9 || rest[2] != ':' || rest[5] != ':' || rest[8] != ' ' ||
+		!isDigits(rest[0:2]) || !isDigits(rest[3:5]) || !isDigits(rest[6:8]) {
+		return bad()
+	}
+	hh, _ := strconv.Atoi(rest[0:2])
+	mm, _ := strconv.Atoi(rest[3:5])
+	ss, _ := strconv.Atoi(rest[6:8])
+	if hh > 23 || mm > 59 || ss > 60 {
+		return bad()
+	}
+	rest = rest[9:]
+	if year != 0 {
+		t := time.Date(year, mon, day, hh, mm, ss, 0, loc)
+		if t.Day() != day {
+			return time.Time{}, "", fmt.Errorf("no such date: %s %d %d", mon, day, year)
+		}
+		return t, rest, nil
+	}
+	// The latest year that is not more than a day after ref. Going back up to eight
+	// years finds a Feb 29 even across 2100.
+	limit := ref.Add(24 * time.Hour)
+	refYear := ref.In(loc).Year()
+	for y := refYear + 1; y >= refYear-8; y-- {
+		t := time.Date(y, mon, day, hh, mm, ss, 0, loc)
+		if t.Day() == day && !t.After(limit) {
+			return t, rest, nil
+		}
+	}
+	return time.Time{}, "", fmt.Errorf("no such date: %s %d", mon, day)
+}
+
+var months = map[string]time.Month{
+	"Jan": time.January, "Feb": time.February, "Mar": time.March, "Apr": time.April,
+	"May": time.May, "Jun": time.June, "Jul": time.July, "Aug": time.August,
+	"Sep": time.September, "Oct": time.October, "Nov": time.November, "Dec": time.December,
+}
+
+// parseRFC3339 reads an RFC 3339 timestamp; one without a zone is in loc.
+func parseRFC3339(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("bad RFC 3339 timestamp %q", prefix(s, 40))
+}
+
+// parseHostTag reads "host program[pid]: message". A record without a tag (rsyslog's
+// "last message repeated" lines, some kernels) keeps its text as the message.
+func parseHostTag(t time.Time, s string) (Header, error) {
+	host, rest, ok := strings.Cut(s, " ")
+	if !ok || host == "" {
+		return Header{}, errors.New("no host after the timestamp")
+	}
+	h := Header{Time: t, Host: host, Message: rest}
+	end := strings.IndexAny(rest, " [:")
+	if end <= 0 || end > 64 {
+		return h, nil
+	}
+	program, tail, pid := rest[:end], rest[end:], 0
+	if tail[0] == '[' {
+		num, after, ok := strings.Cut(tail[1:], "]")
+		if !ok || !isDigits(num) || len(num) > 10 {
+			return h, nil
+		}
+		pid, _ = strconv.Atoi(num)
+		tail = after
+	}
+	if !strings.HasPrefix(tail, ":") {
+		return h, nil
+	}
+	h.Program, h.PID = program, pid
+	h.Message = strings.TrimPrefix(tail[1:], " ")
+	return h, nil
+}
+
+// parse5424 reads what follows "1 ": TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD [MSG].
+func parse5424(s string, ref time.Time, loc *time.Location) (Header, error) {
+	var f [5]string
+	rest := s
+	for i := range f {
+		var ok bool
+		if f[i], rest, ok = strings.Cut(rest, " "); !ok || f[i] == "" {
+			return Header{}, errors.New("RFC 5424 header is incomplete")
+		}
+	}
+	h := Header{Time: ref, Host: nilValue(f[1]), Program: nilValue(f[2])}
+	if f[0] != "-" {
+		t, err := parseRFC3339(f[0], loc)
+		if err != nil {
+			return Header{}, err
+		}
+		h.Time = t
+	}
+	if isDigits(f[3]) && len(f[3]) <= 10 {
+		h.PID, _ = strconv.Atoi(f[3])
+	}
+	msg, err := skipStructuredData(rest)
+	if err != nil {
+		return Header{}, err
+	}
+	h.Message = strings.TrimPrefix(msg, "\uFEFF") // RFC 5424 marks UTF-8 text with a BOM
+	return h, nil
+}
+
+func nilValue(s string) string {
+	if s == "-" {
+		return ""
+	}
+	return s
+}
+
+// skipStructuredData skips "-" or a run of "[id k="v" ...]" elements and returns the
+// message after them. Inside values, '"', '\' and ']' are escaped with a backslash.
+func skipStructuredData(s string) (string, error) {
+	switch {
+	case strings.HasPrefix(s, "-"):
+		s = s[1:]
+	case strings.HasPrefix(s, "["):
+		for len(s) > 0 && s[0] == '[' {
+			i, quoted := 1, false
+			for ; i < len(s); i++ {
+				c := s[i]
+				if c == '\\' && quoted {
+					i++
+				} else if c == '"' {
+					quoted = !quoted
+				} else if c == ']' && !quoted {
+					break
+				}
+			}
+			if i >= len(s) {
+				return "", errors.New("RFC 5424 structured data is not terminated")
+			}
+			s = s[i+1:]
+		}
+	default:
+		return "", errors.New("RFC 5424 structured data is missing")
+	}
+	if s == "" {
+		return "", nil
+	}
+	if s[0] != ' ' {
+		return "", errors.New("RFC 5424 message does not follow the structured data")
+	}
+	return s[1:], nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// prefix shortens attacker-controlled text quoted in an error.
+func prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

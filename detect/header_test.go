@@ -1,0 +1,181 @@
+package detect
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseHeader(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		line string
+		ref  time.Time
+		want Header
+	}{
+		{
+			name: "rfc3164",
+			line: "Feb 12 14:10:21 sd-126005 sshd[16378]: Invalid user pascal from 35.188.49.176 port 53502",
+			want: Header{Time: time.Date(2026, 2, 12, 14, 10, 21, 0, berlin), Host: "sd-126005", Program: "sshd", PID: 16378, Message: "Invalid user pascal from 35.188.49.176 port 53502"},
+		},
+		{
+			name: "rfc3164 single-digit day with one space",
+			line: "Nov 2 15:40:14 workshop sshd[28179]: pam_unix(sshd:auth): x",
+			want: Header{Time: time.Date(2025, 11, 2, 15, 40, 14, 0, berlin), Host: "workshop", Program: "sshd", PID: 28179, Message: "pam_unix(sshd:auth): x"},
+		},
+		{
+			name: "rfc3164 space-padded day, no pid",
+			line: "Dec  7 14:53:04 vskub1master01p sudo: pam_tally2(sudo:auth): user zbadguy (4001) tally 6, deny 5",
+			want: Header{Time: time.Date(2025, 12, 7, 14, 53, 4, 0, berlin), Host: "vskub1master01p", Program: "sudo", Message: "pam_tally2(sudo:auth): user zbadguy (4001) tally 6, deny 5"},
+		},
+		{
+			name: "rfc3164 zero-padded day",
+			line: "Aug 03 21:39:20 hostname sshd[69420]: Connection closed",
+			want: Header{Time: time.Date(2025, 8, 3, 21, 39, 20, 0, berlin), Host: "hostname", Program: "sshd", PID: 69420, Message: "Connection closed"},
+		},
+		{
+			name: "rfc3164 with year, even in the future",
+			line: "Feb 12 2027 14:10:21 host sshd[1]: msg",
+			want: Header{Time: time.Date(2027, 2, 12, 14, 10, 21, 0, berlin), Host: "host", Program: "sshd", PID: 1, Message: "msg"},
+		},
+		{
+			name: "rfc3164 with PRI",
+			line: "<38>Feb 12 14:10:21 host sshd[1]: msg",
+			want: Header{Time: time.Date(2026, 2, 12, 14, 10, 21, 0, berlin), Host: "host", Program: "sshd", PID: 1, Message: "msg"},
+		},
+		{
+			name: "rfc3164 December read in January is last year",
+			line: "Dec 31 23:59:59 h cron[2]: m",
+			ref:  time.Date(2027, 1, 1, 0, 0, 30, 0, berlin),
+			want: Header{Time: time.Date(2026, 12, 31, 23, 59, 59, 0, berlin), Host: "h", Program: "cron", PID: 2, Message: "m"},
+		},
+		{
+			name: "rfc3164 January read on New Year's Eve is next year (clock skew)",
+			line: "Jan  1 00:00:01 h cron[2]: m",
+			ref:  time.Date(2026, 12, 31, 23, 59, 50, 0, berlin),
+			want: Header{Time: time.Date(2027, 1, 1, 0, 0, 1, 0, berlin), Host: "h", Program: "cron", PID: 2, Message: "m"},
+		},
+		{
+			name: "rfc3164 more than a day ahead is last year",
+			line: "Jan  2 00:00:01 h cron[2]: m",
+			ref:  time.Date(2026, 12, 31, 23, 59, 50, 0, berlin),
+			want: Header{Time: time.Date(2026, 1, 2, 0, 0, 1, 0, berlin), Host: "h", Program: "cron", PID: 2, Message: "m"},
+		},
+		{
+			name: "rfc3164 Feb 29 goes back to the last leap year",
+			line: "Feb 29 12:00:00 h p: m",
+			ref:  time.Date(2029, 3, 1, 0, 0, 0, 0, berlin),
+			want: Header{Time: time.Date(2028, 2, 29, 12, 0, 0, 0, berlin), Host: "h", Program: "p", Message: "m"},
+		},
+		{
+			name: "rfc3164 without a tag",
+			line: "Feb 12 14:10:21 host last message repeated 3 times",
+			want: Header{Time: time.Date(2026, 2, 12, 14, 10, 21, 0, berlin), Host: "host", Message: "last message repeated 3 times"},
+		},
+		{
+			name: "rfc3164 tag with a slash, empty message",
+			line: "Feb 12 14:10:21 mx postfix/smtpd[77]:",
+			want: Header{Time: time.Date(2026, 2, 12, 14, 10, 21, 0, berlin), Host: "mx", Program: "postfix/smtpd", PID: 77},
+		},
+		{
+			name: "rsyslog high precision",
+			line: "2026-11-20T03:14:07.123456+00:00 host sshd[123]: msg",
+			want: Header{Time: time.Date(2026, 11, 20, 3, 14, 7, 123456000, time.UTC), Host: "host", Program: "sshd", PID: 123, Message: "msg"},
+		},
+		{
+			name: "rsyslog high precision from the corpus",
+			line: "2023-11-14T00:20:42.738197+01:00 myserver sshd[1112652]: User root from 192.168.1.1 not allowed because not listed in AllowUsers",
+			want: Header{Time: time.Date(2023, 11, 13, 23, 20, 42, 738197000, time.UTC), Host: "myserver", Program: "sshd", PID: 1112652, Message: "User root from 192.168.1.1 not allowed because not listed in AllowUsers"},
+		},
+		{
+			name: "rfc3339 without zone uses loc",
+			line: "2026-11-20T03:14:07 host sshd[123]: msg",
+			want: Header{Time: time.Date(2026, 11, 20, 3, 14, 7, 0, berlin), Host: "host", Program: "sshd", PID: 123, Message: "msg"},
+		},
+		{
+			name: "rfc5424",
+			line: "<34>1 2026-11-20T03:14:07.123Z host sshd 123 - - msg",
+			want: Header{Time: time.Date(2026, 11, 20, 3, 14, 7, 123000000, time.UTC), Host: "host", Program: "sshd", PID: 123, Message: "msg"},
+		},
+		{
+			name: "rfc5424 without PRI (rsyslog file)",
+			line: "1 2026-11-20T03:14:07.123456+01:00 host sshd 123 - - Invalid user x from 192.0.2.1 port 22",
+			want: Header{Time: time.Date(2026, 11, 20, 2, 14, 7, 123456000, time.UTC), Host: "host", Program: "sshd", PID: 123, Message: "Invalid user x from 192.0.2.1 port 22"},
+		},
+		{
+			name: "rfc5424 structured data with escapes and BOM",
+			line: `<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="App\]lication" eventID="1011"][x@1 a="b"] ` + "\uFEFF" + "An application event",
+			want: Header{Time: time.Date(2003, 10, 11, 22, 14, 15, 3000000, time.UTC), Host: "mymachine.example.com", Program: "evntslog", Message: "An application event"},
+		},
+		{
+			name: "rfc5424 nil values and no message",
+			line: "<34>1 - - - - - -",
+			want: Header{Time: ref},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.ref
+			if r.IsZero() {
+				r = ref
+			}
+			got, err := ParseHeader(tt.line, r, berlin)
+			if err != nil {
+				t.Fatalf("ParseHeader(%q): %v", tt.line, err)
+			}
+			if !got.Time.Equal(tt.want.Time) {
+				t.Errorf("Time = %v, want %v", got.Time, tt.want.Time)
+			}
+			got.Time, tt.want.Time = time.Time{}, time.Time{}
+			if got != tt.want {
+				t.Errorf("ParseHeader(%q)\n got %+v\nwant %+v", tt.line, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseHeaderErrors(t *testing.T) {
+	ref := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, line, wantErr string
+	}{
+		{"empty", "", "no syslog timestamp"},
+		{"garbage", "hello world", "no syslog timestamp"},
+		{"bad month", "Fob 12 14:10:21 host p: m", "no syslog timestamp"},
+		{"bad hour", "Feb 12 25:10:21 host p: m", "no syslog timestamp"},
+		{"no such date", "Feb 30 14:10:21 host p: m", "no such date"},
+		{"no such date with year", "Feb 29 2026 14:10:21 host p: m", "no such date"},
+		{"no host", "Feb 12 14:10:21 ", "no host"},
+		{"bad rfc3339", "2026-13-20T03:14:07Z host p: m", "bad RFC 3339 timestamp"},
+		{"rfc5424 short", "<34>1 2026-11-20T03:14:07Z host sshd", "incomplete"},
+		{"rfc5424 bad time", "<34>1 yesterday host sshd 1 - - m", "bad RFC 3339 timestamp"},
+		{"rfc5424 open SD", `<34>1 2026-11-20T03:14:07Z host sshd 1 - [a b="]"`, "not terminated"},
+		{"rfc5424 no SD", "<34>1 2026-11-20T03:14:07Z host sshd 1 - msg", "structured data is missing"},
+		{"over-long", "Feb 12 14:10:21 host p: " + strings.Repeat("a", MaxLineLen), "longer than"},
+		{"invalid UTF-8", "Feb 12 14:10:21 host p: \xff\xfe", "not valid UTF-8"},
+		{"NUL", "Feb 12 14:10:21 host p: a\x00b", "control character"},
+		{"escape sequence", "Feb 12 14:10:21 host p: \x1b[31mred", "control character"},
+		{"carriage return", "Feb 12 14:10:21 host p: m\r", "control character"},
+		{"C1 control", "Feb 12 14:10:21 host p: \u009b2J", "control character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseHeader(tt.line, ref, time.UTC)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseHeader(%q) error = %v, want one containing %q", tt.line, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseHeaderAllowsTab(t *testing.T) {
+	h, err := ParseHeader("Feb 12 14:10:21 host p: a\tb", time.Now(), time.UTC)
+	if err != nil || h.Message != "a\tb" {
+		t.Errorf("got %+v, %v; want message with a tab", h, err)
+	}
+}
