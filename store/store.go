@@ -19,6 +19,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
@@ -55,7 +56,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
