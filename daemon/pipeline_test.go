@@ -1,0 +1,91 @@
+package daemon
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// demoPipeline builds the demo config's pipeline with mode and fresh state in a temp dir.
+func demoPipeline(t *testing.T, mode string) (*Pipeline, *store.Store, string) {
+	t.Helper()
+	doc, err := os.ReadFile("../configs/demo.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	maildir := filepath.Join(dir, "maildir")
+	text := strings.NewReplacer(
+		`mode = "auto"`, `mode = "`+mode+`"`,
+		`maildir = "abusewatch-demo/maildir"`, `maildir = "`+maildir+`"`,
+		`path = "abusewatch-demo/state.db"`, `path = "`+filepath.Join(dir, "state.db")+`"`,
+	).Replace(string(doc))
+	cfg, err := ParseConfig("demo.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.Store.Path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p, err := NewPipeline(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ScanFiles(t.Context(), []string{"../configs/demo/auth.log"}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Report(t.Context(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Deliver(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return p, st, maildir
+}
+
+func TestReviewModeKeepsReportsPendingAndSendsNothing(t *testing.T) {
+	for mode, state := range map[string]abusewatch.ReportState{"review": abusewatch.ReportPendingApproval, "observe": abusewatch.ReportHeld} {
+		t.Run(mode, func(t *testing.T) {
+			_, st, maildir := demoPipeline(t, mode)
+			all, err := st.Reports()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 4 {
+				t.Fatalf("%d reports stored; want 4", len(all))
+			}
+			for _, r := range all {
+				if r.State != state || len(r.Message) == 0 {
+					t.Errorf("report %s is %s (%d bytes); want %s with its message", r.ID, r.State, len(r.Message), state)
+				}
+			}
+			if files, _ := filepath.Glob(filepath.Join(maildir, "new", "*")); len(files) != 0 {
+				t.Errorf("%s mode delivered %d reports", mode, len(files))
+			}
+		})
+	}
+}
+
+func TestReportsAreWrittenOnce(t *testing.T) {
+	p, st, _ := demoPipeline(t, "auto")
+	// Another round with nothing new writes nothing new.
+	if err := p.Report(t.Context(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.Reports()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 4 || p.Counters.Reports.Load() != 4 || p.Counters.Delivered.Load() != 4 {
+		t.Errorf("%d reports stored, %d written, %d delivered; want 4 each", len(all), p.Counters.Reports.Load(), p.Counters.Delivered.Load())
+	}
+}
