@@ -93,11 +93,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	report := func() {
-		if err := d.pipe.Report(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
-			d.log.Error("writing reports", "err", err)
-		}
-		if err := d.pipe.Deliver(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			d.log.Warn("delivering reports", "err", err)
+		if err := d.pipe.Tick(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Warn("scheduled work", "err", err)
 		}
 	}
 	ticker := time.NewTicker(flushEvery)

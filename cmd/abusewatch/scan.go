@@ -73,10 +73,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	if err := pipe.ScanFiles(ctx, files, from); err != nil {
 		return err
 	}
-	if err := pipe.Report(ctx, time.Now()); err != nil {
-		return err
-	}
-	deliverErr := pipe.Deliver(ctx)
+	deliverErr := pipe.Tick(ctx, time.Now())
 	touched, err := pipe.Touched()
 	if err != nil {
 		return err
