@@ -102,8 +102,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	reportTicker := time.NewTicker(d.cfg.Policy.ReportInterval.Duration)
 	defer reportTicker.Stop()
 	report()
+	notify := systemdNotifier{log: d.log}
+	notify.Ready()
+	defer notify.Stopping()
+	watchdog := tickerOrNever(ctx, watchdogInterval())
 	for {
 		select {
+		case <-watchdog:
+			notify.Watchdog()
 		case l := <-lines:
 			recs = append(recs, l.rec)
 			positions[l.pos.Source] = l.pos

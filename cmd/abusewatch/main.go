@@ -27,6 +27,7 @@ func commands(stdout, stderr io.Writer) []command {
 		&runCommand{stdout: stdout, stderr: stderr},
 		&scanCommand{stdout: stdout, stderr: stderr},
 		&checkConfigCommand{stdout: stdout, stderr: stderr},
+		&installCommand{stdout: stdout, stderr: stderr},
 		&versionCommand{stdout: stdout},
 	}
 }
