@@ -26,6 +26,7 @@ const (
 	ClassAuthFailure Class = "auth-failure" // a failed login for an existing user (password, PAM)
 	ClassInvalidUser Class = "invalid-user" // a login attempt for a user that does not exist
 	ClassAuthSuccess Class = "auth-success" // a successful login: normal, kept to see success after failures
+	ClassUnknown     Class = "unknown"      // an unknown record with an address in a generic trusted position: never reported by default
 )
 
 // Event is a record that detect recognised as something worth counting.
@@ -41,6 +42,12 @@ type Event struct {
 	Host    string     // our host that was hit (the syslog hostname)
 	Source  string     // the source the record came from
 	Line    string     // the record itself, the evidence for a report
+
+	// What a firewall log says about a packet, so later stages can tell a spoofable
+	// probe (UDP, ICMP, a bare SYN) from a completed connection; empty for other records.
+	Proto     string // "TCP", "UDP", "ICMP", … as the firewall logged it
+	Flags     string // the TCP flags, e.g. "SYN" or "ACK PSH", space-separated
+	LocalPort uint16 // the port on our host that was hit, 0 when unknown
 }
 
 // Incident is a set of related events that correlate judged worth acting on. It grows as
@@ -60,19 +67,36 @@ type Incident struct {
 	Evidence []Event      // a bounded selection: the first events, then the last ones
 	Severity int          // 1 (low) to 5 (high)
 	Success  bool         // a successful login was seen from the same address: possible compromise
+	PTR      string       // the reverse name of Addr when it resolves back (attacker-chosen: sanitise to show)
+
+	// AdminOnly incidents are shown to the admin and never reported outside: rate
+	// anomalies, success after failures, and incidents whose evidence is only classes
+	// not worth a report on their own or spoofable packets (UDP, ICMP, a bare SYN).
+	AdminOnly bool
 }
 
 // Contact is who is responsible for a network and how to reach them.
 type Contact struct {
-	Network  netip.Prefix // the network the contact speaks for
-	Emails   []string     // where reports go, best first
-	Role     string       // which role the addresses came from: "static", "abuse", "technical", …
-	Source   string       // where it was found: "config", or the RDAP URL
-	Registry string       // the RIR or registry, e.g. "ARIN", empty for static contacts
-	Name     string       // the network's name or handle in the registry
-	Country  string       // the network's country code, when the registry gives one
-	PTR      string       // the reverse name of the address, when forward-confirmed
-	Fetched  time.Time    // when it was looked up
+	Network   netip.Prefix // the network the contact speaks for
+	Emails    []string     // where reports go, best first (the addresses of Mailboxes)
+	Mailboxes []Mailbox    // each address with the role and the source it came from
+	Role      string       // which role the first address came from: "static", "abuse", "technical", …
+	Source    string       // where it was found: "config", the RDAP URL, the DNS zone, "guess"
+	Registry  string       // the RIR or registry, e.g. "ARIN", empty for static contacts
+	Name      string       // the network's name or handle in the registry
+	Country   string       // the network's country code, when the registry gives one
+	PTR       string       // the reverse name of the address, when forward-confirmed
+	Guess     bool         // every address is a guess (abuse@/security@ of the reverse name's domain)
+	Problem   string       // why no address was found (a cached negative answer); empty otherwise
+	Fetched   time.Time    // when it was looked up
+}
+
+// Mailbox is one address of a Contact and where it came from, so a report (and the admin)
+// can tell an abuse desk from a registrant or a guess.
+type Mailbox struct {
+	Email  string // the address
+	Role   string // "abuse", "technical", "administrative", "registrant", "static", "cert", "security"
+	Source string // "rdap", "dns" (an abuse-contact zone), "static" (the config) or "guess"
 }
 
 // ReportState is where a report is in the outbox.
@@ -103,4 +127,9 @@ type Report struct {
 	Error     string      // the last delivery error
 	Location  string      // where it went: a maildir file or the SMTP server's reply
 	Message   []byte      // the complete RFC 5322 message
+
+	// NextAttempt is when a queued report may be tried (back-off after a temporary
+	// failure, the cooldown or a limit); zero means at once.
+	NextAttempt time.Time
+	Waiting     string // why a queued report waits (the cooldown or a limit); empty when it does not
 }

@@ -1,9 +1,26 @@
 // Package correlate decides which events belong together and which of them make an
-// incident worth reporting. Today it knows one rule, per address: N events of reportable
-// classes from one address within a window W make an incident, and the incident grows
-// while further events keep arriving within W of its last one. Addresses in private,
-// reserved, documentation or never-report networks never make an incident. It reads
-// events and incidents through the small interfaces below and writes nothing itself.
+// incident worth acting on, over minutes to months. Its rules, each switched off by a
+// zero option:
+//
+//   - per address: N attempts of reportable classes within W, for several (N, W) at once;
+//   - network: M distinct addresses of one /24 (/16, /8; IPv6 /64, /48, /32) within W,
+//     one network-scale incident instead of M small ones;
+//   - port scan: one address touching K distinct ports of ours within W;
+//   - sweep: one address hitting one service on H of our hosts within W;
+//   - recurrence: an address or /24 active on D distinct days within a period (180 days),
+//     read from the store's daily counters, so pacing under short windows does not hide;
+//   - rate anomaly: a class at F times its usual hourly level (admin only);
+//   - success after failures: a login from an address (or its /24) that failed before
+//     (admin only, never outside).
+//
+// Perspective: every class but a successful login counts toward the network and
+// recurrence rules, yet an incident is reported outside only when its evidence holds a
+// reportable class that is not spoofable (UDP, ICMP, a bare SYN); otherwise it is
+// AdminOnly. Private, reserved, documentation and never-report networks make nothing.
+// Incidents are stable: one with the same key whose window is still open grows (same
+// ID) instead of being made again. The package reads events, incidents and counters
+// through the small interfaces below and writes nothing itself; a Correlator is not safe
+// for concurrent use.
 package correlate
 
 import (
@@ -13,14 +30,17 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
 )
 
-// EventReader gives the stored events of one address in a time range, oldest first.
+// EventReader gives the stored events of one address or one indexed network (/24, /16,
+// /8; IPv6 /64, /48, /32) in a time range, oldest first.
 type EventReader interface {
 	EventsByAddr(addr netip.Addr, from, to time.Time) ([]abusewatch.Event, error)
+	EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatch.Event, error)
 }
 
 // IncidentReader gives the newest incident with a key.
@@ -28,14 +48,75 @@ type IncidentReader interface {
 	LatestIncident(key string) (abusewatch.Incident, bool, error)
 }
 
-// Options are the thresholds of the per-address rule. Threshold counts attempts
-// (distinct connections, see attempts), not log lines.
+// Count is the events of one day or hour, by class.
+type Count struct {
+	Start   time.Time                // the day (midnight UTC) or the hour
+	ByClass map[abusewatch.Class]int // events by class
+}
+
+// CounterReader gives the long-memory counters: per address or indexed network (the
+// zero Prefix: every event) and UTC day, and for every event per hour. Days and hours
+// without events are left out.
+type CounterReader interface {
+	Days(p netip.Prefix, from, to time.Time) ([]Count, error)
+	Hours(from, to time.Time) ([]Count, error)
+}
+
+// Window is one per-address threshold: Threshold attempts within Window.
+type Window struct {
+	Threshold int
+	Window    time.Duration
+}
+
+// SetRule makes an incident when Count distinct things (addresses, ports, hosts) are
+// seen within Window. A zero Count switches the rule off.
+type SetRule struct {
+	Count  int
+	Window time.Duration
+}
+
+// NetworkRule is SetRule over the distinct addresses of a network, for the IPv4 prefix
+// lengths in Sizes (24, 16, 8; IPv6 uses 64, 48, 32 in their place).
+type NetworkRule struct {
+	SetRule
+	Sizes []int
+}
+
+// RecurrenceRule makes an incident when an address or its /24 (IPv6 /64) was active on
+// Days distinct days within Period. An incident stays open (grows) while new activity
+// comes within Gap of its last.
+type RecurrenceRule struct {
+	Days   int
+	Period time.Duration
+	Gap    time.Duration
+}
+
+// RateRule makes an admin-only incident when the events of a class in one hour reach
+// Factor times the class's average hour over the Baseline before, and at least Min.
+type RateRule struct {
+	Factor   float64
+	Baseline time.Duration
+	Min      int
+}
+
+// Options are the rules' thresholds. Threshold and Window are the first per-address
+// window; Windows adds more. Every other rule is off when its count is zero.
 type Options struct {
-	Threshold  int                // events within Window that make an incident
+	Threshold  int                // attempts within Window that make an incident
 	Window     time.Duration      // the window
-	Reportable []abusewatch.Class // classes that count toward the threshold
+	Windows    []Window           // further per-address windows (hours, days)
+	Reportable []abusewatch.Class // classes that count toward the per-address threshold and may be reported
 	Never      []netip.Prefix     // networks that never make an incident (own and allow-listed)
-	Evidence   int                // how many evidence events an incident keeps (first half, last half)
+	Evidence   int                // how many evidence events an incident keeps (first, sample, last)
+
+	Network    NetworkRule
+	PortScan   SetRule
+	Sweep      SetRule
+	Recurrence RecurrenceRule
+	Rate       RateRule
+	// SuccessLookback is how far back failures from an address or its /24 make a
+	// later successful login a possible compromise; zero switches the rule off.
+	SuccessLookback time.Duration
 }
 
 // DefaultReportable are the classes that count when the config names none.
@@ -46,18 +127,64 @@ func DefaultReportable() []abusewatch.Class {
 // Correlator applies the rules to newly stored events.
 type Correlator struct {
 	opts      Options
+	windows   []Window // every per-address window, shortest first
+	growth    time.Duration
 	never     []netip.Prefix
 	events    EventReader
 	incidents IncidentReader
+	counters  CounterReader
+
+	recorrelated time.Time // the end of the last periodic re-correlation
 }
 
-// New checks opts and returns a Correlator reading from events and incidents.
-func New(opts Options, events EventReader, incidents IncidentReader) (*Correlator, error) {
+// New checks opts and returns a Correlator reading from events, incidents and counters
+// (counters may be nil when the recurrence and rate rules are off).
+func New(opts Options, events EventReader, incidents IncidentReader, counters CounterReader) (*Correlator, error) {
 	if opts.Threshold < 1 {
 		return nil, fmt.Errorf("correlate: threshold must be at least 1, not %d", opts.Threshold)
 	}
 	if opts.Window <= 0 {
 		return nil, fmt.Errorf("correlate: window must be positive, not %s", opts.Window)
+	}
+	windows := append([]Window{{opts.Threshold, opts.Window}}, opts.Windows...)
+	for _, w := range windows {
+		if w.Threshold < 1 || w.Window <= 0 {
+			return nil, fmt.Errorf("correlate: a per-address window needs a threshold of at least 1 and a positive duration, not %d in %s", w.Threshold, w.Window)
+		}
+	}
+	slices.SortFunc(windows, func(a, b Window) int { return int(a.Window - b.Window) })
+	for _, r := range []struct {
+		name string
+		r    SetRule
+	}{{"network", opts.Network.SetRule}, {"port scan", opts.PortScan}, {"sweep", opts.Sweep}} {
+		if r.r.Count > 0 && r.r.Window <= 0 {
+			return nil, fmt.Errorf("correlate: the %s rule needs a positive window", r.name)
+		}
+	}
+	for _, b := range opts.Network.Sizes {
+		if b != 24 && b != 16 && b != 8 {
+			return nil, fmt.Errorf("correlate: network size /%d: use 24, 16 or 8 (IPv6 /64, /48, /32 follow)", b)
+		}
+	}
+	if opts.Network.Count > 0 && len(opts.Network.Sizes) == 0 {
+		opts.Network.Sizes = []int{24}
+	}
+	if (opts.Recurrence.Days > 0 || opts.Rate.Factor > 0) && counters == nil {
+		return nil, fmt.Errorf("correlate: the recurrence and rate rules need the daily counters")
+	}
+	if opts.Recurrence.Days > 0 {
+		if opts.Recurrence.Period <= 0 {
+			opts.Recurrence.Period = 180 * 24 * time.Hour
+		}
+		if opts.Recurrence.Gap <= 0 {
+			opts.Recurrence.Gap = 30 * 24 * time.Hour
+		}
+	}
+	if opts.Rate.Factor > 0 {
+		if opts.Rate.Baseline <= 0 {
+			opts.Rate.Baseline = 7 * 24 * time.Hour
+		}
+		opts.Rate.Min = max(opts.Rate.Min, 1)
 	}
 	if len(opts.Reportable) == 0 {
 		opts.Reportable = DefaultReportable()
@@ -66,136 +193,460 @@ func New(opts Options, events EventReader, incidents IncidentReader) (*Correlato
 		opts.Evidence = 10
 	}
 	never := append(reservedNetworks(), opts.Never...)
-	return &Correlator{opts: opts, never: never, events: events, incidents: incidents}, nil
+	return &Correlator{opts: opts, windows: windows, growth: windows[len(windows)-1].Window, never: never,
+		events: events, incidents: incidents, counters: counters}, nil
 }
 
 // Correlate looks at the addresses of batch, which is already stored, and returns the
 // incidents that the batch created or made grow, ready to be stored.
 func (c *Correlator) Correlate(ctx context.Context, batch []abusewatch.Event) ([]abusewatch.Incident, error) {
 	type span struct{ from, to time.Time }
+	widen := func(s span, seen bool, t time.Time) span {
+		if !seen {
+			return span{t, t}
+		}
+		if t.Before(s.from) {
+			s.from = t
+		}
+		if t.After(s.to) {
+			s.to = t
+		}
+		return s
+	}
 	spans := map[netip.Addr]span{}
+	news := map[netip.Addr][]abusewatch.Event{}
+	nets := map[netip.Prefix]span{}
 	var order []netip.Addr
+	var netOrder []netip.Prefix
+	var successes []abusewatch.Event
 	for _, e := range batch {
-		counts := slices.Contains(c.opts.Reportable, e.Class) || e.Class == abusewatch.ClassAuthSuccess
-		if !e.Addr.IsValid() || !counts || c.Excluded(e.Addr) {
+		if !e.Addr.IsValid() || c.Excluded(e.Addr) {
 			continue
 		}
 		a := e.Addr.Unmap()
 		s, seen := spans[a]
 		if !seen {
 			order = append(order, a)
-			s = span{e.Time, e.Time}
 		}
-		if e.Time.Before(s.from) {
-			s.from = e.Time
+		spans[a] = widen(s, seen, e.Time)
+		news[a] = append(news[a], e)
+		if e.Class == abusewatch.ClassAuthSuccess {
+			successes = append(successes, e)
+			continue
 		}
-		if e.Time.After(s.to) {
-			s.to = e.Time
+		for _, p := range c.networks(a) {
+			s, seen := nets[p]
+			if !seen {
+				netOrder = append(netOrder, p)
+			}
+			nets[p] = widen(s, seen, e.Time)
 		}
-		spans[a] = s
 	}
 	var out []abusewatch.Incident
+	// A /24 recurs in its own right only when none of its addresses does: one address
+	// coming back is that address's recurrence, not its network's.
+	recurs := map[netip.Prefix]bool{}
 	for _, a := range order {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		incs, err := c.perAddress(a, spans[a].from, spans[a].to)
+		incs, err := c.address(a, spans[a].from, spans[a].to, news[a])
+		if err != nil {
+			return out, err
+		}
+		for _, inc := range incs {
+			if inc.Rule == "recurrence" {
+				recurs[net24(a)] = true
+			}
+		}
+		out = append(out, incs...)
+	}
+	for _, p := range netOrder {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		incs, err := c.network(p, nets[p].from, nets[p].to, recurs[p])
 		if err != nil {
 			return out, err
 		}
 		out = append(out, incs...)
 	}
-	return out, nil
+	for _, e := range successes {
+		if carried, err := c.carriesLogin(out, e); err != nil || carried {
+			if err != nil {
+				return out, err
+			}
+			continue // the address's own incident already carries the login
+		}
+		inc, ok, err := c.successAfterFailures(e)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out = append(out, inc)
+		}
+	}
+	incs, err := c.rate(batch)
+	if err != nil {
+		return out, err
+	}
+	return append(out, incs...), nil
 }
 
-// perAddress applies the per-address rule to the events of a around the new ones, which
-// lie between from and to. An incident starts at the event that brings Threshold events
-// within Window and takes in every later event that comes within Window of its last one.
-func (c *Correlator) perAddress(a netip.Addr, from, to time.Time) ([]abusewatch.Incident, error) {
-	key := "ip:" + a.String()
-	prev, open, err := c.incidents.LatestIncident(key)
+// carriesLogin says whether the per-address incident of the login e's address, made
+// or grown by this batch (out) or stored, already holds it as its Success.
+func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event) (bool, error) {
+	a := e.Addr.Unmap()
+	holds := func(inc abusewatch.Incident) bool {
+		return inc.Rule == "per-address" && inc.Success && inc.Addr == a &&
+			!e.Time.Before(inc.First) && !e.Time.After(inc.Last.Add(c.growth))
+	}
+	if slices.ContainsFunc(out, holds) {
+		return true, nil
+	}
+	prev, ok, err := c.incidents.LatestIncident("ip:" + a.String())
+	return ok && holds(prev), err
+}
+
+// networks lists the networks of a whose network or recurrence rules are on.
+func (c *Correlator) networks(a netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for _, b := range c.opts.Network.Sizes {
+		if a.Is6() {
+			b = map[int]int{24: 64, 16: 48, 8: 32}[b]
+		}
+		p, _ := a.Prefix(b)
+		out = append(out, p)
+	}
+	if c.opts.Recurrence.Days > 0 {
+		p := net24(a)
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// net24 is the /24 of an IPv4 address, the /64 of an IPv6 one.
+func net24(a netip.Addr) netip.Prefix {
+	p, _ := a.Prefix(map[bool]int{false: 24, true: 64}[a.Is6()])
+	return p
+}
+
+// Spoofable says whether e is evidence a forged source address could have made: a UDP
+// or ICMP packet or a bare TCP SYN. It never makes an outside report on its own.
+func Spoofable(e abusewatch.Event) bool {
+	switch strings.ToUpper(e.Proto) {
+	case "":
+		return false
+	case "TCP":
+		f := strings.Fields(strings.ToUpper(e.Flags))
+		return len(f) == 0 || (len(f) == 1 && f[0] == "SYN")
+	}
+	return true
+}
+
+// reportable says whether e may, by itself, be the reason for an outside report.
+func (c *Correlator) reportable(e abusewatch.Event) bool {
+	return slices.Contains(c.opts.Reportable, e.Class) && !Spoofable(e)
+}
+
+// rule is one windowed rule applied to one key: an incident starts at the event that
+// brings measure(events within window) to threshold and takes in every later event
+// that comes within growth of its last one.
+type rule struct {
+	name      string
+	key       string
+	addr      netip.Addr
+	network   netip.Prefix
+	threshold func(evs []abusewatch.Event) bool // over the counted events within the window
+	monotone  bool                              // threshold never holds for a subset when it fails for the whole
+	window    time.Duration
+	growth    time.Duration
+	counts    func(e abusewatch.Event) bool
+}
+
+// apply runs r over the events of its address or network that fetch reads from a
+// start time on (oldest first), for the new events from from on. An open incident (its
+// last event within growth of the new ones) grows by the events after its last one;
+// what it already holds is not read again, so a long attack costs the same per batch
+// as a short one.
+func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) ([]abusewatch.Event, error)) ([]abusewatch.Incident, error) {
+	prev, open, err := c.incidents.LatestIncident(r.key)
 	if err != nil {
 		return nil, err
 	}
-	open = open && !prev.Last.Before(from.Add(-c.opts.Window)) && !prev.First.After(from)
-	start := from.Add(-c.opts.Window)
+	open = open && !prev.Last.Before(from.Add(-r.growth)) && !prev.First.After(from)
+	// Open, only the events after its last one are news: a later incident's window
+	// (at most growth long) cannot reach back past that last event.
+	start := from.Add(-max(r.window, r.growth))
 	if open {
-		start = prev.First
+		start = prev.Last
 	}
-	all, err := c.events.EventsByAddr(a, start, to)
+	all, err := fetch(start)
 	if err != nil {
-		return nil, fmt.Errorf("correlate %s: %w", a, err)
+		return nil, fmt.Errorf("correlate %s: %w", r.key, err)
+	}
+	if !open && r.monotone {
+		// A set rule that all the events read together do not satisfy cannot be
+		// satisfied by any window of them: skip the walk.
+		var counted []abusewatch.Event
+		for _, e := range all {
+			if !e.Time.Before(start) && e.Class != abusewatch.ClassAuthSuccess && r.counts(e) {
+				counted = append(counted, e)
+			}
+		}
+		if len(counted) == 0 || !r.threshold(counted) {
+			return nil, nil
+		}
 	}
 	var (
 		out     []abusewatch.Incident
 		counted []abusewatch.Event // the counted events since start, oldest first
-		cur     []abusewatch.Event // the events of the incident being built
-		curID   string
+		lo      int                // the first of counted within the window of the newest
+		cur     []abusewatch.Event // the new events of the incident being built
+		last    time.Time          // its last event
+		growing = open             // cur continues prev
 		success bool
 	)
 	if open {
-		curID = prev.ID
-		success = prev.Success
+		last, success = prev.Last, prev.Success
 	}
 	flush := func() {
-		if len(cur) > 0 {
-			inc := c.build(key, a, cur, success)
-			if curID != "" {
-				inc.ID = curID
-			}
-			out = append(out, inc)
+		switch {
+		case growing && (len(cur) > 0 || success != prev.Success):
+			out = append(out, c.grow(prev, cur, success))
+		case !growing && len(cur) > 0:
+			out = append(out, c.build(r, cur, success))
 		}
-		cur, curID, success = nil, "", false
+		cur, growing, success = nil, false, false
 	}
 	for _, e := range all {
+		if e.Time.Before(start) {
+			continue
+		}
 		if e.Class == abusewatch.ClassAuthSuccess {
-			if len(cur) > 0 || open {
+			if len(cur) > 0 || growing {
 				success = true
 			}
 			continue
 		}
-		if !slices.Contains(c.opts.Reportable, e.Class) {
+		if !r.counts(e) {
 			continue
 		}
 		counted = append(counted, e)
 		if open && e.Time.Compare(prev.Last) <= 0 {
-			cur = append(cur, e) // already part of the open incident
-			continue
+			continue // already part of the open incident
 		}
-		if len(cur) > 0 && e.Time.Sub(cur[len(cur)-1].Time) <= c.opts.Window {
-			cur = append(cur, e)
+		if (len(cur) > 0 || growing) && e.Time.Sub(last) <= r.growth {
+			cur, last = append(cur, e), e.Time
 			continue
 		}
 		flush()
 		open = false
-		// Does e bring Threshold events within Window?
-		i := len(counted) - 1
-		for i > 0 && e.Time.Sub(counted[i-1].Time) < c.opts.Window {
-			i--
+		// Does e bring the threshold within the window? The window holds the events
+		// less than window before e, and e.
+		for lo < len(counted)-1 && e.Time.Sub(counted[lo].Time) >= r.window {
+			lo++
 		}
-		if attempts(counted[i:]) >= c.opts.Threshold {
-			cur = slices.Clone(counted[i:])
+		if r.threshold(counted[lo:]) {
+			cur, last = slices.Clone(counted[lo:]), e.Time
 		}
 	}
 	flush()
 	return out, nil
 }
 
-func (c *Correlator) build(key string, a netip.Addr, evs []abusewatch.Event, success bool) abusewatch.Incident {
+// grow adds evs, the events after prev's last one, to prev.
+func (c *Correlator) grow(prev abusewatch.Incident, evs []abusewatch.Event, success bool) abusewatch.Incident {
+	inc := prev
+	inc.Success = success
+	if len(evs) > 0 {
+		inc.Last = evs[len(evs)-1].Time
+		inc.Count += len(evs)
+		inc.Attempts += attempts(evs)
+	}
+	reportable := c.describe(&inc, evs)
+	inc.AdminOnly = prev.AdminOnly && !reportable
+	return inc
+}
+
+// address applies the per-address, port-scan and sweep rules to the events of a around
+// the new ones (news), which lie between from and to. A set rule none of the new events
+// counts toward is not applied: they can neither start nor grow its incident.
+func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch.Event) ([]abusewatch.Incident, error) {
+	host := netip.PrefixFrom(a, a.BitLen())
+	var fetched []abusewatch.Event
+	fetchedFrom := to.Add(time.Nanosecond)
+	fetch := func(start time.Time) ([]abusewatch.Event, error) {
+		// The rules share one read: a later rule reaching further back reads again.
+		if start.Before(fetchedFrom) {
+			evs, err := c.events.EventsByAddr(a, start, to)
+			if err != nil {
+				return nil, err
+			}
+			fetched, fetchedFrom = evs, start
+		}
+		return fetched, nil
+	}
+	windows := c.windows
+	rules := []rule{{
+		name: "per-address", key: "ip:" + a.String(), addr: a, network: host,
+		window: windows[len(windows)-1].Window, growth: c.growth,
+		counts: c.reportable,
+		threshold: func(evs []abusewatch.Event) bool {
+			// Any window's threshold: evs are the events within the longest window.
+			last := evs[len(evs)-1].Time
+			for _, w := range windows {
+				i, _ := slices.BinarySearchFunc(evs, last.Add(-w.Window), func(e abusewatch.Event, t time.Time) int {
+					if e.Time.After(t) {
+						return 1
+					}
+					return -1
+				})
+				if len(evs)-i >= w.Threshold && attempts(evs[i:]) >= w.Threshold {
+					return true
+				}
+			}
+			return false
+		},
+	}}
+	if r := c.opts.PortScan; r.Count > 0 && slices.ContainsFunc(news, func(e abusewatch.Event) bool { return e.LocalPort != 0 }) {
+		rules = append(rules, rule{
+			name: "port-scan", key: "scan:" + a.String(), addr: a, network: host, window: r.Window, growth: r.Window, monotone: true,
+			counts: func(e abusewatch.Event) bool { return e.LocalPort != 0 },
+			threshold: func(evs []abusewatch.Event) bool {
+				return distinct(evs, func(e abusewatch.Event) string { return fmt.Sprint(e.Host, "|", e.LocalPort) }) >= r.Count
+			},
+		})
+	}
+	if r := c.opts.Sweep; r.Count > 0 {
+		// One rule per service the new events name: a sweep is one service on many hosts.
+		for _, svc := range services(news) {
+			rules = append(rules, rule{
+				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, growth: r.Window, monotone: true,
+				counts: func(e abusewatch.Event) bool { return e.Host != "" && service(e) == svc },
+				threshold: func(evs []abusewatch.Event) bool {
+					return distinct(evs, func(e abusewatch.Event) string { return e.Host }) >= r.Count
+				},
+			})
+		}
+	}
+	var out []abusewatch.Incident
+	for _, r := range rules {
+		incs, err := c.apply(r, from, fetch)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, incs...)
+	}
+	if c.opts.Recurrence.Days > 0 {
+		inc, ok, err := c.recurrence(host, from, to)
+		if err != nil || !ok {
+			return out, err
+		}
+		out = append(out, inc)
+	}
+	return out, nil
+}
+
+// service is what a sweep compares: the program, or the port of ours when a firewall
+// names no program.
+func service(e abusewatch.Event) string {
+	if e.Service != "" {
+		return e.Service
+	}
+	if e.LocalPort != 0 {
+		return fmt.Sprintf("port %d", e.LocalPort)
+	}
+	return ""
+}
+
+// services lists the services of the events in evs that name one, in order of appearance.
+func services(evs []abusewatch.Event) []string {
+	var out []string
+	for _, e := range evs {
+		if s := service(e); s != "" && e.Host != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// network applies the network rule (M distinct addresses within W) and the recurrence
+// rule (unless one of p's addresses recurs) to network p around the new events between
+// from and to.
+func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs bool) ([]abusewatch.Incident, error) {
+	var out []abusewatch.Incident
+	if r := c.opts.Network; r.Count > 0 && slices.ContainsFunc(r.Sizes, func(b int) bool {
+		return b == p.Bits() || (p.Addr().Is6() && map[int]int{24: 64, 16: 48, 8: 32}[b] == p.Bits())
+	}) {
+		rl := rule{
+			name: "network", key: "net:" + p.String(), network: p, window: r.Window, growth: r.Window, monotone: true,
+			counts: func(e abusewatch.Event) bool { return !c.Excluded(e.Addr) },
+			threshold: func(evs []abusewatch.Event) bool {
+				return distinct(evs, func(e abusewatch.Event) string { return e.Addr.Unmap().String() }) >= r.Count
+			},
+		}
+		incs, err := c.apply(rl, from, func(start time.Time) ([]abusewatch.Event, error) {
+			return c.events.EventsByNetwork(p, start, to)
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, incs...)
+	}
+	if c.opts.Recurrence.Days > 0 && p == net24(p.Addr()) && !addressRecurs {
+		inc, ok, err := c.recurrence(p, from, to)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out = append(out, inc)
+		}
+	}
+	return out, nil
+}
+
+// distinct counts the distinct values of key over evs.
+func distinct(evs []abusewatch.Event, key func(abusewatch.Event) string) int {
+	seen := make(map[string]bool, len(evs))
+	for _, e := range evs {
+		seen[key(e)] = true
+	}
+	return len(seen)
+}
+
+// build makes the incident of rule r from its events, oldest first.
+func (c *Correlator) build(r rule, evs []abusewatch.Event, success bool) abusewatch.Incident {
 	first := evs[0]
-	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", key, first.Time.UnixNano(), first.Seq))
+	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", r.key, first.Time.UnixNano(), first.Seq))
 	inc := abusewatch.Incident{
 		ID:       hex.EncodeToString(h[:8]),
-		Key:      key,
-		Rule:     "per-address",
-		Addr:     a,
-		Network:  netip.PrefixFrom(a, a.BitLen()),
+		Key:      r.key,
+		Rule:     r.name,
+		Addr:     r.addr,
+		Network:  r.network,
 		First:    first.Time,
 		Last:     evs[len(evs)-1].Time,
 		Count:    len(evs),
 		Attempts: attempts(evs),
 		Success:  success,
 	}
+	if !inc.Addr.IsValid() {
+		// A network incident is looked up and reported through its first address;
+		// the memo names the network.
+		inc.Addr = first.Addr.Unmap()
+	}
+	inc.AdminOnly = !c.describe(&inc, evs)
+	return inc
+}
+
+// describe adds the classes and hosts of evs to inc, merges them into its evidence
+// (first, sample, last), sets its severity, and says whether any of evs may be the
+// reason for an outside report.
+func (c *Correlator) describe(inc *abusewatch.Incident, evs []abusewatch.Event) bool {
+	reportable := false
 	for _, e := range evs {
 		if !slices.Contains(inc.Classes, e.Class) {
 			inc.Classes = append(inc.Classes, e.Class)
@@ -203,17 +654,29 @@ func (c *Correlator) build(key string, a netip.Addr, evs []abusewatch.Event, suc
 		if e.Host != "" && !slices.Contains(inc.Hosts, e.Host) {
 			inc.Hosts = append(inc.Hosts, e.Host)
 		}
+		reportable = reportable || c.reportable(e)
 	}
 	slices.Sort(inc.Classes)
 	slices.Sort(inc.Hosts)
-	n := c.opts.Evidence
+	inc.Evidence = sample(append(slices.Clone(inc.Evidence), evs...), c.opts.Evidence)
+	inc.Severity = max(inc.Severity, severity(*inc))
+	return reportable
+}
+
+// sample keeps at most n of evs: the first ones, a few spread evenly through the
+// middle, and the last ones.
+func sample(evs []abusewatch.Event, n int) []abusewatch.Event {
 	if len(evs) <= n {
-		inc.Evidence = slices.Clone(evs)
-	} else {
-		inc.Evidence = append(slices.Clone(evs[:n/2]), evs[len(evs)-(n-n/2):]...)
+		return slices.Clone(evs)
 	}
-	inc.Severity = severity(inc)
-	return inc
+	edge := max(n/3, 1)
+	mid := n - 2*edge
+	out := slices.Clone(evs[:edge])
+	inner := evs[edge : len(evs)-edge]
+	for i := range mid {
+		out = append(out, inner[(i*len(inner)+len(inner)/2)/mid])
+	}
+	return append(out, evs[len(evs)-edge:]...)
 }
 
 // attempts counts the distinct connections among evs, so the several lines one failed
@@ -258,6 +721,12 @@ func severity(inc abusewatch.Incident) int {
 		return 2
 	}
 	return 1
+}
+
+// Exclude adds p to the networks that never make an incident (the admin's `exclude`).
+// Like Correlate, it must not run concurrently with other calls.
+func (c *Correlator) Exclude(p netip.Prefix) {
+	c.never = append(c.never, p.Masked())
 }
 
 // Excluded says whether addr belongs to a network that never makes an incident: private,

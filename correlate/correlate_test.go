@@ -27,11 +27,33 @@ func newHarness(t *testing.T, opts correlate.Options) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := correlate.New(opts, st, st)
+	c, err := correlate.New(opts, st, st, counters{st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &harness{t, st, c}
+}
+
+// counters gives the store's counters the shape correlate reads (the daemon has the
+// same adapter).
+type counters struct{ st *store.Store }
+
+func (c counters) Days(p netip.Prefix, from, to time.Time) ([]correlate.Count, error) {
+	days, err := c.st.Daily(p, from, to)
+	out := make([]correlate.Count, len(days))
+	for i, d := range days {
+		out[i] = correlate.Count{Start: d.Day, ByClass: d.ByClass}
+	}
+	return out, err
+}
+
+func (c counters) Hours(from, to time.Time) ([]correlate.Count, error) {
+	hours, err := c.st.Hourly(from, to)
+	out := make([]correlate.Count, len(hours))
+	for i, h := range hours {
+		out[i] = correlate.Count{Start: h.Hour, ByClass: h.ByClass}
+	}
+	return out, err
 }
 
 func (h *harness) feed(evs ...abusewatch.Event) []abusewatch.Incident {
@@ -143,7 +165,7 @@ func TestEvidenceIsBounded(t *testing.T) {
 
 func TestNewRejectsBadOptions(t *testing.T) {
 	for _, o := range []correlate.Options{{Threshold: 0, Window: time.Minute}, {Threshold: 3}} {
-		if _, err := correlate.New(o, nil, nil); err == nil {
+		if _, err := correlate.New(o, nil, nil, nil); err == nil {
 			t.Errorf("New(%+v) accepted", o)
 		}
 	}

@@ -21,17 +21,35 @@ import (
 // DefaultConfigPath is where run and the admin commands look without --config.
 const DefaultConfigPath = "/etc/abusewatch/abusewatch.toml"
 
+// DefaultAdminSocket is where the daemon serves the admin API unless [admin] socket says
+// otherwise (systemd's RuntimeDirectory=abusewatch creates the folder).
+const DefaultAdminSocket = "/run/abusewatch/admin.sock"
+
+// adminSocketSet says whether the file sets admin.socket, so that "" (off) is kept.
+func (c *Config) adminSocketSet() bool { return keyLine(c.doc, "admin.socket") > 0 }
+
 // Config is abusewatch.toml. configs/abusewatch.toml documents every key and its default.
 type Config struct {
 	Reporter  ReporterConfig  `toml:"reporter"`
 	Sources   []SourceConfig  `toml:"source"`
 	Detect    DetectConfig    `toml:"detect"`
 	Correlate CorrelateConfig `toml:"correlate"`
+	Retention RetentionConfig `toml:"retention"`
 	Lookup    LookupConfig    `toml:"lookup"`
 	Contacts  []ContactConfig `toml:"contact"`
 	Mail      MailConfig      `toml:"mail"`
 	Policy    PolicyConfig    `toml:"policy"`
 	Store     StoreConfig     `toml:"store"`
+	Journal   JournalConfig   `toml:"journal"`
+	Syslog    SyslogConfig    `toml:"syslog"`
+	Admin     AdminConfig     `toml:"admin"`
+	Metrics   MetricsConfig   `toml:"metrics"`
+	Signing   SigningConfig   `toml:"signing"`
+	Summary   SummaryConfig   `toml:"summary"`
+
+	// Finding the responsible party, besides [lookup] and [[contact]] (daemon/lookup.go).
+	CERTs        []CERTConfig         `toml:"cert"`
+	DoNotContact []DoNotContactConfig `toml:"do_not_contact"`
 
 	file string // where it was read from
 	doc  []byte // the file's text, to find the line of a key
@@ -59,26 +77,75 @@ type DetectConfig struct {
 	Timezone     string   `toml:"timezone"`
 }
 
-// CorrelateConfig holds the thresholds.
+// CorrelateConfig holds the rules' thresholds (daemon/correlate.go: defaults, checks).
 type CorrelateConfig struct {
-	Threshold  int      `toml:"threshold"`
-	Window     Duration `toml:"window"`
-	Reportable []string `toml:"reportable"`
-	Evidence   int      `toml:"evidence"`
+	Threshold  int            `toml:"threshold"`
+	Window     Duration       `toml:"window"`
+	Windows    []WindowConfig `toml:"windows"`
+	Reportable []string       `toml:"reportable"`
+	Evidence   int            `toml:"evidence"`
+
+	NetworkAddresses    int      `toml:"network_addresses"`
+	NetworkWindow       Duration `toml:"network_window"`
+	NetworkSizes        []int    `toml:"network_sizes"`
+	PortScanPorts       int      `toml:"port_scan_ports"`
+	PortScanWindow      Duration `toml:"port_scan_window"`
+	SweepHosts          int      `toml:"sweep_hosts"`
+	SweepWindow         Duration `toml:"sweep_window"`
+	RecurrenceDays      int      `toml:"recurrence_days"`
+	RecurrencePeriod    Duration `toml:"recurrence_period"`
+	RecurrenceGap       Duration `toml:"recurrence_gap"`
+	RateFactor          float64  `toml:"rate_factor"`
+	RateBaseline        Duration `toml:"rate_baseline"`
+	RateMin             int      `toml:"rate_min"`
+	SuccessLookback     Duration `toml:"success_lookback"`
+	RecorrelateInterval Duration `toml:"recorrelate_interval"`
 }
 
-// LookupConfig controls DNS and RDAP.
+// WindowConfig is one more per-address threshold: threshold attempts within window.
+type WindowConfig struct {
+	Threshold int      `toml:"threshold"`
+	Window    Duration `toml:"window"`
+}
+
+// RetentionConfig says how long the store keeps what.
+type RetentionConfig struct {
+	Events   Duration `toml:"events"`   // raw events and their indexes
+	Counters Duration `toml:"counters"` // the per-day counters
+	Interval Duration `toml:"interval"` // how often the background pass runs
+}
+
+// LookupConfig controls DNS, RDAP, the fallbacks and the contact cache.
 type LookupConfig struct {
-	Resolvers    []string `toml:"resolvers"`
-	Timeout      Duration `toml:"timeout"`
-	RDAP         *bool    `toml:"rdap"`
-	BootstrapDir string   `toml:"bootstrap_dir"`
+	Resolvers     []string `toml:"resolvers"`
+	Timeout       Duration `toml:"timeout"`
+	RDAP          *bool    `toml:"rdap"`
+	BootstrapDir  string   `toml:"bootstrap_dir"`
+	RDAPServer    string   `toml:"rdap_server"`
+	RateLimitWait Duration `toml:"rate_limit_wait"`
+	AbuseZone     string   `toml:"abuse_zone"`
+	Guess         *bool    `toml:"guess"`
+	CacheTTL      Duration `toml:"cache_ttl"`
+	NegativeTTL   Duration `toml:"negative_ttl"`
 }
 
 // ContactConfig is a static abuse contact that overrides every lookup for its network.
 type ContactConfig struct {
 	Network string   `toml:"network"`
 	Emails  []string `toml:"emails"`
+}
+
+// CERTConfig is a national CERT, told besides the network's own contact about networks
+// in its country.
+type CERTConfig struct {
+	Country string   `toml:"country"`
+	Emails  []string `toml:"emails"`
+}
+
+// DoNotContactConfig is a network whose responsible party is never written to.
+type DoNotContactConfig struct {
+	Network string `toml:"network"`
+	Reason  string `toml:"reason"`
 }
 
 // MailConfig says how reports leave.
@@ -93,6 +160,13 @@ type MailConfig struct {
 	Admin        string   `toml:"admin"`
 	Template     string   `toml:"template"`
 	Timeout      Duration `toml:"timeout"`
+
+	HeloName    string            `toml:"helo_name"`
+	XARF        *bool             `toml:"xarf"`
+	Hosts       map[string]string `toml:"hosts"`
+	RetryMin    Duration          `toml:"retry_min"`
+	RetryMax    Duration          `toml:"retry_max"`
+	GiveUpAfter Duration          `toml:"give_up_after"`
 }
 
 // PolicyConfig is the response policy.
@@ -100,6 +174,21 @@ type PolicyConfig struct {
 	Mode           string   `toml:"mode"`
 	NeverReport    []string `toml:"never_report"`
 	ReportInterval Duration `toml:"report_interval"`
+
+	Cooldown          Duration `toml:"cooldown"`
+	DomainHourlyLimit *int     `toml:"domain_hourly_limit"`
+	DailyCap          *int     `toml:"daily_cap"`
+}
+
+// AdminConfig places the admin socket that the admin subcommands talk to.
+type AdminConfig struct {
+	Socket string `toml:"socket"`
+	Group  string `toml:"group"`
+}
+
+// MetricsConfig places the optional Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `toml:"listen"`
 }
 
 // StoreConfig places the state database.
@@ -216,12 +305,14 @@ func (c *Config) setDefaults() {
 	if c.Correlate.Evidence == 0 {
 		c.Correlate.Evidence = 10
 	}
+	c.correlateDefaults()
 	if c.Lookup.Timeout.Duration == 0 {
 		c.Lookup.Timeout = Duration{5 * time.Second}
 	}
 	if c.Lookup.RDAP == nil {
 		c.Lookup.RDAP = ptr(true)
 	}
+	c.lookupDefaults()
 	if c.Mail.Transport == "" {
 		c.Mail.Transport = "smtp"
 	}
@@ -240,9 +331,14 @@ func (c *Config) setDefaults() {
 	if c.Policy.ReportInterval.Duration == 0 {
 		c.Policy.ReportInterval = Duration{5 * time.Minute}
 	}
+	if c.Admin.Socket == "" && !c.adminSocketSet() {
+		c.Admin.Socket = DefaultAdminSocket
+	}
 	if c.Store.Path == "" {
 		c.Store.Path = "/var/lib/abusewatch/state.db"
 	}
+	c.sourceDefaults()
+	c.outboxDefaults()
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -262,16 +358,20 @@ func (c *Config) validate() error {
 			return bad("reporter.email", "%q is not a mail address", c.Reporter.Email)
 		}
 	}
-	for i, s := range c.Sources {
-		if len(s.Files) == 0 {
-			return bad(fmt.Sprintf("source[%d].files", i), "a [[source]] needs at least one file or glob")
-		}
+	if err := c.validateSources(); err != nil {
+		return err
+	}
+	if err := c.validateOutbox(); err != nil {
+		return err
 	}
 	if c.Correlate.Threshold < 1 {
 		return bad("correlate.threshold", "must be at least 1, not %d", c.Correlate.Threshold)
 	}
 	if c.Correlate.Window.Duration < 0 {
 		return bad("correlate.window", "must be positive")
+	}
+	if err := c.validateCorrelate(); err != nil {
+		return err
 	}
 	for i, contact := range c.Contacts {
 		if _, err := netip.ParsePrefix(contact.Network); err != nil {
@@ -285,6 +385,9 @@ func (c *Config) validate() error {
 				return bad(fmt.Sprintf("contact[%d].emails", i), "%q is not a mail address", e)
 			}
 		}
+	}
+	if err := c.validateLookup(); err != nil {
+		return err
 	}
 	for _, n := range c.Policy.NeverReport {
 		if _, err := parseNetwork(n); err != nil {

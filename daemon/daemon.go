@@ -1,7 +1,7 @@
 // Package daemon is the long-running abusewatch process and everything that wires the
-// stages together: the config, the log sources (files followed through rotation with
-// nxadm/tail, the only package that imports it), batching records into the store with
-// their positions, and the schedules that write and deliver reports. Both `run` and
+// stages together: the config, the log sources (files followed through rotation and
+// crashes, the systemd journal, a syslog listener for fleets), batching records into the
+// store with their positions, and the schedules that write and deliver reports. Both `run` and
 // `scan` drive the same Pipeline, so a scan of old logs finds exactly what the daemon
 // would have found.
 package daemon
@@ -24,6 +24,25 @@ const StoreTimeout = time.Second
 // flushEvery bounds how long a line waits in a batch before it is committed.
 const flushEvery = 200 * time.Millisecond
 
+// globEvery is how often the configured globs are expanded again to find new files.
+const globEvery = 2 * time.Second
+
+// committed says whether the store already holds every position in pos: then a batch
+// whose Ingest failed was committed (the failure came after, in correlation) and must not
+// be committed again.
+func (d *Daemon) committed(pos []store.Position) bool {
+	if len(pos) == 0 {
+		return false
+	}
+	for _, p := range pos {
+		got, ok, err := d.store.Position(p.Source)
+		if err != nil || !ok || got != p {
+			return false
+		}
+	}
+	return true
+}
+
 // Daemon is the running process: its store, its pipeline and its sources.
 type Daemon struct {
 	cfg   *Config
@@ -31,6 +50,12 @@ type Daemon struct {
 	store *store.Store
 	pipe  *Pipeline
 	files []string // the files to follow
+
+	started time.Time
+	control chan func()     // work that must run on the main loop (admin requests, reloads)
+	errors  *errorRing      // the last warnings and errors, for status
+	notify  systemdNotifier // readiness and watchdog for systemd
+	sources sourceSet       // counters per source (file, journal, syslog)
 }
 
 // New opens the store and builds the pipeline; it fails when the config or a rule file
@@ -40,9 +65,11 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("%s: no [[source]] files configured: nothing to watch", cfg.file)
+	if len(files) == 0 && !cfg.Journal.Enabled && !cfg.Syslog.listening() {
+		return nil, fmt.Errorf("%s: no [[source]] files, no [journal] and no [syslog] listener configured: nothing to watch", cfg.file)
 	}
+	ring := &errorRing{keep: 10}
+	log = slog.New(ringHandler{log.Handler(), ring})
 	st, err := store.Open(cfg.Store.Path, StoreTimeout)
 	if err != nil {
 		return nil, err
@@ -52,7 +79,8 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, log: log, store: st, pipe: pipe, files: files}, nil
+	return &Daemon{cfg: cfg, log: log, store: st, pipe: pipe, files: files, started: time.Now(),
+		control: make(chan func()), errors: ring, notify: systemdNotifier{log: log}}, nil
 }
 
 // Pipeline is the daemon's pipeline (its counters serve status and the tests).
@@ -62,35 +90,90 @@ func (d *Daemon) Pipeline() *Pipeline { return d.pipe }
 // ends; then it commits what was read and closes the store.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
-	files := d.files
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	lines := make(chan sourceLine, batchSize)
 	var wg sync.WaitGroup
-	for _, f := range files {
-		wg.Go(func() {
-			if err := d.follow(followCtx, f, lines); err != nil {
-				d.log.Error("stopped following", "file", f, "err", err)
+	followed := map[string]bool{}
+	followNew := func(files []string) {
+		for _, f := range files {
+			if followed[f] {
+				continue
 			}
-		})
+			followed[f] = true
+			wg.Go(func() {
+				if err := d.follow(followCtx, f, lines); err != nil && !errors.Is(err, context.Canceled) {
+					d.log.Error("stopped following", "file", f, "err", err)
+				}
+			})
+		}
 	}
-	d.log.Info("abusewatch running", append(logAttrs(d.cfg), "files", len(files))...)
+	followNew(d.files)
+	if d.cfg.Journal.Enabled {
+		wg.Go(func() { d.readJournal(followCtx, lines) })
+	}
+	if d.cfg.Syslog.listening() {
+		ready := make(chan error, 1)
+		wg.Go(func() { d.listenSyslog(followCtx, lines, ready) })
+		if err := <-ready; err != nil {
+			stopFollowing()
+			wg.Wait()
+			return err
+		}
+	}
+	d.log.Info("abusewatch running", append(logAttrs(d.cfg), "files", len(d.files))...)
+	defer d.keepRetention(ctx)()
 
 	var recs []abusewatch.Record
 	positions := map[string]store.Position{}
-	flush := func(ctx context.Context) error {
-		if len(recs) == 0 {
+	add := func(l sourceLine) {
+		if !l.posOnly {
+			recs = append(recs, l.rec)
+		}
+		if l.pos.Source != "" {
+			positions[l.pos.Source] = l.pos
+		}
+		if l.fp.Source != "" {
+			positions[l.fp.Source] = l.fp
+		}
+	}
+	// flush commits the batch. When the store cannot take it (disk full, I/O error) it
+	// keeps the batch, stops reading (the sources block on the channel) and retries, so
+	// no line is lost and, the positions being committed with the events, none repeated.
+	flush := func(ctx context.Context, retry bool) error {
+		if len(recs) == 0 && len(positions) == 0 {
 			return nil
 		}
 		pos := make([]store.Position, 0, len(positions))
 		for _, p := range positions {
 			pos = append(pos, p)
 		}
-		err := d.pipe.Ingest(ctx, recs, pos)
-		d.log.Debug("batch committed", "lines", len(recs), "total", d.pipe.Counters.Lines.Load(), "err", err)
-		recs = recs[:0]
-		clear(positions)
-		return err
+		wait := backoff{next: time.Second, max: time.Minute}
+		for {
+			err := d.pipe.Ingest(ctx, recs, pos)
+			if err != nil && d.committed(pos) {
+				// The events and positions are in; what failed came after (correlation).
+				d.log.Warn("batch committed, but processing it failed", "lines", len(recs), "err", err)
+				err = nil
+			}
+			if err == nil {
+				d.log.Debug("batch committed", "lines", len(recs), "total", d.pipe.Counters.Lines.Load())
+				recs = recs[:0]
+				clear(positions)
+				return nil
+			}
+			if ctx.Err() != nil {
+				return nil // stopping: the final flush tries again
+			}
+			if !retry {
+				return err
+			}
+			d.log.Error("cannot commit what was read: reading stops until the store takes it (is the disk full?)",
+				"lines", len(recs), "retry_in", wait.next, "err", err)
+			if wait.wait(ctx) != nil {
+				return nil
+			}
+		}
 	}
 	report := func() {
 		if err := d.pipe.Tick(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
@@ -99,31 +182,45 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(flushEvery)
 	defer ticker.Stop()
+	rescan := time.NewTicker(globEvery)
+	defer rescan.Stop()
 	reportTicker := time.NewTicker(d.cfg.Policy.ReportInterval.Duration)
 	defer reportTicker.Stop()
 	report()
-	notify := systemdNotifier{log: d.log}
-	notify.Ready()
-	defer notify.Stopping()
+	if err := d.serveAdmin(ctx); err != nil {
+		return err
+	}
+	if err := d.serveMetrics(ctx); err != nil {
+		return err
+	}
+	d.watchHangups(ctx)
+	d.notify.Ready()
+	defer d.notify.Stopping()
 	watchdog := tickerOrNever(ctx, watchdogInterval())
 	for {
 		select {
 		case <-watchdog:
-			notify.Watchdog()
+			d.notify.Watchdog()
+		case fn := <-d.control:
+			fn()
 		case l := <-lines:
-			recs = append(recs, l.rec)
-			positions[l.pos.Source] = l.pos
+			add(l)
 			if len(recs) >= batchSize {
-				if err := flush(ctx); err != nil {
+				if err := flush(ctx, true); err != nil {
 					return err
 				}
 			}
 		case <-ticker.C:
-			if err := flush(ctx); err != nil {
+			if err := flush(ctx, true); err != nil {
 				return err
 			}
+		case <-rescan.C:
+			// A glob may match a file that did not exist at start.
+			if files, err := ExpandSources(d.cfg); err == nil {
+				followNew(files)
+			}
 		case <-reportTicker.C:
-			if err := flush(ctx); err != nil {
+			if err := flush(ctx, true); err != nil {
 				return err
 			}
 			report()
@@ -133,14 +230,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			for drained := false; !drained; {
 				select {
 				case l := <-lines:
-					recs = append(recs, l.rec)
-					positions[l.pos.Source] = l.pos
+					add(l)
 				default:
 					drained = true
 				}
 			}
 			// The run is over, but what was read must still be committed.
-			err := flush(context.WithoutCancel(ctx))
+			err := flush(context.WithoutCancel(ctx), false)
 			d.log.Info("abusewatch stopped", append(logAttrs(d.cfg), "lines", d.pipe.Counters.Lines.Load())...)
 			return err
 		}

@@ -8,29 +8,72 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup"
 	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/abusewatch/abusewatch/store"
 )
 
-// Tick does the scheduled work of the daemon: it writes reports for new incidents and
-// delivers the queued ones. Run calls it every policy.report_interval; scan calls it once
-// at the end.
+// Tick does the scheduled work of the daemon: it settles reports a previous run left
+// in `sending`, writes reports for new incidents, delivers the queued ones within the
+// policy's limits and sends the admin's daily summary when it is due. Run calls it
+// every policy.report_interval; scan calls it once at the end.
 func (p *Pipeline) Tick(ctx context.Context, now time.Time) error {
+	if err := p.RecoverInterrupted(now); err != nil {
+		return fmt.Errorf("settling interrupted deliveries: %w", err)
+	}
+	if err := p.Recorrelate(ctx, now); err != nil {
+		return fmt.Errorf("re-correlating: %w", err)
+	}
 	if err := p.Report(ctx, now); err != nil {
 		return fmt.Errorf("writing reports: %w", err)
 	}
-	if err := p.Deliver(ctx); err != nil {
+	if err := p.DeliverAt(ctx, now); err != nil {
 		return fmt.Errorf("delivering reports: %w", err)
+	}
+	if err := p.Summarise(ctx, now); err != nil {
+		return fmt.Errorf("daily summary: %w", err)
+	}
+	return nil
+}
+
+// RecoverInterrupted handles reports left in `sending`: only Tick sends and it leaves
+// no report in that state when it returns, so one found there was being sent when a
+// previous process died. It may or may not have reached the server, so it is not sent
+// again on its own: it goes back to the admin (pending-approval) with a log line that
+// says so and how to send it.
+func (p *Pipeline) RecoverInterrupted(now time.Time) error {
+	stuck, err := p.store.Reports(abusewatch.ReportSending)
+	if err != nil {
+		return err
+	}
+	for _, r := range stuck {
+		msg := fmt.Sprintf("abusewatch stopped while sending this report (attempt %d, %s); it may or may not have arrived, "+
+			"so it is not sent again on its own: check the mail server's log, then `abusewatch report approve %s` to send it "+
+			"or `abusewatch report reject %s`", r.Attempts, r.Updated.In(p.zone()).Format("2006-01-02 15:04:05 -0700"), r.ID, r.ID)
+		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			s.State, s.Updated, s.Error, s.Waiting = abusewatch.ReportPendingApproval, now, msg, ""
+			return nil
+		}); err != nil {
+			return err
+		}
+		p.log.Warn("report was being sent when abusewatch stopped: not sending it again without your approval",
+			"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "approve", "abusewatch report approve "+r.ID)
 	}
 	return nil
 }
 
 // Report writes one report per responsible party for the incidents not reported yet, in
 // the state the policy mode asks for. Incidents whose contact cannot be found stay
-// unreported and are tried again next time.
+// unreported and are tried again next time, and so do those of a party that had a report
+// within the cooldown or has one waiting: they join its next memo, so the party gets one
+// mail per cooldown that covers every incident from its networks since the last.
 func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	incs, err := p.store.UnreportedIncidents()
 	if err != nil {
 		return err
+	}
+	if len(incs) == 0 {
+		return nil
 	}
 	type party struct {
 		contact   abusewatch.Contact
@@ -39,13 +82,26 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	var parties []*party
 	byKey := map[string]*party{}
 	for _, inc := range incs {
+		if inc.AdminOnly && !inc.Success {
+			// Weak or spoofable evidence alone, or a rate anomaly: the admin sees it
+			// (incidents, net, the summary), the outside never does.
+			p.log.Debug("incident is for the admin only: not reported outside", "incident", inc.ID, "rule", inc.Rule)
+			continue
+		}
 		if inc.Success {
 			// Never outside: a success may be our own user; the admin must look first.
 			p.log.Warn("login succeeded from an attacking address: possible compromise, not reported outside",
 				"incident", inc.ID, "addr", inc.Addr)
 			continue
 		}
-		contact, err := p.finder.Contact(ctx, inc.Addr)
+		contact, err := p.contact(ctx, inc.Addr)
+		if err == nil && len(contact.Emails) == 0 {
+			err = errors.New("the contact has no e-mail address")
+		}
+		if errors.Is(err, lookup.ErrDoNotContact) {
+			p.log.Debug("network is on the do-not-contact list: not reported", "incident", inc.ID, "addr", inc.Addr)
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -53,7 +109,12 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 			p.log.Warn("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
 			continue
 		}
-		key := strings.Join(contact.Emails, ",")
+		// The reverse name helps the abuse desk find the machine; only a forward-confirmed
+		// one is shown, since the attacker controls the reverse zone.
+		if name, confirmed, err := p.finder.PTR(ctx, inc.Addr); err == nil && confirmed {
+			inc.PTR = name
+		}
+		key := strings.ToLower(strings.Join(contact.Emails, ","))
 		pt := byKey[key]
 		if pt == nil {
 			pt = &party{contact: contact}
@@ -62,13 +123,41 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 		pt.incidents = append(pt.incidents, inc)
 	}
+	if len(parties) == 0 {
+		return nil
+	}
 	state := map[string]abusewatch.ReportState{
 		"observe": abusewatch.ReportHeld,
 		"review":  abusewatch.ReportPendingApproval,
 		"auto":    abusewatch.ReportQueued,
 	}[p.cfg.Policy.Mode]
+	composer, err := ReportComposer(p.cfg, p.composer)
+	if err != nil {
+		return err
+	}
+	waiting, err := p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportSending)
+	if err != nil {
+		return err
+	}
+	policy := OutboxPolicy(p.cfg)
+	sent, err := p.sentSince(now.Add(-policy.Cooldown))
+	if err != nil {
+		return err
+	}
 	for _, pt := range parties {
-		r, err := p.composer.Compose(pt.contact, pt.incidents, now)
+		if state != abusewatch.ReportHeld {
+			if r, ok := waitingFor(pt.contact, waiting); ok {
+				p.log.Debug("party has a report waiting; new incidents join its next one", "to", strings.Join(pt.contact.Emails, ", "),
+					"waiting", r.ID, "incidents", len(pt.incidents))
+				continue
+			}
+			if last, ok := policy.LastTo(pt.contact, sent, now); ok {
+				p.log.Debug("party is in its cooldown; new incidents join its next report", "to", strings.Join(pt.contact.Emails, ", "),
+					"last", last.Time, "until", last.Time.Add(policy.Cooldown), "incidents", len(pt.incidents))
+				continue
+			}
+		}
+		r, err := composer.Compose(pt.contact, pt.incidents, now)
 		if err != nil {
 			return fmt.Errorf("compose report to %s: %w", strings.Join(pt.contact.Emails, ", "), err)
 		}
@@ -86,48 +175,144 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// Deliver sends the queued reports. A temporary failure leaves the report queued for the
-// next round; a permanent one marks it failed with the server's reply.
-func (p *Pipeline) Deliver(ctx context.Context) error {
+// waitingFor finds a report to contact that has not gone yet.
+func waitingFor(contact abusewatch.Contact, waiting []abusewatch.Report) (abusewatch.Report, bool) {
+	for _, r := range waiting {
+		for _, a := range r.Contact.Emails {
+			for _, b := range contact.Emails {
+				if strings.EqualFold(a, b) {
+					return r, true
+				}
+			}
+		}
+	}
+	return abusewatch.Report{}, false
+}
+
+// sentSince is the deliveries since t, for the policy.
+func (p *Pipeline) sentSince(t time.Time) ([]mailer.Sent, error) {
+	ds, err := p.store.Deliveries(t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mailer.Sent, len(ds))
+	for i, d := range ds {
+		out[i] = mailer.Sent{Report: d.Report, Time: d.Time, Emails: d.Emails, Network: d.Network}
+	}
+	return out, nil
+}
+
+// Deliver sends the queued reports that are due now (see DeliverAt).
+func (p *Pipeline) Deliver(ctx context.Context) error { return p.DeliverAt(ctx, time.Now()) }
+
+// DeliverAt sends the queued reports that are due at now. A report waits while its
+// recipient is in the cooldown or a limit is reached (NextAttempt and Waiting say until
+// when and why); a temporary failure queues it again after an exponential back-off, and
+// fails it for good after mail.give_up_after; a permanent one fails it with the server's
+// reply. In observe mode nothing is sent.
+func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
+	if p.cfg.Policy.Mode == "observe" {
+		return nil
+	}
 	queued, err := p.store.Reports(abusewatch.ReportQueued)
+	if err != nil || len(queued) == 0 {
+		return err
+	}
+	policy := OutboxPolicy(p.cfg)
+	sent, err := p.sentSince(now.Add(-max(policy.Cooldown, 24*time.Hour)))
 	if err != nil {
 		return err
 	}
+	transport := ReportTransport(p.cfg, p.transport)
 	var errs []error
 	for _, r := range queued {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if r.NextAttempt.After(now) {
+			continue
+		}
+		if until, why := policy.Hold(r, sent, now); !until.IsZero() {
+			if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+				s.NextAttempt, s.Waiting = until, why
+				return nil
+			}); err != nil {
+				return err
+			}
+			if why != r.Waiting {
+				p.log.Info("report waits", "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "until", until, "why", why)
+			}
+			continue
+		}
 		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
-			s.State, s.Updated = abusewatch.ReportSending, time.Now()
+			s.State, s.Updated, s.Waiting = abusewatch.ReportSending, now, ""
 			s.Attempts++
 			return nil
 		}); err != nil {
 			return err
 		}
-		loc, derr := p.transport.Deliver(ctx, r)
-		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
-			s.Updated = time.Now()
+		r.Attempts++
+		loc, derr := transport.Deliver(ctx, r)
+		var delivery *store.Delivery
+		if derr == nil {
+			delivery = &store.Delivery{Report: r.ID, Time: now, Emails: r.Contact.Emails, Network: r.Contact.Network}
+		}
+		temporary := mailer.Temporary(derr)
+		giveUp := temporary && policy.GiveUp(r.Created, now)
+		err := p.store.FinishDelivery(r.ID, func(s *abusewatch.Report) error {
+			s.Updated = now
 			switch {
 			case derr == nil:
-				s.State, s.Location, s.Error = abusewatch.ReportSent, loc, ""
-			case mailer.Temporary(derr):
-				s.State, s.Error = abusewatch.ReportQueued, derr.Error()
+				s.State, s.Location, s.Error, s.NextAttempt = abusewatch.ReportSent, loc, "", time.Time{}
+			case giveUp:
+				s.State, s.Error = abusewatch.ReportFailed, fmt.Sprintf("gave up after %d attempts since %s: %v",
+					s.Attempts, s.Created.In(p.zone()).Format("2006-01-02 15:04 -0700"), derr)
+			case temporary:
+				s.State, s.Error, s.NextAttempt = abusewatch.ReportQueued, derr.Error(), now.Add(policy.Backoff(s.Attempts))
 			default:
 				s.State, s.Error = abusewatch.ReportFailed, derr.Error()
 			}
 			return nil
-		})
+		}, delivery)
 		if err != nil {
 			return err
 		}
 		if derr != nil {
-			p.log.Warn("report delivery failed", "id", r.ID, "temporary", mailer.Temporary(derr), "err", derr)
+			p.log.Warn("report delivery failed", "id", r.ID, "attempt", r.Attempts, "temporary", temporary && !giveUp,
+				"retry", temporary && !giveUp, "err", derr)
 			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
 			continue
 		}
+		sent = append(sent, mailer.Sent{Report: r.ID, Time: now, Emails: r.Contact.Emails, Network: r.Contact.Network})
 		p.Counters.Delivered.Add(1)
 		p.log.Info("report delivered", "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "where", loc)
 	}
 	return errors.Join(errs...)
+}
+
+// zone is the reporter's time zone, for times in messages to the admin.
+func (p *Pipeline) zone() *time.Location { return Location(p.cfg.Reporter.Timezone) }
+
+// ReportComposer is composer (as NewComposer built it) with the outbox's options from
+// cfg: the X-ARF part, the signing key and our hosts' addresses.
+func ReportComposer(cfg *Config, composer *mailer.Composer) (*mailer.Composer, error) {
+	o := mailer.Options{XARF: *cfg.Mail.XARF, Hosts: cfg.Mail.Hosts}
+	if cfg.Signing.KeyFile != "" {
+		s, err := mailer.LoadSigner(cfg.Signing.KeyFile, cfg.Signing.KeyURL)
+		if err != nil {
+			return nil, &ConfigError{File: cfg.file, Line: keyLine(cfg.doc, "signing.key_file"), Key: "signing.key_file", Problem: err.Error()}
+		}
+		o.Signer = s
+	}
+	return composer.With(o), nil
+}
+
+// ReportTransport is t (as NewTransport built it) with the EHLO name from cfg.
+func ReportTransport(cfg *Config, t mailer.Transport) mailer.Transport {
+	if s, ok := t.(*mailer.SMTP); ok && cfg.Mail.HeloName != "" {
+		c := *s
+		c.HeloName = cfg.Mail.HeloName
+		return &c
+	}
+	return t
 }

@@ -2,12 +2,16 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"math"
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +37,45 @@ type Counters struct {
 	Reports   atomic.Int64 // reports written to the outbox
 	Delivered atomic.Int64 // reports delivered
 	Batches   atomic.Int64 // batches committed
+
+	Lookups       atomic.Int64 // abuse-contact lookups
+	LookupErrors  atomic.Int64 // lookups that found no contact
+	LookupSeconds atomicFloat  // time spent in lookups
+
+	mu      sync.Mutex
+	byClass map[abusewatch.Class]int64 // events by class
 }
+
+// countClass counts one event of class c.
+func (c *Counters) countClass(class abusewatch.Class) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byClass == nil {
+		c.byClass = map[abusewatch.Class]int64{}
+	}
+	c.byClass[class]++
+}
+
+// ByClass returns the number of events of each class.
+func (c *Counters) ByClass() map[abusewatch.Class]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.byClass)
+}
+
+// atomicFloat is a float64 that goroutines may add to.
+type atomicFloat struct{ bits atomic.Uint64 }
+
+func (f *atomicFloat) Add(v float64) {
+	for {
+		old := f.bits.Load()
+		if f.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+func (f *atomicFloat) Load() float64 { return math.Float64frombits(f.bits.Load()) }
 
 // Pipeline is the chain detect → store → correlate → lookup → mailer that both run and
 // scan drive. It is safe for one goroutine feeding records and one reporting at a time.
@@ -48,8 +90,9 @@ type Pipeline struct {
 	transport  mailer.Transport
 	since      time.Time
 	touched    map[string]bool // IDs of the incidents created or grown
+	rules      Rules
 
-	Counters Counters
+	Counters *Counters // shared with the pipeline a reload replaces
 }
 
 // NewPipeline builds every stage from cfg around an open store. It fails with the
@@ -64,21 +107,18 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		p, _ := parseNetwork(n) // validated
 		never = append(never, p)
 	}
-	classes := make([]abusewatch.Class, len(cfg.Correlate.Reportable))
-	for i, c := range cfg.Correlate.Reportable {
-		classes[i] = abusewatch.Class(c)
-	}
-	corr, err := correlate.New(correlate.Options{
-		Threshold:  cfg.Correlate.Threshold,
-		Window:     cfg.Correlate.Window.Duration,
-		Reportable: classes,
-		Never:      never,
-		Evidence:   cfg.Correlate.Evidence,
-	}, st, st)
+	excluded, err := st.Exclusions()
 	if err != nil {
 		return nil, err
 	}
-	finder, err := NewFinder(cfg)
+	for _, e := range excluded {
+		never = append(never, e.Network)
+	}
+	corr, err := correlate.New(correlateOptions(cfg, never), st, st, storeCounters{st})
+	if err != nil {
+		return nil, err
+	}
+	finder, err := NewFinder(cfg, st)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +140,8 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		composer:   composer,
 		transport:  transport,
 		touched:    map[string]bool{},
+		rules:      rules,
+		Counters:   &Counters{},
 	}, nil
 }
 
@@ -110,7 +152,9 @@ type Rules struct {
 }
 
 // LoadRules loads the shipped rules (unless detect.builtin_rules is false) and the
-// configured directories. A rule that does not compile is an error with file and line.
+// configured directories. Every rule that does not compile is reported with its file and
+// line (a detect.RuleErrors); the daemon then refuses to start or, on reload, keeps the
+// rules it runs with, so a typo never silently drops the rules after it.
 func LoadRules(cfg *Config) (Rules, error) {
 	var normal, attack []detect.RuleDir
 	if *cfg.Detect.BuiltinRules {
@@ -124,28 +168,32 @@ func LoadRules(cfg *Config) (Rules, error) {
 		attack = append(attack, detect.RuleDir{FS: os.DirFS(d), Dir: ".", Name: d})
 	}
 	var r Rules
-	var err error
-	if r.Normal, err = detect.LoadNormalRuleDirs(normal...); err != nil {
-		return r, err
+	var bad detect.RuleErrors
+	var nerr, aerr error
+	r.Normal, nerr = detect.LoadNormalRuleDirs(normal...)
+	r.Attack, aerr = detect.LoadAttackRuleDirs(attack...)
+	for _, err := range []error{nerr, aerr} {
+		var errs detect.RuleErrors
+		switch {
+		case err == nil:
+		case errors.As(err, &errs):
+			bad = append(bad, errs...)
+		default:
+			return r, err // a directory that cannot be read
+		}
 	}
-	r.Attack, err = detect.LoadAttackRuleDirs(attack...)
-	return r, err
+	if bad != nil {
+		return r, bad
+	}
+	return r, nil
 }
 
-// NewFinder builds the lookup stage from the config.
-func NewFinder(cfg *Config) (*lookup.Finder, error) {
-	var static []lookup.StaticContact
-	for _, c := range cfg.Contacts {
-		p, _ := netip.ParsePrefix(c.Network) // validated
-		static = append(static, lookup.StaticContact{Network: p.Masked(), Emails: c.Emails})
-	}
-	return lookup.New(lookup.Options{
-		Resolvers:    cfg.Lookup.Resolvers,
-		Timeout:      cfg.Lookup.Timeout.Duration,
-		RDAP:         *cfg.Lookup.RDAP,
-		BootstrapDir: cfg.Lookup.BootstrapDir,
-		Static:       static,
-	})
+// NewFinder builds the lookup stage from the config. cache keeps the registries' answers
+// per network (the store, so they outlive a restart); nil keeps them in memory.
+func NewFinder(cfg *Config, cache lookup.Cache) (*lookup.Finder, error) {
+	opts := lookupOptions(cfg)
+	opts.Cache = cache
+	return lookup.New(opts)
 }
 
 // NewComposer builds the memo writer from the config's reporter and template.
@@ -191,6 +239,18 @@ func NewTransport(cfg *Config) (mailer.Transport, error) {
 	}, nil
 }
 
+// contact finds the abuse contact of addr, counting lookups, failures and their time.
+func (p *Pipeline) contact(ctx context.Context, addr netip.Addr) (abusewatch.Contact, error) {
+	start := time.Now()
+	c, err := p.finder.Contact(ctx, addr)
+	p.Counters.Lookups.Add(1)
+	p.Counters.LookupSeconds.Add(time.Since(start).Seconds())
+	if err != nil {
+		p.Counters.LookupErrors.Add(1)
+	}
+	return c, err
+}
+
 // SetTransport replaces the way out (tests use it to trust a loopback server's certificate).
 func (p *Pipeline) SetTransport(t mailer.Transport) { p.transport = t }
 
@@ -198,28 +258,64 @@ func (p *Pipeline) SetTransport(t mailer.Transport) { p.transport = t }
 // one transaction, and correlates them.
 func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positions []store.Position) error {
 	events := make([]abusewatch.Event, 0, len(recs)/4)
+	var shapes map[string]*store.Shape // the batch's unknown records, by shape
+	keep := func(ev abusewatch.Event) {
+		if !p.since.IsZero() && ev.Time.Before(p.since) {
+			p.Counters.Skipped.Add(1)
+			return
+		}
+		p.Counters.Events.Add(1)
+		p.Counters.countClass(ev.Class)
+		events = append(events, ev)
+	}
 	for _, rec := range recs {
 		p.Counters.Lines.Add(1)
-		outcome, ev := p.detector.Classify(rec)
-		switch outcome {
+		v := p.detector.Explain(rec)
+		switch v.Outcome {
 		case detect.Unparsed:
 			p.Counters.Unparsed.Add(1)
 		case detect.Normal:
 			p.Counters.Normal.Add(1)
 		case detect.Unknown:
 			p.Counters.Unknown.Add(1)
-		case detect.Recognised:
-			if !p.since.IsZero() && ev.Time.Before(p.since) {
-				p.Counters.Skipped.Add(1)
-				continue
+			if shapes == nil {
+				shapes = map[string]*store.Shape{}
 			}
-			p.Counters.Events.Add(1)
-			events = append(events, ev)
+			key := detect.Shape(v.Header.Program, v.Header.Message)
+			if sh := shapes[key]; sh != nil {
+				sh.Count++
+				if v.Header.Time.Before(sh.First) {
+					sh.First = v.Header.Time
+				}
+				if v.Header.Time.After(sh.Last) {
+					sh.Last = v.Header.Time
+				}
+			} else {
+				shapes[key] = &store.Shape{Shape: key, Count: 1, First: v.Header.Time, Last: v.Header.Time, Sample: rec.Line}
+			}
+			// An address in a generic trusted position makes an event of class
+			// "unknown": correlated and summarised, reported only where the policy says.
+			if v.Event.Class != "" {
+				keep(v.Event)
+			}
+		case detect.Recognised:
+			keep(v.Event)
 		}
 	}
 	stored, err := p.store.Commit(events, positions)
 	if err != nil {
 		return err
+	}
+	if len(shapes) > 0 {
+		// Shapes are tuning statistics, not evidence: a crash between the two commits
+		// loses (or, on a re-read, repeats) one batch's counts, never an event.
+		batch := make([]store.Shape, 0, len(shapes))
+		for _, sh := range shapes {
+			batch = append(batch, *sh)
+		}
+		if err := p.store.AddShapes(batch); err != nil {
+			return err
+		}
 	}
 	p.Counters.Batches.Add(1)
 	incs, err := p.correlator.Correlate(ctx, stored)
@@ -283,7 +379,7 @@ func Check(cfg *Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := NewFinder(cfg); err != nil {
+	if _, err := NewFinder(cfg, nil); err != nil {
 		return "", err
 	}
 	if _, err := NewComposer(cfg); err != nil {

@@ -27,15 +27,8 @@ func demoPipeline(t *testing.T, mode string) (*Pipeline, *store.Store, string) {
 		`maildir = "abusewatch-demo/maildir"`, `maildir = "`+maildir+`"`,
 		`path = "abusewatch-demo/state.db"`, `path = "`+filepath.Join(dir, "state.db")+`"`,
 	).Replace(string(doc))
-	cfg, err := ParseConfig("demo.toml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(cfg.Store.Path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	cfg := parseTestConfig(t, "demo.toml", text)
+	st := openTestStore(t, cfg)
 	p, err := NewPipeline(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -4,14 +4,23 @@
 // Detection works by exclusion, as logcheck does: attack rules are tried first, so a
 // record that looks like an attack is never dropped as normal; then the admin's normal
 // rules drop what is known to be harmless; whatever is left is unknown and goes to the
-// admin for tuning. Everything here is pure: no I/O beyond reading rule files, no clock
-// except as a fallback for records read without a time, safe for concurrent use.
+// admin for tuning, reduced to its Shape, with a Suggest-ed normal rule. An unknown record
+// with an address in a generic trusted position still becomes an event of class unknown.
+//
+// It is built for hundreds of thousands of records a second against thousands of rules:
+// rules are filed by program and by the literal prefixes regexp/syntax proves they start
+// with, logcheck's whole-line rules are cut down to their message, the other rules are
+// found by the literals they require (one Aho-Corasick pass), and the rules that meet a
+// record run in detect's own matcher (see fastmatch.go), without allocating. Everything
+// here is pure: no I/O beyond reading rule files, no clock except as a fallback for
+// records read without a time, safe for concurrent use.
 package detect
 
 import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -60,35 +69,84 @@ func New(normal *NormalRules, attack *AttackRules, loc *time.Location) *Detector
 }
 
 // Classify parses rec's syslog header and classifies it: attack rules first, then normal
-// rules, else unknown. Only a Recognised outcome comes with an Event, whose Seq is left
-// to the store. A record whose attack rule captured something that is not an address is
-// Unknown: it looked like an attack but carries no address to blame.
+// rules, else unknown. A Recognised outcome comes with an Event, whose Seq is left to the
+// store. A record whose attack rule captured something that is not an address is
+// Unknown: it looked like an attack but carries no address to blame. An Unknown record
+// with an address in a generic trusted position ("from ADDR port", "rhost=ADDR",
+// "[ADDR]", "SRC=ADDR") comes with an Event of class abusewatch.ClassUnknown; other
+// Unknown records come with none (a zero Event.Class).
 func (d *Detector) Classify(rec abusewatch.Record) (Outcome, abusewatch.Event) {
+	v := d.Explain(rec)
+	return v.Outcome, v.Event
+}
+
+// Verdict is what Classify made of a record, with the rule that decided it.
+type Verdict struct {
+	Outcome Outcome
+	Event   abusewatch.Event
+	Header  Header // the parsed header; zero when Unparsed
+	Rule    string // "FILE:LINE" of the attack or normal rule that matched; "" for none
+	Err     error  // why the record is Unparsed, or why an attack rule's match was refused
+}
+
+// Explain classifies rec like Classify and says which rule decided (for `rules test`).
+func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 	ref := rec.Read
 	if ref.IsZero() {
 		ref = time.Now()
 	}
 	h, err := ParseHeader(rec.Line, ref, d.loc)
 	if err != nil {
-		return Unparsed, abusewatch.Event{}
+		return Verdict{Outcome: Unparsed, Err: err}
 	}
-	for _, r := range d.attack.forProgram(h.Program) {
-		m := r.re.FindStringSubmatchIndex(h.Message)
-		if m == nil {
-			continue
-		}
-		ev, err := r.event(h.Message, m)
+	return d.explainHeader(rec, h)
+}
+
+// explainHeader classifies a record whose header is already parsed.
+func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
+	msg := unrepeat(h.Message)
+	var caps [maxFastCaps]int
+	if r, m := d.attack.forProgram(h.Program).match(msg, &caps); r != nil {
+		ev, err := r.event(msg, m)
 		if err != nil {
-			return Unknown, abusewatch.Event{}
+			return Verdict{Outcome: Unknown, Header: h, Rule: r.String(), Err: err}
 		}
 		ev.Time, ev.Service, ev.Host = h.Time, h.Program, h.Host
 		ev.Source, ev.Line = rec.Source, rec.Line
-		return Recognised, ev
+		return Verdict{Outcome: Recognised, Event: ev, Header: h, Rule: r.String()}
 	}
-	if d.normal.match(rec.Line, h.Message) {
-		return Normal, abusewatch.Event{}
+	if r := d.normal.match(rec.Line, &h, msg); r != nil {
+		return Verdict{Outcome: Normal, Header: h, Rule: r.String()}
 	}
-	return Unknown, abusewatch.Event{}
+	v := Verdict{Outcome: Unknown, Header: h}
+	if addr, port, ok := GenericAddr(msg); ok {
+		v.Event = abusewatch.Event{
+			Time: h.Time, Class: abusewatch.ClassUnknown, Addr: addr, Port: port,
+			Service: h.Program, Host: h.Host, Source: rec.Source, Line: rec.Line,
+		}
+	}
+	return v
+}
+
+// unrepeat returns the message inside rsyslog's "message repeated N times: [ msg]", so
+// the repeated record is classified like the first one.
+func unrepeat(msg string) string {
+	rest, ok := strings.CutPrefix(msg, "message repeated ")
+	if !ok {
+		return msg
+	}
+	i := 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return msg
+	}
+	inner, ok := strings.CutPrefix(rest[i:], " times: [")
+	if !ok || !strings.HasSuffix(inner, "]") {
+		return msg
+	}
+	return strings.TrimPrefix(inner[:len(inner)-1], " ")
 }
 
 // event fills the fields the rule captured from msg; m is the submatch index.
@@ -99,22 +157,44 @@ func (r *attackRule) event(msg string, m []int) (abusewatch.Event, error) {
 		}
 		return msg[m[2*i]:m[2*i+1]]
 	}
-	addr, err := netip.ParseAddr(group(r.host))
-	if err != nil || addr.Zone() != "" {
-		return abusewatch.Event{}, fmt.Errorf("no address: %q", prefix(group(r.host), 45))
-	}
 	ev := abusewatch.Event{
 		Class: r.class,
-		Addr:  addr.Unmap(),
 		User:  group(r.user),
 		Name:  group(r.name),
+		Proto: group(r.proto),
+		Flags: strings.TrimSpace(group(r.flags)),
 	}
-	if p := group(r.port); p != "" {
-		port, err := strconv.ParseUint(p, 10, 16)
-		if err != nil {
-			return abusewatch.Event{}, fmt.Errorf("bad port %q", p)
+	if strings.Contains(ev.Flags, "  ") {
+		ev.Flags = strings.Join(strings.Fields(ev.Flags), " ")
+	}
+	if ev.Name == "" {
+		// nothing to check
+	} else if a, err := netip.ParseAddr(ev.Name); err == nil && a.Zone() == "" {
+		ev.Name, ev.Addr = "", a.Unmap() // a "name" that is an address (tcpd logs both) is no name
+	}
+	if host := group(r.host); host != "" || (r.host >= 0 && ev.Name == "") {
+		addr, err := netip.ParseAddr(host)
+		if err != nil || addr.Zone() != "" {
+			return abusewatch.Event{}, fmt.Errorf("no address: %q", prefix(host, 45))
 		}
-		ev.Port = uint16(port)
+		ev.Addr = addr.Unmap()
+	}
+	if r.name >= 0 && r.host < 0 && !ev.Addr.IsValid() && ev.Name == "" {
+		return abusewatch.Event{}, fmt.Errorf("no host name")
+	}
+	for _, p := range []struct {
+		group int
+		to    *uint16
+	}{{r.port, &ev.Port}, {r.dport, &ev.LocalPort}} {
+		text := group(p.group)
+		if text == "" {
+			continue
+		}
+		port, err := strconv.ParseUint(text, 10, 16)
+		if err != nil {
+			return abusewatch.Event{}, fmt.Errorf("bad port %q", text)
+		}
+		*p.to = uint16(port)
 	}
 	return ev, nil
 }

@@ -21,6 +21,8 @@ type Header struct {
 	Program string // e.g. "sshd" (tag without [pid]); empty when the record has no tag
 	PID     int    // 0 when absent
 	Message string // the text after "program[pid]: "
+
+	tagged string // in file formats, the text after the host: "program[pid]: message"
 }
 
 // ParseHeader parses the syslog header of one log line. It reads RFC 3164 ("Feb 12
@@ -67,6 +69,20 @@ func ParseHeader(line string, ref time.Time, loc *time.Location) (Header, error)
 func checkLine(line string) error {
 	if len(line) > MaxLineLen {
 		return fmt.Errorf("line is %d bytes, longer than %d", len(line), MaxLineLen)
+	}
+	ascii := true
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return fmt.Errorf("line has control character %U at byte %d", rune(c), i)
+		}
+	}
+	if ascii {
+		return nil // the common case, checked byte by byte
 	}
 	if !utf8.ValidString(line) {
 		return errors.New("line is not valid UTF-8")
@@ -169,7 +185,7 @@ func parseHostTag(t time.Time, s string) (Header, error) {
 	if !ok || host == "" {
 		return Header{}, errors.New("no host after the timestamp")
 	}
-	h := Header{Time: t, Host: host, Message: rest}
+	h := Header{Time: t, Host: host, Message: rest, tagged: rest}
 	end := strings.IndexAny(rest, " [:")
 	if end <= 0 || end > 64 {
 		return h, nil
@@ -188,6 +204,9 @@ func parseHostTag(t time.Time, s string) (Header, error) {
 	}
 	h.Program, h.PID = program, pid
 	h.Message = strings.TrimPrefix(tail[1:], " ")
+	if program == "kernel" {
+		h.Message = skipUptime(h.Message)
+	}
 	return h, nil
 }
 
@@ -284,4 +303,22 @@ func prefix(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// skipUptime drops the kernel's "[ 1234.567890] " uptime stamp: it is part of the
+// header, not of what the kernel says, and rules then need not repeat it.
+func skipUptime(msg string) string {
+	if len(msg) < 4 || msg[0] != '[' {
+		return msg
+	}
+	end := strings.IndexByte(msg, ']')
+	if end < 0 || !strings.HasPrefix(msg[end:], "] ") {
+		return msg
+	}
+	stamp := strings.TrimLeft(msg[1:end], " ")
+	secs, frac, ok := strings.Cut(stamp, ".")
+	if !ok || !isDigits(secs) || !isDigits(frac) {
+		return msg
+	}
+	return msg[end+2:]
 }

@@ -132,6 +132,7 @@ func TestParseHeader(t *testing.T) {
 				t.Errorf("Time = %v, want %v", got.Time, tt.want.Time)
 			}
 			got.Time, tt.want.Time = time.Time{}, time.Time{}
+			got.tagged = ""
 			if got != tt.want {
 				t.Errorf("ParseHeader(%q)\n got %+v\nwant %+v", tt.line, got, tt.want)
 			}

@@ -3,11 +3,13 @@ package detect
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"regexp/syntax"
+	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/abusewatch/abusewatch"
 )
@@ -25,10 +27,14 @@ func (e *RuleError) Unwrap() error { return e.Err }
 
 // ruleLine is one rule as written: where it is and its text.
 type ruleLine struct {
-	file string
-	line int
-	text string
+	file  string
+	line  int
+	text  string
+	where string // "FILE:LINE", made once: a verdict names its rule without allocating
 }
+
+// String is where the rule is, "FILE:LINE".
+func (r ruleLine) String() string { return r.where }
 
 func (r ruleLine) errorf(format string, args ...any) *RuleError {
 	return &RuleError{File: r.file, Line: r.line, Err: fmt.Errorf(format, args...)}
@@ -76,7 +82,7 @@ func readRules(dirs []RuleDir) ([]ruleLine, error) {
 				if trimmed == "" || trimmed[0] == '#' {
 					continue // a blank egrep pattern would match every line
 				}
-				rules = append(rules, ruleLine{file: file, line: i + 1, text: text})
+				rules = append(rules, ruleLine{file: file, line: i + 1, text: text, where: file + ":" + strconv.Itoa(i+1)})
 			}
 		}
 	}
@@ -89,165 +95,52 @@ func skipRuleFile(name string) bool {
 		strings.Contains(name, ".rpm")
 }
 
-// NormalRules are the records the admin declared normal, in logcheck format: one
-// extended regular expression per line. A rule matches a record when it matches
-// anywhere in the whole line (logcheck's rules, written with timestamp and host) or in
-// the message (rules written for the message alone, e.g. "^Accepted publickey for ").
-type NormalRules struct {
-	n int
-	// Rules anchored with ^ and a literal are only tried on text that starts with the
-	// literal's first rune: most records then meet a handful of rules, not all of them.
-	byFirst map[rune][]*regexp.Regexp
-	rest    []*regexp.Regexp
-}
-
-// normalChunk is how many rules one alternation holds: one regexp per rule is slow with
-// thousands of rules, one for all of them is too large to compile.
-const normalChunk = 100
-
-// LoadNormalRules loads the normal rules of the rule files in dirs, paths inside fsys.
-// The first rule that does not compile is returned as a *RuleError.
-func LoadNormalRules(fsys fs.FS, dirs ...string) (*NormalRules, error) {
-	return LoadNormalRuleDirs(ruleDirs(fsys, dirs)...)
-}
-
-// LoadNormalRuleDirs loads the normal rules of the rule files in dirs, which may lie in
-// different file systems (the embedded defaults and the admin's directories).
-func LoadNormalRuleDirs(dirs ...RuleDir) (*NormalRules, error) {
-	lines, err := readRules(dirs)
-	if err != nil {
-		return nil, err
-	}
-	// Each rule is compiled alone first, so an error names its own line. Rules anchored
-	// with ^ are then combined as ^(?:a|b|…): an alternation anchored as a whole is
-	// tried at the start of the text only, one that is not is tried at every offset.
-	byFirst := make(map[rune][]normalRule)
-	var starts, floats []normalRule
-	for _, l := range lines {
-		re, err := regexp.Compile(l.text)
-		if err != nil {
-			return nil, l.errorf("%v", err)
-		}
-		anchored, first := startAnchored(l.text)
-		switch {
-		case anchored && first >= 0:
-			byFirst[first] = append(byFirst[first], normalRule{l.text[1:], re})
-		case anchored:
-			starts = append(starts, normalRule{l.text[1:], re})
-		default:
-			floats = append(floats, normalRule{l.text, re})
-		}
-	}
-	n := &NormalRules{n: len(lines), byFirst: make(map[rune][]*regexp.Regexp)}
-	for r, rules := range byFirst {
-		n.byFirst[r] = combine("^", rules)
-	}
-	n.rest = append(combine("^", starts), combine("", floats)...)
-	return n, nil
-}
-
-type normalRule struct {
-	text string // for an anchored rule, without its leading ^
-	re   *regexp.Regexp
-}
-
-// startAnchored reports whether text starts with a ^ that anchors all of it, so that
-// ^(?:rest) means the same (not "^a|b", whose b is unanchored), and if so the rune every
-// match starts with, or -1 when that is not one fixed rune.
-func startAnchored(text string) (bool, rune) {
-	if !strings.HasPrefix(text, "^") {
-		return false, -1
-	}
-	tree, err := syntax.Parse(text, syntax.Perl)
-	if err != nil {
-		return false, -1
-	}
-	if tree.Op == syntax.OpBeginText {
-		return true, -1
-	}
-	if tree.Op != syntax.OpConcat || tree.Sub[0].Op != syntax.OpBeginText {
-		return false, -1
-	}
-	if lit := tree.Sub[1]; lit.Op == syntax.OpLiteral && lit.Flags&syntax.FoldCase == 0 {
-		return true, lit.Rune[0]
-	}
-	return true, -1
-}
-
-// combine builds alternations of up to normalChunk rules each. Every rule compiled alone,
-// so its parentheses balance and (?:rule) keeps its meaning; flags like (?i) stay inside
-// their group. Should an alternation still fail (e.g. \Q without \E), its rules stay
-// one regexp each.
-func combine(prefix string, rules []normalRule) []*regexp.Regexp {
-	var res []*regexp.Regexp
-	for len(rules) > 0 {
-		chunk := rules[:min(normalChunk, len(rules))]
-		rules = rules[len(chunk):]
-		texts := make([]string, len(chunk))
-		for i, r := range chunk {
-			texts[i] = r.text
-		}
-		if re, err := regexp.Compile(prefix + "(?:(?:" + strings.Join(texts, ")|(?:") + "))"); err == nil {
-			res = append(res, re)
-			continue
-		}
-		for _, r := range chunk {
-			res = append(res, r.re)
-		}
-	}
-	return res
-}
-
-// Len is the number of rules loaded.
-func (n *NormalRules) Len() int {
-	if n == nil {
-		return 0
-	}
-	return n.n
-}
-
-func (n *NormalRules) match(line, message string) bool {
-	return n != nil && (n.matchText(message) || n.matchText(line))
-}
-
-func (n *NormalRules) matchText(s string) bool {
-	first, _ := utf8.DecodeRuneInString(s)
-	for _, re := range n.byFirst[first] {
-		if re.MatchString(s) {
-			return true
-		}
-	}
-	for _, re := range n.rest {
-		if re.MatchString(s) {
-			return true
-		}
-	}
-	return false
-}
-
 // AttackRules classify records: one rule per line, "PROGRAM CLASS REGEX". The regex is
 // matched against the message of records from PROGRAM (a name, a comma-separated list of
-// names, or * for any) and must contain <HOST>, the address the event is about.
+// names, or * for any) and must contain <HOST> (an address) or <NAME> (a host name, for
+// records that log a name instead of an address), the remote end the event is about.
 type AttackRules struct {
 	rules     []*attackRule
-	byProgram map[string][]*attackRule // rules for that program and for any, in file order
-	any       []*attackRule            // rules for any program
+	byProgram map[string]*attackSet // rules for that program and for any, in file order
+	any       attackSet             // rules for any program
+}
+
+// attackSet is the rules that apply to one program, indexed by their literal prefixes.
+type attackSet struct {
+	rules []*attackRule
+	index ruleSet
+}
+
+func (s *attackSet) add(r *attackRule) {
+	s.index.add(int32(len(s.rules)), r.prefixes)
+	s.rules = append(s.rules, r)
 }
 
 type attackRule struct {
-	class abusewatch.Class
-	re    *regexp.Regexp
-	host  int // submatch indices, -1 when the rule has no such group
-	port  int
-	user  int
-	name  int
+	ruleLine
+	class    abusewatch.Class
+	re       *regexp.Regexp
+	fast     *fastProg // the same rule for detect's own matcher; nil: regexp only
+	prefixes []string  // every match starts with one of them; nil when unknown
+	required []string  // every match contains each of them: checked before the regexp runs
+	host     int       // submatch indices, -1 when the rule has no such group
+	port     int
+	user     int
+	name     int
+	proto    int
+	flags    int
+	dport    int
 }
 
 // The placeholders of attack rules. The address pattern is loose on purpose: what it
 // captures must still parse as a netip.Addr, and the rule's anchors decide where it is.
+// Kept to one character class, it also keeps the compiled rule small, which is what
+// Go's backtracking matcher spends its time on.
+// A name is what DNS may return: letters, digits, dots, dashes and underscores.
 const (
-	hostPattern = `(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)`
+	hostPattern = `(?P<host>[0-9A-Fa-f:.]*[0-9A-Fa-f])`
 	portPattern = `(?P<port>[0-9]{1,5})`
+	namePattern = `(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)`
 )
 
 var (
@@ -256,50 +149,57 @@ var (
 )
 
 // LoadAttackRules loads the attack rules of the rule files in dirs, paths inside fsys.
-// The first rule that is malformed is returned as a *RuleError.
+// See LoadAttackRuleDirs for the errors.
 func LoadAttackRules(fsys fs.FS, dirs ...string) (*AttackRules, error) {
 	return LoadAttackRuleDirs(ruleDirs(fsys, dirs)...)
 }
 
 // LoadAttackRuleDirs loads the attack rules of the rule files in dirs, which may lie in
-// different file systems.
+// different file systems. A malformed rule does not stop the others: they are returned
+// together with a RuleErrors naming every bad rule's file and line.
 func LoadAttackRuleDirs(dirs ...RuleDir) (*AttackRules, error) {
 	lines, err := readRules(dirs)
 	if err != nil {
 		return nil, err
 	}
-	a := &AttackRules{byProgram: make(map[string][]*attackRule)}
+	a := &AttackRules{byProgram: make(map[string]*attackSet)}
 	var programs [][]string // per rule, nil for any
+	var errs RuleErrors
 	for _, l := range lines {
 		progs, r, err := parseAttackRule(l)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		a.rules = append(a.rules, r)
 		programs = append(programs, progs)
 		for _, p := range progs {
-			a.byProgram[p] = nil
+			a.byProgram[p] = &attackSet{}
 		}
 	}
 	for i, r := range a.rules {
 		if programs[i] == nil {
-			a.any = append(a.any, r)
-			for p := range a.byProgram {
-				a.byProgram[p] = append(a.byProgram[p], r)
+			a.any.add(r)
+			for _, set := range a.byProgram {
+				set.add(r)
 			}
 			continue
 		}
 		for _, p := range programs[i] {
-			a.byProgram[p] = append(a.byProgram[p], r)
+			a.byProgram[p].add(r)
 		}
+	}
+	if errs != nil {
+		return a, errs
 	}
 	return a, nil
 }
 
-func parseAttackRule(l ruleLine) ([]string, *attackRule, error) {
+func parseAttackRule(l ruleLine) ([]string, *attackRule, *RuleError) {
 	program, rest := cutField(l.text)
 	class, rest := cutField(rest)
 	text := strings.TrimRight(strings.TrimLeft(rest, " \t"), " \t")
+	hosts, names := strings.Count(text, "<HOST>"), strings.Count(text, "<NAME>")
 	switch {
 	case text == "":
 		return nil, nil, l.errorf("want PROGRAM CLASS REGEX")
@@ -307,31 +207,41 @@ func parseAttackRule(l ruleLine) ([]string, *attackRule, error) {
 		return nil, nil, l.errorf("bad program %q: want a name, names separated by commas, or *", program)
 	case !classPattern.MatchString(class):
 		return nil, nil, l.errorf("bad class %q: want lower-case letters, digits and dashes, e.g. auth-failure", class)
-	case strings.Count(text, "<HOST>") != 1:
-		return nil, nil, l.errorf("the regex must contain <HOST> exactly once")
+	case hosts > 1 || names > 1:
+		return nil, nil, l.errorf("the regex may contain <HOST> and <NAME> at most once each")
+	case hosts+names == 0 && !strings.HasPrefix(class, "local-"):
+		return nil, nil, l.errorf("the regex must contain <HOST> (an address) or <NAME> (a host name); only a class starting with \"local-\" (e.g. local-auth-failure, a failed su) has no remote end")
 	case strings.Count(text, "<PORT>") > 1:
 		return nil, nil, l.errorf("the regex may contain <PORT> at most once")
 	}
-	expanded := strings.Replace(strings.Replace(text, "<HOST>", hostPattern, 1), "<PORT>", portPattern, 1)
+	expanded := strings.NewReplacer("<HOST>", hostPattern, "<PORT>", portPattern, "<NAME>", namePattern).Replace(text)
 	re, err := regexp.Compile(expanded)
 	if err != nil {
 		return nil, nil, l.errorf("%v", err)
 	}
 	// Log text is attacker-controlled: only a rule anchored at both ends pins the
 	// address to a position the attacker cannot move with a crafted user name.
-	if tree, err := syntax.Parse(expanded, syntax.Perl); err != nil || !anchored(tree) {
+	tree, err := syntax.Parse(expanded, syntax.Perl)
+	if err != nil || !anchored(tree) {
 		return nil, nil, l.errorf("the regex must be anchored: start with ^ and end with $")
 	}
 	r := &attackRule{
-		class: abusewatch.Class(class),
-		re:    re,
-		host:  re.SubexpIndex("host"),
-		port:  re.SubexpIndex("port"),
-		user:  re.SubexpIndex("user"),
-		name:  re.SubexpIndex("name"),
+		ruleLine: l,
+		class:    abusewatch.Class(class),
+		re:       re,
+		fast:     compileFast(tree, true),
+		prefixes: literalPrefixes(tree),
+		required: requiredLiterals(tree),
+		host:     re.SubexpIndex("host"),
+		port:     re.SubexpIndex("port"),
+		user:     re.SubexpIndex("user"),
+		name:     re.SubexpIndex("name"),
+		proto:    re.SubexpIndex("proto"),
+		flags:    re.SubexpIndex("flags"),
+		dport:    re.SubexpIndex("dport"),
 	}
 	// Only the placeholders may name these groups: they decide what an address is.
-	for g, want := range map[string]int{"host": 1, "port": strings.Count(text, "<PORT>")} {
+	for g, want := range map[string]int{"host": hosts, "port": strings.Count(text, "<PORT>"), "name": names} {
 		if count(re.SubexpNames(), g) != want {
 			return nil, nil, l.errorf("do not name a group %q; write <%s>", g, strings.ToUpper(g))
 		}
@@ -376,12 +286,91 @@ func (a *AttackRules) Len() int {
 }
 
 // forProgram returns the rules that apply to records of program, in file order.
-func (a *AttackRules) forProgram(program string) []*attackRule {
+func (a *AttackRules) forProgram(program string) *attackSet {
 	if a == nil {
 		return nil
 	}
-	if rules, ok := a.byProgram[program]; ok {
-		return rules
+	if set, ok := a.byProgram[program]; ok {
+		return set
 	}
-	return a.any
+	return &a.any
+}
+
+// match returns the first rule that matches msg, and its submatch index, which lies in
+// caps when detect's own matcher decided (no allocation) or comes from regexp.
+func (s *attackSet) match(msg string, caps *[maxFastCaps]int) (*attackRule, []int) {
+	if s == nil || s.index.empty() {
+		return nil, nil
+	}
+	var arr [32]int32
+	for _, id := range s.index.candidates(msg, arr[:0]) {
+		r := s.rules[id]
+		if r.prefixes != nil && !hasAnyPrefix(msg, r.prefixes) || !containsAll(msg, r.required) {
+			continue
+		}
+		if r.fast != nil {
+			if matched, ok := r.fast.exec(msg, caps); ok {
+				if matched {
+					return r, caps[:r.fast.ncap]
+				}
+				continue
+			}
+		}
+		if m := r.re.FindStringSubmatchIndex(msg); m != nil {
+			return r, m
+		}
+	}
+	return nil, nil
+}
+
+func containsAll(s string, lits []string) bool {
+	for _, l := range lits {
+		if !strings.Contains(s, l) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// SplitRuleDirs sorts rule directories given on a command line into normal and attack
+// directories: a directory holding normal.d or attack.d (like configs/rules) gives
+// those; one whose name starts with "attack" holds attack rules; any other (like
+// /etc/logcheck/ignore.d.server) holds normal rules.
+func SplitRuleDirs(dirs []string) (normal, attack []string, err error) {
+	for _, d := range dirs {
+		st, err := os.Stat(d)
+		if err != nil {
+			return nil, nil, fmt.Errorf("rule directory: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, nil, fmt.Errorf("rule directory %s is not a directory", d)
+		}
+		tree := false
+		for _, sub := range []struct {
+			name string
+			to   *[]string
+		}{{"normal.d", &normal}, {"attack.d", &attack}} {
+			if st, err := os.Stat(filepath.Join(d, sub.name)); err == nil && st.IsDir() {
+				*sub.to = append(*sub.to, filepath.Join(d, sub.name))
+				tree = true
+			}
+		}
+		switch {
+		case tree:
+		case strings.HasPrefix(filepath.Base(filepath.Clean(d)), "attack"):
+			attack = append(attack, d)
+		default:
+			normal = append(normal, d)
+		}
+	}
+	return normal, attack, nil
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/miekg/dns"
 )
 
@@ -193,4 +195,87 @@ func (f *Finder) exchangeOver(ctx context.Context, network string, m *dns.Msg, s
 		return nil, fmt.Errorf("%s over %s: %w", server, network, err)
 	}
 	return r, nil
+}
+
+// Name is what a host name found in a log resolves to.
+type Name struct {
+	Name      string
+	Addrs     []netip.Addr // A then AAAA
+	Ambiguous bool         // several addresses or none: the log line does not say which one connected
+}
+
+// LookupName resolves name's A and AAAA records. A name that does not exist or has no
+// address is not an error but an ambiguous Name without addresses; errors are failures to
+// get an answer (SERVFAIL from every resolver, timeouts).
+func (f *Finder) LookupName(ctx context.Context, name string) (Name, error) {
+	n := Name{Name: strings.TrimSuffix(strings.TrimSpace(name), ".")}
+	if !hostName(n.Name) {
+		return n, fmt.Errorf("lookup: %q is neither an address nor a host name", name)
+	}
+	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		addrs, err := f.addrs(ctx, n.Name, qtype)
+		if err != nil {
+			return n, fmt.Errorf("lookup: resolve %s: %w", n.Name, err)
+		}
+		for _, a := range addrs {
+			if !slices.Contains(n.Addrs, a) {
+				n.Addrs = append(n.Addrs, a)
+			}
+		}
+	}
+	n.Ambiguous = len(n.Addrs) != 1
+	return n, nil
+}
+
+// maxZoneAddresses bounds what one TXT answer of an abuse-contact zone may add.
+const maxZoneAddresses = 8
+
+// zoneContact asks the DNS abuse-contact zone (TXT at <reversed address>.<zone>, the
+// Abusix convention) for addr's abuse addresses. No record is no addresses, not an error.
+func (f *Finder) zoneContact(ctx context.Context, addr netip.Addr) ([]abusewatch.Mailbox, error) {
+	rev, err := dns.ReverseAddr(addr.String())
+	if err != nil {
+		return nil, err
+	}
+	rev = strings.TrimSuffix(strings.TrimSuffix(rev, "in-addr.arpa."), "ip6.arpa.")
+	r, err := f.query(ctx, rev+f.zone+".", dns.TypeTXT)
+	if err != nil {
+		return nil, err
+	}
+	var out []abusewatch.Mailbox
+	for _, rr := range r.Answer {
+		txt, ok := rr.(*dns.TXT)
+		if !ok {
+			continue
+		}
+		for _, s := range txt.Txt {
+			for _, field := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' }) {
+				a, err := mail.ParseAddress(field)
+				if err != nil || len(out) >= maxZoneAddresses {
+					continue
+				}
+				out = append(out, abusewatch.Mailbox{Email: a.Address, Role: "abuse", Source: "dns"})
+			}
+		}
+	}
+	return dedupeMailboxes(out), nil
+}
+
+// hostName says whether s is a host name: dot-separated labels of letters, digits, '-' and
+// '_', each at most 63 bytes, at most 253 in all. Names in logs are attacker-controlled.
+func hostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ big.example.test.       60 IN A    192.0.2.22
 `
 
 // newZoneServer serves testZone on loopback; big.example.test only fits over TCP.
-func newZoneServer(t *testing.T) (*lookuptest.Zone, string) {
+func newZoneServer(t testing.TB) (*lookuptest.Zone, string) {
 	t.Helper()
 	z := lookuptest.NewZone(t, testZone)
 	z.TruncateUDP["big.example.test."] = true
@@ -173,5 +174,93 @@ func TestNoResolvConf(t *testing.T) {
 	f := &Finder{dnsErr: err, timeout: time.Second}
 	if _, err := f.Resolve(t.Context(), "host1.example.test"); err == nil {
 		t.Error("Resolve without resolvers: no error")
+	}
+}
+
+// TestLookupNameAmbiguous: a name from a log with one address is that address; with
+// several, or none, the log line does not say which host it was.
+func TestLookupNameAmbiguous(t *testing.T) {
+	_, server := newZoneServer(t)
+	f := newDNSFinder(t, server)
+	for name, want := range map[string]struct {
+		addrs     int
+		ambiguous bool
+	}{
+		"host1.example.test":   {1, false},
+		"dual.example.test":    {2, true},
+		"big.example.test.":    {3, true}, // only over TCP
+		"nowhere.example.test": {0, true}, // NXDOMAIN
+	} {
+		n, err := f.LookupName(t.Context(), name)
+		if err != nil || len(n.Addrs) != want.addrs || n.Ambiguous != want.ambiguous {
+			t.Errorf("LookupName(%s) = %+v, %v; want %d addresses, ambiguous %v", name, n, err, want.addrs, want.ambiguous)
+		}
+	}
+	if _, err := f.LookupName(t.Context(), "not a name!"); err == nil {
+		t.Error("LookupName of garbage: no error")
+	}
+}
+
+// TestDNSServFailMovesToNextResolver: the first resolver answers SERVFAIL, the second
+// answers; with only the broken one, the error says SERVFAIL.
+func TestDNSServFailMovesToNextResolver(t *testing.T) {
+	broken := lookuptest.NewZone(t, testZone)
+	broken.ServFail["host1.example.test."] = true
+	brokenAddr := lookuptest.StartDNS(t, broken)
+	_, good := newZoneServer(t)
+
+	f, err := New(Options{Resolvers: []string{brokenAddr, good}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.LookupName(t.Context(), "host1.example.test"); err != nil || len(n.Addrs) != 1 {
+		t.Errorf("LookupName = %+v, %v; want the second resolver's answer", n, err)
+	}
+	f = newDNSFinder(t, brokenAddr)
+	if _, err := f.LookupName(t.Context(), "host1.example.test"); err == nil || !strings.Contains(err.Error(), "SERVFAIL") {
+		t.Errorf("error = %v, want one saying SERVFAIL", err)
+	}
+}
+
+// TestDNSSilentNameTimesOut: a server that answers some names and drops others (a broken
+// delegation) makes the lookup fail at the timeout, not hang.
+func TestDNSSilentNameTimesOut(t *testing.T) {
+	z := lookuptest.NewZone(t, testZone)
+	z.Silent["host1.example.test."] = true
+	server := lookuptest.StartDNS(t, z)
+	f, err := New(Options{Resolvers: []string{server}, Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.LookupName(t.Context(), "host1.example.test")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error = %v, want a deadline error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lookup did not honour the per-query timeout")
+	}
+	if n, err := f.LookupName(t.Context(), "dual.example.test"); err != nil || len(n.Addrs) != 2 {
+		t.Errorf("a name the server answers: %+v, %v", n, err)
+	}
+}
+
+// TestAbuseZoneTXTOverTCP: a zone answer too big for UDP is fetched again over TCP.
+func TestAbuseZoneTXTOverTCP(t *testing.T) {
+	z := lookuptest.NewZone(t, `1.2.0.192.abuse.zone.test. 60 IN TXT "abuse@big.example"`)
+	z.TruncateUDP["1.2.0.192.abuse.zone.test."] = true
+	server := lookuptest.StartDNS(t, z)
+	f, err := New(Options{Resolvers: []string{server}, AbuseZone: "abuse.zone.test."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbs, err := f.zoneContact(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	if err != nil || len(mbs) != 1 || mbs[0].Email != "abuse@big.example" || z.TCPQueries.Load() == 0 {
+		t.Errorf("zoneContact = %+v, %v (TCP queries %d); want the address over TCP", mbs, err, z.TCPQueries.Load())
 	}
 }

@@ -71,6 +71,11 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		"static without network": {Resolvers: []string{"127.0.0.1:53"}, Static: []StaticContact{{Emails: []string{"a@example.net"}}}},
 		"static bad email":       {Resolvers: []string{"127.0.0.1:53"}, Static: []StaticContact{{Network: netip.MustParsePrefix("192.0.2.0/24"), Emails: []string{"nobody"}}}},
 		"negative timeout":       {Resolvers: []string{"127.0.0.1:53"}, Timeout: -1},
+		"negative cache TTL":     {Resolvers: []string{"127.0.0.1:53"}, CacheTTL: -1},
+		"RDAP server not a URL":  {Resolvers: []string{"127.0.0.1:53"}, RDAPServer: "rdap.example"},
+		"CERT without country":   {Resolvers: []string{"127.0.0.1:53"}, CERTs: []NationalCERT{{Country: "Brazil", Emails: []string{"cert@cert.br"}}}},
+		"CERT without emails":    {Resolvers: []string{"127.0.0.1:53"}, CERTs: []NationalCERT{{Country: "BR"}}},
+		"do-not-contact no net":  {Resolvers: []string{"127.0.0.1:53"}, DoNotContact: []DoNotContact{{Reason: "x"}}},
 	} {
 		if _, err := New(opts); err == nil {
 			t.Errorf("%s: no error", name)
@@ -82,6 +87,8 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	}
 }
 
+// TestContactStaticMostSpecificWins: the static table overrides the registry, the most
+// specific entry first, and asks no one (no RDAP, no DNS).
 func TestContactStaticMostSpecificWins(t *testing.T) {
 	f, _ := newRDAPFinder(t,
 		StaticContact{Network: netip.MustParsePrefix("192.0.0.0/8"), Emails: []string{"wide@example.net"}},
@@ -92,13 +99,12 @@ func TestContactStaticMostSpecificWins(t *testing.T) {
 	for addr, want := range map[string]struct {
 		network string
 		emails  []string
-		ptr     string
 	}{
-		"192.0.2.1":        {"192.0.2.0/24", []string{"narrow@example.net", "noc@example.net"}, "host1.example.test"},
-		"::ffff:192.0.2.2": {"192.0.2.0/24", []string{"narrow@example.net", "noc@example.net"}, ""},
-		"192.0.3.1":        {"192.0.0.0/8", []string{"wide@example.net"}, ""},
-		"3.3.3.3":          {"3.3.0.0/16", []string{"amazon-override@example.net"}, ""},
-		"2001:db8::1":      {"2001:db8::/32", []string{"v6@example.net"}, "host6.example.test"},
+		"192.0.2.1":        {"192.0.2.0/24", []string{"narrow@example.net", "noc@example.net"}},
+		"::ffff:192.0.2.2": {"192.0.2.0/24", []string{"narrow@example.net", "noc@example.net"}},
+		"192.0.3.1":        {"192.0.0.0/8", []string{"wide@example.net"}},
+		"3.3.3.3":          {"3.3.0.0/16", []string{"amazon-override@example.net"}},
+		"2001:db8::1":      {"2001:db8::/32", []string{"v6@example.net"}},
 	} {
 		c, err := f.Contact(t.Context(), netip.MustParseAddr(addr))
 		if err != nil {
@@ -106,20 +112,17 @@ func TestContactStaticMostSpecificWins(t *testing.T) {
 			continue
 		}
 		if c.Network != netip.MustParsePrefix(want.network) || !slices.Equal(c.Emails, want.emails) ||
-			c.Role != "static" || c.Source != "config" || c.Registry != "" || c.PTR != want.ptr || c.Fetched.IsZero() {
-			t.Errorf("%s: got %+v, want network %s, emails %q, PTR %q, role static, source config", addr, c, want.network, want.emails, want.ptr)
+			c.Role != "static" || c.Source != "config" || c.Registry != "" || c.Fetched.IsZero() {
+			t.Errorf("%s: got %+v, want network %s, emails %q, role static, source config", addr, c, want.network, want.emails)
+		}
+		for _, m := range c.Mailboxes {
+			if m.Role != "static" || m.Source != "static" {
+				t.Errorf("%s: mailbox %+v, want role and source static", addr, m)
+			}
 		}
 	}
-}
-
-func TestContactRDAPForwardConfirmedPTR(t *testing.T) {
-	// 192.0.2.2 has a reverse name that does not resolve back: it must not appear.
-	f, _ := newRDAPFinder(t,
-		StaticContact{Network: netip.MustParsePrefix("192.0.2.0/24"), Emails: []string{"narrow@example.net"}},
-	)
-	c, err := f.Contact(t.Context(), netip.MustParseAddr("192.0.2.2"))
-	if err != nil || c.PTR != "" {
-		t.Errorf("Contact = %+v, %v; want no PTR for an unconfirmed name", c, err)
+	if n := f.Counters.RDAPRequests.Load(); n != 0 {
+		t.Errorf("RDAP requests = %d, want none", n)
 	}
 }
 

@@ -16,20 +16,27 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch/lookup/lookuptest"
+	"github.com/openrdap/rdap"
 )
 
 // rdapAnswers maps the address a test asks about to the real registry answer served for it.
 var rdapAnswers = map[string]string{
-	"3.3.3.3":              "ip_network_arin_3_3_3_3.json",
-	"193.0.0.0":            "ip_network_ripe_193_0_0_0.json",
-	"1.1.1.1":              "ip_network_apnic_1_1_1_1.json",
-	"41.0.0.1":             "ip_network_afrinic.json",
-	"177.0.0.1":            "ip_network_br.json",
-	"179.0.0.1":            "ip_network_lacnic.json",
-	"74.125.225.229":       "arin_74.125.225.229.json",
-	"62.239.237.1":         "ripe_62.239.237.1.json",
-	"2001:4860:4860::8888": "arin_2001_4860_4860__8888.json",
-	"196.11.240.215":       "afrinic_196.11.240.215.json",
+	"3.3.3.3":                   "ip_network_arin_3_3_3_3.json",
+	"193.0.0.0":                 "ip_network_ripe_193_0_0_0.json",
+	"1.1.1.1":                   "ip_network_apnic_1_1_1_1.json",
+	"41.0.0.1":                  "ip_network_afrinic.json",
+	"177.0.0.1":                 "ip_network_br.json",
+	"179.0.0.1":                 "ip_network_lacnic.json",
+	"74.125.225.229":            "arin_74.125.225.229.json",
+	"62.239.237.1":              "ripe_62.239.237.1.json",
+	"2001:4860:4860::8888":      "arin_2001_4860_4860__8888.json",
+	"196.11.240.215":            "afrinic_196.11.240.215.json",
+	"2001:43f8:7b0::1":          "afrinic_2001_43f8_7b0__.json",
+	"2001:240:10c:1::ca20:9d1d": "apnic_2001_240_10c_1__ca20_9d1d.json",
+	"210.107.73.73":             "apnic_210.107.73.73.json",
+	"200.57.141.161":            "lacnic_200.57.141.161.json",
+	"2801:10:c000::":            "lacnic_2801_10_c000__.json",
+	"2a00:2381:ffff::1":         "ripe_2a00_2381_ffff__1.json",
 }
 
 // rdapHandler serves testdata answers under /ip/, and the failure cases on 203.0.113.0/24.
@@ -67,29 +74,36 @@ func rdapHandler(t *testing.T) http.Handler {
 // writeBootstrap writes a bootstrap directory that sends every address the tests use to base.
 func writeBootstrap(t *testing.T, base string) string {
 	return lookuptest.WriteBootstrap(t, base,
-		[]string{"1.0.0.0/8", "3.0.0.0/8", "41.0.0.0/8", "62.0.0.0/8", "74.0.0.0/8", "177.0.0.0/8", "179.0.0.0/8", "193.0.0.0/8", "196.0.0.0/8", "203.0.113.0/24"},
-		[]string{"2001:4800::/23"})
+		[]string{"1.0.0.0/8", "3.0.0.0/8", "41.0.0.0/8", "62.0.0.0/8", "74.0.0.0/8", "177.0.0.0/8", "179.0.0.0/8", "193.0.0.0/8",
+			"196.0.0.0/8", "200.0.0.0/8", "210.0.0.0/8", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"},
+		[]string{"2001::/16", "2801::/16", "2a00::/12"})
 }
 
 // newRDAPFinder returns a Finder whose RDAP and DNS peers are all on loopback.
 func newRDAPFinder(t *testing.T, static ...StaticContact) (*Finder, *httptest.Server) {
 	t.Helper()
+	return newRDAPFinderWith(t, Options{Static: static})
+}
+
+// newRDAPFinderWith is newRDAPFinder with more options; it fills in the peers.
+func newRDAPFinderWith(t *testing.T, opts Options) (*Finder, *httptest.Server) {
+	t.Helper()
 	srv := httptest.NewServer(rdapHandler(t))
 	t.Cleanup(srv.Close)
 	_, dnsServer := newZoneServer(t)
-	f, err := New(Options{
-		Resolvers:    []string{dnsServer},
-		Timeout:      5 * time.Second,
-		RDAP:         true,
-		BootstrapDir: writeBootstrap(t, srv.URL),
-		Static:       static,
-	})
+	opts.Resolvers = []string{dnsServer}
+	opts.Timeout = 5 * time.Second
+	opts.RDAP = true
+	opts.BootstrapDir = writeBootstrap(t, srv.URL)
+	f, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f, srv
 }
 
+// TestContactRDAP serves every real registry answer in testdata/rdap and checks the contact
+// picked from each: the right role in the right order, the network, name and country.
 func TestContactRDAP(t *testing.T) {
 	f, srv := newRDAPFinder(t)
 	for _, tc := range []struct {
@@ -108,8 +122,16 @@ func TestContactRDAP(t *testing.T) {
 		// 2015 ARIN: zero-padded IPv4 and IPv6 range ends.
 		{"74.125.225.229", "74.125.0.0/16", "abuse", "GOOGLE", "", []string{"arin-contact@google.com"}},
 		{"2001:4860:4860::8888", "2001:4860::/32", "abuse", "GOOGLE-IPV6", "", []string{"arin-contact@google.com"}},
-		// 2015 RIPE: no objectClassName, addresses with a "/32" suffix.
+		// 2015 RIPE: no objectClassName, addresses with a "/32" (or "/128") suffix.
 		{"62.239.237.1", "62.239.237.0/24", "abuse", "BT-CORPORATE", "GB", []string{"zzdnsr@bt.com", "steve.a.marshall@bt.com", "lee.bailey-hague@bt.com"}},
+		{"2a00:2381:ffff::1", "2a00:2381:ffff::/64", "abuse", "BT-WORLD-IPVSIX-LAUNCH", "GB", []string{"zzdnsr@bt.com", "steve.a.marshall@bt.com", "lee.bailey-hague@bt.com"}},
+		// 2015 APNIC: JPNIC space with only a technical/administrative entity.
+		{"2001:240:10c:1::ca20:9d1d", "2001:240::/32", "technical", "IIJ-JPNIC-JP-20000308", "JP", []string{"hostmaster@nic.ad.jp"}},
+		// 2015 APNIC: the KRNIC IRT (abuse) beats the ISP's technical entity that lists abuse@.
+		{"210.107.73.73", "210.107.0.0/17", "abuse", "BORANET-NET-210-107", "KR", []string{"hostmaster@nic.or.kr"}},
+		// 2015 LACNIC: one entity with every role; single-address networks.
+		{"200.57.141.161", "200.57.141.161/32", "abuse", "Triara.com, S.A. de C.V.", "MX", []string{"operacion.redes@TRIARA.COM"}},
+		{"2801:10:c000::", "2801:10:c000::/128", "abuse", "Universidad Catolica de Oriente", "CO", []string{"sistemas.red@UCO.EDU.CO"}},
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
 			before := time.Now()
@@ -120,6 +142,11 @@ func TestContactRDAP(t *testing.T) {
 			if !slices.Equal(c.Emails, tc.emails) || c.Role != tc.role {
 				t.Errorf("Emails, Role = %q, %q; want %q, %q", c.Emails, c.Role, tc.emails, tc.role)
 			}
+			for i, m := range c.Mailboxes {
+				if m.Email != tc.emails[i] || m.Role != tc.role || m.Source != "rdap" {
+					t.Errorf("Mailboxes[%d] = %+v, want %s with role %s from rdap", i, m, tc.emails[i], tc.role)
+				}
+			}
 			if c.Network != netip.MustParsePrefix(tc.network) || c.Name != tc.name || c.Country != tc.country {
 				t.Errorf("Network, Name, Country = %s, %q, %q; want %s, %q, %q", c.Network, c.Name, c.Country, tc.network, tc.name, tc.country)
 			}
@@ -129,8 +156,8 @@ func TestContactRDAP(t *testing.T) {
 			if want := "127.0.0.1"; c.Registry != want {
 				t.Errorf("Registry = %q, want the test server's host %q", c.Registry, want)
 			}
-			if c.Fetched.Before(before) || c.PTR != "" {
-				t.Errorf("Fetched, PTR = %v, %q; want a fresh time and no PTR", c.Fetched, c.PTR)
+			if c.Fetched.Before(before) || c.PTR != "" || c.Guess || c.Problem != "" {
+				t.Errorf("Fetched, PTR, Guess, Problem = %v, %q, %v, %q; want a fresh time and nothing else", c.Fetched, c.PTR, c.Guess, c.Problem)
 			}
 		})
 	}
@@ -150,11 +177,27 @@ func TestContactRDAPAbuseEntityWithoutEmail(t *testing.T) {
 	}
 }
 
+// TestContactRDAPOnlyRolelessEntities: old AFRINIC answers give entities no role at all;
+// an address whose role nobody stated is not an abuse desk, so nothing is picked.
 func TestContactRDAPOnlyRolelessEntities(t *testing.T) {
 	f, _ := newRDAPFinder(t)
-	_, err := f.Contact(t.Context(), netip.MustParseAddr("196.11.240.215"))
-	if err == nil || !strings.Contains(err.Error(), "MBIP-AFRINIC") {
-		t.Errorf("error = %v, want one naming the role-less entity MBIP-AFRINIC", err)
+	_, err := f.Contact(t.Context(), netip.MustParseAddr("2001:43f8:7b0::1"))
+	if err == nil || !strings.Contains(err.Error(), "TT8-AFRINIC") {
+		t.Errorf("error = %v, want one naming the role-less entity TT8-AFRINIC", err)
+	}
+}
+
+// TestContactRDAPAbuseAddressInRemark: the same old AFRINIC format, where the record's
+// remark says "please send abuse reports to abuse@mtnbusiness.co.za": that address is taken,
+// as a person reading the record would.
+func TestContactRDAPAbuseAddressInRemark(t *testing.T) {
+	f, _ := newRDAPFinder(t)
+	c, err := f.Contact(t.Context(), netip.MustParseAddr("196.11.240.215"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Emails, []string{"abuse@mtnbusiness.co.za"}) || c.Role != "abuse" || c.Network != netip.MustParsePrefix("196.11.240.0/22") || c.Country != "ZA" {
+		t.Errorf("got %+v; want the remark's abuse address for 196.11.240.0/22", c)
 	}
 }
 
@@ -270,6 +313,27 @@ func TestContactRDAPEmbeddedBootstrapRegistry(t *testing.T) {
 		}
 		if c.Registry != want.registry || c.Source != want.source {
 			t.Errorf("%s: Registry, Source = %q, %q; want %q, %q", addr, c.Registry, c.Source, want.registry, want.source)
+		}
+	}
+}
+
+// TestPickMailboxesQuirks: quirks seen in registry data that the shared answers lack.
+func TestPickMailboxesQuirks(t *testing.T) {
+	for _, tc := range []struct{ name, doc, role string }{
+		{"mailto URI and upper-case role", `{"objectClassName":"ip network","entities":[{"handle":"A","roles":["Abuse"],
+			"vcardArray":["vcard",[["version",{},"text","4.0"],["email",{},"text","mailto:abuse@isp.example"]]]}]}`, "abuse"},
+		{"abuse remark beats the technical role", `{"objectClassName":"ip network","remarks":[{"description":["Abuse reports: abuse@isp.example please"]}],
+			"entities":[{"handle":"T","roles":["technical"],"vcardArray":["vcard",[["version",{},"text","4.0"],["email",{},"text","noc@isp.example"]]]}]}`, "abuse"},
+		{"a remark without the word is not an abuse address", `{"objectClassName":"ip network","remarks":[{"description":["Questions: info@other.example"]}],
+			"entities":[{"handle":"T","roles":["technical"],"vcardArray":["vcard",[["version",{},"text","4.0"],["email",{},"text","abuse@isp.example"]]]}]}`, "technical"},
+	} {
+		obj, err := rdap.NewDecoder([]byte(tc.doc)).Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbs, why := pickMailboxes(obj.(*rdap.IPNetwork))
+		if len(mbs) != 1 || mbs[0].Email != "abuse@isp.example" || mbs[0].Role != tc.role {
+			t.Errorf("%s: %+v (%s); want abuse@isp.example as %s", tc.name, mbs, why, tc.role)
 		}
 	}
 }

@@ -29,6 +29,29 @@ type Composer struct {
 	reporter Reporter
 	from     *mail.Address
 	domain   string // of from, for Message-IDs
+	xarf     bool
+	signer   *Signer
+}
+
+// Options are the optional parts of a report.
+type Options struct {
+	// XARF attaches one X-ARF v4 JSON report (login_attack or port_scan) per source
+	// as xarf-N.json, so the recipient's tooling can ingest it.
+	XARF bool
+	// Signer signs the report as OpenPGP/MIME (RFC 3156); nil leaves it unsigned.
+	Signer *Signer
+	// Hosts maps our host names to their addresses (see Reporter.Hosts).
+	Hosts map[string]string
+}
+
+// With returns a Composer like c that writes reports with the options o.
+func (c *Composer) With(o Options) *Composer {
+	cc := *c
+	cc.xarf, cc.signer = o.XARF, o.Signer
+	if o.Hosts != nil {
+		cc.reporter.Hosts = o.Hosts
+	}
+	return &cc
 }
 
 // NewComposer parses the memo template (text/template source; the shipped default is
@@ -96,6 +119,29 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		body.WriteByte('\n') // so the message ends in CRLF and SMTP sends it byte for byte
 	}
 
+	// The body: the memo, then the X-ARF parts, the whole optionally signed.
+	e, err := textEntity("text/plain", body.Bytes())
+	if err != nil {
+		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
+	}
+	if c.xarf {
+		parts, err := c.xarfEntities(id, incidents, m)
+		if err != nil {
+			return abusewatch.Report{}, fmt.Errorf("mailer: writing the X-ARF part: %w", err)
+		}
+		if len(parts) > 0 {
+			e.header.Set("Content-Disposition", "inline")
+			if e, err = multipartEntity("multipart/mixed", boundary("mixed", id), nil, append([]entity{e}, parts...)); err != nil {
+				return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
+			}
+		}
+	}
+	if c.signer != nil {
+		if e, err = c.signer.sign(e, boundary("signed", id), now); err != nil {
+			return abusewatch.Report{}, err
+		}
+	}
+
 	var h gomail.Header
 	h.SetAddressList("From", []*mail.Address{c.from})
 	h.SetAddressList("To", to)
@@ -103,18 +149,12 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 	h.SetDate(now.In(c.reporter.Location))
 	h.SetMessageID(id + "@" + c.domain)
 	h.Set("Auto-Submitted", "auto-generated") // RFC 3834: no vacation replies, please
-	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-
-	var msg bytes.Buffer
-	w, err := gomail.CreateSingleInlineWriter(&msg, h)
+	if c.signer != nil {
+		h.Set("OpenPGP", c.signer.header())
+	}
+	msg, err := writeMessage(h, e)
 	if err != nil {
-		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message header: %w", err)
-	}
-	if _, err := w.Write(body.Bytes()); err != nil {
-		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
+		return abusewatch.Report{}, err
 	}
 
 	return abusewatch.Report{
@@ -124,7 +164,7 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		Contact:   contact,
 		Subject:   subject,
 		Created:   now,
-		Message:   msg.Bytes(),
+		Message:   msg,
 	}, nil
 }
 

@@ -16,7 +16,7 @@ import (
 
 var est = time.FixedZone("EST", -5*3600)
 
-func shippedTemplate(t *testing.T) string {
+func shippedTemplate(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile("../configs/report.tmpl")
 	if err != nil {
@@ -25,7 +25,7 @@ func shippedTemplate(t *testing.T) string {
 	return string(b)
 }
 
-func testComposer(t *testing.T) *Composer {
+func testComposer(t testing.TB) *Composer {
 	t.Helper()
 	c, err := NewComposer(shippedTemplate(t), Reporter{
 		Name:         "Jane Doe",
@@ -249,7 +249,7 @@ func TestComposeMemo(t *testing.T) {
 func TestComposeSuccessAndUnknownClass(t *testing.T) {
 	c := testComposer(t)
 	inc := testIncident()
-	inc.Classes = []abusewatch.Class{abusewatch.ClassAuthSuccess, "port-scan"}
+	inc.Classes = []abusewatch.Class{abusewatch.ClassAuthSuccess, "web-exploit"}
 	inc.Success = true
 	inc.Count = len(inc.Evidence)
 	r, err := c.Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
@@ -258,7 +258,7 @@ func TestComposeSuccessAndUnknownClass(t *testing.T) {
 	}
 	_, text := body(t, r.Message)
 	for _, want := range []string{
-		`Our logs show activity that our monitoring classifies as "port-scan" coming from your network.`,
+		`Our logs show activity that our monitoring classifies as "web-exploit" coming from your network.`,
 		"We also saw a successful login from this address",
 	} {
 		if !strings.Contains(text, want) {

@@ -1,10 +1,16 @@
 // Package mailer turns incidents into abuse reports and delivers them: a Composer writes
 // one polite, evidence-backed memo per responsible party as a complete RFC 5322 message
 // whose headers hold only trusted data and whose body holds attacker text only after
-// sanitising, and a Transport (a maildir, or SMTP) delivers it and says where it went,
-// with errors that tell a temporary failure (retry later) from a permanent one.
+// sanitising, optionally with one X-ARF v4 JSON part per source and an OpenPGP/MIME
+// signature (RFC 3156), all built with go-message and byte-for-byte deterministic for a
+// given report. A Transport (a maildir, or SMTP) delivers it and says where it went, with
+// errors that tell a temporary failure (retry later) from a permanent one; a Policy says
+// when a queued report may go (back-off, per-recipient cooldown, per-domain hourly limit,
+// daily cap). ComposeSummary writes the admin's daily summary (text, and HTML with a PNG
+// chart). The outbox itself lives in the store; the daemon applies the Policy to it.
 //
-// It is the only package that imports github.com/emersion/go-smtp.
+// It is the only package that imports github.com/emersion/go-smtp and
+// github.com/ProtonMail/go-crypto.
 package mailer
 
 import (
@@ -24,6 +30,9 @@ type Reporter struct {
 	// Location is the zone every time in the memo is shown in, always with its offset
 	// from GMT, e.g. "2026-11-20 03:14:07 -0500". Nil means UTC.
 	Location *time.Location
+	// Hosts maps our host names (as logs name them) to the addresses the recipient sees,
+	// so the memo can say "web1 (198.51.100.10)": their logs know addresses, not our names.
+	Hosts map[string]string
 }
 
 // Transport delivers a composed report and says where it went (a maildir file path, or

@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -18,16 +19,24 @@ type memo struct {
 	Holder    string   // the network's name or handle in the registry, may be empty
 	Reasons   []string // why we write: one phrase per class, e.g. "repeated failed SSH login attempts"
 	Incidents []memoIncident
+	Key       *memoKey // the OpenPGP key that signs the report, nil when unsigned
+}
+
+// memoKey names the signing key so the recipient can check the signature.
+type memoKey struct {
+	Fingerprint string
+	URL         string // where to fetch it, may be empty
 }
 
 type memoIncident struct {
 	Source   string   // the attacking address, or the network
+	PTR      string   // its forward-confirmed reverse name, sanitised, or ""
 	First    string   // first event, in our zone with the offset from GMT
 	Last     string   // last event, likewise
 	Count    int      // number of events (log lines)
 	Attempts int      // distinct connections among the events
-	Hosts    []string // our hosts that were hit
-	Evidence []string // "TIME  LINE", each line sanitised and bounded
+	Hosts    []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
+	Evidence []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
 	Omitted  int      // events not shown as evidence lines
 	Success  bool     // a successful login was seen from the source
 }
@@ -40,8 +49,54 @@ func phrase(c abusewatch.Class) string {
 		return "repeated failed SSH login attempts"
 	case abusewatch.ClassInvalidUser:
 		return "login attempts for user names that do not exist on our host"
+	case "port-scan", "portscan", "scan":
+		return "a port scan of our host"
+	case "ftp-probe", "ftp-failure":
+		return "an FTP probe (failed FTP logins)"
+	case "telnet-probe":
+		return "a telnet probe"
+	case "rpc-probe":
+		return "an RPC probe"
+	case "smtp-auth-failure":
+		return "repeated failed SMTP login attempts"
 	}
 	return `activity that our monitoring classifies as "` + sanitize(string(c)) + `"`
+}
+
+// The memo shows at most maxEvidence lines per incident: the first evidenceEnds, a
+// sample from the middle, and the last evidenceEnds, with the total count. Enough to
+// match against the recipient's own logs, short enough to read in a minute.
+const (
+	maxEvidence  = 12
+	evidenceEnds = 5
+)
+
+// evidenceSample picks the lines to show from events, oldest first.
+func evidenceSample(events []abusewatch.Event) []abusewatch.Event {
+	if len(events) <= maxEvidence {
+		return events
+	}
+	out := slices.Clone(events[:evidenceEnds])
+	middle := events[evidenceEnds : len(events)-evidenceEnds]
+	n := maxEvidence - 2*evidenceEnds
+	for i := range n {
+		// Evenly spaced, so the sample spans the whole middle.
+		out = append(out, middle[(2*i+1)*len(middle)/(2*n)])
+	}
+	return append(out, events[len(events)-evidenceEnds:]...)
+}
+
+// hostNames shows our hosts as "name (address)" where the config gives the address.
+func (c *Composer) hostNames(hosts []string) []string {
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		name := sanitize(h)
+		if a, ok := c.reporter.Hosts[h]; ok && a != "" {
+			name += " (" + a + ")"
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 func (c *Composer) memo(contact abusewatch.Contact, incidents []abusewatch.Incident) memo {
@@ -49,6 +104,9 @@ func (c *Composer) memo(contact abusewatch.Contact, incidents []abusewatch.Incid
 		Reporter: c.reporter,
 		Network:  contact.Network.String(),
 		Holder:   sanitize(contact.Name),
+	}
+	if c.signer != nil {
+		m.Key = &memoKey{Fingerprint: c.signer.Fingerprint(), URL: c.signer.KeyURL()}
 	}
 	if !contact.Network.IsValid() {
 		m.Network = ""
@@ -71,17 +129,18 @@ func (c *Composer) memo(contact abusewatch.Contact, incidents []abusewatch.Incid
 func (c *Composer) memoIncident(inc abusewatch.Incident) memoIncident {
 	mi := memoIncident{
 		Source:   source(inc),
+		PTR:      sanitize(inc.PTR),
 		First:    c.timestamp(inc.First),
 		Last:     c.timestamp(inc.Last),
 		Count:    inc.Count,
 		Attempts: max(inc.Attempts, 1),
 		Omitted:  max(0, inc.Count-len(inc.Evidence)),
 		Success:  inc.Success,
+		Hosts:    c.hostNames(inc.Hosts),
 	}
-	for _, h := range inc.Hosts {
-		mi.Hosts = append(mi.Hosts, sanitize(h))
-	}
-	for _, ev := range inc.Evidence {
+	shown := evidenceSample(inc.Evidence)
+	mi.Omitted = max(0, inc.Count-len(shown))
+	for _, ev := range shown {
 		mi.Evidence = append(mi.Evidence, c.timestamp(ev.Time)+"  "+sanitize(ev.Line))
 	}
 	return mi

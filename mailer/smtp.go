@@ -20,9 +20,9 @@ import (
 type SMTP struct {
 	Addr               string        // host:port
 	TLS                string        // "none", "starttls" (require STARTTLS), "tls" (implicit TLS)
-	Username, Password string        // AUTH PLAIN when Username != ""
+	Username, Password string        // AUTH PLAIN (or LOGIN when that is all the server offers) when Username != ""; only over TLS
 	From               string        // envelope sender
-	HeloName           string        // the name we greet with; go-smtp's "localhost" when empty
+	HeloName           string        // the name we greet with (after STARTTLS: see session); "localhost" when empty
 	TLSConfig          *tls.Config   // optional, e.g. a private CA; ServerName defaults to Addr's host
 	Timeout            time.Duration // bounds one whole delivery; zero leaves it to ctx
 }
@@ -69,7 +69,7 @@ func (s *SMTP) Deliver(ctx context.Context, r abusewatch.Report) (string, error)
 	defer stop()
 	defer conn.Close()
 
-	c, err := s.session(conn, cfg, host)
+	c, err := s.session(conn, cfg)
 	if err != nil {
 		return "", s.fail(ctx, err)
 	}
@@ -95,11 +95,12 @@ func (s *SMTP) dial(ctx context.Context, cfg *tls.Config) (net.Conn, error) {
 }
 
 // session greets the server, starts TLS when asked and logs in.
-func (s *SMTP) session(conn net.Conn, cfg *tls.Config, host string) (*smtp.Client, error) {
+func (s *SMTP) session(conn net.Conn, cfg *tls.Config) (*smtp.Client, error) {
 	var c *smtp.Client
 	if s.TLS == "starttls" {
-		// This greets as "localhost" before TLS, as go-smtp offers no way to name
-		// ourselves earlier, and fails when the server does not offer STARTTLS rather
+		// This greets as "localhost" before TLS, as go-smtp v0.25 offers no way to name
+		// ourselves earlier (the EHLO over TLS, which the server logs with the session,
+		// carries HeloName), and fails when the server does not offer STARTTLS rather
 		// than falling back to plain text.
 		var err error
 		if c, err = smtp.NewClientStartTLS(conn, cfg); err != nil {
@@ -118,31 +119,28 @@ func (s *SMTP) session(conn net.Conn, cfg *tls.Config, host string) (*smtp.Clien
 		return nil, fmt.Errorf("EHLO: %w", err)
 	}
 	if s.Username != "" {
-		if err := s.auth(c, host); err != nil {
+		if err := s.auth(c); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
 }
 
-// auth logs in with AUTH PLAIN. Like net/smtp's PlainAuth it refuses to send the
-// password in the clear to anything but this host.
-func (s *SMTP) auth(c *smtp.Client, host string) error {
-	if _, isTLS := c.TLSConnectionState(); !isTLS && !isLocalhost(host) {
+// auth logs in with AUTH PLAIN, or AUTH LOGIN when the server offers only that. It
+// never sends a password over a connection without TLS, not even to this host: a
+// relay on loopback can be a port forwarded elsewhere.
+func (s *SMTP) auth(c *smtp.Client) error {
+	if _, isTLS := c.TLSConnectionState(); !isTLS {
 		return permanent(errors.New("refusing to send the password without TLS; set tls to starttls or tls"))
 	}
-	if err := c.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
-		return fmt.Errorf("AUTH PLAIN as %q: %w", s.Username, err)
+	mech, client := "PLAIN", sasl.NewPlainClient("", s.Username, s.Password)
+	if !c.SupportsAuth(sasl.Plain) && c.SupportsAuth(sasl.Login) {
+		mech, client = "LOGIN", sasl.NewLoginClient(s.Username, s.Password)
+	}
+	if err := c.Auth(client); err != nil {
+		return fmt.Errorf("AUTH %s as %q: %w", mech, s.Username, err)
 	}
 	return nil
-}
-
-func isLocalhost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // send runs one mail transaction and returns the server's final reply.

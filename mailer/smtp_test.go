@@ -252,10 +252,31 @@ func TestTemporary(t *testing.T) {
 	}
 }
 
-func TestPasswordsOnlyInTheClearToThisHost(t *testing.T) {
-	for host, want := range map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true, "mail.example.org": false, "192.0.2.1": false} {
-		if got := isLocalhost(host); got != want {
-			t.Errorf("isLocalhost(%q) = %v", host, got)
-		}
+func TestSMTPNeverSendsThePasswordWithoutTLS(t *testing.T) {
+	// The server offers AUTH in the clear, on loopback: the client still refuses.
+	ts := mailtest.Start(t, mailtest.Options{User: "reporter", Pass: "s3cret", AllowInsecureAuth: true})
+	_, err := deliver(t, &SMTP{Addr: ts.Addr, TLS: "none", Username: "reporter", Password: "s3cret", From: "a@example.org"}, testReport(t))
+	if err == nil || !strings.Contains(err.Error(), "without TLS") {
+		t.Fatalf("err = %v, want a refusal to send the password without TLS", err)
+	}
+	if Temporary(err) {
+		t.Error("a missing TLS setting is permanent: a retry cannot fix it")
+	}
+	ts.Nothing(t)
+}
+
+func TestSMTPAuthLoginWhenPlainIsNotOffered(t *testing.T) {
+	ts := mailtest.Start(t, mailtest.Options{StartTLS: true, User: "reporter", Pass: "s3cret", AuthMechs: []string{"LOGIN"}})
+	s := &SMTP{Addr: ts.Addr, TLS: "starttls", Username: "reporter", Password: "s3cret", From: "a@example.org",
+		HeloName: "reporter.example.org", TLSConfig: mailtest.Trusting(ts.Cert)}
+	if _, err := deliver(t, s, testReport(t)); err != nil {
+		t.Fatal(err)
+	}
+	m := ts.Next(t)
+	if m.User != "reporter" || !m.TLS {
+		t.Errorf("user %q, TLS %v: want reporter over TLS", m.User, m.TLS)
+	}
+	if m.Helo != "reporter.example.org" {
+		t.Errorf("EHLO %q, want the configured name", m.Helo)
 	}
 }

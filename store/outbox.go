@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
@@ -72,23 +75,124 @@ func (s *Store) Reports(states ...abusewatch.ReportState) ([]abusewatch.Report, 
 
 // UpdateReport changes the stored report id with change, in one transaction.
 func (s *Store) UpdateReport(id string, change func(*abusewatch.Report) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return changeReport(tx, id, change) })
+}
+
+// changeReport applies change to report id inside tx.
+func changeReport(tx *bolt.Tx, id string, change func(*abusewatch.Report) error) error {
+	b := tx.Bucket(bucketReports)
+	v := b.Get([]byte(id))
+	if v == nil {
+		return fmt.Errorf("store: no report %s", id)
+	}
+	var r abusewatch.Report
+	if err := json.Unmarshal(v, &r); err != nil {
+		return fmt.Errorf("report %s: %w", id, err)
+	}
+	if err := change(&r); err != nil {
+		return err
+	}
+	nv, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(id), nv)
+}
+
+// Delivery is one report handed to the transport: when, to whom and about which
+// network. The outbox keeps these (apart from the reports, which the admin may reject
+// or a retention may drop) so the per-recipient cooldown, the per-domain hourly limit
+// and the daily cap count every mail that really left.
+type Delivery struct {
+	Report  string       `json:"report"`
+	Time    time.Time    `json:"time"`
+	Emails  []string     `json:"emails"`
+	Network netip.Prefix `json:"network"`
+}
+
+// FinishDelivery changes report id with change and, when d is not nil, records the
+// delivery, in one transaction: a report is never marked sent without being counted.
+func (s *Store) FinishDelivery(id string, change func(*abusewatch.Report) error, d *Delivery) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketReports)
-		v := b.Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("store: no report %s", id)
-		}
-		var r abusewatch.Report
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("report %s: %w", id, err)
-		}
-		if err := change(&r); err != nil {
+		if err := changeReport(tx, id, change); err != nil || d == nil {
 			return err
 		}
-		nv, err := json.Marshal(r)
+		db := tx.Bucket(bucketDeliveries)
+		seq, err := db.NextSequence()
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte(id), nv)
+		dv, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		return db.Put(timeKey(d.Time, seq), dv)
 	})
+}
+
+// Deliveries returns the deliveries at or after since, oldest first.
+func (s *Store) Deliveries(since time.Time) ([]Delivery, error) {
+	var out []Delivery
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDeliveries).Cursor()
+		for k, v := c.Seek(timeKey(since, 0)); k != nil; k, v = c.Next() {
+			var d Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("delivery %x: %w", k, err)
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// EventsBetween returns the events with from <= Time < to, oldest first, at most limit
+// of them (0: all), and how many there were in all: the daily summary's input.
+func (s *Store) EventsBetween(from, to time.Time, limit int) ([]abusewatch.Event, int, error) {
+	var out []abusewatch.Event
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		hi := timeKey(to, 0)
+		for k, v := c.Seek(timeKey(from, 0)); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+			n++
+			if limit > 0 && len(out) >= limit {
+				continue
+			}
+			var e abusewatch.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("event %x: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, n, err
+}
+
+var metaSummary = []byte("summary_sent") // when the last daily summary went to the admin
+
+// SummarySent returns when the last daily summary was sent (or the schedule started).
+func (s *Store) SummarySent() (time.Time, bool, error) {
+	var t time.Time
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(metaSummary)
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return t.UnmarshalText(v)
+	})
+	return t, ok, err
+}
+
+// SetSummarySent records when the daily summary was sent.
+func (s *Store) SetSummarySent(t time.Time) error {
+	v, err := t.MarshalText()
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaSummary, v) })
 }

@@ -22,20 +22,22 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
-	bucketMeta      = []byte("meta")
-	bucketEvents    = []byte("events")
-	bucketByIP      = []byte("by_ip")
-	bucketByNet24   = []byte("by_net24")
-	bucketByNet16   = []byte("by_net16")
-	bucketByNet8    = []byte("by_net8")
-	bucketIncidents = []byte("incidents")
-	bucketOpen      = []byte("incident_keys")    // incident key → ID of the newest incident with that key
-	bucketReported  = []byte("incident_reports") // incident ID → report ID
-	bucketReports   = []byte("reports")
-	bucketPositions = []byte("positions")
+	bucketMeta       = []byte("meta")
+	bucketEvents     = []byte("events")
+	bucketByIP       = []byte("by_ip")
+	bucketByNet24    = []byte("by_net24")
+	bucketByNet16    = []byte("by_net16")
+	bucketByNet8     = []byte("by_net8")
+	bucketIncidents  = []byte("incidents")
+	bucketOpen       = []byte("incident_keys")    // incident key → ID of the newest incident with that key
+	bucketReported   = []byte("incident_reports") // incident ID → report ID
+	bucketReports    = []byte("reports")
+	bucketPositions  = []byte("positions")
+	bucketExclusions = []byte("exclusions") // networks the admin excluded or pardoned
+	bucketDeliveries = []byte("deliveries") // sent time|seq → who a report went to (cooldown and caps)
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.
@@ -71,7 +73,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketByIP, bucketByNet24, bucketByNet16,
-			bucketByNet8, bucketIncidents, bucketOpen, bucketReported, bucketReports, bucketPositions} {
+			bucketByNet8, bucketIncidents, bucketOpen, bucketReported, bucketReports, bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDaily, bucketHourly} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -86,6 +88,8 @@ func (s *Store) init() error {
 		case binary.BigEndian.Uint32(v) > SchemaVersion:
 			return fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch",
 				binary.BigEndian.Uint32(v), SchemaVersion)
+		case binary.BigEndian.Uint32(v) < SchemaVersion:
+			return migrate(tx, binary.BigEndian.Uint32(v))
 		}
 		return nil
 	})
@@ -135,6 +139,10 @@ func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abuse
 					return err
 				}
 			}
+		}
+		// The long-memory counters, in the same transaction as the events they count.
+		if err := addCounters(tx, out); err != nil {
+			return err
 		}
 		pb := tx.Bucket(bucketPositions)
 		for _, p := range positions {

@@ -26,9 +26,25 @@ func commands(stdout, stderr io.Writer) []command {
 	return []command{
 		&runCommand{stdout: stdout, stderr: stderr},
 		&scanCommand{stdout: stdout, stderr: stderr},
+		&correlateCommand{stdout: stdout, stderr: stderr},
 		&checkConfigCommand{stdout: stdout, stderr: stderr},
+		&whoisCommand{stdout: stdout, stderr: stderr},
+		&statusCommand{stdout: stdout, stderr: stderr},
+		&reloadCommand{stdout: stdout, stderr: stderr},
+		&incidentsCommand{stdout: stdout, stderr: stderr},
+		&unknownCommand{stdout: stdout, stderr: stderr},
+		&rulesCommand{stdout: stdout, stderr: stderr},
+		&ipCommand{stdout: stdout, stderr: stderr},
+		&netCommand{stdout: stdout, stderr: stderr},
+		&excludeCommand{stdout: stdout, stderr: stderr},
+		&excludeCommand{stdout: stdout, stderr: stderr, pardon: true},
+		&outboxCommand{stdout: stdout, stderr: stderr},
+		&reportCommand{stdout: stdout, stderr: stderr},
+		&mailTestCommand{stdout: stdout, stderr: stderr},
 		&installCommand{stdout: stdout, stderr: stderr},
 		&versionCommand{stdout: stdout},
+		&manCommand{stdout: stdout, stderr: stderr},
+		&completionCommand{stdout: stdout, stderr: stderr},
 	}
 }
 
@@ -92,6 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func newFlagSet(name, usageLine string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("abusewatch "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if dc, ok := stderr.(*docCollector); ok {
+		dc.name, dc.usage, dc.fs = name, usageLine, fs
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: abusewatch %s %s\n\nFlags:\n", name, usageLine)
 		fs.PrintDefaults()

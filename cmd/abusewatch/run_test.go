@@ -88,6 +88,9 @@ from = "abusewatch@example.org"
 mode = "` + mode + `"
 report_interval = "100ms"
 
+[admin]
+socket = "` + filepath.Join(dir, "admin.sock") + `"
+
 [store]
 path = "` + filepath.Join(dir, "state.db") + `"
 `
@@ -142,7 +145,7 @@ func TestRunReportsOverSMTPToTheRDAPAbuseContact(t *testing.T) {
 		t.Errorf("To: %q", to)
 	}
 	body := decodedBody(t, m)
-	for _, want := range []string{"3.3.3.3", "Connections:     8 (8 log lines)", "Failed password for root from 3.3.3.3", "+0000", "Test Admin"} {
+	for _, want := range []string{"3.3.3.3 (scanner.attacker.test)", "Connections:     8 (8 log lines)", "Failed password for root from 3.3.3.3", "+0000", "Test Admin"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the report does not contain %q:\n%s", want, body)
 		}

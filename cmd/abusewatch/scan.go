@@ -11,6 +11,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/detect"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -43,6 +44,8 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	since := fs.String("since", "", "skip events before `T`: a duration back from now (\"36h\", \"7d\") or a date (\"2026-11-01\", RFC 3339)")
 	asJSON := fs.Bool("json", false, "print one summary object instead of the table")
 	verbose := fs.Bool("v", false, "log what each stage does, not only warnings")
+	ruleDirs := &ruleDirsFlag{}
+	fs.Var(ruleDirs, "rules", "use the rules in `DIR` instead of the configured directories (repeatable; see abusewatch rules test)")
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -59,6 +62,11 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	cfg, err := daemon.LoadConfig(*config)
 	if err != nil {
 		return err
+	}
+	if len(*ruleDirs) > 0 {
+		if cfg.Detect.NormalDirs, cfg.Detect.AttackDirs, err = detect.SplitRuleDirs(*ruleDirs); err != nil {
+			return &usageError{err.Error()}
+		}
 	}
 	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
 	if err != nil {
@@ -78,7 +86,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	n := &pipe.Counters
+	n := pipe.Counters
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
 		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(),
@@ -138,7 +146,14 @@ func reportCell(t daemon.TouchedIncident) string {
 	case abusewatch.ReportHeld:
 		return fmt.Sprintf("to %s, held (observe mode)", to)
 	case abusewatch.ReportQueued:
-		return fmt.Sprintf("to %s, queued: %s", to, r.Error)
+		why := r.Waiting
+		if why == "" {
+			why = r.Error
+		}
+		if why == "" {
+			return fmt.Sprintf("to %s, queued", to)
+		}
+		return fmt.Sprintf("to %s, queued: %s", to, why)
 	default:
 		return fmt.Sprintf("to %s, %s: %s", to, r.State, r.Error)
 	}

@@ -1,6 +1,8 @@
 // Package lookuptest runs the peers the lookup stage talks to, for real, on loopback: a
-// DNS server (miekg/dns's server side) answering from a zone in master-file format, and
-// an IANA bootstrap file that sends RDAP queries to a test HTTP server. Tests of any
+// DNS server (miekg/dns's server side) answering from a zone in master-file format, an
+// RDAP server answering ip queries per network (real registry answers or minimal ones it
+// writes), with a request counter and a 429 storm, and an IANA bootstrap file that sends
+// RDAP queries to a test HTTP server. Tests of any
 // package use it, so none of them has to import miekg/dns itself.
 package lookuptest
 
@@ -19,11 +21,15 @@ import (
 
 // Zone answers queries from its records. Names in TruncateUDP get an empty, truncated
 // answer over UDP, as a real server sends when the answer does not fit, so a client
-// must retry over TCP.
+// must retry over TCP. Names in ServFail get SERVFAIL (a broken upstream), names in
+// Silent no answer at all (a timeout). Names are absolute and lower case: "a.example.".
+// Set the maps before the first query.
 type Zone struct {
 	t           testing.TB
 	records     []dns.RR
 	TruncateUDP map[string]bool
+	ServFail    map[string]bool
+	Silent      map[string]bool
 	TCPQueries  atomic.Int64 // queries that came over TCP
 	Queries     atomic.Int64 // all queries
 }
@@ -31,7 +37,7 @@ type Zone struct {
 // NewZone parses zone, written in master-file format with absolute names.
 func NewZone(t testing.TB, zone string) *Zone {
 	t.Helper()
-	z := &Zone{t: t, TruncateUDP: map[string]bool{}}
+	z := &Zone{t: t, TruncateUDP: map[string]bool{}, ServFail: map[string]bool{}, Silent: map[string]bool{}}
 	zp := dns.NewZoneParser(strings.NewReader(zone), "", "")
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		z.records = append(z.records, rr)
@@ -52,6 +58,16 @@ func (z *Zone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	_, overTCP := w.RemoteAddr().(*net.TCPAddr)
 	if overTCP {
 		z.TCPQueries.Add(1)
+	}
+	switch name := strings.ToLower(q.Name); {
+	case z.Silent[name]:
+		return
+	case z.ServFail[name]:
+		m.Rcode = dns.RcodeServerFailure
+		if err := w.WriteMsg(m); err != nil {
+			z.t.Errorf("lookuptest: dns server: %v", err)
+		}
+		return
 	}
 	known := false
 	for _, rr := range z.records {

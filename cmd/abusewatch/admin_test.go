@@ -1,0 +1,293 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
+)
+
+// adminSetup is a daemon with its own admin socket, log file and maildir.
+type adminSetup struct {
+	dir, logFile, cfg, socket, rules string
+}
+
+func newAdminSetup(t *testing.T) *adminSetup {
+	t.Helper()
+	dir := t.TempDir()
+	s := &adminSetup{dir: dir, logFile: filepath.Join(dir, "auth.log"), cfg: filepath.Join(dir, "abusewatch.toml"),
+		socket: filepath.Join(dir, "run", "admin.sock"), rules: filepath.Join(dir, "rules")}
+	appendFile(t, s.logFile, "")
+	if err := os.Mkdir(s.rules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.writeRule(t, "^my own normal line$\n")
+	doc := `[[source]]
+files = ["` + s.logFile + `"]
+[detect]
+normal_dirs = ["` + s.rules + `"]
+[mail]
+transport = "maildir"
+maildir = "` + filepath.Join(dir, "maildir") + `"
+from = "abusewatch@example.org"
+[lookup]
+rdap = false
+[[contact]]
+network = "3.3.0.0/16"
+emails = ["abuse@cloud.example"]
+[policy]
+mode = "review"
+report_interval = "100ms"
+[admin]
+socket = "` + s.socket + `"
+[store]
+path = "` + filepath.Join(dir, "state.db") + `"
+`
+	if err := os.WriteFile(s.cfg, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *adminSetup) writeRule(t *testing.T, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(s.rules, "local"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *adminSetup) start(t *testing.T) *daemonProcess {
+	t.Helper()
+	d := startDaemon(t, s.dir, "run", "--config", s.cfg)
+	d.waitLog(t, "admin socket ready")
+	return d
+}
+
+// admin runs an admin subcommand against this setup's config.
+func (s *adminSetup) admin(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	return runBinary(t, s.dir, append(args, "--config", s.cfg)...)
+}
+
+func (s *adminSetup) adminJSON(t *testing.T, out any, args ...string) {
+	t.Helper()
+	stdout, stderr, code := s.admin(t, append(args, "--json")...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\n%s%s", args, code, stdout, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), out); err != nil {
+		t.Fatalf("%v: not JSON: %v\n%s", args, err, stdout)
+	}
+}
+
+// waitIncidents polls the daemon's incident list (its own counter) until n are there.
+func (s *adminSetup) waitIncidents(t *testing.T, n int) []daemon.IncidentInfo {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var incs []daemon.IncidentInfo
+		s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+		if len(incs) >= n {
+			return incs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d incidents after 30s; want %d", len(incs), n)
+		}
+	}
+}
+
+func TestStatusShowsTheRunningDaemon(t *testing.T) {
+	s := newAdminSetup(t)
+	d := s.start(t)
+	appendFile(t, s.logFile, attackLines(3, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st daemon.Status
+		s.adminJSON(t, &st, "status")
+		if st.Counters["lines"] == 6 {
+			if st.PID != d.cmd.Process.Pid || len(st.Sources) != 1 || st.Sources[0].Source != s.logFile || st.Sources[0].Lines != 6 {
+				t.Errorf("status = %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never counted the 6 lines: %+v", st)
+		}
+	}
+	stdout, _, code := s.admin(t, "status")
+	if code != 0 || !strings.Contains(stdout, "abusewatch is running") || !strings.Contains(stdout, s.logFile) {
+		t.Errorf("status: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestAdminCommandsSayWhenTheDaemonIsNotRunning(t *testing.T) {
+	s := newAdminSetup(t)
+	for _, cmd := range []string{"status", "reload"} {
+		_, stderr, code := s.admin(t, cmd)
+		if code != 1 || !strings.Contains(stderr, "daemon is not running") || !strings.Contains(stderr, "systemctl start abusewatch") {
+			t.Errorf("%s without a daemon: exit %d, %q", cmd, code, stderr)
+		}
+	}
+	// Read commands answer from the store file instead.
+	stdout, stderr, code := s.admin(t, "incidents")
+	if code != 0 || !strings.Contains(stderr, "using") || !strings.Contains(stdout, "No incidents") {
+		t.Errorf("incidents offline: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// A reload with a broken rule file keeps the running rules and says why, over the socket
+// and on SIGHUP; a fixed file is then taken.
+func TestReloadWithABrokenRuleFileKeepsTheOldRules(t *testing.T) {
+	s := newAdminSetup(t)
+	d := s.start(t)
+	s.writeRule(t, "^my own normal line$\n^(broken\n")
+	_, stderr, code := s.admin(t, "reload")
+	if code != 1 || !strings.Contains(stderr, filepath.Join(s.rules, "local")+":2:") || !strings.Contains(stderr, "keeps running with its previous") {
+		t.Errorf("reload with a broken rule: exit %d, %q", code, stderr)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "reload refused", "local:2:")
+	var st daemon.Status
+	s.adminJSON(t, &st, "status") // still serving
+	s.writeRule(t, "^my own normal line$\n^another normal line$\n")
+	var res daemon.ReloadResult
+	s.adminJSON(t, &res, "reload")
+	if res.NormalRules < 2 {
+		t.Errorf("reload result %+v; want the 2 local rules counted", res)
+	}
+	appendFile(t, s.logFile, "2026-11-20T03:00:00.000000+00:00 web1 app[1]: another normal line\n")
+	deadline := time.Now().Add(30 * time.Second)
+	for st.Counters["normal"] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reloaded rule never dropped the line: %+v", st.Counters)
+		}
+		s.adminJSON(t, &st, "status")
+	}
+}
+
+func TestIncidentsIPAndNetAnswerFromTheDaemonAndOffline(t *testing.T) {
+	s := newAdminSetup(t)
+	d := s.start(t)
+	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000))
+	incs := s.waitIncidents(t, 1)
+	if incs[0].Addr.String() != "3.3.3.3" || incs[0].Attempts != 6 {
+		t.Errorf("incident = %+v", incs[0])
+	}
+	var ip daemon.NetworkInfo
+	s.adminJSON(t, &ip, "ip", "3.3.3.3", "--since", "3650d")
+	if ip.Events != 6 || ip.ByClass["auth-failure"] != 6 || len(ip.Incidents) != 1 || len(ip.ByDay) != 1 {
+		t.Errorf("ip 3.3.3.3 = %+v", ip)
+	}
+	var net daemon.NetworkInfo
+	s.adminJSON(t, &net, "net", "3.3.0.0/20", "--since", "3650d")
+	if net.Events != 6 || len(net.Addresses) != 1 || net.Addresses[0].Addr != "3.3.3.3" {
+		t.Errorf("net 3.3.0.0/20 = %+v", net)
+	}
+	stdout, _, code := s.admin(t, "ip", "3.3.3.3", "--since", "3650d")
+	if code != 0 || !strings.Contains(stdout, "6 auth-failure") || !strings.Contains(stdout, "2026-11-20") {
+		t.Errorf("ip table: exit %d\n%s", code, stdout)
+	}
+
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
+	d.cmd.Wait()
+	stdout, stderr, code := s.admin(t, "incidents", "--since", "3650d")
+	if code != 0 || !strings.Contains(stderr, "not running: using") || !strings.Contains(stdout, "3.3.3.3") {
+		t.Errorf("incidents offline: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+func TestPardonForgetsAndExcludeStopsNewIncidents(t *testing.T) {
+	s := newAdminSetup(t)
+	s.start(t)
+	start := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	appendFile(t, s.logFile, attackLines(6, start, 40000))
+	s.waitIncidents(t, 1)
+	var res daemon.ExcludeResult
+	s.adminJSON(t, &res, "pardon", "3.3.3.3", "--reason", "our partner's scanner")
+	if res.ForgotIncidents != 1 {
+		t.Errorf("pardon = %+v; want 1 incident forgotten", res)
+	}
+	var incs []daemon.IncidentInfo
+	s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+	if len(incs) != 0 {
+		t.Errorf("incidents after pardon: %+v", incs)
+	}
+	// More attempts from the pardoned address make no incident; another address does.
+	more := attackLines(6, start.Add(time.Minute), 50000) + strings.ReplaceAll(attackLines(6, start.Add(time.Minute), 50000), "3.3.3.3", "3.3.9.9")
+	appendFile(t, s.logFile, more)
+	incs = s.waitIncidents(t, 1)
+	if len(incs) != 1 || incs[0].Addr.String() != "3.3.9.9" {
+		t.Errorf("incidents = %+v; want only 3.3.9.9", incs)
+	}
+	var ip daemon.NetworkInfo
+	s.adminJSON(t, &ip, "ip", "3.3.3.3", "--since", "3650d")
+	if ip.Excluded == nil || ip.Excluded.Reason != "our partner's scanner" {
+		t.Errorf("ip does not show the exclusion: %+v", ip.Excluded)
+	}
+}
+
+// Only root, the daemon's user and the admin group may use the socket: the peer's
+// credentials are checked even when the socket's mode would let anyone connect.
+func TestAdminSocketRefusesOtherUsers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the client as another user")
+	}
+	s := newAdminSetup(t)
+	s.start(t)
+	if err := os.Chmod(s.socket, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Dir(binary), filepath.Dir(s.dir), s.dir, filepath.Dir(s.socket)} {
+		os.Chmod(p, 0o755)
+	}
+	os.Chmod(s.cfg, 0o644)
+	cmd := exec.Command(binary, "status", "--socket", s.socket, "--config", s.cfg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "permission denied: use root, the daemon's user") {
+		t.Errorf("status as nobody: %v\n%s", err, out)
+	}
+}
+
+// While the daemon runs, the outbox and report commands work through its socket.
+func TestOutboxAndReportCommandsGoThroughTheSocket(t *testing.T) {
+	s := newAdminSetup(t)
+	s.start(t)
+	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000))
+	s.waitIncidents(t, 1)
+	var entries []outboxEntry
+	deadline := time.Now().Add(30 * time.Second)
+	for len(entries) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no report reached the outbox")
+		}
+		s.adminJSON(t, &entries, "outbox")
+	}
+	if entries[0].State != "pending-approval" || entries[0].To[0] != "abuse@cloud.example" {
+		t.Fatalf("outbox = %+v", entries)
+	}
+	stdout, stderr, code := s.admin(t, "report", "show", entries[0].ID[:8])
+	if code != 0 || !strings.Contains(stdout, "3.3.3.3") || strings.Contains(stderr, "not running") {
+		t.Errorf("report show: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, code = s.admin(t, "report", "approve", "--all")
+	if code != 0 || !strings.Contains(stdout, "approved "+entries[0].ID) {
+		t.Errorf("report approve --all: exit %d\n%s", code, stdout)
+	}
+	for {
+		s.adminJSON(t, &entries, "outbox")
+		if entries[0].State == "sent" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the approved report was not delivered: %+v", entries[0])
+		}
+	}
+}

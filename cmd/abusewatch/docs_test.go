@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The man page and the completions are generated from the flag definitions: every
+// command and every one of its flags appears.
+func TestManPageAndCompletionsListEveryCommandAndFlag(t *testing.T) {
+	docs := commandDocs(t.Context())
+	if len(docs) < 10 {
+		t.Fatalf("only %d commands documented", len(docs))
+	}
+	man, stderr, code := runBinary(t, t.TempDir(), "man")
+	if code != 0 {
+		t.Fatalf("man: exit %d %s", code, stderr)
+	}
+	bash, _, code := runBinary(t, t.TempDir(), "completion", "bash")
+	if code != 0 {
+		t.Fatalf("completion bash: exit %d", code)
+	}
+	fish, _, _ := runBinary(t, t.TempDir(), "completion", "fish")
+	for _, d := range docs {
+		if d.name != "man" && d.name != "completion" && !strings.Contains(man, `.SS "`+roff(d.name)) {
+			t.Errorf("the man page lacks %s", d.name)
+		}
+		for _, f := range d.flags {
+			if d.name != "man" && d.name != "completion" && !strings.Contains(man, `\-\-`+roff(f.Name)) {
+				t.Errorf("the man page lacks %s --%s", d.name, f.Name)
+			}
+			if !strings.Contains(bash, "--"+f.Name) || !strings.Contains(fish, "-l "+f.Name) {
+				t.Errorf("the completions lack %s --%s", d.name, f.Name)
+			}
+		}
+	}
+	if groff, err := exec.LookPath("groff"); err == nil {
+		cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z")
+		cmd.Stdin = strings.NewReader(man)
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("groff warns about the man page: %v\n%s", err, out)
+		}
+	}
+	if bashPath, err := exec.LookPath("bash"); err == nil {
+		if out, err := exec.Command(bashPath, "-n", "-c", bash).CombinedOutput(); err != nil {
+			t.Errorf("the bash completion does not parse: %v\n%s", err, out)
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// incidentsCommand is `abusewatch incidents`: recent incidents and their reports.
+type incidentsCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *incidentsCommand) Name() string { return "incidents" }
+func (c *incidentsCommand) Synopsis() string {
+	return "list recent incidents and where their reports are"
+}
+
+func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json]", c.stderr)
+	f := addAdminFlags(fs)
+	since := fs.String("since", "7d", "incidents active after `T`: a duration back from now (\"36h\", \"7d\") or a date")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return &usageError{"incidents takes no arguments"}
+	}
+	from, err := daemon.ParseSince(*since, time.Now())
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	var incs []daemon.IncidentInfo
+	_, err = queryOrOffline(ctx, f, c.stderr,
+		func(cl *adminClient) error {
+			return cl.call(ctx, "GET", "/v1/incidents", url.Values{"since": {from.Format(time.RFC3339)}}, &incs)
+		},
+		func(_ *daemon.Config, st *store.Store) (err error) {
+			incs, err = daemon.QueryIncidents(st, from)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		if incs == nil {
+			incs = []daemon.IncidentInfo{}
+		}
+		return printJSON(c.stdout, incs)
+	}
+	if len(incs) == 0 {
+		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.Format(time.DateTime))
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tADDRESS\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
+	for _, i := range incs {
+		report := "none yet"
+		if i.Success {
+			report = "not reported: a login succeeded (possible compromise)"
+		}
+		if i.ReportID != "" {
+			report = fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", i.ID, i.Addr, i.Attempts, i.Count,
+			i.First.Local().Format("2006-01-02 15:04"), i.Last.Local().Format("2006-01-02 15:04"), strings.Join(i.Hosts, ","), report)
+	}
+	return tw.Flush()
+}

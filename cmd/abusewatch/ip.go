@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/netip"
+)
+
+// ipCommand is `abusewatch ip ADDR`: what is known about one address.
+type ipCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *ipCommand) Name() string { return "ip" }
+func (c *ipCommand) Synopsis() string {
+	return "show what is known about an address: events by class and day, incidents, reports"
+}
+
+func (c *ipCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] ADDR", c.stderr)
+	f := addAdminFlags(fs)
+	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\") or a date")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return &usageError{"name one address, e.g. abusewatch ip 203.0.113.7"}
+	}
+	a, err := netip.ParseAddr(rest[0])
+	if err != nil {
+		return &usageError{rest[0] + " is not an IP address"}
+	}
+	a = a.Unmap()
+	return showNetwork(ctx, c.stdout, c.stderr, f, *since, "/v1/ip/"+a.String(), netip.PrefixFrom(a, a.BitLen()))
+}

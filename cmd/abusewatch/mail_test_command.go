@@ -1,0 +1,66 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/mailer"
+)
+
+// mailTestCommand is `abusewatch mail-test ADDR`: send a test message the way reports
+// and the daily summary go, and print what the server answered.
+type mailTestCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *mailTestCommand) Name() string { return "mail-test" }
+func (c *mailTestCommand) Synopsis() string {
+	return "send a test message to ADDR through the configured [mail] transport"
+}
+
+func (c *mailTestCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--config FILE] ADDR", c.stderr)
+	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` (its [mail] section says how mail leaves)")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return &usageError{"give the one address to send the test message to, e.g. you@example.org"}
+	}
+	cfg, err := daemon.LoadConfig(*config)
+	if err != nil {
+		return err
+	}
+	from := cmp.Or(cfg.Mail.From, cfg.Mail.Admin)
+	if from == "" {
+		return fmt.Errorf("%s: set mail.from (the address reports come from) to send a test message", *config)
+	}
+	base, err := daemon.NewTransport(cfg)
+	if err != nil {
+		return err
+	}
+	t := daemon.ReportTransport(cfg, base)
+	via := "the maildir " + cfg.Mail.Maildir
+	if cfg.Mail.Transport == "smtp" {
+		via = fmt.Sprintf("the SMTP relay %s (tls %s)", cfg.Mail.Server, cfg.Mail.TLS)
+	}
+	msg, err := mailer.ComposeTest(from, rest[0], via, time.Now())
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	where, err := t.Deliver(ctx, msg)
+	if err != nil {
+		hint := "check [mail] in " + *config
+		if mailer.Temporary(err) {
+			hint = "a temporary failure: is the relay running and reachable? " + hint
+		}
+		return fmt.Errorf("the test message was not accepted: %w\n%s", err, hint)
+	}
+	fmt.Fprintf(c.stdout, "Sent a test message to %s through %s.\nThe server answered: %s\n", rest[0], via, where)
+	return nil
+}

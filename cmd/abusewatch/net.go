@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// netCommand is `abusewatch net CIDR`: what is known about a network.
+type netCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *netCommand) Name() string { return "net" }
+func (c *netCommand) Synopsis() string {
+	return "show what is known about a network: events by class and day, busiest addresses, incidents"
+}
+
+func (c *netCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] CIDR", c.stderr)
+	f := addAdminFlags(fs)
+	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\") or a date")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return &usageError{"name one network, e.g. abusewatch net 203.0.113.0/24"}
+	}
+	p, err := netip.ParsePrefix(rest[0])
+	if err != nil {
+		return &usageError{rest[0] + " is not a network in CIDR notation such as 203.0.113.0/24"}
+	}
+	p = p.Masked()
+	return showNetwork(ctx, c.stdout, c.stderr, f, *since, "/v1/net/"+p.String(), p)
+}
+
+// showNetwork asks the daemon (or the store) about p and prints the answer.
+func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, since, path string, p netip.Prefix) error {
+	from, err := daemon.ParseSince(since, time.Now())
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	var info daemon.NetworkInfo
+	_, err = queryOrOffline(ctx, f, stderr,
+		func(cl *adminClient) error {
+			return cl.call(ctx, "GET", path, url.Values{"since": {from.Format(time.RFC3339)}}, &info)
+		},
+		func(_ *daemon.Config, st *store.Store) (err error) {
+			info, err = daemon.QueryNetwork(st, p, from, time.Now())
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		return printJSON(stdout, info)
+	}
+	fmt.Fprintf(stdout, "%s since %s: %d events", info.Network, info.Since.Local().Format(time.DateTime), info.Events)
+	if info.Events > 0 {
+		var parts []string
+		for _, c := range slices.Sorted(maps.Keys(info.ByClass)) {
+			parts = append(parts, fmt.Sprintf("%d %s", info.ByClass[c], c))
+		}
+		fmt.Fprintf(stdout, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(stdout, ".")
+	if info.Excluded != nil {
+		fmt.Fprintf(stdout, "Never reported: %s excluded on %s %s\n", info.Excluded.Network, info.Excluded.Added.Local().Format(time.DateOnly), info.Excluded.Reason)
+	}
+	if info.Last != nil {
+		fmt.Fprintf(stdout, "Last event: %s\n", info.Last.Line)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	if len(info.ByDay) > 0 {
+		fmt.Fprintln(tw, "\nDAY\tEVENTS BY CLASS")
+		for _, d := range info.ByDay {
+			var parts []string
+			for _, c := range slices.Sorted(maps.Keys(d.ByClass)) {
+				parts = append(parts, fmt.Sprintf("%s %d", c, d.ByClass[c]))
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", d.Day, strings.Join(parts, ", "))
+		}
+	}
+	if len(info.Addresses) > 0 {
+		fmt.Fprintln(tw, "\nADDRESS\tEVENTS")
+		for _, a := range info.Addresses {
+			fmt.Fprintf(tw, "%s\t%d\n", a.Addr, a.Events)
+		}
+	}
+	if len(info.Incidents) > 0 {
+		fmt.Fprintln(tw, "\nINCIDENT\tADDRESS\tCONNECTIONS\tLAST SEEN\tREPORT")
+		for _, i := range info.Incidents {
+			report := "none yet"
+			if i.ReportID != "" {
+				report = fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, i.Addr, i.Attempts, i.Last.Local().Format("2006-01-02 15:04"), report)
+		}
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// demoConfig writes the demo config with mode and its state in a temp dir, scans the
+// demo log with it and returns the dir and the config path.
+func demoConfig(t *testing.T, mode string) (string, string) {
+	t.Helper()
+	doc, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	text := strings.NewReplacer(`mode = "auto"`, `mode = "`+mode+`"`, "abusewatch-demo/", dir+"/").Replace(string(doc))
+	config := filepath.Join(dir, "abusewatch.toml")
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runBinary(t, dir, "scan", "--config", config, repoPath(t, "configs/demo/auth.log")); code != 0 {
+		t.Fatalf("scan: exit %d\n%s", code, stderr)
+	}
+	return dir, config
+}
+
+func outboxJSON(t *testing.T, dir, config string, args ...string) []outboxEntry {
+	t.Helper()
+	stdout, stderr, code := runBinary(t, dir, append([]string{"outbox", "--config", config, "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("outbox: exit %d\n%s", code, stderr)
+	}
+	var entries []outboxEntry
+	if err := json.Unmarshal([]byte(stdout), &entries); err != nil {
+		t.Fatalf("outbox --json: %v\n%s", err, stdout)
+	}
+	return entries
+}
+
+func TestOutboxListsPendingReportsAsTableAndJSON(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	entries := outboxJSON(t, dir, config)
+	if len(entries) != 4 {
+		t.Fatalf("%d reports, want the demo's 4", len(entries))
+	}
+	for _, e := range entries {
+		if e.State != "pending-approval" || len(e.To) == 0 || len(e.ID) != 32 || e.MessageID == "" {
+			t.Errorf("entry %+v", e)
+		}
+	}
+	stdout, _, code := runBinary(t, dir, "outbox", "--config", config)
+	if code != 0 || !strings.Contains(stdout, "ID") || !strings.Contains(stdout, "4 reports wait for your approval") ||
+		!strings.Contains(stdout, entries[0].ID) {
+		t.Errorf("table (exit %d):\n%s", code, stdout)
+	}
+	if got := outboxJSON(t, dir, config, "--state", "sent"); len(got) != 0 {
+		t.Errorf("--state sent lists %d reports", len(got))
+	}
+}
+
+// Something holds the database but nothing answers on the admin socket (a wedged or
+// foreign process): the command says both and what to check.
+func TestOutboxWhenTheDatabaseIsHeldButNoDaemonAnswers(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second) // stands for the running daemon
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, stderr, code := runBinary(t, dir, "outbox", "--config", config)
+	if code != 1 || !strings.Contains(stderr, "in use by another process") || !strings.Contains(stderr, "does not answer on its admin socket") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// The real binary is killed while the server holds the end of DATA unanswered: the
+// report may or may not have arrived. The restarted daemon does not send it again on
+// its own, says so in its log, and leaves it for the admin.
+func TestCrashWhileSendingIsNotResentWithoutALogLine(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{Hold: true})
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	appendFile(t, logFile, "")
+	config := filepath.Join(dir, "abusewatch.toml")
+	doc := `
+[reporter]
+name = "Test Admin"
+timezone = "UTC"
+
+[[source]]
+files = ["` + logFile + `"]
+
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+timeout = "100ms"
+
+[[contact]]
+network = "3.3.3.0/24"
+emails = ["abuse@three.example"]
+
+[mail]
+transport = "smtp"
+server = "` + srv.Addr + `"
+tls = "none"
+from = "abusewatch@example.org"
+
+[policy]
+mode = "auto"
+report_interval = "100ms"
+
+[store]
+path = "` + filepath.Join(dir, "state.db") + `"
+
+[admin]
+socket = ""
+`
+	if err := os.WriteFile(config, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir, "run", "--config", config)
+	d.waitLog(t, "abusewatch running")
+	appendFile(t, logFile, attackLines(6, time.Now().Add(-time.Minute), 50000))
+	srv.Holding(t) // the whole message is at the server, unanswered
+	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-d.done
+
+	again := startDaemon(t, dir, "run", "--config", config)
+	line := again.waitLog(t, "not sending it again")
+	if !strings.Contains(line, "abusewatch report approve") {
+		t.Errorf("the log line does not say how to send it: %s", line)
+	}
+	if err := again.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-again.done
+	srv.Release()
+	entries := outboxJSON(t, dir, config)
+	if len(entries) != 1 || entries[0].State != "pending-approval" || !strings.Contains(entries[0].Error, "may or may not have arrived") {
+		t.Fatalf("outbox after the restart: %+v", entries)
+	}
+	if n := srv.Transactions(); n != 1 {
+		t.Errorf("the server saw %d mail transactions, want 1 (no resend)", n)
+	}
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/abusewatch/abusewatch/daemon"
+)
+
+// reloadCommand is `abusewatch reload`: the daemon re-reads its config and rules.
+type reloadCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *reloadCommand) Name() string { return "reload" }
+func (c *reloadCommand) Synopsis() string {
+	return "make the daemon re-read its config and rules (a bad file keeps the running ones)"
+}
+
+func (c *reloadCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stderr)
+	f := addAdminFlags(fs)
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return &usageError{"reload takes no arguments"}
+	}
+	client, err := f.daemonClient()
+	if err != nil {
+		return err
+	}
+	var res daemon.ReloadResult
+	if err := client.call(ctx, "POST", "/v1/reload", nil, &res); err != nil {
+		return fmt.Errorf("%w\n(the daemon keeps running with its previous config and rules)", err)
+	}
+	if *f.asJSON {
+		return printJSON(c.stdout, res)
+	}
+	fmt.Fprintf(c.stdout, "Reloaded %s: %d normal rules, %d attack rules.\n", res.Config, res.NormalRules, res.AttackRules)
+	for _, n := range res.Notes {
+		fmt.Fprintln(c.stdout, "Note: "+n)
+	}
+	return nil
+}

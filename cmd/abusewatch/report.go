@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// reportCommand is `abusewatch report`: read one report, approve or reject reports, or
+// preview what would be sent about an address.
+type reportCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *reportCommand) Name() string { return "report" }
+func (c *reportCommand) Synopsis() string {
+	return "show, approve, reject or preview abuse reports (show ID | approve ID…|--all | reject ID… | preview ADDR)"
+}
+
+const reportUsage = "[--config FILE] show ID [--raw] [--json] | approve ID...|--all | reject ID... | preview ADDR [--raw] [--json]"
+
+const reportHelp = `
+An ID may be shortened to its first 6 or more characters. approve queues reports
+for the daemon's next round (the cooldown and the limits still apply); it also
+re-queues a failed report. reject marks reports never to be sent. preview shows
+the report abusewatch would write about the attacking address ADDR now.
+`
+
+func (c *reportCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), reportUsage, c.stderr)
+	usage := fs.Usage
+	fs.Usage = func() {
+		usage()
+		fmt.Fprint(c.stderr, reportHelp)
+	}
+	f := addAdminFlags(fs)
+	asJSON := f.asJSON
+	raw := fs.Bool("raw", false, "show, preview: print the message exactly as it is (or was) sent")
+	all := fs.Bool("all", false, "approve: every report waiting for approval")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return &usageError{"say what to do: show ID, approve ID…, reject ID… or preview ADDR"}
+	}
+	action, ids := rest[0], rest[1:]
+	switch action {
+	case "show", "preview":
+		if len(ids) != 1 {
+			return &usageError{fmt.Sprintf("%s takes exactly one argument", action)}
+		}
+	case "approve":
+		if len(ids) == 0 && !*all {
+			return &usageError{"name the reports to approve, or --all"}
+		}
+		if len(ids) > 0 && *all {
+			return &usageError{"give report IDs or --all, not both"}
+		}
+	case "reject":
+		if len(ids) == 0 {
+			return &usageError{"name the reports to reject"}
+		}
+	default:
+		return &usageError{fmt.Sprintf("unknown action %q: use show, approve, reject or preview", action)}
+	}
+	now := time.Now()
+	switch action {
+	case "show":
+		var r abusewatch.Report
+		cfg, err := queryOrOffline(ctx, f, c.stderr,
+			func(cl *adminClient) error {
+				return cl.call(ctx, "GET", "/v1/reports/"+url.PathEscape(ids[0]), nil, &r)
+			},
+			func(_ *daemon.Config, st *store.Store) error {
+				found, ok, err := daemon.FindReport(st, ids[0])
+				if err == nil && !ok {
+					err = fmt.Errorf("no report %q in %s (abusewatch outbox lists them)", ids[0], st.Path())
+				}
+				r = found
+				return err
+			})
+		if err != nil {
+			return err
+		}
+		switch {
+		case *raw:
+			_, err = c.stdout.Write(r.Message)
+		case *asJSON:
+			enc := json.NewEncoder(c.stdout)
+			enc.SetIndent("", "  ")
+			err = enc.Encode(struct {
+				outboxEntry
+				Message string `json:"message"`
+			}{entryOf(r), string(r.Message)})
+		default:
+			loc := time.Local
+			if cfg != nil {
+				loc = daemon.Location(cfg.Reporter.Timezone)
+			}
+			fmt.Fprintf(c.stdout, "Report %s: %s\n", r.ID, r.State)
+			fmt.Fprintf(c.stdout, "To:        %s\n", strings.Join(r.Contact.Emails, ", "))
+			fmt.Fprintf(c.stdout, "Subject:   %s\n", r.Subject)
+			fmt.Fprintf(c.stdout, "Created:   %s\n", r.Created.In(loc).Format("2006-01-02 15:04:05 -0700"))
+			fmt.Fprintf(c.stdout, "Attempts:  %d\n", r.Attempts)
+			if n := note(r, loc); n != "" {
+				fmt.Fprintf(c.stdout, "Note:      %s\n", n)
+			}
+			if r.Error != "" && r.State != "sent" {
+				fmt.Fprintf(c.stdout, "Error:     %s\n", r.Error)
+			}
+			fmt.Fprintf(c.stdout, "\n%s", memoText(r.Message))
+		}
+		return err
+	case "approve", "reject":
+		var done []string
+		query := url.Values{"id": ids}
+		if *all {
+			query.Set("all", "1")
+		}
+		cfg, err := queryOrOffline(ctx, f, c.stderr,
+			func(cl *adminClient) error { return cl.call(ctx, "POST", "/v1/reports/"+action, query, &done) },
+			func(cfg *daemon.Config, st *store.Store) (err error) {
+				if action == "approve" {
+					done, err = daemon.ApproveReports(cfg, st, ids, *all, now)
+				} else {
+					done, err = daemon.RejectReports(st, ids, now)
+				}
+				return err
+			})
+		for _, id := range done {
+			if action == "approve" {
+				fmt.Fprintf(c.stdout, "approved %s\n", id)
+			} else {
+				fmt.Fprintf(c.stdout, "rejected %s: it will not be sent\n", id)
+			}
+		}
+		if action == "approve" && len(done) > 0 {
+			every := "report_interval"
+			if cfg != nil {
+				every = cfg.Policy.ReportInterval.Duration.String()
+			}
+			fmt.Fprintf(c.stdout, "%d reports queued: the daemon sends them at its next round (every %s).\n", len(done), every)
+		} else if action == "approve" && *all && err == nil {
+			fmt.Fprintln(c.stdout, "No report waits for approval.")
+		}
+		return err
+	}
+	addr, err := netip.ParseAddr(ids[0])
+	if err != nil {
+		return &usageError{fmt.Sprintf("preview %q: give the attacking address, e.g. 203.0.113.7", ids[0])}
+	}
+	var p daemon.Preview
+	_, err = queryOrOffline(ctx, f, c.stderr,
+		func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/preview/"+addr.String(), nil, &p) },
+		func(cfg *daemon.Config, st *store.Store) (err error) {
+			p, err = daemon.PreviewReport(ctx, cfg, st, addr, now)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	switch {
+	case *raw:
+		_, err = c.stdout.Write(p.Report.Message)
+	case *asJSON:
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(struct {
+			outboxEntry
+			Fate    string `json:"fate"`
+			Message string `json:"message"`
+		}{entryOf(p.Report), p.Fate, string(p.Report.Message)})
+	default:
+		fmt.Fprintf(c.stdout, "To:       %s\nSubject:  %s\nThis report %s.\n\n%s", strings.Join(p.Report.Contact.Emails, ", "),
+			p.Report.Subject, p.Fate, memoText(p.Report.Message))
+	}
+	return err
+}
+
+// memoText is the readable text of a report: its text/plain memo, decoded, with the
+// names of any attachments. A message it cannot read is shown as it is.
+func memoText(msg []byte) string {
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		return string(msg)
+	}
+	var out strings.Builder
+	var walk func(header map[string][]string, body io.Reader) bool
+	walk = func(h map[string][]string, body io.Reader) bool {
+		get := func(k string) string {
+			if v := h[k]; len(v) > 0 {
+				return v[0]
+			}
+			return ""
+		}
+		mt, params, _ := mime.ParseMediaType(get("Content-Type"))
+		switch {
+		case strings.HasPrefix(mt, "multipart/"):
+			mr := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := mr.NextRawPart()
+				if err != nil {
+					return err == io.EOF
+				}
+				if !walk(p.Header, p) {
+					return false
+				}
+			}
+		case mt == "text/plain" && out.Len() == 0:
+			var r io.Reader = body
+			if strings.EqualFold(get("Content-Transfer-Encoding"), "quoted-printable") {
+				r = quotedprintable.NewReader(body)
+			}
+			b, err := io.ReadAll(r)
+			if err != nil {
+				return false
+			}
+			out.WriteString(strings.ReplaceAll(string(b), "\r\n", "\n"))
+		default:
+			_, p, _ := mime.ParseMediaType(get("Content-Disposition"))
+			name := p["filename"]
+			if name == "" {
+				name = mt
+			}
+			fmt.Fprintf(&out, "\n[attached: %s, %s]\n", name, mt)
+		}
+		return true
+	}
+	if !walk(m.Header, m.Body) {
+		return string(msg)
+	}
+	return out.String()
+}

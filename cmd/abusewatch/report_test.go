@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReportShowPrintsTheMemo(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	id := outboxJSON(t, dir, config)[0].ID
+	stdout, stderr, code := runBinary(t, dir, "report", "show", "--config", config, id[:8])
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"Report " + id + ": pending-approval", "Hello,", "source addresses can be forged", "[attached: xarf-1.json, application/json]"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("report show lacks %q:\n%s", want, stdout)
+		}
+	}
+	raw, _, _ := runBinary(t, dir, "report", "show", "--raw", "--config", config, id)
+	if !strings.Contains(raw, "Message-Id: <"+id+"@example.org>") {
+		t.Errorf("--raw is not the message:\n%.500s", raw)
+	}
+	js, _, _ := runBinary(t, dir, "report", "show", "--json", "--config", config, id)
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(js), &doc); err != nil || doc["id"] != id || !strings.Contains(doc["message"].(string), "Hello,") {
+		t.Errorf("--json: %v\n%.500s", err, js)
+	}
+	if _, stderr, code := runBinary(t, dir, "report", "show", "--config", config, "ffffffffff"); code != 1 || !strings.Contains(stderr, "no report") {
+		t.Errorf("unknown ID: exit %d, %s", code, stderr)
+	}
+}
+
+func TestReportApproveQueuesAndTheNextRoundDelivers(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	entries := outboxJSON(t, dir, config)
+	stdout, stderr, code := runBinary(t, dir, "report", "approve", "--config", config, entries[0].ID, entries[1].ID[:10])
+	if code != 0 || strings.Count(stdout, "approved ") != 2 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	// The next round (here a scan with nothing new) delivers the approved ones only.
+	if _, stderr, code := runBinary(t, dir, "scan", "--config", config, repoPath(t, "configs/demo/auth.log")); code != 0 {
+		t.Fatalf("scan: %s", stderr)
+	}
+	sent := outboxJSON(t, dir, config, "--state", "sent")
+	if len(sent) != 2 {
+		t.Fatalf("%d sent, want the 2 approved", len(sent))
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "maildir", "new", "*"))
+	if len(files) != 2 {
+		t.Errorf("%d mails in the maildir, want 2", len(files))
+	}
+	// A sent report cannot be approved again.
+	if _, stderr, code := runBinary(t, dir, "report", "approve", "--config", config, sent[0].ID); code != 1 || !strings.Contains(stderr, "is sent") {
+		t.Errorf("approving a sent report: exit %d, %s", code, stderr)
+	}
+	if stdout, _, code := runBinary(t, dir, "report", "approve", "--all", "--config", config); code != 0 || strings.Count(stdout, "approved ") != 2 {
+		t.Errorf("--all: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestReportRejectIsNeverSent(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	id := outboxJSON(t, dir, config)[0].ID
+	if stdout, stderr, code := runBinary(t, dir, "report", "reject", "--config", config, id); code != 0 || !strings.Contains(stdout, "rejected "+id) {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	runBinary(t, dir, "report", "approve", "--all", "--config", config)
+	runBinary(t, dir, "scan", "--config", config, repoPath(t, "configs/demo/auth.log"))
+	for _, e := range outboxJSON(t, dir, config) {
+		if e.ID == id && e.State != "rejected" {
+			t.Errorf("the rejected report is %s", e.State)
+		}
+	}
+}
+
+func TestReportPreviewShowsWhatWouldBeSent(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	stdout, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "45.134.26.17")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"To:       abuse@hostco.example", "reported already", "Source address:  45.134.26.17"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("preview lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "81.2.69.160"); code != 1 || !strings.Contains(stderr, "possible compromise") {
+		t.Errorf("preview of a compromise: exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "not-an-ip"); code != 2 || !strings.Contains(stderr, "attacking address") {
+		t.Errorf("bad address: exit %d, %s", code, stderr)
+	}
+}
+
+func TestReportApproveInObserveModeIsRefused(t *testing.T) {
+	dir, config := demoConfig(t, "observe")
+	if _, stderr, code := runBinary(t, dir, "report", "approve", "--all", "--config", config); code != 1 || !strings.Contains(stderr, "observe") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}

@@ -1,0 +1,370 @@
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/detect"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// rulesCommand is `abusewatch rules test|suggest`: try rules on a log, and propose normal
+// rules for the unknown records, for the admin to review (Cohen's tuning loop).
+type rulesCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *rulesCommand) Name() string { return "rules" }
+func (c *rulesCommand) Synopsis() string {
+	return "show which rule classifies each line of a log (test), propose normal rules (suggest)"
+}
+
+func (c *rulesCommand) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return &usageError{"rules needs a subcommand: test FILE, or suggest [FILE]\nTry: abusewatch rules test --rules /etc/logcheck/ignore.d.server /var/log/auth.log"}
+	}
+	switch args[0] {
+	case "test":
+		return c.test(ctx, args[1:])
+	case "suggest":
+		return c.suggest(ctx, args[1:])
+	}
+	return &usageError{fmt.Sprintf("rules has no subcommand %q: use test or suggest", args[0])}
+}
+
+// ruleDirsFlag is the repeatable --rules DIR.
+type ruleDirsFlag []string
+
+func (f *ruleDirsFlag) String() string     { return strings.Join(*f, ",") }
+func (f *ruleDirsFlag) Set(v string) error { *f = append(*f, v); return nil }
+
+// ruleFlags are how rules test and suggest choose their rules.
+type ruleFlags struct {
+	config  *string
+	rules   *ruleDirsFlag
+	builtin *bool
+}
+
+func addRuleFlags(fs *flag.FlagSet) ruleFlags {
+	f := ruleFlags{rules: &ruleDirsFlag{}}
+	f.config = fs.String("config", daemon.DefaultConfigPath, "take the rule directories from this config `file` (when there is no --rules)")
+	fs.Var(f.rules, "rules", "use the rules in `DIR` instead of the configured directories (repeatable): a directory with normal.d/ and attack.d/, an attack*/ directory, or a directory of normal rules such as /etc/logcheck/ignore.d.server")
+	f.builtin = fs.Bool("builtin", true, "also use the rules built into abusewatch")
+	return f
+}
+
+// detector builds a Detector from the flags. Rules that do not compile are reported on
+// stderr with their file and line; the others are used, so a rule set can be tried
+// while it is being fixed.
+func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (*detect.Detector, error) {
+	cfg := &daemon.Config{}
+	switch {
+	case len(*f.rules) > 0:
+		normal, attack, err := detect.SplitRuleDirs(*f.rules)
+		if err != nil {
+			return nil, &usageError{err.Error()}
+		}
+		cfg.Detect.NormalDirs, cfg.Detect.AttackDirs = normal, attack
+		cfg.Detect.Timezone = "Local"
+	default:
+		loaded, err := daemon.LoadConfig(*f.config)
+		switch {
+		case err == nil:
+			cfg = loaded
+		case !explicitConfig && errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(stderr, "No config at %s: using the built-in rules only.\n", *f.config)
+			cfg.Detect.Timezone = "Local"
+		default:
+			return nil, err
+		}
+	}
+	cfg.Detect.BuiltinRules = f.builtin
+	rules, err := daemon.LoadRules(cfg)
+	var bad detect.RuleErrors
+	if errors.As(err, &bad) {
+		fmt.Fprintf(stderr, "%d rules do not compile and are left out:\n%v\n", len(bad), bad)
+	} else if err != nil {
+		return nil, err
+	}
+	return detect.New(rules.Normal, rules.Attack, daemon.Location(cfg.Detect.Timezone)), nil
+}
+
+// testedLine is what `rules test --json` prints for each input line.
+type testedLine struct {
+	Line    int    `json:"line"`
+	Verdict string `json:"verdict"`
+	Class   string `json:"class,omitempty"`
+	Addr    string `json:"addr,omitempty"`
+	Host    string `json:"host,omitempty"`
+	User    string `json:"user,omitempty"`
+	Port    uint16 `json:"port,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+}
+
+func (c *rulesCommand) test(ctx context.Context, args []string) error {
+	fs := newFlagSet("rules test", "[--rules DIR]... [--config FILE] [--json] FILE|-", c.stderr)
+	rf := addRuleFlags(fs)
+	asJSON := fs.Bool("json", false, "print one JSON object per input line")
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 {
+		return &usageError{"rules test takes one log file (- for standard input)"}
+	}
+	d, err := rf.detector(c.stderr, flagGiven(fs, "config"))
+	if err != nil {
+		return err
+	}
+	in, err := openLog(files[0])
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out := bufio.NewWriter(c.stdout)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	counts := map[string]int{}
+	shapes := map[string]int{}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	now := time.Now()
+	for n := 1; sc.Scan(); n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		v := d.Explain(abusewatch.Record{Source: files[0], Line: sc.Text(), Read: now})
+		t := testedLine{Line: n, Verdict: v.Outcome.String(), Rule: v.Rule}
+		if v.Event.Class != "" {
+			t.Class, t.Host, t.User, t.Port = string(v.Event.Class), v.Event.Name, v.Event.User, v.Event.Port
+			if v.Event.Addr.IsValid() {
+				t.Addr = v.Event.Addr.String()
+			}
+		}
+		counts[t.Verdict]++
+		if v.Outcome == detect.Unknown {
+			shapes[detect.Shape(v.Header.Program, v.Header.Message)]++
+		}
+		if *asJSON {
+			if err := enc.Encode(t); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(out, "%6d  %-8s  %s\n", n, t.Verdict, describe(t, v.Err))
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", files[0], err)
+	}
+	if *asJSON {
+		return nil
+	}
+	fmt.Fprintf(out, "\n%d events, %d normal, %d unknown, %d unparsed.\n",
+		counts["event"], counts["normal"], counts["unknown"], counts["unparsed"])
+	if len(shapes) > 0 {
+		fmt.Fprintln(out, "\nMost frequent unknown shapes (abusewatch rules suggest FILE proposes rules for them):")
+		for _, s := range topShapes(shapes, 10) {
+			fmt.Fprintf(out, "%8d  %s\n", shapes[s], s)
+		}
+	}
+	return nil
+}
+
+// describe says in one line what a verdict was made of.
+func describe(t testedLine, err error) string {
+	var parts []string
+	if t.Class != "" {
+		parts = append(parts, t.Class)
+	}
+	if t.Addr != "" {
+		parts = append(parts, "from "+t.Addr)
+	}
+	if t.Host != "" {
+		parts = append(parts, "host "+t.Host)
+	}
+	if t.Port != 0 {
+		parts = append(parts, "port "+strconv.Itoa(int(t.Port)))
+	}
+	if t.User != "" {
+		parts = append(parts, "user "+strconv.Quote(t.User))
+	}
+	if t.Rule != "" {
+		parts = append(parts, "by "+t.Rule)
+	}
+	if err != nil {
+		parts = append(parts, "("+err.Error()+")")
+	}
+	return strings.Join(parts, " ")
+}
+
+func topShapes(counts map[string]int, n int) []string {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys[:min(n, len(keys))]
+}
+
+// suggestion is a proposed normal rule for one shape.
+type suggestion struct {
+	Shape  string `json:"shape"`
+	Count  int64  `json:"count"`
+	Sample string `json:"sample"`
+	Rule   string `json:"rule"`
+}
+
+func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
+	fs := newFlagSet("rules suggest", "[--rules DIR]... [--config FILE] [--since T] [--limit N] [--json] [FILE]", c.stderr)
+	rf := addRuleFlags(fs)
+	f := adminFlags{config: rf.config, socket: fs.String("socket", "", "ask the daemon on this unix socket `path` instead of the configured one")}
+	f.asJSON = fs.Bool("json", false, "print JSON instead of text")
+	since := fs.String("since", "7d", "without FILE: shapes seen after `T`, a duration back from now or a date")
+	limit := fs.Int("limit", 10, "propose rules for the `N` most frequent shapes")
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	var shapes []store.Shape
+	switch len(files) {
+	case 0: // the daemon's (or the store's) unknown shapes
+		from, err := daemon.ParseSince(*since, time.Now())
+		if err != nil {
+			return &usageError{err.Error()}
+		}
+		q := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {strconv.Itoa(*limit)}}
+		_, err = queryOrOffline(ctx, f, c.stderr,
+			func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/unknown", q, &shapes) },
+			func(_ *daemon.Config, st *store.Store) (err error) { shapes, err = st.Shapes(from, *limit); return err })
+		if err != nil {
+			return err
+		}
+	case 1: // the unknown records of a log, under the chosen rules
+		if shapes, err = c.shapesOf(ctx, rf, files[0], flagGiven(fs, "config"), *limit); err != nil {
+			return err
+		}
+	default:
+		return &usageError{"rules suggest takes at most one log file"}
+	}
+	out := make([]suggestion, 0, len(shapes))
+	for _, sh := range shapes {
+		rule, err := detect.Suggest(sh.Sample)
+		if err != nil {
+			continue // a sample without a syslog header (the "other shapes" entry)
+		}
+		out = append(out, suggestion{Shape: sh.Shape, Count: sh.Count, Sample: sh.Sample, Rule: rule})
+	}
+	if *f.asJSON {
+		return printJSON(c.stdout, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(c.stdout, "No unknown records: nothing to suggest.")
+		return nil
+	}
+	fmt.Fprintln(c.stdout, "# Proposed normal rules, most frequent shape first. Review each one: a rule that")
+	fmt.Fprintln(c.stdout, "# is too wide hides attacks. Add the ones you accept to a file in a normal_dirs")
+	fmt.Fprintln(c.stdout, "# directory, then run `abusewatch reload`.")
+	for _, s := range out {
+		fmt.Fprintf(c.stdout, "\n# %d× %s\n# e.g. %s\n%s\n", s.Count, s.Shape, s.Sample, s.Rule)
+	}
+	return nil
+}
+
+// shapesOf classifies a log and returns its unknown shapes, most frequent first.
+func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, explicitConfig bool, limit int) ([]store.Shape, error) {
+	d, err := rf.detector(c.stderr, explicitConfig)
+	if err != nil {
+		return nil, err
+	}
+	in, err := openLog(file)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	byShape := map[string]*store.Shape{}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	now := time.Now()
+	for n := 1; sc.Scan(); n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		v := d.Explain(abusewatch.Record{Source: file, Line: sc.Text(), Read: now})
+		if v.Outcome != detect.Unknown {
+			continue
+		}
+		key := detect.Shape(v.Header.Program, v.Header.Message)
+		if sh := byShape[key]; sh != nil {
+			sh.Count++
+			sh.Last = v.Header.Time
+			continue
+		}
+		byShape[key] = &store.Shape{Shape: key, Count: 1, First: v.Header.Time, Last: v.Header.Time, Sample: sc.Text()}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	out := make([]store.Shape, 0, len(byShape))
+	for _, sh := range byShape {
+		out = append(out, *sh)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Shape < out[j].Shape
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// openLog opens a log file, "-" for standard input, decompressing .gz files.
+func openLog(name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(os.Stdin), nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(name, ".gz") {
+		return f, nil
+	}
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{z, f}, nil
+}
+
+// flagGiven reports whether the flag name was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
+)
+
+const testedLog = `Feb 12 14:10:21 srv sshd[1]: Failed password for invalid user x from 6.6.6.6 port 1 ssh2 from 203.0.113.7 port 4242 ssh2
+Feb 12 14:10:22 srv sshd[1]: refused connect from bad.example.org
+Feb 12 14:10:23 srv CRON[2]: (root) CMD (true)
+Feb 12 14:10:24 srv myapp[3]: cache warmed in 12 ms
+garbage without a header
+Feb 12 14:10:25 srv myapp[3]: cache warmed in 15 ms
+`
+
+// rules test --json prints one object per input line in the issue's exact shape, with
+// the rule that decided, and leaves out empty fields.
+func TestRulesTestJSONPrintsOneObjectPerLine(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "auth.log")
+	os.WriteFile(log, []byte(testedLog), 0o644)
+	stdout, stderr, code := runBinary(t, dir, "rules", "test", "--config", filepath.Join(dir, "none.toml"), "--rules", repoPath(t, "configs/rules"), "--builtin=false", "--json", log)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	want := []string{
+		`{"line":1,"verdict":"event","class":"invalid-user","addr":"203.0.113.7","user":"x from 6.6.6.6 port 1 ssh2","port":4242,"rule":"` + repoPath(t, "configs/rules/attack.d/sshd") + `:20"}`,
+		`{"line":2,"verdict":"event","class":"refused-connect","host":"bad.example.org","rule":"` + repoPath(t, "configs/rules/attack.d/tcpwrappers") + `:`,
+		`{"line":3,"verdict":"normal","rule":"` + repoPath(t, "configs/rules/normal.d/cron") + `:`,
+		`{"line":4,"verdict":"unknown"}`,
+		`{"line":5,"verdict":"unparsed"}`,
+		`{"line":6,"verdict":"unknown"}`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), stdout)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d:\n got %s\nwant %s…", i+1, lines[i], w)
+		}
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &obj); err != nil {
+			t.Errorf("line %d is not JSON: %v", i+1, err)
+		}
+	}
+}
+
+// Without --json, rules test shows each line's verdict and a summary with the unknown
+// shapes; a rule that does not compile is reported with file and line, and the other
+// rules of the directory still classify.
+func TestRulesTestReportsBadRulesAndUsesTheRest(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "auth.log")
+	os.WriteFile(log, []byte(testedLog), 0o644)
+	rules := filepath.Join(dir, "ignore.d.server")
+	os.Mkdir(rules, 0o755)
+	os.WriteFile(filepath.Join(rules, "myapp"), []byte("^(broken\n^cache warmed in [0-9]+ ms$\n"), 0o644)
+	stdout, stderr, code := runBinary(t, dir, "rules", "test", "--config", filepath.Join(dir, "none.toml"), "--rules", rules, log)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, filepath.Join(rules, "myapp")+":1:") {
+		t.Errorf("the bad rule is not reported with file and line:\n%s", stderr)
+	}
+	if !regexp.MustCompile(`(?m)^ +4  normal +by ` + regexp.QuoteMeta(filepath.Join(rules, "myapp")) + `:2$`).MatchString(stdout) {
+		t.Errorf("line 4 not dropped by myapp:2:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "2 events, 3 normal, 0 unknown, 1 unparsed.") {
+		t.Errorf("summary missing:\n%s", stdout)
+	}
+}
+
+// rules suggest FILE proposes, for each unknown shape, a rule that rules test then
+// finds normal.
+func TestRulesSuggestProposesRulesThatMatch(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "auth.log")
+	os.WriteFile(log, []byte(testedLog), 0o644)
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	stdout, stderr, code := runBinary(t, dir, "rules", "suggest", "--rules", empty, "--json", log)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	var got []suggestion
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	if len(got) != 1 || got[0].Count != 2 || got[0].Shape != "myapp: cache warmed in <N> ms" {
+		t.Fatalf("suggestions = %+v", got)
+	}
+	rules := filepath.Join(dir, "normal")
+	os.Mkdir(rules, 0o755)
+	os.WriteFile(filepath.Join(rules, "suggested"), []byte(got[0].Rule+"\n"), 0o644)
+	stdout, stderr, code = runBinary(t, dir, "rules", "test", "--config", filepath.Join(dir, "none.toml"), "--rules", rules, log)
+	if code != 0 || !strings.Contains(stdout, "0 unknown") {
+		t.Errorf("with the suggested rule %s: exit %d\n%s%s", got[0].Rule, code, stdout, stderr)
+	}
+}
+
+// scan --rules uses the rule directories of the command line instead of the config's.
+func TestScanRulesFlagReplacesTheConfiguredRules(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "auth.log")
+	os.WriteFile(log, []byte(testedLog), 0o644)
+	cfg := filepath.Join(dir, "abusewatch.toml")
+	os.WriteFile(cfg, []byte("[store]\npath = \""+filepath.Join(dir, "state.db")+"\"\n[mail]\ntransport = \"maildir\"\nmaildir = \""+filepath.Join(dir, "maildir")+"\"\nfrom = \"abusewatch@example.org\"\n[lookup]\nrdap = false\n"), 0o644)
+	rules := filepath.Join(dir, "normal")
+	os.Mkdir(rules, 0o755)
+	os.WriteFile(filepath.Join(rules, "myapp"), []byte("^cache warmed in [0-9]+ ms$\n"), 0o644)
+	for _, tt := range []struct {
+		args    []string
+		unknown float64
+	}{{nil, 2}, {[]string{"--rules", rules}, 0}} {
+		args := append([]string{"scan", "--config", cfg, "--json"}, tt.args...)
+		stdout, stderr, code := runBinary(t, dir, append(args, log)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", tt.args, code, stdout, stderr)
+		}
+		var sum map[string]any
+		if err := json.Unmarshal([]byte(stdout), &sum); err != nil || sum["unknown"] != tt.unknown {
+			t.Errorf("%v: unknown = %v, want %v (%v)\n%s", tt.args, sum["unknown"], tt.unknown, err, stdout)
+		}
+	}
+}
+
+// A reload re-reads the attack rule directories too: a broken attack rule is refused
+// with its file and line and the running rules stay; a fixed one classifies at once.
+func TestReloadCoversAttackRuleDirectories(t *testing.T) {
+	s := newAdminSetup(t)
+	attack := filepath.Join(s.dir, "attack.d")
+	os.Mkdir(attack, 0o755)
+	doc, _ := os.ReadFile(s.cfg)
+	os.WriteFile(s.cfg, []byte(strings.Replace(string(doc), "[detect]\n", "[detect]\nattack_dirs = [\""+attack+"\"]\n", 1)), 0o644)
+	s.start(t)
+	os.WriteFile(filepath.Join(attack, "myapp"), []byte("myapp knock ^knock from <HOST>$\nmyapp knock ^knock (from <HOST>$\n"), 0o644)
+	_, stderr, code := s.admin(t, "reload")
+	if code != 1 || !strings.Contains(stderr, filepath.Join(attack, "myapp")+":2:") {
+		t.Errorf("reload with a broken attack rule: exit %d, %q", code, stderr)
+	}
+	os.WriteFile(filepath.Join(attack, "myapp"), []byte("myapp knock ^knock from <HOST>$\n"), 0o644)
+	if _, stderr, code := s.admin(t, "reload"); code != 0 {
+		t.Fatalf("reload: exit %d, %s", code, stderr)
+	}
+	appendFile(t, s.logFile, "2026-11-20T03:00:00.000000+00:00 web1 myapp[1]: knock from 3.3.3.7\n")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ip daemon.NetworkInfo
+		s.adminJSON(t, &ip, "ip", "3.3.3.7", "--since", "3650d")
+		if ip.ByClass["knock"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reloaded attack rule never classified the line: %+v", ip)
+		}
+	}
+}

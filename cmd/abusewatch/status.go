@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
+)
+
+// statusCommand is `abusewatch status`: what the running daemon is doing.
+type statusCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *statusCommand) Name() string { return "status" }
+func (c *statusCommand) Synopsis() string {
+	return "show the running daemon: uptime, sources and their lag, counters, store, outbox, last errors"
+}
+
+func (c *statusCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stderr)
+	f := addAdminFlags(fs)
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return &usageError{"status takes no arguments"}
+	}
+	client, err := f.daemonClient()
+	if err != nil {
+		return err
+	}
+	var st daemon.Status
+	if err := client.call(ctx, "GET", "/v1/status", nil, &st); err != nil {
+		return err
+	}
+	if *f.asJSON {
+		return printJSON(c.stdout, st)
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "abusewatch is running: pid %d, up %s, mode %s, config %s\n", st.PID,
+		(time.Duration(st.UptimeSeconds) * time.Second).String(), st.Mode, st.Config)
+	n := st.Counters
+	fmt.Fprintf(w, "Read %d lines: %d events, %d normal, %d unknown, %d unparsed; %d incident updates; %d reports written, %d delivered.\n",
+		n["lines"], n["events"], n["normal"], n["unknown"], n["unparsed"], n["incidents"], n["reports"], n["delivered"])
+	fmt.Fprintf(w, "Store %s: %d bytes, %d events, %d incidents, %d excluded networks.\n",
+		st.Store.Path, st.Store.SizeBytes, st.Store.Events, st.Store.Incidents, st.Exclusions)
+	if len(st.Store.Outbox) > 0 {
+		fmt.Fprint(w, "Outbox:")
+		for _, state := range []string{"pending-approval", "queued", "sending", "sent", "failed", "rejected", "held"} {
+			for s, k := range st.Store.Outbox {
+				if string(s) == state {
+					fmt.Fprintf(w, " %d %s", k, s)
+				}
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tLINES\tBYTES\tLAG (BYTES)\tROTATIONS\tTRUNCATIONS\tERRORS\tLAST ERROR")
+	for _, s := range st.Sources {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Lines, s.Bytes, s.Lag, s.Rotations, s.Truncations, s.Errors, s.Error)
+	}
+	tw.Flush()
+	if len(st.LastErrors) > 0 {
+		fmt.Fprintln(w, "\nLast warnings and errors:")
+		for _, e := range st.LastErrors {
+			fmt.Fprintf(w, "  %s %-5s %s\n", e.Time.Format(time.DateTime), e.Level, e.Message)
+		}
+	}
+	return nil
+}

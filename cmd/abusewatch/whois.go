@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/lookup"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// whoisCommand is `abusewatch whois`: who is responsible for an address or a host name,
+// found the way the daemon finds it, step by step.
+type whoisCommand struct {
+	stdout, stderr io.Writer
+}
+
+func (c *whoisCommand) Name() string { return "whois" }
+func (c *whoisCommand) Synopsis() string {
+	return "show who is responsible for an address or host name, step by step"
+}
+
+// whoisStoreTimeout is how long whois waits for the state database: a running daemon
+// holds it for good, so waiting longer gains nothing.
+const whoisStoreTimeout = 200 * time.Millisecond
+
+// whoisJSON is what `whois --json` prints.
+type whoisJSON struct {
+	Query        string         `json:"query"`
+	Addrs        []string       `json:"addrs"`
+	PTR          string         `json:"ptr"`
+	PTRConfirmed bool           `json:"ptr_confirmed"`
+	Registry     string         `json:"registry"`
+	Network      string         `json:"network"`
+	Country      string         `json:"country"`
+	Contacts     []whoisContact `json:"contacts"`
+}
+
+type whoisContact struct {
+	Email  string `json:"email"`
+	Role   string `json:"role"`
+	Source string `json:"source"`
+}
+
+func (c *whoisCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json] [--rdap-server URL] [--dns-server ADDR:PORT] ADDRESS|NAME", c.stderr)
+	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` (its [lookup], [[contact]], [[cert]], [[do_not_contact]] and [store]); without it, the defaults")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of the steps")
+	rdapServer := fs.String("rdap-server", "", "send the RDAP query to this base `URL` instead of the registry the bootstrap names")
+	dnsServer := fs.String("dns-server", "", "ask this DNS server (`ADDR:PORT`) instead of the configured resolvers")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return &usageError{"name one address or host name, e.g. abusewatch whois 192.0.2.7"}
+	}
+	cfg, err := c.loadConfig(fs, *config)
+	if err != nil {
+		return err
+	}
+	if *rdapServer != "" {
+		cfg.Lookup.RDAPServer = *rdapServer
+		cfg.Lookup.RDAP = new(true)
+	}
+	if *dnsServer != "" {
+		cfg.Lookup.Resolvers = []string{*dnsServer}
+	}
+
+	var cache lookup.Cache
+	var cacheNote string
+	switch st, err := c.openStore(cfg.Store.Path); {
+	case err == nil && st != nil:
+		defer st.Close()
+		cache = st
+	case errors.Is(err, store.ErrLocked):
+		cacheNote = "the daemon holds the state database: looked up without its cache"
+	case err != nil:
+		cacheNote = fmt.Sprintf("no cache: %v", err)
+	default:
+		cacheNote = fmt.Sprintf("no cache: %s does not exist yet", cfg.Store.Path)
+	}
+	f, err := daemon.NewFinder(cfg, cache)
+	if err != nil {
+		if *rdapServer != "" || *dnsServer != "" {
+			return &usageError{err.Error()}
+		}
+		return err
+	}
+	fd, lookupErr := f.Whois(ctx, rest[0])
+	if *asJSON {
+		if err := c.printJSON(fd); err != nil {
+			return err
+		}
+	} else {
+		c.printSteps(fd, cacheNote, time.Now())
+	}
+	return lookupErr
+}
+
+// loadConfig reads the config, or takes the defaults when the default file is absent: a
+// lookup is useful on a host where abusewatch is not set up yet.
+func (c *whoisCommand) loadConfig(fset *flag.FlagSet, path string) (*daemon.Config, error) {
+	explicit := false
+	fset.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	if _, err := os.Stat(path); !explicit && errors.Is(err, fs.ErrNotExist) {
+		return daemon.ParseConfig("(defaults, no "+path+")", []byte("[policy]\nmode = \"observe\"\n[store]\npath = \"\"\n"))
+	}
+	return daemon.LoadConfig(path)
+}
+
+// openStore opens the state database for its cache when it exists and no daemon holds it;
+// it returns nil, nil when there is no database yet (whois does not create one).
+func (c *whoisCommand) openStore(path string) (*store.Store, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return store.Open(path, whoisStoreTimeout)
+}
+
+func (c *whoisCommand) printJSON(fd lookup.Finding) error {
+	out := whoisJSON{
+		Query:        fd.Query,
+		Addrs:        []string{},
+		PTR:          fd.PTR,
+		PTRConfirmed: fd.PTRConfirmed,
+		Registry:     fd.Contact.Registry,
+		Country:      fd.Contact.Country,
+		Contacts:     []whoisContact{},
+	}
+	for _, a := range fd.Addrs {
+		out.Addrs = append(out.Addrs, a.String())
+	}
+	if fd.Contact.Network.IsValid() {
+		out.Network = fd.Contact.Network.String()
+	}
+	for _, m := range fd.Contact.Mailboxes {
+		out.Contacts = append(out.Contacts, whoisContact{Email: m.Email, Role: m.Role, Source: m.Source})
+	}
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// printSteps writes what was found the way a person would note it down by hand.
+func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote string, now time.Time) {
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%s\t%s\n", label, fmt.Sprintf(format, args...))
+	}
+	line("query", "%s", fd.Query)
+	var addrs []string
+	for _, a := range fd.Addrs {
+		addrs = append(addrs, a.String())
+	}
+	switch {
+	case len(addrs) == 0:
+		line("addresses", "none")
+	case fd.Ambiguous:
+		line("addresses", "%s (ambiguous: the name has %d; looked up the first)", strings.Join(addrs, ", "), len(addrs))
+	default:
+		line("address", "%s", addrs[0])
+	}
+	switch {
+	case fd.PTR == "" && fd.PTRError != "":
+		line("reverse name", "unknown: %s", fd.PTRError)
+	case fd.PTR == "":
+		line("reverse name", "none")
+	case fd.PTRConfirmed:
+		line("reverse name", "%s (forward-confirmed)", fd.PTR)
+	default:
+		line("reverse name", "%s (NOT forward-confirmed: it does not resolve back; not used)", fd.PTR)
+	}
+	ct := fd.Contact
+	switch {
+	case ct.Registry != "":
+		line("registry", "%s (%s)", ct.Registry, ct.Source)
+	case ct.Role == "static":
+		line("registry", "not asked: the config's [[contact]] table covers the address")
+	}
+	if ct.Network.IsValid() {
+		details := ct.Network.String()
+		if ct.Name != "" {
+			details += "  " + ct.Name
+		}
+		if ct.Country != "" {
+			details += "  country " + ct.Country
+		}
+		line("network", "%s", details)
+	}
+	switch {
+	case cacheNote != "":
+		line("cache", "%s", cacheNote)
+	case fd.Cached:
+		line("cache", "answer fetched %s ago, from the cache", now.Sub(ct.Fetched).Round(time.Second))
+	case ct.Registry != "":
+		line("cache", "not cached: asked the registry now")
+	}
+	if len(ct.Mailboxes) == 0 {
+		line("contacts", "none")
+	}
+	for i, m := range ct.Mailboxes {
+		label := ""
+		if i == 0 {
+			label = "contacts"
+		}
+		note := ""
+		if m.Source == "guess" {
+			note = "  (a guess)"
+		}
+		line(label, "%s\t%s\t%s%s", m.Email, m.Role, m.Source, note)
+	}
+	w.Flush()
+	if len(fd.Notes) > 0 {
+		fmt.Fprintln(c.stdout, "\nsteps:")
+		for i, n := range fd.Notes {
+			fmt.Fprintf(c.stdout, "  %d. %s\n", i+1, n)
+		}
+	}
+}

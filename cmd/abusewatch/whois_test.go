@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/lookup/lookuptest"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// whoisZone is the DNS the whois tests see: 3.3.3.3 has a confirmed reverse name,
+// dual.example.test two addresses.
+const whoisZone = `
+3.3.3.3.in-addr.arpa.  60 IN PTR ec2-3-3-3-3.compute.example.test.
+ec2-3-3-3-3.compute.example.test. 60 IN A 3.3.3.3
+dual.example.test.     60 IN A 3.3.3.3
+dual.example.test.     60 IN A 3.3.3.4
+`
+
+// whoisPeers starts the loopback RDAP server (ARIN's real answer for 3.0.0.0/9) and DNS
+// server, and writes a config with its own state database; it returns the flags to use.
+func whoisPeers(t *testing.T) (dir string, r *lookuptest.RDAP, flags []string) {
+	t.Helper()
+	dir = t.TempDir()
+	r = lookuptest.NewRDAP(t)
+	r.AnswerFile("3.0.0.0/9", repoPath(t, "lookup/testdata/rdap/ip_network_arin_3_3_3_3.json"))
+	dnsServer, _ := lookuptest.ServeZone(t, whoisZone)
+	config := filepath.Join(dir, "abusewatch.toml")
+	doc := fmt.Sprintf("[policy]\nmode = \"observe\"\n[store]\npath = %q\n[[cert]]\ncountry = \"US\"\nemails = [\"cert@us-cert.example\"]\n",
+		filepath.Join(dir, "state.db"))
+	if err := os.WriteFile(config, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, r, []string{"--config", config, "--rdap-server", r.URL, "--dns-server", dnsServer}
+}
+
+// TestWhoisJSONShape: --json prints exactly the documented object.
+func TestWhoisJSONShape(t *testing.T) {
+	dir, _, flags := whoisPeers(t)
+	stdout, stderr, code := runBinary(t, dir, append([]string{"whois", "--json"}, append(flags, "3.3.3.3")...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	want := map[string]any{
+		"query":         "3.3.3.3",
+		"addrs":         []any{"3.3.3.3"},
+		"ptr":           "ec2-3-3-3-3.compute.example.test",
+		"ptr_confirmed": true,
+		"registry":      "127.0.0.1",
+		"network":       "3.0.0.0/9",
+		"country":       "",
+		"contacts":      []any{map[string]any{"email": "abuse@amazonaws.com", "role": "abuse", "source": "rdap"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("whois --json =\n%s\nwant %v", stdout, want)
+	}
+}
+
+// TestWhoisStepByStep: the human output names each step: address, reverse name and its
+// confirmation, registry, network, cache, contacts with roles.
+func TestWhoisStepByStep(t *testing.T) {
+	dir, _, flags := whoisPeers(t)
+	stdout, stderr, code := runBinary(t, dir, append([]string{"whois"}, append(flags, "3.3.3.3")...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"address       3.3.3.3",
+		"reverse name  ec2-3-3-3-3.compute.example.test (forward-confirmed)",
+		"registry      127.0.0.1 (http://127.0.0.1:",
+		"network       3.0.0.0/9  AT-88-Z",
+		"cache         no cache: ", // the database does not exist before the first run
+		"contacts      abuse@amazonaws.com  abuse  rdap",
+		"steps:",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// TestWhoisCacheAgeFromDatabase: with a state database no daemon holds, the second whois
+// finds the first one's answer there and says how old it is, without asking the registry.
+func TestWhoisCacheAgeFromDatabase(t *testing.T) {
+	dir, r, flags := whoisPeers(t)
+	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for i, want := range []string{"not cached: asked the registry now", "from the cache"} {
+		stdout, stderr, code := runBinary(t, dir, append([]string{"whois"}, append(flags, "3.3.3.3")...)...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+		}
+		if !strings.Contains(stdout, want) || (i == 1 && !strings.Contains(stdout, "answer fetched")) {
+			t.Errorf("whois %d does not say %q:\n%s", i+1, want, stdout)
+		}
+	}
+	if n := r.Requests.Load(); n != 1 {
+		t.Errorf("RDAP requests = %d, want 1", n)
+	}
+}
+
+// TestWhoisDaemonHoldsDatabase: while another process holds the state database, whois says
+// so and looks up without the cache instead of failing.
+func TestWhoisDaemonHoldsDatabase(t *testing.T) {
+	dir, _, flags := whoisPeers(t)
+	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stdout, stderr, code := runBinary(t, dir, append([]string{"whois"}, append(flags, "3.3.3.3")...)...)
+	if code != 0 || !strings.Contains(stdout, "the daemon holds the state database") || !strings.Contains(stdout, "abuse@amazonaws.com") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestWhoisAmbiguousName: a name with two addresses is marked ambiguous, the first looked up.
+func TestWhoisAmbiguousName(t *testing.T) {
+	dir, _, flags := whoisPeers(t)
+	stdout, stderr, code := runBinary(t, dir, append([]string{"whois"}, append(flags, "dual.example.test")...)...)
+	if code != 0 || !strings.Contains(stdout, "3.3.3.3, 3.3.3.4 (ambiguous") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestWhoisNationalCERT: the config's CERT table adds the CERT of the network's country.
+func TestWhoisNationalCERT(t *testing.T) {
+	dir, r, flags := whoisPeers(t)
+	r.Answer("203.0.113.0/24", lookuptest.NetworkAnswer(netip.MustParsePrefix("203.0.113.0/24"), "EXAMPLE-US", "US", "abuse@isp.example"))
+	stdout, stderr, code := runBinary(t, dir, append([]string{"whois"}, append(flags, "203.0.113.9")...)...)
+	if code != 0 || !strings.Contains(stdout, "abuse@isp.example") || !strings.Contains(stdout, "cert@us-cert.example  cert") ||
+		!strings.Contains(stdout, "country US") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestWhoisNoContactExitsNonZero: nothing found is exit status 1 with the reason, and the
+// JSON still says what was found.
+func TestWhoisNoContactExitsNonZero(t *testing.T) {
+	dir, _, flags := whoisPeers(t)
+	stdout, stderr, code := runBinary(t, dir, append([]string{"whois", "--json"}, append(flags, "198.51.100.1")...)...)
+	if code != 1 || !strings.Contains(stderr, "404") {
+		t.Errorf("exit %d, want 1 and the registry's 404 on stderr\n%s%s", code, stdout, stderr)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || len(got["contacts"].([]any)) != 0 {
+		t.Errorf("--json without a contact: %v\n%s", err, stdout)
+	}
+}
+
+func TestWhoisUsage(t *testing.T) {
+	for _, args := range [][]string{{"whois"}, {"whois", "a", "b"}, {"whois", "--rdap-server", "not a url", "3.3.3.3"}} {
+		_, stderr, code := runBinary(t, t.TempDir(), args...)
+		if code != 2 || !strings.Contains(stderr, "Try: abusewatch whois -h") {
+			t.Errorf("%q: exit %d, want 2 with a hint\n%s", args, code, stderr)
+		}
+	}
+}

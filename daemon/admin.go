@@ -1,0 +1,415 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"golang.org/x/sys/unix"
+)
+
+// The admin API: a small HTTP/JSON API on a unix socket. Only root, the daemon's own user
+// and members of [admin] group may talk to it (checked with the peer's credentials, not
+// only the socket's mode). Every admin subcommand is a client of it.
+//
+//	GET  /v1/status                     uptime, sources, counters, store, outbox, last errors
+//	POST /v1/reload                     re-read config and rules; a bad file keeps the old ones
+//	GET  /v1/incidents?since=7d         incidents whose last event is after since
+//	GET  /v1/ip/ADDR?since=30d          what is known about an address
+//	GET  /v1/net/CIDR?since=30d         what is known about a network
+//	POST /v1/exclude?network=CIDR       never report the network again
+//	POST /v1/pardon?network=ADDR|CIDR   forget its incidents, drop its unsent reports, never report it
+//	GET  /v1/outbox?state=S             the reports in the outbox (without their messages)
+//	GET  /v1/reports/ID                 one report with its message (ID may be a prefix)
+//	POST /v1/reports/approve?id=…&all=1 queue reports waiting for approval
+//	POST /v1/reports/reject?id=…        never send these reports
+//	GET  /v1/preview/ADDR               the report that would be written about ADDR now
+
+// APIError is the body of every non-2xx reply.
+type APIError struct {
+	Error string `json:"error"`
+}
+
+// serveAdmin listens on the admin socket until ctx ends. It returns once listening.
+func (d *Daemon) serveAdmin(ctx context.Context) error {
+	path := d.cfg.Admin.Socket
+	if path == "" {
+		return nil
+	}
+	l, err := listenAdmin(path, d.cfg.Admin.Group)
+	if err != nil {
+		return &ConfigError{File: d.cfg.file, Line: keyLine(d.cfg.doc, "admin.socket"), Key: "admin.socket",
+			Problem: fmt.Sprintf("%v: set it to a path the daemon may create, or \"\" to run without the admin socket", err)}
+	}
+	allowed, err := allowedPeers(d.cfg.Admin.Group)
+	if err != nil {
+		l.Close()
+		return &ConfigError{File: d.cfg.file, Line: keyLine(d.cfg.doc, "admin.group"), Key: "admin.group", Problem: err.Error()}
+	}
+	srv := &http.Server{Handler: d.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+		os.Remove(path)
+	}()
+	go srv.Serve(&peerCheckListener{UnixListener: l, allowed: allowed, log: d.log})
+	d.log.Info("admin socket ready", "socket", path)
+	return nil
+}
+
+// listenAdmin creates the socket at path, mode 0660 and owned by group when one is set.
+// A socket left by a daemon that died is replaced; one that answers is another daemon.
+func listenAdmin(path, group string) (*net.UnixListener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another abusewatch daemon is serving %s", path)
+	}
+	os.Remove(path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	l.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		gid, _ := strconv.Atoi(g.Gid)
+		if err := os.Chown(path, -1, gid); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// peers is who may use the admin socket.
+type peers struct {
+	uid uint32 // the daemon's own user
+	gid int    // the admin group, -1 when none
+}
+
+func allowedPeers(group string) (peers, error) {
+	p := peers{uid: uint32(os.Getuid()), gid: -1}
+	if group == "" {
+		return p, nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return p, fmt.Errorf("no group %q on this host", group)
+	}
+	p.gid, _ = strconv.Atoi(g.Gid)
+	return p, nil
+}
+
+// allows says whether the peer with credentials cred may use the socket: root, the
+// daemon's user, or a member (primary or supplementary) of the admin group.
+func (p peers) allows(cred *unix.Ucred) bool {
+	if cred.Uid == 0 || cred.Uid == p.uid {
+		return true
+	}
+	if p.gid < 0 {
+		return false
+	}
+	if int(cred.Gid) == p.gid {
+		return true
+	}
+	groups, err := processGroups(int(cred.Pid))
+	return err == nil && groups[p.gid]
+}
+
+// processGroups reads the supplementary groups of pid from /proc.
+func processGroups(pid int) (map[int]bool, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "Groups:"); ok {
+			out := map[int]bool{}
+			for _, f := range strings.Fields(rest) {
+				if g, err := strconv.Atoi(f); err == nil {
+					out[g] = true
+				}
+			}
+			return out, nil
+		}
+	}
+	return nil, errors.New("no Groups line")
+}
+
+// peerCheckListener refuses connections from peers that may not administer the daemon.
+type peerCheckListener struct {
+	*net.UnixListener
+	allowed peers
+	log     interface{ Warn(string, ...any) }
+}
+
+func (l *peerCheckListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		cred, err := peerCred(c)
+		if err == nil && l.allowed.allows(cred) {
+			return c, nil
+		}
+		uid := -1
+		if cred != nil {
+			uid = int(cred.Uid)
+		}
+		l.log.Warn("admin socket: refused a peer", "uid", uid, "err", err)
+		body := `{"error":"permission denied: use root, the daemon's user or a member of [admin] group"}`
+		fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+		c.Close()
+	}
+}
+
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	err = raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cred, credErr
+}
+
+// onLoop runs fn in the main loop's goroutine, where the pipeline may be read and
+// replaced without locks, and waits for it.
+func (d *Daemon) onLoop(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	select {
+	case d.control <- func() { fn(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// watchHangups turns SIGHUP into reloads on the main loop until ctx ends.
+func (d *Daemon) watchHangups(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-hup:
+				d.onLoop(ctx, func() {
+					if _, err := d.reload(); err != nil {
+						d.log.Error("reload refused: keeping the running config and rules", "err", err)
+					}
+				})
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+func (d *Daemon) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		var st Status
+		err := d.onLoop(r.Context(), func() { st = d.status() })
+		reply(w, st, err)
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		var res ReloadResult
+		var rerr error
+		if err := d.onLoop(r.Context(), func() { res, rerr = d.reload() }); err != nil {
+			rerr = err
+		}
+		reply(w, res, rerr)
+	})
+	mux.HandleFunc("GET /v1/incidents", func(w http.ResponseWriter, r *http.Request) {
+		since, err := sinceParam(r, 7*24*time.Hour)
+		if err != nil {
+			replyError(w, http.StatusBadRequest, err)
+			return
+		}
+		incs, err := QueryIncidents(d.store, since)
+		reply(w, incs, err)
+	})
+	mux.HandleFunc("GET /v1/unknown", func(w http.ResponseWriter, r *http.Request) {
+		since, err := sinceParam(r, 7*24*time.Hour)
+		limit, lerr := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err != nil || (lerr != nil && r.URL.Query().Get("limit") != "") {
+			replyError(w, http.StatusBadRequest, fmt.Errorf("bad since or limit: want a duration or date, and a number"))
+			return
+		}
+		shapes, err := d.store.Shapes(since, limit)
+		reply(w, shapes, err)
+	})
+	mux.HandleFunc("GET /v1/ip/{addr}", func(w http.ResponseWriter, r *http.Request) {
+		a, err := netip.ParseAddr(r.PathValue("addr"))
+		if err != nil {
+			replyError(w, http.StatusBadRequest, fmt.Errorf("%q is not an IP address", r.PathValue("addr")))
+			return
+		}
+		since, err := sinceParam(r, 30*24*time.Hour)
+		if err != nil {
+			replyError(w, http.StatusBadRequest, err)
+			return
+		}
+		info, err := QueryNetwork(d.store, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), since, time.Now())
+		reply(w, info, err)
+	})
+	mux.HandleFunc("GET /v1/net/{addr}/{bits}", func(w http.ResponseWriter, r *http.Request) {
+		p, err := netip.ParsePrefix(r.PathValue("addr") + "/" + r.PathValue("bits"))
+		if err != nil {
+			replyError(w, http.StatusBadRequest, fmt.Errorf("%q is not a network in CIDR notation", r.PathValue("addr")+"/"+r.PathValue("bits")))
+			return
+		}
+		since, err := sinceParam(r, 30*24*time.Hour)
+		if err != nil {
+			replyError(w, http.StatusBadRequest, err)
+			return
+		}
+		info, err := QueryNetwork(d.store, p, since, time.Now())
+		reply(w, info, err)
+	})
+	for _, action := range []string{"exclude", "pardon"} {
+		mux.HandleFunc("POST /v1/"+action, func(w http.ResponseWriter, r *http.Request) {
+			p, err := parseNetwork(r.URL.Query().Get("network"))
+			if err != nil {
+				replyError(w, http.StatusBadRequest, fmt.Errorf("%q is not an address or a network in CIDR notation", r.URL.Query().Get("network")))
+				return
+			}
+			var res ExcludeResult
+			var aerr error
+			if err := d.onLoop(r.Context(), func() { res, aerr = d.exclude(p, action == "pardon", r.URL.Query().Get("reason")) }); err != nil {
+				aerr = err
+			}
+			reply(w, res, aerr)
+		})
+	}
+	mux.HandleFunc("GET /v1/outbox", func(w http.ResponseWriter, r *http.Request) {
+		var states []abusewatch.ReportState
+		for _, s := range r.URL.Query()["state"] {
+			states = append(states, abusewatch.ReportState(s))
+		}
+		reports, err := d.store.Reports(states...)
+		for i := range reports {
+			reports[i].Message = nil
+		}
+		reply(w, reports, err)
+	})
+	mux.HandleFunc("GET /v1/reports/{id}", func(w http.ResponseWriter, r *http.Request) {
+		rep, ok, err := FindReport(d.store, r.PathValue("id"))
+		if err == nil && !ok {
+			replyError(w, http.StatusNotFound, fmt.Errorf("no report %q (abusewatch outbox lists them)", r.PathValue("id")))
+			return
+		}
+		reply(w, rep, err)
+	})
+	mux.HandleFunc("POST /v1/reports/{action}", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var done []string
+		var aerr error
+		err := d.onLoop(r.Context(), func() {
+			switch r.PathValue("action") {
+			case "approve":
+				done, aerr = ApproveReports(d.cfg, d.store, q["id"], q.Get("all") == "1", time.Now())
+			case "reject":
+				done, aerr = RejectReports(d.store, q["id"], time.Now())
+			default:
+				aerr = fmt.Errorf("unknown action %q: approve or reject", r.PathValue("action"))
+			}
+		})
+		if err != nil {
+			aerr = err
+		}
+		if done == nil {
+			done = []string{}
+		}
+		reply(w, done, aerr)
+	})
+	mux.HandleFunc("GET /v1/preview/{addr}", func(w http.ResponseWriter, r *http.Request) {
+		a, err := netip.ParseAddr(r.PathValue("addr"))
+		if err != nil {
+			replyError(w, http.StatusBadRequest, fmt.Errorf("%q is not an IP address", r.PathValue("addr")))
+			return
+		}
+		var cfg *Config
+		if err := d.onLoop(r.Context(), func() { cfg = d.cfg }); err != nil {
+			replyError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		p, err := PreviewReport(r.Context(), cfg, d.store, a, time.Now())
+		reply(w, p, err)
+	})
+	return mux
+}
+
+func sinceParam(r *http.Request, def time.Duration) (time.Time, error) {
+	s := r.URL.Query().Get("since")
+	if s == "" {
+		return time.Now().Add(-def), nil
+	}
+	return ParseSince(s, time.Now())
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		replyError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func replyError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(APIError{Error: err.Error()})
+}
+
+// ParseSince reads "36h", "7d" (back from now), "2026-11-01" or an RFC 3339 time.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("since %q: want a duration back from now (\"36h\", \"7d\") or a date (\"2026-11-01\" or RFC 3339)", s)
+}

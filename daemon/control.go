@@ -1,0 +1,216 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// Status is what `abusewatch status` shows.
+type Status struct {
+	PID           int              `json:"pid"`
+	Started       time.Time        `json:"started"`
+	UptimeSeconds float64          `json:"uptime_seconds"`
+	Config        string           `json:"config"`
+	Mode          string           `json:"mode"`
+	Sources       []SourceStatus   `json:"sources"`
+	Counters      map[string]int64 `json:"counters"`
+	Store         store.Stats      `json:"store"`
+	Exclusions    int              `json:"exclusions"`
+	LastErrors    []LogEntry       `json:"last_errors"`
+}
+
+// SourceStatus is one source: its counters and, for a file, how far it has been read.
+type SourceStatus struct {
+	SourceStats
+	Offset int64  `json:"offset"` // committed position (files)
+	Size   int64  `json:"size"`   // the file's size now (files)
+	Error  string `json:"error,omitempty"`
+}
+
+// status gathers the Status; it runs on the main loop.
+func (d *Daemon) status() Status {
+	c := d.pipe.Counters
+	st := Status{
+		PID:           os.Getpid(),
+		Started:       d.started,
+		UptimeSeconds: time.Since(d.started).Seconds(),
+		Config:        d.cfg.file,
+		Mode:          d.cfg.Policy.Mode,
+		Counters: map[string]int64{
+			"lines": c.Lines.Load(), "unparsed": c.Unparsed.Load(), "normal": c.Normal.Load(),
+			"unknown": c.Unknown.Load(), "events": c.Events.Load(), "incidents": c.Incidents.Load(),
+			"reports": c.Reports.Load(), "delivered": c.Delivered.Load(), "batches": c.Batches.Load(),
+		},
+		LastErrors: d.errors.entries(),
+	}
+	for _, c := range d.SourceStats() {
+		src := SourceStatus{SourceStats: c}
+		if pos, ok, err := d.store.Position(c.Source); err == nil && ok {
+			src.Offset = pos.Offset
+		}
+		if strings.HasPrefix(c.Source, "/") {
+			if fi, err := os.Stat(c.Source); err == nil {
+				src.Size = fi.Size()
+			} else {
+				src.Error = err.Error()
+			}
+		}
+		st.Sources = append(st.Sources, src)
+	}
+	var err error
+	if st.Store, err = d.store.Stats(); err != nil {
+		st.LastErrors = append(st.LastErrors, LogEntry{Time: time.Now(), Level: "ERROR", Message: "store: " + err.Error()})
+	}
+	if ex, err := d.store.Exclusions(); err == nil {
+		st.Exclusions = len(ex)
+	}
+	return st
+}
+
+// ReloadResult says what a reload loaded.
+type ReloadResult struct {
+	Config      string   `json:"config"`
+	NormalRules int      `json:"normal_rules"`
+	AttackRules int      `json:"attack_rules"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+// reload re-reads the config file and the rules it names and, only when all of it is
+// valid, replaces the running pipeline. It runs on the main loop.
+func (d *Daemon) reload() (ReloadResult, error) {
+	d.notify.Reloading()
+	defer d.notify.Ready()
+	cfg, err := LoadConfig(d.cfg.file)
+	if err != nil {
+		return ReloadResult{}, err
+	}
+	if cfg.Store.Path != d.cfg.Store.Path {
+		return ReloadResult{}, fmt.Errorf("%s: store.path changed from %s to %s: restart the daemon to move the store",
+			cfg.file, d.cfg.Store.Path, cfg.Store.Path)
+	}
+	pipe, err := NewPipeline(cfg, d.store, d.log)
+	if err != nil {
+		return ReloadResult{}, err
+	}
+	res := ReloadResult{Config: cfg.file, NormalRules: pipe.rules.Normal.Len(), AttackRules: pipe.rules.Attack.Len()}
+	if files, err := ExpandSources(cfg); err == nil && !slices.Equal(files, d.files) {
+		res.Notes = append(res.Notes, "the [[source]] files changed: restart the daemon to follow the new set")
+	}
+	if cfg.Admin != d.cfg.Admin {
+		res.Notes = append(res.Notes, "[admin] changed: restart the daemon to move the admin socket")
+	}
+	pipe.Counters, pipe.touched = d.pipe.Counters, d.pipe.touched
+	d.cfg, d.pipe = cfg, pipe
+	d.log.Info("reloaded", "config", cfg.file, "normal_rules", res.NormalRules, "attack_rules", res.AttackRules)
+	return res, nil
+}
+
+// ExcludeResult says what exclude or pardon changed.
+type ExcludeResult struct {
+	Network           string `json:"network"`
+	ForgotIncidents   int    `json:"forgot_incidents"`
+	RejectedReports   int    `json:"rejected_reports"`
+	AlreadyNeverSends bool   `json:"already_never_reported,omitempty"`
+}
+
+// exclude records p as never to be reported, in the store and in the running
+// correlator. It runs on the main loop.
+func (d *Daemon) exclude(p netip.Prefix, pardon bool, reason string) (ExcludeResult, error) {
+	already := d.pipe.Excluded(p.Addr())
+	res, err := Exclude(d.store, p, pardon, reason, time.Now())
+	res.AlreadyNeverSends = already
+	if err != nil {
+		return res, err
+	}
+	d.pipe.correlator.Exclude(p)
+	d.log.Info("network excluded", "network", p, "pardon", pardon, "reason", reason,
+		"forgot_incidents", res.ForgotIncidents, "rejected_reports", res.RejectedReports)
+	return res, nil
+}
+
+// Exclude records p in st as never to be reported; a pardon also forgets its incidents and
+// rejects its unsent reports. The daemon and the offline command share it.
+func Exclude(st *store.Store, p netip.Prefix, pardon bool, reason string, now time.Time) (ExcludeResult, error) {
+	res := ExcludeResult{Network: p.String()}
+	if err := st.AddExclusion(store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon}); err != nil {
+		return res, err
+	}
+	if pardon {
+		var err error
+		res.ForgotIncidents, res.RejectedReports, err = st.ForgetIncidents(p, now)
+		return res, err
+	}
+	return res, nil
+}
+
+// LogEntry is one warning or error the daemon logged, for status.
+type LogEntry struct {
+	Time    time.Time `json:"time"`
+	Level   string    `json:"level"`
+	Message string    `json:"message"`
+}
+
+// errorRing keeps the last warnings and errors for status.
+type errorRing struct {
+	mu    sync.Mutex
+	last  []LogEntry
+	keep  int
+	total map[string]int64 // by level, for metrics
+}
+
+func (r *errorRing) counts() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.total)
+}
+
+func (r *errorRing) entries() []LogEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.last)
+}
+
+// ringHandler passes records on and copies warnings and errors into the ring.
+type ringHandler struct {
+	slog.Handler
+	ring *errorRing
+}
+
+func (h ringHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Level >= slog.LevelWarn {
+		msg := rec.Message
+		rec.Attrs(func(a slog.Attr) bool {
+			msg += " " + a.String()
+			return true
+		})
+		h.ring.mu.Lock()
+		if h.ring.total == nil {
+			h.ring.total = map[string]int64{}
+		}
+		h.ring.total[rec.Level.String()]++
+		h.ring.last = append(h.ring.last, LogEntry{Time: rec.Time, Level: rec.Level.String(), Message: msg})
+		if len(h.ring.last) > h.ring.keep {
+			h.ring.last = h.ring.last[len(h.ring.last)-h.ring.keep:]
+		}
+		h.ring.mu.Unlock()
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h ringHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return ringHandler{h.Handler.WithAttrs(attrs), h.ring}
+}
+
+func (h ringHandler) WithGroup(name string) slog.Handler {
+	return ringHandler{h.Handler.WithGroup(name), h.ring}
+}

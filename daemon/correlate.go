@@ -1,0 +1,292 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/correlate"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// The correlation rules' config, the periodic re-correlation (run from Tick, on the
+// main loop, because the Correlator is not safe for concurrent use) and the background
+// retention pass (its own goroutine: it only deletes, in small transactions, so
+// ingestion waits for one chunk at most).
+
+const day = 24 * time.Hour
+
+// correlateDefaults fills the defaults of the [correlate] rules and [retention]. A rule
+// set to 0 in the file stays off.
+func (c *Config) correlateDefaults() {
+	k := &c.Correlate
+	setInt := func(key string, v *int, def int) {
+		if *v == 0 && keyLine(c.doc, "correlate."+key) == 0 {
+			*v = def
+		}
+	}
+	setDur := func(v *Duration, def time.Duration) {
+		if v.Duration == 0 {
+			v.Duration = def
+		}
+	}
+	setInt("network_addresses", &k.NetworkAddresses, 10)
+	setDur(&k.NetworkWindow, time.Hour)
+	if len(k.NetworkSizes) == 0 {
+		k.NetworkSizes = []int{24}
+	}
+	setInt("port_scan_ports", &k.PortScanPorts, 20)
+	setDur(&k.PortScanWindow, 10*time.Minute)
+	setInt("sweep_hosts", &k.SweepHosts, 3)
+	setDur(&k.SweepWindow, 10*time.Minute)
+	setInt("recurrence_days", &k.RecurrenceDays, 10)
+	setDur(&k.RecurrencePeriod, 180*day)
+	setDur(&k.RecurrenceGap, 30*day)
+	if k.RateFactor == 0 && keyLine(c.doc, "correlate.rate_factor") == 0 {
+		k.RateFactor = 10
+	}
+	setDur(&k.RateBaseline, 7*day)
+	setInt("rate_min", &k.RateMin, 100)
+	if k.SuccessLookback.Duration == 0 && keyLine(c.doc, "correlate.success_lookback") == 0 {
+		k.SuccessLookback.Duration = 7 * day
+	}
+	if k.RecorrelateInterval.Duration == 0 && keyLine(c.doc, "correlate.recorrelate_interval") == 0 {
+		k.RecorrelateInterval.Duration = time.Hour
+	}
+	setDur(&c.Retention.Events, 30*day)
+	setDur(&c.Retention.Counters, 400*day)
+	setDur(&c.Retention.Interval, time.Hour)
+}
+
+// validateCorrelate checks the [correlate] rules and [retention].
+func (c *Config) validateCorrelate() error {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{File: c.file, Line: keyLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
+	}
+	k := c.Correlate
+	for i, w := range k.Windows {
+		if w.Threshold < 1 || w.Window.Duration <= 0 {
+			return bad("correlate.windows", "window %d needs threshold >= 1 and a positive window, e.g. {threshold = 20, window = \"24h\"}", i+1)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"network_addresses", k.NetworkAddresses}, {"port_scan_ports", k.PortScanPorts}, {"sweep_hosts", k.SweepHosts},
+		{"recurrence_days", k.RecurrenceDays}, {"rate_min", k.RateMin}} {
+		if n.v < 0 {
+			return bad("correlate."+n.key, "must be 0 (off) or more, not %d", n.v)
+		}
+	}
+	if k.NetworkAddresses == 1 {
+		return bad("correlate.network_addresses", "1 address is not a network pattern: use 2 or more, or 0 to switch the rule off")
+	}
+	if k.SweepHosts == 1 {
+		return bad("correlate.sweep_hosts", "1 host is not a sweep: use 2 or more, or 0 to switch the rule off")
+	}
+	for _, b := range k.NetworkSizes {
+		if b != 24 && b != 16 && b != 8 {
+			return bad("correlate.network_sizes", "/%d is not indexed: use 24, 16 or 8 (IPv6 /64, /48, /32 follow)", b)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"network_window", k.NetworkWindow.Duration}, {"port_scan_window", k.PortScanWindow.Duration}, {"sweep_window", k.SweepWindow.Duration},
+		{"recurrence_period", k.RecurrencePeriod.Duration}, {"recurrence_gap", k.RecurrenceGap.Duration}, {"rate_baseline", k.RateBaseline.Duration},
+		{"success_lookback", k.SuccessLookback.Duration}, {"recorrelate_interval", k.RecorrelateInterval.Duration}} {
+		if d.v < 0 {
+			return bad("correlate."+d.key, "must not be negative")
+		}
+	}
+	if k.RecurrenceDays > 0 && time.Duration(k.RecurrenceDays)*day > k.RecurrencePeriod.Duration {
+		return bad("correlate.recurrence_days", "%d days cannot fit in recurrence_period %s: lower it or lengthen the period", k.RecurrenceDays, k.RecurrencePeriod.Duration)
+	}
+	if k.RateFactor < 0 || (k.RateFactor > 0 && k.RateFactor <= 1) {
+		return bad("correlate.rate_factor", "must be above 1 (times the usual hourly level), or 0 to switch the rule off, not %g", k.RateFactor)
+	}
+	if k.RateFactor > 0 && k.RateBaseline.Duration < day {
+		return bad("correlate.rate_baseline", "must be at least 1d: the usual level of an hour needs a day of history")
+	}
+	r := c.Retention
+	if r.Events.Duration < day {
+		return bad("retention.events", "must be at least 1d (raw events are the evidence of reports), not %s", r.Events.Duration)
+	}
+	if r.Counters.Duration < r.Events.Duration {
+		return bad("retention.counters", "must be at least retention.events (%s): the counters are the long memory", r.Events.Duration)
+	}
+	if k.RecurrenceDays > 0 && r.Counters.Duration < k.RecurrencePeriod.Duration {
+		return bad("retention.counters", "must cover correlate.recurrence_period (%s), or recurrence forgets", k.RecurrencePeriod.Duration)
+	}
+	if r.Interval.Duration < time.Minute {
+		return bad("retention.interval", "must be at least 1m")
+	}
+	return nil
+}
+
+// correlateOptions turns the config into the Correlator's options.
+func correlateOptions(cfg *Config, never []netip.Prefix) correlate.Options {
+	k := cfg.Correlate
+	classes := make([]abusewatch.Class, len(k.Reportable))
+	for i, c := range k.Reportable {
+		classes[i] = abusewatch.Class(c)
+	}
+	opts := correlate.Options{
+		Threshold:  k.Threshold,
+		Window:     k.Window.Duration,
+		Reportable: classes,
+		Never:      never,
+		Evidence:   k.Evidence,
+		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: k.NetworkAddresses, Window: k.NetworkWindow.Duration},
+			Sizes: k.NetworkSizes},
+		PortScan:        correlate.SetRule{Count: k.PortScanPorts, Window: k.PortScanWindow.Duration},
+		Sweep:           correlate.SetRule{Count: k.SweepHosts, Window: k.SweepWindow.Duration},
+		Recurrence:      correlate.RecurrenceRule{Days: k.RecurrenceDays, Period: k.RecurrencePeriod.Duration, Gap: k.RecurrenceGap.Duration},
+		Rate:            correlate.RateRule{Factor: k.RateFactor, Baseline: k.RateBaseline.Duration, Min: k.RateMin},
+		SuccessLookback: k.SuccessLookback.Duration,
+	}
+	for _, w := range k.Windows {
+		opts.Windows = append(opts.Windows, correlate.Window{Threshold: w.Threshold, Window: w.Window.Duration})
+	}
+	return opts
+}
+
+// storeCounters gives the store's counters the shape correlate reads.
+type storeCounters struct{ st *store.Store }
+
+func (c storeCounters) Days(p netip.Prefix, from, to time.Time) ([]correlate.Count, error) {
+	days, err := c.st.Daily(p, from, to)
+	out := make([]correlate.Count, len(days))
+	for i, d := range days {
+		out[i] = correlate.Count{Start: d.Day, ByClass: d.ByClass}
+	}
+	return out, err
+}
+
+func (c storeCounters) Hours(from, to time.Time) ([]correlate.Count, error) {
+	hours, err := c.st.Hourly(from, to)
+	out := make([]correlate.Count, len(hours))
+	for i, h := range hours {
+		out[i] = correlate.Count{Start: h.Hour, ByClass: h.ByClass}
+	}
+	return out, err
+}
+
+// Recorrelate runs the rules again over the events stored since the last run when
+// correlate.recorrelate_interval has passed, so events that arrived late or out of
+// order (several hosts, delayed syslog) are judged with everything around them. The
+// first call only marks the start: old data is the one-shot `abusewatch correlate`'s
+// job, and a restart must not hold up reading the logs. Tick calls it, on the main loop.
+func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
+	every := p.cfg.Correlate.RecorrelateInterval.Duration
+	if every <= 0 {
+		return nil
+	}
+	last := p.correlator.Recorrelated()
+	if !last.IsZero() && now.Sub(last) < every {
+		return nil
+	}
+	from := last
+	if last.IsZero() {
+		from = now
+	}
+	n, err := p.RecorrelateRange(ctx, from, now)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		p.log.Info("re-correlation created or grew incidents", "incidents", n, "from", from)
+	}
+	return nil
+}
+
+// RecorrelateRange runs the rules over the stored events between from and to, stores
+// the incidents they create or grow (`abusewatch correlate --since`) and returns how
+// many differ from what was stored before: going over events already correlated
+// rebuilds their incidents, which is no news.
+func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (int, error) {
+	before := map[string][]byte{} // incident ID → as stored before this run (nil: new)
+	after := map[string]abusewatch.Incident{}
+	_, err := p.correlator.Recorrelate(ctx, p.store, from, to, func(incs []abusewatch.Incident) error {
+		for _, inc := range incs {
+			if _, seen := before[inc.ID]; !seen {
+				before[inc.ID] = nil
+				if old, ok, err := p.store.LatestIncident(inc.Key); err != nil {
+					return err
+				} else if ok && old.ID == inc.ID {
+					before[inc.ID], _ = json.Marshal(old)
+				}
+			}
+			after[inc.ID] = inc
+		}
+		return p.store.PutIncidents(incs)
+	})
+	changed := 0
+	for id, inc := range after {
+		now, _ := json.Marshal(inc)
+		if !bytes.Equal(now, before[id]) {
+			changed++
+			p.touched[id] = true
+		}
+	}
+	p.Counters.Incidents.Add(int64(changed))
+	return changed, err
+}
+
+// keepRetention starts the background retention pass: at once, then every
+// retention.interval, raw events older than retention.events and counters older than
+// retention.counters (see Retain) are deleted in small transactions. The returned function stops it
+// and waits; Run defers it so the pass ends before the store closes.
+func (d *Daemon) keepRetention(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	r := d.cfg.Retention
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(r.Interval.Duration)
+		defer tick.Stop()
+		for {
+			if err := Retain(ctx, d.store, r, time.Now(), d.log.Info); err != nil && !errors.Is(err, context.Canceled) {
+				d.log.Warn("retention pass", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() { cancel(); wg.Wait() }
+}
+
+// Retain deletes what retention r no longer keeps and logs what it deleted. Ages count
+// back from the newest stored event (or now, if that is earlier), not from the clock
+// alone: reading an old log for the first time keeps what it read, and a clock that
+// jumps forward deletes nothing on its own.
+func Retain(ctx context.Context, st *store.Store, r RetentionConfig, now time.Time, logf func(string, ...any)) error {
+	newest, ok, err := st.NewestEvent()
+	if err != nil {
+		return err
+	}
+	if ok && newest.Before(now) {
+		now = newest
+	}
+	events, err := st.PruneEvents(ctx, now.Add(-r.Events.Duration), 0)
+	if err != nil {
+		return err
+	}
+	counters, err := st.PruneCounters(ctx, now.Add(-r.Counters.Duration), 0)
+	if err != nil {
+		return err
+	}
+	if events+counters > 0 {
+		logf("retention: deleted old raw events and counters", "events", events, "counters", counters,
+			"events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// serveMetrics serves Prometheus metrics on [metrics] listen until ctx ends. The values
+// are read at scrape time from the same counters status shows, so there is one truth.
+func (d *Daemon) serveMetrics(ctx context.Context) error {
+	addr := d.cfg.Metrics.Listen
+	if addr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return &ConfigError{File: d.cfg.file, Line: keyLine(d.cfg.doc, "metrics.listen"), Key: "metrics.listen",
+			Problem: fmt.Sprintf("%v: choose a free address such as \"127.0.0.1:9733\", or \"\" for no metrics", err)}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{d: d})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics endpoint stopped", "err", err)
+		}
+	}()
+	d.log.Info("metrics endpoint ready", "listen", l.Addr().String())
+	return nil
+}
+
+var (
+	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome.", []string{"outcome"}, nil)
+	descSourceRead      = prometheus.NewDesc("abusewatch_source_read_bytes", "Committed read position of each source.", []string{"source"}, nil)
+	descSourceLag       = prometheus.NewDesc("abusewatch_source_lag_bytes", "Bytes behind the end of each source file.", []string{"source"}, nil)
+	descSourceLines     = prometheus.NewDesc("abusewatch_source_lines_total", "Lines read from each source.", []string{"source"}, nil)
+	descSourceErrors    = prometheus.NewDesc("abusewatch_source_errors_total", "Read errors of each source.", []string{"source"}, nil)
+	descSourceRotations = prometheus.NewDesc("abusewatch_source_rotations_total", "Rotations seen on each source.", []string{"source"}, nil)
+	descEvents          = prometheus.NewDesc("abusewatch_events_total", "Events recognised, by class.", []string{"class"}, nil)
+	descIncidents       = prometheus.NewDesc("abusewatch_incident_updates_total", "Incidents created or grown.", nil, nil)
+	descReports         = prometheus.NewDesc("abusewatch_reports_written_total", "Reports written to the outbox.", nil, nil)
+	descDelivered       = prometheus.NewDesc("abusewatch_reports_delivered_total", "Reports delivered.", nil, nil)
+	descOutbox          = prometheus.NewDesc("abusewatch_outbox_reports", "Reports in the outbox, by state.", []string{"state"}, nil)
+	descLookups         = prometheus.NewDesc("abusewatch_lookups_total", "Abuse-contact lookups, by result.", []string{"result"}, nil)
+	descLookupSecs      = prometheus.NewDesc("abusewatch_lookup_seconds_total", "Time spent in abuse-contact lookups.", nil, nil)
+	descStoreBytes      = prometheus.NewDesc("abusewatch_store_bytes", "Size of the state database.", nil, nil)
+	descLogs            = prometheus.NewDesc("abusewatch_log_messages_total", "Warnings and errors logged.", []string{"level"}, nil)
+	descUp              = prometheus.NewDesc("abusewatch_start_time_seconds", "When the daemon started (Unix time).", nil, nil)
+)
+
+// collector turns the daemon's status into metrics at scrape time.
+type collector struct{ d *Daemon }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLines, descSourceRead, descSourceLag, descSourceLines, descSourceErrors, descSourceRotations, descEvents, descIncidents, descReports,
+		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descLogs, descUp} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var st Status
+	var counters *Counters
+	if err := c.d.onLoop(ctx, func() { st, counters = c.d.status(), c.d.pipe.Counters }); err != nil {
+		return
+	}
+	counter := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	for _, o := range []string{"event", "normal", "unknown", "unparsed"} {
+		key := o
+		if o == "event" {
+			key = "events"
+		}
+		counter(descLines, float64(st.Counters[key]), o)
+	}
+	for _, s := range st.Sources {
+		gauge(descSourceRead, float64(s.Offset), s.Source)
+		gauge(descSourceLag, float64(s.Lag), s.Source)
+		counter(descSourceLines, float64(s.Lines), s.Source)
+		counter(descSourceErrors, float64(s.Errors), s.Source)
+		counter(descSourceRotations, float64(s.Rotations), s.Source)
+	}
+	for class, n := range counters.ByClass() {
+		counter(descEvents, float64(n), string(class))
+	}
+	counter(descIncidents, float64(counters.Incidents.Load()))
+	counter(descReports, float64(counters.Reports.Load()))
+	counter(descDelivered, float64(counters.Delivered.Load()))
+	for state, n := range st.Store.Outbox {
+		gauge(descOutbox, float64(n), string(state))
+	}
+	counter(descLookups, float64(counters.Lookups.Load()-counters.LookupErrors.Load()), "found")
+	counter(descLookups, float64(counters.LookupErrors.Load()), "not-found")
+	counter(descLookupSecs, counters.LookupSeconds.Load())
+	gauge(descStoreBytes, float64(st.Store.SizeBytes))
+	for level, n := range c.d.errors.counts() {
+		counter(descLogs, float64(n), level)
+	}
+	gauge(descUp, float64(st.Started.Unix()))
+}

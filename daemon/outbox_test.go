@@ -1,0 +1,425 @@
+package daemon
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
+	"github.com/abusewatch/abusewatch/store"
+	"github.com/emersion/go-smtp"
+)
+
+// The outbox against a real SMTP server on loopback and a real store. Incidents are put
+// into the store directly, so each test controls exactly who is reported when.
+
+var t0 = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+
+// party is an attacking network with its static abuse contact.
+type party struct{ network, email string }
+
+var parties = []party{
+	{"45.134.26.0/24", "abuse@hostco.example"},
+	{"185.220.100.0/22", "abuse@relay-net.example"},
+	{"218.92.0.0/16", "anti-spam@backbone.example"},
+}
+
+// logBuffer collects the pipeline's log lines for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// outboxPipeline builds a pipeline that sends over SMTP to server, with the contacts of
+// ps and extra TOML lines appended to [policy].
+func outboxPipeline(t *testing.T, server, mode string, ps []party, policy string) (*Pipeline, *store.Store, *logBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	var contacts strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&contacts, "[[contact]]\nnetwork = %q\nemails = [%q]\n\n", p.network, p.email)
+	}
+	doc := `
+[reporter]
+name = "Sam Example"
+organisation = "Example Hosting Ltd"
+email = "security@example.org"
+timezone = "UTC"
+
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+timeout = "100ms"
+
+` + contacts.String() + `
+[mail]
+transport = "smtp"
+server = "` + server + `"
+tls = "none"
+timeout = "10s"
+from = "abusewatch@example.org"
+helo_name = "gw.example.org"
+retry_min = "1m"
+retry_max = "10m"
+give_up_after = "1d"
+
+[policy]
+mode = "` + mode + `"
+` + policy + `
+
+[store]
+path = "` + filepath.Join(dir, "state.db") + `"
+`
+	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), doc)
+	st := openTestStore(t, cfg)
+	logs := &logBuffer{}
+	p, err := NewPipeline(cfg, st, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, st, logs
+}
+
+// attack stores an incident of n failed logins from addr that started at first.
+func attack(t *testing.T, st *store.Store, addr string, first time.Time, n int) abusewatch.Incident {
+	t.Helper()
+	a := netip.MustParseAddr(addr)
+	inc := abusewatch.Incident{
+		ID: "inc-" + addr + "-" + first.Format("150405"), Key: "ip:" + addr, Rule: "per-address", Addr: a,
+		Network: netip.PrefixFrom(a, 32), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+		First: first, Last: first.Add(time.Minute), Count: n, Attempts: n, Hosts: []string{"web1"}, Severity: 3,
+	}
+	for i := range min(n, 3) {
+		inc.Evidence = append(inc.Evidence, abusewatch.Event{Time: first.Add(time.Duration(i) * time.Second), Class: abusewatch.ClassAuthFailure,
+			Addr: a, Port: uint16(40000 + i), Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", addr, 40000+i)})
+	}
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	return inc
+}
+
+func reportsIn(t *testing.T, st *store.Store, states ...abusewatch.ReportState) []abusewatch.Report {
+	t.Helper()
+	rs, err := st.Reports(states...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func messageID(t *testing.T, data []byte) string {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Header.Get("Message-Id")
+}
+
+func TestServerDownThen451ThenAcceptsDeliversOnce(t *testing.T) {
+	addr := mailtest.FreeAddr(t)
+	p, st, logs := outboxPipeline(t, addr, "auto", parties[:1], "")
+	attack(t, st, "45.134.26.7", t0, 20)
+	ctx := t.Context()
+	if err := p.Report(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+
+	// Down: nothing listens. The report stays queued with a back-off.
+	if err := p.DeliverAt(ctx, t0); err == nil {
+		t.Fatal("delivery to a server that is down succeeded")
+	}
+	q := reportsIn(t, st, abusewatch.ReportQueued)
+	if len(q) != 1 || q[0].Attempts != 1 || !q[0].NextAttempt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("after the first attempt: %+v", q)
+	}
+	// Within the back-off nothing is tried.
+	if err := p.DeliverAt(ctx, t0.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if q := reportsIn(t, st, abusewatch.ReportQueued); q[0].Attempts != 1 {
+		t.Errorf("tried again within the back-off: %d attempts", q[0].Attempts)
+	}
+
+	// Up, but busy: 451. The back-off doubles.
+	srv := mailtest.Start(t, mailtest.Options{Addr: addr, Replies: []error{&smtp.SMTPError{Code: 451, Message: "try again later"}}})
+	if err := p.DeliverAt(ctx, t0.Add(time.Minute)); err == nil {
+		t.Fatal("a 451 counted as delivered")
+	}
+	q = reportsIn(t, st, abusewatch.ReportQueued)
+	if len(q) != 1 || q[0].Attempts != 2 || !q[0].NextAttempt.Equal(t0.Add(3*time.Minute)) || !strings.Contains(q[0].Error, "451") {
+		t.Fatalf("after the 451: attempts %d, next %v, error %q", q[0].Attempts, q[0].NextAttempt, q[0].Error)
+	}
+	srv.Nothing(t)
+
+	// Accepts: the report arrives, once.
+	if err := p.DeliverAt(ctx, t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.Next(t)
+	sent := reportsIn(t, st, abusewatch.ReportSent)
+	if len(sent) != 1 || messageID(t, m.Data) != sent[0].MessageID {
+		t.Fatalf("sent %+v, message %q", sent, messageID(t, m.Data))
+	}
+	if m.Helo != "gw.example.org" {
+		t.Errorf("EHLO %q, want mail.helo_name", m.Helo)
+	}
+	for _, later := range []time.Duration{time.Hour, 48 * time.Hour} {
+		if err := p.Tick(ctx, t0.Add(later)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Nothing(t)
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+func TestPermanentRefusalFailsWithTheReply(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{DataErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "we do not accept reports"}})
+	p, st, _ := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Tick(t.Context(), t0); err == nil {
+		t.Fatal("a 550 counted as delivered")
+	}
+	failed := reportsIn(t, st, abusewatch.ReportFailed)
+	if len(failed) != 1 || !strings.Contains(failed[0].Error, "550") || !strings.Contains(failed[0].Error, "we do not accept reports") {
+		t.Fatalf("failed reports: %+v", failed)
+	}
+	// Failed stays failed: no retry.
+	if err := p.Tick(t.Context(), t0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := reportsIn(t, st, abusewatch.ReportFailed); len(got) != 1 || got[0].Attempts != 1 {
+		t.Errorf("after another round: %+v", got)
+	}
+}
+
+func TestTemporaryFailuresGiveUpAfterTheLimit(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{DataErr: &smtp.SMTPError{Code: 452, Message: "mailbox full"}})
+	p, st, _ := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
+	attack(t, st, "45.134.26.7", t0, 20)
+	p.Tick(t.Context(), t0)
+	p.Tick(t.Context(), t0.Add(25*time.Hour)) // past mail.give_up_after = "1d"
+	failed := reportsIn(t, st, abusewatch.ReportFailed)
+	if len(failed) != 1 || !strings.Contains(failed[0].Error, "gave up after 2 attempts") {
+		t.Fatalf("failed reports: %+v", failed)
+	}
+}
+
+func TestCooldownBatchesAPartysNewIncidentsIntoOneLaterReport(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Tick(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	first := srv.Next(t)
+
+	// Two more attackers from the same network, a day and two days later: the party
+	// is in its 7-day cooldown, so nothing is written or sent.
+	second := attack(t, st, "45.134.26.8", t0.Add(24*time.Hour), 10)
+	third := attack(t, st, "45.134.26.9", t0.Add(48*time.Hour), 10)
+	for _, d := range []time.Duration{24 * time.Hour, 49 * time.Hour, 6 * 24 * time.Hour} {
+		if err := p.Tick(ctx, t0.Add(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Nothing(t)
+	if n := len(reportsIn(t, st)); n != 1 {
+		t.Fatalf("%d reports written during the cooldown, want 1", n)
+	}
+
+	// After the cooldown, one report covers both.
+	if err := p.Tick(ctx, t0.Add(7*24*time.Hour+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	next := srv.Next(t)
+	if messageID(t, next.Data) == messageID(t, first.Data) {
+		t.Fatal("the first report was sent again")
+	}
+	sent := reportsIn(t, st, abusewatch.ReportSent)
+	if len(sent) != 2 {
+		t.Fatalf("%d reports sent, want 2", len(sent))
+	}
+	last := sent[1]
+	if strings.Join(last.Incidents, ",") != strings.Join([]string{second.ID, third.ID}, ",") &&
+		strings.Join(last.Incidents, ",") != strings.Join([]string{third.ID, second.ID}, ",") {
+		t.Errorf("the second report covers %v, want both later incidents", last.Incidents)
+	}
+	if !strings.Contains(string(next.Data), "45.134.26.8") || !strings.Contains(string(next.Data), "45.134.26.9") {
+		t.Error("the second memo does not name both sources")
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+func TestCooldownHoldsASecondReportToTheSameAddress(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	// Two networks with the same abuse desk: the second report waits in the queue.
+	same := []party{{"45.134.26.0/24", "abuse@hostco.example"}, {"45.134.27.0/24", "abuse@hostco.example"}}
+	p, st, _ := outboxPipeline(t, srv.Addr, "review", same, "")
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Tick(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	// The admin approves one, it goes; a second report to the same address is written
+	// only after the cooldown.
+	pending := reportsIn(t, st, abusewatch.ReportPendingApproval)
+	if len(pending) != 1 {
+		t.Fatalf("%d pending", len(pending))
+	}
+	approve(t, st, pending[0].ID)
+	if err := p.Tick(t.Context(), t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	attack(t, st, "45.134.27.7", t0.Add(time.Hour), 20)
+	if err := p.Tick(t.Context(), t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(reportsIn(t, st, abusewatch.ReportPendingApproval)); n != 0 {
+		t.Errorf("%d reports written to an address in its cooldown", n)
+	}
+	// Even a report the admin queues by hand waits for the cooldown.
+	r := pending[0]
+	r.ID, r.State, r.Incidents = "by-hand", abusewatch.ReportQueued, []string{"x"}
+	if _, err := st.AddReport(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DeliverAt(t.Context(), t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	got, _, _ := st.Report("by-hand")
+	if got.State != abusewatch.ReportQueued || !strings.Contains(got.Waiting, "cooldown") || !got.NextAttempt.Equal(t0.Add(time.Minute+7*24*time.Hour)) {
+		t.Errorf("by-hand report: %s, waiting %q until %v", got.State, got.Waiting, got.NextAttempt)
+	}
+}
+
+func approve(t *testing.T, st *store.Store, id string) {
+	t.Helper()
+	if err := st.UpdateReport(id, func(r *abusewatch.Report) error {
+		r.State = abusewatch.ReportQueued
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDomainHourlyLimit(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	big := []party{{"45.134.26.0/24", "a@big.example"}, {"45.134.27.0/24", "b@big.example"}, {"45.134.28.0/24", "c@big.example"}}
+	p, st, _ := outboxPipeline(t, srv.Addr, "auto", big, "domain_hourly_limit = 2")
+	for i := range 3 {
+		attack(t, st, fmt.Sprintf("45.134.%d.7", 26+i), t0, 20)
+	}
+	if err := p.Tick(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	srv.Next(t)
+	srv.Nothing(t)
+	q := reportsIn(t, st, abusewatch.ReportQueued)
+	if len(q) != 1 || !strings.Contains(q[0].Waiting, "big.example") || !q[0].NextAttempt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("queued: %+v", q)
+	}
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+}
+
+func TestDailyCap(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", parties, "daily_cap = 2")
+	attack(t, st, "45.134.26.7", t0, 20)
+	attack(t, st, "185.220.100.7", t0, 20)
+	attack(t, st, "218.92.0.7", t0, 20)
+	if err := p.Tick(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	srv.Next(t)
+	srv.Nothing(t)
+	q := reportsIn(t, st, abusewatch.ReportQueued)
+	if len(q) != 1 || !strings.Contains(q[0].Waiting, "cap") {
+		t.Fatalf("queued: %+v", q)
+	}
+	if !strings.Contains(logs.String(), "report waits") {
+		t.Error("no log line says why the report waits")
+	}
+	p.Tick(t.Context(), t0.Add(23*time.Hour))
+	srv.Nothing(t)
+	p.Tick(t.Context(), t0.Add(24*time.Hour))
+	srv.Next(t)
+}
+
+func TestReportLeftInSendingIsNotResentWithoutApproval(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Report(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	// What a process killed during delivery leaves behind.
+	r := reportsIn(t, st, abusewatch.ReportQueued)[0]
+	if err := st.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+		s.State, s.Attempts = abusewatch.ReportSending, 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Tick(t.Context(), t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	got, _, _ := st.Report(r.ID)
+	if got.State != abusewatch.ReportPendingApproval || !strings.Contains(got.Error, "may or may not have arrived") {
+		t.Errorf("report is %s: %q", got.State, got.Error)
+	}
+	if !strings.Contains(logs.String(), "not sending it again") || !strings.Contains(logs.String(), "abusewatch report approve "+r.ID) {
+		t.Errorf("no log line says so:\n%s", logs)
+	}
+}
+
+func TestObserveModeSendsNothing(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, _ := outboxPipeline(t, srv.Addr, "observe", parties[:1], "")
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Tick(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	held := reportsIn(t, st, abusewatch.ReportHeld)
+	if len(held) != 1 {
+		t.Fatalf("%d held", len(held))
+	}
+	approve(t, st, held[0].ID) // even queued by hand
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+}

@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// The read-only questions the admin subcommands ask. The daemon answers them over the
+// admin socket; with no daemon running the commands ask the store file directly, so the
+// answers are the same either way.
+
+// IncidentInfo is an incident with where its report is.
+type IncidentInfo struct {
+	abusewatch.Incident
+	ReportID    string                 `json:"report_id,omitempty"`
+	ReportState abusewatch.ReportState `json:"report_state,omitempty"`
+	ReportTo    []string               `json:"report_to,omitempty"`
+	Location    string                 `json:"report_location,omitempty"`
+}
+
+// QueryIncidents returns the incidents whose last event is at or after since, newest
+// first, each with its report.
+func QueryIncidents(st *store.Store, since time.Time) ([]IncidentInfo, error) {
+	all, err := st.Incidents()
+	if err != nil {
+		return nil, err
+	}
+	var out []IncidentInfo
+	for _, inc := range all {
+		if inc.Last.Before(since) {
+			continue
+		}
+		info, err := withReport(st, inc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	slices.SortStableFunc(out, func(a, b IncidentInfo) int { return b.Last.Compare(a.Last) })
+	return out, nil
+}
+
+func withReport(st *store.Store, inc abusewatch.Incident) (IncidentInfo, error) {
+	info := IncidentInfo{Incident: inc}
+	id, ok, err := st.ReportFor(inc.ID)
+	if err != nil || !ok {
+		return info, err
+	}
+	r, ok, err := st.Report(id)
+	if err != nil || !ok {
+		return info, err
+	}
+	info.ReportID, info.ReportState, info.ReportTo, info.Location = r.ID, r.State, r.Contact.Emails, r.Location
+	return info, nil
+}
+
+// NetworkInfo is what is known about an address or a network.
+type NetworkInfo struct {
+	Network   string            `json:"network"`
+	Since     time.Time         `json:"since"`
+	Events    int               `json:"events"`
+	ByClass   map[string]int    `json:"by_class"`
+	ByDay     []DayCount        `json:"by_day"`
+	Addresses []AddrCount       `json:"addresses,omitempty"` // the busiest addresses, for a network
+	Hosts     map[string]int    `json:"hosts_hit"`
+	Last      *abusewatch.Event `json:"last_event,omitempty"`
+	Incidents []IncidentInfo    `json:"incidents"`
+	Excluded  *store.Exclusion  `json:"excluded,omitempty"`
+
+	// The days of the range before the oldest raw event kept ([retention] events), from
+	// the daily counters ([retention] counters): counts by class, no lines. Only for an
+	// address or a /24, /16, /8 (IPv6 /64, /48, /32), the sizes that are counted.
+	CountedEvents int        `json:"counted_events,omitempty"`
+	CountedByDay  []DayCount `json:"counted_by_day,omitempty"`
+}
+
+// DayCount is the events of one day, by class.
+type DayCount struct {
+	Day     string         `json:"day"` // YYYY-MM-DD in UTC
+	ByClass map[string]int `json:"by_class"`
+}
+
+// AddrCount is one address's number of events.
+type AddrCount struct {
+	Addr   string `json:"addr"`
+	Events int    `json:"events"`
+}
+
+// QueryNetwork returns what is known about network p (an address is a /32 or /128) from
+// since to now. Any prefix length is accepted: the nearest stored index (/24, /16, /8,
+// IPv6 /64, /48, /32) is read and filtered.
+func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (NetworkInfo, error) {
+	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
+	info := NetworkInfo{Network: p.String(), Since: since, ByClass: map[string]int{}, Hosts: map[string]int{}}
+	events, err := eventsIn(st, p, since, now)
+	if err != nil {
+		return info, err
+	}
+	days := map[string]map[string]int{}
+	addrs := map[netip.Addr]int{}
+	for i, e := range events {
+		info.Events++
+		info.ByClass[string(e.Class)]++
+		day := e.Time.UTC().Format(time.DateOnly)
+		if days[day] == nil {
+			days[day] = map[string]int{}
+		}
+		days[day][string(e.Class)]++
+		addrs[e.Addr]++
+		if e.Host != "" {
+			info.Hosts[e.Host]++
+		}
+		if i == len(events)-1 {
+			last := e
+			info.Last = &last
+		}
+	}
+	for _, day := range sortedKeys(days) {
+		info.ByDay = append(info.ByDay, DayCount{Day: day, ByClass: days[day]})
+	}
+	if !p.IsSingleIP() {
+		for a, n := range addrs {
+			info.Addresses = append(info.Addresses, AddrCount{Addr: a.String(), Events: n})
+		}
+		slices.SortFunc(info.Addresses, func(a, b AddrCount) int {
+			return cmp.Or(cmp.Compare(b.Events, a.Events), cmp.Compare(a.Addr, b.Addr))
+		})
+		info.Addresses = info.Addresses[:min(len(info.Addresses), 20)]
+	}
+	if err := countedBefore(st, p, since, now, &info); err != nil {
+		return info, err
+	}
+	all, err := st.Incidents()
+	if err != nil {
+		return info, err
+	}
+	for _, inc := range all {
+		if inc.Addr.IsValid() && p.Contains(inc.Addr.Unmap()) && !inc.Last.Before(since) {
+			ii, err := withReport(st, inc)
+			if err != nil {
+				return info, err
+			}
+			info.Incidents = append(info.Incidents, ii)
+		}
+	}
+	ex, err := st.Exclusions()
+	if err != nil {
+		return info, err
+	}
+	for _, e := range ex {
+		if e.Network.Contains(p.Addr()) && e.Network.Bits() <= p.Bits() {
+			info.Excluded = &e
+		}
+	}
+	return info, nil
+}
+
+// eventsIn reads the events of any network p through the nearest index that covers it.
+func eventsIn(st *store.Store, p netip.Prefix, since, now time.Time) ([]abusewatch.Event, error) {
+	if p.IsSingleIP() {
+		return st.EventsByAddr(p.Addr(), since, now)
+	}
+	sizes := []int{24, 16, 8}
+	if p.Addr().Is6() {
+		sizes = []int{64, 48, 32}
+	}
+	for _, bits := range sizes {
+		if bits > p.Bits() {
+			continue
+		}
+		outer, _ := p.Addr().Prefix(bits)
+		evs, err := st.EventsByNetwork(outer, since, now)
+		if err != nil {
+			return nil, err
+		}
+		if bits == p.Bits() {
+			return evs, nil
+		}
+		return slices.DeleteFunc(evs, func(e abusewatch.Event) bool { return !p.Contains(e.Addr.Unmap()) }), nil
+	}
+	return nil, fmt.Errorf("%s is wider than a /%d: ask about a smaller network", p, sizes[len(sizes)-1])
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// countedBefore adds the daily counters of the days in [since, now] before the day of
+// the oldest raw event (all of them when no event is kept) to info.
+func countedBefore(st *store.Store, p netip.Prefix, since, now time.Time, info *NetworkInfo) error {
+	oldest, ok, err := st.OldestEvent()
+	if err != nil {
+		return err
+	}
+	firstKept := now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	if ok {
+		firstKept = oldest.UTC().Truncate(24 * time.Hour)
+	}
+	if !since.Before(firstKept) {
+		return nil
+	}
+	days, err := st.Daily(p, since, firstKept.Add(-time.Nanosecond))
+	if err != nil {
+		return nil // not a counted size: the raw events are all there is
+	}
+	for _, d := range days {
+		dc := DayCount{Day: d.Day.Format(time.DateOnly), ByClass: map[string]int{}}
+		for class, n := range d.ByClass {
+			dc.ByClass[string(class)] = n
+			info.CountedEvents += n
+		}
+		info.CountedByDay = append(info.CountedByDay, dc)
+	}
+	return nil
+}

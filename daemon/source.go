@@ -1,0 +1,135 @@
+package daemon
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// Every source (a followed file, the journal, the syslog listener) looks the same to the
+// Run loop: it sends lines, each with the position just after it, to one channel, and
+// returns only when its context ends or it cannot go on at all.
+
+// sourceLine is a record with the position reached after it. A line with posOnly set
+// carries no record: it moves the source's position (to the start of a new file after a
+// rotation) so that a crash right after the switch resumes in the right file. A line
+// without a position (pos.Source == "") comes from a source that cannot be replayed, the
+// syslog listener.
+type sourceLine struct {
+	rec     abusewatch.Record
+	pos     store.Position
+	fp      store.Position // for files: the fingerprint of the bytes before pos (see fingerprintKey)
+	posOnly bool
+}
+
+// SourceCounters count what one source did; they serve the tests, status and metrics.
+type SourceCounters struct {
+	Lines       atomic.Int64 // lines read
+	Bytes       atomic.Int64 // bytes read, newlines included
+	Rotations   atomic.Int64 // times the file under the path was replaced and the old one drained
+	Truncations atomic.Int64 // times the file shrank in place (truncated or copytruncated)
+	Errors      atomic.Int64 // open, read, permission or journalctl failures
+	Long        atomic.Int64 // lines longer than the cap, kept cut
+	Lag         atomic.Int64 // bytes behind the end of the file at the last look
+}
+
+// SourceStats is a snapshot of one source's counters.
+type SourceStats struct {
+	Source      string `json:"source"`
+	Lines       int64  `json:"lines"`
+	Bytes       int64  `json:"bytes"`
+	Rotations   int64  `json:"rotations"`
+	Truncations int64  `json:"truncations"`
+	Errors      int64  `json:"errors"`
+	Long        int64  `json:"long_lines"`
+	Lag         int64  `json:"lag_bytes"`
+}
+
+// sourceSet holds the counters of every source the daemon has started.
+type sourceSet struct {
+	mu       sync.Mutex
+	counters map[string]*SourceCounters
+}
+
+func (s *sourceSet) get(name string) *SourceCounters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counters == nil {
+		s.counters = map[string]*SourceCounters{}
+	}
+	c, ok := s.counters[name]
+	if !ok {
+		c = &SourceCounters{}
+		s.counters[name] = c
+	}
+	return c
+}
+
+// SourceStats returns the counters of every source, sorted by name.
+func (d *Daemon) SourceStats() []SourceStats {
+	d.sources.mu.Lock()
+	defer d.sources.mu.Unlock()
+	out := make([]SourceStats, 0, len(d.sources.counters))
+	for name, c := range d.sources.counters {
+		out = append(out, SourceStats{Source: name, Lines: c.Lines.Load(), Bytes: c.Bytes.Load(),
+			Rotations: c.Rotations.Load(), Truncations: c.Truncations.Load(), Errors: c.Errors.Load(),
+			Long: c.Long.Load(), Lag: c.Lag.Load()})
+	}
+	slices.SortFunc(out, func(a, b SourceStats) int {
+		switch {
+		case a.Source < b.Source:
+			return -1
+		case a.Source > b.Source:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// sourceAttrs are a source's counters as log attributes, logged with every rotation,
+// truncation and error so the log alone tells what happened to a file.
+func sourceAttrs(c *SourceCounters) []any {
+	return []any{"lines", c.Lines.Load(), "rotations", c.Rotations.Load(), "truncations", c.Truncations.Load(),
+		"errors", c.Errors.Load()}
+}
+
+// rotatedSuffix matches what logrotate and savelog append to a rotated file: ".1",
+// "-20261122" (dateext), either followed by a compression suffix, or a bare ".gz" / ".old".
+var rotatedSuffix = regexp.MustCompile(`^(\.\d+|-\d{8}(\d{2,6})?|\.\d{4}-\d{2}-\d{2})?(\.(gz|xz|bz2|zst|lz4|Z))?$|^\.old$`)
+
+// isRotatedOf says whether name is a rotated copy of the live file base.
+func isRotatedOf(name, base string) bool {
+	if len(name) <= len(base) || name[:len(base)] != base {
+		return false
+	}
+	return rotatedSuffix.MatchString(name[len(base):])
+}
+
+// looksRotated says whether a file name is a rotated log (auth.log.1, secure-20261122,
+// messages.2.gz), the files a glob such as /var/log/secure* must not follow.
+var looksRotated = regexp.MustCompile(`(\.\d+|-\d{8}(\d{2,6})?|\.\d{4}-\d{2}-\d{2})(\.(gz|xz|bz2|zst|lz4|Z))?$|\.(gz|xz|bz2|zst|lz4|Z|old)$`)
+
+// backoff doubles a wait up to a ceiling.
+type backoff struct {
+	next, max time.Duration
+}
+
+// wait waits for the current delay or the end of ctx, then doubles the delay.
+func (b *backoff) wait(ctx context.Context) error {
+	t := time.NewTimer(b.next)
+	defer t.Stop()
+	b.next = min(2*b.next, b.max)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,213 @@
+package daemon
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExpandSourcesGlobSkipsRotatedFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"auth.log", "auth.log.1", "auth.log.2.gz", "secure", "secure-20261122", "secure-20261122.gz", "messages.old", "kern.log"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := &Config{Sources: []SourceConfig{{Files: []string{filepath.Join(dir, "auth.log*"), filepath.Join(dir, "secure*"), filepath.Join(dir, "later.log"), filepath.Join(dir, "*.old")}}}}
+	got, err := ExpandSources(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "auth.log"), filepath.Join(dir, "secure"), filepath.Join(dir, "later.log")}
+	if !slices.Equal(got, want) {
+		t.Errorf("ExpandSources = %q\nwant %q", got, want)
+	}
+}
+
+func TestIsRotatedOf(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{{"auth.log.1", true}, {"auth.log.12.gz", true}, {"auth.log-20261122", true}, {"auth.log-2026112213", true},
+		{"auth.log.old", true}, {"auth.log", false}, {"auth.logger", false}, {"auth.log.bak", false}, {"auth.log.1.txt", false}} {
+		if got := isRotatedOf(c.name, "auth.log"); got != c.want {
+			t.Errorf("isRotatedOf(%q) = %v", c.name, got)
+		}
+	}
+}
+
+// next receives the next record from a follower, or fails after ten seconds.
+func next(t *testing.T, out chan sourceLine) sourceLine {
+	t.Helper()
+	for {
+		select {
+		case l := <-out:
+			if !l.posOnly {
+				return l
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no line from the follower within 10s")
+		}
+	}
+}
+
+// A line is sent only once its newline is written; an over-long line is cut, counted and
+// its bytes still counted in the offset; NUL bytes and invalid UTF-8 pass through for
+// detect to count as unparsed.
+func TestFollowerCompleteLinesLongLinesAndGarbage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.log")
+	long := strings.Repeat("x", 3*maxLine)
+	content := "short\n" + long + "\n" + "bin\x00ary \xff\n" + "partial"
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan sourceLine, 10)
+	c := &SourceCounters{}
+	ff := &fileFollower{path: path, log: slog.New(slog.DiscardHandler), store: noPositions{}, c: c, out: out}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go ff.run(ctx)
+
+	if l := next(t, out); l.rec.Line != "short" || l.pos.Offset != 6 {
+		t.Errorf("first line %q at %d", l.rec.Line, l.pos.Offset)
+	}
+	if l := next(t, out); len(l.rec.Line) != maxLine || l.pos.Offset != int64(6+len(long)+1) {
+		t.Errorf("long line kept %d bytes, offset %d; want %d bytes, offset %d", len(l.rec.Line), l.pos.Offset, maxLine, 6+len(long)+1)
+	}
+	if l := next(t, out); l.rec.Line != "bin\x00ary \xff" {
+		t.Errorf("garbage line %q", l.rec.Line)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(" line\n")
+	f.Close()
+	if l := next(t, out); l.rec.Line != "partial line" || l.pos.Offset != int64(len(content)+6) {
+		t.Errorf("completed line %q at %d", l.rec.Line, l.pos.Offset)
+	}
+	if c.Long.Load() != 1 || c.Lines.Load() != 4 {
+		t.Errorf("counters: %d long, %d lines; want 1, 4", c.Long.Load(), c.Lines.Load())
+	}
+}
+
+// A file the service user may not read is an error that names the file and its group;
+// the follower keeps trying instead of stopping.
+func TestFollowerPermissionDeniedNamesTheGroup(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: every file is readable")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(path, []byte("x\n"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	c := &SourceCounters{}
+	ff := &fileFollower{path: path, log: slog.New(slog.NewTextHandler(&logged, nil)), store: noPositions{}, c: c, out: make(chan sourceLine, 10)}
+	if ff.openLive(context.Background()) != nil {
+		t.Fatal("opened an unreadable file")
+	}
+	if !strings.Contains(logged.String(), "permission denied") || !strings.Contains(logged.String(), "group=") || c.Errors.Load() != 1 {
+		t.Errorf("log %q, errors %d", logged.String(), c.Errors.Load())
+	}
+}
+
+func TestSourceConfigErrors(t *testing.T) {
+	for _, c := range []struct{ doc, want string }{
+		{"[syslog]\nudp = [\"0.0.0.0:514\"]\n", "x.toml:2: syslog.allow: a syslog listener needs the networks allowed to send"},
+		{"[syslog]\ntcp = [\"514\"]\nallow = [\"10.0.0.0/8\"]\n", "x.toml:2: syslog.tcp: \"514\" is not an address to listen on"},
+		{"[syslog]\ntls = [\":6514\"]\nallow = [\"10.0.0.0/8\"]\n", "x.toml:2: syslog.tls: listening with TLS needs syslog.cert_file and syslog.key_file"},
+		{"[syslog]\nudp = [\":514\"]\nallow = [\"10.0.0.0/33\"]\n", "x.toml:3: syslog.allow: \"10.0.0.0/33\" is not an address or a network"},
+		{"[journal]\nunits = [\"ssh service\"]\n", "x.toml:2: journal.units: \"ssh service\" is not a unit or identifier name"},
+		{"[journal]\ndirectory = \"/nonexistent\"\n", "x.toml:2: journal.directory: \"/nonexistent\" is not a directory"},
+		{"[[source]]\nfiles = []\n", "x.toml:2: source[0].files: a [[source]] needs at least one file or glob"},
+	} {
+		_, err := ParseConfig("x.toml", []byte("[policy]\nmode = \"observe\"\n"+c.doc))
+		if err == nil {
+			t.Errorf("%q accepted", c.doc)
+			continue
+		}
+		// The documents above start two lines down.
+		got := strings.Replace(err.Error(), fmt.Sprintf("x.toml:%d", lineOf(err.Error())), fmt.Sprintf("x.toml:%d", lineOf(err.Error())-2), 1)
+		if !strings.HasPrefix(got, c.want) {
+			t.Errorf("error %q\nwant %q…", got, c.want)
+		}
+	}
+}
+
+func lineOf(s string) int {
+	var n int
+	fmt.Sscanf(s[strings.IndexByte(s, ':')+1:], "%d", &n)
+	return n
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their paths and a
+// pool that trusts the certificate.
+func selfSigned(t *testing.T) (string, string, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// Syslog over TLS (RFC 5425: octet-counted frames) from a Go client.
+func TestSyslogOverTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	var logged strings.Builder
+	cfg := &Config{Syslog: SyslogConfig{TLS: []string{"127.0.0.1:0"}, CertFile: certFile, KeyFile: keyFile, Allow: []string{"127.0.0.1"}},
+		Detect: DetectConfig{Timezone: "UTC"}}
+	d := &Daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(&logged, nil))}
+	out := make(chan sourceLine, 10)
+	ready := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.listenSyslog(ctx, out, ready); close(done) }()
+	defer func() { cancel(); <-done }()
+	if err := <-ready; err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.Fields(logged.String()[strings.Index(logged.String(), "addr=")+5:])[0]
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msg := "<38>1 2026-11-22T09:59:58Z web7 sshd 42 - - Invalid user x from 3.3.3.3 port 5"
+	fmt.Fprintf(conn, "%d %s", len(msg), msg)
+	if l := next(t, out); l.rec.Line != "2026-11-22T09:59:58.000000Z web7 sshd[42]: Invalid user x from 3.3.3.3 port 5" {
+		t.Errorf("record %q", l.rec.Line)
+	}
+}

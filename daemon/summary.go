@@ -1,0 +1,283 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// ShapeSource gives the most frequent unknown-record shapes since a time, each with a
+// sample and a suggested normal rule: the summary's tuning loop. The shapes store comes
+// with the tuning issue; whatever holds them implements this, and until something does
+// the summary says that no shape data exists yet.
+type ShapeSource interface {
+	TopShapes(since time.Time, n int) ([]mailer.Shape, error)
+}
+
+// summaryEventLimit bounds the events one summary reads; beyond it only the count grows.
+const summaryEventLimit = 1_000_000
+
+// BuildSummary gathers the summary of the 24 hours before now from the store: events
+// by class, host, hour, address and network; new and growing incidents; the outbox;
+// possible compromises first. shapes may be nil.
+func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Time) (mailer.Summary, error) {
+	loc := Location(cfg.Reporter.Timezone)
+	from := now.Add(-24 * time.Hour)
+	host, _ := os.Hostname()
+	top := cfg.Summary.Top
+	s := mailer.Summary{Host: host, From: from, To: now, Location: loc, Mode: cfg.Policy.Mode, PerHour: make([]int, 24)}
+
+	events, total, err := st.EventsBetween(from, now, summaryEventLimit)
+	if err != nil {
+		return s, err
+	}
+	s.Events = total
+	byClass, byHost, byAddr, byNet := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
+	for _, e := range events {
+		byClass[string(e.Class)]++
+		if e.Host != "" {
+			byHost[e.Host]++
+		}
+		if h := int(e.Time.Sub(from) / time.Hour); h >= 0 && h < 24 {
+			s.PerHour[h]++
+		}
+		if e.Class == abusewatch.ClassAuthSuccess || !e.Addr.IsValid() {
+			continue // a success is not an attack; our own users log in too
+		}
+		byAddr[e.Addr.String()]++
+		bits := 24
+		if e.Addr.Unmap().Is6() {
+			bits = 64
+		}
+		if p, err := e.Addr.Unmap().Prefix(bits); err == nil {
+			byNet[p.String()]++
+		}
+	}
+	s.ByClass, s.ByHost = counts(byClass, 0), counts(byHost, top)
+	for i := range s.ByHost {
+		s.ByHost[i].Value = sanitizeText(s.ByHost[i].Value)
+	}
+	s.TopAddrs, s.TopNets = counts(byAddr, top), counts(byNet, top)
+
+	incs, err := st.Incidents()
+	if err != nil {
+		return s, err
+	}
+	reports, err := st.Reports()
+	if err != nil {
+		return s, err
+	}
+	reportOf := map[string]abusewatch.Report{}
+	for _, r := range reports {
+		for _, id := range r.Incidents {
+			reportOf[id] = r
+		}
+	}
+	for _, inc := range incs {
+		if inc.Last.Before(from) {
+			continue
+		}
+		si := mailer.SummaryIncident{
+			Source: incidentSource(inc), Count: inc.Count, First: inc.First, Last: inc.Last,
+			Classes: joinClasses(inc.Classes), Hosts: sanitizeText(strings.Join(inc.Hosts, ", ")),
+			Reported: reportState(reportOf[inc.ID], inc),
+		}
+		switch {
+		case inc.Success:
+			s.Compromises = append(s.Compromises, si)
+		case !inc.First.Before(from):
+			s.New = append(s.New, si)
+		default:
+			s.Growing = append(s.Growing, si)
+		}
+	}
+	// The biggest first: that is what the admin reads before stopping.
+	for _, l := range [][]mailer.SummaryIncident{s.New, s.Growing} {
+		slices.SortStableFunc(l, func(a, b mailer.SummaryIncident) int { return cmp.Compare(b.Count, a.Count) })
+	}
+	if top > 0 && len(s.Growing) > top {
+		s.Growing = s.Growing[:top]
+	}
+
+	// The commands name the config when it is not the default, so they can be pasted.
+	report := "abusewatch report"
+	if cfg.file != "" && cfg.file != DefaultConfigPath {
+		report = "abusewatch report --config " + cfg.file
+	}
+	s.ApproveAll = report + " approve --all"
+	for _, r := range reports {
+		line := mailer.ReportLine{ID: r.ID, To: strings.Join(r.Contact.Emails, ", "), Sources: reportSources(r, incs), Created: r.Created}
+		switch r.State {
+		case abusewatch.ReportSent:
+			if !r.Updated.Before(from) {
+				s.Sent++
+			}
+		case abusewatch.ReportQueued:
+			s.Queued++
+			if r.Waiting != "" && r.NextAttempt.After(now) {
+				s.Waiting++
+			}
+		case abusewatch.ReportFailed:
+			s.Failed++
+			if !r.Updated.Before(from) {
+				line.Problem = sanitizeText(r.Error)
+				line.Command = report + " approve " + r.ID + "   (to try again)"
+				s.FailedReports = append(s.FailedReports, line)
+			}
+		case abusewatch.ReportPendingApproval:
+			line.Command = report + " approve " + r.ID
+			s.Pending = append(s.Pending, line)
+		}
+	}
+
+	if shapes != nil {
+		if s.Shapes, err = shapes.TopShapes(from, top); err != nil {
+			return s, err
+		}
+	}
+	if len(s.Shapes) == 0 {
+		s.ShapesNote = "No unknown-record shapes are recorded yet: this abusewatch does not keep them (they come with the tuning-loop store). " +
+			"Run `abusewatch scan -v` on a log to see the unknown records counted."
+		if shapes != nil {
+			s.ShapesNote = "None in this period: every record was normal or a known attack."
+		}
+	}
+	return s, nil
+}
+
+// Summarise sends the daily summary to mail.admin when summary.time has come since the
+// last one. The first time it only starts the schedule: a new install does not mail
+// about a day it did not watch.
+func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
+	if p.cfg.Summary.Time == "" || p.cfg.Mail.Admin == "" {
+		return nil
+	}
+	last, ok, err := p.store.SummarySent()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return p.store.SetSummarySent(now)
+	}
+	due := SummaryDue(p.cfg.Summary.Time, p.zone(), now)
+	if !last.Before(due) {
+		return nil
+	}
+	if err := p.SendSummary(ctx, now); err != nil {
+		return err
+	}
+	return p.store.SetSummarySent(now)
+}
+
+// SendSummary builds the summary of the last 24 hours and mails it to the admin now.
+func (p *Pipeline) SendSummary(ctx context.Context, now time.Time) error {
+	var shapes ShapeSource
+	if s, ok := any(p.store).(ShapeSource); ok {
+		shapes = s
+	}
+	sum, err := BuildSummary(p.cfg, p.store, shapes, now)
+	if err != nil {
+		return err
+	}
+	msg, err := mailer.ComposeSummary(sum, cmp.Or(p.cfg.Mail.From, p.cfg.Mail.Admin), p.cfg.Mail.Admin, now)
+	if err != nil {
+		return err
+	}
+	r := abusewatch.Report{ID: "summary", Contact: abusewatch.Contact{Emails: []string{p.cfg.Mail.Admin}}, Message: msg}
+	loc, err := ReportTransport(p.cfg, p.transport).Deliver(ctx, r)
+	if err != nil {
+		return fmt.Errorf("sending it to %s: %w", p.cfg.Mail.Admin, err)
+	}
+	p.log.Info("daily summary sent", "to", p.cfg.Mail.Admin, "where", loc, "events", sum.Events,
+		"compromises", len(sum.Compromises), "pending", len(sum.Pending))
+	return nil
+}
+
+// SummaryDue is the latest scheduled summary time at or before now: today's hh:mm in
+// loc, or yesterday's when today's has not come yet.
+func SummaryDue(hhmm string, loc *time.Location, now time.Time) time.Time {
+	t, _ := time.Parse("15:04", hhmm) // validated
+	n := now.In(loc)
+	due := time.Date(n.Year(), n.Month(), n.Day(), t.Hour(), t.Minute(), 0, 0, loc)
+	if due.After(n) {
+		due = due.AddDate(0, 0, -1)
+	}
+	return due
+}
+
+func counts(m map[string]int, top int) []mailer.Count {
+	out := make([]mailer.Count, 0, len(m))
+	for v, n := range m {
+		out = append(out, mailer.Count{Value: v, N: n})
+	}
+	slices.SortFunc(out, func(a, b mailer.Count) int { return cmp.Or(cmp.Compare(b.N, a.N), strings.Compare(a.Value, b.Value)) })
+	if top > 0 && len(out) > top {
+		out = out[:top]
+	}
+	return out
+}
+
+func incidentSource(inc abusewatch.Incident) string {
+	if inc.Addr.IsValid() {
+		return inc.Addr.String()
+	}
+	return inc.Network.String()
+}
+
+func joinClasses(cs []abusewatch.Class) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ", ")
+}
+
+// reportState says in words where an incident's report is.
+func reportState(r abusewatch.Report, inc abusewatch.Incident) string {
+	switch {
+	case inc.Success:
+		return "not reported: a login succeeded (check it yourself)"
+	case r.ID == "":
+		return "no report yet"
+	case r.State == abusewatch.ReportPendingApproval:
+		return "waiting for your approval (" + r.ID + ")"
+	case r.State == abusewatch.ReportQueued && r.Waiting != "":
+		return "queued: " + r.Waiting
+	}
+	return string(r.State) + " to " + strings.Join(r.Contact.Emails, ", ")
+}
+
+// reportSources lists the addresses a report is about.
+func reportSources(r abusewatch.Report, incs []abusewatch.Incident) string {
+	var out []string
+	for _, inc := range incs {
+		if slices.Contains(r.Incidents, inc.ID) {
+			out = append(out, incidentSource(inc))
+		}
+	}
+	if len(out) == 0 {
+		return fmt.Sprintf("%d incidents", len(r.Incidents))
+	}
+	if len(out) > 3 {
+		out = append(out[:3], fmt.Sprintf("and %d more", len(out)-3))
+	}
+	return strings.Join(out, ", ")
+}
+
+// sanitizeText keeps log-derived text (host names, errors) on one printable line.
+func sanitizeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

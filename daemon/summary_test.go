@@ -1,0 +1,273 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/base64"
+	"flag"
+	"image/png"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// seededStore is a store with a day of events, three incidents (one where a login
+// succeeded) and reports in every state the summary counts.
+func seededStore(t *testing.T, now time.Time) (*Config, *store.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	doc := `
+[reporter]
+name = "Sam Example"
+timezone = "Europe/Berlin"
+
+[mail]
+transport = "maildir"
+maildir = "` + filepath.Join(dir, "maildir") + `"
+from = "abusewatch@example.org"
+admin = "root@example.org"
+
+[policy]
+mode = "review"
+
+[summary]
+time = "07:00"
+top = 3
+
+[store]
+path = "` + filepath.Join(dir, "state.db") + `"
+`
+	cfg := parseTestConfig(t, "/etc/abusewatch/abusewatch.toml", doc)
+	st := openTestStore(t, cfg)
+
+	var events []abusewatch.Event
+	add := func(addr string, class abusewatch.Class, host string, first time.Time, n int, every time.Duration) {
+		for i := range n {
+			events = append(events, abusewatch.Event{Time: first.Add(time.Duration(i) * every), Class: class,
+				Addr: netip.MustParseAddr(addr), Port: 40000, User: "root", Service: "sshd", Host: host, Line: "x"})
+		}
+	}
+	add("45.134.26.7", abusewatch.ClassAuthFailure, "web1", now.Add(-20*time.Hour), 120, time.Minute)
+	add("45.134.26.8", abusewatch.ClassInvalidUser, "web1", now.Add(-5*time.Hour), 40, 3*time.Minute)
+	add("218.92.0.7", abusewatch.ClassAuthFailure, "mail", now.Add(-2*time.Hour), 30, time.Minute)
+	add("218.92.0.7", abusewatch.ClassAuthSuccess, "mail", now.Add(-89*time.Minute), 1, 0)
+	add("81.2.69.5", abusewatch.ClassAuthFailure, "web1\x1b[31m", now.Add(-30*time.Hour), 10, time.Minute) // before the period
+	if _, err := st.Commit(events, nil); err != nil {
+		t.Fatal(err)
+	}
+	inc := func(id, addr string, first, last time.Time, count int, success bool, classes ...abusewatch.Class) abusewatch.Incident {
+		a := netip.MustParseAddr(addr)
+		return abusewatch.Incident{ID: id, Key: "ip:" + addr, Addr: a, Network: netip.PrefixFrom(a, 32), Classes: classes,
+			First: first, Last: last, Count: count, Attempts: count, Hosts: []string{"web1"}, Success: success}
+	}
+	incs := []abusewatch.Incident{
+		inc("i-new", "45.134.26.7", now.Add(-20*time.Hour), now.Add(-18*time.Hour), 120, false, abusewatch.ClassAuthFailure),
+		inc("i-grow", "185.220.100.7", now.Add(-3*24*time.Hour), now.Add(-4*time.Hour), 900, false, abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser),
+		inc("i-owned", "218.92.0.7", now.Add(-2*time.Hour), now.Add(-89*time.Minute), 31, true, abusewatch.ClassAuthFailure, abusewatch.ClassAuthSuccess),
+		inc("i-old", "81.2.69.5", now.Add(-30*time.Hour), now.Add(-29*time.Hour), 10, false, abusewatch.ClassAuthFailure),
+	}
+	if err := st.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	report := func(id string, state abusewatch.ReportState, incident, to string, updated time.Time, problem string) {
+		if _, err := st.AddReport(abusewatch.Report{ID: id, State: state, Incidents: []string{incident},
+			Contact: abusewatch.Contact{Emails: []string{to}}, Created: updated.Add(-time.Hour), Updated: updated, Error: problem}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report("0123456789abcdef0123456789abcdef", abusewatch.ReportPendingApproval, "i-new", "abuse@hostco.example", now.Add(-17*time.Hour), "")
+	report("fedcba9876543210fedcba9876543210", abusewatch.ReportSent, "i-grow", "abuse@relay-net.example", now.Add(-4*time.Hour), "")
+	report("00000000000000001111111111111111", abusewatch.ReportFailed, "i-old", "abuse@broadband.example", now.Add(-3*time.Hour),
+		"mailer: smtp: mx.broadband.example:25: end of DATA: SMTP error 550: 5.7.1 we do not accept reports")
+	return cfg, st
+}
+
+// shapesForTest stands in for the unknown-shapes store that the tuning issue adds.
+type shapesForTest []mailer.Shape
+
+func (s shapesForTest) TopShapes(time.Time, int) ([]mailer.Shape, error) { return s, nil }
+
+func TestDailySummaryMatchesTheGoldenFile(t *testing.T) {
+	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC) // 07:00 in Berlin
+	cfg, st := seededStore(t, now)
+	shapes := shapesForTest{{Shape: "web1 CRON[<N>]: (root) CMD (<PATH>)", Count: 288,
+		Sample: "web1 CRON[4242]: (root) CMD (/usr/local/bin/backup)", Rule: `^\w{3} [ :0-9]{11} [._[:alnum:]-]+ CRON\[[0-9]+\]: \(root\) CMD \(/usr/local/bin/backup\)$`}}
+	sum, err := BuildSummary(cfg, st, shapes, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum.Host = "gw.example.org" // the test runs on any machine
+	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, html, chart := summaryParts(t, msg)
+	golden(t, "summary.golden.txt", text)
+	golden(t, "summary.golden.html", html)
+	img, err := png.Decode(bytes.NewReader(chart))
+	if err != nil {
+		t.Fatalf("the chart is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 200 || b.Dy() < 50 {
+		t.Errorf("chart is %v", b)
+	}
+
+	// What matters most comes first: the possible compromise, then the approvals.
+	comp, pend, events := strings.Index(text, "POSSIBLE COMPROMISES"), strings.Index(text, "WAITING FOR YOUR APPROVAL"), strings.Index(text, "EVENTS:")
+	if comp < 0 || pend < comp || events < pend {
+		t.Errorf("sections out of order: compromises %d, approvals %d, events %d", comp, pend, events)
+	}
+	if !strings.Contains(text, "abusewatch report approve 0123456789abcdef0123456789abcdef") {
+		t.Error("no command to approve the pending report")
+	}
+}
+
+func TestDailySummaryWithoutAShapesStoreSaysSo(t *testing.T) {
+	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+	cfg, st := seededStore(t, now)
+	sum, err := BuildSummary(cfg, st, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _, _ := summaryParts(t, msg)
+	if !strings.Contains(text, "No unknown-record shapes are recorded yet") {
+		t.Errorf("the summary does not say that no shape data exists:\n%s", text)
+	}
+}
+
+func TestSummaryIsDueOncePerDayAtTheConfiguredTime(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	for _, tc := range []struct{ now, want string }{
+		{"2026-11-21T05:59:00Z", "2026-11-20T07:00:00+01:00"},
+		{"2026-11-21T06:00:00Z", "2026-11-21T07:00:00+01:00"},
+		{"2026-11-21T23:00:00Z", "2026-11-21T07:00:00+01:00"},
+	} {
+		now, _ := time.Parse(time.RFC3339, tc.now)
+		want, _ := time.Parse(time.RFC3339, tc.want)
+		if got := SummaryDue("07:00", berlin, now); !got.Equal(want) {
+			t.Errorf("SummaryDue at %s = %v, want %v", tc.now, got, want)
+		}
+	}
+}
+
+func TestSummariseSendsOnceADayAndNotOnTheFirstRun(t *testing.T) {
+	now := time.Date(2026, 11, 21, 6, 30, 0, 0, time.UTC)
+	cfg, st := seededStore(t, now)
+	p, err := NewPipeline(cfg, st, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	maildir := cfg.Mail.Maildir
+	count := func() int {
+		files, _ := filepath.Glob(filepath.Join(maildir, "new", "*"))
+		return len(files)
+	}
+	for i, step := range []struct {
+		at   time.Duration
+		want int
+	}{{0, 0}, {time.Hour, 0}, {24 * time.Hour, 1}, {25 * time.Hour, 1}, {48 * time.Hour, 2}} {
+		if err := p.Summarise(t.Context(), now.Add(step.at)); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(); got != step.want {
+			t.Fatalf("step %d (+%v): %d summaries sent, want %d", i, step.at, got, step.want)
+		}
+	}
+}
+
+// summaryParts takes the text, the HTML and the PNG out of a summary message and checks
+// its structure: alternative(text, related(html, png)).
+func summaryParts(t *testing.T, msg []byte) (string, string, []byte) {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if mt != "multipart/alternative" {
+		t.Fatalf("Content-Type %q, want multipart/alternative", mt)
+	}
+	var text, html string
+	var chart []byte
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, pp, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		switch pt {
+		case "text/plain":
+			b, _ := io.ReadAll(quotedprintable.NewReader(p))
+			text = strings.ReplaceAll(string(b), "\r\n", "\n")
+		case "multipart/related":
+			rr := multipart.NewReader(p, pp["boundary"])
+			for {
+				q, err := rr.NextRawPart()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch q.Header.Get("Content-Type") {
+				case "text/html; charset=utf-8":
+					b, _ := io.ReadAll(quotedprintable.NewReader(q))
+					html = strings.ReplaceAll(string(b), "\r\n", "\n")
+				default:
+					if q.Header.Get("Content-Id") != "<events-per-hour@abusewatch>" {
+						t.Errorf("image part Content-ID %q", q.Header.Get("Content-Id"))
+					}
+					chart, _ = io.ReadAll(base64.NewDecoder(base64.StdEncoding, q))
+				}
+			}
+		}
+	}
+	if text == "" || html == "" || chart == nil {
+		t.Fatalf("missing part: text %d, html %d, chart %d bytes", len(text), len(html), len(chart))
+	}
+	if !strings.Contains(html, `src="cid:events-per-hour@abusewatch"`) {
+		t.Error("the HTML does not show the embedded chart")
+	}
+	return text, html, chart
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it after you checked the change):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,0 +1,186 @@
+package detect
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// One record per form the shipped attack rules cover, with what the event must say.
+func TestShippedAttackRules(t *testing.T) {
+	d := shipped(t)
+	tests := []struct {
+		line             string
+		class            abusewatch.Class
+		addr, name, user string
+		port, dport      uint16
+		proto, flags     string
+	}{
+		// OpenSSH 5 to 9
+		{"sshd[1]: Failed password for root from 203.0.113.7 port 52214 ssh2", "auth-failure", "203.0.113.7", "", "root", 52214, 0, "", ""},
+		{"sshd[1]: Failed publickey for git from 2001:db8::7 port 52214 ssh2: RSA SHA256:abc", "auth-failure", "2001:db8::7", "", "git", 52214, 0, "", ""},
+		{"sshd[1]: Failed none for invalid user guest from ::ffff:203.0.113.7 port 52214 ssh2", "invalid-user", "203.0.113.7", "", "guest", 52214, 0, "", ""},
+		{"sshd-session[1]: Failed keyboard-interactive/pam for invalid user a b from 203.0.113.7 port 1 ssh2", "invalid-user", "203.0.113.7", "", "a b", 1, 0, "", ""},
+		{"sshd[1]: Invalid user oracle from 203.0.113.7", "invalid-user", "203.0.113.7", "", "oracle", 0, 0, "", ""},
+		{"sshd[1]: Illegal user oracle from 203.0.113.7", "invalid-user", "203.0.113.7", "", "oracle", 0, 0, "", ""},
+		{"sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.7  user=root", "auth-failure", "203.0.113.7", "", "root", 0, 0, "", ""},
+		{"sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=attacker.example.net  user=root", "auth-failure", "", "attacker.example.net", "root", 0, 0, "", ""},
+		{"sshd[1]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.7  user=root", "auth-failure", "203.0.113.7", "", "root", 0, 0, "", ""},
+		{"sshd[1]: error: maximum authentication attempts exceeded for root from 203.0.113.7 port 4 ssh2 [preauth]", "auth-failure", "203.0.113.7", "", "root", 4, 0, "", ""},
+		{"sshd[1]: error: maximum authentication attempts exceeded for invalid user x from 203.0.113.7 port 4 ssh2 [preauth]", "invalid-user", "203.0.113.7", "", "x", 4, 0, "", ""},
+		{"sshd[1]: Disconnecting authenticating user root 203.0.113.7 port 4: Too many authentication failures [preauth]", "auth-failure", "203.0.113.7", "", "root", 4, 0, "", ""},
+		{"sshd[1]: Connection closed by authenticating user root 203.0.113.7 port 4 [preauth]", "auth-failure", "203.0.113.7", "", "root", 4, 0, "", ""},
+		{"sshd[1]: Connection reset by invalid user admin 203.0.113.7 port 4 [preauth]", "invalid-user", "203.0.113.7", "", "admin", 4, 0, "", ""},
+		{"sshd[1]: Disconnected from invalid user admin 203.0.113.7 port 4 [preauth]", "invalid-user", "203.0.113.7", "", "admin", 4, 0, "", ""},
+		{"sshd[1]: User root from 203.0.113.7 not allowed because not listed in AllowUsers", "auth-failure", "203.0.113.7", "", "root", 0, 0, "", ""},
+		{"sshd[1]: Did not receive identification string from 203.0.113.7 port 4", "protocol-probe", "203.0.113.7", "", "", 4, 0, "", ""},
+		{"sshd[1]: Did not receive identification string from 203.0.113.7", "protocol-probe", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"sshd[1]: Bad protocol version identification 'GET / HTTP/1.1' from 203.0.113.7 port 4", "protocol-probe", "203.0.113.7", "", "", 4, 0, "", ""},
+		{"sshd[1]: Protocol major versions differ for 203.0.113.7: SSH-2.0-OpenSSH_8.4 vs. SSH-1.5-Nmap", "protocol-probe", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"sshd[1]: Unable to negotiate with 203.0.113.7 port 4: no matching host key type found. Their offer: ssh-dss [preauth]", "protocol-probe", "203.0.113.7", "", "", 4, 0, "", ""},
+		{"sshd[1]: Connection closed by 203.0.113.7 port 4 [preauth]", "protocol-probe", "203.0.113.7", "", "", 4, 0, "", ""},
+		{"sshd[1]: Received disconnect from 203.0.113.7 port 4:11: Bye Bye [preauth]", "protocol-probe", "203.0.113.7", "", "", 4, 0, "", ""},
+		{"sshd[1]: reverse mapping checking getaddrinfo for 7.113.0.203.example.net [203.0.113.7] failed - POSSIBLE BREAK-IN ATTEMPT!", "reverse-mapping", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"sshd[1]: Address 203.0.113.7 maps to x.example.net, but this does not map back to the address - POSSIBLE BREAK-IN ATTEMPT!", "reverse-mapping", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"sshd[1]: message repeated 3 times: [ Failed password for root from 203.0.113.7 port 52214 ssh2]", "auth-failure", "203.0.113.7", "", "root", 52214, 0, "", ""},
+		{"sshd[1]: Accepted password for alice from 192.0.2.10 port 4 ssh2", "auth-success", "192.0.2.10", "", "alice", 4, 0, "", ""},
+		// TCP wrappers and xinetd: names are kept for the lookup stage
+		{"sshd[1]: refused connect from host.example.com (203.0.113.7)", "refused-connect", "203.0.113.7", "host.example.com", "", 0, 0, "", ""},
+		{"in.telnetd[1]: refused connect from 203.0.113.7", "refused-connect", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"in.telnetd[1]: refused connect from 203.0.113.7 (203.0.113.7)", "refused-connect", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"vsftpd[1]: refused connect from bad.example.org", "refused-connect", "", "bad.example.org", "", 0, 0, "", ""},
+		{"xinetd[1]: FAIL: telnet libwrap from=203.0.113.7", "refused-connect", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"xinetd[1]: FAIL: ftp address from=2001:db8::7", "refused-connect", "2001:db8::7", "", "", 0, 0, "", ""},
+		// FTP
+		{`vsftpd[1]: [admin] FAIL LOGIN: Client "::ffff:203.0.113.7"`, "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
+		{"vsftpd[1]: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=admin rhost=203.0.113.7", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"proftpd[1]: 192.0.2.1 (203.0.113.7[203.0.113.7]) - USER admin: no such user found from 203.0.113.7 [203.0.113.7] to 192.0.2.1:21", "invalid-user", "203.0.113.7", "", "admin", 0, 0, "", ""},
+		{"proftpd[1]: 192.0.2.1 (x.example[203.0.113.7]) - USER root (Login failed): Incorrect password", "auth-failure", "203.0.113.7", "", "root", 0, 0, "", ""},
+		{"proftpd[1]: 192.0.2.1 (203.0.113.7[203.0.113.7]) - Maximum login attempts (3) exceeded, connection refused", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"pure-ftpd: (?@203.0.113.7) [WARNING] Authentication failed for user [root]", "auth-failure", "203.0.113.7", "", "root", 0, 0, "", ""},
+		{"pure-ftpd: (?@x.example.org) [WARNING] Authentication failed for user [root]", "auth-failure", "", "x.example.org", "root", 0, 0, "", ""},
+		{"ftpd[1]: FAILED LOGIN 1 FROM x.example.org [203.0.113.7], root", "auth-failure", "203.0.113.7", "", "root", 0, 0, "", ""},
+		{"ftpd[1]: failed login from x.example.org [203.0.113.7]", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
+		// telnetd/login, su, sudo
+		{"login[1]: FAILED LOGIN (1) on '/dev/pts/1' FROM '203.0.113.7' FOR 'root', Authentication failure", "auth-failure", "203.0.113.7", "", "root", 0, 0, "", ""},
+		{"login[1]: FAILED LOGIN 1 FROM x.example.org FOR root, Authentication failure", "auth-failure", "", "x.example.org", "root", 0, 0, "", ""},
+		{"su[1]: FAILED SU (to root) alice on pts/0", "local-auth-failure", "", "", "alice", 0, 0, "", ""},
+		{"su[1]: pam_unix(su:auth): authentication failure; logname=alice uid=1000 euid=0 tty=/dev/pts/0 ruser=alice rhost=  user=root", "local-auth-failure", "", "", "alice", 0, 0, "", ""},
+		{"sudo:    alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/bash", "local-auth-failure", "", "", "alice", 0, 0, "", ""},
+		{"sudo:    mallory : user NOT in sudoers ; TTY=pts/0 ; PWD=/home/mallory ; USER=root ; COMMAND=/bin/sh", "local-auth-failure", "", "", "mallory", 0, 0, "", ""},
+		// mail
+		{"postfix/smtpd[1]: warning: unknown[203.0.113.7]: SASL LOGIN authentication failed: UGFzc3dvcmQ6", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"postfix/submission/smtpd[1]: warning: x.example[2001:db8::7]: SASL PLAIN authentication failed: ", "auth-failure", "2001:db8::7", "", "", 0, 0, "", ""},
+		{"sendmail[1]: 2ABCD: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=admin, relay=x.example [203.0.113.7]", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"sendmail[1]: AUTH failure (PLAIN): authentication failure (-13) SASL(-13): user=admin, relay=[IPv6:2001:db8::7] (may be forged)", "auth-failure", "2001:db8::7", "", "", 0, 0, "", ""},
+		{"exim[1]: dovecot_login authenticator failed for (helo) [203.0.113.7]:55379: 535 Incorrect authentication data (set_id=admin)", "auth-failure", "203.0.113.7", "", "admin", 55379, 0, "", ""},
+		{"dovecot: imap-login: Disconnected (auth failed, 1 attempts in 6 secs): user=<a@b.c>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS, session=<x>", "auth-failure", "203.0.113.7", "", "a@b.c", 0, 0, "", ""},
+		{"dovecot: auth-worker(2): pam(a@b.c,203.0.113.7): pam_authenticate() failed: Authentication failure (password mismatch?)", "auth-failure", "203.0.113.7", "", "a@b.c", 0, 0, "", ""},
+		{"dovecot: auth: passwd-file(nobody,203.0.113.7,<x>): unknown user", "invalid-user", "203.0.113.7", "", "nobody", 0, 0, "", ""},
+		{"imapd[1]: LOGIN FAILED, user=admin, ip=[::ffff:203.0.113.7]", "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
+		{"courier-pop3d[1]: LOGIN FAILED, method=PLAIN, user=admin, ip=[::ffff:203.0.113.7]", "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
+		// named
+		{"named[1]: client @0x7f3b1c0d5e58 203.0.113.7#45678 (example.com): query (cache) 'example.com/ANY/IN' denied (allow-query-cache did not match)", "refused-query", "203.0.113.7", "", "", 45678, 0, "", ""},
+		{"named[1]: client 203.0.113.7#45678: query 'example.com/A/IN' denied", "refused-query", "203.0.113.7", "", "", 45678, 0, "", ""},
+		{"named[1]: client @0x1 2001:db8::7#53 (example.com): zone transfer 'example.com/AXFR/IN' denied", "refused-query", "2001:db8::7", "", "", 53, 0, "", ""},
+		// firewalls: protocol and flags tell a spoofable probe from a connection
+		{"kernel: [12345.678901] [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=203.0.113.7 DST=192.0.2.1 LEN=44 TOS=0x00 PREC=0x00 TTL=243 ID=54321 PROTO=TCP SPT=4444 DPT=23 WINDOW=1024 RES=0x00 SYN URGP=0", "port-probe", "203.0.113.7", "", "", 4444, 23, "TCP", "SYN"},
+		{"kernel: IPTABLES-DROP: IN=eth0 OUT= MAC=00:00 SRC=203.0.113.7 DST=192.0.2.1 LEN=40 TOS=0x00 PREC=0x00 TTL=50 ID=1 DF PROTO=TCP SPT=80 DPT=40000 WINDOW=0 RES=0x00 ACK RST URGP=0", "port-probe", "203.0.113.7", "", "", 80, 40000, "TCP", "ACK RST"},
+		{"kernel: [  203.842973] nft drop in: IN=eth0 OUT= MAC=00:00 SRC=203.0.113.7 DST=192.0.2.1 LEN=76 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=UDP SPT=49007 DPT=161 LEN=56", "port-probe", "203.0.113.7", "", "", 49007, 161, "UDP", ""},
+		{"kernel: FINAL_REJECT: IN=eth0 OUT= MAC=00:00 SRC=2001:0db8:0000:0000:0000:0000:0000:0007 DST=2001:db8::1 LEN=64 TC=0 HOPLIMIT=57 FLOWLBL=0 PROTO=ICMPv6 TYPE=128 CODE=0 ID=1 SEQ=1", "port-probe", "2001:db8::7", "", "", 0, 0, "ICMPv6", ""},
+		{"kernel: filter_IN_public_REJECT: IN=eth0 OUT= MAC=00:00 SRC=203.0.113.7 DST=192.0.2.1 LEN=28 TOS=0x00 PREC=0x00 TTL=50 ID=1 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1", "port-probe", "203.0.113.7", "", "", 0, 0, "ICMP", ""},
+	}
+	for _, tt := range tests {
+		line := "Feb 12 14:10:21 srv " + tt.line
+		out, ev := d.Classify(record(line))
+		var addr netip.Addr
+		if tt.addr != "" {
+			addr = netip.MustParseAddr(tt.addr)
+		}
+		if out != Recognised || ev.Class != tt.class || ev.Addr != addr || ev.Name != tt.name || ev.User != tt.user ||
+			ev.Port != tt.port || ev.LocalPort != tt.dport || ev.Proto != tt.proto || ev.Flags != tt.flags {
+			t.Errorf("%s\n got %v %s addr=%v name=%q user=%q port=%d dport=%d proto=%q flags=%q\nwant %s addr=%v name=%q user=%q port=%d dport=%d proto=%q flags=%q",
+				tt.line, out, ev.Class, ev.Addr, ev.Name, ev.User, ev.Port, ev.LocalPort, ev.Proto, ev.Flags,
+				tt.class, addr, tt.name, tt.user, tt.port, tt.dport, tt.proto, tt.flags)
+		}
+	}
+}
+
+// Outgoing packets (IN= empty) are our own address: never a probe.
+func TestFirewallOutgoingIsNoProbe(t *testing.T) {
+	d := shipped(t)
+	line := "Feb 12 14:10:21 srv kernel: [UFW BLOCK] IN= OUT=eth0 SRC=192.0.2.1 DST=203.0.113.7 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=25 WINDOW=64240 RES=0x00 SYN URGP=0"
+	if out, ev := d.Classify(record(line)); out == Recognised {
+		t.Errorf("got %v %v from %v", out, ev.Class, ev.Addr)
+	}
+}
+
+// The attacker chooses user names (and HELO names, ident users, SASL ids): whatever they
+// hold — an address, spaces, quotes, the program's own words — the event's address is
+// the one the program wrote.
+func TestHostileTextNeverMovesTheAddress(t *testing.T) {
+	d := shipped(t)
+	real := netip.MustParseAddr("203.0.113.7")
+	for _, line := range []string{
+		`vsftpd[1]: [x] FAIL LOGIN: Client "6.6.6.6"] FAIL LOGIN: Client "203.0.113.7"`,
+		`dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=6.6.6.6, lip=1.1.1.1, TLS>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS, session=<x>`,
+		`dovecot: auth-worker(2): pam(x,6.6.6.6): pam_authenticate() failed: y,203.0.113.7): pam_authenticate() failed: Authentication failure`,
+		`imapd[1]: LOGIN FAILED, user=x, ip=[6.6.6.6], ip=[203.0.113.7]`,
+		`sendmail[1]: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): user=a, relay=[6.6.6.6], relay=x.example [203.0.113.7]`,
+		`proftpd[1]: 192.0.2.1 (x.example[203.0.113.7]) - USER a (6.6.6.6[6.6.6.6]) - USER b (Login failed): Incorrect password`,
+		`pure-ftpd: (?@203.0.113.7) [WARNING] Authentication failed for user [(?@6.6.6.6) [WARNING] x]`,
+		`exim[1]: plain authenticator failed for (x) [203.0.113.7]:1: 535 Incorrect authentication data (set_id=a) [6.6.6.6]:1: 535 Incorrect authentication data (set_id=b)`,
+		`sshd[1]: Invalid user "quoted" 'name' with  spaces from 203.0.113.7 port 22`,
+		`sshd[1]: Failed password for invalid user x from 6.6.6.6 port 1 ssh2 from 203.0.113.7 port 22 ssh2`,
+		`sshd[1]: refused connect from x@6.6.6.6 (203.0.113.7)`,
+		`login[1]: FAILED LOGIN (1) on '/dev/pts/1' FROM '203.0.113.7' FOR 'x' FROM '6.6.6.6' FOR 'y', Authentication failure`,
+		`sshd[1]: User x from 6.6.6.6 not allowed because listed in DenyUsers from 203.0.113.7 not allowed because not listed in AllowUsers`,
+	} {
+		out, ev := d.Classify(record("Feb 12 14:10:21 srv " + line))
+		if out == Recognised && ev.Addr != real {
+			t.Errorf("%s: event from %v, want %v or no event", line, ev.Addr, real)
+		}
+		if out != Recognised && ev.Addr.IsValid() && ev.Addr != real {
+			t.Errorf("%s: unknown record blames %v", line, ev.Addr)
+		}
+	}
+	// Control characters are refused before any rule sees the line.
+	line := "Feb 12 14:10:21 srv sshd[1]: Invalid user x\x1b[2J from 6.6.6.6 port 22"
+	if out, _ := d.Classify(record(line)); out != Unparsed {
+		t.Errorf("a line with an escape sequence is %v, want unparsed", out)
+	}
+}
+
+// An unknown record with an address in a generic trusted position becomes an event of
+// class unknown; two different addresses there make it name none.
+func TestUnknownWithGenericAddress(t *testing.T) {
+	d := shipped(t)
+	for _, tt := range []struct {
+		msg  string
+		addr string
+		port uint16
+	}{
+		{"postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[203.0.113.7]: 454 4.7.1 <a@b>: Relay access denied", "203.0.113.7", 0},
+		{"sshd[1]: Something new from 203.0.113.7 port 4242 happened", "203.0.113.7", 4242},
+		{"foo[1]: auth failed; rhost=::ffff:203.0.113.7 bar", "203.0.113.7", 0},
+		{"kernel: weird IN=eth0 SRC=203.0.113.7 DST=x", "203.0.113.7", 0},
+		{"foo[1]: x from 6.6.6.6 port 1 rhost=203.0.113.7", "", 0},
+		{"foo[1]: nothing to see 203.0.113.7", "", 0},
+	} {
+		out, ev := d.Classify(record("Feb 12 14:10:21 srv " + tt.msg))
+		if out != Unknown {
+			t.Errorf("%s: %v, want unknown", tt.msg, out)
+			continue
+		}
+		if tt.addr == "" {
+			if ev.Addr.IsValid() || ev.Class != "" {
+				t.Errorf("%s: blames %v (%q)", tt.msg, ev.Addr, ev.Class)
+			}
+			continue
+		}
+		if ev.Class != abusewatch.ClassUnknown || ev.Addr != netip.MustParseAddr(tt.addr) || ev.Port != tt.port || ev.Line == "" {
+			t.Errorf("%s: got %q %v port %d", tt.msg, ev.Class, ev.Addr, ev.Port)
+		}
+	}
+}

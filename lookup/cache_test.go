@@ -1,0 +1,175 @@
+package lookup
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup/lookuptest"
+)
+
+// TestContactOneQueryPerNetwork: 200 concurrent lookups for addresses of one /9 cost one
+// RDAP query: they queue on the server and find the first one's answer in the cache.
+func TestContactOneQueryPerNetwork(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("3.0.0.0/9", "testdata/rdap/ip_network_arin_3_3_3_3.json")
+	f := newFinderFor(t, r, Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			_, err := f.Contact(t.Context(), netip.AddrFrom4([4]byte{3, byte(i % 128), byte(i), 1}))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.Requests.Load(); n != 1 {
+		t.Errorf("RDAP requests = %d, want 1", n)
+	}
+	if n := f.Counters.CacheHits.Load(); n != 199 {
+		t.Errorf("cache hits = %d, want 199", n)
+	}
+}
+
+// TestContactNegativeAnswerCached: a registry's 404 is kept for the negative TTL, so the
+// next lookup of the address asks nobody.
+func TestContactNegativeAnswerCached(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	f := newFinderFor(t, r, Options{})
+	for range 2 {
+		if _, err := f.Contact(t.Context(), netip.MustParseAddr("198.51.100.1")); err == nil {
+			t.Fatal("no error for an address no registry holds")
+		}
+	}
+	if n := r.Requests.Load(); n != 1 {
+		t.Errorf("RDAP requests = %d, want 1", n)
+	}
+}
+
+// TestContactExpiredAnswerAskedAgain: once the TTL has passed, the registry is asked again.
+func TestContactExpiredAnswerAskedAgain(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	r.Answer("198.51.100.0/24", lookuptest.NetworkAnswer(netip.MustParsePrefix("198.51.100.0/24"), "NET", "", "abuse@net.example"))
+	f := newFinderFor(t, r, Options{CacheTTL: time.Nanosecond})
+	for range 2 {
+		if _, err := f.Contact(t.Context(), netip.MustParseAddr("198.51.100.1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.Requests.Load(); n != 2 {
+		t.Errorf("RDAP requests = %d, want 2", n)
+	}
+}
+
+// TestMemoryCacheMostSpecificEntry: the most specific network holding the address answers;
+// when it has expired, the lookup misses instead of using the wider network around it.
+func TestMemoryCacheMostSpecificEntry(t *testing.T) {
+	m := NewMemoryCache()
+	now := time.Now()
+	wide := abusewatch.Contact{Network: netip.MustParsePrefix("10.0.0.0/8"), Emails: []string{"wide@example.net"}}
+	narrow := abusewatch.Contact{Network: netip.MustParsePrefix("10.1.0.0/16"), Emails: []string{"narrow@example.net"}}
+	m.CacheContact(wide, now.Add(time.Hour))
+	m.CacheContact(narrow, now.Add(time.Minute))
+	for _, tc := range []struct {
+		addr string
+		at   time.Time
+		want string // "" for a miss
+	}{
+		{"10.1.2.3", now, "narrow@example.net"},
+		{"::ffff:10.1.2.3", now, "narrow@example.net"},
+		{"10.2.2.3", now, "wide@example.net"},
+		{"10.1.2.3", now.Add(2 * time.Minute), ""},
+		{"11.0.0.1", now, ""},
+	} {
+		c, ok, err := m.CachedContact(netip.MustParseAddr(tc.addr), tc.at)
+		got := ""
+		if ok {
+			got = c.Emails[0]
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("CachedContact(%s, %v) = %q, %v; want %q", tc.addr, tc.at.Sub(now), got, err, tc.want)
+		}
+	}
+}
+
+// TestContactBurstFrom50NetworksCostsAtMost50Queries is the performance target's count:
+// 10,000 attacking addresses from 50 networks, looked up by 8 workers at once.
+func TestContactBurstFrom50NetworksCostsAtMost50Queries(t *testing.T) {
+	r, addrs := burstServer(t)
+	f := newFinderFor(t, r, Options{})
+	if err := lookupAll(t, f, addrs, 8); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Requests.Load(); n > 50 {
+		t.Errorf("RDAP requests for 10,000 addresses in 50 networks = %d, want at most 50", n)
+	}
+}
+
+// burstServer serves 50 /16 networks and returns 10,000 addresses spread over them.
+func burstServer(t testing.TB) (*lookuptest.RDAP, []netip.Addr) {
+	r := lookuptest.NewRDAP(t)
+	for n := range 50 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{100 + byte(n), 20, 0, 0}), 16)
+		r.Answer(p.String(), lookuptest.NetworkAnswer(p, fmt.Sprintf("NET-%d", n), "DE", fmt.Sprintf("abuse@isp%d.example", n)))
+	}
+	addrs := make([]netip.Addr, 0, 10000)
+	for i := range 10000 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{100 + byte(i%50), 20, byte(i * 7 % 256), byte(i*13%254 + 1)}))
+	}
+	return r, addrs
+}
+
+// lookupAll looks every address up with workers goroutines and returns the first error.
+func lookupAll(t testing.TB, f *Finder, addrs []netip.Addr, workers int) error {
+	next := make(chan netip.Addr)
+	errs := make(chan error, len(addrs))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for a := range next {
+				if _, err := f.Contact(t.Context(), a); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for _, a := range addrs {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// brokenCache is a cache whose disk is full: reads miss, writes fail.
+type brokenCache struct{}
+
+func (brokenCache) CachedContact(netip.Addr, time.Time) (abusewatch.Contact, bool, error) {
+	return abusewatch.Contact{}, false, nil
+}
+func (brokenCache) CacheContact(abusewatch.Contact, time.Time) error {
+	return errors.New("no space left on device")
+}
+
+// TestContactCacheWriteFailureKeepsAnswer: an answer the cache cannot keep is still the
+// answer; the failure is counted.
+func TestContactCacheWriteFailureKeepsAnswer(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("3.0.0.0/9", "testdata/rdap/ip_network_arin_3_3_3_3.json")
+	f := newFinderFor(t, r, Options{Cache: brokenCache{}})
+	c, err := f.Contact(t.Context(), netip.MustParseAddr("3.3.3.3"))
+	if err != nil || c.Emails[0] != "abuse@amazonaws.com" || f.Counters.CacheErrors.Load() != 1 {
+		t.Errorf("Contact = %q, %v, cache errors %d; want the answer and one cache error", c.Emails, err, f.Counters.CacheErrors.Load())
+	}
+}

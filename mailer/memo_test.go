@@ -1,0 +1,161 @@
+package mailer
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// One test per element the memo must hold, each on the shipped template.
+
+func memoText(t *testing.T, c *Composer, incs ...abusewatch.Incident) string {
+	t.Helper()
+	if len(incs) == 0 {
+		incs = []abusewatch.Incident{testIncident()}
+	}
+	r, err := c.Compose(testContact(), incs, time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text := body(t, r.Message)
+	return text
+}
+
+func mustContain(t *testing.T, text string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Errorf("memo lacks %q", w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("memo:\n%s", text)
+	}
+}
+
+func TestMemoSaysWhoWeAre(t *testing.T) {
+	mustContain(t, memoText(t, testComposer(t)),
+		"My name is Jane Doe, system administrator at Example Org.",
+		"\nJane Doe\nsystem administrator\nExample Org\njane@example.org\n")
+}
+
+func TestMemoSaysWhyWeWriteOneSentencePerClass(t *testing.T) {
+	scan, ftp := testIncident(), testIncident()
+	scan.ID, scan.Classes = "scan", []abusewatch.Class{"port-scan"}
+	ftp.ID, ftp.Classes = "ftp", []abusewatch.Class{"ftp-probe"}
+	text := memoText(t, testComposer(t), testIncident(), scan, ftp)
+	mustContain(t, text,
+		"Our logs show repeated failed SSH login attempts coming from your network.",
+		"Our logs show a port scan of our host coming from your network.",
+		"Our logs show an FTP probe (failed FTP logins) coming from your network.")
+	if n := strings.Count(text, "Our logs show repeated failed SSH login attempts"); n != 1 {
+		t.Errorf("the SSH sentence appears %d times, want once for three incidents", n)
+	}
+}
+
+func TestMemoEvidenceIsFirstSampleAndLastWithTheTotal(t *testing.T) {
+	inc := testIncident()
+	inc.Evidence = nil
+	for i := range 40 {
+		inc.Evidence = append(inc.Evidence, abusewatch.Event{Time: inc.First.Add(time.Duration(i) * time.Second),
+			Line: fmt.Sprintf("sshd[1]: Failed password for root from 203.0.113.7 port %d ssh2", 1000+i)})
+	}
+	inc.Count = 500
+	text := memoText(t, testComposer(t), inc)
+	shown := strings.Count(text, "Failed password for root")
+	if shown != maxEvidence {
+		t.Errorf("%d lines shown, want %d", shown, maxEvidence)
+	}
+	mustContain(t, text,
+		"port 1000 ssh2", "port 1004 ssh2", // the first
+		"port 1035 ssh2", "port 1039 ssh2", // the last
+		fmt.Sprintf("(%d more lines not shown; 500 in total)", 500-maxEvidence))
+	if strings.Contains(text, "port 1005 ssh2") || strings.Contains(text, "port 1034 ssh2") {
+		t.Error("the sample is not from the middle")
+	}
+}
+
+func TestMemoNamesOurHostsWithTheirAddresses(t *testing.T) {
+	c, err := NewComposer(shippedTemplate(t), Reporter{Name: "Jane Doe", Location: est,
+		Hosts: map[string]string{"web1": "198.51.100.10"}}, "abuse@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, memoText(t, c), "Our hosts hit:   mail, web1 (198.51.100.10)\n")
+}
+
+func TestMemoTimesCarryOurOffsetFromGMT(t *testing.T) {
+	text := memoText(t, testComposer(t))
+	// 08:14:07 UTC is 03:14:07 at -0500: headers, summary and evidence agree.
+	mustContain(t, text, "First seen:      2026-11-20 03:14:07 -0500", "  2026-11-20 03:14:07 -0500  sshd[41]")
+	if strings.Contains(text, "08:14:07") || strings.Contains(text, "+0000") {
+		t.Error("a time is shown in another zone")
+	}
+}
+
+func TestMemoSaysWhetherAnythingWasCompromised(t *testing.T) {
+	mustContain(t, memoText(t, testComposer(t)), "We saw no successful login from this address.")
+	inc := testIncident()
+	inc.Success = true
+	mustContain(t, memoText(t, testComposer(t), inc), "We also saw a successful login from this address")
+}
+
+func TestMemoRemindsThatAddressesCanBeForged(t *testing.T) {
+	mustContain(t, memoText(t, testComposer(t)),
+		"source addresses can be forged", "has often been compromised itself")
+}
+
+func TestMemoIsFriendlyWithoutThreatsOrDemands(t *testing.T) {
+	text := strings.ToLower(memoText(t, testComposer(t)))
+	for _, never := range []string{"lawyer", "legal", "police", "demand", "must ", "immediately", "or else", "block your"} {
+		if strings.Contains(text, never) {
+			t.Errorf("memo contains %q", never)
+		}
+	}
+	mustContain(t, text, "hello,", "thank you")
+}
+
+func TestMemoAsksForAnAcknowledgment(t *testing.T) {
+	mustContain(t, memoText(t, testComposer(t)), "grateful for a short acknowledgment", "Our reference for this report is")
+}
+
+func TestMemoNeutralisesHostileLogText(t *testing.T) {
+	inc := testIncident()
+	long := strings.Repeat("A", 5000)
+	inc.Evidence = []abusewatch.Event{
+		{Time: inc.First, Line: "sshd[1]: Invalid user r\u00f6\u00f6t\u4e2d from 203.0.113.7\r\nSubject: hi\nTo: x@example.com"},
+		{Time: inc.First, Line: "sshd[1]: Invalid user " + long},
+		{Time: inc.First, Line: "sshd[1]: bad \xff\xfe utf-8"},
+	}
+	inc.Addr = netip.MustParseAddr("203.0.113.7")
+	r, err := testComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, text := body(t, r.Message)
+	if h.Get("Subject") != "Abuse report: repeated SSH login attempts from 203.0.113.7" || len(h["To"]) != 1 {
+		t.Errorf("headers changed by log text: %v", h)
+	}
+	mustContain(t, text, "Invalid user r\u00f6\u00f6t\u4e2d from 203.0.113.7  Subject: hi To: x@example.com", "bad \ufffd utf-8", "…")
+	for _, l := range strings.Split(text, "\n") {
+		if len([]rune(l)) > maxLineRunes+40 {
+			t.Errorf("a line of %d characters", len([]rune(l)))
+		}
+		if strings.HasPrefix(l, "Subject:") || strings.HasPrefix(l, "To:") {
+			t.Errorf("log text starts a line: %q", l)
+		}
+	}
+	// On the wire: 7-bit, lines within RFC 5322's 998.
+	for _, l := range strings.Split(string(r.Message), "\r\n") {
+		if len(l) > 998 {
+			t.Errorf("wire line of %d bytes", len(l))
+		}
+		if strings.ContainsFunc(l, func(r rune) bool { return r > 126 }) {
+			t.Errorf("8-bit wire line %q", l)
+		}
+	}
+}

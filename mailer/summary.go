@@ -1,0 +1,261 @@
+package mailer
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	htmltemplate "html/template"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/mail"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
+)
+
+// Summary is what the admin's daily summary says. The daemon fills it from the store;
+// every string that came from a log has been through sanitize by the time it is here
+// (SummaryIncident.Hosts, Shape.Sample), or is built from trusted values.
+type Summary struct {
+	Host     string         // the host the daemon runs on
+	From, To time.Time      // the period covered
+	Location *time.Location // the zone every time is shown in
+
+	Compromises []SummaryIncident // possible compromises: a login succeeded from an attacking address
+	Events      int               // events in the period
+	ByClass     []Count           // events per class, most first
+	ByHost      []Count           // events per host of ours, most first
+	PerHour     []int             // events per hour, the oldest hour first (24 values for a day)
+	New         []SummaryIncident // incidents that started in the period
+	Growing     []SummaryIncident // older incidents that grew in the period
+	TopAddrs    []Count           // attacking addresses, most events first
+	TopNets     []Count           // attacking /24 (IPv6: /64) networks, most events first
+
+	Sent, Queued, Failed, Waiting int          // reports sent in the period; queued, failed, waiting now
+	FailedReports                 []ReportLine // the failed ones, with the reason
+	Pending                       []ReportLine // reports waiting for the admin's approval
+	ApproveAll                    string       // the command that approves all of them
+	Shapes                        []Shape      // the most frequent unknown-record shapes
+	ShapesNote                    string       // why there are no shapes, when there are none
+	Mode                          string       // the policy mode
+}
+
+// Count is a value and how often it occurred.
+type Count struct {
+	Value string
+	N     int
+}
+
+// SummaryIncident is one incident line in the summary.
+type SummaryIncident struct {
+	Source   string // address or network
+	Classes  string // e.g. "auth-failure, invalid-user"
+	Count    int    // events
+	First    time.Time
+	Last     time.Time
+	Hosts    string // our hosts, sanitised
+	Reported string // where its report is: "sent", "waiting for approval", …
+}
+
+// ReportLine is one report in the summary.
+type ReportLine struct {
+	ID      string
+	To      string
+	Sources string
+	Created time.Time
+	Problem string // the delivery error, for failed ones
+	Command string // the command that acts on it, e.g. "abusewatch report approve ID"
+}
+
+// Shape is one unknown-record shape: the normal rule it suggests is what the admin adds
+// to a normal.d file once they have judged the records benign.
+type Shape struct {
+	Shape  string // the record with its variable parts replaced
+	Count  int
+	Sample string // one record of this shape, sanitised
+	Rule   string // a suggested normal rule (an extended regular expression)
+}
+
+//go:embed summary.txt.tmpl
+var summaryText string
+
+//go:embed summary.html.tmpl
+var summaryHTML string
+
+// chartCID names the chart image in the HTML part.
+const chartCID = "events-per-hour@abusewatch"
+
+// ComposeSummary writes the daily summary as a complete message from `from` to `to`:
+// a plain-text part that reads well in a terminal mail client, and an HTML part with a
+// chart of events per hour as an embedded PNG (multipart/related). It is deterministic
+// for a given summary and now.
+func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
+	if s.Location == nil {
+		s.Location = time.UTC
+	}
+	fromAddr, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("mailer: summary From address %q: %w", from, err)
+	}
+	toAddr, err := mail.ParseAddress(to)
+	if err != nil {
+		return nil, fmt.Errorf("mailer: summary To address %q: %w", to, err)
+	}
+	funcs := template.FuncMap{
+		"t":     func(t time.Time) string { return t.In(s.Location).Format(timeLayout) },
+		"hm":    func(t time.Time) string { return t.In(s.Location).Format("15:04") },
+		"spark": sparkline,
+		"pad":   func(n int, v string) string { return fmt.Sprintf("%-*s", n, v) },
+		"rpad":  func(n int, v int) string { return fmt.Sprintf("%*d", n, v) },
+		"max":   maxOf,
+	}
+	var text bytes.Buffer
+	tt, err := template.New("summary.txt").Funcs(funcs).Option("missingkey=error").Parse(summaryText)
+	if err != nil {
+		return nil, err
+	}
+	if err := tt.Execute(&text, s); err != nil {
+		return nil, fmt.Errorf("mailer: rendering the summary: %w", err)
+	}
+	var html bytes.Buffer
+	ht, err := htmltemplate.New("summary.html").Funcs(htmltemplate.FuncMap(funcs)).Parse(summaryHTML)
+	if err != nil {
+		return nil, err
+	}
+	if err := ht.Execute(&html, struct {
+		Summary
+		CID string
+	}{s, chartCID}); err != nil {
+		return nil, fmt.Errorf("mailer: rendering the summary: %w", err)
+	}
+	chart, err := EventsChart(s.PerHour)
+	if err != nil {
+		return nil, err
+	}
+
+	id := fmt.Sprintf("summary-%s-%s", s.To.UTC().Format("20060102T1504"), strings.ToLower(sanitizeHost(s.Host)))
+	textPart, err := textEntity("text/plain", text.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	htmlPart, err := textEntity("text/html", html.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	var ih message.Header
+	ih.SetContentType("image/png", map[string]string{"name": "events-per-hour.png"})
+	ih.Set("Content-Transfer-Encoding", "base64")
+	ih.Set("Content-ID", "<"+chartCID+">")
+	ih.SetContentDisposition("inline", map[string]string{"filename": "events-per-hour.png"})
+	imgPart, err := newEntity(ih, func(w io.Writer) error {
+		_, err := w.Write(chart)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	related, err := multipartEntity("multipart/related", boundary("related", id), map[string]string{"type": "text/html"}, []entity{htmlPart, imgPart})
+	if err != nil {
+		return nil, err
+	}
+	alt, err := multipartEntity("multipart/alternative", boundary("alternative", id), nil, []entity{textPart, related})
+	if err != nil {
+		return nil, err
+	}
+	var h gomail.Header
+	h.SetAddressList("From", []*mail.Address{fromAddr})
+	h.SetAddressList("To", []*mail.Address{toAddr})
+	h.SetSubject(summarySubject(s))
+	h.SetDate(now.In(s.Location))
+	h.SetMessageID(id + "@" + fromAddr.Address[strings.LastIndexByte(fromAddr.Address, '@')+1:])
+	h.Set("Auto-Submitted", "auto-generated")
+	return writeMessage(h, alt)
+}
+
+// summarySubject puts what needs the admin first: compromises, then approvals.
+func summarySubject(s Summary) string {
+	subj := fmt.Sprintf("abusewatch on %s: %d events, %d new incidents, %d reports sent", sanitizeHost(s.Host), s.Events, len(s.New), s.Sent)
+	if len(s.Pending) > 0 {
+		subj = fmt.Sprintf("%d reports wait for your approval; ", len(s.Pending)) + subj
+	}
+	if len(s.Compromises) > 0 {
+		subj = fmt.Sprintf("POSSIBLE COMPROMISE (%d); ", len(s.Compromises)) + subj
+	}
+	return subj
+}
+
+func sanitizeHost(h string) string {
+	if h = sanitize(h); h == "" {
+		return "this host"
+	}
+	return h
+}
+
+func maxOf(v []int) int {
+	m := 0
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
+}
+
+// sparkline draws values as one line of block characters, for the text part.
+func sparkline(v []int) string {
+	blocks := []rune(" ▁▂▃▄▅▆▇█")
+	m := maxOf(v)
+	var b strings.Builder
+	for _, x := range v {
+		i := 0
+		if m > 0 {
+			i = (x*(len(blocks)-1) + m - 1) / m
+		}
+		b.WriteRune(blocks[i])
+	}
+	return b.String()
+}
+
+// EventsChart renders events per hour as a bar chart PNG (standard library only): one
+// bar per hour, scaled to the busiest hour, on a light grid with a line every 6 hours.
+func EventsChart(perHour []int) ([]byte, error) {
+	const barW, gap, height, pad = 16, 4, 120, 8
+	n := max(len(perHour), 1)
+	width := pad*2 + n*(barW+gap) - gap
+	img := image.NewPaletted(image.Rect(0, 0, width, height+2*pad), color.Palette{
+		color.RGBA{0xff, 0xff, 0xff, 0xff}, // background
+		color.RGBA{0xdd, 0xdd, 0xdd, 0xff}, // grid
+		color.RGBA{0x33, 0x66, 0xaa, 0xff}, // bars
+		color.RGBA{0x44, 0x44, 0x44, 0xff}, // axis
+	})
+	set := func(x0, y0, x1, y1 int, c uint8) {
+		for y := y0; y < y1; y++ {
+			for x := x0; x < x1; x++ {
+				img.SetColorIndex(x, y, c)
+			}
+		}
+	}
+	base := pad + height
+	for h := 0; h <= n; h += 6 {
+		x := pad + h*(barW+gap) - gap/2
+		set(max(x, 0), pad, min(max(x, 0)+1, width), base, 1)
+	}
+	m := maxOf(perHour)
+	for i, v := range perHour {
+		if v == 0 || m == 0 {
+			continue
+		}
+		h := max(1, v*height/m)
+		x := pad + i*(barW+gap)
+		set(x, base-h, x+barW, base, 2)
+	}
+	set(pad, base, width-pad, base+1, 3)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,183 @@
+package mailer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/emersion/go-message"
+)
+
+// xarfVersion is the X-ARF schema version the machine-readable parts follow
+// (https://xarf.org, schemas/v4: xarf-core.json with the connection types).
+const xarfVersion = "4.0.0"
+
+// xarfReport is one X-ARF v4 report: one source, one kind of abuse. A memo that covers
+// several sources carries one of these per source, as xarf-1.json, xarf-2.json, ….
+type xarfReport struct {
+	XARFVersion      string         `json:"xarf_version"`
+	ReportID         string         `json:"report_id"`
+	Timestamp        string         `json:"timestamp"`
+	Reporter         xarfReporter   `json:"reporter"`
+	SourceIdentifier string         `json:"source_identifier"`
+	SourcePort       int            `json:"source_port,omitempty"`
+	Class            string         `json:"class"`
+	Type             string         `json:"type"`
+	Protocol         string         `json:"protocol"`
+	FirstSeen        string         `json:"first_seen"`
+	LastSeen         string         `json:"last_seen"`
+	EvidenceSource   string         `json:"evidence_source"`
+	Evidence         []xarfEvidence `json:"evidence"`
+	Description      string         `json:"description"`
+}
+
+type xarfReporter struct {
+	Org     string `json:"org"`
+	Contact string `json:"contact"`
+	Type    string `json:"type"`
+}
+
+type xarfEvidence struct {
+	ContentType string `json:"content_type"`
+	Description string `json:"description"`
+	Payload     string `json:"payload"`
+	Hash        string `json:"hash"`
+	Size        int    `json:"size"`
+}
+
+// xarfType maps an incident to an X-ARF connection type: a scan, or a login attack.
+// Incidents of other kinds get no machine-readable part rather than a wrong one.
+func xarfType(inc abusewatch.Incident) string {
+	for _, c := range inc.Classes {
+		if strings.Contains(string(c), "scan") {
+			return "port_scan"
+		}
+	}
+	for _, c := range inc.Classes {
+		switch c {
+		case abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser:
+			return "login_attack"
+		}
+	}
+	return ""
+}
+
+// xarfFor builds the X-ARF report for one incident of report id, or says there is none:
+// the schemas require a source port for an address, so an incident whose evidence has
+// no port gets no X-ARF part.
+func (c *Composer) xarfFor(id string, inc abusewatch.Incident, evidence []string) (xarfReport, bool) {
+	typ := xarfType(inc)
+	if typ == "" || !inc.Addr.IsValid() {
+		return xarfReport{}, false
+	}
+	port := 0
+	for _, ev := range inc.Evidence {
+		if ev.Port != 0 {
+			port = int(ev.Port)
+			break
+		}
+	}
+	if port == 0 {
+		return xarfReport{}, false
+	}
+	org := c.reporter.Organisation
+	if org == "" {
+		org = c.reporter.Name
+	}
+	if org == "" {
+		org = c.domain
+	}
+	contact := c.reporter.Email
+	if contact == "" {
+		contact = c.from.Address
+	}
+	log := []byte(strings.Join(evidence, "\n") + "\n")
+	sum := sha256.Sum256(log)
+	what := "failed logins"
+	if typ == "port_scan" {
+		what = "connection attempts to closed ports"
+	}
+	desc := fmt.Sprintf("%d connections (%d log lines) with %s from %s to our hosts %s between %s and %s.",
+		max(inc.Attempts, 1), inc.Count, what, inc.Addr, strings.Join(c.hostNames(inc.Hosts), ", "),
+		c.timestamp(inc.First), c.timestamp(inc.Last))
+	return xarfReport{
+		XARFVersion:      xarfVersion,
+		ReportID:         uuidFor(id, inc.ID),
+		Timestamp:        inc.First.In(c.reporter.Location).Format(time.RFC3339),
+		Reporter:         xarfReporter{Org: truncateRunes(sanitize(org), 200), Contact: contact, Type: "automated"},
+		SourceIdentifier: inc.Addr.String(),
+		SourcePort:       port,
+		Class:            "connection",
+		Type:             typ,
+		Protocol:         "tcp",
+		FirstSeen:        inc.First.In(c.reporter.Location).Format(time.RFC3339),
+		LastSeen:         inc.Last.In(c.reporter.Location).Format(time.RFC3339),
+		EvidenceSource:   "ids_detection",
+		Evidence: []xarfEvidence{{
+			ContentType: "text/plain",
+			Description: fmt.Sprintf("%d of the %d log lines, in our time zone", len(evidence), inc.Count),
+			Payload:     base64.StdEncoding.EncodeToString(log),
+			Hash:        "sha256:" + hex.EncodeToString(sum[:]),
+			Size:        len(log),
+		}},
+		Description: truncateRunes(desc, 1000),
+	}, true
+}
+
+// xarfEntities are the X-ARF attachments for the memo's incidents, in memo order.
+func (c *Composer) xarfEntities(id string, incidents []abusewatch.Incident, m memo) ([]entity, error) {
+	var out []entity
+	for i, inc := range incidents {
+		x, ok := c.xarfFor(id, inc, m.Incidents[i].Evidence)
+		if !ok {
+			continue
+		}
+		b, err := json.MarshalIndent(x, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("xarf-%d.json", len(out)+1)
+		var h message.Header
+		h.SetContentType("application/json", map[string]string{"charset": "utf-8", "name": name})
+		h.SetContentDisposition("attachment", map[string]string{"filename": name})
+		h.Set("Content-Description", "X-ARF "+xarfVersion+" report: "+x.Type+" from "+x.SourceIdentifier)
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		e, err := newEntity(h, func(w io.Writer) error {
+			_, err := io.Copy(w, bytes.NewReader(append(b, '\n')))
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// uuidFor derives a UUID for one incident of one report: deterministic, so the same
+// report sent again carries the same X-ARF report_id, laid out as a version 4 UUID.
+func uuidFor(reportID, incidentID string) string {
+	s := sha256.Sum256([]byte(reportID + "\x00" + incidentID))
+	u := s[:16]
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	h := hex.EncodeToString(u)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// truncateRunes cuts s to at most n runes, ending in "…" when it was cut.
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(slices.Concat(r[:n-1], []rune("…")))
+}

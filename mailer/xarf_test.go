@@ -1,0 +1,377 @@
+package mailer
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// parts returns the parts of a multipart message body with their headers, decoded.
+func parts(t *testing.T, msg []byte) (mail.Header, []*multipart.Part, [][]byte) {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mt, "multipart/") {
+		t.Fatalf("Content-Type %q: want multipart (%v)", m.Header.Get("Content-Type"), err)
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	var ps []*multipart.Part
+	var bodies [][]byte
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = p
+		switch p.Header.Get("Content-Transfer-Encoding") {
+		case "quoted-printable":
+			r = quotedprintable.NewReader(p)
+		case "base64":
+			r = base64.NewDecoder(base64.StdEncoding, p)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+		bodies = append(bodies, b)
+	}
+	return m.Header, ps, bodies
+}
+
+func xarfComposer(t *testing.T) *Composer {
+	return testComposer(t).With(Options{XARF: true})
+}
+
+func TestXARFPartValidatesAgainstTheLoginAttackSchema(t *testing.T) {
+	inc := testIncident()
+	inc.Evidence[0].Port = 4242
+	r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ps, bodies := parts(t, r.Message)
+	if len(ps) != 2 {
+		t.Fatalf("%d parts, want the memo and one X-ARF report", len(ps))
+	}
+	if ct := ps[0].Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("first part %q, want the memo as text/plain", ct)
+	}
+	if ct := ps[1].Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("second part %q, want application/json", ct)
+	}
+	if d := ps[1].Header.Get("Content-Disposition"); !strings.Contains(d, "xarf-1.json") {
+		t.Errorf("Content-Disposition %q, want the file name xarf-1.json", d)
+	}
+	var doc any
+	if err := json.Unmarshal(bodies[1], &doc); err != nil {
+		t.Fatalf("X-ARF part is not JSON: %v\n%s", err, bodies[1])
+	}
+	if errs := validate(t, "types/connection-login-attack.json", doc); len(errs) > 0 {
+		t.Errorf("X-ARF part does not validate:\n%s\n%s", strings.Join(errs, "\n"), bodies[1])
+	}
+	x := doc.(map[string]any)
+	if x["source_identifier"] != "203.0.113.7" || x["source_port"] != 4242.0 || x["type"] != "login_attack" {
+		t.Errorf("source %v port %v type %v", x["source_identifier"], x["source_port"], x["type"])
+	}
+	if x["first_seen"] != "2026-11-20T03:14:07-05:00" {
+		t.Errorf("first_seen %v: want our zone with its offset", x["first_seen"])
+	}
+	ev := x["evidence"].([]any)[0].(map[string]any)
+	log, _ := base64.StdEncoding.DecodeString(ev["payload"].(string))
+	if !strings.Contains(string(log), "Failed password for root from 203.0.113.7 port 4242") {
+		t.Errorf("evidence payload lacks the log line:\n%s", log)
+	}
+	if strings.ContainsAny(string(log), "\r\x00\x1b") {
+		t.Errorf("evidence payload holds control characters: %q", log)
+	}
+}
+
+func TestXARFPartValidatesAgainstThePortScanSchema(t *testing.T) {
+	inc := testIncident()
+	inc.Classes = []abusewatch.Class{"port-scan"}
+	inc.Evidence[0].Port = 51000
+	r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ps, bodies := parts(t, r.Message)
+	if len(ps) != 2 {
+		t.Fatalf("%d parts, want 2", len(ps))
+	}
+	var doc any
+	if err := json.Unmarshal(bodies[1], &doc); err != nil {
+		t.Fatal(err)
+	}
+	if errs := validate(t, "types/connection-port-scan.json", doc); len(errs) > 0 {
+		t.Errorf("X-ARF part does not validate:\n%s\n%s", strings.Join(errs, "\n"), bodies[1])
+	}
+	if doc.(map[string]any)["type"] != "port_scan" {
+		t.Errorf("type %v", doc.(map[string]any)["type"])
+	}
+}
+
+func TestXARFOnePartPerSourceAndNoneWithoutAPort(t *testing.T) {
+	a, b, noPort := testIncident(), testIncident(), testIncident()
+	a.Evidence[0].Port = 1
+	b.ID, b.Addr, b.Evidence = "inc-2", netip.MustParseAddr("203.0.113.9"), []abusewatch.Event{{Time: b.First, Port: 2, Line: "x"}}
+	noPort.ID, noPort.Addr = "inc-3", netip.MustParseAddr("203.0.113.10")
+	r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{a, b, noPort}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ps, bodies := parts(t, r.Message)
+	if len(ps) != 3 {
+		t.Fatalf("%d parts, want the memo and two X-ARF reports (the third source has no port)", len(ps))
+	}
+	var ids []string
+	for _, b := range bodies[1:] {
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if errs := validate(t, "types/connection-login-attack.json", doc); len(errs) > 0 {
+			t.Errorf("does not validate: %s", errs)
+		}
+		ids = append(ids, doc["report_id"].(string))
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("both X-ARF reports have the ID %s", ids[0])
+	}
+}
+
+// validate checks doc against the schema file (relative to testdata/xarf) with the
+// JSON Schema 2020-12 keywords the X-ARF schemas use; an unknown keyword that would
+// constrain the document fails the test rather than being ignored.
+func validate(t *testing.T, file string, doc any) []string {
+	t.Helper()
+	v := &validator{t: t, dir: filepath.Join("testdata", "xarf"), files: map[string]any{}}
+	v.check(v.load(file), file, doc, "$")
+	return v.errs
+}
+
+type validator struct {
+	t     *testing.T
+	dir   string
+	files map[string]any
+	errs  []string
+}
+
+func (v *validator) load(file string) any {
+	if s, ok := v.files[file]; ok {
+		return s
+	}
+	b, err := os.ReadFile(filepath.Join(v.dir, file))
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	var s any
+	if err := json.Unmarshal(b, &s); err != nil {
+		v.t.Fatalf("%s: %v", file, err)
+	}
+	v.files[file] = s
+	return s
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.errs = append(v.errs, path+": "+fmt.Sprintf(format, args...))
+}
+
+// ok reports whether doc satisfies schema without recording errors (for anyOf, if).
+func (v *validator) ok(schema any, file string, doc any) bool {
+	saved := v.errs
+	v.errs = nil
+	v.check(schema, file, doc, "")
+	good := len(v.errs) == 0
+	v.errs = saved
+	return good
+}
+
+var formats = map[string]func(string) bool{
+	"date-time": func(s string) bool { _, err := time.Parse(time.RFC3339, s); return err == nil },
+	"uuid":      regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`).MatchString,
+	"email":     func(s string) bool { a, err := mail.ParseAddress(s); return err == nil && a.Address == s },
+	"ipv4":      func(s string) bool { a, err := netip.ParseAddr(s); return err == nil && a.Is4() },
+	"ipv6":      func(s string) bool { a, err := netip.ParseAddr(s); return err == nil && a.Is6() },
+}
+
+func (v *validator) check(schema any, file string, doc any, path string) {
+	s, ok := schema.(map[string]any)
+	if !ok {
+		v.t.Fatalf("%s: schema at %s is not an object", file, path)
+	}
+	for kw, arg := range s {
+		switch kw {
+		case "$schema", "$id", "title", "description", "examples", "$defs", "contentEncoding":
+		case "$ref":
+			ref := arg.(string)
+			target, frag, _ := strings.Cut(ref, "#")
+			f := file
+			if target != "" {
+				f = filepath.Clean(filepath.Join(filepath.Dir(file), target))
+			}
+			sub := v.load(f)
+			for _, p := range strings.Split(strings.Trim(frag, "/"), "/") {
+				if p != "" {
+					sub = sub.(map[string]any)[p]
+				}
+			}
+			v.check(sub, f, doc, path)
+		case "allOf":
+			for _, sub := range arg.([]any) {
+				v.check(sub, file, doc, path)
+			}
+		case "anyOf":
+			any1 := false
+			for _, sub := range arg.([]any) {
+				any1 = any1 || v.ok(sub, file, doc)
+			}
+			if !any1 {
+				v.fail(path, "matches none of anyOf")
+			}
+		case "if":
+			branch := s["else"]
+			if v.ok(arg, file, doc) {
+				branch = s["then"]
+			}
+			if branch != nil {
+				v.check(branch, file, doc, path)
+			}
+		case "then", "else":
+		case "type":
+			if !hasType(doc, arg.(string)) {
+				v.fail(path, "%v is not of type %s", doc, arg)
+			}
+		case "const":
+			if doc != nil && doc != arg {
+				v.fail(path, "%v is not %v", doc, arg)
+			}
+		case "enum":
+			found := false
+			for _, e := range arg.([]any) {
+				found = found || e == doc
+			}
+			if !found {
+				v.fail(path, "%v is not one of %v", doc, arg)
+			}
+		case "required":
+			if m, ok := doc.(map[string]any); ok {
+				for _, k := range arg.([]any) {
+					if _, ok := m[k.(string)]; !ok {
+						v.fail(path, "required %q is missing", k)
+					}
+				}
+			}
+		case "properties":
+			if m, ok := doc.(map[string]any); ok {
+				for k, sub := range arg.(map[string]any) {
+					if val, ok := m[k]; ok {
+						v.check(sub, file, val, path+"."+k)
+					}
+				}
+			}
+		case "additionalProperties":
+			m, ok := doc.(map[string]any)
+			if ok && arg == false {
+				props, _ := s["properties"].(map[string]any)
+				for k := range m {
+					if _, ok := props[k]; !ok {
+						v.fail(path, "property %q is not allowed", k)
+					}
+				}
+			}
+		case "items":
+			if a, ok := doc.([]any); ok {
+				for i, e := range a {
+					v.check(arg, file, e, fmt.Sprintf("%s[%d]", path, i))
+				}
+			}
+		case "maxItems":
+			if a, ok := doc.([]any); ok && float64(len(a)) > arg.(float64) {
+				v.fail(path, "%d items, at most %v", len(a), arg)
+			}
+		case "maxLength":
+			if str, ok := doc.(string); ok && float64(len([]rune(str))) > arg.(float64) {
+				v.fail(path, "%d characters, at most %v", len([]rune(str)), arg)
+			}
+		case "pattern":
+			if str, ok := doc.(string); ok && !regexp.MustCompile(arg.(string)).MatchString(str) {
+				v.fail(path, "%q does not match %s", str, arg)
+			}
+		case "format":
+			f, known := formats[arg.(string)]
+			if !known {
+				v.t.Fatalf("%s: format %q is not implemented by the test validator", file, arg)
+			}
+			if str, ok := doc.(string); ok && !f(str) {
+				v.fail(path, "%q is not a valid %s", str, arg)
+			}
+		case "minimum":
+			if n, ok := doc.(float64); ok && n < arg.(float64) {
+				v.fail(path, "%v is below %v", n, arg)
+			}
+		case "maximum":
+			if n, ok := doc.(float64); ok && n > arg.(float64) {
+				v.fail(path, "%v is above %v", n, arg)
+			}
+		default:
+			v.t.Fatalf("%s: keyword %q is not implemented by the test validator", file, kw)
+		}
+	}
+}
+
+func hasType(doc any, typ string) bool {
+	switch typ {
+	case "object":
+		_, ok := doc.(map[string]any)
+		return ok
+	case "array":
+		_, ok := doc.([]any)
+		return ok
+	case "string":
+		_, ok := doc.(string)
+		return ok
+	case "number":
+		_, ok := doc.(float64)
+		return ok
+	case "integer":
+		n, ok := doc.(float64)
+		return ok && n == float64(int64(n))
+	case "boolean":
+		_, ok := doc.(bool)
+		return ok
+	}
+	return false
+}
+
+func TestSchemaValidatorCatchesMissingFields(t *testing.T) {
+	// The validator must be able to fail, or the tests above prove nothing.
+	doc := map[string]any{"xarf_version": "4.0.0", "class": "connection", "type": "login_attack", "source_identifier": "203.0.113.7"}
+	errs := validate(t, "types/connection-login-attack.json", doc)
+	for _, want := range []string{`"report_id"`, `"reporter"`, `"protocol"`, `"source_port"`} {
+		if !strings.Contains(strings.Join(errs, "\n"), want) {
+			t.Errorf("no error about %s in %q", want, errs)
+		}
+	}
+}

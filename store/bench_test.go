@@ -1,0 +1,55 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// benchEvents makes n sshd failure events spread over span, from a pool of attacking
+// addresses in a few hundred /24s, as a busy host sees them.
+func benchEvents(n int, start time.Time, span time.Duration, seed uint64) []abusewatch.Event {
+	r := rand.New(rand.NewPCG(seed, 1))
+	out := make([]abusewatch.Event, n)
+	step := span / time.Duration(n)
+	for i := range out {
+		a := netip.AddrFrom4([4]byte{byte(45 + r.IntN(150)), byte(r.IntN(4)), byte(r.IntN(64)), byte(1 + r.IntN(250))})
+		port := uint16(30000 + r.IntN(30000))
+		out[i] = abusewatch.Event{
+			Time: start.Add(time.Duration(i) * step), Class: abusewatch.ClassAuthFailure, Addr: a, Port: port,
+			User: "root", Service: "sshd", Host: "web1", Source: "/var/log/auth.log",
+			Line: fmt.Sprintf("Nov 20 03:12:00 web1 sshd[2211]: Failed password for root from %s port %d ssh2", a, port),
+		}
+	}
+	return out
+}
+
+// BenchmarkCommit stores events in batches of 1,000 (the daemon's batch), with their
+// indexes and daily counters, and reports events/s and bytes of database per event.
+func BenchmarkCommit(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "state.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const batch = 1000
+	evs := benchEvents(b.N*batch, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), 180*24*time.Hour, 1)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Commit(evs[i*batch:(i+1)*batch], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+	if fi, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(fi.Size())/float64(b.N*batch), "bytes/event")
+	}
+}

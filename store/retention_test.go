@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+func TestPruneEventsKeepsCountersAndDropsIndexEntries(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for d := range 10 {
+		evs = append(evs, ev("45.134.26.17", t0.AddDate(0, 0, d)), ev("2001:67c:2e8::1", t0.AddDate(0, 0, d)))
+	}
+	if _, err := s.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	cut := t0.AddDate(0, 0, 7)                            // keeps days 7, 8, 9: the event exactly at the cut stays
+	n, err := s.PruneEvents(context.Background(), cut, 3) // several small transactions
+	if err != nil || n != 14 {
+		t.Fatalf("PruneEvents = %d, %v; want 14", n, err)
+	}
+	if left, _ := s.EventCount(); left != 6 {
+		t.Errorf("%d events left, want 6", left)
+	}
+	got, err := s.EventsByAddr(netip.MustParseAddr("45.134.26.17"), t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
+	if err != nil || len(got) != 3 || !got[0].Time.Equal(cut) {
+		t.Errorf("EventsByAddr after pruning = %d events, %v", len(got), err)
+	}
+	s.db.View(func(tx *boltTx) error {
+		if n := tx.Bucket(bucketByNet24).Stats().KeyN; n != 6 { // the /24s and the /64s
+			t.Errorf("the /24 and /64 index keeps %d entries, want 6", n)
+		}
+		return nil
+	})
+	days, err := s.Daily(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
+	if err != nil || len(days) != 10 {
+		t.Errorf("the counters of pruned days went too: %d days, %v", len(days), err)
+	}
+	if oldest, ok, _ := s.OldestEvent(); !ok || !oldest.Equal(cut) {
+		t.Errorf("OldestEvent = %s, %v; want %s", oldest, ok, cut)
+	}
+}
+
+func TestPruneCountersDropsOnlyOldDays(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for d := range 10 {
+		evs = append(evs, ev("45.134.26.17", t0.AddDate(0, 0, d)))
+	}
+	if _, err := s.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PruneCounters(context.Background(), t0.AddDate(0, 0, 4), 7); err != nil {
+		t.Fatal(err)
+	}
+	for _, scope := range []string{"45.134.26.17/32", "45.0.0.0/8", ""} {
+		var p netip.Prefix
+		if scope != "" {
+			p = netip.MustParsePrefix(scope)
+		}
+		days, err := s.Daily(p, t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
+		if err != nil || len(days) != 6 || !days[0].Day.Equal(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("Daily(%q) after pruning = %+v, %v; want 6 days from 2026-01-05", scope, days, err)
+		}
+	}
+	hours, _ := s.Hourly(t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
+	if len(hours) != 6 {
+		t.Errorf("%d hourly counters left, want 6", len(hours))
+	}
+}

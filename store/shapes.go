@@ -1,0 +1,105 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bucketShapes tallies unknown records by shape: shape → Shape (JSON). Shapes are the
+// admin's tuning list (`abusewatch unknown`, the daily summary), not evidence, so they
+// are committed after the events of their batch, in a transaction of their own.
+var bucketShapes = []byte("shapes")
+
+// MaxShapes bounds the shapes kept: attackers can vary their text without end, and the
+// list is for a person to read. Records of further new shapes are counted under
+// OtherShapes.
+const MaxShapes = 10000
+
+// OtherShapes is the shape that counts records once MaxShapes distinct shapes are kept.
+const OtherShapes = "(other shapes: the list is full; add normal rules for the top ones)"
+
+// Shape is how often unknown records of one shape were seen, when, and one of them.
+type Shape struct {
+	Shape  string    `json:"shape"`
+	Count  int64     `json:"count"`
+	First  time.Time `json:"first"`
+	Last   time.Time `json:"last"`
+	Sample string    `json:"sample"` // the first record seen of this shape
+}
+
+// AddShapes adds the counts of shapes to the stored ones: counts add up, First and Last
+// widen, the stored sample stays.
+func (s *Store) AddShapes(shapes []Shape) error {
+	if len(shapes) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketShapes)
+		n := b.Stats().KeyN
+		for _, sh := range shapes {
+			key := []byte(sh.Shape)
+			v := b.Get(key)
+			if v == nil && n >= MaxShapes {
+				key = []byte(OtherShapes)
+				v = b.Get(key)
+				sh.Shape = OtherShapes
+			}
+			if v != nil {
+				var old Shape
+				if err := json.Unmarshal(v, &old); err != nil {
+					return fmt.Errorf("shape %q: %w", key, err)
+				}
+				old.Count += sh.Count
+				if sh.First.Before(old.First) {
+					old.First = sh.First
+				}
+				if sh.Last.After(old.Last) {
+					old.Last = sh.Last
+				}
+				sh = old
+			} else {
+				n++
+			}
+			data, err := json.Marshal(sh)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(key, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Shapes returns the stored shapes seen since from, most frequent first, at most limit
+// of them (all when limit <= 0).
+func (s *Store) Shapes(from time.Time, limit int) ([]Shape, error) {
+	var out []Shape
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketShapes).ForEach(func(k, v []byte) error {
+			var sh Shape
+			if err := json.Unmarshal(v, &sh); err != nil {
+				return fmt.Errorf("shape %q: %w", k, err)
+			}
+			if !sh.Last.Before(from) {
+				out = append(out, sh)
+			}
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Shape < out[j].Shape
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, err
+}

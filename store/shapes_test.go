@@ -1,0 +1,68 @@
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Shapes add up across batches and restarts: counts sum, first and last widen, the
+// first sample stays, the most frequent shape comes first.
+func TestShapesAddUpAcrossBatchesAndRestarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	if err := s.AddShapes([]Shape{
+		{Shape: "a: <N>", Count: 2, First: t0, Last: t0.Add(time.Minute), Sample: "first a"},
+		{Shape: "b: <ADDR>", Count: 1, First: t0, Last: t0, Sample: "first b"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AddShapes([]Shape{{Shape: "a: <N>", Count: 3, First: t0.Add(-time.Hour), Last: t0.Add(time.Hour), Sample: "later a"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Shapes(time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Shape{Shape: "a: <N>", Count: 5, First: t0.Add(-time.Hour), Last: t0.Add(time.Hour), Sample: "first a"}
+	if len(got) != 2 || !got[0].First.Equal(want.First) || !got[0].Last.Equal(want.Last) ||
+		got[0].Count != want.Count || got[0].Sample != want.Sample || got[1].Shape != "b: <ADDR>" {
+		t.Errorf("Shapes() = %+v\nwant first %+v", got, want)
+	}
+	if recent, _ := s.Shapes(t0.Add(30*time.Minute), 0); len(recent) != 1 || recent[0].Shape != "a: <N>" {
+		t.Errorf("Shapes(since) = %+v, want only a", recent)
+	}
+	if top, _ := s.Shapes(time.Time{}, 1); len(top) != 1 {
+		t.Errorf("Shapes(limit 1) = %d shapes", len(top))
+	}
+}
+
+// Once MaxShapes shapes are kept, records of new shapes are counted under OtherShapes.
+func TestShapesBeyondTheLimitAreCountedTogether(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	batch := make([]Shape, 0, MaxShapes+2)
+	for i := range MaxShapes + 2 {
+		batch = append(batch, Shape{Shape: fmt.Sprintf("s%d", i), Count: 1, First: t0, Last: t0, Sample: "x"})
+	}
+	if err := s.AddShapes(batch); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Shapes(time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != MaxShapes+1 || got[0].Shape != OtherShapes || got[0].Count != 2 {
+		t.Errorf("%d shapes, top %q ×%d; want %d with %q ×2 on top", len(got), got[0].Shape, got[0].Count, MaxShapes+1, OtherShapes)
+	}
+}
