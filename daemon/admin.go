@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -182,10 +183,20 @@ func (l *peerCheckListener) Accept() (net.Conn, error) {
 			uid = int(cred.Uid)
 		}
 		l.log.Warn("admin socket: refused a peer", "uid", uid, "err", err)
-		body := `{"error":"permission denied: use root, the daemon's user or a member of [admin] group"}`
-		fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
-		c.Close()
+		go refuse(c)
 	}
+}
+
+// refuse answers one request on c with 403 and closes it. It reads the request first: a
+// reply to a request not yet read would reach the client as a broken pipe.
+func refuse(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+		req.Body.Close()
+	}
+	body := `{"error":"permission denied: use root, the daemon's user or a member of [admin] group"}`
+	fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 }
 
 func peerCred(c *net.UnixConn) (*unix.Ucred, error) {

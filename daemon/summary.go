@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -144,11 +145,7 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 		}
 	}
 	if len(s.Shapes) == 0 {
-		s.ShapesNote = "No unknown-record shapes are recorded yet: this abusewatch does not keep them (they come with the tuning-loop store). " +
-			"Run `abusewatch scan -v` on a log to see the unknown records counted."
-		if shapes != nil {
-			s.ShapesNote = "None in this period: every record was normal or a known attack."
-		}
+		s.ShapesNote = "None in this period: every record was normal or a known attack."
 	}
 	return s, nil
 }
@@ -177,13 +174,26 @@ func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 	return p.store.SetSummarySent(now)
 }
 
+// storeShapes gives the summary the unknown-record shapes the store counted, each with
+// the normal rule detect suggests for its sample.
+type storeShapes struct{ st *store.Store }
+
+func (s storeShapes) TopShapes(since time.Time, n int) ([]mailer.Shape, error) {
+	shapes, err := s.st.Shapes(since, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mailer.Shape, 0, len(shapes))
+	for _, sh := range shapes {
+		rule, _ := detect.Suggest(sh.Sample)
+		out = append(out, mailer.Shape{Shape: sh.Shape, Count: int(sh.Count), Sample: sh.Sample, Rule: rule})
+	}
+	return out, nil
+}
+
 // SendSummary builds the summary of the last 24 hours and mails it to the admin now.
 func (p *Pipeline) SendSummary(ctx context.Context, now time.Time) error {
-	var shapes ShapeSource
-	if s, ok := any(p.store).(ShapeSource); ok {
-		shapes = s
-	}
-	sum, err := BuildSummary(p.cfg, p.store, shapes, now)
+	sum, err := BuildSummary(p.cfg, p.store, storeShapes{p.store}, now)
 	if err != nil {
 		return err
 	}

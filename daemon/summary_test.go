@@ -136,10 +136,16 @@ func TestDailySummaryMatchesTheGoldenFile(t *testing.T) {
 	}
 }
 
-func TestDailySummaryWithoutAShapesStoreSaysSo(t *testing.T) {
+// The shapes come from the store, each with the normal rule detect suggests for it.
+func TestDailySummaryListsTheStoredShapesWithARule(t *testing.T) {
 	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
 	cfg, st := seededStore(t, now)
-	sum, err := BuildSummary(cfg, st, nil, now)
+	sample := "2026-11-21T03:00:00.000000+00:00 web1 backupd[77]: nightly copy finished in 31 s"
+	if err := st.AddShapes([]store.Shape{{Shape: "backupd: nightly copy finished in N s", Count: 7, First: now.Add(-3 * time.Hour),
+		Last: now.Add(-time.Hour), Sample: sample}}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := BuildSummary(cfg, st, storeShapes{st}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +154,8 @@ func TestDailySummaryWithoutAShapesStoreSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	text, _, _ := summaryParts(t, msg)
-	if !strings.Contains(text, "No unknown-record shapes are recorded yet") {
-		t.Errorf("the summary does not say that no shape data exists:\n%s", text)
+	if !strings.Contains(text, "backupd: nightly copy finished in N s") || !strings.Contains(text, "backupd") || len(sum.Shapes) != 1 || sum.Shapes[0].Rule == "" {
+		t.Errorf("the summary does not list the stored shape with a rule (%+v):\n%s", sum.Shapes, text)
 	}
 }
 
