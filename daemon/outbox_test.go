@@ -15,7 +15,6 @@ import (
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/mailer/mailtest"
 	"github.com/abusewatch/abusewatch/store"
-	"github.com/emersion/go-smtp"
 )
 
 // The outbox against a real SMTP server on loopback and a real store. Incidents are put
@@ -163,7 +162,7 @@ func TestServerDownThen451ThenAcceptsDeliversOnce(t *testing.T) {
 	}
 
 	// Up, but busy: 451. The back-off doubles.
-	srv := mailtest.Start(t, mailtest.Options{Addr: addr, Replies: []error{&smtp.SMTPError{Code: 451, Message: "try again later"}}})
+	srv := mailtest.Start(t, mailtest.Options{Addr: addr, Replies: []error{mailtest.Reply(451, "try again later")}})
 	if err := p.DeliverAt(ctx, t0.Add(time.Minute)); err == nil {
 		t.Fatal("a 451 counted as delivered")
 	}
@@ -197,7 +196,7 @@ func TestServerDownThen451ThenAcceptsDeliversOnce(t *testing.T) {
 }
 
 func TestPermanentRefusalFailsWithTheReply(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{DataErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "we do not accept reports"}})
+	srv := mailtest.Start(t, mailtest.Options{DataErr: mailtest.Reply(550, "we do not accept reports", 5, 7, 1)})
 	p, st, _ := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
 	attack(t, st, "45.134.26.7", t0, 20)
 	if err := p.Tick(t.Context(), t0); err == nil {
@@ -217,7 +216,7 @@ func TestPermanentRefusalFailsWithTheReply(t *testing.T) {
 }
 
 func TestTemporaryFailuresGiveUpAfterTheLimit(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{DataErr: &smtp.SMTPError{Code: 452, Message: "mailbox full"}})
+	srv := mailtest.Start(t, mailtest.Options{DataErr: mailtest.Reply(452, "mailbox full")})
 	p, st, _ := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
 	attack(t, st, "45.134.26.7", t0, 20)
 	p.Tick(t.Context(), t0)

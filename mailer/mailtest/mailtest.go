@@ -320,3 +320,14 @@ func Trusting(cert *x509.Certificate) *tls.Config {
 	pool.AddCert(cert)
 	return &tls.Config{RootCAs: pool}
 }
+
+// Reply is an SMTP reply for Options (RcptErr, DataErr, Replies), e.g. Reply(451, "try
+// again later"), so tests elsewhere need not import go-smtp. enhanced is the optional
+// enhanced status code, e.g. 5, 7, 1.
+func Reply(code int, msg string, enhanced ...int) error {
+	e := &smtp.SMTPError{Code: code, Message: msg}
+	if len(enhanced) == 3 {
+		e.EnhancedCode = smtp.EnhancedCode{enhanced[0], enhanced[1], enhanced[2]}
+	}
+	return e
+}
