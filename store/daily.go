@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -221,8 +220,8 @@ func (s *Store) EachEvent(from, to time.Time, batch int, fn func([]abusewatch.Ev
 					next = slices.Clone(k)
 					return nil
 				}
-				var e abusewatch.Event
-				if err := json.Unmarshal(v, &e); err != nil {
+				e, err := decodeEvent(v)
+				if err != nil {
 					return fmt.Errorf("event %x: %w", k, err)
 				}
 				evs = append(evs, e)

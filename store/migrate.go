@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	"github.com/abusewatch/abusewatch"
@@ -47,8 +46,8 @@ func migrate(tx *bolt.Tx, v uint32) error {
 func countStoredEvents(tx *bolt.Tx) error {
 	var batch []abusewatch.Event
 	err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
-		var e abusewatch.Event
-		if err := json.Unmarshal(v, &e); err != nil {
+		e, err := decodeEvent(v)
+		if err != nil {
 			return fmt.Errorf("event %x: %w", k, err)
 		}
 		batch = append(batch, abusewatch.Event{Time: e.Time, Class: e.Class, Addr: e.Addr})

@@ -160,8 +160,8 @@ func (s *Store) EventsBetween(from, to time.Time, limit int) ([]abusewatch.Event
 			if limit > 0 && len(out) >= limit {
 				continue
 			}
-			var e abusewatch.Event
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := decodeEvent(v)
+			if err != nil {
 				return fmt.Errorf("event %x: %w", k, err)
 			}
 			out = append(out, e)

@@ -3,9 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -40,8 +38,8 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, chunk int) (i
 				keys = append(keys, slices.Clone(k))
 			}
 			for _, k := range keys {
-				var e struct{ Addr netip.Addr }
-				if err := json.Unmarshal(b.Get(k), &e); err != nil {
+				e, err := decodeEvent(b.Get(k))
+				if err != nil {
 					return fmt.Errorf("event %x: %w", k, err)
 				}
 				if e.Addr.IsValid() {

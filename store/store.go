@@ -123,10 +123,7 @@ func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abuse
 				return err
 			}
 			out[i].Seq = seq
-			v, err := json.Marshal(&out[i])
-			if err != nil {
-				return err
-			}
+			v := encodeEvent(nil, &out[i])
 			tk := timeKey(out[i].Time, seq)
 			if err := b.Put(tk, v); err != nil {
 				return err
@@ -217,8 +214,8 @@ func (s *Store) eventsByPrefix(bucket []byte, p netip.Prefix, from, to time.Time
 			if v == nil {
 				continue
 			}
-			var e abusewatch.Event
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := decodeEvent(v)
+			if err != nil {
 				return fmt.Errorf("event %x: %w", k[len(pk):], err)
 			}
 			out = append(out, e)

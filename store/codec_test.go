@@ -1,0 +1,62 @@
+package store
+
+import (
+	"encoding/json"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+func TestEventCodecRoundTrips(t *testing.T) {
+	for _, e := range []abusewatch.Event{
+		{Seq: 1, Time: time.Date(2026, 11, 20, 3, 0, 0, 123456789, time.UTC), Class: "auth-failure",
+			Addr: netip.MustParseAddr("45.134.26.17"), Port: 40000, User: "root\x00\r\n", Service: "sshd", Host: "web1",
+			Source: "/var/log/auth.log", Line: "Failed password for root from 45.134.26.17 port 40000 ssh2 ☃"},
+		{Seq: 1 << 40, Time: time.Date(2026, 2, 1, 0, 0, 0, 0, time.FixedZone("", -5*3600)), Class: "port-probe",
+			Addr: netip.MustParseAddr("2001:db8::7"), LocalPort: 23, Proto: "TCP", Flags: "SYN", Line: "x"},
+		{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Class: "refused-connect", Name: "scanner.example"},
+	} {
+		got, err := decodeEvent(encodeEvent(nil, &e))
+		if err != nil || !reflect.DeepEqual(got, e) {
+			t.Errorf("round trip of %+v gave %+v, %v", e, got, err)
+		}
+		// Events stored as JSON by the first versions still decode.
+		legacy, _ := json.Marshal(e)
+		if got, err := decodeEvent(legacy); err != nil || !got.Time.Equal(e.Time) || got.Addr != e.Addr || got.Line != e.Line {
+			t.Errorf("legacy JSON of %+v gave %+v, %v", e, got, err)
+		}
+	}
+}
+
+func TestEventCodecRefusesCorruptData(t *testing.T) {
+	good := encodeEvent(nil, &abusewatch.Event{Time: time.Now(), Class: "auth-failure", Addr: netip.MustParseAddr("45.134.26.17"), Line: "x"})
+	for _, bad := range [][]byte{nil, {0x7f}, good[:len(good)-1], good[:5], append([]byte{1, 1, 2, 0, 9}, good[5:]...)} {
+		if _, err := decodeEvent(bad); err == nil {
+			t.Errorf("decodeEvent(%x) accepted corrupt data", bad)
+		}
+	}
+}
+
+// BenchmarkDecodeEvent compares the stored form with the JSON it replaced.
+func BenchmarkDecodeEvent(b *testing.B) {
+	e := abusewatch.Event{Seq: 99, Time: time.Now(), Class: "auth-failure", Addr: netip.MustParseAddr("45.134.26.17"), Port: 40000,
+		User: "root", Service: "sshd", Host: "web1", Source: "/var/log/auth.log",
+		Line: "2026-11-20T03:00:00.000000+00:00 web1 sshd[7]: Failed password for root from 45.134.26.17 port 40000 ssh2"}
+	bin := encodeEvent(nil, &e)
+	js, _ := json.Marshal(e)
+	b.Run("binary", func(b *testing.B) {
+		for b.Loop() {
+			decodeEvent(bin)
+		}
+		b.ReportMetric(float64(len(bin)), "stored-bytes")
+	})
+	b.Run("json", func(b *testing.B) {
+		for b.Loop() {
+			decodeEvent(js)
+		}
+		b.ReportMetric(float64(len(js)), "stored-bytes")
+	})
+}
