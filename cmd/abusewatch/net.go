@@ -75,6 +75,10 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		fmt.Fprintf(stdout, " (%s)", strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(stdout, ".")
+	if info.CountedEvents > 0 {
+		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %d more events on %d days (listed below).\n",
+			info.CountedEvents, len(info.CountedByDay))
+	}
 	if info.Excluded != nil {
 		fmt.Fprintf(stdout, "Never reported: %s excluded on %s %s\n", info.Excluded.Network, info.Excluded.Added.Local().Format(time.DateOnly), info.Excluded.Reason)
 	}
@@ -82,9 +86,9 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		fmt.Fprintf(stdout, "Last event: %s\n", info.Last.Line)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	if len(info.ByDay) > 0 {
+	if days := append(slices.Clone(info.CountedByDay), info.ByDay...); len(days) > 0 {
 		fmt.Fprintln(tw, "\nDAY\tEVENTS BY CLASS")
-		for _, d := range info.ByDay {
+		for _, d := range days {
 			var parts []string
 			for _, c := range slices.Sorted(maps.Keys(d.ByClass)) {
 				parts = append(parts, fmt.Sprintf("%s %d", c, d.ByClass[c]))
