@@ -12,7 +12,8 @@ import (
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// excludeCommand is `abusewatch exclude CIDR` and, with pardon set, `abusewatch pardon`.
+// excludeCommand is `abusewatch exclude CIDR`; pardonCommand (pardon.go) runs it with
+// pardon set.
 type excludeCommand struct {
 	stdout, stderr io.Writer
 	pardon         bool
@@ -26,9 +27,6 @@ func (c *excludeCommand) Name() string {
 }
 
 func (c *excludeCommand) Synopsis() string {
-	if c.pardon {
-		return "forget an address's or network's incidents, reject its unsent reports, never report it"
-	}
 	return "never report an address or network (your own, a partner's, a scanner you allow)"
 }
 

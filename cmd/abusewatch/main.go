@@ -37,7 +37,7 @@ func commands(stdout, stderr io.Writer) []command {
 		&ipCommand{stdout: stdout, stderr: stderr},
 		&netCommand{stdout: stdout, stderr: stderr},
 		&excludeCommand{stdout: stdout, stderr: stderr},
-		&excludeCommand{stdout: stdout, stderr: stderr, pardon: true},
+		newPardonCommand(stdout, stderr),
 		&outboxCommand{stdout: stdout, stderr: stderr},
 		&reportCommand{stdout: stdout, stderr: stderr},
 		&mailTestCommand{stdout: stdout, stderr: stderr},
