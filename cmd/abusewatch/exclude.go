@@ -34,12 +34,9 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--reason TEXT] [--config FILE] [--json] ADDR|CIDR", c.stderr)
 	f := addAdminFlags(fs)
 	reason := fs.String("reason", "", "why, kept with the exclusion for whoever looks later")
-	rest, err := parseArgs(fs, args)
+	rest, err := parseExactly(fs, args, 1, "name one address or network, e.g. 203.0.113.0/24")
 	if err != nil {
 		return err
-	}
-	if len(rest) != 1 {
-		return &usageError{"name one address or network, e.g. 203.0.113.0/24"}
 	}
 	p, err := netip.ParsePrefix(rest[0])
 	if err != nil {

@@ -27,12 +27,9 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json]", c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "7d", "incidents active after `T`: a duration back from now (\"36h\", \"7d\") or a date")
-	rest, err := parseArgs(fs, args)
+	_, err := parseExactly(fs, args, 0, "incidents takes no arguments")
 	if err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return &usageError{"incidents takes no arguments"}
 	}
 	from, err := daemon.ParseSince(*since, time.Now())
 	if err != nil {

@@ -20,12 +20,9 @@ func (c *ipCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] ADDR", c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\") or a date")
-	rest, err := parseArgs(fs, args)
+	rest, err := parseExactly(fs, args, 1, "name one address, e.g. abusewatch ip 203.0.113.7")
 	if err != nil {
 		return err
-	}
-	if len(rest) != 1 {
-		return &usageError{"name one address, e.g. abusewatch ip 203.0.113.7"}
 	}
 	a, err := netip.ParseAddr(rest[0])
 	if err != nil {

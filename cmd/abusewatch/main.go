@@ -136,6 +136,16 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseExactly parses the flags and wants exactly n arguments; wrong gets the usage
+// error msg.
+func parseExactly(fs *flag.FlagSet, args []string, n int, msg string) ([]string, error) {
+	rest, err := parseArgs(fs, args)
+	if err == nil && len(rest) != n {
+		err = &usageError{msg}
+	}
+	return rest, err
+}
+
 // newLogger writes log lines of level and above to w.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))

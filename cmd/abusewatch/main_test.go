@@ -117,7 +117,13 @@ func (d *daemonProcess) lines() []string {
 // waitLog waits until a log line contains all of words, or fails the test at the deadline.
 func (d *daemonProcess) waitLog(t *testing.T, words ...string) string {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
+	return d.waitFor(t, fmt.Sprintf("%q", words), 30*time.Second, func(l string) bool { return containsAll(l, words) })
+}
+
+// waitFor waits until a log line satisfies match, or fails the test after timeout.
+func (d *daemonProcess) waitFor(t *testing.T, what string, timeout time.Duration, match func(string) bool) string {
+	t.Helper()
+	deadline := time.After(timeout)
 	seen := 0
 	for {
 		d.mu.Lock()
@@ -125,16 +131,16 @@ func (d *daemonProcess) waitLog(t *testing.T, words ...string) string {
 		seen = len(d.log)
 		d.mu.Unlock()
 		for _, l := range lines {
-			if containsAll(l, words) {
+			if match(l) {
 				return l
 			}
 		}
 		select {
 		case <-more:
 		case <-d.done:
-			t.Fatalf("the daemon exited before logging %q", words)
+			t.Fatalf("the daemon exited before logging a line with %s", what)
 		case <-deadline:
-			t.Fatalf("no log line with %q within 30s", words)
+			t.Fatalf("no log line with %s within %s", what, timeout)
 		}
 	}
 }

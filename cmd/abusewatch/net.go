@@ -30,12 +30,9 @@ func (c *netCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] CIDR", c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\") or a date")
-	rest, err := parseArgs(fs, args)
+	rest, err := parseExactly(fs, args, 1, "name one network, e.g. abusewatch net 203.0.113.0/24")
 	if err != nil {
 		return err
-	}
-	if len(rest) != 1 {
-		return &usageError{"name one network, e.g. abusewatch net 203.0.113.0/24"}
 	}
 	p, err := netip.ParsePrefix(rest[0])
 	if err != nil {

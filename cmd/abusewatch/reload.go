@@ -21,12 +21,9 @@ func (c *reloadCommand) Synopsis() string {
 func (c *reloadCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stderr)
 	f := addAdminFlags(fs)
-	rest, err := parseArgs(fs, args)
+	_, err := parseExactly(fs, args, 0, "reload takes no arguments")
 	if err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return &usageError{"reload takes no arguments"}
 	}
 	client, err := f.daemonClient()
 	if err != nil {

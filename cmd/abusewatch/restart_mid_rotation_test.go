@@ -13,11 +13,7 @@ import (
 func TestSeveralRotationsWhileStopped(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
-	appendFile(t, logFile, numberedLines(0, 1000))
-	cfg := writeSourceConfig(t, dir, fileSource(logFile))
-	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
-	d.waitCaughtUp(t, logFile)
-	d.stop(t)
+	cfg := readThenStop(t, dir, logFile)
 
 	n := 1000
 	for range 3 {
@@ -28,7 +24,7 @@ func TestSeveralRotationsWhileStopped(t *testing.T) {
 	appendFile(t, logFile, numberedLines(n, n+300))
 	n += 300
 
-	d = startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
 	d.waitLog(t, "read the rest of a file rotated while the daemon was stopped", "auth.log.3", "from=")
 	d.waitCaughtUp(t, logFile)
 	d.stop(t)
@@ -40,17 +36,13 @@ func TestSeveralRotationsWhileStopped(t *testing.T) {
 func TestTruncatedWhileStopped(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
-	appendFile(t, logFile, numberedLines(0, 1000))
-	cfg := writeSourceConfig(t, dir, fileSource(logFile))
-	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
-	d.waitCaughtUp(t, logFile)
-	d.stop(t)
+	cfg := readThenStop(t, dir, logFile)
 
 	if err := os.Truncate(logFile, 0); err != nil {
 		t.Fatal(err)
 	}
 	appendFile(t, logFile, numberedLines(1000, 1100))
-	d = startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
 	d.waitLog(t, "level=WARN", "truncated, reading it from the start", "auth.log")
 	d.waitCaughtUp(t, logFile)
 	d.stop(t)

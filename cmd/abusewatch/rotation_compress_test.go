@@ -81,17 +81,13 @@ func TestRotationWithCompression(t *testing.T) {
 func TestRotationWithCompressionWhileStopped(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
-	appendFile(t, logFile, numberedLines(0, 1000))
-	cfg := writeSourceConfig(t, dir, fileSource(logFile))
-	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
-	d.waitCaughtUp(t, logFile)
-	d.stop(t)
+	cfg := readThenStop(t, dir, logFile)
 
 	appendFile(t, logFile, numberedLines(1000, 2000))
 	rotateCompressed(t, logFile)
 	appendFile(t, logFile, numberedLines(2000, 2500))
 
-	d = startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
 	d.waitLog(t, "read the rest of a file rotated while the daemon was stopped", "auth.log.1.gz")
 	d.waitCaughtUp(t, logFile)
 	d.stop(t)

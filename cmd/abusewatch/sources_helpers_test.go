@@ -174,26 +174,7 @@ func (d *daemonProcess) waitCaughtUp(t *testing.T, path string) {
 // waitMatch waits until a log line matches re, or fails the test at the deadline.
 func (d *daemonProcess) waitMatch(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
-	deadline := time.After(60 * time.Second)
-	seen := 0
-	for {
-		d.mu.Lock()
-		lines, more := d.log[seen:], d.more
-		seen = len(d.log)
-		d.mu.Unlock()
-		for _, l := range lines {
-			if re.MatchString(l) {
-				return l
-			}
-		}
-		select {
-		case <-more:
-		case <-d.done:
-			t.Fatalf("the daemon exited before logging a line matching %s", re)
-		case <-deadline:
-			t.Fatalf("no log line matching %s within 60s", re)
-		}
-	}
+	return d.waitFor(t, "a match for "+re.String(), 60*time.Second, re.MatchString)
 }
 
 // waitEvents waits until the daemon has read at least n records in this run (the
@@ -236,4 +217,16 @@ func rotateByRename(t *testing.T, path string, keep int) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readThenStop writes lines 0–999 to logFile, runs the daemon until it has read them all
+// and stops it: the start of every "while the daemon was stopped" scenario.
+func readThenStop(t *testing.T, dir, logFile string) (cfg string) {
+	t.Helper()
+	appendFile(t, logFile, numberedLines(0, 1000))
+	cfg = writeSourceConfig(t, dir, fileSource(logFile))
+	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	d.waitCaughtUp(t, logFile)
+	d.stop(t)
+	return cfg
 }

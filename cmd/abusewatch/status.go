@@ -23,12 +23,9 @@ func (c *statusCommand) Synopsis() string {
 func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stderr)
 	f := addAdminFlags(fs)
-	rest, err := parseArgs(fs, args)
+	_, err := parseExactly(fs, args, 0, "status takes no arguments")
 	if err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return &usageError{"status takes no arguments"}
 	}
 	client, err := f.daemonClient()
 	if err != nil {
