@@ -12,6 +12,8 @@ require (
 	go.etcd.io/bbolt v1.5.0
 )
 
+require github.com/klauspost/compress v1.20.1 // indirect
+
 require (
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/alecthomas/kingpin/v2 v2.4.0 // indirect

@@ -51,13 +51,21 @@ var errCorruptEvent = errors.New("corrupt stored event")
 
 // decodeEvent reads an event stored by encodeEvent, or as JSON by an earlier version.
 func decodeEvent(v []byte) (abusewatch.Event, error) {
-	var e abusewatch.Event
 	if len(v) > 0 && v[0] == '{' {
+		var e abusewatch.Event
 		err := json.Unmarshal(v, &e)
 		return e, err
 	}
+	e, _, err := decodeEventPrefix(v)
+	return e, err
+}
+
+// decodeEventPrefix reads the event encodeEvent wrote at the start of v and returns
+// what follows it.
+func decodeEventPrefix(v []byte) (abusewatch.Event, []byte, error) {
+	var e abusewatch.Event
 	if len(v) == 0 || v[0] != eventCodecV1 {
-		return e, errCorruptEvent
+		return e, nil, errCorruptEvent
 	}
 	d := eventDecoder{b: v[1:]}
 	e.Seq = d.uvarint()
@@ -79,7 +87,7 @@ func decodeEvent(v []byte) (abusewatch.Event, error) {
 	e.Class = abusewatch.Class(d.string())
 	e.Name, e.User, e.Service, e.Host = d.string(), d.string(), d.string(), d.string()
 	e.Source, e.Line, e.Proto, e.Flags = d.string(), d.string(), d.string(), d.string()
-	return e, d.err
+	return e, d.b, d.err
 }
 
 // eventDecoder reads the fields of a stored event; after the first error every read

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -15,21 +17,32 @@ import (
 // The long memory: compact counters that outlive the raw events, so six-month patterns
 // (recurrence, baselines) cost bytes, not gigabytes.
 //
-//	daily:  prefixKey(scope) | day  → class counts   (scope: the address, its /24, /16, /8
-//	                                                   — IPv6 /64, /48, /32 — and "all")
-//	hourly: hour                    → class counts   (every event, for rate baselines)
+//	days_all: day  → class counts of every event, with or without an address
+//	hourly:   hour → class counts of every event (rate baselines)
+//	days:     day  → the sealed per-scope counters of the day (sealedDay below); a
+//	          scope is an address or its /24, /16, /8 (IPv6 /64, /48, /32)
 //
 // day is the number of UTC days since 1970-01-01 and hour the number of hours, both as
-// big-endian uint32, so a cursor walks one scope's days in order. A value is a sequence
-// of (class length byte, class, uvarint count).
+// big-endian uint32. days_all and hourly are a handful of keys per commit and are
+// updated in its transaction. Per-scope counters would be thousands of random keys per
+// commit (the cost that sank schema 2), so a day's scopes are kept in memory while its
+// raw events come in and written as one sorted table when the day is sealed: when it is
+// two days old, when the memory holds too many, or before its raw events are pruned.
+// The raw blocks are the durable record until then: Open counts again the blocks no
+// seal has taken in (their seq is above the day's sealed seq).
 var (
-	bucketDaily  = []byte("daily")
-	bucketHourly = []byte("hourly")
+	bucketDays    = []byte("days")
+	bucketDaysAll = []byte("days_all")
+	bucketHourly  = []byte("hourly")
+
+	// metaCountedFrom is the first day counters are kept for: pruning counters moves
+	// it, so the raw events of a pruned day are not counted again.
+	metaCountedFrom = []byte("counted_from")
 )
 
-// globalScope is the daily scope that counts every event, with or without an address.
-// Its key (16 zero bytes, length 0) cannot collide with a network's: no index is a /0.
-func globalScope() []byte { return make([]byte, 17) }
+// pendingLimit is how many scope-days the memory holds before the oldest days are
+// sealed early (about 100 bytes each).
+const pendingLimit = 200_000
 
 // DayCounts are the events of one scope on one UTC day, by class.
 type DayCounts struct {
@@ -89,83 +102,448 @@ func decodeCounts(b []byte, into map[abusewatch.Class]int) error {
 	return nil
 }
 
-// addCounters adds events to the daily and hourly counters inside the transaction that
-// stores them. The batch is summed in memory first, so a batch costs one read and one
-// write per scope and day, not per event.
-func addCounters(tx *bolt.Tx, events []abusewatch.Event) error {
-	daily := map[string]map[abusewatch.Class]int{}
+// addTotals adds events to the every-event daily and hourly counters inside the
+// transaction that stores them, summed in memory first: one read and write per day
+// and hour of the batch.
+func addTotals(tx *bolt.Tx, events []abusewatch.Event) error {
+	daily := map[uint32]map[abusewatch.Class]int{}
 	hourly := map[uint32]map[abusewatch.Class]int{}
-	add := func(m map[abusewatch.Class]int, c abusewatch.Class) map[abusewatch.Class]int {
-		if m == nil {
-			m = map[abusewatch.Class]int{}
+	add := func(m map[uint32]map[abusewatch.Class]int, k uint32, c abusewatch.Class) {
+		if m[k] == nil {
+			m[k] = map[abusewatch.Class]int{}
 		}
-		m[c]++
-		return m
+		m[k][c]++
 	}
 	for _, e := range events {
-		day := binary.BigEndian.AppendUint32(nil, dayNumber(e.Time))
-		g := string(append(globalScope(), day...))
-		daily[g] = add(daily[g], e.Class)
-		h := hourNumber(e.Time)
-		hourly[h] = add(hourly[h], e.Class)
-		if !e.Addr.IsValid() {
-			continue
-		}
-		for _, ix := range indexes(e.Addr) {
-			k := string(append(prefixKey(ix.prefix), day...))
-			daily[k] = add(daily[k], e.Class)
-		}
+		add(daily, dayNumber(e.Time), e.Class)
+		add(hourly, hourNumber(e.Time), e.Class)
 	}
-	merge := func(b *bolt.Bucket, key []byte, m map[abusewatch.Class]int) error {
-		if old := b.Get(key); old != nil {
-			if err := decodeCounts(old, m); err != nil {
-				return fmt.Errorf("counter %x: %w", key, err)
+	for _, t := range []struct {
+		b *bolt.Bucket
+		m map[uint32]map[abusewatch.Class]int
+	}{{tx.Bucket(bucketDaysAll), daily}, {tx.Bucket(bucketHourly), hourly}} {
+		for k, m := range t.m {
+			key := binary.BigEndian.AppendUint32(nil, k)
+			if old := t.b.Get(key); old != nil {
+				if err := decodeCounts(old, m); err != nil {
+					return fmt.Errorf("counter %x: %w", key, err)
+				}
+			}
+			if err := t.b.Put(key, encodeCounts(m)); err != nil {
+				return err
 			}
 		}
-		return b.Put(key, encodeCounts(m))
 	}
-	db := tx.Bucket(bucketDaily)
-	for k, m := range daily {
-		if err := merge(db, []byte(k), m); err != nil {
-			return err
+	return nil
+}
+
+// scope is the key of a counted address or network: its prefixKey.
+type scope [17]byte
+
+func scopeOf(p netip.Prefix) scope {
+	var sc scope
+	a := p.Masked().Addr().As16()
+	copy(sc[:], a[:])
+	sc[16] = byte(p.Bits())
+	return sc
+}
+
+type classCount struct {
+	class abusewatch.Class
+	n     int
+}
+
+// table is one day's counts by scope, as a sealed day holds them.
+type table map[scope][]classCount
+
+// scopeClass is one class of one scope: the key of the in-memory counters, which hold
+// no pointers so the collector does not scan them.
+type scopeClass struct {
+	scope scope
+	class uint16
+}
+
+// pendingCounters are the per-scope counts of the days not sealed yet, by day.
+type pendingCounters struct {
+	days    map[uint32]map[scopeClass]uint32
+	size    int    // scope-class-days held
+	newest  uint32 // the newest day seen
+	names   []abusewatch.Class
+	classes map[abusewatch.Class]uint16
+}
+
+func newPending() pendingCounters {
+	return pendingCounters{days: map[uint32]map[scopeClass]uint32{}, classes: map[abusewatch.Class]uint16{}}
+}
+
+// add counts n events of class from addr on day: the address and its networks. Days
+// before countedFrom are not counted.
+func (p *pendingCounters) add(day uint32, addr netip.Addr, class abusewatch.Class, n int, countedFrom uint64) {
+	if uint64(day) < countedFrom {
+		return
+	}
+	id, ok := p.classes[class]
+	if !ok {
+		id = uint16(min(len(p.names), 0xffff))
+		p.classes[class] = id
+		p.names = append(p.names, class)
+	}
+	p.newest = max(p.newest, day)
+	dc := p.days[day]
+	if dc == nil {
+		dc = map[scopeClass]uint32{}
+		p.days[day] = dc
+	}
+	for _, ix := range scopes(addr) {
+		k := scopeClass{scopeOf(ix), id}
+		old, ok := dc[k]
+		if !ok {
+			p.size++
+		}
+		dc[k] = old + uint32(n)
+	}
+}
+
+// counts returns the counts of sc on day.
+func (p *pendingCounters) counts(day uint32, sc scope) []classCount {
+	dc := p.days[day]
+	if dc == nil {
+		return nil
+	}
+	var out []classCount
+	for id, name := range p.names {
+		if n, ok := dc[scopeClass{sc, uint16(id)}]; ok {
+			out = append(out, classCount{name, int(n)})
 		}
 	}
-	hb := tx.Bucket(bucketHourly)
-	for h, m := range hourly {
-		if err := merge(hb, binary.BigEndian.AppendUint32(nil, h), m); err != nil {
+	return out
+}
+
+// drop forgets days (once sealed).
+func (p *pendingCounters) drop(days []uint32) {
+	for _, d := range days {
+		p.size -= len(p.days[d])
+		delete(p.days, d)
+	}
+}
+
+// scopes are the counted scopes of addr: itself and its /24, /16, /8 (IPv6 /64, /48,
+// /32, the sizes providers assign and route).
+func scopes(addr netip.Addr) [4]netip.Prefix {
+	addr = addr.Unmap()
+	sizes := [3]int{24, 16, 8}
+	if addr.Is6() {
+		sizes = [3]int{64, 48, 32}
+	}
+	out := [4]netip.Prefix{netip.PrefixFrom(addr, addr.BitLen())}
+	for i, b := range sizes {
+		out[i+1], _ = addr.Prefix(b)
+	}
+	return out
+}
+
+// sealDue seals, into tx, the days of p that are due: those two days older than the
+// newest, and the oldest others while more than pendingLimit scope-class-days are
+// held. It returns the days sealed; the caller drops them from p once tx commits.
+func (s *Store) sealDue(tx *bolt.Tx, p *pendingCounters) ([]uint32, error) {
+	total := p.size
+	var due []uint32
+	for _, d := range slices.Sorted(maps.Keys(p.days)) {
+		if d+2 <= p.newest || total > pendingLimit {
+			due = append(due, d)
+			total -= len(p.days[d])
+		}
+	}
+	return due, s.seal(tx, due, p)
+}
+
+// seal merges the pending counts of days into their sealed tables in tx.
+func (s *Store) seal(tx *bolt.Tx, days []uint32, p *pendingCounters) error {
+	sealed := metaUint(tx.Bucket(bucketMeta), metaSeq)
+	b := tx.Bucket(bucketDays)
+	for _, d := range days {
+		key := binary.BigEndian.AppendUint32(nil, d)
+		t := table{}
+		if old := b.Get(key); old != nil {
+			sd, err := readSealedDay(old)
+			if err != nil {
+				return fmt.Errorf("counters of day %x: %w", key, err)
+			}
+			for i := range sd.n {
+				sc, counts, err := sd.entry(i)
+				if err != nil {
+					return fmt.Errorf("counters of day %x: %w", key, err)
+				}
+				t[sc] = counts
+			}
+		}
+		for k, n := range p.days[d] {
+			t[k.scope] = addCount(t[k.scope], p.names[k.class], int(n))
+		}
+		if err := b.Put(key, encodeSealedDay(sealed, t)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+func addCount(cs []classCount, class abusewatch.Class, n int) []classCount {
+	for i := range cs {
+		if cs[i].class == class {
+			cs[i].n += n
+			return cs
+		}
+	}
+	return append(cs, classCount{class, n})
+}
+
+// A sealed day is one value:
+//
+//	version byte, uvarint sealed seq (every block with a seq up to it is counted),
+//	uvarint c, c class names (uvarint length, bytes),
+//	uvarint n, n × 17-byte scopes (sorted), n × u32 offsets into the counts,
+//	counts: per scope a uvarint k and k × (uvarint class, uvarint count).
+const sealedV1 = 1
+
+func encodeSealedDay(sealed uint64, t table) []byte {
+	scs := slices.SortedFunc(maps.Keys(t), func(a, b scope) int { return bytes.Compare(a[:], b[:]) })
+	classes := map[abusewatch.Class]int{}
+	var names []abusewatch.Class
+	var counts []byte
+	offsets := make([]byte, 0, 4*len(scs))
+	for _, sc := range scs {
+		offsets = binary.BigEndian.AppendUint32(offsets, uint32(len(counts)))
+		cs := t[sc]
+		counts = binary.AppendUvarint(counts, uint64(len(cs)))
+		for _, c := range cs {
+			i, ok := classes[c.class]
+			if !ok {
+				i = len(names)
+				classes[c.class] = i
+				names = append(names, c.class)
+			}
+			counts = binary.AppendUvarint(binary.AppendUvarint(counts, uint64(i)), uint64(c.n))
+		}
+	}
+	b := binary.AppendUvarint([]byte{sealedV1}, sealed)
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, n := range names {
+		b = binary.AppendUvarint(b, uint64(len(n)))
+		b = append(b, n...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(scs)))
+	for _, sc := range scs {
+		b = append(b, sc[:]...)
+	}
+	return append(append(b, offsets...), counts...)
+}
+
+var errCorruptCounters = errors.New("corrupt sealed counters")
+
+type sealedDay struct {
+	sealed  uint64
+	names   []abusewatch.Class
+	n       int
+	scopes  []byte
+	offsets []byte
+	counts  []byte
+}
+
+func readSealedDay(v []byte) (sealedDay, error) {
+	var t sealedDay
+	if len(v) == 0 || v[0] != sealedV1 {
+		return t, errCorruptCounters
+	}
+	d := eventDecoder{b: v[1:]}
+	t.sealed = d.uvarint()
+	nc := d.uvarint()
+	if nc > uint64(len(d.b)) {
+		return t, errCorruptCounters
+	}
+	for range nc {
+		t.names = append(t.names, abusewatch.Class(d.string()))
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)/21) {
+		return t, errCorruptCounters
+	}
+	t.n = int(n)
+	t.scopes = d.bytes(17 * t.n)
+	t.offsets = d.bytes(4 * t.n)
+	t.counts = d.b
+	if d.err != nil {
+		return t, errCorruptCounters
+	}
+	return t, nil
+}
+
+// find returns the counts of sc, if the day has any.
+func (t *sealedDay) find(sc scope) ([]classCount, bool, error) {
+	i := searchFixed(t.scopes, 17, t.n, sc[:])
+	if i == t.n || !bytes.Equal(t.scopes[17*i:17*i+17], sc[:]) {
+		return nil, false, nil
+	}
+	_, c, err := t.entry(i)
+	return c, err == nil, err
+}
+
+func (t *sealedDay) entry(i int) (scope, []classCount, error) {
+	sc := scope(t.scopes[17*i:])
+	off := binary.BigEndian.Uint32(t.offsets[4*i:])
+	if int(off) >= len(t.counts) {
+		return sc, nil, errCorruptCounters
+	}
+	d := eventDecoder{b: t.counts[off:]}
+	k := d.uvarint()
+	if k > uint64(len(t.names)) {
+		return sc, nil, errCorruptCounters
+	}
+	out := make([]classCount, 0, k)
+	for range k {
+		ci, n := d.uvarint(), d.uvarint()
+		if ci >= uint64(len(t.names)) {
+			return sc, nil, errCorruptCounters
+		}
+		out = append(out, classCount{t.names[ci], int(n)})
+	}
+	return sc, out, d.err
+}
+
+// loadPending counts again the raw blocks no seal has taken in (see the top of the
+// file) and seals what is due. Commit calls it again when a transaction fails, since
+// it counts into the pending counters before it knows.
+func (s *Store) loadPending() error {
+	p := newPending()
+	var countedFrom uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		countedFrom = metaUint(tx.Bucket(bucketMeta), metaCountedFrom)
+		sealedSeq := map[uint32]uint64{}
+		days := tx.Bucket(bucketDays)
+		var at []int
+		return tx.Bucket(bucketBlocks).ForEach(func(k, v []byte) error {
+			x, err := readBlockIndex(k, v)
+			if err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
+			}
+			day := x.hour / 24
+			sealed, ok := sealedSeq[day]
+			if !ok {
+				if t := days.Get(binary.BigEndian.AppendUint32(nil, day)); t != nil {
+					st, err := readSealedDay(t)
+					if err != nil {
+						return fmt.Errorf("counters of day %d: %w", day, err)
+					}
+					sealed = st.sealed
+				}
+				sealedSeq[day] = sealed
+			}
+			if binary.BigEndian.Uint64(k[4:]) <= sealed {
+				return nil
+			}
+			for i := range x.addrs() {
+				addr := x.addr(i)
+				if at, err = x.positions(i, at[:0]); err != nil {
+					return fmt.Errorf("block %x: %w", k, err)
+				}
+				for _, j := range at {
+					_, class, _ := x.glance(j)
+					p.add(day, addr, abusewatch.Class(class), 1, countedFrom)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	var due []uint32
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		due, err = s.sealDue(tx, &p)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	p.drop(due)
+	s.pending = p
+	return nil
+}
+
 // Daily returns the counters of scope p from the day of from to the day of to, oldest
 // first, leaving out days without events. p is an address (a /32 or /128), one of its
-// indexed networks (/24, /16, /8; IPv6 /64, /48, /32), or the zero Prefix for every event.
+// counted networks (/24, /16, /8; IPv6 /64, /48, /32), or the zero Prefix for every event.
 func (s *Store) Daily(p netip.Prefix, from, to time.Time) ([]DayCounts, error) {
-	scope := globalScope()
-	if p.IsValid() {
-		p = netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), p.Addr().Unmap().BitLen())).Masked()
-		if !indexedSize(p) {
-			return nil, fmt.Errorf("store: no counters for network %s: use an address or a /24, /16, /8 (IPv6 /64, /48, /32)", p)
+	lo, hi := binary.BigEndian.AppendUint32(nil, dayNumber(from)), binary.BigEndian.AppendUint32(nil, dayNumber(to))
+	byDay := map[uint32]map[abusewatch.Class]int{}
+	count := func(day uint32, cs []classCount) {
+		if len(cs) == 0 {
+			return
 		}
-		scope = prefixKey(p)
+		if byDay[day] == nil {
+			byDay[day] = map[abusewatch.Class]int{}
+		}
+		for _, c := range cs {
+			byDay[day][c.class] += c.n
+		}
 	}
-	var out []DayCounts
-	err := s.db.View(func(tx *bolt.Tx) error {
-		lo := binary.BigEndian.AppendUint32(slices.Clone(scope), dayNumber(from))
-		hi := binary.BigEndian.AppendUint32(slices.Clone(scope), dayNumber(to))
-		c := tx.Bucket(bucketDaily).Cursor()
-		for k, v := c.Seek(lo); k != nil && string(k) <= string(hi); k, v = c.Next() {
-			d := DayCounts{Day: time.Unix(int64(binary.BigEndian.Uint32(k[len(scope):]))*86400, 0).UTC(), ByClass: map[abusewatch.Class]int{}}
-			if err := decodeCounts(v, d.ByClass); err != nil {
-				return fmt.Errorf("counter %x: %w", k, err)
+	if !p.IsValid() {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketDaysAll).Cursor()
+			for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) <= 0; k, v = c.Next() {
+				m := map[abusewatch.Class]int{}
+				if err := decodeCounts(v, m); err != nil {
+					return fmt.Errorf("counter %x: %w", k, err)
+				}
+				byDay[binary.BigEndian.Uint32(k)] = m
 			}
-			out = append(out, d)
+			return nil
+		})
+		return dayList(byDay), err
+	}
+	p = netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), p.Addr().Unmap().BitLen())).Masked()
+	if !countedSize(p) {
+		return nil, fmt.Errorf("store: no counters for network %s: use an address or a /24, /16, /8 (IPv6 /64, /48, /32)", p)
+	}
+	sc := scopeOf(p)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDays).Cursor()
+		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) <= 0; k, v = c.Next() {
+			t, err := readSealedDay(v)
+			if err != nil {
+				return fmt.Errorf("counters of day %x: %w", k, err)
+			}
+			cs, ok, err := t.find(sc)
+			if err != nil {
+				return fmt.Errorf("counters of day %x: %w", k, err)
+			}
+			if ok {
+				count(binary.BigEndian.Uint32(k), cs)
+			}
 		}
 		return nil
 	})
-	return out, err
+	s.mu.Lock()
+	for d := range s.pending.days {
+		if d >= dayNumber(from) && d <= dayNumber(to) {
+			count(d, s.pending.counts(d, sc))
+		}
+	}
+	s.mu.Unlock()
+	return dayList(byDay), err
+}
+
+// dayList turns counts by day number into DayCounts, oldest first.
+func dayList(byDay map[uint32]map[abusewatch.Class]int) []DayCounts {
+	out := make([]DayCounts, 0, len(byDay))
+	for _, d := range slices.Sorted(maps.Keys(byDay)) {
+		out = append(out, DayCounts{Day: time.Unix(int64(d)*86400, 0).UTC(), ByClass: byDay[d]})
+	}
+	return out
+}
+
+// countedSize says whether p is an address or one of the counted network sizes.
+func countedSize(p netip.Prefix) bool {
+	return slices.ContainsFunc(func() []netip.Prefix { a := scopes(p.Addr()); return a[:] }(), func(q netip.Prefix) bool { return q.Bits() == p.Bits() })
 }
 
 // Hourly returns the counters of every event from the hour of from to the hour of to,
@@ -175,7 +553,7 @@ func (s *Store) Hourly(from, to time.Time) ([]HourCounts, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketHourly).Cursor()
 		hi := binary.BigEndian.AppendUint32(nil, hourNumber(to))
-		for k, v := c.Seek(binary.BigEndian.AppendUint32(nil, hourNumber(from))); k != nil && string(k) <= string(hi); k, v = c.Next() {
+		for k, v := c.Seek(binary.BigEndian.AppendUint32(nil, hourNumber(from))); k != nil && bytes.Compare(k, hi) <= 0; k, v = c.Next() {
 			h := HourCounts{Hour: time.Unix(int64(binary.BigEndian.Uint32(k))*3600, 0).UTC(), ByClass: map[abusewatch.Class]int{}}
 			if err := decodeCounts(v, h.ByClass); err != nil {
 				return fmt.Errorf("hourly counter %x: %w", k, err)
@@ -185,57 +563,4 @@ func (s *Store) Hourly(from, to time.Time) ([]HourCounts, error) {
 		return nil
 	})
 	return out, err
-}
-
-// indexedSize says whether p is an address or one of the indexed network sizes.
-func indexedSize(p netip.Prefix) bool {
-	if p.IsSingleIP() {
-		return true
-	}
-	for _, ix := range indexes(p.Addr())[1:] {
-		if ix.prefix.Bits() == p.Bits() {
-			return true
-		}
-	}
-	return false
-}
-
-// EachEvent calls fn with the events from <= Time <= to, oldest first, in slices of
-// at most batch events, each read in its own short read transaction so a long pass
-// (re-correlation) neither holds one snapshot open nor blocks the writer's file growth.
-func (s *Store) EachEvent(from, to time.Time, batch int, fn func([]abusewatch.Event) error) error {
-	if batch <= 0 {
-		batch = defaultChunk
-	}
-	next := timeKey(from, 0)
-	hi := timeKey(to, ^uint64(0))
-	for next != nil {
-		var evs []abusewatch.Event
-		err := s.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketEvents).Cursor()
-			k, v := c.Seek(next)
-			next = nil
-			for ; k != nil && string(k) <= string(hi); k, v = c.Next() {
-				if len(evs) == batch {
-					next = slices.Clone(k)
-					return nil
-				}
-				e, err := decodeEvent(v)
-				if err != nil {
-					return fmt.Errorf("event %x: %w", k, err)
-				}
-				evs = append(evs, e)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("store: reading events: %w", err)
-		}
-		if len(evs) > 0 {
-			if err := fn(evs); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

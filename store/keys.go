@@ -23,27 +23,6 @@ func prefixKey(p netip.Prefix) []byte {
 	return append(a[:], byte(p.Bits()))
 }
 
-type index struct {
-	bucket []byte
-	prefix netip.Prefix
-}
-
-// indexes lists the index entries an event from addr gets: the address itself and its
-// /24, /16, /8 networks (IPv6: /64, /48, /32, the sizes providers assign and route).
-func indexes(addr netip.Addr) []index {
-	addr = addr.Unmap()
-	sizes := [3]int{24, 16, 8}
-	if addr.Is6() {
-		sizes = [3]int{64, 48, 32}
-	}
-	out := []index{{bucketByIP, netip.PrefixFrom(addr, addr.BitLen())}}
-	for i, b := range [][]byte{bucketByNet24, bucketByNet16, bucketByNet8} {
-		p, _ := addr.Prefix(sizes[i])
-		out = append(out, index{b, p})
-	}
-	return out
-}
-
 func sortIncidents(incs []abusewatch.Incident) {
 	slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int {
 		if c := a.First.Compare(b.First); c != 0 {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -17,11 +18,14 @@ type migration struct {
 	run  func(tx *bolt.Tx) error
 }
 
-// migrations are applied in order at start to any older database. Append, never edit:
-// a database in the field may be at any earlier version.
+// migrations are applied in order at start to any older database. A database in the
+// field may be at any earlier version.
 func migrations() []migration {
 	return []migration{
-		{from: 1, what: "daily and hourly counters built from the stored events", run: countStoredEvents},
+		// Version 2 added counters built from the raw events; version 3 stores both
+		// differently and builds them from the version 1 events itself.
+		{from: 1, what: "counters (built by the next step)", run: func(*bolt.Tx) error { return nil }},
+		{from: 2, what: "raw events into hourly blocks, counters into sealed days", run: toBlocks},
 	}
 }
 
@@ -41,26 +45,119 @@ func migrate(tx *bolt.Tx, v uint32) error {
 	return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 }
 
-// countStoredEvents (version 1 → 2) fills the counters version 2 added from the raw
-// events a version 1 database holds, so recurrence sees history from before the upgrade.
-func countStoredEvents(tx *bolt.Tx) error {
-	var batch []abusewatch.Event
-	err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
-		e, err := decodeEvent(v)
-		if err != nil {
-			return fmt.Errorf("event %x: %w", k, err)
+// The buckets of schema 1 and 2: one key per event (time|seq → JSON or the codec.go
+// form), one index entry per event and prefix, and (2) one counter key per scope and day.
+var (
+	legacyEvents  = []byte("events")
+	legacyDaily   = []byte("daily") // prefixKey(scope)|day → counts; the all-events scope is 17 zero bytes
+	legacyIndexes = [][]byte{[]byte("by_ip"), []byte("by_net24"), []byte("by_net16"), []byte("by_net8")}
+)
+
+// toBlocks (version 2 → 3) moves the raw events into blocks (keeping their sequence
+// numbers) and the counters into the every-event and sealed per-scope forms. A version 1
+// database has no counters: they are counted from its events. Days whose raw events
+// are all there are left for Open to count from the blocks.
+func toBlocks(tx *bolt.Tx) error {
+	events := tx.Bucket(legacyEvents)
+	daily := tx.Bucket(legacyDaily)
+	meta := tx.Bucket(bucketMeta)
+	var maxSeq, n uint64
+	var oldestDay uint32
+	var chunk []abusewatch.Event
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
 		}
-		batch = append(batch, abusewatch.Event{Time: e.Time, Class: e.Class, Addr: e.Addr})
-		if len(batch) == 10000 {
-			if err := addCounters(tx, batch); err != nil {
+		if err := putBlocks(tx, chunk); err != nil {
+			return err
+		}
+		if daily == nil {
+			if err := addTotals(tx, chunk); err != nil {
 				return err
 			}
-			batch = batch[:0]
 		}
+		chunk = chunk[:0]
 		return nil
-	})
-	if err != nil {
+	}
+	if events != nil {
+		err := events.ForEach(func(k, v []byte) error {
+			e, err := decodeEvent(v)
+			if err != nil {
+				return fmt.Errorf("event %x: %w", k, err)
+			}
+			if e.Seq == 0 && len(k) == 16 {
+				e.Seq = binary.BigEndian.Uint64(k[8:])
+			}
+			if n == 0 {
+				oldestDay = dayNumber(e.Time)
+			}
+			maxSeq, n = max(maxSeq, e.Seq), n+1
+			chunk = append(chunk, e)
+			if len(chunk) == 10000 {
+				return flush()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	if err := metaPut(meta, metaSeq, maxSeq); err != nil {
 		return err
 	}
-	return addCounters(tx, batch)
+	if err := metaPut(meta, metaEvents, n); err != nil {
+		return err
+	}
+	if daily != nil {
+		// The version 2 counters of the days before the oldest raw event (and of that
+		// day, partly pruned perhaps) are all that is known of them: seal them as
+		// they are. Later days are counted from their blocks.
+		sealed := map[uint32]table{}
+		all := tx.Bucket(bucketDaysAll)
+		global := make([]byte, 17)
+		err := daily.ForEach(func(k, v []byte) error {
+			if len(k) != 21 {
+				return fmt.Errorf("counter key %x", k)
+			}
+			day := binary.BigEndian.Uint32(k[17:])
+			if bytes.Equal(k[:17], global) {
+				return all.Put(binary.BigEndian.AppendUint32(nil, day), v)
+			}
+			if n > 0 && day > oldestDay {
+				return nil
+			}
+			m := map[abusewatch.Class]int{}
+			if err := decodeCounts(v, m); err != nil {
+				return fmt.Errorf("counter %x: %w", k, err)
+			}
+			if sealed[day] == nil {
+				sealed[day] = table{}
+			}
+			sc := scope(k[:17])
+			for c, cnt := range m {
+				sealed[day][sc] = append(sealed[day][sc], classCount{c, cnt})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketDays)
+		for day, table := range sealed {
+			if err := b.Put(binary.BigEndian.AppendUint32(nil, day), encodeSealedDay(maxSeq, table)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range append([][]byte{legacyEvents, legacyDaily}, legacyIndexes...) {
+		if tx.Bucket(name) != nil {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

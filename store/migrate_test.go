@@ -24,8 +24,8 @@ func writeVersion1(t *testing.T, path string, evs []abusewatch.Event) {
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketByIP, bucketByNet24, bucketByNet16, bucketByNet8,
-			bucketIncidents, bucketOpen, bucketReported, bucketReports, bucketPositions} {
+		for _, name := range append([][]byte{bucketMeta, legacyEvents, bucketIncidents, bucketOpen, bucketReported,
+			bucketReports, bucketPositions}, legacyIndexes...) {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
@@ -37,11 +37,11 @@ func writeVersion1(t *testing.T, path string, evs []abusewatch.Event) {
 			e.Seq = uint64(i + 1)
 			v, _ := json.Marshal(e)
 			tk := timeKey(e.Time, e.Seq)
-			if err := tx.Bucket(bucketEvents).Put(tk, v); err != nil {
+			if err := tx.Bucket(legacyEvents).Put(tk, v); err != nil {
 				return err
 			}
-			for _, ix := range indexes(e.Addr) {
-				if err := tx.Bucket(ix.bucket).Put(append(prefixKey(ix.prefix), tk...), nil); err != nil {
+			for i, p := range scopes(e.Addr) {
+				if err := tx.Bucket(legacyIndexes[i]).Put(append(prefixKey(p), tk...), nil); err != nil {
 					return err
 				}
 			}

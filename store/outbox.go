@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -152,22 +151,28 @@ func (s *Store) Deliveries(since time.Time) ([]Delivery, error) {
 func (s *Store) EventsBetween(from, to time.Time, limit int) ([]abusewatch.Event, int, error) {
 	var out []abusewatch.Event
 	n := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketEvents).Cursor()
-		hi := timeKey(to, 0)
-		for k, v := c.Seek(timeKey(from, 0)); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
-			n++
-			if limit > 0 && len(out) >= limit {
+	to = to.Add(-time.Nanosecond)
+	err := s.eachBlock(from, to, func(_ []byte, x *blockIndex) error {
+		if limit > 0 && len(out) >= limit && x.min >= from.UnixNano() && x.max <= to.UnixNano() {
+			n += x.n // wholly in the range: the index has the count
+			return nil
+		}
+		rows, err := x.decodeRows()
+		if err != nil {
+			return err
+		}
+		for _, e := range rows {
+			if e.Time.Before(from) || e.Time.After(to) {
 				continue
 			}
-			e, err := decodeEvent(v)
-			if err != nil {
-				return fmt.Errorf("event %x: %w", k, err)
+			n++
+			if limit <= 0 || len(out) < limit {
+				out = append(out, e)
 			}
-			out = append(out, e)
 		}
 		return nil
 	})
+	sortEvents(out)
 	return out, n, err
 }
 

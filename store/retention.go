@@ -1,169 +1,285 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
 )
 
-// Retention work runs in many small write transactions of at most chunk keys each, so
-// the daemon's ingestion (which needs the single bbolt writer) waits for one chunk at
-// most, never for the whole pass.
+// Retention work runs in many small write transactions of at most chunk blocks or keys
+// each, so the daemon's ingestion (which needs the single bbolt writer) waits for one
+// chunk at most, never for the whole pass.
 const defaultChunk = 2000
 
-// PruneEvents deletes the raw events (with their index entries) that happened before
-// before, in transactions of at most chunk events (0: a default). The daily counters
-// keep their trace. It returns how many were deleted; on cancellation it stops between
-// transactions, leaving a consistent store.
+// PruneEvents deletes the raw events that happened before before, whole blocks at a
+// time: a block (one commit's events of one hour) goes when its newest event is before
+// before, so up to an hour's worth older than before may stay. The days concerned are
+// sealed first, so the daily counters keep their trace. It works in transactions of at
+// most chunk blocks (0: a default) and returns how many events it deleted; on
+// cancellation it stops between transactions, leaving a consistent store.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, chunk int) (int, error) {
 	if chunk <= 0 {
 		chunk = defaultChunk
 	}
-	limit := timeKey(before, 0)
+	if err := s.sealBefore(dayNumber(before) + 1); err != nil {
+		return 0, fmt.Errorf("store: sealing the counters of days to prune: %w", err)
+	}
+	last, limit := hourOf(before), before.UnixNano()
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n := 0
+		n, more := 0, false
+		s.mu.Lock()
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketEvents)
+			b := tx.Bucket(bucketBlocks)
 			var keys [][]byte
 			c := b.Cursor()
-			for k, _ := c.First(); k != nil && string(k) < string(limit) && len(keys) < chunk; k, _ = c.Next() {
-				keys = append(keys, slices.Clone(k))
+			for k, v := c.First(); k != nil && binary.BigEndian.Uint32(k) <= last; k, v = c.Next() {
+				if len(keys) == chunk {
+					more = true
+					break
+				}
+				x, err := readBlockIndex(k, v)
+				if err != nil {
+					return fmt.Errorf("block %x: %w", k, err)
+				}
+				if x.max < limit {
+					keys = append(keys, slices.Clone(k))
+					n += x.n
+				}
 			}
 			for _, k := range keys {
-				e, err := decodeEvent(b.Get(k))
-				if err != nil {
-					return fmt.Errorf("event %x: %w", k, err)
-				}
-				if e.Addr.IsValid() {
-					for _, ix := range indexes(e.Addr) {
-						if err := tx.Bucket(ix.bucket).Delete(append(prefixKey(ix.prefix), k...)); err != nil {
-							return err
-						}
-					}
-				}
 				if err := b.Delete(k); err != nil {
 					return err
 				}
+				s.cache.forget(k)
 			}
-			n = len(keys)
-			return nil
+			meta := tx.Bucket(bucketMeta)
+			return metaPut(meta, metaEvents, metaUint(meta, metaEvents)-uint64(min(uint64(n), metaUint(meta, metaEvents))))
 		})
-		total += n
+		s.mu.Unlock()
 		if err != nil {
 			return total, fmt.Errorf("store: pruning events before %s: %w", before.Format(time.RFC3339), err)
 		}
-		if n < chunk {
+		total += n
+		if !more {
 			return total, nil
 		}
 	}
 }
 
+// sealBefore seals the pending counters of the days before day.
+func (s *Store) sealBefore(day uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []uint32
+	for d := range s.pending.days {
+		if d < day {
+			due = append(due, d)
+		}
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	slices.Sort(due)
+	err := s.db.Update(func(tx *bolt.Tx) error { return s.seal(tx, due, &s.pending) })
+	if err == nil {
+		s.pending.drop(due)
+	}
+	return err
+}
+
 // PruneCounters deletes the daily counters of days before before and the hourly ones of
-// hours before it, examining at most chunk keys per transaction (0: a default).
+// hours before it, at most chunk keys per transaction (0: a default). Raw events of
+// those days still kept are not counted again.
 func (s *Store) PruneCounters(ctx context.Context, before time.Time, chunk int) (int, error) {
 	if chunk <= 0 {
 		chunk = defaultChunk
 	}
 	day, hour := dayNumber(before), hourNumber(before)
-	total := 0
-	// Daily keys sort by scope first, so expired days are spread over the bucket: walk
-	// it in chunks, resuming after the last key seen.
-	var resume []byte
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		done := false
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketDaily)
-			c := b.Cursor()
-			var k []byte
-			if resume == nil {
-				k, _ = c.First()
-			} else {
-				k, _ = c.Seek(resume)
-			}
-			var expired [][]byte
-			seen := 0
-			for ; k != nil && seen < chunk; k, _ = c.Next() {
-				seen++
-				if len(k) >= 4 && binary.BigEndian.Uint32(k[len(k)-4:]) < day {
-					expired = append(expired, slices.Clone(k))
-				}
-			}
-			if k == nil {
-				done = true
-			} else {
-				resume = slices.Clone(k)
-			}
-			for _, e := range expired {
-				if err := b.Delete(e); err != nil {
-					return err
-				}
-			}
-			total += len(expired)
-			return nil
-		})
-		if err != nil {
-			return total, fmt.Errorf("store: pruning daily counters before %s: %w", before.Format(time.DateOnly), err)
-		}
-		if done {
-			break
-		}
-	}
+	s.mu.Lock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketHourly)
-		var keys [][]byte
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint32(k) < hour; k, _ = c.Next() {
-			keys = append(keys, slices.Clone(k))
-		}
-		for _, k := range keys {
-			if err := b.Delete(k); err != nil {
-				return err
+		meta := tx.Bucket(bucketMeta)
+		return metaPut(meta, metaCountedFrom, max(metaUint(meta, metaCountedFrom), uint64(day)))
+	})
+	if err == nil {
+		var old []uint32
+		for d := range s.pending.days {
+			if d < day {
+				old = append(old, d)
 			}
 		}
-		total += len(keys)
-		return nil
-	})
+		s.pending.drop(old)
+	}
+	s.mu.Unlock()
 	if err != nil {
-		return total, fmt.Errorf("store: pruning hourly counters: %w", err)
+		return 0, fmt.Errorf("store: pruning counters: %w", err)
+	}
+	total := 0
+	for _, t := range []struct {
+		bucket []byte
+		limit  uint32
+	}{{bucketDays, day}, {bucketDaysAll, day}, {bucketHourly, hour}} {
+		hi := binary.BigEndian.AppendUint32(nil, t.limit)
+		for {
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+			n := 0
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(t.bucket)
+				var keys [][]byte
+				c := b.Cursor()
+				for k, _ := c.First(); k != nil && bytes.Compare(k, hi) < 0 && len(keys) < chunk; k, _ = c.Next() {
+					keys = append(keys, slices.Clone(k))
+				}
+				for _, k := range keys {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+				}
+				n = len(keys)
+				return nil
+			})
+			total += n
+			if err != nil {
+				return total, fmt.Errorf("store: pruning counters before %s: %w", before.Format(time.DateOnly), err)
+			}
+			if n < chunk {
+				break
+			}
+		}
 	}
 	return total, nil
 }
 
 // OldestEvent is the time of the oldest raw event kept, and false when there is none.
 func (s *Store) OldestEvent() (time.Time, bool, error) {
-	var t time.Time
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketEvents).Cursor().First()
-		if len(k) >= 8 {
-			t, ok = time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(), true
-		}
-		return nil
-	})
-	return t, ok, err
+	return s.edgeEvent(false)
 }
 
 // NewestEvent is the time of the newest raw event kept, and false when there is none.
 func (s *Store) NewestEvent() (time.Time, bool, error) {
-	var t time.Time
+	return s.edgeEvent(true)
+}
+
+// edgeEvent reads the blocks of the first (or last) hour stored: their own times are
+// in their indexes.
+func (s *Store) edgeEvent(newest bool) (time.Time, bool, error) {
+	var t int64
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketEvents).Cursor().Last()
-		if len(k) >= 8 {
-			t, ok = time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(), true
+		c := tx.Bucket(bucketBlocks).Cursor()
+		k, v := c.First()
+		step := c.Next
+		if newest {
+			k, v = c.Last()
+			step = c.Prev
+		}
+		if k == nil {
+			return nil
+		}
+		hour := binary.BigEndian.Uint32(k)
+		for ; k != nil && binary.BigEndian.Uint32(k) == hour; k, v = step() {
+			x, err := readBlockIndex(k, v)
+			if err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
+			}
+			switch {
+			case !ok:
+				t, ok = x.min, true
+				if newest {
+					t = x.max
+				}
+			case newest:
+				t = max(t, x.max)
+			default:
+				t = min(t, x.min)
+			}
 		}
 		return nil
 	})
-	return t, ok, err
+	return time.Unix(0, t).UTC(), ok, err
+}
+
+// EachEvent calls fn with the events from <= Time <= to, oldest first, in slices of at
+// most batch events, reading one hour of blocks per short read transaction, so a long
+// pass (re-correlation) neither holds one snapshot open nor blocks the writer's file
+// growth. Blocks of one hour are read in the order they were stored; when they overlap
+// in time (events that arrived out of order) the hour's events are sorted first.
+func (s *Store) EachEvent(from, to time.Time, batch int, fn func([]abusewatch.Event) error) error {
+	if batch <= 0 {
+		batch = defaultChunk
+	}
+	var buf []abusewatch.Event
+	flush := func(all bool) error {
+		for len(buf) >= batch || (all && len(buf) > 0) {
+			n := min(batch, len(buf))
+			if err := fn(slices.Clone(buf[:n])); err != nil {
+				return err
+			}
+			buf = buf[n:]
+		}
+		return nil
+	}
+	for hour, last := hourOf(from), hourOf(to); hour <= last; {
+		var evs []abusewatch.Event
+		overlap := false
+		next := uint32(0)
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketBlocks).Cursor()
+			k, v := c.Seek(blockKey(hour, 0))
+			if k == nil || binary.BigEndian.Uint32(k) > last {
+				next = last + 1
+				return nil
+			}
+			h := binary.BigEndian.Uint32(k)
+			next = h + 1
+			var prevMax int64
+			for ; k != nil && binary.BigEndian.Uint32(k) == h; k, v = c.Next() {
+				x, err := readBlockIndex(k, v)
+				if err != nil {
+					return fmt.Errorf("block %x: %w", k, err)
+				}
+				if x.max < from.UnixNano() || x.min > to.UnixNano() {
+					continue
+				}
+				overlap = overlap || (len(evs) > 0 && x.min < prevMax)
+				prevMax = max(prevMax, x.max)
+				rows, err := x.decodeRows()
+				if err != nil {
+					return fmt.Errorf("block %x: %w", k, err)
+				}
+				for _, e := range rows {
+					if !e.Time.Before(from) && !e.Time.After(to) {
+						evs = append(evs, e)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: reading events: %w", err)
+		}
+		if overlap {
+			sortEvents(evs)
+		}
+		buf = append(buf, evs...)
+		if err := flush(false); err != nil {
+			return err
+		}
+		if next <= hour {
+			break
+		}
+		hour = next
+	}
+	return flush(true)
 }

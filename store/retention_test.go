@@ -9,7 +9,7 @@ import (
 	"github.com/abusewatch/abusewatch"
 )
 
-func TestPruneEventsKeepsCountersAndDropsIndexEntries(t *testing.T) {
+func TestPruneEventsKeepsCountersAndDropsBlocks(t *testing.T) {
 	s := openTemp(t)
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	var evs []abusewatch.Event
@@ -32,8 +32,8 @@ func TestPruneEventsKeepsCountersAndDropsIndexEntries(t *testing.T) {
 		t.Errorf("EventsByAddr after pruning = %d events, %v", len(got), err)
 	}
 	s.db.View(func(tx *boltTx) error {
-		if n := tx.Bucket(bucketByNet24).Stats().KeyN; n != 6 { // the /24s and the /64s
-			t.Errorf("the /24 and /64 index keeps %d entries, want 6", n)
+		if n := tx.Bucket(bucketBlocks).Stats().KeyN; n != 3 { // one block per hour committed
+			t.Errorf("%d blocks left, want 3", n)
 		}
 		return nil
 	})

@@ -19,7 +19,7 @@ func (s *Store) Stats() (Stats, error) {
 	st := Stats{Path: s.path, Outbox: map[abusewatch.ReportState]int{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		st.SizeBytes = tx.Size()
-		st.Events = tx.Bucket(bucketEvents).Stats().KeyN
+		st.Events = int(metaUint(tx.Bucket(bucketMeta), metaEvents))
 		st.Incidents = tx.Bucket(bucketIncidents).Stats().KeyN
 		return nil
 	})

@@ -7,6 +7,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -22,15 +25,11 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	bucketMeta       = []byte("meta")
-	bucketEvents     = []byte("events")
-	bucketByIP       = []byte("by_ip")
-	bucketByNet24    = []byte("by_net24")
-	bucketByNet16    = []byte("by_net16")
-	bucketByNet8     = []byte("by_net8")
+	bucketBlocks     = []byte("blocks") // hour|seq → a block of raw events (block.go)
 	bucketIncidents  = []byte("incidents")
 	bucketOpen       = []byte("incident_keys")    // incident key → ID of the newest incident with that key
 	bucketReported   = []byte("incident_reports") // incident ID → report ID
@@ -38,6 +37,9 @@ var (
 	bucketPositions  = []byte("positions")
 	bucketExclusions = []byte("exclusions") // networks the admin excluded or pardoned
 	bucketDeliveries = []byte("deliveries") // sent time|seq → who a report went to (cooldown and caps)
+
+	metaSeq    = []byte("seq")    // the last event sequence number given out
+	metaEvents = []byte("events") // how many raw events the blocks hold
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.
@@ -45,8 +47,14 @@ var ErrLocked = errors.New("the state database is in use by another process (is 
 
 // Store is an open state database.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db    *bolt.DB
+	path  string
+	cache *blockCache
+
+	// mu serialises the writers of events and counters with the in-memory counters of
+	// the days not yet sealed (daily.go).
+	mu      sync.Mutex
+	pending pendingCounters
 }
 
 // Open opens or creates the database at path, waiting at most timeout for another
@@ -55,15 +63,19 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout})
+	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, cache: newBlockCache(200_000)}
 	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if err := s.loadPending(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -72,8 +84,8 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketByIP, bucketByNet24, bucketByNet16,
-			bucketByNet8, bucketIncidents, bucketOpen, bucketReported, bucketReports, bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDaily, bucketHourly} {
+		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketOpen, bucketReported, bucketReports,
+			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -111,34 +123,57 @@ type Position struct {
 }
 
 // Commit stores events and the positions reached after reading them in one transaction.
-// It assigns each event its Seq and returns the events as stored.
+// It assigns each event its Seq and returns the events as stored, in the order given.
 func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abusewatch.Event, error) {
 	out := make([]abusewatch.Event, len(events))
 	copy(out, events)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var seq, countedFrom uint64
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		seq, countedFrom = metaUint(tx.Bucket(bucketMeta), metaSeq), metaUint(tx.Bucket(bucketMeta), metaCountedFrom)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("store: commit %d events: %w", len(events), err)
+	}
+	for i := range out {
+		out[i].Seq = seq + uint64(i) + 1
+	}
+	// Compressing the blocks and counting the scopes are the bulk of a commit: on two
+	// cores at once.
+	var blocks []storedBlock
+	encoded := make(chan struct{})
+	go func() {
+		blocks = encodeBlocks(out)
+		close(encoded)
+	}()
+	for _, e := range out {
+		if e.Addr.IsValid() {
+			s.pending.add(dayNumber(e.Time), e.Addr, e.Class, 1, countedFrom)
+		}
+	}
+	<-encoded
+	var sealed []uint32
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		for i := range out {
-			seq, err := b.NextSequence()
-			if err != nil {
+		meta := tx.Bucket(bucketMeta)
+		b := tx.Bucket(bucketBlocks)
+		for _, blk := range blocks {
+			if err := b.Put(blk.key, blk.value); err != nil {
 				return err
-			}
-			out[i].Seq = seq
-			v := encodeEvent(nil, &out[i])
-			tk := timeKey(out[i].Time, seq)
-			if err := b.Put(tk, v); err != nil {
-				return err
-			}
-			if !out[i].Addr.IsValid() {
-				continue
-			}
-			for _, ix := range indexes(out[i].Addr) {
-				if err := tx.Bucket(ix.bucket).Put(append(prefixKey(ix.prefix), tk...), nil); err != nil {
-					return err
-				}
 			}
 		}
+		if err := metaPut(meta, metaSeq, seq+uint64(len(out))); err != nil {
+			return err
+		}
+		if err := metaPut(meta, metaEvents, metaUint(meta, metaEvents)+uint64(len(out))); err != nil {
+			return err
+		}
 		// The long-memory counters, in the same transaction as the events they count.
-		if err := addCounters(tx, out); err != nil {
+		if err := addTotals(tx, out); err != nil {
+			return err
+		}
+		var err error
+		if sealed, err = s.sealDue(tx, &s.pending); err != nil {
 			return err
 		}
 		pb := tx.Bucket(bucketPositions)
@@ -154,9 +189,64 @@ func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abuse
 		return nil
 	})
 	if err != nil {
+		// The pending counters may hold this batch: count them again from what was
+		// stored.
+		if perr := s.loadPending(); perr != nil {
+			err = fmt.Errorf("%w (and recounting the unsealed days: %v)", err, perr)
+		}
 		return nil, fmt.Errorf("store: commit %d events: %w", len(events), err)
 	}
+	s.pending.drop(sealed)
 	return out, nil
+}
+
+type storedBlock struct{ key, value []byte }
+
+// putBlocks writes evs (their Seq assigned) as one block per UTC hour they fall in.
+func putBlocks(tx *bolt.Tx, evs []abusewatch.Event) error {
+	b := tx.Bucket(bucketBlocks)
+	for _, blk := range encodeBlocks(evs) {
+		if err := b.Put(blk.key, blk.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeBlocks makes one block of evs (their Seq assigned) per UTC hour they fall in.
+func encodeBlocks(evs []abusewatch.Event) []storedBlock {
+	byHour := map[uint32][]abusewatch.Event{}
+	var hours []uint32
+	for _, e := range evs {
+		h := hourOf(e.Time)
+		if _, ok := byHour[h]; !ok {
+			hours = append(hours, h)
+		}
+		byHour[h] = append(byHour[h], e)
+	}
+	slices.Sort(hours)
+	out := make([]storedBlock, 0, len(hours))
+	for _, h := range hours {
+		group := byHour[h]
+		slices.SortStableFunc(group, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+		first := group[0].Seq
+		for _, e := range group {
+			first = min(first, e.Seq)
+		}
+		out = append(out, storedBlock{blockKey(h, first), encodeBlock(h, group)})
+	}
+	return out
+}
+
+func metaUint(meta *bolt.Bucket, key []byte) uint64 {
+	if v := meta.Get(key); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func metaPut(meta *bolt.Bucket, key []byte, v uint64) error {
+	return meta.Put(key, binary.BigEndian.AppendUint64(nil, v))
 }
 
 // Position returns the committed position of source, if any.
@@ -174,11 +264,11 @@ func (s *Store) Position(source string) (Position, bool, error) {
 	return p, ok, err
 }
 
-// EventCount is the number of events stored.
+// EventCount is the number of raw events stored.
 func (s *Store) EventCount() (int, error) {
 	var n int
 	err := s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketEvents).Stats().KeyN
+		n = int(metaUint(tx.Bucket(bucketMeta), metaEvents))
 		return nil
 	})
 	return n, err
@@ -186,41 +276,103 @@ func (s *Store) EventCount() (int, error) {
 
 // EventsByAddr returns the events from addr with from <= Time <= to, oldest first.
 func (s *Store) EventsByAddr(addr netip.Addr, from, to time.Time) ([]abusewatch.Event, error) {
-	return s.eventsByPrefix(bucketByIP, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()), from, to)
+	return s.EventsByNetwork(netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()), from, to)
 }
 
-// EventsByNetwork returns the events from the network p (a /24, /16 or /8 for IPv4, a /64,
-// /48 or /32 for IPv6) with from <= Time <= to, oldest first.
+// EventsByNetwork returns the events from the network p (any prefix length) with
+// from <= Time <= to, oldest first.
 func (s *Store) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatch.Event, error) {
-	p = p.Masked()
-	for _, ix := range indexes(p.Addr()) {
-		if ix.prefix.Bits() == p.Bits() {
-			return s.eventsByPrefix(ix.bucket, p, from, to)
-		}
-	}
-	return nil, fmt.Errorf("store: no index for network %s: use one of the /24, /16, /8 (IPv6 /64, /48, /32) sizes", p)
-}
-
-func (s *Store) eventsByPrefix(bucket []byte, p netip.Prefix, from, to time.Time) ([]abusewatch.Event, error) {
+	p = unmapPrefix(p)
 	var out []abusewatch.Event
-	err := s.db.View(func(tx *bolt.Tx) error {
-		pk := prefixKey(p)
-		lo := append(append([]byte{}, pk...), timeKey(from, 0)...)
-		hi := append(append([]byte{}, pk...), timeKey(to, ^uint64(0))...)
-		events := tx.Bucket(bucketEvents)
-		c := tx.Bucket(bucket).Cursor()
-		for k, _ := c.Seek(lo); k != nil && string(k) <= string(hi); k, _ = c.Next() {
-			v := events.Get(k[len(pk):])
-			if v == nil {
-				continue
+	var at []int
+	err := s.eachBlock(from, to, func(key []byte, x *blockIndex) error {
+		lo, hi := x.addrRange(p)
+		if lo == hi {
+			return nil
+		}
+		at = at[:0]
+		for i := lo; i < hi; i++ {
+			var err error
+			if at, err = x.positions(i, at); err != nil {
+				return err
 			}
-			e, err := decodeEvent(v)
-			if err != nil {
-				return fmt.Errorf("event %x: %w", k[len(pk):], err)
+		}
+		evs, err := s.cache.events(key, x)
+		if err != nil {
+			return err
+		}
+		for _, i := range at {
+			if e := evs[i]; !e.Time.Before(from) && !e.Time.After(to) {
+				out = append(out, e)
 			}
-			out = append(out, e)
 		}
 		return nil
 	})
+	sortEvents(out)
 	return out, err
+}
+
+// Glance is what a block's index says of an event without decompressing it.
+type Glance struct {
+	Time  time.Time // to the microsecond
+	Addr  netip.Addr
+	Class abusewatch.Class
+	Host  string
+}
+
+// Glances calls fn for each event from the network p (any prefix length) with
+// from <= Time <= to, in no particular order. It reads only the blocks' indexes, so
+// `abusewatch net` over months of events stays fast.
+func (s *Store) Glances(p netip.Prefix, from, to time.Time, fn func(Glance)) error {
+	p = unmapPrefix(p)
+	var at []int
+	return s.eachBlock(from, to, func(_ []byte, x *blockIndex) error {
+		lo, hi := x.addrRange(p)
+		for i := lo; i < hi; i++ {
+			addr := x.addr(i)
+			var err error
+			if at, err = x.positions(i, at[:0]); err != nil {
+				return err
+			}
+			for _, j := range at {
+				t, class, host := x.glance(j)
+				if !t.Before(from.Truncate(time.Microsecond)) && !t.After(to) {
+					fn(Glance{Time: t, Addr: addr, Class: abusewatch.Class(class), Host: host})
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// eachBlock calls fn with the index of every block of the hours from from to to, in
+// key order, in one read transaction.
+func (s *Store) eachBlock(from, to time.Time, fn func(key []byte, x *blockIndex) error) error {
+	if to.Before(from) {
+		return nil
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBlocks).Cursor()
+		last := hourOf(to)
+		for k, v := c.Seek(blockKey(hourOf(from), 0)); k != nil && binary.BigEndian.Uint32(k) <= last; k, v = c.Next() {
+			x, err := readBlockIndex(k, v)
+			if err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
+			}
+			if x.max < from.UnixNano() || x.min > to.UnixNano() {
+				continue
+			}
+			if err := fn(k, &x); err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
+			}
+		}
+		return nil
+	})
+}
+
+// sortEvents puts evs in time order, ties in the order they were stored.
+func sortEvents(evs []abusewatch.Event) {
+	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.Seq, b.Seq))
+	})
 }
