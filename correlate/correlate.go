@@ -135,6 +135,9 @@ type Correlator struct {
 	counters  CounterReader
 
 	recorrelated time.Time // the end of the last periodic re-correlation
+
+	past    map[netip.Prefix]pastSummary // recurrence: each scope's days before pastDay
+	pastDay time.Time
 }
 
 // New checks opts and returns a Correlator reading from events, incidents and counters

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -29,32 +30,32 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	if open && prev.First.Before(start) {
 		start = prev.First
 	}
-	days, err := c.counters.Days(scope, start, to)
+	today := dayOf(to)
+	// The days before today cannot change while today lasts (late events aside): they
+	// are summed once per scope and day, and each batch reads only today's counters.
+	past, err := c.pastActivity(scope, key, today, start, prev, open)
 	if err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
-	var active []Count
-	for _, d := range days {
-		n := 0
-		for class, k := range d.ByClass {
-			if class != abusewatch.ClassAuthSuccess {
-				n += k
-			}
-		}
-		if n > 0 {
-			active = append(active, d)
-		}
+	now, err := c.counters.Days(scope, today, to)
+	if err != nil {
+		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
-	inPeriod := 0
-	for _, d := range active {
-		if !d.Start.Before(dayOf(to.Add(-r.Period))) {
-			inPeriod++
-		}
+	cur := past.summary
+	for _, d := range now {
+		cur.add(d, c.opts.Reportable)
 	}
-	if len(active) == 0 || (!open && inPeriod < r.Days) {
+	inPeriod := past.inPeriod
+	if cur.days > past.summary.days {
+		inPeriod++
+	}
+	if cur.days == 0 || (!open && inPeriod < r.Days) {
 		return abusewatch.Incident{}, false, nil
 	}
-	first := active[0].Start
+	first := past.first
+	if first.IsZero() {
+		first = today
+	}
 	if open {
 		first = prev.First
 	}
@@ -101,39 +102,111 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	} else {
 		inc.Addr = scope.Addr()
 	}
-	classes := map[abusewatch.Class]bool{}
-	reportableClass := false
-	activeDays := 0
-	for _, d := range active {
-		if d.Start.Before(dayOf(first)) {
-			continue
-		}
-		activeDays++
-		for class, k := range d.ByClass {
-			if class == abusewatch.ClassAuthSuccess {
-				continue
-			}
-			inc.Count += k
-			if slices.Contains(c.opts.Reportable, class) {
-				inc.Attempts += k
-				reportableClass = true
-			}
-			classes[class] = true
-		}
-	}
-	if activeDays >= 2*r.Days {
+	inc.Count, inc.Attempts = cur.count, cur.attempts
+	if cur.days >= 2*r.Days {
 		inc.Severity = 3
 	}
 	reportable := c.describe(&inc, evs)
-	inc.Classes = inc.Classes[:0]
-	for class := range classes {
-		inc.Classes = append(inc.Classes, class)
-	}
-	slices.Sort(inc.Classes)
+	inc.Classes = slices.Sorted(maps.Keys(cur.classes))
 	// The counters know classes, not packets: an outside report also needs one piece of
 	// evidence that is neither weak nor spoofable, which describe has looked for.
-	inc.AdminOnly = !reportableClass || !reportable
+	inc.AdminOnly = !cur.reportableClass || !reportable
 	return inc, true, nil
+}
+
+// activity sums the active days (with events other than successful logins) of a
+// scope.
+type activity struct {
+	days            int // active days
+	count, attempts int // their events; those of a reportable class
+	classes         map[abusewatch.Class]bool
+	reportableClass bool
+}
+
+// add adds day d if it was active.
+func (a *activity) add(d Count, reportable []abusewatch.Class) {
+	active := false
+	classes := maps.Clone(a.classes)
+	if classes == nil {
+		classes = map[abusewatch.Class]bool{}
+	}
+	for class, k := range d.ByClass {
+		if class == abusewatch.ClassAuthSuccess || k == 0 {
+			continue
+		}
+		active = true
+		a.count += k
+		if slices.Contains(reportable, class) {
+			a.attempts += k
+			a.reportableClass = true
+		}
+		classes[class] = true
+	}
+	a.classes = classes
+	if active {
+		a.days++
+	}
+}
+
+// pastSummary is a scope's activity before today, from the first active day on (or
+// from the open incident's first day).
+type pastSummary struct {
+	summary  activity
+	inPeriod int       // active days within the period
+	first    time.Time // the first active day since start; zero if none
+	// what it was computed for
+	today  time.Time
+	prevID string
+}
+
+// pastActivity returns the summary of scope's days from start to the day before today,
+// computed once per scope and day (and again when the scope's incident changes).
+func (c *Correlator) pastActivity(scope netip.Prefix, key string, today, start time.Time, prev abusewatch.Incident, open bool) (pastSummary, error) {
+	prevID := ""
+	if open {
+		prevID = prev.ID
+	}
+	if m, ok := c.past[scope]; ok && m.today.Equal(today) && m.prevID == prevID {
+		return m, nil
+	}
+	if len(c.past) > 0 && !c.pastDay.Equal(today) {
+		// A new day: yesterday's summaries are stale (today's are made as scopes
+		// come).
+		clear(c.past)
+	}
+	c.pastDay = today
+	days, err := c.counters.Days(scope, start, today.Add(-time.Nanosecond))
+	if err != nil {
+		return pastSummary{}, err
+	}
+	m := pastSummary{today: today, prevID: prevID}
+	periodStart := dayOf(today.Add(-c.opts.Recurrence.Period))
+	first := time.Time{}
+	if open {
+		first = dayOf(prev.First)
+	}
+	for _, d := range days {
+		var probe activity
+		probe.add(d, nil)
+		if probe.days == 0 {
+			continue
+		}
+		if m.first.IsZero() {
+			m.first = d.Start
+		}
+		if !d.Start.Before(periodStart) {
+			m.inPeriod++
+		}
+		if !first.IsZero() && d.Start.Before(first) {
+			continue
+		}
+		m.summary.add(d, c.opts.Reportable)
+	}
+	if c.past == nil {
+		c.past = map[netip.Prefix]pastSummary{}
+	}
+	c.past[scope] = m
+	return m, nil
 }
 
 func dayOf(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
@@ -268,8 +341,14 @@ type History interface {
 // batch's incidents before the next batch is judged (the rules read them back). It
 // returns the number of incidents created or grown.
 func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.Time, put func([]abusewatch.Incident) error) (int, error) {
+	events, incidents := c.events, c.incidents
+	recent := newRecentEvents(events, from, c.lookback(), recentLimit, c.heldNetworks())
+	latest := &latestIncidents{store: incidents, known: map[string]*abusewatch.Incident{}}
+	c.events, c.incidents = recent, latest
+	defer func() { c.events, c.incidents = events, incidents }()
 	n := 0
-	err := h.EachEvent(from, to, 5000, func(batch []abusewatch.Event) error {
+	err := h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
+		recent.add(batch)
 		incs, err := c.Correlate(ctx, batch)
 		if err != nil {
 			return err
@@ -278,12 +357,47 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			return nil
 		}
 		n += len(incs)
+		latest.made(incs)
 		return put(incs)
 	})
 	if err == nil {
 		c.recorrelated = to
 	}
 	return n, err
+}
+
+// A pass over history judges batches of recorrelateBatch events (the per-batch work
+// of each address and network is paid once for all of its events in the batch) and
+// holds at most recentLimit events in memory.
+const (
+	recorrelateBatch = 20_000
+	recentLimit      = 200_000
+)
+
+// lookback is the longest a windowed rule looks back from an event: what a pass keeps
+// in memory.
+func (c *Correlator) lookback() time.Duration {
+	return max(c.growth, c.opts.Network.Window, c.opts.PortScan.Window, c.opts.Sweep.Window)
+}
+
+// heldNetworks are the networks the rules read the events of, as functions of an
+// address.
+func (c *Correlator) heldNetworks() []func(netip.Addr) netip.Prefix {
+	var out []func(netip.Addr) netip.Prefix
+	for _, b := range c.opts.Network.Sizes {
+		out = append(out, func(a netip.Addr) netip.Prefix {
+			bits := b
+			if a.Is6() {
+				bits = map[int]int{24: 64, 16: 48, 8: 32}[b]
+			}
+			p, _ := a.Prefix(bits)
+			return p
+		})
+	}
+	if c.opts.Recurrence.Days > 0 && !slices.Contains(c.opts.Network.Sizes, 24) {
+		out = append(out, net24)
+	}
+	return out
 }
 
 // Recorrelated is the end of the last completed Recorrelate, zero before the first.

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -98,27 +97,36 @@ type AddrCount struct {
 func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (NetworkInfo, error) {
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
 	info := NetworkInfo{Network: p.String(), Since: since, ByClass: map[string]int{}, Hosts: map[string]int{}}
-	events, err := eventsIn(st, p, since, now)
-	if err != nil {
-		return info, err
-	}
+	// The blocks' indexes hold the time, address, class and host of every event: enough
+	// for the counts, without decompressing months of log lines.
 	days := map[string]map[string]int{}
 	addrs := map[netip.Addr]int{}
-	for i, e := range events {
+	var last time.Time
+	err := st.Glances(p, since, now, func(g store.Glance) {
 		info.Events++
-		info.ByClass[string(e.Class)]++
-		day := e.Time.UTC().Format(time.DateOnly)
+		info.ByClass[string(g.Class)]++
+		day := g.Time.Format(time.DateOnly)
 		if days[day] == nil {
 			days[day] = map[string]int{}
 		}
-		days[day][string(e.Class)]++
-		addrs[e.Addr]++
-		if e.Host != "" {
-			info.Hosts[e.Host]++
+		days[day][string(g.Class)]++
+		addrs[g.Addr]++
+		if g.Host != "" {
+			info.Hosts[g.Host]++
 		}
-		if i == len(events)-1 {
-			last := e
-			info.Last = &last
+		last = maxTime(last, g.Time)
+	})
+	if err != nil {
+		return info, err
+	}
+	if info.Events > 0 {
+		// The newest event in full, from the blocks of its hour only.
+		evs, err := st.EventsByNetwork(p, last.Truncate(time.Microsecond), last.Add(time.Microsecond))
+		if err != nil {
+			return info, err
+		}
+		if len(evs) > 0 {
+			info.Last = &evs[len(evs)-1]
 		}
 	}
 	for _, day := range sortedKeys(days) {
@@ -161,30 +169,11 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	return info, nil
 }
 
-// eventsIn reads the events of any network p through the nearest index that covers it.
-func eventsIn(st *store.Store, p netip.Prefix, since, now time.Time) ([]abusewatch.Event, error) {
-	if p.IsSingleIP() {
-		return st.EventsByAddr(p.Addr(), since, now)
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	sizes := []int{24, 16, 8}
-	if p.Addr().Is6() {
-		sizes = []int{64, 48, 32}
-	}
-	for _, bits := range sizes {
-		if bits > p.Bits() {
-			continue
-		}
-		outer, _ := p.Addr().Prefix(bits)
-		evs, err := st.EventsByNetwork(outer, since, now)
-		if err != nil {
-			return nil, err
-		}
-		if bits == p.Bits() {
-			return evs, nil
-		}
-		return slices.DeleteFunc(evs, func(e abusewatch.Event) bool { return !p.Contains(e.Addr.Unmap()) }), nil
-	}
-	return nil, fmt.Errorf("%s is wider than a /%d: ask about a smaller network", p, sizes[len(sizes)-1])
+	return a
 }
 
 // sortedKeys returns the keys of m in order.
