@@ -56,10 +56,12 @@ type Count struct {
 
 // CounterReader gives the long-memory counters: per address or indexed network (the
 // zero Prefix: every event) and UTC day, and for every event per hour. Days and hours
-// without events are left out.
+// without events are left out. ActiveDays lists the days (midnight UTC) an address or
+// /24 (IPv6 /64) had an event other than a successful login, oldest first.
 type CounterReader interface {
 	Days(p netip.Prefix, from, to time.Time) ([]Count, error)
 	Hours(from, to time.Time) ([]Count, error)
+	ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, error)
 }
 
 // Window is one per-address threshold: Threshold attempts within Window.
@@ -136,7 +138,7 @@ type Correlator struct {
 
 	recorrelated time.Time // the end of the last periodic re-correlation
 
-	past    map[netip.Prefix]pastSummary // recurrence: each scope's days before pastDay
+	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days
 	pastDay time.Time
 }
 
@@ -519,7 +521,11 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch
 			name: "port-scan", key: "scan:" + a.String(), addr: a, network: host, window: r.Window, growth: r.Window, monotone: true,
 			counts: func(e abusewatch.Event) bool { return e.LocalPort != 0 },
 			threshold: func(evs []abusewatch.Event) bool {
-				return distinct(evs, func(e abusewatch.Event) string { return fmt.Sprint(e.Host, "|", e.LocalPort) }) >= r.Count
+				type hostPort struct {
+					host string
+					port uint16
+				}
+				return distinct(evs, func(e abusewatch.Event) hostPort { return hostPort{e.Host, e.LocalPort} }) >= r.Count
 			},
 		})
 	}
@@ -588,7 +594,7 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, growth: r.Window, monotone: true,
 			counts: func(e abusewatch.Event) bool { return !c.Excluded(e.Addr) },
 			threshold: func(evs []abusewatch.Event) bool {
-				return distinct(evs, func(e abusewatch.Event) string { return e.Addr.Unmap().String() }) >= r.Count
+				return distinct(evs, func(e abusewatch.Event) netip.Addr { return e.Addr.Unmap() }) >= r.Count
 			},
 		}
 		incs, err := c.apply(rl, from, func(start time.Time) ([]abusewatch.Event, error) {
@@ -612,8 +618,8 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 }
 
 // distinct counts the distinct values of key over evs.
-func distinct(evs []abusewatch.Event, key func(abusewatch.Event) string) int {
-	seen := make(map[string]bool, len(evs))
+func distinct[K comparable](evs []abusewatch.Event, key func(abusewatch.Event) K) int {
+	seen := make(map[K]bool, len(evs))
 	for _, e := range evs {
 		seen[key(e)] = true
 	}

@@ -47,6 +47,10 @@ func (c counters) Days(p netip.Prefix, from, to time.Time) ([]correlate.Count, e
 	return out, err
 }
 
+func (c counters) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, error) {
+	return c.st.ActiveDays(p, from, to)
+}
+
 func (c counters) Hours(from, to time.Time) ([]correlate.Count, error) {
 	hours, err := c.st.Hourly(from, to)
 	out := make([]correlate.Count, len(hours))

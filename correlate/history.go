@@ -3,6 +3,7 @@ package correlate
 import (
 	"net/netip"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -16,7 +17,8 @@ import (
 // first day) is read from the store as before.
 
 // recentEvents holds the events of a pass from covered on, by address and by the
-// networks the rules read, and answers reads that lie within them.
+// networks the rules read, and answers reads that lie within them. Each event is held
+// once; the indexes hold its position in the pass.
 type recentEvents struct {
 	store   EventReader
 	span    time.Duration
@@ -25,13 +27,14 @@ type recentEvents struct {
 	sizes   []func(netip.Addr) netip.Prefix
 
 	held   []abusewatch.Event // in the order added (time order)
-	byAddr map[netip.Addr][]abusewatch.Event
-	byNet  map[netip.Prefix][]abusewatch.Event
+	first  int                // the position in the pass of held[0]
+	byAddr map[netip.Addr][]int
+	byNet  map[netip.Prefix][]int
 }
 
 func newRecentEvents(store EventReader, from time.Time, span time.Duration, limit int, sizes []func(netip.Addr) netip.Prefix) *recentEvents {
 	return &recentEvents{store: store, span: span, limit: limit, covered: from, sizes: sizes,
-		byAddr: map[netip.Addr][]abusewatch.Event{}, byNet: map[netip.Prefix][]abusewatch.Event{}}
+		byAddr: map[netip.Addr][]int{}, byNet: map[netip.Prefix][]int{}}
 }
 
 // add takes in the next batch of the pass (in time order) and lets go of what lies
@@ -49,21 +52,21 @@ func (r *recentEvents) add(batch []abusewatch.Event) {
 			continue
 		}
 		a := e.Addr.Unmap()
+		at := r.first + len(r.held)
 		r.held = append(r.held, e)
-		r.byAddr[a] = append(r.byAddr[a], e)
+		r.byAddr[a] = append(r.byAddr[a], at)
 		for _, size := range r.sizes {
 			p := size(a)
-			r.byNet[p] = append(r.byNet[p], e)
+			r.byNet[p] = append(r.byNet[p], at)
 		}
 	}
 	drop := 0
 	for drop < len(r.held) && (len(r.held)-drop > r.limit || oldest.Sub(r.held[drop].Time) > r.span) {
 		e := r.held[drop]
 		a := e.Addr.Unmap()
-		r.byAddr[a] = trimFront(r.byAddr, a)
+		trimFront(r.byAddr, a)
 		for _, size := range r.sizes {
-			p := size(a)
-			r.byNet[p] = trimFront(r.byNet, p)
+			trimFront(r.byNet, size(a))
 		}
 		if !e.Time.Before(r.covered) {
 			r.covered = e.Time.Add(time.Nanosecond)
@@ -72,24 +75,24 @@ func (r *recentEvents) add(batch []abusewatch.Event) {
 	}
 	if drop > 0 {
 		r.held = slices.Clone(r.held[drop:])
+		r.first += drop
 	}
 }
 
-// trimFront drops the oldest event of m[k], deleting the key when none is left.
-func trimFront[K comparable](m map[K][]abusewatch.Event, k K) []abusewatch.Event {
-	evs := m[k]
-	if len(evs) <= 1 {
+// trimFront drops the oldest position of m[k], deleting the key when none is left.
+func trimFront[K comparable](m map[K][]int, k K) {
+	if at := m[k]; len(at) <= 1 {
 		delete(m, k)
-		return nil
+	} else {
+		m[k] = at[1:]
 	}
-	return evs[1:]
 }
 
 func (r *recentEvents) EventsByAddr(addr netip.Addr, from, to time.Time) ([]abusewatch.Event, error) {
 	if from.Before(r.covered) {
 		return r.store.EventsByAddr(addr, from, to)
 	}
-	return between(r.byAddr[addr.Unmap()], from, to), nil
+	return r.between(r.byAddr[addr.Unmap()], from, to), nil
 }
 
 func (r *recentEvents) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatch.Event, error) {
@@ -100,27 +103,22 @@ func (r *recentEvents) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]ab
 	if !held || from.Before(r.covered) {
 		return r.store.EventsByNetwork(p, from, to)
 	}
-	return between(r.byNet[p], from, to), nil
+	return r.between(r.byNet[p], from, to), nil
 }
 
-// between returns a copy of the events of evs (in time order) with from <= Time <= to.
-func between(evs []abusewatch.Event, from, to time.Time) []abusewatch.Event {
-	lo, _ := slices.BinarySearchFunc(evs, from, func(e abusewatch.Event, t time.Time) int {
-		if e.Time.Before(t) {
-			return -1
-		}
-		return 1
-	})
-	hi, _ := slices.BinarySearchFunc(evs, to, func(e abusewatch.Event, t time.Time) int {
-		if e.Time.After(t) {
-			return 1
-		}
-		return -1
-	})
+// between returns the held events at positions at (in time order) with
+// from <= Time <= to.
+func (r *recentEvents) between(at []int, from, to time.Time) []abusewatch.Event {
+	lo := sort.Search(len(at), func(i int) bool { return !r.held[at[i]-r.first].Time.Before(from) })
+	hi := sort.Search(len(at), func(i int) bool { return r.held[at[i]-r.first].Time.After(to) })
 	if lo >= hi {
 		return nil
 	}
-	return slices.Clone(evs[lo:hi])
+	out := make([]abusewatch.Event, 0, hi-lo)
+	for _, i := range at[lo:hi] {
+		out = append(out, r.held[i-r.first])
+	}
+	return out
 }
 
 // latestIncidents remembers the newest incident of each key read or made during a
@@ -148,6 +146,9 @@ func (l *latestIncidents) LatestIncident(key string) (abusewatch.Incident, bool,
 	}
 	return inc, ok, nil
 }
+
+// forget empties the memory (once what the pass made is stored).
+func (l *latestIncidents) forget() { clear(l.known) }
 
 // made records incidents the pass made or grew (and stores).
 func (l *latestIncidents) made(incs []abusewatch.Incident) {

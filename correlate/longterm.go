@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -30,10 +32,24 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	if open && prev.First.Before(start) {
 		start = prev.First
 	}
+	// Which days were active is one read of the activity index; most scopes stop here.
+	active, err := c.counters.ActiveDays(scope, start, to)
+	if err != nil {
+		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
+	}
+	periodStart := dayOf(to.Add(-r.Period))
+	inPeriod := len(active) - sort.Search(len(active), func(i int) bool { return !active[i].Before(periodStart) })
+	if len(active) == 0 || (!open && inPeriod < r.Days) {
+		return abusewatch.Incident{}, false, nil
+	}
+	first := active[0]
+	if open {
+		first = prev.First
+	}
+	// The counts of the days before today cannot change while today lasts (late events
+	// aside): they are summed as days pass, and each batch reads only today's.
 	today := dayOf(to)
-	// The days before today cannot change while today lasts (late events aside): they
-	// are summed once per scope and day, and each batch reads only today's counters.
-	past, err := c.pastActivity(scope, key, today, start, prev, open)
+	past, err := c.pastActivity(scope, dayOf(first), today, active)
 	if err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
@@ -41,23 +57,9 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	if err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
-	cur := past.summary
+	cur := past
 	for _, d := range now {
 		cur.add(d, c.opts.Reportable)
-	}
-	inPeriod := past.inPeriod
-	if cur.days > past.summary.days {
-		inPeriod++
-	}
-	if cur.days == 0 || (!open && inPeriod < r.Days) {
-		return abusewatch.Incident{}, false, nil
-	}
-	first := past.first
-	if first.IsZero() {
-		first = today
-	}
-	if open {
-		first = prev.First
 	}
 	read := func(from, to time.Time) ([]abusewatch.Event, error) {
 		if scope.IsSingleIP() {
@@ -77,8 +79,12 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	if err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
+	have := make(map[uint64]bool, len(evs))
+	for _, e := range evs {
+		have[e.Seq] = true
+	}
 	for _, e := range recent {
-		if !slices.ContainsFunc(evs, func(o abusewatch.Event) bool { return o.Seq == e.Seq }) {
+		if !have[e.Seq] {
 			evs = append(evs, e)
 		}
 	}
@@ -148,65 +154,45 @@ func (a *activity) add(d Count, reportable []abusewatch.Class) {
 	}
 }
 
-// pastSummary is a scope's activity before today, from the first active day on (or
-// from the open incident's first day).
-type pastSummary struct {
-	summary  activity
-	inPeriod int       // active days within the period
-	first    time.Time // the first active day since start; zero if none
-	// what it was computed for
-	today  time.Time
-	prevID string
+// pastSum is a scope's activity summed from its first day up to (not including)
+// through.
+type pastSum struct {
+	first, through time.Time
+	sum            activity
+	used           time.Time // the last day it was asked for
 }
 
-// pastActivity returns the summary of scope's days from start to the day before today,
-// computed once per scope and day (and again when the scope's incident changes).
-func (c *Correlator) pastActivity(scope netip.Prefix, key string, today, start time.Time, prev abusewatch.Incident, open bool) (pastSummary, error) {
-	prevID := ""
-	if open {
-		prevID = prev.ID
-	}
-	if m, ok := c.past[scope]; ok && m.today.Equal(today) && m.prevID == prevID {
-		return m, nil
-	}
-	if len(c.past) > 0 && !c.pastDay.Equal(today) {
-		// A new day: yesterday's summaries are stale (today's are made as scopes
-		// come).
-		clear(c.past)
+// pastActivity returns the activity of scope on the active days from first up to
+// today, adding the days that passed since it was last asked (one read per active day)
+// or summing them afresh when first changed or the pass went back in time.
+func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, active []time.Time) (activity, error) {
+	if len(c.past) > pastLimit && !c.pastDay.Equal(today) {
+		// Bounded memory: once a day, forget the scopes not asked about for a week.
+		maps.DeleteFunc(c.past, func(_ netip.Prefix, m pastSum) bool {
+			return today.Sub(m.used) > 7*24*time.Hour || m.used.After(today)
+		})
 	}
 	c.pastDay = today
-	days, err := c.counters.Days(scope, start, today.Add(-time.Nanosecond))
-	if err != nil {
-		return pastSummary{}, err
+	m, ok := c.past[scope]
+	if !ok || !m.first.Equal(first) || m.through.After(today) {
+		m = pastSum{first: first, through: first}
 	}
-	m := pastSummary{today: today, prevID: prevID}
-	periodStart := dayOf(today.Add(-c.opts.Recurrence.Period))
-	first := time.Time{}
-	if open {
-		first = dayOf(prev.First)
+	// One read of the days that passed since, if any of them was active.
+	if i := sort.Search(len(active), func(i int) bool { return !active[i].Before(m.through) }); i < len(active) && active[i].Before(today) {
+		days, err := c.counters.Days(scope, active[i], today.Add(-time.Nanosecond))
+		if err != nil {
+			return activity{}, err
+		}
+		for _, day := range days {
+			m.sum.add(day, c.opts.Reportable)
+		}
 	}
-	for _, d := range days {
-		var probe activity
-		probe.add(d, nil)
-		if probe.days == 0 {
-			continue
-		}
-		if m.first.IsZero() {
-			m.first = d.Start
-		}
-		if !d.Start.Before(periodStart) {
-			m.inPeriod++
-		}
-		if !first.IsZero() && d.Start.Before(first) {
-			continue
-		}
-		m.summary.add(d, c.opts.Reportable)
-	}
+	m.through, m.used = today, today
 	if c.past == nil {
-		c.past = map[netip.Prefix]pastSummary{}
+		c.past = map[netip.Prefix]pastSum{}
 	}
 	c.past[scope] = m
-	return m, nil
+	return m.sum, nil
 }
 
 func dayOf(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
@@ -337,33 +323,127 @@ type History interface {
 }
 
 // Recorrelate runs the rules over the stored events between from and to, oldest first,
-// as if they arrived now, so new or changed rules apply to old data. put stores each
-// batch's incidents before the next batch is judged (the rules read them back). It
-// returns the number of incidents created or grown.
+// as if they arrived now, so new or changed rules apply to old data. put stores the
+// incidents created or grown, in groups, each in its newest form (the rules read them
+// back from memory meanwhile). It returns the number handed to put.
 func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.Time, put func([]abusewatch.Incident) error) (int, error) {
 	events, incidents := c.events, c.incidents
 	recent := newRecentEvents(events, from, c.lookback(), recentLimit, c.heldNetworks())
 	latest := &latestIncidents{store: incidents, known: map[string]*abusewatch.Incident{}}
 	c.events, c.incidents = recent, latest
 	defer func() { c.events, c.incidents = events, incidents }()
-	n := 0
+	// The incidents made or grown are handed to put in groups, each once in its
+	// newest form (a long attack grows its incident in every batch), by a goroutine of
+	// their own while the next batches are judged.
+	w := newPutter(put)
+	var order []string
+	made := map[string]abusewatch.Incident{}
+	flush := func() error {
+		if len(order) > 0 {
+			incs := make([]abusewatch.Incident, len(order))
+			for i, id := range order {
+				incs[i] = made[id]
+			}
+			order, made = order[:0], map[string]abusewatch.Incident{}
+			w.put(incs)
+		}
+		return w.failed()
+	}
 	err := h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
 		recent.add(batch)
 		incs, err := c.Correlate(ctx, batch)
 		if err != nil {
 			return err
 		}
-		if len(incs) == 0 {
-			return nil
-		}
-		n += len(incs)
 		latest.made(incs)
-		return put(incs)
+		for _, inc := range incs {
+			if _, ok := made[inc.ID]; !ok {
+				order = append(order, inc.ID)
+			}
+			made[inc.ID] = inc
+		}
+		if len(order) >= putEvery {
+			return flush()
+		}
+		if len(latest.known) > knownLimit {
+			// Bounded memory: store what was made, then read the store again.
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := w.wait(); err != nil {
+				return err
+			}
+			latest.forget()
+		}
+		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
+	n, werr := w.close()
+	if err == nil {
+		err = werr
+	}
 	if err == nil {
 		c.recorrelated = to
 	}
 	return n, err
+}
+
+// putter hands groups of incidents to put, in order, on a goroutine of its own.
+type putter struct {
+	todo chan []abusewatch.Incident
+	wg   sync.WaitGroup // groups not put yet
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+	n    int
+}
+
+func newPutter(put func([]abusewatch.Incident) error) *putter {
+	w := &putter{todo: make(chan []abusewatch.Incident, 1), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for incs := range w.todo {
+			w.mu.Lock()
+			failed := w.err != nil
+			w.mu.Unlock()
+			if !failed {
+				err := put(incs)
+				w.mu.Lock()
+				w.err, w.n = err, w.n+len(incs)
+				w.mu.Unlock()
+			}
+			w.wg.Done()
+		}
+	}()
+	return w
+}
+
+func (w *putter) put(incs []abusewatch.Incident) {
+	w.wg.Add(1)
+	w.todo <- incs
+}
+
+func (w *putter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// wait returns once every group handed over is put.
+func (w *putter) wait() error {
+	w.wg.Wait()
+	return w.failed()
+}
+
+// close waits for the last group and returns how many incidents were put.
+func (w *putter) close() (int, error) {
+	close(w.todo)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n, w.err
 }
 
 // A pass over history judges batches of recorrelateBatch events (the per-batch work
@@ -371,7 +451,10 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 // holds at most recentLimit events in memory.
 const (
 	recorrelateBatch = 20_000
-	recentLimit      = 200_000
+	recentLimit      = 100_000
+	putEvery         = 5_000   // distinct incidents held before they are handed to put
+	knownLimit       = 200_000 // incident keys remembered
+	pastLimit        = 100_000 // recurring scopes whose past is summed in memory
 )
 
 // lookback is the longest a windowed rule looks back from an event: what a pass keeps

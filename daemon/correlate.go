@@ -169,6 +169,10 @@ func (c storeCounters) Days(p netip.Prefix, from, to time.Time) ([]correlate.Cou
 	return out, err
 }
 
+func (c storeCounters) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, error) {
+	return c.st.ActiveDays(p, from, to)
+}
+
 func (c storeCounters) Hours(from, to time.Time) ([]correlate.Count, error) {
 	hours, err := c.st.Hourly(from, to)
 	out := make([]correlate.Count, len(hours))

@@ -280,7 +280,7 @@ func (s *Store) seal(tx *bolt.Tx, days []uint32, p *pendingCounters) error {
 		for k, n := range p.days[d] {
 			t[k.scope] = addCount(t[k.scope], p.names[k.class], int(n))
 		}
-		if err := b.Put(key, encodeSealedDay(sealed, t)); err != nil {
+		if err := putSealedDay(tx, d, sealed, t); err != nil {
 			return err
 		}
 	}
@@ -297,6 +297,15 @@ func addCount(cs []classCount, class abusewatch.Class, n int) []classCount {
 	return append(cs, classCount{class, n})
 }
 
+// putSealedDay writes the sealed table of day and marks its scopes active.
+func putSealedDay(tx *bolt.Tx, day uint32, sealed uint64, t table) error {
+	scs := slices.SortedFunc(maps.Keys(t), func(a, b scope) int { return bytes.Compare(a[:], b[:]) })
+	if err := tx.Bucket(bucketDays).Put(binary.BigEndian.AppendUint32(nil, day), encodeSealedDay(sealed, t, scs)); err != nil {
+		return err
+	}
+	return markActive(tx, day, t, scs)
+}
+
 // A sealed day is one value:
 //
 //	version byte, uvarint sealed seq (every block with a seq up to it is counted),
@@ -305,8 +314,8 @@ func addCount(cs []classCount, class abusewatch.Class, n int) []classCount {
 //	counts: per scope a uvarint k and k × (uvarint class, uvarint count).
 const sealedV1 = 1
 
-func encodeSealedDay(sealed uint64, t table) []byte {
-	scs := slices.SortedFunc(maps.Keys(t), func(a, b scope) int { return bytes.Compare(a[:], b[:]) })
+// encodeSealedDay encodes t, whose scopes in order are scs.
+func encodeSealedDay(sealed uint64, t table, scs []scope) []byte {
 	classes := map[abusewatch.Class]int{}
 	var names []abusewatch.Class
 	var counts []byte

@@ -145,9 +145,8 @@ func toBlocks(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketDays)
 		for day, table := range sealed {
-			if err := b.Put(binary.BigEndian.AppendUint32(nil, day), encodeSealedDay(maxSeq, table)); err != nil {
+			if err := putSealedDay(tx, day, maxSeq, table); err != nil {
 				return err
 			}
 		}

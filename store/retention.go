@@ -211,75 +211,102 @@ func (s *Store) edgeEvent(newest bool) (time.Time, bool, error) {
 }
 
 // EachEvent calls fn with the events from <= Time <= to, oldest first, in slices of at
-// most batch events, reading one hour of blocks per short read transaction, so a long
-// pass (re-correlation) neither holds one snapshot open nor blocks the writer's file
-// growth. Blocks of one hour are read in the order they were stored; when they overlap
-// in time (events that arrived out of order) the hour's events are sorted first.
+// most batch events. A goroutine reads ahead, one hour of blocks per short read
+// transaction, so a long pass (re-correlation) decompresses while fn works and
+// neither holds one snapshot open nor blocks the writer's file growth. Blocks of one
+// hour are read in the order they were stored; when they overlap in time (events that
+// arrived out of order) the hour's events are sorted first.
 func (s *Store) EachEvent(from, to time.Time, batch int, fn func([]abusewatch.Event) error) error {
 	if batch <= 0 {
 		batch = defaultChunk
 	}
+	hours := make(chan []abusewatch.Event, 2)
+	stop := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(hours)
+		for hour, last := hourOf(from), hourOf(to); hour <= last; {
+			evs, next, err := s.readHour(hour, last, from, to)
+			if err != nil {
+				readErr = fmt.Errorf("store: reading events: %w", err)
+				return
+			}
+			if len(evs) > 0 {
+				select {
+				case hours <- evs:
+				case <-stop:
+					return
+				}
+			}
+			if next <= hour {
+				return
+			}
+			hour = next
+		}
+	}()
+	defer func() {
+		close(stop)
+		for range hours { // let the reader finish
+		}
+	}()
 	var buf []abusewatch.Event
-	flush := func(all bool) error {
-		for len(buf) >= batch || (all && len(buf) > 0) {
-			n := min(batch, len(buf))
-			if err := fn(slices.Clone(buf[:n])); err != nil {
+	for evs := range hours {
+		buf = append(buf, evs...)
+		for len(buf) >= batch {
+			if err := fn(slices.Clone(buf[:batch])); err != nil {
 				return err
 			}
-			buf = buf[n:]
+			buf = buf[batch:]
+		}
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if len(buf) > 0 {
+		return fn(buf)
+	}
+	return nil
+}
+
+// readHour reads the events with from <= Time <= to of the first hour from hour to
+// last that has blocks, and returns the hour after it.
+func (s *Store) readHour(hour, last uint32, from, to time.Time) ([]abusewatch.Event, uint32, error) {
+	var evs []abusewatch.Event
+	overlap := false
+	next := last + 1
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBlocks).Cursor()
+		k, v := c.Seek(blockKey(hour, 0))
+		if k == nil || binary.BigEndian.Uint32(k) > last {
+			return nil
+		}
+		h := binary.BigEndian.Uint32(k)
+		next = h + 1
+		var prevMax int64
+		for ; k != nil && binary.BigEndian.Uint32(k) == h; k, v = c.Next() {
+			x, err := readBlockIndex(k, v)
+			if err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
+			}
+			if x.max < from.UnixNano() || x.min > to.UnixNano() {
+				continue
+			}
+			overlap = overlap || (len(evs) > 0 && x.min < prevMax)
+			prevMax = max(prevMax, x.max)
+			rows, err := x.decodeRows()
+			if err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
+			}
+			for _, e := range rows {
+				if !e.Time.Before(from) && !e.Time.After(to) {
+					evs = append(evs, e)
+				}
+			}
 		}
 		return nil
+	})
+	if overlap {
+		sortEvents(evs)
 	}
-	for hour, last := hourOf(from), hourOf(to); hour <= last; {
-		var evs []abusewatch.Event
-		overlap := false
-		next := uint32(0)
-		err := s.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketBlocks).Cursor()
-			k, v := c.Seek(blockKey(hour, 0))
-			if k == nil || binary.BigEndian.Uint32(k) > last {
-				next = last + 1
-				return nil
-			}
-			h := binary.BigEndian.Uint32(k)
-			next = h + 1
-			var prevMax int64
-			for ; k != nil && binary.BigEndian.Uint32(k) == h; k, v = c.Next() {
-				x, err := readBlockIndex(k, v)
-				if err != nil {
-					return fmt.Errorf("block %x: %w", k, err)
-				}
-				if x.max < from.UnixNano() || x.min > to.UnixNano() {
-					continue
-				}
-				overlap = overlap || (len(evs) > 0 && x.min < prevMax)
-				prevMax = max(prevMax, x.max)
-				rows, err := x.decodeRows()
-				if err != nil {
-					return fmt.Errorf("block %x: %w", k, err)
-				}
-				for _, e := range rows {
-					if !e.Time.Before(from) && !e.Time.After(to) {
-						evs = append(evs, e)
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("store: reading events: %w", err)
-		}
-		if overlap {
-			sortEvents(evs)
-		}
-		buf = append(buf, evs...)
-		if err := flush(false); err != nil {
-			return err
-		}
-		if next <= hour {
-			break
-		}
-		hour = next
-	}
-	return flush(true)
+	return evs, next, err
 }

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The activity index answers "on which days was this address (or its /24, IPv6 /64)
+// active?" with one read, for the recurrence rule, which asks it for every address of
+// every batch. A day is active when it has an event other than a successful login.
+//
+//	active: scope → u32 base day, then a 512-bit map of the days base … base+511
+//
+// Sealing a day sets its bits (in key order, so the writes walk the tree once); the
+// days not sealed yet are read from the pending counters.
+var bucketActive = []byte("active")
+
+const activeDays = 512
+
+// activeScope says whether sc is indexed: an address or a /24 (IPv6 /64).
+func activeScope(sc scope) bool {
+	v4 := bytes.HasPrefix(sc[:12], []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff})
+	return sc[16] == 128 || sc[16] == 64 || (v4 && (sc[16] == 32 || sc[16] == 24))
+}
+
+// markActive sets day in the activity index of every indexed scope of t (whose scopes
+// in order are scs) with an event other than a successful login.
+func markActive(tx *bolt.Tx, day uint32, t table, scs []scope) error {
+	b := tx.Bucket(bucketActive)
+	for _, sc := range scs {
+		if !activeScope(sc) || !slices.ContainsFunc(t[sc], func(c classCount) bool { return c.class != abusewatch.ClassAuthSuccess && c.n > 0 }) {
+			continue
+		}
+		v, err := setActive(b.Get(sc[:]), day)
+		if err != nil {
+			return fmt.Errorf("activity of %x: %w", sc, err)
+		}
+		if v != nil {
+			if err := b.Put(sc[:], v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// setActive returns the activity value old with day set, or nil when it is already
+// set. The window moves forward to take a newer day; a day too old for it is dropped.
+func setActive(old []byte, day uint32) ([]byte, error) {
+	base, set, err := readActive(old)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil && day >= base && day < base+activeDays {
+		i, bit := (day-base)/64, uint64(1)<<((day-base)%64)
+		if set[i]&bit != 0 {
+			return nil, nil
+		}
+		v := slices.Clone(old)
+		binary.BigEndian.PutUint64(v[4+8*i:], set[i]|bit)
+		return v, nil
+	}
+	days := []uint32{day}
+	if old != nil {
+		days = append(days, activeList(base, set)...)
+	}
+	newest := slices.Max(days)
+	lo := uint32(0)
+	if newest >= activeDays {
+		lo = newest - activeDays + 1
+	}
+	nb := max(lo, min(slices.Min(days), newest)) // keep the window as low as the days allow
+	var out [activeDays / 64]uint64
+	for _, d := range days {
+		if d >= nb && d < nb+activeDays {
+			out[(d-nb)/64] |= 1 << ((d - nb) % 64)
+		}
+	}
+	v := binary.BigEndian.AppendUint32(make([]byte, 0, 4+activeDays/8), nb)
+	for _, w := range out {
+		v = binary.BigEndian.AppendUint64(v, w)
+	}
+	return v, nil
+}
+
+func readActive(v []byte) (uint32, [activeDays / 64]uint64, error) {
+	var set [activeDays / 64]uint64
+	if v == nil {
+		return 0, set, nil
+	}
+	if len(v) != 4+activeDays/8 {
+		return 0, set, errCorruptCounters
+	}
+	for i := range set {
+		set[i] = binary.BigEndian.Uint64(v[4+8*i:])
+	}
+	return binary.BigEndian.Uint32(v), set, nil
+}
+
+// activeList lists the days set, oldest first.
+func activeList(base uint32, set [activeDays / 64]uint64) []uint32 {
+	var out []uint32
+	for i, w := range set {
+		for w != 0 {
+			b := bits.TrailingZeros64(w)
+			out = append(out, base+uint32(64*i+b))
+			w &^= 1 << b
+		}
+	}
+	return out
+}
+
+// ActiveDays returns the UTC days (midnight) from the day of from to the day of to on
+// which the address or /24 (IPv6 /64) p had an event other than a successful login,
+// oldest first. It looks back at most 511 days from the newest active day.
+func (s *Store) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, error) {
+	p = netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), p.Addr().Unmap().BitLen())).Masked()
+	sc := scopeOf(p)
+	if !activeScope(sc) {
+		return nil, fmt.Errorf("store: no activity index for %s: use an address or a /24 (IPv6 /64)", p)
+	}
+	lo, hi := dayNumber(from), dayNumber(to)
+	days := map[uint32]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		base, set, err := readActive(tx.Bucket(bucketActive).Get(sc[:]))
+		if err != nil {
+			return fmt.Errorf("activity of %s: %w", p, err)
+		}
+		for _, d := range activeList(base, set) {
+			if d >= lo && d <= hi {
+				days[d] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	for d := range s.pending.days {
+		if d >= lo && d <= hi && !days[d] {
+			for _, c := range s.pending.counts(d, sc) {
+				if c.class != abusewatch.ClassAuthSuccess && c.n > 0 {
+					days[d] = true
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	out := make([]time.Time, 0, len(days))
+	for _, d := range slices.Sorted(maps.Keys(days)) {
+		out = append(out, time.Unix(int64(d)*86400, 0).UTC())
+	}
+	return out, nil
+}
