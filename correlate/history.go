@@ -126,7 +126,12 @@ func (r *recentEvents) between(at []int, from, to time.Time) []abusewatch.Event 
 type latestIncidents struct {
 	store IncidentReader
 	known map[string]*abusewatch.Incident // nil: the store has none
+	held  int                             // known incidents (not nil)
 }
+
+// full says whether the memory should be emptied: incidents carry their evidence
+// lines, a few kilobytes each.
+func (l *latestIncidents) full() bool { return l.held > heldIncidents || len(l.known) > knownLimit }
 
 func (l *latestIncidents) LatestIncident(key string) (abusewatch.Incident, bool, error) {
 	if inc, ok := l.known[key]; ok {
@@ -139,21 +144,28 @@ func (l *latestIncidents) LatestIncident(key string) (abusewatch.Incident, bool,
 	if err != nil {
 		return inc, ok, err
 	}
-	if ok {
-		l.known[key] = &inc
-	} else {
-		l.known[key] = nil
-	}
+	l.remember(key, inc, ok)
 	return inc, ok, nil
 }
 
+func (l *latestIncidents) remember(key string, inc abusewatch.Incident, ok bool) {
+	if old, seen := l.known[key]; seen && old != nil {
+		l.held--
+	}
+	if ok {
+		l.known[key] = &inc
+		l.held++
+	} else {
+		l.known[key] = nil
+	}
+}
+
 // forget empties the memory (once what the pass made is stored).
-func (l *latestIncidents) forget() { clear(l.known) }
+func (l *latestIncidents) forget() { clear(l.known); l.held = 0 }
 
 // made records incidents the pass made or grew (and stores).
 func (l *latestIncidents) made(incs []abusewatch.Incident) {
-	for i := range incs {
-		inc := incs[i]
-		l.known[inc.Key] = &inc
+	for _, inc := range incs {
+		l.remember(inc.Key, inc, true)
 	}
 }

@@ -365,7 +365,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		if len(order) >= putEvery {
 			return flush()
 		}
-		if len(latest.known) > knownLimit {
+		if latest.full() {
 			// Bounded memory: store what was made, then read the store again.
 			if err := flush(); err != nil {
 				return err
@@ -454,6 +454,7 @@ const (
 	recentLimit      = 100_000
 	putEvery         = 5_000   // distinct incidents held before they are handed to put
 	knownLimit       = 200_000 // incident keys remembered
+	heldIncidents    = 20_000  // ... of which incidents (not "none")
 	pastLimit        = 100_000 // recurring scopes whose past is summed in memory
 )
 

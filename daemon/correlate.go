@@ -1,8 +1,8 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,26 +215,29 @@ func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
 // many differ from what was stored before: going over events already correlated
 // rebuilds their incidents, which is no news.
 func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (int, error) {
-	before := map[string][]byte{} // incident ID → as stored before this run (nil: new)
-	after := map[string]abusewatch.Incident{}
+	// Incident ID → digest of its JSON as stored before this run (zero: new) and after;
+	// digests, not incidents, so a pass over months holds a few bytes per incident.
+	type digest = [sha256.Size]byte
+	before, after := map[string]digest{}, map[string]digest{}
 	_, err := p.correlator.Recorrelate(ctx, p.store, from, to, func(incs []abusewatch.Incident) error {
 		for _, inc := range incs {
 			if _, seen := before[inc.ID]; !seen {
-				before[inc.ID] = nil
+				before[inc.ID] = digest{}
 				if old, ok, err := p.store.LatestIncident(inc.Key); err != nil {
 					return err
 				} else if ok && old.ID == inc.ID {
-					before[inc.ID], _ = json.Marshal(old)
+					v, _ := json.Marshal(old)
+					before[inc.ID] = sha256.Sum256(v)
 				}
 			}
-			after[inc.ID] = inc
+			v, _ := json.Marshal(inc)
+			after[inc.ID] = sha256.Sum256(v)
 		}
 		return p.store.PutIncidents(incs)
 	})
 	changed := 0
-	for id, inc := range after {
-		now, _ := json.Marshal(inc)
-		if !bytes.Equal(now, before[id]) {
+	for id, d := range after {
+		if d != before[id] {
 			changed++
 			p.touched[id] = true
 		}

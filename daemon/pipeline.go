@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,14 +347,14 @@ type TouchedIncident struct {
 // Touched returns the incidents created or grown since the pipeline was built, as stored
 // now, each with the report that covers it.
 func (p *Pipeline) Touched() ([]TouchedIncident, error) {
-	all, err := p.store.Incidents()
-	if err != nil {
-		return nil, err
-	}
 	var out []TouchedIncident
-	for _, inc := range all {
-		if !p.touched[inc.ID] {
-			continue
+	for id := range p.touched {
+		inc, ok, err := p.store.Incident(id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue // pardoned since
 		}
 		t := TouchedIncident{Incident: inc}
 		id, ok, err := p.store.ReportFor(inc.ID)
@@ -366,6 +368,9 @@ func (p *Pipeline) Touched() ([]TouchedIncident, error) {
 		}
 		out = append(out, t)
 	}
+	slices.SortStableFunc(out, func(a, b TouchedIncident) int {
+		return cmp.Or(a.Incident.First.Compare(b.Incident.First), cmp.Compare(a.Incident.ID, b.Incident.ID))
+	})
 	return out, nil
 }
 

@@ -26,7 +26,7 @@ type IncidentInfo struct {
 // QueryIncidents returns the incidents whose last event is at or after since, newest
 // first, each with its report.
 func QueryIncidents(st *store.Store, since time.Time) ([]IncidentInfo, error) {
-	all, err := st.Incidents()
+	all, err := st.IncidentsSince(since)
 	if err != nil {
 		return nil, err
 	}
@@ -103,16 +103,16 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	addrs := map[netip.Addr]int{}
 	var last time.Time
 	err := st.Glances(p, since, now, func(g store.Glance) {
-		info.Events++
-		info.ByClass[string(g.Class)]++
+		info.Events += g.N
+		info.ByClass[string(g.Class)] += g.N
 		day := g.Time.Format(time.DateOnly)
 		if days[day] == nil {
 			days[day] = map[string]int{}
 		}
-		days[day][string(g.Class)]++
-		addrs[g.Addr]++
+		days[day][string(g.Class)] += g.N
+		addrs[g.Addr] += g.N
 		if g.Host != "" {
-			info.Hosts[g.Host]++
+			info.Hosts[g.Host] += g.N
 		}
 		last = maxTime(last, g.Time)
 	})
@@ -144,12 +144,12 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	if err := countedBefore(st, p, since, now, &info); err != nil {
 		return info, err
 	}
-	all, err := st.Incidents()
+	all, err := st.IncidentsIn(p)
 	if err != nil {
 		return info, err
 	}
 	for _, inc := range all {
-		if inc.Addr.IsValid() && p.Contains(inc.Addr.Unmap()) && !inc.Last.Before(since) {
+		if !inc.Last.Before(since) {
 			ii, err := withReport(st, inc)
 			if err != nil {
 				return info, err

@@ -68,7 +68,7 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 	}
 	s.TopAddrs, s.TopNets = counts(byAddr, top), counts(byNet, top)
 
-	incs, err := st.Incidents()
+	incs, err := st.IncidentsSince(from)
 	if err != nil {
 		return s, err
 	}
@@ -114,8 +114,19 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 		report = "abusewatch report --config " + cfg.file
 	}
 	s.ApproveAll = report + " approve --all"
+	byID := map[string]abusewatch.Incident{}
+	for _, inc := range incs {
+		byID[inc.ID] = inc
+	}
+	incidentOf := func(id string) (abusewatch.Incident, bool) {
+		if inc, ok := byID[id]; ok {
+			return inc, true
+		}
+		inc, ok, err := st.Incident(id)
+		return inc, ok && err == nil
+	}
 	for _, r := range reports {
-		line := mailer.ReportLine{ID: r.ID, To: strings.Join(r.Contact.Emails, ", "), Sources: reportSources(r, incs), Created: r.Created}
+		line := mailer.ReportLine{ID: r.ID, To: strings.Join(r.Contact.Emails, ", "), Sources: reportSources(r, incidentOf), Created: r.Created}
 		switch r.State {
 		case abusewatch.ReportSent:
 			if !r.Updated.Before(from) {
@@ -266,12 +277,17 @@ func reportState(r abusewatch.Report, inc abusewatch.Incident) string {
 }
 
 // reportSources lists the addresses a report is about.
-func reportSources(r abusewatch.Report, incs []abusewatch.Incident) string {
+func reportSources(r abusewatch.Report, incidentOf func(id string) (abusewatch.Incident, bool)) string {
+	var incs []abusewatch.Incident
+	for _, id := range r.Incidents {
+		if inc, ok := incidentOf(id); ok {
+			incs = append(incs, inc)
+		}
+	}
+	slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int { return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.ID, b.ID)) })
 	var out []string
 	for _, inc := range incs {
-		if slices.Contains(r.Incidents, inc.ID) {
-			out = append(out, incidentSource(inc))
-		}
+		out = append(out, incidentSource(inc))
 	}
 	if len(out) == 0 {
 		return fmt.Sprintf("%d incidents", len(r.Incidents))

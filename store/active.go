@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -130,6 +131,9 @@ func (s *Store) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, err
 	}
 	lo, hi := dayNumber(from), dayNumber(to)
 	days := map[uint32]bool{}
+	// Under mu, so no day is sealed between reading the index and the memory.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		base, set, err := readActive(tx.Bucket(bucketActive).Get(sc[:]))
 		if err != nil {
@@ -145,7 +149,6 @@ func (s *Store) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, err
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
 	for d := range s.pending.days {
 		if d >= lo && d <= hi && !days[d] {
 			for _, c := range s.pending.counts(d, sc) {
@@ -155,10 +158,56 @@ func (s *Store) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, err
 			}
 		}
 	}
-	s.mu.Unlock()
 	out := make([]time.Time, 0, len(days))
 	for _, d := range slices.Sorted(maps.Keys(days)) {
 		out = append(out, time.Unix(int64(d)*86400, 0).UTC())
 	}
 	return out, nil
+}
+
+// pruneActive deletes, at most chunk keys per transaction, the activity of the scopes
+// not active since before day.
+func (s *Store) pruneActive(ctx context.Context, day uint32, chunk int) (int, error) {
+	total := 0
+	var resume []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		done := false
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketActive)
+			c := b.Cursor()
+			k, v := c.First()
+			if resume != nil {
+				k, v = c.Seek(resume)
+			}
+			var old [][]byte
+			for seen := 0; k != nil && seen < chunk; k, v = c.Next() {
+				seen++
+				base, set, err := readActive(v)
+				if err != nil {
+					return fmt.Errorf("activity of %x: %w", k, err)
+				}
+				if days := activeList(base, set); len(days) == 0 || days[len(days)-1] < day {
+					old = append(old, slices.Clone(k))
+				}
+			}
+			if k == nil {
+				done = true
+			} else {
+				resume = slices.Clone(k)
+			}
+			for _, k := range old {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			total += len(old)
+			return nil
+		})
+		if err != nil || done {
+			return total, err
+		}
+	}
 }

@@ -514,6 +514,9 @@ func (s *Store) Daily(p netip.Prefix, from, to time.Time) ([]DayCounts, error) {
 		return nil, fmt.Errorf("store: no counters for network %s: use an address or a /24, /16, /8 (IPv6 /64, /48, /32)", p)
 	}
 	sc := scopeOf(p)
+	// Under mu, so no day is sealed between reading the tables and the memory.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDays).Cursor()
 		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) <= 0; k, v = c.Next() {
@@ -531,13 +534,11 @@ func (s *Store) Daily(p netip.Prefix, from, to time.Time) ([]DayCounts, error) {
 		}
 		return nil
 	})
-	s.mu.Lock()
 	for d := range s.pending.days {
 		if d >= dayNumber(from) && d <= dayNumber(to) {
 			count(d, s.pending.counts(d, sc))
 		}
 	}
-	s.mu.Unlock()
 	return dayList(byDay), err
 }
 

@@ -51,25 +51,23 @@ func (s *Store) Exclusions() ([]Exclusion, error) {
 func (s *Store) ForgetIncidents(p netip.Prefix, now time.Time) (incidents, reports int, err error) {
 	p = p.Masked()
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		ib := tx.Bucket(bucketIncidents)
 		gone := map[string]bool{}
-		c := ib.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var inc abusewatch.Incident
-			if err := json.Unmarshal(v, &inc); err != nil {
-				return fmt.Errorf("incident %s: %w", k, err)
-			}
-			if !inc.Addr.IsValid() || !p.Contains(inc.Addr.Unmap()) {
-				continue
-			}
-			gone[inc.ID] = true
-			if err := c.Delete(); err != nil {
+		c := tx.Bucket(bucketIncidentAddrs).Cursor()
+		lo := p.Addr().Unmap().As16()
+		var doomed []abusewatch.Incident
+		for k, _ := c.Seek(lo[:]); len(k) > 16 && p.Contains(netip.AddrFrom16([16]byte(k)).Unmap()); k, _ = c.Next() {
+			inc, ok, err := getIncident(tx, k[16:])
+			if err != nil {
 				return err
 			}
-			if id := tx.Bucket(bucketOpen).Get([]byte(inc.Key)); string(id) == inc.ID {
-				if err := tx.Bucket(bucketOpen).Delete([]byte(inc.Key)); err != nil {
-					return err
-				}
+			if ok {
+				doomed = append(doomed, inc)
+			}
+		}
+		for _, inc := range doomed {
+			gone[inc.ID] = true
+			if err := deleteIncident(tx, inc); err != nil {
+				return err
 			}
 		}
 		incidents = len(gone)

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
@@ -22,23 +25,57 @@ func (s *Store) LatestIncident(key string) (abusewatch.Incident, bool, error) {
 			return fmt.Errorf("incident %s for key %s is missing", id, key)
 		}
 		ok = true
-		return json.Unmarshal(v, &inc)
+		var err error
+		inc, err = decodeIncident(v)
+		return err
 	})
 	return inc, ok, err
+}
+
+// Incidents are JSON under their ID, with three indexes so that no question reads them
+// all (a busy host makes hundreds of thousands in the months it keeps):
+//
+//	incident_addrs: 16-byte address | ID → nothing   (ip, net, pardon, preview)
+//	incident_last:  ID → u64 UnixNano of its last event (incidents --since, the summary)
+//	unreported:     ID → nothing, for the incidents that may be reported outside and
+//	                have no report yet (the outbox's work list)
+var (
+	bucketIncidentAddrs = []byte("incident_addrs")
+	bucketIncidentLast  = []byte("incident_last")
+	bucketUnreported    = []byte("unreported")
+)
+
+// An incident is stored as its JSON, zstd-compressed after a version byte: its evidence
+// lines are most of it and compress several times. Earlier versions stored the bare
+// JSON (it starts with '{'), which still decodes.
+const incidentZstd = 1
+
+func encodeIncident(inc abusewatch.Incident) ([]byte, error) {
+	v, err := json.Marshal(inc)
+	if err != nil {
+		return nil, err
+	}
+	return zstdEncoder.EncodeAll(v, []byte{incidentZstd}), nil
+}
+
+func decodeIncident(v []byte) (abusewatch.Incident, error) {
+	var inc abusewatch.Incident
+	if len(v) > 0 && v[0] == incidentZstd {
+		raw, err := zstdDecoder.DecodeAll(v[1:], nil)
+		if err != nil {
+			return inc, err
+		}
+		v = raw
+	}
+	err := json.Unmarshal(v, &inc)
+	return inc, err
 }
 
 // PutIncidents creates or updates incidents and makes each the newest for its key.
 func (s *Store) PutIncidents(incs []abusewatch.Incident) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, inc := range incs {
-			v, err := json.Marshal(inc)
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketIncidents).Put([]byte(inc.ID), v); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketOpen).Put([]byte(inc.Key), []byte(inc.ID)); err != nil {
+			if err := putIncident(tx, inc); err != nil {
 				return err
 			}
 		}
@@ -46,40 +83,156 @@ func (s *Store) PutIncidents(incs []abusewatch.Incident) error {
 	})
 }
 
+func putIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
+	v, err := encodeIncident(inc)
+	if err != nil {
+		return err
+	}
+	id := []byte(inc.ID)
+	if err := tx.Bucket(bucketIncidents).Put(id, v); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketOpen).Put([]byte(inc.Key), id); err != nil {
+		return err
+	}
+	if inc.Addr.IsValid() {
+		a := inc.Addr.Unmap().As16()
+		if err := tx.Bucket(bucketIncidentAddrs).Put(append(a[:], id...), nil); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bucketIncidentLast).Put(id, binary.BigEndian.AppendUint64(nil, uint64(inc.Last.UnixNano()))); err != nil {
+		return err
+	}
+	unreported := tx.Bucket(bucketUnreported)
+	if tx.Bucket(bucketReported).Get(id) != nil || (inc.AdminOnly && !inc.Success) {
+		return unreported.Delete(id)
+	}
+	return unreported.Put(id, nil)
+}
+
+// deleteIncident deletes the incident and its index entries.
+func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
+	id := []byte(inc.ID)
+	if inc.Addr.IsValid() {
+		a := inc.Addr.Unmap().As16()
+		if err := tx.Bucket(bucketIncidentAddrs).Delete(append(a[:], id...)); err != nil {
+			return err
+		}
+	}
+	for _, b := range [][]byte{bucketIncidents, bucketIncidentLast, bucketUnreported} {
+		if err := tx.Bucket(b).Delete(id); err != nil {
+			return err
+		}
+	}
+	if open := tx.Bucket(bucketOpen).Get([]byte(inc.Key)); string(open) == inc.ID {
+		return tx.Bucket(bucketOpen).Delete([]byte(inc.Key))
+	}
+	return nil
+}
+
+// getIncident reads the incident id in tx.
+func getIncident(tx *bolt.Tx, id []byte) (abusewatch.Incident, bool, error) {
+	var inc abusewatch.Incident
+	v := tx.Bucket(bucketIncidents).Get(id)
+	if v == nil {
+		return inc, false, nil
+	}
+	inc, err := decodeIncident(v)
+	if err != nil {
+		return inc, false, fmt.Errorf("incident %s: %w", id, err)
+	}
+	return inc, true, nil
+}
+
+// Incident returns the incident with id.
+func (s *Store) Incident(id string) (abusewatch.Incident, bool, error) {
+	var inc abusewatch.Incident
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		inc, ok, err = getIncident(tx, []byte(id))
+		return err
+	})
+	return inc, ok, err
+}
+
 // Incidents returns every incident, oldest first.
 func (s *Store) Incidents() ([]abusewatch.Incident, error) {
+	return s.IncidentsSince(time.Time{})
+}
+
+// IncidentsSince returns the incidents whose last event is at or after since, oldest
+// first.
+func (s *Store) IncidentsSince(since time.Time) ([]abusewatch.Incident, error) {
 	var out []abusewatch.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketIncidents).ForEach(func(k, v []byte) error {
-			var inc abusewatch.Incident
-			if err := json.Unmarshal(v, &inc); err != nil {
-				return fmt.Errorf("incident %s: %w", k, err)
+		return tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
+			if len(v) == 8 && !since.IsZero() && int64(binary.BigEndian.Uint64(v)) < since.UnixNano() {
+				return nil
 			}
-			out = append(out, inc)
-			return nil
+			inc, ok, err := getIncident(tx, id)
+			if ok && !inc.Last.Before(since) {
+				out = append(out, inc)
+			}
+			return err
 		})
 	})
 	sortIncidents(out)
 	return out, err
 }
 
-// UnreportedIncidents returns the incidents no report has been written for yet.
-func (s *Store) UnreportedIncidents() ([]abusewatch.Incident, error) {
-	all, err := s.Incidents()
-	if err != nil {
-		return nil, err
-	}
+// IncidentsIn returns the incidents of the addresses in p, oldest first.
+func (s *Store) IncidentsIn(p netip.Prefix) ([]abusewatch.Incident, error) {
+	p = unmapPrefix(p)
 	var out []abusewatch.Incident
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketReported)
-		for _, inc := range all {
-			if b.Get([]byte(inc.ID)) == nil {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIncidentAddrs).Cursor()
+		lo := p.Addr().As16()
+		for k, _ := c.Seek(lo[:]); len(k) > 16; k, _ = c.Next() {
+			if !p.Contains(netip.AddrFrom16([16]byte(k)).Unmap()) {
+				break
+			}
+			inc, ok, err := getIncident(tx, k[16:])
+			if err != nil {
+				return err
+			}
+			if ok {
 				out = append(out, inc)
 			}
 		}
 		return nil
 	})
+	sortIncidents(out)
 	return out, err
+}
+
+// UnreportedIncidents returns the incidents that may be reported outside and have no
+// report yet.
+func (s *Store) UnreportedIncidents() ([]abusewatch.Incident, error) {
+	var out []abusewatch.Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUnreported).ForEach(func(id, _ []byte) error {
+			inc, ok, err := getIncident(tx, id)
+			if ok && tx.Bucket(bucketReported).Get(id) == nil {
+				out = append(out, inc)
+			}
+			return err
+		})
+	})
+	sortIncidents(out)
+	return out, err
+}
+
+// indexIncidents builds the incident indexes of a database that has none.
+func indexIncidents(tx *bolt.Tx) error {
+	return tx.Bucket(bucketIncidents).ForEach(func(id, v []byte) error {
+		inc, err := decodeIncident(v)
+		if err != nil {
+			return fmt.Errorf("incident %s: %w", id, err)
+		}
+		return putIncident(tx, inc)
+	})
 }
 
 // ReportFor returns the ID of the report that covers incident id, if any.

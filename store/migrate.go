@@ -54,7 +54,8 @@ var (
 )
 
 // toBlocks (version 2 → 3) moves the raw events into blocks (keeping their sequence
-// numbers) and the counters into the every-event and sealed per-scope forms. A version 1
+// numbers), the counters into the every-event and sealed per-scope forms, and indexes
+// the incidents. A version 1
 // database has no counters: they are counted from its events. Days whose raw events
 // are all there are left for Open to count from the blocks.
 func toBlocks(tx *bolt.Tx) error {
@@ -150,6 +151,9 @@ func toBlocks(tx *bolt.Tx) error {
 				return err
 			}
 		}
+	}
+	if err := indexIncidents(tx); err != nil {
+		return err
 	}
 	for _, name := range append([][]byte{legacyEvents, legacyDaily}, legacyIndexes...) {
 		if tx.Bucket(name) != nil {

@@ -108,3 +108,124 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 		t.Fatal("Open accepted a schema newer than it understands")
 	}
 }
+
+// writeVersion2 writes a database the way version 2 laid it out: one key per event in
+// the codec.go form, index entries, and counters per scope and day (the all-events
+// scope is 17 zero bytes), for every day of counted, though raw events remain only for
+// the days of evs.
+func writeVersion2(t *testing.T, path string, evs []abusewatch.Event, counted map[string]map[uint32]int) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range append([][]byte{bucketMeta, legacyEvents, legacyDaily, bucketHourly, bucketIncidents, bucketOpen,
+			bucketReported, bucketReports, bucketPositions}, legacyIndexes...) {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 2)); err != nil {
+			return err
+		}
+		for i, e := range evs {
+			e.Seq = uint64(100 + i)
+			tk := timeKey(e.Time, e.Seq)
+			if err := tx.Bucket(legacyEvents).Put(tk, encodeEvent(nil, &e)); err != nil {
+				return err
+			}
+		}
+		inc, _ := json.Marshal(abusewatch.Incident{ID: "i1", Key: "ip:45.134.26.17", Addr: netip.MustParseAddr("45.134.26.17")})
+		if err := tx.Bucket(bucketIncidents).Put([]byte("i1"), inc); err != nil { // bare JSON, as version 2 wrote it
+			return err
+		}
+		if err := tx.Bucket(bucketOpen).Put([]byte("ip:45.134.26.17"), []byte("i1")); err != nil {
+			return err
+		}
+		for sc, days := range counted {
+			key := make([]byte, 17)
+			if sc != "" {
+				key = prefixKey(netip.MustParsePrefix(sc))
+			}
+			for day, n := range days {
+				k := binary.BigEndian.AppendUint32(append([]byte{}, key...), day)
+				if err := tx.Bucket(legacyDaily).Put(k, encodeCounts(map[abusewatch.Class]int{"auth-failure": n})); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenMigratesVersion2KeepingCountersOfPrunedDays(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	first := dayNumber(t0)
+	counted := map[string]map[uint32]int{"45.134.26.17/32": {}, "45.134.26.0/24": {}, "": {}}
+	var evs []abusewatch.Event
+	for d := range 10 { // 3 a day counted; the raw events of days 0-4 were pruned
+		for _, sc := range []string{"45.134.26.17/32", "45.134.26.0/24", ""} {
+			counted[sc][first+uint32(d)] = 3
+		}
+		if d >= 5 {
+			for i := range 3 {
+				evs = append(evs, ev("45.134.26.17", t0.AddDate(0, 0, d).Add(time.Duration(i)*time.Minute)))
+			}
+		}
+	}
+	writeVersion2(t, path, evs, counted)
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, sc := range []string{"45.134.26.17/32", "45.134.26.0/24", ""} {
+		var p netip.Prefix
+		if sc != "" {
+			p = netip.MustParsePrefix(sc)
+		}
+		days, err := s.Daily(p, t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 20))
+		if err != nil || len(days) != 10 {
+			t.Fatalf("Daily(%q) after migration = %d days, %v; want 10", sc, len(days), err)
+		}
+		for _, d := range days {
+			if d.ByClass["auth-failure"] != 3 {
+				t.Errorf("Daily(%q) on %s = %v, want 3 (counted once)", sc, d.Day.Format(time.DateOnly), d.ByClass)
+			}
+		}
+	}
+	got, err := s.EventsByAddr(netip.MustParseAddr("45.134.26.17"), t0, t0.AddDate(0, 0, 20))
+	if err != nil || len(got) != 15 || got[0].Seq != 100 {
+		t.Fatalf("EventsByAddr after migration = %d events from seq %v, %v; want 15 from 100", len(got), got, err)
+	}
+	if n, _ := s.EventCount(); n != 15 {
+		t.Errorf("EventCount = %d, want 15", n)
+	}
+	if days, _ := s.ActiveDays(netip.MustParsePrefix("45.134.26.17/32"), t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 20)); len(days) != 10 {
+		t.Errorf("ActiveDays after migration = %v, want 10 days", days)
+	}
+	if incs, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24")); err != nil || len(incs) != 1 {
+		t.Errorf("IncidentsIn after migration = %v, %v; want the stored incident", incs, err)
+	}
+	if incs, err := s.UnreportedIncidents(); err != nil || len(incs) != 1 {
+		t.Errorf("UnreportedIncidents after migration = %v, %v; want the stored incident", incs, err)
+	}
+	stored, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0.AddDate(0, 0, 11))}, nil)
+	if err != nil || stored[0].Seq != 115 {
+		t.Errorf("the next event gets seq %v, %v; want 115", stored, err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range append([][]byte{legacyEvents, legacyDaily}, legacyIndexes...) {
+			if tx.Bucket(name) != nil {
+				t.Errorf("bucket %s is still there after migration", name)
+			}
+		}
+		return nil
+	})
+}

@@ -31,6 +31,9 @@ func (s *Store) AddReport(r abusewatch.Report) (bool, error) {
 			if err := tx.Bucket(bucketReported).Put([]byte(id), []byte(r.ID)); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bucketUnreported).Delete([]byte(id)); err != nil {
+				return err
+			}
 		}
 		added = true
 		return nil

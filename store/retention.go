@@ -97,9 +97,10 @@ func (s *Store) sealBefore(day uint32) error {
 	return err
 }
 
-// PruneCounters deletes the daily counters of days before before and the hourly ones of
-// hours before it, at most chunk keys per transaction (0: a default). Raw events of
-// those days still kept are not counted again.
+// PruneCounters deletes the daily counters of days before before, the hourly ones of
+// hours before it and the activity of scopes not active since, at most chunk keys per
+// transaction (0: a default). Raw events of those days still kept are not counted
+// again.
 func (s *Store) PruneCounters(ctx context.Context, before time.Time, chunk int) (int, error) {
 	if chunk <= 0 {
 		chunk = defaultChunk
@@ -157,6 +158,11 @@ func (s *Store) PruneCounters(ctx context.Context, before time.Time, chunk int) 
 				break
 			}
 		}
+	}
+	n, err := s.pruneActive(ctx, day, chunk)
+	total += n
+	if err != nil {
+		return total, fmt.Errorf("store: pruning the activity index before %s: %w", before.Format(time.DateOnly), err)
 	}
 	return total, nil
 }

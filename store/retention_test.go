@@ -53,12 +53,23 @@ func TestPruneCountersDropsOnlyOldDays(t *testing.T) {
 	for d := range 10 {
 		evs = append(evs, ev("45.134.26.17", t0.AddDate(0, 0, d)))
 	}
+	evs = append(evs, ev("80.94.95.1", t0)) // active on the first day only
 	if _, err := s.Commit(evs, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.PruneCounters(context.Background(), t0.AddDate(0, 0, 4), 7); err != nil {
 		t.Fatal(err)
 	}
+	s.db.View(func(tx *boltTx) error {
+		b := tx.Bucket(bucketActive)
+		if b.Get(prefixKey(netip.MustParsePrefix("80.94.95.1/32"))) != nil || b.Get(prefixKey(netip.MustParsePrefix("80.94.95.0/24"))) != nil {
+			t.Error("the activity of an address not seen since the pruned days is kept")
+		}
+		if b.Get(prefixKey(netip.MustParsePrefix("45.134.26.17/32"))) == nil {
+			t.Error("the activity of an address still active was pruned")
+		}
+		return nil
+	})
 	for _, scope := range []string{"45.134.26.17/32", "45.0.0.0/8", ""} {
 		var p netip.Prefix
 		if scope != "" {

@@ -85,7 +85,8 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketOpen, bucketReported, bucketReports,
-			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive} {
+			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
+			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -312,33 +313,65 @@ func (s *Store) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatc
 	return out, err
 }
 
-// Glance is what a block's index says of an event without decompressing it.
+// Glance is what a block's index says of events without decompressing them: N events
+// of one class from one address to one host within one hour, the newest at Time.
 type Glance struct {
-	Time  time.Time // to the microsecond
+	Time  time.Time // of the newest of them, to the microsecond
 	Addr  netip.Addr
 	Class abusewatch.Class
 	Host  string
+	N     int
 }
 
-// Glances calls fn for each event from the network p (any prefix length) with
-// from <= Time <= to, in no particular order. It reads only the blocks' indexes, so
-// `abusewatch net` over months of events stays fast.
+// Glances calls fn for the events from the network p (any prefix length) with
+// from <= Time <= to, grouped as Glance says, in no particular order. It reads only the
+// blocks' indexes, so `abusewatch net` over months of events stays fast.
 func (s *Store) Glances(p netip.Prefix, from, to time.Time, fn func(Glance)) error {
 	p = unmapPrefix(p)
+	lo, hi := from.Truncate(time.Microsecond).UnixMicro(), to.UnixMicro()
+	type group struct{ class, host uint16 }
 	var at []int
+	groups := map[group]Glance{}
 	return s.eachBlock(from, to, func(_ []byte, x *blockIndex) error {
-		lo, hi := x.addrRange(p)
-		for i := lo; i < hi; i++ {
-			addr := x.addr(i)
+		first, last := x.addrRange(p)
+		if first == last {
+			return nil
+		}
+		names := make([]string, len(x.names))
+		for i, n := range x.names {
+			names[i] = string(n)
+		}
+		hourStart := int64(x.hour) * 3600 * 1e6
+		for i := first; i < last; i++ {
 			var err error
 			if at, err = x.positions(i, at[:0]); err != nil {
 				return err
 			}
+			clear(groups)
 			for _, j := range at {
-				t, class, host := x.glance(j)
-				if !t.Before(from.Truncate(time.Microsecond)) && !t.After(to) {
-					fn(Glance{Time: t, Addr: addr, Class: abusewatch.Class(class), Host: host})
+				g := x.glances[8*j:]
+				us := hourStart + int64(binary.BigEndian.Uint32(g))
+				if us < lo || us > hi {
+					continue
 				}
+				k := group{binary.BigEndian.Uint16(g[4:]), binary.BigEndian.Uint16(g[6:])}
+				gl := groups[k]
+				gl.N++
+				if gl.N == 1 || us > gl.Time.UnixMicro() {
+					gl.Time = time.UnixMicro(us).UTC()
+				}
+				groups[k] = gl
+			}
+			addr := x.addr(i)
+			for k, gl := range groups {
+				if int(k.class) < len(names) {
+					gl.Class = abusewatch.Class(names[k.class])
+				}
+				if int(k.host) < len(names) {
+					gl.Host = names[k.host]
+				}
+				gl.Addr = addr
+				fn(gl)
 			}
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -150,5 +151,66 @@ func TestReopenKeepsData(t *testing.T) {
 	defer s.Close()
 	if p, ok, _ := s.Position("f"); !ok || p.Offset != 9 {
 		t.Errorf("position lost across reopen: %+v %v", p, ok)
+	}
+}
+
+// The incident indexes answer for an address or network, a time, and the outbox's work
+// list, without reading every incident; pardoning removes the entries too.
+func TestIncidentIndexes(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("45.134.26.17")
+	incs := []abusewatch.Incident{
+		{ID: "old", Key: "ip:45.134.26.17", Addr: a, First: t0.AddDate(0, -2, 0), Last: t0.AddDate(0, -2, 0)},
+		{ID: "weak", Key: "net:45.134.26.0/24", Addr: netip.MustParseAddr("45.134.26.99"), First: t0, Last: t0, AdminOnly: true},
+		{ID: "login", Key: "success:45.134.26.18", Addr: netip.MustParseAddr("45.134.26.18"), First: t0, Last: t0, AdminOnly: true, Success: true},
+		{ID: "v6", Key: "ip:2001:67c:2e8::1", Addr: netip.MustParseAddr("2001:67c:2e8::1"), First: t0, Last: t0},
+		{ID: "rate", Key: "rate:auth-failure", First: t0, Last: t0, AdminOnly: true},
+	}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(incs []abusewatch.Incident, err error) []string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, inc := range incs {
+			out = append(out, inc.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, tc := range []struct {
+		what string
+		got  []string
+		want []string
+	}{
+		{"in 45.134.26.0/24", ids(s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"))), []string{"login", "old", "weak"}},
+		{"in 45.134.26.17/32", ids(s.IncidentsIn(netip.MustParsePrefix("45.134.26.17/32"))), []string{"old"}},
+		{"in 2001:67c::/32", ids(s.IncidentsIn(netip.MustParsePrefix("2001:67c::/32"))), []string{"v6"}},
+		{"since a month", ids(s.IncidentsSince(t0.AddDate(0, -1, 0))), []string{"login", "rate", "v6", "weak"}},
+		{"all", ids(s.Incidents()), []string{"login", "old", "rate", "v6", "weak"}},
+		{"unreported", ids(s.UnreportedIncidents()), []string{"login", "old", "v6"}},
+	} {
+		if !slices.Equal(tc.got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.what, tc.got, tc.want)
+		}
+	}
+	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"old"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(s.UnreportedIncidents()); !slices.Equal(got, []string{"login", "v6"}) {
+		t.Errorf("unreported after a report: %v", got)
+	}
+	if n, _, err := s.ForgetIncidents(netip.MustParsePrefix("45.134.26.0/24"), t0); err != nil || n != 3 {
+		t.Fatalf("ForgetIncidents = %d, %v; want 3", n, err)
+	}
+	if got := ids(s.IncidentsIn(netip.MustParsePrefix("45.0.0.0/8"))); len(got) != 0 {
+		t.Errorf("pardoned incidents still indexed: %v", got)
+	}
+	if got := ids(s.Incidents()); !slices.Equal(got, []string{"rate", "v6"}) {
+		t.Errorf("left after pardon: %v", got)
 	}
 }

@@ -1,0 +1,106 @@
+package correlate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// What a pass holds in memory must read exactly like the store, and what it no longer
+// holds must come from the store.
+func TestRecentEventsReadLikeTheStore(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	var all []abusewatch.Event
+	for i := range 3000 {
+		a := netip.AddrFrom4([4]byte{45, 134, byte(26 + r.IntN(2)), byte(1 + r.IntN(6))})
+		all = append(all, abusewatch.Event{Time: t0.Add(time.Duration(i) * 7 * time.Second), Class: abusewatch.ClassAuthFailure, Addr: a, Line: fmt.Sprint(i)})
+	}
+	stored, err := st.Commit(all, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := []func(netip.Addr) netip.Prefix{net24}
+	recent := newRecentEvents(st, t0, 30*time.Minute, 400, sizes)
+	for i := 0; i < len(stored); i += 250 {
+		batch := stored[i : i+250]
+		recent.add(batch)
+		end := batch[len(batch)-1].Time
+		for _, back := range []time.Duration{0, 10 * time.Minute, 40 * time.Minute, 3 * time.Hour} {
+			from := batch[0].Time.Add(-back)
+			for _, a := range []string{"45.134.26.1", "45.134.27.6"} {
+				addr := netip.MustParseAddr(a)
+				got, _ := recent.EventsByAddr(addr, from, end)
+				want, _ := st.EventsByAddr(addr, from, end)
+				if !sameSeqs(got, want) {
+					t.Fatalf("batch %d, %s back, %s: %d events from memory, %d in the store", i/250, back, a, len(got), len(want))
+				}
+				p := net24(addr)
+				got, _ = recent.EventsByNetwork(p, from, end)
+				want, _ = st.EventsByNetwork(p, from, end)
+				if !sameSeqs(got, want) {
+					t.Fatalf("batch %d, %s back, %s: %d events from memory, %d in the store", i/250, back, p, len(got), len(want))
+				}
+			}
+		}
+		if len(recent.held) > 400 {
+			t.Fatalf("%d events held, the limit is 400", len(recent.held))
+		}
+	}
+	if recent.covered.Equal(t0) {
+		t.Error("the pass never let go of an event")
+	}
+}
+
+func sameSeqs(a, b []abusewatch.Event) bool {
+	seqs := func(evs []abusewatch.Event) []uint64 {
+		out := make([]uint64, len(evs))
+		for i, e := range evs {
+			out[i] = e.Seq
+		}
+		return out
+	}
+	return slices.Equal(seqs(a), seqs(b))
+}
+
+func TestRecorrelateReturnsTheErrorOfPut(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for i := range 10 {
+		evs = append(evs, abusewatch.Event{Time: t0.Add(time.Duration(i) * time.Second), Class: abusewatch.ClassAuthFailure,
+			Addr: netip.MustParseAddr("45.134.26.17"), Port: uint16(40000 + i), Line: "x"})
+	}
+	if _, err := st.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{Threshold: 5, Window: 10 * time.Minute}, st, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := errors.New("disk full")
+	if _, err := c.Recorrelate(context.Background(), st, t0, t0.Add(time.Hour), func([]abusewatch.Incident) error { return full }); !errors.Is(err, full) {
+		t.Errorf("Recorrelate = %v, want the error of put", err)
+	}
+	if !c.Recorrelated().IsZero() {
+		t.Error("a failed pass counts as done")
+	}
+}

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestBlockIndexRefusesEveryTruncation(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	evs := []abusewatch.Event{ev("45.134.26.17", t0), ev("2001:67c:2e8::1", t0.Add(time.Second)), {Time: t0.Add(2 * time.Second), Class: "unknown"}}
+	for i := range evs {
+		evs[i].Seq = uint64(i + 1)
+	}
+	key := blockKey(hourOf(t0), 1)
+	v := encodeBlock(hourOf(t0), evs)
+	x, err := readBlockIndex(key, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := x.decodeRows(); err != nil || len(got) != 3 || got[1].Addr != evs[1].Addr {
+		t.Fatalf("decodeRows = %v, %v", got, err)
+	}
+	for n := range len(v) {
+		x, err := readBlockIndex(key, v[:n])
+		if err == nil {
+			_, err = x.decodeRows()
+		}
+		if err == nil {
+			t.Errorf("a block cut to %d of %d bytes was read without an error", n, len(v))
+		}
+	}
+}
+
+// The per-scope counters of days not sealed yet live in memory; reopening counts them
+// again from the blocks, and what was sealed is not counted twice.
+func TestCountersSurviveReopenSealedOrNot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for d := range 5 { // one commit a day: days 0-2 are sealed once day 4 comes
+		if _, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0.AddDate(0, 0, d)), ev("45.134.26.99", t0.AddDate(0, 0, d))}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A late event for a sealed day, and one that is never stored.
+	if _, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0.Add(time.Hour))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0)}, []Position{{Source: ""}}); err == nil {
+		t.Fatal("a commit with an empty source name succeeded")
+	}
+	want := []int{2, 1, 1, 1, 1}
+	check := func(when string) {
+		t.Helper()
+		days, err := s.Daily(netip.MustParsePrefix("45.134.26.17/32"), t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 10))
+		if err != nil || len(days) != len(want) {
+			t.Fatalf("%s: Daily = %+v, %v", when, days, err)
+		}
+		for i, d := range days {
+			if d.ByClass["auth-failure"] != want[i] {
+				t.Errorf("%s: day %d counts %d, want %d", when, i, d.ByClass["auth-failure"], want[i])
+			}
+		}
+		net, _ := s.Daily(netip.MustParsePrefix("45.134.26.0/24"), t0, t0)
+		if len(net) != 1 || net[0].ByClass["auth-failure"] != 3 {
+			t.Errorf("%s: the /24 on day 0 = %+v, want 3", when, net)
+		}
+		active, err := s.ActiveDays(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 10))
+		if err != nil || len(active) != 5 || !active[0].Equal(t0.Truncate(24*time.Hour)) {
+			t.Errorf("%s: ActiveDays = %v, %v", when, active, err)
+		}
+	}
+	check("open")
+	s.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bucketDays).Stats().KeyN; n != 3 {
+			t.Errorf("%d days sealed, want 3 (two days older than the newest)", n)
+		}
+		return nil
+	})
+	s.Close()
+	if s, err = Open(path, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check("reopened")
+	// Pruning raw events seals their days first: the counters keep them.
+	if _, err := s.PruneEvents(context.Background(), t0.AddDate(0, 0, 10), 0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	check("pruned and reopened")
+}
+
+func TestActiveDaysLeaveOutSuccessfulLogins(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	ok := ev("45.134.26.17", t0.AddDate(0, 0, 1))
+	ok.Class = abusewatch.ClassAuthSuccess
+	if _, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0), ok, ev("45.134.26.17", t0.AddDate(0, 0, 700))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	days, err := s.ActiveDays(netip.MustParsePrefix("45.134.26.17/32"), t0.AddDate(-3, 0, 0), t0.AddDate(3, 0, 0))
+	if err != nil || len(days) != 2 {
+		t.Fatalf("ActiveDays = %v, %v; want day 0 and day 700", days, err)
+	}
+	// Once sealed, the index keeps 512 days: day 0 falls out when day 700 is sealed.
+	if _, err := s.Commit([]abusewatch.Event{ev("45.134.26.1", t0.AddDate(0, 0, 705))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	days, _ = s.ActiveDays(netip.MustParsePrefix("45.134.26.17/32"), t0.AddDate(-3, 0, 0), t0.AddDate(3, 0, 0))
+	if len(days) != 1 || !days[0].Equal(t0.AddDate(0, 0, 700).Truncate(24*time.Hour)) {
+		t.Errorf("ActiveDays after sealing = %v; want day 700 only", days)
+	}
+	if _, err := s.ActiveDays(netip.MustParsePrefix("45.134.0.0/16"), t0, t0); err == nil {
+		t.Error("ActiveDays answered for a /16, which it does not index")
+	}
+}
+
+func TestGlancesTellClassHostAndAddress(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 123456789, time.UTC)
+	a, b := ev("45.134.26.17", t0), ev("45.134.26.99", t0.Add(time.Hour))
+	b.Class, b.Host = abusewatch.ClassInvalidUser, "mail1"
+	again := ev("45.134.26.17", t0.Add(time.Minute)) // grouped with a
+	if _, err := s.Commit([]abusewatch.Event{a, b, again, ev("45.134.27.1", t0)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []Glance
+	if err := s.Glances(netip.MustParsePrefix("45.134.26.0/24"), t0, t0.Add(2*time.Hour), func(g Glance) { got = append(got, g) }); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b Glance) int { return a.Time.Compare(b.Time) })
+	if len(got) != 2 || got[0].Addr != a.Addr || !got[0].Time.Equal(again.Time.Truncate(time.Microsecond)) || got[0].N != 2 ||
+		got[1].Class != abusewatch.ClassInvalidUser || got[1].Host != "mail1" {
+		t.Errorf("Glances = %+v", got)
+	}
+}
