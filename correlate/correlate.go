@@ -132,9 +132,11 @@ type Correlator struct {
 	windows   []Window // every per-address window, shortest first
 	growth    time.Duration
 	never     []netip.Prefix
-	events    EventReader
+	events    EventReader // the store
 	incidents IncidentReader
 	counters  CounterReader
+	recent    *recentEvents // the events of the last lookback, as Correlate got them
+	read      EventReader   // where the rules read events: recent, or a pass's own
 
 	recorrelated time.Time // the end of the last periodic re-correlation
 
@@ -198,13 +200,25 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 		opts.Evidence = 10
 	}
 	never := append(reservedNetworks(), opts.Never...)
-	return &Correlator{opts: opts, windows: windows, growth: windows[len(windows)-1].Window, never: never,
-		events: events, incidents: incidents, counters: counters}, nil
+	c := &Correlator{opts: opts, windows: windows, growth: windows[len(windows)-1].Window, never: never,
+		events: events, incidents: incidents, counters: counters}
+	c.recent = newRecentEvents(events, time.Time{}, c.lookback(), recentLimit, c.heldNetworks())
+	c.read = c.recent
+	return c, nil
 }
 
 // Correlate looks at the addresses of batch, which is already stored, and returns the
-// incidents that the batch created or made grow, ready to be stored.
+// incidents that the batch created or made grow, ready to be stored. It keeps the
+// events of the last lookback in memory (the rules read them again with every batch
+// that brings their address or network); what lies before the first batch it got, or
+// beyond what it holds, is read from the store.
 func (c *Correlator) Correlate(ctx context.Context, batch []abusewatch.Event) ([]abusewatch.Incident, error) {
+	c.recent.add(batch)
+	return c.correlate(ctx, batch)
+}
+
+// correlate applies the rules to batch, reading events through c.read.
+func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([]abusewatch.Incident, error) {
 	type span struct{ from, to time.Time }
 	widen := func(s span, seen bool, t time.Time) span {
 		if !seen {
@@ -486,7 +500,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch
 	fetch := func(start time.Time) ([]abusewatch.Event, error) {
 		// The rules share one read: a later rule reaching further back reads again.
 		if start.Before(fetchedFrom) {
-			evs, err := c.events.EventsByAddr(a, start, to)
+			evs, err := c.read.EventsByAddr(a, start, to)
 			if err != nil {
 				return nil, err
 			}
@@ -598,7 +612,7 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 			},
 		}
 		incs, err := c.apply(rl, from, func(start time.Time) ([]abusewatch.Event, error) {
-			return c.events.EventsByNetwork(p, start, to)
+			return c.read.EventsByNetwork(p, start, to)
 		})
 		if err != nil {
 			return nil, err

@@ -16,18 +16,20 @@ import (
 // during the pass. What reaches further back (the success rule's week, recurrence's
 // first day) is read from the store as before.
 
-// recentEvents holds the events of a pass from covered on, by address and by the
-// networks the rules read, and answers reads that lie within them. Each event is held
-// once; the indexes hold its position in the pass.
+// recentEvents holds the events from covered on, by address and by the networks the
+// rules read, and answers reads that lie within them. Each event is held once; the
+// indexes hold its position in the order added, each index in time order. Events may
+// come a little out of order (several hosts, a delayed syslog); one older than covered
+// is left to the store.
 type recentEvents struct {
 	store   EventReader
 	span    time.Duration
 	limit   int       // events held at most
-	covered time.Time // every event of the pass at or after it is held
+	covered time.Time // every event added at or after it is held; zero: none added yet
 	sizes   []func(netip.Addr) netip.Prefix
 
-	held   []abusewatch.Event // in the order added (time order)
-	first  int                // the position in the pass of held[0]
+	held   []abusewatch.Event // in the order added
+	first  int                // the position of held[0]
 	byAddr map[netip.Addr][]int
 	byNet  map[netip.Prefix][]int
 }
@@ -37,8 +39,8 @@ func newRecentEvents(store EventReader, from time.Time, span time.Duration, limi
 		byAddr: map[netip.Addr][]int{}, byNet: map[netip.Prefix][]int{}}
 }
 
-// add takes in the next batch of the pass (in time order) and lets go of what lies
-// more than span before the batch's oldest event, or over the limit.
+// add takes in the next batch and lets go of what lies more than span before the
+// batch's oldest event, or over the limit.
 func (r *recentEvents) add(batch []abusewatch.Event) {
 	if len(batch) == 0 {
 		return
@@ -48,25 +50,31 @@ func (r *recentEvents) add(batch []abusewatch.Event) {
 		if e.Time.Before(oldest) {
 			oldest = e.Time
 		}
-		if !e.Addr.IsValid() {
+	}
+	if r.covered.IsZero() {
+		r.covered = oldest
+	}
+	for _, e := range batch {
+		if !e.Addr.IsValid() || e.Time.Before(r.covered) {
 			continue
 		}
 		a := e.Addr.Unmap()
 		at := r.first + len(r.held)
 		r.held = append(r.held, e)
-		r.byAddr[a] = append(r.byAddr[a], at)
+		r.byAddr[a] = r.insert(r.byAddr[a], at)
 		for _, size := range r.sizes {
 			p := size(a)
-			r.byNet[p] = append(r.byNet[p], at)
+			r.byNet[p] = r.insert(r.byNet[p], at)
 		}
 	}
 	drop := 0
 	for drop < len(r.held) && (len(r.held)-drop > r.limit || oldest.Sub(r.held[drop].Time) > r.span) {
 		e := r.held[drop]
 		a := e.Addr.Unmap()
-		trimFront(r.byAddr, a)
+		at := r.first + drop
+		remove(r.byAddr, a, at)
 		for _, size := range r.sizes {
-			trimFront(r.byNet, size(a))
+			remove(r.byNet, size(a), at)
 		}
 		if !e.Time.Before(r.covered) {
 			r.covered = e.Time.Add(time.Nanosecond)
@@ -74,17 +82,36 @@ func (r *recentEvents) add(batch []abusewatch.Event) {
 		drop++
 	}
 	if drop > 0 {
-		r.held = slices.Clone(r.held[drop:])
-		r.first += drop
+		r.held, r.first = r.held[drop:], r.first+drop
+		if cap(r.held) > 2*len(r.held)+1024 {
+			r.held = slices.Clone(r.held) // let go of the dropped events' memory
+		}
 	}
 }
 
-// trimFront drops the oldest position of m[k], deleting the key when none is left.
-func trimFront[K comparable](m map[K][]int, k K) {
-	if at := m[k]; len(at) <= 1 {
+// insert adds position at to the positions in time order list.
+func (r *recentEvents) insert(list []int, at int) []int {
+	t := r.held[at-r.first].Time
+	i := len(list)
+	for i > 0 && r.held[list[i-1]-r.first].Time.After(t) {
+		i--
+	}
+	return slices.Insert(list, i, at)
+}
+
+// remove drops position at from m[k], deleting the key when none is left.
+func remove[K comparable](m map[K][]int, k K, at int) {
+	list := m[k]
+	switch i := slices.Index(list, at); {
+	case i == 0:
+		list = list[1:] // the usual case: no copy
+	case i > 0:
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
 		delete(m, k)
 	} else {
-		m[k] = at[1:]
+		m[k] = list
 	}
 }
 

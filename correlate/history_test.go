@@ -30,16 +30,28 @@ func TestRecentEventsReadLikeTheStore(t *testing.T) {
 		a := netip.AddrFrom4([4]byte{45, 134, byte(26 + r.IntN(2)), byte(1 + r.IntN(6))})
 		all = append(all, abusewatch.Event{Time: t0.Add(time.Duration(i) * 7 * time.Second), Class: abusewatch.ClassAuthFailure, Addr: a, Line: fmt.Sprint(i)})
 	}
-	stored, err := st.Commit(all, nil)
-	if err != nil {
-		t.Fatal(err)
+	// Several hosts: within a batch the events come a little out of order, and now
+	// and then one is an hour late.
+	for i := range all {
+		if j := i + r.IntN(5); j < len(all) {
+			all[i], all[j] = all[j], all[i]
+		}
+		if r.IntN(100) == 0 {
+			all[i].Time = all[i].Time.Add(-time.Hour)
+		}
 	}
 	sizes := []func(netip.Addr) netip.Prefix{net24}
-	recent := newRecentEvents(st, t0, 30*time.Minute, 400, sizes)
-	for i := 0; i < len(stored); i += 250 {
-		batch := stored[i : i+250]
+	recent := newRecentEvents(st, time.Time{}, 30*time.Minute, 400, sizes) // as Correlate keeps it
+	for i := 0; i < len(all); i += 250 {
+		batch, err := st.Commit(all[i:i+250], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		recent.add(batch)
-		end := batch[len(batch)-1].Time
+		end := batch[0].Time
+		for _, e := range batch {
+			end = maxTime(end, e.Time)
+		}
 		for _, back := range []time.Duration{0, 10 * time.Minute, 40 * time.Minute, 3 * time.Hour} {
 			from := batch[0].Time.Add(-back)
 			for _, a := range []string{"45.134.26.1", "45.134.27.6"} {
@@ -61,8 +73,8 @@ func TestRecentEventsReadLikeTheStore(t *testing.T) {
 			t.Fatalf("%d events held, the limit is 400", len(recent.held))
 		}
 	}
-	if recent.covered.Equal(t0) {
-		t.Error("the pass never let go of an event")
+	if recent.covered.Before(t0.Add(time.Hour)) {
+		t.Error("the window never let go of an event")
 	}
 }
 
@@ -103,4 +115,11 @@ func TestRecorrelateReturnsTheErrorOfPut(t *testing.T) {
 	if !c.Recorrelated().IsZero() {
 		t.Error("a failed pass counts as done")
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -63,9 +63,9 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	}
 	read := func(from, to time.Time) ([]abusewatch.Event, error) {
 		if scope.IsSingleIP() {
-			return c.events.EventsByAddr(scope.Addr(), from, to)
+			return c.read.EventsByAddr(scope.Addr(), from, to)
 		}
-		return c.events.EventsByNetwork(scope, from, to)
+		return c.read.EventsByNetwork(scope, from, to)
 	}
 	var evs []abusewatch.Event
 	if open {
@@ -207,7 +207,7 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	}
 	a := e.Addr.Unmap()
 	key := "success:" + a.String()
-	near, err := c.events.EventsByNetwork(net24(a), e.Time.Add(-lb), e.Time)
+	near, err := c.read.EventsByNetwork(net24(a), e.Time.Add(-lb), e.Time)
 	if err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
@@ -327,11 +327,11 @@ type History interface {
 // incidents created or grown, in groups, each in its newest form (the rules read them
 // back from memory meanwhile). It returns the number handed to put.
 func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.Time, put func([]abusewatch.Incident) error) (int, error) {
-	events, incidents := c.events, c.incidents
-	recent := newRecentEvents(events, from, c.lookback(), recentLimit, c.heldNetworks())
+	read, incidents := c.read, c.incidents
+	recent := newRecentEvents(c.events, from, c.lookback(), recentLimit, c.heldNetworks())
 	latest := &latestIncidents{store: incidents, known: map[string]*abusewatch.Incident{}}
-	c.events, c.incidents = recent, latest
-	defer func() { c.events, c.incidents = events, incidents }()
+	c.read, c.incidents = recent, latest
+	defer func() { c.read, c.incidents = read, incidents }()
 	// The incidents made or grown are handed to put in groups, each once in its
 	// newest form (a long attack grows its incident in every batch), by a goroutine of
 	// their own while the next batches are judged.
@@ -351,7 +351,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	}
 	err := h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
 		recent.add(batch)
-		incs, err := c.Correlate(ctx, batch)
+		incs, err := c.correlate(ctx, batch)
 		if err != nil {
 			return err
 		}
@@ -452,9 +452,9 @@ func (w *putter) close() (int, error) {
 const (
 	recorrelateBatch = 20_000
 	recentLimit      = 100_000
-	putEvery         = 5_000   // distinct incidents held before they are handed to put
+	putEvery         = 2_000   // distinct incidents held before they are handed to put
 	knownLimit       = 200_000 // incident keys remembered
-	heldIncidents    = 20_000  // ... of which incidents (not "none")
+	heldIncidents    = 5_000   // ... of which incidents (not "none")
 	pastLimit        = 100_000 // recurring scopes whose past is summed in memory
 )
 

@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -223,15 +225,16 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 		for _, inc := range incs {
 			if _, seen := before[inc.ID]; !seen {
 				before[inc.ID] = digest{}
-				if old, ok, err := p.store.LatestIncident(inc.Key); err != nil {
+				if old, ok, err := p.store.Incident(inc.ID); err != nil {
 					return err
-				} else if ok && old.ID == inc.ID {
+				} else if ok {
 					v, _ := json.Marshal(old)
 					before[inc.ID] = sha256.Sum256(v)
 				}
 			}
 			v, _ := json.Marshal(inc)
 			after[inc.ID] = sha256.Sum256(v)
+			p.passed[inc.ID] = passedIncident{rule: rules[inc.Rule], outside: !inc.AdminOnly && !inc.Success, last: inc.Last}
 		}
 		return p.store.PutIncidents(incs)
 	})
@@ -240,10 +243,64 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 		if d != before[id] {
 			changed++
 			p.touched[id] = true
+		} else {
+			delete(p.passed, id)
 		}
 	}
 	p.Counters.Incidents.Add(int64(changed))
 	return changed, err
+}
+
+// passedIncident is what a re-correlation remembers of each incident it changed, for
+// its summary: a few bytes, where a pass over months changes hundreds of thousands.
+type passedIncident struct {
+	rule    string
+	outside bool // may be reported outside
+	last    time.Time
+}
+
+// rules interns the rule names.
+var rules = map[string]string{"per-address": "per-address", "network": "network", "port-scan": "port-scan", "sweep": "sweep",
+	"recurrence": "recurrence", "rate-anomaly": "rate-anomaly", "success-after-failure": "success-after-failure"}
+
+// RecorrelationSummary is what the re-correlations of this pipeline changed: how many
+// incidents, by rule, how many may be reported outside, and the newest few in full.
+type RecorrelationSummary struct {
+	Changed int                   `json:"changed"`
+	ByRule  map[string]int        `json:"by_rule"`
+	Outside int                   `json:"reportable"`
+	Newest  []abusewatch.Incident `json:"newest"` // the newest, by last event, oldest first
+}
+
+// Recorrelated summarises the incidents the re-correlations changed, with the newest
+// limit of them read in full.
+func (p *Pipeline) Recorrelated(limit int) (RecorrelationSummary, error) {
+	sum := RecorrelationSummary{ByRule: map[string]int{}, Newest: []abusewatch.Incident{}}
+	type idLast struct {
+		id   string
+		last time.Time
+	}
+	var all []idLast
+	for id, b := range p.passed {
+		sum.Changed++
+		sum.ByRule[cmp.Or(b.rule, "other")]++
+		if b.outside {
+			sum.Outside++
+		}
+		all = append(all, idLast{id, b.last})
+	}
+	slices.SortFunc(all, func(a, b idLast) int { return cmp.Or(b.last.Compare(a.last), cmp.Compare(a.id, b.id)) })
+	for _, x := range all[:min(limit, len(all))] {
+		inc, ok, err := p.store.Incident(x.id)
+		if err != nil {
+			return sum, err
+		}
+		if ok {
+			sum.Newest = append(sum.Newest, inc)
+		}
+	}
+	slices.Reverse(sum.Newest)
+	return sum, nil
 }
 
 // keepRetention starts the background retention pass: at once, then every

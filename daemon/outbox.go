@@ -62,13 +62,18 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 	return nil
 }
 
+// reportBatch is how many unreported incidents one round of Report takes on.
+const reportBatch = 2000
+
 // Report writes one report per responsible party for the incidents not reported yet, in
 // the state the policy mode asks for. Incidents whose contact cannot be found stay
 // unreported and are tried again next time, and so do those of a party that had a report
 // within the cooldown or has one waiting: they join its next memo, so the party gets one
 // mail per cooldown that covers every incident from its networks since the last.
 func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
-	incs, err := p.store.UnreportedIncidents()
+	// A bounded share each round: after `abusewatch correlate` over months there may be
+	// hundreds of thousands; the rest wait for the next rounds.
+	incs, err := p.store.UnreportedIncidents(reportBatch)
 	if err != nil {
 		return err
 	}

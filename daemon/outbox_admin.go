@@ -131,7 +131,7 @@ type Preview struct {
 // about addr: its incidents not reported yet (or, when all are, its newest one), to the
 // contact lookup finds, with the policy's verdict.
 func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip.Addr, now time.Time) (Preview, error) {
-	incs, err := st.IncidentsIn(netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+	incs, _, err := st.IncidentsIn(netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()), time.Time{}, 0)
 	if err != nil {
 		return Preview{}, err
 	}

@@ -91,7 +91,8 @@ type Pipeline struct {
 	composer   *mailer.Composer
 	transport  mailer.Transport
 	since      time.Time
-	touched    map[string]bool // IDs of the incidents created or grown
+	touched    map[string]bool           // IDs of the incidents created or grown
+	passed     map[string]passedIncident // ... by re-correlation (RecorrelateRange)
 	rules      Rules
 
 	Counters *Counters // shared with the pipeline a reload replaces
@@ -142,6 +143,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		composer:   composer,
 		transport:  transport,
 		touched:    map[string]bool{},
+		passed:     map[string]passedIncident{},
 		rules:      rules,
 		Counters:   &Counters{},
 	}, nil

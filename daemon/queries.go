@@ -61,16 +61,17 @@ func withReport(st *store.Store, inc abusewatch.Incident) (IncidentInfo, error) 
 
 // NetworkInfo is what is known about an address or a network.
 type NetworkInfo struct {
-	Network   string            `json:"network"`
-	Since     time.Time         `json:"since"`
-	Events    int               `json:"events"`
-	ByClass   map[string]int    `json:"by_class"`
-	ByDay     []DayCount        `json:"by_day"`
-	Addresses []AddrCount       `json:"addresses,omitempty"` // the busiest addresses, for a network
-	Hosts     map[string]int    `json:"hosts_hit"`
-	Last      *abusewatch.Event `json:"last_event,omitempty"`
-	Incidents []IncidentInfo    `json:"incidents"`
-	Excluded  *store.Exclusion  `json:"excluded,omitempty"`
+	Network        string            `json:"network"`
+	Since          time.Time         `json:"since"`
+	Events         int               `json:"events"`
+	ByClass        map[string]int    `json:"by_class"`
+	ByDay          []DayCount        `json:"by_day"`
+	Addresses      []AddrCount       `json:"addresses,omitempty"` // the busiest addresses, for a network
+	Hosts          map[string]int    `json:"hosts_hit"`
+	Last           *abusewatch.Event `json:"last_event,omitempty"`
+	Incidents      []IncidentInfo    `json:"incidents"`       // the newest maxIncidentsShown
+	IncidentsTotal int               `json:"incidents_total"` // all of them since Since
+	Excluded       *store.Exclusion  `json:"excluded,omitempty"`
 
 	// The days of the range before the oldest raw event kept ([retention] events), from
 	// the daily counters ([retention] counters): counts by class, no lines. Only for an
@@ -90,6 +91,9 @@ type AddrCount struct {
 	Addr   string `json:"addr"`
 	Events int    `json:"events"`
 }
+
+// maxIncidentsShown is how many of a network's incidents QueryNetwork lists, the newest.
+const maxIncidentsShown = 100
 
 // QueryNetwork returns what is known about network p (an address is a /32 or /128) from
 // since to now. Any prefix length is accepted: the nearest stored index (/24, /16, /8,
@@ -144,12 +148,13 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	if err := countedBefore(st, p, since, now, &info); err != nil {
 		return info, err
 	}
-	all, err := st.IncidentsIn(p)
+	all, total, err := st.IncidentsIn(p, since, maxIncidentsShown)
 	if err != nil {
 		return info, err
 	}
+	info.IncidentsTotal = total
 	for _, inc := range all {
-		if !inc.Last.Before(since) {
+		{
 			ii, err := withReport(st, inc)
 			if err != nil {
 				return info, err

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -182,18 +184,39 @@ func (s *Store) IncidentsSince(since time.Time) ([]abusewatch.Incident, error) {
 	return out, err
 }
 
-// IncidentsIn returns the incidents of the addresses in p, oldest first.
-func (s *Store) IncidentsIn(p netip.Prefix) ([]abusewatch.Incident, error) {
+// IncidentsIn returns the incidents of the addresses in p whose last event is at or
+// after since: the newest limit of them (0: all), oldest first, and how many there are
+// in all. Only those returned are read in full.
+func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abusewatch.Incident, int, error) {
 	p = unmapPrefix(p)
 	var out []abusewatch.Incident
+	total := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
+		type found struct {
+			id   []byte
+			last int64
+		}
+		var all []found
+		lastOf := tx.Bucket(bucketIncidentLast)
 		c := tx.Bucket(bucketIncidentAddrs).Cursor()
 		lo := p.Addr().As16()
-		for k, _ := c.Seek(lo[:]); len(k) > 16; k, _ = c.Next() {
-			if !p.Contains(netip.AddrFrom16([16]byte(k)).Unmap()) {
-				break
+		for k, _ := c.Seek(lo[:]); len(k) > 16 && p.Contains(netip.AddrFrom16([16]byte(k)).Unmap()); k, _ = c.Next() {
+			id := k[16:]
+			last := int64(0)
+			if v := lastOf.Get(id); len(v) == 8 {
+				last = int64(binary.BigEndian.Uint64(v))
 			}
-			inc, ok, err := getIncident(tx, k[16:])
+			if since.IsZero() || last >= since.UnixNano() {
+				all = append(all, found{id, last})
+			}
+		}
+		total = len(all)
+		if limit > 0 && len(all) > limit {
+			slices.SortFunc(all, func(a, b found) int { return cmp.Compare(b.last, a.last) })
+			all = all[:limit]
+		}
+		for _, f := range all {
+			inc, ok, err := getIncident(tx, f.id)
 			if err != nil {
 				return err
 			}
@@ -204,21 +227,25 @@ func (s *Store) IncidentsIn(p netip.Prefix) ([]abusewatch.Incident, error) {
 		return nil
 	})
 	sortIncidents(out)
-	return out, err
+	return out, total, err
 }
 
 // UnreportedIncidents returns the incidents that may be reported outside and have no
-// report yet.
-func (s *Store) UnreportedIncidents() ([]abusewatch.Incident, error) {
+// report yet, at most limit of them (0: all), oldest first.
+func (s *Store) UnreportedIncidents(limit int) ([]abusewatch.Incident, error) {
 	var out []abusewatch.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUnreported).ForEach(func(id, _ []byte) error {
+		c := tx.Bucket(bucketUnreported).Cursor()
+		for id, _ := c.First(); id != nil && (limit <= 0 || len(out) < limit); id, _ = c.Next() {
 			inc, ok, err := getIncident(tx, id)
+			if err != nil {
+				return err
+			}
 			if ok && tx.Bucket(bucketReported).Get(id) == nil {
 				out = append(out, inc)
 			}
-			return err
-		})
+		}
+		return nil
 	})
 	sortIncidents(out)
 	return out, err

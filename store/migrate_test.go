@@ -210,10 +210,10 @@ func TestOpenMigratesVersion2KeepingCountersOfPrunedDays(t *testing.T) {
 	if days, _ := s.ActiveDays(netip.MustParsePrefix("45.134.26.17/32"), t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 20)); len(days) != 10 {
 		t.Errorf("ActiveDays after migration = %v, want 10 days", days)
 	}
-	if incs, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24")); err != nil || len(incs) != 1 {
+	if incs, _, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), time.Time{}, 0); err != nil || len(incs) != 1 {
 		t.Errorf("IncidentsIn after migration = %v, %v; want the stored incident", incs, err)
 	}
-	if incs, err := s.UnreportedIncidents(); err != nil || len(incs) != 1 {
+	if incs, err := s.UnreportedIncidents(0); err != nil || len(incs) != 1 {
 		t.Errorf("UnreportedIncidents after migration = %v, %v; want the stored incident", incs, err)
 	}
 	stored, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0.AddDate(0, 0, 11))}, nil)

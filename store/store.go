@@ -70,7 +70,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, cache: newBlockCache(200_000)}
+	s := &Store{db: db, path: path, cache: newBlockCache(50_000)}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)

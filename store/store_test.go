@@ -115,7 +115,7 @@ func TestIncidentsAndUnreported(t *testing.T) {
 	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"a"}}); err != nil {
 		t.Fatal(err)
 	}
-	un, err := s.UnreportedIncidents()
+	un, err := s.UnreportedIncidents(0)
 	if err != nil || len(un) != 1 || un[0].ID != "b" {
 		t.Errorf("UnreportedIncidents = %v, %v", un, err)
 	}
@@ -187,12 +187,12 @@ func TestIncidentIndexes(t *testing.T) {
 		got  []string
 		want []string
 	}{
-		{"in 45.134.26.0/24", ids(s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"))), []string{"login", "old", "weak"}},
-		{"in 45.134.26.17/32", ids(s.IncidentsIn(netip.MustParsePrefix("45.134.26.17/32"))), []string{"old"}},
-		{"in 2001:67c::/32", ids(s.IncidentsIn(netip.MustParsePrefix("2001:67c::/32"))), []string{"v6"}},
+		{"in 45.134.26.0/24", ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), time.Time{}, 0))), []string{"login", "old", "weak"}},
+		{"in 45.134.26.17/32", ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.134.26.17/32"), time.Time{}, 0))), []string{"old"}},
+		{"in 2001:67c::/32", ids(first2(s.IncidentsIn(netip.MustParsePrefix("2001:67c::/32"), time.Time{}, 0))), []string{"v6"}},
 		{"since a month", ids(s.IncidentsSince(t0.AddDate(0, -1, 0))), []string{"login", "rate", "v6", "weak"}},
 		{"all", ids(s.Incidents()), []string{"login", "old", "rate", "v6", "weak"}},
-		{"unreported", ids(s.UnreportedIncidents()), []string{"login", "old", "v6"}},
+		{"unreported", ids(s.UnreportedIncidents(0)), []string{"login", "old", "v6"}},
 	} {
 		if !slices.Equal(tc.got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.what, tc.got, tc.want)
@@ -201,16 +201,24 @@ func TestIncidentIndexes(t *testing.T) {
 	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"old"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(s.UnreportedIncidents()); !slices.Equal(got, []string{"login", "v6"}) {
+	if incs, total, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(0, -1, 0), 1); err != nil || total != 2 || len(incs) != 1 {
+		t.Errorf("IncidentsIn since a month, newest 1 = %v of %d, %v; want 1 of 2", incs, total, err)
+	}
+	if got := ids(s.UnreportedIncidents(1)); len(got) != 1 {
+		t.Errorf("UnreportedIncidents(1) = %v", got)
+	}
+	if got := ids(s.UnreportedIncidents(0)); !slices.Equal(got, []string{"login", "v6"}) {
 		t.Errorf("unreported after a report: %v", got)
 	}
 	if n, _, err := s.ForgetIncidents(netip.MustParsePrefix("45.134.26.0/24"), t0); err != nil || n != 3 {
 		t.Fatalf("ForgetIncidents = %d, %v; want 3", n, err)
 	}
-	if got := ids(s.IncidentsIn(netip.MustParsePrefix("45.0.0.0/8"))); len(got) != 0 {
+	if got := ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.0.0.0/8"), time.Time{}, 0))); len(got) != 0 {
 		t.Errorf("pardoned incidents still indexed: %v", got)
 	}
 	if got := ids(s.Incidents()); !slices.Equal(got, []string{"rate", "v6"}) {
 		t.Errorf("left after pardon: %v", got)
 	}
 }
+
+func first2[A, B any](a A, _ B, err error) (A, error) { return a, err }

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"os"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/daemon"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -26,13 +29,20 @@ func (c *correlateCommand) Synopsis() string {
 	return "run the correlation rules again over the stored history (e.g. after changing them)"
 }
 
-// correlateSummary is what `correlate --json` prints.
+// correlateSummary is what `correlate --json` prints: the incidents created or changed,
+// counted, and the newest shownIncidents of them in full.
 type correlateSummary struct {
-	Since          time.Time             `json:"since"`
-	Until          time.Time             `json:"until"`
-	Incidents      []abusewatch.Incident `json:"incidents"` // created or changed
-	ElapsedSeconds float64               `json:"elapsed_seconds"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	daemon.RecorrelationSummary
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
+
+// correlateMemory is the heap ceiling of `correlate` unless GOMEMLIMIT sets one.
+const correlateMemory = 256 << 20
+
+// shownIncidents is how many of the incidents a re-correlation changed it shows.
+const shownIncidents = 50
 
 func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--config FILE] [--since T] [--json]", c.stderr)
@@ -47,6 +57,13 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	}
 	if len(rest) > 0 {
 		return &usageError{fmt.Sprintf("correlate takes no arguments, not %q", rest[0])}
+	}
+	// A pass over months allocates gigabytes of short-lived events: collect garbage only
+	// as the heap nears a ceiling (the GOMEMLIMIT environment variable sets another),
+	// not every time it doubles.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(correlateMemory)
+		debug.SetGCPercent(-1)
 	}
 	now := time.Now()
 	from, err := parseSince(*since, now)
@@ -73,29 +90,34 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if _, err := pipe.RecorrelateRange(ctx, from, now); err != nil {
 		return err
 	}
-	touched, err := pipe.Touched()
+	res, err := pipe.Recorrelated(shownIncidents)
 	if err != nil {
 		return err
 	}
-	sum := correlateSummary{Since: from, Until: now, Incidents: []abusewatch.Incident{}, ElapsedSeconds: time.Since(now).Seconds()}
-	for _, t := range touched {
-		sum.Incidents = append(sum.Incidents, t.Incident)
-	}
+	sum := correlateSummary{Since: from, Until: now, RecorrelationSummary: res, ElapsedSeconds: time.Since(now).Seconds()}
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
 	}
 	loc := daemon.Location(cfg.Reporter.Timezone)
-	fmt.Fprintf(c.stdout, "Correlated the events since %s: %d incidents new or changed (%.1fs).\n",
-		from.In(loc).Format("2006-01-02 15:04"), len(sum.Incidents), sum.ElapsedSeconds)
-	if len(sum.Incidents) == 0 {
+	fmt.Fprintf(c.stdout, "Correlated the events since %s: %d incidents new or changed (%.1fs), %d of them reportable outside.\n",
+		from.In(loc).Format("2006-01-02 15:04"), res.Changed, sum.ElapsedSeconds, res.Outside)
+	if res.Changed == 0 {
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "Reports for them are written by the daemon's next round, as policy.mode (%s) says; admin-only ones never leave.\n\n", cfg.Policy.Mode)
+	var byRule []string
+	for _, r := range slices.Sorted(maps.Keys(res.ByRule)) {
+		byRule = append(byRule, fmt.Sprintf("%s %d", r, res.ByRule[r]))
+	}
+	fmt.Fprintf(c.stdout, "By rule: %s.\n", strings.Join(byRule, ", "))
+	fmt.Fprintf(c.stdout, "Reports for them are written by the daemon's next rounds, as policy.mode (%s) says; admin-only ones never leave.\n\n", cfg.Policy.Mode)
+	if res.Changed > len(res.Newest) {
+		fmt.Fprintf(c.stdout, "The newest %d (abusewatch incidents lists them all):\n", len(res.Newest))
+	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tNETWORK\tEVENTS\tFIRST SEEN\tLAST SEEN\tHOSTS\tSEVERITY\tOUTSIDE")
-	for _, inc := range sum.Incidents {
+	for _, inc := range res.Newest {
 		outside := "reportable"
 		if inc.AdminOnly || inc.Success {
 			outside = "admin only"

@@ -33,8 +33,8 @@ func TestCorrelateAppliesAChangedRuleToStoredHistory(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
-	if len(sum.Incidents) != 1 || sum.Incidents[0].Rule != "network" || sum.Incidents[0].Network.String() != "218.92.0.0/16" {
-		t.Fatalf("incidents = %+v; want the one network incident of 218.92.0.0/16", sum.Incidents)
+	if sum.Changed != 1 || sum.ByRule["network"] != 1 || len(sum.Newest) != 1 || sum.Newest[0].Network.String() != "218.92.0.0/16" {
+		t.Fatalf("summary = %+v; want the one network incident of 218.92.0.0/16", sum)
 	}
 	stdout, _, code = runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d")
 	if code != 0 || !strings.Contains(stdout, "0 incidents new or changed") {

@@ -100,6 +100,9 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		}
 	}
 	if len(info.Incidents) > 0 {
+		if info.IncidentsTotal > len(info.Incidents) {
+			fmt.Fprintf(tw, "\n%d incidents; the newest %d:\n", info.IncidentsTotal, len(info.Incidents))
+		}
 		fmt.Fprintln(tw, "\nINCIDENT\tADDRESS\tCONNECTIONS\tLAST SEEN\tREPORT")
 		for _, i := range info.Incidents {
 			report := "none yet"
