@@ -57,6 +57,8 @@ i=0
 until "$dir/abusewatch" status --config "$dir/bench.toml" >/dev/null 2>&1; do
 	i=$((i + 1)); [ $i -lt 600 ] || { cat "$dir/daemon.log"; exit 1; }; sleep 0.1
 done
+rss0=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+anon0=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status)
 start=$(date +%s%N)
 "$dir/abusewatch" net 45.0.0.0/24 --since 2026-05-01 --config "$dir/bench.toml" >/dev/null
 end=$(date +%s%N)
@@ -79,7 +81,8 @@ echo "$query" | awk -v n="$events" '
 	printf "180-day store of %d events:       %8.1f bytes/event (target < 120)\n", n, s
 	printf "net on its hottest /24 (%d events):  %7.1f ms in process (target < 200 ms)\n", k, $3/1e6 }'
 echo "  the same over the daemon's socket, with the command's start: $(( (end - start) / 1000000 )) ms"
-echo "daemon on that store after that query: RSS $((rss / 1024)) MB = $((anon / 1024)) MB heap and stacks + $((file / 1024)) MB mapped file pages (target < 150 MB)"
+echo "daemon on that store, started: RSS $((rss0 / 1024)) MB, of which $((anon0 / 1024)) MB heap and stacks (target < 150 MB)"
+echo "  after that query: RSS $((rss / 1024)) MB = $((anon / 1024)) MB heap and stacks + $((file / 1024)) MB of the database file it read (page cache, reclaimable)"
 echo "full re-correlation (abusewatch correlate --since 2026-05-01): $corr_s s, $(awk -v n="$events" -v s="$corr_s" 'BEGIN { printf "%.0f", n / s }') events/s, peak RSS $((corr_kb / 1024)) MB (target 10M in < 10 s)"
 echo
 echo "$(go version), $(nproc) cores; reproduce: EVENTS=$events sh bench/correlate.sh"

@@ -123,3 +123,60 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// A pass that must let go of what it remembers (tiny limits) finds the same incidents
+// as one that keeps everything.
+func TestRecorrelateWithTinyMemoryFindsTheSame(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(3, 4))
+	var evs []abusewatch.Event
+	for i := range 400 { // bursts of 6 from 40 addresses over 10 days
+		a := netip.AddrFrom4([4]byte{45, 134, 26, byte(1 + r.IntN(40))})
+		at := t0.Add(time.Duration(r.Int64N(int64(240 * time.Hour))))
+		for j := range 6 {
+			evs = append(evs, abusewatch.Event{Time: at.Add(time.Duration(j) * time.Second), Class: abusewatch.ClassAuthFailure,
+				Addr: a, Port: uint16(30000 + 10*i + j), Service: "sshd", Host: "web1", Line: "x"})
+		}
+	}
+	slices.SortFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	opts := Options{Threshold: 5, Window: 10 * time.Minute, Network: NetworkRule{SetRule: SetRule{Count: 10, Window: time.Hour}},
+		PortScan: SetRule{Count: 3, Window: time.Hour}}
+	pass := func() map[string]abusewatch.Incident {
+		st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for i := 0; i < len(evs); i += 500 {
+			if _, err := st.Commit(evs[i:min(i+500, len(evs))], nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := New(opts, st, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]abusewatch.Incident{}
+		if _, err := c.Recorrelate(context.Background(), st, t0, t0.Add(11*24*time.Hour), func(incs []abusewatch.Incident) error {
+			for _, inc := range incs {
+				got[inc.ID] = inc
+			}
+			return st.PutIncidents(incs)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want := pass()
+	defer func(b, p, h, k int) { recorrelateBatch, putEvery, heldIncidents, knownLimit = b, p, h, k }(recorrelateBatch, putEvery, heldIncidents, knownLimit)
+	recorrelateBatch, putEvery, heldIncidents, knownLimit = 50, 1, 1, 3
+	got := pass()
+	if len(want) < 10 || len(got) != len(want) {
+		t.Fatalf("%d incidents with tiny memory, %d without (want at least 10)", len(got), len(want))
+	}
+	for id, w := range want {
+		if g, ok := got[id]; !ok || g.Count != w.Count || !g.Last.Equal(w.Last) {
+			t.Errorf("incident %s (%s): %+v with tiny memory, %+v without", id, w.Key, g, w)
+		}
+	}
+}

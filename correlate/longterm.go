@@ -450,12 +450,16 @@ func (w *putter) close() (int, error) {
 // of each address and network is paid once for all of its events in the batch) and
 // holds at most recentLimit events in memory.
 const (
+	recentLimit = 100_000
+	pastLimit   = 100_000 // recurring scopes whose past is summed in memory
+)
+
+// How much of its events and incidents a pass holds (variables for the tests).
+var (
 	recorrelateBatch = 20_000
-	recentLimit      = 100_000
 	putEvery         = 2_000   // distinct incidents held before they are handed to put
 	knownLimit       = 200_000 // incident keys remembered
 	heldIncidents    = 5_000   // ... of which incidents (not "none")
-	pastLimit        = 100_000 // recurring scopes whose past is summed in memory
 )
 
 // lookback is the longest a windowed rule looks back from an event: what a pass keeps

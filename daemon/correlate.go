@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -217,34 +218,42 @@ func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
 // many differ from what was stored before: going over events already correlated
 // rebuilds their incidents, which is no news.
 func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (int, error) {
-	// Incident ID → digest of its JSON as stored before this run (zero: new) and after;
-	// digests, not incidents, so a pass over months holds a few bytes per incident.
-	type digest = [sha256.Size]byte
-	before, after := map[string]digest{}, map[string]digest{}
+	// Per incident ID: digests of its JSON as stored before this run (zero: new) and
+	// after, and what the summary tells of it; a few dozen bytes, where a pass over
+	// months makes hundreds of thousands.
+	type seen struct {
+		before, after uint64
+		brief         passedIncident
+	}
+	digest := func(inc abusewatch.Incident) uint64 {
+		v, _ := json.Marshal(inc)
+		d := sha256.Sum256(v)
+		return binary.BigEndian.Uint64(d[:]) | 1 // never zero
+	}
+	all := map[string]*seen{}
 	_, err := p.correlator.Recorrelate(ctx, p.store, from, to, func(incs []abusewatch.Incident) error {
 		for _, inc := range incs {
-			if _, seen := before[inc.ID]; !seen {
-				before[inc.ID] = digest{}
+			s := all[inc.ID]
+			if s == nil {
+				s = &seen{}
+				all[inc.ID] = s
 				if old, ok, err := p.store.Incident(inc.ID); err != nil {
 					return err
 				} else if ok {
-					v, _ := json.Marshal(old)
-					before[inc.ID] = sha256.Sum256(v)
+					s.before = digest(old)
 				}
 			}
-			v, _ := json.Marshal(inc)
-			after[inc.ID] = sha256.Sum256(v)
-			p.passed[inc.ID] = passedIncident{rule: rules[inc.Rule], outside: !inc.AdminOnly && !inc.Success, last: inc.Last}
+			s.after = digest(inc)
+			s.brief = passedIncident{rule: rules[inc.Rule], outside: !inc.AdminOnly && !inc.Success, last: inc.Last}
 		}
 		return p.store.PutIncidents(incs)
 	})
 	changed := 0
-	for id, d := range after {
-		if d != before[id] {
+	for id, s := range all {
+		if s.after != s.before {
 			changed++
 			p.touched[id] = true
-		} else {
-			delete(p.passed, id)
+			p.passed[id] = s.brief
 		}
 	}
 	p.Counters.Incidents.Add(int64(changed))

@@ -429,12 +429,13 @@ func (s *Store) loadPending() error {
 		sealedSeq := map[uint32]uint64{}
 		days := tx.Bucket(bucketDays)
 		var at []int
+		// The keys say each block's day and seq: only the blocks no seal took in are
+		// read, so a start does not page in months of events.
 		return tx.Bucket(bucketBlocks).ForEach(func(k, v []byte) error {
-			x, err := readBlockIndex(k, v)
-			if err != nil {
-				return fmt.Errorf("block %x: %w", k, err)
+			if len(k) != 12 {
+				return fmt.Errorf("block key %x: %w", k, errCorruptBlock)
 			}
-			day := x.hour / 24
+			day := binary.BigEndian.Uint32(k) / 24
 			sealed, ok := sealedSeq[day]
 			if !ok {
 				if t := days.Get(binary.BigEndian.AppendUint32(nil, day)); t != nil {
@@ -448,6 +449,10 @@ func (s *Store) loadPending() error {
 			}
 			if binary.BigEndian.Uint64(k[4:]) <= sealed {
 				return nil
+			}
+			x, err := readBlockIndex(k, v)
+			if err != nil {
+				return fmt.Errorf("block %x: %w", k, err)
 			}
 			for i := range x.addrs() {
 				addr := x.addr(i)

@@ -14,9 +14,9 @@ import (
 
 type boltTx = bolt.Tx
 
-// writeVersion1 writes a database the way version 1 of the schema laid it out: events
-// and indexes, no counters.
-func writeVersion1(t *testing.T, path string, evs []abusewatch.Event) {
+// writeLegacy writes a database of an earlier schema version: its buckets, its version
+// in meta, and what fill puts in them.
+func writeLegacy(t *testing.T, path string, version uint32, buckets [][]byte, fill func(tx *bolt.Tx) error) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -24,15 +24,27 @@ func writeVersion1(t *testing.T, path string, evs []abusewatch.Event) {
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range append([][]byte{bucketMeta, legacyEvents, bucketIncidents, bucketOpen, bucketReported,
-			bucketReports, bucketPositions}, legacyIndexes...) {
+		for _, name := range append([][]byte{bucketMeta}, buckets...) {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
 		}
-		if err := tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 1)); err != nil {
+		if err := tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, version)); err != nil {
 			return err
 		}
+		return fill(tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeVersion1 writes a database the way version 1 of the schema laid it out: events
+// and indexes, no counters.
+func writeVersion1(t *testing.T, path string, evs []abusewatch.Event) {
+	t.Helper()
+	buckets := append([][]byte{legacyEvents, bucketIncidents, bucketOpen, bucketReported, bucketReports, bucketPositions}, legacyIndexes...)
+	writeLegacy(t, path, 1, buckets, func(tx *bolt.Tx) error {
 		for i, e := range evs {
 			e.Seq = uint64(i + 1)
 			v, _ := json.Marshal(e)
@@ -48,9 +60,6 @@ func writeVersion1(t *testing.T, path string, evs []abusewatch.Event) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestOpenMigratesVersion1AndCountsItsEvents(t *testing.T) {
@@ -94,15 +103,7 @@ func TestOpenMigratesVersion1AndCountsItsEvents(t *testing.T) {
 
 func TestOpenRefusesANewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Update(func(tx *bolt.Tx) error {
-		b, _ := tx.CreateBucket(bucketMeta)
-		return b.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion+1))
-	})
-	db.Close()
+	writeLegacy(t, path, SchemaVersion+1, nil, func(*bolt.Tx) error { return nil })
 	if s, err := Open(path, time.Second); err == nil {
 		s.Close()
 		t.Fatal("Open accepted a schema newer than it understands")
@@ -115,21 +116,9 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 // the days of evs.
 func writeVersion2(t *testing.T, path string, evs []abusewatch.Event, counted map[string]map[uint32]int) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range append([][]byte{bucketMeta, legacyEvents, legacyDaily, bucketHourly, bucketIncidents, bucketOpen,
-			bucketReported, bucketReports, bucketPositions}, legacyIndexes...) {
-			if _, err := tx.CreateBucket(name); err != nil {
-				return err
-			}
-		}
-		if err := tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 2)); err != nil {
-			return err
-		}
+	buckets := append([][]byte{legacyEvents, legacyDaily, bucketHourly, bucketIncidents, bucketOpen, bucketReported,
+		bucketReports, bucketPositions}, legacyIndexes...)
+	writeLegacy(t, path, 2, buckets, func(tx *bolt.Tx) error {
 		for i, e := range evs {
 			e.Seq = uint64(100 + i)
 			tk := timeKey(e.Time, e.Seq)
@@ -158,9 +147,6 @@ func writeVersion2(t *testing.T, path string, evs []abusewatch.Event, counted ma
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestOpenMigratesVersion2KeepingCountersOfPrunedDays(t *testing.T) {

@@ -112,7 +112,21 @@ func (s *Store) init() error {
 func (s *Store) Path() string { return s.path }
 
 // Close releases the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close seals the counters held in memory (so the next Open need not count the day's
+// events again) and releases the database.
+func (s *Store) Close() error {
+	var serr error
+	if !s.db.IsReadOnly() {
+		serr = s.sealBefore(^uint32(0))
+	}
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("store: sealing the day's counters on close (they are counted again at the next start): %w", serr)
+	}
+	return nil
+}
 
 // Position is how far a source has been read: the identity of the file under its path and
 // the byte offset just after the last committed line.

@@ -39,7 +39,7 @@ type correlateSummary struct {
 }
 
 // correlateMemory is the heap ceiling of `correlate` unless GOMEMLIMIT sets one.
-const correlateMemory = 256 << 20
+const correlateMemory = 512 << 20
 
 // shownIncidents is how many of the incidents a re-correlation changed it shows.
 const shownIncidents = 50
@@ -58,12 +58,10 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if len(rest) > 0 {
 		return &usageError{fmt.Sprintf("correlate takes no arguments, not %q", rest[0])}
 	}
-	// A pass over months allocates gigabytes of short-lived events: collect garbage only
-	// as the heap nears a ceiling (the GOMEMLIMIT environment variable sets another),
-	// not every time it doubles.
+	// A pass over months allocates gigabytes of short-lived events: the heap may grow
+	// to twice what is live, but not beyond a ceiling (GOMEMLIMIT sets another).
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(correlateMemory)
-		debug.SetGCPercent(-1)
 	}
 	now := time.Now()
 	from, err := parseSince(*since, now)
