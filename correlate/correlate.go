@@ -681,25 +681,51 @@ func (c *Correlator) describe(inc *abusewatch.Incident, evs []abusewatch.Event) 
 	}
 	slices.Sort(inc.Classes)
 	slices.Sort(inc.Hosts)
-	inc.Evidence = sample(append(slices.Clone(inc.Evidence), evs...), c.opts.Evidence)
+	inc.Evidence = sample(inc.Evidence, evs, c.opts.Evidence)
 	inc.Severity = max(inc.Severity, severity(*inc))
 	return reportable
 }
 
-// sample keeps at most n of evs: the first ones, a few spread evenly through the
-// middle, and the last ones.
-func sample(evs []abusewatch.Event, n int) []abusewatch.Event {
-	if len(evs) <= n {
-		return slices.Clone(evs)
+// sample keeps at most n of the events of old (an incident's evidence) followed by
+// evs: the first ones, a few spread evenly through the middle, and the last ones. Those
+// taken from evs get their own copy of their strings: a stored event's strings share
+// the memory of its whole block, which evidence must not keep.
+func sample(old, evs []abusewatch.Event, n int) []abusewatch.Event {
+	at := func(i int) abusewatch.Event {
+		if i < len(old) {
+			return old[i]
+		}
+		return ownStrings(evs[i-len(old)])
+	}
+	total := len(old) + len(evs)
+	out := make([]abusewatch.Event, 0, min(total, n))
+	if total <= n {
+		for i := range total {
+			out = append(out, at(i))
+		}
+		return out
 	}
 	edge := max(n/3, 1)
 	mid := n - 2*edge
-	out := slices.Clone(evs[:edge])
-	inner := evs[edge : len(evs)-edge]
-	for i := range mid {
-		out = append(out, inner[(i*len(inner)+len(inner)/2)/mid])
+	for i := range edge {
+		out = append(out, at(i))
 	}
-	return append(out, evs[len(evs)-edge:]...)
+	inner := total - 2*edge
+	for i := range mid {
+		out = append(out, at(edge+(i*inner+inner/2)/mid))
+	}
+	for i := total - edge; i < total; i++ {
+		out = append(out, at(i))
+	}
+	return out
+}
+
+// ownStrings returns e with copies of its strings.
+func ownStrings(e abusewatch.Event) abusewatch.Event {
+	e.Class = abusewatch.Class(strings.Clone(string(e.Class)))
+	e.Name, e.User, e.Service, e.Host = strings.Clone(e.Name), strings.Clone(e.User), strings.Clone(e.Service), strings.Clone(e.Host)
+	e.Source, e.Line, e.Proto, e.Flags = strings.Clone(e.Source), strings.Clone(e.Line), strings.Clone(e.Proto), strings.Clone(e.Flags)
+	return e
 }
 
 // attempts counts the distinct connections among evs, so the several lines one failed

@@ -235,7 +235,7 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	c.describe(&inc, evs)
 	// The evidence must show the login itself, whatever the sample left out.
 	if !slices.ContainsFunc(inc.Evidence, func(o abusewatch.Event) bool { return o.Seq == e.Seq && o.Time.Equal(e.Time) }) {
-		inc.Evidence[len(inc.Evidence)-1] = e
+		inc.Evidence[len(inc.Evidence)-1] = ownStrings(e)
 	}
 	return inc, true, nil
 }

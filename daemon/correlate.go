@@ -3,9 +3,6 @@ package daemon
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -225,11 +222,7 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 		before, after uint64
 		brief         passedIncident
 	}
-	digest := func(inc abusewatch.Incident) uint64 {
-		v, _ := json.Marshal(inc)
-		d := sha256.Sum256(v)
-		return binary.BigEndian.Uint64(d[:]) | 1 // never zero
-	}
+	digest := func(inc abusewatch.Incident) uint64 { return store.IncidentDigest(inc) | 1 } // never zero
 	all := map[string]*seen{}
 	_, err := p.correlator.Recorrelate(ctx, p.store, from, to, func(incs []abusewatch.Incident) error {
 		for _, inc := range incs {

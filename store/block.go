@@ -303,14 +303,18 @@ func (x *blockIndex) decodeRows() ([]abusewatch.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errCorruptBlock, err)
 	}
+	// The events' strings are cut from one string of the whole block: one allocation,
+	// not nine per event. Whoever keeps a few events for long (an incident's evidence)
+	// copies their strings, or the block stays in memory.
+	whole := string(raw)
 	out := make([]abusewatch.Event, 0, x.n)
-	for len(raw) > 0 {
-		e, rest, err := decodeEventPrefix(raw)
+	for rest := raw; len(rest) > 0; {
+		e, next, err := decodeEventFrom(eventDecoder{b: rest, whole: whole, wholeLen: len(raw)})
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, e)
-		raw = rest
+		rest = next
 	}
 	if len(out) != x.n {
 		return nil, errCorruptBlock

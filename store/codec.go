@@ -63,11 +63,17 @@ func decodeEvent(v []byte) (abusewatch.Event, error) {
 // decodeEventPrefix reads the event encodeEvent wrote at the start of v and returns
 // what follows it.
 func decodeEventPrefix(v []byte) (abusewatch.Event, []byte, error) {
+	return decodeEventFrom(eventDecoder{b: v})
+}
+
+// decodeEventFrom reads the event encodeEvent wrote at the start of d.b and returns
+// what follows it.
+func decodeEventFrom(d eventDecoder) (abusewatch.Event, []byte, error) {
 	var e abusewatch.Event
-	if len(v) == 0 || v[0] != eventCodecV1 {
+	if len(d.b) == 0 || d.b[0] != eventCodecV1 {
 		return e, nil, errCorruptEvent
 	}
-	d := eventDecoder{b: v[1:]}
+	d.b = d.b[1:]
 	e.Seq = d.uvarint()
 	nanos, offset := d.varint(), d.varint()
 	e.Time = time.Unix(0, nanos).UTC()
@@ -95,6 +101,10 @@ func decodeEventPrefix(v []byte) (abusewatch.Event, []byte, error) {
 type eventDecoder struct {
 	b   []byte
 	err error
+	// whole, when set, holds the same bytes as the buffer b was cut from (of length
+	// wholeLen): strings are then cut from it instead of copied one by one.
+	whole    string
+	wholeLen int
 }
 
 func (d *eventDecoder) uvarint() uint64 {
@@ -142,6 +152,11 @@ func (d *eventDecoder) string() string {
 	if n > uint64(len(d.b)) {
 		d.fail()
 		return ""
+	}
+	if d.whole != "" {
+		at := d.wholeLen - len(d.b)
+		d.b = d.b[n:]
+		return d.whole[at : at+int(n)]
 	}
 	return string(d.bytes(int(n)))
 }

@@ -284,7 +284,25 @@ func (s *Store) seal(tx *bolt.Tx, days []uint32, p *pendingCounters) error {
 			return err
 		}
 	}
-	return nil
+	return forgetUnsealed(tx, days)
+}
+
+// forgetUnsealed takes the blocks of days off the unsealed list.
+func forgetUnsealed(tx *bolt.Tx, days []uint32) error {
+	u := tx.Bucket(bucketUnsealed)
+	var done [][]byte
+	err := u.ForEach(func(k, _ []byte) error {
+		if len(k) == 12 && slices.Contains(days, binary.BigEndian.Uint32(k)/24) {
+			done = append(done, slices.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range done {
+		if err == nil {
+			err = u.Delete(k)
+		}
+	}
+	return err
 }
 
 func addCount(cs []classCount, class abusewatch.Class, n int) []classCount {
@@ -418,42 +436,26 @@ func (t *sealedDay) entry(i int) (scope, []classCount, error) {
 	return sc, out, d.err
 }
 
-// loadPending counts again the raw blocks no seal has taken in (see the top of the
-// file) and seals what is due. Commit calls it again when a transaction fails, since
-// it counts into the pending counters before it knows.
+// loadPending counts again the raw blocks no seal has taken in (listed in the
+// unsealed bucket, so a start reads a day or two of blocks, not months) and seals what
+// is due. Commit calls it again when a transaction fails, since it counts into the
+// pending counters before it knows.
 func (s *Store) loadPending() error {
 	p := newPending()
-	var countedFrom uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
-		countedFrom = metaUint(tx.Bucket(bucketMeta), metaCountedFrom)
-		sealedSeq := map[uint32]uint64{}
-		days := tx.Bucket(bucketDays)
+		countedFrom := metaUint(tx.Bucket(bucketMeta), metaCountedFrom)
+		blocks := tx.Bucket(bucketBlocks)
 		var at []int
-		// The keys say each block's day and seq: only the blocks no seal took in are
-		// read, so a start does not page in months of events.
-		return tx.Bucket(bucketBlocks).ForEach(func(k, v []byte) error {
-			if len(k) != 12 {
-				return fmt.Errorf("block key %x: %w", k, errCorruptBlock)
-			}
-			day := binary.BigEndian.Uint32(k) / 24
-			sealed, ok := sealedSeq[day]
-			if !ok {
-				if t := days.Get(binary.BigEndian.AppendUint32(nil, day)); t != nil {
-					st, err := readSealedDay(t)
-					if err != nil {
-						return fmt.Errorf("counters of day %d: %w", day, err)
-					}
-					sealed = st.sealed
-				}
-				sealedSeq[day] = sealed
-			}
-			if binary.BigEndian.Uint64(k[4:]) <= sealed {
-				return nil
+		return tx.Bucket(bucketUnsealed).ForEach(func(k, _ []byte) error {
+			v := blocks.Get(k)
+			if v == nil {
+				return nil // pruned
 			}
 			x, err := readBlockIndex(k, v)
 			if err != nil {
 				return fmt.Errorf("block %x: %w", k, err)
 			}
+			day := x.hour / 24
 			for i := range x.addrs() {
 				addr := x.addr(i)
 				if at, err = x.positions(i, at[:0]); err != nil {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -47,30 +49,179 @@ var (
 	bucketUnreported    = []byte("unreported")
 )
 
-// An incident is stored as its JSON, zstd-compressed after a version byte: its evidence
-// lines are most of it and compress several times. Earlier versions stored the bare
-// JSON (it starts with '{'), which still decodes.
-const incidentZstd = 1
+// An incident is stored in a binary form (incidentCodecV2 below), zstd-compressed: the
+// rules read incidents back for every address of every batch, and JSON was most of a
+// re-correlation's time. Versions before it stored the bare JSON (it starts with '{')
+// or zstd-compressed JSON after the byte incidentZstdJSON; both still decode.
+const (
+	incidentZstdJSON = 1
+	incidentCodecV2  = 2
+)
 
 func encodeIncident(inc abusewatch.Incident) ([]byte, error) {
-	v, err := json.Marshal(inc)
-	if err != nil {
-		return nil, err
-	}
-	return zstdEncoder.EncodeAll(v, []byte{incidentZstd}), nil
+	b := marshalIncident(inc)
+	return zstdEncoder.EncodeAll(b[1:], b[:1:1]), nil
 }
+
+// IncidentDigest is a hash of everything stored of inc: equal digests, equal incidents
+// (re-correlation counts only the incidents it changed).
+func IncidentDigest(inc abusewatch.Incident) uint64 {
+	d := sha256.Sum256(marshalIncident(inc))
+	return binary.BigEndian.Uint64(d[:])
+}
+
+// marshalIncident is the uncompressed binary form, after its version byte.
+func marshalIncident(inc abusewatch.Incident) []byte {
+	b := []byte{incidentCodecV2}
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	when := func(t time.Time) {
+		_, offset := t.Zone()
+		b = binary.AppendVarint(binary.AppendVarint(b, t.UnixNano()), int64(offset))
+	}
+	str(inc.ID)
+	str(inc.Key)
+	str(inc.Rule)
+	b = appendAddr(b, inc.Addr)
+	b = appendAddr(b, inc.Network.Addr())
+	b = append(b, byte(inc.Network.Bits()+1))
+	b = binary.AppendUvarint(b, uint64(len(inc.Classes)))
+	for _, c := range inc.Classes {
+		str(string(c))
+	}
+	when(inc.First)
+	when(inc.Last)
+	for _, n := range []int{inc.Count, inc.Attempts, inc.Severity} {
+		b = binary.AppendVarint(b, int64(n))
+	}
+	var flags byte
+	if inc.Success {
+		flags |= 1
+	}
+	if inc.AdminOnly {
+		flags |= 2
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(inc.Hosts)))
+	for _, h := range inc.Hosts {
+		str(h)
+	}
+	str(inc.PTR)
+	b = binary.AppendUvarint(b, uint64(len(inc.Evidence)))
+	var ev []byte
+	for i := range inc.Evidence {
+		ev = encodeEvent(ev[:0], &inc.Evidence[i])
+		b = binary.AppendUvarint(b, uint64(len(ev)))
+		b = append(b, ev...)
+	}
+	return b
+}
+
+// appendAddr appends a length byte (0, 4 or 16) and the address.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	switch {
+	case !a.IsValid():
+		return append(b, 0)
+	case a.Is4():
+		v := a.As4()
+		return append(append(b, 4), v[:]...)
+	default:
+		v := a.As16()
+		return append(append(b, 16), v[:]...)
+	}
+}
+
+func (d *eventDecoder) addr() netip.Addr {
+	switch n := d.byte(); n {
+	case 0:
+		return netip.Addr{}
+	case 4:
+		return netip.AddrFrom4([4]byte(d.bytes(4)))
+	case 16:
+		return netip.AddrFrom16([16]byte(d.bytes(16)))
+	}
+	d.fail()
+	return netip.Addr{}
+}
+
+func (d *eventDecoder) time() time.Time {
+	nanos, offset := d.varint(), d.varint()
+	t := time.Unix(0, nanos).UTC()
+	if offset != 0 {
+		t = t.In(time.FixedZone("", int(offset)))
+	}
+	return t
+}
+
+var errCorruptIncident = errors.New("corrupt stored incident")
 
 func decodeIncident(v []byte) (abusewatch.Incident, error) {
 	var inc abusewatch.Incident
-	if len(v) > 0 && v[0] == incidentZstd {
+	if len(v) == 0 {
+		return inc, errCorruptIncident
+	}
+	switch v[0] {
+	case '{':
+		err := json.Unmarshal(v, &inc)
+		return inc, err
+	case incidentZstdJSON:
 		raw, err := zstdDecoder.DecodeAll(v[1:], nil)
 		if err != nil {
 			return inc, err
 		}
-		v = raw
+		err = json.Unmarshal(raw, &inc)
+		return inc, err
+	case incidentCodecV2:
+	default:
+		return inc, errCorruptIncident
 	}
-	err := json.Unmarshal(v, &inc)
-	return inc, err
+	raw, err := zstdDecoder.DecodeAll(v[1:], nil)
+	if err != nil {
+		return inc, err
+	}
+	d := eventDecoder{b: raw}
+	inc.ID, inc.Key, inc.Rule = d.string(), d.string(), d.string()
+	inc.Addr = d.addr()
+	if p := d.addr(); p.IsValid() {
+		inc.Network = netip.PrefixFrom(p, int(d.byte())-1)
+	} else {
+		d.byte()
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return inc, errCorruptIncident
+	}
+	for range n {
+		inc.Classes = append(inc.Classes, abusewatch.Class(d.string()))
+	}
+	inc.First, inc.Last = d.time(), d.time()
+	inc.Count, inc.Attempts, inc.Severity = int(d.varint()), int(d.varint()), int(d.varint())
+	flags := d.byte()
+	inc.Success, inc.AdminOnly = flags&1 != 0, flags&2 != 0
+	if n = d.uvarint(); n > uint64(len(d.b)) {
+		return inc, errCorruptIncident
+	}
+	for range n {
+		inc.Hosts = append(inc.Hosts, d.string())
+	}
+	inc.PTR = d.string()
+	if n = d.uvarint(); n > uint64(len(d.b)) {
+		return inc, errCorruptIncident
+	}
+	for range n {
+		l := d.uvarint()
+		if l > uint64(len(d.b)) {
+			return inc, errCorruptIncident
+		}
+		e, err := decodeEvent(d.bytes(int(l)))
+		if err != nil {
+			return inc, err
+		}
+		inc.Evidence = append(inc.Evidence, e)
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return inc, errCorruptIncident
+	}
+	return inc, nil
 }
 
 // PutIncidents creates or updates incidents and makes each the newest for its key.

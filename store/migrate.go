@@ -146,10 +146,15 @@ func toBlocks(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
+		var days []uint32
 		for day, table := range sealed {
 			if err := putSealedDay(tx, day, maxSeq, table); err != nil {
 				return err
 			}
+			days = append(days, day)
+		}
+		if err := forgetUnsealed(tx, days); err != nil {
+			return err
 		}
 	}
 	if err := indexIncidents(tx); err != nil {

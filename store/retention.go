@@ -60,6 +60,9 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, chunk int) (i
 				if err := b.Delete(k); err != nil {
 					return err
 				}
+				if err := tx.Bucket(bucketUnsealed).Delete(k); err != nil {
+					return err
+				}
 				s.cache.forget(k)
 			}
 			meta := tx.Bucket(bucketMeta)

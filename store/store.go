@@ -29,7 +29,8 @@ const SchemaVersion = 3
 
 var (
 	bucketMeta       = []byte("meta")
-	bucketBlocks     = []byte("blocks") // hour|seq → a block of raw events (block.go)
+	bucketBlocks     = []byte("blocks")   // hour|seq → a block of raw events (block.go)
+	bucketUnsealed   = []byte("unsealed") // the keys of the blocks whose day is not sealed (daily.go)
 	bucketIncidents  = []byte("incidents")
 	bucketOpen       = []byte("incident_keys")    // incident key → ID of the newest incident with that key
 	bucketReported   = []byte("incident_reports") // incident ID → report ID
@@ -86,7 +87,7 @@ func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketOpen, bucketReported, bucketReports,
 			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
-			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported} {
+			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -171,11 +172,8 @@ func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abuse
 	var sealed []uint32
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		b := tx.Bucket(bucketBlocks)
-		for _, blk := range blocks {
-			if err := b.Put(blk.key, blk.value); err != nil {
-				return err
-			}
+		if err := putStoredBlocks(tx, blocks); err != nil {
+			return err
 		}
 		if err := metaPut(meta, metaSeq, seq+uint64(len(out))); err != nil {
 			return err
@@ -219,9 +217,17 @@ type storedBlock struct{ key, value []byte }
 
 // putBlocks writes evs (their Seq assigned) as one block per UTC hour they fall in.
 func putBlocks(tx *bolt.Tx, evs []abusewatch.Event) error {
-	b := tx.Bucket(bucketBlocks)
-	for _, blk := range encodeBlocks(evs) {
+	return putStoredBlocks(tx, encodeBlocks(evs))
+}
+
+// putStoredBlocks writes blocks, each also listed as not sealed yet.
+func putStoredBlocks(tx *bolt.Tx, blocks []storedBlock) error {
+	b, u := tx.Bucket(bucketBlocks), tx.Bucket(bucketUnsealed)
+	for _, blk := range blocks {
 		if err := b.Put(blk.key, blk.value); err != nil {
+			return err
+		}
+		if err := u.Put(blk.key, nil); err != nil {
 			return err
 		}
 	}
