@@ -8,11 +8,12 @@
 # as a busy host sees it: visits of a few dozen attempts from new addresses over 20,000
 # /24s (Zipf: a few hot ones), one visit in ten from 2,000 returning addresses. `net`
 # asks about the hottest /24, which holds 15% of all events. EVENTS sets its size
-# (default 1,000,000; EVENTS=10000000 is the target's store: about 10 minutes to build
-# on 2 cores and 500 MB of disk under $TMPDIR).
+# (default 1,000,000; EVENTS=10000000 is the target's store: about 3 minutes to build
+# on 2 cores and 500 MB of disk under $TMPDIR, 1.2 GB once re-correlated).
 #
 # The daemon's memory is measured on that store: the real binary, started on it with an
-# empty log, answering `net` over its admin socket.
+# empty log, answering `net` over its admin socket. The re-correlation is the real
+# `abusewatch correlate` on it, timed by /usr/bin/time.
 #
 # Needs GNU time (/usr/bin/time; Debian: apt-get install time).
 # Reproduce: sh bench/correlate.sh   (from the repository root; EVENTS=10000000 for the target)

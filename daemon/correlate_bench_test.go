@@ -139,7 +139,9 @@ func BenchmarkQueryNetwork(b *testing.B) {
 	b.ReportMetric(float64(events), "events-in-net")
 }
 
-// BenchmarkRecorrelate is `abusewatch correlate --since 180d` over the whole store.
+// BenchmarkRecorrelate is `abusewatch correlate --since 180d` over the whole store, in
+// process (for -cpuprofile; bench/correlate.sh times the real command). With
+// ABUSEWATCH_BENCH_DIR naming a store built before, it skips building it.
 func BenchmarkRecorrelate(b *testing.B) {
 	n := benchEventCount()
 	p, _, _ := benchPipeline(b, n)

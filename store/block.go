@@ -59,6 +59,20 @@ var (
 // encodeBlock returns the stored form of evs, which all lie in hour and are in time
 // order.
 func encodeBlock(hour uint32, evs []abusewatch.Event) []byte {
+	return append(encodeIndex(hour, evs), compressRows(evs)...)
+}
+
+// compressRows is the compressed tail of a block: the events one after the other.
+func compressRows(evs []abusewatch.Event) []byte {
+	var rows []byte
+	for i := range evs {
+		rows = encodeEvent(rows, &evs[i])
+	}
+	return zstdEncoder.EncodeAll(rows, nil)
+}
+
+// encodeIndex is the head of a block, everything before the compressed events.
+func encodeIndex(hour uint32, evs []abusewatch.Event) []byte {
 	b := []byte{blockV1}
 	b = binary.AppendUvarint(b, uint64(len(evs)))
 	b = binary.AppendVarint(b, evs[0].Time.UnixNano())
@@ -131,12 +145,7 @@ func encodeBlock(hour uint32, evs []abusewatch.Event) []byte {
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(postings)))
-	b = append(b, postings...)
-	var rows []byte
-	for i := range evs {
-		rows = encodeEvent(rows, &evs[i])
-	}
-	return zstdEncoder.EncodeAll(rows, b)
+	return append(b, postings...)
 }
 
 var errCorruptBlock = errors.New("corrupt event block")

@@ -155,20 +155,30 @@ func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abuse
 	for i := range out {
 		out[i].Seq = seq + uint64(i) + 1
 	}
-	// Compressing the blocks and counting the scopes are the bulk of a commit: on two
-	// cores at once.
-	var blocks []storedBlock
-	encoded := make(chan struct{})
+	// Compressing the events is half of a commit's work, counting the scopes and
+	// indexing the blocks the other half: on two cores at once.
+	groups := groupByHour(out)
+	rows := make([][]byte, len(groups))
+	compressed := make(chan struct{})
 	go func() {
-		blocks = encodeBlocks(out)
-		close(encoded)
+		for i, g := range groups {
+			rows[i] = compressRows(g.evs)
+		}
+		close(compressed)
 	}()
 	for _, e := range out {
 		if e.Addr.IsValid() {
 			s.pending.add(dayNumber(e.Time), e.Addr, e.Class, 1, countedFrom)
 		}
 	}
-	<-encoded
+	blocks := make([]storedBlock, len(groups))
+	for i, g := range groups {
+		blocks[i] = storedBlock{g.key, encodeIndex(g.hour, g.evs)}
+	}
+	<-compressed
+	for i := range blocks {
+		blocks[i].value = append(blocks[i].value, rows[i]...)
+	}
 	var sealed []uint32
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -236,6 +246,23 @@ func putStoredBlocks(tx *bolt.Tx, blocks []storedBlock) error {
 
 // encodeBlocks makes one block of evs (their Seq assigned) per UTC hour they fall in.
 func encodeBlocks(evs []abusewatch.Event) []storedBlock {
+	var out []storedBlock
+	for _, g := range groupByHour(evs) {
+		out = append(out, storedBlock{g.key, encodeBlock(g.hour, g.evs)})
+	}
+	return out
+}
+
+// hourGroup is the events of one UTC hour of a commit, in time order, and the key of
+// their block.
+type hourGroup struct {
+	hour uint32
+	key  []byte
+	evs  []abusewatch.Event
+}
+
+// groupByHour splits evs (their Seq assigned) by UTC hour, oldest hour first.
+func groupByHour(evs []abusewatch.Event) []hourGroup {
 	byHour := map[uint32][]abusewatch.Event{}
 	var hours []uint32
 	for _, e := range evs {
@@ -246,7 +273,7 @@ func encodeBlocks(evs []abusewatch.Event) []storedBlock {
 		byHour[h] = append(byHour[h], e)
 	}
 	slices.Sort(hours)
-	out := make([]storedBlock, 0, len(hours))
+	out := make([]hourGroup, 0, len(hours))
 	for _, h := range hours {
 		group := byHour[h]
 		slices.SortStableFunc(group, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
@@ -254,7 +281,7 @@ func encodeBlocks(evs []abusewatch.Event) []storedBlock {
 		for _, e := range group {
 			first = min(first, e.Seq)
 		}
-		out = append(out, storedBlock{blockKey(h, first), encodeBlock(h, group)})
+		out = append(out, hourGroup{h, blockKey(h, first), group})
 	}
 	return out
 }
