@@ -213,7 +213,7 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 // that brings their address or network); what lies before the first batch it got, or
 // beyond what it holds, is read from the store.
 func (c *Correlator) Correlate(ctx context.Context, batch []abusewatch.Event) ([]abusewatch.Incident, error) {
-	c.recent.add(batch)
+	c.recent.add(slices.Clone(batch)) // the caller's slice stays the caller's
 	return c.correlate(ctx, batch)
 }
 
@@ -409,7 +409,7 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	if !open && r.monotone {
 		// A set rule that all the events read together do not satisfy cannot be
 		// satisfied by any window of them: skip the walk.
-		var counted []abusewatch.Event
+		counted := make([]abusewatch.Event, 0, len(all))
 		for _, e := range all {
 			if !e.Time.Before(start) && e.Class != abusewatch.ClassAuthSuccess && r.counts(e) {
 				counted = append(counted, e)
@@ -421,7 +421,7 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	}
 	var (
 		out     []abusewatch.Incident
-		counted []abusewatch.Event // the counted events since start, oldest first
+		counted = make([]abusewatch.Event, 0, len(all)) // the counted events since start, oldest first
 		lo      int                // the first of counted within the window of the newest
 		cur     []abusewatch.Event // the new events of the incident being built
 		last    time.Time          // its last event
@@ -539,7 +539,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch
 					host string
 					port uint16
 				}
-				return distinct(evs, func(e abusewatch.Event) hostPort { return hostPort{e.Host, e.LocalPort} }) >= r.Count
+				return atLeastDistinct(evs, r.Count, func(e abusewatch.Event) hostPort { return hostPort{e.Host, e.LocalPort} })
 			},
 		})
 	}
@@ -550,7 +550,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch
 				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, growth: r.Window, monotone: true,
 				counts: func(e abusewatch.Event) bool { return e.Host != "" && service(e) == svc },
 				threshold: func(evs []abusewatch.Event) bool {
-					return distinct(evs, func(e abusewatch.Event) string { return e.Host }) >= r.Count
+					return atLeastDistinct(evs, r.Count, func(e abusewatch.Event) string { return e.Host })
 				},
 			})
 		}
@@ -608,7 +608,7 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, growth: r.Window, monotone: true,
 			counts: func(e abusewatch.Event) bool { return !c.Excluded(e.Addr) },
 			threshold: func(evs []abusewatch.Event) bool {
-				return distinct(evs, func(e abusewatch.Event) netip.Addr { return e.Addr.Unmap() }) >= r.Count
+				return atLeastDistinct(evs, r.Count, func(e abusewatch.Event) netip.Addr { return e.Addr.Unmap() })
 			},
 		}
 		incs, err := c.apply(rl, from, func(start time.Time) ([]abusewatch.Event, error) {
@@ -631,13 +631,31 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 	return out, nil
 }
 
-// distinct counts the distinct values of key over evs.
-func distinct[K comparable](evs []abusewatch.Event, key func(abusewatch.Event) K) int {
-	seen := make(map[K]bool, len(evs))
-	for _, e := range evs {
-		seen[key(e)] = true
+// atLeastDistinct says whether evs hold at least n distinct values of key. It stops
+// at the n-th, and keeps the values seen in a small slice while there are few (the
+// rules ask for a handful: 3 hosts, 10 addresses, 20 ports).
+func atLeastDistinct[K comparable](evs []abusewatch.Event, n int, key func(abusewatch.Event) K) bool {
+	if len(evs) < n {
+		return false
 	}
-	return len(seen)
+	if n <= 32 {
+		seen := make([]K, 0, n)
+		for _, e := range evs {
+			if k := key(e); !slices.Contains(seen, k) {
+				if seen = append(seen, k); len(seen) >= n {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	seen := make(map[K]bool, n)
+	for _, e := range evs {
+		if seen[key(e)] = true; len(seen) >= n {
+			return true
+		}
+	}
+	return false
 }
 
 // build makes the incident of rule r from its events, oldest first.

@@ -28,10 +28,18 @@ type recentEvents struct {
 	covered time.Time // every event added at or after it is held; zero: none added yet
 	sizes   []func(netip.Addr) netip.Prefix
 
-	held   []abusewatch.Event // in the order added
-	first  int                // the position of held[0]
-	byAddr map[netip.Addr][]int
-	byNet  map[netip.Prefix][]int
+	// The batches added, not copied: an event's position is its batch's start plus its
+	// index in it. Positions first and on are held; those without an address, or older
+	// than covered when they came, are in no index.
+	batches []heldBatch
+	first   int
+	byAddr  map[netip.Addr][]int
+	byNet   map[netip.Prefix][]int
+}
+
+type heldBatch struct {
+	start int
+	evs   []abusewatch.Event
 }
 
 func newRecentEvents(store EventReader, from time.Time, span time.Duration, limit int, sizes []func(netip.Addr) netip.Prefix) *recentEvents {
@@ -39,8 +47,26 @@ func newRecentEvents(store EventReader, from time.Time, span time.Duration, limi
 		byAddr: map[netip.Addr][]int{}, byNet: map[netip.Prefix][]int{}}
 }
 
-// add takes in the next batch and lets go of what lies more than span before the
-// batch's oldest event, or over the limit.
+// end is the position after the last event held.
+func (r *recentEvents) end() int {
+	if len(r.batches) == 0 {
+		return r.first
+	}
+	b := r.batches[len(r.batches)-1]
+	return b.start + len(b.evs)
+}
+
+// at is the event at position p, which is held.
+func (r *recentEvents) at(p int) *abusewatch.Event {
+	for i := len(r.batches) - 1; ; i-- {
+		if b := r.batches[i]; p >= b.start {
+			return &b.evs[p-b.start]
+		}
+	}
+}
+
+// add takes in the next batch, which the caller must not change afterwards, and lets
+// go of what lies more than span before the batch's oldest event, or over the limit.
 func (r *recentEvents) add(batch []abusewatch.Event) {
 	if len(batch) == 0 {
 		return
@@ -54,46 +80,47 @@ func (r *recentEvents) add(batch []abusewatch.Event) {
 	if r.covered.IsZero() {
 		r.covered = oldest
 	}
-	for _, e := range batch {
+	start := r.end()
+	r.batches = append(r.batches, heldBatch{start, batch})
+	for i, e := range batch {
 		if !e.Addr.IsValid() || e.Time.Before(r.covered) {
 			continue
 		}
 		a := e.Addr.Unmap()
-		at := r.first + len(r.held)
-		r.held = append(r.held, e)
-		r.byAddr[a] = r.insert(r.byAddr[a], at)
+		r.byAddr[a] = r.insert(r.byAddr[a], start+i)
 		for _, size := range r.sizes {
 			p := size(a)
-			r.byNet[p] = r.insert(r.byNet[p], at)
+			r.byNet[p] = r.insert(r.byNet[p], start+i)
 		}
 	}
-	drop := 0
-	for drop < len(r.held) && (len(r.held)-drop > r.limit || oldest.Sub(r.held[drop].Time) > r.span) {
-		e := r.held[drop]
-		a := e.Addr.Unmap()
-		at := r.first + drop
-		remove(r.byAddr, a, at)
-		for _, size := range r.sizes {
-			remove(r.byNet, size(a), at)
+	end := r.end()
+	for r.first < end {
+		e := r.at(r.first)
+		if end-r.first <= r.limit && oldest.Sub(e.Time) <= r.span {
+			break
+		}
+		if e.Addr.IsValid() {
+			a := e.Addr.Unmap()
+			remove(r.byAddr, a, r.first)
+			for _, size := range r.sizes {
+				remove(r.byNet, size(a), r.first)
+			}
 		}
 		if !e.Time.Before(r.covered) {
 			r.covered = e.Time.Add(time.Nanosecond)
 		}
-		drop++
+		r.first++
 	}
-	if drop > 0 {
-		r.held, r.first = r.held[drop:], r.first+drop
-		if cap(r.held) > 2*len(r.held)+1024 {
-			r.held = slices.Clone(r.held) // let go of the dropped events' memory
-		}
+	for len(r.batches) > 0 && r.batches[0].start+len(r.batches[0].evs) <= r.first {
+		r.batches = r.batches[1:]
 	}
 }
 
 // insert adds position at to the positions in time order list.
 func (r *recentEvents) insert(list []int, at int) []int {
-	t := r.held[at-r.first].Time
+	t := r.at(at).Time
 	i := len(list)
-	for i > 0 && r.held[list[i-1]-r.first].Time.After(t) {
+	for i > 0 && r.at(list[i-1]).Time.After(t) {
 		i--
 	}
 	return slices.Insert(list, i, at)
@@ -136,14 +163,14 @@ func (r *recentEvents) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]ab
 // between returns the held events at positions at (in time order) with
 // from <= Time <= to.
 func (r *recentEvents) between(at []int, from, to time.Time) []abusewatch.Event {
-	lo := sort.Search(len(at), func(i int) bool { return !r.held[at[i]-r.first].Time.Before(from) })
-	hi := sort.Search(len(at), func(i int) bool { return r.held[at[i]-r.first].Time.After(to) })
+	lo := sort.Search(len(at), func(i int) bool { return !r.at(at[i]).Time.Before(from) })
+	hi := sort.Search(len(at), func(i int) bool { return r.at(at[i]).Time.After(to) })
 	if lo >= hi {
 		return nil
 	}
 	out := make([]abusewatch.Event, 0, hi-lo)
 	for _, i := range at[lo:hi] {
-		out = append(out, r.held[i-r.first])
+		out = append(out, *r.at(i))
 	}
 	return out
 }

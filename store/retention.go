@@ -262,7 +262,8 @@ func (s *Store) EachEvent(from, to time.Time, batch int, fn func([]abusewatch.Ev
 	for evs := range hours {
 		buf = append(buf, evs...)
 		for len(buf) >= batch {
-			if err := fn(slices.Clone(buf[:batch])); err != nil {
+			// fn gets its own slice: what follows is appended after its end.
+			if err := fn(buf[:batch:batch]); err != nil {
 				return err
 			}
 			buf = buf[batch:]
