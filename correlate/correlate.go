@@ -19,8 +19,10 @@
 // AdminOnly. Private, reserved, documentation and never-report networks make nothing.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. The package reads events, incidents and counters
-// through the small interfaces below and writes nothing itself; a Correlator is not safe
-// for concurrent use.
+// through the small interfaces below and writes nothing itself; it keeps the events of
+// the last lookback (the longest window a rule looks back over) in memory, so each
+// batch does not read them again (history.go). A Correlator is not safe for concurrent
+// use.
 package correlate
 
 import (

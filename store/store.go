@@ -1,9 +1,10 @@
-// Package store is abusewatch's memory: one bbolt file that holds the events, their
-// indexes by address and network, the incidents, the report outbox and the read position
-// of every source. Every write is one transaction, so the events read from a source and
+// Package store is abusewatch's memory: one bbolt file that holds the events (in hourly
+// blocks that index their own addresses, block.go), the long-memory counters (daily.go,
+// active.go), the incidents, the report outbox and the read position of every source.
+// Every write is one transaction, so the events read from a source, their counts and
 // the position after them are committed together or not at all. It is the only package
 // that imports go.etcd.io/bbolt, and only the daemon (or an offline command when no
-// daemon runs) opens the file.
+// daemon runs) opens the file. A Store is safe for concurrent use.
 package store
 
 import (
