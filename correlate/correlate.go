@@ -421,9 +421,10 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			return nil, nil
 		}
 	}
+	// The counted events since start, oldest first.
+	counted := make([]abusewatch.Event, 0, len(all))
 	var (
 		out     []abusewatch.Incident
-		counted = make([]abusewatch.Event, 0, len(all)) // the counted events since start, oldest first
 		lo      int                // the first of counted within the window of the newest
 		cur     []abusewatch.Event // the new events of the incident being built
 		last    time.Time          // its last event
