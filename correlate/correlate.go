@@ -204,7 +204,21 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 	never := append(reservedNetworks(), opts.Never...)
 	c := &Correlator{opts: opts, windows: windows, growth: windows[len(windows)-1].Window, never: never,
 		events: events, incidents: incidents, counters: counters}
-	c.recent = newRecentEvents(events, time.Time{}, c.lookback(), recentLimit, c.heldNetworks())
+	// What is stored already (by an earlier run) is read from the store: the window
+	// holds what comes after the newest stored event.
+	var after time.Time
+	if st, ok := events.(interface {
+		NewestEvent() (time.Time, bool, error)
+	}); ok {
+		newest, ok, err := st.NewestEvent()
+		if err != nil {
+			return nil, fmt.Errorf("correlate: %w", err)
+		}
+		if ok {
+			after = newest.Add(time.Nanosecond)
+		}
+	}
+	c.recent = newRecentEvents(events, after, c.lookback(), recentLimit, c.heldNetworks())
 	c.read = c.recent
 	return c, nil
 }

@@ -199,3 +199,35 @@ func TestThresholdCountsConnectionsNotLines(t *testing.T) {
 		t.Fatalf("incidents = %+v; want one with 3 connections and 9 lines", incs)
 	}
 }
+
+// A new Correlator (a restart) must not take its memory for the whole story: events
+// stored before it, and not judged yet (a crash between commit and correlation), count
+// when the incident they belong to grows.
+func TestANewCorrelatorReadsWhatWasStoredBeforeIt(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 2, Window: 10 * time.Minute})
+	a := "45.134.26.17"
+	first := h.feed(at(a, t0, 40001), at(a, t0.Add(time.Minute), 40002))
+	if len(first) != 1 || first[0].Count != 2 {
+		t.Fatalf("first incidents = %+v", first)
+	}
+	// Stored, never judged: the daemon died after committing them.
+	if _, err := h.st.Commit([]abusewatch.Event{at(a, t0.Add(2*time.Minute), 40003), at(a, t0.Add(3*time.Minute), 40004)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := correlate.New(correlate.Options{Threshold: 2, Window: 10 * time.Minute}, h.st, h.st, counters{h.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.c = c
+	// The first batch after the restart also holds an older line of another source.
+	got := h.feed(at("80.94.95.1", t0, 50000), at(a, t0.Add(4*time.Minute), 40005))
+	var grown *abusewatch.Incident
+	for i := range got {
+		if got[i].ID == first[0].ID {
+			grown = &got[i]
+		}
+	}
+	if grown == nil || grown.Count != 5 {
+		t.Fatalf("incidents after the restart = %+v; want %s grown to 5 events", got, first[0].ID)
+	}
+}

@@ -17,7 +17,9 @@ import (
 // first day) is read from the store as before.
 
 // recentEvents holds the events from covered on, by address and by the networks the
-// rules read, and answers reads that lie within them. Each event is held once; the
+// rules read, and answers reads that lie within them. A Correlator's starts after the
+// newest event stored before it (or, with an empty store, at the first batch); a
+// pass's at its start. Each event is held once; the
 // indexes hold its position in the order added, each index in time order. Events may
 // come a little out of order (several hosts, a delayed syslog); one older than covered
 // is left to the store.
