@@ -27,9 +27,10 @@ import (
 // updated in its transaction. Per-scope counters would be thousands of random keys per
 // commit (the cost that sank schema 2), so a day's scopes are kept in memory while its
 // raw events come in and written as one sorted table when the day is sealed: when it is
-// two days old, when the memory holds too many, or before its raw events are pruned.
-// The raw blocks are the durable record until then: Open counts again the blocks no
-// seal has taken in (their seq is above the day's sealed seq).
+// two days old, when the memory holds too many, before its raw events are pruned, or
+// on Close. The raw blocks are the durable record until then: the commit lists each
+// block in the unsealed bucket, a seal takes its day's blocks off, and Open counts
+// again the blocks still listed.
 var (
 	bucketDays    = []byte("days")
 	bucketDaysAll = []byte("days_all")
@@ -326,7 +327,7 @@ func putSealedDay(tx *bolt.Tx, day uint32, sealed uint64, t table) error {
 
 // A sealed day is one value:
 //
-//	version byte, uvarint sealed seq (every block with a seq up to it is counted),
+//	version byte, uvarint seq (the last event sequence number when it was sealed),
 //	uvarint c, c class names (uvarint length, bytes),
 //	uvarint n, n × 17-byte scopes (sorted), n × u32 offsets into the counts,
 //	counts: per scope a uvarint k and k × (uvarint class, uvarint count).
