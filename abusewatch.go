@@ -50,6 +50,13 @@ type Event struct {
 	LocalPort uint16 // the port on our host that was hit, 0 when unknown
 }
 
+// Count is the events of one day or hour (of an address, a network or all), by class:
+// the store's long memory, which correlation reads.
+type Count struct {
+	Start   time.Time     // the day (midnight UTC) or the hour
+	ByClass map[Class]int // events by class
+}
+
 // Incident is a set of related events that correlate judged worth acting on. It grows as
 // new events arrive while its window is open instead of being created again.
 type Incident struct {

@@ -51,10 +51,7 @@ type IncidentReader interface {
 }
 
 // Count is the events of one day or hour, by class.
-type Count struct {
-	Start   time.Time                // the day (midnight UTC) or the hour
-	ByClass map[abusewatch.Class]int // events by class
-}
+type Count = abusewatch.Count
 
 // CounterReader gives the long-memory counters: per address or indexed network (the
 // zero Prefix: every event) and UTC day, and for every event per hour. Days and hours

@@ -27,37 +27,11 @@ func newHarness(t *testing.T, opts correlate.Options) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := correlate.New(opts, st, st, counters{st})
+	c, err := correlate.New(opts, st, st, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &harness{t, st, c}
-}
-
-// counters gives the store's counters the shape correlate reads (the daemon has the
-// same adapter).
-type counters struct{ st *store.Store }
-
-func (c counters) Days(p netip.Prefix, from, to time.Time) ([]correlate.Count, error) {
-	days, err := c.st.Daily(p, from, to)
-	out := make([]correlate.Count, len(days))
-	for i, d := range days {
-		out[i] = correlate.Count{Start: d.Day, ByClass: d.ByClass}
-	}
-	return out, err
-}
-
-func (c counters) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, error) {
-	return c.st.ActiveDays(p, from, to)
-}
-
-func (c counters) Hours(from, to time.Time) ([]correlate.Count, error) {
-	hours, err := c.st.Hourly(from, to)
-	out := make([]correlate.Count, len(hours))
-	for i, h := range hours {
-		out[i] = correlate.Count{Start: h.Hour, ByClass: h.ByClass}
-	}
-	return out, err
 }
 
 func (h *harness) feed(evs ...abusewatch.Event) []abusewatch.Incident {
@@ -214,7 +188,7 @@ func TestANewCorrelatorReadsWhatWasStoredBeforeIt(t *testing.T) {
 	if _, err := h.st.Commit([]abusewatch.Event{at(a, t0.Add(2*time.Minute), 40003), at(a, t0.Add(3*time.Minute), 40004)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	c, err := correlate.New(correlate.Options{Threshold: 2, Window: 10 * time.Minute}, h.st, h.st, counters{h.st})
+	c, err := correlate.New(correlate.Options{Threshold: 2, Window: 10 * time.Minute}, h.st, h.st, h.st)
 	if err != nil {
 		t.Fatal(err)
 	}

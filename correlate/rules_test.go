@@ -351,7 +351,7 @@ func TestRecorrelateAppliesANewRuleToOldEvents(t *testing.T) {
 		}
 	}
 	c, err := correlate.New(correlate.Options{Threshold: 5, Window: 10 * time.Minute,
-		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: 10, Window: time.Hour}}}, h.st, h.st, counters{h.st})
+		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: 10, Window: time.Hour}}}, h.st, h.st, h.st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,31 +157,6 @@ func correlateOptions(cfg *Config, never []netip.Prefix) correlate.Options {
 	return opts
 }
 
-// storeCounters gives the store's counters the shape correlate reads.
-type storeCounters struct{ st *store.Store }
-
-func (c storeCounters) Days(p netip.Prefix, from, to time.Time) ([]correlate.Count, error) {
-	days, err := c.st.Daily(p, from, to)
-	out := make([]correlate.Count, len(days))
-	for i, d := range days {
-		out[i] = correlate.Count{Start: d.Day, ByClass: d.ByClass}
-	}
-	return out, err
-}
-
-func (c storeCounters) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, error) {
-	return c.st.ActiveDays(p, from, to)
-}
-
-func (c storeCounters) Hours(from, to time.Time) ([]correlate.Count, error) {
-	hours, err := c.st.Hourly(from, to)
-	out := make([]correlate.Count, len(hours))
-	for i, h := range hours {
-		out[i] = correlate.Count{Start: h.Hour, ByClass: h.ByClass}
-	}
-	return out, err
-}
-
 // Recorrelate runs the rules again over the events stored since the last run when
 // correlate.recorrelate_interval has passed, so events that arrived late or out of
 // order (several hosts, delayed syslog) are judged with everything around them. The

@@ -121,7 +121,7 @@ func TestRetainDeletesOldEventsAndKeepsTheirCounters(t *testing.T) {
 	if n, _ := p.store.EventCount(); n != 1 || len(logged) != 1 {
 		t.Errorf("%d events left (want 1), logged %q", n, logged)
 	}
-	days, _ := p.store.Daily(netip.MustParsePrefix("45.134.26.17/32"), now.Add(-40*day), now)
+	days, _ := p.store.Days(netip.MustParsePrefix("45.134.26.17/32"), now.Add(-40*day), now)
 	if len(days) != 2 {
 		t.Errorf("the counters of the deleted event went too: %+v", days)
 	}

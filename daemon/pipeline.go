@@ -117,7 +117,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 	for _, e := range excluded {
 		never = append(never, e.Network)
 	}
-	corr, err := correlate.New(correlateOptions(cfg, never), st, st, storeCounters{st})
+	corr, err := correlate.New(correlateOptions(cfg, never), st, st, st)
 	if err != nil {
 		return nil, err
 	}

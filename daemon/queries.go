@@ -205,12 +205,12 @@ func countedBefore(st *store.Store, p netip.Prefix, since, now time.Time, info *
 	if !since.Before(firstKept) {
 		return nil
 	}
-	days, err := st.Daily(p, since, firstKept.Add(-time.Nanosecond))
+	days, err := st.Days(p, since, firstKept.Add(-time.Nanosecond))
 	if err != nil {
 		return nil // not a counted size: the raw events are all there is
 	}
 	for _, d := range days {
-		dc := DayCount{Day: d.Day.Format(time.DateOnly), ByClass: map[string]int{}}
+		dc := DayCount{Day: d.Start.Format(time.DateOnly), ByClass: map[string]int{}}
 		for class, n := range d.ByClass {
 			dc.ByClass[string(class)] = n
 			info.CountedEvents += n

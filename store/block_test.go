@@ -63,7 +63,7 @@ func TestCountersSurviveReopenSealedOrNot(t *testing.T) {
 	want := []int{2, 1, 1, 1, 1}
 	check := func(when string) {
 		t.Helper()
-		days, err := s.Daily(netip.MustParsePrefix("45.134.26.17/32"), t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 10))
+		days, err := s.Days(netip.MustParsePrefix("45.134.26.17/32"), t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 10))
 		if err != nil || len(days) != len(want) {
 			t.Fatalf("%s: Daily = %+v, %v", when, days, err)
 		}
@@ -72,7 +72,7 @@ func TestCountersSurviveReopenSealedOrNot(t *testing.T) {
 				t.Errorf("%s: day %d counts %d, want %d", when, i, d.ByClass["auth-failure"], want[i])
 			}
 		}
-		net, _ := s.Daily(netip.MustParsePrefix("45.134.26.0/24"), t0, t0)
+		net, _ := s.Days(netip.MustParsePrefix("45.134.26.0/24"), t0, t0)
 		if len(net) != 1 || net[0].ByClass["auth-failure"] != 3 {
 			t.Errorf("%s: the /24 on day 0 = %+v, want 3", when, net)
 		}

@@ -45,27 +45,6 @@ var (
 // sealed early (about 100 bytes each).
 const pendingLimit = 200_000
 
-// DayCounts are the events of one scope on one UTC day, by class.
-type DayCounts struct {
-	Day     time.Time                // midnight UTC
-	ByClass map[abusewatch.Class]int // events by class
-}
-
-// Total is the number of events of the day.
-func (d DayCounts) Total() int {
-	n := 0
-	for _, c := range d.ByClass {
-		n += c
-	}
-	return n
-}
-
-// HourCounts are every event of one UTC hour, by class.
-type HourCounts struct {
-	Hour    time.Time
-	ByClass map[abusewatch.Class]int
-}
-
 func dayNumber(t time.Time) uint32  { return uint32(t.Unix() / 86400) }
 func hourNumber(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
 
@@ -486,10 +465,10 @@ func (s *Store) loadPending() error {
 	return nil
 }
 
-// Daily returns the counters of scope p from the day of from to the day of to, oldest
+// Days returns the counters of scope p from the day of from to the day of to, oldest
 // first, leaving out days without events. p is an address (a /32 or /128), one of its
 // counted networks (/24, /16, /8; IPv6 /64, /48, /32), or the zero Prefix for every event.
-func (s *Store) Daily(p netip.Prefix, from, to time.Time) ([]DayCounts, error) {
+func (s *Store) Days(p netip.Prefix, from, to time.Time) ([]abusewatch.Count, error) {
 	lo, hi := binary.BigEndian.AppendUint32(nil, dayNumber(from)), binary.BigEndian.AppendUint32(nil, dayNumber(to))
 	byDay := map[uint32]map[abusewatch.Class]int{}
 	count := func(day uint32, cs []classCount) {
@@ -550,11 +529,11 @@ func (s *Store) Daily(p netip.Prefix, from, to time.Time) ([]DayCounts, error) {
 	return dayList(byDay), err
 }
 
-// dayList turns counts by day number into DayCounts, oldest first.
-func dayList(byDay map[uint32]map[abusewatch.Class]int) []DayCounts {
-	out := make([]DayCounts, 0, len(byDay))
+// dayList turns counts by day number into Counts, oldest first.
+func dayList(byDay map[uint32]map[abusewatch.Class]int) []abusewatch.Count {
+	out := make([]abusewatch.Count, 0, len(byDay))
 	for _, d := range slices.Sorted(maps.Keys(byDay)) {
-		out = append(out, DayCounts{Day: time.Unix(int64(d)*86400, 0).UTC(), ByClass: byDay[d]})
+		out = append(out, abusewatch.Count{Start: time.Unix(int64(d)*86400, 0).UTC(), ByClass: byDay[d]})
 	}
 	return out
 }
@@ -564,15 +543,15 @@ func countedSize(p netip.Prefix) bool {
 	return slices.ContainsFunc(func() []netip.Prefix { a := scopes(p.Addr()); return a[:] }(), func(q netip.Prefix) bool { return q.Bits() == p.Bits() })
 }
 
-// Hourly returns the counters of every event from the hour of from to the hour of to,
+// Hours returns the counters of every event from the hour of from to the hour of to,
 // oldest first, leaving out hours without events.
-func (s *Store) Hourly(from, to time.Time) ([]HourCounts, error) {
-	var out []HourCounts
+func (s *Store) Hours(from, to time.Time) ([]abusewatch.Count, error) {
+	var out []abusewatch.Count
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketHourly).Cursor()
 		hi := binary.BigEndian.AppendUint32(nil, hourNumber(to))
 		for k, v := c.Seek(binary.BigEndian.AppendUint32(nil, hourNumber(from))); k != nil && bytes.Compare(k, hi) <= 0; k, v = c.Next() {
-			h := HourCounts{Hour: time.Unix(int64(binary.BigEndian.Uint32(k))*3600, 0).UTC(), ByClass: map[abusewatch.Class]int{}}
+			h := abusewatch.Count{Start: time.Unix(int64(binary.BigEndian.Uint32(k))*3600, 0).UTC(), ByClass: map[abusewatch.Class]int{}}
 			if err := decodeCounts(v, h.ByClass); err != nil {
 				return fmt.Errorf("hourly counter %x: %w", k, err)
 			}

@@ -37,19 +37,19 @@ func TestCommitCountsEventsPerScopeAndDay(t *testing.T) {
 		if tc.scope != "" {
 			p = netip.MustParsePrefix(tc.scope)
 		}
-		days, err := s.Daily(p, from, to)
+		days, err := s.Days(p, from, to)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(days) != 2 || !days[0].Day.Equal(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) ||
+		if len(days) != 2 || !days[0].Start.Equal(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) ||
 			!equalCounts(days[0].ByClass, tc.day1) || !equalCounts(days[1].ByClass, tc.day2) {
 			t.Errorf("Daily(%q) = %+v; want %v then %v", tc.scope, days, tc.day1, tc.day2)
 		}
 	}
-	if _, err := s.Daily(netip.MustParsePrefix("45.134.26.0/25"), from, to); err == nil {
+	if _, err := s.Days(netip.MustParsePrefix("45.134.26.0/25"), from, to); err == nil {
 		t.Error("Daily accepted a /25, which has no counters")
 	}
-	hours, err := s.Hourly(from, to)
+	hours, err := s.Hours(from, to)
 	if err != nil || len(hours) != 2 || hours[0].ByClass["auth-failure"] != 4 {
 		t.Errorf("Hourly = %+v, %v", hours, err)
 	}

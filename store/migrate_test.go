@@ -81,7 +81,7 @@ func TestOpenMigratesVersion1AndCountsItsEvents(t *testing.T) {
 		}
 		return nil
 	})
-	days, err := s.Daily(netip.MustParsePrefix("45.134.26.17/32"), t0, t0.AddDate(1, 0, 0))
+	days, err := s.Days(netip.MustParsePrefix("45.134.26.17/32"), t0, t0.AddDate(1, 0, 0))
 	if err != nil || len(days) != 20 || days[0].ByClass["auth-failure"] != 2 {
 		t.Fatalf("counters after migration = %d days (%+v), %v; want 20 days of 2", len(days), days, err)
 	}
@@ -95,7 +95,7 @@ func TestOpenMigratesVersion1AndCountsItsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	days, _ = s.Daily(netip.MustParsePrefix("45.134.26.17/32"), t0, t0.AddDate(1, 0, 0))
+	days, _ = s.Days(netip.MustParsePrefix("45.134.26.17/32"), t0, t0.AddDate(1, 0, 0))
 	if days[0].ByClass["auth-failure"] != 2 {
 		t.Errorf("reopening counted the events again: %+v", days[0])
 	}
@@ -176,13 +176,13 @@ func TestOpenMigratesVersion2KeepingCountersOfPrunedDays(t *testing.T) {
 		if sc != "" {
 			p = netip.MustParsePrefix(sc)
 		}
-		days, err := s.Daily(p, t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 20))
+		days, err := s.Days(p, t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 20))
 		if err != nil || len(days) != 10 {
 			t.Fatalf("Daily(%q) after migration = %d days, %v; want 10", sc, len(days), err)
 		}
 		for _, d := range days {
 			if d.ByClass["auth-failure"] != 3 {
-				t.Errorf("Daily(%q) on %s = %v, want 3 (counted once)", sc, d.Day.Format(time.DateOnly), d.ByClass)
+				t.Errorf("Daily(%q) on %s = %v, want 3 (counted once)", sc, d.Start.Format(time.DateOnly), d.ByClass)
 			}
 		}
 	}

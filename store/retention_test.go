@@ -37,7 +37,7 @@ func TestPruneEventsKeepsCountersAndDropsBlocks(t *testing.T) {
 		}
 		return nil
 	})
-	days, err := s.Daily(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
+	days, err := s.Days(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
 	if err != nil || len(days) != 10 {
 		t.Errorf("the counters of pruned days went too: %d days, %v", len(days), err)
 	}
@@ -75,12 +75,12 @@ func TestPruneCountersDropsOnlyOldDays(t *testing.T) {
 		if scope != "" {
 			p = netip.MustParsePrefix(scope)
 		}
-		days, err := s.Daily(p, t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
-		if err != nil || len(days) != 6 || !days[0].Day.Equal(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)) {
+		days, err := s.Days(p, t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
+		if err != nil || len(days) != 6 || !days[0].Start.Equal(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)) {
 			t.Errorf("Daily(%q) after pruning = %+v, %v; want 6 days from 2026-01-05", scope, days, err)
 		}
 	}
-	hours, _ := s.Hourly(t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
+	hours, _ := s.Hours(t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
 	if len(hours) != 6 {
 		t.Errorf("%d hourly counters left, want 6", len(hours))
 	}
