@@ -31,30 +31,34 @@ func benchEvents(n int, start time.Time, step time.Duration, seed uint64) []abus
 	return out
 }
 
-// BenchmarkCommit stores events in batches of 1,000 (the daemon's batch), with their
-// indexes and daily counters, and reports events/s and bytes of database per event.
+// BenchmarkCommit stores events in batches of 1,000 and of 2,000 (the most lines the
+// daemon commits at once), with their blocks and counters, and reports events/s and
+// bytes of database per event.
 func BenchmarkCommit(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "state.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	const batch = 1000
-	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	const step = 1555 * time.Millisecond
-	b.ResetTimer()
-	for i := range b.N {
-		b.StopTimer() // making the events is not the store's work
-		evs := benchEvents(batch, start.Add(time.Duration(i*batch)*step), step, uint64(i))
-		b.StartTimer()
-		if _, err := s.Commit(evs, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
-	if fi, err := os.Stat(path); err == nil {
-		b.ReportMetric(float64(fi.Size())/float64(b.N*batch), "bytes/event")
+	for _, batch := range []int{1000, 2000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "state.db")
+			s, err := Open(path, time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+			const step = 1555 * time.Millisecond
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer() // making the events is not the store's work
+				evs := benchEvents(batch, start.Add(time.Duration(i*batch)*step), step, uint64(i))
+				b.StartTimer()
+				if _, err := s.Commit(evs, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+			if fi, err := os.Stat(path); err == nil {
+				b.ReportMetric(float64(fi.Size())/float64(b.N*batch), "bytes/event")
+			}
+		})
 	}
 }
