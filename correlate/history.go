@@ -9,20 +9,19 @@ import (
 	"github.com/abusewatch/abusewatch"
 )
 
-// A pass over history (Recorrelate) feeds months of events in time order, and every
-// batch asks again for each address's and network's recent events and newest incident.
-// recentEvents and latestIncidents answer those from memory: the events of the last
-// span (the longest window a rule looks back over) and the incidents seen or made
-// during the pass. What reaches further back (the success rule's week, recurrence's
-// first day) is read from the store as before.
+// Every batch asks again for the recent events of each address and network it brings
+// and for their newest incident. recentEvents answers the first from memory: the events
+// of the last lookback (the longest window a rule looks back over), kept by Correlate
+// across live batches and by each pass over history (Recorrelate) for itself. A pass
+// also remembers the incidents it read or made (latestIncidents). What reaches further
+// back (the success rule's week, recurrence's first day) is read from the store.
 
 // recentEvents holds the events from covered on, by address and by the networks the
 // rules read, and answers reads that lie within them. A Correlator's starts after the
-// newest event stored before it (or, with an empty store, at the first batch); a
-// pass's at its start. Each event is held once; the
-// indexes hold its position in the order added, each index in time order. Events may
-// come a little out of order (several hosts, a delayed syslog); one older than covered
-// is left to the store.
+// newest event stored before it (or, with an empty store, at the first batch); a pass's
+// at its start. Each event is held once; the indexes hold its position in the order
+// added, each index in time order. Events may come a little out of order (several
+// hosts, a delayed syslog); one older than covered is left to the store.
 type recentEvents struct {
 	store   EventReader
 	span    time.Duration
