@@ -31,8 +31,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -139,6 +142,7 @@ type Correlator struct {
 
 	recorrelated time.Time // the end of the last periodic re-correlation
 
+	pastMu  sync.Mutex               // guards past and pastDay (the rules of several addresses run at once)
 	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days
 	pastDay time.Time
 }
@@ -278,30 +282,28 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([
 	// A /24 recurs in its own right only when none of its addresses does: one address
 	// coming back is that address's recurrence, not its network's.
 	recurs := map[netip.Prefix]bool{}
-	for _, a := range order {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		incs, err := c.address(a, spans[a].from, spans[a].to, news[a])
-		if err != nil {
-			return out, err
-		}
+	byAddr, err := inParallel(ctx, order, func(a netip.Addr) ([]abusewatch.Incident, error) {
+		return c.address(a, spans[a].from, spans[a].to, news[a])
+	})
+	for i, incs := range byAddr {
 		for _, inc := range incs {
 			if inc.Rule == "recurrence" {
-				recurs[net24(a)] = true
+				recurs[net24(order[i])] = true
 			}
 		}
 		out = append(out, incs...)
 	}
-	for _, p := range netOrder {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		incs, err := c.network(p, nets[p].from, nets[p].to, recurs[p])
-		if err != nil {
-			return out, err
-		}
+	if err != nil {
+		return out, err
+	}
+	byNet, err := inParallel(ctx, netOrder, func(p netip.Prefix) ([]abusewatch.Incident, error) {
+		return c.network(p, nets[p].from, nets[p].to, recurs[p])
+	})
+	for _, incs := range byNet {
 		out = append(out, incs...)
+	}
+	if err != nil {
+		return out, err
 	}
 	for _, e := range successes {
 		if carried, err := c.carriesLogin(out, e); err != nil || carried {
@@ -323,6 +325,39 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([
 		return out, err
 	}
 	return append(out, incs...), nil
+}
+
+// inParallel applies judge to each of keys on as many goroutines as there are cores
+// (one for a small batch) and returns the results in the order of keys, up to the first
+// key that failed. The rules of different addresses, or of different networks, read
+// what the others do not write; the memories they share lock (latestIncidents, the
+// recurrence sums).
+func inParallel[K any](ctx context.Context, keys []K, judge func(K) ([]abusewatch.Incident, error)) ([][]abusewatch.Incident, error) {
+	out := make([][]abusewatch.Incident, len(keys))
+	errs := make([]error, len(keys))
+	workers := min(runtime.GOMAXPROCS(0), 4, max(len(keys)/32, 1))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(keys) {
+					return
+				}
+				if errs[i] = ctx.Err(); errs[i] == nil {
+					out[i], errs[i] = judge(keys[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return out[:i], err
+		}
+	}
+	return out, nil
 }
 
 // carriesLogin says whether the per-address incident of the login e's address, made

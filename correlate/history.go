@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -179,6 +180,7 @@ func (r *recentEvents) between(at []int, from, to time.Time) []abusewatch.Event 
 // latestIncidents remembers the newest incident of each key read or made during a
 // pass.
 type latestIncidents struct {
+	mu    sync.Mutex
 	store IncidentReader
 	known map[string]*abusewatch.Incident // nil: the store has none
 	held  int                             // known incidents (not nil)
@@ -186,21 +188,31 @@ type latestIncidents struct {
 
 // full says whether the memory should be emptied: incidents carry their evidence
 // lines, a few kilobytes each.
-func (l *latestIncidents) full() bool { return l.held > heldIncidents || len(l.known) > knownLimit }
+func (l *latestIncidents) full() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held > heldIncidents || len(l.known) > knownLimit
+}
 
 func (l *latestIncidents) LatestIncident(key string) (abusewatch.Incident, bool, error) {
-	if inc, ok := l.known[key]; ok {
+	l.mu.Lock()
+	inc, known := l.known[key]
+	l.mu.Unlock()
+	if known {
 		if inc == nil {
 			return abusewatch.Incident{}, false, nil
 		}
 		return *inc, true, nil
 	}
-	inc, ok, err := l.store.LatestIncident(key)
+	// Unlocked: the rules judging other keys go on meanwhile.
+	stored, ok, err := l.store.LatestIncident(key)
 	if err != nil {
-		return inc, ok, err
+		return stored, ok, err
 	}
-	l.remember(key, inc, ok)
-	return inc, ok, nil
+	l.mu.Lock()
+	l.remember(key, stored, ok)
+	l.mu.Unlock()
+	return stored, ok, nil
 }
 
 func (l *latestIncidents) remember(key string, inc abusewatch.Incident, ok bool) {
@@ -216,10 +228,17 @@ func (l *latestIncidents) remember(key string, inc abusewatch.Incident, ok bool)
 }
 
 // forget empties the memory (once what the pass made is stored).
-func (l *latestIncidents) forget() { clear(l.known); l.held = 0 }
+func (l *latestIncidents) forget() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.known)
+	l.held = 0
+}
 
 // made records incidents the pass made or grew (and stores).
 func (l *latestIncidents) made(incs []abusewatch.Incident) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, inc := range incs {
 		l.remember(inc.Key, inc, true)
 	}

@@ -166,6 +166,8 @@ type pastSum struct {
 // today, adding the days that passed since it was last asked (one read per active day)
 // or summing them afresh when first changed or the pass went back in time.
 func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, active []time.Time) (activity, error) {
+	c.pastMu.Lock()
+	defer c.pastMu.Unlock()
 	if len(c.past) > pastLimit && !c.pastDay.Equal(today) {
 		// Bounded memory: once a day, forget the scopes not asked about for a week.
 		maps.DeleteFunc(c.past, func(_ netip.Prefix, m pastSum) bool {

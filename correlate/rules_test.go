@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -365,5 +366,43 @@ func TestRecorrelateAppliesANewRuleToOldEvents(t *testing.T) {
 	}
 	if !c.Recorrelated().Equal(t0.Add(time.Hour)) {
 		t.Errorf("Recorrelated = %s", c.Recorrelated())
+	}
+}
+
+// A batch of many addresses is judged on several goroutines: it must come to what one
+// goroutine does with the same batches.
+func TestManyAddressesJudgedInParallelAsOneByOne(t *testing.T) {
+	opts := correlate.Options{Threshold: 3, Window: 10 * time.Minute, Recurrence: correlate.RecurrenceRule{Days: 3},
+		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: 5, Window: time.Hour}}}
+	var days [][]abusewatch.Event
+	for d := range 5 {
+		var day []abusewatch.Event
+		for i := range 200 {
+			addr := fmt.Sprintf("80.94.%d.%d", 90+i%4, 1+i)
+			for k := range 1 + i%4 {
+				day = append(day, at(addr, t0.AddDate(0, 0, d).Add(time.Duration(i)*time.Second+time.Duration(k)*time.Minute), uint16(40000+k)))
+			}
+		}
+		days = append(days, day)
+	}
+	judge := func(procs int) map[string]abusewatch.Incident {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		h := newHarness(t, opts)
+		got := map[string]abusewatch.Incident{}
+		for _, day := range days {
+			for _, inc := range h.feed(day...) {
+				got[inc.ID] = inc
+			}
+		}
+		return got
+	}
+	parallel, serial := judge(4), judge(1)
+	if len(serial) < 200 || len(parallel) != len(serial) {
+		t.Fatalf("%d incidents in parallel, %d one by one (want 200 or more)", len(parallel), len(serial))
+	}
+	for id, s := range serial {
+		if p, ok := parallel[id]; !ok || p.Count != s.Count || p.Rule != s.Rule || !p.Last.Equal(s.Last) || p.AdminOnly != s.AdminOnly {
+			t.Errorf("incident %s (%s): %+v in parallel, %+v one by one", id, s.Key, p, s)
+		}
 	}
 }
