@@ -212,7 +212,7 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 				}
 			}
 			s.after = digest(inc)
-			s.brief = passedIncident{rule: rules[inc.Rule], outside: !inc.AdminOnly && !inc.Success, last: inc.Last}
+			s.brief = passedIncident{rule: inc.Rule, outside: !inc.AdminOnly && !inc.Success, last: inc.Last}
 		}
 		return p.store.PutIncidents(incs)
 	})
@@ -235,10 +235,6 @@ type passedIncident struct {
 	outside bool // may be reported outside
 	last    time.Time
 }
-
-// rules interns the rule names.
-var rules = map[string]string{"per-address": "per-address", "network": "network", "port-scan": "port-scan", "sweep": "sweep",
-	"recurrence": "recurrence", "rate-anomaly": "rate-anomaly", "success-after-failure": "success-after-failure"}
 
 // RecorrelationSummary is what the re-correlations of this pipeline changed: how many
 // incidents, by rule, how many may be reported outside, and the newest few in full.

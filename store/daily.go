@@ -348,7 +348,6 @@ func encodeSealedDay(sealed uint64, t table, scs []scope) []byte {
 var errCorruptCounters = errors.New("corrupt sealed counters")
 
 type sealedDay struct {
-	sealed  uint64
 	names   []abusewatch.Class
 	n       int
 	scopes  []byte
@@ -362,7 +361,7 @@ func readSealedDay(v []byte) (sealedDay, error) {
 		return t, errCorruptCounters
 	}
 	d := eventDecoder{b: v[1:]}
-	t.sealed = d.uvarint()
+	d.uvarint() // the seq when sealed: for whoever reads the file, not needed here
 	nc := d.uvarint()
 	if nc > uint64(len(d.b)) {
 		return t, errCorruptCounters

@@ -310,13 +310,8 @@ func (s *Store) Incident(id string) (abusewatch.Incident, bool, error) {
 	return inc, ok, err
 }
 
-// Incidents returns every incident, oldest first.
-func (s *Store) Incidents() ([]abusewatch.Incident, error) {
-	return s.IncidentsSince(time.Time{})
-}
-
-// IncidentsSince returns the incidents whose last event is at or after since, oldest
-// first.
+// IncidentsSince returns the incidents whose last event is at or after since (all of
+// them for the zero time), oldest first.
 func (s *Store) IncidentsSince(since time.Time) ([]abusewatch.Incident, error) {
 	var out []abusewatch.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {

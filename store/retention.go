@@ -162,11 +162,21 @@ func (s *Store) PruneCounters(ctx context.Context, before time.Time, chunk int) 
 			}
 		}
 	}
+	// The activity index is walked whole: once per day of the cut, not every pass.
+	s.mu.Lock()
+	done := s.activePruned == day
+	s.mu.Unlock()
+	if done {
+		return total, nil
+	}
 	n, err := s.pruneActive(ctx, day, chunk)
 	total += n
 	if err != nil {
 		return total, fmt.Errorf("store: pruning the activity index before %s: %w", before.Format(time.DateOnly), err)
 	}
+	s.mu.Lock()
+	s.activePruned = day
+	s.mu.Unlock()
 	return total, nil
 }
 
@@ -281,36 +291,31 @@ func (s *Store) EachEvent(from, to time.Time, batch int, fn func([]abusewatch.Ev
 // readHour reads the events with from <= Time <= to of the first hour from hour to
 // last that has blocks, and returns the hour after it.
 func (s *Store) readHour(hour, last uint32, from, to time.Time) ([]abusewatch.Event, uint32, error) {
-	var evs []abusewatch.Event
-	overlap := false
-	next := last + 1
+	h, ok := uint32(0), false
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketBlocks).Cursor()
-		k, v := c.Seek(blockKey(hour, 0))
-		if k == nil || binary.BigEndian.Uint32(k) > last {
-			return nil
+		k, _ := tx.Bucket(bucketBlocks).Cursor().Seek(blockKey(hour, 0))
+		if k != nil && binary.BigEndian.Uint32(k) <= last {
+			h, ok = binary.BigEndian.Uint32(k), true
 		}
-		h := binary.BigEndian.Uint32(k)
-		next = h + 1
-		var prevMax int64
-		for ; k != nil && binary.BigEndian.Uint32(k) == h; k, v = c.Next() {
-			x, err := readBlockIndex(k, v)
-			if err != nil {
-				return fmt.Errorf("block %x: %w", k, err)
-			}
-			if x.max < from.UnixNano() || x.min > to.UnixNano() {
-				continue
-			}
-			overlap = overlap || (len(evs) > 0 && x.min < prevMax)
-			prevMax = max(prevMax, x.max)
-			rows, err := x.decodeRows()
-			if err != nil {
-				return fmt.Errorf("block %x: %w", k, err)
-			}
-			for _, e := range rows {
-				if !e.Time.Before(from) && !e.Time.After(to) {
-					evs = append(evs, e)
-				}
+		return nil
+	})
+	if err != nil || !ok {
+		return nil, last + 1, err
+	}
+	start := time.Unix(int64(h)*3600, 0)
+	lo, hi := maxTime(from, start), minTime(to, start.Add(time.Hour-time.Nanosecond))
+	var evs []abusewatch.Event
+	overlap, prevMax := false, int64(0)
+	err = s.eachBlock(lo, hi, func(_ []byte, x *blockIndex) error {
+		overlap = overlap || (len(evs) > 0 && x.min < prevMax)
+		prevMax = max(prevMax, x.max)
+		rows, err := x.decodeRows()
+		if err != nil {
+			return err
+		}
+		for _, e := range rows {
+			if !e.Time.Before(lo) && !e.Time.After(hi) {
+				evs = append(evs, e)
 			}
 		}
 		return nil
@@ -318,5 +323,19 @@ func (s *Store) readHour(hour, last uint32, from, to time.Time) ([]abusewatch.Ev
 	if overlap {
 		sortEvents(evs)
 	}
-	return evs, next, err
+	return evs, h + 1, err
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -55,8 +55,9 @@ type Store struct {
 
 	// mu serialises the writers of events and counters with the in-memory counters of
 	// the days not yet sealed (daily.go).
-	mu      sync.Mutex
-	pending pendingCounters
+	mu           sync.Mutex
+	pending      pendingCounters
+	activePruned uint32 // the day the activity index was last pruned before
 }
 
 // Open opens or creates the database at path, waiting at most timeout for another
