@@ -138,7 +138,7 @@ type Correlator struct {
 	incidents IncidentReader
 	counters  CounterReader
 	recent    *recentEvents // the events of the last lookback, as Correlate got them
-	read      EventReader   // where the rules read events: recent, or a pass's own
+	read      *recentEvents // where the rules read events: recent, or a pass's own
 
 	recorrelated time.Time // the end of the last periodic re-correlation
 
@@ -250,12 +250,13 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([
 		return s
 	}
 	spans := map[netip.Addr]span{}
-	news := map[netip.Addr][]abusewatch.Event{}
+	news := map[netip.Addr][]*abusewatch.Event{} // the batch's own, not copies
 	nets := map[netip.Prefix]span{}
 	var order []netip.Addr
 	var netOrder []netip.Prefix
 	var successes []abusewatch.Event
-	for _, e := range batch {
+	for i := range batch {
+		e := &batch[i]
 		if !e.Addr.IsValid() || c.Excluded(e.Addr) {
 			continue
 		}
@@ -267,7 +268,7 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([
 		spans[a] = widen(s, seen, e.Time)
 		news[a] = append(news[a], e)
 		if e.Class == abusewatch.ClassAuthSuccess {
-			successes = append(successes, e)
+			successes = append(successes, *e)
 			continue
 		}
 		for _, p := range c.networks(a) {
@@ -402,20 +403,22 @@ func net24(a netip.Addr) netip.Prefix {
 
 // Spoofable says whether e is evidence a forged source address could have made: a UDP
 // or ICMP packet or a bare TCP SYN. It never makes an outside report on its own.
-func Spoofable(e abusewatch.Event) bool {
-	switch strings.ToUpper(e.Proto) {
+func Spoofable(e abusewatch.Event) bool { return spoofable(e.Proto, e.Flags) }
+
+func spoofable(proto, flags string) bool {
+	switch strings.ToUpper(proto) {
 	case "":
 		return false
 	case "TCP":
-		f := strings.Fields(strings.ToUpper(e.Flags))
+		f := strings.Fields(strings.ToUpper(flags))
 		return len(f) == 0 || (len(f) == 1 && f[0] == "SYN")
 	}
 	return true
 }
 
 // reportable says whether e may, by itself, be the reason for an outside report.
-func (c *Correlator) reportable(e abusewatch.Event) bool {
-	return slices.Contains(c.opts.Reportable, e.Class) && !Spoofable(e)
+func (c *Correlator) reportable(e *abusewatch.Event) bool {
+	return slices.Contains(c.opts.Reportable, e.Class) && !spoofable(e.Proto, e.Flags)
 }
 
 // rule is one windowed rule applied to one key: an incident starts at the event that
@@ -426,11 +429,11 @@ type rule struct {
 	key       string
 	addr      netip.Addr
 	network   netip.Prefix
-	threshold func(evs []abusewatch.Event) bool // over the counted events within the window
-	monotone  bool                              // threshold never holds for a subset when it fails for the whole
+	threshold func(evs []*abusewatch.Event) bool // over the counted events within the window
+	monotone  bool                               // threshold never holds for a subset when it fails for the whole
 	window    time.Duration
 	growth    time.Duration
-	counts    func(e abusewatch.Event) bool
+	counts    func(e *abusewatch.Event) bool
 }
 
 // apply runs r over the events of its address or network that fetch reads from a
@@ -438,7 +441,7 @@ type rule struct {
 // last event within growth of the new ones) grows by the events after its last one;
 // what it already holds is not read again, so a long attack costs the same per batch
 // as a short one.
-func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) ([]abusewatch.Event, error)) ([]abusewatch.Incident, error) {
+func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) ([]*abusewatch.Event, error)) ([]abusewatch.Incident, error) {
 	prev, open, err := c.incidents.LatestIncident(r.key)
 	if err != nil {
 		return nil, err
@@ -457,7 +460,7 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	if !open && r.monotone {
 		// A set rule that all the events read together do not satisfy cannot be
 		// satisfied by any window of them: skip the walk.
-		counted := make([]abusewatch.Event, 0, len(all))
+		counted := make([]*abusewatch.Event, 0, len(all))
 		for _, e := range all {
 			if !e.Time.Before(start) && e.Class != abusewatch.ClassAuthSuccess && r.counts(e) {
 				counted = append(counted, e)
@@ -468,13 +471,13 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		}
 	}
 	// The counted events since start, oldest first.
-	counted := make([]abusewatch.Event, 0, len(all))
+	counted := make([]*abusewatch.Event, 0, len(all))
 	var (
 		out     []abusewatch.Incident
-		lo      int                // the first of counted within the window of the newest
-		cur     []abusewatch.Event // the new events of the incident being built
-		last    time.Time          // its last event
-		growing = open             // cur continues prev
+		lo      int                 // the first of counted within the window of the newest
+		cur     []*abusewatch.Event // the new events of the incident being built
+		last    time.Time           // its last event
+		growing = open              // cur continues prev
 		success bool
 	)
 	if open {
@@ -526,7 +529,7 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 }
 
 // grow adds evs, the events after prev's last one, to prev.
-func (c *Correlator) grow(prev abusewatch.Incident, evs []abusewatch.Event, success bool) abusewatch.Incident {
+func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, success bool) abusewatch.Incident {
 	inc := prev
 	inc.Success = success
 	if len(evs) > 0 {
@@ -542,14 +545,14 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []abusewatch.Event, succ
 // address applies the per-address, port-scan and sweep rules to the events of a around
 // the new ones (news), which lie between from and to. A set rule none of the new events
 // counts toward is not applied: they can neither start nor grow its incident.
-func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch.Event) ([]abusewatch.Incident, error) {
+func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatch.Event) ([]abusewatch.Incident, error) {
 	host := netip.PrefixFrom(a, a.BitLen())
-	var fetched []abusewatch.Event
+	var fetched []*abusewatch.Event
 	fetchedFrom := to.Add(time.Nanosecond)
-	fetch := func(start time.Time) ([]abusewatch.Event, error) {
+	fetch := func(start time.Time) ([]*abusewatch.Event, error) {
 		// The rules share one read: a later rule reaching further back reads again.
 		if start.Before(fetchedFrom) {
-			evs, err := c.read.EventsByAddr(a, start, to)
+			evs, err := c.read.addrEvents(a, start, to)
 			if err != nil {
 				return nil, err
 			}
@@ -562,11 +565,11 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch
 		name: "per-address", key: "ip:" + a.String(), addr: a, network: host,
 		window: windows[len(windows)-1].Window, growth: c.growth,
 		counts: c.reportable,
-		threshold: func(evs []abusewatch.Event) bool {
+		threshold: func(evs []*abusewatch.Event) bool {
 			// Any window's threshold: evs are the events within the longest window.
 			last := evs[len(evs)-1].Time
 			for _, w := range windows {
-				i, _ := slices.BinarySearchFunc(evs, last.Add(-w.Window), func(e abusewatch.Event, t time.Time) int {
+				i, _ := slices.BinarySearchFunc(evs, last.Add(-w.Window), func(e *abusewatch.Event, t time.Time) int {
 					if e.Time.After(t) {
 						return 1
 					}
@@ -579,16 +582,16 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch
 			return false
 		},
 	}}
-	if r := c.opts.PortScan; r.Count > 0 && slices.ContainsFunc(news, func(e abusewatch.Event) bool { return e.LocalPort != 0 }) {
+	if r := c.opts.PortScan; r.Count > 0 && slices.ContainsFunc(news, func(e *abusewatch.Event) bool { return e.LocalPort != 0 }) {
 		rules = append(rules, rule{
 			name: "port-scan", key: "scan:" + a.String(), addr: a, network: host, window: r.Window, growth: r.Window, monotone: true,
-			counts: func(e abusewatch.Event) bool { return e.LocalPort != 0 },
-			threshold: func(evs []abusewatch.Event) bool {
+			counts: func(e *abusewatch.Event) bool { return e.LocalPort != 0 },
+			threshold: func(evs []*abusewatch.Event) bool {
 				type hostPort struct {
 					host string
 					port uint16
 				}
-				return atLeastDistinct(evs, r.Count, func(e abusewatch.Event) hostPort { return hostPort{e.Host, e.LocalPort} })
+				return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) hostPort { return hostPort{e.Host, e.LocalPort} })
 			},
 		})
 	}
@@ -597,9 +600,9 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch
 		for _, svc := range services(news) {
 			rules = append(rules, rule{
 				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, growth: r.Window, monotone: true,
-				counts: func(e abusewatch.Event) bool { return e.Host != "" && service(e) == svc },
-				threshold: func(evs []abusewatch.Event) bool {
-					return atLeastDistinct(evs, r.Count, func(e abusewatch.Event) string { return e.Host })
+				counts: func(e *abusewatch.Event) bool { return e.Host != "" && service(e) == svc },
+				threshold: func(evs []*abusewatch.Event) bool {
+					return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) string { return e.Host })
 				},
 			})
 		}
@@ -624,7 +627,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []abusewatch
 
 // service is what a sweep compares: the program, or the port of ours when a firewall
 // names no program.
-func service(e abusewatch.Event) string {
+func service(e *abusewatch.Event) string {
 	if e.Service != "" {
 		return e.Service
 	}
@@ -635,7 +638,7 @@ func service(e abusewatch.Event) string {
 }
 
 // services lists the services of the events in evs that name one, in order of appearance.
-func services(evs []abusewatch.Event) []string {
+func services(evs []*abusewatch.Event) []string {
 	var out []string
 	for _, e := range evs {
 		if s := service(e); s != "" && e.Host != "" && !slices.Contains(out, s) {
@@ -655,13 +658,13 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 	}) {
 		rl := rule{
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, growth: r.Window, monotone: true,
-			counts: func(e abusewatch.Event) bool { return !c.Excluded(e.Addr) },
-			threshold: func(evs []abusewatch.Event) bool {
-				return atLeastDistinct(evs, r.Count, func(e abusewatch.Event) netip.Addr { return e.Addr.Unmap() })
+			counts: func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) },
+			threshold: func(evs []*abusewatch.Event) bool {
+				return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() })
 			},
 		}
-		incs, err := c.apply(rl, from, func(start time.Time) ([]abusewatch.Event, error) {
-			return c.read.EventsByNetwork(p, start, to)
+		incs, err := c.apply(rl, from, func(start time.Time) ([]*abusewatch.Event, error) {
+			return c.read.netEvents(p, start, to)
 		})
 		if err != nil {
 			return nil, err
@@ -683,7 +686,7 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 // atLeastDistinct says whether evs hold at least n distinct values of key. It stops
 // at the n-th, and keeps the values seen in a small slice while there are few (the
 // rules ask for a handful: 3 hosts, 10 addresses, 20 ports).
-func atLeastDistinct[K comparable](evs []abusewatch.Event, n int, key func(abusewatch.Event) K) bool {
+func atLeastDistinct[K comparable](evs []*abusewatch.Event, n int, key func(*abusewatch.Event) K) bool {
 	if len(evs) < n {
 		return false
 	}
@@ -708,7 +711,7 @@ func atLeastDistinct[K comparable](evs []abusewatch.Event, n int, key func(abuse
 }
 
 // build makes the incident of rule r from its events, oldest first.
-func (c *Correlator) build(r rule, evs []abusewatch.Event, success bool) abusewatch.Incident {
+func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusewatch.Incident {
 	first := evs[0]
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", r.key, first.Time.UnixNano(), first.Seq))
 	inc := abusewatch.Incident{
@@ -735,7 +738,7 @@ func (c *Correlator) build(r rule, evs []abusewatch.Event, success bool) abusewa
 // describe adds the classes and hosts of evs to inc, merges them into its evidence
 // (first, sample, last), sets its severity, and says whether any of evs may be the
 // reason for an outside report.
-func (c *Correlator) describe(inc *abusewatch.Incident, evs []abusewatch.Event) bool {
+func (c *Correlator) describe(inc *abusewatch.Incident, evs []*abusewatch.Event) bool {
 	reportable := false
 	for _, e := range evs {
 		if !slices.Contains(inc.Classes, e.Class) {
@@ -757,12 +760,12 @@ func (c *Correlator) describe(inc *abusewatch.Incident, evs []abusewatch.Event) 
 // evs: the first ones, a few spread evenly through the middle, and the last ones. Those
 // taken from evs get their own copy of their strings: a stored event's strings share
 // the memory of its whole block, which evidence must not keep.
-func sample(old, evs []abusewatch.Event, n int) []abusewatch.Event {
+func sample(old []abusewatch.Event, evs []*abusewatch.Event, n int) []abusewatch.Event {
 	at := func(i int) abusewatch.Event {
 		if i < len(old) {
 			return old[i]
 		}
-		return ownStrings(evs[i-len(old)])
+		return ownStrings(*evs[i-len(old)])
 	}
 	total := len(old) + len(evs)
 	out := make([]abusewatch.Event, 0, min(total, n))
@@ -801,7 +804,7 @@ func ownStrings(e abusewatch.Event) abusewatch.Event {
 // remote port; a record without a port counts alone unless its service gives ports
 // elsewhere in evs (then it is one of those connections' extra lines). Several
 // failures in one connection count once: a report may understate, never overstate.
-func attempts(evs []abusewatch.Event) int {
+func attempts(evs []*abusewatch.Event) int {
 	type conn struct {
 		host, service string
 		port          uint16

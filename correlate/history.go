@@ -144,35 +144,47 @@ func remove[K comparable](m map[K][]int, k K, at int) {
 	}
 }
 
-func (r *recentEvents) EventsByAddr(addr netip.Addr, from, to time.Time) ([]abusewatch.Event, error) {
+// addrEvents gives the events of addr with from <= Time <= to, oldest first: the held
+// ones themselves, or the store's.
+func (r *recentEvents) addrEvents(addr netip.Addr, from, to time.Time) ([]*abusewatch.Event, error) {
 	if from.Before(r.covered) {
-		return r.store.EventsByAddr(addr, from, to)
+		return pointers(r.store.EventsByAddr(addr, from, to))
 	}
 	return r.between(r.byAddr[addr.Unmap()], from, to), nil
 }
 
-func (r *recentEvents) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatch.Event, error) {
+// netEvents is addrEvents for network p.
+func (r *recentEvents) netEvents(p netip.Prefix, from, to time.Time) ([]*abusewatch.Event, error) {
 	held := false
 	for _, size := range r.sizes {
 		held = held || size(p.Addr()) == p
 	}
 	if !held || from.Before(r.covered) {
-		return r.store.EventsByNetwork(p, from, to)
+		return pointers(r.store.EventsByNetwork(p, from, to))
 	}
 	return r.between(r.byNet[p], from, to), nil
 }
 
+// pointers points at each of evs.
+func pointers(evs []abusewatch.Event, err error) ([]*abusewatch.Event, error) {
+	out := make([]*abusewatch.Event, len(evs))
+	for i := range evs {
+		out[i] = &evs[i]
+	}
+	return out, err
+}
+
 // between returns the held events at positions at (in time order) with
 // from <= Time <= to.
-func (r *recentEvents) between(at []int, from, to time.Time) []abusewatch.Event {
+func (r *recentEvents) between(at []int, from, to time.Time) []*abusewatch.Event {
 	lo := sort.Search(len(at), func(i int) bool { return !r.at(at[i]).Time.Before(from) })
 	hi := sort.Search(len(at), func(i int) bool { return r.at(at[i]).Time.After(to) })
 	if lo >= hi {
 		return nil
 	}
-	out := make([]abusewatch.Event, 0, hi-lo)
+	out := make([]*abusewatch.Event, 0, hi-lo)
 	for _, i := range at[lo:hi] {
-		out = append(out, *r.at(i))
+		out = append(out, r.at(i))
 	}
 	return out
 }

@@ -56,13 +56,13 @@ func TestRecentEventsReadLikeTheStore(t *testing.T) {
 			from := batch[0].Time.Add(-back)
 			for _, a := range []string{"45.134.26.1", "45.134.27.6"} {
 				addr := netip.MustParseAddr(a)
-				got, _ := recent.EventsByAddr(addr, from, end)
+				got, _ := recent.addrEvents(addr, from, end)
 				want, _ := st.EventsByAddr(addr, from, end)
 				if !sameSeqs(got, want) {
 					t.Fatalf("batch %d, %s back, %s: %d events from memory, %d in the store", i/250, back, a, len(got), len(want))
 				}
 				p := net24(addr)
-				got, _ = recent.EventsByNetwork(p, from, end)
+				got, _ = recent.netEvents(p, from, end)
 				want, _ = st.EventsByNetwork(p, from, end)
 				if !sameSeqs(got, want) {
 					t.Fatalf("batch %d, %s back, %s: %d events from memory, %d in the store", i/250, back, p, len(got), len(want))
@@ -78,15 +78,8 @@ func TestRecentEventsReadLikeTheStore(t *testing.T) {
 	}
 }
 
-func sameSeqs(a, b []abusewatch.Event) bool {
-	seqs := func(evs []abusewatch.Event) []uint64 {
-		out := make([]uint64, len(evs))
-		for i, e := range evs {
-			out[i] = e.Seq
-		}
-		return out
-	}
-	return slices.Equal(seqs(a), seqs(b))
+func sameSeqs(held []*abusewatch.Event, stored []abusewatch.Event) bool {
+	return slices.EqualFunc(held, stored, func(h *abusewatch.Event, s abusewatch.Event) bool { return h.Seq == s.Seq })
 }
 
 func TestRecorrelateReturnsTheErrorOfPut(t *testing.T) {

@@ -61,15 +61,15 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	for _, d := range now {
 		cur.add(d, c.opts.Reportable)
 	}
-	read := func(from, to time.Time) ([]abusewatch.Event, error) {
+	read := func(from, to time.Time) ([]*abusewatch.Event, error) {
 		if scope.IsSingleIP() {
-			return c.read.EventsByAddr(scope.Addr(), from, to)
+			return c.read.addrEvents(scope.Addr(), from, to)
 		}
-		return c.read.EventsByNetwork(scope, from, to)
+		return c.read.netEvents(scope, from, to)
 	}
-	var evs []abusewatch.Event
+	var evs []*abusewatch.Event
 	if open {
-		evs = slices.Clone(prev.Evidence)
+		evs, _ = pointers(prev.Evidence, nil)
 	} else if firstDay, err := read(first, first.Add(24*time.Hour-time.Nanosecond)); err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
@@ -88,10 +88,10 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 			evs = append(evs, e)
 		}
 	}
-	evs = slices.DeleteFunc(evs, func(e abusewatch.Event) bool {
+	evs = slices.DeleteFunc(evs, func(e *abusewatch.Event) bool {
 		return e.Class == abusewatch.ClassAuthSuccess || c.Excluded(e.Addr)
 	})
-	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	slices.SortStableFunc(evs, func(a, b *abusewatch.Event) int { return a.Time.Compare(b.Time) })
 
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, first.Unix()))
 	inc := abusewatch.Incident{
@@ -209,11 +209,11 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	}
 	a := e.Addr.Unmap()
 	key := "success:" + a.String()
-	near, err := c.read.EventsByNetwork(net24(a), e.Time.Add(-lb), e.Time)
+	near, err := c.read.netEvents(net24(a), e.Time.Add(-lb), e.Time)
 	if err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
-	fails := slices.DeleteFunc(near, func(o abusewatch.Event) bool {
+	fails := slices.DeleteFunc(near, func(o *abusewatch.Event) bool {
 		return !c.reportable(o) || !o.Time.Before(e.Time) || c.Excluded(o.Addr)
 	})
 	if len(fails) == 0 {
@@ -233,7 +233,7 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	if open {
 		inc.ID, inc.First = prev.ID, prev.First
 	}
-	evs := append(fails, e)
+	evs := append(fails, &e)
 	c.describe(&inc, evs)
 	// The evidence must show the login itself, whatever the sample left out.
 	if !slices.ContainsFunc(inc.Evidence, func(o abusewatch.Event) bool { return o.Seq == e.Seq && o.Time.Equal(e.Time) }) {
@@ -296,13 +296,13 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 			return out, err
 		}
 		open = open && !prev.Last.Before(hour) && !prev.First.After(newest[class])
-		var evs []abusewatch.Event
+		var evs []*abusewatch.Event
 		if open {
-			evs = slices.Clone(prev.Evidence)
+			evs, _ = pointers(prev.Evidence, nil)
 		}
-		for _, e := range batch {
+		for i, e := range batch {
 			if e.Class == class && !e.Time.Before(hour) {
-				evs = append(evs, e)
+				evs = append(evs, &batch[i])
 			}
 		}
 		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, hour.Unix()))
@@ -334,22 +334,28 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	latest := &latestIncidents{store: incidents, known: map[string]*abusewatch.Incident{}}
 	c.read, c.incidents = recent, latest
 	defer func() { c.read, c.incidents = read, incidents }()
-	// The incidents made or grown are handed to put in groups, each once in its
-	// newest form (a long attack grows its incident in every batch), by a goroutine of
-	// their own while the next batches are judged.
+	// An incident is handed to put once it can no longer grow (the pass is past its
+	// last event by more than its rule's growth), by a goroutine of its own while the
+	// next batches are judged: a long attack, or a network or address that recurs for
+	// months, grows in batch after batch and is written once, not after every one.
 	w := newPutter(put)
-	var order []string
-	made := map[string]abusewatch.Incident{}
-	flush := func() error {
-		if len(order) > 0 {
-			incs := make([]abusewatch.Incident, len(order))
-			for i, id := range order {
-				incs[i] = made[id]
-			}
-			order, made = order[:0], map[string]abusewatch.Incident{}
-			w.put(incs)
+	open := map[string]abusewatch.Incident{} // by ID, in their newest form
+	var closed []abusewatch.Incident
+	hand := func(incs []abusewatch.Incident) {
+		// In time order: a key's newer incident is put after its older one.
+		slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int { return a.Last.Compare(b.Last) })
+		w.put(incs)
+	}
+	flushAll := func() error {
+		for _, inc := range open {
+			closed = append(closed, inc)
 		}
-		return w.failed()
+		clear(open)
+		if len(closed) > 0 {
+			hand(closed)
+			closed = nil
+		}
+		return w.wait()
 	}
 	err := h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
 		recent.add(batch)
@@ -359,20 +365,26 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		}
 		latest.made(incs)
 		for _, inc := range incs {
-			if _, ok := made[inc.ID]; !ok {
-				order = append(order, inc.ID)
+			open[inc.ID] = inc
+		}
+		// The batches come in time order: what ended more than its growth before this
+		// batch's first event stays as it is.
+		for id, inc := range open {
+			if inc.Last.Add(c.growthOf(inc.Rule)).Before(batch[0].Time) {
+				closed = append(closed, inc)
+				delete(open, id)
 			}
-			made[inc.ID] = inc
 		}
-		if len(order) >= putEvery {
-			return flush()
-		}
-		if latest.full() {
-			// Bounded memory: store what was made, then read the store again.
-			if err := flush(); err != nil {
+		if len(closed) >= putEvery {
+			hand(closed)
+			closed = nil
+			if err := w.failed(); err != nil {
 				return err
 			}
-			if err := w.wait(); err != nil {
+		}
+		if latest.full() || len(open) > heldIncidents {
+			// Bounded memory: store everything made, then read the store again.
+			if err := flushAll(); err != nil {
 				return err
 			}
 			latest.forget()
@@ -380,7 +392,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		return nil
 	})
 	if err == nil {
-		err = flush()
+		err = flushAll()
 	}
 	n, werr := w.close()
 	if err == nil {
@@ -390,6 +402,25 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		c.recorrelated = to
 	}
 	return n, err
+}
+
+// growthOf is how long after its last event an incident of rule may still grow.
+func (c *Correlator) growthOf(rule string) time.Duration {
+	switch rule {
+	case "per-address":
+		return c.growth
+	case "port-scan":
+		return c.opts.PortScan.Window
+	case "sweep":
+		return c.opts.Sweep.Window
+	case "network":
+		return c.opts.Network.Window
+	case "recurrence":
+		return c.opts.Recurrence.Gap
+	case "success-after-failure":
+		return c.opts.SuccessLookback
+	}
+	return time.Hour // rate-anomaly: the hour of its newest event
 }
 
 // putter hands groups of incidents to put, in order, on a goroutine of its own.
@@ -459,9 +490,9 @@ const (
 // How much of its events and incidents a pass holds (variables for the tests).
 var (
 	recorrelateBatch = 20_000
-	putEvery         = 2_000   // distinct incidents held before they are handed to put
+	putEvery         = 2_000   // incidents that can no longer grow handed to put at once
 	knownLimit       = 200_000 // incident keys remembered
-	heldIncidents    = 5_000   // ... of which incidents (not "none")
+	heldIncidents    = 20_000  // ... of which incidents (not "none"), and incidents still growing
 )
 
 // lookback is the longest a windowed rule looks back from an event: what a pass keeps

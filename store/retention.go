@@ -268,15 +268,18 @@ func (s *Store) EachEvent(from, to time.Time, batch int, fn func([]abusewatch.Ev
 		for range hours { // let the reader finish
 		}
 	}()
-	var buf []abusewatch.Event
+	// Each batch is a slice of its own, filled once: fn may keep it.
+	buf := make([]abusewatch.Event, 0, batch)
 	for evs := range hours {
-		buf = append(buf, evs...)
-		for len(buf) >= batch {
-			// fn gets its own slice: what follows is appended after its end.
-			if err := fn(buf[:batch:batch]); err != nil {
-				return err
+		for len(evs) > 0 {
+			n := min(batch-len(buf), len(evs))
+			buf, evs = append(buf, evs[:n]...), evs[n:]
+			if len(buf) == batch {
+				if err := fn(buf); err != nil {
+					return err
+				}
+				buf = make([]abusewatch.Event, 0, batch)
 			}
-			buf = buf[batch:]
 		}
 	}
 	if readErr != nil {
@@ -313,10 +316,12 @@ func (s *Store) readHour(hour, last uint32, from, to time.Time) ([]abusewatch.Ev
 		if err != nil {
 			return err
 		}
-		for _, e := range rows {
-			if !e.Time.Before(lo) && !e.Time.After(hi) {
-				evs = append(evs, e)
-			}
+		// The decoded rows are the hour's own: the first block's are kept, not copied.
+		rows = slices.DeleteFunc(rows, func(e abusewatch.Event) bool { return e.Time.Before(lo) || e.Time.After(hi) })
+		if evs == nil {
+			evs = rows
+		} else {
+			evs = append(evs, rows...)
 		}
 		return nil
 	})
