@@ -741,11 +741,12 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 func (c *Correlator) describe(inc *abusewatch.Incident, evs []*abusewatch.Event) bool {
 	reportable := false
 	for _, e := range evs {
+		// Copies: a stored event's strings share its block's memory (see sample).
 		if !slices.Contains(inc.Classes, e.Class) {
-			inc.Classes = append(inc.Classes, e.Class)
+			inc.Classes = append(inc.Classes, abusewatch.Class(strings.Clone(string(e.Class))))
 		}
 		if e.Host != "" && !slices.Contains(inc.Hosts, e.Host) {
-			inc.Hosts = append(inc.Hosts, e.Host)
+			inc.Hosts = append(inc.Hosts, strings.Clone(e.Host))
 		}
 		reportable = reportable || c.reportable(e)
 	}
