@@ -42,10 +42,12 @@ import (
 )
 
 // EventReader gives the stored events of one address or one indexed network (/24, /16,
-// /8; IPv6 /64, /48, /32) in a time range, oldest first.
+// /8; IPv6 /64, /48, /32) in a time range, oldest first; FirstEvents only the oldest n
+// of a network or (a single-address prefix) an address.
 type EventReader interface {
 	EventsByAddr(addr netip.Addr, from, to time.Time) ([]abusewatch.Event, error)
 	EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatch.Event, error)
+	FirstEvents(p netip.Prefix, from, to time.Time, n int) ([]abusewatch.Event, error)
 }
 
 // IncidentReader gives the newest incident with a key.

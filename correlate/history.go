@@ -165,6 +165,21 @@ func (r *recentEvents) netEvents(p netip.Prefix, from, to time.Time) ([]*abusewa
 	return r.between(r.byNet[p], from, to), nil
 }
 
+// firstEvents is netEvents, or addrEvents for a single-address p, up to the oldest n.
+func (r *recentEvents) firstEvents(p netip.Prefix, from, to time.Time, n int) ([]*abusewatch.Event, error) {
+	if from.Before(r.covered) {
+		return pointers(r.store.FirstEvents(p, from, to, n))
+	}
+	var evs []*abusewatch.Event
+	var err error
+	if p.IsSingleIP() {
+		evs, err = r.addrEvents(p.Addr(), from, to)
+	} else {
+		evs, err = r.netEvents(p, from, to)
+	}
+	return evs[:min(n, len(evs))], err
+}
+
 // pointers points at each of evs.
 func pointers(evs []abusewatch.Event, err error) ([]*abusewatch.Event, error) {
 	out := make([]*abusewatch.Event, len(evs))

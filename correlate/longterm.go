@@ -18,8 +18,9 @@ import (
 // recurrence applies the recurrence rule to scope (an address or its /24, IPv6 /64)
 // after new events between from and to: active on Days distinct days within Period. It
 // reads the daily counters, not the raw events, so it sees further back than the raw
-// events are kept; the evidence is what raw events remain of the first active day and
-// the new events.
+// events are kept. The evidence is the first few raw events that remain of the first
+// active day (twice Evidence: the rest of that day would be read only to be sampled
+// away) and the new events.
 func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewatch.Incident, bool, error) {
 	r := c.opts.Recurrence
 	key := "recur:" + scope.String()
@@ -70,7 +71,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	var evs []*abusewatch.Event
 	if open {
 		evs, _ = pointers(prev.Evidence, nil)
-	} else if firstDay, err := read(first, first.Add(24*time.Hour-time.Nanosecond)); err != nil {
+	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), 2*c.opts.Evidence); err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
 		evs = firstDay

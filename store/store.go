@@ -332,10 +332,31 @@ func (s *Store) EventsByAddr(addr netip.Addr, from, to time.Time) ([]abusewatch.
 // EventsByNetwork returns the events from the network p (any prefix length) with
 // from <= Time <= to, oldest first.
 func (s *Store) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatch.Event, error) {
+	return s.networkEvents(p, from, to, 0)
+}
+
+// FirstEvents is EventsByNetwork up to the oldest n events: it decodes the blocks of
+// the first hours that hold them, not of the whole range (the first active day of a
+// network that recurs for months is an incident's first evidence).
+func (s *Store) FirstEvents(p netip.Prefix, from, to time.Time, n int) ([]abusewatch.Event, error) {
+	return s.networkEvents(p, from, to, max(n, 1))
+}
+
+var errEnough = errors.New("enough events")
+
+// networkEvents returns the events of p with from <= Time <= to, oldest first; with
+// limit > 0, the oldest limit of them.
+func (s *Store) networkEvents(p netip.Prefix, from, to time.Time, limit int) ([]abusewatch.Event, error) {
 	p = unmapPrefix(p)
 	var out []abusewatch.Event
 	var at []int
+	lastHour := uint32(0)
 	err := s.eachBlock(from, to, func(key []byte, x *blockIndex) error {
+		// A block holds one hour: once an hour has made the count, later hours
+		// cannot hold older events.
+		if limit > 0 && len(out) >= limit && x.hour > lastHour {
+			return errEnough
+		}
 		lo, hi := x.addrRange(p)
 		if lo == hi {
 			return nil
@@ -354,11 +375,18 @@ func (s *Store) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatc
 		for _, i := range at {
 			if e := evs[i]; !e.Time.Before(from) && !e.Time.After(to) {
 				out = append(out, e)
+				lastHour = x.hour
 			}
 		}
 		return nil
 	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
 	sortEvents(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
 	return out, err
 }
 

@@ -80,6 +80,39 @@ func TestEventsByAddrAndNetworkAreTimeRanges(t *testing.T) {
 	}
 }
 
+func TestFirstEventsAreTheOldestOfTheRange(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	// Three hours of events, each hour in two commits whose times interleave (two
+	// hosts), so an hour has overlapping blocks.
+	for h := range 3 {
+		for part := range 2 {
+			var evs []abusewatch.Event
+			for i := range 6 {
+				at := t0.Add(time.Duration(h)*time.Hour + time.Duration(2*i+part)*time.Minute)
+				evs = append(evs, ev("45.134.26.17", at), ev("45.134.27.1", at))
+			}
+			if _, err := s.Commit(evs, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p := netip.MustParsePrefix("45.134.26.0/24")
+	all, err := s.EventsByNetwork(p, t0.Add(5*time.Minute), t0.Add(3*time.Hour))
+	if err != nil || len(all) != 31 {
+		t.Fatalf("EventsByNetwork = %d events, %v; want 31", len(all), err)
+	}
+	for _, n := range []int{1, 7, 12, 30, 31, 100} {
+		got, err := s.FirstEvents(p, t0.Add(5*time.Minute), t0.Add(3*time.Hour), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := all[:min(n, len(all))]; !reflect.DeepEqual(got, want) {
+			t.Errorf("FirstEvents(%d) = %d events, not the oldest %d", n, len(got), len(want))
+		}
+	}
+}
+
 func TestReportIsAddedOnce(t *testing.T) {
 	s := openTemp(t)
 	r := abusewatch.Report{ID: "r1", Incidents: []string{"i1", "i2"}, State: abusewatch.ReportQueued}
