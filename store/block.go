@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/klauspost/compress/zstd"
@@ -308,24 +309,42 @@ func (x *blockIndex) glance(i int) (t time.Time, class, host string) {
 
 // decodeRows decompresses and decodes every event of the block.
 func (x *blockIndex) decodeRows() ([]abusewatch.Event, error) {
+	return x.decodeRowsAt(nil)
+}
+
+// decodeRowsAt decompresses the block and decodes the events at positions at (sorted),
+// or every event when at is nil; the others are skipped, not decoded.
+func (x *blockIndex) decodeRowsAt(at []int) ([]abusewatch.Event, error) {
 	raw, err := zstdDecoder.DecodeAll(x.rows, make([]byte, 0, 200*x.n))
-	if err != nil {
+	if err != nil || len(raw) == 0 {
 		return nil, fmt.Errorf("%w: %v", errCorruptBlock, err)
 	}
 	// The events' strings are cut from one string of the whole block: one allocation,
 	// not nine per event. Whoever keeps a few events for long (an incident's evidence)
-	// copies their strings, or the block stays in memory.
-	whole := string(raw)
-	out := make([]abusewatch.Event, 0, x.n)
-	for rest := raw; len(rest) > 0; {
-		e, next, err := decodeEventFrom(eventDecoder{b: rest, whole: whole, wholeLen: len(raw)})
+	// copies their strings, or the block stays in memory. raw is not written again, so
+	// it is that string, not a copy.
+	whole := unsafe.String(&raw[0], len(raw))
+	n := x.n
+	if at != nil {
+		n = len(at)
+	}
+	out := make([]abusewatch.Event, n)
+	next, i := 0, 0
+	for rest := raw; len(rest) > 0; i++ {
+		if at != nil && (next == len(at) || at[next] != i) {
+			rest, err = skipEvent(rest)
+		} else {
+			if next == len(out) {
+				return nil, errCorruptBlock
+			}
+			rest, err = decodeEventInto(&out[next], eventDecoder{b: rest, whole: whole, wholeLen: len(raw)})
+			next++
+		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, e)
-		rest = next
 	}
-	if len(out) != x.n {
+	if i != x.n || next != len(out) {
 		return nil, errCorruptBlock
 	}
 	return out, nil
@@ -346,12 +365,17 @@ func newBlockCache(limit int) *blockCache {
 	return &blockCache{limit: limit, blocks: map[string][]abusewatch.Event{}}
 }
 
+// cached returns the decoded events of the block at key if they are held.
+func (c *blockCache) cached(key []byte) ([]abusewatch.Event, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	evs, ok := c.blocks[string(key)]
+	return evs, ok
+}
+
 // events returns the decoded events of the block at key, decoding it with x on a miss.
 func (c *blockCache) events(key []byte, x *blockIndex) ([]abusewatch.Event, error) {
-	c.mu.Lock()
-	evs, ok := c.blocks[string(key)]
-	c.mu.Unlock()
-	if ok {
+	if evs, ok := c.cached(key); ok {
 		return evs, nil
 	}
 	evs, err := x.decodeRows()

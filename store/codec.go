@@ -70,8 +70,14 @@ func decodeEventPrefix(v []byte) (abusewatch.Event, []byte, error) {
 // what follows it.
 func decodeEventFrom(d eventDecoder) (abusewatch.Event, []byte, error) {
 	var e abusewatch.Event
+	rest, err := decodeEventInto(&e, d)
+	return e, rest, err
+}
+
+// decodeEventInto is decodeEventFrom into *e, which must be zero.
+func decodeEventInto(e *abusewatch.Event, d eventDecoder) ([]byte, error) {
 	if len(d.b) == 0 || d.b[0] != eventCodecV1 {
-		return e, nil, errCorruptEvent
+		return nil, errCorruptEvent
 	}
 	d.b = d.b[1:]
 	e.Seq = d.uvarint()
@@ -93,7 +99,31 @@ func decodeEventFrom(d eventDecoder) (abusewatch.Event, []byte, error) {
 	e.Class = abusewatch.Class(d.string())
 	e.Name, e.User, e.Service, e.Host = d.string(), d.string(), d.string(), d.string()
 	e.Source, e.Line, e.Proto, e.Flags = d.string(), d.string(), d.string(), d.string()
-	return e, d.b, d.err
+	return d.b, d.err
+}
+
+// skipEvent returns what follows the event encodeEvent wrote at the start of b,
+// without decoding it.
+func skipEvent(b []byte) ([]byte, error) {
+	d := eventDecoder{b: b}
+	if d.byte() != eventCodecV1 {
+		return nil, errCorruptEvent
+	}
+	d.uvarint()
+	d.varint()
+	d.varint()
+	switch n := d.byte(); n { // the address
+	case 0, 4, 16:
+		d.skip(uint64(n))
+	default:
+		d.fail()
+	}
+	d.uvarint()
+	d.uvarint()
+	for range 9 { // Class to Flags
+		d.skip(d.uvarint())
+	}
+	return d.b, d.err
 }
 
 // eventDecoder reads the fields of a stored event; after the first error every read
@@ -145,6 +175,14 @@ func (d *eventDecoder) bytes(n int) []byte {
 	v := d.b[:n]
 	d.b = d.b[n:]
 	return v
+}
+
+func (d *eventDecoder) skip(n uint64) {
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return
+	}
+	d.b = d.b[n:]
 }
 
 func (d *eventDecoder) string() string {

@@ -23,6 +23,12 @@ func TestEventCodecRoundTrips(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, e) {
 			t.Errorf("round trip of %+v gave %+v, %v", e, got, err)
 		}
+		// Skipping an event ends where decoding it does.
+		two := encodeEvent(encodeEvent(nil, &e), &e)
+		_, decoded, _ := decodeEventPrefix(two)
+		if skipped, err := skipEvent(two); err != nil || len(skipped) != len(decoded) {
+			t.Errorf("skipEvent left %d bytes, %v; decoding leaves %d", len(skipped), err, len(decoded))
+		}
 		// Events stored as JSON by the first versions still decode.
 		legacy, _ := json.Marshal(e)
 		if got, err := decodeEvent(legacy); err != nil || !got.Time.Equal(e.Time) || got.Addr != e.Addr || got.Line != e.Line {
@@ -36,6 +42,9 @@ func TestEventCodecRefusesCorruptData(t *testing.T) {
 	for _, bad := range [][]byte{nil, {0x7f}, good[:len(good)-1], good[:5], append([]byte{1, 1, 2, 0, 9}, good[5:]...)} {
 		if _, err := decodeEvent(bad); err == nil {
 			t.Errorf("decodeEvent(%x) accepted corrupt data", bad)
+		}
+		if _, err := skipEvent(bad); err == nil {
+			t.Errorf("skipEvent(%x) accepted corrupt data", bad)
 		}
 	}
 }

@@ -368,15 +368,34 @@ func (s *Store) networkEvents(p netip.Prefix, from, to time.Time, limit int) ([]
 				return err
 			}
 		}
-		evs, err := s.cache.events(key, x)
+		keep := func(e *abusewatch.Event) {
+			if !e.Time.Before(from) && !e.Time.After(to) {
+				out = append(out, *e)
+				lastHour = x.hour
+			}
+		}
+		if evs, ok := s.cache.cached(key); ok || limit == 0 {
+			// Reads of everything go through the cache: the correlator reads the
+			// recent hours again and again.
+			if !ok {
+				var err error
+				if evs, err = s.cache.events(key, x); err != nil {
+					return err
+				}
+			}
+			for _, i := range at {
+				keep(&evs[i])
+			}
+			return nil
+		}
+		// A few events of an old hour: decode only those.
+		slices.Sort(at)
+		evs, err := x.decodeRowsAt(at)
 		if err != nil {
 			return err
 		}
-		for _, i := range at {
-			if e := evs[i]; !e.Time.Before(from) && !e.Time.After(to) {
-				out = append(out, e)
-				lastHour = x.hour
-			}
+		for i := range evs {
+			keep(&evs[i])
 		}
 		return nil
 	})

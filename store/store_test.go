@@ -98,17 +98,30 @@ func TestFirstEventsAreTheOldestOfTheRange(t *testing.T) {
 		}
 	}
 	p := netip.MustParsePrefix("45.134.26.0/24")
-	all, err := s.EventsByNetwork(p, t0.Add(5*time.Minute), t0.Add(3*time.Hour))
+	from, to := t0.Add(5*time.Minute), t0.Add(3*time.Hour)
+	// First with the blocks not decoded yet (FirstEvents decodes only the events it
+	// returns), then with all of them in the cache.
+	first := func() [][]abusewatch.Event {
+		var out [][]abusewatch.Event
+		for _, n := range []int{1, 7, 12, 30, 31, 100} {
+			got, err := s.FirstEvents(p, from, to, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, got)
+		}
+		return out
+	}
+	uncached := first()
+	all, err := s.EventsByNetwork(p, from, to)
 	if err != nil || len(all) != 31 {
 		t.Fatalf("EventsByNetwork = %d events, %v; want 31", len(all), err)
 	}
-	for _, n := range []int{1, 7, 12, 30, 31, 100} {
-		got, err := s.FirstEvents(p, t0.Add(5*time.Minute), t0.Add(3*time.Hour), n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := all[:min(n, len(all))]; !reflect.DeepEqual(got, want) {
-			t.Errorf("FirstEvents(%d) = %d events, not the oldest %d", n, len(got), len(want))
+	for _, got := range [][][]abusewatch.Event{uncached, first()} {
+		for i, n := range []int{1, 7, 12, 30, 31, 100} {
+			if want := all[:min(n, len(all))]; !reflect.DeepEqual(got[i], want) {
+				t.Errorf("FirstEvents(%d) = %d events, not the oldest %d", n, len(got[i]), len(want))
+			}
 		}
 	}
 }
