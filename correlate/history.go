@@ -1,6 +1,8 @@
 package correlate
 
 import (
+	"errors"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"sort"
@@ -205,12 +207,40 @@ func (r *recentEvents) between(at []int, from, to time.Time) []*abusewatch.Event
 }
 
 // latestIncidents remembers the newest incident of each key read or made during a
-// pass.
+// pass. Most keys a pass asks about have no incident at all (an address that never
+// crossed a threshold, a sweep rule's service): with the hashes of the keys the store
+// holds, and of those made since, it answers them without a read.
 type latestIncidents struct {
 	mu    sync.Mutex
 	store IncidentReader
 	known map[string]*abusewatch.Incident // nil: the store has none
 	held  int                             // known incidents (not nil)
+	seed  maphash.Seed
+	maybe map[uint64]struct{} // hashes of the keys that may have an incident; nil: any may
+}
+
+// newLatestIncidents starts the memory of a pass over store.
+func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
+	l := &latestIncidents{store: store, known: map[string]*abusewatch.Incident{}, seed: maphash.MakeSeed()}
+	st, ok := store.(interface {
+		IncidentKeys(fn func(key []byte) error) error
+	})
+	if !ok {
+		return l, nil
+	}
+	l.maybe = map[uint64]struct{}{}
+	errTooMany := errors.New("too many incident keys")
+	err := st.IncidentKeys(func(key []byte) error {
+		if len(l.maybe) >= maybeLimit {
+			return errTooMany
+		}
+		l.maybe[maphash.Bytes(l.seed, key)] = struct{}{}
+		return nil
+	})
+	if errors.Is(err, errTooMany) {
+		l.maybe, err = nil, nil // read the store for every key
+	}
+	return l, err
 }
 
 // full says whether the memory should be emptied: incidents carry their evidence
@@ -230,6 +260,14 @@ func (l *latestIncidents) LatestIncident(key string) (abusewatch.Incident, bool,
 			return abusewatch.Incident{}, false, nil
 		}
 		return *inc, true, nil
+	}
+	if l.maybe != nil {
+		l.mu.Lock()
+		_, maybe := l.maybe[maphash.String(l.seed, key)]
+		l.mu.Unlock()
+		if !maybe {
+			return abusewatch.Incident{}, false, nil
+		}
 	}
 	// Unlocked: the rules judging other keys go on meanwhile.
 	stored, ok, err := l.store.LatestIncident(key)
@@ -268,5 +306,8 @@ func (l *latestIncidents) made(incs []abusewatch.Incident) {
 	defer l.mu.Unlock()
 	for _, inc := range incs {
 		l.remember(inc.Key, inc, true)
+		if l.maybe != nil {
+			l.maybe[maphash.String(l.seed, inc.Key)] = struct{}{}
+		}
 	}
 }

@@ -332,7 +332,10 @@ type History interface {
 func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.Time, put func([]abusewatch.Incident) error) (int, error) {
 	read, incidents := c.read, c.incidents
 	recent := newRecentEvents(c.events, from, c.lookback(), recentLimit, c.heldNetworks())
-	latest := &latestIncidents{store: incidents, known: map[string]*abusewatch.Incident{}}
+	latest, err := newLatestIncidents(incidents)
+	if err != nil {
+		return 0, fmt.Errorf("correlate: %w", err)
+	}
 	c.read, c.incidents = recent, latest
 	defer func() { c.read, c.incidents = read, incidents }()
 	// An incident is handed to put once it can no longer grow (the pass is past its
@@ -358,7 +361,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		}
 		return w.wait()
 	}
-	err := h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
+	err = h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
 		recent.add(batch)
 		incs, err := c.correlate(ctx, batch)
 		if err != nil {
@@ -485,7 +488,8 @@ func (w *putter) close() (int, error) {
 // holds at most recentLimit events in memory.
 const (
 	recentLimit = 100_000
-	pastLimit   = 100_000 // recurring scopes whose past is summed in memory
+	pastLimit   = 100_000   // recurring scopes whose past is summed in memory
+	maybeLimit  = 4_000_000 // incident keys a pass hashes (12 bytes each) rather than read each
 )
 
 // How much of its events and incidents a pass holds (variables for the tests).

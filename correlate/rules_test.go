@@ -406,3 +406,36 @@ func TestManyAddressesJudgedInParallelAsOneByOne(t *testing.T) {
 		}
 	}
 }
+
+// A pass that starts inside an incident made before grows that incident (same ID), as
+// the live rules would have, though the events it reads do not reach back to the
+// incident's start.
+func TestRecorrelateGrowsTheIncidentOpenAtItsStart(t *testing.T) {
+	opts := correlate.Options{Threshold: 3, Window: 10 * time.Minute}
+	h := newHarness(t, opts)
+	var made []abusewatch.Incident
+	for i := range 16 { // an attempt every 4 minutes for an hour: one incident
+		made = append(made, h.feed(at("45.134.26.17", t0.Add(time.Duration(4*i)*time.Minute), uint16(40000+i)))...)
+	}
+	if len(made) == 0 || made[len(made)-1].Count != 16 || made[0].ID != made[len(made)-1].ID {
+		t.Fatalf("live: %+v, want one incident of 16 events", made)
+	}
+	// One more, stored by a daemon that stopped before judging it.
+	if _, err := h.st.Commit([]abusewatch.Event{at("45.134.26.17", t0.Add(64*time.Minute), 40016)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := correlate.New(opts, h.st, h.st, h.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []abusewatch.Incident
+	if _, err := c.Recorrelate(context.Background(), h.st, t0.Add(62*time.Minute), t0.Add(2*time.Hour), func(incs []abusewatch.Incident) error {
+		got = append(got, incs...)
+		return h.st.PutIncidents(incs)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != made[0].ID || got[0].Count != 17 {
+		t.Fatalf("Recorrelate from inside the incident: %+v; want incident %s grown to 17 events", got, made[0].ID)
+	}
+}
