@@ -13,14 +13,22 @@ import (
 )
 
 // benchEvents makes n sshd failure events step apart, from attackers in 2,000 /24s
-// (8 addresses each), as a busy host sees them: 10 million events in 180 days is one
-// every 1.56 s.
-func benchEvents(n int, start time.Time, step time.Duration, seed uint64) []abusewatch.Event {
+// (8 addresses each): 10 million events in 180 days is one every 1.56 s. With visits,
+// as brute force comes: an address tries a few dozen times in a row (geometric, mean
+// 30); without, each event comes from another address, as from a botnet that spreads
+// its attempts (every address and network then appears in every commit and every day).
+func benchEvents(n int, start time.Time, step time.Duration, seed uint64, visits bool) []abusewatch.Event {
 	r := rand.New(rand.NewPCG(seed, 1))
 	out := make([]abusewatch.Event, n)
+	var a netip.Addr
+	left := 0
 	for i := range out {
-		net := r.IntN(2000)
-		a := netip.AddrFrom4([4]byte{byte(45 + net/250), byte(net % 250), 7, byte(1 + r.IntN(8))})
+		if !visits || left == 0 {
+			net := r.IntN(2000)
+			a = netip.AddrFrom4([4]byte{byte(45 + net/250), byte(net % 250), 7, byte(1 + r.IntN(8))})
+			left = 1 + int(r.ExpFloat64()*29)
+		}
+		left--
 		port := uint16(30000 + r.IntN(30000))
 		out[i] = abusewatch.Event{
 			Time: start.Add(time.Duration(i) * step), Class: abusewatch.ClassAuthFailure, Addr: a, Port: port,
@@ -32,33 +40,39 @@ func benchEvents(n int, start time.Time, step time.Duration, seed uint64) []abus
 }
 
 // BenchmarkCommit stores events in batches of 1,000 and of 2,000 (the most lines the
-// daemon commits at once), with their blocks and counters, and reports events/s and
-// bytes of database per event.
+// daemon commits at once), with their blocks and counters, brute force in visits and
+// spread over a botnet (see benchEvents), and reports events/s and bytes of database
+// per event.
 func BenchmarkCommit(b *testing.B) {
-	for _, batch := range []int{1000, 2000} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "state.db")
-			s, err := Open(path, time.Second)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-			const step = 1555 * time.Millisecond
-			b.ResetTimer()
-			for i := range b.N {
-				b.StopTimer() // making the events is not the store's work
-				evs := benchEvents(batch, start.Add(time.Duration(i*batch)*step), step, uint64(i))
-				b.StartTimer()
-				if _, err := s.Commit(evs, nil); err != nil {
+	for _, shape := range []struct {
+		name   string
+		visits bool
+	}{{"visits", true}, {"spread", false}} {
+		for _, batch := range []int{1000, 2000} {
+			b.Run(fmt.Sprintf("%s/batch=%d", shape.name, batch), func(b *testing.B) {
+				path := filepath.Join(b.TempDir(), "state.db")
+				s, err := Open(path, time.Second)
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
-			if fi, err := os.Stat(path); err == nil {
-				b.ReportMetric(float64(fi.Size())/float64(b.N*batch), "bytes/event")
-			}
-		})
+				defer s.Close()
+				start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+				const step = 1555 * time.Millisecond
+				b.ResetTimer()
+				for i := range b.N {
+					b.StopTimer() // making the events is not the store's work
+					evs := benchEvents(batch, start.Add(time.Duration(i*batch)*step), step, uint64(i), shape.visits)
+					b.StartTimer()
+					if _, err := s.Commit(evs, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+				if fi, err := os.Stat(path); err == nil {
+					b.ReportMetric(float64(fi.Size())/float64(b.N*batch), "bytes/event")
+				}
+			})
+		}
 	}
 }

@@ -175,12 +175,10 @@ func (p *pendingCounters) add(day uint32, addr netip.Addr, class abusewatch.Clas
 		p.days[day] = dc
 	}
 	for _, ix := range scopes(addr) {
-		k := scopeClass{scopeOf(ix), id}
-		old, ok := dc[k]
-		if !ok {
-			p.size++
-		}
-		dc[k] = old + uint32(n)
+		// One map operation, not a read and a write: this runs four times an event.
+		held := len(dc)
+		dc[scopeClass{scopeOf(ix), id}] += uint32(n)
+		p.size += len(dc) - held
 	}
 }
 
