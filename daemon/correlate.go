@@ -190,16 +190,19 @@ func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
 // many differ from what was stored before: going over events already correlated
 // rebuilds their incidents, which is no news.
 func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (int, error) {
-	// Per incident ID: digests of its JSON as stored before this run (zero: new) and
-	// after, and what the summary tells of it; a few dozen bytes, where a pass over
-	// months makes hundreds of thousands.
+	// Per incident ID: digests of it as stored before this run (zero: new), as stored
+	// now and as the run made it, and what the summary tells of it; a few dozen bytes,
+	// where a pass over months makes hundreds of thousands.
 	type seen struct {
-		before, after uint64
-		brief         passedIncident
+		before, stored, after uint64
+		brief                 passedIncident
 	}
 	digest := func(inc abusewatch.Incident) uint64 { return store.IncidentDigest(inc) | 1 } // never zero
 	all := map[string]*seen{}
 	_, err := p.correlator.Recorrelate(ctx, p.store, from, to, func(incs []abusewatch.Incident) error {
+		// Only what differs from the store is written: rules that did not change
+		// rebuild the same incidents, and a pass over months writes nothing.
+		var put []abusewatch.Incident
 		for _, inc := range incs {
 			s := all[inc.ID]
 			if s == nil {
@@ -209,12 +212,17 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 					return err
 				} else if ok {
 					s.before = digest(old)
+					s.stored = s.before
 				}
 			}
 			s.after = digest(inc)
 			s.brief = passedIncident{rule: inc.Rule, outside: !inc.AdminOnly && !inc.Success, last: inc.Last}
+			if s.after != s.stored {
+				put = append(put, inc)
+				s.stored = s.after
+			}
 		}
-		return p.store.PutIncidents(incs)
+		return p.store.PutIncidents(put)
 	})
 	changed := 0
 	for id, s := range all {

@@ -260,8 +260,13 @@ func putIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 	if err := tx.Bucket(bucketIncidents).Put(id, v); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketOpen).Put([]byte(inc.Key), id); err != nil {
-		return err
+	// The newest incident of the key stays the newest, whatever order incidents are
+	// written in (a re-correlation writes only those it changed).
+	open := tx.Bucket(bucketOpen)
+	if cur := open.Get([]byte(inc.Key)); cur == nil || string(cur) == inc.ID || !newerThan(tx, cur, inc.Last) {
+		if err := open.Put([]byte(inc.Key), id); err != nil {
+			return err
+		}
 	}
 	if inc.Addr.IsValid() {
 		a := inc.Addr.Unmap().As16()
@@ -277,6 +282,12 @@ func putIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 		return unreported.Delete(id)
 	}
 	return unreported.Put(id, nil)
+}
+
+// newerThan says whether the incident id ended after last.
+func newerThan(tx *bolt.Tx, id []byte, last time.Time) bool {
+	v := tx.Bucket(bucketIncidentLast).Get(id)
+	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > last.UnixNano()
 }
 
 // deleteIncident deletes the incident and its index entries.

@@ -149,6 +149,31 @@ func TestReportIsAddedOnce(t *testing.T) {
 	}
 }
 
+func TestLatestIncidentIsTheNewestWhateverTheWriteOrder(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	older := abusewatch.Incident{ID: "old", Key: "ip:45.134.26.17", First: t0, Last: t0.Add(time.Minute)}
+	newer := abusewatch.Incident{ID: "new", Key: "ip:45.134.26.17", First: t0.Add(24 * time.Hour), Last: t0.Add(25 * time.Hour)}
+	for _, order := range [][]abusewatch.Incident{{older, newer}, {newer, older}} {
+		for _, inc := range order {
+			if err := s.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, ok, err := s.LatestIncident(older.Key); err != nil || !ok || got.ID != "new" {
+			t.Errorf("written %s then %s: LatestIncident = %q, %v, %v; want new", order[0].ID, order[1].ID, got.ID, ok, err)
+		}
+	}
+	// The newest growing is still the newest.
+	newer.Last = newer.Last.Add(time.Hour)
+	if err := s.PutIncidents([]abusewatch.Incident{newer}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.LatestIncident(older.Key); got.ID != "new" || !got.Last.Equal(newer.Last) {
+		t.Errorf("LatestIncident after growing = %q until %s", got.ID, got.Last)
+	}
+}
+
 func TestIncidentsAndUnreported(t *testing.T) {
 	s := openTemp(t)
 	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
