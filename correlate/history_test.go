@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
@@ -172,4 +173,79 @@ func TestRecorrelateWithTinyMemoryFindsTheSame(t *testing.T) {
 			t.Errorf("incident %s (%s): %+v with tiny memory, %+v without", id, w.Key, g, w)
 		}
 	}
+}
+
+// A second pass with the same rules over the same events rebuilds every incident as the
+// first stored it: stored incidents that end after the batch being judged (the first
+// pass's final state) are not grown again from their middle.
+func TestSecondPassRebuildsTheSameIncidents(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(addr string, at time.Time, class abusewatch.Class, port uint16) abusewatch.Event {
+		return abusewatch.Event{Time: at, Class: class, Addr: netip.MustParseAddr(addr), Port: port, Service: "sshd", Host: "web1", Line: "x"}
+	}
+	var evs []abusewatch.Event
+	for day := 0; day < 120; day += 7 { // a weekly attacker: an address recurrence
+		evs = append(evs, ev("80.94.95.115", t0.AddDate(0, 0, day).Add(3*time.Hour), abusewatch.ClassAuthFailure, uint16(30000+day)))
+	}
+	for day := range 20 { // a /24 whose addresses each come once: a network recurrence
+		evs = append(evs, ev(fmt.Sprintf("80.94.96.%d", 1+day), t0.AddDate(0, 0, 3*day).Add(5*time.Hour), abusewatch.ClassAuthFailure, 40000))
+	}
+	for i := range 30 { // a burst, then a login from its /24
+		evs = append(evs, ev("81.2.69.10", t0.AddDate(0, 0, 50).Add(time.Duration(i)*time.Second), abusewatch.ClassAuthFailure, uint16(50000+i)))
+	}
+	evs = append(evs, ev("81.2.69.20", t0.AddDate(0, 0, 51), abusewatch.ClassAuthSuccess, 0))
+	for i := range 72 { // an HTTP probe an hour for three days, then 30 in an hour
+		evs = append(evs, ev(fmt.Sprintf("82.%d.1.1", i), t0.AddDate(0, 0, 60).Add(time.Duration(i)*time.Hour), "http-probe", 0))
+	}
+	for i := range 30 {
+		evs = append(evs, ev(fmt.Sprintf("83.%d.1.1", i), t0.AddDate(0, 0, 63).Add(time.Duration(i)*time.Minute), "http-probe", 0))
+	}
+	slices.SortFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	for i := 0; i < len(evs); i += 3 {
+		if _, err := st.Commit(evs[i:min(i+3, len(evs))], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := Options{Threshold: 5, Window: 10 * time.Minute, Recurrence: RecurrenceRule{Days: 5}, SuccessLookback: 7 * 24 * time.Hour,
+		Rate: RateRule{Factor: 10, Baseline: 48 * time.Hour, Min: 20}}
+	defer func(b int) { recorrelateBatch = b }(recorrelateBatch)
+	recorrelateBatch = 5
+	pass := func() map[string]abusewatch.Incident {
+		c, err := New(opts, st, st, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]abusewatch.Incident{}
+		if _, err := c.Recorrelate(context.Background(), st, t0, t0.AddDate(0, 0, 130), func(incs []abusewatch.Incident) error {
+			for _, inc := range incs {
+				got[inc.ID] = inc
+			}
+			return st.PutIncidents(incs)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	first := pass()
+	if r := rules(slices.Collect(maps.Values(first))); r["recurrence"] != 2 || r["per-address"] != 1 || r["success-after-failure"] != 1 || r["rate-anomaly"] == 0 {
+		t.Fatalf("first pass: %v; want 2 recurrences, a per-address incident, a success after failures and rate anomalies", r)
+	}
+	for id, inc := range pass() {
+		if want, ok := first[id]; !ok || store.IncidentDigest(inc) != store.IncidentDigest(want) {
+			t.Errorf("second pass changed %s (%s): %+v, first %+v", id, inc.Key, inc, want)
+		}
+	}
+}
+
+func rules(incs []abusewatch.Incident) map[string]int {
+	out := map[string]int{}
+	for _, inc := range incs {
+		out[inc.Rule]++
+	}
+	return out
 }

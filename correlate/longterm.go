@@ -29,6 +29,11 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		return abusewatch.Incident{}, false, err
 	}
 	open = open && !prev.Last.Before(from.Add(-r.Gap)) && !prev.First.After(from)
+	if open && !prev.Last.Before(to) {
+		// It already holds these events (a pass over history judged before): it stays
+		// as it is, and still says that the scope recurs.
+		return prev, true, nil
+	}
 	start := to.Add(-r.Period)
 	if open && prev.First.Before(start) {
 		start = prev.First
