@@ -26,6 +26,7 @@ func migrations() []migration {
 		// differently and builds them from the version 1 events itself.
 		{from: 1, what: "counters (built by the next step)", run: func(*bolt.Tx) error { return nil }},
 		{from: 2, what: "raw events into hourly blocks, counters into sealed days", run: toBlocks},
+		{from: 3, what: "incidents in the order they started", run: orderIncidents},
 	}
 }
 
@@ -51,11 +52,33 @@ var (
 	legacyEvents  = []byte("events")
 	legacyDaily   = []byte("daily") // prefixKey(scope)|day → counts; the all-events scope is 17 zero bytes
 	legacyIndexes = [][]byte{[]byte("by_ip"), []byte("by_net24"), []byte("by_net16"), []byte("by_net8")}
+	// Schema 1 to 3 kept incidents under their ID (JSON, zstd JSON or the binary form).
+	legacyIncidents = []byte("incidents")
 )
 
+// orderIncidents (version 3 → 4) moves the incidents from under their ID to under their
+// start and ID, and (re)builds every index of them from what they hold.
+func orderIncidents(tx *bolt.Tx) error {
+	old := tx.Bucket(legacyIncidents)
+	if old == nil {
+		return nil
+	}
+	err := old.ForEach(func(id, v []byte) error {
+		inc, err := decodeIncident(v)
+		if err != nil {
+			return fmt.Errorf("incident %s: %w", id, err)
+		}
+		return putIncident(tx, inc)
+	})
+	if err != nil {
+		return err
+	}
+	return tx.DeleteBucket(legacyIncidents)
+}
+
 // toBlocks (version 2 → 3) moves the raw events into blocks (keeping their sequence
-// numbers), the counters into the every-event and sealed per-scope forms, and indexes
-// the incidents. A version 1
+// numbers) and the counters into the every-event and sealed per-scope forms (the
+// incidents are indexed by the next step). A version 1
 // database has no counters: they are counted from its events. Days whose raw events
 // are all there are left for Open to count from the blocks.
 func toBlocks(tx *bolt.Tx) error {
@@ -156,9 +179,6 @@ func toBlocks(tx *bolt.Tx) error {
 		if err := forgetUnsealed(tx, days); err != nil {
 			return err
 		}
-	}
-	if err := indexIncidents(tx); err != nil {
-		return err
 	}
 	for _, name := range append([][]byte{legacyEvents, legacyDaily}, legacyIndexes...) {
 		if tx.Bucket(name) != nil {

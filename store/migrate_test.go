@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func writeLegacy(t *testing.T, path string, version uint32, buckets [][]byte, fi
 // and indexes, no counters.
 func writeVersion1(t *testing.T, path string, evs []abusewatch.Event) {
 	t.Helper()
-	buckets := append([][]byte{legacyEvents, bucketIncidents, bucketOpen, bucketReported, bucketReports, bucketPositions}, legacyIndexes...)
+	buckets := append([][]byte{legacyEvents, legacyIncidents, bucketOpen, bucketReported, bucketReports, bucketPositions}, legacyIndexes...)
 	writeLegacy(t, path, 1, buckets, func(tx *bolt.Tx) error {
 		for i, e := range evs {
 			e.Seq = uint64(i + 1)
@@ -116,7 +117,7 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 // the days of evs.
 func writeVersion2(t *testing.T, path string, evs []abusewatch.Event, counted map[string]map[uint32]int) {
 	t.Helper()
-	buckets := append([][]byte{legacyEvents, legacyDaily, bucketHourly, bucketIncidents, bucketOpen, bucketReported,
+	buckets := append([][]byte{legacyEvents, legacyDaily, bucketHourly, legacyIncidents, bucketOpen, bucketReported,
 		bucketReports, bucketPositions}, legacyIndexes...)
 	writeLegacy(t, path, 2, buckets, func(tx *bolt.Tx) error {
 		for i, e := range evs {
@@ -127,7 +128,7 @@ func writeVersion2(t *testing.T, path string, evs []abusewatch.Event, counted ma
 			}
 		}
 		inc, _ := json.Marshal(abusewatch.Incident{ID: "i1", Key: "ip:45.134.26.17", Addr: netip.MustParseAddr("45.134.26.17")})
-		if err := tx.Bucket(bucketIncidents).Put([]byte("i1"), inc); err != nil { // bare JSON, as version 2 wrote it
+		if err := tx.Bucket(legacyIncidents).Put([]byte("i1"), inc); err != nil { // bare JSON, as version 2 wrote it
 			return err
 		}
 		if err := tx.Bucket(bucketOpen).Put([]byte("ip:45.134.26.17"), []byte("i1")); err != nil {
@@ -211,6 +212,67 @@ func TestOpenMigratesVersion2KeepingCountersOfPrunedDays(t *testing.T) {
 			if tx.Bucket(name) != nil {
 				t.Errorf("bucket %s is still there after migration", name)
 			}
+		}
+		return nil
+	})
+}
+
+func TestOpenMigratesVersion3IncidentsIntoStartOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("45.134.26.17")
+	older := abusewatch.Incident{ID: "b1", Key: "ip:45.134.26.17", Rule: "per-address", Addr: a, First: t0, Last: t0.Add(time.Minute), Count: 5,
+		Evidence: []abusewatch.Event{ev("45.134.26.17", t0)}}
+	newer := older
+	newer.ID, newer.First, newer.Last = "a2", t0.AddDate(0, 0, 7), t0.AddDate(0, 0, 7).Add(time.Minute)
+	// Version 3: incidents under their ID, the last event alone in incident_last.
+	writeLegacy(t, path, 3, [][]byte{legacyIncidents, bucketOpen, bucketIncidentLast, bucketIncidentAddrs, bucketUnreported}, func(tx *bolt.Tx) error {
+		for _, inc := range []abusewatch.Incident{older, newer} {
+			v, err := encodeIncident(inc)
+			if err != nil {
+				return err
+			}
+			a16 := inc.Addr.As16()
+			for _, put := range []struct{ bucket, k, v []byte }{
+				{legacyIncidents, []byte(inc.ID), v},
+				{bucketIncidentLast, []byte(inc.ID), binary.BigEndian.AppendUint64(nil, uint64(inc.Last.UnixNano()))},
+				{bucketIncidentAddrs, append(a16[:], inc.ID...), nil},
+				{bucketUnreported, []byte(inc.ID), nil},
+			} {
+				if err := tx.Bucket(put.bucket).Put(put.k, put.v); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketOpen).Put([]byte(newer.Key), []byte(newer.ID))
+	})
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, want := range []abusewatch.Incident{older, newer} {
+		if got, ok, err := s.Incident(want.ID); err != nil || !ok || IncidentDigest(got) != IncidentDigest(want) {
+			t.Errorf("Incident(%s) after migration = %+v, %v, %v; want %+v", want.ID, got, ok, err, want)
+		}
+	}
+	if got, ok, err := s.LatestIncident(older.Key); err != nil || !ok || got.ID != newer.ID {
+		t.Errorf("LatestIncident after migration = %q, %v, %v; want %s", got.ID, ok, err, newer.ID)
+	}
+	if incs, total, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(0, 0, 1), 0); err != nil || total != 1 || incs[0].ID != newer.ID {
+		t.Errorf("IncidentsIn since day 1 after migration = %v (%d), %v; want the newer", incs, total, err)
+	}
+	if incs, err := s.UnreportedIncidents(0); err != nil || len(incs) != 2 {
+		t.Errorf("UnreportedIncidents after migration = %d, %v; want 2", len(incs), err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(legacyIncidents) != nil {
+			t.Error("the version 3 incidents are still there after migration")
+		}
+		var ids []string
+		tx.Bucket(bucketIncidents).ForEach(func(k, _ []byte) error { ids = append(ids, string(k[8:])); return nil })
+		if !slices.Equal(ids, []string{"b1", "a2"}) {
+			t.Errorf("incidents stored in the order %v, want the older first", ids)
 		}
 		return nil
 	})

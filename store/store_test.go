@@ -174,6 +174,24 @@ func TestLatestIncidentIsTheNewestWhateverTheWriteOrder(t *testing.T) {
 	}
 }
 
+func TestIncidentWhoseStartMovesIsStoredOnce(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	inc := abusewatch.Incident{ID: "r1", Key: "rate:http-probe", First: t0.Add(time.Hour), Last: t0.Add(2 * time.Hour), Count: 1}
+	for _, first := range []time.Time{inc.First, t0} {
+		inc.First, inc.Count = first, inc.Count+1
+		if err := s.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, ok, err := s.Incident("r1"); err != nil || !ok || !got.First.Equal(t0) || got.Count != 3 {
+		t.Errorf("Incident = %+v, %v, %v; want the second version", got, ok, err)
+	}
+	if st, _ := s.Stats(); st.Incidents != 1 {
+		t.Errorf("%d incidents stored, want 1", st.Incidents)
+	}
+}
+
 func TestIncidentsAndUnreported(t *testing.T) {
 	s := openTemp(t)
 	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
