@@ -30,8 +30,8 @@ const SchemaVersion = 4
 
 var (
 	bucketMeta       = []byte("meta")
-	bucketBlocks     = []byte("blocks")   // hour|seq → a block of raw events (block.go)
-	bucketUnsealed   = []byte("unsealed") // the keys of the blocks whose day is not sealed (daily.go)
+	bucketBlocks     = []byte("blocks")           // hour|seq → a block of raw events (block.go)
+	bucketUnsealed   = []byte("unsealed")         // the keys of the blocks whose day is not sealed (daily.go)
 	bucketIncidents  = []byte("incident_bodies")  // first event (u64 UnixNano) | ID → incident (incidents.go)
 	bucketOpen       = []byte("incident_keys")    // incident key → ID of the newest incident with that key
 	bucketReported   = []byte("incident_reports") // incident ID → report ID
