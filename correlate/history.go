@@ -216,12 +216,13 @@ type latestIncidents struct {
 	known map[string]*abusewatch.Incident // nil: the store has none
 	held  int                             // known incidents (not nil)
 	seed  maphash.Seed
-	maybe map[uint64]struct{} // hashes of the keys that may have an incident; nil: any may
+	maybe map[uint64]struct{}  // hashes of the keys that may have an incident; nil: any may
+	grows map[string]time.Time // keys whose newest incident the pass made: until when it may grow
 }
 
 // newLatestIncidents starts the memory of a pass over store.
 func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
-	l := &latestIncidents{store: store, known: map[string]*abusewatch.Incident{}, seed: maphash.MakeSeed()}
+	l := &latestIncidents{store: store, known: map[string]*abusewatch.Incident{}, seed: maphash.MakeSeed(), grows: map[string]time.Time{}}
 	st, ok := store.(interface {
 		IncidentKeys(fn func(key []byte) error) error
 	})
@@ -292,20 +293,32 @@ func (l *latestIncidents) remember(key string, inc abusewatch.Incident, ok bool)
 	}
 }
 
-// forget empties the memory (once what the pass made is stored).
-func (l *latestIncidents) forget() {
+// forget empties the memory (once what the pass made is stored), but for the incidents
+// the pass made that may still grow at now: the store's newest of their key may be a
+// later one (made by a pass over the same events before), which would hide them.
+func (l *latestIncidents) forget(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	clear(l.known)
-	l.held = 0
+	for key, inc := range l.known {
+		if until, ok := l.grows[key]; ok && !until.Before(now) {
+			continue
+		}
+		if inc != nil {
+			l.held--
+		}
+		delete(l.known, key)
+		delete(l.grows, key)
+	}
 }
 
-// made records incidents the pass made or grew (and stores).
-func (l *latestIncidents) made(incs []abusewatch.Incident) {
+// made records incidents the pass made or grew (and stores), each of which may grow
+// for growth(its rule) after its last event.
+func (l *latestIncidents) made(incs []abusewatch.Incident, growth func(rule string) time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, inc := range incs {
 		l.remember(inc.Key, inc, true)
+		l.grows[inc.Key] = inc.Last.Add(growth(inc.Rule))
 		if l.maybe != nil {
 			l.maybe[maphash.String(l.seed, inc.Key)] = struct{}{}
 		}

@@ -195,8 +195,10 @@ func TestSecondPassRebuildsTheSameIncidents(t *testing.T) {
 	for day := range 20 { // a /24 whose addresses each come once: a network recurrence
 		evs = append(evs, ev(fmt.Sprintf("80.94.96.%d", 1+day), t0.AddDate(0, 0, 3*day).Add(5*time.Hour), abusewatch.ClassAuthFailure, 40000))
 	}
-	for i := range 30 { // a burst, then a login from its /24
-		evs = append(evs, ev("81.2.69.10", t0.AddDate(0, 0, 50).Add(time.Duration(i)*time.Second), abusewatch.ClassAuthFailure, uint16(50000+i)))
+	for _, day := range []int{50, 55} { // bursts from one address, a login from its /24 after the first
+		for i := range 30 {
+			evs = append(evs, ev("81.2.69.10", t0.AddDate(0, 0, day).Add(time.Duration(i)*time.Second), abusewatch.ClassAuthFailure, uint16(50000+i)))
+		}
 	}
 	evs = append(evs, ev("81.2.69.20", t0.AddDate(0, 0, 51), abusewatch.ClassAuthSuccess, 0))
 	for i := range 72 { // an HTTP probe an hour for three days, then 30 in an hour
@@ -232,9 +234,13 @@ func TestSecondPassRebuildsTheSameIncidents(t *testing.T) {
 		return got
 	}
 	first := pass()
-	if r := rules(slices.Collect(maps.Values(first))); r["recurrence"] != 2 || r["per-address"] != 1 || r["success-after-failure"] != 1 || r["rate-anomaly"] == 0 {
-		t.Fatalf("first pass: %v; want 2 recurrences, a per-address incident, a success after failures and rate anomalies", r)
+	if r := rules(slices.Collect(maps.Values(first))); r["recurrence"] != 2 || r["per-address"] != 2 || r["success-after-failure"] != 1 || r["rate-anomaly"] == 0 {
+		t.Fatalf("first pass: %v; want 2 recurrences, 2 per-address incidents, a success after failures and rate anomalies", r)
 	}
+	// With a memory that forgets after every batch: what it reads back from the store
+	// then is the first pass's newest incident of each key, which lies ahead of it.
+	defer func(p, h, k int) { putEvery, heldIncidents, knownLimit = p, h, k }(putEvery, heldIncidents, knownLimit)
+	putEvery, heldIncidents, knownLimit = 1, 0, 0
 	for id, inc := range pass() {
 		if want, ok := first[id]; !ok || store.IncidentDigest(inc) != store.IncidentDigest(want) {
 			t.Errorf("second pass changed %s (%s): %+v, first %+v", id, inc.Key, inc, want)

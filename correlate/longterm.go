@@ -372,7 +372,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		if err != nil {
 			return err
 		}
-		latest.made(incs)
+		latest.made(incs, c.growthOf)
 		for _, inc := range incs {
 			open[inc.ID] = inc
 		}
@@ -396,7 +396,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			if err := flushAll(); err != nil {
 				return err
 			}
-			latest.forget()
+			latest.forget(batch[0].Time)
 		}
 		return nil
 	})
