@@ -46,7 +46,8 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 
 // Incidents are stored under their first event's time and their ID, so that a pass
 // over history, which makes them in the order they start, appends them instead of
-// writing all over the tree (measured: 37% off writing 100,000 in groups of 2,000).
+// writing all over the tree (measured: 37% off writing 100,000 new ones in groups of
+// 2,000; 7% off a whole pass's writing, where the indexes by ID and key remain random).
 // Three indexes keep questions from reading them all (a busy host makes hundreds of
 // thousands in the months it keeps):
 //
@@ -270,7 +271,7 @@ func putIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 		return err
 	}
 	id := []byte(inc.ID)
-	times := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(inc.Last.UnixNano())), uint64(inc.First.UnixNano()))
+	times := incidentTimes(inc)
 	lastIdx, bodies := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketIncidents)
 	if old, ok := bodyKey(id, lastIdx.Get(id)); ok && !bytes.Equal(old[:8], times[8:]) {
 		if err := bodies.Delete(old); err != nil { // it starts elsewhere now
@@ -302,6 +303,11 @@ func putIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 		return unreported.Delete(id)
 	}
 	return unreported.Put(id, nil)
+}
+
+// incidentTimes is the incident_last value of inc: its last event, then its first.
+func incidentTimes(inc abusewatch.Incident) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(inc.Last.UnixNano())), uint64(inc.First.UnixNano()))
 }
 
 // newerThan says whether the incident id ended after last.
