@@ -77,6 +77,8 @@ kill "$pid"; wait "$pid" || true; pid=
 # A full re-correlation: the real command, on the stopped daemon's store.
 /usr/bin/time -f '%e %M' -o "$dir/time" "$dir/abusewatch" correlate --since 2026-05-01 --json --config "$dir/bench.toml" >"$dir/correlate.json"
 read -r corr_s corr_kb < "$dir/time"
+incidents=$(sed -n 's/.*"changed": *\([0-9]*\).*/\1/p' "$dir/correlate.json" | head -1)
+size=$(stat -c %s "$dir/state.db")
 # Again, with the incidents of the first pass stored: what a re-correlation with the
 # same rules costs (it reads every incident it makes back to compare, and writes none).
 /usr/bin/time -f '%e %M' -o "$dir/time" "$dir/abusewatch" correlate --since 2026-05-01 --json --config "$dir/bench.toml" >"$dir/correlate2.json"
@@ -99,5 +101,6 @@ echo "daemon on that store, started: RSS $((rss0 / 1024)) MB, of which $((anon0 
 echo "  after that query: RSS $((rss / 1024)) MB = $((anon / 1024)) MB heap and stacks + $((file / 1024)) MB of the database file it read (page cache, reclaimable)"
 echo "full re-correlation (abusewatch correlate --since 2026-05-01): $corr_s s, $(awk -v n="$events" -v s="$corr_s" 'BEGIN { printf "%.0f", n / s }') events/s, peak RSS $((corr_kb / 1024)) MB (target 10M in < 10 s)"
 echo "  the first pass over a store without incidents writes every one; again, with the same rules: $again_s s, peak RSS $((again_kb / 1024)) MB"
+echo "  with the $incidents incidents it made, the database holds $(awk -v s="$size" -v n="$events" 'BEGIN { printf "%.1f", s / n }') bytes per raw event (target < 120)"
 echo
 echo "$(go version), $(nproc) cores; reproduce: EVENTS=$events sh bench/correlate.sh"

@@ -333,7 +333,9 @@ type History interface {
 // Recorrelate runs the rules over the stored events between from and to, oldest first,
 // as if they arrived now, so new or changed rules apply to old data. put stores the
 // incidents created or grown, in groups, each in its newest form (the rules read them
-// back from memory meanwhile). It returns the number handed to put.
+// back from memory meanwhile), in no particular order: of the incidents of a key, it
+// must keep the one that ended last as the key's newest (store.PutIncidents does). It
+// returns the number handed to put.
 func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.Time, put func([]abusewatch.Incident) error) (int, error) {
 	read, incidents := c.read, c.incidents
 	recent := newRecentEvents(c.events, from, c.lookback(), recentLimit, c.heldNetworks())
@@ -350,18 +352,13 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	w := newPutter(put)
 	open := map[string]abusewatch.Incident{} // by ID, in their newest form
 	var closed []abusewatch.Incident
-	hand := func(incs []abusewatch.Incident) {
-		// In time order: a key's newer incident is put after its older one.
-		slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int { return a.Last.Compare(b.Last) })
-		w.put(incs)
-	}
 	flushAll := func() error {
 		for _, inc := range open {
 			closed = append(closed, inc)
 		}
 		clear(open)
 		if len(closed) > 0 {
-			hand(closed)
+			w.put(closed)
 			closed = nil
 		}
 		return w.wait()
@@ -385,7 +382,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			}
 		}
 		if len(closed) >= putEvery {
-			hand(closed)
+			w.put(closed)
 			closed = nil
 			if err := w.failed(); err != nil {
 				return err
