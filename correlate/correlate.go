@@ -26,6 +26,7 @@
 package correlate
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -808,22 +809,31 @@ func ownStrings(e abusewatch.Event) abusewatch.Event {
 // elsewhere in evs (then it is one of those connections' extra lines). Several
 // failures in one connection count once: a report may understate, never overstate.
 func attempts(evs []*abusewatch.Event) int {
-	type conn struct {
-		host, service string
-		port          uint16
-	}
 	type svc struct{ host, service string }
-	conns := map[conn]bool{}
-	withPorts := map[svc]bool{}
+	type conn struct {
+		svc
+		port uint16
+	}
+	bySvc := func(a, b svc) int {
+		return cmp.Or(strings.Compare(a.host, b.host), strings.Compare(a.service, b.service))
+	}
+	// Sorted slices, not maps (they were a tenth of a pass's allocations); a window or
+	// a batch's share of one address fits the arrays.
+	var connArr [64]conn
+	var svcArr [64]svc
+	conns, withPorts := connArr[:0], svcArr[:0]
 	for _, e := range evs {
 		if e.Port != 0 {
-			conns[conn{e.Host, e.Service, e.Port}] = true
-			withPorts[svc{e.Host, e.Service}] = true
+			conns = append(conns, conn{svc{e.Host, e.Service}, e.Port})
+			withPorts = append(withPorts, svc{e.Host, e.Service})
 		}
 	}
-	n := len(conns)
+	slices.SortFunc(conns, func(a, b conn) int { return cmp.Or(bySvc(a.svc, b.svc), cmp.Compare(a.port, b.port)) })
+	slices.SortFunc(withPorts, bySvc)
+	n := len(slices.Compact(conns))
+	withPorts = slices.Compact(withPorts)
 	for _, e := range evs {
-		if e.Port == 0 && !withPorts[svc{e.Host, e.Service}] {
+		if _, found := slices.BinarySearchFunc(withPorts, svc{e.Host, e.Service}, bySvc); e.Port == 0 && !found {
 			n++
 		}
 	}
