@@ -146,20 +146,7 @@ func TestRecorrelateWithTinyMemoryFindsTheSame(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		c, err := New(opts, st, st, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]abusewatch.Incident{}
-		if _, err := c.Recorrelate(context.Background(), st, t0, t0.Add(11*24*time.Hour), func(incs []abusewatch.Incident) error {
-			for _, inc := range incs {
-				got[inc.ID] = inc
-			}
-			return st.PutIncidents(incs)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return got
+		return recorrelated(t, opts, st, t0, t0.Add(11*24*time.Hour))
 	}
 	want := pass()
 	defer func(b, p, h, k int) { recorrelateBatch, putEvery, heldIncidents, knownLimit = b, p, h, k }(recorrelateBatch, putEvery, heldIncidents, knownLimit)
@@ -217,22 +204,7 @@ func TestSecondPassRebuildsTheSameIncidents(t *testing.T) {
 		Rate: RateRule{Factor: 10, Baseline: 48 * time.Hour, Min: 20}}
 	defer func(b int) { recorrelateBatch = b }(recorrelateBatch)
 	recorrelateBatch = 5
-	pass := func() map[string]abusewatch.Incident {
-		c, err := New(opts, st, st, st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]abusewatch.Incident{}
-		if _, err := c.Recorrelate(context.Background(), st, t0, t0.AddDate(0, 0, 130), func(incs []abusewatch.Incident) error {
-			for _, inc := range incs {
-				got[inc.ID] = inc
-			}
-			return st.PutIncidents(incs)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
+	pass := func() map[string]abusewatch.Incident { return recorrelated(t, opts, st, t0, t0.AddDate(0, 0, 130)) }
 	first := pass()
 	if r := rules(slices.Collect(maps.Values(first))); r["recurrence"] != 2 || r["per-address"] != 2 || r["success-after-failure"] != 1 || r["rate-anomaly"] == 0 {
 		t.Fatalf("first pass: %v; want 2 recurrences, 2 per-address incidents, a success after failures and rate anomalies", r)
@@ -246,6 +218,26 @@ func TestSecondPassRebuildsTheSameIncidents(t *testing.T) {
 			t.Errorf("second pass changed %s (%s): %+v, first %+v", id, inc.Key, inc, want)
 		}
 	}
+}
+
+// recorrelated runs a new Correlator's pass over st from from to to, stores what it
+// makes and returns it by ID.
+func recorrelated(t *testing.T, opts Options, st *store.Store, from, to time.Time) map[string]abusewatch.Incident {
+	t.Helper()
+	c, err := New(opts, st, st, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]abusewatch.Incident{}
+	if _, err := c.Recorrelate(context.Background(), st, from, to, func(incs []abusewatch.Incident) error {
+		for _, inc := range incs {
+			got[inc.ID] = inc
+		}
+		return st.PutIncidents(incs)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func rules(incs []abusewatch.Incident) map[string]int {
