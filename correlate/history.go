@@ -255,20 +255,16 @@ func (l *latestIncidents) full() bool {
 func (l *latestIncidents) LatestIncident(key string) (abusewatch.Incident, bool, error) {
 	l.mu.Lock()
 	inc, known := l.known[key]
-	l.mu.Unlock()
-	if known {
-		if inc == nil {
-			return abusewatch.Incident{}, false, nil
-		}
-		return *inc, true, nil
+	maybe := true
+	if !known && l.maybe != nil {
+		_, maybe = l.maybe[maphash.String(l.seed, key)]
 	}
-	if l.maybe != nil {
-		l.mu.Lock()
-		_, maybe := l.maybe[maphash.String(l.seed, key)]
-		l.mu.Unlock()
-		if !maybe {
-			return abusewatch.Incident{}, false, nil
-		}
+	l.mu.Unlock()
+	switch {
+	case known && inc != nil:
+		return *inc, true, nil
+	case known || !maybe:
+		return abusewatch.Incident{}, false, nil
 	}
 	// Unlocked: the rules judging other keys go on meanwhile.
 	stored, ok, err := l.store.LatestIncident(key)
