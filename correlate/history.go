@@ -289,9 +289,10 @@ func (l *latestIncidents) remember(key string, inc abusewatch.Incident, ok bool)
 	}
 }
 
-// forget empties the memory (once what the pass made is stored), but for the incidents
-// the pass made that may still grow at now: the store's newest of their key may be a
-// later one (made by a pass over the same events before), which would hide them.
+// forget empties the memory but for the incidents the pass made that may still grow at
+// now: they may not be written yet, and the store's newest of their key may be a later
+// one (made by a pass over the same events before), which would hide them. What can no
+// longer grow is judged the same when read back older, or not at all.
 func (l *latestIncidents) forget(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -352,17 +352,6 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	w := newPutter(put)
 	open := map[string]abusewatch.Incident{} // by ID, in their newest form
 	var closed []abusewatch.Incident
-	flushAll := func() error {
-		for _, inc := range open {
-			closed = append(closed, inc)
-		}
-		clear(open)
-		if len(closed) > 0 {
-			w.put(closed)
-			closed = nil
-		}
-		return w.wait()
-	}
 	err = h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
 		recent.add(batch)
 		incs, err := c.correlate(ctx, batch)
@@ -388,17 +377,21 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 				return err
 			}
 		}
-		if latest.full() || len(open) > heldIncidents {
-			// Bounded memory: store everything made, then read the store again.
-			if err := flushAll(); err != nil {
-				return err
-			}
+		if latest.full() {
+			// Bounded memory. What can no longer grow is forgotten whether or not it
+			// is written yet: read back, an older version of it, or none, is as far
+			// from open as it is.
 			latest.forget(batch[0].Time)
 		}
 		return nil
 	})
 	if err == nil {
-		err = flushAll()
+		for _, inc := range open {
+			closed = append(closed, inc)
+		}
+		if len(closed) > 0 {
+			w.put(closed)
+		}
 	}
 	n, werr := w.close()
 	if err == nil {
@@ -432,7 +425,6 @@ func (c *Correlator) growthOf(rule string) time.Duration {
 // putter hands groups of incidents to put, in order, on a goroutine of its own.
 type putter struct {
 	todo chan []abusewatch.Incident
-	wg   sync.WaitGroup // groups not put yet
 	done chan struct{}
 	mu   sync.Mutex
 	err  error
@@ -453,14 +445,12 @@ func newPutter(put func([]abusewatch.Incident) error) *putter {
 				w.err, w.n = err, w.n+len(incs)
 				w.mu.Unlock()
 			}
-			w.wg.Done()
 		}
 	}()
 	return w
 }
 
 func (w *putter) put(incs []abusewatch.Incident) {
-	w.wg.Add(1)
 	w.todo <- incs
 }
 
@@ -468,12 +458,6 @@ func (w *putter) failed() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
-}
-
-// wait returns once every group handed over is put.
-func (w *putter) wait() error {
-	w.wg.Wait()
-	return w.failed()
 }
 
 // close waits for the last group and returns how many incidents were put.
@@ -499,7 +483,7 @@ var (
 	recorrelateBatch = 20_000
 	putEvery         = 2_000   // incidents that can no longer grow handed to put at once
 	knownLimit       = 200_000 // incident keys remembered
-	heldIncidents    = 20_000  // ... of which incidents (not "none"), and incidents still growing
+	heldIncidents    = 20_000  // ... of which incidents (not "none")
 )
 
 // lookback is the longest a windowed rule looks back from an event: what a pass keeps
