@@ -244,7 +244,7 @@ func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
 	return l, err
 }
 
-// full says whether the memory should be emptied: incidents carry their evidence
+// full says whether the memory should forget what it can: incidents carry their evidence
 // lines, a few kilobytes each.
 func (l *latestIncidents) full() bool {
 	l.mu.Lock()

@@ -483,7 +483,7 @@ var (
 	recorrelateBatch = 20_000
 	putEvery         = 2_000   // incidents that can no longer grow handed to put at once
 	knownLimit       = 200_000 // incident keys remembered
-	heldIncidents    = 20_000  // ... of which incidents (not "none")
+	heldIncidents    = 5_000   // ... of which incidents (not "none"; a few kB each)
 )
 
 // lookback is the longest a windowed rule looks back from an event: what a pass keeps
