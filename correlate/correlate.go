@@ -22,7 +22,7 @@
 // through the small interfaces below and writes nothing itself; it keeps the events of
 // the last lookback (the longest window a rule looks back over) in memory, so each
 // batch does not read them again (history.go). A Correlator is not safe for concurrent
-// use.
+// use, but for Progress.
 package correlate
 
 import (
@@ -143,7 +143,9 @@ type Correlator struct {
 	recent    *recentEvents // the events of the last lookback, as Correlate got them
 	read      *recentEvents // where the rules read events: recent, or a pass's own
 
-	recorrelated time.Time // the end of the last periodic re-correlation
+	recorrelated time.Time    // the end of the last periodic re-correlation
+	judged       atomic.Int64 // events the running or last Recorrelate judged (Progress)
+	through      atomic.Int64 // ... up to this UnixNano
 
 	pastMu  sync.Mutex               // guards past and pastDay (the rules of several addresses run at once)
 	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days

@@ -352,6 +352,8 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	w := newPutter(put)
 	open := map[string]abusewatch.Incident{} // by ID, in their newest form
 	var closed []abusewatch.Incident
+	c.judged.Store(0)
+	c.through.Store(from.UnixNano())
 	err = h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
 		recent.add(batch)
 		incs, err := c.correlate(ctx, batch)
@@ -359,6 +361,8 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			return err
 		}
 		latest.made(incs, c.growthOf)
+		c.judged.Add(int64(len(batch)))
+		c.through.Store(batch[len(batch)-1].Time.UnixNano()) // the batches come in time order
 		for _, inc := range incs {
 			open[inc.ID] = inc
 		}
@@ -514,3 +518,10 @@ func (c *Correlator) heldNetworks() []func(netip.Addr) netip.Prefix {
 
 // Recorrelated is the end of the last completed Recorrelate, zero before the first.
 func (c *Correlator) Recorrelated() time.Time { return c.recorrelated }
+
+// Progress is how far the running (or last) Recorrelate got: the events it judged and
+// the time of the newest of them. Unlike the other methods, it may be called while
+// Recorrelate runs, from another goroutine.
+func (c *Correlator) Progress() (events int, through time.Time) {
+	return int(c.judged.Load()), time.Unix(0, c.through.Load()).UTC()
+}

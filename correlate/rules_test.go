@@ -367,6 +367,9 @@ func TestRecorrelateAppliesANewRuleToOldEvents(t *testing.T) {
 	if !c.Recorrelated().Equal(t0.Add(time.Hour)) {
 		t.Errorf("Recorrelated = %s", c.Recorrelated())
 	}
+	if n, through := c.Progress(); n != 12 || !through.Equal(t0.Add(11*time.Minute)) {
+		t.Errorf("Progress = %d events through %s; want 12 through the last event", n, through)
+	}
 }
 
 // A batch of many addresses is judged on several goroutines: it must come to what one

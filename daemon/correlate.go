@@ -236,6 +236,12 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 	return changed, err
 }
 
+// RecorrelationProgress is how far the running RecorrelateRange got: the events it
+// judged and the time of the newest of them. It may be called from another goroutine.
+func (p *Pipeline) RecorrelationProgress() (events int, through time.Time) {
+	return p.correlator.Progress()
+}
+
 // passedIncident is what a re-correlation remembers of each incident it changed, for
 // its summary: a few bytes, where a pass over months changes hundreds of thousands.
 type passedIncident struct {

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -44,6 +45,28 @@ const correlateMemory = 512 << 20
 // correlateGCPercent is the GOGC of `correlate` unless GOGC sets one (measured on the
 // 1M-event bench store: 20% faster than 100, peak RSS still under the ceiling).
 const correlateGCPercent = 400
+
+// progressEvery is how often correlate says on stderr how far it got.
+const progressEvery = 10 * time.Second
+
+// reportProgress writes to w, at every tick until stop is called, how many events the
+// pass judged and up to when (progress reports both).
+func reportProgress(w io.Writer, ticks <-chan time.Time, progress func() (int, time.Time), loc *time.Location, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-ticks:
+				n, through := progress()
+				fmt.Fprintf(w, "correlate: %d events judged, up to %s (%.0fs)\n", n, through.In(loc).Format("2006-01-02 15:04"), now.Sub(start).Seconds())
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
 
 // shownIncidents is how many of the incidents a re-correlation changed it shows.
 const shownIncidents = 50
@@ -93,7 +116,14 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := pipe.RecorrelateRange(ctx, from, now); err != nil {
+	loc := daemon.Location(cfg.Reporter.Timezone)
+	// Months of events take a minute or so: say how far it got now and then.
+	ticker := time.NewTicker(progressEvery)
+	stop := reportProgress(c.stderr, ticker.C, pipe.RecorrelationProgress, loc, now)
+	_, err = pipe.RecorrelateRange(ctx, from, now)
+	ticker.Stop()
+	stop()
+	if err != nil {
 		return err
 	}
 	res, err := pipe.Recorrelated(shownIncidents)
@@ -106,7 +136,6 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
 	}
-	loc := daemon.Location(cfg.Reporter.Timezone)
 	fmt.Fprintf(c.stdout, "Correlated the events since %s: %d incidents new or changed (%.1fs), %d of them reportable outside.\n",
 		from.In(loc).Format("2006-01-02 15:04"), res.Changed, sum.ElapsedSeconds, res.Outside)
 	if res.Changed == 0 {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // After the demo scan, a changed rule applied with `correlate` finds what the old rules
@@ -63,5 +65,19 @@ func TestCorrelateWhileTheDaemonRunsSaysToStopIt(t *testing.T) {
 	stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg)
 	if code == 0 || !strings.Contains(stderr, "correlate needs the database to itself: stop the daemon") {
 		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// While a pass runs, correlate says at every tick how far it got.
+func TestCorrelateReportsItsProgressAtEveryTick(t *testing.T) {
+	var out bytes.Buffer
+	ticks := make(chan time.Time)
+	start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	through := time.Date(2026, 6, 14, 13, 5, 0, 0, time.UTC)
+	stop := reportProgress(&out, ticks, func() (int, time.Time) { return 3100000, through }, time.FixedZone("", 3600), start)
+	ticks <- start.Add(10 * time.Second)
+	stop()
+	if want := "correlate: 3100000 events judged, up to 2026-06-14 14:05 (10s)\n"; out.String() != want {
+		t.Errorf("progress = %q, want %q", out.String(), want)
 	}
 }
