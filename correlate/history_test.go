@@ -19,11 +19,7 @@ import (
 // What a pass holds in memory must read exactly like the store, and what it no longer
 // holds must come from the store.
 func TestRecentEventsReadLikeTheStore(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	var all []abusewatch.Event
@@ -84,11 +80,7 @@ func sameSeqs(held []*abusewatch.Event, stored []abusewatch.Event) bool {
 }
 
 func TestRecorrelateReturnsTheErrorOfPut(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	var evs []abusewatch.Event
 	for i := range 10 {
@@ -136,11 +128,7 @@ func TestRecorrelateWithTinyMemoryFindsTheSame(t *testing.T) {
 	opts := Options{Threshold: 5, Window: 10 * time.Minute, Network: NetworkRule{SetRule: SetRule{Count: 10, Window: time.Hour}},
 		PortScan: SetRule{Count: 3, Window: time.Hour}}
 	pass := func() map[string]abusewatch.Incident {
-		st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := tempStore(t)
 		for i := 0; i < len(evs); i += 500 {
 			if _, err := st.Commit(evs[i:min(i+500, len(evs))], nil); err != nil {
 				t.Fatal(err)
@@ -166,11 +154,7 @@ func TestRecorrelateWithTinyMemoryFindsTheSame(t *testing.T) {
 // first stored it: stored incidents that end after the batch being judged (the first
 // pass's final state) are not grown again from their middle.
 func TestSecondPassRebuildsTheSameIncidents(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	ev := func(addr string, at time.Time, class abusewatch.Class, port uint16) abusewatch.Event {
 		return abusewatch.Event{Time: at, Class: class, Addr: netip.MustParseAddr(addr), Port: port, Service: "sshd", Host: "web1", Line: "x"}
@@ -218,6 +202,17 @@ func TestSecondPassRebuildsTheSameIncidents(t *testing.T) {
 			t.Errorf("second pass changed %s (%s): %+v, first %+v", id, inc.Key, inc, want)
 		}
 	}
+}
+
+// tempStore opens a store in a new temporary directory, closed when the test ends.
+func tempStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // recorrelated runs a new Correlator's pass over st from from to to, stores what it
