@@ -406,10 +406,9 @@ func net24(a netip.Addr) netip.Prefix {
 	return p
 }
 
-// Spoofable says whether e is evidence a forged source address could have made: a UDP
-// or ICMP packet or a bare TCP SYN. It never makes an outside report on its own.
-func Spoofable(e abusewatch.Event) bool { return spoofable(e.Proto, e.Flags) }
-
+// spoofable says whether a packet of proto with flags is evidence a forged source
+// address could have made: UDP, ICMP or a bare TCP SYN. It never makes an outside
+// report on its own.
 func spoofable(proto, flags string) bool {
 	switch strings.ToUpper(proto) {
 	case "":
@@ -428,7 +427,7 @@ func (c *Correlator) reportable(e *abusewatch.Event) bool {
 
 // rule is one windowed rule applied to one key: an incident starts at the event that
 // brings measure(events within window) to threshold and takes in every later event
-// that comes within growth of its last one.
+// that comes within its growth (growthOf its name) of its last one.
 type rule struct {
 	name      string
 	key       string
@@ -437,7 +436,6 @@ type rule struct {
 	threshold func(evs []*abusewatch.Event) bool // over the counted events within the window
 	monotone  bool                               // threshold never holds for a subset when it fails for the whole
 	window    time.Duration
-	growth    time.Duration
 	counts    func(e *abusewatch.Event) bool
 }
 
@@ -451,10 +449,11 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	open = open && !prev.Last.Before(from.Add(-r.growth)) && !prev.First.After(from)
+	growth := c.growthOf(r.name)
+	open = open && !prev.Last.Before(from.Add(-growth)) && !prev.First.After(from)
 	// Open, only the events after its last one are news: a later incident's window
 	// (at most growth long) cannot reach back past that last event.
-	start := from.Add(-max(r.window, r.growth))
+	start := from.Add(-max(r.window, growth))
 	if open {
 		start = prev.Last
 	}
@@ -514,7 +513,7 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		if open && e.Time.Compare(prev.Last) <= 0 {
 			continue // already part of the open incident
 		}
-		if (len(cur) > 0 || growing) && e.Time.Sub(last) <= r.growth {
+		if (len(cur) > 0 || growing) && e.Time.Sub(last) <= growth {
 			cur, last = append(cur, e), e.Time
 			continue
 		}
@@ -568,7 +567,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	windows := c.windows
 	rules := []rule{{
 		name: "per-address", key: "ip:" + a.String(), addr: a, network: host,
-		window: windows[len(windows)-1].Window, growth: c.growth,
+		window: windows[len(windows)-1].Window,
 		counts: c.reportable,
 		threshold: func(evs []*abusewatch.Event) bool {
 			// Any window's threshold: evs are the events within the longest window.
@@ -589,7 +588,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	}}
 	if r := c.opts.PortScan; r.Count > 0 && slices.ContainsFunc(news, func(e *abusewatch.Event) bool { return e.LocalPort != 0 }) {
 		rules = append(rules, rule{
-			name: "port-scan", key: "scan:" + a.String(), addr: a, network: host, window: r.Window, growth: r.Window, monotone: true,
+			name: "port-scan", key: "scan:" + a.String(), addr: a, network: host, window: r.Window, monotone: true,
 			counts: func(e *abusewatch.Event) bool { return e.LocalPort != 0 },
 			threshold: func(evs []*abusewatch.Event) bool {
 				type hostPort struct {
@@ -604,7 +603,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 		// One rule per service the new events name: a sweep is one service on many hosts.
 		for _, svc := range services(news) {
 			rules = append(rules, rule{
-				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, growth: r.Window, monotone: true,
+				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, monotone: true,
 				counts: func(e *abusewatch.Event) bool { return e.Host != "" && service(e) == svc },
 				threshold: func(evs []*abusewatch.Event) bool {
 					return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) string { return e.Host })
@@ -662,7 +661,7 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 		return b == p.Bits() || (p.Addr().Is6() && map[int]int{24: 64, 16: 48, 8: 32}[b] == p.Bits())
 	}) {
 		rl := rule{
-			name: "network", key: "net:" + p.String(), network: p, window: r.Window, growth: r.Window, monotone: true,
+			name: "network", key: "net:" + p.String(), network: p, window: r.Window, monotone: true,
 			counts: func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) },
 			threshold: func(evs []*abusewatch.Event) bool {
 				return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() })
@@ -835,7 +834,10 @@ func attempts(evs []*abusewatch.Event) int {
 	n := len(slices.Compact(conns))
 	withPorts = slices.Compact(withPorts)
 	for _, e := range evs {
-		if _, found := slices.BinarySearchFunc(withPorts, svc{e.Host, e.Service}, bySvc); e.Port == 0 && !found {
+		if e.Port != 0 {
+			continue
+		}
+		if _, found := slices.BinarySearchFunc(withPorts, svc{e.Host, e.Service}, bySvc); !found {
 			n++
 		}
 	}

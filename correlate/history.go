@@ -150,7 +150,8 @@ func remove[K comparable](m map[K][]int, k K, at int) {
 // ones themselves, or the store's.
 func (r *recentEvents) addrEvents(addr netip.Addr, from, to time.Time) ([]*abusewatch.Event, error) {
 	if from.Before(r.covered) {
-		return pointers(r.store.EventsByAddr(addr, from, to))
+		evs, err := r.store.EventsByAddr(addr, from, to)
+		return pointersTo(evs), err
 	}
 	return r.between(r.byAddr[addr.Unmap()], from, to), nil
 }
@@ -162,33 +163,37 @@ func (r *recentEvents) netEvents(p netip.Prefix, from, to time.Time) ([]*abusewa
 		held = held || size(p.Addr()) == p
 	}
 	if !held || from.Before(r.covered) {
-		return pointers(r.store.EventsByNetwork(p, from, to))
+		evs, err := r.store.EventsByNetwork(p, from, to)
+		return pointersTo(evs), err
 	}
 	return r.between(r.byNet[p], from, to), nil
 }
 
-// firstEvents is netEvents, or addrEvents for a single-address p, up to the oldest n.
+// scopeEvents is addrEvents for a single-address p, netEvents for a network.
+func (r *recentEvents) scopeEvents(p netip.Prefix, from, to time.Time) ([]*abusewatch.Event, error) {
+	if p.IsSingleIP() {
+		return r.addrEvents(p.Addr(), from, to)
+	}
+	return r.netEvents(p, from, to)
+}
+
+// firstEvents is scopeEvents up to the oldest n.
 func (r *recentEvents) firstEvents(p netip.Prefix, from, to time.Time, n int) ([]*abusewatch.Event, error) {
 	if from.Before(r.covered) {
-		return pointers(r.store.FirstEvents(p, from, to, n))
+		evs, err := r.store.FirstEvents(p, from, to, n)
+		return pointersTo(evs), err
 	}
-	var evs []*abusewatch.Event
-	var err error
-	if p.IsSingleIP() {
-		evs, err = r.addrEvents(p.Addr(), from, to)
-	} else {
-		evs, err = r.netEvents(p, from, to)
-	}
+	evs, err := r.scopeEvents(p, from, to)
 	return evs[:min(n, len(evs))], err
 }
 
-// pointers points at each of evs.
-func pointers(evs []abusewatch.Event, err error) ([]*abusewatch.Event, error) {
+// pointersTo points at each of evs.
+func pointersTo(evs []abusewatch.Event) []*abusewatch.Event {
 	out := make([]*abusewatch.Event, len(evs))
 	for i := range evs {
 		out[i] = &evs[i]
 	}
-	return out, err
+	return out
 }
 
 // between returns the held events at positions at (in time order) with

@@ -67,21 +67,15 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	for _, d := range now {
 		cur.add(d, c.opts.Reportable)
 	}
-	read := func(from, to time.Time) ([]*abusewatch.Event, error) {
-		if scope.IsSingleIP() {
-			return c.read.addrEvents(scope.Addr(), from, to)
-		}
-		return c.read.netEvents(scope, from, to)
-	}
 	var evs []*abusewatch.Event
 	if open {
-		evs, _ = pointers(prev.Evidence, nil)
+		evs = pointersTo(prev.Evidence)
 	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), 2*c.opts.Evidence); err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
 		evs = firstDay
 	}
-	recent, err := read(from, to)
+	recent, err := c.read.scopeEvents(scope, from, to)
 	if err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
@@ -304,7 +298,7 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 		open = open && !prev.Last.Before(hour) && !prev.First.After(newest[class])
 		var evs []*abusewatch.Event
 		if open {
-			evs, _ = pointers(prev.Evidence, nil)
+			evs = pointersTo(prev.Evidence)
 		}
 		for i, e := range batch {
 			if e.Class == class && !e.Time.Before(hour) {

@@ -278,7 +278,8 @@ func putIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 			return err
 		}
 	}
-	if err := bodies.Put(append(times[8:16:16], id...), v); err != nil {
+	k, _ := bodyKey(id, times)
+	if err := bodies.Put(k, v); err != nil {
 		return err
 	}
 	// The newest incident of the key stays the newest, whatever order incidents are

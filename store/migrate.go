@@ -78,7 +78,8 @@ func orderIncidents(tx *bolt.Tx) error {
 			return putIncident(tx, inc) // not indexed yet
 		}
 		times := incidentTimes(inc)
-		moves = append(moves, move{append(times[8:16:16], id...), v})
+		k, _ := bodyKey(id, times)
+		moves = append(moves, move{k, v})
 		return lastIdx.Put(slices.Clone(id), times) // in ID order, as the cursor goes
 	})
 	if err != nil {
