@@ -29,6 +29,9 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		return abusewatch.Incident{}, false, err
 	}
 	open = open && !prev.Last.Before(from.Add(-r.Gap)) && !prev.First.After(from)
+	if !open && c.recurring != nil && !c.recurring[scope] {
+		return abusewatch.Incident{}, false, nil // not active on enough days in the whole pass
+	}
 	if open && !prev.Last.Before(to) {
 		// It already holds these events (a pass over history judged before): it stays
 		// as it is, and still says that the scope recurs.
@@ -338,7 +341,14 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		return 0, fmt.Errorf("correlate: %w", err)
 	}
 	c.read, c.incidents = recent, latest
-	defer func() { c.read, c.incidents = read, incidents }()
+	defer func() { c.read, c.incidents, c.recurring = read, incidents, nil }()
+	if r := c.opts.Recurrence; r.Days > 0 {
+		// Most addresses are seen on a day or two: one read of the activity index
+		// spares asking about each of them in every batch.
+		if c.recurring, err = c.counters.Recurring(from.Add(-r.Period), to, r.Days); err != nil {
+			return 0, fmt.Errorf("correlate: %w", err)
+		}
+	}
 	// An incident is handed to put once it can no longer grow (the pass is past its
 	// last event by more than its rule's growth), by a goroutine of its own while the
 	// next batches are judged: a long attack, or a network or address that recurs for

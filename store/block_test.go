@@ -142,6 +142,51 @@ func TestActiveDaysLeaveOutSuccessfulLogins(t *testing.T) {
 	}
 }
 
+// Recurring must name every scope ActiveDays finds on enough days, whether its days
+// are sealed or still pending, and none that is not.
+func TestRecurringAgreesWithActiveDays(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for d := range 6 { // 45.134.26.17 on days 0-5; the last two stay pending
+		evs = append(evs, ev("45.134.26.17", t0.AddDate(0, 0, d)))
+	}
+	for _, d := range []int{0, 2} { // .18 on two days
+		evs = append(evs, ev("45.134.26.18", t0.AddDate(0, 0, d)))
+	}
+	for d := range 6 { // logins are not activity
+		ok := ev("45.134.27.1", t0.AddDate(0, 0, d))
+		ok.Class = abusewatch.ClassAuthSuccess
+		evs = append(evs, ok)
+	}
+	evs = append(evs, ev("45.134.28.1", t0.AddDate(0, 0, 4)), ev("45.134.28.2", t0.AddDate(0, 0, 5))) // pending only
+	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	if _, err := s.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	from, to := t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 10)
+	for _, n := range []int{1, 2, 3, 6, 7} {
+		got, err := s.Recurring(from, to, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"45.134.26.17/32", "45.134.26.18/32", "45.134.26.0/24", "45.134.27.1/32", "45.134.27.0/24",
+			"45.134.28.1/32", "45.134.28.2/32", "45.134.28.0/24"} {
+			days, err := s.ActiveDays(netip.MustParsePrefix(p), from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := len(days) >= n; got[netip.MustParsePrefix(p)] != want {
+				t.Errorf("Recurring(%d) holds %s: %v; ActiveDays finds %d days", n, p, got[netip.MustParsePrefix(p)], len(days))
+			}
+		}
+	}
+	// A range that ends before the pending days leaves them out.
+	if got, _ := s.Recurring(from, t0.AddDate(0, 0, 3), 4); len(got) != 2 {
+		t.Errorf("Recurring up to day 3 = %v; want .17 and its /24 (4 days each)", got)
+	}
+}
+
 func TestGlancesTellClassHostAndAddress(t *testing.T) {
 	s := openTemp(t)
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 123456789, time.UTC)

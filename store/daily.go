@@ -128,6 +128,11 @@ func scopeOf(p netip.Prefix) scope {
 	return sc
 }
 
+// prefix is the address or network sc counts, its IPv4 addresses unmapped.
+func (sc scope) prefix() netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom16([16]byte(sc[:16])).Unmap(), int(sc[16]))
+}
+
 type classCount struct {
 	class abusewatch.Class
 	n     int
