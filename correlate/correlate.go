@@ -51,9 +51,12 @@ type EventReader interface {
 	FirstEvents(p netip.Prefix, from, to time.Time, n int) ([]abusewatch.Event, error)
 }
 
-// IncidentReader gives the newest incident with a key.
+// IncidentReader gives the newest incident with a key if it may be open over since to
+// at: its last event at or after since, its first at or before at. Otherwise ok is
+// false and, if the key has incidents, only the newest one's ID, First and Last are
+// set: most keys a batch asks about ended long ago, and their incidents are not read.
 type IncidentReader interface {
-	LatestIncident(key string) (abusewatch.Incident, bool, error)
+	OpenIncident(key string, since, at time.Time) (inc abusewatch.Incident, ok bool, err error)
 }
 
 // Count is the events of one day or hour, by class.
@@ -383,7 +386,7 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 	if slices.ContainsFunc(out, holds) {
 		return true, nil
 	}
-	prev, ok, err := c.incidents.LatestIncident("ip:" + a.String())
+	prev, ok, err := c.incidents.OpenIncident("ip:"+a.String(), e.Time.Add(-c.growth), e.Time)
 	return ok && holds(prev), err
 }
 
@@ -451,11 +454,11 @@ type rule struct {
 // what it already holds is not read again, so a long attack costs the same per batch
 // as a short one.
 func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) ([]*abusewatch.Event, error)) ([]abusewatch.Incident, error) {
-	prev, open, err := c.incidents.LatestIncident(r.key)
+	growth := c.growthOf(r.name)
+	prev, open, err := c.incidents.OpenIncident(r.key, from.Add(-growth), from)
 	if err != nil {
 		return nil, err
 	}
-	growth := c.growthOf(r.name)
 	open = open && !prev.Last.Before(from.Add(-growth)) && !prev.First.After(from)
 	// Open, only the events after its last one are news: a later incident's window
 	// (at most growth long) cannot reach back past that last event.

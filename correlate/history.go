@@ -212,22 +212,48 @@ func (r *recentEvents) between(at []int, from, to time.Time) []*abusewatch.Event
 }
 
 // latestIncidents remembers the newest incident of each key read or made during a
-// pass. Most keys a pass asks about have no incident at all (an address that never
+// pass: in full while it may grow, then only its ID and times (what tells that it is
+// closed). Most keys a pass asks about have no incident at all (an address that never
 // crossed a threshold, a sweep rule's service): with the hashes of the keys the store
 // holds, and of those made since, it answers them without a read.
 type latestIncidents struct {
 	mu    sync.Mutex
 	store IncidentReader
-	known map[string]*abusewatch.Incident // nil: the store has none
-	held  int                             // known incidents (not nil)
+	known map[string]knownIncident
+	fulls map[string]struct{} // the keys known in full (a few kB each)
+	kept  int                 // of them, those the last forget kept (they may grow)
 	seed  maphash.Seed
 	maybe map[uint64]struct{}  // hashes of the keys that may have an incident; nil: any may
 	grows map[string]time.Time // keys whose newest incident the pass made: until when it may grow
 }
 
+// knownIncident is what the memory holds of a key's newest incident: the whole of it,
+// or only its ID and times (no pointer but the ID's, for the collector), or, with no
+// ID, that the key has none.
+type knownIncident struct {
+	inc         *abusewatch.Incident // nil: not held in full
+	id          string
+	first, last int64 // UnixNano
+}
+
+// outside says whether k lies outside since to at: it ended before since or starts
+// after at.
+func (k knownIncident) outside(since, at time.Time) bool {
+	return k.last < since.UnixNano() || k.first > at.UnixNano()
+}
+
+// head is the incident k tells of: whole, or only its ID and times.
+func (k knownIncident) head() abusewatch.Incident {
+	if k.inc != nil {
+		return *k.inc
+	}
+	return abusewatch.Incident{ID: k.id, First: time.Unix(0, k.first).UTC(), Last: time.Unix(0, k.last).UTC()}
+}
+
 // newLatestIncidents starts the memory of a pass over store.
 func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
-	l := &latestIncidents{store: store, known: map[string]*abusewatch.Incident{}, seed: maphash.MakeSeed(), grows: map[string]time.Time{}}
+	l := &latestIncidents{store: store, known: map[string]knownIncident{}, fulls: map[string]struct{}{}, seed: maphash.MakeSeed(),
+		grows: map[string]time.Time{}}
 	st, ok := store.(interface {
 		IncidentKeys(fn func(key []byte) error) error
 	})
@@ -249,30 +275,33 @@ func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
 	return l, err
 }
 
-// full says whether the memory should forget what it can: incidents carry their evidence
-// lines, a few kilobytes each.
+// full says whether the memory should forget what it can: it holds heldIncidents more
+// in full than it kept last time (an incident that may grow for a month stays), or too
+// many keys.
 func (l *latestIncidents) full() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.held > heldIncidents || len(l.known) > knownLimit
+	return len(l.fulls) > l.kept+heldIncidents || len(l.known) > knownLimit
 }
 
-func (l *latestIncidents) LatestIncident(key string) (abusewatch.Incident, bool, error) {
+func (l *latestIncidents) OpenIncident(key string, since, at time.Time) (abusewatch.Incident, bool, error) {
 	l.mu.Lock()
-	inc, known := l.known[key]
+	k, known := l.known[key]
 	maybe := true
 	if !known && l.maybe != nil {
 		_, maybe = l.maybe[maphash.String(l.seed, key)]
 	}
 	l.mu.Unlock()
 	switch {
-	case known && inc != nil:
-		return *inc, true, nil
-	case known || !maybe:
+	case known && k.id == "", !known && !maybe:
 		return abusewatch.Incident{}, false, nil
+	case known && k.outside(since, at):
+		return k.head(), false, nil
+	case known && k.inc != nil:
+		return *k.inc, true, nil
 	}
 	// Unlocked: the rules judging other keys go on meanwhile.
-	stored, ok, err := l.store.LatestIncident(key)
+	stored, ok, err := l.store.OpenIncident(key, since, at)
 	if err != nil {
 		return stored, ok, err
 	}
@@ -282,35 +311,50 @@ func (l *latestIncidents) LatestIncident(key string) (abusewatch.Incident, bool,
 	return stored, ok, nil
 }
 
-func (l *latestIncidents) remember(key string, inc abusewatch.Incident, ok bool) {
-	if old, seen := l.known[key]; seen && old != nil {
-		l.held--
-	}
-	if ok {
-		l.known[key] = &inc
-		l.held++
-	} else {
-		l.known[key] = nil
+// remember records inc as the newest incident of key: whole if full, only its ID and
+// times otherwise, none if it has no ID.
+func (l *latestIncidents) remember(key string, inc abusewatch.Incident, full bool) {
+	delete(l.fulls, key)
+	switch {
+	case full:
+		l.known[key] = knownIncident{&inc, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano()}
+		l.fulls[key] = struct{}{}
+	case inc.ID != "":
+		l.known[key] = knownIncident{nil, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano()}
+	default:
+		l.known[key] = knownIncident{}
 	}
 }
 
-// forget empties the memory but for the incidents the pass made that may still grow at
-// now: they may not be written yet, and the store's newest of their key may be a later
-// one (made by a pass over the same events before), which would hide them. What can no
-// longer grow is judged the same when read back older, or not at all.
+// forget keeps in full only the incidents the pass made that may still grow at now:
+// they may not be written yet, and the store's newest of their key may be a later one
+// (made by a pass over the same events before), which would hide them. Of the others it
+// keeps the ID and times, or, with too many keys held, nothing: what can no longer grow
+// is judged the same when read back older, or not at all.
 func (l *latestIncidents) forget(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for key, inc := range l.known {
-		if until, ok := l.grows[key]; ok && !until.Before(now) {
-			continue
-		}
-		if inc != nil {
-			l.held--
-		}
-		delete(l.known, key)
-		delete(l.grows, key)
+	growing := func(key string) bool {
+		until, ok := l.grows[key]
+		return ok && !until.Before(now)
 	}
+	for key := range l.fulls {
+		if !growing(key) {
+			delete(l.grows, key)
+			delete(l.fulls, key)
+			k := l.known[key]
+			k.inc = nil
+			l.known[key] = k
+		}
+	}
+	if len(l.known) > knownLimit {
+		known := make(map[string]knownIncident, len(l.fulls))
+		for key := range l.fulls {
+			known[key] = l.known[key]
+		}
+		l.known = known
+	}
+	l.kept = len(l.fulls)
 }
 
 // made records incidents the pass made or grew (and stores), each of which may grow

@@ -24,7 +24,7 @@ import (
 func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewatch.Incident, bool, error) {
 	r := c.opts.Recurrence
 	key := "recur:" + scope.String()
-	prev, open, err := c.incidents.LatestIncident(key)
+	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), from)
 	if err != nil {
 		return abusewatch.Incident{}, false, err
 	}
@@ -222,7 +222,7 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	if len(fails) == 0 {
 		return abusewatch.Incident{}, false, nil
 	}
-	prev, open, err := c.incidents.LatestIncident(key)
+	prev, open, err := c.incidents.OpenIncident(key, e.Time.Add(-lb), e.Time)
 	if err != nil {
 		return abusewatch.Incident{}, false, err
 	}
@@ -294,7 +294,7 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 			continue
 		}
 		key := "rate:" + string(class)
-		prev, open, err := c.incidents.LatestIncident(key)
+		prev, open, err := c.incidents.OpenIncident(key, hour, newest[class])
 		if err != nil {
 			return out, err
 		}

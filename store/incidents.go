@@ -36,6 +36,36 @@ func (s *Store) LatestIncident(key string) (abusewatch.Incident, bool, error) {
 	return inc, ok, err
 }
 
+// OpenIncident returns the newest incident with key if it may be open over since to
+// at: its last event at or after since and its first at or before at. A newest one
+// outside that is not read (the rules ask about every key of every batch, and most
+// keys' newest incident ended long ago): ok is false and only its ID, First and Last
+// are set. With no incident under key, the incident is zero.
+func (s *Store) OpenIncident(key string, since, at time.Time) (abusewatch.Incident, bool, error) {
+	var inc abusewatch.Incident
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketOpen).Get([]byte(key))
+		if id == nil {
+			return nil
+		}
+		h, found := readHead(tx.Bucket(bucketIncidentLast).Get(id))
+		if !found {
+			return fmt.Errorf("incident %s for key %s is missing", id, key)
+		}
+		if h.last < since.UnixNano() || h.first > at.UnixNano() {
+			inc = abusewatch.Incident{ID: string(id), Key: key, First: time.Unix(0, h.first).UTC(), Last: time.Unix(0, h.last).UTC()}
+			return nil
+		}
+		var err error
+		if inc, ok, err = getIncident(tx, id); err == nil && !ok {
+			err = fmt.Errorf("incident %s for key %s is missing", id, key)
+		}
+		return err
+	})
+	return inc, ok, err
+}
+
 // IncidentKeys calls fn with the key of every incident stored (the newest of each key
 // is one incident), in one read transaction; key is valid only during the call.
 func (s *Store) IncidentKeys(fn func(key []byte) error) error {
@@ -52,8 +82,10 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 // thousands in the months it keeps):
 //
 //	incident_addrs: 16-byte address | ID → nothing   (ip, net, pardon, preview)
-//	incident_last:  ID → u64 UnixNano of its last event, then of its first: where it
-//	                is stored (incidents --since, the summary, every read by ID)
+//	incident_last:  ID → u64 UnixNano of its last event, then of its first (where it
+//	                is stored), then its IncidentDigest (schema 5; a 16-byte value
+//	                written before has none): incidents --since, the summary, every
+//	                read by ID, and re-correlation's "did it change?" without a read
 //	unreported:     ID → nothing, for the incidents that may be reported outside and
 //	                have no report yet (the outbox's work list)
 var (
@@ -76,16 +108,49 @@ const (
 var incidentEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 	zstd.WithLowerEncoderMem(true), zstd.WithNoEntropyCompression(true))
 
-func encodeIncident(inc abusewatch.Incident) ([]byte, error) {
+// encodeIncident returns the stored form of inc and its IncidentDigest.
+func encodeIncident(inc abusewatch.Incident) ([]byte, uint64) {
 	b := marshalIncident(inc)
-	return incidentEncoder.EncodeAll(b[1:], b[:1:1]), nil
+	return incidentEncoder.EncodeAll(b[1:], b[:1:1]), digestOf(b)
 }
 
 // IncidentDigest is a hash of everything stored of inc: equal digests, equal incidents
-// (re-correlation counts only the incidents it changed).
+// (re-correlation counts only the incidents it changed). It is never zero.
 func IncidentDigest(inc abusewatch.Incident) uint64 {
-	d := sha256.Sum256(marshalIncident(inc))
-	return binary.BigEndian.Uint64(d[:])
+	return digestOf(marshalIncident(inc))
+}
+
+func digestOf(marshaled []byte) uint64 {
+	d := sha256.Sum256(marshaled)
+	return binary.BigEndian.Uint64(d[:]) | 1
+}
+
+// IncidentDigests returns the IncidentDigest of the stored incident of each of ids, 0
+// for those not stored, in one read transaction; the incidents stored before schema 5
+// are read to compute theirs.
+func (s *Store) IncidentDigests(ids []string) ([]uint64, error) {
+	out := make([]uint64, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		lastIdx := tx.Bucket(bucketIncidentLast)
+		for i, id := range ids {
+			v := lastIdx.Get([]byte(id))
+			if h, ok := readHead(v); ok && h.digest != 0 {
+				out[i] = h.digest
+				continue
+			} else if !ok {
+				continue
+			}
+			inc, ok, err := getIncident(tx, []byte(id))
+			if err != nil {
+				return err
+			}
+			if ok {
+				out[i] = IncidentDigest(inc)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // marshalIncident is the uncompressed binary form, after its version byte.
@@ -266,14 +331,11 @@ func (s *Store) PutIncidents(incs []abusewatch.Incident) error {
 }
 
 func putIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
-	v, err := encodeIncident(inc)
-	if err != nil {
-		return err
-	}
+	v, digest := encodeIncident(inc)
 	id := []byte(inc.ID)
-	times := incidentTimes(inc)
+	times := incidentTimes(inc, digest)
 	lastIdx, bodies := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketIncidents)
-	if old, ok := bodyKey(id, lastIdx.Get(id)); ok && !bytes.Equal(old[:8], times[8:]) {
+	if old, ok := bodyKey(id, lastIdx.Get(id)); ok && !bytes.Equal(old[:8], times[8:16]) {
 		if err := bodies.Delete(old); err != nil { // it starts elsewhere now
 			return err
 		}
@@ -306,31 +368,44 @@ func putIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 	return unreported.Put(id, nil)
 }
 
-// incidentTimes is the incident_last value of inc: its last event, then its first.
-func incidentTimes(inc abusewatch.Incident) []byte {
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(inc.Last.UnixNano())), uint64(inc.First.UnixNano()))
+// incidentTimes is the incident_last value of inc: its last event, its first and its
+// digest.
+func incidentTimes(inc abusewatch.Incident, digest uint64) []byte {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 24), uint64(inc.Last.UnixNano()))
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(v, uint64(inc.First.UnixNano())), digest)
+}
+
+// incidentHead is what an incident_last value holds: the incident's last and first
+// event (UnixNano) and its digest (0 when written before schema 5).
+type incidentHead struct {
+	last, first int64
+	digest      uint64
+}
+
+func readHead(v []byte) (incidentHead, bool) {
+	if len(v) != 16 && len(v) != 24 {
+		return incidentHead{}, false
+	}
+	h := incidentHead{last: int64(binary.BigEndian.Uint64(v)), first: int64(binary.BigEndian.Uint64(v[8:]))}
+	if len(v) == 24 {
+		h.digest = binary.BigEndian.Uint64(v[16:])
+	}
+	return h, true
 }
 
 // newerThan says whether the incident id ended after last.
 func newerThan(tx *bolt.Tx, id []byte, last time.Time) bool {
-	end, ok := lastOf(tx.Bucket(bucketIncidentLast).Get(id))
-	return ok && end > last.UnixNano()
+	h, ok := readHead(tx.Bucket(bucketIncidentLast).Get(id))
+	return ok && h.last > last.UnixNano()
 }
 
-// lastOf is the last event (UnixNano) an incident_last value v holds.
-func lastOf(v []byte) (int64, bool) {
-	if len(v) != 16 {
-		return 0, false
-	}
-	return int64(binary.BigEndian.Uint64(v)), true
-}
-
-// bodyKey is the key in incidents of the incident id whose incident_last value is v.
+// bodyKey is the key in incidents of the incident id whose incident_last value is v:
+// its first event and its ID.
 func bodyKey(id, v []byte) ([]byte, bool) {
-	if len(v) != 16 {
+	if _, ok := readHead(v); !ok {
 		return nil, false
 	}
-	return append(slices.Clone(v[8:]), id...), true
+	return append(slices.Clone(v[8:16]), id...), true
 }
 
 // deleteIncident deletes the incident and its index entries.
@@ -394,7 +469,7 @@ func (s *Store) IncidentsSince(since time.Time) ([]abusewatch.Incident, error) {
 	var out []abusewatch.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
-			if last, ok := lastOf(v); ok && !since.IsZero() && last < since.UnixNano() {
+			if h, ok := readHead(v); ok && !since.IsZero() && h.last < since.UnixNano() {
 				return nil
 			}
 			inc, ok, err := getIncident(tx, id)
@@ -426,7 +501,8 @@ func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abuse
 		lo := p.Addr().As16()
 		for k, _ := c.Seek(lo[:]); len(k) > 16 && p.Contains(netip.AddrFrom16([16]byte(k)).Unmap()); k, _ = c.Next() {
 			id := k[16:]
-			last, _ := lastOf(lastIdx.Get(id))
+			h, _ := readHead(lastIdx.Get(id))
+			last := h.last
 			if since.IsZero() || last >= since.UnixNano() {
 				all = append(all, found{id, last})
 			}

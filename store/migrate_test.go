@@ -228,10 +228,7 @@ func TestOpenMigratesVersion3IncidentsIntoStartOrder(t *testing.T) {
 	// Version 3: incidents under their ID, the last event alone in incident_last.
 	writeLegacy(t, path, 3, [][]byte{legacyIncidents, bucketOpen, bucketIncidentLast, bucketIncidentAddrs, bucketUnreported}, func(tx *bolt.Tx) error {
 		for _, inc := range []abusewatch.Incident{older, newer} {
-			v, err := encodeIncident(inc)
-			if err != nil {
-				return err
-			}
+			v, _ := encodeIncident(inc)
 			a16 := inc.Addr.As16()
 			for _, put := range []struct{ bucket, k, v []byte }{
 				{legacyIncidents, []byte(inc.ID), v},
@@ -273,6 +270,60 @@ func TestOpenMigratesVersion3IncidentsIntoStartOrder(t *testing.T) {
 		tx.Bucket(bucketIncidents).ForEach(func(k, _ []byte) error { ids = append(ids, string(k[8:])); return nil })
 		if !slices.Equal(ids, []string{"b1", "a2"}) {
 			t.Errorf("incidents stored in the order %v, want the older first", ids)
+		}
+		return nil
+	})
+}
+
+// A version 4 file holds incident_last values without a digest: they stay readable,
+// and the digests are computed from the incidents.
+func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	inc := abusewatch.Incident{ID: "b1", Key: "ip:45.134.26.17", Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.17"),
+		First: t0, Last: t0.Add(time.Minute), Count: 5, Evidence: []abusewatch.Event{ev("45.134.26.17", t0)}}
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	// What version 4 wrote: the last and first event alone.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID))
+		if len(v) != 24 {
+			t.Fatalf("incident_last holds %d bytes, want 24 (with the digest)", len(v))
+		}
+		if err := tx.Bucket(bucketIncidentLast).Put([]byte(inc.ID), slices.Clone(v[:16])); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 4))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.IncidentDigests([]string{inc.ID, "none"}); err != nil || !slices.Equal(got, []uint64{IncidentDigest(inc), 0}) {
+		t.Errorf("IncidentDigests = %x, %v; want %x and 0", got, err, IncidentDigest(inc))
+	}
+	if got, ok, err := s.OpenIncident(inc.Key, t0, t0); err != nil || !ok || IncidentDigest(got) != IncidentDigest(inc) {
+		t.Errorf("OpenIncident = %+v, %v, %v", got, ok, err)
+	}
+	if incs, err := s.IncidentsSince(t0); err != nil || len(incs) != 1 {
+		t.Errorf("IncidentsSince = %d, %v; want 1", len(incs), err)
+	}
+	// Written again, it gets its digest.
+	if err := s.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID)); len(v) != 24 || binary.BigEndian.Uint64(v[16:]) != IncidentDigest(inc) {
+			t.Errorf("incident_last after a rewrite = %x", v)
 		}
 		return nil
 	})

@@ -26,7 +26,7 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 var (
 	bucketMeta       = []byte("meta")

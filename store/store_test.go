@@ -192,6 +192,40 @@ func TestIncidentWhoseStartMovesIsStoredOnce(t *testing.T) {
 	}
 }
 
+// OpenIncident reads the newest incident of a key in full only when it may be open over
+// the times asked about; otherwise it tells only its ID, first and last event.
+func TestOpenIncidentReadsOnlyWhatMayBeOpen(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	inc := abusewatch.Incident{ID: "a", Key: "ip:45.134.26.17", Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.17"),
+		First: t0, Last: t0.Add(time.Hour), Count: 5, Evidence: []abusewatch.Event{ev("45.134.26.17", t0)}}
+	if err := s.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		since, at time.Time
+		open      bool
+	}{
+		{t0.Add(time.Hour), t0, true},                         // its last event, its first: the bounds are inclusive
+		{t0.Add(-time.Hour), t0.Add(2 * time.Hour), true},     // around it
+		{t0.Add(time.Hour + 1), t0.Add(2 * time.Hour), false}, // it ended before since
+		{t0.Add(-2 * time.Hour), t0.Add(-1), false},           // it starts after at
+	} {
+		got, ok, err := s.OpenIncident(inc.Key, c.since, c.at)
+		switch {
+		case err != nil || ok != c.open:
+			t.Errorf("OpenIncident(%s, %s) = %v, %v; want %v", c.since, c.at, ok, err, c.open)
+		case ok && IncidentDigest(got) != IncidentDigest(inc):
+			t.Errorf("OpenIncident(%s, %s) = %+v; want %+v", c.since, c.at, got, inc)
+		case !ok && (got.ID != inc.ID || !got.First.Equal(inc.First) || !got.Last.Equal(inc.Last) || got.Evidence != nil):
+			t.Errorf("OpenIncident(%s, %s) outside = %+v; want only the ID and times", c.since, c.at, got)
+		}
+	}
+	if got, ok, err := s.OpenIncident("ip:45.134.26.18", time.Time{}, t0); err != nil || ok || got.ID != "" {
+		t.Errorf("OpenIncident of a key without incidents = %+v, %v, %v", got, ok, err)
+	}
+}
+
 func TestIncidentsAndUnreported(t *testing.T) {
 	s := openTemp(t)
 	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
@@ -328,9 +362,9 @@ func TestIncidentCodecKeepsEveryField(t *testing.T) {
 			t.Fatalf("the fixture leaves Incident.%s zero", v.Type().Field(i).Name)
 		}
 	}
-	stored, err := encodeIncident(inc)
-	if err != nil {
-		t.Fatal(err)
+	stored, digest := encodeIncident(inc)
+	if digest != IncidentDigest(inc) {
+		t.Errorf("encodeIncident's digest %x, IncidentDigest %x", digest, IncidentDigest(inc))
 	}
 	got, err := decodeIncident(stored)
 	if err != nil {
