@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -204,5 +205,56 @@ func TestGlancesTellClassHostAndAddress(t *testing.T) {
 	if len(got) != 2 || got[0].Addr != a.Addr || !got[0].Time.Equal(again.Time.Truncate(time.Microsecond)) || got[0].N != 2 ||
 		got[1].Class != abusewatch.ClassInvalidUser || got[1].Host != "mail1" {
 		t.Errorf("Glances = %+v", got)
+	}
+}
+
+// A version 2 block decompresses only the frames a read needs, and decodes the same
+// events as a whole read; a version 1 block (one frame) still reads the same.
+func TestBlockFramesDecodeTheSameEvents(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for i := range 2*frameEvents + 10 {
+		e := ev(fmt.Sprintf("45.134.26.%d", 1+i%200), t0.Add(time.Duration(i)*time.Second))
+		e.Seq, e.Line = uint64(i+1), fmt.Sprintf("line %d", i)
+		evs = append(evs, e)
+	}
+	hour := hourOf(t0)
+	v1 := encodeIndex(hour, evs)
+	v1[0] = blockV1
+	var rows []byte
+	for i := range evs {
+		rows = encodeEvent(rows, &evs[i])
+	}
+	v1 = append(v1, zstdEncoder.EncodeAll(rows, nil)...)
+	for name, v := range map[string][]byte{"version 1": v1, "version 2": encodeBlock(hour, evs)} {
+		x, err := readBlockIndex(blockKey(hour, 1), v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if (x.frames != nil) != (name == "version 2") || (x.frames != nil && len(x.frames) != 3) {
+			t.Errorf("%s: %d frames", name, len(x.frames))
+		}
+		all, err := x.decodeRows()
+		if err != nil || len(all) != len(evs) {
+			t.Fatalf("%s: decodeRows = %d events, %v", name, len(all), err)
+		}
+		for i := range all {
+			if all[i].Seq != evs[i].Seq || all[i].Line != evs[i].Line || all[i].Addr != evs[i].Addr {
+				t.Fatalf("%s: event %d = %+v, want %+v", name, i, all[i], evs[i])
+			}
+		}
+		at := []int{0, 3, frameEvents - 1, 2 * frameEvents, 2*frameEvents + 9}
+		some, err := x.decodeRowsAt(at)
+		if err != nil || len(some) != len(at) {
+			t.Fatalf("%s: decodeRowsAt = %d events, %v", name, len(some), err)
+		}
+		for i, p := range at {
+			if some[i].Seq != evs[p].Seq || some[i].Line != evs[p].Line {
+				t.Errorf("%s: position %d = %+v, want %+v", name, p, some[i], evs[p])
+			}
+		}
+		if _, err := x.decodeRowsAt([]int{len(evs)}); err == nil {
+			t.Errorf("%s: a position beyond the block decoded", name)
+		}
 	}
 }
