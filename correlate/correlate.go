@@ -671,7 +671,7 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 	}) {
 		rl := rule{
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, monotone: true,
-			counts: func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) },
+			counts: c.notExcludedIn(p),
 			threshold: func(evs []*abusewatch.Event) bool {
 				return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() })
 			},
@@ -888,6 +888,36 @@ func (c *Correlator) Excluded(addr netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// notExcludedIn returns the test whether an event of network p comes from an address
+// that is not Excluded: a constant true when no excluded network overlaps p (the usual
+// case; a hot /24's events are tested in every batch).
+func (c *Correlator) notExcludedIn(p netip.Prefix) func(e *abusewatch.Event) bool {
+	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
+	overlaps := func(q netip.Prefix) bool { return q.Overlaps(p) }
+	if !p.IsValid() || slices.ContainsFunc(c.never, overlaps) || slices.ContainsFunc(nonGlobalNetworks, overlaps) {
+		return func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) }
+	}
+	return func(*abusewatch.Event) bool { return true }
+}
+
+// nonGlobalNetworks hold every address that IsGlobalUnicast refuses or IsPrivate
+// accepts: unspecified, loopback, link-local, multicast, broadcast and private.
+var nonGlobalNetworks = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/32"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("255.255.255.255/32"),
+	netip.MustParsePrefix("::/128"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("ff00::/8"),
 }
 
 // reservedNetworks are special-purpose ranges (RFC 6890 and successors) that

@@ -242,3 +242,47 @@ func rules(incs []abusewatch.Incident) map[string]int {
 	}
 	return out
 }
+
+// Where notExcludedIn answers "every address" for a network, no address of it is
+// Excluded: networks that hold private, special or never-report space in part (a /8
+// around 172.16/12, 169.254/16 or 100.64/10) test each address.
+func TestNotExcludedInAgreesWithExcluded(t *testing.T) {
+	c, err := New(Options{Threshold: 1, Window: time.Minute, Never: []netip.Prefix{netip.MustParsePrefix("45.134.26.16/28")}}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, s := range []string{"172.0.0.0/8", "169.0.0.0/8", "100.0.0.0/8", "192.0.0.0/8", "192.168.0.0/16", "45.134.26.0/24",
+		"45.134.0.0/16", "45.134.27.0/24", "255.255.255.0/24", "224.0.0.0/8", "127.0.0.0/8", "0.0.0.0/8", "fe80::/64",
+		"fc00::/48", "2001:db8::/32", "2a01:4f8::/32", "::ffff:172.16.0.0/108", "::ffff:45.134.27.0/120"} {
+		p := netip.MustParsePrefix(s)
+		counts := c.notExcludedIn(p)
+		// The first and last address of p, and 20,000 at random within it.
+		for i := range 20_002 {
+			a := p.Masked().Addr().AsSlice()
+			for j := range a {
+				host := byte(0xff)
+				if bits := p.Bits() - 8*j; bits >= 8 {
+					host = 0
+				} else if bits > 0 {
+					host = 0xff >> bits
+				}
+				switch i {
+				case 0:
+				case 1:
+					a[j] |= host
+				default:
+					a[j] |= byte(r.Uint32()) & host
+				}
+			}
+			addr, _ := netip.AddrFromSlice(a)
+			if counts(&abusewatch.Event{Addr: addr}) && c.Excluded(addr) {
+				t.Errorf("notExcludedIn(%s) counts %s, which is excluded", p, addr)
+				break
+			}
+		}
+	}
+	if !c.notExcludedIn(netip.MustParsePrefix("45.134.27.0/24"))(&abusewatch.Event{Addr: netip.MustParseAddr("45.134.27.1")}) {
+		t.Error("a public /24 does not count its addresses")
+	}
+}
