@@ -78,7 +78,7 @@ func orderIncidents(tx *bolt.Tx) error {
 			return fmt.Errorf("incident %s: %w", id, err)
 		}
 		if len(lastIdx.Get(id)) != 8 {
-			return putIncident(tx, inc) // not indexed yet
+			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}) // not indexed yet
 		}
 		times := incidentTimes(inc, IncidentDigest(inc))
 		k, _ := bodyKey(id, times)

@@ -190,6 +190,19 @@ func TestIncidentWhoseStartMovesIsStoredOnce(t *testing.T) {
 	if st, _ := s.Stats(); st.Incidents != 1 {
 		t.Errorf("%d incidents stored, want 1", st.Incidents)
 	}
+	// Two versions in one write: the last given is stored, once.
+	moved, grown := inc, inc
+	moved.First, moved.Count = t0.Add(-time.Hour), 4
+	grown.First, grown.Count = t0.Add(-2*time.Hour), 5
+	if err := s.PutIncidents([]abusewatch.Incident{moved, grown}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.Incident("r1"); err != nil || !ok || !got.First.Equal(grown.First) || got.Count != 5 {
+		t.Errorf("Incident after two versions in one write = %+v, %v, %v; want the last", got, ok, err)
+	}
+	if st, _ := s.Stats(); st.Incidents != 1 {
+		t.Errorf("%d incidents stored after two versions in one write, want 1", st.Incidents)
+	}
 }
 
 // OpenIncident reads the newest incident of a key in full only when it may be open over
