@@ -66,12 +66,12 @@ type Count = abusewatch.Count
 // zero Prefix: every event) and UTC day, and for every event per hour. Days and hours
 // without events are left out. ActiveDays lists the days (midnight UTC) an address or
 // /24 (IPv6 /64) had an event other than a successful login, oldest first; Recurring
-// the addresses and /24s with at least n such days in a range.
+// the addresses and /24s with at least n such days in a range, each with those days.
 type CounterReader interface {
 	Days(p netip.Prefix, from, to time.Time) ([]Count, error)
 	Hours(from, to time.Time) ([]Count, error)
 	ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, error)
-	Recurring(from, to time.Time, n int) (map[netip.Prefix]bool, error)
+	Recurring(from, to time.Time, n int) (map[netip.Prefix][]time.Time, error)
 }
 
 // Window is one per-address threshold: Threshold attempts within Window.
@@ -153,8 +153,10 @@ type Correlator struct {
 	through      atomic.Int64 // ... up to this UnixNano
 
 	// During a pass over history, the only scopes recurrence may find recurring (nil:
-	// any may). Read by the rules of several addresses at once, written between passes.
-	recurring map[netip.Prefix]bool
+	// any may), with their active days from recurringFrom on. Read by the rules of
+	// several addresses at once, written between passes.
+	recurring     map[netip.Prefix][]time.Time
+	recurringFrom time.Time
 
 	pastMu  sync.Mutex               // guards past and pastDay (the rules of several addresses run at once)
 	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days

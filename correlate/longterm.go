@@ -29,7 +29,8 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		return abusewatch.Incident{}, false, err
 	}
 	open = open && !prev.Last.Before(from.Add(-r.Gap)) && !prev.First.After(from)
-	if !open && c.recurring != nil && !c.recurring[scope] {
+	known, candidate := c.recurring[scope]
+	if !open && c.recurring != nil && !candidate {
 		return abusewatch.Incident{}, false, nil // not active on enough days in the whole pass
 	}
 	if open && !prev.Last.Before(to) {
@@ -41,9 +42,14 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	if open && prev.First.Before(start) {
 		start = prev.First
 	}
-	// Which days were active is one read of the activity index; most scopes stop here.
-	active, err := c.counters.ActiveDays(scope, start, to)
-	if err != nil {
+	// Which days were active is one read of the activity index (or of what a pass read
+	// of it at its start); most scopes stop here.
+	var active []time.Time
+	if candidate && !start.Before(c.recurringFrom) {
+		lo := sort.Search(len(known), func(i int) bool { return !known[i].Before(dayOf(start)) })
+		hi := sort.Search(len(known), func(i int) bool { return known[i].After(to) })
+		active = known[lo:max(lo, hi)]
+	} else if active, err = c.counters.ActiveDays(scope, start, to); err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	periodStart := dayOf(to.Add(-r.Period))
@@ -345,7 +351,8 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	if r := c.opts.Recurrence; r.Days > 0 {
 		// Most addresses are seen on a day or two: one read of the activity index
 		// spares asking about each of them in every batch.
-		if c.recurring, err = c.counters.Recurring(from.Add(-r.Period), to, r.Days); err != nil {
+		c.recurringFrom = from.Add(-r.Period)
+		if c.recurring, err = c.counters.Recurring(c.recurringFrom, to, r.Days); err != nil {
 			return 0, fmt.Errorf("correlate: %w", err)
 		}
 	}
