@@ -360,18 +360,32 @@ func (x *blockIndex) glance(i int) (t time.Time, class, host string) {
 
 // decodeRows decompresses and decodes every event of the block.
 func (x *blockIndex) decodeRows() ([]abusewatch.Event, error) {
-	return x.decodeRowsAt(nil)
+	return x.appendRows(nil, nil)
 }
 
-// decodeRowsAt decodes the events at positions at (sorted), or every event when at is
-// nil; the others are skipped, not decoded. Of a version 2 block it decompresses only
-// the frames that hold positions at.
+// decodeRowsAt decodes the events at positions at (sorted); the others are skipped,
+// not decoded. Of a version 2 block it decompresses only the frames that hold them.
 func (x *blockIndex) decodeRowsAt(at []int) ([]abusewatch.Event, error) {
+	if at == nil {
+		at = []int{}
+	}
+	return x.appendRows(nil, at)
+}
+
+// appendRows appends to dst the events at positions at (sorted), or every event when at
+// is nil: a pass over history decodes straight into its batches.
+func (x *blockIndex) appendRows(dst []abusewatch.Event, at []int) ([]abusewatch.Event, error) {
 	n := x.n
 	if at != nil {
 		n = len(at)
 	}
-	out := make([]abusewatch.Event, n)
+	if n == 0 {
+		return dst, nil
+	}
+	base := len(dst)
+	dst = slices.Grow(dst, n)[:base+n]
+	out := dst[base:]
+	clear(out) // decodeEventInto fills zero events
 	if at == nil || x.frames == nil || (at[0] < frameEvents && at[len(at)-1] >= (len(x.frames)-1)*frameEvents) {
 		// Every frame (wanted, or holding events asked for from the first to the last,
 		// as a busy network's do): the frames one after the other are one zstd
@@ -380,7 +394,7 @@ func (x *blockIndex) decodeRowsAt(at []int) ([]abusewatch.Event, error) {
 		if err == nil && next != len(out) {
 			err = errCorruptBlock
 		}
-		return out, err
+		return dst, err
 	}
 	next := 0
 	for next < len(at) {
@@ -397,7 +411,7 @@ func (x *blockIndex) decodeRowsAt(at []int) ([]abusewatch.Event, error) {
 			return nil, errCorruptBlock // a position beyond the block, or out of order
 		}
 	}
-	return out, nil
+	return dst, nil
 }
 
 // decodeFrame decompresses frame, which holds the n events from position first on, and

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,5 +85,67 @@ func TestPruneCountersDropsOnlyOldDays(t *testing.T) {
 	hours, _ := s.Hours(t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
 	if len(hours) != 6 {
 		t.Errorf("%d hourly counters left, want 6", len(hours))
+	}
+}
+
+// EachEvent hands every event of the range once, oldest first, in full batches of its
+// own (fn may keep them) but the last, whatever the batch size, across hours of
+// several blocks that overlap in time, hours larger than a batch, and range ends
+// inside an hour.
+func TestEachEventBatches(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	var all []abusewatch.Event
+	commit := func(evs ...abusewatch.Event) {
+		t.Helper()
+		stored, err := s.Commit(evs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, stored...)
+	}
+	var big []abusewatch.Event
+	for i := range 40 { // hour 0, then a second block of it that overlaps the first
+		big = append(big, ev("45.134.26.17", t0.Add(time.Duration(i)*time.Minute)))
+	}
+	commit(big...)
+	commit(ev("45.134.26.18", t0.Add(90*time.Second)), ev("45.134.26.18", t0.Add(30*time.Minute+time.Second)))
+	commit(ev("45.134.26.19", t0.Add(3*time.Hour)), ev("45.134.26.19", t0.Add(3*time.Hour+time.Minute))) // hours 1-2 empty
+	slices.SortStableFunc(all, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	for _, r := range []struct{ from, to time.Time }{
+		{t0, t0.Add(4 * time.Hour)},
+		{t0.Add(90 * time.Second), t0.Add(3 * time.Hour)}, // both ends on an event
+	} {
+		var want []abusewatch.Event
+		for _, e := range all {
+			if !e.Time.Before(r.from) && !e.Time.After(r.to) {
+				want = append(want, e)
+			}
+		}
+		for _, batch := range []int{1, 3, 7, 41, 1000} {
+			var got [][]abusewatch.Event
+			err := s.EachEvent(r.from, r.to, batch, func(evs []abusewatch.Event) error {
+				got = append(got, evs)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var flat []abusewatch.Event
+			for i, b := range got {
+				if len(b) == 0 || len(b) > batch || (i < len(got)-1 && (len(b) != batch || cap(b) != batch)) {
+					t.Errorf("batch %d of size %d: %d events, capacity %d", i, batch, len(b), cap(b))
+				}
+				flat = append(flat, b...)
+			}
+			if !slices.EqualFunc(flat, want, func(a, b abusewatch.Event) bool { return a.Seq == b.Seq && a.Time.Equal(b.Time) }) {
+				t.Errorf("batches of %d from %s: %d events, want %d in time order", batch, r.from.Format(time.TimeOnly), len(flat), len(want))
+			}
+		}
+	}
+	stop := errors.New("enough")
+	n := 0
+	if err := s.EachEvent(t0, t0.Add(4*time.Hour), 2, func([]abusewatch.Event) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("EachEvent after fn failed = %v, %d calls; want fn's error after one", err, n)
 	}
 }
