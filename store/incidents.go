@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -108,15 +109,30 @@ var incidentEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFas
 	zstd.WithLowerEncoderMem(true), zstd.WithNoEntropyCompression(true))
 
 // encodeIncident returns the stored form of inc and its IncidentDigest.
-func encodeIncident(inc abusewatch.Incident) ([]byte, uint64) {
-	b := marshalIncident(inc)
-	return incidentEncoder.EncodeAll(b[1:], b[:1:1]), digestOf(b)
+func encodeIncident(inc abusewatch.Incident) (v []byte, digest uint64) {
+	marshaled(inc, func(b []byte) {
+		v, digest = incidentEncoder.EncodeAll(b[1:], []byte{b[0]}), digestOf(b)
+	})
+	return v, digest
 }
 
 // IncidentDigest is a hash of everything stored of inc: equal digests, equal incidents
 // (re-correlation counts only the incidents it changed). It is never zero.
-func IncidentDigest(inc abusewatch.Incident) uint64 {
-	return digestOf(marshalIncident(inc))
+func IncidentDigest(inc abusewatch.Incident) (digest uint64) {
+	marshaled(inc, func(b []byte) { digest = digestOf(b) })
+	return digest
+}
+
+// marshalBuffers keep the few kilobytes an incident marshals to between uses: a pass
+// over history marshals hundreds of thousands, twice each.
+var marshalBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// marshaled calls fn with the uncompressed binary form of inc, valid during the call.
+func marshaled(inc abusewatch.Incident, fn func(b []byte)) {
+	buf := marshalBuffers.Get().(*[]byte)
+	*buf = marshalIncident((*buf)[:0], inc)
+	fn(*buf)
+	marshalBuffers.Put(buf)
 }
 
 func digestOf(marshaled []byte) uint64 {
@@ -152,10 +168,10 @@ func (s *Store) IncidentDigests(ids []string) ([]uint64, error) {
 	return out, err
 }
 
-// marshalIncident is the uncompressed binary form, after its version byte.
-func marshalIncident(inc abusewatch.Incident) []byte {
-	b := make([]byte, 1, 256+256*len(inc.Evidence))
-	b[0] = incidentCodecV2
+// marshalIncident appends to b the uncompressed binary form: the version byte, then the
+// fields.
+func marshalIncident(b []byte, inc abusewatch.Incident) []byte {
+	b = append(b, incidentCodecV2)
 	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
 	when := func(t time.Time) {
 		_, offset := t.Zone()
