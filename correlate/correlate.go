@@ -192,6 +192,13 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 			return nil, fmt.Errorf("correlate: network size /%d: use 24, 16 or 8 (IPv6 /64, /48, /32 follow)", b)
 		}
 	}
+	var sizes []int // each once
+	for _, b := range opts.Network.Sizes {
+		if !slices.Contains(sizes, b) {
+			sizes = append(sizes, b)
+		}
+	}
+	opts.Network.Sizes = sizes
 	if opts.Network.Count > 0 && len(opts.Network.Sizes) == 0 {
 		opts.Network.Sizes = []int{24}
 	}
@@ -287,7 +294,8 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([
 			successes = append(successes, *e)
 			continue
 		}
-		for _, p := range c.networks(a) {
+		nets4, n := c.networks(a)
+		for _, p := range nets4[:n] {
 			s, seen := nets[p]
 			if !seen {
 				netOrder = append(netOrder, p)
@@ -392,23 +400,23 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 	return ok && holds(prev), err
 }
 
-// networks lists the networks of a whose network or recurrence rules are on.
-func (c *Correlator) networks(a netip.Addr) []netip.Prefix {
-	var out []netip.Prefix
+// networks lists the networks of a whose network or recurrence rules are on, in the
+// array's first n (no allocation: it runs for every event of every batch).
+func (c *Correlator) networks(a netip.Addr) (out [4]netip.Prefix, n int) {
 	for _, b := range c.opts.Network.Sizes {
 		if a.Is6() {
 			b = map[int]int{24: 64, 16: 48, 8: 32}[b]
 		}
-		p, _ := a.Prefix(b)
-		out = append(out, p)
+		out[n], _ = a.Prefix(b)
+		n++
 	}
 	if c.opts.Recurrence.Days > 0 {
-		p := net24(a)
-		if !slices.Contains(out, p) {
-			out = append(out, p)
+		if p := net24(a); !slices.Contains(out[:n], p) {
+			out[n] = p
+			n++
 		}
 	}
-	return out
+	return out, n
 }
 
 // net24 is the /24 of an IPv4 address, the /64 of an IPv6 one.
@@ -706,7 +714,8 @@ func atLeastDistinct[K comparable](evs []*abusewatch.Event, n int, key func(*abu
 		return false
 	}
 	if n <= 32 {
-		seen := make([]K, 0, n)
+		var arr [32]K // on the stack: the rules ask this of every key of every batch
+		seen := arr[:0]
 		for _, e := range evs {
 			if k := key(e); !slices.Contains(seen, k) {
 				if seen = append(seen, k); len(seen) >= n {

@@ -286,3 +286,18 @@ func TestNotExcludedInAgreesWithExcluded(t *testing.T) {
 		t.Error("a public /24 does not count its addresses")
 	}
 }
+
+// A size named twice counts once: networks has room for each size and the /24 once.
+func TestNetworksOfAnAddressAreDistinct(t *testing.T) {
+	c, err := New(Options{Threshold: 1, Window: time.Minute, Network: NetworkRule{SetRule: SetRule{Count: 2, Window: time.Hour}, Sizes: []int{24, 16, 24, 8, 8, 16}},
+		Recurrence: RecurrenceRule{Days: 3}}, nil, nil, &store.Store{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"45.134.26.17", "2001:67c:2e8::1"} {
+		nets, n := c.networks(netip.MustParseAddr(a))
+		if n != 3 || nets[0].Bits() < nets[1].Bits() || nets[1].Bits() < nets[2].Bits() {
+			t.Errorf("networks(%s) = %v", a, nets[:n])
+		}
+	}
+}
