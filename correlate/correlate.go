@@ -55,8 +55,10 @@ type EventReader interface {
 // at: its last event at or after since, its first at or before at. Otherwise ok is
 // false and, if the key has incidents, only the newest one's ID, First and Last are
 // set: most keys a batch asks about ended long ago, and their incidents are not read.
+// Unless whole, an open one may come with only its ID, First, Last and Success: a rule
+// reads the rest only when it grows the incident.
 type IncidentReader interface {
-	OpenIncident(key string, since, at time.Time) (inc abusewatch.Incident, ok bool, err error)
+	OpenIncident(key string, since, at time.Time, whole bool) (inc abusewatch.Incident, ok bool, err error)
 }
 
 // Count is the events of one day or hour, by class.
@@ -396,7 +398,7 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 	if slices.ContainsFunc(out, holds) {
 		return true, nil
 	}
-	prev, ok, err := c.incidents.OpenIncident("ip:"+a.String(), e.Time.Add(-c.growth), e.Time)
+	prev, ok, err := c.incidents.OpenIncident("ip:"+a.String(), e.Time.Add(-c.growth), e.Time, false)
 	return ok && holds(prev), err
 }
 
@@ -465,7 +467,7 @@ type rule struct {
 // as a short one.
 func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) ([]*abusewatch.Event, error)) ([]abusewatch.Incident, error) {
 	growth := c.growthOf(r.name)
-	prev, open, err := c.incidents.OpenIncident(r.key, from.Add(-growth), from)
+	prev, open, err := c.incidents.OpenIncident(r.key, from.Add(-growth), from, false)
 	if err != nil {
 		return nil, err
 	}
@@ -506,14 +508,23 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	if open {
 		last, success = prev.Last, prev.Success
 	}
-	flush := func() {
+	flush := func() error {
 		switch {
 		case growing && (len(cur) > 0 || success != prev.Success):
-			out = append(out, c.grow(prev, cur, success))
+			// Only now is the rest of it read (its classes, hosts, evidence).
+			whole, ok, err := c.incidents.OpenIncident(r.key, from.Add(-growth), from, true)
+			if err == nil && (!ok || whole.ID != prev.ID) {
+				err = fmt.Errorf("incident %s of %s changed while it was judged", prev.ID, r.key)
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, c.grow(whole, cur, success))
 		case !growing && len(cur) > 0:
 			out = append(out, c.build(r, cur, success))
 		}
 		cur, growing, success = nil, false, false
+		return nil
 	}
 	for _, e := range all {
 		if e.Time.Before(start) {
@@ -536,7 +547,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			cur, last = append(cur, e), e.Time
 			continue
 		}
-		flush()
+		if err := flush(); err != nil {
+			return nil, err
+		}
 		open = false
 		// Does e bring the threshold within the window? The window holds the events
 		// less than window before e, and e.
@@ -547,7 +560,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			cur, last = slices.Clone(counted[lo:]), e.Time
 		}
 	}
-	flush()
+	if err := flush(); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -228,12 +228,13 @@ type latestIncidents struct {
 }
 
 // knownIncident is what the memory holds of a key's newest incident: the whole of it,
-// or only its ID and times (no pointer but the ID's, for the collector), or, with no
-// ID, that the key has none.
+// or only its ID, times and whether a login succeeded (no pointer but the ID's, for
+// the collector), or, with no ID, that the key has none.
 type knownIncident struct {
-	inc         *abusewatch.Incident // nil: not held in full
+	inc         *abusewatch.Incident // nil: not held whole
 	id          string
 	first, last int64 // UnixNano
+	success     bool
 }
 
 // outside says whether k lies outside since to at: it ended before since or starts
@@ -242,12 +243,12 @@ func (k knownIncident) outside(since, at time.Time) bool {
 	return k.last < since.UnixNano() || k.first > at.UnixNano()
 }
 
-// head is the incident k tells of: whole, or only its ID and times.
+// head is the incident k tells of: whole, or only its ID, times and success.
 func (k knownIncident) head() abusewatch.Incident {
 	if k.inc != nil {
 		return *k.inc
 	}
-	return abusewatch.Incident{ID: k.id, First: time.Unix(0, k.first).UTC(), Last: time.Unix(0, k.last).UTC()}
+	return abusewatch.Incident{ID: k.id, First: time.Unix(0, k.first).UTC(), Last: time.Unix(0, k.last).UTC(), Success: k.success}
 }
 
 // newLatestIncidents starts the memory of a pass over store.
@@ -284,7 +285,7 @@ func (l *latestIncidents) full() bool {
 	return len(l.fulls) > l.kept+heldIncidents || len(l.known) > knownLimit
 }
 
-func (l *latestIncidents) OpenIncident(key string, since, at time.Time) (abusewatch.Incident, bool, error) {
+func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
 	l.mu.Lock()
 	k, known := l.known[key]
 	maybe := true
@@ -297,30 +298,30 @@ func (l *latestIncidents) OpenIncident(key string, since, at time.Time) (abusewa
 		return abusewatch.Incident{}, false, nil
 	case known && k.outside(since, at):
 		return k.head(), false, nil
-	case known && k.inc != nil:
-		return *k.inc, true, nil
+	case known && (k.inc != nil || !whole):
+		return k.head(), true, nil
 	}
 	// Unlocked: the rules judging other keys go on meanwhile.
-	stored, ok, err := l.store.OpenIncident(key, since, at)
+	stored, ok, err := l.store.OpenIncident(key, since, at, whole)
 	if err != nil {
 		return stored, ok, err
 	}
 	l.mu.Lock()
-	l.remember(key, stored, ok)
+	l.remember(key, stored, ok && whole)
 	l.mu.Unlock()
 	return stored, ok, nil
 }
 
-// remember records inc as the newest incident of key: whole if full, only its ID and
-// times otherwise, none if it has no ID.
+// remember records inc as the newest incident of key: whole if full, only its ID,
+// times and success otherwise, none if it has no ID.
 func (l *latestIncidents) remember(key string, inc abusewatch.Incident, full bool) {
 	delete(l.fulls, key)
 	switch {
 	case full:
-		l.known[key] = knownIncident{&inc, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano()}
+		l.known[key] = knownIncident{&inc, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano(), inc.Success}
 		l.fulls[key] = struct{}{}
 	case inc.ID != "":
-		l.known[key] = knownIncident{nil, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano()}
+		l.known[key] = knownIncident{nil, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano(), inc.Success}
 	default:
 		l.known[key] = knownIncident{}
 	}

@@ -24,7 +24,7 @@ import (
 func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewatch.Incident, bool, error) {
 	r := c.opts.Recurrence
 	key := "recur:" + scope.String()
-	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), from)
+	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), from, true)
 	if err != nil {
 		return abusewatch.Incident{}, false, err
 	}
@@ -228,7 +228,7 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	if len(fails) == 0 {
 		return abusewatch.Incident{}, false, nil
 	}
-	prev, open, err := c.incidents.OpenIncident(key, e.Time.Add(-lb), e.Time)
+	prev, open, err := c.incidents.OpenIncident(key, e.Time.Add(-lb), e.Time, false)
 	if err != nil {
 		return abusewatch.Incident{}, false, err
 	}
@@ -300,7 +300,7 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 			continue
 		}
 		key := "rate:" + string(class)
-		prev, open, err := c.incidents.OpenIncident(key, hour, newest[class])
+		prev, open, err := c.incidents.OpenIncident(key, hour, newest[class], true)
 		if err != nil {
 			return out, err
 		}

@@ -40,8 +40,10 @@ func (s *Store) LatestIncident(key string) (abusewatch.Incident, bool, error) {
 // at: its last event at or after since and its first at or before at. A newest one
 // outside that is not read (the rules ask about every key of every batch, and most
 // keys' newest incident ended long ago): ok is false and only its ID, First and Last
-// are set. With no incident under key, the incident is zero.
-func (s *Store) OpenIncident(key string, since, at time.Time) (abusewatch.Incident, bool, error) {
+// are set. With no incident under key, the incident is zero. Unless whole, an open one
+// may come with only its ID, First, Last and Success too: the rules read the rest only
+// to grow it.
+func (s *Store) OpenIncident(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
 	var inc abusewatch.Incident
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -53,8 +55,14 @@ func (s *Store) OpenIncident(key string, since, at time.Time) (abusewatch.Incide
 		if !found {
 			return fmt.Errorf("incident %s for key %s is missing", id, key)
 		}
-		if h.last < since.UnixNano() || h.first > at.UnixNano() {
-			inc = abusewatch.Incident{ID: string(id), Key: key, First: time.Unix(0, h.first).UTC(), Last: time.Unix(0, h.last).UTC()}
+		head := abusewatch.Incident{ID: string(id), Key: key, First: time.Unix(0, h.first).UTC(), Last: time.Unix(0, h.last).UTC(),
+			Success: h.success}
+		switch {
+		case h.last < since.UnixNano() || h.first > at.UnixNano():
+			inc = head
+			return nil
+		case !whole && h.flags:
+			inc, ok = head, true
 			return nil
 		}
 		var err error
@@ -83,9 +91,11 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 //
 //	incident_addrs: 16-byte address | ID → nothing   (ip, net, pardon, preview)
 //	incident_last:  ID → u64 UnixNano of its last event, then of its first (where it
-//	                is stored), then its IncidentDigest (schema 5; a 16-byte value
-//	                written before has none): incidents --since, the summary, every
-//	                read by ID, and re-correlation's "did it change?" without a read
+//	                is stored), then (schema 5; a 16-byte value written before has
+//	                neither) its IncidentDigest and a flags byte (1: a login
+//	                succeeded): incidents --since, the summary, every read by ID,
+//	                re-correlation's "did it change?" and the rules' "is it open?"
+//	                without reading the incident
 //	unreported:     ID → nothing, for the incidents that may be reported outside and
 //	                have no report yet (the outbox's work list)
 var (
@@ -149,7 +159,7 @@ func (s *Store) IncidentDigests(ids []string) ([]uint64, error) {
 		lastIdx := tx.Bucket(bucketIncidentLast)
 		for i, id := range ids {
 			v := lastIdx.Get([]byte(id))
-			if h, ok := readHead(v); ok && h.digest != 0 {
+			if h, ok := readHead(v); ok && h.flags {
 				out[i] = h.digest
 				continue
 			} else if !ok {
@@ -336,7 +346,7 @@ type IncidentWrite struct {
 // NewIncidentWrite encodes inc for PutIncidentWrites.
 func NewIncidentWrite(inc abusewatch.Incident) IncidentWrite {
 	v, digest := encodeIncident(inc)
-	return IncidentWrite{id: []byte(inc.ID), key: []byte(inc.Key), addr: addrKey(&inc), body: v, times: incidentTimes(inc, digest),
+	return IncidentWrite{id: []byte(inc.ID), key: []byte(inc.Key), addr: addrKey(&inc), body: v, times: incidentHeadValue(inc, digest),
 		last: inc.Last, adminOnly: inc.AdminOnly && !inc.Success}
 }
 
@@ -443,27 +453,35 @@ func addrKey(inc *abusewatch.Incident) []byte {
 	return append(a[:], inc.ID...)
 }
 
-// incidentTimes is the incident_last value of inc: its last event, its first and its
-// digest.
-func incidentTimes(inc abusewatch.Incident, digest uint64) []byte {
-	v := binary.BigEndian.AppendUint64(make([]byte, 0, 24), uint64(inc.Last.UnixNano()))
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(v, uint64(inc.First.UnixNano())), digest)
+// incidentHeadValue is the incident_last value of inc: its last event, its first, its
+// digest and its flags.
+func incidentHeadValue(inc abusewatch.Incident, digest uint64) []byte {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 25), uint64(inc.Last.UnixNano()))
+	v = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(v, uint64(inc.First.UnixNano())), digest)
+	var flags byte
+	if inc.Success {
+		flags |= 1
+	}
+	return append(v, flags)
 }
 
 // incidentHead is what an incident_last value holds: the incident's last and first
-// event (UnixNano) and its digest (0 when written before schema 5).
+// event (UnixNano), and, unless written before schema 5 (flags false), its digest and
+// whether a login succeeded.
 type incidentHead struct {
 	last, first int64
 	digest      uint64
+	flags       bool // digest and success are known
+	success     bool
 }
 
 func readHead(v []byte) (incidentHead, bool) {
-	if len(v) != 16 && len(v) != 24 {
+	if len(v) != 16 && len(v) != 25 {
 		return incidentHead{}, false
 	}
 	h := incidentHead{last: int64(binary.BigEndian.Uint64(v)), first: int64(binary.BigEndian.Uint64(v[8:]))}
-	if len(v) == 24 {
-		h.digest = binary.BigEndian.Uint64(v[16:])
+	if len(v) == 25 {
+		h.digest, h.flags, h.success = binary.BigEndian.Uint64(v[16:]), true, v[24]&1 != 0
 	}
 	return h, true
 }

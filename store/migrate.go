@@ -28,8 +28,8 @@ func migrations() []migration {
 		{from: 1, what: "counters (built by the next step)", run: func(*bolt.Tx) error { return nil }},
 		{from: 2, what: "raw events into hourly blocks, counters into sealed days", run: toBlocks},
 		{from: 3, what: "incidents in the order they started", run: orderIncidents},
-		// Version 5 adds each incident's digest to incident_last as incidents are
-		// written; a value without one stays readable.
+		// Version 5 adds each incident's digest and flags to incident_last as
+		// incidents are written; a value without them stays readable.
 		{from: 4, what: "incident digests in the index", run: func(*bolt.Tx) error { return nil }},
 	}
 }
@@ -80,7 +80,7 @@ func orderIncidents(tx *bolt.Tx) error {
 		if len(lastIdx.Get(id)) != 8 {
 			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}) // not indexed yet
 		}
-		times := incidentTimes(inc, IncidentDigest(inc))
+		times := incidentHeadValue(inc, IncidentDigest(inc))
 		k, _ := bodyKey(id, times)
 		moves = append(moves, move{k, v})
 		return lastIdx.Put(slices.Clone(id), times) // in ID order, as the cursor goes

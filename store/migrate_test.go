@@ -292,8 +292,8 @@ func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
 	// What version 4 wrote: the last and first event alone.
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID))
-		if len(v) != 24 {
-			t.Fatalf("incident_last holds %d bytes, want 24 (with the digest)", len(v))
+		if len(v) != 25 {
+			t.Fatalf("incident_last holds %d bytes, want 25 (with the digest and flags)", len(v))
 		}
 		if err := tx.Bucket(bucketIncidentLast).Put([]byte(inc.ID), slices.Clone(v[:16])); err != nil {
 			return err
@@ -311,7 +311,7 @@ func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
 	if got, err := s.IncidentDigests([]string{inc.ID, "none"}); err != nil || !slices.Equal(got, []uint64{IncidentDigest(inc), 0}) {
 		t.Errorf("IncidentDigests = %x, %v; want %x and 0", got, err, IncidentDigest(inc))
 	}
-	if got, ok, err := s.OpenIncident(inc.Key, t0, t0); err != nil || !ok || IncidentDigest(got) != IncidentDigest(inc) {
+	if got, ok, err := s.OpenIncident(inc.Key, t0, t0, false); err != nil || !ok || IncidentDigest(got) != IncidentDigest(inc) {
 		t.Errorf("OpenIncident = %+v, %v, %v", got, ok, err)
 	}
 	if incs, err := s.IncidentsSince(t0); err != nil || len(incs) != 1 {
@@ -322,7 +322,7 @@ func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID)); len(v) != 24 || binary.BigEndian.Uint64(v[16:]) != IncidentDigest(inc) {
+		if v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID)); len(v) != 25 || binary.BigEndian.Uint64(v[16:]) != IncidentDigest(inc) {
 			t.Errorf("incident_last after a rewrite = %x", v)
 		}
 		return nil

@@ -206,35 +206,43 @@ func TestIncidentWhoseStartMovesIsStoredOnce(t *testing.T) {
 }
 
 // OpenIncident reads the newest incident of a key in full only when it may be open over
-// the times asked about; otherwise it tells only its ID, first and last event.
+// the times asked about, and whole; otherwise it tells only its ID, times and whether
+// a login succeeded.
 func TestOpenIncidentReadsOnlyWhatMayBeOpen(t *testing.T) {
 	s := openTemp(t)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	inc := abusewatch.Incident{ID: "a", Key: "ip:45.134.26.17", Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.17"),
-		First: t0, Last: t0.Add(time.Hour), Count: 5, Evidence: []abusewatch.Event{ev("45.134.26.17", t0)}}
+		First: t0, Last: t0.Add(time.Hour), Count: 5, Success: true, Evidence: []abusewatch.Event{ev("45.134.26.17", t0)}}
 	if err := s.PutIncidents([]abusewatch.Incident{inc}); err != nil {
 		t.Fatal(err)
+	}
+	head := func(got abusewatch.Incident) bool {
+		return got.ID == inc.ID && got.First.Equal(inc.First) && got.Last.Equal(inc.Last) && got.Evidence == nil
 	}
 	for _, c := range []struct {
 		since, at time.Time
 		open      bool
 	}{
-		{t0.Add(time.Hour), t0, true},                         // its last event, its first: the bounds are inclusive
-		{t0.Add(-time.Hour), t0.Add(2 * time.Hour), true},     // around it
+		{t0.Add(time.Hour), t0, true},                        // its last event, its first: the bounds are inclusive
+		{t0.Add(-time.Hour), t0.Add(2 * time.Hour), true},    // around it
 		{t0.Add(time.Hour + 1), t0.Add(2 * time.Hour), false}, // it ended before since
 		{t0.Add(-2 * time.Hour), t0.Add(-1), false},           // it starts after at
 	} {
-		got, ok, err := s.OpenIncident(inc.Key, c.since, c.at)
-		switch {
-		case err != nil || ok != c.open:
-			t.Errorf("OpenIncident(%s, %s) = %v, %v; want %v", c.since, c.at, ok, err, c.open)
-		case ok && IncidentDigest(got) != IncidentDigest(inc):
-			t.Errorf("OpenIncident(%s, %s) = %+v; want %+v", c.since, c.at, got, inc)
-		case !ok && (got.ID != inc.ID || !got.First.Equal(inc.First) || !got.Last.Equal(inc.Last) || got.Evidence != nil):
-			t.Errorf("OpenIncident(%s, %s) outside = %+v; want only the ID and times", c.since, c.at, got)
+		for _, whole := range []bool{true, false} {
+			got, ok, err := s.OpenIncident(inc.Key, c.since, c.at, whole)
+			switch {
+			case err != nil || ok != c.open:
+				t.Errorf("OpenIncident(%s, %s, %v) = %v, %v; want %v", c.since, c.at, whole, ok, err, c.open)
+			case ok && whole && IncidentDigest(got) != IncidentDigest(inc):
+				t.Errorf("OpenIncident(%s, %s) whole = %+v; want %+v", c.since, c.at, got, inc)
+			case ok && !whole && (!head(got) || !got.Success):
+				t.Errorf("OpenIncident(%s, %s) = %+v; want its ID, times and success", c.since, c.at, got)
+			case !ok && !head(got):
+				t.Errorf("OpenIncident(%s, %s) outside = %+v; want only the ID and times", c.since, c.at, got)
+			}
 		}
 	}
-	if got, ok, err := s.OpenIncident("ip:45.134.26.18", time.Time{}, t0); err != nil || ok || got.ID != "" {
+	if got, ok, err := s.OpenIncident("ip:45.134.26.18", time.Time{}, t0, true); err != nil || ok || got.ID != "" {
 		t.Errorf("OpenIncident of a key without incidents = %+v, %v, %v", got, ok, err)
 	}
 }
