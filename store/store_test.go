@@ -223,8 +223,8 @@ func TestOpenIncidentReadsOnlyWhatMayBeOpen(t *testing.T) {
 		since, at time.Time
 		open      bool
 	}{
-		{t0.Add(time.Hour), t0, true},                        // its last event, its first: the bounds are inclusive
-		{t0.Add(-time.Hour), t0.Add(2 * time.Hour), true},    // around it
+		{t0.Add(time.Hour), t0, true},                         // its last event, its first: the bounds are inclusive
+		{t0.Add(-time.Hour), t0.Add(2 * time.Hour), true},     // around it
 		{t0.Add(time.Hour + 1), t0.Add(2 * time.Hour), false}, // it ended before since
 		{t0.Add(-2 * time.Hour), t0.Add(-1), false},           // it starts after at
 	} {
