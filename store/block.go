@@ -373,7 +373,9 @@ func (x *blockIndex) decodeRowsAt(at []int) ([]abusewatch.Event, error) {
 }
 
 // appendRows appends to dst the events at positions at (sorted), or every event when at
-// is nil: a pass over history decodes straight into its batches.
+// is nil: a pass over history decodes straight into its batches. The room of dst past
+// its length must hold zero events, as make and slices.DeleteFunc leave it (clearing it
+// here would write every event's 200 bytes once more).
 func (x *blockIndex) appendRows(dst []abusewatch.Event, at []int) ([]abusewatch.Event, error) {
 	n := x.n
 	if at != nil {
@@ -385,7 +387,6 @@ func (x *blockIndex) appendRows(dst []abusewatch.Event, at []int) ([]abusewatch.
 	base := len(dst)
 	dst = slices.Grow(dst, n)[:base+n]
 	out := dst[base:]
-	clear(out) // decodeEventInto fills zero events
 	if at == nil || x.frames == nil || (at[0] < frameEvents && at[len(at)-1] >= (len(x.frames)-1)*frameEvents) {
 		// Every frame (wanted, or holding events asked for from the first to the last,
 		// as a busy network's do): the frames one after the other are one zstd
