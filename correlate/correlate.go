@@ -407,7 +407,7 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 func (c *Correlator) networks(a netip.Addr) (out [4]netip.Prefix, n int) {
 	for _, b := range c.opts.Network.Sizes {
 		if a.Is6() {
-			b = map[int]int{24: 64, 16: 48, 8: 32}[b]
+			b = v6Bits(b)
 		}
 		out[n], _ = a.Prefix(b)
 		n++
@@ -421,9 +421,27 @@ func (c *Correlator) networks(a netip.Addr) (out [4]netip.Prefix, n int) {
 	return out, n
 }
 
+// v6Bits is the IPv6 prefix length that stands for IPv4 network size b: /64 for /24,
+// /48 for /16, /32 for /8.
+func v6Bits(b int) int {
+	switch b {
+	case 24:
+		return 64
+	case 16:
+		return 48
+	case 8:
+		return 32
+	}
+	return 0
+}
+
 // net24 is the /24 of an IPv4 address, the /64 of an IPv6 one.
 func net24(a netip.Addr) netip.Prefix {
-	p, _ := a.Prefix(map[bool]int{false: 24, true: 64}[a.Is6()])
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p
+	}
+	p, _ := a.Prefix(24)
 	return p
 }
 
@@ -692,7 +710,7 @@ func services(evs []*abusewatch.Event) []string {
 func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs bool) ([]abusewatch.Incident, error) {
 	var out []abusewatch.Incident
 	if r := c.opts.Network; r.Count > 0 && slices.ContainsFunc(r.Sizes, func(b int) bool {
-		return b == p.Bits() || (p.Addr().Is6() && map[int]int{24: 64, 16: 48, 8: 32}[b] == p.Bits())
+		return b == p.Bits() || (p.Addr().Is6() && v6Bits(b) == p.Bits())
 	}) {
 		rl := rule{
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, monotone: true,

@@ -515,7 +515,7 @@ func (c *Correlator) heldNetworks() []func(netip.Addr) netip.Prefix {
 		out = append(out, func(a netip.Addr) netip.Prefix {
 			bits := b
 			if a.Is6() {
-				bits = map[int]int{24: 64, 16: 48, 8: 32}[b]
+				bits = v6Bits(b)
 			}
 			p, _ := a.Prefix(bits)
 			return p
