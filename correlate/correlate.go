@@ -398,7 +398,7 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 	if slices.ContainsFunc(out, holds) {
 		return true, nil
 	}
-	prev, ok, err := c.incidents.OpenIncident("ip:"+a.String(), e.Time.Add(-c.growth), e.Time, false)
+	prev, ok, err := c.incidents.OpenIncident("ip:"+a.String(), e.Time.Add(-c.growth), e.Time, true) // holds reads its rule and address
 	return ok && holds(prev), err
 }
 

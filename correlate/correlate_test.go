@@ -205,3 +205,19 @@ func TestANewCorrelatorReadsWhatWasStoredBeforeIt(t *testing.T) {
 		t.Fatalf("incidents after the restart = %+v; want %s grown to 5 events", got, first[0].ID)
 	}
 }
+
+// A second login while the address's incident, stored with the first, is still open is
+// that incident's too: no separate success-after-failure incident, though the incident
+// does not change (it is read back from the store, not made by the batch).
+func TestALaterLoginOfAnOpenIncidentIsItsOwn(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 3, Window: 5 * time.Minute, SuccessLookback: time.Hour})
+	a := netip.MustParseAddr("81.2.69.160")
+	evs := attempts(a.String(), abusewatch.ClassAuthFailure, t0, 4, time.Second)
+	evs = append(evs, abusewatch.Event{Time: t0.Add(10 * time.Second), Class: abusewatch.ClassAuthSuccess, Addr: a})
+	if incs := h.feed(evs...); len(incs) != 1 || !incs[0].Success {
+		t.Fatalf("first batch: %+v; want the address's incident, marked Success", incs)
+	}
+	if incs := h.feed(abusewatch.Event{Time: t0.Add(time.Minute), Class: abusewatch.ClassAuthSuccess, Addr: a}); len(incs) != 0 {
+		t.Errorf("a second login within the open incident made %+v; want nothing new", incs)
+	}
+}
