@@ -152,3 +152,26 @@ func TestQueryNetworkShowsCountersBeyondRawRetention(t *testing.T) {
 		}
 	}
 }
+
+// seenIncidents keeps every ID as given: those the rules make (16 lowercase hex digits)
+// under their number, any other under itself.
+func TestSeenIncidentsKeepEveryID(t *testing.T) {
+	all := &seenIncidents{byNumber: map[uint64]seenIncident{}, byString: map[string]seenIncident{}}
+	ids := []string{"00a4fc6c6050dd21", "f7a4fc6c6050dd21", "F7A4FC6C6050DD21", "f7a4fc6c6050dd2", "legacy-1", ""}
+	for i, id := range ids {
+		all.set(id, seenIncident{after: uint64(i + 1), rule: all.ruleNumber([]string{"network", "recurrence"}[i%2])})
+	}
+	got := map[string]seenIncident{}
+	all.each(func(id string, s seenIncident) { got[id] = s })
+	if len(got) != len(ids) {
+		t.Fatalf("each gave %d IDs, want %d: %v", len(got), len(ids), got)
+	}
+	for i, id := range ids {
+		if s, ok := all.get(id); !ok || s.after != uint64(i+1) || got[id] != s || all.rules[s.rule] != []string{"network", "recurrence"}[i%2] {
+			t.Errorf("%q: get = %+v, %v; each = %+v", id, s, ok, got[id])
+		}
+	}
+	if len(all.byNumber) != 2 {
+		t.Errorf("%d IDs kept as numbers, want the two of 16 lowercase hex digits", len(all.byNumber))
+	}
+}
