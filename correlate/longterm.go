@@ -498,7 +498,7 @@ var (
 	recorrelateBatch = 20_000
 	putEvery         = 2_000   // incidents that can no longer grow handed to put at once
 	knownLimit       = 200_000 // incident keys remembered
-	heldIncidents    = 5_000   // ... of which incidents (not "none"; a few kB each)
+	heldIncidents    = 5_000   // whole incidents (a few kB each) held beyond those that may still grow
 )
 
 // lookback is the longest a windowed rule looks back from an event: what a pass keeps

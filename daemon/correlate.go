@@ -196,7 +196,7 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 	// new), as stored now and as the run made it, and what the summary tells of it; a
 	// few dozen bytes, where a pass over months makes hundreds of thousands. Without a
 	// pointer, under IDs read as numbers (they are 16 hex digits), the collector never
-	// looks into the map: it was a tenth of a 10M pass's marking.
+	// looks into the map (a 10M first pass: 31.2 and 32.6 s against 34.9 and 37.0 s).
 	all := &seenIncidents{byNumber: map[uint64]seenIncident{}, byString: map[string]seenIncident{}}
 	// The changed incidents, compressed, until writeEvery of them make one transaction:
 	// a write costs most per transaction, and the pass hands them in smaller groups.
