@@ -18,24 +18,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// LatestIncident returns the newest incident with key, if any.
-func (s *Store) LatestIncident(key string) (abusewatch.Incident, bool, error) {
-	var inc abusewatch.Incident
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketOpen).Get([]byte(key))
-		if id == nil {
-			return nil
-		}
-		var err error
-		if inc, ok, err = getIncident(tx, id); err == nil && !ok {
-			err = fmt.Errorf("incident %s for key %s is missing", id, key)
-		}
-		return err
-	})
-	return inc, ok, err
-}
-
 // OpenIncident returns the newest incident with key if it may be open over since to
 // at: its last event at or after since and its first at or before at. A newest one
 // outside that is not read (the rules ask about every key of every batch, and most

@@ -253,7 +253,7 @@ func TestOpenMigratesVersion3IncidentsIntoStartOrder(t *testing.T) {
 			t.Errorf("Incident(%s) after migration = %+v, %v, %v; want %+v", want.ID, got, ok, err, want)
 		}
 	}
-	if got, ok, err := s.LatestIncident(older.Key); err != nil || !ok || got.ID != newer.ID {
+	if got, ok, err := latestIncident(s, older.Key); err != nil || !ok || got.ID != newer.ID {
 		t.Errorf("LatestIncident after migration = %q, %v, %v; want %s", got.ID, ok, err, newer.ID)
 	}
 	if incs, total, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(0, 0, 1), 0); err != nil || total != 1 || incs[0].ID != newer.ID {
