@@ -250,7 +250,7 @@ func TestOpenIncidentReadsOnlyWhatMayBeOpen(t *testing.T) {
 func TestIncidentsAndUnreported(t *testing.T) {
 	s := openTemp(t)
 	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
-	incs := []abusewatch.Incident{{ID: "a", Key: "ip:45.134.26.17", First: t0}, {ID: "b", Key: "ip:218.92.0.31", First: t0.Add(time.Hour)}}
+	incs := []abusewatch.Incident{{ID: "a", Key: "ip:45.134.26.17", First: t0, Last: t0}, {ID: "b", Key: "ip:218.92.0.31", First: t0.Add(time.Hour), Last: t0.Add(time.Hour)}}
 	if err := s.PutIncidents(incs); err != nil {
 		t.Fatal(err)
 	}
