@@ -122,7 +122,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		inc.Severity = 3
 	}
 	reportable := c.describe(&inc, evs)
-	inc.Classes = slices.Sorted(maps.Keys(cur.classes))
+	inc.Classes = slices.Clone(cur.classes)
 	// The counters know classes, not packets: an outside report also needs one piece of
 	// evidence that is neither weak nor spoofable, which describe has looked for.
 	inc.AdminOnly = !cur.reportableClass || !reportable
@@ -134,17 +134,14 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 type activity struct {
 	days            int // active days
 	count, attempts int // their events; those of a reportable class
-	classes         map[abusewatch.Class]bool
+	classes         []abusewatch.Class // sorted; shared by copies of the sum, so never changed in place
 	reportableClass bool
 }
 
 // add adds day d if it was active.
 func (a *activity) add(d Count, reportable []abusewatch.Class) {
 	active := false
-	classes := maps.Clone(a.classes)
-	if classes == nil {
-		classes = map[abusewatch.Class]bool{}
-	}
+	classes := a.classes
 	for class, k := range d.ByClass {
 		if class == abusewatch.ClassAuthSuccess || k == 0 {
 			continue
@@ -155,7 +152,9 @@ func (a *activity) add(d Count, reportable []abusewatch.Class) {
 			a.attempts += k
 			a.reportableClass = true
 		}
-		classes[class] = true
+		if i, found := slices.BinarySearch(classes, class); !found {
+			classes = slices.Insert(slices.Clip(classes), i, class) // a new slice: the old one may be shared
+		}
 	}
 	a.classes = classes
 	if active {
