@@ -132,8 +132,8 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 // activity sums the active days (with events other than successful logins) of a
 // scope.
 type activity struct {
-	days            int // active days
-	count, attempts int // their events; those of a reportable class
+	days            int                // active days
+	count, attempts int                // their events; those of a reportable class
 	classes         []abusewatch.Class // sorted; shared by copies of the sum, so never changed in place
 	reportableClass bool
 }
