@@ -406,10 +406,7 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 // array's first n (no allocation: it runs for every event of every batch).
 func (c *Correlator) networks(a netip.Addr) (out [4]netip.Prefix, n int) {
 	for _, b := range c.opts.Network.Sizes {
-		if a.Is6() {
-			b = v6Bits(b)
-		}
-		out[n], _ = a.Prefix(b)
+		out[n] = networkOf(a, b)
 		n++
 	}
 	if c.opts.Recurrence.Days > 0 {
@@ -436,12 +433,15 @@ func v6Bits(b int) int {
 }
 
 // net24 is the /24 of an IPv4 address, the /64 of an IPv6 one.
-func net24(a netip.Addr) netip.Prefix {
+func net24(a netip.Addr) netip.Prefix { return networkOf(a, 24) }
+
+// networkOf is the network of a of IPv4 size b (24, 16, 8), or of the IPv6 size that
+// stands for it.
+func networkOf(a netip.Addr, b int) netip.Prefix {
 	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p
+		b = v6Bits(b)
 	}
-	p, _ := a.Prefix(24)
+	p, _ := a.Prefix(b)
 	return p
 }
 

@@ -511,14 +511,7 @@ func (c *Correlator) lookback() time.Duration {
 func (c *Correlator) heldNetworks() []func(netip.Addr) netip.Prefix {
 	var out []func(netip.Addr) netip.Prefix
 	for _, b := range c.opts.Network.Sizes {
-		out = append(out, func(a netip.Addr) netip.Prefix {
-			bits := b
-			if a.Is6() {
-				bits = v6Bits(b)
-			}
-			p, _ := a.Prefix(bits)
-			return p
-		})
+		out = append(out, func(a netip.Addr) netip.Prefix { return networkOf(a, b) })
 	}
 	if c.opts.Recurrence.Days > 0 && !slices.Contains(c.opts.Network.Sizes, 24) {
 		out = append(out, net24)

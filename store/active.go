@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -130,39 +129,50 @@ func (s *Store) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, err
 		return nil, fmt.Errorf("store: no activity index for %s: use an address or a /24 (IPv6 /64)", p)
 	}
 	lo, hi := dayNumber(from), dayNumber(to)
-	days := map[uint32]bool{}
+	var days []uint32
 	// Under mu, so no day is sealed between reading the index and the memory.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		base, set, err := readActive(tx.Bucket(bucketActive).Get(sc[:]))
-		if err != nil {
-			return fmt.Errorf("activity of %s: %w", p, err)
-		}
-		for _, d := range activeList(base, set) {
-			if d >= lo && d <= hi {
-				days[d] = true
-			}
-		}
-		return nil
+		var err error
+		days, err = sealedActive(tx.Bucket(bucketActive).Get(sc[:]), lo, hi)
+		return err
 	})
+	if err != nil {
+		return nil, fmt.Errorf("activity of %s: %w", p, err)
+	}
+	for d := range s.pending.days {
+		if d >= lo && d <= hi && !slices.Contains(days, d) &&
+			slices.ContainsFunc(s.pending.counts(d, sc), func(c classCount) bool { return c.class != abusewatch.ClassAuthSuccess && c.n > 0 }) {
+			days = append(days, d)
+		}
+	}
+	return dayTimes(days), nil
+}
+
+// sealedActive lists the days from lo to hi that the activity value v sets.
+func sealedActive(v []byte, lo, hi uint32) ([]uint32, error) {
+	base, set, err := readActive(v)
 	if err != nil {
 		return nil, err
 	}
-	for d := range s.pending.days {
-		if d >= lo && d <= hi && !days[d] {
-			for _, c := range s.pending.counts(d, sc) {
-				if c.class != abusewatch.ClassAuthSuccess && c.n > 0 {
-					days[d] = true
-				}
-			}
+	var days []uint32
+	for _, d := range activeList(base, set) {
+		if d >= lo && d <= hi {
+			days = append(days, d)
 		}
 	}
-	out := make([]time.Time, 0, len(days))
-	for _, d := range slices.Sorted(maps.Keys(days)) {
-		out = append(out, time.Unix(int64(d)*86400, 0).UTC())
+	return days, nil
+}
+
+// dayTimes sorts days and returns their midnights (UTC).
+func dayTimes(days []uint32) []time.Time {
+	slices.Sort(days)
+	out := make([]time.Time, len(days))
+	for i, d := range days {
+		out[i] = time.Unix(int64(d)*86400, 0).UTC()
 	}
-	return out, nil
+	return out
 }
 
 // Recurring returns the addresses and /24s (IPv6 /64) active on at least n distinct
@@ -191,15 +201,9 @@ func (s *Store) Recurring(from, to time.Time, n int) (map[netip.Prefix][]time.Ti
 		}
 	}
 	keep := func(sc scope, days []uint32) {
-		if len(days) < n {
-			return
+		if len(days) >= n {
+			out[sc.prefix()] = dayTimes(days)
 		}
-		slices.Sort(days)
-		list := make([]time.Time, len(days))
-		for i, d := range days {
-			list[i] = time.Unix(int64(d)*86400, 0).UTC()
-		}
-		out[sc.prefix()] = list
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketActive).ForEach(func(k, v []byte) error {
@@ -207,15 +211,9 @@ func (s *Store) Recurring(from, to time.Time, n int) (map[netip.Prefix][]time.Ti
 				return nil
 			}
 			sc := scope(k)
-			base, set, err := readActive(v)
+			days, err := sealedActive(v, lo, hi)
 			if err != nil {
 				return fmt.Errorf("activity of %x: %w", k, err)
-			}
-			var days []uint32
-			for _, d := range activeList(base, set) {
-				if d >= lo && d <= hi {
-					days = append(days, d)
-				}
 			}
 			for _, d := range pending[sc] {
 				if !slices.Contains(days, d) {
