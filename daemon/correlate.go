@@ -226,10 +226,12 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 		// rebuild the same incidents, and a pass over months writes nothing.
 		for _, inc := range incs {
 			s, _ := all.get(inc.ID)
-			s.after = store.IncidentDigest(inc)
+			var w store.IncidentWrite
+			var changed bool
+			s.after, w, changed = store.EncodeChanged(inc, s.stored)
 			s.rule, s.outside, s.last = all.ruleNumber(inc.Rule), !inc.AdminOnly && !inc.Success, inc.Last.UnixNano()
-			if s.after != s.stored {
-				pending = append(pending, store.NewIncidentWrite(inc))
+			if changed {
+				pending = append(pending, w)
 				s.stored = s.after
 			}
 			all.set(inc.ID, s)

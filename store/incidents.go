@@ -43,7 +43,7 @@ func (s *Store) OpenIncident(key string, since, at time.Time, whole bool) (abuse
 		case h.last < since.UnixNano() || h.first > at.UnixNano():
 			inc = head
 			return nil
-		case !whole && h.flags:
+		case !whole && h.known:
 			inc, ok = head, true
 			return nil
 		}
@@ -102,10 +102,13 @@ var incidentEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFas
 
 // encodeIncident returns the stored form of inc and its IncidentDigest.
 func encodeIncident(inc abusewatch.Incident) (v []byte, digest uint64) {
-	marshaled(inc, func(b []byte) {
-		v, digest = incidentEncoder.EncodeAll(b[1:], []byte{b[0]}), digestOf(b)
-	})
+	marshaled(inc, func(b []byte) { v, digest = compressIncident(b), digestOf(b) })
 	return v, digest
+}
+
+// compressIncident is the stored form of the marshaled incident b.
+func compressIncident(b []byte) []byte {
+	return incidentEncoder.EncodeAll(b[1:], []byte{b[0]})
 }
 
 // IncidentDigest is a hash of everything stored of inc: equal digests, equal incidents
@@ -141,7 +144,7 @@ func (s *Store) IncidentDigests(ids []string) ([]uint64, error) {
 		lastIdx := tx.Bucket(bucketIncidentLast)
 		for i, id := range ids {
 			v := lastIdx.Get([]byte(id))
-			if h, ok := readHead(v); ok && h.flags {
+			if h, ok := readHead(v); ok && h.known {
 				out[i] = h.digest
 				continue
 			} else if !ok {
@@ -320,7 +323,7 @@ func decodeIncident(v []byte) (abusewatch.Incident, error) {
 // gather many for one transaction.
 type IncidentWrite struct {
 	id, key, addr []byte // addr: the incident_addrs key, nil without an address
-	body, times   []byte
+	body, head    []byte // head: the incident_last value
 	last          time.Time
 	adminOnly     bool // and no login succeeded: never reported outside
 }
@@ -328,7 +331,24 @@ type IncidentWrite struct {
 // NewIncidentWrite encodes inc for PutIncidentWrites.
 func NewIncidentWrite(inc abusewatch.Incident) IncidentWrite {
 	v, digest := encodeIncident(inc)
-	return IncidentWrite{id: []byte(inc.ID), key: []byte(inc.Key), addr: addrKey(&inc), body: v, times: incidentHeadValue(inc, digest),
+	return newIncidentWrite(inc, v, digest)
+}
+
+// EncodeChanged returns the IncidentDigest of inc and, when it differs from stored
+// (the digest of what the store holds; 0: nothing), inc encoded for PutIncidentWrites:
+// one marshaling for both, where a pass over history digests every incident it makes
+// and writes those that changed.
+func EncodeChanged(inc abusewatch.Incident, stored uint64) (digest uint64, w IncidentWrite, changed bool) {
+	marshaled(inc, func(b []byte) {
+		if digest = digestOf(b); digest != stored {
+			w = newIncidentWrite(inc, compressIncident(b), digest)
+		}
+	})
+	return digest, w, digest != stored
+}
+
+func newIncidentWrite(inc abusewatch.Incident, body []byte, digest uint64) IncidentWrite {
+	return IncidentWrite{id: []byte(inc.ID), key: []byte(inc.Key), addr: addrKey(&inc), body: body, head: incidentHeadValue(inc, digest),
 		last: inc.Last, adminOnly: inc.AdminOnly && !inc.Success}
 }
 
@@ -376,10 +396,10 @@ func putIncidentWrites(tx *bolt.Tx, ws []IncidentWrite) error {
 	inOrder(func(w *IncidentWrite) []byte { return w.id })
 	var moved [][]byte
 	for _, w := range ws {
-		if old, ok := bodyKey(w.id, lastIdx.Get(w.id)); ok && !bytes.Equal(old[:8], w.times[8:16]) {
+		if old, ok := bodyKey(w.id, lastIdx.Get(w.id)); ok && !bytes.Equal(old[:8], w.head[8:16]) {
 			moved = append(moved, old) // it starts elsewhere now
 		}
-		if err := lastIdx.Put(w.id, w.times); err != nil {
+		if err := lastIdx.Put(w.id, w.head); err != nil {
 			return err
 		}
 		var err error
@@ -398,9 +418,9 @@ func putIncidentWrites(tx *bolt.Tx, ws []IncidentWrite) error {
 			return err
 		}
 	}
-	inOrder(func(w *IncidentWrite) []byte { k, _ := bodyKey(w.id, w.times); return k })
+	inOrder(func(w *IncidentWrite) []byte { k, _ := bodyKey(w.id, w.head); return k })
 	for _, w := range ws {
-		k, _ := bodyKey(w.id, w.times)
+		k, _ := bodyKey(w.id, w.head)
 		if err := bodies.Put(k, w.body); err != nil {
 			return err
 		}
@@ -448,12 +468,12 @@ func incidentHeadValue(inc abusewatch.Incident, digest uint64) []byte {
 }
 
 // incidentHead is what an incident_last value holds: the incident's last and first
-// event (UnixNano), and, unless written before schema 5 (flags false), its digest and
+// event (UnixNano), and, unless written before schema 5 (known false), its digest and
 // whether a login succeeded.
 type incidentHead struct {
 	last, first int64
 	digest      uint64
-	flags       bool // digest and success are known
+	known       bool // digest and success are known (schema 5)
 	success     bool
 }
 
@@ -463,7 +483,7 @@ func readHead(v []byte) (incidentHead, bool) {
 	}
 	h := incidentHead{last: int64(binary.BigEndian.Uint64(v)), first: int64(binary.BigEndian.Uint64(v[8:]))}
 	if len(v) == 25 {
-		h.digest, h.flags, h.success = binary.BigEndian.Uint64(v[16:]), true, v[24]&1 != 0
+		h.digest, h.known, h.success = binary.BigEndian.Uint64(v[16:]), true, v[24]&1 != 0
 	}
 	return h, true
 }

@@ -80,10 +80,10 @@ func orderIncidents(tx *bolt.Tx) error {
 		if len(lastIdx.Get(id)) != 8 {
 			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}) // not indexed yet
 		}
-		times := incidentHeadValue(inc, IncidentDigest(inc))
-		k, _ := bodyKey(id, times)
+		head := incidentHeadValue(inc, IncidentDigest(inc))
+		k, _ := bodyKey(id, head)
 		moves = append(moves, move{k, v})
-		return lastIdx.Put(slices.Clone(id), times) // in ID order, as the cursor goes
+		return lastIdx.Put(slices.Clone(id), head) // in ID order, as the cursor goes
 	})
 	if err != nil {
 		return err

@@ -412,3 +412,28 @@ func TestIncidentCodecKeepsEveryField(t *testing.T) {
 		}
 	}
 }
+
+// EncodeChanged digests an incident as IncidentDigest does and encodes it only when the
+// digest differs from the stored one; what it encodes stores as PutIncidents would.
+func TestEncodeChangedWritesOnlyAChange(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	inc := abusewatch.Incident{ID: "a", Key: "ip:45.134.26.17", Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.17"),
+		First: t0, Last: t0.Add(time.Hour), Count: 5, Evidence: []abusewatch.Event{ev("45.134.26.17", t0)}}
+	digest, w, changed := EncodeChanged(inc, 0)
+	if digest != IncidentDigest(inc) || !changed {
+		t.Fatalf("EncodeChanged of a new incident = %x, %v; want %x, changed", digest, changed, IncidentDigest(inc))
+	}
+	if err := s.PutIncidentWrites([]IncidentWrite{w}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.Incident("a"); err != nil || !ok || IncidentDigest(got) != digest {
+		t.Errorf("Incident after PutIncidentWrites = %+v, %v, %v", got, ok, err)
+	}
+	if stored, err := s.IncidentDigests([]string{"a"}); err != nil || stored[0] != digest {
+		t.Errorf("IncidentDigests = %x, %v; want %x", stored, err, digest)
+	}
+	if again, w, changed := EncodeChanged(inc, digest); again != digest || changed || w.body != nil {
+		t.Errorf("EncodeChanged of the stored incident = %x, %v, %d bytes; want no change", again, changed, len(w.body))
+	}
+}
