@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -103,13 +104,13 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	info := NetworkInfo{Network: p.String(), Since: since, ByClass: map[string]int{}, Hosts: map[string]int{}}
 	// The blocks' indexes hold the time, address, class and host of every event: enough
 	// for the counts, without decompressing months of log lines.
-	days := map[string]map[string]int{}
+	days := map[int64]map[string]int{} // by day since 1970 (formatted once, at the end)
 	addrs := map[netip.Addr]int{}
 	var last time.Time
 	err := st.Glances(p, since, now, func(g store.Glance) {
 		info.Events += g.N
 		info.ByClass[string(g.Class)] += g.N
-		day := g.Time.Format(time.DateOnly)
+		day := g.Time.Unix() / 86400
 		if days[day] == nil {
 			days[day] = map[string]int{}
 		}
@@ -133,8 +134,8 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 			info.Last = &evs[len(evs)-1]
 		}
 	}
-	for _, day := range sortedKeys(days) {
-		info.ByDay = append(info.ByDay, DayCount{Day: day, ByClass: days[day]})
+	for _, day := range slices.Sorted(maps.Keys(days)) {
+		info.ByDay = append(info.ByDay, DayCount{Day: time.Unix(day*86400, 0).UTC().Format(time.DateOnly), ByClass: days[day]})
 	}
 	if !p.IsSingleIP() {
 		for a, n := range addrs {
@@ -179,16 +180,6 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // countedBefore adds the daily counters of the days in [since, now] before the day of

@@ -195,17 +195,29 @@ func TestGlancesTellClassHostAndAddress(t *testing.T) {
 	a, b := ev("45.134.26.17", t0), ev("45.134.26.99", t0.Add(time.Hour))
 	b.Class, b.Host = abusewatch.ClassInvalidUser, "mail1"
 	again := ev("45.134.26.17", t0.Add(time.Minute)) // grouped with a
-	if _, err := s.Commit([]abusewatch.Event{a, b, again, ev("45.134.27.1", t0)}, nil); err != nil {
+	other := ev("45.134.26.17", t0.Add(2*time.Minute))
+	other.Class = abusewatch.ClassInvalidUser            // the same address, a group of its own
+	before := ev("45.134.26.17", t0.Truncate(time.Hour)) // in a's hour, before the range
+	if _, err := s.Commit([]abusewatch.Event{before, a, b, again, other, ev("45.134.27.1", t0)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	var got []Glance
-	if err := s.Glances(netip.MustParsePrefix("45.134.26.0/24"), t0, t0.Add(2*time.Hour), func(g Glance) { got = append(got, g) }); err != nil {
-		t.Fatal(err)
+	glances := func(from, to time.Time) []Glance {
+		var got []Glance
+		if err := s.Glances(netip.MustParsePrefix("45.134.26.0/24"), from, to, func(g Glance) { got = append(got, g) }); err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(got, func(a, b Glance) int { return a.Time.Compare(b.Time) })
+		return got
 	}
-	slices.SortFunc(got, func(a, b Glance) int { return a.Time.Compare(b.Time) })
-	if len(got) != 2 || got[0].Addr != a.Addr || !got[0].Time.Equal(again.Time.Truncate(time.Microsecond)) || got[0].N != 2 ||
-		got[1].Class != abusewatch.ClassInvalidUser || got[1].Host != "mail1" {
+	got := glances(t0, t0.Add(2*time.Hour))
+	if len(got) != 3 || got[0].Addr != a.Addr || !got[0].Time.Equal(again.Time.Truncate(time.Microsecond)) || got[0].N != 2 ||
+		got[1].Addr != a.Addr || got[1].Class != abusewatch.ClassInvalidUser || got[1].N != 1 ||
+		got[2].Class != abusewatch.ClassInvalidUser || got[2].Host != "mail1" {
 		t.Errorf("Glances = %+v", got)
+	}
+	// Over whole hours, the event before t0 counts too.
+	if got := glances(t0.Truncate(time.Hour), t0.Add(2*time.Hour)); len(got) != 3 || got[0].N != 3 {
+		t.Errorf("Glances over whole hours = %+v", got)
 	}
 }
 
