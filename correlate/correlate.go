@@ -26,7 +26,6 @@
 package correlate
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -261,48 +260,58 @@ func (c *Correlator) Correlate(ctx context.Context, batch []abusewatch.Event) ([
 
 // correlate applies the rules to batch, reading events through c.read.
 func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([]abusewatch.Incident, error) {
+	// One map entry per address and network of the batch, found once per event: the
+	// batch's own events of an address (not copies) and the span they cover.
 	type span struct{ from, to time.Time }
-	widen := func(s span, seen bool, t time.Time) span {
-		if !seen {
-			return span{t, t}
-		}
+	widen := func(s *span, t time.Time) {
 		if t.Before(s.from) {
 			s.from = t
 		}
 		if t.After(s.to) {
 			s.to = t
 		}
-		return s
 	}
-	spans := map[netip.Addr]span{}
-	news := map[netip.Addr][]*abusewatch.Event{} // the batch's own, not copies
-	nets := map[netip.Prefix]span{}
+	type addrNews struct {
+		span
+		news     []*abusewatch.Event
+		excluded bool
+	}
+	addrs := map[netip.Addr]*addrNews{}
+	nets := map[netip.Prefix]*span{}
 	var order []netip.Addr
 	var netOrder []netip.Prefix
 	var successes []abusewatch.Event
 	for i := range batch {
 		e := &batch[i]
-		if !e.Addr.IsValid() || c.Excluded(e.Addr) {
+		if !e.Addr.IsValid() {
 			continue
 		}
 		a := e.Addr.Unmap()
-		s, seen := spans[a]
-		if !seen {
-			order = append(order, a)
+		an := addrs[a]
+		if an == nil {
+			an = &addrNews{span: span{e.Time, e.Time}, excluded: c.Excluded(a)}
+			addrs[a] = an
+			if !an.excluded {
+				order = append(order, a)
+			}
 		}
-		spans[a] = widen(s, seen, e.Time)
-		news[a] = append(news[a], e)
+		if an.excluded {
+			continue
+		}
+		widen(&an.span, e.Time)
+		an.news = append(an.news, e)
 		if e.Class == abusewatch.ClassAuthSuccess {
 			successes = append(successes, *e)
 			continue
 		}
 		nets4, n := c.networks(a)
 		for _, p := range nets4[:n] {
-			s, seen := nets[p]
-			if !seen {
+			if s := nets[p]; s != nil {
+				widen(s, e.Time)
+			} else {
+				nets[p] = &span{e.Time, e.Time}
 				netOrder = append(netOrder, p)
 			}
-			nets[p] = widen(s, seen, e.Time)
 		}
 	}
 	var out []abusewatch.Incident
@@ -310,7 +319,8 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([
 	// coming back is that address's recurrence, not its network's.
 	recurs := map[netip.Prefix]bool{}
 	byAddr, err := inParallel(ctx, order, func(a netip.Addr) ([]abusewatch.Incident, error) {
-		return c.address(a, spans[a].from, spans[a].to, news[a])
+		an := addrs[a]
+		return c.address(a, an.from, an.to, an.news)
 	})
 	for i, incs := range byAddr {
 		for _, inc := range incs {
@@ -863,34 +873,49 @@ func ownStrings(e abusewatch.Event) abusewatch.Event {
 // elsewhere in evs (then it is one of those connections' extra lines). Several
 // failures in one connection count once: a report may understate, never overstate.
 func attempts(evs []*abusewatch.Event) int {
+	// Each (host, service) gets a number, found by a look through the few there are
+	// (a map once there are many), and a connection is that number and the port: the
+	// sort is of integers, not of strings (attempts was a tenth of a pass's CPU).
+	// Arrays on the stack hold a window's or a batch's share of one address.
 	type svc struct{ host, service string }
-	type conn struct {
-		svc
-		port uint16
+	var svcArr [8]svc
+	var portedArr [8]bool
+	svcs, ported := svcArr[:0], portedArr[:0] // ported: the service gives ports somewhere in evs
+	var many map[svc]int
+	number := func(e *abusewatch.Event) int {
+		k := svc{e.Host, e.Service}
+		if many != nil {
+			if i, ok := many[k]; ok {
+				return i
+			}
+		} else if i := slices.Index(svcs, k); i >= 0 {
+			return i
+		}
+		svcs, ported = append(svcs, k), append(ported, false)
+		if len(svcs) > len(svcArr) {
+			if many == nil {
+				many = make(map[svc]int, 2*len(svcs))
+				for i, s := range svcs {
+					many[s] = i
+				}
+			}
+			many[k] = len(svcs) - 1
+		}
+		return len(svcs) - 1
 	}
-	bySvc := func(a, b svc) int {
-		return cmp.Or(strings.Compare(a.host, b.host), strings.Compare(a.service, b.service))
-	}
-	// Sorted slices, not maps (they were a tenth of a pass's allocations); a window or
-	// a batch's share of one address fits the arrays.
-	var connArr [64]conn
-	var svcArr [64]svc
-	conns, withPorts := connArr[:0], svcArr[:0]
+	var connArr [64]uint64
+	conns := connArr[:0]
 	for _, e := range evs {
 		if e.Port != 0 {
-			conns = append(conns, conn{svc{e.Host, e.Service}, e.Port})
-			withPorts = append(withPorts, svc{e.Host, e.Service})
+			i := number(e)
+			ported[i] = true
+			conns = append(conns, uint64(i)<<16|uint64(e.Port))
 		}
 	}
-	slices.SortFunc(conns, func(a, b conn) int { return cmp.Or(bySvc(a.svc, b.svc), cmp.Compare(a.port, b.port)) })
-	slices.SortFunc(withPorts, bySvc)
+	slices.Sort(conns)
 	n := len(slices.Compact(conns))
-	withPorts = slices.Compact(withPorts)
 	for _, e := range evs {
-		if e.Port != 0 {
-			continue
-		}
-		if _, found := slices.BinarySearchFunc(withPorts, svc{e.Host, e.Service}, bySvc); !found {
+		if e.Port == 0 && !ported[number(e)] {
 			n++
 		}
 	}

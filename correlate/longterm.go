@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"container/heap"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -361,6 +362,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	// months, grows in batch after batch and is written once, not after every one.
 	w := newPutter(put)
 	open := map[string]abusewatch.Incident{} // by ID, in their newest form
+	var closing closingIncidents             // when each of open can no longer grow
 	var closed []abusewatch.Incident
 	c.judged.Store(0)
 	c.through.Store(from.UnixNano())
@@ -375,14 +377,19 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		c.through.Store(batch[len(batch)-1].Time.UnixNano()) // the batches come in time order
 		for _, inc := range incs {
 			open[inc.ID] = inc
+			heap.Push(&closing, closingIncident{inc.Last.Add(c.growthOf(inc.Rule)).UnixNano(), inc.ID})
 		}
 		// The batches come in time order: what ended more than its growth before this
-		// batch's first event stays as it is.
-		for id, inc := range open {
-			if inc.Last.Add(c.growthOf(inc.Rule)).Before(batch[0].Time) {
-				closed = append(closed, inc)
-				delete(open, id)
+		// batch's first event stays as it is. The soonest to close are looked at, not
+		// all that are open (a recurrence incident stays open for a month).
+		for now := batch[0].Time.UnixNano(); len(closing) > 0 && closing[0].at < now; {
+			next := heap.Pop(&closing).(closingIncident)
+			inc, ok := open[next.id]
+			if !ok || inc.Last.Add(c.growthOf(inc.Rule)).UnixNano() != next.at {
+				continue // closed already, or grown since: a later entry is its own
 			}
+			closed = append(closed, inc)
+			delete(open, next.id)
 		}
 		if len(closed) >= putEvery {
 			w.put(closed)
@@ -434,6 +441,26 @@ func (c *Correlator) growthOf(rule string) time.Duration {
 		return c.opts.SuccessLookback
 	}
 	return time.Hour // rate-anomaly: the hour of its newest event
+}
+
+// closingIncident is when an open incident can no longer grow (UnixNano).
+type closingIncident struct {
+	at int64
+	id string
+}
+
+// closingIncidents is a heap of closingIncident, the soonest first.
+type closingIncidents []closingIncident
+
+func (h closingIncidents) Len() int           { return len(h) }
+func (h closingIncidents) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h closingIncidents) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *closingIncidents) Push(x any)        { *h = append(*h, x.(closingIncident)) }
+func (h *closingIncidents) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // putter hands groups of incidents to put, in order, on a goroutine of its own.

@@ -1,0 +1,50 @@
+package correlate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// attempts counts what a plain reading of its rule counts: distinct (host, service,
+// port), plus each portless record of a service that gives no port anywhere in evs.
+func TestAttemptsCountsConnections(t *testing.T) {
+	want := func(evs []*abusewatch.Event) int {
+		conns, ported := map[string]bool{}, map[string]bool{}
+		for _, e := range evs {
+			if e.Port != 0 {
+				conns[fmt.Sprintf("%s|%s|%d", e.Host, e.Service, e.Port)] = true
+				ported[e.Host+"|"+e.Service] = true
+			}
+		}
+		n := len(conns)
+		for _, e := range evs {
+			if e.Port == 0 && !ported[e.Host+"|"+e.Service] {
+				n++
+			}
+		}
+		return n
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ events, services, ports int }{
+		{0, 1, 1}, {1, 1, 1}, {5, 1, 3}, {40, 2, 10}, {200, 3, 50},
+		{100, 12, 5}, // more services than the look-through holds: the map takes over
+		{1000, 40, 400},
+	} {
+		for round := range 20 {
+			evs := make([]*abusewatch.Event, c.events)
+			for i := range evs {
+				e := &abusewatch.Event{Host: fmt.Sprint("h", rng.IntN(2)), Service: fmt.Sprint("s", rng.IntN(c.services))}
+				if rng.IntN(4) > 0 {
+					e.Port = uint16(1 + rng.IntN(c.ports))
+				}
+				evs[i] = e
+			}
+			if got, want := attempts(evs), want(evs); got != want {
+				t.Fatalf("%+v round %d: attempts = %d, want %d", c, round, got, want)
+			}
+		}
+	}
+}
