@@ -98,8 +98,9 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 			evs = append(evs, e)
 		}
 	}
+	included := c.notExcludedIn(scope)
 	evs = slices.DeleteFunc(evs, func(e *abusewatch.Event) bool {
-		return e.Class == abusewatch.ClassAuthSuccess || c.Excluded(e.Addr)
+		return e.Class == abusewatch.ClassAuthSuccess || !included(e)
 	})
 	slices.SortStableFunc(evs, func(a, b *abusewatch.Event) int { return a.Time.Compare(b.Time) })
 

@@ -344,6 +344,25 @@ func (x *blockIndex) positions(i int, out []int) ([]int, error) {
 	return out, d.err
 }
 
+// oldestWithin sorts the positions at and keeps the first n whose events may lie
+// within from to to by the index's time (to the microsecond: the events themselves
+// are checked once decoded). Positions are in time order in a block.
+func (x *blockIndex) oldestWithin(at []int, from, to time.Time, n int) []int {
+	slices.Sort(at)
+	hourStart := int64(x.hour) * 3600 * 1e6
+	lo, hi := from.Truncate(time.Microsecond).UnixMicro(), to.UnixMicro()
+	kept := at[:0]
+	for _, i := range at {
+		if len(kept) == n {
+			break
+		}
+		if us := hourStart + int64(binary.BigEndian.Uint32(x.glances[8*i:])); us >= lo && us <= hi {
+			kept = append(kept, i)
+		}
+	}
+	return kept
+}
+
 // glance is what the index tells of the event at position i without decompressing.
 func (x *blockIndex) glance(i int) (t time.Time, class, host string) {
 	g := x.glances[8*i:]

@@ -368,6 +368,12 @@ func (s *Store) networkEvents(p netip.Prefix, from, to time.Time, limit int) ([]
 				return err
 			}
 		}
+		if limit > 0 {
+			// Only the oldest limit of the block within the range can be among the
+			// oldest limit of all: the index's times pick them, so a hot network's
+			// first day decodes a frame or so, not every frame it has events in.
+			at = x.oldestWithin(at, from, to, limit)
+		}
 		keep := func(e *abusewatch.Event) {
 			if !e.Time.Before(from) && !e.Time.After(to) {
 				out = append(out, *e)
