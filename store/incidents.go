@@ -324,6 +324,7 @@ func decodeIncident(v []byte) (abusewatch.Incident, error) {
 type IncidentWrite struct {
 	id, key, addr []byte // addr: the incident_addrs key, nil without an address
 	body, head    []byte // head: the incident_last value
+	bodyKey       []byte // where body is stored: first | id
 	last          time.Time
 	adminOnly     bool // and no login succeeded: never reported outside
 }
@@ -348,8 +349,10 @@ func EncodeChanged(inc abusewatch.Incident, stored uint64) (digest uint64, w Inc
 }
 
 func newIncidentWrite(inc abusewatch.Incident, body []byte, digest uint64) IncidentWrite {
-	return IncidentWrite{id: []byte(inc.ID), key: []byte(inc.Key), addr: addrKey(&inc), body: body, head: incidentHeadValue(inc, digest),
+	w := IncidentWrite{id: []byte(inc.ID), key: []byte(inc.Key), addr: addrKey(&inc), body: body, head: incidentHeadValue(inc, digest),
 		last: inc.Last, adminOnly: inc.AdminOnly && !inc.Success}
+	w.bodyKey, _ = bodyKey(w.id, w.head)
+	return w
 }
 
 // PutIncidents creates or updates incidents; for each key, the one that ended last is
@@ -386,10 +389,16 @@ func (s *Store) PutIncidentWrites(ws []IncidentWrite) error {
 }
 
 // putIncidentWrites writes ws, whose IDs are distinct, in tx, sorting ws.
-func putIncidentWrites(tx *bolt.Tx, ws []IncidentWrite) error {
-	// Each tree is written in its own key order, one walk of it per transaction.
+func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
+	// Each tree is written in its own key order, one walk of it per transaction. The
+	// sorts move pointers and compare keys made once (they were a tenth of a pass's
+	// writing when they copied the writes and made body keys in every comparison).
+	ws := make([]*IncidentWrite, len(all))
+	for i := range all {
+		ws[i] = &all[i]
+	}
 	inOrder := func(key func(w *IncidentWrite) []byte) {
-		slices.SortFunc(ws, func(a, b IncidentWrite) int { return bytes.Compare(key(&a), key(&b)) })
+		slices.SortFunc(ws, func(a, b *IncidentWrite) int { return bytes.Compare(key(a), key(b)) })
 	}
 	lastIdx, bodies, open := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketIncidents), tx.Bucket(bucketOpen)
 	addrs, unreported, reported := tx.Bucket(bucketIncidentAddrs), tx.Bucket(bucketUnreported), tx.Bucket(bucketReported)
@@ -418,10 +427,9 @@ func putIncidentWrites(tx *bolt.Tx, ws []IncidentWrite) error {
 			return err
 		}
 	}
-	inOrder(func(w *IncidentWrite) []byte { k, _ := bodyKey(w.id, w.head); return k })
+	inOrder(func(w *IncidentWrite) []byte { return w.bodyKey })
 	for _, w := range ws {
-		k, _ := bodyKey(w.id, w.head)
-		if err := bodies.Put(k, w.body); err != nil {
+		if err := bodies.Put(w.bodyKey, w.body); err != nil {
 			return err
 		}
 	}
