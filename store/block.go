@@ -449,7 +449,10 @@ func decodeFrame(frame []byte, first, n int, at []int, out []abusewatch.Event, n
 	whole := unsafe.String(&raw[0], len(raw))
 	i := first
 	for rest := raw; len(rest) > 0; i++ {
-		if at != nil && (next == len(at) || at[next] != i) {
+		if at != nil && next == len(at) {
+			return next, nil // every event asked for: the rest need not be walked
+		}
+		if at != nil && at[next] != i {
 			rest, err = skipEvent(rest)
 		} else {
 			if next == len(out) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
 )
@@ -45,6 +46,26 @@ func TestAttemptsCountsConnections(t *testing.T) {
 			if got, want := attempts(evs), want(evs); got != want {
 				t.Fatalf("%+v round %d: attempts = %d, want %d", c, round, got, want)
 			}
+		}
+	}
+}
+
+// ownStrings copies every string of an event (evidence must not keep a stored block's
+// memory alive) and keeps their values.
+func TestOwnStringsCopiesEveryString(t *testing.T) {
+	e := abusewatch.Event{Class: abusewatch.ClassInvalidUser, Name: "sshd-invalid", User: "admin", Service: "sshd",
+		Host: "web1", Source: "/var/log/auth.log", Line: "Invalid user admin from 45.134.26.17 port 50522",
+		Proto: "TCP", Flags: "SYN ACK", Port: 50522}
+	got := ownStrings(e)
+	if got != e {
+		t.Fatalf("ownStrings = %+v, want %+v", got, e)
+	}
+	strs := func(e abusewatch.Event) []string {
+		return []string{string(e.Class), e.Name, e.User, e.Service, e.Host, e.Source, e.Line, e.Proto, e.Flags}
+	}
+	for i, s := range strs(got) {
+		if unsafe.StringData(s) == unsafe.StringData(strs(e)[i]) {
+			t.Errorf("field %d (%q) shares the original's memory", i, s)
 		}
 	}
 }
