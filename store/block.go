@@ -81,14 +81,15 @@ func encodeBlock(hour uint32, evs []abusewatch.Event) []byte {
 // other, in frames of frameEvents.
 func compressRows(evs []abusewatch.Event) []byte {
 	var frames [][]byte
-	var rows []byte
+	rows := rowBuffers.Get().(*[]byte)
+	defer rowBuffers.Put(rows)
 	for len(evs) > 0 {
 		n := min(len(evs), frameEvents)
-		rows = rows[:0]
+		*rows = (*rows)[:0]
 		for i := range evs[:n] {
-			rows = encodeEvent(rows, &evs[i])
+			*rows = encodeEvent(*rows, &evs[i])
 		}
-		frames = append(frames, zstdEncoder.EncodeAll(rows, nil))
+		frames = append(frames, zstdEncoder.EncodeAll(*rows, nil))
 		evs = evs[n:]
 	}
 	out := binary.AppendUvarint(nil, uint64(len(frames)))
@@ -100,6 +101,9 @@ func compressRows(evs []abusewatch.Event) []byte {
 	}
 	return out
 }
+
+// rowBuffers hold a frame's events before compression, for the next frame to reuse.
+var rowBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // encodeIndex is the head of a block, everything before the compressed events.
 func encodeIndex(hour uint32, evs []abusewatch.Event) []byte {

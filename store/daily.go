@@ -153,6 +153,7 @@ type pendingCounters struct {
 	days    map[uint32]map[scopeClass]uint32
 	size    int    // scope-class-days held
 	newest  uint32 // the newest day seen
+	widest  int    // the most scope-classes a day has held: a new day's map starts that big
 	names   []abusewatch.Class
 	classes map[abusewatch.Class]uint16
 }
@@ -176,7 +177,9 @@ func (p *pendingCounters) add(day uint32, addr netip.Addr, class abusewatch.Clas
 	p.newest = max(p.newest, day)
 	dc := p.days[day]
 	if dc == nil {
-		dc = map[scopeClass]uint32{}
+		// Sized as the widest day before: growing a map of 100,000 scopes step by
+		// step rehashes it again and again.
+		dc = make(map[scopeClass]uint32, p.widest)
 		p.days[day] = dc
 	}
 	for _, ix := range scopes(addr) {
@@ -185,6 +188,7 @@ func (p *pendingCounters) add(day uint32, addr netip.Addr, class abusewatch.Clas
 		dc[scopeClass{scopeOf(ix), id}] += uint32(n)
 		p.size += len(dc) - held
 	}
+	p.widest = max(p.widest, len(dc))
 }
 
 // counts returns the counts of sc on day.

@@ -263,8 +263,27 @@ type hourGroup struct {
 	evs  []abusewatch.Event
 }
 
-// groupByHour splits evs (their Seq assigned) by UTC hour, oldest hour first.
+// groupByHour splits evs (their Seq assigned) by UTC hour, oldest hour first. When evs
+// are in time order, the groups are runs of evs itself, which must not change meanwhile.
 func groupByHour(evs []abusewatch.Event) []hourGroup {
+	if slices.IsSortedFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) }) {
+		// The usual batch, in time order: its hours are runs of it, not copies.
+		var out []hourGroup
+		for len(evs) > 0 {
+			h := hourOf(evs[0].Time)
+			n := 1
+			for n < len(evs) && hourOf(evs[n].Time) == h {
+				n++
+			}
+			first := evs[0].Seq
+			for _, e := range evs[:n] {
+				first = min(first, e.Seq)
+			}
+			out = append(out, hourGroup{h, blockKey(h, first), evs[:n:n]})
+			evs = evs[n:]
+		}
+		return out
+	}
 	byHour := map[uint32][]abusewatch.Event{}
 	var hours []uint32
 	for _, e := range evs {
