@@ -177,7 +177,6 @@ type pastSum struct {
 // or summing them afresh when first changed or the pass went back in time.
 func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, active []time.Time) (activity, error) {
 	c.pastMu.Lock()
-	defer c.pastMu.Unlock()
 	if len(c.past) > pastLimit && !c.pastDay.Equal(today) {
 		// Bounded memory: once a day, forget the scopes not asked about for a week.
 		maps.DeleteFunc(c.past, func(_ netip.Prefix, m pastSum) bool {
@@ -186,10 +185,13 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 	}
 	c.pastDay = today
 	m, ok := c.past[scope]
+	c.pastMu.Unlock()
 	if !ok || !m.first.Equal(first) || m.through.After(today) {
 		m = pastSum{first: first, through: first}
 	}
-	// One read of the days that passed since, if any of them was active.
+	// One read of the days that passed since, if any of them was active; the memory
+	// is not held meanwhile (the rules of one batch ask about each scope once, so no
+	// other reads or writes it).
 	if i := sort.Search(len(active), func(i int) bool { return !active[i].Before(m.through) }); i < len(active) && active[i].Before(today) {
 		days, err := c.counters.Days(scope, active[i], today.Add(-time.Nanosecond))
 		if err != nil {
@@ -200,6 +202,8 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 		}
 	}
 	m.through, m.used = today, today
+	c.pastMu.Lock()
+	defer c.pastMu.Unlock()
 	if c.past == nil {
 		c.past = map[netip.Prefix]pastSum{}
 	}

@@ -131,8 +131,8 @@ func (s *Store) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, err
 	lo, hi := dayNumber(from), dayNumber(to)
 	var days []uint32
 	// Under mu, so no day is sealed between reading the index and the memory.
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		days, err = sealedActive(tx.Bucket(bucketActive).Get(sc[:]), lo, hi)
@@ -185,8 +185,8 @@ func dayTimes(days []uint32) []time.Time {
 func (s *Store) Recurring(from, to time.Time, n int) (map[netip.Prefix][]time.Time, error) {
 	lo, hi := dayNumber(from), dayNumber(to)
 	out := map[netip.Prefix][]time.Time{}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	// The days not sealed yet, per scope, from the memory.
 	pending := map[scope][]uint32{}
 	for d, dc := range s.pending.days {

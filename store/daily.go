@@ -508,8 +508,8 @@ func (s *Store) Days(p netip.Prefix, from, to time.Time) ([]abusewatch.Count, er
 	}
 	sc := scopeOf(p)
 	// Under mu, so no day is sealed between reading the tables and the memory.
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDays).Cursor()
 		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) <= 0; k, v = c.Next() {

@@ -54,8 +54,9 @@ type Store struct {
 	cache *blockCache
 
 	// mu serialises the writers of events and counters with the in-memory counters of
-	// the days not yet sealed (daily.go).
-	mu           sync.Mutex
+	// the days not yet sealed (daily.go); readers of the counters share it (the rules
+	// of several addresses read them at once).
+	mu           sync.RWMutex
 	pending      pendingCounters
 	activePruned uint32 // the day the activity index was last pruned before
 }
