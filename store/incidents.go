@@ -106,10 +106,19 @@ func encodeIncident(inc abusewatch.Incident) (v []byte, digest uint64) {
 	return v, digest
 }
 
-// compressIncident is the stored form of the marshaled incident b.
+// compressIncident is the stored form of the marshaled incident b, in a slice of its
+// own size: it is compressed into a pooled buffer and copied out. Grown by the
+// encoder, a body kept twice its size in slack, and a pass holds tens of thousands
+// of them until they are written (a sixth of its heap).
 func compressIncident(b []byte) []byte {
-	return incidentEncoder.EncodeAll(b[1:], []byte{b[0]})
+	buf := compressBuffers.Get().(*[]byte)
+	defer compressBuffers.Put(buf)
+	*buf = incidentEncoder.EncodeAll(b[1:], append(slices.Grow((*buf)[:0], len(b)+64), b[0]))
+	return bytes.Clone(*buf)
 }
+
+// compressBuffers are compressIncident's.
+var compressBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // IncidentDigest is a hash of everything stored of inc: equal digests, equal incidents
 // (re-correlation counts only the incidents it changed). It is never zero.
