@@ -414,7 +414,11 @@ func (x *blockIndex) appendRows(dst []abusewatch.Event, at []int) ([]abusewatch.
 		// Every frame (wanted, or holding events asked for from the first to the last,
 		// as a busy network's do): the frames one after the other are one zstd
 		// stream, decompressed in one call.
-		next, err := decodeFrame(x.rows, 0, x.n, at, out, 0)
+		whole := x.frames
+		if whole == nil {
+			whole = [][]byte{x.rows}
+		}
+		next, err := decodeFrame(x.rows, decodedSize(whole...), 0, x.n, at, out, 0)
 		if err == nil && next != len(out) {
 			err = errCorruptBlock
 		}
@@ -428,7 +432,7 @@ func (x *blockIndex) appendRows(dst []abusewatch.Event, at []int) ([]abusewatch.
 		}
 		was := next
 		var err error
-		if next, err = decodeFrame(x.frames[f], f*frameEvents, min(frameEvents, x.n-f*frameEvents), at, out, next); err != nil {
+		if next, err = decodeFrame(x.frames[f], decodedSize(x.frames[f]), f*frameEvents, min(frameEvents, x.n-f*frameEvents), at, out, next); err != nil {
 			return nil, err
 		}
 		if next == was {
@@ -438,11 +442,30 @@ func (x *blockIndex) appendRows(dst []abusewatch.Event, at []int) ([]abusewatch.
 	return dst, nil
 }
 
-// decodeFrame decompresses frame, which holds the n events from position first on, and
-// decodes into out[next:] those of them at positions at (sorted; nil: all). It returns
-// where in out the next event goes.
-func decodeFrame(frame []byte, first, n int, at []int, out []abusewatch.Event, next int) (int, error) {
-	raw, err := zstdDecoder.DecodeAll(frame, make([]byte, 0, 200*n))
+// decodedSize is the size the zstd frames decompress to, as their headers tell, or 0
+// when one does not tell it.
+func decodedSize(frames ...[]byte) int {
+	size := 0
+	for _, f := range frames {
+		var h zstd.Header
+		if h.Decode(f) != nil || !h.HasFCS {
+			return 0
+		}
+		size += int(h.FrameContentSize)
+	}
+	return size
+}
+
+// decodeFrame decompresses frame (one or more zstd frames, size bytes once decompressed
+// if known), which holds the n events from position first on, and decodes into
+// out[next:] those of them at positions at (sorted; nil: all). It returns where in out
+// the next event goes. The buffer is made as big as the frame says: a guess made a
+// tenth of a pass's allocations too big, all of them zeroed.
+func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Event, next int) (int, error) {
+	if size <= 0 || size > 64<<20 {
+		size = 200 * n
+	}
+	raw, err := zstdDecoder.DecodeAll(frame, make([]byte, 0, size))
 	if err != nil || len(raw) == 0 {
 		return next, fmt.Errorf("%w: %v", errCorruptBlock, err)
 	}

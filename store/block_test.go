@@ -271,3 +271,24 @@ func TestBlockFramesDecodeTheSameEvents(t *testing.T) {
 		}
 	}
 }
+
+// The frames a block is written in tell their decompressed size, so a read makes its
+// buffer the right size instead of guessing.
+func TestFramesTellTheirDecodedSize(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var rows []byte
+	for i := range 300 {
+		e := ev("45.134.26.17", t0.Add(time.Duration(i)*time.Second))
+		rows = encodeEvent(rows, &e)
+	}
+	frame := zstdEncoder.EncodeAll(rows, nil)
+	if got := decodedSize(frame); got != len(rows) {
+		t.Errorf("decodedSize = %d, want %d", got, len(rows))
+	}
+	if got := decodedSize(frame, frame); got != 2*len(rows) {
+		t.Errorf("decodedSize of two frames = %d, want %d", got, 2*len(rows))
+	}
+	if got := decodedSize([]byte("not zstd")); got != 0 {
+		t.Errorf("decodedSize of garbage = %d, want 0", got)
+	}
+}
