@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -84,7 +86,7 @@ func decodeEventInto(e *abusewatch.Event, d eventDecoder) ([]byte, error) {
 	nanos, offset := d.varint(), d.varint()
 	e.Time = time.Unix(0, nanos).UTC()
 	if offset != 0 {
-		e.Time = e.Time.In(time.FixedZone("", int(offset)))
+		e.Time = e.Time.In(fixedZone(offset))
 	}
 	switch n := d.byte(); n {
 	case 0:
@@ -100,6 +102,28 @@ func decodeEventInto(e *abusewatch.Event, d eventDecoder) ([]byte, error) {
 	e.Name, e.User, e.Service, e.Host = d.string(), d.string(), d.string(), d.string()
 	e.Source, e.Line, e.Proto, e.Flags = d.string(), d.string(), d.string(), d.string()
 	return d.b, d.err
+}
+
+// fixedZones are the zones of the UTC offsets events were logged in, made once each: a
+// host's logs carry one or two offsets, and a zone made per event was an allocation
+// per event read. Offsets come from remote timestamps too, so only the first
+// maxFixedZones are kept.
+var (
+	fixedZones  sync.Map // int64 seconds east of UTC -> *time.Location
+	fixedZonesN atomic.Int32
+)
+
+const maxFixedZones = 64
+
+func fixedZone(offset int64) *time.Location {
+	if z, ok := fixedZones.Load(offset); ok {
+		return z.(*time.Location)
+	}
+	z := time.FixedZone("", int(offset))
+	if fixedZonesN.Add(1) <= maxFixedZones {
+		fixedZones.Store(offset, z)
+	}
+	return z
 }
 
 // skipEvent returns what follows the event encodeEvent wrote at the start of b,

@@ -69,3 +69,37 @@ func BenchmarkDecodeEvent(b *testing.B) {
 		b.ReportMetric(float64(len(js)), "stored-bytes")
 	})
 }
+
+// Events logged with a UTC offset decode into the same instant and offset, with the
+// zone of an offset made once (and a bounded number of them kept).
+func TestDecodedZonesAreShared(t *testing.T) {
+	at := time.Date(2026, 2, 1, 3, 4, 5, 6, time.FixedZone("", 2*3600))
+	e := abusewatch.Event{Time: at, Class: "auth-failure", Line: "x"}
+	a, err := decodeEvent(encodeEvent(nil, &e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := decodeEvent(encodeEvent(nil, &e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, off := a.Time.Zone(); !a.Time.Equal(at) || off != 2*3600 {
+		t.Errorf("decoded %v, want %v", a.Time, at)
+	}
+	if a.Time.Location() != b.Time.Location() {
+		t.Error("two events of one offset decode with two zones")
+	}
+	for off := range 2 * maxFixedZones {
+		if _, o := time.Unix(0, 0).In(fixedZone(int64(off * 60))).Zone(); o != off*60 {
+			t.Fatalf("zone of offset %d says %d", off*60, o)
+		}
+	}
+	if n := fixedZonesN.Load(); n < maxFixedZones {
+		t.Errorf("%d zones made, want at least %d", n, maxFixedZones)
+	}
+	kept := 0
+	fixedZones.Range(func(any, any) bool { kept++; return true })
+	if kept > maxFixedZones {
+		t.Errorf("%d zones kept, want at most %d", kept, maxFixedZones)
+	}
+}
