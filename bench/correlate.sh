@@ -9,12 +9,13 @@
 # /24s (Zipf: a few hot ones), one visit in ten from 2,000 returning addresses. `net`
 # asks about the hottest /24, which holds 15% of all events. EVENTS sets its size
 # (default 1,000,000; EVENTS=10000000 is the target's store: about 3 minutes to build
-# on 2 cores and 500 MB of disk under $TMPDIR, 1.2 GB once re-correlated).
+# on 2 cores and 500 MB of disk under $TMPDIR, 1.7 GB while it is re-correlated).
 #
 # The daemon's memory is measured on that store: the real binary, started on it with an
 # empty log, answering `net` over its admin socket. The re-correlation is the real
-# `abusewatch correlate` on it, timed by /usr/bin/time: first on the store as built
-# (no incidents yet, so it writes every one), then again with the same rules.
+# `abusewatch correlate` on it, timed by /usr/bin/time: on the store as built (no
+# incidents yet, so it writes every one), then again with the same rules; three times
+# each, and the median quoted.
 #
 # Ingestion is measured on two streams (store/bench_test.go, benchEvents): brute force
 # in visits of a few dozen attempts from one address, and the same attempts spread
@@ -76,15 +77,31 @@ anon=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status)
 file=$(awk '/^RssFile/ {print $2}' /proc/$pid/status)
 kill "$pid"; wait "$pid" || true; pid=
 
-# A full re-correlation: the real command, on the stopped daemon's store.
-/usr/bin/time -f '%e %M' -o "$dir/time" "$dir/abusewatch" correlate --since 2026-05-01 --json --config "$dir/bench.toml" >"$dir/correlate.json"
-read -r corr_s corr_kb < "$dir/time"
+# A full re-correlation: the real command, on the stopped daemon's store, three times
+# from the same store (the machines are shared and noisy: the median is quoted).
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+cp "$dir/state.db" "$dir/fresh.db"
+firsts= corr_kb=0
+for i in 1 2 3; do
+	cp "$dir/fresh.db" "$dir/state.db"
+	/usr/bin/time -f '%e %M' -o "$dir/time" "$dir/abusewatch" correlate --since 2026-05-01 --json --config "$dir/bench.toml" >"$dir/correlate.json"
+	read -r s kb < "$dir/time"
+	firsts="$firsts $s"; corr_kb=$(( kb > corr_kb ? kb : corr_kb ))
+done
+rm "$dir/fresh.db"
+corr_s=$(median $firsts)
 incidents=$(sed -n 's/.*"changed": *\([0-9]*\).*/\1/p' "$dir/correlate.json" | head -1)
 size=$(stat -c %s "$dir/state.db")
-# Again, with the incidents of the first pass stored: what a re-correlation with the
-# same rules costs (it reads every incident it makes back to compare, and writes none).
-/usr/bin/time -f '%e %M' -o "$dir/time" "$dir/abusewatch" correlate --since 2026-05-01 --json --config "$dir/bench.toml" >"$dir/correlate2.json"
-read -r again_s again_kb < "$dir/time"
+# Again, three times, with the incidents of the first pass stored: what a
+# re-correlation with the same rules costs (it compares each incident it makes with the
+# digest stored for it, and writes none).
+agains= again_kb=0
+for i in 1 2 3; do
+	/usr/bin/time -f '%e %M' -o "$dir/time" "$dir/abusewatch" correlate --since 2026-05-01 --json --config "$dir/bench.toml" >"$dir/correlate2.json"
+	read -r s kb < "$dir/time"
+	agains="$agains $s"; again_kb=$(( kb > again_kb ? kb : again_kb ))
+done
+again_s=$(median $agains)
 
 echo
 echo "$commit" | awk '
@@ -103,8 +120,8 @@ END { for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (t[j] < t[i]) { x
 echo "  the same over the daemon's socket, with the command's start: $(( (end - start) / 1000000 )) ms"
 echo "daemon on that store, started: RSS $((rss0 / 1024)) MB, of which $((anon0 / 1024)) MB heap and stacks (target < 150 MB)"
 echo "  after that query: RSS $((rss / 1024)) MB = $((anon / 1024)) MB heap and stacks + $((file / 1024)) MB of the database file it read (page cache, reclaimable)"
-echo "full re-correlation (abusewatch correlate --since 2026-05-01): $corr_s s, $(awk -v n="$events" -v s="$corr_s" 'BEGIN { printf "%.0f", n / s }') events/s, peak RSS $((corr_kb / 1024)) MB (target 10M in < 10 s)"
-echo "  the first pass over a store without incidents writes every one; again, with the same rules: $again_s s, peak RSS $((again_kb / 1024)) MB"
+echo "full re-correlation (abusewatch correlate --since 2026-05-01): $corr_s s, $(awk -v n="$events" -v s="$corr_s" 'BEGIN { printf "%.0f", n / s }') events/s, median of 3 (s:$firsts), peak RSS $((corr_kb / 1024)) MB (target 10M in < 10 s)"
+echo "  a pass over a store without incidents writes every one; again, with the same rules: $again_s s, median of 3 (s:$agains), peak RSS $((again_kb / 1024)) MB"
 echo "  with the $incidents incidents it made, the database holds $(awk -v s="$size" -v n="$events" 'BEGIN { printf "%.1f", s / n }') bytes per raw event (target < 120)"
 echo
 echo "$(go version), $(nproc) cores; reproduce: EVENTS=$events sh bench/correlate.sh"
