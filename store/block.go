@@ -358,24 +358,35 @@ func (x *blockIndex) positions(i int, out []int) ([]int, error) {
 // are checked once decoded). Positions are in time order in a block.
 func (x *blockIndex) oldestWithin(at []int, from, to time.Time, n int) []int {
 	slices.Sort(at)
-	hourStart := int64(x.hour) * 3600 * 1e6
-	lo, hi := from.Truncate(time.Microsecond).UnixMicro(), to.UnixMicro()
+	lo, hi := microRange(from, to)
 	kept := at[:0]
 	for _, i := range at {
 		if len(kept) == n {
 			break
 		}
-		if us := hourStart + int64(binary.BigEndian.Uint32(x.glances[8*i:])); us >= lo && us <= hi {
+		if us := x.micros(i); us >= lo && us <= hi {
 			kept = append(kept, i)
 		}
 	}
 	return kept
 }
 
+// micros is the time of the event at position i, in microseconds since 1970, as the
+// index has it.
+func (x *blockIndex) micros(i int) int64 {
+	return int64(x.hour)*3600*1e6 + int64(binary.BigEndian.Uint32(x.glances[8*i:]))
+}
+
+// microRange is from to to in the index's microseconds: an event at or after from
+// (at or before to) has an index time at or after lo (at or before hi).
+func microRange(from, to time.Time) (lo, hi int64) {
+	return from.Truncate(time.Microsecond).UnixMicro(), to.UnixMicro()
+}
+
 // glance is what the index tells of the event at position i without decompressing.
 func (x *blockIndex) glance(i int) (t time.Time, class, host string) {
 	g := x.glances[8*i:]
-	us := int64(x.hour)*3600*1e6 + int64(binary.BigEndian.Uint32(g))
+	us := x.micros(i)
 	c, h := int(binary.BigEndian.Uint16(g[4:])), int(binary.BigEndian.Uint16(g[6:]))
 	if c < len(x.names) {
 		class = string(x.names[c])

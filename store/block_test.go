@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -290,5 +291,47 @@ func TestFramesTellTheirDecodedSize(t *testing.T) {
 	}
 	if got := decodedSize([]byte("not zstd")); got != 0 {
 		t.Errorf("decodedSize of garbage = %d, want 0", got)
+	}
+}
+
+// A commit in time order (its hours are runs of it) and the same events shuffled
+// (grouped through a map) store the same events in the same hours: each read back in
+// time order, with the Seq it was given, and the caller's slice left as it was.
+func TestCommitGroupsHoursInAnyOrder(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 11, 50, 0, 0, time.UTC)
+	var sorted []abusewatch.Event
+	for i := range 40 {
+		sorted = append(sorted, ev(fmt.Sprintf("45.134.26.%d", i%7), t0.Add(time.Duration(i)*time.Minute))) // three hours
+	}
+	shuffled := slices.Clone(sorted)
+	rand.New(rand.NewPCG(5, 6)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	given := slices.Clone(shuffled)
+	for _, in := range [][]abusewatch.Event{sorted, shuffled} {
+		s := openTemp(t)
+		stored, err := s.Commit(in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bySeq := map[uint64]time.Time{}
+		for _, e := range stored {
+			bySeq[e.Seq] = e.Time
+		}
+		got, err := s.EventsByNetwork(netip.MustParsePrefix("45.134.26.0/24"), t0, t0.Add(3*time.Hour))
+		if err != nil || len(got) != len(in) {
+			t.Fatalf("read back %d events, %v; want %d", len(got), err, len(in))
+		}
+		for i, e := range got {
+			if !e.Time.Equal(sorted[i].Time) || !bySeq[e.Seq].Equal(e.Time) {
+				t.Fatalf("event %d: %v seq %d; want %v under the seq Commit gave it", i, e.Time, e.Seq, sorted[i].Time)
+			}
+		}
+		// FirstEvents relies on each block being in time order.
+		first, err := s.FirstEvents(netip.MustParsePrefix("45.134.26.0/24"), t0, t0.Add(3*time.Hour), 5)
+		if err != nil || !slices.EqualFunc(first, got[:5], func(a, b abusewatch.Event) bool { return a.Seq == b.Seq }) {
+			t.Fatalf("FirstEvents = %v, %v; want the first five read back", first, err)
+		}
+	}
+	if !slices.EqualFunc(shuffled, given, func(a, b abusewatch.Event) bool { return a.Time.Equal(b.Time) && a.Addr == b.Addr }) {
+		t.Error("Commit changed the caller's slice")
 	}
 }

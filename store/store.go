@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -267,39 +268,30 @@ type hourGroup struct {
 // groupByHour splits evs (their Seq assigned) by UTC hour, oldest hour first. When evs
 // are in time order, the groups are runs of evs itself, which must not change meanwhile.
 func groupByHour(evs []abusewatch.Event) []hourGroup {
-	if slices.IsSortedFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) }) {
+	byTime := func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) }
+	var hours [][]abusewatch.Event // each in time order
+	if slices.IsSortedFunc(evs, byTime) {
 		// The usual batch, in time order: its hours are runs of it, not copies.
-		var out []hourGroup
 		for len(evs) > 0 {
-			h := hourOf(evs[0].Time)
-			n := 1
+			n, h := 1, hourOf(evs[0].Time)
 			for n < len(evs) && hourOf(evs[n].Time) == h {
 				n++
 			}
-			first := evs[0].Seq
-			for _, e := range evs[:n] {
-				first = min(first, e.Seq)
-			}
-			out = append(out, hourGroup{h, blockKey(h, first), evs[:n:n]})
-			evs = evs[n:]
+			hours, evs = append(hours, evs[:n:n]), evs[n:]
 		}
-		return out
-	}
-	byHour := map[uint32][]abusewatch.Event{}
-	var hours []uint32
-	for _, e := range evs {
-		h := hourOf(e.Time)
-		if _, ok := byHour[h]; !ok {
-			hours = append(hours, h)
+	} else {
+		byHour := map[uint32][]abusewatch.Event{}
+		for _, e := range evs {
+			byHour[hourOf(e.Time)] = append(byHour[hourOf(e.Time)], e)
 		}
-		byHour[h] = append(byHour[h], e)
+		for _, h := range slices.Sorted(maps.Keys(byHour)) {
+			slices.SortStableFunc(byHour[h], byTime)
+			hours = append(hours, byHour[h])
+		}
 	}
-	slices.Sort(hours)
 	out := make([]hourGroup, 0, len(hours))
-	for _, h := range hours {
-		group := byHour[h]
-		slices.SortStableFunc(group, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
-		first := group[0].Seq
+	for _, group := range hours {
+		h, first := hourOf(group[0].Time), group[0].Seq
 		for _, e := range group {
 			first = min(first, e.Seq)
 		}
@@ -450,7 +442,7 @@ type Glance struct {
 // blocks' indexes, so `abusewatch net` over months of events stays fast.
 func (s *Store) Glances(p netip.Prefix, from, to time.Time, fn func(Glance)) error {
 	p = unmapPrefix(p)
-	lo, hi := from.Truncate(time.Microsecond).UnixMicro(), to.UnixMicro()
+	lo, hi := microRange(from, to)
 	// An address's events in one hour are a visit: one or two classes against one or
 	// two hosts. Its groups are found by a look through a few, not a map (which was a
 	// quarter of a `net` over a busy /24).
@@ -480,11 +472,11 @@ func (s *Store) Glances(p netip.Prefix, from, to time.Time, fn func(Glance)) err
 			}
 			groups = groups[:0]
 			for _, j := range at {
-				g := x.glances[8*j:]
-				us := hourStart + int64(binary.BigEndian.Uint32(g))
+				us := x.micros(j)
 				if !whole && (us < lo || us > hi) {
 					continue
 				}
+				g := x.glances[8*j:]
 				class, host := binary.BigEndian.Uint16(g[4:]), binary.BigEndian.Uint16(g[6:])
 				k := 0
 				for k < len(groups) && (groups[k].class != class || groups[k].host != host) {
