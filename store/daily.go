@@ -153,7 +153,6 @@ type pendingCounters struct {
 	days    map[uint32]map[scopeClass]uint32
 	size    int    // scope-class-days held
 	newest  uint32 // the newest day seen
-	widest  int    // the most scope-classes a day has held: a new day's map starts that big
 	names   []abusewatch.Class
 	classes map[abusewatch.Class]uint16
 }
@@ -174,21 +173,22 @@ func (p *pendingCounters) add(day uint32, addr netip.Addr, class abusewatch.Clas
 		p.classes[class] = id
 		p.names = append(p.names, class)
 	}
-	p.newest = max(p.newest, day)
 	dc := p.days[day]
 	if dc == nil {
-		// Sized as the widest day before: growing a map of 100,000 scopes step by
-		// step rehashes it again and again.
-		dc = make(map[scopeClass]uint32, p.widest)
+		// Sized as the newest day held before it (the day before, while it waits to
+		// be sealed): growing a map of 100,000 scopes step by step rehashes it again
+		// and again. Not the widest day ever: one day of a botnet would make every
+		// later day's map that big.
+		dc = make(map[scopeClass]uint32, len(p.days[p.newest]))
 		p.days[day] = dc
 	}
+	p.newest = max(p.newest, day)
 	for _, ix := range scopes(addr) {
 		// One map operation, not a read and a write: this runs four times an event.
 		held := len(dc)
 		dc[scopeClass{scopeOf(ix), id}] += uint32(n)
 		p.size += len(dc) - held
 	}
-	p.widest = max(p.widest, len(dc))
 }
 
 // counts returns the counts of sc on day.
