@@ -32,12 +32,18 @@ func activeScope(sc scope) bool {
 	return sc[16] == 128 || sc[16] == 64 || (v4 && (sc[16] == 32 || sc[16] == 24))
 }
 
+// activeCount says whether c makes its scope's day active: events of a class other
+// than a successful login (a login of one's own is no attack).
+func activeCount(c classCount) bool {
+	return c.class != abusewatch.ClassAuthSuccess && c.n > 0
+}
+
 // markActive sets day in the activity index of every indexed scope of t (whose scopes
 // in order are scs) with an event other than a successful login.
 func markActive(tx *bolt.Tx, day uint32, t table, scs []scope) error {
 	b := tx.Bucket(bucketActive)
 	for _, sc := range scs {
-		if !activeScope(sc) || !slices.ContainsFunc(t[sc], func(c classCount) bool { return c.class != abusewatch.ClassAuthSuccess && c.n > 0 }) {
+		if !activeScope(sc) || !slices.ContainsFunc(t[sc], activeCount) {
 			continue
 		}
 		v, err := setActive(b.Get(sc[:]), day)
@@ -143,7 +149,7 @@ func (s *Store) ActiveDays(p netip.Prefix, from, to time.Time) ([]time.Time, err
 	}
 	for d := range s.pending.days {
 		if d >= lo && d <= hi && !slices.Contains(days, d) &&
-			slices.ContainsFunc(s.pending.counts(d, sc), func(c classCount) bool { return c.class != abusewatch.ClassAuthSuccess && c.n > 0 }) {
+			slices.ContainsFunc(s.pending.counts(d, sc), activeCount) {
 			days = append(days, d)
 		}
 	}
@@ -194,7 +200,7 @@ func (s *Store) Recurring(from, to time.Time, n int) (map[netip.Prefix][]time.Ti
 			continue
 		}
 		for sc, k := range dc {
-			if k > 0 && activeScope(sc.scope) && s.pending.names[sc.class] != abusewatch.ClassAuthSuccess &&
+			if activeScope(sc.scope) && activeCount(classCount{s.pending.names[sc.class], int(k)}) &&
 				!slices.Contains(pending[sc.scope], d) {
 				pending[sc.scope] = append(pending[sc.scope], d)
 			}
