@@ -499,7 +499,6 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	open = open && !prev.Last.Before(from.Add(-growth)) && !prev.First.After(from)
 	// Open, only the events after its last one are news: a later incident's window
 	// (at most growth long) cannot reach back past that last event.
 	start := from.Add(-max(r.window, growth))

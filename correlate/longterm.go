@@ -29,7 +29,6 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	if err != nil {
 		return abusewatch.Incident{}, false, err
 	}
-	open = open && !prev.Last.Before(from.Add(-r.Gap)) && !prev.First.After(from)
 	known, candidate := c.recurring[scope]
 	if !open && c.recurring != nil && !candidate {
 		return abusewatch.Incident{}, false, nil // not active on enough days in the whole pass
@@ -237,7 +236,6 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	if err != nil {
 		return abusewatch.Incident{}, false, err
 	}
-	open = open && !prev.Last.Before(e.Time.Add(-lb)) && !prev.First.After(e.Time)
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", key, fails[0].Time.UnixNano(), fails[0].Seq))
 	inc := abusewatch.Incident{
 		ID: hex.EncodeToString(h[:8]), Key: key, Rule: "success-after-failure", Addr: a,
@@ -309,7 +307,6 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 		if err != nil {
 			return out, err
 		}
-		open = open && !prev.Last.Before(hour) && !prev.First.After(newest[class])
 		var evs []*abusewatch.Event
 		if open {
 			evs = pointersTo(prev.Evidence)
