@@ -254,78 +254,53 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 // that brings their address or network); what lies before the first batch it got, or
 // beyond what it holds, is read from the store.
 func (c *Correlator) Correlate(ctx context.Context, batch []abusewatch.Event) ([]abusewatch.Incident, error) {
-	c.recent.add(slices.Clone(batch)) // the caller's slice stays the caller's
-	return c.correlate(ctx, batch)
+	g := c.recent.add(slices.Clone(batch)) // the caller's slice stays the caller's
+	return c.correlate(ctx, batch, g)
 }
 
-// correlate applies the rules to batch, reading events through c.read.
-func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([]abusewatch.Incident, error) {
-	// One map entry per address and network of the batch, found once per event: the
-	// batch's own events of an address (not copies) and the span they cover.
-	type span struct{ from, to time.Time }
-	widen := func(s *span, t time.Time) {
-		if t.Before(s.from) {
-			s.from = t
-		}
-		if t.After(s.to) {
-			s.to = t
-		}
-	}
-	type addrNews struct {
-		span
-		news     []*abusewatch.Event
-		excluded bool
-	}
-	addrs := map[netip.Addr]*addrNews{}
-	nets := map[netip.Prefix]*span{}
-	var order []netip.Addr
-	var netOrder []netip.Prefix
-	var successes []abusewatch.Event
-	for i := range batch {
-		e := &batch[i]
-		if !e.Addr.IsValid() {
+// correlate applies the rules to batch, whose groups are g, reading events through
+// c.read.
+func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event, g *batchGroups) ([]abusewatch.Incident, error) {
+	// The addresses judged (not excluded, tested once each), and the networks with
+	// events of them other than logins, over the span of those events.
+	excluded := make([]bool, len(g.addrs))
+	var order []int32
+	netSpans := make([]span, len(g.nets))
+	for k := range g.addrs {
+		ag := &g.addrs[k]
+		if excluded[k] = c.Excluded(ag.addr); excluded[k] {
 			continue
 		}
-		a := e.Addr.Unmap()
-		an := addrs[a]
-		if an == nil {
-			an = &addrNews{span: span{e.Time, e.Time}, excluded: c.Excluded(a)}
-			addrs[a] = an
-			if !an.excluded {
-				order = append(order, a)
+		order = append(order, int32(k))
+		if ag.counted.n > 0 {
+			for _, j := range ag.nets[:ag.nnets] {
+				netSpans[j].widen(ag.counted.from)
+				netSpans[j].widen(ag.counted.to)
 			}
 		}
-		if an.excluded {
-			continue
-		}
-		widen(&an.span, e.Time)
-		an.news = append(an.news, e)
-		if e.Class == abusewatch.ClassAuthSuccess {
-			successes = append(successes, *e)
-			continue
-		}
-		nets4, n := c.networks(a)
-		for _, p := range nets4[:n] {
-			if s := nets[p]; s != nil {
-				widen(s, e.Time)
-			} else {
-				nets[p] = &span{e.Time, e.Time}
-				netOrder = append(netOrder, p)
-			}
+	}
+	var netOrder []int32
+	for j := range g.nets {
+		if netSpans[j].n > 0 {
+			netOrder = append(netOrder, int32(j))
 		}
 	}
 	var out []abusewatch.Incident
 	// A /24 recurs in its own right only when none of its addresses does: one address
 	// coming back is that address's recurrence, not its network's.
 	recurs := map[netip.Prefix]bool{}
-	byAddr, err := inParallel(ctx, order, func(a netip.Addr) ([]abusewatch.Incident, error) {
-		an := addrs[a]
-		return c.address(a, an.from, an.to, an.news)
+	byAddr, err := inParallel(ctx, order, func(k int32) ([]abusewatch.Incident, error) {
+		ag := &g.addrs[k]
+		news := make([]*abusewatch.Event, len(ag.at))
+		for i, at := range ag.at {
+			news[i] = &batch[at]
+		}
+		return c.address(ag.addr, ag.all.from, ag.all.to, news)
 	})
 	for i, incs := range byAddr {
 		for _, inc := range incs {
 			if inc.Rule == "recurrence" {
-				recurs[net24(order[i])] = true
+				recurs[net24(g.addrs[order[i]].addr)] = true
 			}
 		}
 		out = append(out, incs...)
@@ -333,8 +308,9 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([
 	if err != nil {
 		return out, err
 	}
-	byNet, err := inParallel(ctx, netOrder, func(p netip.Prefix) ([]abusewatch.Incident, error) {
-		return c.network(p, nets[p].from, nets[p].to, recurs[p])
+	byNet, err := inParallel(ctx, netOrder, func(j int32) ([]abusewatch.Incident, error) {
+		p := g.nets[j].p
+		return c.network(p, netSpans[j].from, netSpans[j].to, recurs[p])
 	})
 	for _, incs := range byNet {
 		out = append(out, incs...)
@@ -342,7 +318,11 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event) ([
 	if err != nil {
 		return out, err
 	}
-	for _, e := range successes {
+	for _, s := range g.successes {
+		if excluded[s.addr] {
+			continue
+		}
+		e := batch[s.at]
 		if carried, err := c.carriesLogin(out, e); err != nil || carried {
 			if err != nil {
 				return out, err
@@ -410,22 +390,6 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 	}
 	prev, ok, err := c.incidents.OpenIncident("ip:"+a.String(), e.Time.Add(-c.growth), e.Time, true) // holds reads its rule and address
 	return ok && holds(prev), err
-}
-
-// networks lists the networks of a whose network or recurrence rules are on, in the
-// array's first n (no allocation: it runs for every event of every batch).
-func (c *Correlator) networks(a netip.Addr) (out [4]netip.Prefix, n int) {
-	for _, b := range c.opts.Network.Sizes {
-		out[n] = networkOf(a, b)
-		n++
-	}
-	if c.opts.Recurrence.Days > 0 {
-		if p := net24(a); !slices.Contains(out[:n], p) {
-			out[n] = p
-			n++
-		}
-	}
-	return out, n
 }
 
 // v6Bits is the IPv6 prefix length that stands for IPv4 network size b: /64 for /24,

@@ -24,17 +24,20 @@ import (
 // newest event stored before it (or, with an empty store, at the first batch); a pass's
 // at its start. Each event is held once; the indexes hold its position in the order
 // added, each index in time order. Events may come a little out of order (several
-// hosts, a delayed syslog); one older than covered is left to the store.
+// hosts, a delayed syslog); one older than covered is read from the store.
+//
+// A batch is taken in and let go of whole, by its address and network groups (found
+// once per event, for the rules as well): a batch of 20,000 events from a few hundred
+// addresses costs the indexes a few hundred updates, not four per event.
 type recentEvents struct {
 	store   EventReader
 	span    time.Duration
-	limit   int       // events held at most
+	limit   int       // events held at most, but for the newest batch
 	covered time.Time // every event added at or after it is held; zero: none added yet
 	sizes   []func(netip.Addr) netip.Prefix
 
 	// The batches added, not copied: an event's position is its batch's start plus its
-	// index in it. Positions first and on are held; those without an address, or older
-	// than covered when they came, are in no index.
+	// index in it. Positions first and on are held.
 	batches []heldBatch
 	first   int
 	byAddr  map[netip.Addr]*positions
@@ -42,8 +45,53 @@ type recentEvents struct {
 }
 
 type heldBatch struct {
-	start int
-	evs   []abusewatch.Event
+	start  int
+	evs    []abusewatch.Event
+	groups *batchGroups
+	newest time.Time
+}
+
+// batchGroups are the events of a batch by address and by network (those recentEvents
+// holds), as indexes into the batch in batch order.
+type batchGroups struct {
+	addrs     []addrGroup
+	nets      []netGroup
+	successes []addrEvent // the successful logins
+}
+
+// addrGroup is the events of one address (unmapped) in a batch.
+type addrGroup struct {
+	addr    netip.Addr
+	at      []int32
+	all     span // of its events
+	counted span // of those other than successful logins
+	nets    [4]int32
+	nnets   int
+}
+
+// netGroup is the events of one network in a batch.
+type netGroup struct {
+	p  netip.Prefix
+	at []int32
+}
+
+// addrEvent is the event at index at of a batch, of the address group addr.
+type addrEvent struct{ at, addr int32 }
+
+// span is the times from the oldest to the newest of n events.
+type span struct {
+	from, to time.Time
+	n        int
+}
+
+func (s *span) widen(t time.Time) {
+	if s.n == 0 || t.Before(s.from) {
+		s.from = t
+	}
+	if s.n == 0 || t.After(s.to) {
+		s.to = t
+	}
+	s.n++
 }
 
 func newRecentEvents(store EventReader, from time.Time, span time.Duration, limit int, sizes []func(netip.Addr) netip.Prefix) *recentEvents {
@@ -69,91 +117,178 @@ func (r *recentEvents) at(p int) *abusewatch.Event {
 	}
 }
 
-// add takes in the next batch, which the caller must not change afterwards, and lets
-// go of what lies more than span before the batch's oldest event, or over the limit.
-func (r *recentEvents) add(batch []abusewatch.Event) {
-	if len(batch) == 0 {
-		return
+// group finds the address and network groups of batch: one map lookup per event, one
+// per network per address.
+func (r *recentEvents) group(batch []abusewatch.Event) *batchGroups {
+	g := &batchGroups{}
+	ids := make([]int32, len(batch)) // each event's address group, -1 for none
+	index := make(map[netip.Addr]int32, min(len(batch)/8, 4096))
+	for i := range batch {
+		e := &batch[i]
+		if !e.Addr.IsValid() {
+			ids[i] = -1
+			continue
+		}
+		a := e.Addr.Unmap()
+		k, ok := index[a]
+		if !ok {
+			k = int32(len(g.addrs))
+			index[a] = k
+			g.addrs = append(g.addrs, addrGroup{addr: a})
+		}
+		ids[i] = k
+		ag := &g.addrs[k]
+		ag.all.widen(e.Time)
+		if e.Class == abusewatch.ClassAuthSuccess {
+			g.successes = append(g.successes, addrEvent{int32(i), k})
+		} else {
+			ag.counted.widen(e.Time)
+		}
 	}
-	oldest := batch[0].Time
+	netIndex := make(map[netip.Prefix]int32, len(g.addrs))
+	var netCounts []int
+	for k := range g.addrs {
+		ag := &g.addrs[k]
+		for _, size := range r.sizes {
+			p := size(ag.addr)
+			j, ok := netIndex[p]
+			if !ok {
+				j = int32(len(g.nets))
+				netIndex[p] = j
+				g.nets = append(g.nets, netGroup{p: p})
+				netCounts = append(netCounts, 0)
+			}
+			ag.nets[ag.nnets] = j
+			ag.nnets++
+			netCounts[j] += ag.all.n
+		}
+	}
+	// Every group's positions are a slice of one array, filled in batch order.
+	at := make([]int32, len(batch)*(1+len(r.sizes)))
+	off := 0
+	for k := range g.addrs {
+		g.addrs[k].at = at[off : off : off+g.addrs[k].all.n]
+		off += g.addrs[k].all.n
+	}
+	for j := range g.nets {
+		g.nets[j].at = at[off : off : off+netCounts[j]]
+		off += netCounts[j]
+	}
+	for i, k := range ids {
+		if k < 0 {
+			continue
+		}
+		ag := &g.addrs[k]
+		ag.at = append(ag.at, int32(i))
+		for _, j := range ag.nets[:ag.nnets] {
+			g.nets[j].at = append(g.nets[j].at, int32(i))
+		}
+	}
+	return g
+}
+
+// add takes in the next batch, which the caller must not change afterwards, and lets
+// go of the batches held that lie wholly more than span before its oldest event, or
+// over the limit. It returns the batch's groups.
+func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
+	g := r.group(batch)
+	if len(batch) == 0 {
+		return g
+	}
+	oldest, newest := batch[0].Time, batch[0].Time
 	for _, e := range batch {
 		if e.Time.Before(oldest) {
 			oldest = e.Time
+		}
+		if e.Time.After(newest) {
+			newest = e.Time
 		}
 	}
 	if r.covered.IsZero() {
 		r.covered = oldest
 	}
 	start := r.end()
-	r.batches = append(r.batches, heldBatch{start, batch})
-	for i, e := range batch {
-		if !e.Addr.IsValid() || e.Time.Before(r.covered) {
-			continue
-		}
-		a := e.Addr.Unmap()
-		insert(r, r.byAddr, a, start+i)
-		for _, size := range r.sizes {
-			insert(r, r.byNet, size(a), start+i)
-		}
+	r.batches = append(r.batches, heldBatch{start, batch, g, newest})
+	for _, ag := range g.addrs {
+		insert(r, r.byAddr, ag.addr, start, ag.at)
 	}
-	end := r.end()
-	for r.first < end {
-		e := r.at(r.first)
-		if end-r.first <= r.limit && oldest.Sub(e.Time) <= r.span {
+	for _, ng := range g.nets {
+		insert(r, r.byNet, ng.p, start, ng.at)
+	}
+	for len(r.batches) > 1 {
+		b := r.batches[0]
+		if r.end()-r.first <= r.limit && oldest.Sub(b.newest) <= r.span {
 			break
 		}
-		if e.Addr.IsValid() {
-			a := e.Addr.Unmap()
-			remove(r.byAddr, a, r.first)
-			for _, size := range r.sizes {
-				remove(r.byNet, size(a), r.first)
-			}
+		end := b.start + len(b.evs)
+		for _, ag := range b.groups.addrs {
+			remove(r.byAddr, ag.addr, end, len(ag.at))
 		}
-		if !e.Time.Before(r.covered) {
-			r.covered = e.Time.Add(time.Nanosecond)
+		for _, ng := range b.groups.nets {
+			remove(r.byNet, ng.p, end, len(ng.at))
 		}
-		r.first++
-	}
-	for len(r.batches) > 0 && r.batches[0].start+len(r.batches[0].evs) <= r.first {
+		if !b.newest.Before(r.covered) {
+			r.covered = b.newest.Add(time.Nanosecond)
+		}
+		r.first = end
 		r.batches = r.batches[1:]
 	}
+	return g
 }
 
 // positions are the positions of the held events of an address or network, in time
-// order. The maps hold them by pointer, so that adding or dropping one finds its key
-// once (the maps were a tenth of a pass's CPU).
+// order. The maps hold them by pointer, so that adding or dropping a batch's finds
+// their key once.
 type positions []int
 
-// insert adds position at to the positions of k in m.
-func insert[K comparable](r *recentEvents, m map[K]*positions, k K, at int) {
+// insert adds the events at (indexes in the batch that starts at position start, in
+// batch order) to the positions of k in m, keeping them in time order.
+func insert[K comparable](r *recentEvents, m map[K]*positions, k K, start int, at []int32) {
 	list := m[k]
 	if list == nil {
 		list = new(positions)
 		m[k] = list
 	}
-	t := r.at(at).Time
-	i := len(*list)
-	for i > 0 && r.at((*list)[i-1]).Time.After(t) {
-		i--
+	inOrder, have := true, len(*list) > 0
+	var prev time.Time
+	if have {
+		prev = r.at((*list)[len(*list)-1]).Time
 	}
-	*list = slices.Insert(*list, i, at)
+	evs := r.batches[len(r.batches)-1].evs
+	for i, p := range at {
+		t := evs[p].Time
+		if (i > 0 || have) && t.Before(prev) {
+			inOrder = false
+		}
+		prev = t
+		*list = append(*list, start+int(p))
+	}
+	if !inOrder { // a batch out of order, or older than the last
+		slices.SortStableFunc(*list, func(x, y int) int { return r.at(x).Time.Compare(r.at(y).Time) })
+	}
 }
 
-// remove drops position at from the positions of k in m, and the key when none is left.
-func remove[K comparable](m map[K]*positions, k K, at int) {
+// remove drops the n positions before end (a batch let go of) from the positions of
+// k in m, and the key when none is left.
+func remove[K comparable](m map[K]*positions, k K, end, n int) {
 	list := m[k]
 	if list == nil {
 		return
 	}
-	switch i := slices.Index(*list, at); {
-	case i == 0:
-		*list = (*list)[1:] // the usual case: no copy
-	case i > 0:
-		*list = slices.Delete(*list, i, i+1)
+	l := *list
+	i := 0
+	for i < len(l) && i < n && l[i] < end {
+		i++ // the usual case: they are the oldest, no copy
 	}
-	if len(*list) == 0 {
+	l = l[i:]
+	if i < n {
+		l = slices.DeleteFunc(l, func(p int) bool { return p < end })
+	}
+	if len(l) == 0 {
 		delete(m, k)
+		return
 	}
+	*list = l
 }
 
 // addrEvents gives the events of addr with from <= Time <= to, oldest first: the held

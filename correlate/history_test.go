@@ -287,17 +287,98 @@ func TestNotExcludedInAgreesWithExcluded(t *testing.T) {
 	}
 }
 
-// A size named twice counts once: networks has room for each size and the /24 once.
+// A size named twice counts once: a batch's address groups have room for each size
+// and the /24 once.
 func TestNetworksOfAnAddressAreDistinct(t *testing.T) {
 	c, err := New(Options{Threshold: 1, Window: time.Minute, Network: NetworkRule{SetRule: SetRule{Count: 2, Window: time.Hour}, Sizes: []int{24, 16, 24, 8, 8, 16}},
 		Recurrence: RecurrenceRule{Days: 3}}, nil, nil, &store.Store{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sizes := c.heldNetworks()
 	for _, a := range []string{"45.134.26.17", "2001:67c:2e8::1"} {
-		nets, n := c.networks(netip.MustParseAddr(a))
-		if n != 3 || nets[0].Bits() < nets[1].Bits() || nets[1].Bits() < nets[2].Bits() {
-			t.Errorf("networks(%s) = %v", a, nets[:n])
+		var nets []netip.Prefix
+		for _, size := range sizes {
+			nets = append(nets, size(netip.MustParseAddr(a)))
 		}
+		if len(nets) != 3 || nets[0].Bits() < nets[1].Bits() || nets[1].Bits() < nets[2].Bits() {
+			t.Errorf("networks of %s: %v", a, nets)
+		}
+	}
+}
+
+// A batch's groups hold each event with an address once under its address (mapped IPv4
+// as IPv4) and once under each network held, in batch order, with the spans of its
+// events and of those other than logins.
+func TestBatchGroupsHoldEveryEventOnce(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	addrs := []netip.Addr{netip.MustParseAddr("45.134.26.1"), netip.MustParseAddr("::ffff:45.134.26.1"),
+		netip.MustParseAddr("45.134.26.9"), netip.MustParseAddr("45.134.27.1"), netip.MustParseAddr("2001:67c:2e8::1"),
+		netip.MustParseAddr("2001:67c:2e8::2"), {}}
+	var batch []abusewatch.Event
+	for i := range 500 {
+		e := abusewatch.Event{Time: t0.Add(time.Duration(r.IntN(3600)) * time.Second), Class: abusewatch.ClassAuthFailure, Addr: addrs[r.IntN(len(addrs))], Seq: uint64(i)}
+		if r.IntN(10) == 0 {
+			e.Class = abusewatch.ClassAuthSuccess
+		}
+		batch = append(batch, e)
+	}
+	sizes := []func(netip.Addr) netip.Prefix{net24, func(a netip.Addr) netip.Prefix { return networkOf(a, 16) }}
+	g := newRecentEvents(nil, time.Time{}, time.Hour, 1000, sizes).group(batch)
+
+	wantAddr := map[netip.Addr][]int32{}
+	wantNet := map[netip.Prefix][]int32{}
+	var wantSuccesses []int32
+	for i, e := range batch {
+		if !e.Addr.IsValid() {
+			continue
+		}
+		a := e.Addr.Unmap()
+		wantAddr[a] = append(wantAddr[a], int32(i))
+		for _, size := range sizes {
+			wantNet[size(a)] = append(wantNet[size(a)], int32(i))
+		}
+		if e.Class == abusewatch.ClassAuthSuccess {
+			wantSuccesses = append(wantSuccesses, int32(i))
+		}
+	}
+	if len(g.addrs) != len(wantAddr) || len(g.nets) != len(wantNet) {
+		t.Fatalf("%d address groups and %d network groups, want %d and %d", len(g.addrs), len(g.nets), len(wantAddr), len(wantNet))
+	}
+	for _, ag := range g.addrs {
+		if !slices.Equal(ag.at, wantAddr[ag.addr]) {
+			t.Errorf("%s: events %v, want %v", ag.addr, ag.at, wantAddr[ag.addr])
+		}
+		var all, counted span
+		for _, i := range ag.at {
+			all.widen(batch[i].Time)
+			if batch[i].Class != abusewatch.ClassAuthSuccess {
+				counted.widen(batch[i].Time)
+			}
+		}
+		if ag.all != all || ag.counted != counted {
+			t.Errorf("%s: spans %v %v, want %v %v", ag.addr, ag.all, ag.counted, all, counted)
+		}
+		for _, j := range ag.nets[:ag.nnets] {
+			if !g.nets[j].p.Contains(ag.addr) {
+				t.Errorf("%s is grouped under %s", ag.addr, g.nets[j].p)
+			}
+		}
+	}
+	for _, ng := range g.nets {
+		if !slices.Equal(ng.at, wantNet[ng.p]) {
+			t.Errorf("%s: events %v, want %v", ng.p, ng.at, wantNet[ng.p])
+		}
+	}
+	var successes []int32
+	for _, s := range g.successes {
+		successes = append(successes, s.at)
+		if g.addrs[s.addr].addr != batch[s.at].Addr.Unmap() {
+			t.Errorf("login %d is grouped under %s", s.at, g.addrs[s.addr].addr)
+		}
+	}
+	if !slices.Equal(successes, wantSuccesses) {
+		t.Errorf("logins %v, want %v", successes, wantSuccesses)
 	}
 }

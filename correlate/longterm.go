@@ -369,8 +369,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	c.judged.Store(0)
 	c.through.Store(from.UnixNano())
 	err = h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
-		recent.add(batch)
-		incs, err := c.correlate(ctx, batch)
+		incs, err := c.correlate(ctx, batch, recent.add(batch))
 		if err != nil {
 			return err
 		}
