@@ -42,6 +42,8 @@ type recentEvents struct {
 	first   int
 	byAddr  map[netip.Addr]*positions
 	byNet   map[netip.Prefix]*positions
+
+	release func([]abusewatch.Event) // if set, takes the batches let go of
 }
 
 type heldBatch struct {
@@ -232,6 +234,9 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 		}
 		r.first = end
 		r.batches = r.batches[1:]
+		if r.release != nil {
+			r.release(b.evs)
+		}
 	}
 	return g
 }

@@ -330,7 +330,8 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 	return out, nil
 }
 
-// History gives the stored events of a time range in time order, in batches.
+// History gives the stored events of a time range in time order, in batches. One that
+// can also Recycle([]abusewatch.Event) gets back each batch a pass is done with.
 type History interface {
 	EachEvent(from, to time.Time, batch int, fn func([]abusewatch.Event) error) error
 }
@@ -344,6 +345,11 @@ type History interface {
 func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.Time, put func([]abusewatch.Incident) error) (int, error) {
 	read, incidents := c.read, c.incidents
 	recent := newRecentEvents(c.events, from, c.lookback(), recentLimit, c.heldNetworks())
+	if rc, ok := h.(interface{ Recycle([]abusewatch.Event) }); ok {
+		// Nothing keeps a batch's events once it is let go of: incidents copy their
+		// evidence (sample), and the memory of incidents holds incidents.
+		recent.release = rc.Recycle
+	}
 	latest, err := newLatestIncidents(incidents)
 	if err != nil {
 		return 0, fmt.Errorf("correlate: %w", err)

@@ -131,15 +131,34 @@ func TestEachEventBatches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var flat []abusewatch.Event
 			for i, b := range got {
-				if len(b) == 0 || len(b) > batch || (i < len(got)-1 && (len(b) != batch || cap(b) != batch)) {
-					t.Errorf("batch %d of size %d: %d events, capacity %d", i, batch, len(b), cap(b))
+				if len(b) == 0 || len(b) > batch || (i < len(got)-1 && len(b) != batch) {
+					t.Errorf("batch %d of size %d: %d events", i, batch, len(b))
 				}
+				// Each batch owns its memory: what fn writes past its end is no
+				// other batch's.
+				for i := range b[len(b):cap(b)] {
+					b[:cap(b)][len(b)+i] = abusewatch.Event{Seq: 1 << 60}
+				}
+			}
+			var flat []abusewatch.Event
+			for _, b := range got {
 				flat = append(flat, b...)
 			}
 			if !slices.EqualFunc(flat, want, func(a, b abusewatch.Event) bool { return a.Seq == b.Seq && a.Time.Equal(b.Time) }) {
 				t.Errorf("batches of %d from %s: %d events, want %d in time order", batch, r.from.Format(time.TimeOnly), len(flat), len(want))
+			}
+			// Batches handed back as soon as they are read hold the next ones.
+			var seqs []uint64
+			err = s.EachEvent(r.from, r.to, batch, func(evs []abusewatch.Event) error {
+				for _, e := range evs {
+					seqs = append(seqs, e.Seq)
+				}
+				s.Recycle(evs)
+				return nil
+			})
+			if err != nil || !slices.Equal(seqs, seqsOf(want)) {
+				t.Errorf("batches of %d recycled: events %v, want %v (%v)", batch, seqs, seqsOf(want), err)
 			}
 		}
 	}
@@ -148,4 +167,12 @@ func TestEachEventBatches(t *testing.T) {
 	if err := s.EachEvent(t0, t0.Add(4*time.Hour), 2, func([]abusewatch.Event) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 		t.Errorf("EachEvent after fn failed = %v, %d calls; want fn's error after one", err, n)
 	}
+}
+
+func seqsOf(evs []abusewatch.Event) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Seq
+	}
+	return out
 }
