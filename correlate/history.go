@@ -59,6 +59,8 @@ type batchGroups struct {
 	addrs     []addrGroup
 	nets      []netGroup
 	successes []addrEvent // the successful logins
+	all       span        // of every event
+	inOrder   bool        // the batch is in time order
 }
 
 // addrGroup is the events of one address (unmapped) in a batch.
@@ -122,11 +124,15 @@ func (r *recentEvents) at(p int) *abusewatch.Event {
 // group finds the address and network groups of batch: one map lookup per event, one
 // per network per address.
 func (r *recentEvents) group(batch []abusewatch.Event) *batchGroups {
-	g := &batchGroups{}
+	g := &batchGroups{inOrder: true}
 	ids := make([]int32, len(batch)) // each event's address group, -1 for none
 	index := make(map[netip.Addr]int32, min(len(batch)/8, 4096))
 	for i := range batch {
 		e := &batch[i]
+		if g.all.n > 0 && e.Time.Before(g.all.to) {
+			g.inOrder = false
+		}
+		g.all.widen(e.Time)
 		if !e.Addr.IsValid() {
 			ids[i] = -1
 			continue
@@ -197,25 +203,17 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 	if len(batch) == 0 {
 		return g
 	}
-	oldest, newest := batch[0].Time, batch[0].Time
-	for _, e := range batch {
-		if e.Time.Before(oldest) {
-			oldest = e.Time
-		}
-		if e.Time.After(newest) {
-			newest = e.Time
-		}
-	}
+	oldest, newest := g.all.from, g.all.to
 	if r.covered.IsZero() {
 		r.covered = oldest
 	}
 	start := r.end()
 	r.batches = append(r.batches, heldBatch{start, batch, g, newest})
 	for _, ag := range g.addrs {
-		insert(r, r.byAddr, ag.addr, start, ag.at)
+		insert(r, r.byAddr, ag.addr, start, ag.at, g.inOrder)
 	}
 	for _, ng := range g.nets {
-		insert(r, r.byNet, ng.p, start, ng.at)
+		insert(r, r.byNet, ng.p, start, ng.at, g.inOrder)
 	}
 	for len(r.batches) > 1 {
 		b := r.batches[0]
@@ -247,25 +245,25 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 type positions []int
 
 // insert adds the events at (indexes in the batch that starts at position start, in
-// batch order) to the positions of k in m, keeping them in time order.
-func insert[K comparable](r *recentEvents, m map[K]*positions, k K, start int, at []int32) {
+// batch order) to the positions of k in m, keeping them in time order. sorted says
+// that the batch is in time order (a pass's always is): then only its first event of k
+// is compared with the last held.
+func insert[K comparable](r *recentEvents, m map[K]*positions, k K, start int, at []int32, sorted bool) {
 	list := m[k]
 	if list == nil {
 		list = new(positions)
 		m[k] = list
 	}
-	inOrder, have := true, len(*list) > 0
-	var prev time.Time
-	if have {
-		prev = r.at((*list)[len(*list)-1]).Time
-	}
 	evs := r.batches[len(r.batches)-1].evs
+	inOrder := true
+	if len(*list) > 0 {
+		inOrder = !evs[at[0]].Time.Before(r.at((*list)[len(*list)-1]).Time)
+	}
+	*list = slices.Grow(*list, len(at))
 	for i, p := range at {
-		t := evs[p].Time
-		if (i > 0 || have) && t.Before(prev) {
+		if !sorted && i > 0 && evs[p].Time.Before(evs[at[i-1]].Time) {
 			inOrder = false
 		}
-		prev = t
 		*list = append(*list, start+int(p))
 	}
 	if !inOrder { // a batch out of order, or older than the last
