@@ -465,9 +465,10 @@ func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bo
 }
 
 // remember records inc as the newest incident of key: whole if full, only its ID,
-// times and success otherwise, none if it has no ID.
+// times and success otherwise, none if it has no ID. Unless full, key must not be
+// known whole (OpenIncident reads the store only then): fulls holds the keys known
+// whole, and forget alone takes them out.
 func (l *latestIncidents) remember(key string, inc abusewatch.Incident, full bool) {
-	delete(l.fulls, key)
 	switch {
 	case full:
 		l.known[key] = knownIncident{&inc, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano(), inc.Success}

@@ -262,20 +262,27 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 	if r.Factor <= 0 || len(batch) == 0 {
 		return nil, nil
 	}
-	newest := map[abusewatch.Class]time.Time{}
-	var order []abusewatch.Class
-	for _, e := range batch {
-		t, seen := newest[e.Class]
-		if !seen {
-			order = append(order, e.Class)
-		}
-		if !seen || e.Time.After(t) {
-			newest[e.Class] = e.Time
+	// The newest event of each class, in order of first appearance: a batch has a
+	// handful of classes, looked up for each of its events.
+	type classTime struct {
+		class abusewatch.Class
+		t     time.Time
+	}
+	var newest []classTime
+	for i := range batch {
+		e := &batch[i]
+		j := slices.IndexFunc(newest, func(n classTime) bool { return n.class == e.Class })
+		switch {
+		case j < 0:
+			newest = append(newest, classTime{e.Class, e.Time})
+		case e.Time.After(newest[j].t):
+			newest[j].t = e.Time
 		}
 	}
 	var out []abusewatch.Incident
-	for _, class := range order {
-		hour := newest[class].UTC().Truncate(time.Hour)
+	for _, n := range newest {
+		class := n.class
+		hour := n.t.UTC().Truncate(time.Hour)
 		cur, err := c.counters.Hours(hour, hour)
 		if err != nil {
 			return out, err
@@ -303,7 +310,7 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 			continue
 		}
 		key := "rate:" + string(class)
-		prev, open, err := c.incidents.OpenIncident(key, hour, newest[class], true)
+		prev, open, err := c.incidents.OpenIncident(key, hour, n.t, true)
 		if err != nil {
 			return out, err
 		}
@@ -318,7 +325,7 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 		}
 		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, hour.Unix()))
 		inc := abusewatch.Incident{
-			ID: hex.EncodeToString(h[:8]), Key: key, Rule: "rate-anomaly", First: evs[0].Time, Last: newest[class],
+			ID: hex.EncodeToString(h[:8]), Key: key, Rule: "rate-anomaly", First: evs[0].Time, Last: n.t,
 			Count: now, Attempts: now, AdminOnly: true, Severity: 3,
 		}
 		if open {

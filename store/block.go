@@ -491,6 +491,7 @@ func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Ev
 	// it is that string, not a copy.
 	whole := unsafe.String(&raw[0], len(raw))
 	i := first
+	var prev *abusewatch.Event
 	for rest := raw; len(rest) > 0; i++ {
 		if at != nil && next == len(at) {
 			return next, nil // every event asked for: the rest need not be walked
@@ -501,7 +502,8 @@ func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Ev
 			if next == len(out) {
 				return next, errCorruptBlock
 			}
-			rest, err = decodeEventInto(&out[next], eventDecoder{b: rest, whole: whole, wholeLen: len(raw)})
+			rest, err = decodeEventInto(&out[next], eventDecoder{b: rest, whole: whole, wholeLen: len(raw)}, prev)
+			prev = &out[next]
 			next++
 		}
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
@@ -333,5 +334,38 @@ func TestCommitGroupsHoursInAnyOrder(t *testing.T) {
 	}
 	if !slices.EqualFunc(shuffled, given, func(a, b abusewatch.Event) bool { return a.Time.Equal(b.Time) && a.Addr == b.Addr }) {
 		t.Error("Commit changed the caller's slice")
+	}
+}
+
+// Events decoded one after the other share the strings they have in common (the rules
+// compare them without reading their bytes) and keep those they do not.
+func TestDecodedEventsShareTheirCommonStrings(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for i := range 300 {
+		e := ev("45.134.26.17", t0.Add(time.Duration(i)*time.Second))
+		e.Seq, e.Service, e.Host, e.User, e.Line = uint64(i+1), "sshd", []string{"web1", "web2"}[i/100%2], fmt.Sprint("u", i%3), fmt.Sprint("line ", i)
+		evs = append(evs, e)
+	}
+	x, err := readBlockIndex(blockKey(hourOf(t0), 1), encodeBlock(hourOf(t0), evs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := x.decodeRows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range all {
+		if all[i].Service != evs[i].Service || all[i].Host != evs[i].Host || all[i].User != evs[i].User || all[i].Line != evs[i].Line || all[i].Class != evs[i].Class {
+			t.Fatalf("event %d = %+v, want %+v", i, all[i], evs[i])
+		}
+		if i == 0 {
+			continue
+		}
+		same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+		if !same(all[i].Service, all[i-1].Service) || !same(string(all[i].Class), string(all[i-1].Class)) ||
+			same(all[i].Host, all[i-1].Host) != (evs[i].Host == evs[i-1].Host) {
+			t.Fatalf("event %d does not share the strings it has in common with the one before", i)
+		}
 	}
 }

@@ -72,12 +72,16 @@ func decodeEventPrefix(v []byte) (abusewatch.Event, []byte, error) {
 // what follows it.
 func decodeEventFrom(d eventDecoder) (abusewatch.Event, []byte, error) {
 	var e abusewatch.Event
-	rest, err := decodeEventInto(&e, d)
+	rest, err := decodeEventInto(&e, d, nil)
 	return e, rest, err
 }
 
-// decodeEventInto is decodeEventFrom into *e, which must be zero.
-func decodeEventInto(e *abusewatch.Event, d eventDecoder) ([]byte, error) {
+// decodeEventInto is decodeEventFrom into *e, which must be zero. A string field of
+// e with the same bytes as prev's (when prev is not nil: the event decoded before it)
+// is prev's string: the strings most events share (class, program, host, source) then
+// share their memory, and the rules compare them without reading it (comparing a
+// program name read from each event's own bytes was 3% of a pass, all cache misses).
+func decodeEventInto(e *abusewatch.Event, d eventDecoder, prev *abusewatch.Event) ([]byte, error) {
 	if len(d.b) == 0 || d.b[0] != eventCodecV1 {
 		return nil, errCorruptEvent
 	}
@@ -98,9 +102,12 @@ func decodeEventInto(e *abusewatch.Event, d eventDecoder) ([]byte, error) {
 		d.err = errCorruptEvent
 	}
 	e.Port, e.LocalPort = uint16(d.uvarint()), uint16(d.uvarint())
-	e.Class = abusewatch.Class(d.string())
-	e.Name, e.User, e.Service, e.Host = d.string(), d.string(), d.string(), d.string()
-	e.Source, e.Line, e.Proto, e.Flags = d.string(), d.string(), d.string(), d.string()
+	if prev == nil {
+		prev = &abusewatch.Event{}
+	}
+	e.Class = abusewatch.Class(d.stringAs(string(prev.Class)))
+	e.Name, e.User, e.Service, e.Host = d.stringAs(prev.Name), d.stringAs(prev.User), d.stringAs(prev.Service), d.stringAs(prev.Host)
+	e.Source, e.Line, e.Proto, e.Flags = d.stringAs(prev.Source), d.string(), d.stringAs(prev.Proto), d.stringAs(prev.Flags)
 	return d.b, d.err
 }
 
@@ -221,6 +228,14 @@ func (d *eventDecoder) string() string {
 		return d.whole[at : at+int(n)]
 	}
 	return string(d.bytes(int(n)))
+}
+
+// stringAs is string, or same when it has the same bytes.
+func (d *eventDecoder) stringAs(same string) string {
+	if s := d.string(); s != same {
+		return s
+	}
+	return same
 }
 
 func (d *eventDecoder) fail() {
