@@ -477,18 +477,35 @@ func decodedSize(frames ...[]byte) int {
 // out[next:] those of them at positions at (sorted; nil: all). It returns where in out
 // the next event goes. The buffer is made as big as the frame says: a guess made a
 // tenth of a pass's allocations too big, all of them zeroed.
+//
+// A read of a few events (at not nil) decompresses into a reused buffer and gives the
+// events it decoded strings of their own: a frame is 200 kB, and the recurrence rule's
+// reads of a scope's first day were half of a pass's decompressed bytes, for a few
+// events each.
 func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Event, next int) (int, error) {
 	if size <= 0 || size > 64<<20 {
 		size = 200 * n
 	}
-	raw, err := zstdDecoder.DecodeAll(frame, make([]byte, 0, size))
+	var buf []byte
+	if at != nil {
+		scratch := frameBuffers.Get().(*[]byte)
+		defer frameBuffers.Put(scratch)
+		buf = slices.Grow((*scratch)[:0], size)
+		*scratch = buf
+		from := next
+		defer func() { ownEventStrings(out[from:next]) }()
+	} else {
+		buf = make([]byte, 0, size)
+	}
+	raw, err := zstdDecoder.DecodeAll(frame, buf)
 	if err != nil || len(raw) == 0 {
 		return next, fmt.Errorf("%w: %v", errCorruptBlock, err)
 	}
 	// The events' strings are cut from one string of the whole frame: one allocation,
 	// not nine per event. Whoever keeps a few events for long (an incident's evidence)
-	// copies their strings, or the frame stays in memory. raw is not written again, so
-	// it is that string, not a copy.
+	// copies their strings, or the frame stays in memory. raw is not written again
+	// (but for a reused buffer, once the events own their strings), so it is that
+	// string, not a copy.
 	whole := unsafe.String(&raw[0], len(raw))
 	i := first
 	var prev *abusewatch.Event
@@ -514,6 +531,40 @@ func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Ev
 		return next, errCorruptBlock
 	}
 	return next, nil
+}
+
+// frameBuffers are the buffers reads of a few events decompress into.
+var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// ownEventStrings gives the strings of evs memory of their own, one allocation for
+// all, so that the buffer they were cut from can be used again.
+func ownEventStrings(evs []abusewatch.Event) {
+	n := 0
+	for i := range evs {
+		for _, f := range eventStrings(&evs[i]) {
+			n += len(*f)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	b := make([]byte, 0, n)
+	for i := range evs {
+		for _, f := range eventStrings(&evs[i]) {
+			b = append(b, *f...)
+		}
+	}
+	all := unsafe.String(&b[0], n) // b is not written again
+	for i := range evs {
+		for _, f := range eventStrings(&evs[i]) {
+			*f, all = all[:len(*f)], all[len(*f):]
+		}
+	}
+}
+
+// eventStrings are the string fields of e.
+func eventStrings(e *abusewatch.Event) [9]*string {
+	return [9]*string{(*string)(&e.Class), &e.Name, &e.User, &e.Service, &e.Host, &e.Source, &e.Line, &e.Proto, &e.Flags}
 }
 
 // blockCache keeps the decoded events of the blocks read last, so the correlator's

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -241,6 +242,14 @@ func TestBlockFramesDecodeTheSameEvents(t *testing.T) {
 		rows = encodeEvent(rows, &evs[i])
 	}
 	v1 = append(v1, zstdEncoder.EncodeAll(rows, nil)...)
+	others := slices.Clone(evs)
+	for i := range others {
+		others[i].Line, others[i].Class = strings.Repeat("x", len(others[i].Line)), "port-probe"
+	}
+	other, err := readBlockIndex(blockKey(hour, 2), encodeBlock(hour, others))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, v := range map[string][]byte{"version 1": v1, "version 2": encodeBlock(hour, evs)} {
 		x, err := readBlockIndex(blockKey(hour, 1), v)
 		if err != nil {
@@ -263,8 +272,15 @@ func TestBlockFramesDecodeTheSameEvents(t *testing.T) {
 		if err != nil || len(some) != len(at) {
 			t.Fatalf("%s: decodeRowsAt = %d events, %v", name, len(some), err)
 		}
+		// Reads of a few events reuse their buffer: what one gave stays as it was
+		// when another block is read.
+		for range 3 {
+			if _, err := other.decodeRowsAt([]int{1, frameEvents + 1, 2*frameEvents + 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		for i, p := range at {
-			if some[i].Seq != evs[p].Seq || some[i].Line != evs[p].Line {
+			if some[i].Seq != evs[p].Seq || some[i].Line != evs[p].Line || some[i].Class != evs[p].Class {
 				t.Errorf("%s: position %d = %+v, want %+v", name, p, some[i], evs[p])
 			}
 		}
