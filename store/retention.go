@@ -352,8 +352,10 @@ func (s *Store) appendHour(evs []abusewatch.Event, hour, last uint32, from, to t
 		if evs, err = x.appendRows(evs, nil); err != nil {
 			return err
 		}
-		kept := slices.DeleteFunc(evs[at:], func(e abusewatch.Event) bool { return e.Time.Before(lo) || e.Time.After(hi) })
-		evs = evs[:at+len(kept)]
+		if x.min < lo.UnixNano() || x.max > hi.UnixNano() { // else every event is within
+			kept := slices.DeleteFunc(evs[at:], func(e abusewatch.Event) bool { return e.Time.Before(lo) || e.Time.After(hi) })
+			evs = evs[:at+len(kept)]
+		}
 		return nil
 	})
 	if overlap {
