@@ -69,3 +69,28 @@ func TestOwnStringsCopiesEveryString(t *testing.T) {
 		}
 	}
 }
+
+// atLeastDistinct agrees with a count of the distinct keys, for keys in runs (a visit's
+// events) and scattered, below and above its short list's 32.
+func TestAtLeastDistinctAgreesWithACount(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 500 {
+		var evs []*abusewatch.Event
+		for size := r.IntN(200); len(evs) < size; {
+			port := uint16(r.IntN(50))
+			for range 1 + r.IntN(4) {
+				evs = append(evs, &abusewatch.Event{LocalPort: port})
+			}
+		}
+		distinct := map[uint16]bool{}
+		for _, e := range evs {
+			distinct[e.LocalPort] = true
+		}
+		for _, n := range []int{1, 3, 10, 33, 49} {
+			want := len(distinct) >= n
+			if got := atLeastDistinct(evs, n, func(e *abusewatch.Event) uint16 { return e.LocalPort }); got != want {
+				t.Fatalf("%d events, %d distinct: atLeastDistinct(%d) = %v", len(evs), len(distinct), n, got)
+			}
+		}
+	}
+}
