@@ -499,11 +499,12 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	if open {
 		last, success = prev.Last, prev.Success
 	}
+	prevSince, prevAt := from.Add(-growth), from // what prev was asked for as
 	flush := func() error {
 		switch {
 		case growing && (len(cur) > 0 || success != prev.Success):
 			// Only now is the rest of it read (its classes, hosts, evidence).
-			whole, ok, err := c.incidents.OpenIncident(r.key, from.Add(-growth), from, true)
+			whole, ok, err := c.incidents.OpenIncident(r.key, prevSince, prevAt, true)
 			if err == nil && (!ok || whole.ID != prev.ID) {
 				err = fmt.Errorf("incident %s of %s changed while it was judged", prev.ID, r.key)
 			}
@@ -548,6 +549,17 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			lo++
 		}
 		if r.threshold(counted[lo:]) {
+			// A pass over history meets the incidents it stored before: one that
+			// holds these events goes on as it is, not made again.
+			stored, ok, err := c.incidents.OpenIncident(r.key, counted[lo].Time, e.Time, false)
+			if err != nil {
+				return nil, err
+			}
+			if ok && !e.Time.After(stored.Last) {
+				prev, open, growing, last, success = stored, true, true, stored.Last, stored.Success
+				prevSince, prevAt = counted[lo].Time, e.Time
+				continue
+			}
 			cur, last = slices.Clone(counted[lo:]), e.Time
 		}
 	}

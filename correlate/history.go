@@ -367,16 +367,23 @@ func (r *recentEvents) between(list *positions, from, to time.Time) []*abusewatc
 // pass: in full while it may grow, then only its ID and times (what tells that it is
 // closed). Most keys a pass asks about have no incident at all (an address that never
 // crossed a threshold, a sweep rule's service): with the hashes of the keys the store
-// holds, and of those made since, it answers them without a read.
+// holds, and of those made since, it answers them without a read. The store's newest
+// of a key may lie ahead of the pass (the address came back later): it then answers
+// with the one of that time, and when the pass is past it, reads the next, so that a
+// pass over a store that holds its incidents finds them instead of making them again.
 type latestIncidents struct {
 	mu    sync.Mutex
 	store IncidentReader
-	known map[string]knownIncident
-	fulls map[string]struct{} // the keys known in full (a few kB each)
-	kept  int                 // of them, those the last forget kept (they may grow)
-	seed  maphash.Seed
-	maybe map[uint64]struct{}  // hashes of the keys that may have an incident; nil: any may
-	grows map[string]time.Time // keys whose newest incident the pass made: until when it may grow
+	// storeAt, when the store has it, answers for a key's incident at a time before
+	// its newest (store.OpenIncidentAt): a pass finds an address's visits of months
+	// ago instead of making each again.
+	storeAt func(key string, since, at time.Time, whole bool) (inc abusewatch.Incident, ok, later bool, err error)
+	known   map[string]knownIncident
+	fulls   map[string]struct{} // the keys known in full (a few kB each)
+	kept    int                 // of them, those the last forget kept (they may grow)
+	seed    maphash.Seed
+	maybe   map[uint64]struct{}  // hashes of the keys that may have an incident; nil: any may
+	grows   map[string]time.Time // keys whose newest incident the pass made: until when it may grow
 }
 
 // knownIncident is what the memory holds of a key's newest incident: the whole of it,
@@ -387,6 +394,7 @@ type knownIncident struct {
 	id          string
 	first, last int64 // UnixNano
 	success     bool
+	later       bool // read from the store, which holds a later incident of the key
 }
 
 // outside says whether k lies outside since to at: it ended before since or starts
@@ -407,6 +415,11 @@ func (k knownIncident) head() abusewatch.Incident {
 func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
 	l := &latestIncidents{store: store, known: map[string]knownIncident{}, fulls: map[string]struct{}{}, seed: maphash.MakeSeed(),
 		grows: map[string]time.Time{}}
+	if at, ok := store.(interface {
+		OpenIncidentAt(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, bool, error)
+	}); ok {
+		l.storeAt = at.OpenIncidentAt
+	}
 	st, ok := store.(interface {
 		IncidentKeys(fn func(key []byte) error) error
 	})
@@ -445,36 +458,56 @@ func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bo
 		_, maybe = l.maybe[maphash.String(l.seed, key)]
 	}
 	l.mu.Unlock()
+	behind := known && k.later && k.last < since.UnixNano()
 	switch {
 	case known && k.id == "", !known && !maybe:
 		return abusewatch.Incident{}, false, nil
+	case behind:
+		// It can no longer grow, and the store holds a later incident of the key:
+		// that one, or one between, may be open now.
 	case known && k.outside(since, at):
 		return k.head(), false, nil
 	case known && (k.inc != nil || !whole):
 		return k.head(), true, nil
 	}
 	// Unlocked: the rules judging other keys go on meanwhile.
-	stored, ok, err := l.store.OpenIncident(key, since, at, whole)
+	var stored abusewatch.Incident
+	var ok, later bool
+	var err error
+	if l.storeAt != nil {
+		stored, ok, later, err = l.storeAt(key, since, at, whole)
+	} else {
+		stored, ok, err = l.store.OpenIncident(key, since, at, whole)
+	}
 	if err != nil {
 		return stored, ok, err
 	}
+	if behind && stored.First.UnixNano() <= k.last {
+		// The one known (maybe as the store held it before this pass changed it), or
+		// one stored that overlaps it: what the pass knows stands.
+		return k.head(), false, nil
+	}
 	l.mu.Lock()
-	l.remember(key, stored, ok && whole)
+	if behind && k.inc != nil {
+		delete(l.fulls, key)
+	}
+	l.remember(key, stored, ok && whole, later)
 	l.mu.Unlock()
 	return stored, ok, nil
 }
 
 // remember records inc as the newest incident of key: whole if full, only its ID,
-// times and success otherwise, none if it has no ID. Unless full, key must not be
-// known whole (OpenIncident reads the store only then): fulls holds the keys known
-// whole, and forget alone takes them out.
-func (l *latestIncidents) remember(key string, inc abusewatch.Incident, full bool) {
+// times and success otherwise, none if it has no ID; later, that the store holds a
+// later incident of key. Unless full, key must not be known whole (OpenIncident reads
+// the store only then, or for one behind the pass, which it takes out of fulls):
+// fulls holds the keys known whole, and forget takes them out.
+func (l *latestIncidents) remember(key string, inc abusewatch.Incident, full, later bool) {
 	switch {
 	case full:
-		l.known[key] = knownIncident{&inc, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano(), inc.Success}
+		l.known[key] = knownIncident{&inc, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano(), inc.Success, later}
 		l.fulls[key] = struct{}{}
 	case inc.ID != "":
-		l.known[key] = knownIncident{nil, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano(), inc.Success}
+		l.known[key] = knownIncident{nil, inc.ID, inc.First.UnixNano(), inc.Last.UnixNano(), inc.Success, later}
 	default:
 		l.known[key] = knownIncident{}
 	}
@@ -517,7 +550,8 @@ func (l *latestIncidents) made(incs []abusewatch.Incident, growth func(rule stri
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, inc := range incs {
-		l.remember(inc.Key, inc, true)
+		// What the store said of later incidents holds for the pass's own too.
+		l.remember(inc.Key, inc, true, l.known[inc.Key].later)
 		l.grows[inc.Key] = inc.Last.Add(growth(inc.Rule))
 		if l.maybe != nil {
 			l.maybe[maphash.String(l.seed, inc.Key)] = struct{}{}

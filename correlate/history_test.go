@@ -382,3 +382,44 @@ func TestBatchGroupsHoldEveryEventOnce(t *testing.T) {
 		t.Errorf("logins %v, want %v", successes, wantSuccesses)
 	}
 }
+
+// A second pass over an address's visits finds each visit's incident where the first
+// pass stored it, not only the newest: it makes none again, and a changed visit still
+// grows.
+func TestASecondPassFindsEveryVisitStored(t *testing.T) {
+	st := tempStore(t)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for day := range 4 {
+		for i := range 6 {
+			evs = append(evs, abusewatch.Event{Time: t0.Add(time.Duration(day)*48*time.Hour + time.Duration(i)*time.Second), Class: abusewatch.ClassAuthFailure,
+				Addr: netip.MustParseAddr("45.134.26.17"), Port: uint16(40000 + 10*day + i), Line: "x"})
+		}
+	}
+	if _, err := st.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Threshold: 5, Window: 10 * time.Minute}
+	from, to := t0, t0.Add(10*24*time.Hour)
+	if first := recorrelated(t, opts, st, from, to); len(first) != 4 {
+		t.Fatalf("the first pass made %d incidents, want one per visit, 4", len(first))
+	}
+	if again := recorrelated(t, opts, st, from, to); len(again) != 0 {
+		t.Errorf("the second pass made %d incidents again, want none: %v", len(again), again)
+	}
+	// One more attempt in the second visit: that visit grows, the others stay.
+	late := abusewatch.Event{Time: t0.Add(48*time.Hour + 10*time.Second), Class: abusewatch.ClassAuthFailure,
+		Addr: netip.MustParseAddr("45.134.26.17"), Port: 41000, Line: "late"}
+	if _, err := st.Commit([]abusewatch.Event{late}, nil); err != nil {
+		t.Fatal(err)
+	}
+	grown := recorrelated(t, opts, st, from, to)
+	if len(grown) != 1 {
+		t.Fatalf("after a late attempt the pass made or grew %d incidents, want 1: %v", len(grown), grown)
+	}
+	for _, inc := range grown {
+		if inc.Count != 7 || !inc.First.Equal(t0.Add(48*time.Hour)) {
+			t.Errorf("the grown visit: %d events from %s, want 7 from %s", inc.Count, inc.First, t0.Add(48*time.Hour))
+		}
+	}
+}

@@ -26,16 +26,37 @@ import (
 // may come with only its ID, First, Last and Success too: the rules read the rest only
 // to grow it.
 func (s *Store) OpenIncident(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
-	var inc abusewatch.Incident
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	inc, ok, _, err := s.openIncident(key, since, at, whole, false)
+	return inc, ok, err
+}
+
+// OpenIncidentAt is OpenIncident for a pass over history, which asks about times
+// before the newest incident of a key: when the newest starts after at, it answers
+// with the incident of key that starts last at or before at instead, and later is
+// true. A key's visits of months ago are then found, not made again (two thirds of a
+// pass over a store with incidents made again what it held already).
+func (s *Store) OpenIncidentAt(key string, since, at time.Time, whole bool) (inc abusewatch.Incident, ok, later bool, err error) {
+	return s.openIncident(key, since, at, whole, true)
+}
+
+func (s *Store) openIncident(key string, since, at time.Time, whole, before bool) (inc abusewatch.Incident, ok, later bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketOpen).Get([]byte(key))
 		if id == nil {
 			return nil
 		}
-		h, found := readHead(tx.Bucket(bucketIncidentLast).Get(id))
+		lastIdx := tx.Bucket(bucketIncidentLast)
+		h, found := readHead(lastIdx.Get(id))
 		if !found {
 			return fmt.Errorf("incident %s for key %s is missing", id, key)
+		}
+		if before && h.first > at.UnixNano() {
+			later = true
+			if prev := startedBefore(tx, key, at); prev != nil {
+				if ph, found := readHead(lastIdx.Get(prev)); found {
+					id, h = prev, ph
+				}
+			}
 		}
 		head := abusewatch.Incident{ID: string(id), Key: key, First: time.Unix(0, h.first).UTC(), Last: time.Unix(0, h.last).UTC(),
 			Success: h.success}
@@ -53,7 +74,30 @@ func (s *Store) OpenIncident(key string, since, at time.Time, whole bool) (abuse
 		}
 		return err
 	})
-	return inc, ok, err
+	return inc, ok, later, err
+}
+
+// startKey is the incident_starts key of an incident with key that starts at first8
+// (its incident_last value's second word).
+func startKey(key, first8 []byte) []byte {
+	return append(append(append(make([]byte, 0, len(key)+9), key...), 0), first8...)
+}
+
+// startedBefore is the ID of the incident with key that starts last at or before at,
+// nil if none does.
+func startedBefore(tx *bolt.Tx, key string, at time.Time) []byte {
+	prefix := append([]byte(key), 0)
+	c := tx.Bucket(bucketStarts).Cursor()
+	var k, v []byte
+	if after, _ := c.Seek(startKey([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())+1))); after == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
+		return nil
+	}
+	return v
 }
 
 // IncidentKeys calls fn with the key of every incident stored (the newest of each key
@@ -80,6 +124,9 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 //	                without reading the incident
 //	unreported:     ID → nothing, for the incidents that may be reported outside and
 //	                have no report yet (the outbox's work list)
+//	incident_starts (schema 6): key | 0 | u64 UnixNano of its first event → ID: a
+//	                pass over history finds the incident of a key at a time before
+//	                the newest (an address's visit of months ago)
 var (
 	bucketIncidentAddrs = []byte("incident_addrs")
 	bucketIncidentLast  = []byte("incident_last")
@@ -411,11 +458,13 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 	}
 	lastIdx, bodies, open := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketIncidents), tx.Bucket(bucketOpen)
 	addrs, unreported, reported := tx.Bucket(bucketIncidentAddrs), tx.Bucket(bucketUnreported), tx.Bucket(bucketReported)
+	starts := tx.Bucket(bucketStarts)
 	inOrder(func(w *IncidentWrite) []byte { return w.id })
-	var moved [][]byte
+	var moved, movedStarts [][]byte
 	for _, w := range ws {
 		if old, ok := bodyKey(w.id, lastIdx.Get(w.id)); ok && !bytes.Equal(old[:8], w.head[8:16]) {
 			moved = append(moved, old) // it starts elsewhere now
+			movedStarts = append(movedStarts, startKey(w.key, old[:8]))
 		}
 		if err := lastIdx.Put(w.id, w.head); err != nil {
 			return err
@@ -436,6 +485,12 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 			return err
 		}
 	}
+	slices.SortFunc(movedStarts, bytes.Compare)
+	for _, k := range movedStarts {
+		if err := starts.Delete(k); err != nil {
+			return err
+		}
+	}
 	inOrder(func(w *IncidentWrite) []byte { return w.bodyKey })
 	for _, w := range ws {
 		if err := bodies.Put(w.bodyKey, w.body); err != nil {
@@ -444,12 +499,18 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 	}
 	// The newest incident of a key stays the newest, whatever order incidents are
 	// written in (a re-correlation writes only those it changed).
-	inOrder(func(w *IncidentWrite) []byte { return w.key })
+	// By key and start: the newest of each key, and where each starts.
+	slices.SortFunc(ws, func(a, b *IncidentWrite) int {
+		return cmp.Or(bytes.Compare(a.key, b.key), bytes.Compare(a.head[8:16], b.head[8:16]))
+	})
 	for _, w := range ws {
 		if cur := open.Get(w.key); cur == nil || bytes.Equal(cur, w.id) || !newerThan(tx, cur, w.last) {
 			if err := open.Put(w.key, w.id); err != nil {
 				return err
 			}
+		}
+		if err := starts.Put(startKey(w.key, w.head[8:16]), w.id); err != nil {
+			return err
 		}
 	}
 	inOrder(func(w *IncidentWrite) []byte { return w.addr })
@@ -531,6 +592,9 @@ func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 	}
 	if k, ok := bodyKey(id, tx.Bucket(bucketIncidentLast).Get(id)); ok {
 		if err := tx.Bucket(bucketIncidents).Delete(k); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketStarts).Delete(startKey([]byte(inc.Key), k[:8])); err != nil {
 			return err
 		}
 	}

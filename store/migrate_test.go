@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -324,6 +325,52 @@ func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
 	s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID)); len(v) != 25 || binary.BigEndian.Uint64(v[16:]) != IncidentDigest(inc) {
 			t.Errorf("incident_last after a rewrite = %x", v)
+		}
+		return nil
+	})
+}
+
+// Version 5 kept no incident_starts: the migration lists every incident there from its
+// body, so a pass over history finds a key's older incidents in a file written before.
+func TestOpenMigratesVersion5IncidentStarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	var incs []abusewatch.Incident
+	for i, key := range []string{"ip:45.134.26.17", "ip:45.134.26.17", "net:45.134.26.0/24", "ip:45.134.26.17"} {
+		at := t0.Add(time.Duration(i) * 24 * time.Hour)
+		incs = append(incs, abusewatch.Incident{ID: fmt.Sprint("i", i), Key: key, Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.17"),
+			First: at, Last: at.Add(time.Hour), Count: 5, Evidence: []abusewatch.Event{ev("45.134.26.17", at)}})
+	}
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketStarts); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 5))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, inc := range incs {
+		got, ok, _, err := s.OpenIncidentAt(inc.Key, inc.First, inc.First, false)
+		if err != nil || !ok || got.ID != inc.ID {
+			t.Errorf("OpenIncidentAt(%s at %s) = %q, %v, %v; want %s", inc.Key, inc.First.Format(time.DateOnly), got.ID, ok, err, inc.ID)
+		}
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bucketStarts).Stats().KeyN; n != len(incs) {
+			t.Errorf("incident_starts holds %d entries, want %d", n, len(incs))
 		}
 		return nil
 	})

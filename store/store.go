@@ -27,7 +27,7 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 var (
 	bucketMeta       = []byte("meta")
@@ -35,6 +35,7 @@ var (
 	bucketUnsealed   = []byte("unsealed")         // the keys of the blocks whose day is not sealed (daily.go)
 	bucketIncidents  = []byte("incident_bodies")  // first event (u64 UnixNano) | ID → incident (incidents.go)
 	bucketOpen       = []byte("incident_keys")    // incident key → ID of the newest incident with that key
+	bucketStarts     = []byte("incident_starts")  // incident key | 0 | first event (u64 UnixNano) → ID (incidents.go)
 	bucketReported   = []byte("incident_reports") // incident ID → report ID
 	bucketReports    = []byte("reports")
 	bucketPositions  = []byte("positions")
@@ -91,7 +92,7 @@ func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketOpen, bucketReported, bucketReports,
 			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
-			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed} {
+			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

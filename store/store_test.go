@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTemp(t *testing.T) *Store {
@@ -436,4 +437,52 @@ func TestEncodeChangedWritesOnlyAChange(t *testing.T) {
 	if again, w, changed := EncodeChanged(inc, digest); again != digest || changed || w.body != nil {
 		t.Errorf("EncodeChanged of the stored incident = %x, %v, %d bytes; want no change", again, changed, len(w.body))
 	}
+}
+
+// OpenIncidentAt finds, for a time before a key's newest incident, the one of that key
+// that started last before it, as the incident moves (starts elsewhere) and is deleted.
+func TestOpenIncidentAtFindsAnOlderVisit(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	visit := func(id string, day int) abusewatch.Incident {
+		at := t0.Add(time.Duration(day) * 24 * time.Hour)
+		return abusewatch.Incident{ID: id, Key: "ip:45.134.26.17", Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.17"),
+			First: at, Last: at.Add(time.Hour), Count: 5, Evidence: []abusewatch.Event{ev("45.134.26.17", at)}}
+	}
+	v1, v2, v3 := visit("v1", 0), visit("v2", 7), visit("v3", 14)
+	other := visit("o1", 3)
+	other.Key = "ip:45.134.26.170" // a key that extends the first: its entries sort among them
+	if err := s.PutIncidents([]abusewatch.Incident{v3, other, v1, v2}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, since, at time.Time, wantID string, wantOpen, wantLater bool) {
+		t.Helper()
+		got, ok, later, err := s.OpenIncidentAt(v1.Key, since, at, true)
+		if err != nil || got.ID != wantID || ok != wantOpen || later != wantLater {
+			t.Errorf("%s: OpenIncidentAt = %q, open %v, later %v, %v; want %q, %v, %v", name, got.ID, ok, later, err, wantID, wantOpen, wantLater)
+		}
+		if ok && IncidentDigest(got) == 0 {
+			t.Errorf("%s: the incident is not read whole", name)
+		}
+	}
+	check("within the second", v2.First, v2.First.Add(time.Minute), "v2", true, true)
+	check("at the first's start", v1.First, v1.First, "v1", true, true)
+	check("after the first", v1.Last.Add(time.Minute), v1.Last.Add(2*time.Minute), "v1", false, true)
+	check("before any", t0.Add(-time.Hour), t0.Add(-time.Minute), "v3", false, true) // the newest, outside
+	check("within the newest", v3.First, v3.Last, "v3", true, false)
+	if got, ok, err := s.OpenIncident(v1.Key, v2.First, v2.First, false); err != nil || ok || got.ID != "v3" {
+		t.Errorf("OpenIncident = %q, %v, %v; want the newest alone, not open", got.ID, ok, err)
+	}
+	// v2 grows back to start a day earlier: found from there, not from where it was.
+	moved := v2
+	moved.First = v2.First.Add(-24 * time.Hour)
+	if err := s.PutIncidents([]abusewatch.Incident{moved}); err != nil {
+		t.Fatal(err)
+	}
+	check("the moved one", moved.First, moved.First.Add(time.Minute), "v2", true, true)
+	check("where it was no more", v1.Last.Add(24*time.Hour), v2.First.Add(-25*time.Hour), "v1", false, true)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return deleteIncident(tx, moved) }); err != nil {
+		t.Fatal(err)
+	}
+	check("after it was deleted", v2.First, v2.First.Add(time.Minute), "v1", false, true)
 }
