@@ -18,8 +18,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// OpenIncident returns the newest incident with key if it may be open over since to
-// at: its last event at or after since and its first at or before at. A newest one
+// OpenIncident returns the newest incident with key (the one that starts last) if it
+// may be open over since to at: its last event at or after since and its first at or
+// before at. A newest one
 // outside that is not read (the rules ask about every key of every batch, and most
 // keys' newest incident ended long ago): ok is false and only its ID, First and Last
 // are set. With no incident under key, the incident is zero. Unless whole, an open one
@@ -31,32 +32,31 @@ func (s *Store) OpenIncident(key string, since, at time.Time, whole bool) (abuse
 }
 
 // OpenIncidentAt is OpenIncident for a pass over history, which asks about times
-// before the newest incident of a key: when the newest starts after at, it answers
-// with the incident of key that starts last at or before at instead, and later is
-// true. A key's visits of months ago are then found, not made again (two thirds of a
-// pass over a store with incidents made again what it held already).
+// before the newest incident of a key: it answers with the incident of key that starts
+// last at or before at (none doing, the first after it, not open), and later says
+// whether one starts after at. A key's visits of months ago are then found, not made
+// again (two thirds of a pass over a store with incidents made again what it held
+// already).
 func (s *Store) OpenIncidentAt(key string, since, at time.Time, whole bool) (inc abusewatch.Incident, ok, later bool, err error) {
 	return s.openIncident(key, since, at, whole, true)
 }
 
 func (s *Store) openIncident(key string, since, at time.Time, whole, before bool) (inc abusewatch.Incident, ok, later bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketOpen).Get([]byte(key))
-		if id == nil {
-			return nil
+		bound := newestStart // the newest
+		if before {
+			bound = binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())+1)
 		}
-		lastIdx := tx.Bucket(bucketIncidentLast)
-		h, found := readHead(lastIdx.Get(id))
+		id, next := startedBefore(tx.Bucket(bucketStarts).Cursor(), []byte(key), bound)
+		later = before && next != nil
+		if id == nil {
+			if id = next; id == nil {
+				return nil // no incident with key
+			}
+		}
+		h, found := readHead(tx.Bucket(bucketIncidentLast).Get(id))
 		if !found {
 			return fmt.Errorf("incident %s for key %s is missing", id, key)
-		}
-		if before && h.first > at.UnixNano() {
-			later = true
-			if prev := startedBefore(tx, key, at); prev != nil {
-				if ph, found := readHead(lastIdx.Get(prev)); found {
-					id, h = prev, ph
-				}
-			}
 		}
 		head := abusewatch.Incident{ID: string(id), Key: key, First: time.Unix(0, h.first).UTC(), Last: time.Unix(0, h.last).UTC(),
 			Success: h.success}
@@ -83,28 +83,47 @@ func startKey(key, first8 []byte) []byte {
 	return append(append(append(make([]byte, 0, len(key)+9), key...), 0), first8...)
 }
 
-// startedBefore is the ID of the incident with key that starts last at or before at,
-// nil if none does.
-func startedBefore(tx *bolt.Tx, key string, at time.Time) []byte {
-	prefix := append([]byte(key), 0)
-	c := tx.Bucket(bucketStarts).Cursor()
-	var k, v []byte
-	if after, _ := c.Seek(startKey([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())+1))); after == nil {
+// newestStart is above every start an incident_starts key holds (UnixNano is below 2^63).
+var newestStart = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// startedBefore finds in incident_starts (c) the ID of the incident with key that
+// starts last before bound (8 bytes, as a start is stored) and of the one that starts
+// first at or after it; nil where there is none.
+func startedBefore(c *bolt.Cursor, key, bound []byte) (id, next []byte) {
+	ofKey := func(k []byte) bool {
+		return len(k) == len(key)+9 && k[len(key)] == 0 && bytes.Equal(k[:len(key)], key)
+	}
+	k, v := c.Seek(startKey(key, bound))
+	if ofKey(k) {
+		next = v
+	}
+	if k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
 	}
-	if k == nil || !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
-		return nil
+	if ofKey(k) {
+		id = v
 	}
-	return v
+	return id, next
 }
 
-// IncidentKeys calls fn with the key of every incident stored (the newest of each key
-// is one incident), in one read transaction; key is valid only during the call.
+// IncidentKeys calls fn with the key of every incident stored, each key once, in one
+// read transaction; key is valid only during the call.
 func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOpen).ForEach(func(k, _ []byte) error { return fn(k) })
+		var prev []byte
+		return tx.Bucket(bucketStarts).ForEach(func(k, _ []byte) error {
+			if len(k) < 9 {
+				return fmt.Errorf("incident_starts key %x is too short", k)
+			}
+			key := k[:len(k)-9]
+			if prev != nil && bytes.Equal(key, prev) {
+				return nil
+			}
+			prev = key
+			return fn(key)
+		})
 	})
 }
 
@@ -112,7 +131,7 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 // over history, which makes them in the order they start, appends them instead of
 // writing all over the tree (measured: 37% off writing 100,000 new ones in groups of
 // 2,000; 7% off a whole pass's writing, where the indexes by ID and key remain random).
-// Three indexes keep questions from reading them all (a busy host makes hundreds of
+// Four indexes keep questions from reading them all (a busy host makes hundreds of
 // thousands in the months it keeps):
 //
 //	incident_addrs: 16-byte address | ID → nothing   (ip, net, pardon, preview)
@@ -124,9 +143,10 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 //	                without reading the incident
 //	unreported:     ID → nothing, for the incidents that may be reported outside and
 //	                have no report yet (the outbox's work list)
-//	incident_starts (schema 6): key | 0 | u64 UnixNano of its first event → ID: a
-//	                pass over history finds the incident of a key at a time before
-//	                the newest (an address's visit of months ago)
+//	incident_starts: key | 0 | u64 UnixNano of its first event → ID: the newest
+//	                incident of a key (its last entry; schema 5 and before kept the
+//	                newest alone, in incident_keys), and the one of an earlier time
+//	                for a pass over history (an address's visit of months ago)
 var (
 	bucketIncidentAddrs = []byte("incident_addrs")
 	bucketIncidentLast  = []byte("incident_last")
@@ -456,7 +476,7 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 	inOrder := func(key func(w *IncidentWrite) []byte) {
 		slices.SortFunc(ws, func(a, b *IncidentWrite) int { return bytes.Compare(key(a), key(b)) })
 	}
-	lastIdx, bodies, open := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketIncidents), tx.Bucket(bucketOpen)
+	lastIdx, bodies := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketIncidents)
 	addrs, unreported, reported := tx.Bucket(bucketIncidentAddrs), tx.Bucket(bucketUnreported), tx.Bucket(bucketReported)
 	starts := tx.Bucket(bucketStarts)
 	inOrder(func(w *IncidentWrite) []byte { return w.id })
@@ -499,16 +519,11 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 	}
 	// The newest incident of a key stays the newest, whatever order incidents are
 	// written in (a re-correlation writes only those it changed).
-	// By key and start: the newest of each key, and where each starts.
+	// By key and start: the newest of each key is the one that starts last.
 	slices.SortFunc(ws, func(a, b *IncidentWrite) int {
 		return cmp.Or(bytes.Compare(a.key, b.key), bytes.Compare(a.head[8:16], b.head[8:16]))
 	})
 	for _, w := range ws {
-		if cur := open.Get(w.key); cur == nil || bytes.Equal(cur, w.id) || !newerThan(tx, cur, w.last) {
-			if err := open.Put(w.key, w.id); err != nil {
-				return err
-			}
-		}
 		if err := starts.Put(startKey(w.key, w.head[8:16]), w.id); err != nil {
 			return err
 		}
@@ -566,12 +581,6 @@ func readHead(v []byte) (incidentHead, bool) {
 	return h, true
 }
 
-// newerThan says whether the incident id ended after last.
-func newerThan(tx *bolt.Tx, id []byte, last time.Time) bool {
-	h, ok := readHead(tx.Bucket(bucketIncidentLast).Get(id))
-	return ok && h.last > last.UnixNano()
-}
-
 // bodyKey is the key in incidents of the incident id whose incident_last value is v:
 // its first event and its ID.
 func bodyKey(id, v []byte) ([]byte, bool) {
@@ -602,9 +611,6 @@ func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 		if err := tx.Bucket(b).Delete(id); err != nil {
 			return err
 		}
-	}
-	if open := tx.Bucket(bucketOpen).Get([]byte(inc.Key)); string(open) == inc.ID {
-		return tx.Bucket(bucketOpen).Delete([]byte(inc.Key))
 	}
 	return nil
 }

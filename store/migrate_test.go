@@ -45,7 +45,7 @@ func writeLegacy(t *testing.T, path string, version uint32, buckets [][]byte, fi
 // and indexes, no counters.
 func writeVersion1(t *testing.T, path string, evs []abusewatch.Event) {
 	t.Helper()
-	buckets := append([][]byte{legacyEvents, legacyIncidents, bucketOpen, bucketReported, bucketReports, bucketPositions}, legacyIndexes...)
+	buckets := append([][]byte{legacyEvents, legacyIncidents, legacyNewest, bucketReported, bucketReports, bucketPositions}, legacyIndexes...)
 	writeLegacy(t, path, 1, buckets, func(tx *bolt.Tx) error {
 		for i, e := range evs {
 			e.Seq = uint64(i + 1)
@@ -118,7 +118,7 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 // the days of evs.
 func writeVersion2(t *testing.T, path string, evs []abusewatch.Event, counted map[string]map[uint32]int) {
 	t.Helper()
-	buckets := append([][]byte{legacyEvents, legacyDaily, bucketHourly, legacyIncidents, bucketOpen, bucketReported,
+	buckets := append([][]byte{legacyEvents, legacyDaily, bucketHourly, legacyIncidents, legacyNewest, bucketReported,
 		bucketReports, bucketPositions}, legacyIndexes...)
 	writeLegacy(t, path, 2, buckets, func(tx *bolt.Tx) error {
 		for i, e := range evs {
@@ -132,7 +132,7 @@ func writeVersion2(t *testing.T, path string, evs []abusewatch.Event, counted ma
 		if err := tx.Bucket(legacyIncidents).Put([]byte("i1"), inc); err != nil { // bare JSON, as version 2 wrote it
 			return err
 		}
-		if err := tx.Bucket(bucketOpen).Put([]byte("ip:45.134.26.17"), []byte("i1")); err != nil {
+		if err := tx.Bucket(legacyNewest).Put([]byte("ip:45.134.26.17"), []byte("i1")); err != nil {
 			return err
 		}
 		for sc, days := range counted {
@@ -227,7 +227,7 @@ func TestOpenMigratesVersion3IncidentsIntoStartOrder(t *testing.T) {
 	newer := older
 	newer.ID, newer.First, newer.Last = "a2", t0.AddDate(0, 0, 7), t0.AddDate(0, 0, 7).Add(time.Minute)
 	// Version 3: incidents under their ID, the last event alone in incident_last.
-	writeLegacy(t, path, 3, [][]byte{legacyIncidents, bucketOpen, bucketIncidentLast, bucketIncidentAddrs, bucketUnreported}, func(tx *bolt.Tx) error {
+	writeLegacy(t, path, 3, [][]byte{legacyIncidents, legacyNewest, bucketIncidentLast, bucketIncidentAddrs, bucketUnreported}, func(tx *bolt.Tx) error {
 		for _, inc := range []abusewatch.Incident{older, newer} {
 			v, _ := encodeIncident(inc)
 			a16 := inc.Addr.As16()
@@ -242,7 +242,7 @@ func TestOpenMigratesVersion3IncidentsIntoStartOrder(t *testing.T) {
 				}
 			}
 		}
-		return tx.Bucket(bucketOpen).Put([]byte(newer.Key), []byte(newer.ID))
+		return tx.Bucket(legacyNewest).Put([]byte(newer.Key), []byte(newer.ID))
 	})
 	s, err := Open(path, time.Second)
 	if err != nil {
@@ -348,9 +348,19 @@ func TestOpenMigratesVersion5IncidentStarts(t *testing.T) {
 	if err := s.PutIncidents(incs); err != nil {
 		t.Fatal(err)
 	}
+	// What version 5 kept instead: the newest incident of each key.
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bucketStarts); err != nil {
 			return err
+		}
+		newest, err := tx.CreateBucket(legacyNewest)
+		if err != nil {
+			return err
+		}
+		for _, inc := range incs {
+			if err := newest.Put([]byte(inc.Key), []byte(inc.ID)); err != nil {
+				return err
+			}
 		}
 		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 5))
 	})
@@ -372,6 +382,16 @@ func TestOpenMigratesVersion5IncidentStarts(t *testing.T) {
 		if n := tx.Bucket(bucketStarts).Stats().KeyN; n != len(incs) {
 			t.Errorf("incident_starts holds %d entries, want %d", n, len(incs))
 		}
+		if tx.Bucket(legacyNewest) != nil {
+			t.Error("incident_keys is still there")
+		}
 		return nil
 	})
+	var keys []string
+	if err := s.IncidentKeys(func(k []byte) error { keys = append(keys, string(k)); return nil }); err != nil || !slices.Equal(keys, []string{"ip:45.134.26.17", "net:45.134.26.0/24"}) {
+		t.Errorf("IncidentKeys = %q, %v; want each key once", keys, err)
+	}
+	if got, ok, err := s.OpenIncident("ip:45.134.26.17", time.Time{}, t0.Add(30*24*time.Hour), false); err != nil || !ok || got.ID != "i3" {
+		t.Errorf("OpenIncident = %q, %v, %v; want the newest, i3", got.ID, ok, err)
+	}
 }

@@ -34,7 +34,6 @@ var (
 	bucketBlocks     = []byte("blocks")           // hour|seq → a block of raw events (block.go)
 	bucketUnsealed   = []byte("unsealed")         // the keys of the blocks whose day is not sealed (daily.go)
 	bucketIncidents  = []byte("incident_bodies")  // first event (u64 UnixNano) | ID → incident (incidents.go)
-	bucketOpen       = []byte("incident_keys")    // incident key → ID of the newest incident with that key
 	bucketStarts     = []byte("incident_starts")  // incident key | 0 | first event (u64 UnixNano) → ID (incidents.go)
 	bucketReported   = []byte("incident_reports") // incident ID → report ID
 	bucketReports    = []byte("reports")
@@ -90,7 +89,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketOpen, bucketReported, bucketReports,
+		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketReported, bucketReports,
 			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
 			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {

@@ -468,7 +468,7 @@ func TestOpenIncidentAtFindsAnOlderVisit(t *testing.T) {
 	check("within the second", v2.First, v2.First.Add(time.Minute), "v2", true, true)
 	check("at the first's start", v1.First, v1.First, "v1", true, true)
 	check("after the first", v1.Last.Add(time.Minute), v1.Last.Add(2*time.Minute), "v1", false, true)
-	check("before any", t0.Add(-time.Hour), t0.Add(-time.Minute), "v3", false, true) // the newest, outside
+	check("before any", t0.Add(-time.Hour), t0.Add(-time.Minute), "v1", false, true) // the next one, outside
 	check("within the newest", v3.First, v3.Last, "v3", true, false)
 	if got, ok, err := s.OpenIncident(v1.Key, v2.First, v2.First, false); err != nil || ok || got.ID != "v3" {
 		t.Errorf("OpenIncident = %q, %v, %v; want the newest alone, not open", got.ID, ok, err)
