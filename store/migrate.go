@@ -43,8 +43,7 @@ var legacyNewest = []byte("incident_keys")
 // start, which only its body tells: each body is decoded once (5.5 s for the 302,797
 // incidents of a 10M-event store), and the entries are written in key order.
 func indexStarts(tx *bolt.Tx) error {
-	type entry struct{ key, id []byte }
-	var entries []entry
+	var entries []keyValue
 	err := tx.Bucket(bucketIncidents).ForEach(func(k, v []byte) error {
 		if len(k) < 8 {
 			return fmt.Errorf("incident key %x is too short", k)
@@ -53,23 +52,31 @@ func indexStarts(tx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("incident %s: %w", k[8:], err)
 		}
-		entries = append(entries, entry{startKey([]byte(inc.Key), k[:8]), slices.Clone(k[8:])})
+		entries = append(entries, keyValue{startKey([]byte(inc.Key), k[:8]), slices.Clone(k[8:])})
 		return nil
 	})
-	if err != nil {
+	if err == nil {
+		err = putInKeyOrder(tx.Bucket(bucketStarts), entries)
+	}
+	if err != nil || tx.Bucket(legacyNewest) == nil {
 		return err
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
-	starts := tx.Bucket(bucketStarts)
-	for _, e := range entries {
-		if err := starts.Put(e.key, e.id); err != nil {
+	return tx.DeleteBucket(legacyNewest)
+}
+
+// keyValue is one key of a bucket and its value.
+type keyValue struct{ key, value []byte }
+
+// putInKeyOrder writes kvs into b in key order, one walk of its tree instead of a seek
+// per key; it sorts kvs.
+func putInKeyOrder(b *bolt.Bucket, kvs []keyValue) error {
+	slices.SortFunc(kvs, func(x, y keyValue) int { return bytes.Compare(x.key, y.key) })
+	for _, kv := range kvs {
+		if err := b.Put(kv.key, kv.value); err != nil {
 			return err
 		}
 	}
-	if tx.Bucket(legacyNewest) == nil {
-		return nil
-	}
-	return tx.DeleteBucket(legacyNewest)
+	return nil
 }
 
 // migrate applies the migrations a database at version v needs and records the new
@@ -108,8 +115,7 @@ func orderIncidents(tx *bolt.Tx) error {
 		return nil
 	}
 	lastIdx := tx.Bucket(bucketIncidentLast)
-	type move struct{ key, value []byte }
-	var moves []move
+	var moves []keyValue
 	err := old.ForEach(func(id, v []byte) error {
 		inc, err := decodeIncident(v)
 		if err != nil {
@@ -120,18 +126,14 @@ func orderIncidents(tx *bolt.Tx) error {
 		}
 		head := incidentHeadValue(inc, IncidentDigest(inc))
 		k, _ := bodyKey(id, head)
-		moves = append(moves, move{k, v})
+		moves = append(moves, keyValue{k, v})
 		return lastIdx.Put(slices.Clone(id), head) // in ID order, as the cursor goes
 	})
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(moves, func(a, b move) int { return bytes.Compare(a.key, b.key) })
-	bodies := tx.Bucket(bucketIncidents)
-	for _, m := range moves {
-		if err := bodies.Put(m.key, m.value); err != nil {
-			return err
-		}
+	if err := putInKeyOrder(tx.Bucket(bucketIncidents), moves); err != nil {
+		return err
 	}
 	return tx.DeleteBucket(legacyIncidents)
 }

@@ -291,24 +291,13 @@ func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What version 4 wrote: the last and first event alone.
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	s = reopenAsVersion(t, s, 4, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID))
 		if len(v) != 25 {
 			t.Fatalf("incident_last holds %d bytes, want 25 (with the digest and flags)", len(v))
 		}
-		if err := tx.Bucket(bucketIncidentLast).Put([]byte(inc.ID), slices.Clone(v[:16])); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 4))
+		return tx.Bucket(bucketIncidentLast).Put([]byte(inc.ID), slices.Clone(v[:16]))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if s, err = Open(path, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	if got, err := s.IncidentDigests([]string{inc.ID, "none"}); err != nil || !slices.Equal(got, []uint64{IncidentDigest(inc), 0}) {
 		t.Errorf("IncidentDigests = %x, %v; want %x and 0", got, err, IncidentDigest(inc))
 	}
@@ -349,7 +338,7 @@ func TestOpenMigratesVersion5IncidentStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What version 5 kept instead: the newest incident of each key.
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	s = reopenAsVersion(t, s, 5, func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bucketStarts); err != nil {
 			return err
 		}
@@ -362,16 +351,8 @@ func TestOpenMigratesVersion5IncidentStarts(t *testing.T) {
 				return err
 			}
 		}
-		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 5))
+		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if s, err = Open(path, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	for _, inc := range incs {
 		got, ok, _, err := s.OpenIncidentAt(inc.Key, inc.First, inc.First, false)
 		if err != nil || !ok || got.ID != inc.ID {
@@ -394,4 +375,26 @@ func TestOpenMigratesVersion5IncidentStarts(t *testing.T) {
 	if got, ok, err := s.OpenIncident("ip:45.134.26.17", time.Time{}, t0.Add(30*24*time.Hour), false); err != nil || !ok || got.ID != "i3" {
 		t.Errorf("OpenIncident = %q, %v, %v; want the newest, i3", got.ID, ok, err)
 	}
+}
+
+// reopenAsVersion makes the file of s look as schema v left it (undo, then the version
+// in meta), closes s and opens the file again, migrating it.
+func reopenAsVersion(t *testing.T, s *Store, v uint32, undo func(tx *bolt.Tx) error) *Store {
+	t.Helper()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := undo(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, v))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := s.db.Path()
+	s.Close()
+	if s, err = Open(path, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
