@@ -512,6 +512,10 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 		}
 	}
 	inOrder(func(w *IncidentWrite) []byte { return w.bodyKey })
+	// Bodies go in mostly at the end (incidents are made in the order they start):
+	// pages split at bbolt's default half were left half full, a fifth of a 10M-event
+	// store's file (1,040 MB against 847 MB with 0.9).
+	bodies.FillPercent = 0.9
 	for _, w := range ws {
 		if err := bodies.Put(w.bodyKey, w.body); err != nil {
 			return err
