@@ -20,10 +20,9 @@ import (
 
 // OpenIncident returns the newest incident with key (the one that starts last) if it
 // may be open over since to at: its last event at or after since and its first at or
-// before at. A newest one
-// outside that is not read (the rules ask about every key of every batch, and most
-// keys' newest incident ended long ago): ok is false and only its ID, First and Last
-// are set. With no incident under key, the incident is zero. Unless whole, an open one
+// before at. A newest one outside that is not read (the rules ask about every key of
+// every batch, and most keys' newest incident ended long ago): ok is false and only
+// its ID, First and Last are set. With no incident under key, the incident is zero. Unless whole, an open one
 // may come with only its ID, First, Last and Success too: the rules read the rest only
 // to grow it.
 func (s *Store) OpenIncident(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
@@ -77,10 +76,11 @@ func (s *Store) openIncident(key string, since, at time.Time, whole, before bool
 	return inc, ok, later, err
 }
 
-// startKey is the incident_starts key of an incident with key that starts at first8
-// (its incident_last value's second word).
-func startKey(key, first8 []byte) []byte {
-	return append(append(append(make([]byte, 0, len(key)+9), key...), 0), first8...)
+// startKey is the incident_starts key of the incident id with key that starts at
+// first8 (its incident_last value's second word). The ID keeps apart incidents of a key
+// that start at the same instant (log times have whole seconds).
+func startKey(key, first8, id []byte) []byte {
+	return append(append(append(append(make([]byte, 0, len(key)+9+len(id)), key...), 0), first8...), id...)
 }
 
 // newestStart is above every start an incident_starts key holds (UnixNano is below 2^63).
@@ -90,22 +90,20 @@ var newestStart = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 // starts last before bound (8 bytes, as a start is stored) and of the one that starts
 // first at or after it; nil where there is none.
 func startedBefore(c *bolt.Cursor, key, bound []byte) (id, next []byte) {
-	ofKey := func(k []byte) bool {
-		return len(k) == len(key)+9 && k[len(key)] == 0 && bytes.Equal(k[:len(key)], key)
+	idOf := func(k []byte) []byte {
+		if len(k) > len(key)+9 && k[len(key)] == 0 && bytes.Equal(k[:len(key)], key) {
+			return k[len(key)+9:]
+		}
+		return nil
 	}
-	k, v := c.Seek(startKey(key, bound))
-	if ofKey(k) {
-		next = v
-	}
+	k, _ := c.Seek(startKey(key, bound, nil))
+	next = idOf(k)
 	if k == nil {
-		k, v = c.Last()
+		k, _ = c.Last()
 	} else {
-		k, v = c.Prev()
+		k, _ = c.Prev()
 	}
-	if ofKey(k) {
-		id = v
-	}
-	return id, next
+	return idOf(k), next
 }
 
 // IncidentKeys calls fn with the key of every incident stored, each key once, in one
@@ -114,10 +112,11 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		var prev []byte
 		return tx.Bucket(bucketStarts).ForEach(func(k, _ []byte) error {
-			if len(k) < 9 {
-				return fmt.Errorf("incident_starts key %x is too short", k)
+			end := bytes.IndexByte(k, 0)
+			if end < 0 || len(k) <= end+9 {
+				return fmt.Errorf("incident_starts key %x is not key | 0 | start | ID", k)
 			}
-			key := k[:len(k)-9]
+			key := k[:end]
 			if prev != nil && bytes.Equal(key, prev) {
 				return nil
 			}
@@ -143,7 +142,7 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 //	                without reading the incident
 //	unreported:     ID → nothing, for the incidents that may be reported outside and
 //	                have no report yet (the outbox's work list)
-//	incident_starts: key | 0 | u64 UnixNano of its first event → ID: the newest
+//	incident_starts: key | 0 | u64 UnixNano of its first event | ID → nothing: the newest
 //	                incident of a key (its last entry; schema 5 and before kept the
 //	                newest alone, in incident_keys), and the one of an earlier time
 //	                for a pass over history (an address's visit of months ago)
@@ -401,8 +400,7 @@ type IncidentWrite struct {
 	id, key, addr []byte // addr: the incident_addrs key, nil without an address
 	body, head    []byte // head: the incident_last value
 	bodyKey       []byte // where body is stored: first | id
-	last          time.Time
-	adminOnly     bool // and no login succeeded: never reported outside
+	adminOnly     bool   // and no login succeeded: never reported outside
 }
 
 // NewIncidentWrite encodes inc for PutIncidentWrites.
@@ -426,7 +424,7 @@ func EncodeChanged(inc abusewatch.Incident, stored uint64) (digest uint64, w Inc
 
 func newIncidentWrite(inc abusewatch.Incident, body []byte, digest uint64) IncidentWrite {
 	w := IncidentWrite{id: []byte(inc.ID), key: []byte(inc.Key), addr: addrKey(&inc), body: body, head: incidentHeadValue(inc, digest),
-		last: inc.Last, adminOnly: inc.AdminOnly && !inc.Success}
+		adminOnly: inc.AdminOnly && !inc.Success}
 	w.bodyKey, _ = bodyKey(w.id, w.head)
 	return w
 }
@@ -484,7 +482,7 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 	for _, w := range ws {
 		if old, ok := bodyKey(w.id, lastIdx.Get(w.id)); ok && !bytes.Equal(old[:8], w.head[8:16]) {
 			moved = append(moved, old) // it starts elsewhere now
-			movedStarts = append(movedStarts, startKey(w.key, old[:8]))
+			movedStarts = append(movedStarts, startKey(w.key, old[:8], w.id))
 		}
 		if err := lastIdx.Put(w.id, w.head); err != nil {
 			return err
@@ -521,14 +519,13 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 			return err
 		}
 	}
-	// The newest incident of a key stays the newest, whatever order incidents are
-	// written in (a re-correlation writes only those it changed).
-	// By key and start: the newest of each key is the one that starts last.
+	// By key and start, as incident_starts holds them: the newest of a key is the one
+	// that starts last, whatever order incidents are written in.
 	slices.SortFunc(ws, func(a, b *IncidentWrite) int {
-		return cmp.Or(bytes.Compare(a.key, b.key), bytes.Compare(a.head[8:16], b.head[8:16]))
+		return cmp.Or(bytes.Compare(a.key, b.key), bytes.Compare(a.head[8:16], b.head[8:16]), bytes.Compare(a.id, b.id))
 	})
 	for _, w := range ws {
-		if err := starts.Put(startKey(w.key, w.head[8:16]), w.id); err != nil {
+		if err := starts.Put(startKey(w.key, w.head[8:16], w.id), nil); err != nil {
 			return err
 		}
 	}
@@ -607,7 +604,7 @@ func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 		if err := tx.Bucket(bucketIncidents).Delete(k); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketStarts).Delete(startKey([]byte(inc.Key), k[:8])); err != nil {
+		if err := tx.Bucket(bucketStarts).Delete(startKey([]byte(inc.Key), k[:8], id)); err != nil {
 			return err
 		}
 	}

@@ -52,7 +52,7 @@ func indexStarts(tx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("incident %s: %w", k[8:], err)
 		}
-		entries = append(entries, keyValue{startKey([]byte(inc.Key), k[:8]), slices.Clone(k[8:])})
+		entries = append(entries, keyValue{startKey([]byte(inc.Key), k[:8], k[8:]), nil})
 		return nil
 	})
 	if err == nil {

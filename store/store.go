@@ -34,7 +34,7 @@ var (
 	bucketBlocks     = []byte("blocks")           // hour|seq → a block of raw events (block.go)
 	bucketUnsealed   = []byte("unsealed")         // the keys of the blocks whose day is not sealed (daily.go)
 	bucketIncidents  = []byte("incident_bodies")  // first event (u64 UnixNano) | ID → incident (incidents.go)
-	bucketStarts     = []byte("incident_starts")  // incident key | 0 | first event (u64 UnixNano) → ID (incidents.go)
+	bucketStarts     = []byte("incident_starts")  // incident key | 0 | first event (u64 UnixNano) | ID (incidents.go)
 	bucketReported   = []byte("incident_reports") // incident ID → report ID
 	bucketReports    = []byte("reports")
 	bucketPositions  = []byte("positions")

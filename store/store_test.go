@@ -512,3 +512,28 @@ func TestIncidentBodiesFillTheirPages(t *testing.T) {
 		return nil
 	})
 }
+
+// Two incidents of one key that start at the same instant (log times have whole
+// seconds) are both indexed: deleting one leaves the other findable.
+func TestIncidentsOfAKeyStartingTogetherStayApart(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	a := abusewatch.Incident{ID: "a", Key: "ip:45.134.26.17", Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.17"),
+		First: t0, Last: t0.Add(time.Minute), Count: 5}
+	b := a
+	b.ID, b.Last = "b", t0.Add(time.Hour)
+	if err := s.PutIncidents([]abusewatch.Incident{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	var keys int
+	s.db.View(func(tx *bolt.Tx) error { keys = tx.Bucket(bucketStarts).Stats().KeyN; return nil })
+	if keys != 2 {
+		t.Fatalf("incident_starts holds %d entries, want 2", keys)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return deleteIncident(tx, b) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.OpenIncident(a.Key, t0, t0, false); err != nil || !ok || got.ID != "a" {
+		t.Errorf("OpenIncident after the other was deleted = %q, %v, %v; want a", got.ID, ok, err)
+	}
+}
