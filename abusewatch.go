@@ -6,6 +6,7 @@ package abusewatch
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,35 @@ type Event struct {
 	Proto     string // "TCP", "UDP", "ICMP", … as the firewall logged it
 	Flags     string // the TCP flags, e.g. "SYN" or "ACK PSH", space-separated
 	LocalPort uint16 // the port on our host that was hit, 0 when unknown
+}
+
+// OwnStrings gives the strings of evs memory of their own, one allocation for all: a
+// stored event's strings share the memory of the block it was read from, which whoever
+// keeps a few events for long (an incident's evidence) must not keep alive, and which a
+// reader may use again.
+func OwnStrings(evs []Event) {
+	fields := func(e *Event) [9]*string {
+		return [9]*string{(*string)(&e.Class), &e.Name, &e.User, &e.Service, &e.Host, &e.Source, &e.Line, &e.Proto, &e.Flags}
+	}
+	n := 0
+	for i := range evs {
+		for _, f := range fields(&evs[i]) {
+			n += len(*f)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i := range evs {
+		for _, f := range fields(&evs[i]) {
+			b.WriteString(*f)
+		}
+	}
+	all := b.String()
+	for i := range evs {
+		for _, f := range fields(&evs[i]) {
+			*f, all = all[:len(*f)], all[len(*f):]
+		}
+	}
 }
 
 // Count is the events of one day or hour (of an address, a network or all), by class:

@@ -836,23 +836,9 @@ func sample(old []abusewatch.Event, evs []*abusewatch.Event, n int) []abusewatch
 // ownStrings returns e with copies of its strings, cut from one new string (one
 // allocation, not nine: evidence is sampled again every time an incident grows).
 func ownStrings(e abusewatch.Event) abusewatch.Event {
-	class := string(e.Class)
-	fields := [...]*string{&class, &e.Name, &e.User, &e.Service, &e.Host, &e.Source, &e.Line, &e.Proto, &e.Flags}
-	n := 0
-	for _, f := range fields {
-		n += len(*f)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, f := range fields {
-		b.WriteString(*f)
-	}
-	all := b.String()
-	for _, f := range fields {
-		*f, all = all[:len(*f)], all[len(*f):]
-	}
-	e.Class = abusewatch.Class(class)
-	return e
+	one := [1]abusewatch.Event{e}
+	abusewatch.OwnStrings(one[:])
+	return one[0]
 }
 
 // attempts counts the distinct connections among evs, so the several lines one failed

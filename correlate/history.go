@@ -49,8 +49,7 @@ type recentEvents struct {
 type heldBatch struct {
 	start  int
 	evs    []abusewatch.Event
-	groups *batchGroups
-	newest time.Time
+	groups *batchGroups // and its span, groups.all
 }
 
 // batchGroups are the events of a batch by address and by network (those recentEvents
@@ -203,12 +202,12 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 	if len(batch) == 0 {
 		return g
 	}
-	oldest, newest := g.all.from, g.all.to
+	oldest := g.all.from
 	if r.covered.IsZero() {
 		r.covered = oldest
 	}
 	start := r.end()
-	r.batches = append(r.batches, heldBatch{start, batch, g, newest})
+	r.batches = append(r.batches, heldBatch{start, batch, g})
 	for _, ag := range g.addrs {
 		insert(r, r.byAddr, ag.addr, start, ag.at, g.inOrder)
 	}
@@ -217,7 +216,8 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 	}
 	for len(r.batches) > 1 {
 		b := r.batches[0]
-		if r.end()-r.first <= r.limit && oldest.Sub(b.newest) <= r.span {
+		newest := b.groups.all.to
+		if r.end()-r.first <= r.limit && oldest.Sub(newest) <= r.span {
 			break
 		}
 		end := b.start + len(b.evs)
@@ -227,8 +227,8 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 		for _, ng := range b.groups.nets {
 			remove(r.byNet, ng.p, end, len(ng.at))
 		}
-		if !b.newest.Before(r.covered) {
-			r.covered = b.newest.Add(time.Nanosecond)
+		if !newest.Before(r.covered) {
+			r.covered = newest.Add(time.Nanosecond)
 		}
 		r.first = end
 		r.batches = r.batches[1:]

@@ -493,7 +493,7 @@ func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Ev
 		buf = slices.Grow((*scratch)[:0], size)
 		*scratch = buf
 		from := next
-		defer func() { ownEventStrings(out[from:next]) }()
+		defer func() { abusewatch.OwnStrings(out[from:next]) }()
 	} else {
 		buf = make([]byte, 0, size)
 	}
@@ -535,37 +535,6 @@ func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Ev
 
 // frameBuffers are the buffers reads of a few events decompress into.
 var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// ownEventStrings gives the strings of evs memory of their own, one allocation for
-// all, so that the buffer they were cut from can be used again.
-func ownEventStrings(evs []abusewatch.Event) {
-	n := 0
-	for i := range evs {
-		for _, f := range eventStrings(&evs[i]) {
-			n += len(*f)
-		}
-	}
-	if n == 0 {
-		return
-	}
-	b := make([]byte, 0, n)
-	for i := range evs {
-		for _, f := range eventStrings(&evs[i]) {
-			b = append(b, *f...)
-		}
-	}
-	all := unsafe.String(&b[0], n) // b is not written again
-	for i := range evs {
-		for _, f := range eventStrings(&evs[i]) {
-			*f, all = all[:len(*f)], all[len(*f):]
-		}
-	}
-}
-
-// eventStrings are the string fields of e.
-func eventStrings(e *abusewatch.Event) [9]*string {
-	return [9]*string{(*string)(&e.Class), &e.Name, &e.User, &e.Service, &e.Host, &e.Source, &e.Line, &e.Proto, &e.Flags}
-}
 
 // blockCache keeps the decoded events of the blocks read last, so the correlator's
 // many reads of the same recent hours decompress each block once. Blocks never change
