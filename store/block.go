@@ -14,6 +14,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/klauspost/compress/zstd"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Raw events are stored in blocks: the events of one commit that fall in one UTC hour,
@@ -54,6 +55,47 @@ const frameEvents = 1024
 // blockKey is hour|seq, big-endian, so blocks sort by hour and then by commit.
 func blockKey(hour uint32, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(make([]byte, 0, 12), hour), seq)
+}
+
+// A block larger than bigBlock is stored in a bucket of its own, under blockRowsKey,
+// its key in the blocks bucket naming that bucket (schema 7). bbolt copies every page
+// it changes and keeps at least two keys in a leaf: stored as values, each block was
+// written again by the next commit, whose block joins its leaf (a 65 kB block, 17
+// pages of its own, cost its commit 47). A bucket's key takes 16 bytes in the leaf,
+// and a small block (a quiet host's commit) stays a plain value.
+const bigBlock = 2048
+
+var blockRowsKey = []byte{0}
+
+// putBlock stores block value under key in the blocks bucket b.
+func putBlock(b *bolt.Bucket, key, value []byte) error {
+	if len(value) <= bigBlock {
+		return b.Put(key, value)
+	}
+	own, err := b.CreateBucket(key)
+	if err != nil {
+		return err
+	}
+	return own.Put(blockRowsKey, value)
+}
+
+// blockValue is the stored form of the block whose key and value in the blocks
+// bucket b are k and v (nil for a block in a bucket of its own).
+func blockValue(b *bolt.Bucket, k, v []byte) []byte {
+	if v == nil {
+		if own := b.Bucket(k); own != nil {
+			return own.Get(blockRowsKey)
+		}
+	}
+	return v
+}
+
+// deleteBlock deletes the block under key from the blocks bucket b.
+func deleteBlock(b *bolt.Bucket, key []byte) error {
+	if b.Bucket(key) != nil {
+		return b.DeleteBucket(key)
+	}
+	return b.Delete(key)
 }
 
 // hourOf is the number of whole hours since 1970 (0 for anything earlier).

@@ -385,3 +385,75 @@ func TestDecodedEventsShareTheirCommonStrings(t *testing.T) {
 		}
 	}
 }
+
+// A commit's large block goes in a bucket of its own and a small one stays a value;
+// every reader finds both, a start after a crash counts both, and pruning deletes both.
+func TestLargeBlocksLiveInBucketsOfTheirOwn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	var big []abusewatch.Event
+	for i := range 500 {
+		e := ev(fmt.Sprintf("45.134.%d.%d", i/250, 1+i%250), t0.Add(time.Duration(i)*time.Second))
+		e.Line = fmt.Sprintf("sshd[%d]: Failed password for invalid user u%d from %s port %d ssh2", 1000+i, i*7919, e.Addr, 40000+i)
+		big = append(big, e)
+	}
+	small := []abusewatch.Event{ev("80.94.95.1", t0.Add(time.Hour))}
+	for _, batch := range [][]abusewatch.Event{big, small} {
+		if _, err := s.Commit(batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := 0
+	s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketBlocks).ForEach(func(k, v []byte) error {
+			if v == nil {
+				own++
+			}
+			return nil
+		})
+	})
+	if own != 1 {
+		t.Fatalf("%d blocks in buckets of their own, want 1 (the large one)", own)
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		n := 0
+		if err := s.EachEvent(t0, t0.Add(2*time.Hour), 100, func(evs []abusewatch.Event) error { n += len(evs); return nil }); err != nil || n != 501 {
+			t.Errorf("%s: EachEvent gave %d events, %v; want 501", when, n, err)
+		}
+		if evs, err := s.EventsByAddr(netip.MustParseAddr("45.134.1.7"), t0, t0.Add(2*time.Hour)); err != nil || len(evs) != 1 || evs[0].Line != big[256].Line {
+			t.Errorf("%s: EventsByAddr = %v, %v", when, evs, err)
+		}
+		if oldest, ok, err := s.OldestEvent(); err != nil || !ok || !oldest.Equal(t0) {
+			t.Errorf("%s: OldestEvent = %s, %v, %v", when, oldest, ok, err)
+		}
+		if days, err := s.Days(netip.MustParsePrefix("45.134.0.0/16"), t0, t0); err != nil || len(days) != 1 || days[0].ByClass["auth-failure"] != 500 {
+			t.Errorf("%s: Days = %+v, %v; want 500 events", when, days, err)
+		}
+	}
+	check(s, "open")
+	crashed := filepath.Join(filepath.Dir(path), "crashed.db")
+	if data, err := os.ReadFile(path); err != nil || os.WriteFile(crashed, data, 0o600) != nil {
+		t.Fatal("copying the database", err)
+	}
+	c, err := Open(crashed, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	check(c, "after a crash")
+	defer s.Close()
+	if n, err := s.PruneEvents(context.Background(), t0.Add(3*time.Hour), 0); err != nil || n != 501 {
+		t.Fatalf("PruneEvents deleted %d, %v; want 501", n, err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bucketBlocks).Stats().KeyN; n != 0 {
+			t.Errorf("%d keys left in the blocks after pruning", n)
+		}
+		return nil
+	})
+}

@@ -433,7 +433,7 @@ func (s *Store) loadPending() error {
 		blocks := tx.Bucket(bucketBlocks)
 		var at []int
 		return tx.Bucket(bucketUnsealed).ForEach(func(k, _ []byte) error {
-			v := blocks.Get(k)
+			v := blockValue(blocks, k, blocks.Get(k))
 			if v == nil {
 				return nil // pruned
 			}

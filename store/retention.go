@@ -48,7 +48,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, chunk int) (i
 					more = true
 					break
 				}
-				x, err := readBlockIndex(k, v)
+				x, err := readBlockIndex(k, blockValue(b, k, v))
 				if err != nil {
 					return fmt.Errorf("block %x: %w", k, err)
 				}
@@ -58,7 +58,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, chunk int) (i
 				}
 			}
 			for _, k := range keys {
-				if err := b.Delete(k); err != nil {
+				if err := deleteBlock(b, k); err != nil {
 					return err
 				}
 				if err := tx.Bucket(bucketUnsealed).Delete(k); err != nil {
@@ -197,7 +197,8 @@ func (s *Store) edgeEvent(newest bool) (time.Time, bool, error) {
 	var t int64
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketBlocks).Cursor()
+		b := tx.Bucket(bucketBlocks)
+		c := b.Cursor()
 		k, v := c.First()
 		step := c.Next
 		if newest {
@@ -209,7 +210,7 @@ func (s *Store) edgeEvent(newest bool) (time.Time, bool, error) {
 		}
 		hour := binary.BigEndian.Uint32(k)
 		for ; k != nil && binary.BigEndian.Uint32(k) == hour; k, v = step() {
-			x, err := readBlockIndex(k, v)
+			x, err := readBlockIndex(k, blockValue(b, k, v))
 			if err != nil {
 				return fmt.Errorf("block %x: %w", k, err)
 			}

@@ -27,7 +27,7 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 var (
 	bucketMeta       = []byte("meta")
@@ -238,7 +238,7 @@ func putBlocks(tx *bolt.Tx, evs []abusewatch.Event) error {
 func putStoredBlocks(tx *bolt.Tx, blocks []storedBlock) error {
 	b, u := tx.Bucket(bucketBlocks), tx.Bucket(bucketUnsealed)
 	for _, blk := range blocks {
-		if err := b.Put(blk.key, blk.value); err != nil {
+		if err := putBlock(b, blk.key, blk.value); err != nil {
 			return err
 		}
 		if err := u.Put(blk.key, nil); err != nil {
@@ -511,10 +511,11 @@ func (s *Store) eachBlock(from, to time.Time, fn func(key []byte, x *blockIndex)
 		return nil
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketBlocks).Cursor()
+		b := tx.Bucket(bucketBlocks)
+		c := b.Cursor()
 		last := hourOf(to)
 		for k, v := c.Seek(blockKey(hourOf(from), 0)); k != nil && binary.BigEndian.Uint32(k) <= last; k, v = c.Next() {
-			x, err := readBlockIndex(k, v)
+			x, err := readBlockIndex(k, blockValue(b, k, v))
 			if err != nil {
 				return fmt.Errorf("block %x: %w", k, err)
 			}
