@@ -43,6 +43,21 @@ func TestBlockIndexRefusesEveryTruncation(t *testing.T) {
 	}
 }
 
+// openCrashed opens a copy of the database at path as a crash would leave it: as its
+// last commit wrote it (each commit is synced), without what Close does.
+func openCrashed(t *testing.T, path string) *Store {
+	t.Helper()
+	crashed := filepath.Join(filepath.Dir(path), "crashed.db")
+	if data, err := os.ReadFile(path); err != nil || os.WriteFile(crashed, data, 0o600) != nil {
+		t.Fatal("copying the database", err)
+	}
+	s, err := Open(crashed, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // The per-scope counters of days not sealed yet live in memory; reopening counts them
 // again from the blocks, and what was sealed is not counted twice.
 func TestCountersSurviveReopenSealedOrNot(t *testing.T) {
@@ -93,14 +108,8 @@ func TestCountersSurviveReopenSealedOrNot(t *testing.T) {
 		return nil
 	})
 	// A crash: the file as the last commit left it, days 3 and 4 not sealed.
-	crashed := filepath.Join(filepath.Dir(path), "crashed.db")
-	if data, err := os.ReadFile(path); err != nil || os.WriteFile(crashed, data, 0o600) != nil {
-		t.Fatal("copying the database", err)
-	}
 	orig := s
-	if s, err = Open(crashed, time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s = openCrashed(t, path)
 	check("after a crash")
 	s.Close()
 	s = orig
@@ -436,14 +445,7 @@ func TestLargeBlocksLiveInBucketsOfTheirOwn(t *testing.T) {
 		}
 	}
 	check(s, "open")
-	crashed := filepath.Join(filepath.Dir(path), "crashed.db")
-	if data, err := os.ReadFile(path); err != nil || os.WriteFile(crashed, data, 0o600) != nil {
-		t.Fatal("copying the database", err)
-	}
-	c, err := Open(crashed, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openCrashed(t, path)
 	defer c.Close()
 	check(c, "after a crash")
 	defer s.Close()
