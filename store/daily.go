@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -141,6 +142,30 @@ type classCount struct {
 // table is one day's counts by scope, as a sealed day holds them.
 type table map[scope][]classCount
 
+// scopeCounts is the counts of one scope of a day.
+type scopeCounts struct {
+	sc     scope
+	counts []classCount
+}
+
+// compareScopes orders scopes as their bytes do, a word at a time.
+func compareScopes(a, b *scope) int {
+	return cmp.Or(
+		cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])),
+		cmp.Compare(binary.BigEndian.Uint64(a[8:16]), binary.BigEndian.Uint64(b[8:16])),
+		cmp.Compare(a[16], b[16]))
+}
+
+// sorted is t in scope order.
+func (t table) sorted() []scopeCounts {
+	out := make([]scopeCounts, 0, len(t))
+	for sc, cs := range t {
+		out = append(out, scopeCounts{sc, cs})
+	}
+	slices.SortFunc(out, func(a, b scopeCounts) int { return compareScopes(&a.sc, &b.sc) })
+	return out
+}
+
 // scopeClass is one class of one scope: the key of the in-memory counters, which hold
 // no pointers so the collector does not scan them.
 type scopeClass struct {
@@ -250,28 +275,60 @@ func (s *Store) seal(tx *bolt.Tx, days []uint32, p *pendingCounters) error {
 	b := tx.Bucket(bucketDays)
 	for _, d := range days {
 		key := binary.BigEndian.AppendUint32(nil, d)
-		t := table{}
+		counts := p.sorted(d)
 		if old := b.Get(key); old != nil {
+			// Late events of a day sealed before.
+			t := table{}
 			sd, err := readSealedDay(old)
 			if err != nil {
 				return fmt.Errorf("counters of day %x: %w", key, err)
 			}
 			for i := range sd.n {
-				sc, counts, err := sd.entry(i)
+				sc, cs, err := sd.entry(i)
 				if err != nil {
 					return fmt.Errorf("counters of day %x: %w", key, err)
 				}
-				t[sc] = counts
+				t[sc] = cs
 			}
+			for _, e := range counts {
+				for _, c := range e.counts {
+					t[e.sc] = addCount(t[e.sc], c.class, c.n)
+				}
+			}
+			counts = t.sorted()
 		}
-		for k, n := range p.days[d] {
-			t[k.scope] = addCount(t[k.scope], p.names[k.class], int(n))
-		}
-		if err := putSealedDay(tx, d, sealed, t); err != nil {
+		if err := putSealedDay(tx, d, sealed, counts); err != nil {
 			return err
 		}
 	}
 	return forgetUnsealed(tx, days)
+}
+
+// sorted is the pending counts of day in scope order, without a map of its own: a
+// day of a botnet holds tens of thousands of scopes.
+func (p *pendingCounters) sorted(day uint32) []scopeCounts {
+	type entry struct {
+		k scopeClass
+		n uint32
+	}
+	entries := make([]entry, 0, len(p.days[day]))
+	for k, n := range p.days[day] {
+		entries = append(entries, entry{k, n})
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
+		return cmp.Or(compareScopes(&a.k.scope, &b.k.scope), cmp.Compare(a.k.class, b.k.class))
+	})
+	all := make([]classCount, len(entries)) // the counts of every scope, carved up
+	var out []scopeCounts
+	for i, e := range entries {
+		all[i] = classCount{p.names[e.k.class], int(e.n)}
+		if len(out) > 0 && out[len(out)-1].sc == e.k.scope {
+			out[len(out)-1].counts = all[i-len(out[len(out)-1].counts) : i+1]
+			continue
+		}
+		out = append(out, scopeCounts{e.k.scope, all[i : i+1 : i+1]})
+	}
+	return out
 }
 
 // forgetUnsealed takes the blocks of days off the unsealed list.
@@ -302,13 +359,13 @@ func addCount(cs []classCount, class abusewatch.Class, n int) []classCount {
 	return append(cs, classCount{class, n})
 }
 
-// putSealedDay writes the sealed table of day and marks its scopes active.
-func putSealedDay(tx *bolt.Tx, day uint32, sealed uint64, t table) error {
-	scs := slices.SortedFunc(maps.Keys(t), func(a, b scope) int { return bytes.Compare(a[:], b[:]) })
-	if err := tx.Bucket(bucketDays).Put(binary.BigEndian.AppendUint32(nil, day), encodeSealedDay(sealed, t, scs)); err != nil {
+// putSealedDay writes the sealed counts of day, in scope order, and marks their
+// scopes active.
+func putSealedDay(tx *bolt.Tx, day uint32, sealed uint64, counts []scopeCounts) error {
+	if err := tx.Bucket(bucketDays).Put(binary.BigEndian.AppendUint32(nil, day), encodeSealedDay(sealed, counts)); err != nil {
 		return err
 	}
-	return markActive(tx, day, t, scs)
+	return markActive(tx, day, counts)
 }
 
 // A sealed day is one value:
@@ -319,15 +376,15 @@ func putSealedDay(tx *bolt.Tx, day uint32, sealed uint64, t table) error {
 //	counts: per scope a uvarint k and k × (uvarint class, uvarint count).
 const sealedV1 = 1
 
-// encodeSealedDay encodes t, whose scopes in order are scs.
-func encodeSealedDay(sealed uint64, t table, scs []scope) []byte {
+// encodeSealedDay encodes a day's counts, in scope order.
+func encodeSealedDay(sealed uint64, scs []scopeCounts) []byte {
 	classes := map[abusewatch.Class]int{}
 	var names []abusewatch.Class
 	var counts []byte
 	offsets := make([]byte, 0, 4*len(scs))
-	for _, sc := range scs {
+	for _, e := range scs {
 		offsets = binary.BigEndian.AppendUint32(offsets, uint32(len(counts)))
-		cs := t[sc]
+		cs := e.counts
 		counts = binary.AppendUvarint(counts, uint64(len(cs)))
 		for _, c := range cs {
 			i, ok := classes[c.class]
@@ -346,8 +403,8 @@ func encodeSealedDay(sealed uint64, t table, scs []scope) []byte {
 		b = append(b, n...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(scs)))
-	for _, sc := range scs {
-		b = append(b, sc[:]...)
+	for _, e := range scs {
+		b = append(b, e.sc[:]...)
 	}
 	return append(append(b, offsets...), counts...)
 }

@@ -236,7 +236,7 @@ func toBlocks(tx *bolt.Tx) error {
 		}
 		var days []uint32
 		for day, table := range sealed {
-			if err := putSealedDay(tx, day, maxSeq, table); err != nil {
+			if err := putSealedDay(tx, day, maxSeq, table.sorted()); err != nil {
 				return err
 			}
 			days = append(days, day)
