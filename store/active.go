@@ -223,8 +223,8 @@ func (s *Store) Recurring(from, to time.Time, n int) (map[netip.Prefix][]time.Ti
 		if d < lo || d > hi {
 			continue
 		}
-		for sc, k := range dc {
-			if activeScope(sc.scope) && activeCount(classCount{s.pending.names[sc.class], int(k)}) &&
+		for i, sc := range dc.keys {
+			if activeScope(sc.scope) && activeCount(classCount{s.pending.names[sc.class], int(dc.n[i])}) &&
 				!slices.Contains(pending[sc.scope], d) {
 				pending[sc.scope] = append(pending[sc.scope], d)
 			}

@@ -175,7 +175,7 @@ type scopeClass struct {
 
 // pendingCounters are the per-scope counts of the days not sealed yet, by day.
 type pendingCounters struct {
-	days    map[uint32]map[scopeClass]uint32
+	days    map[uint32]*dayCounts
 	size    int    // scope-class-days held
 	newest  uint32 // the newest day seen
 	names   []abusewatch.Class
@@ -183,7 +183,36 @@ type pendingCounters struct {
 }
 
 func newPending() pendingCounters {
-	return pendingCounters{days: map[uint32]map[scopeClass]uint32{}, classes: map[abusewatch.Class]uint16{}}
+	return pendingCounters{days: map[uint32]*dayCounts{}, classes: map[abusewatch.Class]uint16{}}
+}
+
+// dayCounts is the pending counts of one day: a row per scope and class.
+type dayCounts struct {
+	rows map[scopeClass]int32 // the row of each scope-class
+	keys []scopeClass         // by row
+	n    []uint32             // by row
+	// The rows of the four scopes of an IPv4 address for a class (keyed address<<16 |
+	// class): an event of an address seen before that day costs one lookup of a small
+	// key, not four of a large one. Also those of a /24's networks (see add).
+	v4 map[uint64][4]int32
+}
+
+// newDayCounts makes the counts of a day, with room for size scope-classes: growing
+// a map of 100,000 step by step rehashes it again and again.
+func newDayCounts(size int) *dayCounts {
+	return &dayCounts{rows: make(map[scopeClass]int32, size), v4: make(map[uint64][4]int32, size/2)}
+}
+
+// row is the row of k, added if new.
+func (dc *dayCounts) row(k scopeClass) int32 {
+	r, ok := dc.rows[k]
+	if !ok {
+		r = int32(len(dc.keys))
+		dc.rows[k] = r
+		dc.keys = append(dc.keys, k)
+		dc.n = append(dc.n, 0)
+	}
+	return r
 }
 
 // add counts n events of class from addr on day: the address and its networks. Days
@@ -201,19 +230,44 @@ func (p *pendingCounters) add(day uint32, addr netip.Addr, class abusewatch.Clas
 	dc := p.days[day]
 	if dc == nil {
 		// Sized as the newest day held before it (the day before, while it waits to
-		// be sealed): growing a map of 100,000 scopes step by step rehashes it again
-		// and again. Not the widest day ever: one day of a botnet would make every
+		// be sealed). Not the widest day ever: one day of a botnet would make every
 		// later day's map that big.
-		dc = make(map[scopeClass]uint32, len(p.days[p.newest]))
+		size := 0
+		if newest := p.days[p.newest]; newest != nil {
+			size = len(newest.keys)
+		}
+		dc = newDayCounts(size)
 		p.days[day] = dc
 	}
 	p.newest = max(p.newest, day)
-	for _, ix := range scopes(addr) {
-		// One map operation, not a read and a write: this runs four times an event.
-		held := len(dc)
-		dc[scopeClass{scopeOf(ix), id}] += uint32(n)
-		p.size += len(dc) - held
+	held := len(dc.keys)
+	if addr = addr.Unmap(); addr.Is4() {
+		a := addr.As4()
+		key := uint64(binary.BigEndian.Uint32(a[:]))<<16 | uint64(id)
+		rows, ok := dc.v4[key]
+		if !ok {
+			// A new address of a /24 seen that day takes the rows of its networks
+			// from the /24's entry (keyed 1<<48 | /24<<16 | class).
+			ix := scopes(addr)
+			netKey := 1<<48 | key>>24<<24 | uint64(id)
+			if rows, ok = dc.v4[netKey]; !ok {
+				for i := 1; i < len(ix); i++ {
+					rows[i] = dc.row(scopeClass{scopeOf(ix[i]), id})
+				}
+				dc.v4[netKey] = rows
+			}
+			rows[0] = dc.row(scopeClass{scopeOf(ix[0]), id})
+			dc.v4[key] = rows
+		}
+		for _, r := range rows {
+			dc.n[r] += uint32(n)
+		}
+	} else {
+		for _, ix := range scopes(addr) {
+			dc.n[dc.row(scopeClass{scopeOf(ix), id})] += uint32(n)
+		}
 	}
+	p.size += len(dc.keys) - held
 }
 
 // counts returns the counts of sc on day.
@@ -224,8 +278,8 @@ func (p *pendingCounters) counts(day uint32, sc scope) []classCount {
 	}
 	var out []classCount
 	for id, name := range p.names {
-		if n, ok := dc[scopeClass{sc, uint16(id)}]; ok {
-			out = append(out, classCount{name, int(n)})
+		if r, ok := dc.rows[scopeClass{sc, uint16(id)}]; ok {
+			out = append(out, classCount{name, int(dc.n[r])})
 		}
 	}
 	return out
@@ -234,8 +288,10 @@ func (p *pendingCounters) counts(day uint32, sc scope) []classCount {
 // drop forgets days (once sealed).
 func (p *pendingCounters) drop(days []uint32) {
 	for _, d := range days {
-		p.size -= len(p.days[d])
-		delete(p.days, d)
+		if dc := p.days[d]; dc != nil {
+			p.size -= len(dc.keys)
+			delete(p.days, d)
+		}
 	}
 }
 
@@ -263,7 +319,7 @@ func (s *Store) sealDue(tx *bolt.Tx, p *pendingCounters) ([]uint32, error) {
 	for _, d := range slices.Sorted(maps.Keys(p.days)) {
 		if d+2 <= p.newest || total > pendingLimit {
 			due = append(due, d)
-			total -= len(p.days[d])
+			total -= len(p.days[d].keys)
 		}
 	}
 	return due, s.seal(tx, due, p)
@@ -311,9 +367,13 @@ func (p *pendingCounters) sorted(day uint32) []scopeCounts {
 		k scopeClass
 		n uint32
 	}
-	entries := make([]entry, 0, len(p.days[day]))
-	for k, n := range p.days[day] {
-		entries = append(entries, entry{k, n})
+	dc := p.days[day]
+	if dc == nil {
+		return nil
+	}
+	entries := make([]entry, 0, len(dc.keys))
+	for i, k := range dc.keys {
+		entries = append(entries, entry{k, dc.n[i]})
 	}
 	slices.SortFunc(entries, func(a, b entry) int {
 		return cmp.Or(compareScopes(&a.k.scope, &b.k.scope), cmp.Compare(a.k.class, b.k.class))
