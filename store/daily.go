@@ -383,7 +383,7 @@ func (p *pendingCounters) sorted(day uint32) []scopeCounts {
 	for i, e := range entries {
 		all[i] = classCount{p.names[e.k.class], int(e.n)}
 		if len(out) > 0 && out[len(out)-1].sc == e.k.scope {
-			out[len(out)-1].counts = all[i-len(out[len(out)-1].counts) : i+1]
+			out[len(out)-1].counts = all[i-len(out[len(out)-1].counts) : i+1 : i+1]
 			continue
 		}
 		out = append(out, scopeCounts{e.k.scope, all[i : i+1 : i+1]})
