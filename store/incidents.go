@@ -133,7 +133,10 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 // Four indexes keep questions from reading them all (a busy host makes hundreds of
 // thousands in the months it keeps):
 //
-//	incident_addrs: 16-byte address | ID → nothing   (ip, net, pardon, preview)
+//	incident_addrs: 16-byte address | ID → u64 UnixNano of its last event (ip, net,
+//	                pardon, preview: a question about a busy network filters its
+//	                incidents by time from here, not by a read of incident_last each;
+//	                an entry written before holds nothing, and that read is made)
 //	incident_last:  ID → u64 UnixNano of its last event, then of its first (where it
 //	                is stored), then (schema 5; a 16-byte value written before has
 //	                neither) its IncidentDigest and a flags byte (1: a login
@@ -532,7 +535,7 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 	inOrder(func(w *IncidentWrite) []byte { return w.addr })
 	for _, w := range ws {
 		if w.addr != nil {
-			if err := addrs.Put(w.addr, nil); err != nil {
+			if err := addrs.Put(w.addr, w.head[:8:8]); err != nil {
 				return err
 			}
 		}
@@ -682,10 +685,15 @@ func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abuse
 		lastIdx := tx.Bucket(bucketIncidentLast)
 		c := tx.Bucket(bucketIncidentAddrs).Cursor()
 		lo := p.Addr().As16()
-		for k, _ := c.Seek(lo[:]); len(k) > 16 && p.Contains(netip.AddrFrom16([16]byte(k)).Unmap()); k, _ = c.Next() {
+		for k, v := c.Seek(lo[:]); len(k) > 16 && p.Contains(netip.AddrFrom16([16]byte(k)).Unmap()); k, v = c.Next() {
 			id := k[16:]
-			h, _ := readHead(lastIdx.Get(id))
-			last := h.last
+			var last int64
+			if len(v) == 8 {
+				last = int64(binary.BigEndian.Uint64(v))
+			} else {
+				h, _ := readHead(lastIdx.Get(id))
+				last = h.last
+			}
 			if since.IsZero() || last >= since.UnixNano() {
 				all = append(all, found{id, last})
 			}

@@ -537,3 +537,51 @@ func TestIncidentsOfAKeyStartingTogetherStayApart(t *testing.T) {
 		t.Errorf("OpenIncident after the other was deleted = %q, %v, %v; want a", got.ID, ok, err)
 	}
 }
+
+// IncidentsIn filters by the last event's time kept in the address index, which a
+// grown incident's write moves; an entry written before that holds nothing, and the
+// time is read from incident_last instead.
+func TestIncidentsInFiltersByTheTimeInTheAddressIndex(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	old := abusewatch.Incident{ID: "old", Key: "ip:45.134.26.17", Addr: netip.MustParseAddr("45.134.26.17"), First: t0.AddDate(0, -2, 0), Last: t0.AddDate(0, -2, 0)}
+	recent := abusewatch.Incident{ID: "recent", Key: "ip:45.134.26.18", Addr: netip.MustParseAddr("45.134.26.18"), First: t0, Last: t0}
+	if err := s.PutIncidents([]abusewatch.Incident{old, recent}); err != nil {
+		t.Fatal(err)
+	}
+	net, since := netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(0, -1, 0)
+	check := func(when string, want ...string) {
+		t.Helper()
+		incs, total, err := s.IncidentsIn(net, since, 0)
+		var got []string
+		for _, inc := range incs {
+			got = append(got, inc.ID)
+		}
+		slices.Sort(got)
+		if err != nil || total != len(want) || !slices.Equal(got, want) {
+			t.Errorf("%s: IncidentsIn = %v (%d), %v; want %v", when, got, total, err, want)
+		}
+	}
+	check("as written", "recent")
+	old.Last = t0.Add(-time.Hour) // it grew
+	if err := s.PutIncidents([]abusewatch.Incident{old}); err != nil {
+		t.Fatal(err)
+	}
+	check("grown", "old", "recent")
+	s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIncidentAddrs)
+		var keys [][]byte
+		b.ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				t.Errorf("incident_addrs %x holds %x, not a time", k, v)
+			}
+			keys = append(keys, slices.Clone(k))
+			return nil
+		})
+		for _, k := range keys {
+			b.Put(k, nil) // as schema 7 and before wrote them
+		}
+		return nil
+	})
+	check("entries without a time", "old", "recent")
+}
