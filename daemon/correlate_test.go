@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +176,57 @@ func TestSeenIncidentsKeepEveryID(t *testing.T) {
 	}
 	if len(all.byNumber) != 2 {
 		t.Errorf("%d IDs kept as numbers, want the two of 16 lowercase hex digits", len(all.byNumber))
+	}
+}
+
+// QueryNetwork reads the two halves of its time at once; its counts are those of a
+// plain count of the events, whichever half they fall in, the boundary hour included.
+func TestQueryNetworkCountsAgreeWithAPlainCount(t *testing.T) {
+	p := correlatePipeline(t, "")
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	since := now.Add(-20 * day)
+	mid := since.Add(now.Sub(since) / 2).Truncate(time.Hour)
+	r := rand.New(rand.NewPCG(5, 6))
+	byClass, byDay, byAddr := map[string]int{}, map[string]int{}, map[string]int{}
+	var evs []abusewatch.Event
+	for i := range 3000 {
+		at := since.Add(time.Duration(r.Int64N(int64(now.Sub(since)))))
+		if i%10 == 0 {
+			at = mid.Add(time.Duration(r.IntN(7200)-3600) * time.Second) // either side of the boundary
+		}
+		e := abusewatch.Event{Time: at, Class: []abusewatch.Class{abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser}[r.IntN(2)],
+			Addr: netip.AddrFrom4([4]byte{45, 134, 26, byte(r.IntN(40))}), Host: "web1"}
+		evs = append(evs, e)
+		byClass[string(e.Class)]++
+		byDay[e.Time.Format(time.DateOnly)]++
+		byAddr[e.Addr.String()]++
+	}
+	slices.SortFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	if _, err := p.store.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.0/24"), since, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Events != len(evs) || !maps.Equal(info.ByClass, byClass) || info.Hosts["web1"] != len(evs) {
+		t.Errorf("%d events, by class %v; want %d, %v", info.Events, info.ByClass, len(evs), byClass)
+	}
+	gotDays := map[string]int{}
+	for _, d := range info.ByDay {
+		for _, n := range d.ByClass {
+			gotDays[d.Day] += n
+		}
+	}
+	if !maps.Equal(gotDays, byDay) {
+		t.Errorf("by day %v, want %v", gotDays, byDay)
+	}
+	for _, a := range info.Addresses {
+		if byAddr[a.Addr] != a.Events {
+			t.Errorf("%s: %d events, want %d", a.Addr, a.Events, byAddr[a.Addr])
+		}
+	}
+	if info.Last == nil || !info.Last.Time.Equal(evs[len(evs)-1].Time) {
+		t.Errorf("the newest event is %v, want one at %s", info.Last, evs[len(evs)-1].Time)
 	}
 }
