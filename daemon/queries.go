@@ -102,7 +102,7 @@ const maxIncidentsShown = 100
 // IPv6 /64, /48, /32) is read and filtered.
 func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (NetworkInfo, error) {
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
-	info := NetworkInfo{Network: p.String(), Since: since, ByClass: map[string]int{}, Hosts: map[string]int{}}
+	info := NetworkInfo{Network: p.String(), Since: since}
 	// The blocks' indexes hold the time, address, class and host of every event: enough
 	// for the counts, without decompressing months of log lines. The two halves of the
 	// time are read at once: months of a busy /24 are thousands of blocks, whose pages
@@ -185,9 +185,7 @@ type glanceSums struct {
 }
 
 func (s *glanceSums) add(g store.Glance) {
-	if s.byClass == nil {
-		s.byClass, s.hosts, s.days, s.addrs = map[string]int{}, map[string]int{}, map[int64]map[string]int{}, map[netip.Addr]int{}
-	}
+	s.init()
 	s.events += g.N
 	s.byClass[string(g.Class)] += g.N
 	day := g.Time.Unix() / 86400
@@ -202,11 +200,16 @@ func (s *glanceSums) add(g store.Glance) {
 	s.last = maxTime(s.last, g.Time)
 }
 
-// merge adds o to s.
-func (s *glanceSums) merge(o *glanceSums) {
+// init makes the maps of s, the first time.
+func (s *glanceSums) init() {
 	if s.byClass == nil {
 		s.byClass, s.hosts, s.days, s.addrs = map[string]int{}, map[string]int{}, map[int64]map[string]int{}, map[netip.Addr]int{}
 	}
+}
+
+// merge adds o to s.
+func (s *glanceSums) merge(o *glanceSums) {
+	s.init()
 	s.events += o.events
 	for k, n := range o.byClass {
 		s.byClass[k] += n
