@@ -61,11 +61,8 @@ func openCrashed(t *testing.T, path string) *Store {
 // The per-scope counters of days not sealed yet live in memory; reopening counts them
 // again from the blocks, and what was sealed is not counted twice.
 func TestCountersSurviveReopenSealedOrNot(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t)
+	var err error
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for d := range 5 { // one commit a day: days 0-2 are sealed once day 4 comes
 		if _, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0.AddDate(0, 0, d)), ev("45.134.26.99", t0.AddDate(0, 0, d))}, nil); err != nil {
@@ -398,11 +395,7 @@ func TestDecodedEventsShareTheirCommonStrings(t *testing.T) {
 // A commit's large block goes in a bucket of its own and a small one stays a value;
 // every reader finds both, a start after a crash counts both, and pruning deletes both.
 func TestLargeBlocksLiveInBucketsOfTheirOwn(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	var big []abusewatch.Event
 	for i := range 500 {

@@ -73,11 +73,8 @@ func TestCachedContactExpiredMisses(t *testing.T) {
 // TestCachedContactSurvivesReopen: the cache is in the state file, so a restarted daemon
 // does not ask the registries again.
 func TestCachedContactSurvivesReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t)
+	var err error
 	now := time.Now()
 	if err := s.CacheContact(contact("193.0.0.0/21", "abuse@ripe.net"), now.Add(time.Hour)); err != nil {
 		t.Fatal(err)

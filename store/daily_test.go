@@ -3,7 +3,6 @@ package store
 import (
 	"math/rand/v2"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -73,11 +72,8 @@ func equalCounts(a, b map[abusewatch.Class]int) bool {
 // sealed: IPv4 addresses (whose networks' rows are shared through their /24), IPv6
 // and IPv4-mapped ones, several classes, and days sealed while later ones come.
 func TestCountersAgreeWithAPlainCount(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t)
+	var err error
 	r := rand.New(rand.NewPCG(3, 4))
 	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	classes := []abusewatch.Class{abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser, abusewatch.ClassAuthSuccess}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -10,11 +9,8 @@ import (
 // Shapes add up across batches and restarts: counts sum, first and last widen, the
 // first sample stays, the most frequent shape comes first.
 func TestShapesAddUpAcrossBatchesAndRestarts(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t)
+	var err error
 	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
 	if err := s.AddShapes([]Shape{
 		{Shape: "a: <N>", Count: 2, First: t0, Last: t0.Add(time.Minute), Sample: "first a"},

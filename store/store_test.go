@@ -24,6 +24,18 @@ func openTemp(t *testing.T) *Store {
 	return s
 }
 
+// openNew opens a new store in a temporary directory and returns it with its path,
+// for a test that reopens it or copies it (and closes it itself).
+func openNew(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path
+}
+
 func ev(addr string, at time.Time) abusewatch.Event {
 	return abusewatch.Event{Time: at, Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr(addr), Line: "x"}
 }
@@ -269,11 +281,8 @@ func TestIncidentsAndUnreported(t *testing.T) {
 }
 
 func TestSecondOpenIsRefusedWhileHeld(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t)
+	var err error
 	defer s.Close()
 	_, err = Open(path, 50*time.Millisecond)
 	if !errors.Is(err, ErrLocked) {
@@ -282,11 +291,8 @@ func TestSecondOpenIsRefusedWhileHeld(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t)
+	var err error
 	if _, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", time.Now())}, []Position{{Source: "f", Offset: 9}}); err != nil {
 		t.Fatal(err)
 	}
