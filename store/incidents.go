@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -617,6 +618,60 @@ func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 		}
 	}
 	return nil
+}
+
+// ForgetUnreportedIncidents deletes the incidents that started at or after since and
+// that no report names, so that a pass over history makes them again under the rules
+// of now (a changed threshold or window cuts visits differently). An incident a report
+// names stays as it was reported. It deletes in transactions of at most chunk (0: a
+// default) and returns how many it deleted and how many of that time it kept.
+func (s *Store) ForgetUnreportedIncidents(ctx context.Context, since time.Time, chunk int) (deleted, kept int, err error) {
+	if chunk <= 0 {
+		chunk = defaultChunk
+	}
+	var doomed [][]byte
+	err = s.db.View(func(tx *bolt.Tx) error {
+		reported := tx.Bucket(bucketReported)
+		return tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
+			if h, ok := readHead(v); !ok || h.first < since.UnixNano() {
+				return nil
+			}
+			if reported.Get(id) != nil {
+				kept++
+			} else {
+				doomed = append(doomed, slices.Clone(id))
+			}
+			return nil
+		})
+	})
+	for len(doomed) > 0 && err == nil {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		n := min(len(doomed), chunk)
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			for _, id := range doomed[:n] {
+				inc, ok, err := getIncident(tx, id)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if err := deleteIncident(tx, inc); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			deleted += n
+			doomed = doomed[n:]
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("store: forgetting the incidents since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return deleted, kept, err
 }
 
 // getIncident reads the incident id in tx.

@@ -591,3 +591,63 @@ func TestIncidentsInFiltersByTheTimeInTheAddressIndex(t *testing.T) {
 	})
 	check("entries without a time", "old", "recent")
 }
+
+// ForgetUnreportedIncidents deletes, with their index entries, the incidents that
+// started since the time given and that no report names; older ones and reported ones
+// stay.
+func TestForgetUnreportedIncidentsKeepsReportedAndOlderOnes(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	incident := func(id, addr string, first time.Time, adminOnly bool) abusewatch.Incident {
+		a := netip.MustParseAddr(addr)
+		return abusewatch.Incident{ID: id, Key: "ip:" + addr, Rule: "per-address", Addr: a, Network: netip.PrefixFrom(a, 32),
+			First: first, Last: first.Add(time.Minute), Count: 5, AdminOnly: adminOnly}
+	}
+	incs := []abusewatch.Incident{
+		incident("older", "45.134.26.1", t0.AddDate(0, 0, -10), false),
+		incident("reported", "45.134.26.2", t0, false),
+		incident("unreported", "45.134.26.3", t0.Add(time.Hour), false),
+		incident("admin", "45.134.26.4", t0, true),
+	}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"reported"}}); err != nil {
+		t.Fatal(err)
+	}
+	deleted, kept, err := s.ForgetUnreportedIncidents(t.Context(), t0.AddDate(0, 0, -1), 1)
+	if err != nil || deleted != 2 || kept != 1 {
+		t.Fatalf("ForgetUnreportedIncidents = %d deleted, %d kept, %v; want 2 and 1", deleted, kept, err)
+	}
+	ids := func(incs []abusewatch.Incident, err error) []string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, inc := range incs {
+			out = append(out, inc.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := ids(s.IncidentsSince(time.Time{})); !slices.Equal(got, []string{"older", "reported"}) {
+		t.Errorf("left: %v", got)
+	}
+	if got := ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), time.Time{}, 0))); !slices.Equal(got, []string{"older", "reported"}) {
+		t.Errorf("left in the /24: %v", got)
+	}
+	if got := ids(s.UnreportedIncidents(0)); !slices.Equal(got, []string{"older"}) {
+		t.Errorf("unreported left: %v", got)
+	}
+	if _, ok, err := latestIncident(s, "ip:45.134.26.3"); ok || err != nil {
+		t.Errorf("the forgotten incident's key still has one: %v, %v", ok, err)
+	}
+	// Made again, it is stored as new.
+	if err := s.PutIncidents(incs[2:3]); err != nil {
+		t.Fatal(err)
+	}
+	if inc, ok, err := latestIncident(s, "ip:45.134.26.3"); !ok || err != nil || inc.ID != "unreported" {
+		t.Errorf("made again: %v, %v, %v", inc.ID, ok, err)
+	}
+}

@@ -35,6 +35,10 @@ func (c *correlateCommand) Synopsis() string {
 type correlateSummary struct {
 	Since time.Time `json:"since"`
 	Until time.Time `json:"until"`
+	// With --rebuild: the incidents of the time forgotten before the pass (made again
+	// by it as the rules say now), and those kept because a report names them.
+	Forgotten    int `json:"forgotten,omitempty"`
+	KeptReported int `json:"kept_reported,omitempty"`
 	daemon.RecorrelationSummary
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
@@ -72,11 +76,13 @@ func reportProgress(w io.Writer, ticks <-chan time.Time, progress func() (int, t
 const shownIncidents = 50
 
 func (c *correlateCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--since T] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--since T] [--rebuild] [--json]", c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file`")
 	since := fs.String("since", "180d", "from `T`: a duration back from now (\"180d\") or a date (\"2026-05-01\", RFC 3339); "+
 		"raw events older than [retention] events are gone, recurrence still sees their daily counters")
 	asJSON := fs.Bool("json", false, "print one summary object instead of the table")
+	rebuild := fs.Bool("rebuild", false, "first forget the incidents that started since T and that no report names, so the rules of now "+
+		"make them again (a changed threshold or window cuts visits anew; only those whose events are still kept); without it, an incident stored for those events stays as it is")
 	verbose := fs.Bool("v", false, "log what each stage does, not only warnings")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
@@ -117,12 +123,32 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	loc := daemon.Location(cfg.Reporter.Timezone)
+	var forgotten, kept int
+	if *rebuild {
+		// Only what the kept raw events can make again: an incident of days whose
+		// events retention deleted stays.
+		oldest, ok, err := st.OldestEvent()
+		if err != nil {
+			return err
+		}
+		if ok {
+			if oldest.Before(from) {
+				oldest = from
+			}
+			if forgotten, kept, err = st.ForgetUnreportedIncidents(ctx, oldest, 0); err != nil {
+				return err
+			}
+		}
+	}
 	// Months of events take a minute or so: say how far it got now and then.
 	ticker := time.NewTicker(progressEvery)
 	stop := reportProgress(c.stderr, ticker.C, pipe.RecorrelationProgress, loc, now)
 	_, err = pipe.RecorrelateRange(ctx, from, now)
 	ticker.Stop()
 	stop()
+	if err != nil && *rebuild {
+		return fmt.Errorf("%w\nthe %d incidents --rebuild forgot are made again by running the same command again (the events are all kept)", err, forgotten)
+	}
 	if err != nil {
 		return err
 	}
@@ -130,11 +156,14 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sum := correlateSummary{Since: from, Until: now, RecorrelationSummary: res, ElapsedSeconds: time.Since(now).Seconds()}
+	sum := correlateSummary{Since: from, Until: now, Forgotten: forgotten, KeptReported: kept, RecorrelationSummary: res, ElapsedSeconds: time.Since(now).Seconds()}
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
+	}
+	if *rebuild {
+		fmt.Fprintf(c.stdout, "Forgot %d incidents without a report to make them again; %d with a report stay as they were reported.\n", forgotten, kept)
 	}
 	fmt.Fprintf(c.stdout, "Correlated the events since %s: %d incidents new or changed (%.1fs), %d of them reportable outside.\n",
 		from.In(loc).Format("2006-01-02 15:04"), res.Changed, sum.ElapsedSeconds, res.Outside)

@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
 )
 
 // After the demo scan, a changed rule applied with `correlate` finds what the old rules
@@ -79,5 +84,130 @@ func TestCorrelateReportsItsProgressAtEveryTick(t *testing.T) {
 	stop()
 	if want := "correlate: 3100000 events judged, up to 2026-06-14 14:05 (10s)\n"; out.String() != want {
 		t.Errorf("progress = %q, want %q", out.String(), want)
+	}
+}
+
+// A raised threshold leaves the incidents stored for the old one as they are, unless
+// --rebuild forgets those no report names: they are made again as the rules say now,
+// and the reported ones stay.
+func TestCorrelateRebuildMakesUnreportedIncidentsAgain(t *testing.T) {
+	dir := t.TempDir()
+	if out, errOut, code := runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log")); code != 0 {
+		t.Fatalf("scan: exit %d\n%s%s", code, out, errOut)
+	}
+	stored := func() map[string]string {
+		t.Helper()
+		st, err := store.Open(filepath.Join(dir, "abusewatch-demo", "state.db"), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		incs, err := st.IncidentsSince(time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, inc := range incs {
+			out[inc.ID] = inc.Rule
+		}
+		return out
+	}
+	before := stored()
+	doc, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 81.2.69.160 made 6 connections: no per-address incident at 7. Its login succeeded,
+	// so its incident was never reported.
+	cfg := filepath.Join(dir, "threshold7.toml")
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "threshold = 5", "threshold = 7", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d"); code != 0 || !strings.Contains(stdout, "0 incidents new or changed") {
+		t.Fatalf("correlate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got := stored(); !maps.Equal(got, before) {
+		t.Fatalf("without --rebuild the incidents changed: %v, were %v", got, before)
+	}
+	stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d", "--rebuild", "--json")
+	if code != 0 {
+		t.Fatalf("correlate --rebuild: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var sum correlateSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if sum.Forgotten != 1 || sum.KeptReported != len(before)-1 || sum.Changed != 1 || sum.ByRule["success-after-failure"] != 1 {
+		t.Errorf("summary = %+v; want 1 forgotten, %d kept, 1 made again by success-after-failure", sum, len(before)-1)
+	}
+	after := stored()
+	if len(after) != len(before) {
+		t.Errorf("incidents after --rebuild: %v; before: %v", after, before)
+	}
+	for id, rule := range before {
+		if _, ok := after[id]; !ok && rule != "per-address" {
+			t.Errorf("incident %s (%s) is gone", id, rule)
+		}
+	}
+	for id, rule := range after {
+		if _, ok := before[id]; !ok && rule != "success-after-failure" {
+			t.Errorf("new incident %s (%s), want only the success-after-failure one", id, rule)
+		}
+	}
+}
+
+// --rebuild forgets only what the kept raw events can make again: an incident of a
+// time whose events retention deleted stays.
+func TestCorrelateRebuildKeepsIncidentsOfDeletedEvents(t *testing.T) {
+	dir := t.TempDir()
+	if out, errOut, code := runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log")); code != 0 {
+		t.Fatalf("scan: exit %d\n%s%s", code, out, errOut)
+	}
+	st, err := store.Open(filepath.Join(dir, "abusewatch-demo", "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A later event, then retention as it would run one day: the demo's events are
+	// gone, that one is kept.
+	later := time.Date(2026, 11, 20, 7, 0, 0, 0, time.UTC)
+	if _, err := st.Commit([]abusewatch.Event{{Time: later, Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr("45.134.26.99")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PruneEvents(t.Context(), later.Add(-time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	if oldest, ok, err := st.OldestEvent(); err != nil || !ok || !oldest.Equal(later) {
+		t.Fatalf("OldestEvent = %s, %v, %v; want the later event only", oldest, ok, err)
+	}
+	before, err := st.IncidentsSince(time.Time{})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "threshold7.toml")
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "threshold = 5", "threshold = 7", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d", "--rebuild", "--json")
+	if code != 0 {
+		t.Fatalf("correlate --rebuild: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var sum correlateSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if sum.Forgotten != 0 || sum.Changed != 0 {
+		t.Errorf("summary = %+v; want nothing forgotten or made: the events are gone", sum)
+	}
+	if st, err = store.Open(filepath.Join(dir, "abusewatch-demo", "state.db"), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if after, err := st.IncidentsSince(time.Time{}); err != nil || len(after) != len(before) {
+		t.Errorf("%d incidents after --rebuild, %v; want the %d there were", len(after), err, len(before))
 	}
 }
