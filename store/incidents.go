@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -623,55 +622,65 @@ func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 // ForgetUnreportedIncidents deletes the incidents that started at or after since and
 // that no report names, so that a pass over history makes them again under the rules
 // of now (a changed threshold or window cuts visits differently). An incident a report
-// names stays as it was reported. It deletes in transactions of at most chunk (0: a
-// default) and returns how many it deleted and how many of that time it kept.
-func (s *Store) ForgetUnreportedIncidents(ctx context.Context, since time.Time, chunk int) (deleted, kept int, err error) {
-	if chunk <= 0 {
-		chunk = defaultChunk
-	}
-	var doomed [][]byte
-	err = s.db.View(func(tx *bolt.Tx) error {
-		reported := tx.Bucket(bucketReported)
-		return tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
-			if h, ok := readHead(v); !ok || h.first < since.UnixNano() {
+// names stays as it was reported. It works in one transaction: each index is walked
+// once and its entries of those incidents deleted in its own key order (deleted one
+// incident at a time, 300,000 took half a minute of random page writes). It returns
+// how many it deleted and how many of that time it kept.
+func (s *Store) ForgetUnreportedIncidents(since time.Time) (deleted, kept int, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		lastIdx, reported := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketReported)
+		doomed := map[string]bool{}
+		var ids, bodies [][]byte
+		err := lastIdx.ForEach(func(id, v []byte) error {
+			h, ok := readHead(v)
+			if !ok || h.first < since.UnixNano() {
 				return nil
 			}
 			if reported.Get(id) != nil {
 				kept++
-			} else {
-				doomed = append(doomed, slices.Clone(id))
+				return nil
 			}
+			doomed[string(id)] = true
+			k, _ := bodyKey(id, v)
+			ids, bodies = append(ids, slices.Clone(id)), append(bodies, k)
 			return nil
 		})
-	})
-	for len(doomed) > 0 && err == nil {
-		if err = ctx.Err(); err != nil {
-			break
+		if err != nil || len(ids) == 0 {
+			return err
 		}
-		n := min(len(doomed), chunk)
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			for _, id := range doomed[:n] {
-				inc, ok, err := getIncident(tx, id)
-				if err != nil {
+		// The indexes keyed by something else, walked for the entries of doomed IDs.
+		var addrs, starts [][]byte
+		c := tx.Bucket(bucketIncidentAddrs).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) > 16 && doomed[string(k[16:])] {
+				addrs = append(addrs, slices.Clone(k))
+			}
+		}
+		c = tx.Bucket(bucketStarts).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if i := bytes.IndexByte(k, 0); i >= 0 && len(k) > i+9 && doomed[string(k[i+9:])] {
+				starts = append(starts, slices.Clone(k))
+			}
+		}
+		slices.SortFunc(bodies, bytes.Compare)
+		for _, del := range []struct {
+			bucket []byte
+			keys   [][]byte
+		}{{bucketIncidentLast, ids}, {bucketUnreported, ids}, {bucketIncidents, bodies}, {bucketIncidentAddrs, addrs}, {bucketStarts, starts}} {
+			b := tx.Bucket(del.bucket)
+			for _, k := range del.keys {
+				if err := b.Delete(k); err != nil {
 					return err
 				}
-				if ok {
-					if err := deleteIncident(tx, inc); err != nil {
-						return err
-					}
-				}
 			}
-			return nil
-		})
-		if err == nil {
-			deleted += n
-			doomed = doomed[n:]
 		}
-	}
+		deleted = len(ids)
+		return nil
+	})
 	if err != nil {
-		err = fmt.Errorf("store: forgetting the incidents since %s: %w", since.Format(time.RFC3339), err)
+		return 0, 0, fmt.Errorf("store: forgetting the incidents since %s: %w", since.Format(time.RFC3339), err)
 	}
-	return deleted, kept, err
+	return deleted, kept, nil
 }
 
 // getIncident reads the incident id in tx.

@@ -615,7 +615,7 @@ func TestForgetUnreportedIncidentsKeepsReportedAndOlderOnes(t *testing.T) {
 	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"reported"}}); err != nil {
 		t.Fatal(err)
 	}
-	deleted, kept, err := s.ForgetUnreportedIncidents(t.Context(), t0.AddDate(0, 0, -1), 1)
+	deleted, kept, err := s.ForgetUnreportedIncidents(t0.AddDate(0, 0, -1))
 	if err != nil || deleted != 2 || kept != 1 {
 		t.Fatalf("ForgetUnreportedIncidents = %d deleted, %d kept, %v; want 2 and 1", deleted, kept, err)
 	}

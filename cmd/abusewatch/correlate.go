@@ -135,7 +135,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 			if oldest.Before(from) {
 				oldest = from
 			}
-			if forgotten, kept, err = st.ForgetUnreportedIncidents(ctx, oldest, 0); err != nil {
+			if forgotten, kept, err = st.ForgetUnreportedIncidents(oldest); err != nil {
 				return err
 			}
 		}
