@@ -643,6 +643,14 @@ func TestForgetUnreportedIncidentsKeepsReportedAndOlderOnes(t *testing.T) {
 	if _, ok, err := latestIncident(s, "ip:45.134.26.3"); ok || err != nil {
 		t.Errorf("the forgotten incident's key still has one: %v, %v", ok, err)
 	}
+	s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketIncidents, bucketIncidentLast, bucketIncidentAddrs, bucketStarts} {
+			if n := tx.Bucket(b).Stats().KeyN; n != 2 {
+				t.Errorf("%s holds %d entries, want the 2 of the incidents left", b, n)
+			}
+		}
+		return nil
+	})
 	// Made again, it is stored as new.
 	if err := s.PutIncidents(incs[2:3]); err != nil {
 		t.Fatal(err)
