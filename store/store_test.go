@@ -323,18 +323,7 @@ func TestIncidentIndexes(t *testing.T) {
 	if err := s.PutIncidents(incs); err != nil {
 		t.Fatal(err)
 	}
-	ids := func(incs []abusewatch.Incident, err error) []string {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, inc := range incs {
-			out = append(out, inc.ID)
-		}
-		slices.Sort(out)
-		return out
-	}
+	ids := func(incs []abusewatch.Incident, err error) []string { t.Helper(); return incidentIDs(t, incs, err) }
 	for _, tc := range []struct {
 		what string
 		got  []string
@@ -375,6 +364,20 @@ func TestIncidentIndexes(t *testing.T) {
 }
 
 func first2[A, B any](a A, _ B, err error) (A, error) { return a, err }
+
+// incidentIDs is the sorted IDs of incs, read with err.
+func incidentIDs(t *testing.T, incs []abusewatch.Incident, err error) []string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, inc := range incs {
+		out = append(out, inc.ID)
+	}
+	slices.Sort(out)
+	return out
+}
 
 // latestIncident is the newest incident of key, whenever it was.
 func latestIncident(s *Store, key string) (abusewatch.Incident, bool, error) {
@@ -619,18 +622,7 @@ func TestForgetUnreportedIncidentsKeepsReportedAndOlderOnes(t *testing.T) {
 	if err != nil || deleted != 2 || kept != 1 {
 		t.Fatalf("ForgetUnreportedIncidents = %d deleted, %d kept, %v; want 2 and 1", deleted, kept, err)
 	}
-	ids := func(incs []abusewatch.Incident, err error) []string {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, inc := range incs {
-			out = append(out, inc.ID)
-		}
-		slices.Sort(out)
-		return out
-	}
+	ids := func(incs []abusewatch.Incident, err error) []string { t.Helper(); return incidentIDs(t, incs, err) }
 	if got := ids(s.IncidentsSince(time.Time{})); !slices.Equal(got, []string{"older", "reported"}) {
 		t.Errorf("left: %v", got)
 	}

@@ -32,21 +32,28 @@ func TestCorrelateAppliesAChangedRuleToStoredHistory(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d", "--json")
+	sum := correlateJSON(t, dir, "--config", cfg, "--since", "3650d")
+	if sum.Changed != 1 || sum.ByRule["network"] != 1 || len(sum.Newest) != 1 || sum.Newest[0].Network.String() != "218.92.0.0/16" {
+		t.Fatalf("summary = %+v; want the one network incident of 218.92.0.0/16", sum)
+	}
+	stdout, _, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d")
+	if code != 0 || !strings.Contains(stdout, "0 incidents new or changed") {
+		t.Errorf("a second run: exit %d\n%s", code, stdout)
+	}
+}
+
+// correlateJSON runs `correlate --json` with args in dir and returns its summary.
+func correlateJSON(t *testing.T, dir string, args ...string) correlateSummary {
+	t.Helper()
+	stdout, stderr, code := runBinary(t, dir, append(append([]string{"correlate"}, args...), "--json")...)
 	if code != 0 {
-		t.Fatalf("correlate: exit %d\n%s%s", code, stdout, stderr)
+		t.Fatalf("correlate %v: exit %d\n%s%s", args, code, stdout, stderr)
 	}
 	var sum correlateSummary
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
-	if sum.Changed != 1 || sum.ByRule["network"] != 1 || len(sum.Newest) != 1 || sum.Newest[0].Network.String() != "218.92.0.0/16" {
-		t.Fatalf("summary = %+v; want the one network incident of 218.92.0.0/16", sum)
-	}
-	stdout, _, code = runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d")
-	if code != 0 || !strings.Contains(stdout, "0 incidents new or changed") {
-		t.Errorf("a second run: exit %d\n%s", code, stdout)
-	}
+	return sum
 }
 
 // With the daemon holding the database, correlate says what to do instead of waiting.
@@ -87,14 +94,30 @@ func TestCorrelateReportsItsProgressAtEveryTick(t *testing.T) {
 	}
 }
 
+// scannedDemoAtThreshold7 scans the demo log into a new directory and writes there the
+// demo config with the per-address threshold raised from 5 to 7.
+func scannedDemoAtThreshold7(t *testing.T) (dir, cfg string) {
+	t.Helper()
+	dir = t.TempDir()
+	if out, errOut, code := runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log")); code != 0 {
+		t.Fatalf("scan: exit %d\n%s%s", code, out, errOut)
+	}
+	doc, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = filepath.Join(dir, "threshold7.toml")
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "threshold = 5", "threshold = 7", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfg
+}
+
 // A raised threshold leaves the incidents stored for the old one as they are, unless
 // --rebuild forgets those no report names: they are made again as the rules say now,
 // and the reported ones stay.
 func TestCorrelateRebuildMakesUnreportedIncidentsAgain(t *testing.T) {
-	dir := t.TempDir()
-	if out, errOut, code := runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log")); code != 0 {
-		t.Fatalf("scan: exit %d\n%s%s", code, out, errOut)
-	}
+	dir, cfg := scannedDemoAtThreshold7(t)
 	stored := func() map[string]string {
 		t.Helper()
 		st, err := store.Open(filepath.Join(dir, "abusewatch-demo", "state.db"), time.Second)
@@ -113,30 +136,15 @@ func TestCorrelateRebuildMakesUnreportedIncidentsAgain(t *testing.T) {
 		return out
 	}
 	before := stored()
-	doc, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// 81.2.69.160 made 6 connections: no per-address incident at 7. Its login succeeded,
 	// so its incident was never reported.
-	cfg := filepath.Join(dir, "threshold7.toml")
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "threshold = 5", "threshold = 7", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	if stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d"); code != 0 || !strings.Contains(stdout, "0 incidents new or changed") {
 		t.Fatalf("correlate: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if got := stored(); !maps.Equal(got, before) {
 		t.Fatalf("without --rebuild the incidents changed: %v, were %v", got, before)
 	}
-	stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d", "--rebuild", "--json")
-	if code != 0 {
-		t.Fatalf("correlate --rebuild: exit %d\n%s%s", code, stdout, stderr)
-	}
-	var sum correlateSummary
-	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
-		t.Fatalf("%v\n%s", err, stdout)
-	}
+	sum := correlateJSON(t, dir, "--config", cfg, "--since", "3650d", "--rebuild")
 	if sum.Forgotten != 1 || sum.KeptReported != len(before)-1 || sum.Changed != 1 || sum.ByRule["success-after-failure"] != 1 {
 		t.Errorf("summary = %+v; want 1 forgotten, %d kept, 1 made again by success-after-failure", sum, len(before)-1)
 	}
@@ -159,10 +167,7 @@ func TestCorrelateRebuildMakesUnreportedIncidentsAgain(t *testing.T) {
 // --rebuild forgets only what the kept raw events can make again: an incident of a
 // time whose events retention deleted stays.
 func TestCorrelateRebuildKeepsIncidentsOfDeletedEvents(t *testing.T) {
-	dir := t.TempDir()
-	if out, errOut, code := runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log")); code != 0 {
-		t.Fatalf("scan: exit %d\n%s%s", code, out, errOut)
-	}
+	dir, cfg := scannedDemoAtThreshold7(t)
 	st, err := store.Open(filepath.Join(dir, "abusewatch-demo", "state.db"), time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -184,22 +189,7 @@ func TestCorrelateRebuildKeepsIncidentsOfDeletedEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "threshold7.toml")
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "threshold = 5", "threshold = 7", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d", "--rebuild", "--json")
-	if code != 0 {
-		t.Fatalf("correlate --rebuild: exit %d\n%s%s", code, stdout, stderr)
-	}
-	var sum correlateSummary
-	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
-		t.Fatalf("%v\n%s", err, stdout)
-	}
+	sum := correlateJSON(t, dir, "--config", cfg, "--since", "3650d", "--rebuild")
 	if sum.Forgotten != 0 || sum.Changed != 0 {
 		t.Errorf("summary = %+v; want nothing forgotten or made: the events are gone", sum)
 	}
