@@ -59,10 +59,10 @@ func blockKey(hour uint32, seq uint64) []byte {
 
 // A block larger than bigBlock is stored in a bucket of its own, under blockRowsKey,
 // its key in the blocks bucket naming that bucket (schema 7). bbolt copies every page
-// it changes and keeps at least two keys in a leaf: stored as values, each block was
-// written again by the next commit, whose block joins its leaf (a 65 kB block, 17
-// pages of its own, cost its commit 47). A bucket's key takes 16 bytes in the leaf,
-// and a small block (a quiet host's commit) stays a plain value.
+// it changes and splits a leaf only once it holds more than four keys: stored as
+// values, each block was written again by the next commits, whose blocks joined its
+// leaf (a 65 kB block, 17 pages of its own, cost its commit 47). A bucket's key takes
+// 16 bytes in the leaf, and a small block (a quiet host's commit) stays a plain value.
 const bigBlock = 2048
 
 var blockRowsKey = []byte{0}
