@@ -83,6 +83,15 @@ func startKey(key, first8, id []byte) []byte {
 	return append(append(append(append(make([]byte, 0, len(key)+9+len(id)), key...), 0), first8...), id...)
 }
 
+// splitStartKey returns the incident key and the ID an incident_starts key holds.
+func splitStartKey(k []byte) (key, id []byte, ok bool) {
+	end := bytes.IndexByte(k, 0)
+	if end < 0 || len(k) <= end+9 {
+		return nil, nil, false
+	}
+	return k[:end], k[end+9:], true
+}
+
 // newestStart is above every start an incident_starts key holds (UnixNano is below 2^63).
 var newestStart = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
@@ -112,11 +121,10 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		var prev []byte
 		return tx.Bucket(bucketStarts).ForEach(func(k, _ []byte) error {
-			end := bytes.IndexByte(k, 0)
-			if end < 0 || len(k) <= end+9 {
+			key, _, ok := splitStartKey(k)
+			if !ok {
 				return fmt.Errorf("incident_starts key %x is not key | 0 | start | ID", k)
 			}
-			key := k[:end]
 			if prev != nil && bytes.Equal(key, prev) {
 				return nil
 			}
@@ -594,6 +602,11 @@ func bodyKey(id, v []byte) ([]byte, bool) {
 	return append(slices.Clone(v[8:16]), id...), true
 }
 
+// incidentIDBuckets are the indexes keyed by an incident's ID alone. An incident's
+// entries are in these, its body and incident_addrs and incident_starts: deleteIncident
+// deletes one incident's, ForgetUnreportedIncidents many at once.
+var incidentIDBuckets = [][]byte{bucketIncidentLast, bucketUnreported}
+
 // deleteIncident deletes the incident and its index entries.
 func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 	id := []byte(inc.ID)
@@ -611,7 +624,7 @@ func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 			return err
 		}
 	}
-	for _, b := range [][]byte{bucketIncidentLast, bucketUnreported} {
+	for _, b := range incidentIDBuckets {
 		if err := tx.Bucket(b).Delete(id); err != nil {
 			return err
 		}
@@ -658,15 +671,20 @@ func (s *Store) ForgetUnreportedIncidents(since time.Time) (deleted, kept int, e
 		}
 		c = tx.Bucket(bucketStarts).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if i := bytes.IndexByte(k, 0); i >= 0 && len(k) > i+9 && doomed[string(k[i+9:])] {
+			if _, id, ok := splitStartKey(k); ok && doomed[string(id)] {
 				starts = append(starts, slices.Clone(k))
 			}
 		}
 		slices.SortFunc(bodies, bytes.Compare)
-		for _, del := range []struct {
+		type deletion struct {
 			bucket []byte
 			keys   [][]byte
-		}{{bucketIncidentLast, ids}, {bucketUnreported, ids}, {bucketIncidents, bodies}, {bucketIncidentAddrs, addrs}, {bucketStarts, starts}} {
+		}
+		dels := []deletion{{bucketIncidents, bodies}, {bucketIncidentAddrs, addrs}, {bucketStarts, starts}}
+		for _, b := range incidentIDBuckets {
+			dels = append(dels, deletion{b, ids})
+		}
+		for _, del := range dels {
 			b := tx.Bucket(del.bucket)
 			for _, k := range del.keys {
 				if err := b.Delete(k); err != nil {

@@ -147,7 +147,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	ticker.Stop()
 	stop()
 	if err != nil && *rebuild {
-		return fmt.Errorf("%w\nthe %d incidents --rebuild forgot are made again by running the same command again (the events are all kept)", err, forgotten)
+		err = fmt.Errorf("%w\nthe %d incidents --rebuild forgot are made again by running the same command again (their events are kept)", err, forgotten)
 	}
 	if err != nil {
 		return err
