@@ -206,15 +206,6 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 		pending = pending[:0]
 		return err
 	}
-	// Those the store did not hold when the pass began (all of a first pass's) go
-	// through an IncidentLoad: their indexes are written once, at the end.
-	load := p.store.LoadIncidents()
-	var fresh []store.IncidentWrite
-	flushFresh := func() error {
-		err := load.Put(fresh)
-		fresh = fresh[:0]
-		return err
-	}
 	_, err := p.correlator.Recorrelate(ctx, p.store, from, to, func(incs []abusewatch.Incident) error {
 		// What was stored before, for the incidents not met yet: one read of the
 		// index, where each incident's digest is kept.
@@ -239,20 +230,11 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 			var changed bool
 			s.after, w, changed = store.EncodeChanged(inc, s.stored)
 			s.rule, s.outside, s.last = all.ruleNumber(inc.Rule), !inc.AdminOnly && !inc.Success, inc.Last.UnixNano()
-			switch {
-			case changed && s.before == 0:
-				fresh = append(fresh, w)
-				s.stored = s.after
-			case changed:
+			if changed {
 				pending = append(pending, w)
 				s.stored = s.after
 			}
 			all.set(inc.ID, s)
-		}
-		if len(fresh) >= writeEvery {
-			if err := flushFresh(); err != nil {
-				return err
-			}
 		}
 		if len(pending) >= writeEvery {
 			return flush()
@@ -263,10 +245,6 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 	if len(pending) > 0 {
 		err = errors.Join(err, flush())
 	}
-	if len(fresh) > 0 {
-		err = errors.Join(err, flushFresh())
-	}
-	err = errors.Join(err, load.Index())
 	changed := 0
 	all.each(func(id string, s seenIncident) {
 		if s.after != s.before {

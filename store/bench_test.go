@@ -89,28 +89,6 @@ func BenchmarkCommit(b *testing.B) {
 // pass) and the pages each costs: every transaction rewrites the index pages it
 // touches, so larger groups cost less per incident.
 func BenchmarkPutIncidents(b *testing.B) {
-	benchIncidentWrites(b, func(s *Store) (func([]abusewatch.Incident) error, func() error) {
-		return s.PutIncidents, func() error { return nil }
-	})
-}
-
-// BenchmarkLoadIncidents is BenchmarkPutIncidents through an IncidentLoad, as a pass
-// writes the incidents the store did not hold: the bodies in the groups, the indexes
-// once at the end (timed).
-func BenchmarkLoadIncidents(b *testing.B) {
-	benchIncidentWrites(b, func(s *Store) (func([]abusewatch.Incident) error, func() error) {
-		l := s.LoadIncidents()
-		return func(incs []abusewatch.Incident) error {
-			ws := make([]IncidentWrite, len(incs))
-			for i := range incs {
-				ws[i] = NewIncidentWrite(incs[i])
-			}
-			return l.Put(ws)
-		}, l.Index
-	})
-}
-
-func benchIncidentWrites(b *testing.B, writer func(s *Store) (put func([]abusewatch.Incident) error, end func() error)) {
 	group := 2000
 	if g, err := strconv.Atoi(os.Getenv("ABUSEWATCH_BENCH_GROUP")); err == nil {
 		group = g
@@ -120,7 +98,6 @@ func benchIncidentWrites(b *testing.B, writer func(s *Store) (put func([]abusewa
 		b.Fatal(err)
 	}
 	defer s.Close()
-	put, end := writer(s)
 	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	r := rand.New(rand.NewPCG(3, 3))
 	b.ResetTimer()
@@ -139,12 +116,9 @@ func benchIncidentWrites(b *testing.B, writer func(s *Store) (put func([]abusewa
 				First: first, Last: evs[9].Time, Count: 30, Attempts: 30, Severity: 2, Hosts: []string{"web1"}, Evidence: evs}
 		}
 		b.StartTimer()
-		if err := put(incs); err != nil {
+		if err := s.PutIncidents(incs); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if err := end(); err != nil {
-		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N*group)/b.Elapsed().Seconds(), "incidents/s")
 	st := s.db.Stats().TxStats

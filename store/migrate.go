@@ -125,7 +125,7 @@ func orderIncidents(tx *bolt.Tx) error {
 			return fmt.Errorf("incident %s: %w", id, err)
 		}
 		if len(lastIdx.Get(id)) != 8 {
-			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}, true) // not indexed yet
+			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}) // not indexed yet
 		}
 		head := incidentHeadValue(inc, IncidentDigest(inc))
 		k, _ := bodyKey(id, head)

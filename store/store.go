@@ -107,11 +107,9 @@ func (s *Store) init() error {
 			return fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch",
 				binary.BigEndian.Uint32(v), SchemaVersion)
 		case binary.BigEndian.Uint32(v) < SchemaVersion:
-			if err := migrate(tx, binary.BigEndian.Uint32(v)); err != nil {
-				return err
-			}
+			return migrate(tx, binary.BigEndian.Uint32(v))
 		}
-		return dropUnindexed(tx)
+		return nil
 	})
 }
 
