@@ -801,40 +801,45 @@ func (c *Correlator) describe(inc *abusewatch.Incident, evs []*abusewatch.Event)
 
 // sample keeps at most n of the events of old (an incident's evidence) followed by
 // evs: the first ones, a few spread evenly through the middle, and the last ones. Those
-// taken from evs get their own copy of their strings: a stored event's strings share
-// the memory of its whole block, which evidence must not keep.
+// taken from evs get their own copy of their strings, one allocation for them all: a
+// stored event's strings share the memory of its whole block, which evidence must not
+// keep.
 func sample(old []abusewatch.Event, evs []*abusewatch.Event, n int) []abusewatch.Event {
-	at := func(i int) abusewatch.Event {
-		if i < len(old) {
-			return old[i]
-		}
-		return ownStrings(*evs[i-len(old)])
-	}
 	total := len(old) + len(evs)
 	out := make([]abusewatch.Event, 0, min(total, n))
+	fromOld := 0 // the events of out taken from old, which come first
+	take := func(i int) {
+		if i < len(old) {
+			out = append(out, old[i])
+			fromOld++
+		} else {
+			out = append(out, *evs[i-len(old)])
+		}
+	}
 	if total <= n {
 		for i := range total {
-			out = append(out, at(i))
+			take(i)
 		}
-		return out
+	} else {
+		edge := max(n/3, 1)
+		mid := n - 2*edge
+		for i := range edge {
+			take(i)
+		}
+		inner := total - 2*edge
+		for i := range mid {
+			take(edge + (i*inner+inner/2)/mid)
+		}
+		for i := total - edge; i < total; i++ {
+			take(i)
+		}
 	}
-	edge := max(n/3, 1)
-	mid := n - 2*edge
-	for i := range edge {
-		out = append(out, at(i))
-	}
-	inner := total - 2*edge
-	for i := range mid {
-		out = append(out, at(edge+(i*inner+inner/2)/mid))
-	}
-	for i := total - edge; i < total; i++ {
-		out = append(out, at(i))
-	}
+	abusewatch.OwnStrings(out[fromOld:])
 	return out
 }
 
 // ownStrings returns e with copies of its strings, cut from one new string (one
-// allocation, not nine: evidence is sampled again every time an incident grows).
+// allocation, not nine).
 func ownStrings(e abusewatch.Event) abusewatch.Event {
 	one := [1]abusewatch.Event{e}
 	abusewatch.OwnStrings(one[:])
