@@ -12,7 +12,7 @@ require (
 	go.etcd.io/bbolt v1.5.0
 )
 
-require github.com/klauspost/compress v1.20.1 // indirect
+require github.com/klauspost/compress v1.20.1
 
 require (
 	github.com/ProtonMail/go-crypto v1.5.2

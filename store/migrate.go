@@ -35,6 +35,9 @@ func migrations() []migration {
 		// Version 7 stores a large block in a bucket of its own (putBlock); the blocks
 		// stored before stay readable as they are.
 		{from: 6, what: "large blocks in buckets of their own", run: func(*bolt.Tx) error { return nil }},
+		// Version 8 stores incidents S2-compressed (incidentCodecS2); those stored
+		// before stay readable as they are, and are rewritten so when they change.
+		{from: 7, what: "incidents compressed with S2", run: func(*bolt.Tx) error { return nil }},
 	}
 }
 

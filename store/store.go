@@ -27,7 +27,7 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 var (
 	bucketMeta       = []byte("meta")

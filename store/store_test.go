@@ -422,6 +422,15 @@ func TestIncidentCodecKeepsEveryField(t *testing.T) {
 			t.Errorf("an incident cut to %d of %d bytes decoded", n, len(stored))
 		}
 	}
+	// Written S2-compressed; the zstd form of schema 2 to 7 still reads the same.
+	if stored[0] != incidentCodecS2 {
+		t.Errorf("stored with codec byte %d, want %d (S2)", stored[0], incidentCodecS2)
+	}
+	var old []byte
+	marshaled(inc, func(b []byte) { old = zstdEncoder.EncodeAll(b[1:], []byte{incidentCodecV2}) })
+	if back, err := decodeIncident(old); err != nil || IncidentDigest(back) != IncidentDigest(inc) {
+		t.Errorf("the zstd form decodes to %+v, %v; want the incident", back, err)
+	}
 }
 
 // EncodeChanged digests an incident as IncidentDigest does and encodes it only when the
