@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/netip"
 	"os"
@@ -199,5 +200,33 @@ func TestCorrelateRebuildKeepsIncidentsOfDeletedEvents(t *testing.T) {
 	defer st.Close()
 	if after, err := st.IncidentsSince(time.Time{}); err != nil || len(after) != len(before) {
 		t.Errorf("%d incidents after --rebuild, %v; want the %d there were", len(after), err, len(before))
+	}
+}
+
+// correlate's heap ceiling is a quarter of the machine's memory or of its cgroup's
+// limit, whichever is less, from 512 MiB to 1 GiB; what cannot be read leaves 512 MiB.
+func TestCorrelateMemoryCeiling(t *testing.T) {
+	meminfo := func(kb int64) []byte {
+		return fmt.Appendf(nil, "MemTotal:       %d kB\nMemFree:        1024 kB\nMemAvailable:   2048 kB\n", kb)
+	}
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name            string
+		meminfo, cgroup []byte
+		want            int64
+	}{
+		{"nothing readable", nil, nil, 512 * mib},
+		{"1 GiB machine", meminfo(1 << 20), nil, 512 * mib},
+		{"3 GiB machine", meminfo(3 << 20), nil, 768 * mib},
+		{"4 GiB machine", meminfo(4 << 20), nil, 1024 * mib},
+		{"23 GiB machine", meminfo(23 << 20), nil, 1024 * mib},
+		{"cgroup v2 without a limit", meminfo(23 << 20), []byte("max\n"), 1024 * mib},
+		{"cgroup v1 without a limit", meminfo(23 << 20), []byte("9223372036854771712\n"), 1024 * mib},
+		{"cgroup of 2 GiB", meminfo(23 << 20), []byte("2147483648\n"), 512 * mib},
+		{"cgroup of 3 GiB, meminfo unreadable", nil, []byte("3221225472\n"), 768 * mib},
+	} {
+		if got := memoryCeiling(c.meminfo, c.cgroup); got != c.want {
+			t.Errorf("%s: %d MiB, want %d MiB", c.name, got/mib, c.want/mib)
+		}
 	}
 }
