@@ -158,6 +158,7 @@ type Correlator struct {
 	// several addresses at once, written between passes.
 	recurring     map[netip.Prefix][]time.Time
 	recurringFrom time.Time
+	firstDays     firstDays // the first events of their first active day in the pass
 
 	pastMu  sync.Mutex               // guards past and pastDay (the rules of several addresses run at once)
 	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days

@@ -423,3 +423,67 @@ func TestASecondPassFindsEveryVisitStored(t *testing.T) {
 		}
 	}
 }
+
+// A pass takes a recurring scope's first-day evidence from the events it read
+// (firstDays) instead of the store: the incidents are the same either way. The first
+// day holds more events than are kept, some at the same instant in separate commits
+// (Seq breaks the tie) and across batches; a scope whose first day began before the
+// pass is read from the store.
+func TestFirstDaysKeptByAPassAreWhatTheStoreHolds(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(addr string, at time.Time, port uint16) abusewatch.Event {
+		return abusewatch.Event{Time: at, Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr(addr), Port: port,
+			Service: "sshd", Host: "web1", Line: fmt.Sprintf("Failed password from %s port %d", addr, port)}
+	}
+	var evs []abusewatch.Event
+	for day := 0; day < 70; day += 7 { // weekly, 30 attempts a visit, two a second
+		for i := range 30 {
+			evs = append(evs, ev("80.94.95.115", t0.AddDate(0, 0, day).Add(3*time.Hour+time.Duration(i/2)*time.Second), uint16(30000+100*day+i)))
+		}
+	}
+	for day := range 20 { // a /24 whose addresses each come once, the first day twice
+		evs = append(evs, ev(fmt.Sprintf("80.94.96.%d", 1+day), t0.AddDate(0, 0, 3*day).Add(5*time.Hour), 40000))
+	}
+	evs = append(evs, ev("80.94.96.200", t0.Add(15*time.Hour), 40001))
+	for day := 0; day < 50; day += 5 { // its first day begins before the pass
+		evs = append(evs, ev("81.2.69.10", t0.AddDate(0, 0, day).Add(2*time.Hour), uint16(50000+day)),
+			ev("81.2.69.10", t0.AddDate(0, 0, day).Add(20*time.Hour), uint16(51000+day)))
+	}
+	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	stored := func() *store.Store {
+		st := tempStore(t)
+		for i := 0; i < len(evs); i += 3 {
+			// Each pair at one instant goes in two commits, the later one first.
+			part := slices.Clone(evs[i:min(i+3, len(evs))])
+			slices.Reverse(part)
+			if _, err := st.Commit(part, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return st
+	}
+	opts := Options{Threshold: 1000, Window: time.Minute, Recurrence: RecurrenceRule{Days: 5}}
+	defer func(b int, k bool) { recorrelateBatch, keepFirstDays = b, k }(recorrelateBatch, keepFirstDays)
+	recorrelateBatch = 7
+	from, to := t0.Add(10*time.Hour), t0.AddDate(0, 0, 80)
+	keepFirstDays = false
+	read := recorrelated(t, opts, stored(), from, to)
+	keepFirstDays = true
+	kept := recorrelated(t, opts, stored(), from, to)
+	if r := rules(slices.Collect(maps.Values(read))); r["recurrence"] != 3 {
+		t.Fatalf("incidents %v; want 3 recurrences", r)
+	}
+	for id, want := range read {
+		if got, ok := kept[id]; !ok || store.IncidentDigest(got) != store.IncidentDigest(want) {
+			t.Errorf("%s (%s): evidence %v\nwith the store's first day: %v", id, want.Key, evidenceLines(got), evidenceLines(want))
+		}
+	}
+}
+
+func evidenceLines(inc abusewatch.Incident) []string {
+	var out []string
+	for _, e := range inc.Evidence {
+		out = append(out, fmt.Sprintf("%s %d %s", e.Time.Format(time.TimeOnly), e.Seq, e.Line))
+	}
+	return out
+}

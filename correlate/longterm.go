@@ -79,6 +79,8 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	var evs []*abusewatch.Event
 	if open {
 		evs = pointersTo(prev.Evidence)
+	} else if captured, ok := c.firstDays.take(scope, first, to); ok {
+		evs = captured
 	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), 2*c.opts.Evidence); err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
@@ -362,13 +364,16 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		return 0, fmt.Errorf("correlate: %w", err)
 	}
 	c.read, c.incidents = recent, latest
-	defer func() { c.read, c.incidents, c.recurring = read, incidents, nil }()
+	defer func() { c.read, c.incidents, c.recurring, c.firstDays.scopes = read, incidents, nil, nil }()
 	if r := c.opts.Recurrence; r.Days > 0 {
 		// Most addresses are seen on a day or two: one read of the activity index
 		// spares asking about each of them in every batch.
 		c.recurringFrom = from.Add(-r.Period)
 		if c.recurring, err = c.counters.Recurring(c.recurringFrom, to, r.Days); err != nil {
 			return 0, fmt.Errorf("correlate: %w", err)
+		}
+		if keepFirstDays {
+			c.firstDays.start(2*c.opts.Evidence, from)
 		}
 	}
 	// An incident is handed to put once it can no longer grow (the pass is past its
@@ -381,8 +386,17 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	var closed []abusewatch.Incident
 	c.judged.Store(0)
 	c.through.Store(from.UnixNano())
+	var day time.Time
 	err = h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
-		incs, err := c.correlate(ctx, batch, recent.add(batch))
+		g := recent.add(batch)
+		if c.firstDays.scopes != nil {
+			c.keepFirstDays(batch, g)
+			if d := dayOf(batch[0].Time); !d.Equal(day) {
+				c.firstDays.forget(dayOf(d.Add(-c.opts.Recurrence.Period)))
+				day = d
+			}
+		}
+		incs, err := c.correlate(ctx, batch, g)
 		if err != nil {
 			return err
 		}
@@ -436,6 +450,25 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		c.recorrelated = to
 	}
 	return n, err
+}
+
+// keepFirstDays hands the events of batch (groups g) of each recurring scope, an
+// address or its /24 (IPv6 /64), to firstDays.
+func (c *Correlator) keepFirstDays(batch []abusewatch.Event, g *batchGroups) {
+	for _, ag := range g.addrs {
+		scope := netip.PrefixFrom(ag.addr, ag.addr.BitLen())
+		if days, ok := c.recurring[scope]; ok {
+			c.firstDays.keep(scope, days, batch, ag.at)
+		}
+	}
+	for _, ng := range g.nets {
+		if ng.p != net24(ng.p.Addr()) {
+			continue
+		}
+		if days, ok := c.recurring[ng.p]; ok {
+			c.firstDays.keep(ng.p, days, batch, ng.at)
+		}
+	}
 }
 
 // growthOf is how long after its last event an incident of rule may still grow.
@@ -539,6 +572,7 @@ var (
 	putEvery         = 2_000   // incidents that can no longer grow handed to put at once
 	knownLimit       = 200_000 // incident keys remembered
 	heldIncidents    = 5_000   // whole incidents (a few kB each) held beyond those that may still grow
+	keepFirstDays    = true    // a pass keeps the first days of recurring scopes (firstDays)
 )
 
 // lookback is the longest a windowed rule looks back from an event: what a pass keeps
