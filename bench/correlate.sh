@@ -15,7 +15,9 @@
 # empty log, answering `net` over its admin socket. The re-correlation is the real
 # `abusewatch correlate` on it, timed by /usr/bin/time: on the store as built (no
 # incidents yet, so it writes every one), then again with the same rules; three times
-# each, and the median quoted.
+# each, and the median quoted. For the first, the script also prints its CPU time (what
+# two cores can at best halve) and what storing its incidents costs alone, on one core
+# (store/BenchmarkPutIncidents): the parts of the pass that no scheduling hides.
 #
 # Ingestion is measured on two streams (store/bench_test.go, benchEvents): brute force
 # in visits of a few dozen attempts from one address, and the same attempts spread
@@ -81,12 +83,13 @@ kill "$pid"; wait "$pid" || true; pid=
 # from the same store (the machines are shared and noisy: the median is quoted).
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 cp "$dir/state.db" "$dir/fresh.db"
-firsts= corr_kb=0
+firsts= corr_kb=0 cpus=
 for i in 1 2 3; do
 	cp "$dir/fresh.db" "$dir/state.db"
-	/usr/bin/time -f '%e %M' -o "$dir/time" "$dir/abusewatch" correlate --since 2026-05-01 --json --config "$dir/bench.toml" >"$dir/correlate.json"
-	read -r s kb < "$dir/time"
+	/usr/bin/time -f '%e %M %U %S' -o "$dir/time" "$dir/abusewatch" correlate --since 2026-05-01 --json --config "$dir/bench.toml" >"$dir/correlate.json"
+	read -r s kb user sys < "$dir/time"
 	firsts="$firsts $s"; corr_kb=$(( kb > corr_kb ? kb : corr_kb ))
+	cpus="$cpus $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')"
 done
 rm "$dir/fresh.db"
 corr_s=$(median $firsts)
@@ -102,6 +105,9 @@ for i in 1 2 3; do
 	agains="$agains $s"; again_kb=$(( kb > again_kb ? kb : again_kb ))
 done
 again_s=$(median $agains)
+# What storing that many incidents costs alone, on one core: in transactions of 32,000
+# as the pass writes them (daemon.writeEvery), encoding included.
+puts=$(ABUSEWATCH_BENCH_GROUP=32000 go test -run '^$' -bench 'BenchmarkPutIncidents' -benchtime "$(( (incidents + 31999) / 32000 ))x" ./store/)
 # net again, on the store with its incidents, as a running daemon's store is: the
 # question also lists the incidents of the /24.
 query2=$(ABUSEWATCH_BENCH_DIR="$dir" ABUSEWATCH_BENCH_EVENTS=$events go test -run '^$' -bench 'BenchmarkQueryNetwork' -benchtime 1x -count 3 -timeout 6h ./daemon/)
@@ -127,7 +133,10 @@ END { for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (t[j] < t[i]) { x
 echo "daemon on that store, started: RSS $((rss0 / 1024)) MB, of which $((anon0 / 1024)) MB heap and stacks (target < 150 MB)"
 echo "  after that query: RSS $((rss / 1024)) MB = $((anon / 1024)) MB heap and stacks + $((file / 1024)) MB of the database file it read (page cache, reclaimable)"
 echo "full re-correlation (abusewatch correlate --since 2026-05-01): $corr_s s, $(awk -v n="$events" -v s="$corr_s" 'BEGIN { printf "%.0f", n / s }') events/s, median of 3 (s:$firsts), peak RSS $((corr_kb / 1024)) MB (target 10M in < 10 s)"
-echo "  a pass over a store without incidents writes every one; again, with the same rules: $again_s s, median of 3 (s:$agains), peak RSS $((again_kb / 1024)) MB"
+echo "  a pass over a store without incidents writes every one: CPU (user + system) $(median $cpus) s, median (s:$cpus), so at least half that on 2 cores"
+echo "$puts" | awk -v n="$incidents" '/^BenchmarkPutIncidents/ { for (i = 1; i <= NF; i++) if ($i == "incidents/s") r = $(i-1)
+	printf "  of which storing its %d incidents alone (BenchmarkPutIncidents, transactions of 32,000): %.0f incidents/s, %.1f s of one core\n", n, r, n / r }'
+echo "  again, with the same rules: $again_s s, median of 3 (s:$agains), peak RSS $((again_kb / 1024)) MB"
 echo "  with the $incidents incidents it made, the database holds $(awk -v s="$size" -v n="$events" 'BEGIN { printf "%.1f", s / n }') bytes per raw event (target < 120)"
 echo
 echo "$(go version), $(nproc) cores; reproduce: EVENTS=$events sh bench/correlate.sh"
