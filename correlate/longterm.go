@@ -190,17 +190,24 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 	if !ok || !m.first.Equal(first) || m.through.After(today) {
 		m = pastSum{first: first, through: first}
 	}
-	// One read of the days that passed since, if any of them was active; the memory
-	// is not held meanwhile (the rules of one batch ask about each scope once, so no
-	// other reads or writes it).
-	if i := sort.Search(len(active), func(i int) bool { return !active[i].Before(m.through) }); i < len(active) && active[i].Before(today) {
-		days, err := c.counters.Days(scope, active[i], today.Add(-time.Nanosecond))
+	// The active days that passed since, a read for each run of consecutive ones: the
+	// counters are a table per day, each searched for the scope, and a weekly visitor's
+	// week holds one active day among seven. The memory is not held meanwhile (the
+	// rules of one batch ask about each scope once, so no other reads or writes it).
+	i := sort.Search(len(active), func(i int) bool { return !active[i].Before(m.through) })
+	for i < len(active) && active[i].Before(today) {
+		j := i + 1
+		for j < len(active) && active[j].Before(today) && active[j].Sub(active[j-1]) <= 24*time.Hour {
+			j++
+		}
+		days, err := c.counters.Days(scope, active[i], active[j-1].Add(24*time.Hour-time.Nanosecond))
 		if err != nil {
 			return activity{}, err
 		}
 		for _, day := range days {
 			m.sum.add(day, c.opts.Reportable)
 		}
+		i = j
 	}
 	m.through, m.used = today, today
 	c.pastMu.Lock()

@@ -219,6 +219,28 @@ func TestWeeklyAttackerOverHalfAYearIsARecurrence(t *testing.T) {
 	}
 }
 
+// An attacker back for three days in a row every week: the recurrence counts every
+// event of every day, the days in a row as well as those apart.
+func TestRecurrenceCountsRunsOfDays(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute,
+		Recurrence: correlate.RecurrenceRule{Days: 10, Period: 180 * 24 * time.Hour, Gap: 30 * 24 * time.Hour}})
+	start := time.Date(2026, 5, 25, 3, 17, 0, 0, time.UTC)
+	var last abusewatch.Incident
+	events := 0
+	for week := range 10 {
+		for day := range 3 {
+			v := start.AddDate(0, 0, 7*week+day)
+			for _, inc := range h.feed(at("80.94.95.117", v, uint16(30000+10*week+day)), at("80.94.95.117", v.Add(40*time.Second), uint16(31000+10*week+day))) {
+				last = inc
+			}
+			events += 2
+		}
+	}
+	if last.Rule != "recurrence" || last.Count != events {
+		t.Errorf("last incident = %s of %d events; want a recurrence of all %d", last.Rule, last.Count, events)
+	}
+}
+
 func TestRecurrenceOfWeakClassesIsForTheAdminOnly(t *testing.T) {
 	h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute, Recurrence: correlate.RecurrenceRule{Days: 3}})
 	var got []abusewatch.Incident
