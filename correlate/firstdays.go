@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"cmp"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -17,7 +16,8 @@ import (
 // scope's incident. Read from the store instead, each was a decompression of an old
 // block's frame for a few events (7,120 in a first pass over 10M events: 2.2 s of its
 // 37 s of CPU). A scope's are let go of when taken; its first day may also move on (the
-// period slides), and then the store is read as before.
+// period slides), and then the store is read as before; so is a first day the pass
+// had begun to read before it could keep it.
 //
 // They are held for months of the pass (until the scope has recurred on enough days),
 // for thousands of scopes: packed, without a pointer the collector would follow (as
@@ -31,8 +31,11 @@ type firstDays struct {
 }
 
 type firstDay struct {
-	day, end time.Time    // the day, and the next
+	day, end time.Time    // the day kept and the next; zero: none
 	evs      packedEvents // the oldest n, in order
+	// No day up to this one is kept: the pass read some of its events without
+	// keeping them (the scope's day was taken, or let go of).
+	idle time.Time
 }
 
 // start begins keeping n events a scope, for a pass reading every event from from on.
@@ -41,23 +44,26 @@ func (f *firstDays) start(n int, from time.Time) {
 }
 
 // keep looks at the events at of batch, of scope, whose active days are days
-// (sorted): those of its first active day from the pass's start on are kept, up to n.
+// (sorted): those of its first active day read whole by the pass are kept, up to n.
 // The batches of a pass come in time order, each in time order: once an event lies
 // past that day, so does every later one.
 func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatch.Event, at []int32) {
 	fd := f.scopes[scope]
 	for _, i := range at {
 		e := &batch[i]
-		if fd == nil {
+		if fd == nil || fd.day.IsZero() {
 			d := dayOf(e.Time)
-			if d.Before(f.from) {
-				continue // a day begun before the pass: not read whole
+			if d.Before(f.from) || (fd != nil && !d.After(fd.idle)) {
+				continue // a day begun before the pass, or before the scope was let go of: not read whole
 			}
 			if _, active := slices.BinarySearchFunc(days, d, time.Time.Compare); !active {
 				continue
 			}
-			fd = &firstDay{day: d, end: d.Add(24 * time.Hour)}
-			f.scopes[scope] = fd
+			if fd == nil {
+				fd = &firstDay{}
+				f.scopes[scope] = fd
+			}
+			fd.day, fd.end = d, d.Add(24*time.Hour)
 		}
 		if !e.Time.Before(fd.end) {
 			return
@@ -71,18 +77,30 @@ func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatc
 func (f *firstDays) take(scope netip.Prefix, day, to time.Time) ([]*abusewatch.Event, bool) {
 	f.mu.Lock()
 	fd := f.scopes[scope]
-	if fd == nil || !fd.day.Equal(day) || !dayOf(to).After(day) {
+	if fd == nil || fd.day.IsZero() || !fd.day.Equal(day) || !dayOf(to).After(day) {
 		f.mu.Unlock()
 		return nil, false
 	}
-	delete(f.scopes, scope)
+	evs := fd.evs
+	fd.letGo(dayOf(to))
 	f.mu.Unlock()
-	return pointersTo(fd.evs.unpack()), true
+	return pointersTo(evs.unpack()), true
 }
 
-// forget lets go of the days before before, which can no longer be a first day.
-func (f *firstDays) forget(before time.Time) {
-	maps.DeleteFunc(f.scopes, func(_ netip.Prefix, fd *firstDay) bool { return fd.day.Before(before) })
+// forget lets go of the days before before, which can no longer be a first day, on
+// day today of the pass.
+func (f *firstDays) forget(before, today time.Time) {
+	for _, fd := range f.scopes {
+		if !fd.day.IsZero() && fd.day.Before(before) {
+			fd.letGo(today)
+		}
+	}
+}
+
+// letGo drops the day kept on day today of the pass: a day is kept again from the
+// next on. What remains is a few dozen bytes a scope, for the rest of the pass.
+func (fd *firstDay) letGo(today time.Time) {
+	fd.day, fd.end, fd.evs, fd.idle = time.Time{}, time.Time{}, packedEvents{}, today
 }
 
 // packedEvents are events in order, their strings in one byte slice: memory the

@@ -449,6 +449,38 @@ func TestFirstDaysKeptByAPassAreWhatTheStoreHolds(t *testing.T) {
 		evs = append(evs, ev("81.2.69.10", t0.AddDate(0, 0, day).Add(2*time.Hour), uint16(50000+day)),
 			ev("81.2.69.10", t0.AddDate(0, 0, day).Add(20*time.Hour), uint16(51000+day)))
 	}
+	got := keptAsRead(t, evs, Options{Threshold: 1000, Window: time.Minute, Recurrence: RecurrenceRule{Days: 5}}, t0.Add(10*time.Hour), t0.AddDate(0, 0, 80))
+	if r := rules(slices.Collect(maps.Values(got))); r["recurrence"] != 3 {
+		t.Fatalf("incidents %v; want 3 recurrences", r)
+	}
+}
+
+// A scope whose first day was taken, or let go of as the period slid past it, is not
+// kept again from a day the pass had begun reading without it: its recurrence of a
+// later first day reads that day from the store, whole.
+func TestFirstDaysAreNotKeptFromTheMiddleOfADay(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for _, day := range []int{0, 1, 3, 7, 8, 10} { // recurs on day 1 (first day 0), closes, recurs on day 3 (first day 1)...
+		for i := range 14 { // two batches of the day
+			evs = append(evs, abusewatch.Event{Time: t0.AddDate(0, 0, day).Add(time.Duration(i) * time.Hour), Class: abusewatch.ClassAuthFailure,
+				Addr: netip.MustParseAddr("80.94.95.115"), Port: uint16(30000 + 100*day + i), Service: "sshd", Host: "web1",
+				Line: fmt.Sprintf("Failed password day %d hour %d", day, i)})
+		}
+	}
+	opts := Options{Threshold: 1000, Window: time.Minute, Evidence: 4,
+		Recurrence: RecurrenceRule{Days: 2, Period: 2 * 24 * time.Hour, Gap: time.Hour}}
+	got := keptAsRead(t, evs, opts, t0, t0.AddDate(0, 0, 12))
+	if r := rules(slices.Collect(maps.Values(got))); r["recurrence"] < 3 {
+		t.Fatalf("incidents %v; want at least 3 recurrences", r)
+	}
+}
+
+// keptAsRead runs a pass over evs (stored three to a commit, each three in reverse
+// order) from from to to twice, with firstDays and with the store's first days, in
+// batches of 7 events, checks that both make the same incidents, and returns them.
+func keptAsRead(t *testing.T, evs []abusewatch.Event, opts Options, from, to time.Time) map[string]abusewatch.Incident {
+	t.Helper()
 	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	stored := func() *store.Store {
 		st := tempStore(t)
@@ -462,22 +494,21 @@ func TestFirstDaysKeptByAPassAreWhatTheStoreHolds(t *testing.T) {
 		}
 		return st
 	}
-	opts := Options{Threshold: 1000, Window: time.Minute, Recurrence: RecurrenceRule{Days: 5}}
 	defer func(b int, k bool) { recorrelateBatch, keepFirstDays = b, k }(recorrelateBatch, keepFirstDays)
 	recorrelateBatch = 7
-	from, to := t0.Add(10*time.Hour), t0.AddDate(0, 0, 80)
 	keepFirstDays = false
 	read := recorrelated(t, opts, stored(), from, to)
 	keepFirstDays = true
 	kept := recorrelated(t, opts, stored(), from, to)
-	if r := rules(slices.Collect(maps.Values(read))); r["recurrence"] != 3 {
-		t.Fatalf("incidents %v; want 3 recurrences", r)
-	}
 	for id, want := range read {
 		if got, ok := kept[id]; !ok || store.IncidentDigest(got) != store.IncidentDigest(want) {
 			t.Errorf("%s (%s): evidence %v\nwith the store's first day: %v", id, want.Key, evidenceLines(got), evidenceLines(want))
 		}
 	}
+	if len(kept) != len(read) {
+		t.Errorf("%d incidents with firstDays, %d without", len(kept), len(read))
+	}
+	return read
 }
 
 func evidenceLines(inc abusewatch.Incident) []string {

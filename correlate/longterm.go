@@ -399,7 +399,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		if c.firstDays.scopes != nil {
 			c.keepFirstDays(batch, g)
 			if d := dayOf(batch[0].Time); !d.Equal(day) {
-				c.firstDays.forget(dayOf(d.Add(-c.opts.Recurrence.Period)))
+				c.firstDays.forget(dayOf(d.Add(-c.opts.Recurrence.Period)), d)
 				day = d
 			}
 		}
