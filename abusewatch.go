@@ -56,28 +56,31 @@ type Event struct {
 // keeps a few events for long (an incident's evidence) must not keep alive, and which a
 // reader may use again.
 func OwnStrings(evs []Event) {
-	fields := func(e *Event) [9]*string {
-		return [9]*string{(*string)(&e.Class), &e.Name, &e.User, &e.Service, &e.Host, &e.Source, &e.Line, &e.Proto, &e.Flags}
-	}
 	n := 0
 	for i := range evs {
-		for _, f := range fields(&evs[i]) {
+		for _, f := range evs[i].StringFields() {
 			n += len(*f)
 		}
 	}
 	var b strings.Builder
 	b.Grow(n)
 	for i := range evs {
-		for _, f := range fields(&evs[i]) {
+		for _, f := range evs[i].StringFields() {
 			b.WriteString(*f)
 		}
 	}
 	all := b.String()
 	for i := range evs {
-		for _, f := range fields(&evs[i]) {
+		for _, f := range evs[i].StringFields() {
 			*f, all = all[:len(*f)], all[len(*f):]
 		}
 	}
+}
+
+// StringFields are the string fields of e, always in the same order: whoever copies or
+// packs an event's strings goes through them.
+func (e *Event) StringFields() [9]*string {
+	return [9]*string{(*string)(&e.Class), &e.Name, &e.User, &e.Service, &e.Host, &e.Source, &e.Line, &e.Proto, &e.Flags}
 }
 
 // Count is the events of one day or hour (of an address, a network or all), by class:

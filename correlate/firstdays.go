@@ -27,6 +27,7 @@ type firstDays struct {
 	mu     sync.Mutex
 	n      int       // events kept per scope
 	from   time.Time // the pass reads every event from here on
+	today  time.Time // the day of the pass's batch
 	scopes map[netip.Prefix]*firstDay
 }
 
@@ -87,9 +88,13 @@ func (f *firstDays) take(scope netip.Prefix, day, to time.Time) ([]*abusewatch.E
 	return pointersTo(evs.unpack()), true
 }
 
-// forget lets go of the days before before, which can no longer be a first day, on
-// day today of the pass.
-func (f *firstDays) forget(before, today time.Time) {
+// pass tells that the pass reached day today; the days kept from before before can no
+// longer be a first day, and are let go of.
+func (f *firstDays) pass(today, before time.Time) {
+	if today.Equal(f.today) {
+		return
+	}
+	f.today = today
 	for _, fd := range f.scopes {
 		if !fd.day.IsZero() && fd.day.Before(before) {
 			fd.letGo(today)
@@ -124,11 +129,6 @@ type packedEvent struct {
 	lens      [9]uint32
 }
 
-// eventStrings are the string fields of e, in a fixed order.
-func eventStrings(e *abusewatch.Event) [9]*string {
-	return [9]*string{(*string)(&e.Class), &e.Name, &e.User, &e.Service, &e.Host, &e.Source, &e.Line, &e.Proto, &e.Flags}
-}
-
 // insert adds e in its place by time and Seq, keeping the oldest n.
 func (p *packedEvents) insert(e *abusewatch.Event, n int) {
 	t := e.Time.UnixNano()
@@ -151,7 +151,7 @@ func (p *packedEvents) insert(e *abusewatch.Event, n int) {
 	if e.Addr.IsValid() {
 		pe.addr, pe.bits = e.Addr.As16(), uint8(e.Addr.BitLen())
 	}
-	for k, s := range eventStrings(e) {
+	for k, s := range e.StringFields() {
 		pe.lens[k] = uint32(len(*s))
 		p.strs = append(p.strs, *s...)
 	}
@@ -176,7 +176,7 @@ func (p *packedEvents) unpack() []abusewatch.Event {
 			e.Addr = netip.AddrFrom16(pe.addr)
 		}
 		at := int(pe.at)
-		for k, f := range eventStrings(e) {
+		for k, f := range e.StringFields() {
 			*f = all[at : at+int(pe.lens[k])]
 			at += int(pe.lens[k])
 		}

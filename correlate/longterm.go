@@ -81,7 +81,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		evs = pointersTo(prev.Evidence)
 	} else if captured, ok := c.firstDays.take(scope, first, to); ok {
 		evs = captured
-	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), 2*c.opts.Evidence); err != nil {
+	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), c.firstDayEvents()); err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
 		evs = firstDay
@@ -131,6 +131,11 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	inc.AdminOnly = !cur.reportableClass || !reportable
 	return inc, true, nil
 }
+
+// firstDayEvents is how many events of its first day a recurrence incident takes as
+// evidence before sampling: twice Evidence (the rest of that day would be read only to
+// be sampled away).
+func (c *Correlator) firstDayEvents() int { return 2 * c.opts.Evidence }
 
 // activity sums the active days (with events other than successful logins) of a
 // scope.
@@ -380,7 +385,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			return 0, fmt.Errorf("correlate: %w", err)
 		}
 		if keepFirstDays {
-			c.firstDays.start(2*c.opts.Evidence, from)
+			c.firstDays.start(c.firstDayEvents(), from)
 		}
 	}
 	// An incident is handed to put once it can no longer grow (the pass is past its
@@ -393,15 +398,10 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	var closed []abusewatch.Incident
 	c.judged.Store(0)
 	c.through.Store(from.UnixNano())
-	var day time.Time
 	err = h.EachEvent(from, to, recorrelateBatch, func(batch []abusewatch.Event) error {
 		g := recent.add(batch)
 		if c.firstDays.scopes != nil {
 			c.keepFirstDays(batch, g)
-			if d := dayOf(batch[0].Time); !d.Equal(day) {
-				c.firstDays.forget(dayOf(d.Add(-c.opts.Recurrence.Period)), d)
-				day = d
-			}
 		}
 		incs, err := c.correlate(ctx, batch, g)
 		if err != nil {
@@ -460,8 +460,10 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 }
 
 // keepFirstDays hands the events of batch (groups g) of each recurring scope, an
-// address or its /24 (IPv6 /64), to firstDays.
+// address or its /24 (IPv6 /64), to firstDays, after telling it the batch's day.
 func (c *Correlator) keepFirstDays(batch []abusewatch.Event, g *batchGroups) {
+	today := dayOf(batch[0].Time)
+	c.firstDays.pass(today, dayOf(today.Add(-c.opts.Recurrence.Period)))
 	for _, ag := range g.addrs {
 		scope := netip.PrefixFrom(ag.addr, ag.addr.BitLen())
 		if days, ok := c.recurring[scope]; ok {
