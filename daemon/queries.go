@@ -112,12 +112,16 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	if !mid.After(since) {
 		mid = now.Add(time.Nanosecond) // a short range: the first half is all of it
 	}
-	var early error
+	// The network's incidents are read meanwhile too: a busy /24's are tens of
+	// thousands, of which the newest are read whole.
+	var early, incErr error
+	var incs []abusewatch.Incident
 	var wg sync.WaitGroup
 	wg.Go(func() { early = st.Glances(p, since, mid.Add(-time.Nanosecond), halves[0].add) })
+	wg.Go(func() { incs, info.IncidentsTotal, incErr = st.IncidentsIn(p, since, maxIncidentsShown) })
 	err := st.Glances(p, mid, now, halves[1].add)
 	wg.Wait()
-	if err = cmp.Or(early, err); err != nil {
+	if err = cmp.Or(early, incErr, err); err != nil {
 		return info, err
 	}
 	halves[0].merge(&halves[1])
@@ -149,12 +153,7 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	if err := countedBefore(st, p, since, now, &info); err != nil {
 		return info, err
 	}
-	all, total, err := st.IncidentsIn(p, since, maxIncidentsShown)
-	if err != nil {
-		return info, err
-	}
-	info.IncidentsTotal = total
-	for _, inc := range all {
+	for _, inc := range incs {
 		{
 			ii, err := withReport(st, inc)
 			if err != nil {
