@@ -452,15 +452,20 @@ func (l *latestIncidents) full() bool {
 
 func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
 	l.mu.Lock()
-	k, known := l.known[key]
-	maybe := true
-	if !known && l.maybe != nil {
-		_, maybe = l.maybe[maphash.String(l.seed, key)]
+	if l.maybe != nil {
+		// Every key known has its hash in maybe (remember follows a read of the store,
+		// made adds it): most keys a pass asks about have none, and a look-up of a
+		// number is cheaper than one of a string among 200,000.
+		if _, maybe := l.maybe[maphash.String(l.seed, key)]; !maybe {
+			l.mu.Unlock()
+			return abusewatch.Incident{}, false, nil
+		}
 	}
+	k, known := l.known[key]
 	l.mu.Unlock()
 	behind := known && k.later && k.last < since.UnixNano()
 	switch {
-	case known && k.id == "", !known && !maybe:
+	case known && k.id == "":
 		return abusewatch.Incident{}, false, nil
 	case behind:
 		// It can no longer grow, and the store holds a later incident of the key:
