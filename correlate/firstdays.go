@@ -24,16 +24,16 @@ import (
 // events, 53 MB of a 10M pass's 260 MB live heap, and more collector work than the
 // reads they spared).
 type firstDays struct {
-	mu     sync.Mutex
-	n      int       // events kept per scope
-	from   time.Time // the pass reads every event from here on
-	today  time.Time // the day of the pass's batch
+	mu     sync.Mutex // take runs on the goroutines judging several scopes at once
+	n      int        // events kept per scope
+	from   time.Time  // the pass reads every event from here on
+	today  time.Time  // the day of the pass's batch
 	scopes map[netip.Prefix]*firstDay
 }
 
 type firstDay struct {
-	day, end time.Time    // the day kept and the next; zero: none
-	evs      packedEvents // the oldest n, in order
+	day time.Time    // the day kept; zero: none
+	evs packedEvents // the oldest n, in order
 	// No day up to this one is kept: the pass read some of its events without
 	// keeping them (the scope's day was taken, or let go of).
 	idle time.Time
@@ -64,9 +64,9 @@ func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatc
 				fd = &firstDay{}
 				f.scopes[scope] = fd
 			}
-			fd.day, fd.end = d, d.Add(24*time.Hour)
+			fd.day = d
 		}
-		if !e.Time.Before(fd.end) {
+		if !e.Time.Before(fd.day.Add(24 * time.Hour)) {
 			return
 		}
 		fd.evs.insert(e, f.n)
@@ -105,7 +105,7 @@ func (f *firstDays) pass(today, before time.Time) {
 // letGo drops the day kept on day today of the pass: a day is kept again from the
 // next on. What remains is a few dozen bytes a scope, for the rest of the pass.
 func (fd *firstDay) letGo(today time.Time) {
-	fd.day, fd.end, fd.evs, fd.idle = time.Time{}, time.Time{}, packedEvents{}, today
+	fd.day, fd.evs, fd.idle = time.Time{}, packedEvents{}, today
 }
 
 // packedEvents are events in order, their strings in one byte slice: memory the

@@ -154,13 +154,11 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 		return info, err
 	}
 	for _, inc := range incs {
-		{
-			ii, err := withReport(st, inc)
-			if err != nil {
-				return info, err
-			}
-			info.Incidents = append(info.Incidents, ii)
+		ii, err := withReport(st, inc)
+		if err != nil {
+			return info, err
 		}
+		info.Incidents = append(info.Incidents, ii)
 	}
 	ex, err := st.Exclusions()
 	if err != nil {
