@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -200,11 +198,27 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 	all := &seenIncidents{byNumber: map[uint64]seenIncident{}, byString: map[string]seenIncident{}}
 	// The changed incidents, compressed, until writeEvery of them make one transaction:
 	// a write costs most per transaction, and the pass hands them in smaller groups.
+	// A transaction is written while the next group is gathered (one at a time, in
+	// order): it ends waiting on the disk, and the pass, which hands over its incidents
+	// through here, stood still meanwhile.
 	var pending []store.IncidentWrite
-	flush := func() error {
-		err := p.store.PutIncidentWrites(pending)
-		pending = pending[:0]
+	var writing chan error // the transaction being written; nil: none
+	wait := func() error {
+		if writing == nil {
+			return nil
+		}
+		err := <-writing
+		writing = nil
 		return err
+	}
+	flush := func() error {
+		if err := wait(); err != nil {
+			return err
+		}
+		ws, done := pending, make(chan error, 1)
+		pending, writing = nil, done
+		go func() { done <- p.store.PutIncidentWrites(ws) }()
+		return nil
 	}
 	_, err := p.correlator.Recorrelate(ctx, p.store, from, to, func(incs []abusewatch.Incident) error {
 		// What was stored before, for the incidents not met yet: one read of the
@@ -245,6 +259,7 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 	if len(pending) > 0 {
 		err = errors.Join(err, flush())
 	}
+	err = errors.Join(err, wait())
 	changed := 0
 	all.each(func(id string, s seenIncident) {
 		if s.after != s.before {
@@ -286,13 +301,25 @@ type seenIncidents struct {
 	rules    []string // the rules' names, by seenIncident.rule
 }
 
-// idNumber is the number an ID of 16 lowercase hex digits spells.
+// idNumber is the number an ID of 16 lowercase hex digits spells. It is read four
+// times for each incident of a pass: by hand, not by strconv and a lowercase copy
+// (0.26 s of a 10M first pass).
 func idNumber(id string) (uint64, bool) {
 	if len(id) != 16 {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(id, 16, 64)
-	return n, err == nil && strings.ToLower(id) == id
+	var n uint64
+	for i := range len(id) {
+		switch c := id[i]; {
+		case '0' <= c && c <= '9':
+			n = n<<4 | uint64(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 func (m seenIncidents) get(id string) (seenIncident, bool) {
