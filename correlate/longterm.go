@@ -104,6 +104,21 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		return e.Class == abusewatch.ClassAuthSuccess || !included(e)
 	})
 	slices.SortStableFunc(evs, func(a, b *abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	// The evidence of the open incident, when all of it is still the first of evs,
+	// is handed to describe as the incident's own, not as news: sample copies the
+	// strings of the news it takes, and the same ten events were copied again at
+	// every visit of a scope that recurs for months.
+	var old []abusewatch.Event
+	if open && len(prev.Evidence) > 0 && len(prev.Evidence) <= len(evs) && func() bool {
+		for i := range prev.Evidence {
+			if evs[i] != &prev.Evidence[i] {
+				return false
+			}
+		}
+		return true
+	}() {
+		old, evs = prev.Evidence, evs[len(prev.Evidence):]
+	}
 
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, first.Unix()))
 	inc := abusewatch.Incident{
@@ -124,7 +139,8 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	if cur.days >= 2*r.Days {
 		inc.Severity = 3
 	}
-	reportable := c.describe(&inc, evs)
+	inc.Evidence = old
+	reportable := c.describe(&inc, evs) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
 	inc.Classes = slices.Clone(cur.classes)
 	// The counters know classes, not packets: an outside report also needs one piece of
 	// evidence that is neither weak nor spoofable, which describe has looked for.
