@@ -3,7 +3,10 @@ package correlate
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
@@ -90,6 +93,61 @@ func TestAtLeastDistinctAgreesWithACount(t *testing.T) {
 			want := len(distinct) >= n
 			if got := atLeastDistinct(evs, n, func(e *abusewatch.Event) uint16 { return e.LocalPort }); got != want {
 				t.Fatalf("%d events, %d distinct: atLeastDistinct(%d) = %v", len(evs), len(distinct), n, got)
+			}
+		}
+	}
+}
+
+// In a pass over history an incident that a windowed rule makes keeps its evidence's
+// strings in the frame they were read from, and gets its own once it grows; outside a
+// pass, evidence always owns its strings, and what an incident owned is not copied
+// again.
+func TestEvidenceSharesAFrameOnlyUntilItGrows(t *testing.T) {
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "Failed password for root from 45.134.26.17 port 500%d ssh2\n", 10+i)
+	}
+	frame := b.String() // 59 bytes a line
+	inFrame := func(s string) bool {
+		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(frame)))
+		return p >= lo && p < lo+uintptr(len(frame))
+	}
+	a := netip.MustParseAddr("45.134.26.17")
+	var evs []*abusewatch.Event
+	for i := range 20 {
+		line := frame[i*59 : i*59+58]
+		evs = append(evs, &abusewatch.Event{Time: time.Date(2026, 5, 1, 0, 0, i, 0, time.UTC), Seq: uint64(i + 1), Addr: a,
+			Class: abusewatch.ClassAuthFailure, Host: "web1", Service: "sshd", Line: line, Source: frame[:5], Port: uint16(50000 + i)})
+	}
+	lines := func(inc abusewatch.Incident) (shared, own int) {
+		for _, e := range inc.Evidence {
+			for _, s := range []string{e.Line, e.Source} {
+				if inFrame(s) {
+					shared++
+				} else {
+					own++
+				}
+			}
+		}
+		return shared, own
+	}
+	r := rule{name: "per-address", key: "ip:" + a.String(), addr: a, network: netip.PrefixFrom(a, 32)}
+	for _, pass := range []bool{true, false} {
+		c := &Correlator{opts: Options{Evidence: 6, Reportable: DefaultReportable()}, shareFrames: pass}
+		made := c.build(r, evs[:10], false)
+		if shared, own := lines(made); len(made.Evidence) != 6 || (pass && own > 0) || (!pass && shared > 0) {
+			t.Errorf("pass %v: made with %d evidence events, %d strings in the frame and %d of their own", pass, len(made.Evidence), shared, own)
+		}
+		grown := c.grow(made, evs[10:], false)
+		if shared, _ := lines(grown); len(grown.Evidence) != 6 || shared > 0 {
+			t.Errorf("pass %v: grown with %d evidence events, %d strings still in the frame", pass, len(grown.Evidence), shared)
+		}
+		if !pass && unsafe.StringData(grown.Evidence[0].Line) != unsafe.StringData(made.Evidence[0].Line) {
+			t.Errorf("outside a pass, growing copied the evidence the incident owned already")
+		}
+		for i, e := range grown.Evidence {
+			if want := []uint64{1, 2, 10, 16, 19, 20}[i]; e.Seq != want || e.Line != evs[want-1].Line {
+				t.Errorf("pass %v: evidence %d is event %d %q, want %d", pass, i, e.Seq, e.Line, want)
 			}
 		}
 	}

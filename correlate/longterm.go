@@ -140,7 +140,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		inc.Severity = 3
 	}
 	inc.Evidence = old
-	reportable := c.describe(&inc, evs) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
+	reportable := c.describe(&inc, evs, ownNews) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
 	inc.Classes = slices.Clone(cur.classes)
 	// The counters know classes, not packets: an outside report also needs one piece of
 	// evidence that is neither weak nor spoofable, which describe has looked for.
@@ -276,7 +276,7 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 		inc.ID, inc.First = prev.ID, prev.First
 	}
 	evs := append(fails, &e)
-	c.describe(&inc, evs)
+	c.describe(&inc, evs, ownNews)
 	// The evidence must show the login itself, whatever the sample left out.
 	if !slices.ContainsFunc(inc.Evidence, func(o abusewatch.Event) bool { return o.Seq == e.Seq && o.Time.Equal(e.Time) }) {
 		inc.Evidence[len(inc.Evidence)-1] = ownStrings(e)
@@ -361,7 +361,7 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 		if open {
 			inc.ID, inc.First = prev.ID, prev.First
 		}
-		c.describe(&inc, evs)
+		c.describe(&inc, evs, ownNews)
 		out = append(out, inc)
 	}
 	return out, nil
@@ -391,8 +391,10 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	if err != nil {
 		return 0, fmt.Errorf("correlate: %w", err)
 	}
-	c.read, c.incidents = recent, latest
-	defer func() { c.read, c.incidents, c.recurring, c.firstDays.scopes = read, incidents, nil, nil }()
+	c.read, c.incidents, c.shareFrames = recent, latest, true
+	defer func() {
+		c.read, c.incidents, c.recurring, c.firstDays.scopes, c.shareFrames = read, incidents, nil, nil, false
+	}()
 	if r := c.opts.Recurrence; r.Days > 0 {
 		// Most addresses are seen on a day or two: one read of the activity index
 		// spares asking about each of them in every batch.
