@@ -163,6 +163,8 @@ type Correlator struct {
 	// of its evidence where they were read (the frames of the batches it came from)
 	// until it grows (evidenceStrings).
 	shareFrames bool
+	pass        uint64 // the running Recorrelate's number (of passes); 0 outside one
+	passes      uint64
 
 	pastMu  sync.Mutex               // guards past and pastDay (the rules of several addresses run at once)
 	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days

@@ -518,3 +518,58 @@ func evidenceLines(inc abusewatch.Incident) []string {
 	}
 	return out
 }
+
+// A pass reads a recurring scope's counters of a day once for all the batches of that
+// day, and sums them into its past when the day is over; the next pass reads them
+// again (events may have come since).
+func TestRecurrenceReadsADayOnceInAPassAndAgainInTheNext(t *testing.T) {
+	st := tempStore(t)
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	visit := func(day, hour, n int) (evs []abusewatch.Event) {
+		for i := range n {
+			evs = append(evs, abusewatch.Event{Time: t0.AddDate(0, 0, day).Add(time.Duration(hour)*time.Hour + time.Duration(i)*time.Second),
+				Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr("80.94.95.117"), Port: uint16(30000 + 100*day + 10*hour + i),
+				Service: "sshd", Host: "web1", Line: "x"})
+		}
+		return evs
+	}
+	for day := range 4 {
+		for hour := 1; hour < 24; hour += 4 { // six visits a day, in three batches
+			if _, err := st.Commit(visit(day, hour, 1), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer func(b int) { recorrelateBatch = b }(recorrelateBatch)
+	recorrelateBatch = 2
+	opts := Options{Threshold: 1000, Window: 10 * time.Minute, Recurrence: RecurrenceRule{Days: 3}}
+	c, err := New(opts, st, st, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(c *Correlator, from time.Time) int {
+		t.Helper()
+		var last abusewatch.Incident
+		if _, err := c.Recorrelate(context.Background(), st, from, t0.AddDate(0, 0, 4), func(incs []abusewatch.Incident) error {
+			for _, inc := range incs {
+				if inc.Rule == "recurrence" && inc.Last.After(last.Last) {
+					last = inc
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return last.Count
+	}
+	if n := count(c, t0); n != 24 {
+		t.Errorf("first pass: a recurrence of %d events, want 24", n)
+	}
+	if _, err := st.Commit(visit(3, 23, 3), nil); err != nil {
+		t.Fatal(err)
+	}
+	// Over the last day only: the first thing the pass reads is that day.
+	if n := count(c, t0.AddDate(0, 0, 3)); n != 27 {
+		t.Errorf("second pass, after 3 more events on the last day: a recurrence of %d events, want 27", n)
+	}
+}

@@ -64,17 +64,9 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	// The counts of the days before today cannot change while today lasts (late events
 	// aside): they are summed as days pass, and each batch reads only today's.
 	today := dayOf(to)
-	past, err := c.pastActivity(scope, dayOf(first), today, active)
+	cur, err := c.pastActivity(scope, dayOf(first), today, active)
 	if err != nil {
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
-	}
-	now, err := c.counters.Days(scope, today, to)
-	if err != nil {
-		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
-	}
-	cur := past
-	for _, d := range now {
-		cur.add(d, c.opts.Reportable)
 	}
 	var evs []*abusewatch.Event
 	if open {
@@ -192,11 +184,19 @@ type pastSum struct {
 	first, through time.Time
 	sum            activity
 	used           time.Time // the last day it was asked for
+	// The counts of day as pass (a Recorrelate's number) read them: a pass reads
+	// a day's counters of a scope once, not in every batch of the day that brings it
+	// (nothing writes the counters while it runs), and sums them into the past without
+	// reading them again once the day is over.
+	day       time.Time
+	dayCounts []abusewatch.Count
+	pass      uint64
 }
 
 // pastActivity returns the activity of scope on the active days from first up to
-// today, adding the days that passed since it was last asked (one read per active day)
-// or summing them afresh when first changed or the pass went back in time.
+// today, and on today, adding the days that passed since it was last asked (one read
+// per run of active days) or summing them afresh when first changed or the pass went
+// back in time.
 func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, active []time.Time) (activity, error) {
 	c.pastMu.Lock()
 	if len(c.past) > pastLimit && !c.pastDay.Equal(today) {
@@ -209,7 +209,10 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 	m, ok := c.past[scope]
 	c.pastMu.Unlock()
 	if !ok || !m.first.Equal(first) || m.through.After(today) {
-		m = pastSum{first: first, through: first}
+		m = pastSum{first: first, through: first, day: m.day, dayCounts: m.dayCounts, pass: m.pass}
+	}
+	if c.pass == 0 || m.pass != c.pass {
+		m.day, m.dayCounts, m.pass = time.Time{}, nil, 0 // not read in this pass
 	}
 	// The active days that passed since, a read for each run of consecutive ones: the
 	// counters are a table per day, each searched for the scope, and a weekly visitor's
@@ -217,8 +220,15 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 	// rules of one batch ask about each scope once, so no other reads or writes it).
 	i := sort.Search(len(active), func(i int) bool { return !active[i].Before(m.through) })
 	for i < len(active) && active[i].Before(today) {
+		if m.pass != 0 && active[i].Equal(m.day) {
+			for _, day := range m.dayCounts {
+				m.sum.add(day, c.opts.Reportable)
+			}
+			i++
+			continue
+		}
 		j := i + 1
-		for j < len(active) && active[j].Before(today) && active[j].Sub(active[j-1]) <= 24*time.Hour {
+		for j < len(active) && active[j].Before(today) && active[j].Sub(active[j-1]) <= 24*time.Hour && !active[j].Equal(m.day) {
 			j++
 		}
 		days, err := c.counters.Days(scope, active[i], active[j-1].Add(24*time.Hour-time.Nanosecond))
@@ -231,13 +241,30 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 		i = j
 	}
 	m.through, m.used = today, today
+	cur := m.sum
+	if m.pass == 0 || !m.day.Equal(today) {
+		days, err := c.counters.Days(scope, today, today.Add(24*time.Hour-time.Nanosecond))
+		if err != nil {
+			return activity{}, err
+		}
+		if c.pass != 0 {
+			m.day, m.dayCounts, m.pass = today, days, c.pass
+		}
+		for _, day := range days {
+			cur.add(day, c.opts.Reportable)
+		}
+	} else {
+		for _, day := range m.dayCounts {
+			cur.add(day, c.opts.Reportable)
+		}
+	}
 	c.pastMu.Lock()
 	defer c.pastMu.Unlock()
 	if c.past == nil {
 		c.past = map[netip.Prefix]pastSum{}
 	}
 	c.past[scope] = m
-	return m.sum, nil
+	return cur, nil
 }
 
 func dayOf(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
@@ -391,9 +418,10 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	if err != nil {
 		return 0, fmt.Errorf("correlate: %w", err)
 	}
-	c.read, c.incidents, c.shareFrames = recent, latest, true
+	c.passes++
+	c.read, c.incidents, c.shareFrames, c.pass = recent, latest, true, c.passes
 	defer func() {
-		c.read, c.incidents, c.recurring, c.firstDays.scopes, c.shareFrames = read, incidents, nil, nil, false
+		c.read, c.incidents, c.recurring, c.firstDays.scopes, c.shareFrames, c.pass = read, incidents, nil, nil, false, 0
 	}()
 	if r := c.opts.Recurrence; r.Days > 0 {
 		// Most addresses are seen on a day or two: one read of the activity index
