@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,5 +104,21 @@ func TestDecodedZonesAreShared(t *testing.T) {
 	fixedZones.Range(func(any, any) bool { kept++; return true })
 	if kept > maxFixedZones {
 		t.Errorf("%d zones kept, want at most %d", kept, maxFixedZones)
+	}
+}
+
+// appendSized writes what a length and a copy write, for lengths of 1, 2 and 3 bytes.
+func TestAppendSizedIsALengthAndACopy(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 300, 16383, 16384, 70000} {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i*7 + n)
+		}
+		prefix := []byte("incident")
+		want := append(binary.AppendUvarint(slices.Clone(prefix), uint64(n)), data...)
+		got := appendSized(slices.Clone(prefix), func(b []byte) []byte { return append(b, data...) })
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: appendSized gave %d bytes, not the %d of a length and a copy", n, len(got), len(want))
+		}
 	}
 }
