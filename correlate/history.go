@@ -137,8 +137,12 @@ func (r *recentEvents) group(batch []abusewatch.Event) *batchGroups {
 			continue
 		}
 		a := e.Addr.Unmap()
-		k, ok := index[a]
-		if !ok {
+		var k int32
+		if i > 0 && ids[i-1] >= 0 && g.addrs[ids[i-1]].addr == a {
+			k = ids[i-1] // the lines of one connection, of one visit, come together
+		} else if j, ok := index[a]; ok {
+			k = j
+		} else {
 			k = int32(len(g.addrs))
 			index[a] = k
 			g.addrs = append(g.addrs, addrGroup{addr: a})

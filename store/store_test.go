@@ -456,6 +456,30 @@ func TestEncodeChangedWritesOnlyAChange(t *testing.T) {
 	if again, w, changed := EncodeChanged(inc, digest); again != digest || changed || w.body != nil {
 		t.Errorf("EncodeChanged of the stored incident = %x, %v, %d bytes; want no change", again, changed, len(w.body))
 	}
+	// Asked about many at once, in no order, with some not stored: each answer in its place.
+	want := map[string]uint64{"a": digest}
+	var more []abusewatch.Incident
+	for i := range 20 {
+		inc := inc
+		inc.ID, inc.Count = fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15), i+1
+		more, want[inc.ID] = append(more, inc), IncidentDigest(inc)
+	}
+	if err := s.PutIncidents(more); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"zz", "a"}
+	for id := range want {
+		ids = append(ids, id, id+"-none")
+	}
+	got, err := s.IncidentDigests(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if got[i] != want[id] {
+			t.Errorf("IncidentDigests: %s = %x, want %x", id, got[i], want[id])
+		}
+	}
 }
 
 // OpenIncidentAt finds, for a time before a key's newest incident, the one of that key
