@@ -216,7 +216,7 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 			return err
 		}
 		ws, done := pending, make(chan error, 1)
-		pending, writing = nil, done
+		pending, writing = make([]store.IncidentWrite, 0, writeEvery), done
 		go func() { done <- p.store.PutIncidentWrites(ws) }()
 		return nil
 	}

@@ -476,7 +476,7 @@ func (x *blockIndex) appendRows(dst []abusewatch.Event, at []int) ([]abusewatch.
 		if whole == nil {
 			whole = [][]byte{x.rows}
 		}
-		next, err := decodeFrame(x.rows, decodedSize(whole...), 0, x.n, at, out, 0)
+		next, err := decodeFrame(whole, decodedSize(whole...), 0, x.n, at, out, 0)
 		if err == nil && next != len(out) {
 			err = errCorruptBlock
 		}
@@ -490,7 +490,7 @@ func (x *blockIndex) appendRows(dst []abusewatch.Event, at []int) ([]abusewatch.
 		}
 		was := next
 		var err error
-		if next, err = decodeFrame(x.frames[f], decodedSize(x.frames[f]), f*frameEvents, min(frameEvents, x.n-f*frameEvents), at, out, next); err != nil {
+		if next, err = decodeFrame(x.frames[f:f+1], decodedSize(x.frames[f]), f*frameEvents, min(frameEvents, x.n-f*frameEvents), at, out, next); err != nil {
 			return nil, err
 		}
 		if next == was {
@@ -514,8 +514,8 @@ func decodedSize(frames ...[]byte) int {
 	return size
 }
 
-// decodeFrame decompresses frame (one or more zstd frames, size bytes once decompressed
-// if known), which holds the n events from position first on, and decodes into
+// decodeFrame decompresses frames (zstd frames one after the other, size bytes once
+// decompressed if known), which hold the n events from position first on, and decodes into
 // out[next:] those of them at positions at (sorted; nil: all). It returns where in out
 // the next event goes. The buffer is made as big as the frame says: a guess made a
 // tenth of a pass's allocations too big, all of them zeroed.
@@ -524,7 +524,7 @@ func decodedSize(frames ...[]byte) int {
 // events it decoded strings of their own: a frame is 200 kB, and the recurrence rule's
 // reads of a scope's first day were half of a pass's decompressed bytes, for a few
 // events each.
-func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Event, next int) (int, error) {
+func decodeFrame(frames [][]byte, size, first, n int, at []int, out []abusewatch.Event, next int) (int, error) {
 	if size <= 0 || size > 64<<20 {
 		size = 200 * n
 	}
@@ -539,7 +539,7 @@ func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Ev
 	} else {
 		buf = make([]byte, 0, size)
 	}
-	raw, err := zstdDecoder.DecodeAll(frame, buf)
+	raw, err := decompressFrames(frames, buf)
 	if err != nil || len(raw) == 0 {
 		return next, fmt.Errorf("%w: %v", errCorruptBlock, err)
 	}
@@ -573,6 +573,26 @@ func decodeFrame(frame []byte, size, first, n int, at []int, out []abusewatch.Ev
 		return next, errCorruptBlock
 	}
 	return next, nil
+}
+
+// decompressFrames decompresses frames one after the other into buf (empty), each as a
+// stream of its own. Given as one stream, every zstd frame after the first was
+// decompressed aside and copied after the ones before (the decoder writes in place only
+// into an empty buffer): a tenth of a pass's decompression.
+func decompressFrames(frames [][]byte, buf []byte) ([]byte, error) {
+	raw := buf[:0]
+	for _, f := range frames {
+		part, err := zstdDecoder.DecodeAll(f, raw[len(raw):len(raw):cap(raw)])
+		if err != nil {
+			return nil, err
+		}
+		if len(part) > 0 && cap(raw) > len(raw) && &part[0] == &raw[:len(raw)+1][len(raw)] {
+			raw = raw[:len(raw)+len(part)] // in place, after the frames before
+		} else {
+			raw = append(raw, part...) // buf was too small: the decoder took another
+		}
+	}
+	return raw, nil
 }
 
 // frameBuffers are the buffers reads of a few events decompress into.

@@ -452,3 +452,27 @@ func TestLargeBlocksLiveInBucketsOfTheirOwn(t *testing.T) {
 		return nil
 	})
 }
+
+// Frames decompressed one after the other make what their parts make in a row: in the
+// buffer given when it holds them all (no copy), in another when it does not.
+func TestDecompressFramesInARow(t *testing.T) {
+	var frames [][]byte
+	var want []byte
+	for i := range 4 {
+		part := []byte(strings.Repeat(fmt.Sprintf("Failed password for root from 45.134.26.%d port 22\n", i), 3000+i*1000))
+		frames, want = append(frames, zstdEncoder.EncodeAll(part, nil)), append(want, part...)
+	}
+	for _, room := range []int{len(want), len(want) / 3, 0} {
+		buf := make([]byte, 0, room)
+		got, err := decompressFrames(frames, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("room for %d bytes: %d bytes decompressed, not the %d the frames hold", room, len(got), len(want))
+		}
+		if inPlace := room > 0 && unsafe.SliceData(got) == unsafe.SliceData(buf[:1]); inPlace != (room == len(want)) {
+			t.Errorf("room for %d of %d bytes: decompressed in the buffer given = %v", room, len(want), inPlace)
+		}
+	}
+}
