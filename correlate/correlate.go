@@ -817,7 +817,7 @@ const (
 func (c *Correlator) describe(inc *abusewatch.Incident, evs []*abusewatch.Event, own evidenceStrings) bool {
 	reportable := false
 	for _, e := range evs {
-		// Copies: a stored event's strings share its block's memory (see sample).
+		// Copies: a stored event's strings share its block's memory (see evidenceStrings).
 		if !slices.Contains(inc.Classes, e.Class) {
 			inc.Classes = append(inc.Classes, abusewatch.Class(strings.Clone(string(e.Class))))
 		}

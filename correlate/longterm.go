@@ -62,7 +62,8 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		first = prev.First
 	}
 	// The counts of the days before today cannot change while today lasts (late events
-	// aside): they are summed as days pass, and each batch reads only today's.
+	// aside): they are summed as days pass, and each batch reads only today's (a pass
+	// over history, once a day).
 	today := dayOf(to)
 	cur, err := c.pastActivity(scope, dayOf(first), today, active)
 	if err != nil {
@@ -101,14 +102,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	// strings of the news it takes, and the same ten events were copied again at
 	// every visit of a scope that recurs for months.
 	var old []abusewatch.Event
-	if open && len(prev.Evidence) > 0 && len(prev.Evidence) <= len(evs) && func() bool {
-		for i := range prev.Evidence {
-			if evs[i] != &prev.Evidence[i] {
-				return false
-			}
-		}
-		return true
-	}() {
+	if open && leads(prev.Evidence, evs) {
 		old, evs = prev.Evidence, evs[len(prev.Evidence):]
 	}
 
@@ -140,6 +134,20 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	return inc, true, nil
 }
 
+// leads says whether evs start with the events of evidence themselves (not copies), in
+// their order.
+func leads(evidence []abusewatch.Event, evs []*abusewatch.Event) bool {
+	if len(evidence) == 0 || len(evidence) > len(evs) {
+		return false
+	}
+	for i := range evidence {
+		if evs[i] != &evidence[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // firstDayEvents is how many events of its first day a recurrence incident takes as
 // evidence before sampling: twice Evidence (the rest of that day would be read only to
 // be sampled away).
@@ -152,6 +160,13 @@ type activity struct {
 	count, attempts int                // their events; those of a reportable class
 	classes         []abusewatch.Class // sorted; shared by copies of the sum, so never changed in place
 	reportableClass bool
+}
+
+// addDays adds each of days that was active.
+func (a *activity) addDays(days []abusewatch.Count, reportable []abusewatch.Class) {
+	for _, d := range days {
+		a.add(d, reportable)
+	}
 }
 
 // add adds day d if it was active.
@@ -221,9 +236,7 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 	i := sort.Search(len(active), func(i int) bool { return !active[i].Before(m.through) })
 	for i < len(active) && active[i].Before(today) {
 		if m.pass != 0 && active[i].Equal(m.day) {
-			for _, day := range m.dayCounts {
-				m.sum.add(day, c.opts.Reportable)
-			}
+			m.sum.addDays(m.dayCounts, c.opts.Reportable)
 			i++
 			continue
 		}
@@ -235,29 +248,22 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 		if err != nil {
 			return activity{}, err
 		}
-		for _, day := range days {
-			m.sum.add(day, c.opts.Reportable)
-		}
+		m.sum.addDays(days, c.opts.Reportable)
 		i = j
 	}
 	m.through, m.used = today, today
-	cur := m.sum
+	now := m.dayCounts
 	if m.pass == 0 || !m.day.Equal(today) {
-		days, err := c.counters.Days(scope, today, today.Add(24*time.Hour-time.Nanosecond))
-		if err != nil {
+		var err error
+		if now, err = c.counters.Days(scope, today, today.Add(24*time.Hour-time.Nanosecond)); err != nil {
 			return activity{}, err
 		}
 		if c.pass != 0 {
-			m.day, m.dayCounts, m.pass = today, days, c.pass
-		}
-		for _, day := range days {
-			cur.add(day, c.opts.Reportable)
-		}
-	} else {
-		for _, day := range m.dayCounts {
-			cur.add(day, c.opts.Reportable)
+			m.day, m.dayCounts, m.pass = today, now, c.pass
 		}
 	}
+	cur := m.sum
+	cur.addDays(now, c.opts.Reportable)
 	c.pastMu.Lock()
 	defer c.pastMu.Unlock()
 	if c.past == nil {
