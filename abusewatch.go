@@ -32,23 +32,26 @@ const (
 
 // Event is a record that detect recognised as something worth counting.
 type Event struct {
-	Seq     uint64     // assigned by the store: unique and increasing
-	Time    time.Time  // when it happened, from the record's own timestamp
-	Class   Class      // what it is
-	Addr    netip.Addr // the remote address, taken only from an anchored position in the record
-	Name    string     // a remote host name where the record gives a name instead of an address
-	Port    uint16     // the remote port, 0 when unknown
-	User    string     // the user name tried (attacker-controlled text)
-	Service string     // the program that logged it, e.g. "sshd"
-	Host    string     // our host that was hit (the syslog hostname)
-	Source  string     // the source the record came from
-	Line    string     // the record itself, the evidence for a report
+	// What the rules read of every event comes first: a pass over history reads it for
+	// millions, and the first two cache lines of an event hold it all (but the flags).
+	Seq       uint64     // assigned by the store: unique and increasing
+	Time      time.Time  // when it happened, from the record's own timestamp
+	Addr      netip.Addr // the remote address, taken only from an anchored position in the record
+	Class     Class      // what it is
+	Port      uint16     // the remote port, 0 when unknown
+	LocalPort uint16     // the port on our host that was hit, 0 when unknown
+	Host      string     // our host that was hit (the syslog hostname)
+	Service   string     // the program that logged it, e.g. "sshd"
 
 	// What a firewall log says about a packet, so later stages can tell a spoofable
 	// probe (UDP, ICMP, a bare SYN) from a completed connection; empty for other records.
-	Proto     string // "TCP", "UDP", "ICMP", … as the firewall logged it
-	Flags     string // the TCP flags, e.g. "SYN" or "ACK PSH", space-separated
-	LocalPort uint16 // the port on our host that was hit, 0 when unknown
+	Proto string // "TCP", "UDP", "ICMP", … as the firewall logged it
+	Flags string // the TCP flags, e.g. "SYN" or "ACK PSH", space-separated
+
+	Name   string // a remote host name where the record gives a name instead of an address
+	User   string // the user name tried (attacker-controlled text)
+	Source string // the source the record came from
+	Line   string // the record itself, the evidence for a report
 }
 
 // OwnStrings gives the strings of evs memory of their own, one allocation for all: a
