@@ -159,12 +159,12 @@ type Correlator struct {
 	recurring     map[netip.Prefix][]time.Time
 	recurringFrom time.Time
 	firstDays     firstDays // the first events of their first active day in the pass
-	// During a pass over history, an incident a windowed rule makes keeps the strings
-	// of its evidence where they were read (the frames of the batches it came from)
-	// until it grows (evidenceStrings).
-	shareFrames bool
-	pass        uint64 // the running Recorrelate's number (of passes); 0 outside one
-	passes      uint64
+	// The running Recorrelate's number (of passes), 0 outside one. During a pass, an
+	// incident a windowed rule makes keeps the strings of its evidence where they were
+	// read (the frames of the batches it came from) until it grows (evidenceStrings),
+	// and recurrence remembers each scope's counters of a day (pastSum).
+	pass   uint64
+	passes uint64
 
 	pastMu  sync.Mutex               // guards past and pastDay (the rules of several addresses run at once)
 	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days
@@ -586,7 +586,7 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 		inc.Attempts += attempts(evs)
 	}
 	own := ownNews
-	if c.shareFrames {
+	if c.pass != 0 {
 		own = ownAll // prev's may share frames: not once it outlives its first batch
 	}
 	reportable := c.describe(&inc, evs, own)
@@ -785,7 +785,7 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 		inc.Addr = first.Addr.Unmap()
 	}
 	own := ownNews
-	if c.shareFrames {
+	if c.pass != 0 {
 		own = ownNone
 	}
 	inc.AdminOnly = !c.describe(&inc, evs, own)

@@ -133,7 +133,10 @@ func TestEvidenceSharesAFrameOnlyUntilItGrows(t *testing.T) {
 	}
 	r := rule{name: "per-address", key: "ip:" + a.String(), addr: a, network: netip.PrefixFrom(a, 32)}
 	for _, pass := range []bool{true, false} {
-		c := &Correlator{opts: Options{Evidence: 6, Reportable: DefaultReportable()}, shareFrames: pass}
+		c := &Correlator{opts: Options{Evidence: 6, Reportable: DefaultReportable()}}
+		if pass {
+			c.pass = 1
+		}
 		made := c.build(r, evs[:10], false)
 		if shared, own := lines(made); len(made.Evidence) != 6 || (pass && own > 0) || (!pass && shared > 0) {
 			t.Errorf("pass %v: made with %d evidence events, %d strings in the frame and %d of their own", pass, len(made.Evidence), shared, own)

@@ -425,9 +425,9 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		return 0, fmt.Errorf("correlate: %w", err)
 	}
 	c.passes++
-	c.read, c.incidents, c.shareFrames, c.pass = recent, latest, true, c.passes
+	c.read, c.incidents, c.pass = recent, latest, c.passes
 	defer func() {
-		c.read, c.incidents, c.recurring, c.firstDays.scopes, c.shareFrames, c.pass = read, incidents, nil, nil, false, 0
+		c.read, c.incidents, c.recurring, c.firstDays.scopes, c.pass = read, incidents, nil, nil, 0
 	}()
 	if r := c.opts.Recurrence; r.Days > 0 {
 		// Most addresses are seen on a day or two: one read of the activity index
