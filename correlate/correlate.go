@@ -30,6 +30,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -928,7 +929,7 @@ func attempts(evs []*abusewatch.Event) int {
 		if e.Port != 0 {
 			i := number(e)
 			ported[i] = true
-			// A connection's lines come one after the other: the sort below gets each once.
+			// A connection's lines come one after the other: distinct gets each once.
 			if c := uint64(i)<<16 | uint64(e.Port); len(conns) == 0 || conns[len(conns)-1] != c {
 				conns = append(conns, c)
 			}
@@ -947,27 +948,26 @@ func attempts(evs []*abusewatch.Event) int {
 // leaves vs. Up to 512 go through a table on the stack: sorted, they were most of
 // attempts' time (a third of making an incident in a pass over history).
 func distinct(vs []uint64) int {
-	sorted := slices.IsSorted(vs)
 	switch {
-	case sorted:
+	case slices.IsSorted(vs):
 	case len(vs) <= 64: // a window's or a batch's share of one address, mostly
 		var table [128]uint64
-		return distinctIn(vs, table[:], 7)
+		return distinctIn(vs, table[:])
 	case len(vs) <= 512:
 		var table [1024]uint64
-		return distinctIn(vs, table[:], 10)
+		return distinctIn(vs, table[:])
 	default:
 		slices.Sort(vs)
 	}
 	return len(slices.Compact(vs))
 }
 
-// distinctIn counts the distinct values of vs in table, zero and of 1<<bits slots (at
-// least twice as many as vs, for short probes).
-func distinctIn(vs, table []uint64, bits int) int {
-	n, mask := 0, uint64(len(table)-1)
+// distinctIn counts the distinct values of vs in table, zero, whose size is a power of
+// two at least twice their number (for short probes).
+func distinctIn(vs, table []uint64) int {
+	n, mask, shift := 0, uint64(len(table)-1), 64-bits.TrailingZeros(uint(len(table)))
 	for _, v := range vs {
-		h := v * 0x9e3779b97f4a7c15 >> (64 - bits)
+		h := v * 0x9e3779b97f4a7c15 >> shift
 		for table[h] != 0 && table[h] != v {
 			h = (h + 1) & mask
 		}
