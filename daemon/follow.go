@@ -146,8 +146,39 @@ func (ff *fileFollower) readWhole(o *openFile) {
 // or the copy copytruncate made.
 func (ff *fileFollower) copyOfRead(c rotatedFile) bool {
 	h := head(c.path, c.gzip)
-	return len(h) > 0 && slices.ContainsFunc(ff.heads, func(r []byte) bool {
-		return bytes.Equal(r, h) || len(h) < len(r) && bytes.HasPrefix(r, h)
+	return len(h) > 0 && slices.ContainsFunc(ff.heads, func(r []byte) bool { return startsLike(h, r) })
+}
+
+// startsLike says whether h, the first bytes of a file (at most headLen), could be those
+// of a copy of the file that starts with r: the same, or fewer of them when the copy is
+// shorter than headLen.
+func startsLike(h, r []byte) bool {
+	return bytes.Equal(r, h) || len(h) < len(r) && bytes.HasPrefix(r, h)
+}
+
+// rotatedBesides lists the rotated files, oldest first, but o (nil: none), the file
+// just opened under the path, which is read through its descriptor: neither o itself
+// nor a copy of it. o is opened before the listing so that a rotation in between
+// leaves it under a rotated name, not missed; logrotate's compress then makes a copy
+// with a new inode and deletes o's name, and that copy was read as well as o (every
+// line of o stored twice).
+func (ff *fileFollower) rotatedBesides(o *openFile) []rotatedFile {
+	cands := ff.rotatedFiles()
+	if o == nil {
+		return cands
+	}
+	var start []byte
+	return slices.DeleteFunc(cands, func(c rotatedFile) bool {
+		if c.dev == o.id.Dev && c.inode == o.id.Inode {
+			return true
+		}
+		if start == nil {
+			start = make([]byte, headLen)
+			n, _ := o.f.ReadAt(start, 0) // o's bytes now: its name may be gone
+			start = start[:n]
+		}
+		h := head(c.path, c.gzip)
+		return len(h) > 0 && startsLike(h, start)
 	})
 }
 
@@ -258,10 +289,10 @@ func (ff *fileFollower) run(ctx context.Context) error {
 			if ofi, err := cur.f.Stat(); err == nil {
 				oldMod = ofi.ModTime()
 			}
-			cands := ff.rotatedFiles()
+			cands := ff.rotatedBesides(next)
 			cands = slices.DeleteFunc(cands[newerThan(cands, cur.id, oldMod):], func(c rotatedFile) bool {
 				if slices.Contains(ff.seen, store.Position{Dev: c.dev, Inode: c.inode}) {
-					return true // read already, or the new file rotated away meanwhile
+					return true // read already
 				}
 				// A compressed copy being written (its source is still there), or a copy
 				// of a file read already (compressed, or made by copytruncate).
@@ -333,9 +364,7 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 	// The new file is opened first: one rotated while the old ones are read is then
 	// drained through its descriptor, not missed.
 	live := ff.open(ctx, ff.path, 0)
-	cands := slices.DeleteFunc(ff.rotatedFiles(), func(c rotatedFile) bool {
-		return live != nil && c.dev == live.id.Dev && c.inode == live.id.Inode
-	})
+	cands := ff.rotatedBesides(live)
 	start := slices.IndexFunc(cands, func(c rotatedFile) bool {
 		return c.dev == saved.Dev && c.inode == saved.Inode && holds(c.path, c.gzip)
 	})

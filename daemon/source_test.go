@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -102,6 +103,92 @@ func TestFollowerCompleteLinesLongLinesAndGarbage(t *testing.T) {
 	}
 	if c.Long.Load() != 1 || c.Lines.Load() != 4 {
 		t.Errorf("counters: %d long, %d lines; want 1, 4", c.Long.Load(), c.Lines.Load())
+	}
+}
+
+// The file a follower has just opened under the path may be rotated and compressed
+// before it lists the rotated files (it lags; logrotate's compress runs at once): the
+// compressed copy is a new inode, and reading it as well as the open file stored each
+// of its lines twice. The listing leaves out the open file and its copies, not the
+// files rotated before it.
+func TestRotatedBesidesLeavesOutTheOpenFileAndItsCopy(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.log")
+	lines := func(name string, n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "Dec  6 10:16:%02d web1 sshd[%d]: Failed password for root from 198.51.100.7 port 22 ssh2 (%s)\n", i%60, 1000+i, name)
+		}
+		return b.String()
+	}
+	compress := func(name string) { // like logrotate's compress: name.gz, name removed
+		t.Helper()
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(name + ".gz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw := gzip.NewWriter(f)
+		if _, err := zw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rotate := func(to string) {
+		t.Helper()
+		if err := os.Rename(path, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An older file, rotated and compressed; then the one the follower opens.
+	write(path, lines("older", 50))
+	rotate(path + ".2")
+	compress(path + ".2")
+	write(path, lines("opened", 50))
+	ff := &fileFollower{path: path, log: slog.New(slog.DiscardHandler), store: noPositions{}, c: &SourceCounters{}}
+	o := ff.open(context.Background(), path, 0)
+	if o == nil {
+		t.Fatal("cannot open the file")
+	}
+	defer o.close()
+	names := func(files []rotatedFile) []string {
+		var out []string
+		for _, f := range files {
+			out = append(out, filepath.Base(f.path))
+		}
+		return out
+	}
+	check := func(when string, want ...string) {
+		t.Helper()
+		if got := names(ff.rotatedBesides(o)); !slices.Equal(got, want) {
+			t.Errorf("%s: rotated files besides the open one %q, want %q", when, got, want)
+		}
+	}
+	check("nothing rotated since it was opened", "auth.log.2.gz")
+	rotate(path + ".1") // the open file, under a rotated name: the same inode
+	write(path, lines("next", 5))
+	check("rotated", "auth.log.2.gz")
+	compress(path + ".1") // a new inode with its bytes; its own name is gone
+	check("rotated and compressed", "auth.log.2.gz")
+	if got := names(ff.rotatedBesides(nil)); !slices.Equal(got, []string{"auth.log.2.gz", "auth.log.1.gz"}) {
+		t.Errorf("rotated files %q, want both", got)
 	}
 }
 
