@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -104,6 +105,44 @@ func TestRecorrelateRangeAppliesNewRulesAndCountsOnlyChanges(t *testing.T) {
 	// Again over the same events: the incident is rebuilt as it was, which is no news.
 	if n, err := p.RecorrelateRange(t.Context(), t0.Add(-time.Hour), time.Now()); err != nil || n != 0 {
 		t.Errorf("second RecorrelateRange = %d, %v; want 0", n, err)
+	}
+}
+
+// The summary of a re-correlation lists the newest incidents it changed, at most a
+// limit, oldest of them first; those that end at the same time in the order of their
+// IDs. They are picked as they come, not from a sort of all.
+func TestRecorrelatedListsTheNewestChanged(t *testing.T) {
+	p := correlatePipeline(t, "[correlate]\nnetwork_addresses = 0\n")
+	t0 := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	var evs []abusewatch.Event
+	for i := range 9 { // one incident per address; pairs of them end at the same time
+		end := t0.Add(time.Duration(i/2) * time.Hour)
+		for k := range 5 {
+			evs = append(evs, abusewatch.Event{Time: end.Add(-time.Duration(4-k) * time.Second), Class: abusewatch.ClassAuthFailure,
+				Addr: netip.MustParseAddr(fmt.Sprintf("45.134.26.%d", 1+i)), Port: uint16(40000 + k), Service: "sshd", Host: "web1"})
+		}
+	}
+	if _, err := p.store.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.RecorrelateRange(t.Context(), t0.Add(-time.Hour), time.Now()); err != nil || n != 9 {
+		t.Fatalf("RecorrelateRange = %d, %v; want 9 new incidents", n, err)
+	}
+	ids := slices.SortedFunc(maps.Keys(p.passed), func(a, b string) int {
+		return cmp.Or(p.passed[a].last.Compare(p.passed[b].last), strings.Compare(b, a))
+	}) // oldest first, as Newest lists them
+	for _, limit := range []int{0, 1, 2, 3, 8, 9, 50} {
+		sum, err := p.Recorrelated(limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, inc := range sum.Newest {
+			got = append(got, inc.ID)
+		}
+		if want := ids[len(ids)-min(limit, len(ids)):]; !slices.Equal(got, want) || sum.Changed != 9 {
+			t.Errorf("limit %d: newest %v of %d changed; want %v of 9", limit, got, sum.Changed, want)
+		}
 	}
 }
 
