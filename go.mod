@@ -14,6 +14,8 @@ require (
 
 require github.com/klauspost/compress v1.20.1
 
+require github.com/ulikunitz/xz v0.5.17
+
 require (
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/alecthomas/kingpin/v2 v2.4.0 // indirect

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -105,22 +104,32 @@ const headLen = 128
 
 // head returns the first bytes of the file name (decompressed), at most headLen.
 func head(name string, compressed bool) []byte {
-	f, err := os.Open(name)
+	r, done, err := openText(name, compressed)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if compressed {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil
-		}
-		r = zr
-	}
+	defer done()
 	b := make([]byte, headLen)
 	n, _ := io.ReadFull(r, b)
 	return b[:n]
+}
+
+// openText opens the file name for reading its text: decompressed when compressed
+// says it is (its format told by its first bytes). done closes it.
+func openText(name string, compressed bool) (r io.Reader, done func(), err error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !compressed {
+		return f, func() { f.Close() }, nil
+	}
+	r, release, err := decompress(f, fileFormat(f))
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return r, func() { release(); f.Close() }, nil
 }
 
 // readWhole remembers the first bytes of a file read to its end (o must still be open).
@@ -145,7 +154,7 @@ func (ff *fileFollower) readWhole(o *openFile) {
 // copyOfRead says whether c starts like a file read to its end: a compressed copy of it,
 // or the copy copytruncate made.
 func (ff *fileFollower) copyOfRead(c rotatedFile) bool {
-	h := head(c.path, c.gzip)
+	h := head(c.path, c.compressed())
 	return len(h) > 0 && slices.ContainsFunc(ff.heads, func(r []byte) bool { return startsLike(h, r) })
 }
 
@@ -177,7 +186,7 @@ func (ff *fileFollower) rotatedBesides(o *openFile) []rotatedFile {
 			n, _ := o.f.ReadAt(start, 0) // o's bytes now: its name may be gone
 			start = start[:n]
 		}
-		h := head(c.path, c.gzip)
+		h := head(c.path, c.compressed())
 		return len(h) > 0 && startsLike(h, start)
 	})
 }
@@ -204,7 +213,8 @@ func (d *Daemon) follow(ctx context.Context, path string, out chan<- sourceLine)
 type openFile struct {
 	name    string // where it was opened (the path, or a rotated name)
 	f       *os.File
-	r       io.Reader // f, or a gzip reader over it
+	r       io.Reader // f, or a reader of its decompressed text
+	release func()    // releases that reader; nil: none
 	id      store.Position
 	offset  int64
 	pending []byte // the start of a line not complete yet, at most maxLine bytes
@@ -214,6 +224,9 @@ type openFile struct {
 }
 
 func (o *openFile) close() {
+	if o != nil && o.release != nil {
+		o.release()
+	}
 	if o != nil && o.f != nil {
 		o.f.Close()
 	}
@@ -296,7 +309,7 @@ func (ff *fileFollower) run(ctx context.Context) error {
 				}
 				// A compressed copy being written (its source is still there), or a copy
 				// of a file read already (compressed, or made by copytruncate).
-				return c.gzip && exists(strings.TrimSuffix(c.path, ".gz")) || ff.copyOfRead(c)
+				return c.compressed() && exists(withoutCompressionSuffix(c.path)) || ff.copyOfRead(c)
 			})
 			if err := ff.readAll(ctx, cands); err != nil {
 				next.close()
@@ -366,12 +379,12 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 	live := ff.open(ctx, ff.path, 0)
 	cands := ff.rotatedBesides(live)
 	start := slices.IndexFunc(cands, func(c rotatedFile) bool {
-		return c.dev == saved.Dev && c.inode == saved.Inode && holds(c.path, c.gzip)
+		return c.dev == saved.Dev && c.inode == saved.Inode && holds(c.path, c.compressed())
 	})
 	for i := len(cands) - 1; i >= 0 && start < 0; i-- {
 		// Compressed (a new inode) or copied (copytruncate): the newest copy that holds
 		// the bytes read last. Without a fingerprint only compressed copies are tried.
-		if (haveFP || cands[i].gzip) && holds(cands[i].path, cands[i].gzip) {
+		if (haveFP || cands[i].compressed()) && holds(cands[i].path, cands[i].compressed()) {
 			start = i
 		}
 	}
@@ -400,8 +413,15 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 			append([]any{"file", ff.path, "offset", saved.Offset, "size", fi.Size()}, sourceAttrs(ff.c)...)...)
 	default:
 		ff.c.Errors.Add(1)
-		ff.log.Warn("the file read last was replaced and no rotated copy of it (name.1, name-DATE, .gz) was found: lines written to it after the saved offset are lost; reading the new file from its start",
-			"file", ff.path, "inode", saved.Inode, "offset", saved.Offset)
+		attrs := []any{"file", ff.path, "inode", saved.Inode, "offset", saved.Offset}
+		for _, c := range cands {
+			if err := unreadable(c.format); err != nil {
+				// It may be the one: say why it was not read.
+				attrs = append(attrs, "unreadable", fmt.Sprintf("%s: %v", c.path, err))
+			}
+		}
+		ff.log.Warn("the file read last was replaced and no rotated copy of it (name.1, name-DATE, compressed with gzip, bzip2, xz or zstd) was found: lines written to it after the saved offset are lost; reading the new file from its start",
+			attrs...)
 	}
 	if live != nil && ff.started(ctx, live) != nil {
 		live.close()
@@ -492,7 +512,7 @@ func (ff *fileFollower) readCopy(ctx context.Context, offset int64, fp []byte) e
 	cands := ff.rotatedFiles()
 	for i := len(cands) - 1; i >= 0; i-- {
 		c := cands[i]
-		if len(fp) == 0 || !bytesAt(c.path, c.gzip, offset, fp) {
+		if len(fp) == 0 || !bytesAt(c.path, c.compressed(), offset, fp) {
 			continue
 		}
 		o := ff.open(ctx, c.path, offset)
@@ -529,7 +549,7 @@ func (ff *fileFollower) started(ctx context.Context, o *openFile) error {
 	return ff.emit(ctx, sourceLine{pos: o.pos(ff.path), fp: o.fingerprint(ff.path), posOnly: true})
 }
 
-// open opens name (the path or a rotated copy, maybe gzip-compressed) at offset; nil when
+// open opens name (the path or a rotated copy, maybe compressed) at offset; nil when
 // it does not exist or cannot be read (the error is counted and logged).
 func (ff *fileFollower) open(ctx context.Context, name string, offset int64) *openFile {
 	f, err := os.Open(name)
@@ -553,17 +573,16 @@ func (ff *fileFollower) open(ctx context.Context, name string, offset int64) *op
 	}
 	ff.denied = false
 	o := &openFile{name: name, f: f, r: f, id: identity(name, fi), buf: make([]byte, 64<<10)}
-	var magic [2]byte
-	if n, _ := f.ReadAt(magic[:], 0); n == 2 && magic == [2]byte{0x1f, 0x8b} && name != ff.path {
-		zr, err := gzip.NewReader(f)
+	if format := fileFormat(f); format != "" && name != ff.path {
+		zr, release, err := decompress(f, format)
 		if err != nil {
 			f.Close()
-			ff.fail("cannot read the compressed file", err)
+			ff.fail("cannot read the compressed file", fmt.Errorf("%s: %w", name, err))
 			return nil
 		}
-		o.r = zr
+		o.r, o.release = zr, release
 		if _, err := io.CopyN(io.Discard, zr, offset); err != nil {
-			f.Close()
+			o.close()
 			ff.fail("compressed file is shorter than the saved offset", err)
 			return nil
 		}
@@ -754,7 +773,7 @@ func (o *openFile) sameBytes() bool {
 type rotatedFile struct {
 	path       string
 	dev, inode uint64
-	gzip       bool
+	format     string // logFormat; "" for text
 	mod        time.Time
 }
 
@@ -778,7 +797,7 @@ func (ff *fileFollower) rotatedFiles() []rotatedFile {
 			continue
 		}
 		id := identity(p, fi)
-		out = append(out, rotatedFile{path: p, dev: id.Dev, inode: id.Inode, mod: fi.ModTime(), gzip: isGzip(p)})
+		out = append(out, rotatedFile{path: p, dev: id.Dev, inode: id.Inode, mod: fi.ModTime(), format: pathFormat(p)})
 	}
 	slices.SortStableFunc(out, func(a, b rotatedFile) int { return rotationOrder(a, b, base) })
 	return out
@@ -803,9 +822,7 @@ func rotationOrder(a, b rotatedFile, base string) int {
 // name-DATE[.gz].
 func rotationKey(name, base string) (int, string) {
 	suffix := strings.TrimPrefix(name, base)
-	for _, z := range []string{".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z"} {
-		suffix = strings.TrimSuffix(suffix, z)
-	}
+	suffix = withoutCompressionSuffix(suffix)
 	if n, err := strconv.Atoi(strings.TrimPrefix(suffix, ".")); err == nil && strings.HasPrefix(suffix, ".") {
 		return n, ""
 	}
@@ -815,15 +832,17 @@ func rotationKey(name, base string) (int, string) {
 	return -1, ""
 }
 
-func isGzip(path string) bool {
+// compressed says whether c is compressed (readable or not).
+func (c rotatedFile) compressed() bool { return c.format != "" }
+
+// pathFormat is logFormat of the file path ("" when it cannot be read).
+func pathFormat(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
-		return false
+		return ""
 	}
 	defer f.Close()
-	var magic [2]byte
-	n, _ := f.ReadAt(magic[:], 0)
-	return n == 2 && magic == [2]byte{0x1f, 0x8b}
+	return fileFormat(f)
 }
 
 // readBefore returns up to fingerprintLen bytes before offset in path (decompressed).
@@ -836,24 +855,19 @@ func readBefore(path string, compressed bool, offset int64) []byte {
 	return b
 }
 
-// readRange reads n bytes at off of path, decompressing a gzip file.
+// readRange reads n bytes at off of path, decompressed when compressed says so.
 func readRange(path string, compressed bool, off int64, n int) ([]byte, error) {
-	f, err := os.Open(path)
+	r, done, err := openText(path, compressed)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if compressed {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := io.CopyN(io.Discard, zr, off); err != nil {
-			return nil, err
-		}
-		r = zr
-	} else if _, err := f.Seek(off, io.SeekStart); err != nil {
+	defer done()
+	if f, ok := r.(*os.File); ok {
+		_, err = f.Seek(off, io.SeekStart) // plain text: no need to read up to off
+	} else {
+		_, err = io.CopyN(io.Discard, r, off)
+	}
+	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, n)
@@ -874,7 +888,7 @@ func lineEndAt(path string, offset int64) bool {
 	if offset == 0 {
 		return true
 	}
-	b, err := readRange(path, isGzip(path), offset-1, 1)
+	b, err := readRange(path, pathFormat(path) != "", offset-1, 1)
 	return err == nil && b[0] == '\n'
 }
 

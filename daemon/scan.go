@@ -3,7 +3,6 @@ package daemon
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -87,12 +86,12 @@ func (p *Pipeline) scanFile(ctx context.Context, path string) error {
 	br := bufio.NewReaderSize(f, 64<<10)
 	var r io.Reader = br
 	compressed := false
-	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(br)
+	if magic, _ := br.Peek(magicLen); logFormat(magic) != "" {
+		zr, release, err := decompress(br, logFormat(magic))
 		if err != nil {
 			return fmt.Errorf("%s: %w", abs, err)
 		}
-		defer zr.Close()
+		defer release()
 		r, compressed = zr, true
 	}
 	var skip int64

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -130,7 +129,7 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	in, err := openLog(files[0])
+	in, err := daemon.OpenLog(files[0])
 	if err != nil {
 		return err
 	}
@@ -295,7 +294,7 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 	if err != nil {
 		return nil, err
 	}
-	in, err := openLog(file)
+	in, err := daemon.OpenLog(file)
 	if err != nil {
 		return nil, err
 	}
@@ -337,29 +336,6 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 		out = out[:limit]
 	}
 	return out, nil
-}
-
-// openLog opens a log file, "-" for standard input, decompressing .gz files.
-func openLog(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(os.Stdin), nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasSuffix(name, ".gz") {
-		return f, nil
-	}
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{z, f}, nil
 }
 
 // flagGiven reports whether the flag name was set on the command line.

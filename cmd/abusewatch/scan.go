@@ -22,7 +22,7 @@ type scanCommand struct {
 
 func (c *scanCommand) Name() string { return "scan" }
 func (c *scanCommand) Synopsis() string {
-	return "read existing log files (plain or .gz) once and report what they show"
+	return "read existing log files (plain or gzip, bzip2, xz, zstd) once and report what they show"
 }
 
 // scanSummary is what `scan --json` prints.

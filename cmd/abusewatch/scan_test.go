@@ -123,7 +123,7 @@ func TestScanSinceSkipsOlderEvents(t *testing.T) {
 	}
 }
 
-func TestScanReadsGzipAndRefusesBadArguments(t *testing.T) {
+func TestScanReadsCompressedLogsAndRefusesBadArguments(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		args []string
@@ -157,5 +157,27 @@ func TestScanReadsGzipAndRefusesBadArguments(t *testing.T) {
 	stdout, stderr, code := runBinary(t, dir, "scan", "--config", repoPath(t, "configs/demo.toml"), rotated)
 	if code != 0 || !strings.Contains(stdout, "6 incidents, 4 reports written") {
 		t.Errorf("scan of a .gz: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	// So do the copies bzip2, xz and zstd made (logrotate's compresscmd), whatever
+	// their names; lz4's is refused by name, not read as lines of garbage.
+	for _, name := range []string{"auth.log.bz2", "auth.log.xz", "auth.log.zst"} {
+		b, err := os.ReadFile(repoPath(t, "daemon/testdata/compressed/"+name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		renamed := filepath.Join(t.TempDir(), "auth.log.1")
+		if err := os.WriteFile(renamed, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := runBinary(t, t.TempDir(), "scan", "--config", repoPath(t, "configs/demo.toml"), renamed)
+		if code != 0 || !strings.Contains(stdout, "Read 23 lines: 19 events, 4 normal, 0 unknown, 0 unparsed.") {
+			t.Errorf("scan of %s: exit %d\n%s%s", name, code, stdout, stderr)
+		}
+	}
+	lz4 := repoPath(t, "daemon/testdata/compressed/auth.log.lz4")
+	stdout, stderr, code = runBinary(t, t.TempDir(), "scan", "--config", repoPath(t, "configs/demo.toml"), lz4)
+	if code != 1 || !strings.Contains(stderr, lz4+": compressed with lz4, which abusewatch cannot read") || strings.Contains(stdout, "unparsed") {
+		t.Errorf("scan of an lz4 copy: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
