@@ -681,7 +681,9 @@ func (ff *fileFollower) split(ctx context.Context, o *openFile, chunk []byte) er
 		o.remember(line, cut)
 		ff.c.Lines.Add(1)
 		ff.c.Bytes.Add(n)
-		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: line, Offset: o.offset, Read: time.Now()},
+		// The record is the line without a carriage return before its newline; the
+		// fingerprint (remember) keeps the bytes as the file holds them.
+		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now()},
 			pos: o.pos(ff.path), fp: o.fingerprint(ff.path)}); err != nil {
 			return err
 		}

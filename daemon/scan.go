@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -162,12 +162,13 @@ func newLineReader(r io.Reader) *lineReader {
 	return &lineReader{br: bufio.NewReaderSize(r, maxLine)}
 }
 
-// next returns the next line without its newline, and how many bytes it took in the
+// next returns the next line without its newline (nor a carriage return before it, as
+// bufio.ScanLines, which `rules test` reads with), and how many bytes it took in the
 // stream (0 at the end). A last line without a newline is returned with io.EOF.
 func (l *lineReader) next() (string, int, error) {
 	b, err := l.br.ReadSlice('\n')
 	n := len(b)
-	line := string(bytes.TrimSuffix(b, []byte{'\n'}))
+	line := withoutLineEnd(string(b))
 	for errors.Is(err, bufio.ErrBufferFull) {
 		b, err = l.br.ReadSlice('\n')
 		n += len(b)
@@ -176,4 +177,11 @@ func (l *lineReader) next() (string, int, error) {
 		return line, n, io.EOF
 	}
 	return line, n, err
+}
+
+// withoutLineEnd is line without its newline and a carriage return before it: a log
+// written with CRLF (a Windows host's, some devices' over syslog) reads like any other,
+// where its lines were unparsed records in the daemon and events in `rules test`.
+func withoutLineEnd(line string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 }

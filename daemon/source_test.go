@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
@@ -296,5 +297,81 @@ func TestSyslogOverTLS(t *testing.T) {
 	fmt.Fprintf(conn, "%d %s", len(msg), msg)
 	if l := next(t, out); l.rec.Line != "2026-11-22T09:59:58.000000Z web7 sshd[42]: Invalid user x from 3.3.3.3 port 5" {
 		t.Errorf("record %q", l.rec.Line)
+	}
+}
+
+// A log written with CRLF line ends reads as the same lines without the carriage
+// return, as `rules test` reads them; the position and its fingerprint still count the
+// file's own bytes, so a follower started again resumes exactly after the last line.
+func TestCRLFLinesReadWithoutTheCarriageReturn(t *testing.T) {
+	lr := newLineReader(strings.NewReader("a\r\nb\n\r\nc\r"))
+	var lines []string
+	total := 0
+	for {
+		line, n, err := lr.next()
+		total += n
+		if n > 0 {
+			lines = append(lines, line)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if strings.Join(lines, "|") != "a|b||c" || total != 9 {
+		t.Errorf("scan read %q in %d bytes; want a, b, an empty line and c in 9", lines, total)
+	}
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.log")
+	crlf := func(from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			b.WriteString(strings.TrimSuffix(lineNumbered("crlf", i), "\n") + "\r\n")
+		}
+		return b.String()
+	}
+	if err := os.WriteFile(path, []byte(crlf(0, 3)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	read := func(ff *fileFollower, n int) (lines []string, last sourceLine) {
+		t.Helper()
+		out := make(chan sourceLine, 10)
+		ff.out = out
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { ff.run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		deadline := time.After(10 * time.Second)
+		for len(lines) < n {
+			select {
+			case l := <-out:
+				if !l.posOnly {
+					lines, last = append(lines, l.rec.Line), l
+				}
+			case <-deadline:
+				t.Fatalf("read %q, want %d lines", lines, n)
+			}
+		}
+		return lines, last
+	}
+	var logged bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logged, nil))
+	lines, last := read(&fileFollower{path: path, log: logger, store: noPositions{}, c: &SourceCounters{}}, 3)
+	for i, l := range lines {
+		if want := strings.TrimSuffix(lineNumbered("crlf", i), "\n"); l != want {
+			t.Errorf("line %d: %q, want %q", i, l, want)
+		}
+	}
+	// Started again on what was committed with the last line, after more lines came.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(crlf(3, 5))
+	f.Close()
+	saved := savedPositions{last.pos.Source: last.pos, last.fp.Source: last.fp}
+	lines, _ = read(&fileFollower{path: path, log: logger, store: saved, c: &SourceCounters{}}, 2)
+	if want := strings.TrimSuffix(lineNumbered("crlf", 3), "\n"); lines[0] != want || strings.Contains(logged.String(), "truncated") {
+		t.Errorf("resumed with %q, want %q first and no truncation; log:\n%s", lines, want, logged.String())
 	}
 }
