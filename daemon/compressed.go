@@ -45,9 +45,13 @@ var compressionSuffixes = []string{".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z"}
 // logFormat is the compressed format of a file that starts with magic, "" for text.
 func logFormat(magic []byte) string {
 	for _, f := range logFormats {
-		if bytes.HasPrefix(magic, f.magic) {
-			return f.name
+		if !bytes.HasPrefix(magic, f.magic) {
+			continue
 		}
+		if f.name == "bzip2" && (len(magic) < 4 || magic[3] < '1' || magic[3] > '9') {
+			continue // "BZh" and the block size: text may start with "BZh", not this
+		}
+		return f.name
 	}
 	return ""
 }

@@ -48,6 +48,19 @@ func TestOpenLogReadsWhatLogrotateCompressed(t *testing.T) {
 			t.Errorf("%s: read %d bytes (%v), want the %d of auth.log", name, len(got), err, len(want))
 		}
 	}
+	// Text that starts like a magic number is still text.
+	text := filepath.Join(t.TempDir(), "notes.log")
+	if err := os.WriteFile(text, []byte("BZh is not bzip2 without its block size\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := OpenLog(text); err != nil {
+		t.Errorf("%s: %v", text, err)
+	} else if b, _ := io.ReadAll(r); string(b) != "BZh is not bzip2 without its block size\n" {
+		t.Errorf("%s read as %q", text, b)
+		r.Close()
+	} else {
+		r.Close()
+	}
 	dotZ := filepath.Join(t.TempDir(), "auth.log.1.Z")
 	if err := os.WriteFile(dotZ, []byte{0x1f, 0x9d, 0x90, 'M', 'a', 'y'}, 0o644); err != nil {
 		t.Fatal(err)
