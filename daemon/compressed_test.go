@@ -160,12 +160,6 @@ func TestFollowerResumesInACopyCompressedByAnyCompressor(t *testing.T) {
 			if err := os.Remove(path + ".1"); err != nil {
 				t.Fatal(err)
 			}
-			out := make(chan sourceLine, 100)
-			ff.out = out
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { ff.run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
 			var want []string
 			if compressor != nil {
 				for i := 10; i < 20; i++ {
@@ -173,18 +167,7 @@ func TestFollowerResumesInACopyCompressedByAnyCompressor(t *testing.T) {
 				}
 			}
 			want = append(want, strings.TrimSuffix(lineNumbered("new", 0), "\n"), strings.TrimSuffix(lineNumbered("new", 1), "\n"))
-			var got []string
-			deadline := time.After(10 * time.Second)
-			for len(got) < len(want) {
-				select {
-				case l := <-out:
-					if !l.posOnly {
-						got = append(got, l.rec.Line)
-					}
-				case <-deadline:
-					t.Fatalf("lines %q; want %q", got, want)
-				}
-			}
+			got, _ := followLines(t, ff, len(want))
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("lines %q; want %q", got, want)
 			}
@@ -197,4 +180,28 @@ func TestFollowerResumesInACopyCompressedByAnyCompressor(t *testing.T) {
 
 func lineNumbered(file string, i int) string {
 	return "Dec  6 10:16:" + string(rune('0'+i/10)) + string(rune('0'+i%10)) + " web1 sshd[4242]: Failed password for root from 198.51.100.7 port 22 ssh2 (" + file + ")\n"
+}
+
+// followLines runs ff until it has sent n lines and returns them, and the last with its
+// position; it fails the test after 10 s.
+func followLines(t *testing.T, ff *fileFollower, n int) (lines []string, last sourceLine) {
+	t.Helper()
+	out := make(chan sourceLine, 10)
+	ff.out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ff.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.After(10 * time.Second)
+	for len(lines) < n {
+		select {
+		case l := <-out:
+			if !l.posOnly {
+				lines, last = append(lines, l.rec.Line), l
+			}
+		case <-deadline:
+			t.Fatalf("%s: read %q, want %d lines", ff.path, lines, n)
+		}
+	}
+	return lines, last
 }

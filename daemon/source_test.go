@@ -333,30 +333,9 @@ func TestCRLFLinesReadWithoutTheCarriageReturn(t *testing.T) {
 	if err := os.WriteFile(path, []byte(crlf(0, 3)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	read := func(ff *fileFollower, n int) (lines []string, last sourceLine) {
-		t.Helper()
-		out := make(chan sourceLine, 10)
-		ff.out = out
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { ff.run(ctx); close(done) }()
-		defer func() { cancel(); <-done }()
-		deadline := time.After(10 * time.Second)
-		for len(lines) < n {
-			select {
-			case l := <-out:
-				if !l.posOnly {
-					lines, last = append(lines, l.rec.Line), l
-				}
-			case <-deadline:
-				t.Fatalf("read %q, want %d lines", lines, n)
-			}
-		}
-		return lines, last
-	}
 	var logged bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logged, nil))
-	lines, last := read(&fileFollower{path: path, log: logger, store: noPositions{}, c: &SourceCounters{}}, 3)
+	lines, last := followLines(t, &fileFollower{path: path, log: logger, store: noPositions{}, c: &SourceCounters{}}, 3)
 	for i, l := range lines {
 		if want := strings.TrimSuffix(lineNumbered("crlf", i), "\n"); l != want {
 			t.Errorf("line %d: %q, want %q", i, l, want)
@@ -370,7 +349,7 @@ func TestCRLFLinesReadWithoutTheCarriageReturn(t *testing.T) {
 	f.WriteString(crlf(3, 5))
 	f.Close()
 	saved := savedPositions{last.pos.Source: last.pos, last.fp.Source: last.fp}
-	lines, _ = read(&fileFollower{path: path, log: logger, store: saved, c: &SourceCounters{}}, 2)
+	lines, _ = followLines(t, &fileFollower{path: path, log: logger, store: saved, c: &SourceCounters{}}, 2)
 	if want := strings.TrimSuffix(lineNumbered("crlf", 3), "\n"); lines[0] != want || strings.Contains(logged.String(), "truncated") {
 		t.Errorf("resumed with %q, want %q first and no truncation; log:\n%s", lines, want, logged.String())
 	}
