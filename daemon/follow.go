@@ -825,10 +825,11 @@ func rotationOrder(a, b rotatedFile, base string) int {
 func rotationKey(name, base string) (int, string) {
 	suffix := strings.TrimPrefix(name, base)
 	suffix = withoutCompressionSuffix(suffix)
-	if n, err := strconv.Atoi(strings.TrimPrefix(suffix, ".")); err == nil && strings.HasPrefix(suffix, ".") {
+	// A number of eight digits or more is a date (".20261122"): rotate keeps fewer.
+	if n, err := strconv.Atoi(strings.TrimPrefix(suffix, ".")); err == nil && strings.HasPrefix(suffix, ".") && len(suffix) < 9 {
 		return n, ""
 	}
-	if strings.HasPrefix(suffix, "-") || strings.HasPrefix(suffix, ".") {
+	if strings.HasPrefix(suffix, "-") || strings.HasPrefix(suffix, ".") || strings.HasPrefix(suffix, "_") {
 		return -1, suffix[1:]
 	}
 	return -1, ""

@@ -100,9 +100,18 @@ func sourceAttrs(c *SourceCounters) []any {
 		"errors", c.Errors.Load()}
 }
 
-// rotatedSuffix matches what logrotate and savelog append to a rotated file: ".1",
-// "-20261122" (dateext), either followed by a compression suffix, or a bare ".gz" / ".old".
-var rotatedSuffix = regexp.MustCompile(`^(\.\d+|-\d{8}(\d{2,6})?|\.\d{4}-\d{2}-\d{2})?(\.(gz|xz|bz2|zst|lz4|Z))?$|^\.old$`)
+// rotationStamp is what logrotate and savelog put after a rotated file's name: a number
+// (".1"), or a date as dateext writes it, its separator included (dateformat chooses
+// both): "-20261122" (the default), "-2026112213" (hourly), "-20261122-1763769600"
+// (%s, for several a day), "-2026-11-22", ".2026-11-22", "_20261122".
+const rotationStamp = `(?:\.\d+|[-._]\d{4}[-_.]?\d{2}[-_.]?\d{2}(?:[-_.]?\d+)*)`
+
+// compressionEnding is the suffix a compressed copy gets (compressionSuffixes).
+const compressionEnding = `(?:\.(?:gz|xz|bz2|zst|lz4|Z))`
+
+// rotatedSuffix matches what logrotate and savelog append to a rotated file: a
+// rotationStamp, followed by a compression suffix or not, or a bare ".gz" / ".old".
+var rotatedSuffix = regexp.MustCompile(`^` + rotationStamp + `?` + compressionEnding + `?$|^\.old$`)
 
 // isRotatedOf says whether name is a rotated copy of the live file base.
 func isRotatedOf(name, base string) bool {
@@ -113,8 +122,9 @@ func isRotatedOf(name, base string) bool {
 }
 
 // looksRotated says whether a file name is a rotated log (auth.log.1, secure-20261122,
-// messages.2.gz), the files a glob such as /var/log/secure* must not follow.
-var looksRotated = regexp.MustCompile(`(\.\d+|-\d{8}(\d{2,6})?|\.\d{4}-\d{2}-\d{2})(\.(gz|xz|bz2|zst|lz4|Z))?$|\.(gz|xz|bz2|zst|lz4|Z|old)$`)
+// messages.2.gz, auth.log-2026-11-22), the files a glob such as /var/log/secure* must
+// not follow.
+var looksRotated = regexp.MustCompile(rotationStamp + compressionEnding + `?$|\.(?:gz|xz|bz2|zst|lz4|Z|old)$`)
 
 // backoff doubles a wait up to a ceiling.
 type backoff struct {

@@ -23,7 +23,7 @@ import (
 
 func TestExpandSourcesGlobSkipsRotatedFiles(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"auth.log", "auth.log.1", "auth.log.2.gz", "secure", "secure-20261122", "secure-20261122.gz", "messages.old", "kern.log"} {
+	for _, name := range []string{"auth.log", "auth.log.1", "auth.log.2.gz", "auth.log-2026-11-21", "secure", "secure-20261122", "secure-20261122.gz", "messages.old", "kern.log"} {
 		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -44,10 +44,36 @@ func TestIsRotatedOf(t *testing.T) {
 		name string
 		want bool
 	}{{"auth.log.1", true}, {"auth.log.12.gz", true}, {"auth.log-20261122", true}, {"auth.log-2026112213", true},
-		{"auth.log.old", true}, {"auth.log", false}, {"auth.logger", false}, {"auth.log.bak", false}, {"auth.log.1.txt", false}} {
+		{"auth.log.old", true}, {"auth.log", false}, {"auth.logger", false}, {"auth.log.bak", false}, {"auth.log.1.txt", false},
+		// dateext with other dateformats: dashes, several a day (%s), another separator.
+		{"auth.log-2026-11-22", true}, {"auth.log-2026-11-22.xz", true}, {"auth.log-20261122-1763769600", true},
+		{"auth.log.2026-11-22.gz", true}, {"auth.log_20261122", true}, {"auth.log-2026-11-22-13", true},
+		{"auth.log-web1", false}, {"auth.log-2026", false}} {
 		if got := isRotatedOf(c.name, "auth.log"); got != c.want {
 			t.Errorf("isRotatedOf(%q) = %v", c.name, got)
 		}
+		// A glob must not follow what the follower takes for a rotated copy.
+		if got := looksRotated.MatchString(c.name); got != c.want && c.name != "auth.log.bak" {
+			t.Errorf("looksRotated(%q) = %v", c.name, got)
+		}
+	}
+	// Oldest first, whatever the dateformat.
+	for _, tc := range []struct{ files, want []string }{
+		{[]string{"auth.log-2026-11-23", "auth.log-2026-11-21.gz", "auth.log-2026-11-22"},
+			[]string{"auth.log-2026-11-21.gz", "auth.log-2026-11-22", "auth.log-2026-11-23"}},
+		{[]string{"auth.log-20261122-1763856000", "auth.log-20261122-1763769600.gz"},
+			[]string{"auth.log-20261122-1763769600.gz", "auth.log-20261122-1763856000"}},
+		{[]string{"auth.log.1", "auth.log.10.gz", "auth.log.2"}, []string{"auth.log.10.gz", "auth.log.2", "auth.log.1"}},
+	} {
+		sorted := slices.SortedStableFunc(slices.Values(tc.files), func(a, b string) int {
+			return rotationOrder(rotatedFile{path: a}, rotatedFile{path: b}, "auth.log")
+		})
+		if !slices.Equal(sorted, tc.want) {
+			t.Errorf("rotated files in the order %q, want %q", sorted, tc.want)
+		}
+	}
+	if n, date := rotationKey(".20261122", ""); n >= 0 || date != "20261122" {
+		t.Errorf("rotationKey(.20261122) = %d, %q; want a date", n, date)
 	}
 }
 
