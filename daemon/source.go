@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,8 +107,14 @@ func sourceAttrs(c *SourceCounters) []any {
 // (%s, for several a day), "-2026-11-22", ".2026-11-22", "_20261122".
 const rotationStamp = `(?:\.\d+|[-._]\d{4}[-_.]?\d{2}[-_.]?\d{2}(?:[-_.]?\d+)*)`
 
-// compressionEnding is the suffix a compressed copy gets (compressionSuffixes).
-const compressionEnding = `(?:\.(?:gz|xz|bz2|zst|lz4|Z))`
+// compressionEnding is the suffix a compressed copy gets: one of compressionSuffixes.
+var compressionEnding = func() string {
+	quoted := make([]string, len(compressionSuffixes))
+	for i, z := range compressionSuffixes {
+		quoted[i] = regexp.QuoteMeta(z)
+	}
+	return `(?:` + strings.Join(quoted, "|") + `)`
+}()
 
 // rotatedSuffix matches what logrotate and savelog append to a rotated file: a
 // rotationStamp, followed by a compression suffix or not, or a bare ".gz" / ".old".
@@ -124,7 +131,7 @@ func isRotatedOf(name, base string) bool {
 // looksRotated says whether a file name is a rotated log (auth.log.1, secure-20261122,
 // messages.2.gz, auth.log-2026-11-22), the files a glob such as /var/log/secure* must
 // not follow.
-var looksRotated = regexp.MustCompile(rotationStamp + compressionEnding + `?$|\.(?:gz|xz|bz2|zst|lz4|Z|old)$`)
+var looksRotated = regexp.MustCompile(rotationStamp + compressionEnding + `?$|` + compressionEnding + `$|\.old$`)
 
 // backoff doubles a wait up to a ceiling.
 type backoff struct {
