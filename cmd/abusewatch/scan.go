@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -52,6 +53,11 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	}
 	if len(files) == 0 {
 		return &usageError{"name at least one log file to scan"}
+	}
+	if slices.Contains(files, "-") {
+		// A file's position is kept, so that scanning it again adds nothing twice; a
+		// stream has none.
+		return &usageError{"scan reads log files by name, not standard input (\"-\"): it keeps how far each was read, so a second scan adds nothing twice; save the input to a file first, e.g. journalctl -u ssh > ssh.log (rules test - reads standard input)"}
 	}
 	var from time.Time
 	if *since != "" {

@@ -134,6 +134,7 @@ func TestScanReadsCompressedLogsAndRefusesBadArguments(t *testing.T) {
 		{[]string{"scan", "--since", "last tuesday", "--config", repoPath(t, "configs/demo.toml"), "x.log"}, 2, `--since "last tuesday"`},
 		{[]string{"scan", "--config", repoPath(t, "configs/demo.toml"), filepath.Join(dir, "missing.log")}, 1, "missing.log: no such file"},
 		{[]string{"scan", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"scan", "--config", repoPath(t, "configs/demo.toml"), "-"}, 2, `not standard input ("-"): it keeps how far each was read`},
 	} {
 		_, stderr, code := runBinary(t, dir, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
