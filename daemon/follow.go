@@ -102,9 +102,10 @@ type fileFollower struct {
 // lines start with a time stamp, so two files start alike only when one is a copy.
 const headLen = 128
 
-// head returns the first bytes of the file name (decompressed), at most headLen.
-func head(name string, compressed bool) []byte {
-	r, done, err := openText(name, compressed)
+// head returns the first bytes of the file name (decompressed from format, "" for
+// text), at most headLen.
+func head(name, format string) []byte {
+	r, done, err := openText(name, format)
 	if err != nil {
 		return nil
 	}
@@ -114,17 +115,18 @@ func head(name string, compressed bool) []byte {
 	return b[:n]
 }
 
-// openText opens the file name for reading its text: decompressed when compressed
-// says it is (its format told by its first bytes). done closes it.
-func openText(name string, compressed bool) (r io.Reader, done func(), err error) {
+// openText opens the file name for reading its text: decompressed from format (as
+// logFormat told it when the file was listed or opened), as it is when format is "".
+// done closes it.
+func openText(name, format string) (r io.Reader, done func(), err error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !compressed {
+	if format == "" {
 		return f, func() { f.Close() }, nil
 	}
-	r, release, err := decompress(f, fileFormat(f))
+	r, release, err := decompress(f, format)
 	if err != nil {
 		f.Close()
 		return nil, nil, err
@@ -134,14 +136,7 @@ func openText(name string, compressed bool) (r io.Reader, done func(), err error
 
 // readWhole remembers the first bytes of a file read to its end (o must still be open).
 func (ff *fileFollower) readWhole(o *openFile) {
-	var b []byte
-	if o.r == io.Reader(o.f) {
-		b = make([]byte, headLen)
-		n, _ := o.f.ReadAt(b, 0)
-		b = b[:n]
-	} else {
-		b = head(o.name, true)
-	}
+	b := o.head()
 	if len(b) == 0 {
 		return
 	}
@@ -154,7 +149,7 @@ func (ff *fileFollower) readWhole(o *openFile) {
 // copyOfRead says whether c starts like a file read to its end: a compressed copy of it,
 // or the copy copytruncate made.
 func (ff *fileFollower) copyOfRead(c rotatedFile) bool {
-	h := head(c.path, c.compressed())
+	h := head(c.path, c.format)
 	return len(h) > 0 && slices.ContainsFunc(ff.heads, func(r []byte) bool { return startsLike(h, r) })
 }
 
@@ -182,11 +177,9 @@ func (ff *fileFollower) rotatedBesides(o *openFile) []rotatedFile {
 			return true
 		}
 		if start == nil {
-			start = make([]byte, headLen)
-			n, _ := o.f.ReadAt(start, 0) // o's bytes now: its name may be gone
-			start = start[:n]
+			start = o.head()
 		}
-		h := head(c.path, c.compressed())
+		h := head(c.path, c.format)
 		return len(h) > 0 && startsLike(h, start)
 	})
 }
@@ -214,6 +207,7 @@ type openFile struct {
 	name    string // where it was opened (the path, or a rotated name)
 	f       *os.File
 	r       io.Reader // f, or a reader of its decompressed text
+	format  string    // what r decompresses (logFormat); "": r is f
 	release func()    // releases that reader; nil: none
 	id      store.Position
 	offset  int64
@@ -221,6 +215,17 @@ type openFile struct {
 	lineLen int64  // the bytes of that line read so far
 	fp      []byte // the last bytes before offset
 	buf     []byte
+}
+
+// head is the first bytes of o's text, at most headLen: of a plain file through its
+// descriptor, as they are now (its name may be gone).
+func (o *openFile) head() []byte {
+	if o.format != "" {
+		return head(o.name, o.format)
+	}
+	b := make([]byte, headLen)
+	n, _ := o.f.ReadAt(b, 0)
+	return b[:n]
 }
 
 func (o *openFile) close() {
@@ -359,14 +364,14 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 	}
 	haveFP = haveFP && fp.Offset == saved.Offset
 	// holds says whether the file name holds the bytes read last just before the offset.
-	holds := func(name string, compressed bool) bool {
+	holds := func(name, format string) bool {
 		if !haveFP {
 			return lineEndAt(name, saved.Offset) // a store written before fingerprints
 		}
-		return fingerprintAt(name, compressed, saved.Offset, fp)
+		return fingerprintAt(name, format, saved.Offset, fp)
 	}
 	sameID := statErr == nil && identity(ff.path, fi).Dev == saved.Dev && identity(ff.path, fi).Inode == saved.Inode
-	if sameID && fi.Size() >= saved.Offset && holds(ff.path, false) {
+	if sameID && fi.Size() >= saved.Offset && holds(ff.path, "") {
 		o := ff.open(ctx, ff.path, saved.Offset)
 		if o != nil && ff.started(ctx, o) != nil {
 			o.close()
@@ -379,12 +384,12 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 	live := ff.open(ctx, ff.path, 0)
 	cands := ff.rotatedBesides(live)
 	start := slices.IndexFunc(cands, func(c rotatedFile) bool {
-		return c.dev == saved.Dev && c.inode == saved.Inode && holds(c.path, c.compressed())
+		return c.dev == saved.Dev && c.inode == saved.Inode && holds(c.path, c.format)
 	})
 	for i := len(cands) - 1; i >= 0 && start < 0; i-- {
 		// Compressed (a new inode) or copied (copytruncate): the newest copy that holds
 		// the bytes read last. Without a fingerprint only compressed copies are tried.
-		if (haveFP || cands[i].compressed()) && holds(cands[i].path, cands[i].compressed()) {
+		if (haveFP || cands[i].compressed()) && holds(cands[i].path, cands[i].format) {
 			start = i
 		}
 	}
@@ -512,7 +517,7 @@ func (ff *fileFollower) readCopy(ctx context.Context, offset int64, fp []byte) e
 	cands := ff.rotatedFiles()
 	for i := len(cands) - 1; i >= 0; i-- {
 		c := cands[i]
-		if len(fp) == 0 || !bytesAt(c.path, c.compressed(), offset, fp) {
+		if len(fp) == 0 || !bytesAt(c.path, c.format, offset, fp) {
 			continue
 		}
 		o := ff.open(ctx, c.path, offset)
@@ -580,7 +585,7 @@ func (ff *fileFollower) open(ctx context.Context, name string, offset int64) *op
 			ff.fail("cannot read the compressed file", fmt.Errorf("%s: %w", name, err))
 			return nil
 		}
-		o.r, o.release = zr, release
+		o.r, o.format, o.release = zr, format, release
 		if _, err := io.CopyN(io.Discard, zr, offset); err != nil {
 			o.close()
 			ff.fail("compressed file is shorter than the saved offset", err)
@@ -593,7 +598,7 @@ func (ff *fileFollower) open(ctx context.Context, name string, offset int64) *op
 	}
 	o.offset = offset
 	if offset > 0 {
-		o.fp = readBefore(o.name, o.r != io.Reader(f), offset)
+		o.fp = readBefore(o.name, o.format, offset)
 	}
 	return o
 }
@@ -720,12 +725,12 @@ func (o *openFile) fingerprint(path string) store.Position {
 
 // fingerprintAt says whether path (decompressed) holds the bytes recorded by fp just
 // before offset.
-func fingerprintAt(path string, compressed bool, offset int64, fp store.Position) bool {
+func fingerprintAt(path, format string, offset int64, fp store.Position) bool {
 	n := int64(fp.Inode)
 	if n > offset || n > fingerprintLen {
 		return false
 	}
-	b, err := readRange(path, compressed, offset-n, int(n))
+	b, err := readRange(path, format, offset-n, int(n))
 	if err != nil {
 		return false
 	}
@@ -763,7 +768,7 @@ func (o *openFile) remember(line string, cut bool) {
 // sameBytes says whether the live file still holds the remembered bytes before the offset:
 // when it does not, it was truncated and rewritten past our offset between two looks.
 func (o *openFile) sameBytes() bool {
-	if len(o.fp) == 0 || o.r != io.Reader(o.f) {
+	if len(o.fp) == 0 || o.format != "" {
 		return true
 	}
 	got := make([]byte, len(o.fp))
@@ -849,18 +854,18 @@ func pathFormat(path string) string {
 }
 
 // readBefore returns up to fingerprintLen bytes before offset in path (decompressed).
-func readBefore(path string, compressed bool, offset int64) []byte {
+func readBefore(path, format string, offset int64) []byte {
 	start := max(0, offset-fingerprintLen)
-	b, err := readRange(path, compressed, start, int(offset-start))
+	b, err := readRange(path, format, start, int(offset-start))
 	if err != nil {
 		return nil
 	}
 	return b
 }
 
-// readRange reads n bytes at off of path, decompressed when compressed says so.
-func readRange(path string, compressed bool, off int64, n int) ([]byte, error) {
-	r, done, err := openText(path, compressed)
+// readRange reads n bytes at off of path's text (decompressed from format, "" for text).
+func readRange(path, format string, off int64, n int) ([]byte, error) {
+	r, done, err := openText(path, format)
 	if err != nil {
 		return nil, err
 	}
@@ -881,8 +886,8 @@ func readRange(path string, compressed bool, off int64, n int) ([]byte, error) {
 }
 
 // bytesAt says whether path holds fp just before offset.
-func bytesAt(path string, compressed bool, offset int64, fp []byte) bool {
-	b, err := readRange(path, compressed, offset-int64(len(fp)), len(fp))
+func bytesAt(path, format string, offset int64, fp []byte) bool {
+	b, err := readRange(path, format, offset-int64(len(fp)), len(fp))
 	return err == nil && bytes.Equal(b, fp)
 }
 
@@ -891,7 +896,7 @@ func lineEndAt(path string, offset int64) bool {
 	if offset == 0 {
 		return true
 	}
-	b, err := readRange(path, pathFormat(path) != "", offset-1, 1)
+	b, err := readRange(path, pathFormat(path), offset-1, 1)
 	return err == nil && b[0] == '\n'
 }
 

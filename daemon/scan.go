@@ -86,8 +86,9 @@ func (p *Pipeline) scanFile(ctx context.Context, path string) error {
 	br := bufio.NewReaderSize(f, 64<<10)
 	var r io.Reader = br
 	compressed := false
-	if magic, _ := br.Peek(magicLen); logFormat(magic) != "" {
-		zr, release, err := decompress(br, logFormat(magic))
+	magic, _ := br.Peek(magicLen)
+	if format := logFormat(magic); format != "" {
+		zr, release, err := decompress(br, format)
 		if err != nil {
 			return fmt.Errorf("%s: %w", abs, err)
 		}
