@@ -72,11 +72,14 @@ const reportBatch = 2000
 // mail per cooldown that covers every incident from its networks since the last.
 func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	// A bounded share each round: after `abusewatch correlate` over months there may be
-	// hundreds of thousands; the rest wait for the next rounds.
-	incs, err := p.store.UnreportedIncidents(reportBatch)
+	// hundreds of thousands; the rest wait for the next rounds, each of which goes on
+	// where the last stopped (those of a party that must wait are taken again only
+	// after all the others).
+	incs, next, err := p.store.UnreportedIncidents(p.reportAfter, reportBatch)
 	if err != nil {
 		return err
 	}
+	p.reportAfter = next
 	if len(incs) == 0 {
 		return nil
 	}

@@ -422,3 +422,47 @@ func TestObserveModeSendsNothing(t *testing.T) {
 	}
 	srv.Nothing(t)
 }
+
+// A round of Report takes on reportBatch unreported incidents. When more than that
+// many belong to parties that must wait (a report pending approval, a cooldown), the
+// next rounds go on past them: a party whose incident comes after them in the work list
+// gets its report, instead of waiting for the others to be approved and sent.
+func TestWaitingPartiesDoNotHoldUpTheRest(t *testing.T) {
+	p, st, _ := outboxPipeline(t, "127.0.0.1:1", "review", parties[:2], "")
+	a := netip.MustParseAddr("45.134.26.7")
+	incident := func(id string, addr netip.Addr) abusewatch.Incident {
+		return abusewatch.Incident{ID: id, Key: "ip:" + addr.String(), Rule: "per-address", Addr: addr,
+			Network: netip.PrefixFrom(addr, 32), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+			First: t0, Last: t0.Add(time.Minute), Count: 5, Attempts: 5, Hosts: []string{"web1"}, Severity: 2,
+			Evidence: []abusewatch.Event{{Time: t0, Class: abusewatch.ClassAuthFailure, Addr: addr,
+				Line: "web1 sshd[1]: Failed password for root from " + addr.String() + " port 40000 ssh2"}}}
+	}
+	// The work list is in ID order: hostco's come first, relay-net's one last.
+	var incs []abusewatch.Incident
+	for i := range 2*reportBatch + reportBatch/2 {
+		incs = append(incs, incident(fmt.Sprintf("a%06d", i), a))
+	}
+	relay := incident("z000000", netip.MustParseAddr("185.220.100.7"))
+	if err := st.PutIncidents(append(incs, relay)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	var rounds int
+	for rounds = 1; rounds <= 4; rounds++ {
+		if err := p.Report(ctx, t0.Add(time.Duration(rounds)*5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := st.ReportFor(relay.ID); err != nil || ok {
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if rounds > 4 {
+		t.Fatal("relay-net got no report in 4 rounds: hostco's incidents, waiting behind its report pending approval, held up the work list")
+	}
+	if n := len(reportsIn(t, st)); n != 2 {
+		t.Errorf("%d reports, want one to each party", n)
+	}
+}

@@ -94,6 +94,9 @@ type Pipeline struct {
 	touched    map[string]bool           // IDs of the incidents created or grown
 	passed     map[string]passedIncident // ... by re-correlation (RecorrelateRange)
 	rules      Rules
+	// Where the next round of Report goes on in the list of unreported incidents (the ID
+	// after which it starts; "": the first).
+	reportAfter string
 
 	Counters *Counters // shared with the pipeline a reload replaces
 }

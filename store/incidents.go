@@ -831,25 +831,48 @@ func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abuse
 	return out, total, err
 }
 
-// UnreportedIncidents returns the incidents that may be reported outside and have no
-// report yet, at most limit of them (0: all), oldest first.
-func (s *Store) UnreportedIncidents(limit int) ([]abusewatch.Incident, error) {
-	var out []abusewatch.Incident
-	err := s.db.View(func(tx *bolt.Tx) error {
+// UnreportedIncidents returns at most limit (0: all) of the incidents that may be
+// reported outside and have no report yet, oldest first. They are taken in the order of
+// their IDs from the first one after after ("": from the first) on, and from the first
+// again once the end is reached, each at most once. next is the after of the next call:
+// the ID taken last, or "" when this call took them all. The outbox reads the list round
+// after round, each going on where the last stopped: incidents that must wait (their
+// party has a report waiting, or its cooldown) are hundreds on a busy host, and a
+// round that always began at the first ID read the same ones again and again, never
+// getting to the incidents after them.
+func (s *Store) UnreportedIncidents(after string, limit int) (out []abusewatch.Incident, next string, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketUnreported).Cursor()
-		for id, _ := c.First(); id != nil && (limit <= 0 || len(out) < limit); id, _ = c.Next() {
+		id, _ := c.Seek([]byte(after))
+		if after != "" && string(id) == after {
+			id, _ = c.Next()
+		}
+		wrapped := after == ""
+		for taken := 0; ; id, _ = c.Next() {
+			if id == nil && !wrapped {
+				wrapped = true
+				id, _ = c.First()
+			}
+			if id == nil || (wrapped && after != "" && string(id) > after) {
+				next = "" // all of them, once each
+				return nil
+			}
+			if limit > 0 && taken == limit {
+				return nil
+			}
 			inc, ok, err := getIncident(tx, id)
 			if err != nil {
 				return err
 			}
+			taken++
+			next = string(id)
 			if ok && tx.Bucket(bucketReported).Get(id) == nil {
 				out = append(out, inc)
 			}
 		}
-		return nil
 	})
 	sortIncidents(out)
-	return out, err
+	return out, next, err
 }
 
 // ReportFor returns the ID of the report that covers incident id, if any.

@@ -201,7 +201,7 @@ func TestOpenMigratesVersion2KeepingCountersOfPrunedDays(t *testing.T) {
 	if incs, _, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), time.Time{}, 0); err != nil || len(incs) != 1 {
 		t.Errorf("IncidentsIn after migration = %v, %v; want the stored incident", incs, err)
 	}
-	if incs, err := s.UnreportedIncidents(0); err != nil || len(incs) != 1 {
+	if incs, err := unreported(s, 0); err != nil || len(incs) != 1 {
 		t.Errorf("UnreportedIncidents after migration = %v, %v; want the stored incident", incs, err)
 	}
 	stored, err := s.Commit([]abusewatch.Event{ev("45.134.26.17", t0.AddDate(0, 0, 11))}, nil)
@@ -260,7 +260,7 @@ func TestOpenMigratesVersion3IncidentsIntoStartOrder(t *testing.T) {
 	if incs, total, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(0, 0, 1), 0); err != nil || total != 1 || incs[0].ID != newer.ID {
 		t.Errorf("IncidentsIn since day 1 after migration = %v (%d), %v; want the newer", incs, total, err)
 	}
-	if incs, err := s.UnreportedIncidents(0); err != nil || len(incs) != 2 {
+	if incs, err := unreported(s, 0); err != nil || len(incs) != 2 {
 		t.Errorf("UnreportedIncidents after migration = %d, %v; want 2", len(incs), err)
 	}
 	s.db.View(func(tx *bolt.Tx) error {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,7 +275,7 @@ func TestIncidentsAndUnreported(t *testing.T) {
 	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"a"}}); err != nil {
 		t.Fatal(err)
 	}
-	un, err := s.UnreportedIncidents(0)
+	un, err := unreported(s, 0)
 	if err != nil || len(un) != 1 || un[0].ID != "b" {
 		t.Errorf("UnreportedIncidents = %v, %v", un, err)
 	}
@@ -334,7 +335,7 @@ func TestIncidentIndexes(t *testing.T) {
 		{"in 2001:67c::/32", ids(first2(s.IncidentsIn(netip.MustParsePrefix("2001:67c::/32"), time.Time{}, 0))), []string{"v6"}},
 		{"since a month", ids(s.IncidentsSince(t0.AddDate(0, -1, 0))), []string{"login", "rate", "v6", "weak"}},
 		{"all", ids(s.IncidentsSince(time.Time{})), []string{"login", "old", "rate", "v6", "weak"}},
-		{"unreported", ids(s.UnreportedIncidents(0)), []string{"login", "old", "v6"}},
+		{"unreported", ids(unreported(s, 0)), []string{"login", "old", "v6"}},
 	} {
 		if !slices.Equal(tc.got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.what, tc.got, tc.want)
@@ -346,10 +347,10 @@ func TestIncidentIndexes(t *testing.T) {
 	if incs, total, err := s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), t0.AddDate(0, -1, 0), 1); err != nil || total != 2 || len(incs) != 1 {
 		t.Errorf("IncidentsIn since a month, newest 1 = %v of %d, %v; want 1 of 2", incs, total, err)
 	}
-	if got := ids(s.UnreportedIncidents(1)); len(got) != 1 {
+	if got := ids(unreported(s, 1)); len(got) != 1 {
 		t.Errorf("UnreportedIncidents(1) = %v", got)
 	}
-	if got := ids(s.UnreportedIncidents(0)); !slices.Equal(got, []string{"login", "v6"}) {
+	if got := ids(unreported(s, 0)); !slices.Equal(got, []string{"login", "v6"}) {
 		t.Errorf("unreported after a report: %v", got)
 	}
 	if n, _, err := s.ForgetIncidents(netip.MustParsePrefix("45.134.26.0/24"), t0); err != nil || n != 3 {
@@ -662,7 +663,7 @@ func TestForgetUnreportedIncidentsKeepsReportedAndOlderOnes(t *testing.T) {
 	if got := ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), time.Time{}, 0))); !slices.Equal(got, []string{"older", "reported"}) {
 		t.Errorf("left in the /24: %v", got)
 	}
-	if got := ids(s.UnreportedIncidents(0)); !slices.Equal(got, []string{"older"}) {
+	if got := ids(unreported(s, 0)); !slices.Equal(got, []string{"older"}) {
 		t.Errorf("unreported left: %v", got)
 	}
 	if _, ok, err := latestIncident(s, "ip:45.134.26.3"); ok || err != nil {
@@ -682,5 +683,69 @@ func TestForgetUnreportedIncidentsKeepsReportedAndOlderOnes(t *testing.T) {
 	}
 	if inc, ok, err := latestIncident(s, "ip:45.134.26.3"); !ok || err != nil || inc.ID != "unreported" {
 		t.Errorf("made again: %v, %v, %v", inc.ID, ok, err)
+	}
+}
+
+// unreported is UnreportedIncidents from the first ID, without where a next call goes on.
+func unreported(s *Store, limit int) ([]abusewatch.Incident, error) {
+	incs, _, err := s.UnreportedIncidents("", limit)
+	return incs, err
+}
+
+// The outbox reads the unreported incidents round after round: each call goes on after
+// the ID the last one took last, from the first again at the end, and takes each at
+// most once; next is "" when a call took them all.
+func TestUnreportedIncidentsGoOnWhereTheLastCallStopped(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	var incs []abusewatch.Incident
+	for i, id := range []string{"a", "b", "c", "d", "e"} {
+		a := netip.AddrFrom4([4]byte{45, 134, 26, byte(i + 1)})
+		// Later IDs are older: a call returns its incidents oldest first, not by ID.
+		first := t0.Add(-time.Duration(i) * time.Hour)
+		incs = append(incs, abusewatch.Incident{ID: id, Key: "ip:" + a.String(), Addr: a, First: first, Last: first})
+	}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	call := func(after string, limit int) string {
+		t.Helper()
+		got, next, err := s.UnreportedIncidents(after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, inc := range got {
+			ids = append(ids, inc.ID)
+		}
+		return strings.Join(ids, ",") + " next " + next
+	}
+	for _, tc := range []struct {
+		after string
+		limit int
+		want  string
+	}{
+		{"", 2, "b,a next b"},
+		{"b", 2, "d,c next d"},
+		{"d", 2, "e,a next a"}, // the end reached, on from the first
+		{"a", 0, "e,d,c,b,a next "},
+		{"c", 10, "e,d,c,b,a next "},
+		{"", 5, "e,d,c,b,a next "}, // exactly all
+		{"e", 2, "b,a next b"},
+		{"bb", 1, "c next c"}, // an ID no longer listed: on from the next one
+	} {
+		if got := call(tc.after, tc.limit); got != tc.want {
+			t.Errorf("UnreportedIncidents(%q, %d) = %s, want %s", tc.after, tc.limit, got, tc.want)
+		}
+	}
+	// A reported incident is left out and no longer listed; the others go on.
+	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := call("b", 2), "e,d next e"; got != want {
+		t.Errorf("after a report: %s, want %s", got, want)
+	}
+	if got, want := call("", 0), "e,d,b,a next "; got != want {
+		t.Errorf("after a report, all: %s, want %s", got, want)
 	}
 }
