@@ -178,6 +178,7 @@ type PolicyConfig struct {
 	Cooldown          Duration `toml:"cooldown"`
 	DomainHourlyLimit *int     `toml:"domain_hourly_limit"`
 	DailyCap          *int     `toml:"daily_cap"`
+	MaxAge            Duration `toml:"max_age"` // incidents that ended longer ago are not reported; 0: any
 }
 
 // AdminConfig places the admin socket that the admin subcommands talk to.
@@ -208,6 +209,14 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	}
 	d.Duration = v
 	return nil
+}
+
+// String writes d as a config would: whole days as "30d", others as Go does ("36h0m0s").
+func (d Duration) String() string {
+	if day := 24 * time.Hour; d.Duration > 0 && d.Duration%day == 0 {
+		return strconv.FormatInt(int64(d.Duration/day), 10) + "d"
+	}
+	return d.Duration.String()
 }
 
 // ParseDuration reads "90s", "10m", "36h", "7d" or "1d12h".

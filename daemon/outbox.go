@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,6 +83,10 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	p.reportAfter = next
 	if len(incs) == 0 {
 		return nil
+	}
+	incs, err = p.withoutStale(incs, now)
+	if err != nil {
+		return err
 	}
 	type party struct {
 		contact   abusewatch.Contact
@@ -181,6 +186,58 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// reportCutoff is when an incident must have had its last event to be reported outside:
+// policy.max_age before the logs' newest event, or before now when that is earlier (a
+// log scanned days after it was written is judged as on the day). The abuse desk's own
+// logs of an attack older than that are likely gone, its address may be someone else's
+// by now, and `correlate --since 180d` makes incidents of months ago: the admin sees
+// them (incidents, ip, net, the summary), the outside is not told. ok is false when
+// max_age is 0 (no limit).
+func reportCutoff(cfg *Config, st *store.Store, now time.Time) (cutoff time.Time, ok bool, err error) {
+	maxAge := cfg.Policy.MaxAge.Duration
+	if maxAge <= 0 {
+		return time.Time{}, false, nil
+	}
+	newest, found, err := st.NewestEvent()
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if found && newest.Before(now) {
+		now = newest
+	}
+	return now.Add(-maxAge), true, nil
+}
+
+// withoutStale returns incs but those that ended before reportCutoff, and takes those
+// off the work list: they will not be reported unless they grow.
+func (p *Pipeline) withoutStale(incs []abusewatch.Incident, now time.Time) ([]abusewatch.Incident, error) {
+	cutoff, ok, err := reportCutoff(p.cfg, p.store, now)
+	if err != nil || !ok {
+		return incs, err
+	}
+	var stale []string
+	var oldest time.Time
+	incs = slices.DeleteFunc(incs, func(inc abusewatch.Incident) bool {
+		if !inc.Last.Before(cutoff) {
+			return false
+		}
+		stale = append(stale, inc.ID)
+		if oldest.IsZero() || inc.Last.Before(oldest) {
+			oldest = inc.Last
+		}
+		return true
+	})
+	if len(stale) == 0 {
+		return incs, nil
+	}
+	if err := p.store.ExpireUnreported(stale); err != nil {
+		return nil, err
+	}
+	p.log.Info("incidents that ended before policy.max_age are not reported outside",
+		"incidents", len(stale), "max_age", p.cfg.Policy.MaxAge.String(), "ended_before", cutoff, "oldest", oldest)
+	return incs, nil
 }
 
 // waitingFor finds a report to contact that has not gone yet.

@@ -159,6 +159,19 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if mine[0].Success {
 		return Preview{}, fmt.Errorf("a login from %s succeeded (possible compromise): abusewatch never reports that outside; check it yourself", addr)
 	}
+	cutoff, limited, err := reportCutoff(cfg, st, now)
+	if err != nil {
+		return Preview{}, err
+	}
+	stale := false
+	if limited && note == "" {
+		fresh := slices.DeleteFunc(slices.Clone(mine), func(inc abusewatch.Incident) bool { return inc.Last.Before(cutoff) })
+		if stale = len(fresh) == 0; stale {
+			mine = mine[len(mine)-1:]
+		} else {
+			mine = fresh
+		}
+	}
 	finder, err := NewFinder(cfg, st)
 	if err != nil {
 		return Preview{}, err
@@ -190,6 +203,10 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	sent := make([]mailer.Sent, len(ds))
 	for i, d := range ds {
 		sent[i] = mailer.Sent{Report: d.Report, Time: d.Time, Emails: d.Emails, Network: d.Network}
+	}
+	if stale {
+		return Preview{Report: r, Fate: fmt.Sprintf("would not be written: every incident from %s not reported yet ended before %s, more than policy.max_age (%s) before the newest event; this is how the newest one would read",
+			addr, cutoff.In(Location(cfg.Reporter.Timezone)).Format("2006-01-02 15:04 -0700"), cfg.Policy.MaxAge)}, nil
 	}
 	fate := map[string]string{
 		"observe": "would be held (observe mode): never sent",

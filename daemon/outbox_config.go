@@ -41,6 +41,9 @@ func (c *Config) outboxDefaults() {
 	if c.Policy.Cooldown.Duration == 0 && keyLine(c.doc, "policy.cooldown") == 0 {
 		c.Policy.Cooldown = Duration{7 * 24 * time.Hour}
 	}
+	if c.Policy.MaxAge.Duration == 0 && keyLine(c.doc, "policy.max_age") == 0 {
+		c.Policy.MaxAge = Duration{30 * 24 * time.Hour}
+	}
 	if c.Policy.DomainHourlyLimit == nil {
 		c.Policy.DomainHourlyLimit = ptr(5)
 	}
@@ -75,7 +78,8 @@ func (c *Config) validateOutbox() error {
 		key string
 		v   time.Duration
 	}{{"mail.retry_min", c.Mail.RetryMin.Duration}, {"mail.retry_max", c.Mail.RetryMax.Duration},
-		{"mail.give_up_after", c.Mail.GiveUpAfter.Duration}, {"policy.cooldown", c.Policy.Cooldown.Duration}} {
+		{"mail.give_up_after", c.Mail.GiveUpAfter.Duration}, {"policy.cooldown", c.Policy.Cooldown.Duration},
+		{"policy.max_age", c.Policy.MaxAge.Duration}} {
 		if d.v < 0 {
 			return bad(d.key, "must not be negative")
 		}

@@ -466,3 +466,53 @@ func TestWaitingPartiesDoNotHoldUpTheRest(t *testing.T) {
 		t.Errorf("%d reports, want one to each party", n)
 	}
 }
+
+// An incident that ended more than policy.max_age before the logs' newest event (or now,
+// when that is earlier) is not reported outside: the abuse desk's own logs of it are
+// likely gone, and `correlate --since 180d` must not mail months-old attacks. It leaves
+// the work list; the admin still sees it. Measured from the newest event, a log scanned
+// days after it was written is reported as on the day.
+func TestIncidentsOlderThanMaxAgeAreNotReported(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", parties[:1], `max_age = "30d"`)
+	ctx := t.Context()
+	stale := attack(t, st, "45.134.26.7", t0.AddDate(0, 0, -31), 20)
+	edge := attack(t, st, "45.134.26.8", t0.AddDate(0, 0, -30).Add(-time.Minute), 20) // its last event 30 days before now
+	// The logs' newest event is a day old: "now" for the age is the earlier of the two.
+	if _, err := st.Commit([]abusewatch.Event{{Time: t0, Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr("45.134.26.9"),
+		Host: "web1", Service: "sshd", Line: "web1 sshd[1]: Failed password for root from 45.134.26.9 port 40000 ssh2"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Tick(ctx, t0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.Next(t)
+	if !strings.Contains(string(m.Data), "45.134.26.8") || strings.Contains(string(m.Data), "45.134.26.7") {
+		t.Error("the report is not about the incident of 30 days alone")
+	}
+	var reported []string
+	for _, r := range reportsIn(t, st, abusewatch.ReportSent) {
+		reported = append(reported, strings.Join(r.Incidents, "+"))
+	}
+	if strings.Join(reported, " ") != edge.ID {
+		t.Fatalf("reports sent of %v, want one of %s", reported, edge.ID)
+	}
+	if incs, _, err := st.UnreportedIncidents("", 0); err != nil || len(incs) != 0 {
+		t.Errorf("still to report: %v, %v; the stale incident should have left the work list", incs, err)
+	}
+	if _, ok, err := st.ReportFor(stale.ID); ok || err != nil {
+		t.Errorf("the stale incident has a report (%v)", err)
+	}
+	if !strings.Contains(logs.String(), "policy.max_age") {
+		t.Error("no log line says why the stale incident was not reported")
+	}
+	// Still there for the admin, and the preview says it would not be written.
+	if incs, err := st.IncidentsSince(time.Time{}); err != nil || len(incs) != 2 {
+		t.Errorf("incidents: %d, %v; want both", len(incs), err)
+	}
+	pv, err := PreviewReport(ctx, p.cfg, st, stale.Addr, t0.Add(24*time.Hour))
+	if err != nil || !strings.HasPrefix(pv.Fate, "would not be written") || !strings.Contains(pv.Fate, "policy.max_age (30d)") {
+		t.Errorf("preview of the stale incident: %q, %v", pv.Fate, err)
+	}
+	srv.Nothing(t)
+}

@@ -41,6 +41,24 @@ func (s *Store) AddReport(r abusewatch.Report) (bool, error) {
 	return added, err
 }
 
+// ExpireUnreported takes ids off the work list of unreported incidents without a report:
+// the outbox will not report them (they ended too long ago). They stay stored, and an
+// incident that grows later is on the list again.
+func (s *Store) ExpireUnreported(ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUnreported)
+		for _, id := range ids {
+			if err := b.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Report returns the report with id.
 func (s *Store) Report(id string) (abusewatch.Report, bool, error) {
 	var r abusewatch.Report
