@@ -94,6 +94,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	}
 	var parties []*party
 	byKey := map[string]*party{}
+	var compromises []string
 	for _, inc := range incs {
 		if inc.AdminOnly && !inc.Success {
 			// Weak or spoofable evidence alone, or a rate anomaly: the admin sees it
@@ -103,8 +104,11 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 		if inc.Success {
 			// Never outside: a success may be our own user; the admin must look first.
+			// Warned once, then off the work list (the summary lists it first); it is on
+			// the list again, and warned again, when it grows.
 			p.log.Warn("login succeeded from an attacking address: possible compromise, not reported outside",
 				"incident", inc.ID, "addr", inc.Addr)
+			compromises = append(compromises, inc.ID)
 			continue
 		}
 		contact, err := p.contact(ctx, inc.Addr)
@@ -135,6 +139,9 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 			parties = append(parties, pt)
 		}
 		pt.incidents = append(pt.incidents, inc)
+	}
+	if err := p.store.ExpireUnreported(compromises); err != nil {
+		return err
 	}
 	if len(parties) == 0 {
 		return nil

@@ -516,3 +516,39 @@ func TestIncidentsOlderThanMaxAgeAreNotReported(t *testing.T) {
 	}
 	srv.Nothing(t)
 }
+
+// A login that succeeded from an attacking address is the admin's, never the outside's:
+// the round warns once and takes the incident off the work list, instead of warning
+// again every report_interval for as long as it is kept. When it grows (the address
+// came back), it is new to the admin and warned again.
+func TestPossibleCompromiseIsWarnedOncePerChange(t *testing.T) {
+	p, st, logs := outboxPipeline(t, "127.0.0.1:1", "auto", parties[:1], "")
+	ctx := t.Context()
+	inc := attack(t, st, "45.134.26.7", t0, 20)
+	inc.Success = true
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	warnings := func() int { return strings.Count(logs.String(), "possible compromise") }
+	for i := range 3 {
+		if err := p.Report(ctx, t0.Add(time.Duration(i+1)*5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := warnings(); n != 1 {
+		t.Errorf("warned %d times in 3 rounds, want once", n)
+	}
+	inc.Last, inc.Count = inc.Last.Add(time.Hour), inc.Count+5
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Report(ctx, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := warnings(); n != 2 {
+		t.Errorf("warned %d times after it grew, want twice", n)
+	}
+	if rs := reportsIn(t, st); len(rs) != 0 {
+		t.Errorf("%d reports about a possible compromise", len(rs))
+	}
+}

@@ -42,8 +42,9 @@ func (s *Store) AddReport(r abusewatch.Report) (bool, error) {
 }
 
 // ExpireUnreported takes ids off the work list of unreported incidents without a report:
-// the outbox will not report them (they ended too long ago). They stay stored, and an
-// incident that grows later is on the list again.
+// the outbox is done with them though it reported nothing (they ended too long ago, or
+// are a possible compromise the admin was warned of). They stay stored, and an incident
+// that grows later is on the list again.
 func (s *Store) ExpireUnreported(ids []string) error {
 	if len(ids) == 0 {
 		return nil
