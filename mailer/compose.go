@@ -31,6 +31,9 @@ type Composer struct {
 	domain   string // of from, for Message-IDs
 	xarf     bool
 	signer   *Signer
+	// The template prints .Others: incidents beyond maxDetailed go there, a line each.
+	// A template that does not (an admin's, written before) gets every one in .Incidents.
+	listsOthers bool
 }
 
 // Options are the optional parts of a report.
@@ -76,12 +79,14 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 		return nil, fmt.Errorf("mailer: the report template does not parse: %w", err)
 	}
 	c := &Composer{
-		tmpl:     t,
-		reporter: reporter,
-		from:     addr,
-		domain:   addr.Address[strings.LastIndexByte(addr.Address, '@')+1:],
+		tmpl:        t,
+		reporter:    reporter,
+		from:        addr,
+		domain:      addr.Address[strings.LastIndexByte(addr.Address, '@')+1:],
+		listsOthers: strings.Contains(tmpl, ".Others"),
 	}
-	if err := t.Execute(io.Discard, c.memo(sample())); err != nil {
+	contact, detailed, others := sample()
+	if err := t.Execute(io.Discard, c.memo(contact, detailed, others)); err != nil {
 		return nil, fmt.Errorf("mailer: the report template does not render: %w", err)
 	}
 	return c, nil
@@ -110,7 +115,11 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 	subject := subjectFor(incidents)
 
 	var body bytes.Buffer
-	m := c.memo(contact, incidents)
+	detailed, others := incidents, []abusewatch.Incident(nil)
+	if c.listsOthers {
+		detailed, others = mostSerious(incidents, maxDetailed)
+	}
+	m := c.memo(contact, detailed, others)
 	m.ReportID = id
 	if err := c.tmpl.Execute(&body, m); err != nil {
 		return abusewatch.Report{}, fmt.Errorf("mailer: rendering the report template: %w", err)
@@ -125,7 +134,7 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
 	}
 	if c.xarf {
-		parts, err := c.xarfEntities(id, incidents, m)
+		parts, err := c.xarfEntities(id, detailed, m)
 		if err != nil {
 			return abusewatch.Report{}, fmt.Errorf("mailer: writing the X-ARF part: %w", err)
 		}

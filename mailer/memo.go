@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -19,7 +20,52 @@ type memo struct {
 	Holder    string   // the network's name or handle in the registry, may be empty
 	Reasons   []string // why we write: one phrase per class, e.g. "repeated failed SSH login attempts"
 	Incidents []memoIncident
-	Key       *memoKey // the OpenPGP key that signs the report, nil when unsigned
+	Others    []memoSource // the sources beyond maxDetailed, a line each (mostSerious)
+	Key       *memoKey     // the OpenPGP key that signs the report, nil when unsigned
+}
+
+// memoSource is a source the memo lists on one line, without its log lines.
+type memoSource struct {
+	Source      string // the address, or the network
+	First, Last string // as in memoIncident
+	Count       int
+	Attempts    int
+}
+
+// A memo details at most maxDetailed incidents, with their log lines (and the X-ARF
+// parts, one each); the others are listed a line each. A busy host's report to a large
+// provider covers hundreds of sources a week, and after `correlate` over weeks
+// thousands: 2,000 sources in detail made an 8 MB mail, past many desks' size limits
+// and nobody's reading.
+const maxDetailed = 25
+
+// mostSerious splits incidents (in the order the memo shows them) into the n most
+// serious (severity, then connections, then events) and the others, each in the order
+// they came in.
+func mostSerious(incidents []abusewatch.Incident, n int) (detailed, others []abusewatch.Incident) {
+	if len(incidents) <= n {
+		return incidents, nil
+	}
+	order := make([]int, len(incidents))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		x, y := &incidents[a], &incidents[b]
+		return cmp.Or(cmp.Compare(y.Severity, x.Severity), cmp.Compare(y.Attempts, x.Attempts), cmp.Compare(y.Count, x.Count))
+	})
+	chosen := make([]bool, len(incidents))
+	for _, i := range order[:n] {
+		chosen[i] = true
+	}
+	for i, inc := range incidents {
+		if chosen[i] {
+			detailed = append(detailed, inc)
+		} else {
+			others = append(others, inc)
+		}
+	}
+	return detailed, others
 }
 
 // memoKey names the signing key so the recipient can check the signature.
@@ -99,7 +145,7 @@ func (c *Composer) hostNames(hosts []string) []string {
 	return out
 }
 
-func (c *Composer) memo(contact abusewatch.Contact, incidents []abusewatch.Incident) memo {
+func (c *Composer) memo(contact abusewatch.Contact, incidents, others []abusewatch.Incident) memo {
 	m := memo{
 		Reporter: c.reporter,
 		Network:  contact.Network.String(),
@@ -112,7 +158,7 @@ func (c *Composer) memo(contact abusewatch.Contact, incidents []abusewatch.Incid
 		m.Network = ""
 	}
 	seen := map[abusewatch.Class]bool{}
-	for _, inc := range incidents {
+	for _, inc := range slices.Concat(incidents, others) {
 		for _, cl := range inc.Classes {
 			// A success is not why we write; it is reported per incident as a possible compromise.
 			if cl == abusewatch.ClassAuthSuccess || seen[cl] {
@@ -121,7 +167,13 @@ func (c *Composer) memo(contact abusewatch.Contact, incidents []abusewatch.Incid
 			seen[cl] = true
 			m.Reasons = append(m.Reasons, phrase(cl))
 		}
+	}
+	for _, inc := range incidents {
 		m.Incidents = append(m.Incidents, c.memoIncident(inc))
+	}
+	for _, inc := range others {
+		m.Others = append(m.Others, memoSource{Source: source(inc), First: c.timestamp(inc.First), Last: c.timestamp(inc.Last),
+			Count: inc.Count, Attempts: max(inc.Attempts, 1)})
 	}
 	return m
 }
@@ -150,10 +202,10 @@ func (c *Composer) timestamp(t time.Time) string {
 	return t.In(c.reporter.Location).Format(timeLayout)
 }
 
-// sample returns a contact and incidents that take every branch a template is likely to
-// have (success or not, lines omitted or not, known and unknown classes), so NewComposer
-// can refuse a template that parses but cannot render.
-func sample() (abusewatch.Contact, []abusewatch.Incident) {
+// sample returns a contact, incidents in detail and one listed a line, that take every
+// branch a template is likely to have (success or not, lines omitted or not, known and
+// unknown classes), so NewComposer can refuse a template that parses but cannot render.
+func sample() (abusewatch.Contact, []abusewatch.Incident, []abusewatch.Incident) {
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	contact := abusewatch.Contact{
 		Network: netip.MustParsePrefix("192.0.2.0/24"),
@@ -161,26 +213,35 @@ func sample() (abusewatch.Contact, []abusewatch.Incident) {
 		Name:    "EXAMPLE-NET",
 	}
 	return contact, []abusewatch.Incident{{
-		ID:       "sample-1",
-		Addr:     netip.MustParseAddr("192.0.2.1"),
-		Network:  netip.MustParsePrefix("192.0.2.1/32"),
-		Classes:  []abusewatch.Class{abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser, "sample"},
-		First:    t,
-		Last:     t.Add(time.Minute),
-		Count:    3,
-		Attempts: 2,
-		Hosts:    []string{"host"},
-		Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
-		Success:  true,
-	}, {
-		ID:       "sample-2",
-		Network:  netip.MustParsePrefix("192.0.2.0/24"),
-		Classes:  []abusewatch.Class{abusewatch.ClassAuthFailure},
-		First:    t,
-		Last:     t,
-		Count:    1,
-		Attempts: 1,
-		Hosts:    []string{"host"},
-		Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
-	}}
+			ID:       "sample-1",
+			Addr:     netip.MustParseAddr("192.0.2.1"),
+			Network:  netip.MustParsePrefix("192.0.2.1/32"),
+			Classes:  []abusewatch.Class{abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser, "sample"},
+			First:    t,
+			Last:     t.Add(time.Minute),
+			Count:    3,
+			Attempts: 2,
+			Hosts:    []string{"host"},
+			Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
+			Success:  true,
+		}, {
+			ID:       "sample-2",
+			Network:  netip.MustParsePrefix("192.0.2.0/24"),
+			Classes:  []abusewatch.Class{abusewatch.ClassAuthFailure},
+			First:    t,
+			Last:     t,
+			Count:    1,
+			Attempts: 1,
+			Hosts:    []string{"host"},
+			Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
+		}}, []abusewatch.Incident{{
+			ID:       "sample-3",
+			Addr:     netip.MustParseAddr("192.0.2.3"),
+			Network:  netip.MustParsePrefix("192.0.2.3/32"),
+			Classes:  []abusewatch.Class{abusewatch.ClassAuthFailure},
+			First:    t,
+			Last:     t.Add(time.Minute),
+			Count:    4,
+			Attempts: 2,
+		}}
 }

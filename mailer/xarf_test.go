@@ -375,3 +375,69 @@ func TestSchemaValidatorCatchesMissingFields(t *testing.T) {
 		}
 	}
 }
+
+// A report to a large provider may cover thousands of sources. The memo details the 25
+// most serious (with their log lines and X-ARF parts) and lists the others a line
+// each, so every source is named and the mail stays small; a template that never names
+// .Others gets every source in detail, as before.
+func TestAReportOfManySourcesDetailsTheMostSerious(t *testing.T) {
+	var incs []abusewatch.Incident
+	for i := range 300 {
+		inc := testIncident()
+		inc.ID, inc.Addr = fmt.Sprintf("inc-%03d", i), netip.AddrFrom4([4]byte{203, 0, 113, byte(i%250 + 1)})
+		if i >= 250 {
+			inc.Addr = netip.AddrFrom4([4]byte{203, 0, 114, byte(i - 249)})
+		}
+		inc.First = inc.First.Add(time.Duration(i) * time.Minute)
+		inc.Attempts, inc.Severity = 10+i%7, 2
+		inc.Evidence = []abusewatch.Event{{Time: inc.First, Port: uint16(40000 + i), Class: abusewatch.ClassAuthFailure,
+			Line: fmt.Sprintf("sshd[%d]: Failed password for root from %s port %d ssh2", i, inc.Addr, 40000+i)}}
+		if i%12 == 5 { // 25 of them: every 12th from the 6th on
+			inc.Severity = 3
+		}
+		incs = append(incs, inc)
+	}
+	r, err := xarfComposer(t).Compose(testContact(), incs, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Incidents) != len(incs) {
+		t.Errorf("the report covers %d incidents, want all %d", len(r.Incidents), len(incs))
+	}
+	_, ps, bodies := parts(t, r.Message)
+	memo := string(bodies[0])
+	if n := strings.Count(memo, "Source address:"); n != maxDetailed {
+		t.Errorf("%d sources in detail, want %d", n, maxDetailed)
+	}
+	if len(ps)-1 != maxDetailed {
+		t.Errorf("%d X-ARF parts, want one per source in detail (%d)", len(ps)-1, maxDetailed)
+	}
+	for i, inc := range incs {
+		detailed := strings.Contains(memo, "Source address:  "+inc.Addr.String()+"\r\n")
+		if want := inc.Severity == 3; detailed != want {
+			t.Errorf("source %d (%s, severity %d): detailed %v", i, inc.Addr, inc.Severity, detailed)
+		}
+		if !detailed && !strings.Contains(memo, "\r\n  "+fmt.Sprintf("%-15s", inc.Addr.String())+"  ") {
+			t.Errorf("source %s is neither detailed nor listed", inc.Addr)
+		}
+	}
+	if !strings.Contains(memo, "from 275 more source addresses") {
+		t.Error("the memo does not say how many more sources it lists")
+	}
+	if len(r.Message) > 200_000 {
+		t.Errorf("a report of 300 sources is %d bytes", len(r.Message))
+	}
+
+	// An older template, without .Others: every source in detail.
+	old, err := NewComposer("{{range .Incidents}}Source address:  {{.Source}}\n{{end}}", Reporter{Name: "Jane Doe"}, "abuse-reports@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = old.Compose(testContact(), incs, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, text := body(t, r.Message); strings.Count(text, "Source address:") != len(incs) {
+		t.Errorf("a template without .Others details %d sources, want all %d", strings.Count(text, "Source address:"), len(incs))
+	}
+}
