@@ -94,8 +94,17 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	}
 	var parties []*party
 	byKey := map[string]*party{}
-	var compromises []string
+	// The incidents the outbox is done with though nothing is reported: they leave the
+	// work list (ExpireUnreported).
+	var done []string
+	var excluded int
 	for _, inc := range incs {
+		if p.neverReported(inc) {
+			// Excluded after it was made (`exclude`, never_report and a reload).
+			done = append(done, inc.ID)
+			excluded++
+			continue
+		}
 		if inc.AdminOnly && !inc.Success {
 			// Weak or spoofable evidence alone, or a rate anomaly: the admin sees it
 			// (incidents, net, the summary), the outside never does.
@@ -108,7 +117,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 			// the list again, and warned again, when it grows.
 			p.log.Warn("login succeeded from an attacking address: possible compromise, not reported outside",
 				"incident", inc.ID, "addr", inc.Addr)
-			compromises = append(compromises, inc.ID)
+			done = append(done, inc.ID)
 			continue
 		}
 		contact, err := p.contact(ctx, inc.Addr)
@@ -140,7 +149,10 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 		pt.incidents = append(pt.incidents, inc)
 	}
-	if err := p.store.ExpireUnreported(compromises); err != nil {
+	if excluded > 0 {
+		p.log.Info("incidents of networks excluded since they were made are never reported", "incidents", excluded)
+	}
+	if err := p.store.ExpireUnreported(done); err != nil {
 		return err
 	}
 	if len(parties) == 0 {
@@ -245,6 +257,16 @@ func (p *Pipeline) withoutStale(incs []abusewatch.Incident, now time.Time) ([]ab
 	p.log.Info("incidents that ended before policy.max_age are not reported outside",
 		"incidents", len(stale), "max_age", p.cfg.Policy.MaxAge.String(), "ended_before", cutoff, "oldest", oldest)
 	return incs, nil
+}
+
+// neverReported says whether the source of inc lies in a network that is never reported
+// (reserved, policy.never_report, `exclude`): the rules make no incident there, but one
+// made before the network was excluded still waits on the work list.
+func (p *Pipeline) neverReported(inc abusewatch.Incident) bool {
+	if inc.Addr.IsValid() {
+		return p.Excluded(inc.Addr)
+	}
+	return inc.Network.IsValid() && p.Excluded(inc.Network.Addr())
 }
 
 // waitingFor finds a report to contact that has not gone yet.

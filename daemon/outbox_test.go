@@ -552,3 +552,47 @@ func TestPossibleCompromiseIsWarnedOncePerChange(t *testing.T) {
 		t.Errorf("%d reports about a possible compromise", len(rs))
 	}
 }
+
+// A network excluded after its incidents were made (`exclude`, or never_report added and
+// reloaded) is never reported: the round drops its incidents that wait for a report and
+// takes them off the work list; the other parties' go out as before.
+func TestNetworkExcludedAfterItsIncidentsIsNotReported(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	for _, how := range []string{"exclude", "never_report"} {
+		t.Run(how, func(t *testing.T) {
+			policy := ""
+			if how == "never_report" {
+				policy = `never_report = ["45.134.26.0/24"]`
+			}
+			p, st, logs := outboxPipeline(t, srv.Addr, "auto", parties[:2], policy)
+			own := attack(t, st, "45.134.26.7", t0, 20) // made before the exclusion
+			other := attack(t, st, "185.220.100.7", t0, 20)
+			if how == "exclude" {
+				if _, err := Exclude(st, netip.MustParsePrefix("45.134.26.0/24"), false, "a partner's scanner", t0); err != nil {
+					t.Fatal(err)
+				}
+				p.correlator.Exclude(netip.MustParsePrefix("45.134.26.0/24"))
+			}
+			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			m := srv.Next(t)
+			if strings.Contains(string(m.Data), "45.134.26.7") {
+				t.Error("the excluded network was reported")
+			}
+			srv.Nothing(t)
+			if _, ok, _ := st.ReportFor(other.ID); !ok {
+				t.Error("the other party's incident has no report")
+			}
+			if incs, _, err := st.UnreportedIncidents("", 0); err != nil || len(incs) != 0 {
+				t.Errorf("still to report: %d, %v", len(incs), err)
+			}
+			if _, ok, _ := st.ReportFor(own.ID); ok {
+				t.Error("the excluded incident has a report")
+			}
+			if !strings.Contains(logs.String(), "never reported") {
+				t.Error("no log line says why the incident was not reported")
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ func (c *excludeCommand) Name() string {
 }
 
 func (c *excludeCommand) Synopsis() string {
-	return "never report an address or network (your own, a partner's, a scanner you allow)"
+	return "never report an address or network (your own, a partner's, a scanner you allow), nor its incidents still waiting for a report"
 }
 
 func (c *excludeCommand) Run(ctx context.Context, args []string) error {
