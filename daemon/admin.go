@@ -28,7 +28,7 @@ import (
 //
 //	GET  /v1/status                     uptime, sources, counters, store, outbox, last errors
 //	POST /v1/reload                     re-read config and rules; a bad file keeps the old ones
-//	GET  /v1/incidents?since=7d         incidents whose last event is after since
+//	GET  /v1/incidents?since=7d&limit=N the newest N (0: all) incidents whose last event is after since, and their number
 //	GET  /v1/ip/ADDR?since=30d          what is known about an address
 //	GET  /v1/net/CIDR?since=30d         what is known about a network
 //	POST /v1/exclude?network=CIDR       never report the network again
@@ -274,14 +274,23 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		incs, err := QueryIncidents(d.store, since)
+		limit, err := limitParam(r, DefaultIncidentLimit)
+		if err != nil {
+			replyError(w, http.StatusBadRequest, err)
+			return
+		}
+		incs, err := QueryIncidents(d.store, since, limit)
 		reply(w, incs, err)
 	})
 	mux.HandleFunc("GET /v1/unknown", func(w http.ResponseWriter, r *http.Request) {
 		since, err := sinceParam(r, 7*24*time.Hour)
-		limit, lerr := strconv.Atoi(r.URL.Query().Get("limit"))
-		if err != nil || (lerr != nil && r.URL.Query().Get("limit") != "") {
-			replyError(w, http.StatusBadRequest, fmt.Errorf("bad since or limit: want a duration or date, and a number"))
+		if err != nil {
+			replyError(w, http.StatusBadRequest, err)
+			return
+		}
+		limit, err := limitParam(r, 0)
+		if err != nil {
+			replyError(w, http.StatusBadRequest, err)
 			return
 		}
 		shapes, err := d.store.Shapes(since, limit)
@@ -394,6 +403,19 @@ func sinceParam(r *http.Request, def time.Duration) (time.Time, error) {
 		return time.Now().Add(-def), nil
 	}
 	return ParseSince(s, time.Now())
+}
+
+// limitParam is the request's limit: a count, 0 for all, def when not given.
+func limitParam(r *http.Request, def int) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("limit %q: want a count, or 0 for all", s)
+	}
+	return n, nil
 }
 
 func reply(w http.ResponseWriter, v any, err error) {

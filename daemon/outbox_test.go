@@ -507,7 +507,7 @@ func TestIncidentsOlderThanMaxAgeAreNotReported(t *testing.T) {
 		t.Error("no log line says why the stale incident was not reported")
 	}
 	// Still there for the admin, and the preview says it would not be written.
-	if incs, err := st.IncidentsSince(time.Time{}); err != nil || len(incs) != 2 {
+	if incs, _, err := st.IncidentsSince(time.Time{}, 0); err != nil || len(incs) != 2 {
 		t.Errorf("incidents: %d, %v; want both", len(incs), err)
 	}
 	pv, err := PreviewReport(ctx, p.cfg, st, stale.Addr, t0.Add(24*time.Hour))

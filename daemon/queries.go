@@ -25,25 +25,34 @@ type IncidentInfo struct {
 	Location    string                 `json:"report_location,omitempty"`
 }
 
-// QueryIncidents returns the incidents whose last event is at or after since, newest
-// first, each with its report.
-func QueryIncidents(st *store.Store, since time.Time) ([]IncidentInfo, error) {
-	all, err := st.IncidentsSince(since)
+// IncidentList is the newest of the incidents active since a time, and how many there
+// are in all.
+type IncidentList struct {
+	Incidents []IncidentInfo `json:"incidents"`
+	Total     int            `json:"total"`
+}
+
+// DefaultIncidentLimit is how many incidents `incidents` shows unless told: a busy host
+// makes hundreds of thousands in the months it keeps, and all of them with their
+// evidence were gigabytes in the memory of the daemon that answered.
+const DefaultIncidentLimit = 1000
+
+// QueryIncidents returns the newest limit (0: all) of the incidents whose last event is
+// at or after since, newest first, each with its report.
+func QueryIncidents(st *store.Store, since time.Time, limit int) (IncidentList, error) {
+	all, total, err := st.IncidentsSince(since, limit)
 	if err != nil {
-		return nil, err
+		return IncidentList{}, err
 	}
-	var out []IncidentInfo
+	out := IncidentList{Incidents: []IncidentInfo{}, Total: total}
 	for _, inc := range all {
-		if inc.Last.Before(since) {
-			continue
-		}
 		info, err := withReport(st, inc)
 		if err != nil {
-			return nil, err
+			return IncidentList{}, err
 		}
-		out = append(out, info)
+		out.Incidents = append(out.Incidents, info)
 	}
-	slices.SortStableFunc(out, func(a, b IncidentInfo) int { return b.Last.Compare(a.Last) })
+	slices.SortStableFunc(out.Incidents, func(a, b IncidentInfo) int { return b.Last.Compare(a.Last) })
 	return out, nil
 }
 

@@ -68,7 +68,7 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 	}
 	s.TopAddrs, s.TopNets = counts(byAddr, top), counts(byNet, top)
 
-	incs, err := st.IncidentsSince(from)
+	incs, _, err := st.IncidentsSince(from, 0)
 	if err != nil {
 		return s, err
 	}

@@ -763,23 +763,54 @@ func (s *Store) Incident(id string) (abusewatch.Incident, bool, error) {
 }
 
 // IncidentsSince returns the incidents whose last event is at or after since (all of
-// them for the zero time), oldest first.
-func (s *Store) IncidentsSince(since time.Time) ([]abusewatch.Incident, error) {
+// them for the zero time): the newest limit of them (0: all), oldest first, and how many
+// there are in all. Only those returned are read in full: a busy host keeps hundreds of
+// thousands, a few kilobytes each in memory.
+func (s *Store) IncidentsSince(since time.Time, limit int) ([]abusewatch.Incident, int, error) {
 	var out []abusewatch.Incident
+	total := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
-			if h, ok := readHead(v); ok && !since.IsZero() && h.last < since.UnixNano() {
-				return nil
+		var all []foundIncident
+		if err := tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
+			if h, ok := readHead(v); ok && (since.IsZero() || h.last >= since.UnixNano()) {
+				all = append(all, foundIncident{id, h.last})
 			}
-			inc, ok, err := getIncident(tx, id)
-			if ok && !inc.Last.Before(since) {
-				out = append(out, inc)
-			}
+			return nil
+		}); err != nil {
 			return err
-		})
+		}
+		total = len(all)
+		var err error
+		out, err = readNewest(tx, all, limit)
+		return err
 	})
 	sortIncidents(out)
-	return out, err
+	return out, total, err
+}
+
+// foundIncident is an incident found in an index: its ID and its last event (UnixNano).
+type foundIncident struct {
+	id   []byte
+	last int64
+}
+
+// readNewest reads in full the newest limit (0: all) of found, in no order.
+func readNewest(tx *bolt.Tx, found []foundIncident, limit int) ([]abusewatch.Incident, error) {
+	if limit > 0 && len(found) > limit {
+		slices.SortFunc(found, func(a, b foundIncident) int { return cmp.Compare(b.last, a.last) })
+		found = found[:limit]
+	}
+	var out []abusewatch.Incident
+	for _, f := range found {
+		inc, ok, err := getIncident(tx, f.id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, inc)
+		}
+	}
+	return out, nil
 }
 
 // IncidentsIn returns the incidents of the addresses in p whose last event is at or
@@ -790,11 +821,7 @@ func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abuse
 	var out []abusewatch.Incident
 	total := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		type found struct {
-			id   []byte
-			last int64
-		}
-		var all []found
+		var all []foundIncident
 		lastIdx := tx.Bucket(bucketIncidentLast)
 		c := tx.Bucket(bucketIncidentAddrs).Cursor()
 		lo := p.Addr().As16()
@@ -808,24 +835,13 @@ func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abuse
 				last = h.last
 			}
 			if since.IsZero() || last >= since.UnixNano() {
-				all = append(all, found{id, last})
+				all = append(all, foundIncident{id, last})
 			}
 		}
 		total = len(all)
-		if limit > 0 && len(all) > limit {
-			slices.SortFunc(all, func(a, b found) int { return cmp.Compare(b.last, a.last) })
-			all = all[:limit]
-		}
-		for _, f := range all {
-			inc, ok, err := getIncident(tx, f.id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				out = append(out, inc)
-			}
-		}
-		return nil
+		var err error
+		out, err = readNewest(tx, all, limit)
+		return err
 	})
 	sortIncidents(out)
 	return out, total, err

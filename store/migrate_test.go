@@ -304,7 +304,7 @@ func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
 	if got, ok, err := s.OpenIncident(inc.Key, t0, t0, false); err != nil || !ok || IncidentDigest(got) != IncidentDigest(inc) {
 		t.Errorf("OpenIncident = %+v, %v, %v", got, ok, err)
 	}
-	if incs, err := s.IncidentsSince(t0); err != nil || len(incs) != 1 {
+	if incs, _, err := s.IncidentsSince(t0, 0); err != nil || len(incs) != 1 {
 		t.Errorf("IncidentsSince = %d, %v; want 1", len(incs), err)
 	}
 	// Written again, it gets its digest.

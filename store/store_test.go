@@ -333,13 +333,17 @@ func TestIncidentIndexes(t *testing.T) {
 		{"in 45.134.26.0/24", ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), time.Time{}, 0))), []string{"login", "old", "weak"}},
 		{"in 45.134.26.17/32", ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.134.26.17/32"), time.Time{}, 0))), []string{"old"}},
 		{"in 2001:67c::/32", ids(first2(s.IncidentsIn(netip.MustParsePrefix("2001:67c::/32"), time.Time{}, 0))), []string{"v6"}},
-		{"since a month", ids(s.IncidentsSince(t0.AddDate(0, -1, 0))), []string{"login", "rate", "v6", "weak"}},
-		{"all", ids(s.IncidentsSince(time.Time{})), []string{"login", "old", "rate", "v6", "weak"}},
+		{"since a month", ids(first2(s.IncidentsSince(t0.AddDate(0, -1, 0), 0))), []string{"login", "rate", "v6", "weak"}},
+		{"all", ids(first2(s.IncidentsSince(time.Time{}, 0))), []string{"login", "old", "rate", "v6", "weak"}},
+		{"the newest 4", ids(first2(s.IncidentsSince(time.Time{}, 4))), []string{"login", "rate", "v6", "weak"}},
 		{"unreported", ids(unreported(s, 0)), []string{"login", "old", "v6"}},
 	} {
 		if !slices.Equal(tc.got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.what, tc.got, tc.want)
 		}
+	}
+	if incs, total, err := s.IncidentsSince(time.Time{}, 1); err != nil || total != 5 || len(incs) != 1 || incs[0].ID == "old" {
+		t.Errorf("IncidentsSince, newest 1 = %v of %d, %v; want one of the newest of 5", incs, total, err)
 	}
 	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"old"}}); err != nil {
 		t.Fatal(err)
@@ -359,7 +363,7 @@ func TestIncidentIndexes(t *testing.T) {
 	if got := ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.0.0.0/8"), time.Time{}, 0))); len(got) != 0 {
 		t.Errorf("pardoned incidents still indexed: %v", got)
 	}
-	if got := ids(s.IncidentsSince(time.Time{})); !slices.Equal(got, []string{"rate", "v6"}) {
+	if got := ids(first2(s.IncidentsSince(time.Time{}, 0))); !slices.Equal(got, []string{"rate", "v6"}) {
 		t.Errorf("left after pardon: %v", got)
 	}
 }
@@ -657,7 +661,7 @@ func TestForgetUnreportedIncidentsKeepsReportedAndOlderOnes(t *testing.T) {
 		t.Fatalf("ForgetUnreportedIncidents = %d deleted, %d kept, %v; want 2 and 1", deleted, kept, err)
 	}
 	ids := func(incs []abusewatch.Incident, err error) []string { t.Helper(); return incidentIDs(t, incs, err) }
-	if got := ids(s.IncidentsSince(time.Time{})); !slices.Equal(got, []string{"older", "reported"}) {
+	if got := ids(first2(s.IncidentsSince(time.Time{}, 0))); !slices.Equal(got, []string{"older", "reported"}) {
 		t.Errorf("left: %v", got)
 	}
 	if got := ids(first2(s.IncidentsIn(netip.MustParsePrefix("45.134.26.0/24"), time.Time{}, 0))); !slices.Equal(got, []string{"older", "reported"}) {

@@ -291,3 +291,36 @@ func TestOutboxAndReportCommandsGoThroughTheSocket(t *testing.T) {
 		}
 	}
 }
+
+// incidents shows the newest --limit (1,000 unless told; 0: all) and says how many
+// there are, from the daemon and offline alike: a busy host has hundreds of thousands
+// over months, and all of them were gigabytes in the memory of the daemon answering.
+func TestIncidentsShowsTheNewestAndHowManyInAll(t *testing.T) {
+	s := newAdminSetup(t)
+	d := s.start(t)
+	start := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	newer := strings.ReplaceAll(attackLines(6, start.Add(time.Hour), 50000), "3.3.3.3", "3.3.9.9")
+	appendFile(t, s.logFile, attackLines(6, start, 40000)+newer)
+	s.waitIncidents(t, 2)
+	check := func(how string) {
+		t.Helper()
+		stdout, stderr, code := s.admin(t, "incidents", "--since", "3650d", "--limit", "1")
+		if code != 0 || strings.Count(stdout, "3.3.") != 1 || !strings.Contains(stdout, "3.3.9.9") ||
+			!strings.Contains(stderr, "The newest 1 of 2 incidents") {
+			t.Errorf("%s: incidents --limit 1: exit %d\n%s%s", how, code, stdout, stderr)
+		}
+		var incs []daemon.IncidentInfo
+		s.adminJSON(t, &incs, "incidents", "--since", "3650d", "--limit", "0")
+		if len(incs) != 2 {
+			t.Errorf("%s: incidents --limit 0 --json: %d incidents, want 2", how, len(incs))
+		}
+		if _, stderr, code := s.admin(t, "incidents", "--limit", "-1"); code != 2 || !strings.Contains(stderr, "--limit -1") {
+			t.Errorf("%s: incidents --limit -1: exit %d, %s", how, code, stderr)
+		}
+	}
+	check("from the daemon")
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
+	d.cmd.Wait()
+	check("offline")
+}

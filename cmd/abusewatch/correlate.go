@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -221,7 +220,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if res.Changed > len(res.Newest) {
 		fmt.Fprintf(c.stdout, "The newest %d (abusewatch incidents lists them all):\n", len(res.Newest))
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "RULE\tNETWORK\tEVENTS\tFIRST SEEN\tLAST SEEN\tHOSTS\tSEVERITY\tOUTSIDE")
 	for _, inc := range res.Newest {
 		outside := "reportable"

@@ -126,7 +126,7 @@ func TestCorrelateRebuildMakesUnreportedIncidentsAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		incs, err := st.IncidentsSince(time.Time{})
+		incs, _, err := st.IncidentsSince(time.Time{}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestCorrelateRebuildKeepsIncidentsOfDeletedEvents(t *testing.T) {
 	if oldest, ok, err := st.OldestEvent(); err != nil || !ok || !oldest.Equal(later) {
 		t.Fatalf("OldestEvent = %s, %v, %v; want the later event only", oldest, ok, err)
 	}
-	before, err := st.IncidentsSince(time.Time{})
+	before, _, err := st.IncidentsSince(time.Time{}, 0)
 	st.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func TestCorrelateRebuildKeepsIncidentsOfDeletedEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if after, err := st.IncidentsSince(time.Time{}); err != nil || len(after) != len(before) {
+	if after, _, err := st.IncidentsSince(time.Time{}, 0); err != nil || len(after) != len(before) {
 		t.Errorf("%d incidents after --rebuild, %v; want the %d there were", len(after), err, len(before))
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -24,9 +24,10 @@ func (c *incidentsCommand) Synopsis() string {
 }
 
 func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--since T] [--limit N] [--config FILE] [--json]", c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "7d", "incidents active after `T`: a duration back from now (\"36h\", \"7d\") or a date")
+	limit := fs.Int("limit", daemon.DefaultIncidentLimit, "show the newest `N` of them (0: all; a busy host has hundreds of thousands over months)")
 	_, err := parseExactly(fs, args, 0, "incidents takes no arguments")
 	if err != nil {
 		return err
@@ -35,17 +36,26 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return &usageError{err.Error()}
 	}
-	var incs []daemon.IncidentInfo
+	if *limit < 0 {
+		return &usageError{fmt.Sprintf("--limit %d: give a count, or 0 for all", *limit)}
+	}
+	var list daemon.IncidentList
 	_, err = queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
-			return cl.call(ctx, "GET", "/v1/incidents", url.Values{"since": {from.Format(time.RFC3339)}}, &incs)
+			q := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {strconv.Itoa(*limit)}}
+			return cl.call(ctx, "GET", "/v1/incidents", q, &list)
 		},
 		func(_ *daemon.Config, st *store.Store) (err error) {
-			incs, err = daemon.QueryIncidents(st, from)
+			list, err = daemon.QueryIncidents(st, from, *limit)
 			return err
 		})
 	if err != nil {
 		return err
+	}
+	incs := list.Incidents
+	if more := list.Total - len(incs); more > 0 {
+		fmt.Fprintf(c.stderr, "The newest %d of %d incidents since %s; --limit 0 shows them all.\n",
+			len(incs), list.Total, from.Format(time.DateTime))
 	}
 	if *f.asJSON {
 		if incs == nil {
@@ -57,7 +67,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.Format(time.DateTime))
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "ID\tADDRESS\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
 	for _, i := range incs {
 		report := "none yet"

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -82,7 +81,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	if info.Last != nil {
 		fmt.Fprintf(stdout, "Last event: %s\n", info.Last.Line)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(stdout)
 	if days := append(slices.Clone(info.CountedByDay), info.ByDay...); len(days) > 0 {
 		fmt.Fprintln(tw, "\nDAY\tEVENTS BY CLASS")
 		for _, d := range days {

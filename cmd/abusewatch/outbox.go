@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -107,7 +106,7 @@ func (c *outboxCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.stdout, "The outbox is empty.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "ID\tSTATE\tTO\tINCIDENTS\tCREATED\tATTEMPTS\tNOTE")
 	pending := 0
 	for _, r := range reports {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -117,7 +116,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		}
 		return deliverErr
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "ADDRESS\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
 	loc := daemon.Location(cfg.Reporter.Timezone)
 	for _, t := range touched {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -58,7 +57,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "SOURCE\tLINES\tBYTES\tLAG (BYTES)\tROTATIONS\tTRUNCATIONS\tERRORS\tLAST ERROR")
 	for _, s := range st.Sources {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Lines, s.Bytes, s.Lag, s.Rotations, s.Truncations, s.Errors, s.Error)

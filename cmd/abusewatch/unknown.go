@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/url"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -61,7 +60,7 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "No unknown records since %s: every record matched a rule.\n", from.Format(time.DateTime))
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "COUNT\tFIRST SEEN\tLAST SEEN\tSHAPE")
 	for _, s := range shapes {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Count, s.First.Local().Format("2006-01-02 15:04"), s.Last.Local().Format("2006-01-02 15:04"), s.Shape)

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -156,7 +155,7 @@ func (c *whoisCommand) printJSON(fd lookup.Finding) error {
 
 // printSteps writes what was found the way a person would note it down by hand.
 func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote string, now time.Time) {
-	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	w := newTable(c.stdout)
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%s\t%s\n", label, fmt.Sprintf(format, args...))
 	}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"text/tabwriter"
+)
+
+// table is the commands' tabwriter (columns two spaces apart), writing to its output in
+// large pieces: a tabwriter writes each cell and each run of padding on its own, and
+// to a terminal or pipe each was a system call (`incidents` over 300,000 incidents spent
+// 25 s in the kernel).
+type table struct {
+	*tabwriter.Writer
+	out *bufio.Writer
+}
+
+func newTable(w io.Writer) *table {
+	out := bufio.NewWriterSize(w, 64<<10)
+	return &table{Writer: tabwriter.NewWriter(out, 0, 0, 2, ' ', 0), out: out}
+}
+
+// Flush writes the table out.
+func (t *table) Flush() error {
+	if err := t.Writer.Flush(); err != nil {
+		return err
+	}
+	return t.out.Flush()
+}
