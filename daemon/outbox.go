@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -76,6 +75,9 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	// hundreds of thousands; the rest wait for the next rounds, each of which goes on
 	// where the last stopped (those of a party that must wait are taken again only
 	// after all the others).
+	if err := p.expireStale(now); err != nil {
+		return err
+	}
 	incs, next, err := p.store.UnreportedIncidents(p.reportAfter, reportBatch)
 	if err != nil {
 		return err
@@ -83,10 +85,6 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	p.reportAfter = next
 	if len(incs) == 0 {
 		return nil
-	}
-	incs, err = p.withoutStale(incs, now)
-	if err != nil {
-		return err
 	}
 	type party struct {
 		contact   abusewatch.Contact
@@ -229,34 +227,22 @@ func reportCutoff(cfg *Config, st *store.Store, now time.Time) (cutoff time.Time
 	return now.Add(-maxAge), true, nil
 }
 
-// withoutStale returns incs but those that ended before reportCutoff, and takes those
-// off the work list: they will not be reported unless they grow.
-func (p *Pipeline) withoutStale(incs []abusewatch.Incident, now time.Time) ([]abusewatch.Incident, error) {
+// expireStale takes the incidents that ended before reportCutoff off the work list,
+// before a round reads it: they will not be reported unless they grow. After
+// `correlate --since 180d` they are hundreds of thousands, and read 2,000 a round they
+// held up the fresh ones for half a day.
+func (p *Pipeline) expireStale(now time.Time) error {
 	cutoff, ok, err := reportCutoff(p.cfg, p.store, now)
 	if err != nil || !ok {
-		return incs, err
+		return err
 	}
-	var stale []string
-	var oldest time.Time
-	incs = slices.DeleteFunc(incs, func(inc abusewatch.Incident) bool {
-		if !inc.Last.Before(cutoff) {
-			return false
-		}
-		stale = append(stale, inc.ID)
-		if oldest.IsZero() || inc.Last.Before(oldest) {
-			oldest = inc.Last
-		}
-		return true
-	})
-	if len(stale) == 0 {
-		return incs, nil
-	}
-	if err := p.store.ExpireUnreported(stale); err != nil {
-		return nil, err
+	n, oldest, err := p.store.ExpireUnreportedBefore(cutoff)
+	if err != nil || n == 0 {
+		return err
 	}
 	p.log.Info("incidents that ended before policy.max_age are not reported outside",
-		"incidents", len(stale), "max_age", p.cfg.Policy.MaxAge.String(), "ended_before", cutoff, "oldest", oldest)
-	return incs, nil
+		"incidents", n, "max_age", p.cfg.Policy.MaxAge.String(), "ended_before", cutoff, "oldest", oldest)
+	return nil
 }
 
 // neverReported says whether the source of inc lies in a network that is never reported

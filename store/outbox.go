@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -58,6 +60,48 @@ func (s *Store) ExpireUnreported(ids []string) error {
 		}
 		return nil
 	})
+}
+
+// ExpireUnreportedBefore takes off the work list of unreported incidents those whose
+// last event is before t (see ExpireUnreported), reading only the index of their times.
+// It returns how many, and the oldest last event among them.
+func (s *Store) ExpireUnreportedBefore(t time.Time) (n int, oldest time.Time, err error) {
+	oldestNano := int64(math.MaxInt64)
+	find := func(tx *bolt.Tx) (stale [][]byte, err error) {
+		lastIdx := tx.Bucket(bucketIncidentLast)
+		err = tx.Bucket(bucketUnreported).ForEach(func(id, _ []byte) error {
+			if h, ok := readHead(lastIdx.Get(id)); ok && h.last < t.UnixNano() {
+				stale = append(stale, bytes.Clone(id))
+				oldestNano = min(oldestNano, h.last)
+			}
+			return nil
+		})
+		return stale, err
+	}
+	// Looked for first without writing: most rounds find none, and a write transaction
+	// syncs the file even when it changes nothing.
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		stale, err := find(tx)
+		n = len(stale)
+		return err
+	}); err != nil || n == 0 {
+		return 0, time.Time{}, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		stale, err := find(tx)
+		if err != nil {
+			return err
+		}
+		n = len(stale)
+		b := tx.Bucket(bucketUnreported)
+		for _, id := range stale {
+			if err := b.Delete(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, time.Unix(0, oldestNano).UTC(), err
 }
 
 // Report returns the report with id.

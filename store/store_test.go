@@ -753,3 +753,33 @@ func TestUnreportedIncidentsGoOnWhereTheLastCallStopped(t *testing.T) {
 		t.Errorf("after a report, all: %s, want %s", got, want)
 	}
 }
+
+// The outbox takes the incidents that ended too long ago off its work list at once,
+// by the index of their times, before it reads the list.
+func TestExpireUnreportedBeforeTakesOffTheOldOnly(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	var incs []abusewatch.Incident
+	for i, age := range []int{40, 31, 29, 0} {
+		a := netip.AddrFrom4([4]byte{45, 134, 26, byte(i + 1)})
+		last := t0.AddDate(0, 0, -age)
+		incs = append(incs, abusewatch.Incident{ID: fmt.Sprintf("age%d", age), Key: "ip:" + a.String(), Addr: a, First: last.Add(-time.Minute), Last: last})
+	}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	n, oldest, err := s.ExpireUnreportedBefore(t0.AddDate(0, 0, -30))
+	if err != nil || n != 2 || !oldest.Equal(t0.AddDate(0, 0, -40)) {
+		t.Errorf("ExpireUnreportedBefore = %d, %s, %v; want 2, the one of 40 days ago", n, oldest, err)
+	}
+	left, err := unreported(s, 0)
+	if got := incidentIDs(t, left, err); !slices.Equal(got, []string{"age0", "age29"}) {
+		t.Errorf("left to report: %v", got)
+	}
+	if n, _, err := s.ExpireUnreportedBefore(t0.AddDate(0, 0, -30)); err != nil || n != 0 {
+		t.Errorf("again: %d, %v; want none", n, err)
+	}
+	if all, total, err := s.IncidentsSince(time.Time{}, 0); err != nil || len(all) != 4 || total != 4 {
+		t.Errorf("incidents kept: %d of %d, %v; want all 4", len(all), total, err)
+	}
+}
