@@ -216,9 +216,14 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		byRule = append(byRule, fmt.Sprintf("%s %d", r, res.ByRule[r]))
 	}
 	fmt.Fprintf(c.stdout, "By rule: %s.\n", strings.Join(byRule, ", "))
-	fmt.Fprintf(c.stdout, "Reports for them are written by the daemon's next rounds, as policy.mode (%s) says; admin-only ones never leave.\n\n", cfg.Policy.Mode)
+	within := ""
+	if cfg.Policy.MaxAge.Duration > 0 {
+		within = fmt.Sprintf(", for those that ended within policy.max_age (%s) of the newest event", cfg.Policy.MaxAge)
+	}
+	fmt.Fprintf(c.stdout, "Reports for them are written by the daemon's next rounds, as policy.mode (%s) says%s; admin-only ones never leave.\n\n",
+		cfg.Policy.Mode, within)
 	if res.Changed > len(res.Newest) {
-		fmt.Fprintf(c.stdout, "The newest %d (abusewatch incidents lists them all):\n", len(res.Newest))
+		fmt.Fprintf(c.stdout, "The newest %d (abusewatch incidents --since %s --limit 0 lists them all):\n", len(res.Newest), *since)
 	}
 	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "RULE\tNETWORK\tEVENTS\tFIRST SEEN\tLAST SEEN\tHOSTS\tSEVERITY\tOUTSIDE")
