@@ -79,16 +79,18 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 		return nil, fmt.Errorf("mailer: the report template does not parse: %w", err)
 	}
 	c := &Composer{
-		tmpl:        t,
-		reporter:    reporter,
-		from:        addr,
-		domain:      addr.Address[strings.LastIndexByte(addr.Address, '@')+1:],
-		listsOthers: strings.Contains(tmpl, ".Others"),
+		tmpl:     t,
+		reporter: reporter,
+		from:     addr,
+		domain:   addr.Address[strings.LastIndexByte(addr.Address, '@')+1:],
 	}
 	contact, detailed, others := sample()
-	if err := t.Execute(io.Discard, c.memo(contact, detailed, others)); err != nil {
+	var out bytes.Buffer
+	if err := t.Execute(&out, c.memo(contact, detailed, others)); err != nil {
 		return nil, fmt.Errorf("mailer: the report template does not render: %w", err)
 	}
+	// Whether it prints the sources listed a line each: the sample's such source.
+	c.listsOthers = strings.Contains(out.String(), source(others[0]))
 	return c, nil
 }
 

@@ -44,22 +44,29 @@ func (s *Store) AddReport(r abusewatch.Report) (bool, error) {
 }
 
 // ExpireUnreported takes ids off the work list of unreported incidents without a report:
-// the outbox is done with them though it reported nothing (they ended too long ago, or
-// are a possible compromise the admin was warned of). They stay stored, and an incident
-// that grows later is on the list again.
+// the outbox is done with them though it reported nothing (they ended too long ago,
+// their network was excluded since, or they are a possible compromise the admin was
+// warned of). They stay stored, and an incident that grows later is on the list again.
 func (s *Store) ExpireUnreported(ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUnreported)
-		for _, id := range ids {
-			if err := b.Delete([]byte(id)); err != nil {
-				return err
-			}
+	keys := make([][]byte, len(ids))
+	for i, id := range ids {
+		keys[i] = []byte(id)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return unlist(tx, keys) })
+}
+
+// unlist deletes ids from the work list of unreported incidents.
+func unlist(tx *bolt.Tx, ids [][]byte) error {
+	b := tx.Bucket(bucketUnreported)
+	for _, id := range ids {
+		if err := b.Delete(id); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // ExpireUnreportedBefore takes off the work list of unreported incidents those whose
@@ -93,13 +100,7 @@ func (s *Store) ExpireUnreportedBefore(t time.Time) (n int, oldest time.Time, er
 			return err
 		}
 		n = len(stale)
-		b := tx.Bucket(bucketUnreported)
-		for _, id := range stale {
-			if err := b.Delete(id); err != nil {
-				return err
-			}
-		}
-		return nil
+		return unlist(tx, stale)
 	})
 	return n, time.Unix(0, oldestNano).UTC(), err
 }
