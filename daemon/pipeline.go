@@ -347,11 +347,18 @@ type TouchedIncident struct {
 	Incident abusewatch.Incident
 	Reported bool
 	Report   abusewatch.Report
+	// Why it will not be reported, when the outbox's rounds (at now) decided so for a
+	// reason of its own: ended before policy.max_age, or its network excluded since.
+	Unreported string
 }
 
 // Touched returns the incidents created or grown since the pipeline was built, as stored
-// now, each with the report that covers it.
-func (p *Pipeline) Touched() ([]TouchedIncident, error) {
+// now, each with the report that covers it, or why none will.
+func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
+	cutoff, limited, err := reportCutoff(p.cfg, p.store, now)
+	if err != nil {
+		return nil, err
+	}
 	var out []TouchedIncident
 	for id := range p.touched {
 		inc, ok, err := p.store.Incident(id)
@@ -370,6 +377,13 @@ func (p *Pipeline) Touched() ([]TouchedIncident, error) {
 			if t.Report, t.Reported, err = p.store.Report(id); err != nil {
 				return nil, err
 			}
+		}
+		switch {
+		case t.Reported || inc.Success:
+		case p.neverReported(inc):
+			t.Unreported = "its network is never reported (policy.never_report, exclude)"
+		case limited && inc.Last.Before(cutoff):
+			t.Unreported = fmt.Sprintf("it ended more than policy.max_age (%s) before the newest event", p.cfg.Policy.MaxAge)
 		}
 		out = append(out, t)
 	}

@@ -86,8 +86,9 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	if err := pipe.ScanFiles(ctx, files, from); err != nil {
 		return err
 	}
-	deliverErr := pipe.Tick(ctx, time.Now())
-	touched, err := pipe.Touched()
+	now := time.Now()
+	deliverErr := pipe.Tick(ctx, now)
+	touched, err := pipe.Touched(now)
 	if err != nil {
 		return err
 	}
@@ -138,6 +139,9 @@ func reportCell(t daemon.TouchedIncident) string {
 	if !t.Reported {
 		if t.Incident.Success {
 			return "not reported: a login from this address succeeded (possible compromise), check it yourself"
+		}
+		if t.Unreported != "" {
+			return "not reported: " + t.Unreported
 		}
 		return "not reported yet: no abuse contact found (see the log)"
 	}

@@ -123,6 +123,38 @@ func TestScanSinceSkipsOlderEvents(t *testing.T) {
 	}
 }
 
+// policy.max_age counts back from the newest event stored (the demo's is the login at
+// 05:05 UTC; the cron lines after it are normal): an hour and a half leaves only
+// 103.145.13.90 (until 04:02 UTC) to report, and the table says why the older ones are not.
+func TestScanSaysWhichIncidentsAreTooOldToReport(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "demo.toml")
+	doc := strings.Replace(string(b), "[policy]\n", "[policy]\nmax_age = \"1h30m\"\n", 1)
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "scan", "--config", cfg, repoPath(t, "configs/demo/auth.log"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "6 incidents, 1 reports written") {
+		t.Errorf("want one report, of the newest attack:\n%s", stdout)
+	}
+	for _, line := range strings.Split(stdout, "\n") {
+		stale := strings.HasPrefix(line, "45.134.26.17") || strings.HasPrefix(line, "185.220.101.44") || strings.HasPrefix(line, "218.92.")
+		if stale && !strings.Contains(line, "not reported: it ended more than policy.max_age (1h30m0s) before the newest event") {
+			t.Errorf("a stale incident's line does not say why it is not reported: %s", line)
+		}
+		if strings.HasPrefix(line, "103.145.13.90") && !strings.Contains(line, "sent to") {
+			t.Errorf("the newest attack was not reported: %s", line)
+		}
+	}
+}
+
 func TestScanReadsCompressedLogsAndRefusesBadArguments(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
