@@ -26,6 +26,10 @@ type ShapeSource interface {
 // summaryEventLimit bounds the events one summary reads; beyond it only the count grows.
 const summaryEventLimit = 1_000_000
 
+// summaryNewIncidents is how many new incidents the summary lists, the biggest first;
+// it says how many there are in all.
+const summaryNewIncidents = 100
+
 // BuildSummary gathers the summary of the 24 hours before now from the store: events
 // by class, host, hour, address and network; new and growing incidents; the outbox;
 // possible compromises first. shapes may be nil.
@@ -104,8 +108,14 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 	for _, l := range [][]mailer.SummaryIncident{s.New, s.Growing} {
 		slices.SortStableFunc(l, func(a, b mailer.SummaryIncident) int { return cmp.Compare(b.Count, a.Count) })
 	}
+	s.NewTotal, s.GrowingTotal = len(s.New), len(s.Growing)
 	if top > 0 && len(s.Growing) > top {
 		s.Growing = s.Growing[:top]
+	}
+	// Every new incident was listed: a busy host's 1,700 a day made the mail thousands
+	// of lines long.
+	if len(s.New) > summaryNewIncidents {
+		s.New = s.New[:summaryNewIncidents]
 	}
 
 	// The commands name the config when it is not the default, so they can be pasted.

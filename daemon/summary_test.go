@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"image/png"
 	"io"
 	"log/slog"
@@ -277,3 +278,56 @@ func golden(t *testing.T, name, got string) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A busy host makes thousands of incidents a day: the summary lists the 100 new ones and
+// the summary.top growing ones with the most events, and says how many there are.
+func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
+	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+	cfg, st := seededStore(t, now)
+	base, err := BuildSummary(cfg, st, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var incs []abusewatch.Incident
+	for i := range 150 + 5 {
+		a := netip.AddrFrom4([4]byte{45, 10, byte(i / 200), byte(i%200 + 1)})
+		first := now.Add(-time.Duration(i+1) * time.Minute)
+		if i >= 150 {
+			first = now.Add(-48 * time.Hour) // growing: started before the day
+		}
+		incs = append(incs, abusewatch.Incident{ID: fmt.Sprintf("many-%03d", i), Key: "ip:" + a.String(), Rule: "per-address", Addr: a,
+			Network: netip.PrefixFrom(a, 32), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+			First: first, Last: now.Add(-time.Minute), Count: 1000 + i, Attempts: 10})
+	}
+	if err := st.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := BuildSummary(cfg, st, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.NewTotal != base.NewTotal+150 || len(sum.New) != summaryNewIncidents || sum.New[0].Count != 1149 {
+		t.Errorf("new: %d listed of %d, the first with %d events; want %d of %d, the biggest (1149) first",
+			len(sum.New), sum.NewTotal, sum.New[0].Count, summaryNewIncidents, base.NewTotal+150)
+	}
+	if sum.GrowingTotal != base.GrowingTotal+5 || len(sum.Growing) != 3 || sum.Growing[0].Count != 1154 {
+		t.Errorf("growing: %d listed of %d; want summary.top (3) of %d, the biggest first", len(sum.Growing), sum.GrowingTotal, base.GrowingTotal+5)
+	}
+	sum.Host = "gw.example.org"
+	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, html, _ := summaryParts(t, msg)
+	for _, want := range []string{
+		fmt.Sprintf("NEW INCIDENTS: %d (the 100 with the most events: `abusewatch incidents --since 24h` lists them all)", sum.NewTotal),
+		fmt.Sprintf("GROWING INCIDENTS (started earlier, still active): %d (the 3 with the most events)", sum.GrowingTotal),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the text does not say %q", want)
+		}
+	}
+	if !strings.Contains(html, fmt.Sprintf("New incidents: %d (the 100 with the most events", sum.NewTotal)) {
+		t.Error("the HTML part does not say how many new incidents there are")
+	}
+}

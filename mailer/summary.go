@@ -31,10 +31,14 @@ type Summary struct {
 	ByClass     []Count           // events per class, most first
 	ByHost      []Count           // events per host of ours, most first
 	PerHour     []int             // events per hour, the oldest hour first (24 values for a day)
-	New         []SummaryIncident // incidents that started in the period
-	Growing     []SummaryIncident // older incidents that grew in the period
+	New         []SummaryIncident // incidents that started in the period, the most events first
+	Growing     []SummaryIncident // older incidents that grew in the period, likewise
 	TopAddrs    []Count           // attacking addresses, most events first
 	TopNets     []Count           // attacking /24 (IPv6: /64) networks, most events first
+
+	// How many new and growing incidents there are: the lists hold the biggest (a busy
+	// host makes thousands a day).
+	NewTotal, GrowingTotal int
 
 	Sent, Queued, Failed, Waiting int          // reports sent in the period; queued, failed, waiting now
 	FailedReports                 []ReportLine // the failed ones, with the reason
