@@ -109,7 +109,7 @@ func (d *Daemon) reload() (ReloadResult, error) {
 	if cfg.Admin != d.cfg.Admin {
 		res.Notes = append(res.Notes, "[admin] changed: restart the daemon to move the admin socket")
 	}
-	pipe.Counters, pipe.touched = d.pipe.Counters, d.pipe.touched
+	pipe.Counters = d.pipe.Counters
 	d.cfg, d.pipe = cfg, pipe
 	d.log.Info("reloaded", "config", cfg.file, "normal_rules", res.NormalRules, "attack_rules", res.AttackRules)
 	return res, nil

@@ -265,8 +265,10 @@ func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (in
 	all.each(func(id string, s seenIncident) {
 		if s.after != s.before {
 			changed++
-			p.touched[id] = true
-			p.passed[id] = passedIncident{rule: all.rules[s.rule], outside: s.outside, last: time.Unix(0, s.last).UTC()}
+			if p.passed != nil {
+				p.touched[id] = true
+				p.passed[id] = passedIncident{rule: all.rules[s.rule], outside: s.outside, last: time.Unix(0, s.last).UTC()}
+			}
 		}
 	})
 	p.Counters.Incidents.Add(int64(changed))
@@ -376,8 +378,8 @@ type RecorrelationSummary struct {
 	Newest  []abusewatch.Incident `json:"newest"` // the newest, by last event, oldest first
 }
 
-// Recorrelated summarises the incidents the re-correlations changed, with the newest
-// limit of them read in full.
+// Recorrelated summarises the incidents the re-correlations changed since
+// RecordChanges, with the newest limit of them read in full.
 func (p *Pipeline) Recorrelated(limit int) (RecorrelationSummary, error) {
 	sum := RecorrelationSummary{ByRule: map[string]int{}, Newest: []abusewatch.Incident{}}
 	type idLast struct {

@@ -147,6 +147,7 @@ func BenchmarkQueryNetwork(b *testing.B) {
 func BenchmarkRecorrelate(b *testing.B) {
 	n := benchEventCount()
 	p, _, _ := benchPipeline(b, n)
+	p.RecordChanges() // as the command does, for its summary
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := p.RecorrelateRange(b.Context(), benchStart, benchStart.Add(benchSpan)); err != nil {

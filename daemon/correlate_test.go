@@ -113,6 +113,7 @@ func TestRecorrelateRangeAppliesNewRulesAndCountsOnlyChanges(t *testing.T) {
 // IDs. They are picked as they come, not from a sort of all.
 func TestRecorrelatedListsTheNewestChanged(t *testing.T) {
 	p := correlatePipeline(t, "[correlate]\nnetwork_addresses = 0\n")
+	p.RecordChanges()
 	t0 := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 	var evs []abusewatch.Event
 	for i := range 9 { // one incident per address; pairs of them end at the same time
@@ -268,5 +269,56 @@ func TestQueryNetworkCountsAgreeWithAPlainCount(t *testing.T) {
 	}
 	if info.Last == nil || !info.Last.Time.Equal(evs[len(evs)-1].Time) {
 		t.Errorf("the newest event is %v, want one at %s", info.Last, evs[len(evs)-1].Time)
+	}
+}
+
+// The daemon's pipeline keeps no list of the incidents it made or changed (it would grow
+// for as long as the daemon runs); the one-shot commands ask for it with RecordChanges.
+func TestOnlyARecordingPipelineRemembersItsIncidents(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	var recs []abusewatch.Record
+	for i := range 6 {
+		recs = append(recs, abusewatch.Record{Source: "/x", Read: t0, Line: fmt.Sprintf(
+			"%s web1 sshd[%d]: Failed password for root from 45.134.26.7 port %d ssh2", t0.Add(time.Duration(i)*time.Second).Format(time.RFC3339), 100+i, 40000+i)})
+	}
+	for _, record := range []bool{false, true} {
+		p := correlatePipeline(t, "")
+		if record {
+			p.RecordChanges()
+		}
+		if err := p.Ingest(t.Context(), recs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := p.Counters.Incidents.Load(); n != 1 {
+			t.Fatalf("%d incidents, want 1", n)
+		}
+		// Events stored without being judged (as by a crash between the two): the pass
+		// grows the incident with them.
+		more := abusewatch.Event{Time: t0.Add(time.Minute), Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr("45.134.26.7"),
+			Port: 41000, Service: "sshd", Host: "web1", Line: "web1 sshd[200]: Failed password for root from 45.134.26.7 port 41000 ssh2"}
+		if _, err := p.store.Commit([]abusewatch.Event{more}, nil); err != nil {
+			t.Fatal(err)
+		}
+		q, err := NewPipeline(p.cfg, p.store, p.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if record {
+			q.RecordChanges()
+		}
+		if _, err := q.RecorrelateRange(t.Context(), t0.Add(-time.Hour), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		touched, err := p.Touched(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := q.Recorrelated(10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if record && (len(touched) != 1 || sum.Changed != 1) || !record && (len(p.touched)+len(q.touched)+len(q.passed) != 0 || sum.Changed != 0) {
+			t.Errorf("recording %v: %d touched, %d recorrelated; maps %d %d %d", record, len(touched), sum.Changed, len(p.touched), len(q.touched), len(q.passed))
+		}
 	}
 }

@@ -91,9 +91,12 @@ type Pipeline struct {
 	composer   *mailer.Composer
 	transport  mailer.Transport
 	since      time.Time
-	touched    map[string]bool           // IDs of the incidents created or grown
-	passed     map[string]passedIncident // ... by re-correlation (RecorrelateRange)
-	rules      Rules
+	// With RecordChanges: the IDs of the incidents created or grown, and those changed by
+	// re-correlation (RecorrelateRange). nil otherwise: the daemon would keep every ID it
+	// ever made, tens of megabytes in a busy host's year.
+	touched map[string]bool
+	passed  map[string]passedIncident
+	rules   Rules
 	// Where the next round of Report goes on in the list of unreported incidents (the ID
 	// after which it starts; "": the first).
 	reportAfter string
@@ -145,8 +148,6 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		finder:     finder,
 		composer:   composer,
 		transport:  transport,
-		touched:    map[string]bool{},
-		passed:     map[string]passedIncident{},
 		rules:      rules,
 		Counters:   &Counters{},
 	}, nil
@@ -336,10 +337,19 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		return err
 	}
 	p.Counters.Incidents.Add(int64(len(incs)))
-	for _, inc := range incs {
-		p.touched[inc.ID] = true
+	if p.touched != nil {
+		for _, inc := range incs {
+			p.touched[inc.ID] = true
+		}
 	}
 	return nil
+}
+
+// RecordChanges makes the pipeline remember the incidents it creates, grows or changes
+// from now on, for Touched and Recorrelated: the one-shot commands (scan, correlate)
+// report on them.
+func (p *Pipeline) RecordChanges() {
+	p.touched, p.passed = map[string]bool{}, map[string]passedIncident{}
 }
 
 // TouchedIncident is an incident this pipeline created or made grow, with its report.
@@ -352,8 +362,8 @@ type TouchedIncident struct {
 	Unreported string
 }
 
-// Touched returns the incidents created or grown since the pipeline was built, as stored
-// now, each with the report that covers it, or why none will.
+// Touched returns the incidents created or grown since RecordChanges, as stored now, each
+// with the report that covers it, or why none will.
 func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 	cutoff, limited, err := reportCutoff(p.cfg, p.store, now)
 	if err != nil {

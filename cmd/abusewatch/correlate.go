@@ -163,6 +163,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	pipe.RecordChanges() // for the summary of what the pass changed
 	loc := daemon.Location(cfg.Reporter.Timezone)
 	var forgotten, kept int
 	if *rebuild {

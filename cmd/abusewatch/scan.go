@@ -82,6 +82,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	pipe.RecordChanges() // for the table of what the files made
 	start := time.Now()
 	if err := pipe.ScanFiles(ctx, files, from); err != nil {
 		return err
