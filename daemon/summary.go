@@ -26,9 +26,13 @@ type ShapeSource interface {
 // summaryEventLimit bounds the events one summary reads; beyond it only the count grows.
 const summaryEventLimit = 1_000_000
 
-// summaryNewIncidents is how many new incidents the summary lists, the biggest first;
-// it says how many there are in all.
-const summaryNewIncidents = 100
+// summaryNewIncidents is how many new incidents the summary lists, the biggest first, and
+// summaryPendingReports how many reports waiting for approval, the oldest first; it says
+// how many there are of each.
+const (
+	summaryNewIncidents   = 100
+	summaryPendingReports = 50
+)
 
 // BuildSummary gathers the summary of the 24 hours before now from the store: events
 // by class, host, hour, address and network; new and growing incidents; the outbox;
@@ -136,7 +140,12 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 		return inc, ok && err == nil
 	}
 	for _, r := range reports {
-		line := mailer.ReportLine{ID: r.ID, To: strings.Join(r.Contact.Emails, ", "), Sources: reportSources(r, incidentOf), Created: r.Created}
+		// Only the reports listed are read for their sources (every report ever sent
+		// was, each of its incidents).
+		line := func(command string) mailer.ReportLine {
+			return mailer.ReportLine{ID: r.ID, To: strings.Join(r.Contact.Emails, ", "), Sources: reportSources(r, incidentOf),
+				Created: r.Created, Command: command}
+		}
 		switch r.State {
 		case abusewatch.ReportSent:
 			if !r.Updated.Before(from) {
@@ -150,13 +159,16 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 		case abusewatch.ReportFailed:
 			s.Failed++
 			if !r.Updated.Before(from) {
-				line.Problem = sanitizeText(r.Error)
-				line.Command = report + " approve " + r.ID + "   (to try again)"
-				s.FailedReports = append(s.FailedReports, line)
+				l := line(report + " approve " + r.ID + "   (to try again)")
+				l.Problem = sanitizeText(r.Error)
+				s.FailedReports = append(s.FailedReports, l)
 			}
 		case abusewatch.ReportPendingApproval:
-			line.Command = report + " approve " + r.ID
-			s.Pending = append(s.Pending, line)
+			// The oldest few, each with its command: after a re-correlation in review
+			// mode hundreds may wait, and "approve --all" is there for them.
+			if s.PendingTotal++; len(s.Pending) < summaryPendingReports {
+				s.Pending = append(s.Pending, line(report+" approve "+r.ID))
+			}
 		}
 	}
 
@@ -228,7 +240,7 @@ func (p *Pipeline) SendSummary(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("sending it to %s: %w", p.cfg.Mail.Admin, err)
 	}
 	p.log.Info("daily summary sent", "to", p.cfg.Mail.Admin, "where", loc, "events", sum.Events,
-		"compromises", len(sum.Compromises), "pending", len(sum.Pending))
+		"compromises", len(sum.Compromises), "pending", sum.PendingTotal)
 	return nil
 }
 

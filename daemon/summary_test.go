@@ -280,7 +280,8 @@ func golden(t *testing.T, name, got string) {
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // A busy host makes thousands of incidents a day: the summary lists the 100 new ones and
-// the summary.top growing ones with the most events, and says how many there are.
+// the summary.top growing ones with the most events, the 50 oldest reports waiting for
+// approval, and says how many there are of each.
 func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
 	cfg, st := seededStore(t, now)
@@ -302,6 +303,13 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	if err := st.PutIncidents(incs); err != nil {
 		t.Fatal(err)
 	}
+	for i := range 60 {
+		r := abusewatch.Report{ID: fmt.Sprintf("pending-%02d", i), State: abusewatch.ReportPendingApproval, Created: now.Add(-time.Duration(60-i) * time.Minute),
+			Contact: abusewatch.Contact{Emails: []string{"abuse@example.net"}}, Incidents: []string{incs[i].ID}}
+		if _, err := st.AddReport(r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	sum, err := BuildSummary(cfg, st, nil, now)
 	if err != nil {
 		t.Fatal(err)
@@ -313,6 +321,9 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	if sum.GrowingTotal != base.GrowingTotal+5 || len(sum.Growing) != 3 || sum.Growing[0].Count != 1154 {
 		t.Errorf("growing: %d listed of %d; want summary.top (3) of %d, the biggest first", len(sum.Growing), sum.GrowingTotal, base.GrowingTotal+5)
 	}
+	if sum.PendingTotal != base.PendingTotal+60 || len(sum.Pending) != summaryPendingReports {
+		t.Errorf("pending: %d listed of %d; want %d of %d", len(sum.Pending), sum.PendingTotal, summaryPendingReports, base.PendingTotal+60)
+	}
 	sum.Host = "gw.example.org"
 	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
 	if err != nil {
@@ -320,6 +331,7 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	}
 	text, html, _ := summaryParts(t, msg)
 	for _, want := range []string{
+		fmt.Sprintf("WAITING FOR YOUR APPROVAL: %d reports (the 50 oldest below: `abusewatch outbox --state pending-approval` lists them all)", sum.PendingTotal),
 		fmt.Sprintf("NEW INCIDENTS: %d (the 100 with the most events: `abusewatch incidents --since 24h` lists them all)", sum.NewTotal),
 		fmt.Sprintf("GROWING INCIDENTS (started earlier, still active): %d (the 3 with the most events)", sum.GrowingTotal),
 	} {

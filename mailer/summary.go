@@ -42,7 +42,8 @@ type Summary struct {
 
 	Sent, Queued, Failed, Waiting int          // reports sent in the period; queued, failed, waiting now
 	FailedReports                 []ReportLine // the failed ones, with the reason
-	Pending                       []ReportLine // reports waiting for the admin's approval
+	Pending                       []ReportLine // reports waiting for the admin's approval, the oldest first
+	PendingTotal                  int          // how many are waiting: Pending holds the oldest
 	ApproveAll                    string       // the command that approves all of them
 	Shapes                        []Shape      // the most frequent unknown-record shapes
 	ShapesNote                    string       // why there are no shapes, when there are none
