@@ -138,19 +138,20 @@ func (d *Daemon) exclude(p netip.Prefix, pardon bool, reason string) (ExcludeRes
 	return res, nil
 }
 
-// Exclude records p in st as never to be reported; a pardon also forgets its incidents and
-// rejects its unsent reports. The daemon and the offline command share it.
+// Exclude records p in st as never to be reported and rejects the unsent reports about it
+// alone; a pardon also forgets its incidents. The daemon and the offline command share it.
 func Exclude(st *store.Store, p netip.Prefix, pardon bool, reason string, now time.Time) (ExcludeResult, error) {
 	res := ExcludeResult{Network: p.String()}
 	if err := st.AddExclusion(store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon}); err != nil {
 		return res, err
 	}
+	var err error
 	if pardon {
-		var err error
 		res.ForgotIncidents, res.RejectedReports, err = st.ForgetIncidents(p, now)
-		return res, err
+	} else {
+		res.RejectedReports, err = st.RejectUnsentReportsIn(p, now)
 	}
-	return res, nil
+	return res, err
 }
 
 // LogEntry is one warning or error the daemon logged, for status.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -71,36 +72,76 @@ func (s *Store) ForgetIncidents(p netip.Prefix, now time.Time) (incidents, repor
 			}
 		}
 		incidents = len(gone)
-		rb := tx.Bucket(bucketReports)
-		rc := rb.Cursor()
-		for k, v := rc.First(); k != nil; k, v = rc.Next() {
-			var r abusewatch.Report
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("report %s: %w", k, err)
-			}
-			switch r.State {
-			case abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportHeld:
-			default:
-				continue
-			}
-			all := len(r.Incidents) > 0
-			for _, id := range r.Incidents {
-				all = all && gone[id]
-			}
-			if !all {
-				continue
-			}
-			r.State, r.Updated, r.Error = abusewatch.ReportRejected, now, "pardoned by the admin"
-			nv, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := rb.Put(k, nv); err != nil {
-				return err
-			}
-			reports++
-		}
-		return nil
+		var err error
+		reports, err = rejectUnsent(tx, now, "pardoned by the admin", func(id string) (bool, error) { return gone[id], nil })
+		return err
 	})
 	return incidents, reports, err
+}
+
+// RejectUnsentReportsIn rejects the reports not sent yet whose incidents all come from
+// addresses (or networks) in p, which the admin excluded: nothing about it leaves. A
+// report that also names sources elsewhere stays as it is. It returns how many.
+func (s *Store) RejectUnsentReportsIn(p netip.Prefix, now time.Time) (reports int, err error) {
+	p = unmapPrefix(p.Masked())
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		reports, err = rejectUnsent(tx, now, "its network was excluded by the admin", func(id string) (bool, error) {
+			inc, ok, err := getIncident(tx, []byte(id))
+			if err != nil || !ok {
+				return false, err
+			}
+			if inc.Addr.IsValid() {
+				return p.Contains(inc.Addr.Unmap()), nil
+			}
+			n := unmapPrefix(inc.Network)
+			return n.IsValid() && n.Bits() >= p.Bits() && p.Contains(n.Addr()), nil
+		})
+		return err
+	})
+	return reports, err
+}
+
+// rejectUnsent rejects, with reason, the reports not sent yet (pending approval, queued,
+// held) whose every incident is covered, and returns how many.
+func rejectUnsent(tx *bolt.Tx, now time.Time, reason string, covered func(id string) (bool, error)) (int, error) {
+	rb := tx.Bucket(bucketReports)
+	rc := rb.Cursor()
+	type update struct{ k, v []byte }
+	var updates []update // written after the walk: a cursor does not survive a change under it
+	for k, v := rc.First(); k != nil; k, v = rc.Next() {
+		var r abusewatch.Report
+		if err := json.Unmarshal(v, &r); err != nil {
+			return 0, fmt.Errorf("report %s: %w", k, err)
+		}
+		switch r.State {
+		case abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportHeld:
+		default:
+			continue
+		}
+		all := len(r.Incidents) > 0
+		for _, id := range r.Incidents {
+			ok, err := covered(id)
+			if err != nil {
+				return 0, err
+			}
+			if all = ok; !all {
+				break
+			}
+		}
+		if !all {
+			continue
+		}
+		r.State, r.Updated, r.Error = abusewatch.ReportRejected, now, reason
+		nv, err := json.Marshal(r)
+		if err != nil {
+			return 0, err
+		}
+		updates = append(updates, update{bytes.Clone(k), nv})
+	}
+	for _, u := range updates {
+		if err := rb.Put(u.k, u.v); err != nil {
+			return 0, err
+		}
+	}
+	return len(updates), nil
 }

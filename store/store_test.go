@@ -783,3 +783,44 @@ func TestExpireUnreportedBeforeTakesOffTheOldOnly(t *testing.T) {
 		t.Errorf("incidents kept: %d of %d, %v; want all 4", len(all), total, err)
 	}
 }
+
+// Excluding a network rejects the unsent reports about it alone; a report that also
+// names sources elsewhere, or one already sent, stays as it is.
+func TestRejectUnsentReportsInAnExcludedNetwork(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	in1, in2, out := netip.MustParseAddr("45.134.26.7"), netip.MustParseAddr("45.134.99.1"), netip.MustParseAddr("185.220.100.7")
+	incs := []abusewatch.Incident{
+		{ID: "in1", Key: "ip:" + in1.String(), Addr: in1, First: t0, Last: t0},
+		{ID: "in2", Key: "ip:" + in2.String(), Addr: in2, First: t0, Last: t0},
+		{ID: "out", Key: "ip:" + out.String(), Addr: out, First: t0, Last: t0},
+		{ID: "net", Key: "net:45.134.26.0/24", Network: netip.MustParsePrefix("45.134.26.0/24"), First: t0, Last: t0},
+	}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []abusewatch.Report{
+		{ID: "queued-in", State: abusewatch.ReportQueued, Incidents: []string{"in1", "in2"}},
+		{ID: "held-net", State: abusewatch.ReportHeld, Incidents: []string{"net"}},
+		{ID: "pending-mixed", State: abusewatch.ReportPendingApproval, Incidents: []string{"in1", "out"}},
+		{ID: "sent-in", State: abusewatch.ReportSent, Incidents: []string{"in2"}},
+	} {
+		if _, err := s.AddReport(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.RejectUnsentReportsIn(netip.MustParsePrefix("45.134.0.0/16"), t0.Add(time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("RejectUnsentReportsIn = %d, %v; want 2", n, err)
+	}
+	for id, want := range map[string]abusewatch.ReportState{"queued-in": abusewatch.ReportRejected, "held-net": abusewatch.ReportRejected,
+		"pending-mixed": abusewatch.ReportPendingApproval, "sent-in": abusewatch.ReportSent} {
+		r, _, err := s.Report(id)
+		if err != nil || r.State != want {
+			t.Errorf("%s: %s, %v; want %s", id, r.State, err, want)
+		}
+		if want == abusewatch.ReportRejected && !strings.Contains(r.Error, "excluded") {
+			t.Errorf("%s: rejected without saying why (%q)", id, r.Error)
+		}
+	}
+}

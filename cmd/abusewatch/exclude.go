@@ -27,7 +27,7 @@ func (c *excludeCommand) Name() string {
 }
 
 func (c *excludeCommand) Synopsis() string {
-	return "never report an address or network (your own, a partner's, a scanner you allow), nor its incidents still waiting for a report"
+	return "never report an address or network (your own, a partner's, a scanner you allow): its waiting incidents stay unreported, its unsent reports are rejected"
 }
 
 func (c *excludeCommand) Run(ctx context.Context, args []string) error {
@@ -65,6 +65,8 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.stdout, "%s will never be reported.\n", res.Network)
 	if c.pardon {
 		fmt.Fprintf(c.stdout, "Forgot %d incidents and rejected %d unsent reports.\n", res.ForgotIncidents, res.RejectedReports)
+	} else if res.RejectedReports > 0 {
+		fmt.Fprintf(c.stdout, "Rejected %d unsent reports about it.\n", res.RejectedReports)
 	}
 	return nil
 }
