@@ -596,3 +596,26 @@ func TestNetworkExcludedAfterItsIncidentsIsNotReported(t *testing.T) {
 		})
 	}
 }
+
+// exclude rejects a report written before it about the network alone, as pardon does,
+// and keeps the incident.
+func TestExcludeRejectsTheUnsentReportsAboutTheNetwork(t *testing.T) {
+	p, st, _ := outboxPipeline(t, "127.0.0.1:1", "review", parties[:1], "")
+	inc := attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Report(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(reportsIn(t, st, abusewatch.ReportPendingApproval)); n != 1 {
+		t.Fatalf("%d reports pending, want 1", n)
+	}
+	res, err := Exclude(st, netip.MustParsePrefix("45.134.26.0/24"), false, "a partner's scanner", t0.Add(2*time.Hour))
+	if err != nil || res.RejectedReports != 1 || res.ForgotIncidents != 0 {
+		t.Fatalf("Exclude = %+v, %v; want 1 report rejected, no incident forgotten", res, err)
+	}
+	if n := len(reportsIn(t, st, abusewatch.ReportRejected)); n != 1 {
+		t.Errorf("%d reports rejected, want 1", n)
+	}
+	if _, ok, err := st.Incident(inc.ID); !ok || err != nil {
+		t.Errorf("the incident is gone (%v)", err)
+	}
+}
