@@ -344,10 +344,7 @@ func (d *Daemon) adminHandler() http.Handler {
 		for _, s := range r.URL.Query()["state"] {
 			states = append(states, abusewatch.ReportState(s))
 		}
-		reports, err := d.store.Reports(states...)
-		for i := range reports {
-			reports[i].Message = nil
-		}
+		reports, err := d.store.Reports(states...) // without their messages
 		reply(w, reports, err)
 	})
 	mux.HandleFunc("GET /v1/reports/{id}", func(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -324,6 +325,12 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			}
 			continue
 		}
+		// The list holds no messages: the one to send is read now.
+		full, ok, rerr := p.store.Report(r.ID)
+		if rerr != nil || !ok {
+			return cmp.Or(rerr, fmt.Errorf("report %s vanished", r.ID))
+		}
+		r.Message = full.Message
 		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			s.State, s.Updated, s.Waiting = abusewatch.ReportSending, now, ""
 			s.Attempts++

@@ -117,7 +117,7 @@ func FindReport(st *store.Store, id string) (abusewatch.Report, bool, error) {
 	if len(found) == 0 {
 		return abusewatch.Report{}, false, nil
 	}
-	return found[0], true, nil
+	return st.Report(found[0].ID) // with its message, which the list has not
 }
 
 // Preview is the report that would be written about an address now, and what would

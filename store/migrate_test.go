@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -397,4 +398,68 @@ func reopenAsVersion(t *testing.T, s *Store, v uint32, undo func(tx *bolt.Tx) er
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Version 8 kept each report's message in its JSON; 9 keeps it apart, so that listing the
+// outbox does not read every mail ever written. The migration moves them, and both a
+// report read by ID and one changed afterwards still have their message.
+func TestOpenMigratesVersion8ReportMessagesApart(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := []abusewatch.Report{
+		{ID: "r1", State: abusewatch.ReportSent, Incidents: []string{"i1"}, Message: []byte("Subject: one\r\n\r\nbody one\r\n")},
+		{ID: "r2", State: abusewatch.ReportQueued, Incidents: []string{"i2"}, Message: []byte("Subject: two\r\n\r\nbody two\r\n")},
+	}
+	s = reopenAsVersion(t, s, 8, func(tx *bolt.Tx) error {
+		for _, r := range reports { // as version 8 wrote them: the message in the JSON
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketReports).Put([]byte(r.ID), v); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteBucket(bucketMessages)
+	})
+	listed, err := s.Reports()
+	if err != nil || len(listed) != 2 || listed[0].Message != nil || listed[1].Message != nil {
+		t.Fatalf("Reports = %d, %v; want both, without messages", len(listed), err)
+	}
+	if err := s.UpdateReport("r2", func(r *abusewatch.Report) error { r.State = abusewatch.ReportSent; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range reports {
+		r, ok, err := s.Report(want.ID)
+		if err != nil || !ok || !bytes.Equal(r.Message, want.Message) {
+			t.Errorf("Report(%s) = %q, %v, %v; want its message", want.ID, r.Message, ok, err)
+		}
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketReports).Get([]byte("r1")); bytes.Contains(v, []byte(`"Message":"`)) {
+			t.Errorf("the report's JSON still holds its message: %s", v)
+		}
+		return nil
+	})
+}
+
+// A report is stored with its message apart: the outbox's lists come without, the report
+// read by ID with it, and a change of state keeps it.
+func TestReportsAreListedWithoutTheirMessages(t *testing.T) {
+	s := openTemp(t)
+	msg := []byte("Subject: x\r\n\r\nbody\r\n")
+	if _, err := s.AddReport(abusewatch.Report{ID: "r", State: abusewatch.ReportQueued, Incidents: []string{"i"}, Message: msg}); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := s.Reports(abusewatch.ReportQueued); err != nil || len(rs) != 1 || rs[0].Message != nil {
+		t.Fatalf("Reports = %+v, %v; want one, without its message", rs, err)
+	}
+	if err := s.FinishDelivery("r", func(r *abusewatch.Report) error { r.State = abusewatch.ReportSent; return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := s.Report("r"); err != nil || !ok || !bytes.Equal(r.Message, msg) || r.State != abusewatch.ReportSent {
+		t.Errorf("Report = %s %q, %v, %v; want sent, with its message", r.State, r.Message, ok, err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 // AddReport puts r into the outbox and marks its incidents as reported, unless a report
 // with the same ID exists already: a report is created once. It says whether it added r.
+// The message is kept apart from the rest (Reports lists them without).
 func (s *Store) AddReport(r abusewatch.Report) (bool, error) {
 	added := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -22,6 +23,10 @@ func (s *Store) AddReport(r abusewatch.Report) (bool, error) {
 		if b.Get([]byte(r.ID)) != nil {
 			return nil
 		}
+		if err := tx.Bucket(bucketMessages).Put([]byte(r.ID), r.Message); err != nil {
+			return err
+		}
+		r.Message = nil
 		v, err := json.Marshal(r)
 		if err != nil {
 			return err
@@ -105,7 +110,7 @@ func (s *Store) ExpireUnreportedBefore(t time.Time) (n int, oldest time.Time, er
 	return n, time.Unix(0, oldestNano).UTC(), err
 }
 
-// Report returns the report with id.
+// Report returns the report with id, with its message.
 func (s *Store) Report(id string) (abusewatch.Report, bool, error) {
 	var r abusewatch.Report
 	var ok bool
@@ -115,12 +120,17 @@ func (s *Store) Report(id string) (abusewatch.Report, bool, error) {
 			return nil
 		}
 		ok = true
-		return json.Unmarshal(v, &r)
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		r.Message = bytes.Clone(tx.Bucket(bucketMessages).Get([]byte(id)))
+		return nil
 	})
 	return r, ok, err
 }
 
-// Reports returns the reports in any of states (all when none is given), oldest first.
+// Reports returns the reports in any of states (all when none is given), oldest first,
+// without their messages (Report reads one with its message).
 func (s *Store) Reports(states ...abusewatch.ReportState) ([]abusewatch.Report, error) {
 	var out []abusewatch.Report
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -158,6 +168,7 @@ func changeReport(tx *bolt.Tx, id string, change func(*abusewatch.Report) error)
 	if err := change(&r); err != nil {
 		return err
 	}
+	r.Message = nil // kept apart, as it was written
 	nv, err := json.Marshal(r)
 	if err != nil {
 		return err

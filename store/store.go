@@ -27,7 +27,7 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 var (
 	bucketMeta       = []byte("meta")
@@ -36,7 +36,8 @@ var (
 	bucketIncidents  = []byte("incident_bodies")  // first event (u64 UnixNano) | ID → incident (incidents.go)
 	bucketStarts     = []byte("incident_starts")  // incident key | 0 | first event (u64 UnixNano) | ID (incidents.go)
 	bucketReported   = []byte("incident_reports") // incident ID → report ID
-	bucketReports    = []byte("reports")
+	bucketReports    = []byte("reports")          // ID → the report as JSON, without its message
+	bucketMessages   = []byte("report_messages")  // report ID → its RFC 5322 message
 	bucketPositions  = []byte("positions")
 	bucketExclusions = []byte("exclusions") // networks the admin excluded or pardoned
 	bucketDeliveries = []byte("deliveries") // sent time|seq → who a report went to (cooldown and caps)
@@ -91,7 +92,7 @@ func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketReported, bucketReports,
 			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
-			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts} {
+			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts, bucketMessages} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
