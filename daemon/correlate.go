@@ -462,9 +462,14 @@ func Retain(ctx context.Context, st *store.Store, r RetentionConfig, now time.Ti
 	if err != nil {
 		return err
 	}
-	if events+counters > 0 {
-		logf("retention: deleted old raw events and counters", "events", events, "counters", counters,
-			"events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
+	// The unknown shapes not seen while the raw events are kept (the tuning list).
+	shapes, err := st.PruneShapes(now.Add(-r.Events.Duration))
+	if err != nil {
+		return err
+	}
+	if events+counters+shapes > 0 {
+		logf("retention: deleted old raw events, counters and unknown-record shapes", "events", events, "counters", counters,
+			"shapes", shapes, "events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
 )
 
 func TestCorrelateConfigErrorsNameTheLine(t *testing.T) {
@@ -157,12 +158,20 @@ func TestRetainDeletesOldEventsAndKeepsTheirCounters(t *testing.T) {
 	if _, err := p.store.Commit(evs, nil); err != nil {
 		t.Fatal(err)
 	}
+	// An unknown-record shape last seen as long ago goes too; a recent one stays.
+	if err := p.store.AddShapes([]store.Shape{{Shape: "old <N>", Count: 1, First: evs[0].Time, Last: evs[0].Time},
+		{Shape: "new <N>", Count: 1, First: evs[1].Time, Last: evs[1].Time}}); err != nil {
+		t.Fatal(err)
+	}
 	var logged []string
 	if err := Retain(t.Context(), p.store, p.cfg.Retention, now, func(msg string, _ ...any) { logged = append(logged, msg) }); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := p.store.EventCount(); n != 1 || len(logged) != 1 {
 		t.Errorf("%d events left (want 1), logged %q", n, logged)
+	}
+	if shapes, err := p.store.Shapes(time.Time{}, 0); err != nil || len(shapes) != 1 || shapes[0].Shape != "new <N>" {
+		t.Errorf("shapes after retention: %+v, %v; want the recent one", shapes, err)
 	}
 	days, _ := p.store.Days(netip.MustParsePrefix("45.134.26.17/32"), now.Add(-40*day), now)
 	if len(days) != 2 {

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -102,4 +104,55 @@ func (s *Store) Shapes(from time.Time, limit int) ([]Shape, error) {
 		out = out[:limit]
 	}
 	return out, err
+}
+
+// shapesAfterPrune is how many shapes PruneShapes leaves at most: room for new ones.
+const shapesAfterPrune = MaxShapes * 9 / 10
+
+// PruneShapes deletes the shapes last seen before before and then, while more than
+// shapesAfterPrune are left, the least recently seen: a list full of the shapes of
+// months ago, or of an attacker's variations, counted every new shape under OtherShapes
+// for good, and the admin never saw what changed. It returns how many it deleted.
+func (s *Store) PruneShapes(before time.Time) (int, error) {
+	type seen struct {
+		key  []byte
+		last time.Time
+	}
+	var doomed [][]byte
+	var kept []seen
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketShapes).ForEach(func(k, v []byte) error {
+			var sh Shape
+			if err := json.Unmarshal(v, &sh); err != nil {
+				return fmt.Errorf("shape %q: %w", k, err)
+			}
+			if sh.Last.Before(before) {
+				doomed = append(doomed, bytes.Clone(k))
+			} else if string(k) != OtherShapes {
+				kept = append(kept, seen{bytes.Clone(k), sh.Last})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(kept) > shapesAfterPrune {
+		slices.SortFunc(kept, func(a, b seen) int { return a.last.Compare(b.last) })
+		for _, sh := range kept[:len(kept)-shapesAfterPrune] {
+			doomed = append(doomed, sh.key)
+		}
+	}
+	if len(doomed) == 0 {
+		return 0, nil
+	}
+	return len(doomed), s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketShapes)
+		for _, k := range doomed {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -824,3 +824,48 @@ func TestRejectUnsentReportsInAnExcludedNetwork(t *testing.T) {
 		}
 	}
 }
+
+// Retention prunes the unknown-record shapes not seen since a time, and keeps the list
+// below MaxShapes by the least recently seen: new shapes then get a line of their own
+// again, instead of all going under OtherShapes once the list was full.
+func TestPruneShapesMakesRoomForNewOnes(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	var shapes []Shape
+	for i := range MaxShapes {
+		last := t0.Add(-time.Duration(i) * time.Minute) // shape 0 the most recent
+		if i%20 == 19 {
+			last = t0.AddDate(0, -2, 0) // one in twenty two months old
+		}
+		shapes = append(shapes, Shape{Shape: fmt.Sprintf("shape %05d <N>", i), Count: 1, First: last, Last: last, Sample: "x"})
+	}
+	shapes = append(shapes, Shape{Shape: "one too many <N>", Count: 1, First: t0, Last: t0})
+	if err := s.AddShapes(shapes); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Shapes(time.Time{}, 0); len(got) != MaxShapes+1 || !slices.ContainsFunc(got, func(sh Shape) bool { return sh.Shape == OtherShapes }) {
+		t.Fatalf("%d shapes before pruning; want %d and the others' line", len(got), MaxShapes+1)
+	}
+	n, err := s.PruneShapes(t0.AddDate(0, -1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Shapes(time.Time{}, 0)
+	// The 500 old ones go by age; of the 9,500 left (and the others' line), the 500
+	// least recently seen go too, down to shapesAfterPrune.
+	if n != MaxShapes/10 || len(got) != shapesAfterPrune+1 {
+		t.Errorf("pruned %d, %d left; want %d pruned and %d left with the others' line", n, len(got), MaxShapes/10, shapesAfterPrune+1)
+	}
+	has := func(name string) bool {
+		return slices.ContainsFunc(got, func(sh Shape) bool { return sh.Shape == name })
+	}
+	if !has("shape 00000 <N>") || has("shape 09998 <N>") || has("shape 00019 <N>") {
+		t.Error("pruned other shapes than the old and the least recently seen")
+	}
+	if err := s.AddShapes([]Shape{{Shape: "new after pruning <N>", Count: 1, First: t0, Last: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Shapes(t0, 0); !slices.ContainsFunc(got, func(sh Shape) bool { return sh.Shape == "new after pruning <N>" }) {
+		t.Error("a new shape went under the others' line after pruning")
+	}
+}
