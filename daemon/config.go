@@ -110,9 +110,10 @@ type WindowConfig struct {
 
 // RetentionConfig says how long the store keeps what.
 type RetentionConfig struct {
-	Events   Duration `toml:"events"`   // raw events and their indexes
-	Counters Duration `toml:"counters"` // the per-day counters
-	Interval Duration `toml:"interval"` // how often the background pass runs
+	Events    Duration `toml:"events"`    // raw events and their indexes
+	Counters  Duration `toml:"counters"`  // the per-day counters
+	Incidents Duration `toml:"incidents"` // incidents, after their last event
+	Interval  Duration `toml:"interval"`  // how often the background pass runs
 }
 
 // LookupConfig controls DNS, RDAP, the fallbacks and the contact cache.

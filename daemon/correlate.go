@@ -61,6 +61,7 @@ func (c *Config) correlateDefaults() {
 	}
 	setDur(&c.Retention.Events, 30*day)
 	setDur(&c.Retention.Counters, 400*day)
+	setDur(&c.Retention.Incidents, 400*day)
 	setDur(&c.Retention.Interval, time.Hour)
 }
 
@@ -120,6 +121,9 @@ func (c *Config) validateCorrelate() error {
 	}
 	if r.Counters.Duration < r.Events.Duration {
 		return bad("retention.counters", "must be at least retention.events (%s): the counters are the long memory", r.Events.Duration)
+	}
+	if r.Incidents.Duration < r.Events.Duration {
+		return bad("retention.incidents", "must be at least retention.events (%s): an incident outlives its evidence lines", r.Events.Duration)
 	}
 	if k.RecurrenceDays > 0 && r.Counters.Duration < k.RecurrencePeriod.Duration {
 		return bad("retention.counters", "must cover correlate.recurrence_period (%s), or recurrence forgets", k.RecurrencePeriod.Duration)
@@ -462,14 +466,18 @@ func Retain(ctx context.Context, st *store.Store, r RetentionConfig, now time.Ti
 	if err != nil {
 		return err
 	}
+	incidents, err := st.PruneIncidents(ctx, now.Add(-r.Incidents.Duration), 0)
+	if err != nil {
+		return err
+	}
 	// The unknown shapes not seen while the raw events are kept (the tuning list).
 	shapes, err := st.PruneShapes(now.Add(-r.Events.Duration))
 	if err != nil {
 		return err
 	}
-	if events+counters+shapes > 0 {
-		logf("retention: deleted old raw events, counters and unknown-record shapes", "events", events, "counters", counters,
-			"shapes", shapes, "events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
+	if events+counters+incidents+shapes > 0 {
+		logf("retention: deleted old raw events, counters, incidents and unknown-record shapes", "events", events, "counters", counters,
+			"incidents", incidents, "shapes", shapes, "events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
 	}
 	return nil
 }

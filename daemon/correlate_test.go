@@ -27,6 +27,7 @@ func TestCorrelateConfigErrorsNameTheLine(t *testing.T) {
 		{"[correlate]\nrate_factor = 0.5\n", "bad.toml:6: correlate.rate_factor"},
 		{"[retention]\nevents = \"1h\"\n", "bad.toml:6: retention.events"},
 		{"[retention]\ncounters = \"90d\"\n", "bad.toml:6: retention.counters"},
+		{"[retention]\nincidents = \"7d\"\n", "bad.toml:6: retention.incidents"},
 	} {
 		_, err := ParseConfig("bad.toml", []byte(base+tc.doc))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -158,6 +159,13 @@ func TestRetainDeletesOldEventsAndKeepsTheirCounters(t *testing.T) {
 	if _, err := p.store.Commit(evs, nil); err != nil {
 		t.Fatal(err)
 	}
+	// An incident that ended more than [retention] incidents ago goes; a recent one stays.
+	a := netip.MustParseAddr("45.134.26.17")
+	old := abusewatch.Incident{ID: "old", Key: "ip:45.134.26.17", Addr: a, First: now.Add(-402 * day), Last: now.Add(-401 * day), Count: 5}
+	recent := abusewatch.Incident{ID: "recent", Key: "ip:45.134.26.17", Addr: a, First: now.Add(-2 * day), Last: now.Add(-day), Count: 5}
+	if err := p.store.PutIncidents([]abusewatch.Incident{old, recent}); err != nil {
+		t.Fatal(err)
+	}
 	// An unknown-record shape last seen as long ago goes too; a recent one stays.
 	if err := p.store.AddShapes([]store.Shape{{Shape: "old <N>", Count: 1, First: evs[0].Time, Last: evs[0].Time},
 		{Shape: "new <N>", Count: 1, First: evs[1].Time, Last: evs[1].Time}}); err != nil {
@@ -172,6 +180,9 @@ func TestRetainDeletesOldEventsAndKeepsTheirCounters(t *testing.T) {
 	}
 	if shapes, err := p.store.Shapes(time.Time{}, 0); err != nil || len(shapes) != 1 || shapes[0].Shape != "new <N>" {
 		t.Errorf("shapes after retention: %+v, %v; want the recent one", shapes, err)
+	}
+	if incs, _, err := p.store.IncidentsSince(time.Time{}, 0); err != nil || len(incs) != 1 || incs[0].ID != "recent" {
+		t.Errorf("incidents after retention: %d, %v; want the recent one", len(incs), err)
 	}
 	days, _ := p.store.Days(netip.MustParsePrefix("45.134.26.17/32"), now.Add(-40*day), now)
 	if len(days) != 2 {

@@ -101,6 +101,58 @@ func (s *Store) sealBefore(day uint32) error {
 	return err
 }
 
+// PruneIncidents deletes the incidents whose last event is before before, with their
+// index entries; the reports that name them stay (their mail is the record of what was
+// sent). A busy host makes hundreds of thousands a half-year, about 1.4 kB each on disk
+// with their indexes, kept for ever before. It works in transactions of at most chunk
+// incidents (0: a default), so ingestion waits for one at most, and returns how many it
+// deleted; on cancellation it stops between transactions.
+func (s *Store) PruneIncidents(ctx context.Context, before time.Time, chunk int) (int, error) {
+	if chunk <= 0 {
+		chunk = defaultChunk
+	}
+	// Which ones: one read of the index of last events, not one per transaction.
+	var ids [][]byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
+			if h, ok := readHead(v); ok && h.last < before.UnixNano() {
+				ids = append(ids, bytes.Clone(id))
+			}
+			return nil
+		})
+	}); err != nil {
+		return 0, err
+	}
+	total := 0
+	for len(ids) > 0 {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n := min(chunk, len(ids))
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, id := range ids[:n] {
+				if h, ok := readHead(tx.Bucket(bucketIncidentLast).Get(id)); !ok || h.last >= before.UnixNano() {
+					continue // gone, or grown since it was listed
+				}
+				inc, ok, err := getIncident(tx, id)
+				if err != nil || !ok {
+					return err
+				}
+				if err := deleteIncident(tx, inc); err != nil {
+					return err
+				}
+				total++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		ids = ids[n:]
+	}
+	return total, nil
+}
+
 // PruneCounters deletes the daily counters of days before before, the hourly ones of
 // hours before it and the activity of scopes not active since, at most chunk keys per
 // transaction (0: a default). Raw events of those days still kept are not counted

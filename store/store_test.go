@@ -869,3 +869,50 @@ func TestPruneShapesMakesRoomForNewOnes(t *testing.T) {
 		t.Error("a new shape went under the others' line after pruning")
 	}
 }
+
+// Retention deletes the incidents that ended before a time with every index entry, so
+// no query finds them; the reports that name them stay.
+func TestPruneIncidentsDeletesTheOldWithTheirIndexes(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("45.134.26.17")
+	var incs []abusewatch.Incident
+	for i, age := range []int{500, 450, 10} {
+		last := t0.AddDate(0, 0, -age)
+		incs = append(incs, abusewatch.Incident{ID: fmt.Sprint("age", age), Key: "ip:" + a.String(), Addr: a, Rule: "per-address",
+			First: last.Add(-time.Hour), Last: last, Count: 5 + i})
+	}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddReport(abusewatch.Report{ID: "r", State: abusewatch.ReportSent, Incidents: []string{"age500"}, Message: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneIncidents(t.Context(), t0.AddDate(0, 0, -400), 1) // one a transaction
+	if err != nil || n != 2 {
+		t.Fatalf("PruneIncidents = %d, %v; want 2", n, err)
+	}
+	if got, total, err := s.IncidentsIn(netip.PrefixFrom(a, 32), time.Time{}, 0); err != nil || total != 1 || got[0].ID != "age10" {
+		t.Errorf("IncidentsIn = %d, %v; want age10 alone", total, err)
+	}
+	if got, total, err := s.IncidentsSince(time.Time{}, 0); err != nil || total != 1 || got[0].ID != "age10" {
+		t.Errorf("IncidentsSince = %d, %v; want age10 alone", total, err)
+	}
+	if left, err := unreported(s, 0); err != nil || len(left) != 1 {
+		t.Errorf("unreported = %d, %v; want 1", len(left), err)
+	}
+	if inc, ok, _, err := s.OpenIncidentAt("ip:"+a.String(), t0.AddDate(0, 0, -450), t0.AddDate(0, 0, -450), false); err != nil || (ok && inc.ID != "age10") {
+		t.Errorf("OpenIncidentAt at the pruned one's time = %s, %v, %v", inc.ID, ok, err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketIncidents, bucketIncidentLast, bucketIncidentAddrs, bucketStarts} {
+			if n := tx.Bucket(b).Stats().KeyN; n != 1 {
+				t.Errorf("%s holds %d entries, want 1", b, n)
+			}
+		}
+		return nil
+	})
+	if r, ok, err := s.Report("r"); err != nil || !ok || string(r.Message) != "x" {
+		t.Errorf("the report of a pruned incident: %v, %v", ok, err)
+	}
+}
