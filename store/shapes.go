@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -114,33 +113,23 @@ const shapesAfterPrune = MaxShapes * 9 / 10
 // months ago, or of an attacker's variations, counted every new shape under OtherShapes
 // for good, and the admin never saw what changed. It returns how many it deleted.
 func (s *Store) PruneShapes(before time.Time) (int, error) {
-	type seen struct {
-		key  []byte
-		last time.Time
-	}
-	var doomed [][]byte
-	var kept []seen
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketShapes).ForEach(func(k, v []byte) error {
-			var sh Shape
-			if err := json.Unmarshal(v, &sh); err != nil {
-				return fmt.Errorf("shape %q: %w", k, err)
-			}
-			if sh.Last.Before(before) {
-				doomed = append(doomed, bytes.Clone(k))
-			} else if string(k) != OtherShapes {
-				kept = append(kept, seen{bytes.Clone(k), sh.Last})
-			}
-			return nil
-		})
-	})
+	all, err := s.Shapes(time.Time{}, 0)
 	if err != nil {
 		return 0, err
 	}
+	var doomed [][]byte
+	var kept []Shape
+	for _, sh := range all { // a shape is stored under its text
+		if sh.Last.Before(before) {
+			doomed = append(doomed, []byte(sh.Shape))
+		} else if sh.Shape != OtherShapes {
+			kept = append(kept, sh)
+		}
+	}
 	if len(kept) > shapesAfterPrune {
-		slices.SortFunc(kept, func(a, b seen) int { return a.last.Compare(b.last) })
+		slices.SortFunc(kept, func(a, b Shape) int { return a.Last.Compare(b.Last) })
 		for _, sh := range kept[:len(kept)-shapesAfterPrune] {
-			doomed = append(doomed, sh.key)
+			doomed = append(doomed, []byte(sh.Shape))
 		}
 	}
 	if len(doomed) == 0 {
