@@ -446,17 +446,27 @@ func (d *Daemon) keepRetention(ctx context.Context) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
-// Retain deletes what retention r no longer keeps and logs what it deleted. Ages count
-// back from the newest stored event (or now, if that is earlier), not from the clock
-// alone: reading an old log for the first time keeps what it read, and a clock that
-// jumps forward deletes nothing on its own.
-func Retain(ctx context.Context, st *store.Store, r RetentionConfig, now time.Time, logf func(string, ...any)) error {
+// logsNow is the time ages are counted back from: the newest stored event, or now when
+// that is earlier, not the clock alone. Reading an old log for the first time keeps
+// what it read and reports it as on the day, and a clock that jumps forward deletes
+// nothing on its own. Retention and policy.max_age share it.
+func logsNow(st *store.Store, now time.Time) (time.Time, error) {
 	newest, ok, err := st.NewestEvent()
 	if err != nil {
-		return err
+		return now, err
 	}
 	if ok && newest.Before(now) {
-		now = newest
+		return newest, nil
+	}
+	return now, nil
+}
+
+// Retain deletes what retention r no longer keeps and logs what it deleted; ages count
+// back from logsNow.
+func Retain(ctx context.Context, st *store.Store, r RetentionConfig, now time.Time, logf func(string, ...any)) error {
+	now, err := logsNow(st, now)
+	if err != nil {
+		return err
 	}
 	events, err := st.PruneEvents(ctx, now.Add(-r.Events.Duration), 0)
 	if err != nil {

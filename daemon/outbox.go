@@ -207,23 +207,19 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 }
 
 // reportCutoff is when an incident must have had its last event to be reported outside:
-// policy.max_age before the logs' newest event, or before now when that is earlier (a
-// log scanned days after it was written is judged as on the day). The abuse desk's own
-// logs of an attack older than that are likely gone, its address may be someone else's
-// by now, and `correlate --since 180d` makes incidents of months ago: the admin sees
-// them (incidents, ip, net, the summary), the outside is not told. ok is false when
-// max_age is 0 (no limit).
+// policy.max_age before logsNow (a log scanned days after it was written is judged as on
+// the day). The abuse desk's own logs of an attack older than that are likely gone, its
+// address may be someone else's by now, and `correlate --since 180d` makes incidents of
+// months ago: the admin sees them (incidents, ip, net, the summary), the outside is not
+// told. ok is false when max_age is 0 (no limit).
 func reportCutoff(cfg *Config, st *store.Store, now time.Time) (cutoff time.Time, ok bool, err error) {
 	maxAge := cfg.Policy.MaxAge.Duration
 	if maxAge <= 0 {
 		return time.Time{}, false, nil
 	}
-	newest, found, err := st.NewestEvent()
+	now, err = logsNow(st, now)
 	if err != nil {
 		return time.Time{}, false, err
-	}
-	if found && newest.Before(now) {
-		now = newest
 	}
 	return now.Add(-maxAge), true, nil
 }

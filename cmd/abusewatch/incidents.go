@@ -53,7 +53,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	incs := list.Incidents
-	if more := list.Total - len(incs); more > 0 {
+	if list.Total > len(incs) {
 		fmt.Fprintf(c.stderr, "The newest %d of %d incidents since %s; --limit 0 shows them all.\n",
 			len(incs), list.Total, from.Format(time.DateTime))
 	}
