@@ -134,11 +134,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 			p.log.Warn("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
 			continue
 		}
-		// The reverse name helps the abuse desk find the machine; only a forward-confirmed
-		// one is shown, since the attacker controls the reverse zone.
-		if name, confirmed, err := p.finder.PTR(ctx, inc.Addr); err == nil && confirmed {
-			inc.PTR = name
-		}
+		p.setPTR(ctx, &inc)
 		key := strings.ToLower(strings.Join(contact.Emails, ","))
 		pt := byKey[key]
 		if pt == nil {
@@ -252,6 +248,71 @@ func (p *Pipeline) neverReported(inc abusewatch.Incident) bool {
 	return inc.Network.IsValid() && p.Excluded(inc.Network.Addr())
 }
 
+// setPTR sets the reverse name of inc's address, which helps the abuse desk find the
+// machine; only a forward-confirmed one, since the attacker controls the reverse zone.
+func (p *Pipeline) setPTR(ctx context.Context, inc *abusewatch.Incident) {
+	if name, confirmed, err := p.finder.PTR(ctx, inc.Addr); err == nil && confirmed {
+		inc.PTR = name
+	}
+}
+
+// withoutNeverReported is the outbox's last gate: it returns r as it is, or, when some of
+// the sources it names are never reported now (excluded, pardoned, or added to
+// policy.never_report since it was written), the report that replaces it without them,
+// queued in its place. ok is false when nothing is left to send: r is then rejected.
+// `exclude` and `pardon` reject the reports about the network alone; a report that also
+// names others, or one written before a reload added never_report, is caught here.
+func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report, now time.Time) (send abusewatch.Report, ok bool, err error) {
+	var keep []abusewatch.Incident
+	var dropped []string // the sources left out
+	for _, id := range r.Incidents {
+		inc, found, err := p.store.Incident(id)
+		switch {
+		case err != nil:
+			return r, false, err
+		case !found: // pardoned: forgotten with its network
+			dropped = append(dropped, "incident "+id)
+		case p.neverReported(inc):
+			dropped = append(dropped, cmp.Or(inc.Network.String(), inc.Addr.String()))
+		default:
+			keep = append(keep, inc)
+		}
+	}
+	if len(dropped) == 0 {
+		return r, true, nil
+	}
+	if len(keep) == 0 {
+		reason := "every source it names is now never reported (exclude, pardon or policy.never_report)"
+		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			s.State, s.Updated, s.Error, s.Waiting, s.NextAttempt = abusewatch.ReportRejected, now, reason, "", time.Time{}
+			return nil
+		})
+		p.log.Info("report not sent: "+reason, "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "))
+		return r, false, err
+	}
+	for i := range keep {
+		p.setPTR(ctx, &keep[i])
+	}
+	composer, err := ReportComposer(p.cfg, p.composer)
+	if err != nil {
+		return r, false, err
+	}
+	nr, err := composer.Compose(r.Contact, keep, now)
+	if err != nil {
+		return r, false, fmt.Errorf("compose report to %s: %w", strings.Join(r.Contact.Emails, ", "), err)
+	}
+	nr.State, nr.Updated = abusewatch.ReportQueued, now
+	reason := fmt.Sprintf("named sources now never reported (%s): written again without them as %s", strings.Join(dropped, ", "), nr.ID)
+	added, err := p.store.ReplaceReport(r.ID, reason, now, nr)
+	if err != nil || !added {
+		return r, false, err
+	}
+	p.Counters.Reports.Add(1)
+	p.log.Info("report written again without the sources now never reported", "id", r.ID, "new", nr.ID,
+		"to", strings.Join(r.Contact.Emails, ", "), "left_out", strings.Join(dropped, ", "), "incidents", len(keep))
+	return nr, true, nil
+}
+
 // waitingFor finds a report to contact that has not gone yet.
 func waitingFor(contact abusewatch.Contact, waiting []abusewatch.Report) (abusewatch.Report, bool) {
 	for _, r := range waiting {
@@ -321,12 +382,22 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			}
 			continue
 		}
-		// The list holds no messages: the one to send is read now.
-		full, ok, rerr := p.store.Report(r.ID)
-		if rerr != nil || !ok {
-			return cmp.Or(rerr, fmt.Errorf("report %s vanished", r.ID))
+		send, ok, err := p.withoutNeverReported(ctx, r, now)
+		if err != nil {
+			return err
 		}
-		r.Message = full.Message
+		if !ok {
+			continue
+		}
+		r = send
+		if r.Message == nil {
+			// The list holds no messages: the one to send is read now.
+			full, ok, rerr := p.store.Report(r.ID)
+			if rerr != nil || !ok {
+				return cmp.Or(rerr, fmt.Errorf("report %s vanished", r.ID))
+			}
+			r.Message = full.Message
+		}
 		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			s.State, s.Updated, s.Waiting = abusewatch.ReportSending, now, ""
 			s.Attempts++
@@ -342,7 +413,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		}
 		temporary := mailer.Temporary(derr)
 		giveUp := temporary && policy.GiveUp(r.Created, now)
-		err := p.store.FinishDelivery(r.ID, func(s *abusewatch.Report) error {
+		err = p.store.FinishDelivery(r.ID, func(s *abusewatch.Report) error {
 			s.Updated = now
 			switch {
 			case derr == nil:

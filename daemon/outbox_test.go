@@ -619,3 +619,76 @@ func TestExcludeRejectsTheUnsentReportsAboutTheNetwork(t *testing.T) {
 		t.Errorf("the incident is gone (%v)", err)
 	}
 }
+
+// A report that names a source the admin excluded after it was written (with `exclude`,
+// `pardon`, or never_report and a reload) leaves without that source, written again for
+// the others; one about never-reported sources alone does not leave at all. exclude and
+// pardon reject only the reports about the network alone, so this is the last gate.
+func TestAReportLeavesWithoutTheSourcesExcludedSinceItWasWritten(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	excluded := netip.MustParsePrefix("185.220.101.0/24")
+	for _, how := range []string{"exclude", "pardon", "never_report", "never_report alone"} {
+		t.Run(how, func(t *testing.T) {
+			p, st, logs := outboxPipeline(t, srv.Addr, "review", parties[:2], "")
+			var kept abusewatch.Incident
+			if how != "never_report alone" {
+				kept = attack(t, st, "185.220.100.7", t0, 20) // one party: 185.220.100.0/22
+			}
+			attack(t, st, "185.220.101.9", t0, 20)
+			if err := p.Report(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			written := reportsIn(t, st, abusewatch.ReportPendingApproval)
+			if len(written) != 1 {
+				t.Fatalf("%d reports pending, want 1", len(written))
+			}
+			switch how {
+			case "exclude", "pardon":
+				res, err := Exclude(st, excluded, how == "pardon", "our partner's scanner", t0.Add(2*time.Hour))
+				if err != nil || res.RejectedReports != 0 {
+					t.Fatalf("Exclude = %+v, %v; want the mixed report left to the outbox", res, err)
+				}
+				p.correlator.Exclude(excluded)
+			default: // the config changed, and the daemon reloaded it
+				cfg := *p.cfg
+				cfg.Policy.NeverReport = []string{excluded.String()}
+				var err error
+				if p, err = NewPipeline(&cfg, st, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := ApproveReports(p.cfg, st, nil, true, t0.Add(2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.DeliverAt(t.Context(), t0.Add(3*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			old, ok, err := st.Report(written[0].ID)
+			if err != nil || !ok || old.State != abusewatch.ReportRejected || !strings.Contains(old.Error, "never reported") {
+				t.Fatalf("the report written before: %s %q (%v); want it rejected, saying why", old.State, old.Error, err)
+			}
+			if how == "never_report alone" {
+				srv.Nothing(t)
+				if rs := reportsIn(t, st, abusewatch.ReportSent, abusewatch.ReportQueued); len(rs) != 0 {
+					t.Errorf("%d reports to send or sent, want none", len(rs))
+				}
+				return
+			}
+			m := srv.Next(t)
+			if strings.Contains(string(m.Data), "185.220.101.9") || !strings.Contains(string(m.Data), "185.220.100.7") {
+				t.Errorf("the mail names the excluded source, or not the other one:\n%s", m.Data)
+			}
+			srv.Nothing(t)
+			sent := reportsIn(t, st, abusewatch.ReportSent)
+			if len(sent) != 1 || len(sent[0].Incidents) != 1 || sent[0].Incidents[0] != kept.ID || !strings.Contains(old.Error, sent[0].ID) {
+				t.Fatalf("sent %+v; want one report of %s alone, named by the rejected one", sent, kept.ID)
+			}
+			if id, ok, _ := st.ReportFor(kept.ID); !ok || id != sent[0].ID {
+				t.Errorf("the kept incident's report is %s, want %s", id, sent[0].ID)
+			}
+			if !strings.Contains(logs.String(), "written again without") {
+				t.Error("no log line says the report was written again")
+			}
+		})
+	}
+}

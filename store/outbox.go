@@ -18,32 +18,55 @@ import (
 // The message is kept apart from the rest (Reports lists them without).
 func (s *Store) AddReport(r abusewatch.Report) (bool, error) {
 	added := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketReports)
-		if b.Get([]byte(r.ID)) != nil {
+	err := s.db.Update(func(tx *bolt.Tx) (err error) {
+		added, err = addReport(tx, r)
+		return err
+	})
+	return added, err
+}
+
+// addReport is AddReport inside tx.
+func addReport(tx *bolt.Tx, r abusewatch.Report) (bool, error) {
+	b := tx.Bucket(bucketReports)
+	if b.Get([]byte(r.ID)) != nil {
+		return false, nil
+	}
+	if err := tx.Bucket(bucketMessages).Put([]byte(r.ID), r.Message); err != nil {
+		return false, err
+	}
+	r.Message = nil
+	v, err := json.Marshal(r)
+	if err != nil {
+		return false, err
+	}
+	if err := b.Put([]byte(r.ID), v); err != nil {
+		return false, err
+	}
+	for _, id := range r.Incidents {
+		if err := tx.Bucket(bucketReported).Put([]byte(id), []byte(r.ID)); err != nil {
+			return false, err
+		}
+		if err := tx.Bucket(bucketUnreported).Delete([]byte(id)); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// ReplaceReport rejects report old with reason and adds r in its place (AddReport), in
+// one transaction: the outbox never holds both to send, nor neither. It says whether it
+// added r (a report with its ID may exist already).
+func (s *Store) ReplaceReport(old, reason string, now time.Time, r abusewatch.Report) (bool, error) {
+	added := false
+	err := s.db.Update(func(tx *bolt.Tx) (err error) {
+		if err := changeReport(tx, old, func(o *abusewatch.Report) error {
+			o.State, o.Updated, o.Error, o.Waiting, o.NextAttempt = abusewatch.ReportRejected, now, reason, "", time.Time{}
 			return nil
-		}
-		if err := tx.Bucket(bucketMessages).Put([]byte(r.ID), r.Message); err != nil {
+		}); err != nil {
 			return err
 		}
-		r.Message = nil
-		v, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(r.ID), v); err != nil {
-			return err
-		}
-		for _, id := range r.Incidents {
-			if err := tx.Bucket(bucketReported).Put([]byte(id), []byte(r.ID)); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketUnreported).Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		added = true
-		return nil
+		added, err = addReport(tx, r)
+		return err
 	})
 	return added, err
 }

@@ -68,5 +68,6 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	} else if res.RejectedReports > 0 {
 		fmt.Fprintf(c.stdout, "Rejected %d unsent reports about it.\n", res.RejectedReports)
 	}
+	fmt.Fprintln(c.stdout, "Unsent reports that also name other sources will leave without it.")
 	return nil
 }
