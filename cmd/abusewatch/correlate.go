@@ -152,8 +152,8 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	}
 	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
 	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w\ncorrelate needs the database to itself: stop the daemon (systemctl stop abusewatch), run it, start the daemon again; "+
-			"the running daemon re-correlates recent events every correlate.recorrelate_interval on its own", err)
+		return fmt.Errorf("%w; the running daemon re-correlates recent events every correlate.recorrelate_interval on its own",
+			storeNeededAlone(c.Name(), err))
 	}
 	if err != nil {
 		return err

@@ -57,8 +57,9 @@ func correlateJSON(t *testing.T, dir string, args ...string) correlateSummary {
 	return sum
 }
 
-// With the daemon holding the database, correlate says what to do instead of waiting.
-func TestCorrelateWhileTheDaemonRunsSaysToStopIt(t *testing.T) {
+// With the daemon holding the database, correlate and compact say what to do instead
+// of waiting.
+func TestCorrelateOrCompactWhileTheDaemonRunsSaysToStopIt(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
 	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
@@ -75,9 +76,31 @@ func TestCorrelateWhileTheDaemonRunsSaysToStopIt(t *testing.T) {
 	}
 	d := startDaemon(t, dir, "run", "--config", cfg)
 	d.waitLog(t, "abusewatch running")
-	stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg)
-	if code == 0 || !strings.Contains(stderr, "correlate needs the database to itself: stop the daemon") {
-		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	for _, cmd := range []string{"correlate", "compact"} {
+		stdout, stderr, code := runBinary(t, dir, cmd, "--config", cfg)
+		if code == 0 || !strings.Contains(stderr, cmd+" needs the database to itself: stop the daemon") {
+			t.Errorf("%s: exit %d\n%s%s", cmd, code, stdout, stderr)
+		}
+	}
+}
+
+// compact rewrites the demo's store, which reads as before: a second scan finds nothing new.
+func TestCompactKeepsTheStore(t *testing.T) {
+	dir := t.TempDir()
+	cfg, demoLog := repoPath(t, "configs/demo.toml"), repoPath(t, "configs/demo/auth.log")
+	if out, errOut, code := runBinary(t, dir, "scan", "--config", cfg, demoLog); code != 0 {
+		t.Fatalf("scan: exit %d\n%s%s", code, out, errOut)
+	}
+	stdout, stderr, code := runBinary(t, dir, "compact", "--config", cfg, "--json")
+	var res compactResult
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || res.After == 0 || res.After > res.Before {
+		t.Fatalf("compact: exit %d, %+v (%v)\n%s%s", code, res, err, stdout, stderr)
+	}
+	if stdout, _, code := runBinary(t, dir, "scan", "--config", cfg, demoLog); code != 0 || !strings.Contains(stdout, "Nothing new") {
+		t.Errorf("scan after compact: exit %d\n%s", code, stdout)
+	}
+	if _, stderr, code := runBinary(t, dir, "compact", "--config", cfg, "extra"); code != 2 || !strings.Contains(stderr, "no arguments") {
+		t.Errorf("compact with an argument: exit %d\n%s", code, stderr)
 	}
 }
 

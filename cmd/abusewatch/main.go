@@ -27,6 +27,7 @@ func commands(stdout, stderr io.Writer) []command {
 		&runCommand{stdout: stdout, stderr: stderr},
 		&scanCommand{stdout: stdout, stderr: stderr},
 		&correlateCommand{stdout: stdout, stderr: stderr},
+		&compactCommand{stdout: stdout, stderr: stderr},
 		&checkConfigCommand{stdout: stdout, stderr: stderr},
 		&whoisCommand{stdout: stdout, stderr: stderr},
 		&statusCommand{stdout: stdout, stderr: stderr},
