@@ -113,6 +113,7 @@ type RetentionConfig struct {
 	Events    Duration `toml:"events"`    // raw events and their indexes
 	Counters  Duration `toml:"counters"`  // the per-day counters
 	Incidents Duration `toml:"incidents"` // incidents, after their last event
+	Reports   Duration `toml:"reports"`   // the mails of reports sent, failed or rejected, after their last change
 	Interval  Duration `toml:"interval"`  // how often the background pass runs
 }
 

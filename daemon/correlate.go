@@ -62,6 +62,7 @@ func (c *Config) correlateDefaults() {
 	setDur(&c.Retention.Events, 30*day)
 	setDur(&c.Retention.Counters, 400*day)
 	setDur(&c.Retention.Incidents, 400*day)
+	setDur(&c.Retention.Reports, 400*day)
 	setDur(&c.Retention.Interval, time.Hour)
 }
 
@@ -124,6 +125,9 @@ func (c *Config) validateCorrelate() error {
 	}
 	if r.Incidents.Duration < r.Events.Duration {
 		return bad("retention.incidents", "must be at least retention.events (%s): an incident outlives its evidence lines", r.Events.Duration)
+	}
+	if r.Reports.Duration < r.Events.Duration {
+		return bad("retention.reports", "must be at least retention.events (%s): a report's mail is the record of what was sent", r.Events.Duration)
 	}
 	if k.RecurrenceDays > 0 && r.Counters.Duration < k.RecurrencePeriod.Duration {
 		return bad("retention.counters", "must cover correlate.recurrence_period (%s), or recurrence forgets", k.RecurrencePeriod.Duration)
@@ -485,9 +489,13 @@ func Retain(ctx context.Context, st *store.Store, r RetentionConfig, now time.Ti
 	if err != nil {
 		return err
 	}
-	if events+counters+incidents+shapes > 0 {
-		logf("retention: deleted old raw events, counters, incidents and unknown-record shapes", "events", events, "counters", counters,
-			"incidents", incidents, "shapes", shapes, "events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
+	mails, err := st.PruneReportMessages(ctx, now.Add(-r.Reports.Duration), 0)
+	if err != nil {
+		return err
+	}
+	if events+counters+incidents+shapes+mails > 0 {
+		logf("retention: deleted old raw events, counters, incidents, unknown-record shapes and report mails", "events", events, "counters", counters,
+			"incidents", incidents, "shapes", shapes, "report_mails", mails, "events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
 	}
 	return nil
 }

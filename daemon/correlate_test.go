@@ -28,6 +28,7 @@ func TestCorrelateConfigErrorsNameTheLine(t *testing.T) {
 		{"[retention]\nevents = \"1h\"\n", "bad.toml:6: retention.events"},
 		{"[retention]\ncounters = \"90d\"\n", "bad.toml:6: retention.counters"},
 		{"[retention]\nincidents = \"7d\"\n", "bad.toml:6: retention.incidents"},
+		{"[retention]\nreports = \"7d\"\n", "bad.toml:6: retention.reports"},
 	} {
 		_, err := ParseConfig("bad.toml", []byte(base+tc.doc))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -171,6 +172,17 @@ func TestRetainDeletesOldEventsAndKeepsTheirCounters(t *testing.T) {
 		{Shape: "new <N>", Count: 1, First: evs[1].Time, Last: evs[1].Time}}); err != nil {
 		t.Fatal(err)
 	}
+	// The mail of a report sent longer than [retention] reports ago goes, the report
+	// stays; a recent one's, and a queued one's however old, stay.
+	for _, r := range []abusewatch.Report{
+		{ID: "sent-long-ago", State: abusewatch.ReportSent, Updated: now.Add(-401 * day), Message: []byte("Subject: old\r\n\r\nold")},
+		{ID: "sent-lately", State: abusewatch.ReportSent, Updated: now.Add(-day), Message: []byte("Subject: new\r\n\r\nnew")},
+		{ID: "queued-long", State: abusewatch.ReportQueued, Updated: now.Add(-401 * day), Message: []byte("Subject: q\r\n\r\nq")},
+	} {
+		if _, err := p.store.AddReport(r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var logged []string
 	if err := Retain(t.Context(), p.store, p.cfg.Retention, now, func(msg string, _ ...any) { logged = append(logged, msg) }); err != nil {
 		t.Fatal(err)
@@ -187,6 +199,12 @@ func TestRetainDeletesOldEventsAndKeepsTheirCounters(t *testing.T) {
 	days, _ := p.store.Days(netip.MustParsePrefix("45.134.26.17/32"), now.Add(-40*day), now)
 	if len(days) != 2 {
 		t.Errorf("the counters of the deleted event went too: %+v", days)
+	}
+	for id, keep := range map[string]bool{"sent-long-ago": false, "sent-lately": true, "queued-long": true} {
+		r, ok, err := p.store.Report(id)
+		if err != nil || !ok || (len(r.Message) > 0) != keep {
+			t.Errorf("report %s: found %v, %d bytes of mail (%v); want the report, and its mail %v", id, ok, len(r.Message), err, keep)
+		}
 	}
 }
 

@@ -398,6 +398,17 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			}
 			r.Message = full.Message
 		}
+		if len(r.Message) == 0 {
+			// A failed report approved again after [retention] reports deleted its mail.
+			if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+				s.State, s.Updated, s.Error = abusewatch.ReportFailed, now, "its mail is no longer kept ([retention] reports): nothing was sent"
+				return nil
+			}); err != nil {
+				return err
+			}
+			p.log.Warn("report not sent: its mail is no longer kept ([retention] reports)", "id", r.ID)
+			continue
+		}
 		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			s.State, s.Updated, s.Waiting = abusewatch.ReportSending, now, ""
 			s.Attempts++

@@ -692,3 +692,30 @@ func TestAReportLeavesWithoutTheSourcesExcludedSinceItWasWritten(t *testing.T) {
 		})
 	}
 }
+
+// A failed report approved again after retention deleted its mail fails again, saying
+// why, instead of sending an empty message.
+func TestAReportWhoseMailIsGoneIsNotSent(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, _ := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
+	inc := attack(t, st, "45.134.26.7", t0, 20)
+	if _, err := st.AddReport(abusewatch.Report{ID: "r-old", Incidents: []string{inc.ID}, State: abusewatch.ReportFailed,
+		Contact: abusewatch.Contact{Emails: []string{"abuse@hostco.example"}}, Created: t0, Updated: t0,
+		Message: []byte("Subject: x\r\n\r\nx")}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.PruneReportMessages(t.Context(), t0.Add(time.Hour), 0); err != nil || n != 1 {
+		t.Fatalf("PruneReportMessages = %d, %v; want 1", n, err)
+	}
+	if _, err := ApproveReports(p.cfg, st, []string{"r-old"}, false, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DeliverAt(t.Context(), t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	r, _, _ := st.Report("r-old")
+	if r.State != abusewatch.ReportFailed || !strings.Contains(r.Error, "no longer kept") {
+		t.Errorf("report %s %q; want it failed, saying its mail is gone", r.State, r.Error)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -151,6 +152,70 @@ func (s *Store) PruneIncidents(ctx context.Context, before time.Time, chunk int)
 		ids = ids[n:]
 	}
 	return total, nil
+}
+
+// PruneReportMessages deletes the mails of the reports that are done with (sent, failed
+// or rejected) and last changed before before. The reports stay, so the outbox and the
+// queries still say to whom, when and about which incidents, and the deliveries still
+// count for the cooldown and the limits. At the daily cap a year is 18,000 mails of 10
+// kB and more, kept for ever before. It deletes at most chunk per transaction (0: a
+// default), and returns how many.
+func (s *Store) PruneReportMessages(ctx context.Context, before time.Time, chunk int) (int, error) {
+	if chunk <= 0 {
+		chunk = defaultChunk
+	}
+	var ids [][]byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		reports := tx.Bucket(bucketReports)
+		return tx.Bucket(bucketMessages).ForEach(func(id, _ []byte) error {
+			v := reports.Get(id)
+			if v == nil {
+				ids = append(ids, bytes.Clone(id)) // of no report: nothing shows it
+				return nil
+			}
+			var r abusewatch.Report
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("report %s: %w", id, err)
+			}
+			if reportDone(r.State) && r.Updated.Before(before) {
+				ids = append(ids, bytes.Clone(id))
+			}
+			return nil
+		})
+	}); err != nil {
+		return 0, err
+	}
+	total := 0
+	for len(ids) > 0 {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n := min(chunk, len(ids))
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, id := range ids[:n] {
+				if err := tx.Bucket(bucketMessages).Delete(id); err != nil {
+					return err
+				}
+				total++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		ids = ids[n:]
+	}
+	return total, nil
+}
+
+// reportDone says whether a report in state will not be sent unless the admin asks
+// again: sent, failed or rejected.
+func reportDone(state abusewatch.ReportState) bool {
+	switch state {
+	case abusewatch.ReportSent, abusewatch.ReportFailed, abusewatch.ReportRejected:
+		return true
+	}
+	return false
 }
 
 // PruneCounters deletes the daily counters of days before before, the hourly ones of

@@ -97,7 +97,10 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		gone := len(r.Message) == 0
 		switch {
+		case *raw && gone:
+			err = fmt.Errorf("the mail of report %s is no longer kept ([retention] reports deletes those of reports done with)", r.ID)
 		case *raw:
 			_, err = c.stdout.Write(r.Message)
 		case *asJSON:
@@ -123,7 +126,11 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			if r.Error != "" && r.State != "sent" {
 				fmt.Fprintf(c.stdout, "Error:     %s\n", r.Error)
 			}
-			fmt.Fprintf(c.stdout, "\n%s", memoText(r.Message))
+			if gone {
+				fmt.Fprintf(c.stdout, "\n(The mail is no longer kept: [retention] reports deletes those of reports done with.)\n")
+			} else {
+				fmt.Fprintf(c.stdout, "\n%s", memoText(r.Message))
+			}
 		}
 		return err
 	case "approve", "reject":

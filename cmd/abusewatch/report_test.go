@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/store"
 )
 
 func TestReportShowPrintsTheMemo(t *testing.T) {
@@ -99,5 +103,34 @@ func TestReportApproveInObserveModeIsRefused(t *testing.T) {
 	dir, config := demoConfig(t, "observe")
 	if _, stderr, code := runBinary(t, dir, "report", "approve", "--all", "--config", config); code != 1 || !strings.Contains(stderr, "observe") {
 		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// Once retention deleted a rejected report's mail, show says so instead of an empty memo.
+func TestReportShowSaysWhenTheMailIsNoLongerKept(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	id := outboxJSON(t, dir, config)[0].ID
+	if _, stderr, code := runBinary(t, dir, "report", "reject", "--config", config, id); code != 0 {
+		t.Fatalf("reject: exit %d: %s", code, stderr)
+	}
+	cfg, err := daemon.LoadConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.Store.Path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.PruneReportMessages(t.Context(), time.Now().Add(time.Hour), 0)
+	st.Close()
+	if err != nil || n != 1 {
+		t.Fatalf("PruneReportMessages = %d, %v; want 1", n, err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "report", "show", "--config", config, id)
+	if code != 0 || !strings.Contains(stdout, "Report "+id+": rejected") || !strings.Contains(stdout, "no longer kept") {
+		t.Errorf("show: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, stderr, code := runBinary(t, dir, "report", "show", "--raw", "--config", config, id); code != 1 || !strings.Contains(stderr, "no longer kept") {
+		t.Errorf("show --raw: exit %d\n%s", code, stderr)
 	}
 }
