@@ -22,7 +22,7 @@
 // through the small interfaces below and writes nothing itself; it keeps the events of
 // the last lookback (the longest window a rule looks back over) in memory, so each
 // batch does not read them again (history.go). A Correlator is not safe for concurrent
-// use, but for Progress.
+// use, but for Progress and Excluded.
 package correlate
 
 import (
@@ -143,8 +143,8 @@ type Correlator struct {
 	opts      Options
 	windows   []Window // every per-address window, shortest first
 	growth    time.Duration
-	never     []netip.Prefix
-	events    EventReader // the store
+	never     atomic.Pointer[[]netip.Prefix] // replaced whole by Exclude: Excluded may run beside it
+	events    EventReader                    // the store
 	incidents IncidentReader
 	counters  CounterReader
 	recent    *recentEvents // the events of the last lookback, as Correlate got them
@@ -235,8 +235,9 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 		opts.Evidence = 10
 	}
 	never := append(reservedNetworks(), opts.Never...)
-	c := &Correlator{opts: opts, windows: windows, growth: windows[len(windows)-1].Window, never: never,
+	c := &Correlator{opts: opts, windows: windows, growth: windows[len(windows)-1].Window,
 		events: events, incidents: incidents, counters: counters}
+	c.never.Store(&never)
 	// What is stored already (by an earlier run) is read from the store: the window
 	// holds what comes after the newest stored event.
 	var after time.Time
@@ -995,20 +996,22 @@ func severity(inc abusewatch.Incident) int {
 }
 
 // Exclude adds p to the networks that never make an incident (the admin's `exclude`).
-// Like Correlate, it must not run concurrently with other calls.
+// Like Correlate, it must not run concurrently with the other calls but Excluded.
 func (c *Correlator) Exclude(p netip.Prefix) {
-	c.never = append(c.never, p.Masked())
+	never := append(slices.Clip(*c.never.Load()), p.Masked())
+	c.never.Store(&never)
 }
 
 // Excluded says whether addr belongs to a network that never makes an incident: private,
 // loopback, link-local, multicast, shared (CGNAT), documentation, benchmarking and other
-// reserved space, and the configured never-report networks.
+// reserved space, and the configured never-report networks. Unlike the other methods
+// but Progress, it may run beside them (the outbox asks it on a goroutine of its own).
 func (c *Correlator) Excluded(addr netip.Addr) bool {
 	addr = addr.Unmap()
 	if !addr.IsGlobalUnicast() || addr.IsPrivate() {
 		return true
 	}
-	for _, p := range c.never {
+	for _, p := range *c.never.Load() {
 		if p.Contains(addr) {
 			return true
 		}
@@ -1022,7 +1025,7 @@ func (c *Correlator) Excluded(addr netip.Addr) bool {
 func (c *Correlator) notExcludedIn(p netip.Prefix) func(e *abusewatch.Event) bool {
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
 	overlaps := func(q netip.Prefix) bool { return q.Overlaps(p) }
-	if !p.IsValid() || slices.ContainsFunc(c.never, overlaps) || slices.ContainsFunc(nonGlobalNetworks, overlaps) {
+	if !p.IsValid() || slices.ContainsFunc(*c.never.Load(), overlaps) || slices.ContainsFunc(nonGlobalNetworks, overlaps) {
 		return func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) }
 	}
 	return func(*abusewatch.Event) bool { return true }

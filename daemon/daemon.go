@@ -175,10 +175,37 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 	}
-	report := func() {
-		if err := d.pipe.Tick(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
-			d.log.Warn("scheduled work", "err", err)
+	// The scheduled work: re-correlation on the main loop (the correlator is the main
+	// loop's), then a round of the outbox on a goroutine of its own, so that lookups
+	// and deliveries that wait on the network hold up neither reading the logs, nor the
+	// admin socket, nor systemd's watchdog. One round at a time: a tick that finds the
+	// last still running skips its own.
+	outboxDone := make(chan struct{})
+	outboxBusy := false
+	outboxCtx, stopOutbox := context.WithCancel(ctx)
+	defer func() {
+		// However Run ends, the round ends first: it uses the store the caller closes.
+		stopOutbox()
+		if outboxBusy {
+			<-outboxDone
 		}
+	}()
+	report := func() {
+		if err := d.pipe.Recorrelate(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Warn("scheduled work", "err", fmt.Errorf("re-correlating: %w", err))
+		}
+		if outboxBusy {
+			d.log.Info("the last outbox round still runs (lookups or deliveries waiting on the network): this tick skips its own")
+			return
+		}
+		outboxBusy = true
+		pipe := d.pipe // a reload replaces it; the round keeps the one it started with
+		go func() {
+			defer func() { outboxDone <- struct{}{} }()
+			if err := pipe.OutboxRound(outboxCtx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
+				d.log.Warn("scheduled work", "err", err)
+			}
+		}()
 	}
 	ticker := time.NewTicker(flushEvery)
 	defer ticker.Stop()
@@ -224,6 +251,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 				return err
 			}
 			report()
+		case <-outboxDone:
+			outboxBusy = false
 		case <-ctx.Done():
 			stopFollowing()
 			wg.Wait()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,16 +15,27 @@ import (
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// Tick does the scheduled work of the daemon: it settles reports a previous run left
-// in `sending`, writes reports for new incidents, delivers the queued ones within the
-// policy's limits and sends the admin's daily summary when it is due. Run calls it
-// every policy.report_interval; scan calls it once at the end.
+// Tick does the scheduled work of the daemon in one go: it re-correlates recent events
+// when correlate.recorrelate_interval has passed, then does a round of the outbox
+// (OutboxRound). scan calls it once at the end; the daemon runs the two apart, the
+// outbox beside the reading of the logs.
 func (p *Pipeline) Tick(ctx context.Context, now time.Time) error {
-	if err := p.RecoverInterrupted(now); err != nil {
-		return fmt.Errorf("settling interrupted deliveries: %w", err)
-	}
 	if err := p.Recorrelate(ctx, now); err != nil {
 		return fmt.Errorf("re-correlating: %w", err)
+	}
+	return p.OutboxRound(ctx, now)
+}
+
+// OutboxRound settles reports a previous run left in `sending`, writes reports for new
+// incidents, delivers the queued ones within the policy's limits and sends the admin's
+// daily summary when it is due. Its lookups and deliveries wait on the network (a
+// registry or mail server that does not answer, for as long as the timeouts allow), so
+// the daemon runs it on a goroutine of its own, one round at a time, while the main loop
+// goes on reading the logs and answering the admin: it reads the correlator only
+// through Excluded.
+func (p *Pipeline) OutboxRound(ctx context.Context, now time.Time) error {
+	if err := p.RecoverInterrupted(now); err != nil {
+		return fmt.Errorf("settling interrupted deliveries: %w", err)
 	}
 	if err := p.Report(ctx, now); err != nil {
 		return fmt.Errorf("writing reports: %w", err)
@@ -79,11 +91,17 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	if err := p.expireStale(now); err != nil {
 		return err
 	}
-	incs, next, err := p.store.UnreportedIncidents(p.reportAfter, reportBatch)
+	after := p.reportAfter
+	incs, next, err := p.store.UnreportedIncidents(after, reportBatch)
 	if err != nil {
 		return err
 	}
 	p.reportAfter = next
+	// In the order the list was read (by ID from after on, then from the first), so
+	// that a round cut short by its budget hands the next one where it stopped.
+	slices.SortFunc(incs, func(a, b abusewatch.Incident) int {
+		return cmp.Or(cmp.Compare(wrapped(a.ID, after), wrapped(b.ID, after)), strings.Compare(a.ID, b.ID))
+	})
 	if len(incs) == 0 {
 		return nil
 	}
@@ -97,7 +115,21 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	// work list (ExpireUnreported).
 	var done []string
 	var excluded int
-	for _, inc := range incs {
+	// Lookups that failed, told in one warning: with the resolver or the registries
+	// down, every incident of the round fails alike.
+	var failed int
+	var firstFailed abusewatch.Incident
+	var firstErr error
+	// The lookups wait on the network: past the budget, the round leaves the rest of
+	// the list to the next, so that what is queued is still delivered every round.
+	deadline := time.Now().Add(p.roundBudget)
+	for i, inc := range incs {
+		if i > 0 && p.roundBudget > 0 && time.Now().After(deadline) {
+			p.reportAfter = incs[i-1].ID
+			p.log.Info("the lookups of this round took their time; the other incidents wait for the next round",
+				"budget", p.roundBudget, "done", i, "left", len(incs)-i)
+			break
+		}
 		if p.neverReported(inc) {
 			// Excluded after it was made (`exclude`, never_report and a reload).
 			done = append(done, inc.ID)
@@ -131,7 +163,10 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			p.log.Warn("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
+			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
+			if failed++; failed == 1 {
+				firstFailed, firstErr = inc, err
+			}
 			continue
 		}
 		p.setPTR(ctx, &inc)
@@ -146,6 +181,10 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	}
 	if excluded > 0 {
 		p.log.Info("incidents of networks excluded since they were made are never reported", "incidents", excluded)
+	}
+	if failed > 0 {
+		p.log.Warn("no abuse contact found; these incidents are tried again next round (abusewatch whois ADDR shows the lookup step by step)",
+			"incidents", failed, "first", firstFailed.ID, "addr", firstFailed.Addr, "err", firstErr)
 	}
 	if err := p.store.ExpireUnreported(done); err != nil {
 		return err
@@ -200,6 +239,15 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// wrapped says whether id comes in the second part of a read of the work list from
+// after on: the one from the first ID again.
+func wrapped(id, after string) int {
+	if after != "" && id <= after {
+		return 1
+	}
+	return 0
 }
 
 // reportCutoff is when an incident must have had its last event to be reported outside:
@@ -409,15 +457,26 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			p.log.Warn("report not sent: its mail is no longer kept ([retention] reports)", "id", r.ID)
 			continue
 		}
-		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+		// The admin may have rejected it since the list was read (the round runs beside
+		// the admin socket): only a report still queued is sent.
+		err = p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if s.State != abusewatch.ReportQueued {
+				return errNoLongerQueued
+			}
 			s.State, s.Updated, s.Waiting = abusewatch.ReportSending, now, ""
 			s.Attempts++
 			return nil
-		}); err != nil {
+		})
+		if errors.Is(err, errNoLongerQueued) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		r.Attempts++
-		loc, derr := transport.Deliver(ctx, r)
+		// A delivery begun is let finish (mail.timeout bounds it) when the daemon stops:
+		// cut off after the message went, it would be queued and sent again.
+		loc, derr := transport.Deliver(context.WithoutCancel(ctx), r)
 		var delivery *store.Delivery
 		if derr == nil {
 			delivery = &store.Delivery{Report: r.ID, Time: now, Emails: r.Contact.Emails, Network: r.Contact.Network}
@@ -454,6 +513,9 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 	}
 	return errors.Join(errs...)
 }
+
+// errNoLongerQueued is DeliverAt's: the report changed state since it was listed.
+var errNoLongerQueued = errors.New("the report is no longer queued")
 
 // zone is the reporter's time zone, for times in messages to the admin.
 func (p *Pipeline) zone() *time.Location { return Location(p.cfg.Reporter.Timezone) }

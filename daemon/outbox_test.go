@@ -719,3 +719,31 @@ func TestAReportWhoseMailIsGoneIsNotSent(t *testing.T) {
 		t.Errorf("report %s %q; want it failed, saying its mail is gone", r.State, r.Error)
 	}
 }
+
+// Lookups that fail are told in one warning a round, not one per incident (with the
+// resolver down, every round failed alike for thousands); and past its budget a round
+// leaves the rest of the list to the next, which goes on from there.
+func TestARoundWarnsOnceAndLeavesWhatItHasNoTimeForToTheNext(t *testing.T) {
+	p, st, logs := outboxPipeline(t, "127.0.0.1:1", "review", nil, "") // no contact: every lookup fails
+	for _, a := range []string{"80.94.95.1", "80.94.95.2", "80.94.95.3"} {
+		attack(t, st, a, t0, 20)
+	}
+	p.roundBudget = 0
+	if err := p.Report(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "level=WARN msg=\"no abuse contact found"); n != 1 || !strings.Contains(logs.String(), "incidents=3") {
+		t.Fatalf("%d warnings about the lookups, want 1 of 3 incidents:\n%s", n, logs)
+	}
+	p.roundBudget = time.Nanosecond // spent by the first lookup
+	var left []string
+	for range 3 {
+		if err := p.Report(t.Context(), t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, p.reportAfter)
+	}
+	if left[0] == left[1] || left[1] == left[2] || !strings.Contains(logs.String(), "left=2") {
+		t.Errorf("the rounds went on after %q; want each after the last one's incident, and the rest left:\n%s", left, logs)
+	}
+}

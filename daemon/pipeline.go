@@ -100,6 +100,9 @@ type Pipeline struct {
 	// Where the next round of Report goes on in the list of unreported incidents (the ID
 	// after which it starts; "": the first).
 	reportAfter string
+	// How long a round of Report may spend on lookups before it leaves the rest of the
+	// list to the next round: half of policy.report_interval; 0: no limit (scan).
+	roundBudget time.Duration
 
 	Counters *Counters // shared with the pipeline a reload replaces
 }
@@ -140,16 +143,17 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		return nil, err
 	}
 	return &Pipeline{
-		cfg:        cfg,
-		log:        log,
-		store:      st,
-		detector:   detect.New(rules.Normal, rules.Attack, Location(cfg.Detect.Timezone)),
-		correlator: corr,
-		finder:     finder,
-		composer:   composer,
-		transport:  transport,
-		rules:      rules,
-		Counters:   &Counters{},
+		cfg:         cfg,
+		log:         log,
+		store:       st,
+		detector:    detect.New(rules.Normal, rules.Attack, Location(cfg.Detect.Timezone)),
+		correlator:  corr,
+		finder:      finder,
+		composer:    composer,
+		transport:   transport,
+		rules:       rules,
+		roundBudget: cfg.Policy.ReportInterval.Duration / 2,
+		Counters:    &Counters{},
 	}, nil
 }
 

@@ -27,9 +27,10 @@ const maxLine = 64 << 10
 // ScanFiles reads existing log files, plain or gzip-compressed, oldest first, through the
 // pipeline. Each file continues from its committed position when its identity (device and
 // inode) is unchanged, so scanning a file twice never counts a line twice. Events before
-// since (when set) are skipped.
+// since (when set) are skipped. The round of the outbox that follows a scan takes all
+// the time its lookups need: there is no next round to leave them to.
 func (p *Pipeline) ScanFiles(ctx context.Context, files []string, since time.Time) error {
-	p.since = since
+	p.since, p.roundBudget = since, 0
 	defer func() { p.since = time.Time{} }()
 	ordered, err := oldestFirst(files)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -323,4 +324,48 @@ func TestIncidentsShowsTheNewestAndHowManyInAll(t *testing.T) {
 	<-d.done
 	d.cmd.Wait()
 	check("offline")
+}
+
+// A round of the outbox whose lookups hang (a resolver that never answers, for
+// lookup.timeout each) holds up neither reading the logs nor the admin socket: the
+// round runs beside the main loop, the ticks meanwhile skip theirs, and a stop cuts the
+// lookup short.
+func TestHangingLookupsHoldUpNeitherTheLogsNorTheAdmin(t *testing.T) {
+	s := newAdminSetup(t)
+	blackhole, err := net.ListenPacket("udp", "127.0.0.1:0") // takes the queries, answers none
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blackhole.Close()
+	doc, err := os.ReadFile(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(doc), "[lookup]\nrdap = false\n",
+		"[lookup]\nrdap = false\ntimeout = \"25s\"\nresolvers = [\""+blackhole.LocalAddr().String()+"\"]\n", 1)
+	text = strings.Replace(text, `network = "3.3.0.0/16"`, `network = "9.9.0.0/16"`, 1) // 3.3.3.3 must be looked up
+	if err := os.WriteFile(s.cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := s.start(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	appendFile(t, s.logFile, attackLines(6, t0, 40000)) // 12 lines, an incident of 3.3.3.3
+	d.waitLog(t, "the last outbox round still runs")
+	appendFile(t, s.logFile, attackLines(3, t0.Add(time.Hour), 41000))
+	deadline := time.Now().Add(15 * time.Second) // well within the lookup's 25s
+	for {
+		var st daemon.Status
+		s.adminJSON(t, &st, "status")
+		if st.Counters["lines"] == 18 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("while a lookup hangs, the daemon read %d lines of 18", st.Counters["lines"])
+		}
+	}
+	stopped := time.Now()
+	d.stop(t)
+	if waited := time.Since(stopped); waited > 15*time.Second {
+		t.Errorf("the stop waited %s for the hanging lookup", waited)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +26,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "abusewatch")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// Under -race, the daemon the tests run is built with it too: its goroutines (the
+	// outbox beside the main loop, the sources, the admin socket) are checked as well.
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building abusewatch: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -89,6 +96,9 @@ func startDaemon(t *testing.T, dir string, args ...string) *daemonProcess {
 		cmd.Process.Kill()
 		<-d.done
 		cmd.Wait()
+		if slices.ContainsFunc(d.lines(), func(l string) bool { return strings.Contains(l, "WARNING: DATA RACE") }) {
+			t.Error("the race detector found a data race in the daemon (its log follows)")
+		}
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", strings.Join(d.lines(), "\n"))
 		}
