@@ -321,7 +321,11 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 		case !found: // pardoned: forgotten with its network
 			dropped = append(dropped, "incident "+id)
 		case p.neverReported(inc):
-			dropped = append(dropped, cmp.Or(inc.Network.String(), inc.Addr.String()))
+			source := inc.Addr.String()
+			if inc.Network.IsValid() {
+				source = inc.Network.String()
+			}
+			dropped = append(dropped, source)
 		default:
 			keep = append(keep, inc)
 		}
