@@ -331,12 +331,8 @@ func (d *Daemon) adminHandler() http.Handler {
 				replyError(w, http.StatusBadRequest, fmt.Errorf("%q is not an address or a network in CIDR notation", r.URL.Query().Get("network")))
 				return
 			}
-			var res ExcludeResult
-			var aerr error
-			if err := d.onLoop(r.Context(), func() { res, aerr = d.exclude(p, action == "pardon", r.URL.Query().Get("reason")) }); err != nil {
-				aerr = err
-			}
-			reply(w, res, aerr)
+			res, err := d.exclude(r.Context(), p, action == "pardon", r.URL.Query().Get("reason"))
+			reply(w, res, err)
 		})
 	}
 	mux.HandleFunc("GET /v1/outbox", func(w http.ResponseWriter, r *http.Request) {

@@ -124,34 +124,51 @@ type ExcludeResult struct {
 }
 
 // exclude records p as never to be reported, in the store and in the running
-// correlator. It runs on the main loop.
-func (d *Daemon) exclude(p netip.Prefix, pardon bool, reason string) (ExcludeResult, error) {
-	already := d.pipe.Excluded(p.Addr())
-	res, err := Exclude(d.store, p, pardon, reason, time.Now())
-	res.AlreadyNeverSends = already
+// correlator, then rejects the unsent reports about it (and with pardon forgets its
+// incidents). Only the correlator's part runs on the main loop: a pardon of a busy
+// network deletes hundreds of thousands of incidents (seconds), which must not stop
+// the reading of the logs.
+func (d *Daemon) exclude(ctx context.Context, p netip.Prefix, pardon bool, reason string) (ExcludeResult, error) {
+	now := time.Now()
+	res := ExcludeResult{Network: p.String()}
+	if err := d.store.AddExclusion(store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon}); err != nil {
+		return res, err
+	}
+	if err := d.onLoop(ctx, func() {
+		res.AlreadyNeverSends = d.pipe.Excluded(p.Addr())
+		d.pipe.correlator.Exclude(p)
+	}); err != nil {
+		return res, err
+	}
+	err := forgetOrReject(d.store, p, pardon, now, &res)
 	if err != nil {
 		return res, err
 	}
-	d.pipe.correlator.Exclude(p)
 	d.log.Info("network excluded", "network", p, "pardon", pardon, "reason", reason,
 		"forgot_incidents", res.ForgotIncidents, "rejected_reports", res.RejectedReports)
 	return res, nil
 }
 
 // Exclude records p in st as never to be reported and rejects the unsent reports about it
-// alone; a pardon also forgets its incidents. The daemon and the offline command share it.
+// alone; a pardon also forgets its incidents. The offline commands use it; the daemon
+// does the same in steps (exclude).
 func Exclude(st *store.Store, p netip.Prefix, pardon bool, reason string, now time.Time) (ExcludeResult, error) {
 	res := ExcludeResult{Network: p.String()}
 	if err := st.AddExclusion(store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon}); err != nil {
 		return res, err
 	}
-	var err error
+	return res, forgetOrReject(st, p, pardon, now, &res)
+}
+
+// forgetOrReject forgets the incidents of p and rejects the unsent reports about them
+// (pardon), or rejects the unsent reports about p alone, counting them in res.
+func forgetOrReject(st *store.Store, p netip.Prefix, pardon bool, now time.Time, res *ExcludeResult) (err error) {
 	if pardon {
 		res.ForgotIncidents, res.RejectedReports, err = st.ForgetIncidents(p, now)
 	} else {
 		res.RejectedReports, err = st.RejectUnsentReportsIn(p, now)
 	}
-	return res, err
+	return err
 }
 
 // LogEntry is one warning or error the daemon logged, for status.
