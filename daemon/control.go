@@ -26,6 +26,7 @@ type Status struct {
 	Counters      map[string]int64 `json:"counters"`
 	Store         store.Stats      `json:"store"`
 	Exclusions    int              `json:"exclusions"`
+	Outbox        OutboxStatus     `json:"outbox_round"`
 	LastErrors    []LogEntry       `json:"last_errors"`
 }
 
@@ -52,6 +53,7 @@ func (d *Daemon) status() Status {
 			"reports": c.Reports.Load(), "delivered": c.Delivered.Load(), "batches": c.Batches.Load(),
 		},
 		LastErrors: d.errors.entries(),
+		Outbox:     d.outbox,
 	}
 	for _, c := range d.SourceStats() {
 		src := SourceStatus{SourceStats: c}

@@ -56,6 +56,24 @@ type Daemon struct {
 	errors  *errorRing      // the last warnings and errors, for status
 	notify  systemdNotifier // readiness and watchdog for systemd
 	sources sourceSet       // counters per source (file, journal, syslog)
+	outbox  OutboxStatus    // the running or last round of the outbox (main loop only)
+}
+
+// OutboxStatus is the running or last round of the outbox, for status: a round that
+// runs long is waiting on a registry, a resolver or a mail server.
+type OutboxStatus struct {
+	Running     bool      `json:"running"`
+	Started     time.Time `json:"started"` // of the running or last round; zero before the first
+	LastSeconds float64   `json:"last_seconds"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// finished records the end of the running round, which returned err.
+func (o *OutboxStatus) finished(err error) {
+	o.Running, o.LastSeconds, o.LastError = false, time.Since(o.Started).Seconds(), ""
+	if err != nil {
+		o.LastError = err.Error()
+	}
 }
 
 // New opens the store and builds the pipeline; it fails when the config or a rule file
@@ -180,13 +198,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// and deliveries that wait on the network hold up neither reading the logs, nor the
 	// admin socket, nor systemd's watchdog. One round at a time: a tick that finds the
 	// last still running skips its own.
-	outboxDone := make(chan struct{})
-	outboxBusy := false
+	outboxDone := make(chan error)
 	outboxCtx, stopOutbox := context.WithCancel(ctx)
 	defer func() {
 		// However Run ends, the round ends first: it uses the store the caller closes.
 		stopOutbox()
-		if outboxBusy {
+		if d.outbox.Running {
 			<-outboxDone
 		}
 	}()
@@ -194,17 +211,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err := d.pipe.Recorrelate(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
 			d.log.Warn("scheduled work", "err", fmt.Errorf("re-correlating: %w", err))
 		}
-		if outboxBusy {
-			d.log.Info("the last outbox round still runs (lookups or deliveries waiting on the network): this tick skips its own")
+		if d.outbox.Running {
+			d.log.Info("the last outbox round still runs (lookups or deliveries waiting on the network): this tick skips its own",
+				"since", d.outbox.Started)
 			return
 		}
-		outboxBusy = true
+		d.outbox.Running, d.outbox.Started = true, time.Now()
 		pipe := d.pipe // a reload replaces it; the round keeps the one it started with
 		go func() {
-			defer func() { outboxDone <- struct{}{} }()
-			if err := pipe.OutboxRound(outboxCtx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
+			err := pipe.OutboxRound(outboxCtx, time.Now())
+			if err != nil && !errors.Is(err, context.Canceled) {
 				d.log.Warn("scheduled work", "err", err)
 			}
+			outboxDone <- err
 		}()
 	}
 	ticker := time.NewTicker(flushEvery)
@@ -251,8 +270,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 				return err
 			}
 			report()
-		case <-outboxDone:
-			outboxBusy = false
+		case err := <-outboxDone:
+			d.outbox.finished(err)
 		case <-ctx.Done():
 			stopFollowing()
 			wg.Wait()

@@ -59,6 +59,8 @@ var (
 	descStoreBytes      = prometheus.NewDesc("abusewatch_store_bytes", "Size of the state database.", nil, nil)
 	descLogs            = prometheus.NewDesc("abusewatch_log_messages_total", "Warnings and errors logged.", []string{"level"}, nil)
 	descUp              = prometheus.NewDesc("abusewatch_start_time_seconds", "When the daemon started (Unix time).", nil, nil)
+	descRoundRunning    = prometheus.NewDesc("abusewatch_outbox_round_running_seconds", "How long the running round of the outbox (lookups, reports, deliveries) has run; 0 between rounds.", nil, nil)
+	descRoundLast       = prometheus.NewDesc("abusewatch_outbox_round_last_seconds", "How long the last finished round of the outbox took.", nil, nil)
 )
 
 // collector turns the daemon's status into metrics at scrape time.
@@ -66,7 +68,7 @@ type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLines, descSourceRead, descSourceLag, descSourceLines, descSourceErrors, descSourceRotations, descEvents, descIncidents, descReports,
-		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descLogs, descUp} {
+		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descLogs, descUp, descRoundRunning, descRoundLast} {
 		ch <- d
 	}
 }
@@ -116,4 +118,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descLogs, float64(n), level)
 	}
 	gauge(descUp, float64(st.Started.Unix()))
+	running := 0.0
+	if st.Outbox.Running {
+		running = time.Since(st.Outbox.Started).Seconds()
+	}
+	gauge(descRoundRunning, running)
+	gauge(descRoundLast, st.Outbox.LastSeconds)
 }

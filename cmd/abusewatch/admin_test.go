@@ -357,11 +357,17 @@ func TestHangingLookupsHoldUpNeitherTheLogsNorTheAdmin(t *testing.T) {
 		var st daemon.Status
 		s.adminJSON(t, &st, "status")
 		if st.Counters["lines"] == 18 {
+			if !st.Outbox.Running || st.Outbox.Started.IsZero() {
+				t.Errorf("status says of the outbox round %+v; want it running", st.Outbox)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("while a lookup hangs, the daemon read %d lines of 18", st.Counters["lines"])
 		}
+	}
+	if stdout, _, _ := s.admin(t, "status"); !strings.Contains(stdout, "Outbox round: running since") {
+		t.Errorf("status does not show the round waiting on the network:\n%s", stdout)
 	}
 	stopped := time.Now()
 	d.stop(t)

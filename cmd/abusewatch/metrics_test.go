@@ -26,6 +26,8 @@ func TestMetricsEndpointServesTheCounters(t *testing.T) {
 		`abusewatch_source_lag_bytes{source="` + s.logFile + `"} 0`,
 		`abusewatch_incident_updates_total `,
 		`abusewatch_store_bytes `,
+		`abusewatch_outbox_round_last_seconds `,
+		`abusewatch_outbox_round_running_seconds `,
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

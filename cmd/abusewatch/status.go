@@ -56,6 +56,17 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintln(w)
 	}
+	switch o := st.Outbox; {
+	case o.Running:
+		fmt.Fprintf(w, "Outbox round: running since %s (%s): lookups or deliveries waiting on the network.\n",
+			o.Started.Local().Format(time.DateTime), time.Since(o.Started).Round(time.Second))
+	case !o.Started.IsZero():
+		fmt.Fprintf(w, "Outbox round: last at %s, took %.1fs", o.Started.Local().Format(time.DateTime), o.LastSeconds)
+		if o.LastError != "" {
+			fmt.Fprintf(w, "; failed: %s", o.LastError)
+		}
+		fmt.Fprintln(w, ".")
+	}
 	fmt.Fprintln(w)
 	tw := newTable(w)
 	fmt.Fprintln(tw, "SOURCE\tLINES\tBYTES\tLAG (BYTES)\tROTATIONS\tTRUNCATIONS\tERRORS\tLAST ERROR")
