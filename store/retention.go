@@ -124,32 +124,44 @@ func (s *Store) PruneIncidents(ctx context.Context, before time.Time, chunk int)
 	}); err != nil {
 		return 0, err
 	}
+	return s.deleteInChunks(ctx, ids, chunk, func(tx *bolt.Tx, id []byte) (bool, error) {
+		if h, ok := readHead(tx.Bucket(bucketIncidentLast).Get(id)); !ok || h.last >= before.UnixNano() {
+			return false, nil // gone, or grown since it was listed
+		}
+		inc, ok, err := getIncident(tx, id)
+		if err != nil || !ok {
+			return false, err
+		}
+		return true, deleteIncident(tx, inc)
+	})
+}
+
+// deleteInChunks calls del for each of keys, in transactions of at most chunk, and
+// returns how many del said it deleted. It stops between transactions when ctx ends:
+// the retention pass's deletes must let ingestion in.
+func (s *Store) deleteInChunks(ctx context.Context, keys [][]byte, chunk int, del func(tx *bolt.Tx, key []byte) (bool, error)) (int, error) {
 	total := 0
-	for len(ids) > 0 {
+	for len(keys) > 0 {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n := min(chunk, len(ids))
+		n := min(chunk, len(keys))
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, id := range ids[:n] {
-				if h, ok := readHead(tx.Bucket(bucketIncidentLast).Get(id)); !ok || h.last >= before.UnixNano() {
-					continue // gone, or grown since it was listed
-				}
-				inc, ok, err := getIncident(tx, id)
-				if err != nil || !ok {
+			for _, k := range keys[:n] {
+				deleted, err := del(tx, k)
+				if err != nil {
 					return err
 				}
-				if err := deleteIncident(tx, inc); err != nil {
-					return err
+				if deleted {
+					total++
 				}
-				total++
 			}
 			return nil
 		})
 		if err != nil {
 			return total, err
 		}
-		ids = ids[n:]
+		keys = keys[n:]
 	}
 	return total, nil
 }
@@ -185,27 +197,9 @@ func (s *Store) PruneReportMessages(ctx context.Context, before time.Time, chunk
 	}); err != nil {
 		return 0, err
 	}
-	total := 0
-	for len(ids) > 0 {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n := min(chunk, len(ids))
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, id := range ids[:n] {
-				if err := tx.Bucket(bucketMessages).Delete(id); err != nil {
-					return err
-				}
-				total++
-			}
-			return nil
-		})
-		if err != nil {
-			return total, err
-		}
-		ids = ids[n:]
-	}
-	return total, nil
+	return s.deleteInChunks(ctx, ids, chunk, func(tx *bolt.Tx, id []byte) (bool, error) {
+		return true, tx.Bucket(bucketMessages).Delete(id)
+	})
 }
 
 // reportDone says whether a report in state will not be sent unless the admin asks
