@@ -139,6 +139,11 @@ func (d *Daemon) exclude(ctx context.Context, p netip.Prefix, pardon bool, reaso
 	if err := d.onLoop(ctx, func() {
 		res.AlreadyNeverSends = d.pipe.Excluded(p.Addr())
 		d.pipe.correlator.Exclude(p)
+		if d.roundPipe != nil && d.roundPipe != d.pipe {
+			// A round running since a reload judges with the pipeline it began with:
+			// only its Excluded runs beside this.
+			d.roundPipe.correlator.Exclude(p)
+		}
 	}); err != nil {
 		return res, err
 	}

@@ -57,6 +57,9 @@ type Daemon struct {
 	notify  systemdNotifier // readiness and watchdog for systemd
 	sources sourceSet       // counters per source (file, journal, syslog)
 	outbox  OutboxStatus    // the running or last round of the outbox (main loop only)
+	// The pipeline the running round of the outbox uses (nil between rounds): after a
+	// reload it is no longer pipe, and an exclusion must reach it too.
+	roundPipe *Pipeline
 }
 
 // OutboxStatus is the running or last round of the outbox, for status: a round that
@@ -66,6 +69,7 @@ type OutboxStatus struct {
 	Started     time.Time `json:"started"` // of the running or last round; zero before the first
 	LastSeconds float64   `json:"last_seconds"`
 	LastError   string    `json:"last_error,omitempty"`
+	skipped     bool      // a tick skipped its round meanwhile (logged once)
 }
 
 // finished records the end of the running round, which returned err.
@@ -212,12 +216,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Warn("scheduled work", "err", fmt.Errorf("re-correlating: %w", err))
 		}
 		if d.outbox.Running {
-			d.log.Info("the last outbox round still runs (lookups or deliveries waiting on the network): this tick skips its own",
-				"since", d.outbox.Started)
+			if !d.outbox.skipped {
+				d.log.Info("the last outbox round still runs (lookups or deliveries waiting on the network): the ticks skip theirs until it ends",
+					"since", d.outbox.Started)
+			}
+			d.outbox.skipped = true
 			return
 		}
-		d.outbox.Running, d.outbox.Started = true, time.Now()
+		d.outbox.Running, d.outbox.Started, d.outbox.skipped = true, time.Now(), false
 		pipe := d.pipe // a reload replaces it; the round keeps the one it started with
+		d.roundPipe = pipe
 		go func() {
 			err := pipe.OutboxRound(outboxCtx, time.Now())
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -272,6 +280,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			report()
 		case err := <-outboxDone:
 			d.outbox.finished(err)
+			d.roundPipe = nil
 		case <-ctx.Done():
 			stopFollowing()
 			wg.Wait()
