@@ -46,8 +46,7 @@ func Compact(path string, timeout time.Duration) (CompactResult, error) {
 	// The copy holds the pages in use: the file less its free pages.
 	var inUse int64
 	if err := src.View(func(tx *bolt.Tx) error {
-		st := src.Stats()
-		inUse = tx.Size() - int64(st.FreePageN+st.PendingPageN)*int64(src.Info().PageSize)
+		inUse = tx.Size() - freeBytes(src)
 		return nil
 	}); err != nil {
 		return res, err
@@ -98,6 +97,12 @@ func Compact(path string, timeout time.Duration) (CompactResult, error) {
 		res.After = fi.Size()
 	}
 	return res, nil
+}
+
+// freeBytes is the size of db's pages free for reuse: what Compact gives back.
+func freeBytes(db *bolt.DB) int64 {
+	st := db.Stats()
+	return int64(st.FreePageN+st.PendingPageN) * int64(db.Info().PageSize)
 }
 
 // sameOwner gives the file at path the mode and owner of like, so the daemon's user

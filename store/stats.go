@@ -9,6 +9,7 @@ import (
 type Stats struct {
 	Path      string                         `json:"path"`
 	SizeBytes int64                          `json:"size_bytes"`
+	FreeBytes int64                          `json:"free_bytes"` // pages free for reuse inside the file (Compact gives them back)
 	Events    int                            `json:"events"`
 	Incidents int                            `json:"incidents"`
 	Outbox    map[abusewatch.ReportState]int `json:"outbox"`
@@ -19,6 +20,7 @@ func (s *Store) Stats() (Stats, error) {
 	st := Stats{Path: s.path, Outbox: map[abusewatch.ReportState]int{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		st.SizeBytes = tx.Size()
+		st.FreeBytes = freeBytes(s.db)
 		st.Events = int(metaUint(tx.Bucket(bucketMeta), metaEvents))
 		st.Incidents = tx.Bucket(bucketIncidents).Stats().KeyN
 		return nil

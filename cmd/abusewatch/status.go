@@ -45,6 +45,9 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		n["lines"], n["events"], n["normal"], n["unknown"], n["unparsed"], n["incidents"], n["reports"], n["delivered"])
 	fmt.Fprintf(w, "Store %s: %d bytes, %d events, %d incidents, %d excluded networks.\n",
 		st.Store.Path, st.Store.SizeBytes, st.Store.Events, st.Store.Incidents, st.Exclusions)
+	if st.Store.FreeBytes > 64<<20 && st.Store.FreeBytes*4 > st.Store.SizeBytes {
+		fmt.Fprintf(w, "  %s of it or more is free for reuse: stop the daemon and run abusewatch compact to give it back.\n", megabytes(st.Store.FreeBytes))
+	}
 	if len(st.Store.Outbox) > 0 {
 		fmt.Fprint(w, "Outbox:")
 		for _, state := range []string{"pending-approval", "queued", "sending", "sent", "failed", "rejected", "held"} {
