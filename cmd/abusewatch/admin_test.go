@@ -326,27 +326,60 @@ func TestIncidentsShowsTheNewestAndHowManyInAll(t *testing.T) {
 	check("offline")
 }
 
+// blackholeLookups points s's lookups at a resolver on loopback that takes the queries
+// and answers none, each waiting lookup.timeout, and sets policy.mode.
+func (s *adminSetup) blackholeLookups(t *testing.T, timeout, mode string) {
+	t.Helper()
+	blackhole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blackhole.Close() })
+	doc, err := os.ReadFile(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(doc), "[lookup]\nrdap = false\n",
+		"[lookup]\nrdap = false\ntimeout = \""+timeout+"\"\nresolvers = [\""+blackhole.LocalAddr().String()+"\"]\n", 1)
+	text = strings.Replace(text, `mode = "review"`, `mode = "`+mode+`"`, 1)
+	if err := os.WriteFile(s.cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A network excluded while a round of the outbox runs that began before a reload is
+// never reported by that round: the round judges with the pipeline it began with, and
+// the exclusion reaches it too. Here the round composes the report (auto mode) after
+// the exclusion, while it waits on the reverse name, and its delivery must refuse it.
+func TestAnExclusionReachesTheRoundThatBeganBeforeAReload(t *testing.T) {
+	s := newAdminSetup(t)
+	s.blackholeLookups(t, "4s", "auto")
+	d := s.start(t)
+	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000)) // 3.3.3.3, static contact
+	d.waitLog(t, "the last outbox round still runs")                                               // waiting on 3.3.3.3's reverse name
+	var res daemon.ReloadResult
+	s.adminJSON(t, &res, "reload")
+	if _, stderr, code := s.admin(t, "exclude", "3.3.0.0/16"); code != 0 {
+		t.Fatalf("exclude: exit %d\n%s", code, stderr)
+	}
+	line := d.waitFor(t, "the report's fate", 30*time.Second, func(l string) bool {
+		return strings.Contains(l, "report not sent") || strings.Contains(l, "report delivered")
+	})
+	if !containsAll(line, []string{"report not sent", "never reported"}) {
+		t.Errorf("the round sent the report about the excluded network: %s", line)
+	}
+	if mails, _ := filepath.Glob(filepath.Join(s.dir, "maildir", "new", "*")); len(mails) != 0 {
+		t.Errorf("%d mails left about the excluded network", len(mails))
+	}
+}
+
 // A round of the outbox whose lookups hang (a resolver that never answers, for
 // lookup.timeout each) holds up neither reading the logs nor the admin socket: the
 // round runs beside the main loop, the ticks meanwhile skip theirs, and a stop cuts the
 // lookup short.
 func TestHangingLookupsHoldUpNeitherTheLogsNorTheAdmin(t *testing.T) {
 	s := newAdminSetup(t)
-	blackhole, err := net.ListenPacket("udp", "127.0.0.1:0") // takes the queries, answers none
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blackhole.Close()
-	doc, err := os.ReadFile(s.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(doc), "[lookup]\nrdap = false\n",
-		"[lookup]\nrdap = false\ntimeout = \"25s\"\nresolvers = [\""+blackhole.LocalAddr().String()+"\"]\n", 1)
-	text = strings.Replace(text, `network = "3.3.0.0/16"`, `network = "9.9.0.0/16"`, 1) // 3.3.3.3 must be looked up
-	if err := os.WriteFile(s.cfg, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	s.blackholeLookups(t, "25s", "review")
 	d := s.start(t)
 	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
 	appendFile(t, s.logFile, attackLines(6, t0, 40000)) // 12 lines, an incident of 3.3.3.3
