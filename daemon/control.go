@@ -112,6 +112,13 @@ func (d *Daemon) reload() (ReloadResult, error) {
 		res.Notes = append(res.Notes, "[admin] changed: restart the daemon to move the admin socket")
 	}
 	pipe.Counters = d.pipe.Counters
+	if d.roundPipe != nil {
+		// The running round of the outbox keeps the pipeline it began with; what the
+		// new config never reports, it must not report either.
+		for _, p := range cfg.neverReport() {
+			d.roundPipe.correlator.Exclude(p)
+		}
+	}
 	d.cfg, d.pipe = cfg, pipe
 	d.log.Info("reloaded", "config", cfg.file, "normal_rules", res.NormalRules, "attack_rules", res.AttackRules)
 	return res, nil

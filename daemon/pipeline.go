@@ -107,6 +107,16 @@ type Pipeline struct {
 	Counters *Counters // shared with the pipeline a reload replaces
 }
 
+// neverReport is policy.never_report as networks.
+func (c *Config) neverReport() []netip.Prefix {
+	never := make([]netip.Prefix, 0, len(c.Policy.NeverReport))
+	for _, n := range c.Policy.NeverReport {
+		p, _ := parseNetwork(n) // validated
+		never = append(never, p)
+	}
+	return never
+}
+
 // NewPipeline builds every stage from cfg around an open store. It fails with the
 // config or rule file's location when any of them is invalid.
 func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, error) {
@@ -114,11 +124,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 	if err != nil {
 		return nil, err
 	}
-	never := make([]netip.Prefix, 0, len(cfg.Policy.NeverReport))
-	for _, n := range cfg.Policy.NeverReport {
-		p, _ := parseNetwork(n) // validated
-		never = append(never, p)
-	}
+	never := cfg.neverReport()
 	excluded, err := st.Exclusions()
 	if err != nil {
 		return nil, err

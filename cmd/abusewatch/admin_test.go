@@ -347,29 +347,43 @@ func (s *adminSetup) blackholeLookups(t *testing.T, timeout, mode string) {
 	}
 }
 
-// A network excluded while a round of the outbox runs that began before a reload is
-// never reported by that round: the round judges with the pipeline it began with, and
-// the exclusion reaches it too. Here the round composes the report (auto mode) after
-// the exclusion, while it waits on the reverse name, and its delivery must refuse it.
+// A network excluded while a round of the outbox runs that began before a reload (by
+// `exclude`, or by never_report in the reloaded config) is never reported by that
+// round: the round judges with the pipeline it began with, and the exclusion reaches it
+// too. Here the round composes the report (auto mode) after the exclusion, while it
+// waits on the reverse name, and its delivery must refuse it.
 func TestAnExclusionReachesTheRoundThatBeganBeforeAReload(t *testing.T) {
-	s := newAdminSetup(t)
-	s.blackholeLookups(t, "4s", "auto")
-	d := s.start(t)
-	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000)) // 3.3.3.3, static contact
-	d.waitLog(t, "the last outbox round still runs")                                               // waiting on 3.3.3.3's reverse name
-	var res daemon.ReloadResult
-	s.adminJSON(t, &res, "reload")
-	if _, stderr, code := s.admin(t, "exclude", "3.3.0.0/16"); code != 0 {
-		t.Fatalf("exclude: exit %d\n%s", code, stderr)
-	}
-	line := d.waitFor(t, "the report's fate", 30*time.Second, func(l string) bool {
-		return strings.Contains(l, "report not sent") || strings.Contains(l, "report delivered")
-	})
-	if !containsAll(line, []string{"report not sent", "never reported"}) {
-		t.Errorf("the round sent the report about the excluded network: %s", line)
-	}
-	if mails, _ := filepath.Glob(filepath.Join(s.dir, "maildir", "new", "*")); len(mails) != 0 {
-		t.Errorf("%d mails left about the excluded network", len(mails))
+	for _, how := range []string{"exclude", "never_report"} {
+		t.Run(how, func(t *testing.T) {
+			s := newAdminSetup(t)
+			s.blackholeLookups(t, "4s", "auto")
+			d := s.start(t)
+			appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000)) // 3.3.3.3, static contact
+			d.waitLog(t, "the last outbox round still runs")                                               // waiting on 3.3.3.3's reverse name
+			if how == "never_report" {
+				doc, _ := os.ReadFile(s.cfg)
+				text := strings.Replace(string(doc), "[policy]\n", "[policy]\nnever_report = [\"3.3.0.0/16\"]\n", 1)
+				if err := os.WriteFile(s.cfg, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var res daemon.ReloadResult
+			s.adminJSON(t, &res, "reload")
+			if how == "exclude" {
+				if _, stderr, code := s.admin(t, "exclude", "3.3.0.0/16"); code != 0 {
+					t.Fatalf("exclude: exit %d\n%s", code, stderr)
+				}
+			}
+			line := d.waitFor(t, "the report's fate", 30*time.Second, func(l string) bool {
+				return strings.Contains(l, "report not sent") || strings.Contains(l, "report delivered")
+			})
+			if !containsAll(line, []string{"report not sent", "never reported"}) {
+				t.Errorf("the round sent the report about the excluded network: %s", line)
+			}
+			if mails, _ := filepath.Glob(filepath.Join(s.dir, "maildir", "new", "*")); len(mails) != 0 {
+				t.Errorf("%d mails left about the excluded network", len(mails))
+			}
+		})
 	}
 }
 
