@@ -356,7 +356,7 @@ func TestAnExclusionReachesTheRoundThatBeganBeforeAReload(t *testing.T) {
 	for _, how := range []string{"exclude", "never_report"} {
 		t.Run(how, func(t *testing.T) {
 			s := newAdminSetup(t)
-			s.blackholeLookups(t, "4s", "auto")
+			s.blackholeLookups(t, "8s", "auto") // room for the reload and the exclude while the round waits
 			d := s.start(t)
 			appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000)) // 3.3.3.3, static contact
 			d.waitLog(t, "the last outbox round still runs")                                               // waiting on 3.3.3.3's reverse name
