@@ -82,15 +82,14 @@ func TestOutboxWhenTheDatabaseIsHeldButNoDaemonAnswers(t *testing.T) {
 	}
 }
 
-// The real binary is killed while the server holds the end of DATA unanswered: the
-// report may or may not have arrived. The restarted daemon does not send it again on
-// its own, says so in its log, and leaves it for the admin.
-func TestCrashWhileSendingIsNotResentWithoutALogLine(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{Hold: true})
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "auth.log")
+// sendingSetup writes the config of a daemon in auto mode that reports 3.3.3.0/24 over
+// SMTP to srv, with an empty log file, and returns the directory, the log and the config.
+func sendingSetup(t *testing.T, srv *mailtest.Server) (dir, logFile, config string) {
+	t.Helper()
+	dir = t.TempDir()
+	logFile = filepath.Join(dir, "auth.log")
 	appendFile(t, logFile, "")
-	config := filepath.Join(dir, "abusewatch.toml")
+	config = filepath.Join(dir, "abusewatch.toml")
 	doc := `
 [reporter]
 name = "Test Admin"
@@ -127,6 +126,44 @@ socket = ""
 	if err := os.WriteFile(config, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir, logFile, config
+}
+
+// SIGTERM while the server holds the end of DATA: the daemon lets the delivery finish
+// (mail.timeout bounds it) before it exits, and the report is sent, once. Cut off, it
+// was queued again though the server had the whole message.
+func TestSIGTERMWhileSendingLetsTheDeliveryFinish(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{Hold: true})
+	dir, logFile, config := sendingSetup(t, srv)
+	d := startDaemon(t, dir, "run", "--config", config)
+	d.waitLog(t, "abusewatch running")
+	appendFile(t, logFile, attackLines(6, time.Now().Add(-time.Minute), 50000))
+	srv.Holding(t)
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, "abusewatch stopped") // the logs are committed; the delivery still waits
+	srv.Release()
+	srv.Next(t)
+	<-d.done
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("the daemon exited with %v after SIGTERM", err)
+	}
+	entries := outboxJSON(t, dir, config)
+	if len(entries) != 1 || entries[0].State != "sent" {
+		t.Fatalf("outbox after the stop: %+v; want the report sent", entries)
+	}
+	if n := srv.Transactions(); n != 1 {
+		t.Errorf("the server saw %d mail transactions, want 1", n)
+	}
+}
+
+// The real binary is killed while the server holds the end of DATA unanswered: the
+// report may or may not have arrived. The restarted daemon does not send it again on
+// its own, says so in its log, and leaves it for the admin.
+func TestCrashWhileSendingIsNotResentWithoutALogLine(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{Hold: true})
+	dir, logFile, config := sendingSetup(t, srv)
 	d := startDaemon(t, dir, "run", "--config", config)
 	d.waitLog(t, "abusewatch running")
 	appendFile(t, logFile, attackLines(6, time.Now().Add(-time.Minute), 50000))
