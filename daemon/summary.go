@@ -235,7 +235,8 @@ func (p *Pipeline) SendSummary(ctx context.Context, now time.Time) error {
 		return err
 	}
 	r := abusewatch.Report{ID: "summary", Contact: abusewatch.Contact{Emails: []string{p.cfg.Mail.Admin}}, Message: msg}
-	loc, err := ReportTransport(p.cfg, p.transport).Deliver(ctx, r)
+	// Let finish when the daemon stops, as a report is (DeliverAt).
+	loc, err := ReportTransport(p.cfg, p.transport).Deliver(context.WithoutCancel(ctx), r)
 	if err != nil {
 		return fmt.Errorf("sending it to %s: %w", p.cfg.Mail.Admin, err)
 	}
