@@ -129,16 +129,25 @@ socket = ""
 	return dir, logFile, config
 }
 
+// startHeldDelivery starts a daemon in auto mode (sendingSetup) and an SMTP server that
+// holds each message at the end of DATA, feeds it an attack and returns once its report
+// is at the server, whole and unanswered.
+func startHeldDelivery(t *testing.T) (srv *mailtest.Server, d *daemonProcess, dir, config string) {
+	t.Helper()
+	srv = mailtest.Start(t, mailtest.Options{Hold: true})
+	dir, logFile, config := sendingSetup(t, srv)
+	d = startDaemon(t, dir, "run", "--config", config)
+	d.waitLog(t, "abusewatch running")
+	appendFile(t, logFile, attackLines(6, time.Now().Add(-time.Minute), 50000))
+	srv.Holding(t)
+	return srv, d, dir, config
+}
+
 // SIGTERM while the server holds the end of DATA: the daemon lets the delivery finish
 // (mail.timeout bounds it) before it exits, and the report is sent, once. Cut off, it
 // was queued again though the server had the whole message.
 func TestSIGTERMWhileSendingLetsTheDeliveryFinish(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{Hold: true})
-	dir, logFile, config := sendingSetup(t, srv)
-	d := startDaemon(t, dir, "run", "--config", config)
-	d.waitLog(t, "abusewatch running")
-	appendFile(t, logFile, attackLines(6, time.Now().Add(-time.Minute), 50000))
-	srv.Holding(t)
+	srv, d, dir, config := startHeldDelivery(t)
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -162,12 +171,7 @@ func TestSIGTERMWhileSendingLetsTheDeliveryFinish(t *testing.T) {
 // report may or may not have arrived. The restarted daemon does not send it again on
 // its own, says so in its log, and leaves it for the admin.
 func TestCrashWhileSendingIsNotResentWithoutALogLine(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{Hold: true})
-	dir, logFile, config := sendingSetup(t, srv)
-	d := startDaemon(t, dir, "run", "--config", config)
-	d.waitLog(t, "abusewatch running")
-	appendFile(t, logFile, attackLines(6, time.Now().Add(-time.Minute), 50000))
-	srv.Holding(t) // the whole message is at the server, unanswered
+	srv, d, dir, config := startHeldDelivery(t)
 	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
