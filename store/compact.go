@@ -9,7 +9,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // CompactResult is what Compact did: the file's size before and after.
@@ -35,12 +34,9 @@ func Compact(path string, timeout time.Duration) (CompactResult, error) {
 		return res, fmt.Errorf("store: %w", err)
 	}
 	res.Before = fi.Size()
-	src, err := bolt.Open(path, 0, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	src, err := openBolt(path, 0, timeout)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return res, fmt.Errorf("store %s: %w", path, ErrLocked)
-		}
-		return res, fmt.Errorf("store %s: %w", path, err)
+		return res, err
 	}
 	defer src.Close()
 	// The copy holds the pages in use: the file less its free pages.

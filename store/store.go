@@ -69,12 +69,9 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	db, err := openBolt(path, 0o640, timeout)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
-		}
-		return nil, fmt.Errorf("store %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{db: db, path: path, cache: newBlockCache(50_000)}
 	if err := s.init(); err != nil {
@@ -86,6 +83,19 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// openBolt opens the bbolt file at path (made with mode if new) for writing, waiting at
+// most timeout for another process's lock: ErrLocked then.
+func openBolt(path string, mode os.FileMode, timeout time.Duration) (*bolt.DB, error) {
+	db, err := bolt.Open(path, mode, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return db, nil
 }
 
 func (s *Store) init() error {
