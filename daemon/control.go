@@ -55,6 +55,7 @@ func (d *Daemon) status() Status {
 		LastErrors: d.errors.entries(),
 		Outbox:     d.outbox,
 	}
+	st.Outbox.Running = d.outbox.pipe != nil
 	for _, c := range d.SourceStats() {
 		src := SourceStatus{SourceStats: c}
 		if pos, ok, err := d.store.Position(c.Source); err == nil && ok {
@@ -112,11 +113,11 @@ func (d *Daemon) reload() (ReloadResult, error) {
 		res.Notes = append(res.Notes, "[admin] changed: restart the daemon to move the admin socket")
 	}
 	pipe.Counters = d.pipe.Counters
-	if d.roundPipe != nil {
+	if round := d.outbox.pipe; round != nil {
 		// The running round of the outbox keeps the pipeline it began with; what the
 		// new config never reports, it must not report either.
 		for _, p := range cfg.neverReport() {
-			d.roundPipe.correlator.Exclude(p)
+			round.correlator.Exclude(p)
 		}
 	}
 	d.cfg, d.pipe = cfg, pipe
@@ -139,23 +140,22 @@ type ExcludeResult struct {
 // the reading of the logs.
 func (d *Daemon) exclude(ctx context.Context, p netip.Prefix, pardon bool, reason string) (ExcludeResult, error) {
 	now := time.Now()
-	res := ExcludeResult{Network: p.String()}
-	if err := d.store.AddExclusion(store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon}); err != nil {
+	res, err := recordExclusion(d.store, p, pardon, reason, now)
+	if err != nil {
 		return res, err
 	}
 	if err := d.onLoop(ctx, func() {
 		res.AlreadyNeverSends = d.pipe.Excluded(p.Addr())
 		d.pipe.correlator.Exclude(p)
-		if d.roundPipe != nil && d.roundPipe != d.pipe {
+		if round := d.outbox.pipe; round != nil && round != d.pipe {
 			// A round running since a reload judges with the pipeline it began with:
 			// only its Excluded runs beside this.
-			d.roundPipe.correlator.Exclude(p)
+			round.correlator.Exclude(p)
 		}
 	}); err != nil {
 		return res, err
 	}
-	err := forgetOrReject(d.store, p, pardon, now, &res)
-	if err != nil {
+	if err := forgetOrReject(d.store, p, pardon, now, &res); err != nil {
 		return res, err
 	}
 	d.log.Info("network excluded", "network", p, "pardon", pardon, "reason", reason,
@@ -167,11 +167,17 @@ func (d *Daemon) exclude(ctx context.Context, p netip.Prefix, pardon bool, reaso
 // alone; a pardon also forgets its incidents. The offline commands use it; the daemon
 // does the same in steps (exclude).
 func Exclude(st *store.Store, p netip.Prefix, pardon bool, reason string, now time.Time) (ExcludeResult, error) {
-	res := ExcludeResult{Network: p.String()}
-	if err := st.AddExclusion(store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon}); err != nil {
+	res, err := recordExclusion(st, p, pardon, reason, now)
+	if err != nil {
 		return res, err
 	}
 	return res, forgetOrReject(st, p, pardon, now, &res)
+}
+
+// recordExclusion stores the exclusion of p, the first step of exclude and pardon.
+func recordExclusion(st *store.Store, p netip.Prefix, pardon bool, reason string, now time.Time) (ExcludeResult, error) {
+	res := ExcludeResult{Network: p.String()}
+	return res, st.AddExclusion(store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon})
 }
 
 // forgetOrReject forgets the incidents of p and rejects the unsent reports about them

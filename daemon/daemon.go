@@ -57,24 +57,29 @@ type Daemon struct {
 	notify  systemdNotifier // readiness and watchdog for systemd
 	sources sourceSet       // counters per source (file, journal, syslog)
 	outbox  OutboxStatus    // the running or last round of the outbox (main loop only)
-	// The pipeline the running round of the outbox uses (nil between rounds): after a
-	// reload it is no longer pipe, and an exclusion must reach it too.
-	roundPipe *Pipeline
 }
 
 // OutboxStatus is the running or last round of the outbox, for status: a round that
 // runs long is waiting on a registry, a resolver or a mail server.
 type OutboxStatus struct {
-	Running     bool      `json:"running"`
+	Running     bool      `json:"running"` // set by status: pipe is not nil
 	Started     time.Time `json:"started"` // of the running or last round; zero before the first
 	LastSeconds float64   `json:"last_seconds"`
 	LastError   string    `json:"last_error,omitempty"`
-	skipped     bool      // a tick skipped its round meanwhile (logged once)
+	// The pipeline the running round uses, nil between rounds: after a reload it is no
+	// longer the daemon's, and an exclusion must reach it too.
+	pipe    *Pipeline
+	skipped bool // a tick skipped its round meanwhile (logged once)
+}
+
+// started records the start of a round with pipe.
+func (o *OutboxStatus) started(pipe *Pipeline) {
+	o.pipe, o.Started, o.skipped = pipe, time.Now(), false
 }
 
 // finished records the end of the running round, which returned err.
 func (o *OutboxStatus) finished(err error) {
-	o.Running, o.LastSeconds, o.LastError = false, time.Since(o.Started).Seconds(), ""
+	o.pipe, o.LastSeconds, o.LastError = nil, time.Since(o.Started).Seconds(), ""
 	if err != nil {
 		o.LastError = err.Error()
 	}
@@ -207,7 +212,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer func() {
 		// However Run ends, the round ends first: it uses the store the caller closes.
 		stopOutbox()
-		if d.outbox.Running {
+		if d.outbox.pipe != nil {
 			<-outboxDone
 		}
 	}()
@@ -215,7 +220,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err := d.pipe.Recorrelate(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
 			d.log.Warn("scheduled work", "err", fmt.Errorf("re-correlating: %w", err))
 		}
-		if d.outbox.Running {
+		if d.outbox.pipe != nil {
 			if !d.outbox.skipped {
 				d.log.Info("the last outbox round still runs (lookups or deliveries waiting on the network): the ticks skip theirs until it ends",
 					"since", d.outbox.Started)
@@ -223,9 +228,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.outbox.skipped = true
 			return
 		}
-		d.outbox.Running, d.outbox.Started, d.outbox.skipped = true, time.Now(), false
 		pipe := d.pipe // a reload replaces it; the round keeps the one it started with
-		d.roundPipe = pipe
+		d.outbox.started(pipe)
 		go func() {
 			err := pipe.OutboxRound(outboxCtx, time.Now())
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -280,7 +284,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			report()
 		case err := <-outboxDone:
 			d.outbox.finished(err)
-			d.roundPipe = nil
 		case <-ctx.Done():
 			stopFollowing()
 			wg.Wait()
