@@ -176,3 +176,9 @@ type Report struct {
 	NextAttempt time.Time
 	Waiting     string // why a queued report waits (the cooldown or a limit); empty when it does not
 }
+
+// Reject marks r rejected at now, never to be sent, for reason (kept in Error); it no
+// longer waits for anything.
+func (r *Report) Reject(now time.Time, reason string) {
+	r.State, r.Updated, r.Error, r.Waiting, r.NextAttempt = ReportRejected, now, reason, "", time.Time{}
+}

@@ -336,7 +336,7 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	if len(keep) == 0 {
 		reason := "every source it names is now never reported (exclude, pardon or policy.never_report)"
 		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
-			s.State, s.Updated, s.Error, s.Waiting, s.NextAttempt = abusewatch.ReportRejected, now, reason, "", time.Time{}
+			s.Reject(now, reason)
 			return nil
 		})
 		p.log.Info("report not sent: "+reason, "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "))

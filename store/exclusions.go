@@ -139,7 +139,7 @@ func rejectUnsent(tx *bolt.Tx, now time.Time, reason string, covered func(id str
 		if !all {
 			continue
 		}
-		r.State, r.Updated, r.Error = abusewatch.ReportRejected, now, reason
+		r.Reject(now, reason)
 		nv, err := json.Marshal(r)
 		if err != nil {
 			return 0, err

@@ -60,7 +60,7 @@ func (s *Store) ReplaceReport(old, reason string, now time.Time, r abusewatch.Re
 	added := false
 	err := s.db.Update(func(tx *bolt.Tx) (err error) {
 		if err := changeReport(tx, old, func(o *abusewatch.Report) error {
-			o.State, o.Updated, o.Error, o.Waiting, o.NextAttempt = abusewatch.ReportRejected, now, reason, "", time.Time{}
+			o.Reject(now, reason)
 			return nil
 		}); err != nil {
 			return err
