@@ -1019,11 +1019,25 @@ func (c *Correlator) Excluded(addr netip.Addr) bool {
 	return false
 }
 
+// ExcludedNetwork says whether every address of p is Excluded: p lies within one
+// network that never makes an incident. Like Excluded, it may run beside the others.
+func (c *Correlator) ExcludedNetwork(p netip.Prefix) bool {
+	p = unmapped(p)
+	within := func(q netip.Prefix) bool { return q.Bits() <= p.Bits() && q.Contains(p.Addr()) }
+	return !p.IsValid() || slices.ContainsFunc(*c.never.Load(), within) || slices.ContainsFunc(nonGlobalNetworks, within)
+}
+
+// unmapped is p with an IPv4-mapped IPv6 address as the IPv4 network it stands for,
+// masked.
+func unmapped(p netip.Prefix) netip.Prefix {
+	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
+}
+
 // notExcludedIn returns the test whether an event of network p comes from an address
 // that is not Excluded: a constant true when no excluded network overlaps p (the usual
 // case; a hot /24's events are tested in every batch).
 func (c *Correlator) notExcludedIn(p netip.Prefix) func(e *abusewatch.Event) bool {
-	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
+	p = unmapped(p)
 	overlaps := func(q netip.Prefix) bool { return q.Overlaps(p) }
 	if !p.IsValid() || slices.ContainsFunc(*c.never.Load(), overlaps) || slices.ContainsFunc(nonGlobalNetworks, overlaps) {
 		return func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) }

@@ -280,10 +280,36 @@ func TestNotExcludedInAgreesWithExcluded(t *testing.T) {
 				t.Errorf("notExcludedIn(%s) counts %s, which is excluded", p, addr)
 				break
 			}
+			if c.ExcludedNetwork(p) && !c.Excluded(addr) {
+				t.Errorf("ExcludedNetwork(%s), yet %s is not excluded", p, addr)
+				break
+			}
 		}
 	}
 	if !c.notExcludedIn(netip.MustParsePrefix("45.134.27.0/24"))(&abusewatch.Event{Addr: netip.MustParseAddr("45.134.27.1")}) {
 		t.Error("a public /24 does not count its addresses")
+	}
+}
+
+// ExcludedNetwork holds for a network within one never-report, private or reserved
+// network, and not for one that such a network only overlaps (its other addresses are
+// still reported).
+func TestExcludedNetworkIsTheWholeNetwork(t *testing.T) {
+	c, err := New(Options{Threshold: 1, Window: time.Minute, Never: []netip.Prefix{netip.MustParsePrefix("45.134.26.16/28")}}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Exclude(netip.MustParsePrefix("80.94.95.7/32"))
+	for s, want := range map[string]bool{
+		"45.134.26.16/28": true, "45.134.26.24/29": true, "45.134.26.16/32": true, "45.134.26.0/24": false,
+		"45.134.27.0/24": false, "80.94.95.7/32": true, "80.94.95.0/24": false,
+		"10.1.2.0/24": true, "192.168.0.0/16": true, "172.0.0.0/8": false, "100.64.1.0/24": true,
+		"2001:db8:1::/48": true, "fe80::/64": true, "2a01:4f8::/32": false,
+		"::ffff:10.0.0.0/104": true, "::ffff:45.134.26.16/124": true, "::ffff:45.134.26.0/120": false,
+	} {
+		if got := c.ExcludedNetwork(netip.MustParsePrefix(s)); got != want {
+			t.Errorf("ExcludedNetwork(%s) = %v, want %v", s, got, want)
+		}
 	}
 }
 

@@ -145,7 +145,7 @@ func (d *Daemon) exclude(ctx context.Context, p netip.Prefix, pardon bool, reaso
 		return res, err
 	}
 	if err := d.onLoop(ctx, func() {
-		res.AlreadyNeverSends = d.pipe.Excluded(p.Addr())
+		res.AlreadyNeverSends = d.pipe.correlator.ExcludedNetwork(p)
 		d.pipe.correlator.Exclude(p)
 		if round := d.outbox.pipe; round != nil && round != d.pipe {
 			// A round running since a reload judges with the pipeline it began with:

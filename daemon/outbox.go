@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -130,11 +131,16 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 				"budget", p.roundBudget, "done", i, "left", len(incs)-i)
 			break
 		}
-		if p.neverReported(inc) {
+		inc, leftOut, ok := p.reportableNow(inc)
+		if !ok {
 			// Excluded after it was made (`exclude`, never_report and a reload).
 			done = append(done, inc.ID)
 			excluded++
 			continue
+		}
+		if len(leftOut) > 0 {
+			p.log.Info("incident reported without the addresses of it excluded since it was made",
+				"incident", inc.ID, "network", inc.Network, "left_out", addrList(leftOut))
 		}
 		if inc.AdminOnly && !inc.Success {
 			// Weak or spoofable evidence alone, or a rate anomaly: the admin sees it
@@ -286,14 +292,50 @@ func (p *Pipeline) expireStale(now time.Time) error {
 	return nil
 }
 
-// neverReported says whether the source of inc lies in a network that is never reported
-// (reserved, policy.never_report, `exclude`): the rules make no incident there, but one
-// made before the network was excluded still waits on the work list.
-func (p *Pipeline) neverReported(inc abusewatch.Incident) bool {
-	if inc.Addr.IsValid() {
-		return p.Excluded(inc.Addr)
+// reportableNow returns inc as it may be reported now, or ok false when its source lies
+// in a network that is never reported (reserved, policy.never_report, `exclude`): the
+// rules make no incident there, but one made before the network was excluded may still
+// wait on the work list or in a report. Of a network's incident (network scale, or a /24
+// that recurs) that an excluded network covers only in part, the excluded addresses'
+// evidence is taken out (leftOut lists them) and it is looked up through an address
+// left; with none left it is not reported either.
+func (p *Pipeline) reportableNow(inc abusewatch.Incident) (out abusewatch.Incident, leftOut []netip.Addr, ok bool) {
+	if !inc.Network.IsValid() || inc.Network.IsSingleIP() {
+		a := inc.Addr
+		if !a.IsValid() {
+			a = inc.Network.Addr()
+		}
+		return inc, nil, !a.IsValid() || !p.Excluded(a)
 	}
-	return inc.Network.IsValid() && p.Excluded(inc.Network.Addr())
+	if p.correlator.ExcludedNetwork(inc.Network) {
+		return inc, nil, false
+	}
+	excluded := func(a netip.Addr) bool {
+		if !p.Excluded(a) {
+			return false
+		}
+		if a = a.Unmap(); !slices.Contains(leftOut, a) {
+			leftOut = append(leftOut, a)
+		}
+		return true
+	}
+	kept := slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return excluded(e.Addr) })
+	if inc.Addr.IsValid() && excluded(inc.Addr) && len(kept) > 0 {
+		inc.Addr = kept[0].Addr.Unmap()
+	}
+	if len(leftOut) > 0 {
+		inc.Evidence = kept
+	}
+	return inc, leftOut, len(kept) > 0
+}
+
+// addrList is addrs for a log line or a report's error: "45.134.26.7, 45.134.26.9".
+func addrList(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // setPTR sets the reverse name of inc's address, which helps the abuse desk find the
@@ -320,14 +362,21 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 			return r, false, err
 		case !found: // pardoned: forgotten with its network
 			dropped = append(dropped, "incident "+id)
-		case p.neverReported(inc):
-			source := inc.Addr.String()
-			if inc.Network.IsValid() {
-				source = inc.Network.String()
-			}
-			dropped = append(dropped, source)
 		default:
-			keep = append(keep, inc)
+			now, leftOut, ok := p.reportableNow(inc)
+			switch {
+			case !ok:
+				source := inc.Addr.String()
+				if inc.Network.IsValid() {
+					source = inc.Network.String()
+				}
+				dropped = append(dropped, source)
+			case len(leftOut) > 0:
+				dropped = append(dropped, addrList(leftOut)+" of "+inc.Network.String())
+				keep = append(keep, now)
+			default:
+				keep = append(keep, inc)
+			}
 		}
 	}
 	if len(dropped) == 0 {
@@ -352,6 +401,17 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	nr, err := composer.Compose(r.Contact, keep, now)
 	if err != nil {
 		return r, false, fmt.Errorf("compose report to %s: %w", strings.Join(r.Contact.Emails, ", "), err)
+	}
+	if nr.ID == r.ID {
+		// The same incidents to the same party: only addresses of a network's incident
+		// were left out. The same report goes, its mail written again without them.
+		if err := p.store.RewriteReportMessage(r.ID, nr.Subject, nr.Message, now); err != nil {
+			return r, false, err
+		}
+		p.log.Info("report's mail written again without the addresses excluded since", "id", r.ID,
+			"to", strings.Join(r.Contact.Emails, ", "), "left_out", strings.Join(dropped, ", "))
+		r.Subject, r.Message = nr.Subject, nr.Message
+		return r, true, nil
 	}
 	nr.State, nr.Updated = abusewatch.ReportQueued, now
 	reason := fmt.Sprintf("named sources now never reported (%s): written again without them as %s", strings.Join(dropped, ", "), nr.ID)

@@ -2,11 +2,19 @@ package daemon
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net/mail"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -592,6 +600,176 @@ func TestNetworkExcludedAfterItsIncidentsIsNotReported(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), "never reported") {
 				t.Error("no log line says why the incident was not reported")
+			}
+		})
+	}
+}
+
+// networkAttack stores the incident the network rule makes of attacks from addrs, all of
+// network, each with a failed login (the first address is the one looked up).
+func networkAttack(t *testing.T, st *store.Store, network string, addrs []string, first time.Time) abusewatch.Incident {
+	t.Helper()
+	inc := abusewatch.Incident{
+		ID: "net-" + network + "-" + first.Format("150405"), Key: "net:" + network, Rule: "network", Addr: netip.MustParseAddr(addrs[0]),
+		Network: netip.MustParsePrefix(network), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+		First: first, Last: first.Add(time.Minute), Count: len(addrs), Attempts: len(addrs), Hosts: []string{"web1"}, Severity: 2,
+	}
+	for i, addr := range addrs {
+		inc.Evidence = append(inc.Evidence, abusewatch.Event{Time: first.Add(time.Duration(i) * time.Second), Class: abusewatch.ClassAuthFailure,
+			Addr: netip.MustParseAddr(addr), Port: 40000, Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port 40000 ssh2", addr)})
+	}
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	return inc
+}
+
+// mailText is all a mail says, decoded: its subject, the body of each part (quoted-
+// printable, base64), and the log lines an X-ARF part carries base64-encoded.
+func mailText(t *testing.T, data []byte) string {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	out.WriteString(m.Header.Get("Subject") + "\n")
+	var payloads func(v any)
+	payloads = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if s, ok := x.(string); ok && k == "payload" {
+					b, err := base64.StdEncoding.DecodeString(s)
+					if err != nil {
+						t.Errorf("X-ARF payload: %v", err)
+					}
+					out.Write(b)
+				}
+				payloads(x)
+			}
+		case []any:
+			for _, x := range v {
+				payloads(x)
+			}
+		}
+	}
+	var part func(ctype, encoding string, body io.Reader)
+	part = func(ctype, encoding string, body io.Reader) {
+		mt, params, err := mime.ParseMediaType(ctype)
+		if err != nil {
+			t.Fatalf("Content-Type %q: %v", ctype, err)
+		}
+		if strings.HasPrefix(mt, "multipart/") {
+			mr := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := mr.NextRawPart()
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				part(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)
+			}
+		}
+		switch strings.ToLower(encoding) {
+		case "quoted-printable":
+			body = quotedprintable.NewReader(body)
+		case "base64":
+			body = base64.NewDecoder(base64.StdEncoding, body)
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Write(b)
+		var v any
+		if json.Unmarshal(b, &v) == nil {
+			payloads(v)
+		}
+	}
+	part(cmp.Or(m.Header.Get("Content-Type"), "text/plain"), m.Header.Get("Content-Transfer-Encoding"), m.Body)
+	return out.String()
+}
+
+// A network's incident made before some of its addresses were excluded is reported
+// without them: not their log lines, and looked up through an address left when its
+// first was excluded (before, excluding that first address held back the whole network's
+// incident, and excluding another sent its lines). Excluding a network around it takes
+// all of it; a report written before is written again without them.
+func TestANetworkIncidentIsReportedWithoutItsAddressesExcludedSince(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	addrs := []string{"45.134.26.7", "45.134.26.18", "45.134.26.29"}
+	for _, tc := range []struct {
+		name, excluded string
+		mode           string // review: the report is written before the exclusion
+		sentFrom       []string
+	}{
+		{"its first address", "45.134.26.7/32", "auto", addrs[1:]},
+		{"another address", "45.134.26.16/30", "auto", []string{addrs[0], addrs[2]}},
+		{"a network around it", "45.134.0.0/16", "auto", nil},
+		{"an address, after the report", "45.134.26.7/32", "review", addrs[1:]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, st, logs := outboxPipeline(t, srv.Addr, tc.mode, parties[:1], "")
+			inc := networkAttack(t, st, "45.134.26.0/24", addrs, t0)
+			var written []abusewatch.Report
+			if tc.mode == "review" {
+				if err := p.Report(t.Context(), t0.Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				if written = reportsIn(t, st, abusewatch.ReportPendingApproval); len(written) != 1 {
+					t.Fatalf("%d reports pending, want 1", len(written))
+				}
+			}
+			excluded := netip.MustParsePrefix(tc.excluded)
+			res, err := Exclude(st, excluded, false, "a partner's host", t0.Add(2*time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.mode == "review" {
+				if res.RejectedReports != 0 {
+					t.Fatalf("exclude rejected %d reports; want the network's left to the outbox", res.RejectedReports)
+				}
+				if _, err := ApproveReports(p.cfg, st, nil, true, t0.Add(2*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.correlator.Exclude(excluded)
+			if err := p.Tick(t.Context(), t0.Add(3*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.sentFrom == nil {
+				srv.Nothing(t)
+				if _, ok, _ := st.ReportFor(inc.ID); ok {
+					t.Error("the excluded network's incident has a report")
+				}
+				return
+			}
+			m := srv.Next(t)
+			srv.Nothing(t)
+			text := mailText(t, m.Data)
+			for _, a := range addrs {
+				if want := slices.Contains(tc.sentFrom, a); strings.Contains(text, a+" ") != want {
+					t.Errorf("the mail names %s: %v, want %v:\n%s", a, !want, want, text)
+				}
+			}
+			if !strings.Contains(text, "45.134.26.0/24") || !slices.Contains(m.To, "abuse@hostco.example") {
+				t.Errorf("the mail to %v is not about the network to its contact:\n%s", m.To, text)
+			}
+			if tc.mode == "review" {
+				// The same incident to the same party: the same report, its mail
+				// written again.
+				r, _, err := st.Report(written[0].ID)
+				if err != nil || r.State != abusewatch.ReportSent || strings.Contains(mailText(t, r.Message), "45.134.26.7 ") {
+					t.Errorf("the report written before: %s (%v); want it sent, its mail kept as it went:\n%s", r.State, err, r.Message)
+				}
+				if !strings.Contains(logs.String(), "written again without the addresses excluded since") {
+					t.Error("no log line says the mail was written again")
+				}
+			} else if !strings.Contains(logs.String(), "without the addresses of it excluded") {
+				t.Error("no log line says which addresses were left out")
 			}
 		})
 	}

@@ -398,9 +398,10 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 				return nil, err
 			}
 		}
+		_, _, reportable := p.reportableNow(inc)
 		switch {
 		case t.Reported || inc.Success:
-		case p.neverReported(inc):
+		case !reportable:
 			t.Unreported = "its network is never reported (policy.never_report, exclude)"
 		case limited && inc.Last.Before(cutoff):
 			t.Unreported = fmt.Sprintf("it ended more than policy.max_age (%s) before the newest event", p.cfg.Policy.MaxAge)

@@ -71,6 +71,21 @@ func (s *Store) ReplaceReport(old, reason string, now time.Time, r abusewatch.Re
 	return added, err
 }
 
+// RewriteReportMessage gives report id a new mail, with its subject, written now: the
+// same incidents to the same party, composed again (a network's incident without the
+// addresses excluded since). Its state stays.
+func (s *Store) RewriteReportMessage(id, subject string, message []byte, now time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := changeReport(tx, id, func(r *abusewatch.Report) error {
+			r.Subject, r.Updated = subject, now
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMessages).Put([]byte(id), message)
+	})
+}
+
 // ExpireUnreported takes ids off the work list of unreported incidents without a report:
 // the outbox is done with them though it reported nothing (they ended too long ago,
 // their network was excluded since, or they are a possible compromise the admin was

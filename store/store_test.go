@@ -825,6 +825,36 @@ func TestRejectUnsentReportsInAnExcludedNetwork(t *testing.T) {
 	}
 }
 
+// A network's incident names its first address for the lookup: excluding or pardoning
+// that address alone leaves the incident of the network (its other addresses are still
+// reported, without this one's evidence) and its report; the whole network takes both.
+func TestAnAddressOfANetworkIncidentDoesNotTakeTheNetwork(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("45.134.26.7")
+	if err := s.PutIncidents([]abusewatch.Incident{
+		{ID: "own", Key: "ip:" + a.String(), Rule: "per-address", Addr: a, Network: netip.PrefixFrom(a, 32), First: t0, Last: t0},
+		{ID: "net", Key: "net:45.134.26.0/24", Rule: "network", Addr: a, Network: netip.MustParsePrefix("45.134.26.0/24"), First: t0, Last: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddReport(abusewatch.Report{ID: "r-net", State: abusewatch.ReportQueued, Incidents: []string{"net"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RejectUnsentReportsIn(netip.PrefixFrom(a, 32), t0); err != nil || n != 0 {
+		t.Errorf("RejectUnsentReportsIn(the first address) = %d, %v; want the network's report left", n, err)
+	}
+	if n, _, err := s.ForgetIncidents(netip.PrefixFrom(a, 32), t0); err != nil || n != 1 {
+		t.Errorf("ForgetIncidents(the first address) = %d, %v; want its own incident alone", n, err)
+	}
+	if _, ok, err := s.Incident("net"); !ok || err != nil {
+		t.Errorf("the network's incident is gone (%v)", err)
+	}
+	if n, rejected, err := s.ForgetIncidents(netip.MustParsePrefix("45.134.0.0/16"), t0); err != nil || n != 1 || rejected != 1 {
+		t.Errorf("ForgetIncidents(a network around it) = %d incidents, %d reports, %v; want 1 and 1", n, rejected, err)
+	}
+}
+
 // Retention prunes the unknown-record shapes not seen since a time, and keeps the list
 // below MaxShapes by the least recently seen: new shapes then get a line of their own
 // again, instead of all going under OtherShapes once the list was full.
