@@ -998,7 +998,18 @@ func severity(inc abusewatch.Incident) int {
 // Exclude adds p to the networks that never make an incident (the admin's `exclude`).
 // Like Correlate, it must not run concurrently with the other calls but Excluded.
 func (c *Correlator) Exclude(p netip.Prefix) {
-	never := append(slices.Clip(*c.never.Load()), p.Masked())
+	never := append(slices.Clip(*c.never.Load()), unmapped(p))
+	c.never.Store(&never)
+}
+
+// Include takes p (that network, not one around it or within it) off the networks that
+// never make an incident, undoing Exclude or the Never option; the reserved networks
+// stay. Like Exclude, it may run beside Excluded only.
+func (c *Correlator) Include(p netip.Prefix) {
+	p = unmapped(p)
+	reserved := len(reservedNetworks())
+	old := *c.never.Load()
+	never := slices.Concat(old[:reserved], slices.DeleteFunc(slices.Clone(old[reserved:]), func(q netip.Prefix) bool { return unmapped(q) == p }))
 	c.never.Store(&never)
 }
 

@@ -313,6 +313,30 @@ func TestExcludedNetworkIsTheWholeNetwork(t *testing.T) {
 	}
 }
 
+// Include undoes Exclude and the Never option for that network alone: a network around
+// it, and the reserved networks, stay excluded.
+func TestIncludeTakesOffThatNetworkAlone(t *testing.T) {
+	c, err := New(Options{Threshold: 1, Window: time.Minute, Never: []netip.Prefix{netip.MustParsePrefix("45.134.26.0/24")}}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Exclude(netip.MustParsePrefix("::ffff:80.94.95.0/120"))
+	c.Exclude(netip.MustParsePrefix("80.94.0.0/16"))
+	c.Exclude(netip.MustParsePrefix("192.0.2.0/24"))
+	c.Include(netip.MustParsePrefix("45.134.26.0/24"))
+	c.Include(netip.MustParsePrefix("80.94.95.0/24"))
+	c.Include(netip.MustParsePrefix("192.0.2.0/24"))
+	for a, want := range map[string]bool{"45.134.26.7": false, "80.94.95.7": true, "80.95.0.1": false, "192.0.2.1": true, "10.0.0.1": true} {
+		if got := c.Excluded(netip.MustParseAddr(a)); got != want {
+			t.Errorf("Excluded(%s) = %v, want %v", a, got, want)
+		}
+	}
+	c.Include(netip.MustParsePrefix("80.94.0.0/16"))
+	if c.Excluded(netip.MustParseAddr("80.94.95.7")) {
+		t.Error("80.94.95.7 still excluded once its networks were included")
+	}
+}
+
 // A size named twice counts once: a batch's address groups have room for each size
 // and the /24 once.
 func TestNetworksOfAnAddressAreDistinct(t *testing.T) {

@@ -33,6 +33,8 @@ import (
 //	GET  /v1/net/CIDR?since=30d         what is known about a network
 //	POST /v1/exclude?network=CIDR       never report the network again
 //	POST /v1/pardon?network=ADDR|CIDR   forget its incidents, drop its unsent reports, never report it
+//	DELETE /v1/exclude?network=CIDR     undo exclude or pardon of that network
+//	GET  /v1/exclusions                 the networks never reported: policy.never_report, exclude, pardon
 //	GET  /v1/outbox?state=S             the reports in the outbox (without their messages)
 //	GET  /v1/reports/ID                 one report with its message (ID may be a prefix)
 //	POST /v1/reports/approve?id=…&all=1 queue reports waiting for approval
@@ -326,15 +328,36 @@ func (d *Daemon) adminHandler() http.Handler {
 	})
 	for _, action := range []string{"exclude", "pardon"} {
 		mux.HandleFunc("POST /v1/"+action, func(w http.ResponseWriter, r *http.Request) {
-			p, err := parseNetwork(r.URL.Query().Get("network"))
+			p, err := ParseExclusion(r.URL.Query().Get("network"))
+			if err == nil {
+				err = CheckExclusionWidth(p)
+			}
 			if err != nil {
-				replyError(w, http.StatusBadRequest, fmt.Errorf("%q is not an address or a network in CIDR notation", r.URL.Query().Get("network")))
+				replyError(w, http.StatusBadRequest, err)
 				return
 			}
 			res, err := d.exclude(r.Context(), p, action == "pardon", r.URL.Query().Get("reason"))
 			reply(w, res, err)
 		})
 	}
+	mux.HandleFunc("DELETE /v1/exclude", func(w http.ResponseWriter, r *http.Request) {
+		p, err := ParseExclusion(r.URL.Query().Get("network"))
+		if err != nil {
+			replyError(w, http.StatusBadRequest, err)
+			return
+		}
+		res, err := d.removeExclusion(r.Context(), p)
+		reply(w, res, err)
+	})
+	mux.HandleFunc("GET /v1/exclusions", func(w http.ResponseWriter, r *http.Request) {
+		var cfg *Config
+		err := d.onLoop(r.Context(), func() { cfg = d.cfg })
+		var list []ExclusionInfo
+		if err == nil {
+			list, err = ListExclusions(cfg, d.store)
+		}
+		reply(w, list, err)
+	})
 	mux.HandleFunc("GET /v1/outbox", func(w http.ResponseWriter, r *http.Request) {
 		var states []abusewatch.ReportState
 		for _, s := range r.URL.Query()["state"] {

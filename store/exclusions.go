@@ -22,7 +22,7 @@ type Exclusion struct {
 
 // AddExclusion records e, replacing an earlier exclusion of the same network.
 func (s *Store) AddExclusion(e Exclusion) error {
-	e.Network = e.Network.Masked()
+	e.Network = unmapPrefix(e.Network.Masked())
 	v, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -30,6 +30,25 @@ func (s *Store) AddExclusion(e Exclusion) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketExclusions).Put(prefixKey(e.Network), v)
 	})
+}
+
+// RemoveExclusion deletes the exclusion of network p (that network, not one around it or
+// within it) and returns it; ok is false when p was not excluded.
+func (s *Store) RemoveExclusion(p netip.Prefix) (e Exclusion, ok bool, err error) {
+	key := prefixKey(unmapPrefix(p.Masked()))
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketExclusions)
+		v := b.Get(key)
+		if v == nil {
+			return nil
+		}
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("exclusion of %s: %w", p, err)
+		}
+		ok = true
+		return b.Delete(key)
+	})
+	return e, ok, err
 }
 
 // Exclusions returns every recorded exclusion.

@@ -946,3 +946,48 @@ func TestPruneIncidentsDeletesTheOldWithTheirIndexes(t *testing.T) {
 		t.Errorf("the report of a pruned incident: %v, %v", ok, err)
 	}
 }
+
+// An exclusion is recorded, listed and removed by its network, however the network is
+// spelt (an IPv4 network in IPv6-mapped form is the same network); removing one that is
+// not recorded says so and leaves the others.
+func TestExclusionsAreAddedListedAndRemoved(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	for _, e := range []Exclusion{
+		{Network: netip.MustParsePrefix("::ffff:45.134.26.0/120"), Reason: "a partner's scanner", Added: t0},
+		{Network: netip.MustParsePrefix("2001:67c:2e8::/48"), Added: t0, Pardon: true},
+	} {
+		if err := s.AddExclusion(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() []string {
+		t.Helper()
+		ex, err := s.Exclusions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range ex {
+			out = append(out, e.Network.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := list(); !slices.Equal(got, []string{"2001:67c:2e8::/48", "45.134.26.0/24"}) {
+		t.Fatalf("exclusions %v", got)
+	}
+	e, ok, err := s.RemoveExclusion(netip.MustParsePrefix("45.134.26.0/24"))
+	if err != nil || !ok || e.Reason != "a partner's scanner" || !e.Added.Equal(t0) {
+		t.Fatalf("RemoveExclusion = %+v, %v, %v; want the recorded one", e, ok, err)
+	}
+	if _, ok, err := s.RemoveExclusion(netip.MustParsePrefix("45.134.26.0/24")); ok || err != nil {
+		t.Errorf("removed twice: %v, %v", ok, err)
+	}
+	if _, ok, err := s.RemoveExclusion(netip.MustParsePrefix("2001:67c::/32")); ok || err != nil {
+		t.Errorf("a network around an exclusion removed it: %v, %v", ok, err)
+	}
+	if got := list(); !slices.Equal(got, []string{"2001:67c:2e8::/48"}) {
+		t.Errorf("left %v", got)
+	}
+}

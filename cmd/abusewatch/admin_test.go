@@ -234,6 +234,48 @@ func TestPardonForgetsAndExcludeStopsNewIncidents(t *testing.T) {
 	}
 }
 
+// An exclusion is listed with when and why, and undone: the daemon's rules make
+// incidents of the network's new events again. An address written with a network's
+// length (a typo), or a network wider than a /8, is refused, and nothing changes.
+func TestAnExclusionIsListedAndUndone(t *testing.T) {
+	s := newAdminSetup(t)
+	s.start(t)
+	start := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	appendFile(t, s.logFile, attackLines(6, start, 40000))
+	s.waitIncidents(t, 1)
+	for _, args := range [][]string{{"exclude", "3.3.3.3/8"}, {"pardon", "0.0.0.0/0"}, {"exclude", "2001:db8::/12"}} {
+		if _, stderr, code := s.admin(t, args...); code != 2 || !strings.Contains(stderr, args[1]) {
+			t.Errorf("%v: exit %d, want 2 naming it:\n%s", args, code, stderr)
+		}
+	}
+	var incs []daemon.IncidentInfo
+	if s.adminJSON(t, &incs, "incidents", "--since", "3650d"); len(incs) != 1 {
+		t.Fatalf("%d incidents after refused commands, want 1", len(incs))
+	}
+	var res daemon.ExcludeResult
+	s.adminJSON(t, &res, "exclude", "3.3.3.0/24", "--reason", "our partner's scanner")
+	var list []daemon.ExclusionInfo
+	s.adminJSON(t, &list, "exclude", "--list")
+	if len(list) != 1 || list[0].Network.String() != "3.3.3.0/24" || list[0].By != "exclude" || list[0].Reason != "our partner's scanner" || list[0].Added.IsZero() {
+		t.Fatalf("exclude --list = %+v", list)
+	}
+	if _, stderr, code := s.admin(t, "exclude", "--remove", "3.3.3.3"); code != 1 || !strings.Contains(stderr, "lies in 3.3.3.0/24") {
+		t.Errorf("removing an address of the excluded network: exit %d, want 1 naming the network:\n%s", code, stderr)
+	}
+	stdout, stderr, code := s.admin(t, "exclude", "--remove", "3.3.3.0/24")
+	if code != 0 || !strings.Contains(stdout, "no longer excluded") {
+		t.Fatalf("exclude --remove: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if s.adminJSON(t, &list, "exclude", "--list"); len(list) != 0 {
+		t.Errorf("exclude --list after --remove = %+v", list)
+	}
+	// The running rules take the address in again: its next visit is an incident.
+	appendFile(t, s.logFile, attackLines(6, start.Add(24*time.Hour), 50000))
+	if incs = s.waitIncidents(t, 2); incs[0].Addr.String() != "3.3.3.3" || incs[1].Addr.String() != "3.3.3.3" {
+		t.Errorf("incidents = %+v; want a second one of 3.3.3.3", incs)
+	}
+}
+
 // Only root, the daemon's user and the admin group may use the socket: the peer's
 // credentials are checked even when the socket's mode would let anyone connect.
 func TestAdminSocketRefusesOtherUsers(t *testing.T) {

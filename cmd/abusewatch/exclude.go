@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -27,26 +28,45 @@ func (c *excludeCommand) Name() string {
 }
 
 func (c *excludeCommand) Synopsis() string {
-	return "never report an address or network (your own, a partner's, a scanner you allow): its waiting incidents stay unreported, its unsent reports are rejected"
+	return "never report an address or network (your own, a partner's, a scanner you allow): its waiting incidents stay unreported, its unsent reports are rejected; --list shows the exclusions, --remove undoes one"
 }
 
 func (c *excludeCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--reason TEXT] [--config FILE] [--json] ADDR|CIDR", c.stderr)
+	usage := "[--reason TEXT] [--config FILE] [--json] ADDR|CIDR"
+	if !c.pardon {
+		usage = "[--reason TEXT] [--config FILE] [--json] ADDR|CIDR | --list | --remove ADDR|CIDR"
+	}
+	fs := newFlagSet(c.Name(), usage, c.stderr)
 	f := addAdminFlags(fs)
 	reason := fs.String("reason", "", "why, kept with the exclusion for whoever looks later")
-	rest, err := parseExactly(fs, args, 1, "name one address or network, e.g. 203.0.113.0/24")
+	var list, remove bool
+	if !c.pardon {
+		fs.BoolVar(&list, "list", false, "list the networks never reported: those of policy.never_report, and those excluded or pardoned, with when and why")
+		fs.BoolVar(&remove, "remove", false, "undo the exclusion or pardon of ADDR|CIDR (that network): its new events make incidents and reports again; "+
+			"what the exclusion held back (reports rejected, incidents left unreported or forgotten) stays as it is")
+	}
+	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	p, err := netip.ParsePrefix(rest[0])
-	if err != nil {
-		a, aerr := netip.ParseAddr(rest[0])
-		if aerr != nil {
-			return &usageError{rest[0] + " is not an address or a network in CIDR notation"}
-		}
-		p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+	switch {
+	case list && (remove || len(rest) > 0):
+		return &usageError{"--list takes no address or network, nor --remove"}
+	case list:
+		return c.list(ctx, f)
+	case len(rest) != 1:
+		return &usageError{"name one address or network, e.g. 203.0.113.0/24"}
 	}
-	p = p.Masked()
+	p, err := daemon.ParseExclusion(rest[0])
+	if err == nil && !remove {
+		err = daemon.CheckExclusionWidth(p)
+	}
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	if remove {
+		return c.remove(ctx, f, p)
+	}
 	var res daemon.ExcludeResult
 	_, err = queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
@@ -69,5 +89,66 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "Rejected %d unsent reports about it.\n", res.RejectedReports)
 	}
 	fmt.Fprintln(c.stdout, "Unsent reports that also name other sources will leave without it.")
+	fmt.Fprintf(c.stdout, "To undo: abusewatch exclude --remove %s\n", res.Network)
+	return nil
+}
+
+// list prints the networks never reported.
+func (c *excludeCommand) list(ctx context.Context, f adminFlags) error {
+	var all []daemon.ExclusionInfo
+	_, err := queryOrOffline(ctx, f, c.stderr,
+		func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/exclusions", nil, &all) },
+		func(cfg *daemon.Config, st *store.Store) (err error) {
+			all, err = daemon.ListExclusions(cfg, st)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		if all == nil {
+			all = []daemon.ExclusionInfo{}
+		}
+		return printJSON(c.stdout, all)
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(c.stdout, "No network is excluded but the private and reserved ones.")
+		return nil
+	}
+	tw := newTable(c.stdout)
+	fmt.Fprintln(tw, "NETWORK\tBY\tSINCE\tREASON")
+	for _, e := range all {
+		since := ""
+		if !e.Added.IsZero() {
+			since = e.Added.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Network, e.By, since, strings.Join(strings.Fields(e.Reason), " "))
+	}
+	return tw.Flush()
+}
+
+// remove undoes the exclusion of p.
+func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefix) error {
+	var res daemon.IncludeResult
+	_, err := queryOrOffline(ctx, f, c.stderr,
+		func(cl *adminClient) error {
+			return cl.call(ctx, "DELETE", "/v1/exclude", url.Values{"network": {p.String()}}, &res)
+		},
+		func(cfg *daemon.Config, st *store.Store) (err error) {
+			res, err = daemon.RemoveExclusion(cfg, st, p)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		return printJSON(c.stdout, res)
+	}
+	fmt.Fprintf(c.stdout, "%s is no longer excluded (it was since %s).\n", res.Network, res.Removed.Added.Local().Format("2006-01-02 15:04"))
+	if res.StillIn != nil {
+		fmt.Fprintf(c.stdout, "Its addresses are still never reported: it lies in %s, which stays excluded.\n", res.StillIn.Network)
+		return nil
+	}
+	fmt.Fprintln(c.stdout, "Its new events make incidents and reports again; what the exclusion held back stays as it is.")
 	return nil
 }

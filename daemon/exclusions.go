@@ -1,0 +1,174 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// ParseExclusion reads the address or network an admin command names (exclude, pardon,
+// and their undoing). A network written with address bits past its length is refused,
+// not masked: "45.134.26.7/8" is a typo for /28 or /32 far more often than a wish to
+// exclude all of 45.0.0.0/8.
+func ParseExclusion(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%s is not an address or a network in CIDR notation, such as 203.0.113.7 or 203.0.113.0/24", s)
+	}
+	if p != p.Masked() {
+		return netip.Prefix{}, fmt.Errorf("%s has address bits set past /%d: write the network as %s, or one address as %s",
+			s, p.Bits(), p.Masked(), p.Addr())
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p, nil
+}
+
+// Exclusions wider than these are refused from the command line: an IPv4 /8, an IPv6
+// /16 (more than any registry's block). Such a network belongs in policy.never_report,
+// where it is written down and reviewed.
+const (
+	widestExclusion4 = 8
+	widestExclusion6 = 16
+)
+
+// CheckExclusionWidth refuses a network too wide to exclude or pardon from the command
+// line (0.0.0.0/0 by a slip of the keyboard would silence every report, and a pardon
+// would forget every incident).
+func CheckExclusionWidth(p netip.Prefix) error {
+	widest := widestExclusion4
+	if p.Addr().Is6() {
+		widest = widestExclusion6
+	}
+	if p.Bits() >= widest {
+		return nil
+	}
+	return fmt.Errorf("%s is wider than a /%d: excluding it would silence the reports about a large part of the Internet, "+
+		"and a pardon would forget its incidents. To send no report at all, set policy.mode = \"observe\"; "+
+		"to never report so wide a network, write it in policy.never_report", p, widest)
+}
+
+// ExclusionInfo is one network never reported: excluded or pardoned by the admin, or
+// named in policy.never_report.
+type ExclusionInfo struct {
+	Network netip.Prefix `json:"network"`
+	By      string       `json:"by"` // "exclude", "pardon" or "policy.never_report"
+	Reason  string       `json:"reason,omitempty"`
+	Added   time.Time    `json:"added,omitzero"`
+}
+
+// ListExclusions returns the networks that cfg's policy.never_report names and those
+// the store holds excluded, the config's first, then the oldest exclusion first.
+func ListExclusions(cfg *Config, st *store.Store) ([]ExclusionInfo, error) {
+	var out []ExclusionInfo
+	for _, p := range cfg.neverReport() {
+		out = append(out, ExclusionInfo{Network: p, By: "policy.never_report"})
+	}
+	recorded, err := st.Exclusions()
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(recorded, func(a, b store.Exclusion) int {
+		return cmp.Or(a.Added.Compare(b.Added), cmp.Compare(a.Network.String(), b.Network.String()))
+	})
+	for _, e := range recorded {
+		by := "exclude"
+		if e.Pardon {
+			by = "pardon"
+		}
+		out = append(out, ExclusionInfo{Network: e.Network, By: by, Reason: e.Reason, Added: e.Added})
+	}
+	return out, nil
+}
+
+// IncludeResult says what undoing an exclusion changed.
+type IncludeResult struct {
+	Network string          `json:"network"`
+	Removed store.Exclusion `json:"removed"`
+	// A network around it that stays never reported, so its addresses stay too.
+	StillIn *ExclusionInfo `json:"still_in,omitempty"`
+}
+
+// RemoveExclusion undoes `exclude` or `pardon` of p in the store: from then on its
+// events make incidents and reports again. What the exclusion held back stays as it is
+// (incidents taken off the work list, reports rejected, a pardon's forgotten incidents);
+// an incident that grows is reported as any other. It refuses a network that cfg's
+// policy.never_report names (the config says so; the store cannot undo it) and one that
+// is not excluded itself, naming the network around it that is.
+func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResult, error) {
+	res := IncludeResult{Network: p.String()}
+	all, err := ListExclusions(cfg, st)
+	if err != nil {
+		return res, err
+	}
+	around := func() *ExclusionInfo {
+		for i, e := range all {
+			if e.Network != p && e.Network.Bits() <= p.Bits() && e.Network.Contains(p.Addr()) {
+				return &all[i]
+			}
+		}
+		return nil
+	}
+	if slices.ContainsFunc(all, func(e ExclusionInfo) bool { return e.Network == p && e.By == "policy.never_report" }) {
+		return res, fmt.Errorf("%s is in policy.never_report of %s: remove it there, then reload", p, cfg.file)
+	}
+	removed, ok, err := st.RemoveExclusion(p)
+	if err != nil {
+		return res, err
+	}
+	if !ok {
+		msg := fmt.Sprintf("%s is not excluded (abusewatch exclude --list shows what is)", p)
+		if e := around(); e != nil {
+			msg = fmt.Sprintf("%s is not excluded itself: it lies in %s", p, e.describe())
+		}
+		return res, fmt.Errorf("%s", msg)
+	}
+	res.Removed, res.StillIn = removed, around()
+	return res, nil
+}
+
+// describe is e for a sentence: "45.134.0.0/16 (exclude, 2026-11-20: a partner)".
+func (e ExclusionInfo) describe() string {
+	if e.By == "policy.never_report" {
+		return e.Network.String() + " (policy.never_report)"
+	}
+	s := e.Network.String() + " (" + e.By + ", " + e.Added.Format(time.DateOnly)
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s + ")"
+}
+
+// removeExclusion is RemoveExclusion in the running daemon: the store's part in the
+// admin request, the correlators' (the running pipeline's, and an outbox round's begun
+// before a reload) on the main loop.
+func (d *Daemon) removeExclusion(ctx context.Context, p netip.Prefix) (IncludeResult, error) {
+	var cfg *Config
+	if err := d.onLoop(ctx, func() { cfg = d.cfg }); err != nil {
+		return IncludeResult{}, err
+	}
+	res, err := RemoveExclusion(cfg, d.store, p)
+	if err != nil {
+		return res, err
+	}
+	if err := d.onLoop(ctx, func() {
+		d.pipe.correlator.Include(p)
+		if round := d.outbox.pipe; round != nil && round != d.pipe {
+			round.correlator.Include(p)
+		}
+	}); err != nil {
+		return res, err
+	}
+	d.log.Info("exclusion removed", "network", p, "excluded", res.Removed.Added, "reason", res.Removed.Reason)
+	return res, nil
+}
