@@ -50,6 +50,8 @@ files = ["$dir/auth.log"]
 [lookup]
 rdap = false
 resolvers = ["127.0.0.1:1"]
+[reporter]
+name = "Bench Admin"
 [mail]
 transport = "maildir"
 maildir = "$dir/maildir"

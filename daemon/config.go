@@ -433,6 +433,10 @@ func (c *Config) validate() error {
 	if c.Policy.Mode != "observe" && c.Mail.From == "" {
 		return bad("mail.from", "mode %q writes reports: set mail.from, the address they come from", c.Policy.Mode)
 	}
+	if c.Policy.Mode != "observe" && strings.TrimSpace(c.Reporter.Name) == "" && strings.TrimSpace(c.Reporter.Organisation) == "" {
+		// A report that does not say who writes it ("My name is .") is not answered.
+		return bad("reporter.name", "mode %q writes reports, which say who sends them: set reporter.name or reporter.organisation (and reporter.email)", c.Policy.Mode)
+	}
 	return nil
 }
 

@@ -10,8 +10,12 @@ import (
 	"time"
 )
 
-// The example needs exactly one edit to run: who the reports come from.
-const exampleEdit = `from = "abusewatch@example.org"`
+// The example needs two edits to run, in the order the checks ask for them: who the
+// reports come from (mail.from), and who sends them (reporter.name).
+const (
+	exampleFrom = `from = "abusewatch@example.org"`
+	exampleName = `name = "Jane Doe"`
+)
 
 func loadExample(t *testing.T) *Config {
 	t.Helper()
@@ -22,7 +26,11 @@ func loadExample(t *testing.T) *Config {
 	if _, err := ParseConfig("abusewatch.toml", doc); err == nil || !strings.Contains(err.Error(), "mail.from") {
 		t.Fatalf("the example without mail.from: %v; want an error asking for mail.from", err)
 	}
-	edited := strings.Replace(string(doc), `from = ""`, exampleEdit, 1)
+	edited := strings.Replace(string(doc), `from = ""`, exampleFrom, 1)
+	if _, err := ParseConfig("abusewatch.toml", []byte(edited)); err == nil || !strings.Contains(err.Error(), "reporter.name") {
+		t.Fatalf("the example without reporter.name: %v; want an error asking who sends the reports", err)
+	}
+	edited = strings.Replace(edited, `name = ""`, exampleName, 1)
 	cfg, err := ParseConfig("abusewatch.toml", []byte(edited))
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +53,7 @@ func TestShippedConfigsAreValid(t *testing.T) {
 func TestExampleConfigDocumentsDefaults(t *testing.T) {
 	example := loadExample(t)
 	// A file that sets only what the example sets to a non-default value.
-	minimal, err := ParseConfig("minimal.toml", []byte("[[source]]\nfiles = [\"/var/log/auth.log\"]\n[mail]\n"+exampleEdit+"\n"))
+	minimal, err := ParseConfig("minimal.toml", []byte("[[source]]\nfiles = [\"/var/log/auth.log\"]\n[reporter]\n"+exampleName+"\n[mail]\n"+exampleFrom+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +83,8 @@ func TestConfigErrorsSayWhereAndWhat(t *testing.T) {
 		{"bad email", base + "[[contact]]\nnetwork = \"1.2.3.0/24\"\nemails = [\"not an address\"]\n", `bad.toml:5: contact[0].emails: "not an address" is not a mail address`},
 		{"bad zone", base + "[reporter]\ntimezone = \"Mars/Olympus\"\n", `bad.toml:4: reporter.timezone: unknown time zone "Mars/Olympus"`},
 		{"syntax", "[mail\n", `bad.toml:1: expected ']'`},
+		{"nobody signs", base + "[reporter]\nname = \" \"\nemail = \"sec@example.org\"\n", `bad.toml:4: reporter.name: mode "review" writes reports, which say who sends them`},
+		{"nobody signs in auto", base + "[policy]\nmode = \"auto\"\n", `bad.toml: reporter.name: mode "auto" writes reports`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig("bad.toml", []byte(tc.doc))
@@ -95,7 +105,7 @@ func TestBadRuleFileIsRefusedWithFileAndLine(t *testing.T) {
 	if err := os.WriteFile(rules, []byte("# my rules\n^ok$\n^broken( rule$\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	doc := "[mail]\nfrom = \"a@example.org\"\n[detect]\nnormal_dirs = [\"" + dir + "\"]\n"
+	doc := "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"a@example.org\"\n[detect]\nnormal_dirs = [\"" + dir + "\"]\n"
 	cfg, err := ParseConfig("x.toml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)

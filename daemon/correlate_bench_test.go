@@ -44,7 +44,7 @@ func benchPipeline(b *testing.B, n int) (p *Pipeline, net netip.Prefix, bytesPer
 	if keep := os.Getenv("ABUSEWATCH_BENCH_DIR"); keep != "" {
 		dir = keep // bench/correlate.sh keeps the store to measure the daemon on it
 	}
-	cfg, err := ParseConfig("bench.toml", fmt.Appendf(nil, "[[source]]\nfiles = [\"/x\"]\n[mail]\nfrom = \"a@example.org\"\ntransport = \"maildir\"\nmaildir = %q\n[store]\npath = %q\n",
+	cfg, err := ParseConfig("bench.toml", fmt.Appendf(nil, "[[source]]\nfiles = [\"/x\"]\n[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"a@example.org\"\ntransport = \"maildir\"\nmaildir = %q\n[store]\npath = %q\n",
 		filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
 	if err != nil {
 		b.Fatal(err)

@@ -38,7 +38,7 @@ func TestCorrelateConfigErrorsNameTheLine(t *testing.T) {
 }
 
 func TestZeroSwitchesARuleOff(t *testing.T) {
-	cfg := parseTestConfig(t, "a.toml", "[[source]]\nfiles = [\"/x\"]\n[mail]\nfrom = \"a@example.org\"\n[correlate]\nnetwork_addresses = 0\nrate_factor = 0\n")
+	cfg := parseTestConfig(t, "a.toml", "[[source]]\nfiles = [\"/x\"]\n[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"a@example.org\"\n[correlate]\nnetwork_addresses = 0\nrate_factor = 0\n")
 	if cfg.Correlate.NetworkAddresses != 0 || cfg.Correlate.RateFactor != 0 || cfg.Correlate.RecurrenceDays != 10 {
 		t.Errorf("correlate = %+v", cfg.Correlate)
 	}
@@ -47,7 +47,7 @@ func TestZeroSwitchesARuleOff(t *testing.T) {
 func correlatePipeline(t *testing.T, extra string) *Pipeline {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := parseTestConfig(t, "a.toml", fmt.Sprintf("[[source]]\nfiles = [\"/x\"]\n[mail]\nfrom = \"a@example.org\"\ntransport = \"maildir\"\nmaildir = %q\n[store]\npath = %q\n[[contact]]\nnetwork = \"0.0.0.0/0\"\nemails = [\"abuse@example.net\"]\n%s",
+	cfg := parseTestConfig(t, "a.toml", fmt.Sprintf("[[source]]\nfiles = [\"/x\"]\n[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"a@example.org\"\ntransport = \"maildir\"\nmaildir = %q\n[store]\npath = %q\n[[contact]]\nnetwork = \"0.0.0.0/0\"\nemails = [\"abuse@example.net\"]\n%s",
 		filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db"), extra))
 	p, err := NewPipeline(cfg, openTestStore(t, cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

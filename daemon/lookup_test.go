@@ -20,7 +20,7 @@ func lookupConfig(t testing.TB, r *lookuptest.RDAP, extra string) *Config {
 	t.Helper()
 	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
 	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
-	doc := fmt.Sprintf("[[source]]\nfiles = [\"/var/log/auth.log\"]\n[mail]\nfrom = \"a@example.org\"\n"+
+	doc := fmt.Sprintf("[[source]]\nfiles = [\"/var/log/auth.log\"]\n[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"a@example.org\"\n"+
 		"[lookup]\nresolvers = [%q]\nbootstrap_dir = %q\n%s", dnsServer, boot, extra)
 	cfg, err := ParseConfig("lookup.toml", []byte(doc))
 	if err != nil {

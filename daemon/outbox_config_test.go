@@ -7,7 +7,7 @@ import (
 )
 
 func TestOutboxConfigDefaults(t *testing.T) {
-	cfg, err := ParseConfig("a.toml", []byte("[mail]\nfrom = \"a@example.org\"\n"))
+	cfg, err := ParseConfig("a.toml", []byte("[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"a@example.org\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -16,7 +16,7 @@ func TestOutboxConfigDefaults(t *testing.T) {
 		p.RetryMax != 6*time.Hour || p.GiveUpAfter != 5*24*time.Hour || !*cfg.Mail.XARF || cfg.Summary.Time != "07:00" {
 		t.Errorf("defaults: %+v, xarf %v, summary %q", p, *cfg.Mail.XARF, cfg.Summary.Time)
 	}
-	off, err := ParseConfig("a.toml", []byte("[mail]\nfrom = \"a@example.org\"\n[policy]\ncooldown = \"0s\"\n[summary]\ntime = \"\"\n"))
+	off, err := ParseConfig("a.toml", []byte("[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"a@example.org\"\n[policy]\ncooldown = \"0s\"\n[summary]\ntime = \"\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

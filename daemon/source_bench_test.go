@@ -71,6 +71,8 @@ files = [%q]
 [lookup]
 rdap = false
 resolvers = ["127.0.0.1:9"]
+[reporter]
+name = "Test Admin"
 [mail]
 transport = "maildir"
 maildir = %q

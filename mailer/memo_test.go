@@ -39,8 +39,24 @@ func mustContain(t *testing.T, text string, wants ...string) {
 
 func TestMemoSaysWhoWeAre(t *testing.T) {
 	mustContain(t, memoText(t, testComposer(t)),
-		"My name is Jane Doe, system administrator at Example Org.",
+		"My name is Jane Doe, system administrator at Example Org.\nI am writing to you as the listed contact for",
 		"\nJane Doe\nsystem administrator\nExample Org\njane@example.org\n")
+}
+
+// An organisation without a person's name speaks as the organisation: never "My name
+// is ." (the config asks for one of the two).
+func TestMemoOfAnOrganisationWithoutAName(t *testing.T) {
+	c, err := NewComposer(shippedTemplate(t), Reporter{Organisation: "Example Org", Role: "Security team", Email: "security@example.org",
+		Location: est}, "abuse@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := memoText(t, c)
+	mustContain(t, text, "This is Example Org, Security team.\nWe are writing to you as the listed contact for",
+		"Kind regards,\n\nExample Org\nSecurity team\nsecurity@example.org\n")
+	if strings.Contains(text, "My name is") {
+		t.Errorf("the memo names nobody:\n%s", text)
+	}
 }
 
 func TestMemoSaysWhyWeWriteOneSentencePerClass(t *testing.T) {

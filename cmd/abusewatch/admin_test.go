@@ -33,6 +33,8 @@ func newAdminSetup(t *testing.T) *adminSetup {
 files = ["` + s.logFile + `"]
 [detect]
 normal_dirs = ["` + s.rules + `"]
+[reporter]
+name = "Test Admin"
 [mail]
 transport = "maildir"
 maildir = "` + filepath.Join(dir, "maildir") + `"

@@ -29,7 +29,7 @@ func TestBadConfigIsRefusedByCheckConfigAndRun(t *testing.T) {
 	for _, tc := range []struct{ name, doc, want string }{
 		{"unknown key", base + "[correlate]\nthresold = 3\n", `bad.toml:8: correlate.thresold: unknown key (did you mean "threshold"?)`},
 		{"wrong type", base + "[correlate]\nwindow = 10\n", `bad.toml:8: correlate.window: wrong type`},
-		{"bad rule", base + "[detect]\nnormal_dirs = [\"" + rules + "\"]\n", rules + "/local:2: "},
+		{"bad rule", base + "[detect]\nnormal_dirs = [\"" + rules + "\"]\n[reporter]\nname = \"Test Admin\"\n", rules + "/local:2: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := filepath.Join(dir, "bad.toml")

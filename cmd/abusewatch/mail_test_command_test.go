@@ -14,6 +14,8 @@ func mailTestConfig(t *testing.T, server string) (string, string) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "abusewatch.toml")
 	doc := `
+[reporter]
+name = "Test Admin"
 [mail]
 transport = "smtp"
 server = "` + server + `"

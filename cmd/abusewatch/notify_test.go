@@ -36,7 +36,7 @@ func TestRunNotifiesSystemdReadyWatchdogAndStopping(t *testing.T) {
 	logFile := filepath.Join(dir, "auth.log")
 	appendFile(t, logFile, "")
 	cfg := filepath.Join(dir, "abusewatch.toml")
-	doc := "[[source]]\nfiles = [\"" + logFile + "\"]\n[mail]\ntransport = \"maildir\"\nmaildir = \"" + filepath.Join(dir, "mail") +
+	doc := "[[source]]\nfiles = [\"" + logFile + "\"]\n[reporter]\nname = \"Test Admin\"\n[mail]\ntransport = \"maildir\"\nmaildir = \"" + filepath.Join(dir, "mail") +
 		"\"\nfrom = \"abusewatch@example.org\"\n[lookup]\nrdap = false\n[admin]\nsocket = \"\"\n[store]\npath = \"" + filepath.Join(dir, "state.db") + "\"\n"
 	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)

@@ -112,7 +112,7 @@ func TestScanRulesFlagReplacesTheConfiguredRules(t *testing.T) {
 	log := filepath.Join(dir, "auth.log")
 	os.WriteFile(log, []byte(testedLog), 0o644)
 	cfg := filepath.Join(dir, "abusewatch.toml")
-	os.WriteFile(cfg, []byte("[store]\npath = \""+filepath.Join(dir, "state.db")+"\"\n[mail]\ntransport = \"maildir\"\nmaildir = \""+filepath.Join(dir, "maildir")+"\"\nfrom = \"abusewatch@example.org\"\n[lookup]\nrdap = false\n"), 0o644)
+	os.WriteFile(cfg, []byte("[store]\npath = \""+filepath.Join(dir, "state.db")+"\"\n[reporter]\nname = \"Test Admin\"\n[mail]\ntransport = \"maildir\"\nmaildir = \""+filepath.Join(dir, "maildir")+"\"\nfrom = \"abusewatch@example.org\"\n[lookup]\nrdap = false\n"), 0o644)
 	rules := filepath.Join(dir, "normal")
 	os.Mkdir(rules, 0o755)
 	os.WriteFile(filepath.Join(rules, "myapp"), []byte("^cache warmed in [0-9]+ ms$\n"), 0o644)

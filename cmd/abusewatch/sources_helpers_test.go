@@ -68,6 +68,8 @@ recorrelate_interval = "0s"
 rdap = false
 resolvers = ["127.0.0.1:9"]
 
+[reporter]
+name = "Test Admin"
 [mail]
 transport = "maildir"
 maildir = "` + filepath.Join(dir, "maildir") + `"
