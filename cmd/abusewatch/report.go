@@ -161,7 +161,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			if cfg != nil {
 				every = cfg.Policy.ReportInterval.Duration.String()
 			}
-			fmt.Fprintf(c.stdout, "%d reports queued: the daemon sends them at its next round (every %s).\n", len(done), every)
+			fmt.Fprintf(c.stdout, "%d reports queued: the daemon sends them at its next round (every %s); without the daemon, the next scan does.\n", len(done), every)
 		} else if action == "approve" && *all && err == nil {
 			fmt.Fprintln(c.stdout, "No report waits for approval.")
 		}

@@ -35,6 +35,7 @@ type scanSummary struct {
 	Skipped        int64   `json:"skipped_before_since"`
 	Incidents      int     `json:"incidents"`
 	Reports        int64   `json:"reports"`
+	Delivered      int64   `json:"delivered"` // reports sent (or written to the maildir), this scan's or approved before
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
 
@@ -96,7 +97,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	n := pipe.Counters
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
-		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(),
+		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(),
 		ElapsedSeconds: time.Since(start).Seconds(),
 	}
 	if *asJSON {
@@ -114,8 +115,9 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.stdout, ".\n%d incidents, %d reports written (mode %s).\n\n", sum.Incidents, sum.Reports, cfg.Policy.Mode)
 	if len(touched) == 0 {
 		if sum.Lines == 0 {
-			fmt.Fprintf(c.stdout, "Nothing new: these files were read before (positions in %s; remove it to start over).\n", cfg.Store.Path)
+			fmt.Fprintf(c.stdout, "Nothing new: these files hold no line that was not read before (positions in %s; remove it to start over).\n", cfg.Store.Path)
 		}
+		c.whereReportsAre(cfg, sum)
 		return deliverErr
 	}
 	tw := newTable(c.stdout)
@@ -129,10 +131,28 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if cfg.Mail.Transport == "maildir" && sum.Reports > 0 {
-		fmt.Fprintf(c.stdout, "\nThe report mails are in %s/new/.\n", strings.TrimSuffix(cfg.Mail.Maildir, "/"))
-	}
+	fmt.Fprintln(c.stdout)
+	c.whereReportsAre(cfg, sum)
 	return deliverErr
+}
+
+// whereReportsAre says what became of the reports: delivered (and where the maildir
+// keeps them), waiting for approval, or held.
+func (c *scanCommand) whereReportsAre(cfg *daemon.Config, sum scanSummary) {
+	switch {
+	case sum.Delivered > 0 && cfg.Mail.Transport == "maildir":
+		fmt.Fprintf(c.stdout, "%d reports delivered: the mails are in %s/new/.\n", sum.Delivered, strings.TrimSuffix(cfg.Mail.Maildir, "/"))
+	case sum.Delivered > 0:
+		fmt.Fprintf(c.stdout, "%d reports sent through %s.\n", sum.Delivered, cfg.Mail.Server)
+	}
+	switch {
+	case sum.Reports == 0:
+	case cfg.Policy.Mode == "review":
+		fmt.Fprintln(c.stdout, "The reports wait for your approval: abusewatch report show ID, then abusewatch report approve ID (or --all);")
+		fmt.Fprintln(c.stdout, "the daemon's next round, or the next scan, delivers them.")
+	case cfg.Policy.Mode == "observe":
+		fmt.Fprintln(c.stdout, "Mode observe: the reports are kept, never sent (abusewatch outbox lists them).")
+	}
 }
 
 // reportCell says where an incident's report is.
