@@ -363,7 +363,7 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 		case !found: // pardoned: forgotten with its network
 			dropped = append(dropped, "incident "+id)
 		default:
-			now, leftOut, ok := p.reportableNow(inc)
+			trimmed, leftOut, ok := p.reportableNow(inc)
 			switch {
 			case !ok:
 				source := inc.Addr.String()
@@ -373,7 +373,7 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 				dropped = append(dropped, source)
 			case len(leftOut) > 0:
 				dropped = append(dropped, addrList(leftOut)+" of "+inc.Network.String())
-				keep = append(keep, now)
+				keep = append(keep, trimmed)
 			default:
 				keep = append(keep, inc)
 			}
