@@ -99,7 +99,7 @@ type Incident struct {
 	ID       string       // stable: derived from the key and the first event
 	Key      string       // what the events have in common, e.g. "ip:203.0.113.7"
 	Rule     string       // the correlation rule that made it, e.g. "per-address"
-	Addr     netip.Addr   // the attacking address (for per-address incidents)
+	Addr     netip.Addr   // the attacking address; of an incident AboutNetwork, the one it is looked up through
 	Network  netip.Prefix // the attacking network the incident is about (a /32 or /128 for one address)
 	Classes  []Class      // the distinct classes seen, sorted
 	First    time.Time    // first event
@@ -116,6 +116,23 @@ type Incident struct {
 	// anomalies, success after failures, and incidents whose evidence is only classes
 	// not worth a report on their own or spoofable packets (UDP, ICMP, a bare SYN).
 	AdminOnly bool
+}
+
+// AboutNetwork says whether inc is about a whole network (the network rule's, or a /24
+// that recurs) rather than one address: its Addr is then only the address it is looked
+// up through, one among those its evidence names.
+func (inc *Incident) AboutNetwork() bool { return inc.Network.IsValid() && !inc.Network.IsSingleIP() }
+
+// Source is what inc is about, as it is shown: the attacking address, the network of an
+// incident about a whole network, or "all sources" for one about neither (a rate anomaly).
+func (inc *Incident) Source() string {
+	switch {
+	case inc.Addr.IsValid() && !inc.AboutNetwork():
+		return inc.Addr.String()
+	case inc.Network.IsValid():
+		return inc.Network.String()
+	}
+	return "all sources"
 }
 
 // Contact is who is responsible for a network and how to reach them.

@@ -300,7 +300,7 @@ func (p *Pipeline) expireStale(now time.Time) error {
 // evidence is taken out (leftOut lists them) and it is looked up through an address
 // left; with none left it is not reported either.
 func (p *Pipeline) reportableNow(inc abusewatch.Incident) (out abusewatch.Incident, leftOut []netip.Addr, ok bool) {
-	if !inc.Network.IsValid() || inc.Network.IsSingleIP() {
+	if !inc.AboutNetwork() {
 		a := inc.Addr
 		if !a.IsValid() {
 			a = inc.Network.Addr()
@@ -340,7 +340,11 @@ func addrList(addrs []netip.Addr) string {
 
 // setPTR sets the reverse name of inc's address, which helps the abuse desk find the
 // machine; only a forward-confirmed one, since the attacker controls the reverse zone.
+// An incident about a whole network gets none: its address is only one of several.
 func (p *Pipeline) setPTR(ctx context.Context, inc *abusewatch.Incident) {
+	if inc.AboutNetwork() {
+		return
+	}
 	if name, confirmed, err := p.finder.PTR(ctx, inc.Addr); err == nil && confirmed {
 		inc.PTR = name
 	}

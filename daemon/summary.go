@@ -95,7 +95,7 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 			continue
 		}
 		si := mailer.SummaryIncident{
-			Source: incidentSource(inc), Count: inc.Count, First: inc.First, Last: inc.Last,
+			Source: inc.Source(), Count: inc.Count, First: inc.First, Last: inc.Last,
 			Classes: joinClasses(inc.Classes), Hosts: sanitizeText(strings.Join(inc.Hosts, ", ")),
 			Reported: reportState(reportOf[inc.ID], inc),
 		}
@@ -269,13 +269,6 @@ func counts(m map[string]int, top int) []mailer.Count {
 	return out
 }
 
-func incidentSource(inc abusewatch.Incident) string {
-	if inc.Addr.IsValid() {
-		return inc.Addr.String()
-	}
-	return inc.Network.String()
-}
-
 func joinClasses(cs []abusewatch.Class) string {
 	s := make([]string, len(cs))
 	for i, c := range cs {
@@ -310,7 +303,7 @@ func reportSources(r abusewatch.Report, incidentOf func(id string) (abusewatch.I
 	slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int { return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.ID, b.ID)) })
 	var out []string
 	for _, inc := range incs {
-		out = append(out, incidentSource(inc))
+		out = append(out, inc.Source())
 	}
 	if len(out) == 0 {
 		return fmt.Sprintf("%d incidents", len(r.Incidents))

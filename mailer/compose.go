@@ -90,7 +90,7 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 		return nil, fmt.Errorf("mailer: the report template does not render: %w", err)
 	}
 	// Whether it prints the sources listed a line each: the sample's such source.
-	c.listsOthers = strings.Contains(out.String(), source(others[0]))
+	c.listsOthers = strings.Contains(out.String(), others[0].Source())
 	return c, nil
 }
 
@@ -230,7 +230,7 @@ func subjectFor(incidents []abusewatch.Incident) string {
 	if allLogins(incidents) {
 		what = "repeated SSH login attempts"
 	}
-	s := "Abuse report: " + what + " from " + source(incidents[0])
+	s := "Abuse report: " + what + " from " + incidents[0].Source()
 	switch n := len(incidents) - 1; n {
 	case 0:
 	case 1:
@@ -253,12 +253,4 @@ func allLogins(incidents []abusewatch.Incident) bool {
 		}
 	}
 	return true
-}
-
-// source is the attacking address, or the network for incidents about a whole network.
-func source(inc abusewatch.Incident) string {
-	if inc.Addr.IsValid() {
-		return inc.Addr.String()
-	}
-	return inc.Network.String()
 }

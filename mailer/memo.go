@@ -75,16 +75,18 @@ type memoKey struct {
 }
 
 type memoIncident struct {
-	Source   string   // the attacking address, or the network
-	PTR      string   // its forward-confirmed reverse name, sanitised, or ""
-	First    string   // first event, in our zone with the offset from GMT
-	Last     string   // last event, likewise
-	Count    int      // number of events (log lines)
-	Attempts int      // distinct connections among the events
-	Hosts    []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
-	Evidence []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
-	Omitted  int      // events not shown as evidence lines
-	Success  bool     // a successful login was seen from the source
+	Source    string   // the attacking address, or the network
+	IsNetwork bool     // Source is a network: the incident is about it as a whole
+	Addresses []string // of a network, the addresses its lines below name, in order
+	PTR       string   // of an address, its forward-confirmed reverse name, sanitised, or ""
+	First     string   // first event, in our zone with the offset from GMT
+	Last      string   // last event, likewise
+	Count     int      // number of events (log lines)
+	Attempts  int      // distinct connections among the events
+	Hosts     []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
+	Evidence  []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
+	Omitted   int      // events not shown as evidence lines
+	Success   bool     // a successful login was seen from the source
 }
 
 // phrase says in plain words what a class of event is, for the memo's "why we write".
@@ -172,7 +174,7 @@ func (c *Composer) memo(contact abusewatch.Contact, incidents, others []abusewat
 		m.Incidents = append(m.Incidents, c.memoIncident(inc))
 	}
 	for _, inc := range others {
-		m.Others = append(m.Others, memoSource{Source: source(inc), First: c.timestamp(inc.First), Last: c.timestamp(inc.Last),
+		m.Others = append(m.Others, memoSource{Source: inc.Source(), First: c.timestamp(inc.First), Last: c.timestamp(inc.Last),
 			Count: inc.Count, Attempts: max(inc.Attempts, 1)})
 	}
 	return m
@@ -180,22 +182,41 @@ func (c *Composer) memo(contact abusewatch.Contact, incidents, others []abusewat
 
 func (c *Composer) memoIncident(inc abusewatch.Incident) memoIncident {
 	mi := memoIncident{
-		Source:   source(inc),
-		PTR:      sanitize(inc.PTR),
-		First:    c.timestamp(inc.First),
-		Last:     c.timestamp(inc.Last),
-		Count:    inc.Count,
-		Attempts: max(inc.Attempts, 1),
-		Omitted:  max(0, inc.Count-len(inc.Evidence)),
-		Success:  inc.Success,
-		Hosts:    c.hostNames(inc.Hosts),
+		Source:    inc.Source(),
+		IsNetwork: inc.AboutNetwork(),
+		PTR:       sanitize(inc.PTR),
+		First:     c.timestamp(inc.First),
+		Last:      c.timestamp(inc.Last),
+		Count:     inc.Count,
+		Attempts:  max(inc.Attempts, 1),
+		Omitted:   max(0, inc.Count-len(inc.Evidence)),
+		Success:   inc.Success,
+		Hosts:     c.hostNames(inc.Hosts),
 	}
 	shown := evidenceSample(inc.Evidence)
 	mi.Omitted = max(0, inc.Count-len(shown))
 	for _, ev := range shown {
 		mi.Evidence = append(mi.Evidence, c.timestamp(ev.Time)+"  "+sanitize(ev.Line))
 	}
+	if mi.IsNetwork {
+		// One address's reverse name says nothing of the network's others.
+		mi.PTR = ""
+		for _, a := range addressesOf(shown) {
+			mi.Addresses = append(mi.Addresses, a.String())
+		}
+	}
 	return mi
+}
+
+// addressesOf lists the distinct addresses of evs, in order of first appearance.
+func addressesOf(evs []abusewatch.Event) []netip.Addr {
+	var out []netip.Addr
+	for _, ev := range evs {
+		if a := ev.Addr.Unmap(); a.IsValid() && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (c *Composer) timestamp(t time.Time) string {

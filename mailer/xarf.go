@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -70,16 +71,58 @@ func xarfType(inc abusewatch.Incident) string {
 	return ""
 }
 
-// xarfFor builds the X-ARF report for one incident of report id, or says there is none:
-// the schemas require a source port for an address, so an incident whose evidence has
-// no port gets no X-ARF part.
-func (c *Composer) xarfFor(id string, inc abusewatch.Incident, evidence []string) (xarfReport, bool) {
+// xarfReports are the X-ARF reports for one incident of report id, whose memo shows the
+// lines evidence: one, or none (the schemas require a source port for an address, so an
+// incident whose evidence has no port gets no X-ARF part). X-ARF names one address per
+// report, so an incident about a whole network gets one per address its lines name,
+// each with that address's lines.
+func (c *Composer) xarfReports(id string, inc abusewatch.Incident, evidence []string) []xarfReport {
 	typ := xarfType(inc)
 	if typ == "" || !inc.Addr.IsValid() {
-		return xarfReport{}, false
+		return nil
 	}
+	what := "failed logins"
+	if typ == "port_scan" {
+		what = "connection attempts to closed ports"
+	}
+	hosts := strings.Join(c.hostNames(inc.Hosts), ", ")
+	between := c.timestamp(inc.First) + " and " + c.timestamp(inc.Last)
+	if !inc.AboutNetwork() {
+		desc := fmt.Sprintf("%d connections (%d log lines) with %s from %s to our hosts %s between %s.",
+			max(inc.Attempts, 1), inc.Count, what, inc.Addr, hosts, between)
+		x, ok := c.xarfFor(id+"\x00"+inc.ID, typ, inc.Addr, inc, inc.Evidence, evidence, desc,
+			fmt.Sprintf("%d of the %d log lines, in our time zone", len(evidence), inc.Count))
+		if !ok {
+			return nil
+		}
+		return []xarfReport{x}
+	}
+	shown := evidenceSample(inc.Evidence) // the events of evidence, one for one
+	var out []xarfReport
+	for _, a := range addressesOf(shown) {
+		var evs []abusewatch.Event
+		var lines []string
+		for i, ev := range shown {
+			if ev.Addr.Unmap() == a {
+				evs, lines = append(evs, ev), append(lines, evidence[i])
+			}
+		}
+		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %d connections (%d log lines) with %s to our hosts %s between %s.",
+			a, inc.Network, max(inc.Attempts, 1), inc.Count, what, hosts, between)
+		if x, ok := c.xarfFor(id+"\x00"+inc.ID+"\x00"+a.String(), typ, a, inc, evs, lines, desc,
+			fmt.Sprintf("the %d log lines of %s among those of %s we show, in our time zone", len(lines), a, inc.Network)); ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// xarfFor builds one X-ARF report of type typ about addr, from inc's times, with
+// evs (the events of the lines evidence) and the descriptions given; key makes its
+// report_id. There is none when evs give no source port.
+func (c *Composer) xarfFor(key, typ string, addr netip.Addr, inc abusewatch.Incident, evs []abusewatch.Event, evidence []string, desc, evidenceDesc string) (xarfReport, bool) {
 	port := 0
-	for _, ev := range inc.Evidence {
+	for _, ev := range evs {
 		if ev.Port != 0 {
 			port = int(ev.Port)
 			break
@@ -101,19 +144,12 @@ func (c *Composer) xarfFor(id string, inc abusewatch.Incident, evidence []string
 	}
 	log := []byte(strings.Join(evidence, "\n") + "\n")
 	sum := sha256.Sum256(log)
-	what := "failed logins"
-	if typ == "port_scan" {
-		what = "connection attempts to closed ports"
-	}
-	desc := fmt.Sprintf("%d connections (%d log lines) with %s from %s to our hosts %s between %s and %s.",
-		max(inc.Attempts, 1), inc.Count, what, inc.Addr, strings.Join(c.hostNames(inc.Hosts), ", "),
-		c.timestamp(inc.First), c.timestamp(inc.Last))
 	return xarfReport{
 		XARFVersion:      xarfVersion,
-		ReportID:         uuidFor(id, inc.ID),
+		ReportID:         uuidFor(key),
 		Timestamp:        inc.First.In(c.reporter.Location).Format(time.RFC3339),
 		Reporter:         xarfReporter{Org: truncateRunes(sanitize(org), 200), Contact: contact, Type: "automated"},
-		SourceIdentifier: inc.Addr.String(),
+		SourceIdentifier: addr.String(),
 		SourcePort:       port,
 		Class:            "connection",
 		Type:             typ,
@@ -123,7 +159,7 @@ func (c *Composer) xarfFor(id string, inc abusewatch.Incident, evidence []string
 		EvidenceSource:   "ids_detection",
 		Evidence: []xarfEvidence{{
 			ContentType: "text/plain",
-			Description: fmt.Sprintf("%d of the %d log lines, in our time zone", len(evidence), inc.Count),
+			Description: evidenceDesc,
 			Payload:     base64.StdEncoding.EncodeToString(log),
 			Hash:        "sha256:" + hex.EncodeToString(sum[:]),
 			Size:        len(log),
@@ -135,11 +171,11 @@ func (c *Composer) xarfFor(id string, inc abusewatch.Incident, evidence []string
 // xarfEntities are the X-ARF attachments for the memo's incidents, in memo order.
 func (c *Composer) xarfEntities(id string, incidents []abusewatch.Incident, m memo) ([]entity, error) {
 	var out []entity
+	var all []xarfReport
 	for i, inc := range incidents {
-		x, ok := c.xarfFor(id, inc, m.Incidents[i].Evidence)
-		if !ok {
-			continue
-		}
+		all = append(all, c.xarfReports(id, inc, m.Incidents[i].Evidence)...)
+	}
+	for _, x := range all {
 		b, err := json.MarshalIndent(x, "", "  ")
 		if err != nil {
 			return nil, err
@@ -162,10 +198,11 @@ func (c *Composer) xarfEntities(id string, incidents []abusewatch.Incident, m me
 	return out, nil
 }
 
-// uuidFor derives a UUID for one incident of one report: deterministic, so the same
-// report sent again carries the same X-ARF report_id, laid out as a version 4 UUID.
-func uuidFor(reportID, incidentID string) string {
-	s := sha256.Sum256([]byte(reportID + "\x00" + incidentID))
+// uuidFor derives a UUID from key (a report's ID and an incident's, and of an incident
+// about a network, an address of it): deterministic, so the same report sent again
+// carries the same X-ARF report_id, laid out as a version 4 UUID.
+func uuidFor(key string) string {
+	s := sha256.Sum256([]byte(key))
 	u := s[:16]
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80

@@ -161,6 +161,63 @@ func TestXARFOnePartPerSourceAndNoneWithoutAPort(t *testing.T) {
 	}
 }
 
+// An incident about a whole network, as the network rule makes it (its Addr is the first
+// address, to look it up through): the memo names the network and the addresses its
+// lines show, never one address as the source nor that address's reverse name, and the
+// X-ARF reports, which name one address each, are one per address with its own lines.
+func TestANetworkIncidentIsReportedAsTheNetwork(t *testing.T) {
+	inc := testIncident()
+	inc.ID, inc.Key, inc.Rule = "net-1", "net:203.0.113.0/24", "network"
+	inc.Network, inc.PTR = netip.MustParsePrefix("203.0.113.0/24"), "host7.example.net"
+	inc.Evidence = nil
+	for i, a := range []string{"203.0.113.7", "203.0.113.9", "203.0.113.7", "203.0.113.20"} {
+		inc.Evidence = append(inc.Evidence, abusewatch.Event{Time: inc.First.Add(time.Duration(i) * time.Second), Class: abusewatch.ClassAuthFailure,
+			Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Line: fmt.Sprintf("sshd[4%d]: Failed password for root from %s port %d ssh2", i, a, 40000+i)})
+	}
+	r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Abuse report: repeated SSH login attempts from 203.0.113.0/24"; r.Subject != want {
+		t.Errorf("Subject = %q, want %q", r.Subject, want)
+	}
+	_, ps, bodies := parts(t, r.Message)
+	memo := strings.ReplaceAll(string(bodies[0]), "\r\n", "\n")
+	mustContain(t, memo, "Source network:  203.0.113.0/24\nAmong them:      203.0.113.7, 203.0.113.9, 203.0.113.20\nFirst seen:",
+		"We saw no successful login from this network.")
+	if strings.Contains(memo, "Source address:") || strings.Contains(memo, "host7.example.net") {
+		t.Errorf("the memo gives the network's incident one address as its source:\n%s", memo)
+	}
+	if len(ps) != 4 {
+		t.Fatalf("%d parts, want the memo and an X-ARF report for each of the 3 addresses", len(ps))
+	}
+	ids := map[string]bool{}
+	for i, want := range []struct {
+		addr  string
+		lines int
+	}{{"203.0.113.7", 2}, {"203.0.113.9", 1}, {"203.0.113.20", 1}} {
+		var doc map[string]any
+		if err := json.Unmarshal(bodies[i+1], &doc); err != nil {
+			t.Fatal(err)
+		}
+		if errs := validate(t, "types/connection-login-attack.json", doc); len(errs) > 0 {
+			t.Errorf("does not validate: %s", errs)
+		}
+		log, _ := base64.StdEncoding.DecodeString(doc["evidence"].([]any)[0].(map[string]any)["payload"].(string))
+		if doc["source_identifier"] != want.addr || strings.Count(string(log), "from "+want.addr+" port") != want.lines ||
+			strings.Count(string(log), "Failed password") != want.lines {
+			t.Errorf("X-ARF report %d: source %v, lines\n%s; want %s's %d lines alone", i+1, doc["source_identifier"], log, want.addr, want.lines)
+		}
+		if !strings.Contains(doc["description"].(string), "203.0.113.0/24") {
+			t.Errorf("X-ARF report %d does not say the address is one of the network's: %v", i+1, doc["description"])
+		}
+		ids[doc["report_id"].(string)] = true
+	}
+	if len(ids) != 3 {
+		t.Errorf("the X-ARF reports share IDs: %v", ids)
+	}
+}
+
 // validate checks doc against the schema file (relative to testdata/xarf) with the
 // JSON Schema 2020-12 keywords the X-ARF schemas use; an unknown keyword that would
 // constrain the document fails the test rather than being ignored.

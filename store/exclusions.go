@@ -131,8 +131,7 @@ func (s *Store) RejectUnsentReportsIn(p netip.Prefix, now time.Time) (reports in
 // network's incident names an address of it too (the first, for the lookup), which
 // says nothing of the others.
 func within(inc abusewatch.Incident, p netip.Prefix) bool {
-	n := unmapPrefix(inc.Network)
-	if !inc.Addr.IsValid() || (n.IsValid() && !n.IsSingleIP()) {
+	if n := unmapPrefix(inc.Network); !inc.Addr.IsValid() || inc.AboutNetwork() {
 		return n.IsValid() && n.Bits() >= p.Bits() && p.Contains(n.Addr())
 	}
 	return p.Contains(inc.Addr.Unmap())

@@ -68,7 +68,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		return nil
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "ID\tADDRESS\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
+	fmt.Fprintln(tw, "ID\tSOURCE\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
 	for _, i := range incs {
 		report := "none yet"
 		if i.Success {
@@ -77,7 +77,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		if i.ReportID != "" {
 			report = fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", i.ID, i.Addr, i.Attempts, i.Count,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", i.ID, i.Source(), i.Attempts, i.Count,
 			i.First.Local().Format("2006-01-02 15:04"), i.Last.Local().Format("2006-01-02 15:04"), strings.Join(i.Hosts, ","), report)
 	}
 	return tw.Flush()

@@ -102,13 +102,13 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		if info.IncidentsTotal > len(info.Incidents) {
 			fmt.Fprintf(tw, "\n%d incidents; the newest %d:\n", info.IncidentsTotal, len(info.Incidents))
 		}
-		fmt.Fprintln(tw, "\nINCIDENT\tADDRESS\tCONNECTIONS\tLAST SEEN\tREPORT")
+		fmt.Fprintln(tw, "\nINCIDENT\tSOURCE\tCONNECTIONS\tLAST SEEN\tREPORT")
 		for _, i := range info.Incidents {
 			report := "none yet"
 			if i.ReportID != "" {
 				report = fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, i.Addr, i.Attempts, i.Last.Local().Format("2006-01-02 15:04"), report)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, i.Source(), i.Attempts, i.Last.Local().Format("2006-01-02 15:04"), report)
 		}
 	}
 	return tw.Flush()

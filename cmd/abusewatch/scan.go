@@ -121,10 +121,10 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		return deliverErr
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "ADDRESS\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
+	fmt.Fprintln(tw, "SOURCE\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
 	loc := daemon.Location(cfg.Reporter.Timezone)
 	for _, t := range touched {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Incident.Addr, t.Incident.Attempts, t.Incident.Count,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Incident.Source(), t.Incident.Attempts, t.Incident.Count,
 			t.Incident.First.In(loc).Format("2006-01-02 15:04:05 -0700"), t.Incident.Last.In(loc).Format("15:04:05"),
 			strings.Join(t.Incident.Hosts, ","), reportCell(t))
 	}
