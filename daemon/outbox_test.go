@@ -2,15 +2,9 @@ package daemon
 
 import (
 	"bytes"
-	"cmp"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net/mail"
 	"net/netip"
 	"path/filepath"
@@ -624,72 +618,29 @@ func networkAttack(t *testing.T, st *store.Store, network string, addrs []string
 	return inc
 }
 
-// mailText is all a mail says, decoded: its subject, the body of each part (quoted-
-// printable, base64), and the log lines an X-ARF part carries base64-encoded.
+// mailText is all a mail says, decoded: its subject, the body of each part, and the log
+// lines an X-ARF part carries base64-encoded.
 func mailText(t *testing.T, data []byte) string {
 	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(data))
+	h, parts, err := mailtest.Parts(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	out.WriteString(m.Header.Get("Subject") + "\n")
-	var payloads func(v any)
-	payloads = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				if s, ok := x.(string); ok && k == "payload" {
-					b, err := base64.StdEncoding.DecodeString(s)
-					if err != nil {
-						t.Errorf("X-ARF payload: %v", err)
-					}
-					out.Write(b)
-				}
-				payloads(x)
-			}
-		case []any:
-			for _, x := range v {
-				payloads(x)
+	out.WriteString(h.Get("Subject") + "\n")
+	for _, p := range parts {
+		out.Write(p.Body)
+		var x struct {
+			Evidence []struct {
+				Payload []byte `json:"payload"` // base64, as encoding/json reads a []byte
+			} `json:"evidence"`
+		}
+		if json.Unmarshal(p.Body, &x) == nil {
+			for _, e := range x.Evidence {
+				out.Write(e.Payload)
 			}
 		}
 	}
-	var part func(ctype, encoding string, body io.Reader)
-	part = func(ctype, encoding string, body io.Reader) {
-		mt, params, err := mime.ParseMediaType(ctype)
-		if err != nil {
-			t.Fatalf("Content-Type %q: %v", ctype, err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := mr.NextRawPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				part(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)
-			}
-		}
-		switch strings.ToLower(encoding) {
-		case "quoted-printable":
-			body = quotedprintable.NewReader(body)
-		case "base64":
-			body = base64.NewDecoder(base64.StdEncoding, body)
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out.Write(b)
-		var v any
-		if json.Unmarshal(b, &v) == nil {
-			payloads(v)
-		}
-	}
-	part(cmp.Or(m.Header.Get("Content-Type"), "text/plain"), m.Header.Get("Content-Transfer-Encoding"), m.Body)
 	return out.String()
 }
 

@@ -2,16 +2,12 @@ package daemon
 
 import (
 	"bytes"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"image/png"
 	"io"
 	"log/slog"
 	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -21,6 +17,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -204,51 +201,26 @@ func TestSummariseSendsOnceADayAndNotOnTheFirstRun(t *testing.T) {
 // its structure: alternative(text, related(html, png)).
 func summaryParts(t *testing.T, msg []byte) (string, string, []byte) {
 	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	h, parts, err := mailtest.Parts(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if mt != "multipart/alternative" {
+	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt != "multipart/alternative" {
 		t.Fatalf("Content-Type %q, want multipart/alternative", mt)
 	}
 	var text, html string
 	var chart []byte
-	mr := multipart.NewReader(m.Body, params["boundary"])
-	for {
-		p, err := mr.NextRawPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		pt, pp, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		switch pt {
-		case "text/plain":
-			b, _ := io.ReadAll(quotedprintable.NewReader(p))
-			text = strings.ReplaceAll(string(b), "\r\n", "\n")
-		case "multipart/related":
-			rr := multipart.NewReader(p, pp["boundary"])
-			for {
-				q, err := rr.NextRawPart()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				switch q.Header.Get("Content-Type") {
-				case "text/html; charset=utf-8":
-					b, _ := io.ReadAll(quotedprintable.NewReader(q))
-					html = strings.ReplaceAll(string(b), "\r\n", "\n")
-				default:
-					if q.Header.Get("Content-Id") != "<events-per-hour@abusewatch>" {
-						t.Errorf("image part Content-ID %q", q.Header.Get("Content-Id"))
-					}
-					chart, _ = io.ReadAll(base64.NewDecoder(base64.StdEncoding, q))
-				}
+	for _, p := range parts {
+		switch p.Header.Get("Content-Type") {
+		case "text/plain; charset=utf-8":
+			text = strings.ReplaceAll(string(p.Body), "\r\n", "\n")
+		case "text/html; charset=utf-8":
+			html = strings.ReplaceAll(string(p.Body), "\r\n", "\n")
+		default:
+			if p.Header.Get("Content-Id") != "<events-per-hour@abusewatch>" {
+				t.Errorf("image part Content-ID %q", p.Header.Get("Content-Id"))
 			}
+			chart = p.Body
 		}
 	}
 	if text == "" || html == "" || chart == nil {

@@ -1,14 +1,10 @@
 package mailer
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net/mail"
 	"net/netip"
 	"os"
@@ -19,45 +15,25 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
 )
 
-// parts returns the parts of a multipart message body with their headers, decoded.
-func parts(t *testing.T, msg []byte) (mail.Header, []*multipart.Part, [][]byte) {
+// parts returns the header of a multipart message and its parts, with their bodies
+// decoded.
+func parts(t *testing.T, msg []byte) (mail.Header, []mailtest.Part, [][]byte) {
 	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	h, ps, err := mailtest.Parts(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if err != nil || !strings.HasPrefix(mt, "multipart/") {
-		t.Fatalf("Content-Type %q: want multipart (%v)", m.Header.Get("Content-Type"), err)
+	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); !strings.HasPrefix(mt, "multipart/") {
+		t.Fatalf("Content-Type %q: want multipart", h.Get("Content-Type"))
 	}
-	mr := multipart.NewReader(m.Body, params["boundary"])
-	var ps []*multipart.Part
-	var bodies [][]byte
-	for {
-		p, err := mr.NextRawPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r io.Reader = p
-		switch p.Header.Get("Content-Transfer-Encoding") {
-		case "quoted-printable":
-			r = quotedprintable.NewReader(p)
-		case "base64":
-			r = base64.NewDecoder(base64.StdEncoding, p)
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, p)
-		bodies = append(bodies, b)
+	bodies := make([][]byte, len(ps))
+	for i, p := range ps {
+		bodies[i] = p.Body
 	}
-	return m.Header, ps, bodies
+	return h, ps, bodies
 }
 
 func xarfComposer(t *testing.T) *Composer {
