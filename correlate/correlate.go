@@ -401,6 +401,24 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 	return ok && holds(prev), err
 }
 
+// KeysAround returns the keys of the incidents that may be about a network holding all
+// of p, larger than p: the network rule's (/24, /16, /8; IPv6 /64, /48, /32) and the
+// recurrence rule's (/24; IPv6 /64). Such an incident names only one of its addresses
+// (the one it is looked up through), so a question about another finds it by these.
+func KeysAround(p netip.Prefix) []string {
+	p = unmapped(p)
+	var keys []string
+	for _, b := range []int{24, 16, 8} {
+		if n := networkOf(p.Addr(), b); n.IsValid() && n.Bits() < p.Bits() {
+			keys = append(keys, "net:"+n.String())
+			if b == 24 {
+				keys = append(keys, "recur:"+n.String())
+			}
+		}
+	}
+	return keys
+}
+
 // v6Bits is the IPv6 prefix length that stands for IPv4 network size b: /64 for /24,
 // /48 for /16, /32 for /8.
 func v6Bits(b int) int {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -462,5 +463,37 @@ func TestRecorrelateGrowsTheIncidentOpenAtItsStart(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].ID != made[0].ID || got[0].Count != 17 {
 		t.Fatalf("Recorrelate from inside the incident: %+v; want incident %s grown to 17 events", got, made[0].ID)
+	}
+}
+
+// KeysAround names the keys the network and recurrence rules give their incidents about
+// the networks of an address, so that a question about any address of them finds them.
+func TestKeysAroundAreTheKeysOfTheNetworksIncidents(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute,
+		Network:    correlate.NetworkRule{SetRule: correlate.SetRule{Count: 3, Window: time.Hour}, Sizes: []int{24, 16, 8}},
+		Recurrence: correlate.RecurrenceRule{Days: 4}})
+	var incs []abusewatch.Incident
+	for d := range 4 {
+		for i := range 3 {
+			incs = append(incs, h.feed(at(fmt.Sprintf("80.94.95.%d", 20+4*d+i), t0.AddDate(0, 0, 2*d).Add(time.Duration(i)*time.Minute), 0))...)
+		}
+	}
+	around := correlate.KeysAround(netip.MustParsePrefix("80.94.95.250/32"))
+	for _, inc := range incs {
+		if inc.AboutNetwork() && !slices.Contains(around, inc.Key) {
+			t.Errorf("the %s incident's key %s is not among the keys around 80.94.95.250: %v", inc.Rule, inc.Key, around)
+		}
+	}
+	if r := rules(incs); r["network"] == 0 || r["recurrence"] == 0 {
+		t.Fatalf("incidents by rule %v; want network and recurrence incidents", r)
+	}
+	for p, want := range map[string][]string{
+		"80.94.95.0/24":   {"net:80.94.0.0/16", "net:80.0.0.0/8"},
+		"80.0.0.0/8":      nil,
+		"2001:db8::1/128": {"net:2001:db8::/64", "recur:2001:db8::/64", "net:2001:db8::/48", "net:2001:db8::/32"},
+	} {
+		if got := correlate.KeysAround(netip.MustParsePrefix(p)); !slices.Equal(got, want) {
+			t.Errorf("KeysAround(%s) = %v, want %v", p, got, want)
+		}
 	}
 }

@@ -360,3 +360,26 @@ func TestOnlyARecordingPipelineRemembersItsIncidents(t *testing.T) {
 		}
 	}
 }
+
+// A network's incident names one of its addresses, the one it is looked up through:
+// asked about another address of the network, or a smaller network in it, `ip` and `net`
+// still show it, as they do for a network around it; asked about another, not.
+func TestQueryNetworkShowsTheIncidentsOfTheNetworksAround(t *testing.T) {
+	p := correlatePipeline(t, "")
+	first := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	inc := networkAttack(t, p.store, "45.134.26.0/24", []string{"45.134.26.7", "45.134.26.18", "45.134.26.200"}, first)
+	for q, want := range map[string]bool{"45.134.26.18/32": true, "45.134.26.128/25": true, "45.134.26.7/32": true,
+		"45.134.26.0/24": true, "45.134.0.0/16": true, "45.134.27.1/32": false, "45.135.0.0/16": false} {
+		info, err := QueryNetwork(p.store, netip.MustParsePrefix(q), first.Add(-day), first.Add(day))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.ContainsFunc(info.Incidents, func(i IncidentInfo) bool { return i.ID == inc.ID })
+		if got != want || (want && info.IncidentsTotal != 1) {
+			t.Errorf("%s: shows the /24's incident %v (%d in all), want %v", q, got, info.IncidentsTotal, want)
+		}
+	}
+	if info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.18/32"), first.Add(2*time.Hour), first.Add(day)); err != nil || len(info.Incidents) != 0 {
+		t.Errorf("since after its end: %d incidents (%v), want none", len(info.Incidents), err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/correlate"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -162,6 +163,18 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	if err := countedBefore(st, p, since, now, &info); err != nil {
 		return info, err
 	}
+	// An incident about a network around p names one address of it, maybe not in p.
+	around, err := st.IncidentsOfKeys(correlate.KeysAround(p), since)
+	if err != nil {
+		return info, err
+	}
+	for _, inc := range around {
+		if !slices.ContainsFunc(incs, func(i abusewatch.Incident) bool { return i.ID == inc.ID }) {
+			incs = append(incs, inc)
+			info.IncidentsTotal++
+		}
+	}
+	slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int { return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.ID, b.ID)) })
 	for _, inc := range incs {
 		ii, err := withReport(st, inc)
 		if err != nil {

@@ -813,6 +813,35 @@ func readNewest(tx *bolt.Tx, found []foundIncident, limit int) ([]abusewatch.Inc
 	return out, nil
 }
 
+// IncidentsOfKeys returns the incidents of each of keys whose last event is at or after
+// since, oldest first: a few keys' incidents, found through the index by key.
+func (s *Store) IncidentsOfKeys(keys []string, since time.Time) ([]abusewatch.Incident, error) {
+	var out []abusewatch.Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var found []foundIncident
+		lastIdx := tx.Bucket(bucketIncidentLast)
+		c := tx.Bucket(bucketStarts).Cursor()
+		for _, key := range keys {
+			prefix := append([]byte(key), 0)
+			for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				_, id, ok := splitStartKey(k)
+				if !ok {
+					continue
+				}
+				h, _ := readHead(lastIdx.Get(id))
+				if since.IsZero() || h.last >= since.UnixNano() {
+					found = append(found, foundIncident{bytes.Clone(id), h.last})
+				}
+			}
+		}
+		var err error
+		out, err = readNewest(tx, found, 0)
+		return err
+	})
+	sortIncidents(out)
+	return out, err
+}
+
 // IncidentsIn returns the incidents of the addresses in p whose last event is at or
 // after since: the newest limit of them (0: all), oldest first, and how many there are
 // in all. Only those returned are read in full.

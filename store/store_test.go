@@ -991,3 +991,23 @@ func TestExclusionsAreAddedListedAndRemoved(t *testing.T) {
 		t.Errorf("left %v", got)
 	}
 }
+
+// IncidentsOfKeys finds the incidents of a few keys through the index by key, those
+// that ended before since left out.
+func TestIncidentsOfKeys(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	if err := s.PutIncidents([]abusewatch.Incident{
+		{ID: "a-old", Key: "net:45.134.26.0/24", First: t0.AddDate(0, 0, -30), Last: t0.AddDate(0, 0, -29)},
+		{ID: "a-new", Key: "net:45.134.26.0/24", First: t0, Last: t0.Add(time.Hour)},
+		{ID: "b", Key: "recur:45.134.26.0/24", First: t0.AddDate(0, 0, -20), Last: t0},
+		{ID: "c", Key: "net:45.134.26.0/240", First: t0, Last: t0}, // a longer key with the same start
+		{ID: "d", Key: "ip:45.134.26.7", First: t0, Last: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	incs, err := s.IncidentsOfKeys([]string{"net:45.134.26.0/24", "recur:45.134.26.0/24", "net:45.134.0.0/16"}, t0.AddDate(0, 0, -7))
+	if got := incidentIDs(t, incs, err); !slices.Equal(got, []string{"a-new", "b"}) {
+		t.Errorf("IncidentsOfKeys = %v, want [a-new b]", got)
+	}
+}

@@ -13,7 +13,7 @@ type ipCommand struct {
 
 func (c *ipCommand) Name() string { return "ip" }
 func (c *ipCommand) Synopsis() string {
-	return "show what is known about an address: events by class and day, incidents, reports"
+	return "show what is known about an address: events by class and day, incidents (its own, and those about its networks), reports"
 }
 
 func (c *ipCommand) Run(ctx context.Context, args []string) error {
