@@ -603,7 +603,7 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 	if len(evs) > 0 {
 		inc.Last = evs[len(evs)-1].Time
 		inc.Count += len(evs)
-		inc.Attempts += attempts(evs)
+		inc.Attempts += newConnections(prev.Evidence, evs, nil)
 	}
 	own := ownNews
 	if c.pass != 0 {
@@ -961,6 +961,23 @@ func attempts(evs []*abusewatch.Event) int {
 		}
 	}
 	return n
+}
+
+// newConnections is how many connections evs, an incident's events after its last one,
+// add to those it had: old is its evidence (those of it that counts, nil: all), which
+// ends with its last events, and the lines of a connection that began in them (a batch
+// may end between the lines of one login) are not counted again. It is asked at every
+// growth of every incident: the evidence is pointed at from the stack.
+func newConnections(old []abusewatch.Event, evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) int {
+	var arr [48]*abusewatch.Event
+	before := arr[:0]
+	for i := range old {
+		if counts == nil || counts(&old[i]) {
+			before = append(before, &old[i])
+		}
+	}
+	had := attempts(before)
+	return max(attempts(append(before, evs...))-had, 0)
 }
 
 // distinct counts the distinct values among vs, none of them zero, in any order it

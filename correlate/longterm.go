@@ -121,7 +121,8 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	} else {
 		inc.Addr = scope.Addr()
 	}
-	inc.Count, inc.Attempts = cur.count, cur.attempts
+	inc.Count = cur.count
+	inc.Attempts = c.recurrenceConnections(prev, open, evs, cur.reportableDays)
 	if cur.days >= 2*r.Days {
 		inc.Severity = 3
 	}
@@ -132,6 +133,28 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	// evidence that is neither weak nor spoofable, which describe has looked for.
 	inc.AdminOnly = !cur.reportableClass || !reportable
 	return inc, true, nil
+}
+
+// recurrenceConnections is how many connections a recurrence incident may claim: never
+// more than it saw. The daily counters count log lines, three or four to a failed SSH
+// login, which as connections overstated the attack threefold. Open (prev), it adds the
+// connections among the reportable events after prev's last to prev's (newConnections);
+// new, it counts
+// those among the reportable events it read (evs: a first day's first events and the
+// new ones), and one for each other day with a reportable event (of reportableDays).
+func (c *Correlator) recurrenceConnections(prev abusewatch.Incident, open bool, evs []*abusewatch.Event, reportableDays int) int {
+	var read []*abusewatch.Event
+	days := map[time.Time]bool{}
+	for _, e := range evs {
+		if c.reportable(e) && (!open || e.Time.After(prev.Last)) {
+			read = append(read, e)
+			days[dayOf(e.Time)] = true
+		}
+	}
+	if open {
+		return prev.Attempts + newConnections(prev.Evidence, read, c.reportable)
+	}
+	return max(attempts(read)+reportableDays-len(days), 1)
 }
 
 // leads says whether evs start with the events of evidence themselves (not copies), in
@@ -157,7 +180,8 @@ func (c *Correlator) firstDayEvents() int { return 2 * c.opts.Evidence }
 // scope.
 type activity struct {
 	days            int                // active days
-	count, attempts int                // their events; those of a reportable class
+	reportableDays  int                // of them, those with an event of a reportable class
+	count           int                // their events
 	classes         []abusewatch.Class // sorted; shared by copies of the sum, so never changed in place
 	reportableClass bool
 }
@@ -170,8 +194,8 @@ func (a *activity) addDays(days []abusewatch.Count, reportable []abusewatch.Clas
 }
 
 // add adds day d if it was active.
-func (a *activity) add(d Count, reportable []abusewatch.Class) {
-	active := false
+func (a *activity) add(d Count, reportableClasses []abusewatch.Class) {
+	active, reportable := false, false
 	classes := a.classes
 	for class, k := range d.ByClass {
 		if class == abusewatch.ClassAuthSuccess || k == 0 {
@@ -179,9 +203,8 @@ func (a *activity) add(d Count, reportable []abusewatch.Class) {
 		}
 		active = true
 		a.count += k
-		if slices.Contains(reportable, class) {
-			a.attempts += k
-			a.reportableClass = true
+		if slices.Contains(reportableClasses, class) {
+			a.reportableClass, reportable = true, true
 		}
 		if i, found := slices.BinarySearch(classes, class); !found {
 			classes = slices.Insert(slices.Clip(classes), i, class) // a new slice: the old one may be shared
@@ -190,6 +213,9 @@ func (a *activity) add(d Count, reportable []abusewatch.Class) {
 	a.classes = classes
 	if active {
 		a.days++
+	}
+	if reportable {
+		a.reportableDays++
 	}
 }
 

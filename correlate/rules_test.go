@@ -220,6 +220,51 @@ func TestWeeklyAttackerOverHalfAYearIsARecurrence(t *testing.T) {
 	}
 }
 
+// A batch may end between the lines of one login: the incident growing by the next
+// batch counts that connection once.
+func TestAConnectionSplitBetweenBatchesCountsOnce(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 3, Window: 10 * time.Minute})
+	a := "80.94.95.115"
+	first := h.feed(at(a, t0, 40001), at(a, t0.Add(time.Second), 40001), at(a, t0.Add(2*time.Second), 40002),
+		at(a, t0.Add(3*time.Second), 40002), at(a, t0.Add(4*time.Second), 40003))
+	if len(first) != 1 || first[0].Attempts != 3 {
+		t.Fatalf("first batch: %+v; want one incident of 3 connections", first)
+	}
+	grown := h.feed(at(a, t0.Add(5*time.Second), 40003), at(a, t0.Add(6*time.Second), 40004))
+	if len(grown) != 1 || grown[0].ID != first[0].ID || grown[0].Attempts != 4 || grown[0].Count != 7 {
+		t.Errorf("grown: %+v; want the same incident, 4 connections in 7 lines", grown)
+	}
+}
+
+// A recurrence claims no more connections than there were: each failed login writes
+// several lines (three here), which the daily counters count one by one.
+func TestRecurrenceNeverOverstatesTheConnections(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute,
+		Recurrence: correlate.RecurrenceRule{Days: 4, Period: 180 * 24 * time.Hour, Gap: 30 * 24 * time.Hour}})
+	start := time.Date(2026, 5, 25, 3, 17, 0, 0, time.UTC)
+	var last abusewatch.Incident
+	const visits, conns, lines = 6, 2, 3
+	for v := range visits {
+		at0 := start.AddDate(0, 0, 7*v)
+		for c := range conns {
+			for l := range lines {
+				for _, inc := range h.feed(at("80.94.95.115", at0.Add(time.Duration(60*c+l)*time.Second), uint16(30000+10*v+c))) {
+					if inc.Rule == "recurrence" {
+						last = inc
+					}
+				}
+			}
+		}
+	}
+	if last.Count != visits*conns*lines {
+		t.Fatalf("recurrence = %+v; want %d log lines", last, visits*conns*lines)
+	}
+	// Every visit is a day with a reportable event: at least one connection each.
+	if last.Attempts > visits*conns || last.Attempts < visits {
+		t.Errorf("recurrence claims %d connections; there were %d, on %d days", last.Attempts, visits*conns, visits)
+	}
+}
+
 // An attacker back for three days in a row every week: the recurrence counts every
 // event of every day, the days in a row as well as those apart.
 func TestRecurrenceCountsRunsOfDays(t *testing.T) {
