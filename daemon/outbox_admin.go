@@ -131,13 +131,23 @@ type Preview struct {
 // about addr: its incidents not reported yet (or, when all are, its newest one), to the
 // contact lookup finds, with the policy's verdict.
 func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip.Addr, now time.Time) (Preview, error) {
-	incs, _, err := st.IncidentsIn(netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()), time.Time{}, 0)
+	addr = addr.Unmap()
+	host := netip.PrefixFrom(addr, addr.BitLen())
+	incs, _, err := st.IncidentsIn(host, time.Time{}, 0)
+	if err == nil {
+		incs, _, err = withIncidentsAround(st, host, time.Time{}, incs)
+	}
 	if err != nil {
 		return Preview{}, err
 	}
 	var mine, reported []abusewatch.Incident
 	for _, inc := range incs {
-		if inc.Addr != addr.Unmap() && !(inc.Network.Contains(addr.Unmap()) && !inc.Addr.IsValid()) {
+		switch {
+		case inc.AboutNetwork() || !inc.Addr.IsValid():
+			if !inc.Network.Contains(addr) {
+				continue
+			}
+		case inc.Addr != addr:
 			continue
 		}
 		if _, ok, err := st.ReportFor(inc.ID); err != nil {

@@ -876,3 +876,22 @@ func TestARoundWarnsOnceAndLeavesWhatItHasNoTimeForToTheNext(t *testing.T) {
 		t.Errorf("the rounds went on after %q; want each after the last one's incident, and the rest left:\n%s", left, logs)
 	}
 }
+
+// report preview of any address of a network's incident shows the report about the
+// network, not only of the address it names to be looked up through.
+func TestPreviewOfAnAddressOfANetworkIncident(t *testing.T) {
+	p, st, _ := outboxPipeline(t, "127.0.0.1:1", "review", parties[:1], "")
+	networkAttack(t, st, "45.134.26.0/24", []string{"45.134.26.7", "45.134.26.18", "45.134.26.29"}, t0)
+	for _, a := range []string{"45.134.26.18", "45.134.26.7", "45.134.26.200"} {
+		pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr(a), t0.Add(time.Hour))
+		if err != nil {
+			t.Fatalf("preview of %s: %v", a, err)
+		}
+		if text := mailText(t, pv.Report.Message); !strings.Contains(text, "Source network:  45.134.26.0/24") {
+			t.Errorf("preview of %s does not show the network's incident:\n%s", a, text)
+		}
+	}
+	if _, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr("45.134.27.1"), t0.Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "no incident") {
+		t.Errorf("preview of an address of another network: %v; want no incident", err)
+	}
+}

@@ -163,18 +163,11 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	if err := countedBefore(st, p, since, now, &info); err != nil {
 		return info, err
 	}
-	// An incident about a network around p names one address of it, maybe not in p.
-	around, err := st.IncidentsOfKeys(correlate.KeysAround(p), since)
+	incs, added, err := withIncidentsAround(st, p, since, incs)
 	if err != nil {
 		return info, err
 	}
-	for _, inc := range around {
-		if !slices.ContainsFunc(incs, func(i abusewatch.Incident) bool { return i.ID == inc.ID }) {
-			incs = append(incs, inc)
-			info.IncidentsTotal++
-		}
-	}
-	slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int { return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.ID, b.ID)) })
+	info.IncidentsTotal += added
 	for _, inc := range incs {
 		ii, err := withReport(st, inc)
 		if err != nil {
@@ -192,6 +185,26 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 		}
 	}
 	return info, nil
+}
+
+// withIncidentsAround adds to incs (p's, as IncidentsIn found them) the incidents about a
+// network around p whose last event is at or after since: such an incident names one
+// address of its network, maybe not in p. It returns them all, first seen first, and how
+// many it added.
+func withIncidentsAround(st *store.Store, p netip.Prefix, since time.Time, incs []abusewatch.Incident) ([]abusewatch.Incident, int, error) {
+	around, err := st.IncidentsOfKeys(correlate.KeysAround(p), since)
+	if err != nil {
+		return incs, 0, err
+	}
+	added := 0
+	for _, inc := range around {
+		if !slices.ContainsFunc(incs, func(i abusewatch.Incident) bool { return i.ID == inc.ID }) {
+			incs = append(incs, inc)
+			added++
+		}
+	}
+	slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int { return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.ID, b.ID)) })
+	return incs, added, nil
 }
 
 // glanceSums adds up the glances of a network's events.
