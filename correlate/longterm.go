@@ -139,20 +139,22 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 // more than it saw. The daily counters count log lines, three or four to a failed SSH
 // login, which as connections overstated the attack threefold. Open (prev), it adds the
 // connections among the reportable events after prev's last to prev's (newConnections);
-// new, it counts
-// those among the reportable events it read (evs: a first day's first events and the
-// new ones), and one for each other day with a reportable event (of reportableDays).
+// new, it counts those among the reportable events it read (evs: a first day's first
+// events and the new ones), and one for each other day with a reportable event (of
+// reportableDays).
 func (c *Correlator) recurrenceConnections(prev abusewatch.Incident, open bool, evs []*abusewatch.Event, reportableDays int) int {
 	var read []*abusewatch.Event
-	days := map[time.Time]bool{}
 	for _, e := range evs {
 		if c.reportable(e) && (!open || e.Time.After(prev.Last)) {
 			read = append(read, e)
-			days[dayOf(e.Time)] = true
 		}
 	}
 	if open {
 		return prev.Attempts + newConnections(prev.Evidence, read, c.reportable)
+	}
+	days := map[time.Time]bool{}
+	for _, e := range read {
+		days[dayOf(e.Time)] = true
 	}
 	return max(attempts(read)+reportableDays-len(days), 1)
 }
