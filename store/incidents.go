@@ -767,26 +767,38 @@ func (s *Store) Incident(id string) (abusewatch.Incident, bool, error) {
 // there are in all. Only those returned are read in full: a busy host keeps hundreds of
 // thousands, a few kilobytes each in memory.
 func (s *Store) IncidentsSince(since time.Time, limit int) ([]abusewatch.Incident, int, error) {
+	return s.readFound(limit, func(tx *bolt.Tx) (found []foundIncident, err error) {
+		err = tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
+			if h, ok := readHead(v); ok && endsSince(h.last, since) {
+				found = append(found, foundIncident{id, h.last})
+			}
+			return nil
+		})
+		return found, err
+	})
+}
+
+// readFound lists incidents with find and reads the newest limit (0: all) of them in
+// full, in one transaction; it returns those, oldest first, and how many find listed.
+func (s *Store) readFound(limit int, find func(tx *bolt.Tx) ([]foundIncident, error)) ([]abusewatch.Incident, int, error) {
 	var out []abusewatch.Incident
 	total := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		var all []foundIncident
-		if err := tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
-			if h, ok := readHead(v); ok && (since.IsZero() || h.last >= since.UnixNano()) {
-				all = append(all, foundIncident{id, h.last})
-			}
-			return nil
-		}); err != nil {
+		found, err := find(tx)
+		if err != nil {
 			return err
 		}
-		total = len(all)
-		var err error
-		out, err = readNewest(tx, all, limit)
+		total = len(found)
+		out, err = readNewest(tx, found, limit)
 		return err
 	})
 	sortIncidents(out)
 	return out, total, err
 }
+
+// endsSince says whether an incident whose last event is last (UnixNano) ended at or
+// after since (any does for the zero time).
+func endsSince(last int64, since time.Time) bool { return since.IsZero() || last >= since.UnixNano() }
 
 // foundIncident is an incident found in an index: its ID and its last event (UnixNano).
 type foundIncident struct {
@@ -816,29 +828,21 @@ func readNewest(tx *bolt.Tx, found []foundIncident, limit int) ([]abusewatch.Inc
 // IncidentsOfKeys returns the incidents of each of keys whose last event is at or after
 // since, oldest first: a few keys' incidents, found through the index by key.
 func (s *Store) IncidentsOfKeys(keys []string, since time.Time) ([]abusewatch.Incident, error) {
-	var out []abusewatch.Incident
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var found []foundIncident
+	out, _, err := s.readFound(0, func(tx *bolt.Tx) (found []foundIncident, err error) {
 		lastIdx := tx.Bucket(bucketIncidentLast)
 		c := tx.Bucket(bucketStarts).Cursor()
 		for _, key := range keys {
 			prefix := append([]byte(key), 0)
 			for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				_, id, ok := splitStartKey(k)
-				if !ok {
-					continue
-				}
-				h, _ := readHead(lastIdx.Get(id))
-				if since.IsZero() || h.last >= since.UnixNano() {
-					found = append(found, foundIncident{bytes.Clone(id), h.last})
+				if _, id, ok := splitStartKey(k); ok {
+					if h, _ := readHead(lastIdx.Get(id)); endsSince(h.last, since) {
+						found = append(found, foundIncident{id, h.last})
+					}
 				}
 			}
 		}
-		var err error
-		out, err = readNewest(tx, found, 0)
-		return err
+		return found, nil
 	})
-	sortIncidents(out)
 	return out, err
 }
 
@@ -847,10 +851,7 @@ func (s *Store) IncidentsOfKeys(keys []string, since time.Time) ([]abusewatch.In
 // in all. Only those returned are read in full.
 func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abusewatch.Incident, int, error) {
 	p = unmapPrefix(p)
-	var out []abusewatch.Incident
-	total := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var all []foundIncident
+	return s.readFound(limit, func(tx *bolt.Tx) (found []foundIncident, err error) {
 		lastIdx := tx.Bucket(bucketIncidentLast)
 		c := tx.Bucket(bucketIncidentAddrs).Cursor()
 		lo := p.Addr().As16()
@@ -863,17 +864,12 @@ func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abuse
 				h, _ := readHead(lastIdx.Get(id))
 				last = h.last
 			}
-			if since.IsZero() || last >= since.UnixNano() {
-				all = append(all, foundIncident{id, last})
+			if endsSince(last, since) {
+				found = append(found, foundIncident{id, last})
 			}
 		}
-		total = len(all)
-		var err error
-		out, err = readNewest(tx, all, limit)
-		return err
+		return found, nil
 	})
-	sortIncidents(out)
-	return out, total, err
 }
 
 // UnreportedIncidents returns at most limit (0: all) of the incidents that may be
