@@ -105,6 +105,18 @@ func (s *adminSetup) waitIncidents(t *testing.T, n int) []daemon.IncidentInfo {
 	}
 }
 
+// attackedAdminSetup is a running daemon whose store holds one incident: six failed
+// logins of 3.3.3.3 from start on.
+func attackedAdminSetup(t *testing.T) (*adminSetup, time.Time) {
+	t.Helper()
+	s := newAdminSetup(t)
+	s.start(t)
+	start := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	appendFile(t, s.logFile, attackLines(6, start, 40000))
+	s.waitIncidents(t, 1)
+	return s, start
+}
+
 func TestStatusShowsTheRunningDaemon(t *testing.T) {
 	s := newAdminSetup(t)
 	d := s.start(t)
@@ -207,11 +219,7 @@ func TestIncidentsIPAndNetAnswerFromTheDaemonAndOffline(t *testing.T) {
 }
 
 func TestPardonForgetsAndExcludeStopsNewIncidents(t *testing.T) {
-	s := newAdminSetup(t)
-	s.start(t)
-	start := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
-	appendFile(t, s.logFile, attackLines(6, start, 40000))
-	s.waitIncidents(t, 1)
+	s, start := attackedAdminSetup(t)
 	var res daemon.ExcludeResult
 	s.adminJSON(t, &res, "pardon", "3.3.3.3", "--reason", "our partner's scanner")
 	if res.ForgotIncidents != 1 {
@@ -240,11 +248,7 @@ func TestPardonForgetsAndExcludeStopsNewIncidents(t *testing.T) {
 // incidents of the network's new events again. An address written with a network's
 // length (a typo), or a network wider than a /8, is refused, and nothing changes.
 func TestAnExclusionIsListedAndUndone(t *testing.T) {
-	s := newAdminSetup(t)
-	s.start(t)
-	start := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
-	appendFile(t, s.logFile, attackLines(6, start, 40000))
-	s.waitIncidents(t, 1)
+	s, start := attackedAdminSetup(t)
 	for _, args := range [][]string{{"exclude", "3.3.3.3/8"}, {"pardon", "0.0.0.0/0"}, {"exclude", "2001:db8::/12"}} {
 		if _, stderr, code := s.admin(t, args...); code != 2 || !strings.Contains(stderr, args[1]) {
 			t.Errorf("%v: exit %d, want 2 naming it:\n%s", args, code, stderr)
