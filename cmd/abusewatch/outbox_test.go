@@ -17,6 +17,17 @@ import (
 // demo log with it and returns the dir and the config path.
 func demoConfig(t *testing.T, mode string) (string, string) {
 	t.Helper()
+	dir, config := demoConfigFile(t, mode)
+	if _, stderr, code := runBinary(t, dir, "scan", "--config", config, repoPath(t, "configs/demo/auth.log")); code != 0 {
+		t.Fatalf("scan: exit %d\n%s", code, stderr)
+	}
+	return dir, config
+}
+
+// demoConfigFile writes the demo config in mode, its state kept in a directory of its
+// own, and returns that directory and the config's path.
+func demoConfigFile(t *testing.T, mode string) (string, string) {
+	t.Helper()
 	doc, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
 	if err != nil {
 		t.Fatal(err)
@@ -26,9 +37,6 @@ func demoConfig(t *testing.T, mode string) (string, string) {
 	config := filepath.Join(dir, "abusewatch.toml")
 	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if _, stderr, code := runBinary(t, dir, "scan", "--config", config, repoPath(t, "configs/demo/auth.log")); code != 0 {
-		t.Fatalf("scan: exit %d\n%s", code, stderr)
 	}
 	return dir, config
 }

@@ -219,15 +219,7 @@ func TestScanReadsCompressedLogsAndRefusesBadArguments(t *testing.T) {
 // the maildir (none is yet); once approved, the next scan delivers them, though it reads
 // nothing new, and says where they went.
 func TestScanInReviewModeSaysWhereTheReportsAre(t *testing.T) {
-	dir := t.TempDir()
-	demo, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "review.toml")
-	if err := os.WriteFile(cfg, bytes.Replace(demo, []byte(`mode = "auto"`), []byte(`mode = "review"`), 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, cfg := demoConfigFile(t, "review")
 	stdout, stderr, code := runBinary(t, dir, "scan", "--config", cfg, repoPath(t, "configs/demo/auth.log"))
 	if code != 0 || !strings.Contains(stdout, "The reports wait for your approval") || strings.Contains(stdout, "maildir") {
 		t.Fatalf("scan in review mode: exit %d; want it to say the reports wait, and not name the maildir:\n%s%s", code, stdout, stderr)
@@ -240,7 +232,7 @@ func TestScanInReviewModeSaysWhereTheReportsAre(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &sum); code != 0 || err != nil || sum.Lines != 0 || sum.Delivered != 4 {
 		t.Fatalf("scan again: exit %d, %+v (%v); want nothing read and 4 reports delivered\n%s", code, sum, err, stderr)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "abusewatch-demo", "maildir", "new", "*")); len(files) != 4 {
+	if files, _ := filepath.Glob(filepath.Join(dir, "maildir", "new", "*")); len(files) != 4 {
 		t.Errorf("maildir/new holds %d files; want the 4 approved reports", len(files))
 	}
 }
