@@ -167,6 +167,13 @@ type Correlator struct {
 	pass   uint64
 	passes uint64
 
+	// During a pass over history, the recurrence incidents it holds open, by scope,
+	// and those let go of since Recorrelate last asked (held.go); nil outside a pass.
+	heldMu     sync.Mutex
+	held       map[netip.Prefix]*heldRecurrence
+	heldDone   []*heldRecurrence
+	heldCloses time.Time // none of held can close before (zero: none held)
+
 	pastMu  sync.Mutex               // guards past and pastDay (the rules of several addresses run at once)
 	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days
 	pastDay time.Time
@@ -298,19 +305,20 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event, g 
 	// A /24 recurs in its own right only when none of its addresses does: one address
 	// coming back is that address's recurrence, not its network's.
 	recurs := map[netip.Prefix]bool{}
+	addrRecurs := make([]bool, len(g.addrs))
 	byAddr, err := inParallel(ctx, order, func(k int32) ([]abusewatch.Incident, error) {
 		ag := &g.addrs[k]
 		news := make([]*abusewatch.Event, len(ag.at))
 		for i, at := range ag.at {
 			news[i] = &batch[at]
 		}
-		return c.address(ag.addr, ag.all.from, ag.all.to, news)
+		incs, recur, err := c.address(ag.addr, ag.all.from, ag.all.to, news)
+		addrRecurs[k] = recur
+		return incs, err
 	})
 	for i, incs := range byAddr {
-		for _, inc := range incs {
-			if inc.Rule == "recurrence" {
-				recurs[net24(g.addrs[order[i]].addr)] = true
-			}
+		if addrRecurs[order[i]] {
+			recurs[net24(g.addrs[order[i]].addr)] = true
 		}
 		out = append(out, incs...)
 	}
@@ -615,9 +623,10 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 }
 
 // address applies the per-address, port-scan and sweep rules to the events of a around
-// the new ones (news), which lie between from and to. A set rule none of the new events
-// counts toward is not applied: they can neither start nor grow its incident.
-func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatch.Event) ([]abusewatch.Incident, error) {
+// the new ones (news), which lie between from and to, and the recurrence rule to a,
+// saying whether a recurs. A set rule none of the new events counts toward is not
+// applied: they can neither start nor grow its incident.
+func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatch.Event) (out []abusewatch.Incident, recurs bool, err error) {
 	host := netip.PrefixFrom(a, a.BitLen())
 	var fetched []*abusewatch.Event
 	fetchedFrom := to.Add(time.Nanosecond)
@@ -679,22 +688,21 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 			})
 		}
 	}
-	var out []abusewatch.Incident
 	for _, r := range rules {
 		incs, err := c.apply(r, from, fetch)
 		if err != nil {
-			return out, err
+			return out, false, err
 		}
 		out = append(out, incs...)
 	}
 	if c.opts.Recurrence.Days > 0 {
-		inc, ok, err := c.recurrence(host, from, to)
-		if err != nil || !ok {
-			return out, err
+		inc, made, recurs, err := c.recurrence(host, from, to)
+		if made {
+			out = append(out, inc)
 		}
-		out = append(out, inc)
+		return out, recurs, err
 	}
-	return out, nil
+	return out, false, nil
 }
 
 // service is what a sweep compares: the program, or the port of ours when a firewall
@@ -744,11 +752,11 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 		out = append(out, incs...)
 	}
 	if c.opts.Recurrence.Days > 0 && p == net24(p.Addr()) && !addressRecurs {
-		inc, ok, err := c.recurrence(p, from, to)
+		inc, made, _, err := c.recurrence(p, from, to)
 		if err != nil {
 			return out, err
 		}
-		if ok {
+		if made {
 			out = append(out, inc)
 		}
 	}
@@ -865,8 +873,12 @@ func (c *Correlator) describe(inc *abusewatch.Incident, evs []*abusewatch.Event,
 // also says how many of them came from old (they come first). Their strings are those
 // of the events taken (describe copies them as it must).
 func sample(old []abusewatch.Event, evs []*abusewatch.Event, n int) ([]abusewatch.Event, int) {
+	return sampleInto(make([]abusewatch.Event, 0, min(len(old)+len(evs), n)), old, evs, n)
+}
+
+// sampleInto is sample appending to out, which must not share memory with old.
+func sampleInto(out, old []abusewatch.Event, evs []*abusewatch.Event, n int) ([]abusewatch.Event, int) {
 	total := len(old) + len(evs)
-	out := make([]abusewatch.Event, 0, min(total, n))
 	fromOld := 0 // the events of out taken from old, which come first
 	take := func(i int) {
 		if i < len(old) {
@@ -908,21 +920,25 @@ func ownStrings(e abusewatch.Event) abusewatch.Event {
 // attempts counts the distinct connections among evs, so the several lines one failed
 // login writes (sshd's "Invalid user", PAM's failure, "Failed password", the
 // disconnect) count once. A connection is known by our host, the service and the
-// remote port; a record without a port counts alone unless its service gives ports
-// elsewhere in evs (then it is one of those connections' extra lines). Several
-// failures in one connection count once: a report may understate, never overstate.
+// remote address and port (a network's addresses may use the same ports); a record
+// without a port counts alone unless its address gives ports to its service elsewhere
+// in evs (then it is one of those connections' extra lines). Several failures in one
+// connection count once: a report may understate, never overstate.
 func attempts(evs []*abusewatch.Event) int {
-	// Each (host, service) gets a number, found by a look through the few there are
-	// (a map once there are many), and a connection is that number and the port: the
-	// sort is of integers, not of strings (attempts was a tenth of a pass's CPU).
-	// Arrays on the stack hold a window's or a batch's share of one address.
-	type svc struct{ host, service string }
+	// Each (host, service, address) gets a number, found by a look through the few
+	// there are (a map once there are many), and a connection is that number and the
+	// port: the sort is of integers, not of strings (attempts was a tenth of a pass's
+	// CPU). Arrays on the stack hold a window's or a batch's share of one address.
+	type svc struct {
+		host, service string
+		addr          netip.Addr
+	}
 	var svcArr [8]svc
 	var portedArr [8]bool
 	svcs, ported := svcArr[:0], portedArr[:0] // ported: the service gives ports somewhere in evs
 	var many map[svc]int
 	number := func(e *abusewatch.Event) int {
-		k := svc{e.Host, e.Service}
+		k := svc{e.Host, e.Service, e.Addr}
 		if many != nil {
 			if i, ok := many[k]; ok {
 				return i

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -621,5 +623,124 @@ func TestRecurrenceReadsADayOnceInAPassAndAgainInTheNext(t *testing.T) {
 	// Over the last day only: the first thing the pass reads is that day.
 	if n := count(c, t0.AddDate(0, 0, 3)); n != 27 {
 		t.Errorf("second pass, after 3 more events on the last day: a recurrence of %d events, want 27", n)
+	}
+}
+
+// A pass holds each recurrence open and takes its counts once, when it can no longer
+// grow (held.go): what it ends with is what the rules applied batch by batch as the
+// events came make, but for the evidence sampled.
+func TestAPassEndsWithTheRecurrencesTheLiveRulesMake(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(addr string, at time.Time, port uint16, host string) abusewatch.Event {
+		return abusewatch.Event{Time: at, Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr(addr), Port: port,
+			Service: "sshd", Host: host, Line: "Failed password for root from " + addr}
+	}
+	opts := Options{Threshold: 1000, Window: 10 * time.Minute, Recurrence: RecurrenceRule{Days: 3, Gap: 30 * 24 * time.Hour}}
+	t.Run("weekly visitor and network", func(t *testing.T) {
+		// A weekly visitor whose failed logins write three lines each, on a second
+		// host from its fifth visit on, and a /24 whose addresses each come once.
+		var evs []abusewatch.Event
+		for day := 0; day < 120; day += 7 {
+			for c := range 2 {
+				host := "web1"
+				if c == 1 && day >= 28 {
+					host = "web2"
+				}
+				for l := range 3 {
+					evs = append(evs, ev("80.94.95.115", t0.AddDate(0, 0, day).Add(time.Duration(60*c+l)*time.Second), uint16(30000+10*day+c), host))
+				}
+			}
+		}
+		for day := range 20 {
+			evs = append(evs, ev(fmt.Sprintf("80.94.96.%d", 1+day), t0.AddDate(0, 0, 2*day).Add(5*time.Hour), 40000, "web1"))
+		}
+		want, got := liveAndPass(t, opts, evs, 3)
+		if len(want) != 2 || want[0].Key != "recur:80.94.95.115/32" || want[1].Key != "recur:80.94.96.0/24" || len(want[0].Hosts) != 2 {
+			t.Fatalf("the live rules made %+v; want a recurrence of the visitor on two hosts, and of the /24", want)
+		}
+		sameRecurrences(t, want, got)
+	})
+	t.Run("back after the gap", func(t *testing.T) {
+		// An address back after more than the gap, in a batch that begins before its
+		// incident can close: that incident is let go of then, and a new one made
+		// once the address is back on enough days of the period.
+		opts := opts
+		opts.Recurrence.Period = 30 * 24 * time.Hour
+		var evs []abusewatch.Event
+		for _, day := range []int{0, 1, 2, 3, 35, 36, 37} {
+			evs = append(evs, ev("81.2.69.10", t0.AddDate(0, 0, day).Add(9*time.Hour), uint16(50000+day), "web1"))
+		}
+		evs = append(evs, ev("82.1.1.1", t0.AddDate(0, 0, 33), 1, "web1")) // the gap ends at 09:00
+		want, got := liveAndPass(t, opts, evs, 2)
+		if len(want) != 2 || want[0].Count != 4 || want[1].Count != 3 {
+			t.Fatalf("the live rules made %+v; want a recurrence of the first 4 days, and one of the last 3", want)
+		}
+		sameRecurrences(t, want, got)
+	})
+}
+
+// liveAndPass applies the rules of opts to evs as they come, two at a time, and in a
+// pass over them (batches of batch), each over a store of its own, and returns the
+// recurrence incidents each made, by key, in their last form.
+func liveAndPass(t *testing.T, opts Options, evs []abusewatch.Event, batch int) (live, pass []abusewatch.Incident) {
+	t.Helper()
+	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	st := tempStore(t)
+	c, err := New(opts, st, st, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := map[string]abusewatch.Incident{}
+	for i := 0; i < len(evs); i += 2 {
+		stored, err := st.Commit(evs[i:min(i+2, len(evs))], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		incs, err := c.Correlate(context.Background(), stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutIncidents(incs); err != nil {
+			t.Fatal(err)
+		}
+		for _, inc := range incs {
+			made[inc.ID] = inc
+		}
+	}
+	recurrences := func(m map[string]abusewatch.Incident) []abusewatch.Incident {
+		var out []abusewatch.Incident
+		for _, inc := range m {
+			if inc.Rule == "recurrence" {
+				out = append(out, inc)
+			}
+		}
+		slices.SortFunc(out, func(a, b abusewatch.Incident) int {
+			return cmp.Or(strings.Compare(a.Key, b.Key), a.First.Compare(b.First))
+		})
+		return out
+	}
+	st = tempStore(t)
+	if _, err := st.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer func(b int) { recorrelateBatch = b }(recorrelateBatch)
+	recorrelateBatch = batch
+	return recurrences(made), recurrences(recorrelated(t, opts, st, evs[0].Time, evs[len(evs)-1].Time.Add(time.Hour)))
+}
+
+// sameRecurrences reports where the incidents of a pass (got) differ from those of the
+// live rules (want), but for the evidence each sampled.
+func sameRecurrences(t *testing.T, want, got []abusewatch.Incident) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("the pass made %d recurrences, the live rules %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.ID != w.ID || g.Count != w.Count || g.Attempts != w.Attempts || !g.First.Equal(w.First) || !g.Last.Equal(w.Last) ||
+			!slices.Equal(g.Hosts, w.Hosts) || !slices.Equal(g.Classes, w.Classes) || g.Severity != w.Severity ||
+			g.AdminOnly != w.AdminOnly || g.Addr != w.Addr || len(g.Evidence) == 0 {
+			t.Errorf("%s: the pass made\n%+v\nthe live rules\n%+v", w.Key, g, w)
+		}
 	}
 }

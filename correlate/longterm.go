@@ -21,41 +21,39 @@ import (
 // reads the daily counters, not the raw events, so it sees further back than the raw
 // events are kept. The evidence is the first few raw events that remain of the first
 // active day (twice Evidence: the rest of that day would be read only to be sampled
-// away) and the new events.
-func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewatch.Incident, bool, error) {
+// away) and the new events. It returns the incident made or grown if it is to be
+// handed on now (made), and whether scope recurs. During a pass over history the
+// incident is held instead (heldRecurrence) and handed on when it can no longer grow.
+func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abusewatch.Incident, made, recurs bool, err error) {
 	r := c.opts.Recurrence
+	if h := c.openHeld(scope, from); h != nil {
+		return abusewatch.Incident{}, false, true, c.growHeld(h, from, to)
+	}
 	key := "recur:" + scope.String()
 	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), from, true)
 	if err != nil {
-		return abusewatch.Incident{}, false, err
+		return abusewatch.Incident{}, false, false, err
 	}
-	known, candidate := c.recurring[scope]
-	if !open && c.recurring != nil && !candidate {
-		return abusewatch.Incident{}, false, nil // not active on enough days in the whole pass
+	if _, candidate := c.recurring[scope]; !open && c.recurring != nil && !candidate {
+		return abusewatch.Incident{}, false, false, nil // not active on enough days in the whole pass
 	}
 	if open && !prev.Last.Before(to) {
 		// It already holds these events (a pass over history judged before): it stays
-		// as it is, and still says that the scope recurs.
-		return prev, true, nil
+		// as it is (a pass has nothing to write), and still says that the scope recurs.
+		return prev, c.held == nil, true, nil
 	}
 	start := to.Add(-r.Period)
 	if open && prev.First.Before(start) {
 		start = prev.First
 	}
-	// Which days were active is one read of the activity index (or of what a pass read
-	// of it at its start); most scopes stop here.
-	var active []time.Time
-	if candidate && !start.Before(c.recurringFrom) {
-		lo := sort.Search(len(known), func(i int) bool { return !known[i].Before(dayOf(start)) })
-		hi := sort.Search(len(known), func(i int) bool { return known[i].After(to) })
-		active = known[lo:max(lo, hi)]
-	} else if active, err = c.counters.ActiveDays(scope, start, to); err != nil {
-		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
+	active, err := c.activeDays(scope, start, to)
+	if err != nil {
+		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	periodStart := dayOf(to.Add(-r.Period))
 	inPeriod := len(active) - sort.Search(len(active), func(i int) bool { return !active[i].Before(periodStart) })
 	if len(active) == 0 || (!open && inPeriod < r.Days) {
-		return abusewatch.Incident{}, false, nil
+		return abusewatch.Incident{}, false, false, nil
 	}
 	first := active[0]
 	if open {
@@ -67,7 +65,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	today := dayOf(to)
 	cur, err := c.pastActivity(scope, dayOf(first), today, active)
 	if err != nil {
-		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
+		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	var evs []*abusewatch.Event
 	if open {
@@ -75,13 +73,13 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	} else if captured, ok := c.firstDays.take(scope, first, to); ok {
 		evs = captured
 	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), c.firstDayEvents()); err != nil {
-		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
+		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
 		evs = firstDay
 	}
 	recent, err := c.read.scopeEvents(scope, from, to)
 	if err != nil {
-		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
+		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	have := make(map[uint64]bool, len(evs))
 	for _, e := range evs {
@@ -106,13 +104,12 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 		old, evs = prev.Evidence, evs[len(prev.Evidence):]
 	}
 
-	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, first.Unix()))
-	inc := abusewatch.Incident{
-		ID: hex.EncodeToString(h[:8]), Key: key, Rule: "recurrence", Network: scope,
-		First: first, Last: to, Severity: 2,
-	}
+	inc = abusewatch.Incident{Key: key, Rule: "recurrence", Network: scope, First: first, Last: to}
 	if open {
 		inc.ID, inc.Hosts = prev.ID, prev.Hosts
+	} else {
+		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, first.Unix()))
+		inc.ID = hex.EncodeToString(h[:8])
 	}
 	if scope.IsSingleIP() {
 		inc.Addr = scope.Addr()
@@ -121,18 +118,44 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (abusewa
 	} else {
 		inc.Addr = scope.Addr()
 	}
-	inc.Count = cur.count
 	inc.Attempts = c.recurrenceConnections(prev, open, evs, cur.reportableDays)
-	if cur.days >= 2*r.Days {
-		inc.Severity = 3
-	}
 	inc.Evidence = old
 	reportable := c.describe(&inc, evs, ownNews) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
+	if c.held != nil {
+		c.hold(scope, inc, reportable)
+		return abusewatch.Incident{}, false, true, nil
+	}
+	c.counted(&inc, cur, reportable)
+	return inc, true, true, nil
+}
+
+// counted sets what a recurrence incident takes from its scope's counters (cur): its
+// count of events, its classes and its severity, and, with reportable (whether its
+// evidence holds a reportable event), whether it is for the admin only.
+func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool) {
+	inc.Count = cur.count
+	inc.Severity = 2
+	if cur.days >= 2*c.opts.Recurrence.Days {
+		inc.Severity = 3
+	}
+	inc.Severity = max(inc.Severity, severity(*inc))
 	inc.Classes = slices.Clone(cur.classes)
 	// The counters know classes, not packets: an outside report also needs one piece of
 	// evidence that is neither weak nor spoofable, which describe has looked for.
 	inc.AdminOnly = !cur.reportableClass || !reportable
-	return inc, true, nil
+}
+
+// activeDays lists the days from start's to to on which scope was active: one read of
+// the activity index, or of what a pass read of it at its start.
+func (c *Correlator) activeDays(scope netip.Prefix, start, to time.Time) ([]time.Time, error) {
+	known, candidate := c.recurring[scope]
+	if !candidate || start.Before(c.recurringFrom) {
+		return c.counters.ActiveDays(scope, start, to)
+	}
+	day := dayOf(start)
+	lo := sort.Search(len(known), func(i int) bool { return !known[i].Before(day) })
+	hi := sort.Search(len(known), func(i int) bool { return known[i].After(to) })
+	return known[lo:max(lo, hi)], nil
 }
 
 // recurrenceConnections is how many connections a recurrence incident may claim: never
@@ -456,8 +479,10 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	c.read, c.incidents, c.pass = recent, latest, c.passes
 	defer func() {
 		c.read, c.incidents, c.recurring, c.firstDays.scopes, c.pass = read, incidents, nil, nil, 0
+		c.held, c.heldDone, c.heldCloses = nil, nil, time.Time{}
 	}()
 	if r := c.opts.Recurrence; r.Days > 0 {
+		c.held = map[netip.Prefix]*heldRecurrence{}
 		// Most addresses are seen on a day or two: one read of the activity index
 		// spares asking about each of them in every batch.
 		c.recurringFrom = from.Add(-r.Period)
@@ -488,6 +513,13 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			return err
 		}
 		latest.made(incs, c.growthOf)
+		// The held recurrences that can no longer grow are closed already.
+		done, err := c.closeHeld(batch[0].Time, false)
+		if err != nil {
+			return err
+		}
+		latest.made(done, c.growthOf)
+		closed = append(closed, done...)
 		c.judged.Add(int64(len(batch)))
 		c.through.Store(batch[len(batch)-1].Time.UnixNano()) // the batches come in time order
 		for _, inc := range incs {
@@ -525,6 +557,9 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		for _, inc := range open {
 			closed = append(closed, inc)
 		}
+		var done []abusewatch.Incident
+		done, err = c.closeHeld(time.Time{}, true)
+		closed = append(closed, done...)
 		if len(closed) > 0 {
 			w.put(closed)
 		}

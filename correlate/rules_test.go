@@ -542,3 +542,25 @@ func TestKeysAroundAreTheKeysOfTheNetworksIncidents(t *testing.T) {
 		}
 	}
 }
+
+// Scanners often send from one fixed source port: the same port from different
+// addresses of a network is a connection from each, not one.
+func TestANetworksConnectionsAreCountedByAddress(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 50, Window: 10 * time.Minute,
+		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: 10, Window: time.Hour}}})
+	var evs []abusewatch.Event
+	for i := range 12 {
+		for l := range 3 { // one failed login, three lines
+			evs = append(evs, at(fmt.Sprintf("45.134.26.%d", 10+i), t0.Add(time.Duration(10*i+l)*time.Second), 61000))
+		}
+	}
+	var net abusewatch.Incident
+	for _, inc := range h.feed(evs...) {
+		if inc.Rule == "network" {
+			net = inc
+		}
+	}
+	if net.Attempts != 12 || net.Count != 36 {
+		t.Errorf("network incident: %d connections in %d lines; want 12 in 36", net.Attempts, net.Count)
+	}
+}

@@ -1,0 +1,145 @@
+package correlate
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// A pass over history holds each recurrence incident open in memory (heldRecurrence)
+// from the batch that makes it, or first grows a stored one, until it can no longer
+// grow. A recurring scope (a returning address, a busy /24) comes back in batch after
+// batch for months, and rebuilding its incident in each, with the counters summed
+// again and handed on to be remembered and stored, was a third of a first pass over
+// 10 million events (7,120 incidents built 189,597 times: 15.5 s against 10.5 s with
+// the rule off). Held, it grows in place by the new events' evidence, hosts and
+// connections, and takes what the counters say (its count of events, classes,
+// severity) once, when it is handed on.
+
+// heldRecurrence is a recurrence incident a pass holds open.
+type heldRecurrence struct {
+	scope      netip.Prefix
+	inc        abusewatch.Incident // Count, Classes, Severity and AdminOnly are set when it is let go of
+	reportable bool                // its evidence held a reportable event
+	spare      []abusewatch.Event  // the memory of its evidence before the last
+}
+
+// hold makes inc, just made or grown by a pass, a held recurrence of scope.
+func (c *Correlator) hold(scope netip.Prefix, inc abusewatch.Incident, reportable bool) {
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	c.held[scope] = &heldRecurrence{scope: scope, inc: inc, reportable: reportable}
+	if closes := inc.Last.Add(c.opts.Recurrence.Gap); c.heldCloses.IsZero() || closes.Before(c.heldCloses) {
+		c.heldCloses = closes
+	}
+}
+
+// openHeld returns the held recurrence of scope if it may grow by events from from on
+// (its last event within Gap before), nil otherwise; one that can no longer grow is let
+// go of (Recorrelate hands it on with the next that close).
+func (c *Correlator) openHeld(scope netip.Prefix, from time.Time) *heldRecurrence {
+	if c.held == nil {
+		return nil
+	}
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	h := c.held[scope]
+	if h == nil || !h.inc.Last.Before(from.Add(-c.opts.Recurrence.Gap)) {
+		return h
+	}
+	delete(c.held, scope)
+	c.heldDone = append(c.heldDone, h)
+	return nil
+}
+
+// growHeld adds to h the events of its scope between from and to: they lie after its
+// last one (the batches of a pass come in time order). It does for a recurrence what
+// describe does for the other rules, but for the classes, which its counters give.
+func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time) error {
+	recent, err := c.read.scopeEvents(h.scope, from, to)
+	if err != nil {
+		return fmt.Errorf("correlate %s: %w", h.inc.Key, err)
+	}
+	inc := &h.inc
+	included := c.notExcludedIn(h.scope)
+	last := inc.Last
+	news := slices.DeleteFunc(recent, func(e *abusewatch.Event) bool {
+		return e.Class == abusewatch.ClassAuthSuccess || !included(e) ||
+			(!e.Time.After(last) && slices.ContainsFunc(inc.Evidence, func(o abusewatch.Event) bool { return o.Seq == e.Seq }))
+	})
+	var read []*abusewatch.Event // the reportable events after its last
+	host := ""                   // the last host added or found (a scope's events mostly hit one)
+	for _, e := range news {
+		if c.reportable(e) {
+			h.reportable = true
+			if e.Time.After(last) {
+				read = append(read, e)
+			}
+		}
+		if e.Host != "" && e.Host != host {
+			if host = e.Host; !slices.Contains(inc.Hosts, host) {
+				inc.Hosts = append(inc.Hosts, strings.Clone(host))
+				slices.Sort(inc.Hosts)
+			}
+		}
+	}
+	inc.Attempts += newConnections(inc.Evidence, read, c.reportable)
+	if !h.scope.IsSingleIP() && len(news) > 0 {
+		inc.Addr = news[len(news)-1].Addr.Unmap()
+	}
+	inc.Last = to
+	// The evidence is sampled into the memory of the one before it, which nothing
+	// else holds: a recurring scope comes back in batch after batch.
+	var fromOld int
+	h.spare, fromOld = sampleInto(h.spare[:0], inc.Evidence, news, c.opts.Evidence)
+	inc.Evidence, h.spare = h.spare, inc.Evidence
+	abusewatch.OwnStrings(inc.Evidence[fromOld:])
+	return nil
+}
+
+// closeHeld lets go of the held recurrences that can no longer grow at now (all of
+// them with all), and of those let go of since the last call, and returns them whole.
+func (c *Correlator) closeHeld(now time.Time, all bool) ([]abusewatch.Incident, error) {
+	c.heldMu.Lock()
+	done := c.heldDone
+	c.heldDone = nil
+	// Held recurrences only grow later: none closes before the soonest closing time
+	// the last look found. Most batches are not looked through.
+	if all || c.heldCloses.Before(now) {
+		c.heldCloses = time.Time{}
+		for scope, h := range c.held {
+			switch closes := h.inc.Last.Add(c.opts.Recurrence.Gap); {
+			case all || closes.Before(now):
+				done = append(done, h)
+				delete(c.held, scope)
+			case c.heldCloses.IsZero() || closes.Before(c.heldCloses):
+				c.heldCloses = closes
+			}
+		}
+	}
+	c.heldMu.Unlock()
+	out := make([]abusewatch.Incident, 0, len(done))
+	for _, h := range done {
+		inc := h.inc
+		start := inc.Last.Add(-c.opts.Recurrence.Period)
+		if inc.First.Before(start) {
+			start = inc.First
+		}
+		active, err := c.activeDays(h.scope, start, inc.Last)
+		if err != nil {
+			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
+		}
+		cur, err := c.pastActivity(h.scope, dayOf(inc.First), dayOf(inc.Last), active)
+		if err != nil {
+			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
+		}
+		c.counted(&inc, cur, h.reportable)
+		out = append(out, inc)
+	}
+	return out, nil
+}
