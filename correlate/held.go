@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -15,11 +14,13 @@ import (
 // from the batch that makes it, or first grows a stored one, until it can no longer
 // grow. A recurring scope (a returning address, a busy /24) comes back in batch after
 // batch for months, and rebuilding its incident in each, with the counters summed
-// again and handed on to be remembered and stored, was a third of a first pass over
+// again and handed on to be remembered and queued, was a third of a first pass over
 // 10 million events (7,120 incidents built 189,597 times: 15.5 s against 10.5 s with
 // the rule off). Held, it grows in place by the new events' evidence, hosts and
 // connections, and takes what the counters say (its count of events, classes,
-// severity) once, when it is handed on.
+// severity) once, when it is handed on (the pass: 15.2 to 17.4 s against 16.9 to
+// 18.9 s before, alternated). Its evidence strings are its own, as the batches' memory
+// is used again.
 
 // heldRecurrence is a recurrence incident a pass holds open.
 type heldRecurrence struct {
