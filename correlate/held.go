@@ -41,21 +41,21 @@ func (c *Correlator) hold(scope netip.Prefix, inc abusewatch.Incident, reportabl
 }
 
 // openHeld returns the held recurrence of scope if it may grow by events from from on
-// (its last event within Gap before), nil otherwise; one that can no longer grow is let
-// go of (Recorrelate hands it on with the next that close).
-func (c *Correlator) openHeld(scope netip.Prefix, from time.Time) *heldRecurrence {
+// (its last event within Gap before). One that can no longer grow is let go of
+// (Recorrelate hands it on with the next that close), and its last event returned.
+func (c *Correlator) openHeld(scope netip.Prefix, from time.Time) (open *heldRecurrence, ended time.Time) {
 	if c.held == nil {
-		return nil
+		return nil, time.Time{}
 	}
 	c.heldMu.Lock()
 	defer c.heldMu.Unlock()
 	h := c.held[scope]
 	if h == nil || !h.inc.Last.Before(from.Add(-c.opts.Recurrence.Gap)) {
-		return h
+		return h, time.Time{}
 	}
 	delete(c.held, scope)
 	c.heldDone = append(c.heldDone, h)
-	return nil
+	return nil, h.inc.Last
 }
 
 // growHeld adds to h the events of its scope between from and to: they lie after its

@@ -26,13 +26,17 @@ import (
 // incident is held instead (heldRecurrence) and handed on when it can no longer grow.
 func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abusewatch.Incident, made, recurs bool, err error) {
 	r := c.opts.Recurrence
-	if h := c.openHeld(scope, from); h != nil {
+	h, ended := c.openHeld(scope, from)
+	if h != nil {
 		return abusewatch.Incident{}, false, true, c.growHeld(h, from, to)
 	}
 	key := "recur:" + scope.String()
 	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), from, true)
 	if err != nil {
 		return abusewatch.Incident{}, false, false, err
+	}
+	if !open && prev.ID != "" && prev.Last.Before(from) && prev.Last.After(ended) {
+		ended = prev.Last // the newest incident of scope, closed
 	}
 	if _, candidate := c.recurring[scope]; !open && c.recurring != nil && !candidate {
 		return abusewatch.Incident{}, false, false, nil // not active on enough days in the whole pass
@@ -58,6 +62,15 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	first := active[0]
 	if open {
 		first = prev.First
+	} else if !ended.IsZero() {
+		// The scope is back after its last incident closed (more than Gap without an
+		// event): that one stays as it is, perhaps reported, and a new one begins on
+		// the first active day after it, under an ID of its own.
+		i := sort.Search(len(active), func(i int) bool { return active[i].After(ended) })
+		if i == len(active) {
+			return abusewatch.Incident{}, false, false, nil
+		}
+		first = active[i]
 	}
 	// The counts of the days before today cannot change while today lasts (late events
 	// aside): they are summed as days pass, and each batch reads only today's (a pass
