@@ -6,6 +6,7 @@ package abusewatch
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -108,14 +109,46 @@ type Incident struct {
 	Attempts int          // distinct connections among them: what the threshold counts
 	Hosts    []string     // our hosts that were hit, sorted
 	Evidence []Event      // a bounded selection: the first events, then the last ones
-	Severity int          // 1 (low) to 5 (high)
-	Success  bool         // a successful login was seen from the same address: possible compromise
-	PTR      string       // the reverse name of Addr when it resolves back (attacker-chosen: sanitise to show)
+	// Sources are, of an incident AboutNetwork, the distinct addresses its events came
+	// from, sorted, at most MaxSources (a network's abuse desk acts on each, and the
+	// evidence shows only a few): a recurrence's, those of the events it read (its
+	// first day's, and all since it was made). Nil for one about a single address.
+	Sources  []netip.Addr
+	Severity int    // 1 (low) to 5 (high)
+	Success  bool   // a successful login was seen from the same address: possible compromise
+	PTR      string // the reverse name of Addr when it resolves back (attacker-chosen: sanitise to show)
 
 	// AdminOnly incidents are shown to the admin and never reported outside: rate
 	// anomalies, success after failures, and incidents whose evidence is only classes
 	// not worth a report on their own or spoofable packets (UDP, ICMP, a bare SYN).
 	AdminOnly bool
+}
+
+// MaxSources is how many of its addresses an incident about a network names at most:
+// every address of a /24.
+const MaxSources = 256
+
+// AddSources returns sources (sorted, distinct) with the addresses of evs added, up to
+// MaxSources; a new slice if any was added, sources itself otherwise (it may be shared).
+func AddSources(sources []netip.Addr, evs []*Event) []netip.Addr {
+	out, copied := sources, false
+	var last netip.Addr // the lines of one connection come together
+	for _, e := range evs {
+		a := e.Addr.Unmap()
+		if !a.IsValid() || a == last || len(out) >= MaxSources {
+			continue
+		}
+		last = a
+		i, found := slices.BinarySearchFunc(out, a, netip.Addr.Compare)
+		if found {
+			continue
+		}
+		if !copied {
+			out, copied = slices.Clone(out), true // sources stays as it was
+		}
+		out = slices.Insert(out, i, a)
+	}
+	return out
 }
 
 // AboutNetwork says whether inc is about a whole network (the network rule's, or a /24

@@ -613,6 +613,9 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 		inc.Count += len(evs)
 		inc.Attempts += newConnections(prev.Evidence, evs, nil)
 	}
+	if inc.AboutNetwork() {
+		inc.Sources = abusewatch.AddSources(sourcesOf(prev), evs)
+	}
 	own := ownNews
 	if c.pass != 0 {
 		own = ownAll // prev's may share frames: not once it outlives its first batch
@@ -620,6 +623,15 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 	reportable := c.describe(&inc, evs, own)
 	inc.AdminOnly = prev.AdminOnly && !reportable
 	return inc
+}
+
+// sourcesOf are the Sources of inc, an incident about a network, or, for one stored
+// before they were kept, the addresses of its evidence.
+func sourcesOf(inc abusewatch.Incident) []netip.Addr {
+	if inc.Sources != nil {
+		return inc.Sources
+	}
+	return abusewatch.AddSources(nil, pointersTo(inc.Evidence))
 }
 
 // address applies the per-address, port-scan and sweep rules to the events of a around
@@ -809,8 +821,9 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 	}
 	if !inc.Addr.IsValid() {
 		// A network incident is looked up and reported through its first address;
-		// the memo names the network.
+		// the memo names the network, and its addresses.
 		inc.Addr = first.Addr.Unmap()
+		inc.Sources = abusewatch.AddSources(nil, evs)
 	}
 	own := ownNews
 	if c.pass != 0 {

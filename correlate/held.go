@@ -92,6 +92,7 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time) error {
 	inc.Attempts += newConnections(inc.Evidence, read, c.reportable)
 	if !h.scope.IsSingleIP() && len(news) > 0 {
 		inc.Addr = news[len(news)-1].Addr.Unmap()
+		inc.Sources = abusewatch.AddSources(inc.Sources, news)
 	}
 	inc.Last = to
 	// The evidence is sampled into the memory of the one before it, which nothing

@@ -655,8 +655,11 @@ func TestAPassEndsWithTheRecurrencesTheLiveRulesMake(t *testing.T) {
 			evs = append(evs, ev(fmt.Sprintf("80.94.96.%d", 1+day), t0.AddDate(0, 0, 2*day).Add(5*time.Hour), 40000, "web1"))
 		}
 		want, got := liveAndPass(t, opts, evs, 3)
-		if len(want) != 2 || want[0].Key != "recur:80.94.95.115/32" || want[1].Key != "recur:80.94.96.0/24" || len(want[0].Hosts) != 2 {
-			t.Fatalf("the live rules made %+v; want a recurrence of the visitor on two hosts, and of the /24", want)
+		if len(want) != 2 || want[0].Key != "recur:80.94.95.115/32" || want[1].Key != "recur:80.94.96.0/24" || len(want[0].Hosts) != 2 ||
+			want[0].Sources != nil || len(want[1].Sources) != 19 {
+			// The /24's: the addresses of the events it read, all but the one of the
+			// day between its first and the day it was made (the counters tell days).
+			t.Fatalf("the live rules made %+v; want a recurrence of the visitor on two hosts, and of the /24 from 19 of its addresses", want)
 		}
 		sameRecurrences(t, want, got)
 	})
@@ -727,7 +730,8 @@ func liveAndPass(t *testing.T, opts Options, evs []abusewatch.Event, batch int) 
 }
 
 // sameRecurrences reports where the incidents of a pass (got) differ from those of the
-// live rules (want), but for the evidence each sampled.
+// live rules (want), but for the evidence each sampled and the sources of the events
+// each read (the pass's batches are larger: it may name more).
 func sameRecurrences(t *testing.T, want, got []abusewatch.Incident) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -737,7 +741,8 @@ func sameRecurrences(t *testing.T, want, got []abusewatch.Incident) {
 		g := got[i]
 		if g.ID != w.ID || g.Count != w.Count || g.Attempts != w.Attempts || !g.First.Equal(w.First) || !g.Last.Equal(w.Last) ||
 			!slices.Equal(g.Hosts, w.Hosts) || !slices.Equal(g.Classes, w.Classes) || g.Severity != w.Severity ||
-			g.AdminOnly != w.AdminOnly || g.Addr != w.Addr || len(g.Evidence) == 0 {
+			g.AdminOnly != w.AdminOnly || g.Addr != w.Addr || len(g.Evidence) == 0 ||
+			slices.ContainsFunc(w.Sources, func(a netip.Addr) bool { return !slices.Contains(g.Sources, a) }) {
 			t.Errorf("%s: the pass made\n%+v\nthe live rules\n%+v", w.Key, g, w)
 		}
 	}

@@ -126,10 +126,15 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	}
 	if scope.IsSingleIP() {
 		inc.Addr = scope.Addr()
-	} else if len(evs) > 0 {
-		inc.Addr = evs[len(evs)-1].Addr.Unmap()
 	} else {
 		inc.Addr = scope.Addr()
+		if len(evs) > 0 {
+			inc.Addr = evs[len(evs)-1].Addr.Unmap()
+		}
+		if open {
+			inc.Sources = sourcesOf(prev)
+		}
+		inc.Sources = abusewatch.AddSources(inc.Sources, evs)
 	}
 	inc.Attempts = c.recurrenceConnections(prev, open, evs, cur.reportableDays)
 	inc.Evidence = old

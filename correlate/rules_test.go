@@ -544,7 +544,8 @@ func TestKeysAroundAreTheKeysOfTheNetworksIncidents(t *testing.T) {
 }
 
 // Scanners often send from one fixed source port: the same port from different
-// addresses of a network is a connection from each, not one.
+// addresses of a network is a connection from each, not one. The incident names each
+// address.
 func TestANetworksConnectionsAreCountedByAddress(t *testing.T) {
 	h := newHarness(t, correlate.Options{Threshold: 50, Window: 10 * time.Minute,
 		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: 10, Window: time.Hour}}})
@@ -555,12 +556,18 @@ func TestANetworksConnectionsAreCountedByAddress(t *testing.T) {
 		}
 	}
 	var net abusewatch.Incident
-	for _, inc := range h.feed(evs...) {
-		if inc.Rule == "network" {
-			net = inc
+	for _, batch := range [][]abusewatch.Event{evs[:30], evs[30:]} { // the last two addresses grow it
+		for _, inc := range h.feed(batch...) {
+			if inc.Rule == "network" {
+				net = inc
+			}
 		}
 	}
 	if net.Attempts != 12 || net.Count != 36 {
 		t.Errorf("network incident: %d connections in %d lines; want 12 in 36", net.Attempts, net.Count)
+	}
+	// It names every address, not only those of the lines it keeps.
+	if len(net.Sources) != 12 || net.Sources[0].String() != "45.134.26.10" || net.Sources[11].String() != "45.134.26.21" {
+		t.Errorf("network incident sources %v; want the 12 addresses, sorted", net.Sources)
 	}
 }

@@ -320,11 +320,12 @@ func (p *Pipeline) reportableNow(inc abusewatch.Incident) (out abusewatch.Incide
 		return true
 	}
 	kept := slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return excluded(e.Addr) })
+	sources := slices.DeleteFunc(slices.Clone(inc.Sources), excluded)
 	if inc.Addr.IsValid() && excluded(inc.Addr) && len(kept) > 0 {
 		inc.Addr = kept[0].Addr.Unmap()
 	}
 	if len(leftOut) > 0 {
-		inc.Evidence = kept
+		inc.Evidence, inc.Sources = kept, sources
 	}
 	return inc, leftOut, len(kept) > 0
 }

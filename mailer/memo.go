@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -78,15 +80,20 @@ type memoIncident struct {
 	Source    string   // the attacking address, or the network
 	IsNetwork bool     // Source is a network: the incident is about it as a whole
 	Addresses []string // of a network, the addresses its lines below name, in order
-	PTR       string   // of an address, its forward-confirmed reverse name, sanitised, or ""
-	First     string   // first event, in our zone with the offset from GMT
-	Last      string   // last event, likewise
-	Count     int      // number of events (log lines)
-	Attempts  int      // distinct connections among the events
-	Hosts     []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
-	Evidence  []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
-	Omitted   int      // events not shown as evidence lines
-	Success   bool     // a successful login was seen from the source
+	// Of a network, every address its events came from (Incident.Sources), four to a
+	// line, and how many ("256 or more" at abusewatch.MaxSources); none for an incident
+	// stored before abusewatch kept them.
+	SourceLines []string
+	SourceCount string
+	PTR         string   // of an address, its forward-confirmed reverse name, sanitised, or ""
+	First       string   // first event, in our zone with the offset from GMT
+	Last        string   // last event, likewise
+	Count       int      // number of events (log lines)
+	Attempts    int      // distinct connections among the events
+	Hosts       []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
+	Evidence    []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
+	Omitted     int      // events not shown as evidence lines
+	Success     bool     // a successful login was seen from the source
 }
 
 // phrase says in plain words what a class of event is, for the memo's "why we write".
@@ -204,6 +211,19 @@ func (c *Composer) memoIncident(inc abusewatch.Incident) memoIncident {
 		for _, a := range addressesOf(shown) {
 			mi.Addresses = append(mi.Addresses, a.String())
 		}
+		for i := 0; i < len(inc.Sources); i += 4 {
+			line := make([]string, 0, 4)
+			for _, a := range inc.Sources[i:min(i+4, len(inc.Sources))] {
+				line = append(line, a.String())
+			}
+			mi.SourceLines = append(mi.SourceLines, strings.Join(line, ", "))
+		}
+		if n := len(inc.Sources); n > 0 {
+			mi.SourceCount = strconv.Itoa(n)
+			if n >= abusewatch.MaxSources {
+				mi.SourceCount += " or more"
+			}
+		}
 	}
 	return mi
 }
@@ -255,6 +275,7 @@ func sample() (abusewatch.Contact, []abusewatch.Incident, []abusewatch.Incident)
 		Attempts: 1,
 		Hosts:    []string{"host"},
 		Evidence: []abusewatch.Event{{Time: t, Line: "sample"}},
+		Sources:  []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")},
 	}}
 	others := []abusewatch.Incident{{
 		ID:       "sample-3",

@@ -164,6 +164,19 @@ func TestANetworkIncidentIsReportedAsTheNetwork(t *testing.T) {
 	if strings.Contains(memo, "Source address:") || strings.Contains(memo, "host7.example.net") {
 		t.Errorf("the memo gives the network's incident one address as its source:\n%s", memo)
 	}
+	// Made since incidents keep their sources, it names every address, not only those
+	// of the lines it shows.
+	withSources := inc
+	for _, a := range []string{"203.0.113.7", "203.0.113.9", "203.0.113.11", "203.0.113.20", "203.0.113.200"} {
+		withSources.Sources = append(withSources.Sources, netip.MustParseAddr(a))
+	}
+	r2, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{withSources}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, bodies2 := parts(t, r2.Message)
+	mustContain(t, strings.ReplaceAll(string(bodies2[0]), "\r\n", "\n"), "Source network:  203.0.113.0/24\nAddresses seen:  5\n"+
+		"                 203.0.113.7, 203.0.113.9, 203.0.113.11, 203.0.113.20\n                 203.0.113.200\nFirst seen:")
 	if len(ps) != 4 {
 		t.Fatalf("%d parts, want the memo and an X-ARF report for each of the 3 addresses", len(ps))
 	}

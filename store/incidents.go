@@ -295,6 +295,15 @@ func marshalIncident(b []byte, inc abusewatch.Incident) []byte {
 	for i := range inc.Evidence {
 		b = appendSized(b, func(b []byte) []byte { return encodeEvent(b, &inc.Evidence[i]) })
 	}
+	// The sources of an incident about a network follow, when it has any: those stored
+	// before they were (and every other incident) end with the evidence, their bytes
+	// and digests as they were.
+	if len(inc.Sources) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(inc.Sources)))
+		for _, a := range inc.Sources {
+			b = appendAddr(b, a)
+		}
+	}
 	return b
 }
 
@@ -428,6 +437,14 @@ func decodeIncident(v []byte) (abusewatch.Incident, error) {
 			return inc, err
 		}
 		inc.Evidence = append(inc.Evidence, e)
+	}
+	if len(d.b) > 0 {
+		if n = d.uvarint(); n > uint64(len(d.b)) {
+			return inc, errCorruptIncident
+		}
+		for range n {
+			inc.Sources = append(inc.Sources, d.addr())
+		}
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return inc, errCorruptIncident

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -397,7 +398,8 @@ func TestIncidentCodecKeepsEveryField(t *testing.T) {
 	e.Seq, e.Port, e.LocalPort, e.Name, e.User, e.Service, e.Host, e.Source, e.Proto, e.Flags = 7, 40000, 22, "n", "root", "sshd", "web1", "/var/log/auth.log", "TCP", "SYN"
 	inc := abusewatch.Incident{ID: "id", Key: "ip:45.134.26.17", Rule: "per-address", Addr: e.Addr, Network: netip.MustParsePrefix("45.134.26.0/24"),
 		Classes: []abusewatch.Class{"auth-failure"}, First: t0, Last: t0.Add(time.Hour), Count: 3, Attempts: 2, Hosts: []string{"web1"},
-		Evidence: []abusewatch.Event{e}, Severity: 4, Success: true, PTR: "host.example.net", AdminOnly: true}
+		Evidence: []abusewatch.Event{e}, Severity: 4, Success: true, PTR: "host.example.net", AdminOnly: true,
+		Sources: []netip.Addr{e.Addr, netip.MustParseAddr("45.134.26.18"), netip.MustParseAddr("2001:db8::1")}}
 	v := reflect.ValueOf(inc)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {
@@ -435,6 +437,18 @@ func TestIncidentCodecKeepsEveryField(t *testing.T) {
 	marshaled(inc, func(b []byte) { old = zstdEncoder.EncodeAll(b[1:], []byte{incidentCodecV2}) })
 	if back, err := decodeIncident(old); err != nil || IncidentDigest(back) != IncidentDigest(inc) {
 		t.Errorf("the zstd form decodes to %+v, %v; want the incident", back, err)
+	}
+	// Without sources, an incident is marshaled as before they were kept (its digest
+	// stays that of what the store holds): the bytes end with the evidence.
+	var with, without []byte
+	marshaled(inc, func(b []byte) { with = slices.Clone(b) })
+	inc.Sources = nil
+	marshaled(inc, func(b []byte) { without = slices.Clone(b) })
+	if len(without) >= len(with) || !bytes.Equal(with[:len(without)], without) {
+		t.Errorf("without sources, the marshaled incident is not the one with them cut before them")
+	}
+	if back, err := decodeIncident(compressIncident(without)); err != nil || back.Sources != nil {
+		t.Errorf("an incident stored without sources decodes with %v, %v", back.Sources, err)
 	}
 }
 
