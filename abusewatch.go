@@ -151,6 +151,16 @@ func AddSources(sources []netip.Addr, evs []*Event) []netip.Addr {
 	return out
 }
 
+// UnmapPrefix is p masked, an IPv4-mapped IPv6 network (::ffff:a.b.c.d/n, n >= 96)
+// written as the IPv4 network it stands for: addresses are unmapped before they are
+// looked up or compared, so networks must be too.
+func UnmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked()
+}
+
 // AboutNetwork says whether inc is about a whole network (the network rule's, or a /24
 // that recurs) rather than one address: its Addr is then only the address it is looked
 // up through, one among those its evidence names.

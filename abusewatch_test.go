@@ -26,3 +26,17 @@ func TestIncidentSource(t *testing.T) {
 		}
 	}
 }
+
+func TestUnmapPrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7/24":         "203.0.113.0/24",
+		"::ffff:203.0.113.7/120": "203.0.113.0/24",
+		"::ffff:203.0.113.7/128": "203.0.113.7/32",
+		"::ffff:0.0.0.0/80":      "::/80", // wider than the mapped space: stays IPv6
+		"2001:db8::1/64":         "2001:db8::/64",
+	} {
+		if got := UnmapPrefix(netip.MustParsePrefix(in)); got.String() != want {
+			t.Errorf("UnmapPrefix(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

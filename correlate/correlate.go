@@ -414,7 +414,7 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 // recurrence rule's (/24; IPv6 /64). Such an incident names only one of its addresses
 // (the one it is looked up through), so a question about another finds it by these.
 func KeysAround(p netip.Prefix) []string {
-	p = unmapped(p)
+	p = abusewatch.UnmapPrefix(p)
 	var keys []string
 	for _, b := range []int{24, 16, 8} {
 		if n := networkOf(p.Addr(), b); n.IsValid() && n.Bits() < p.Bits() {
@@ -1062,7 +1062,7 @@ func severity(inc abusewatch.Incident) int {
 // Exclude adds p to the networks that never make an incident (the admin's `exclude`).
 // Like Correlate, it must not run concurrently with the other calls but Excluded.
 func (c *Correlator) Exclude(p netip.Prefix) {
-	never := append(slices.Clip(*c.never.Load()), unmapped(p))
+	never := append(slices.Clip(*c.never.Load()), abusewatch.UnmapPrefix(p))
 	c.never.Store(&never)
 }
 
@@ -1070,10 +1070,10 @@ func (c *Correlator) Exclude(p netip.Prefix) {
 // never make an incident, undoing Exclude or the Never option; the reserved networks
 // stay. Like Exclude, it may run beside Excluded only.
 func (c *Correlator) Include(p netip.Prefix) {
-	p = unmapped(p)
+	p = abusewatch.UnmapPrefix(p)
 	reserved := len(reservedNetworks())
 	old := *c.never.Load()
-	never := slices.Concat(old[:reserved], slices.DeleteFunc(slices.Clone(old[reserved:]), func(q netip.Prefix) bool { return unmapped(q) == p }))
+	never := slices.Concat(old[:reserved], slices.DeleteFunc(slices.Clone(old[reserved:]), func(q netip.Prefix) bool { return abusewatch.UnmapPrefix(q) == p }))
 	c.never.Store(&never)
 }
 
@@ -1097,22 +1097,16 @@ func (c *Correlator) Excluded(addr netip.Addr) bool {
 // ExcludedNetwork says whether every address of p is Excluded: p lies within one
 // network that never makes an incident. Like Excluded, it may run beside the others.
 func (c *Correlator) ExcludedNetwork(p netip.Prefix) bool {
-	p = unmapped(p)
+	p = abusewatch.UnmapPrefix(p)
 	within := func(q netip.Prefix) bool { return q.Bits() <= p.Bits() && q.Contains(p.Addr()) }
 	return !p.IsValid() || slices.ContainsFunc(*c.never.Load(), within) || slices.ContainsFunc(nonGlobalNetworks, within)
-}
-
-// unmapped is p with an IPv4-mapped IPv6 address as the IPv4 network it stands for,
-// masked.
-func unmapped(p netip.Prefix) netip.Prefix {
-	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
 }
 
 // notExcludedIn returns the test whether an event of network p comes from an address
 // that is not Excluded: a constant true when no excluded network overlaps p (the usual
 // case; a hot /24's events are tested in every batch).
 func (c *Correlator) notExcludedIn(p netip.Prefix) func(e *abusewatch.Event) bool {
-	p = unmapped(p)
+	p = abusewatch.UnmapPrefix(p)
 	overlaps := func(q netip.Prefix) bool { return q.Overlaps(p) }
 	if !p.IsValid() || slices.ContainsFunc(*c.never.Load(), overlaps) || slices.ContainsFunc(nonGlobalNetworks, overlaps) {
 		return func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) }

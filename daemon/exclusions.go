@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -28,10 +29,7 @@ func ParseExclusion(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%s has address bits set past /%d: write the network as %s, or one address as %s",
 			s, p.Bits(), p.Masked(), p.Addr())
 	}
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	return p, nil
+	return abusewatch.UnmapPrefix(p), nil
 }
 
 // Exclusions wider than these are refused from the command line: an IPv4 /8, an IPv6

@@ -61,7 +61,7 @@ func (m *MemoryCache) CachedContact(addr netip.Addr, now time.Time) (abusewatch.
 func (m *MemoryCache) CacheContact(c abusewatch.Contact, expires time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.entries[unmapPrefix(c.Network)] = memoryEntry{contact: cloneContact(c), expires: expires}
+	m.entries[abusewatch.UnmapPrefix(c.Network)] = memoryEntry{contact: cloneContact(c), expires: expires}
 	return nil
 }
 

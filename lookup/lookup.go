@@ -216,7 +216,7 @@ func checkStatic(in []StaticContact) ([]StaticContact, error) {
 		if !s.Network.IsValid() {
 			return nil, fmt.Errorf("lookup: static contact %d: no valid network", i+1)
 		}
-		p := unmapPrefix(s.Network)
+		p := abusewatch.UnmapPrefix(s.Network)
 		if len(s.Emails) == 0 {
 			return nil, fmt.Errorf("lookup: static contact for %s: no e-mail address", p)
 		}
@@ -235,7 +235,7 @@ func checkDoNotContact(in []DoNotContact) ([]DoNotContact, error) {
 		if !d.Network.IsValid() {
 			return nil, fmt.Errorf("lookup: do-not-contact entry %d: no valid network", i+1)
 		}
-		out = append(out, DoNotContact{Network: unmapPrefix(d.Network), Reason: d.Reason})
+		out = append(out, DoNotContact{Network: abusewatch.UnmapPrefix(d.Network), Reason: d.Reason})
 	}
 	slices.SortStableFunc(out, func(a, b DoNotContact) int { return cmp.Compare(b.Network.Bits(), a.Network.Bits()) })
 	return out, nil
@@ -251,15 +251,6 @@ func checkEmails(what string, emails []string) error {
 		}
 	}
 	return nil
-}
-
-// unmapPrefix masks p and writes an IPv4-mapped prefix as IPv4: addresses are unmapped
-// before matching, so prefixes must be too.
-func unmapPrefix(p netip.Prefix) netip.Prefix {
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	return p.Masked()
 }
 
 // resolverAddr accepts "host:port" and, as a convenience, a bare IP address for port 53.

@@ -232,7 +232,7 @@ func referral(ans rdapAnswer, addr netip.Addr) (*url.URL, bool) {
 		// The link names a network (or one address of it): it must be about addr's.
 		target := u.Path[i+len("/ip/"):]
 		if p, err := netip.ParsePrefix(target); err == nil {
-			if !unmapPrefix(p).Contains(addr) {
+			if !abusewatch.UnmapPrefix(p).Contains(addr) {
 				continue
 			}
 		} else if _, err := parseRDAPAddr(target); err != nil {

@@ -61,7 +61,7 @@ func (s *Store) CacheContact(c abusewatch.Contact, expires time.Time) error {
 		return err
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketContacts).Put(prefixKey(unmapPrefix(c.Network)), v)
+		return tx.Bucket(bucketContacts).Put(prefixKey(abusewatch.UnmapPrefix(c.Network)), v)
 	})
 	if err != nil {
 		return fmt.Errorf("store: cache contact for %s: %w", c.Network, err)
@@ -89,13 +89,4 @@ func (s *Store) PruneContacts(now time.Time) (int, error) {
 		return nil
 	})
 	return n, err
-}
-
-// unmapPrefix masks p and writes an IPv4-mapped prefix as IPv4, as addresses are unmapped
-// before they are looked up.
-func unmapPrefix(p netip.Prefix) netip.Prefix {
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	return p.Masked()
 }

@@ -867,7 +867,7 @@ func (s *Store) IncidentsOfKeys(keys []string, since time.Time) ([]abusewatch.In
 // after since: the newest limit of them (0: all), oldest first, and how many there are
 // in all. Only those returned are read in full.
 func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abusewatch.Incident, int, error) {
-	p = unmapPrefix(p)
+	p = abusewatch.UnmapPrefix(p)
 	return s.readFound(limit, func(tx *bolt.Tx) (found []foundIncident, err error) {
 		lastIdx := tx.Bucket(bucketIncidentLast)
 		c := tx.Bucket(bucketIncidentAddrs).Cursor()

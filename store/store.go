@@ -370,7 +370,7 @@ var errEnough = errors.New("enough events")
 // networkEvents returns the events of p with from <= Time <= to, oldest first; with
 // limit > 0, the oldest limit of them.
 func (s *Store) networkEvents(p netip.Prefix, from, to time.Time, limit int) ([]abusewatch.Event, error) {
-	p = unmapPrefix(p)
+	p = abusewatch.UnmapPrefix(p)
 	var out []abusewatch.Event
 	var at []int
 	lastHour := uint32(0)
@@ -452,7 +452,7 @@ type Glance struct {
 // from <= Time <= to, grouped as Glance says, in no particular order. It reads only the
 // blocks' indexes, so `abusewatch net` over months of events stays fast.
 func (s *Store) Glances(p netip.Prefix, from, to time.Time, fn func(Glance)) error {
-	p = unmapPrefix(p)
+	p = abusewatch.UnmapPrefix(p)
 	lo, hi := microRange(from, to)
 	// An address's events in one hour are a visit: one or two classes against one or
 	// two hosts. Its groups are found by a look through a few, not a map (which was a
