@@ -540,9 +540,18 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		closed = append(closed, done...)
 		c.judged.Add(int64(len(batch)))
 		c.through.Store(batch[len(batch)-1].Time.UnixNano()) // the batches come in time order
+		// What can no longer grow at the batch's newest event is closed already (the
+		// next batches come after it): most of a pass's incidents, visits of minutes in
+		// a batch of hours, skip the open ones and their heap.
+		newest := batch[len(batch)-1].Time.UnixNano()
 		for _, inc := range incs {
-			open[inc.ID] = inc
-			heap.Push(&closing, closingIncident{inc.Last.Add(c.growthOf(inc.Rule)).UnixNano(), inc.ID})
+			if closes := inc.Last.Add(c.growthOf(inc.Rule)).UnixNano(); closes < newest {
+				closed = append(closed, inc)
+				delete(open, inc.ID) // an earlier form, if any; its heap entry finds it gone
+			} else {
+				open[inc.ID] = inc
+				heap.Push(&closing, closingIncident{closes, inc.ID})
+			}
 		}
 		// The batches come in time order: what ended more than its growth before this
 		// batch's first event stays as it is. The soonest to close are looked at, not
