@@ -24,17 +24,16 @@ import (
 
 // heldRecurrence is a recurrence incident a pass holds open.
 type heldRecurrence struct {
-	scope      netip.Prefix
-	inc        abusewatch.Incident // Count, Classes, Severity and AdminOnly are set when it is let go of
+	inc        abusewatch.Incident // of scope inc.Network; Count, Classes, Severity and AdminOnly are set when it is let go of
 	reportable bool                // its evidence held a reportable event
 	spare      []abusewatch.Event  // the memory of its evidence before the last
 }
 
-// hold makes inc, just made or grown by a pass, a held recurrence of scope.
-func (c *Correlator) hold(scope netip.Prefix, inc abusewatch.Incident, reportable bool) {
+// hold makes inc, just made or grown by a pass, the held recurrence of its scope.
+func (c *Correlator) hold(inc abusewatch.Incident, reportable bool) {
 	c.heldMu.Lock()
 	defer c.heldMu.Unlock()
-	c.held[scope] = &heldRecurrence{scope: scope, inc: inc, reportable: reportable}
+	c.held[inc.Network] = &heldRecurrence{inc: inc, reportable: reportable}
 	if closes := inc.Last.Add(c.opts.Recurrence.Gap); c.heldCloses.IsZero() || closes.Before(c.heldCloses) {
 		c.heldCloses = closes
 	}
@@ -62,12 +61,13 @@ func (c *Correlator) openHeld(scope netip.Prefix, from time.Time) (open *heldRec
 // last one (the batches of a pass come in time order). It does for a recurrence what
 // describe does for the other rules, but for the classes, which its counters give.
 func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time) error {
-	recent, err := c.read.scopeEvents(h.scope, from, to)
+	scope := h.inc.Network
+	recent, err := c.read.scopeEvents(scope, from, to)
 	if err != nil {
 		return fmt.Errorf("correlate %s: %w", h.inc.Key, err)
 	}
 	inc := &h.inc
-	included := c.notExcludedIn(h.scope)
+	included := c.notExcludedIn(scope)
 	last := inc.Last
 	news := slices.DeleteFunc(recent, func(e *abusewatch.Event) bool {
 		return e.Class == abusewatch.ClassAuthSuccess || !included(e) ||
@@ -90,7 +90,7 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time) error {
 		}
 	}
 	inc.Attempts += newConnections(inc.Evidence, read, c.reportable)
-	if !h.scope.IsSingleIP() && len(news) > 0 {
+	if !scope.IsSingleIP() && len(news) > 0 {
 		inc.Addr = news[len(news)-1].Addr.Unmap()
 		inc.Sources = abusewatch.AddSources(inc.Sources, news)
 	}
@@ -132,11 +132,11 @@ func (c *Correlator) closeHeld(now time.Time, all bool) ([]abusewatch.Incident, 
 		if inc.First.Before(start) {
 			start = inc.First
 		}
-		active, err := c.activeDays(h.scope, start, inc.Last)
+		active, err := c.activeDays(inc.Network, start, inc.Last)
 		if err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}
-		cur, err := c.pastActivity(h.scope, dayOf(inc.First), dayOf(inc.Last), active)
+		cur, err := c.pastActivity(inc.Network, dayOf(inc.First), dayOf(inc.Last), active)
 		if err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}

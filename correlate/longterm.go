@@ -140,7 +140,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	inc.Evidence = old
 	reportable := c.describe(&inc, evs, ownNews) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
 	if c.held != nil {
-		c.hold(scope, inc, reportable)
+		c.hold(inc, reportable)
 		return abusewatch.Incident{}, false, true, nil
 	}
 	c.counted(&inc, cur, reportable)
