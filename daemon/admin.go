@@ -281,7 +281,12 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		incs, err := QueryIncidents(d.store, since, limit)
+		why, err := d.unreported(r.Context())
+		if err != nil {
+			replyError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		incs, err := QueryIncidents(d.store, since, limit, why)
 		reply(w, incs, err)
 	})
 	mux.HandleFunc("GET /v1/unknown", func(w http.ResponseWriter, r *http.Request) {
@@ -309,7 +314,12 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		info, err := QueryNetwork(d.store, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), since, time.Now())
+		why, err := d.unreported(r.Context())
+		if err != nil {
+			replyError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		info, err := QueryNetwork(d.store, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), since, time.Now(), why)
 		reply(w, info, err)
 	})
 	mux.HandleFunc("GET /v1/net/{addr}/{bits}", func(w http.ResponseWriter, r *http.Request) {
@@ -323,7 +333,12 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		info, err := QueryNetwork(d.store, p, since, time.Now())
+		why, err := d.unreported(r.Context())
+		if err != nil {
+			replyError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		info, err := QueryNetwork(d.store, p, since, time.Now(), why)
 		reply(w, info, err)
 	})
 	for _, action := range []string{"exclude", "pardon"} {
@@ -411,6 +426,16 @@ func (d *Daemon) adminHandler() http.Handler {
 		reply(w, p, err)
 	})
 	return mux
+}
+
+// unreported is the running pipeline's Unreported: the main loop hands over the
+// pipeline (a reload replaces it), whose exclusions and lookups may be read beside it.
+func (d *Daemon) unreported(ctx context.Context) (Unreported, error) {
+	var pipe *Pipeline
+	if err := d.onLoop(ctx, func() { pipe = d.pipe }); err != nil {
+		return nil, err
+	}
+	return pipe.unreported(time.Now())
 }
 
 func sinceParam(r *http.Request, def time.Duration) (time.Time, error) {

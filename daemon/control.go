@@ -112,7 +112,7 @@ func (d *Daemon) reload() (ReloadResult, error) {
 	if cfg.Admin != d.cfg.Admin {
 		res.Notes = append(res.Notes, "[admin] changed: restart the daemon to move the admin socket")
 	}
-	pipe.Counters = d.pipe.Counters
+	pipe.Counters, pipe.misses = d.pipe.Counters, d.pipe.misses
 	if round := d.outbox.pipe; round != nil {
 		// The running round of the outbox keeps the pipeline it began with; what the
 		// new config never reports, it must not report either.

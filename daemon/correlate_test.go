@@ -224,7 +224,7 @@ func TestQueryNetworkShowsCountersBeyondRawRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, net := range []string{"45.134.26.17/32", "45.134.26.0/24"} {
-		info, err := QueryNetwork(p.store, netip.MustParsePrefix(net), now.Add(-180*day), now)
+		info, err := QueryNetwork(p.store, netip.MustParsePrefix(net), now.Add(-180*day), now, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +284,7 @@ func TestQueryNetworkCountsAgreeWithAPlainCount(t *testing.T) {
 	if _, err := p.store.Commit(evs, nil); err != nil {
 		t.Fatal(err)
 	}
-	info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.0/24"), since, now)
+	info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.0/24"), since, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestQueryNetworkShowsTheIncidentsOfTheNetworksAround(t *testing.T) {
 	inc := networkAttack(t, p.store, "45.134.26.0/24", []string{"45.134.26.7", "45.134.26.18", "45.134.26.200"}, first)
 	for q, want := range map[string]bool{"45.134.26.18/32": true, "45.134.26.128/25": true, "45.134.26.7/32": true,
 		"45.134.26.0/24": true, "45.134.0.0/16": true, "45.134.27.1/32": false, "45.135.0.0/16": false} {
-		info, err := QueryNetwork(p.store, netip.MustParsePrefix(q), first.Add(-day), first.Add(day))
+		info, err := QueryNetwork(p.store, netip.MustParsePrefix(q), first.Add(-day), first.Add(day), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +379,7 @@ func TestQueryNetworkShowsTheIncidentsOfTheNetworksAround(t *testing.T) {
 			t.Errorf("%s: shows the /24's incident %v (%d in all), want %v", q, got, info.IncidentsTotal, want)
 		}
 	}
-	if info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.18/32"), first.Add(2*time.Hour), first.Add(day)); err != nil || len(info.Incidents) != 0 {
+	if info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.18/32"), first.Add(2*time.Hour), first.Add(day), nil); err != nil || len(info.Incidents) != 0 {
 		t.Errorf("since after its end: %d incidents (%v), want none", len(info.Incidents), err)
 	}
 }

@@ -92,6 +92,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	if err := p.expireStale(now); err != nil {
 		return err
 	}
+	p.misses.forgetBefore(now.Add(-24 * time.Hour))
 	after := p.reportAfter
 	incs, next, err := p.store.UnreportedIncidents(after, reportBatch)
 	if err != nil {
@@ -163,6 +164,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 		if errors.Is(err, lookup.ErrDoNotContact) {
 			p.log.Debug("network is on the do-not-contact list: not reported", "incident", inc.ID, "addr", inc.Addr)
+			p.misses.set(inc.ID, "its network is on the do-not-contact list ([[do_not_contact]])", now)
 			continue
 		}
 		if err != nil {
@@ -170,11 +172,14 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 				return ctx.Err()
 			}
 			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
+			p.misses.set(inc.ID, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %v",
+				now.In(p.zone()).Format("2006-01-02 15:04"), inc.Addr, err), now)
 			if failed++; failed == 1 {
 				firstFailed, firstErr = inc, err
 			}
 			continue
 		}
+		p.misses.clear(inc.ID)
 		p.setPTR(ctx, &inc)
 		key := strings.ToLower(strings.Join(contact.Emails, ","))
 		pt := byKey[key]
@@ -297,37 +302,9 @@ func (p *Pipeline) expireStale(now time.Time) error {
 // rules make no incident there, but one made before the network was excluded may still
 // wait on the work list or in a report. Of a network's incident (network scale, or a /24
 // that recurs) that an excluded network covers only in part, the excluded addresses'
-// evidence is taken out (leftOut lists them) and it is looked up through an address
-// left; with none left it is not reported either.
+// evidence is taken out (leftOut lists them); see reportableThrough.
 func (p *Pipeline) reportableNow(inc abusewatch.Incident) (out abusewatch.Incident, leftOut []netip.Addr, ok bool) {
-	if !inc.AboutNetwork() {
-		a := inc.Addr
-		if !a.IsValid() {
-			a = inc.Network.Addr()
-		}
-		return inc, nil, !a.IsValid() || !p.Excluded(a)
-	}
-	if p.correlator.ExcludedNetwork(inc.Network) {
-		return inc, nil, false
-	}
-	excluded := func(a netip.Addr) bool {
-		if !p.Excluded(a) {
-			return false
-		}
-		if a = a.Unmap(); !slices.Contains(leftOut, a) {
-			leftOut = append(leftOut, a)
-		}
-		return true
-	}
-	kept := slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return excluded(e.Addr) })
-	sources := slices.DeleteFunc(slices.Clone(inc.Sources), excluded)
-	if inc.Addr.IsValid() && excluded(inc.Addr) && len(kept) > 0 {
-		inc.Addr = kept[0].Addr.Unmap()
-	}
-	if len(leftOut) > 0 {
-		inc.Evidence, inc.Sources = kept, sources
-	}
-	return inc, leftOut, len(kept) > 0
+	return reportableThrough(p.correlator, inc)
 }
 
 // addrList is addrs for a log line or a report's error: "45.134.26.7, 45.134.26.9".

@@ -169,6 +169,24 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if mine[0].Success {
 		return Preview{}, fmt.Errorf("a login from %s succeeded (possible compromise): abusewatch never reports that outside; check it yourself", addr)
 	}
+	// What is never reported (for the admin only, excluded since) is not previewed as if
+	// it were; policy.max_age is told below, with the report as it would read.
+	corr, err := newCorrelator(cfg, st)
+	if err != nil {
+		return Preview{}, err
+	}
+	never := unreportedReasons{gate: corr}
+	var why string
+	mine = slices.DeleteFunc(mine, func(inc abusewatch.Incident) bool {
+		w := never.of(inc)
+		if w != "" {
+			why = w
+		}
+		return w != ""
+	})
+	if len(mine) == 0 {
+		return Preview{}, fmt.Errorf("nothing from %s would be reported: %s", addr, why)
+	}
 	cutoff, limited, err := reportCutoff(cfg, st, now)
 	if err != nil {
 		return Preview{}, err

@@ -105,6 +105,8 @@ type Pipeline struct {
 	roundBudget time.Duration
 
 	Counters *Counters // shared with the pipeline a reload replaces
+	// The incidents the last rounds found no contact for, and why (shared like Counters).
+	misses *contactMisses
 }
 
 // neverReport is policy.never_report as networks.
@@ -124,15 +126,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 	if err != nil {
 		return nil, err
 	}
-	never := cfg.neverReport()
-	excluded, err := st.Exclusions()
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range excluded {
-		never = append(never, e.Network)
-	}
-	corr, err := correlate.New(correlateOptions(cfg, never), st, st, st)
+	corr, err := newCorrelator(cfg, st)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +154,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		rules:       rules,
 		roundBudget: cfg.Policy.ReportInterval.Duration / 2,
 		Counters:    &Counters{},
+		misses:      &contactMisses{},
 	}, nil
 }
 
@@ -367,15 +362,15 @@ type TouchedIncident struct {
 	Incident abusewatch.Incident
 	Reported bool
 	Report   abusewatch.Report
-	// Why it will not be reported, when the outbox's rounds (at now) decided so for a
-	// reason of its own: ended before policy.max_age, or its network excluded since.
+	// Why it is not reported outside ("": its report is written at the next round), as
+	// Unreported says.
 	Unreported string
 }
 
 // Touched returns the incidents created or grown since RecordChanges, as stored now, each
 // with the report that covers it, or why none will.
 func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
-	cutoff, limited, err := reportCutoff(p.cfg, p.store, now)
+	why, err := p.unreported(now)
 	if err != nil {
 		return nil, err
 	}
@@ -398,13 +393,8 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 				return nil, err
 			}
 		}
-		_, _, reportable := p.reportableNow(inc)
-		switch {
-		case t.Reported || inc.Success:
-		case !reportable:
-			t.Unreported = "its network is never reported (policy.never_report, exclude)"
-		case limited && inc.Last.Before(cutoff):
-			t.Unreported = fmt.Sprintf("it ended more than policy.max_age (%s) before the newest event", p.cfg.Policy.MaxAge)
+		if !t.Reported {
+			t.Unreported = why(inc)
 		}
 		out = append(out, t)
 	}

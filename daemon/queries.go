@@ -24,6 +24,9 @@ type IncidentInfo struct {
 	ReportState abusewatch.ReportState `json:"report_state,omitempty"`
 	ReportTo    []string               `json:"report_to,omitempty"`
 	Location    string                 `json:"report_location,omitempty"`
+	// Without a report: why it is not reported outside ("": nothing holds it back, its
+	// report is written at the outbox's next round).
+	Unreported string `json:"unreported,omitempty"`
 }
 
 // IncidentList is the newest of the incidents active since a time, and how many there
@@ -39,15 +42,15 @@ type IncidentList struct {
 const DefaultIncidentLimit = 1000
 
 // QueryIncidents returns the newest limit (0: all) of the incidents whose last event is
-// at or after since, newest first, each with its report.
-func QueryIncidents(st *store.Store, since time.Time, limit int) (IncidentList, error) {
+// at or after since, newest first, each with its report or why says why it has none.
+func QueryIncidents(st *store.Store, since time.Time, limit int, why Unreported) (IncidentList, error) {
 	all, total, err := st.IncidentsSince(since, limit)
 	if err != nil {
 		return IncidentList{}, err
 	}
 	out := IncidentList{Incidents: []IncidentInfo{}, Total: total}
 	for _, inc := range all {
-		info, err := withReport(st, inc)
+		info, err := withReport(st, inc, why)
 		if err != nil {
 			return IncidentList{}, err
 		}
@@ -57,10 +60,14 @@ func QueryIncidents(st *store.Store, since time.Time, limit int) (IncidentList, 
 	return out, nil
 }
 
-func withReport(st *store.Store, inc abusewatch.Incident) (IncidentInfo, error) {
+// withReport is inc with its report, or why (unless nil) it has none.
+func withReport(st *store.Store, inc abusewatch.Incident, why Unreported) (IncidentInfo, error) {
 	info := IncidentInfo{Incident: inc}
 	id, ok, err := st.ReportFor(inc.ID)
 	if err != nil || !ok {
+		if err == nil && why != nil {
+			info.Unreported = why(inc)
+		}
 		return info, err
 	}
 	r, ok, err := st.Report(id)
@@ -108,9 +115,9 @@ type AddrCount struct {
 const maxIncidentsShown = 100
 
 // QueryNetwork returns what is known about network p (an address is a /32 or /128) from
-// since to now. Any prefix length is accepted: the nearest stored index (/24, /16, /8,
+// since to now, its incidents each with its report or why says why it has none. Any prefix length is accepted: the nearest stored index (/24, /16, /8,
 // IPv6 /64, /48, /32) is read and filtered.
-func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (NetworkInfo, error) {
+func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why Unreported) (NetworkInfo, error) {
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
 	info := NetworkInfo{Network: p.String(), Since: since}
 	// The blocks' indexes hold the time, address, class and host of every event: enough
@@ -169,7 +176,7 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time) (Networ
 	}
 	info.IncidentsTotal += added
 	for _, inc := range incs {
-		ii, err := withReport(st, inc)
+		ii, err := withReport(st, inc, why)
 		if err != nil {
 			return info, err
 		}

@@ -36,8 +36,15 @@ const (
 
 // BuildSummary gathers the summary of the 24 hours before now from the store: events
 // by class, host, hour, address and network; new and growing incidents; the outbox;
-// possible compromises first. shapes may be nil.
-func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Time) (mailer.Summary, error) {
+// possible compromises first. shapes may be nil; why says why an incident without a
+// report has none (nil: StoredUnreported).
+func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why Unreported, now time.Time) (mailer.Summary, error) {
+	if why == nil {
+		var err error
+		if why, err = StoredUnreported(cfg, st, now); err != nil {
+			return mailer.Summary{}, err
+		}
+	}
 	loc := Location(cfg.Reporter.Timezone)
 	from := now.Add(-24 * time.Hour)
 	host, _ := os.Hostname()
@@ -97,7 +104,7 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, now time.Tim
 		si := mailer.SummaryIncident{
 			Source: inc.Source(), Count: inc.Count, First: inc.First, Last: inc.Last,
 			Classes: joinClasses(inc.Classes), Hosts: sanitizeText(strings.Join(inc.Hosts, ", ")),
-			Reported: reportState(reportOf[inc.ID], inc),
+			Reported: reportState(reportOf[inc.ID], inc, why),
 		}
 		switch {
 		case inc.Success:
@@ -226,7 +233,11 @@ func (s storeShapes) TopShapes(since time.Time, n int) ([]mailer.Shape, error) {
 
 // SendSummary builds the summary of the last 24 hours and mails it to the admin now.
 func (p *Pipeline) SendSummary(ctx context.Context, now time.Time) error {
-	sum, err := BuildSummary(p.cfg, p.store, storeShapes{p.store}, now)
+	why, err := p.unreported(now)
+	if err != nil {
+		return err
+	}
+	sum, err := BuildSummary(p.cfg, p.store, storeShapes{p.store}, why, now)
 	if err != nil {
 		return err
 	}
@@ -278,11 +289,12 @@ func joinClasses(cs []abusewatch.Class) string {
 }
 
 // reportState says in words where an incident's report is.
-func reportState(r abusewatch.Report, inc abusewatch.Incident) string {
+func reportState(r abusewatch.Report, inc abusewatch.Incident, why Unreported) string {
 	switch {
-	case inc.Success:
-		return "not reported: a login succeeded (check it yourself)"
-	case r.ID == "":
+	case r.ID == "" || inc.Success:
+		if w := why(inc); w != "" {
+			return "not reported: " + sanitizeText(w)
+		}
 		return "no report yet"
 	case r.State == abusewatch.ReportPendingApproval:
 		return "waiting for your approval (" + r.ID + ")"

@@ -104,7 +104,7 @@ func TestDailySummaryMatchesTheGoldenFile(t *testing.T) {
 	cfg, st := seededStore(t, now)
 	shapes := shapesForTest{{Shape: "web1 CRON[<N>]: (root) CMD (<PATH>)", Count: 288,
 		Sample: "web1 CRON[4242]: (root) CMD (/usr/local/bin/backup)", Rule: `^\w{3} [ :0-9]{11} [._[:alnum:]-]+ CRON\[[0-9]+\]: \(root\) CMD \(/usr/local/bin/backup\)$`}}
-	sum, err := BuildSummary(cfg, st, shapes, now)
+	sum, err := BuildSummary(cfg, st, shapes, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestDailySummaryListsTheStoredShapesWithARule(t *testing.T) {
 		Last: now.Add(-time.Hour), Sample: sample}}); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := BuildSummary(cfg, st, storeShapes{st}, now)
+	sum, err := BuildSummary(cfg, st, storeShapes{st}, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard,
 func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
 	cfg, st := seededStore(t, now)
-	base, err := BuildSummary(cfg, st, nil, now)
+	base, err := BuildSummary(cfg, st, nil, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sum, err := BuildSummary(cfg, st, nil, now)
+	sum, err := BuildSummary(cfg, st, nil, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,15 +69,15 @@ func (f adminFlags) open() (cfg *daemon.Config, client *adminClient, cfgErr erro
 }
 
 // daemonClient is the client for commands that only the running daemon can answer.
-func (f adminFlags) daemonClient() (*adminClient, error) {
-	_, client, cfgErr := f.open()
+func (f adminFlags) daemonClient() (*daemon.Config, *adminClient, error) {
+	cfg, client, cfgErr := f.open()
 	if client == nil {
 		if cfgErr != nil {
-			return nil, cfgErr
+			return nil, nil, cfgErr
 		}
-		return nil, fmt.Errorf("%s: [admin] socket is \"\": the daemon serves no admin socket; set one and restart it", *f.config)
+		return nil, nil, fmt.Errorf("%s: [admin] socket is \"\": the daemon serves no admin socket; set one and restart it", *f.config)
 	}
-	return client, nil
+	return cfg, client, nil
 }
 
 // noSocket says whether the config turns the admin socket off (then only offline works).

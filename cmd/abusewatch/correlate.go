@@ -164,7 +164,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	pipe.RecordChanges() // for the summary of what the pass changed
-	loc := daemon.Location(cfg.Reporter.Timezone)
+	loc := shownZone(cfg)
 	var forgotten, kept int
 	if *rebuild {
 		// Only what the kept raw events can make again: an incident of days whose

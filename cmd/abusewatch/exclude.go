@@ -96,7 +96,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 // list prints the networks never reported.
 func (c *excludeCommand) list(ctx context.Context, f adminFlags) error {
 	var all []daemon.ExclusionInfo
-	_, err := queryOrOffline(ctx, f, c.stderr,
+	cfg, err := queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/exclusions", nil, &all) },
 		func(cfg *daemon.Config, st *store.Store) (err error) {
 			all, err = daemon.ListExclusions(cfg, st)
@@ -120,7 +120,7 @@ func (c *excludeCommand) list(ctx context.Context, f adminFlags) error {
 	for _, e := range all {
 		since := ""
 		if !e.Added.IsZero() {
-			since = e.Added.Local().Format("2006-01-02 15:04")
+			since = e.Added.In(shownZone(cfg)).Format("2006-01-02 15:04")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Network, e.By, since, strings.Join(strings.Fields(e.Reason), " "))
 	}
@@ -130,7 +130,7 @@ func (c *excludeCommand) list(ctx context.Context, f adminFlags) error {
 // remove undoes the exclusion of p.
 func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefix) error {
 	var res daemon.IncludeResult
-	_, err := queryOrOffline(ctx, f, c.stderr,
+	cfg, err := queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
 			return cl.call(ctx, "DELETE", "/v1/exclude", url.Values{"network": {p.String()}}, &res)
 		},
@@ -144,7 +144,7 @@ func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefi
 	if *f.asJSON {
 		return printJSON(c.stdout, res)
 	}
-	fmt.Fprintf(c.stdout, "%s is no longer excluded (it was since %s).\n", res.Network, res.Removed.Added.Local().Format("2006-01-02 15:04"))
+	fmt.Fprintf(c.stdout, "%s is no longer excluded (it was since %s).\n", res.Network, res.Removed.Added.In(shownZone(cfg)).Format("2006-01-02 15:04"))
 	if res.StillIn != nil {
 		fmt.Fprintf(c.stdout, "Its addresses are still never reported: it lies in %s, which stays excluded.\n", res.StillIn.Network)
 		return nil

@@ -40,13 +40,16 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		return &usageError{fmt.Sprintf("--limit %d: give a count, or 0 for all", *limit)}
 	}
 	var list daemon.IncidentList
-	_, err = queryOrOffline(ctx, f, c.stderr,
+	cfg, err := queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
 			q := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {strconv.Itoa(*limit)}}
 			return cl.call(ctx, "GET", "/v1/incidents", q, &list)
 		},
-		func(_ *daemon.Config, st *store.Store) (err error) {
-			list, err = daemon.QueryIncidents(st, from, *limit)
+		func(cfg *daemon.Config, st *store.Store) error {
+			why, err := daemon.StoredUnreported(cfg, st, time.Now())
+			if err == nil {
+				list, err = daemon.QueryIncidents(st, from, *limit, why)
+			}
 			return err
 		})
 	if err != nil {
@@ -55,7 +58,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 	incs := list.Incidents
 	if list.Total > len(incs) {
 		fmt.Fprintf(c.stderr, "The newest %d of %d incidents since %s; --limit 0 shows them all.\n",
-			len(incs), list.Total, from.Format(time.DateTime))
+			len(incs), list.Total, from.In(shownZone(cfg)).Format(time.DateTime))
 	}
 	if *f.asJSON {
 		if incs == nil {
@@ -64,21 +67,32 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		return printJSON(c.stdout, incs)
 	}
 	if len(incs) == 0 {
-		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.Format(time.DateTime))
+		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.In(shownZone(cfg)).Format(time.DateTime))
 		return nil
 	}
+	loc := shownZone(cfg)
 	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "ID\tSOURCE\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
 	for _, i := range incs {
-		report := "none yet"
-		if i.Success {
-			report = "not reported: a login succeeded (possible compromise)"
-		}
-		if i.ReportID != "" {
-			report = fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", i.ID, i.Source(), i.Attempts, i.Count,
-			i.First.Local().Format("2006-01-02 15:04"), i.Last.Local().Format("2006-01-02 15:04"), strings.Join(i.Hosts, ","), report)
+			i.First.In(loc).Format("2006-01-02 15:04"), i.Last.In(loc).Format("2006-01-02 15:04"), strings.Join(i.Hosts, ","), incidentReport(i))
 	}
 	return tw.Flush()
+}
+
+// incidentReport says where an incident's report is, or why it has none.
+func incidentReport(i daemon.IncidentInfo) string {
+	if i.ReportID != "" {
+		return fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
+	}
+	return notReported(i.Unreported, "none yet")
+}
+
+// notReported is "not reported: " and why, or otherwise when why is empty (nothing holds
+// the report back).
+func notReported(why, otherwise string) string {
+	if why == "" {
+		return otherwise
+	}
+	return "not reported: " + why
 }

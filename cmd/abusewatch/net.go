@@ -48,12 +48,15 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		return &usageError{err.Error()}
 	}
 	var info daemon.NetworkInfo
-	_, err = queryOrOffline(ctx, f, stderr,
+	cfg, err := queryOrOffline(ctx, f, stderr,
 		func(cl *adminClient) error {
 			return cl.call(ctx, "GET", path, url.Values{"since": {from.Format(time.RFC3339)}}, &info)
 		},
-		func(_ *daemon.Config, st *store.Store) (err error) {
-			info, err = daemon.QueryNetwork(st, p, from, time.Now())
+		func(cfg *daemon.Config, st *store.Store) error {
+			why, err := daemon.StoredUnreported(cfg, st, time.Now())
+			if err == nil {
+				info, err = daemon.QueryNetwork(st, p, from, time.Now(), why)
+			}
 			return err
 		})
 	if err != nil {
@@ -62,7 +65,8 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	if *f.asJSON {
 		return printJSON(stdout, info)
 	}
-	fmt.Fprintf(stdout, "%s since %s: %d events", info.Network, info.Since.Local().Format(time.DateTime), info.Events)
+	loc := shownZone(cfg)
+	fmt.Fprintf(stdout, "%s since %s: %d events", info.Network, info.Since.In(loc).Format(time.DateTime), info.Events)
 	if info.Events > 0 {
 		var parts []string
 		for _, c := range slices.Sorted(maps.Keys(info.ByClass)) {
@@ -76,7 +80,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 			info.CountedEvents, len(info.CountedByDay))
 	}
 	if info.Excluded != nil {
-		fmt.Fprintf(stdout, "Never reported: %s excluded on %s %s\n", info.Excluded.Network, info.Excluded.Added.Local().Format(time.DateOnly), info.Excluded.Reason)
+		fmt.Fprintf(stdout, "Never reported: %s excluded on %s %s\n", info.Excluded.Network, info.Excluded.Added.In(loc).Format(time.DateOnly), info.Excluded.Reason)
 	}
 	if info.Last != nil {
 		fmt.Fprintf(stdout, "Last event: %s\n", info.Last.Line)
@@ -104,11 +108,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		}
 		fmt.Fprintln(tw, "\nINCIDENT\tSOURCE\tCONNECTIONS\tLAST SEEN\tREPORT")
 		for _, i := range info.Incidents {
-			report := "none yet"
-			if i.ReportID != "" {
-				report = fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, i.Source(), i.Attempts, i.Last.Local().Format("2006-01-02 15:04"), report)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, i.Source(), i.Attempts, i.Last.In(loc).Format("2006-01-02 15:04"), incidentReport(i))
 		}
 	}
 	return tw.Flush()

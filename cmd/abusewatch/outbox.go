@@ -98,10 +98,7 @@ func (c *outboxCommand) Run(ctx context.Context, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(entries)
 	}
-	loc := time.Local
-	if cfg != nil {
-		loc = daemon.Location(cfg.Reporter.Timezone)
-	}
+	loc := shownZone(cfg)
 	if len(reports) == 0 {
 		fmt.Fprintln(c.stdout, "The outbox is empty.")
 		return nil

@@ -25,7 +25,7 @@ func (c *reloadCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := f.daemonClient()
+	_, client, err := f.daemonClient()
 	if err != nil {
 		return err
 	}

@@ -111,10 +111,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 				Message string `json:"message"`
 			}{entryOf(r), string(r.Message)})
 		default:
-			loc := time.Local
-			if cfg != nil {
-				loc = daemon.Location(cfg.Reporter.Timezone)
-			}
+			loc := shownZone(cfg)
 			fmt.Fprintf(c.stdout, "Report %s: %s\n", r.ID, r.State)
 			fmt.Fprintf(c.stdout, "To:        %s\n", strings.Join(r.Contact.Emails, ", "))
 			fmt.Fprintf(c.stdout, "Subject:   %s\n", r.Subject)

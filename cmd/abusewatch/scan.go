@@ -122,7 +122,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	}
 	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "SOURCE\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
-	loc := daemon.Location(cfg.Reporter.Timezone)
+	loc := shownZone(cfg)
 	for _, t := range touched {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Incident.Source(), t.Incident.Attempts, t.Incident.Count,
 			t.Incident.First.In(loc).Format("2006-01-02 15:04:05 -0700"), t.Incident.Last.In(loc).Format("15:04:05"),
@@ -158,13 +158,7 @@ func (c *scanCommand) whereReportsAre(cfg *daemon.Config, sum scanSummary) {
 // reportCell says where an incident's report is.
 func reportCell(t daemon.TouchedIncident) string {
 	if !t.Reported {
-		if t.Incident.Success {
-			return "not reported: a login from this address succeeded (possible compromise), check it yourself"
-		}
-		if t.Unreported != "" {
-			return "not reported: " + t.Unreported
-		}
-		return "not reported yet: no abuse contact found (see the log)"
+		return notReported(t.Unreported, "not reported yet (see the log)")
 	}
 	r := t.Report
 	to := strings.Join(r.Contact.Emails, ", ")

@@ -22,7 +22,7 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 	if !strings.Contains(stdout, "6 incidents, 4 reports written (mode auto).") {
 		t.Errorf("summary line missing:\n%s", stdout)
 	}
-	if !strings.Contains(stdout, "81.2.69.160") || !strings.Contains(stdout, "not reported: a login from this address succeeded") {
+	if !strings.Contains(stdout, "81.2.69.160") || !strings.Contains(stdout, "not reported: a login from it succeeded (possible compromise)") {
 		t.Errorf("the incident with a successful login must be listed as not reported:\n%s", stdout)
 	}
 	for _, private := range []string{"10.20.0.77", "10.20.0.5"} {
@@ -32,6 +32,17 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 	}
 	if strings.Contains(stdout, "92.118.39.5") {
 		t.Errorf("an address below the threshold made an incident:\n%s", stdout)
+	}
+	// Every command shows times in reporter.timezone (the demo's is Europe/Berlin, an
+	// hour ahead of UTC in November), as the scan's table and the reports do.
+	if !strings.Contains(stdout, "2026-11-20 03:12:00 +0100") {
+		t.Errorf("the scan's table does not show 45.134.26.17's first line in reporter.timezone:\n%s", stdout)
+	}
+	for _, args := range [][]string{{"incidents", "--since", "2026-11-01"}, {"ip", "45.134.26.17", "--since", "2026-11-01"}} {
+		out, errOut, code := runBinary(t, dir, append(args, "--config", repoPath(t, "configs/demo.toml"))...)
+		if code != 0 || !strings.Contains(out, "2026-11-20 03:15") {
+			t.Errorf("%s does not show 45.134.26.17's last line at 03:15 as the scan does (exit %d):\n%s%s", args[0], code, out, errOut)
+		}
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "abusewatch-demo", "maildir", "new", "*"))
 	if err != nil || len(files) != 4 {

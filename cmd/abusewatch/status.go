@@ -26,7 +26,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := f.daemonClient()
+	cfg, client, err := f.daemonClient()
 	if err != nil {
 		return err
 	}
@@ -62,9 +62,9 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	switch o := st.Outbox; {
 	case o.Running:
 		fmt.Fprintf(w, "Outbox round: running since %s (%s): lookups or deliveries waiting on the network.\n",
-			o.Started.Local().Format(time.DateTime), time.Since(o.Started).Round(time.Second))
+			o.Started.In(shownZone(cfg)).Format(time.DateTime), time.Since(o.Started).Round(time.Second))
 	case !o.Started.IsZero():
-		fmt.Fprintf(w, "Outbox round: last at %s, took %.1fs", o.Started.Local().Format(time.DateTime), o.LastSeconds)
+		fmt.Fprintf(w, "Outbox round: last at %s, took %.1fs", o.Started.In(shownZone(cfg)).Format(time.DateTime), o.LastSeconds)
 		if o.LastError != "" {
 			fmt.Fprintf(w, "; failed: %s", o.LastError)
 		}

@@ -4,7 +4,21 @@ import (
 	"bufio"
 	"io"
 	"text/tabwriter"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon"
 )
+
+// shownZone is the zone the commands show times in: reporter.timezone, the zone of the
+// reports and the daily summary ("Local" unless set), or the machine's without a config.
+// One zone for all: `incidents` showed the machine's and `outbox` the reports', an hour
+// apart and neither saying which.
+func shownZone(cfg *daemon.Config) *time.Location {
+	if cfg == nil {
+		return time.Local
+	}
+	return daemon.Location(cfg.Reporter.Timezone)
+}
 
 // table is the commands' tabwriter (columns two spaces apart), writing to its output in
 // large pieces: a tabwriter writes each cell and each run of padding on its own, and

@@ -44,7 +44,7 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 	}
 	var shapes []store.Shape
 	q := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {strconv.Itoa(*limit)}}
-	_, err = queryOrOffline(ctx, f, c.stderr,
+	cfg, err := queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/unknown", q, &shapes) },
 		func(_ *daemon.Config, st *store.Store) (err error) { shapes, err = st.Shapes(from, *limit); return err })
 	if err != nil {
@@ -57,13 +57,13 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 		return printJSON(c.stdout, shapes)
 	}
 	if len(shapes) == 0 {
-		fmt.Fprintf(c.stdout, "No unknown records since %s: every record matched a rule.\n", from.Format(time.DateTime))
+		fmt.Fprintf(c.stdout, "No unknown records since %s: every record matched a rule.\n", from.In(shownZone(cfg)).Format(time.DateTime))
 		return nil
 	}
 	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "COUNT\tFIRST SEEN\tLAST SEEN\tSHAPE")
 	for _, s := range shapes {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Count, s.First.Local().Format("2006-01-02 15:04"), s.Last.Local().Format("2006-01-02 15:04"), s.Shape)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Count, s.First.In(shownZone(cfg)).Format("2006-01-02 15:04"), s.Last.In(shownZone(cfg)).Format("2006-01-02 15:04"), s.Shape)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

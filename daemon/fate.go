@@ -1,0 +1,181 @@
+package daemon
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/correlate"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// Why an incident has no report outside is said here once, for everything that shows
+// incidents: `incidents`, `ip`, `net`, `scan`, `report preview` and the daily summary.
+// Each said what it knew ("none yet", "no abuse contact found"), and an incident for the
+// admin only, or of a network excluded since, read as if its report were on its way.
+
+// exclusionGate says which addresses and networks are never reported (the correlator's
+// never-report networks).
+type exclusionGate interface {
+	Excluded(addr netip.Addr) bool
+	ExcludedNetwork(p netip.Prefix) bool
+}
+
+// contactMisses are the incidents for which the outbox's last rounds found no abuse
+// contact, each with why. The rounds try them again; meanwhile the commands say why
+// they wait. It outlives a reload, like the Counters, and forgets what no round tried
+// for a day (an incident that left the work list: expired, pardoned).
+type contactMisses struct {
+	mu  sync.Mutex
+	why map[string]contactMiss
+}
+
+type contactMiss struct {
+	why string
+	at  time.Time
+}
+
+func (m *contactMisses) set(id, why string, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.why == nil {
+		m.why = map[string]contactMiss{}
+	}
+	m.why[id] = contactMiss{why, at}
+}
+
+// forgetBefore forgets the misses of the rounds before t.
+func (m *contactMisses) forgetBefore(t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	maps.DeleteFunc(m.why, func(_ string, c contactMiss) bool { return c.at.Before(t) })
+}
+
+func (m *contactMisses) clear(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.why, id)
+}
+
+func (m *contactMisses) get(id string) string {
+	if m == nil {
+		return ""
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.why[id].why
+}
+
+// Unreported says why an incident is not reported outside, or "" when nothing holds it
+// back: its report is written, or will be at the outbox's next round.
+type Unreported func(inc abusewatch.Incident) string
+
+// unreportedReasons are what decides it: the incident's own flags, the never-report
+// networks, policy.max_age at the newest event, and (in the daemon) the last round's
+// lookups.
+type unreportedReasons struct {
+	gate    exclusionGate
+	cutoff  time.Time // policy.max_age before the newest event, when limited
+	limited bool
+	maxAge  Duration
+	misses  *contactMisses // nil: no round ran here
+}
+
+// of says why inc is not reported, in the order the outbox's round decides.
+func (u unreportedReasons) of(inc abusewatch.Incident) string {
+	switch {
+	case inc.Success:
+		return "a login from it succeeded (possible compromise): never reported outside, check it yourself"
+	case inc.AdminOnly && inc.Rule == "rate-anomaly":
+		return "a rate anomaly is for you only, never reported outside"
+	case inc.AdminOnly:
+		return "for you only: its evidence is probes or spoofable packets (" + joinClasses(inc.Classes) + "), never reported outside on their own"
+	}
+	if _, _, ok := reportableThrough(u.gate, inc); !ok {
+		return "its network is never reported (policy.never_report, exclude)"
+	}
+	if u.limited && inc.Last.Before(u.cutoff) {
+		return fmt.Sprintf("it ended more than policy.max_age (%s) before the newest event", u.maxAge)
+	}
+	return u.misses.get(inc.ID)
+}
+
+// unreported returns the Unreported of the pipeline at now.
+func (p *Pipeline) unreported(now time.Time) (Unreported, error) {
+	cutoff, limited, err := reportCutoff(p.cfg, p.store, now)
+	if err != nil {
+		return nil, err
+	}
+	u := unreportedReasons{gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses}
+	return u.of, nil
+}
+
+// StoredUnreported is the Unreported of the store st under cfg at now, without a
+// daemon: it knows all but the lookups the daemon's rounds found nothing for.
+func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (Unreported, error) {
+	corr, err := newCorrelator(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	cutoff, limited, err := reportCutoff(cfg, st, now)
+	if err != nil {
+		return nil, err
+	}
+	u := unreportedReasons{gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge}
+	return u.of, nil
+}
+
+// newCorrelator builds the correlator of cfg over st, with the never-report networks
+// of the config and those the admin excluded.
+func newCorrelator(cfg *Config, st *store.Store) (*correlate.Correlator, error) {
+	never := cfg.neverReport()
+	excluded, err := st.Exclusions()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range excluded {
+		never = append(never, e.Network)
+	}
+	return correlate.New(correlateOptions(cfg, never), st, st, st)
+}
+
+// reportableThrough is inc as it may be reported now that gate says which addresses
+// are excluded, and whether it may be at all. An incident about a single address is
+// reported or not as that address is. One about a network (it names one address, to
+// be looked up through) leaves out the evidence and sources of its addresses excluded
+// since it was made, which it names in leftOut, and is looked up through an address
+// left; it is not reported when the whole network is excluded or nothing is left.
+func reportableThrough(gate exclusionGate, inc abusewatch.Incident) (out abusewatch.Incident, leftOut []netip.Addr, ok bool) {
+	if !inc.AboutNetwork() {
+		a := inc.Addr
+		if !a.IsValid() {
+			a = inc.Network.Addr()
+		}
+		return inc, nil, !a.IsValid() || !gate.Excluded(a)
+	}
+	if gate.ExcludedNetwork(inc.Network) {
+		return inc, nil, false
+	}
+	excluded := func(a netip.Addr) bool {
+		if !gate.Excluded(a) {
+			return false
+		}
+		if a = a.Unmap(); !slices.Contains(leftOut, a) {
+			leftOut = append(leftOut, a)
+		}
+		return true
+	}
+	kept := slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return excluded(e.Addr) })
+	sources := slices.DeleteFunc(slices.Clone(inc.Sources), excluded)
+	if inc.Addr.IsValid() && excluded(inc.Addr) && len(kept) > 0 {
+		inc.Addr = kept[0].Addr.Unmap()
+	}
+	if len(leftOut) > 0 {
+		inc.Evidence, inc.Sources = kept, sources
+	}
+	return inc, leftOut, len(kept) > 0
+}

@@ -1,0 +1,113 @@
+package daemon
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// Every incident without a report says why, the same way in every command and in the
+// summary: for the admin only, a possible compromise, its network excluded since,
+// ended before policy.max_age, no abuse contact found at the last round. They read
+// "none yet" (or, in scan, "no abuse contact found") as if a report were on its way.
+func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
+	p, st, _ := outboxPipeline(t, "127.0.0.1:1", "review", parties[:1], `max_age = "2d"`)
+	now := t0.Add(time.Hour)
+	reported := attack(t, st, "45.134.26.7", t0, 20)
+	noContact := attack(t, st, "80.94.95.1", t0, 20)
+	stale := attack(t, st, "80.94.96.1", t0.Add(-10*24*time.Hour), 20)
+	excluded := attack(t, st, "91.240.118.5", t0, 20)
+	probes := attack(t, st, "80.94.97.1", t0, 20)
+	probes.AdminOnly, probes.Classes = true, []abusewatch.Class{"port-probe"}
+	rate := attack(t, st, "80.94.98.1", t0, 20)
+	rate.AdminOnly, rate.Rule = true, "rate-anomaly"
+	login := attack(t, st, "80.94.99.1", t0, 20)
+	login.Success, login.AdminOnly = true, true
+	if err := st.PutIncidents([]abusewatch.Incident{probes, rate, login}); err != nil {
+		t.Fatal(err)
+	}
+	// As `exclude` does, after the incident was made.
+	if _, err := recordExclusion(st, netip.MustParsePrefix("91.240.118.0/24"), false, "a partner", now); err != nil {
+		t.Fatal(err)
+	}
+	p.correlator.Exclude(netip.MustParsePrefix("91.240.118.0/24"))
+	if err := p.Report(t.Context(), now); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		reported.ID:  "",
+		noContact.ID: "no abuse contact found at 2026-11-20 10:00, tried again every round (abusewatch whois 80.94.95.1): ",
+		stale.ID:     "it ended more than policy.max_age (2d) before the newest event",
+		excluded.ID:  "its network is never reported (policy.never_report, exclude)",
+		probes.ID:    "for you only: its evidence is probes or spoofable packets (port-probe), never reported outside on their own",
+		rate.ID:      "a rate anomaly is for you only, never reported outside",
+		login.ID:     "a login from it succeeded (possible compromise): never reported outside, check it yourself",
+	}
+	why, err := p.unreported(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, why Unreported, skip string) {
+		t.Helper()
+		list, err := QueryIncidents(st, time.Time{}, 0, why)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Incidents) != len(want) {
+			t.Fatalf("%s: %d incidents, want %d", name, len(list.Incidents), len(want))
+		}
+		for _, i := range list.Incidents {
+			w := want[i.ID]
+			if i.ID == skip {
+				w = ""
+			}
+			switch {
+			case i.ID == reported.ID && (i.ReportID == "" || i.Unreported != ""):
+				t.Errorf("%s: %s: report %q, unreported %q; want a report", name, i.Source(), i.ReportID, i.Unreported)
+			case i.ID != reported.ID && (i.ReportID != "" || !strings.HasPrefix(i.Unreported, w) || (w == "") != (i.Unreported == "")):
+				t.Errorf("%s: %s: report %q, unreported %q; want %q", name, i.Source(), i.ReportID, i.Unreported, w)
+			}
+		}
+	}
+	check("daemon", why, "")
+	// Without the daemon, the store and the config tell all but the last round's lookups.
+	stored, err := StoredUnreported(p.cfg, st, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("offline", stored, noContact.ID)
+
+	// What no round tried for a day (it left the work list) is forgotten.
+	p.misses.forgetBefore(now.Add(24 * time.Hour))
+	if w := why(noContact); w != "" {
+		t.Errorf("a day after its last round: %q", w)
+	}
+	p.misses.set(noContact.ID, want[noContact.ID], now)
+
+	// The daily summary says it as the commands do.
+	sum, err := BuildSummary(p.cfg, st, nil, why, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := map[string]string{}
+	for _, si := range slices.Concat(sum.New, sum.Growing, sum.Compromises) {
+		said[si.Source] = si.Reported
+	}
+	for _, inc := range []abusewatch.Incident{noContact, excluded, probes, rate, login} {
+		if got := said[inc.Source()]; !strings.HasPrefix(got, "not reported: "+want[inc.ID]) {
+			t.Errorf("summary: %s: %q; want %q", inc.Source(), got, want[inc.ID])
+		}
+	}
+
+	// Preview does not compose, as if it would leave, a report that never would.
+	for _, inc := range []abusewatch.Incident{probes, excluded} {
+		_, err := PreviewReport(t.Context(), p.cfg, st, inc.Addr, now)
+		if err == nil || !strings.Contains(err.Error(), "nothing from "+inc.Addr.String()+" would be reported: "+want[inc.ID]) {
+			t.Errorf("preview of %s: %v", inc.Addr, err)
+		}
+	}
+}
