@@ -470,3 +470,37 @@ func TestHangingLookupsHoldUpNeitherTheLogsNorTheAdmin(t *testing.T) {
 		t.Errorf("the stop waited %s for the hanging lookup", waited)
 	}
 }
+
+// An incident the daemon finds no abuse contact for says so in `incidents` and `ip`
+// (it said "none yet", and only the daemon's log told why), through the socket; with
+// the daemon stopped, the store alone cannot tell, and it says "none yet" again.
+func TestAnIncidentWithoutAContactSaysSo(t *testing.T) {
+	s := newAdminSetup(t)
+	s.blackholeLookups(t, "200ms", "review") // no [[contact]] for 5.5.5.5, no RDAP, no reverse name
+	d := s.start(t)
+	appendFile(t, s.logFile, strings.ReplaceAll(attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000), "3.3.3.3", "5.5.5.5"))
+	const why = "not reported: no abuse contact found at "
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var incs []daemon.IncidentInfo
+		s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+		if len(incs) == 1 && strings.HasPrefix("not reported: "+incs[0].Unreported, why) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s: %+v", incs)
+		}
+	}
+	for _, args := range [][]string{{"incidents", "--since", "3650d"}, {"ip", "5.5.5.5", "--since", "3650d"}} {
+		stdout, stderr, code := s.admin(t, args...)
+		if code != 0 || !strings.Contains(stdout, why) || !strings.Contains(stdout, "abusewatch whois 5.5.5.5") {
+			t.Errorf("%s: exit %d\n%s%s", args[0], code, stdout, stderr)
+		}
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
+	d.cmd.Wait()
+	if stdout, stderr, code := s.admin(t, "incidents", "--since", "3650d"); code != 0 || !strings.Contains(stdout, "none yet") {
+		t.Errorf("incidents offline: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/daemon"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -74,7 +75,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "ID\tSOURCE\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
 	for _, i := range incs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", i.ID, i.Source(), i.Attempts, i.Count,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", i.ID, sourceCell(i.Incident), i.Attempts, i.Count,
 			i.First.In(loc).Format("2006-01-02 15:04"), i.Last.In(loc).Format("2006-01-02 15:04"), strings.Join(i.Hosts, ","), incidentReport(i))
 	}
 	return tw.Flush()
@@ -86,6 +87,15 @@ func incidentReport(i daemon.IncidentInfo) string {
 		return fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
 	}
 	return notReported(i.Unreported, "none yet")
+}
+
+// sourceCell is an incident's source in the tables: of one about a network, with how
+// many of its addresses it came from (the addresses are in --json, and in the report).
+func sourceCell(inc abusewatch.Incident) string {
+	if inc.AboutNetwork() && len(inc.Sources) > 1 {
+		return fmt.Sprintf("%s (%d addresses)", inc.Source(), len(inc.Sources))
+	}
+	return inc.Source()
 }
 
 // notReported is "not reported: " and why, or otherwise when why is empty (nothing holds

@@ -108,7 +108,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		}
 		fmt.Fprintln(tw, "\nINCIDENT\tSOURCE\tCONNECTIONS\tLAST SEEN\tREPORT")
 		for _, i := range info.Incidents {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, i.Source(), i.Attempts, i.Last.In(loc).Format("2006-01-02 15:04"), incidentReport(i))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, sourceCell(i.Incident), i.Attempts, i.Last.In(loc).Format("2006-01-02 15:04"), incidentReport(i))
 		}
 	}
 	return tw.Flush()

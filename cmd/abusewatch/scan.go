@@ -112,7 +112,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	if sum.Skipped > 0 {
 		fmt.Fprintf(c.stdout, ", %d events before --since skipped", sum.Skipped)
 	}
-	fmt.Fprintf(c.stdout, ".\n%d incidents, %d reports written (mode %s).\n\n", sum.Incidents, sum.Reports, cfg.Policy.Mode)
+	fmt.Fprintf(c.stdout, ".\n%s, %s written (mode %s).\n\n", counted(sum.Incidents, "incident"), counted(int(sum.Reports), "report"), cfg.Policy.Mode)
 	if len(touched) == 0 {
 		if sum.Lines == 0 {
 			fmt.Fprintf(c.stdout, "Nothing new: these files hold no line that was not read before (positions in %s; remove it to start over).\n", cfg.Store.Path)
@@ -124,7 +124,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintln(tw, "SOURCE\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
 	loc := shownZone(cfg)
 	for _, t := range touched {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Incident.Source(), t.Incident.Attempts, t.Incident.Count,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", sourceCell(t.Incident), t.Incident.Attempts, t.Incident.Count,
 			t.Incident.First.In(loc).Format("2006-01-02 15:04:05 -0700"), t.Incident.Last.In(loc).Format("15:04:05"),
 			strings.Join(t.Incident.Hosts, ","), reportCell(t))
 	}
@@ -141,9 +141,9 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 func (c *scanCommand) whereReportsAre(cfg *daemon.Config, sum scanSummary) {
 	switch {
 	case sum.Delivered > 0 && cfg.Mail.Transport == "maildir":
-		fmt.Fprintf(c.stdout, "%d reports delivered: the mails are in %s/new/.\n", sum.Delivered, strings.TrimSuffix(cfg.Mail.Maildir, "/"))
+		fmt.Fprintf(c.stdout, "%s delivered: the mails are in %s/new/.\n", counted(int(sum.Delivered), "report"), strings.TrimSuffix(cfg.Mail.Maildir, "/"))
 	case sum.Delivered > 0:
-		fmt.Fprintf(c.stdout, "%d reports sent through %s.\n", sum.Delivered, cfg.Mail.Server)
+		fmt.Fprintf(c.stdout, "%s sent through %s.\n", counted(int(sum.Delivered), "report"), cfg.Mail.Server)
 	}
 	switch {
 	case sum.Reports == 0:

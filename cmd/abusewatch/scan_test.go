@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The README's first command: the demo writes one report per responsible party, each
@@ -129,7 +131,7 @@ func TestScanSinceSkipsOlderEvents(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "2 incidents, 1 reports written") || strings.Contains(stdout, "45.134.26.17") {
+	if !strings.Contains(stdout, "2 incidents, 1 report written") || strings.Contains(stdout, "45.134.26.17") {
 		t.Errorf("--since did not skip the older attacks:\n%s", stdout)
 	}
 }
@@ -152,7 +154,7 @@ func TestScanSaysWhichIncidentsAreTooOldToReport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "6 incidents, 1 reports written") {
+	if !strings.Contains(stdout, "6 incidents, 1 report written") {
 		t.Errorf("want one report, of the newest attack:\n%s", stdout)
 	}
 	for _, line := range strings.Split(stdout, "\n") {
@@ -245,5 +247,36 @@ func TestScanInReviewModeSaysWhereTheReportsAre(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "maildir", "new", "*")); len(files) != 4 {
 		t.Errorf("maildir/new holds %d files; want the 4 approved reports", len(files))
+	}
+}
+
+// A network's incident shows, in the scan's table and in `incidents`, how many of its
+// addresses it came from, and a scan says why it is not reported when no contact was
+// found (the demo's table has none for this network, and RDAP is off).
+func TestANetworkIncidentShowsItsAddressesAndWhyItWaits(t *testing.T) {
+	dir := t.TempDir()
+	var log strings.Builder
+	at := time.Date(2026, 11, 20, 6, 30, 0, 0, time.UTC)
+	for i := range 14 {
+		for k := range 2 {
+			at = at.Add(3 * time.Second)
+			ts := at.Format("2006-01-02T15:04:05.000000-07:00")
+			fmt.Fprintf(&log, "%s web1 sshd[%d]: Invalid user test%d from 91.240.118.%d port 40000\n", ts, 5000+2*i+k, k, 10+i)
+			fmt.Fprintf(&log, "%s web1 sshd[%d]: Failed password for invalid user test%d from 91.240.118.%d port 40000 ssh2\n", ts, 5000+2*i+k, k, 10+i)
+		}
+	}
+	logFile := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(logFile, []byte(log.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	config := repoPath(t, "configs/demo.toml")
+	stdout, stderr, code := runBinary(t, dir, "scan", "--config", config, logFile)
+	if code != 0 || !strings.Contains(stdout, "91.240.118.0/24 (14 addresses)") ||
+		!strings.Contains(stdout, "not reported: no abuse contact found at ") {
+		t.Errorf("scan: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runBinary(t, dir, "incidents", "--since", "2026-11-01", "--config", config)
+	if code != 0 || !strings.Contains(stdout, "91.240.118.0/24 (14 addresses)") {
+		t.Errorf("incidents: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

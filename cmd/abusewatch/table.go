@@ -3,11 +3,20 @@ package main
 import (
 	"bufio"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
 )
+
+// counted is n and noun, plural unless n is 1: "1 incident", "6 incidents".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
 
 // shownZone is the zone the commands show times in: reporter.timezone, the zone of the
 // reports and the daily summary ("Local" unless set), or the machine's without a config.
