@@ -281,9 +281,9 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		why, err := d.unreported(r.Context())
+		why, err := d.unreported()
 		if err != nil {
-			replyError(w, http.StatusServiceUnavailable, err)
+			replyError(w, http.StatusInternalServerError, err)
 			return
 		}
 		incs, err := QueryIncidents(d.store, since, limit, why)
@@ -314,9 +314,9 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		why, err := d.unreported(r.Context())
+		why, err := d.unreported()
 		if err != nil {
-			replyError(w, http.StatusServiceUnavailable, err)
+			replyError(w, http.StatusInternalServerError, err)
 			return
 		}
 		info, err := QueryNetwork(d.store, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), since, time.Now(), why)
@@ -333,9 +333,9 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		why, err := d.unreported(r.Context())
+		why, err := d.unreported()
 		if err != nil {
-			replyError(w, http.StatusServiceUnavailable, err)
+			replyError(w, http.StatusInternalServerError, err)
 			return
 		}
 		info, err := QueryNetwork(d.store, p, since, time.Now(), why)
@@ -428,14 +428,10 @@ func (d *Daemon) adminHandler() http.Handler {
 	return mux
 }
 
-// unreported is the running pipeline's Unreported: the main loop hands over the
-// pipeline (a reload replaces it), whose exclusions and lookups may be read beside it.
-func (d *Daemon) unreported(ctx context.Context) (Unreported, error) {
-	var pipe *Pipeline
-	if err := d.onLoop(ctx, func() { pipe = d.pipe }); err != nil {
-		return nil, err
-	}
-	return pipe.unreported(time.Now())
+// unreported is the running pipeline's Unreported, read beside the main loop: the
+// pipeline's exclusions and lookups may be.
+func (d *Daemon) unreported() (Unreported, error) {
+	return d.current.Load().unreported(time.Now())
 }
 
 func sinceParam(r *http.Request, def time.Duration) (time.Time, error) {

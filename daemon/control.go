@@ -121,6 +121,7 @@ func (d *Daemon) reload() (ReloadResult, error) {
 		}
 	}
 	d.cfg, d.pipe = cfg, pipe
+	d.current.Store(pipe)
 	d.log.Info("reloaded", "config", cfg.file, "normal_rules", res.NormalRules, "attack_rules", res.AttackRules)
 	return res, nil
 }

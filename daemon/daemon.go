@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -49,7 +50,10 @@ type Daemon struct {
 	log   *slog.Logger
 	store *store.Store
 	pipe  *Pipeline
-	files []string // the files to follow
+	// pipe for the admin's questions, which must not wait on the main loop (a
+	// re-correlation runs there): set with pipe.
+	current atomic.Pointer[Pipeline]
+	files   []string // the files to follow
 
 	started time.Time
 	control chan func()     // work that must run on the main loop (admin requests, reloads)
@@ -106,8 +110,10 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, log: log, store: st, pipe: pipe, files: files, started: time.Now(),
-		control: make(chan func()), errors: ring, notify: systemdNotifier{log: log}}, nil
+	d := &Daemon{cfg: cfg, log: log, store: st, pipe: pipe, files: files, started: time.Now(),
+		control: make(chan func()), errors: ring, notify: systemdNotifier{log: log}}
+	d.current.Store(pipe)
+	return d, nil
 }
 
 // Pipeline is the daemon's pipeline (its counters serve status and the tests).
