@@ -27,7 +27,9 @@ type Status struct {
 	Store         store.Stats      `json:"store"`
 	Exclusions    int              `json:"exclusions"`
 	Outbox        OutboxStatus     `json:"outbox_round"`
-	LastErrors    []LogEntry       `json:"last_errors"`
+	// Incidents the last rounds found no abuse contact for (tried again every round).
+	WithoutContact int        `json:"without_contact"`
+	LastErrors     []LogEntry `json:"last_errors"`
 }
 
 // SourceStatus is one source: its counters and, for a file, how far it has been read.
@@ -56,6 +58,7 @@ func (d *Daemon) status() Status {
 		Outbox:     d.outbox,
 	}
 	st.Outbox.Running = d.outbox.pipe != nil
+	st.WithoutContact = d.pipe.misses.retried()
 	for _, c := range d.SourceStats() {
 		src := SourceStatus{SourceStats: c}
 		if pos, ok, err := d.store.Position(c.Source); err == nil && ok {

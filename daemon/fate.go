@@ -35,17 +35,18 @@ type contactMisses struct {
 }
 
 type contactMiss struct {
-	why string
-	at  time.Time
+	why   string
+	at    time.Time
+	retry bool // no contact found, as opposed to one never to be written to
 }
 
-func (m *contactMisses) set(id, why string, at time.Time) {
+func (m *contactMisses) set(id, why string, at time.Time, retry bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.why == nil {
 		m.why = map[string]contactMiss{}
 	}
-	m.why[id] = contactMiss{why, at}
+	m.why[id] = contactMiss{why, at, retry}
 }
 
 // forgetBefore forgets the misses of the rounds before t.
@@ -59,6 +60,19 @@ func (m *contactMisses) clear(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.why, id)
+}
+
+// retried counts the incidents for which no contact was found.
+func (m *contactMisses) retried() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, c := range m.why {
+		if c.retry {
+			n++
+		}
+	}
+	return n
 }
 
 func (m *contactMisses) get(id string) string {

@@ -86,7 +86,7 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 	if w := why(noContact); w != "" {
 		t.Errorf("a day after its last round: %q", w)
 	}
-	p.misses.set(noContact.ID, want[noContact.ID], now)
+	p.misses.set(noContact.ID, want[noContact.ID], now, true)
 
 	// The daily summary says it as the commands do.
 	sum, err := BuildSummary(p.cfg, st, nil, why, now)

@@ -164,7 +164,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 		if errors.Is(err, lookup.ErrDoNotContact) {
 			p.log.Debug("network is on the do-not-contact list: not reported", "incident", inc.ID, "addr", inc.Addr)
-			p.misses.set(inc.ID, "its network is on the do-not-contact list ([[do_not_contact]])", now)
+			p.misses.set(inc.ID, "its network is on the do-not-contact list ([[do_not_contact]])", now, false)
 			continue
 		}
 		if err != nil {
@@ -173,7 +173,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 			}
 			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
 			p.misses.set(inc.ID, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %v",
-				now.In(p.zone()).Format("2006-01-02 15:04"), inc.Addr, err), now)
+				now.In(p.zone()).Format("2006-01-02 15:04"), inc.Addr, err), now, true)
 			if failed++; failed == 1 {
 				firstFailed, firstErr = inc, err
 			}

@@ -497,6 +497,9 @@ func TestAnIncidentWithoutAContactSaysSo(t *testing.T) {
 			t.Errorf("%s: exit %d\n%s%s", args[0], code, stdout, stderr)
 		}
 	}
+	if stdout, stderr, code := s.admin(t, "status"); code != 0 || !strings.Contains(stdout, "Waiting for an abuse contact: 1 incident, tried again every round") {
+		t.Errorf("status: exit %d\n%s%s", code, stdout, stderr)
+	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	<-d.done
 	d.cmd.Wait()

@@ -16,7 +16,7 @@ type statusCommand struct {
 
 func (c *statusCommand) Name() string { return "status" }
 func (c *statusCommand) Synopsis() string {
-	return "show the running daemon: uptime, sources and their lag, counters, store, outbox, last errors"
+	return "show the running daemon: uptime, sources and their lag, counters, store, outbox, incidents without an abuse contact, last errors"
 }
 
 func (c *statusCommand) Run(ctx context.Context, args []string) error {
@@ -70,6 +70,9 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintln(w, ".")
 	}
+	if st.WithoutContact > 0 {
+		fmt.Fprintf(w, "Waiting for an abuse contact: %s, tried again every round (abusewatch incidents says why).\n", counted(st.WithoutContact, "incident"))
+	}
 	fmt.Fprintln(w)
 	tw := newTable(w)
 	fmt.Fprintln(tw, "SOURCE\tLINES\tBYTES\tLAG (BYTES)\tROTATIONS\tTRUNCATIONS\tERRORS\tLAST ERROR")
@@ -80,7 +83,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	if len(st.LastErrors) > 0 {
 		fmt.Fprintln(w, "\nLast warnings and errors:")
 		for _, e := range st.LastErrors {
-			fmt.Fprintf(w, "  %s %-5s %s\n", e.Time.Format(time.DateTime), e.Level, e.Message)
+			fmt.Fprintf(w, "  %s %-5s %s\n", e.Time.In(shownZone(cfg)).Format(time.DateTime), e.Level, e.Message)
 		}
 	}
 	return nil
