@@ -99,7 +99,8 @@ type unreportedReasons struct {
 	misses  *contactMisses // nil: no round ran here
 }
 
-// of says why inc is not reported, in the order the outbox's round decides.
+// of says why inc is not reported, the weightiest reason first: a possible compromise
+// before the admin-only rules before the policy before the lookups.
 func (u unreportedReasons) of(inc abusewatch.Incident) string {
 	switch {
 	case inc.Success:
