@@ -34,6 +34,9 @@ type IncidentInfo struct {
 type IncidentList struct {
 	Incidents []IncidentInfo `json:"incidents"`
 	Total     int            `json:"total"`
+	// With none since the time asked for: when the newest stored incident began, so
+	// the admin knows how far back to ask (the demo's incidents are days old).
+	NewestBegan *time.Time `json:"newest_began,omitempty"`
 }
 
 // DefaultIncidentLimit is how many incidents `incidents` shows unless told: a busy host
@@ -49,6 +52,15 @@ func QueryIncidents(st *store.Store, since time.Time, limit int, why Unreported)
 		return IncidentList{}, err
 	}
 	out := IncidentList{Incidents: []IncidentInfo{}, Total: total}
+	if len(all) == 0 {
+		first, ok, err := st.NewestIncidentStart()
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out.NewestBegan = &first
+		}
+	}
 	for _, inc := range all {
 		info, err := withReport(st, inc, why)
 		if err != nil {

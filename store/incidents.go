@@ -779,6 +779,19 @@ func (s *Store) Incident(id string) (abusewatch.Incident, bool, error) {
 	return inc, ok, err
 }
 
+// NewestIncidentStart is when the incident that began last began (ok false: none is
+// stored): the last key of the bodies, which are kept by their first event.
+func (s *Store) NewestIncidentStart() (first time.Time, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketIncidents).Cursor().Last()
+		if len(k) >= 8 {
+			first, ok = time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(), true
+		}
+		return nil
+	})
+	return first, ok, err
+}
+
 // IncidentsSince returns the incidents whose last event is at or after since (all of
 // them for the zero time): the newest limit of them (0: all), oldest first, and how many
 // there are in all. Only those returned are read in full: a busy host keeps hundreds of

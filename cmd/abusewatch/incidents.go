@@ -69,6 +69,15 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 	}
 	if len(incs) == 0 {
 		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.In(shownZone(cfg)).Format(time.DateTime))
+		if b := list.NewestBegan; b != nil {
+			// Whole days back, past its beginning: every incident ended before from.
+			days := int(time.Since(*b).Hours()/24) + 1
+			cmd := fmt.Sprintf("abusewatch incidents --since %dd", days)
+			if *f.config != daemon.DefaultConfigPath {
+				cmd += " --config " + *f.config
+			}
+			fmt.Fprintf(c.stdout, "The newest began on %s: %s\n", b.In(shownZone(cfg)).Format("2006-01-02 15:04"), cmd)
+		}
 		return nil
 	}
 	loc := shownZone(cfg)

@@ -40,6 +40,16 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 	if !strings.Contains(stdout, "2026-11-20 03:12:00 +0100") {
 		t.Errorf("the scan's table does not show 45.134.26.17's first line in reporter.timezone:\n%s", stdout)
 	}
+	// Asked for a time after them, `incidents` says how far back the newest began.
+	out, errOut, code := runBinary(t, dir, "incidents", "--since", "1h", "--config", repoPath(t, "configs/demo.toml"))
+	if code != 0 || !strings.Contains(out, "The newest began on 2026-11-20 06:05: abusewatch incidents --since ") {
+		t.Errorf("incidents --since 1h does not say how far back the incidents are (exit %d):\n%s%s", code, out, errOut)
+	} else {
+		hint := strings.Fields(out[strings.Index(out, "abusewatch incidents"):])[1:] // the command it gives, which must list them
+		if out, errOut, code := runBinary(t, dir, hint...); code != 0 || !strings.Contains(out, "45.134.26.17") {
+			t.Errorf("%v (exit %d):\n%s%s", hint, code, out, errOut)
+		}
+	}
 	for _, args := range [][]string{{"incidents", "--since", "2026-11-01"}, {"ip", "45.134.26.17", "--since", "2026-11-01"}} {
 		out, errOut, code := runBinary(t, dir, append(args, "--config", repoPath(t, "configs/demo.toml"))...)
 		if code != 0 || !strings.Contains(out, "2026-11-20 03:15") {
