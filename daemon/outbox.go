@@ -172,8 +172,9 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 				return ctx.Err()
 			}
 			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
-			p.misses.set(inc.ID, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %v",
-				now.In(p.zone()).Format("2006-01-02 15:04"), inc.Addr, err), now, true)
+			// The error may quote a registry's or a resolver's answer: one printable line.
+			p.misses.set(inc.ID, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %s",
+				now.In(p.zone()).Format("2006-01-02 15:04"), inc.Addr, sanitizeText(err.Error())), now, true)
 			if failed++; failed == 1 {
 				firstFailed, firstErr = inc, err
 			}
