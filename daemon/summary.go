@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/detect"
@@ -326,10 +327,11 @@ func reportSources(r abusewatch.Report, incidentOf func(id string) (abusewatch.I
 	return strings.Join(out, ", ")
 }
 
-// sanitizeText keeps log-derived text (host names, errors) on one printable line.
+// sanitizeText keeps log-derived text (host names, errors) on one printable line: every
+// control character (C0, DEL and C1, whose CSI a terminal may obey) becomes a space.
 func sanitizeText(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r

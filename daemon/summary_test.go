@@ -315,3 +315,11 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 		t.Error("the HTML part does not say how many new incidents there are")
 	}
 }
+
+// Text from logs and from lookups stays one printable line, without the C1 controls a
+// terminal may obey (U+009B is a CSI) as well as the C0 ones.
+func TestSanitizeText(t *testing.T) {
+	if got := sanitizeText("a\x1b[31mb\u009b2Jc\n\x7fd"); got != "a [31mb 2Jc  d" {
+		t.Errorf("sanitizeText = %q", got)
+	}
+}
