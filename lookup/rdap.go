@@ -1,6 +1,7 @@
 package lookup
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/openrdap/rdap"
@@ -149,11 +152,44 @@ func ipURL(base *url.URL, addr netip.Addr) *url.URL {
 	return (&rdap.Request{Type: rdap.IPRequest, Query: addr.String(), Server: &u}).URL()
 }
 
+// nameOf is the network's name (or handle) in the answer, as printable text: the answer
+// may come from a referral to the attacker's own provider, and the name is shown on the
+// admin's terminal (whois, the steps) and in the memo.
 func nameOf(ipn *rdap.IPNetwork) string {
-	if ipn.Name != "" {
-		return ipn.Name
+	return printable(cmp.Or(ipn.Name, ipn.Handle))
+}
+
+// printable is s from outside on one line of at most maxNameRunes runes, without control
+// or invisible format characters.
+func printable(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range strings.ToValidUTF8(s, string(utf8.RuneError)) {
+		switch {
+		case n == maxNameRunes:
+			return b.String()
+		case unicode.IsSpace(r):
+			r = ' '
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			continue
+		}
+		b.WriteRune(r)
+		n++
 	}
-	return ipn.Handle
+	return b.String()
+}
+
+// maxNameRunes bounds a registry's name for a network (the longest in the corpora is
+// a LACNIC organisation's, 31).
+const maxNameRunes = 100
+
+// countryOf is the answer's country code: two letters, or none.
+func countryOf(ipn *rdap.IPNetwork) string {
+	c := strings.ToUpper(strings.TrimSpace(ipn.Country))
+	if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+		return ""
+	}
+	return c
 }
 
 // contactFrom picks the contact from an answer.
@@ -166,7 +202,7 @@ func contactFrom(a rdapAnswer) abusewatch.Contact {
 		Source:    a.url.String(),
 		Registry:  registryName(a.url),
 		Name:      nameOf(a.ipn),
-		Country:   strings.ToUpper(strings.TrimSpace(a.ipn.Country)),
+		Country:   countryOf(a.ipn),
 		Fetched:   time.Now(),
 	}
 	if len(mbs) > 0 {
@@ -503,11 +539,11 @@ func pickMailboxes(ipn *rdap.IPNetwork) (mbs []abusewatch.Mailbox, why string) {
 				used = true
 				byRole[r] = append(byRole[r], all...)
 				if len(all) == 0 {
-					noEmail = append(noEmail, r+" "+e.Handle)
+					noEmail = append(noEmail, r+" "+printable(e.Handle))
 				}
 			}
 			if !used && len(all) > 0 {
-				otherRole = append(otherRole, fmt.Sprintf("%s (roles: %s)", e.Handle, strings.Join(e.Roles, ",")))
+				otherRole = append(otherRole, printable(fmt.Sprintf("%s (roles: %s)", e.Handle, strings.Join(e.Roles, ","))))
 			}
 			remarks(e.Remarks)
 			walk(e.Entities, depth+1)

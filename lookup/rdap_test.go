@@ -337,3 +337,22 @@ func TestPickMailboxesQuirks(t *testing.T) {
 		}
 	}
 }
+
+// What an answer names is shown on the admin's terminal (whois and its steps) and in
+// the memo, and an answer may come from a referral to the attacking network's own
+// provider: its name and country arrive as printable text, or not at all.
+func TestContactRDAPNameIsPrintable(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	r.Answer("3.0.0.0/9", lookuptest.NetworkAnswer(netip.MustParsePrefix("3.0.0.0/9"), "EVIL\x1b]0;owned\x07\x1b[2J\u009b2J\u202eNET\nnext line", "U\x1bS", "abuse@evil.example"))
+	f := newFinderFor(t, r, Options{})
+	c, err := f.Contact(t.Context(), netip.MustParseAddr("3.3.3.3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "EVIL]0;owned[2J2JNET next line" || c.Country != "" {
+		t.Errorf("Name, Country = %q, %q", c.Name, c.Country)
+	}
+	if c.Emails[0] != "abuse@evil.example" {
+		t.Errorf("Emails = %q", c.Emails)
+	}
+}
