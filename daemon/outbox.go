@@ -530,18 +530,24 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		}
 		temporary := mailer.Temporary(derr)
 		giveUp := temporary && policy.GiveUp(r.Created, now)
+		// A server's reply may quote the recipient's (a relay passes on what the abuse
+		// desk's server said): the stored error, which outbox prints, is one printable line.
+		why := ""
+		if derr != nil {
+			why = sanitizeText(derr.Error())
+		}
 		err = p.store.FinishDelivery(r.ID, func(s *abusewatch.Report) error {
 			s.Updated = now
 			switch {
 			case derr == nil:
 				s.State, s.Location, s.Error, s.NextAttempt = abusewatch.ReportSent, loc, "", time.Time{}
 			case giveUp:
-				s.State, s.Error = abusewatch.ReportFailed, fmt.Sprintf("gave up after %d attempts since %s: %v",
-					s.Attempts, s.Created.In(p.zone()).Format("2006-01-02 15:04 -0700"), derr)
+				s.State, s.Error = abusewatch.ReportFailed, fmt.Sprintf("gave up after %d attempts since %s: %s",
+					s.Attempts, s.Created.In(p.zone()).Format("2006-01-02 15:04 -0700"), why)
 			case temporary:
-				s.State, s.Error, s.NextAttempt = abusewatch.ReportQueued, derr.Error(), now.Add(policy.Backoff(s.Attempts))
+				s.State, s.Error, s.NextAttempt = abusewatch.ReportQueued, why, now.Add(policy.Backoff(s.Attempts))
 			default:
-				s.State, s.Error = abusewatch.ReportFailed, derr.Error()
+				s.State, s.Error = abusewatch.ReportFailed, why
 			}
 			return nil
 		}, delivery)

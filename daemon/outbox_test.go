@@ -198,14 +198,16 @@ func TestServerDownThen451ThenAcceptsDeliversOnce(t *testing.T) {
 }
 
 func TestPermanentRefusalFailsWithTheReply(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{DataErr: mailtest.Reply(550, "we do not accept reports", 5, 7, 1)})
+	// The reply quotes, as a relay does, what another server said, escape sequence and
+	// all: outbox prints the error, which must be one printable line.
+	srv := mailtest.Start(t, mailtest.Options{DataErr: mailtest.Reply(550, "we do not accept reports\x1b[2J\u009b2J", 5, 7, 1)})
 	p, st, _ := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
 	attack(t, st, "45.134.26.7", t0, 20)
 	if err := p.Tick(t.Context(), t0); err == nil {
 		t.Fatal("a 550 counted as delivered")
 	}
 	failed := reportsIn(t, st, abusewatch.ReportFailed)
-	if len(failed) != 1 || !strings.Contains(failed[0].Error, "550") || !strings.Contains(failed[0].Error, "we do not accept reports") {
+	if len(failed) != 1 || !strings.Contains(failed[0].Error, "550") || !strings.Contains(failed[0].Error, "we do not accept reports [2J 2J") {
 		t.Fatalf("failed reports: %+v", failed)
 	}
 	// Failed stays failed: no retry.
