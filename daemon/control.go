@@ -240,7 +240,8 @@ func (h ringHandler) Handle(ctx context.Context, rec slog.Record) error {
 			h.ring.total = map[string]int64{}
 		}
 		h.ring.total[rec.Level.String()]++
-		h.ring.last = append(h.ring.last, LogEntry{Time: rec.Time, Level: rec.Level.String(), Message: msg})
+		// An error may quote a registry or a mail server; status prints it on one line.
+		h.ring.last = append(h.ring.last, LogEntry{Time: rec.Time, Level: rec.Level.String(), Message: sanitizeText(msg)})
 		if len(h.ring.last) > h.ring.keep {
 			h.ring.last = h.ring.last[len(h.ring.last)-h.ring.keep:]
 		}

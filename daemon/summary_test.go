@@ -323,3 +323,13 @@ func TestSanitizeText(t *testing.T) {
 		t.Errorf("sanitizeText = %q", got)
 	}
 }
+
+// status prints the last warnings, whose errors may quote a registry or a mail server.
+func TestLastWarningsArePrintable(t *testing.T) {
+	ring := &errorRing{keep: 2}
+	log := slog.New(ringHandler{slog.NewTextHandler(io.Discard, nil), ring})
+	log.Warn("report delivery failed", "err", "550 no\x1b]0;owned\x07\u009b2J")
+	if e := ring.entries(); len(e) != 1 || e[0].Message != "report delivery failed err=550 no ]0;owned  2J" {
+		t.Errorf("entries = %q", e)
+	}
+}
