@@ -85,7 +85,7 @@ func (o *OutboxStatus) started(pipe *Pipeline) {
 func (o *OutboxStatus) finished(err error) {
 	o.pipe, o.LastSeconds, o.LastError = nil, time.Since(o.Started).Seconds(), ""
 	if err != nil {
-		o.LastError = err.Error()
+		o.LastError = sanitizeText(err.Error()) // it may quote a mail server: status prints it
 	}
 }
 

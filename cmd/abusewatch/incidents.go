@@ -71,7 +71,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.In(shownZone(cfg)).Format(time.DateTime))
 		if b := list.NewestBegan; b != nil {
 			// Whole days back, past its beginning: every incident ended before from.
-			days := int(time.Since(*b).Hours()/24) + 1
+			days := max(int(time.Since(*b).Hours()/24)+1, 1)
 			cmd := fmt.Sprintf("abusewatch incidents --since %dd", days)
 			if *f.config != daemon.DefaultConfigPath {
 				cmd += " --config " + *f.config
