@@ -430,7 +430,7 @@ func (d *Daemon) adminHandler() http.Handler {
 
 // unreported is the running pipeline's Unreported, read beside the main loop: the
 // pipeline's exclusions and lookups may be.
-func (d *Daemon) unreported() (Unreported, error) {
+func (d *Daemon) unreported() (*Unreported, error) {
 	return d.current.Load().unreported(time.Now())
 }
 

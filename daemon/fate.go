@@ -84,14 +84,10 @@ func (m *contactMisses) get(id string) string {
 	return m.why[id].why
 }
 
-// Unreported says why an incident is not reported outside, or "" when nothing holds it
-// back: its report is written, or will be at the outbox's next round.
-type Unreported func(inc abusewatch.Incident) string
-
-// unreportedReasons are what decides it: the incident's own flags, the never-report
-// networks, policy.max_age at the newest event, and (in the daemon) the last round's
-// lookups.
-type unreportedReasons struct {
+// Unreported says why incidents, and networks, are not reported outside. What decides
+// it: an incident's own flags, the never-report networks, policy.max_age at the newest
+// event, and (in the daemon) the last rounds' lookups. A nil Unreported says nothing.
+type Unreported struct {
 	gate    exclusionGate
 	cutoff  time.Time // policy.max_age before the newest event, when limited
 	limited bool
@@ -99,10 +95,13 @@ type unreportedReasons struct {
 	misses  *contactMisses // nil: no round ran here
 }
 
-// of says why inc is not reported, the weightiest reason first: a possible compromise
-// before the admin-only rules before the policy before the lookups.
-func (u unreportedReasons) of(inc abusewatch.Incident) string {
+// Incident says why inc is not reported, the weightiest reason first (a possible
+// compromise before the admin-only rules before the policy before the lookups), or ""
+// when nothing holds it back: its report is written, or will be at the next round.
+func (u *Unreported) Incident(inc abusewatch.Incident) string {
 	switch {
+	case u == nil:
+		return ""
 	case inc.Success:
 		return "a login from it succeeded (possible compromise): never reported outside, check it yourself"
 	case inc.AdminOnly && inc.Rule == "rate-anomaly":
@@ -119,19 +118,30 @@ func (u unreportedReasons) of(inc abusewatch.Incident) string {
 	return u.misses.get(inc.ID)
 }
 
+// Network says why nothing from network p (an address: a /32 or /128) is ever reported,
+// or "" when something may be: the rules make no incident in a never-report network.
+func (u *Unreported) Network(p netip.Prefix) string {
+	if u == nil || !u.gate.ExcludedNetwork(p) {
+		return ""
+	}
+	if a := p.Addr().Unmap(); a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return "a private network: abusewatch makes no incidents of it"
+	}
+	return "a network never reported (reserved, policy.never_report or exclude): abusewatch makes no incidents of it"
+}
+
 // unreported returns the Unreported of the pipeline at now.
-func (p *Pipeline) unreported(now time.Time) (Unreported, error) {
+func (p *Pipeline) unreported(now time.Time) (*Unreported, error) {
 	cutoff, limited, err := reportCutoff(p.cfg, p.store, now)
 	if err != nil {
 		return nil, err
 	}
-	u := unreportedReasons{gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses}
-	return u.of, nil
+	return &Unreported{gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses}, nil
 }
 
 // StoredUnreported is the Unreported of the store st under cfg at now, without a
 // daemon: it knows all but the lookups the daemon's rounds found nothing for.
-func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (Unreported, error) {
+func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (*Unreported, error) {
 	corr, err := newCorrelator(cfg, st)
 	if err != nil {
 		return nil, err
@@ -140,8 +150,7 @@ func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (Unreported, 
 	if err != nil {
 		return nil, err
 	}
-	u := unreportedReasons{gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge}
-	return u.of, nil
+	return &Unreported{gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge}, nil
 }
 
 // newCorrelator builds the correlator of cfg over st, with the never-report networks

@@ -51,7 +51,7 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(name string, why Unreported, skip string) {
+	check := func(name string, why *Unreported, skip string) {
 		t.Helper()
 		list, err := QueryIncidents(st, time.Time{}, 0, why)
 		if err != nil {
@@ -81,9 +81,21 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 	}
 	check("offline", stored, noContact.ID)
 
+	// A network nothing is reported from says so (ip, net), one something may be does not.
+	for q, w := range map[string]string{
+		"10.20.0.77/32":   "a private network",
+		"91.240.118.5/32": "a network never reported",
+		"91.240.0.0/16":   "",
+		"80.94.95.1/32":   "",
+	} {
+		if got := why.Network(netip.MustParsePrefix(q)); !strings.HasPrefix(got, w) || (w == "") != (got == "") {
+			t.Errorf("Network(%s) = %q; want %q", q, got, w)
+		}
+	}
+
 	// What no round tried for a day (it left the work list) is forgotten.
 	p.misses.forgetBefore(now.Add(24 * time.Hour))
-	if w := why(noContact); w != "" {
+	if w := why.Incident(noContact); w != "" {
 		t.Errorf("a day after its last round: %q", w)
 	}
 	p.misses.set(noContact.ID, want[noContact.ID], now, true)

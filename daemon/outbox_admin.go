@@ -175,10 +175,10 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
-	never := unreportedReasons{gate: corr}
+	never := &Unreported{gate: corr}
 	var why string
 	mine = slices.DeleteFunc(mine, func(inc abusewatch.Incident) bool {
-		w := never.of(inc)
+		w := never.Incident(inc)
 		if w != "" {
 			why = w
 		}

@@ -394,7 +394,7 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 			}
 		}
 		if !t.Reported {
-			t.Unreported = why(inc)
+			t.Unreported = why.Incident(inc)
 		}
 		out = append(out, t)
 	}

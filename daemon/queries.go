@@ -46,7 +46,7 @@ const DefaultIncidentLimit = 1000
 
 // QueryIncidents returns the newest limit (0: all) of the incidents whose last event is
 // at or after since, newest first, each with its report or why says why it has none.
-func QueryIncidents(st *store.Store, since time.Time, limit int, why Unreported) (IncidentList, error) {
+func QueryIncidents(st *store.Store, since time.Time, limit int, why *Unreported) (IncidentList, error) {
 	all, total, err := st.IncidentsSince(since, limit)
 	if err != nil {
 		return IncidentList{}, err
@@ -73,12 +73,12 @@ func QueryIncidents(st *store.Store, since time.Time, limit int, why Unreported)
 }
 
 // withReport is inc with its report, or why (unless nil) it has none.
-func withReport(st *store.Store, inc abusewatch.Incident, why Unreported) (IncidentInfo, error) {
+func withReport(st *store.Store, inc abusewatch.Incident, why *Unreported) (IncidentInfo, error) {
 	info := IncidentInfo{Incident: inc}
 	id, ok, err := st.ReportFor(inc.ID)
 	if err != nil || !ok {
-		if err == nil && why != nil {
-			info.Unreported = why(inc)
+		if err == nil {
+			info.Unreported = why.Incident(inc)
 		}
 		return info, err
 	}
@@ -103,6 +103,9 @@ type NetworkInfo struct {
 	Incidents      []IncidentInfo    `json:"incidents"`       // the newest maxIncidentsShown
 	IncidentsTotal int               `json:"incidents_total"` // all of them since Since
 	Excluded       *store.Exclusion  `json:"excluded,omitempty"`
+	// Why nothing from it is ever reported, when nothing is (a private network,
+	// policy.never_report, an exclusion): Unreported.Network.
+	NeverReported string `json:"never_reported,omitempty"`
 
 	// The days of the range before the oldest raw event kept ([retention] events), from
 	// the daily counters ([retention] counters): counts by class, no lines. Only for an
@@ -129,7 +132,7 @@ const maxIncidentsShown = 100
 // QueryNetwork returns what is known about network p (an address is a /32 or /128) from
 // since to now, its incidents each with its report or why says why it has none. Any prefix length is accepted: the nearest stored index (/24, /16, /8,
 // IPv6 /64, /48, /32) is read and filtered.
-func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why Unreported) (NetworkInfo, error) {
+func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why *Unreported) (NetworkInfo, error) {
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
 	info := NetworkInfo{Network: p.String(), Since: since}
 	// The blocks' indexes hold the time, address, class and host of every event: enough
@@ -203,6 +206,7 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why Unr
 			info.Excluded = &e
 		}
 	}
+	info.NeverReported = why.Network(p)
 	return info, nil
 }
 

@@ -39,7 +39,7 @@ const (
 // by class, host, hour, address and network; new and growing incidents; the outbox;
 // possible compromises first. shapes may be nil; why says why an incident without a
 // report has none (nil: StoredUnreported).
-func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why Unreported, now time.Time) (mailer.Summary, error) {
+func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unreported, now time.Time) (mailer.Summary, error) {
 	if why == nil {
 		var err error
 		if why, err = StoredUnreported(cfg, st, now); err != nil {
@@ -290,10 +290,10 @@ func joinClasses(cs []abusewatch.Class) string {
 }
 
 // reportState says in words where an incident's report is.
-func reportState(r abusewatch.Report, inc abusewatch.Incident, why Unreported) string {
+func reportState(r abusewatch.Report, inc abusewatch.Incident, why *Unreported) string {
 	switch {
 	case r.ID == "" || inc.Success:
-		if w := why(inc); w != "" {
+		if w := why.Incident(inc); w != "" {
 			return "not reported: " + sanitizeText(w)
 		}
 		return "no report yet"

@@ -79,8 +79,11 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %d more events on %d days (listed below).\n",
 			info.CountedEvents, len(info.CountedByDay))
 	}
-	if info.Excluded != nil {
+	switch {
+	case info.Excluded != nil:
 		fmt.Fprintf(stdout, "Never reported: %s excluded on %s %s\n", info.Excluded.Network, info.Excluded.Added.In(loc).Format(time.DateOnly), info.Excluded.Reason)
+	case info.NeverReported != "":
+		fmt.Fprintf(stdout, "Never reported: %s.\n", info.NeverReported)
 	}
 	if info.Last != nil {
 		fmt.Fprintf(stdout, "Last event: %s\n", info.Last.Line)
