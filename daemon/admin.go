@@ -281,12 +281,11 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
+		var incs IncidentList
 		why, err := d.unreported()
-		if err != nil {
-			replyError(w, http.StatusInternalServerError, err)
-			return
+		if err == nil {
+			incs, err = QueryIncidents(d.store, since, limit, why)
 		}
-		incs, err := QueryIncidents(d.store, since, limit, why)
 		reply(w, incs, err)
 	})
 	mux.HandleFunc("GET /v1/unknown", func(w http.ResponseWriter, r *http.Request) {
@@ -314,12 +313,7 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		why, err := d.unreported()
-		if err != nil {
-			replyError(w, http.StatusInternalServerError, err)
-			return
-		}
-		info, err := QueryNetwork(d.store, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), since, time.Now(), why)
+		info, err := d.queryNetwork(netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), since)
 		reply(w, info, err)
 	})
 	mux.HandleFunc("GET /v1/net/{addr}/{bits}", func(w http.ResponseWriter, r *http.Request) {
@@ -333,12 +327,7 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, err)
 			return
 		}
-		why, err := d.unreported()
-		if err != nil {
-			replyError(w, http.StatusInternalServerError, err)
-			return
-		}
-		info, err := QueryNetwork(d.store, p, since, time.Now(), why)
+		info, err := d.queryNetwork(p, since)
 		reply(w, info, err)
 	})
 	for _, action := range []string{"exclude", "pardon"} {
@@ -432,6 +421,15 @@ func (d *Daemon) adminHandler() http.Handler {
 // pipeline's exclusions and lookups may be.
 func (d *Daemon) unreported() (*Unreported, error) {
 	return d.current.Load().unreported(time.Now())
+}
+
+// queryNetwork is QueryNetwork of the running daemon, for ip and net.
+func (d *Daemon) queryNetwork(p netip.Prefix, since time.Time) (NetworkInfo, error) {
+	why, err := d.unreported()
+	if err != nil {
+		return NetworkInfo{}, err
+	}
+	return QueryNetwork(d.store, p, since, time.Now(), why)
 }
 
 func sinceParam(r *http.Request, def time.Duration) (time.Time, error) {

@@ -167,12 +167,15 @@ func newCorrelator(cfg *Config, st *store.Store) (*correlate.Correlator, error) 
 	return correlate.New(correlateOptions(cfg, never), st, st, st)
 }
 
-// reportableThrough is inc as it may be reported now that gate says which addresses
-// are excluded, and whether it may be at all. An incident about a single address is
-// reported or not as that address is. One about a network (it names one address, to
-// be looked up through) leaves out the evidence and sources of its addresses excluded
-// since it was made, which it names in leftOut, and is looked up through an address
-// left; it is not reported when the whole network is excluded or nothing is left.
+// reportableThrough is inc as it may be reported now that gate says which addresses are
+// excluded, and whether it may be at all. The rules make no incident in a network never
+// reported (reserved, policy.never_report, `exclude`), but one made before the network
+// was excluded may still wait on the work list or in a report. An incident about a
+// single address is reported or not as that address is. One about a network (it names
+// one address, to be looked up through) leaves out the evidence and sources of its
+// addresses excluded since it was made, which it names in leftOut, and is looked up
+// through an address left; it is not reported when the whole network is excluded or
+// nothing is left.
 func reportableThrough(gate exclusionGate, inc abusewatch.Incident) (out abusewatch.Incident, leftOut []netip.Addr, ok bool) {
 	if !inc.AboutNetwork() {
 		a := inc.Addr

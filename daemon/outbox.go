@@ -132,7 +132,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 				"budget", p.roundBudget, "done", i, "left", len(incs)-i)
 			break
 		}
-		inc, leftOut, ok := p.reportableNow(inc)
+		inc, leftOut, ok := reportableThrough(p.correlator, inc)
 		if !ok {
 			// Excluded after it was made (`exclude`, never_report and a reload).
 			done = append(done, inc.ID)
@@ -298,16 +298,6 @@ func (p *Pipeline) expireStale(now time.Time) error {
 	return nil
 }
 
-// reportableNow returns inc as it may be reported now, or ok false when its source lies
-// in a network that is never reported (reserved, policy.never_report, `exclude`): the
-// rules make no incident there, but one made before the network was excluded may still
-// wait on the work list or in a report. Of a network's incident (network scale, or a /24
-// that recurs) that an excluded network covers only in part, the excluded addresses'
-// evidence is taken out (leftOut lists them); see reportableThrough.
-func (p *Pipeline) reportableNow(inc abusewatch.Incident) (out abusewatch.Incident, leftOut []netip.Addr, ok bool) {
-	return reportableThrough(p.correlator, inc)
-}
-
 // addrList is addrs for a log line or a report's error: "45.134.26.7, 45.134.26.9".
 func addrList(addrs []netip.Addr) string {
 	s := make([]string, len(addrs))
@@ -346,7 +336,7 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 		case !found: // pardoned: forgotten with its network
 			dropped = append(dropped, "incident "+id)
 		default:
-			trimmed, leftOut, ok := p.reportableNow(inc)
+			trimmed, leftOut, ok := reportableThrough(p.correlator, inc)
 			switch {
 			case !ok:
 				source := inc.Addr.String()

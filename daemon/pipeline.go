@@ -404,9 +404,6 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 	return out, nil
 }
 
-// Excluded says whether addr is in a network that is never reported.
-func (p *Pipeline) Excluded(addr netip.Addr) bool { return p.correlator.Excluded(addr) }
-
 // Check builds every part the config names (rules, template, lookup, transport, sources)
 // without opening the store, and summarises what it found.
 func Check(cfg *Config) (string, error) {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/daemon"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -88,30 +87,4 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 			i.First.In(loc).Format("2006-01-02 15:04"), i.Last.In(loc).Format("2006-01-02 15:04"), strings.Join(i.Hosts, ","), incidentReport(i))
 	}
 	return tw.Flush()
-}
-
-// incidentReport says where an incident's report is, or why it has none.
-func incidentReport(i daemon.IncidentInfo) string {
-	if i.ReportID != "" {
-		return fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
-	}
-	return notReported(i.Unreported, "none yet")
-}
-
-// sourceCell is an incident's source in the tables: of one about a network, with how
-// many of its addresses it came from (the addresses are in --json, and in the report).
-func sourceCell(inc abusewatch.Incident) string {
-	if inc.AboutNetwork() && len(inc.Sources) > 1 {
-		return fmt.Sprintf("%s (%d addresses)", inc.Source(), len(inc.Sources))
-	}
-	return inc.Source()
-}
-
-// notReported is "not reported: " and why, or otherwise when why is empty (nothing holds
-// the report back).
-func notReported(why, otherwise string) string {
-	if why == "" {
-		return otherwise
-	}
-	return "not reported: " + why
 }

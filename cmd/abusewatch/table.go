@@ -2,11 +2,14 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/daemon"
 )
 
@@ -49,4 +52,30 @@ func (t *table) Flush() error {
 		return err
 	}
 	return t.out.Flush()
+}
+
+// incidentReport says where an incident's report is, or why it has none.
+func incidentReport(i daemon.IncidentInfo) string {
+	if i.ReportID != "" {
+		return fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
+	}
+	return notReported(i.Unreported, "none yet")
+}
+
+// sourceCell is an incident's source in the tables: of one about a network, with how
+// many of its addresses it came from (the addresses are in --json, and in the report).
+func sourceCell(inc abusewatch.Incident) string {
+	if inc.AboutNetwork() && len(inc.Sources) > 1 {
+		return fmt.Sprintf("%s (%d addresses)", inc.Source(), len(inc.Sources))
+	}
+	return inc.Source()
+}
+
+// notReported is "not reported: " and why, or otherwise when why is empty (nothing holds
+// the report back).
+func notReported(why, otherwise string) string {
+	if why == "" {
+		return otherwise
+	}
+	return "not reported: " + why
 }
