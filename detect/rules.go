@@ -225,6 +225,9 @@ func parseAttackRule(l ruleLine) ([]string, *attackRule, *RuleError) {
 	if err != nil || !anchored(tree) {
 		return nil, nil, l.errorf("the regex must be anchored: start with ^ and end with $")
 	}
+	if before, after := wildcardsAround(tree); before && after {
+		return nil, nil, l.errorf("<HOST> has .* in the user name before it and .* after it: both can hold an address an attacker wrote, and the regex may take the wrong one; bound one side with what the program cannot write there, e.g. (?P<user>[^:]*) where it writes \": \" after the address")
+	}
 	r := &attackRule{
 		ruleLine: l,
 		class:    abusewatch.Class(class),
@@ -250,6 +253,38 @@ func parseAttackRule(l ruleLine) ([]string, *attackRule, *RuleError) {
 		return nil, r, nil
 	}
 	return strings.Split(program, ","), r, nil
+}
+
+// wildcardsAround reports whether re has a repetition of any character (.*, .+, .{2,})
+// in its user group before its host group, and one after the host group, in the order
+// the regex reads. Then both sides may hold "ADDR port N: …" that an attacker wrote (a
+// user name before the real address, a new user name or a password after it), and
+// which address the group takes depends on the text, not on where the program writes
+// it. Rules without a user group (a kernel's firewall fields) are not asked.
+func wildcardsAround(re *syntax.Regexp) (before, after bool) {
+	seenHost := false
+	var walk func(re *syntax.Regexp, inUser bool)
+	walk = func(re *syntax.Regexp, inUser bool) {
+		switch {
+		case re.Op == syntax.OpCapture && re.Name == "host":
+			seenHost = true
+			return
+		case re.Op == syntax.OpCapture && re.Name == "user":
+			inUser = true
+		case (re.Op == syntax.OpStar || re.Op == syntax.OpPlus || (re.Op == syntax.OpRepeat && (re.Max < 0 || re.Max > 64))) &&
+			(re.Sub[0].Op == syntax.OpAnyCharNotNL || re.Sub[0].Op == syntax.OpAnyChar):
+			if seenHost {
+				after = true
+			} else if inUser {
+				before = true
+			}
+		}
+		for _, sub := range re.Sub {
+			walk(sub, inUser)
+		}
+	}
+	walk(re, false)
+	return before, after
 }
 
 // anchored reports whether re is ^…$ as a whole, not just in one alternative.

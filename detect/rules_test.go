@@ -149,6 +149,8 @@ func TestLoadAttackRulesErrors(t *testing.T) {
 		{"multi-line anchors", `sshd auth-failure (?m)^from <HOST>$`, "must be anchored"},
 		{"own host group", `sshd auth-failure ^(?P<host>\S+) <HOST>$`, `do not name a group "host"`},
 		{"own port group", `sshd auth-failure ^(?P<port>\S+) <HOST>$`, `do not name a group "port"`},
+		{"open user name before the address and open text after it", `sshd auth-failure ^Disconnecting user (?P<user>.*) <HOST> port <PORT>: .* \[preauth\]$`, "<HOST> has .* in the user name before it and .* after it"},
+		{"open user name and an open password", `vsftpd auth-success ^\[(?P<user>.+)\] OK LOGIN: Client "<HOST>"(?:, anon password "(?:.*)")?$`, "<HOST> has .* in the user name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

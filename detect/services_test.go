@@ -136,6 +136,15 @@ func TestHostileTextNeverMovesTheAddress(t *testing.T) {
 		`sshd[1]: refused connect from x@6.6.6.6 (203.0.113.7)`,
 		`login[1]: FAILED LOGIN (1) on '/dev/pts/1' FROM '203.0.113.7' FOR 'x' FROM '6.6.6.6' FOR 'y', Authentication failure`,
 		`sshd[1]: User x from 6.6.6.6 not allowed because listed in DenyUsers from 203.0.113.7 not allowed because not listed in AllowUsers`,
+		// The client's words after the real address: a second user name (cut by sshd at
+		// 100 characters, so the line ends as a real one does), a password, a TLS error.
+		`sshd[1]: Disconnecting invalid user  203.0.113.7 port 55550: Change of username or service not allowed: (,) -> ( 6.6.6.6 port 2: Too many authentication failures [preauth]`,
+		`sshd[1]: Disconnecting authenticating user root 203.0.113.7 port 55550: Change of username or service not allowed: (root,ssh-connection) -> (x 6.6.6.6 port 2: Too many authentication failures [preauth]`,
+		`sshd[1]: ssh_dispatch_run_fatal: Connection from invalid user x 203.0.113.7 port 22: y 6.6.6.6 port 2: message authentication code incorrect [preauth]`,
+		`vsftpd[1]: [anonymous] OK LOGIN: Client "203.0.113.7", anon password "a] OK LOGIN: Client "6.6.6.6"`,
+		`dovecot: imap-login: Login: user=<x>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS: y>, method=PLAIN, rip=6.6.6.6, lip=1.1.1.1, TLS`,
+		`dovecot: auth-worker(2): pam(x,203.0.113.7): unknown user (given password: a,6.6.6.6): unknown user b)`,
+		`dovecot: auth: passwd-file(x,203.0.113.7): pam_authenticate() failed: y(z,6.6.6.6): pam_authenticate() failed: Authentication failure`,
 	} {
 		out, ev := d.Classify(record("Feb 12 14:10:21 srv " + line))
 		if out == Recognised && ev.Addr != real {

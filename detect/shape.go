@@ -8,47 +8,53 @@ import (
 )
 
 // GenericAddr finds the address of an unknown record in a position that programs, not
-// remote users, write: "from ADDR port N", "rhost=ADDR", "[ADDR]" and "SRC=ADDR". The last
-// occurrence of each counts, as a crafted user name comes before what the program writes
-// after it; when these positions name different addresses, the record names none.
+// remote users, write: "from ADDR port N", "rhost=ADDR", "[ADDR]", "SRC=ADDR" and
+// "rip=ADDR,". A crafted user name may come before what the program writes, and the
+// client's words (a second user name, a password) after it: every occurrence counts,
+// and when they name different addresses, the record names none.
 func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 	var found netip.Addr
 	var port uint16
 	for _, pos := range []struct{ before, after string }{
 		{" from ", " port "}, {"rhost=", ""}, {"[", "]"}, {"SRC=", " "}, {"rip=", ","},
 	} {
-		i := strings.LastIndex(msg, pos.before)
-		if i < 0 {
-			continue
-		}
-		rest := msg[i+len(pos.before):]
-		end := strings.IndexAny(rest, " ],")
-		if end < 0 {
-			end = len(rest)
-		}
-		if pos.after != "" && !strings.HasPrefix(rest[end:], pos.after) {
-			continue
-		}
-		if !addressChars(rest[:end]) {
-			continue // most tokens are no address: skip ParseAddr's error
-		}
-		addr, err := netip.ParseAddr(rest[:end])
-		if err != nil || addr.Zone() != "" {
-			continue
-		}
-		addr = addr.Unmap()
-		if found.IsValid() && found != addr {
-			return netip.Addr{}, 0, false
-		}
-		found = addr
-		if pos.after == " port " {
-			p := rest[end+len(pos.after):]
-			n, j := 0, 0
-			for ; j < len(p) && j < 5 && p[j] >= '0' && p[j] <= '9'; j++ {
-				n = n*10 + int(p[j]-'0')
+		// Every occurrence, not only the last: text the client wrote may follow the
+		// address too, and two different addresses make the record name none.
+		for from := 0; ; {
+			i := strings.Index(msg[from:], pos.before)
+			if i < 0 {
+				break
 			}
-			if j > 0 && n <= 65535 {
-				port = uint16(n)
+			rest := msg[from+i+len(pos.before):]
+			from += i + len(pos.before)
+			end := strings.IndexAny(rest, " ],")
+			if end < 0 {
+				end = len(rest)
+			}
+			if pos.after != "" && !strings.HasPrefix(rest[end:], pos.after) {
+				continue
+			}
+			if !addressChars(rest[:end]) {
+				continue // most tokens are no address: skip ParseAddr's error
+			}
+			addr, err := netip.ParseAddr(rest[:end])
+			if err != nil || addr.Zone() != "" {
+				continue
+			}
+			addr = addr.Unmap()
+			if found.IsValid() && found != addr {
+				return netip.Addr{}, 0, false
+			}
+			found = addr
+			if pos.after == " port " {
+				p := rest[end+len(pos.after):]
+				n, j := 0, 0
+				for ; j < len(p) && j < 5 && p[j] >= '0' && p[j] <= '9'; j++ {
+					n = n*10 + int(p[j]-'0')
+				}
+				if j > 0 && n <= 65535 {
+					port = uint16(n)
+				}
 			}
 		}
 	}
