@@ -1145,8 +1145,12 @@ func reservedNetworks() []netip.Prefix {
 		netip.MustParsePrefix("198.51.100.0/24"),
 		netip.MustParsePrefix("203.0.113.0/24"),
 		netip.MustParsePrefix("240.0.0.0/4"),
-		netip.MustParsePrefix("64:ff9b:1::/48"),
-		netip.MustParsePrefix("100::/64"),
+		// IPv6 outside 2000::/3, the only block IANA allocates for global unicast:
+		// NAT64 (64:ff9b::/96, 64:ff9b:1::/48), discard (100::/64), IPv4-compatible
+		// (::/96), the deprecated site-local fec0::/10 and the unallocated rest.
+		netip.MustParsePrefix("::/3"),
+		netip.MustParsePrefix("4000::/2"),
+		netip.MustParsePrefix("8000::/1"),
 		netip.MustParsePrefix("2001::/23"),
 		netip.MustParsePrefix("2001:db8::/32"),
 		netip.MustParsePrefix("2002::/16"),

@@ -315,6 +315,23 @@ func TestExcludedNetworkIsTheWholeNetwork(t *testing.T) {
 	}
 }
 
+// IPv6 outside 2000::/3 is never global unicast (NAT64, IPv4-compatible, site-local,
+// unallocated): no incident is made of it, whoever a static contact names for ::/0.
+func TestIPv6OutsideGlobalUnicastIsNeverReported(t *testing.T) {
+	c, err := New(Options{Threshold: 1, Window: time.Minute}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a, want := range map[string]bool{
+		"64:ff9b::a01:203": true, "64:ff9b::2d86:1a11": true, "fec0::1": true, "::a01:204": true, "4000::1": true, "5f00::1": true,
+		"::ffff:45.134.26.17": false, "2a01:4f8::1": false, "2600::1": false, "3ffe::1": false,
+	} {
+		if got := c.Excluded(netip.MustParseAddr(a)); got != want {
+			t.Errorf("Excluded(%s) = %v, want %v", a, got, want)
+		}
+	}
+}
+
 // Include undoes Exclude and the Never option for that network alone: a network around
 // it, and the reserved networks, stay excluded.
 func TestIncludeTakesOffThatNetworkAlone(t *testing.T) {
