@@ -314,6 +314,48 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	if !strings.Contains(html, fmt.Sprintf("New incidents: %d (the 100 with the most events", sum.NewTotal)) {
 		t.Error("the HTML part does not say how many new incidents there are")
 	}
+	// The subject counts them all too, not the ones listed.
+	h, _, err := mailtest.Parts(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	for _, want := range []string{fmt.Sprintf("%d reports wait for your approval", sum.PendingTotal), fmt.Sprintf("%d new incidents", sum.NewTotal)} {
+		if !strings.Contains(subject, want) {
+			t.Errorf("subject %q does not say %q", subject, want)
+		}
+	}
+}
+
+// Host names and unknown records come from logs: what the summary shows of them has no
+// bidi override that would show the admin (and the rule they are invited to paste)
+// in another order than it is, and an absurdly long record is cut.
+func TestSummaryShowsLogTextAsItIs(t *testing.T) {
+	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+	cfg, st := seededStore(t, now)
+	long := "web2 backupd[77]: copy \u202efdp.exe finished " + strings.Repeat("x", 400) + " end"
+	shapes := shapesForTest{{Shape: "backupd: copy \u202efdp.exe finished", Count: 7, Sample: long, Rule: `^backupd\[[0-9]+\]: copy \u202efdp\.exe$`}}
+	sum, err := BuildSummary(cfg, st, shapes, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum.ByHost = append(sum.ByHost, mailer.Count{Value: "<b>web2</b>\u202eBcc:x@y", N: 6})
+	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, html, _ := summaryParts(t, msg)
+	for name, part := range map[string]string{"text": text, "HTML": html} {
+		if strings.ContainsRune(part, '\u202e') {
+			t.Errorf("the %s part holds a bidi override", name)
+		}
+		if strings.Contains(part, strings.Repeat("x", 300)) || !strings.Contains(part, "x end") {
+			t.Errorf("the %s part does not cut the long record in its middle", name)
+		}
+	}
+	if !strings.Contains(text, "copy fdp.exe finished") || !strings.Contains(text, "web2</b>Bcc:x@y") {
+		t.Errorf("the text part lost the shape or the host:\n%s", text)
+	}
 }
 
 // Text from logs and from lookups stays one printable line, without the C1 controls a

@@ -57,6 +57,23 @@ func (c *Composer) With(o Options) *Composer {
 	return &cc
 }
 
+// replyTo is where the abuse desk's answer goes when it is not the From address: the
+// reporter's own address (reporter.email), which the memo gives as the contact, while
+// From is often a sending-only address. Nil when there is none or it is From.
+func (c *Composer) replyTo() *mail.Address {
+	if c.reporter.Email == "" {
+		return nil
+	}
+	r, err := mail.ParseAddress(c.reporter.Email)
+	if err != nil || strings.EqualFold(r.Address, c.from.Address) {
+		return nil
+	}
+	if r.Name == "" {
+		r.Name = c.reporter.Name
+	}
+	return r
+}
+
 // NewComposer parses the memo template (text/template source; the shipped default is
 // configs/report.tmpl) and checks that it renders, so a bad template is refused at load
 // rather than when the first report is due. from is the From address, e.g.
@@ -114,12 +131,13 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		ids[i] = inc.ID
 	}
 	id := reportID(to, ids)
-	subject := subjectFor(incidents)
+	shown, folded := foldIntoNetworks(incidents)
+	subject := subjectFor(shown)
 
 	var body bytes.Buffer
-	detailed, others := incidents, []abusewatch.Incident(nil)
+	detailed, others := shown, []abusewatch.Incident(nil)
 	if c.listsOthers {
-		detailed, others = mostSerious(incidents, maxDetailed)
+		detailed, others = mostSerious(shown, maxDetailed)
 	}
 	m := c.memo(contact, detailed, others)
 	m.ReportID = id
@@ -136,7 +154,7 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
 	}
 	if c.xarf {
-		parts, err := c.xarfEntities(id, detailed, m)
+		parts, err := c.xarfEntities(id, detailed, m, folded)
 		if err != nil {
 			return abusewatch.Report{}, fmt.Errorf("mailer: writing the X-ARF part: %w", err)
 		}
@@ -156,6 +174,9 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 	var h gomail.Header
 	h.SetAddressList("From", []*mail.Address{c.from})
 	h.SetAddressList("To", to)
+	if r := c.replyTo(); r != nil {
+		h.SetAddressList("Reply-To", []*mail.Address{r})
+	}
 	h.SetSubject(subject)
 	h.SetDate(now.In(c.reporter.Location))
 	h.SetMessageID(id + "@" + c.domain)
@@ -221,6 +242,37 @@ func reportID(to []*mail.Address, incidentIDs []string) string {
 		io.WriteString(h, id+"\x00")
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// foldIntoNetworks takes out of incidents those about one address that a network
+// incident of the same report holds whole: the address lies in its network, the events
+// between its first and last. The network incident counts their events already: shown
+// apart as well, they were counted twice, and the desk's tooling opened two tickets for
+// one address. folded gives them under the ID of the (narrowest) network incident that
+// holds them, for their X-ARF parts; the report still names them, so they are not
+// reported again.
+func foldIntoNetworks(incidents []abusewatch.Incident) (shown []abusewatch.Incident, folded map[string][]abusewatch.Incident) {
+	for _, inc := range incidents {
+		holder := -1
+		if !inc.AboutNetwork() && inc.Addr.IsValid() && !inc.Success {
+			for i := range incidents {
+				n := &incidents[i]
+				if n.AboutNetwork() && abusewatch.UnmapPrefix(n.Network).Contains(inc.Addr.Unmap()) &&
+					!inc.First.Before(n.First) && !inc.Last.After(n.Last) && (holder < 0 || n.Network.Bits() > incidents[holder].Network.Bits()) {
+					holder = i
+				}
+			}
+		}
+		if holder < 0 {
+			shown = append(shown, inc)
+			continue
+		}
+		if folded == nil {
+			folded = map[string][]abusewatch.Incident{}
+		}
+		folded[incidents[holder].ID] = append(folded[incidents[holder].ID], inc)
+	}
+	return shown, folded
 }
 
 // subjectFor builds the subject from the incident classes and netip values only: never

@@ -156,6 +156,8 @@ func TestComposeHeaders(t *testing.T) {
 		"Date":           "Sat, 21 Nov 2026 07:00:00 -0500",
 		"Message-Id":     r.MessageID,
 		"Auto-Submitted": "auto-generated",
+		// The desk answers the reporter, whom the memo names, not a sending-only From.
+		"Reply-To": `"Jane Doe" <jane@example.org>`,
 	}
 	for k, v := range want {
 		if got := h.Get(k); got != v {
@@ -167,6 +169,18 @@ func TestComposeHeaders(t *testing.T) {
 	}
 	if r.Subject != want["Subject"] {
 		t.Errorf("Report.Subject = %q", r.Subject)
+	}
+	// No Reply-To when it would say From again.
+	same, err := NewComposer(shippedTemplate(t), Reporter{Name: "Jane Doe", Email: "Abuse-Reports@example.org"}, "abuse-reports@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = same.Compose(testContact(), []abusewatch.Incident{testIncident()}, time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := body(t, r.Message); h.Get("Reply-To") != "" {
+		t.Errorf("Reply-To %q repeats From", h.Get("Reply-To"))
 	}
 }
 

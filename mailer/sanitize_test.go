@@ -33,13 +33,16 @@ func TestSanitizeBoundsLength(t *testing.T) {
 	if got := sanitize(exact); got != exact {
 		t.Errorf("a line of exactly %d runes was changed", maxLineRunes)
 	}
-	long := strings.Repeat("é", maxLineRunes) + "tail"
+	// A user name of any length must not push the address and port, which sshd writes
+	// last, out of the line: the middle goes.
+	long := "Nov 20 05:00:01 web1 sshd[20020]: Invalid user " + strings.Repeat("é", 3000) + " from 45.134.27.3 port 40022"
 	got := sanitize(long)
 	if n := utf8.RuneCountInString(got); n != maxLineRunes {
 		t.Errorf("got %d runes, want %d", n, maxLineRunes)
 	}
-	if !strings.HasSuffix(got, "é…") || strings.Contains(got, "tail") {
-		t.Errorf("cut line ends %q", got[len(got)-10:])
+	if !strings.HasPrefix(got, "Nov 20 05:00:01 web1 sshd[20020]: Invalid user é") || !strings.HasSuffix(got, "é from 45.134.27.3 port 40022") ||
+		strings.Count(got, "…") != 1 {
+		t.Errorf("cut line = %q", got)
 	}
 	// Dropped characters do not count towards the bound.
 	padded := strings.Repeat("\x00", 1000) + "ok"

@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"net/mail"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -19,8 +20,8 @@ import (
 )
 
 // Summary is what the admin's daily summary says. The daemon fills it from the store;
-// every string that came from a log has been through sanitize by the time it is here
-// (SummaryIncident.Hosts, Shape.Sample), or is built from trusted values.
+// ComposeSummary passes every string that may come from a log or a remote server
+// (host names, shapes and their samples, delivery errors) through sanitize itself.
 type Summary struct {
 	Host     string         // the host the daemon runs on
 	From, To time.Time      // the period covered
@@ -63,7 +64,7 @@ type SummaryIncident struct {
 	Count    int    // events
 	First    time.Time
 	Last     time.Time
-	Hosts    string // our hosts, sanitised
+	Hosts    string // our hosts
 	Reported string // where its report is: "sent", "waiting for approval", …
 }
 
@@ -82,7 +83,7 @@ type ReportLine struct {
 type Shape struct {
 	Shape  string // the record with its variable parts replaced
 	Count  int
-	Sample string // one record of this shape, sanitised
+	Sample string // one record of this shape
 	Rule   string // a suggested normal rule (an extended regular expression)
 }
 
@@ -103,6 +104,7 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 	if s.Location == nil {
 		s.Location = time.UTC
 	}
+	s = s.sanitized()
 	fromAddr, err := mail.ParseAddress(from)
 	if err != nil {
 		return nil, fmt.Errorf("mailer: summary From address %q: %w", from, err)
@@ -182,16 +184,67 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 	return writeMessage(h, alt)
 }
 
-// summarySubject puts what needs the admin first: compromises, then approvals.
+// sanitized is s with every string that may come from a log or a remote server through
+// sanitize: a host name, an unknown record and the rule suggested for it can carry bidi
+// overrides that show the admin something else than what is there.
+func (s Summary) sanitized() Summary {
+	counts := func(cs []Count) []Count {
+		out := slices.Clone(cs)
+		for i := range out {
+			out[i].Value = sanitize(out[i].Value)
+		}
+		return out
+	}
+	incidents := func(l []SummaryIncident) []SummaryIncident {
+		out := slices.Clone(l)
+		for i := range out {
+			out[i].Source, out[i].Classes = sanitize(out[i].Source), sanitize(out[i].Classes)
+			out[i].Hosts, out[i].Reported = sanitize(out[i].Hosts), sanitize(out[i].Reported)
+		}
+		return out
+	}
+	reports := func(l []ReportLine) []ReportLine {
+		out := slices.Clone(l)
+		for i := range out {
+			out[i].To, out[i].Sources, out[i].Problem = sanitize(out[i].To), sanitize(out[i].Sources), sanitize(out[i].Problem)
+		}
+		return out
+	}
+	s.ByClass, s.ByHost, s.TopAddrs, s.TopNets = counts(s.ByClass), counts(s.ByHost), counts(s.TopAddrs), counts(s.TopNets)
+	s.Compromises, s.New, s.Growing = incidents(s.Compromises), incidents(s.New), incidents(s.Growing)
+	s.FailedReports, s.Pending = reports(s.FailedReports), reports(s.Pending)
+	s.Shapes = slices.Clone(s.Shapes)
+	for i := range s.Shapes {
+		sh := &s.Shapes[i]
+		sh.Shape, sh.Sample, sh.Rule = sanitize(sh.Shape), sanitize(sh.Sample), sanitize(sh.Rule)
+	}
+	return s
+}
+
+// summarySubject puts what needs the admin first: compromises, then approvals. The
+// lists hold the oldest or biggest only: the totals count them all.
 func summarySubject(s Summary) string {
-	subj := fmt.Sprintf("abusewatch on %s: %d events, %d new incidents, %d reports sent", sanitizeHost(s.Host), s.Events, len(s.New), s.Sent)
-	if len(s.Pending) > 0 {
-		subj = fmt.Sprintf("%d reports wait for your approval; ", len(s.Pending)) + subj
+	subj := fmt.Sprintf("abusewatch on %s: %d events, %s, %s sent", sanitizeHost(s.Host), s.Events,
+		plural(max(s.NewTotal, len(s.New)), "new incident"), plural(s.Sent, "report"))
+	if n := max(s.PendingTotal, len(s.Pending)); n > 0 {
+		verb := "waits"
+		if n != 1 {
+			verb = "wait"
+		}
+		subj = fmt.Sprintf("%s %s for your approval; ", plural(n, "report"), verb) + subj
 	}
 	if len(s.Compromises) > 0 {
 		subj = fmt.Sprintf("POSSIBLE COMPROMISE (%d); ", len(s.Compromises)) + subj
 	}
 	return subj
+}
+
+// plural is n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func sanitizeHost(h string) string {

@@ -74,9 +74,12 @@ func xarfType(inc abusewatch.Incident) string {
 // xarfReports are the X-ARF reports for one incident of report id, whose memo shows the
 // lines evidence: one, or none (the schemas require a source port for an address, so an
 // incident whose evidence has no port gets no X-ARF part). X-ARF names one address per
-// report, so an incident about a whole network gets one per address its lines name,
-// each with that address's lines.
-func (c *Composer) xarfReports(id string, inc abusewatch.Incident, evidence []string) []xarfReport {
+// report, so an incident about a whole network gets one per address: that of each
+// incident folded into it (its own lines and times), and for the other addresses its
+// lines name, each with that address's lines and the times of those lines (the
+// network's first and last are not that address's, and a desk looks up who held a
+// dynamic address at first_seen).
+func (c *Composer) xarfReports(id string, inc abusewatch.Incident, evidence []string, folded []abusewatch.Incident, reported map[netip.Addr]bool) []xarfReport {
 	typ := xarfType(inc)
 	if typ == "" || !inc.Addr.IsValid() {
 		return nil
@@ -90,16 +93,24 @@ func (c *Composer) xarfReports(id string, inc abusewatch.Incident, evidence []st
 	if !inc.AboutNetwork() {
 		desc := fmt.Sprintf("%d connections (%d log lines) with %s from %s to our hosts %s between %s.",
 			max(inc.Attempts, 1), inc.Count, what, inc.Addr, hosts, between)
-		x, ok := c.xarfFor(id+"\x00"+inc.ID, typ, inc.Addr, inc, inc.Evidence, evidence, desc,
+		x, ok := c.xarfFor(id+"\x00"+inc.ID, typ, inc.Addr, inc.First, inc.Last, inc.Evidence, evidence, desc,
 			fmt.Sprintf("%d of the %d log lines, in our time zone", len(evidence), inc.Count))
 		if !ok {
 			return nil
 		}
 		return []xarfReport{x}
 	}
-	shown := evidenceSample(inc.Evidence) // the events of evidence, one for one
 	var out []xarfReport
+	own := map[netip.Addr]bool{}
+	for _, f := range folded {
+		out = append(out, c.xarfReports(id, f, c.memoIncident(f).Evidence, nil, nil)...)
+		own[f.Addr.Unmap()] = true
+	}
+	shown := evidenceSample(inc.Evidence) // the events of evidence, one for one
 	for _, a := range addressesOf(shown) {
+		if own[a] || reported[a] {
+			continue // that address's own incident gives its report
+		}
 		var evs []abusewatch.Event
 		var lines []string
 		for i, ev := range shown {
@@ -107,9 +118,13 @@ func (c *Composer) xarfReports(id string, inc abusewatch.Incident, evidence []st
 				evs, lines = append(evs, ev), append(lines, evidence[i])
 			}
 		}
-		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %d connections (%d log lines) with %s to our hosts %s between %s.",
-			a, inc.Network, max(inc.Attempts, 1), inc.Count, what, hosts, between)
-		if x, ok := c.xarfFor(id+"\x00"+inc.ID+"\x00"+a.String(), typ, a, inc, evs, lines, desc,
+		first, last := evs[0].Time, evs[0].Time
+		for _, ev := range evs {
+			first, last = minTime(first, ev.Time), maxTime(last, ev.Time)
+		}
+		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %d connections (%d log lines) with %s to our hosts %s between %s; the lines of %s we show are between %s and %s.",
+			a, inc.Network, max(inc.Attempts, 1), inc.Count, what, hosts, between, a, c.timestamp(first), c.timestamp(last))
+		if x, ok := c.xarfFor(id+"\x00"+inc.ID+"\x00"+a.String(), typ, a, first, last, evs, lines, desc,
 			fmt.Sprintf("the %d log lines of %s among those of %s we show, in our time zone", len(lines), a, inc.Network)); ok {
 			out = append(out, x)
 		}
@@ -117,10 +132,10 @@ func (c *Composer) xarfReports(id string, inc abusewatch.Incident, evidence []st
 	return out
 }
 
-// xarfFor builds one X-ARF report of type typ about addr, from inc's times, with
+// xarfFor builds one X-ARF report of type typ about addr, seen from first to last, with
 // evs (the events of the lines evidence) and the descriptions given; key makes its
 // report_id. There is none when evs give no source port.
-func (c *Composer) xarfFor(key, typ string, addr netip.Addr, inc abusewatch.Incident, evs []abusewatch.Event, evidence []string, desc, evidenceDesc string) (xarfReport, bool) {
+func (c *Composer) xarfFor(key, typ string, addr netip.Addr, first, last time.Time, evs []abusewatch.Event, evidence []string, desc, evidenceDesc string) (xarfReport, bool) {
 	port := 0
 	for _, ev := range evs {
 		if ev.Port != 0 {
@@ -147,15 +162,15 @@ func (c *Composer) xarfFor(key, typ string, addr netip.Addr, inc abusewatch.Inci
 	return xarfReport{
 		XARFVersion:      xarfVersion,
 		ReportID:         uuidFor(key),
-		Timestamp:        inc.First.In(c.reporter.Location).Format(time.RFC3339),
+		Timestamp:        first.In(c.reporter.Location).Format(time.RFC3339),
 		Reporter:         xarfReporter{Org: truncateRunes(sanitize(org), 200), Contact: contact, Type: "automated"},
 		SourceIdentifier: addr.String(),
 		SourcePort:       port,
 		Class:            "connection",
 		Type:             typ,
 		Protocol:         "tcp",
-		FirstSeen:        inc.First.In(c.reporter.Location).Format(time.RFC3339),
-		LastSeen:         inc.Last.In(c.reporter.Location).Format(time.RFC3339),
+		FirstSeen:        first.In(c.reporter.Location).Format(time.RFC3339),
+		LastSeen:         last.In(c.reporter.Location).Format(time.RFC3339),
 		EvidenceSource:   "ids_detection",
 		Evidence: []xarfEvidence{{
 			ContentType: "text/plain",
@@ -168,12 +183,19 @@ func (c *Composer) xarfFor(key, typ string, addr netip.Addr, inc abusewatch.Inci
 	}, true
 }
 
-// xarfEntities are the X-ARF attachments for the memo's incidents, in memo order.
-func (c *Composer) xarfEntities(id string, incidents []abusewatch.Incident, m memo) ([]entity, error) {
+// xarfEntities are the X-ARF attachments for the memo's incidents, in memo order, and
+// for the incidents folded into them (by the network incident's ID): one per address.
+func (c *Composer) xarfEntities(id string, incidents []abusewatch.Incident, m memo, folded map[string][]abusewatch.Incident) ([]entity, error) {
 	var out []entity
 	var all []xarfReport
+	reported := map[netip.Addr]bool{} // addresses with an incident of their own in the memo
+	for _, inc := range incidents {
+		if !inc.AboutNetwork() && inc.Addr.IsValid() {
+			reported[inc.Addr.Unmap()] = true
+		}
+	}
 	for i, inc := range incidents {
-		all = append(all, c.xarfReports(id, inc, m.Incidents[i].Evidence)...)
+		all = append(all, c.xarfReports(id, inc, m.Incidents[i].Evidence, folded[inc.ID], reported)...)
 	}
 	for _, x := range all {
 		b, err := json.MarshalIndent(x, "", "  ")
@@ -217,4 +239,18 @@ func truncateRunes(s string, n int) string {
 		return s
 	}
 	return string(slices.Concat(r[:n-1], []rune("…")))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

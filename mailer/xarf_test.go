@@ -207,6 +207,83 @@ func TestANetworkIncidentIsReportedAsTheNetwork(t *testing.T) {
 	}
 }
 
+// Per-address incidents that a network incident of the same report holds whole (same
+// network, within its times) are not shown again: their events were counted twice and
+// each address got two X-ARF reports. Each address's X-ARF report carries its own
+// times, not the network's.
+func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
+	base := testIncident()
+	t0 := base.First
+	net := base
+	net.ID, net.Key, net.Rule = "net-1", "net:203.0.113.0/24", "network"
+	net.Network, net.PTR, net.Last, net.Count, net.Attempts = netip.MustParsePrefix("203.0.113.0/24"), "", t0.Add(time.Hour), 120, 60
+	net.Evidence = nil
+	for i, a := range []string{"203.0.113.7", "203.0.113.9", "203.0.113.20", "203.0.113.20"} {
+		at := t0.Add(time.Duration(10*i) * time.Minute)
+		net.Evidence = append(net.Evidence, abusewatch.Event{Time: at, Class: abusewatch.ClassAuthFailure,
+			Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Line: fmt.Sprintf("sshd[4%d]: Failed password for root from %s port %d ssh2", i, a, 40000+i)})
+		net.Sources = append(net.Sources, netip.MustParseAddr(a))
+	}
+	address := func(id, addr string, from, to time.Duration) abusewatch.Incident {
+		inc := base
+		inc.ID, inc.Key, inc.Addr, inc.Network = id, "ip:"+addr, netip.MustParseAddr(addr), netip.MustParsePrefix(addr+"/32")
+		inc.First, inc.Last, inc.Count, inc.Attempts = t0.Add(from), t0.Add(to), 12, 6
+		inc.Evidence = []abusewatch.Event{{Time: inc.First, Class: abusewatch.ClassAuthFailure, Addr: inc.Addr, Port: 50000,
+			Line: "sshd[5]: Failed password for root from " + addr + " port 50000 ssh2"}}
+		return inc
+	}
+	held := address("ip-7", "203.0.113.7", 5*time.Minute, 20*time.Minute)   // inside the network's times: folded
+	later := address("ip-9", "203.0.113.9", 50*time.Minute, 2*time.Hour)    // goes on after it: shown
+	other := address("ip-x", "198.51.100.4", 5*time.Minute, 20*time.Minute) // another network: shown
+	r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{held, net, later, other}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Incidents) != 4 {
+		t.Errorf("the report names %v; want all four incidents, so none is reported again", r.Incidents)
+	}
+	if want := "Abuse report: repeated SSH login attempts from 203.0.113.0/24 and 2 other sources"; r.Subject != want {
+		t.Errorf("Subject = %q, want %q", r.Subject, want)
+	}
+	_, _, bodies := parts(t, r.Message)
+	memo := strings.ReplaceAll(string(bodies[0]), "\r\n", "\n")
+	if strings.Contains(memo, "Source address:  203.0.113.7") || !strings.Contains(memo, "Source address:  203.0.113.9") ||
+		!strings.Contains(memo, "Source address:  198.51.100.4") || !strings.Contains(memo, "Source network:  203.0.113.0/24") {
+		t.Errorf("the memo does not show the network, 203.0.113.9 and 198.51.100.4 alone:\n%s", memo)
+	}
+	seen := map[string]map[string]any{}
+	for _, b := range bodies[1:] {
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if errs := validate(t, "types/connection-login-attack.json", doc); len(errs) > 0 {
+			t.Errorf("does not validate: %s", errs)
+		}
+		a := doc["source_identifier"].(string)
+		if seen[a] != nil {
+			t.Errorf("two X-ARF reports for %s", a)
+		}
+		seen[a] = doc
+	}
+	ts := func(d time.Duration) string { return t0.Add(d).In(est).Format(time.RFC3339) }
+	for addr, want := range map[string][2]string{
+		"203.0.113.7":  {ts(5 * time.Minute), ts(20 * time.Minute)},  // the folded incident's own
+		"203.0.113.9":  {ts(50 * time.Minute), ts(2 * time.Hour)},    // its own incident's
+		"203.0.113.20": {ts(20 * time.Minute), ts(30 * time.Minute)}, // its lines in the network's
+		"198.51.100.4": {ts(5 * time.Minute), ts(20 * time.Minute)},
+	} {
+		doc := seen[addr]
+		if doc == nil {
+			t.Errorf("no X-ARF report for %s", addr)
+			continue
+		}
+		if doc["first_seen"] != want[0] || doc["last_seen"] != want[1] {
+			t.Errorf("%s: seen %v to %v, want %s to %s", addr, doc["first_seen"], doc["last_seen"], want[0], want[1])
+		}
+	}
+}
+
 // validate checks doc against the schema file (relative to testdata/xarf) with the
 // JSON Schema 2020-12 keywords the X-ARF schemas use; an unknown keyword that would
 // constrain the document fails the test rather than being ignored.
