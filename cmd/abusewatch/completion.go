@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -32,12 +33,12 @@ func (c *completionCommand) Run(ctx context.Context, args []string) error {
 	for _, d := range docs {
 		names = append(names, d.name)
 	}
-	flagsOf := func(d commandDoc) string {
-		var fl []string
+	wordsOf := func(d commandDoc) string {
+		words := slices.Clone(d.subcommands)
 		for _, f := range d.flags {
-			fl = append(fl, "--"+f.Name)
+			words = append(words, "--"+f.Name)
 		}
-		return strings.Join(fl, " ")
+		return strings.Join(words, " ")
 	}
 	w := c.stdout
 	switch rest[0] {
@@ -48,13 +49,16 @@ func (c *completionCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "_abusewatch() {\n  local cur=\"${COMP_WORDS[COMP_CWORD]}\"\n  if [ \"$COMP_CWORD\" -eq 1 ]; then\n")
 		fmt.Fprintf(w, "    COMPREPLY=($(compgen -W %q -- \"$cur\"))\n    return\n  fi\n  case \"${COMP_WORDS[1]}\" in\n", strings.Join(names, " "))
 		for _, d := range docs {
-			fmt.Fprintf(w, "    %s) COMPREPLY=($(compgen -W %q -- \"$cur\") $(compgen -f -- \"$cur\")) ;;\n", d.name, flagsOf(d))
+			fmt.Fprintf(w, "    %s) COMPREPLY=($(compgen -W %q -- \"$cur\") $(compgen -f -- \"$cur\")) ;;\n", d.name, wordsOf(d))
 		}
 		fmt.Fprintf(w, "  esac\n}\ncomplete -F _abusewatch abusewatch\n")
 	case "fish":
 		fmt.Fprintln(w, "complete -c abusewatch -f")
 		for _, d := range docs {
 			fmt.Fprintf(w, "complete -c abusewatch -n __fish_use_subcommand -a %s -d %q\n", d.name, d.synopsis)
+			if len(d.subcommands) > 0 {
+				fmt.Fprintf(w, "complete -c abusewatch -n '__fish_seen_subcommand_from %s' -a %q\n", d.name, strings.Join(d.subcommands, " "))
+			}
 			for _, f := range d.flags {
 				_, text := flagUsage(f)
 				fmt.Fprintf(w, "complete -c abusewatch -n '__fish_seen_subcommand_from %s' -l %s -d %q\n", d.name, f.Name, text)

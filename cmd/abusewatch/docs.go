@@ -11,6 +11,7 @@ import (
 type commandDoc struct {
 	name, synopsis, usage string
 	flags                 []*flag.Flag
+	subcommands           []string // what may follow the command's name (rules test, report show, …)
 }
 
 // docCollector stands in for stderr while each command is asked for its help: newFlagSet
@@ -33,6 +34,9 @@ func commandDocs(ctx context.Context) []commandDoc {
 			}
 			c.Run(ctx, []string{"-h"})
 			d := commandDoc{name: c.Name(), synopsis: c.Synopsis(), usage: dc.usage}
+			if sc, ok := c.(interface{ Subcommands() []string }); ok {
+				d.subcommands = sc.Subcommands()
+			}
 			if dc.fs != nil {
 				dc.fs.VisitAll(func(f *flag.Flag) { d.flags = append(d.flags, f) })
 			}

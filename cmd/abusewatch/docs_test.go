@@ -48,3 +48,27 @@ func TestManPageAndCompletionsListEveryCommandAndFlag(t *testing.T) {
 		}
 	}
 }
+
+// Every command answers -h with its usage and status 0 (README: "every command has
+// -h"), `help CMD` is `CMD -h`, and the completions offer the subcommands of the
+// commands that have them.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, d := range commandDocs(t.Context()) {
+		out, stderr, code := runBinary(t, t.TempDir(), d.name, "-h")
+		if code != 0 || !strings.Contains(out+stderr, "Usage: abusewatch "+d.name) {
+			t.Errorf("%s -h: exit %d\n%s%s", d.name, code, out, stderr)
+		}
+	}
+	out, stderr, code := runBinary(t, t.TempDir(), "help", "rules")
+	if code != 0 || !strings.Contains(stderr, "Usage: abusewatch rules test") || !strings.Contains(stderr, "abusewatch rules suggest") ||
+		!strings.Contains(stderr, "-builtin") {
+		t.Errorf("help rules: exit %d\n%s%s", code, out, stderr)
+	}
+	bash, _, _ := runBinary(t, t.TempDir(), "completion", "bash")
+	fish, _, _ := runBinary(t, t.TempDir(), "completion", "fish")
+	for cmd, subs := range map[string]string{"rules": "test suggest", "report": "show approve reject preview"} {
+		if !strings.Contains(bash, cmd+`) COMPREPLY=($(compgen -W "`+subs) || !strings.Contains(fish, "__fish_seen_subcommand_from "+cmd+`' -a "`+subs+`"`) {
+			t.Errorf("the completions do not offer %s's subcommands %s", cmd, subs)
+		}
+	}
+}

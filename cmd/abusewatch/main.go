@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -43,7 +44,7 @@ func commands(stdout, stderr io.Writer) []command {
 		&reportCommand{stdout: stdout, stderr: stderr},
 		&mailTestCommand{stdout: stdout, stderr: stderr},
 		&installCommand{stdout: stdout, stderr: stderr},
-		&versionCommand{stdout: stdout},
+		&versionCommand{stdout: stdout, stderr: stderr},
 		&manCommand{stdout: stdout, stderr: stderr},
 		&completionCommand{stdout: stdout, stderr: stderr},
 	}
@@ -77,7 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
+	case "-h", "--help", "-help", "help":
+		if len(args) > 1 && args[0] == "help" {
+			return run(ctx, []string{args[1], "-h"}, stdout, stderr) // help CMD is CMD -h
+		}
 		usage(stdout)
 		return 0
 	}
@@ -113,8 +117,13 @@ func newFlagSet(name, usageLine string, stderr io.Writer) *flag.FlagSet {
 		dc.name, dc.usage, dc.fs = name, usageLine, fs
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: abusewatch %s %s\n\nFlags:\n", name, usageLine)
-		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "Usage: abusewatch %s\n", strings.TrimSpace(name+" "+usageLine))
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintf(stderr, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }

@@ -40,6 +40,11 @@ re-queues a failed report. reject marks reports never to be sent. preview shows
 the report abusewatch would write about the attacking address ADDR now.
 `
 
+// Subcommands are what may follow `report`, for the shell completions.
+func (c *reportCommand) Subcommands() []string {
+	return []string{"show", "approve", "reject", "preview"}
+}
+
 func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), reportUsage, c.stderr)
 	usage := fs.Usage

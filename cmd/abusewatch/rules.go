@@ -41,9 +41,18 @@ func (c *rulesCommand) Run(ctx context.Context, args []string) error {
 		return c.test(ctx, args[1:])
 	case "suggest":
 		return c.suggest(ctx, args[1:])
+	case "-h", "-help", "--help":
+		// The flags both subcommands take; each has its own -h too.
+		fs := newFlagSet(c.Name(), "test [--rules DIR]... [--config FILE] [--builtin=false] [--json] FILE|-\n       abusewatch rules suggest [--rules DIR]... [--config FILE] [--builtin=false] [FILE]", c.stderr)
+		addRuleFlags(fs)
+		fs.Bool("json", false, "test: print one JSON object per input line")
+		return fs.Parse(args)
 	}
 	return &usageError{fmt.Sprintf("rules has no subcommand %q: use test or suggest", args[0])}
 }
+
+// Subcommands are what may follow `rules`, for the shell completions.
+func (c *rulesCommand) Subcommands() []string { return []string{"test", "suggest"} }
 
 // ruleDirsFlag is the repeatable --rules DIR.
 type ruleDirsFlag []string

@@ -10,15 +10,16 @@ import (
 
 // versionCommand is `abusewatch version`.
 type versionCommand struct {
-	stdout io.Writer
+	stdout, stderr io.Writer
 }
 
 func (c *versionCommand) Name() string     { return "version" }
 func (c *versionCommand) Synopsis() string { return "print the version and how it was built" }
 
 func (c *versionCommand) Run(ctx context.Context, args []string) error {
-	if len(args) > 0 {
-		return &usageError{"version takes no arguments"}
+	fs := newFlagSet(c.Name(), "", c.stderr)
+	if _, err := parseExactly(fs, args, 0, "version takes no arguments"); err != nil {
+		return err
 	}
 	version, revision := "(devel)", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
