@@ -485,6 +485,9 @@ type rule struct {
 	monotone  bool                               // threshold never holds for a subset when it fails for the whole
 	window    time.Duration
 	counts    func(e *abusewatch.Event) bool
+	// possible, when set, says cheaply whether the events from start on may meet the
+	// threshold at all; no: a rule with no open incident is not applied.
+	possible func(start time.Time) (bool, error)
 }
 
 // apply runs r over the events of its address or network that fetch reads from a
@@ -503,6 +506,10 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	start := from.Add(-max(r.window, growth))
 	if open {
 		start = prev.Last
+	} else if r.possible != nil {
+		if ok, err := r.possible(start); err != nil || !ok {
+			return nil, err
+		}
 	}
 	all, err := fetch(start)
 	if err != nil {
@@ -690,6 +697,14 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	}
 	if r := c.opts.Sweep; r.Count > 0 {
 		// One rule per service the new events name: a sweep is one service on many hosts.
+		// A sweep needs as many hosts as its count: when the address's events since
+		// the window's start name fewer (most do: one server, or an attacker of one),
+		// they are not read. Under a flood, reading every address's last minutes for
+		// this was most of the daemon's work.
+		possible := func(start time.Time) (bool, error) {
+			n, known, err := c.read.hostsOf(a, start, to, r.Count)
+			return !known || n >= r.Count, err
+		}
 		for _, svc := range services(news) {
 			rules = append(rules, rule{
 				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, monotone: true,
@@ -697,6 +712,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 				threshold: func(evs []*abusewatch.Event) bool {
 					return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) string { return e.Host })
 				},
+				possible: possible,
 			})
 		}
 	}

@@ -308,6 +308,31 @@ func (r *recentEvents) addrEvents(addr netip.Addr, from, to time.Time) ([]*abuse
 	return r.between(r.byAddr[addr.Unmap()], from, to), nil
 }
 
+// hostsOf counts the distinct hosts of ours that the events of addr between from and to
+// name, up to atLeast: from the held events, or from the store's indexes when it can
+// count them without reading the events (known false when it cannot).
+func (r *recentEvents) hostsOf(addr netip.Addr, from, to time.Time, atLeast int) (n int, known bool, err error) {
+	if from.Before(r.covered) {
+		hc, ok := r.store.(interface {
+			HostsOf(addr netip.Addr, from, to time.Time, atLeast int) (int, error)
+		})
+		if !ok {
+			return 0, false, nil
+		}
+		n, err := hc.HostsOf(addr, from, to, atLeast)
+		return n, err == nil, err
+	}
+	var hosts []string
+	for _, e := range r.between(r.byAddr[addr.Unmap()], from, to) {
+		if e.Host != "" && !slices.Contains(hosts, e.Host) {
+			if hosts = append(hosts, e.Host); len(hosts) >= atLeast {
+				break
+			}
+		}
+	}
+	return len(hosts), true, nil
+}
+
 // netEvents is addrEvents for network p.
 func (r *recentEvents) netEvents(p netip.Prefix, from, to time.Time) ([]*abusewatch.Event, error) {
 	held := false

@@ -400,17 +400,25 @@ func (x *blockIndex) positions(i int, out []int) ([]int, error) {
 // are checked once decoded). Positions are in time order in a block.
 func (x *blockIndex) oldestWithin(at []int, from, to time.Time, n int) []int {
 	slices.Sort(at)
+	at = x.within(at, from, to)
+	return at[:min(n, len(at))]
+}
+
+// within keeps the positions of at whose event lies between from and to, as the index
+// has their times: what lies outside need not be decompressed.
+func (x *blockIndex) within(at []int, from, to time.Time) []int {
 	lo, hi := microRange(from, to)
-	kept := at[:0]
-	for _, i := range at {
-		if len(kept) == n {
-			break
-		}
-		if us := x.micros(i); us >= lo && us <= hi {
-			kept = append(kept, i)
-		}
-	}
-	return kept
+	return slices.DeleteFunc(at, func(i int) bool {
+		us := x.micros(i)
+		return us < lo || us > hi
+	})
+}
+
+// fewOf says whether n events are too few of the block to decode all of it for them: a
+// big block (an hour of a flood, compacted) is decoded frame by frame where they lie,
+// not whole, and not kept.
+func (x *blockIndex) fewOf(n int) bool {
+	return x.n > 8*frameEvents && n < x.n/8
 }
 
 // micros is the time of the event at position i, in microseconds since 1970, as the
@@ -423,6 +431,15 @@ func (x *blockIndex) micros(i int) int64 {
 // (at or before to) has an index time at or after lo (at or before hi).
 func microRange(from, to time.Time) (lo, hi int64) {
 	return from.Truncate(time.Microsecond).UnixMicro(), to.UnixMicro()
+}
+
+// host is the name of the host of ours of the event at position i, as the index has it
+// (nil: none); it points into the block.
+func (x *blockIndex) host(i int) []byte {
+	if h := int(binary.BigEndian.Uint16(x.glances[8*i+6:])); h < len(x.names) {
+		return x.names[h]
+	}
+	return nil
 }
 
 // glance is what the index tells of the event at position i without decompressing.

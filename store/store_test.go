@@ -96,6 +96,74 @@ func TestEventsByAddrAndNetworkAreTimeRanges(t *testing.T) {
 	}
 }
 
+// HostsOf counts an address's hosts from the block indexes, in the time range, and
+// stops at the number asked for.
+func TestHostsOfCountsTheHostsOfAnAddress(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	on := func(addr, host string, at time.Duration) abusewatch.Event {
+		e := ev(addr, t0.Add(at))
+		e.Host = host
+		return e
+	}
+	if _, err := s.Commit([]abusewatch.Event{on("45.134.26.17", "web1", 0), on("45.134.26.17", "web1", time.Minute),
+		on("45.134.26.17", "", 2*time.Minute), on("45.134.26.17", "web2", 3*time.Minute), on("45.134.26.18", "web4", 3*time.Minute)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit([]abusewatch.Event{on("45.134.26.17", "web3", 2*time.Hour)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr("45.134.26.17")
+	for _, tc := range []struct {
+		from, to time.Duration
+		atLeast  int
+		want     int
+	}{
+		{0, 3 * time.Hour, 10, 3}, {0, 3 * time.Hour, 2, 2}, {0, 2 * time.Minute, 10, 1},
+		{time.Minute, 3 * time.Minute, 10, 2}, {4 * time.Minute, time.Hour, 10, 0}, {time.Hour, 3 * time.Hour, 10, 1},
+	} {
+		for _, addr := range []netip.Addr{a, netip.AddrFrom16(a.As16())} {
+			if got, err := s.HostsOf(addr, t0.Add(tc.from), t0.Add(tc.to), tc.atLeast); err != nil || got != tc.want {
+				t.Errorf("HostsOf(%s, %v to %v, %d) = %d, %v; want %d", addr, tc.from, tc.to, tc.atLeast, got, err, tc.want)
+			}
+		}
+	}
+}
+
+// An hour's block too big to decode for a few of its events (a flood's, compacted)
+// gives those from the frames that hold them, the same as a whole read.
+func TestAFewEventsOfABigBlock(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for i := range 20_000 {
+		evs = append(evs, ev(fmt.Sprintf("91.240.118.%d", 1+i%254), t0.Add(time.Duration(i)*100*time.Millisecond)))
+	}
+	if _, err := s.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr("91.240.118.7")
+	from, to := t0.Add(1000*time.Second), t0.Add(1100*time.Second) // events 10,000 to 11,000
+	got, err := s.EventsByAddr(a, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []time.Time
+	for i := 10_000; i <= 11_000; i++ {
+		if 1+i%254 == 7 {
+			want = append(want, t0.Add(time.Duration(i)*100*time.Millisecond))
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d events, want %d", len(got), len(want))
+	}
+	for i, e := range got {
+		if !e.Time.Equal(want[i]) || e.Addr != a || e.Line != "x" {
+			t.Errorf("event %d: %v %v %q, want %v", i, e.Time, e.Addr, e.Line, want[i])
+		}
+	}
+}
+
 func TestFirstEventsAreTheOldestOfTheRange(t *testing.T) {
 	s := openTemp(t)
 	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
