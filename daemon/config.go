@@ -2,11 +2,16 @@ package daemon
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
+	"net"
 	"net/mail"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -14,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
@@ -215,29 +222,46 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // String writes d as a config would: whole days as "30d", others as Go does ("36h0m0s").
 func (d Duration) String() string {
-	if day := 24 * time.Hour; d.Duration > 0 && d.Duration%day == 0 {
+	if d.Duration > 0 && d.Duration%day == 0 {
 		return strconv.FormatInt(int64(d.Duration/day), 10) + "d"
 	}
 	return d.Duration.String()
 }
 
+// goDuration is the syntax time.ParseDuration reads.
+var goDuration = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+$`)
+
+// maxDays is the longest duration in days that fits a time.Duration (about 292 years).
+const maxDays = int64(math.MaxInt64 / int64(day))
+
 // ParseDuration reads "90s", "10m", "36h", "7d" or "1d12h".
 func ParseDuration(s string) (time.Duration, error) {
+	invalid := fmt.Errorf("invalid duration %q: want e.g. \"90s\", \"10m\", \"36h\" or \"7d\"", s)
+	tooLong := fmt.Errorf("duration %q is too long: at most %dd (about 292 years)", s, maxDays)
 	var days time.Duration
+	rest := s
 	if i := strings.IndexByte(s, 'd'); i > 0 {
-		n, err := strconv.Atoi(s[:i])
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("invalid duration %q: want e.g. \"90s\", \"10m\", \"36h\" or \"7d\"", s)
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if errors.Is(err, strconv.ErrRange) || n > maxDays {
+			return 0, tooLong
 		}
-		days = time.Duration(n) * 24 * time.Hour
-		s = s[i+1:]
-		if s == "" {
+		if err != nil || n < 0 {
+			return 0, invalid
+		}
+		days = time.Duration(n) * day
+		if rest = s[i+1:]; rest == "" {
 			return days, nil
 		}
 	}
-	v, err := time.ParseDuration(s)
+	v, err := time.ParseDuration(rest)
 	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q: want e.g. \"90s\", \"10m\", \"36h\" or \"7d\"", s)
+		if goDuration.MatchString(rest) {
+			return 0, tooLong // well formed, so too many hours (or minutes, ...) to fit
+		}
+		return 0, invalid
+	}
+	if v > 0 && days > math.MaxInt64-v {
+		return 0, tooLong
 	}
 	return days + v, nil
 }
@@ -291,6 +315,7 @@ func ParseConfig(file string, doc []byte) (*Config, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg.observeFrom()
 	return cfg, nil
 }
 
@@ -304,20 +329,21 @@ func (c *Config) setDefaults() {
 	if c.Detect.BuiltinRules == nil {
 		c.Detect.BuiltinRules = ptr(true)
 	}
-	if c.Correlate.Threshold == 0 {
+	// A key written as 0 keeps its 0, for validate to refuse or take as "off".
+	if c.Correlate.Threshold == 0 && c.unset("correlate.threshold") {
 		c.Correlate.Threshold = 5
 	}
-	if c.Correlate.Window.Duration == 0 {
+	if c.Correlate.Window.Duration == 0 && c.unset("correlate.window") {
 		c.Correlate.Window = Duration{10 * time.Minute}
 	}
-	if len(c.Correlate.Reportable) == 0 {
+	if len(c.Correlate.Reportable) == 0 && c.unset("correlate.reportable") {
 		c.Correlate.Reportable = []string{"auth-failure", "invalid-user"}
 	}
-	if c.Correlate.Evidence == 0 {
+	if c.Correlate.Evidence == 0 && c.unset("correlate.evidence") {
 		c.Correlate.Evidence = 10
 	}
 	c.correlateDefaults()
-	if c.Lookup.Timeout.Duration == 0 {
+	if c.Lookup.Timeout.Duration == 0 && c.unset("lookup.timeout") {
 		c.Lookup.Timeout = Duration{5 * time.Second}
 	}
 	if c.Lookup.RDAP == nil {
@@ -333,13 +359,13 @@ func (c *Config) setDefaults() {
 	if c.Mail.TLS == "" {
 		c.Mail.TLS = "starttls"
 	}
-	if c.Mail.Timeout.Duration == 0 {
+	if c.Mail.Timeout.Duration == 0 && c.unset("mail.timeout") {
 		c.Mail.Timeout = Duration{30 * time.Second}
 	}
 	if c.Policy.Mode == "" {
 		c.Policy.Mode = "review"
 	}
-	if c.Policy.ReportInterval.Duration == 0 {
+	if c.Policy.ReportInterval.Duration == 0 && c.unset("policy.report_interval") {
 		c.Policy.ReportInterval = Duration{5 * time.Minute}
 	}
 	if c.Admin.Socket == "" && !c.adminSocketSet() {
@@ -354,11 +380,23 @@ func (c *Config) setDefaults() {
 
 func ptr[T any](v T) *T { return &v }
 
-// validate checks every value whose type alone does not make it right.
-func (c *Config) validate() error {
-	bad := func(key, format string, args ...any) error {
-		return &ConfigError{File: c.file, Line: keyLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
+// unset says whether the file leaves key out (so it takes its default).
+func (c *Config) unset(key string) bool { return keyLine(c.doc, key) == 0 }
+
+// observeFrom gives observe mode, which needs no mail.from, the From address its mail
+// still needs: the admin's, as the daily summary already uses; with no admin nothing
+// leaves at all, and the held reports (never sent) name a placeholder.
+func (c *Config) observeFrom() {
+	if c.Policy.Mode == "observe" && c.Mail.From == "" {
+		c.Mail.From = cmp.Or(c.Mail.Admin, "abusewatch@localhost")
 	}
+}
+
+// validate checks every value whose type alone does not make it right, and what the
+// file names on this host (rule directories, the admin group, certificates), so that
+// check-config and run refuse the same files.
+func (c *Config) validate() error {
+	bad := c.bad
 	for _, k := range []struct{ key, zone string }{{"reporter.timezone", c.Reporter.Timezone}, {"detect.timezone", c.Detect.Timezone}} {
 		if _, err := time.LoadLocation(k.zone); err != nil {
 			return bad(k.key, "unknown time zone %q: use an IANA name such as \"Europe/Berlin\" or \"UTC\", or \"Local\"", k.zone)
@@ -375,21 +413,47 @@ func (c *Config) validate() error {
 	if err := c.validateOutbox(); err != nil {
 		return err
 	}
-	if c.Correlate.Threshold < 1 {
-		return bad("correlate.threshold", "must be at least 1, not %d", c.Correlate.Threshold)
+	if err := c.validateDetect(); err != nil {
+		return err
 	}
-	if c.Correlate.Window.Duration < 0 {
-		return bad("correlate.window", "must be positive")
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"lookup.timeout", c.Lookup.Timeout}, {"mail.timeout", c.Mail.Timeout}, {"policy.report_interval", c.Policy.ReportInterval}} {
+		if d.v.Duration <= 0 {
+			return bad(d.key, "must be positive, not %s", d.v)
+		}
+	}
+	if c.Correlate.Threshold < 1 {
+		return bad("correlate.threshold", "must be at least 1, not %d: the per-address rule cannot be switched off (to send no report, set policy.mode = \"observe\")", c.Correlate.Threshold)
+	}
+	if c.Correlate.Window.Duration <= 0 {
+		return bad("correlate.window", "must be positive, not %s", c.Correlate.Window)
+	}
+	if len(c.Correlate.Reportable) == 0 {
+		return bad("correlate.reportable", "names no class: name at least one, e.g. [\"auth-failure\", \"invalid-user\"] (to send no report, set policy.mode = \"observe\")")
+	}
+	if c.Correlate.Evidence < 2 {
+		return bad("correlate.evidence", "must be at least 2 (an incident keeps its first and its last line), not %d", c.Correlate.Evidence)
 	}
 	if err := c.validateCorrelate(); err != nil {
 		return err
 	}
 	for i, contact := range c.Contacts {
-		if _, err := netip.ParsePrefix(contact.Network); err != nil {
-			return bad(fmt.Sprintf("contact[%d].network", i), "%q is not a network in CIDR notation such as \"198.51.100.0/24\"", contact.Network)
+		key := fmt.Sprintf("contact[%d].network", i)
+		if contact.Network == "" {
+			return bad(key, "a [[contact]] needs network, the network in CIDR notation such as \"198.51.100.0/24\" that its emails answer for")
 		}
+		if _, err := parseNetwork(contact.Network); err != nil {
+			return bad(key, "%q is not a network in CIDR notation such as \"198.51.100.0/24\", or an address", contact.Network)
+		}
+		p, err := ParseExclusion(contact.Network)
+		if err != nil {
+			return bad(key, "%v", err)
+		}
+		c.Contacts[i].Network = p.String() // one address is its /32 (or /128)
 		if len(contact.Emails) == 0 {
-			return bad(fmt.Sprintf("contact[%d].emails", i), "a [[contact]] needs at least one address")
+			return bad(fmt.Sprintf("contact[%d].emails", i), "a [[contact]] needs at least one address, e.g. emails = [\"abuse@example.net\"]")
 		}
 		for _, e := range contact.Emails {
 			if _, err := mail.ParseAddress(e); err != nil {
@@ -404,11 +468,15 @@ func (c *Config) validate() error {
 		if _, err := parseNetwork(n); err != nil {
 			return bad("policy.never_report", "%q is not an address or a network in CIDR notation", n)
 		}
+		// The admin commands' own check: "45.134.26.7/8" is refused, not widened to 45.0.0.0/8.
+		if _, err := ParseExclusion(n); err != nil {
+			return bad("policy.never_report", "%v", err)
+		}
 	}
 	if !slices.Contains([]string{"observe", "review", "auto"}, c.Policy.Mode) {
 		return &ConfigError{File: c.file, Line: keyLine(c.doc, "policy.mode"), Key: "policy.mode",
 			Problem: fmt.Sprintf("unknown mode %q: use \"observe\", \"review\" or \"auto\"", c.Policy.Mode),
-			Hint:    suggestion(c.Policy.Mode, []string{"observe", "review", "auto"})}
+			Hint:    suggestion(c.Policy.Mode, []string{"observe", "review", "auto"}, "valid modes")}
 	}
 	switch c.Mail.Transport {
 	case "smtp":
@@ -431,13 +499,94 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.Policy.Mode != "observe" && c.Mail.From == "" {
-		return bad("mail.from", "mode %q writes reports: set mail.from, the address they come from", c.Policy.Mode)
+		return bad("mail.from", "required unless policy.mode = \"observe\": mode %q writes reports, and they need the address they come from, e.g. \"abuse-reports@example.org\"", c.Policy.Mode)
 	}
 	if c.Policy.Mode != "observe" && strings.TrimSpace(c.Reporter.Name) == "" && strings.TrimSpace(c.Reporter.Organisation) == "" {
 		// A report that does not say who writes it ("My name is .") is not answered.
 		return bad("reporter.name", "mode %q writes reports, which say who sends them: set reporter.name or reporter.organisation (and reporter.email)", c.Policy.Mode)
 	}
+	if l := c.Metrics.Listen; l != "" {
+		// run listens only after it opened the store: a bad address would stop it there.
+		_, port, err := net.SplitHostPort(l)
+		if err == nil && port == "" {
+			err = errors.New("no port")
+		}
+		if err == nil {
+			_, err = net.LookupPort("tcp", port)
+		}
+		if err != nil {
+			return bad("metrics.listen", "%q is not an address to listen on: write host:port, e.g. \"127.0.0.1:9733\" (or \"\" for no metrics)", l)
+		}
+	}
+	if c.Admin.Group != "" && c.Admin.Socket != "" {
+		if _, err := allowedPeers(c.Admin.Group); err != nil {
+			return bad("admin.group", "%v: create it (groupadd --system %s) and add the admins to it, or set admin.group = \"\" so that only root and the daemon's user may use the socket", err, c.Admin.Group)
+		}
+	}
 	return nil
+}
+
+// validateDetect checks that the rule directories can be read: LoadRules would say
+// "open .", without the key or what a relative path is taken from.
+func (c *Config) validateDetect() error {
+	for _, k := range []struct {
+		key  string
+		dirs []string
+	}{{"detect.normal_dirs", c.Detect.NormalDirs}, {"detect.attack_dirs", c.Detect.AttackDirs}} {
+		for _, d := range k.dirs {
+			fi, err := os.Stat(d)
+			if err == nil && !fi.IsDir() {
+				return c.bad(k.key, "%q is not a directory: name the directory that holds the rule files%s", d, relativeTo(d))
+			}
+			if err == nil {
+				_, err = os.ReadDir(d)
+			}
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return c.bad(k.key, "rule directory %q does not exist%s", d, relativeTo(d))
+			case err != nil:
+				return c.bad(k.key, "rule directory %q cannot be read: %v", d, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkReportable refuses a correlate.reportable class that neither abusewatch nor one
+// of the loaded attack rules makes: it would count nothing, silently.
+func (c *Config) checkReportable(attack *detect.AttackRules) error {
+	known := []string{string(abusewatch.ClassAuthFailure), string(abusewatch.ClassInvalidUser),
+		string(abusewatch.ClassAuthSuccess), string(abusewatch.ClassUnknown)}
+	for _, cl := range attack.Classes() {
+		if !slices.Contains(known, string(cl)) {
+			known = append(known, string(cl))
+		}
+	}
+	for _, class := range c.Correlate.Reportable {
+		if !slices.Contains(known, class) {
+			return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, "correlate.reportable"), Key: "correlate.reportable",
+				Problem: fmt.Sprintf("%q is not an event class: neither abusewatch nor an attack rule makes it, so it would count nothing", class),
+				Hint:    suggestion(class, known, "known classes")}
+		}
+	}
+	return nil
+}
+
+// relativeTo says, for a relative path, what it is relative to.
+func relativeTo(p string) string {
+	if filepath.IsAbs(p) {
+		return ""
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return " (a relative path is taken from the directory abusewatch runs in, not from the config file's)"
+	}
+	return fmt.Sprintf(" in %s (a relative path is taken from the directory abusewatch runs in, not from the config file's)", wd)
+}
+
+// bad is a ConfigError about key, at its line (or its table's, when the key is missing).
+func (c *Config) bad(key, format string, args ...any) error {
+	return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
 }
 
 // parseNetwork reads "198.51.100.0/24" or a single address.
@@ -463,7 +612,7 @@ func decodeError(file string, doc []byte, err error) error {
 		line, _ := e.Position()
 		key := strings.Join(e.Key(), ".")
 		return &ConfigError{File: file, Line: line, Key: key, Problem: "unknown key",
-			Hint: suggestion(e.Key()[len(e.Key())-1], knownKeys(reflect.TypeFor[Config](), e.Key()[:len(e.Key())-1]))}
+			Hint: suggestion(e.Key()[len(e.Key())-1], knownKeys(reflect.TypeFor[Config](), e.Key()[:len(e.Key())-1]), "valid keys here")}
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
@@ -477,9 +626,25 @@ func decodeError(file string, doc []byte, err error) error {
 			}
 			msg = fmt.Sprintf("wrong type: this is a TOML %s, the key wants %s", m[1], want)
 		}
-		return &ConfigError{File: file, Line: line, Key: strings.Join(de.Key(), "."), Problem: msg}
+		return &ConfigError{File: file, Line: line, Key: fullKey(doc, line, de.Key()), Problem: msg}
 	}
 	return &ConfigError{File: file, Problem: strings.TrimPrefix(err.Error(), "toml: ")}
+}
+
+// fullKey is key (as a decoder error names it, maybe relative to its table: a duplicate
+// "name" in [reporter]) with the path of the key written at line.
+func fullKey(doc []byte, line int, key []string) string {
+	full := strings.Join(key, ".")
+	walkKeys(doc, func(path []string, l int, table bool) bool {
+		if table || l != line {
+			return true
+		}
+		if p := strings.Join(path, "."); strings.HasSuffix("."+p, "."+full) {
+			full = p
+		}
+		return false
+	})
+	return full
 }
 
 // typeMismatch matches go-toml's message for a value of the wrong type.
@@ -524,8 +689,9 @@ func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 	return reflect.StructField{}, false
 }
 
-// suggestion names the valid word nearest to got, if it is near enough to be a typo.
-func suggestion(got string, valid []string) string {
+// suggestion names the valid word nearest to got, if it is near enough to be a typo, or
+// else lists them, after what ("valid keys here").
+func suggestion(got string, valid []string, what string) string {
 	best, bestD := "", len(got)/2+2
 	for _, v := range valid {
 		if d := editDistance(got, v); d < bestD {
@@ -534,7 +700,7 @@ func suggestion(got string, valid []string) string {
 	}
 	if best == "" {
 		if len(valid) > 0 {
-			return "valid keys here: " + strings.Join(valid, ", ")
+			return what + ": " + strings.Join(valid, ", ")
 		}
 		return ""
 	}
@@ -566,12 +732,51 @@ func editDistance(a, b string) int {
 // doc, or 0 when it is not written there (a default).
 func keyLine(doc []byte, key string) int {
 	want := strings.Split(key, ".")
+	line := 0
+	walkKeys(doc, func(path []string, l int, table bool) bool {
+		if !table && slices.Equal(path, want) {
+			line = l
+			return false
+		}
+		return true
+	})
+	return line
+}
+
+// keyOrTableLine is keyLine or, for a key the file leaves out, the line of the table that lacks
+// it (the second [[contact]] for "contact[1].emails"), or 0 when there is none.
+func keyOrTableLine(doc []byte, key string) int {
+	if l := keyLine(doc, key); l > 0 {
+		return l
+	}
+	want := strings.Split(key, ".")
+	want = want[:len(want)-1]
+	line := 0
+	walkKeys(doc, func(path []string, l int, table bool) bool {
+		if table && len(want) > 0 && slices.Equal(path, want) {
+			line = l
+			return false
+		}
+		return true
+	})
+	return line
+}
+
+// walkKeys calls fn with the full path and line of every table header (table true) and
+// key in doc, the n-th [[name]] as "name[n]", until fn returns false.
+func walkKeys(doc []byte, fn func(path []string, line int, table bool) bool) {
 	p := unstable.Parser{}
 	p.Reset(doc)
 	var table []string
 	counts := map[string]int{}
 	for p.NextExpression() {
 		e := p.Expression()
+		// The key's own position: container values (arrays) carry no range.
+		it := e.Key()
+		if !it.Next() {
+			continue
+		}
+		line := p.Shape(it.Node().Raw).Start.Line
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			table = nodeKey(e)
@@ -580,35 +785,21 @@ func keyLine(doc []byte, key string) int {
 				table[len(table)-1] += fmt.Sprintf("[%d]", counts[name])
 				counts[name]++
 			}
+			if !fn(table, line, true) {
+				return
+			}
 		case unstable.KeyValue:
-			full := append(slices.Clone(table), nodeKey(e)...)
-			if slices.Equal(full, want) {
-				// The key's own position: container values (arrays) carry no range.
-				it := e.Key()
-				it.Next()
-				return p.Shape(it.Node().Raw).Start.Line
+			if !fn(append(slices.Clone(table), nodeKey(e)...), line, false) {
+				return
 			}
 		}
 	}
-	return 0
 }
 
 // checkDurations refuses a duration written as a bare number ("window = 10": seconds?
-// minutes?), which the decoder would hand over without its line.
+// minutes?) or one that does not parse, with its line and key, also inside inline
+// tables such as correlate.windows: the decoder would report neither's line.
 func checkDurations(file string, doc []byte) error {
-	durations := map[string]bool{}
-	t := reflect.TypeFor[Config]()
-	for section := range t.Fields() {
-		st := section.Type
-		if st.Kind() != reflect.Struct {
-			continue
-		}
-		for f := range st.Fields() {
-			if f.Type == reflect.TypeFor[Duration]() {
-				durations[section.Tag.Get("toml")+"."+f.Tag.Get("toml")] = true
-			}
-		}
-	}
 	p := unstable.Parser{}
 	p.Reset(doc)
 	var table []string
@@ -618,16 +809,87 @@ func checkDurations(file string, doc []byte) error {
 		case unstable.Table, unstable.ArrayTable:
 			table = nodeKey(e)
 		case unstable.KeyValue:
-			key := strings.Join(append(slices.Clone(table), nodeKey(e)...), ".")
-			if durations[key] && e.Value().Kind != unstable.String {
-				it := e.Key()
-				it.Next()
-				return &ConfigError{File: file, Line: p.Shape(it.Node().Raw).Start.Line, Key: key,
-					Problem: "wrong type: the key wants a duration in quotes such as \"10m\", \"36h\" or \"7d\""}
+			path := append(slices.Clone(table), nodeKey(e)...)
+			if err := checkDurationValue(file, &p, e, strings.Join(path, "."), "", fieldType(reflect.TypeFor[Config](), path)); err != nil {
+				return err
 			}
 		}
 	}
 	return nil // syntax errors are the decoder's to report
+}
+
+// checkDurationValue checks the value of kv, whose field has type t (nil: not a config
+// field), and in an inline table the durations inside; where says which element.
+func checkDurationValue(file string, p *unstable.Parser, kv *unstable.Node, key, where string, t reflect.Type) error {
+	if t == nil {
+		return nil
+	}
+	it := kv.Key()
+	it.Next()
+	line := p.Shape(it.Node().Raw).Start.Line
+	v := kv.Value()
+	if t == reflect.TypeFor[Duration]() {
+		problem := ""
+		if v.Kind != unstable.String {
+			problem = "wrong type: the key wants a duration in quotes such as \"10m\", \"36h\" or \"7d\""
+		} else if _, err := ParseDuration(string(v.Data)); err != nil {
+			problem = err.Error()
+		}
+		if problem == "" {
+			return nil
+		}
+		return &ConfigError{File: file, Line: line, Key: key, Problem: where + problem}
+	}
+	for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var tables []*unstable.Node
+	switch v.Kind {
+	case unstable.InlineTable:
+		tables = append(tables, v)
+	case unstable.Array:
+		for el := v.Children(); el.Next(); {
+			tables = append(tables, el.Node())
+		}
+	}
+	for i, tbl := range tables {
+		if tbl.Kind != unstable.InlineTable {
+			continue // the decoder reports the wrong type
+		}
+		at := where
+		if v.Kind == unstable.Array {
+			at += fmt.Sprintf("entry %d: ", i+1)
+		}
+		for field := tbl.Children(); field.Next(); {
+			f := field.Node()
+			sub := nodeKey(f)
+			if err := checkDurationValue(file, p, f, key, at+strings.Join(sub, ".")+": ", fieldType(t, sub)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fieldType is the type of the config field at path inside t, or nil if there is none.
+func fieldType(t reflect.Type, path []string) reflect.Type {
+	for _, name := range path {
+		for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := fieldByTag(t, name)
+		if !ok {
+			return nil
+		}
+		t = f.Type
+	}
+	return t
 }
 
 func nodeKey(n *unstable.Node) []string {

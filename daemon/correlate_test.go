@@ -57,11 +57,11 @@ func correlatePipeline(t *testing.T, extra string) *Pipeline {
 }
 
 func TestAdminOnlyIncidentsAreNeverReportedOutside(t *testing.T) {
-	p := correlatePipeline(t, "[policy]\nmode = \"auto\"\n[correlate]\nnetwork_addresses = 3\nreportable = [\"auth-failure\", \"fw-drop\"]\n")
+	p := correlatePipeline(t, "[policy]\nmode = \"auto\"\n[correlate]\nnetwork_addresses = 3\nreportable = [\"auth-failure\", \"port-probe\"]\n")
 	t0 := time.Now().Add(-time.Hour)
 	var evs []abusewatch.Event
 	for i := range 3 { // spoofable: UDP packets from three addresses of one /24
-		evs = append(evs, abusewatch.Event{Time: t0.Add(time.Duration(i) * time.Second), Class: "fw-drop", Proto: "UDP",
+		evs = append(evs, abusewatch.Event{Time: t0.Add(time.Duration(i) * time.Second), Class: "port-probe", Proto: "UDP",
 			Addr: netip.MustParseAddr(fmt.Sprintf("94.102.61.%d", 1+i)), Host: "fw1", LocalPort: 53})
 	}
 	stored, err := p.store.Commit(evs, nil)

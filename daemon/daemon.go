@@ -92,15 +92,16 @@ func (o *OutboxStatus) finished(err error) {
 // New opens the store and builds the pipeline; it fails when the config or a rule file
 // is invalid or another process holds the store.
 func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
-	files, err := ExpandSources(cfg)
+	// What check-config refuses, run refuses too, with the same words.
+	files, warnings, err := cfg.Preflight()
 	if err != nil {
 		return nil, err
 	}
-	if len(files) == 0 && !cfg.Journal.Enabled && !cfg.Syslog.listening() {
-		return nil, fmt.Errorf("%s: no [[source]] files, no [journal] and no [syslog] listener configured: nothing to watch", cfg.file)
-	}
 	ring := &errorRing{keep: 10}
 	log = slog.New(ringHandler{log.Handler(), ring})
+	for _, w := range warnings {
+		log.Warn(w.Error())
+	}
 	st, err := store.Open(cfg.Store.Path, StoreTimeout)
 	if err != nil {
 		return nil, err

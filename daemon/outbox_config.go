@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"fmt"
 	"net/netip"
 	"regexp"
 	"time"
@@ -29,13 +28,13 @@ func (c *Config) outboxDefaults() {
 	if c.Mail.Hosts == nil {
 		c.Mail.Hosts = map[string]string{}
 	}
-	if c.Mail.RetryMin.Duration == 0 {
+	if c.Mail.RetryMin.Duration == 0 && c.unset("mail.retry_min") {
 		c.Mail.RetryMin = Duration{5 * time.Minute}
 	}
-	if c.Mail.RetryMax.Duration == 0 {
+	if c.Mail.RetryMax.Duration == 0 && c.unset("mail.retry_max") {
 		c.Mail.RetryMax = Duration{6 * time.Hour}
 	}
-	if c.Mail.GiveUpAfter.Duration == 0 {
+	if c.Mail.GiveUpAfter.Duration == 0 && c.unset("mail.give_up_after") {
 		c.Mail.GiveUpAfter = Duration{5 * 24 * time.Hour}
 	}
 	if c.Policy.Cooldown.Duration == 0 && keyLine(c.doc, "policy.cooldown") == 0 {
@@ -53,7 +52,7 @@ func (c *Config) outboxDefaults() {
 	if c.Summary.Time == "" && keyLine(c.doc, "summary.time") == 0 {
 		c.Summary.Time = "07:00"
 	}
-	if c.Summary.Top == 0 {
+	if c.Summary.Top == 0 && c.unset("summary.top") {
 		c.Summary.Top = 10
 	}
 }
@@ -63,9 +62,7 @@ var heloName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?
 
 // validateOutbox checks the outbox, signing and summary keys.
 func (c *Config) validateOutbox() error {
-	bad := func(key, format string, args ...any) error {
-		return &ConfigError{File: c.file, Line: keyLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
-	}
+	bad := c.bad
 	if c.Mail.HeloName != "" && !heloName.MatchString(c.Mail.HeloName) {
 		return bad("mail.helo_name", "%q is not a host name such as \"mail.example.org\"", c.Mail.HeloName)
 	}
@@ -75,17 +72,20 @@ func (c *Config) validateOutbox() error {
 		}
 	}
 	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{{"mail.retry_min", c.Mail.RetryMin.Duration}, {"mail.retry_max", c.Mail.RetryMax.Duration},
-		{"mail.give_up_after", c.Mail.GiveUpAfter.Duration}, {"policy.cooldown", c.Policy.Cooldown.Duration},
-		{"policy.max_age", c.Policy.MaxAge.Duration}} {
-		if d.v < 0 {
-			return bad(d.key, "must not be negative")
+		key      string
+		v        Duration
+		zeroIsOK bool // "0s" means none
+	}{{"mail.retry_min", c.Mail.RetryMin, false}, {"mail.retry_max", c.Mail.RetryMax, false},
+		{"mail.give_up_after", c.Mail.GiveUpAfter, false}, {"policy.cooldown", c.Policy.Cooldown, true}, {"policy.max_age", c.Policy.MaxAge, true}} {
+		if d.v.Duration < 0 {
+			return bad(d.key, "must not be negative, not %s", d.v)
+		}
+		if d.v.Duration == 0 && !d.zeroIsOK {
+			return bad(d.key, "must be positive, not %s", d.v)
 		}
 	}
 	if c.Mail.RetryMax.Duration < c.Mail.RetryMin.Duration {
-		return bad("mail.retry_max", "%s is shorter than mail.retry_min (%s)", c.Mail.RetryMax.Duration, c.Mail.RetryMin.Duration)
+		return bad("mail.retry_max", "%s is shorter than mail.retry_min (%s)", c.Mail.RetryMax, c.Mail.RetryMin)
 	}
 	if *c.Policy.DomainHourlyLimit < 0 {
 		return bad("policy.domain_hourly_limit", "must be 0 (no limit) or more, not %d", *c.Policy.DomainHourlyLimit)
@@ -98,8 +98,8 @@ func (c *Config) validateOutbox() error {
 			return bad("summary.time", "%q is not a time of day such as \"07:00\" (24-hour clock), or \"\" for no summary", c.Summary.Time)
 		}
 	}
-	if c.Summary.Top < 0 {
-		return bad("summary.top", "must be positive, not %d", c.Summary.Top)
+	if c.Summary.Top < 1 {
+		return bad("summary.top", "must be at least 1, not %d", c.Summary.Top)
 	}
 	if c.Signing.KeyFile != "" {
 		if _, err := mailer.LoadSigner(c.Signing.KeyFile, c.Signing.KeyURL); err != nil {

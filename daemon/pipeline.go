@@ -198,7 +198,7 @@ func LoadRules(cfg *Config) (Rules, error) {
 	if bad != nil {
 		return r, bad
 	}
-	return r, nil
+	return r, cfg.checkReportable(r.Attack)
 }
 
 // NewFinder builds the lookup stage from the config. cache keeps the registries' answers

@@ -1,10 +1,14 @@
 package daemon
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -45,16 +49,20 @@ func (c *Config) sourceDefaults() {
 
 // validateSources checks the [[source]], [journal] and [syslog] sections.
 func (c *Config) validateSources() error {
-	bad := func(key, format string, args ...any) error {
-		return &ConfigError{File: c.file, Line: keyLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
-	}
+	bad := c.bad
 	for i, s := range c.Sources {
+		key := fmt.Sprintf("source[%d].files", i)
 		if len(s.Files) == 0 {
-			return bad(fmt.Sprintf("source[%d].files", i), "a [[source]] needs at least one file or glob")
+			return bad(key, "a [[source]] needs at least one file or glob")
 		}
 		for _, f := range s.Files {
 			if f == "" || strings.ContainsRune(f, 0) {
-				return bad(fmt.Sprintf("source[%d].files", i), "%q is not a file name", f)
+				return bad(key, "%q is not a file name", f)
+			}
+			// The follower would fail on it every 100ms; a glob's directories are
+			// Preflight's to refuse (they may appear later).
+			if fi, err := os.Stat(f); err == nil && fi.IsDir() && !hasMeta(f) {
+				return bad(key, "%s is a directory: name the log files in it", f)
 			}
 		}
 	}
@@ -88,8 +96,13 @@ func (c *Config) validateSources() error {
 			}
 		}
 	}
-	if len(c.Syslog.TLS) > 0 && (c.Syslog.CertFile == "" || c.Syslog.KeyFile == "") {
-		return bad("syslog.tls", "listening with TLS needs syslog.cert_file and syslog.key_file")
+	if len(c.Syslog.TLS) > 0 {
+		if c.Syslog.CertFile == "" || c.Syslog.KeyFile == "" {
+			return bad("syslog.tls", "listening with TLS needs syslog.cert_file and syslog.key_file")
+		}
+		if err := c.Syslog.checkKeyPair(c.bad); err != nil {
+			return err
+		}
 	}
 	if c.Syslog.listening() && len(c.Syslog.Allow) == 0 {
 		// The key is missing: point at the listening address that needs it.
@@ -101,6 +114,75 @@ func (c *Config) validateSources() error {
 		if _, err := parseNetwork(n); err != nil {
 			return bad("syslog.allow", "%q is not an address or a network in CIDR notation", n)
 		}
+		if _, err := ParseExclusion(n); err != nil { // "192.0.2.7/24" is refused, not widened
+			return bad("syslog.allow", "%v", err)
+		}
 	}
 	return nil
+}
+
+// checkKeyPair loads the listener's certificate and key as syslog.go will, so that a
+// missing or mismatched file stops check-config and run before anything listens.
+func (s SyslogConfig) checkKeyPair(bad func(key, format string, args ...any) error) error {
+	cert, err := os.ReadFile(s.CertFile)
+	if err != nil {
+		return bad("syslog.cert_file", "%v", err)
+	}
+	key, err := os.ReadFile(s.KeyFile)
+	if err != nil {
+		return bad("syslog.key_file", "%v", err)
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		return bad("syslog.cert_file", "%s and syslog.key_file %s do not load as a certificate and its key (PEM): %v", s.CertFile, s.KeyFile, err)
+	}
+	return nil
+}
+
+// Preflight checks what depends on more than the file and may change while the daemon
+// runs: the log files the [[source]] sections name now (ExpandSources: what the daemon
+// follows), and the event classes the attack rules make. It returns the files, or the
+// error that the config watches nothing at all, a glob that selects a directory, or a
+// correlate.reportable class nothing makes. The warnings name each file or glob that is
+// not there yet: it is followed when it appears. check-config runs it, and so should
+// run (daemon.New), so that the two refuse the same configs.
+func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error) {
+	files, err = ExpandSources(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(files) == 0 && !c.Journal.Enabled && !c.Syslog.listening() {
+		return nil, nil, fmt.Errorf("%s: no [[source]] files, no [journal] and no [syslog] listener configured: nothing to watch", c.file)
+	}
+	hint := ""
+	if !c.Journal.Enabled {
+		hint = "if sshd logs only to the systemd journal, as on Debian 12 and later without rsyslog, set [journal] enabled = true"
+	}
+	for i, s := range c.Sources {
+		key := fmt.Sprintf("source[%d].files", i)
+		for _, f := range s.Files {
+			if !hasMeta(f) {
+				if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+					warnings = append(warnings, &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
+						Problem: f + " does not exist (yet): it will be read when it appears", Hint: hint})
+				}
+				continue
+			}
+			matches, _ := filepath.Glob(f) // ExpandSources has checked the pattern
+			live := 0
+			for _, m := range matches {
+				if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+					return nil, nil, c.bad(key, "%s matches the directory %s: make the glob select log files only, e.g. %q",
+						f, m, filepath.Join(filepath.Dir(f), "*.log"))
+				}
+				if !looksRotated.MatchString(filepath.Base(m)) {
+					live++
+				}
+			}
+			if live == 0 {
+				warnings = append(warnings, &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
+					Problem: f + " matches no log file (yet): the files it matches later will be read", Hint: hint})
+			}
+		}
+	}
+	return files, warnings, nil
 }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"fmt"
 	"io/fs"
 	"os"
@@ -310,6 +311,21 @@ func cutField(s string) (field, rest string) {
 		return s[:i], s[i:]
 	}
 	return s, ""
+}
+
+// Classes are the classes the loaded rules give their events, each once, in the order
+// the rules come.
+func (a *AttackRules) Classes() []abusewatch.Class {
+	if a == nil {
+		return nil
+	}
+	var out []abusewatch.Class
+	for _, r := range a.rules {
+		if !slices.Contains(out, r.class) {
+			out = append(out, r.class)
+		}
+	}
+	return out
 }
 
 // Len is the number of rules loaded.

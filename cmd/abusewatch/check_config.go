@@ -34,6 +34,13 @@ func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	_, warnings, err := cfg.Preflight()
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(c.stderr, "warning: %v\n", w)
+	}
 	sum, err := daemon.Check(cfg)
 	if err != nil {
 		return err

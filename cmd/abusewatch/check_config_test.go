@@ -7,10 +7,109 @@ import (
 	"testing"
 )
 
+// The demo is made for scan, which names its log files: for run, it needs a [[source]].
 func TestCheckConfigAcceptsTheDemo(t *testing.T) {
-	stdout, stderr, code := runBinary(t, t.TempDir(), "check-config", "--config", repoPath(t, "configs/demo.toml"))
-	if code != 0 || !strings.Contains(stdout, "OK") || !strings.Contains(stdout, "attack rules") {
+	doc, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	demo := filepath.Join(dir, "demo.toml")
+	withSource := string(doc) + "\n[[source]]\nfiles = [\"" + repoPath(t, "configs/demo/auth.log") + "\"]\n"
+	if err := os.WriteFile(demo, []byte(withSource), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "check-config", "--config", demo)
+	if code != 0 || !strings.Contains(stdout, "OK") || !strings.Contains(stdout, "attack rules") || stderr != "" {
 		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// The example in observe mode needs no mail.from: nothing leaves but the admin's mail.
+func TestCheckConfigAcceptsObserveModeWithoutMailFrom(t *testing.T) {
+	doc, err := os.ReadFile(repoPath(t, "configs/abusewatch.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	observe := strings.Replace(string(doc), "\nmode = \"review\"", "\nmode = \"observe\"", 1)
+	if err := os.WriteFile(filepath.Join(dir, "x.toml"), []byte(observe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "check-config", "x.toml")
+	if code != 0 || !strings.Contains(stdout, "x.toml: OK: ") || !strings.Contains(stdout, "mode observe") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// What run refuses, check-config refuses first, with the same words.
+func TestCheckConfigRefusesWhatRunRefuses(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[store]\npath = \"" + filepath.Join(dir, "state.db") + "\"\n" +
+		"[admin]\nsocket = \"" + filepath.Join(dir, "admin.sock") + "\"\n"
+	source := "[[source]]\nfiles = [\"" + logFile + "\"]\n"
+	for _, tc := range []struct{ name, doc, want string }{
+		{"nothing to watch", base, "bad.toml: no [[source]] files, no [journal] and no [syslog] listener configured: nothing to watch"},
+		{"metrics without port", base + source + "[metrics]\nlisten = \"localhost\"\n", `bad.toml:12: metrics.listen: "localhost" is not an address to listen on`},
+		{"no such group", base + "group = \"nosuchgroup\"\n" + source, `bad.toml:9: admin.group: no group "nosuchgroup" on this host`},
+		{"missing certificate", base + source + "[syslog]\ntls = [\"127.0.0.1:0\"]\nallow = [\"127.0.0.1\"]\ncert_file = \"" + filepath.Join(dir, "cert.pem") +
+			"\"\nkey_file = \"" + filepath.Join(dir, "key.pem") + "\"\n", "bad.toml:14: syslog.cert_file: open " + filepath.Join(dir, "cert.pem") + ": no such file or directory"},
+		{"directory as log file", base + "[[source]]\nfiles = [\"" + dir + "\"]\n", "bad.toml:10: source[0].files: " + dir + " is a directory: name the log files in it"},
+		{"host bits", base + source + "[policy]\nnever_report = [\"45.134.26.7/8\"]\n", "bad.toml:12: policy.never_report: 45.134.26.7/8 has address bits set past /8: write the network as 45.0.0.0/8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, "bad.toml"), []byte(tc.doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, cmd := range []string{"check-config", "run"} {
+				_, stderr, code := runBinary(t, dir, cmd, "--config", "bad.toml")
+				if code != 1 || !strings.HasPrefix(stderr, "abusewatch "+cmd+": "+tc.want) {
+					t.Errorf("%s: exit %d, stderr %q; want exit 1 and %q", cmd, code, stderr, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// Only check-config (for now) expands the globs and knows the classes the rules make.
+func TestCheckConfigRefusesUnknownClassesAndDirectoryGlobs(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n"
+	for _, tc := range []struct{ doc, want string }{
+		{base + "[[source]]\nfiles = [\"" + dir + "/*\"]\n", "bad.toml:6: source[0].files: " + dir + "/* matches the directory " + dir + "/old"},
+		{base + "[journal]\nenabled = true\n[correlate]\nreportable = [\"auth-failures\"]\n",
+			`bad.toml:8: correlate.reportable: "auth-failures" is not an event class: neither abusewatch nor an attack rule makes it, so it would count nothing (did you mean "auth-failure"?)`},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "bad.toml"), []byte(tc.doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runBinary(t, dir, "check-config", "bad.toml")
+		if code != 1 || !strings.HasPrefix(stderr, "abusewatch check-config: "+tc.want) {
+			t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, tc.want)
+		}
+	}
+}
+
+// A log file that is not there yet is followed when it appears: a warning, not a failure.
+func TestCheckConfigWarnsOfMissingLogFile(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "auth.log")
+	doc := "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[[source]]\nfiles = [\"" + missing + "\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "x.toml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "check-config", "x.toml")
+	want := "warning: x.toml:6: source[0].files: " + missing + " does not exist (yet): it will be read when it appears" +
+		" (if sshd logs only to the systemd journal, as on Debian 12 and later without rsyslog, set [journal] enabled = true)\n"
+	if code != 0 || stderr != want || !strings.HasPrefix(stdout, "x.toml: OK: ") {
+		t.Errorf("exit %d\nstdout %q\nstderr %q\nwant stderr %q", code, stdout, stderr, want)
 	}
 }
 
