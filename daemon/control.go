@@ -40,33 +40,43 @@ type SourceStatus struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// status gathers the Status; it runs on the main loop.
+// status gathers the Status. It does not wait on the main loop: a batch of a flood, or a
+// re-correlation, runs there, and status is what the admin asks then.
 func (d *Daemon) status() Status {
-	c := d.pipe.Counters
+	pipe := d.current.Load()
+	c := pipe.Counters
 	st := Status{
 		PID:           os.Getpid(),
 		Started:       d.started,
 		UptimeSeconds: time.Since(d.started).Seconds(),
-		Config:        d.cfg.file,
-		Mode:          d.cfg.Policy.Mode,
+		Config:        pipe.cfg.file,
+		Mode:          pipe.cfg.Policy.Mode,
 		Counters: map[string]int64{
 			"lines": c.Lines.Load(), "unparsed": c.Unparsed.Load(), "normal": c.Normal.Load(),
 			"unknown": c.Unknown.Load(), "events": c.Events.Load(), "incidents": c.Incidents.Load(),
 			"reports": c.Reports.Load(), "delivered": c.Delivered.Load(), "batches": c.Batches.Load(),
 		},
 		LastErrors: d.errors.entries(),
-		Outbox:     d.outbox,
 	}
-	st.Outbox.Running = d.outbox.pipe != nil
-	st.WithoutContact = d.pipe.misses.retried()
+	if o := d.outboxShown.Load(); o != nil {
+		st.Outbox = *o
+	}
+	st.WithoutContact = pipe.misses.retried()
 	for _, c := range d.SourceStats() {
 		src := SourceStatus{SourceStats: c}
-		if pos, ok, err := d.store.Position(c.Source); err == nil && ok {
+		pos, saved, err := d.store.Position(c.Source)
+		if err == nil && saved {
 			src.Offset = pos.Offset
 		}
 		if strings.HasPrefix(c.Source, "/") {
 			if fi, err := os.Stat(c.Source); err == nil {
 				src.Size = fi.Size()
+				// Behind is what is not committed yet: the follower reads ahead of the
+				// pipeline, and under a backlog its own figure (at the end of what it
+				// read) said 0 while the daemon was megabytes behind.
+				if id := identity(c.Source, fi); saved && id.Inode == pos.Inode && id.Dev == pos.Dev && fi.Size() >= pos.Offset {
+					src.Lag = fi.Size() - pos.Offset
+				}
 			} else {
 				src.Error = err.Error()
 			}
@@ -135,6 +145,10 @@ type ExcludeResult struct {
 	ForgotIncidents   int    `json:"forgot_incidents"`
 	RejectedReports   int    `json:"rejected_reports"`
 	AlreadyNeverSends bool   `json:"already_never_reported,omitempty"`
+	// Of a pardon: how many of the incidents it forgot had been reported (their reports
+	// stay as they went), and those reports.
+	ReportedIncidents int      `json:"reported_incidents,omitempty"`
+	SentReports       []string `json:"sent_reports,omitempty"`
 }
 
 // exclude records p as never to be reported, in the store and in the running
@@ -188,6 +202,9 @@ func recordExclusion(st *store.Store, p netip.Prefix, pardon bool, reason string
 // (pardon), or rejects the unsent reports about p alone, counting them in res.
 func forgetOrReject(st *store.Store, p netip.Prefix, pardon bool, now time.Time, res *ExcludeResult) (err error) {
 	if pardon {
+		if res.ReportedIncidents, res.SentReports, err = ReportedIncidentsIn(st, p); err != nil {
+			return err
+		}
 		res.ForgotIncidents, res.RejectedReports, err = st.ForgetIncidents(p, now)
 	} else {
 		res.RejectedReports, err = st.RejectUnsentReportsIn(p, now)

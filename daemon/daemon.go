@@ -61,6 +61,16 @@ type Daemon struct {
 	notify  systemdNotifier // readiness and watchdog for systemd
 	sources sourceSet       // counters per source (file, journal, syslog)
 	outbox  OutboxStatus    // the running or last round of the outbox (main loop only)
+	// A copy of outbox for status, which does not wait on the main loop.
+	outboxShown atomic.Pointer[OutboxStatus]
+}
+
+// showOutbox publishes the outbox's state for status; the main loop calls it after each
+// change.
+func (d *Daemon) showOutbox() {
+	o := d.outbox
+	o.Running, o.pipe = o.pipe != nil, nil
+	d.outboxShown.Store(&o)
 }
 
 // OutboxStatus is the running or last round of the outbox, for status: a round that
@@ -233,10 +243,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 					"since", d.outbox.Started)
 			}
 			d.outbox.skipped = true
+			d.showOutbox()
 			return
 		}
 		pipe := d.pipe // a reload replaces it; the round keeps the one it started with
 		d.outbox.started(pipe)
+		d.showOutbox()
 		go func() {
 			err := pipe.OutboxRound(outboxCtx, time.Now())
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -291,6 +303,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			report()
 		case err := <-outboxDone:
 			d.outbox.finished(err)
+			d.showOutbox()
 		case <-ctx.Done():
 			stopFollowing()
 			wg.Wait()

@@ -18,6 +18,10 @@ import (
 // exclude all of 45.0.0.0/8.
 func ParseExclusion(s string) (netip.Prefix, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%s: the zone %%%s names an interface of this host, and no remote address has one: give the address without it (%s)",
+				s, a.Zone(), a.WithZone(""))
+		}
 		a = a.Unmap()
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}

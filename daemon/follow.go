@@ -499,10 +499,17 @@ func newerThan(cands []rotatedFile, id store.Position, mod time.Time) int {
 // yet are in the copy, if there is one: read them from there, then the file from 0.
 func (ff *fileFollower) truncated(ctx context.Context, cur *openFile, size int64) error {
 	ff.c.Truncations.Add(1)
-	ff.log.Warn("file was truncated in place: reading it from the start",
-		append([]any{"file", ff.path, "offset", cur.offset, "size", size}, sourceAttrs(ff.c)...)...)
-	if err := ff.readCopy(ctx, cur.offset, cur.fp); err != nil {
+	attrs := append([]any{"file", ff.path, "offset", cur.offset, "size", size}, sourceAttrs(ff.c)...)
+	found, err := ff.readCopy(ctx, cur.offset, cur.fp)
+	if err != nil {
 		return err
+	}
+	if found {
+		// copytruncate, handled: nothing for the admin to look at (status shows the
+		// warnings).
+		ff.log.Info("file was truncated in place: read the rest from its copy, now reading it from the start", attrs...)
+	} else {
+		ff.log.Warn("file was truncated in place and no copy of it holds the lines after the offset: any written after the last read are lost; reading it from the start", attrs...)
 	}
 	if _, err := cur.f.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -512,8 +519,9 @@ func (ff *fileFollower) truncated(ctx context.Context, cur *openFile, size int64
 }
 
 // readCopy reads, from offset on, the rotated copy made by copytruncate: the newest one
-// whose bytes before offset are fp, the bytes read last from the live file.
-func (ff *fileFollower) readCopy(ctx context.Context, offset int64, fp []byte) error {
+// whose bytes before offset are fp, the bytes read last from the live file. found says
+// whether there was one.
+func (ff *fileFollower) readCopy(ctx context.Context, offset int64, fp []byte) (found bool, err error) {
 	cands := ff.rotatedFiles()
 	for i := len(cands) - 1; i >= 0; i-- {
 		c := cands[i]
@@ -522,17 +530,17 @@ func (ff *fileFollower) readCopy(ctx context.Context, offset int64, fp []byte) e
 		}
 		o := ff.open(ctx, c.path, offset)
 		if o == nil {
-			return nil
+			return false, nil
 		}
 		defer o.close()
 		if err := ff.drain(ctx, o); err != nil {
-			return err
+			return true, err
 		}
 		ff.log.Info("read the rest of the truncated file from its copy",
 			"file", ff.path, "copy", c.path, "from", offset, "to", o.offset)
-		return nil
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // openLive opens the file under the path from its start and records the switch; nil when
@@ -612,11 +620,21 @@ func (ff *fileFollower) fail(what string, err error) {
 			return
 		}
 		ff.denied = true
-		ff.log.Error(what+": permission denied; add the service user to the file's group (e.g. usermod -aG GROUP abusewatch) and restart",
-			"file", ff.path, "group", fileGroup(ff.path), "err", err)
+		ff.log.Error(what+": permission denied; "+permissionAdvice(ff.path), "file", ff.path, "group", fileGroup(ff.path), "err", err)
 		return
 	}
 	ff.log.Error(what, "file", ff.path, "err", err)
+}
+
+// permissionAdvice says how to let the service read path: through the file's group when
+// the group may read it, else (RHEL's /var/log/secure is root:root 0600) with an ACL, as
+// adding the service user to root's group would not help and should not be done.
+func permissionAdvice(path string) string {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o040 != 0 {
+		return "add the service user to the file's group (usermod -aG GROUP abusewatch) and restart"
+	}
+	return "the file's group may not read it: give the service user read access with an ACL (setfacl -m u:abusewatch:r " + path +
+		", and the same in logrotate's postrotate or create line so new files keep it), or read the journal instead ([journal] enabled = true), and restart"
 }
 
 // fileGroup names the group owning path (or its directory when the file cannot be seen).

@@ -74,13 +74,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var st Status
-	var counters *Counters
-	if err := c.d.onLoop(ctx, func() { st, counters = c.d.status(), c.d.pipe.Counters }); err != nil {
-		return
-	}
+	st, counters := c.d.status(), c.d.current.Load().Counters
 	counter := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels...)
 	}

@@ -54,23 +54,35 @@ func RejectReports(st *store.Store, ids []string, now time.Time) ([]string, erro
 	})
 }
 
+// changeReports changes the reports ids that are in a state of from, all or none: every
+// ID is checked before any report changes, so a mistyped one among several leaves the
+// others as they were (it approved those before it and stopped).
 func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState, change func(*abusewatch.Report)) ([]string, error) {
-	var done []string
+	var found []string
 	var errs []error
 	for _, id := range ids {
 		r, ok, err := FindReport(st, id)
-		if err != nil {
-			return done, err
-		}
-		if !ok {
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case !ok:
 			errs = append(errs, fmt.Errorf("no report %q (abusewatch outbox lists them)", id))
-			continue
-		}
-		if !slices.Contains(from, r.State) {
+		case !slices.Contains(from, r.State):
 			errs = append(errs, fmt.Errorf("report %s is %s: only a report that is %s can be changed so", r.ID, r.State, joinStates(from)))
-			continue
+		case !slices.Contains(found, r.ID): // the same report named twice is changed once
+			found = append(found, r.ID)
 		}
-		if err := st.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+	}
+	if len(errs) > 0 {
+		them := "it"
+		if len(errs) > 1 {
+			them = "them"
+		}
+		return nil, fmt.Errorf("%w\nNo report was changed: give the IDs again without %s", errors.Join(errs...), them)
+	}
+	var done []string
+	for _, id := range found {
+		if err := st.UpdateReport(id, func(s *abusewatch.Report) error {
 			if !slices.Contains(from, s.State) {
 				return fmt.Errorf("report %s changed to %s meanwhile", s.ID, s.State)
 			}
@@ -79,9 +91,9 @@ func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState,
 		}); err != nil {
 			return done, err
 		}
-		done = append(done, r.ID)
+		done = append(done, id)
 	}
-	return done, errors.Join(errs...)
+	return done, nil
 }
 
 func joinStates(states []abusewatch.ReportState) string {
@@ -92,14 +104,26 @@ func joinStates(states []abusewatch.ReportState) string {
 	return strings.Join(s, ", ")
 }
 
-// FindReport finds a report by its ID or an unambiguous prefix of at least 6 characters
-// (IDs are 32 hex digits; nobody types all of them).
+// MinReportIDLength is how much of a report's ID names it: IDs are 32 hex digits, and
+// nobody types all of them.
+const MinReportIDLength = 6
+
+// ShortReportID says, when id is too short to name a report, what to give instead.
+func ShortReportID(id string) error {
+	if len(id) >= MinReportIDLength {
+		return nil
+	}
+	return fmt.Errorf("report %q: an ID needs at least %d characters (abusewatch outbox lists them)", id, MinReportIDLength)
+}
+
+// FindReport finds a report by its ID or an unambiguous prefix of at least
+// MinReportIDLength characters; a shorter one is an error, not "no report".
 func FindReport(st *store.Store, id string) (abusewatch.Report, bool, error) {
 	if r, ok, err := st.Report(id); ok || err != nil {
 		return r, ok, err
 	}
-	if len(id) < 6 {
-		return abusewatch.Report{}, false, nil
+	if err := ShortReportID(id); err != nil {
+		return abusewatch.Report{}, false, err
 	}
 	all, err := st.Reports()
 	if err != nil {
@@ -124,7 +148,14 @@ func FindReport(st *store.Store, id string) (abusewatch.Report, bool, error) {
 // happen to it.
 type Preview struct {
 	Report abusewatch.Report `json:"report"`
-	Fate   string            `json:"fate"` // in words: waits for approval, is sent, waits for the cooldown until …
+	// Fate says in whole sentences what would become of it: waits for approval, is
+	// sent, waits for the cooldown until …, is not written (and why). Times are in
+	// reporter.timezone.
+	Fate string `json:"fate"`
+	// ReportedIn is, when every incident of the address has a report already, the
+	// report of the newest: nothing new would be written, and Report shows how a report
+	// of that incident reads now.
+	ReportedIn string `json:"reported_in,omitempty"`
 }
 
 // PreviewReport composes, without storing it, the report abusewatch would write now
@@ -141,6 +172,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 		return Preview{}, err
 	}
 	var mine, reported []abusewatch.Incident
+	var newestReport string // the report of the last of reported
 	for _, inc := range incs {
 		switch {
 		case inc.AboutNetwork() || !inc.Addr.IsValid():
@@ -150,21 +182,20 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 		case inc.Addr != addr:
 			continue
 		}
-		if _, ok, err := st.ReportFor(inc.ID); err != nil {
+		if id, ok, err := st.ReportFor(inc.ID); err != nil {
 			return Preview{}, err
 		} else if ok {
-			reported = append(reported, inc)
+			reported, newestReport = append(reported, inc), id
 			continue
 		}
 		mine = append(mine, inc)
 	}
-	note := ""
-	if len(mine) == 0 {
+	already := len(mine) == 0
+	if already {
 		if len(reported) == 0 {
 			return Preview{}, fmt.Errorf("no incident from %s in %s: nothing would be reported", addr, cfg.Store.Path)
 		}
 		mine = reported[len(reported)-1:]
-		note = "every incident from this address is reported already; this is how the newest one read. "
 	}
 	if mine[0].Success {
 		return Preview{}, fmt.Errorf("a login from %s succeeded (possible compromise): abusewatch never reports that outside; check it yourself", addr)
@@ -192,7 +223,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 		return Preview{}, err
 	}
 	stale := false
-	if limited && note == "" {
+	if limited && !already {
 		fresh := slices.DeleteFunc(slices.Clone(mine), func(inc abusewatch.Incident) bool { return inc.Last.Before(cutoff) })
 		if stale = len(fresh) == 0; stale {
 			mine = mine[len(mine)-1:]
@@ -223,6 +254,24 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
+	loc := Location(cfg.Reporter.Timezone)
+	stamp := func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04 -0700") }
+	switch {
+	case already:
+		state := "gone"
+		if old, ok, err := st.Report(newestReport); err != nil {
+			return Preview{}, err
+		} else if ok {
+			state = string(old.State)
+		}
+		return Preview{Report: r, ReportedIn: newestReport, Fate: fmt.Sprintf(
+			"Nothing new would be written: every incident from %s has a report already (the newest is in report %s, %s: abusewatch report show %s prints it). Below, how a report of the newest incident reads now.",
+			addr, shortID(newestReport), state, shortID(newestReport))}, nil
+	case stale:
+		return Preview{Report: r, Fate: fmt.Sprintf(
+			"It would not be written: every incident from %s not reported yet ended before %s, more than policy.max_age (%s) before the newest event. Below, how the newest one would read.",
+			addr, stamp(cutoff), cfg.Policy.MaxAge)}, nil
+	}
 	policy := OutboxPolicy(cfg)
 	ds, err := st.Deliveries(now.Add(-max(policy.Cooldown, 24*time.Hour)))
 	if err != nil {
@@ -232,17 +281,27 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	for i, d := range ds {
 		sent[i] = mailer.Sent{Report: d.Report, Time: d.Time, Emails: d.Emails, Network: d.Network}
 	}
-	if stale {
-		return Preview{Report: r, Fate: fmt.Sprintf("would not be written: every incident from %s not reported yet ended before %s, more than policy.max_age (%s) before the newest event; this is how the newest one would read",
-			addr, cutoff.In(Location(cfg.Reporter.Timezone)).Format("2006-01-02 15:04 -0700"), cfg.Policy.MaxAge)}, nil
+	until, hold := policy.Hold(r, sent, now)
+	held := !until.IsZero()
+	var fate string
+	switch cfg.Policy.Mode {
+	case "observe":
+		fate = "It would be held (observe mode): never sent."
+	case "review":
+		fate = "It would wait for your approval (review mode)."
+		if held {
+			fate = fmt.Sprintf("It would wait for your approval (review mode) and, once approved, until %s (%s).", stamp(until), hold)
+		}
+	default:
+		fate = "It would be sent at the next round (auto mode)."
+		if held {
+			fate = fmt.Sprintf("It would wait until %s (%s), then be sent (auto mode).", stamp(until), hold)
+		}
 	}
-	fate := map[string]string{
-		"observe": "would be held (observe mode): never sent",
-		"review":  "would wait for your approval (review mode)",
-		"auto":    "would be sent at the next round (auto mode)",
-	}[cfg.Policy.Mode]
-	if until, why := policy.Hold(r, sent, now); !until.IsZero() && cfg.Policy.Mode != "observe" {
-		fate += fmt.Sprintf(", then wait until %s: %s", until.In(Location(cfg.Reporter.Timezone)).Format("2006-01-02 15:04 -0700"), why)
-	}
-	return Preview{Report: r, Fate: note + fate}, nil
+	return Preview{Report: r, Fate: fate}, nil
+}
+
+// shortID is the first 12 characters of a report's ID: enough to name it.
+func shortID(id string) string {
+	return id[:min(len(id), 12)]
 }

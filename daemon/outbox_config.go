@@ -120,5 +120,6 @@ func OutboxPolicy(cfg *Config) mailer.Policy {
 		RetryMin:      cfg.Mail.RetryMin.Duration,
 		RetryMax:      cfg.Mail.RetryMax.Duration,
 		GiveUpAfter:   cfg.Mail.GiveUpAfter.Duration,
+		Location:      Location(cfg.Reporter.Timezone),
 	}
 }

@@ -515,7 +515,7 @@ func TestIncidentsOlderThanMaxAgeAreNotReported(t *testing.T) {
 		t.Errorf("incidents: %d, %v; want both", len(incs), err)
 	}
 	pv, err := PreviewReport(ctx, p.cfg, st, stale.Addr, t0.Add(24*time.Hour))
-	if err != nil || !strings.HasPrefix(pv.Fate, "would not be written") || !strings.Contains(pv.Fate, "policy.max_age (30d)") {
+	if err != nil || !strings.HasPrefix(pv.Fate, "It would not be written") || !strings.Contains(pv.Fate, "policy.max_age (30d)") {
 		t.Errorf("preview of the stale incident: %q, %v", pv.Fate, err)
 	}
 	srv.Nothing(t)

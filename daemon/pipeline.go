@@ -272,12 +272,18 @@ func (p *Pipeline) SetTransport(t mailer.Transport) { p.transport = t }
 func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positions []store.Position) error {
 	events := make([]abusewatch.Event, 0, len(recs)/4)
 	var shapes map[string]*store.Shape // the batch's unknown records, by shape
-	keep := func(ev abusewatch.Event) {
+	// Events counts the lines an attack rule recognised: with normal, unknown and
+	// unparsed, every line once. An unknown line with an address in a trusted position
+	// is stored as an event of class unknown too, but counted as unknown, as `rules test`
+	// counts it.
+	keep := func(ev abusewatch.Event, recognised bool) {
 		if !p.since.IsZero() && ev.Time.Before(p.since) {
 			p.Counters.Skipped.Add(1)
 			return
 		}
-		p.Counters.Events.Add(1)
+		if recognised {
+			p.Counters.Events.Add(1)
+		}
 		p.Counters.countClass(ev.Class)
 		events = append(events, ev)
 	}
@@ -309,10 +315,10 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			// An address in a generic trusted position makes an event of class
 			// "unknown": correlated and summarised, reported only where the policy says.
 			if v.Event.Class != "" {
-				keep(v.Event)
+				keep(v.Event, false)
 			}
 		case detect.Recognised:
-			keep(v.Event)
+			keep(v.Event, true)
 		}
 	}
 	stored, err := p.store.Commit(events, positions)

@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,5 +83,33 @@ func TestReportsAreWrittenOnce(t *testing.T) {
 	}
 	if len(all) != 4 || p.Counters.Reports.Load() != 4 || p.Counters.Delivered.Load() != 4 {
 		t.Errorf("%d reports stored, %d written, %d delivered; want 4 each", len(all), p.Counters.Reports.Load(), p.Counters.Delivered.Load())
+	}
+}
+
+// The line counts are a partition: an unknown line with an address in a trusted
+// position is stored as an event of class unknown, and counted once, as unknown (as
+// `rules test` counts it), not as both.
+func TestEveryLineIsCountedOnce(t *testing.T) {
+	p, _, _ := demoPipeline(t, "review")
+	before := func(c *atomic.Int64) int64 { return c.Load() }
+	c := p.Counters
+	lines, events, unknown, normal, unparsed := before(&c.Lines), before(&c.Events), before(&c.Unknown), before(&c.Normal), before(&c.Unparsed)
+	classes := c.ByClass()[abusewatch.ClassUnknown]
+	at := time.Now().UTC().Format(time.RFC3339)
+	recs := []abusewatch.Record{
+		{Line: at + " web1 sshd[1]: Invalid user admin from 45.134.26.99 port 4242", Source: "/x"},
+		{Line: at + " web1 myapp[12]: weird thing from 45.134.26.99 port 443", Source: "/x"},
+		{Line: at + " web1 CRON[2]: (root) CMD (/usr/local/bin/backup)", Source: "/x"},
+		{Line: "not syslog at all", Source: "/x"},
+	}
+	if err := p.Ingest(t.Context(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := []int64{c.Lines.Load() - lines, c.Events.Load() - events, c.Unknown.Load() - unknown, c.Normal.Load() - normal, c.Unparsed.Load() - unparsed}
+	if want := []int64{4, 1, 1, 1, 1}; !slices.Equal(got, want) {
+		t.Errorf("lines, events, unknown, normal, unparsed = %v, want %v", got, want)
+	}
+	if n := c.ByClass()[abusewatch.ClassUnknown] - classes; n != 1 {
+		t.Errorf("%d events of class unknown stored, want 1", n)
 	}
 }

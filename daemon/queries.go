@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -320,4 +321,72 @@ func countedBefore(st *store.Store, p netip.Prefix, since, now time.Time, info *
 		info.CountedByDay = append(info.CountedByDay, dc)
 	}
 	return nil
+}
+
+// ParseSince reads a --since: a duration back from now ("36h", "7d"), an RFC 3339
+// time, or a date or date and time without an offset ("2026-11-01",
+// "2026-11-01T22:00:00", "2026-11-01 22:00"), read in loc. The commands pass the zone
+// they show times in (reporter.timezone), so a time they print can be given back as
+// it reads: read in UTC, "--since 2026-12-06" showed as 01:00 in Berlin.
+func ParseSince(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	if d, err := ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{time.DateOnly, "2006-01-02T15:04:05", time.DateTime, "2006-01-02T15:04", "2006-01-02 15:04"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	zone := loc.String()
+	if loc == time.Local {
+		zone = "the machine's zone"
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a duration back from now (\"36h\", \"7d\"), a date (\"2026-11-01\"), "+
+		"a date and time (\"2026-11-01T22:00:00\"; both read in reporter.timezone, %s) or an RFC 3339 time with its offset", s, zone)
+}
+
+// ReportedIncidentsIn counts the incidents a pardon of p forgets (its addresses', and
+// those about networks inside it) whose report has left or may have (sent, sending),
+// and returns the IDs of those reports. The pardon says so: forgetting the incidents
+// does not call back what the abuse desk has, and `ip` no longer shows it.
+func ReportedIncidentsIn(st *store.Store, p netip.Prefix) (incidents int, reports []string, err error) {
+	p = abusewatch.UnmapPrefix(p)
+	rs, err := st.Reports(abusewatch.ReportSent, abusewatch.ReportSending)
+	if err != nil {
+		return 0, nil, err
+	}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		hit := false
+		for _, id := range r.Incidents {
+			inc, ok, err := st.Incident(id)
+			if err != nil {
+				return 0, nil, err
+			}
+			if !ok || !incidentWithin(inc, p) {
+				continue
+			}
+			hit = true
+			if !seen[id] {
+				seen[id] = true
+				incidents++
+			}
+		}
+		if hit {
+			reports = append(reports, r.ID)
+		}
+	}
+	return incidents, reports, nil
+}
+
+// incidentWithin says whether a pardon of p forgets inc, as the store decides it: an
+// address's incident when the address is in p, a network's when the network is.
+func incidentWithin(inc abusewatch.Incident, p netip.Prefix) bool {
+	if n := abusewatch.UnmapPrefix(inc.Network); !inc.Addr.IsValid() || inc.AboutNetwork() {
+		return n.IsValid() && n.Bits() >= p.Bits() && p.Contains(n.Addr())
+	}
+	return p.Contains(inc.Addr.Unmap())
 }

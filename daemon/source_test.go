@@ -380,3 +380,21 @@ func TestCRLFLinesReadWithoutTheCarriageReturn(t *testing.T) {
 		t.Errorf("resumed with %q, want %q first and no truncation; log:\n%s", lines, want, logged.String())
 	}
 }
+
+// A log the file's group may not read (RHEL's /var/log/secure, root:root 0600) is not
+// fixed by joining its group: the advice names an ACL or the journal instead.
+func TestPermissionAdviceFitsTheFileMode(t *testing.T) {
+	dir := t.TempDir()
+	for mode, want := range map[os.FileMode]string{0o640: "usermod -aG GROUP abusewatch", 0o600: "setfacl -m u:abusewatch:r "} {
+		path := filepath.Join(dir, fmt.Sprintf("secure-%o", mode))
+		if err := os.WriteFile(path, nil, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+		if got := permissionAdvice(path); !strings.Contains(got, want) {
+			t.Errorf("mode %o: %q, want it to say %q", mode, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -15,12 +16,13 @@ import (
 // exponential back-off after a temporary failure, one report per recipient address or
 // network per cooldown, a limit per recipient domain per hour and a cap per day.
 type Policy struct {
-	Cooldown      time.Duration // no second report to the same address or about the same network within this
-	DomainPerHour int           // reports to one recipient domain per hour; 0: no limit
-	DailyCap      int           // reports in any 24 hours; 0: no limit
-	RetryMin      time.Duration // the first back-off after a temporary failure
-	RetryMax      time.Duration // the longest back-off
-	GiveUpAfter   time.Duration // a report still failing temporarily this long after it was written fails for good
+	Cooldown      time.Duration  // no second report to the same address or about the same network within this
+	DomainPerHour int            // reports to one recipient domain per hour; 0: no limit
+	DailyCap      int            // reports in any 24 hours; 0: no limit
+	RetryMin      time.Duration  // the first back-off after a temporary failure
+	RetryMax      time.Duration  // the longest back-off
+	GiveUpAfter   time.Duration  // a report still failing temporarily this long after it was written fails for good
+	Location      *time.Location // the zone of the times in Hold's reasons; nil: UTC
 }
 
 // Sent is one report that left: what the cooldown and the limits count.
@@ -60,7 +62,7 @@ func (p Policy) Hold(r abusewatch.Report, sent []Sent, now time.Time) (time.Time
 	if p.Cooldown > 0 {
 		if s, ok := p.LastTo(r.Contact, sent, now); ok {
 			later(s.Time.Add(p.Cooldown), fmt.Sprintf("cooldown: %s had a report on %s", strings.Join(s.Emails, ", "),
-				s.Time.Format("2006-01-02 15:04 -0700")))
+				s.Time.In(cmp.Or(p.Location, time.UTC)).Format("2006-01-02 15:04 -0700")))
 		}
 	}
 	if p.DomainPerHour > 0 {

@@ -142,13 +142,13 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		debug.SetGCPercent(correlateGCPercent)
 	}
 	now := time.Now()
-	from, err := parseSince(*since, now)
-	if err != nil {
-		return &usageError{err.Error()}
-	}
 	cfg, err := daemon.LoadConfig(*config)
 	if err != nil {
 		return err
+	}
+	from, err := daemon.ParseSince(*since, now, shownZone(cfg))
+	if err != nil {
+		return &usageError{err.Error()}
 	}
 	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
 	if errors.Is(err, store.ErrLocked) {

@@ -57,7 +57,18 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	case len(rest) != 1:
 		return &usageError{"name one address or network, e.g. 203.0.113.0/24"}
 	}
-	p, err := daemon.ParseExclusion(rest[0])
+	if err := zoneError(rest[0]); err != nil {
+		return err
+	}
+	var p netip.Prefix
+	if wide, perr := netip.ParsePrefix(rest[0]); perr == nil && !remove {
+		// Too wide first: the advice for an address with bits past its length would
+		// otherwise name a network wider still, which is then refused.
+		err = daemon.CheckExclusionWidth(wide)
+	}
+	if err == nil {
+		p, err = daemon.ParseExclusion(rest[0])
+	}
 	if err == nil && !remove {
 		err = daemon.CheckExclusionWidth(p)
 	}
@@ -70,7 +81,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	var res daemon.ExcludeResult
 	_, err = queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
-			return cl.call(ctx, "POST", "/v1/"+c.Name(), url.Values{"network": {p.String()}, "reason": {*reason}}, &res)
+			return cl.call(ctx, "POST", apiPath("v1", c.Name()), url.Values{"network": {p.String()}, "reason": {*reason}}, &res)
 		},
 		func(_ *daemon.Config, st *store.Store) (err error) {
 			res, err = daemon.Exclude(st, p, c.pardon, *reason, time.Now())
@@ -84,13 +95,37 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "%s will never be reported.\n", res.Network)
 	if c.pardon {
-		fmt.Fprintf(c.stdout, "Forgot %d incidents and rejected %d unsent reports.\n", res.ForgotIncidents, res.RejectedReports)
+		fmt.Fprintf(c.stdout, "Forgot %s and rejected %s.\n", counted(res.ForgotIncidents, "incident"), counted(res.RejectedReports, "unsent report"))
+		c.sentStay(res)
 	} else if res.RejectedReports > 0 {
-		fmt.Fprintf(c.stdout, "Rejected %d unsent reports about it.\n", res.RejectedReports)
+		fmt.Fprintf(c.stdout, "Rejected %s about it.\n", counted(res.RejectedReports, "unsent report"))
 	}
 	fmt.Fprintln(c.stdout, "Unsent reports that also name other sources will leave without it.")
 	fmt.Fprintf(c.stdout, "To undo: abusewatch exclude --remove %s\n", res.Network)
 	return nil
+}
+
+// sentStay says of a pardon that the reports already sent about the forgotten
+// incidents stay as they went: `ip` no longer shows them.
+func (c *excludeCommand) sentStay(res daemon.ExcludeResult) {
+	if n := res.ReportedIncidents; n > 0 {
+		ids := make([]string, len(res.SentReports))
+		for i, id := range res.SentReports {
+			ids[i] = id[:min(len(id), 12)]
+		}
+		who := fmt.Sprintf("%d of them", n)
+		switch {
+		case n == 1 && res.ForgotIncidents == 1:
+			who = "It"
+		case n == res.ForgotIncidents:
+			who = fmt.Sprintf("All %d", n)
+		}
+		reports := "the report sent stays as it went"
+		if len(ids) > 1 {
+			reports = fmt.Sprintf("the %d reports sent stay as they went", len(ids))
+		}
+		fmt.Fprintf(c.stdout, "%s had been reported: %s (%s; abusewatch report show ID prints one).\n", who, reports, strings.Join(ids, ", "))
+	}
 }
 
 // list prints the networks never reported.
@@ -132,7 +167,7 @@ func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefi
 	var res daemon.IncludeResult
 	cfg, err := queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
-			return cl.call(ctx, "DELETE", "/v1/exclude", url.Values{"network": {p.String()}}, &res)
+			return cl.call(ctx, "DELETE", apiPath("v1", "exclude"), url.Values{"network": {p.String()}}, &res)
 		},
 		func(cfg *daemon.Config, st *store.Store) (err error) {
 			res, err = daemon.RemoveExclusion(cfg, st, p)

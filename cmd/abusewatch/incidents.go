@@ -26,13 +26,14 @@ func (c *incidentsCommand) Synopsis() string {
 func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--since T] [--limit N] [--config FILE] [--json]", c.stderr)
 	f := addAdminFlags(fs)
-	since := fs.String("since", "7d", "incidents active after `T`: a duration back from now (\"36h\", \"7d\") or a date")
+	since := fs.String("since", "7d", "incidents active after `T`: a duration back from now (\"36h\", \"7d\"), or a date or time (read in reporter.timezone)")
 	limit := fs.Int("limit", daemon.DefaultIncidentLimit, "show the newest `N` of them (0: all; a busy host has hundreds of thousands over months)")
 	_, err := parseExactly(fs, args, 0, "incidents takes no arguments")
 	if err != nil {
 		return err
 	}
-	from, err := daemon.ParseSince(*since, time.Now())
+	cfg, _ := f.loadConfig() // when it does not load, queryOrOffline says so
+	from, err := daemon.ParseSince(*since, time.Now(), shownZone(cfg))
 	if err != nil {
 		return &usageError{err.Error()}
 	}
@@ -40,7 +41,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		return &usageError{fmt.Sprintf("--limit %d: give a count, or 0 for all", *limit)}
 	}
 	var list daemon.IncidentList
-	cfg, err := queryOrOffline(ctx, f, c.stderr,
+	cfg, err = queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
 			q := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {strconv.Itoa(*limit)}}
 			return cl.call(ctx, "GET", "/v1/incidents", q, &list)

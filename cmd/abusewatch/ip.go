@@ -19,9 +19,12 @@ func (c *ipCommand) Synopsis() string {
 func (c *ipCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] ADDR", c.stderr)
 	f := addAdminFlags(fs)
-	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\") or a date")
+	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\"), or a date or time (read in reporter.timezone)")
 	rest, err := parseExactly(fs, args, 1, "name one address, e.g. abusewatch ip 203.0.113.7")
 	if err != nil {
+		return err
+	}
+	if err := zoneError(rest[0]); err != nil {
 		return err
 	}
 	a, err := netip.ParseAddr(rest[0])
@@ -29,5 +32,5 @@ func (c *ipCommand) Run(ctx context.Context, args []string) error {
 		return &usageError{rest[0] + " is not an IP address"}
 	}
 	a = a.Unmap()
-	return showNetwork(ctx, c.stdout, c.stderr, f, *since, "/v1/ip/"+a.String(), netip.PrefixFrom(a, a.BitLen()))
+	return showNetwork(ctx, c.stdout, c.stderr, f, *since, apiPath("v1", "ip", a.String()), netip.PrefixFrom(a, a.BitLen()))
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,9 +29,12 @@ func (c *netCommand) Synopsis() string {
 func (c *netCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] CIDR", c.stderr)
 	f := addAdminFlags(fs)
-	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\") or a date")
+	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\"), or a date or time (read in reporter.timezone)")
 	rest, err := parseExactly(fs, args, 1, "name one network, e.g. abusewatch net 203.0.113.0/24")
 	if err != nil {
+		return err
+	}
+	if err := zoneError(rest[0]); err != nil {
 		return err
 	}
 	p, err := netip.ParsePrefix(rest[0])
@@ -38,17 +42,18 @@ func (c *netCommand) Run(ctx context.Context, args []string) error {
 		return &usageError{rest[0] + " is not a network in CIDR notation such as 203.0.113.0/24"}
 	}
 	p = p.Masked()
-	return showNetwork(ctx, c.stdout, c.stderr, f, *since, "/v1/net/"+p.String(), p)
+	return showNetwork(ctx, c.stdout, c.stderr, f, *since, apiPath("v1", "net", p.Addr().String(), strconv.Itoa(p.Bits())), p)
 }
 
 // showNetwork asks the daemon (or the store) about p and prints the answer.
 func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, since, path string, p netip.Prefix) error {
-	from, err := daemon.ParseSince(since, time.Now())
+	cfg, _ := f.loadConfig() // when it does not load, queryOrOffline says so
+	from, err := daemon.ParseSince(since, time.Now(), shownZone(cfg))
 	if err != nil {
 		return &usageError{err.Error()}
 	}
 	var info daemon.NetworkInfo
-	cfg, err := queryOrOffline(ctx, f, stderr,
+	cfg, err = queryOrOffline(ctx, f, stderr,
 		func(cl *adminClient) error {
 			return cl.call(ctx, "GET", path, url.Values{"since": {from.Format(time.RFC3339)}}, &info)
 		},
@@ -79,9 +84,20 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %d more events on %d days (listed below).\n",
 			info.CountedEvents, len(info.CountedByDay))
 	}
-	switch {
-	case info.Excluded != nil:
-		fmt.Fprintf(stdout, "Never reported: %s excluded on %s %s\n", info.Excluded.Network, info.Excluded.Added.In(loc).Format(time.DateOnly), info.Excluded.Reason)
+	switch e := info.Excluded; {
+	case e != nil:
+		how := "excluded"
+		if e.Pardon {
+			how = "pardoned"
+		}
+		fmt.Fprintf(stdout, "Never reported: %s %s on %s", e.Network, how, e.Added.In(loc).Format("2006-01-02 15:04 -0700"))
+		if reason := strings.Join(strings.Fields(e.Reason), " "); reason != "" {
+			fmt.Fprintf(stdout, ": %s", reason)
+		}
+		fmt.Fprintln(stdout)
+		if e.Pardon {
+			fmt.Fprintln(stdout, "The pardon forgot its incidents until then; reports sent before it stay as they went (abusewatch outbox --state sent).")
+		}
 	case info.NeverReported != "":
 		fmt.Fprintf(stdout, "Never reported: %s.\n", info.NeverReported)
 	}

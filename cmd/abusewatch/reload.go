@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -25,13 +26,24 @@ func (c *reloadCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, client, err := f.daemonClient()
+	// The file is checked here first, as the daemon will check it: a config that does
+	// not load names no socket to ask, and the admin is to see its error, not a guess
+	// that the daemon is down.
+	if err := checkConfigAndRules(f); err != nil {
+		return fmt.Errorf("%v\nNothing was reloaded: a running daemon keeps running with its previous config and rules. "+
+			"Fix the file, then reload again (abusewatch check-config --config %s checks it).", err, *f.config)
+	}
+	_, client, err := f.daemonClient(c.stderr)
 	if err != nil {
 		return err
 	}
 	var res daemon.ReloadResult
 	if err := client.call(ctx, "POST", "/v1/reload", nil, &res); err != nil {
-		return fmt.Errorf("%w\n(the daemon keeps running with its previous config and rules)", err)
+		var refused *daemonError
+		if errors.As(err, &refused) {
+			return fmt.Errorf("%w\nThe daemon refused the reload: it keeps running with its previous config and rules.", err)
+		}
+		return err
 	}
 	if *f.asJSON {
 		return printJSON(c.stdout, res)

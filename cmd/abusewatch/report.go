@@ -83,13 +83,20 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	default:
 		return &usageError{fmt.Sprintf("unknown action %q: use show, approve, reject or preview", action)}
 	}
+	if action != "preview" {
+		for _, id := range ids {
+			if err := daemon.ShortReportID(id); err != nil {
+				return &usageError{err.Error()}
+			}
+		}
+	}
 	now := time.Now()
 	switch action {
 	case "show":
 		var r abusewatch.Report
 		cfg, err := queryOrOffline(ctx, f, c.stderr,
 			func(cl *adminClient) error {
-				return cl.call(ctx, "GET", "/v1/reports/"+url.PathEscape(ids[0]), nil, &r)
+				return cl.call(ctx, "GET", apiPath("v1", "reports", ids[0]), nil, &r)
 			},
 			func(_ *daemon.Config, st *store.Store) error {
 				found, ok, err := daemon.FindReport(st, ids[0])
@@ -142,7 +149,9 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			query.Set("all", "1")
 		}
 		cfg, err := queryOrOffline(ctx, f, c.stderr,
-			func(cl *adminClient) error { return cl.call(ctx, "POST", "/v1/reports/"+action, query, &done) },
+			func(cl *adminClient) error {
+				return cl.call(ctx, "POST", apiPath("v1", "reports", action), query, &done)
+			},
 			func(cfg *daemon.Config, st *store.Store) (err error) {
 				if action == "approve" {
 					done, err = daemon.ApproveReports(cfg, st, ids, *all, now)
@@ -163,10 +172,18 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			if cfg != nil {
 				every = cfg.Policy.ReportInterval.Duration.String()
 			}
-			fmt.Fprintf(c.stdout, "%d reports queued: the daemon sends them at its next round (every %s); without the daemon, the next scan does.\n", len(done), every)
+			it := "them"
+			if len(done) == 1 {
+				it = "it"
+			}
+			fmt.Fprintf(c.stdout, "%s queued: the daemon sends %s at its next round (every %s); without the daemon, the next scan does.\n",
+				counted(len(done), "report"), it, every)
 		} else if action == "approve" && *all && err == nil {
 			fmt.Fprintln(c.stdout, "No report waits for approval.")
 		}
+		return err
+	}
+	if err := zoneError(ids[0]); err != nil {
 		return err
 	}
 	addr, err := netip.ParseAddr(ids[0])
@@ -175,7 +192,9 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	}
 	var p daemon.Preview
 	_, err = queryOrOffline(ctx, f, c.stderr,
-		func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/preview/"+addr.String(), nil, &p) },
+		func(cl *adminClient) error {
+			return cl.call(ctx, "GET", apiPath("v1", "preview", addr.String()), nil, &p)
+		},
 		func(cfg *daemon.Config, st *store.Store) (err error) {
 			p, err = daemon.PreviewReport(ctx, cfg, st, addr, now)
 			return err
@@ -191,11 +210,12 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		enc.SetIndent("", "  ")
 		err = enc.Encode(struct {
 			outboxEntry
-			Fate    string `json:"fate"`
-			Message string `json:"message"`
-		}{entryOf(p.Report), p.Fate, string(p.Report.Message)})
+			Fate       string `json:"fate"`
+			ReportedIn string `json:"reported_in,omitempty"`
+			Message    string `json:"message"`
+		}{entryOf(p.Report), p.Fate, p.ReportedIn, string(p.Report.Message)})
 	default:
-		fmt.Fprintf(c.stdout, "To:       %s\nSubject:  %s\nThis report %s.\n\n%s", strings.Join(p.Report.Contact.Emails, ", "),
+		fmt.Fprintf(c.stdout, "To:       %s\nSubject:  %s\n%s\n\n%s", strings.Join(p.Report.Contact.Emails, ", "),
 			p.Report.Subject, p.Fate, memoText(p.Report.Message))
 	}
 	return err

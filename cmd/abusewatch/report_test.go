@@ -86,10 +86,15 @@ func TestReportPreviewShowsWhatWouldBeSent(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"To:       abuse@hostco.example", "reported already", "Source address:  45.134.26.17"} {
+	for _, want := range []string{"To:       abuse@hostco.example", "Source address:  45.134.26.17",
+		"\nNothing new would be written: every incident from 45.134.26.17 has a report already (the newest is in report "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("preview lacks %q:\n%s", want, stdout)
 		}
+	}
+	// Nothing new is written: no fate of it is told.
+	if strings.Contains(stdout, "would wait") || strings.Contains(stdout, "This report") {
+		t.Errorf("preview tells the fate of a report that would not be written:\n%s", stdout)
 	}
 	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "81.2.69.160"); code != 1 || !strings.Contains(stderr, "possible compromise") {
 		t.Errorf("preview of a compromise: exit %d, %s", code, stderr)
@@ -132,5 +137,40 @@ func TestReportShowSaysWhenTheMailIsNoLongerKept(t *testing.T) {
 	}
 	if _, stderr, code := runBinary(t, dir, "report", "show", "--raw", "--config", config, id); code != 1 || !strings.Contains(stderr, "no longer kept") {
 		t.Errorf("show --raw: exit %d\n%s", code, stderr)
+	}
+}
+
+// approve and reject with one wrong ID among several change nothing and say which one
+// is wrong: approve queued those before it and said only `no report "ID2"`.
+func TestReportApproveWithAWrongIDChangesNothing(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	entries := outboxJSON(t, dir, config)
+	for _, action := range []string{"approve", "reject"} {
+		stdout, stderr, code := runBinary(t, dir, "report", action, "--config", config, entries[0].ID, "ffffffffff", entries[1].ID[:8])
+		if code != 1 || strings.Contains(stdout, entries[0].ID) || !strings.Contains(stderr, `no report "ffffffffff"`) ||
+			!strings.Contains(stderr, "No report was changed") {
+			t.Errorf("%s with a wrong ID: exit %d\n%s%s", action, code, stdout, stderr)
+		}
+		for _, e := range outboxJSON(t, dir, config) {
+			if e.State != "pending-approval" {
+				t.Errorf("after %s with a wrong ID, report %s is %s", action, e.ID, e.State)
+			}
+		}
+	}
+	stdout, _, code := runBinary(t, dir, "report", "approve", "--config", config, entries[0].ID)
+	if code != 0 || !strings.Contains(stdout, "1 report queued: the daemon sends it at its next round") {
+		t.Errorf("approve of one report: exit %d\n%s", code, stdout)
+	}
+}
+
+// An ID shorter than 6 characters is said to be too short, not missing.
+func TestReportShowOfAShortIDSaysItIsShort(t *testing.T) {
+	dir, config := demoConfig(t, "review")
+	id := outboxJSON(t, dir, config)[0].ID
+	for _, action := range []string{"show", "approve", "reject"} {
+		_, stderr, code := runBinary(t, dir, "report", action, "--config", config, id[:5])
+		if code != 2 || !strings.Contains(stderr, "an ID needs at least 6 characters") {
+			t.Errorf("report %s %s: exit %d\n%s", action, id[:5], code, stderr)
+		}
 	}
 }

@@ -255,7 +255,8 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 	var shapes []store.Shape
 	switch len(files) {
 	case 0: // the daemon's (or the store's) unknown shapes
-		from, err := daemon.ParseSince(*since, time.Now())
+		cfg, _ := f.loadConfig() // when it does not load, the query says so
+		from, err := daemon.ParseSince(*since, time.Now(), shownZone(cfg))
 		if err != nil {
 			return &usageError{err.Error()}
 		}

@@ -59,15 +59,15 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		// stream has none.
 		return &usageError{"scan reads log files by name, not standard input (\"-\"): it keeps how far each was read, so a second scan adds nothing twice; save the input to a file first, e.g. journalctl -u ssh > ssh.log (rules test - reads standard input)"}
 	}
-	var from time.Time
-	if *since != "" {
-		if from, err = parseSince(*since, time.Now()); err != nil {
-			return &usageError{err.Error()}
-		}
-	}
 	cfg, err := daemon.LoadConfig(*config)
 	if err != nil {
 		return err
+	}
+	var from time.Time
+	if *since != "" {
+		if from, err = daemon.ParseSince(*since, time.Now(), shownZone(cfg)); err != nil {
+			return &usageError{err.Error()}
+		}
 	}
 	if len(*ruleDirs) > 0 {
 		if cfg.Detect.NormalDirs, cfg.Detect.AttackDirs, err = detect.SplitRuleDirs(*ruleDirs); err != nil {
@@ -181,18 +181,4 @@ func reportCell(t daemon.TouchedIncident) string {
 	default:
 		return fmt.Sprintf("to %s, %s: %s", to, r.State, r.Error)
 	}
-}
-
-// parseSince reads "36h", "7d" (back from now), "2026-11-01" or an RFC 3339 time.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if d, err := daemon.ParseDuration(s); err == nil {
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("--since %q: want a duration back from now (\"36h\", \"7d\") or a date (\"2026-11-01\" or RFC 3339)", s)
 }

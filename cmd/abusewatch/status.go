@@ -26,7 +26,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, client, err := f.daemonClient()
+	cfg, client, err := f.daemonClient(c.stderr)
 	if err != nil {
 		return err
 	}

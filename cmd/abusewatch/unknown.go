@@ -38,7 +38,8 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 	if *limit < 0 {
 		return &usageError{"--limit must be 0 or more"}
 	}
-	from, err := daemon.ParseSince(*since, time.Now())
+	loaded, _ := f.loadConfig() // when it does not load, the query says so
+	from, err := daemon.ParseSince(*since, time.Now(), shownZone(loaded))
 	if err != nil {
 		return &usageError{err.Error()}
 	}
