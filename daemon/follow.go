@@ -37,7 +37,7 @@ func ExpandSources(cfg *Config) ([]string, error) {
 					Key: fmt.Sprintf("source[%d].files", i), Problem: fmt.Sprintf("bad pattern %q: %v", pattern, err)}
 			}
 			if hasMeta(pattern) {
-				matches = slices.DeleteFunc(matches, func(m string) bool { return looksRotated.MatchString(filepath.Base(m)) })
+				matches = slices.DeleteFunc(matches, func(m string) bool { return notLive(filepath.Base(m)) })
 			} else if len(matches) == 0 {
 				matches = []string{pattern}
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -132,6 +133,11 @@ func isRotatedOf(name, base string) bool {
 // messages.2.gz, auth.log-2026-11-22), the files a glob such as /var/log/secure* must
 // not follow.
 var looksRotated = regexp.MustCompile(rotationStamp + compressionEnding + `?$|` + compressionEnding + `$|\.old$`)
+
+// notLive says whether a file a glob matched is not a live log to follow: a rotated copy
+// (read at rotation), or an editor's or a package manager's leftover such as
+// secure.bak or secure~ (following it read its lines a second time).
+func notLive(name string) bool { return looksRotated.MatchString(name) || detect.Leftover(name) }
 
 // backoff doubles a wait up to a ceiling.
 type backoff struct {

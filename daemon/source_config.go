@@ -174,7 +174,7 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 					return nil, nil, c.bad(key, "%s matches the directory %s: make the glob select log files only, e.g. %q",
 						f, m, filepath.Join(filepath.Dir(f), "*.log"))
 				}
-				if !looksRotated.MatchString(filepath.Base(m)) {
+				if !notLive(filepath.Base(m)) {
 					live++
 				}
 			}

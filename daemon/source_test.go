@@ -21,9 +21,12 @@ import (
 	"time"
 )
 
-func TestExpandSourcesGlobSkipsRotatedFiles(t *testing.T) {
+func TestExpandSourcesGlobSkipsRotatedFilesAndLeftovers(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"auth.log", "auth.log.1", "auth.log.2.gz", "auth.log-2026-11-21", "secure", "secure-20261122", "secure-20261122.gz", "messages.old", "kern.log"} {
+	// A copy an admin or a package left (secure.bak, secure~, auth.log.dpkg-old) is no
+	// live log either: following it read its lines twice.
+	for _, name := range []string{"auth.log", "auth.log.1", "auth.log.2.gz", "auth.log-2026-11-21", "secure", "secure-20261122", "secure-20261122.gz", "messages.old", "kern.log",
+		"secure.bak", "secure~", "auth.log.dpkg-old", "auth.log.swp", ".secure.swp"} {
 		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}

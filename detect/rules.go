@@ -69,7 +69,7 @@ func readRules(dirs []RuleDir) ([]ruleLine, error) {
 			return nil, fmt.Errorf("rule directory %s: %w", dir.Name, err)
 		}
 		for _, e := range entries {
-			if e.IsDir() || skipRuleFile(e.Name()) {
+			if e.IsDir() || Leftover(e.Name()) {
 				continue
 			}
 			file := path.Join(dir.Name, e.Name())
@@ -90,10 +90,14 @@ func readRules(dirs []RuleDir) ([]ruleLine, error) {
 	return rules, nil
 }
 
-func skipRuleFile(name string) bool {
+// Leftover says whether a file name is an editor's or a package manager's leftover (a
+// dotfile, "x~", "x.bak", "x.swp", "x.orig", "x.dpkg-old", "x.rpmnew"): not a file in
+// use, whether rules (skipped like logcheck skips them) or a log a glob names (its
+// lines would be read twice).
+func Leftover(name string) bool {
 	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
-		strings.HasSuffix(name, ".bak") || strings.Contains(name, ".dpkg-") ||
-		strings.Contains(name, ".rpm")
+		strings.HasSuffix(name, ".bak") || strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".orig") ||
+		strings.Contains(name, ".dpkg-") || strings.Contains(name, ".rpm")
 }
 
 // AttackRules classify records: one rule per line, "PROGRAM CLASS REGEX". The regex is
