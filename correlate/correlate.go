@@ -1008,6 +1008,10 @@ func attempts(evs []*abusewatch.Event) int {
 	return n
 }
 
+// Connections is the number of distinct connections among evs, as an incident counts
+// them (its Attempts): a report that leaves some addresses out takes theirs off.
+func Connections(evs []*abusewatch.Event) int { return attempts(evs) }
+
 // newConnections is how many connections evs, an incident's events after its last one,
 // add to those it had: old is its evidence (those of it that counts, nil: all), which
 // ends with its last events, and the lines of a connection that began in them (a batch

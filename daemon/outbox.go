@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/correlate"
 	"github.com/abusewatch/abusewatch/lookup"
 	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/abusewatch/abusewatch/store"
@@ -142,6 +143,9 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		if len(leftOut) > 0 {
 			p.log.Info("incident reported without the addresses of it excluded since it was made",
 				"incident", inc.ID, "network", inc.Network, "left_out", addrList(leftOut))
+			if inc, err = p.recounted(inc, leftOut); err != nil {
+				return err
+			}
 		}
 		if inc.AdminOnly && !inc.Success {
 			// Weak or spoofable evidence alone, or a rate anomaly: the admin sees it
@@ -307,6 +311,41 @@ func addrList(addrs []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
+// recounted takes the lines of leftOut, addresses of network incident inc excluded since
+// it was made, out of its counts and times, from the events of its span the store still
+// holds: a report must not claim their connections, nor begin at their first line. A
+// connection is counted by address, so theirs come off exactly; a recurring /24's counts
+// span months of daily counters, and what the store no longer holds stays counted.
+func (p *Pipeline) recounted(inc abusewatch.Incident, leftOut []netip.Addr) (abusewatch.Incident, error) {
+	evs, err := p.store.EventsByNetwork(inc.Network, inc.First, inc.Last)
+	if err != nil {
+		return inc, err
+	}
+	var gone []*abusewatch.Event
+	var first, last time.Time // of the lines that stay, in time order
+	for i := range evs {
+		switch e := &evs[i]; {
+		case e.Class == abusewatch.ClassAuthSuccess:
+		case slices.Contains(leftOut, e.Addr.Unmap()):
+			gone = append(gone, e)
+		default:
+			if first.IsZero() {
+				first = e.Time
+			}
+			last = e.Time
+		}
+	}
+	if len(gone) == 0 {
+		return inc, nil
+	}
+	inc.Count = max(inc.Count-len(gone), len(inc.Evidence), 1)
+	inc.Attempts = max(inc.Attempts-correlate.Connections(gone), 1)
+	if !first.IsZero() {
+		inc.First, inc.Last = first, last
+	}
+	return inc, nil
+}
+
 // setPTR sets the reverse name of inc's address, which helps the abuse desk find the
 // machine; only a forward-confirmed one, since the attacker controls the reverse zone.
 // An incident about a whole network gets none: its address is only one of several.
@@ -346,6 +385,9 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 				dropped = append(dropped, source)
 			case len(leftOut) > 0:
 				dropped = append(dropped, addrList(leftOut)+" of "+inc.Network.String())
+				if trimmed, err = p.recounted(trimmed, leftOut); err != nil {
+					return r, false, err
+				}
 				keep = append(keep, trimmed)
 			default:
 				keep = append(keep, inc)

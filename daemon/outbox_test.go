@@ -734,6 +734,52 @@ func TestANetworkIncidentIsReportedWithoutItsAddressesExcludedSince(t *testing.T
 	}
 }
 
+// A network incident reported without an address excluded since it was made does not
+// claim that address's lines and connections, nor begin at its first line: what the
+// store holds of the incident's span is counted again without them.
+func TestANetworkIncidentsCountsLeaveOutItsExcludedAddresses(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, _ := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
+	addrs := []string{"45.134.26.7", "45.134.26.18", "45.134.26.29"}
+	inc := networkAttack(t, st, "45.134.26.0/24", addrs, t0)
+	// The partner's host (.7) began, with 6 lines of 3 connections; the others made
+	// 2 lines of 1 connection each.
+	var evs []abusewatch.Event
+	line := func(addr string, at time.Duration, port uint16) {
+		evs = append(evs, abusewatch.Event{Time: t0.Add(at), Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr(addr), Port: port,
+			Host: "web1", Service: "sshd", Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", addr, port)})
+	}
+	for i := range 6 {
+		line(addrs[0], time.Duration(i)*time.Second, uint16(40000+i/2))
+	}
+	for i, a := range addrs[1:] {
+		line(a, time.Duration(20+i)*time.Second, 41000)
+		line(a, time.Duration(30+i)*time.Second, 41000)
+	}
+	if _, err := st.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	inc.First, inc.Last, inc.Count, inc.Attempts = t0, t0.Add(31*time.Second), 10, 5
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	excluded := netip.MustParsePrefix("45.134.26.7/32")
+	if _, err := Exclude(st, excluded, false, "a partner's host", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p.correlator.Exclude(excluded)
+	if err := p.Tick(t.Context(), t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	text := mailText(t, srv.Next(t).Data)
+	first := t0.Add(20 * time.Second).In(Location(p.cfg.Reporter.Timezone)).Format("2006-01-02 15:04:05 -0700")
+	for _, want := range []string{"Connections:     2 (4 log lines)", "First seen:      " + first} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the mail does not say %q:\n%s", want, text)
+		}
+	}
+}
+
 // exclude rejects a report written before it about the network alone, as pardon does,
 // and keeps the incident.
 func TestExcludeRejectsTheUnsentReportsAboutTheNetwork(t *testing.T) {
