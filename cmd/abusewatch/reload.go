@@ -31,7 +31,7 @@ func (c *reloadCommand) Run(ctx context.Context, args []string) error {
 	// that the daemon is down.
 	if err := checkConfigAndRules(f); err != nil {
 		return fmt.Errorf("%v\nNothing was reloaded: a running daemon keeps running with its previous config and rules. "+
-			"Fix the file, then reload again (abusewatch check-config --config %s checks it).", err, *f.config)
+			"Fix the file, then reload again (abusewatch check-config --config %s checks it)", err, *f.config)
 	}
 	_, client, err := f.daemonClient(c.stderr)
 	if err != nil {
@@ -41,7 +41,7 @@ func (c *reloadCommand) Run(ctx context.Context, args []string) error {
 	if err := client.call(ctx, "POST", "/v1/reload", nil, &res); err != nil {
 		var refused *daemonError
 		if errors.As(err, &refused) {
-			return fmt.Errorf("%w\nThe daemon refused the reload: it keeps running with its previous config and rules.", err)
+			return fmt.Errorf("%w\nThe daemon refused the reload: it keeps running with its previous config and rules", err)
 		}
 		return err
 	}
