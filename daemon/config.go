@@ -652,18 +652,8 @@ var typeMismatch = regexp.MustCompile(`^cannot decode TOML (\w+) into struct fie
 
 // knownKeys lists the keys valid in the table at path of a config of type t.
 func knownKeys(t reflect.Type, path []string) []string {
-	for _, p := range path {
-		for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct {
-			return nil
-		}
-		f, ok := fieldByTag(t, p)
-		if !ok {
-			return nil
-		}
-		t = f.Type
+	if t = fieldType(t, path); t == nil {
+		return nil
 	}
 	for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,14 +19,7 @@ import (
 // 2,000 lines took 4 to 11 s here, the daemon fell hours behind and its status timed
 // out. Reproduce: go test -run '^$' -bench BenchmarkIngestUnderAFlood ./daemon/
 func BenchmarkIngestUnderAFlood(b *testing.B) {
-	doc, err := os.ReadFile("../configs/demo.toml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	text := strings.NewReplacer(`maildir = "abusewatch-demo/maildir"`, `maildir = "`+filepath.Join(dir, "maildir")+`"`,
-		`path = "abusewatch-demo/state.db"`, `path = "`+filepath.Join(dir, "state.db")+`"`).Replace(string(doc))
-	cfg, err := ParseConfig("demo.toml", []byte(text))
+	cfg, err := ParseConfig("demo.toml", []byte(demoConfigIn(b, b.TempDir())))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,17 +18,9 @@ import (
 // demoPipeline builds the demo config's pipeline with mode and fresh state in a temp dir.
 func demoPipeline(t *testing.T, mode string) (*Pipeline, *store.Store, string) {
 	t.Helper()
-	doc, err := os.ReadFile("../configs/demo.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	maildir := filepath.Join(dir, "maildir")
-	text := strings.NewReplacer(
-		`mode = "auto"`, `mode = "`+mode+`"`,
-		`maildir = "abusewatch-demo/maildir"`, `maildir = "`+maildir+`"`,
-		`path = "abusewatch-demo/state.db"`, `path = "`+filepath.Join(dir, "state.db")+`"`,
-	).Replace(string(doc))
+	text := strings.Replace(demoConfigIn(t, dir), `mode = "auto"`, `mode = "`+mode+`"`, 1)
 	cfg := parseTestConfig(t, "demo.toml", text)
 	st := openTestStore(t, cfg)
 	p, err := NewPipeline(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -45,6 +37,19 @@ func demoPipeline(t *testing.T, mode string) (*Pipeline, *store.Store, string) {
 		t.Fatal(err)
 	}
 	return p, st, maildir
+}
+
+// demoConfigIn is the demo config's text with its state and maildir in dir.
+func demoConfigIn(tb testing.TB, dir string) string {
+	tb.Helper()
+	doc, err := os.ReadFile("../configs/demo.toml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return strings.NewReplacer(
+		`maildir = "abusewatch-demo/maildir"`, `maildir = "`+filepath.Join(dir, "maildir")+`"`,
+		`path = "abusewatch-demo/state.db"`, `path = "`+filepath.Join(dir, "state.db")+`"`,
+	).Replace(string(doc))
 }
 
 func TestReviewModeKeepsReportsPendingAndSendsNothing(t *testing.T) {

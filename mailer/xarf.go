@@ -118,10 +118,8 @@ func (c *Composer) xarfReports(id string, inc abusewatch.Incident, evidence []st
 				evs, lines = append(evs, ev), append(lines, evidence[i])
 			}
 		}
-		first, last := evs[0].Time, evs[0].Time
-		for _, ev := range evs {
-			first, last = minTime(first, ev.Time), maxTime(last, ev.Time)
-		}
+		byTime := func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) }
+		first, last := slices.MinFunc(evs, byTime).Time, slices.MaxFunc(evs, byTime).Time
 		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %d connections (%d log lines) with %s to our hosts %s between %s; the lines of %s we show are between %s and %s.",
 			a, inc.Network, max(inc.Attempts, 1), inc.Count, what, hosts, between, a, c.timestamp(first), c.timestamp(last))
 		if x, ok := c.xarfFor(id+"\x00"+inc.ID+"\x00"+a.String(), typ, a, first, last, evs, lines, desc,
@@ -239,18 +237,4 @@ func truncateRunes(s string, n int) string {
 		return s
 	}
 	return string(slices.Concat(r[:n-1], []rune("…")))
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
