@@ -241,7 +241,16 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 		r, err := composer.Compose(pt.contact, pt.incidents, now)
 		if err != nil {
-			return fmt.Errorf("compose report to %s: %w", strings.Join(pt.contact.Emails, ", "), err)
+			// One party's report that cannot be written (a registry's mailbox the mailer
+			// refuses) must not hold up the others', the deliveries and the summary:
+			// its incidents wait, and say why.
+			why := fmt.Sprintf("its report to %s cannot be written, tried again every round: %s",
+				sanitizeText(strings.Join(pt.contact.Emails, ", ")), sanitizeText(err.Error()))
+			p.log.Error("report not written", "to", strings.Join(pt.contact.Emails, ", "), "incidents", len(pt.incidents), "err", err)
+			for _, inc := range pt.incidents {
+				p.misses.set(inc.ID, why, now, true)
+			}
+			continue
 		}
 		r.State, r.Updated = state, now
 		added, err := p.store.AddReport(r)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -777,6 +778,51 @@ func TestANetworkIncidentsCountsLeaveOutItsExcludedAddresses(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("the mail does not say %q:\n%s", want, text)
 		}
+	}
+}
+
+// A party whose report cannot be written (here: the admin's template fails on its
+// network; before, a registry's mailbox the mailer refuses) does not hold up the other
+// parties' reports, the deliveries or the summary: its incidents wait, and say why.
+func TestAReportThatCannotBeWrittenHoldsUpNoOther(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", parties[:2], "")
+	good := attack(t, st, "45.134.26.7", t0, 6)
+	bad := attack(t, st, "185.220.101.7", t0, 6)
+	shipped, err := os.ReadFile("../configs/report.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := filepath.Join(t.TempDir(), "report.tmpl")
+	if err := os.WriteFile(tmpl, append(shipped, `{{if eq .Network "185.220.100.0/22"}}{{.NoSuchField}}{{end}}`...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.cfg.Mail.Template = tmpl
+	if p.composer, err = NewComposer(p.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatalf("the round failed: %v", err)
+	}
+	if m := srv.Next(t); !slices.Contains(m.To, "abuse@hostco.example") {
+		t.Errorf("the other party's report went to %v", m.To)
+	}
+	srv.Nothing(t)
+	if _, ok, _ := st.ReportFor(good.ID); !ok {
+		t.Error("the other party's incident has no report")
+	}
+	if _, ok, _ := st.ReportFor(bad.ID); ok {
+		t.Error("a report was written for the network the template fails on")
+	}
+	why, err := p.unreported(t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := why.Incident(bad); !strings.Contains(got, "cannot be written") || !strings.Contains(got, "NoSuchField") {
+		t.Errorf("the waiting incident says %q", got)
+	}
+	if !strings.Contains(logs.String(), "report not written") {
+		t.Error("no log line says the report was not written")
 	}
 }
 
