@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -124,6 +125,14 @@ func (d *Daemon) reload() (ReloadResult, error) {
 	}
 	if cfg.Admin != d.cfg.Admin {
 		res.Notes = append(res.Notes, "[admin] changed: restart the daemon to move the admin socket")
+	}
+	// The listeners and the journal reader are set up at start: a sender taken off
+	// syslog.allow is refused only once the daemon restarts, and the admin must know.
+	if !reflect.DeepEqual(cfg.Syslog, d.cfg.Syslog) {
+		res.Notes = append(res.Notes, "[syslog] changed (listeners, certificate or allow): restart the daemon to apply it; until then the old listeners and allow list stay in force")
+	}
+	if !reflect.DeepEqual(cfg.Journal, d.cfg.Journal) {
+		res.Notes = append(res.Notes, "[journal] changed: restart the daemon to apply it")
 	}
 	pipe.Counters, pipe.misses = d.pipe.Counters, d.pipe.misses
 	if round := d.outbox.pipe; round != nil {
