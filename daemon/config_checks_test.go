@@ -309,3 +309,18 @@ func TestMissingLogFileIsAWarning(t *testing.T) {
 		t.Errorf("with the journal: warnings %v, %v", warnings, err)
 	}
 }
+
+// A mail.template of the admin's that does not parse is named, with the key's line:
+// the mailer calls every template report.tmpl.
+func TestABadTemplateIsNamed(t *testing.T) {
+	tmpl := filepath.Join(t.TempDir(), "memo.tmpl")
+	if err := os.WriteFile(tmpl, []byte("Hello {{.Reporter.Name}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parseTestConfig(t, "x.toml", strings.Replace(checkBase, "[mail]\n", "[mail]\ntemplate = \""+tmpl+"\"\n", 1))
+	_, err := NewComposer(cfg)
+	if err == nil || !strings.Contains(err.Error(), "mail.template: "+tmpl+": ") || !strings.Contains(err.Error(), "memo.tmpl:1:") ||
+		strings.Contains(err.Error(), "report.tmpl") {
+		t.Errorf("NewComposer = %v; want the admin's file named, at its line", err)
+	}
+}

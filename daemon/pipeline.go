@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -226,6 +227,11 @@ func NewComposer(cfg *Config) (*mailer.Composer, error) {
 		Location: Location(r.Timezone),
 	}, cfg.Mail.From)
 	if err != nil {
+		if cfg.Mail.Template != "" {
+			// The mailer names the template report.tmpl; the admin's file is this one.
+			return nil, &ConfigError{File: cfg.file, Line: keyLine(cfg.doc, "mail.template"), Key: "mail.template",
+				Problem: fmt.Sprintf("%s: %s", cfg.Mail.Template, strings.Replace(err.Error(), "report.tmpl:", filepath.Base(cfg.Mail.Template)+":", 1))}
+		}
 		return nil, fmt.Errorf("report template: %w", err)
 	}
 	return c, nil
