@@ -107,20 +107,68 @@ func (b *bootstrapRegistry) serverFor(addr netip.Addr) (*url.URL, error) {
 	return &u, nil
 }
 
-// registryName names the registry behind an RDAP server, for the report and the admin.
-// Servers the table does not know (a national registry, a test server) go by their host.
-func registryName(u *url.URL) string {
-	host := strings.ToLower(u.Hostname())
-	for _, r := range []struct{ domain, name string }{
+// registry is an Internet registry and the domain its servers and mailboxes are under.
+type registry struct{ domain, name string }
+
+// registries is the one list of the Internet registries: IANA, the five RIRs and the
+// national registries (NIRs) under APNIC and LACNIC. registryName names an RDAP server by
+// it, and a mailbox under one of these domains is the registry's own (abuse@ripe.net,
+// hostmaster@nic.or.kr): registries name themselves as the contact of space they hold or
+// administer for others, but they do not run those networks, so they are no one to report
+// to. An http:// referral to one of them is upgraded to https://.
+func registries() []registry {
+	return []registry{
+		{"iana.org", "IANA"},
 		{"arin.net", "ARIN"},
 		{"ripe.net", "RIPE NCC"},
 		{"apnic.net", "APNIC"},
 		{"lacnic.net", "LACNIC"},
 		{"afrinic.net", "AFRINIC"},
-	} {
+		// NIRs under APNIC
+		{"nic.ad.jp", "JPNIC"},
+		{"nic.or.kr", "KRNIC"},
+		{"krnic.or.kr", "KRNIC"},
+		{"twnic.net.tw", "TWNIC"},
+		{"twnic.tw", "TWNIC"},
+		{"cnnic.cn", "CNNIC"},
+		{"cnnic.net.cn", "CNNIC"},
+		{"idnic.net", "IDNIC"},
+		{"vnnic.vn", "VNNIC"},
+		{"vnnic.net.vn", "VNNIC"},
+		{"irinn.in", "IRINN"},
+		// NIRs under LACNIC
+		{"registro.br", "NIC.br"},
+		{"nic.br", "NIC.br"},
+		{"nic.mx", "NIC Mexico"},
+	}
+}
+
+// registryOf returns the registry whose domain host (a host name, or the domain of a
+// mailbox) is or is under.
+func registryOf(host string) (registry, bool) {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, r := range registries() {
 		if host == r.domain || strings.HasSuffix(host, "."+r.domain) {
-			return r.name
+			return r, true
 		}
 	}
-	return host
+	return registry{}, false
+}
+
+// registryName names the registry behind an RDAP server, for the report and the admin.
+// Servers the table does not know (a test server, an operator's own) go by their host.
+func registryName(u *url.URL) string {
+	if r, ok := registryOf(u.Hostname()); ok {
+		return r.name
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// registryMailbox says which registry email belongs to, if any: see registries.
+func registryMailbox(email string) (registry, bool) {
+	i := strings.LastIndexByte(email, '@')
+	if i < 0 {
+		return registry{}, false
+	}
+	return registryOf(email[i+1:])
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,5 +173,30 @@ func TestContactCacheWriteFailureKeepsAnswer(t *testing.T) {
 	c, err := f.Contact(t.Context(), netip.MustParseAddr("3.3.3.3"))
 	if err != nil || c.Emails[0] != "abuse@amazonaws.com" || f.Counters.CacheErrors.Load() != 1 {
 		t.Errorf("Contact = %q, %v, cache errors %d; want the answer and one cache error", c.Emails, err, f.Counters.CacheErrors.Load())
+	}
+}
+
+// TestContactLegacyCacheEntriesAskedAgain: a state database written before referrals and
+// addresses were checked may hold a contact for all of IPv4 (from a referral that answered
+// for 0.0.0.0/0) or an address list; such an entry is not used, the registry is asked.
+func TestContactLegacyCacheEntriesAskedAgain(t *testing.T) {
+	for name, c := range map[string]abusewatch.Contact{
+		"all of IPv4":  {Network: netip.MustParsePrefix("0.0.0.0/0"), Emails: []string{"abuse@victim.example"}, Mailboxes: []abusewatch.Mailbox{{Email: "abuse@victim.example", Role: "abuse", Source: "rdap"}}},
+		"address list": {Network: netip.MustParsePrefix("3.0.0.0/9"), Emails: []string{"a@amazonaws.com, victim@b.example"}, Mailboxes: []abusewatch.Mailbox{{Email: "a@amazonaws.com, victim@b.example", Role: "abuse", Source: "rdap"}}},
+	} {
+		r := lookuptest.NewRDAP(t)
+		r.AnswerFile("3.0.0.0/9", "testdata/rdap/ip_network_arin_3_3_3_3.json")
+		cache := NewMemoryCache()
+		if err := cache.CacheContact(c, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		f := newFinderFor(t, r, Options{Cache: cache})
+		fd, err := f.Whois(t.Context(), "3.3.3.3")
+		if err != nil || !slices.Equal(fd.Contact.Emails, []string{"abuse@amazonaws.com"}) || fd.Cached || r.Requests.Load() != 1 {
+			t.Errorf("%s: got %q (cached %v), %v, %d requests; want ARIN asked", name, fd.Contact.Emails, fd.Cached, err, r.Requests.Load())
+		}
+		if notes := strings.Join(fd.Notes, "\n"); !strings.Contains(notes, "ignored the cached answer") {
+			t.Errorf("%s: notes %q do not say the entry was ignored", name, notes)
+		}
 	}
 }

@@ -49,21 +49,80 @@ func TestContactNoGuessWhenGuessesOff(t *testing.T) {
 }
 
 func TestGuessMailboxes(t *testing.T) {
+	addr := netip.MustParseAddr("198.51.100.7") // spelled by none of the names
 	for ptr, want := range map[string]string{
 		"dsl-1-2-3-4.pool.example.co.uk.": "example.co.uk",
 		"Mail.Example.COM":                "example.com",
 		"host1.example.test":              "example.test",
 		"myhost.blogspot.com":             "myhost.blogspot.com", // a private suffix: the user's own domain
 	} {
-		got := guessMailboxes(ptr)
-		if len(got) != 2 || got[0].Email != "abuse@"+want || got[1].Email != "security@"+want {
-			t.Errorf("guessMailboxes(%q) = %+v, want abuse@ and security@%s", ptr, got, want)
+		got, refused := guessMailboxes(ptr, addr)
+		if len(got) != 2 || got[0].Email != "abuse@"+want || got[1].Email != "security@"+want || refused != "" {
+			t.Errorf("guessMailboxes(%q) = %+v, %q; want abuse@ and security@%s", ptr, got, refused, want)
 		}
 	}
 	for _, ptr := range []string{"", "co.uk", "com"} {
-		if got := guessMailboxes(ptr); got != nil {
+		if got, _ := guessMailboxes(ptr, addr); got != nil {
 			t.Errorf("guessMailboxes(%q) = %+v, want none", ptr, got)
 		}
+	}
+}
+
+// TestGuessMailboxesRefusesNamesSpellingTheAddress: wildcard DNS services resolve any
+// name that spells an address to that address, so an attacker can use one as a forward-
+// confirmed reverse name: a name that spells the address it was found for is no guess.
+func TestGuessMailboxesRefusesNamesSpellingTheAddress(t *testing.T) {
+	for ptr, addr := range map[string]string{
+		"177.1.2.3.nip.io.":                            "177.1.2.3",
+		"app-177-1-2-3.nip.io":                         "177.1.2.3",
+		"b1010203.nip.io":                              "177.1.2.3",
+		"www.177-1-2-3.sslip.io":                       "177.1.2.3",
+		"x.xip.io":                                     "177.1.2.3",   // a wildcard service, whatever the name
+		"177-1-2-3.wildcard.example.com":               "177.1.2.3",   // an unknown service: it spells the address
+		"3.2.1.177.in-addr.example.net":                "177.1.2.3",   // reversed
+		"h177001002003.example.org":                    "177.1.2.3",   // zero-padded, no separators
+		"dsl-177-1-2-3.pool.isp.example":               "177.1.2.3",   // an ISP's generic name: cannot be told apart
+		"2001-db8--1.sslip.io":                         "2001:db8::1", // sslip.io's IPv6 form
+		"x-2001-db8-0-0-0-0-0-1.evil.net":              "2001:db8::1",
+		"20010db8000000000000000000000001.example.org": "2001:db8::1",
+	} {
+		got, refused := guessMailboxes(ptr, netip.MustParseAddr(addr))
+		if got != nil || refused == "" {
+			t.Errorf("guessMailboxes(%q, %s) = %+v, %q; want a refusal", ptr, addr, got, refused)
+		}
+	}
+	// Numbers that are not the address in a row.
+	for ptr, addr := range map[string]string{
+		"host-177-1-2-4.example.net": "177.1.2.3",
+		"177-1.example.net":          "177.1.2.3",
+		"web1.example.net":           "2001:db8::1",
+	} {
+		if got, refused := guessMailboxes(ptr, netip.MustParseAddr(addr)); got == nil {
+			t.Errorf("guessMailboxes(%q, %s) refused: %s", ptr, addr, refused)
+		}
+	}
+}
+
+// TestContactNoGuessFromWildcardDNSName: the attacker at 177.1.2.3 (NIC.br's real answer
+// names no one) made its reverse name 177.1.2.3.nip.io, which nip.io resolves back to it:
+// forward-confirmed, but nip.io's owner is not responsible, so there is no guess.
+func TestContactNoGuessFromWildcardDNSName(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("177.0.0.0/14", "testdata/rdap/ip_network_br.json")
+	dnsServer, _ := lookuptest.ServeZone(t, `
+3.2.1.177.in-addr.arpa. 60 IN PTR 177.1.2.3.nip.io.
+177.1.2.3.nip.io.       60 IN A   177.1.2.3
+`)
+	f, err := New(Options{Resolvers: []string{dnsServer}, RDAP: true, RDAPServer: r.URL, Guess: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := f.Whois(t.Context(), "177.1.2.3")
+	if err == nil || len(fd.Contact.Emails) != 0 || !fd.PTRConfirmed {
+		t.Fatalf("Whois = %q, %v (PTR confirmed %v); want no contact", fd.Contact.Emails, err, fd.PTRConfirmed)
+	}
+	if !strings.Contains(err.Error(), "wildcard DNS") || !strings.Contains(strings.Join(fd.Notes, "\n"), "no guess from the reverse name 177.1.2.3.nip.io") {
+		t.Errorf("error %v, notes %q; want both to say why there is no guess", err, fd.Notes)
 	}
 }
 
@@ -141,13 +200,13 @@ func TestContactNationalCERTWhenRegistryNamesNoOne(t *testing.T) {
 
 // TestContactNationalCERTAddedToAbuseDesk: the CERT is told besides the network's own desk.
 func TestContactNationalCERTAddedToAbuseDesk(t *testing.T) {
-	f, _ := newRDAPFinderWith(t, Options{CERTs: []NationalCERT{{Country: "NL", Emails: []string{"cert@ncsc.example"}}}})
-	c, err := f.Contact(t.Context(), netip.MustParseAddr("193.0.0.0"))
+	f, _ := newRDAPFinderWith(t, Options{CERTs: []NationalCERT{{Country: "GB", Emails: []string{"cert@ncsc.example"}}}})
+	c, err := f.Contact(t.Context(), netip.MustParseAddr("62.239.237.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.Emails, []string{"abuse@ripe.net", "cert@ncsc.example"}) || c.Role != "abuse" {
-		t.Errorf("got %q, role %s; want RIPE's abuse desk, then the CERT", c.Emails, c.Role)
+	if !slices.Equal(c.Emails, []string{"zzdnsr@bt.com", "steve.a.marshall@bt.com", "lee.bailey-hague@bt.com", "cert@ncsc.example"}) || c.Role != "abuse" {
+		t.Errorf("got %q, role %s; want BT's abuse desk, then the CERT", c.Emails, c.Role)
 	}
 }
 

@@ -4,10 +4,15 @@
 // and otherwise the registry is asked over RDAP (an embedded IANA bootstrap, referrals
 // followed down to the most specific network, per-server back-off on 429) with a cache per
 // network, then an optional DNS abuse-contact zone, then abuse@/security@ of the domain of
-// a forward-confirmed reverse name, marked as guesses; a national CERT table adds the
-// network's country's CERT. It also answers the DNS questions a report needs (reverse
-// names with forward confirmation, names found in logs). It is the only package that talks
-// DNS or RDAP; every network call takes a context and a per-query timeout.
+// a forward-confirmed reverse name that does not spell the address, marked as guesses; a
+// national CERT table adds the network's country's CERT. A registry's answer is data from
+// outside and is checked as such: every answer must hold the address, a referred one must
+// lie within the network that referred to it, queries go over https except to a plain-http
+// server the admin configured, only exact e-mail addresses are taken, and a registry that
+// names only its own mailbox names no one. It also answers the DNS questions a report
+// needs (reverse names with forward confirmation, names found in logs). It is the only
+// package that talks DNS or RDAP; every network call takes a context and a per-query
+// timeout.
 package lookup
 
 import (
@@ -371,10 +376,15 @@ func (f *Finder) find(ctx context.Context, addr netip.Addr, whois bool) (Finding
 		c.PTR = fd.Contact.PTR
 	}
 	if len(c.Mailboxes) == 0 && f.guess {
-		if mbs := guessMailboxes(c.PTR); len(mbs) > 0 {
+		mbs, refused := guessMailboxes(c.PTR, addr)
+		switch {
+		case len(mbs) > 0:
 			fd.note("guessing from the registrable domain of the confirmed reverse name %s", c.PTR)
 			c.Mailboxes, c.Role, c.Source, c.Guess = mbs, mbs[0].Role, "guess", true
-		} else if fd.PTR != "" && !fd.PTRConfirmed {
+		case refused != "":
+			fd.note("no guess from the reverse name %s: %s", c.PTR, refused)
+			c.Problem = cmp.Or(c.Problem, "no contact address found") + "; no guess from the reverse name " + c.PTR + ": " + refused
+		case fd.PTR != "" && !fd.PTRConfirmed:
 			fd.note("the reverse name %s is not forward-confirmed: not used for a guess", fd.PTR)
 		}
 	}

@@ -160,9 +160,24 @@ func TestNetworkOf(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := networkOf(obj.(*rdap.IPNetwork), netip.MustParseAddr(tc.addr))
-		if got != netip.MustParsePrefix(tc.want) {
-			t.Errorf("networkOf(%s, %s) = %s, want %s", tc.doc, tc.addr, got, tc.want)
+		got, _, _, err := networkOf(obj.(*rdap.IPNetwork), netip.MustParseAddr(tc.addr))
+		if err != nil || got != netip.MustParsePrefix(tc.want) {
+			t.Errorf("networkOf(%s, %s) = %s, %v; want %s", tc.doc, tc.addr, got, err, tc.want)
+		}
+	}
+	// An answer whose range does not hold the address speaks of another network.
+	for _, tc := range []struct{ doc, addr string }{
+		{`{"objectClassName":"ip network","startAddress":"1.0.0.0","endAddress":"1.0.0.255"}`, "177.1.2.3"},
+		{`{"objectClassName":"ip network","startAddress":"::","endAddress":"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}`, "177.1.2.3"},
+		{`{"objectClassName":"ip network","startAddress":"10.0.0.9","endAddress":"10.0.0.1"}`, "10.0.0.5"},
+		{`{"objectClassName":"ip network","cidr0_cidrs":[{"v4prefix":"10.0.0.0","length":8}]}`, "41.0.3.4"},
+	} {
+		obj, err := rdap.NewDecoder([]byte(tc.doc)).Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _, err := networkOf(obj.(*rdap.IPNetwork), netip.MustParseAddr(tc.addr)); err == nil {
+			t.Errorf("networkOf(%s, %s) = %s, want an error", tc.doc, tc.addr, got)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -112,10 +113,9 @@ func TestContactRDAP(t *testing.T) {
 	}{
 		// ARIN: the abuse POC is nested inside the registrant entity.
 		{"3.3.3.3", "3.0.0.0/9", "abuse", "AT-88-Z", "", []string{"abuse@amazonaws.com"}},
-		// RIPE: the abuse entity also lists ops@; the vCard email typed "abuse" wins.
-		{"193.0.0.0", "193.0.0.0/21", "abuse", "RIPE-NCC", "NL", []string{"abuse@ripe.net"}},
-		// APNIC: the IRT lists the same address twice.
-		{"1.1.1.1", "1.1.1.0/24", "abuse", "APNIC-LABS", "AU", []string{"abuse@apnic.net"}},
+		// APNIC Labs: the IRT is APNIC's own (abuse@apnic.net, not the network's operator);
+		// the network's remark says "All Cloudflare abuse reporting can be done via …".
+		{"1.1.1.1", "1.1.1.0/24", "abuse", "APNIC-LABS", "AU", []string{"resolver-abuse@cloudflare.com"}},
 		// AFRINIC: no abuse entity at all, so the technical contact.
 		{"41.0.0.1", "41.0.0.0/16", "technical", "41.0.0.0 - 41.0.255.255", "ZA", []string{"Jacques.hendricks@vodacom.co.za"}},
 		{"179.0.0.1", "179.0.0.0/23", "abuse", "179.0.0.0/23", "", []string{"tomas.cribb@neuralsoft.com"}},
@@ -125,10 +125,9 @@ func TestContactRDAP(t *testing.T) {
 		// 2015 RIPE: no objectClassName, addresses with a "/32" (or "/128") suffix.
 		{"62.239.237.1", "62.239.237.0/24", "abuse", "BT-CORPORATE", "GB", []string{"zzdnsr@bt.com", "steve.a.marshall@bt.com", "lee.bailey-hague@bt.com"}},
 		{"2a00:2381:ffff::1", "2a00:2381:ffff::/64", "abuse", "BT-WORLD-IPVSIX-LAUNCH", "GB", []string{"zzdnsr@bt.com", "steve.a.marshall@bt.com", "lee.bailey-hague@bt.com"}},
-		// 2015 APNIC: JPNIC space with only a technical/administrative entity.
-		{"2001:240:10c:1::ca20:9d1d", "2001:240::/32", "technical", "IIJ-JPNIC-JP-20000308", "JP", []string{"hostmaster@nic.ad.jp"}},
-		// 2015 APNIC: the KRNIC IRT (abuse) beats the ISP's technical entity that lists abuse@.
-		{"210.107.73.73", "210.107.0.0/17", "abuse", "BORANET-NET-210-107", "KR", []string{"hostmaster@nic.or.kr"}},
+		// 2015 APNIC: the abuse entity is the KRNIC IRT, the national registry's own
+		// hostmaster; the ISP's technical entity names its own addresses.
+		{"210.107.73.73", "210.107.0.0/17", "technical", "BORANET-NET-210-107", "KR", []string{"ipadm@nic.bora.net", "abuse@bora.net", "security@bora.net"}},
 		// 2015 LACNIC: one entity with every role; single-address networks.
 		{"200.57.141.161", "200.57.141.161/32", "abuse", "Triara.com, S.A. de C.V.", "MX", []string{"operacion.redes@TRIARA.COM"}},
 		{"2801:10:c000::", "2801:10:c000::/128", "abuse", "Universidad Catolica de Oriente", "CO", []string{"sistemas.red@UCO.EDU.CO"}},
@@ -258,7 +257,7 @@ func TestContactRDAPDisabled(t *testing.T) {
 
 func TestContactRDAPConcurrent(t *testing.T) {
 	f, _ := newRDAPFinder(t)
-	addrs := []string{"3.3.3.3", "193.0.0.0", "1.1.1.1", "41.0.0.1", "2001:4860:4860::8888"}
+	addrs := []string{"3.3.3.3", "62.239.237.1", "1.1.1.1", "41.0.0.1", "2001:4860:4860::8888"}
 	errs := make(chan error, len(addrs))
 	for _, a := range addrs {
 		go func() {
@@ -300,11 +299,11 @@ func TestContactRDAPEmbeddedBootstrapRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	for addr, want := range map[string]struct{ registry, source string }{
-		"3.3.3.3":   {"ARIN", "https://rdap.arin.net/registry/ip/3.3.3.3"},
-		"193.0.0.0": {"RIPE NCC", "https://rdap.db.ripe.net/ip/193.0.0.0"},
-		"1.1.1.1":   {"APNIC", "https://rdap.apnic.net/ip/1.1.1.1"},
-		"41.0.0.1":  {"AFRINIC", "https://rdap.afrinic.net/rdap/ip/41.0.0.1"},
-		"179.0.0.1": {"LACNIC", "https://rdap.lacnic.net/rdap/ip/179.0.0.1"},
+		"3.3.3.3":      {"ARIN", "https://rdap.arin.net/registry/ip/3.3.3.3"},
+		"62.239.237.1": {"RIPE NCC", "https://rdap.db.ripe.net/ip/62.239.237.1"},
+		"1.1.1.1":      {"APNIC", "https://rdap.apnic.net/ip/1.1.1.1"},
+		"41.0.0.1":     {"AFRINIC", "https://rdap.afrinic.net/rdap/ip/41.0.0.1"},
+		"179.0.0.1":    {"LACNIC", "https://rdap.lacnic.net/rdap/ip/179.0.0.1"},
 	} {
 		c, err := f.Contact(t.Context(), netip.MustParseAddr(addr))
 		if err != nil {
@@ -331,7 +330,7 @@ func TestPickMailboxesQuirks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mbs, why := pickMailboxes(obj.(*rdap.IPNetwork))
+		mbs, why, _ := pickMailboxes(obj.(*rdap.IPNetwork))
 		if len(mbs) != 1 || mbs[0].Email != "abuse@isp.example" || mbs[0].Role != tc.role {
 			t.Errorf("%s: %+v (%s); want abuse@isp.example as %s", tc.name, mbs, why, tc.role)
 		}
@@ -354,5 +353,152 @@ func TestContactRDAPNameIsPrintable(t *testing.T) {
 	}
 	if c.Emails[0] != "abuse@evil.example" {
 		t.Errorf("Emails = %q", c.Emails)
+	}
+}
+
+// netDoc is an ip network answer for 198.51.0.0/16 with the given remarks and entities (JSON).
+func netDoc(remarks, entities string) []byte {
+	return []byte(`{"objectClassName":"ip network","handle":"CUST","name":"CUST","startAddress":"198.51.0.0","endAddress":"198.51.255.255",
+		"remarks":[` + remarks + `],"entities":[` + entities + `]}`)
+}
+
+// entityDoc is an entity with roles (JSON list), vCard email properties (JSON), remarks (JSON) and nested entities (JSON).
+func entityDoc(handle, roles, emails, remarks, nested string) string {
+	props := `["version",{},"text","4.0"],["fn",{},"text","` + handle + `"]`
+	if emails != "" {
+		props += "," + emails
+	}
+	return `{"objectClassName":"entity","handle":"` + handle + `","roles":` + roles + `,"vcardArray":["vcard",[` + props + `]],
+		"remarks":[` + remarks + `],"entities":[` + nested + `]}`
+}
+
+// TestContactRDAPMalformedEmailsDropped: a vCard value that is not exactly one address
+// (a list, a display name, a mailto URI with more recipients, half an address, a header
+// after a line break) is dropped and noted, so the technical contact is used instead; a
+// mailto URI gives its address without its query.
+func TestContactRDAPMalformedEmailsDropped(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{"abuse@a.example; victim@b.example", "noc@customer.example"},
+		{"abuse@a.example, victim@b.example", "noc@customer.example"},
+		{"abuse@a.example (24/7)", "noc@customer.example"},
+		{"Abuse Desk <victim@b.example>", "noc@customer.example"},
+		{"abuse@", "noc@customer.example"},
+		{"@", "noc@customer.example"},
+		{"abuse @ a.example", "noc@customer.example"},
+		{"abuse@a.example\r\nBcc: victim@b.example", "noc@customer.example"},
+		{"abuse@a.example\x1b[8m", "noc@customer.example"},
+		{"root@localhost", "noc@customer.example"},
+		{"mailto:abuse@a.example,victim@b.example", "noc@customer.example"},
+		{"mailto:abuse@a.example?cc=victim@b.example", "abuse@a.example"},
+		{" MAILTO:abuse@a.example ", "abuse@a.example"},
+	} {
+		value, _ := json.Marshal(tc.value)
+		r := lookuptest.NewRDAP(t)
+		r.Answer("198.51.0.0/16", netDoc("", entityDoc("A", `["abuse"]`, `["email",{},"text",`+string(value)+`]`, "", "")+","+
+			entityDoc("T", `["technical"]`, `["email",{},"text","noc@customer.example"]`, "", "")))
+		f := newFinderFor(t, r, Options{})
+		fd, err := f.Whois(t.Context(), "198.51.1.1")
+		if err != nil || !slices.Equal(fd.Contact.Emails, []string{tc.want}) {
+			t.Errorf("%q: got %q, %v; want %s", tc.value, fd.Contact.Emails, err, tc.want)
+		}
+		if notes := strings.Join(fd.Notes, "\n"); tc.want != "abuse@a.example" && !strings.Contains(notes, "not one e-mail address") {
+			t.Errorf("%q: notes %q do not say it was dropped", tc.value, notes)
+		}
+	}
+}
+
+// TestContactRDAPAbuseEntityBeatsTypedAbuseElsewhere: an address typed "abuse" on an
+// entity of another role (an upstream's NOC nested in the registrant, a reseller) does not
+// beat the abuse entity's own; it is used only when no abuse entity has an address.
+func TestContactRDAPAbuseEntityBeatsTypedAbuseElsewhere(t *testing.T) {
+	registrant := entityDoc("ORG", `["registrant"]`, "", "", entityDoc("UPSTREAM-NOC", `["noc"]`, `["email",{"type":"abuse"},"text","abuse@upstream.example"]`, "", ""))
+	reseller := entityDoc("RES", `["reseller"]`, `["email",{"type":"abuse"},"text","abuse@reseller.example"]`, "", "")
+	for name, tc := range map[string]struct {
+		abuse string
+		want  []string
+	}{
+		"abuse entity with an address": {entityDoc("ABUSE", `["abuse"]`, `["email",{},"text","abuse@customer.example"]`, "", ""), []string{"abuse@customer.example"}},
+		"abuse entity without one":     {entityDoc("ABUSE", `["abuse"]`, "", "", ""), []string{"abuse@upstream.example", "abuse@reseller.example"}},
+	} {
+		r := lookuptest.NewRDAP(t)
+		r.Answer("198.51.0.0/16", netDoc("", tc.abuse+","+registrant+","+reseller))
+		c, err := newFinderFor(t, r, Options{}).Contact(t.Context(), netip.MustParseAddr("198.51.7.7"))
+		if err != nil || !slices.Equal(c.Emails, tc.want) || c.Role != "abuse" {
+			t.Errorf("%s: got %q as %s, %v; want %q", name, c.Emails, c.Role, err, tc.want)
+		}
+	}
+}
+
+// TestContactRDAPRemarkAddresses: a remark gives an address for abuse reports only when it
+// is the network's own or its abuse entity's, and says so plainly; never in a negated
+// sentence, never from another entity's remarks.
+func TestContactRDAPRemarkAddresses(t *testing.T) {
+	tech := entityDoc("TECH", `["technical"]`, `["email",{},"text","noc@customer.example"]`, "", "")
+	remark := func(lines ...string) string { return `{"description":[` + strings.Join(lines, ",") + `]}` }
+	for name, tc := range map[string]struct {
+		remarks, entities, want string
+	}{
+		"negated, in the network's remarks":   {remark(`"Abuse reports about our customers are NOT handled by ceo@customer.example or by legal@lawfirm.example."`), tech, "noc@customer.example"},
+		"in the registrant's remarks":         {"", tech + "," + entityDoc("ORG", `["registrant"]`, "", remark(`"Please send abuse reports to ceo@customer.example"`), ""), "noc@customer.example"},
+		"no word for where reports go":        {remark(`"Abuse is taken seriously. Sales: sales@customer.example"`), tech, "noc@customer.example"},
+		"in the abuse entity's remarks":       {"", tech + "," + entityDoc("ABUSE", `["abuse"]`, "", remark(`"Abuse reports: abuse-desk@customer.example"`), ""), "abuse-desk@customer.example"},
+		"over two lines":                      {remark(`"All abuse reporting can be done via"`, `"abuse-desk@customer.example"`), tech, "abuse-desk@customer.example"},
+		"one sentence negated, the other not": {remark(`"Do not send abuse reports to ceo@customer.example. Send abuse reports to abuse-desk@customer.example."`), tech, "abuse-desk@customer.example"},
+	} {
+		r := lookuptest.NewRDAP(t)
+		r.Answer("198.51.0.0/16", netDoc(tc.remarks, tc.entities))
+		c, err := newFinderFor(t, r, Options{}).Contact(t.Context(), netip.MustParseAddr("198.51.7.7"))
+		if err != nil || !slices.Equal(c.Emails, []string{tc.want}) {
+			t.Errorf("%s: got %q, %v; want %s", name, c.Emails, err, tc.want)
+		}
+	}
+}
+
+// TestContactRDAPRegistryOwnMailboxIsNoContact: a registry names itself for space it holds
+// (RIPE NCC's own /21, an unallocated /8) or administers for others (JPNIC's hostmaster
+// for an ISP's /32): it does not run those networks, so there is no contact, and the
+// error and the steps say that only the registry answered, naming it.
+func TestContactRDAPRegistryOwnMailboxIsNoContact(t *testing.T) {
+	f, _ := newRDAPFinder(t)
+	r := lookuptest.NewRDAP(t)
+	r.Answer("185.0.0.0/8", []byte(`{"objectClassName":"ip network","handle":"RIPE-NCC-185-BLOCK","startAddress":"185.0.0.0","endAddress":"185.255.255.255",
+		"entities":[`+entityDoc("OPS4-RIPE", `["abuse"]`, `["email",{"type":"abuse"},"text","abuse@ripe.net"]`, "", "")+`]}`))
+	block := newFinderFor(t, r, Options{})
+	for _, tc := range []struct {
+		f              *Finder
+		addr, registry string
+	}{
+		{f, "193.0.0.0", "RIPE NCC"},
+		{f, "2001:240:10c:1::ca20:9d1d", "JPNIC"},
+		{block, "185.1.2.3", "RIPE NCC"},
+	} {
+		fd, err := tc.f.Whois(t.Context(), tc.addr)
+		if err == nil || len(fd.Contact.Emails) != 0 {
+			t.Errorf("%s: got %q, %v; want no contact", tc.addr, fd.Contact.Emails, err)
+			continue
+		}
+		for _, s := range []string{err.Error(), strings.Join(fd.Notes, "\n")} {
+			if !strings.Contains(s, "only the registry answered ("+tc.registry+" names no one but itself") {
+				t.Errorf("%s: %q does not say only %s answered", tc.addr, s, tc.registry)
+			}
+		}
+	}
+}
+
+func TestRemarkAddresses(t *testing.T) {
+	for text, want := range map[string][]string{
+		"please send abuse reports to abuse@mtnbusiness.co.za":                                                         {"abuse@mtnbusiness.co.za"},
+		"--------------- All Cloudflare abuse reporting can be done via resolver-abuse@cloudflare.com ---------------": {"resolver-abuse@cloudflare.com"},
+		"Abuse contact: a@x.example, b@y.example":                                                                      {"a@x.example", "b@y.example"},
+		"Abuse reports are NOT handled by ceo@customer.example":                                                        nil,
+		"We never read abuse mail sent to x@y.example":                                                                 nil,
+		"Abuse reports don't go to x@y.example":                                                                        nil,
+		"If related with spam, send mail to abuse@bora.net":                                                            nil, // "abuse" only inside the address
+		"Contact: info@x.example":                                                                                      nil,
+		"Abuse: 1@x.example 2@x.example 3@x.example 4@x.example 5@x.example 6@x.example":                               {"1@x.example", "2@x.example", "3@x.example", "4@x.example"},
+	} {
+		if got := remarkAddresses(text); !slices.Equal(got, want) {
+			t.Errorf("remarkAddresses(%q) = %q, want %q", text, got, want)
+		}
 	}
 }

@@ -1,14 +1,15 @@
 package lookup
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/abusewatch/abusewatch/lookup/lookuptest"
 )
@@ -21,17 +22,7 @@ func withRelatedLink(t *testing.T, file, href string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	links, _ := doc["links"].([]any)
-	doc["links"] = append(links, map[string]any{"value": href, "rel": "related", "href": href, "type": "application/rdap+json"})
-	out, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return lookuptest.WithRelatedLink(t, body, href)
 }
 
 // TestContactRDAPReferralToNationalRegistry: APNIC's answer for a /17 links to a national
@@ -64,7 +55,7 @@ func TestContactRDAPReferralToNationalRegistry(t *testing.T) {
 }
 
 // TestContactRDAPReferralWithoutContactKeepsParent: the referred server's network names
-// nobody, so the less specific network's abuse contact is used.
+// nobody, so the less specific network's contact is used, for the referred /24 only.
 func TestContactRDAPReferralWithoutContactKeepsParent(t *testing.T) {
 	nir := lookuptest.NewRDAP(t)
 	nir.Answer("210.107.73.0/24", []byte(`{"objectClassName":"ip network","handle":"X","startAddress":"210.107.73.0","endAddress":"210.107.73.255"}`))
@@ -75,8 +66,8 @@ func TestContactRDAPReferralWithoutContactKeepsParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Network != netip.MustParsePrefix("210.107.0.0/17") || !slices.Equal(c.Emails, []string{"hostmaster@nic.or.kr"}) {
-		t.Errorf("got %s %q; want the /17 and KRNIC's abuse address", c.Network, c.Emails)
+	if c.Network != netip.MustParsePrefix("210.107.73.0/24") || !slices.Equal(c.Emails, []string{"ipadm@nic.bora.net", "abuse@bora.net", "security@bora.net"}) || c.Role != "technical" {
+		t.Errorf("got %s %q %s; want the /17's technical contact for the /24", c.Network, c.Emails, c.Role)
 	}
 }
 
@@ -116,7 +107,7 @@ func TestContactRDAPRelatedLinkNotAnIPNetwork(t *testing.T) {
 // ones redirected to.
 func TestContactRDAPRedirect(t *testing.T) {
 	ripe := lookuptest.NewRDAP(t)
-	ripe.AnswerFile("193.0.0.0/21", filepath.Join("testdata", "rdap", "ip_network_ripe_193_0_0_0.json"))
+	ripe.AnswerFile("62.239.237.0/24", filepath.Join("testdata", "rdap", "ripe_62.239.237.1.json"))
 	arin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, ripe.URL+r.URL.Path, http.StatusMovedPermanently)
 	}))
@@ -126,11 +117,153 @@ func TestContactRDAPRedirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.Contact(t.Context(), netip.MustParseAddr("193.0.0.1"))
+	c, err := f.Contact(t.Context(), netip.MustParseAddr("62.239.237.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Source != ripe.URL+"/ip/193.0.0.1" || !slices.Equal(c.Emails, []string{"abuse@ripe.net"}) {
+	if c.Source != ripe.URL+"/ip/62.239.237.1" || c.Emails[0] != "zzdnsr@bt.com" {
 		t.Errorf("Source, Emails = %s, %q; want the server redirected to", c.Source, c.Emails)
+	}
+}
+
+// wholeSpace is an answer for all of IPv4 naming a bystander, as a server a related link
+// leads to could give.
+var wholeSpace = lookuptest.NetworkAnswer(netip.MustParsePrefix("0.0.0.0/0"), "EVIL", "", "abuse@victim.example")
+
+// TestContactRDAPReferralForWholeSpaceIgnored: NIC.br's real answer for 177.0.0.0/14 (its
+// abuse entity has no address) links to a server answering 0.0.0.0-255.255.255.255 with
+// abuse@victim.example. That answer is not within the /14: it is ignored, and nothing is
+// cached for all of IPv4, so another address asks its own registry.
+func TestContactRDAPReferralForWholeSpaceIgnored(t *testing.T) {
+	evil := lookuptest.NewRDAP(t)
+	evil.Answer("0.0.0.0/0", wholeSpace)
+	rir := lookuptest.NewRDAP(t)
+	rir.Answer("177.0.0.0/14", withRelatedLink(t, "ip_network_br.json", evil.URL+"/ip/177.0.0.0/14"))
+	rir.AnswerFile("3.0.0.0/9", filepath.Join("testdata", "rdap", "ip_network_arin_3_3_3_3.json"))
+	cache := NewMemoryCache()
+	f := newFinderFor(t, rir, Options{Cache: cache})
+
+	fd, err := f.Whois(t.Context(), "177.1.2.3")
+	if err == nil || !strings.Contains(err.Error(), "ignored the answer of the referral") || len(fd.Contact.Emails) != 0 || fd.Contact.Network != netip.MustParsePrefix("177.0.0.0/14") {
+		t.Errorf("177.1.2.3: %q for %s, %v; want no contact for NIC.br's /14", fd.Contact.Emails, fd.Contact.Network, err)
+	}
+	if evil.Requests.Load() != 1 || !strings.Contains(strings.Join(fd.Notes, "\n"), "which is not within 177.0.0.0-177.3.255.255") {
+		t.Errorf("requests to the referred server %d, notes %q; want one, ignored with the reason", evil.Requests.Load(), fd.Notes)
+	}
+	for _, a := range []string{"3.3.3.3", "9.9.9.9"} {
+		if c, ok, _ := cache.CachedContact(netip.MustParseAddr(a), time.Now()); ok {
+			t.Errorf("the cache answers %s with %q for %s", a, c.Emails, c.Network)
+		}
+	}
+	c, err := f.Contact(t.Context(), netip.MustParseAddr("3.3.3.3"))
+	if err != nil || !slices.Equal(c.Emails, []string{"abuse@amazonaws.com"}) {
+		t.Errorf("3.3.3.3: %q, %v; want ARIN's answer", c.Emails, err)
+	}
+}
+
+// TestContactRDAPReferralOutsideTheAddressIgnored: the referred server answers with a
+// network that does not hold the address at all (and would have been taken for the address
+// alone, the most specific answer of all).
+func TestContactRDAPReferralOutsideTheAddressIgnored(t *testing.T) {
+	evil := lookuptest.NewRDAP(t)
+	evil.Answer("0.0.0.0/0", lookuptest.NetworkAnswer(netip.MustParsePrefix("1.0.0.0/24"), "ELSEWHERE", "", "abuse@victim.example"))
+	rir := lookuptest.NewRDAP(t)
+	rir.Answer("210.107.0.0/17", withRelatedLink(t, "apnic_210.107.73.73.json", evil.URL+"/ip/210.107.73.0/24"))
+	f := newFinderFor(t, rir, Options{})
+	fd, err := f.Whois(t.Context(), "210.107.73.73")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := fd.Contact; c.Network != netip.MustParsePrefix("210.107.0.0/17") || slices.Contains(c.Emails, "abuse@victim.example") {
+		t.Errorf("got %q for %s; want the registry's /17", c.Emails, c.Network)
+	}
+	if notes := strings.Join(fd.Notes, "\n"); !strings.Contains(notes, "does not hold 210.107.73.73: ignored") {
+		t.Errorf("notes %q do not say the answer was ignored", notes)
+	}
+}
+
+// TestContactRDAPReferralOverhangingIgnored: the referred range starts inside the
+// registry's /17 and runs past its end: it claims addresses the registry did not give it.
+func TestContactRDAPReferralOverhangingIgnored(t *testing.T) {
+	evil := lookuptest.NewRDAP(t)
+	evil.Answer("0.0.0.0/0", []byte(`{"objectClassName":"ip network","handle":"OVER","startAddress":"210.107.64.0","endAddress":"210.108.255.255",
+		"entities":[{"objectClassName":"entity","handle":"A","roles":["abuse"],"vcardArray":["vcard",[["version",{},"text","4.0"],["email",{},"text","abuse@victim.example"]]]}]}`))
+	rir := lookuptest.NewRDAP(t)
+	rir.Answer("210.107.0.0/17", withRelatedLink(t, "apnic_210.107.73.73.json", evil.URL+"/ip/210.107.73.0/24"))
+	f := newFinderFor(t, rir, Options{})
+	c, err := f.Contact(t.Context(), netip.MustParseAddr("210.107.73.73"))
+	if err != nil || slices.Contains(c.Emails, "abuse@victim.example") || c.Network != netip.MustParsePrefix("210.107.0.0/17") {
+		t.Errorf("got %q for %s, %v; want the registry's /17", c.Emails, c.Network, err)
+	}
+}
+
+// TestContactRDAPRegistryAnswerOutsideTheAddress: the registry's own answer must hold the
+// address too; one that does not is no answer (an error: ask again later), and not cached.
+func TestContactRDAPRegistryAnswerOutsideTheAddress(t *testing.T) {
+	rir := lookuptest.NewRDAP(t)
+	rir.Answer("0.0.0.0/0", lookuptest.NetworkAnswer(netip.MustParsePrefix("1.0.0.0/24"), "ELSEWHERE", "", "abuse@victim.example"))
+	f := newFinderFor(t, rir, Options{})
+	for range 2 {
+		c, err := f.Contact(t.Context(), netip.MustParseAddr("177.1.2.3"))
+		if err == nil || !strings.Contains(err.Error(), "does not hold 177.1.2.3") || len(c.Emails) != 0 {
+			t.Errorf("got %q, %v; want an error saying the answer does not hold the address", c.Emails, err)
+		}
+	}
+	if n := rir.Requests.Load(); n != 2 {
+		t.Errorf("requests = %d, want 2 (nothing cached)", n)
+	}
+}
+
+// nirCustomers serves a national registry with two /24s of 210.107.0.0/17: the first's
+// answer names no one, the second's its own abuse desk.
+func nirCustomers(t *testing.T) *lookuptest.RDAP {
+	nir := lookuptest.NewRDAP(t)
+	nir.Answer("210.107.73.0/24", []byte(`{"objectClassName":"ip network","handle":"CUST-A","name":"CUST-A","startAddress":"210.107.73.0","endAddress":"210.107.73.255",
+		"entities":[{"objectClassName":"entity","handle":"R","roles":["registrant"],"vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text","Customer A"]]]}]}`))
+	nir.Answer("210.107.99.0/24", lookuptest.NetworkAnswer(netip.MustParsePrefix("210.107.99.0/24"), "CUST-B", "KR", "abuse@customer-b.example"))
+	return nir
+}
+
+// TestContactRDAPParentContactNotCachedForSiblings: the national registry's /24 names no
+// one, so the RIR's /17's contact is used, but cached for that /24 only: a sibling /24
+// with its own abuse desk is still asked about.
+func TestContactRDAPParentContactNotCachedForSiblings(t *testing.T) {
+	nir := nirCustomers(t)
+	rir := lookuptest.NewRDAP(t)
+	rir.Answer("210.107.0.0/17", withRelatedLink(t, "apnic_210.107.73.73.json", nir.URL+"/ip/210.107.0.0/17"))
+	f := newFinderFor(t, rir, Options{})
+	a, err := f.Contact(t.Context(), netip.MustParseAddr("210.107.73.73"))
+	if err != nil || a.Network != netip.MustParsePrefix("210.107.73.0/24") || a.Name != "CUST-A" || a.Emails[0] != "ipadm@nic.bora.net" {
+		t.Errorf("210.107.73.73: %q for %s %s, %v; want the /17's contact for CUST-A's /24", a.Emails, a.Network, a.Name, err)
+	}
+	b, err := f.Contact(t.Context(), netip.MustParseAddr("210.107.99.1"))
+	if err != nil || !slices.Equal(b.Emails, []string{"abuse@customer-b.example"}) || b.Network != netip.MustParsePrefix("210.107.99.0/24") {
+		t.Errorf("210.107.99.1: %q for %s, %v; want CUST-B's own abuse desk", b.Emails, b.Network, err)
+	}
+}
+
+// TestContactRDAPReferralFailureCachedBriefly: the national registry does not answer in
+// time, so the RIR's answer is used, but cached for the negative TTL only: the national
+// registry is asked again soon, not in a week.
+func TestContactRDAPReferralFailureCachedBriefly(t *testing.T) {
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(silent.Close)
+	rir := lookuptest.NewRDAP(t)
+	rir.Answer("210.107.0.0/17", withRelatedLink(t, "apnic_210.107.73.73.json", silent.URL+"/ip/210.107.0.0/17"))
+	cache := NewMemoryCache()
+	f := newFinderFor(t, rir, Options{Cache: cache, Timeout: 200 * time.Millisecond, NegativeTTL: time.Minute})
+	fd, err := f.Whois(t.Context(), "210.107.99.1")
+	if err != nil || fd.Contact.Network != netip.MustParsePrefix("210.107.0.0/17") || len(fd.Contact.Emails) == 0 {
+		t.Fatalf("got %q for %s, %v; want the RIR's contact", fd.Contact.Emails, fd.Contact.Network, err)
+	}
+	if notes := strings.Join(fd.Notes, "\n"); !strings.Contains(notes, "cached for 1m0s only") {
+		t.Errorf("notes %q do not say the answer is cached briefly", notes)
+	}
+	addr := netip.MustParseAddr("210.107.99.2")
+	if _, ok, _ := cache.CachedContact(addr, time.Now().Add(50*time.Second)); !ok {
+		t.Error("not cached at all")
+	}
+	if c, ok, _ := cache.CachedContact(addr, time.Now().Add(2*time.Minute)); ok {
+		t.Errorf("still cached after the negative TTL: %q for %s", c.Emails, c.Network)
 	}
 }

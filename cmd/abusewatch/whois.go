@@ -129,14 +129,19 @@ func (c *whoisCommand) openStore(path string) (*store.Store, error) {
 	return store.Open(path, whoisStoreTimeout)
 }
 
+// shown is a string from outside (a registry's answer, a reverse name, an error quoting
+// them) as whois prints it: without the control characters that would let the answer
+// draw on the admin's terminal (an ESC sequence, a CR that writes a fake line over a real one).
+func shown(s string) string { return lookup.Printable(s, 0) }
+
 func (c *whoisCommand) printJSON(fd lookup.Finding) error {
 	out := whoisJSON{
-		Query:        fd.Query,
+		Query:        shown(fd.Query),
 		Addrs:        []string{},
-		PTR:          fd.PTR,
+		PTR:          shown(fd.PTR),
 		PTRConfirmed: fd.PTRConfirmed,
-		Registry:     fd.Contact.Registry,
-		Country:      fd.Contact.Country,
+		Registry:     shown(fd.Contact.Registry),
+		Country:      shown(fd.Contact.Country),
 		Contacts:     []whoisContact{},
 	}
 	for _, a := range fd.Addrs {
@@ -146,7 +151,7 @@ func (c *whoisCommand) printJSON(fd lookup.Finding) error {
 		out.Network = fd.Contact.Network.String()
 	}
 	for _, m := range fd.Contact.Mailboxes {
-		out.Contacts = append(out.Contacts, whoisContact{Email: m.Email, Role: m.Role, Source: m.Source})
+		out.Contacts = append(out.Contacts, whoisContact{Email: shown(m.Email), Role: shown(m.Role), Source: shown(m.Source)})
 	}
 	enc := json.NewEncoder(c.stdout)
 	enc.SetIndent("", "  ")
@@ -159,7 +164,7 @@ func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote string, now time.
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%s\t%s\n", label, fmt.Sprintf(format, args...))
 	}
-	line("query", "%s", fd.Query)
+	line("query", "%s", shown(fd.Query))
 	var addrs []string
 	for _, a := range fd.Addrs {
 		addrs = append(addrs, a.String())
@@ -172,30 +177,30 @@ func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote string, now time.
 	default:
 		line("address", "%s", addrs[0])
 	}
-	switch {
-	case fd.PTR == "" && fd.PTRError != "":
-		line("reverse name", "unknown: %s", fd.PTRError)
-	case fd.PTR == "":
+	switch ptr := shown(fd.PTR); {
+	case ptr == "" && fd.PTRError != "":
+		line("reverse name", "unknown: %s", shown(fd.PTRError))
+	case ptr == "":
 		line("reverse name", "none")
 	case fd.PTRConfirmed:
-		line("reverse name", "%s (forward-confirmed)", fd.PTR)
+		line("reverse name", "%s (forward-confirmed)", ptr)
 	default:
-		line("reverse name", "%s (NOT forward-confirmed: it does not resolve back; not used)", fd.PTR)
+		line("reverse name", "%s (NOT forward-confirmed: it does not resolve back; not used)", ptr)
 	}
 	ct := fd.Contact
 	switch {
 	case ct.Registry != "":
-		line("registry", "%s (%s)", ct.Registry, ct.Source)
+		line("registry", "%s (%s)", shown(ct.Registry), shown(ct.Source))
 	case ct.Role == "static":
 		line("registry", "not asked: the config's [[contact]] table covers the address")
 	}
 	if ct.Network.IsValid() {
 		details := ct.Network.String()
 		if ct.Name != "" {
-			details += "  " + ct.Name
+			details += "  " + shown(ct.Name)
 		}
 		if ct.Country != "" {
-			details += "  country " + ct.Country
+			details += "  country " + shown(ct.Country)
 		}
 		line("network", "%s", details)
 	}
@@ -219,13 +224,13 @@ func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote string, now time.
 		if m.Source == "guess" {
 			note = "  (a guess)"
 		}
-		line(label, "%s\t%s\t%s%s", m.Email, m.Role, m.Source, note)
+		line(label, "%s\t%s\t%s%s", shown(m.Email), shown(m.Role), shown(m.Source), note)
 	}
 	w.Flush()
 	if len(fd.Notes) > 0 {
 		fmt.Fprintln(c.stdout, "\nsteps:")
 		for i, n := range fd.Notes {
-			fmt.Fprintf(c.stdout, "  %d. %s\n", i+1, n)
+			fmt.Fprintf(c.stdout, "  %d. %s\n", i+1, shown(n))
 		}
 	}
 }

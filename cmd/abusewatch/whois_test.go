@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/lookup/lookuptest"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -168,5 +169,71 @@ func TestWhoisUsage(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, "Try: abusewatch whois -h") {
 			t.Errorf("%q: exit %d, want 2 with a hint\n%s", args, code, stderr)
 		}
+	}
+}
+
+// TestWhoisPrintsRegistryTextWithoutControlCharacters: what a registry said reaches the
+// admin's terminal, and may come from the attacker's own provider (by referral) or from a
+// cache entry written before addresses were checked: an ESC sequence or a CR (which draws a
+// fake "contacts" line over the real one) must not reach the terminal, nor the JSON.
+func TestWhoisPrintsRegistryTextWithoutControlCharacters(t *testing.T) {
+	dir, r, flags := whoisPeers(t)
+	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := abusewatch.Contact{
+		Network:   netip.MustParsePrefix("3.0.0.0/9"),
+		Emails:    []string{"abuse@amazonaws.com"},
+		Mailboxes: []abusewatch.Mailbox{{Email: "abuse@amazonaws.com", Role: "abuse\rcontacts      abuse@victim.example  abuse  rdap\x1b[8m", Source: "rdap\x1b]0;owned\x07"}},
+		Role:      "abuse",
+		Source:    "http://127.0.0.1/ip/3.3.3.3\x1b[2J",
+		Registry:  "ARIN\r\x1b[1A",
+		Name:      "AT-88-Z\x1b[31m\u009b2J\u202e",
+		Country:   "U\x1bS",
+		Fetched:   time.Now(),
+	}
+	if err := st.CacheContact(hostile, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, args := range [][]string{{"whois"}, {"whois", "--json"}} {
+		stdout, stderr, code := runBinary(t, dir, append(args, append(flags, "3.3.3.3")...)...)
+		if code != 0 || !strings.Contains(stdout, "abuse@amazonaws.com") {
+			t.Fatalf("%q: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+		if strings.ContainsAny(stdout, "\r\x1b\x07\u009b\u202e") || strings.Contains(stdout, `\u001b`) || strings.Contains(stdout, `\r`) {
+			t.Errorf("%q: control characters reach the terminal:\n%q", args, stdout)
+		}
+	}
+	if n := r.Requests.Load(); n != 0 {
+		t.Errorf("RDAP requests = %d, want the cached answer used", n)
+	}
+}
+
+// TestWhoisReferralForWholeSpaceNotCached: NIC.br's answer links to a server answering for
+// all of IPv4 with a bystander's address. whois ignores that answer, says so, and leaves
+// nothing in the state database that another address (8.8.8.8) would be answered with.
+func TestWhoisReferralForWholeSpaceNotCached(t *testing.T) {
+	dir, r, flags := whoisPeers(t)
+	evil := lookuptest.NewRDAP(t)
+	evil.Answer("0.0.0.0/0", lookuptest.NetworkAnswer(netip.MustParsePrefix("0.0.0.0/0"), "EVIL", "", "abuse@victim.example"))
+	br, err := os.ReadFile(repoPath(t, "lookup/testdata/rdap/ip_network_br.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Answer("177.0.0.0/14", lookuptest.WithRelatedLink(t, br, evil.URL+"/ip/177.0.0.0/14"))
+	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	stdout, stderr, _ := runBinary(t, dir, append([]string{"whois"}, append(flags, "177.1.2.3")...)...)
+	if strings.Contains(stdout, "victim") || !strings.Contains(stdout, "which is not within 177.0.0.0-177.3.255.255") {
+		t.Errorf("177.1.2.3: want the referred answer ignored, with the reason\n%s%s", stdout, stderr)
+	}
+	stdout, stderr, _ = runBinary(t, dir, append([]string{"whois"}, append(flags, "8.8.8.8")...)...)
+	if strings.Contains(stdout, "victim") || strings.Contains(stdout, "from the cache") {
+		t.Errorf("8.8.8.8 is answered from the cache:\n%s%s", stdout, stderr)
 	}
 }

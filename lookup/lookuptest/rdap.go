@@ -182,3 +182,20 @@ func NetworkAnswer(p netip.Prefix, name, country, abuse string) []byte {
 	b, _ := json.Marshal(doc)
 	return b
 }
+
+// WithRelatedLink returns the RDAP answer body with a "related" link to href added, as a
+// regional registry links to the national registry (or another server) that holds more.
+func WithRelatedLink(t testing.TB, body []byte, href string) []byte {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("lookuptest: %v", err)
+	}
+	links, _ := doc["links"].([]any)
+	doc["links"] = append(links, map[string]any{"value": href, "rel": "related", "href": href, "type": "application/rdap+json"})
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatalf("lookuptest: %v", err)
+	}
+	return out
+}
