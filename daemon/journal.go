@@ -3,11 +3,15 @@ package daemon
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -21,65 +25,174 @@ import (
 // journalSource is the name the journal's records and position carry.
 const journalSource = "journal"
 
-// The systemd journal is read through `journalctl --follow --output=json` (no cgo, no
-// libsystemd): each entry is one JSON object. Its cursor is checkpointed like a file
-// offset, in the same transaction as the events, and the next start passes it back with
-// --after-cursor.
+// The systemd journal is read through journalctl's JSON output (no cgo, no libsystemd):
+// each entry is one JSON object. Its cursor is checkpointed like a file offset, in the
+// same transaction as the events, and the next start passes it back.
 //
-// A cursor is a string ("s=<seqnum id>;i=<seqnum>;b=…;m=…;t=…;x=…") and a store.Position
-// holds numbers, so the position keeps the part that locates an entry on its own: the
-// 128-bit sequence-number ID of the journal in Dev and Inode and the sequence number in
-// Offset. journalctl accepts that partial cursor ("s=…;i=…") and seeks to the same entry.
+// A cursor is "s=<seqnum id>;i=<seqnum>;b=<boot id>;m=<monotonic>;t=<realtime>;x=<xor
+// hash>" (hex), and it takes all of it to find an entry in a directory holding journals
+// with different sequence-number IDs (systemd-journal-remote's, one file per host): with
+// s and i alone journalctl reads every other file from its start. A store.Position holds
+// three numbers, so the cursor is committed as two positions in one transaction: the
+// sequence-number ID and number under "journal" (the position older versions wrote),
+// the realtime and the xor hash under journalCursorKey. At the next start journalctl
+// lists the entries of that microsecond and the one with that ID and number gives the
+// boot ID and monotonic time back: the full cursor. (A Cursor string in store.Position
+// would make that look-up unnecessary.)
+//
+// journalctl starts at the cursor's entry (--cursor) and runJournalctl leaves out what
+// was read, because --after-cursor skips the first entry found whether or not it is the
+// cursor's, and with several journals it is often another one's. Since systemd 250
+// --follow implies --boot (the newest boot alone): each start first reads to the end
+// without --follow, every boot, then follows from there, and a directory is read with
+// --merge, which keeps every host's boot.
 
-// journalPosition turns a journalctl cursor into a position; ok is false when the cursor
-// has no s= or i= field.
-func journalPosition(cursor string) (store.Position, bool) {
-	var id []byte
-	var seq uint64
-	var haveSeq bool
+// journalCursorKey is where the realtime and xor hash of the last entry are committed,
+// next to the "journal" position; no file path has a NUL byte.
+const journalCursorKey = journalSource + "\x00cursor"
+
+// journalOutputFields are the fields journalctl prints besides the cursor and times: the
+// only ones journalRecord reads, and with --all an entry's other fields (a core dump)
+// can be megabytes.
+const journalOutputFields = "MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME"
+
+// maxJournalEntry bounds the JSON of one entry; a longer one (a message of several MiB)
+// is skipped and counted as an error, and the next entry's cursor moves past it.
+const maxJournalEntry = 16 << 20
+
+// journalCursor is a cursor taken apart. A field the cursor lacks is "" or unset.
+type journalCursor struct {
+	seqnumID, bootID                                 string // 32 lowercase hex digits
+	seqnum, monotonic, realtime, xorHash             uint64
+	haveSeqnum, haveMonotonic, haveRealtime, haveXor bool
+}
+
+// parseJournalCursor takes a cursor apart; ok is false when it has no usable s= and i=
+// (the position is made of them). Another field that is not hex is left unset.
+func parseJournalCursor(cursor string) (c journalCursor, ok bool) {
 	for field := range strings.SplitSeq(cursor, ";") {
 		k, v, _ := strings.Cut(field, "=")
 		switch k {
-		case "s":
+		case "s", "b":
 			b, err := hex.DecodeString(v)
-			if err != nil || len(b) != 16 {
-				return store.Position{}, false
+			switch {
+			case err != nil || len(b) != 16:
+				if k == "s" {
+					return journalCursor{}, false
+				}
+			case k == "s":
+				c.seqnumID = hex.EncodeToString(b)
+			default:
+				c.bootID = hex.EncodeToString(b)
 			}
-			id = b
-		case "i":
+		case "i", "m", "t", "x":
 			n, err := strconv.ParseUint(v, 16, 64)
-			if err != nil {
-				return store.Position{}, false
+			switch {
+			case err != nil:
+				if k == "i" {
+					return journalCursor{}, false
+				}
+			case k == "i":
+				c.seqnum, c.haveSeqnum = n, true
+			case k == "m":
+				c.monotonic, c.haveMonotonic = n, true
+			case k == "t":
+				c.realtime, c.haveRealtime = n, true
+			default:
+				c.xorHash, c.haveXor = n, true
 			}
-			seq, haveSeq = n, true
 		}
 	}
-	if id == nil || !haveSeq {
-		return store.Position{}, false
-	}
-	var hi, lo uint64
-	for i := range 8 {
-		hi = hi<<8 | uint64(id[i])
-		lo = lo<<8 | uint64(id[8+i])
-	}
-	return store.Position{Source: journalSource, Dev: hi, Inode: lo, Offset: int64(seq)}, true
+	return c, c.seqnumID != "" && c.haveSeqnum
 }
 
-// journalCursor is the partial cursor for a position made by journalPosition.
-func journalCursor(p store.Position) string {
-	return fmt.Sprintf("s=%016x%016x;i=%x", p.Dev, p.Inode, uint64(p.Offset))
+// order is journalctl's order of entries (sd-journal's compare_entry_order) applied to
+// two cursors: by sequence number in the same sequence-number ID, else by monotonic time
+// in the same boot, else by realtime, else by xor hash. known is false when the cursors
+// share no field to compare (an old cursor of s and i, an entry of another journal).
+func (c journalCursor) order(o journalCursor) (ord int, known bool) {
+	if c.haveSeqnum && o.haveSeqnum && c.seqnumID == o.seqnumID {
+		if ord := cmp.Compare(c.seqnum, o.seqnum); ord != 0 {
+			return ord, true
+		}
+		known = true
+	}
+	if c.haveMonotonic && o.haveMonotonic && c.bootID != "" && c.bootID == o.bootID {
+		if ord := cmp.Compare(c.monotonic, o.monotonic); ord != 0 {
+			return ord, true
+		}
+		known = true
+	}
+	if c.haveRealtime && o.haveRealtime {
+		if ord := cmp.Compare(c.realtime, o.realtime); ord != 0 {
+			return ord, true
+		}
+		known = true
+	}
+	if c.haveXor && o.haveXor {
+		if ord := cmp.Compare(c.xorHash, o.xorHash); ord != 0 {
+			return ord, true
+		}
+		known = true
+	}
+	return 0, known
 }
 
-// journalArgs are journalctl's arguments: follow, JSON, after the cursor, and the unit and
-// identifier filters (--no-tail: from the cursor or the start, not the last 10). Entries of the same field are alternatives; "+" joins the unit
-// group and the identifier group as alternatives too.
-func journalArgs(cfg JournalConfig, cursor string) []string {
-	args := []string{"--follow", "--no-tail", "--output=json", "--no-pager", "--quiet"}
+// journalPositions are the positions committed for an entry: its sequence-number ID in
+// Dev and Inode and its sequence number in Offset under "journal", and its realtime in
+// Dev, xor hash in Inode and the check of the first position in Offset under
+// journalCursorKey (rest.Source is "" when the cursor has no t= or x=).
+func journalPositions(c journalCursor) (pos, rest store.Position) {
+	id, _ := hex.DecodeString(c.seqnumID)
+	pos = store.Position{Source: journalSource, Dev: binary.BigEndian.Uint64(id[:8]), Inode: binary.BigEndian.Uint64(id[8:]), Offset: int64(c.seqnum)}
+	if c.haveRealtime && c.haveXor {
+		rest = store.Position{Source: journalCursorKey, Dev: c.realtime, Inode: c.xorHash, Offset: journalCheck(pos)}
+	}
+	return pos, rest
+}
+
+// journalCheck ties the second position to the first: an older version that ran in
+// between moved "journal" and left journalCursorKey behind.
+func journalCheck(pos store.Position) int64 {
+	h := fnv.New64a()
+	var b [24]byte
+	binary.BigEndian.PutUint64(b[0:], pos.Dev)
+	binary.BigEndian.PutUint64(b[8:], pos.Inode)
+	binary.BigEndian.PutUint64(b[16:], uint64(pos.Offset))
+	h.Write(b[:])
+	return int64(h.Sum64())
+}
+
+// savedJournalCursor is the cursor the committed positions hold: "s=…;i=…;t=…;x=…", or
+// "s=…;i=…" when rest is missing (committed by an older version) or belongs to another
+// entry.
+func savedJournalCursor(pos, rest store.Position, haveRest bool) string {
+	cursor := fmt.Sprintf("s=%016x%016x;i=%x", pos.Dev, pos.Inode, uint64(pos.Offset))
+	if haveRest && rest.Offset == journalCheck(pos) {
+		cursor += fmt.Sprintf(";t=%x;x=%x", rest.Dev, rest.Inode)
+	}
+	return cursor
+}
+
+// journalArgs are journalctl's arguments: JSON with every field in full (--all: without
+// it a field over 4096 bytes is null), from the cursor's entry on, and the unit and
+// identifier filters (--no-tail: from the cursor or the start, not the last 10). Entries
+// of the same field are alternatives; "+" joins the unit group and the identifier group
+// as alternatives too. follow is --follow; merge (for a directory) is --merge.
+func journalArgs(cfg JournalConfig, cursor string, follow, merge bool) []string {
+	var args []string
+	if follow {
+		args = append(args, "--follow")
+	}
+	args = append(args, "--no-tail", "--output=json", "--all", "--output-fields="+journalOutputFields, "--no-pager", "--quiet")
+	if merge {
+		args = append(args, "--merge")
+	}
 	if cfg.Directory != "" {
 		args = append(args, "--directory="+cfg.Directory)
 	}
 	if cursor != "" {
-		args = append(args, "--after-cursor="+cursor)
+		args = append(args, "--cursor="+cursor)
 	}
 	for _, u := range cfg.Units {
 		args = append(args, "_SYSTEMD_UNIT="+u)
@@ -116,12 +229,8 @@ func journalValue(raw json.RawMessage) string {
 	if json.Unmarshal(raw, &s) == nil {
 		return s
 	}
-	var b []byte
-	var nums []int
-	if json.Unmarshal(raw, &nums) == nil {
-		for _, n := range nums {
-			b = append(b, byte(n))
-		}
+	var b []byte // from an array of numbers: the string case is taken above
+	if json.Unmarshal(raw, &b) == nil {
 		return string(b)
 	}
 	var many []json.RawMessage
@@ -131,20 +240,31 @@ func journalValue(raw json.RawMessage) string {
 	return ""
 }
 
+// journalRead is one entry as read: its record, its cursor and the positions to commit.
+type journalRead struct {
+	rec       abusewatch.Record
+	cursor    string
+	at        journalCursor
+	pos, rest store.Position
+	cut       bool // the line was longer than maxLine and is cut
+}
+
 // journalRecord makes a record of one entry. The journal's own trusted fields (_COMM,
 // _PID, _HOSTNAME, the receive time) are written as an rsyslog-style header in front of
 // the message, which is what detect reads: nothing the logging program wrote can move
-// into the header, and the evidence line reads like the file it replaces.
-func journalRecord(line []byte, read time.Time) (abusewatch.Record, store.Position, error) {
+// into the header, and the evidence line reads like the file it replaces. Like a line of
+// a file, the line is cut at maxLine.
+func journalRecord(line []byte, read time.Time) (journalRead, error) {
 	var e journalEntry
 	if err := json.Unmarshal(line, &e); err != nil {
-		return abusewatch.Record{}, store.Position{}, fmt.Errorf("journalctl wrote something that is not a JSON entry: %w", err)
+		return journalRead{}, fmt.Errorf("journalctl wrote something that is not a JSON entry: %w", err)
 	}
 	cursor := journalValue(e.Cursor)
-	pos, ok := journalPosition(cursor)
+	at, ok := parseJournalCursor(cursor)
 	if !ok {
-		return abusewatch.Record{}, store.Position{}, fmt.Errorf("journal entry without a usable cursor %q", cursor)
+		return journalRead{}, fmt.Errorf("journal entry without a usable cursor %q", cursor)
 	}
+	pos, rest := journalPositions(at)
 	t := read
 	if us, err := strconv.ParseInt(journalValue(e.Realtime), 10, 64); err == nil {
 		t = time.UnixMicro(us)
@@ -157,9 +277,17 @@ func journalRecord(line []byte, read time.Time) (abusewatch.Record, store.Positi
 	if pid, err := strconv.Atoi(journalValue(e.PID)); err == nil {
 		tag += "[" + strconv.Itoa(pid) + "]"
 	}
+	header := t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + headerWord(journalValue(e.Hostname), "localhost") + " " + tag + ": "
 	msg := journalValue(e.Message)
-	text := t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + headerWord(journalValue(e.Hostname), "localhost") + " " + tag + ": " + msg
-	return abusewatch.Record{Source: journalSource, Line: text, Offset: pos.Offset, Read: read}, pos, nil
+	text := header + msg[:min(len(msg), maxLine)]
+	cut := len(header)+len(msg) > maxLine
+	if cut {
+		text = text[:maxLine]
+	}
+	return journalRead{
+		rec:    abusewatch.Record{Source: journalSource, Line: text, Offset: pos.Offset, Read: read},
+		cursor: cursor, at: at, pos: pos, rest: rest, cut: cut,
+	}, nil
 }
 
 // headerWord makes s safe as one word of a syslog header: no spaces, no control
@@ -177,32 +305,55 @@ func headerWord(s, def string) string {
 	return s
 }
 
-// readJournal runs journalctl and sends its entries until ctx ends. When journalctl is
-// missing, fails or ends, the error is logged and counted and it is started again after a
-// back-off (1s doubling to 1m), from the last cursor sent.
+// errJournalEnded is journalctl ending on its own: at the last entry without --follow.
+var errJournalEnded = errors.New("journalctl ended")
+
+// readJournal runs journalctl and sends its entries until ctx ends: to the end of the
+// journal, then following it. When journalctl is missing, fails or ends while following,
+// the error is logged and counted and it is started again after a back-off (1s doubling
+// to 1m), from the last cursor sent.
 func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 	c := d.sources.get(journalSource)
 	cursor := ""
 	if p, ok, err := d.store.Position(journalSource); err != nil {
 		d.log.Error("journal: cannot read the saved cursor", "err", err)
 	} else if ok {
-		cursor = journalCursor(p)
+		rest, haveRest, err := d.store.Position(journalCursorKey)
+		if err != nil {
+			d.log.Error("journal: cannot read the saved cursor", "err", err)
+		}
+		cursor = savedJournalCursor(p, rest, haveRest && err == nil)
 	}
+	merge := d.cfg.Journal.Directory != ""
+	follow := false
 	wait := backoff{next: time.Second, max: time.Minute}
 	for ctx.Err() == nil {
-		n, last, err := d.runJournalctl(ctx, cursor, c, out)
+		if !follow {
+			cursor = d.fullJournalCursor(ctx, cursor)
+		}
+		n, last, err := d.runJournalctl(ctx, cursor, follow, merge, c, out)
 		if last != "" {
 			cursor = last
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		if !follow && errors.Is(err, errJournalEnded) {
+			follow = true // read to the end: follow from there
+			continue
+		}
+		follow = false
 		if n > 0 {
 			wait.next = time.Second
 		}
 		c.Errors.Add(1)
 		if errors.Is(err, exec.ErrNotFound) {
 			err = fmt.Errorf("%w: install systemd's journalctl, set journal.command, or set journal.enabled = false", err)
+		}
+		if merge && strings.Contains(err.Error(), "with --merge is not supported") {
+			// systemd 250 to 253 refuse --merge with --follow.
+			merge = false
+			err = fmt.Errorf("%w: this journalctl follows the newest boot in %s alone (the hosts of other boots are read at each start only)", err, d.cfg.Journal.Directory)
 		}
 		d.log.Error("journal: journalctl stopped; starting it again", "command", d.cfg.Journal.Command,
 			"retry_in", wait.next, "entries", n, "errors", c.Errors.Load(), "err", err)
@@ -212,10 +363,74 @@ func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 	}
 }
 
-// runJournalctl runs journalctl once; it returns how many entries it sent and the cursor
-// of the last one.
-func (d *Daemon) runJournalctl(ctx context.Context, cursor string, c *SourceCounters, out chan<- sourceLine) (int, string, error) {
-	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, journalArgs(d.cfg.Journal, cursor)...)
+// fullJournalCursor completes a cursor read from the store (a cursor from journalctl is
+// returned as it is); when it cannot, the saved cursor is returned and the reason logged.
+func (d *Daemon) fullJournalCursor(ctx context.Context, cursor string) string {
+	at, ok := parseJournalCursor(cursor)
+	if !ok || at.bootID != "" {
+		return cursor
+	}
+	if !at.haveRealtime {
+		d.log.Warn("journal: resuming from a cursor saved by an older abusewatch, which holds the sequence number alone: "+
+			"entries of journals with another sequence-number ID (other hosts' files in a journal-remote directory) are read again this once", "cursor", cursor)
+		return cursor
+	}
+	full, err := d.findJournalCursor(ctx, at)
+	switch {
+	case err != nil:
+		d.log.Warn("journal: cannot complete the saved cursor; resuming from its sequence number and time", "cursor", cursor, "err", err)
+		return cursor
+	case full == "":
+		d.log.Warn("journal: the entry of the saved cursor is no longer in the journal (vacuumed?); resuming from its sequence number and time", "cursor", cursor)
+		return cursor
+	}
+	d.log.Info("journal: resuming after the saved entry", "cursor", full)
+	return full
+}
+
+// findJournalCursor finds the full cursor of the entry that at names: journalctl lists
+// the entries of at's microsecond, and the one with at's sequence-number ID and number
+// is it. It returns "" when there is none.
+func (d *Daemon) findJournalCursor(ctx context.Context, at journalCursor) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	when := fmt.Sprintf("@%d.%06d", at.realtime/1e6, at.realtime%1e6)
+	args := []string{"--output=json", "--output-fields=__CURSOR", "--no-pager", "--quiet", "--since=" + when, "--until=" + when}
+	if d.cfg.Journal.Directory != "" {
+		args = append(args, "--directory="+d.cfg.Journal.Directory)
+	}
+	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w: %s", err, firstLine(msg))
+		}
+		return "", err
+	}
+	for line := range bytes.Lines(out) {
+		var e struct {
+			Cursor string `json:"__CURSOR"`
+		}
+		if json.Unmarshal(line, &e) != nil {
+			continue
+		}
+		c, ok := parseJournalCursor(e.Cursor)
+		if ok && c.seqnumID == at.seqnumID && c.seqnum == at.seqnum && c.realtime == at.realtime && (!at.haveXor || c.xorHash == at.xorHash) {
+			return e.Cursor, nil
+		}
+	}
+	return "", nil
+}
+
+// runJournalctl runs journalctl once from cursor; it returns how many entries it sent
+// and the cursor of the last one. journalctl starts at the cursor's entry, and with
+// several journals at entries of the others that come just before it: those, up to the
+// first entry after the cursor, and the cursor's entry itself are left out.
+func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge bool, c *SourceCounters, out chan<- sourceLine) (int, string, error) {
+	from, resuming := parseJournalCursor(cursor)
+	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, journalArgs(d.cfg.Journal, cursor, follow, merge)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -226,44 +441,86 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, c *SourceCoun
 		return 0, "", err
 	}
 	d.log.Info("journal: reading", "command", cmd.String())
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	n, last := 0, ""
-	for sc.Scan() {
-		c.Bytes.Add(int64(len(sc.Bytes()) + 1))
-		rec, pos, err := journalRecord(sc.Bytes(), time.Now())
+	br := bufio.NewReaderSize(stdout, 64<<10)
+	n, last, again := 0, "", 0
+	var line []byte
+	for {
+		var size int
+		line, size, err = readJournalLine(br, line[:0])
+		if err != nil {
+			break // a line journalctl did not end is incomplete
+		}
+		c.Bytes.Add(int64(size))
+		if size > len(line) {
+			c.Errors.Add(1)
+			d.log.Warn("journal: skipping an entry over the size limit", "bytes", size, "limit", maxJournalEntry)
+			line = nil // not kept at that size
+			continue
+		}
+		jr, err := journalRecord(line, time.Now())
+		if cap(line) > 1<<20 {
+			line = nil // not kept at that size
+		}
 		if err != nil {
 			c.Errors.Add(1)
 			d.log.Warn("journal: skipping an entry", "err", err)
 			continue
 		}
-		if len(rec.Line) > maxLine {
-			rec.Line = rec.Line[:maxLine]
+		if resuming {
+			if ord, known := jr.at.order(from); known && (ord < 0 && n == 0 || ord == 0) {
+				again++
+				continue
+			}
+			if n == 0 && again > 0 {
+				d.log.Debug("journal: left out entries read before the cursor", "entries", again)
+			}
+		}
+		if jr.cut {
 			c.Long.Add(1)
 		}
 		c.Lines.Add(1)
 		select {
-		case out <- sourceLine{rec: rec, pos: pos}:
+		case out <- sourceLine{rec: jr.rec, pos: jr.pos, fp: jr.rest}:
 		case <-ctx.Done():
 			cmd.Wait()
 			return n, last, ctx.Err()
 		}
 		n++
-		last = journalCursor(pos)
+		last = jr.cursor
 	}
-	if err := sc.Err(); err != nil {
+	if !errors.Is(err, io.EOF) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return n, last, fmt.Errorf("reading journalctl's output: %w", err)
 	}
 	err = cmd.Wait()
 	if err == nil {
-		err = errors.New("journalctl ended")
+		err = errJournalEnded
 	}
 	if msg := strings.TrimSpace(stderr.String()); msg != "" {
 		err = fmt.Errorf("%w: %s", err, firstLine(msg))
 	}
 	return n, last, err
+}
+
+// readJournalLine reads one line into buf, keeping it only when it is at most
+// maxJournalEntry bytes long; size is the line's whole length, newline included, so a
+// line that was not kept is one with size > len(line).
+func readJournalLine(br *bufio.Reader, buf []byte) (line []byte, size int, err error) {
+	kept := true
+	for {
+		part, err := br.ReadSlice('\n')
+		size += len(part)
+		if kept = kept && len(buf)+len(part) <= maxJournalEntry; kept {
+			buf = append(buf, part...)
+		} else {
+			buf = buf[:0]
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return buf, size, err
+	}
 }
 
 func firstLine(s string) string {

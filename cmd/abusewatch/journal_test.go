@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -27,31 +29,68 @@ func needJournal(t *testing.T) {
 	}
 }
 
+// bootWeb is the boot ID of the hosts the tests write journals for, unless they say.
+const bootWeb = "0123456789abcdef0123456789abcdef"
+
+// exportEntry is one entry of the export format: fields "NAME=value", in the binary form
+// (name, length, bytes) when the value is long, not UTF-8 or has a newline.
+func exportEntry(fields ...string) []byte {
+	var b bytes.Buffer
+	for _, f := range fields {
+		name, value, _ := strings.Cut(f, "=")
+		if len(value) <= 4096 && utf8.ValidString(value) && !strings.Contains(value, "\n") {
+			b.WriteString(f + "\n")
+			continue
+		}
+		b.WriteString(name + "\n")
+		for i := range 8 { // the length, 64-bit little-endian
+			b.WriteByte(byte(uint64(len(value)) >> (8 * i)))
+		}
+		b.WriteString(value + "\n")
+	}
+	b.WriteString("\n")
+	return b.Bytes()
+}
+
+// sshEntry is host's sshd entry for numbered user u<user> (then pad), k seconds after
+// lineEpoch plus off, k milliseconds into boot.
+func sshEntry(host, boot string, k int, off time.Duration, user int, pad string) []byte {
+	ts := lineEpoch().Add(time.Duration(k)*time.Second + off)
+	return exportEntry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+k)), "_BOOT_ID="+boot,
+		fmt.Sprintf("MESSAGE=Failed password for invalid user u%d%s from 3.3.3.3 port 22 ssh2", user, pad),
+		"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "SYSLOG_IDENTIFIER=sshd", "_PID=4242", "_HOSTNAME="+host)
+}
+
+// writeJournal appends entries to the journal file at path.
+func writeJournal(t *testing.T, path string, entries ...[]byte) {
+	t.Helper()
+	cmd := exec.Command(journalRemote, "-o", path, "-")
+	cmd.Stdin = bytes.NewReader(bytes.Join(entries, nil))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("systemd-journal-remote: %v\n%s", err, out)
+	}
+}
+
 // appendJournal appends numbered sshd entries from..to-1 (host web9) and one cron entry
 // to the journal file in dir.
 func appendJournal(t *testing.T, dir string, from, to int) {
 	t.Helper()
-	var b bytes.Buffer
-	entry := func(i int, fields ...string) {
-		ts := lineEpoch().Add(time.Duration(i) * time.Second)
-		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n", ts.UnixMicro(), 1000+i)
-		for _, f := range fields {
-			b.WriteString(f + "\n")
-		}
-		b.WriteString("\n")
-	}
+	var entries [][]byte
 	for i := from; i < to; i++ {
-		entry(i, fmt.Sprintf("MESSAGE=Failed password for invalid user u%d from 3.3.3.3 port 22 ssh2", i),
-			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "SYSLOG_IDENTIFIER=sshd", "_PID=4242", "_HOSTNAME=web9")
+		entries = append(entries, sshEntry("web9", bootWeb, i, 0, i, ""))
 	}
 	// Not ssh: the unit filter keeps it out.
-	entry(to, "MESSAGE=Failed password for invalid user cron from 3.3.3.3 port 22 ssh2",
-		"_SYSTEMD_UNIT=cron.service", "_COMM=cron", "SYSLOG_IDENTIFIER=CRON", "_PID=7", "_HOSTNAME=web9")
-	cmd := exec.Command(journalRemote, "-o", filepath.Join(dir, "remote.journal"), "-")
-	cmd.Stdin = &b
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("systemd-journal-remote: %v\n%s", err, out)
-	}
+	ts := lineEpoch().Add(time.Duration(to) * time.Second)
+	entries = append(entries, exportEntry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+to)), "_BOOT_ID="+bootWeb,
+		"MESSAGE=Failed password for invalid user cron from 3.3.3.3 port 22 ssh2",
+		"_SYSTEMD_UNIT=cron.service", "_COMM=cron", "SYSLOG_IDENTIFIER=CRON", "_PID=7", "_HOSTNAME=web9"))
+	writeJournal(t, filepath.Join(dir, "remote.journal"), entries...)
+}
+
+// journalConfig is a config reading the journals in jdir, ssh.service only.
+func journalConfig(t *testing.T, dir, jdir string) string {
+	t.Helper()
+	return writeSourceConfig(t, dir, "\n[journal]\nenabled = true\ndirectory = \""+jdir+"\"\nunits = [\"ssh.service\"]\nidentifiers = []\n")
 }
 
 // The journal source reads a real journal through a real journalctl: the entries of the
@@ -65,7 +104,7 @@ func TestJournalSourceFollowsAndResumesAtTheCursor(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendJournal(t, jdir, 0, 50)
-	cfg := writeSourceConfig(t, dir, "\n[journal]\nenabled = true\ndirectory = \""+jdir+"\"\nunits = [\"ssh.service\"]\nidentifiers = []\n")
+	cfg := journalConfig(t, dir, jdir)
 
 	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
 	d.waitEvents(t, 50)
@@ -75,7 +114,7 @@ func TestJournalSourceFollowsAndResumesAtTheCursor(t *testing.T) {
 
 	appendJournal(t, jdir, 80, 100) // written while stopped
 	d = startDaemon(t, dir, "run", "--debug", "--config", cfg)
-	d.waitLog(t, "journal: reading", "--after-cursor=s=")
+	d.waitLog(t, "journal: reading", "--cursor=s=", ";b="+bootWeb+";")
 	d.waitEvents(t, 20)
 	d.stop(t)
 	checkExactlyOnce(t, dir, 100)
@@ -92,6 +131,80 @@ func TestJournalSourceFollowsAndResumesAtTheCursor(t *testing.T) {
 	for _, e := range events {
 		if e.Host != "web9" || e.Service != "sshd" || e.Source != "journal" || !strings.HasPrefix(e.Line, lineEpoch().Format("2006-01-02T")) {
 			t.Fatalf("event %+v: want host web9, service sshd, source journal and the journal's time", e)
+		}
+	}
+}
+
+// systemd-journal-remote's directory for a fleet holds one journal per host, each with
+// its own sequence-number ID; web1 and web2 share a boot ID (journalctl orders them by
+// monotonic time, and web1's entry at the last one's monotonic time comes first), web3
+// has its own. Every host is read, and after a restart each entry written meanwhile is
+// read once: the cursor the daemon resumes from is the full one, and the entries
+// journalctl shows again around it are left out.
+func TestJournalFleetDirectoryResumesOnceAcrossHosts(t *testing.T) {
+	needJournal(t)
+	dir := t.TempDir()
+	jdir := filepath.Join(dir, "journal")
+	if err := os.Mkdir(jdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hosts := []struct {
+		name, boot string
+	}{{"web3", "fedcba9876543210fedcba9876543210"}, {"web1", bootWeb}, {"web2", bootWeb}}
+	// Each host in turn writes numbered users from first on, k from..to-1 seconds into its
+	// boot (a millisecond later than the host before).
+	write := func(from, to, first int) {
+		user := first
+		for j, h := range hosts {
+			var entries [][]byte
+			for k := from; k < to; k++ {
+				entries = append(entries, sshEntry(h.name, h.boot, k, time.Duration(j)*time.Millisecond, user, ""))
+				user++
+			}
+			writeJournal(t, filepath.Join(jdir, "remote-"+h.name+".journal"), entries...)
+		}
+	}
+	write(0, 20, 0) // users 0–59
+	cfg := journalConfig(t, dir, jdir)
+	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	d.waitEvents(t, 60)
+	d.stop(t)
+
+	write(20, 30, 60) // users 60–89, written while stopped
+	d = startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	d.waitEvents(t, 30)
+	d.stop(t)
+	checkExactlyOnce(t, dir, 90)
+	if !slices.ContainsFunc(d.lines(), func(l string) bool { return containsAll(l, []string{"journal: resuming after the saved entry", ";b="}) }) {
+		t.Error("the daemon did not resume from the full cursor")
+	}
+}
+
+// journalctl prints a field over 4096 bytes as null unless it is given --all: an sshd
+// message that long (a long user name) is an event like any other.
+func TestJournalMessageOver4096BytesIsRead(t *testing.T) {
+	needJournal(t)
+	dir := t.TempDir()
+	jdir := filepath.Join(dir, "journal")
+	if err := os.Mkdir(jdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 5000)
+	writeJournal(t, filepath.Join(jdir, "remote.journal"),
+		sshEntry("web9", bootWeb, 0, 0, 0, ""), sshEntry("web9", bootWeb, 1, 0, 1, pad), sshEntry("web9", bootWeb, 2, 0, 2, pad))
+	d := startDaemon(t, dir, "run", "--debug", "--config", journalConfig(t, dir, jdir))
+	d.waitEvents(t, 3)
+	d.stop(t)
+	users := storedUsers(t, dir)
+	for i, want := range []string{"u0", "u1x", "u2x"} {
+		n := 0
+		for u, c := range users {
+			if u == want || strings.HasPrefix(u, want) && want != "u0" {
+				n += c
+			}
+		}
+		if n != 1 {
+			t.Errorf("user %d: %d events; want 1 (stored users: %d)", i, n, len(users))
 		}
 	}
 }
