@@ -2,16 +2,21 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -19,6 +24,7 @@ import (
 	"github.com/leodido/go-syslog/v4/auto"
 	"github.com/leodido/go-syslog/v4/rfc3164"
 	"github.com/leodido/go-syslog/v4/rfc5424"
+	"golang.org/x/sys/unix"
 )
 
 // syslogSource is the name the listener's records and counters carry.
@@ -26,10 +32,48 @@ const syslogSource = "syslog"
 
 // The syslog listener receives the auth logs of a fleet: RFC 5424 and RFC 3164 messages
 // over UDP (one per datagram) and TCP or TLS (RFC 6587: octet-counted "LEN SP MSG" or
-// newline-terminated, told apart per message by the first byte). Messages are parsed
+// newline-terminated, told apart per message by the first bytes). Messages are parsed
 // by github.com/leodido/go-syslog and written as one canonical line whose host is the
 // sender's own hostname, the host that was hit. Only configured networks may send. A
 // network source cannot be replayed, so its records carry no position.
+//
+// Every peer is an allowed host, but a broken or hostile one must not take the daemon
+// down with it: connections are capped in number and closed when idle, a frame is
+// bounded before it is read, and every warning a peer can repeat at will is logged at
+// most once a minute with a count, so it cannot flood the log or status's last warnings.
+
+// The listener's limits. A sender keeps one connection open (rsyslog, syslog-ng), a relay
+// or a NAT a few: the caps leave room for a fleet of a few hundred hosts, and stop one host
+// that opens connections in a loop, or holds them open, from taking the daemon's file
+// descriptors (which the store, the log files and the admin socket need too) and memory
+// (a connection holds up to 128 KiB of buffers: 256 of them, 32 MiB).
+const (
+	maxSyslogConns         = 256              // TCP and TLS connections at once, over every listening address
+	maxSyslogConnsPerPeer  = 32               // from one address
+	syslogIdleTimeout      = 5 * time.Minute  // a connection that sends no byte for this long is closed
+	syslogHandshakeTimeout = 10 * time.Second // for a TLS client to finish its handshake
+)
+
+const (
+	// maxFrame bounds an octet-counted frame: a larger count is no count (see
+	// octetCounted). A frame up to it is read and cut to maxLine.
+	maxFrame = 1 << 20
+	// maxCountDigits is the longest octet count: maxFrame has 7 digits. Only so many
+	// bytes are read before a count is refused.
+	maxCountDigits = 7
+	// maxQuoted bounds how much of a peer's bad input an error quotes.
+	maxQuoted = 64
+	// udpReadBuffer is the receive buffer asked for each UDP socket: a burst from a fleet
+	// waits there while the daemon is busy. Without CAP_NET_ADMIN the kernel caps it at
+	// net.core.rmem_max.
+	udpReadBuffer = 4 << 20
+	// Accept errors (out of file descriptors, most often) are retried after a pause
+	// that doubles from acceptBackoffMin to acceptBackoffMax, as net/http's Server does.
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	// quietInterval is how often one kind of warning is logged for one peer at most.
+	quietInterval = time.Minute
+)
 
 // syslogListener holds what every connection of the listener shares.
 type syslogListener struct {
@@ -38,17 +82,44 @@ type syslogListener struct {
 	c     *SourceCounters
 	out   chan<- sourceLine
 	loc   *time.Location
+
+	// The limits: the constants above (tests make them shorter).
+	maxConns, maxPerPeer int
+	idle, handshake      time.Duration
+
+	mu    sync.Mutex
+	conns int                // open connections
+	peers map[netip.Addr]int // open connections by peer
+
+	quiet logLimiter // warnings a peer can repeat at will
+
+	// What SourceCounters has no field for; each is counted in c.Errors too, so that
+	// status and metrics show it meanwhile.
+	refused    atomic.Int64 // datagrams and connections from networks not in syslog.allow
+	overLimit  atomic.Int64 // connections closed at once: over maxConns or maxPerPeer
+	cut        atomic.Int64 // messages a stream ended (or went quiet) in the middle of
+	udpDropped atomic.Int64 // datagrams the kernel dropped, its receive buffer full
+}
+
+func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
+	l := &syslogListener{d: d, c: d.sources.get(syslogSource), out: out, loc: Location(d.cfg.Detect.Timezone),
+		maxConns: maxSyslogConns, maxPerPeer: maxSyslogConnsPerPeer, idle: syslogIdleTimeout, handshake: syslogHandshakeTimeout,
+		peers: map[netip.Addr]int{}, quiet: logLimiter{every: quietInterval}}
+	for _, n := range d.cfg.Syslog.Allow {
+		p, _ := parseNetwork(n) // validated
+		l.allow = append(l.allow, p)
+	}
+	return l
 }
 
 // listenSyslog listens on every configured address and serves until ctx ends. ready gets
 // nil once all of them listen, or the first error (an address in use, a bad certificate).
 func (d *Daemon) listenSyslog(ctx context.Context, out chan<- sourceLine, ready chan<- error) {
-	cfg := d.cfg.Syslog
-	l := &syslogListener{d: d, c: d.sources.get(syslogSource), out: out, loc: Location(d.cfg.Detect.Timezone)}
-	for _, n := range cfg.Allow {
-		p, _ := parseNetwork(n) // validated
-		l.allow = append(l.allow, p)
-	}
+	newSyslogListener(d, out).listen(ctx, ready)
+}
+
+func (l *syslogListener) listen(ctx context.Context, ready chan<- error) {
+	d, cfg := l.d, l.d.cfg.Syslog
 	var closers []io.Closer
 	var wg sync.WaitGroup
 	fail := func(err error) {
@@ -67,6 +138,7 @@ func (d *Daemon) listenSyslog(ctx context.Context, out chan<- sourceLine, ready 
 		}
 		closers = append(closers, pc)
 		d.log.Info("syslog: listening", "proto", "udp", "addr", pc.LocalAddr().String())
+		l.tuneUDP(pc)
 		wg.Go(func() { l.serveUDP(ctx, pc) })
 	}
 	var tlsConfig *tls.Config
@@ -93,7 +165,7 @@ func (d *Daemon) listenSyslog(ctx context.Context, out chan<- sourceLine, ready 
 			}
 			closers = append(closers, ln)
 			d.log.Info("syslog: listening", "proto", k.proto, "addr", ln.Addr().String())
-			wg.Go(func() { l.serveTCP(ctx, ln, &wg) })
+			wg.Go(func() { l.serveTCP(ctx, ln, k.proto, &wg) })
 		}
 	}
 	ready <- nil
@@ -104,42 +176,221 @@ func (d *Daemon) listenSyslog(ctx context.Context, out chan<- sourceLine, ready 
 	wg.Wait()
 }
 
-// allowed says whether a peer may send.
-func (l *syslogListener) allowed(addr net.Addr) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
-		return netip.Addr{}, false
+// peerAddr is the address of a peer, IPv4 as IPv4 even on an IPv6 socket.
+func peerAddr(addr net.Addr) netip.Addr {
+	var ap netip.AddrPort
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	default:
+		ap, _ = netip.ParseAddrPort(addr.String())
 	}
-	a := ap.Addr().Unmap()
-	for _, p := range l.allow {
-		if p.Contains(a) {
-			return a, true
-		}
-	}
-	return a, false
+	return ap.Addr().Unmap()
 }
 
+// allowed says whether a peer may send.
+func (l *syslogListener) allowed(peer netip.Addr) bool {
+	for _, p := range l.allow {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse counts a datagram or a connection from a network not in syslog.allow. Anyone
+// can send them, as fast as they like, from forged addresses over UDP: they are logged
+// once a minute per peer.
 func (l *syslogListener) refuse(peer netip.Addr, proto string) {
+	l.refused.Add(1)
 	l.c.Errors.Add(1)
-	l.d.log.Warn("syslog: refused a message from a network not in syslog.allow", "peer", peer, "proto", proto,
-		"errors", l.c.Errors.Load())
+	l.logQuietly(slog.LevelWarn, "refused "+peer.String(), "syslog: refused a message from a network not in syslog.allow",
+		"peer", peer, "proto", proto, "refused", l.refused.Load())
+}
+
+// logQuietly logs a warning a peer can repeat at will at most once per quietInterval for
+// key, with the number left out since the last one logged.
+func (l *syslogListener) logQuietly(level slog.Level, key, msg string, args ...any) {
+	ok, held := l.quiet.allow(key, time.Now())
+	if !ok {
+		return
+	}
+	if held > 0 {
+		args = append(args, "not_logged_since", held)
+	}
+	l.d.log.Log(context.Background(), level, msg, args...)
+}
+
+// logLimiter lets a recurring log line through at most once per interval per key, and
+// says how many it held back since. It remembers maxQuietKeys keys at most: when they
+// are all taken (a flood of forged UDP sources), it forgets those whose interval is spent,
+// once an interval, and new keys meanwhile share one.
+type logLimiter struct {
+	every  time.Duration
+	mu     sync.Mutex
+	keys   map[string]*limitedKey
+	pruned time.Time // when the keys were last pruned
+}
+
+type limitedKey struct {
+	last time.Time // when it was last let through
+	held int64     // how many were held back since
+}
+
+const maxQuietKeys = 4096
+
+func (r *logLimiter) allow(key string, now time.Time) (bool, int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keys == nil {
+		r.keys = map[string]*limitedKey{}
+	}
+	k := r.keys[key]
+	if k == nil && len(r.keys) >= maxQuietKeys {
+		if now.Sub(r.pruned) >= r.every {
+			r.pruned = now
+			for name, k := range r.keys {
+				if now.Sub(k.last) >= r.every {
+					delete(r.keys, name)
+				}
+			}
+		}
+		if len(r.keys) >= maxQuietKeys {
+			key = "(too many to tell apart)"
+			k = r.keys[key]
+		}
+	}
+	if k == nil {
+		r.keys[key] = &limitedKey{last: now}
+		return true, 0
+	}
+	if now.Sub(k.last) < r.every {
+		k.held++
+		return false, 0
+	}
+	held := k.held
+	k.last, k.held = now, 0
+	return true, held
+}
+
+// hasPRI says whether a message starts with a syslog <PRI> (RFC 5424 and RFC 3164: 0 to
+// 191 in 1 to 3 digits).
+func hasPRI(raw []byte) bool {
+	end := bytes.IndexByte(raw, '>')
+	if len(raw) < 3 || raw[0] != '<' || end < 2 || end > 4 {
+		return false
+	}
+	for _, c := range raw[1:end] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	n, _ := strconv.Atoi(string(raw[1:end]))
+	return n <= 191
+}
+
+// quoteInput quotes the start of a peer's bad input for an error: at most maxQuoted bytes.
+func quoteInput(b []byte) string {
+	if len(b) > maxQuoted {
+		return strconv.Quote(string(b[:maxQuoted])) + fmt.Sprintf("… (%d bytes)", len(b))
+	}
+	return strconv.Quote(string(b))
+}
+
+// tuneUDP asks the kernel for a larger receive buffer and for the count of datagrams it
+// dropped with every datagram read (SO_RXQ_OVFL): a datagram the daemon is too slow for
+// is lost either way, but counted, and the log says how to make room for more.
+func (l *syslogListener) tuneUDP(pc net.PacketConn) {
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		return
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return
+	}
+	var size int
+	var ovflErr error
+	rc.Control(func(fd uintptr) {
+		// SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN; without it, SO_RCVBUF gets
+		// what rmem_max allows.
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpReadBuffer) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, udpReadBuffer)
+		}
+		size, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		ovflErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
+	})
+	// Linux reports twice the size asked for: the other half is its bookkeeping.
+	attrs := []any{"addr", pc.LocalAddr().String(), "bytes", size / 2}
+	if size/2 < udpReadBuffer {
+		attrs = append(attrs, "hint", fmt.Sprintf("sysctl net.core.rmem_max=%d makes room for a larger burst", udpReadBuffer))
+	}
+	l.d.log.Info("syslog: UDP receive buffer", attrs...)
+	if ovflErr != nil {
+		l.d.log.Warn("syslog: the kernel will not count the datagrams it drops (SO_RXQ_OVFL)", "addr", pc.LocalAddr().String(), "err", ovflErr)
+	}
+}
+
+// kernelDrops is the socket's count of dropped datagrams from the control message that
+// SO_RXQ_OVFL adds to a datagram once the socket has dropped one.
+func kernelDrops(oob []byte) (uint32, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_RXQ_OVFL && len(m.Data) >= 4 {
+			return binary.NativeEndian.Uint32(m.Data), true
+		}
+	}
+	return 0, false
 }
 
 func (l *syslogListener) serveUDP(ctx context.Context, pc net.PacketConn) {
 	parser := l.parser()
 	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4))
+	uc, _ := pc.(*net.UDPConn)
+	addr := pc.LocalAddr().String()
+	var dropped uint32 // the kernel's count at the last datagram
+	pause := backoff{next: acceptBackoffMin, max: acceptBackoffMax}
 	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				l.c.Errors.Add(1)
-				l.d.log.Error("syslog: reading a datagram", "err", err)
-				continue
+		var n, oobn int
+		var peer netip.Addr
+		var err error
+		if uc != nil {
+			var from netip.AddrPort
+			n, oobn, _, from, err = uc.ReadMsgUDPAddrPort(buf, oob)
+			peer = from.Addr().Unmap()
+		} else {
+			var from net.Addr
+			if n, from, err = pc.ReadFrom(buf); err == nil {
+				peer = peerAddr(from)
 			}
-			return
 		}
-		peer, ok := l.allowed(from)
-		if !ok {
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			l.c.Errors.Add(1)
+			l.logQuietly(slog.LevelError, "read "+addr, "syslog: reading a datagram", "addr", addr, "err", err)
+			if pause.wait(ctx) != nil {
+				return
+			}
+			continue
+		}
+		pause.next = acceptBackoffMin
+		if total, ok := kernelDrops(oob[:oobn]); ok && total != dropped {
+			lost := total - dropped // in uint32, as the kernel counts: right across a wrap
+			dropped = total
+			l.udpDropped.Add(int64(lost))
+			l.c.Errors.Add(int64(lost))
+			l.logQuietly(slog.LevelWarn, "drops "+addr, "syslog: the kernel dropped datagrams: its receive buffer was full",
+				"addr", addr, "dropped_total", l.udpDropped.Load())
+		}
+		if !l.allowed(peer) {
 			l.refuse(peer, "udp")
 			continue
 		}
@@ -149,49 +400,134 @@ func (l *syslogListener) serveUDP(ctx context.Context, pc net.PacketConn) {
 	}
 }
 
-func (l *syslogListener) serveTCP(ctx context.Context, ln net.Listener, wg *sync.WaitGroup) {
+func (l *syslogListener) serveTCP(ctx context.Context, ln net.Listener, proto string, wg *sync.WaitGroup) {
 	var conns sync.Map
 	defer conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+	addr := ln.Addr().String()
+	// Out of file descriptors, Accept fails at once for as long as a connection waits
+	// in the backlog: without a pause the loop would take a core and fill the disk
+	// with errors.
+	pause := backoff{next: acceptBackoffMin, max: acceptBackoffMax}
+	failures := 0
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			failures++
 			l.c.Errors.Add(1)
-			l.d.log.Error("syslog: accepting a connection", "err", err)
+			l.logQuietly(slog.LevelError, "accept "+addr, "syslog: accepting a connection, retried with back-off",
+				"proto", proto, "addr", addr, "err", err, "failures", failures)
+			if pause.wait(ctx) != nil {
+				return
+			}
 			continue
 		}
-		peer, ok := l.allowed(conn.RemoteAddr())
-		if !ok {
-			l.refuse(peer, "tcp")
+		if failures > 0 {
+			l.d.log.Info("syslog: accepting connections again", "proto", proto, "addr", addr, "failures", failures)
+			failures = 0
+		}
+		pause.next = acceptBackoffMin
+		peer := peerAddr(conn.RemoteAddr())
+		if !l.allowed(peer) {
+			l.refuse(peer, proto)
+			conn.Close()
+			continue
+		}
+		if limit := l.admit(peer); limit != "" {
+			l.overLimit.Add(1)
+			l.c.Errors.Add(1)
+			l.logQuietly(slog.LevelWarn, "limit "+peer.String(), "syslog: closed a connection over the limit",
+				"peer", peer, "proto", proto, "limit", limit, "closed", l.overLimit.Load())
 			conn.Close()
 			continue
 		}
 		conns.Store(conn, true)
 		wg.Go(func() {
+			defer l.release(peer)
 			defer conns.Delete(conn)
 			defer conn.Close()
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
 			defer stop()
 			if err := l.serveConn(ctx, conn, peer); err != nil && ctx.Err() == nil {
 				l.c.Errors.Add(1)
-				l.d.log.Warn("syslog: connection ended", "peer", peer, "err", err)
+				l.logQuietly(slog.LevelWarn, "ended "+peer.String(), "syslog: connection ended", "peer", peer, "proto", proto, "err", err,
+					"messages_cut", l.cut.Load())
 			}
 		})
 	}
 }
 
-// serveConn reads framed messages from one stream until it ends.
+// admit takes a place for a connection from peer, or says which limit it is over.
+func (l *syslogListener) admit(peer netip.Addr) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.conns >= l.maxConns:
+		return fmt.Sprintf("%d connections at once", l.maxConns)
+	case l.peers[peer] >= l.maxPerPeer:
+		return fmt.Sprintf("%d connections from one address", l.maxPerPeer)
+	}
+	l.conns++
+	l.peers[peer]++
+	return ""
+}
+
+// release gives back the place admit took.
+func (l *syslogListener) release(peer netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conns--
+	if l.peers[peer]--; l.peers[peer] <= 0 {
+		delete(l.peers, peer)
+	}
+}
+
+// idleReader ends a read that waits longer than idle for its first byte, so a peer that
+// holds a connection open without sending loses it.
+type idleReader struct {
+	conn net.Conn
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	if err := r.conn.SetReadDeadline(time.Now().Add(r.idle)); err != nil {
+		return 0, err
+	}
+	return r.conn.Read(p)
+}
+
+// serveConn reads framed messages from one stream until it ends. A stream that ends, or
+// goes quiet, between two messages ends cleanly; one that ends inside a message returns
+// an error, and the message is dropped.
 func (l *syslogListener) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) error {
-	parser := l.parser()
-	br := bufio.NewReaderSize(conn, 64<<10)
-	for {
-		msg, err := readFrame(br)
-		if errors.Is(err, io.EOF) {
-			return nil
+	if tc, ok := conn.(*tls.Conn); ok {
+		hctx, cancel := context.WithTimeout(ctx, l.handshake)
+		err := tc.HandshakeContext(hctx)
+		timedOut := errors.Is(hctx.Err(), context.DeadlineExceeded)
+		cancel()
+		switch {
+		case err != nil && timedOut:
+			return fmt.Errorf("no TLS handshake within %s", l.handshake)
+		case err != nil:
+			return fmt.Errorf("TLS handshake: %w", err)
 		}
-		if err != nil {
+	}
+	parser := l.parser()
+	fr := frameReader{br: bufio.NewReaderSize(idleReader{conn, l.idle}, 64<<10)}
+	for {
+		msg, err := fr.next()
+		switch {
+		case errors.Is(err, errCutFrame):
+			l.cut.Add(1)
+			return err
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			l.d.log.Debug("syslog: closed an idle connection", "peer", peer, "idle", l.idle)
+			return nil
+		case err != nil:
 			return err
 		}
 		if err := l.message(ctx, parser, msg, peer); err != nil {
@@ -200,47 +536,101 @@ func (l *syslogListener) serveConn(ctx context.Context, conn net.Conn, peer neti
 	}
 }
 
-// maxFrame bounds an octet-counted frame; a longer one is read and cut to maxLine.
-const maxFrame = 1 << 20
+// errCutFrame marks a message that its stream ended, or went quiet, in the middle of. Its
+// end is missing, so its text may be wrong (an address cut from 24.0.0.45 to 24.0.0.4)
+// and it is dropped.
+var errCutFrame = errors.New("message cut off and dropped")
 
-// readFrame reads one RFC 6587 frame: "LEN SP MSG" when the stream starts with a digit,
-// else a message ending at a newline. Lines are cut at maxLine.
-func readFrame(br *bufio.Reader) ([]byte, error) {
-	first, err := br.Peek(1)
+// cutFrame is the error for a frame whose reading failed with err after it began.
+func cutFrame(err error, format string, args ...any) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%w (%s): %w", errCutFrame, fmt.Sprintf(format, args...), err)
+}
+
+// frameReader reads the RFC 6587 frames of one stream: "LEN SP MSG" when the message
+// starts with a plausible count followed by a space, else a message ending at a newline.
+type frameReader struct {
+	br      *bufio.Reader
+	framing byte // 'o' once the stream sent an octet-counted frame, 'n' a newline-framed one
+}
+
+// next reads one frame. It returns the reader's error as it is (io.EOF, a deadline)
+// when the stream ends between frames, and an errCutFrame when it ends inside one.
+func (f *frameReader) next() ([]byte, error) {
+	first, err := f.br.Peek(1)
 	if err != nil {
 		return nil, err
 	}
 	if first[0] >= '0' && first[0] <= '9' {
-		head, err := br.ReadString(' ')
+		msg, ok, err := f.octetCounted()
+		if ok || err != nil {
+			return msg, err
+		}
+	}
+	f.framing = 'n'
+	return f.line()
+}
+
+// octetCounted reads an octet-counted frame; ok is false, and nothing is read, when the
+// digits at the start of the message are not a count. It reads at most
+// maxCountDigits+1 bytes before it knows.
+func (f *frameReader) octetCounted() (msg []byte, ok bool, err error) {
+	for i := 1; ; i++ {
+		head, err := f.br.Peek(i)
 		if err != nil {
-			return nil, fmt.Errorf("octet-counted frame without its length: %w", err)
+			return nil, false, cutFrame(err, "after %s", quoteInput(head))
 		}
-		n, err := strconv.Atoi(strings.TrimSuffix(head, " "))
-		if err != nil || n < 1 || n > maxFrame {
-			return nil, fmt.Errorf("bad octet count %q: the sender's framing is not RFC 6587", head)
+		c := head[i-1]
+		if c >= '0' && c <= '9' {
+			if i <= maxCountDigits {
+				continue
+			}
+			if f.framing == 'n' {
+				return nil, false, nil // a newline-framed message that starts with a number
+			}
+			return nil, false, fmt.Errorf("octet count %s longer than %d digits: the sender's framing is not RFC 6587", quoteInput(head), maxCountDigits)
 		}
-		msg := make([]byte, min(n, maxLine))
-		if _, err := io.ReadFull(br, msg); err != nil {
-			return nil, err
+		n, _ := strconv.Atoi(string(head[:i-1]))
+		if c != ' ' || n < 1 || n > maxFrame {
+			if f.framing == 'o' {
+				// Octet-counted streams have no other delimiter: the sender lost count.
+				return nil, false, fmt.Errorf("bad octet count %s: the sender's framing is not RFC 6587", quoteInput(head))
+			}
+			return nil, false, nil // e.g. "2026-12-06T22:23:15Z host …\n"
+		}
+		f.br.Discard(i)
+		f.framing = 'o'
+		msg = make([]byte, min(n, maxLine))
+		if _, err := io.ReadFull(f.br, msg); err != nil {
+			return nil, true, cutFrame(err, "an octet-counted frame of %d bytes", n)
 		}
 		if n > len(msg) {
-			if _, err := io.CopyN(io.Discard, br, int64(n-len(msg))); err != nil {
-				return nil, err
+			if _, err := f.br.Discard(n - len(msg)); err != nil {
+				return nil, true, cutFrame(err, "an octet-counted frame of %d bytes", n)
 			}
 		}
-		return msg, nil
+		return msg, true, nil
 	}
+}
+
+// line reads a message up to its newline, kept up to maxLine bytes. A stream that ends
+// before the newline cuts the message.
+func (f *frameReader) line() ([]byte, error) {
 	var msg []byte
+	read := 0
 	for {
-		part, err := br.ReadSlice('\n')
+		part, err := f.br.ReadSlice('\n')
+		read += len(part)
 		if len(msg) < maxLine {
 			msg = append(msg, part[:min(len(part), maxLine-len(msg))]...)
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		if err != nil && len(msg) == 0 {
-			return nil, err
+		if err != nil {
+			return nil, cutFrame(err, "%d bytes without their newline", read)
 		}
 		return msg, nil
 	}
@@ -254,14 +644,22 @@ func (l *syslogListener) parser() syslog.Machine {
 	)
 }
 
-// message parses one message and sends it as a record.
+// message parses one message and sends it as a record. An empty message (a newline
+// after an octet-counted frame, which some senders add) is no record.
 func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw []byte, peer netip.Addr) error {
 	l.c.Bytes.Add(int64(len(raw)))
+	if len(bytes.TrimRight(raw, "\r\n\x00")) == 0 {
+		return nil
+	}
 	l.c.Lines.Add(1)
 	if len(raw) >= maxLine {
 		l.c.Long.Add(1)
 	}
-	rec := syslogRecord(parser, raw, peer, time.Now())
+	rec, ok := syslogRecord(parser, raw, peer, time.Now())
+	if !ok {
+		l.logQuietly(slog.LevelWarn, "unparsed "+peer.String(), "syslog: a message without a <PRI> is counted as unparsed: its header cannot be believed",
+			"peer", peer, "start", quoteInput(raw))
+	}
 	select {
 	case l.out <- sourceLine{rec: rec}:
 		return nil
@@ -270,16 +668,33 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 	}
 }
 
+// unparsedMark starts the line of a message without a <PRI>. detect refuses every line
+// with a control character, whatever follows it, so the record is counted as unparsed.
+const unparsedMark = "\x00"
+
 // syslogRecord writes a received message as a line with an rsyslog-style header: the
 // sender's timestamp (or the time it arrived), its hostname (or its address), its
 // program and PID, then the message. A message the library cannot parse is kept as it
-// came, for detect to count as unparsed.
-func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time) abusewatch.Record {
-	raw = []byte(strings.TrimRight(string(raw), "\r\n\x00"))
-	rec := abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read}
+// came for detect, which reads more header formats (nanoseconds in an RFC 5424
+// timestamp, as Go's time.RFC3339Nano writes them) and counts the rest as unparsed; but
+// only a message that starts with a <PRI>: without one, nothing says the text is a
+// syslog header at all, and its hostname (the host that was hit), program and
+// addresses must not be believed ("Dec  6 22:23:15 spoofhost2 sshd[300]: …" read as an
+// attack on spoofhost2). Such a message is marked so that detect counts it as unparsed,
+// and ok is false.
+func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time) (rec abusewatch.Record, ok bool) {
+	raw = bytes.TrimRight(raw, "\r\n\x00")
+	rec = abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read}
+	asItCame := func() (abusewatch.Record, bool) {
+		if !hasPRI(raw) {
+			rec.Line = unparsedMark + rec.Line
+			return rec, false
+		}
+		return rec, true
+	}
 	m, err := parser.Parse(raw)
 	if err != nil && m == nil {
-		return rec
+		return asItCame()
 	}
 	var b *syslog.Base
 	switch msg := m.(type) {
@@ -288,10 +703,10 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	case *rfc3164.SyslogMessage:
 		b = &msg.Base
 	default:
-		return rec
+		return asItCame()
 	}
 	if b.Message == nil {
-		return rec
+		return asItCame()
 	}
 	t := read
 	if b.Timestamp != nil && !b.Timestamp.IsZero() {
@@ -312,5 +727,5 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	}
 	msg := strings.TrimLeft(*b.Message, "\ufeff")
 	rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + ": " + msg
-	return rec
+	return rec, true
 }

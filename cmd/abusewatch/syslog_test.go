@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +126,108 @@ func TestSyslogRefusesNetworksNotAllowed(t *testing.T) {
 	d.waitLog(t, "level=WARN", "refused a message from a network not in syslog.allow", "peer=127.0.0.1")
 	d.stop(t)
 	checkExactlyOnce(t, dir, 0)
+}
+
+// syslogMessage is numbered sshd message i as RFC 5424, from this host, as logger writes it.
+func syslogMessage(i int) string {
+	hostname, _ := os.Hostname()
+	return fmt.Sprintf("<38>1 %s %s sshd 4242 - - Failed password for invalid user u%d from 3.3.3.3 port 22 ssh2",
+		time.Now().Format(time.RFC3339Nano), hostname, i)
+}
+
+// dialFrom connects to addr over proto from the loopback address from.
+func dialFrom(t *testing.T, proto, from, addr string) net.Conn {
+	t.Helper()
+	var local net.Addr = &net.TCPAddr{IP: net.ParseIP(from)}
+	if proto == "udp" {
+		local = &net.UDPAddr{IP: net.ParseIP(from)}
+	}
+	d := net.Dialer{LocalAddr: local}
+	c, err := d.Dial(proto, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A peer that closes its connection inside a newline-framed line: the line is dropped and
+// counted, not stored as if whole ("… port 22" cut to "… port 2" names another port,
+// "from 24.0.0.45" cut to "from 24.0.0.4" another address).
+func TestSyslogTCPLineCutByThePeerClosingIsDropped(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, "run", "--debug", "--config", syslogConfig(t, dir, "127.0.0.1"))
+	c := dialFrom(t, "tcp", "127.0.0.1", d.listenAddr(t, "tcp"))
+	fmt.Fprintf(c, "%s\n%s", syslogMessage(0), strings.TrimSuffix(syslogMessage(1), "2 ssh2"))
+	c.Close()
+	cut := []string{"level=WARN", "syslog: connection ended", "peer=127.0.0.1", "message cut off and dropped"}
+	two := regexp.MustCompile(`msg="batch committed".* total=[2-9]`)
+	d.waitFor(t, "the cut line dropped or stored", 30*time.Second, func(l string) bool { return containsAll(l, cut) || two.MatchString(l) })
+	d.stop(t)
+	checkExactlyOnce(t, dir, 1)
+	if !slices.ContainsFunc(d.lines(), func(l string) bool { return containsAll(l, cut) }) {
+		t.Errorf("no log line with %q", cut)
+	}
+}
+
+// A datagram without <PRI> ("Dec  6 22:23:15 spoofhost2 sshd[300]: …") cannot say which
+// host was hit: it is counted as unparsed, not stored as an attack on spoofhost2.
+func TestSyslogUDPWithoutPRIIsUnparsed(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, "run", "--debug", "--config", syslogConfig(t, dir, "127.0.0.1"))
+	addr := d.listenAddr(t, "udp")
+	c := dialFrom(t, "udp", "127.0.0.1", addr)
+	fmt.Fprintf(c, "%s spoofhost2 sshd[300]: Failed password for invalid user u1 from 3.3.3.3 port 22 ssh2", time.Now().Format(time.Stamp))
+	sendWithLogger(t, addr, 1, "--udp", "--rfc3164")
+	d.waitEvents(t, 2)
+	d.stop(t)
+	checkExactlyOnce(t, dir, 1)
+	checkSenderHost(t, dir)
+	warned := []string{"level=WARN", "without a <PRI>", "peer=127.0.0.1"}
+	if !slices.ContainsFunc(d.lines(), func(l string) bool { return containsAll(l, warned) }) {
+		t.Errorf("no log line with %q", warned)
+	}
+}
+
+// A newline-framed stream whose lines start with a digit (a sender writing rsyslog's file
+// format) is read line by line: such a line is no octet count that ends the connection.
+func TestSyslogTCPNewlineFramedLineStartingWithADigit(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, "run", "--debug", "--config", syslogConfig(t, dir, "127.0.0.1"))
+	c := dialFrom(t, "tcp", "127.0.0.1", d.listenAddr(t, "tcp"))
+	fmt.Fprintf(c, "%s spoofhost2 sshd[300]: Failed password for invalid user u1 from 3.3.3.3 port 22 ssh2\n%s\n",
+		time.Now().UTC().Format("2006-01-02T15:04:05.000000-07:00"), syslogMessage(0))
+	d.waitEvents(t, 2)
+	d.stop(t)
+	checkExactlyOnce(t, dir, 1)
+	checkSenderHost(t, dir)
+	for _, l := range d.lines() {
+		if strings.Contains(l, "syslog: connection ended") {
+			t.Errorf("the connection ended: %s", l)
+		}
+	}
+}
+
+// A sender outside syslog.allow that floods the listener is refused every time and logged
+// once a minute: the log and status's last warnings stay readable.
+func TestSyslogRefusedFloodLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, "run", "--debug", "--config", syslogConfig(t, dir, "127.0.0.2"))
+	addr := d.listenAddr(t, "udp")
+	sendWithLogger(t, addr, 200, "--udp", "--rfc5424")
+	// Datagrams on one socket are read in order: once the allowed one is stored, the
+	// listener has seen the 200 before it.
+	fmt.Fprint(dialFrom(t, "udp", "127.0.0.2", addr), syslogMessage(0))
+	d.waitEvents(t, 1)
+	d.stop(t)
+	checkExactlyOnce(t, dir, 1)
+	refused := 0
+	for _, l := range d.lines() {
+		if strings.Contains(l, "refused a message from a network not in syslog.allow") {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d log lines for 200 refused datagrams; want 1", refused)
+	}
 }
