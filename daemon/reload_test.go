@@ -1,11 +1,8 @@
 package daemon
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -15,21 +12,7 @@ import (
 // revoked sender went on being heard.
 func TestReloadSaysWhatOnlyARestartApplies(t *testing.T) {
 	dir := t.TempDir()
-	logFile := filepath.Join(dir, "auth.log")
-	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "abusewatch.toml")
-	write := func(extra string) {
-		t.Helper()
-		doc := fmt.Sprintf("[[source]]\nfiles = [%q]\n[reporter]\nname = \"Test Admin\"\n[mail]\ntransport = \"maildir\"\nmaildir = %q\n[policy]\nmode = \"observe\"\n[admin]\nsocket = \"\"\n[store]\npath = %q\n%s",
-			logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db"), extra)
-		if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("[syslog]\nallow = [\"192.0.2.0/24\"]\n")
-	cfg, err := LoadConfig(file)
+	cfg, err := LoadConfig(writeQuietConfig(t, dir, "[syslog]\nallow = [\"192.0.2.0/24\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +26,7 @@ func TestReloadSaysWhatOnlyARestartApplies(t *testing.T) {
 		{"[syslog]\nallow = [\"192.0.2.7/32\"]\n", "[syslog] changed"},
 		{"[syslog]\nallow = [\"192.0.2.0/24\"]\n[journal]\nenabled = true\n", "[journal] changed"},
 	} {
-		write(tc.extra)
+		writeQuietConfig(t, dir, tc.extra)
 		res, err := d.reload()
 		if err != nil {
 			t.Fatal(err)

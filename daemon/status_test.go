@@ -21,24 +21,11 @@ import (
 func TestStatusAnswersWithoutTheMainLoopAndCountsTheUncommittedLag(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
-	if err := os.WriteFile(logFile, make([]byte, 10_000), 0o644); err != nil {
+	cfg, err := LoadConfig(writeQuietConfig(t, dir, ""))
+	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfig(filepath.Join(dir, "abusewatch.toml"), fmt.Appendf(nil, `[[source]]
-files = [%q]
-[reporter]
-name = "Test Admin"
-[mail]
-transport = "maildir"
-maildir = %q
-[policy]
-mode = "observe"
-[admin]
-socket = ""
-[store]
-path = %q
-`, logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
-	if err != nil {
+	if err := os.WriteFile(logFile, make([]byte, 10_000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -72,4 +59,24 @@ path = %q
 	if len(st.Sources) != 1 || st.Sources[0].Lag != 6_000 || st.Sources[0].Offset != 4_000 {
 		t.Errorf("sources = %+v; want %s 6,000 bytes behind its committed 4,000", st.Sources, logFile)
 	}
+}
+
+// writeQuietConfig writes, as dir/abusewatch.toml, the config of a daemon that follows
+// dir/auth.log (made empty if missing), sends nothing and serves no admin socket, with
+// extra TOML after it, and returns its path.
+func writeQuietConfig(t *testing.T, dir, extra string) string {
+	t.Helper()
+	logFile := filepath.Join(dir, "auth.log")
+	if _, err := os.Stat(logFile); err != nil {
+		if err := os.WriteFile(logFile, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "abusewatch.toml")
+	doc := fmt.Sprintf("[[source]]\nfiles = [%q]\n[reporter]\nname = \"Test Admin\"\n[mail]\ntransport = \"maildir\"\nmaildir = %q\n[policy]\nmode = \"observe\"\n[admin]\nsocket = \"\"\n[store]\npath = %q\n%s",
+		logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db"), extra)
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
