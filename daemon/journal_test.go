@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
+	"github.com/abusewatch/abusewatch/daemon/journaltest"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -173,55 +172,13 @@ func TestJournalArgs(t *testing.T) {
 	}
 }
 
-// journalRemote writes journal files from the export format: the tests below make a real
-// journal that the real journalctl reads.
-const journalRemote = "/lib/systemd/systemd-journal-remote"
-
-func needJournalTools(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("journalctl"); err != nil {
-		t.Skip("journalctl is not installed (Debian: apt-get install systemd)")
-	}
-	if _, err := os.Stat(journalRemote); err != nil {
-		t.Skip("systemd-journal-remote is not installed (Debian: apt-get install systemd-journal-remote): no way to write a journal file")
-	}
-}
-
-// exportEntry is one entry of the export format: fields "NAME=value", in the binary form
-// (name, length, bytes) when the value is long, not UTF-8 or has a newline.
-func exportEntry(fields ...string) []byte {
-	var b bytes.Buffer
-	for _, f := range fields {
-		name, value, _ := strings.Cut(f, "=")
-		if len(value) <= 4096 && utf8.ValidString(value) && !strings.Contains(value, "\n") {
-			b.WriteString(f + "\n")
-			continue
-		}
-		b.WriteString(name + "\n")
-		binary.Write(&b, binary.LittleEndian, uint64(len(value)))
-		b.WriteString(value + "\n")
-	}
-	b.WriteString("\n")
-	return b.Bytes()
-}
-
 // sshEntry is an sshd entry of host in boot, k seconds (and monotonic milliseconds) into
 // the boot, with msg as its message.
 func sshEntry(host, boot string, k int, msg string) []byte {
 	epoch := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
-	return exportEntry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", epoch.Add(time.Duration(k)*time.Second).UnixMicro()+int64(len(host))),
+	return journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", epoch.Add(time.Duration(k)*time.Second).UnixMicro()+int64(len(host))),
 		fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k), "_BOOT_ID="+boot, "MESSAGE="+msg,
 		"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_PID=4242", "_HOSTNAME="+host)
-}
-
-// writeJournal appends entries to the journal file at path.
-func writeJournal(t *testing.T, path string, entries ...[]byte) {
-	t.Helper()
-	cmd := exec.Command(journalRemote, "-o", path, "-")
-	cmd.Stdin = bytes.NewReader(bytes.Join(entries, nil))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("systemd-journal-remote: %v\n%s", err, out)
-	}
 }
 
 // journalReader is a journal source running on a real store: what it sends, what it logs
@@ -295,12 +252,12 @@ func tempStore(t *testing.T) *store.Store {
 // not UTF-8 as an array of bytes: both arrive whole, and one over 64 KiB is cut there and
 // counted as long, as a line of a file is.
 func TestJournalLongAndBinaryMessagesArriveWhole(t *testing.T) {
-	needJournalTools(t)
+	journaltest.Need(t)
 	dir := t.TempDir()
 	const boot = "0123456789abcdef0123456789abcdef"
 	long := "Failed password for invalid user " + strings.Repeat("a", 5000) + " from 3.3.3.3 port 22 ssh2"
 	binary := "Invalid user \xff\xfe" + strings.Repeat("b", 6000) + " from 3.3.3.3"
-	writeJournal(t, filepath.Join(dir, "remote.journal"),
+	journaltest.Write(t, filepath.Join(dir, "remote.journal"),
 		sshEntry("web1", boot, 0, long),
 		sshEntry("web1", boot, 1, strings.Repeat("c", 100<<10)),
 		sshEntry("web1", boot, 2, binary),
@@ -331,10 +288,10 @@ func TestJournalLongAndBinaryMessagesArriveWhole(t *testing.T) {
 // An entry whose JSON is over maxJournalEntry (with --all a message of many MiB) is
 // skipped and counted; journalctl keeps running and the next entry is read.
 func TestJournalEntryOverTheSizeLimitIsSkipped(t *testing.T) {
-	needJournalTools(t)
+	journaltest.Need(t)
 	dir := t.TempDir()
 	const boot = "0123456789abcdef0123456789abcdef"
-	writeJournal(t, filepath.Join(dir, "remote.journal"),
+	journaltest.Write(t, filepath.Join(dir, "remote.journal"),
 		sshEntry("web1", boot, 0, "first"),
 		sshEntry("web1", boot, 1, strings.Repeat("h", maxJournalEntry+1)),
 		sshEntry("web1", boot, 2, "after"))
@@ -371,7 +328,7 @@ func (f fleet) write(from, to int) []string {
 			entries = append(entries, sshEntry(h.name, h.boot, k, msg))
 			msgs = append(msgs, msg)
 		}
-		writeJournal(f.t, filepath.Join(f.dir, h.name+".journal"), entries...)
+		journaltest.Write(f.t, filepath.Join(f.dir, h.name+".journal"), entries...)
 	}
 	slices.Sort(msgs)
 	return msgs
@@ -380,7 +337,7 @@ func (f fleet) write(from, to int) []string {
 // In a directory of journals with different sequence-number IDs, a restart resumes after
 // the committed entry: only the entries written since are read, none twice.
 func TestJournalResumesAfterTheCommittedEntryAcrossHosts(t *testing.T) {
-	needJournalTools(t)
+	journaltest.Need(t)
 	f := fleet{t, t.TempDir()}
 	st := tempStore(t)
 	first := f.write(0, 10)
@@ -404,7 +361,7 @@ func TestJournalResumesAfterTheCommittedEntryAcrossHosts(t *testing.T) {
 // journal's entries of the boot before, written after the last one read, or a directory's
 // hosts of other boots): journalctl without --follow reads every boot to the end.
 func TestJournalReadsEveryBootBeforeFollowing(t *testing.T) {
-	needJournalTools(t)
+	journaltest.Need(t)
 	f := fleet{t, t.TempDir()}
 	all := f.write(0, 4)
 	r := newJournalReader(f.dir, tempStore(t))
@@ -420,14 +377,14 @@ func TestJournalReadsEveryBootBeforeFollowing(t *testing.T) {
 // A cursor committed by an older version (the sequence-number ID and number alone)
 // still resumes after its entry.
 func TestJournalResumesFromACursorSavedByAnOlderVersion(t *testing.T) {
-	needJournalTools(t)
+	journaltest.Need(t)
 	dir := t.TempDir()
 	const boot = "0123456789abcdef0123456789abcdef"
 	var entries [][]byte
 	for k := range 6 {
 		entries = append(entries, sshEntry("web1", boot, k, fmt.Sprintf("entry %d", k)))
 	}
-	writeJournal(t, filepath.Join(dir, "remote.journal"), entries...)
+	journaltest.Write(t, filepath.Join(dir, "remote.journal"), entries...)
 	out, err := exec.Command("journalctl", "--directory="+dir, "--output=json", "--no-pager").Output()
 	if err != nil {
 		t.Fatal(err)

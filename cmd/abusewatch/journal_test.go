@@ -1,74 +1,28 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
+	"github.com/abusewatch/abusewatch/daemon/journaltest"
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// journalRemote is systemd-journal-remote, which writes journal files from the export
-// format: the tests use it to make a real journal that a real journalctl reads.
-const journalRemote = "/lib/systemd/systemd-journal-remote"
-
-func needJournal(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("journalctl"); err != nil {
-		t.Skip("journalctl is not installed (Debian: apt-get install systemd); the JSON and cursor handling are tested in daemon/journal_test.go")
-	}
-	if _, err := os.Stat(journalRemote); err != nil {
-		t.Skip("systemd-journal-remote is not installed (Debian: apt-get install systemd-journal-remote): no way to write a journal file")
-	}
-}
-
 // bootWeb is the boot ID of the hosts the tests write journals for, unless they say.
 const bootWeb = "0123456789abcdef0123456789abcdef"
-
-// exportEntry is one entry of the export format: fields "NAME=value", in the binary form
-// (name, length, bytes) when the value is long, not UTF-8 or has a newline.
-func exportEntry(fields ...string) []byte {
-	var b bytes.Buffer
-	for _, f := range fields {
-		name, value, _ := strings.Cut(f, "=")
-		if len(value) <= 4096 && utf8.ValidString(value) && !strings.Contains(value, "\n") {
-			b.WriteString(f + "\n")
-			continue
-		}
-		b.WriteString(name + "\n")
-		for i := range 8 { // the length, 64-bit little-endian
-			b.WriteByte(byte(uint64(len(value)) >> (8 * i)))
-		}
-		b.WriteString(value + "\n")
-	}
-	b.WriteString("\n")
-	return b.Bytes()
-}
 
 // sshEntry is host's sshd entry for numbered user u<user> (then pad), k seconds after
 // lineEpoch plus off, k milliseconds into boot.
 func sshEntry(host, boot string, k int, off time.Duration, user int, pad string) []byte {
 	ts := lineEpoch().Add(time.Duration(k)*time.Second + off)
-	return exportEntry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+k)), "_BOOT_ID="+boot,
+	return journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+k)), "_BOOT_ID="+boot,
 		fmt.Sprintf("MESSAGE=Failed password for invalid user u%d%s from 3.3.3.3 port 22 ssh2", user, pad),
 		"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "SYSLOG_IDENTIFIER=sshd", "_PID=4242", "_HOSTNAME="+host)
-}
-
-// writeJournal appends entries to the journal file at path.
-func writeJournal(t *testing.T, path string, entries ...[]byte) {
-	t.Helper()
-	cmd := exec.Command(journalRemote, "-o", path, "-")
-	cmd.Stdin = bytes.NewReader(bytes.Join(entries, nil))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("systemd-journal-remote: %v\n%s", err, out)
-	}
 }
 
 // appendJournal appends numbered sshd entries from..to-1 (host web9) and one cron entry
@@ -81,10 +35,10 @@ func appendJournal(t *testing.T, dir string, from, to int) {
 	}
 	// Not ssh: the unit filter keeps it out.
 	ts := lineEpoch().Add(time.Duration(to) * time.Second)
-	entries = append(entries, exportEntry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+to)), "_BOOT_ID="+bootWeb,
+	entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+to)), "_BOOT_ID="+bootWeb,
 		"MESSAGE=Failed password for invalid user cron from 3.3.3.3 port 22 ssh2",
 		"_SYSTEMD_UNIT=cron.service", "_COMM=cron", "SYSLOG_IDENTIFIER=CRON", "_PID=7", "_HOSTNAME=web9"))
-	writeJournal(t, filepath.Join(dir, "remote.journal"), entries...)
+	journaltest.Write(t, filepath.Join(dir, "remote.journal"), entries...)
 }
 
 // journalConfig is a config reading the journals in jdir, ssh.service only.
@@ -97,7 +51,7 @@ func journalConfig(t *testing.T, dir, jdir string) string {
 // ssh unit become events on the journal's host, new entries are followed, and after a
 // restart the cursor committed with the events resumes exactly after the last one.
 func TestJournalSourceFollowsAndResumesAtTheCursor(t *testing.T) {
-	needJournal(t)
+	journaltest.Need(t)
 	dir := t.TempDir()
 	jdir := filepath.Join(dir, "journal")
 	if err := os.Mkdir(jdir, 0o755); err != nil {
@@ -142,7 +96,7 @@ func TestJournalSourceFollowsAndResumesAtTheCursor(t *testing.T) {
 // read once: the cursor the daemon resumes from is the full one, and the entries
 // journalctl shows again around it are left out.
 func TestJournalFleetDirectoryResumesOnceAcrossHosts(t *testing.T) {
-	needJournal(t)
+	journaltest.Need(t)
 	dir := t.TempDir()
 	jdir := filepath.Join(dir, "journal")
 	if err := os.Mkdir(jdir, 0o755); err != nil {
@@ -161,7 +115,7 @@ func TestJournalFleetDirectoryResumesOnceAcrossHosts(t *testing.T) {
 				entries = append(entries, sshEntry(h.name, h.boot, k, time.Duration(j)*time.Millisecond, user, ""))
 				user++
 			}
-			writeJournal(t, filepath.Join(jdir, "remote-"+h.name+".journal"), entries...)
+			journaltest.Write(t, filepath.Join(jdir, "remote-"+h.name+".journal"), entries...)
 		}
 	}
 	write(0, 20, 0) // users 0–59
@@ -183,14 +137,14 @@ func TestJournalFleetDirectoryResumesOnceAcrossHosts(t *testing.T) {
 // journalctl prints a field over 4096 bytes as null unless it is given --all: an sshd
 // message that long (a long user name) is an event like any other.
 func TestJournalMessageOver4096BytesIsRead(t *testing.T) {
-	needJournal(t)
+	journaltest.Need(t)
 	dir := t.TempDir()
 	jdir := filepath.Join(dir, "journal")
 	if err := os.Mkdir(jdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	pad := strings.Repeat("x", 5000)
-	writeJournal(t, filepath.Join(jdir, "remote.journal"),
+	journaltest.Write(t, filepath.Join(jdir, "remote.journal"),
 		sshEntry("web9", bootWeb, 0, 0, 0, ""), sshEntry("web9", bootWeb, 1, 0, 1, pad), sshEntry("web9", bootWeb, 2, 0, 2, pad))
 	d := startDaemon(t, dir, "run", "--debug", "--config", journalConfig(t, dir, jdir))
 	d.waitEvents(t, 3)
