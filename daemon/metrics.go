@@ -46,6 +46,7 @@ var (
 	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome.", []string{"outcome"}, nil)
 	descSourceRead      = prometheus.NewDesc("abusewatch_source_read_bytes", "Committed read position of each source.", []string{"source"}, nil)
 	descSourceLag       = prometheus.NewDesc("abusewatch_source_lag_bytes", "Bytes behind the end of each source file.", []string{"source"}, nil)
+	descSourceDiscarded = prometheus.NewDesc("abusewatch_source_discarded_total", "Messages and connections a syslog listener discarded, by reason (counted in its errors too).", []string{"source", "reason"}, nil)
 	descSourceLines     = prometheus.NewDesc("abusewatch_source_lines_total", "Lines read from each source.", []string{"source"}, nil)
 	descSourceErrors    = prometheus.NewDesc("abusewatch_source_errors_total", "Read errors of each source.", []string{"source"}, nil)
 	descSourceRotations = prometheus.NewDesc("abusewatch_source_rotations_total", "Rotations seen on each source.", []string{"source"}, nil)
@@ -67,7 +68,7 @@ var (
 type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLines, descSourceRead, descSourceLag, descSourceLines, descSourceErrors, descSourceRotations, descEvents, descIncidents, descReports,
+	for _, d := range []*prometheus.Desc{descLines, descSourceRead, descSourceLag, descSourceDiscarded, descSourceLines, descSourceErrors, descSourceRotations, descEvents, descIncidents, descReports,
 		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descLogs, descUp, descRoundRunning, descRoundLast} {
 		ch <- d
 	}
@@ -94,6 +95,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descSourceLines, float64(s.Lines), s.Source)
 		counter(descSourceErrors, float64(s.Errors), s.Source)
 		counter(descSourceRotations, float64(s.Rotations), s.Source)
+		if s.Source == syslogSource {
+			for reason, n := range map[string]int64{"refused": s.Refused, "over_limit": s.OverLimit, "cut": s.Cut, "kernel_drop": s.Dropped} {
+				counter(descSourceDiscarded, float64(n), s.Source, reason)
+			}
+		}
 	}
 	for class, n := range counters.ByClass() {
 		counter(descEvents, float64(n), string(class))

@@ -39,6 +39,10 @@ type SourceCounters struct {
 	Errors      atomic.Int64 // open, read, permission or journalctl failures
 	Long        atomic.Int64 // lines longer than the cap, kept cut
 	Lag         atomic.Int64 // bytes behind the end of the file at the last look
+	// Of a syslog listener, what it discarded (each counted in Errors too): messages
+	// and connections from networks not in syslog.allow, connections over its limits,
+	// messages a stream ended in the middle of, datagrams the kernel dropped.
+	Refused, OverLimit, Cut, Dropped atomic.Int64
 }
 
 // SourceStats is a snapshot of one source's counters.
@@ -51,6 +55,10 @@ type SourceStats struct {
 	Errors      int64  `json:"errors"`
 	Long        int64  `json:"long_lines"`
 	Lag         int64  `json:"lag_bytes"`
+	Refused     int64  `json:"refused,omitempty"`
+	OverLimit   int64  `json:"over_limit,omitempty"`
+	Cut         int64  `json:"cut,omitempty"`
+	Dropped     int64  `json:"dropped,omitempty"`
 }
 
 // sourceSet holds the counters of every source the daemon has started.
@@ -81,7 +89,8 @@ func (d *Daemon) SourceStats() []SourceStats {
 	for name, c := range d.sources.counters {
 		out = append(out, SourceStats{Source: name, Lines: c.Lines.Load(), Bytes: c.Bytes.Load(),
 			Rotations: c.Rotations.Load(), Truncations: c.Truncations.Load(), Errors: c.Errors.Load(),
-			Long: c.Long.Load(), Lag: c.Lag.Load()})
+			Long: c.Long.Load(), Lag: c.Lag.Load(),
+			Refused: c.Refused.Load(), OverLimit: c.OverLimit.Load(), Cut: c.Cut.Load(), Dropped: c.Dropped.Load()})
 	}
 	slices.SortFunc(out, func(a, b SourceStats) int {
 		switch {

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -95,10 +94,6 @@ type syslogListener struct {
 
 	// What SourceCounters has no field for; each is counted in c.Errors too, so that
 	// status and metrics show it meanwhile.
-	refused    atomic.Int64 // datagrams and connections from networks not in syslog.allow
-	overLimit  atomic.Int64 // connections closed at once: over maxConns or maxPerPeer
-	cut        atomic.Int64 // messages a stream ended (or went quiet) in the middle of
-	udpDropped atomic.Int64 // datagrams the kernel dropped, its receive buffer full
 }
 
 func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
@@ -204,10 +199,10 @@ func (l *syslogListener) allowed(peer netip.Addr) bool {
 // can send them, as fast as they like, from forged addresses over UDP: they are logged
 // once a minute per peer.
 func (l *syslogListener) refuse(peer netip.Addr, proto string) {
-	l.refused.Add(1)
+	l.c.Refused.Add(1)
 	l.c.Errors.Add(1)
 	l.logQuietly(slog.LevelWarn, "refused "+peer.String(), "syslog: refused a message from a network not in syslog.allow",
-		"peer", peer, "proto", proto, "refused", l.refused.Load())
+		"peer", peer, "proto", proto, "refused", l.c.Refused.Load())
 }
 
 // logQuietly logs a warning a peer can repeat at will at most once per quietInterval for
@@ -385,10 +380,10 @@ func (l *syslogListener) serveUDP(ctx context.Context, pc net.PacketConn) {
 		if total, ok := kernelDrops(oob[:oobn]); ok && total != dropped {
 			lost := total - dropped // in uint32, as the kernel counts: right across a wrap
 			dropped = total
-			l.udpDropped.Add(int64(lost))
+			l.c.Dropped.Add(int64(lost))
 			l.c.Errors.Add(int64(lost))
 			l.logQuietly(slog.LevelWarn, "drops "+addr, "syslog: the kernel dropped datagrams: its receive buffer was full",
-				"addr", addr, "dropped_total", l.udpDropped.Load())
+				"addr", addr, "dropped_total", l.c.Dropped.Load())
 		}
 		if !l.allowed(peer) {
 			l.refuse(peer, "udp")
@@ -436,10 +431,10 @@ func (l *syslogListener) serveTCP(ctx context.Context, ln net.Listener, proto st
 			continue
 		}
 		if limit := l.admit(peer); limit != "" {
-			l.overLimit.Add(1)
+			l.c.OverLimit.Add(1)
 			l.c.Errors.Add(1)
 			l.logQuietly(slog.LevelWarn, "limit "+peer.String(), "syslog: closed a connection over the limit",
-				"peer", peer, "proto", proto, "limit", limit, "closed", l.overLimit.Load())
+				"peer", peer, "proto", proto, "limit", limit, "closed", l.c.OverLimit.Load())
 			conn.Close()
 			continue
 		}
@@ -453,7 +448,7 @@ func (l *syslogListener) serveTCP(ctx context.Context, ln net.Listener, proto st
 			if err := l.serveConn(ctx, conn, peer); err != nil && ctx.Err() == nil {
 				l.c.Errors.Add(1)
 				l.logQuietly(slog.LevelWarn, "ended "+peer.String(), "syslog: connection ended", "peer", peer, "proto", proto, "err", err,
-					"messages_cut", l.cut.Load())
+					"messages_cut", l.c.Cut.Load())
 			}
 		})
 	}
@@ -520,7 +515,7 @@ func (l *syslogListener) serveConn(ctx context.Context, conn net.Conn, peer neti
 		msg, err := fr.next()
 		switch {
 		case errors.Is(err, errCutFrame):
-			l.cut.Add(1)
+			l.c.Cut.Add(1)
 			return err
 		case errors.Is(err, io.EOF):
 			return nil

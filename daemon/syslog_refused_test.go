@@ -28,6 +28,9 @@ func TestSyslogRefusalsLoggedOncePerPeer(t *testing.T) {
 		closedAtOnce(t, conn)
 	}
 	waitCounter(t, "refusals", &run.c.Errors, datagrams+connections)
+	if n := run.c.Refused.Load(); n != datagrams+connections {
+		t.Errorf("%d refusals counted as such, want %d", n, datagrams+connections)
+	}
 	if n := run.log.count("refused a message from a network not in syslog.allow", "peer=127.0.0.1"); n != 1 {
 		t.Errorf("%d log lines for %d refusals; want 1", n, datagrams+connections)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -80,6 +81,11 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Lines, s.Bytes, s.Lag, s.Rotations, s.Truncations, s.Errors, s.Error)
 	}
 	tw.Flush()
+	for _, s := range st.Sources {
+		if d := discarded(s); d != "" {
+			fmt.Fprintf(w, "%s discarded: %s.\n", s.Source, d)
+		}
+	}
 	if len(st.LastErrors) > 0 {
 		fmt.Fprintln(w, "\nLast warnings and errors:")
 		for _, e := range st.LastErrors {
@@ -87,4 +93,20 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// discarded says what a syslog listener discarded, of its errors: most of it a sender
+// can repeat at will. "" when nothing.
+func discarded(s daemon.SourceStatus) string {
+	var parts []string
+	for _, d := range []struct {
+		n    int64
+		what string
+	}{{s.Refused, "refused (not in syslog.allow)"}, {s.OverLimit, "over the connection limits"},
+		{s.Cut, "cut off by the stream's end"}, {s.Dropped, "dropped by the kernel (UDP buffer full)"}} {
+		if d.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", d.n, d.what))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
