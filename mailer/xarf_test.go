@@ -123,13 +123,7 @@ func TestXARFOnePartPerSourceAndNoneWithoutAPort(t *testing.T) {
 	}
 	var ids []string
 	for _, b := range bodies[1:] {
-		var doc map[string]any
-		if err := json.Unmarshal(b, &doc); err != nil {
-			t.Fatal(err)
-		}
-		if errs := validate(t, "types/connection-login-attack.json", doc); len(errs) > 0 {
-			t.Errorf("does not validate: %s", errs)
-		}
+		doc := loginAttack(t, b)
 		ids = append(ids, doc["report_id"].(string))
 	}
 	if ids[0] == ids[1] {
@@ -185,13 +179,7 @@ func TestANetworkIncidentIsReportedAsTheNetwork(t *testing.T) {
 		addr  string
 		lines int
 	}{{"203.0.113.7", 2}, {"203.0.113.9", 1}, {"203.0.113.20", 1}} {
-		var doc map[string]any
-		if err := json.Unmarshal(bodies[i+1], &doc); err != nil {
-			t.Fatal(err)
-		}
-		if errs := validate(t, "types/connection-login-attack.json", doc); len(errs) > 0 {
-			t.Errorf("does not validate: %s", errs)
-		}
+		doc := loginAttack(t, bodies[i+1])
 		log, _ := base64.StdEncoding.DecodeString(doc["evidence"].([]any)[0].(map[string]any)["payload"].(string))
 		if doc["source_identifier"] != want.addr || strings.Count(string(log), "from "+want.addr+" port") != want.lines ||
 			strings.Count(string(log), "Failed password") != want.lines {
@@ -253,13 +241,7 @@ func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
 	}
 	seen := map[string]map[string]any{}
 	for _, b := range bodies[1:] {
-		var doc map[string]any
-		if err := json.Unmarshal(b, &doc); err != nil {
-			t.Fatal(err)
-		}
-		if errs := validate(t, "types/connection-login-attack.json", doc); len(errs) > 0 {
-			t.Errorf("does not validate: %s", errs)
-		}
+		doc := loginAttack(t, b)
 		a := doc["source_identifier"].(string)
 		if seen[a] != nil {
 			t.Errorf("two X-ARF reports for %s", a)
@@ -282,6 +264,19 @@ func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
 			t.Errorf("%s: seen %v to %v, want %s to %s", addr, doc["first_seen"], doc["last_seen"], want[0], want[1])
 		}
 	}
+}
+
+// loginAttack decodes an X-ARF part and checks it against the login_attack schema.
+func loginAttack(t *testing.T, part []byte) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(part, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if errs := validate(t, "types/connection-login-attack.json", doc); len(errs) > 0 {
+		t.Errorf("does not validate: %s\n%s", errs, part)
+	}
+	return doc
 }
 
 // validate checks doc against the schema file (relative to testdata/xarf) with the
