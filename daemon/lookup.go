@@ -31,10 +31,11 @@ func (c *Config) lookupDefaults() {
 	}
 }
 
-// validateLookup checks the lookup sections, each error with the file, line and key.
+// validateLookup checks the lookup sections, each error with the file, line and key
+// (for a key left out, the line of its table).
 func (c *Config) validateLookup() error {
 	bad := func(key, format string, args ...any) error {
-		return &ConfigError{File: c.file, Line: keyLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
+		return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
 	}
 	for _, r := range c.Lookup.Resolvers {
 		if _, _, err := net.SplitHostPort(r); err != nil {

@@ -68,7 +68,7 @@ func TestLookupConfigBadValues(t *testing.T) {
 		{"[lookup]\nresolvers = [\"dns.example\"]\n", "lookup.toml:6: lookup.resolvers"},
 		{"[lookup]\nrdap_server = \"rdap.example\"\n", "lookup.toml:6: lookup.rdap_server"},
 		{"[[cert]]\ncountry = \"Brazil\"\nemails = [\"cert@cert.br\"]\n", "lookup.toml:6: cert[0].country"},
-		{"[[cert]]\ncountry = \"BR\"\n", "cert[0].emails: a [[cert]] needs at least one address"},
+		{"[[cert]]\ncountry = \"BR\"\n", "lookup.toml:5: cert[0].emails: a [[cert]] needs at least one address"},
 		{"[[cert]]\ncountry = \"BR\"\nemails = [\"CERT <cert@cert.br>\"]\n", "lookup.toml:7: cert[0].emails"},
 		{"[[do_not_contact]]\nnetwork = \"203.0.113.0/33\"\n", "lookup.toml:6: do_not_contact[0].network"},
 		{"[[do_not_contact]]\nnetwrok = \"203.0.113.0/24\"\n", `did you mean "network"?`},
