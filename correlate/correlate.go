@@ -1134,6 +1134,19 @@ func (c *Correlator) notExcludedIn(p netip.Prefix) func(e *abusewatch.Event) boo
 	return func(*abusewatch.Event) bool { return true }
 }
 
+// SpecialPurpose returns the network that makes addr special-purpose (private,
+// loopback, link-local, multicast, shared, documentation, benchmarking or otherwise
+// reserved): an address that never makes an incident, whatever the config says.
+func SpecialPurpose(addr netip.Addr) (netip.Prefix, bool) {
+	addr = addr.Unmap()
+	for _, p := range slices.Concat(nonGlobalNetworks, reservedNetworks()) {
+		if p.Contains(addr) {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
 // nonGlobalNetworks hold every address that IsGlobalUnicast refuses or IsPrivate
 // accepts: unspecified, loopback, link-local, multicast, broadcast and private.
 var nonGlobalNetworks = []netip.Prefix{

@@ -221,3 +221,32 @@ func TestALaterLoginOfAnOpenIncidentIsItsOwn(t *testing.T) {
 		t.Errorf("a second login within the open incident made %+v; want nothing new", incs)
 	}
 }
+
+// TestSpecialPurposeIsWhatIsNeverReported: SpecialPurpose names a network for exactly
+// the addresses a Correlator without configured networks excludes.
+func TestSpecialPurposeIsWhatIsNeverReported(t *testing.T) {
+	c := newHarness(t, correlate.Options{Threshold: 5, Window: time.Hour}).c
+	for _, tc := range []struct{ addr, net string }{
+		{"10.1.2.3", "10.0.0.0/8"},
+		{"::ffff:192.168.1.1", "192.168.0.0/16"},
+		{"100.64.3.4", "100.64.0.0/10"},
+		{"192.0.2.7", "192.0.2.0/24"},
+		{"198.18.0.1", "198.18.0.0/15"},
+		{"240.0.0.1", "240.0.0.0/4"},
+		{"224.0.0.251", "224.0.0.0/4"},
+		{"2001:db8::1", "2001:db8::/32"},
+		{"fe80::1", "fe80::/10"},
+		{"64:ff9b::1.2.3.4", "::/3"},
+		{"45.134.26.7", ""},
+		{"2a01:4f8::1", ""},
+	} {
+		a := netip.MustParseAddr(tc.addr)
+		p, ok := correlate.SpecialPurpose(a)
+		if got := map[bool]string{true: p.String(), false: ""}[ok]; got != tc.net {
+			t.Errorf("SpecialPurpose(%s) = %q, want %q", tc.addr, got, tc.net)
+		}
+		if c.Excluded(a) != ok {
+			t.Errorf("%s: Excluded = %v, SpecialPurpose = %v", tc.addr, c.Excluded(a), ok)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/correlate"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -34,6 +35,21 @@ func ParseExclusion(s string) (netip.Prefix, error) {
 			s, p.Bits(), p.Masked(), p.Addr())
 	}
 	return abusewatch.UnmapPrefix(p), nil
+}
+
+// NeverReported says why addr is never reported, whatever it does: the special-purpose
+// network or the policy.never_report entry that holds it; "" when neither does. (The
+// networks excluded or pardoned from the command line are in the state database.)
+func (c *Config) NeverReported(addr netip.Addr) string {
+	if p, ok := correlate.SpecialPurpose(addr); ok {
+		return fmt.Sprintf("%s is special-purpose (private, shared, documentation or otherwise reserved space)", p)
+	}
+	for _, n := range c.Policy.NeverReport {
+		if p, err := ParseExclusion(n); err == nil && p.Contains(addr.Unmap()) {
+			return fmt.Sprintf("policy.never_report lists %s", p)
+		}
+	}
+	return ""
 }
 
 // Exclusions wider than these are refused from the command line: an IPv4 /8, an IPv6

@@ -73,8 +73,14 @@ func (c *Config) validateLookup() error {
 		}
 	}
 	for i, d := range c.DoNotContact {
+		key := fmt.Sprintf("do_not_contact[%d].network", i)
 		if _, err := parseNetwork(d.Network); err != nil {
-			return bad(fmt.Sprintf("do_not_contact[%d].network", i), "%q is not an address or a network in CIDR notation such as \"198.51.100.0/24\"", d.Network)
+			return bad(key, "%q is not an address or a network in CIDR notation such as \"198.51.100.0/24\"", d.Network)
+		}
+		// As [[contact]] and policy.never_report: "198.51.100.7/24" is refused, not
+		// silently taken as 198.51.100.0/24.
+		if _, err := ParseExclusion(d.Network); err != nil {
+			return bad(key, "%v", err)
 		}
 	}
 	return nil

@@ -71,6 +71,7 @@ func TestLookupConfigBadValues(t *testing.T) {
 		{"[[cert]]\ncountry = \"BR\"\n", "lookup.toml:5: cert[0].emails: a [[cert]] needs at least one address"},
 		{"[[cert]]\ncountry = \"BR\"\nemails = [\"CERT <cert@cert.br>\"]\n", "lookup.toml:7: cert[0].emails"},
 		{"[[do_not_contact]]\nnetwork = \"203.0.113.0/33\"\n", "lookup.toml:6: do_not_contact[0].network"},
+		{"[[do_not_contact]]\nnetwork = \"203.0.113.7/24\"\n", "lookup.toml:6: do_not_contact[0].network: 203.0.113.7/24 has address bits set past /24"},
 		{"[[do_not_contact]]\nnetwrok = \"203.0.113.0/24\"\n", `did you mean "network"?`},
 		{"[lookup]\nnegative_ttl = 3600\n", "lookup.toml:6: lookup.negative_ttl: wrong type"},
 	} {

@@ -42,6 +42,8 @@ type whoisJSON struct {
 	Network      string         `json:"network"`
 	Country      string         `json:"country"`
 	Contacts     []whoisContact `json:"contacts"`
+	// NeverReported says why abusewatch never reports the address; "" when it may.
+	NeverReported string `json:"never_reported"`
 }
 
 type whoisContact struct {
@@ -96,12 +98,16 @@ func (c *whoisCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	fd, lookupErr := f.Whois(ctx, rest[0])
+	never := ""
+	if len(fd.Addrs) > 0 {
+		never = cfg.NeverReported(fd.Addrs[0])
+	}
 	if *asJSON {
-		if err := c.printJSON(fd); err != nil {
+		if err := c.printJSON(fd, never); err != nil {
 			return err
 		}
 	} else {
-		c.printSteps(fd, cacheNote, time.Now())
+		c.printSteps(fd, cacheNote, never, time.Now())
 	}
 	return lookupErr
 }
@@ -134,15 +140,16 @@ func (c *whoisCommand) openStore(path string) (*store.Store, error) {
 // draw on the admin's terminal (an ESC sequence, a CR that writes a fake line over a real one).
 func shown(s string) string { return lookup.Printable(s, 0) }
 
-func (c *whoisCommand) printJSON(fd lookup.Finding) error {
+func (c *whoisCommand) printJSON(fd lookup.Finding, never string) error {
 	out := whoisJSON{
-		Query:        shown(fd.Query),
-		Addrs:        []string{},
-		PTR:          shown(fd.PTR),
-		PTRConfirmed: fd.PTRConfirmed,
-		Registry:     shown(fd.Contact.Registry),
-		Country:      shown(fd.Contact.Country),
-		Contacts:     []whoisContact{},
+		NeverReported: never,
+		Query:         shown(fd.Query),
+		Addrs:         []string{},
+		PTR:           shown(fd.PTR),
+		PTRConfirmed:  fd.PTRConfirmed,
+		Registry:      shown(fd.Contact.Registry),
+		Country:       shown(fd.Contact.Country),
+		Contacts:      []whoisContact{},
 	}
 	for _, a := range fd.Addrs {
 		out.Addrs = append(out.Addrs, a.String())
@@ -159,7 +166,7 @@ func (c *whoisCommand) printJSON(fd lookup.Finding) error {
 }
 
 // printSteps writes what was found the way a person would note it down by hand.
-func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote string, now time.Time) {
+func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote, never string, now time.Time) {
 	w := newTable(c.stdout)
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%s\t%s\n", label, fmt.Sprintf(format, args...))
@@ -176,6 +183,9 @@ func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote string, now time.
 		line("addresses", "%s (ambiguous: the name has %d; looked up the first)", strings.Join(addrs, ", "), len(addrs))
 	default:
 		line("address", "%s", addrs[0])
+	}
+	if never != "" {
+		line("reported", "never: %s", never)
 	}
 	switch ptr := shown(fd.PTR); {
 	case ptr == "" && fd.PTRError != "":

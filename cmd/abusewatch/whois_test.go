@@ -54,14 +54,15 @@ func TestWhoisJSONShape(t *testing.T) {
 		t.Fatalf("not JSON: %v\n%s", err, stdout)
 	}
 	want := map[string]any{
-		"query":         "3.3.3.3",
-		"addrs":         []any{"3.3.3.3"},
-		"ptr":           "ec2-3-3-3-3.compute.example.test",
-		"ptr_confirmed": true,
-		"registry":      "127.0.0.1",
-		"network":       "3.0.0.0/9",
-		"country":       "",
-		"contacts":      []any{map[string]any{"email": "abuse@amazonaws.com", "role": "abuse", "source": "rdap"}},
+		"query":          "3.3.3.3",
+		"addrs":          []any{"3.3.3.3"},
+		"ptr":            "ec2-3-3-3-3.compute.example.test",
+		"ptr_confirmed":  true,
+		"registry":       "127.0.0.1",
+		"network":        "3.0.0.0/9",
+		"country":        "",
+		"contacts":       []any{map[string]any{"email": "abuse@amazonaws.com", "role": "abuse", "source": "rdap"}},
+		"never_reported": "",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("whois --json =\n%s\nwant %v", stdout, want)
@@ -88,6 +89,37 @@ func TestWhoisStepByStep(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
+	}
+}
+
+// TestWhoisSaysWhatIsNeverReported: whois tells an address abusewatch never reports,
+// whoever answers for it: special-purpose space, and the config's policy.never_report.
+func TestWhoisSaysWhatIsNeverReported(t *testing.T) {
+	dir, _, flags := whoisPeers(t)
+	config := flags[1]
+	doc, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = []byte(strings.Replace(string(doc), "[policy]\n", "[policy]\nnever_report = [\"3.3.3.0/24\"]\n", 1))
+	if err := os.WriteFile(config, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, _ := runBinary(t, dir, append([]string{"whois"}, append(flags, "3.3.3.3")...)...)
+	if want := "reported      never: policy.never_report lists 3.3.3.0/24"; !strings.Contains(stdout, want) {
+		t.Errorf("output lacks %q:\n%s%s", want, stdout, stderr)
+	}
+	stdout, stderr, _ = runBinary(t, dir, append([]string{"whois", "--json"}, append(flags, "::ffff:198.51.100.9")...)...)
+	var got whoisJSON
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s%s", err, stdout, stderr)
+	}
+	if want := "198.51.100.0/24 is special-purpose"; !strings.HasPrefix(got.NeverReported, want) {
+		t.Errorf("never_reported = %q, want it to begin %q", got.NeverReported, want)
+	}
+	stdout, _, _ = runBinary(t, dir, append([]string{"whois"}, append(flags, "3.3.4.4")...)...)
+	if strings.Contains(stdout, "never") {
+		t.Errorf("an address that may be reported is said not to be:\n%s", stdout)
 	}
 }
 
