@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // JournalConfig is the systemd journal source, read through journalctl.
@@ -29,6 +30,12 @@ type SyslogConfig struct {
 	CertFile string   `toml:"cert_file"` // the server certificate (PEM) for tls
 	KeyFile  string   `toml:"key_file"`  // its key
 	Allow    []string `toml:"allow"`     // networks allowed to send
+
+	// The listener's limits (defaults: defaultSyslogConns, defaultSyslogConnsPerPeer,
+	// defaultSyslogIdle).
+	MaxConnections        int      `toml:"max_connections"`          // TCP and TLS connections at once
+	MaxConnectionsPerPeer int      `toml:"max_connections_per_peer"` // from one address
+	IdleTimeout           Duration `toml:"idle_timeout"`             // a connection quiet this long is closed
 }
 
 func (s SyslogConfig) listening() bool { return len(s.UDP)+len(s.TCP)+len(s.TLS) > 0 }
@@ -44,6 +51,15 @@ func (c *Config) sourceDefaults() {
 	}
 	if c.Journal.Command == "" {
 		c.Journal.Command = "journalctl"
+	}
+	if c.Syslog.MaxConnections == 0 && c.unset("syslog.max_connections") {
+		c.Syslog.MaxConnections = defaultSyslogConns
+	}
+	if c.Syslog.MaxConnectionsPerPeer == 0 && c.unset("syslog.max_connections_per_peer") {
+		c.Syslog.MaxConnectionsPerPeer = min(defaultSyslogConnsPerPeer, c.Syslog.MaxConnections)
+	}
+	if c.Syslog.IdleTimeout.Duration == 0 && c.unset("syslog.idle_timeout") {
+		c.Syslog.IdleTimeout = Duration{defaultSyslogIdle}
 	}
 }
 
@@ -117,6 +133,17 @@ func (c *Config) validateSources() error {
 		if _, err := ParseExclusion(n); err != nil { // "192.0.2.7/24" is refused, not widened
 			return bad("syslog.allow", "%v", err)
 		}
+	}
+	switch s := c.Syslog; {
+	case s.MaxConnections < 1:
+		return bad("syslog.max_connections", "must be at least 1, not %d", s.MaxConnections)
+	case s.MaxConnectionsPerPeer < 1:
+		return bad("syslog.max_connections_per_peer", "must be at least 1, not %d", s.MaxConnectionsPerPeer)
+	case s.MaxConnectionsPerPeer > s.MaxConnections:
+		return bad("syslog.max_connections_per_peer", "%d is more than syslog.max_connections (%d): one address could take every connection",
+			s.MaxConnectionsPerPeer, s.MaxConnections)
+	case s.IdleTimeout.Duration < time.Second:
+		return bad("syslog.idle_timeout", "%v is too short: a sender between two messages would be cut off; give e.g. \"1h\"", s.IdleTimeout)
 	}
 	return nil
 }

@@ -253,6 +253,10 @@ func TestSourceConfigErrors(t *testing.T) {
 		{"[journal]\nunits = [\"ssh service\"]\n", "x.toml:2: journal.units: \"ssh service\" is not a unit or identifier name"},
 		{"[journal]\ndirectory = \"/nonexistent\"\n", "x.toml:2: journal.directory: \"/nonexistent\" is not a directory"},
 		{"[[source]]\nfiles = []\n", "x.toml:2: source[0].files: a [[source]] needs at least one file or glob"},
+		{"[syslog]\nmax_connections = 0\n", "x.toml:2: syslog.max_connections: must be at least 1, not 0"},
+		{"[syslog]\nmax_connections = 16\nmax_connections_per_peer = 20\n", "x.toml:3: syslog.max_connections_per_peer: 20 is more than syslog.max_connections (16)"},
+		{"[syslog]\nmax_connections_per_peer = 300\n", "x.toml:2: syslog.max_connections_per_peer: 300 is more than syslog.max_connections (256)"},
+		{"[syslog]\nidle_timeout = \"10ms\"\n", "x.toml:2: syslog.idle_timeout: 10ms is too short"},
 	} {
 		_, err := ParseConfig("x.toml", []byte("[policy]\nmode = \"observe\"\n"+c.doc))
 		if err == nil {
@@ -398,6 +402,27 @@ func TestPermissionAdviceFitsTheFileMode(t *testing.T) {
 		}
 		if got := permissionAdvice(path); !strings.Contains(got, want) {
 			t.Errorf("mode %o: %q, want it to say %q", mode, got, want)
+		}
+	}
+}
+
+// The syslog listener's limits: the defaults, and one address's cap never above the total.
+func TestSyslogLimitsDefaults(t *testing.T) {
+	for _, c := range []struct {
+		doc            string
+		total, perPeer int
+		idle           time.Duration
+	}{
+		{"", defaultSyslogConns, defaultSyslogConnsPerPeer, defaultSyslogIdle},
+		{"[syslog]\nmax_connections = 16\n", 16, 16, defaultSyslogIdle},
+		{"[syslog]\nmax_connections = 1000\nmax_connections_per_peer = 4\nidle_timeout = \"1d\"\n", 1000, 4, 24 * time.Hour},
+	} {
+		cfg, err := ParseConfig("x.toml", []byte("[policy]\nmode = \"observe\"\n"+c.doc))
+		if err != nil {
+			t.Fatalf("%q: %v", c.doc, err)
+		}
+		if s := cfg.Syslog; s.MaxConnections != c.total || s.MaxConnectionsPerPeer != c.perPeer || s.IdleTimeout.Duration != c.idle {
+			t.Errorf("%q: limits %d, %d, %v; want %d, %d, %v", c.doc, s.MaxConnections, s.MaxConnectionsPerPeer, s.IdleTimeout, c.total, c.perPeer, c.idle)
 		}
 	}
 }

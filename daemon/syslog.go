@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -41,16 +42,20 @@ const syslogSource = "syslog"
 // bounded before it is read, and every warning a peer can repeat at will is logged at
 // most once a minute with a count, so it cannot flood the log or status's last warnings.
 
-// The listener's limits. A sender keeps one connection open (rsyslog, syslog-ng), a relay
-// or a NAT a few: the caps leave room for a fleet of a few hundred hosts, and stop one host
+// The listener's default limits ([syslog] max_connections, max_connections_per_peer,
+// idle_timeout). A sender keeps one connection open (rsyslog, syslog-ng), a relay or a
+// NAT a few: the caps leave room for a fleet of a few hundred hosts, and stop one host
 // that opens connections in a loop, or holds them open, from taking the daemon's file
 // descriptors (which the store, the log files and the admin socket need too) and memory
-// (a connection holds up to 128 KiB of buffers: 256 of them, 32 MiB).
+// (a connection holds up to 128 KiB of buffers: 256 of them, 32 MiB). A quiet sender's
+// connection is kept for an hour: rsyslog over plain TCP can lose the one message that
+// meets a connection the listener closed, and a peer that is gone is found by TCP
+// keep-alive (on for every accepted connection) long before.
 const (
-	maxSyslogConns         = 256              // TCP and TLS connections at once, over every listening address
-	maxSyslogConnsPerPeer  = 32               // from one address
-	syslogIdleTimeout      = 5 * time.Minute  // a connection that sends no byte for this long is closed
-	syslogHandshakeTimeout = 10 * time.Second // for a TLS client to finish its handshake
+	defaultSyslogConns        = 256
+	defaultSyslogConnsPerPeer = 32
+	defaultSyslogIdle         = time.Hour
+	syslogHandshakeTimeout    = 10 * time.Second // for a TLS client to finish its handshake
 )
 
 const (
@@ -82,7 +87,7 @@ type syslogListener struct {
 	out   chan<- sourceLine
 	loc   *time.Location
 
-	// The limits: the constants above (tests make them shorter).
+	// The limits: the config's (tests make them shorter).
 	maxConns, maxPerPeer int
 	idle, handshake      time.Duration
 
@@ -98,8 +103,12 @@ type syslogListener struct {
 
 func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
 	l := &syslogListener{d: d, c: d.sources.get(syslogSource), out: out, loc: Location(d.cfg.Detect.Timezone),
-		maxConns: maxSyslogConns, maxPerPeer: maxSyslogConnsPerPeer, idle: syslogIdleTimeout, handshake: syslogHandshakeTimeout,
-		peers: map[netip.Addr]int{}, quiet: logLimiter{every: quietInterval}}
+		// A config that was not read from a file (a test's) has no limits: the defaults.
+		maxConns:   cmp.Or(d.cfg.Syslog.MaxConnections, defaultSyslogConns),
+		maxPerPeer: cmp.Or(d.cfg.Syslog.MaxConnectionsPerPeer, defaultSyslogConnsPerPeer),
+		idle:       cmp.Or(d.cfg.Syslog.IdleTimeout.Duration, defaultSyslogIdle),
+		handshake:  syslogHandshakeTimeout,
+		peers:      map[netip.Addr]int{}, quiet: logLimiter{every: quietInterval}}
 	for _, n := range d.cfg.Syslog.Allow {
 		p, _ := parseNetwork(n) // validated
 		l.allow = append(l.allow, p)

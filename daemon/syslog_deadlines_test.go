@@ -21,11 +21,11 @@ func waitClosed(t *testing.T, conn net.Conn) {
 	}
 }
 
-// A connection that sends nothing for the idle time is closed: between two messages it
-// is no error; inside one, the message is cut and counted.
+// A connection that sends nothing for syslog.idle_timeout is closed: between two
+// messages it is no error; inside one, the message is cut and counted.
 func TestSyslogIdleConnectionsClosed(t *testing.T) {
-	run := startSyslog(t, SyslogConfig{TCP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.1"}},
-		func(l *syslogListener) { l.idle = 200 * time.Millisecond })
+	run := startSyslog(t, SyslogConfig{TCP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.1"},
+		IdleTimeout: Duration{200 * time.Millisecond}}, nil)
 	quiet := dialFrom(t, "127.0.0.1", run.tcp)
 	fmt.Fprintf(quiet, "%s\n", sshdMessage(1, "24.0.0.45"))
 	run.record(t)

@@ -62,20 +62,22 @@ func closedAtOnce(t *testing.T, conn net.Conn) {
 	}
 }
 
-// One address holds at most 32 connections at once: the 33rd is closed at once and
-// counted, another address still gets in, and a connection closed makes room again.
+// One address holds at most syslog.max_connections_per_peer connections at once: the
+// next is closed at once and counted, another address still gets in, and a connection
+// closed makes room again.
 func TestSyslogConnectionsCappedPerPeer(t *testing.T) {
-	run := startSyslog(t, SyslogConfig{TCP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.0/8"}}, nil)
+	const perPeer = 6
+	run := startSyslog(t, SyslogConfig{TCP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.0/8"}, MaxConnectionsPerPeer: perPeer}, nil)
 	var held []net.Conn
-	for i := range maxSyslogConnsPerPeer {
+	for i := range perPeer {
 		conn := dialFrom(t, "127.0.0.1", run.tcp)
 		if !run.admitted(t, conn, i) {
-			t.Fatalf("connection %d of %d from one address was refused", i+1, maxSyslogConnsPerPeer)
+			t.Fatalf("connection %d of %d from one address was refused", i+1, perPeer)
 		}
 		held = append(held, conn)
 	}
 	closedAtOnce(t, dialFrom(t, "127.0.0.1", run.tcp))
-	run.log.wait(t, "syslog: closed a connection over the limit", "peer=127.0.0.1", "limit=32 connections from one address")
+	run.log.wait(t, "syslog: closed a connection over the limit", "peer=127.0.0.1", "limit=6 connections from one address")
 	if n := run.c.Errors.Load(); n != 1 {
 		t.Errorf("errors %d; want the connection over the limit counted", n)
 	}
@@ -95,19 +97,32 @@ func TestSyslogConnectionsCappedPerPeer(t *testing.T) {
 	}
 }
 
-// The listener holds at most 256 connections at once, over every address.
+// The listener holds at most 256 connections at once by default, over every address.
 func TestSyslogConnectionsCappedInTotal(t *testing.T) {
 	run := startSyslog(t, SyslogConfig{TCP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.0/8"}}, nil)
-	peers := maxSyslogConns / maxSyslogConnsPerPeer
+	peers := defaultSyslogConns / defaultSyslogConnsPerPeer
 	for p := range peers {
-		for i := range maxSyslogConnsPerPeer {
-			if !run.admitted(t, dialFrom(t, fmt.Sprintf("127.0.0.%d", 1+p), run.tcp), p*maxSyslogConnsPerPeer+i) {
+		for i := range defaultSyslogConnsPerPeer {
+			if !run.admitted(t, dialFrom(t, fmt.Sprintf("127.0.0.%d", 1+p), run.tcp), p*defaultSyslogConnsPerPeer+i) {
 				t.Fatalf("connection %d from 127.0.0.%d refused", i+1, 1+p)
 			}
 		}
 	}
 	closedAtOnce(t, dialFrom(t, fmt.Sprintf("127.0.0.%d", 1+peers), run.tcp))
 	run.log.wait(t, "syslog: closed a connection over the limit", "limit=256 connections at once")
+}
+
+// syslog.max_connections sets the cap over every address.
+func TestSyslogConnectionsCapFromConfig(t *testing.T) {
+	run := startSyslog(t, SyslogConfig{TCP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.0/8"},
+		MaxConnections: 3, MaxConnectionsPerPeer: 2}, nil)
+	for i, from := range []string{"127.0.0.1", "127.0.0.1", "127.0.0.2"} {
+		if !run.admitted(t, dialFrom(t, from, run.tcp), i) {
+			t.Fatalf("connection %d from %s refused", i+1, from)
+		}
+	}
+	closedAtOnce(t, dialFrom(t, "127.0.0.3", run.tcp))
+	run.log.wait(t, "syslog: closed a connection over the limit", "limit=3 connections at once")
 }
 
 // A count of more than 7 digits ends the connection at once: a peer sending "1" and then
