@@ -125,7 +125,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	loc := shownZone(cfg)
 	for _, t := range touched {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", sourceCell(t.Incident), t.Incident.Attempts, t.Incident.Count,
-			t.Incident.First.In(loc).Format("2006-01-02 15:04:05 -0700"), t.Incident.Last.In(loc).Format("15:04:05"),
+			t.Incident.First.In(loc).Format("2006-01-02 15:04:05 -0700"), lastSeenCell(t.Incident.First, t.Incident.Last, loc),
 			strings.Join(t.Incident.Hosts, ","), reportCell(t))
 	}
 	if err := tw.Flush(); err != nil {
@@ -134,6 +134,19 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintln(c.stdout)
 	c.whereReportsAre(cfg, sum)
 	return deliverErr
+}
+
+// lastSeenCell is an incident's last event as the scan table shows it: the time alone
+// on the day of its first event, with the date (and the offset, when it changed) on another.
+func lastSeenCell(first, last time.Time, loc *time.Location) string {
+	f, l := first.In(loc), last.In(loc)
+	switch {
+	case f.Format(time.DateOnly) == l.Format(time.DateOnly) && f.Format("-0700") == l.Format("-0700"):
+		return l.Format("15:04:05")
+	case f.Format("-0700") == l.Format("-0700"):
+		return l.Format("2006-01-02 15:04:05")
+	}
+	return l.Format("2006-01-02 15:04:05 -0700")
 }
 
 // whereReportsAre says what became of the reports: delivered (and where the maildir

@@ -295,3 +295,25 @@ func TestANetworkIncidentShowsItsAddressesAndWhyItWaits(t *testing.T) {
 		t.Errorf("incidents: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// The scan table's LAST SEEN gives the date when it is not FIRST SEEN's, and the offset
+// when it changed: a recurrence over weeks, or across a change of summer time.
+func TestScanLastSeenCell(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip(err)
+	}
+	first := time.Date(2026, 10, 1, 10, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		last time.Time
+		want string
+	}{
+		{first.Add(5 * time.Minute), "12:05:00"},
+		{first.Add(48 * time.Hour), "2026-10-03 12:00:00"},
+		{first.Add(27 * 24 * time.Hour), "2026-10-28 11:00:00 +0100"},
+	} {
+		if got := lastSeenCell(first, c.last, berlin); got != c.want {
+			t.Errorf("last %v: %q, want %q", c.last, got, c.want)
+		}
+	}
+}
