@@ -54,7 +54,16 @@ func TestShippedAttackRules(t *testing.T) {
 		{"xinetd[1]: FAIL: ftp address from=2001:db8::7", "refused-connect", "2001:db8::7", "", "", 0, 0, "", ""},
 		// FTP
 		{`vsftpd[1]: [admin] FAIL LOGIN: Client "::ffff:203.0.113.7"`, "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
-		{"vsftpd[1]: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=admin rhost=203.0.113.7", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"vsftpd[1]: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=admin rhost=203.0.113.7", "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
+		// pam_unix ends in "rhost=ADDR " when the user is unknown (rsyslog keeps the space);
+		// ruser= is then the name tried (vsftpd's USER, dovecot's login name). Captured
+		// from vsftpd 3.0.3 on Debian 12 (/tmp/review/corpora.md, F1).
+		{"vsftpd: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=nosuchuser rhost=127.0.0.1 ", "auth-failure", "127.0.0.1", "", "nosuchuser", 0, 0, "", ""},
+		{"vsftpd[1]: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=admin rhost=203.0.113.7  user=admin", "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
+		{"auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=lena@example.org rhost=203.0.113.7 ", "auth-failure", "203.0.113.7", "", "lena@example.org", 0, 0, "", ""},
+		{"login[1]: pam_unix(login:auth): authentication failure; logname=LOGIN uid=0 euid=0 tty=/dev/pts/1 ruser= rhost=x.example.org  user=root", "auth-failure", "", "x.example.org", "root", 0, 0, "", ""},
+		{"sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.7 ", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"sshd[1]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.7 ", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
 		{"proftpd[1]: 192.0.2.1 (203.0.113.7[203.0.113.7]) - USER admin: no such user found from 203.0.113.7 [203.0.113.7] to 192.0.2.1:21", "invalid-user", "203.0.113.7", "", "admin", 0, 0, "", ""},
 		{"proftpd[1]: 192.0.2.1 (x.example[203.0.113.7]) - USER root (Login failed): Incorrect password", "auth-failure", "203.0.113.7", "", "root", 0, 0, "", ""},
 		{"proftpd[1]: 192.0.2.1 (203.0.113.7[203.0.113.7]) - Maximum login attempts (3) exceeded, connection refused", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
@@ -158,6 +167,56 @@ func TestHostileTextNeverMovesTheAddress(t *testing.T) {
 	line := "Feb 12 14:10:21 srv sshd[1]: Invalid user x\x1b[2J from 6.6.6.6 port 22"
 	if out, _ := d.Classify(record(line)); out != Unparsed {
 		t.Errorf("a line with an escape sequence is %v, want unparsed", out)
+	}
+}
+
+// pam_unix's ruser= (vsftpd's FTP USER, dovecot's login name) and user= are the client's
+// text, one on each side of rhost=. A name that spells "rhost=6.6.6.6" must never make
+// 6.6.6.6 the address: such a line is an event about the real address or none at all
+// (and then an unknown record that blames no one, or the real address).
+func TestPAMClientTextNeverChoosesTheAddress(t *testing.T) {
+	d := shipped(t)
+	const pam = "pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp "
+	for _, tt := range []struct {
+		line, addr, name, user string // addr and name "": no event
+	}{
+		// /tmp/review/corpora.md F4: the reviewer's crafted lines (pam-ruser.log)
+		{"vsftpd[27244]: " + pam + "ruser=x rhost=6.6.6.6 user=y rhost=203.0.113.7", "", "", ""},
+		{"vsftpd[27244]: " + pam + "ruser=x rhost=6.6.6.6 user=y rhost=203.0.113.7  user=x rhost=6.6.6.6 user=y", "", "", ""},
+		{"auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=x rhost=6.6.6.6 user=y rhost=203.0.113.7", "", "", ""},
+		{"vsftpd[27244]: " + pam + "ruser=x rhost=6.6.6.6 rhost=203.0.113.7", "", "", ""},
+		{"vsftpd[27244]: " + pam + "ruser=x rhost=6.6.6.6 user=y rhost=203.0.113.7 ", "", "", ""},
+		{"vsftpd[27244]: " + pam + "ruser=x rhost=victim.example user=y rhost=203.0.113.7", "", "", ""},
+		// a ruser that starts with a space makes "ruser= rhost=" appear where sshd's is
+		{"vsftpd[27244]: " + pam + "ruser= rhost=6.6.6.6  user=y rhost=203.0.113.7 ", "", "", ""},
+		{"vsftpd[27244]: " + pam + "ruser= rhost=6.6.6.6  user=y rhost=203.0.113.7  user=z", "", "", ""},
+		// the same fields in a user= after the real rhost=
+		{"vsftpd[27244]: " + pam + "ruser=a rhost=203.0.113.7  user=x rhost=6.6.6.6", "", "", ""},
+		{"vsftpd[27244]: " + pam + "ruser=admin rhost=203.0.113.7  user=admin", "203.0.113.7", "", "admin"},
+		{"vsftpd[27244]: " + pam + "ruser=rhost=6.6.6.6 rhost=203.0.113.7 ", "203.0.113.7", "", "rhost=6.6.6.6"},
+		{"vsftpd[27244]: " + pam + "ruser=a rhost=203.0.113.7  user=rhost=6.6.6.6", "203.0.113.7", "", "rhost=6.6.6.6"},
+		// sshd never sets ruser=: its rhost= is fixed, and the user name may hold anything
+		{"sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.7  user=x rhost=6.6.6.6", "203.0.113.7", "", "x rhost=6.6.6.6"},
+		{"sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.7  user=x rhost=6.6.6.6 ", "203.0.113.7", "", "x rhost=6.6.6.6 "},
+		{"sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=attacker.example  user=x rhost=victim.example", "", "attacker.example", "x rhost=victim.example"},
+		{"sshd[1]: PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.7  user=x rhost=6.6.6.6", "203.0.113.7", "", "x rhost=6.6.6.6"},
+	} {
+		out, ev := d.Classify(record("Feb 12 14:10:21 srv " + tt.line))
+		if tt.addr == "" && tt.name == "" {
+			if out == Recognised {
+				t.Errorf("%s: event %s from %v %q, want none", tt.line, ev.Class, ev.Addr, ev.Name)
+			} else if ev.Addr.IsValid() && ev.Addr != netip.MustParseAddr("203.0.113.7") {
+				t.Errorf("%s: unknown record blames %v", tt.line, ev.Addr)
+			}
+			continue
+		}
+		var addr netip.Addr
+		if tt.addr != "" {
+			addr = netip.MustParseAddr(tt.addr)
+		}
+		if out != Recognised || ev.Class != abusewatch.ClassAuthFailure || ev.Addr != addr || ev.Name != tt.name || ev.User != tt.user {
+			t.Errorf("%s: got %v %s addr=%v name=%q user=%q, want auth-failure addr=%v name=%q user=%q", tt.line, out, ev.Class, ev.Addr, ev.Name, ev.User, addr, tt.name, tt.user)
+		}
 	}
 }
 
