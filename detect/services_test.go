@@ -87,6 +87,16 @@ func TestShippedAttackRules(t *testing.T) {
 		{"dovecot: imap-login: Disconnected (auth failed, 1 attempts in 6 secs): user=<a@b.c>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS, session=<x>", "auth-failure", "203.0.113.7", "", "a@b.c", 0, 0, "", ""},
 		{"dovecot: auth-worker(2): pam(a@b.c,203.0.113.7): pam_authenticate() failed: Authentication failure (password mismatch?)", "auth-failure", "203.0.113.7", "", "a@b.c", 0, 0, "", ""},
 		{"dovecot: auth: passwd-file(nobody,203.0.113.7,<x>): unknown user", "invalid-user", "203.0.113.7", "", "nobody", 0, 0, "", ""},
+		// Dovecot 2.4's login processes, and auth_verbose_passwords' "(given password: …)":
+		// real lines from /tmp/review/corpora-repro/dovecot24.log (review F3)
+		{"dovecot[32629]: pop3-login: Login aborted: Connection closed (auth failed, 1 attempts in 2 secs) (auth_failed): user=<admin@taxiaosta.com>, method=PLAIN, rip=90.153.107.201, lip=78.47.94.167, session=<x>", "auth-failure", "90.153.107.201", "", "admin@taxiaosta.com", 0, 0, "", ""},
+		{"dovecot[2241633]: managesieve-login: Login aborted: Logged out (auth failed, 1 attempts in 2 secs) (auth_failed): user=<bogus@invalid.example>, method=PLAIN, rip=90.153.107.201, lip=127.0.0.1, TLS", "auth-failure", "90.153.107.201", "", "bogus@invalid.example", 0, 0, "", ""},
+		{"dovecot[2241633]: imap-login: Logged in: user=<a@b.com>, method=PLAIN, rip=90.153.107.201, lip=192.0.2.97, mpid=1234, TLS, session=<abc>", "auth-success", "90.153.107.201", "", "a@b.com", 0, 0, "", ""},
+		{"dovecot: auth: passwd-file(karen@co.uk,90.153.107.201): Password mismatch (given password: abc)", "auth-failure", "90.153.107.201", "", "karen@co.uk", 0, 0, "", ""},
+		{"dovecot: auth-worker(10377): conn unix:auth-worker (pid=919,uid=112): auth-worker<1>: sql(t@example.com,90.153.107.201): unknown user (given password: a,b)", "invalid-user", "90.153.107.201", "", "t@example.com", 0, 0, "", ""},
+		{"dovecot: auth: Info: ldap(karen@co.uk,90.153.107.201,<sess>): invalid credentials", "auth-failure", "90.153.107.201", "", "karen@co.uk", 0, 0, "", ""},
+		{"dovecot: auth: passwd-file(karen@co.uk,90.153.107.201,<sess>): unknown user (SHA1 of given password: 9a0c63)", "invalid-user", "90.153.107.201", "", "karen@co.uk", 0, 0, "", ""},
+		{"dovecot: auth-worker(1): Info: pam(karen,90.153.107.201,<sess>): pam_authenticate() failed: Authentication failure (Password mismatch?) (given password: x, y)", "auth-failure", "90.153.107.201", "", "karen", 0, 0, "", ""},
 		{"imapd[1]: LOGIN FAILED, user=admin, ip=[::ffff:203.0.113.7]", "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
 		{"courier-pop3d[1]: LOGIN FAILED, method=PLAIN, user=admin, ip=[::ffff:203.0.113.7]", "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
 		// named
@@ -154,6 +164,16 @@ func TestHostileTextNeverMovesTheAddress(t *testing.T) {
 		`dovecot: imap-login: Login: user=<x>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS: y>, method=PLAIN, rip=6.6.6.6, lip=1.1.1.1, TLS`,
 		`dovecot: auth-worker(2): pam(x,203.0.113.7): unknown user (given password: a,6.6.6.6): unknown user b)`,
 		`dovecot: auth: passwd-file(x,203.0.113.7): pam_authenticate() failed: y(z,6.6.6.6): pam_authenticate() failed: Authentication failure`,
+		// Dovecot 2.4's wording, and the password auth_verbose_passwords appends after the
+		// address: the user name stops at the first comma, the password holds no ")".
+		`dovecot: pop3-login: Login aborted: Connection closed (auth failed, 1 attempts in 2 secs) (auth_failed): user=<x>, method=PLAIN, rip=6.6.6.6, lip=1.1.1.1, TLS>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS, session=<x>`,
+		`dovecot: imap-login: Logged in: user=<x>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS: y>, method=PLAIN, rip=6.6.6.6, lip=1.1.1.1, TLS`,
+		`dovecot: auth: passwd-file(x,203.0.113.7): Password mismatch (given password: a,6.6.6.6): Password mismatch (given password: b)`,
+		`dovecot: auth: passwd-file(x,6.6.6.6): Password mismatch (given password: y,203.0.113.7): Password mismatch (given password: pw)`,
+		`dovecot: auth: passwd-file(x,6.6.6.6,<s>): Password mismatch (given password: ,203.0.113.7,<s>): Password mismatch`,
+		`dovecot: auth: sql(x,6.6.6.6): unknown user (given password: ,203.0.113.7): unknown user (given password: pw)`,
+		`dovecot: auth: passwd-file(x,203.0.113.7): Password mismatch (given password: a,b 6.6.6.6)`,
+		`dovecot: auth: pam(x,6.6.6.6): pam_authenticate() failed: a (given password: b,203.0.113.7): pam_authenticate() failed: Authentication failure (given password: pw)`,
 	} {
 		out, ev := d.Classify(record("Feb 12 14:10:21 srv " + line))
 		if out == Recognised && ev.Addr != real {
