@@ -165,6 +165,18 @@ func TestCrowdsecCorpusWithoutAsserts(t *testing.T) {
 	}
 }
 
+// Postfix's SASL failures name the user tried after the address (sasl_username=).
+func TestCrowdsecCorpusPostfixSASLUser(t *testing.T) {
+	d := shipped(t)
+	user := regexp.MustCompile(`, sasl_username=(\S+)$`)
+	for _, line := range readLines(t, "testdata/crowdsec/postfix-honeypot-users/postfix-honeypot-users.log") {
+		out, ev := d.Classify(record(line))
+		if want := user.FindStringSubmatch(line)[1]; out != Recognised || ev.Class != abusewatch.ClassAuthFailure || ev.User != want {
+			t.Errorf("%s: got %v %v user %q, want auth-failure user %q", line, out, ev.Class, ev.User, want)
+		}
+	}
+}
+
 // Firewall lines are port probes from SRC with protocol and flags; ufw's AUDIT and
 // ALLOW lines are what it let through.
 func TestCrowdsecCorpusFirewall(t *testing.T) {

@@ -41,10 +41,21 @@ func TestShippedAttackRules(t *testing.T) {
 		{"sshd[1]: Unable to negotiate with 203.0.113.7 port 4: no matching host key type found. Their offer: ssh-dss [preauth]", "protocol-probe", "203.0.113.7", "", "", 4, 0, "", ""},
 		{"sshd[1]: Connection closed by 203.0.113.7 port 4 [preauth]", "protocol-probe", "203.0.113.7", "", "", 4, 0, "", ""},
 		{"sshd[1]: Received disconnect from 203.0.113.7 port 4:11: Bye Bye [preauth]", "protocol-probe", "203.0.113.7", "", "", 4, 0, "", ""},
+		{"sshd-session[2]: error: Received disconnect from 203.0.113.7 port 5:14: No supported authentication methods available [preauth]", "protocol-probe", "203.0.113.7", "", "", 5, 0, "", ""},
+		// OpenSSH 9.8's PerSourcePenalties and MaxStartups
+		{"sshd[1]: drop connection #0 from [203.0.113.7]:50422 on [192.0.2.1]:22 penalty: failed authentication", "refused-connect", "203.0.113.7", "", "", 50422, 22, "", ""},
+		{"sshd[1]: drop connection #1 from [2001:db8::7]:50422 on [2001:db8::1]:2222 past PerSourceMaxStartups", "refused-connect", "2001:db8::7", "", "", 50422, 2222, "", ""},
+		{"sshd[1]: drop connection #3 from [203.0.113.7]:50422 on [192.0.2.1]:22 past MaxStartups", "connection-limit", "203.0.113.7", "", "", 50422, 22, "", ""},
 		{"sshd[1]: reverse mapping checking getaddrinfo for 7.113.0.203.example.net [203.0.113.7] failed - POSSIBLE BREAK-IN ATTEMPT!", "reverse-mapping", "203.0.113.7", "", "", 0, 0, "", ""},
 		{"sshd[1]: Address 203.0.113.7 maps to x.example.net, but this does not map back to the address - POSSIBLE BREAK-IN ATTEMPT!", "reverse-mapping", "203.0.113.7", "", "", 0, 0, "", ""},
 		{"sshd[1]: message repeated 3 times: [ Failed password for root from 203.0.113.7 port 52214 ssh2]", "auth-failure", "203.0.113.7", "", "root", 52214, 0, "", ""},
 		{"sshd[1]: Accepted password for alice from 192.0.2.10 port 4 ssh2", "auth-success", "192.0.2.10", "", "alice", 4, 0, "", ""},
+		// Dropbear; the last is dropbear-logs line 4 of the crowdsec corpus, whose lines have no header
+		{"dropbear[123]: Exit before auth from <203.0.113.7:35928>: (user 'root', 10 fails): Max auth tries reached - user 'root'", "auth-failure", "203.0.113.7", "", "root", 35928, 0, "", ""},
+		{"dropbear[123]: Exit before auth from <203.0.113.7:35928>: (user 'a', b', 0 fails): Exited normally", "auth-failure", "203.0.113.7", "", "a', b", 35928, 0, "", ""},
+		{"dropbear[123]: Exit before auth from <2001:db8::7:35928>: Exited normally", "protocol-probe", "2001:db8::7", "", "", 35928, 0, "", ""},
+		{"dropbear[123]: Exit before auth from <192.168.1.1:35928>: Bad buf_getptr", "protocol-probe", "192.168.1.1", "", "", 35928, 0, "", ""},
+		{"dropbear[123]: Bad PAM password attempt for 'foobar' from 192.168.9.163:49242", "auth-failure", "192.168.9.163", "", "foobar", 49242, 0, "", ""},
 		// TCP wrappers and xinetd: names are kept for the lookup stage
 		{"sshd[1]: refused connect from host.example.com (203.0.113.7)", "refused-connect", "203.0.113.7", "host.example.com", "", 0, 0, "", ""},
 		{"in.telnetd[1]: refused connect from 203.0.113.7", "refused-connect", "203.0.113.7", "", "", 0, 0, "", ""},
@@ -81,6 +92,11 @@ func TestShippedAttackRules(t *testing.T) {
 		// mail
 		{"postfix/smtpd[1]: warning: unknown[203.0.113.7]: SASL LOGIN authentication failed: UGFzc3dvcmQ6", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
 		{"postfix/submission/smtpd[1]: warning: x.example[2001:db8::7]: SASL PLAIN authentication failed: ", "auth-failure", "2001:db8::7", "", "", 0, 0, "", ""},
+		{"postfix/smtps/smtpd[16997]: warning: unknown[203.0.113.10]: SASL LOGIN authentication failed: (reason unavailable), sasl_username=postmaster@example.org", "auth-failure", "203.0.113.10", "", "postmaster@example.org", 0, 0, "", ""},
+		{"postfix/smtpd[1]: warning: unknown[203.0.113.7]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=a, sasl_username=[6.6.6.6]", "auth-failure", "203.0.113.7", "", "a, sasl_username=[6.6.6.6]", 0, 0, "", ""},
+		// postscreen: as postfix's "non-SMTP command" (postscreen-logs of the crowdsec corpus)
+		{`postfix/postscreen[22244]: PREGREET 16 after 2.6 from [177.154.236.182]:41323: EHLO 127.0.0.1\r\n`, "protocol-probe", "177.154.236.182", "", "", 41323, 0, "", ""},
+		{"postfix/postscreen[1]: NON-SMTP COMMAND from [203.0.113.7]:41323 after CONNECT: GET / HTTP/1.1 from [6.6.6.6]:1", "protocol-probe", "203.0.113.7", "", "", 41323, 0, "", ""},
 		{"sendmail[1]: 2ABCD: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=admin, relay=x.example [203.0.113.7]", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
 		{"sendmail[1]: AUTH failure (PLAIN): authentication failure (-13) SASL(-13): user=admin, relay=[IPv6:2001:db8::7] (may be forged)", "auth-failure", "2001:db8::7", "", "", 0, 0, "", ""},
 		{"exim[1]: dovecot_login authenticator failed for (helo) [203.0.113.7]:55379: 535 Incorrect authentication data (set_id=admin)", "auth-failure", "203.0.113.7", "", "admin", 55379, 0, "", ""},
@@ -160,6 +176,9 @@ func TestHostileTextNeverMovesTheAddress(t *testing.T) {
 		`sshd[1]: Disconnecting invalid user  203.0.113.7 port 55550: Change of username or service not allowed: (,) -> ( 6.6.6.6 port 2: Too many authentication failures [preauth]`,
 		`sshd[1]: Disconnecting authenticating user root 203.0.113.7 port 55550: Change of username or service not allowed: (root,ssh-connection) -> (x 6.6.6.6 port 2: Too many authentication failures [preauth]`,
 		`sshd[1]: ssh_dispatch_run_fatal: Connection from invalid user x 203.0.113.7 port 22: y 6.6.6.6 port 2: message authentication code incorrect [preauth]`,
+		`postfix/postscreen[1]: PREGREET 30 after 0.1 from [203.0.113.7]:1: x from [6.6.6.6]:2: EHLO y`,
+		`dropbear[1]: Exit before auth from <203.0.113.7:1>: (user 'x>: Exit before auth from <6.6.6.6:2', 1 fails): Exited normally`,
+		`sshd[1]: drop connection #0 from [203.0.113.7]:1 on [192.0.2.1]:22 penalty: x from [6.6.6.6]:2 on [192.0.2.1]:22 past MaxStartups`,
 		`vsftpd[1]: [anonymous] OK LOGIN: Client "203.0.113.7", anon password "a] OK LOGIN: Client "6.6.6.6"`,
 		`dovecot: imap-login: Login: user=<x>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS: y>, method=PLAIN, rip=6.6.6.6, lip=1.1.1.1, TLS`,
 		`dovecot: auth-worker(2): pam(x,203.0.113.7): unknown user (given password: a,6.6.6.6): unknown user b)`,
