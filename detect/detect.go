@@ -12,8 +12,9 @@
 // with, logcheck's whole-line rules are cut down to their message, the other rules are
 // found by the literals they require (one Aho-Corasick pass), and the rules that meet a
 // record run in detect's own matcher (see fastmatch.go), without allocating. Everything
-// here is pure: no I/O beyond reading rule files, no clock except as a fallback for
-// records read without a time, safe for concurrent use.
+// here is pure: no I/O beyond reading rule files (and this host's name, once, for the
+// services' own log formats that name no host: see native.go), no clock except as a
+// fallback for records read without a time, safe for concurrent use.
 package detect
 
 import (

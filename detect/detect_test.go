@@ -112,7 +112,7 @@ func TestCrowdsecCorpusAddresses(t *testing.T) {
 				name := filepath.Base(filepath.Dir(logFile)) + "/" + filepath.Base(logFile) + ":" + strconv.Itoa(i+1)
 				out, ev := d.Classify(record(line))
 				if out == Unparsed {
-					continue // exim's and proftpd's own formats: no syslog header
+					continue // dropbear-logs: crowdsec's datasource stripped the header
 				}
 				w := want[i]
 				if w.ip == "" {
@@ -161,6 +161,50 @@ func TestCrowdsecCorpusWithoutAsserts(t *testing.T) {
 			if out != Recognised || ev.Class != want.class || ev.Addr != netip.MustParseAddr(want.addr) {
 				t.Errorf("%s: got %v %v %v, want %s from %s", line, out, ev.Class, ev.Addr, want.class, want.addr)
 			}
+		}
+	}
+}
+
+// exim's mainlog, vsftpd.log and proftpd's SystemLog have no syslog header: each line
+// is read with the service's own header, and the rules written for its syslog messages
+// classify it, with crowdsec's address and user (TestCrowdsecCorpusAddresses checks
+// every line crowdsec parses; this one that no line is unparsed and the attacks are
+// events of the right class and host).
+func TestCrowdsecCorpusNativeFormats(t *testing.T) {
+	d := shipped(t)
+	for _, tt := range []struct {
+		file, program, host string
+		events              int // auth-failure and invalid-user events
+	}{
+		{"testdata/crowdsec/exim-logs/exim-logs.log", "exim", localHost(), 6},
+		{"testdata/crowdsec/vsftpd-logs/vsftpd-logs.log", "vsftpd", localHost(), 3},
+		{"testdata/crowdsec/vsftpd-bf/vsftpd-bf.log", "vsftpd", localHost(), 6},
+		{"testdata/crowdsec/proftpd-bf/proftpd-bf.log", "proftpd", "mantis", 6},
+	} {
+		events := 0
+		for _, line := range readLines(t, tt.file) {
+			if line == "" {
+				continue
+			}
+			v := d.Explain(record(line))
+			if v.Outcome == Unparsed || v.Header.Program != tt.program || v.Header.Host != tt.host {
+				t.Errorf("%s: %v program %q host %q (%v), want %s on %s", line, v.Outcome, v.Header.Program, v.Header.Host, v.Err, tt.program, tt.host)
+			}
+			if v.Outcome == Recognised && (v.Event.Class == abusewatch.ClassAuthFailure || v.Event.Class == abusewatch.ClassInvalidUser) {
+				events++
+				if v.Event.Host != tt.host || v.Event.Service != tt.program {
+					t.Errorf("%s: event on %q by %q", line, v.Event.Host, v.Event.Service)
+				}
+			}
+		}
+		if events != tt.events {
+			t.Errorf("%s: %d failed logins, want %d", tt.file, events, tt.events)
+		}
+	}
+	// proftpd-logs mixes SystemLog and syslog lines: all five are failed logins.
+	for _, line := range readLines(t, "testdata/crowdsec/proftpd-logs/proftpd-logs.log") {
+		if out, ev := d.Classify(record(line)); out != Recognised || (ev.Class != abusewatch.ClassAuthFailure && ev.Class != abusewatch.ClassInvalidUser) {
+			t.Errorf("%s: %v %v", line, out, ev.Class)
 		}
 	}
 }

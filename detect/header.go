@@ -23,13 +23,16 @@ type Header struct {
 	Message string // the text after "program[pid]: "
 
 	tagged string // in file formats, the text after the host: "program[pid]: message"
+	format string // "" for syslog; the service whose own log format it is (native.go)
 }
 
 // ParseHeader parses the syslog header of one log line. It reads RFC 3164 ("Feb 12
 // 14:10:21 host sshd[1]: msg", also with a year after the day), RFC 5424 ("<34>1
 // 2026-11-20T03:14:07.123Z host sshd 123 - - msg", also without the <PRI>) and rsyslog's
 // high-precision file format ("2026-11-20T03:14:07.123456+00:00 host sshd[123]: msg"),
-// each with an optional leading "<PRI>".
+// each with an optional leading "<PRI>". A line without a syslog header or a <PRI> may
+// be in the log format of exim's mainlog, vsftpd's vsftpd.log or proftpd's SystemLog:
+// the header names the service as the program (see native.go).
 //
 // A timestamp without a year gets the latest year that puts it no more than one day after
 // ref, so December lines read in January land in the previous year. Timestamps without a
@@ -45,6 +48,18 @@ func ParseHeader(line string, ref time.Time, loc *time.Location) (Header, error)
 		return Header{}, err
 	}
 	s := skipPRI(line)
+	h, err := parseSyslog(s, ref, loc)
+	if err != nil && s == line {
+		// No syslog header, and no <PRI>: a service's own log file (native.go)?
+		if nh, ok := parseNative(line, loc); ok {
+			return nh, nil
+		}
+	}
+	return h, err
+}
+
+// parseSyslog reads the syslog header of s, a line without its <PRI>.
+func parseSyslog(s string, ref time.Time, loc *time.Location) (Header, error) {
 	switch {
 	case strings.HasPrefix(s, "1 "):
 		return parse5424(s[2:], ref, loc)

@@ -112,6 +112,32 @@ func TestParseHeader(t *testing.T) {
 			line: `<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="App\]lication" eventID="1011"][x@1 a="b"] ` + "\uFEFF" + "An application event",
 			want: Header{Time: time.Date(2003, 10, 11, 22, 14, 15, 3000000, time.UTC), Host: "mymachine.example.com", Program: "evntslog", Message: "An application event"},
 		},
+		// The services' own log files (native.go): exim's mainlog, vsftpd.log, proftpd's SystemLog.
+		{
+			name: "exim mainlog",
+			line: "2022-06-29 16:04:05 dovecot_plain authenticator failed for (mail.test.com) [202.137.142.181]:47807: 535 Incorrect authentication data (set_id=dave)",
+			want: Header{Time: time.Date(2022, 6, 29, 16, 4, 5, 0, berlin), Host: localHost(), Program: "exim", Message: "dovecot_plain authenticator failed for (mail.test.com) [202.137.142.181]:47807: 535 Incorrect authentication data (set_id=dave)", format: "exim"},
+		},
+		{
+			name: "exim mainlog with +millisec, log_timezone and +pid",
+			line: "2023-05-30 06:10:13.345 +0200 [4711] 1qA2bC-000123-AB <= a@example.org",
+			want: Header{Time: time.Date(2023, 5, 30, 4, 10, 13, 345000000, time.UTC), Host: localHost(), Program: "exim", PID: 4711, Message: "1qA2bC-000123-AB <= a@example.org", format: "exim"},
+		},
+		{
+			name: "vsftpd.log, day padded with a space",
+			line: `Mon Jun  9 12:08:53 2020 [pid 27244] [user] FAIL LOGIN: Client "::ffff:93.24.101.90"`,
+			want: Header{Time: time.Date(2020, 6, 9, 12, 8, 53, 0, berlin), Host: localHost(), Program: "vsftpd", PID: 27244, Message: `[user] FAIL LOGIN: Client "::ffff:93.24.101.90"`, format: "vsftpd"},
+		},
+		{
+			name: "vsftpd.log, day not padded",
+			line: `Mon Jun 8 12:08:44 2020 [pid 27245] CONNECT: Client "::ffff:93.24.101.89"`,
+			want: Header{Time: time.Date(2020, 6, 8, 12, 8, 44, 0, berlin), Host: localHost(), Program: "vsftpd", PID: 27245, Message: `CONNECT: Client "::ffff:93.24.101.89"`, format: "vsftpd"},
+		},
+		{
+			name: "proftpd SystemLog",
+			line: "2021-05-28 18:08:34,399 mantis proftpd[498819] mantis (192.168.1.142[192.168.1.142]): USER seb (Login failed): Incorrect password",
+			want: Header{Time: time.Date(2021, 5, 28, 18, 8, 34, 399000000, berlin), Host: "mantis", Program: "proftpd", PID: 498819, Message: "mantis (192.168.1.142[192.168.1.142]): USER seb (Login failed): Incorrect password", format: "proftpd"},
+		},
 		{
 			name: "rfc5424 nil values and no message",
 			line: "<34>1 - - - - - -",
@@ -154,6 +180,15 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"no host", "Feb 12 14:10:21 ", "no host"},
 		{"bad rfc3339", "2026-13-20T03:14:07Z host p: m", "bad RFC 3339 timestamp"},
 		{"rfc5424 short", "<34>1 2026-11-20T03:14:07Z host sshd", "incomplete"},
+		// a service's own format is read from files only: a <PRI> says the line came from a network
+		{"exim with PRI", "<13>2022-06-29 16:04:05 plain authenticator failed for (x) [203.0.113.7]:1: 535 Incorrect authentication data", "bad RFC 3339 timestamp"},
+		{"vsftpd with PRI", `<13>Mon Jun  9 12:08:53 2020 [pid 1] [u] FAIL LOGIN: Client "203.0.113.7"`, "no syslog timestamp"},
+		{"exim no such date", "2022-02-30 16:04:05 plain authenticator failed", "bad RFC 3339 timestamp"},
+		{"exim no message", "2022-06-29 16:04:05 ", "bad RFC 3339 timestamp"},
+		{"vsftpd without pid", `Mon Jun  9 12:08:53 2020 [user] FAIL LOGIN: Client "203.0.113.7"`, "no syslog timestamp"},
+		{"vsftpd bad day", `Mon Jun 39 12:08:53 2020 [pid 1] x`, "no syslog timestamp"},
+		{"proftpd other program", "2021-05-28 18:08:34,399 mantis fail2ban[1] x", "bad RFC 3339 timestamp"},
+		{"proftpd without millis", "2021-05-28 18:08:34, mantis proftpd[1] x", "bad RFC 3339 timestamp"},
 		{"rfc5424 bad time", "<34>1 yesterday host sshd 1 - - m", "bad RFC 3339 timestamp"},
 		{"rfc5424 open SD", `<34>1 2026-11-20T03:14:07Z host sshd 1 - [a b="]"`, "not terminated"},
 		{"rfc5424 no SD", "<34>1 2026-11-20T03:14:07Z host sshd 1 - msg", "structured data is missing"},

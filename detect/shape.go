@@ -225,7 +225,10 @@ func Suggest(line string) (string, error) {
 	if h.Program != "" {
 		b.WriteString(`^(\w{3} [ :[:digit:]]{11}|[0-9T:.+-]{32}) [._[:alnum:]-]+ `)
 		b.WriteString(regexp.QuoteMeta(h.Program))
-		if h.PID != 0 {
+		if h.format != "" {
+			// a service's own log format (native.go): it may log to syslog too, with a PID or not
+			b.WriteString(`(\[[[:digit:]]+\])?`)
+		} else if h.PID != 0 {
 			b.WriteString(`\[[[:digit:]]+\]`)
 		}
 		b.WriteString(": ")

@@ -139,3 +139,31 @@ func TestSuggest(t *testing.T) {
 		t.Error("Suggest of a line without a header succeeded")
 	}
 }
+
+// A record of a service's own log format gets a rule that matches it, in that format and
+// in syslog's: logcheck's whole-line form is taken apart to the program and message.
+func TestSuggestNativeFormat(t *testing.T) {
+	for _, tt := range []struct{ sample, same, syslog string }{
+		{"2022-06-29 14:33:43 H=test.sa.com [1.2.3.4]:18146 temporarily rejected connection in \"connect\" ACL: \"Host is ratelimited (1.9/1h max:1.2)\"",
+			"2022-07-01 01:02:03 H=test.sa.com [203.0.113.7]:1 temporarily rejected connection in \"connect\" ACL: \"Host is ratelimited (1.9/1h max:1.2)\"",
+			"Feb 12 14:10:21 mx exim[1]: H=test.sa.com [203.0.113.7]:1 temporarily rejected connection in \"connect\" ACL: \"Host is ratelimited (1.9/1h max:1.2)\""},
+		{`Mon Jun 8 12:08:44 2020 [pid 27245] CONNECT: Client "::ffff:93.24.101.89"`,
+			`Tue Jun  9 01:02:03 2020 [pid 1] CONNECT: Client "203.0.113.7"`,
+			`Feb 12 14:10:21 ftp vsftpd[1]: CONNECT: Client "203.0.113.7"`},
+	} {
+		rule, err := Suggest(tt.sample)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := LoadNormalRules(fstest.MapFS{"d/r": file(rule)}, "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := New(n, nil, time.UTC)
+		for _, line := range []string{tt.sample, tt.same, tt.syslog} {
+			if out, _ := d.Classify(record(line)); out != Normal {
+				t.Errorf("rule %s\n%s: %v, want normal", rule, line, out)
+			}
+		}
+	}
+}
