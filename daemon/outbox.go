@@ -582,6 +582,10 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			switch {
 			case derr == nil:
 				s.State, s.Location, s.Error, s.NextAttempt = abusewatch.ReportSent, loc, "", time.Time{}
+			case errors.Is(derr, mailer.ErrMayHaveArrived):
+				// As after a stop while sending (RecoverInterrupted): a person decides.
+				s.State, s.Error = abusewatch.ReportPendingApproval, fmt.Sprintf("%s; it is not sent again on its own: check the mail "+
+					"server's log, then `abusewatch report approve %s` to send it or `abusewatch report reject %s`", why, s.ID, s.ID)
 			case giveUp:
 				s.State, s.Error = abusewatch.ReportFailed, fmt.Sprintf("gave up after %d attempts since %s: %s",
 					s.Attempts, s.Created.In(p.zone()).Format("2006-01-02 15:04 -0700"), why)
@@ -594,6 +598,12 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		}, delivery)
 		if err != nil {
 			return err
+		}
+		if errors.Is(derr, mailer.ErrMayHaveArrived) {
+			p.log.Warn("report may have arrived though the mail server did not answer: not sending it again without your approval",
+				"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "err", derr, "approve", "abusewatch report approve "+r.ID)
+			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
+			continue
 		}
 		if derr != nil {
 			p.log.Warn("report delivery failed", "id", r.ID, "attempt", r.Attempts, "temporary", temporary && !giveUp,

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/mail"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/abusewatch/abusewatch/mailer/mailtest"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -406,6 +408,36 @@ func TestReportLeftInSendingIsNotResentWithoutApproval(t *testing.T) {
 		t.Errorf("report is %s: %q", got.State, got.Error)
 	}
 	if !strings.Contains(logs.String(), "not sending it again") || !strings.Contains(logs.String(), "abusewatch report approve "+r.ID) {
+		t.Errorf("no log line says so:\n%s", logs)
+	}
+}
+
+// A server that takes the whole message and gives no answer within mail.timeout may have
+// delivered it: the report goes to the admin, as after a stop while sending, and is not
+// sent again on its own.
+func TestNoAnswerAfterTheMessageIsNotResentWithoutApproval(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{Hold: true})
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
+	smtp := *p.transport.(*mailer.SMTP)
+	smtp.Timeout = 300 * time.Millisecond // mail.timeout
+	p.SetTransport(&smtp)
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Tick(t.Context(), t0); !errors.Is(err, mailer.ErrMayHaveArrived) {
+		t.Fatalf("Tick = %v, want ErrMayHaveArrived", err)
+	}
+	srv.Holding(t)
+	r := reportsIn(t, st, abusewatch.ReportPendingApproval)
+	if len(r) != 1 || r[0].Attempts != 1 || !strings.Contains(r[0].Error, "it may have arrived") ||
+		!strings.Contains(r[0].Error, "abusewatch report approve "+r[0].ID) {
+		t.Fatalf("pending approval: %+v", r)
+	}
+	if err := p.Tick(t.Context(), t0.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Transactions(); n != 1 {
+		t.Errorf("the server saw %d messages, want the one it did not answer", n)
+	}
+	if !strings.Contains(logs.String(), "not sending it again without your approval") {
 		t.Errorf("no log line says so:\n%s", logs)
 	}
 }

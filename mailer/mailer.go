@@ -53,6 +53,12 @@ func (e *deliveryError) Unwrap() error { return e.err }
 
 func permanent(err error) error { return &deliveryError{err: err} }
 
+// ErrMayHaveArrived is wrapped by a delivery error that came after the whole message was
+// sent, before the server answered it (a timeout, a connection lost): the server may have
+// taken the message. It is not Temporary: sent again on its own, a report could arrive
+// twice, so a person decides.
+var ErrMayHaveArrived = errors.New("the message was sent whole but its reply never came: it may have arrived")
+
 // Temporary reports whether delivery may succeed if retried later: true for 4xx SMTP
 // replies and network errors (refused, reset, timed out), false for 5xx replies and for
 // mistakes that only a person can fix (a bad address, a missing STARTTLS, a rejected

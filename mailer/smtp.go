@@ -177,6 +177,11 @@ func (s *SMTP) send(c *smtp.Client, rcpts []string, msg []byte) (string, error) 
 		return "", fmt.Errorf("sending the message: %w", err)
 	}
 	resp, err := w.CloseWithResponse()
+	if _, replied := errors.AsType[*smtp.SMTPError](err); err != nil && !replied {
+		// The whole message went and no answer came (a timeout, a connection lost):
+		// the server may have taken it, and sending it again could send it twice.
+		return "", &deliveryError{err: fmt.Errorf("end of DATA: %w: %w", ErrMayHaveArrived, err)}
+	}
 	if err != nil {
 		return "", fmt.Errorf("end of DATA: %w", err)
 	}

@@ -280,3 +280,19 @@ func TestSMTPAuthLoginWhenPlainIsNotOffered(t *testing.T) {
 		t.Errorf("EHLO %q, want the configured name", m.Helo)
 	}
 }
+
+// A server that takes the whole message and does not answer within the timeout may
+// have delivered it: the error says so and is not Temporary, so it is not sent again.
+func TestSMTPNoReplyAfterDataMayHaveArrived(t *testing.T) {
+	ts := mailtest.Start(t, mailtest.Options{Hold: true})
+	_, err := deliver(t, &SMTP{Addr: ts.Addr, TLS: "none", From: "bounces@example.org", Timeout: 500 * time.Millisecond}, testReport(t))
+	if !errors.Is(err, ErrMayHaveArrived) || Temporary(err) {
+		t.Errorf("err = %v, Temporary = %v; want ErrMayHaveArrived, not temporary", err, Temporary(err))
+	}
+	// A refusal at the same point is an answer: it says the message did not arrive.
+	ts = mailtest.Start(t, mailtest.Options{DataErr: &smtp.SMTPError{Code: 451, Message: "try later"}})
+	_, err = deliver(t, &SMTP{Addr: ts.Addr, TLS: "none", From: "bounces@example.org"}, testReport(t))
+	if errors.Is(err, ErrMayHaveArrived) || !Temporary(err) {
+		t.Errorf("451 at the end of DATA: err = %v, Temporary = %v; want a temporary refusal", err, Temporary(err))
+	}
+}
