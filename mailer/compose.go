@@ -107,7 +107,7 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 		return nil, fmt.Errorf("mailer: the report template does not render: %w", err)
 	}
 	// Whether it prints the sources listed a line each: the sample's such source.
-	c.listsOthers = strings.Contains(out.String(), others[0].Source())
+	c.listsOthers = strings.Contains(out.String(), others[0].inc.Source())
 	return c, nil
 }
 
@@ -131,13 +131,13 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		ids[i] = inc.ID
 	}
 	id := reportID(to, ids)
-	shown, folded := foldIntoNetworks(incidents)
-	subject := subjectFor(shown)
+	sources := sourcesOf(incidents)
+	subject := subjectFor(sources)
 
 	var body bytes.Buffer
-	detailed, others := shown, []abusewatch.Incident(nil)
+	detailed, others := sources, []*source(nil)
 	if c.listsOthers {
-		detailed, others = mostSerious(shown, maxDetailed)
+		detailed, others = mostSerious(sources, maxDetailed)
 	}
 	m := c.memo(contact, detailed, others)
 	m.ReportID = id
@@ -154,7 +154,7 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
 	}
 	if c.xarf {
-		parts, err := c.xarfEntities(id, detailed, m, folded)
+		parts, err := c.xarfEntities(id, detailed)
 		if err != nil {
 			return abusewatch.Report{}, fmt.Errorf("mailer: writing the X-ARF part: %w", err)
 		}
@@ -244,46 +244,18 @@ func reportID(to []*mail.Address, incidentIDs []string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// foldIntoNetworks takes out of incidents those about one address that a network
-// incident of the same report holds whole: the address lies in its network, the events
-// between its first and last. The network incident counts their events already: shown
-// apart as well, they were counted twice, and the desk's tooling opened two tickets for
-// one address. folded gives them under the ID of the (narrowest) network incident that
-// holds them, for their X-ARF parts; the report still names them, so they are not
-// reported again.
-func foldIntoNetworks(incidents []abusewatch.Incident) (shown []abusewatch.Incident, folded map[string][]abusewatch.Incident) {
-	for _, inc := range incidents {
-		holder := -1
-		if !inc.AboutNetwork() && inc.Addr.IsValid() && !inc.Success {
-			for i := range incidents {
-				n := &incidents[i]
-				if n.AboutNetwork() && abusewatch.UnmapPrefix(n.Network).Contains(inc.Addr.Unmap()) &&
-					!inc.First.Before(n.First) && !inc.Last.After(n.Last) && (holder < 0 || n.Network.Bits() > incidents[holder].Network.Bits()) {
-					holder = i
-				}
-			}
-		}
-		if holder < 0 {
-			shown = append(shown, inc)
-			continue
-		}
-		if folded == nil {
-			folded = map[string][]abusewatch.Incident{}
-		}
-		folded[incidents[holder].ID] = append(folded[incidents[holder].ID], inc)
-	}
-	return shown, folded
-}
-
-// subjectFor builds the subject from the incident classes and netip values only: never
-// from log text, which an attacker controls.
-func subjectFor(incidents []abusewatch.Incident) string {
+// subjectFor builds the subject from the incidents' rules and classes and netip values
+// only: never from log text, which an attacker controls.
+func subjectFor(sources []*source) string {
 	what := "suspicious activity"
-	if allLogins(incidents) {
+	switch {
+	case allLogins(sources):
 		what = "repeated SSH login attempts"
+	case allScans(sources):
+		what = "port scan"
 	}
-	s := "Abuse report: " + what + " from " + incidents[0].Source()
-	switch n := len(incidents) - 1; n {
+	s := "Abuse report: " + what + " from " + sources[0].inc.Source()
+	switch n := len(sources) - 1; n {
 	case 0:
 	case 1:
 		s += " and 1 other source"
@@ -294,12 +266,24 @@ func subjectFor(incidents []abusewatch.Incident) string {
 }
 
 // allLogins reports whether every incident is only about login attempts.
-func allLogins(incidents []abusewatch.Incident) bool {
-	for _, inc := range incidents {
-		for _, cl := range inc.Classes {
+func allLogins(sources []*source) bool {
+	for _, s := range sources {
+		for _, cl := range s.inc.Classes {
 			switch cl {
 			case abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser, abusewatch.ClassAuthSuccess:
 			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// allScans reports whether every incident is a port scan.
+func allScans(sources []*source) bool {
+	for _, s := range sources {
+		for _, inc := range s.members {
+			if inc.Rule != "port-scan" {
 				return false
 			}
 		}

@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -20,7 +21,7 @@ type memo struct {
 	ReportID  string   // our reference for this report, for the recipient's reply (set by Compose)
 	Network   string   // the contact's network, e.g. "203.0.113.0/24"
 	Holder    string   // the network's name or handle in the registry, may be empty
-	Reasons   []string // why we write: one phrase per class, e.g. "repeated failed SSH login attempts"
+	Reasons   []string // why we write: one phrase per kind of activity, e.g. "repeated failed SSH login attempts"
 	Incidents []memoIncident
 	Others    []memoSource // the sources beyond maxDetailed, a line each (mostSerious)
 	Key       *memoKey     // the OpenPGP key that signs the report, nil when unsigned
@@ -28,10 +29,12 @@ type memo struct {
 
 // memoSource is a source the memo lists on one line, without its log lines.
 type memoSource struct {
-	Source      string // the address, or the network
-	First, Last string // as in memoIncident
-	Count       int
-	Attempts    int
+	Source          string // the address, or the network
+	First, Last     string // as in memoIncident
+	Count           int
+	Attempts        int
+	CountAtLeast    bool // as in memoIncident
+	AttemptsAtLeast bool
 }
 
 // A memo details at most maxDetailed incidents, with their log lines (and the X-ARF
@@ -41,30 +44,30 @@ type memoSource struct {
 // and nobody's reading.
 const maxDetailed = 25
 
-// mostSerious splits incidents (in the order the memo shows them) into the n most
+// mostSerious splits sources (in the order the memo shows them) into the n most
 // serious (severity, then connections, then events) and the others, each in the order
 // they came in.
-func mostSerious(incidents []abusewatch.Incident, n int) (detailed, others []abusewatch.Incident) {
-	if len(incidents) <= n {
-		return incidents, nil
+func mostSerious(sources []*source, n int) (detailed, others []*source) {
+	if len(sources) <= n {
+		return sources, nil
 	}
-	order := make([]int, len(incidents))
+	order := make([]int, len(sources))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
-		x, y := &incidents[a], &incidents[b]
+		x, y := &sources[a].inc, &sources[b].inc
 		return cmp.Or(cmp.Compare(y.Severity, x.Severity), cmp.Compare(y.Attempts, x.Attempts), cmp.Compare(y.Count, x.Count))
 	})
-	chosen := make([]bool, len(incidents))
+	chosen := make([]bool, len(sources))
 	for _, i := range order[:n] {
 		chosen[i] = true
 	}
-	for i, inc := range incidents {
+	for i, s := range sources {
 		if chosen[i] {
-			detailed = append(detailed, inc)
+			detailed = append(detailed, s)
 		} else {
-			others = append(others, inc)
+			others = append(others, s)
 		}
 	}
 	return detailed, others
@@ -80,20 +83,71 @@ type memoIncident struct {
 	Source    string   // the attacking address, or the network
 	IsNetwork bool     // Source is a network: the incident is about it as a whole
 	Addresses []string // of a network, the addresses its lines below name, in order
-	// Of a network, every address its events came from (Incident.Sources), four to a
-	// line, and how many ("256 or more" at abusewatch.MaxSources); none for an incident
-	// stored before abusewatch kept them.
+	// Of a network, every address its events came from (Incident.Sources, and those of
+	// the incidents of its addresses it holds), four to a line, and how many: "12", or
+	// where the list may leave some out "256 or more; these 256 are listed" (at
+	// abusewatch.MaxSources, or a recurrence, whose earliest days are known only as
+	// counts); none for an incident stored before abusewatch kept them.
 	SourceLines []string
 	SourceCount string
-	PTR         string   // of an address, its forward-confirmed reverse name, sanitised, or ""
-	First       string   // first event, in our zone with the offset from GMT
-	Last        string   // last event, likewise
-	Count       int      // number of events (log lines)
-	Attempts    int      // distinct connections among the events
-	Hosts       []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
-	Evidence    []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
-	Omitted     int      // events not shown as evidence lines
-	Success     bool     // a successful login was seen from the source
+	PTR         string // of an address, its forward-confirmed reverse name, sanitised, or ""
+	First       string // first event, in our zone with the offset from GMT
+	Last        string // last event, likewise
+	Count       int    // number of events (log lines)
+	Attempts    int    // distinct connections among the events
+	// Count, Attempts are lower bounds: the source stands for incidents that share
+	// lines, and how many they share is known only within bounds.
+	CountAtLeast, AttemptsAtLeast bool
+	Hosts                         []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
+	Evidence                      []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
+	Omitted                       int      // events not shown as evidence lines (at least, with CountAtLeast)
+	Success                       bool     // a successful login was seen from the source
+}
+
+// reasons says why we write about sources: one phrase per kind of activity, in the
+// words of the rule that found it where it says more than the class (a port scan, a
+// sweep, a recurrence), each once.
+func reasons(sources []*source) []string {
+	var out []string
+	for _, s := range sources {
+		// Of a class that a sweep or a recurrence of this source names, the plain
+		// phrase says less: it goes.
+		qualified := map[abusewatch.Class]bool{}
+		for _, inc := range s.members {
+			if !s.inc.AboutNetwork() && (inc.Rule == "sweep" || inc.Rule == "recurrence") {
+				for _, cl := range inc.Classes {
+					qualified[cl] = true
+				}
+			}
+		}
+		for _, inc := range s.members {
+			if inc.Rule == "port-scan" {
+				if r := "a port scan of our hosts"; !slices.Contains(out, r) {
+					out = append(out, r)
+				}
+				continue
+			}
+			for _, cl := range inc.Classes {
+				// A success is not why we write; it is reported per incident as a possible compromise.
+				if cl == abusewatch.ClassAuthSuccess {
+					continue
+				}
+				r := phrase(cl)
+				switch {
+				case inc.Rule == "sweep":
+					r += " on several of our hosts in turn (a sweep)"
+				case inc.Rule == "recurrence":
+					r += " on many different days"
+				case qualified[cl]:
+					continue
+				}
+				if !slices.Contains(out, r) {
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // phrase says in plain words what a class of event is, for the memo's "why we write".
@@ -106,6 +160,12 @@ func phrase(c abusewatch.Class) string {
 		return "login attempts for user names that do not exist on our host"
 	case "port-scan", "portscan", "scan":
 		return "a port scan of our host"
+	case "port-probe":
+		return "connection attempts that our firewall blocked"
+	case "protocol-probe":
+		return "connections that did not speak the expected protocol or gave up before logging in"
+	case "refused-connect":
+		return "connections that our access rules refused"
 	case "ftp-probe", "ftp-failure":
 		return "an FTP probe (failed FTP logins)"
 	case "telnet-probe":
@@ -154,11 +214,12 @@ func (c *Composer) hostNames(hosts []string) []string {
 	return out
 }
 
-func (c *Composer) memo(contact abusewatch.Contact, incidents, others []abusewatch.Incident) memo {
+func (c *Composer) memo(contact abusewatch.Contact, sources, others []*source) memo {
 	m := memo{
 		Reporter: c.reporter,
 		Network:  contact.Network.String(),
 		Holder:   sanitize(contact.Name),
+		Reasons:  reasons(slices.Concat(sources, others)),
 	}
 	if c.signer != nil {
 		m.Key = &memoKey{Fingerprint: c.signer.Fingerprint(), URL: c.signer.KeyURL()}
@@ -166,44 +227,36 @@ func (c *Composer) memo(contact abusewatch.Contact, incidents, others []abusewat
 	if !contact.Network.IsValid() {
 		m.Network = ""
 	}
-	seen := map[abusewatch.Class]bool{}
-	for _, inc := range slices.Concat(incidents, others) {
-		for _, cl := range inc.Classes {
-			// A success is not why we write; it is reported per incident as a possible compromise.
-			if cl == abusewatch.ClassAuthSuccess || seen[cl] {
-				continue
-			}
-			seen[cl] = true
-			m.Reasons = append(m.Reasons, phrase(cl))
-		}
+	for _, s := range sources {
+		m.Incidents = append(m.Incidents, c.memoIncident(s))
 	}
-	for _, inc := range incidents {
-		m.Incidents = append(m.Incidents, c.memoIncident(inc))
-	}
-	for _, inc := range others {
+	for _, s := range others {
+		inc := &s.inc
 		m.Others = append(m.Others, memoSource{Source: inc.Source(), First: c.timestamp(inc.First), Last: c.timestamp(inc.Last),
-			Count: inc.Count, Attempts: max(inc.Attempts, 1)})
+			Count: inc.Count, Attempts: max(inc.Attempts, 1), CountAtLeast: s.linesAtLeast, AttemptsAtLeast: s.connsAtLeast})
 	}
 	return m
 }
 
-func (c *Composer) memoIncident(inc abusewatch.Incident) memoIncident {
+func (c *Composer) memoIncident(s *source) memoIncident {
+	inc := &s.inc
 	mi := memoIncident{
-		Source:    inc.Source(),
-		IsNetwork: inc.AboutNetwork(),
-		PTR:       sanitize(inc.PTR),
-		First:     c.timestamp(inc.First),
-		Last:      c.timestamp(inc.Last),
-		Count:     inc.Count,
-		Attempts:  max(inc.Attempts, 1),
-		Omitted:   max(0, inc.Count-len(inc.Evidence)),
-		Success:   inc.Success,
-		Hosts:     c.hostNames(inc.Hosts),
+		Source:          inc.Source(),
+		IsNetwork:       inc.AboutNetwork(),
+		PTR:             sanitize(inc.PTR),
+		First:           c.timestamp(inc.First),
+		Last:            c.timestamp(inc.Last),
+		Count:           inc.Count,
+		Attempts:        max(inc.Attempts, 1),
+		CountAtLeast:    s.linesAtLeast,
+		AttemptsAtLeast: s.connsAtLeast,
+		Success:         inc.Success,
+		Hosts:           c.hostNames(inc.Hosts),
 	}
 	shown := evidenceSample(inc.Evidence)
 	mi.Omitted = max(0, inc.Count-len(shown))
 	for _, ev := range shown {
-		mi.Evidence = append(mi.Evidence, c.timestamp(ev.Time)+"  "+sanitize(ev.Line))
+		mi.Evidence = append(mi.Evidence, c.evidenceLine(ev))
 	}
 	if mi.IsNetwork {
 		// One address's reverse name says nothing of the network's others.
@@ -220,12 +273,18 @@ func (c *Composer) memoIncident(inc abusewatch.Incident) memoIncident {
 		}
 		if n := len(inc.Sources); n > 0 {
 			mi.SourceCount = strconv.Itoa(n)
-			if n >= abusewatch.MaxSources {
-				mi.SourceCount += " or more"
+			if s.partialSources {
+				mi.SourceCount = fmt.Sprintf("%d or more; these %d are listed", n, n)
 			}
 		}
 	}
 	return mi
+}
+
+// evidenceLine is a log line as the memo and the X-ARF parts show it: our time, the
+// line sanitised.
+func (c *Composer) evidenceLine(ev abusewatch.Event) string {
+	return c.timestamp(ev.Time) + "  " + sanitize(ev.Line)
 }
 
 // addressesOf lists the distinct addresses of evs, in order of first appearance.
@@ -246,7 +305,7 @@ func (c *Composer) timestamp(t time.Time) string {
 // sample returns a contact, incidents in detail and one listed a line, that take every
 // branch a template is likely to have (success or not, lines omitted or not, known and
 // unknown classes), so NewComposer can refuse a template that parses but cannot render.
-func sample() (abusewatch.Contact, []abusewatch.Incident, []abusewatch.Incident) {
+func sample() (abusewatch.Contact, []*source, []*source) {
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	contact := abusewatch.Contact{
 		Network: netip.MustParsePrefix("192.0.2.0/24"),
@@ -287,5 +346,17 @@ func sample() (abusewatch.Contact, []abusewatch.Incident, []abusewatch.Incident)
 		Count:    4,
 		Attempts: 2,
 	}}
-	return contact, detailed, others
+	// Each a source of its own (folded, the address would go into the network), and
+	// the network's counts and addresses known only as lower bounds.
+	alone := func(incs []abusewatch.Incident) []*source {
+		var out []*source
+		for _, inc := range incs {
+			out = append(out, merge([]abusewatch.Incident{inc}))
+		}
+		return out
+	}
+	d, o := alone(detailed), alone(others)
+	d[1].linesAtLeast, d[1].connsAtLeast, d[1].partialSources = true, true, true
+	o[0].linesAtLeast, o[0].connsAtLeast = true, true
+	return contact, d, o
 }

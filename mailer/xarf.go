@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,80 +55,180 @@ type xarfEvidence struct {
 	Size        int    `json:"size"`
 }
 
-// xarfType maps an incident to an X-ARF connection type: a scan, or a login attack.
-// Incidents of other kinds get no machine-readable part rather than a wrong one.
-func xarfType(inc abusewatch.Incident) string {
-	for _, c := range inc.Classes {
-		if strings.Contains(string(c), "scan") {
-			return "port_scan"
-		}
+// xarfType maps what the rules found (rules, of the incidents about an address) and
+// the classes of its lines to an X-ARF connection type: a port scan (the port-scan
+// rule, or packets our firewall blocked), or a login attack (failed logins). Other
+// kinds get no machine-readable part rather than a wrong one.
+func xarfType(rules []string, classes []abusewatch.Class) string {
+	scan := len(rules) > 0 && !slices.ContainsFunc(rules, func(r string) bool { return r != "port-scan" })
+	if !scan && slices.ContainsFunc(classes, func(c abusewatch.Class) bool {
+		return c == abusewatch.ClassAuthFailure || c == abusewatch.ClassInvalidUser
+	}) {
+		return "login_attack"
 	}
-	for _, c := range inc.Classes {
-		switch c {
-		case abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser:
-			return "login_attack"
-		}
+	if scan || slices.ContainsFunc(classes, func(c abusewatch.Class) bool { return c == "port-probe" || strings.Contains(string(c), "scan") }) {
+		return "port_scan"
 	}
 	return ""
 }
 
-// xarfReports are the X-ARF reports for one incident of report id, whose memo shows the
-// lines evidence: one, or none (the schemas require a source port for an address, so an
-// incident whose evidence has no port gets no X-ARF part). X-ARF names one address per
-// report, so an incident about a whole network gets one per address: that of each
-// incident folded into it (its own lines and times), and for the other addresses its
-// lines name, each with that address's lines and the times of those lines (the
-// network's first and last are not that address's, and a desk looks up who held a
-// dynamic address at first_seen).
-func (c *Composer) xarfReports(id string, inc abusewatch.Incident, evidence []string, folded []abusewatch.Incident, reported map[netip.Addr]bool) []xarfReport {
-	typ := xarfType(inc)
-	if typ == "" || !inc.Addr.IsValid() {
-		return nil
-	}
-	what := "failed logins"
+// xarfWhat says what a report of X-ARF type typ is about, for its description.
+func xarfWhat(typ string) string {
 	if typ == "port_scan" {
-		what = "connection attempts to closed ports"
+		return "connection attempts that our firewall blocked"
 	}
-	hosts := strings.Join(c.hostNames(inc.Hosts), ", ")
-	between := c.timestamp(inc.First) + " and " + c.timestamp(inc.Last)
+	return "failed logins"
+}
+
+// atLeast writes n, "at least n" when it is a lower bound.
+func atLeast(n int, lower bool) string {
+	if lower {
+		return "at least " + strconv.Itoa(n)
+	}
+	return strconv.Itoa(n)
+}
+
+// xarfReports are the X-ARF reports for source s of report id: one per address (the
+// schemas require a source port for an address, so an address none of whose lines
+// gives one gets none). X-ARF names one address per report, so a network gets one per
+// address: for each of its addresses with incidents of their own, their lines and
+// times together with its lines among the network's; for each other address its lines
+// name, its lines and their times (the network's first and last are not that
+// address's, and a desk looks up who held a dynamic address at first_seen). reported
+// are the addresses the memo lists on their own, whose own report they are.
+func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]bool) []xarfReport {
+	inc := &s.inc
 	if !inc.AboutNetwork() {
-		desc := fmt.Sprintf("%d connections (%d log lines) with %s from %s to our hosts %s between %s.",
-			max(inc.Attempts, 1), inc.Count, what, inc.Addr, hosts, between)
-		x, ok := c.xarfFor(id+"\x00"+inc.ID, typ, inc.Addr, inc.First, inc.Last, inc.Evidence, evidence, desc,
-			fmt.Sprintf("%d of the %d log lines, in our time zone", len(evidence), inc.Count))
-		if !ok {
+		if !inc.Addr.IsValid() {
 			return nil
 		}
-		return []xarfReport{x}
+		if x, ok := c.addressXARF(id, s, nil, netip.Prefix{}); ok {
+			return []xarfReport{x}
+		}
+		return nil
 	}
 	var out []xarfReport
 	own := map[netip.Addr]bool{}
-	for _, f := range folded {
-		out = append(out, c.xarfReports(id, f, c.memoIncident(f).Evidence, nil, nil)...)
-		own[f.Addr.Unmap()] = true
+	for _, a := range s.addrs {
+		addr := a.inc.Addr.Unmap()
+		own[addr] = true
+		if x, ok := c.addressXARF(id, a, linesFrom(inc.Evidence, addr), inc.Network); ok {
+			out = append(out, x)
+		}
 	}
-	shown := evidenceSample(inc.Evidence) // the events of evidence, one for one
-	for _, a := range addressesOf(shown) {
+	hosts := strings.Join(c.hostNames(inc.Hosts), ", ")
+	between := c.timestamp(inc.First) + " and " + c.timestamp(inc.Last)
+	for _, a := range addressesOf(inc.Evidence) {
 		if own[a] || reported[a] {
-			continue // that address's own incident gives its report
+			continue // that address's own incidents give its report
 		}
-		var evs []abusewatch.Event
-		var lines []string
-		for i, ev := range shown {
-			if ev.Addr.Unmap() == a {
-				evs, lines = append(evs, ev), append(lines, evidence[i])
-			}
+		evs := linesFrom(inc.Evidence, a)
+		var classes []abusewatch.Class
+		lines := make([]string, len(evs))
+		for i, ev := range evs {
+			classes, lines[i] = append(classes, ev.Class), c.evidenceLine(ev)
 		}
-		byTime := func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) }
-		first, last := slices.MinFunc(evs, byTime).Time, slices.MaxFunc(evs, byTime).Time
-		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %d connections (%d log lines) with %s to our hosts %s between %s; the lines of %s we show are between %s and %s.",
-			a, inc.Network, max(inc.Attempts, 1), inc.Count, what, hosts, between, a, c.timestamp(first), c.timestamp(last))
+		typ := xarfType([]string{inc.Rule}, classes)
+		if typ == "" {
+			continue
+		}
+		first, last := evs[0].Time, evs[len(evs)-1].Time
+		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %s connections (%s log lines) with %s to our hosts %s between %s; the lines of %s we have kept are between %s and %s.",
+			a, inc.Network, atLeast(max(inc.Attempts, 1), s.connsAtLeast), atLeast(inc.Count, s.linesAtLeast), xarfWhat(typ), hosts, between, a,
+			c.timestamp(first), c.timestamp(last))
 		if x, ok := c.xarfFor(id+"\x00"+inc.ID+"\x00"+a.String(), typ, a, first, last, evs, lines, desc,
-			fmt.Sprintf("the %d log lines of %s among those of %s we show, in our time zone", len(lines), a, inc.Network)); ok {
+			fmt.Sprintf("the %d log lines of %s among those of %s we have kept, in our time zone", len(lines), a, inc.Network)); ok {
 			out = append(out, x)
 		}
 	}
 	return out
+}
+
+// linesFrom are the lines of evs (sorted by time) that name addr.
+func linesFrom(evs []abusewatch.Event, addr netip.Addr) []abusewatch.Event {
+	var out []abusewatch.Event
+	for _, ev := range evs {
+		if ev.Addr.Unmap() == addr {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// addressXARF is the X-ARF report about the address of source a (its incidents
+// merged), with its lines extra (sorted by time) that a network incident of the same
+// report shows, when a is folded into network: they widen its times, and those
+// outside the times of its incidents add to its counts.
+func (c *Composer) addressXARF(id string, a *source, extra []abusewatch.Event, network netip.Prefix) (xarfReport, bool) {
+	inc := &a.inc
+	addr := inc.Addr.Unmap()
+	lines, conns := inc.Count, max(inc.Attempts, 1)
+	linesAtLeast, connsAtLeast := a.linesAtLeast, a.connsAtLeast
+	evs := slices.Clone(inc.Evidence)
+	first, last := inc.First, inc.Last
+	hosts := slices.Clone(inc.Hosts)
+	classes := slices.Clone(inc.Classes)
+	known := map[lineKey]bool{}
+	var ownLines []*abusewatch.Event
+	for i := range inc.Evidence {
+		known[keyOf(&inc.Evidence[i])] = true
+		ownLines = append(ownLines, &inc.Evidence[i])
+	}
+	ownConns := portedConns(ownLines)
+	newConns := map[connKey]bool{}
+	for i := range extra {
+		e := &extra[i]
+		if known[keyOf(e)] {
+			continue
+		}
+		known[keyOf(e)] = true
+		evs, classes = append(evs, *e), append(classes, e.Class)
+		first, last = minTime(first, e.Time), maxTime(last, e.Time)
+		if e.Host != "" && !slices.Contains(hosts, e.Host) {
+			hosts = append(hosts, e.Host)
+		}
+		within := slices.ContainsFunc(a.members, func(x abusewatch.Incident) bool { return !e.Time.Before(x.First) && !e.Time.After(x.Last) })
+		switch {
+		case within && slices.ContainsFunc(a.members, func(x abusewatch.Incident) bool { return countsLine(&x, e) }):
+			// counted there already
+		case within:
+			// perhaps counted there: the counts stay what they surely are
+			linesAtLeast, connsAtLeast = true, true
+		default:
+			lines++
+			k := connKey{e.Host, e.Service, e.Addr.Unmap(), e.Port}
+			switch {
+			case e.Port == 0:
+				connsAtLeast = true
+			case !ownConns[k] && !newConns[k]:
+				newConns[k] = true
+				conns++
+			}
+		}
+	}
+	conns = min(conns, lines)
+	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	slices.Sort(hosts)
+	var rules []string
+	for _, x := range a.members {
+		rules = append(rules, x.Rule)
+	}
+	typ := xarfType(rules, classes)
+	if typ == "" {
+		return xarfReport{}, false
+	}
+	shown := make([]string, len(evs))
+	for i, ev := range evs {
+		shown[i] = c.evidenceLine(ev)
+	}
+	desc := fmt.Sprintf("%s connections (%s log lines) with %s from %s to our hosts %s between %s and %s.",
+		atLeast(conns, connsAtLeast), atLeast(lines, linesAtLeast), xarfWhat(typ), addr, strings.Join(c.hostNames(hosts), ", "),
+		c.timestamp(first), c.timestamp(last))
+	if network.IsValid() {
+		desc += fmt.Sprintf(" %s is one of the addresses of %s that this report names.", addr, network)
+	}
+	return c.xarfFor(id+"\x00"+inc.ID, typ, addr, first, last, evs, shown, desc,
+		fmt.Sprintf("%d of the %s log lines, in our time zone", len(shown), atLeast(lines, linesAtLeast)))
 }
 
 // xarfFor builds one X-ARF report of type typ about addr, seen from first to last, with
@@ -181,19 +282,19 @@ func (c *Composer) xarfFor(key, typ string, addr netip.Addr, first, last time.Ti
 	}, true
 }
 
-// xarfEntities are the X-ARF attachments for the memo's incidents, in memo order, and
-// for the incidents folded into them (by the network incident's ID): one per address.
-func (c *Composer) xarfEntities(id string, incidents []abusewatch.Incident, m memo, folded map[string][]abusewatch.Incident) ([]entity, error) {
+// xarfEntities are the X-ARF attachments for the memo's sources, in memo order: one per
+// address.
+func (c *Composer) xarfEntities(id string, sources []*source) ([]entity, error) {
 	var out []entity
 	var all []xarfReport
-	reported := map[netip.Addr]bool{} // addresses with an incident of their own in the memo
-	for _, inc := range incidents {
-		if !inc.AboutNetwork() && inc.Addr.IsValid() {
-			reported[inc.Addr.Unmap()] = true
+	reported := map[netip.Addr]bool{} // addresses the memo lists on their own
+	for _, s := range sources {
+		if !s.inc.AboutNetwork() && s.inc.Addr.IsValid() {
+			reported[s.inc.Addr.Unmap()] = true
 		}
 	}
-	for i, inc := range incidents {
-		all = append(all, c.xarfReports(id, inc, m.Incidents[i].Evidence, folded[inc.ID], reported)...)
+	for _, s := range sources {
+		all = append(all, c.xarfReports(id, s, reported)...)
 	}
 	for _, x := range all {
 		b, err := json.MarshalIndent(x, "", "  ")

@@ -195,10 +195,13 @@ func TestANetworkIncidentIsReportedAsTheNetwork(t *testing.T) {
 	}
 }
 
-// Per-address incidents that a network incident of the same report holds whole (same
-// network, within its times) are not shown again: their events were counted twice and
-// each address got two X-ARF reports. Each address's X-ARF report carries its own
-// times, not the network's.
+// Per-address incidents whose times meet those of a network incident of the same
+// report (same network) are not shown again: their events were counted twice and each
+// address got two X-ARF reports. One held whole adds nothing to the network's counts;
+// one that goes on after it widens the network's times and adds at least its lines
+// outside them ("at least": how many of the rest the network holds, only the lines
+// kept tell). Each address's X-ARF report carries its own times, from its incident and
+// its lines among the network's, not the network's.
 func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
 	base := testIncident()
 	t0 := base.First
@@ -221,7 +224,7 @@ func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
 		return inc
 	}
 	held := address("ip-7", "203.0.113.7", 5*time.Minute, 20*time.Minute)   // inside the network's times: folded
-	later := address("ip-9", "203.0.113.9", 50*time.Minute, 2*time.Hour)    // goes on after it: shown
+	later := address("ip-9", "203.0.113.9", 50*time.Minute, 2*time.Hour)    // goes on after it: folded too
 	other := address("ip-x", "198.51.100.4", 5*time.Minute, 20*time.Minute) // another network: shown
 	r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{held, net, later, other}, time.Now())
 	if err != nil {
@@ -230,30 +233,33 @@ func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
 	if len(r.Incidents) != 4 {
 		t.Errorf("the report names %v; want all four incidents, so none is reported again", r.Incidents)
 	}
-	if want := "Abuse report: repeated SSH login attempts from 203.0.113.0/24 and 2 other sources"; r.Subject != want {
+	if want := "Abuse report: repeated SSH login attempts from 203.0.113.0/24 and 1 other source"; r.Subject != want {
 		t.Errorf("Subject = %q, want %q", r.Subject, want)
 	}
 	_, _, bodies := parts(t, r.Message)
 	memo := strings.ReplaceAll(string(bodies[0]), "\r\n", "\n")
-	if strings.Contains(memo, "Source address:  203.0.113.7") || !strings.Contains(memo, "Source address:  203.0.113.9") ||
+	if strings.Contains(memo, "Source address:  203.0.113.7") || strings.Contains(memo, "Source address:  203.0.113.9") ||
 		!strings.Contains(memo, "Source address:  198.51.100.4") || !strings.Contains(memo, "Source network:  203.0.113.0/24") {
-		t.Errorf("the memo does not show the network, 203.0.113.9 and 198.51.100.4 alone:\n%s", memo)
+		t.Errorf("the memo does not show the network and 198.51.100.4 alone:\n%s", memo)
 	}
+	ts := func(d time.Duration) string { return t0.Add(d).In(est).Format(timeLayout) }
+	mustContain(t, memo, "Source network:  203.0.113.0/24\nAddresses seen:  3\n", "First seen:      "+ts(0)+"\nLast seen:       "+ts(2*time.Hour)+
+		"\nConnections:     at least 60 (at least 120 log lines)\n")
 	seen := map[string]map[string]any{}
 	for _, b := range bodies[1:] {
-		doc := loginAttack(t, b)
+		doc := xarfPart(t, b)
 		a := doc["source_identifier"].(string)
 		if seen[a] != nil {
 			t.Errorf("two X-ARF reports for %s", a)
 		}
 		seen[a] = doc
 	}
-	ts := func(d time.Duration) string { return t0.Add(d).In(est).Format(time.RFC3339) }
+	rfc := func(d time.Duration) string { return t0.Add(d).In(est).Format(time.RFC3339) }
 	for addr, want := range map[string][2]string{
-		"203.0.113.7":  {ts(5 * time.Minute), ts(20 * time.Minute)},  // the folded incident's own
-		"203.0.113.9":  {ts(50 * time.Minute), ts(2 * time.Hour)},    // its own incident's
-		"203.0.113.20": {ts(20 * time.Minute), ts(30 * time.Minute)}, // its lines in the network's
-		"198.51.100.4": {ts(5 * time.Minute), ts(20 * time.Minute)},
+		"203.0.113.7":  {rfc(0), rfc(20 * time.Minute)},                // its line in the network's at 0, then its incident's
+		"203.0.113.9":  {rfc(10 * time.Minute), rfc(2 * time.Hour)},    // likewise at 10 minutes
+		"203.0.113.20": {rfc(20 * time.Minute), rfc(30 * time.Minute)}, // its lines in the network's
+		"198.51.100.4": {rfc(5 * time.Minute), rfc(20 * time.Minute)},
 	} {
 		doc := seen[addr]
 		if doc == nil {
@@ -264,6 +270,27 @@ func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
 			t.Errorf("%s: seen %v to %v, want %s to %s", addr, doc["first_seen"], doc["last_seen"], want[0], want[1])
 		}
 	}
+	// 203.0.113.7's line at 0 lies outside its incident: one line and one connection more.
+	if d := seen["203.0.113.7"]["description"]; d == nil || !strings.HasPrefix(d.(string), "7 connections (13 log lines)") {
+		t.Errorf("203.0.113.7: %v; want its incident's 6 connections (12 lines) and its line before it", d)
+	}
+}
+
+// xarfPart decodes an X-ARF part and checks it against the schema of its type.
+func xarfPart(t *testing.T, part []byte) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(part, &doc); err != nil {
+		t.Fatal(err)
+	}
+	schema := map[any]string{"login_attack": "types/connection-login-attack.json", "port_scan": "types/connection-port-scan.json"}[doc["type"]]
+	if schema == "" {
+		t.Fatalf("X-ARF type %v\n%s", doc["type"], part)
+	}
+	if errs := validate(t, schema, doc); len(errs) > 0 {
+		t.Errorf("does not validate: %s\n%s", errs, part)
+	}
+	return doc
 }
 
 // loginAttack decodes an X-ARF part and checks it against the login_attack schema.
