@@ -21,17 +21,24 @@ import (
 // reads the daily counters, not the raw events, so it sees further back than the raw
 // events are kept. The evidence is the first few raw events that remain of the first
 // active day (twice Evidence: the rest of that day would be read only to be sampled
-// away) and the new events. It returns the incident made or grown if it is to be
-// handed on now (made), and whether scope recurs. During a pass over history the
-// incident is held instead (heldRecurrence) and handed on when it can no longer grow.
-func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abusewatch.Incident, made, recurs bool, err error) {
+// away) and the new events. The incident's First is its first event, or, when the raw
+// events of its first day are gone, that day (midnight UTC): the counters know days.
+// A new one begins after the scope's own incident of the short windows (batch: those
+// this batch made or grew; see reportedUntil), whose lines it would only repeat. It
+// returns the incident made or grown if it is to be handed on now (made), and whether
+// scope recurs. During a pass over history the incident is held instead
+// (heldRecurrence) and handed on when it can no longer grow.
+func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []abusewatch.Incident) (inc abusewatch.Incident, made, recurs bool, err error) {
 	r := c.opts.Recurrence
 	h, ended := c.openHeld(scope, from)
 	if h != nil {
 		return abusewatch.Incident{}, false, true, c.growHeld(h, from, to)
 	}
 	key := "recur:" + scope.String()
-	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), from, true)
+	// One that starts within the batch is open too: a pass over history meets the
+	// incident it stored before in a batch that reaches back before its first event
+	// (to the scope's burst, which the recurrence begins after).
+	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), to, true)
 	if err != nil {
 		return abusewatch.Incident{}, false, false, err
 	}
@@ -59,18 +66,26 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	if len(active) == 0 || (!open && inPeriod < r.Days) {
 		return abusewatch.Incident{}, false, false, nil
 	}
-	first := active[0]
-	if open {
-		first = prev.First
-	} else if !ended.IsZero() {
-		// The scope is back after its last incident closed (more than Gap without an
-		// event): that one stays as it is, perhaps reported, and a new one begins on
-		// the first active day after it, under an ID of its own.
-		i := sort.Search(len(active), func(i int) bool { return active[i].After(ended) })
-		if i == len(active) {
+	var first time.Time // the first active day; of an open incident, its first event
+	if !open {
+		var ok bool
+		if first, ok = firstDayAfter(active, ended); !ok {
 			return abusewatch.Incident{}, false, false, nil
 		}
-		first = active[i]
+		// The scope's incident of the short windows that holds its first day (the
+		// burst that was reported on its own, or will be) holds its lines already:
+		// the recurrence begins after it, as after one of its own that closed.
+		until, err := c.reportedUntil(scope, first, to, batch)
+		if err != nil {
+			return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+		}
+		if !until.IsZero() {
+			if first, ok = firstDayAfter(active, until); !ok {
+				return abusewatch.Incident{}, false, true, nil // it recurs; its days so far are the burst's
+			}
+		}
+	} else {
+		first = prev.First
 	}
 	// The counts of the days before today cannot change while today lasts (late events
 	// aside): they are summed as days pass, and each batch reads only today's (a pass
@@ -105,7 +120,9 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	}
 	included := c.notExcludedIn(scope)
 	evs = slices.DeleteFunc(evs, func(e *abusewatch.Event) bool {
-		return e.Class == abusewatch.ClassAuthSuccess || !included(e)
+		// A new one begins on its first day: the batch may reach back before it, to
+		// the end of the scope's last incident or the burst reported on its own.
+		return e.Class == abusewatch.ClassAuthSuccess || !included(e) || (!open && e.Time.Before(first))
 	})
 	slices.SortStableFunc(evs, func(a, b *abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	// The evidence of the open incident, when all of it is still the first of evs,
@@ -121,8 +138,15 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	if open {
 		inc.ID, inc.Hosts = prev.ID, prev.Hosts
 	} else {
+		// Named by its first day, as it always was: a pass finds the ones it stored.
 		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, first.Unix()))
 		inc.ID = hex.EncodeToString(h[:8])
+		// First is the first event of that day that remains: what an abuse desk looks
+		// up a dynamic address's customer by. evs hold the day's oldest events
+		// (successful logins aside), unless retention has deleted them.
+		if len(evs) > 0 && dayOf(evs[0].Time).Equal(first) {
+			inc.First = evs[0].Time
+		}
 	}
 	if scope.IsSingleIP() {
 		inc.Addr = scope.Addr()
@@ -145,6 +169,52 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	}
 	c.counted(&inc, cur, reportable)
 	return inc, true, true, nil
+}
+
+// firstDayAfter is the first of active (days, in order) after the day of ended (any
+// day if ended is zero), if there is one. A recurrence begins on it: the counters,
+// which it sums, know days.
+func firstDayAfter(active []time.Time, ended time.Time) (time.Time, bool) {
+	if ended.IsZero() {
+		return active[0], true
+	}
+	i := sort.Search(len(active), func(i int) bool { return active[i].After(ended) })
+	if i == len(active) {
+		return time.Time{}, false
+	}
+	return active[i], true
+}
+
+// reportedUntil is the last event of an incident of scope's short-window rule
+// (per-address for an address, the network rule's for a /24) that holds part of day,
+// a recurrence's first: of batch (the incidents the batch made or grew, not stored
+// yet), and the newest stored if it overlaps day to to (only that one is read: one
+// stored before it is not found). Zero if there is none. A recurrence that took in
+// its lines would report them again, counted twice, to the abuse desk that had them
+// already. (One that begins later lies within the recurrence: both hold its lines.)
+func (c *Correlator) reportedUntil(scope netip.Prefix, day, to time.Time, batch []abusewatch.Incident) (time.Time, error) {
+	key := "net:" + scope.String()
+	if scope.IsSingleIP() {
+		key = "ip:" + scope.Addr().String()
+	}
+	var until time.Time
+	holds := func(inc *abusewatch.Incident) {
+		if inc.Key == key && !inc.Last.Before(day) && inc.First.Before(day.Add(24*time.Hour)) && inc.Last.After(until) {
+			until = inc.Last
+		}
+	}
+	stored, ok, err := c.incidents.OpenIncident(key, day, to, false)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if ok {
+		stored.Key = key // it may come with its ID and times alone
+		holds(&stored)
+	}
+	for i := range batch {
+		holds(&batch[i])
+	}
+	return until, nil
 }
 
 // counted sets what a recurrence incident takes from its scope's counters (cur): its
