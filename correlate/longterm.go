@@ -416,7 +416,12 @@ func dayOf(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // successAfterFailures applies the success-after-failures rule to the successful login
 // e: failures of a reportable class from its address or its /24 (IPv6 /64) within
-// SuccessLookback before it make an admin-only incident of the highest severity.
+// SuccessLookback before it make an admin-only incident of the highest severity. It
+// counts the address's own failures (its Count, Attempts and First: a login of an
+// address that never failed is one line, no failed connection, at its own time); the
+// /24's are its context, told apart: Sources names every address of the /24 that
+// failed, and the evidence holds their lines too (each names its address) in the room
+// the address's own lines and the login leave.
 func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incident, bool, error) {
 	lb := c.opts.SuccessLookback
 	if lb <= 0 {
@@ -438,20 +443,49 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	if err != nil {
 		return abusewatch.Incident{}, false, err
 	}
+	own := make([]*abusewatch.Event, 0, len(fails)+1)
+	var others []*abusewatch.Event
+	for _, o := range fails {
+		if o.Addr.Unmap() == a {
+			own = append(own, o)
+		} else {
+			others = append(others, o)
+		}
+	}
+	first := e.Time
+	if len(own) > 0 {
+		first = own[0].Time
+	}
+	// Named by the first failure that made it, as it always was.
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", key, fails[0].Time.UnixNano(), fails[0].Seq))
 	inc := abusewatch.Incident{
 		ID: hex.EncodeToString(h[:8]), Key: key, Rule: "success-after-failure", Addr: a,
-		Network: netip.PrefixFrom(a, a.BitLen()), First: fails[0].Time, Last: e.Time,
-		Count: len(fails) + 1, Attempts: attempts(fails), Success: true, AdminOnly: true, Severity: 5,
+		Network: netip.PrefixFrom(a, a.BitLen()), First: first, Last: e.Time,
+		Count: len(own) + 1, Attempts: attempts(own), Success: true, AdminOnly: true, Severity: 5,
 	}
 	if open {
-		inc.ID, inc.First = prev.ID, prev.First
+		inc.ID = prev.ID
+		if prev.First.Before(inc.First) {
+			inc.First = prev.First
+		}
 	}
-	evs := append(fails, &e)
-	c.describe(&inc, evs, ownNews)
+	c.describe(&inc, append(own, &e), ownNews)
 	// The evidence must show the login itself, whatever the sample left out.
 	if !slices.ContainsFunc(inc.Evidence, func(o abusewatch.Event) bool { return o.Seq == e.Seq && o.Time.Equal(e.Time) }) {
 		inc.Evidence[len(inc.Evidence)-1] = ownStrings(e)
+	}
+	if len(others) > 0 {
+		// The /24's failures: where the login came from, not what the address did.
+		inc.Sources = abusewatch.AddSources(nil, fails)
+		if room := c.opts.Evidence - len(inc.Evidence); room > 0 {
+			context := []abusewatch.Event{*others[len(others)-1]} // the nearest the login
+			if room > 1 {
+				context, _ = sample(nil, others, room)
+			}
+			abusewatch.OwnStrings(context)
+			inc.Evidence = append(inc.Evidence, context...)
+			slices.SortStableFunc(inc.Evidence, func(x, y abusewatch.Event) int { return x.Time.Compare(y.Time) })
+		}
 	}
 	return inc, true, nil
 }
