@@ -96,14 +96,20 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	var evs []*abusewatch.Event
+	var seen []netip.Addr // of a new /24's: the addresses of its events since its first day
 	if open {
 		evs = pointersTo(prev.Evidence)
-	} else if captured, ok := c.firstDays.take(scope, first, to); ok {
-		evs = captured
+	} else if captured, addrs, ok := c.firstDays.take(scope, first, to); ok {
+		evs, seen = captured, addrs
 	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), c.firstDayEvents()); err != nil {
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
 		evs = firstDay
+		if !scope.IsSingleIP() {
+			if seen, err = c.addressesBetween(scope, first.Add(24*time.Hour), from); err != nil {
+				return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+			}
+		}
 	}
 	recent, err := c.read.scopeEvents(scope, from, to)
 	if err != nil {
@@ -159,6 +165,11 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 			inc.Sources = sourcesOf(prev)
 		}
 		inc.Sources = abusewatch.AddSources(inc.Sources, evs)
+		for _, a := range seen {
+			if !slices.Contains(inc.Sources, a) && included(&abusewatch.Event{Addr: a}) {
+				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+			}
+		}
 	}
 	inc.Attempts = c.recurrenceConnections(prev, open, evs, cur.reportableDays)
 	inc.Evidence = old
@@ -215,6 +226,32 @@ func (c *Correlator) reportedUntil(scope netip.Prefix, day, to time.Time, batch 
 		holds(&batch[i])
 	}
 	return until, nil
+}
+
+// sourcesRead is how many events of the days between its first and the batch a new
+// recurrence of a /24 reads for their addresses (once, when it is made, outside a
+// pass, which keeps them as it reads: firstDays): a /24 that comes back low and slow
+// has a few a day; a busy one is named by those and by its first day's and its new
+// events'.
+const sourcesRead = 4096
+
+// addressesBetween lists the addresses of the oldest sourcesRead events of network
+// scope from from to before to (successful logins aside), sorted.
+func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([]netip.Addr, error) {
+	if !from.Before(to) {
+		return nil, nil
+	}
+	evs, err := c.read.firstEvents(scope, from, to.Add(-time.Nanosecond), sourcesRead)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, e := range evs {
+		if e.Class != abusewatch.ClassAuthSuccess {
+			out = addAddr(out, e.Addr.Unmap())
+		}
+	}
+	return out, nil
 }
 
 // counted sets what a recurrence incident takes from its scope's counters (cur): its

@@ -274,3 +274,45 @@ func summaries(incs []abusewatch.Incident) []string {
 	}
 	return out
 }
+
+// A recurring /24 names every address whose events are stored, those of the days
+// between its first and the one it was made on too (the review's: 8 named of 10), but
+// for one that only logged in; the rules as events come and a
+// pass, with the first days it keeps or the store's, name the same.
+func TestRecurringNetworkNamesEveryAddressStored(t *testing.T) {
+	d0 := time.Date(2026, 10, 1, 11, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	var want []netip.Addr
+	for k := range 10 {
+		a := netip.AddrFrom4([4]byte{5, 10, 21, byte(k + 1)})
+		want = append(want, a)
+		evs = append(evs, abusewatch.Event{Time: d0.AddDate(0, 0, 3*k), Class: abusewatch.ClassAuthFailure, Addr: a, Port: uint16(40000 + k),
+			Service: "sshd", Host: "web1", Line: "Failed password from " + a.String()})
+	}
+	evs = append(evs,
+		abusewatch.Event{Time: d0.AddDate(0, 0, 4), Class: abusewatch.ClassAuthSuccess, Addr: netip.MustParseAddr("5.10.21.100"), Port: 1,
+			Service: "sshd", Host: "web1", Line: "Accepted password"})
+	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	opts := Options{Threshold: 1000, Window: 10 * time.Minute, Recurrence: RecurrenceRule{Days: 10}}
+	defer func(k bool) { keepFirstDays = k }(keepFirstDays)
+	for _, way := range []struct {
+		name string
+		keep bool
+		run  func() map[string]abusewatch.Incident
+	}{
+		{"live, three days at a time", true, func() map[string]abusewatch.Incident { return appliedLive(t, opts, evs, 3) }},
+		{"live, all at once", true, func() map[string]abusewatch.Incident { return appliedLive(t, opts, evs, len(evs)) }},
+		{"pass keeping first days", true, func() map[string]abusewatch.Incident { return appliedInAPass(t, opts, evs, 2) }},
+		{"pass reading first days", false, func() map[string]abusewatch.Incident { return appliedInAPass(t, opts, evs, 2) }},
+	} {
+		keepFirstDays = way.keep
+		got := incidentsInOrder(way.run())
+		if len(got) != 1 || got[0].Key != "recur:5.10.21.0/24" || !slices.Equal(got[0].Sources, want) || got[0].Attempts != 10 {
+			var sources [][]netip.Addr
+			for _, inc := range got {
+				sources = append(sources, inc.Sources)
+			}
+			t.Errorf("%s: %v naming %v; want recur:5.10.21.0/24 of 10 connections naming %v", way.name, summaries(got), sources, want)
+		}
+	}
+}
