@@ -724,7 +724,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 		out = append(out, incs...)
 	}
 	if c.opts.Recurrence.Days > 0 {
-		inc, made, recurs, err := c.recurrence(host, from, to)
+		inc, made, recurs, err := c.recurrence(host, from, to, out)
 		if made {
 			out = append(out, inc)
 		}
@@ -780,7 +780,7 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 		out = append(out, incs...)
 	}
 	if c.opts.Recurrence.Days > 0 && p == net24(p.Addr()) && !addressRecurs {
-		inc, made, _, err := c.recurrence(p, from, to)
+		inc, made, _, err := c.recurrence(p, from, to, out)
 		if err != nil {
 			return out, err
 		}

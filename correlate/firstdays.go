@@ -34,6 +34,10 @@ type firstDays struct {
 type firstDay struct {
 	day time.Time    // the day kept; zero: none
 	evs packedEvents // the oldest n, in order
+	// Of a network, the addresses of its events from day on (successful logins
+	// aside), sorted, at most abusewatch.MaxSources: its recurrence names every
+	// address the pass read, not only those of the events it keeps.
+	addrs []netip.Addr
 	// No day up to this one is kept: the pass read some of its events without
 	// keeping them (the scope's day was taken, or let go of).
 	idle time.Time
@@ -50,6 +54,8 @@ func (f *firstDays) start(n int, from time.Time) {
 // past that day, so does every later one.
 func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatch.Event, at []int32) {
 	fd := f.scopes[scope]
+	network := !scope.IsSingleIP()
+	var last netip.Addr // the lines of one connection come together
 	for _, i := range at {
 		e := &batch[i]
 		if fd == nil || fd.day.IsZero() {
@@ -66,26 +72,43 @@ func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatc
 			}
 			fd.day = d
 		}
+		if network && e.Class != abusewatch.ClassAuthSuccess && e.Addr != last {
+			last = e.Addr
+			fd.addrs = addAddr(fd.addrs, e.Addr.Unmap())
+		}
 		if !e.Time.Before(fd.day.Add(24 * time.Hour)) {
-			return
+			if !network {
+				return
+			}
+			continue
 		}
 		fd.evs.insert(e, f.n)
 	}
 }
 
+// addAddr returns addrs (sorted, distinct) with a added, up to abusewatch.MaxSources,
+// in place.
+func addAddr(addrs []netip.Addr, a netip.Addr) []netip.Addr {
+	i, found := slices.BinarySearchFunc(addrs, a, netip.Addr.Compare)
+	if found || len(addrs) >= abusewatch.MaxSources {
+		return addrs
+	}
+	return slices.Insert(addrs, i, a)
+}
+
 // take returns the events kept of scope if they are of day, which is over by the time
-// to, and lets go of them.
-func (f *firstDays) take(scope netip.Prefix, day, to time.Time) ([]*abusewatch.Event, bool) {
+// to, and of a network the addresses of its events since, and lets go of them.
+func (f *firstDays) take(scope netip.Prefix, day, to time.Time) ([]*abusewatch.Event, []netip.Addr, bool) {
 	f.mu.Lock()
 	fd := f.scopes[scope]
 	if fd == nil || fd.day.IsZero() || !fd.day.Equal(day) || !dayOf(to).After(day) {
 		f.mu.Unlock()
-		return nil, false
+		return nil, nil, false
 	}
-	evs := fd.evs
+	evs, addrs := fd.evs, fd.addrs
 	fd.letGo(dayOf(to))
 	f.mu.Unlock()
-	return pointersTo(evs.unpack()), true
+	return pointersTo(evs.unpack()), addrs, true
 }
 
 // pass tells that the pass reached day today; the days kept from before before can no
@@ -105,7 +128,7 @@ func (f *firstDays) pass(today, before time.Time) {
 // letGo drops the day kept on day today of the pass: a day is kept again from the
 // next on. What remains is a few dozen bytes a scope, for the rest of the pass.
 func (fd *firstDay) letGo(today time.Time) {
-	fd.day, fd.evs, fd.idle = time.Time{}, packedEvents{}, today
+	fd.day, fd.evs, fd.addrs, fd.idle = time.Time{}, packedEvents{}, nil, today
 }
 
 // packedEvents are events in order, their strings in one byte slice: memory the

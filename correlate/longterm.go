@@ -21,17 +21,24 @@ import (
 // reads the daily counters, not the raw events, so it sees further back than the raw
 // events are kept. The evidence is the first few raw events that remain of the first
 // active day (twice Evidence: the rest of that day would be read only to be sampled
-// away) and the new events. It returns the incident made or grown if it is to be
-// handed on now (made), and whether scope recurs. During a pass over history the
-// incident is held instead (heldRecurrence) and handed on when it can no longer grow.
-func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abusewatch.Incident, made, recurs bool, err error) {
+// away) and the new events. The incident's First is its first event, or, when the raw
+// events of its first day are gone, that day (midnight UTC): the counters know days.
+// A new one begins after the scope's own incident of the short windows (batch: those
+// this batch made or grew; see reportedUntil), whose lines it would only repeat. It
+// returns the incident made or grown if it is to be handed on now (made), and whether
+// scope recurs. During a pass over history the incident is held instead
+// (heldRecurrence) and handed on when it can no longer grow.
+func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []abusewatch.Incident) (inc abusewatch.Incident, made, recurs bool, err error) {
 	r := c.opts.Recurrence
 	h, ended := c.openHeld(scope, from)
 	if h != nil {
 		return abusewatch.Incident{}, false, true, c.growHeld(h, from, to)
 	}
 	key := "recur:" + scope.String()
-	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), from, true)
+	// One that starts within the batch is open too: a pass over history meets the
+	// incident it stored before in a batch that reaches back before its first event
+	// (to the scope's burst, which the recurrence begins after).
+	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), to, true)
 	if err != nil {
 		return abusewatch.Incident{}, false, false, err
 	}
@@ -59,18 +66,26 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	if len(active) == 0 || (!open && inPeriod < r.Days) {
 		return abusewatch.Incident{}, false, false, nil
 	}
-	first := active[0]
-	if open {
-		first = prev.First
-	} else if !ended.IsZero() {
-		// The scope is back after its last incident closed (more than Gap without an
-		// event): that one stays as it is, perhaps reported, and a new one begins on
-		// the first active day after it, under an ID of its own.
-		i := sort.Search(len(active), func(i int) bool { return active[i].After(ended) })
-		if i == len(active) {
+	var first time.Time // the first active day; of an open incident, its first event
+	if !open {
+		var ok bool
+		if first, ok = firstDayAfter(active, ended); !ok {
 			return abusewatch.Incident{}, false, false, nil
 		}
-		first = active[i]
+		// The scope's incident of the short windows that holds its first day (the
+		// burst that was reported on its own, or will be) holds its lines already:
+		// the recurrence begins after it, as after one of its own that closed.
+		until, err := c.reportedUntil(scope, first, to, batch)
+		if err != nil {
+			return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+		}
+		if !until.IsZero() {
+			if first, ok = firstDayAfter(active, until); !ok {
+				return abusewatch.Incident{}, false, true, nil // it recurs; its days so far are the burst's
+			}
+		}
+	} else {
+		first = prev.First
 	}
 	// The counts of the days before today cannot change while today lasts (late events
 	// aside): they are summed as days pass, and each batch reads only today's (a pass
@@ -81,14 +96,20 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	var evs []*abusewatch.Event
+	var seen []netip.Addr // of a new /24's: the addresses of its events since its first day
 	if open {
 		evs = pointersTo(prev.Evidence)
-	} else if captured, ok := c.firstDays.take(scope, first, to); ok {
-		evs = captured
+	} else if captured, addrs, ok := c.firstDays.take(scope, first, to); ok {
+		evs, seen = captured, addrs
 	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), c.firstDayEvents()); err != nil {
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
 		evs = firstDay
+		if !scope.IsSingleIP() {
+			if seen, err = c.addressesBetween(scope, first.Add(24*time.Hour), from); err != nil {
+				return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+			}
+		}
 	}
 	recent, err := c.read.scopeEvents(scope, from, to)
 	if err != nil {
@@ -105,7 +126,9 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	}
 	included := c.notExcludedIn(scope)
 	evs = slices.DeleteFunc(evs, func(e *abusewatch.Event) bool {
-		return e.Class == abusewatch.ClassAuthSuccess || !included(e)
+		// A new one begins on its first day: the batch may reach back before it, to
+		// the end of the scope's last incident or the burst reported on its own.
+		return e.Class == abusewatch.ClassAuthSuccess || !included(e) || (!open && e.Time.Before(first))
 	})
 	slices.SortStableFunc(evs, func(a, b *abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	// The evidence of the open incident, when all of it is still the first of evs,
@@ -121,8 +144,15 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	if open {
 		inc.ID, inc.Hosts = prev.ID, prev.Hosts
 	} else {
+		// Named by its first day, as it always was: a pass finds the ones it stored.
 		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, first.Unix()))
 		inc.ID = hex.EncodeToString(h[:8])
+		// First is the first event of that day that remains: what an abuse desk looks
+		// up a dynamic address's customer by. evs hold the day's oldest events
+		// (successful logins aside), unless retention has deleted them.
+		if len(evs) > 0 && dayOf(evs[0].Time).Equal(first) {
+			inc.First = evs[0].Time
+		}
 	}
 	if scope.IsSingleIP() {
 		inc.Addr = scope.Addr()
@@ -135,6 +165,11 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 			inc.Sources = sourcesOf(prev)
 		}
 		inc.Sources = abusewatch.AddSources(inc.Sources, evs)
+		for _, a := range seen {
+			if !slices.Contains(inc.Sources, a) && included(&abusewatch.Event{Addr: a}) {
+				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+			}
+		}
 	}
 	inc.Attempts = c.recurrenceConnections(prev, open, evs, cur.reportableDays)
 	inc.Evidence = old
@@ -145,6 +180,78 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time) (inc abu
 	}
 	c.counted(&inc, cur, reportable)
 	return inc, true, true, nil
+}
+
+// firstDayAfter is the first of active (days, in order) after the day of ended (any
+// day if ended is zero), if there is one. A recurrence begins on it: the counters,
+// which it sums, know days.
+func firstDayAfter(active []time.Time, ended time.Time) (time.Time, bool) {
+	if ended.IsZero() {
+		return active[0], true
+	}
+	i := sort.Search(len(active), func(i int) bool { return active[i].After(ended) })
+	if i == len(active) {
+		return time.Time{}, false
+	}
+	return active[i], true
+}
+
+// reportedUntil is the last event of an incident of scope's short-window rule
+// (per-address for an address, the network rule's for a /24) that holds part of day,
+// a recurrence's first: of batch (the incidents the batch made or grew, not stored
+// yet), and the newest stored if it overlaps day to to (only that one is read: one
+// stored before it is not found). Zero if there is none. A recurrence that took in
+// its lines would report them again, counted twice, to the abuse desk that had them
+// already. (One that begins later lies within the recurrence: both hold its lines.)
+func (c *Correlator) reportedUntil(scope netip.Prefix, day, to time.Time, batch []abusewatch.Incident) (time.Time, error) {
+	key := "net:" + scope.String()
+	if scope.IsSingleIP() {
+		key = "ip:" + scope.Addr().String()
+	}
+	var until time.Time
+	holds := func(inc *abusewatch.Incident) {
+		if inc.Key == key && !inc.Last.Before(day) && inc.First.Before(day.Add(24*time.Hour)) && inc.Last.After(until) {
+			until = inc.Last
+		}
+	}
+	stored, ok, err := c.incidents.OpenIncident(key, day, to, false)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if ok {
+		stored.Key = key // it may come with its ID and times alone
+		holds(&stored)
+	}
+	for i := range batch {
+		holds(&batch[i])
+	}
+	return until, nil
+}
+
+// sourcesRead is how many events of the days between its first and the batch a new
+// recurrence of a /24 reads for their addresses (once, when it is made, outside a
+// pass, which keeps them as it reads: firstDays): a /24 that comes back low and slow
+// has a few a day; a busy one is named by those and by its first day's and its new
+// events'.
+const sourcesRead = 4096
+
+// addressesBetween lists the addresses of the oldest sourcesRead events of network
+// scope from from to before to (successful logins aside), sorted.
+func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([]netip.Addr, error) {
+	if !from.Before(to) {
+		return nil, nil
+	}
+	evs, err := c.read.firstEvents(scope, from, to.Add(-time.Nanosecond), sourcesRead)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, e := range evs {
+		if e.Class != abusewatch.ClassAuthSuccess {
+			out = addAddr(out, e.Addr.Unmap())
+		}
+	}
+	return out, nil
 }
 
 // counted sets what a recurrence incident takes from its scope's counters (cur): its
@@ -346,7 +453,12 @@ func dayOf(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // successAfterFailures applies the success-after-failures rule to the successful login
 // e: failures of a reportable class from its address or its /24 (IPv6 /64) within
-// SuccessLookback before it make an admin-only incident of the highest severity.
+// SuccessLookback before it make an admin-only incident of the highest severity. It
+// counts the address's own failures (its Count, Attempts and First: a login of an
+// address that never failed is one line, no failed connection, at its own time); the
+// /24's are its context, told apart: Sources names every address of the /24 that
+// failed, and the evidence holds their lines too (each names its address) in the room
+// the address's own lines and the login leave.
 func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incident, bool, error) {
 	lb := c.opts.SuccessLookback
 	if lb <= 0 {
@@ -368,20 +480,49 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 	if err != nil {
 		return abusewatch.Incident{}, false, err
 	}
+	own := make([]*abusewatch.Event, 0, len(fails)+1)
+	var others []*abusewatch.Event
+	for _, o := range fails {
+		if o.Addr.Unmap() == a {
+			own = append(own, o)
+		} else {
+			others = append(others, o)
+		}
+	}
+	first := e.Time
+	if len(own) > 0 {
+		first = own[0].Time
+	}
+	// Named by the first failure that made it, as it always was.
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", key, fails[0].Time.UnixNano(), fails[0].Seq))
 	inc := abusewatch.Incident{
 		ID: hex.EncodeToString(h[:8]), Key: key, Rule: "success-after-failure", Addr: a,
-		Network: netip.PrefixFrom(a, a.BitLen()), First: fails[0].Time, Last: e.Time,
-		Count: len(fails) + 1, Attempts: attempts(fails), Success: true, AdminOnly: true, Severity: 5,
+		Network: netip.PrefixFrom(a, a.BitLen()), First: first, Last: e.Time,
+		Count: len(own) + 1, Attempts: attempts(own), Success: true, AdminOnly: true, Severity: 5,
 	}
 	if open {
-		inc.ID, inc.First = prev.ID, prev.First
+		inc.ID = prev.ID
+		if prev.First.Before(inc.First) {
+			inc.First = prev.First
+		}
 	}
-	evs := append(fails, &e)
-	c.describe(&inc, evs, ownNews)
+	c.describe(&inc, append(own, &e), ownNews)
 	// The evidence must show the login itself, whatever the sample left out.
 	if !slices.ContainsFunc(inc.Evidence, func(o abusewatch.Event) bool { return o.Seq == e.Seq && o.Time.Equal(e.Time) }) {
 		inc.Evidence[len(inc.Evidence)-1] = ownStrings(e)
+	}
+	if len(others) > 0 {
+		// The /24's failures: where the login came from, not what the address did.
+		inc.Sources = abusewatch.AddSources(nil, fails)
+		if room := c.opts.Evidence - len(inc.Evidence); room > 0 {
+			context := []abusewatch.Event{*others[len(others)-1]} // the nearest the login
+			if room > 1 {
+				context, _ = sample(nil, others, room)
+			}
+			abusewatch.OwnStrings(context)
+			inc.Evidence = append(inc.Evidence, context...)
+			slices.SortStableFunc(inc.Evidence, func(x, y abusewatch.Event) int { return x.Time.Compare(y.Time) })
+		}
 	}
 	return inc, true, nil
 }
