@@ -112,7 +112,8 @@ type Incident struct {
 	// Sources are, of an incident AboutNetwork, the distinct addresses its events came
 	// from, sorted, at most MaxSources (a network's abuse desk acts on each, and the
 	// evidence shows only a few): a recurrence's, those of the events it read (its
-	// first day's, and all since it was made). Nil for one about a single address.
+	// first day's, and all since it was made). Of a success-after-failure incident, the
+	// other addresses of its /24 that failed. Nil for others about a single address.
 	Sources  []netip.Addr
 	Severity int    // 1 (low) to 5 (high)
 	Success  bool   // a successful login was seen from the same address: possible compromise
