@@ -64,17 +64,37 @@ type Store struct {
 	activePruned uint32 // the day the activity index was last pruned before
 }
 
+// ErrDamaged means the state database cannot be read: a file cut short or overwritten.
+var ErrDamaged = errors.New("the state database is damaged: restore it from a backup, or move it away to start a new one " +
+	"(every log is then read again from its start, and reports already sent may be written again)")
+
+// ErrEmpty means the state database exists but holds nothing (0 bytes): a new database
+// made in its place would read every log again and could send reports again, so a person
+// decides.
+var ErrEmpty = errors.New("the state database is an empty file: if abusewatch never ran with it, remove it; if it held " +
+	"abusewatch's state, restore it from a backup (a new one would read every log again and may send reports again)")
+
 // Open opens or creates the database at path, waiting at most timeout for another
-// process to release it.
-func Open(path string, timeout time.Duration) (*Store, error) {
+// process to release it. A damaged file is ErrDamaged, an empty one ErrEmpty.
+func Open(path string, timeout time.Duration) (s *Store, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		return nil, fmt.Errorf("store %s: %w", path, ErrEmpty)
+	}
+	// bbolt panics on pages it cannot make sense of; the admin gets the file and what to
+	// do, not a stack trace (and, under systemd, a loop of them).
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("store %s: %w (%v)", path, ErrDamaged, r)
+		}
+	}()
 	db, err := openBolt(path, 0o640, timeout)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, cache: newBlockCache(50_000)}
+	s = &Store{db: db, path: path, cache: newBlockCache(50_000)}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)

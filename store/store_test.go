@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -1091,5 +1092,57 @@ func TestIncidentsOfKeys(t *testing.T) {
 	incs, err := s.IncidentsOfKeys([]string{"net:45.134.26.0/24", "recur:45.134.26.0/24", "net:45.134.0.0/16"}, t0.AddDate(0, 0, -7))
 	if got := incidentIDs(t, incs, err); !slices.Equal(got, []string{"a-new", "b"}) {
 		t.Errorf("IncidentsOfKeys = %v, want [a-new b]", got)
+	}
+}
+
+// A state database cut short or overwritten is a clear error naming the file, not a
+// panic; an empty file is refused, not taken for a new database.
+func TestOpenDamagedOrEmptyDatabase(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.db")
+	st, err := Open(good, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(benchEvents(2000, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Second, 1, true), nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := slices.Clone(data)
+	for i := 2 * 4096; i < len(garbage); i++ {
+		garbage[i] = byte(i * 7)
+	}
+	for name, content := range map[string][]byte{
+		"cut.db":     data[:8192],
+		"garbage.db": garbage,
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, err := Open(path, time.Second)
+		if err == nil {
+			st.Close()
+			t.Errorf("%s opened", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: %v; want the file named", name, err)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(empty, time.Second); !errors.Is(err, ErrEmpty) {
+		t.Errorf("empty file: %v, want ErrEmpty", err)
+	}
+	if fi, err := os.Stat(empty); err != nil || fi.Size() != 0 {
+		t.Errorf("the empty file was written to: %v, %v", fi, err)
 	}
 }
