@@ -49,15 +49,20 @@ type Counters struct {
 	byClass map[abusewatch.Class]int64 // events by class
 }
 
-// countClass counts one event of class c.
-func (c *Counters) countClass(class abusewatch.Class) {
+// countClasses counts the events of evs by class.
+func (c *Counters) countClasses(evs []abusewatch.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byClass == nil {
 		c.byClass = map[abusewatch.Class]int64{}
 	}
-	c.byClass[class]++
+	for i := range evs {
+		c.byClass[evs[i].Class]++
+	}
 }
+
+// batchCounts are a batch's lines by what became of them, before it is committed.
+type batchCounts struct{ unparsed, normal, unknown, events, skipped int64 }
 
 // ByClass returns the number of events of each class.
 func (c *Counters) ByClass() map[abusewatch.Class]int64 {
@@ -278,31 +283,32 @@ func (p *Pipeline) SetTransport(t mailer.Transport) { p.transport = t }
 func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positions []store.Position) error {
 	events := make([]abusewatch.Event, 0, len(recs)/4)
 	var shapes map[string]*store.Shape // the batch's unknown records, by shape
+	// The batch's counts reach Counters once it is committed: a batch the store refused
+	// (a full disk) is read again, and would be counted at every try.
+	var n batchCounts
 	// Events counts the lines an attack rule recognised: with normal, unknown and
 	// unparsed, every line once. An unknown line with an address in a trusted position
 	// is stored as an event of class unknown too, but counted as unknown, as `rules test`
 	// counts it.
 	keep := func(ev abusewatch.Event, recognised bool) {
 		if !p.since.IsZero() && ev.Time.Before(p.since) {
-			p.Counters.Skipped.Add(1)
+			n.skipped++
 			return
 		}
 		if recognised {
-			p.Counters.Events.Add(1)
+			n.events++
 		}
-		p.Counters.countClass(ev.Class)
 		events = append(events, ev)
 	}
 	for _, rec := range recs {
-		p.Counters.Lines.Add(1)
 		v := p.detector.Explain(rec)
 		switch v.Outcome {
 		case detect.Unparsed:
-			p.Counters.Unparsed.Add(1)
+			n.unparsed++
 		case detect.Normal:
-			p.Counters.Normal.Add(1)
+			n.normal++
 		case detect.Unknown:
-			p.Counters.Unknown.Add(1)
+			n.unknown++
 			if shapes == nil {
 				shapes = map[string]*store.Shape{}
 			}
@@ -331,6 +337,14 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	if err != nil {
 		return err
 	}
+	c := p.Counters
+	c.Lines.Add(int64(len(recs)))
+	c.Unparsed.Add(n.unparsed)
+	c.Normal.Add(n.normal)
+	c.Unknown.Add(n.unknown)
+	c.Events.Add(n.events)
+	c.Skipped.Add(n.skipped)
+	c.countClasses(events)
 	if len(shapes) > 0 {
 		// Shapes are tuning statistics, not evidence: a crash between the two commits
 		// loses (or, on a re-read, repeats) one batch's counts, never an event.

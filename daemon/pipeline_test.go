@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -116,5 +117,42 @@ func TestEveryLineIsCountedOnce(t *testing.T) {
 	}
 	if n := c.ByClass()[abusewatch.ClassUnknown] - classes; n != 1 {
 		t.Errorf("%d events of class unknown stored, want 1", n)
+	}
+}
+
+// A batch the store refuses is counted when it is committed, not at every try: the
+// daemon reads it again after a full disk, and status said more lines than the log had.
+func TestIngestCountsABatchOnceCommitted(t *testing.T) {
+	dir := t.TempDir()
+	cfg := parseTestConfig(t, "demo.toml", demoConfigIn(t, dir))
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	var recs []abusewatch.Record
+	for i := range 3 {
+		recs = append(recs, abusewatch.Record{Source: "auth.log", Line: fmt.Sprintf("%s web1 sshd[%d]: Failed password for root from 45.134.26.7 port %d ssh2",
+			at.Add(time.Duration(i)*time.Second).Format(time.Stamp), 100+i, 40000+i)},
+			abusewatch.Record{Source: "auth.log", Line: at.Format(time.Stamp) + " web1 CRON[1]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"})
+	}
+	st.Close() // what a full disk does to a commit: it fails
+	if err := p.Ingest(t.Context(), recs, nil); err == nil {
+		t.Fatal("a batch was committed to a closed store")
+	}
+	if n, e, c := p.Counters.Lines.Load(), p.Counters.Events.Load(), p.Counters.ByClass(); n != 0 || e != 0 || len(c) != 0 {
+		t.Errorf("after a refused batch: %d lines, %d events, %v by class; want none counted", n, e, c)
+	}
+	st = openTestStore(t, cfg)
+	p2, err := NewPipeline(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.Ingest(t.Context(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, e, nn := p2.Counters.Lines.Load(), p2.Counters.Events.Load(), p2.Counters.Normal.Load(); n != 6 || e != 3 || nn != 3 {
+		t.Errorf("committed: %d lines, %d events, %d normal; want 6, 3, 3", n, e, nn)
 	}
 }
