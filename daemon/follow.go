@@ -425,7 +425,7 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 				attrs = append(attrs, "unreadable", fmt.Sprintf("%s: %v", c.path, err))
 			}
 		}
-		ff.log.Warn("the file read last was replaced and no rotated copy of it (name.1, name-DATE, compressed with gzip, bzip2, xz or zstd) was found: lines written to it after the saved offset are lost; reading the new file from its start",
+		ff.log.Warn("the file read last was replaced and no rotated copy of it (name.1, name-DATE, compressed with gzip, bzip2, xz or zstd) was found: lines written to it after the saved offset, if there were any (it may have been read to its end before a stop), could not be read; reading the new file from its start",
 			attrs...)
 	}
 	if live != nil && ff.started(ctx, live) != nil {
