@@ -948,16 +948,21 @@ func ownStrings(e abusewatch.Event) abusewatch.Event {
 
 // attempts counts the distinct connections among evs, so the several lines one failed
 // login writes (sshd's "Invalid user", PAM's failure, "Failed password", the
-// disconnect) count once. A connection is known by our host, the service and the
-// remote address and port (a network's addresses may use the same ports); a record
-// without a port counts alone unless its address gives ports to its service elsewhere
-// in evs (then it is one of those connections' extra lines). Several failures in one
-// connection count once: a report may understate, never overstate.
+// disconnect) count once. A connection is known by our host, the service, the
+// remote address and port (a network's addresses may use the same ports) and, when
+// the record names it, our port: a scanner that keeps one source port for a whole
+// scan (firewall lines give both ports) makes one connection per port of ours it
+// tries, not one in all. A record without a remote port counts alone unless its
+// address gives ports to its service elsewhere in evs (then it is one of those
+// connections' extra lines). Several failures in one connection count once: a report
+// may understate, never overstate.
 func attempts(evs []*abusewatch.Event) int {
 	// Each (host, service, address) gets a number, found by a look through the few
 	// there are (a map once there are many), and a connection is that number and the
 	// port: the sort is of integers, not of strings (attempts was a tenth of a pass's
 	// CPU). Arrays on the stack hold a window's or a batch's share of one address.
+	// The number takes the high 32 bits, the remote port the next 16, our port (0:
+	// not named) the low 16: never zero, since the remote port is not.
 	type svc struct {
 		host, service string
 		addr          netip.Addr
@@ -994,7 +999,7 @@ func attempts(evs []*abusewatch.Event) int {
 			i := number(e)
 			ported[i] = true
 			// A connection's lines come one after the other: distinct gets each once.
-			if c := uint64(i)<<16 | uint64(e.Port); len(conns) == 0 || conns[len(conns)-1] != c {
+			if c := uint64(i)<<32 | uint64(e.Port)<<16 | uint64(e.LocalPort); len(conns) == 0 || conns[len(conns)-1] != c {
 				conns = append(conns, c)
 			}
 		}
