@@ -15,8 +15,9 @@
 //
 // Perspective: every class but a successful login counts toward the network and
 // recurrence rules, yet an incident is reported outside only when its evidence holds a
-// reportable class that is not spoofable (UDP, ICMP, a bare SYN); otherwise it is
-// AdminOnly. Private, reserved, documentation and never-report networks make nothing.
+// reportable class that is not spoofable (UDP, ICMP, a bare SYN), and a network
+// incident only when such evidence came from as many distinct addresses as the network
+// rule counts; otherwise it is AdminOnly. Private, reserved, documentation and never-report networks make nothing.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. The package reads events, incidents and counters
 // through the small interfaces below and writes nothing itself; it keeps the events of
@@ -553,7 +554,19 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			if err != nil {
 				return err
 			}
-			out = append(out, c.grow(whole, cur, success))
+			inc := c.grow(whole, cur, success)
+			if inc.AdminOnly && r.name == "network" && slices.ContainsFunc(cur, c.reportable) {
+				// Reportable evidence came from too few new addresses to make the
+				// incident reportable alone: count the addresses of all its events.
+				// Only an admin-only network incident that takes in reportable
+				// events reads them again.
+				all, err := c.read.netEvents(r.network, whole.First, inc.Last)
+				if err != nil {
+					return fmt.Errorf("correlate %s: %w", r.key, err)
+				}
+				inc.AdminOnly = !c.reportableSources(all, r.counts)
+			}
+			out = append(out, inc)
 		case !growing && len(cur) > 0:
 			out = append(out, c.build(r, cur, success))
 		}
@@ -628,6 +641,10 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 		own = ownAll // prev's may share frames: not once it outlives its first batch
 	}
 	reportable := c.describe(&inc, evs, own)
+	if inc.Rule == "network" && prev.AdminOnly && reportable {
+		// Enough addresses among the new events alone; apply counts those before.
+		reportable = c.reportableSources(evs, nil)
+	}
 	inc.AdminOnly = prev.AdminOnly && !reportable
 	return inc
 }
@@ -845,8 +862,53 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 	if c.pass != 0 {
 		own = ownNone
 	}
-	inc.AdminOnly = !c.describe(&inc, evs, own)
+	reportable := c.describe(&inc, evs, own)
+	if r.name == "network" && reportable {
+		reportable = c.reportableSources(evs, nil)
+	}
+	inc.AdminOnly = !reportable
 	return inc
+}
+
+// reportableSources says whether evs, events of a network incident, hold reportable
+// evidence from at least as many distinct addresses as the network rule counts (only
+// those for which counts, when set, holds). One failed login among a /24 of forgeable
+// SYNs is that address's, not the network's: the network's report would name every
+// address as an attacker. Below the count the incident is for the admin only.
+func (c *Correlator) reportableSources(evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) bool {
+	n := c.opts.Network.Count
+	var arr [32]netip.Addr // on the stack: the rule asks for a handful (10 by default)
+	seen := arr[:0]
+	var many map[netip.Addr]bool
+	var last netip.Addr // the lines of one connection come together
+	for _, e := range evs {
+		if e.Class == abusewatch.ClassAuthSuccess || !c.reportable(e) || (counts != nil && !counts(e)) {
+			continue
+		}
+		a := e.Addr.Unmap()
+		if a == last {
+			continue
+		}
+		last = a
+		switch {
+		case many != nil:
+			many[a] = true
+			if len(many) >= n {
+				return true
+			}
+		case !slices.Contains(seen, a):
+			if seen = append(seen, a); len(seen) >= n {
+				return true
+			}
+			if len(seen) == len(arr) {
+				many = make(map[netip.Addr]bool, n)
+				for _, s := range seen {
+					many[s] = true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // evidenceStrings says which of an incident's evidence events describe gives strings

@@ -1,6 +1,7 @@
 package correlate_test
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -82,5 +83,81 @@ func TestPortScanCountsEveryPortTried(t *testing.T) {
 	}
 	if scan == nil || scan.Attempts != 25 || scan.Count != 25 || scan.AdminOnly {
 		t.Fatalf("incidents = %+v; want a reportable port scan of 25 connections, 25 lines", incs)
+	}
+}
+
+// syn is one bare SYN to our port 22: a packet anyone can forge.
+func syn(addr string, t time.Time) abusewatch.Event {
+	return probe(addr, t, 4444, 22, "TCP", "SYN")
+}
+
+// A network incident is reportable only when the network rule's count of distinct
+// addresses have reportable, unforgeable evidence in it; otherwise it is for the admin
+// only, and it still holds every event. Events arrive in one batch, or one address a
+// batch (then an admin-only incident grows, and the evidence of the addresses before
+// the batch counts too).
+func TestNetworkIncidentNeedsEnoughReportableAddresses(t *testing.T) {
+	opts := correlate.Options{Threshold: 5, Window: 10 * time.Minute,
+		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: 10, Window: time.Hour}}}
+	for _, tc := range []struct {
+		name          string
+		syns, fails   int // addresses sending one bare SYN, addresses with one failed login
+		failsFirst    bool
+		wantAdminOnly bool
+	}{
+		{"29 SYN-only addresses and 1 failed login (F1)", 29, 1, false, true},
+		{"21 SYN-only and 9 failed logins: one short", 21, 9, false, true},
+		{"20 SYN-only and 10 failed logins: the count", 20, 10, false, false},
+		{"10 failed logins, then 20 SYN-only", 20, 10, true, false},
+		{"9 failed logins, then 21 SYN-only", 21, 9, true, true},
+		{"0 SYN-only and 10 failed logins", 0, 10, false, false},
+		{"30 SYN-only", 30, 0, false, true},
+	} {
+		for _, batched := range []bool{false, true} {
+			name := tc.name + map[bool]string{false: ", one batch", true: ", a batch each"}[batched]
+			t.Run(name, func(t *testing.T) {
+				h := newHarness(t, opts)
+				var evs []abusewatch.Event
+				synAt := func(i int) abusewatch.Event { return syn(fmt.Sprintf("103.145.13.%d", 1+i), t0) }
+				failAt := func(i int) abusewatch.Event { return at(fmt.Sprintf("103.145.13.%d", 200+i), t0, 38805) }
+				if tc.failsFirst {
+					for i := range tc.fails {
+						evs = append(evs, failAt(i))
+					}
+				}
+				for i := range tc.syns {
+					evs = append(evs, synAt(i))
+				}
+				if !tc.failsFirst {
+					for i := range tc.fails {
+						evs = append(evs, failAt(i))
+					}
+				}
+				for i := range evs {
+					evs[i].Time = t0.Add(time.Duration(i) * time.Minute)
+				}
+				var last *abusewatch.Incident
+				feed := func(evs ...abusewatch.Event) {
+					for _, inc := range h.feed(evs...) {
+						if inc.Rule == "network" {
+							last = &inc
+						}
+					}
+				}
+				if batched {
+					for _, e := range evs {
+						feed(e)
+					}
+				} else {
+					feed(evs...)
+				}
+				if last == nil || last.Count != len(evs) {
+					t.Fatalf("network incident = %+v; want one of all %d events", last, len(evs))
+				}
+				if last.AdminOnly != tc.wantAdminOnly {
+					t.Errorf("AdminOnly = %v, want %v", last.AdminOnly, tc.wantAdminOnly)
+				}
+			})
+		}
 	}
 }
