@@ -1,6 +1,7 @@
 package correlate_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -159,5 +160,160 @@ func TestNetworkIncidentNeedsEnoughReportableAddresses(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// login is one successful login of addr.
+func login(addr string, t time.Time) abusewatch.Event {
+	return abusewatch.Event{Time: t, Class: abusewatch.ClassAuthSuccess, Addr: netip.MustParseAddr(addr),
+		Port: 50999, Service: "sshd", Host: "web1", Line: "Accepted password for alice"}
+}
+
+// stored is the newest stored incident of key, and whether there is one.
+func (h *harness) stored(key string) (abusewatch.Incident, bool) {
+	h.t.Helper()
+	incs, err := h.st.IncidentsOfKeys([]string{key}, time.Time{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if len(incs) == 0 {
+		return abusewatch.Incident{}, false
+	}
+	return incs[len(incs)-1], true
+}
+
+// A successful login marks every incident that holds its address with Success (never
+// reported outside: it may be our own user), whether it came before the failures or
+// after them, within success_lookback of them, and whether it comes in the failures'
+// batch or one of its own; an address's login marks its network's incident, another
+// address's of the /24 does not.
+func TestALoginMarksTheIncidentsOfItsAddress(t *testing.T) {
+	const lb = time.Hour
+	opts := correlate.Options{Threshold: 5, Window: 10 * time.Minute, SuccessLookback: lb,
+		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: 10, Window: time.Hour}}}
+	fails := func(addr string, start time.Time, n int) (out []abusewatch.Event) {
+		for i := range n {
+			out = append(out, at(addr, start.Add(time.Duration(i)*time.Minute), uint16(40000+i)))
+		}
+		return out
+	}
+	netFails := func(start time.Time) (out []abusewatch.Event) { // 12 addresses of 103.145.12.0/24, one each
+		for i := range 12 {
+			out = append(out, at(fmt.Sprintf("103.145.12.%d", 1+i), start.Add(time.Duration(i)*time.Minute), 40000))
+		}
+		return out
+	}
+	last := t0.Add(5 * time.Minute) // of fails(a, t0, 6)
+	const a = "185.220.100.20"
+	for _, tc := range []struct {
+		name    string
+		batches [][]abusewatch.Event
+		key     string
+		success bool
+	}{
+		{"login, then failures a minute later, one batch (F9)",
+			[][]abusewatch.Event{append([]abusewatch.Event{login(a, t0.Add(-time.Minute))}, fails(a, t0, 6)...)}, "ip:" + a, true},
+		{"login, then failures a minute later, a batch each (F9)",
+			[][]abusewatch.Event{{login(a, t0.Add(-time.Minute))}, fails(a, t0, 6)}, "ip:" + a, true},
+		{"login exactly success_lookback before the failures",
+			[][]abusewatch.Event{{login(a, t0.Add(-lb))}, fails(a, t0, 6)}, "ip:" + a, true},
+		{"login a nanosecond more before",
+			[][]abusewatch.Event{{login(a, t0.Add(-lb-1))}, fails(a, t0, 6)}, "ip:" + a, false},
+		{"failures, then login exactly success_lookback after the last",
+			[][]abusewatch.Event{fails(a, t0, 6), {login(a, last.Add(lb))}}, "ip:" + a, true},
+		{"failures, then login a nanosecond later",
+			[][]abusewatch.Event{fails(a, t0, 6), {login(a, last.Add(lb+1))}}, "ip:" + a, false},
+		{"another address's login",
+			[][]abusewatch.Event{{login("185.220.100.21", t0.Add(-time.Minute))}, fails(a, t0, 6)}, "ip:" + a, false},
+		{"network, then a member's login in a batch of its own (F2)",
+			[][]abusewatch.Event{netFails(t0), {login("103.145.12.3", t0.Add(20*time.Minute))}}, "net:103.145.12.0/24", true},
+		{"network and a member's login in one batch (F2)",
+			[][]abusewatch.Event{append(netFails(t0), login("103.145.12.3", t0.Add(20*time.Minute)))}, "net:103.145.12.0/24", true},
+		{"a member's login, then the network",
+			[][]abusewatch.Event{{login("103.145.12.3", t0.Add(-30*time.Minute))}, netFails(t0)}, "net:103.145.12.0/24", true},
+		{"network, then the login of an address of the /24 not in it",
+			[][]abusewatch.Event{netFails(t0), {login("103.145.12.99", t0.Add(20*time.Minute))}}, "net:103.145.12.0/24", false},
+		{"network and the login of an address not in it, one batch",
+			[][]abusewatch.Event{append(netFails(t0), login("103.145.12.99", t0.Add(20*time.Minute)))}, "net:103.145.12.0/24", false},
+		{"the login of an address not in it, then the network",
+			[][]abusewatch.Event{{login("103.145.12.99", t0.Add(-30*time.Minute))}, netFails(t0)}, "net:103.145.12.0/24", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, opts)
+			for _, b := range tc.batches {
+				h.feed(b...)
+			}
+			inc, ok := h.stored(tc.key)
+			if !ok {
+				t.Fatalf("no incident of %s", tc.key)
+			}
+			if inc.Success != tc.success || (tc.success && inc.Severity != 5) {
+				t.Errorf("%s: Success %v, severity %d; want Success %v", tc.key, inc.Success, inc.Severity, tc.success)
+			}
+		})
+	}
+}
+
+// A login stored before the Correlator started (a restart), or before a pass over
+// history begins, is read from the store: the failures after it still make an incident
+// marked Success.
+func TestALoginBeforeTheCorrelatorStartedCounts(t *testing.T) {
+	const lb = time.Hour
+	opts := correlate.Options{Threshold: 5, Window: 10 * time.Minute, SuccessLookback: lb}
+	const a = "185.220.100.20"
+	for _, tc := range []struct {
+		name    string
+		before  time.Duration // the login, before the first failure
+		pass    bool
+		success bool
+	}{
+		{"restart, login a minute before", time.Minute, false, true},
+		{"restart, login exactly success_lookback before", lb, false, true},
+		{"restart, login a nanosecond more before", lb + 1, false, false},
+		{"pass, login a minute before its start", time.Minute, true, true},
+		{"pass, login exactly success_lookback before", lb, true, true},
+		{"pass, login a nanosecond more before", lb + 1, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, opts)
+			var fails []abusewatch.Event
+			for i := range 6 {
+				fails = append(fails, at(a, t0.Add(time.Duration(i)*time.Minute), uint16(40000+i)))
+			}
+			h.feed(login(a, t0.Add(-tc.before)), at("45.134.26.1", t0.Add(-tc.before), 40000))
+			if tc.pass {
+				if _, err := h.st.Commit(fails, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := correlate.New(opts, h.st, h.st, h.st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.c = c
+			var inc abusewatch.Incident
+			if tc.pass {
+				var got []abusewatch.Incident
+				if _, err := c.Recorrelate(context.Background(), h.st, t0, t0.Add(time.Hour), func(incs []abusewatch.Incident) error {
+					got = append(got, incs...)
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != 1 {
+					t.Fatalf("the pass made %+v; want one incident", got)
+				}
+				inc = got[0]
+			} else {
+				incs := h.feed(fails...)
+				if len(incs) != 1 {
+					t.Fatalf("made %+v; want one incident", incs)
+				}
+				inc = incs[0]
+			}
+			if inc.Success != tc.success {
+				t.Errorf("Success = %v, want %v", inc.Success, tc.success)
+			}
+		})
 	}
 }
