@@ -15,8 +15,9 @@
 //
 // Perspective: every class but a successful login counts toward the network and
 // recurrence rules, yet an incident is reported outside only when its evidence holds a
-// reportable class that is not spoofable (UDP, ICMP, a bare SYN); otherwise it is
-// AdminOnly. Private, reserved, documentation and never-report networks make nothing.
+// reportable class that is not spoofable (UDP, ICMP, a bare SYN), and a network
+// incident only when such evidence came from as many distinct addresses as the network
+// rule counts; otherwise it is AdminOnly. Private, reserved, documentation and never-report networks make nothing.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. The package reads events, incidents and counters
 // through the small interfaces below and writes nothing itself; it keeps the events of
@@ -148,7 +149,13 @@ type Correlator struct {
 	incidents IncidentReader
 	counters  CounterReader
 	recent    *recentEvents // the events of the last lookback, as Correlate got them
-	read      *recentEvents // where the rules read events: recent, or a pass's own
+	// The successful logins the rules have seen (loginMemory): those of Correlate's
+	// batches, and a pass's own when it starts before them (for c.read then).
+	liveLogins *loginMemory
+	passLogins *loginMemory
+	passOwner  *recentEvents // the pass (its c.read) passLogins goes with
+	loginsNow  *loginMemory  // the one of the batch being judged
+	read       *recentEvents // where the rules read events: recent, or a pass's own
 
 	recorrelated time.Time    // the end of the last periodic re-correlation
 	judged       atomic.Int64 // events the running or last Recorrelate judged (Progress)
@@ -260,6 +267,7 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 		}
 	}
 	c.recent = newRecentEvents(events, after, c.lookback(), recentLimit, c.heldNetworks())
+	c.liveLogins = c.newLoginMemory(after)
 	c.read = c.recent
 	return c, nil
 }
@@ -277,6 +285,12 @@ func (c *Correlator) Correlate(ctx context.Context, batch []abusewatch.Event) ([
 // correlate applies the rules to batch, whose groups are g, reading events through
 // c.read.
 func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event, g *batchGroups) ([]abusewatch.Incident, error) {
+	// The memory of logins goes with c.read; found here, not by the rules running
+	// in parallel.
+	c.loginsNow = c.logins()
+	if len(g.successes) > 0 {
+		c.loginsNow.add(batch, g)
+	}
 	// The addresses judged (not excluded, tested once each), and the networks with
 	// events of them other than logins, over the span of those events.
 	excluded := make([]bool, len(g.addrs))
@@ -340,6 +354,9 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event, g 
 			continue
 		}
 		e := batch[s.at]
+		if out, err = c.markLogin(out, e); err != nil {
+			return out, err
+		}
 		if carried, err := c.carriesLogin(out, e); err != nil || carried {
 			if err != nil {
 				return out, err
@@ -407,6 +424,256 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 	}
 	prev, ok, err := c.incidents.OpenIncident("ip:"+a.String(), e.Time.Add(-c.growth), e.Time, true) // holds reads its rule and address
 	return ok && holds(prev), err
+}
+
+// loginMemory is the successful logins of the batches the rules judged (Correlate's,
+// or a pass's), by address: the first and the last seen. It lets an incident know,
+// without a read, that a login from one of its addresses came within success_lookback
+// before its events (one after them is markLogin's). Logins are few next to failures:
+// it costs a map lookup per incident made or grown, and nothing while it is empty.
+// What lies before from (the first batch, or what was let go of) is read from the
+// store when an incident needs it.
+type loginMemory struct {
+	from time.Time     // every login judged at or after it is here
+	keep time.Duration // how far back from the newest batch it keeps them
+	at   map[netip.Addr]loginSpan
+	kept int // len(at) after the last let-go
+}
+
+type loginSpan struct{ first, last time.Time }
+
+func (c *Correlator) newLoginMemory(from time.Time) *loginMemory {
+	m := &loginMemory{from: from, keep: c.opts.SuccessLookback + c.lookback(), at: map[netip.Addr]loginSpan{}}
+	if m.keep > 0 && c.counters != nil && !from.IsZero() {
+		// Most stores hold no login in the days before (the every-event counters
+		// say so in one read): then no incident needs to read the store for one.
+		days, err := c.counters.Days(netip.Prefix{}, from.Add(-m.keep), from)
+		if err == nil && !slices.ContainsFunc(days, func(d Count) bool { return d.ByClass[abusewatch.ClassAuthSuccess] > 0 }) {
+			m.from = dayOf(from.Add(-m.keep))
+		}
+	}
+	return m
+}
+
+// logins is the memory of logins that goes with c.read: Correlate's, which a pass
+// within what it covers (the daemon's periodic one) shares, or, for a pass that starts
+// before (correlate --since), one of the pass's own from its start.
+func (c *Correlator) logins() *loginMemory {
+	if c.read == c.recent {
+		c.passLogins, c.passOwner = nil, nil
+		return c.liveLogins
+	}
+	if c.passOwner != c.read {
+		c.passLogins, c.passOwner = c.liveLogins, c.read
+		if from := c.read.covered; from.Before(c.liveLogins.from) {
+			c.passLogins = c.newLoginMemory(from)
+		}
+	}
+	return c.passLogins
+}
+
+// add takes in the logins of batch (groups g), and lets go of those more than keep
+// before its newest event once the memory has doubled since the last let-go.
+func (m *loginMemory) add(batch []abusewatch.Event, g *batchGroups) {
+	if m.keep <= 0 || len(batch) == 0 { // the success rule is off
+		return
+	}
+	for _, s := range g.successes {
+		a, t := g.addrs[s.addr].addr, batch[s.at].Time
+		l, ok := m.at[a]
+		switch {
+		case !ok:
+			l = loginSpan{t, t}
+		case t.Before(l.first):
+			l.first = t
+		case t.After(l.last):
+			l.last = t
+		}
+		m.at[a] = l
+	}
+	if len(m.at) > 2*m.kept+1024 {
+		horizon := g.all.to.Add(-m.keep)
+		for a, l := range m.at {
+			if l.last.Before(horizon) {
+				delete(m.at, a)
+			}
+		}
+		m.kept = len(m.at)
+		if m.from.Before(horizon) {
+			m.from = horizon
+		}
+	}
+}
+
+// loginNear says whether a login from an address of evs (of rule r, oldest first) came
+// within success_lookback before their first or after their last.
+func (c *Correlator) loginNear(r rule, evs []*abusewatch.Event) (bool, error) {
+	lb, m := c.opts.SuccessLookback, c.loginsNow
+	if lb <= 0 || len(evs) == 0 || m == nil {
+		return false, nil
+	}
+	from, to := evs[0].Time.Add(-lb), evs[len(evs)-1].Time.Add(lb)
+	if len(m.at) > 0 {
+		var prev netip.Addr // the lines of one connection come together
+		for _, e := range evs {
+			a := e.Addr.Unmap()
+			if a == prev {
+				continue
+			}
+			prev = a
+			// Only the first and the last login are known: one before from and one
+			// after to may have others between them, so they count (a report held
+			// back for the admin, never one sent wrongly).
+			if l, ok := m.at[a]; ok && !l.first.After(to) && !l.last.Before(from) {
+				return true, nil
+			}
+		}
+	}
+	if !from.Before(m.from) {
+		return false, nil
+	}
+	if m.from.Before(to) {
+		to = m.from
+	}
+	return c.loginStored(r.network, evs, from, to)
+}
+
+// loginStored says whether the store holds a login between from and to from an
+// address of evs, which lie in p (an address or a network). The daily counters say
+// first on which days p had logins at all, so a week of events is read only when one
+// of them did.
+func (c *Correlator) loginStored(p netip.Prefix, evs []*abusewatch.Event, from, to time.Time) (bool, error) {
+	if !p.IsValid() || to.Before(from) {
+		return false, nil
+	}
+	if c.counters != nil {
+		days, err := c.counters.Days(p, from, to)
+		if err != nil {
+			return false, fmt.Errorf("correlate: logins of %s: %w", p, err)
+		}
+		var lo, hi time.Time
+		for _, d := range days {
+			if d.ByClass[abusewatch.ClassAuthSuccess] > 0 {
+				if lo.IsZero() {
+					lo = d.Start
+				}
+				hi = d.Start.Add(24*time.Hour - 1)
+			}
+		}
+		if lo.IsZero() {
+			return false, nil
+		}
+		if from.Before(lo) {
+			from = lo
+		}
+		if hi.Before(to) {
+			to = hi
+		}
+	}
+	var stored []abusewatch.Event
+	var err error
+	if p.IsSingleIP() {
+		stored, err = c.events.EventsByAddr(p.Addr(), from, to)
+	} else {
+		stored, err = c.events.EventsByNetwork(p, from, to)
+	}
+	if err != nil {
+		return false, fmt.Errorf("correlate: logins of %s: %w", p, err)
+	}
+	for i := range stored {
+		if e := &stored[i]; e.Class == abusewatch.ClassAuthSuccess && !c.Excluded(e.Addr) &&
+			(p.IsSingleIP() || slices.ContainsFunc(evs, func(o *abusewatch.Event) bool { return o.Addr.Unmap() == e.Addr.Unmap() })) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// markLogin marks with Success the incidents that hold the address of login e and whose
+// events came within success_lookback before it (or after it: a login read late): the
+// address's own, its port scan's and its networks'. A network's holds it when its
+// events include the address. Those in out (made or grown by the batch) are marked
+// there; a stored one is added to out.
+func (c *Correlator) markLogin(out []abusewatch.Incident, e abusewatch.Event) ([]abusewatch.Incident, error) {
+	lb := c.opts.SuccessLookback
+	if lb <= 0 {
+		return out, nil
+	}
+	a := e.Addr.Unmap()
+	keys := []string{"ip:" + a.String()}
+	if c.opts.PortScan.Count > 0 {
+		keys = append(keys, "scan:"+a.String())
+	}
+	if c.opts.Network.Count > 0 {
+		for _, b := range c.opts.Network.Sizes {
+			keys = append(keys, "net:"+networkOf(a, b).String())
+		}
+	}
+	within := func(inc *abusewatch.Incident) bool {
+		return !e.Time.Before(inc.First.Add(-lb)) && !e.Time.After(inc.Last.Add(lb))
+	}
+	mark := func(inc *abusewatch.Incident) {
+		inc.Success = true
+		inc.Severity = max(inc.Severity, severity(*inc))
+	}
+	for _, key := range keys {
+		// The batch's own, newest first: it holds the key's newest form.
+		found := false
+		for i := len(out) - 1; i >= 0 && !found; i-- {
+			if inc := &out[i]; inc.Key == key && within(inc) {
+				found = true
+				if held, err := c.holdsAddr(inc, a); err != nil {
+					return out, err
+				} else if held && !inc.Success {
+					mark(inc)
+				}
+			}
+		}
+		if found {
+			continue
+		}
+		inc, ok, err := c.incidents.OpenIncident(key, e.Time.Add(-lb), e.Time.Add(lb), false)
+		if err != nil {
+			return out, err
+		}
+		if !ok || inc.Success || !within(&inc) {
+			continue
+		}
+		if inc, ok, err = c.incidents.OpenIncident(key, e.Time.Add(-lb), e.Time.Add(lb), true); err != nil {
+			return out, err
+		}
+		if !ok || inc.Success {
+			continue
+		}
+		if held, err := c.holdsAddr(&inc, a); err != nil {
+			return out, err
+		} else if held {
+			mark(&inc)
+			out = append(out, inc)
+		}
+	}
+	return out, nil
+}
+
+// holdsAddr says whether inc holds events of address a: always, for an incident about
+// one address; for a network's, when a is among its sources, or, when it names as many
+// as it may, when a has events other than logins between its first and last.
+func (c *Correlator) holdsAddr(inc *abusewatch.Incident, a netip.Addr) (bool, error) {
+	if !inc.AboutNetwork() {
+		return true, nil
+	}
+	sources := sourcesOf(*inc)
+	if _, found := slices.BinarySearchFunc(sources, a, netip.Addr.Compare); found {
+		return true, nil
+	}
+	if len(sources) < abusewatch.MaxSources {
+		return false, nil
+	}
+	evs, err := c.read.addrEvents(a, inc.First, inc.Last)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(evs, func(e *abusewatch.Event) bool { return e.Class != abusewatch.ClassAuthSuccess }), nil
 }
 
 // KeysAround returns the keys of the incidents that may be about a network holding all
@@ -543,6 +810,14 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	}
 	prevSince, prevAt := from.Add(-growth), from // what prev was asked for as
 	flush := func() error {
+		if len(cur) > 0 && !success {
+			// A login from an address of the new events within success_lookback
+			// of them, before or after: possibly our own user.
+			var err error
+			if success, err = c.loginNear(r, cur); err != nil {
+				return err
+			}
+		}
 		switch {
 		case growing && (len(cur) > 0 || success != prev.Success):
 			// Only now is the rest of it read (its classes, hosts, evidence).
@@ -553,7 +828,19 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			if err != nil {
 				return err
 			}
-			out = append(out, c.grow(whole, cur, success))
+			inc := c.grow(whole, cur, success)
+			if inc.AdminOnly && r.name == "network" && slices.ContainsFunc(cur, c.reportable) {
+				// Reportable evidence came from too few new addresses to make the
+				// incident reportable alone: count the addresses of all its events.
+				// Only an admin-only network incident that takes in reportable
+				// events reads them again.
+				all, err := c.read.netEvents(r.network, whole.First, inc.Last)
+				if err != nil {
+					return fmt.Errorf("correlate %s: %w", r.key, err)
+				}
+				inc.AdminOnly = !c.reportableSources(all, r.counts)
+			}
+			out = append(out, inc)
 		case !growing && len(cur) > 0:
 			out = append(out, c.build(r, cur, success))
 		}
@@ -565,7 +852,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			continue
 		}
 		if e.Class == abusewatch.ClassAuthSuccess {
-			if len(cur) > 0 || growing {
+			// A network's login marks its incident only when the address is one of
+			// it: loginNear and markLogin see to that.
+			if (len(cur) > 0 || growing) && r.name != "network" {
 				success = true
 			}
 			continue
@@ -628,6 +917,10 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 		own = ownAll // prev's may share frames: not once it outlives its first batch
 	}
 	reportable := c.describe(&inc, evs, own)
+	if inc.Rule == "network" && prev.AdminOnly && reportable {
+		// Enough addresses among the new events alone; apply counts those before.
+		reportable = c.reportableSources(evs, nil)
+	}
 	inc.AdminOnly = prev.AdminOnly && !reportable
 	return inc
 }
@@ -845,8 +1138,53 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 	if c.pass != 0 {
 		own = ownNone
 	}
-	inc.AdminOnly = !c.describe(&inc, evs, own)
+	reportable := c.describe(&inc, evs, own)
+	if r.name == "network" && reportable {
+		reportable = c.reportableSources(evs, nil)
+	}
+	inc.AdminOnly = !reportable
 	return inc
+}
+
+// reportableSources says whether evs, events of a network incident, hold reportable
+// evidence from at least as many distinct addresses as the network rule counts (only
+// those for which counts, when set, holds). One failed login among a /24 of forgeable
+// SYNs is that address's, not the network's: the network's report would name every
+// address as an attacker. Below the count the incident is for the admin only.
+func (c *Correlator) reportableSources(evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) bool {
+	n := c.opts.Network.Count
+	var arr [32]netip.Addr // on the stack: the rule asks for a handful (10 by default)
+	seen := arr[:0]
+	var many map[netip.Addr]bool
+	var last netip.Addr // the lines of one connection come together
+	for _, e := range evs {
+		if e.Class == abusewatch.ClassAuthSuccess || !c.reportable(e) || (counts != nil && !counts(e)) {
+			continue
+		}
+		a := e.Addr.Unmap()
+		if a == last {
+			continue
+		}
+		last = a
+		switch {
+		case many != nil:
+			many[a] = true
+			if len(many) >= n {
+				return true
+			}
+		case !slices.Contains(seen, a):
+			if seen = append(seen, a); len(seen) >= n {
+				return true
+			}
+			if len(seen) == len(arr) {
+				many = make(map[netip.Addr]bool, n)
+				for _, s := range seen {
+					many[s] = true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // evidenceStrings says which of an incident's evidence events describe gives strings
@@ -948,16 +1286,21 @@ func ownStrings(e abusewatch.Event) abusewatch.Event {
 
 // attempts counts the distinct connections among evs, so the several lines one failed
 // login writes (sshd's "Invalid user", PAM's failure, "Failed password", the
-// disconnect) count once. A connection is known by our host, the service and the
-// remote address and port (a network's addresses may use the same ports); a record
-// without a port counts alone unless its address gives ports to its service elsewhere
-// in evs (then it is one of those connections' extra lines). Several failures in one
-// connection count once: a report may understate, never overstate.
+// disconnect) count once. A connection is known by our host, the service, the
+// remote address and port (a network's addresses may use the same ports) and, when
+// the record names it, our port: a scanner that keeps one source port for a whole
+// scan (firewall lines give both ports) makes one connection per port of ours it
+// tries, not one in all. A record without a remote port counts alone unless its
+// address gives ports to its service elsewhere in evs (then it is one of those
+// connections' extra lines). Several failures in one connection count once: a report
+// may understate, never overstate.
 func attempts(evs []*abusewatch.Event) int {
 	// Each (host, service, address) gets a number, found by a look through the few
 	// there are (a map once there are many), and a connection is that number and the
 	// port: the sort is of integers, not of strings (attempts was a tenth of a pass's
 	// CPU). Arrays on the stack hold a window's or a batch's share of one address.
+	// The number takes the high 32 bits, the remote port the next 16, our port (0:
+	// not named) the low 16: never zero, since the remote port is not.
 	type svc struct {
 		host, service string
 		addr          netip.Addr
@@ -994,7 +1337,7 @@ func attempts(evs []*abusewatch.Event) int {
 			i := number(e)
 			ported[i] = true
 			// A connection's lines come one after the other: distinct gets each once.
-			if c := uint64(i)<<16 | uint64(e.Port); len(conns) == 0 || conns[len(conns)-1] != c {
+			if c := uint64(i)<<32 | uint64(e.Port)<<16 | uint64(e.LocalPort); len(conns) == 0 || conns[len(conns)-1] != c {
 				conns = append(conns, c)
 			}
 		}

@@ -381,7 +381,7 @@ func TestSpoofableNetworkEvidenceIsForTheAdminOnly(t *testing.T) {
 		name      string
 		withLogin bool
 		adminOnly bool
-	}{{"UDP probes alone", false, true}, {"UDP probes and a failed login", true, false}} {
+	}{{"UDP probes alone", false, true}, {"UDP probes and one address's failed login: fewer than the rule's 3", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute,
 				Reportable: []abusewatch.Class{"auth-failure", "fw-drop"},
