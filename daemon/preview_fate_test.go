@@ -167,7 +167,7 @@ func TestParseSinceReadsLocalTimesInTheShownZone(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Time{
 		"2026-12-06":                time.Date(2026, 12, 6, 0, 0, 0, 0, berlin),
 		"2026-12-06T22:00:00":       time.Date(2026, 12, 6, 22, 0, 0, 0, berlin),
@@ -186,5 +186,26 @@ func TestParseSinceReadsLocalTimesInTheShownZone(t *testing.T) {
 	}
 	if _, err := ParseSince("yesterday", now, berlin); err == nil || !strings.Contains(err.Error(), "Europe/Berlin") {
 		t.Errorf("ParseSince(yesterday) = %v; want an error naming the zone", err)
+	}
+}
+
+// A --since later than now is refused, naming the value and now in the zone it was read
+// in: every command would answer "nothing", and scan would skip and save past every line.
+// A moment ahead (a clock a little off) is taken.
+func TestParseSinceRefusesTheFuture(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip(err)
+	}
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	for _, in := range []string{"2027-01-01", "2026-12-06T23:00:00", "2026-12-06T21:10:00Z", "-5h"} {
+		_, err := ParseSince(in, now, berlin)
+		if err == nil || !strings.Contains(err.Error(), "in the future") || !strings.Contains(err.Error(), in) ||
+			!strings.Contains(err.Error(), "2026-12-06 22:00 +0100 Europe/Berlin") {
+			t.Errorf("ParseSince(%q) = %v; want it refused as in the future, with now in Berlin", in, err)
+		}
+	}
+	if got, err := ParseSince("2026-12-06T21:01:00Z", now, berlin); err != nil || !got.Equal(now.Add(time.Minute)) {
+		t.Errorf("ParseSince(a minute ahead) = %v, %v; want it taken (clock skew)", got, err)
 	}
 }

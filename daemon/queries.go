@@ -328,7 +328,27 @@ func countedBefore(st *store.Store, p netip.Prefix, since, now time.Time, info *
 // "2026-11-01T22:00:00", "2026-11-01 22:00"), read in loc. The commands pass the zone
 // they show times in (reporter.timezone), so a time they print can be given back as
 // it reads: read in UTC, "--since 2026-12-06" showed as 01:00 in Berlin.
+//
+// A time later than now (beyond SinceSkew) is refused: nothing has happened since then,
+// so every command would answer "nothing", and `scan` would skip every line of its files
+// and save their positions past them, losing them for good.
 func ParseSince(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	t, err := parseSince(s, now, loc)
+	if err == nil && t.After(now.Add(SinceSkew)) {
+		at := now.In(loc).Format("2006-01-02 15:04 -0700")
+		if loc != time.Local {
+			at += " " + loc.String()
+		}
+		return time.Time{}, fmt.Errorf("--since %q: that is in the future (now %s): give a time before now, or a duration back from now (\"7d\")", s, at)
+	}
+	return t, err
+}
+
+// SinceSkew is how far past now a --since may lie: the commands send the daemon the
+// time they read, and the clocks of a client and a daemon a moment apart differ a little.
+const SinceSkew = 5 * time.Minute
+
+func parseSince(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	if d, err := ParseDuration(s); err == nil {
 		return now.Add(-d), nil
 	}
