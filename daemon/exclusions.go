@@ -100,19 +100,24 @@ func ListExclusions(cfg *Config, st *store.Store) ([]ExclusionInfo, error) {
 		return cmp.Or(a.Added.Compare(b.Added), cmp.Compare(a.Network.String(), b.Network.String()))
 	})
 	for _, e := range recorded {
-		by := "exclude"
-		if e.Pardon {
-			by = "pardon"
-		}
-		out = append(out, ExclusionInfo{Network: e.Network, By: by, Reason: e.Reason, Added: e.Added})
+		out = append(out, exclusionInfo(e))
 	}
 	return out, nil
 }
 
+// exclusionInfo is e as every output writes an exclusion: its kind in By.
+func exclusionInfo(e store.Exclusion) ExclusionInfo {
+	by := "exclude"
+	if e.Pardon {
+		by = "pardon"
+	}
+	return ExclusionInfo{Network: e.Network, By: by, Reason: e.Reason, Added: e.Added}
+}
+
 // IncludeResult says what undoing an exclusion changed.
 type IncludeResult struct {
-	Network string          `json:"network"`
-	Removed store.Exclusion `json:"removed"`
+	Network string        `json:"network"`
+	Removed ExclusionInfo `json:"removed"`
 	// A network around it that stays never reported, so its addresses stay too.
 	StillIn *ExclusionInfo `json:"still_in,omitempty"`
 }
@@ -151,7 +156,7 @@ func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResul
 		}
 		return res, fmt.Errorf("%s", msg)
 	}
-	res.Removed, res.StillIn = removed, around()
+	res.Removed, res.StillIn = exclusionInfo(removed), around()
 	return res, nil
 }
 

@@ -103,7 +103,7 @@ type NetworkInfo struct {
 	Last           *abusewatch.Event `json:"last_event,omitempty"`
 	Incidents      []IncidentInfo    `json:"incidents"`       // the newest maxIncidentsShown
 	IncidentsTotal int               `json:"incidents_total"` // all of them since Since
-	Excluded       *store.Exclusion  `json:"excluded,omitempty"`
+	Excluded       *ExclusionInfo    `json:"excluded,omitempty"`
 	// Why nothing from it is ever reported, when nothing is (a private network,
 	// policy.never_report, an exclusion): Unreported.Network.
 	NeverReported string `json:"never_reported,omitempty"`
@@ -204,7 +204,8 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why *Un
 	}
 	for _, e := range ex {
 		if e.Network.Contains(p.Addr()) && e.Network.Bits() <= p.Bits() {
-			info.Excluded = &e
+			ei := exclusionInfo(e)
+			info.Excluded = &ei
 		}
 	}
 	info.NeverReported = why.Network(p)

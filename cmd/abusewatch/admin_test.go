@@ -244,6 +244,56 @@ func TestPardonForgetsAndExcludeStopsNewIncidents(t *testing.T) {
 	}
 }
 
+// Excluding a network again (an idempotent script) keeps its date and reason unless a
+// new reason is given, and says so; an exclude never turns a pardon into an exclusion,
+// while a pardon of an excluded network makes it a pardon. It erased both.
+func TestExcludingAgainKeepsTheReasonAndThePardon(t *testing.T) {
+	s := newAdminSetup(t)
+	s.start(t)
+	var first, res daemon.ExcludeResult
+	s.adminJSON(t, &first, "exclude", "185.10.20.0/24", "--reason", "partner scanner, ticket 42")
+	if first.By != "exclude" || first.Already != nil {
+		t.Errorf("first exclude = %+v", first)
+	}
+	var list []daemon.ExclusionInfo
+	s.adminJSON(t, &list, "exclude", "--list")
+	added := list[0].Added
+	stdout, stderr, code := s.admin(t, "exclude", "185.10.20.0/24")
+	if code != 0 || !strings.Contains(stdout, "185.10.20.0/24 is already excluded, since ") || !strings.Contains(stdout, ": partner scanner, ticket 42.") {
+		t.Errorf("exclude again: exit %d\n%s%s", code, stdout, stderr)
+	}
+	s.adminJSON(t, &res, "pardon", "45.7.7.7", "--reason", "was our pentest")
+	s.adminJSON(t, &res, "exclude", "45.7.7.7")
+	if res.By != "pardon" || res.Already == nil || res.Already.By != "pardon" || res.Already.Reason != "was our pentest" {
+		t.Errorf("exclude of a pardoned address = %+v; want it to stay a pardon", res)
+	}
+	stdout, stderr, code = s.admin(t, "exclude", "45.7.7.7")
+	if code != 0 || !strings.Contains(stdout, "45.7.7.7/32 is already pardoned, since ") || !strings.Contains(stdout, "It stays a pardon") {
+		t.Errorf("exclude of a pardoned address: exit %d\n%s%s", code, stdout, stderr)
+	}
+	s.adminJSON(t, &res, "exclude", "185.10.20.0/24", "--reason", "ticket 43")
+	s.adminJSON(t, &list, "exclude", "--list")
+	want := map[string]string{"185.10.20.0/24": "exclude ticket 43", "45.7.7.7/32": "pardon was our pentest"}
+	for _, e := range list {
+		if got := e.By + " " + e.Reason; got != want[e.Network.String()] {
+			t.Errorf("exclude --list: %s is %q, want %q", e.Network, got, want[e.Network.String()])
+		}
+		if e.Network.String() == "185.10.20.0/24" && !e.Added.Equal(added) {
+			t.Errorf("the date of 185.10.20.0/24 changed from %v: %+v", added, e)
+		}
+	}
+	var ip daemon.NetworkInfo
+	s.adminJSON(t, &ip, "ip", "45.7.7.7")
+	if ip.Excluded == nil || ip.Excluded.By != "pardon" || ip.Excluded.Reason != "was our pentest" {
+		t.Errorf("ip 45.7.7.7 excluded = %+v; want the pardon with its reason", ip.Excluded)
+	}
+	// A pardon of an excluded network makes it a pardon.
+	s.adminJSON(t, &res, "pardon", "185.10.20.0/24")
+	if res.By != "pardon" || res.Already == nil || res.Already.By != "exclude" {
+		t.Errorf("pardon of an excluded network = %+v", res)
+	}
+}
+
 // An exclusion is listed with when and why, and undone: the daemon's rules make
 // incidents of the network's new events again. An address written with a network's
 // length (a typo), or a network wider than a /8, is refused, and nothing changes.

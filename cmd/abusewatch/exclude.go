@@ -79,7 +79,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 		return c.remove(ctx, f, p)
 	}
 	var res daemon.ExcludeResult
-	_, err = queryOrOffline(ctx, f, c.stderr,
+	cfg, err := queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
 			return cl.call(ctx, "POST", apiPath("v1", c.Name()), url.Values{"network": {p.String()}, "reason": {*reason}}, &res)
 		},
@@ -93,7 +93,11 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	if *f.asJSON {
 		return printJSON(c.stdout, res)
 	}
-	fmt.Fprintf(c.stdout, "%s will never be reported.\n", res.Network)
+	if e := res.Already; e != nil {
+		c.already(cfg, res, *reason)
+	} else {
+		fmt.Fprintf(c.stdout, "%s will never be reported.\n", res.Network)
+	}
 	if c.pardon {
 		fmt.Fprintf(c.stdout, "Forgot %s and rejected %s.\n", counted(res.ForgotIncidents, "incident"), counted(res.RejectedReports, "unsent report"))
 		c.sentStay(res)
@@ -103,6 +107,27 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintln(c.stdout, "Unsent reports that also name other sources will leave without it.")
 	fmt.Fprintf(c.stdout, "To undo: abusewatch exclude --remove %s\n", res.Network)
 	return nil
+}
+
+// already says what the network was before this exclude or pardon: its date stays, and
+// its reason unless a new one was given; a pardon stays a pardon.
+func (c *excludeCommand) already(cfg *daemon.Config, res daemon.ExcludeResult, reason string) {
+	e := res.Already
+	how := map[string]string{"exclude": "excluded", "pardon": "pardoned"}
+	fmt.Fprintf(c.stdout, "%s is already %s, since %s", res.Network, how[e.By], e.Added.In(shownZone(cfg)).Format("2006-01-02 15:04"))
+	if r := strings.Join(strings.Fields(e.Reason), " "); r != "" {
+		fmt.Fprintf(c.stdout, ": %s", r)
+	}
+	fmt.Fprintln(c.stdout, ".")
+	switch {
+	case e.By == "pardon" && !c.pardon:
+		fmt.Fprintln(c.stdout, "It stays a pardon (abusewatch exclude --list shows it).")
+	case e.By == "exclude" && c.pardon:
+		fmt.Fprintln(c.stdout, "It is pardoned from now on.")
+	}
+	if reason != "" && reason != e.Reason {
+		fmt.Fprintf(c.stdout, "Its reason is now: %s\n", strings.Join(strings.Fields(reason), " "))
+	}
 }
 
 // sentStay says of a pardon that the reports already sent about the forgotten

@@ -87,7 +87,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	switch e := info.Excluded; {
 	case e != nil:
 		how := "excluded"
-		if e.Pardon {
+		if e.By == "pardon" {
 			how = "pardoned"
 		}
 		fmt.Fprintf(stdout, "Never reported: %s %s on %s", e.Network, how, e.Added.In(loc).Format("2006-01-02 15:04 -0700"))
@@ -95,7 +95,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 			fmt.Fprintf(stdout, ": %s", reason)
 		}
 		fmt.Fprintln(stdout)
-		if e.Pardon {
+		if e.By == "pardon" {
 			fmt.Fprintln(stdout, "The pardon forgot its incidents until then; reports sent before it stay as they went (abusewatch outbox --state sent).")
 		}
 	case info.NeverReported != "":
