@@ -320,6 +320,10 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, fmt.Errorf("%q is not a network in CIDR notation", r.PathValue("addr")+"/"+r.PathValue("bits")))
 			return
 		}
+		if err := CheckMapped(p); err != nil {
+			replyError(w, http.StatusBadRequest, err)
+			return
+		}
 		since, err := sinceParam(r, 30*24*time.Hour)
 		if err != nil {
 			replyError(w, http.StatusBadRequest, err)

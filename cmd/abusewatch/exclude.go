@@ -64,7 +64,11 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	if wide, perr := netip.ParsePrefix(rest[0]); perr == nil && !remove {
 		// Too wide first: the advice for an address with bits past its length would
 		// otherwise name a network wider still, which is then refused.
-		err = daemon.CheckExclusionWidth(wide)
+		// A mapped IPv4 network with an IPv4 length (::ffff:45.0.0.0/8) first: as
+		// written it is a wide IPv6 network, which the admin did not mean.
+		if err = daemon.CheckMapped(wide); err == nil {
+			err = daemon.CheckExclusionWidth(wide)
+		}
 	}
 	if err == nil {
 		p, err = daemon.ParseExclusion(rest[0])

@@ -41,6 +41,9 @@ func (c *netCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return &usageError{rest[0] + " is not a network in CIDR notation such as 203.0.113.0/24"}
 	}
+	if err := daemon.CheckMapped(p); err != nil {
+		return &usageError{err.Error()}
+	}
 	p = p.Masked()
 	return showNetwork(ctx, c.stdout, c.stderr, f, *since, apiPath("v1", "net", p.Addr().String(), strconv.Itoa(p.Bits())), p)
 }
