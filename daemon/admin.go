@@ -431,7 +431,7 @@ func (d *Daemon) queryNetwork(p netip.Prefix, since time.Time) (NetworkInfo, err
 	if err != nil {
 		return NetworkInfo{}, err
 	}
-	return QueryNetwork(d.store, p, since, time.Now(), why)
+	return QueryNetwork(d.store, p, since, time.Now(), Location(d.current.Load().cfg.Reporter.Timezone), why)
 }
 
 func sinceParam(r *http.Request, def time.Duration) (time.Time, error) {

@@ -97,7 +97,8 @@ type NetworkInfo struct {
 	Since          time.Time         `json:"since"`
 	Events         int               `json:"events"`
 	ByClass        map[string]int    `json:"by_class"`
-	ByDay          []DayCount        `json:"by_day"`
+	ByDay          []DayCount        `json:"by_day"`              // days in DayZone
+	DayZone        string            `json:"day_zone"`            // reporter.timezone, as every time is shown
 	Addresses      []AddrCount       `json:"addresses,omitempty"` // the busiest addresses, for a network
 	Hosts          map[string]int    `json:"hosts_hit"`
 	Last           *abusewatch.Event `json:"last_event,omitempty"`
@@ -110,14 +111,15 @@ type NetworkInfo struct {
 
 	// The days of the range before the oldest raw event kept ([retention] events), from
 	// the daily counters ([retention] counters): counts by class, no lines. Only for an
-	// address or a /24, /16, /8 (IPv6 /64, /48, /32), the sizes that are counted.
+	// address or a /24, /16, /8 (IPv6 /64, /48, /32), the sizes that are counted. These
+	// are UTC days: the counters are kept by UTC day, whatever reporter.timezone says.
 	CountedEvents int        `json:"counted_events,omitempty"`
 	CountedByDay  []DayCount `json:"counted_by_day,omitempty"`
 }
 
 // DayCount is the events of one day, by class.
 type DayCount struct {
-	Day     string         `json:"day"` // YYYY-MM-DD in UTC
+	Day     string         `json:"day"` // YYYY-MM-DD: in NetworkInfo.DayZone (by_day), in UTC (counted_by_day)
 	ByClass map[string]int `json:"by_class"`
 }
 
@@ -132,15 +134,20 @@ const maxIncidentsShown = 100
 
 // QueryNetwork returns what is known about network p (an address is a /32 or /128) from
 // since to now, its incidents each with its report or why says why it has none. Any prefix length is accepted: the nearest stored index (/24, /16, /8,
-// IPv6 /64, /48, /32) is read and filtered.
-func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why *Unreported) (NetworkInfo, error) {
+// IPv6 /64, /48, /32) is read and filtered. The events are counted by day in loc, the
+// zone the commands show every time in (reporter.timezone): by UTC day, an evening's
+// attack in the Americas was shown on the next day, beside its incident on the right one.
+func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *time.Location, why *Unreported) (NetworkInfo, error) {
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
-	info := NetworkInfo{Network: p.String(), Since: since}
+	if loc == nil {
+		loc = time.UTC
+	}
+	info := NetworkInfo{Network: p.String(), Since: since, DayZone: loc.String()}
 	// The blocks' indexes hold the time, address, class and host of every event: enough
 	// for the counts, without decompressing months of log lines. The two halves of the
 	// time are read at once: months of a busy /24 are thousands of blocks, whose pages
 	// a first question faults in one by one.
-	var halves [2]glanceSums
+	halves := [2]glanceSums{{zone: dayZone{loc: loc}}, {zone: dayZone{loc: loc}}}
 	mid := since.Add(now.Sub(since) / 2).Truncate(time.Hour) // no hour's blocks read twice
 	if !mid.After(since) {
 		mid = now.Add(time.Nanosecond) // a short range: the first half is all of it
@@ -236,16 +243,41 @@ func withIncidentsAround(st *store.Store, p netip.Prefix, since time.Time, incs 
 type glanceSums struct {
 	events         int
 	byClass, hosts map[string]int
-	days           map[int64]map[string]int // by day since 1970 (formatted once, at the end)
+	days           map[int64]map[string]int // by day since 1970 in zone (formatted once, at the end)
+	zone           dayZone
 	addrs          map[netip.Addr]int
 	last           time.Time
+}
+
+// dayZone numbers the days of a zone, keeping the offset of the last time asked for and
+// the times it holds for: a network's glances are hundreds of thousands, in order.
+type dayZone struct {
+	loc        *time.Location
+	off        int64
+	start, end time.Time // zero: the offset holds since (or until) forever
+	known      bool
+}
+
+// day is the number of t's day in the zone since 1970-01-01.
+func (z *dayZone) day(t time.Time) int64 {
+	if !z.known || (!z.start.IsZero() && t.Before(z.start)) || (!z.end.IsZero() && !t.Before(z.end)) {
+		lt := t.In(z.loc)
+		_, off := lt.Zone()
+		z.off, z.known = int64(off), true
+		z.start, z.end = lt.ZoneBounds()
+	}
+	u := t.Unix() + z.off
+	if u < 0 {
+		return (u - 86399) / 86400
+	}
+	return u / 86400
 }
 
 func (s *glanceSums) add(g store.Glance) {
 	s.init()
 	s.events += g.N
 	s.byClass[string(g.Class)] += g.N
-	day := g.Time.Unix() / 86400
+	day := s.zone.day(g.Time)
 	if s.days[day] == nil {
 		s.days[day] = map[string]int{}
 	}

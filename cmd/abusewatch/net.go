@@ -63,7 +63,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		func(cfg *daemon.Config, st *store.Store) error {
 			why, err := daemon.StoredUnreported(cfg, st, time.Now())
 			if err == nil {
-				info, err = daemon.QueryNetwork(st, p, from, time.Now(), why)
+				info, err = daemon.QueryNetwork(st, p, from, time.Now(), shownZone(cfg), why)
 			}
 			return err
 		})
@@ -84,7 +84,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	}
 	fmt.Fprintln(stdout, ".")
 	if info.CountedEvents > 0 {
-		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %d more events on %d days (listed below).\n",
+		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %d more events on %d days (listed below by UTC day: the counters are kept so).\n",
 			info.CountedEvents, len(info.CountedByDay))
 	}
 	switch e := info.Excluded; {
@@ -108,14 +108,20 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		fmt.Fprintf(stdout, "Last event: %s\n", info.Last.Line)
 	}
 	tw := newTable(stdout)
-	if days := append(slices.Clone(info.CountedByDay), info.ByDay...); len(days) > 0 {
+	if len(info.CountedByDay)+len(info.ByDay) > 0 {
+		// The raw events' days are reporter.timezone's, as every time shown; the daily
+		// counters' are UTC days, and say so.
 		fmt.Fprintln(tw, "\nDAY\tEVENTS BY CLASS")
-		for _, d := range days {
+		for i, d := range append(slices.Clone(info.CountedByDay), info.ByDay...) {
 			var parts []string
 			for _, c := range slices.Sorted(maps.Keys(d.ByClass)) {
 				parts = append(parts, fmt.Sprintf("%s %d", c, d.ByClass[c]))
 			}
-			fmt.Fprintf(tw, "%s\t%s\n", d.Day, strings.Join(parts, ", "))
+			day := d.Day
+			if i < len(info.CountedByDay) {
+				day += " (UTC)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", day, strings.Join(parts, ", "))
 		}
 	}
 	if len(info.Addresses) > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,4 +63,33 @@ func TestAFutureSinceIsRefusedAndScanLosesNoLine(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "6 incidents") {
 		t.Errorf("scan after the refused ones does not find the demo's 6 incidents: exit %d\n%s%s", code, stdout, stderr)
 	}
+}
+
+// ip and net count events by day in reporter.timezone, as every time they show: 04:52
+// UTC on Dec 6 is 23:52 on Dec 5 in New York, the day its incident's LAST SEEN shows. By
+// UTC day the same output put the events on the 6th and the incident on the 5th.
+func TestIPCountsDaysInTheReportersZone(t *testing.T) {
+	s := newAdminSetup(t)
+	s.editConfig(t, "name = \"Test Admin\"\n", "name = \"Test Admin\"\ntimezone = \"America/New_York\"\n")
+	d := s.start(t)
+	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 12, 6, 4, 52, 0, 0, time.UTC), 40000))
+	s.waitIncidents(t, 1)
+	check := func(how string) {
+		t.Helper()
+		stdout, stderr, code := s.admin(t, "ip", "3.3.3.3", "--since", "2026-11-01")
+		if code != 0 || !strings.Contains(stdout, "2026-12-05  auth-failure 6") || !strings.Contains(stdout, "2026-12-05 23:52") ||
+			strings.Contains(stdout, "2026-12-06  auth-failure") {
+			t.Errorf("ip (%s): exit %d; want the events and the incident on Dec 5\n%s%s", how, code, stdout, stderr)
+		}
+		var info daemon.NetworkInfo
+		s.adminJSON(t, &info, "ip", "3.3.3.3", "--since", "2026-11-01")
+		if len(info.ByDay) != 1 || info.ByDay[0].Day != "2026-12-05" || info.DayZone != "America/New_York" {
+			t.Errorf("ip --json (%s): by_day %+v in %q; want 2026-12-05 in America/New_York", how, info.ByDay, info.DayZone)
+		}
+	}
+	check("daemon")
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
+	d.cmd.Wait()
+	check("offline")
 }
