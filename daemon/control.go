@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -133,6 +134,12 @@ func (d *Daemon) reload() (ReloadResult, error) {
 	}
 	if !reflect.DeepEqual(cfg.Journal, d.cfg.Journal) {
 		res.Notes = append(res.Notes, "[journal] changed: restart the daemon to apply it")
+	}
+	// The metrics listener too: a monitor pointed at the new address found nothing, and
+	// reload had said nothing.
+	if cfg.Metrics != d.cfg.Metrics {
+		res.Notes = append(res.Notes, fmt.Sprintf("[metrics] changed: restart the daemon to apply it; until then the metrics stay on %s",
+			cmp.Or(d.cfg.Metrics.Listen, "no address (off)")))
 	}
 	pipe.Counters, pipe.misses = d.pipe.Counters, d.pipe.misses
 	if round := d.outbox.pipe; round != nil {
