@@ -92,6 +92,7 @@ func (d *Daemon) status() Status {
 	if ex, err := d.store.Exclusions(); err == nil {
 		st.Exclusions = len(ex)
 	}
+	st.Sources, st.LastErrors = orEmpty(st.Sources), orEmpty(st.LastErrors) // [] in JSON, never null
 	return st
 }
 

@@ -380,16 +380,16 @@ type passedIncident struct {
 // RecorrelationSummary is what the re-correlations of this pipeline changed: how many
 // incidents, by rule, how many may be reported outside, and the newest few in full.
 type RecorrelationSummary struct {
-	Changed int                   `json:"changed"`
-	ByRule  map[string]int        `json:"by_rule"`
-	Outside int                   `json:"reportable"`
-	Newest  []abusewatch.Incident `json:"newest"` // the newest, by last event, oldest first
+	Changed int            `json:"changed"`
+	ByRule  map[string]int `json:"by_rule"`
+	Outside int            `json:"reportable"`
+	Newest  []IncidentInfo `json:"newest"` // the newest, by last event, oldest first; snake_case as every incident's JSON
 }
 
 // Recorrelated summarises the incidents the re-correlations changed since
 // RecordChanges, with the newest limit of them read in full.
 func (p *Pipeline) Recorrelated(limit int) (RecorrelationSummary, error) {
-	sum := RecorrelationSummary{ByRule: map[string]int{}, Newest: []abusewatch.Incident{}}
+	sum := RecorrelationSummary{ByRule: map[string]int{}, Newest: []IncidentInfo{}}
 	type idLast struct {
 		id   string
 		last time.Time
@@ -418,7 +418,7 @@ func (p *Pipeline) Recorrelated(limit int) (RecorrelationSummary, error) {
 			return sum, err
 		}
 		if ok {
-			sum.Newest = append(sum.Newest, inc)
+			sum.Newest = append(sum.Newest, IncidentInfo{Incident: inc})
 		}
 	}
 	slices.Reverse(sum.Newest)

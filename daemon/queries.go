@@ -18,7 +18,8 @@ import (
 // admin socket; with no daemon running the commands ask the store file directly, so the
 // answers are the same either way.
 
-// IncidentInfo is an incident with where its report is.
+// IncidentInfo is an incident with where its report is. Its JSON is snake_case, as all
+// the commands' JSON (incident_json.go): abusewatch.Incident has no tags.
 type IncidentInfo struct {
 	abusewatch.Incident
 	ReportID    string                 `json:"report_id,omitempty"`
@@ -93,18 +94,18 @@ func withReport(st *store.Store, inc abusewatch.Incident, why *Unreported) (Inci
 
 // NetworkInfo is what is known about an address or a network.
 type NetworkInfo struct {
-	Network        string            `json:"network"`
-	Since          time.Time         `json:"since"`
-	Events         int               `json:"events"`
-	ByClass        map[string]int    `json:"by_class"`
-	ByDay          []DayCount        `json:"by_day"`              // days in DayZone
-	DayZone        string            `json:"day_zone"`            // reporter.timezone, as every time is shown
-	Addresses      []AddrCount       `json:"addresses,omitempty"` // the busiest addresses, for a network
-	Hosts          map[string]int    `json:"hosts_hit"`
-	Last           *abusewatch.Event `json:"last_event,omitempty"`
-	Incidents      []IncidentInfo    `json:"incidents"`       // the newest maxIncidentsShown
-	IncidentsTotal int               `json:"incidents_total"` // all of them since Since
-	Excluded       *ExclusionInfo    `json:"excluded,omitempty"`
+	Network        string         `json:"network"`
+	Since          time.Time      `json:"since"`
+	Events         int            `json:"events"`
+	ByClass        map[string]int `json:"by_class"`
+	ByDay          []DayCount     `json:"by_day"`    // days in DayZone
+	DayZone        string         `json:"day_zone"`  // reporter.timezone, as every time is shown
+	Addresses      []AddrCount    `json:"addresses"` // the busiest addresses, for a network
+	Hosts          map[string]int `json:"hosts_hit"`
+	Last           *EventInfo     `json:"last_event,omitempty"` // none without events
+	Incidents      []IncidentInfo `json:"incidents"`            // the newest maxIncidentsShown
+	IncidentsTotal int            `json:"incidents_total"`      // all of them since Since
+	Excluded       *ExclusionInfo `json:"excluded,omitempty"`
 	// Why nothing from it is ever reported, when nothing is (a private network,
 	// policy.never_report, an exclusion): Unreported.Network.
 	NeverReported string `json:"never_reported,omitempty"`
@@ -113,8 +114,8 @@ type NetworkInfo struct {
 	// the daily counters ([retention] counters): counts by class, no lines. Only for an
 	// address or a /24, /16, /8 (IPv6 /64, /48, /32), the sizes that are counted. These
 	// are UTC days: the counters are kept by UTC day, whatever reporter.timezone says.
-	CountedEvents int        `json:"counted_events,omitempty"`
-	CountedByDay  []DayCount `json:"counted_by_day,omitempty"`
+	CountedEvents int        `json:"counted_events"`
+	CountedByDay  []DayCount `json:"counted_by_day"`
 }
 
 // DayCount is the events of one day, by class.
@@ -175,7 +176,7 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 			return info, err
 		}
 		if len(evs) > 0 {
-			info.Last = &evs[len(evs)-1]
+			info.Last = &EventInfo{evs[len(evs)-1]}
 		}
 	}
 	for _, day := range slices.Sorted(maps.Keys(days)) {
@@ -216,6 +217,9 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 		}
 	}
 	info.NeverReported = why.Network(p)
+	// Empty lists are [], as in every JSON of the commands: a script's .incidents[]
+	// failed on null.
+	info.ByDay, info.Addresses, info.Incidents, info.CountedByDay = orEmpty(info.ByDay), orEmpty(info.Addresses), orEmpty(info.Incidents), orEmpty(info.CountedByDay)
 	return info, nil
 }
 

@@ -89,13 +89,23 @@ func (s *adminSetup) adminJSON(t *testing.T, out any, args ...string) {
 	}
 }
 
+// incidents is `incidents --json` with args: its list of incidents.
+func (s *adminSetup) incidents(t *testing.T, args ...string) []daemon.IncidentInfo {
+	t.Helper()
+	var list daemon.IncidentList
+	s.adminJSON(t, &list, append([]string{"incidents"}, args...)...)
+	if list.Incidents == nil || list.Total < len(list.Incidents) {
+		t.Fatalf("incidents %v --json: %+v; want a list (maybe []) and its total", args, list)
+	}
+	return list.Incidents
+}
+
 // waitIncidents polls the daemon's incident list (its own counter) until n are there.
 func (s *adminSetup) waitIncidents(t *testing.T, n int) []daemon.IncidentInfo {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var incs []daemon.IncidentInfo
-		s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+		incs := s.incidents(t, "--since", "3650d")
 		if len(incs) >= n {
 			return incs
 		}
@@ -138,6 +148,10 @@ func TestStatusShowsTheRunningDaemon(t *testing.T) {
 	stdout, _, code := s.admin(t, "status")
 	if code != 0 || !strings.Contains(stdout, "abusewatch is running") || !strings.Contains(stdout, s.logFile) {
 		t.Errorf("status: exit %d\n%s", code, stdout)
+	}
+	// Without an error yet, last_errors is [], never null (a script iterates it).
+	if stdout, _, _ := s.admin(t, "status", "--json"); strings.Contains(stdout, "null") {
+		t.Errorf("status --json holds a null:\n%s", stdout)
 	}
 }
 
@@ -225,8 +239,7 @@ func TestPardonForgetsAndExcludeStopsNewIncidents(t *testing.T) {
 	if res.ForgotIncidents != 1 {
 		t.Errorf("pardon = %+v; want 1 incident forgotten", res)
 	}
-	var incs []daemon.IncidentInfo
-	s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+	incs := s.incidents(t, "--since", "3650d")
 	if len(incs) != 0 {
 		t.Errorf("incidents after pardon: %+v", incs)
 	}
@@ -304,8 +317,7 @@ func TestAnExclusionIsListedAndUndone(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 naming it:\n%s", args, code, stderr)
 		}
 	}
-	var incs []daemon.IncidentInfo
-	if s.adminJSON(t, &incs, "incidents", "--since", "3650d"); len(incs) != 1 {
+	if incs := s.incidents(t, "--since", "3650d"); len(incs) != 1 {
 		t.Fatalf("%d incidents after refused commands, want 1", len(incs))
 	}
 	var res daemon.ExcludeResult
@@ -327,7 +339,7 @@ func TestAnExclusionIsListedAndUndone(t *testing.T) {
 	}
 	// The running rules take the address in again: its next visit is an incident.
 	appendFile(t, s.logFile, attackLines(6, start.Add(24*time.Hour), 50000))
-	if incs = s.waitIncidents(t, 2); incs[0].Addr.String() != "3.3.3.3" || incs[1].Addr.String() != "3.3.3.3" {
+	if incs := s.waitIncidents(t, 2); incs[0].Addr.String() != "3.3.3.3" || incs[1].Addr.String() != "3.3.3.3" {
 		t.Errorf("incidents = %+v; want a second one of 3.3.3.3", incs)
 	}
 }
@@ -408,8 +420,7 @@ func TestIncidentsShowsTheNewestAndHowManyInAll(t *testing.T) {
 			!strings.Contains(stderr, "The newest 1 of 2 incidents") {
 			t.Errorf("%s: incidents --limit 1: exit %d\n%s%s", how, code, stdout, stderr)
 		}
-		var incs []daemon.IncidentInfo
-		s.adminJSON(t, &incs, "incidents", "--since", "3650d", "--limit", "0")
+		incs := s.incidents(t, "--since", "3650d", "--limit", "0")
 		if len(incs) != 2 {
 			t.Errorf("%s: incidents --limit 0 --json: %d incidents, want 2", how, len(incs))
 		}
@@ -532,8 +543,7 @@ func TestAnIncidentWithoutAContactSaysSo(t *testing.T) {
 	const why = "not reported: no abuse contact found at "
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var incs []daemon.IncidentInfo
-		s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+		incs := s.incidents(t, "--since", "3650d")
 		if len(incs) == 1 && strings.HasPrefix("not reported: "+incs[0].Unreported, why) {
 			break
 		}

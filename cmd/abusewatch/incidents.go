@@ -62,10 +62,11 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 			len(incs), list.Total, from.In(shownZone(cfg)).Format(time.DateTime))
 	}
 	if *f.asJSON {
-		if incs == nil {
-			incs = []daemon.IncidentInfo{}
+		// An object, as ip's and net's: with the total, a script sees the list was cut.
+		if list.Incidents == nil {
+			list.Incidents = []daemon.IncidentInfo{}
 		}
-		return printJSON(c.stdout, incs)
+		return printJSON(c.stdout, list)
 	}
 	if len(incs) == 0 {
 		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.In(shownZone(cfg)).Format(time.DateTime))

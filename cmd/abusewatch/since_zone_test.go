@@ -28,8 +28,7 @@ func TestSinceIsReadInTheReportersZone(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "No incidents since 2026-11-20 12:30:00.") {
 		t.Errorf("incidents --since 2026-11-20T12:30:00 (after the attack): exit %d\n%s%s", code, stdout, stderr)
 	}
-	var incs []daemon.IncidentInfo
-	if s.adminJSON(t, &incs, "incidents", "--since", "2026-11-20T11:59:00"); len(incs) != 1 {
+	if incs := s.incidents(t, "--since", "2026-11-20T11:59:00"); len(incs) != 1 {
 		t.Errorf("incidents --since 2026-11-20T11:59:00 (before the attack): %d incidents, want 1", len(incs))
 	}
 	stdout, stderr, code = s.admin(t, "ip", "3.3.3.3", "--since", "2026-11-20 11:00")
