@@ -382,7 +382,7 @@ func (d *Daemon) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/reports/{action}", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		var done []string
+		var done ReportsChanged
 		var aerr error
 		err := d.onLoop(r.Context(), func() {
 			switch r.PathValue("action") {
@@ -396,9 +396,6 @@ func (d *Daemon) adminHandler() http.Handler {
 		})
 		if err != nil {
 			aerr = err
-		}
-		if done == nil {
-			done = []string{}
 		}
 		reply(w, done, aerr)
 	})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,12 +142,12 @@ func TestApproveWithOneUnknownIDChangesNothing(t *testing.T) {
 	if len(rs) != 2 {
 		t.Fatalf("%d reports pending, want 2", len(rs))
 	}
-	for _, change := range []func([]string) ([]string, error){
-		func(ids []string) ([]string, error) { return ApproveReports(p.cfg, st, ids, false, t0) },
-		func(ids []string) ([]string, error) { return RejectReports(st, ids, t0) },
+	for _, change := range []func([]string) (ReportsChanged, error){
+		func(ids []string) (ReportsChanged, error) { return ApproveReports(p.cfg, st, ids, false, t0) },
+		func(ids []string) (ReportsChanged, error) { return RejectReports(st, ids, t0) },
 	} {
 		done, err := change([]string{rs[0].ID, "ffffffffff", rs[1].ID[:8]})
-		if len(done) != 0 || err == nil || !strings.Contains(err.Error(), `no report "ffffffffff"`) || !strings.Contains(err.Error(), "No report was changed") {
+		if len(done.Changed) != 0 || err == nil || !strings.Contains(err.Error(), `no report "ffffffffff"`) || !strings.Contains(err.Error(), "No report was changed") {
 			t.Errorf("with an unknown ID: done %v, %v", done, err)
 		}
 		if n := len(reportsIn(t, st, abusewatch.ReportPendingApproval)); n != 2 {
@@ -155,8 +156,26 @@ func TestApproveWithOneUnknownIDChangesNothing(t *testing.T) {
 	}
 	// The same report named twice (in full and by a prefix) is approved once.
 	done, err := ApproveReports(p.cfg, st, []string{rs[0].ID, rs[0].ID[:7]}, false, t0)
-	if err != nil || len(done) != 1 {
+	if err != nil || len(done.Changed) != 1 {
 		t.Errorf("approving one report named twice: %v, %v", done, err)
+	}
+	// Approved again (a script run twice), it is queued already: not an error, and it
+	// says so; the other report, named with it, is approved.
+	done, err = ApproveReports(p.cfg, st, []string{rs[0].ID, rs[1].ID}, false, t0)
+	if err != nil || !slices.Equal(done.Already, []string{rs[0].ID}) || !slices.Equal(done.Changed, []string{rs[1].ID}) {
+		t.Errorf("approving a queued report again: %+v, %v; want it already, the other changed", done, err)
+	}
+	done, err = RejectReports(st, []string{rs[0].ID}, t0)
+	if err != nil || len(done.Changed) != 1 {
+		t.Errorf("rejecting a queued report: %+v, %v", done, err)
+	}
+	done, err = RejectReports(st, []string{rs[0].ID}, t0)
+	if err != nil || !slices.Equal(done.Already, []string{rs[0].ID}) || len(done.Changed) != 0 {
+		t.Errorf("rejecting a rejected report again: %+v, %v", done, err)
+	}
+	if _, err = ApproveReports(p.cfg, st, []string{rs[0].ID}, false, t0); err == nil ||
+		!strings.Contains(err.Error(), "is rejected: only a report that is pending-approval, failed or held can be approved") {
+		t.Errorf("approving a rejected report: %v", err)
 	}
 }
 
