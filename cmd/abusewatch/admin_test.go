@@ -149,6 +149,16 @@ func TestStatusShowsTheRunningDaemon(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "abusewatch is running") || !strings.Contains(stdout, s.logFile) {
 		t.Errorf("status: exit %d\n%s", code, stdout)
 	}
+	// --timeout takes days, as every duration does, and refuses a time not above 0 (it
+	// fell back to the default without a word).
+	if stdout, stderr, code := s.admin(t, "status", "--timeout", "1d"); code != 0 {
+		t.Errorf("status --timeout 1d: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, bad := range []string{"-5s", "0"} {
+		if _, stderr, code := s.admin(t, "status", "--timeout", bad); code != 2 || !strings.Contains(stderr, "above 0") {
+			t.Errorf("status --timeout %s: exit %d, want 2\n%s", bad, code, stderr)
+		}
+	}
 	// Without an error yet, last_errors is [], never null (a script iterates it).
 	if stdout, _, _ := s.admin(t, "status", "--json"); strings.Contains(stdout, "null") {
 		t.Errorf("status --json holds a null:\n%s", stdout)

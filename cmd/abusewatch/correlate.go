@@ -117,7 +117,7 @@ func reportProgress(w io.Writer, ticks <-chan time.Time, progress func() (int, t
 const shownIncidents = 50
 
 func (c *correlateCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--since T] [--rebuild] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--since T] [--rebuild] [--json]", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file`")
 	since := fs.String("since", "180d", "from `T`: a duration back from now (\"180d\") or a date (\"2026-05-01\", RFC 3339); "+
 		"raw events older than [retention] events are gone, recurrence still sees their daily counters")

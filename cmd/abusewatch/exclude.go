@@ -36,7 +36,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	if !c.pardon {
 		usage = "[--reason TEXT] [--config FILE] [--json] ADDR|CIDR | --list | --remove ADDR|CIDR"
 	}
-	fs := newFlagSet(c.Name(), usage, c.stderr)
+	fs := newFlagSet(c.Name(), usage, c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	reason := fs.String("reason", "", "why, kept with the exclusion for whoever looks later")
 	var list, remove bool

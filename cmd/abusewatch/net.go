@@ -27,7 +27,7 @@ func (c *netCommand) Synopsis() string {
 }
 
 func (c *netCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] CIDR", c.stderr)
+	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] CIDR", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\"), or a date or time (read in reporter.timezone)")
 	rest, err := parseExactly(fs, args, 1, "name one network, e.g. abusewatch net 203.0.113.0/24")

@@ -54,7 +54,7 @@ func entryOf(r abusewatch.Report) outboxEntry {
 }
 
 func (c *outboxCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--state STATE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--state STATE] [--json]", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	state := fs.String("state", "", "list only reports in `STATE`: pending-approval, queued, sending, sent, failed, rejected or held")
 	rest, err := parseArgs(fs, args)

@@ -47,12 +47,7 @@ func (c *reportCommand) Subcommands() []string {
 }
 
 func (c *reportCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), reportUsage, c.stderr)
-	usage := fs.Usage
-	fs.Usage = func() {
-		usage()
-		fmt.Fprint(c.stderr, reportHelp)
-	}
+	fs := newFlagSet(c.Name(), reportUsage, c.stdout, c.stderr, reportHelp)
 	f := addAdminFlags(fs)
 	asJSON := f.asJSON
 	raw := fs.Bool("raw", false, "show, preview: print the message exactly as it is (or was) sent")

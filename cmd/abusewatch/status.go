@@ -21,7 +21,7 @@ func (c *statusCommand) Synopsis() string {
 }
 
 func (c *statusCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	_, err := parseExactly(fs, args, 0, "status takes no arguments")
 	if err != nil {

@@ -54,7 +54,7 @@ type whoisContact struct {
 }
 
 func (c *whoisCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--json] [--rdap-server URL] [--dns-server ADDR:PORT] ADDRESS|NAME", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json] [--rdap-server URL] [--dns-server ADDR:PORT] ADDRESS|NAME", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` (its [lookup], [[contact]], [[cert]], [[do_not_contact]] and [store]); without it, the defaults")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the steps")
 	rdapServer := fs.String("rdap-server", "", "send the RDAP query to this base `URL` instead of the registry the bootstrap names")
