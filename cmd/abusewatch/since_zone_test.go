@@ -92,3 +92,20 @@ func TestIPCountsDaysInTheReportersZone(t *testing.T) {
 	d.cmd.Wait()
 	check("offline")
 }
+
+// ip and net say which rule never reports an address: the policy.never_report entry,
+// or the special-purpose network. They said "reserved, policy.never_report or
+// exclude", and the admin had to guess whether to edit the config or undo an exclusion.
+func TestNeverReportedNamesTheRule(t *testing.T) {
+	s := newAdminSetup(t)
+	s.editConfig(t, "[policy]\n", "[policy]\nnever_report = [\"45.9.0.0/16\"]\n")
+	for q, want := range map[string]string{
+		"45.9.9.9":     "Never reported: policy.never_report lists 45.9.0.0/16",
+		"2001:db8::1":  "Never reported: 2001:db8::/32 is special-purpose",
+		"198.51.100.7": "Never reported: 198.51.100.0/24 is special-purpose",
+	} {
+		if stdout, stderr, code := s.admin(t, "ip", q); code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("ip %s: exit %d, want %q\n%s%s", q, code, want, stdout, stderr)
+		}
+	}
+}
