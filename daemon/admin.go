@@ -320,6 +320,10 @@ func (d *Daemon) adminHandler() http.Handler {
 			replyError(w, http.StatusBadRequest, fmt.Errorf("%q is not a network in CIDR notation", r.PathValue("addr")+"/"+r.PathValue("bits")))
 			return
 		}
+		if err := CheckMapped(p); err != nil {
+			replyError(w, http.StatusBadRequest, err)
+			return
+		}
 		since, err := sinceParam(r, 30*24*time.Hour)
 		if err != nil {
 			replyError(w, http.StatusBadRequest, err)
@@ -378,7 +382,7 @@ func (d *Daemon) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/reports/{action}", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		var done []string
+		var done ReportsChanged
 		var aerr error
 		err := d.onLoop(r.Context(), func() {
 			switch r.PathValue("action") {
@@ -392,9 +396,6 @@ func (d *Daemon) adminHandler() http.Handler {
 		})
 		if err != nil {
 			aerr = err
-		}
-		if done == nil {
-			done = []string{}
 		}
 		reply(w, done, aerr)
 	})
@@ -427,7 +428,7 @@ func (d *Daemon) queryNetwork(p netip.Prefix, since time.Time) (NetworkInfo, err
 	if err != nil {
 		return NetworkInfo{}, err
 	}
-	return QueryNetwork(d.store, p, since, time.Now(), why)
+	return QueryNetwork(d.store, p, since, time.Now(), Location(d.current.Load().cfg.Reporter.Timezone), why)
 }
 
 func sinceParam(r *http.Request, def time.Duration) (time.Time, error) {

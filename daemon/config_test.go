@@ -99,6 +99,21 @@ func TestConfigErrorsSayWhereAndWhat(t *testing.T) {
 	}
 }
 
+// A duration the admin wrote in days comes back in days in an error, as written: it
+// came back as "12000h0m0s".
+func TestConfigErrorsWriteDurationsAsTheConfigDoes(t *testing.T) {
+	base := "[mail]\nfrom = \"abusewatch@example.org\"\n[reporter]\nname = \"Test Admin\"\n"
+	for doc, want := range map[string]string{
+		"[retention]\nevents = \"500d\"\ncounters = \"100d\"\n": "retention.counters: must be at least retention.events (500d)",
+		"[retention]\nevents = \"1h\"\n":                        "retention.events: must be at least 1d (raw events are the evidence of reports), not 1h0m0s",
+		"[correlate]\nrecurrence_period = \"500d\"\n":           "retention.counters: must cover correlate.recurrence_period (500d)",
+	} {
+		if _, err := ParseConfig("bad.toml", []byte(base+doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", doc, err, want)
+		}
+	}
+}
+
 func TestBadRuleFileIsRefusedWithFileAndLine(t *testing.T) {
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "local")

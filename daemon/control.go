@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,7 @@ func (d *Daemon) status() Status {
 	if ex, err := d.store.Exclusions(); err == nil {
 		st.Exclusions = len(ex)
 	}
+	st.Sources, st.LastErrors = orEmpty(st.Sources), orEmpty(st.LastErrors) // [] in JSON, never null
 	return st
 }
 
@@ -134,6 +136,12 @@ func (d *Daemon) reload() (ReloadResult, error) {
 	if !reflect.DeepEqual(cfg.Journal, d.cfg.Journal) {
 		res.Notes = append(res.Notes, "[journal] changed: restart the daemon to apply it")
 	}
+	// The metrics listener too: a monitor pointed at the new address found nothing, and
+	// reload had said nothing.
+	if cfg.Metrics != d.cfg.Metrics {
+		res.Notes = append(res.Notes, fmt.Sprintf("[metrics] changed: restart the daemon to apply it; until then the metrics stay on %s",
+			cmp.Or(d.cfg.Metrics.Listen, "no address (off)")))
+	}
 	pipe.Counters, pipe.misses = d.pipe.Counters, d.pipe.misses
 	if round := d.outbox.pipe; round != nil {
 		// The running round of the outbox keeps the pipeline it began with; what the
@@ -150,10 +158,16 @@ func (d *Daemon) reload() (ReloadResult, error) {
 
 // ExcludeResult says what exclude or pardon changed.
 type ExcludeResult struct {
-	Network           string `json:"network"`
-	ForgotIncidents   int    `json:"forgot_incidents"`
-	RejectedReports   int    `json:"rejected_reports"`
-	AlreadyNeverSends bool   `json:"already_never_reported,omitempty"`
+	Network string `json:"network"`
+	// What the network is now: "exclude" or "pardon" (an exclude of a pardoned network
+	// leaves it pardoned).
+	By string `json:"by"`
+	// The network's exclusion or pardon before, when it had one: its date stays, and
+	// its reason unless a new one was given.
+	Already           *ExclusionInfo `json:"already,omitempty"`
+	ForgotIncidents   int            `json:"forgot_incidents"`
+	RejectedReports   int            `json:"rejected_reports"`
+	AlreadyNeverSends bool           `json:"already_never_reported,omitempty"`
 	// Of a pardon: how many of the incidents it forgot had been reported (their reports
 	// stay as they went), and those reports.
 	ReportedIncidents int      `json:"reported_incidents,omitempty"`
@@ -201,10 +215,35 @@ func Exclude(st *store.Store, p netip.Prefix, pardon bool, reason string, now ti
 	return res, forgetOrReject(st, p, pardon, now, &res)
 }
 
-// recordExclusion stores the exclusion of p, the first step of exclude and pardon.
+// recordExclusion stores the exclusion of p, the first step of exclude and pardon. A
+// network already excluded keeps its date and its reason (unless a new reason is given):
+// an idempotent script that excludes it again must not erase why and since when. A
+// pardon stays a pardon; an exclusion that is pardoned becomes a pardon dated now, the
+// time from which its incidents were forgotten.
 func recordExclusion(st *store.Store, p netip.Prefix, pardon bool, reason string, now time.Time) (ExcludeResult, error) {
 	res := ExcludeResult{Network: p.String()}
-	return res, st.AddExclusion(store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon})
+	e := store.Exclusion{Network: p, Reason: reason, Added: now, Pardon: pardon}
+	all, err := st.Exclusions()
+	if err != nil {
+		return res, err
+	}
+	if i := slices.IndexFunc(all, func(o store.Exclusion) bool { return o.Network == p }); i >= 0 {
+		old := all[i]
+		was := exclusionInfo(old)
+		res.Already = &was
+		if reason == "" {
+			e.Reason = old.Reason
+		}
+		if old.Pardon || !pardon {
+			e.Added, e.Pardon = old.Added, old.Pardon
+		}
+		if e == old {
+			res.By = was.By
+			return res, nil
+		}
+	}
+	res.By = exclusionInfo(e).By
+	return res, st.AddExclusion(e)
 }
 
 // forgetOrReject forgets the incidents of p and rejects the unsent reports about them

@@ -108,7 +108,7 @@ func (c *Config) validateCorrelate() error {
 		}
 	}
 	if k.RecurrenceDays > 0 && time.Duration(k.RecurrenceDays)*day > k.RecurrencePeriod.Duration {
-		return bad("correlate.recurrence_days", "%d days cannot fit in recurrence_period %s: lower it or lengthen the period", k.RecurrenceDays, k.RecurrencePeriod.Duration)
+		return bad("correlate.recurrence_days", "%d days cannot fit in recurrence_period %s: lower it or lengthen the period", k.RecurrenceDays, k.RecurrencePeriod)
 	}
 	if k.RateFactor < 0 || (k.RateFactor > 0 && k.RateFactor <= 1) {
 		return bad("correlate.rate_factor", "must be above 1 (times the usual hourly level), or 0 to switch the rule off, not %g", k.RateFactor)
@@ -118,19 +118,19 @@ func (c *Config) validateCorrelate() error {
 	}
 	r := c.Retention
 	if r.Events.Duration < day {
-		return bad("retention.events", "must be at least 1d (raw events are the evidence of reports), not %s", r.Events.Duration)
+		return bad("retention.events", "must be at least 1d (raw events are the evidence of reports), not %s", r.Events)
 	}
 	if r.Counters.Duration < r.Events.Duration {
-		return bad("retention.counters", "must be at least retention.events (%s): the counters are the long memory", r.Events.Duration)
+		return bad("retention.counters", "must be at least retention.events (%s): the counters are the long memory", r.Events)
 	}
 	if r.Incidents.Duration < r.Events.Duration {
-		return bad("retention.incidents", "must be at least retention.events (%s): an incident outlives its evidence lines", r.Events.Duration)
+		return bad("retention.incidents", "must be at least retention.events (%s): an incident outlives its evidence lines", r.Events)
 	}
 	if r.Reports.Duration < r.Events.Duration {
-		return bad("retention.reports", "must be at least retention.events (%s): a report's mail is the record of what was sent", r.Events.Duration)
+		return bad("retention.reports", "must be at least retention.events (%s): a report's mail is the record of what was sent", r.Events)
 	}
 	if k.RecurrenceDays > 0 && r.Counters.Duration < k.RecurrencePeriod.Duration {
-		return bad("retention.counters", "must cover correlate.recurrence_period (%s), or recurrence forgets", k.RecurrencePeriod.Duration)
+		return bad("retention.counters", "must cover correlate.recurrence_period (%s), or recurrence forgets", k.RecurrencePeriod)
 	}
 	if r.Interval.Duration < time.Minute {
 		return bad("retention.interval", "must be at least 1m")
@@ -380,16 +380,16 @@ type passedIncident struct {
 // RecorrelationSummary is what the re-correlations of this pipeline changed: how many
 // incidents, by rule, how many may be reported outside, and the newest few in full.
 type RecorrelationSummary struct {
-	Changed int                   `json:"changed"`
-	ByRule  map[string]int        `json:"by_rule"`
-	Outside int                   `json:"reportable"`
-	Newest  []abusewatch.Incident `json:"newest"` // the newest, by last event, oldest first
+	Changed int            `json:"changed"`
+	ByRule  map[string]int `json:"by_rule"`
+	Outside int            `json:"reportable"`
+	Newest  []IncidentInfo `json:"newest"` // the newest, by last event, oldest first; snake_case as every incident's JSON
 }
 
 // Recorrelated summarises the incidents the re-correlations changed since
 // RecordChanges, with the newest limit of them read in full.
 func (p *Pipeline) Recorrelated(limit int) (RecorrelationSummary, error) {
-	sum := RecorrelationSummary{ByRule: map[string]int{}, Newest: []abusewatch.Incident{}}
+	sum := RecorrelationSummary{ByRule: map[string]int{}, Newest: []IncidentInfo{}}
 	type idLast struct {
 		id   string
 		last time.Time
@@ -418,7 +418,7 @@ func (p *Pipeline) Recorrelated(limit int) (RecorrelationSummary, error) {
 			return sum, err
 		}
 		if ok {
-			sum.Newest = append(sum.Newest, inc)
+			sum.Newest = append(sum.Newest, IncidentInfo{Incident: inc})
 		}
 	}
 	slices.Reverse(sum.Newest)

@@ -135,7 +135,7 @@ func BenchmarkQueryNetwork(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		info, err := QueryNetwork(p.store, net, benchStart, benchStart.Add(benchSpan), why)
+		info, err := QueryNetwork(p.store, net, benchStart, benchStart.Add(benchSpan), time.UTC, why)
 		if err != nil || info.Events == 0 {
 			b.Fatalf("QueryNetwork = %d events, %v", info.Events, err)
 		}

@@ -224,7 +224,7 @@ func TestQueryNetworkShowsCountersBeyondRawRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, net := range []string{"45.134.26.17/32", "45.134.26.0/24"} {
-		info, err := QueryNetwork(p.store, netip.MustParsePrefix(net), now.Add(-180*day), now, nil)
+		info, err := QueryNetwork(p.store, netip.MustParsePrefix(net), now.Add(-180*day), now, time.UTC, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +260,12 @@ func TestSeenIncidentsKeepEveryID(t *testing.T) {
 
 // QueryNetwork reads the two halves of its time at once; its counts are those of a
 // plain count of the events, whichever half they fall in, the boundary hour included.
+// Its days are those of the zone it is given (New York, across the end of summer time).
 func TestQueryNetworkCountsAgreeWithAPlainCount(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip(err)
+	}
 	p := correlatePipeline(t, "")
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	since := now.Add(-20 * day)
@@ -277,14 +282,14 @@ func TestQueryNetworkCountsAgreeWithAPlainCount(t *testing.T) {
 			Addr: netip.AddrFrom4([4]byte{45, 134, 26, byte(r.IntN(40))}), Host: "web1"}
 		evs = append(evs, e)
 		byClass[string(e.Class)]++
-		byDay[e.Time.Format(time.DateOnly)]++
+		byDay[e.Time.In(ny).Format(time.DateOnly)]++
 		byAddr[e.Addr.String()]++
 	}
 	slices.SortFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	if _, err := p.store.Commit(evs, nil); err != nil {
 		t.Fatal(err)
 	}
-	info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.0/24"), since, now, nil)
+	info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.0/24"), since, now, ny, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +375,7 @@ func TestQueryNetworkShowsTheIncidentsOfTheNetworksAround(t *testing.T) {
 	inc := networkAttack(t, p.store, "45.134.26.0/24", []string{"45.134.26.7", "45.134.26.18", "45.134.26.200"}, first)
 	for q, want := range map[string]bool{"45.134.26.18/32": true, "45.134.26.128/25": true, "45.134.26.7/32": true,
 		"45.134.26.0/24": true, "45.134.0.0/16": true, "45.134.27.1/32": false, "45.135.0.0/16": false} {
-		info, err := QueryNetwork(p.store, netip.MustParsePrefix(q), first.Add(-day), first.Add(day), nil)
+		info, err := QueryNetwork(p.store, netip.MustParsePrefix(q), first.Add(-day), first.Add(day), time.UTC, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +384,7 @@ func TestQueryNetworkShowsTheIncidentsOfTheNetworksAround(t *testing.T) {
 			t.Errorf("%s: shows the /24's incident %v (%d in all), want %v", q, got, info.IncidentsTotal, want)
 		}
 	}
-	if info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.18/32"), first.Add(2*time.Hour), first.Add(day), nil); err != nil || len(info.Incidents) != 0 {
+	if info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.18/32"), first.Add(2*time.Hour), first.Add(day), time.UTC, nil); err != nil || len(info.Incidents) != 0 {
 		t.Errorf("since after its end: %d incidents (%v), want none", len(info.Incidents), err)
 	}
 }

@@ -30,11 +30,31 @@ func ParseExclusion(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("%s is not an address or a network in CIDR notation, such as 203.0.113.7 or 203.0.113.0/24", s)
 	}
+	if err := CheckMapped(p); err != nil {
+		return netip.Prefix{}, err
+	}
 	if p != p.Masked() {
 		return netip.Prefix{}, fmt.Errorf("%s has address bits set past /%d: write the network as %s, or one address as %s",
 			s, p.Bits(), p.Masked(), p.Addr())
 	}
 	return abusewatch.UnmapPrefix(p), nil
+}
+
+// CheckMapped refuses an IPv4-mapped network written with an IPv4 length
+// (::ffff:45.134.26.0/24): its length counts from the start of the IPv6 address, so it is
+// ::/24, a network of IPv6 space that holds no IPv4 address at all. The IPv4 /24 is
+// ::ffff:45.134.26.0/120, or simply 45.134.26.0/24.
+func CheckMapped(p netip.Prefix) error {
+	if !p.Addr().Is4In6() || p.Bits() >= 96 {
+		return nil
+	}
+	if p.Bits() <= 32 {
+		v4 := netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
+		return fmt.Errorf("%s: a mapped IPv4 network needs a length of 96 plus the IPv4 one (as written it is %s): write %s (or %s/%d)",
+			p, p.Masked(), v4, netip.AddrFrom16(v4.Addr().As16()), 96+p.Bits())
+	}
+	return fmt.Errorf("%s: a mapped IPv4 network needs a length of 96 plus the IPv4 one (as written it is %s): write the IPv4 network, such as %s/24",
+		p, p.Masked(), p.Addr().Unmap())
 }
 
 // NeverReported says why addr is never reported, whatever it does: the special-purpose
@@ -100,19 +120,24 @@ func ListExclusions(cfg *Config, st *store.Store) ([]ExclusionInfo, error) {
 		return cmp.Or(a.Added.Compare(b.Added), cmp.Compare(a.Network.String(), b.Network.String()))
 	})
 	for _, e := range recorded {
-		by := "exclude"
-		if e.Pardon {
-			by = "pardon"
-		}
-		out = append(out, ExclusionInfo{Network: e.Network, By: by, Reason: e.Reason, Added: e.Added})
+		out = append(out, exclusionInfo(e))
 	}
 	return out, nil
 }
 
+// exclusionInfo is e as every output writes an exclusion: its kind in By.
+func exclusionInfo(e store.Exclusion) ExclusionInfo {
+	by := "exclude"
+	if e.Pardon {
+		by = "pardon"
+	}
+	return ExclusionInfo{Network: e.Network, By: by, Reason: e.Reason, Added: e.Added}
+}
+
 // IncludeResult says what undoing an exclusion changed.
 type IncludeResult struct {
-	Network string          `json:"network"`
-	Removed store.Exclusion `json:"removed"`
+	Network string        `json:"network"`
+	Removed ExclusionInfo `json:"removed"`
 	// A network around it that stays never reported, so its addresses stay too.
 	StillIn *ExclusionInfo `json:"still_in,omitempty"`
 }
@@ -151,7 +176,7 @@ func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResul
 		}
 		return res, fmt.Errorf("%s", msg)
 	}
-	res.Removed, res.StillIn = removed, around()
+	res.Removed, res.StillIn = exclusionInfo(removed), around()
 	return res, nil
 }
 

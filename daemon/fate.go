@@ -88,6 +88,7 @@ func (m *contactMisses) get(id string) string {
 // it: an incident's own flags, the never-report networks, policy.max_age at the newest
 // event, and (in the daemon) the last rounds' lookups. A nil Unreported says nothing.
 type Unreported struct {
+	cfg     *Config // for the rule that never reports a network; nil: not named
 	gate    exclusionGate
 	cutoff  time.Time // policy.max_age before the newest event, when limited
 	limited bool
@@ -124,10 +125,20 @@ func (u *Unreported) Network(p netip.Prefix) string {
 	if u == nil || !u.gate.ExcludedNetwork(p) {
 		return ""
 	}
-	if a := p.Addr().Unmap(); a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
-		return "a private network: abusewatch makes no incidents of it"
+	// Which rule: the admin must know whether to edit the config, undo an exclusion
+	// or leave it be.
+	if why := u.cfg.neverReportedWhy(p.Addr()); why != "" {
+		return why + ": abusewatch makes no incidents of it"
 	}
-	return "a network never reported (reserved, policy.never_report or exclude): abusewatch makes no incidents of it"
+	return "a network excluded or pardoned (abusewatch exclude --list shows it): abusewatch makes no incidents of it"
+}
+
+// neverReportedWhy is NeverReported, or "" without a config.
+func (c *Config) neverReportedWhy(a netip.Addr) string {
+	if c == nil {
+		return ""
+	}
+	return c.NeverReported(a)
 }
 
 // unreported returns the Unreported of the pipeline at now.
@@ -136,7 +147,7 @@ func (p *Pipeline) unreported(now time.Time) (*Unreported, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Unreported{gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses}, nil
+	return &Unreported{cfg: p.cfg, gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses}, nil
 }
 
 // StoredUnreported is the Unreported of the store st under cfg at now, without a
@@ -150,7 +161,7 @@ func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (*Unreported,
 	if err != nil {
 		return nil, err
 	}
-	return &Unreported{gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge}, nil
+	return &Unreported{cfg: cfg, gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge}, nil
 }
 
 // newCorrelator builds the correlator of cfg over st, with the never-report networks

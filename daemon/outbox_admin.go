@@ -24,40 +24,52 @@ func approvable() []abusewatch.ReportState {
 	return []abusewatch.ReportState{abusewatch.ReportPendingApproval, abusewatch.ReportFailed, abusewatch.ReportHeld}
 }
 
+// ReportsChanged is what approve or reject did: the reports it changed, and those that
+// were in the state asked for already (approving a queued report, rejecting a rejected
+// one), left as they are: a script or a cron job that approves an ID twice has what it
+// asked for, and must not fail.
+type ReportsChanged struct {
+	Changed []string `json:"changed"`
+	Already []string `json:"already"`
+}
+
 // ApproveReports queues the reports ids (all pending ones with all) for delivery at the
-// daemon's next round, and returns the IDs it queued. The cooldown and the limits still
-// apply when they are delivered.
-func ApproveReports(cfg *Config, st *store.Store, ids []string, all bool, now time.Time) ([]string, error) {
+// daemon's next round, and says which it queued and which were queued already. The
+// cooldown and the limits still apply when they are delivered.
+func ApproveReports(cfg *Config, st *store.Store, ids []string, all bool, now time.Time) (ReportsChanged, error) {
 	if cfg.Policy.Mode == "observe" {
-		return nil, fmt.Errorf("policy.mode is \"observe\" in %s: nothing is sent in that mode; set it to \"review\" first", cfg.file)
+		return ReportsChanged{}, fmt.Errorf("policy.mode is \"observe\" in %s: nothing is sent in that mode; set it to \"review\" first", cfg.file)
 	}
 	if all {
 		pending, err := st.Reports(abusewatch.ReportPendingApproval)
 		if err != nil {
-			return nil, err
+			return ReportsChanged{}, err
 		}
 		ids = nil
 		for _, r := range pending {
 			ids = append(ids, r.ID)
 		}
 	}
-	return changeReports(st, ids, approvable(), func(r *abusewatch.Report) {
+	return changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", func(r *abusewatch.Report) {
 		r.State, r.Updated, r.NextAttempt, r.Waiting = abusewatch.ReportQueued, now, time.Time{}, ""
 	})
 }
 
 // RejectReports marks reports ids as rejected: they are never sent.
-func RejectReports(st *store.Store, ids []string, now time.Time) ([]string, error) {
+func RejectReports(st *store.Store, ids []string, now time.Time) (ReportsChanged, error) {
 	from := append(approvable(), abusewatch.ReportQueued)
-	return changeReports(st, ids, from, func(r *abusewatch.Report) {
+	return changeReports(st, ids, from, abusewatch.ReportRejected, "rejected", func(r *abusewatch.Report) {
 		r.State, r.Updated, r.NextAttempt, r.Waiting = abusewatch.ReportRejected, now, time.Time{}, ""
 	})
 }
 
-// changeReports changes the reports ids that are in a state of from, all or none: every
-// ID is checked before any report changes, so a mistyped one among several leaves the
-// others as they were (it approved those before it and stopped).
-func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState, change func(*abusewatch.Report)) ([]string, error) {
+// changeReports changes to the state to the reports ids that are in a state of from, all
+// or none: every ID is checked before any report changes, so a mistyped one among
+// several leaves the others as they were (it approved those before it and stopped). A
+// report in state to already is left as it is, and counted in Already.
+func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState, to abusewatch.ReportState, verb string,
+	change func(*abusewatch.Report)) (ReportsChanged, error) {
+	res := ReportsChanged{Changed: []string{}, Already: []string{}}
 	var found []string
 	var errs []error
 	for _, id := range ids {
@@ -67,8 +79,12 @@ func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState,
 			errs = append(errs, err)
 		case !ok:
 			errs = append(errs, fmt.Errorf("no report %q (abusewatch outbox lists them)", id))
+		case r.State == to:
+			if !slices.Contains(res.Already, r.ID) {
+				res.Already = append(res.Already, r.ID)
+			}
 		case !slices.Contains(from, r.State):
-			errs = append(errs, fmt.Errorf("report %s is %s: only a report that is %s can be changed so", r.ID, r.State, joinStates(from)))
+			errs = append(errs, fmt.Errorf("report %s is %s: only a report that is %s can be %s", r.ID, r.State, joinStates(from), verb))
 		case !slices.Contains(found, r.ID): // the same report named twice is changed once
 			found = append(found, r.ID)
 		}
@@ -78,9 +94,8 @@ func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState,
 		if len(errs) > 1 {
 			them = "them"
 		}
-		return nil, fmt.Errorf("%w\nNo report was changed: give the IDs again without %s", errors.Join(errs...), them)
+		return ReportsChanged{}, fmt.Errorf("%w\nNo report was changed: give the IDs again without %s", errors.Join(errs...), them)
 	}
-	var done []string
 	for _, id := range found {
 		if err := st.UpdateReport(id, func(s *abusewatch.Report) error {
 			if !slices.Contains(from, s.State) {
@@ -89,19 +104,23 @@ func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState,
 			change(s)
 			return nil
 		}); err != nil {
-			return done, err
+			return res, err
 		}
-		done = append(done, id)
+		res.Changed = append(res.Changed, id)
 	}
-	return done, nil
+	return res, nil
 }
 
+// joinStates is "a", "a or b", "a, b or c".
 func joinStates(states []abusewatch.ReportState) string {
 	s := make([]string, len(states))
 	for i, st := range states {
 		s[i] = string(st)
 	}
-	return strings.Join(s, ", ")
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // MinReportIDLength is how much of a report's ID names it: IDs are 32 hex digits, and

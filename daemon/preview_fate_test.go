@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,12 +142,12 @@ func TestApproveWithOneUnknownIDChangesNothing(t *testing.T) {
 	if len(rs) != 2 {
 		t.Fatalf("%d reports pending, want 2", len(rs))
 	}
-	for _, change := range []func([]string) ([]string, error){
-		func(ids []string) ([]string, error) { return ApproveReports(p.cfg, st, ids, false, t0) },
-		func(ids []string) ([]string, error) { return RejectReports(st, ids, t0) },
+	for _, change := range []func([]string) (ReportsChanged, error){
+		func(ids []string) (ReportsChanged, error) { return ApproveReports(p.cfg, st, ids, false, t0) },
+		func(ids []string) (ReportsChanged, error) { return RejectReports(st, ids, t0) },
 	} {
 		done, err := change([]string{rs[0].ID, "ffffffffff", rs[1].ID[:8]})
-		if len(done) != 0 || err == nil || !strings.Contains(err.Error(), `no report "ffffffffff"`) || !strings.Contains(err.Error(), "No report was changed") {
+		if len(done.Changed) != 0 || err == nil || !strings.Contains(err.Error(), `no report "ffffffffff"`) || !strings.Contains(err.Error(), "No report was changed") {
 			t.Errorf("with an unknown ID: done %v, %v", done, err)
 		}
 		if n := len(reportsIn(t, st, abusewatch.ReportPendingApproval)); n != 2 {
@@ -155,8 +156,26 @@ func TestApproveWithOneUnknownIDChangesNothing(t *testing.T) {
 	}
 	// The same report named twice (in full and by a prefix) is approved once.
 	done, err := ApproveReports(p.cfg, st, []string{rs[0].ID, rs[0].ID[:7]}, false, t0)
-	if err != nil || len(done) != 1 {
+	if err != nil || len(done.Changed) != 1 {
 		t.Errorf("approving one report named twice: %v, %v", done, err)
+	}
+	// Approved again (a script run twice), it is queued already: not an error, and it
+	// says so; the other report, named with it, is approved.
+	done, err = ApproveReports(p.cfg, st, []string{rs[0].ID, rs[1].ID}, false, t0)
+	if err != nil || !slices.Equal(done.Already, []string{rs[0].ID}) || !slices.Equal(done.Changed, []string{rs[1].ID}) {
+		t.Errorf("approving a queued report again: %+v, %v; want it already, the other changed", done, err)
+	}
+	done, err = RejectReports(st, []string{rs[0].ID}, t0)
+	if err != nil || len(done.Changed) != 1 {
+		t.Errorf("rejecting a queued report: %+v, %v", done, err)
+	}
+	done, err = RejectReports(st, []string{rs[0].ID}, t0)
+	if err != nil || !slices.Equal(done.Already, []string{rs[0].ID}) || len(done.Changed) != 0 {
+		t.Errorf("rejecting a rejected report again: %+v, %v", done, err)
+	}
+	if _, err = ApproveReports(p.cfg, st, []string{rs[0].ID}, false, t0); err == nil ||
+		!strings.Contains(err.Error(), "is rejected: only a report that is pending-approval, failed or held can be approved") {
+		t.Errorf("approving a rejected report: %v", err)
 	}
 }
 
@@ -167,7 +186,7 @@ func TestParseSinceReadsLocalTimesInTheShownZone(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Time{
 		"2026-12-06":                time.Date(2026, 12, 6, 0, 0, 0, 0, berlin),
 		"2026-12-06T22:00:00":       time.Date(2026, 12, 6, 22, 0, 0, 0, berlin),
@@ -186,5 +205,26 @@ func TestParseSinceReadsLocalTimesInTheShownZone(t *testing.T) {
 	}
 	if _, err := ParseSince("yesterday", now, berlin); err == nil || !strings.Contains(err.Error(), "Europe/Berlin") {
 		t.Errorf("ParseSince(yesterday) = %v; want an error naming the zone", err)
+	}
+}
+
+// A --since later than now is refused, naming the value and now in the zone it was read
+// in: every command would answer "nothing", and scan would skip and save past every line.
+// A moment ahead (a clock a little off) is taken.
+func TestParseSinceRefusesTheFuture(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip(err)
+	}
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	for _, in := range []string{"2027-01-01", "2026-12-06T23:00:00", "2026-12-06T21:10:00Z", "-5h"} {
+		_, err := ParseSince(in, now, berlin)
+		if err == nil || !strings.Contains(err.Error(), "in the future") || !strings.Contains(err.Error(), in) ||
+			!strings.Contains(err.Error(), "2026-12-06 22:00 +0100 Europe/Berlin") {
+			t.Errorf("ParseSince(%q) = %v; want it refused as in the future, with now in Berlin", in, err)
+		}
+	}
+	if got, err := ParseSince("2026-12-06T21:01:00Z", now, berlin); err != nil || !got.Equal(now.Add(time.Minute)) {
+		t.Errorf("ParseSince(a minute ahead) = %v, %v; want it taken (clock skew)", got, err)
 	}
 }

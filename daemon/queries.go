@@ -18,7 +18,8 @@ import (
 // admin socket; with no daemon running the commands ask the store file directly, so the
 // answers are the same either way.
 
-// IncidentInfo is an incident with where its report is.
+// IncidentInfo is an incident with where its report is. Its JSON is snake_case, as all
+// the commands' JSON (incident_json.go): abusewatch.Incident has no tags.
 type IncidentInfo struct {
 	abusewatch.Incident
 	ReportID    string                 `json:"report_id,omitempty"`
@@ -93,31 +94,33 @@ func withReport(st *store.Store, inc abusewatch.Incident, why *Unreported) (Inci
 
 // NetworkInfo is what is known about an address or a network.
 type NetworkInfo struct {
-	Network        string            `json:"network"`
-	Since          time.Time         `json:"since"`
-	Events         int               `json:"events"`
-	ByClass        map[string]int    `json:"by_class"`
-	ByDay          []DayCount        `json:"by_day"`
-	Addresses      []AddrCount       `json:"addresses,omitempty"` // the busiest addresses, for a network
-	Hosts          map[string]int    `json:"hosts_hit"`
-	Last           *abusewatch.Event `json:"last_event,omitempty"`
-	Incidents      []IncidentInfo    `json:"incidents"`       // the newest maxIncidentsShown
-	IncidentsTotal int               `json:"incidents_total"` // all of them since Since
-	Excluded       *store.Exclusion  `json:"excluded,omitempty"`
+	Network        string         `json:"network"`
+	Since          time.Time      `json:"since"`
+	Events         int            `json:"events"`
+	ByClass        map[string]int `json:"by_class"`
+	ByDay          []DayCount     `json:"by_day"`    // days in DayZone
+	DayZone        string         `json:"day_zone"`  // reporter.timezone, as every time is shown
+	Addresses      []AddrCount    `json:"addresses"` // the busiest addresses, for a network
+	Hosts          map[string]int `json:"hosts_hit"`
+	Last           *EventInfo     `json:"last_event,omitempty"` // none without events
+	Incidents      []IncidentInfo `json:"incidents"`            // the newest maxIncidentsShown
+	IncidentsTotal int            `json:"incidents_total"`      // all of them since Since
+	Excluded       *ExclusionInfo `json:"excluded,omitempty"`
 	// Why nothing from it is ever reported, when nothing is (a private network,
 	// policy.never_report, an exclusion): Unreported.Network.
 	NeverReported string `json:"never_reported,omitempty"`
 
 	// The days of the range before the oldest raw event kept ([retention] events), from
 	// the daily counters ([retention] counters): counts by class, no lines. Only for an
-	// address or a /24, /16, /8 (IPv6 /64, /48, /32), the sizes that are counted.
-	CountedEvents int        `json:"counted_events,omitempty"`
-	CountedByDay  []DayCount `json:"counted_by_day,omitempty"`
+	// address or a /24, /16, /8 (IPv6 /64, /48, /32), the sizes that are counted. These
+	// are UTC days: the counters are kept by UTC day, whatever reporter.timezone says.
+	CountedEvents int        `json:"counted_events"`
+	CountedByDay  []DayCount `json:"counted_by_day"`
 }
 
 // DayCount is the events of one day, by class.
 type DayCount struct {
-	Day     string         `json:"day"` // YYYY-MM-DD in UTC
+	Day     string         `json:"day"` // YYYY-MM-DD: in NetworkInfo.DayZone (by_day), in UTC (counted_by_day)
 	ByClass map[string]int `json:"by_class"`
 }
 
@@ -132,15 +135,20 @@ const maxIncidentsShown = 100
 
 // QueryNetwork returns what is known about network p (an address is a /32 or /128) from
 // since to now, its incidents each with its report or why says why it has none. Any prefix length is accepted: the nearest stored index (/24, /16, /8,
-// IPv6 /64, /48, /32) is read and filtered.
-func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why *Unreported) (NetworkInfo, error) {
+// IPv6 /64, /48, /32) is read and filtered. The events are counted by day in loc, the
+// zone the commands show every time in (reporter.timezone): by UTC day, an evening's
+// attack in the Americas was shown on the next day, beside its incident on the right one.
+func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *time.Location, why *Unreported) (NetworkInfo, error) {
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-(p.Addr().BitLen()-p.Addr().Unmap().BitLen())).Masked()
-	info := NetworkInfo{Network: p.String(), Since: since}
+	if loc == nil {
+		loc = time.UTC
+	}
+	info := NetworkInfo{Network: p.String(), Since: since, DayZone: loc.String()}
 	// The blocks' indexes hold the time, address, class and host of every event: enough
 	// for the counts, without decompressing months of log lines. The two halves of the
 	// time are read at once: months of a busy /24 are thousands of blocks, whose pages
 	// a first question faults in one by one.
-	var halves [2]glanceSums
+	halves := [2]glanceSums{{zone: dayZone{loc: loc}}, {zone: dayZone{loc: loc}}}
 	mid := since.Add(now.Sub(since) / 2).Truncate(time.Hour) // no hour's blocks read twice
 	if !mid.After(since) {
 		mid = now.Add(time.Nanosecond) // a short range: the first half is all of it
@@ -168,7 +176,7 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why *Un
 			return info, err
 		}
 		if len(evs) > 0 {
-			info.Last = &evs[len(evs)-1]
+			info.Last = &EventInfo{evs[len(evs)-1]}
 		}
 	}
 	for _, day := range slices.Sorted(maps.Keys(days)) {
@@ -204,10 +212,14 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, why *Un
 	}
 	for _, e := range ex {
 		if e.Network.Contains(p.Addr()) && e.Network.Bits() <= p.Bits() {
-			info.Excluded = &e
+			ei := exclusionInfo(e)
+			info.Excluded = &ei
 		}
 	}
 	info.NeverReported = why.Network(p)
+	// Empty lists are [], as in every JSON of the commands: a script's .incidents[]
+	// failed on null.
+	info.ByDay, info.Addresses, info.Incidents, info.CountedByDay = orEmpty(info.ByDay), orEmpty(info.Addresses), orEmpty(info.Incidents), orEmpty(info.CountedByDay)
 	return info, nil
 }
 
@@ -235,16 +247,41 @@ func withIncidentsAround(st *store.Store, p netip.Prefix, since time.Time, incs 
 type glanceSums struct {
 	events         int
 	byClass, hosts map[string]int
-	days           map[int64]map[string]int // by day since 1970 (formatted once, at the end)
+	days           map[int64]map[string]int // by day since 1970 in zone (formatted once, at the end)
+	zone           dayZone
 	addrs          map[netip.Addr]int
 	last           time.Time
+}
+
+// dayZone numbers the days of a zone, keeping the offset of the last time asked for and
+// the times it holds for: a network's glances are hundreds of thousands, in order.
+type dayZone struct {
+	loc        *time.Location
+	off        int64
+	start, end time.Time // zero: the offset holds since (or until) forever
+	known      bool
+}
+
+// day is the number of t's day in the zone since 1970-01-01.
+func (z *dayZone) day(t time.Time) int64 {
+	if !z.known || (!z.start.IsZero() && t.Before(z.start)) || (!z.end.IsZero() && !t.Before(z.end)) {
+		lt := t.In(z.loc)
+		_, off := lt.Zone()
+		z.off, z.known = int64(off), true
+		z.start, z.end = lt.ZoneBounds()
+	}
+	u := t.Unix() + z.off
+	if u < 0 {
+		return (u - 86399) / 86400
+	}
+	return u / 86400
 }
 
 func (s *glanceSums) add(g store.Glance) {
 	s.init()
 	s.events += g.N
 	s.byClass[string(g.Class)] += g.N
-	day := g.Time.Unix() / 86400
+	day := s.zone.day(g.Time)
 	if s.days[day] == nil {
 		s.days[day] = map[string]int{}
 	}
@@ -328,7 +365,27 @@ func countedBefore(st *store.Store, p netip.Prefix, since, now time.Time, info *
 // "2026-11-01T22:00:00", "2026-11-01 22:00"), read in loc. The commands pass the zone
 // they show times in (reporter.timezone), so a time they print can be given back as
 // it reads: read in UTC, "--since 2026-12-06" showed as 01:00 in Berlin.
+//
+// A time later than now (beyond SinceSkew) is refused: nothing has happened since then,
+// so every command would answer "nothing", and `scan` would skip every line of its files
+// and save their positions past them, losing them for good.
 func ParseSince(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	t, err := parseSince(s, now, loc)
+	if err == nil && t.After(now.Add(SinceSkew)) {
+		at := now.In(loc).Format("2006-01-02 15:04 -0700")
+		if loc != time.Local {
+			at += " " + loc.String()
+		}
+		return time.Time{}, fmt.Errorf("--since %q: that is in the future (now %s): give a time before now, or a duration back from now (\"7d\")", s, at)
+	}
+	return t, err
+}
+
+// SinceSkew is how far past now a --since may lie: the commands send the daemon the
+// time they read, and the clocks of a client and a daemon a moment apart differ a little.
+const SinceSkew = 5 * time.Minute
+
+func parseSince(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	if d, err := ParseDuration(s); err == nil {
 		return now.Add(-d), nil
 	}

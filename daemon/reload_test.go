@@ -8,7 +8,7 @@ import (
 )
 
 // A reload that changes what is set up only at start ([syslog]: a sender taken off
-// allow; [journal]) says that a restart applies it: it used to say nothing, and a
+// allow; [journal]; [metrics] listen) says that a restart applies it: it used to say nothing, and a
 // revoked sender went on being heard.
 func TestReloadSaysWhatOnlyARestartApplies(t *testing.T) {
 	dir := t.TempDir()
@@ -25,6 +25,8 @@ func TestReloadSaysWhatOnlyARestartApplies(t *testing.T) {
 		{"[syslog]\nallow = [\"192.0.2.0/24\"]\n", ""},
 		{"[syslog]\nallow = [\"192.0.2.7/32\"]\n", "[syslog] changed"},
 		{"[syslog]\nallow = [\"192.0.2.0/24\"]\n[journal]\nenabled = true\n", "[journal] changed"},
+		{"[syslog]\nallow = [\"192.0.2.0/24\"]\n[journal]\nenabled = true\n[metrics]\nlisten = \"127.0.0.1:29474\"\n",
+			"[metrics] changed: restart the daemon to apply it; until then the metrics stay on no address (off)"},
 	} {
 		writeQuietConfig(t, dir, tc.extra)
 		res, err := d.reload()

@@ -89,13 +89,23 @@ func (s *adminSetup) adminJSON(t *testing.T, out any, args ...string) {
 	}
 }
 
+// incidents is `incidents --json` with args: its list of incidents.
+func (s *adminSetup) incidents(t *testing.T, args ...string) []daemon.IncidentInfo {
+	t.Helper()
+	var list daemon.IncidentList
+	s.adminJSON(t, &list, append([]string{"incidents"}, args...)...)
+	if list.Incidents == nil || list.Total < len(list.Incidents) {
+		t.Fatalf("incidents %v --json: %+v; want a list (maybe []) and its total", args, list)
+	}
+	return list.Incidents
+}
+
 // waitIncidents polls the daemon's incident list (its own counter) until n are there.
 func (s *adminSetup) waitIncidents(t *testing.T, n int) []daemon.IncidentInfo {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var incs []daemon.IncidentInfo
-		s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+		incs := s.incidents(t, "--since", "3650d")
 		if len(incs) >= n {
 			return incs
 		}
@@ -138,6 +148,20 @@ func TestStatusShowsTheRunningDaemon(t *testing.T) {
 	stdout, _, code := s.admin(t, "status")
 	if code != 0 || !strings.Contains(stdout, "abusewatch is running") || !strings.Contains(stdout, s.logFile) {
 		t.Errorf("status: exit %d\n%s", code, stdout)
+	}
+	// --timeout takes days, as every duration does, and refuses a time not above 0 (it
+	// fell back to the default without a word).
+	if stdout, stderr, code := s.admin(t, "status", "--timeout", "1d"); code != 0 {
+		t.Errorf("status --timeout 1d: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, bad := range []string{"-5s", "0"} {
+		if _, stderr, code := s.admin(t, "status", "--timeout", bad); code != 2 || !strings.Contains(stderr, "above 0") {
+			t.Errorf("status --timeout %s: exit %d, want 2\n%s", bad, code, stderr)
+		}
+	}
+	// Without an error yet, last_errors is [], never null (a script iterates it).
+	if stdout, _, _ := s.admin(t, "status", "--json"); strings.Contains(stdout, "null") {
+		t.Errorf("status --json holds a null:\n%s", stdout)
 	}
 }
 
@@ -225,8 +249,7 @@ func TestPardonForgetsAndExcludeStopsNewIncidents(t *testing.T) {
 	if res.ForgotIncidents != 1 {
 		t.Errorf("pardon = %+v; want 1 incident forgotten", res)
 	}
-	var incs []daemon.IncidentInfo
-	s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+	incs := s.incidents(t, "--since", "3650d")
 	if len(incs) != 0 {
 		t.Errorf("incidents after pardon: %+v", incs)
 	}
@@ -244,6 +267,56 @@ func TestPardonForgetsAndExcludeStopsNewIncidents(t *testing.T) {
 	}
 }
 
+// Excluding a network again (an idempotent script) keeps its date and reason unless a
+// new reason is given, and says so; an exclude never turns a pardon into an exclusion,
+// while a pardon of an excluded network makes it a pardon. It erased both.
+func TestExcludingAgainKeepsTheReasonAndThePardon(t *testing.T) {
+	s := newAdminSetup(t)
+	s.start(t)
+	var first, res daemon.ExcludeResult
+	s.adminJSON(t, &first, "exclude", "185.10.20.0/24", "--reason", "partner scanner, ticket 42")
+	if first.By != "exclude" || first.Already != nil {
+		t.Errorf("first exclude = %+v", first)
+	}
+	var list []daemon.ExclusionInfo
+	s.adminJSON(t, &list, "exclude", "--list")
+	added := list[0].Added
+	stdout, stderr, code := s.admin(t, "exclude", "185.10.20.0/24")
+	if code != 0 || !strings.Contains(stdout, "185.10.20.0/24 is already excluded, since ") || !strings.Contains(stdout, ": partner scanner, ticket 42.") {
+		t.Errorf("exclude again: exit %d\n%s%s", code, stdout, stderr)
+	}
+	s.adminJSON(t, &res, "pardon", "45.7.7.7", "--reason", "was our pentest")
+	s.adminJSON(t, &res, "exclude", "45.7.7.7")
+	if res.By != "pardon" || res.Already == nil || res.Already.By != "pardon" || res.Already.Reason != "was our pentest" {
+		t.Errorf("exclude of a pardoned address = %+v; want it to stay a pardon", res)
+	}
+	stdout, stderr, code = s.admin(t, "exclude", "45.7.7.7")
+	if code != 0 || !strings.Contains(stdout, "45.7.7.7/32 is already pardoned, since ") || !strings.Contains(stdout, "It stays a pardon") {
+		t.Errorf("exclude of a pardoned address: exit %d\n%s%s", code, stdout, stderr)
+	}
+	s.adminJSON(t, &res, "exclude", "185.10.20.0/24", "--reason", "ticket 43")
+	s.adminJSON(t, &list, "exclude", "--list")
+	want := map[string]string{"185.10.20.0/24": "exclude ticket 43", "45.7.7.7/32": "pardon was our pentest"}
+	for _, e := range list {
+		if got := e.By + " " + e.Reason; got != want[e.Network.String()] {
+			t.Errorf("exclude --list: %s is %q, want %q", e.Network, got, want[e.Network.String()])
+		}
+		if e.Network.String() == "185.10.20.0/24" && !e.Added.Equal(added) {
+			t.Errorf("the date of 185.10.20.0/24 changed from %v: %+v", added, e)
+		}
+	}
+	var ip daemon.NetworkInfo
+	s.adminJSON(t, &ip, "ip", "45.7.7.7")
+	if ip.Excluded == nil || ip.Excluded.By != "pardon" || ip.Excluded.Reason != "was our pentest" {
+		t.Errorf("ip 45.7.7.7 excluded = %+v; want the pardon with its reason", ip.Excluded)
+	}
+	// A pardon of an excluded network makes it a pardon.
+	s.adminJSON(t, &res, "pardon", "185.10.20.0/24")
+	if res.By != "pardon" || res.Already == nil || res.Already.By != "exclude" {
+		t.Errorf("pardon of an excluded network = %+v", res)
+	}
+}
+
 // An exclusion is listed with when and why, and undone: the daemon's rules make
 // incidents of the network's new events again. An address written with a network's
 // length (a typo), or a network wider than a /8, is refused, and nothing changes.
@@ -254,8 +327,7 @@ func TestAnExclusionIsListedAndUndone(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 naming it:\n%s", args, code, stderr)
 		}
 	}
-	var incs []daemon.IncidentInfo
-	if s.adminJSON(t, &incs, "incidents", "--since", "3650d"); len(incs) != 1 {
+	if incs := s.incidents(t, "--since", "3650d"); len(incs) != 1 {
 		t.Fatalf("%d incidents after refused commands, want 1", len(incs))
 	}
 	var res daemon.ExcludeResult
@@ -277,7 +349,7 @@ func TestAnExclusionIsListedAndUndone(t *testing.T) {
 	}
 	// The running rules take the address in again: its next visit is an incident.
 	appendFile(t, s.logFile, attackLines(6, start.Add(24*time.Hour), 50000))
-	if incs = s.waitIncidents(t, 2); incs[0].Addr.String() != "3.3.3.3" || incs[1].Addr.String() != "3.3.3.3" {
+	if incs := s.waitIncidents(t, 2); incs[0].Addr.String() != "3.3.3.3" || incs[1].Addr.String() != "3.3.3.3" {
 		t.Errorf("incidents = %+v; want a second one of 3.3.3.3", incs)
 	}
 }
@@ -358,8 +430,7 @@ func TestIncidentsShowsTheNewestAndHowManyInAll(t *testing.T) {
 			!strings.Contains(stderr, "The newest 1 of 2 incidents") {
 			t.Errorf("%s: incidents --limit 1: exit %d\n%s%s", how, code, stdout, stderr)
 		}
-		var incs []daemon.IncidentInfo
-		s.adminJSON(t, &incs, "incidents", "--since", "3650d", "--limit", "0")
+		incs := s.incidents(t, "--since", "3650d", "--limit", "0")
 		if len(incs) != 2 {
 			t.Errorf("%s: incidents --limit 0 --json: %d incidents, want 2", how, len(incs))
 		}
@@ -482,8 +553,7 @@ func TestAnIncidentWithoutAContactSaysSo(t *testing.T) {
 	const why = "not reported: no abuse contact found at "
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var incs []daemon.IncidentInfo
-		s.adminJSON(t, &incs, "incidents", "--since", "3650d")
+		incs := s.incidents(t, "--since", "3650d")
 		if len(incs) == 1 && strings.HasPrefix("not reported: "+incs[0].Unreported, why) {
 			break
 		}

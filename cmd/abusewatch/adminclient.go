@@ -50,13 +50,46 @@ const defaultAdminTimeout = 2 * time.Minute
 const slowAnswer = 5 * time.Second
 
 func addAdminFlags(fs *flag.FlagSet) adminFlags {
+	timeout := defaultAdminTimeout
+	fs.Var(waitFlag{&timeout}, "timeout", "wait at most `D` for the daemon's answer, e.g. \"30s\", \"10m\" or \"1d\" (a busy daemon answers late)")
 	return adminFlags{
 		config:  fs.String("config", daemon.DefaultConfigPath, "the config `file` (it names the admin socket and the store)"),
 		socket:  fs.String("socket", "", "talk to the daemon on this unix socket `path` instead of the configured one"),
 		asJSON:  fs.Bool("json", false, "print JSON instead of a table (errors still go to stderr as text)"),
-		timeout: fs.Duration("timeout", defaultAdminTimeout, "wait at most `D` for the daemon's answer (a busy daemon answers late)"),
+		timeout: &timeout,
 		loaded:  &loadedConfig{},
 	}
+}
+
+// waitFlag is --timeout: a duration as the config writes one ("90s", "10m", "1d"), above
+// 0. It was a Go duration: "5d" was refused while every other duration takes days, and
+// "-5s" fell back to the default without a word.
+type waitFlag struct{ d *time.Duration }
+
+func (w waitFlag) String() string {
+	if w.d == nil {
+		return ""
+	}
+	s := daemon.Duration{Duration: *w.d}.String() // "2m0s", "1d"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func (w waitFlag) Set(s string) error {
+	d, err := daemon.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d <= 0 {
+		return fmt.Errorf("want a time above 0 to wait, e.g. \"30s\" or \"10m\"")
+	}
+	*w.d = d
+	return nil
 }
 
 // loadConfig reads the config the first time it is asked for.

@@ -19,7 +19,7 @@ func (c *checkConfigCommand) Synopsis() string {
 }
 
 func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] | FILE", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` to check")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
@@ -27,6 +27,8 @@ func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
 	}
 	if len(rest) == 1 && *config == daemon.DefaultConfigPath {
 		*config = rest[0] // `abusewatch check-config FILE` reads naturally too
+	} else if len(rest) == 1 {
+		return &usageError{fmt.Sprintf("give the file as FILE or with --config, not both (%s and %s)", *config, rest[0])}
 	} else if len(rest) > 0 {
 		return &usageError{"check-config takes at most one file"}
 	}

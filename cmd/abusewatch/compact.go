@@ -29,7 +29,7 @@ type compactResult struct {
 }
 
 func (c *compactCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` (it names the store)")
 	asJSON := fs.Bool("json", false, "print the sizes as JSON")
 	if _, err := parseExactly(fs, args, 0, "compact takes no arguments"); err != nil {

@@ -20,7 +20,7 @@ func (c *completionCommand) Synopsis() string {
 }
 
 func (c *completionCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "bash|zsh|fish", c.stderr)
+	fs := newFlagSet(c.Name(), "bash|zsh|fish", c.stdout, c.stderr)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -117,7 +117,7 @@ func reportProgress(w io.Writer, ticks <-chan time.Time, progress func() (int, t
 const shownIncidents = 50
 
 func (c *correlateCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--since T] [--rebuild] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--since T] [--rebuild] [--json]", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file`")
 	since := fs.String("since", "180d", "from `T`: a duration back from now (\"180d\") or a date (\"2026-05-01\", RFC 3339); "+
 		"raw events older than [retention] events are gone, recurrence still sees their daily counters")
@@ -205,10 +205,10 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		return enc.Encode(sum)
 	}
 	if *rebuild {
-		fmt.Fprintf(c.stdout, "Forgot %d incidents without a report to make them again; %d with a report stay as they were reported.\n", forgotten, kept)
+		fmt.Fprintf(c.stdout, "Forgot %s without a report to make them again; %d with a report stay as they were reported.\n", counted(forgotten, "incident"), kept)
 	}
-	fmt.Fprintf(c.stdout, "Correlated the events since %s: %d incidents new or changed (%.1fs), %d of them reportable outside.\n",
-		from.In(loc).Format("2006-01-02 15:04"), res.Changed, sum.ElapsedSeconds, res.Outside)
+	fmt.Fprintf(c.stdout, "Correlated the events since %s: %s new or changed (%.1fs), %d of them reportable outside.\n",
+		from.In(loc).Format("2006-01-02 15:04"), counted(res.Changed, "incident"), sum.ElapsedSeconds, res.Outside)
 	if res.Changed == 0 {
 		return nil
 	}

@@ -36,7 +36,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	if !c.pardon {
 		usage = "[--reason TEXT] [--config FILE] [--json] ADDR|CIDR | --list | --remove ADDR|CIDR"
 	}
-	fs := newFlagSet(c.Name(), usage, c.stderr)
+	fs := newFlagSet(c.Name(), usage, c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	reason := fs.String("reason", "", "why, kept with the exclusion for whoever looks later")
 	var list, remove bool
@@ -64,7 +64,11 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	if wide, perr := netip.ParsePrefix(rest[0]); perr == nil && !remove {
 		// Too wide first: the advice for an address with bits past its length would
 		// otherwise name a network wider still, which is then refused.
-		err = daemon.CheckExclusionWidth(wide)
+		// A mapped IPv4 network with an IPv4 length (::ffff:45.0.0.0/8) first: as
+		// written it is a wide IPv6 network, which the admin did not mean.
+		if err = daemon.CheckMapped(wide); err == nil {
+			err = daemon.CheckExclusionWidth(wide)
+		}
 	}
 	if err == nil {
 		p, err = daemon.ParseExclusion(rest[0])
@@ -79,7 +83,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 		return c.remove(ctx, f, p)
 	}
 	var res daemon.ExcludeResult
-	_, err = queryOrOffline(ctx, f, c.stderr,
+	cfg, err := queryOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
 			return cl.call(ctx, "POST", apiPath("v1", c.Name()), url.Values{"network": {p.String()}, "reason": {*reason}}, &res)
 		},
@@ -93,7 +97,11 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	if *f.asJSON {
 		return printJSON(c.stdout, res)
 	}
-	fmt.Fprintf(c.stdout, "%s will never be reported.\n", res.Network)
+	if e := res.Already; e != nil {
+		c.already(cfg, res, *reason)
+	} else {
+		fmt.Fprintf(c.stdout, "%s will never be reported.\n", res.Network)
+	}
 	if c.pardon {
 		fmt.Fprintf(c.stdout, "Forgot %s and rejected %s.\n", counted(res.ForgotIncidents, "incident"), counted(res.RejectedReports, "unsent report"))
 		c.sentStay(res)
@@ -103,6 +111,27 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintln(c.stdout, "Unsent reports that also name other sources will leave without it.")
 	fmt.Fprintf(c.stdout, "To undo: abusewatch exclude --remove %s\n", res.Network)
 	return nil
+}
+
+// already says what the network was before this exclude or pardon: its date stays, and
+// its reason unless a new one was given; a pardon stays a pardon.
+func (c *excludeCommand) already(cfg *daemon.Config, res daemon.ExcludeResult, reason string) {
+	e := res.Already
+	how := map[string]string{"exclude": "excluded", "pardon": "pardoned"}
+	fmt.Fprintf(c.stdout, "%s is already %s, since %s", res.Network, how[e.By], e.Added.In(shownZone(cfg)).Format("2006-01-02 15:04"))
+	if r := strings.Join(strings.Fields(e.Reason), " "); r != "" {
+		fmt.Fprintf(c.stdout, ": %s", r)
+	}
+	fmt.Fprintln(c.stdout, ".")
+	switch {
+	case e.By == "pardon" && !c.pardon:
+		fmt.Fprintln(c.stdout, "It stays a pardon (abusewatch exclude --list shows it).")
+	case e.By == "exclude" && c.pardon:
+		fmt.Fprintln(c.stdout, "It is pardoned from now on.")
+	}
+	if reason != "" && reason != e.Reason {
+		fmt.Fprintf(c.stdout, "Its reason is now: %s\n", strings.Join(strings.Fields(reason), " "))
+	}
 }
 
 // sentStay says of a pardon that the reports already sent about the forgotten

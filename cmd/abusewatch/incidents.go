@@ -24,7 +24,7 @@ func (c *incidentsCommand) Synopsis() string {
 }
 
 func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--since T] [--limit N] [--config FILE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--since T] [--limit N] [--config FILE] [--json]", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "7d", "incidents active after `T`: a duration back from now (\"36h\", \"7d\"), or a date or time (read in reporter.timezone)")
 	limit := fs.Int("limit", daemon.DefaultIncidentLimit, "show the newest `N` of them (0: all; a busy host has hundreds of thousands over months)")
@@ -62,10 +62,11 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 			len(incs), list.Total, from.In(shownZone(cfg)).Format(time.DateTime))
 	}
 	if *f.asJSON {
-		if incs == nil {
-			incs = []daemon.IncidentInfo{}
+		// An object, as ip's and net's: with the total, a script sees the list was cut.
+		if list.Incidents == nil {
+			list.Incidents = []daemon.IncidentInfo{}
 		}
-		return printJSON(c.stdout, incs)
+		return printJSON(c.stdout, list)
 	}
 	if len(incs) == 0 {
 		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.In(shownZone(cfg)).Format(time.DateTime))

@@ -51,7 +51,7 @@ type installed struct {
 }
 
 func (c *installCommand) Run(ctx context.Context, args []string) error {
-	fset := newFlagSet(c.Name(), "[--root DIR]", c.stderr)
+	fset := newFlagSet(c.Name(), "[--root DIR]", c.stdout, c.stderr)
 	root := fset.String("root", "/", "install below `DIR` instead of / (for packaging and tests)")
 	rest, err := parseArgs(fset, args)
 	if err != nil {

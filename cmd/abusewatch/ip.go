@@ -17,7 +17,7 @@ func (c *ipCommand) Synopsis() string {
 }
 
 func (c *ipCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] ADDR", c.stderr)
+	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] ADDR", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\"), or a date or time (read in reporter.timezone)")
 	rest, err := parseExactly(fs, args, 1, "name one address, e.g. abusewatch ip 203.0.113.7")

@@ -23,7 +23,7 @@ func (c *mailTestCommand) Synopsis() string {
 }
 
 func (c *mailTestCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] ADDR", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] ADDR", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` (its [mail] section says how mail leaves)")
 	rest, err := parseArgs(fs, args)
 	if err != nil {

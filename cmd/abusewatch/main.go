@@ -109,23 +109,74 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// newFlagSet makes a flag set that reports errors instead of exiting.
-func newFlagSet(name, usageLine string, stderr io.Writer) *flag.FlagSet {
+// newFlagSet makes a flag set that reports errors instead of exiting. Its usage (for -h)
+// goes to stdout, as `abusewatch -h` does, so `abusewatch ip -h | less` shows it; a
+// mistake in the flags is printed once, by run, with the hint to -h (the flag package
+// printed it too, with the whole list of flags between). help is more text after the
+// flags. The usage line lists every flag: those the line leaves out (the admin
+// commands' --socket and --timeout) are added after the command's name.
+func newFlagSet(name, usageLine string, stdout, stderr io.Writer, help ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet("abusewatch "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if dc, ok := stderr.(*docCollector); ok {
+	failed := &flagFailure{}
+	fs.SetOutput(failed)
+	dc, _ := stderr.(*docCollector)
+	if dc != nil {
 		dc.name, dc.usage, dc.fs = name, usageLine, fs
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: abusewatch %s\n", strings.TrimSpace(name+" "+usageLine))
+		if failed.failed { // the flag package's error, not -h: run prints it
+			failed.failed = false
+			return
+		}
+		line := withEveryFlag(usageLine, fs)
+		if dc != nil {
+			dc.usage = line
+		}
+		fmt.Fprintf(stdout, "Usage: abusewatch %s\n", strings.TrimSpace(name+" "+line))
 		n := 0
 		fs.VisitAll(func(*flag.Flag) { n++ })
 		if n > 0 {
-			fmt.Fprintf(stderr, "\nFlags:\n")
+			fmt.Fprintf(stdout, "\nFlags:\n")
+			fs.SetOutput(stdout)
 			fs.PrintDefaults()
+			fs.SetOutput(failed)
+		}
+		for _, h := range help {
+			fmt.Fprint(stdout, h)
 		}
 	}
 	return fs
+}
+
+// flagFailure is a flag set's output: the flag package writes there only the error of a
+// flag it cannot parse, right before it calls Usage.
+type flagFailure struct{ failed bool }
+
+func (f *flagFailure) Write(p []byte) (int, error) {
+	f.failed = true
+	return len(p), nil
+}
+
+// withEveryFlag is usageLine with the flags of fs it does not name put in front:
+// "[--socket PATH] [--timeout D] [--since T] ... ADDR".
+func withEveryFlag(usageLine string, fs *flag.FlagSet) string {
+	var missing []string
+	fs.VisitAll(func(f *flag.Flag) {
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		if strings.Contains(usageLine, dash+f.Name+" ") || strings.Contains(usageLine, dash+f.Name+"]") ||
+			strings.Contains(usageLine, dash+f.Name+"=") || strings.HasSuffix(usageLine, dash+f.Name) {
+			return
+		}
+		arg, _ := flagUsage(f)
+		if arg != "" {
+			arg = " " + strings.ToUpper(arg)
+		}
+		missing = append(missing, "["+dash+f.Name+arg+"]")
+	})
+	return strings.TrimSpace(strings.Join(missing, " ") + " " + usageLine)
 }
 
 // parseArgs parses flags that may stand before, between or after the arguments.

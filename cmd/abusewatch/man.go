@@ -18,7 +18,7 @@ func (c *manCommand) Synopsis() string {
 }
 
 func (c *manCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "", c.stderr)
+	fs := newFlagSet(c.Name(), "", c.stdout, c.stderr)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ func (c *netCommand) Synopsis() string {
 }
 
 func (c *netCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] CIDR", c.stderr)
+	fs := newFlagSet(c.Name(), "[--since T] [--config FILE] [--json] CIDR", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "30d", "look back to `T`: a duration (\"36h\", \"30d\"), or a date or time (read in reporter.timezone)")
 	rest, err := parseExactly(fs, args, 1, "name one network, e.g. abusewatch net 203.0.113.0/24")
@@ -40,6 +40,9 @@ func (c *netCommand) Run(ctx context.Context, args []string) error {
 	p, err := netip.ParsePrefix(rest[0])
 	if err != nil {
 		return &usageError{rest[0] + " is not a network in CIDR notation such as 203.0.113.0/24"}
+	}
+	if err := daemon.CheckMapped(p); err != nil {
+		return &usageError{err.Error()}
 	}
 	p = p.Masked()
 	return showNetwork(ctx, c.stdout, c.stderr, f, *since, apiPath("v1", "net", p.Addr().String(), strconv.Itoa(p.Bits())), p)
@@ -60,7 +63,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		func(cfg *daemon.Config, st *store.Store) error {
 			why, err := daemon.StoredUnreported(cfg, st, time.Now())
 			if err == nil {
-				info, err = daemon.QueryNetwork(st, p, from, time.Now(), why)
+				info, err = daemon.QueryNetwork(st, p, from, time.Now(), shownZone(cfg), why)
 			}
 			return err
 		})
@@ -81,13 +84,13 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	}
 	fmt.Fprintln(stdout, ".")
 	if info.CountedEvents > 0 {
-		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %d more events on %d days (listed below).\n",
+		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %d more events on %d days (listed below by UTC day: the counters are kept so).\n",
 			info.CountedEvents, len(info.CountedByDay))
 	}
 	switch e := info.Excluded; {
 	case e != nil:
 		how := "excluded"
-		if e.Pardon {
+		if e.By == "pardon" {
 			how = "pardoned"
 		}
 		fmt.Fprintf(stdout, "Never reported: %s %s on %s", e.Network, how, e.Added.In(loc).Format("2006-01-02 15:04 -0700"))
@@ -95,7 +98,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 			fmt.Fprintf(stdout, ": %s", reason)
 		}
 		fmt.Fprintln(stdout)
-		if e.Pardon {
+		if e.By == "pardon" {
 			fmt.Fprintln(stdout, "The pardon forgot its incidents until then; reports sent before it stay as they went (abusewatch outbox --state sent).")
 		}
 	case info.NeverReported != "":
@@ -105,14 +108,20 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		fmt.Fprintf(stdout, "Last event: %s\n", info.Last.Line)
 	}
 	tw := newTable(stdout)
-	if days := append(slices.Clone(info.CountedByDay), info.ByDay...); len(days) > 0 {
+	if len(info.CountedByDay)+len(info.ByDay) > 0 {
+		// The raw events' days are reporter.timezone's, as every time shown; the daily
+		// counters' are UTC days, and say so.
 		fmt.Fprintln(tw, "\nDAY\tEVENTS BY CLASS")
-		for _, d := range days {
+		for i, d := range append(slices.Clone(info.CountedByDay), info.ByDay...) {
 			var parts []string
 			for _, c := range slices.Sorted(maps.Keys(d.ByClass)) {
 				parts = append(parts, fmt.Sprintf("%s %d", c, d.ByClass[c]))
 			}
-			fmt.Fprintf(tw, "%s\t%s\n", d.Day, strings.Join(parts, ", "))
+			day := d.Day
+			if i < len(info.CountedByDay) {
+				day += " (UTC)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", day, strings.Join(parts, ", "))
 		}
 	}
 	if len(info.Addresses) > 0 {

@@ -54,7 +54,7 @@ func entryOf(r abusewatch.Report) outboxEntry {
 }
 
 func (c *outboxCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--state STATE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--state STATE] [--json]", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	state := fs.String("state", "", "list only reports in `STATE`: pending-approval, queued, sending, sent, failed, rejected or held")
 	rest, err := parseArgs(fs, args)
@@ -99,6 +99,10 @@ func (c *outboxCommand) Run(ctx context.Context, args []string) error {
 		return enc.Encode(entries)
 	}
 	loc := shownZone(cfg)
+	if len(reports) == 0 && *state != "" {
+		fmt.Fprintf(c.stdout, "No %s reports.\n", *state) // the outbox may hold others
+		return nil
+	}
 	if len(reports) == 0 {
 		fmt.Fprintln(c.stdout, "The outbox is empty.")
 		return nil
@@ -117,7 +121,11 @@ func (c *outboxCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	if pending > 0 {
-		fmt.Fprintf(c.stdout, "\n%d reports wait for your approval: abusewatch report show ID, then abusewatch report approve ID (or --all).\n", pending)
+		waits := "s wait"
+		if pending == 1 {
+			waits = " waits"
+		}
+		fmt.Fprintf(c.stdout, "\n%d report%s for your approval: abusewatch report show ID, then abusewatch report approve ID (or --all).\n", pending, waits)
 	}
 	return nil
 }

@@ -73,6 +73,10 @@ func TestOutboxListsPendingReportsAsTableAndJSON(t *testing.T) {
 	if got := outboxJSON(t, dir, config, "--state", "sent"); len(got) != 0 {
 		t.Errorf("--state sent lists %d reports", len(got))
 	}
+	// None in the state asked for is not an empty outbox.
+	if stdout, _, code := runBinary(t, dir, "outbox", "--config", config, "--state", "sent"); code != 0 || stdout != "No sent reports.\n" {
+		t.Errorf("--state sent (exit %d):\n%s", code, stdout)
+	}
 }
 
 // Something holds the database but nothing answers on the admin socket (a wedged or

@@ -20,7 +20,7 @@ func (c *reloadCommand) Synopsis() string {
 }
 
 func (c *reloadCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	_, err := parseExactly(fs, args, 0, "reload takes no arguments")
 	if err != nil {

@@ -36,7 +36,8 @@ const reportUsage = "[--config FILE] show ID [--raw] [--json] | approve ID...|--
 const reportHelp = `
 An ID may be shortened to its first 6 or more characters. approve queues reports
 for the daemon's next round (the cooldown and the limits still apply); it also
-re-queues a failed report. reject marks reports never to be sent. preview shows
+re-queues a failed report; a report queued already is left as it is, and that is
+no error. reject marks reports never to be sent. preview shows
 the report abusewatch would write about the attacking address ADDR now.
 `
 
@@ -46,12 +47,7 @@ func (c *reportCommand) Subcommands() []string {
 }
 
 func (c *reportCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), reportUsage, c.stderr)
-	usage := fs.Usage
-	fs.Usage = func() {
-		usage()
-		fmt.Fprint(c.stderr, reportHelp)
-	}
+	fs := newFlagSet(c.Name(), reportUsage, c.stdout, c.stderr, reportHelp)
 	f := addAdminFlags(fs)
 	asJSON := f.asJSON
 	raw := fs.Bool("raw", false, "show, preview: print the message exactly as it is (or was) sent")
@@ -143,7 +139,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		}
 		return err
 	case "approve", "reject":
-		var done []string
+		var done daemon.ReportsChanged
 		query := url.Values{"id": ids}
 		if *all {
 			query.Set("all", "1")
@@ -160,24 +156,45 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 				}
 				return err
 			})
-		for _, id := range done {
+		if *asJSON {
+			// {"approved": [IDs], "already_queued": [IDs]}, {"rejected": …, "already_rejected": …}
+			if err != nil && len(done.Changed) == 0 {
+				return err
+			}
+			past, goal := "approved", "queued"
+			if action == "reject" {
+				past, goal = "rejected", "rejected"
+			}
+			if jerr := printJSON(c.stdout, map[string][]string{past: orEmpty(done.Changed), "already_" + goal: orEmpty(done.Already)}); jerr != nil {
+				return jerr
+			}
+			return err
+		}
+		for _, id := range done.Changed {
 			if action == "approve" {
 				fmt.Fprintf(c.stdout, "approved %s\n", id)
 			} else {
 				fmt.Fprintf(c.stdout, "rejected %s: it will not be sent\n", id)
 			}
 		}
-		if action == "approve" && len(done) > 0 {
+		for _, id := range done.Already {
+			if action == "approve" {
+				fmt.Fprintf(c.stdout, "%s is queued already: nothing to do\n", id)
+			} else {
+				fmt.Fprintf(c.stdout, "%s is rejected already: nothing to do\n", id)
+			}
+		}
+		if n := len(done.Changed); action == "approve" && n > 0 {
 			every := "report_interval"
 			if cfg != nil {
-				every = cfg.Policy.ReportInterval.Duration.String()
+				every = cfg.Policy.ReportInterval.String()
 			}
 			it := "them"
-			if len(done) == 1 {
+			if n == 1 {
 				it = "it"
 			}
 			fmt.Fprintf(c.stdout, "%s queued: the daemon sends %s at its next round (every %s); without the daemon, the next scan does.\n",
-				counted(len(done), "report"), it, every)
+				counted(n, "report"), it, every)
 		} else if action == "approve" && *all && err == nil {
 			fmt.Fprintln(c.stdout, "No report waits for approval.")
 		}
@@ -206,14 +223,21 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	case *raw:
 		_, err = c.stdout.Write(p.Report.Message)
 	case *asJSON:
+		// Only what a report not written yet has: no state, no times, no attempts.
+		e := entryOf(p.Report)
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(struct {
-			outboxEntry
-			Fate       string `json:"fate"`
-			ReportedIn string `json:"reported_in,omitempty"`
-			Message    string `json:"message"`
-		}{entryOf(p.Report), p.Fate, p.ReportedIn, string(p.Report.Message)})
+			ID         string   `json:"id"`
+			To         []string `json:"to"`
+			Network    string   `json:"network,omitempty"`
+			Subject    string   `json:"subject"`
+			Incidents  []string `json:"incidents"`
+			MessageID  string   `json:"message_id"`
+			Fate       string   `json:"fate"`
+			ReportedIn string   `json:"reported_in,omitempty"`
+			Message    string   `json:"message"`
+		}{e.ID, orEmpty(e.To), e.Network, e.Subject, orEmpty(e.Incidents), e.MessageID, p.Fate, p.ReportedIn, string(p.Report.Message)})
 	default:
 		fmt.Fprintf(c.stdout, "To:       %s\nSubject:  %s\n%s\n\n%s", strings.Join(p.Report.Contact.Emails, ", "),
 			p.Report.Subject, p.Fate, memoText(p.Report.Message))

@@ -63,6 +63,28 @@ func TestReportApproveQueuesAndTheNextRoundDelivers(t *testing.T) {
 	if stdout, _, code := runBinary(t, dir, "report", "approve", "--all", "--config", config); code != 0 || strings.Count(stdout, "approved ") != 2 {
 		t.Errorf("--all: exit %d\n%s", code, stdout)
 	}
+	// Approved again (a cron job, an ansible task), a queued report is what was asked
+	// for: exit 0, and it says so. With --json, the answer is JSON.
+	queued := outboxJSON(t, dir, config, "--state", "queued")
+	if len(queued) != 2 {
+		t.Fatalf("%d queued, want 2", len(queued))
+	}
+	stdout, stderr, code = runBinary(t, dir, "report", "approve", "--config", config, queued[0].ID)
+	if code != 0 || !strings.Contains(stdout, queued[0].ID+" is queued already: nothing to do") {
+		t.Errorf("approving a queued report again: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var answer map[string][]string
+	stdout, stderr, code = runBinary(t, dir, "report", "approve", "--json", "--config", config, queued[0].ID[:8])
+	if err := json.Unmarshal([]byte(stdout), &answer); code != 0 || err != nil || answer["approved"] == nil ||
+		len(answer["approved"]) != 0 || len(answer["already_queued"]) != 1 || answer["already_queued"][0] != queued[0].ID {
+		t.Errorf("approve --json of a queued report: exit %d, %v\n%s%s", code, err, stdout, stderr)
+	}
+	for _, want := range [][2]int{{1, 0}, {0, 1}} { // rejected, then rejected already
+		stdout, stderr, code = runBinary(t, dir, "report", "reject", "--json", "--config", config, queued[1].ID)
+		if err := json.Unmarshal([]byte(stdout), &answer); code != 0 || err != nil || len(answer["rejected"]) != want[0] || len(answer["already_rejected"]) != want[1] {
+			t.Errorf("reject --json: exit %d, %v\n%s%s", code, err, stdout, stderr)
+		}
+	}
 }
 
 func TestReportRejectIsNeverSent(t *testing.T) {
@@ -95,6 +117,17 @@ func TestReportPreviewShowsWhatWouldBeSent(t *testing.T) {
 	// Nothing new is written: no fate of it is told.
 	if strings.Contains(stdout, "would wait") || strings.Contains(stdout, "This report") {
 		t.Errorf("preview tells the fate of a report that would not be written:\n%s", stdout)
+	}
+	// Its JSON has no placeholders of a report not written: no state, no times.
+	js, stderr, code := runBinary(t, dir, "report", "preview", "--json", "--config", config, "45.134.26.17")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(js), &doc); code != 0 || err != nil || doc["fate"] == nil || doc["message"] == nil || doc["message_id"] == nil {
+		t.Errorf("preview --json: exit %d, %v\n%.500s%s", code, err, js, stderr)
+	}
+	for _, k := range []string{"state", "updated", "created", "attempts"} {
+		if _, ok := doc[k]; ok {
+			t.Errorf("preview --json has %q: %v", k, doc[k])
+		}
 	}
 	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "81.2.69.160"); code != 1 || !strings.Contains(stderr, "possible compromise") {
 		t.Errorf("preview of a compromise: exit %d, %s", code, stderr)

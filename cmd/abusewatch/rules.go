@@ -43,7 +43,7 @@ func (c *rulesCommand) Run(ctx context.Context, args []string) error {
 		return c.suggest(ctx, args[1:])
 	case "-h", "-help", "--help":
 		// The flags both subcommands take; each has its own -h too.
-		fs := newFlagSet(c.Name(), "test [--rules DIR]... [--config FILE] [--builtin=false] [--json] FILE|-\n       abusewatch rules suggest [--rules DIR]... [--config FILE] [--builtin=false] [FILE]", c.stderr)
+		fs := newFlagSet(c.Name(), "test [--rules DIR]... [--config FILE] [--builtin=false] [--json] FILE|-\n       abusewatch rules suggest [--rules DIR]... [--config FILE] [--builtin=false] [FILE]", c.stdout, c.stderr)
 		addRuleFlags(fs)
 		fs.Bool("json", false, "test: print one JSON object per input line")
 		return fs.Parse(args)
@@ -124,7 +124,7 @@ type testedLine struct {
 }
 
 func (c *rulesCommand) test(ctx context.Context, args []string) error {
-	fs := newFlagSet("rules test", "[--rules DIR]... [--config FILE] [--json] FILE|-", c.stderr)
+	fs := newFlagSet("rules test", "[--rules DIR]... [--config FILE] [--json] FILE|-", c.stdout, c.stderr)
 	rf := addRuleFlags(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per input line")
 	files, err := parseArgs(fs, args)
@@ -242,7 +242,7 @@ type suggestion struct {
 }
 
 func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
-	fs := newFlagSet("rules suggest", "[--rules DIR]... [--config FILE] [--since T] [--limit N] [--json] [FILE]", c.stderr)
+	fs := newFlagSet("rules suggest", "[--rules DIR]... [--config FILE] [--since T] [--limit N] [--json] [FILE]", c.stdout, c.stderr)
 	rf := addRuleFlags(fs)
 	f := adminFlags{config: rf.config, socket: fs.String("socket", "", "ask the daemon on this unix socket `path` instead of the configured one")}
 	f.asJSON = fs.Bool("json", false, "print JSON instead of text")

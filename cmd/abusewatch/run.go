@@ -18,7 +18,7 @@ func (c *runCommand) Synopsis() string {
 }
 
 func (c *runCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--debug]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--debug]", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file`")
 	debug := fs.Bool("debug", false, "log debug messages too")
 	rest, err := parseArgs(fs, args)

@@ -40,7 +40,7 @@ type scanSummary struct {
 }
 
 func (c *scanCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--rules DIR]... [--since T] [--json] [-v] FILE...", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--rules DIR]... [--since T] [--json] [-v] FILE...", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file`")
 	since := fs.String("since", "", "skip events before `T`: a duration back from now (\"36h\", \"7d\") or a date (\"2026-11-01\", RFC 3339)")
 	asJSON := fs.Bool("json", false, "print one summary object instead of the table")

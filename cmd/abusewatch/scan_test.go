@@ -52,7 +52,7 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 	}
 	// The mistyping admin's failures are events, never an incident: ip says why.
 	if out, errOut, code := runBinary(t, dir, "ip", "10.20.0.77", "--since", "2026-11-01", "--config", repoPath(t, "configs/demo.toml")); code != 0 ||
-		!strings.Contains(out, "Never reported: a private network") {
+		!strings.Contains(out, "Never reported: 10.0.0.0/8 is special-purpose (private") {
 		t.Errorf("ip of a private address does not say it is never reported (exit %d):\n%s%s", code, out, errOut)
 	}
 	for _, args := range [][]string{{"incidents", "--since", "2026-11-01"}, {"ip", "45.134.26.17", "--since", "2026-11-01"}} {

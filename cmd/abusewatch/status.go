@@ -21,7 +21,7 @@ func (c *statusCommand) Synopsis() string {
 }
 
 func (c *statusCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json]", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	_, err := parseExactly(fs, args, 0, "status takes no arguments")
 	if err != nil {
@@ -40,7 +40,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	}
 	w := c.stdout
 	fmt.Fprintf(w, "abusewatch is running: pid %d, up %s, mode %s, config %s\n", st.PID,
-		(time.Duration(st.UptimeSeconds) * time.Second).String(), st.Mode, st.Config)
+		uptime(time.Duration(st.UptimeSeconds)*time.Second), st.Mode, st.Config)
 	n := st.Counters
 	fmt.Fprintf(w, "Read %d lines: %d events, %d normal, %d unknown, %d unparsed; %d incident updates; %d reports written, %d delivered.\n",
 		n["lines"], n["events"], n["normal"], n["unknown"], n["unparsed"], n["incidents"], n["reports"], n["delivered"])
@@ -109,4 +109,18 @@ func discarded(s daemon.SourceStatus) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// uptime is d as a person says it: "30d 4h", "5h 12m", "3m 20s" (it was "724h0m0s").
+func uptime(d time.Duration) string {
+	days, h, m, sec := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60, int(d/time.Second)%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh", days, h)
+	case h > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm %ds", m, sec)
+	}
+	return fmt.Sprintf("%ds", sec)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
 )
@@ -15,5 +16,17 @@ func TestStatusSaysWhatTheListenerDiscarded(t *testing.T) {
 	}
 	if got := discarded(daemon.SourceStatus{SourceStats: daemon.SourceStats{Source: "/var/log/auth.log", Errors: 3}}); got != "" {
 		t.Errorf("a file source discarded %q", got)
+	}
+}
+
+// status says its uptime in days, as a person does: 30 days were "720h0m0s".
+func TestStatusSaysUptimeInDays(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		30 * 24 * time.Hour: "30d 0h", 30*24*time.Hour + 4*time.Hour + 5*time.Minute: "30d 4h",
+		5*time.Hour + 12*time.Minute: "5h 12m", 3*time.Minute + 20*time.Second: "3m 20s", 7 * time.Second: "7s",
+	} {
+		if got := uptime(d); got != want {
+			t.Errorf("uptime(%s) = %q, want %q", d, got, want)
+		}
 	}
 }

@@ -79,3 +79,11 @@ func notReported(why, otherwise string) string {
 	}
 	return "not reported: " + why
 }
+
+// orEmpty is s, or an empty list for none: [] in JSON, never null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -24,7 +24,7 @@ func (c *unknownCommand) Synopsis() string {
 }
 
 func (c *unknownCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--since T] [--limit N] [--config FILE] [--json]", c.stderr)
+	fs := newFlagSet(c.Name(), "[--since T] [--limit N] [--config FILE] [--json]", c.stdout, c.stderr)
 	f := addAdminFlags(fs)
 	since := fs.String("since", "7d", "shapes seen after `T`: a duration back from now (\"36h\", \"7d\") or a date")
 	limit := fs.Int("limit", 20, "show the `N` most frequent shapes (0: all)")

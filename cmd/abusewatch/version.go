@@ -17,7 +17,7 @@ func (c *versionCommand) Name() string     { return "version" }
 func (c *versionCommand) Synopsis() string { return "print the version and how it was built" }
 
 func (c *versionCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "", c.stderr)
+	fs := newFlagSet(c.Name(), "", c.stdout, c.stderr)
 	if _, err := parseExactly(fs, args, 0, "version takes no arguments"); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -53,7 +54,7 @@ type whoisContact struct {
 }
 
 func (c *whoisCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--json] [--rdap-server URL] [--dns-server ADDR:PORT] ADDRESS|NAME", c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json] [--rdap-server URL] [--dns-server ADDR:PORT] ADDRESS|NAME", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` (its [lookup], [[contact]], [[cert]], [[do_not_contact]] and [store]); without it, the defaults")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the steps")
 	rdapServer := fs.String("rdap-server", "", "send the RDAP query to this base `URL` instead of the registry the bootstrap names")
@@ -64,6 +65,9 @@ func (c *whoisCommand) Run(ctx context.Context, args []string) error {
 	}
 	if len(rest) != 1 {
 		return &usageError{"name one address or host name, e.g. abusewatch whois 192.0.2.7"}
+	}
+	if err := whoisQueryError(rest[0]); err != nil {
+		return err
 	}
 	cfg, err := c.loadConfig(fs, *config)
 	if err != nil {
@@ -110,6 +114,33 @@ func (c *whoisCommand) Run(ctx context.Context, args []string) error {
 		c.printSteps(fd, cacheNote, never, time.Now())
 	}
 	return lookupErr
+}
+
+// whoisQueryError refuses, as a mistake in the command line (exit 2, nothing on stdout),
+// a query that is neither an address nor a host name: a network, an address with an
+// IPv6 zone, a word with characters no host name has. It was looked up, and printed a
+// JSON answer beside the error, with the exit status of a lookup that failed.
+func whoisQueryError(q string) error {
+	q = strings.TrimSpace(q)
+	if err := zoneError(q); err != nil {
+		return err
+	}
+	if _, err := netip.ParseAddr(q); err == nil {
+		return nil
+	}
+	if p, err := netip.ParsePrefix(q); err == nil {
+		return &usageError{fmt.Sprintf("%s is a network: whois looks up one address (e.g. %s) or host name; abusewatch net %s shows what is known about the network",
+			q, p.Addr(), q)}
+	}
+	name := strings.TrimSuffix(q, ".")
+	ok := name != "" && len(name) <= 253
+	for label := range strings.SplitSeq(name, ".") {
+		ok = ok && label != "" && len(label) <= 63 && strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == ""
+	}
+	if !ok {
+		return &usageError{fmt.Sprintf("%q is neither an address nor a host name, e.g. 192.0.2.7 or mail.example.com", q)}
+	}
+	return nil
 }
 
 // loadConfig reads the config, or takes the defaults when the default file is absent: a

@@ -204,6 +204,23 @@ func TestWhoisUsage(t *testing.T) {
 	}
 }
 
+// A query that is neither an address nor a host name (a network, a word with a "!", an
+// address with an IPv6 zone) is a mistake in the command line: exit 2, and no JSON
+// answer on stdout. It was looked up: exit 1, beside an answer with "addrs": [], and
+// the zone was taken into the network it printed.
+func TestWhoisRefusesWhatIsNeitherAnAddressNorAName(t *testing.T) {
+	dir, _, flags := whoisPeers(t)
+	for _, q := range []string{"45.1.2.0/24", "not_a_host!", "fe80::1%eth0", "a..example"} {
+		stdout, stderr, code := runBinary(t, dir, append([]string{"whois", "--json"}, append(flags, q)...)...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "Try: abusewatch whois -h") {
+			t.Errorf("whois %s: exit %d, want 2 and nothing on stdout\n%s%s", q, code, stdout, stderr)
+		}
+	}
+	if _, stderr, _ := runBinary(t, dir, append([]string{"whois"}, append(flags, "45.1.2.0/24")...)...); !strings.Contains(stderr, "abusewatch net 45.1.2.0/24") {
+		t.Errorf("whois of a network does not point to net:\n%s", stderr)
+	}
+}
+
 // TestWhoisPrintsRegistryTextWithoutControlCharacters: what a registry said reaches the
 // admin's terminal, and may come from the attacker's own provider (by referral) or from a
 // cache entry written before addresses were checked: an ESC sequence or a CR (which draws a
