@@ -107,6 +107,9 @@ func (u *Unreported) Incident(inc abusewatch.Incident) string {
 		return "a login from it succeeded (possible compromise): never reported outside, check it yourself"
 	case inc.AdminOnly && inc.Rule == "rate-anomaly":
 		return "a rate anomaly is for you only, never reported outside"
+	case inc.AdminOnly && inc.Rule == "network":
+		return "for you only: fewer than correlate.network_addresses of its addresses sent reportable, unforgeable evidence (its classes: " +
+			joinClasses(inc.Classes) + "); the others' probes or spoofable packets are never reported outside on their own"
 	case inc.AdminOnly:
 		return "for you only: its evidence is probes or spoofable packets (" + joinClasses(inc.Classes) + "), never reported outside on their own"
 	}

@@ -27,7 +27,9 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 	rate.AdminOnly, rate.Rule = true, "rate-anomaly"
 	login := attack(t, st, "80.94.99.1", t0, 20)
 	login.Success, login.AdminOnly = true, true
-	if err := st.PutIncidents([]abusewatch.Incident{probes, rate, login}); err != nil {
+	thin := attack(t, st, "80.94.100.1", t0, 20) // a network with too few reportable addresses
+	thin.AdminOnly, thin.Rule, thin.Classes = true, "network", []abusewatch.Class{"auth-failure", "port-probe"}
+	if err := st.PutIncidents([]abusewatch.Incident{probes, rate, login, thin}); err != nil {
 		t.Fatal(err)
 	}
 	// As `exclude` does, after the incident was made.
@@ -45,7 +47,9 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 		excluded.ID:  "its network is never reported (policy.never_report, exclude)",
 		probes.ID:    "for you only: its evidence is probes or spoofable packets (port-probe), never reported outside on their own",
 		rate.ID:      "a rate anomaly is for you only, never reported outside",
-		login.ID:     "a login from it succeeded (possible compromise): never reported outside, check it yourself",
+		thin.ID: "for you only: fewer than correlate.network_addresses of its addresses sent reportable, unforgeable evidence " +
+			"(its classes: auth-failure, port-probe); the others' probes or spoofable packets are never reported outside on their own",
+		login.ID: "a login from it succeeded (possible compromise): never reported outside, check it yourself",
 	}
 	why, err := p.unreported(now)
 	if err != nil {
