@@ -148,7 +148,10 @@ type Correlator struct {
 	events    EventReader                    // the store
 	incidents IncidentReader
 	counters  CounterReader
-	recent    *recentEvents // the events of the last lookback, as Correlate got them
+	// reported says whether an incident has a report (in any state); nil: none has.
+	// A reported incident no longer grows: what came after it makes a new incident.
+	reported func(id string) (bool, error)
+	recent   *recentEvents // the events of the last lookback, as Correlate got them
 	// The successful logins the rules have seen (loginMemory): those of Correlate's
 	// batches, and a pass's own when it starts before them (for c.read then).
 	liveLogins *loginMemory
@@ -252,6 +255,14 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 	c := &Correlator{opts: opts, windows: windows, growth: windows[len(windows)-1].Window,
 		events: events, incidents: incidents, counters: counters}
 	c.never.Store(&never)
+	if st, ok := incidents.(interface {
+		ReportFor(incidentID string) (string, bool, error)
+	}); ok {
+		c.reported = func(id string) (bool, error) {
+			_, ok, err := st.ReportFor(id)
+			return ok, err
+		}
+	}
 	// What is stored already (by an earlier run) is read from the store: the window
 	// holds what comes after the newest stored event.
 	var after time.Time
@@ -768,6 +779,16 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	if err != nil {
 		return nil, err
 	}
+	// An open incident that has a report stays as it was reported: what comes within
+	// its growth after it follows it as a new incident, with no threshold to cross (the
+	// attack goes on), reported in its turn. Grown instead, the report would not say
+	// what the incident claims was reported, and the rest would never be reported.
+	var following bool
+	if open {
+		if following, err = c.isReported(prev.ID); err != nil {
+			return nil, err
+		}
+	}
 	// Open, only the events after its last one are news: a later incident's window
 	// (at most growth long) cannot reach back past that last event.
 	start := from.Add(-max(r.window, growth))
@@ -799,14 +820,17 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	counted := make([]*abusewatch.Event, 0, len(all))
 	var (
 		out     []abusewatch.Incident
-		lo      int                 // the first of counted within the window of the newest
-		cur     []*abusewatch.Event // the new events of the incident being built
-		last    time.Time           // its last event
-		growing = open              // cur continues prev
+		lo      int                  // the first of counted within the window of the newest
+		cur     []*abusewatch.Event  // the new events of the incident being built
+		last    time.Time            // its last event
+		growing = open && !following // cur continues prev
 		success bool
 	)
 	if open {
-		last, success = prev.Last, prev.Success
+		last = prev.Last
+		if growing {
+			success = prev.Success
+		}
 	}
 	prevSince, prevAt := from.Add(-growth), from // what prev was asked for as
 	flush := func() error {
@@ -844,7 +868,7 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		case !growing && len(cur) > 0:
 			out = append(out, c.build(r, cur, success))
 		}
-		cur, growing, success = nil, false, false
+		cur, growing, following, success = nil, false, false, false
 		return nil
 	}
 	for _, e := range all {
@@ -866,7 +890,7 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		if open && e.Time.Compare(prev.Last) <= 0 {
 			continue // already part of the open incident
 		}
-		if (len(cur) > 0 || growing) && e.Time.Sub(last) <= growth {
+		if (len(cur) > 0 || growing || following) && e.Time.Sub(last) <= growth {
 			cur, last = append(cur, e), e.Time
 			continue
 		}
@@ -887,7 +911,11 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 				return nil, err
 			}
 			if ok && !e.Time.After(stored.Last) {
-				prev, open, growing, last, success = stored, true, true, stored.Last, stored.Success
+				rep, err := c.isReported(stored.ID)
+				if err != nil {
+					return nil, err
+				}
+				prev, open, growing, following, last, success = stored, true, !rep, rep, stored.Last, stored.Success && !rep
 				prevSince, prevAt = counted[lo].Time, e.Time
 				continue
 			}
@@ -898,6 +926,18 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// isReported says whether the incident id has a report.
+func (c *Correlator) isReported(id string) (bool, error) {
+	if c.reported == nil {
+		return false, nil
+	}
+	ok, err := c.reported(id)
+	if err != nil {
+		return false, fmt.Errorf("correlate: %w", err)
+	}
+	return ok, nil
 }
 
 // grow adds evs, the events after prev's last one, to prev.

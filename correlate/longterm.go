@@ -634,9 +634,24 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	if err != nil {
 		return 0, fmt.Errorf("correlate: %w", err)
 	}
+	// Which incidents have a report, read once: a pass meets every stored incident.
+	reported := c.reported
+	if st, ok := h.(interface {
+		ReportedIncidents() (map[string]struct{}, error)
+	}); ok && reported != nil {
+		set, err := st.ReportedIncidents()
+		if err != nil {
+			return 0, fmt.Errorf("correlate: %w", err)
+		}
+		c.reported = func(id string) (bool, error) {
+			_, ok := set[id]
+			return ok, nil
+		}
+	}
 	c.passes++
 	c.read, c.incidents, c.pass = recent, latest, c.passes
 	defer func() {
+		c.reported = reported
 		c.read, c.incidents, c.recurring, c.firstDays.scopes, c.pass = read, incidents, nil, nil, 0
 		c.held, c.heldDone, c.heldCloses = nil, nil, time.Time{}
 	}()

@@ -946,6 +946,18 @@ func (s *Store) UnreportedIncidents(after string, limit int) (out []abusewatch.I
 	return out, next, err
 }
 
+// ReportedIncidents returns the IDs of the incidents that have a report, in any state.
+func (s *Store) ReportedIncidents() (map[string]struct{}, error) {
+	ids := map[string]struct{}{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketReported).ForEach(func(k, _ []byte) error {
+			ids[string(k)] = struct{}{}
+			return nil
+		})
+	})
+	return ids, err
+}
+
 // ReportFor returns the ID of the report that covers incident id, if any.
 func (s *Store) ReportFor(incidentID string) (string, bool, error) {
 	var id string
