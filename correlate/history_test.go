@@ -703,28 +703,7 @@ func TestAPassEndsWithTheRecurrencesTheLiveRulesMake(t *testing.T) {
 func liveAndPass(t *testing.T, opts Options, evs []abusewatch.Event, batch int) (live, pass []abusewatch.Incident) {
 	t.Helper()
 	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
-	st := tempStore(t)
-	c, err := New(opts, st, st, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	made := map[string]abusewatch.Incident{}
-	for i := 0; i < len(evs); i += 2 {
-		stored, err := st.Commit(evs[i:min(i+2, len(evs))], nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		incs, err := c.Correlate(context.Background(), stored)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.PutIncidents(incs); err != nil {
-			t.Fatal(err)
-		}
-		for _, inc := range incs {
-			made[inc.ID] = inc
-		}
-	}
+	made := appliedLive(t, opts, evs, 2)
 	recurrences := func(m map[string]abusewatch.Incident) []abusewatch.Incident {
 		var out []abusewatch.Incident
 		for _, inc := range m {
@@ -737,7 +716,7 @@ func liveAndPass(t *testing.T, opts Options, evs []abusewatch.Event, batch int) 
 		})
 		return out
 	}
-	st = tempStore(t)
+	st := tempStore(t)
 	if _, err := st.Commit(evs, nil); err != nil {
 		t.Fatal(err)
 	}
