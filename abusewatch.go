@@ -217,6 +217,9 @@ const (
 	ReportHeld            ReportState = "held"             // observe mode: kept for the record, never sent
 )
 
+// ReportStates are the outbox states, in the order a report goes through them.
+var ReportStates = []ReportState{ReportPendingApproval, ReportQueued, ReportSending, ReportSent, ReportFailed, ReportRejected, ReportHeld}
+
 // Report is one abuse report to one responsible party about one or more incidents.
 type Report struct {
 	ID        string      // deterministic: derived from the recipient and the incidents

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -107,8 +108,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descIncidents, float64(counters.Incidents.Load()))
 	counter(descReports, float64(counters.Reports.Load()))
 	counter(descDelivered, float64(counters.Delivered.Load()))
-	for state, n := range st.Store.Outbox {
-		gauge(descOutbox, float64(n), string(state))
+	// Every state, 0 too: a series that vanished when its last report left it, or that
+	// appears only with the first failure, is one an alert rule cannot watch.
+	for _, state := range abusewatch.ReportStates {
+		gauge(descOutbox, float64(st.Store.Outbox[state]), string(state))
 	}
 	counter(descLookups, float64(counters.Lookups.Load()-counters.LookupErrors.Load()), "found")
 	counter(descLookups, float64(counters.LookupErrors.Load()), "not-found")

@@ -28,6 +28,9 @@ func TestMetricsEndpointServesTheCounters(t *testing.T) {
 		`abusewatch_store_bytes `,
 		`abusewatch_outbox_round_last_seconds `,
 		`abusewatch_outbox_round_running_seconds `,
+		// Every state, with none in it too: an alert rule needs the series.
+		`abusewatch_outbox_reports{state="failed"} 0`,
+		`abusewatch_outbox_reports{state="queued"} `,
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
