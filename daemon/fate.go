@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,7 @@ type contactMisses struct {
 }
 
 type contactMiss struct {
+	code  string // UnreportedNoContact, UnreportedDoNotContact, UnreportedNotWritten
 	why   string
 	at    time.Time
 	retry bool // no contact found, as opposed to one never to be written to
@@ -46,7 +48,17 @@ func (m *contactMisses) set(id, why string, at time.Time, retry bool) {
 	if m.why == nil {
 		m.why = map[string]contactMiss{}
 	}
-	m.why[id] = contactMiss{why, at, retry}
+	// The rounds say why in words; the code is told from them: a miss not retried is
+	// the do-not-contact list's, one retried is a lookup's or a report's that cannot
+	// be written (the outbox's words for it begin so).
+	code := UnreportedNoContact
+	switch {
+	case !retry:
+		code = UnreportedDoNotContact
+	case strings.HasPrefix(why, "its report to "):
+		code = UnreportedNotWritten
+	}
+	m.why[id] = contactMiss{code, why, at, retry}
 }
 
 // forgetBefore forgets the misses of the rounds before t.
@@ -75,14 +87,31 @@ func (m *contactMisses) retried() int {
 	return n
 }
 
-func (m *contactMisses) get(id string) string {
+func (m *contactMisses) get(id string) contactMiss {
 	if m == nil {
-		return ""
+		return contactMiss{}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.why[id].why
+	return m.why[id]
 }
+
+// The codes that say, for scripts, why an incident has no report (the JSON's
+// unreported_code, beside the words of unreported, which hold times and addresses).
+// They are stable: the README lists them.
+const (
+	UnreportedPending       = "pending"             // nothing holds it back: its report is written at the next round
+	UnreportedUnknown       = "unknown"             // no daemon: pending, or a miss only the daemon's rounds know
+	UnreportedCompromise    = "possible-compromise" // a login from it succeeded
+	UnreportedRateAnomaly   = "rate-anomaly"        // for the admin only
+	UnreportedNetworkTooFew = "network-too-few-reportable"
+	UnreportedAdminOnly     = "admin-only" // probes or spoofable packets only
+	UnreportedNeverReport   = "never-report"
+	UnreportedTooOld        = "too-old"        // policy.max_age
+	UnreportedDoNotContact  = "do-not-contact" // [[do_not_contact]]
+	UnreportedNoContact     = "no-contact"     // the last round found no abuse contact
+	UnreportedNotWritten    = "report-not-written"
+)
 
 // Unreported says why incidents, and networks, are not reported outside. What decides
 // it: an incident's own flags, the never-report networks, policy.max_age at the newest
@@ -94,32 +123,54 @@ type Unreported struct {
 	limited bool
 	maxAge  Duration
 	misses  *contactMisses // nil: no round ran here
+	// No daemon: its rounds' misses are in its memory only, so an incident nothing
+	// else holds back may wait for the next round or for an abuse contact, and which
+	// is not known here. It said "none yet" as if its report were on its way.
+	daemonless bool
 }
 
 // Incident says why inc is not reported, the weightiest reason first (a possible
 // compromise before the admin-only rules before the policy before the lookups), or ""
-// when nothing holds it back: its report is written, or will be at the next round.
+// when nothing known holds it back: its report is written, or will be at the next round.
 func (u *Unreported) Incident(inc abusewatch.Incident) string {
+	code, why := u.Reason(inc)
+	if code == UnreportedUnknown {
+		return ""
+	}
+	return why
+}
+
+// Reason is why inc is not reported: one of the Unreported codes and the words of
+// Incident. Nothing holding it back is UnreportedPending with no words; without the
+// daemon, where that may also be a lookup's miss, it is UnreportedUnknown, with words
+// that say so. A nil Unreported says nothing.
+func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 	switch {
 	case u == nil:
-		return ""
+		return "", ""
 	case inc.Success:
-		return "a login from it succeeded (possible compromise): never reported outside, check it yourself"
+		return UnreportedCompromise, "a login from it succeeded (possible compromise): never reported outside, check it yourself"
 	case inc.AdminOnly && inc.Rule == "rate-anomaly":
-		return "a rate anomaly is for you only, never reported outside"
+		return UnreportedRateAnomaly, "a rate anomaly is for you only, never reported outside"
 	case inc.AdminOnly && inc.Rule == "network":
-		return "for you only: fewer than correlate.network_addresses of its addresses sent reportable, unforgeable evidence (its classes: " +
+		return UnreportedNetworkTooFew, "for you only: fewer than correlate.network_addresses of its addresses sent reportable, unforgeable evidence (its classes: " +
 			joinClasses(inc.Classes) + "); the others' probes or spoofable packets are never reported outside on their own"
 	case inc.AdminOnly:
-		return "for you only: its evidence is probes or spoofable packets (" + joinClasses(inc.Classes) + "), never reported outside on their own"
+		return UnreportedAdminOnly, "for you only: its evidence is probes or spoofable packets (" + joinClasses(inc.Classes) + "), never reported outside on their own"
 	}
 	if _, _, ok := reportableThrough(u.gate, inc); !ok {
-		return "its network is never reported (policy.never_report, exclude)"
+		return UnreportedNeverReport, "its network is never reported (policy.never_report, exclude)"
 	}
 	if u.limited && inc.Last.Before(u.cutoff) {
-		return fmt.Sprintf("it ended more than policy.max_age (%s) before the newest event", u.maxAge)
+		return UnreportedTooOld, fmt.Sprintf("it ended more than policy.max_age (%s) before the newest event", u.maxAge)
 	}
-	return u.misses.get(inc.ID)
+	if m := u.misses.get(inc.ID); m.why != "" {
+		return m.code, m.why
+	}
+	if u.daemonless {
+		return UnreportedUnknown, "none yet, or no abuse contact found: only the running daemon knows which (it keeps its rounds' lookup failures in memory); start it, or run abusewatch whois " + inc.Addr.String()
+	}
+	return UnreportedPending, ""
 }
 
 // Network says why nothing from network p (an address: a /32 or /128) is ever reported,
@@ -154,7 +205,8 @@ func (p *Pipeline) unreported(now time.Time) (*Unreported, error) {
 }
 
 // StoredUnreported is the Unreported of the store st under cfg at now, without a
-// daemon: it knows all but the lookups the daemon's rounds found nothing for.
+// daemon: it knows all but the lookups the daemon's rounds found nothing for, and says
+// so (UnreportedUnknown) where one of those may be why.
 func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (*Unreported, error) {
 	corr, err := newCorrelator(cfg, st)
 	if err != nil {
@@ -164,7 +216,7 @@ func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (*Unreported,
 	if err != nil {
 		return nil, err
 	}
-	return &Unreported{cfg: cfg, gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge}, nil
+	return &Unreported{cfg: cfg, gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge, daemonless: true}, nil
 }
 
 // newCorrelator builds the correlator of cfg over st, with the never-report networks

@@ -40,7 +40,9 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 	if err := p.Report(t.Context(), now); err != nil {
 		t.Fatal(err)
 	}
+	pending := attack(t, st, "45.134.26.8", t0.Add(time.Minute), 20) // made after the round: nothing holds it back
 	want := map[string]string{
+		pending.ID:   "",
 		reported.ID:  "",
 		noContact.ID: "no abuse contact found at 2026-11-20 10:00, tried again every round (abusewatch whois 80.94.95.1): ",
 		stale.ID:     "it ended more than policy.max_age (2d) before the newest event",
@@ -51,11 +53,16 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 			"(its classes: auth-failure, port-probe); the others' probes or spoofable packets are never reported outside on their own",
 		login.ID: "a login from it succeeded (possible compromise): never reported outside, check it yourself",
 	}
+	// And in a code that scripts can match, which the words (with their times) are not.
+	codes := map[string]string{
+		pending.ID: "pending", noContact.ID: "no-contact", stale.ID: "too-old", excluded.ID: "never-report", probes.ID: "admin-only",
+		rate.ID: "rate-anomaly", thin.ID: "network-too-few-reportable", login.ID: "possible-compromise",
+	}
 	why, err := p.unreported(now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(name string, why *Unreported, skip string) {
+	check := func(name string, why *Unreported, skip ...string) {
 		t.Helper()
 		list, err := QueryIncidents(st, time.Time{}, 0, why)
 		if err != nil {
@@ -65,9 +72,14 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 			t.Fatalf("%s: %d incidents, want %d", name, len(list.Incidents), len(want))
 		}
 		for _, i := range list.Incidents {
-			w := want[i.ID]
-			if i.ID == skip {
-				w = ""
+			w, code := want[i.ID], codes[i.ID]
+			if slices.Contains(skip, i.ID) {
+				// Without the daemon, whose rounds' misses are in its memory only:
+				// not "none yet" as if its report were on its way, but unknown.
+				w, code = "none yet, or no abuse contact found: only the running daemon knows which", "unknown"
+			}
+			if i.ID != reported.ID && i.UnreportedCode != code {
+				t.Errorf("%s: %s: unreported_code %q; want %q", name, i.Source(), i.UnreportedCode, code)
 			}
 			switch {
 			case i.ID == reported.ID && (i.ReportID == "" || i.Unreported != ""):
@@ -83,7 +95,7 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("offline", stored, noContact.ID)
+	check("offline", stored, noContact.ID, pending.ID)
 
 	// A network nothing is reported from says so (ip, net), one something may be does not.
 	for q, w := range map[string]string{
@@ -124,6 +136,21 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 		_, err := PreviewReport(t.Context(), p.cfg, st, inc.Addr, now)
 		if err == nil || !strings.Contains(err.Error(), "nothing from "+inc.Addr.String()+" would be reported: "+want[inc.ID]) {
 			t.Errorf("preview of %s: %v", inc.Addr, err)
+		}
+	}
+}
+
+// The code of a round's miss is told from its words: the do-not-contact list's is not
+// retried, a report that cannot be written is, as a lookup that found no one.
+func TestAContactMissHasItsCode(t *testing.T) {
+	var m contactMisses
+	now := t0
+	m.set("a", "its network is on the do-not-contact list ([[do_not_contact]])", now, false)
+	m.set("b", "no abuse contact found at 2026-11-20 10:00, tried again every round (abusewatch whois 80.94.95.1): x", now, true)
+	m.set("c", "its report to abuse@example.net cannot be written, tried again every round: x", now, true)
+	for id, want := range map[string]string{"a": "do-not-contact", "b": "no-contact", "c": "report-not-written"} {
+		if got := m.get(id).code; got != want {
+			t.Errorf("%s: code %q; want %q", id, got, want)
 		}
 	}
 }

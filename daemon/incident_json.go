@@ -39,6 +39,8 @@ type incidentJSON struct {
 	ReportTo    []string               `json:"report_to,omitempty"`
 	Location    string                 `json:"report_location,omitempty"`
 	Unreported  string                 `json:"unreported,omitempty"`
+	// UnreportedCode is Unreported as a stable code (Unreported.Reason).
+	UnreportedCode string `json:"unreported_code,omitempty"`
 }
 
 // eventJSON is abusewatch.Event as JSON.
@@ -72,6 +74,7 @@ func (i IncidentInfo) MarshalJSON() ([]byte, error) {
 		Hosts: orEmpty(inc.Hosts), Evidence: evs, Sources: orEmpty(inc.Sources), Severity: inc.Severity,
 		Success: inc.Success, PTR: inc.PTR, AdminOnly: inc.AdminOnly,
 		ReportID: i.ReportID, ReportState: i.ReportState, ReportTo: i.ReportTo, Location: i.Location, Unreported: i.Unreported,
+		UnreportedCode: i.UnreportedCode,
 	})
 }
 
@@ -94,6 +97,7 @@ func (i *IncidentInfo) UnmarshalJSON(b []byte) error {
 			Success: v.Success, PTR: v.PTR, AdminOnly: v.AdminOnly,
 		},
 		ReportID: v.ReportID, ReportState: v.ReportState, ReportTo: v.ReportTo, Location: v.Location, Unreported: v.Unreported,
+		UnreportedCode: v.UnreportedCode,
 	}
 	return nil
 }

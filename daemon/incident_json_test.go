@@ -26,7 +26,7 @@ func TestIncidentInfoJSONIsSnakeCaseBothWays(t *testing.T) {
 			First: at, Last: at.Add(time.Minute), Count: 6, Attempts: 6, Hosts: []string{"web1"}, Evidence: []abusewatch.Event{ev},
 			Sources: []netip.Addr{ev.Addr}, Severity: 3, Success: true, PTR: "x.example", AdminOnly: true},
 		ReportID: "0b4af751", ReportState: abusewatch.ReportSent, ReportTo: []string{"abuse@hostco.example"},
-		Location: "250 ok", Unreported: "why",
+		Location: "250 ok", Unreported: "why", UnreportedCode: "no-contact",
 	}
 	for _, v := range []any{in.Incident, ev, in} {
 		rv := reflect.ValueOf(v)

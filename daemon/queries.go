@@ -27,8 +27,10 @@ type IncidentInfo struct {
 	ReportTo    []string               `json:"report_to,omitempty"`
 	Location    string                 `json:"report_location,omitempty"`
 	// Without a report: why it is not reported outside ("": nothing holds it back, its
-	// report is written at the outbox's next round).
-	Unreported string `json:"unreported,omitempty"`
+	// report is written at the outbox's next round), and the same as a stable code
+	// for scripts (Unreported.Reason: "pending" when nothing holds it back).
+	Unreported     string `json:"unreported,omitempty"`
+	UnreportedCode string `json:"unreported_code,omitempty"`
 }
 
 // IncidentList is the newest of the incidents active since a time, and how many there
@@ -80,7 +82,7 @@ func withReport(st *store.Store, inc abusewatch.Incident, why *Unreported) (Inci
 	id, ok, err := st.ReportFor(inc.ID)
 	if err != nil || !ok {
 		if err == nil {
-			info.Unreported = why.Incident(inc)
+			info.UnreportedCode, info.Unreported = why.Reason(inc)
 		}
 		return info, err
 	}

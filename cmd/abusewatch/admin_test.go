@@ -543,8 +543,10 @@ func TestHangingLookupsHoldUpNeitherTheLogsNorTheAdmin(t *testing.T) {
 }
 
 // An incident the daemon finds no abuse contact for says so in `incidents` and `ip`
-// (it said "none yet", and only the daemon's log told why), through the socket; with
-// the daemon stopped, the store alone cannot tell, and it says "none yet" again.
+// (it said "none yet", and only the daemon's log told why), through the socket, and in
+// a code for scripts. With the daemon stopped, the store alone cannot tell: it said
+// "none yet" again, as if a report were on its way, and now says that only the daemon
+// knows.
 func TestAnIncidentWithoutAContactSaysSo(t *testing.T) {
 	s := newAdminSetup(t)
 	s.blackholeLookups(t, "200ms", "review") // no [[contact]] for 5.5.5.5, no RDAP, no reverse name
@@ -555,6 +557,9 @@ func TestAnIncidentWithoutAContactSaysSo(t *testing.T) {
 	for {
 		incs := s.incidents(t, "--since", "3650d")
 		if len(incs) == 1 && strings.HasPrefix("not reported: "+incs[0].Unreported, why) {
+			if incs[0].UnreportedCode != "no-contact" {
+				t.Errorf("unreported_code %q; want no-contact", incs[0].UnreportedCode)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -573,7 +578,14 @@ func TestAnIncidentWithoutAContactSaysSo(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	<-d.done
 	d.cmd.Wait()
-	if stdout, stderr, code := s.admin(t, "incidents", "--since", "3650d"); code != 0 || !strings.Contains(stdout, "none yet") {
-		t.Errorf("incidents offline: exit %d\n%s%s", code, stdout, stderr)
+	const offline = "none yet, or no abuse contact found: only the running daemon knows which"
+	for _, args := range [][]string{{"incidents", "--since", "3650d"}, {"ip", "5.5.5.5", "--since", "3650d"}} {
+		stdout, stderr, code := s.admin(t, args...)
+		if code != 0 || !strings.Contains(stdout, offline) || !strings.Contains(stdout, "abusewatch whois 5.5.5.5") {
+			t.Errorf("%s offline: exit %d\n%s%s", args[0], code, stdout, stderr)
+		}
+	}
+	if incs := s.incidents(t, "--since", "3650d"); len(incs) != 1 || incs[0].UnreportedCode != "unknown" || !strings.HasPrefix(incs[0].Unreported, offline) {
+		t.Errorf("incidents --json offline: %+v; want unreported_code unknown and why", incs)
 	}
 }

@@ -59,6 +59,10 @@ func incidentReport(i daemon.IncidentInfo) string {
 	if i.ReportID != "" {
 		return fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
 	}
+	if i.UnreportedCode == daemon.UnreportedUnknown {
+		// Without the daemon: maybe none yet, maybe no contact; the words say so.
+		return i.Unreported
+	}
 	return notReported(i.Unreported, "none yet")
 }
 
