@@ -168,6 +168,9 @@ type ExcludeResult struct {
 	ForgotIncidents   int            `json:"forgot_incidents"`
 	RejectedReports   int            `json:"rejected_reports"`
 	AlreadyNeverSends bool           `json:"already_never_reported,omitempty"`
+	// What kept it from being reported before, wider than an exclusion of its own: a
+	// special-purpose network, policy.never_report, another exclusion (CoveredBy).
+	CoveredBy string `json:"covered_by,omitempty"`
 	// Of a pardon: how many of the incidents it forgot had been reported (their reports
 	// stay as they went), and those reports.
 	ReportedIncidents int      `json:"reported_incidents,omitempty"`
@@ -185,7 +188,9 @@ func (d *Daemon) exclude(ctx context.Context, p netip.Prefix, pardon bool, reaso
 	if err != nil {
 		return res, err
 	}
+	var cfg *Config
 	if err := d.onLoop(ctx, func() {
+		cfg = d.cfg
 		res.AlreadyNeverSends = d.pipe.correlator.ExcludedNetwork(p)
 		d.pipe.correlator.Exclude(p)
 		if round := d.outbox.pipe; round != nil && round != d.pipe {
@@ -194,6 +199,9 @@ func (d *Daemon) exclude(ctx context.Context, p netip.Prefix, pardon bool, reaso
 			round.correlator.Exclude(p)
 		}
 	}); err != nil {
+		return res, err
+	}
+	if res.CoveredBy, err = CoveredBy(cfg, d.store, p); err != nil {
 		return res, err
 	}
 	if err := forgetOrReject(d.store, p, pardon, now, &res); err != nil {

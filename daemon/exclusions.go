@@ -180,6 +180,31 @@ func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResul
 	return res, nil
 }
 
+// CoveredBy says what already keeps every address of p from being reported, other than
+// an exclusion of p itself: a special-purpose network around it, a policy.never_report
+// entry, or another exclusion or pardon around it; "" when nothing does. exclude and
+// pardon say so (they still record p): excluding 10.0.0.0/8, or an address of a network
+// excluded already, changed nothing, and said only that it would never be reported.
+func CoveredBy(cfg *Config, st *store.Store, p netip.Prefix) (string, error) {
+	if sp, ok := correlate.SpecialPurpose(p.Addr()); ok && sp.Bits() <= p.Bits() {
+		return fmt.Sprintf("%s is special-purpose (private, shared, documentation or otherwise reserved space)", sp), nil
+	}
+	all, err := ListExclusions(cfg, st)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range all {
+		switch {
+		case e.Network.Bits() > p.Bits() || !e.Network.Contains(p.Addr()):
+		case e.By == "policy.never_report":
+			return fmt.Sprintf("policy.never_report lists %s", e.Network), nil
+		case e.Network != p:
+			return "it lies in " + e.describe(), nil
+		}
+	}
+	return "", nil
+}
+
 // describe is e for a sentence: "45.134.0.0/16 (exclude, 2026-11-20: a partner)".
 func (e ExclusionInfo) describe() string {
 	if e.By == "policy.never_report" {

@@ -317,6 +317,50 @@ func TestExcludingAgainKeepsTheReasonAndThePardon(t *testing.T) {
 	}
 }
 
+// An exclusion of what is never reported already (an address of a network excluded,
+// a private or reserved network, a policy.never_report entry) says so and why, and
+// still succeeds, from the daemon and offline: it said only "will never be reported",
+// as if it were what keeps it so.
+func TestExcludingWhatIsNeverReportedAlreadySaysSo(t *testing.T) {
+	s := newAdminSetup(t)
+	s.editConfig(t, "[policy]\n", "[policy]\nnever_report = [\"198.51.100.0/24\"]\n")
+	d := s.start(t)
+	var res daemon.ExcludeResult
+	s.adminJSON(t, &res, "exclude", "185.10.20.0/24", "--reason", "partner scanner")
+	if res.CoveredBy != "" {
+		t.Errorf("exclude of a network nothing covers: covered_by %q", res.CoveredBy)
+	}
+	check := func(how string) {
+		t.Helper()
+		for addr, want := range map[string]string{
+			"185.10.20.30":  "it lies in 185.10.20.0/24 (exclude, ",
+			"10.0.0.0/8":    "10.0.0.0/8 is special-purpose",
+			"192.168.1.5":   "192.168.0.0/16 is special-purpose",
+			"198.51.100.7":  "198.51.100.0/24 is special-purpose", // documentation space before the config's entry
+			"2001:db8::/48": "2001:db8::/32 is special-purpose",
+		} {
+			s.adminJSON(t, &res, "exclude", addr)
+			if !strings.HasPrefix(res.CoveredBy, want) || !res.AlreadyNeverSends {
+				t.Errorf("%s: exclude --json %s: covered_by %q, already_never_reported %v; want %q", how, addr, res.CoveredBy, res.AlreadyNeverSends, want)
+			}
+		}
+		stdout, stderr, code := s.admin(t, "pardon", "185.10.20.31")
+		if code != 0 || !strings.Contains(stdout, "Note: it was never reported already: it lies in 185.10.20.0/24 (exclude, ") ||
+			!strings.Contains(stdout, "partner scanner); the pardon is recorded all the same.") {
+			t.Errorf("%s: pardon inside an excluded network: exit %d\n%s%s", how, code, stdout, stderr)
+		}
+	}
+	check("daemon")
+	d.stop(t)
+	check("offline")
+	// A policy.never_report entry that is not special-purpose is named as such.
+	s.editConfig(t, `never_report = ["198.51.100.0/24"]`, `never_report = ["45.0.0.0/16"]`)
+	s.adminJSON(t, &res, "exclude", "45.0.1.0/24")
+	if res.CoveredBy != "policy.never_report lists 45.0.0.0/16" {
+		t.Errorf("exclude inside policy.never_report: covered_by %q", res.CoveredBy)
+	}
+}
+
 // An exclusion is listed with when and why, and undone: the daemon's rules make
 // incidents of the network's new events again. An address written with a network's
 // length (a typo), or a network wider than a /8, is refused, and nothing changes.

@@ -87,8 +87,13 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 		func(cl *adminClient) error {
 			return cl.call(ctx, "POST", apiPath("v1", c.Name()), url.Values{"network": {p.String()}, "reason": {*reason}}, &res)
 		},
-		func(_ *daemon.Config, st *store.Store) (err error) {
+		func(cfg *daemon.Config, st *store.Store) (err error) {
+			covered, err := daemon.CoveredBy(cfg, st, p)
+			if err != nil {
+				return err
+			}
 			res, err = daemon.Exclude(st, p, c.pardon, *reason, time.Now())
+			res.CoveredBy, res.AlreadyNeverSends = covered, covered != "" || res.Already != nil
 			return err
 		})
 	if err != nil {
@@ -101,6 +106,12 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 		c.already(cfg, res, *reason)
 	} else {
 		fmt.Fprintf(c.stdout, "%s will never be reported.\n", res.Network)
+	}
+	if res.CoveredBy != "" {
+		// Nothing changed for the outside: say so, and why, rather than let it read as
+		// if this were what keeps the network from being reported.
+		what := map[bool]string{false: "exclusion", true: "pardon"}[c.pardon]
+		fmt.Fprintf(c.stdout, "Note: it was never reported already: %s; the %s is recorded all the same.\n", res.CoveredBy, what)
 	}
 	if c.pardon {
 		fmt.Fprintf(c.stdout, "Forgot %s and rejected %s.\n", counted(res.ForgotIncidents, "incident"), counted(res.RejectedReports, "unsent report"))
