@@ -55,8 +55,11 @@ func (d *Daemon) status() Status {
 		Mode:          pipe.cfg.Policy.Mode,
 		Counters: map[string]int64{
 			"lines": c.Lines.Load(), "unparsed": c.Unparsed.Load(), "normal": c.Normal.Load(),
-			"unknown": c.Unknown.Load(), "events": c.Events.Load(), "incidents": c.Incidents.Load(),
-			"reports": c.Reports.Load(), "delivered": c.Delivered.Load(), "batches": c.Batches.Load(),
+			"unknown": c.Unknown.Load(), "events": c.Events.Load(),
+			// Incidents made or grown, as the metric abusewatch_incident_updates_total:
+			// "incidents" read as a count of incidents, beside store.incidents, which is.
+			"incident_updates": c.Incidents.Load(),
+			"reports":          c.Reports.Load(), "delivered": c.Delivered.Load(), "batches": c.Batches.Load(),
 		},
 		LastErrors: d.errors.entries(),
 	}

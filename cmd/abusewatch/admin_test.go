@@ -139,6 +139,11 @@ func TestStatusShowsTheRunningDaemon(t *testing.T) {
 			if st.PID != d.cmd.Process.Pid || len(st.Sources) != 1 || st.Sources[0].Source != s.logFile || st.Sources[0].Lines != 6 {
 				t.Errorf("status = %+v", st)
 			}
+			// Incident updates since the start, not a count of incidents beside
+			// store.incidents, which is one: the names say which.
+			if _, ok := st.Counters["incident_updates"]; !ok || st.Counters["incidents"] != 0 {
+				t.Errorf("status counters = %v; want incident_updates, and no incidents", st.Counters)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -43,7 +43,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		uptime(time.Duration(st.UptimeSeconds)*time.Second), st.Mode, st.Config)
 	n := st.Counters
 	fmt.Fprintf(w, "Read %d lines: %d events, %d normal, %d unknown, %d unparsed; %d incident updates; %d reports written, %d delivered.\n",
-		n["lines"], n["events"], n["normal"], n["unknown"], n["unparsed"], n["incidents"], n["reports"], n["delivered"])
+		n["lines"], n["events"], n["normal"], n["unknown"], n["unparsed"], n["incident_updates"], n["reports"], n["delivered"])
 	fmt.Fprintf(w, "Store %s: %d bytes, %d events, %d incidents, %d excluded networks.\n",
 		st.Store.Path, st.Store.SizeBytes, st.Store.Events, st.Store.Incidents, st.Exclusions)
 	if st.Store.FreeBytes > 64<<20 && st.Store.FreeBytes*4 > st.Store.SizeBytes {
