@@ -106,7 +106,7 @@ func reportProgress(w io.Writer, ticks <-chan time.Time, progress func() (int, t
 				return
 			case now := <-ticks:
 				n, through := progress()
-				fmt.Fprintf(w, "correlate: %d events judged, up to %s (%.0fs)\n", n, through.In(loc).Format("2006-01-02 15:04"), now.Sub(start).Seconds())
+				fmt.Fprintf(w, "correlate: %d events judged, up to %s (%.0fs)\n", n, shownTime(through, loc), now.Sub(start).Seconds())
 			}
 		}
 	})
@@ -208,7 +208,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "Forgot %s without a report to make them again; %d with a report stay as they were reported.\n", counted(forgotten, "incident"), kept)
 	}
 	fmt.Fprintf(c.stdout, "Correlated the events since %s: %s new or changed (%.1fs), %d of them reportable outside.\n",
-		from.In(loc).Format("2006-01-02 15:04"), counted(res.Changed, "incident"), sum.ElapsedSeconds, res.Outside)
+		shownTime(from, loc), counted(res.Changed, "incident"), sum.ElapsedSeconds, res.Outside)
 	if res.Changed == 0 {
 		return nil
 	}
@@ -227,14 +227,16 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "The newest %d (abusewatch incidents --since %s --limit 0 lists them all):\n", len(res.Newest), *since)
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "RULE\tNETWORK\tEVENTS\tFIRST SEEN\tLAST SEEN\tHOSTS\tSEVERITY\tOUTSIDE")
+	fmt.Fprintf(tw, "RULE\tNETWORK\tEVENTS\t%s\t%s\tHOSTS\tSEVERITY\tOUTSIDE\n",
+		zoneTitle("FIRST SEEN", loc, timesOf(res.Newest, func(i daemon.IncidentInfo) time.Time { return i.First })),
+		zoneTitle("LAST SEEN", loc, timesOf(res.Newest, func(i daemon.IncidentInfo) time.Time { return i.Last })))
 	for _, inc := range res.Newest {
 		outside := "reportable"
 		if inc.AdminOnly || inc.Success {
 			outside = "admin only"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", inc.Rule, inc.Network, inc.Count,
-			inc.First.In(loc).Format("2006-01-02 15:04"), inc.Last.In(loc).Format("2006-01-02 15:04"),
+			cellTime(inc.First, loc), cellTime(inc.Last, loc),
 			strings.Join(inc.Hosts, ","), inc.Severity, outside)
 	}
 	return tw.Flush()

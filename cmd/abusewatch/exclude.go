@@ -129,7 +129,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 func (c *excludeCommand) already(cfg *daemon.Config, res daemon.ExcludeResult, reason string) {
 	e := res.Already
 	how := map[string]string{"exclude": "excluded", "pardon": "pardoned"}
-	fmt.Fprintf(c.stdout, "%s is already %s, since %s", res.Network, how[e.By], e.Added.In(shownZone(cfg)).Format("2006-01-02 15:04"))
+	fmt.Fprintf(c.stdout, "%s is already %s, since %s", res.Network, how[e.By], shownTime(e.Added, shownZone(cfg)))
 	if r := strings.Join(strings.Fields(e.Reason), " "); r != "" {
 		fmt.Fprintf(c.stdout, ": %s", r)
 	}
@@ -191,11 +191,17 @@ func (c *excludeCommand) list(ctx context.Context, f adminFlags) error {
 		return nil
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "NETWORK\tBY\tSINCE\tREASON")
+	var added []time.Time
+	for _, e := range all {
+		if !e.Added.IsZero() {
+			added = append(added, e.Added)
+		}
+	}
+	fmt.Fprintf(tw, "NETWORK\tBY\t%s\tREASON\n", zoneTitle("SINCE", shownZone(cfg), added))
 	for _, e := range all {
 		since := ""
 		if !e.Added.IsZero() {
-			since = e.Added.In(shownZone(cfg)).Format("2006-01-02 15:04")
+			since = cellTime(e.Added, shownZone(cfg))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Network, e.By, since, strings.Join(strings.Fields(e.Reason), " "))
 	}
@@ -219,7 +225,7 @@ func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefi
 	if *f.asJSON {
 		return printJSON(c.stdout, res)
 	}
-	fmt.Fprintf(c.stdout, "%s is no longer excluded (it was since %s).\n", res.Network, res.Removed.Added.In(shownZone(cfg)).Format("2006-01-02 15:04"))
+	fmt.Fprintf(c.stdout, "%s is no longer excluded (it was since %s).\n", res.Network, shownTime(res.Removed.Added, shownZone(cfg)))
 	if res.StillIn != nil {
 		fmt.Fprintf(c.stdout, "Its addresses are still never reported: it lies in %s, which stays excluded.\n", res.StillIn.Network)
 		return nil

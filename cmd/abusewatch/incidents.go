@@ -59,7 +59,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 	incs := list.Incidents
 	if list.Total > len(incs) {
 		fmt.Fprintf(c.stderr, "The newest %d of %d incidents since %s; --limit 0 shows them all.\n",
-			len(incs), list.Total, from.In(shownZone(cfg)).Format(time.DateTime))
+			len(incs), list.Total, shownTime(from, shownZone(cfg)))
 	}
 	if *f.asJSON {
 		// An object, as ip's and net's: with the total, a script sees the list was cut.
@@ -69,7 +69,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		return printJSON(c.stdout, list)
 	}
 	if len(incs) == 0 {
-		fmt.Fprintf(c.stdout, "No incidents since %s.\n", from.In(shownZone(cfg)).Format(time.DateTime))
+		fmt.Fprintf(c.stdout, "No incidents since %s.\n", shownTime(from, shownZone(cfg)))
 		if b := list.NewestBegan; b != nil {
 			// Whole days back, past its beginning: every incident ended before from.
 			days := max(int(time.Since(*b).Hours()/24)+1, 1)
@@ -77,16 +77,18 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 			if *f.config != daemon.DefaultConfigPath {
 				cmd += " --config " + *f.config
 			}
-			fmt.Fprintf(c.stdout, "The newest began on %s: %s\n", b.In(shownZone(cfg)).Format("2006-01-02 15:04"), cmd)
+			fmt.Fprintf(c.stdout, "The newest began on %s: %s\n", shownTime(*b, shownZone(cfg)), cmd)
 		}
 		return nil
 	}
 	loc := shownZone(cfg)
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "ID\tSOURCE\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
+	fmt.Fprintf(tw, "ID\tSOURCE\tCONNECTIONS\tLINES\t%s\t%s\tHOSTS\tREPORT\n",
+		zoneTitle("FIRST SEEN", loc, timesOf(incs, func(i daemon.IncidentInfo) time.Time { return i.First })),
+		zoneTitle("LAST SEEN", loc, timesOf(incs, func(i daemon.IncidentInfo) time.Time { return i.Last })))
 	for _, i := range incs {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", i.ID, sourceCell(i.Incident), i.Attempts, i.Count,
-			i.First.In(loc).Format("2006-01-02 15:04"), i.Last.In(loc).Format("2006-01-02 15:04"), strings.Join(i.Hosts, ","), incidentReport(i))
+			cellTime(i.First, loc), cellTime(i.Last, loc), strings.Join(i.Hosts, ","), incidentReport(i))
 	}
 	return tw.Flush()
 }

@@ -74,7 +74,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		return printJSON(stdout, info)
 	}
 	loc := shownZone(cfg)
-	fmt.Fprintf(stdout, "%s since %s: %d events", info.Network, info.Since.In(loc).Format(time.DateTime), info.Events)
+	fmt.Fprintf(stdout, "%s since %s: %d events", info.Network, shownTime(info.Since, loc), info.Events)
 	if info.Events > 0 {
 		var parts []string
 		for _, c := range slices.Sorted(maps.Keys(info.ByClass)) {
@@ -93,7 +93,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		if e.By == "pardon" {
 			how = "pardoned"
 		}
-		fmt.Fprintf(stdout, "Never reported: %s %s on %s", e.Network, how, e.Added.In(loc).Format("2006-01-02 15:04 -0700"))
+		fmt.Fprintf(stdout, "Never reported: %s %s on %s", e.Network, how, shownTime(e.Added, loc))
 		if reason := strings.Join(strings.Fields(e.Reason), " "); reason != "" {
 			fmt.Fprintf(stdout, ": %s", reason)
 		}
@@ -134,9 +134,10 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		if info.IncidentsTotal > len(info.Incidents) {
 			fmt.Fprintf(tw, "\n%d incidents; the newest %d:\n", info.IncidentsTotal, len(info.Incidents))
 		}
-		fmt.Fprintln(tw, "\nINCIDENT\tSOURCE\tCONNECTIONS\tLAST SEEN\tREPORT")
+		fmt.Fprintf(tw, "\nINCIDENT\tSOURCE\tCONNECTIONS\t%s\tREPORT\n",
+			zoneTitle("LAST SEEN", loc, timesOf(info.Incidents, func(i daemon.IncidentInfo) time.Time { return i.Last })))
 		for _, i := range info.Incidents {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, sourceCell(i.Incident), i.Attempts, i.Last.In(loc).Format("2006-01-02 15:04"), incidentReport(i))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, sourceCell(i.Incident), i.Attempts, cellTime(i.Last, loc), incidentReport(i))
 		}
 	}
 	return tw.Flush()

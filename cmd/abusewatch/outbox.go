@@ -108,14 +108,15 @@ func (c *outboxCommand) Run(ctx context.Context, args []string) error {
 		return nil
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "ID\tSTATE\tTO\tINCIDENTS\tCREATED\tATTEMPTS\tNOTE")
+	fmt.Fprintf(tw, "ID\tSTATE\tTO\tINCIDENTS\t%s\tATTEMPTS\tNOTE\n",
+		zoneTitle("CREATED", loc, timesOf(reports, func(r abusewatch.Report) time.Time { return r.Created })))
 	pending := 0
 	for _, r := range reports {
 		if r.State == abusewatch.ReportPendingApproval {
 			pending++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.ID, r.State, strings.Join(r.Contact.Emails, ","), len(r.Incidents),
-			r.Created.In(loc).Format("2006-01-02 15:04"), r.Attempts, note(r, loc))
+			cellTime(r.Created, loc), r.Attempts, note(r, loc))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -140,9 +141,9 @@ func note(r abusewatch.Report, loc *time.Location) string {
 	}
 	switch {
 	case r.State == abusewatch.ReportQueued && r.Waiting != "":
-		return "waits until " + r.NextAttempt.In(loc).Format("01-02 15:04") + ": " + short(r.Waiting)
+		return "waits until " + shownTime(r.NextAttempt, loc) + ": " + short(r.Waiting)
 	case r.State == abusewatch.ReportQueued && !r.NextAttempt.IsZero():
-		return "retry at " + r.NextAttempt.In(loc).Format("01-02 15:04") + " after: " + short(r.Error)
+		return "retry at " + shownTime(r.NextAttempt, loc) + " after: " + short(r.Error)
 	case r.State == abusewatch.ReportSent:
 		return short(r.Location)
 	case r.Error != "":

@@ -123,7 +123,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "Report %s: %s\n", r.ID, r.State)
 			fmt.Fprintf(c.stdout, "To:        %s\n", strings.Join(r.Contact.Emails, ", "))
 			fmt.Fprintf(c.stdout, "Subject:   %s\n", r.Subject)
-			fmt.Fprintf(c.stdout, "Created:   %s\n", r.Created.In(loc).Format("2006-01-02 15:04:05 -0700"))
+			fmt.Fprintf(c.stdout, "Created:   %s\n", shownTime(r.Created, loc))
 			fmt.Fprintf(c.stdout, "Attempts:  %d\n", r.Attempts)
 			if n := note(r, loc); n != "" {
 				fmt.Fprintf(c.stdout, "Note:      %s\n", n)

@@ -121,11 +121,14 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		return deliverErr
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "SOURCE\tCONNECTIONS\tLINES\tFIRST SEEN\tLAST SEEN\tHOSTS\tREPORT")
 	loc := shownZone(cfg)
+	// One zone for both columns: a LAST SEEN of the first's day shows only its time.
+	zone := zoneTitle("", loc, append(timesOf(touched, func(t daemon.TouchedIncident) time.Time { return t.Incident.First }),
+		timesOf(touched, func(t daemon.TouchedIncident) time.Time { return t.Incident.Last })...))
+	fmt.Fprintf(tw, "SOURCE\tCONNECTIONS\tLINES\tFIRST SEEN%s\tLAST SEEN%s\tHOSTS\tREPORT\n", zone, zone)
 	for _, t := range touched {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", sourceCell(t.Incident), t.Incident.Attempts, t.Incident.Count,
-			t.Incident.First.In(loc).Format("2006-01-02 15:04:05 -0700"), lastSeenCell(t.Incident.First, t.Incident.Last, loc),
+			cellTime(t.Incident.First, loc), lastSeenCell(t.Incident.First, t.Incident.Last, loc),
 			strings.Join(t.Incident.Hosts, ","), reportCell(t))
 	}
 	if err := tw.Flush(); err != nil {
@@ -136,17 +139,15 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	return deliverErr
 }
 
-// lastSeenCell is an incident's last event as the scan table shows it: the time alone
-// on the day of its first event, with the date (and the offset, when it changed) on another.
+// lastSeenCell is an incident's last event as the scan table shows it, in the zone its
+// column's title names: the time alone on the day of its first event, with the date on
+// another.
 func lastSeenCell(first, last time.Time, loc *time.Location) string {
 	f, l := first.In(loc), last.In(loc)
-	switch {
-	case f.Format(time.DateOnly) == l.Format(time.DateOnly) && f.Format("-0700") == l.Format("-0700"):
-		return l.Format("15:04:05")
-	case f.Format("-0700") == l.Format("-0700"):
-		return l.Format("2006-01-02 15:04:05")
+	if f.Format(time.DateOnly) == l.Format(time.DateOnly) {
+		return l.Format("15:04")
 	}
-	return l.Format("2006-01-02 15:04:05 -0700")
+	return l.Format(timeLayout)
 }
 
 // whereReportsAre says what became of the reports: delivered (and where the maildir

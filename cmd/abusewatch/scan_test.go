@@ -36,13 +36,14 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 		t.Errorf("an address below the threshold made an incident:\n%s", stdout)
 	}
 	// Every command shows times in reporter.timezone (the demo's is Europe/Berlin, an
-	// hour ahead of UTC in November), as the scan's table and the reports do.
-	if !strings.Contains(stdout, "2026-11-20 03:12:00 +0100") {
+	// hour ahead of UTC in November), as the scan's table and the reports do; a table
+	// names the zone once, in its columns' titles.
+	if !strings.Contains(stdout, "FIRST SEEN (+0100)") || !strings.Contains(stdout, "2026-11-20 03:12 ") {
 		t.Errorf("the scan's table does not show 45.134.26.17's first line in reporter.timezone:\n%s", stdout)
 	}
 	// Asked for a time after them, `incidents` says how far back the newest began.
 	out, errOut, code := runBinary(t, dir, "incidents", "--since", "1h", "--config", repoPath(t, "configs/demo.toml"))
-	if code != 0 || !strings.Contains(out, "The newest began on 2026-11-20 06:05: abusewatch incidents --since ") {
+	if code != 0 || !strings.Contains(out, "The newest began on 2026-11-20 06:05 +0100: abusewatch incidents --since ") {
 		t.Errorf("incidents --since 1h does not say how far back the incidents are (exit %d):\n%s%s", code, out, errOut)
 	} else {
 		hint := strings.Fields(out[strings.Index(out, "abusewatch incidents"):])[1:] // the command it gives, which must list them
@@ -57,7 +58,7 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 	}
 	for _, args := range [][]string{{"incidents", "--since", "2026-11-01"}, {"ip", "45.134.26.17", "--since", "2026-11-01"}} {
 		out, errOut, code := runBinary(t, dir, append(args, "--config", repoPath(t, "configs/demo.toml"))...)
-		if code != 0 || !strings.Contains(out, "2026-11-20 03:15") {
+		if code != 0 || !strings.Contains(out, "2026-11-20 03:15") || !strings.Contains(out, "LAST SEEN (+0100)") {
 			t.Errorf("%s does not show 45.134.26.17's last line at 03:15 as the scan does (exit %d):\n%s%s", args[0], code, out, errOut)
 		}
 	}
@@ -308,12 +309,25 @@ func TestScanLastSeenCell(t *testing.T) {
 		last time.Time
 		want string
 	}{
-		{first.Add(5 * time.Minute), "12:05:00"},
-		{first.Add(48 * time.Hour), "2026-10-03 12:00:00"},
-		{first.Add(27 * 24 * time.Hour), "2026-10-28 11:00:00 +0100"},
+		{first.Add(5 * time.Minute), "12:05"},
+		{first.Add(48 * time.Hour), "2026-10-03 12:00"},
+		{first.Add(27 * 24 * time.Hour), "2026-10-28 11:00"},
 	} {
 		if got := lastSeenCell(first, c.last, berlin); got != c.want {
 			t.Errorf("last %v: %q, want %q", c.last, got, c.want)
+		}
+	}
+	// The zone is said once, in the column's title: the offset the times share, or,
+	// when a summer time ended among them, the zone's names.
+	for _, c := range []struct {
+		ts   []time.Time
+		want string
+	}{
+		{[]time.Time{first, first.Add(48 * time.Hour)}, "LAST SEEN (+0200)"},
+		{[]time.Time{first, first.Add(27 * 24 * time.Hour)}, "LAST SEEN (CEST/CET)"},
+	} {
+		if got := zoneTitle("LAST SEEN", berlin, c.ts); got != c.want {
+			t.Errorf("zoneTitle(%v) = %q, want %q", c.ts, got, c.want)
 		}
 	}
 }

@@ -21,18 +21,18 @@ func TestSinceIsReadInTheReportersZone(t *testing.T) {
 	s.waitIncidents(t, 1)
 
 	stdout, stderr, code := s.admin(t, "incidents", "--since", "2026-11-21")
-	if code != 0 || !strings.Contains(stdout, "No incidents since 2026-11-21 00:00:00.") {
+	if code != 0 || !strings.Contains(stdout, "No incidents since 2026-11-21 00:00 +0900.") {
 		t.Errorf("incidents --since 2026-11-21: exit %d\n%s%s", code, stdout, stderr)
 	}
 	stdout, stderr, code = s.admin(t, "incidents", "--since", "2026-11-20T12:30:00")
-	if code != 0 || !strings.Contains(stdout, "No incidents since 2026-11-20 12:30:00.") {
+	if code != 0 || !strings.Contains(stdout, "No incidents since 2026-11-20 12:30 +0900.") {
 		t.Errorf("incidents --since 2026-11-20T12:30:00 (after the attack): exit %d\n%s%s", code, stdout, stderr)
 	}
 	if incs := s.incidents(t, "--since", "2026-11-20T11:59:00"); len(incs) != 1 {
 		t.Errorf("incidents --since 2026-11-20T11:59:00 (before the attack): %d incidents, want 1", len(incs))
 	}
 	stdout, stderr, code = s.admin(t, "ip", "3.3.3.3", "--since", "2026-11-20 11:00")
-	if code != 0 || !strings.HasPrefix(stdout, "3.3.3.3/32 since 2026-11-20 11:00:00: 6 events") {
+	if code != 0 || !strings.HasPrefix(stdout, "3.3.3.3/32 since 2026-11-20 11:00 +0900: 6 events") {
 		t.Errorf("ip --since a local time: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -63,9 +63,9 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	switch o := st.Outbox; {
 	case o.Running:
 		fmt.Fprintf(w, "Outbox round: running since %s (%s): lookups or deliveries waiting on the network.\n",
-			o.Started.In(shownZone(cfg)).Format(time.DateTime), time.Since(o.Started).Round(time.Second))
+			shownTime(o.Started, shownZone(cfg)), time.Since(o.Started).Round(time.Second))
 	case !o.Started.IsZero():
-		fmt.Fprintf(w, "Outbox round: last at %s, took %.1fs", o.Started.In(shownZone(cfg)).Format(time.DateTime), o.LastSeconds)
+		fmt.Fprintf(w, "Outbox round: last at %s, took %.1fs", shownTime(o.Started, shownZone(cfg)), o.LastSeconds)
 		if o.LastError != "" {
 			fmt.Fprintf(w, "; failed: %s", o.LastError)
 		}
@@ -87,9 +87,9 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		}
 	}
 	if len(st.LastErrors) > 0 {
-		fmt.Fprintln(w, "\nLast warnings and errors:")
+		fmt.Fprintf(w, "\n%s:\n", zoneTitle("Last warnings and errors", shownZone(cfg), timesOf(st.LastErrors, func(e daemon.LogEntry) time.Time { return e.Time })))
 		for _, e := range st.LastErrors {
-			fmt.Fprintf(w, "  %s %-5s %s\n", e.Time.In(shownZone(cfg)).Format(time.DateTime), e.Level, e.Message)
+			fmt.Fprintf(w, "  %s %-5s %s\n", cellTime(e.Time, shownZone(cfg)), e.Level, e.Message)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +31,54 @@ func shownZone(cfg *daemon.Config) *time.Location {
 		return time.Local
 	}
 	return daemon.Location(cfg.Reporter.Timezone)
+}
+
+// timeLayout is how the commands show a time, in reporter.timezone (shownZone): in a
+// table, with the zone said once in the column's title (zoneTitle); in a sentence,
+// followed by its offset (shownTime). There were five layouts, with seconds or
+// without, and the tables named no zone.
+const timeLayout = "2006-01-02 15:04"
+
+// shownTime is t in loc for a sentence, with its offset: "2026-11-20 03:12 +0100".
+func shownTime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format(timeLayout + " -0700")
+}
+
+// cellTime is t in loc for a table column whose title names the zone (zoneTitle).
+func cellTime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format(timeLayout)
+}
+
+// zoneTitle is the title of a column of the times ts in loc, with their zone: their
+// offset when they share one ("FIRST SEEN (+0100)"), else the zone's abbreviations
+// across them ("FIRST SEEN (CET/CEST)": a summer time began or ended among them).
+func zoneTitle(title string, loc *time.Location, ts []time.Time) string {
+	var offsets, names []string
+	for _, t := range ts {
+		t = t.In(loc)
+		if o := t.Format("-0700"); !slices.Contains(offsets, o) {
+			offsets = append(offsets, o)
+		}
+		if n, _ := t.Zone(); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	switch {
+	case len(offsets) == 0:
+		return fmt.Sprintf("%s (%s)", title, time.Now().In(loc).Format("-0700"))
+	case len(offsets) == 1:
+		return fmt.Sprintf("%s (%s)", title, offsets[0])
+	}
+	return fmt.Sprintf("%s (%s)", title, strings.Join(names, "/"))
+}
+
+// timesOf is f of each of xs: the times of a column, for zoneTitle.
+func timesOf[T any](xs []T, f func(T) time.Time) []time.Time {
+	ts := make([]time.Time, len(xs))
+	for i, x := range xs {
+		ts[i] = f(x)
+	}
+	return ts
 }
 
 // table is the commands' tabwriter (columns two spaces apart), writing to its output in

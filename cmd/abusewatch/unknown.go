@@ -58,13 +58,16 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 		return printJSON(c.stdout, shapes)
 	}
 	if len(shapes) == 0 {
-		fmt.Fprintf(c.stdout, "No unknown records since %s: every record matched a rule.\n", from.In(shownZone(cfg)).Format(time.DateTime))
+		fmt.Fprintf(c.stdout, "No unknown records since %s: every record matched a rule.\n", shownTime(from, shownZone(cfg)))
 		return nil
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "COUNT\tFIRST SEEN\tLAST SEEN\tSHAPE")
+	loc := shownZone(cfg)
+	fmt.Fprintf(tw, "COUNT\t%s\t%s\tSHAPE\n",
+		zoneTitle("FIRST SEEN", loc, timesOf(shapes, func(s store.Shape) time.Time { return s.First })),
+		zoneTitle("LAST SEEN", loc, timesOf(shapes, func(s store.Shape) time.Time { return s.Last })))
 	for _, s := range shapes {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Count, s.First.In(shownZone(cfg)).Format("2006-01-02 15:04"), s.Last.In(shownZone(cfg)).Format("2006-01-02 15:04"), s.Shape)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Count, cellTime(s.First, loc), cellTime(s.Last, loc), s.Shape)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
