@@ -23,6 +23,10 @@ func TestCheckConfigAcceptsTheDemo(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "OK") || !strings.Contains(stdout, "attack rules") || stderr != "" {
 		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
 	}
+	// One [[source]] file is "1 log file" (it said "1 log files").
+	if !strings.Contains(stdout, ", 1 log file, mode") {
+		t.Errorf("check-config does not count one log file in the singular:\n%s", stdout)
+	}
 }
 
 // The example in observe mode needs no mail.from: nothing leaves but the admin's mail.

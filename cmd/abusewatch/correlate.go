@@ -106,7 +106,7 @@ func reportProgress(w io.Writer, ticks <-chan time.Time, progress func() (int, t
 				return
 			case now := <-ticks:
 				n, through := progress()
-				fmt.Fprintf(w, "correlate: %d events judged, up to %s (%.0fs)\n", n, shownTime(through, loc), now.Sub(start).Seconds())
+				fmt.Fprintf(w, "correlate: %s judged, up to %s (%.0fs)\n", counted(int(n), "event"), shownTime(through, loc), now.Sub(start).Seconds())
 			}
 		}
 	})

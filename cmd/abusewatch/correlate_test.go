@@ -113,7 +113,7 @@ func TestCorrelateReportsItsProgressAtEveryTick(t *testing.T) {
 	stop := reportProgress(&out, ticks, func() (int, time.Time) { return 3100000, through }, time.FixedZone("", 3600), start)
 	ticks <- start.Add(10 * time.Second)
 	stop()
-	if want := "correlate: 3100000 events judged, up to 2026-06-14 14:05 (10s)\n"; out.String() != want {
+	if want := "correlate: 3100000 events judged, up to 2026-06-14 14:05 +0100 (10s)\n"; out.String() != want {
 		t.Errorf("progress = %q, want %q", out.String(), want)
 	}
 }

@@ -74,7 +74,7 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		return printJSON(stdout, info)
 	}
 	loc := shownZone(cfg)
-	fmt.Fprintf(stdout, "%s since %s: %d events", info.Network, shownTime(info.Since, loc), info.Events)
+	fmt.Fprintf(stdout, "%s since %s: %s", info.Network, shownTime(info.Since, loc), counted(info.Events, "event"))
 	if info.Events > 0 {
 		var parts []string
 		for _, c := range slices.Sorted(maps.Keys(info.ByClass)) {
@@ -84,8 +84,8 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	}
 	fmt.Fprintln(stdout, ".")
 	if info.CountedEvents > 0 {
-		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %d more events on %d days (listed below by UTC day: the counters are kept so).\n",
-			info.CountedEvents, len(info.CountedByDay))
+		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %s more on %s (listed below by UTC day: the counters are kept so).\n",
+			counted(info.CountedEvents, "event"), counted(len(info.CountedByDay), "day"))
 	}
 	switch e := info.Excluded; {
 	case e != nil:

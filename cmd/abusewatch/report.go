@@ -31,7 +31,7 @@ func (c *reportCommand) Synopsis() string {
 	return "show, approve, reject or preview abuse reports (show ID | approve ID…|--all | reject ID… | preview ADDR)"
 }
 
-const reportUsage = "[--config FILE] show ID [--raw] [--json] | approve ID...|--all | reject ID... | preview ADDR [--raw] [--json]"
+const reportUsage = "[--config FILE] show ID [--raw|--json] | approve ID...|--all | reject ID... | preview ADDR [--raw|--json]"
 
 const reportHelp = `
 An ID may be shortened to its first 6 or more characters. approve queues reports
@@ -64,6 +64,10 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	case "show", "preview":
 		if len(ids) != 1 {
 			return &usageError{fmt.Sprintf("%s takes exactly one argument", action)}
+		}
+		if *raw && *asJSON {
+			// --raw printed the message and dropped --json without a word.
+			return &usageError{fmt.Sprintf("%s: give --raw (the message as it is sent) or --json (the report, with its message in \"message\"), not both", action)}
 		}
 	case "approve":
 		if len(ids) == 0 && !*all {

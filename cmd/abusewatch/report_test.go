@@ -32,6 +32,14 @@ func TestReportShowPrintsTheMemo(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &doc); err != nil || doc["id"] != id || !strings.Contains(doc["message"].(string), "Hello,") {
 		t.Errorf("--json: %v\n%.500s", err, js)
 	}
+	// --raw with --json printed the raw message and dropped --json without a word.
+	for _, action := range [][]string{{"show", id}, {"preview", "45.134.26.17"}} {
+		args := append([]string{"report"}, action...)
+		stdout, stderr, code := runBinary(t, dir, append(args, "--raw", "--json", "--config", config)...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "give --raw (the message as it is sent) or --json") {
+			t.Errorf("report %s --raw --json: exit %d, want 2\n%s%s", action[0], code, stdout, stderr)
+		}
+	}
 	if _, stderr, code := runBinary(t, dir, "report", "show", "--config", config, "ffffffffff"); code != 1 || !strings.Contains(stderr, "no report") {
 		t.Errorf("unknown ID: exit %d, %s", code, stderr)
 	}

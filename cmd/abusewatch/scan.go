@@ -108,9 +108,9 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		}
 		return deliverErr
 	}
-	fmt.Fprintf(c.stdout, "Read %d lines: %d events, %d normal, %d unknown, %d unparsed", sum.Lines, sum.Events, sum.Normal, sum.Unknown, sum.Unparsed)
+	fmt.Fprintf(c.stdout, "Read %s: %s, %d normal, %d unknown, %d unparsed", counted(int(sum.Lines), "line"), counted(int(sum.Events), "event"), sum.Normal, sum.Unknown, sum.Unparsed)
 	if sum.Skipped > 0 {
-		fmt.Fprintf(c.stdout, ", %d events before --since skipped", sum.Skipped)
+		fmt.Fprintf(c.stdout, ", %s before --since skipped", counted(int(sum.Skipped), "event"))
 	}
 	fmt.Fprintf(c.stdout, ".\n%s, %s written (mode %s).\n\n", counted(sum.Incidents, "incident"), counted(int(sum.Reports), "report"), cfg.Policy.Mode)
 	if len(touched) == 0 {

@@ -42,10 +42,11 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(w, "abusewatch is running: pid %d, up %s, mode %s, config %s\n", st.PID,
 		uptime(time.Duration(st.UptimeSeconds)*time.Second), st.Mode, st.Config)
 	n := st.Counters
-	fmt.Fprintf(w, "Read %d lines: %d events, %d normal, %d unknown, %d unparsed; %d incident updates; %d reports written, %d delivered.\n",
-		n["lines"], n["events"], n["normal"], n["unknown"], n["unparsed"], n["incident_updates"], n["reports"], n["delivered"])
-	fmt.Fprintf(w, "Store %s: %d bytes, %d events, %d incidents, %d excluded networks.\n",
-		st.Store.Path, st.Store.SizeBytes, st.Store.Events, st.Store.Incidents, st.Exclusions)
+	fmt.Fprintf(w, "Read %s: %s, %d normal, %d unknown, %d unparsed; %s; %s written, %d delivered.\n",
+		counted(int(n["lines"]), "line"), counted(int(n["events"]), "event"), n["normal"], n["unknown"], n["unparsed"],
+		counted(int(n["incident_updates"]), "incident update"), counted(int(n["reports"]), "report"), n["delivered"])
+	fmt.Fprintf(w, "Store %s: %s, %s, %s, %s.\n", st.Store.Path, counted(int(st.Store.SizeBytes), "byte"),
+		counted(st.Store.Events, "event"), counted(st.Store.Incidents, "incident"), counted(st.Exclusions, "excluded network"))
 	if st.Store.FreeBytes > 64<<20 && st.Store.FreeBytes*4 > st.Store.SizeBytes {
 		fmt.Fprintf(w, "  %s of it or more is free for reuse: stop the daemon and run abusewatch compact to give it back.\n", megabytes(st.Store.FreeBytes))
 	}
