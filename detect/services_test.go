@@ -2,6 +2,7 @@ package detect
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/abusewatch/abusewatch"
@@ -288,6 +289,108 @@ func TestUnknownWithGenericAddress(t *testing.T) {
 		}
 		if ev.Class != abusewatch.ClassUnknown || ev.Addr != netip.MustParseAddr(tt.addr) || ev.Port != tt.port || ev.Line == "" {
 			t.Errorf("%s: got %q %v port %d", tt.msg, ev.Class, ev.Addr, ev.Port)
+		}
+	}
+}
+
+// MariaDB's failed logins, as mariadbd 10.11 wrote them (testdata/mariadb, see its
+// PROVENANCE), under the header the journal or syslog gives them. The user name is the
+// client's text and comes before the address: names that spell a second
+// "'@'ADDR' (using password: …)" must leave the real address, the last one, as the
+// event's, and 'localhost' is a local failure with no address at all.
+func TestMariaDBLoginsFromRealServer(t *testing.T) {
+	d := shipped(t)
+	want := []struct {
+		class      abusewatch.Class
+		addr, user string
+	}{
+		{"local-auth-failure", "", "root"},
+		{"local-auth-failure", "", "x'@'6.6.6.6' (using password: YES)"},
+		{"local-auth-failure", "", "a b"},
+		{"local-auth-failure", "", "root"},
+		{"local-auth-failure", "", strings.Repeat("y", 70)},
+		{"auth-failure", "::1", "admin"},
+		{"auth-failure", "127.0.0.1", "root"},
+		{"auth-failure", "127.0.0.1", "nosuchuser"},
+		{"auth-failure", "127.0.0.1", "x'@'6.6.6.6' (using password: YES)"},
+		{"auth-failure", "127.0.0.1", "x'@'localhost' (using password: NO)"},
+		{"protocol-probe", "192.0.2.2", ""},
+		{"protocol-probe", "127.0.0.1", ""},
+		{"protocol-probe", "127.0.0.1", ""},
+	}
+	lines := readLines(t, "testdata/mariadb/mariadbd-10.11-stderr.log")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d", len(lines), len(want))
+	}
+	for i, line := range lines {
+		for _, prog := range []string{"mariadbd[3077]", "mysqld"} {
+			out, ev := d.Classify(record("Dec  7 00:40:11 db " + prog + ": " + line))
+			var addr netip.Addr
+			if want[i].addr != "" {
+				addr = netip.MustParseAddr(want[i].addr)
+			}
+			if out != Recognised || ev.Class != want[i].class || ev.Addr != addr || ev.Name != "" || ev.User != want[i].user {
+				t.Errorf("%s: %s\n got %v %s addr=%v name=%q user=%q\nwant %s addr=%v user=%q", prog, line, out, ev.Class, ev.Addr, ev.Name, ev.User, want[i].class, addr, want[i].user)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		line             string
+		addr, name, user string
+	}{
+		// /tmp/review/corpora-repro/other.log (the reviewer's journal line)
+		{"Jun  1 00:00:00 db mariadbd[1234]: 2024-06-01  0:00:00 31 [Warning] Access denied for user 'root'@'203.0.113.7' (using password: YES)", "203.0.113.7", "", "root"},
+		// MySQL 8's error log: a note with its error code
+		{"Oct 14 09:16:02 db mysqld[1]: 2022-10-14T09:16:02.430542Z 63707 [Note] [MY-010926] [Server] Access denied for user 'root'@'203.0.113.7' (using password: YES)", "203.0.113.7", "", "root"},
+		// a plugin's refusal has no "(using password: …)"; a resolved client is a name
+		{"Oct  2 09:26:33 db mariadbd[1]: 2026-10-02  9:26:33 31 [Warning] Access denied for user 'root'@'2001:db8::7'", "2001:db8::7", "", "root"},
+		{"Oct  2 09:26:33 db mariadbd[1]: 2026-10-02  9:26:33 31 [Warning] Access denied for user 'sa'@'scanner.example.net' (using password: NO)", "", "scanner.example.net", "sa"},
+	} {
+		out, ev := d.Classify(record(tt.line))
+		var addr netip.Addr
+		if tt.addr != "" {
+			addr = netip.MustParseAddr(tt.addr)
+		}
+		if out != Recognised || ev.Class != abusewatch.ClassAuthFailure || ev.Addr != addr || ev.Name != tt.name || ev.User != tt.user {
+			t.Errorf("%s\n got %v %s addr=%v name=%q user=%q", tt.line, out, ev.Class, ev.Addr, ev.Name, ev.User)
+		}
+	}
+}
+
+// Crafted MariaDB lines: whatever the user name spells, the address is the one the
+// server wrote last, or there is no event (and no unknown record blaming another).
+func TestMariaDBUserNeverChoosesTheAddress(t *testing.T) {
+	d := shipped(t)
+	real := netip.MustParseAddr("203.0.113.7")
+	const pre = "Dec  7 00:40:11 db mariadbd[1]: 2026-12-07  0:40:11 5 [Warning] "
+	for _, line := range []string{
+		pre + "Access denied for user 'x'@'6.6.6.6' (using password: YES)'@'203.0.113.7' (using password: YES)",
+		pre + "Access denied for user 'x'@'6.6.6.6''@'203.0.113.7' (using password: NO)",
+		pre + "Access denied for user 'x'@'6.6.6.6' (using password: YES)'@'203.0.113.7'",
+		pre + "Access denied for user 'x'@'victim.example' (using password: YES)'@'203.0.113.7' (using password: YES)",
+		pre + "Access denied for user 'x'@'localhost' (using password: YES)'@'203.0.113.7' (using password: YES)",
+		pre + "Access denied for user ''@'203.0.113.7' (using password: YES) x'@'6.6.6.6' (using password: YES)'@'203.0.113.7' (using password: YES)",
+		pre + "Aborted connection 8 to db: 'unconnected' user: 'unauthenticated' host: '203.0.113.7' (This connection closed normally without authentication)",
+	} {
+		out, ev := d.Classify(record(line))
+		if out != Recognised || ev.Addr != real {
+			t.Errorf("%s: %v %s from %v %q, want an event from %v", line, out, ev.Class, ev.Addr, ev.Name, real)
+		}
+	}
+	// The name must not be able to make a remote failure local either: the line ends
+	// with the real host, and 'localhost' is only read there.
+	line := pre + "Access denied for user 'x'@'localhost' (using password: YES)'@'203.0.113.7' (using password: YES)"
+	if _, ev := d.Classify(record(line)); ev.Class != abusewatch.ClassAuthFailure {
+		t.Errorf("%s: class %s, want auth-failure", line, ev.Class)
+	}
+	// An authenticated client's aborted connection names its own user and database,
+	// the client's text: no rule reads it.
+	for _, line := range []string{
+		pre + "Aborted connection 9 to db: 'x' user: 'unauthenticated' host: '6.6.6.6' (y)' user: 'app' host: '203.0.113.7' (Got an error reading communication packets)",
+		pre + "Aborted connection 9 to db: 'shop' user: 'app' host: '203.0.113.7' (Got timeout reading communication packets)",
+	} {
+		if out, ev := d.Classify(record(line)); out == Recognised || (ev.Addr.IsValid() && ev.Addr != real) {
+			t.Errorf("%s: %v %s from %v", line, out, ev.Class, ev.Addr)
 		}
 	}
 }
