@@ -111,7 +111,10 @@ func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (*detect.Dete
 	return detect.New(rules.Normal, rules.Attack, daemon.Location(cfg.Detect.Timezone)), nil
 }
 
-// testedLine is what `rules test --json` prints for each input line.
+// testedLine is what `rules test --json` prints for each input line. Proto, Flags and
+// DPort are a firewall event's protocol, TCP flags and port of ours: they decide
+// whether it is a spoofable packet (UDP, ICMP, a bare SYN), which is never reported
+// alone, so an admin trying a firewall rule must see them.
 type testedLine struct {
 	Line    int    `json:"line"`
 	Verdict string `json:"verdict"`
@@ -120,6 +123,9 @@ type testedLine struct {
 	Host    string `json:"host,omitempty"`
 	User    string `json:"user,omitempty"`
 	Port    uint16 `json:"port,omitempty"`
+	Proto   string `json:"proto,omitempty"`
+	Flags   string `json:"flags,omitempty"`
+	DPort   uint16 `json:"dport,omitempty"`
 	Rule    string `json:"rule,omitempty"`
 }
 
@@ -159,6 +165,7 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 		t := testedLine{Line: n, Verdict: v.Outcome.String(), Rule: v.Rule}
 		if v.Event.Class != "" {
 			t.Class, t.Host, t.User, t.Port = string(v.Event.Class), v.Event.Name, v.Event.User, v.Event.Port
+			t.Proto, t.Flags, t.DPort = v.Event.Proto, v.Event.Flags, v.Event.LocalPort
 			if v.Event.Addr.IsValid() {
 				t.Addr = v.Event.Addr.String()
 			}
@@ -206,6 +213,15 @@ func describe(t testedLine, err error) string {
 	}
 	if t.Port != 0 {
 		parts = append(parts, "port "+strconv.Itoa(int(t.Port)))
+	}
+	if t.DPort != 0 {
+		parts = append(parts, "to port "+strconv.Itoa(int(t.DPort)))
+	}
+	if t.Proto != "" {
+		parts = append(parts, "proto "+t.Proto)
+	}
+	if t.Flags != "" {
+		parts = append(parts, "flags "+strconv.Quote(t.Flags))
 	}
 	if t.User != "" {
 		parts = append(parts, "user "+strconv.Quote(t.User))

@@ -163,3 +163,57 @@ func TestReloadCoversAttackRuleDirectories(t *testing.T) {
 		}
 	}
 }
+
+// A firewall event's protocol, TCP flags and port of ours decide whether it may be
+// reported (a bare SYN, UDP and ICMP can be forged): rules test shows them, in text and
+// in --json, and leaves them out where a rule captured none. The first line is line 1
+// of detect/testdata/crowdsec/iptables-logs (crowdsecurity/hub, MIT: see its PROVENANCE).
+func TestRulesTestShowsFirewallProtocolFlagsAndPort(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "kern.log")
+	os.WriteFile(log, []byte(`Jun  8 14:34:33 sd-126005 kernel: [50028442.088484] IN=enp1s0 OUT= MAC=00:08:a2:0c:1f:12:00:c8:8b:e2:d6:87:08:00 SRC=195.54.160.107 DST=51.15.166.67 LEN=40 TOS=0x00 PREC=0x00 TTL=245 ID=37308 PROTO=TCP SPT=8080 DPT=8123 WINDOW=1024 RES=0x00 SYN URGP=0
+Feb 12 14:10:22 srv kernel: IPTABLES-DROP: IN=eth0 OUT= MAC=00:00 SRC=203.0.113.8 DST=192.0.2.1 LEN=40 TOS=0x00 PREC=0x00 TTL=50 ID=1 DF PROTO=TCP SPT=80 DPT=40000 WINDOW=0 RES=0x00 ACK RST URGP=0
+Feb 12 14:10:23 srv kernel: filter_IN_public_REJECT: IN=eth0 OUT= MAC=00:00 SRC=203.0.113.9 DST=192.0.2.1 LEN=28 TOS=0x00 PREC=0x00 TTL=50 ID=1 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1
+Feb 12 14:10:24 srv sshd[1]: Failed password for root from 203.0.113.10 port 4242 ssh2
+`), 0o644)
+	args := []string{"rules", "test", "--config", filepath.Join(dir, "none.toml"), "--rules", repoPath(t, "configs/rules"), "--builtin=false"}
+	stdout, stderr, code := runBinary(t, dir, append(args, "--json", log)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	want := []map[string]any{
+		{"addr": "195.54.160.107", "port": 8080.0, "proto": "TCP", "flags": "SYN", "dport": 8123.0},
+		{"addr": "203.0.113.8", "port": 80.0, "proto": "TCP", "flags": "ACK RST", "dport": 40000.0},
+		{"addr": "203.0.113.9", "proto": "ICMP"},
+		{"addr": "203.0.113.10", "port": 4242.0},
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), stdout)
+	}
+	for i, line := range lines {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("line %d is not JSON: %v", i+1, err)
+		}
+		for _, k := range []string{"addr", "port", "proto", "flags", "dport"} {
+			if got[k] != want[i][k] {
+				t.Errorf("line %d: %s = %v, want %v\n%s", i+1, k, got[k], want[i][k], line)
+			}
+		}
+	}
+	stdout, stderr, code = runBinary(t, dir, append(args, log)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, w := range []string{
+		`port-probe from 195.54.160.107 port 8080 to port 8123 proto TCP flags "SYN" by `,
+		`port-probe from 203.0.113.8 port 80 to port 40000 proto TCP flags "ACK RST" by `,
+		`port-probe from 203.0.113.9 proto ICMP by `,
+		`auth-failure from 203.0.113.10 port 4242 user "root" by `,
+	} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("text output lacks %q:\n%s", w, stdout)
+		}
+	}
+}
