@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -450,6 +451,14 @@ func Check(cfg *Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d normal rules, %d attack rules, %d log files, mode %s",
-		rules.Normal.Len(), rules.Attack.Len(), len(files), cfg.Policy.Mode), nil
+	return fmt.Sprintf("%s, %s, %s, mode %s", Counted(rules.Normal.Len(), "normal rule"), Counted(rules.Attack.Len(), "attack rule"),
+		Counted(len(files), "log file"), cfg.Policy.Mode), nil
+}
+
+// Counted is n and noun, plural unless n is 1: "1 log file", "6 log files".
+func Counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 
 	"github.com/abusewatch/abusewatch/daemon"
 )
@@ -48,13 +47,6 @@ func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "%s: OK: %s\n", *config, singular(sum))
+	fmt.Fprintf(c.stdout, "%s: OK: %s\n", *config, sum)
 	return nil
 }
-
-// oneOf matches a count of 1 of what daemon.Check counts, written in the plural.
-var oneOf = regexp.MustCompile(`\b1 (normal rule|attack rule|log file)s\b`)
-
-// singular is daemon.Check's summary with a count of 1 in the singular: "1 log file",
-// not "1 log files".
-func singular(sum string) string { return oneOf.ReplaceAllString(sum, "1 $1") }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,12 +14,7 @@ import (
 )
 
 // counted is n and noun, plural unless n is 1: "1 incident", "6 incidents".
-func counted(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
+func counted(n int, noun string) string { return daemon.Counted(n, noun) }
 
 // shownZone is the zone the commands show times in: reporter.timezone, the zone of the
 // reports and the daily summary ("Local" unless set), or the machine's without a config.
