@@ -188,8 +188,8 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 	if *asJSON {
 		return nil
 	}
-	fmt.Fprintf(out, "\n%d events, %d normal, %d unknown, %d unparsed.\n",
-		counts["event"], counts["normal"], counts["unknown"], counts["unparsed"])
+	fmt.Fprintf(out, "\n%s, %d normal, %d unknown, %d unparsed.\n",
+		counted(counts["event"], "event"), counts["normal"], counts["unknown"], counts["unparsed"])
 	if len(shapes) > 0 {
 		fmt.Fprintln(out, "\nMost frequent unknown shapes (abusewatch rules suggest FILE proposes rules for them):")
 		for _, s := range topShapes(shapes, 10) {
