@@ -620,6 +620,13 @@ func (c *Correlator) markLogin(out []abusewatch.Incident, e abusewatch.Event) ([
 			keys = append(keys, "net:"+networkOf(a, b).String())
 		}
 	}
+	var scopes []netip.Prefix // the recurrence rule's, beside its keys
+	if c.opts.Recurrence.Days > 0 {
+		scopes = []netip.Prefix{netip.PrefixFrom(a, a.BitLen()), net24(a)}
+		for _, p := range scopes {
+			keys = append(keys, "recur:"+p.String())
+		}
+	}
 	within := func(inc *abusewatch.Incident) bool {
 		return !e.Time.Before(inc.First.Add(-lb)) && !e.Time.After(inc.Last.Add(lb))
 	}
@@ -642,6 +649,21 @@ func (c *Correlator) markLogin(out []abusewatch.Incident, e abusewatch.Event) ([
 		}
 		if found {
 			continue
+		}
+		if i := slices.IndexFunc(scopes, func(p netip.Prefix) bool { return "recur:"+p.String() == key }); i >= 0 && c.held != nil {
+			// A pass holds its recurrence incidents (held.go): the held one is the
+			// newest form of its key.
+			c.heldMu.Lock()
+			h := c.held[scopes[i]]
+			c.heldMu.Unlock()
+			if h != nil && within(&h.inc) {
+				if held, err := c.holdsAddr(&h.inc, a); err != nil {
+					return out, err
+				} else if held {
+					h.inc.Success = true // its severity is set when it is let go of (counted)
+				}
+				continue
+			}
 		}
 		inc, ok, err := c.incidents.OpenIncident(key, e.Time.Add(-lb), e.Time.Add(lb), false)
 		if err != nil {
@@ -891,6 +913,26 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			continue // already part of the open incident
 		}
 		if (len(cur) > 0 || growing || following) && e.Time.Sub(last) <= growth {
+			if following && len(cur) == 0 && c.pass != 0 {
+				// A pass over history meets the stored follow-ups of a reported
+				// incident as it meets the first: one that holds e goes on as it is
+				// (reported, it is followed in turn), not made again over the events
+				// of the follow-ups after it. (Outside a pass the reported one is the
+				// newest of the key: its follow-up is made now.)
+				stored, ok, err := c.incidents.OpenIncident(r.key, e.Time, e.Time, false)
+				if err != nil {
+					return nil, err
+				}
+				if ok && stored.ID != prev.ID && !e.Time.After(stored.Last) {
+					rep, err := c.isReported(stored.ID)
+					if err != nil {
+						return nil, err
+					}
+					prev, open, growing, following, last, success = stored, true, !rep, rep, stored.Last, stored.Success && !rep
+					prevSince, prevAt = e.Time, e.Time
+					continue
+				}
+			}
 			cur, last = append(cur, e), e.Time
 			continue
 		}

@@ -90,6 +90,12 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time) error {
 		}
 	}
 	inc.Attempts += newConnections(inc.Evidence, read, c.reportable)
+	if !inc.Success && len(news) > 0 {
+		// A login near the new events, as recurrence asks when it makes it.
+		if inc.Success, err = c.loginNear(rule{network: scope}, news); err != nil {
+			return err
+		}
+	}
 	if !scope.IsSingleIP() && len(news) > 0 {
 		inc.Addr = news[len(news)-1].Addr.Unmap()
 		inc.Sources = abusewatch.AddSources(inc.Sources, news)

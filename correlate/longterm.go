@@ -45,13 +45,41 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 	if !open && prev.ID != "" && prev.Last.Before(from) && prev.Last.After(ended) {
 		ended = prev.Last // the newest incident of scope, closed
 	}
-	if _, candidate := c.recurring[scope]; !open && c.recurring != nil && !candidate {
-		return abusewatch.Incident{}, false, false, nil // not active on enough days in the whole pass
+	// One that has a report stays as it was reported, as the other rules' do: the
+	// days after its last event follow it as a new recurrence, with no count of days
+	// to reach again (the scope recurs still). A pass meets the stored follow-ups of
+	// a chain one after the other, as it met the first.
+	follows := false
+	for open {
+		rep, err := c.isReported(prev.ID)
+		if err != nil {
+			return abusewatch.Incident{}, false, false, err
+		}
+		if !prev.Last.Before(to) {
+			// It already holds these events (a pass over history judged before): it
+			// stays as it is (a pass has nothing to write), and still says that the
+			// scope recurs.
+			return prev, c.held == nil && !rep, true, nil
+		}
+		if !rep {
+			break
+		}
+		open, follows = false, true
+		if prev.Last.After(ended) {
+			ended = prev.Last
+		}
+		// Its follow-up, if stored, begins after the day of its last event. Outside
+		// a pass the reported one was the newest of the key, and this finds it again.
+		next, ok, err := c.incidents.OpenIncident(key, dayOf(prev.Last).Add(24*time.Hour), to, true)
+		if err != nil {
+			return abusewatch.Incident{}, false, false, err
+		}
+		if ok && next.ID != prev.ID && next.First.After(prev.Last) {
+			prev, open = next, true
+		}
 	}
-	if open && !prev.Last.Before(to) {
-		// It already holds these events (a pass over history judged before): it stays
-		// as it is (a pass has nothing to write), and still says that the scope recurs.
-		return prev, c.held == nil, true, nil
+	if _, candidate := c.recurring[scope]; !open && !follows && c.recurring != nil && !candidate {
+		return abusewatch.Incident{}, false, false, nil // not active on enough days in the whole pass
 	}
 	start := to.Add(-r.Period)
 	if open && prev.First.Before(start) {
@@ -63,7 +91,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 	}
 	periodStart := dayOf(to.Add(-r.Period))
 	inPeriod := len(active) - sort.Search(len(active), func(i int) bool { return !active[i].Before(periodStart) })
-	if len(active) == 0 || (!open && inPeriod < r.Days) {
+	if len(active) == 0 || (!open && !follows && inPeriod < r.Days) {
 		return abusewatch.Incident{}, false, false, nil
 	}
 	var first time.Time // the first active day; of an open incident, its first event
@@ -147,6 +175,11 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 		// Named by its first day, as it always was: a pass finds the ones it stored.
 		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d", key, first.Unix()))
 		inc.ID = hex.EncodeToString(h[:8])
+		if rep, err := c.isReported(inc.ID); err != nil || rep {
+			// A reported one of this first day that the reader did not hand back
+			// (none should be left): it stays as it was reported.
+			return abusewatch.Incident{}, false, err == nil, err
+		}
 		// First is the first event of that day that remains: what an abuse desk looks
 		// up a dynamic address's customer by. evs hold the day's oldest events
 		// (successful logins aside), unless retention has deleted them.
@@ -172,6 +205,22 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 		}
 	}
 	inc.Attempts = c.recurrenceConnections(prev, open, evs, cur.reportableDays)
+	// A login from its address (of a /24, from one of the addresses of its events)
+	// within success_lookback of its events: possibly our own user, as for the other
+	// rules. Open, only the new events are asked about (it carries what was found).
+	if open {
+		inc.Success = prev.Success
+	}
+	if news := evs; !inc.Success && len(news) > 0 {
+		if open && len(old) == 0 {
+			news = news[sort.Search(len(news), func(i int) bool { return news[i].Time.After(prev.Last) }):]
+		}
+		if len(news) > 0 {
+			if inc.Success, err = c.loginNear(rule{network: scope}, news); err != nil {
+				return abusewatch.Incident{}, false, false, err
+			}
+		}
+	}
 	inc.Evidence = old
 	reportable := c.describe(&inc, evs, ownNews) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
 	if c.held != nil {
