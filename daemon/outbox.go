@@ -277,10 +277,14 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			return err
 		}
 		var incs []abusewatch.Incident
+		neverReported := len(ids) - len(stored) // pardoned since: forgotten with their network
 		for _, inc := range stored {
 			inc, ok, err := p.stillReportable(inc)
 			if err != nil {
 				return err
+			}
+			if _, _, through := reportableThrough(p.correlator, inc); !through {
+				neverReported++
 			}
 			if ok {
 				if name := ptr[inc.ID]; name != "" {
@@ -288,6 +292,15 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 				}
 				incs = append(incs, inc)
 			}
+		}
+		if neverReported > 0 {
+			// Excluded, pardoned or added to policy.never_report while the round
+			// looked up their contacts: the next round takes them off its list.
+			msg := "incidents left out of their report: their sources are now never reported (exclude, pardon or policy.never_report)"
+			if len(incs) == 0 {
+				msg = "report not sent: every source it names is now never reported (exclude, pardon or policy.never_report)"
+			}
+			p.log.Info(msg, "to", to, "incidents", neverReported)
 		}
 		if len(incs) == 0 {
 			// Pardoned, excluded or changed into what is not reported outside since
