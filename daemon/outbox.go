@@ -111,6 +111,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 	type party struct {
 		contact   abusewatch.Contact
 		incidents []abusewatch.Incident
+		ptr       map[string]string // incident ID → its address's reverse name, as looked up
 	}
 	var parties []*party
 	byKey := map[string]*party{}
@@ -189,11 +190,12 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		key := strings.ToLower(strings.Join(contact.Emails, ","))
 		pt := byKey[key]
 		if pt == nil {
-			pt = &party{contact: contact}
+			pt = &party{contact: contact, ptr: map[string]string{}}
 			byKey[key] = pt
 			parties = append(parties, pt)
 		}
 		pt.incidents = append(pt.incidents, inc)
+		pt.ptr[inc.ID] = inc.PTR
 	}
 	if excluded > 0 {
 		p.log.Info("incidents of networks excluded since they were made are never reported", "incidents", excluded)
@@ -239,31 +241,124 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 				continue
 			}
 		}
-		r, err := composer.Compose(pt.contact, pt.incidents, now)
+		if err := p.writeReport(composer, pt.contact, pt.incidents, pt.ptr, state, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// composeAttempts is how many times a round composes a party's report whose incidents
+// keep changing while it is written, before it leaves them to the next round.
+const composeAttempts = 3
+
+// reportComposed, when not nil, is called between the composing of a report and its
+// adding: tests grow its incidents there.
+var reportComposed func(r abusewatch.Report)
+
+// writeReport writes the report of the incidents of one party (as the round read them,
+// with their PTR names looked up) to contact, in state. The daemon's main loop grows
+// incidents while the round looks up contacts and names, which takes seconds when a
+// resolver or registry is slow: the incidents are read again just before the report is
+// composed, and AddReportOf marks them reported only if they are still stored as read,
+// in the transaction that marks them. Otherwise, grown since, they are read and composed
+// again at once (composeAttempts times, then left to the next round, still unreported):
+// growth while a report is written is never marked reported without being in its mail.
+func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Contact, read []abusewatch.Incident,
+	ptr map[string]string, state abusewatch.ReportState, now time.Time) error {
+	ids := make([]string, len(read))
+	for i, inc := range read {
+		ids[i] = inc.ID
+	}
+	to := strings.Join(contact.Emails, ", ")
+	for attempt := 1; ; attempt++ {
+		stored, digests, err := p.store.IncidentsAsStored(ids)
+		if err != nil {
+			return err
+		}
+		var incs []abusewatch.Incident
+		neverReported := len(ids) - len(stored) // pardoned since: forgotten with their network
+		for _, inc := range stored {
+			inc, ok, err := p.stillReportable(inc)
+			if err != nil {
+				return err
+			}
+			if _, _, through := reportableThrough(p.correlator, inc); !through {
+				neverReported++
+			}
+			if ok {
+				if name := ptr[inc.ID]; name != "" {
+					inc.PTR = name
+				}
+				incs = append(incs, inc)
+			}
+		}
+		if neverReported > 0 {
+			// Excluded, pardoned or added to policy.never_report while the round
+			// looked up their contacts: the next round takes them off its list.
+			msg := "incidents left out of their report: their sources are now never reported (exclude, pardon or policy.never_report)"
+			if len(incs) == 0 {
+				msg = "report not sent: every source it names is now never reported (exclude, pardon or policy.never_report)"
+			}
+			p.log.Info(msg, "to", to, "incidents", neverReported)
+		}
+		if len(incs) == 0 {
+			// Pardoned, excluded or changed into what is not reported outside since
+			// the round read them: the next round sees them as they are.
+			return nil
+		}
+		r, err := composer.Compose(contact, incs, now)
 		if err != nil {
 			// One party's report that cannot be written (a registry's mailbox the mailer
 			// refuses) must not hold up the others', the deliveries and the summary:
 			// its incidents wait, and say why.
 			why := fmt.Sprintf("its report to %s cannot be written, tried again every round: %s",
-				sanitizeText(strings.Join(pt.contact.Emails, ", ")), sanitizeText(err.Error()))
-			p.log.Error("report not written", "to", strings.Join(pt.contact.Emails, ", "), "incidents", len(pt.incidents), "err", err)
-			for _, inc := range pt.incidents {
+				sanitizeText(to), sanitizeText(err.Error()))
+			p.log.Error("report not written", "to", to, "incidents", len(incs), "err", err)
+			for _, inc := range incs {
 				p.misses.set(inc.ID, why, now, true)
 			}
-			continue
+			return nil
 		}
 		r.State, r.Updated = state, now
-		added, err := p.store.AddReport(r)
+		if reportComposed != nil {
+			reportComposed(r)
+		}
+		added, changed, err := p.store.AddReportOf(r, digests)
 		if err != nil {
 			return err
 		}
-		if added {
-			p.Counters.Reports.Add(1)
-			p.log.Info("report written", "id", r.ID, "to", strings.Join(pt.contact.Emails, ", "),
-				"incidents", len(pt.incidents), "state", r.State)
+		if len(changed) == 0 {
+			if added {
+				p.Counters.Reports.Add(1)
+				p.log.Info("report written", "id", r.ID, "to", to, "incidents", len(incs), "state", r.State)
+			}
+			return nil
+		}
+		if attempt == composeAttempts {
+			p.log.Info("incidents kept growing while their report was written; it is written at the next round",
+				"to", to, "changed", strings.Join(changed, ", "), "attempts", attempt)
+			return nil
+		}
+		p.log.Debug("incidents grew while their report was written; composing it again", "to", to,
+			"changed", strings.Join(changed, ", "), "attempt", attempt)
+	}
+}
+
+// stillReportable is inc, read again for its report, as it is reported outside (without
+// the addresses excluded since it was made), or ok false when it is not reported outside
+// now: Report decided the same of it when it read it, and says why.
+func (p *Pipeline) stillReportable(inc abusewatch.Incident) (_ abusewatch.Incident, ok bool, err error) {
+	inc, leftOut, ok := reportableThrough(p.correlator, inc)
+	if !ok || (inc.AdminOnly && !inc.Success) || inc.Success {
+		return inc, false, nil
+	}
+	if len(leftOut) > 0 {
+		if inc, err = p.recounted(inc, leftOut); err != nil {
+			return inc, false, err
 		}
 	}
-	return nil
+	return inc, true, nil
 }
 
 // wrapped says whether id comes in the second part of a read of the work list from
@@ -376,11 +471,19 @@ func (p *Pipeline) setPTR(ctx context.Context, inc *abusewatch.Incident) {
 func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report, now time.Time) (send abusewatch.Report, ok bool, err error) {
 	var keep []abusewatch.Incident
 	var dropped []string // the sources left out
+	// Read with their digests: the report that replaces r marks them reported only if
+	// they are still stored so (ReplaceReport).
+	stored, digests, err := p.store.IncidentsAsStored(r.Incidents)
+	if err != nil {
+		return r, false, err
+	}
+	byID := make(map[string]abusewatch.Incident, len(stored))
+	for _, inc := range stored {
+		byID[inc.ID] = inc
+	}
 	for _, id := range r.Incidents {
-		inc, found, err := p.store.Incident(id)
+		inc, found := byID[id]
 		switch {
-		case err != nil:
-			return r, false, err
 		case !found: // pardoned: forgotten with its network
 			dropped = append(dropped, "incident "+id)
 		default:
@@ -439,7 +542,14 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	}
 	nr.State, nr.Updated = abusewatch.ReportQueued, now
 	reason := fmt.Sprintf("named sources now never reported (%s): written again without them as %s", strings.Join(dropped, ", "), nr.ID)
-	added, err := p.store.ReplaceReport(r.ID, reason, now, nr)
+	added, err := p.store.ReplaceReport(r.ID, reason, now, nr, digests)
+	if errors.Is(err, store.ErrIncidentsChanged) {
+		// Changed since they were read a moment ago: r stays queued, and the next
+		// round writes it again from them as they are then.
+		p.log.Info("report's incidents changed while it was written again without the sources now never reported; "+
+			"written again at the next round", "id", r.ID, "err", err)
+		return r, false, nil
+	}
 	if err != nil || !added {
 		return r, false, err
 	}

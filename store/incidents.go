@@ -779,6 +779,34 @@ func (s *Store) Incident(id string) (abusewatch.Incident, bool, error) {
 	return inc, ok, err
 }
 
+// IncidentsAsStored returns the stored incidents of ids (those not stored are left out)
+// and the IncidentDigest of each as read, in one read transaction: the outbox composes
+// a report from them, and AddReportOf marks them reported only if they are still stored
+// so.
+func (s *Store) IncidentsAsStored(ids []string) ([]abusewatch.Incident, map[string]uint64, error) {
+	var out []abusewatch.Incident
+	digests := make(map[string]uint64, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		lastIdx := tx.Bucket(bucketIncidentLast)
+		for _, id := range ids {
+			inc, ok, err := getIncident(tx, []byte(id))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			d, err := storedDigest(tx, lastIdx, []byte(id))
+			if err != nil {
+				return err
+			}
+			out, digests[id] = append(out, inc), d
+		}
+		return nil
+	})
+	return out, digests, err
+}
+
 // NewestIncidentStart is when the incident that began last began (ok false: none is
 // stored): the last key of the bodies, which are kept by their first event.
 func (s *Store) NewestIncidentStart() (first time.Time, ok bool, err error) {

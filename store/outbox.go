@@ -3,10 +3,12 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -23,6 +25,64 @@ func (s *Store) AddReport(r abusewatch.Report) (bool, error) {
 		return err
 	})
 	return added, err
+}
+
+// AddReportOf is AddReport for a report composed from the incidents as IncidentsAsStored
+// read them: digests holds the IncidentDigest each of r's incidents had then. It adds r
+// and marks them reported only if each is still stored as it was read, and reported by
+// no other report, in the transaction that marks them: the daemon's main loop grows
+// incidents (PutIncidents) while the outbox composes, and an incident marked reported
+// with growth its mail does not hold would never be reported in full (a reported
+// incident no longer grows: what follows makes a follow-up). Otherwise it adds nothing
+// and returns the IDs of those that changed (or went, or were reported since): the
+// report must be composed again from them as they are now.
+func (s *Store) AddReportOf(r abusewatch.Report, digests map[string]uint64) (added bool, changed []string, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if changed, err = changedSince(tx, r.Incidents, digests, ""); err != nil || len(changed) > 0 {
+			return err
+		}
+		added, err = addReport(tx, r)
+		return err
+	})
+	return added, changed, err
+}
+
+// changedSince returns those of ids whose stored incident's digest is not digests[id]
+// (a missing one counts as changed), or that a report other than replacing covers.
+func changedSince(tx *bolt.Tx, ids []string, digests map[string]uint64, replacing string) ([]string, error) {
+	var changed []string
+	lastIdx, reported := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketReported)
+	for _, id := range ids {
+		if rep := reported.Get([]byte(id)); rep != nil && string(rep) != replacing {
+			changed = append(changed, id)
+			continue
+		}
+		d, err := storedDigest(tx, lastIdx, []byte(id))
+		if err != nil {
+			return nil, err
+		}
+		if d == 0 || d != digests[id] {
+			changed = append(changed, id)
+		}
+	}
+	return changed, nil
+}
+
+// storedDigest is the IncidentDigest of the stored incident id, 0 when none is stored:
+// from its incident_last head, or, for one written before schema 5, from its body.
+func storedDigest(tx *bolt.Tx, lastIdx *bolt.Bucket, id []byte) (uint64, error) {
+	h, ok := readHead(lastIdx.Get(id))
+	if !ok {
+		return 0, nil
+	}
+	if h.known {
+		return h.digest, nil
+	}
+	inc, ok, err := getIncident(tx, id)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return IncidentDigest(inc), nil
 }
 
 // addReport is AddReport inside tx.
@@ -53,18 +113,34 @@ func addReport(tx *bolt.Tx, r abusewatch.Report) (bool, error) {
 	return true, nil
 }
 
+// ErrIncidentsChanged is ReplaceReport's when an incident of the new report is no longer
+// stored as it was read: nothing is changed, and the old report stays as it was.
+var ErrIncidentsChanged = errors.New("store: incidents changed since the report was composed")
+
 // ReplaceReport rejects report old with reason and adds r in its place (AddReport), in
 // one transaction: the outbox never holds both to send, nor neither. It says whether it
-// added r (a report with its ID may exist already).
-func (s *Store) ReplaceReport(old, reason string, now time.Time, r abusewatch.Report) (bool, error) {
+// added r (a report with its ID may exist already). digests, when not nil, are those of
+// r's incidents as read to compose it (AddReportOf): when one changed since, or another
+// report than old covers it, it changes nothing and returns ErrIncidentsChanged.
+func (s *Store) ReplaceReport(old, reason string, now time.Time, r abusewatch.Report, digests map[string]uint64) (bool, error) {
 	added := false
-	err := s.db.Update(func(tx *bolt.Tx) (err error) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if digests != nil {
+			changed, err := changedSince(tx, r.Incidents, digests, old)
+			if err != nil {
+				return err
+			}
+			if len(changed) > 0 {
+				return fmt.Errorf("%w: %s", ErrIncidentsChanged, strings.Join(changed, ", "))
+			}
+		}
 		if err := changeReport(tx, old, func(o *abusewatch.Report) error {
 			o.Reject(now, reason)
 			return nil
 		}); err != nil {
 			return err
 		}
+		var err error
 		added, err = addReport(tx, r)
 		return err
 	})
