@@ -324,7 +324,11 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 		if reportComposed != nil {
 			reportComposed(r)
 		}
+		// Not between Ingest's look at whether an incident is reported and its write of
+		// what grew: that write would grow an incident just marked reported.
+		p.marking.Lock()
 		added, changed, err := p.store.AddReportOf(r, digests)
+		p.marking.Unlock()
 		if err != nil {
 			return err
 		}

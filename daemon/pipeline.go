@@ -89,6 +89,10 @@ func (f *atomicFloat) Load() float64 { return math.Float64frombits(f.bits.Load()
 // Pipeline is the chain detect → store → correlate → lookup → mailer that both run and
 // scan drive. It is safe for one goroutine feeding records and one reporting at a time.
 type Pipeline struct {
+	// marking keeps the outbox's marking of incidents as reported (writeReport) out of
+	// Ingest's correlating and storing of a batch: the correlator looks whether an
+	// incident is reported and then writes its growth.
+	marking    sync.Mutex
 	cfg        *Config
 	log        *slog.Logger
 	store      *store.Store
@@ -358,14 +362,8 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		}
 	}
 	p.Counters.Batches.Add(1)
-	incs, err := p.correlator.Correlate(ctx, stored)
-	if err != nil {
-		return err
-	}
-	if len(incs) == 0 {
-		return nil
-	}
-	if err := p.store.PutIncidents(incs); err != nil {
+	incs, err := p.correlateAndStore(ctx, stored)
+	if err != nil || len(incs) == 0 {
 		return err
 	}
 	p.Counters.Incidents.Add(int64(len(incs)))
@@ -375,6 +373,18 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		}
 	}
 	return nil
+}
+
+// correlateAndStore correlates the stored events of a batch and stores the incidents
+// they made or grew, with no report marked in between (marking).
+func (p *Pipeline) correlateAndStore(ctx context.Context, stored []abusewatch.Event) ([]abusewatch.Incident, error) {
+	p.marking.Lock()
+	defer p.marking.Unlock()
+	incs, err := p.correlator.Correlate(ctx, stored)
+	if err != nil || len(incs) == 0 {
+		return nil, err
+	}
+	return incs, p.store.PutIncidents(incs)
 }
 
 // RecordChanges makes the pipeline remember the incidents it creates, grows or changes
