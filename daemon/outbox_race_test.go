@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -67,14 +66,7 @@ mode = "review"
 [store]
 path = "` + filepath.Join(dir, "state.db") + `"
 `
-	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), doc)
-	st := openTestStore(t, cfg)
-	logs := &logBuffer{}
-	p, err := NewPipeline(cfg, st, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, st, logs
+	return pipelineOf(t, dir, doc)
 }
 
 // failures are n failed logins from addr, a second apart from first, ports from port on.

@@ -94,6 +94,12 @@ mode = "` + mode + `"
 [store]
 path = "` + filepath.Join(dir, "state.db") + `"
 `
+	return pipelineOf(t, dir, doc)
+}
+
+// pipelineOf builds a pipeline on the config doc (its file in dir) and keeps its log.
+func pipelineOf(t *testing.T, dir, doc string) (*Pipeline, *store.Store, *logBuffer) {
+	t.Helper()
 	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), doc)
 	st := openTestStore(t, cfg)
 	logs := &logBuffer{}
