@@ -198,6 +198,10 @@ func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
 // many differ from what was stored before: going over events already correlated
 // rebuilds their incidents, which is no news.
 func (p *Pipeline) RecorrelateRange(ctx context.Context, from, to time.Time) (int, error) {
+	// The pass reads which incidents have a report once, at its start: none is marked
+	// reported while it runs (the outbox's round waits), or the pass could grow it.
+	p.marking.Lock()
+	defer p.marking.Unlock()
 	// Per incident ID: digests (never zero) of it as stored before this run (zero:
 	// new), as stored now and as the run made it, and what the summary tells of it; a
 	// few dozen bytes, where a pass over months makes hundreds of thousands. Without a

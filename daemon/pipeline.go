@@ -90,8 +90,9 @@ func (f *atomicFloat) Load() float64 { return math.Float64frombits(f.bits.Load()
 // scan drive. It is safe for one goroutine feeding records and one reporting at a time.
 type Pipeline struct {
 	// marking keeps the outbox's marking of incidents as reported (writeReport) out of
-	// Ingest's correlating and storing of a batch: the correlator looks whether an
-	// incident is reported and then writes its growth.
+	// Ingest's correlating and storing of a batch and out of a pass over history
+	// (RecorrelateRange): both look whether an incident is reported and then write its
+	// growth.
 	marking    sync.Mutex
 	cfg        *Config
 	log        *slog.Logger
