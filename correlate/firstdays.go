@@ -86,6 +86,15 @@ func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatc
 	}
 }
 
+// pastFirstDay returns the first day kept of scope when that day is over before from.
+func (f *firstDays) pastFirstDay(scope netip.Prefix, from time.Time) *firstDay {
+	fd := f.scopes[scope]
+	if fd == nil || fd.day.IsZero() || from.Before(fd.day.Add(24*time.Hour)) {
+		return nil
+	}
+	return fd
+}
+
 // addAddr returns addrs (sorted, distinct) with a added, up to abusewatch.MaxSources,
 // in place.
 func addAddr(addrs []netip.Addr, a netip.Addr) []netip.Addr {

@@ -817,13 +817,40 @@ func (c *Correlator) keepFirstDays(batch []abusewatch.Event, g *batchGroups) {
 			c.firstDays.keep(scope, days, batch, ag.at)
 		}
 	}
-	for _, ng := range g.nets {
+	var members [][]int32 // by network group, its address groups: made once a batch, when needed
+	for j, ng := range g.nets {
 		if ng.p != net24(ng.p.Addr()) {
 			continue
 		}
-		if days, ok := c.recurring[ng.p]; ok {
-			c.firstDays.keep(ng.p, days, batch, ng.at)
+		days, ok := c.recurring[ng.p]
+		if !ok {
+			continue
 		}
+		if members == nil {
+			members = make([][]int32, len(g.nets))
+			for k := range g.addrs {
+				for _, n := range g.addrs[k].nets[:g.addrs[k].nnets] {
+					members[n] = append(members[n], int32(k))
+				}
+			}
+		}
+		// Past its first day, only the addresses of a busy /24 are kept: one look per
+		// address of the batch, not per event (a hot /24 has a sixth of a pass's).
+		var from time.Time
+		for n, k := range members[j] {
+			if f := g.addrs[k].all.from; n == 0 || f.Before(from) {
+				from = f
+			}
+		}
+		if fd := c.firstDays.pastFirstDay(ng.p, from); fd != nil {
+			for _, k := range members[j] {
+				if ag := &g.addrs[k]; ag.counted.n > 0 {
+					fd.addrs = addAddr(fd.addrs, ag.addr)
+				}
+			}
+			continue
+		}
+		c.firstDays.keep(ng.p, days, batch, ng.at)
 	}
 }
 
