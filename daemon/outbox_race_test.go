@@ -4,34 +4,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/lookup/lookuptest"
 	"github.com/abusewatch/abusewatch/store"
-	"github.com/miekg/dns"
 )
-
-// slowPTR is a resolver that holds every PTR query until release is closed, and says
-// on asked (once) that one came: the outbox's lookup of a reverse name, slow as an
-// attacker's reverse zone often is.
-type slowPTR struct {
-	once    sync.Once
-	asked   chan struct{}
-	release chan struct{}
-}
-
-func (s *slowPTR) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	if len(r.Question) == 1 && r.Question[0].Qtype == dns.TypePTR {
-		s.once.Do(func() { close(s.asked) })
-		<-s.release
-	}
-	m := new(dns.Msg)
-	m.SetRcode(r, dns.RcodeNameError)
-	w.WriteMsg(m)
-}
 
 // racePipeline is a pipeline in review mode whose resolver is resolver, with a static
 // contact for 45.134.26.0/24.
@@ -96,7 +75,7 @@ func wait(t *testing.T, ch <-chan struct{}, what string) {
 // it read it before the lookup and marked the grown one reported: the growth was in no
 // mail (R3: 183 of 576 lines mailed).
 func TestAnIncidentGrowingWhileItsReportIsWrittenIsReportedWhole(t *testing.T) {
-	dnsServer := &slowPTR{asked: make(chan struct{}), release: make(chan struct{})}
+	dnsServer := lookuptest.NewHeldPTR()
 	p, st, _ := racePipeline(t, lookuptest.StartDNS(t, dnsServer))
 	first := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	if err := p.Ingest(t.Context(), failures("45.134.26.7", first, 6, 40000), nil); err != nil {
@@ -108,7 +87,7 @@ func TestAnIncidentGrowingWhileItsReportIsWrittenIsReportedWhole(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Report(t.Context(), time.Now()) }()
-	wait(t, dnsServer.asked, "the PTR lookup")
+	wait(t, dnsServer.Asked, "the PTR lookup")
 	// The round waits on the resolver; the main loop reads more lines meanwhile.
 	if err := p.Ingest(t.Context(), failures("45.134.26.7", first.Add(10*time.Second), 4, 40100), nil); err != nil {
 		t.Fatal(err)
@@ -117,7 +96,7 @@ func TestAnIncidentGrowingWhileItsReportIsWrittenIsReportedWhole(t *testing.T) {
 	if err != nil || !ok || grown.Count != 10 {
 		t.Fatalf("the incident holds %d lines (%v, %v) after growing, want 10: the test grows no incident", grown.Count, ok, err)
 	}
-	close(dnsServer.release)
+	dnsServer.Release()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -149,4 +150,33 @@ func WriteBootstrap(t testing.TB, base string, v4, v6 []string) string {
 		}
 	}
 	return dir
+}
+
+// HeldPTR is a resolver that holds every PTR query until Release, and closes Asked when
+// the first one comes (a slow reverse zone, as an attacker's often is); it answers every
+// query with NXDOMAIN.
+type HeldPTR struct {
+	Asked   chan struct{}
+	once    sync.Once
+	release chan struct{}
+	done    sync.Once
+}
+
+// NewHeldPTR returns a HeldPTR; serve it with StartDNS.
+func NewHeldPTR() *HeldPTR {
+	return &HeldPTR{Asked: make(chan struct{}), release: make(chan struct{})}
+}
+
+// Release answers the held queries and every later one at once.
+func (h *HeldPTR) Release() { h.done.Do(func() { close(h.release) }) }
+
+// ServeDNS holds a PTR query until Release.
+func (h *HeldPTR) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if len(r.Question) == 1 && r.Question[0].Qtype == dns.TypePTR {
+		h.once.Do(func() { close(h.Asked) })
+		<-h.release
+	}
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeNameError)
+	w.WriteMsg(m)
 }
