@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -42,23 +41,16 @@ type contactMiss struct {
 	retry bool // no contact found, as opposed to one never to be written to
 }
 
-func (m *contactMisses) set(id, why string, at time.Time, retry bool) {
+// set records why incident id has no report, under code (UnreportedNoContact,
+// UnreportedDoNotContact or UnreportedNotWritten); all but the do-not-contact list's are
+// tried again every round.
+func (m *contactMisses) set(id, code, why string, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.why == nil {
 		m.why = map[string]contactMiss{}
 	}
-	// The rounds say why in words; the code is told from them: a miss not retried is
-	// the do-not-contact list's, one retried is a lookup's or a report's that cannot
-	// be written (the outbox's words for it begin so).
-	code := UnreportedNoContact
-	switch {
-	case !retry:
-		code = UnreportedDoNotContact
-	case strings.HasPrefix(why, "its report to "):
-		code = UnreportedNotWritten
-	}
-	m.why[id] = contactMiss{code, why, at, retry}
+	m.why[id] = contactMiss{code, why, at, code != UnreportedDoNotContact}
 }
 
 // forgetBefore forgets the misses of the rounds before t.

@@ -114,7 +114,7 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 	if w := why.Incident(noContact); w != "" {
 		t.Errorf("a day after its last round: %q", w)
 	}
-	p.misses.set(noContact.ID, want[noContact.ID], now, true)
+	p.misses.set(noContact.ID, UnreportedNoContact, want[noContact.ID], now)
 
 	// The daily summary says it as the commands do.
 	sum, err := BuildSummary(p.cfg, st, nil, why, now)
@@ -140,14 +140,17 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 	}
 }
 
-// The code of a round's miss is told from its words: the do-not-contact list's is not
+// A round's miss keeps the code its round gave it: the do-not-contact list's is not
 // retried, a report that cannot be written is, as a lookup that found no one.
 func TestAContactMissHasItsCode(t *testing.T) {
 	var m contactMisses
 	now := t0
-	m.set("a", "its network is on the do-not-contact list ([[do_not_contact]])", now, false)
-	m.set("b", "no abuse contact found at 2026-11-20 10:00, tried again every round (abusewatch whois 80.94.95.1): x", now, true)
-	m.set("c", "its report to abuse@example.net cannot be written, tried again every round: x", now, true)
+	m.set("a", UnreportedDoNotContact, "its network is on the do-not-contact list ([[do_not_contact]])", now)
+	m.set("b", UnreportedNoContact, "no abuse contact found at 2026-11-20 10:00, tried again every round (abusewatch whois 80.94.95.1): x", now)
+	m.set("c", UnreportedNotWritten, "its report to abuse@example.net cannot be written, tried again every round: x", now)
+	if n := m.retried(); n != 2 {
+		t.Errorf("%d misses retried; want the lookup's and the unwritten report's", n)
+	}
 	for id, want := range map[string]string{"a": "do-not-contact", "b": "no-contact", "c": "report-not-written"} {
 		if got := m.get(id).code; got != want {
 			t.Errorf("%s: code %q; want %q", id, got, want)

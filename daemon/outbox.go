@@ -169,7 +169,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 		}
 		if errors.Is(err, lookup.ErrDoNotContact) {
 			p.log.Debug("network is on the do-not-contact list: not reported", "incident", inc.ID, "addr", inc.Addr)
-			p.misses.set(inc.ID, "its network is on the do-not-contact list ([[do_not_contact]])", now, false)
+			p.misses.set(inc.ID, UnreportedDoNotContact, "its network is on the do-not-contact list ([[do_not_contact]])", now)
 			continue
 		}
 		if err != nil {
@@ -178,8 +178,8 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
 			}
 			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
 			// The error may quote a registry's or a resolver's answer: one printable line.
-			p.misses.set(inc.ID, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %s",
-				now.In(p.zone()).Format("2006-01-02 15:04"), inc.Addr, sanitizeText(err.Error())), now, true)
+			p.misses.set(inc.ID, UnreportedNoContact, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %s",
+				now.In(p.zone()).Format("2006-01-02 15:04"), inc.Addr, sanitizeText(err.Error())), now)
 			if failed++; failed == 1 {
 				firstFailed, firstErr = inc, err
 			}
@@ -316,7 +316,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 				sanitizeText(to), sanitizeText(err.Error()))
 			p.log.Error("report not written", "to", to, "incidents", len(incs), "err", err)
 			for _, inc := range incs {
-				p.misses.set(inc.ID, why, now, true)
+				p.misses.set(inc.ID, UnreportedNotWritten, why, now)
 			}
 			return nil
 		}
