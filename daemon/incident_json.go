@@ -34,13 +34,7 @@ type incidentJSON struct {
 	PTR       string             `json:"ptr,omitempty"`
 	AdminOnly bool               `json:"admin_only"`
 
-	ReportID    string                 `json:"report_id,omitempty"`
-	ReportState abusewatch.ReportState `json:"report_state,omitempty"`
-	ReportTo    []string               `json:"report_to,omitempty"`
-	Location    string                 `json:"report_location,omitempty"`
-	Unreported  string                 `json:"unreported,omitempty"`
-	// UnreportedCode is Unreported as a stable code (Unreported.Reason).
-	UnreportedCode string `json:"unreported_code,omitempty"`
+	IncidentFate
 }
 
 // eventJSON is abusewatch.Event as JSON.
@@ -72,9 +66,7 @@ func (i IncidentInfo) MarshalJSON() ([]byte, error) {
 		ID: inc.ID, Key: inc.Key, Rule: inc.Rule, Addr: inc.Addr, Network: inc.Network,
 		Classes: orEmpty(inc.Classes), First: inc.First, Last: inc.Last, Count: inc.Count, Attempts: inc.Attempts,
 		Hosts: orEmpty(inc.Hosts), Evidence: evs, Sources: orEmpty(inc.Sources), Severity: inc.Severity,
-		Success: inc.Success, PTR: inc.PTR, AdminOnly: inc.AdminOnly,
-		ReportID: i.ReportID, ReportState: i.ReportState, ReportTo: i.ReportTo, Location: i.Location, Unreported: i.Unreported,
-		UnreportedCode: i.UnreportedCode,
+		Success: inc.Success, PTR: inc.PTR, AdminOnly: inc.AdminOnly, IncidentFate: i.IncidentFate,
 	})
 }
 
@@ -96,8 +88,7 @@ func (i *IncidentInfo) UnmarshalJSON(b []byte) error {
 			Hosts: orNil(v.Hosts), Evidence: evs, Sources: orNil(v.Sources), Severity: v.Severity,
 			Success: v.Success, PTR: v.PTR, AdminOnly: v.AdminOnly,
 		},
-		ReportID: v.ReportID, ReportState: v.ReportState, ReportTo: v.ReportTo, Location: v.Location, Unreported: v.Unreported,
-		UnreportedCode: v.UnreportedCode,
+		IncidentFate: v.IncidentFate,
 	}
 	return nil
 }

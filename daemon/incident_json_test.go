@@ -25,10 +25,10 @@ func TestIncidentInfoJSONIsSnakeCaseBothWays(t *testing.T) {
 			Addr: ev.Addr, Network: netip.MustParsePrefix("45.134.26.0/24"), Classes: []abusewatch.Class{ev.Class},
 			First: at, Last: at.Add(time.Minute), Count: 6, Attempts: 6, Hosts: []string{"web1"}, Evidence: []abusewatch.Event{ev},
 			Sources: []netip.Addr{ev.Addr}, Severity: 3, Success: true, PTR: "x.example", AdminOnly: true},
-		ReportID: "0b4af751", ReportState: abusewatch.ReportSent, ReportTo: []string{"abuse@hostco.example"},
-		Location: "250 ok", Unreported: "why", UnreportedCode: "no-contact",
+		IncidentFate: IncidentFate{ReportID: "0b4af751", ReportState: abusewatch.ReportSent, ReportTo: []string{"abuse@hostco.example"},
+			Location: "250 ok", Unreported: "why", UnreportedCode: "no-contact"},
 	}
-	for _, v := range []any{in.Incident, ev, in} {
+	for _, v := range []any{in.Incident, ev, in.IncidentFate} {
 		rv := reflect.ValueOf(v)
 		for i := range rv.NumField() {
 			if rv.Field(i).IsZero() {

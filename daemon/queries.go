@@ -22,6 +22,11 @@ import (
 // the commands' JSON (incident_json.go): abusewatch.Incident has no tags.
 type IncidentInfo struct {
 	abusewatch.Incident
+	IncidentFate
+}
+
+// IncidentFate is where an incident's report is, or why it has none.
+type IncidentFate struct {
 	ReportID    string                 `json:"report_id,omitempty"`
 	ReportState abusewatch.ReportState `json:"report_state,omitempty"`
 	ReportTo    []string               `json:"report_to,omitempty"`
