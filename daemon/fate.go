@@ -28,10 +28,19 @@ type exclusionGate interface {
 // contactMisses are the incidents for which the outbox's last rounds found no abuse
 // contact, each with why. The rounds try them again; meanwhile the commands say why
 // they wait. It outlives a reload, like the Counters, and forgets what no round tried
-// for a day (an incident that left the work list: expired, pardoned).
+// for a day (an incident that left the work list: expired, pardoned). With a store, each
+// round's changes are saved there at its end (save), and what this process has not met
+// is read from there: a restarted daemon, and the commands that run without one
+// (`incidents` after `scan`), say what the last rounds found.
 type contactMisses struct {
 	mu  sync.Mutex
 	why map[string]contactMiss
+	st  *store.Store // nil: memory only
+	// What save writes: the misses set (nil: cleared) since the last save, and the
+	// time before which stored ones are forgotten.
+	changed  map[string]*store.ContactMiss
+	forgetAt time.Time
+	forgot   time.Time // the forgetAt of the last save that forgot: one a round was a write a minute
 }
 
 type contactMiss struct {
@@ -51,6 +60,7 @@ func (m *contactMisses) set(id, code, why string, at time.Time) {
 		m.why = map[string]contactMiss{}
 	}
 	m.why[id] = contactMiss{code, why, at, code != UnreportedDoNotContact}
+	m.change(id, &store.ContactMiss{Code: code, Why: why, At: at})
 }
 
 // forgetBefore forgets the misses of the rounds before t.
@@ -58,12 +68,52 @@ func (m *contactMisses) forgetBefore(t time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	maps.DeleteFunc(m.why, func(_ string, c contactMiss) bool { return c.at.Before(t) })
+	m.forgetAt = t
 }
 
 func (m *contactMisses) clear(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.why, id)
+	m.change(id, nil)
+}
+
+// change notes for save that incident id's miss is now miss (nil: none).
+func (m *contactMisses) change(id string, miss *store.ContactMiss) {
+	if m.st == nil {
+		return
+	}
+	if m.changed == nil {
+		m.changed = map[string]*store.ContactMiss{}
+	}
+	m.changed[id] = miss
+}
+
+// save writes the changes since the last save to the store, in one transaction: a
+// round's end calls it. What cannot be written stays to be written by the next.
+func (m *contactMisses) save() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st == nil || (len(m.changed) == 0 && m.forgetAt.Sub(m.forgot) < time.Hour) {
+		return nil
+	}
+	set := map[string]store.ContactMiss{}
+	var cleared []string
+	for id, miss := range m.changed {
+		if miss == nil {
+			cleared = append(cleared, id)
+		} else {
+			set[id] = *miss
+		}
+	}
+	if err := m.st.SaveContactMisses(set, cleared, m.forgetAt); err != nil {
+		return err
+	}
+	if !m.forgetAt.IsZero() {
+		m.forgot = m.forgetAt
+	}
+	m.changed = nil
+	return nil
 }
 
 // retried counts the incidents for which no contact was found.
@@ -79,13 +129,27 @@ func (m *contactMisses) retried() int {
 	return n
 }
 
-func (m *contactMisses) get(id string) contactMiss {
+// get returns the miss of incident id: this process's rounds', else the one stored by
+// an earlier process's (the zero contactMiss: none).
+func (m *contactMisses) get(id string) (contactMiss, error) {
 	if m == nil {
-		return contactMiss{}
+		return contactMiss{}, nil
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.why[id]
+	c, ok := m.why[id]
+	st, forgotten := m.st, m.forgetAt
+	if _, changed := m.changed[id]; changed {
+		ok = true // cleared since the last save: the store still has what it was
+	}
+	m.mu.Unlock()
+	if ok || st == nil {
+		return c, nil
+	}
+	stored, ok, err := st.ContactMissOf(id)
+	if err != nil || !ok || stored.At.Before(forgotten) {
+		return contactMiss{}, err
+	}
+	return contactMiss{stored.Code, stored.Why, stored.At, stored.Code != UnreportedDoNotContact}, nil
 }
 
 // The codes that say, for scripts, why an incident has no report (the JSON's
@@ -93,7 +157,7 @@ func (m *contactMisses) get(id string) contactMiss {
 // They are stable: the README lists them.
 const (
 	UnreportedPending       = "pending"             // nothing holds it back: its report is written at the next round
-	UnreportedUnknown       = "unknown"             // no daemon: pending, or a miss only the daemon's rounds know
+	UnreportedUnknown       = "unknown"             // the stored misses cannot be read: pending, or a miss
 	UnreportedCompromise    = "possible-compromise" // a login from it succeeded
 	UnreportedRateAnomaly   = "rate-anomaly"        // for the admin only
 	UnreportedNetworkTooFew = "network-too-few-reportable"
@@ -107,7 +171,7 @@ const (
 
 // Unreported says why incidents, and networks, are not reported outside. What decides
 // it: an incident's own flags, the never-report networks, policy.max_age at the newest
-// event, and (in the daemon) the last rounds' lookups. A nil Unreported says nothing.
+// event, and the last rounds' lookups. A nil Unreported says nothing.
 type Unreported struct {
 	cfg     *Config // for the rule that never reports a network; nil: not named
 	gate    exclusionGate
@@ -115,10 +179,6 @@ type Unreported struct {
 	limited bool
 	maxAge  Duration
 	misses  *contactMisses // nil: no round ran here
-	// No daemon: its rounds' misses are in its memory only, so an incident nothing
-	// else holds back may wait for the next round or for an abuse contact, and which
-	// is not known here. It said "none yet" as if its report were on its way.
-	daemonless bool
 }
 
 // Incident says why inc is not reported, the weightiest reason first (a possible
@@ -156,11 +216,12 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 	if u.limited && inc.Last.Before(u.cutoff) {
 		return UnreportedTooOld, fmt.Sprintf("it ended more than policy.max_age (%s) before the newest event", u.maxAge)
 	}
-	if m := u.misses.get(inc.ID); m.why != "" {
+	m, err := u.misses.get(inc.ID)
+	switch {
+	case err != nil:
+		return UnreportedUnknown, "none yet, or no abuse contact found: the outbox's stored lookup failures cannot be read (" + sanitizeText(err.Error()) + "); run abusewatch whois " + inc.Addr.String()
+	case m.why != "":
 		return m.code, m.why
-	}
-	if u.daemonless {
-		return UnreportedUnknown, "none yet, or no abuse contact found: only the running daemon knows which (it keeps its rounds' lookup failures in memory); start it, or run abusewatch whois " + inc.Addr.String()
 	}
 	return UnreportedPending, ""
 }
@@ -197,8 +258,7 @@ func (p *Pipeline) unreported(now time.Time) (*Unreported, error) {
 }
 
 // StoredUnreported is the Unreported of the store st under cfg at now, without a
-// daemon: it knows all but the lookups the daemon's rounds found nothing for, and says
-// so (UnreportedUnknown) where one of those may be why.
+// daemon: the lookups the last rounds found nothing for are those they stored.
 func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (*Unreported, error) {
 	corr, err := newCorrelator(cfg, st)
 	if err != nil {
@@ -208,7 +268,7 @@ func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (*Unreported,
 	if err != nil {
 		return nil, err
 	}
-	return &Unreported{cfg: cfg, gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge, daemonless: true}, nil
+	return &Unreported{cfg: cfg, gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge, misses: &contactMisses{st: st}}, nil
 }
 
 // newCorrelator builds the correlator of cfg over st, with the never-report networks

@@ -85,7 +85,14 @@ const reportBatch = 2000
 // unreported and are tried again next time, and so do those of a party that had a report
 // within the cooldown or has one waiting: they join its next memo, so the party gets one
 // mail per cooldown that covers every incident from its networks since the last.
-func (p *Pipeline) Report(ctx context.Context, now time.Time) error {
+func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
+	// What the round found no one to write to for is kept for the commands that run
+	// without the daemon, and for the next process.
+	defer func() {
+		if serr := p.misses.save(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
 	// A bounded share each round: after `abusewatch correlate` over months there may be
 	// hundreds of thousands; the rest wait for the next rounds, each of which goes on
 	// where the last stopped (those of a party that must wait are taken again only

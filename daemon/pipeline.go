@@ -166,7 +166,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		rules:       rules,
 		roundBudget: cfg.Policy.ReportInterval.Duration / 2,
 		Counters:    &Counters{},
-		misses:      &contactMisses{},
+		misses:      &contactMisses{st: st},
 	}, nil
 }
 
