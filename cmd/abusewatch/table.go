@@ -111,11 +111,17 @@ func incidentReport(i daemon.IncidentInfo) string {
 
 // sourceCell is an incident's source in the tables: of one about a network, with how
 // many of its addresses it came from (the addresses are in --json, and in the report).
+// An incident keeps at most abusewatch.MaxSources of them: a full list may leave some
+// out, and says so ("256+"), where the count was the list's length.
 func sourceCell(inc abusewatch.Incident) string {
-	if inc.AboutNetwork() && len(inc.Sources) > 1 {
-		return fmt.Sprintf("%s (%d addresses)", inc.Source(), len(inc.Sources))
+	switch n := len(inc.Sources); {
+	case !inc.AboutNetwork() || n <= 1:
+		return inc.Source()
+	case n >= abusewatch.MaxSources:
+		return fmt.Sprintf("%s (%d+ addresses)", inc.Source(), n)
+	default:
+		return fmt.Sprintf("%s (%d addresses)", inc.Source(), n)
 	}
-	return inc.Source()
 }
 
 // notReported is "not reported: " and why, or otherwise when why is empty (nothing holds
