@@ -91,7 +91,8 @@ type SetRule struct {
 }
 
 // NetworkRule is SetRule over the distinct addresses of a network, for the IPv4 prefix
-// lengths in Sizes (24, 16, 8; IPv6 uses 64, 48, 32 in their place).
+// lengths in Sizes (24, 16, 8; IPv6 uses 64, 48, 32 in their place, and counts the
+// distinct /64s of a /48 or /32).
 type NetworkRule struct {
 	SetRule
 	Sizes []int
@@ -1147,9 +1148,10 @@ func services(evs []*abusewatch.Event) []string {
 	return out
 }
 
-// network applies the network rule (M distinct addresses within W) and the recurrence
-// rule (by its addresses but those that recur on their own: recurring, those the batch
-// found, and recurringMembers) to network p around the new events between from and to.
+// network applies the network rule (M distinct addresses within W; of an IPv6 network
+// wider than /64, M distinct /64s) and the recurrence rule (by its addresses but those
+// that recur on their own: recurring, those the batch found, and recurringMembers) to
+// network p around the new events between from and to.
 func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []netip.Addr) ([]abusewatch.Incident, error) {
 	var out []abusewatch.Incident
 	if r := c.opts.Network; r.Count > 0 && slices.ContainsFunc(r.Sizes, func(b int) bool {
@@ -1159,6 +1161,11 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []net
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, monotone: true,
 			counts: c.notExcludedIn(p),
 			threshold: func(evs []*abusewatch.Event) bool {
+				if p.Addr().Is6() && p.Bits() < 64 {
+					// One IPv6 host has as many addresses of its /64 as it likes: a
+					// /48 (a site) or a /32 (an allocation) attacks with many customers.
+					return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Prefix { return net24(e.Addr.Unmap()) })
+				}
 				return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() })
 			},
 		}
