@@ -132,6 +132,18 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 				return abusewatch.Incident{}, false, true, nil // it recurs; its days so far are the burst's
 			}
 		}
+		if scope.IsSingleIP() {
+			// Its network's recurrence reported with its lines, before it recurred on
+			// its own, holds them: it begins after that, as after a burst.
+			if until, err = c.reportedNetworkUntil(scope.Addr(), first, to); err != nil {
+				return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+			}
+			if !until.IsZero() {
+				if first, ok = firstDayAfter(active, until); !ok {
+					return abusewatch.Incident{}, false, true, nil
+				}
+			}
+		}
 	} else {
 		first = prev.First
 	}
@@ -306,6 +318,41 @@ func (c *Correlator) reportedUntil(scope netip.Prefix, day, to time.Time, batch 
 		holds(&batch[i])
 	}
 	return until, nil
+}
+
+// reportedNetworkUntil is the last event of the newest recurrence of a's /24 (IPv6
+// /64) that has a report, names a among its sources and holds part of day or later,
+// or zero. Such a recurrence took in a's lines while a did not recur on its own; once
+// a does, its recurrence would report them again. (An unreported one leaves a's lines
+// out from now on: recurringMembers.) It looks back over the network's few newest
+// recurrences, those of a chain of follow-ups.
+func (c *Correlator) reportedNetworkUntil(a netip.Addr, day, to time.Time) (time.Time, error) {
+	key := "recur:" + net24(a).String()
+	open := c.incidents.OpenIncident
+	if st, ok := c.incidents.(interface {
+		OpenIncidentAt(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, bool, error)
+	}); ok {
+		// The store answers about the newest alone, but for this: the one before it
+		// is asked for when it is not the one.
+		open = func(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
+			inc, ok, _, err := st.OpenIncidentAt(key, since, at, whole)
+			return inc, ok, err
+		}
+	}
+	for range 8 {
+		inc, ok, err := open(key, day, to, true)
+		if err != nil || !ok || inc.Last.Before(day) {
+			return time.Time{}, err
+		}
+		if _, named := slices.BinarySearchFunc(sourcesOf(inc), a.Unmap(), netip.Addr.Compare); named {
+			rep, err := c.isReported(inc.ID)
+			if err != nil || rep {
+				return inc.Last, err
+			}
+		}
+		to = inc.First.Add(-time.Nanosecond) // the one before it
+	}
+	return time.Time{}, nil
 }
 
 // sourcesRead is how many events of the days between its first and the batch a new

@@ -161,3 +161,81 @@ func appliedInParts(t *testing.T, opts Options, parts ...[]abusewatch.Event) map
 	}
 	return made
 }
+
+// An address whose lines its network's recurrence took in, before it recurred on its
+// own, and reported, begins its own recurrence after that one, as after a burst: the
+// desk had those lines. The network's own follow-up is made of its other addresses
+// alone (none here). Applied live (one at a time and all at once), with the first
+// part reported, then twice over in passes, which leave it all as it was. One at a
+// time, the address's first line after the report, on a day it did not recur yet,
+// began the network's follow-up; once it recurs, that one counts none of its lines
+// and is for the admin only: each line goes out once.
+func TestAnAddressRecurringAfterItsNetworksReportBeginsAfterIt(t *testing.T) {
+	d0 := time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC)
+	at := func(d int) time.Time { return d0.AddDate(0, 0, d) }
+	port := uint16(30000)
+	fail := func(addr string, t time.Time) abusewatch.Event {
+		port++
+		return abusewatch.Event{Time: t, Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr(addr), Port: port,
+			Service: "sshd", Host: "web1", Line: fmt.Sprintf("Failed password for root from %s port %d", addr, port)}
+	}
+	opts := Options{Threshold: 1000, Window: 10 * time.Minute, Recurrence: RecurrenceRule{Days: 3}}
+	const a = "5.9.8.1"
+	parts := [][]abusewatch.Event{
+		{fail("5.9.8.10", at(0)), fail(a, at(1)), fail("5.9.8.11", at(1).Add(time.Minute)), fail("5.9.8.12", at(2))},
+		{fail(a, at(3)), fail(a, at(4))},
+	}
+	type wanted struct {
+		key         string
+		first, last time.Time
+		count       int
+	}
+	for _, batch := range []int{1, 1000} {
+		want := []wanted{{"recur:5.9.8.0/24", at(0), at(2), 4}, {"recur:" + a + "/32", at(3), at(4), 2}}
+		if batch == 1 {
+			want = slices.Insert(want, 1, wanted{"recur:5.9.8.0/24", at(3), at(4), 0})
+		}
+		name := fmt.Sprintf("live, %d at a time", batch)
+		st := tempStore(t)
+		c, err := New(opts, st, st, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports := 0
+		for i, part := range parts {
+			for j := 0; j < len(part); j += batch {
+				stored, err := st.Commit(part[j:min(j+batch, len(part))], nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				incs, err := c.Correlate(context.Background(), stored)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.PutIncidents(incs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if i == 0 {
+				reportAll(t, st, &reports)
+			}
+		}
+		check := func(way string) {
+			got := storedIncidents(t, st)
+			checkIncidents(t, way, got, func(i int) (string, time.Time, time.Time, int, bool) {
+				w := want[i]
+				return w.key, w.first, w.last, w.count, true
+			}, len(want))
+			for _, inc := range got {
+				if inc.Count == 0 && (!inc.AdminOnly || len(inc.Evidence) > 0) {
+					t.Errorf("%s: %s counts no line, yet shows %d or is reported outside (admin only: %v)", way, inc.Key, len(inc.Evidence), inc.AdminOnly)
+				}
+			}
+		}
+		check(name)
+		for pass := 1; pass <= 2; pass++ {
+			recorrelated(t, opts, st, at(0).Add(-time.Hour), at(4).Add(time.Hour))
+			check(fmt.Sprintf("%s, pass %d", name, pass))
+		}
+	}
+}
