@@ -91,15 +91,17 @@ type SetRule struct {
 }
 
 // NetworkRule is SetRule over the distinct addresses of a network, for the IPv4 prefix
-// lengths in Sizes (24, 16, 8; IPv6 uses 64, 48, 32 in their place).
+// lengths in Sizes (24, 16, 8; IPv6 uses 64, 48, 32 in their place, and counts the
+// distinct /64s of a /48 or /32).
 type NetworkRule struct {
 	SetRule
 	Sizes []int
 }
 
 // RecurrenceRule makes an incident when an address or its /24 (IPv6 /64) was active on
-// Days distinct days within Period. An incident stays open (grows) while new activity
-// comes within Gap of its last.
+// Days distinct days within Period; a network by its addresses that do not recur on
+// their own. An incident stays open (grows) while new activity comes within Gap of its
+// last.
 type RecurrenceRule struct {
 	Days   int
 	Period time.Duration
@@ -184,9 +186,18 @@ type Correlator struct {
 	heldDone   []*heldRecurrence
 	heldCloses time.Time // none of held can close before (zero: none held)
 
-	pastMu  sync.Mutex               // guards past and pastDay (the rules of several addresses run at once)
+	pastMu  sync.Mutex               // guards past, pastDay and own (the rules of several addresses run at once)
 	past    map[netip.Prefix]pastSum // recurrence: the counts of recurring scopes' past days
 	pastDay time.Time
+
+	// Recurrence: the addresses known to recur, by their /24 (IPv6 /64), whose lines
+	// are not their network's (recurringMembers): found by the batches, and read from
+	// the activity index before the first (members); in a pass, its recurring scopes
+	// (passMembers). own: the days a network had events of its other addresses.
+	members     map[netip.Prefix][]knownRecurring
+	membersDay  time.Time
+	passMembers map[netip.Prefix][]netip.Addr
+	own         map[netip.Prefix]ownDaysMemo
 }
 
 // New checks opts and returns a Correlator reading from events, incidents and counters
@@ -327,9 +338,10 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event, g 
 		}
 	}
 	var out []abusewatch.Incident
-	// A /24 recurs in its own right only when none of its addresses does: one address
-	// coming back is that address's recurrence, not its network's.
-	recurs := map[netip.Prefix]bool{}
+	// A /24 (IPv6 /64) recurs by its addresses that do not recur on their own: one
+	// address coming back is that address's recurrence, and its lines are not its
+	// network's too (recurringMembers). The batch tells those it found recurring.
+	recurs := map[netip.Prefix][]netip.Addr{}
 	addrRecurs := make([]bool, len(g.addrs))
 	byAddr, err := inParallel(ctx, order, func(k int32) ([]abusewatch.Incident, error) {
 		ag := &g.addrs[k]
@@ -342,13 +354,18 @@ func (c *Correlator) correlate(ctx context.Context, batch []abusewatch.Event, g 
 		return incs, err
 	})
 	for i, incs := range byAddr {
-		if addrRecurs[order[i]] {
-			recurs[net24(g.addrs[order[i]].addr)] = true
+		if a := g.addrs[order[i]].addr; addrRecurs[order[i]] {
+			recurs[net24(a)] = append(recurs[net24(a)], a)
 		}
 		out = append(out, incs...)
 	}
 	if err != nil {
 		return out, err
+	}
+	if c.opts.Recurrence.Days > 0 {
+		if err := c.knowRecurring(recurs, g.all.to); err != nil {
+			return out, err
+		}
 	}
 	byNet, err := inParallel(ctx, netOrder, func(j int32) ([]abusewatch.Incident, error) {
 		p := g.nets[j].p
@@ -1131,10 +1148,11 @@ func services(evs []*abusewatch.Event) []string {
 	return out
 }
 
-// network applies the network rule (M distinct addresses within W) and the recurrence
-// rule (unless one of p's addresses recurs) to network p around the new events between
-// from and to.
-func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs bool) ([]abusewatch.Incident, error) {
+// network applies the network rule (M distinct addresses within W; of an IPv6 network
+// wider than /64, M distinct /64s) and the recurrence rule (by its addresses but those
+// that recur on their own: recurring, those the batch found, and recurringMembers) to
+// network p around the new events between from and to.
+func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []netip.Addr) ([]abusewatch.Incident, error) {
 	var out []abusewatch.Incident
 	if r := c.opts.Network; r.Count > 0 && slices.ContainsFunc(r.Sizes, func(b int) bool {
 		return b == p.Bits() || (p.Addr().Is6() && v6Bits(b) == p.Bits())
@@ -1143,6 +1161,11 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, monotone: true,
 			counts: c.notExcludedIn(p),
 			threshold: func(evs []*abusewatch.Event) bool {
+				if p.Addr().Is6() && p.Bits() < 64 {
+					// One IPv6 host has as many addresses of its /64 as it likes: a
+					// /48 (a site) or a /32 (an allocation) attacks with many customers.
+					return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Prefix { return net24(e.Addr.Unmap()) })
+				}
 				return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() })
 			},
 		}
@@ -1154,8 +1177,8 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, addressRecurs b
 		}
 		out = append(out, incs...)
 	}
-	if c.opts.Recurrence.Days > 0 && p == net24(p.Addr()) && !addressRecurs {
-		inc, made, _, err := c.recurrence(p, from, to, out)
+	if c.opts.Recurrence.Days > 0 && p == net24(p.Addr()) {
+		inc, made, _, err := c.networkRecurrence(p, from, to, out, recurring)
 		if err != nil {
 			return out, err
 		}

@@ -26,14 +26,15 @@ import (
 type heldRecurrence struct {
 	inc        abusewatch.Incident // of scope inc.Network; Count, Classes, Severity and AdminOnly are set when it is let go of
 	reportable bool                // its evidence held a reportable event
+	minus      []netip.Addr        // of a network: its addresses that recur on their own (recurringMembers)
 	spare      []abusewatch.Event  // the memory of its evidence before the last
 }
 
 // hold makes inc, just made or grown by a pass, the held recurrence of its scope.
-func (c *Correlator) hold(inc abusewatch.Incident, reportable bool) {
+func (c *Correlator) hold(inc abusewatch.Incident, reportable bool, minus []netip.Addr) {
 	c.heldMu.Lock()
 	defer c.heldMu.Unlock()
-	c.held[inc.Network] = &heldRecurrence{inc: inc, reportable: reportable}
+	c.held[inc.Network] = &heldRecurrence{inc: inc, reportable: reportable, minus: minus}
 	if closes := inc.Last.Add(c.opts.Recurrence.Gap); c.heldCloses.IsZero() || closes.Before(c.heldCloses) {
 		c.heldCloses = closes
 	}
@@ -58,19 +59,30 @@ func (c *Correlator) openHeld(scope netip.Prefix, from time.Time) (open *heldRec
 }
 
 // growHeld adds to h the events of its scope between from and to: they lie after its
-// last one (the batches of a pass come in time order). It does for a recurrence what
+// last one (the batches of a pass come in time order), but for those of minus (of a
+// network, its addresses that recur on their own). It does for a recurrence what
 // describe does for the other rules, but for the classes, which its counters give.
-func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time) error {
+func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []netip.Addr) error {
 	scope := h.inc.Network
 	recent, err := c.read.scopeEvents(scope, from, to)
 	if err != nil {
 		return fmt.Errorf("correlate %s: %w", h.inc.Key, err)
 	}
 	inc := &h.inc
+	isMinus := func(a netip.Addr) bool {
+		_, found := slices.BinarySearchFunc(minus, a.Unmap(), netip.Addr.Compare)
+		return found
+	}
+	if !slices.Equal(h.minus, minus) {
+		// An address of it began to recur on its own: its lines are its own.
+		h.minus = minus
+		inc.Evidence = slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return isMinus(e.Addr) })
+		inc.Sources = slices.DeleteFunc(slices.Clone(inc.Sources), isMinus)
+	}
 	included := c.notExcludedIn(scope)
 	last := inc.Last
 	news := slices.DeleteFunc(recent, func(e *abusewatch.Event) bool {
-		return e.Class == abusewatch.ClassAuthSuccess || !included(e) ||
+		return e.Class == abusewatch.ClassAuthSuccess || !included(e) || isMinus(e.Addr) ||
 			(!e.Time.After(last) && slices.ContainsFunc(inc.Evidence, func(o abusewatch.Event) bool { return o.Seq == e.Seq }))
 	})
 	var read []*abusewatch.Event // the reportable events after its last
@@ -139,10 +151,13 @@ func (c *Correlator) closeHeld(now time.Time, all bool) ([]abusewatch.Incident, 
 			start = inc.First
 		}
 		active, err := c.activeDays(inc.Network, start, inc.Last)
+		if err == nil {
+			active, err = c.ownDays(inc.Network, h.minus, active, dayOf(inc.Last))
+		}
 		if err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}
-		cur, err := c.pastActivity(inc.Network, dayOf(inc.First), dayOf(inc.Last), active)
+		cur, err := c.pastActivity(inc.Network, dayOf(inc.First), dayOf(inc.Last), active, h.minus)
 		if err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}

@@ -29,10 +29,27 @@ import (
 // scope recurs. During a pass over history the incident is held instead
 // (heldRecurrence) and handed on when it can no longer grow.
 func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []abusewatch.Incident) (inc abusewatch.Incident, made, recurs bool, err error) {
+	return c.recurrenceBut(scope, from, to, batch, nil)
+}
+
+// networkRecurrence is recurrence of network scope (a /24, IPv6 /64) by its addresses
+// but those that recur on their own (recurringMembers; found: those the batch found
+// recurring).
+func (c *Correlator) networkRecurrence(scope netip.Prefix, from, to time.Time, batch []abusewatch.Incident, found []netip.Addr) (inc abusewatch.Incident, made, recurs bool, err error) {
+	minus, err := c.recurringMembers(scope, to, found)
+	if err != nil {
+		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate recur:%s: %w", scope, err)
+	}
+	return c.recurrenceBut(scope, from, to, batch, minus)
+}
+
+// recurrenceBut is recurrence of scope but for the events, days and counts of the
+// addresses minus (sorted), which recur on their own.
+func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch []abusewatch.Incident, minus []netip.Addr) (inc abusewatch.Incident, made, recurs bool, err error) {
 	r := c.opts.Recurrence
 	h, ended := c.openHeld(scope, from)
 	if h != nil {
-		return abusewatch.Incident{}, false, true, c.growHeld(h, from, to)
+		return abusewatch.Incident{}, false, true, c.growHeld(h, from, to, minus)
 	}
 	key := "recur:" + scope.String()
 	// One that starts within the batch is open too: a pass over history meets the
@@ -86,6 +103,9 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 		start = prev.First
 	}
 	active, err := c.activeDays(scope, start, to)
+	if err == nil {
+		active, err = c.ownDays(scope, minus, active, dayOf(to))
+	}
 	if err != nil {
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
@@ -112,6 +132,18 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 				return abusewatch.Incident{}, false, true, nil // it recurs; its days so far are the burst's
 			}
 		}
+		if scope.IsSingleIP() {
+			// Its network's recurrence reported with its lines, before it recurred on
+			// its own, holds them: it begins after that, as after a burst.
+			if until, err = c.reportedNetworkUntil(scope.Addr(), first, to); err != nil {
+				return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+			}
+			if !until.IsZero() {
+				if first, ok = firstDayAfter(active, until); !ok {
+					return abusewatch.Incident{}, false, true, nil
+				}
+			}
+		}
 	} else {
 		first = prev.First
 	}
@@ -119,14 +151,22 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 	// aside): they are summed as days pass, and each batch reads only today's (a pass
 	// over history, once a day).
 	today := dayOf(to)
-	cur, err := c.pastActivity(scope, dayOf(first), today, active)
+	cur, err := c.pastActivity(scope, dayOf(first), today, active, minus)
 	if err != nil {
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+	}
+	isMinus := func(a netip.Addr) bool {
+		_, found := slices.BinarySearchFunc(minus, a.Unmap(), netip.Addr.Compare)
+		return found
 	}
 	var evs []*abusewatch.Event
 	var seen []netip.Addr // of a new /24's: the addresses of its events since its first day
 	if open {
 		evs = pointersTo(prev.Evidence)
+		if len(minus) > 0 && slices.ContainsFunc(evs, func(e *abusewatch.Event) bool { return isMinus(e.Addr) }) {
+			// An address of it recurs on its own since: its lines are its own.
+			evs = slices.DeleteFunc(slices.Clone(evs), func(e *abusewatch.Event) bool { return isMinus(e.Addr) })
+		}
 	} else if captured, addrs, ok := c.firstDays.take(scope, first, to); ok {
 		evs, seen = captured, addrs
 	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), c.firstDayEvents()); err != nil {
@@ -156,7 +196,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 	evs = slices.DeleteFunc(evs, func(e *abusewatch.Event) bool {
 		// A new one begins on its first day: the batch may reach back before it, to
 		// the end of the scope's last incident or the burst reported on its own.
-		return e.Class == abusewatch.ClassAuthSuccess || !included(e) || (!open && e.Time.Before(first))
+		return e.Class == abusewatch.ClassAuthSuccess || !included(e) || (!open && e.Time.Before(first)) || isMinus(e.Addr)
 	})
 	slices.SortStableFunc(evs, func(a, b *abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	// The evidence of the open incident, when all of it is still the first of evs,
@@ -196,10 +236,13 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 		}
 		if open {
 			inc.Sources = sourcesOf(prev)
+			if slices.ContainsFunc(inc.Sources, isMinus) {
+				inc.Sources = slices.DeleteFunc(slices.Clone(inc.Sources), isMinus)
+			}
 		}
 		inc.Sources = abusewatch.AddSources(inc.Sources, evs)
 		for _, a := range seen {
-			if !slices.Contains(inc.Sources, a) && included(&abusewatch.Event{Addr: a}) {
+			if !slices.Contains(inc.Sources, a) && !isMinus(a) && included(&abusewatch.Event{Addr: a}) {
 				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
 			}
 		}
@@ -224,7 +267,7 @@ func (c *Correlator) recurrence(scope netip.Prefix, from, to time.Time, batch []
 	inc.Evidence = old
 	reportable := c.describe(&inc, evs, ownNews) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
 	if c.held != nil {
-		c.hold(inc, reportable)
+		c.hold(inc, reportable, minus)
 		return abusewatch.Incident{}, false, true, nil
 	}
 	c.counted(&inc, cur, reportable)
@@ -275,6 +318,41 @@ func (c *Correlator) reportedUntil(scope netip.Prefix, day, to time.Time, batch 
 		holds(&batch[i])
 	}
 	return until, nil
+}
+
+// reportedNetworkUntil is the last event of the newest recurrence of a's /24 (IPv6
+// /64) that has a report, names a among its sources and holds part of day or later,
+// or zero. Such a recurrence took in a's lines while a did not recur on its own; once
+// a does, its recurrence would report them again. (An unreported one leaves a's lines
+// out from now on: recurringMembers.) It looks back over the network's few newest
+// recurrences, those of a chain of follow-ups.
+func (c *Correlator) reportedNetworkUntil(a netip.Addr, day, to time.Time) (time.Time, error) {
+	key := "recur:" + net24(a).String()
+	open := c.incidents.OpenIncident
+	if st, ok := c.incidents.(interface {
+		OpenIncidentAt(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, bool, error)
+	}); ok {
+		// The store answers about the newest alone, but for this: the one before it
+		// is asked for when it is not the one.
+		open = func(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
+			inc, ok, _, err := st.OpenIncidentAt(key, since, at, whole)
+			return inc, ok, err
+		}
+	}
+	for range 8 {
+		inc, ok, err := open(key, day, to, true)
+		if err != nil || !ok || inc.Last.Before(day) {
+			return time.Time{}, err
+		}
+		if _, named := slices.BinarySearchFunc(sourcesOf(inc), a.Unmap(), netip.Addr.Compare); named {
+			rep, err := c.isReported(inc.ID)
+			if err != nil || rep {
+				return inc.Last, err
+			}
+		}
+		to = inc.First.Add(-time.Nanosecond) // the one before it
+	}
+	return time.Time{}, nil
 }
 
 // sourcesRead is how many events of the days between its first and the batch a new
@@ -431,25 +509,32 @@ type pastSum struct {
 	day       time.Time
 	dayCounts []abusewatch.Count
 	pass      uint64
+	minus     []netip.Addr // of a network: the addresses left out (recurringMembers)
 }
 
 // pastActivity returns the activity of scope on the active days from first up to
-// today, and on today, adding the days that passed since it was last asked (one read
-// per run of active days) or summing them afresh when first changed or the pass went
-// back in time.
-func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, active []time.Time) (activity, error) {
+// today, and on today, but for the events of the addresses minus (ownCounts), adding
+// the days that passed since it was last asked (one read per run of active days) or
+// summing them afresh when first or minus changed or the pass went back in time.
+func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, active []time.Time, minus []netip.Addr) (activity, error) {
 	c.pastMu.Lock()
 	if len(c.past) > pastLimit && !c.pastDay.Equal(today) {
 		// Bounded memory: once a day, forget the scopes not asked about for a week.
 		maps.DeleteFunc(c.past, func(_ netip.Prefix, m pastSum) bool {
 			return today.Sub(m.used) > 7*24*time.Hour || m.used.After(today)
 		})
+		maps.DeleteFunc(c.own, func(_ netip.Prefix, m ownDaysMemo) bool {
+			return today.Sub(m.used) > 7*24*time.Hour || m.used.After(today)
+		})
 	}
 	c.pastDay = today
 	m, ok := c.past[scope]
 	c.pastMu.Unlock()
-	if !ok || !m.first.Equal(first) || m.through.After(today) {
-		m = pastSum{first: first, through: first, day: m.day, dayCounts: m.dayCounts, pass: m.pass}
+	switch {
+	case !slices.Equal(m.minus, minus):
+		m = pastSum{first: first, through: first, minus: minus}
+	case !ok || !m.first.Equal(first) || m.through.After(today):
+		m = pastSum{first: first, through: first, day: m.day, dayCounts: m.dayCounts, pass: m.pass, minus: minus}
 	}
 	if c.pass == 0 || m.pass != c.pass {
 		m.day, m.dayCounts, m.pass = time.Time{}, nil, 0 // not read in this pass
@@ -469,7 +554,7 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 		for j < len(active) && active[j].Before(today) && active[j].Sub(active[j-1]) <= 24*time.Hour && !active[j].Equal(m.day) {
 			j++
 		}
-		days, err := c.counters.Days(scope, active[i], active[j-1].Add(24*time.Hour-time.Nanosecond))
+		days, err := c.ownCounts(scope, active[i], active[j-1].Add(24*time.Hour-time.Nanosecond), minus)
 		if err != nil {
 			return activity{}, err
 		}
@@ -480,7 +565,7 @@ func (c *Correlator) pastActivity(scope netip.Prefix, first, today time.Time, ac
 	now := m.dayCounts
 	if m.pass == 0 || !m.day.Equal(today) {
 		var err error
-		if now, err = c.counters.Days(scope, today, today.Add(24*time.Hour-time.Nanosecond)); err != nil {
+		if now, err = c.ownCounts(scope, today, today.Add(24*time.Hour-time.Nanosecond), minus); err != nil {
 			return activity{}, err
 		}
 		if c.pass != 0 {
@@ -702,7 +787,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 	defer func() {
 		c.reported = reported
 		c.read, c.incidents, c.recurring, c.firstDays.scopes, c.pass = read, incidents, nil, nil, 0
-		c.held, c.heldDone, c.heldCloses = nil, nil, time.Time{}
+		c.held, c.heldDone, c.heldCloses, c.passMembers = nil, nil, time.Time{}, nil
 	}()
 	if r := c.opts.Recurrence; r.Days > 0 {
 		c.held = map[netip.Prefix]*heldRecurrence{}
@@ -711,6 +796,13 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		c.recurringFrom = from.Add(-r.Period)
 		if c.recurring, err = c.counters.Recurring(c.recurringFrom, to, r.Days); err != nil {
 			return 0, fmt.Errorf("correlate: %w", err)
+		}
+		// The addresses that may recur on their own, by network (recurringMembers).
+		c.passMembers = map[netip.Prefix][]netip.Addr{}
+		for sc := range c.recurring {
+			if a := sc.Addr(); sc.IsSingleIP() {
+				c.passMembers[net24(a)] = append(c.passMembers[net24(a)], a)
+			}
 		}
 		if keepFirstDays {
 			c.firstDays.start(c.firstDayEvents(), from)
@@ -985,4 +1077,203 @@ func (c *Correlator) Recorrelated() time.Time { return c.recorrelated }
 // Recorrelate runs, from another goroutine.
 func (c *Correlator) Progress() (events int, through time.Time) {
 	return int(c.judged.Load()), time.Unix(0, c.through.Load()).UTC()
+}
+
+// knownRecurring is an address known to recur, and when it was last found recurring.
+type knownRecurring struct {
+	addr netip.Addr
+	seen time.Time
+}
+
+// knowRecurring remembers the addresses a batch (whose newest event is at to) found
+// recurring, found by their /24 (IPv6 /64), for recurringMembers to ask about when
+// their networks come back without them. Before the first batch's, it reads those that
+// recur by then from the activity index (one scan, as a pass does), and once a day it
+// forgets those that cannot matter any more. A pass has its own (passMembers).
+func (c *Correlator) knowRecurring(found map[netip.Prefix][]netip.Addr, to time.Time) error {
+	if c.recurring != nil {
+		return nil
+	}
+	r := c.opts.Recurrence
+	add := func(a netip.Addr, seen time.Time) {
+		a = a.Unmap()
+		p := net24(a)
+		i := slices.IndexFunc(c.members[p], func(k knownRecurring) bool { return k.addr == a })
+		switch {
+		case i < 0:
+			c.members[p] = append(c.members[p], knownRecurring{a, seen})
+		case seen.After(c.members[p][i].seen):
+			c.members[p][i].seen = seen
+		}
+	}
+	if c.members == nil {
+		rec, err := c.counters.Recurring(to.Add(-r.Period), to, r.Days)
+		if err != nil {
+			return fmt.Errorf("correlate: %w", err)
+		}
+		c.members, c.membersDay = map[netip.Prefix][]knownRecurring{}, dayOf(to)
+		for sc, days := range rec {
+			if sc.IsSingleIP() && len(days) > 0 {
+				add(sc.Addr(), days[len(days)-1])
+			}
+		}
+	}
+	for _, addrs := range found {
+		for _, a := range addrs {
+			add(a, to)
+		}
+	}
+	if today := dayOf(to); today.After(c.membersDay) {
+		c.membersDay = today
+		horizon := to.Add(-r.Period - r.Gap)
+		for p, ks := range c.members {
+			if ks = slices.DeleteFunc(ks, func(k knownRecurring) bool { return k.seen.Before(horizon) }); len(ks) == 0 {
+				delete(c.members, p)
+			} else {
+				c.members[p] = ks
+			}
+		}
+	}
+	return nil
+}
+
+// recurringMembers are the addresses of network p (a /24, IPv6 /64) that recur on
+// their own at to, sorted: those the batch found recurring (found), and those known to
+// recur (knowRecurring; in a pass, its recurring scopes) that were active on Days days
+// within the Period up to to. Their lines are their own recurrence's, not p's: p recurs
+// by its other addresses' days and lines, so one address coming back is never its
+// network's recurrence too, whatever the batches it came in. Most networks have none:
+// a map lookup.
+func (c *Correlator) recurringMembers(p netip.Prefix, to time.Time, found []netip.Addr) ([]netip.Addr, error) {
+	var known []netip.Addr
+	if c.recurring != nil {
+		known = c.passMembers[p]
+	} else {
+		for _, k := range c.members[p] {
+			known = append(known, k.addr)
+		}
+	}
+	if len(found) == 0 && len(known) == 0 {
+		return nil, nil
+	}
+	var out []netip.Addr
+	add := func(a netip.Addr) {
+		if i, ok := slices.BinarySearchFunc(out, a, netip.Addr.Compare); !ok {
+			out = slices.Insert(out, i, a)
+		}
+	}
+	for _, a := range found {
+		add(a.Unmap())
+	}
+	r := c.opts.Recurrence
+	for _, a := range known {
+		if _, ok := slices.BinarySearchFunc(out, a, netip.Addr.Compare); ok {
+			continue
+		}
+		days, err := c.activeDays(netip.PrefixFrom(a, a.BitLen()), to.Add(-r.Period), to)
+		if err != nil {
+			return nil, err
+		}
+		if len(days) >= r.Days {
+			add(a)
+		}
+	}
+	return out, nil
+}
+
+// ownDaysMemo is what ownDays found of a network's days from from to before through.
+type ownDaysMemo struct {
+	minus         []netip.Addr
+	from, through time.Time
+	own           []time.Time
+	used          time.Time
+}
+
+// ownDays are the days of active (a network's active days, in order, up to today) on
+// which it had events of addresses other than minus. The days before today are
+// decided once (a read of the counters of the network and of minus for the days that
+// passed since it was last asked), today's at every call.
+func (c *Correlator) ownDays(scope netip.Prefix, minus []netip.Addr, active []time.Time, today time.Time) ([]time.Time, error) {
+	if len(minus) == 0 || len(active) == 0 {
+		return active, nil
+	}
+	c.pastMu.Lock()
+	m := c.own[scope]
+	c.pastMu.Unlock()
+	if !slices.Equal(m.minus, minus) || active[0].Before(m.from) || m.through.After(today) {
+		m = ownDaysMemo{minus: minus, from: active[0], through: active[0]}
+	}
+	var own []time.Time
+	for _, d := range m.own {
+		if !d.Before(active[0]) {
+			own = append(own, d)
+		}
+	}
+	undecided := active[sort.Search(len(active), func(i int) bool { return !active[i].Before(m.through) }):]
+	if len(undecided) > 0 {
+		counts, err := c.ownCounts(scope, undecided[0], undecided[len(undecided)-1].Add(24*time.Hour-time.Nanosecond), minus)
+		if err != nil {
+			return nil, err
+		}
+		m.own = slices.Clip(m.own)
+		for _, d := range counts {
+			if !activeDay(d) {
+				continue
+			}
+			own = append(own, d.Start)
+			if d.Start.Before(today) {
+				m.own = append(m.own, d.Start)
+			}
+		}
+	}
+	if today.After(m.through) {
+		m.through = today
+	}
+	m.used = today
+	c.pastMu.Lock()
+	defer c.pastMu.Unlock()
+	if c.own == nil {
+		c.own = map[netip.Prefix]ownDaysMemo{}
+	}
+	c.own[scope] = m
+	return own, nil
+}
+
+// ownCounts are the daily counters of scope from from to to, less those of the
+// addresses minus.
+func (c *Correlator) ownCounts(scope netip.Prefix, from, to time.Time, minus []netip.Addr) ([]Count, error) {
+	days, err := c.counters.Days(scope, from, to)
+	if err != nil || len(minus) == 0 || len(days) == 0 {
+		return days, err
+	}
+	for _, a := range minus {
+		theirs, err := c.counters.Days(netip.PrefixFrom(a, a.BitLen()), from, to)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range theirs {
+			i := slices.IndexFunc(days, func(d Count) bool { return d.Start.Equal(t.Start) })
+			if i < 0 {
+				continue
+			}
+			left := maps.Clone(days[i].ByClass)
+			for class, k := range t.ByClass {
+				if left[class] -= k; left[class] <= 0 {
+					delete(left, class)
+				}
+			}
+			days[i].ByClass = left
+		}
+	}
+	return slices.DeleteFunc(days, func(d Count) bool { return len(d.ByClass) == 0 }), nil
+}
+
+// activeDay says whether day d had an event other than a successful login.
+func activeDay(d Count) bool {
+	for class, k := range d.ByClass {
+		if class != abusewatch.ClassAuthSuccess && k > 0 {
+			return true
+		}
+	}
+	return false
 }
