@@ -118,7 +118,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	type party struct {
 		contact   abusewatch.Contact
 		incidents []abusewatch.Incident
-		ptr       map[string]string // incident ID → its address's reverse name, as looked up
+		ptr       map[string]string     // incident ID → its address's reverse name, as looked up
 		shares    map[string]partyShare // incident ID → the part of it that is this party's
 	}
 	var parties []*party
