@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup/lookuptest"
 	"github.com/abusewatch/abusewatch/mailer/mailtest"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -234,6 +236,70 @@ func TestSharesWaitForAPartyInItsCooldown(t *testing.T) {
 	}
 	if _, ok, _ := st.ReportFor(inc.ID); !ok {
 		t.Error("the incident is not marked reported with every share written")
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// With RDAP, as registries delegate: the /24's addresses are in two /29 assignments, each
+// with its own abuse contact, asked of a registry on loopback once per /29 (the answers
+// are cached per network, so a /24's addresses cost a lookup per network, not per
+// address), and each customer gets its own addresses.
+func TestANetworkIncidentSplitsAlongTheRegistrysAssignments(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	r := lookuptest.NewRDAP(t)
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", custA))
+	r.Answer("5.6.7.8/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.8/29"), "CUST-B", "DE", custB))
+	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
+	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
+	dir := t.TempDir()
+	p, st, logs := pipelineOf(t, dir, fmt.Sprintf(`
+[reporter]
+name = "Sam Example"
+organisation = "Example Hosting Ltd"
+email = "security@example.org"
+timezone = "UTC"
+
+[lookup]
+resolvers = [%q]
+bootstrap_dir = %q
+guess = false
+
+[mail]
+transport = "smtp"
+server = %q
+tls = "none"
+from = "abusewatch@example.org"
+
+[policy]
+mode = "auto"
+
+[store]
+path = %q
+`, dnsServer, boot, srv.Addr, filepath.Join(dir, "state.db")))
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10", "5.6.7.11", "5.6.7.12"}
+	inc := splitAttack(t, st, "5.6.7.0/24", addrs)
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{custA: addrs[:3], custB: addrs[3:]}
+	for range want {
+		m := srv.Next(t)
+		text := mailText(t, m.Data)
+		for _, a := range addrs {
+			if w := slices.Contains(want[m.To[0]], a); names(text, a) != w {
+				t.Errorf("the mail to %v names %s: %v, want %v:\n%s", m.To, a, !w, w, text)
+			}
+		}
+	}
+	srv.Nothing(t)
+	if _, ok, _ := st.ReportFor(inc.ID); !ok {
+		t.Error("the incident is not marked reported")
+	}
+	if n := r.Requests.Load(); n != 2 {
+		t.Errorf("%d RDAP requests, want one per /29", n)
 	}
 	if t.Failed() {
 		t.Log(logs)
