@@ -293,7 +293,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 splits:
 	for _, sp := range split {
 		// Every party's share goes in the same round, or none: the incident is marked
-		// reported with the last. One that must wait holds up the others' shares.
+		// reported only with all of them written. One that must wait holds up the others'.
 		for _, c := range sp.contacts {
 			if state == abusewatch.ReportHeld {
 				break
