@@ -118,10 +118,12 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	type party struct {
 		contact   abusewatch.Contact
 		incidents []abusewatch.Incident
-		ptr       map[string]string // incident ID → its address's reverse name, as looked up
+		ptr       map[string]string     // incident ID → its address's reverse name, as looked up
+		shares    map[string]partyShare // incident ID → the part of it that is this party's
 	}
 	var parties []*party
 	byKey := map[string]*party{}
+	var split []splitIncident // network incidents of several parties: written after the others
 	// The incidents the outbox is done with though nothing is reported: they leave the
 	// work list (ExpireUnreported).
 	var done []string
@@ -174,6 +176,41 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		if err == nil && len(contact.Emails) == 0 {
 			err = errors.New("the contact has no e-mail address")
 		}
+		// A network incident goes whole only to a contact that speaks for all of it;
+		// otherwise each of its addresses is looked up, and each party told its own.
+		share, addr := partyShare{}, inc.Addr
+		if inc.AboutNetwork() && (err == nil || errors.Is(err, lookup.ErrDoNotContact)) && !p.holds(contact, inc.Network) {
+			var until time.Time // the round's first incident is looked up in full, so that each round gets on
+			if i > 0 && p.roundBudget > 0 {
+				until = deadline
+			}
+			var contacts []abusewatch.Contact
+			contacts, share.owner, addr, err = p.byParty(ctx, inc, until)
+			if errors.Is(err, errRoundOver) {
+				p.reportAfter = incs[i-1].ID
+				p.log.Info("the lookups of this round took their time; the other incidents wait for the next round",
+					"budget", p.roundBudget, "done", i, "left", len(incs)-i)
+				break
+			}
+			if left := leftOutOf(share.owner); err == nil && len(contacts) > 0 && len(left) > 0 {
+				p.log.Info("addresses of a network incident on the do-not-contact list are left out of its report",
+					"incident", inc.ID, "network", inc.Network, "left_out", addrList(left))
+			}
+			switch {
+			case err != nil:
+			case len(contacts) == 0:
+				err = fmt.Errorf("%w: every address of %s", lookup.ErrDoNotContact, inc.Network)
+			case len(contacts) > 1:
+				p.misses.clear(inc.ID)
+				split = append(split, splitIncident{inc, contacts, share.owner})
+				continue
+			default:
+				contact = contacts[0]
+				if inc, _, err = p.share(inc, share); err != nil {
+					return err
+				}
+			}
+		}
 		if errors.Is(err, lookup.ErrDoNotContact) {
 			p.log.Debug("network is on the do-not-contact list: not reported", "incident", inc.ID, "addr", inc.Addr)
 			p.misses.set(inc.ID, UnreportedDoNotContact, "its network is on the do-not-contact list ([[do_not_contact]])", now)
@@ -186,7 +223,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
 			// The error may quote a registry's or a resolver's answer: one printable line.
 			p.misses.set(inc.ID, UnreportedNoContact, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %s",
-				now.In(p.zone()).Format("2006-01-02 15:04"), inc.Addr, sanitizeText(err.Error())), now)
+				now.In(p.zone()).Format("2006-01-02 15:04"), addr, sanitizeText(err.Error())), now)
 			if failed++; failed == 1 {
 				firstFailed, firstErr = inc, err
 			}
@@ -197,12 +234,13 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		key := strings.ToLower(strings.Join(contact.Emails, ","))
 		pt := byKey[key]
 		if pt == nil {
-			pt = &party{contact: contact, ptr: map[string]string{}}
+			pt = &party{contact: contact, ptr: map[string]string{}, shares: map[string]partyShare{}}
 			byKey[key] = pt
 			parties = append(parties, pt)
 		}
 		pt.incidents = append(pt.incidents, inc)
 		pt.ptr[inc.ID] = inc.PTR
+		pt.shares[inc.ID] = share
 	}
 	if excluded > 0 {
 		p.log.Info("incidents of networks excluded since they were made are never reported", "incidents", excluded)
@@ -214,7 +252,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	if err := p.store.ExpireUnreported(done); err != nil {
 		return err
 	}
-	if len(parties) == 0 {
+	if len(parties) == 0 && len(split) == 0 {
 		return nil
 	}
 	state := map[string]abusewatch.ReportState{
@@ -248,7 +286,26 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 				continue
 			}
 		}
-		if err := p.writeReport(composer, pt.contact, pt.incidents, pt.ptr, state, now); err != nil {
+		if err := p.writeReport(composer, pt.contact, pt.incidents, pt.ptr, pt.shares, state, now); err != nil {
+			return err
+		}
+	}
+splits:
+	for _, sp := range split {
+		// Every party's share goes in the same round, or none: the incident is marked
+		// reported only with all of them written. One that must wait holds up the others'.
+		for _, c := range sp.contacts {
+			if state == abusewatch.ReportHeld {
+				break
+			}
+			_, waits := waitingFor(c, waiting)
+			if _, cooling := policy.LastTo(c, sent, now); waits || cooling {
+				p.log.Debug("a party of a network incident has a report waiting or is in its cooldown; every party's share waits",
+					"incident", sp.inc.ID, "to", strings.Join(c.Emails, ", "))
+				continue splits
+			}
+		}
+		if err := p.writeShares(composer, sp, state, now); err != nil {
 			return err
 		}
 	}
@@ -272,7 +329,7 @@ var reportComposed func(r abusewatch.Report)
 // again at once (composeAttempts times, then left to the next round, still unreported):
 // growth while a report is written is never marked reported without being in its mail.
 func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Contact, read []abusewatch.Incident,
-	ptr map[string]string, state abusewatch.ReportState, now time.Time) error {
+	ptr map[string]string, shares map[string]partyShare, state abusewatch.ReportState, now time.Time) error {
 	ids := make([]string, len(read))
 	for i, inc := range read {
 		ids[i] = inc.ID
@@ -292,6 +349,13 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			}
 			if _, _, through := reportableThrough(p.correlator, inc); !through {
 				neverReported++
+			}
+			if ok {
+				// Only contact's addresses of a network incident; one grown by others,
+				// not looked up yet, waits for the next round.
+				if inc, ok, err = p.share(inc, shares[inc.ID]); err != nil {
+					return err
+				}
 			}
 			if ok {
 				if name := ptr[inc.ID]; name != "" {
@@ -432,31 +496,38 @@ func addrList(addrs []netip.Addr) string {
 // connection is counted by address, so theirs come off exactly; a recurring /24's counts
 // span months of daily counters, and what the store no longer holds stays counted.
 func (p *Pipeline) recounted(inc abusewatch.Incident, leftOut []netip.Addr) (abusewatch.Incident, error) {
+	return p.recount(inc, func(a netip.Addr) bool { return slices.Contains(leftOut, a) }, false)
+}
+
+// recount is recounted of the addresses gone says are left out. bounded (a party's share
+// of a network incident) also caps the counts at the lines the store holds of the others:
+// what it no longer holds may be anyone's, and a party is never told more than its own.
+func (p *Pipeline) recount(inc abusewatch.Incident, gone func(netip.Addr) bool, bounded bool) (abusewatch.Incident, error) {
 	evs, err := p.store.EventsByNetwork(inc.Network, inc.First, inc.Last)
 	if err != nil {
 		return inc, err
 	}
-	var gone []*abusewatch.Event
-	var first, last time.Time // of the lines that stay, in time order
+	var left, kept []*abusewatch.Event
 	for i := range evs {
 		switch e := &evs[i]; {
 		case e.Class == abusewatch.ClassAuthSuccess:
-		case slices.Contains(leftOut, e.Addr.Unmap()):
-			gone = append(gone, e)
+		case gone(e.Addr.Unmap()):
+			left = append(left, e)
 		default:
-			if first.IsZero() {
-				first = e.Time
-			}
-			last = e.Time
+			kept = append(kept, e) // in time order
 		}
 	}
-	if len(gone) == 0 {
+	if len(left) == 0 && !bounded {
 		return inc, nil
 	}
-	inc.Count = max(inc.Count-len(gone), len(inc.Evidence), 1)
-	inc.Attempts = max(inc.Attempts-correlate.Connections(gone), 1)
-	if !first.IsZero() {
-		inc.First, inc.Last = first, last
+	count, attempts := inc.Count-len(left), inc.Attempts-correlate.Connections(left)
+	if bounded {
+		count, attempts = min(count, len(kept)), min(attempts, correlate.Connections(kept))
+	}
+	inc.Count = max(count, len(inc.Evidence), 1)
+	inc.Attempts = max(attempts, 1)
+	if len(kept) > 0 {
+		inc.First, inc.Last = kept[0].Time, kept[len(kept)-1].Time
 	}
 	return inc, nil
 }
@@ -520,6 +591,19 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	if len(dropped) == 0 {
 		return r, true, nil
 	}
+	// Composed again, a network incident tells r's party no more than r did: its share.
+	shared := keep[:0]
+	for _, inc := range keep {
+		inc, ok, err := p.theirs(ctx, inc, r.Contact)
+		if err != nil {
+			p.log.Info("report waits: its network incident's share cannot be looked up again", "id", r.ID, "err", err)
+			return r, false, nil
+		}
+		if ok {
+			shared = append(shared, inc)
+		}
+	}
+	keep = shared
 	if len(keep) == 0 {
 		reason := "every source it names is now never reported (exclude, pardon or policy.never_report)"
 		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {

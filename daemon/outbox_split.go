@@ -1,0 +1,261 @@
+package daemon
+
+// A network incident (a /24, /16, /8; an IPv6 /64, /48, /32) is looked up through one of
+// its addresses, but registries delegate far below those sizes (RIPE /29 assignments with
+// their own abuse contact, a /48 or /56 per IPv6 customer): the contact of its first
+// address may speak for a small part of it, and another part may be on the
+// do-not-contact list. Such an incident is told to each party only as far as it is that
+// party's: each of its addresses is looked up, and each party gets its own addresses,
+// their lines and counts; the do-not-contact list's are told to no one.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup"
+	"github.com/abusewatch/abusewatch/mailer"
+)
+
+// noParty is the owner of an address on the do-not-contact list.
+const noParty = -1
+
+// partyShare is the part of a network incident that one party is told: the addresses
+// whose contact is party's. A nil owner stands for the whole incident.
+type partyShare struct {
+	owner map[netip.Addr]int // each looked-up address of the incident → its party, noParty: do not contact
+	party int
+}
+
+// whole says whether s is the whole incident.
+func (s partyShare) whole() bool { return s.owner == nil }
+
+// Excluded says whether a is not this share's (exclusionGate): reportableThrough leaves
+// it out as it leaves out an address excluded since.
+func (s partyShare) Excluded(a netip.Addr) bool {
+	o, ok := s.owner[a.Unmap()]
+	return !ok || o != s.party
+}
+
+func (s partyShare) ExcludedNetwork(netip.Prefix) bool { return false }
+
+// splitIncident is a network incident whose addresses are several parties': each is
+// told its share, in a report of its own.
+type splitIncident struct {
+	inc      abusewatch.Incident
+	contacts []abusewatch.Contact // by party
+	owner    map[netip.Addr]int
+}
+
+// holds says whether contact c speaks for the whole of network n, and no network on the
+// do-not-contact list lies in it: only then is a network incident told, whole, to the
+// contact of its first address.
+func (p *Pipeline) holds(c abusewatch.Contact, n netip.Prefix) bool {
+	if !c.Network.IsValid() || c.Network.Bits() > n.Bits() || !c.Network.Contains(n.Addr()) {
+		return false
+	}
+	for _, d := range p.cfg.DoNotContact {
+		if dn, err := parseNetwork(d.Network); err == nil && dn.Overlaps(n) {
+			return false
+		}
+	}
+	return true
+}
+
+// incidentAddrs are the addresses a network incident names: its sources and those of
+// its evidence, unmapped, sorted, each once.
+func incidentAddrs(inc abusewatch.Incident) []netip.Addr {
+	out := make([]netip.Addr, 0, len(inc.Sources)+1)
+	for _, a := range inc.Sources {
+		out = append(out, a.Unmap())
+	}
+	for _, e := range inc.Evidence {
+		if e.Addr.IsValid() {
+			out = append(out, e.Addr.Unmap())
+		}
+	}
+	if inc.Addr.IsValid() {
+		out = append(out, inc.Addr.Unmap())
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// errRoundOver is byParty's when the round's time budget ran out between lookups.
+var errRoundOver = errors.New("the round's time budget ran out")
+
+// byParty looks up the contact of each address of network incident inc (lookups are
+// cached per network: a /24 in one registry network costs one) and returns the parties,
+// each with its contact, and which address is whose. An address on the do-not-contact
+// list is noParty's. A lookup that fails fails all (failed is its address): the incident
+// waits for the next round rather than be told in part. Past deadline (unless zero) it
+// returns errRoundOver.
+func (p *Pipeline) byParty(ctx context.Context, inc abusewatch.Incident, deadline time.Time) (
+	contacts []abusewatch.Contact, owner map[netip.Addr]int, failed netip.Addr, err error) {
+	owner = map[netip.Addr]int{}
+	index := map[string]int{}
+	for _, a := range incidentAddrs(inc) {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return nil, nil, a, errRoundOver
+		}
+		c, err := p.contact(ctx, a)
+		if err == nil && len(c.Emails) == 0 {
+			err = errors.New("the contact has no e-mail address")
+		}
+		switch {
+		case errors.Is(err, lookup.ErrDoNotContact):
+			owner[a] = noParty
+			continue
+		case err != nil:
+			return nil, nil, a, err
+		}
+		key := strings.ToLower(strings.Join(c.Emails, ","))
+		i, ok := index[key]
+		if !ok {
+			i = len(contacts)
+			index[key] = i
+			contacts = append(contacts, c)
+		}
+		owner[a] = i
+	}
+	return contacts, owner, netip.Addr{}, nil
+}
+
+// share is inc as party s is told it: without the addresses of others, their lines and
+// their counts. ok is false when nothing of it is s's, or when it names an address not
+// looked up (it grew since): it then waits for the next round, which looks that up too.
+func (p *Pipeline) share(inc abusewatch.Incident, s partyShare) (_ abusewatch.Incident, ok bool, err error) {
+	if s.whole() {
+		return inc, true, nil
+	}
+	for _, a := range incidentAddrs(inc) {
+		if _, known := s.owner[a]; !known {
+			return inc, false, nil
+		}
+	}
+	inc, leftOut, ok := reportableThrough(s, inc)
+	if !ok {
+		return inc, false, nil
+	}
+	if len(leftOut) > 0 {
+		inc, err = p.recount(inc, s.Excluded, true)
+	}
+	return inc, err == nil, err
+}
+
+// theirs is inc trimmed to the share of contact, for a report written before to it:
+// looked up again (cached), so that a report composed again (withoutNeverReported) tells
+// the party no more than its first mail did.
+func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact abusewatch.Contact) (abusewatch.Incident, bool, error) {
+	if !inc.AboutNetwork() {
+		return inc, true, nil
+	}
+	if first, err := p.contact(ctx, inc.Addr); err == nil && p.holds(first, inc.Network) &&
+		strings.EqualFold(strings.Join(first.Emails, ","), strings.Join(contact.Emails, ",")) {
+		return inc, true, nil
+	}
+	contacts, owner, failed, err := p.byParty(ctx, inc, time.Time{})
+	if err != nil {
+		return inc, false, fmt.Errorf("looking up %s of %s again: %w", failed, inc.Network, err)
+	}
+	key := strings.ToLower(strings.Join(contact.Emails, ","))
+	for i, c := range contacts {
+		if strings.ToLower(strings.Join(c.Emails, ",")) == key {
+			return p.share(inc, partyShare{owner, i})
+		}
+	}
+	return inc, false, nil
+}
+
+// leftOutOf are the addresses of owner on the do-not-contact list, for the admin.
+func leftOutOf(owner map[netip.Addr]int) []netip.Addr {
+	var out []netip.Addr
+	for a, o := range owner {
+		if o == noParty {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// writeShares writes the report of each party's share of sp.inc, each to its party, in
+// state. The incident is marked reported with the first, and the others are added
+// while p.marking keeps the daemon from growing it: it is marked reported only with
+// every share written, and all are composed from the incident as read once. Grown since
+// the round read it, it is read and composed again (composeAttempts times).
+func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, state abusewatch.ReportState, now time.Time) error {
+	for attempt := 1; ; attempt++ {
+		stored, digests, err := p.store.IncidentsAsStored([]string{sp.inc.ID})
+		if err != nil || len(stored) == 0 {
+			return err
+		}
+		inc, ok, err := p.stillReportable(stored[0])
+		if err != nil || !ok {
+			return err
+		}
+		var reports []abusewatch.Report
+		for i, c := range sp.contacts {
+			part, ok, err := p.share(inc, partyShare{sp.owner, i})
+			if err != nil {
+				return err
+			}
+			if !ok {
+				p.log.Info("network incident grew by addresses not looked up yet; its parties' shares are written at the next round",
+					"incident", inc.ID, "network", inc.Network)
+				return nil
+			}
+			r, err := composer.Compose(c, []abusewatch.Incident{part}, now)
+			if err != nil {
+				why := fmt.Sprintf("its share to %s cannot be written, tried again every round: %s",
+					sanitizeText(strings.Join(c.Emails, ", ")), sanitizeText(err.Error()))
+				p.log.Error("report not written", "to", strings.Join(c.Emails, ", "), "incident", inc.ID, "err", err)
+				p.misses.set(inc.ID, UnreportedNotWritten, why, now)
+				return nil
+			}
+			r.State, r.Updated = state, now
+			reports = append(reports, r)
+		}
+		p.marking.Lock()
+		added, changed, err := p.store.AddReportOf(reports[0], digests)
+		n := 0
+		if added {
+			n = 1
+		}
+		if err == nil && len(changed) == 0 {
+			for _, r := range reports[1:] {
+				var ok bool
+				if ok, err = p.store.AddReport(r); err != nil {
+					break
+				}
+				if ok {
+					n++
+				}
+			}
+		}
+		p.marking.Unlock()
+		if err != nil {
+			return err
+		}
+		if len(changed) == 0 {
+			p.Counters.Reports.Add(int64(n))
+			to := make([]string, len(reports))
+			for i, r := range reports {
+				to[i] = strings.Join(r.Contact.Emails, ", ")
+			}
+			p.log.Info("network incident reported to each party its own addresses", "incident", inc.ID, "network", inc.Network,
+				"to", strings.Join(to, "; "), "reports", n, "state", state)
+			return nil
+		}
+		if attempt == composeAttempts {
+			p.log.Info("incident kept growing while its shares were written; they are written at the next round",
+				"incident", inc.ID, "attempts", attempt)
+			return nil
+		}
+	}
+}

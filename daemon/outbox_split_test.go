@@ -1,0 +1,307 @@
+package daemon
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup/lookuptest"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// splitAttack stores a network incident of two lines (one connection) from each of addrs,
+// ten seconds apart, with the events in the store: the counts of a party's share are
+// recounted from them.
+func splitAttack(t *testing.T, st *store.Store, network string, addrs []string) abusewatch.Incident {
+	t.Helper()
+	inc := networkAttack(t, st, network, addrs, t0)
+	var evs []abusewatch.Event
+	for i, a := range addrs {
+		for j := range 2 {
+			evs = append(evs, abusewatch.Event{Time: t0.Add(time.Duration(10*i+j) * time.Second), Class: abusewatch.ClassAuthFailure,
+				Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Host: "web1", Service: "sshd",
+				Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
+		}
+	}
+	if _, err := st.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	inc.Last, inc.Count, inc.Attempts = evs[len(evs)-1].Time, len(evs), len(addrs)
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	return inc
+}
+
+// names says whether text names addr: in a log line, or among the addresses seen.
+func names(text, addr string) bool {
+	for _, end := range []string{" ", ",", "\n", "\r"} {
+		if strings.Contains(text, addr+end) {
+			return true
+		}
+	}
+	return false
+}
+
+// A network incident whose addresses are several parties' (a registry's /29s in a /24,
+// an IPv6 customer's /48 in a /32) is told to each party only as far as it is theirs:
+// its own addresses, their lines and counts. A network on the do-not-contact list is
+// told to no one, and its addresses are not told to a neighbour either; an address of it
+// seen first does not hold back the others'. Before, the whole network went to the
+// contact of the address seen first.
+func TestANetworkIncidentGoesToEachPartyWithItsOwnAddressesOnly(t *testing.T) {
+	v4 := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.4", "5.6.7.5", "5.6.7.6", "5.6.7.7",
+		"5.6.7.8", "5.6.7.9", "5.6.7.10", "5.6.7.11", "5.6.7.12"}
+	v6 := []string{"2a01:4f8:a:1::1", "2a01:4f8:a:2::1", "2a01:4f8:a:3::1", "2a01:4f8:b:1::1", "2a01:4f8:b:2::1"}
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	for _, tc := range []struct {
+		name     string
+		network  string
+		addrs    []string
+		contacts []party
+		dnc      string
+		want     map[string][]string // recipient → the addresses its mail names
+		conns    map[string]string   // recipient → what its mail says of the connections
+	}{
+		{
+			name: "two customers' /29s in a /24", network: "5.6.7.0/24", addrs: v4,
+			contacts: []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}, {"5.0.0.0/8", "abuse@five.example"}},
+			want:     map[string][]string{custA: v4[:7], custB: v4[7:]},
+			conns:    map[string]string{custA: "Connections:     7 (14 log lines)", custB: "Connections:     5 (10 log lines)"},
+		},
+		{
+			name: "the second /29 is do-not-contact", network: "5.6.7.0/24", addrs: v4,
+			contacts: []party{{"5.6.7.0/29", custA}, {"5.0.0.0/8", "abuse@five.example"}}, dnc: "5.6.7.8/29",
+			want:  map[string][]string{custA: v4[:7]},
+			conns: map[string]string{custA: "Connections:     7 (14 log lines)"},
+		},
+		{
+			name: "the first address is do-not-contact", network: "5.6.7.0/24", addrs: v4,
+			contacts: []party{{"5.6.7.8/29", custB}, {"5.0.0.0/8", "abuse@five.example"}}, dnc: "5.6.7.0/29",
+			want:  map[string][]string{custB: v4[7:]},
+			conns: map[string]string{custB: "Connections:     5 (10 log lines)"},
+		},
+		{
+			name: "a do-not-contact /29 inside the first address's contact", network: "5.6.7.0/24", addrs: v4,
+			contacts: []party{{"5.0.0.0/8", "abuse@five.example"}}, dnc: "5.6.7.8/29",
+			want: map[string][]string{"abuse@five.example": v4[:7]},
+		},
+		{
+			name: "IPv6 customers' /48s in a /32", network: "2a01:4f8::/32", addrs: v6,
+			contacts: []party{{"2a01:4f8:a::/48", custA}, {"2a01:4f8:b::/48", custB}, {"2a01:4f8::/29", "abuse@v6host.example"}},
+			want:     map[string][]string{custA: v6[:3], custB: v6[3:]},
+			conns:    map[string]string{custA: "Connections:     3 (6 log lines)", custB: "Connections:     2 (4 log lines)"},
+		},
+		{
+			name: "one contact holds the whole network", network: "5.6.7.0/24", addrs: v4,
+			contacts: []party{{"5.6.7.0/24", custA}},
+			want:     map[string][]string{custA: v4},
+			conns:    map[string]string{custA: "Connections:     12 (24 log lines)"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			extra := ""
+			if tc.dnc != "" {
+				extra = fmt.Sprintf("\n[[do_not_contact]]\nnetwork = %q\nreason = \"a partner\"\n", tc.dnc)
+			}
+			p, st, logs := outboxPipeline(t, srv.Addr, "auto", tc.contacts, extra)
+			inc := splitAttack(t, st, tc.network, tc.addrs)
+			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for range tc.want {
+				m := srv.Next(t)
+				if len(m.To) != 1 {
+					t.Fatalf("a mail to %v", m.To)
+				}
+				got[m.To[0]] = mailText(t, m.Data)
+			}
+			srv.Nothing(t)
+			for to, addrs := range tc.want {
+				text, ok := got[to]
+				if !ok {
+					t.Errorf("no mail to %s; mails to %v", to, slices.Sorted(maps.Keys(got)))
+					continue
+				}
+				for _, a := range tc.addrs {
+					if want := slices.Contains(addrs, a); names(text, a) != want {
+						t.Errorf("the mail to %s names %s: %v, want %v:\n%s", to, a, !want, want, text)
+					}
+				}
+				if want := tc.conns[to]; want != "" && !strings.Contains(text, want) {
+					t.Errorf("the mail to %s does not say %q:\n%s", to, want, text)
+				}
+			}
+			// Every share written: the incident is reported, once, and a round after
+			// writes nothing more.
+			if _, ok, _ := st.ReportFor(inc.ID); !ok {
+				t.Error("the incident is not marked reported")
+			}
+			if rs := reportsIn(t, st); len(rs) != len(tc.want) {
+				t.Errorf("%d reports, want %d", len(rs), len(tc.want))
+			}
+			if err := p.Tick(t.Context(), t0.Add(2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			srv.Nothing(t)
+			if tc.dnc != "" && !strings.Contains(logs.String(), "on the do-not-contact list are left out") {
+				t.Error("no log line tells the admin which addresses were left out")
+			}
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
+
+// A party's share written before an address of the network was excluded is composed
+// again without that address, and still without the other party's: the report goes to
+// the party it was written for, about no more than its share.
+func TestAShareComposedAgainKeepsToItsParty(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10"}
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	p, st, logs := outboxPipeline(t, srv.Addr, "review", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+	splitAttack(t, st, "5.6.7.0/24", addrs)
+	if err := p.Report(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if rs := reportsIn(t, st, abusewatch.ReportPendingApproval); len(rs) != 2 {
+		t.Fatalf("%d reports pending, want one per party", len(rs))
+	}
+	excluded := netip.MustParsePrefix("5.6.7.1/32")
+	if _, err := Exclude(st, excluded, false, "a partner's host", t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p.correlator.Exclude(excluded)
+	if _, err := ApproveReports(p.cfg, st, nil, true, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DeliverAt(t.Context(), t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{custA: addrs[1:3], custB: addrs[3:]}
+	for range want {
+		m := srv.Next(t)
+		text := mailText(t, m.Data)
+		for _, a := range addrs {
+			if w := slices.Contains(want[m.To[0]], a); names(text, a) != w {
+				t.Errorf("the mail to %v names %s: %v, want %v:\n%s", m.To, a, !w, w, text)
+			}
+		}
+	}
+	srv.Nothing(t)
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// The shares of a network incident go in the same round: while one of its parties is in
+// its cooldown, no party's share is written and the incident stays unreported; after it,
+// each party gets its share.
+func TestSharesWaitForAPartyInItsCooldown(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+	attack(t, st, "5.6.7.9", t0.Add(-time.Hour), 20)
+	if err := p.Tick(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	if m := srv.Next(t); m.To[0] != custB {
+		t.Fatalf("the first mail went to %v", m.To)
+	}
+	inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"})
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	if _, ok, _ := st.ReportFor(inc.ID); ok {
+		t.Fatal("the incident is marked reported with a party's share not written")
+	}
+	if err := p.Tick(t.Context(), t0.Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{srv.Next(t).To[0], srv.Next(t).To[0]}
+	if slices.Sort(got); !slices.Equal(got, []string{custA, custB}) {
+		t.Errorf("mails to %v, want one to each party", got)
+	}
+	if _, ok, _ := st.ReportFor(inc.ID); !ok {
+		t.Error("the incident is not marked reported with every share written")
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// With RDAP, as registries delegate: the /24's addresses are in two /29 assignments, each
+// with its own abuse contact, asked of a registry on loopback once per /29 (the answers
+// are cached per network, so a /24's addresses cost a lookup per network, not per
+// address), and each customer gets its own addresses.
+func TestANetworkIncidentSplitsAlongTheRegistrysAssignments(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	r := lookuptest.NewRDAP(t)
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", custA))
+	r.Answer("5.6.7.8/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.8/29"), "CUST-B", "DE", custB))
+	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
+	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
+	dir := t.TempDir()
+	p, st, logs := pipelineOf(t, dir, fmt.Sprintf(`
+[reporter]
+name = "Sam Example"
+organisation = "Example Hosting Ltd"
+email = "security@example.org"
+timezone = "UTC"
+
+[lookup]
+resolvers = [%q]
+bootstrap_dir = %q
+guess = false
+
+[mail]
+transport = "smtp"
+server = %q
+tls = "none"
+from = "abusewatch@example.org"
+
+[policy]
+mode = "auto"
+
+[store]
+path = %q
+`, dnsServer, boot, srv.Addr, filepath.Join(dir, "state.db")))
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10", "5.6.7.11", "5.6.7.12"}
+	inc := splitAttack(t, st, "5.6.7.0/24", addrs)
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{custA: addrs[:3], custB: addrs[3:]}
+	for range want {
+		m := srv.Next(t)
+		text := mailText(t, m.Data)
+		for _, a := range addrs {
+			if w := slices.Contains(want[m.To[0]], a); names(text, a) != w {
+				t.Errorf("the mail to %v names %s: %v, want %v:\n%s", m.To, a, !w, w, text)
+			}
+		}
+	}
+	srv.Nothing(t)
+	if _, ok, _ := st.ReportFor(inc.ID); !ok {
+		t.Error("the incident is not marked reported")
+	}
+	if n := r.Requests.Load(); n != 2 {
+		t.Errorf("%d RDAP requests, want one per /29", n)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
