@@ -221,23 +221,10 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			r.State, r.Updated = state, now
 			reports = append(reports, r)
 		}
+		// Every share, or none, in one transaction: an incident marked reported with a
+		// party never told would never be told.
 		p.marking.Lock()
-		added, changed, err := p.store.AddReportOf(reports[0], digests)
-		n := 0
-		if added {
-			n = 1
-		}
-		if err == nil && len(changed) == 0 {
-			for _, r := range reports[1:] {
-				var ok bool
-				if ok, err = p.store.AddReport(r); err != nil {
-					break
-				}
-				if ok {
-					n++
-				}
-			}
-		}
+		n, changed, err := p.store.AddReportsOf(reports, digests)
 		p.marking.Unlock()
 		if err != nil {
 			return err

@@ -47,6 +47,41 @@ func (s *Store) AddReportOf(r abusewatch.Report, digests map[string]uint64) (add
 	return added, changed, err
 }
 
+// AddReportsOf is AddReportOf for several reports made from the same incidents as read
+// (the shares of a network incident whose addresses have different contacts), in one
+// transaction: the incidents are marked reported with every share added, or with none
+// (a crash between the shares' transactions told some parties and marked the incident
+// reported). It returns how many reports were added.
+func (s *Store) AddReportsOf(rs []abusewatch.Report, digests map[string]uint64) (added int, changed []string, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		var ids []string
+		for _, r := range rs {
+			for _, id := range r.Incidents {
+				if !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+		}
+		if changed, err = changedSince(tx, ids, digests, ""); err != nil || len(changed) > 0 {
+			return err
+		}
+		for _, r := range rs {
+			ok, err := addReport(tx, r)
+			if err != nil {
+				return err
+			}
+			if ok {
+				added++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		added = 0
+	}
+	return added, changed, err
+}
+
 // changedSince returns those of ids whose stored incident's digest is not digests[id]
 // (a missing one counts as changed), or that a report other than replacing covers.
 func changedSince(tx *bolt.Tx, ids []string, digests map[string]uint64, replacing string) ([]string, error) {

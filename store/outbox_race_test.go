@@ -72,3 +72,49 @@ func TestAddReportOfAddsNothingWhenAnIncidentChanged(t *testing.T) {
 		t.Errorf("incident reported by %q, want r2", id)
 	}
 }
+
+// AddReportsOf adds the shares of one incident together or not at all: marked reported
+// with one share added and the process killed before the next, a party was never told.
+func TestAddReportsOfAddsEveryShareOrNone(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	p := netip.MustParsePrefix("5.6.7.0/24")
+	inc := abusewatch.Incident{ID: "n", Key: "net:5.6.7.0/24", Rule: "network", Addr: netip.MustParseAddr("5.6.7.1"), Network: p,
+		First: t0, Last: t0.Add(time.Minute), Count: 12, Attempts: 12}
+	if err := s.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	_, digests, err := s.IncidentsAsStored([]string{"n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares := []abusewatch.Report{
+		{ID: "ra", Incidents: []string{"n"}, State: abusewatch.ReportQueued, Message: []byte("a")},
+		{ID: "rb", Incidents: []string{"n"}, State: abusewatch.ReportQueued, Message: []byte("b")},
+	}
+	grown := inc
+	grown.Count, grown.Last = 13, t0.Add(2*time.Minute)
+	if err := s.PutIncidents([]abusewatch.Incident{grown}); err != nil {
+		t.Fatal(err)
+	}
+	if n, changed, err := s.AddReportsOf(shares, digests); err != nil || n != 0 || !slices.Equal(changed, []string{"n"}) {
+		t.Fatalf("AddReportsOf of a changed incident = %d, %v, %v; want none added, n changed", n, changed, err)
+	}
+	for _, id := range []string{"ra", "rb"} {
+		if _, ok, _ := s.Report(id); ok {
+			t.Errorf("share %s added though the incident changed", id)
+		}
+	}
+	_, digests, _ = s.IncidentsAsStored([]string{"n"})
+	if n, changed, err := s.AddReportsOf(shares, digests); err != nil || n != 2 || len(changed) > 0 {
+		t.Fatalf("AddReportsOf as stored = %d, %v, %v; want both added", n, changed, err)
+	}
+	for _, id := range []string{"ra", "rb"} {
+		if _, ok, _ := s.Report(id); !ok {
+			t.Errorf("share %s not added", id)
+		}
+	}
+	if _, ok, _ := s.ReportFor("n"); !ok {
+		t.Error("the incident is not marked reported")
+	}
+}
