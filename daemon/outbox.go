@@ -307,7 +307,11 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			// the round read them: the next round sees them as they are.
 			return nil
 		}
-		r, err := composer.Compose(contact, incs, now)
+		told, err := reportedBeside(p.store, incs)
+		if err != nil {
+			return err
+		}
+		r, err := composer.ComposeAfter(contact, incs, told, now)
 		if err != nil {
 			// One party's report that cannot be written (a registry's mailbox the mailer
 			// refuses) must not hold up the others', the deliveries and the summary:
@@ -347,6 +351,35 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 		p.log.Debug("incidents grew while their report was written; composing it again", "to", to,
 			"changed", strings.Join(changed, ", "), "attempt", attempt)
 	}
+}
+
+// reportedBeside are the incidents with a report (to anyone, in any state) whose lines
+// the recurrences among incs may take in: a recurrence is counted from daily counters,
+// which hold a burst reported on its own as well, and its report leaves those lines out
+// (mailer.ComposeAfter).
+func reportedBeside(st *store.Store, incs []abusewatch.Incident) ([]abusewatch.Incident, error) {
+	var out []abusewatch.Incident
+	seen := map[string]bool{}
+	for _, inc := range incs {
+		if inc.Rule != "recurrence" {
+			continue
+		}
+		scope := inc.Network
+		if !inc.AboutNetwork() {
+			scope = netip.PrefixFrom(inc.Addr.Unmap(), inc.Addr.Unmap().BitLen())
+		}
+		rs, err := st.ReportedIncidentsOver(scope, inc.First, inc.Last)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
 }
 
 // stillReportable is inc, read again for its report, as it is reported outside (without
@@ -529,7 +562,11 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	if err != nil {
 		return r, false, err
 	}
-	nr, err := composer.Compose(r.Contact, keep, now)
+	told, err := reportedBeside(p.store, keep)
+	if err != nil {
+		return r, false, err
+	}
+	nr, err := composer.ComposeAfter(r.Contact, keep, told, now)
 	if err != nil {
 		return r, false, fmt.Errorf("compose report to %s: %w", strings.Join(r.Contact.Emails, ", "), err)
 	}

@@ -269,7 +269,11 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
-	r, err := composer.Compose(contact, mine, now)
+	told, err := reportedBeside(st, mine)
+	if err != nil {
+		return Preview{}, err
+	}
+	r, err := composer.ComposeAfter(contact, mine, told, now)
 	if err != nil {
 		return Preview{}, err
 	}

@@ -115,6 +115,15 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 // The ID and Message-ID depend only on the recipients and the incident IDs, so composing
 // the same report again gives the same identity; now is the Date and Created time.
 func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.Incident, now time.Time) (abusewatch.Report, error) {
+	return c.ComposeAfter(contact, incidents, nil, now)
+}
+
+// ComposeAfter is Compose for incidents some of whose lines earlier reports may hold:
+// reported are incidents that have a report (to anyone, in any state), those that the
+// recurrences among incidents take in (their scope, within their times; the incidents
+// of this report itself are left aside). A recurrence's report leaves their lines out
+// of its evidence and its counts: the desk is never told a line twice.
+func (c *Composer) ComposeAfter(contact abusewatch.Contact, incidents, reported []abusewatch.Incident, now time.Time) (abusewatch.Report, error) {
 	if len(incidents) == 0 {
 		return abusewatch.Report{}, errors.New("mailer: a report needs at least one incident")
 	}
@@ -131,7 +140,19 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		ids[i] = inc.ID
 	}
 	id := reportID(to, ids)
+	low := map[string]lowered{}
+	for i := range incidents {
+		if incidents[i].Rule != "recurrence" || len(reported) == 0 {
+			continue
+		}
+		if inc, lw, ok := besidesReported(incidents[i], reported, ids); ok {
+			incidents[i], low[inc.ID] = inc, lw
+		}
+	}
 	sources := sourcesOf(incidents)
+	if len(low) > 0 {
+		lowerBounds(sources, low)
+	}
 	subject := subjectFor(sources)
 
 	var body bytes.Buffer

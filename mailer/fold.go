@@ -34,6 +34,8 @@ type source struct {
 	// Of a network: its Sources may leave addresses out (a recurrence knows its
 	// earliest days only as counts, and a list stops at abusewatch.MaxSources).
 	partialSources bool
+	// lines, conns: what inc.Count, inc.Attempts are known to lie within.
+	lines, conns bounds
 }
 
 // sourcesOf groups the report's incidents (sorted by First, then ID) into the
@@ -330,6 +332,7 @@ func merge(incidents []abusewatch.Incident) *source {
 	}
 	slices.SortStableFunc(inc.Evidence, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	inc.Count, inc.Attempts = m.lines.lo, m.conns.lo
+	s.lines, s.conns = m.lines, m.conns
 	s.linesAtLeast, s.connsAtLeast = m.lines.lo != m.lines.hi, m.conns.lo != m.conns.hi
 	s.inc = inc
 	return s

@@ -1,0 +1,154 @@
+package mailer
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// A recurrence counts every line of its address on its days, a burst reported on its
+// own as well (R2: 16 lines claimed, 6 of them the burst's reported before). Its
+// report leaves out the lines an earlier report holds: not shown, not counted, and
+// "at least" where the incidents tell only bounds. An incident of the same mail is
+// folded with it instead, each line counted once.
+func TestARecurrenceLeavesOutTheLinesReportedBefore(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	const day = 24 * 60
+	addr := "203.0.113.4"
+	one := netip.MustParsePrefix(addr + "/32")
+	// One failure a day on days 0..4 and 6..10, six in minutes on day 5 (the burst).
+	type log struct {
+		l                  *foldLog
+		all, burst, before []abusewatch.Event
+	}
+	mk := func() log {
+		g := log{l: &foldLog{t0: t0}}
+		g.before = []abusewatch.Event{g.l.line(addr, -day, "web1"), g.l.line(addr, -day+1, "web1")}
+		for d := range 11 {
+			if d != 5 {
+				g.all = append(g.all, g.l.line(addr, float64(d*day), "web1"))
+				continue
+			}
+			for m := range 6 {
+				e := g.l.line(addr, float64(d*day+m), "web1")
+				g.all, g.burst = append(g.all, e), append(g.burst, e)
+			}
+		}
+		return g
+	}
+	// The recurrence as correlate makes it: 16 lines from the counters, 11 connections
+	// (the first day's and the batch's, one for each other day), the lines it read kept.
+	recurrence := func(g log) abusewatch.Incident {
+		rec := foldIncident("recur-4", "recurrence", one, g.all, 16)
+		rec.Attempts = 11
+		rec.Evidence = append([]abusewatch.Event{g.all[0]}, g.all[len(g.all)-5:]...)
+		return rec
+	}
+	burstPorts := func(g log) []string {
+		var out []string
+		for _, e := range g.burst {
+			out = append(out, fmt.Sprintf("port %d ssh2", e.Port))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		mail     func(g log) []abusewatch.Incident // the report's incidents
+		reported func(g log) []abusewatch.Incident // those earlier reports hold
+		memo     string
+		xarf     string
+		shown    int  // log lines shown
+		noBurst  bool // none of the burst's lines is in the mail
+	}{{
+		name: "a burst reported before, within its span",
+		mail: func(g log) []abusewatch.Incident { return []abusewatch.Incident{recurrence(g)} },
+		reported: func(g log) []abusewatch.Incident {
+			return []abusewatch.Incident{foldIncident("ip-4", "per-address", one, g.burst, 10)}
+		},
+		memo:  "Connections:     at least 6 (10 log lines)\n",
+		xarf:  "at least 6 connections (10 log lines)",
+		shown: 6, noBurst: true,
+	}, {
+		// Sent to another desk, or waiting: the lines are told all the same.
+		name: "the burst within a network incident reported before",
+		mail: func(g log) []abusewatch.Incident { return []abusewatch.Incident{recurrence(g)} },
+		reported: func(g log) []abusewatch.Incident {
+			evs := append([]abusewatch.Event{}, g.burst...)
+			for i := range 4 {
+				evs = append(evs, g.l.line(fmt.Sprintf("203.0.113.%d", 50+i), float64(5*day)+float64(i)+0.5, "web1"))
+			}
+			sortEvents(evs)
+			n := foldIncident("net-4", "network", netip.MustParsePrefix("203.0.113.0/24"), evs, 10)
+			n.Addr = netip.MustParseAddr(addr)
+			return []abusewatch.Incident{n}
+		},
+		// Its 10 lines, 4 of other addresses: at most 6 of the recurrence's.
+		memo:  "Connections:     at least 6 (at least 10 log lines)\n",
+		xarf:  "at least 6 connections (at least 10 log lines)",
+		shown: 6, noBurst: true,
+	}, {
+		// Its last line is the recurrence's first: that one line is told.
+		name: "one reported before that ends where the recurrence begins",
+		mail: func(g log) []abusewatch.Incident { return []abusewatch.Incident{recurrence(g)} },
+		reported: func(g log) []abusewatch.Incident {
+			return []abusewatch.Incident{foldIncident("ip-3", "per-address", one, append(g.before, g.all[0]), 10)}
+		},
+		memo:  "Connections:     at least 10 (at least 15 log lines)\n",
+		xarf:  "at least 10 connections (at least 15 log lines)",
+		shown: 5,
+	}, {
+		// An instant before it: none of its lines.
+		name: "one reported before that ends before the recurrence begins",
+		mail: func(g log) []abusewatch.Incident { return []abusewatch.Incident{recurrence(g)} },
+		reported: func(g log) []abusewatch.Incident {
+			return []abusewatch.Incident{foldIncident("ip-3", "per-address", one, g.before, 10)}
+		},
+		memo:  "Connections:     11 (16 log lines)\n",
+		xarf:  "11 connections (16 log lines)",
+		shown: 6,
+	}, {
+		// Both unreported: one source, its lines the recurrence's, each once.
+		name: "the burst in the same mail",
+		mail: func(g log) []abusewatch.Incident {
+			return []abusewatch.Incident{recurrence(g), foldIncident("ip-4", "per-address", one, g.burst, 10)}
+		},
+		reported: func(g log) []abusewatch.Incident {
+			return []abusewatch.Incident{foldIncident("ip-4", "per-address", one, g.burst, 10)}
+		},
+		memo:  "Connections:     11 (16 log lines)\n",
+		xarf:  "11 connections (16 log lines)",
+		shown: 12,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := mk()
+			r, err := xarfComposer(t).ComposeAfter(testContact(), tc.mail(g), tc.reported(g), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, bodies := parts(t, r.Message)
+			memo := strings.ReplaceAll(string(bodies[0]), "\r\n", "\n")
+			mustContain(t, memo, tc.memo)
+			if n := strings.Count(memo, "Failed password"); n != tc.shown {
+				t.Errorf("%d log lines shown, want %d:\n%s", n, tc.shown, memo)
+			}
+			if len(bodies) != 2 {
+				t.Fatalf("%d X-ARF parts, want 1", len(bodies)-1)
+			}
+			doc := xarfPart(t, bodies[1])
+			if d, _ := doc["description"].(string); !strings.HasPrefix(d, tc.xarf+" ") {
+				t.Errorf("X-ARF description %q, want it to begin %q", d, tc.xarf)
+			}
+			payload, _ := base64.StdEncoding.DecodeString(doc["evidence"].([]any)[0].(map[string]any)["payload"].(string))
+			for _, p := range burstPorts(g) {
+				if tc.noBurst && (strings.Contains(memo, p) || strings.Contains(string(payload), p)) {
+					t.Errorf("the mail shows the burst's line with %q, reported before", p)
+				}
+			}
+		})
+	}
+}
