@@ -334,6 +334,12 @@ func merge(incidents []abusewatch.Incident) *source {
 	inc.Count, inc.Attempts = m.lines.lo, m.conns.lo
 	s.lines, s.conns = m.lines, m.conns
 	s.linesAtLeast, s.connsAtLeast = m.lines.lo != m.lines.hi, m.conns.lo != m.conns.hi
+	// A recurrence claims only the connections it saw, at least one a day: a lower
+	// bound, unless there are no more lines than that.
+	if slices.ContainsFunc(incidents, func(x abusewatch.Incident) bool { return x.Rule == "recurrence" }) &&
+		(s.linesAtLeast || inc.Attempts < inc.Count) {
+		s.connsAtLeast = true
+	}
 	s.inc = inc
 	return s
 }

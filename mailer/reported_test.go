@@ -108,8 +108,8 @@ func TestARecurrenceLeavesOutTheLinesReportedBefore(t *testing.T) {
 		reported: func(g log) []abusewatch.Incident {
 			return []abusewatch.Incident{foldIncident("ip-3", "per-address", one, g.before, 10)}
 		},
-		memo:  "Connections:     11 (16 log lines)\n",
-		xarf:  "11 connections (16 log lines)",
+		memo:  "Connections:     at least 11 (16 log lines)\n",
+		xarf:  "at least 11 connections (16 log lines)",
 		shown: 6,
 	}, {
 		// Both unreported: one source, its lines the recurrence's, each once.
@@ -120,8 +120,8 @@ func TestARecurrenceLeavesOutTheLinesReportedBefore(t *testing.T) {
 		reported: func(g log) []abusewatch.Incident {
 			return []abusewatch.Incident{foldIncident("ip-4", "per-address", one, g.burst, 10)}
 		},
-		memo:  "Connections:     11 (16 log lines)\n",
-		xarf:  "11 connections (16 log lines)",
+		memo:  "Connections:     at least 11 (16 log lines)\n",
+		xarf:  "at least 11 connections (16 log lines)",
 		shown: 12,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,6 +148,56 @@ func TestARecurrenceLeavesOutTheLinesReportedBefore(t *testing.T) {
 				if tc.noBurst && (strings.Contains(memo, p) || strings.Contains(string(payload), p)) {
 					t.Errorf("the mail shows the burst's line with %q, reported before", p)
 				}
+			}
+		})
+	}
+}
+
+// A recurrence claims only the connections it saw, at least one a day (R7: 118 for
+// 3,330 one-line connections, stated as exact): the memo, the list of other sources
+// and the X-ARF part say "at least", unless it has no more lines than connections.
+func TestARecurrenceSaysAtLeastForItsConnections(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		network   bool
+		attempts  int // of 12 lines, 6 kept
+		memo      string
+		xarfStart string
+	}{
+		{"fewer connections than lines", false, 11, "Connections:     at least 11 (12 log lines)\n", "at least 11 connections (12 log lines)"},
+		{"as many connections as lines", false, 12, "Connections:     12 (12 log lines)\n", "12 connections (12 log lines)"},
+		{"a /24, fewer connections than lines", true, 11, "Connections:     at least 11 (12 log lines)\n", "at least 11 connections (12 log lines)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &foldLog{t0: t0}
+			var evs []abusewatch.Event
+			for d := range 12 {
+				a := "203.0.113.4"
+				if tc.network {
+					a = fmt.Sprintf("203.0.113.%d", 4+d%2)
+				}
+				evs = append(evs, l.line(a, float64(d*24*60), "web1"))
+			}
+			network := netip.MustParsePrefix("203.0.113.4/32")
+			if tc.network {
+				network = netip.MustParsePrefix("203.0.113.0/24")
+			}
+			rec := foldIncident("recur", "recurrence", network, evs, 6)
+			rec.Attempts = tc.attempts
+			r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{rec}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, bodies := parts(t, r.Message)
+			mustContain(t, strings.ReplaceAll(string(bodies[0]), "\r\n", "\n"), tc.memo)
+			d, _ := xarfPart(t, bodies[1])["description"].(string)
+			if tc.network {
+				if want := "of 203.0.113.0/24, from which we saw " + tc.xarfStart; !strings.Contains(d, want) {
+					t.Errorf("X-ARF description %q, want %q in it", d, want)
+				}
+			} else if !strings.HasPrefix(d, tc.xarfStart+" ") {
+				t.Errorf("X-ARF description %q, want it to begin %q", d, tc.xarfStart)
 			}
 		})
 	}
