@@ -102,7 +102,7 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 		if !inc.Addr.IsValid() {
 			return nil
 		}
-		if x, ok := c.addressXARF(id, s, nil, netip.Prefix{}); ok {
+		if x, ok := c.addressXARF(id, s, nil, netip.Prefix{}, false); ok {
 			return []xarfReport{x}
 		}
 		return nil
@@ -112,7 +112,7 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 	for _, a := range s.addrs {
 		addr := a.inc.Addr.Unmap()
 		own[addr] = true
-		if x, ok := c.addressXARF(id, a, linesFrom(inc.Evidence, addr), inc.Network); ok {
+		if x, ok := c.addressXARF(id, a, linesFrom(inc.Evidence, addr), inc.Network, unkeptOf(s.members, a)); ok {
 			out = append(out, x)
 		}
 	}
@@ -155,15 +155,32 @@ func linesFrom(evs []abusewatch.Event, addr netip.Addr) []abusewatch.Event {
 	return out
 }
 
+// unkeptOf says whether a network incident among nets holds lines it did not keep
+// that may be a's (its address's, folded into it) outside the times of a's own
+// incidents: a's counts from the network's kept lines are then only lower bounds.
+func unkeptOf(nets []abusewatch.Incident, a *source) bool {
+	return slices.ContainsFunc(nets, func(n abusewatch.Incident) bool {
+		if !n.AboutNetwork() || linesOf(&n).complete {
+			return false
+		}
+		// Within the times of an incident of a that counts every line of a of its classes.
+		return !slices.ContainsFunc(a.members, func(x abusewatch.Incident) bool {
+			return (x.Rule == "per-address" || x.Rule == "recurrence") && !x.First.After(n.First) && !x.Last.Before(n.Last) &&
+				!slices.ContainsFunc(n.Classes, func(c abusewatch.Class) bool { return !slices.Contains(x.Classes, c) })
+		})
+	})
+}
+
 // addressXARF is the X-ARF report about the address of source a (its incidents
 // merged), with its lines extra (sorted by time) that a network incident of the same
 // report shows, when a is folded into network: they widen its times, and those
-// outside the times of its incidents add to its counts.
-func (c *Composer) addressXARF(id string, a *source, extra []abusewatch.Event, network netip.Prefix) (xarfReport, bool) {
+// outside the times of its incidents add to its counts. unkept says the network holds
+// lines it did not keep that may be a's (unkeptOf): the counts are lower bounds.
+func (c *Composer) addressXARF(id string, a *source, extra []abusewatch.Event, network netip.Prefix, unkept bool) (xarfReport, bool) {
 	inc := &a.inc
 	addr := inc.Addr.Unmap()
 	lines, conns := inc.Count, max(inc.Attempts, 1)
-	linesAtLeast, connsAtLeast := a.linesAtLeast, a.connsAtLeast
+	linesAtLeast, connsAtLeast := a.linesAtLeast || unkept, a.connsAtLeast || unkept
 	evs := slices.Clone(inc.Evidence)
 	first, last := inc.First, inc.Last
 	hosts := slices.Clone(inc.Hosts)
