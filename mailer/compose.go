@@ -300,11 +300,22 @@ func allLogins(sources []*source) bool {
 	return true
 }
 
-// allScans reports whether every incident is a port scan.
+// allScans reports whether every source is a port scan: it has one, and its other
+// incidents hold only lines of the kinds its port scans do (the address's per-address
+// incident of the same packets).
 func allScans(sources []*source) bool {
 	for _, s := range sources {
+		var classes []abusewatch.Class
 		for _, inc := range s.members {
-			if inc.Rule != "port-scan" {
+			if inc.Rule == "port-scan" {
+				classes = append(classes, inc.Classes...)
+			}
+		}
+		if len(classes) == 0 {
+			return false
+		}
+		for _, inc := range s.members {
+			if slices.ContainsFunc(inc.Classes, func(c abusewatch.Class) bool { return !slices.Contains(classes, c) }) {
 				return false
 			}
 		}

@@ -318,3 +318,51 @@ func TestNetworkSourcesAreCountedTruly(t *testing.T) {
 		})
 	}
 }
+
+// A port scan folded with the per-address incident of the same packets is a port scan:
+// the subject and the memo's one reason say so (R8: "suspicious activity", and the
+// blocked packets given as a second reason). An incident of the address with lines of
+// another kind is not the port scan's: the subject says less.
+func TestAPortScanWithItsOwnAddressIncidentIsNamedAPortScan(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		classes []abusewatch.Class // of the per-address incident
+		subject string
+		reasons []string
+	}{
+		{"the same packets", []abusewatch.Class{"port-probe"}, "Abuse report: port scan from 203.0.113.50",
+			[]string{"a port scan of our hosts"}},
+		{"packets and failed logins", []abusewatch.Class{abusewatch.ClassAuthFailure, "port-probe"}, "Abuse report: suspicious activity from 203.0.113.50",
+			[]string{"a port scan of our hosts", "repeated failed SSH login attempts"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+			var evs []abusewatch.Event
+			for i := range 25 {
+				e := abusewatch.Event{Seq: uint64(100 + i), Time: t0.Add(time.Duration(i) * 5 * time.Second), Addr: netip.MustParseAddr("203.0.113.50"),
+					Class: "port-probe", Port: 4444, LocalPort: uint16(1000 + i), Host: "web1", Service: "kernel"}
+				e.Line = fmt.Sprintf("kernel: [UFW BLOCK] IN=eth0 SRC=203.0.113.50 DST=10.0.0.1 PROTO=TCP SPT=4444 DPT=%d ACK URGP=0", e.LocalPort)
+				evs = append(evs, e)
+			}
+			one := netip.MustParsePrefix("203.0.113.50/32")
+			scan := foldIncident("scan-50", "port-scan", one, evs, 10)
+			per := foldIncident("ip-50", "per-address", one, evs, 10)
+			scan.Classes, per.Classes = []abusewatch.Class{"port-probe"}, tc.classes
+			r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{scan, per}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Subject != tc.subject {
+				t.Errorf("Subject = %q, want %q", r.Subject, tc.subject)
+			}
+			_, _, bodies := parts(t, r.Message)
+			memo := strings.ReplaceAll(string(bodies[0]), "\r\n", "\n")
+			for _, reason := range tc.reasons {
+				mustContain(t, memo, "Our logs show "+reason+" coming from your network.")
+			}
+			if n := strings.Count(memo, "Our logs show"); n != len(tc.reasons) {
+				t.Errorf("%d reasons, want %d:\n%s", n, len(tc.reasons), memo)
+			}
+		})
+	}
+}

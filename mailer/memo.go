@@ -110,11 +110,11 @@ type memoIncident struct {
 func reasons(sources []*source) []string {
 	var out []string
 	for _, s := range sources {
-		// Of a class that a sweep or a recurrence of this source names, the plain
-		// phrase says less: it goes.
+		// Of a class that a sweep, a recurrence or a port scan of this source names,
+		// the plain phrase says less: it goes.
 		qualified := map[abusewatch.Class]bool{}
 		for _, inc := range s.members {
-			if !s.inc.AboutNetwork() && (inc.Rule == "sweep" || inc.Rule == "recurrence") {
+			if !s.inc.AboutNetwork() && (inc.Rule == "sweep" || inc.Rule == "recurrence" || inc.Rule == "port-scan") {
 				for _, cl := range inc.Classes {
 					qualified[cl] = true
 				}
