@@ -307,11 +307,11 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			// the round read them: the next round sees them as they are.
 			return nil
 		}
-		told, err := reportedBeside(p.store, incs)
+		known, err := knownOf(p.store, incs)
 		if err != nil {
 			return err
 		}
-		r, err := composer.ComposeAfter(contact, incs, told, now)
+		r, err := composer.ComposeKnowing(contact, incs, known, now)
 		if err != nil {
 			// One party's report that cannot be written (a registry's mailbox the mailer
 			// refuses) must not hold up the others', the deliveries and the summary:
@@ -353,12 +353,14 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 	}
 }
 
-// reportedBeside are the incidents with a report (to anyone, in any state) whose lines
-// the recurrences among incs may take in: a recurrence is counted from daily counters,
-// which hold a burst reported on its own as well, and its report leaves those lines out
-// (mailer.ComposeAfter).
-func reportedBeside(st *store.Store, incs []abusewatch.Incident) ([]abusewatch.Incident, error) {
-	var out []abusewatch.Incident
+// knownOf is what the store knows of incs that they do not say themselves
+// (mailer.Known): for each recurrence among them, the incidents with a report (to
+// anyone, in any state) whose lines it may take in (a recurrence is counted from daily
+// counters, which hold a burst reported on its own as well, and its report leaves
+// those lines out), and, of a network, whether its Sources name every address of its
+// lines.
+func knownOf(st *store.Store, incs []abusewatch.Incident) (mailer.Known, error) {
+	var known mailer.Known
 	seen := map[string]bool{}
 	for _, inc := range incs {
 		if inc.Rule != "recurrence" {
@@ -370,16 +372,53 @@ func reportedBeside(st *store.Store, incs []abusewatch.Incident) ([]abusewatch.I
 		}
 		rs, err := st.ReportedIncidentsOver(scope, inc.First, inc.Last)
 		if err != nil {
-			return nil, err
+			return known, err
 		}
 		for _, r := range rs {
 			if !seen[r.ID] {
 				seen[r.ID] = true
-				out = append(out, r)
+				known.Reported = append(known.Reported, r)
+			}
+		}
+		if inc.AboutNetwork() {
+			all, err := namesEveryAddress(st, inc)
+			if err != nil {
+				return known, err
+			}
+			if all {
+				if known.AllSources == nil {
+					known.AllSources = map[string]bool{}
+				}
+				known.AllSources[inc.ID] = true
 			}
 		}
 	}
-	return out, nil
+	return known, nil
+}
+
+// namesEveryAddress says whether the Sources of inc, a recurrence of a network, name
+// every address of the lines it counts: correlate names the addresses of the lines it
+// read (some of its first day's, a few thousand of the days up to its batch, and all
+// since), which may leave some out, and knows its days before the raw events' retention
+// only as counts. It does when the store still holds as many lines of the network from
+// inc's first day to its last event as inc counts (successful logins aside, as the
+// counters), and each of them is of an address inc names.
+func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
+	if len(inc.Sources) >= abusewatch.MaxSources {
+		return false, nil
+	}
+	named := make(map[netip.Addr]bool, len(inc.Sources))
+	for _, a := range inc.Sources {
+		named[a.Unmap()] = true
+	}
+	stored, all := 0, true
+	err := st.Glances(inc.Network, inc.First.UTC().Truncate(24*time.Hour), inc.Last, func(g store.Glance) {
+		if g.Class != abusewatch.ClassAuthSuccess {
+			stored += g.N
+			all = all && named[g.Addr.Unmap()]
+		}
+	})
+	return err == nil && all && stored >= inc.Count, err
 }
 
 // stillReportable is inc, read again for its report, as it is reported outside (without
@@ -562,11 +601,11 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	if err != nil {
 		return r, false, err
 	}
-	told, err := reportedBeside(p.store, keep)
+	known, err := knownOf(p.store, keep)
 	if err != nil {
 		return r, false, err
 	}
-	nr, err := composer.ComposeAfter(r.Contact, keep, told, now)
+	nr, err := composer.ComposeKnowing(r.Contact, keep, known, now)
 	if err != nil {
 		return r, false, fmt.Errorf("compose report to %s: %w", strings.Join(r.Contact.Emails, ", "), err)
 	}

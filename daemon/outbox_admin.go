@@ -269,11 +269,11 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
-	told, err := reportedBeside(st, mine)
+	known, err := knownOf(st, mine)
 	if err != nil {
 		return Preview{}, err
 	}
-	r, err := composer.ComposeAfter(contact, mine, told, now)
+	r, err := composer.ComposeKnowing(contact, mine, known, now)
 	if err != nil {
 		return Preview{}, err
 	}

@@ -115,15 +115,26 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 // The ID and Message-ID depend only on the recipients and the incident IDs, so composing
 // the same report again gives the same identity; now is the Date and Created time.
 func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.Incident, now time.Time) (abusewatch.Report, error) {
-	return c.ComposeAfter(contact, incidents, nil, now)
+	return c.ComposeKnowing(contact, incidents, Known{}, now)
 }
 
-// ComposeAfter is Compose for incidents some of whose lines earlier reports may hold:
-// reported are incidents that have a report (to anyone, in any state), those that the
-// recurrences among incidents take in (their scope, within their times; the incidents
-// of this report itself are left aside). A recurrence's report leaves their lines out
-// of its evidence and its counts: the desk is never told a line twice.
-func (c *Composer) ComposeAfter(contact abusewatch.Contact, incidents, reported []abusewatch.Incident, now time.Time) (abusewatch.Report, error) {
+// Known is what the outbox knows of a report's incidents that they do not say
+// themselves: it reads the store, which the mailer does not.
+type Known struct {
+	// Reported are incidents that have a report (to anyone, in any state), those
+	// whose lines the recurrences of the report take in (their scope, within their
+	// times; the incidents of the report itself are left aside). A recurrence's
+	// report leaves their lines out of its evidence and its counts: the desk is never
+	// told a line twice.
+	Reported []abusewatch.Incident
+	// AllSources are the IDs of recurrences of a network whose Sources name every
+	// address of the lines they count (the store still holds every one of them): the
+	// memo says how many, not "N or more".
+	AllSources map[string]bool
+}
+
+// ComposeKnowing is Compose with what the outbox knows of the incidents (Known).
+func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusewatch.Incident, known Known, now time.Time) (abusewatch.Report, error) {
 	if len(incidents) == 0 {
 		return abusewatch.Report{}, errors.New("mailer: a report needs at least one incident")
 	}
@@ -142,14 +153,14 @@ func (c *Composer) ComposeAfter(contact abusewatch.Contact, incidents, reported 
 	id := reportID(to, ids)
 	low := map[string]lowered{}
 	for i := range incidents {
-		if incidents[i].Rule != "recurrence" || len(reported) == 0 {
+		if incidents[i].Rule != "recurrence" || len(known.Reported) == 0 {
 			continue
 		}
-		if inc, lw, ok := besidesReported(incidents[i], reported, ids); ok {
+		if inc, lw, ok := besidesReported(incidents[i], known.Reported, ids); ok {
 			incidents[i], low[inc.ID] = inc, lw
 		}
 	}
-	sources := sourcesOf(incidents)
+	sources := sourcesOf(incidents, known.AllSources)
 	if len(low) > 0 {
 		lowerBounds(sources, low)
 	}

@@ -31,16 +31,18 @@ type source struct {
 	// Of a network: its addresses that have incidents of their own in the report,
 	// those incidents merged per address, each with its own lines and times.
 	addrs []*source
-	// Of a network: its Sources may leave addresses out (a recurrence knows its
-	// earliest days only as counts, and a list stops at abusewatch.MaxSources).
+	// Of a network: its Sources may leave addresses out (a recurrence read only some
+	// of its lines, unless Known.AllSources says otherwise, and a list stops at
+	// abusewatch.MaxSources).
 	partialSources bool
 	// lines, conns: what inc.Count, inc.Attempts are known to lie within.
 	lines, conns bounds
 }
 
 // sourcesOf groups the report's incidents (sorted by First, then ID) into the
-// sources the memo shows, ordered by their first event.
-func sourcesOf(incidents []abusewatch.Incident) []*source {
+// sources the memo shows, ordered by their first event. allSources are the IDs of the
+// recurrences whose Sources are known to name every address (Known.AllSources).
+func sourcesOf(incidents []abusewatch.Incident, allSources map[string]bool) []*source {
 	type group struct {
 		members []abusewatch.Incident
 		addrs   []*source
@@ -105,7 +107,7 @@ func sourcesOf(incidents []abusewatch.Incident) []*source {
 		hasSources := false
 		for _, n := range g.members {
 			hasSources = hasSources || n.Sources != nil
-			s.partialSources = s.partialSources || n.Rule == "recurrence"
+			s.partialSources = s.partialSources || (n.Rule == "recurrence" && !allSources[n.ID])
 		}
 		if hasSources {
 			var sources []netip.Addr

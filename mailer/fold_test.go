@@ -271,8 +271,9 @@ func TestMemoSaysWhatTheRuleFound(t *testing.T) {
 }
 
 // A network's memo entry says how many addresses it came from, truly: where its list
-// may leave some out (a recurrence knows its earliest days only as counts; a list
-// stops at abusewatch.MaxSources) it says "N or more" and how many it lists. Each
+// may leave some out (a recurrence that the outbox does not know to name every address
+// of its lines; a list stops at abusewatch.MaxSources) it says "N or more" and how many
+// it lists. Each
 // address with a line gets an X-ARF part with that line's times; one with no line kept
 // has no source port to give, which the X-ARF schemas require: it gets none.
 func TestNetworkSourcesAreCountedTruly(t *testing.T) {
@@ -284,11 +285,15 @@ func TestNetworkSourcesAreCountedTruly(t *testing.T) {
 		name    string
 		rule    string
 		sources []netip.Addr
+		all     bool // Known.AllSources names it
 		want    string
 	}{
-		{"network", "network", many[10:18], "Addresses seen:  8\n"},
-		{"recurrence", "recurrence", many[10:18], "Addresses seen:  8 or more; these 8 are listed\n"},
-		{"every address of a /24", "network", many, "Addresses seen:  256 or more; these 256 are listed\n"},
+		{"network", "network", many[10:18], false, "Addresses seen:  8\n"},
+		{"recurrence", "recurrence", many[10:18], false, "Addresses seen:  8 or more; these 8 are listed\n"},
+		{"recurrence naming every address", "recurrence", many[10:18], true, "Addresses seen:  8\n"},
+		{"recurrence naming 255 addresses, every one", "recurrence", many[:abusewatch.MaxSources-1], true, "Addresses seen:  255\n"},
+		{"recurrence naming 256 addresses", "recurrence", many, true, "Addresses seen:  256 or more; these 256 are listed\n"},
+		{"every address of a /24", "network", many, false, "Addresses seen:  256 or more; these 256 are listed\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &foldLog{t0: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
@@ -298,7 +303,7 @@ func TestNetworkSourcesAreCountedTruly(t *testing.T) {
 			}
 			inc := foldIncident("net-1", tc.rule, netip.MustParsePrefix("203.0.113.0/24"), evs, 10)
 			inc.Sources, inc.Count, inc.Attempts = tc.sources, 40, 40
-			r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
+			r, err := xarfComposer(t).ComposeKnowing(testContact(), []abusewatch.Incident{inc}, Known{AllSources: map[string]bool{"net-1": tc.all}}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -86,8 +86,8 @@ type memoIncident struct {
 	// Of a network, every address its events came from (Incident.Sources, and those of
 	// the incidents of its addresses it holds), four to a line, and how many: "12", or
 	// where the list may leave some out "256 or more; these 256 are listed" (at
-	// abusewatch.MaxSources, or a recurrence, whose earliest days are known only as
-	// counts); none for an incident stored before abusewatch kept them.
+	// abusewatch.MaxSources, or a recurrence not known to name every address of its
+	// lines: Known.AllSources); none for an incident stored before abusewatch kept them.
 	SourceLines []string
 	SourceCount string
 	PTR         string // of an address, its forward-confirmed reverse name, sanitised, or ""

@@ -126,7 +126,7 @@ func TestARecurrenceLeavesOutTheLinesReportedBefore(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := mk()
-			r, err := xarfComposer(t).ComposeAfter(testContact(), tc.mail(g), tc.reported(g), time.Now())
+			r, err := xarfComposer(t).ComposeKnowing(testContact(), tc.mail(g), Known{Reported: tc.reported(g)}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
