@@ -332,6 +332,12 @@ func merge(incidents []abusewatch.Incident) *source {
 		slices.Sort(inc.Classes)
 		slices.Sort(inc.Hosts)
 	}
+	// The lines and connections of all are at least those of each, one held whole by
+	// another too (a recurrence claims fewer connections than an incident it holds).
+	for _, x := range incidents {
+		m.lines.lo, m.conns.lo = max(m.lines.lo, x.Count), max(m.conns.lo, min(x.Attempts, x.Count))
+	}
+	m.lines.hi, m.conns.hi = max(m.lines.hi, m.lines.lo), max(m.conns.hi, m.conns.lo)
 	slices.SortStableFunc(inc.Evidence, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	inc.Count, inc.Attempts = m.lines.lo, m.conns.lo
 	s.lines, s.conns = m.lines, m.conns

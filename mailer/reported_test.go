@@ -123,6 +123,22 @@ func TestARecurrenceLeavesOutTheLinesReportedBefore(t *testing.T) {
 		memo:  "Connections:     at least 11 (16 log lines)\n",
 		xarf:  "at least 11 connections (16 log lines)",
 		shown: 12,
+	}, {
+		// The recurrence claims 3 connections and keeps 2 lines; the address's
+		// follow-up of its last 5 days, which it holds, has 5 (b2's fifth report said
+		// "at least 7" of 3,960 one-line connections).
+		name: "a follow-up of the burst in the same mail",
+		mail: func(g log) []abusewatch.Incident {
+			rec := recurrence(g)
+			rec.Attempts, rec.Evidence = 3, []abusewatch.Event{g.all[0], g.all[len(g.all)-1]}
+			return []abusewatch.Incident{rec, foldIncident("ip-5", "per-address", one, g.all[len(g.all)-5:], 10)}
+		},
+		reported: func(g log) []abusewatch.Incident {
+			return []abusewatch.Incident{foldIncident("ip-4", "per-address", one, g.burst, 10)}
+		},
+		memo:  "Connections:     at least 5 (10 log lines)\n",
+		xarf:  "at least 5 connections (10 log lines)",
+		shown: 6, noBurst: true,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := mk()
