@@ -286,11 +286,13 @@ func TestAFoldedAddressCountsWhatItsNetworkKept(t *testing.T) {
 		name     string
 		netCount int  // the network's lines: it keeps the 8 below
 		spans    bool // the address's own incident spans the network's times
+		other    bool // the line not kept is another address's, whose incident holds it
 		want     string
 	}{
-		{"the network kept every line", 8, false, "5 connections (5 log lines)"},
-		{"the network kept all but one", 9, false, "at least 5 connections (at least 5 log lines)"},
-		{"all but one, within the address's times", 9, true, "5 connections (5 log lines)"},
+		{"the network kept every line", 8, false, false, "5 connections (5 log lines)"},
+		{"the network kept all but one", 9, false, false, "at least 5 connections (at least 5 log lines)"},
+		{"all but one, within the address's times", 9, true, false, "5 connections (5 log lines)"},
+		{"all but one, another address's", 9, false, true, "5 connections (5 log lines)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &foldLog{t0: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
@@ -309,8 +311,13 @@ func TestAFoldedAddressCountsWhatItsNetworkKept(t *testing.T) {
 			if tc.spans {
 				own = l.ev[:5]
 			}
-			ip := foldIncident("ip-7", "per-address", netip.MustParsePrefix("203.0.113.7/32"), own, 10)
-			r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{n, ip}, time.Now())
+			incs := []abusewatch.Incident{n, foldIncident("ip-7", "per-address", netip.MustParsePrefix("203.0.113.7/32"), own, 10)}
+			if tc.other {
+				// 203.0.113.20 at minute 1 (kept) and 1.5 (not kept).
+				evs := []abusewatch.Event{l.ev[5], l.line("203.0.113.20", 1.5, "web1")}
+				incs = append(incs, foldIncident("ip-20", "per-address", netip.MustParsePrefix("203.0.113.20/32"), evs, 10))
+			}
+			r, err := xarfComposer(t).Compose(testContact(), incs, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
