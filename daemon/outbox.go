@@ -307,7 +307,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			// the round read them: the next round sees them as they are.
 			return nil
 		}
-		known, err := knownOf(p.store, incs)
+		known, err := knownOf(p.store, incs, "")
 		if err != nil {
 			return err
 		}
@@ -358,8 +358,9 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 // anyone, in any state) whose lines it may take in (a recurrence is counted from daily
 // counters, which hold a burst reported on its own as well, and its report leaves
 // those lines out), and, of a network, whether its Sources name every address of its
-// lines.
-func knownOf(st *store.Store, incs []abusewatch.Incident) (mailer.Known, error) {
+// lines. The incidents of report except ("" none), which is being written again or
+// previewed, are its own, not another's.
+func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer.Known, error) {
 	var known mailer.Known
 	seen := map[string]bool{}
 	for _, inc := range incs {
@@ -370,7 +371,7 @@ func knownOf(st *store.Store, incs []abusewatch.Incident) (mailer.Known, error) 
 		if !inc.AboutNetwork() {
 			scope = netip.PrefixFrom(inc.Addr.Unmap(), inc.Addr.Unmap().BitLen())
 		}
-		rs, err := st.ReportedIncidentsOver(scope, inc.First, inc.Last)
+		rs, err := st.ReportedIncidentsOver(scope, inc.First, inc.Last, except)
 		if err != nil {
 			return known, err
 		}
@@ -601,7 +602,7 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	if err != nil {
 		return r, false, err
 	}
-	known, err := knownOf(p.store, keep)
+	known, err := knownOf(p.store, keep, r.ID)
 	if err != nil {
 		return r, false, err
 	}

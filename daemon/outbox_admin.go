@@ -269,7 +269,11 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
-	known, err := knownOf(st, mine)
+	except := ""
+	if already {
+		except = newestReport // as it was reported: beside the others of its report
+	}
+	known, err := knownOf(st, mine, except)
 	if err != nil {
 		return Preview{}, err
 	}

@@ -13,16 +13,17 @@ import (
 // ReportedIncidentsOver returns the incidents that have a report (in any state) and
 // may hold lines of scope (an address or a network) between from and to: those of the
 // addresses in scope, and the network incidents of the networks that hold scope, whose
-// times meet from..to; oldest first. A recurrence, counted from daily counters, takes
-// in the lines of such an incident of its span, which its report must not claim again.
-// Only those are read in full.
-func (s *Store) ReportedIncidentsOver(scope netip.Prefix, from, to time.Time) ([]abusewatch.Incident, error) {
+// times meet from..to; oldest first; those of report except aside (its incidents are
+// what is being written again, or previewed). A recurrence, counted from daily
+// counters, takes in the lines of such an incident of its span, which its report must
+// not claim again. Only those are read in full.
+func (s *Store) ReportedIncidentsOver(scope netip.Prefix, from, to time.Time, except string) ([]abusewatch.Incident, error) {
 	scope = abusewatch.UnmapPrefix(scope)
 	out, _, err := s.readFound(0, func(tx *bolt.Tx) (found []foundIncident, err error) {
 		lastIdx, reported := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketReported)
 		seen := map[string]bool{}
 		take := func(id []byte, last int64) {
-			if seen[string(id)] || reported.Get(id) == nil || last < from.UnixNano() {
+			if r := reported.Get(id); seen[string(id)] || r == nil || (except != "" && string(r) == except) || last < from.UnixNano() {
 				return
 			}
 			if h, ok := readHead(lastIdx.Get(id)); !ok || h.first > to.UnixNano() {

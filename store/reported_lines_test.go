@@ -41,17 +41,23 @@ func TestReportedIncidentsOverAScope(t *testing.T) {
 			ids = append(ids, inc.ID)
 		}
 	}
-	if _, err := s.AddReport(abusewatch.Report{ID: "r", State: abusewatch.ReportSent, Incidents: ids}); err != nil {
+	if _, err := s.AddReport(abusewatch.Report{ID: "r", State: abusewatch.ReportSent, Incidents: ids[1:]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddReport(abusewatch.Report{ID: "r0", State: abusewatch.ReportRejected, Incidents: ids[:1]}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		scope string
-		want  []string
+		scope  string
+		except string
+		want   []string
 	}{
-		{"45.134.26.4/32", []string{"burst", "ends-at-from", "net16", "net24", "starts-at-to"}},
-		{"45.134.26.0/24", []string{"burst", "ends-at-from", "net16", "net24", "other-addr", "starts-at-to"}},
+		{"45.134.26.4/32", "", []string{"burst", "ends-at-from", "net16", "net24", "starts-at-to"}},
+		{"45.134.26.0/24", "", []string{"burst", "ends-at-from", "net16", "net24", "other-addr", "starts-at-to"}},
+		{"45.134.26.4/32", "r0", []string{"ends-at-from", "net16", "net24", "starts-at-to"}},
+		{"45.134.26.4/32", "r", []string{"burst"}},
 	} {
-		got, err := s.ReportedIncidentsOver(netip.MustParsePrefix(tc.scope), from, to)
+		got, err := s.ReportedIncidentsOver(netip.MustParsePrefix(tc.scope), from, to, tc.except)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +67,7 @@ func TestReportedIncidentsOverAScope(t *testing.T) {
 		}
 		slices.Sort(gotIDs)
 		if !slices.Equal(gotIDs, tc.want) {
-			t.Errorf("%s: %v, want %v", tc.scope, gotIDs, tc.want)
+			t.Errorf("%s but report %q's: %v, want %v", tc.scope, tc.except, gotIDs, tc.want)
 		}
 	}
 }
