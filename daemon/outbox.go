@@ -354,17 +354,18 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 }
 
 // knownOf is what the store knows of incs that they do not say themselves
-// (mailer.Known): for each recurrence among them, the incidents with a report (to
-// anyone, in any state) whose lines it may take in (a recurrence is counted from daily
-// counters, which hold a burst reported on its own as well, and its report leaves
-// those lines out), and, of a network, whether its Sources name every address of its
-// lines. The incidents of report except ("" none), which is being written again or
+// (mailer.Known): for each recurrence and network incident among them, the incidents
+// with a report (to anyone, in any state) whose lines it may take in (a recurrence is
+// counted from daily counters, which hold a burst reported on its own as well, a
+// network incident counts every line of its window, those of an address's incident
+// reported before it formed too; its report leaves those lines out), and, of a
+// recurrence of a network, whether its Sources name every address of its lines. The incidents of report except ("" none), which is being written again or
 // previewed, are its own, not another's.
 func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer.Known, error) {
 	var known mailer.Known
 	seen := map[string]bool{}
 	for _, inc := range incs {
-		if inc.Rule != "recurrence" {
+		if inc.Rule != "recurrence" && inc.Rule != "network" {
 			continue
 		}
 		scope := inc.Network
@@ -381,7 +382,7 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 				known.Reported = append(known.Reported, r)
 			}
 		}
-		if inc.AboutNetwork() {
+		if inc.Rule == "recurrence" && inc.AboutNetwork() {
 			all, err := namesEveryAddress(st, inc)
 			if err != nil {
 				return known, err

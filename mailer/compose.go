@@ -122,10 +122,10 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 // themselves: it reads the store, which the mailer does not.
 type Known struct {
 	// Reported are incidents that have a report (to anyone, in any state), those
-	// whose lines the recurrences of the report take in (their scope, within their
-	// times; the incidents of the report itself are left aside). A recurrence's
-	// report leaves their lines out of its evidence and its counts: the desk is never
-	// told a line twice.
+	// whose lines the recurrences and network incidents of the report take in (their
+	// scope, within their times; the incidents of the report itself are left aside).
+	// Their report leaves those lines out of their evidence and their counts: the desk
+	// is never told a line twice.
 	Reported []abusewatch.Incident
 	// AllSources are the IDs of recurrences of a network whose Sources name every
 	// address of the lines they count (the store still holds every one of them): the
@@ -153,7 +153,7 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 	id := reportID(to, ids)
 	low := map[string]lowered{}
 	for i := range incidents {
-		if incidents[i].Rule != "recurrence" || len(known.Reported) == 0 {
+		if !takesIn(&incidents[i]) || len(known.Reported) == 0 {
 			continue
 		}
 		if inc, lw, ok := besidesReported(incidents[i], known.Reported, ids); ok {

@@ -10,25 +10,35 @@ import (
 
 // A recurrence is counted from daily counters, which know days, not lines: its span
 // takes in every line of its address (or /24) on its days, those of a burst that was
-// reported on its own as well. Reported again, the abuse desk was told those lines
-// twice and a count above its own logs'. The counters cannot leave single events out,
-// so its report does: the lines an earlier report holds (to anyone, in any state) are
-// left out of its evidence, and its counts are what remains, as closely as the
-// incidents' own counts and kept lines tell ("at least" where they tell only bounds).
+// reported on its own as well. A network incident takes in every line of its network
+// within its window, those of an address's incident reported before it formed as
+// well. Reported again, the abuse desk was told those lines twice and a count above
+// its own logs'. The rules cannot leave single events out, so the report does: the
+// lines an earlier report holds (to anyone, in any state) are left out of its
+// evidence, and its counts are what remains, as closely as the incidents' own counts
+// and kept lines tell ("at least" where they tell only bounds).
+
+// takesIn says whether inc may take in the lines of incidents reported before it: a
+// recurrence, or a network incident. (A network incident that follows a reported one
+// of its key begins after it, though maybe within the same second, which its times
+// cannot tell apart: those of its own key are left aside.)
+func takesIn(inc *abusewatch.Incident) bool {
+	return inc.Rule == "recurrence" || (inc.Rule == "network" && inc.AboutNetwork())
+}
 
 // lowered says which counts of an incident became lower bounds when the lines earlier
 // reports hold were taken out of them.
 type lowered struct{ lines, conns bool }
 
-// besidesReported is inc, a recurrence, without what the incidents of reported (each
-// with a report; those of this report, ids, aside) hold of its lines, and whether any
-// of them did. Its connections are a lower bound anyway (see merge).
+// besidesReported is inc (takesIn) without what the incidents of reported (each with a
+// report; those of this report, ids, aside) hold of its lines, and whether any of them
+// did.
 func besidesReported(inc abusewatch.Incident, reported []abusewatch.Incident, ids []string) (abusewatch.Incident, lowered, bool) {
 	var held, partial []abusewatch.Incident
 	incLines := linesOf(&inc)
 	for i := range reported {
 		r := &reported[i]
-		if slices.Contains(ids, r.ID) || !mayShare(&inc, r) {
+		if slices.Contains(ids, r.ID) || (inc.Rule == "network" && r.Key != "" && r.Key == inc.Key) || !mayShare(&inc, r) {
 			continue
 		}
 		if holds(&inc, r, incLines, linesOf(r)) {
@@ -67,14 +77,19 @@ func besidesReported(inc abusewatch.Incident, reported []abusewatch.Incident, id
 		l, c := within(&inc, &partial[i])
 		lines.hi, conns.hi = lines.hi+l, conns.hi+c
 	}
+	// What held ones take out is exact when their union is known; inc's connections
+	// less theirs are its others (theirs are among inc's), for a recurrence a lower
+	// bound (merge says so).
 	count := inc.Count - lines.hi
-	lw := lowered{lines: len(partial) > 0 || lines.lo != lines.hi || count < len(kept), conns: true}
+	lw := lowered{lines: len(partial) > 0 || lines.lo != lines.hi || count < len(kept)}
 	inc.Count = max(count, len(kept))
 	evs := make([]*abusewatch.Event, len(kept))
 	for i := range kept {
 		evs[i] = &kept[i]
 	}
-	inc.Attempts = min(max(inc.Attempts-conns.hi, connsOf(evs), min(inc.Count, 1)), inc.Count)
+	conn := inc.Attempts - conns.hi
+	lw.conns = len(partial) > 0 || conns.lo != conns.hi || conn < connsOf(evs) || conn < min(inc.Count, 1) || conn > inc.Count
+	inc.Attempts = min(max(conn, connsOf(evs), min(inc.Count, 1)), inc.Count)
 	inc.Evidence = kept
 	return inc, lw, true
 }

@@ -218,3 +218,65 @@ func TestARecurrenceSaysAtLeastForItsConnections(t *testing.T) {
 		})
 	}
 }
+
+// A network incident counts every line of its /24 in its window, those of an
+// address's incident reported before it formed as well: its report leaves them out,
+// counts exact where the incident left out is held whole. One of its own key that it
+// follows (the same second may end one and begin the next) is not another's.
+func TestANetworkIncidentLeavesOutTheLinesReportedBefore(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
+	n24 := netip.MustParsePrefix("203.0.113.0/24")
+	for _, tc := range []struct {
+		name     string
+		reported func(l *foldLog, burst []abusewatch.Event) abusewatch.Incident
+		memo     string
+		shown    int
+	}{{
+		name: "an address's burst within its times",
+		reported: func(l *foldLog, burst []abusewatch.Event) abusewatch.Incident {
+			return foldIncident("ip-1", "per-address", netip.MustParsePrefix("203.0.113.1/32"), burst, 10)
+		},
+		memo: "Connections:     20 (20 log lines)\n", shown: 12,
+	}, {
+		name: "the incident of its key it follows, ending in its first second",
+		reported: func(l *foldLog, burst []abusewatch.Event) abusewatch.Incident {
+			prev := foldIncident("net-0", "network", n24, []abusewatch.Event{l.line("203.0.113.99", -30, "web1"), l.line("203.0.113.98", 0, "web1")}, 10)
+			prev.Key = "net:203.0.113.0/24"
+			return prev
+		},
+		memo: "Connections:     26 (26 log lines)\n", shown: 12,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &foldLog{t0: t0}
+			var burst, all []abusewatch.Event
+			for i := range 6 {
+				burst = append(burst, l.line("203.0.113.1", float64(i), "web1"))
+			}
+			all = append(all, burst...)
+			for k := 2; k < 12; k++ {
+				for i := range 2 {
+					all = append(all, l.line(fmt.Sprintf("203.0.113.%d", k), float64(10+k+3*i), "web1"))
+				}
+			}
+			sortEvents(all)
+			n := foldIncident("net-1", "network", n24, all, 26)
+			n.Key = "net:203.0.113.0/24"
+			told := tc.reported(l, burst)
+			r, err := xarfComposer(t).ComposeKnowing(testContact(), []abusewatch.Incident{n}, Known{Reported: []abusewatch.Incident{told}}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, bodies := parts(t, r.Message)
+			memo := strings.ReplaceAll(string(bodies[0]), "\r\n", "\n")
+			mustContain(t, memo, tc.memo)
+			if n := strings.Count(memo, "Failed password"); n != tc.shown {
+				t.Errorf("%d log lines shown, want %d:\n%s", n, tc.shown, memo)
+			}
+			for _, b := range bodies[1:] {
+				if doc := xarfPart(t, b); doc["source_identifier"] == "203.0.113.1" && tc.name == "an address's burst within its times" {
+					t.Errorf("an X-ARF part for 203.0.113.1, whose lines were reported before")
+				}
+			}
+		})
+	}
+}
