@@ -359,8 +359,9 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 // counted from daily counters, which hold a burst reported on its own as well, a
 // network incident counts every line of its window, those of an address's incident
 // reported before it formed too; its report leaves those lines out), and, of a
-// recurrence of a network, whether its Sources name every address of its lines. The incidents of report except ("" none), which is being written again or
-// previewed, are its own, not another's.
+// recurrence of a network, whether its Sources name every address of its lines. The
+// incidents of report except ("" none), which is being written again or previewed,
+// are its own, not another's.
 func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer.Known, error) {
 	var known mailer.Known
 	seen := map[string]bool{}
