@@ -37,6 +37,10 @@ type source struct {
 	partialSources bool
 	// lines, conns: what inc.Count, inc.Attempts are known to lie within.
 	lines, conns bounds
+	// told: the lines an earlier report holds were left out of one of its incidents
+	// that did not keep all its lines, and its count became a lower bound: that it
+	// keeps as many lines as it counts no longer tells that all of them are known.
+	told bool
 }
 
 // sourcesOf groups the report's incidents (sorted by First, then ID) into the

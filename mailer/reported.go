@@ -27,8 +27,8 @@ func takesIn(inc *abusewatch.Incident) bool {
 }
 
 // lowered says which counts of an incident became lower bounds when the lines earlier
-// reports hold were taken out of them.
-type lowered struct{ lines, conns bool }
+// reports hold were taken out of them, and whether it had lines it did not keep.
+type lowered struct{ lines, conns, unkept bool }
 
 // besidesReported is inc (takesIn) without what the incidents of reported (each with a
 // report; those of this report, ids, aside) hold of its lines, and whether any of them
@@ -81,7 +81,7 @@ func besidesReported(inc abusewatch.Incident, reported []abusewatch.Incident, id
 	// less theirs are its others (theirs are among inc's), for a recurrence a lower
 	// bound (merge says so).
 	count := inc.Count - lines.hi
-	lw := lowered{lines: len(partial) > 0 || lines.lo != lines.hi || count < len(kept)}
+	lw := lowered{lines: len(partial) > 0 || lines.lo != lines.hi || count < len(kept), unkept: !incLines.complete}
 	inc.Count = max(count, len(kept))
 	evs := make([]*abusewatch.Event, len(kept))
 	for i := range kept {
@@ -168,6 +168,7 @@ func lowerBounds(sources []*source, low map[string]lowered) {
 		for _, m := range s.members {
 			if lw, ok := low[m.ID]; ok {
 				s.linesAtLeast, s.connsAtLeast = s.linesAtLeast || lw.lines, s.connsAtLeast || lw.conns
+				s.told = s.told || (lw.lines && lw.unkept)
 			}
 		}
 		lowerBounds(s.addrs, low)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,61 @@ func TestANetworkIncidentLeavesOutTheLinesReportedBefore(t *testing.T) {
 					t.Errorf("an X-ARF part for 203.0.113.1, whose lines were reported before")
 				}
 			}
+		})
+	}
+}
+
+// An address folded into a network incident of the report gets the lines of it the
+// network kept; when lines an earlier report holds were left out of the network and
+// its count became a lower bound, its kept lines no longer tell that none it did not
+// keep is the address's: the address's counts say "at least".
+func TestAFoldedAddressOfANetworkLessWhatWasReported(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		netCount int  // of its 8 lines kept
+		wide     bool // the earlier report is of a /16, its share of the /24's lines a bound
+		want     string
+	}{
+		{"an address's incident reported, every line kept", 8, false, "5 connections (5 log lines)"},
+		{"an address's incident reported, a line not kept", 9, false, "at least 5 connections (at least 5 log lines)"},
+		{"a /16's incident reported, every line kept", 8, true, "5 connections (5 log lines)"},
+		{"a /16's incident reported, a line not kept", 9, true, "at least 5 connections (at least 5 log lines)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &foldLog{t0: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
+			var netEvs []abusewatch.Event
+			for _, m := range []float64{0, 10, 15, 20, 30} {
+				netEvs = append(netEvs, l.line("203.0.113.7", m, "web1"))
+			}
+			told := []abusewatch.Event{l.line("203.0.113.20", 1, "web1"), l.line("203.0.113.20", 2, "web1")}
+			netEvs = append(netEvs, told...)
+			netEvs = append(netEvs, l.line("203.0.113.21", 3, "web1"))
+			sortEvents(netEvs)
+			n := foldIncident("net-7", "network", netip.MustParsePrefix("203.0.113.0/24"), netEvs, 8)
+			n.Count, n.Attempts = tc.netCount, tc.netCount
+			ip := foldIncident("ip-7", "per-address", netip.MustParsePrefix("203.0.113.7/32"), l.ev[1:4], 10)
+			reported := foldIncident("ip-20", "per-address", netip.MustParsePrefix("203.0.113.20/32"), told, 10)
+			if tc.wide {
+				evs := append(slices.Clone(told), l.line("203.0.114.5", 2.5, "web1"))
+				reported = foldIncident("net16", "network", netip.MustParsePrefix("203.0.0.0/16"), evs, 10)
+				reported.Count = 4
+			}
+			r, err := xarfComposer(t).ComposeKnowing(testContact(), []abusewatch.Incident{n, ip}, Known{Reported: []abusewatch.Incident{reported}}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, bodies := parts(t, r.Message)
+			for _, b := range bodies[1:] {
+				doc := xarfPart(t, b)
+				if doc["source_identifier"] != "203.0.113.7" {
+					continue
+				}
+				if d, _ := doc["description"].(string); !strings.HasPrefix(d, tc.want+" ") {
+					t.Errorf("203.0.113.7: %q, want it to begin %q", d, tc.want)
+				}
+				return
+			}
+			t.Error("no X-ARF part for 203.0.113.7")
 		})
 	}
 }

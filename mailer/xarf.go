@@ -168,13 +168,16 @@ func unkeptOf(s, a *source) bool {
 	}
 	return slices.ContainsFunc(s.members, func(n abusewatch.Incident) bool {
 		nl := linesOf(&n)
-		if !n.AboutNetwork() || nl.complete {
+		if !n.AboutNetwork() || (nl.complete && !s.told) {
 			return false
 		}
 		if slices.ContainsFunc(a.members, func(x abusewatch.Incident) bool {
 			return counting(&x) && !x.First.After(n.First) && !x.Last.Before(n.Last) && classesIn(&n, &x)
 		}) {
 			return false
+		}
+		if s.told {
+			return true // its count is a bound, its lines not all known
 		}
 		// The lines of n known: those of each address's incidents that lie within n's
 		// times and count every line of it there, and the others it kept.
