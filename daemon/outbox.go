@@ -378,7 +378,11 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			// the round read them: the next round sees them as they are.
 			return nil
 		}
-		r, err := composer.Compose(contact, incs, now)
+		known, err := knownOf(p.store, incs, "")
+		if err != nil {
+			return err
+		}
+		r, err := composer.ComposeKnowing(contact, incs, known, now)
 		if err != nil {
 			// One party's report that cannot be written (a registry's mailbox the mailer
 			// refuses) must not hold up the others', the deliveries and the summary:
@@ -418,6 +422,77 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 		p.log.Debug("incidents grew while their report was written; composing it again", "to", to,
 			"changed", strings.Join(changed, ", "), "attempt", attempt)
 	}
+}
+
+// knownOf is what the store knows of incs that they do not say themselves
+// (mailer.Known): for each recurrence and network incident among them, the incidents
+// with a report (to anyone, in any state) whose lines it may take in (a recurrence is
+// counted from daily counters, which hold a burst reported on its own as well, a
+// network incident counts every line of its window, those of an address's incident
+// reported before it formed too; its report leaves those lines out), and, of a
+// recurrence of a network, whether its Sources name every address of its lines. The
+// incidents of report except ("" none), which is being written again or previewed,
+// are its own, not another's.
+func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer.Known, error) {
+	var known mailer.Known
+	seen := map[string]bool{}
+	for _, inc := range incs {
+		if inc.Rule != "recurrence" && inc.Rule != "network" {
+			continue
+		}
+		scope := inc.Network
+		if !inc.AboutNetwork() {
+			scope = netip.PrefixFrom(inc.Addr.Unmap(), inc.Addr.Unmap().BitLen())
+		}
+		rs, err := st.ReportedIncidentsOver(scope, inc.First, inc.Last, except)
+		if err != nil {
+			return known, err
+		}
+		for _, r := range rs {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				known.Reported = append(known.Reported, r)
+			}
+		}
+		if inc.Rule == "recurrence" && inc.AboutNetwork() {
+			all, err := namesEveryAddress(st, inc)
+			if err != nil {
+				return known, err
+			}
+			if all {
+				if known.AllSources == nil {
+					known.AllSources = map[string]bool{}
+				}
+				known.AllSources[inc.ID] = true
+			}
+		}
+	}
+	return known, nil
+}
+
+// namesEveryAddress says whether the Sources of inc, a recurrence of a network, name
+// every address of the lines it counts: correlate names the addresses of the lines it
+// read (some of its first day's, a few thousand of the days up to its batch, and all
+// since), which may leave some out, and knows its days before the raw events' retention
+// only as counts. It does when the store still holds as many lines of the network from
+// inc's first day to its last event as inc counts (successful logins aside, as the
+// counters), and each of them is of an address inc names.
+func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
+	if len(inc.Sources) >= abusewatch.MaxSources {
+		return false, nil
+	}
+	named := make(map[netip.Addr]bool, len(inc.Sources))
+	for _, a := range inc.Sources {
+		named[a.Unmap()] = true
+	}
+	stored, all := 0, true
+	err := st.Glances(inc.Network, inc.First.UTC().Truncate(24*time.Hour), inc.Last, func(g store.Glance) {
+		if g.Class != abusewatch.ClassAuthSuccess {
+			stored += g.N
+			all = all && named[g.Addr.Unmap()]
+		}
+	})
+	return err == nil && all && stored >= inc.Count, err
 }
 
 // stillReportable is inc, read again for its report, as it is reported outside (without
@@ -620,7 +695,11 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	if err != nil {
 		return r, false, err
 	}
-	nr, err := composer.Compose(r.Contact, keep, now)
+	known, err := knownOf(p.store, keep, r.ID)
+	if err != nil {
+		return r, false, err
+	}
+	nr, err := composer.ComposeKnowing(r.Contact, keep, known, now)
 	if err != nil {
 		return r, false, fmt.Errorf("compose report to %s: %w", strings.Join(r.Contact.Emails, ", "), err)
 	}

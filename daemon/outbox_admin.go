@@ -269,7 +269,15 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
-	r, err := composer.Compose(contact, mine, now)
+	except := ""
+	if already {
+		except = newestReport // as it was reported: beside the others of its report
+	}
+	known, err := knownOf(st, mine, except)
+	if err != nil {
+		return Preview{}, err
+	}
+	r, err := composer.ComposeKnowing(contact, mine, known, now)
 	if err != nil {
 		return Preview{}, err
 	}

@@ -115,6 +115,26 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 // The ID and Message-ID depend only on the recipients and the incident IDs, so composing
 // the same report again gives the same identity; now is the Date and Created time.
 func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.Incident, now time.Time) (abusewatch.Report, error) {
+	return c.ComposeKnowing(contact, incidents, Known{}, now)
+}
+
+// Known is what the outbox knows of a report's incidents that they do not say
+// themselves: it reads the store, which the mailer does not.
+type Known struct {
+	// Reported are incidents that have a report (to anyone, in any state), those
+	// whose lines the recurrences and network incidents of the report take in (their
+	// scope, within their times; the incidents of the report itself are left aside).
+	// Their report leaves those lines out of their evidence and their counts: the desk
+	// is never told a line twice.
+	Reported []abusewatch.Incident
+	// AllSources are the IDs of recurrences of a network whose Sources name every
+	// address of the lines they count (the store still holds every one of them): the
+	// memo says how many, not "N or more".
+	AllSources map[string]bool
+}
+
+// ComposeKnowing is Compose with what the outbox knows of the incidents (Known).
+func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusewatch.Incident, known Known, now time.Time) (abusewatch.Report, error) {
 	if len(incidents) == 0 {
 		return abusewatch.Report{}, errors.New("mailer: a report needs at least one incident")
 	}
@@ -131,7 +151,19 @@ func (c *Composer) Compose(contact abusewatch.Contact, incidents []abusewatch.In
 		ids[i] = inc.ID
 	}
 	id := reportID(to, ids)
-	sources := sourcesOf(incidents)
+	low := map[string]lowered{}
+	for i := range incidents {
+		if !takesIn(&incidents[i]) || len(known.Reported) == 0 {
+			continue
+		}
+		if inc, lw, ok := besidesReported(incidents[i], known.Reported, ids); ok {
+			incidents[i], low[inc.ID] = inc, lw
+		}
+	}
+	sources := sourcesOf(incidents, known.AllSources)
+	if len(low) > 0 {
+		lowerBounds(sources, low)
+	}
 	subject := subjectFor(sources)
 
 	var body bytes.Buffer
@@ -279,11 +311,22 @@ func allLogins(sources []*source) bool {
 	return true
 }
 
-// allScans reports whether every incident is a port scan.
+// allScans reports whether every source is a port scan: it has one, and its other
+// incidents hold only lines of the kinds its port scans do (the address's per-address
+// incident of the same packets).
 func allScans(sources []*source) bool {
 	for _, s := range sources {
+		var classes []abusewatch.Class
 		for _, inc := range s.members {
-			if inc.Rule != "port-scan" {
+			if inc.Rule == "port-scan" {
+				classes = append(classes, inc.Classes...)
+			}
+		}
+		if len(classes) == 0 {
+			return false
+		}
+		for _, inc := range s.members {
+			if slices.ContainsFunc(inc.Classes, func(c abusewatch.Class) bool { return !slices.Contains(classes, c) }) {
 				return false
 			}
 		}

@@ -31,14 +31,22 @@ type source struct {
 	// Of a network: its addresses that have incidents of their own in the report,
 	// those incidents merged per address, each with its own lines and times.
 	addrs []*source
-	// Of a network: its Sources may leave addresses out (a recurrence knows its
-	// earliest days only as counts, and a list stops at abusewatch.MaxSources).
+	// Of a network: its Sources may leave addresses out (a recurrence read only some
+	// of its lines, unless Known.AllSources says otherwise, and a list stops at
+	// abusewatch.MaxSources).
 	partialSources bool
+	// lines, conns: what inc.Count, inc.Attempts are known to lie within.
+	lines, conns bounds
+	// told: the lines an earlier report holds were left out of one of its incidents
+	// that did not keep all its lines, and its count became a lower bound: that it
+	// keeps as many lines as it counts no longer tells that all of them are known.
+	told bool
 }
 
 // sourcesOf groups the report's incidents (sorted by First, then ID) into the
-// sources the memo shows, ordered by their first event.
-func sourcesOf(incidents []abusewatch.Incident) []*source {
+// sources the memo shows, ordered by their first event. allSources are the IDs of the
+// recurrences whose Sources are known to name every address (Known.AllSources).
+func sourcesOf(incidents []abusewatch.Incident, allSources map[string]bool) []*source {
 	var out []*source
 	var nets []*netGroup
 	netOf := map[netip.Prefix]*netGroup{}
@@ -100,7 +108,7 @@ func sourcesOf(incidents []abusewatch.Incident) []*source {
 		hasSources := false
 		for _, n := range g.members {
 			hasSources = hasSources || n.Sources != nil
-			s.partialSources = s.partialSources || n.Rule == "recurrence"
+			s.partialSources = s.partialSources || (n.Rule == "recurrence" && !allSources[n.ID])
 		}
 		if hasSources {
 			var sources []netip.Addr
@@ -375,9 +383,22 @@ func merge(incidents []abusewatch.Incident) *source {
 		slices.Sort(inc.Classes)
 		slices.Sort(inc.Hosts)
 	}
+	// The lines and connections of all are at least those of each, one held whole by
+	// another too (a recurrence claims fewer connections than an incident it holds).
+	for _, x := range incidents {
+		m.lines.lo, m.conns.lo = max(m.lines.lo, x.Count), max(m.conns.lo, min(x.Attempts, x.Count))
+	}
+	m.lines.hi, m.conns.hi = max(m.lines.hi, m.lines.lo), max(m.conns.hi, m.conns.lo)
 	slices.SortStableFunc(inc.Evidence, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	inc.Count, inc.Attempts = m.lines.lo, m.conns.lo
+	s.lines, s.conns = m.lines, m.conns
 	s.linesAtLeast, s.connsAtLeast = m.lines.lo != m.lines.hi, m.conns.lo != m.conns.hi
+	// A recurrence claims only the connections it saw, at least one a day: a lower
+	// bound, unless there are no more lines than that.
+	if slices.ContainsFunc(incidents, func(x abusewatch.Incident) bool { return x.Rule == "recurrence" }) &&
+		(s.linesAtLeast || inc.Attempts < inc.Count) {
+		s.connsAtLeast = true
+	}
 	s.inc = inc
 	return s
 }

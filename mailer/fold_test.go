@@ -271,8 +271,9 @@ func TestMemoSaysWhatTheRuleFound(t *testing.T) {
 }
 
 // A network's memo entry says how many addresses it came from, truly: where its list
-// may leave some out (a recurrence knows its earliest days only as counts; a list
-// stops at abusewatch.MaxSources) it says "N or more" and how many it lists. Each
+// may leave some out (a recurrence that the outbox does not know to name every address
+// of its lines; a list stops at abusewatch.MaxSources) it says "N or more" and how many
+// it lists. Each
 // address with a line gets an X-ARF part with that line's times; one with no line kept
 // has no source port to give, which the X-ARF schemas require: it gets none.
 func TestNetworkSourcesAreCountedTruly(t *testing.T) {
@@ -284,11 +285,15 @@ func TestNetworkSourcesAreCountedTruly(t *testing.T) {
 		name    string
 		rule    string
 		sources []netip.Addr
+		all     bool // Known.AllSources names it
 		want    string
 	}{
-		{"network", "network", many[10:18], "Addresses seen:  8\n"},
-		{"recurrence", "recurrence", many[10:18], "Addresses seen:  8 or more; these 8 are listed\n"},
-		{"every address of a /24", "network", many, "Addresses seen:  256 or more; these 256 are listed\n"},
+		{"network", "network", many[10:18], false, "Addresses seen:  8\n"},
+		{"recurrence", "recurrence", many[10:18], false, "Addresses seen:  8 or more; these 8 are listed\n"},
+		{"recurrence naming every address", "recurrence", many[10:18], true, "Addresses seen:  8\n"},
+		{"recurrence naming 255 addresses, every one", "recurrence", many[:abusewatch.MaxSources-1], true, "Addresses seen:  255\n"},
+		{"recurrence naming 256 addresses", "recurrence", many, true, "Addresses seen:  256 or more; these 256 are listed\n"},
+		{"every address of a /24", "network", many, false, "Addresses seen:  256 or more; these 256 are listed\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &foldLog{t0: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
@@ -298,7 +303,7 @@ func TestNetworkSourcesAreCountedTruly(t *testing.T) {
 			}
 			inc := foldIncident("net-1", tc.rule, netip.MustParsePrefix("203.0.113.0/24"), evs, 10)
 			inc.Sources, inc.Count, inc.Attempts = tc.sources, 40, 40
-			r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
+			r, err := xarfComposer(t).ComposeKnowing(testContact(), []abusewatch.Incident{inc}, Known{AllSources: map[string]bool{"net-1": tc.all}}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -314,6 +319,54 @@ func TestNetworkSourcesAreCountedTruly(t *testing.T) {
 					doc["first_seen"] != evs[i].Time.In(est).Format(time.RFC3339) {
 					t.Errorf("X-ARF part %d: %v at %v, lines\n%s", i+1, doc["source_identifier"], doc["first_seen"], log)
 				}
+			}
+		})
+	}
+}
+
+// A port scan folded with the per-address incident of the same packets is a port scan:
+// the subject and the memo's one reason say so (R8: "suspicious activity", and the
+// blocked packets given as a second reason). An incident of the address with lines of
+// another kind is not the port scan's: the subject says less.
+func TestAPortScanWithItsOwnAddressIncidentIsNamedAPortScan(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		classes []abusewatch.Class // of the per-address incident
+		subject string
+		reasons []string
+	}{
+		{"the same packets", []abusewatch.Class{"port-probe"}, "Abuse report: port scan from 203.0.113.50",
+			[]string{"a port scan of our hosts"}},
+		{"packets and failed logins", []abusewatch.Class{abusewatch.ClassAuthFailure, "port-probe"}, "Abuse report: suspicious activity from 203.0.113.50",
+			[]string{"a port scan of our hosts", "repeated failed SSH login attempts"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+			var evs []abusewatch.Event
+			for i := range 25 {
+				e := abusewatch.Event{Seq: uint64(100 + i), Time: t0.Add(time.Duration(i) * 5 * time.Second), Addr: netip.MustParseAddr("203.0.113.50"),
+					Class: "port-probe", Port: 4444, LocalPort: uint16(1000 + i), Host: "web1", Service: "kernel"}
+				e.Line = fmt.Sprintf("kernel: [UFW BLOCK] IN=eth0 SRC=203.0.113.50 DST=10.0.0.1 PROTO=TCP SPT=4444 DPT=%d ACK URGP=0", e.LocalPort)
+				evs = append(evs, e)
+			}
+			one := netip.MustParsePrefix("203.0.113.50/32")
+			scan := foldIncident("scan-50", "port-scan", one, evs, 10)
+			per := foldIncident("ip-50", "per-address", one, evs, 10)
+			scan.Classes, per.Classes = []abusewatch.Class{"port-probe"}, tc.classes
+			r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{scan, per}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Subject != tc.subject {
+				t.Errorf("Subject = %q, want %q", r.Subject, tc.subject)
+			}
+			_, _, bodies := parts(t, r.Message)
+			memo := strings.ReplaceAll(string(bodies[0]), "\r\n", "\n")
+			for _, reason := range tc.reasons {
+				mustContain(t, memo, "Our logs show "+reason+" coming from your network.")
+			}
+			if n := strings.Count(memo, "Our logs show"); n != len(tc.reasons) {
+				t.Errorf("%d reasons, want %d:\n%s", n, len(tc.reasons), memo)
 			}
 		})
 	}

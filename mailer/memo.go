@@ -86,8 +86,8 @@ type memoIncident struct {
 	// Of a network, every address its events came from (Incident.Sources, and those of
 	// the incidents of its addresses it holds), four to a line, and how many: "12", or
 	// where the list may leave some out "256 or more; these 256 are listed" (at
-	// abusewatch.MaxSources, or a recurrence, whose earliest days are known only as
-	// counts); none for an incident stored before abusewatch kept them.
+	// abusewatch.MaxSources, or a recurrence not known to name every address of its
+	// lines: Known.AllSources); none for an incident stored before abusewatch kept them.
 	SourceLines []string
 	SourceCount string
 	PTR         string // of an address, its forward-confirmed reverse name, sanitised, or ""
@@ -110,11 +110,11 @@ type memoIncident struct {
 func reasons(sources []*source) []string {
 	var out []string
 	for _, s := range sources {
-		// Of a class that a sweep or a recurrence of this source names, the plain
-		// phrase says less: it goes.
+		// Of a class that a sweep, a recurrence or a port scan of this source names,
+		// the plain phrase says less: it goes.
 		qualified := map[abusewatch.Class]bool{}
 		for _, inc := range s.members {
-			if !s.inc.AboutNetwork() && (inc.Rule == "sweep" || inc.Rule == "recurrence") {
+			if !s.inc.AboutNetwork() && (inc.Rule == "sweep" || inc.Rule == "recurrence" || inc.Rule == "port-scan") {
 				for _, cl := range inc.Classes {
 					qualified[cl] = true
 				}

@@ -102,7 +102,7 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 		if !inc.Addr.IsValid() {
 			return nil
 		}
-		if x, ok := c.addressXARF(id, s, nil, netip.Prefix{}); ok {
+		if x, ok := c.addressXARF(id, s, nil, netip.Prefix{}, false); ok {
 			return []xarfReport{x}
 		}
 		return nil
@@ -112,7 +112,7 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 	for _, a := range s.addrs {
 		addr := a.inc.Addr.Unmap()
 		own[addr] = true
-		if x, ok := c.addressXARF(id, a, linesFrom(inc.Evidence, addr), inc.Network); ok {
+		if x, ok := c.addressXARF(id, a, linesFrom(inc.Evidence, addr), inc.Network, unkeptOf(s, a)); ok {
 			out = append(out, x)
 		}
 	}
@@ -155,15 +155,70 @@ func linesFrom(evs []abusewatch.Event, addr netip.Addr) []abusewatch.Event {
 	return out
 }
 
+// unkeptOf says whether a network incident of network source s holds lines it did not
+// keep that may be those of a (one of s.addrs) outside the times of a's own incidents:
+// a's counts from the network's kept lines are then only lower bounds. They may not
+// when a has an incident that counts every line of it over all the network's times, or
+// when the network's lines are all known: those it kept, and those of the incidents of
+// its addresses within its times (t3: 30 addresses of 12 lines each, 360 in all).
+func unkeptOf(s, a *source) bool {
+	counting := func(x *abusewatch.Incident) bool { return x.Rule == "per-address" || x.Rule == "recurrence" }
+	classesIn := func(x, n *abusewatch.Incident) bool {
+		return !slices.ContainsFunc(x.Classes, func(c abusewatch.Class) bool { return !slices.Contains(n.Classes, c) })
+	}
+	return slices.ContainsFunc(s.members, func(n abusewatch.Incident) bool {
+		nl := linesOf(&n)
+		if !n.AboutNetwork() || (nl.complete && !s.told) {
+			return false
+		}
+		if slices.ContainsFunc(a.members, func(x abusewatch.Incident) bool {
+			return counting(&x) && !x.First.After(n.First) && !x.Last.Before(n.Last) && classesIn(&n, &x)
+		}) {
+			return false
+		}
+		if s.told {
+			return true // its count is a bound, its lines not all known
+		}
+		// The lines of n known: those of each address's incidents that lie within n's
+		// times and count every line of it there, and the others it kept.
+		kept := map[netip.Addr][]*abusewatch.Event{}
+		for _, e := range nl.evs {
+			kept[e.Addr.Unmap()] = append(kept[e.Addr.Unmap()], e)
+		}
+		known := 0
+		for _, b := range s.addrs {
+			addr := b.inc.Addr.Unmap()
+			within := !slices.ContainsFunc(b.members, func(x abusewatch.Incident) bool {
+				return !counting(&x) || x.First.Before(n.First) || x.Last.After(n.Last) || !classesIn(&x, &n)
+			})
+			if !within {
+				continue
+			}
+			known += b.inc.Count
+			for _, e := range kept[addr] {
+				if !slices.ContainsFunc(b.members, func(x abusewatch.Incident) bool { return !e.Time.Before(x.First) && !e.Time.After(x.Last) }) {
+					known++
+				}
+			}
+			delete(kept, addr)
+		}
+		for _, evs := range kept {
+			known += len(evs)
+		}
+		return n.Count > known
+	})
+}
+
 // addressXARF is the X-ARF report about the address of source a (its incidents
 // merged), with its lines extra (sorted by time) that a network incident of the same
 // report shows, when a is folded into network: they widen its times, and those
-// outside the times of its incidents add to its counts.
-func (c *Composer) addressXARF(id string, a *source, extra []abusewatch.Event, network netip.Prefix) (xarfReport, bool) {
+// outside the times of its incidents add to its counts. unkept says the network holds
+// lines it did not keep that may be a's (unkeptOf): the counts are lower bounds.
+func (c *Composer) addressXARF(id string, a *source, extra []abusewatch.Event, network netip.Prefix, unkept bool) (xarfReport, bool) {
 	inc := &a.inc
 	addr := inc.Addr.Unmap()
 	lines, conns := inc.Count, max(inc.Attempts, 1)
-	linesAtLeast, connsAtLeast := a.linesAtLeast, a.connsAtLeast
+	linesAtLeast, connsAtLeast := a.linesAtLeast || unkept, a.connsAtLeast || unkept
 	evs := slices.Clone(inc.Evidence)
 	first, last := inc.First, inc.Last
 	hosts := slices.Clone(inc.Hosts)
