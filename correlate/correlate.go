@@ -1085,7 +1085,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, monotone: true,
 				counts: func(e *abusewatch.Event) bool { return e.Host != "" && service(e) == svc },
 				threshold: func(evs []*abusewatch.Event) bool {
-					return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) string { return e.Host })
+					return atLeastHosts(evs, r.Count)
 				},
 				possible: possible,
 			})
