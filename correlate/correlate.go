@@ -1108,16 +1108,21 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	return out, false, nil
 }
 
-// service is what a sweep compares: the program, or the port of ours when a firewall
-// names no program.
+// service is what a sweep compares: the service that was attacked. For a server's
+// line, the service of its program (serviceOfProgram: sshd and sshd-session are one);
+// for a packet filter's, whose program is the kernel's and names no service, the port
+// of ours, or the protocol when the packet has no port (a ping sweep).
 func service(e *abusewatch.Event) string {
-	if e.Service != "" {
-		return e.Service
+	if e.Proto != "" || e.Service == "kernel" || e.Service == "" {
+		switch {
+		case e.LocalPort != 0:
+			return fmt.Sprintf("port %d", e.LocalPort)
+		case e.Proto != "":
+			return strings.ToUpper(e.Proto)
+		}
+		return ""
 	}
-	if e.LocalPort != 0 {
-		return fmt.Sprintf("port %d", e.LocalPort)
-	}
-	return ""
+	return serviceOfProgram(e.Service)
 }
 
 // services lists the services of the events in evs that name one, in order of appearance.

@@ -20,6 +20,13 @@ func sweepsOf(t *testing.T, opts correlate.Options, addr string, hosts, programs
 		e.Host, e.Service = host, programs[i]
 		evs = append(evs, e)
 	}
+	return sweepsIn(t, opts, evs)
+}
+
+// sweepsIn feeds evs in one batch and one by one, and returns the sweep incidents of
+// each way.
+func sweepsIn(t *testing.T, opts correlate.Options, evs []abusewatch.Event) (oneBatch, oneByOne []abusewatch.Incident) {
+	t.Helper()
 	sweeps := func(incs []abusewatch.Incident) []abusewatch.Incident {
 		return slices.DeleteFunc(incs, func(inc abusewatch.Incident) bool { return inc.Rule != "sweep" })
 	}
@@ -83,4 +90,68 @@ func hostsOf(incs []abusewatch.Incident) []string {
 		out = append(out, strings.Join(inc.Hosts, ","))
 	}
 	return out
+}
+
+// A sweep is one service on several hosts, whatever program serves it there: OpenSSH
+// 9.8 and later log from sshd-session, earlier ones from sshd (a fleet mid-upgrade),
+// and the shipped rules read dropbear's lines as SSH too. A packet filter's lines are
+// the kernel's: their service is the port of ours they hit.
+func TestSweepIsOneServiceWhateverProgramServesIt(t *testing.T) {
+	type hit struct {
+		host, program string
+		port          uint16 // a firewall line: the port of ours, 0 for none
+		proto         string
+	}
+	fw := func(host string, port uint16) hit { return hit{host, "kernel", port, "TCP"} }
+	for _, tc := range []struct {
+		name    string
+		hits    []hit
+		service string // of the sweep; "" none
+	}{
+		{"sshd on three hosts", []hit{{"web1", "sshd", 0, ""}, {"web2", "sshd", 0, ""}, {"web3", "sshd", 0, ""}}, "sshd"},
+		{"sshd and sshd-session (the review's t13)", []hit{{"web1", "sshd", 0, ""}, {"web2", "sshd-session", 0, ""}, {"web3", "sshd-session", 0, ""}}, "sshd"},
+		{"sshd-session, dropbear and sshd", []hit{{"web1", "sshd-session", 0, ""}, {"web2", "dropbear", 0, ""}, {"web3", "sshd", 0, ""}}, "sshd"},
+		{"mariadbd and mysqld", []hit{{"db1", "mariadbd", 0, ""}, {"db2", "mysqld", 0, ""}, {"db3", "mariadbd", 0, ""}}, "mysql"},
+		{"vsftpd, proftpd and pure-ftpd", []hit{{"ftp1", "vsftpd", 0, ""}, {"ftp2", "proftpd", 0, ""}, {"ftp3", "pure-ftpd", 0, ""}}, "ftp"},
+		{"postfix, exim and sendmail", []hit{{"mx1", "postfix/smtpd", 0, ""}, {"mx2", "exim4", 0, ""}, {"mx3", "sm-mta", 0, ""}}, "smtp"},
+		{"three services", []hit{{"web1", "sshd", 0, ""}, {"web2", "vsftpd", 0, ""}, {"web3", "mysqld", 0, ""}}, ""},
+		{"dovecot is not SMTP", []hit{{"mx1", "postfix/smtpd", 0, ""}, {"mx2", "dovecot", 0, ""}, {"mx3", "exim", 0, ""}}, ""},
+		{"a firewall's ports 22, 80 and 443 (the review's t15)", []hit{fw("web1", 22), fw("web2", 80), fw("web3", 443)}, ""},
+		{"a firewall's port 22 on three hosts", []hit{fw("web1", 22), fw("web2", 22), fw("web3", 22)}, "port 22"},
+		{"pings of three hosts", []hit{{"web1", "kernel", 0, "ICMP"}, {"web2", "kernel", 0, "ICMP"}, {"web3", "kernel", 0, "ICMP"}}, "ICMP"},
+		// A probe of port 22 is not a failed SSH login: what a firewall saw and what
+		// sshd logged are told apart.
+		{"a firewall's port 22 and sshd", []hit{fw("web1", 22), {"web2", "sshd", 0, ""}, {"web3", "sshd", 0, ""}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := correlate.Options{Threshold: 5, Window: 10 * time.Minute, Sweep: correlate.SetRule{Count: 3, Window: time.Hour},
+				Reportable: []abusewatch.Class{abusewatch.ClassAuthFailure}}
+			var evs []abusewatch.Event
+			for i, h := range tc.hits {
+				e := at("2a01:4f8:74::1", t0.Add(time.Duration(i)*5*time.Second), uint16(40000+i))
+				e.Host, e.Service = h.host, h.program
+				if h.program == "kernel" {
+					e.Class, e.LocalPort, e.Proto, e.Line = "port-probe", h.port, h.proto, "[UFW BLOCK] IN=eth0"
+					if h.proto == "TCP" {
+						e.Flags = "ACK"
+					}
+				}
+				evs = append(evs, e)
+			}
+			oneBatch, oneByOne := sweepsIn(t, opts, evs)
+			for way, got := range map[string][]abusewatch.Incident{"one batch": oneBatch, "one by one": oneByOne} {
+				var keys []string
+				for _, inc := range got {
+					keys = append(keys, inc.Key)
+				}
+				want := []string(nil)
+				if tc.service != "" {
+					want = []string{"sweep:2a01:4f8:74::1|" + tc.service}
+				}
+				if !slices.Equal(keys, want) {
+					t.Errorf("%s: sweeps %v, want %v", way, keys, want)
+				}
+			}
+		})
+	}
 }
