@@ -1588,13 +1588,22 @@ func (c *Correlator) notExcludedIn(p netip.Prefix) func(e *abusewatch.Event) boo
 	return func(*abusewatch.Event) bool { return true }
 }
 
-// SpecialPurpose returns the network that makes addr special-purpose (private,
-// loopback, link-local, multicast, shared, documentation, benchmarking or otherwise
-// reserved): an address that never makes an incident, whatever the config says.
+// SpecialPurpose returns the registered network that makes addr special-purpose
+// (private, loopback, link-local, multicast, shared, documentation, benchmarking, NAT64
+// or otherwise reserved): an address that never makes an incident, whatever the config
+// says. IPv6 outside 2000::/3 is named by its registered block (registeredIPv6), such
+// as 64:ff9b::/96, never by the unregistered ::/3 that the rules exclude it by.
 func SpecialPurpose(addr netip.Addr) (netip.Prefix, bool) {
 	addr = addr.Unmap()
 	for _, p := range slices.Concat(nonGlobalNetworks, reservedNetworks()) {
 		if p.Contains(addr) {
+			if addr.Is6() && p.Bits() <= 3 {
+				for _, q := range registeredIPv6() {
+					if q.Contains(addr) {
+						return q, true
+					}
+				}
+			}
 			return p, true
 		}
 	}
