@@ -455,23 +455,24 @@ func (c *Correlator) carriesLogin(out []abusewatch.Incident, e abusewatch.Event)
 }
 
 // loginMemory is the successful logins of the batches the rules judged (Correlate's,
-// or a pass's), by address: the first and the last seen. It lets an incident know,
-// without a read, that a login from one of its addresses came within success_lookback
-// before its events (one after them is markLogin's). Logins are few next to failures:
+// or a pass's), by loginScope (an IPv6 login by its /64): the first and the last seen.
+// It lets an incident know, without a read, that a login from one of its addresses
+// (IPv6: their /64s) came within success_lookback before its events (one after them is
+// markLogin's). Logins are few next to failures:
 // it costs a map lookup per incident made or grown, and nothing while it is empty.
 // What lies before from (the first batch, or what was let go of) is read from the
 // store when an incident needs it.
 type loginMemory struct {
 	from time.Time     // every login judged at or after it is here
 	keep time.Duration // how far back from the newest batch it keeps them
-	at   map[netip.Addr]loginSpan
+	at   map[netip.Prefix]loginSpan
 	kept int // len(at) after the last let-go
 }
 
 type loginSpan struct{ first, last time.Time }
 
 func (c *Correlator) newLoginMemory(from time.Time) *loginMemory {
-	m := &loginMemory{from: from, keep: c.opts.SuccessLookback + c.lookback(), at: map[netip.Addr]loginSpan{}}
+	m := &loginMemory{from: from, keep: c.opts.SuccessLookback + c.lookback(), at: map[netip.Prefix]loginSpan{}}
 	if m.keep > 0 && c.counters != nil && !from.IsZero() {
 		// Most stores hold no login in the days before (the every-event counters
 		// say so in one read): then no incident needs to read the store for one.
@@ -507,7 +508,7 @@ func (m *loginMemory) add(batch []abusewatch.Event, g *batchGroups) {
 		return
 	}
 	for _, s := range g.successes {
-		a, t := g.addrs[s.addr].addr, batch[s.at].Time
+		a, t := loginScope(g.addrs[s.addr].addr), batch[s.at].Time
 		l, ok := m.at[a]
 		switch {
 		case !ok:
@@ -533,8 +534,9 @@ func (m *loginMemory) add(batch []abusewatch.Event, g *batchGroups) {
 	}
 }
 
-// loginNear says whether a login from an address of evs (of rule r, oldest first) came
-// within success_lookback before their first or after their last.
+// loginNear says whether a login from an address of evs (of rule r, oldest first), or
+// for IPv6 from its /64 (loginScope), came within success_lookback before their first
+// or after their last.
 func (c *Correlator) loginNear(r rule, evs []*abusewatch.Event) (bool, error) {
 	lb, m := c.opts.SuccessLookback, c.loginsNow
 	if lb <= 0 || len(evs) == 0 || m == nil {
@@ -542,9 +544,9 @@ func (c *Correlator) loginNear(r rule, evs []*abusewatch.Event) (bool, error) {
 	}
 	from, to := evs[0].Time.Add(-lb), evs[len(evs)-1].Time.Add(lb)
 	if len(m.at) > 0 {
-		var prev netip.Addr // the lines of one connection come together
+		var prev netip.Prefix // the lines of one connection come together
 		for _, e := range evs {
-			a := e.Addr.Unmap()
+			a := loginScope(e.Addr)
 			if a == prev {
 				continue
 			}
@@ -563,13 +565,17 @@ func (c *Correlator) loginNear(r rule, evs []*abusewatch.Event) (bool, error) {
 	if m.from.Before(to) {
 		to = m.from
 	}
-	return c.loginStored(r.network, evs, from, to)
+	p := r.network
+	if p.IsValid() && p.Addr().Is6() && p.Bits() > 64 {
+		p = loginScope(p.Addr())
+	}
+	return c.loginStored(p, evs, from, to)
 }
 
 // loginStored says whether the store holds a login between from and to from an
-// address of evs, which lie in p (an address or a network). The daily counters say
-// first on which days p had logins at all, so a week of events is read only when one
-// of them did.
+// address of evs or, for IPv6, of their /64s (sameLogin), which lie in p (an address or
+// a network). The daily counters say first on which days p had logins at all, so a
+// week of events is read only when one of them did.
 func (c *Correlator) loginStored(p netip.Prefix, evs []*abusewatch.Event, from, to time.Time) (bool, error) {
 	if !p.IsValid() || to.Before(from) {
 		return false, nil
@@ -610,27 +616,40 @@ func (c *Correlator) loginStored(p netip.Prefix, evs []*abusewatch.Event, from, 
 	}
 	for i := range stored {
 		if e := &stored[i]; e.Class == abusewatch.ClassAuthSuccess && !c.Excluded(e.Addr) &&
-			(p.IsSingleIP() || slices.ContainsFunc(evs, func(o *abusewatch.Event) bool { return o.Addr.Unmap() == e.Addr.Unmap() })) {
+			(p.IsSingleIP() || slices.ContainsFunc(evs, func(o *abusewatch.Event) bool { return sameLogin(o.Addr, e.Addr) })) {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// markLogin marks with Success the incidents that hold the address of login e and whose
-// events came within success_lookback before it (or after it: a login read late): the
-// address's own, its port scan's and its networks'. A network's holds it when its
-// events include the address. Those in out (made or grown by the batch) are marked
-// there; a stored one is added to out.
+// markLogin marks with Success the incidents that hold the address of login e (for
+// IPv6, an address of its /64: loginScope) and whose events came within
+// success_lookback before it (or after it: a login read late): the address's own, its
+// port scan's and its networks'. A network's holds it when its events include the
+// address. Those in out (made or grown by the batch) are marked there; a stored one is
+// added to out.
 func (c *Correlator) markLogin(out []abusewatch.Incident, e abusewatch.Event) ([]abusewatch.Incident, error) {
 	lb := c.opts.SuccessLookback
 	if lb <= 0 {
 		return out, nil
 	}
 	a := e.Addr.Unmap()
-	keys := []string{"ip:" + a.String()}
-	if c.opts.PortScan.Count > 0 {
-		keys = append(keys, "scan:"+a.String())
+	// The other addresses of an IPv6 login's /64 with events near it: their
+	// incidents are marked too. One whose events come within success_lookback of the
+	// login has one within the lookback (the longest growth) of that span.
+	addrs := []netip.Addr{a}
+	others, err := c.loginNeighbours(a, e.Time.Add(-lb-c.lookback()), e.Time.Add(lb))
+	if err != nil {
+		return out, err
+	}
+	addrs = append(addrs, others...)
+	var keys []string
+	for _, b := range addrs {
+		keys = append(keys, "ip:"+b.String())
+		if c.opts.PortScan.Count > 0 {
+			keys = append(keys, "scan:"+b.String())
+		}
 	}
 	if c.opts.Network.Count > 0 {
 		for _, b := range c.opts.Network.Sizes {
@@ -639,7 +658,10 @@ func (c *Correlator) markLogin(out []abusewatch.Incident, e abusewatch.Event) ([
 	}
 	var scopes []netip.Prefix // the recurrence rule's, beside its keys
 	if c.opts.Recurrence.Days > 0 {
-		scopes = []netip.Prefix{netip.PrefixFrom(a, a.BitLen()), net24(a)}
+		for _, b := range addrs {
+			scopes = append(scopes, netip.PrefixFrom(b, b.BitLen()))
+		}
+		scopes = append(scopes, net24(a))
 		for _, p := range scopes {
 			keys = append(keys, "recur:"+p.String())
 		}
@@ -705,21 +727,23 @@ func (c *Correlator) markLogin(out []abusewatch.Incident, e abusewatch.Event) ([
 	return out, nil
 }
 
-// holdsAddr says whether inc holds events of address a: always, for an incident about
-// one address; for a network's, when a is among its sources, or, when it names as many
-// as it may, when a has events other than logins between its first and last.
+// holdsAddr says whether inc holds events of the login scope of address a (a itself;
+// for IPv6, its /64): always, for an incident about one address; for a network's, when
+// an address of the scope is among its sources, or, when it names as many as it may,
+// when the scope has events other than logins between its first and last.
 func (c *Correlator) holdsAddr(inc *abusewatch.Incident, a netip.Addr) (bool, error) {
 	if !inc.AboutNetwork() {
 		return true, nil
 	}
+	scope := loginScope(a)
 	sources := sourcesOf(*inc)
-	if _, found := slices.BinarySearchFunc(sources, a, netip.Addr.Compare); found {
+	if i, _ := slices.BinarySearchFunc(sources, scope.Addr(), netip.Addr.Compare); i < len(sources) && scope.Contains(sources[i]) {
 		return true, nil
 	}
 	if len(sources) < abusewatch.MaxSources {
 		return false, nil
 	}
-	evs, err := c.read.addrEvents(a, inc.First, inc.Last)
+	evs, err := c.read.scopeEvents(scope, inc.First, inc.Last)
 	if err != nil {
 		return false, err
 	}
@@ -1102,7 +1126,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, monotone: true,
 				counts: func(e *abusewatch.Event) bool { return e.Host != "" && service(e) == svc },
 				threshold: func(evs []*abusewatch.Event) bool {
-					return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) string { return e.Host })
+					return atLeastHosts(evs, r.Count)
 				},
 				possible: possible,
 			})
@@ -1125,16 +1149,21 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	return out, false, nil
 }
 
-// service is what a sweep compares: the program, or the port of ours when a firewall
-// names no program.
+// service is what a sweep compares: the service that was attacked. For a server's
+// line, the service of its program (serviceOfProgram: sshd and sshd-session are one);
+// for a packet filter's, whose program is the kernel's and names no service, the port
+// of ours, or the protocol when the packet has no port (a ping sweep).
 func service(e *abusewatch.Event) string {
-	if e.Service != "" {
-		return e.Service
+	if e.Proto != "" || e.Service == "kernel" || e.Service == "" {
+		switch {
+		case e.LocalPort != 0:
+			return fmt.Sprintf("port %d", e.LocalPort)
+		case e.Proto != "":
+			return strings.ToUpper(e.Proto)
+		}
+		return ""
 	}
-	if e.LocalPort != 0 {
-		return fmt.Sprintf("port %d", e.LocalPort)
-	}
-	return ""
+	return serviceOfProgram(e.Service)
 }
 
 // services lists the services of the events in evs that name one, in order of appearance.
@@ -1582,13 +1611,22 @@ func (c *Correlator) notExcludedIn(p netip.Prefix) func(e *abusewatch.Event) boo
 	return func(*abusewatch.Event) bool { return true }
 }
 
-// SpecialPurpose returns the network that makes addr special-purpose (private,
-// loopback, link-local, multicast, shared, documentation, benchmarking or otherwise
-// reserved): an address that never makes an incident, whatever the config says.
+// SpecialPurpose returns the registered network that makes addr special-purpose
+// (private, loopback, link-local, multicast, shared, documentation, benchmarking, NAT64
+// or otherwise reserved): an address that never makes an incident, whatever the config
+// says. IPv6 outside 2000::/3 is named by its registered block (registeredIPv6), such
+// as 64:ff9b::/96, never by the unregistered ::/3 that the rules exclude it by.
 func SpecialPurpose(addr netip.Addr) (netip.Prefix, bool) {
 	addr = addr.Unmap()
 	for _, p := range slices.Concat(nonGlobalNetworks, reservedNetworks()) {
 		if p.Contains(addr) {
+			if addr.Is6() && p.Bits() <= 3 {
+				for _, q := range registeredIPv6() {
+					if q.Contains(addr) {
+						return q, true
+					}
+				}
+			}
 			return p, true
 		}
 	}
