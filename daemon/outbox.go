@@ -127,6 +127,9 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	// The incidents the outbox is done with though nothing is reported: they leave the
 	// work list (ExpireUnreported).
 	var done []string
+	// Incidents all of whose lines an earlier report holds (a pass after a rule change
+	// makes them): marked reported by it, not mailed again. By incident ID: the report.
+	held, heldDigests := map[string]string{}, map[string]uint64{}
 	var excluded int
 	// Lookups that failed, told in one warning: with the resolver or the registries
 	// down, every incident of the round fails alike.
@@ -170,6 +173,12 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			p.log.Warn("login succeeded from an attacking address: possible compromise, not reported outside",
 				"incident", inc.ID, "addr", inc.Addr)
 			done = append(done, inc.ID)
+			continue
+		}
+		if by, err := p.heldByReport(incs[i]); err != nil {
+			return err
+		} else if by != "" {
+			held[inc.ID], heldDigests[inc.ID] = by, store.IncidentDigest(incs[i])
 			continue
 		}
 		contact, err := p.contact(ctx, inc.Addr)
@@ -251,6 +260,17 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	}
 	if err := p.store.ExpireUnreported(done); err != nil {
 		return err
+	}
+	if len(held) > 0 {
+		p.marking.Lock()
+		marked, err := p.store.MarkReportedBy(held, heldDigests)
+		p.marking.Unlock()
+		if err != nil {
+			return err
+		}
+		for _, id := range marked {
+			p.log.Info("incident not reported again: an earlier report holds all its lines", "incident", id, "report", held[id])
+		}
 	}
 	if len(parties) == 0 && len(split) == 0 {
 		return nil
@@ -424,6 +444,30 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 	}
 }
 
+// heldByReport returns the ID of the report whose incidents hold every line of inc, or
+// "" when none does (mailer.HeldByReported).
+func (p *Pipeline) heldByReport(inc abusewatch.Incident) (string, error) {
+	rs, err := p.store.ReportedIncidentsOver(scopeOf(inc), inc.First, inc.Last, "")
+	if err != nil || len(rs) == 0 {
+		return "", err
+	}
+	id := mailer.HeldByReported(inc, rs)
+	if id == "" {
+		return "", nil
+	}
+	rep, _, err := p.store.ReportFor(id)
+	return rep, err
+}
+
+// scopeOf is what inc is about: its network, or its address as a /32 or /128.
+func scopeOf(inc abusewatch.Incident) netip.Prefix {
+	if inc.AboutNetwork() {
+		return inc.Network
+	}
+	a := inc.Addr.Unmap()
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
 // knownOf is what the store knows of incs that they do not say themselves
 // (mailer.Known): for each recurrence and network incident among them, the incidents
 // with a report (to anyone, in any state) whose lines it may take in (a recurrence is
@@ -440,11 +484,7 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 		if inc.Rule != "recurrence" && inc.Rule != "network" {
 			continue
 		}
-		scope := inc.Network
-		if !inc.AboutNetwork() {
-			scope = netip.PrefixFrom(inc.Addr.Unmap(), inc.Addr.Unmap().BitLen())
-		}
-		rs, err := st.ReportedIncidentsOver(scope, inc.First, inc.Last, except)
+		rs, err := st.ReportedIncidentsOver(scopeOf(inc), inc.First, inc.Last, except)
 		if err != nil {
 			return known, err
 		}

@@ -174,3 +174,23 @@ func lowerBounds(sources []*source, low map[string]lowered) {
 		lowerBounds(s.addrs, low)
 	}
 }
+
+// HeldByReported returns the ID of the incident of reported (each with a report) that
+// holds every line of inc, or "" when none does: inc would tell the abuse desk nothing
+// an earlier report did not. After a rule change a pass makes new incidents over lines
+// already reported (a lower threshold cuts a reported recurrence's days into per-address
+// incidents), and they went out again. One of inc's own key (a follow-up of a reported
+// incident, which may begin in the second it ended) is not asked.
+func HeldByReported(inc abusewatch.Incident, reported []abusewatch.Incident) string {
+	incLines := linesOf(&inc)
+	for i := range reported {
+		r := &reported[i]
+		if r.Key != "" && r.Key == inc.Key || !mayShare(&inc, r) {
+			continue
+		}
+		if holds(r, &inc, linesOf(r), incLines) {
+			return r.ID
+		}
+	}
+	return ""
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -80,6 +81,37 @@ func (s *Store) AddReportsOf(rs []abusewatch.Report, digests map[string]uint64) 
 		added = 0
 	}
 	return added, changed, err
+}
+
+// MarkReportedBy marks each incident of held (ID → the ID of a report) reported by that
+// report, whose incidents hold all its lines, if it is still stored as read (digests) and
+// not reported: the report says what it would. It returns the IDs marked.
+func (s *Store) MarkReportedBy(held map[string]string, digests map[string]uint64) (marked []string, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		ids := slices.Sorted(maps.Keys(held))
+		changed, err := changedSince(tx, ids, digests, "")
+		if err != nil {
+			return err
+		}
+		reported, unreported, reports := tx.Bucket(bucketReported), tx.Bucket(bucketUnreported), tx.Bucket(bucketReports)
+		for _, id := range ids {
+			if slices.Contains(changed, id) || reports.Get([]byte(held[id])) == nil {
+				continue
+			}
+			if err := reported.Put([]byte(id), []byte(held[id])); err != nil {
+				return err
+			}
+			if err := unreported.Delete([]byte(id)); err != nil {
+				return err
+			}
+			marked = append(marked, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: marking incidents reported by earlier reports: %w", err)
+	}
+	return marked, nil
 }
 
 // changedSince returns those of ids whose stored incident's digest is not digests[id]
