@@ -701,9 +701,10 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 		return asItCame()
 	}
 	var b *syslog.Base
+	is5424 := false
 	switch msg := m.(type) {
 	case *rfc5424.SyslogMessage:
-		b = &msg.Base
+		b, is5424 = &msg.Base, true
 	case *rfc3164.SyslogMessage:
 		b = &msg.Base
 	default:
@@ -730,6 +731,12 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 		}
 	}
 	msg := strings.TrimLeft(*b.Message, "\ufeff")
+	if is5424 {
+		// rsyslog's RFC 5424 forwarding template (RSYSLOG_SyslogProtocol23Format) writes
+		// "SD %msg%", and its msg keeps the space that followed the tag: one leading
+		// space is the separator's, as rsyslog's sp-if-no-1st-sp has it in files.
+		msg = strings.TrimPrefix(msg, " ")
+	}
 	rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + ": " + msg
 	return rec, true
 }
