@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 	syslog "github.com/leodido/go-syslog/v4"
 	"github.com/leodido/go-syslog/v4/auto"
 	"github.com/leodido/go-syslog/v4/rfc3164"
@@ -659,7 +660,7 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 	if len(raw) >= maxLine {
 		l.c.Long.Add(1)
 	}
-	rec, ok := syslogRecord(parser, raw, peer, time.Now())
+	rec, ok := syslogRecord(parser, raw, peer, time.Now(), l.loc)
 	if !ok {
 		l.logQuietly(slog.LevelWarn, "unparsed "+peer.String(), "syslog: a message without a <PRI> is counted as unparsed: its header cannot be believed",
 			"peer", peer, "start", quoteInput(raw))
@@ -686,7 +687,7 @@ const unparsedMark = "\x00"
 // addresses must not be believed ("Dec  6 22:23:15 spoofhost2 sshd[300]: …" read as an
 // attack on spoofhost2). Such a message is marked so that detect counts it as unparsed,
 // and ok is false.
-func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time) (rec abusewatch.Record, ok bool) {
+func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location) (rec abusewatch.Record, ok bool) {
 	raw = bytes.TrimRight(raw, "\r\n\x00")
 	rec = abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read}
 	asItCame := func() (abusewatch.Record, bool) {
@@ -706,6 +707,16 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	case *rfc5424.SyslogMessage:
 		b, is5424 = &msg.Base, true
 	case *rfc3164.SyslogMessage:
+		if msg.Hostname == nil {
+			if h, ok := ipv6Header(raw, read, loc); ok {
+				tag := headerWord(h.Program, "-")
+				if h.PID != 0 {
+					tag += "[" + strconv.Itoa(h.PID) + "]"
+				}
+				rec.Line = h.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + headerWord(h.Host, "-") + " " + tag + ": " + h.Message
+				return rec, true
+			}
+		}
 		b = &msg.Base
 	default:
 		return asItCame()
@@ -739,4 +750,17 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	}
 	rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + ": " + msg
 	return rec, true
+}
+
+// ipv6Header reads the header of an RFC 3164 message whose HOSTNAME is an IPv6 literal
+// ("Dec  7 02:17:05 2001:db8:1::11 sshd[123]: …", from a host without a name or a relay
+// that names it by its address). go-syslog allows no colon in a hostname and takes
+// "2001" for the tag; detect's header parser reads the line as it reads it in a file.
+func ipv6Header(raw []byte, read time.Time, loc *time.Location) (detect.Header, bool) {
+	h, err := detect.ParseHeader(string(raw), read, loc)
+	if err != nil {
+		return h, false
+	}
+	a, err := netip.ParseAddr(h.Host)
+	return h, err == nil && a.Is6()
 }
