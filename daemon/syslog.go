@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -100,6 +101,7 @@ type syslogListener struct {
 
 	// What SourceCounters has no field for; each is counted in c.Errors too, so that
 	// status and metrics show it meanwhile.
+	future atomic.Int64 // messages dated more than a day after they arrived, dated when they arrived
 }
 
 func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
@@ -644,7 +646,10 @@ func (f *frameReader) line() ([]byte, error) {
 // parser returns a parser for one connection (the parsers keep state).
 func (l *syslogListener) parser() syslog.Machine {
 	return auto.NewMachine(
-		auto.WithRFC3164Options(rfc3164.WithYear(rfc3164.CurrentYear{}), rfc3164.WithTimezone(l.loc), rfc3164.WithRFC3339(), rfc3164.WithSecondFractions()),
+		// Year 0 marks a time without a year: syslogRecord gives it the year a file would
+		// (year 0 is a leap year: Feb 29 stays Feb 29). Like a file's, it is read in
+		// detect.timezone (go-syslog's WithTimezone only converts a time read as UTC).
+		auto.WithRFC3164Options(rfc3164.WithYear(rfc3164.Year{YYYY: 0}), rfc3164.WithLocaleTimezone(l.loc), rfc3164.WithRFC3339(), rfc3164.WithSecondFractions()),
 		auto.WithRFC5424Options(rfc5424.WithBestEffort()),
 	)
 }
@@ -660,10 +665,16 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 	if len(raw) >= maxLine {
 		l.c.Long.Add(1)
 	}
-	rec, ok := syslogRecord(parser, raw, peer, time.Now(), l.loc)
+	rec, ok, future := syslogRecord(parser, raw, peer, time.Now(), l.loc)
 	if !ok {
 		l.logQuietly(slog.LevelWarn, "unparsed "+peer.String(), "syslog: a message without a <PRI> is counted as unparsed: its header cannot be believed",
 			"peer", peer, "start", quoteInput(raw))
+	}
+	if !future.IsZero() {
+		l.future.Add(1)
+		l.c.Errors.Add(1)
+		l.logQuietly(slog.LevelWarn, "future "+peer.String(), "syslog: a message dated more than a day after it arrived is dated when it arrived: the sender's clock is wrong",
+			"peer", peer, "sent", future.UTC().Format(time.RFC3339), "arrived", rec.Read.UTC().Format(time.RFC3339), "redated", l.future.Load())
 	}
 	select {
 	case l.out <- sourceLine{rec: rec}:
@@ -687,15 +698,33 @@ const unparsedMark = "\x00"
 // addresses must not be believed ("Dec  6 22:23:15 spoofhost2 sshd[300]: …" read as an
 // attack on spoofhost2). Such a message is marked so that detect counts it as unparsed,
 // and ok is false.
-func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location) (rec abusewatch.Record, ok bool) {
+//
+// An RFC 3164 time has no year: it gets the one detect gives it in a file, the latest
+// that puts it no more than a day after read. A time more than a day after read (a
+// sender whose clock is wrong) is not believed: the record is dated read, and future
+// is the time the sender gave (zero when it was believed).
+func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location) (rec abusewatch.Record, ok bool, future time.Time) {
 	raw = bytes.TrimRight(raw, "\r\n\x00")
 	rec = abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read}
-	asItCame := func() (abusewatch.Record, bool) {
+	// line writes the record's line from its header's parts, its time no later than a
+	// day after read.
+	line := func(t time.Time, host, tag, msg string) (abusewatch.Record, bool, time.Time) {
+		if t.After(read.Add(maxAhead)) {
+			t, future = read, t
+		}
+		rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + ": " + msg
+		return rec, true, future
+	}
+	asItCame := func() (abusewatch.Record, bool, time.Time) {
 		if !hasPRI(raw) {
 			rec.Line = unparsedMark + rec.Line
-			return rec, false
+			return rec, false, time.Time{}
 		}
-		return rec, true
+		// Read as detect will read it, to check its time.
+		if h, err := detect.ParseHeader(rec.Line, read, loc); err == nil && h.Time.After(read.Add(maxAhead)) {
+			return line(h.Time, headerWord(h.Host, peer.String()), headerTag(h.Program, h.PID), h.Message)
+		}
+		return rec, true, time.Time{}
 	}
 	m, err := parser.Parse(raw)
 	if err != nil && m == nil {
@@ -709,12 +738,7 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	case *rfc3164.SyslogMessage:
 		if msg.Hostname == nil {
 			if h, ok := ipv6Header(raw, read, loc); ok {
-				tag := headerWord(h.Program, "-")
-				if h.PID != 0 {
-					tag += "[" + strconv.Itoa(h.PID) + "]"
-				}
-				rec.Line = h.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + headerWord(h.Host, "-") + " " + tag + ": " + h.Message
-				return rec, true
+				return line(h.Time, headerWord(h.Host, "-"), headerTag(h.Program, h.PID), h.Message)
 			}
 		}
 		b = &msg.Base
@@ -727,6 +751,9 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	t := read
 	if b.Timestamp != nil && !b.Timestamp.IsZero() {
 		t = *b.Timestamp
+		if !is5424 && t.In(loc).Year() == 0 {
+			t = withYear(t, read, loc) // a year-less RFC 3164 time (see parser)
+		}
 	}
 	host := peer.String()
 	if b.Hostname != nil && *b.Hostname != "-" {
@@ -748,8 +775,37 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 		// space is the separator's, as rsyslog's sp-if-no-1st-sp has it in files.
 		msg = strings.TrimPrefix(msg, " ")
 	}
-	rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + ": " + msg
-	return rec, true
+	return line(t, host, tag, msg)
+}
+
+// maxAhead is how far after its arrival a message's time may be: a day, as detect
+// allows a year-less time in a file (a sender in another time zone that writes no
+// offset).
+const maxAhead = 24 * time.Hour
+
+// withYear dates a year-less RFC 3164 time as detect dates it in a file
+// (detect.ParseHeader): in the latest year that puts it no more than a day after read,
+// so that December lines arriving in January stay in December. Going back up to eight
+// years finds a Feb 29 even across 2100.
+func withYear(t, read time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	limit, year := read.Add(maxAhead), read.In(loc).Year()
+	for y := year + 1; y >= year-8; y-- {
+		d := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+		if d.Day() == t.Day() && !d.After(limit) {
+			return d
+		}
+	}
+	return time.Date(year, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+}
+
+// headerTag is "program[pid]", "program" without a PID, "-" without a program.
+func headerTag(program string, pid int) string {
+	tag := headerWord(program, "-")
+	if pid != 0 {
+		tag += "[" + strconv.Itoa(pid) + "]"
+	}
+	return tag
 }
 
 // ipv6Header reads the header of an RFC 3164 message whose HOSTNAME is an IPv6 literal
