@@ -98,6 +98,7 @@ type syslogListener struct {
 	peers map[netip.Addr]int // open connections by peer
 
 	quiet logLimiter // warnings a peer can repeat at will
+	names peerNames  // the hostname each peer gives
 
 	// What SourceCounters has no field for; each is counted in c.Errors too, so that
 	// status and metrics show it meanwhile.
@@ -665,7 +666,7 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 	if len(raw) >= maxLine {
 		l.c.Long.Add(1)
 	}
-	rec, ok, future := syslogRecord(parser, raw, peer, time.Now(), l.loc)
+	rec, ok, future := syslogRecord(parser, raw, peer, time.Now(), l.loc, &l.names)
 	if !ok {
 		l.logQuietly(slog.LevelWarn, "unparsed "+peer.String(), "syslog: a message without a <PRI> is counted as unparsed: its header cannot be believed",
 			"peer", peer, "start", quoteInput(raw))
@@ -689,21 +690,21 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 const unparsedMark = "\x00"
 
 // syslogRecord writes a received message as a line with an rsyslog-style header: the
-// sender's timestamp (or the time it arrived), its hostname (or its address), its
-// program and PID, then the message. A message the library cannot parse is kept as it
-// came for detect, which reads more header formats (nanoseconds in an RFC 5424
-// timestamp, as Go's time.RFC3339Nano writes them) and counts the rest as unparsed; but
-// only a message that starts with a <PRI>: without one, nothing says the text is a
-// syslog header at all, and its hostname (the host that was hit), program and
-// addresses must not be believed ("Dec  6 22:23:15 spoofhost2 sshd[300]: …" read as an
-// attack on spoofhost2). Such a message is marked so that detect counts it as unparsed,
-// and ok is false.
+// sender's timestamp (or the time it arrived), its hostname (or, when it gives none, the
+// one names knows for peer: see peerNames), its program and PID, then the message. A
+// message the library cannot parse is kept as it came for detect, which reads more
+// header formats (nanoseconds in an RFC 5424 timestamp, as Go's time.RFC3339Nano writes
+// them) and counts the rest as unparsed; but only a message that starts with a <PRI>:
+// without one, nothing says the text is a syslog header at all, and its hostname (the
+// host that was hit), program and addresses must not be believed ("Dec  6 22:23:15
+// spoofhost2 sshd[300]: …" read as an attack on spoofhost2). Such a message is marked
+// so that detect counts it as unparsed, and ok is false.
 //
 // An RFC 3164 time has no year: it gets the one detect gives it in a file, the latest
 // that puts it no more than a day after read. A time more than a day after read (a
 // sender whose clock is wrong) is not believed: the record is dated read, and future
 // is the time the sender gave (zero when it was believed).
-func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location) (rec abusewatch.Record, ok bool, future time.Time) {
+func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location, names *peerNames) (rec abusewatch.Record, ok bool, future time.Time) {
 	raw = bytes.TrimRight(raw, "\r\n\x00")
 	rec = abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read}
 	// line writes the record's line from its header's parts, its time no later than a
@@ -722,7 +723,7 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 		}
 		// Read as detect will read it, to check its time.
 		if h, err := detect.ParseHeader(rec.Line, read, loc); err == nil && h.Time.After(read.Add(maxAhead)) {
-			return line(h.Time, headerWord(h.Host, peer.String()), headerTag(h.Program, h.PID), h.Message)
+			return line(h.Time, names.host(peer, headerWord(h.Host, "")), headerTag(h.Program, h.PID), h.Message)
 		}
 		return rec, true, time.Time{}
 	}
@@ -738,7 +739,7 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	case *rfc3164.SyslogMessage:
 		if msg.Hostname == nil {
 			if h, ok := ipv6Header(raw, read, loc); ok {
-				return line(h.Time, headerWord(h.Host, "-"), headerTag(h.Program, h.PID), h.Message)
+				return line(h.Time, names.host(peer, headerWord(h.Host, "")), headerTag(h.Program, h.PID), h.Message)
 			}
 		}
 		b = &msg.Base
@@ -755,10 +756,11 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 			t = withYear(t, read, loc) // a year-less RFC 3164 time (see parser)
 		}
 	}
-	host := peer.String()
+	given := ""
 	if b.Hostname != nil && *b.Hostname != "-" {
-		host = headerWord(*b.Hostname, host)
+		given = headerWord(*b.Hostname, "")
 	}
+	host := names.host(peer, given)
 	tag := "-"
 	if b.Appname != nil {
 		tag = headerWord(*b.Appname, "-")
@@ -819,4 +821,57 @@ func ipv6Header(raw []byte, read time.Time, loc *time.Location) (detect.Header, 
 	}
 	a, err := netip.ParseAddr(h.Host)
 	return h, err == nil && a.Is6()
+}
+
+// maxNamedPeers bounds how many senders' names the listener remembers: a fleet of a few
+// hundred hosts, with room to spare. A sender beyond it is not remembered.
+const maxNamedPeers = 4096
+
+// peerNames remembers the hostname each sender gives, for its messages that give none
+// (RFC 5424's NIL "-", an RFC 3164 message without a HOSTNAME): they are the same host's.
+// A sender that named several hosts (a relay) or none yet is written as its address in
+// brackets, "[192.0.2.10]": a name for the admin, that the mail can tell from a host's
+// name and leave out (the sender's address is no host the abuse desk should hear of).
+// The names are those of the listener's lifetime; a nil peerNames knows none.
+type peerNames struct {
+	mu    sync.Mutex
+	names map[netip.Addr]string // "" once the sender named two hosts
+}
+
+// host is the host a message from peer is from: given, when it is not "".
+func (n *peerNames) host(peer netip.Addr, given string) string {
+	unnamed := "[" + peer.String() + "]"
+	if n == nil {
+		return cmp.Or(given, unnamed)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	known, seen := n.names[peer]
+	switch {
+	case given == "":
+		if known == "" {
+			return unnamed
+		}
+		return known
+	case !seen && len(n.names) < maxNamedPeers:
+		if n.names == nil {
+			n.names = map[netip.Addr]string{}
+		}
+		n.names[peer] = given
+	case seen && known != "" && !sameHost(known, given):
+		n.names[peer] = "" // a relay: its unnamed messages may be any host's
+	}
+	return given
+}
+
+// sameHost says whether two names a sender gives are one host's: equal but for case, or
+// for the domain after the first label ("web1", "WEB1", "web1.example.org").
+func sameHost(a, b string) bool {
+	_, errA := netip.ParseAddr(a)
+	_, errB := netip.ParseAddr(b)
+	if errA == nil || errB == nil { // an address has no labels
+		return strings.EqualFold(a, b)
+	}
+	first := func(s string) string { label, _, _ := strings.Cut(s, "."); return label }
+	return strings.EqualFold(first(a), first(b))
 }

@@ -46,7 +46,7 @@ func TestSyslogRecordYearAndFutureBoundaries(t *testing.T) {
 		{"3164 RFC 3339 a year ahead: arrival", time.UTC, newYear, "<38>2028-01-01T00:00:00Z web1 sshd[7]: x", "2027-01-01T00:00:00.000000Z", true},
 	} {
 		l.loc = c.loc
-		rec, ok, future := syslogRecord(l.parser(), []byte(c.raw), peer, c.read, c.loc)
+		rec, ok, future := syslogRecord(l.parser(), []byte(c.raw), peer, c.read, c.loc, nil)
 		if !ok || !future.IsZero() != c.future {
 			t.Errorf("%s: ok %v, future %v; want future: %v", c.name, ok, future, c.future)
 		}
