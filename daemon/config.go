@@ -589,10 +589,12 @@ func (c *Config) bad(key, format string, args ...any) error {
 	return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key, Problem: fmt.Sprintf(format, args...)}
 }
 
-// parseNetwork reads "198.51.100.0/24" or a single address.
+// parseNetwork reads "198.51.100.0/24" or a single address. An IPv4-mapped network
+// (::ffff:198.51.100.0/120) is the IPv4 network, as the admin commands read it: the
+// addresses it is compared with (peers, attackers) are unmapped.
 func parseNetwork(s string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
+		return abusewatch.UnmapPrefix(p), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -291,10 +292,15 @@ func journalRecord(line []byte, read time.Time) (journalRead, error) {
 }
 
 // headerWord makes s safe as one word of a syslog header: no spaces, no control
-// characters, no ':' or '[' that would end the tag early; def when nothing is left.
+// characters, no ':' or '[' that would end the tag early (but the colons of an IPv6
+// address: it is a host); def when nothing is left.
 func headerWord(s, def string) string {
+	// A host named by its IPv6 address (RFC 5424 allows it) keeps its colons: detect
+	// reads the host up to the space that ends it.
+	_, err := netip.ParseAddr(s)
+	ipv6 := err == nil && strings.Contains(s, ":")
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == ':' || r == '[' || r == ']' || r == unicode.ReplacementChar {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || (r == ':' && !ipv6) || r == '[' || r == ']' || r == unicode.ReplacementChar {
 			return -1
 		}
 		return r

@@ -17,9 +17,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 	syslog "github.com/leodido/go-syslog/v4"
 	"github.com/leodido/go-syslog/v4/auto"
 	"github.com/leodido/go-syslog/v4/rfc3164"
@@ -96,9 +98,11 @@ type syslogListener struct {
 	peers map[netip.Addr]int // open connections by peer
 
 	quiet logLimiter // warnings a peer can repeat at will
+	names peerNames  // the hostname each peer gives
 
 	// What SourceCounters has no field for; each is counted in c.Errors too, so that
 	// status and metrics show it meanwhile.
+	future atomic.Int64 // messages dated more than a day after they arrived, dated when they arrived
 }
 
 func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
@@ -643,7 +647,10 @@ func (f *frameReader) line() ([]byte, error) {
 // parser returns a parser for one connection (the parsers keep state).
 func (l *syslogListener) parser() syslog.Machine {
 	return auto.NewMachine(
-		auto.WithRFC3164Options(rfc3164.WithYear(rfc3164.CurrentYear{}), rfc3164.WithTimezone(l.loc), rfc3164.WithRFC3339(), rfc3164.WithSecondFractions()),
+		// Year 0 marks a time without a year: syslogRecord gives it the year a file would
+		// (year 0 is a leap year: Feb 29 stays Feb 29). Like a file's, it is read in
+		// detect.timezone (go-syslog's WithTimezone only converts a time read as UTC).
+		auto.WithRFC3164Options(rfc3164.WithYear(rfc3164.Year{YYYY: 0}), rfc3164.WithLocaleTimezone(l.loc), rfc3164.WithRFC3339(), rfc3164.WithSecondFractions()),
 		auto.WithRFC5424Options(rfc5424.WithBestEffort()),
 	)
 }
@@ -659,10 +666,16 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 	if len(raw) >= maxLine {
 		l.c.Long.Add(1)
 	}
-	rec, ok := syslogRecord(parser, raw, peer, time.Now())
+	rec, ok, future := syslogRecord(parser, raw, peer, time.Now(), l.loc, &l.names)
 	if !ok {
 		l.logQuietly(slog.LevelWarn, "unparsed "+peer.String(), "syslog: a message without a <PRI> is counted as unparsed: its header cannot be believed",
 			"peer", peer, "start", quoteInput(raw))
+	}
+	if !future.IsZero() {
+		l.future.Add(1)
+		l.c.Errors.Add(1)
+		l.logQuietly(slog.LevelWarn, "future "+peer.String(), "syslog: a message dated more than a day after it arrived is dated when it arrived: the sender's clock is wrong",
+			"peer", peer, "sent", future.UTC().Format(time.RFC3339), "arrived", rec.Read.UTC().Format(time.RFC3339), "redated", l.future.Load())
 	}
 	select {
 	case l.out <- sourceLine{rec: rec}:
@@ -677,34 +690,58 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 const unparsedMark = "\x00"
 
 // syslogRecord writes a received message as a line with an rsyslog-style header: the
-// sender's timestamp (or the time it arrived), its hostname (or its address), its
-// program and PID, then the message. A message the library cannot parse is kept as it
-// came for detect, which reads more header formats (nanoseconds in an RFC 5424
-// timestamp, as Go's time.RFC3339Nano writes them) and counts the rest as unparsed; but
-// only a message that starts with a <PRI>: without one, nothing says the text is a
-// syslog header at all, and its hostname (the host that was hit), program and
-// addresses must not be believed ("Dec  6 22:23:15 spoofhost2 sshd[300]: …" read as an
-// attack on spoofhost2). Such a message is marked so that detect counts it as unparsed,
-// and ok is false.
-func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time) (rec abusewatch.Record, ok bool) {
+// sender's timestamp (or the time it arrived), its hostname (or, when it gives none, the
+// one names knows for peer: see peerNames), its program and PID, then the message. A
+// message the library cannot parse is kept as it came for detect, which reads more
+// header formats (nanoseconds in an RFC 5424 timestamp, as Go's time.RFC3339Nano writes
+// them) and counts the rest as unparsed; but only a message that starts with a <PRI>:
+// without one, nothing says the text is a syslog header at all, and its hostname (the
+// host that was hit), program and addresses must not be believed ("Dec  6 22:23:15
+// spoofhost2 sshd[300]: …" read as an attack on spoofhost2). Such a message is marked
+// so that detect counts it as unparsed, and ok is false.
+//
+// An RFC 3164 time has no year: it gets the one detect gives it in a file, the latest
+// that puts it no more than a day after read. A time more than a day after read (a
+// sender whose clock is wrong) is not believed: the record is dated read, and future
+// is the time the sender gave (zero when it was believed).
+func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location, names *peerNames) (rec abusewatch.Record, ok bool, future time.Time) {
 	raw = bytes.TrimRight(raw, "\r\n\x00")
 	rec = abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read}
-	asItCame := func() (abusewatch.Record, bool) {
+	// line writes the record's line from its header's parts, its time no later than a
+	// day after read.
+	line := func(t time.Time, host, tag, msg string) (abusewatch.Record, bool, time.Time) {
+		if t.After(read.Add(maxAhead)) {
+			t, future = read, t
+		}
+		rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + ": " + msg
+		return rec, true, future
+	}
+	asItCame := func() (abusewatch.Record, bool, time.Time) {
 		if !hasPRI(raw) {
 			rec.Line = unparsedMark + rec.Line
-			return rec, false
+			return rec, false, time.Time{}
 		}
-		return rec, true
+		// Read as detect will read it, to check its time.
+		if h, err := detect.ParseHeader(rec.Line, read, loc); err == nil && h.Time.After(read.Add(maxAhead)) {
+			return line(h.Time, names.host(peer, headerWord(h.Host, "")), headerTag(h.Program, h.PID), h.Message)
+		}
+		return rec, true, time.Time{}
 	}
 	m, err := parser.Parse(raw)
 	if err != nil && m == nil {
 		return asItCame()
 	}
 	var b *syslog.Base
+	is5424 := false
 	switch msg := m.(type) {
 	case *rfc5424.SyslogMessage:
-		b = &msg.Base
+		b, is5424 = &msg.Base, true
 	case *rfc3164.SyslogMessage:
+		if msg.Hostname == nil {
+			if h, ok := ipv6Header(raw, read, loc); ok {
+				return line(h.Time, names.host(peer, headerWord(h.Host, "")), headerTag(h.Program, h.PID), h.Message)
+			}
+		}
 		b = &msg.Base
 	default:
 		return asItCame()
@@ -715,11 +752,15 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	t := read
 	if b.Timestamp != nil && !b.Timestamp.IsZero() {
 		t = *b.Timestamp
+		if !is5424 && t.In(loc).Year() == 0 {
+			t = withYear(t, read, loc) // a year-less RFC 3164 time (see parser)
+		}
 	}
-	host := peer.String()
+	given := ""
 	if b.Hostname != nil && *b.Hostname != "-" {
-		host = headerWord(*b.Hostname, host)
+		given = headerWord(*b.Hostname, "")
 	}
+	host := names.host(peer, given)
 	tag := "-"
 	if b.Appname != nil {
 		tag = headerWord(*b.Appname, "-")
@@ -730,6 +771,107 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 		}
 	}
 	msg := strings.TrimLeft(*b.Message, "\ufeff")
-	rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + ": " + msg
-	return rec, true
+	if is5424 {
+		// rsyslog's RFC 5424 forwarding template (RSYSLOG_SyslogProtocol23Format) writes
+		// "SD %msg%", and its msg keeps the space that followed the tag: one leading
+		// space is the separator's, as rsyslog's sp-if-no-1st-sp has it in files.
+		msg = strings.TrimPrefix(msg, " ")
+	}
+	return line(t, host, tag, msg)
+}
+
+// maxAhead is how far after its arrival a message's time may be: a day, as detect
+// allows a year-less time in a file (a sender in another time zone that writes no
+// offset).
+const maxAhead = 24 * time.Hour
+
+// withYear dates a year-less RFC 3164 time as detect dates it in a file
+// (detect.ParseHeader): in the latest year that puts it no more than a day after read,
+// so that December lines arriving in January stay in December. Going back up to eight
+// years finds a Feb 29 even across 2100.
+func withYear(t, read time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	limit, year := read.Add(maxAhead), read.In(loc).Year()
+	for y := year + 1; y >= year-8; y-- {
+		d := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+		if d.Day() == t.Day() && !d.After(limit) {
+			return d
+		}
+	}
+	return time.Date(year, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+}
+
+// headerTag is "program[pid]", "program" without a PID, "-" without a program.
+func headerTag(program string, pid int) string {
+	tag := headerWord(program, "-")
+	if pid != 0 {
+		tag += "[" + strconv.Itoa(pid) + "]"
+	}
+	return tag
+}
+
+// ipv6Header reads the header of an RFC 3164 message whose HOSTNAME is an IPv6 literal
+// ("Dec  7 02:17:05 2001:db8:1::11 sshd[123]: …", from a host without a name or a relay
+// that names it by its address). go-syslog allows no colon in a hostname and takes
+// "2001" for the tag; detect's header parser reads the line as it reads it in a file.
+func ipv6Header(raw []byte, read time.Time, loc *time.Location) (detect.Header, bool) {
+	h, err := detect.ParseHeader(string(raw), read, loc)
+	if err != nil {
+		return h, false
+	}
+	a, err := netip.ParseAddr(h.Host)
+	return h, err == nil && a.Is6()
+}
+
+// maxNamedPeers bounds how many senders' names the listener remembers: a fleet of a few
+// hundred hosts, with room to spare. A sender beyond it is not remembered.
+const maxNamedPeers = 4096
+
+// peerNames remembers the hostname each sender gives, for its messages that give none
+// (RFC 5424's NIL "-", an RFC 3164 message without a HOSTNAME): they are the same host's.
+// A sender that named several hosts (a relay) or none yet is written as its address in
+// brackets, "[192.0.2.10]": a name for the admin, that the mail can tell from a host's
+// name and leave out (the sender's address is no host the abuse desk should hear of).
+// The names are those of the listener's lifetime; a nil peerNames knows none.
+type peerNames struct {
+	mu    sync.Mutex
+	names map[netip.Addr]string // "" once the sender named two hosts
+}
+
+// host is the host a message from peer is from: given, when it is not "".
+func (n *peerNames) host(peer netip.Addr, given string) string {
+	unnamed := "[" + peer.String() + "]"
+	if n == nil {
+		return cmp.Or(given, unnamed)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	known, seen := n.names[peer]
+	switch {
+	case given == "":
+		if known == "" {
+			return unnamed
+		}
+		return known
+	case !seen && len(n.names) < maxNamedPeers:
+		if n.names == nil {
+			n.names = map[netip.Addr]string{}
+		}
+		n.names[peer] = given
+	case seen && known != "" && !sameHost(known, given):
+		n.names[peer] = "" // a relay: its unnamed messages may be any host's
+	}
+	return given
+}
+
+// sameHost says whether two names a sender gives are one host's: equal but for case, or
+// for the domain after the first label ("web1", "WEB1", "web1.example.org").
+func sameHost(a, b string) bool {
+	_, errA := netip.ParseAddr(a)
+	_, errB := netip.ParseAddr(b)
+	if errA == nil || errB == nil { // an address has no labels
+		return strings.EqualFold(a, b)
+	}
+	first := func(s string) string { label, _, _ := strings.Cut(s, "."); return label }
+	return strings.EqualFold(first(a), first(b))
 }

@@ -20,11 +20,11 @@ func TestSyslogRecordFormats(t *testing.T) {
 		{"rfc5424", "<38>1 2026-11-22T09:59:58.123456Z web7 sshd 4242 - - Failed password for root from 3.3.3.3 port 5 ssh2",
 			"2026-11-22T09:59:58.123456Z web7 sshd[4242]: Failed password for root from 3.3.3.3 port 5 ssh2"},
 		{"rfc5424 nil host and time", "<38>1 - - sshd - - - Invalid user x from 3.3.3.3 port 5",
-			"2026-11-22T10:00:00.000000Z 192.0.2.10 sshd: Invalid user x from 3.3.3.3 port 5"},
+			"2026-11-22T10:00:00.000000Z [192.0.2.10] sshd: Invalid user x from 3.3.3.3 port 5"},
 		{"rfc3164", "<38>Nov 22 09:59:58 web8 sshd[17]: Invalid user x from 3.3.3.3 port 5\n",
 			"2026-11-22T09:59:58.000000Z web8 sshd[17]: Invalid user x from 3.3.3.3 port 5"},
 	} {
-		rec, ok := syslogRecord(l.parser(), []byte(c.raw), peer, read)
+		rec, ok, _ := syslogRecord(l.parser(), []byte(c.raw), peer, read, time.UTC, nil)
 		if rec.Line != c.want || rec.Source != "syslog" || !ok {
 			t.Errorf("%s: %q (source %q, parsed %v)\nwant %q", c.name, rec.Line, rec.Source, ok, c.want)
 		}
@@ -32,7 +32,7 @@ func TestSyslogRecordFormats(t *testing.T) {
 	// With a <PRI>, a message the library refuses (nanoseconds, as Go's RFC3339Nano
 	// writes them) is left to detect, which reads it.
 	raw := "<38>1 2026-11-22T09:59:58.123456789Z web7 sshd 4242 - - Failed password for root from 3.3.3.3 port 5 ssh2"
-	rec, ok := syslogRecord(l.parser(), []byte(raw+"\n"), peer, read)
+	rec, ok, _ := syslogRecord(l.parser(), []byte(raw+"\n"), peer, read, time.UTC, nil)
 	h, err := detect.ParseHeader(rec.Line, read, time.UTC)
 	if !ok || rec.Line != raw || err != nil || h.Host != "web7" || h.Program != "sshd" {
 		t.Errorf("%q: %q (parsed %v), detect reads %+v, %v", raw, rec.Line, ok, h, err)
@@ -52,7 +52,7 @@ func TestSyslogRecordWithoutHeaderIsUnparsed(t *testing.T) {
 		"\x00\x01binary",
 		"<999>1 - spoofhost2 sshd - - - Failed password for root from 24.0.0.45 port 22 ssh2",
 	} {
-		rec, ok := syslogRecord(l.parser(), []byte(raw), peer, read)
+		rec, ok, _ := syslogRecord(l.parser(), []byte(raw), peer, read, time.UTC, nil)
 		if ok || rec.Source != "syslog" {
 			t.Errorf("%q: parsed %v, source %q; want unparsed", raw, ok, rec.Source)
 		}

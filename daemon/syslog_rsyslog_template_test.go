@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/configs"
+	"github.com/abusewatch/abusewatch/detect"
+)
+
+// shippedDetector classifies with the attack rules abusewatch ships.
+func shippedDetector(t *testing.T) *detect.Detector {
+	t.Helper()
+	attack, err := detect.LoadAttackRules(configs.FS, "rules/attack.d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return detect.New(nil, attack, time.UTC)
+}
+
+// rsyslog's stock RFC 5424 forwarding template (RSYSLOG_SyslogProtocol23Format) sends
+// "... - -  Failed password ...": its msg keeps the space after the tag. One leading
+// space of MSG is dropped, no more, and the forwarded SSH failure is an attack, over
+// UDP and over octet-counted TCP alike.
+func TestSyslogRsyslogProtocol23LeadingSpace(t *testing.T) {
+	run := startSyslog(t, SyslogConfig{UDP: []string{"127.0.0.1:0"}, TCP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.1"}}, nil)
+	det := shippedDetector(t)
+	udp, err := net.Dial("udp", run.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	tcp := dialFrom(t, "127.0.0.1", run.tcp)
+	const failed = "Failed password for root from 45.134.26.76 port 35441 ssh2"
+	for _, c := range []struct {
+		name, sd, msg string
+		wantMsg       string
+		attack        bool
+	}{
+		{"no space", "-", failed, failed, true},
+		{"rsyslog's one space", "-", " " + failed, failed, true},
+		{"one space after structured data", `[origin ip="192.0.2.1"]`, " " + failed, failed, true},
+		{"one space after a BOM", "-", "\ufeff " + failed, failed, true},
+		{"two spaces: only one is the separator's", "-", "  " + failed, " " + failed, false},
+	} {
+		raw := fmt.Sprintf("<38>1 2026-12-07T02:19:56.123456+00:00 web2 sshd 205 - %s %s", c.sd, c.msg)
+		for _, send := range []struct {
+			proto string
+			write func()
+		}{
+			{"udp", func() { udp.Write([]byte(raw)) }},
+			{"tcp", func() { fmt.Fprintf(tcp, "%d %s", len(raw), raw) }},
+		} {
+			send.write()
+			l := run.record(t)
+			want := "2026-12-07T02:19:56.123456Z web2 sshd[205]: " + c.wantMsg
+			if l.rec.Line != want {
+				t.Errorf("%s over %s: record %q\nwant %q", c.name, send.proto, l.rec.Line, want)
+			}
+			out, ev := det.Classify(l.rec)
+			if got := out == detect.Recognised; got != c.attack {
+				t.Errorf("%s over %s: %q classified %v (event %q); want an attack: %v", c.name, send.proto, l.rec.Line, out, ev.Class, c.attack)
+			}
+			if c.attack && (ev.Host != "web2" || ev.Addr.String() != "45.134.26.76") {
+				t.Errorf("%s over %s: event host %q addr %s", c.name, send.proto, ev.Host, ev.Addr)
+			}
+		}
+	}
+	if n := run.c.Errors.Load(); n != 0 {
+		t.Errorf("errors %d; want none", n)
+	}
+}
