@@ -151,7 +151,7 @@ func (p *Pipeline) scanFile(ctx context.Context, name string) (ScannedFile, erro
 		p.log.Warn("file no longer holds what was read of it (truncated, or truncated and written again): reading it from the start",
 			"file", abs, "offset", sf.Offset, "size", fi.Size())
 	}
-	committed, tail := pos.Offset, lr.tail
+	committed, tail := pos.Offset, slices.Clone(lr.tail)
 	if found.m != nil && found.m.pos.Source != abs {
 		// The daemon (or a scan) continues that file from its own mark: move it past
 		// what is read here, or it reads these lines again.

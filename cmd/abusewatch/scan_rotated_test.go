@@ -69,6 +69,22 @@ func TestScanOfALogReadBeforeUnderAnotherName(t *testing.T) {
 			restart: true,
 		},
 		{
+			name: "copytruncate while the daemon was stopped, the copy scanned, and the daemon started",
+			change: func(t *testing.T, dir, logFile string) {
+				appendFile(t, logFile, numberedLines(1000, 1200))
+				copyFile(t, logFile, logFile+".1")
+				if err := os.Truncate(logFile, 0); err != nil {
+					t.Fatal(err)
+				}
+				appendFile(t, logFile, numberedLines(2000, 2100))
+			},
+			steps: []step{{scan: []string{"auth.log.1"}, read: 200,
+				said: []string{"auth.log.1 holds what was read before from auth.log, of which it is a copy (up to line 1000 / byte "}}},
+			stored:  func(i int) int { return btoi(i < 1200 || i >= 2000) },
+			upTo:    2100,
+			restart: true,
+		},
+		{
 			name: "renamed, then copied: each scanned, then both again in one invocation",
 			change: func(t *testing.T, dir, logFile string) {
 				rotateByRename(t, logFile, 4)
