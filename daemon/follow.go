@@ -362,16 +362,9 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	haveFP = haveFP && fp.Offset == saved.Offset
-	// holds says whether the file name holds the bytes read last just before the offset.
-	holds := func(name, format string) bool {
-		if !haveFP {
-			return lineEndAt(name, saved.Offset) // a store written before fingerprints
-		}
-		return fingerprintAt(name, format, saved.Offset, fp)
-	}
+	mark := markOf(saved, fp, haveFP)
 	sameID := statErr == nil && identity(ff.path, fi).Dev == saved.Dev && identity(ff.path, fi).Inode == saved.Inode
-	if sameID && fi.Size() >= saved.Offset && holds(ff.path, "") {
+	if sameID && fi.Size() >= saved.Offset && mark.holds(ff.path, "") {
 		o := ff.open(ctx, ff.path, saved.Offset)
 		if o != nil && ff.started(ctx, o) != nil {
 			o.close()
@@ -383,16 +376,7 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 	// drained through its descriptor, not missed.
 	live := ff.open(ctx, ff.path, 0)
 	cands := ff.rotatedBesides(live)
-	start := slices.IndexFunc(cands, func(c rotatedFile) bool {
-		return c.dev == saved.Dev && c.inode == saved.Inode && holds(c.path, c.format)
-	})
-	for i := len(cands) - 1; i >= 0 && start < 0; i-- {
-		// Compressed (a new inode) or copied (copytruncate): the newest copy that holds
-		// the bytes read last. Without a fingerprint only compressed copies are tried.
-		if (haveFP || cands[i].compressed()) && holds(cands[i].path, cands[i].format) {
-			start = i
-		}
-	}
+	start := mark.resumeIn(cands)
 	switch {
 	case start >= 0:
 		first := cands[start]
@@ -433,6 +417,57 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 		return nil, ctx.Err()
 	}
 	return live, nil
+}
+
+// readMark is how far a file was read, as committed: its position and, when it is in
+// step with it, the fingerprint of the bytes before the offset. The follower resumes from
+// it, and `scan` uses it to know a file read before under another name.
+type readMark struct {
+	pos    store.Position
+	fp     store.Position // see fingerprintKey
+	haveFP bool
+}
+
+// markOf is the mark of the committed position pos and fingerprint fp (have: one was found).
+func markOf(pos, fp store.Position, have bool) readMark {
+	return readMark{pos: pos, fp: fp, haveFP: have && fp.Offset == pos.Offset}
+}
+
+// holds says whether the file name (decompressed from format) holds the bytes read last
+// just before the offset.
+func (m readMark) holds(name, format string) bool {
+	if !m.haveFP {
+		return lineEndAt(name, m.pos.Offset) // a store written before fingerprints
+	}
+	return fingerprintAt(name, format, m.pos.Offset, m.fp)
+}
+
+// sameFile says whether c is the file read (its device and inode) and still holds the
+// bytes read last.
+func (m readMark) sameFile(c rotatedFile) bool {
+	return c.dev == m.pos.Dev && c.inode == m.pos.Inode && m.holds(c.path, c.format)
+}
+
+// copyOf says whether c, another file, holds the bytes read last at the same offset: a
+// compressed copy or copytruncate's. Without a fingerprint only compressed copies are
+// tried.
+func (m readMark) copyOf(c rotatedFile) bool {
+	return (m.haveFP || c.compressed()) && m.holds(c.path, c.format)
+}
+
+// resumeIn is the index in cands (rotated files, oldest first) of the file to continue
+// reading from the mark: the file read, found by inode, else the newest copy of it; -1
+// when there is none.
+func (m readMark) resumeIn(cands []rotatedFile) int {
+	if i := slices.IndexFunc(cands, m.sameFile); i >= 0 {
+		return i
+	}
+	for i := len(cands) - 1; i >= 0; i-- {
+		if m.copyOf(cands[i]) {
+			return i
+		}
+	}
+	return -1
 }
 
 // openRotated opens the rotated file c at offset. The name was listed a moment ago and a
@@ -736,9 +771,15 @@ func fingerprintKey(path string) string { return path + "\x00fingerprint" }
 // fingerprint is the position that records the bytes before o's offset: their FNV-1a
 // hash in Dev, their length in Inode, the offset they end at in Offset.
 func (o *openFile) fingerprint(path string) store.Position {
+	return fingerprintOf(path, o.fp, o.offset)
+}
+
+// fingerprintOf is the position that records fp, the bytes of path's file just before
+// offset (see fingerprint).
+func fingerprintOf(path string, fp []byte, offset int64) store.Position {
 	h := fnv.New64a()
-	h.Write(o.fp)
-	return store.Position{Source: fingerprintKey(path), Dev: h.Sum64(), Inode: uint64(len(o.fp)), Offset: o.offset}
+	h.Write(fp)
+	return store.Position{Source: fingerprintKey(path), Dev: h.Sum64(), Inode: uint64(len(fp)), Offset: offset}
 }
 
 // fingerprintAt says whether path (decompressed) holds the bytes recorded by fp just

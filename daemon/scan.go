@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,23 +27,54 @@ const batchSize = 2000
 const maxLine = 64 << 10
 
 // ScanFiles reads existing log files, plain or gzip-compressed, oldest first, through the
-// pipeline. Each file continues from its committed position when its identity (device and
-// inode) is unchanged, so scanning a file twice never counts a line twice. Events before
-// since (when set) are skipped. The round of the outbox that follows a scan takes all
-// the time its lookups need: there is no next round to leave them to.
+// pipeline (see Scan).
 func (p *Pipeline) ScanFiles(ctx context.Context, files []string, since time.Time) error {
+	_, err := p.Scan(ctx, files, since)
+	return err
+}
+
+// ScannedFile is what Scan found out about a file before reading it: whether its lines,
+// up to an offset, were read before, by a scan or by the daemon, under its name or another.
+type ScannedFile struct {
+	Name string `json:"file"` // as given
+	Path string `json:"path"` // absolute
+	// ReadAs names the file read before whose lines this one holds up to Offset: this one
+	// under its own name or another (renamed by logrotate, a hard link), or, when Copy, a
+	// file with the same bytes before Offset (a copy, compressed or not). "": none.
+	ReadAs string `json:"read_as,omitempty"`
+	Copy   bool   `json:"copy,omitempty"`
+	Lines  int64  `json:"lines_read_before"` // the lines up to Offset, skipped
+	Offset int64  `json:"bytes_read_before"`
+	// Truncated: it was read before up to Offset, but no longer holds the bytes read then
+	// (truncated, or truncated and written again): it is read from its start.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Scan reads existing log files, plain or compressed, oldest first, through the pipeline.
+// A file read before, by a scan or by the daemon, under its name or another (renamed by
+// rotation, copied, compressed), is known by its device and inode or by the fingerprint
+// of the bytes before the committed offset, as the daemon knows a rotated file, and only
+// what follows that offset is read: no line is counted twice. Events before since (when
+// set) are skipped. The round of the outbox that follows a scan takes all the time its
+// lookups need: there is no next round to leave them to.
+func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([]ScannedFile, error) {
 	p.since, p.roundBudget = since, 0
 	defer func() { p.since = time.Time{} }()
 	ordered, err := oldestFirst(files)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []ScannedFile
 	for _, f := range ordered {
-		if err := p.scanFile(ctx, f); err != nil {
-			return err
+		sf, err := p.scanFile(ctx, f)
+		if sf.ReadAs != "" || sf.Truncated {
+			out = append(out, sf)
+		}
+		if err != nil {
+			return out, err
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // oldestFirst sorts files by modification time, so rotated files come before the live one.
@@ -69,53 +102,61 @@ func oldestFirst(files []string) ([]string, error) {
 	return out, nil
 }
 
-func (p *Pipeline) scanFile(ctx context.Context, path string) error {
-	abs, err := filepath.Abs(path)
+func (p *Pipeline) scanFile(ctx context.Context, name string) (ScannedFile, error) {
+	sf := ScannedFile{Name: name}
+	abs, err := filepath.Abs(name)
 	if err != nil {
-		return err
+		return sf, err
 	}
+	sf.Path = abs
 	f, err := os.Open(abs)
 	if err != nil {
-		return err
+		return sf, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return sf, err
 	}
 	pos := identity(abs, fi)
 	br := bufio.NewReaderSize(f, 64<<10)
 	var r io.Reader = br
-	compressed := false
 	magic, _ := br.Peek(magicLen)
-	if format := logFormat(magic); format != "" {
+	format := logFormat(magic)
+	if format != "" {
 		zr, release, err := decompress(br, format)
 		if err != nil {
-			return fmt.Errorf("%s: %w", abs, err)
+			return sf, fmt.Errorf("%s: %w", abs, err)
 		}
 		defer release()
-		r, compressed = zr, true
+		r = zr
 	}
-	var skip int64
-	if prev, ok, err := p.store.Position(abs); err != nil {
-		return err
-	} else if ok && prev.Dev == pos.Dev && prev.Inode == pos.Inode {
-		skip = prev.Offset
-		if !compressed && skip > fi.Size() {
-			p.log.Warn("file is shorter than where reading stopped: it was truncated, reading it from the start",
-				"file", abs, "offset", skip, "size", fi.Size())
-			skip = 0
-		}
-	}
-	if skip > 0 {
-		n, err := io.CopyN(io.Discard, r, skip)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%s: %w", abs, err)
-		}
-		pos.Offset = n
-		p.log.Info("continuing where the last read stopped", "file", abs, "offset", n)
+	self := rotatedFile{path: abs, dev: pos.Dev, inode: pos.Inode, format: format, mod: fi.ModTime()}
+	found, gone, err := p.readBefore(self, fi.Size())
+	if err != nil {
+		return sf, err
 	}
 	lr := newLineReader(r)
+	if found.m != nil {
+		sf.ReadAs, sf.Copy, sf.Offset = found.m.pos.Source, found.copy, found.m.pos.Offset
+		skipped := &skipCount{}
+		n, err := io.CopyN(skipped, r, sf.Offset)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return sf, fmt.Errorf("%s: %w", abs, err)
+		}
+		pos.Offset, sf.Lines, lr.tail = n, skipped.lines, skipped.tail
+		p.log.Info("read before: reading only what follows", "file", abs, "read_as", sf.ReadAs, "copy", sf.Copy, "lines", sf.Lines, "offset", n)
+	} else if gone.m != nil {
+		sf.Truncated, sf.Offset = true, gone.m.pos.Offset
+		p.log.Warn("file no longer holds what was read of it (truncated, or truncated and written again): reading it from the start",
+			"file", abs, "offset", sf.Offset, "size", fi.Size())
+	}
+	committed, tail := pos.Offset, slices.Clone(lr.tail)
+	if found.m != nil && found.m.pos.Source != abs {
+		// The daemon (or a scan) continues that file from its own mark: move it past
+		// what is read here, or it reads these lines again.
+		defer func() { p.advance(*found.m, committed, tail) }()
+	}
 	read := time.Now()
 	if fi.ModTime().Before(read) {
 		// A line without a year belongs to the year that puts it before the file's last write.
@@ -129,21 +170,137 @@ func (p *Pipeline) scanFile(ctx context.Context, path string) error {
 			recs = append(recs, abusewatch.Record{Source: abs, Line: line, Offset: pos.Offset, Read: read})
 		}
 		if len(recs) == batchSize || (err != nil && len(recs) > 0) {
-			if ierr := p.Ingest(ctx, recs, []store.Position{pos}); ierr != nil {
-				return ierr
+			if ierr := p.Ingest(ctx, recs, []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)}); ierr != nil {
+				return sf, ierr
 			}
+			committed, tail = pos.Offset, slices.Clone(lr.tail)
 			recs = recs[:0]
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			return sf, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", abs, err)
+			return sf, fmt.Errorf("%s: %w", abs, err)
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return sf, err
 		}
 	}
+}
+
+// markFound is a committed mark that a scanned file matches; copy: by the fingerprint
+// only, the file is another one with the same bytes.
+type markFound struct {
+	m    *readMark
+	copy bool
+}
+
+// readBefore looks among the committed marks of files for the one f (its text size
+// bytes, when plain) was read up to, the furthest when several match; and for its own
+// mark that it no longer holds (truncated), reported only when none matches.
+func (p *Pipeline) readBefore(f rotatedFile, size int64) (found, truncated markFound, err error) {
+	all, err := p.store.Positions()
+	if err != nil {
+		return found, truncated, err
+	}
+	fps := map[string]store.Position{}
+	for _, pos := range all {
+		if path, ok := strings.CutSuffix(pos.Source, fingerprintKey("")); ok {
+			fps[path] = pos
+		}
+	}
+	for _, pos := range all {
+		if !filepath.IsAbs(pos.Source) || strings.Contains(pos.Source, "\x00") || pos.Offset <= 0 {
+			continue // not a file's, or nothing read
+		}
+		fp, have := fps[pos.Source]
+		m := markOf(pos, fp, have)
+		own, sameID := pos.Source == f.path, pos.Dev == f.dev && pos.Inode == f.inode
+		var copy bool
+		switch {
+		case m.sameFile(f):
+		case own && sameID && !m.haveFP && (f.compressed() || size >= pos.Offset):
+			// Committed by a scan from before fingerprints, maybe after a last line
+			// without a newline: the file is unchanged, as that scan assumed.
+		case m.copyOf(f) && (m.fp.Inode > 0 || rotatedNameOf(f.path, pos.Source)):
+			// By the bytes before the offset; an empty fingerprint (an over-long line read
+			// last) tells only that the file is long enough, which is no sign of a copy
+			// unless the file carries a rotated name of the path, as the daemon tries.
+			copy = true
+		default:
+			if own && sameID {
+				truncated.m = &m
+			}
+			continue
+		}
+		if found.m == nil || pos.Offset > found.m.pos.Offset || pos.Offset == found.m.pos.Offset && own {
+			found = markFound{m: &m, copy: copy}
+		}
+	}
+	return found, truncated, nil
+}
+
+// rotatedNameOf says whether name is a rotated name of path, where the daemon looks for
+// a file rotated away from it.
+func rotatedNameOf(name, path string) bool {
+	return filepath.Dir(name) == filepath.Dir(path) && isRotatedOf(filepath.Base(name), filepath.Base(path))
+}
+
+// advance moves m, the mark of another name, to offset when the file the daemon would
+// continue reading it in (see resume) holds the bytes before it, tail: those lines were
+// read by this scan. Then it is the file scanned, or the original of a copy that holds
+// its lines; else (the scanned file only starts like it) the mark stays.
+func (p *Pipeline) advance(m readMark, offset int64, tail []byte) {
+	if offset <= m.pos.Offset {
+		return
+	}
+	next := markOf(store.Position{Source: m.pos.Source, Dev: m.pos.Dev, Inode: m.pos.Inode, Offset: offset}, fingerprintOf(m.pos.Source, tail, offset), true)
+	c, ok := m.continuedIn(m.pos.Source)
+	if !ok || !next.holds(c.path, c.format) {
+		return
+	}
+	if _, err := p.store.Commit(nil, []store.Position{next.pos, next.fp}); err != nil {
+		p.log.Warn("cannot move the mark of the file read before: reading it again will count the lines after it twice", "file", m.pos.Source, "err", err)
+		return
+	}
+	p.log.Info("moved the mark of the file read before past what was read", "file", m.pos.Source, "in", c.path, "offset", offset)
+}
+
+// continuedIn is the file that resume would continue reading path in from m: the file
+// under the path when it is the one read and holds the bytes before the mark, else the
+// file found among its rotated files by inode or fingerprint.
+func (m readMark) continuedIn(path string) (rotatedFile, bool) {
+	if fi, err := os.Stat(path); err == nil {
+		id := identity(path, fi)
+		if c := (rotatedFile{path: path, dev: id.Dev, inode: id.Inode}); fi.Size() >= m.pos.Offset && m.sameFile(c) {
+			return c, true
+		}
+	}
+	ff := &fileFollower{path: path, log: slog.New(slog.DiscardHandler), c: &SourceCounters{}}
+	cands := ff.rotatedFiles()
+	if i := m.resumeIn(cands); i >= 0 {
+		return cands[i], true
+	}
+	return rotatedFile{}, false
+}
+
+// skipCount counts the lines of the bytes skipped and keeps the last of them, the
+// fingerprint of the offset where reading goes on.
+type skipCount struct {
+	lines int64
+	tail  []byte
+}
+
+func (s *skipCount) Write(b []byte) (int, error) {
+	s.lines += int64(bytes.Count(b, []byte{'\n'}))
+	s.tail = lastBytes(s.tail, b)
+	return len(b), nil
+}
+
+// lastBytes appends b to tail and keeps the last fingerprintLen bytes.
+func lastBytes(tail, b []byte) []byte {
+	tail = append(tail, b[max(0, len(b)-fingerprintLen):]...)
+	return tail[max(0, len(tail)-fingerprintLen):]
 }
 
 // identity is the position at the start of the file fi found at path.
@@ -157,7 +314,8 @@ func identity(path string, fi os.FileInfo) store.Position {
 
 // lineReader splits a stream into lines, keeping at most maxLine bytes of each.
 type lineReader struct {
-	br *bufio.Reader
+	br   *bufio.Reader
+	tail []byte // the last bytes read, at most fingerprintLen, as the stream holds them
 }
 
 func newLineReader(r io.Reader) *lineReader {
@@ -171,9 +329,11 @@ func (l *lineReader) next() (string, int, error) {
 	b, err := l.br.ReadSlice('\n')
 	n := len(b)
 	line := withoutLineEnd(string(b))
+	l.tail = lastBytes(l.tail, b)
 	for errors.Is(err, bufio.ErrBufferFull) {
 		b, err = l.br.ReadSlice('\n')
 		n += len(b)
+		l.tail = lastBytes(l.tail, b)
 	}
 	if errors.Is(err, io.EOF) && n > 0 {
 		return line, n, io.EOF

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type scanSummary struct {
 	Reports        int64   `json:"reports"`
 	Delivered      int64   `json:"delivered"` // reports sent (or written to the maildir), this scan's or approved before
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	// ReadBefore: the files whose lines were read before, up to an offset (by a scan or
+	// the daemon, under their name or another), and those truncated since.
+	ReadBefore []daemon.ScannedFile `json:"read_before,omitempty"`
 }
 
 func (c *scanCommand) Run(ctx context.Context, args []string) error {
@@ -85,7 +89,8 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	}
 	pipe.RecordChanges() // for the table of what the files made
 	start := time.Now()
-	if err := pipe.ScanFiles(ctx, files, from); err != nil {
+	scanned, err := pipe.Scan(ctx, files, from)
+	if err != nil {
 		return err
 	}
 	now := time.Now()
@@ -98,7 +103,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
 		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(),
-		ElapsedSeconds: time.Since(start).Seconds(),
+		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: scanned,
 	}
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)
@@ -107,6 +112,9 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		return deliverErr
+	}
+	for _, sf := range scanned {
+		fmt.Fprintln(c.stdout, readBeforeLine(sf))
 	}
 	fmt.Fprintf(c.stdout, "Read %s: %s, %d normal, %d unknown, %d unparsed", counted(int(sum.Lines), "line"), counted(int(sum.Events), "event"), sum.Normal, sum.Unknown, sum.Unparsed)
 	if sum.Skipped > 0 {
@@ -137,6 +145,26 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintln(c.stdout)
 	c.whereReportsAre(cfg, sum)
 	return deliverErr
+}
+
+// readBeforeLine tells the admin that a file's lines were read before, up to where, and
+// under which name, or that it no longer holds them.
+func readBeforeLine(sf daemon.ScannedFile) string {
+	if sf.Truncated {
+		return fmt.Sprintf("%s was read before up to byte %d, but no longer holds what was read then (truncated, or truncated and written again): reading it from the start.", sf.Name, sf.Offset)
+	}
+	upTo := fmt.Sprintf("up to line %d / byte %d", sf.Lines, sf.Offset)
+	as := sf.ReadAs
+	if filepath.Dir(as) == filepath.Dir(sf.Path) {
+		as = filepath.Join(filepath.Dir(sf.Name), filepath.Base(as)) // beside it: named as the file was
+	}
+	switch {
+	case sf.Copy:
+		return fmt.Sprintf("%s holds what was read before from %s, of which it is a copy (%s): reading only what follows.", sf.Name, as, upTo)
+	case sf.ReadAs == sf.Path:
+		return fmt.Sprintf("%s was read before (%s): reading only what follows.", sf.Name, upTo)
+	}
+	return fmt.Sprintf("%s was read before as %s (%s): reading only what follows.", sf.Name, as, upTo)
 }
 
 // lastSeenCell is an incident's last event as the scan table shows it, in the zone its

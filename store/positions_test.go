@@ -1,0 +1,29 @@
+package store
+
+import (
+	"slices"
+	"testing"
+)
+
+// Positions lists every committed position under its key, fingerprints included.
+func TestPositionsListsEveryKey(t *testing.T) {
+	s := openTemp(t)
+	if got, err := s.Positions(); err != nil || len(got) != 0 {
+		t.Fatalf("empty store: %v, %v", got, err)
+	}
+	want := []Position{
+		{Source: "/var/log/auth.log", Dev: 1, Inode: 2, Offset: 300},
+		{Source: "/var/log/auth.log\x00fingerprint", Dev: 99, Inode: 128, Offset: 300},
+		{Source: "journal", Dev: 7, Inode: 8, Offset: 9},
+	}
+	if _, err := s.Commit(nil, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Positions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Positions() = %+v\nwant %+v", got, want)
+	}
+}
