@@ -18,6 +18,10 @@ type ourHost struct {
 }
 
 func ourHostOf(h string) ourHost {
+	// The syslog listener writes a sender that named no host as "[address]".
+	if inner, ok := strings.CutPrefix(h, "["); ok && strings.HasSuffix(inner, "]") {
+		h = strings.TrimSuffix(inner, "]")
+	}
 	if a, err := netip.ParseAddr(h); err == nil {
 		return ourHost{name: a.Unmap().String(), addr: true}
 	}

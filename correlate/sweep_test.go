@@ -70,6 +70,8 @@ func TestSweepCountsAHostOnceHoweverItIsNamed(t *testing.T) {
 		{"two hosts and a sender that named none", []string{"web1", "web2", "192.0.2.7"}, false},
 		{"three senders that named none", []string{"192.0.2.7", "192.0.2.8", "2001:db8::9"}, true},
 		{"one sender's address in two spellings", []string{"2001:db8::9", "2001:DB8:0::9", "web1"}, false},
+		{"two hosts and a sender the listener writes [address]", []string{"web1", "web2", "[192.0.2.7]"}, false},
+		{"three senders the listener writes [address]", []string{"[192.0.2.7]", "[192.0.2.8]", "[2001:db8::9]"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := correlate.Options{Threshold: 5, Window: 10 * time.Minute, Sweep: correlate.SetRule{Count: 3, Window: time.Hour}}

@@ -201,10 +201,15 @@ func evidenceSample(events []abusewatch.Event) []abusewatch.Event {
 	return append(out, events[len(events)-evidenceEnds:]...)
 }
 
-// hostNames shows our hosts as "name (address)" where the config gives the address.
+// hostNames shows our hosts as "name (address)" where the config gives the address. A
+// host the syslog listener knows only by its sender's address, "[192.0.2.10]", is left
+// out: that address is ours, not a host the abuse desk should hear of.
 func (c *Composer) hostNames(hosts []string) []string {
 	out := make([]string, 0, len(hosts))
 	for _, h := range hosts {
+		if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+			continue
+		}
 		name := sanitize(h)
 		if a, ok := c.reporter.Hosts[h]; ok && a != "" {
 			name += " (" + a + ")"

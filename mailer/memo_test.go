@@ -175,3 +175,19 @@ func TestMemoNeutralisesHostileLogText(t *testing.T) {
 		}
 	}
 }
+
+// A host the syslog listener knows only by its sender's address ("[10.0.3.7]": the
+// sender named no host) is ours to know: the memo leaves it out of our hosts hit.
+func TestMemoLeavesOutASenderKnownOnlyByItsAddress(t *testing.T) {
+	c, err := NewComposer(shippedTemplate(t), Reporter{Name: "Jane Doe", Location: est}, "abuse@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := testIncident()
+	inc.Hosts = []string{"[10.0.3.7]", "mail", "web1"}
+	text := memoText(t, c, inc)
+	mustContain(t, text, "Our hosts hit:   mail, web1\n")
+	if strings.Contains(text, "10.0.3.7") {
+		t.Errorf("the sender's address reaches the desk:\n%s", text)
+	}
+}
