@@ -246,7 +246,7 @@ func ComposeCompromiseAlert(a CompromiseAlert, from, to string, now time.Time) (
 	if len(a.Compromises) == 0 {
 		return nil, fmt.Errorf("mailer: a compromise alert about nothing")
 	}
-	a.Compromises = Summary{Compromises: a.Compromises}.sanitized().Compromises
+	a.Host, a.Compromises = sanitizeHost(a.Host), Summary{Compromises: a.Compromises}.sanitized().Compromises
 	fromAddr, err := mail.ParseAddress(from)
 	if err != nil {
 		return nil, fmt.Errorf("mailer: alert From address %q: %w", from, err)
