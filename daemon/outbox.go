@@ -136,6 +136,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	var failed int
 	var firstFailed abusewatch.Incident
 	var firstErr error
+	var compromises []abusewatch.Incident // mailed to the admin after the loop (alertCompromises)
 	// The lookups wait on the network: past the budget, the round leaves the rest of
 	// the list to the next, so that what is queued is still delivered every round.
 	deadline := time.Now().Add(p.roundBudget)
@@ -168,11 +169,9 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		}
 		if inc.Success {
 			// Never outside: a success may be our own user; the admin must look first.
-			// Warned once, then off the work list (the summary lists it first); it is on
-			// the list again, and warned again, when it grows.
-			p.log.Warn("login succeeded from an attacking address: possible compromise, not reported outside",
-				"incident", inc.ID, "addr", inc.Addr)
-			done = append(done, inc.ID)
+			// Mailed to the admin at once, then off the work list (the summary lists it
+			// first); it is on the list again, and mailed again, when it grows.
+			compromises = append(compromises, inc)
 			continue
 		}
 		if by, err := p.heldByReport(incs[i]); err != nil {
@@ -257,6 +256,9 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	if failed > 0 {
 		p.log.Warn("no abuse contact found; these incidents are tried again next round (abusewatch whois ADDR shows the lookup step by step)",
 			"incidents", failed, "first", firstFailed.ID, "addr", firstFailed.Addr, "err", firstErr)
+	}
+	if err := p.alertCompromises(ctx, compromises, now); err != nil {
+		return err
 	}
 	if err := p.store.ExpireUnreported(done); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,7 +71,13 @@ func TestReviewModeKeepsReportsPendingAndSendsNothing(t *testing.T) {
 					t.Errorf("report %s is %s (%d bytes, %v); want %s with its message", r.ID, r.State, len(full.Message), err, state)
 				}
 			}
-			if files, _ := filepath.Glob(filepath.Join(maildir, "new", "*")); len(files) != 0 {
+			// The demo's login after failures is mailed to the admin (mail.admin), in every mode.
+			files, _ := filepath.Glob(filepath.Join(maildir, "new", "*"))
+			files = slices.DeleteFunc(files, func(f string) bool {
+				b, _ := os.ReadFile(f)
+				return bytes.Contains(b, []byte("\r\nTo: <root@example.org>\r\n"))
+			})
+			if len(files) != 0 {
 				t.Errorf("%s mode delivered %d reports", mode, len(files))
 			}
 		})

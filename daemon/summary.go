@@ -35,11 +35,22 @@ const (
 	summaryPendingReports = 50
 )
 
-// BuildSummary gathers the summary of the 24 hours before now from the store: events
-// by class, host, hour, address and network; new and growing incidents; the outbox;
-// possible compromises first. shapes may be nil; why says why an incident without a
-// report has none (nil: StoredUnreported).
+// summaryMaxPeriod bounds the period of a late summary (the daemon was stopped over
+// summary.time for days): a week, its chart in 7-hour bars. What is older is in
+// `incidents`, and a possible compromise was mailed when it was found.
+const summaryMaxPeriod = 7 * 24 * time.Hour
+
+// BuildSummary gathers the summary of the 24 hours before now (BuildSummarySince).
 func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unreported, now time.Time) (mailer.Summary, error) {
+	return BuildSummarySince(cfg, st, shapes, why, now.Add(-24*time.Hour), now)
+}
+
+// BuildSummarySince gathers the summary of the time from from to now from the store:
+// events by class, host, hour (a longer period than a day: by as many hours as keep
+// the chart to 24 bars), address and network; new and growing incidents; the outbox;
+// possible compromises first, with their logins. shapes may be nil; why says why an
+// incident without a report has none (nil: StoredUnreported).
+func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Unreported, from, now time.Time) (mailer.Summary, error) {
 	if why == nil {
 		var err error
 		if why, err = StoredUnreported(cfg, st, now); err != nil {
@@ -47,10 +58,13 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 	loc := Location(cfg.Reporter.Timezone)
-	from := now.Add(-24 * time.Hour)
 	host, _ := os.Hostname()
 	top := cfg.Summary.Top
-	s := mailer.Summary{Host: host, From: from, To: now, Location: loc, Mode: cfg.Policy.Mode, PerHour: make([]int, 24)}
+	period := max(now.Sub(from), time.Hour)
+	hours := int((period + 24*time.Hour - 1) / (24 * time.Hour)) // per bar
+	bar := time.Duration(hours) * time.Hour
+	s := mailer.Summary{Host: host, From: from, To: now, Location: loc, Mode: cfg.Policy.Mode,
+		PerHour: make([]int, (period+bar-1)/bar), Hours: hours, Since: fmt.Sprintf("%dh", int((period+time.Hour-1)/time.Hour))}
 
 	events, total, err := st.EventsBetween(from, now, summaryEventLimit)
 	if err != nil {
@@ -63,7 +77,7 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		if e.Host != "" {
 			byHost[e.Host]++
 		}
-		if h := int(e.Time.Sub(from) / time.Hour); h >= 0 && h < 24 {
+		if h := int(e.Time.Sub(from) / bar); h >= 0 && h < len(s.PerHour) {
 			s.PerHour[h]++
 		}
 		if e.Class == abusewatch.ClassAuthSuccess || !e.Addr.IsValid() {
@@ -109,7 +123,12 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 		switch {
 		case inc.Success:
-			s.Compromises = append(s.Compromises, si)
+			c, err := compromise(cfg, st, inc)
+			if err != nil {
+				return s, err
+			}
+			c.Reported = si.Reported
+			s.Compromises = append(s.Compromises, c)
 		case !inc.First.Before(from):
 			s.New = append(s.New, si)
 		default:
@@ -193,7 +212,8 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 
 // Summarise sends the daily summary to mail.admin when summary.time has come since the
 // last one. The first time it only starts the schedule: a new install does not mail
-// about a day it did not watch.
+// about a day it did not watch. A summary sent late (the daemon was stopped over
+// summary.time) covers the time since the last one, up to summaryMaxPeriod.
 func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 	if p.cfg.Summary.Time == "" || p.cfg.Mail.Admin == "" {
 		return nil
@@ -209,7 +229,11 @@ func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 	if !last.Before(due) {
 		return nil
 	}
-	if err := p.SendSummary(ctx, now); err != nil {
+	from := now.Add(-24 * time.Hour)
+	if last.Before(from) {
+		from = maxTime(last, now.Add(-summaryMaxPeriod))
+	}
+	if err := p.SendSummary(ctx, from, now); err != nil {
 		return err
 	}
 	return p.store.SetSummarySent(now)
@@ -232,13 +256,13 @@ func (s storeShapes) TopShapes(since time.Time, n int) ([]mailer.Shape, error) {
 	return out, nil
 }
 
-// SendSummary builds the summary of the last 24 hours and mails it to the admin now.
-func (p *Pipeline) SendSummary(ctx context.Context, now time.Time) error {
+// SendSummary builds the summary of the time since from and mails it to the admin now.
+func (p *Pipeline) SendSummary(ctx context.Context, from, now time.Time) error {
 	why, err := p.unreported(now)
 	if err != nil {
 		return err
 	}
-	sum, err := BuildSummary(p.cfg, p.store, storeShapes{p.store}, why, now)
+	sum, err := BuildSummarySince(p.cfg, p.store, storeShapes{p.store}, why, from, now)
 	if err != nil {
 		return err
 	}

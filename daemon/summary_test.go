@@ -375,3 +375,70 @@ func TestLastWarningsArePrintable(t *testing.T) {
 		t.Errorf("entries = %q", e)
 	}
 }
+
+// A summary sent late (the daemon was stopped over summary.time for days) covers the
+// time since the last one, up to summaryMaxPeriod: a compromise of the days before
+// is in it, not only the last 24 hours'.
+func TestALateSummaryCoversTheTimeSinceTheLastOne(t *testing.T) {
+	start := time.Date(2026, 11, 21, 6, 30, 0, 0, time.UTC) // the last summary
+	for _, tc := range []struct {
+		name   string
+		down   time.Duration // until the next summary is sent
+		ago    time.Duration // the compromise, before it
+		from   time.Time     // the period it covers
+		hours  string        // its chart's bars
+		listed bool          // the compromise is in it
+	}{
+		{"on time", 24 * time.Hour, 20 * time.Hour, start, "per hour", true},
+		{"three days late", 72 * time.Hour, 50 * time.Hour, start, "per 3 hours", true},
+		{"three weeks late", 21 * 24 * time.Hour, 6 * 24 * time.Hour, start.Add(14 * 24 * time.Hour), "per 7 hours", true},
+		{"older than the cap", 21 * 24 * time.Hour, 8 * 24 * time.Hour, start.Add(14 * 24 * time.Hour), "per 7 hours", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, st := seededStore(t, start)
+			p, err := NewPipeline(cfg, st, discardLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetSummarySent(start); err != nil {
+				t.Fatal(err)
+			}
+			now := start.Add(tc.down)
+			login := now.Add(-tc.ago)
+			a := netip.MustParseAddr("203.0.113.9")
+			inc := abusewatch.Incident{ID: "i-late", Key: "success:203.0.113.9", Rule: "success-after-failure", Addr: a,
+				Network: netip.PrefixFrom(a, 32), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure, abusewatch.ClassAuthSuccess},
+				First: login.Add(-time.Minute), Last: login, Count: 7, Hosts: []string{"web1"}, Success: true, AdminOnly: true,
+				Evidence: []abusewatch.Event{
+					{Time: login.Add(-time.Minute), Class: abusewatch.ClassAuthFailure, Addr: a, User: "root", Host: "web1",
+						Line: "web1 sshd[1]: Failed password for root from 203.0.113.9 port 40000 ssh2"},
+					{Time: login, Class: abusewatch.ClassAuthSuccess, Addr: a, User: "alice", Host: "web1",
+						Line: "web1 sshd[2]: Accepted password for alice from 203.0.113.9 port 40001 ssh2"},
+				}}
+			if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Summarise(t.Context(), now); err != nil {
+				t.Fatal(err)
+			}
+			files, _ := filepath.Glob(filepath.Join(cfg.Mail.Maildir, "new", "*"))
+			if len(files) != 1 {
+				t.Fatalf("%d summaries sent, want 1", len(files))
+			}
+			msg, err := os.ReadFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, _, _ := summaryParts(t, msg)
+			loc := Location(cfg.Reporter.Timezone)
+			period := tc.from.In(loc).Format("2006-01-02 15:04:05 -0700") + " to " + now.In(loc).Format("2006-01-02 15:04:05 -0700")
+			if !strings.Contains(text, period) || !strings.Contains(text, "  "+tc.hours+"  |") {
+				t.Errorf("the summary does not cover %s %s:\n%s", period, tc.hours, text)
+			}
+			listed := strings.Contains(text, "203.0.113.9") && strings.Contains(text, "Accepted password for alice from 203.0.113.9")
+			if listed != tc.listed {
+				t.Errorf("the compromise of %v before is listed: %v, want %v:\n%s", tc.ago, listed, tc.listed, text)
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ package mailer
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
 	_ "embed"
 	"fmt"
 	htmltemplate "html/template"
@@ -31,7 +33,9 @@ type Summary struct {
 	Events      int               // events in the period
 	ByClass     []Count           // events per class, most first
 	ByHost      []Count           // events per host of ours, most first
-	PerHour     []int             // events per hour, the oldest hour first (24 values for a day)
+	PerHour     []int             // events per Hours hours, the oldest first (24 values for a day)
+	Hours       int               // the hours each PerHour value counts: 1 for a day, more for a longer period
+	Since       string            // the period as `incidents --since` takes it, e.g. "24h"
 	New         []SummaryIncident // incidents that started in the period, the most events first
 	Growing     []SummaryIncident // older incidents that grew in the period, likewise
 	TopAddrs    []Count           // attacking addresses, most events first
@@ -66,6 +70,26 @@ type SummaryIncident struct {
 	Last     time.Time
 	Hosts    string // our hosts
 	Reported string // where its report is: "sent", "waiting for approval", …
+
+	// Of a possible compromise: its ID, the logins that succeeded (from its evidence,
+	// or the store's events near it), some of the lines before them, and the command
+	// that shows the source.
+	ID         string
+	Logins     []Line
+	MoreLogins int // logins found beyond those in Logins
+	Failures   []Line
+	Command    string
+}
+
+// Line is a log line shown to the admin, with what the daemon read of it. User, Host
+// and Text come from the log (attacker-controlled): ComposeSummary and
+// ComposeCompromiseAlert sanitise them.
+type Line struct {
+	Time time.Time
+	Addr string
+	User string
+	Host string
+	Text string
 }
 
 // ReportLine is one report in the summary.
@@ -104,6 +128,7 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 	if s.Location == nil {
 		s.Location = time.UTC
 	}
+	s.Hours, s.Since = max(s.Hours, 1), cmp.Or(s.Since, "24h")
 	s = s.sanitized()
 	fromAddr, err := mail.ParseAddress(from)
 	if err != nil {
@@ -113,16 +138,9 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mailer: summary To address %q: %w", to, err)
 	}
-	funcs := template.FuncMap{
-		"t":     func(t time.Time) string { return t.In(s.Location).Format(timeLayout) },
-		"hm":    func(t time.Time) string { return t.In(s.Location).Format("15:04") },
-		"spark": sparkline,
-		"pad":   func(n int, v string) string { return fmt.Sprintf("%-*s", n, v) },
-		"rpad":  func(n int, v int) string { return fmt.Sprintf("%*d", n, v) },
-		"max":   maxOf,
-	}
+	funcs := summaryFuncs(s.Location)
 	var text bytes.Buffer
-	tt, err := template.New("summary.txt").Funcs(funcs).Option("missingkey=error").Parse(summaryText)
+	tt, err := summaryTemplate(s.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +202,120 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 	return writeMessage(h, alt)
 }
 
+// summaryFuncs are the functions the summary's and the alert's templates use, their
+// times in loc.
+func summaryFuncs(loc *time.Location) template.FuncMap {
+	return template.FuncMap{
+		"t":     func(t time.Time) string { return t.In(loc).Format(timeLayout) },
+		"hm":    func(t time.Time) string { return t.In(loc).Format("15:04") },
+		"spark": sparkline,
+		"pad":   func(n int, v string) string { return fmt.Sprintf("%-*s", n, v) },
+		"rpad":  func(n int, v int) string { return fmt.Sprintf("%*d", n, v) },
+		"max":   maxOf,
+	}
+}
+
+// summaryTemplate is the plain-text summary, with the alert's templates it defines.
+func summaryTemplate(loc *time.Location) (*template.Template, error) {
+	return template.New("summary.txt").Funcs(summaryFuncs(loc)).Option("missingkey=error").Parse(summaryText)
+}
+
+// CompromiseAlert is the mail that tells the admin at once of possible compromises (a
+// login that succeeded from an address that was attacking) found or grown since the
+// last round of the outbox: all of a round's in one mail.
+type CompromiseAlert struct {
+	Host        string         // the host the daemon runs on
+	Location    *time.Location // the zone every time is shown in
+	Mode        string         // the policy mode
+	Compromises []SummaryIncident
+}
+
+// alertSubjectRunes bounds the user and host names (log text) in the alert's subject.
+const alertSubjectRunes = 64
+
+// ComposeCompromiseAlert writes alert as a plain-text message from `from` to `to`, its
+// subject naming the newest login of the first: "POSSIBLE COMPROMISE: login from ADDR as USER on
+// HOST". Log text reaches the subject and the body only through sanitize. Its
+// Message-ID is derived from the incidents as they are (ID, count, last event), so the
+// same alert written twice (a crash before the round took them off its list) is
+// recognisably the same mail.
+func ComposeCompromiseAlert(a CompromiseAlert, from, to string, now time.Time) ([]byte, error) {
+	if a.Location == nil {
+		a.Location = time.UTC
+	}
+	if len(a.Compromises) == 0 {
+		return nil, fmt.Errorf("mailer: a compromise alert about nothing")
+	}
+	a.Host, a.Compromises = sanitizeHost(a.Host), Summary{Compromises: a.Compromises}.sanitized().Compromises
+	fromAddr, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("mailer: alert From address %q: %w", from, err)
+	}
+	toAddr, err := mail.ParseAddress(to)
+	if err != nil {
+		return nil, fmt.Errorf("mailer: alert To address %q: %w", to, err)
+	}
+	tt, err := summaryTemplate(a.Location)
+	if err != nil {
+		return nil, err
+	}
+	var text bytes.Buffer
+	if err := tt.ExecuteTemplate(&text, "alert", a); err != nil {
+		return nil, fmt.Errorf("mailer: rendering the compromise alert: %w", err)
+	}
+	part, err := textEntity("text/plain", text.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.New()
+	for _, c := range a.Compromises {
+		fmt.Fprintf(sum, "%s|%d|%d\n", c.ID, c.Count, c.Last.UnixNano())
+	}
+	id := fmt.Sprintf("compromise-%x-%s", sum.Sum(nil)[:8], strings.ToLower(sanitizeHost(a.Host)))
+	var h gomail.Header
+	h.SetAddressList("From", []*mail.Address{fromAddr})
+	h.SetAddressList("To", []*mail.Address{toAddr})
+	h.SetSubject(alertSubject(a))
+	h.SetDate(now.In(a.Location))
+	h.SetMessageID(id + "@" + fromAddr.Address[strings.LastIndexByte(fromAddr.Address, '@')+1:])
+	h.Set("Auto-Submitted", "auto-generated")
+	h.Set("Importance", "high")
+	return writeMessage(h, part)
+}
+
+// alertSubject names the newest login of a's first compromise (sanitised) and how many other addresses
+// the alert is about.
+func alertSubject(a CompromiseAlert) string {
+	first := a.Compromises[0]
+	subj := "POSSIBLE COMPROMISE: login from " + first.Source
+	if len(first.Logins) > 0 {
+		l := first.Logins[len(first.Logins)-1] // the newest
+		subj = "POSSIBLE COMPROMISE: login from " + cmp.Or(l.Addr, first.Source)
+		if l.User != "" {
+			subj += " as " + shorten(l.User, alertSubjectRunes)
+		}
+		if l.Host != "" {
+			subj += " on " + shorten(l.Host, alertSubjectRunes)
+		}
+	}
+	sources := map[string]bool{}
+	for _, c := range a.Compromises {
+		sources[c.Source] = true
+	}
+	if n := len(sources) - 1; n > 0 {
+		subj += fmt.Sprintf(" (and %s)", plural(n, "other source"))
+	}
+	return subj
+}
+
+// shorten cuts sanitised s to n runes, the cut marked with "…".
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
 // sanitized is s with every string that may come from a log or a remote server through
 // sanitize: a host name, an unknown record and the rule suggested for it can carry bidi
 // overrides that show the admin something else than what is there.
@@ -200,6 +332,8 @@ func (s Summary) sanitized() Summary {
 		for i := range out {
 			out[i].Source, out[i].Classes = sanitize(out[i].Source), sanitize(out[i].Classes)
 			out[i].Hosts, out[i].Reported = sanitize(out[i].Hosts), sanitize(out[i].Reported)
+			out[i].ID, out[i].Command = sanitize(out[i].ID), sanitize(out[i].Command)
+			out[i].Logins, out[i].Failures = sanitizedLines(out[i].Logins), sanitizedLines(out[i].Failures)
 		}
 		return out
 	}
@@ -219,6 +353,16 @@ func (s Summary) sanitized() Summary {
 		sh.Shape, sh.Sample, sh.Rule = sanitize(sh.Shape), sanitize(sh.Sample), sanitize(sh.Rule)
 	}
 	return s
+}
+
+// sanitizedLines is l with its log text through sanitize.
+func sanitizedLines(l []Line) []Line {
+	out := slices.Clone(l)
+	for i := range out {
+		ln := &out[i]
+		ln.Addr, ln.User, ln.Host, ln.Text = sanitize(ln.Addr), sanitize(ln.User), sanitize(ln.Host), sanitize(ln.Text)
+	}
+	return out
 }
 
 // summarySubject puts what needs the admin first: compromises, then approvals. The

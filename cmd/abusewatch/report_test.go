@@ -60,7 +60,7 @@ func TestReportApproveQueuesAndTheNextRoundDelivers(t *testing.T) {
 	if len(sent) != 2 {
 		t.Fatalf("%d sent, want the 2 approved", len(sent))
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "maildir", "new", "*"))
+	files, _ := reportMails(filepath.Join(dir, "maildir"))
 	if len(files) != 2 {
 		t.Errorf("%d mails in the maildir, want 2", len(files))
 	}

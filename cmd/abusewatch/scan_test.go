@@ -64,7 +64,7 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 			t.Errorf("%s does not show 45.134.26.17's last line at 03:15 as the scan does (exit %d):\n%s%s", args[0], code, out, errOut)
 		}
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "abusewatch-demo", "maildir", "new", "*"))
+	files, err := reportMails(filepath.Join(dir, "abusewatch-demo", "maildir"))
 	if err != nil || len(files) != 4 {
 		t.Fatalf("maildir/new holds %d files (%v); want 4 reports", len(files), err)
 	}
@@ -112,7 +112,7 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "Nothing new") {
 		t.Errorf("second scan: exit %d\n%s", code, stdout)
 	}
-	if again, _ := filepath.Glob(filepath.Join(dir, "abusewatch-demo", "maildir", "new", "*")); len(again) != 4 {
+	if again, _ := reportMails(filepath.Join(dir, "abusewatch-demo", "maildir")); len(again) != 4 {
 		t.Errorf("second scan left %d report files; want still 4", len(again))
 	}
 }
@@ -263,7 +263,7 @@ func TestScanInReviewModeSaysWhereTheReportsAre(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &sum); code != 0 || err != nil || sum.Lines != 0 || sum.Delivered != 4 {
 		t.Fatalf("scan again: exit %d, %+v (%v); want nothing read and 4 reports delivered\n%s", code, sum, err, stderr)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "maildir", "new", "*")); len(files) != 4 {
+	if files, _ := reportMails(filepath.Join(dir, "maildir")); len(files) != 4 {
 		t.Errorf("maildir/new holds %d files; want the 4 approved reports", len(files))
 	}
 }
@@ -332,4 +332,21 @@ func TestScanLastSeenCell(t *testing.T) {
 			t.Errorf("zoneTitle(%v) = %q, want %q", c.ts, got, c.want)
 		}
 	}
+}
+
+// reportMails lists the mails in maildir's new/ but the admin's: the demo's login after
+// failures is mailed to mail.admin (root@example.org) at once, beside the reports.
+func reportMails(maildir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(maildir, "new", "*"))
+	var out []string
+	for _, f := range files {
+		b, rerr := os.ReadFile(f)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if !bytes.Contains(b, []byte("\r\nTo: <root@example.org>\r\n")) {
+			out = append(out, f)
+		}
+	}
+	return out, err
 }

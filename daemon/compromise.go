@@ -1,0 +1,226 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// How many logins and lines before them a possible compromise shows: the newest
+// logins, the first and the last of the other lines its evidence keeps.
+const (
+	compromiseLogins   = 5
+	compromiseFailures = 6
+)
+
+// alertCompromises mails the admin (mail.admin, the summary's transport) one alert
+// about incs, the possible compromises the round found made or grown, and takes them
+// off the work list of unreported incidents. That list is what remembers them: an
+// incident leaves it once the admin was told, stays off it across restarts, and is on
+// it again only when it grows, so each is mailed once per growth. The alert shows them
+// as stored now, and one that grew after that (the main loop goes on reading the logs
+// meanwhile) stays on the list for the next round; so does every one of a mail that
+// failed. Without mail.admin (no summary either) the daemon's log alone says it, once
+// per growth.
+func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incident, now time.Time) error {
+	if len(incs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(incs))
+	for i, inc := range incs {
+		ids[i] = inc.ID
+		p.log.Warn("login succeeded from an attacking address: possible compromise, not reported outside",
+			"incident", inc.ID, "addr", inc.Addr)
+	}
+	stored, digests, err := p.store.IncidentsAsStored(ids)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(stored) == 0:
+		return nil // forgotten since (pardon): nothing left to tell
+	case p.cfg.Mail.Admin == "":
+		p.log.Warn("mail.admin is not set: nobody is mailed about the login", "incidents", len(stored))
+	default:
+		if err := p.mailCompromises(ctx, stored, now); err != nil {
+			p.log.Warn("possible compromise not mailed to the admin; tried again next round", "to", p.cfg.Mail.Admin,
+				"incidents", len(stored), "err", err)
+			return nil
+		}
+	}
+	// Not between Ingest's correlation and its write of what grew (marking): a growth
+	// written after the read above is not taken off the list unmailed.
+	p.marking.Lock()
+	defer p.marking.Unlock()
+	current, err := p.store.IncidentDigests(ids)
+	if err != nil {
+		return err
+	}
+	var told []string
+	for i, id := range ids {
+		if d, ok := digests[id]; ok && d == current[i] {
+			told = append(told, id)
+		}
+	}
+	return p.store.ExpireUnreported(told)
+}
+
+// mailCompromises composes and delivers the alert about incs.
+func (p *Pipeline) mailCompromises(ctx context.Context, incs []abusewatch.Incident, now time.Time) error {
+	host, _ := os.Hostname()
+	a := mailer.CompromiseAlert{Host: host, Location: p.zone(), Mode: p.cfg.Policy.Mode}
+	for _, inc := range incs {
+		c, err := compromise(p.cfg, p.store, inc)
+		if err != nil {
+			return err
+		}
+		a.Compromises = append(a.Compromises, c)
+	}
+	msg, err := mailer.ComposeCompromiseAlert(a, cmp.Or(p.cfg.Mail.From, p.cfg.Mail.Admin), p.cfg.Mail.Admin, now)
+	if err != nil {
+		return err
+	}
+	r := abusewatch.Report{ID: "compromise", Contact: abusewatch.Contact{Emails: []string{p.cfg.Mail.Admin}}, Message: msg}
+	// Let finish when the daemon stops, as the summary is.
+	loc, err := ReportTransport(p.cfg, p.transport).Deliver(context.WithoutCancel(ctx), r)
+	if err != nil {
+		return err
+	}
+	p.log.Info("possible compromise mailed to the admin", "to", p.cfg.Mail.Admin, "where", loc, "incidents", len(incs))
+	return nil
+}
+
+// compromise is possible compromise inc as the summary and the alert show it: with the
+// logins its evidence holds (a success-after-failure incident's does) or, when it holds
+// none (an address's incident only marked Success), those the store keeps from its
+// addresses within correlate.success_lookback of it, which is where the rule found
+// them; and the other lines of its evidence, the attack before the login.
+func compromise(cfg *Config, st *store.Store, inc abusewatch.Incident) (mailer.SummaryIncident, error) {
+	c := mailer.SummaryIncident{
+		ID: inc.ID, Source: inc.Source(), Count: inc.Count, First: inc.First, Last: inc.Last,
+		Classes: joinClasses(inc.Classes), Hosts: sanitizeText(strings.Join(inc.Hosts, ", ")), Command: sourceCommand(cfg, inc),
+	}
+	var logins, others []abusewatch.Event
+	for _, e := range inc.Evidence {
+		if e.Class == abusewatch.ClassAuthSuccess {
+			logins = append(logins, e)
+		} else {
+			others = append(others, e)
+		}
+	}
+	if len(logins) == 0 {
+		var err error
+		if logins, err = storedLogins(cfg, st, inc); err != nil {
+			return c, err
+		}
+	}
+	slices.SortStableFunc(logins, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	if n := len(logins) - compromiseLogins; n > 0 {
+		c.MoreLogins, logins = n, logins[n:]
+	}
+	for _, e := range logins {
+		c.Logins = append(c.Logins, shownLine(e))
+	}
+	if len(others) > compromiseFailures {
+		others = append(others[:compromiseFailures/2:compromiseFailures/2], others[len(others)-compromiseFailures/2:]...)
+	}
+	for _, e := range others {
+		c.Failures = append(c.Failures, shownLine(e))
+	}
+	return c, nil
+}
+
+// storedLogins are the logins the store keeps from the addresses of inc within
+// correlate.success_lookback before its first or after its last event, oldest first.
+// The daily counters say on which days its scope had logins at all, so only those are
+// read.
+func storedLogins(cfg *Config, st *store.Store, inc abusewatch.Incident) ([]abusewatch.Event, error) {
+	lb := cfg.Correlate.SuccessLookback.Duration
+	a := inc.Addr.Unmap()
+	scope := netip.PrefixFrom(a, a.BitLen())
+	if inc.AboutNetwork() {
+		scope = abusewatch.UnmapPrefix(inc.Network)
+	}
+	if !scope.IsValid() {
+		return nil, nil
+	}
+	from, to := inc.First.Add(-lb), inc.Last.Add(lb)
+	if counted(scope) {
+		days, err := st.Days(scope, from, to)
+		if err != nil {
+			return nil, err
+		}
+		var lo, hi time.Time
+		for _, d := range days {
+			if d.ByClass[abusewatch.ClassAuthSuccess] > 0 {
+				if lo.IsZero() {
+					lo = d.Start
+				}
+				hi = d.Start.Add(24*time.Hour - 1)
+			}
+		}
+		if lo.IsZero() {
+			return nil, nil
+		}
+		from, to = maxTime(from, lo), minTime(to, hi)
+	}
+	evs, err := st.EventsByNetwork(scope, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("logins of %s: %w", scope, err)
+	}
+	var out []abusewatch.Event
+	for _, e := range evs {
+		from := e.Addr.Unmap()
+		// A network's incident is marked by a login from one of its own addresses.
+		if e.Class == abusewatch.ClassAuthSuccess && (from == a || slices.Contains(inc.Sources, from)) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// counted says whether the store keeps daily counters of p (store.Days).
+func counted(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return slices.Contains([]int{32, 24, 16, 8}, p.Bits())
+	}
+	return slices.Contains([]int{128, 64, 48, 32}, p.Bits())
+}
+
+// shownLine is e as the admin's mail shows it; mailer sanitises its log text.
+func shownLine(e abusewatch.Event) mailer.Line {
+	l := mailer.Line{Time: e.Time, User: e.User, Host: e.Host, Text: e.Line}
+	if e.Addr.IsValid() {
+		l.Addr = e.Addr.Unmap().String()
+	}
+	return l
+}
+
+// sourceCommand is the command that shows everything about inc's source, with the
+// config named when it is not the default, so it can be pasted.
+func sourceCommand(cfg *Config, inc abusewatch.Incident) string {
+	cmd := "abusewatch ip"
+	if inc.AboutNetwork() {
+		cmd = "abusewatch net"
+	}
+	if cfg.file != "" && cfg.file != DefaultConfigPath {
+		cmd += " --config " + cfg.file
+	}
+	return cmd + " " + inc.Source()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
