@@ -95,6 +95,7 @@ func (p *Pipeline) mailCompromises(ctx context.Context, incs []abusewatch.Incide
 	if err != nil {
 		return err
 	}
+	p.Counters.Alerted.Add(int64(len(incs)))
 	p.log.Info("possible compromise mailed to the admin", "to", p.cfg.Mail.Admin, "where", loc, "incidents", len(incs))
 	return nil
 }

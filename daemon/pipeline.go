@@ -40,6 +40,7 @@ type Counters struct {
 	Incidents atomic.Int64 // incidents created or grown
 	Reports   atomic.Int64 // reports written to the outbox
 	Delivered atomic.Int64 // reports delivered
+	Alerted   atomic.Int64 // possible compromises mailed to the admin
 	Batches   atomic.Int64 // batches committed
 
 	Lookups       atomic.Int64 // abuse-contact lookups

@@ -36,7 +36,8 @@ type scanSummary struct {
 	Skipped        int64   `json:"skipped_before_since"`
 	Incidents      int     `json:"incidents"`
 	Reports        int64   `json:"reports"`
-	Delivered      int64   `json:"delivered"` // reports sent (or written to the maildir), this scan's or approved before
+	Delivered      int64   `json:"delivered"`          // reports sent (or written to the maildir), this scan's or approved before
+	Alerted        int64   `json:"compromises_mailed"` // possible compromises mailed to mail.admin
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	// ReadBefore: the files whose lines were read before, up to an offset (by a scan or
 	// the daemon, under their name or another), and those truncated since.
@@ -102,7 +103,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	n := pipe.Counters
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
-		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(),
+		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
 		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: scanned,
 	}
 	if *asJSON {
@@ -186,6 +187,13 @@ func (c *scanCommand) whereReportsAre(cfg *daemon.Config, sum scanSummary) {
 		fmt.Fprintf(c.stdout, "%s delivered: the mails are in %s/new/.\n", counted(int(sum.Delivered), "report"), strings.TrimSuffix(cfg.Mail.Maildir, "/"))
 	case sum.Delivered > 0:
 		fmt.Fprintf(c.stdout, "%s sent through %s.\n", counted(int(sum.Delivered), "report"), cfg.Mail.Server)
+	}
+	if sum.Alerted > 0 {
+		where := "."
+		if cfg.Mail.Transport == "maildir" {
+			where = ", in " + strings.TrimSuffix(cfg.Mail.Maildir, "/") + "/new/ too."
+		}
+		fmt.Fprintf(c.stdout, "%s mailed to you (%s) at once%s\n", counted(int(sum.Alerted), "possible compromise"), cfg.Mail.Admin, where)
 	}
 	switch {
 	case sum.Reports == 0:

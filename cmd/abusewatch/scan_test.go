@@ -24,6 +24,9 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 	if !strings.Contains(stdout, "6 incidents, 4 reports written (mode auto).") {
 		t.Errorf("summary line missing:\n%s", stdout)
 	}
+	if !strings.Contains(stdout, "1 possible compromise mailed to you (root@example.org) at once, in abusewatch-demo/maildir/new/ too.") {
+		t.Errorf("the scan does not say the admin was mailed about the login after failures:\n%s", stdout)
+	}
 	if !strings.Contains(stdout, "81.2.69.160") || !strings.Contains(stdout, "not reported: a login from it succeeded (possible compromise)") {
 		t.Errorf("the incident with a successful login must be listed as not reported:\n%s", stdout)
 	}
