@@ -628,12 +628,17 @@ func (c *Correlator) rate(batch []abusewatch.Event) ([]abusewatch.Incident, erro
 		if err != nil {
 			return out, err
 		}
+		if open && prev.Count == now && !n.t.After(prev.Last) {
+			// The hour holds no event the incident has not counted (a pass over data
+			// read before): drawing its evidence again would change it for nothing.
+			continue
+		}
 		var evs []*abusewatch.Event
 		if open {
 			evs = pointersTo(prev.Evidence)
 		}
 		for i, e := range batch {
-			if e.Class == class && !e.Time.Before(hour) {
+			if e.Class == class && !e.Time.Before(hour) && (!open || !slices.ContainsFunc(prev.Evidence, func(p abusewatch.Event) bool { return sameEvent(p, e) })) {
 				evs = append(evs, &batch[i])
 			}
 		}
@@ -681,6 +686,11 @@ func (c *Correlator) usualRate(class abusewatch.Class, hour time.Time) (usual fl
 		sum += h.ByClass[class]
 	}
 	return float64(sum) / covered.Hours(), true, nil
+}
+
+// sameEvent says whether a and b are the same stored event.
+func sameEvent(a, b abusewatch.Event) bool {
+	return a.Seq == b.Seq && a.Time.Equal(b.Time) && a.Line == b.Line
 }
 
 // History gives the stored events of a time range in time order, in batches. One that

@@ -1,6 +1,7 @@
 package correlate_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -61,6 +62,48 @@ func TestRateAnomalyWithLessHistoryThanTheBaseline(t *testing.T) {
 			incs := h.feed(hourly(burstHour, tc.burst, &k)...)
 			if got := rules(incs)["rate-anomaly"]; got != tc.want {
 				t.Fatalf("%d rate anomalies (%+v), want %d", got, incs, tc.want)
+			}
+		})
+	}
+}
+
+// A pass over the events a rate anomaly was made from, read in any batches before,
+// changes nothing: its evidence sample was drawn again from the old sample and the
+// same events.
+func TestRateAnomalyUnchangedByAPassOverTheSameEvents(t *testing.T) {
+	for _, batches := range []int{1, 7} {
+		t.Run(fmt.Sprintf("read in %d batches", batches), func(t *testing.T) {
+			h := newHarness(t, rateOpts)
+			burstHour := t0.Add(10 * 24 * time.Hour)
+			k := 0
+			var base []abusewatch.Event
+			for i := 168; i > 0; i-- {
+				base = append(base, hourly(burstHour.Add(-time.Duration(i)*time.Hour), 20, &k)...)
+			}
+			h.feed(base...)
+			burst := hourly(burstHour, 700, &k)
+			var made []abusewatch.Incident
+			for b := range batches {
+				made = append(made, h.feed(burst[b*len(burst)/batches:(b+1)*len(burst)/batches]...)...)
+			}
+			if rules(made)["rate-anomaly"] == 0 {
+				t.Fatalf("no rate anomaly: %+v", made)
+			}
+			for pass := range 2 {
+				c, err := correlate.New(rateOpts, h.st, h.st, h.st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var changed []abusewatch.Incident
+				if _, err := c.Recorrelate(context.Background(), h.st, burstHour.Add(-3*time.Hour), burstHour.Add(time.Hour), func(incs []abusewatch.Incident) error {
+					changed = append(changed, incs...)
+					return h.st.PutIncidents(incs)
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if len(changed) != 0 {
+					t.Errorf("pass %d changed %d incidents: %+v", pass+1, len(changed), changed[0])
+				}
 			}
 		})
 	}
