@@ -117,12 +117,16 @@ type NetworkInfo struct {
 	// policy.never_report, an exclusion): Unreported.Network.
 	NeverReported string `json:"never_reported,omitempty"`
 
-	// The days of the range before the oldest raw event kept ([retention] events), from
-	// the daily counters ([retention] counters): counts by class, no lines. Only for an
-	// address or a /24, /16, /8 (IPv6 /64, /48, /32), the sizes that are counted. These
-	// are UTC days: the counters are kept by UTC day, whatever reporter.timezone says.
+	// The events of the range whose raw events retention deleted ([retention] events),
+	// from the daily counters ([retention] counters): counts by class, no lines; of a
+	// day retention cut into, the part it deleted. Only for an address or a /24, /16, /8
+	// (IPv6 /64, /48, /32), the sizes that are counted. These are UTC days: the counters
+	// are kept by UTC day, whatever reporter.timezone says.
 	CountedEvents int        `json:"counted_events"`
 	CountedByDay  []DayCount `json:"counted_by_day"`
+	// For a network of a size that is not counted, when retention deleted raw events of
+	// the range: what is missing, and which network to ask about instead.
+	NotCounted string `json:"not_counted,omitempty"`
 }
 
 // DayCount is the events of one day, by class.
@@ -198,7 +202,7 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 		})
 		info.Addresses = info.Addresses[:min(len(info.Addresses), 20)]
 	}
-	if err := countedBefore(st, p, since, now, &info); err != nil {
+	if err := addCounted(st, p, since, now, sums.utcDays, &info); err != nil {
 		return info, err
 	}
 	incs, added, err := withIncidentsAround(st, p, since, incs)
@@ -255,6 +259,7 @@ type glanceSums struct {
 	events         int
 	byClass, hosts map[string]int
 	days           map[int64]map[string]int // by day since 1970 in zone (formatted once, at the end)
+	utcDays        map[int64]map[string]int // by UTC day since 1970, as the daily counters count
 	zone           dayZone
 	addrs          map[netip.Addr]int
 	last           time.Time
@@ -293,6 +298,7 @@ func (s *glanceSums) add(g store.Glance) {
 		s.days[day] = map[string]int{}
 	}
 	s.days[day][string(g.Class)] += g.N
+	addDay(s.utcDays, g.Time.Unix()/86400, string(g.Class), g.N)
 	s.addrs[g.Addr] += g.N
 	if g.Host != "" {
 		s.hosts[g.Host] += g.N
@@ -304,7 +310,16 @@ func (s *glanceSums) add(g store.Glance) {
 func (s *glanceSums) init() {
 	if s.byClass == nil {
 		s.byClass, s.hosts, s.days, s.addrs = map[string]int{}, map[string]int{}, map[int64]map[string]int{}, map[netip.Addr]int{}
+		s.utcDays = map[int64]map[string]int{}
 	}
+}
+
+// addDay adds n events of class to day of days.
+func addDay(days map[int64]map[string]int, day int64, class string, n int) {
+	if days[day] == nil {
+		days[day] = map[string]int{}
+	}
+	days[day][class] += n
 }
 
 // merge adds o to s.
@@ -325,6 +340,11 @@ func (s *glanceSums) merge(o *glanceSums) {
 			s.days[day][k] += n
 		}
 	}
+	for day, m := range o.utcDays {
+		for k, n := range m {
+			addDay(s.utcDays, day, k, n)
+		}
+	}
 	for a, n := range o.addrs {
 		s.addrs[a] += n
 	}
@@ -338,33 +358,93 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// countedBefore adds the daily counters of the days in [since, now] before the day of
-// the oldest raw event (all of them when no event is kept) to info.
-func countedBefore(st *store.Store, p netip.Prefix, since, now time.Time, info *NetworkInfo) error {
-	oldest, ok, err := st.OldestEvent()
+// addCounted adds to info, from the daily counters, the events of p in [since, now]
+// whose raw events are no longer kept: of each UTC day (the counters' days), what its
+// counters hold beyond the raw events kept of the whole day. Retention cuts the raw
+// events at an hour, so the day it cut into has both; a late old event (a rotated log
+// scanned later) leaves the days after it without raw events, not without events.
+// raw is the raw events of the range by UTC day.
+func addCounted(st *store.Store, p netip.Prefix, since, now time.Time, raw map[int64]map[string]int, info *NetworkInfo) error {
+	if !store.CountedSize(p) {
+		return notCounted(st, p, since, now, info)
+	}
+	days, err := st.Days(p, since, now)
+	if err != nil || len(days) == 0 {
+		return err
+	}
+	// The raw events of the first and last day outside the range, so that a day's
+	// counters are set against all it keeps.
+	var edges glanceSums
+	first, last := since.UTC().Truncate(24*time.Hour), now.UTC().Truncate(24*time.Hour).Add(24*time.Hour)
+	if err := st.Glances(p, first, since.Add(-time.Nanosecond), edges.add); err != nil {
+		return err
+	}
+	if err := st.Glances(p, now.Add(time.Nanosecond), last.Add(-time.Nanosecond), edges.add); err != nil {
+		return err
+	}
+	for _, d := range days {
+		day := d.Start.Unix() / 86400
+		gone := map[string]int{}
+		n := 0
+		for class, c := range d.ByClass {
+			if k := c - raw[day][string(class)] - edges.utcDays[day][string(class)]; k > 0 {
+				gone[string(class)] = k
+				n += k
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		info.CountedByDay = append(info.CountedByDay, DayCount{Day: d.Start.Format(time.DateOnly), ByClass: gone})
+		info.CountedEvents += n
+	}
+	return nil
+}
+
+// notCounted says in info, for a network of a size the counters do not count, when
+// retention has deleted raw events of the range: the days before them are not known.
+func notCounted(st *store.Store, p netip.Prefix, since, now time.Time, info *NetworkInfo) error {
+	counted, err := st.Hours(since, now)
+	if err != nil || len(counted) == 0 {
+		return err
+	}
+	kept, err := st.RawHours(since, now)
 	if err != nil {
 		return err
 	}
-	firstKept := now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
-	if ok {
-		firstKept = oldest.UTC().Truncate(24 * time.Hour)
-	}
-	if !since.Before(firstKept) {
-		return nil
-	}
-	days, err := st.Days(p, since, firstKept.Add(-time.Nanosecond))
-	if err != nil {
-		return nil // not a counted size: the raw events are all there is
-	}
-	for _, d := range days {
-		dc := DayCount{Day: d.Start.Format(time.DateOnly), ByClass: map[string]int{}}
-		for class, n := range d.ByClass {
-			dc.ByClass[string(class)] = n
-			info.CountedEvents += n
+	for _, h := range counted {
+		n := 0
+		for _, c := range h.ByClass {
+			n += c
 		}
-		info.CountedByDay = append(info.CountedByDay, dc)
+		if n > kept[h.Start] {
+			info.NotCounted = fmt.Sprintf("retention deleted the raw events before %s, and the daily counters count only an address or a %s: ask about %s for the days before",
+				h.Start.Add(time.Hour).Format("2006-01-02 15:00 UTC"), countedSizes(p), enclosingCounted(p))
+		}
 	}
 	return nil
+}
+
+// countedSizes names the network sizes the daily counters count, of p's family.
+func countedSizes(p netip.Prefix) string {
+	if p.Addr().Is6() {
+		return "/64, /48, /32"
+	}
+	return "/24, /16, /8"
+}
+
+// enclosingCounted is the smallest counted network holding p, or p's addresses.
+func enclosingCounted(p netip.Prefix) string {
+	for _, b := range []int{24, 16, 8} {
+		if p.Addr().Is6() {
+			b = map[int]int{24: 64, 16: 48, 8: 32}[b]
+		}
+		if b < p.Bits() {
+			q, _ := p.Addr().Prefix(b)
+			return q.String()
+		}
+	}
+	return "its addresses or smaller networks"
 }
 
 // ParseSince reads a --since: a duration back from now ("36h", "7d"), an RFC 3339

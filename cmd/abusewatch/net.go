@@ -84,8 +84,11 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	}
 	fmt.Fprintln(stdout, ".")
 	if info.CountedEvents > 0 {
-		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %s more on %s (listed below by UTC day: the counters are kept so).\n",
+		fmt.Fprintf(stdout, "Besides the raw events kept, the daily counters hold %s more whose raw events retention deleted, on %s (listed below by UTC day, \"(UTC)\": the counters are kept so).\n",
 			counted(info.CountedEvents, "event"), counted(len(info.CountedByDay), "day"))
+	}
+	if info.NotCounted != "" {
+		fmt.Fprintf(stdout, "Older events not available: %s.\n", info.NotCounted)
 	}
 	switch e := info.Excluded; {
 	case e != nil:
@@ -112,13 +115,22 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		// The raw events' days are reporter.timezone's, as every time shown; the daily
 		// counters' are UTC days, and say so.
 		fmt.Fprintln(tw, "\nDAY\tEVENTS BY CLASS")
-		for i, d := range append(slices.Clone(info.CountedByDay), info.ByDay...) {
+		// By date, a counted day before a raw one of the same date.
+		rows := append(slices.Clone(info.CountedByDay), info.ByDay...)
+		isCounted := func(i int) bool { return i < len(info.CountedByDay) }
+		order := make([]int, len(rows))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(rows[a].Day, rows[b].Day) })
+		for _, i := range order {
+			d := rows[i]
 			var parts []string
 			for _, c := range slices.Sorted(maps.Keys(d.ByClass)) {
 				parts = append(parts, fmt.Sprintf("%s %d", c, d.ByClass[c]))
 			}
 			day := d.Day
-			if i < len(info.CountedByDay) {
+			if isCounted(i) {
 				day += " (UTC)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\n", day, strings.Join(parts, ", "))

@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// countedStore is a store with one line from 81.2.69.10 every 3 hours (at :17) on the 8
+// UTC days before day, raw events deleted before cut.
+func countedStore(t *testing.T, day, cut time.Time) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a := netip.MustParseAddr("81.2.69.10")
+	var evs []abusewatch.Event
+	for d := 8; d > 0; d-- {
+		for h := 0; h < 24; h += 3 {
+			evs = append(evs, abusewatch.Event{Time: day.AddDate(0, 0, -d).Add(time.Duration(h)*time.Hour + 17*time.Minute),
+				Class: abusewatch.ClassAuthFailure, Addr: a, Host: "web1", Line: "Failed password"})
+		}
+	}
+	if _, err := st.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PruneEvents(context.Background(), cut, 0); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// The events of `ip`/`net` add up to the lines of the range: of each UTC day, the
+// counters hold what retention deleted of it, also of the day it cut into (at 00:59)
+// and of the days after a late old event. Days are shown in New York's zone.
+func TestQueryNetworkCountsTheDaysRetentionCutInto(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	cut := day.AddDate(0, 0, -4).Add(59 * time.Minute) // deletes the 00:17 of Dec 2 and all before
+	now := day.Add(12 * time.Hour)
+	for _, tc := range []struct {
+		name        string
+		network     string
+		late        bool
+		keepAll     bool // no retention cut
+		raw, counts int
+		days        int // counted days
+		notCounted  bool
+	}{
+		{"an address", "81.2.69.10/32", false, false, 31, 33, 5, false},
+		{"its /24", "81.2.69.0/24", false, false, 31, 33, 5, false},
+		{"after a late old event", "81.2.69.10/32", true, false, 32, 33, 5, false},
+		{"a /25, not counted", "81.2.69.0/25", false, false, 31, 0, 0, true},
+		{"an address, nothing deleted", "81.2.69.10/32", false, true, 64, 0, 0, false},
+		{"a /25, nothing deleted: no word", "81.2.69.0/25", false, true, 64, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cut
+			if tc.keepAll {
+				c = day.AddDate(0, 0, -30)
+			}
+			st := countedStore(t, day, c)
+			if tc.late {
+				late := abusewatch.Event{Time: day.AddDate(0, 0, -10).Add(12 * time.Hour), Class: abusewatch.ClassAuthFailure,
+					Addr: netip.MustParseAddr("81.2.69.10"), Host: "web3", Line: "Failed password"}
+				if _, err := st.Commit([]abusewatch.Event{late}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			info, err := QueryNetwork(st, netip.MustParsePrefix(tc.network), now.AddDate(0, 0, -30), now, ny, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byDay := 0
+			for _, d := range info.ByDay {
+				byDay += d.ByClass["auth-failure"]
+			}
+			if info.Events != tc.raw || byDay != tc.raw || info.CountedEvents != tc.counts || len(info.CountedByDay) != tc.days {
+				t.Errorf("%d raw events (%d by day), %d counted on %d days (%+v); want %d raw, %d counted on %d days",
+					info.Events, byDay, info.CountedEvents, len(info.CountedByDay), info.CountedByDay, tc.raw, tc.counts, tc.days)
+			}
+			if tc.days > 0 {
+				if last := info.CountedByDay[len(info.CountedByDay)-1]; last.Day != "2026-12-02" || last.ByClass["auth-failure"] != 1 {
+					t.Errorf("the day retention cut into: %+v; want 2026-12-02 with the 1 event it deleted", last)
+				}
+			}
+			if (info.NotCounted != "") != tc.notCounted {
+				t.Errorf("not counted %q; want a word %v", info.NotCounted, tc.notCounted)
+			}
+		})
+	}
+}
