@@ -124,6 +124,10 @@ type NetworkInfo struct {
 	// are kept by UTC day, whatever reporter.timezone says.
 	CountedEvents int        `json:"counted_events"`
 	CountedByDay  []DayCount `json:"counted_by_day"`
+	// Set when the first counted day begins before Since and its deleted events may
+	// lie on both sides of it: the counters cannot split a day, so it is counted whole,
+	// from this time (its start, UTC).
+	CountedFrom *time.Time `json:"counted_from,omitempty"`
 	// For a network of a size that is not counted, when retention deleted raw events of
 	// the range: what is missing, and which network to ask about instead.
 	NotCounted string `json:"not_counted,omitempty"`
@@ -363,7 +367,9 @@ func maxTime(a, b time.Time) time.Time {
 // counters hold beyond the raw events kept of the whole day. Retention cuts the raw
 // events at an hour, so the day it cut into has both; a late old event (a rotated log
 // scanned later) leaves the days after it without raw events, not without events.
-// raw is the raw events of the range by UTC day.
+// raw is the raw events of the range by UTC day. The counters cannot split a day: the
+// counted part of the day of since is left out when retention cut it before since,
+// taken whole and said so (CountedFrom) when they may overlap.
 func addCounted(st *store.Store, p netip.Prefix, since, now time.Time, raw map[int64]map[string]int, info *NetworkInfo) error {
 	if !store.CountedSize(p) {
 		return notCounted(st, p, since, now, info)
@@ -395,10 +401,64 @@ func addCounted(st *store.Store, p netip.Prefix, since, now time.Time, raw map[i
 		if n == 0 {
 			continue
 		}
+		if d.Start.Before(since) {
+			where, err := cutAround(st, d.Start, since)
+			if err != nil {
+				return err
+			}
+			if where < 0 {
+				continue // the raw events of the range are all there
+			}
+			if where == 0 {
+				from := d.Start
+				info.CountedFrom = &from
+			}
+		}
 		info.CountedByDay = append(info.CountedByDay, DayCount{Day: d.Start.Format(time.DateOnly), ByClass: gone})
 		info.CountedEvents += n
 	}
 	return nil
+}
+
+// cutAround says where the raw events retention deleted of the UTC day that starts at
+// day lie against since, within that day: -1 all before since, 1 all after, 0 on both
+// sides or unknown. It sets the hourly counters of every event against the raw events
+// kept of each hour: the hours that lack some are those retention cut into.
+func cutAround(st *store.Store, day, since time.Time) (int, error) {
+	end := day.Add(24*time.Hour - time.Nanosecond)
+	counted, err := st.Hours(day, end)
+	if err != nil {
+		return 0, err
+	}
+	kept, err := st.RawHours(day, end)
+	if err != nil {
+		return 0, err
+	}
+	before, after := false, false
+	for _, h := range counted {
+		n := 0
+		for _, c := range h.ByClass {
+			n += c
+		}
+		if n <= kept[h.Start] {
+			continue
+		}
+		switch {
+		case !h.Start.Add(time.Hour).After(since):
+			before = true
+		case !h.Start.Before(since):
+			after = true
+		default:
+			before, after = true, true
+		}
+	}
+	switch {
+	case before && !after:
+		return -1, nil
+	case after && !before:
+		return 1, nil
+	}
+	return 0, nil
 }
 
 // notCounted says in info, for a network of a size the counters do not count, when

@@ -94,8 +94,53 @@ func TestQueryNetworkCountsTheDaysRetentionCutInto(t *testing.T) {
 					t.Errorf("the day retention cut into: %+v; want 2026-12-02 with the 1 event it deleted", last)
 				}
 			}
-			if (info.NotCounted != "") != tc.notCounted {
-				t.Errorf("not counted %q; want a word %v", info.NotCounted, tc.notCounted)
+			if (info.NotCounted != "") != tc.notCounted || info.CountedFrom != nil {
+				t.Errorf("not counted %q, counted from %v; want a word %v, no start", info.NotCounted, info.CountedFrom, tc.notCounted)
+			}
+		})
+	}
+}
+
+// A --since inside a UTC day whose events retention deleted: the counters cannot split
+// it. Deleted before since (retention cut at 00:59, the day's deleted event at 00:17):
+// left out; after since: counted; on both sides: counted whole, from the day's start,
+// and said so.
+func TestQueryNetworkSinceInsideACountedDay(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	cut := day.AddDate(0, 0, -4).Add(59 * time.Minute)
+	now := day.Add(12 * time.Hour)
+	dec2 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		since  time.Time
+		raw    int
+		counts int
+		from   time.Time // zero: no whole day before since
+	}{
+		{"inside a day deleted whole: counted whole, said", time.Date(2026, 11, 29, 21, 0, 0, 0, ny), 31, 17, dec2.AddDate(0, 0, -2)},
+		{"after the cut (21:00 New York, 02:00 UTC)", time.Date(2026, 12, 1, 21, 0, 0, 0, ny), 31, 0, time.Time{}},
+		{"in the hour of the deleted event, after it", dec2.Add(30 * time.Minute), 31, 1, dec2},
+		{"at the day's start (19:00 New York)", time.Date(2026, 12, 1, 19, 0, 0, 0, ny), 31, 1, time.Time{}},
+		{"the last nanosecond of the day before", dec2.Add(-time.Nanosecond), 31, 1, time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := countedStore(t, day, cut)
+			info, err := QueryNetwork(st, netip.MustParsePrefix("81.2.69.10/32"), tc.since, now, ny, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Events != tc.raw || info.CountedEvents != tc.counts {
+				t.Errorf("%d raw, %d counted (%+v); want %d raw, %d counted", info.Events, info.CountedEvents, info.CountedByDay, tc.raw, tc.counts)
+			}
+			switch {
+			case tc.from.IsZero() && info.CountedFrom != nil:
+				t.Errorf("counted from %s; want no whole day before since", info.CountedFrom)
+			case !tc.from.IsZero() && (info.CountedFrom == nil || !info.CountedFrom.Equal(tc.from)):
+				t.Errorf("counted from %v; want %s", info.CountedFrom, tc.from)
 			}
 		})
 	}

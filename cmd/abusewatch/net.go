@@ -86,6 +86,10 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	if info.CountedEvents > 0 {
 		fmt.Fprintf(stdout, "Besides the raw events kept, the daily counters hold %s more whose raw events retention deleted, on %s (listed below by UTC day, \"(UTC)\": the counters are kept so).\n",
 			counted(info.CountedEvents, "event"), counted(len(info.CountedByDay), "day"))
+		if f := info.CountedFrom; f != nil {
+			fmt.Fprintf(stdout, "The counters cannot split a day: those of %s count it whole, from the start of %s UTC (%s), before --since.\n",
+				f.UTC().Format(time.DateOnly), f.UTC().Format(time.DateOnly), shownTime(*f, loc))
+		}
 	}
 	if info.NotCounted != "" {
 		fmt.Fprintf(stdout, "Older events not available: %s.\n", info.NotCounted)
