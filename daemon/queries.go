@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,7 +113,13 @@ type NetworkInfo struct {
 	Last           *EventInfo     `json:"last_event,omitempty"` // none without events
 	Incidents      []IncidentInfo `json:"incidents"`            // the newest maxIncidentsShown
 	IncidentsTotal int            `json:"incidents_total"`      // all of them since Since
-	Excluded       *ExclusionInfo `json:"excluded,omitempty"`
+
+	// Every report in the outbox that names the address or network (or a network
+	// around it), whenever it was written and whether or not its incidents are still
+	// stored ([retention] incidents deletes them; their reports stay), oldest first.
+	Reports []ReportInfo `json:"reports"`
+
+	Excluded *ExclusionInfo `json:"excluded,omitempty"`
 	// Why nothing from it is ever reported, when nothing is (a private network,
 	// policy.never_report, an exclusion): Unreported.Network.
 	NeverReported string `json:"never_reported,omitempty"`
@@ -131,6 +138,20 @@ type NetworkInfo struct {
 	// For a network of a size that is not counted, when retention deleted raw events of
 	// the range: what is missing, and which network to ask about instead.
 	NotCounted string `json:"not_counted,omitempty"`
+}
+
+// ReportInfo is a report of the outbox, as `ip` and `net` list it.
+type ReportInfo struct {
+	ID        string                 `json:"id"`
+	State     abusewatch.ReportState `json:"state"`
+	To        []string               `json:"to"`
+	Subject   string                 `json:"subject"`
+	Created   time.Time              `json:"created"`
+	Updated   time.Time              `json:"updated"`
+	Location  string                 `json:"location,omitempty"`
+	Incidents []string               `json:"incidents"`
+	// How many of Incidents are still stored: retention deletes incidents, not reports.
+	IncidentsKept int `json:"incidents_kept"`
 }
 
 // DayCount is the events of one day, by class.
@@ -221,6 +242,9 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 		}
 		info.Incidents = append(info.Incidents, ii)
 	}
+	if info.Reports, err = reportsNaming(st, p); err != nil {
+		return info, err
+	}
 	ex, err := st.Exclusions()
 	if err != nil {
 		return info, err
@@ -235,7 +259,98 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 	// Empty lists are [], as in every JSON of the commands: a script's .incidents[]
 	// failed on null.
 	info.ByDay, info.Addresses, info.Incidents, info.CountedByDay = orEmpty(info.ByDay), orEmpty(info.Addresses), orEmpty(info.Incidents), orEmpty(info.CountedByDay)
+	info.Reports = orEmpty(info.Reports)
 	return info, nil
+}
+
+// reportsNaming returns the reports of the outbox that name p: by an incident of theirs
+// still stored (its address, network or sources), by the source their subject names,
+// or, their incidents deleted, by the sources of their X-ARF parts while their mail is
+// kept. The incidents alone lost every report once [retention] incidents deleted them.
+func reportsNaming(st *store.Store, p netip.Prefix) ([]ReportInfo, error) {
+	rs, err := st.Reports()
+	if err != nil {
+		return nil, err
+	}
+	var out []ReportInfo
+	for _, r := range rs {
+		hit, kept := namesSource(p, subjectSource(r.Subject)), 0
+		for _, id := range r.Incidents {
+			inc, ok, err := st.Incident(id)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				kept++
+				hit = hit || incidentNames(inc, p)
+			}
+		}
+		if !hit && kept < len(r.Incidents) && strings.Contains(r.Subject, " other source") {
+			// Some of its sources are in neither the subject nor a stored incident.
+			full, ok, err := st.Report(r.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, src := range xarfSources(full.Message) {
+				hit = hit || (ok && namesSource(p, src))
+			}
+		}
+		if hit {
+			out = append(out, ReportInfo{ID: r.ID, State: r.State, To: r.Contact.Emails, Subject: r.Subject, Created: r.Created,
+				Updated: r.Updated, Location: r.Location, Incidents: orEmpty(r.Incidents), IncidentsKept: kept})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ReportInfo) int { return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// incidentNames says whether inc is about p: its address, one of its sources, or its
+// network, is in p, or its network holds p.
+func incidentNames(inc abusewatch.Incident, p netip.Prefix) bool {
+	if a := inc.Addr.Unmap(); a.IsValid() && p.Contains(a) {
+		return true
+	}
+	if n := abusewatch.UnmapPrefix(inc.Network); n.IsValid() && (inc.AboutNetwork() || !inc.Addr.IsValid()) && n.Overlaps(p) {
+		return true
+	}
+	return slices.ContainsFunc(inc.Sources, func(a netip.Addr) bool { return p.Contains(a.Unmap()) })
+}
+
+// namesSource says whether src (an address or a network, as Incident.Source gives it)
+// is in p or holds it.
+func namesSource(p netip.Prefix, src string) bool {
+	if a, err := netip.ParseAddr(src); err == nil {
+		return p.Contains(a.Unmap())
+	}
+	if n, err := netip.ParsePrefix(src); err == nil {
+		return abusewatch.UnmapPrefix(n).Overlaps(p)
+	}
+	return false
+}
+
+// subjectSource is the first source a report's subject names ("Abuse report: … from
+// SOURCE[ and N other sources]").
+func subjectSource(subject string) string {
+	_, after, ok := strings.Cut(subject, " from ")
+	if !ok {
+		return ""
+	}
+	src, _, _ := strings.Cut(after, " ")
+	return src
+}
+
+// xarfSources are the sources of a report's X-ARF parts, from their headers
+// ("Content-Description: X-ARF 4 report: login_attack from SOURCE").
+func xarfSources(msg []byte) []string {
+	var out []string
+	for line := range strings.Lines(string(msg)) {
+		if rest, ok := strings.CutPrefix(line, "Content-Description: X-ARF "); ok {
+			if i := strings.LastIndex(rest, " from "); i >= 0 {
+				out = append(out, strings.TrimSpace(rest[i+len(" from "):]))
+			}
+		}
+	}
+	return out
 }
 
 // withIncidentsAround adds to incs (p's, as IncidentsIn found them) the incidents about a

@@ -23,7 +23,7 @@ type netCommand struct {
 
 func (c *netCommand) Name() string { return "net" }
 func (c *netCommand) Synopsis() string {
-	return "show what is known about a network: events by class and day, busiest addresses, incidents"
+	return "show what is known about a network: events by class and day, busiest addresses, incidents, reports"
 }
 
 func (c *netCommand) Run(ctx context.Context, args []string) error {
@@ -154,6 +154,19 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 			zoneTitle("LAST SEEN", loc, timesOf(info.Incidents, func(i daemon.IncidentInfo) time.Time { return i.Last })))
 		for _, i := range info.Incidents {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, sourceCell(i.Incident), i.Attempts, cellTime(i.Last, loc), incidentReport(i))
+		}
+	}
+	if len(info.Reports) > 0 {
+		// Every report that names it, whenever written: [retention] incidents deletes
+		// the incidents, and the reports stay.
+		fmt.Fprintf(tw, "\nREPORT\tSTATE\tTO\t%s\tINCIDENTS\tSUBJECT\n",
+			zoneTitle("WRITTEN", loc, timesOf(info.Reports, func(r daemon.ReportInfo) time.Time { return r.Created })))
+		for _, r := range info.Reports {
+			incs := strconv.Itoa(len(r.Incidents))
+			if r.IncidentsKept < len(r.Incidents) {
+				incs += fmt.Sprintf(" (%d deleted)", len(r.Incidents)-r.IncidentsKept)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, strings.Join(r.To, ", "), cellTime(r.Created, loc), incs, r.Subject)
 		}
 	}
 	return tw.Flush()
