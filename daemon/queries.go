@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,17 +113,45 @@ type NetworkInfo struct {
 	Last           *EventInfo     `json:"last_event,omitempty"` // none without events
 	Incidents      []IncidentInfo `json:"incidents"`            // the newest maxIncidentsShown
 	IncidentsTotal int            `json:"incidents_total"`      // all of them since Since
-	Excluded       *ExclusionInfo `json:"excluded,omitempty"`
+
+	// Every report in the outbox that names the address or network (or a network
+	// around it), whenever it was written and whether or not its incidents are still
+	// stored ([retention] incidents deletes them; their reports stay), oldest first.
+	Reports []ReportInfo `json:"reports"`
+
+	Excluded *ExclusionInfo `json:"excluded,omitempty"`
 	// Why nothing from it is ever reported, when nothing is (a private network,
 	// policy.never_report, an exclusion): Unreported.Network.
 	NeverReported string `json:"never_reported,omitempty"`
 
-	// The days of the range before the oldest raw event kept ([retention] events), from
-	// the daily counters ([retention] counters): counts by class, no lines. Only for an
-	// address or a /24, /16, /8 (IPv6 /64, /48, /32), the sizes that are counted. These
-	// are UTC days: the counters are kept by UTC day, whatever reporter.timezone says.
+	// The events of the range whose raw events retention deleted ([retention] events),
+	// from the daily counters ([retention] counters): counts by class, no lines; of a
+	// day retention cut into, the part it deleted. Only for an address or a /24, /16, /8
+	// (IPv6 /64, /48, /32), the sizes that are counted. These are UTC days: the counters
+	// are kept by UTC day, whatever reporter.timezone says.
 	CountedEvents int        `json:"counted_events"`
 	CountedByDay  []DayCount `json:"counted_by_day"`
+	// Set when the first counted day begins before Since and its deleted events may
+	// lie on both sides of it: the counters cannot split a day, so it is counted whole,
+	// from this time (its start, UTC).
+	CountedFrom *time.Time `json:"counted_from,omitempty"`
+	// For a network of a size that is not counted, when retention deleted raw events of
+	// the range: what is missing, and which network to ask about instead.
+	NotCounted string `json:"not_counted,omitempty"`
+}
+
+// ReportInfo is a report of the outbox, as `ip` and `net` list it.
+type ReportInfo struct {
+	ID        string                 `json:"id"`
+	State     abusewatch.ReportState `json:"state"`
+	To        []string               `json:"to"`
+	Subject   string                 `json:"subject"`
+	Created   time.Time              `json:"created"`
+	Updated   time.Time              `json:"updated"`
+	Location  string                 `json:"location,omitempty"`
+	Incidents []string               `json:"incidents"`
+	// How many of Incidents are still stored: retention deletes incidents, not reports.
+	IncidentsKept int `json:"incidents_kept"`
 }
 
 // DayCount is the events of one day, by class.
@@ -198,7 +227,7 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 		})
 		info.Addresses = info.Addresses[:min(len(info.Addresses), 20)]
 	}
-	if err := countedBefore(st, p, since, now, &info); err != nil {
+	if err := addCounted(st, p, since, now, sums.utcDays, &info); err != nil {
 		return info, err
 	}
 	incs, added, err := withIncidentsAround(st, p, since, incs)
@@ -212,6 +241,9 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 			return info, err
 		}
 		info.Incidents = append(info.Incidents, ii)
+	}
+	if info.Reports, err = reportsNaming(st, p); err != nil {
+		return info, err
 	}
 	ex, err := st.Exclusions()
 	if err != nil {
@@ -227,7 +259,98 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 	// Empty lists are [], as in every JSON of the commands: a script's .incidents[]
 	// failed on null.
 	info.ByDay, info.Addresses, info.Incidents, info.CountedByDay = orEmpty(info.ByDay), orEmpty(info.Addresses), orEmpty(info.Incidents), orEmpty(info.CountedByDay)
+	info.Reports = orEmpty(info.Reports)
 	return info, nil
+}
+
+// reportsNaming returns the reports of the outbox that name p: by an incident of theirs
+// still stored (its address, network or sources), by the source their subject names,
+// or, their incidents deleted, by the sources of their X-ARF parts while their mail is
+// kept. The incidents alone lost every report once [retention] incidents deleted them.
+func reportsNaming(st *store.Store, p netip.Prefix) ([]ReportInfo, error) {
+	rs, err := st.Reports()
+	if err != nil {
+		return nil, err
+	}
+	var out []ReportInfo
+	for _, r := range rs {
+		hit, kept := namesSource(p, subjectSource(r.Subject)), 0
+		for _, id := range r.Incidents {
+			inc, ok, err := st.Incident(id)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				kept++
+				hit = hit || incidentNames(inc, p)
+			}
+		}
+		if !hit && kept < len(r.Incidents) && strings.Contains(r.Subject, " other source") {
+			// Some of its sources are in neither the subject nor a stored incident.
+			full, ok, err := st.Report(r.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, src := range xarfSources(full.Message) {
+				hit = hit || (ok && namesSource(p, src))
+			}
+		}
+		if hit {
+			out = append(out, ReportInfo{ID: r.ID, State: r.State, To: r.Contact.Emails, Subject: r.Subject, Created: r.Created,
+				Updated: r.Updated, Location: r.Location, Incidents: orEmpty(r.Incidents), IncidentsKept: kept})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ReportInfo) int { return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// incidentNames says whether inc is about p: its address, one of its sources, or its
+// network, is in p, or its network holds p.
+func incidentNames(inc abusewatch.Incident, p netip.Prefix) bool {
+	if a := inc.Addr.Unmap(); a.IsValid() && p.Contains(a) {
+		return true
+	}
+	if n := abusewatch.UnmapPrefix(inc.Network); n.IsValid() && (inc.AboutNetwork() || !inc.Addr.IsValid()) && n.Overlaps(p) {
+		return true
+	}
+	return slices.ContainsFunc(inc.Sources, func(a netip.Addr) bool { return p.Contains(a.Unmap()) })
+}
+
+// namesSource says whether src (an address or a network, as Incident.Source gives it)
+// is in p or holds it.
+func namesSource(p netip.Prefix, src string) bool {
+	if a, err := netip.ParseAddr(src); err == nil {
+		return p.Contains(a.Unmap())
+	}
+	if n, err := netip.ParsePrefix(src); err == nil {
+		return abusewatch.UnmapPrefix(n).Overlaps(p)
+	}
+	return false
+}
+
+// subjectSource is the first source a report's subject names ("Abuse report: … from
+// SOURCE[ and N other sources]").
+func subjectSource(subject string) string {
+	_, after, ok := strings.Cut(subject, " from ")
+	if !ok {
+		return ""
+	}
+	src, _, _ := strings.Cut(after, " ")
+	return src
+}
+
+// xarfSources are the sources of a report's X-ARF parts, from their headers
+// ("Content-Description: X-ARF 4 report: login_attack from SOURCE").
+func xarfSources(msg []byte) []string {
+	var out []string
+	for line := range strings.Lines(string(msg)) {
+		if rest, ok := strings.CutPrefix(line, "Content-Description: X-ARF "); ok {
+			if i := strings.LastIndex(rest, " from "); i >= 0 {
+				out = append(out, strings.TrimSpace(rest[i+len(" from "):]))
+			}
+		}
+	}
+	return out
 }
 
 // withIncidentsAround adds to incs (p's, as IncidentsIn found them) the incidents about a
@@ -255,6 +378,7 @@ type glanceSums struct {
 	events         int
 	byClass, hosts map[string]int
 	days           map[int64]map[string]int // by day since 1970 in zone (formatted once, at the end)
+	utcDays        map[int64]map[string]int // by UTC day since 1970, as the daily counters count
 	zone           dayZone
 	addrs          map[netip.Addr]int
 	last           time.Time
@@ -293,6 +417,7 @@ func (s *glanceSums) add(g store.Glance) {
 		s.days[day] = map[string]int{}
 	}
 	s.days[day][string(g.Class)] += g.N
+	addDay(s.utcDays, g.Time.Unix()/86400, string(g.Class), g.N)
 	s.addrs[g.Addr] += g.N
 	if g.Host != "" {
 		s.hosts[g.Host] += g.N
@@ -304,7 +429,16 @@ func (s *glanceSums) add(g store.Glance) {
 func (s *glanceSums) init() {
 	if s.byClass == nil {
 		s.byClass, s.hosts, s.days, s.addrs = map[string]int{}, map[string]int{}, map[int64]map[string]int{}, map[netip.Addr]int{}
+		s.utcDays = map[int64]map[string]int{}
 	}
+}
+
+// addDay adds n events of class to day of days.
+func addDay(days map[int64]map[string]int, day int64, class string, n int) {
+	if days[day] == nil {
+		days[day] = map[string]int{}
+	}
+	days[day][class] += n
 }
 
 // merge adds o to s.
@@ -325,6 +459,11 @@ func (s *glanceSums) merge(o *glanceSums) {
 			s.days[day][k] += n
 		}
 	}
+	for day, m := range o.utcDays {
+		for k, n := range m {
+			addDay(s.utcDays, day, k, n)
+		}
+	}
 	for a, n := range o.addrs {
 		s.addrs[a] += n
 	}
@@ -338,33 +477,149 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// countedBefore adds the daily counters of the days in [since, now] before the day of
-// the oldest raw event (all of them when no event is kept) to info.
-func countedBefore(st *store.Store, p netip.Prefix, since, now time.Time, info *NetworkInfo) error {
-	oldest, ok, err := st.OldestEvent()
+// addCounted adds to info, from the daily counters, the events of p in [since, now]
+// whose raw events are no longer kept: of each UTC day (the counters' days), what its
+// counters hold beyond the raw events kept of the whole day. Retention cuts the raw
+// events at an hour, so the day it cut into has both; a late old event (a rotated log
+// scanned later) leaves the days after it without raw events, not without events.
+// raw is the raw events of the range by UTC day. The counters cannot split a day: the
+// counted part of the day of since is left out when retention cut it before since,
+// taken whole and said so (CountedFrom) when they may overlap.
+func addCounted(st *store.Store, p netip.Prefix, since, now time.Time, raw map[int64]map[string]int, info *NetworkInfo) error {
+	if !store.CountedSize(p) {
+		return notCounted(st, p, since, now, info)
+	}
+	days, err := st.Days(p, since, now)
+	if err != nil || len(days) == 0 {
+		return err
+	}
+	// The raw events of the first and last day outside the range, so that a day's
+	// counters are set against all it keeps.
+	var edges glanceSums
+	first, last := since.UTC().Truncate(24*time.Hour), now.UTC().Truncate(24*time.Hour).Add(24*time.Hour)
+	if err := st.Glances(p, first, since.Add(-time.Nanosecond), edges.add); err != nil {
+		return err
+	}
+	if err := st.Glances(p, now.Add(time.Nanosecond), last.Add(-time.Nanosecond), edges.add); err != nil {
+		return err
+	}
+	for _, d := range days {
+		day := d.Start.Unix() / 86400
+		gone := map[string]int{}
+		n := 0
+		for class, c := range d.ByClass {
+			if k := c - raw[day][string(class)] - edges.utcDays[day][string(class)]; k > 0 {
+				gone[string(class)] = k
+				n += k
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		if d.Start.Before(since) {
+			where, err := cutAround(st, d.Start, since)
+			if err != nil {
+				return err
+			}
+			if where < 0 {
+				continue // the raw events of the range are all there
+			}
+			if where == 0 {
+				from := d.Start
+				info.CountedFrom = &from
+			}
+		}
+		info.CountedByDay = append(info.CountedByDay, DayCount{Day: d.Start.Format(time.DateOnly), ByClass: gone})
+		info.CountedEvents += n
+	}
+	return nil
+}
+
+// cutAround says where the raw events retention deleted of the UTC day that starts at
+// day lie against since, within that day: -1 all before since, 1 all after, 0 on both
+// sides or unknown. It sets the hourly counters of every event against the raw events
+// kept of each hour: the hours that lack some are those retention cut into.
+func cutAround(st *store.Store, day, since time.Time) (int, error) {
+	end := day.Add(24*time.Hour - time.Nanosecond)
+	counted, err := st.Hours(day, end)
+	if err != nil {
+		return 0, err
+	}
+	kept, err := st.RawHours(day, end)
+	if err != nil {
+		return 0, err
+	}
+	before, after := false, false
+	for _, h := range counted {
+		n := 0
+		for _, c := range h.ByClass {
+			n += c
+		}
+		if n <= kept[h.Start] {
+			continue
+		}
+		switch {
+		case !h.Start.Add(time.Hour).After(since):
+			before = true
+		case !h.Start.Before(since):
+			after = true
+		default:
+			before, after = true, true
+		}
+	}
+	switch {
+	case before && !after:
+		return -1, nil
+	case after && !before:
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// notCounted says in info, for a network of a size the counters do not count, when
+// retention has deleted raw events of the range: the days before them are not known.
+func notCounted(st *store.Store, p netip.Prefix, since, now time.Time, info *NetworkInfo) error {
+	counted, err := st.Hours(since, now)
+	if err != nil || len(counted) == 0 {
+		return err
+	}
+	kept, err := st.RawHours(since, now)
 	if err != nil {
 		return err
 	}
-	firstKept := now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
-	if ok {
-		firstKept = oldest.UTC().Truncate(24 * time.Hour)
-	}
-	if !since.Before(firstKept) {
-		return nil
-	}
-	days, err := st.Days(p, since, firstKept.Add(-time.Nanosecond))
-	if err != nil {
-		return nil // not a counted size: the raw events are all there is
-	}
-	for _, d := range days {
-		dc := DayCount{Day: d.Start.Format(time.DateOnly), ByClass: map[string]int{}}
-		for class, n := range d.ByClass {
-			dc.ByClass[string(class)] = n
-			info.CountedEvents += n
+	for _, h := range counted {
+		n := 0
+		for _, c := range h.ByClass {
+			n += c
 		}
-		info.CountedByDay = append(info.CountedByDay, dc)
+		if n > kept[h.Start] {
+			info.NotCounted = fmt.Sprintf("retention deleted the raw events before %s, and the daily counters count only an address or a %s: ask about %s for the days before",
+				h.Start.Add(time.Hour).Format("2006-01-02 15:00 UTC"), countedSizes(p), enclosingCounted(p))
+		}
 	}
 	return nil
+}
+
+// countedSizes names the network sizes the daily counters count, of p's family.
+func countedSizes(p netip.Prefix) string {
+	if p.Addr().Is6() {
+		return "/64, /48, /32"
+	}
+	return "/24, /16, /8"
+}
+
+// enclosingCounted is the smallest counted network holding p, or p's addresses.
+func enclosingCounted(p netip.Prefix) string {
+	for _, b := range []int{24, 16, 8} {
+		if p.Addr().Is6() {
+			b = map[int]int{24: 64, 16: 48, 8: 32}[b]
+		}
+		if b < p.Bits() {
+			q, _ := p.Addr().Prefix(b)
+			return q.String()
+		}
+	}
+	return "its addresses or smaller networks"
 }
 
 // ParseSince reads a --since: a duration back from now ("36h", "7d"), an RFC 3339

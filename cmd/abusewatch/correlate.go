@@ -227,7 +227,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "The newest %d (abusewatch incidents --since %s --limit 0 lists them all):\n", len(res.Newest), *since)
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintf(tw, "RULE\tNETWORK\tEVENTS\t%s\t%s\tHOSTS\tSEVERITY\tOUTSIDE\n",
+	fmt.Fprintf(tw, "RULE\tSOURCE\tEVENTS\t%s\t%s\tHOSTS\tSEVERITY\tOUTSIDE\n",
 		zoneTitle("FIRST SEEN", loc, timesOf(res.Newest, func(i daemon.IncidentInfo) time.Time { return i.First })),
 		zoneTitle("LAST SEEN", loc, timesOf(res.Newest, func(i daemon.IncidentInfo) time.Time { return i.Last })))
 	for _, inc := range res.Newest {
@@ -235,7 +235,9 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		if inc.AdminOnly || inc.Success {
 			outside = "admin only"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", inc.Rule, inc.Network, inc.Count,
+		// The source as scan's table says it: a rate anomaly's is "all sources" (its
+		// Network is none, which printed "invalid Prefix").
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", inc.Rule, sourceCell(inc.Incident), inc.Count,
 			cellTime(inc.First, loc), cellTime(inc.Last, loc),
 			strings.Join(inc.Hosts, ","), inc.Severity, outside)
 	}

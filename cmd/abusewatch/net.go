@@ -23,7 +23,7 @@ type netCommand struct {
 
 func (c *netCommand) Name() string { return "net" }
 func (c *netCommand) Synopsis() string {
-	return "show what is known about a network: events by class and day, busiest addresses, incidents"
+	return "show what is known about a network: events by class and day, busiest addresses, incidents, reports"
 }
 
 func (c *netCommand) Run(ctx context.Context, args []string) error {
@@ -84,8 +84,15 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	}
 	fmt.Fprintln(stdout, ".")
 	if info.CountedEvents > 0 {
-		fmt.Fprintf(stdout, "Before the raw events kept, the daily counters hold %s more on %s (listed below by UTC day: the counters are kept so).\n",
+		fmt.Fprintf(stdout, "Besides the raw events kept, the daily counters hold %s more whose raw events retention deleted, on %s (listed below by UTC day, \"(UTC)\": the counters are kept so).\n",
 			counted(info.CountedEvents, "event"), counted(len(info.CountedByDay), "day"))
+		if f := info.CountedFrom; f != nil {
+			fmt.Fprintf(stdout, "The counters cannot split a day: those of %s count it whole, from the start of %s UTC (%s), before --since.\n",
+				f.UTC().Format(time.DateOnly), f.UTC().Format(time.DateOnly), shownTime(*f, loc))
+		}
+	}
+	if info.NotCounted != "" {
+		fmt.Fprintf(stdout, "Older events not available: %s.\n", info.NotCounted)
 	}
 	switch e := info.Excluded; {
 	case e != nil:
@@ -112,13 +119,22 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		// The raw events' days are reporter.timezone's, as every time shown; the daily
 		// counters' are UTC days, and say so.
 		fmt.Fprintln(tw, "\nDAY\tEVENTS BY CLASS")
-		for i, d := range append(slices.Clone(info.CountedByDay), info.ByDay...) {
+		// By date, a counted day before a raw one of the same date.
+		rows := append(slices.Clone(info.CountedByDay), info.ByDay...)
+		isCounted := func(i int) bool { return i < len(info.CountedByDay) }
+		order := make([]int, len(rows))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(rows[a].Day, rows[b].Day) })
+		for _, i := range order {
+			d := rows[i]
 			var parts []string
 			for _, c := range slices.Sorted(maps.Keys(d.ByClass)) {
 				parts = append(parts, fmt.Sprintf("%s %d", c, d.ByClass[c]))
 			}
 			day := d.Day
-			if i < len(info.CountedByDay) {
+			if isCounted(i) {
 				day += " (UTC)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\n", day, strings.Join(parts, ", "))
@@ -138,6 +154,19 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 			zoneTitle("LAST SEEN", loc, timesOf(info.Incidents, func(i daemon.IncidentInfo) time.Time { return i.Last })))
 		for _, i := range info.Incidents {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", i.ID, sourceCell(i.Incident), i.Attempts, cellTime(i.Last, loc), incidentReport(i))
+		}
+	}
+	if len(info.Reports) > 0 {
+		// Every report that names it, whenever written: [retention] incidents deletes
+		// the incidents, and the reports stay.
+		fmt.Fprintf(tw, "\nREPORT\tSTATE\tTO\t%s\tINCIDENTS\tSUBJECT\n",
+			zoneTitle("WRITTEN", loc, timesOf(info.Reports, func(r daemon.ReportInfo) time.Time { return r.Created })))
+		for _, r := range info.Reports {
+			incs := strconv.Itoa(len(r.Incidents))
+			if r.IncidentsKept < len(r.Incidents) {
+				incs += fmt.Sprintf(" (%d deleted)", len(r.Incidents)-r.IncidentsKept)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, strings.Join(r.To, ", "), cellTime(r.Created, loc), incs, r.Subject)
 		}
 	}
 	return tw.Flush()

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// After [retention] incidents deleted a reported incident, `ip` still shows the report
+// (the outbox keeps it), in its table and in --json.
+func TestIPShowsAReportWhoseIncidentRetentionDeleted(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "abusewatch-demo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "abusewatch-demo", "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	inc := abusewatch.Incident{ID: "2c3543ed42541e51", Key: "ip:45.134.26.7", Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.7"),
+		First: now.AddDate(0, 0, -61), Last: now.AddDate(0, 0, -60), Count: 28, Attempts: 28}
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddReport(abusewatch.Report{ID: "ddf910488384807ac62c48455c513007", State: abusewatch.ReportSent, Incidents: []string{inc.ID},
+		Created: now.AddDate(0, 0, -59), Updated: now.AddDate(0, 0, -59), Contact: abusewatch.Contact{Emails: []string{"abuse@hostco.example"}},
+		Subject: "Abuse report: repeated SSH login attempts from 45.134.26.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PruneIncidents(context.Background(), now.AddDate(0, 0, -30), 0); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	cfg := repoPath(t, "configs/demo.toml")
+	stdout, stderr, code := runBinary(t, dir, "ip", "--config", cfg, "--since", "180d", "45.134.26.7")
+	if code != 0 || !strings.Contains(stdout, "ddf910488384807ac62c48455c513007  sent   abuse@hostco.example") || !strings.Contains(stdout, "1 (1 deleted)") {
+		t.Errorf("ip: exit %d; want the report, its incident deleted\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runBinary(t, dir, "ip", "--config", cfg, "--since", "180d", "--json", "45.134.26.7")
+	var info struct {
+		Reports []struct {
+			ID            string `json:"id"`
+			State         string `json:"state"`
+			IncidentsKept int    `json:"incidents_kept"`
+		} `json:"reports"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &info); code != 0 || err != nil || len(info.Reports) != 1 || info.Reports[0].State != "sent" || info.Reports[0].IncidentsKept != 0 {
+		t.Errorf("ip --json: exit %d, %v, reports %+v; want the sent report\n%s%s", code, err, info.Reports, stdout, stderr)
+	}
+}
