@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -26,7 +28,8 @@ const (
 // about incs, the possible compromises the round found made or grown, and takes them
 // off the work list of unreported incidents. That list is what remembers them: an
 // incident leaves it once the admin was told, stays off it across restarts, and is on
-// it again only when it grows, so each is mailed once per growth. The alert shows them
+// it again only when it grows; a growth is mailed when it brings a login, or an hour
+// after the last mail (alertMarks). The alert shows them
 // as stored now, and one that grew after that (the main loop goes on reading the logs
 // meanwhile) stays on the list for the next round; so does every one of a mail that
 // failed. Without mail.admin (no summary either) the daemon's log alone says it, once
@@ -45,16 +48,34 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(stored) == 0:
+	if len(stored) == 0 {
 		return nil // forgotten since (pardon): nothing left to tell
+	}
+	// An attack that goes on after the login grows its incident in every round: it is
+	// mailed again when it brings a login not mailed yet, or an hour after the last
+	// mail of it, not every few minutes.
+	var due []mailer.SummaryIncident
+	for _, inc := range stored {
+		c, err := compromise(p.cfg, p.store, inc)
+		if err != nil {
+			return err
+		}
+		if p.alerts.due(inc.ID, newestLogin(c), now) {
+			due = append(due, c)
+		}
+	}
+	switch {
+	case len(due) == 0:
 	case p.cfg.Mail.Admin == "":
 		p.log.Warn("mail.admin is not set: nobody is mailed about the login", "incidents", len(stored))
 	default:
-		if err := p.mailCompromises(ctx, stored, now); err != nil {
+		if err := p.mailCompromises(ctx, due, now); err != nil {
 			p.log.Warn("possible compromise not mailed to the admin; tried again next round", "to", p.cfg.Mail.Admin,
-				"incidents", len(stored), "err", err)
+				"incidents", len(due), "err", err)
 			return nil
+		}
+		for _, c := range due {
+			p.alerts.mailed(c.ID, newestLogin(c), now)
 		}
 	}
 	// Not between Ingest's correlation and its write of what grew (marking): a growth
@@ -75,16 +96,9 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 }
 
 // mailCompromises composes and delivers the alert about incs.
-func (p *Pipeline) mailCompromises(ctx context.Context, incs []abusewatch.Incident, now time.Time) error {
+func (p *Pipeline) mailCompromises(ctx context.Context, incs []mailer.SummaryIncident, now time.Time) error {
 	host, _ := os.Hostname()
-	a := mailer.CompromiseAlert{Host: host, Location: p.zone(), Mode: p.cfg.Policy.Mode}
-	for _, inc := range incs {
-		c, err := compromise(p.cfg, p.store, inc)
-		if err != nil {
-			return err
-		}
-		a.Compromises = append(a.Compromises, c)
-	}
+	a := mailer.CompromiseAlert{Host: host, Location: p.zone(), Mode: p.cfg.Policy.Mode, Compromises: incs}
 	msg, err := mailer.ComposeCompromiseAlert(a, cmp.Or(p.cfg.Mail.From, p.cfg.Mail.Admin), p.cfg.Mail.Admin, now)
 	if err != nil {
 		return err
@@ -98,6 +112,52 @@ func (p *Pipeline) mailCompromises(ctx context.Context, incs []abusewatch.Incide
 	p.Counters.Alerted.Add(int64(len(incs)))
 	p.log.Info("possible compromise mailed to the admin", "to", p.cfg.Mail.Admin, "where", loc, "incidents", len(incs))
 	return nil
+}
+
+// alertMarks are the possible compromises this process mailed the admin about: the
+// newest login each mail showed, and when it went. It outlives a reload, like the
+// Counters; a restarted daemon mails a growing one once more.
+type alertMarks struct {
+	mu   sync.Mutex
+	sent map[string]alertMark
+}
+
+type alertMark struct{ login, at time.Time }
+
+// alertAgain is how long a possible compromise that goes on growing without a new login
+// waits for its next mail.
+const alertAgain = time.Hour
+
+// due says whether incident id, whose newest login is login, is to be mailed at now:
+// never mailed, a login after the last mail's, or alertAgain since it.
+func (m *alertMarks) due(id string, login, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	last, ok := m.sent[id]
+	return !ok || login.After(last.login) || now.Sub(last.at) >= alertAgain
+}
+
+// mailed notes that incident id was mailed at now, its newest login login; marks a
+// day old are forgotten.
+func (m *alertMarks) mailed(id string, login, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sent == nil {
+		m.sent = map[string]alertMark{}
+	}
+	maps.DeleteFunc(m.sent, func(_ string, a alertMark) bool { return now.Sub(a.at) > 24*time.Hour })
+	m.sent[id] = alertMark{login, now}
+}
+
+// newestLogin is the time of the newest login c shows (zero: none).
+func newestLogin(c mailer.SummaryIncident) time.Time {
+	var t time.Time
+	for _, l := range c.Logins {
+		if l.Time.After(t) {
+			t = l.Time
+		}
+	}
+	return t
 }
 
 // compromise is possible compromise inc as the summary and the alert show it: with the

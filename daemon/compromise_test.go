@@ -299,7 +299,9 @@ func TestPossibleCompromiseOfAnAddressIncidentShowsTheStoredLogin(t *testing.T) 
 }
 
 // The main loop goes on reading the logs while the round mails the alert: an incident
-// that grew meanwhile stays on the work list, and the next round mails its growth.
+// that grew meanwhile by another login stays on the work list, and the next round mails
+// its growth. An attack that only goes on after the login is mailed again an hour after
+// the last mail, not at every round.
 func TestPossibleCompromiseThatGrowsWhileMailedIsMailedAgain(t *testing.T) {
 	srv := mailtest.Start(t, mailtest.Options{Hold: true})
 	p, st, _ := alertPipeline(t, srv.Addr, "auto", "root@example.org")
@@ -307,7 +309,11 @@ func TestPossibleCompromiseThatGrowsWhileMailedIsMailedAgain(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Report(t.Context(), t0.Add(5*time.Minute)) }()
 	srv.Holding(t)
-	inc.Last, inc.Count = inc.Last.Add(time.Minute), inc.Count+1
+	login := inc.Evidence[len(inc.Evidence)-1]
+	login.Time, login.Port = inc.Last.Add(time.Minute), 31999
+	login.Line = "web1 sshd[33001]: Accepted password for alice from 91.240.118.5 port 31999 ssh2"
+	inc.Evidence = append(inc.Evidence, login)
+	inc.Last, inc.Count = login.Time, inc.Count+1
 	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
 		t.Fatal(err)
 	}
@@ -320,11 +326,32 @@ func TestPossibleCompromiseThatGrowsWhileMailedIsMailedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := readAlert(t, srv.Next(t))
-	if !strings.Contains(first.body, "7 events") || !strings.Contains(second.body, "8 events") {
-		t.Errorf("the alerts say\n%s\nthen\n%s\nwant 7 events, then 8", first.body, second.body)
+	if !strings.Contains(first.body, "7 events") || !strings.Contains(second.body, "8 events") || !strings.Contains(second.body, "port 31999") {
+		t.Errorf("the alerts say\n%s\nthen\n%s\nwant 7 events, then 8 with the new login", first.body, second.body)
 	}
 	if err := p.Report(t.Context(), t0.Add(15*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	srv.Nothing(t)
+
+	// The attack goes on, no new login: not mailed at the next rounds, but an hour after
+	// the last mail.
+	for i, at := range []time.Duration{20 * time.Minute, 25 * time.Minute, 70 * time.Minute} {
+		fail := inc.Evidence[0]
+		fail.Time, fail.Port = inc.Last.Add(time.Minute), uint16(41000+i)
+		fail.Line = fmt.Sprintf("web1 sshd[%d]: Failed password for root from 91.240.118.5 port %d ssh2", 34000+i, fail.Port)
+		inc.Evidence = append(inc.Evidence, fail)
+		inc.Last, inc.Count = fail.Time, inc.Count+1
+		if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Report(t.Context(), t0.Add(at)); err != nil {
+			t.Fatal(err)
+		}
+		if at < 70*time.Minute {
+			srv.Nothing(t)
+		} else if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "11 events") {
+			t.Errorf("an hour on, the alert says\n%s\nwant 11 events", m.body)
+		}
+	}
 }

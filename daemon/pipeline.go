@@ -120,6 +120,7 @@ type Pipeline struct {
 	Counters *Counters // shared with the pipeline a reload replaces
 	// The incidents the last rounds found no contact for, and why (shared like Counters).
 	misses *contactMisses
+	alerts *alertMarks // the possible compromises mailed to the admin
 }
 
 // neverReport is policy.never_report as networks.
@@ -168,6 +169,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		roundBudget: cfg.Policy.ReportInterval.Duration / 2,
 		Counters:    &Counters{},
 		misses:      &contactMisses{st: st},
+		alerts:      &alertMarks{},
 	}, nil
 }
 
