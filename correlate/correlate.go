@@ -925,7 +925,7 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 				if err != nil {
 					return fmt.Errorf("correlate %s: %w", r.key, err)
 				}
-				inc.AdminOnly = !c.reportableSources(all, r.counts)
+				inc.AdminOnly = !c.reportableSources(r.network, all, r.counts)
 			}
 			out = append(out, inc)
 		case !growing && len(cur) > 0:
@@ -1042,7 +1042,7 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 	reportable := c.describe(&inc, evs, own)
 	if inc.Rule == "network" && prev.AdminOnly && reportable {
 		// Enough addresses among the new events alone; apply counts those before.
-		reportable = c.reportableSources(evs, nil)
+		reportable = c.reportableSources(inc.Network, evs, nil)
 	}
 	inc.AdminOnly = prev.AdminOnly && !reportable
 	return inc
@@ -1274,7 +1274,7 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 	}
 	reportable := c.describe(&inc, evs, own)
 	if r.name == "network" && reportable {
-		reportable = c.reportableSources(evs, nil)
+		reportable = c.reportableSources(r.network, evs, nil)
 	}
 	inc.AdminOnly = !reportable
 	return inc
@@ -1284,8 +1284,10 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 // evidence from at least as many distinct addresses as the network rule counts (only
 // those for which counts, when set, holds). One failed login among a /24 of forgeable
 // SYNs is that address's, not the network's: the network's report would name every
-// address as an attacker. Below the count the incident is for the admin only.
-func (c *Correlator) reportableSources(evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) bool {
+// address as an attacker. Below the count the incident is for the admin only. Of an
+// IPv6 network wider than /64 (p), distinct /64s count, as for the network rule.
+func (c *Correlator) reportableSources(p netip.Prefix, evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) bool {
+	wide := p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() < 64
 	n := c.opts.Network.Count
 	var arr [32]netip.Addr // on the stack: the rule asks for a handful (10 by default)
 	seen := arr[:0]
@@ -1296,6 +1298,9 @@ func (c *Correlator) reportableSources(evs []*abusewatch.Event, counts func(*abu
 			continue
 		}
 		a := e.Addr.Unmap()
+		if wide && a.Is6() {
+			a = net24(a).Addr() // its /64
+		}
 		if a == last {
 			continue
 		}

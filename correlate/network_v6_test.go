@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/correlate"
 )
 
@@ -44,6 +45,48 @@ func TestWideIPv6NetworksCountTheirSlash64s(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("network incidents %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A /48's incident is reported outside only when network_addresses of its /64s sent
+// reportable evidence: twelve addresses of one /64 failing logins, beside a UDP probe
+// from each of nine other /64s, are one customer's attack, not the site's.
+func TestAWideIPv6NetworkIsReportableByItsSlash64s(t *testing.T) {
+	opts := correlate.Options{Threshold: 50, Window: 10 * time.Minute,
+		Network: correlate.NetworkRule{SetRule: correlate.SetRule{Count: 10, Window: time.Hour}, Sizes: []int{24, 16}}}
+	for _, tc := range []struct {
+		name      string
+		reporting int // /64s with failed logins (the rest of the 10 send a UDP probe)
+		adminOnly bool
+	}{
+		{"one /64 of failed logins from 12 addresses", 1, true},
+		{"ten /64s of failed logins", 10, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, opts)
+			var evs []abusewatch.Event
+			for n := range 10 {
+				if n < tc.reporting {
+					for i := range 12 {
+						evs = append(evs, at(fmt.Sprintf("2a01:4f8:20:%x::%x", n+1, i+1), t0.Add(time.Duration(n*12+i)*time.Second), uint16(40000+i)))
+					}
+				} else {
+					evs = append(evs, probe(fmt.Sprintf("2a01:4f8:20:%x::1", n+1), t0.Add(time.Duration(200+n)*time.Second), 5353, 53, "UDP", ""))
+				}
+			}
+			var found bool
+			for _, inc := range h.feed(evs...) {
+				if inc.Key == "net:2a01:4f8:20::/48" {
+					found = true
+					if inc.AdminOnly != tc.adminOnly {
+						t.Errorf("the /48's incident: admin only %v, want %v", inc.AdminOnly, tc.adminOnly)
+					}
+				}
+			}
+			if !found {
+				t.Error("no incident of the /48")
 			}
 		})
 	}
