@@ -284,6 +284,13 @@ func (ff *fileFollower) run(ctx context.Context) error {
 				return err
 			}
 			ff.readWhole(cur)
+			// The old file's mark under a name of its own: the new file's takes the
+			// path's, and `scan` of the rotated file (name.1) must know its lines were
+			// read. The last rotatedMarks rotations are kept.
+			slot := rotatedMark(ff.path, ff.c.Rotations.Load())
+			if err := ff.emit(ctx, sourceLine{pos: cur.pos(slot), fp: cur.fingerprint(slot), posOnly: true}); err != nil {
+				return nil // stopping
+			}
 			ff.c.Rotations.Add(1)
 			ff.log.Info("file was rotated: read the old file to its end, now reading the new one",
 				append([]any{"file", ff.path, "old_inode", cur.id.Inode, "offset", cur.offset}, sourceAttrs(ff.c)...)...)
@@ -761,6 +768,17 @@ func (ff *fileFollower) emit(ctx context.Context, l sourceLine) error {
 // pos is the position after the last complete line of o, named after the followed path.
 func (o *openFile) pos(path string) store.Position {
 	return store.Position{Source: path, Dev: o.id.Dev, Inode: o.id.Inode, Offset: o.offset}
+}
+
+// rotatedMarks is how many rotated files of a followed path keep their mark, the
+// position the daemon read them to: logrotate keeps a few (rotate 4 is Debian's).
+const rotatedMarks = 8
+
+// rotatedMark is the name the mark of the file rotated away from path the n-th time is
+// committed under: no file the daemon follows, but one `scan` finds the file by (its
+// device, inode and fingerprint), as it finds a followed file's.
+func rotatedMark(path string, n int64) string {
+	return fmt.Sprintf("%s (rotated away, mark %d)", path, n%rotatedMarks)
 }
 
 // fingerprintKey is where the fingerprint of a followed path is committed. It is a

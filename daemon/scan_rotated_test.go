@@ -276,3 +276,69 @@ func gzipTo(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 }
+
+// The daemon reads auth.log (lines 0–99), which is rotated while it runs: it drains
+// the old file, then reads the new one (100–129). Stopped, scan of auth.log.1 reads
+// nothing again: the daemon kept the rotated file's mark beside the new file's. It
+// took the path's mark with it, and the lines were stored twice.
+func TestScanOfAFileRotatedWhileTheDaemonRan(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	appendTo(t, logFile, userLines(0, 100))
+	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
+[[source]]
+files = [%q]
+[correlate]
+threshold = 1000000000
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:9"]
+[reporter]
+name = "Test Admin"
+[mail]
+transport = "maildir"
+maildir = %q
+from = "a@example.org"
+[policy]
+mode = "observe"
+[admin]
+socket = ""
+[store]
+path = %q
+`, logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	h := &caughtUp{wants: map[string]chan struct{}{}}
+	d, err := New(cfg, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	h.wait(t, logFile, int64(len(userLines(0, 100))))
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, logFile, userLines(100, 130))
+	h.wait(t, logFile, int64(len(userLines(100, 130))))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Scan(t.Context(), []string{logFile + ".1"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Counters.Lines.Load(); n != 0 || len(got) != 1 || got[0].Offset != int64(len(userLines(0, 100))) {
+		t.Errorf("scan read %d lines, found %+v; want none read, the file known read to its end", n, got)
+	}
+	events, err := st.EventsByAddr(netip.MustParseAddr("3.3.3.3"), time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(events) != 130 {
+		t.Errorf("%d events for 130 lines, %v", len(events), err)
+	}
+}
