@@ -198,6 +198,16 @@ type Correlator struct {
 	membersDay  time.Time
 	passMembers map[netip.Prefix][]netip.Addr
 	own         map[netip.Prefix]ownDaysMemo
+	// recursOn: whether a known member recurred on a day, as recurringMembers found it
+	// (guarded by pastMu): the batches of a day ask again of each (a pass over 10
+	// million events read their active days 3 s of CPU).
+	recursOn map[netip.Addr]recursMemo
+}
+
+// recursMemo is whether an address recurred at a day's batches.
+type recursMemo struct {
+	day    time.Time
+	recurs bool
 }
 
 // New checks opts and returns a Correlator reading from events, incidents and counters

@@ -1196,18 +1196,43 @@ func (c *Correlator) recurringMembers(p netip.Prefix, to time.Time, found []neti
 			out = slices.Insert(out, i, a)
 		}
 	}
+	day := dayOf(to)
+	memo := func(a netip.Addr) (recursMemo, bool) {
+		c.pastMu.Lock()
+		defer c.pastMu.Unlock()
+		m, ok := c.recursOn[a]
+		return m, ok && m.day.Equal(day)
+	}
+	remember := func(a netip.Addr, recurs bool) {
+		c.pastMu.Lock()
+		defer c.pastMu.Unlock()
+		if c.recursOn == nil || len(c.recursOn) > 1<<16 {
+			c.recursOn = map[netip.Addr]recursMemo{}
+		}
+		c.recursOn[a] = recursMemo{day, recurs}
+	}
 	for _, a := range found {
 		add(a.Unmap())
+		remember(a.Unmap(), true)
 	}
 	r := c.opts.Recurrence
 	for _, a := range known {
 		if _, ok := slices.BinarySearchFunc(out, a, netip.Addr.Compare); ok {
 			continue
 		}
+		// Asked before today: an address that recurs recurs all day (its days count
+		// whole), and one that did not and comes back today is in a batch's found.
+		if m, ok := memo(a); ok {
+			if m.recurs {
+				add(a)
+			}
+			continue
+		}
 		days, err := c.activeDays(netip.PrefixFrom(a, a.BitLen()), to.Add(-r.Period), to)
 		if err != nil {
 			return nil, err
 		}
+		remember(a, len(days) >= r.Days)
 		if len(days) >= r.Days {
 			add(a)
 		}
