@@ -65,6 +65,21 @@ type IncidentReader interface {
 // Count is the events of one day or hour, by class.
 type Count = abusewatch.Count
 
+// LoginDays is the span of the days of days (daily counters, in order) that counted a
+// successful login: from the start of the first to the end of the last; ok is false
+// when none did. Whoever looks for the logins near an incident reads only those days.
+func LoginDays(days []Count) (lo, hi time.Time, ok bool) {
+	for _, d := range days {
+		if d.ByClass[abusewatch.ClassAuthSuccess] > 0 {
+			if lo.IsZero() {
+				lo = d.Start
+			}
+			hi = d.Start.Add(24*time.Hour - 1)
+		}
+	}
+	return lo, hi, !lo.IsZero()
+}
+
 // CounterReader gives the long-memory counters: per address or indexed network (the
 // zero Prefix: every event) and UTC day, and for every event per hour. Days and hours
 // without events are left out. ActiveDays lists the days (midnight UTC) an address or
@@ -595,16 +610,8 @@ func (c *Correlator) loginStored(p netip.Prefix, evs []*abusewatch.Event, from, 
 		if err != nil {
 			return false, fmt.Errorf("correlate: logins of %s: %w", p, err)
 		}
-		var lo, hi time.Time
-		for _, d := range days {
-			if d.ByClass[abusewatch.ClassAuthSuccess] > 0 {
-				if lo.IsZero() {
-					lo = d.Start
-				}
-				hi = d.Start.Add(24*time.Hour - 1)
-			}
-		}
-		if lo.IsZero() {
+		lo, hi, ok := LoginDays(days)
+		if !ok {
 			return false, nil
 		}
 		if from.Before(lo) {

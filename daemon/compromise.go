@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/correlate"
 	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -220,16 +221,8 @@ func storedLogins(cfg *Config, st *store.Store, inc abusewatch.Incident) ([]abus
 		if err != nil {
 			return nil, err
 		}
-		var lo, hi time.Time
-		for _, d := range days {
-			if d.ByClass[abusewatch.ClassAuthSuccess] > 0 {
-				if lo.IsZero() {
-					lo = d.Start
-				}
-				hi = d.Start.Add(24*time.Hour - 1)
-			}
-		}
-		if lo.IsZero() {
+		lo, hi, ok := correlate.LoginDays(days)
+		if !ok {
 			return nil, nil
 		}
 		from, to = maxTime(from, lo), minTime(to, hi)

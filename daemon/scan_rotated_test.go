@@ -100,6 +100,33 @@ func runUntilRead(t *testing.T, cfg *Config, logFile string) {
 	}
 }
 
+// followConfig is the config of a daemon in dir that follows logFile, stores and
+// mails nothing of its own (observe mode, no incidents): what these tests count is lines.
+func followConfig(t *testing.T, dir, logFile string) *Config {
+	t.Helper()
+	return parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
+[[source]]
+files = [%q]
+[correlate]
+threshold = 1000000000
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:9"]
+[reporter]
+name = "Test Admin"
+[mail]
+transport = "maildir"
+maildir = %q
+from = "a@example.org"
+[policy]
+mode = "observe"
+[admin]
+socket = ""
+[store]
+path = %q
+`, logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+}
+
 // userLines are sshd failures from 3.3.3.3 whose user names carry from..to-1.
 func userLines(from, to int) string {
 	var b strings.Builder
@@ -181,27 +208,7 @@ func TestScanOfAFileTheDaemonReadThenTheDaemonAgain(t *testing.T) {
 			dir := t.TempDir()
 			logFile := filepath.Join(dir, "auth.log")
 			appendTo(t, logFile, userLines(0, 100))
-			cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
-[[source]]
-files = [%q]
-[correlate]
-threshold = 1000000000
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:9"]
-[reporter]
-name = "Test Admin"
-[mail]
-transport = "maildir"
-maildir = %q
-from = "a@example.org"
-[policy]
-mode = "observe"
-[admin]
-socket = ""
-[store]
-path = %q
-`, logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+			cfg := followConfig(t, dir, logFile)
 			runUntilRead(t, cfg, logFile)
 			size := int64(len(userLines(0, 100)))
 			appendTo(t, logFile, userLines(100, 150))
@@ -285,27 +292,7 @@ func TestScanOfAFileRotatedWhileTheDaemonRan(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
 	appendTo(t, logFile, userLines(0, 100))
-	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
-[[source]]
-files = [%q]
-[correlate]
-threshold = 1000000000
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:9"]
-[reporter]
-name = "Test Admin"
-[mail]
-transport = "maildir"
-maildir = %q
-from = "a@example.org"
-[policy]
-mode = "observe"
-[admin]
-socket = ""
-[store]
-path = %q
-`, logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	cfg := followConfig(t, dir, logFile)
 	h := &caughtUp{wants: map[string]chan struct{}{}}
 	d, err := New(cfg, slog.New(h))
 	if err != nil {

@@ -3,14 +3,11 @@ package main
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
-	"github.com/abusewatch/abusewatch/store"
 )
 
 // A rate anomaly in `correlate`'s table names its source as scan's does ("all sources":
@@ -18,13 +15,7 @@ import (
 // evidence sample was drawn again).
 func TestCorrelateRateAnomalyAfterRebuild(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "abusewatch-demo"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(dir, "abusewatch-demo", "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := demoStateIn(t, dir)
 	// A week of 20 failed logins an hour, then 300 in the last hour before now.
 	burst := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
 	var evs []abusewatch.Event

@@ -14,10 +14,10 @@ import (
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// After [retention] incidents deleted a reported incident, `ip` still shows the report
-// (the outbox keeps it), in its table and in --json.
-func TestIPShowsAReportWhoseIncidentRetentionDeleted(t *testing.T) {
-	dir := t.TempDir()
+// demoStateIn opens the store the demo config (run in dir) uses, abusewatch-demo/state.db,
+// for a test to fill before it runs the binary; the test closes it.
+func demoStateIn(t *testing.T, dir string) *store.Store {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Join(dir, "abusewatch-demo"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +25,14 @@ func TestIPShowsAReportWhoseIncidentRetentionDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// After [retention] incidents deleted a reported incident, `ip` still shows the report
+// (the outbox keeps it), in its table and in --json.
+func TestIPShowsAReportWhoseIncidentRetentionDeleted(t *testing.T) {
+	dir := t.TempDir()
+	st := demoStateIn(t, dir)
 	now := time.Now()
 	inc := abusewatch.Incident{ID: "2c3543ed42541e51", Key: "ip:45.134.26.7", Rule: "per-address", Addr: netip.MustParseAddr("45.134.26.7"),
 		First: now.AddDate(0, 0, -61), Last: now.AddDate(0, 0, -60), Count: 28, Attempts: 28}
