@@ -36,16 +36,19 @@ const (
 // failed. Without mail.admin (no summary either) the daemon's log alone says it, once
 // per growth.
 func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incident, now time.Time) error {
-	if len(incs) == 0 {
-		return nil
-	}
 	ids := make([]string, len(incs))
 	for i, inc := range incs {
 		ids[i] = inc.ID
 		p.log.Warn("login succeeded from an attacking address: possible compromise, not reported outside",
 			"incident", inc.ID, "addr", inc.Addr)
 	}
-	stored, digests, err := p.store.IncidentsAsStored(ids)
+	// Those mailed within the day are looked at again: another login from the address
+	// (a second account) leaves an incident marked already as it was, off the list.
+	watched := p.alerts.watched(now, ids)
+	if len(ids)+len(watched) == 0 {
+		return nil
+	}
+	stored, digests, err := p.store.IncidentsAsStored(append(slices.Clone(ids), watched...))
 	if err != nil {
 		return err
 	}
@@ -61,7 +64,12 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 		if err != nil {
 			return err
 		}
-		if p.alerts.due(inc.ID, newestLogin(c), now) {
+		grown := slices.Contains(ids, inc.ID)
+		if p.alerts.due(inc.ID, newestLogin(c), now, grown) {
+			if !grown {
+				p.log.Warn("another login succeeded from an attacking address: possible compromise, not reported outside",
+					"incident", inc.ID, "addr", inc.Addr)
+			}
 			due = append(due, c)
 		}
 	}
@@ -130,12 +138,26 @@ type alertMark struct{ login, at time.Time }
 const alertAgain = time.Hour
 
 // due says whether incident id, whose newest login is login, is to be mailed at now:
-// never mailed, a login after the last mail's, or alertAgain since it.
-func (m *alertMarks) due(id string, login, now time.Time) bool {
+// never mailed, a login after the last mail's, or, when it grew, alertAgain since it.
+func (m *alertMarks) due(id string, login, now time.Time, grown bool) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	last, ok := m.sent[id]
-	return !ok || login.After(last.login) || now.Sub(last.at) >= alertAgain
+	return !ok || login.After(last.login) || grown && now.Sub(last.at) >= alertAgain
+}
+
+// watched are the incidents mailed within the last day, but those of ids, sorted.
+func (m *alertMarks) watched(now time.Time, ids []string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for id, a := range m.sent {
+		if now.Sub(a.at) <= 24*time.Hour && !slices.Contains(ids, id) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // mailed notes that incident id was mailed at now, its newest login login; marks a
@@ -162,10 +184,9 @@ func newestLogin(c mailer.SummaryIncident) time.Time {
 }
 
 // compromise is possible compromise inc as the summary and the alert show it: with the
-// logins its evidence holds (a success-after-failure incident's does) or, when it holds
-// none (an address's incident only marked Success), those the store keeps from its
-// addresses within correlate.success_lookback of it, which is where the rule found
-// them; and the other lines of its evidence, the attack before the login.
+// logins its evidence holds (a success-after-failure incident's does) and those the
+// store keeps from its addresses within correlate.success_lookback of it, which is where
+// the rule found them; and the other lines of its evidence, the attack before the login.
 func compromise(cfg *Config, st *store.Store, inc abusewatch.Incident) (mailer.SummaryIncident, error) {
 	c := mailer.SummaryIncident{
 		ID: inc.ID, Source: inc.Source(), Count: inc.Count, First: inc.First, Last: inc.Last,
@@ -179,10 +200,15 @@ func compromise(cfg *Config, st *store.Store, inc abusewatch.Incident) (mailer.S
 			others = append(others, e)
 		}
 	}
-	if len(logins) == 0 {
-		var err error
-		if logins, err = storedLogins(cfg, st, inc); err != nil {
-			return c, err
+	// And those the store keeps near it: a login after the incident was marked (the
+	// address's own incident, or a second account) leaves it as it was.
+	stored, err := storedLogins(cfg, st, inc)
+	if err != nil {
+		return c, err
+	}
+	for _, e := range stored {
+		if !slices.ContainsFunc(logins, func(l abusewatch.Event) bool { return l.Time.Equal(e.Time) && l.Line == e.Line }) {
+			logins = append(logins, e)
 		}
 	}
 	slices.SortStableFunc(logins, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })

@@ -355,3 +355,33 @@ func TestPossibleCompromiseThatGrowsWhileMailedIsMailedAgain(t *testing.T) {
 		}
 	}
 }
+
+// Another login from an address already mailed about (a second account) is mailed too,
+// though it leaves the incident, marked already, as it was: the incidents mailed within
+// the day are looked at again at every round.
+func TestAnotherLoginFromACompromisedAddressIsMailed(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, _ := alertPipeline(t, srv.Addr, "auto", "root@example.org")
+	inc := compromised(t, st, "91.240.118.5", "alice", "web1", t0, 6)
+	if err := p.Report(t.Context(), t0.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as alice") {
+		t.Fatalf("first alert: %q", m.subject)
+	}
+	bob := abusewatch.Event{Time: inc.Last.Add(2 * time.Minute), Class: abusewatch.ClassAuthSuccess, Addr: inc.Addr, Port: 32001,
+		User: "bob", Host: "web1", Service: "sshd", Line: "web1 sshd[33100]: Accepted password for bob from 91.240.118.5 port 32001 ssh2"}
+	if _, err := st.Commit([]abusewatch.Event{bob}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Report(t.Context(), t0.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as bob") || !strings.Contains(m.body, "Accepted password for bob") {
+		t.Errorf("the second login's alert says %q\n%s", m.subject, m.body)
+	}
+	if err := p.Report(t.Context(), t0.Add(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+}

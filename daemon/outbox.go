@@ -113,7 +113,8 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		return cmp.Or(cmp.Compare(wrapped(a.ID, after), wrapped(b.ID, after)), strings.Compare(a.ID, b.ID))
 	})
 	if len(incs) == 0 {
-		return nil
+		// Nothing new; another login from an address mailed about may be.
+		return p.alertCompromises(ctx, nil, now)
 	}
 	type party struct {
 		contact   abusewatch.Contact
