@@ -700,10 +700,9 @@ const unparsedMark = "\x00"
 // spoofhost2 sshd[300]: …" read as an attack on spoofhost2). Such a message is marked
 // so that detect counts it as unparsed, and ok is false.
 //
-// An RFC 3164 time has no year: it gets the one detect gives it in a file, the latest
-// that puts it no more than a day after read. A time more than a day after read (a
-// sender whose clock is wrong) is not believed: the record is dated read, and future
-// is the time the sender gave (zero when it was believed).
+// An RFC 3164 time has no year: withYear gives it one. A time more
+// than a day after read (a sender whose clock is wrong) is not believed: the record is
+// dated read, and future is the time the sender gave (zero when it was believed).
 func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location, names *peerNames) (rec abusewatch.Record, ok bool, future time.Time) {
 	raw = bytes.TrimRight(raw, "\r\n\x00")
 	rec = abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read}
@@ -785,13 +784,16 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 // offset).
 const maxAhead = 24 * time.Hour
 
-// withYear dates a year-less RFC 3164 time as detect dates it in a file
-// (detect.ParseHeader): in the latest year that puts it no more than a day after read,
-// so that December lines arriving in January stay in December. Going back up to eight
-// years finds a Feb 29 even across 2100.
+// withYear dates a year-less RFC 3164 time in the latest year that puts it no more
+// than a month after read: December lines arriving in January stay in December, and a
+// sender whose clock is days or weeks fast gets this year, so that syslogRecord dates
+// the record when it arrived and warns of the sender. (detect dates a file's lines in
+// the latest year no more than a day ahead, and so did this: a fast clock's attacks
+// were dated a year back and never reported.) Going back up to eight years finds a
+// Feb 29 even across 2100.
 func withYear(t, read time.Time, loc *time.Location) time.Time {
 	t = t.In(loc)
-	limit, year := read.Add(maxAhead), read.In(loc).Year()
+	limit, year := read.Add(fastClock), read.In(loc).Year()
 	for y := year + 1; y >= year-8; y-- {
 		d := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 		if d.Day() == t.Day() && !d.After(limit) {
@@ -800,6 +802,10 @@ func withYear(t, read time.Time, loc *time.Location) time.Time {
 	}
 	return time.Date(year, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 }
+
+// fastClock is how far ahead of its arrival a year-less time is taken for a fast clock
+// rather than a time of last year.
+const fastClock = 31 * 24 * time.Hour
 
 // headerTag is "program[pid]", "program" without a PID, "-" without a program.
 func headerTag(program string, pid int) string {

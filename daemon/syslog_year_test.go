@@ -11,9 +11,11 @@ import (
 	"github.com/abusewatch/abusewatch/detect"
 )
 
-// A year-less RFC 3164 time gets the year detect gives it in a file: the latest that puts
-// it no more than a day after the message arrived. A time more than a day after it
-// arrived, in any format, is dated when it arrived, and ok stays true.
+// A year-less RFC 3164 time gets the latest year that puts it no more than a month
+// after the message arrived: Dec 31 on Jan 1 is last year's, a sender whose clock is
+// days fast is this year's. A time more than a day after it arrived, in any format, is dated when it
+// arrived (future), and ok stays true: a year back, a fast clock's attacks were a year
+// old and never reported.
 func TestSyslogRecordYearAndFutureBoundaries(t *testing.T) {
 	l := &syslogListener{loc: time.UTC}
 	peer := netip.MustParseAddr("192.0.2.10")
@@ -33,9 +35,12 @@ func TestSyslogRecordYearAndFutureBoundaries(t *testing.T) {
 	}{
 		{"Dec 31 on Jan 1: last year", time.UTC, newYear, "<38>Dec 31 23:59:50" + msg, "2026-12-31T23:59:50.000000Z", false},
 		{"Jan 1 on Dec 31, a day ahead: next year", time.UTC, newYear.Add(-time.Second), "<38>Jan  1 23:59:59" + msg, "2027-01-01T23:59:59.000000Z", false},
-		{"Jan 2 on Dec 31, a day and a second ahead: a year ago", time.UTC, newYear.Add(-time.Second), "<38>Jan  2 00:00:00" + msg, "2026-01-02T00:00:00.000000Z", false},
+		{"Jan 2 on Dec 31, a day and a second ahead: arrival", time.UTC, newYear.Add(-time.Second), "<38>Jan  2 00:00:00" + msg, "2026-12-31T23:59:59.000000Z", true},
 		{"Dec 7 on Dec 7: this year", time.UTC, time.Date(2026, 12, 7, 2, 17, 5, 0, time.UTC), "<38>Dec  7 02:17:05" + msg, "2026-12-07T02:17:05.000000Z", false},
-		{"Dec 31 on Dec 7: last year", time.UTC, time.Date(2026, 12, 7, 2, 17, 5, 0, time.UTC), "<38>Dec 31 23:59:50" + msg, "2025-12-31T23:59:50.000000Z", false},
+		{"Dec 31 on Dec 7, a clock 24 days fast: arrival", time.UTC, time.Date(2026, 12, 7, 2, 17, 5, 0, time.UTC), "<38>Dec 31 23:59:50" + msg, "2026-12-07T02:17:05.000000Z", true},
+		{"Dec 9 on Dec 7, a clock two days fast: arrival", time.UTC, time.Date(2026, 12, 7, 2, 17, 5, 0, time.UTC), "<38>Dec  9 02:17:05" + msg, "2026-12-07T02:17:05.000000Z", true},
+		{"Jun 1 on Dec 7: this year, half a year ago", time.UTC, time.Date(2026, 12, 7, 2, 17, 5, 0, time.UTC), "<38>Jun  1 00:00:00" + msg, "2026-06-01T00:00:00.000000Z", false},
+		{"Jan 8 on Dec 7, a month and a day ahead: a year ago", time.UTC, time.Date(2026, 12, 7, 2, 17, 5, 0, time.UTC), "<38>Jan  8 02:17:06" + msg, "2026-01-08T02:17:06.000000Z", false},
 		{"Feb 29 in 2029: 2028", time.UTC, time.Date(2029, 3, 1, 0, 0, 0, 0, time.UTC), "<38>Feb 29 12:00:00" + msg, "2028-02-29T12:00:00.000000Z", false},
 		{"Dec 31 in Berlin on Jan 1 UTC", berlin, newYear, "<38>Dec 31 23:59:50" + msg, "2026-12-31T22:59:50.000000Z", false},
 		{"3164 IPv6 host, Dec 31 on Jan 1", time.UTC, newYear, "<38>Dec 31 23:59:50 2001:db8::1 sshd[7]: x", "2026-12-31T23:59:50.000000Z", false},
@@ -66,9 +71,9 @@ func TestSyslogRecordYearAndFutureBoundaries(t *testing.T) {
 	}
 }
 
-// Over a real connection: a Dec 31 line that arrives today is dated as a file line is
-// (last year, unless today is Dec 31), and a sender whose clock is two days ahead gets
-// its messages dated when they arrived, counted and logged with its address.
+// Over a real connection: a line dated yesterday is dated as a file line is, and a sender
+// whose clock is two days ahead gets its messages dated when they arrived, counted and
+// logged with its address, in RFC 3164 as in RFC 5424.
 func TestSyslogFutureTimeIsDatedOnArrival(t *testing.T) {
 	run := startSyslog(t, SyslogConfig{UDP: []string{"127.0.0.1:0"}, TCP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.1"}}, nil)
 	udp, err := net.Dial("udp", run.udp)
@@ -78,11 +83,11 @@ func TestSyslogFutureTimeIsDatedOnArrival(t *testing.T) {
 	defer udp.Close()
 	tcp := dialFrom(t, "127.0.0.1", run.tcp)
 
-	const dec31 = "Dec 31 23:59:50 web1 sshd[7]: Failed password for root from 45.134.26.111 port 5 ssh2"
+	yesterday := time.Now().UTC().Add(-24 * time.Hour).Format(time.Stamp) + " web1 sshd[7]: Failed password for root from 45.134.26.111 port 5 ssh2"
 	before := time.Now()
-	udp.Write([]byte("<38>" + dec31))
+	udp.Write([]byte("<38>" + yesterday))
 	l := run.record(t)
-	file, err := detect.ParseHeader(dec31, before, time.UTC)
+	file, err := detect.ParseHeader(yesterday, before, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +113,17 @@ func TestSyslogFutureTimeIsDatedOnArrival(t *testing.T) {
 			t.Errorf("two days ahead: record %q; want it dated when it arrived", l.rec.Line)
 		}
 	}
-	waitCounter(t, "errors", &run.c.Errors, 1)
-	if n := run.l.future.Load(); n != 1 {
-		t.Errorf("%d messages counted as dated ahead; want 1", n)
+	// RFC 3164, two days ahead: this year's date, not last year's.
+	ahead := time.Now().UTC().Add(48 * time.Hour).Format(time.Stamp)
+	before = time.Now()
+	udp.Write([]byte("<38>" + ahead + " web1 sshd[7]: Failed password for root from 45.134.26.113 port 5 ssh2"))
+	l = run.record(t)
+	if h, err := detect.ParseHeader(l.rec.Line, before, time.UTC); err != nil || h.Time.Before(before.Truncate(time.Microsecond)) || h.Time.After(time.Now()) {
+		t.Errorf("RFC 3164 two days ahead: record %q (%v); want it dated when it arrived", l.rec.Line, err)
+	}
+	waitCounter(t, "errors", &run.c.Errors, 2)
+	if n := run.l.future.Load(); n != 2 {
+		t.Errorf("%d messages counted as dated ahead; want 2", n)
 	}
 	run.log.wait(t, "dated more than a day after it arrived", "peer=127.0.0.1", "sent=")
 }
