@@ -83,7 +83,7 @@ func TestSyslogFutureTimeIsDatedOnArrival(t *testing.T) {
 	defer udp.Close()
 	tcp := dialFrom(t, "127.0.0.1", run.tcp)
 
-	yesterday := time.Now().UTC().Add(-24 * time.Hour).Format(time.Stamp) + " web1 sshd[7]: Failed password for root from 45.134.26.111 port 5 ssh2"
+	yesterday := time.Now().UTC().Add(-24*time.Hour).Format(time.Stamp) + " web1 sshd[7]: Failed password for root from 45.134.26.111 port 5 ssh2"
 	before := time.Now()
 	udp.Write([]byte("<38>" + yesterday))
 	l := run.record(t)
