@@ -201,6 +201,15 @@ func evidenceSample(events []abusewatch.Event) []abusewatch.Event {
 	return append(out, events[len(events)-evidenceEnds:]...)
 }
 
+// ourHosts is "our hosts web1, web2" for an X-ARF description, or "our hosts" when
+// none is named (the syslog listener knew them only by the senders' addresses).
+func (c *Composer) ourHosts(hosts []string) string {
+	if names := c.hostNames(hosts); len(names) > 0 {
+		return "our hosts " + strings.Join(names, ", ")
+	}
+	return "our hosts"
+}
+
 // hostNames shows our hosts as "name (address)" where the config gives the address. A
 // host the syslog listener knows only by its sender's address, "[192.0.2.10]", is left
 // out: that address is ours, not a host the abuse desk should hear of.

@@ -191,3 +191,26 @@ func TestMemoLeavesOutASenderKnownOnlyByItsAddress(t *testing.T) {
 		t.Errorf("the sender's address reaches the desk:\n%s", text)
 	}
 }
+
+// Of a source whose hosts the listener knew only by their senders' addresses, the X-ARF
+// description says "our hosts", without an empty list or the address.
+func TestXARFOfHostsKnownOnlyByAddress(t *testing.T) {
+	l := &foldLog{t0: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
+	var evs []abusewatch.Event
+	for i := range 6 {
+		evs = append(evs, l.line("203.0.113.30", float64(i), "[10.0.3.7]"))
+	}
+	inc := foldIncident("ip-30", "per-address", netip.MustParsePrefix("203.0.113.30/32"), evs, 10)
+	r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, bodies := parts(t, r.Message)
+	if len(bodies) < 2 {
+		t.Fatalf("no X-ARF part")
+	}
+	desc := xarfPart(t, bodies[1])["description"].(string)
+	if !strings.Contains(desc, "to our hosts between") || strings.Contains(desc, "10.0.3.7") {
+		t.Errorf("description %q", desc)
+	}
+}

@@ -116,7 +116,7 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 			out = append(out, x)
 		}
 	}
-	hosts := strings.Join(c.hostNames(inc.Hosts), ", ")
+	hosts := c.ourHosts(inc.Hosts)
 	between := c.timestamp(inc.First) + " and " + c.timestamp(inc.Last)
 	for _, a := range addressesOf(inc.Evidence) {
 		if own[a] || reported[a] {
@@ -133,7 +133,7 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 			continue
 		}
 		first, last := evs[0].Time, evs[len(evs)-1].Time
-		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %s connections (%s log lines) with %s to our hosts %s between %s; the lines of %s we have kept are between %s and %s.",
+		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %s connections (%s log lines) with %s to %s between %s; the lines of %s we have kept are between %s and %s.",
 			a, inc.Network, atLeast(max(inc.Attempts, 1), s.connsAtLeast), atLeast(inc.Count, s.linesAtLeast), xarfWhat(typ), hosts, between, a,
 			c.timestamp(first), c.timestamp(last))
 		if x, ok := c.xarfFor(id+"\x00"+inc.ID+"\x00"+a.String(), typ, a, first, last, evs, lines, desc,
@@ -276,8 +276,8 @@ func (c *Composer) addressXARF(id string, a *source, extra []abusewatch.Event, n
 	for i, ev := range evs {
 		shown[i] = c.evidenceLine(ev)
 	}
-	desc := fmt.Sprintf("%s connections (%s log lines) with %s from %s to our hosts %s between %s and %s.",
-		atLeast(conns, connsAtLeast), atLeast(lines, linesAtLeast), xarfWhat(typ), addr, strings.Join(c.hostNames(hosts), ", "),
+	desc := fmt.Sprintf("%s connections (%s log lines) with %s from %s to %s between %s and %s.",
+		atLeast(conns, connsAtLeast), atLeast(lines, linesAtLeast), xarfWhat(typ), addr, c.ourHosts(hosts),
 		c.timestamp(first), c.timestamp(last))
 	if network.IsValid() {
 		desc += fmt.Sprintf(" %s is one of the addresses of %s that this report names.", addr, network)
