@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -53,8 +54,9 @@ type splitIncident struct {
 }
 
 // holds says whether contact c speaks for the whole of network n, and no network on the
-// do-not-contact list lies in it: only then is a network incident told, whole, to the
-// contact of its first address.
+// do-not-contact list lies in it. It is not enough for a network incident to go whole to
+// c: a narrower contact may speak for part of n, which only looking up every address
+// finds (byParty); with every address c's too, the incident goes whole.
 func (p *Pipeline) holds(c abusewatch.Contact, n netip.Prefix) bool {
 	if !c.Network.IsValid() || c.Network.Bits() > n.Bits() || !c.Network.Contains(n.Addr()) {
 		return false
@@ -89,19 +91,48 @@ func incidentAddrs(inc abusewatch.Incident) []netip.Addr {
 // errRoundOver is byParty's when the round's time budget ran out between lookups.
 var errRoundOver = errors.New("the round's time budget ran out")
 
+// noContact is the owner of an address of a network incident whose lookup found no abuse
+// contact: like a do-not-contact one, told to no one, so that it does not keep the other
+// parties from being told (the admin is told which, and `incidents` shows it).
+const noContact = -2
+
+// transientWait is how long a network incident waits for the lookups that failed for a
+// reason that passes (a timeout, a registry's rate limit): after that, the addresses
+// still without a contact are left out and the others' shares go.
+const transientWait = time.Hour
+
+// transient says whether err is a lookup failure that may pass: a timeout or a
+// registry's rate limit, as opposed to an answer without an abuse contact.
+func transient(err error) bool {
+	var ne net.Error
+	return errors.Is(err, lookup.ErrRateLimited) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// partiesOf is byParty's answer.
+type partiesOf struct {
+	contacts []abusewatch.Contact // by party
+	owner    map[netip.Addr]int   // each address → its party, noParty or noContact
+	missed   []netip.Addr         // the addresses no contact was found for (noContact), sorted
+	missErr  error                // the first of their lookups' errors
+}
+
 // byParty looks up the contact of each address of network incident inc (lookups are
 // cached per network: a /24 in one registry network costs one) and returns the parties,
-// each with its contact, and which address is whose. An address on the do-not-contact
-// list is noParty's. A lookup that fails fails all (failed is its address): the incident
-// waits for the next round rather than be told in part. Past deadline (unless zero) it
-// returns errRoundOver.
-func (p *Pipeline) byParty(ctx context.Context, inc abusewatch.Incident, deadline time.Time) (
-	contacts []abusewatch.Contact, owner map[netip.Addr]int, failed netip.Addr, err error) {
-	owner = map[netip.Addr]int{}
+// each with its contact, and which address is whose: every address, not only the first,
+// since a contact may speak for a small part of the network only. An address on the
+// do-not-contact list is noParty's; one whose lookup finds no contact is noContact's and
+// does not hold back the others. A lookup that fails for a reason that passes (transient)
+// fails all while patient, so that the incident waits for the next round rather than be
+// told in part; so does a cancelled context (failed is the address). Past deadline
+// (unless zero) it returns errRoundOver.
+func (p *Pipeline) byParty(ctx context.Context, inc abusewatch.Incident, deadline time.Time, patient bool) (
+	res partiesOf, failed netip.Addr, err error) {
+	res.owner = map[netip.Addr]int{}
 	index := map[string]int{}
 	for _, a := range incidentAddrs(inc) {
 		if !deadline.IsZero() && time.Now().After(deadline) {
-			return nil, nil, a, errRoundOver
+			return partiesOf{}, a, errRoundOver
 		}
 		c, err := p.contact(ctx, a)
 		if err == nil && len(c.Emails) == 0 {
@@ -109,21 +140,28 @@ func (p *Pipeline) byParty(ctx context.Context, inc abusewatch.Incident, deadlin
 		}
 		switch {
 		case errors.Is(err, lookup.ErrDoNotContact):
-			owner[a] = noParty
+			res.owner[a] = noParty
 			continue
+		case err != nil && (ctx.Err() != nil || (patient && transient(err))):
+			return partiesOf{}, a, err
 		case err != nil:
-			return nil, nil, a, err
+			res.owner[a] = noContact
+			res.missed = append(res.missed, a)
+			if res.missErr == nil {
+				res.missErr = fmt.Errorf("looking up %s: %w", a, err)
+			}
+			continue
 		}
 		key := strings.ToLower(strings.Join(c.Emails, ","))
 		i, ok := index[key]
 		if !ok {
-			i = len(contacts)
+			i = len(res.contacts)
 			index[key] = i
-			contacts = append(contacts, c)
+			res.contacts = append(res.contacts, c)
 		}
-		owner[a] = i
+		res.owner[a] = i
 	}
-	return contacts, owner, netip.Addr{}, nil
+	return res, netip.Addr{}, nil
 }
 
 // share is inc as party s is told it: without the addresses of others, their lines and
@@ -155,18 +193,17 @@ func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact 
 	if !inc.AboutNetwork() {
 		return inc, true, nil
 	}
-	if first, err := p.contact(ctx, inc.Addr); err == nil && p.holds(first, inc.Network) &&
-		strings.EqualFold(strings.Join(first.Emails, ","), strings.Join(contact.Emails, ",")) {
-		return inc, true, nil
-	}
-	contacts, owner, failed, err := p.byParty(ctx, inc, time.Time{})
+	res, failed, err := p.byParty(ctx, inc, time.Time{}, true)
 	if err != nil {
 		return inc, false, fmt.Errorf("looking up %s of %s again: %w", failed, inc.Network, err)
 	}
 	key := strings.ToLower(strings.Join(contact.Emails, ","))
-	for i, c := range contacts {
+	for i, c := range res.contacts {
 		if strings.ToLower(strings.Join(c.Emails, ",")) == key {
-			return p.share(inc, partyShare{owner, i})
+			if len(res.contacts) == 1 && len(res.missed) == 0 && len(leftOutOf(res.owner)) == 0 && p.holds(c, inc.Network) {
+				return inc, true, nil
+			}
+			return p.share(inc, partyShare{res.owner, i})
 		}
 	}
 	return inc, false, nil

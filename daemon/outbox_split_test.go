@@ -67,6 +67,7 @@ func TestANetworkIncidentGoesToEachPartyWithItsOwnAddressesOnly(t *testing.T) {
 		addrs    []string
 		contacts []party
 		dnc      string
+		missed   bool                // some addresses have no contact: left out, the admin told
 		want     map[string][]string // recipient → the addresses its mail names
 		conns    map[string]string   // recipient → what its mail says of the connections
 	}{
@@ -98,6 +99,35 @@ func TestANetworkIncidentGoesToEachPartyWithItsOwnAddressesOnly(t *testing.T) {
 			contacts: []party{{"2a01:4f8:a::/48", custA}, {"2a01:4f8:b::/48", custB}, {"2a01:4f8::/29", "abuse@v6host.example"}},
 			want:     map[string][]string{custA: v6[:3], custB: v6[3:]},
 			conns:    map[string]string{custA: "Connections:     3 (6 log lines)", custB: "Connections:     2 (4 log lines)"},
+		},
+		{
+			// The first address's contact (the covering /8) seems to hold the /24: the
+			// others are looked up all the same, and the /29s' customers get their own.
+			name: "the first address is in the covering block", network: "5.6.7.0/24", addrs: append([]string{"5.6.7.100"}, v4...),
+			contacts: []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}, {"5.0.0.0/8", "abuse@five.example"}},
+			want:     map[string][]string{custA: v4[:7], custB: v4[7:], "abuse@five.example": {"5.6.7.100"}},
+			conns: map[string]string{custA: "Connections:     7 (14 log lines)", custB: "Connections:     5 (10 log lines)",
+				"abuse@five.example": "Connections:     1 (2 log lines)"},
+		},
+		{
+			name: "IPv6: the first address is in the covering /29", network: "2a01:4f8::/32", addrs: append([]string{"2a01:4f8:30:1::1"}, v6[:3]...),
+			contacts: []party{{"2a01:4f8:a::/48", custA}, {"2a01:4f8::/29", "abuse@v6host.example"}},
+			want:     map[string][]string{custA: v6[:3], "abuse@v6host.example": {"2a01:4f8:30:1::1"}},
+			conns:    map[string]string{custA: "Connections:     3 (6 log lines)", "abuse@v6host.example": "Connections:     1 (2 log lines)"},
+		},
+		{
+			// Only the first /29 has a contact: its customer is told its own, the others
+			// are told to no one (and the admin is), and nothing waits for ever.
+			name: "addresses without a contact", network: "5.6.7.0/24", addrs: v4,
+			contacts: []party{{"5.6.7.0/29", custA}}, missed: true,
+			want:  map[string][]string{custA: v4[:7]},
+			conns: map[string]string{custA: "Connections:     7 (14 log lines)"},
+		},
+		{
+			name: "addresses without a contact, two parties", network: "5.6.7.0/24", addrs: append(slices.Clone(v4), "5.6.7.200"),
+			contacts: []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, missed: true,
+			want:  map[string][]string{custA: v4[:7], custB: v4[7:]},
+			conns: map[string]string{custA: "Connections:     7 (14 log lines)", custB: "Connections:     5 (10 log lines)"},
 		},
 		{
 			name: "one contact holds the whole network", network: "5.6.7.0/24", addrs: v4,
@@ -155,6 +185,14 @@ func TestANetworkIncidentGoesToEachPartyWithItsOwnAddressesOnly(t *testing.T) {
 			srv.Nothing(t)
 			if tc.dnc != "" && !strings.Contains(logs.String(), "on the do-not-contact list are left out") {
 				t.Error("no log line tells the admin which addresses were left out")
+			}
+			if tc.missed {
+				if !strings.Contains(logs.String(), "without an abuse contact are left out") {
+					t.Error("no log line tells the admin which addresses have no contact")
+				}
+				if m, err := p.misses.get(inc.ID); err != nil || m.code != UnreportedNoContact || !strings.Contains(m.why, tc.addrs[len(tc.addrs)-1]) {
+					t.Errorf("the incident's contact miss is %+v (%v), want one naming the addresses without a contact", m, err)
+				}
 			}
 			if t.Failed() {
 				t.Log(logs)
