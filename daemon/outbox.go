@@ -343,6 +343,17 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			return err
 		}
 	}
+	// The party loop wrote reports: a share must not go to a party the round just wrote
+	// one to (two mails at once, the cooldown passed by), so what waits and what was sent
+	// are read again.
+	if len(split) > 0 && state != abusewatch.ReportHeld {
+		if waiting, err = p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportSending); err != nil {
+			return err
+		}
+		if sent, err = p.sentSince(now.Add(-policy.Cooldown)); err != nil {
+			return err
+		}
+	}
 splits:
 	for _, sp := range split {
 		// Every party's share goes in the same round, or none: the incident is marked

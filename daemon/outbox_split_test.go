@@ -343,3 +343,48 @@ path = %q
 		t.Log(logs)
 	}
 }
+
+// A share does not go to a party the same round its own report was written: the round
+// reads again what waits and what was sent after it wrote the parties' reports, so the
+// network incident waits for the next round (and for the cooldown), where its share
+// joins what the party is told next. Before, the share and the address's own report
+// went to the same desk at once, the cooldown passed by.
+func TestAShareWaitsForAReportWrittenInTheSameRound(t *testing.T) {
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	for _, tc := range []struct {
+		mode  string
+		state abusewatch.ReportState // of the party's own report
+	}{
+		{"auto", abusewatch.ReportSent},
+		{"review", abusewatch.ReportPendingApproval},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			p, st, logs := outboxPipeline(t, srv.Addr, tc.mode, []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+			attack(t, st, "5.6.7.1", t0.Add(-time.Minute), 6)
+			inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10"})
+			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			rs := reportsIn(t, st)
+			if len(rs) != 1 || rs[0].Contact.Emails[0] != custA || rs[0].State != tc.state {
+				for _, r := range rs {
+					t.Errorf("report to %v (%s) about %v", r.Contact.Emails, r.State, r.Incidents)
+				}
+				t.Fatalf("%d reports, want only the one of 5.6.7.1 to %s, %s", len(rs), custA, tc.state)
+			}
+			if tc.mode == "auto" {
+				if m := srv.Next(t); m.To[0] != custA {
+					t.Errorf("a mail to %v", m.To)
+				}
+			}
+			srv.Nothing(t)
+			if _, ok, _ := st.ReportFor(inc.ID); ok {
+				t.Error("the network incident is marked reported with its shares not written")
+			}
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
