@@ -237,6 +237,7 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			return err
 		}
 		var reports []abusewatch.Report
+		heldBy := "" // an incident whose report holds every line of a share not written
 		for i, c := range sp.contacts {
 			part, ok, err := p.share(inc, partyShare{sp.owner, i})
 			if err != nil {
@@ -247,7 +248,26 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 					"incident", inc.ID, "network", inc.Network)
 				return nil
 			}
-			r, err := composer.Compose(c, []abusewatch.Incident{part}, now)
+			// Composed as any report: the lines an earlier report holds (an address's own
+			// incident, reported before the network's formed) are left out; a share all of
+			// whose lines one holds is not sent, the other parties' shares are.
+			known, err := knownOf(p.store, []abusewatch.Incident{part}, "")
+			if err != nil {
+				return err
+			}
+			by, err := p.heldShare(part, partyShare{sp.owner, i}, known.Reported)
+			if err != nil {
+				return err
+			}
+			if by != "" {
+				p.log.Info("a party's share of a network incident is not sent: an earlier report holds all its lines",
+					"incident", inc.ID, "to", strings.Join(c.Emails, ", "), "held_by", by)
+				if heldBy == "" {
+					heldBy = by
+				}
+				continue
+			}
+			r, err := composer.ComposeKnowing(c, []abusewatch.Incident{part}, known, now)
 			if err != nil {
 				why := fmt.Sprintf("its share to %s cannot be written, tried again every round: %s",
 					sanitizeText(strings.Join(c.Emails, ", ")), sanitizeText(err.Error()))
@@ -257,6 +277,27 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			}
 			r.State, r.Updated = state, now
 			reports = append(reports, r)
+		}
+		if len(reports) == 0 {
+			// Every share held: marked reported by the report that holds the first.
+			rep, _, err := p.store.ReportFor(heldBy)
+			if err != nil || rep == "" {
+				return err
+			}
+			p.marking.Lock()
+			marked, err := p.store.MarkReportedBy(map[string]string{inc.ID: rep}, digests)
+			p.marking.Unlock()
+			if err != nil {
+				return err
+			}
+			if len(marked) > 0 {
+				p.log.Info("incident not reported again: earlier reports hold all its lines", "incident", inc.ID, "report", rep)
+				return nil
+			}
+			if attempt == composeAttempts {
+				return nil
+			}
+			continue
 		}
 		// Every share, or none, in one transaction: an incident marked reported with a
 		// party never told would never be told.
@@ -282,4 +323,55 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			return nil
 		}
 	}
+}
+
+// heldShare returns the ID of an incident of reported (each with a report) that holds
+// lines of share, party s's share of a network incident, when together they hold every
+// one of its lines (mailer.HeldByReported; or each of its stored lines, as many as it
+// counts, lies within the times of a reported incident of its address or network and
+// class, or was kept by one); "" when its report would tell the desk something new. A
+// share is about a network, which an address's own incident never holds whole in
+// mailer.HeldByReported's terms, though it may hold every line of it.
+func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported []abusewatch.Incident) (string, error) {
+	if by := mailer.HeldByReported(share, reported); by != "" || len(reported) == 0 || s.whole() {
+		return by, nil
+	}
+	evs, err := p.store.EventsByNetwork(share.Network, share.First, share.Last)
+	if err != nil {
+		return "", err
+	}
+	by, n := "", 0
+	for _, e := range evs {
+		if e.Class == abusewatch.ClassAuthSuccess || s.Excluded(e.Addr) || !slices.Contains(share.Classes, e.Class) {
+			continue
+		}
+		n++
+		i := slices.IndexFunc(reported, func(r abusewatch.Incident) bool {
+			if r.ID == share.ID || (r.Key != "" && r.Key == share.Key) {
+				return false
+			}
+			if slices.ContainsFunc(r.Evidence, func(x abusewatch.Event) bool {
+				return x.Time.Equal(e.Time) && x.Addr.Unmap() == e.Addr.Unmap() && x.Line == e.Line
+			}) {
+				return true
+			}
+			if e.Time.Before(r.First) || e.Time.After(r.Last) || !slices.Contains(r.Classes, e.Class) {
+				return false
+			}
+			if r.AboutNetwork() {
+				return abusewatch.UnmapPrefix(r.Network).Contains(e.Addr.Unmap())
+			}
+			return r.Addr.Unmap() == e.Addr.Unmap()
+		})
+		if i < 0 {
+			return "", nil
+		}
+		if by == "" {
+			by = reported[i].ID
+		}
+	}
+	if n == 0 || n < share.Count {
+		return "", nil // lines it counts that the store no longer has: which are held cannot be told
+	}
+	return by, nil
 }

@@ -388,3 +388,96 @@ func TestAShareWaitsForAReportWrittenInTheSameRound(t *testing.T) {
 		})
 	}
 }
+
+// A share is composed as any report: the lines an earlier report holds (an address's
+// own incident, reported before its network's formed) are left out of it, and a share
+// all of whose lines an earlier report holds is not sent, while the other parties' are.
+// Before, each share restated them: the desk was told the same lines twice.
+func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	for _, tc := range []struct {
+		name  string
+		addrs []string            // the network incident's
+		held  []string            // those reported on their own first
+		want  map[string][]string // recipient of a share → the addresses of its lines
+		conns map[string]string
+	}{
+		{
+			name: "part of a share held", addrs: []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"}, held: []string{"5.6.7.1"},
+			want:  map[string][]string{custA: {"5.6.7.2"}, custB: {"5.6.7.9", "5.6.7.10"}},
+			conns: map[string]string{custA: "Connections:     1 (2 log lines)", custB: "Connections:     2 (4 log lines)"},
+		},
+		{
+			name: "a whole share held", addrs: []string{"5.6.7.1", "5.6.7.9", "5.6.7.10"}, held: []string{"5.6.7.1"},
+			want:  map[string][]string{custB: {"5.6.7.9", "5.6.7.10"}},
+			conns: map[string]string{custB: "Connections:     2 (4 log lines)"},
+		},
+		{
+			name: "every share held", addrs: []string{"5.6.7.1", "5.6.7.9"}, held: []string{"5.6.7.1", "5.6.7.9"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			p, st, logs := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+			inc := splitAttack(t, st, "5.6.7.0/24", tc.addrs)
+			// Each held address's own incident, of its two lines as stored.
+			for _, a := range tc.held {
+				i := slices.Index(tc.addrs, a)
+				own := abusewatch.Incident{ID: "inc-" + a, Key: "ip:" + a, Rule: "per-address", Addr: netip.MustParseAddr(a),
+					Network: netip.MustParsePrefix(a + "/32"), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+					Count: 2, Attempts: 1, Hosts: []string{"web1"}, Severity: 3}
+				for j := range 2 {
+					own.Evidence = append(own.Evidence, abusewatch.Event{Time: t0.Add(time.Duration(10*i+j) * time.Second), Class: abusewatch.ClassAuthFailure,
+						Addr: own.Addr, Port: uint16(40000 + i), Host: "web1", Service: "sshd",
+						Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
+				}
+				own.First, own.Last = own.Evidence[0].Time, own.Evidence[1].Time
+				if err := st.PutIncidents([]abusewatch.Incident{own}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The addresses' own reports go first; the shares wait for them (and the cooldown).
+			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			for range tc.held {
+				srv.Next(t)
+			}
+			srv.Nothing(t)
+			if err := p.Tick(t.Context(), t0.Add(8*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for range tc.want {
+				m := srv.Next(t)
+				got[m.To[0]] = mailText(t, m.Data)
+			}
+			srv.Nothing(t)
+			for to, addrs := range tc.want {
+				text, ok := got[to]
+				if !ok {
+					t.Errorf("no mail to %s", to)
+					continue
+				}
+				for _, a := range tc.addrs {
+					if w := slices.Contains(addrs, a); strings.Contains(text, "from "+a+" port") != w {
+						t.Errorf("the mail to %s quotes lines of %s: %v, want %v:\n%s", to, a, !w, w, text)
+					}
+				}
+				if !strings.Contains(text, tc.conns[to]) {
+					t.Errorf("the mail to %s does not say %q:\n%s", to, tc.conns[to], text)
+				}
+			}
+			if _, ok, _ := st.ReportFor(inc.ID); !ok {
+				t.Error("the network incident is not marked reported")
+			}
+			if err := p.Tick(t.Context(), t0.Add(16*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			srv.Nothing(t)
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
