@@ -305,6 +305,25 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			p.log.Info("incident not reported again: an earlier report holds all its lines", "incident", id, "report", held[id])
 		}
 	}
+	// A split network incident within a wider one of the round whose times meet it (a
+	// /24 in its /16 or /8) waits for the next round: each party is told the widest, and
+	// then the narrower is held by its report (heldByReport), or its shares leave out
+	// what that holds; otherwise each party got a report per size of the same lines.
+	var wider []abusewatch.Incident
+	for _, pt := range parties {
+		wider = append(wider, pt.incidents...)
+	}
+	for _, sp := range split {
+		wider = append(wider, sp.inc)
+	}
+	split = slices.DeleteFunc(split, func(sp splitIncident) bool {
+		w, ok := widerOf(sp.inc, wider)
+		if ok {
+			p.log.Debug("network incident within a wider one of the round: its shares wait for the next round",
+				"incident", sp.inc.ID, "network", sp.inc.Network, "wider", w.ID, "wider_network", w.Network)
+		}
+		return ok
+	})
 	if len(parties) == 0 && len(split) == 0 {
 		return nil
 	}

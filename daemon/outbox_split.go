@@ -203,7 +203,8 @@ func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact 
 			if len(res.contacts) == 1 && len(res.missed) == 0 && len(leftOutOf(res.owner)) == 0 && p.holds(c, inc.Network) {
 				return inc, true, nil
 			}
-			return p.share(inc, partyShare{res.owner, i})
+			part, ok, err := p.share(inc, partyShare{res.owner, i})
+			return narrowedTo(part, c), ok, err
 		}
 	}
 	return inc, false, nil
@@ -248,6 +249,7 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 					"incident", inc.ID, "network", inc.Network)
 				return nil
 			}
+			part = narrowedTo(part, c)
 			// Composed as any report: the lines an earlier report holds (an address's own
 			// incident, reported before the network's formed) are left out; a share all of
 			// whose lines one holds is not sent, the other parties' shares are.
@@ -374,4 +376,30 @@ func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported [
 		return "", nil // lines it counts that the store no longer has: which are held cannot be told
 	}
 	return by, nil
+}
+
+// widerOf returns an incident of round about a network wider than inc's that holds
+// inc's network and whose times meet inc's, and whether there is one.
+func widerOf(inc abusewatch.Incident, round []abusewatch.Incident) (abusewatch.Incident, bool) {
+	n := abusewatch.UnmapPrefix(inc.Network)
+	for _, w := range round {
+		wn := abusewatch.UnmapPrefix(w.Network)
+		if w.ID != inc.ID && w.AboutNetwork() && wn.Bits() < n.Bits() && wn.Contains(n.Addr()) &&
+			!w.Last.Before(inc.First) && !inc.Last.Before(w.First) {
+			return w, true
+		}
+	}
+	return abusewatch.Incident{}, false
+}
+
+// narrowedTo is share, a party's share of a network incident, about the party's own
+// network when contact's lies inside the incident's: the desk is told its own block
+// (5.6.7.8/29), not the wider network (5.0.0.0/8) others' addresses of which it is not
+// told.
+func narrowedTo(share abusewatch.Incident, contact abusewatch.Contact) abusewatch.Incident {
+	n, c := abusewatch.UnmapPrefix(share.Network), abusewatch.UnmapPrefix(contact.Network)
+	if share.AboutNetwork() && c.IsValid() && !c.IsSingleIP() && c.Bits() > n.Bits() && n.Contains(c.Addr()) {
+		share.Network = c
+	}
+	return share
 }

@@ -481,3 +481,120 @@ func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
 		})
 	}
 }
+
+// Nested network incidents that are split (a /24 in its /16 in its /8) are told once:
+// the narrower wait while the widest's shares are written, then its reports hold them.
+// Each party gets one report of its own lines, which names the party's own block, not
+// the wider network. Before, each party got one report per size of the same lines, and
+// a /29's desk was told "from 5.0.0.0/8".
+func TestNestedSplitNetworkIncidentsAreToldOnce(t *testing.T) {
+	custA, custB, five := "abuse@cust-a.example", "abuse@cust-b.example", "abuse@five.example"
+	a24 := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10"}
+	a16 := append(slices.Clone(a24), "5.6.8.1", "5.6.9.1")
+	a8 := append(slices.Clone(a16), "5.7.1.1")
+	for _, tc := range []struct {
+		name   string
+		nets   map[string][]string // network → its incident's addresses
+		want   map[string][]string // recipient → the addresses its one mail names
+		source map[string]string   // recipient → the source its mail names
+	}{
+		{
+			name: "/24 in /16 in /8", nets: map[string][]string{"5.6.7.0/24": a24, "5.6.0.0/16": a16, "5.0.0.0/8": a8},
+			want:   map[string][]string{custA: a24[:3], custB: a24[3:], five: a8[5:]},
+			source: map[string]string{custA: "from 5.6.7.0/29", custB: "from 5.6.7.8/29", five: "from 5.0.0.0/8"},
+		},
+		{
+			name: "/24 in /16", nets: map[string][]string{"5.6.7.0/24": a24, "5.6.0.0/16": a16},
+			want:   map[string][]string{custA: a24[:3], custB: a24[3:], five: a16[5:]},
+			source: map[string]string{custA: "from 5.6.7.0/29", custB: "from 5.6.7.8/29", five: "from 5.6.0.0/16"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			p, st, logs := outboxPipeline(t, srv.Addr, "auto",
+				[]party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}, {"5.0.0.0/8", five}}, "")
+			var all []string
+			for _, addrs := range tc.nets {
+				all = append(all, addrs...)
+			}
+			slices.Sort(all)
+			all = slices.Compact(all)
+			var evs []abusewatch.Event
+			at := map[string]time.Time{}
+			for i, a := range all {
+				at[a] = t0.Add(time.Duration(i) * time.Second)
+				evs = append(evs, abusewatch.Event{Time: at[a], Class: abusewatch.ClassAuthFailure,
+					Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Host: "web1", Service: "sshd",
+					Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
+			}
+			if _, err := st.Commit(evs, nil); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for network, addrs := range tc.nets {
+				n := netip.MustParsePrefix(network)
+				// The narrowest first in the round's order (by ID), as the store's IDs may come.
+				inc := abusewatch.Incident{ID: fmt.Sprintf("net-%02d", 32-n.Bits()), Key: "net:" + network, Rule: "network",
+					Addr: netip.MustParseAddr(addrs[0]), Network: n, Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+					Count: len(addrs), Attempts: len(addrs), Hosts: []string{"web1"}, Severity: 2}
+				for _, a := range addrs {
+					inc.Sources = append(inc.Sources, netip.MustParseAddr(a))
+				}
+				slices.SortFunc(inc.Sources, netip.Addr.Compare)
+				for _, e := range evs {
+					if slices.Contains(addrs, e.Addr.String()) {
+						inc.Evidence = append(inc.Evidence, e)
+					}
+				}
+				inc.First, inc.Last = inc.Evidence[0].Time, inc.Evidence[len(inc.Evidence)-1].Time
+				if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, inc.ID)
+			}
+			got := map[string][]string{}
+			for round := range 3 {
+				if err := p.Tick(t.Context(), t0.Add(time.Duration(round+1)*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rs := reportsIn(t, st); len(rs) != len(tc.want) {
+				for _, r := range rs {
+					t.Errorf("report to %v (%s) about %v", r.Contact.Emails, r.State, r.Incidents)
+				}
+				t.Fatalf("%d reports, want one to each of %v\n%s", len(rs), slices.Sorted(maps.Keys(tc.want)), logs)
+			}
+			for range reportsIn(t, st, abusewatch.ReportSent) {
+				m := srv.Next(t)
+				got[m.To[0]] = append(got[m.To[0]], mailText(t, m.Data))
+			}
+			srv.Nothing(t)
+			for to, addrs := range tc.want {
+				if len(got[to]) != 1 {
+					t.Errorf("%d mails to %s, want one", len(got[to]), to)
+					continue
+				}
+				text := got[to][0]
+				for _, a := range all {
+					if w := slices.Contains(addrs, a); strings.Contains(text, "from "+a+" port") != w {
+						t.Errorf("the mail to %s quotes lines of %s: %v, want %v:\n%s", to, a, !w, w, text)
+					}
+				}
+				if !strings.Contains(text, tc.source[to]+"\n") && !strings.Contains(text, tc.source[to]+"\r") {
+					t.Errorf("the mail to %s does not say %q:\n%s", to, tc.source[to], text)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("mails to %v, want to %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(tc.want)))
+			}
+			for _, id := range ids {
+				if _, ok, _ := st.ReportFor(id); !ok {
+					t.Errorf("incident %s is not marked reported", id)
+				}
+			}
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
