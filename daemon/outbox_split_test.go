@@ -598,3 +598,35 @@ func TestNestedSplitNetworkIncidentsAreToldOnce(t *testing.T) {
 		})
 	}
 }
+
+// report preview of an address of a split network incident shows that address's party's
+// share, as the round writes it: its own addresses and lines, not the other parties'.
+func TestPreviewOfASplitIncidentShowsTheAddresssShare(t *testing.T) {
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10"}
+	p, st, _ := outboxPipeline(t, "127.0.0.1:1", "review", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+	splitAttack(t, st, "5.6.7.0/24", addrs)
+	for _, tc := range []struct {
+		addr, to string
+		mine     []string
+	}{
+		{"5.6.7.9", custB, addrs[3:]},
+		{"5.6.7.2", custA, addrs[:3]},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr(tc.addr), t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := mailText(t, pv.Report.Message)
+			if to := pv.Report.Contact.Emails; len(to) != 1 || to[0] != tc.to {
+				t.Errorf("the preview is to %v, want %s", to, tc.to)
+			}
+			for _, a := range addrs {
+				if w := slices.Contains(tc.mine, a); names(text, a) != w {
+					t.Errorf("the preview names %s: %v, want %v:\n%s", a, !w, w, text)
+				}
+			}
+		})
+	}
+}
