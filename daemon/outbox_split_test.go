@@ -630,3 +630,59 @@ func TestPreviewOfASplitIncidentShowsTheAddresssShare(t *testing.T) {
 		})
 	}
 }
+
+// A lookup that fails for a reason that passes (the registry rate-limits us) is not "no
+// contact": the network incident waits rather than go to the other parties without
+// that address's, and says why.
+func TestASplitIncidentWaitsForARateLimitedLookup(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	r := lookuptest.NewRDAP(t)
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", custA))
+	r.Answer("5.6.7.8/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.8/29"), "CUST-B", "DE", custB))
+	r.Storm(1, "3600")
+	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
+	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
+	dir := t.TempDir()
+	p, st, logs := pipelineOf(t, dir, fmt.Sprintf(`
+[reporter]
+name = "Sam Example"
+organisation = "Example Hosting Ltd"
+email = "security@example.org"
+timezone = "UTC"
+
+[lookup]
+resolvers = [%q]
+bootstrap_dir = %q
+guess = false
+
+[mail]
+transport = "smtp"
+server = %q
+tls = "none"
+from = "abusewatch@example.org"
+
+[policy]
+mode = "auto"
+
+[store]
+path = %q
+`, dnsServer, boot, srv.Addr, filepath.Join(dir, "state.db")))
+	inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"})
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	if rs := reportsIn(t, st); len(rs) != 0 {
+		t.Errorf("%d reports written while a lookup was rate-limited, want none", len(rs))
+	}
+	if _, ok, _ := st.ReportFor(inc.ID); ok {
+		t.Error("the incident is marked reported")
+	}
+	if m, _ := p.misses.get(inc.ID); m.code != UnreportedNoContact || !strings.Contains(m.why, "rate-limited") {
+		t.Errorf("the incident's miss is %+v, want one that says the lookup was rate-limited", m)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
