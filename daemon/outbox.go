@@ -181,41 +181,68 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			held[inc.ID], heldDigests[inc.ID] = by, store.IncidentDigest(incs[i])
 			continue
 		}
-		contact, err := p.contact(ctx, inc.Addr)
-		if err == nil && len(contact.Emails) == 0 {
-			err = errors.New("the contact has no e-mail address")
+		var contact abusewatch.Contact
+		var err error
+		if !inc.AboutNetwork() {
+			if contact, err = p.contact(ctx, inc.Addr); err == nil && len(contact.Emails) == 0 {
+				err = errors.New("the contact has no e-mail address")
+			}
 		}
-		// A network incident goes whole only to a contact that speaks for all of it;
-		// otherwise each of its addresses is looked up, and each party told its own.
+		// A network incident goes whole only when every one of its addresses is the
+		// contact's (a narrower contact may speak for part of it whatever the first
+		// address's says); otherwise each party is told its own addresses.
 		share, addr := partyShare{}, inc.Addr
-		if inc.AboutNetwork() && (err == nil || errors.Is(err, lookup.ErrDoNotContact)) && !p.holds(contact, inc.Network) {
+		missAt, missNote := now, ""
+		if inc.AboutNetwork() {
 			var until time.Time // the round's first incident is looked up in full, so that each round gets on
 			if i > 0 && p.roundBudget > 0 {
 				until = deadline
 			}
-			var contacts []abusewatch.Contact
-			contacts, share.owner, addr, err = p.byParty(ctx, inc, until)
+			// A lookup that failed for a reason that passes makes the incident wait, for
+			// transientWait from the first such round; then it goes without those addresses.
+			prev, _ := p.misses.get(inc.ID)
+			patient := prev.code != UnreportedNoContact || now.Sub(prev.at) < transientWait
+			var res partiesOf
+			res, addr, err = p.byParty(ctx, inc, until, patient)
 			if errors.Is(err, errRoundOver) {
 				p.reportAfter = incs[i-1].ID
 				p.log.Info("the lookups of this round took their time; the other incidents wait for the next round",
 					"budget", p.roundBudget, "done", i, "left", len(incs)-i)
 				break
 			}
-			if left := leftOutOf(share.owner); err == nil && len(contacts) > 0 && len(left) > 0 {
+			if err != nil && transient(err) && prev.code == UnreportedNoContact {
+				missAt = prev.at // waiting since then
+			}
+			share.owner = res.owner
+			if left := leftOutOf(res.owner); err == nil && len(res.contacts) > 0 && len(left) > 0 {
 				p.log.Info("addresses of a network incident on the do-not-contact list are left out of its report",
 					"incident", inc.ID, "network", inc.Network, "left_out", addrList(left))
 			}
+			if err == nil && len(res.contacts) > 0 && len(res.missed) > 0 {
+				p.log.Warn("addresses of a network incident without an abuse contact are left out of its report; the others' shares go (abusewatch whois ADDR shows the lookup step by step)",
+					"incident", inc.ID, "network", inc.Network, "left_out", addrList(res.missed), "err", res.missErr)
+				missNote = fmt.Sprintf("no abuse contact found at %s for %s: told to no one, the other addresses' parties are told theirs (abusewatch whois %s): %s",
+					now.In(p.zone()).Format("2006-01-02 15:04"), addrList(res.missed), res.missed[0], sanitizeText(res.missErr.Error()))
+			}
 			switch {
 			case err != nil:
-			case len(contacts) == 0:
+			case len(res.contacts) == 0 && len(res.missed) > 0:
+				err, addr = res.missErr, res.missed[0]
+			case len(res.contacts) == 0:
 				err = fmt.Errorf("%w: every address of %s", lookup.ErrDoNotContact, inc.Network)
-			case len(contacts) > 1:
-				p.misses.clear(inc.ID)
-				split = append(split, splitIncident{inc, contacts, share.owner})
+			case len(res.contacts) > 1:
+				if missNote != "" {
+					p.misses.set(inc.ID, UnreportedNoContact, missNote, now)
+				} else {
+					p.misses.clear(inc.ID)
+				}
+				split = append(split, splitIncident{inc, res.contacts, res.owner})
 				continue
 			default:
-				contact = contacts[0]
-				if inc, _, err = p.share(inc, share); err != nil {
+				contact = res.contacts[0]
+				if missNote == "" && len(leftOutOf(res.owner)) == 0 && p.holds(contact, inc.Network) {
+					share.owner = nil // all of it is the contact's: the whole incident, as it grows
+				} else if inc, _, err = p.share(inc, share); err != nil {
 					return err
 				}
 			}
@@ -232,13 +259,17 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
 			// The error may quote a registry's or a resolver's answer: one printable line.
 			p.misses.set(inc.ID, UnreportedNoContact, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %s",
-				now.In(p.zone()).Format("2006-01-02 15:04"), addr, sanitizeText(err.Error())), now)
+				now.In(p.zone()).Format("2006-01-02 15:04"), addr, sanitizeText(err.Error())), missAt)
 			if failed++; failed == 1 {
 				firstFailed, firstErr = inc, err
 			}
 			continue
 		}
-		p.misses.clear(inc.ID)
+		if missNote != "" {
+			p.misses.set(inc.ID, UnreportedNoContact, missNote, now)
+		} else {
+			p.misses.clear(inc.ID)
+		}
 		p.setPTR(ctx, &inc)
 		key := strings.ToLower(strings.Join(contact.Emails, ","))
 		pt := byKey[key]
@@ -275,6 +306,25 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			p.log.Info("incident not reported again: an earlier report holds all its lines", "incident", id, "report", held[id])
 		}
 	}
+	// A split network incident within a wider one of the round whose times meet it (a
+	// /24 in its /16 or /8) waits for the next round: each party is told the widest, and
+	// then the narrower is held by its report (heldByReport), or its shares leave out
+	// what that holds; otherwise each party got a report per size of the same lines.
+	var wider []abusewatch.Incident
+	for _, pt := range parties {
+		wider = append(wider, pt.incidents...)
+	}
+	for _, sp := range split {
+		wider = append(wider, sp.inc)
+	}
+	split = slices.DeleteFunc(split, func(sp splitIncident) bool {
+		w, ok := widerOf(sp.inc, wider)
+		if ok {
+			p.log.Debug("network incident within a wider one of the round: its shares wait for the next round",
+				"incident", sp.inc.ID, "network", sp.inc.Network, "wider", w.ID, "wider_network", w.Network)
+		}
+		return ok
+	})
 	if len(parties) == 0 && len(split) == 0 {
 		return nil
 	}
@@ -310,6 +360,17 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			}
 		}
 		if err := p.writeReport(composer, pt.contact, pt.incidents, pt.ptr, pt.shares, state, now); err != nil {
+			return err
+		}
+	}
+	// The party loop wrote reports: a share must not go to a party the round just wrote
+	// one to (two mails at once, the cooldown passed by), so what waits and what was sent
+	// are read again.
+	if len(split) > 0 && state != abusewatch.ReportHeld {
+		if waiting, err = p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportSending); err != nil {
+			return err
+		}
+		if sent, err = p.sentSince(now.Add(-policy.Cooldown)); err != nil {
 			return err
 		}
 	}

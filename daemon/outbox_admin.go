@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -261,6 +262,24 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if len(contact.Emails) == 0 {
 		return Preview{}, fmt.Errorf("no abuse contact for %s: the lookup found no address", addr)
 	}
+	// A network incident of several parties is shown as addr's party's share: its own
+	// addresses, their lines and counts, as the round would write it to that party.
+	pp := &Pipeline{cfg: cfg, store: st, finder: finder, Counters: &Counters{}, log: slog.New(slog.DiscardHandler)}
+	shares := mine[:0:0]
+	for _, inc := range mine {
+		part, ok, err := pp.theirs(ctx, inc, contact)
+		if err != nil {
+			return Preview{}, err
+		}
+		if ok {
+			shares = append(shares, part)
+		}
+	}
+	if len(shares) == 0 {
+		return Preview{}, fmt.Errorf("nothing from %s would be reported to %s: none of its incidents' addresses is that contact's",
+			addr, strings.Join(contact.Emails, ", "))
+	}
+	mine = shares
 	base, err := NewComposer(cfg)
 	if err != nil {
 		return Preview{}, err

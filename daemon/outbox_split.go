@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -53,8 +54,9 @@ type splitIncident struct {
 }
 
 // holds says whether contact c speaks for the whole of network n, and no network on the
-// do-not-contact list lies in it: only then is a network incident told, whole, to the
-// contact of its first address.
+// do-not-contact list lies in it. It is not enough for a network incident to go whole to
+// c: a narrower contact may speak for part of n, which only looking up every address
+// finds (byParty); with every address c's too, the incident goes whole.
 func (p *Pipeline) holds(c abusewatch.Contact, n netip.Prefix) bool {
 	if !c.Network.IsValid() || c.Network.Bits() > n.Bits() || !c.Network.Contains(n.Addr()) {
 		return false
@@ -89,19 +91,48 @@ func incidentAddrs(inc abusewatch.Incident) []netip.Addr {
 // errRoundOver is byParty's when the round's time budget ran out between lookups.
 var errRoundOver = errors.New("the round's time budget ran out")
 
+// noContact is the owner of an address of a network incident whose lookup found no abuse
+// contact: like a do-not-contact one, told to no one, so that it does not keep the other
+// parties from being told (the admin is told which, and `incidents` shows it).
+const noContact = -2
+
+// transientWait is how long a network incident waits for the lookups that failed for a
+// reason that passes (a timeout, a registry's rate limit): after that, the addresses
+// still without a contact are left out and the others' shares go.
+const transientWait = time.Hour
+
+// transient says whether err is a lookup failure that may pass: a timeout or a
+// registry's rate limit, as opposed to an answer without an abuse contact.
+func transient(err error) bool {
+	var ne net.Error
+	return errors.Is(err, lookup.ErrRateLimited) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// partiesOf is byParty's answer.
+type partiesOf struct {
+	contacts []abusewatch.Contact // by party
+	owner    map[netip.Addr]int   // each address → its party, noParty or noContact
+	missed   []netip.Addr         // the addresses no contact was found for (noContact), sorted
+	missErr  error                // the first of their lookups' errors
+}
+
 // byParty looks up the contact of each address of network incident inc (lookups are
 // cached per network: a /24 in one registry network costs one) and returns the parties,
-// each with its contact, and which address is whose. An address on the do-not-contact
-// list is noParty's. A lookup that fails fails all (failed is its address): the incident
-// waits for the next round rather than be told in part. Past deadline (unless zero) it
-// returns errRoundOver.
-func (p *Pipeline) byParty(ctx context.Context, inc abusewatch.Incident, deadline time.Time) (
-	contacts []abusewatch.Contact, owner map[netip.Addr]int, failed netip.Addr, err error) {
-	owner = map[netip.Addr]int{}
+// each with its contact, and which address is whose: every address, not only the first,
+// since a contact may speak for a small part of the network only. An address on the
+// do-not-contact list is noParty's; one whose lookup finds no contact is noContact's and
+// does not hold back the others. A lookup that fails for a reason that passes (transient)
+// fails all while patient, so that the incident waits for the next round rather than be
+// told in part; so does a cancelled context (failed is the address). Past deadline
+// (unless zero) it returns errRoundOver.
+func (p *Pipeline) byParty(ctx context.Context, inc abusewatch.Incident, deadline time.Time, patient bool) (
+	res partiesOf, failed netip.Addr, err error) {
+	res.owner = map[netip.Addr]int{}
 	index := map[string]int{}
 	for _, a := range incidentAddrs(inc) {
 		if !deadline.IsZero() && time.Now().After(deadline) {
-			return nil, nil, a, errRoundOver
+			return partiesOf{}, a, errRoundOver
 		}
 		c, err := p.contact(ctx, a)
 		if err == nil && len(c.Emails) == 0 {
@@ -109,21 +140,28 @@ func (p *Pipeline) byParty(ctx context.Context, inc abusewatch.Incident, deadlin
 		}
 		switch {
 		case errors.Is(err, lookup.ErrDoNotContact):
-			owner[a] = noParty
+			res.owner[a] = noParty
 			continue
+		case err != nil && (ctx.Err() != nil || (patient && transient(err))):
+			return partiesOf{}, a, err
 		case err != nil:
-			return nil, nil, a, err
+			res.owner[a] = noContact
+			res.missed = append(res.missed, a)
+			if res.missErr == nil {
+				res.missErr = fmt.Errorf("looking up %s: %w", a, err)
+			}
+			continue
 		}
 		key := strings.ToLower(strings.Join(c.Emails, ","))
 		i, ok := index[key]
 		if !ok {
-			i = len(contacts)
+			i = len(res.contacts)
 			index[key] = i
-			contacts = append(contacts, c)
+			res.contacts = append(res.contacts, c)
 		}
-		owner[a] = i
+		res.owner[a] = i
 	}
-	return contacts, owner, netip.Addr{}, nil
+	return res, netip.Addr{}, nil
 }
 
 // share is inc as party s is told it: without the addresses of others, their lines and
@@ -155,18 +193,18 @@ func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact 
 	if !inc.AboutNetwork() {
 		return inc, true, nil
 	}
-	if first, err := p.contact(ctx, inc.Addr); err == nil && p.holds(first, inc.Network) &&
-		strings.EqualFold(strings.Join(first.Emails, ","), strings.Join(contact.Emails, ",")) {
-		return inc, true, nil
-	}
-	contacts, owner, failed, err := p.byParty(ctx, inc, time.Time{})
+	res, failed, err := p.byParty(ctx, inc, time.Time{}, true)
 	if err != nil {
 		return inc, false, fmt.Errorf("looking up %s of %s again: %w", failed, inc.Network, err)
 	}
 	key := strings.ToLower(strings.Join(contact.Emails, ","))
-	for i, c := range contacts {
+	for i, c := range res.contacts {
 		if strings.ToLower(strings.Join(c.Emails, ",")) == key {
-			return p.share(inc, partyShare{owner, i})
+			if len(res.contacts) == 1 && len(res.missed) == 0 && len(leftOutOf(res.owner)) == 0 && p.holds(c, inc.Network) {
+				return inc, true, nil
+			}
+			part, ok, err := p.share(inc, partyShare{res.owner, i})
+			return narrowedTo(part, c), ok, err
 		}
 	}
 	return inc, false, nil
@@ -200,6 +238,7 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			return err
 		}
 		var reports []abusewatch.Report
+		heldBy := "" // an incident whose report holds every line of a share not written
 		for i, c := range sp.contacts {
 			part, ok, err := p.share(inc, partyShare{sp.owner, i})
 			if err != nil {
@@ -210,7 +249,27 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 					"incident", inc.ID, "network", inc.Network)
 				return nil
 			}
-			r, err := composer.Compose(c, []abusewatch.Incident{part}, now)
+			part = narrowedTo(part, c)
+			// Composed as any report: the lines an earlier report holds (an address's own
+			// incident, reported before the network's formed) are left out; a share all of
+			// whose lines one holds is not sent, the other parties' shares are.
+			known, err := knownOf(p.store, []abusewatch.Incident{part}, "")
+			if err != nil {
+				return err
+			}
+			by, err := p.heldShare(part, partyShare{sp.owner, i}, known.Reported)
+			if err != nil {
+				return err
+			}
+			if by != "" {
+				p.log.Info("a party's share of a network incident is not sent: an earlier report holds all its lines",
+					"incident", inc.ID, "to", strings.Join(c.Emails, ", "), "held_by", by)
+				if heldBy == "" {
+					heldBy = by
+				}
+				continue
+			}
+			r, err := composer.ComposeKnowing(c, []abusewatch.Incident{part}, known, now)
 			if err != nil {
 				why := fmt.Sprintf("its share to %s cannot be written, tried again every round: %s",
 					sanitizeText(strings.Join(c.Emails, ", ")), sanitizeText(err.Error()))
@@ -220,6 +279,27 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			}
 			r.State, r.Updated = state, now
 			reports = append(reports, r)
+		}
+		if len(reports) == 0 {
+			// Every share held: marked reported by the report that holds the first.
+			rep, _, err := p.store.ReportFor(heldBy)
+			if err != nil || rep == "" {
+				return err
+			}
+			p.marking.Lock()
+			marked, err := p.store.MarkReportedBy(map[string]string{inc.ID: rep}, digests)
+			p.marking.Unlock()
+			if err != nil {
+				return err
+			}
+			if len(marked) > 0 {
+				p.log.Info("incident not reported again: earlier reports hold all its lines", "incident", inc.ID, "report", rep)
+				return nil
+			}
+			if attempt == composeAttempts {
+				return nil
+			}
+			continue
 		}
 		// Every share, or none, in one transaction: an incident marked reported with a
 		// party never told would never be told.
@@ -245,4 +325,81 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			return nil
 		}
 	}
+}
+
+// heldShare returns the ID of an incident of reported (each with a report) that holds
+// lines of share, party s's share of a network incident, when together they hold every
+// one of its lines (mailer.HeldByReported; or each of its stored lines, as many as it
+// counts, lies within the times of a reported incident of its address or network and
+// class, or was kept by one); "" when its report would tell the desk something new. A
+// share is about a network, which an address's own incident never holds whole in
+// mailer.HeldByReported's terms, though it may hold every line of it.
+func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported []abusewatch.Incident) (string, error) {
+	if by := mailer.HeldByReported(share, reported); by != "" || len(reported) == 0 || s.whole() {
+		return by, nil
+	}
+	evs, err := p.store.EventsByNetwork(share.Network, share.First, share.Last)
+	if err != nil {
+		return "", err
+	}
+	by, n := "", 0
+	for _, e := range evs {
+		if e.Class == abusewatch.ClassAuthSuccess || s.Excluded(e.Addr) || !slices.Contains(share.Classes, e.Class) {
+			continue
+		}
+		n++
+		i := slices.IndexFunc(reported, func(r abusewatch.Incident) bool {
+			if r.ID == share.ID || (r.Key != "" && r.Key == share.Key) {
+				return false
+			}
+			if slices.ContainsFunc(r.Evidence, func(x abusewatch.Event) bool {
+				return x.Time.Equal(e.Time) && x.Addr.Unmap() == e.Addr.Unmap() && x.Line == e.Line
+			}) {
+				return true
+			}
+			if e.Time.Before(r.First) || e.Time.After(r.Last) || !slices.Contains(r.Classes, e.Class) {
+				return false
+			}
+			if r.AboutNetwork() {
+				return abusewatch.UnmapPrefix(r.Network).Contains(e.Addr.Unmap())
+			}
+			return r.Addr.Unmap() == e.Addr.Unmap()
+		})
+		if i < 0 {
+			return "", nil
+		}
+		if by == "" {
+			by = reported[i].ID
+		}
+	}
+	if n == 0 || n < share.Count {
+		return "", nil // lines it counts that the store no longer has: which are held cannot be told
+	}
+	return by, nil
+}
+
+// widerOf returns an incident of round about a network wider than inc's that holds
+// inc's network and whose times meet inc's, and whether there is one.
+func widerOf(inc abusewatch.Incident, round []abusewatch.Incident) (abusewatch.Incident, bool) {
+	n := abusewatch.UnmapPrefix(inc.Network)
+	for _, w := range round {
+		wn := abusewatch.UnmapPrefix(w.Network)
+		if w.ID != inc.ID && w.AboutNetwork() && wn.Bits() < n.Bits() && wn.Contains(n.Addr()) &&
+			!w.Last.Before(inc.First) && !inc.Last.Before(w.First) {
+			return w, true
+		}
+	}
+	return abusewatch.Incident{}, false
+}
+
+// narrowedTo is share, a party's share of a network incident, about the party's own
+// network when contact's lies inside the incident's: the desk is told its own block
+// (5.6.7.8/29), not the wider network (5.0.0.0/8) others' addresses of which it is not
+// told.
+func narrowedTo(share abusewatch.Incident, contact abusewatch.Contact) abusewatch.Incident {
+	n, c := abusewatch.UnmapPrefix(share.Network), abusewatch.UnmapPrefix(contact.Network)
+	if share.AboutNetwork() && c.IsValid() && !c.IsSingleIP() && c.Bits() > n.Bits() && n.Contains(c.Addr()) {
+		share.Network = c
+	}
+	return share
 }

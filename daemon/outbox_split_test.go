@@ -67,6 +67,7 @@ func TestANetworkIncidentGoesToEachPartyWithItsOwnAddressesOnly(t *testing.T) {
 		addrs    []string
 		contacts []party
 		dnc      string
+		missed   bool                // some addresses have no contact: left out, the admin told
 		want     map[string][]string // recipient → the addresses its mail names
 		conns    map[string]string   // recipient → what its mail says of the connections
 	}{
@@ -98,6 +99,35 @@ func TestANetworkIncidentGoesToEachPartyWithItsOwnAddressesOnly(t *testing.T) {
 			contacts: []party{{"2a01:4f8:a::/48", custA}, {"2a01:4f8:b::/48", custB}, {"2a01:4f8::/29", "abuse@v6host.example"}},
 			want:     map[string][]string{custA: v6[:3], custB: v6[3:]},
 			conns:    map[string]string{custA: "Connections:     3 (6 log lines)", custB: "Connections:     2 (4 log lines)"},
+		},
+		{
+			// The first address's contact (the covering /8) seems to hold the /24: the
+			// others are looked up all the same, and the /29s' customers get their own.
+			name: "the first address is in the covering block", network: "5.6.7.0/24", addrs: append([]string{"5.6.7.100"}, v4...),
+			contacts: []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}, {"5.0.0.0/8", "abuse@five.example"}},
+			want:     map[string][]string{custA: v4[:7], custB: v4[7:], "abuse@five.example": {"5.6.7.100"}},
+			conns: map[string]string{custA: "Connections:     7 (14 log lines)", custB: "Connections:     5 (10 log lines)",
+				"abuse@five.example": "Connections:     1 (2 log lines)"},
+		},
+		{
+			name: "IPv6: the first address is in the covering /29", network: "2a01:4f8::/32", addrs: append([]string{"2a01:4f8:30:1::1"}, v6[:3]...),
+			contacts: []party{{"2a01:4f8:a::/48", custA}, {"2a01:4f8::/29", "abuse@v6host.example"}},
+			want:     map[string][]string{custA: v6[:3], "abuse@v6host.example": {"2a01:4f8:30:1::1"}},
+			conns:    map[string]string{custA: "Connections:     3 (6 log lines)", "abuse@v6host.example": "Connections:     1 (2 log lines)"},
+		},
+		{
+			// Only the first /29 has a contact: its customer is told its own, the others
+			// are told to no one (and the admin is), and nothing waits for ever.
+			name: "addresses without a contact", network: "5.6.7.0/24", addrs: v4,
+			contacts: []party{{"5.6.7.0/29", custA}}, missed: true,
+			want:  map[string][]string{custA: v4[:7]},
+			conns: map[string]string{custA: "Connections:     7 (14 log lines)"},
+		},
+		{
+			name: "addresses without a contact, two parties", network: "5.6.7.0/24", addrs: append(slices.Clone(v4), "5.6.7.200"),
+			contacts: []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, missed: true,
+			want:  map[string][]string{custA: v4[:7], custB: v4[7:]},
+			conns: map[string]string{custA: "Connections:     7 (14 log lines)", custB: "Connections:     5 (10 log lines)"},
 		},
 		{
 			name: "one contact holds the whole network", network: "5.6.7.0/24", addrs: v4,
@@ -155,6 +185,14 @@ func TestANetworkIncidentGoesToEachPartyWithItsOwnAddressesOnly(t *testing.T) {
 			srv.Nothing(t)
 			if tc.dnc != "" && !strings.Contains(logs.String(), "on the do-not-contact list are left out") {
 				t.Error("no log line tells the admin which addresses were left out")
+			}
+			if tc.missed {
+				if !strings.Contains(logs.String(), "without an abuse contact are left out") {
+					t.Error("no log line tells the admin which addresses have no contact")
+				}
+				if m, err := p.misses.get(inc.ID); err != nil || m.code != UnreportedNoContact || !strings.Contains(m.why, tc.addrs[len(tc.addrs)-1]) {
+					t.Errorf("the incident's contact miss is %+v (%v), want one naming the addresses without a contact", m, err)
+				}
 			}
 			if t.Failed() {
 				t.Log(logs)
@@ -300,6 +338,349 @@ path = %q
 	}
 	if n := r.Requests.Load(); n != 2 {
 		t.Errorf("%d RDAP requests, want one per /29", n)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// A share does not go to a party the same round its own report was written: the round
+// reads again what waits and what was sent after it wrote the parties' reports, so the
+// network incident waits for the next round (and for the cooldown), where its share
+// joins what the party is told next. Before, the share and the address's own report
+// went to the same desk at once, the cooldown passed by.
+func TestAShareWaitsForAReportWrittenInTheSameRound(t *testing.T) {
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	for _, tc := range []struct {
+		mode  string
+		state abusewatch.ReportState // of the party's own report
+	}{
+		{"auto", abusewatch.ReportSent},
+		{"review", abusewatch.ReportPendingApproval},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			p, st, logs := outboxPipeline(t, srv.Addr, tc.mode, []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+			attack(t, st, "5.6.7.1", t0.Add(-time.Minute), 6)
+			inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10"})
+			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			rs := reportsIn(t, st)
+			if len(rs) != 1 || rs[0].Contact.Emails[0] != custA || rs[0].State != tc.state {
+				for _, r := range rs {
+					t.Errorf("report to %v (%s) about %v", r.Contact.Emails, r.State, r.Incidents)
+				}
+				t.Fatalf("%d reports, want only the one of 5.6.7.1 to %s, %s", len(rs), custA, tc.state)
+			}
+			if tc.mode == "auto" {
+				if m := srv.Next(t); m.To[0] != custA {
+					t.Errorf("a mail to %v", m.To)
+				}
+			}
+			srv.Nothing(t)
+			if _, ok, _ := st.ReportFor(inc.ID); ok {
+				t.Error("the network incident is marked reported with its shares not written")
+			}
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
+
+// A share is composed as any report: the lines an earlier report holds (an address's
+// own incident, reported before its network's formed) are left out of it, and a share
+// all of whose lines an earlier report holds is not sent, while the other parties' are.
+// Before, each share restated them: the desk was told the same lines twice.
+func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	for _, tc := range []struct {
+		name  string
+		addrs []string            // the network incident's
+		held  []string            // those reported on their own first
+		want  map[string][]string // recipient of a share → the addresses of its lines
+		conns map[string]string
+	}{
+		{
+			name: "part of a share held", addrs: []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"}, held: []string{"5.6.7.1"},
+			want:  map[string][]string{custA: {"5.6.7.2"}, custB: {"5.6.7.9", "5.6.7.10"}},
+			conns: map[string]string{custA: "Connections:     1 (2 log lines)", custB: "Connections:     2 (4 log lines)"},
+		},
+		{
+			name: "a whole share held", addrs: []string{"5.6.7.1", "5.6.7.9", "5.6.7.10"}, held: []string{"5.6.7.1"},
+			want:  map[string][]string{custB: {"5.6.7.9", "5.6.7.10"}},
+			conns: map[string]string{custB: "Connections:     2 (4 log lines)"},
+		},
+		{
+			name: "every share held", addrs: []string{"5.6.7.1", "5.6.7.9"}, held: []string{"5.6.7.1", "5.6.7.9"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			p, st, logs := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+			inc := splitAttack(t, st, "5.6.7.0/24", tc.addrs)
+			// Each held address's own incident, of its two lines as stored.
+			for _, a := range tc.held {
+				i := slices.Index(tc.addrs, a)
+				own := abusewatch.Incident{ID: "inc-" + a, Key: "ip:" + a, Rule: "per-address", Addr: netip.MustParseAddr(a),
+					Network: netip.MustParsePrefix(a + "/32"), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+					Count: 2, Attempts: 1, Hosts: []string{"web1"}, Severity: 3}
+				for j := range 2 {
+					own.Evidence = append(own.Evidence, abusewatch.Event{Time: t0.Add(time.Duration(10*i+j) * time.Second), Class: abusewatch.ClassAuthFailure,
+						Addr: own.Addr, Port: uint16(40000 + i), Host: "web1", Service: "sshd",
+						Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
+				}
+				own.First, own.Last = own.Evidence[0].Time, own.Evidence[1].Time
+				if err := st.PutIncidents([]abusewatch.Incident{own}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The addresses' own reports go first; the shares wait for them (and the cooldown).
+			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			for range tc.held {
+				srv.Next(t)
+			}
+			srv.Nothing(t)
+			if err := p.Tick(t.Context(), t0.Add(8*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for range tc.want {
+				m := srv.Next(t)
+				got[m.To[0]] = mailText(t, m.Data)
+			}
+			srv.Nothing(t)
+			for to, addrs := range tc.want {
+				text, ok := got[to]
+				if !ok {
+					t.Errorf("no mail to %s", to)
+					continue
+				}
+				for _, a := range tc.addrs {
+					if w := slices.Contains(addrs, a); strings.Contains(text, "from "+a+" port") != w {
+						t.Errorf("the mail to %s quotes lines of %s: %v, want %v:\n%s", to, a, !w, w, text)
+					}
+				}
+				if !strings.Contains(text, tc.conns[to]) {
+					t.Errorf("the mail to %s does not say %q:\n%s", to, tc.conns[to], text)
+				}
+			}
+			if _, ok, _ := st.ReportFor(inc.ID); !ok {
+				t.Error("the network incident is not marked reported")
+			}
+			if err := p.Tick(t.Context(), t0.Add(16*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			srv.Nothing(t)
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
+
+// Nested network incidents that are split (a /24 in its /16 in its /8) are told once:
+// the narrower wait while the widest's shares are written, then its reports hold them.
+// Each party gets one report of its own lines, which names the party's own block, not
+// the wider network. Before, each party got one report per size of the same lines, and
+// a /29's desk was told "from 5.0.0.0/8".
+func TestNestedSplitNetworkIncidentsAreToldOnce(t *testing.T) {
+	custA, custB, five := "abuse@cust-a.example", "abuse@cust-b.example", "abuse@five.example"
+	a24 := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10"}
+	a16 := append(slices.Clone(a24), "5.6.8.1", "5.6.9.1")
+	a8 := append(slices.Clone(a16), "5.7.1.1")
+	for _, tc := range []struct {
+		name   string
+		nets   map[string][]string // network → its incident's addresses
+		want   map[string][]string // recipient → the addresses its one mail names
+		source map[string]string   // recipient → the source its mail names
+	}{
+		{
+			name: "/24 in /16 in /8", nets: map[string][]string{"5.6.7.0/24": a24, "5.6.0.0/16": a16, "5.0.0.0/8": a8},
+			want:   map[string][]string{custA: a24[:3], custB: a24[3:], five: a8[5:]},
+			source: map[string]string{custA: "from 5.6.7.0/29", custB: "from 5.6.7.8/29", five: "from 5.0.0.0/8"},
+		},
+		{
+			name: "/24 in /16", nets: map[string][]string{"5.6.7.0/24": a24, "5.6.0.0/16": a16},
+			want:   map[string][]string{custA: a24[:3], custB: a24[3:], five: a16[5:]},
+			source: map[string]string{custA: "from 5.6.7.0/29", custB: "from 5.6.7.8/29", five: "from 5.6.0.0/16"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			p, st, logs := outboxPipeline(t, srv.Addr, "auto",
+				[]party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}, {"5.0.0.0/8", five}}, "")
+			var all []string
+			for _, addrs := range tc.nets {
+				all = append(all, addrs...)
+			}
+			slices.Sort(all)
+			all = slices.Compact(all)
+			var evs []abusewatch.Event
+			at := map[string]time.Time{}
+			for i, a := range all {
+				at[a] = t0.Add(time.Duration(i) * time.Second)
+				evs = append(evs, abusewatch.Event{Time: at[a], Class: abusewatch.ClassAuthFailure,
+					Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Host: "web1", Service: "sshd",
+					Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
+			}
+			if _, err := st.Commit(evs, nil); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for network, addrs := range tc.nets {
+				n := netip.MustParsePrefix(network)
+				// The narrowest first in the round's order (by ID), as the store's IDs may come.
+				inc := abusewatch.Incident{ID: fmt.Sprintf("net-%02d", 32-n.Bits()), Key: "net:" + network, Rule: "network",
+					Addr: netip.MustParseAddr(addrs[0]), Network: n, Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+					Count: len(addrs), Attempts: len(addrs), Hosts: []string{"web1"}, Severity: 2}
+				for _, a := range addrs {
+					inc.Sources = append(inc.Sources, netip.MustParseAddr(a))
+				}
+				slices.SortFunc(inc.Sources, netip.Addr.Compare)
+				for _, e := range evs {
+					if slices.Contains(addrs, e.Addr.String()) {
+						inc.Evidence = append(inc.Evidence, e)
+					}
+				}
+				inc.First, inc.Last = inc.Evidence[0].Time, inc.Evidence[len(inc.Evidence)-1].Time
+				if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, inc.ID)
+			}
+			got := map[string][]string{}
+			for round := range 3 {
+				if err := p.Tick(t.Context(), t0.Add(time.Duration(round+1)*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rs := reportsIn(t, st); len(rs) != len(tc.want) {
+				for _, r := range rs {
+					t.Errorf("report to %v (%s) about %v", r.Contact.Emails, r.State, r.Incidents)
+				}
+				t.Fatalf("%d reports, want one to each of %v\n%s", len(rs), slices.Sorted(maps.Keys(tc.want)), logs)
+			}
+			for range reportsIn(t, st, abusewatch.ReportSent) {
+				m := srv.Next(t)
+				got[m.To[0]] = append(got[m.To[0]], mailText(t, m.Data))
+			}
+			srv.Nothing(t)
+			for to, addrs := range tc.want {
+				if len(got[to]) != 1 {
+					t.Errorf("%d mails to %s, want one", len(got[to]), to)
+					continue
+				}
+				text := got[to][0]
+				for _, a := range all {
+					if w := slices.Contains(addrs, a); strings.Contains(text, "from "+a+" port") != w {
+						t.Errorf("the mail to %s quotes lines of %s: %v, want %v:\n%s", to, a, !w, w, text)
+					}
+				}
+				if !strings.Contains(text, tc.source[to]+"\n") && !strings.Contains(text, tc.source[to]+"\r") {
+					t.Errorf("the mail to %s does not say %q:\n%s", to, tc.source[to], text)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("mails to %v, want to %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(tc.want)))
+			}
+			for _, id := range ids {
+				if _, ok, _ := st.ReportFor(id); !ok {
+					t.Errorf("incident %s is not marked reported", id)
+				}
+			}
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
+
+// report preview of an address of a split network incident shows that address's party's
+// share, as the round writes it: its own addresses and lines, not the other parties'.
+func TestPreviewOfASplitIncidentShowsTheAddresssShare(t *testing.T) {
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10"}
+	p, st, _ := outboxPipeline(t, "127.0.0.1:1", "review", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+	splitAttack(t, st, "5.6.7.0/24", addrs)
+	for _, tc := range []struct {
+		addr, to string
+		mine     []string
+	}{
+		{"5.6.7.9", custB, addrs[3:]},
+		{"5.6.7.2", custA, addrs[:3]},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr(tc.addr), t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := mailText(t, pv.Report.Message)
+			if to := pv.Report.Contact.Emails; len(to) != 1 || to[0] != tc.to {
+				t.Errorf("the preview is to %v, want %s", to, tc.to)
+			}
+			for _, a := range addrs {
+				if w := slices.Contains(tc.mine, a); names(text, a) != w {
+					t.Errorf("the preview names %s: %v, want %v:\n%s", a, !w, w, text)
+				}
+			}
+		})
+	}
+}
+
+// A lookup that fails for a reason that passes (the registry rate-limits us) is not "no
+// contact": the network incident waits rather than go to the other parties without
+// that address's, and says why.
+func TestASplitIncidentWaitsForARateLimitedLookup(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	r := lookuptest.NewRDAP(t)
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", custA))
+	r.Answer("5.6.7.8/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.8/29"), "CUST-B", "DE", custB))
+	r.Storm(1, "3600")
+	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
+	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
+	dir := t.TempDir()
+	p, st, logs := pipelineOf(t, dir, fmt.Sprintf(`
+[reporter]
+name = "Sam Example"
+organisation = "Example Hosting Ltd"
+email = "security@example.org"
+timezone = "UTC"
+
+[lookup]
+resolvers = [%q]
+bootstrap_dir = %q
+guess = false
+
+[mail]
+transport = "smtp"
+server = %q
+tls = "none"
+from = "abusewatch@example.org"
+
+[policy]
+mode = "auto"
+
+[store]
+path = %q
+`, dnsServer, boot, srv.Addr, filepath.Join(dir, "state.db")))
+	inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"})
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	if rs := reportsIn(t, st); len(rs) != 0 {
+		t.Errorf("%d reports written while a lookup was rate-limited, want none", len(rs))
+	}
+	if _, ok, _ := st.ReportFor(inc.ID); ok {
+		t.Error("the incident is marked reported")
+	}
+	if m, _ := p.misses.get(inc.ID); m.code != UnreportedNoContact || !strings.Contains(m.why, "rate-limited") {
+		t.Errorf("the incident's miss is %+v, want one that says the lookup was rate-limited", m)
 	}
 	if t.Failed() {
 		t.Log(logs)
