@@ -1190,54 +1190,46 @@ func (c *Correlator) recurringMembers(p netip.Prefix, to time.Time, found []neti
 	if len(found) == 0 && len(known) == 0 {
 		return nil, nil
 	}
-	var out []netip.Addr
-	add := func(a netip.Addr) {
-		if i, ok := slices.BinarySearchFunc(out, a, netip.Addr.Compare); !ok {
-			out = slices.Insert(out, i, a)
-		}
-	}
-	day := dayOf(to)
-	memo := func(a netip.Addr) (recursMemo, bool) {
-		c.pastMu.Lock()
-		defer c.pastMu.Unlock()
-		m, ok := c.recursOn[a]
-		return m, ok && m.day.Equal(day)
-	}
-	remember := func(a netip.Addr, recurs bool) {
-		c.pastMu.Lock()
-		defer c.pastMu.Unlock()
-		if c.recursOn == nil || len(c.recursOn) > 1<<16 {
-			c.recursOn = map[netip.Addr]recursMemo{}
-		}
-		c.recursOn[a] = recursMemo{day, recurs}
-	}
+	day, r := dayOf(to), c.opts.Recurrence
+	out := make([]netip.Addr, 0, len(found)+len(known))
 	for _, a := range found {
-		add(a.Unmap())
-		remember(a.Unmap(), true)
+		out = append(out, a.Unmap())
 	}
-	r := c.opts.Recurrence
+	// Asked before today: an address that recurs recurs all day (its days count
+	// whole), and one that did not and comes back today is in a batch's found. One
+	// lock for all of them: a busy /24 has hundreds of known members.
+	var ask []netip.Addr
+	c.pastMu.Lock()
+	if c.recursOn == nil || len(c.recursOn) > 1<<16 {
+		c.recursOn = map[netip.Addr]recursMemo{}
+	}
+	for _, a := range out {
+		c.recursOn[a] = recursMemo{day, true}
+	}
 	for _, a := range known {
-		if _, ok := slices.BinarySearchFunc(out, a, netip.Addr.Compare); ok {
-			continue
+		switch m, ok := c.recursOn[a]; {
+		case !ok || !m.day.Equal(day):
+			ask = append(ask, a)
+		case m.recurs:
+			out = append(out, a)
 		}
-		// Asked before today: an address that recurs recurs all day (its days count
-		// whole), and one that did not and comes back today is in a batch's found.
-		if m, ok := memo(a); ok {
-			if m.recurs {
-				add(a)
-			}
-			continue
-		}
+	}
+	c.pastMu.Unlock()
+	for _, a := range ask {
 		days, err := c.activeDays(netip.PrefixFrom(a, a.BitLen()), to.Add(-r.Period), to)
 		if err != nil {
 			return nil, err
 		}
-		remember(a, len(days) >= r.Days)
-		if len(days) >= r.Days {
-			add(a)
+		recurs := len(days) >= r.Days
+		c.pastMu.Lock()
+		c.recursOn[a] = recursMemo{day, recurs}
+		c.pastMu.Unlock()
+		if recurs {
+			out = append(out, a)
 		}
 	}
-	return out, nil
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out), nil
 }
 
 // ownDaysMemo is what ownDays found of a network's days from from to before through.
