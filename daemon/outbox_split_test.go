@@ -290,33 +290,7 @@ func TestANetworkIncidentSplitsAlongTheRegistrysAssignments(t *testing.T) {
 	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
 	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", custA))
 	r.Answer("5.6.7.8/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.8/29"), "CUST-B", "DE", custB))
-	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
-	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
-	dir := t.TempDir()
-	p, st, logs := pipelineOf(t, dir, fmt.Sprintf(`
-[reporter]
-name = "Sam Example"
-organisation = "Example Hosting Ltd"
-email = "security@example.org"
-timezone = "UTC"
-
-[lookup]
-resolvers = [%q]
-bootstrap_dir = %q
-guess = false
-
-[mail]
-transport = "smtp"
-server = %q
-tls = "none"
-from = "abusewatch@example.org"
-
-[policy]
-mode = "auto"
-
-[store]
-path = %q
-`, dnsServer, boot, srv.Addr, filepath.Join(dir, "state.db")))
+	p, st, logs := rdapPipeline(t, r.URL, srv.Addr)
 	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10", "5.6.7.11", "5.6.7.12"}
 	inc := splitAttack(t, st, "5.6.7.0/24", addrs)
 	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
@@ -641,10 +615,35 @@ func TestASplitIncidentWaitsForARateLimitedLookup(t *testing.T) {
 	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", custA))
 	r.Answer("5.6.7.8/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.8/29"), "CUST-B", "DE", custB))
 	r.Storm(1, "3600")
+	p, st, logs := rdapPipeline(t, r.URL, srv.Addr)
+	inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"})
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	if rs := reportsIn(t, st); len(rs) != 0 {
+		t.Errorf("%d reports written while a lookup was rate-limited, want none", len(rs))
+	}
+	if _, ok, _ := st.ReportFor(inc.ID); ok {
+		t.Error("the incident is marked reported")
+	}
+	if m, _ := p.misses.get(inc.ID); m.code != UnreportedNoContact || !strings.Contains(m.why, "rate-limited") {
+		t.Errorf("the incident's miss is %+v, want one that says the lookup was rate-limited", m)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// rdapPipeline is a pipeline in auto mode that looks contacts up at the loopback RDAP
+// server rdapURL (through a bootstrap naming it for every address) and sends over SMTP
+// to server.
+func rdapPipeline(t *testing.T, rdapURL, server string) (*Pipeline, *store.Store, *logBuffer) {
+	t.Helper()
 	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
-	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
+	boot := lookuptest.WriteBootstrap(t, rdapURL, []string{"0.0.0.0/0"}, []string{"::/0"})
 	dir := t.TempDir()
-	p, st, logs := pipelineOf(t, dir, fmt.Sprintf(`
+	return pipelineOf(t, dir, fmt.Sprintf(`
 [reporter]
 name = "Sam Example"
 organisation = "Example Hosting Ltd"
@@ -667,22 +666,5 @@ mode = "auto"
 
 [store]
 path = %q
-`, dnsServer, boot, srv.Addr, filepath.Join(dir, "state.db")))
-	inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"})
-	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	srv.Nothing(t)
-	if rs := reportsIn(t, st); len(rs) != 0 {
-		t.Errorf("%d reports written while a lookup was rate-limited, want none", len(rs))
-	}
-	if _, ok, _ := st.ReportFor(inc.ID); ok {
-		t.Error("the incident is marked reported")
-	}
-	if m, _ := p.misses.get(inc.ID); m.code != UnreportedNoContact || !strings.Contains(m.why, "rate-limited") {
-		t.Errorf("the incident's miss is %+v, want one that says the lookup was rate-limited", m)
-	}
-	if t.Failed() {
-		t.Log(logs)
-	}
+`, dnsServer, boot, server, filepath.Join(dir, "state.db")))
 }
