@@ -120,6 +120,18 @@ var summaryHTML string
 // chartCID names the chart image in the HTML part.
 const chartCID = "events-per-hour@abusewatch"
 
+// adminAddrs parses the From and To addresses of a mail to the admin (what: "summary",
+// "alert"), naming the one that is wrong.
+func adminAddrs(what, from, to string) (fromAddr, toAddr *mail.Address, err error) {
+	if fromAddr, err = mail.ParseAddress(from); err != nil {
+		return nil, nil, fmt.Errorf("mailer: %s From address %q: %w", what, from, err)
+	}
+	if toAddr, err = mail.ParseAddress(to); err != nil {
+		return nil, nil, fmt.Errorf("mailer: %s To address %q: %w", what, to, err)
+	}
+	return fromAddr, toAddr, nil
+}
+
 // ComposeSummary writes the daily summary as a complete message from `from` to `to`:
 // a plain-text part that reads well in a terminal mail client, and an HTML part with a
 // chart of events per hour as an embedded PNG (multipart/related). It is deterministic
@@ -130,13 +142,9 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 	}
 	s.Hours, s.Since = max(s.Hours, 1), cmp.Or(s.Since, "24h")
 	s = s.sanitized()
-	fromAddr, err := mail.ParseAddress(from)
+	fromAddr, toAddr, err := adminAddrs("summary", from, to)
 	if err != nil {
-		return nil, fmt.Errorf("mailer: summary From address %q: %w", from, err)
-	}
-	toAddr, err := mail.ParseAddress(to)
-	if err != nil {
-		return nil, fmt.Errorf("mailer: summary To address %q: %w", to, err)
+		return nil, err
 	}
 	funcs := summaryFuncs(s.Location)
 	var text bytes.Buffer
@@ -247,13 +255,9 @@ func ComposeCompromiseAlert(a CompromiseAlert, from, to string, now time.Time) (
 		return nil, fmt.Errorf("mailer: a compromise alert about nothing")
 	}
 	a.Host, a.Compromises = sanitizeHost(a.Host), Summary{Compromises: a.Compromises}.sanitized().Compromises
-	fromAddr, err := mail.ParseAddress(from)
+	fromAddr, toAddr, err := adminAddrs("alert", from, to)
 	if err != nil {
-		return nil, fmt.Errorf("mailer: alert From address %q: %w", from, err)
-	}
-	toAddr, err := mail.ParseAddress(to)
-	if err != nil {
-		return nil, fmt.Errorf("mailer: alert To address %q: %w", to, err)
+		return nil, err
 	}
 	tt, err := summaryTemplate(a.Location)
 	if err != nil {

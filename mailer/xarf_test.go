@@ -321,23 +321,29 @@ func TestAFoldedAddressCountsWhatItsNetworkKept(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, bodies := parts(t, r.Message)
-			for _, b := range bodies[1:] {
-				doc := xarfPart(t, b)
-				if doc["source_identifier"] != "203.0.113.7" {
-					continue
-				}
-				if d, _ := doc["description"].(string); !strings.HasPrefix(d, tc.want+" ") {
-					t.Errorf("203.0.113.7: %q, want it to begin %q", d, tc.want)
-				}
-				return
+			if d := xarfDescription(t, r.Message, "203.0.113.7"); !strings.HasPrefix(d, tc.want+" ") {
+				t.Errorf("203.0.113.7: %q, want it to begin %q", d, tc.want)
 			}
-			t.Error("no X-ARF part for 203.0.113.7")
 		})
 	}
 }
 
 // xarfPart decodes an X-ARF part and checks it against the schema of its type.
+// xarfDescription is the description of the X-ARF part about addr in msg; the test
+// fails when there is none.
+func xarfDescription(t *testing.T, msg []byte, addr string) string {
+	t.Helper()
+	_, _, bodies := parts(t, msg)
+	for _, b := range bodies[1:] {
+		if doc := xarfPart(t, b); doc["source_identifier"] == addr {
+			d, _ := doc["description"].(string)
+			return d
+		}
+	}
+	t.Fatalf("no X-ARF part for %s", addr)
+	return ""
+}
+
 func xarfPart(t *testing.T, part []byte) map[string]any {
 	t.Helper()
 	var doc map[string]any
