@@ -141,6 +141,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	// The lookups wait on the network: past the budget, the round leaves the rest of
 	// the list to the next, so that what is queued is still delivered every round.
 	deadline := time.Now().Add(p.roundBudget)
+	reported := newRoundReported(p.store, incs)
 	for i, inc := range incs {
 		if i > 0 && p.roundBudget > 0 && time.Now().After(deadline) {
 			p.reportAfter = incs[i-1].ID
@@ -175,7 +176,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			compromises = append(compromises, inc)
 			continue
 		}
-		if by, err := p.heldByReport(incs[i]); err != nil {
+		if by, err := p.heldByReport(incs[i], reported); err != nil {
 			return err
 		} else if by != "" {
 			held[inc.ID], heldDigests[inc.ID] = by, store.IncidentDigest(incs[i])
@@ -509,9 +510,9 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 }
 
 // heldByReport returns the ID of the report whose incidents hold every line of inc, or
-// "" when none does (mailer.HeldByReported).
-func (p *Pipeline) heldByReport(inc abusewatch.Incident) (string, error) {
-	rs, err := p.store.ReportedIncidentsOver(scopeOf(inc), inc.First, inc.Last, "")
+// "" when none does (mailer.HeldByReported); the round's reads are in reported.
+func (p *Pipeline) heldByReport(inc abusewatch.Incident, reported *roundReported) (string, error) {
+	rs, err := reported.over(inc)
 	if err != nil || len(rs) == 0 {
 		return "", err
 	}
