@@ -30,7 +30,7 @@ const (
 // off the work list of unreported incidents. That list is what remembers them: an
 // incident leaves it once the admin was told, stays off it across restarts, and is on
 // it again only when it grows; a growth is mailed when it brings a login, or an hour
-// after the last mail (alertMarks). The alert shows them
+// after the last mail (alertMarks, kept in the store across restarts). The alert shows them
 // as stored now, and one that grew after that (the main loop goes on reading the logs
 // meanwhile) stays on the list for the next round; so does every one of a mail that
 // failed. Without mail.admin (no summary either) the daemon's log alone says it, once
@@ -41,6 +41,11 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 		ids[i] = inc.ID
 		p.log.Warn("login succeeded from an attacking address: possible compromise, not reported outside",
 			"incident", inc.ID, "addr", inc.Addr)
+	}
+	// What an earlier process mailed counts as this one's own (a restart is not news).
+	if err := p.alerts.load(now); err != nil {
+		p.log.Warn("the state database does not say which possible compromises were mailed: some may be mailed again",
+			"err", err)
 	}
 	// Those mailed within the day are looked at again: another login from the address
 	// (a second account) leaves an incident marked already as it was, off the list.
@@ -83,8 +88,13 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 				"incidents", len(due), "err", err)
 			return nil
 		}
+		logins := make(map[string]time.Time, len(due))
 		for _, c := range due {
-			p.alerts.mailed(c.ID, newestLogin(c), now)
+			logins[c.ID] = newestLogin(c)
+		}
+		if err := p.alerts.mailed(logins, now); err != nil {
+			p.log.Warn("possible compromise mailed, but not noted in the state database: a restarted daemon may mail it again",
+				"incidents", len(due), "err", err)
 		}
 	}
 	// Not between Ingest's correlation and its write of what grew (marking): a growth
@@ -123,12 +133,17 @@ func (p *Pipeline) mailCompromises(ctx context.Context, incs []mailer.SummaryInc
 	return nil
 }
 
-// alertMarks are the possible compromises this process mailed the admin about: the
-// newest login each mail showed, and when it went. It outlives a reload, like the
-// Counters; a restarted daemon mails a growing one once more.
+// alertMarks are the possible compromises mailed to the admin: the newest login each
+// mail showed, and when it went. It outlives a reload, like the Counters, and with a
+// store it outlives the process too: each mail's marks are stored once it went, and a
+// new process reads them at its first round, so a restarted daemon neither mails a
+// growing incident again within the hour nor misses another login from an address it
+// mailed about the day before.
 type alertMarks struct {
-	mu   sync.Mutex
-	sent map[string]alertMark
+	mu     sync.Mutex
+	st     *store.Store // nil: memory only
+	loaded bool         // the store's marks were read
+	sent   map[string]alertMark
 }
 
 type alertMark struct{ login, at time.Time }
@@ -136,6 +151,36 @@ type alertMark struct{ login, at time.Time }
 // alertAgain is how long a possible compromise that goes on growing without a new login
 // waits for its next mail.
 const alertAgain = time.Hour
+
+// alertWatched is how long after its mail an incident is looked at again for another
+// login from its addresses (watched); a mark is of no use after it, and is forgotten.
+const alertWatched = 24 * time.Hour
+
+// load reads the marks of the mails of the last alertWatched from the store, once: the
+// first round of a process calls it. A mark the store cannot read is left out (the
+// error says which) and deleted by the next save; a store that cannot be read at all
+// is tried again at the next call.
+func (m *alertMarks) load(now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.loaded || m.st == nil {
+		return nil
+	}
+	stored, err := m.st.AlertMarks(now.Add(-alertWatched))
+	if stored == nil {
+		return err
+	}
+	if m.sent == nil {
+		m.sent = map[string]alertMark{}
+	}
+	for id, a := range stored {
+		if _, ok := m.sent[id]; !ok { // this process's own mail is the newer
+			m.sent[id] = alertMark{a.Login, a.Mailed}
+		}
+	}
+	m.loaded = true
+	return err
+}
 
 // due says whether incident id, whose newest login is login, is to be mailed at now:
 // never mailed, a login after the last mail's, or, when it grew, alertAgain since it.
@@ -146,13 +191,14 @@ func (m *alertMarks) due(id string, login, now time.Time, grown bool) bool {
 	return !ok || login.After(last.login) || grown && now.Sub(last.at) >= alertAgain
 }
 
-// watched are the incidents mailed within the last day, but those of ids, sorted.
+// watched are the incidents mailed within the last alertWatched, but those of ids,
+// sorted.
 func (m *alertMarks) watched(now time.Time, ids []string) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
 	for id, a := range m.sent {
-		if now.Sub(a.at) <= 24*time.Hour && !slices.Contains(ids, id) {
+		if now.Sub(a.at) <= alertWatched && !slices.Contains(ids, id) {
 			out = append(out, id)
 		}
 	}
@@ -160,16 +206,27 @@ func (m *alertMarks) watched(now time.Time, ids []string) []string {
 	return out
 }
 
-// mailed notes that incident id was mailed at now, its newest login login; marks a
-// day old are forgotten.
-func (m *alertMarks) mailed(id string, login, now time.Time) {
+// mailed notes that the incidents of logins (ID → the newest login its mail showed)
+// were mailed at now, and stores the marks, in one transaction that also forgets those
+// older than alertWatched. The marks in memory count whatever the store says: an error
+// only means that a restarted daemon may mail them again.
+func (m *alertMarks) mailed(logins map[string]time.Time, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sent == nil {
 		m.sent = map[string]alertMark{}
 	}
-	maps.DeleteFunc(m.sent, func(_ string, a alertMark) bool { return now.Sub(a.at) > 24*time.Hour })
-	m.sent[id] = alertMark{login, now}
+	forget := now.Add(-alertWatched)
+	maps.DeleteFunc(m.sent, func(_ string, a alertMark) bool { return a.at.Before(forget) })
+	stored := make(map[string]store.AlertMark, len(logins))
+	for id, login := range logins {
+		m.sent[id] = alertMark{login, now}
+		stored[id] = store.AlertMark{Login: login, Mailed: now}
+	}
+	if m.st == nil {
+		return nil
+	}
+	return m.st.SaveAlertMarks(stored, forget)
 }
 
 // newestLogin is the time of the newest login c shows (zero: none).

@@ -385,3 +385,82 @@ func TestAnotherLoginFromACompromisedAddressIsMailed(t *testing.T) {
 	}
 	srv.Nothing(t)
 }
+
+// What the admin was mailed survives a restart (systemd, an upgrade, a crash): the
+// pipeline of a new process on the same database does not mail a possible compromise
+// again because its attack goes on within the hour, and does mail another login from
+// its address, in the incident or only among the stored events.
+func TestPossibleCompromiseIsNotMailedAgainByARestartedDaemon(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, _ := alertPipeline(t, srv.Addr, "auto", "root@example.org")
+	ctx := t.Context()
+	inc := compromised(t, st, "91.240.118.5", "alice", "web1", t0, 6)
+	if err := p.Report(ctx, t0.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as alice") {
+		t.Fatalf("first alert: %q", m.subject)
+	}
+	restart := func() {
+		t.Helper()
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if st, err = store.Open(p.cfg.Store.Path, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if p, err = NewPipeline(p.cfg, st, discardLog()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart()
+	// The attack goes on after the login: the incident grows, with no new login.
+	fail := inc.Evidence[0]
+	fail.Time, fail.Port = inc.Last.Add(time.Minute), 41000
+	fail.Line = "web1 sshd[34000]: Failed password for root from 91.240.118.5 port 41000 ssh2"
+	inc.Evidence, inc.Last, inc.Count = append(inc.Evidence, fail), fail.Time, inc.Count+1
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Report(ctx, t0.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+
+	// Another account: a login stored near the incident, which it leaves as it was.
+	restart()
+	bob := abusewatch.Event{Time: inc.Last.Add(2 * time.Minute), Class: abusewatch.ClassAuthSuccess, Addr: inc.Addr, Port: 32001,
+		User: "bob", Host: "web1", Service: "sshd", Line: "web1 sshd[33100]: Accepted password for bob from 91.240.118.5 port 32001 ssh2"}
+	if _, err := st.Commit([]abusewatch.Event{bob}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Report(ctx, t0.Add(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as bob") {
+		t.Errorf("another login after a restart: %q", m.subject)
+	}
+
+	// A login in the incident's own evidence, after another restart.
+	restart()
+	carol := bob
+	carol.Time, carol.User, carol.Port = bob.Time.Add(time.Minute), "carol", 32002
+	carol.Line = "web1 sshd[33200]: Accepted password for carol from 91.240.118.5 port 32002 ssh2"
+	inc.Evidence, inc.Last, inc.Count = append(inc.Evidence, carol), carol.Time, inc.Count+1
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Report(ctx, t0.Add(20*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as carol") {
+		t.Errorf("a login in the incident after a restart: %q", m.subject)
+	}
+	restart()
+	if err := p.Report(ctx, t0.Add(25*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+}

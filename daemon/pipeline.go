@@ -169,7 +169,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		roundBudget: cfg.Policy.ReportInterval.Duration / 2,
 		Counters:    &Counters{},
 		misses:      &contactMisses{st: st},
-		alerts:      &alertMarks{},
+		alerts:      &alertMarks{st: st},
 	}, nil
 }
 

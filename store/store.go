@@ -123,7 +123,7 @@ func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketReported, bucketReports,
 			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
-			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts, bucketMessages, bucketContactMisses} {
+			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts, bucketMessages, bucketContactMisses, bucketAlertMarks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
