@@ -74,6 +74,7 @@ type ReporterConfig struct {
 // SourceConfig is one group of log files to follow.
 type SourceConfig struct {
 	Files []string `toml:"files"`
+	Host  string   `toml:"host"` // the host of lines that name none (exim, vsftpd); "": this machine
 }
 
 // DetectConfig names the rule directories.

@@ -20,6 +20,7 @@ import (
 	"unicode"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -278,8 +279,8 @@ func journalRecord(line []byte, read time.Time) (journalRead, error) {
 	if pid, err := strconv.Atoi(journalValue(e.PID)); err == nil {
 		tag += "[" + strconv.Itoa(pid) + "]"
 	}
-	header := t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + headerWord(journalValue(e.Hostname), "localhost") + " " + tag + ": "
 	msg := journalValue(e.Message)
+	header := t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + headerWord(journalValue(e.Hostname), "localhost") + " " + tag + detect.TagSeparator(msg)
 	text := header + msg[:min(len(msg), maxLine)]
 	cut := len(header)+len(msg) > maxLine
 	if cut {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // JournalConfig is the systemd journal source, read through journalctl.
@@ -82,6 +83,14 @@ func (c *Config) validateSources() error {
 			}
 		}
 	}
+	for i, s := range c.Sources {
+		if s.Host == "" && keyLine(c.doc, fmt.Sprintf("source[%d].host", i)) == 0 {
+			continue // this machine's name
+		}
+		if problem := badHostName(s.Host); problem != "" {
+			return bad(fmt.Sprintf("source[%d].host", i), "%q %s: give the name the host has in its own logs, e.g. \"mx2\", or leave host out for this machine's", s.Host, problem)
+		}
+	}
 	for _, k := range []struct {
 		key    string
 		values []string
@@ -146,6 +155,62 @@ func (c *Config) validateSources() error {
 		return bad("syslog.idle_timeout", "%v is too short: a sender between two messages would be cut off; give e.g. \"1h\"", s.IdleTimeout)
 	}
 	return nil
+}
+
+// badHostName says what makes name no host name for a [[source]]'s lines, or "". The
+// name is one word of the records' header, the host an event and a report name.
+func badHostName(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > 255:
+		return "is longer than 255 bytes"
+	}
+	for _, r := range name {
+		switch {
+		case unicode.IsSpace(r):
+			return "has a space in it"
+		case unicode.IsControl(r) || r == unicode.ReplacementChar:
+			return fmt.Sprintf("has the control character %U in it", r)
+		}
+	}
+	return ""
+}
+
+// sourceHosts names, by a record's source (a followed or scanned file's absolute path),
+// the host of its lines that name none: the host of the first [[source]] whose files or
+// globs take the file. nil when no [[source]] names a host.
+func (c *Config) sourceHosts() func(source string) string {
+	type named struct {
+		patterns []string
+		host     string
+	}
+	var all []named
+	for _, s := range c.Sources {
+		if s.Host == "" {
+			continue
+		}
+		n := named{host: s.Host}
+		for _, f := range s.Files {
+			if abs, err := filepath.Abs(f); err == nil { // as ExpandSources names the files it follows
+				n.patterns = append(n.patterns, abs)
+			}
+		}
+		all = append(all, n)
+	}
+	if all == nil {
+		return nil
+	}
+	return func(source string) string {
+		for _, n := range all {
+			for _, p := range n.patterns {
+				if ok, _ := filepath.Match(p, source); ok || p == source {
+					return n.host
+				}
+			}
+		}
+		return ""
+	}
 }
 
 // checkKeyPair loads the listener's certificate and key as syslog.go will, so that a

@@ -712,7 +712,7 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 		if t.After(read.Add(maxAhead)) {
 			t, future = read, t
 		}
-		rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + ": " + msg
+		rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + detect.TagSeparator(msg) + msg
 		return rec, true, future
 	}
 	asItCame := func() (abusewatch.Record, bool, time.Time) {

@@ -13,8 +13,9 @@
 // found by the literals they require (one Aho-Corasick pass), and the rules that meet a
 // record run in detect's own matcher (see fastmatch.go), without allocating. Everything
 // here is pure: no I/O beyond reading rule files (and this host's name, once, for the
-// services' own log formats that name no host: see native.go), no clock except as a
-// fallback for records read without a time, safe for concurrent use.
+// services' own log formats that name no host, unless WithSourceHosts names it: see
+// native.go), no clock except as a fallback for records read without a time, safe for
+// concurrent use.
 package detect
 
 import (
@@ -55,9 +56,10 @@ func (o Outcome) String() string {
 // Detector classifies records with a fixed set of rules. It is safe for concurrent use;
 // to change the rules, build a new Detector.
 type Detector struct {
-	normal *NormalRules
-	attack *AttackRules
-	loc    *time.Location
+	normal     *NormalRules
+	attack     *AttackRules
+	loc        *time.Location
+	sourceHost func(source string) string // see WithSourceHosts; nil: this machine
 }
 
 // New returns a Detector. Nil rule sets match nothing; a nil loc means time.Local, the
@@ -67,6 +69,17 @@ func New(normal *NormalRules, attack *AttackRules, loc *time.Location) *Detector
 		loc = time.Local
 	}
 	return &Detector{normal: normal, attack: attack, loc: loc}
+}
+
+// WithSourceHosts returns a Detector that names the host of a record whose line names
+// none (exim's mainlog, vsftpd.log: see native.go) hostOf(rec.Source), this machine's
+// name when that is "": a central server reads such files copied or mounted from its
+// fleet, and each is about the host it came from. A line whose header names a host keeps
+// it. hostOf must be safe for concurrent use; nil names this machine for every source.
+func (d *Detector) WithSourceHosts(hostOf func(source string) string) *Detector {
+	named := *d
+	named.sourceHost = hostOf
+	return &named
 }
 
 // Classify parses rec's syslog header and classifies it: attack rules first, then normal
@@ -99,6 +112,11 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 	h, err := ParseHeader(rec.Line, ref, d.loc)
 	if err != nil {
 		return Verdict{Outcome: Unparsed, Err: err}
+	}
+	if d.sourceHost != nil && !h.namesHost() {
+		if host := d.sourceHost(rec.Source); host != "" {
+			h.Host = host
+		}
 	}
 	return d.explainHeader(rec, h)
 }

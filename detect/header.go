@@ -20,7 +20,7 @@ type Header struct {
 	Host    string // the host that logged it
 	Program string // e.g. "sshd" (tag without [pid]); empty when the record has no tag
 	PID     int    // 0 when absent
-	Message string // the text after "program[pid]: "
+	Message string // the text after "program[pid]: " and one more space, rsyslog's (see ParseHeader)
 
 	tagged string // in file formats, the text after the host: "program[pid]: message"
 	format string // "" for syslog; the service whose own log format it is (native.go)
@@ -33,6 +33,11 @@ type Header struct {
 // each with an optional leading "<PRI>". A line without a syslog header or a <PRI> may
 // be in the log format of exim's mainlog, vsftpd's vsftpd.log or proftpd's SystemLog:
 // the header names the service as the program (see native.go).
+//
+// The message is the text after the tag's colon and one space, and after one more space
+// when there are two: rsyslog's forwarding template keeps the space that followed the
+// tag, so a central rsyslog writes "sshd[1]:  Failed …" (see dropSenderSpace). In RFC
+// 5424, one leading space of MSG is dropped for the same reason.
 //
 // A timestamp without a year gets the latest year that puts it no more than one day after
 // ref, so December lines read in January land in the previous year. Timestamps without a
@@ -218,7 +223,7 @@ func parseHostTag(t time.Time, s string) (Header, error) {
 		return h, nil
 	}
 	h.Program, h.PID = program, pid
-	h.Message = strings.TrimPrefix(tail[1:], " ")
+	h.Message = dropSenderSpace(strings.TrimPrefix(tail[1:], " "))
 	if program == "kernel" {
 		h.Message = skipUptime(h.Message)
 	}
@@ -250,8 +255,31 @@ func parse5424(s string, ref time.Time, loc *time.Location) (Header, error) {
 	if err != nil {
 		return Header{}, err
 	}
-	h.Message = strings.TrimPrefix(msg, "\uFEFF") // RFC 5424 marks UTF-8 text with a BOM
+	h.Message = dropSenderSpace(strings.TrimPrefix(msg, "\uFEFF")) // RFC 5424 marks UTF-8 text with a BOM
 	return h, nil
+}
+
+// TagSeparator is what a line written for ParseHeader puts between the tag and msg:
+// ": ", and one more space when msg starts with one, since ParseHeader drops a second
+// space as rsyslog's (see dropSenderSpace). The journal and the syslog listener write
+// their records with it, so their messages reach the rules exactly as they were sent.
+func TagSeparator(msg string) string {
+	if strings.HasPrefix(msg, " ") {
+		return ":  "
+	}
+	return ": "
+}
+
+// dropSenderSpace drops one leading space of a message whose separator after the tag
+// (or the structured data) is already read. rsyslog keeps the space that followed the
+// tag in its msg property (rsyslog/rsyslog#160): its RFC 5424 forwarding template sends
+// " Failed …", and a central rsyslog writes "sshd[1]:  Failed …" to its files. Rules are
+// anchored at the start of the message, so that space would make a fleet's attacks
+// unknown. Only one is the sender's: a message that starts with more spaces keeps the
+// rest, and rules anchored at its start do not match it (sshd never writes one, so it is
+// not the record the rule describes).
+func dropSenderSpace(msg string) string {
+	return strings.TrimPrefix(msg, " ")
 }
 
 func nilValue(s string) string {

@@ -215,3 +215,59 @@ func TestParseHeaderAllowsTab(t *testing.T) {
 		t.Errorf("got %+v, %v; want message with a tab", h, err)
 	}
 }
+
+// rsyslog keeps the space that followed the tag in its msg (rsyslog/rsyslog#160), so a
+// central rsyslog writes "sshd[100]:  Failed …" to its files. Each header form detect
+// reads drops exactly one such space: the message starts where the rules expect it, and
+// a message that starts with more spaces keeps the rest.
+func TestParseHeaderDropsRsyslogSpace(t *testing.T) {
+	const failed = "Failed password for root from 45.134.26.9 port 4000 ssh2"
+	ref := time.Date(2026, time.December, 6, 12, 0, 0, 0, time.UTC)
+	forms := []struct {
+		name, header string
+		pid          int
+	}{
+		{"rfc3164", "Dec  6 10:00:01 web1 sshd[100]:", 100},
+		{"rfc3164 without pid", "Dec  6 10:00:01 web1 sshd:", 0},
+		{"rfc3164 with year", "Dec  6 2026 10:00:01 web1 sshd[100]:", 100},
+		{"rfc3164 with PRI", "<38>Dec  6 10:00:01 web1 sshd[100]:", 100},
+		{"rsyslog high precision", "2026-12-06T10:00:01.000000+00:00 web1 sshd[100]:", 100},
+		{"rsyslog high precision without pid", "2026-12-06T10:00:01.000000+00:00 web1 sshd:", 0},
+		{"iso without zone", "2026-12-06T10:00:01.123 web1 sshd[100]:", 100},
+		{"rfc5424", "<38>1 2026-12-06T10:00:01.000000+00:00 web1 sshd 100 - -", 100},
+		{"rfc5424 without pid or PRI", "1 2026-12-06T10:00:01Z web1 sshd - - -", 0},
+		{"rfc5424 with structured data", `<38>1 2026-12-06T10:00:01Z web1 sshd 100 - [origin ip="192.0.2.1"]`, 100},
+	}
+	spaces := []struct {
+		name, sep, want string
+	}{
+		{"one space", " ", failed},
+		{"rsyslog's two spaces", "  ", failed},
+		{"three spaces keep one", "   ", " " + failed},
+		{"four spaces keep two", "    ", "  " + failed},
+	}
+	for _, f := range forms {
+		for _, sp := range spaces {
+			line := f.header + sp.sep + failed
+			h, err := ParseHeader(line, ref, time.UTC)
+			if err != nil {
+				t.Errorf("%s, %s: ParseHeader(%q): %v", f.name, sp.name, line, err)
+				continue
+			}
+			if h.Message != sp.want || h.Host != "web1" || h.Program != "sshd" || h.PID != f.pid {
+				t.Errorf("%s, %s: ParseHeader(%q)\n got host %q program %q pid %d message %q\nwant host \"web1\" program \"sshd\" pid %d message %q",
+					f.name, sp.name, line, h.Host, h.Program, h.PID, h.Message, f.pid, sp.want)
+			}
+		}
+	}
+	// No space after the colon is read as before; a tab is no sender's space.
+	for line, want := range map[string]string{
+		"Dec  6 10:00:01 web1 sshd[100]:" + failed:                failed,
+		"Dec  6 10:00:01 web1 sshd[100]: \t" + failed:             "\t" + failed,
+		"1 2026-12-06T10:00:01Z web1 sshd - - - \ufeff " + failed: failed,
+	} {
+		if h, err := ParseHeader(line, ref, time.UTC); err != nil || h.Message != want {
+			t.Errorf("ParseHeader(%q) = message %q, %v; want %q", line, h.Message, err, want)
+		}
+	}
+}

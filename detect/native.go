@@ -18,7 +18,9 @@ import (
 //	proftpd  2021-05-28 18:08:34,399 host proftpd[498819] MSG
 //
 // exim and vsftpd name no host: the record's host is this machine's name (the files are
-// local). A line with a <PRI> is never read this way: it came from a network, not a file.
+// local), or the one Detector.WithSourceHosts gives the record's source (a central
+// server's copies of its fleet's files). A line with a <PRI> is never read this way: it
+// came from a network, not a file.
 
 // nativeFormats are the names ParseHeader gives the formats it reads beyond syslog.
 const (
@@ -34,6 +36,11 @@ var localHost = sync.OnceValue(func() string {
 	}
 	return "localhost"
 })
+
+// namesHost says whether h's line named its host: a syslog header does, and proftpd's.
+func (h Header) namesHost() bool {
+	return h.format != formatExim && h.format != formatVsftpd
+}
 
 // parseNative reads the header of one of the native formats above; ok is false when
 // line is in none of them.

@@ -231,7 +231,7 @@ func Suggest(line string) (string, error) {
 		} else if h.PID != 0 {
 			b.WriteString(`\[[[:digit:]]+\]`)
 		}
-		b.WriteString(": ")
+		b.WriteString(TagSeparator(h.Message)) // the line of a message that starts with a space has one more
 	} else {
 		b.WriteString("^")
 	}

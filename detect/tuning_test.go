@@ -55,17 +55,46 @@ func TestLogcheckRulesMatchEveryFormat(t *testing.T) {
 		"Feb 12 14:10:21 srv sshd[1]: Server listening on 0.0.0.0 port 22.":              Normal,
 		"2026-02-12T14:10:21.123456+00:00 srv sshd[1]: Server listening on :: port 22.":  Normal,
 		"<38>1 2026-02-12T14:10:21Z srv sshd 1 - - Server listening on 0.0.0.0 port 22.": Normal,
-		"Feb 12 14:10:21 srv sshd-session[1]: Server listening on 0.0.0.0 port 22.":      Unknown,
-		"Feb 12 14:10:21 srv cron[1]: Server listening on 0.0.0.0 port 22.":              Unknown,
-		"Feb 12 14:10:21 srv sshd[1]: Server listening on 0.0.0.0 port 22. x":            Unknown,
-		"Feb 12 14:10:21 mx postfix/smtpd[7]: connect from a.example[192.0.2.1]":         Normal,
-		"Feb 12 14:10:21 mx postfix/smtp[7]: connect from a.example[192.0.2.1]":          Normal,
-		"Feb 12 14:10:21 srv kernel: [ 12.345678] eth0: link up":                         Normal,
-		"Feb 12 14:10:21 srv kernel: eth0: link up":                                      Normal,
-		"Feb 12 14:10:21 srv su[9]: Successful su for root by alice":                     Normal,
-		"Feb 12 14:10:21 srv su: Successful su for root by alice":                        Normal,
-		"Feb 12 14:10:21 srv pop3-login: Disconnected":                                   Normal,
-		"Feb 12 14:10:21 srv smtp-login: Disconnected":                                   Unknown,
+		// a central rsyslog's file: two spaces after the tag (rsyslog/rsyslog#160)
+		"2026-02-12T14:10:21.123456+00:00 srv sshd[1]:  Server listening on :: port 22.":  Normal,
+		"2026-02-12T14:10:21.123456+00:00 srv sshd[1]:   Server listening on :: port 22.": Unknown,
+		"Feb 12 14:10:21 srv sshd-session[1]: Server listening on 0.0.0.0 port 22.":       Unknown,
+		"Feb 12 14:10:21 srv cron[1]: Server listening on 0.0.0.0 port 22.":               Unknown,
+		"Feb 12 14:10:21 srv sshd[1]: Server listening on 0.0.0.0 port 22. x":             Unknown,
+		"Feb 12 14:10:21 mx postfix/smtpd[7]: connect from a.example[192.0.2.1]":          Normal,
+		"Feb 12 14:10:21 mx postfix/smtp[7]: connect from a.example[192.0.2.1]":           Normal,
+		"Feb 12 14:10:21 srv kernel: [ 12.345678] eth0: link up":                          Normal,
+		"Feb 12 14:10:21 srv kernel: eth0: link up":                                       Normal,
+		"Feb 12 14:10:21 srv su[9]: Successful su for root by alice":                      Normal,
+		"Feb 12 14:10:21 srv su: Successful su for root by alice":                         Normal,
+		"Feb 12 14:10:21 srv pop3-login: Disconnected":                                    Normal,
+		"Feb 12 14:10:21 srv smtp-login: Disconnected":                                    Unknown,
+	} {
+		if out, _ := d.Classify(record(line)); out != want {
+			t.Errorf("%s: %v, want %v", line, out, want)
+		}
+	}
+}
+
+// A logcheck rule for a message that starts with spaces (an indented trace) describes
+// the whole line: it matches that line although the header parser drops a second space
+// after the tag as rsyslog's.
+func TestLogcheckRuleForAnIndentedMessage(t *testing.T) {
+	rules := []string{
+		`^\w{3} [ :0-9]{11} [._[:alnum:]-]+ python3\[[0-9]+\]:   File "/usr/lib/[^"]+", line [0-9]+$`,
+		`^\w{3} [ :0-9]{11} [._[:alnum:]-]+ app:  step [0-9]+$`,
+	}
+	n, err := LoadNormalRules(fstest.MapFS{"d/r": file(strings.Join(rules, "\n"))}, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(n, nil, time.UTC)
+	for line, want := range map[string]Outcome{
+		`Feb 12 14:10:21 srv python3[5]:   File "/usr/lib/x.py", line 3`:  Normal,
+		`Feb 12 14:10:21 srv python3[5]:    File "/usr/lib/x.py", line 3`: Unknown,
+		`Feb 12 14:10:21 srv python3[5]: File "/usr/lib/x.py", line 3`:    Unknown,
+		`Feb 12 14:10:21 srv app:  step 2`:                                Normal,
+		`Feb 12 14:10:21 srv app:   step 2`:                               Unknown,
 	} {
 		if out, _ := d.Classify(record(line)); out != want {
 			t.Errorf("%s: %v, want %v", line, out, want)
@@ -137,6 +166,28 @@ func TestSuggest(t *testing.T) {
 	}
 	if _, err := Suggest("not a syslog line"); err == nil {
 		t.Error("Suggest of a line without a header succeeded")
+	}
+}
+
+// A suggested rule matches its sample when the message starts with spaces (an indented
+// trace) and when a central rsyslog wrote two spaces after the tag.
+func TestSuggestLeadingSpaces(t *testing.T) {
+	for _, sample := range []string{
+		`Feb 12 14:10:21 srv python3[5]:   File "/usr/lib/x.py", line 3, in main`,
+		"2026-02-12T14:10:21.123456+00:00 web1 sshd[9]:  Connection closed by 203.0.113.7 port 4242",
+		"2026-02-12T14:10:21.123456+00:00 web1 sshd[9]: Connection closed by 203.0.113.7 port 4242",
+	} {
+		rule, err := Suggest(sample)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := LoadNormalRules(fstest.MapFS{"d/r": file(rule)}, "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := New(n, nil, time.UTC).Classify(record(sample)); out != Normal {
+			t.Errorf("rule %s\n%s: %v, want normal", rule, sample, out)
+		}
 	}
 }
 
