@@ -542,7 +542,7 @@ func TestAnExclusionReachesTheRoundThatBeganBeforeAReload(t *testing.T) {
 					t.Fatalf("exclude: exit %d\n%s", code, stderr)
 				}
 			}
-			line := d.waitFor(t, "the report's fate", 30*time.Second, func(l string) bool {
+			line := d.waitFor(t, "the report's fate", 90*time.Second, func(l string) bool {
 				return strings.Contains(l, "report not sent") || strings.Contains(l, "report delivered")
 			})
 			if !containsAll(line, []string{"report not sent", "never reported"}) {
