@@ -440,6 +440,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 				if inc, ok, err = p.share(inc, shares[inc.ID]); err != nil {
 					return err
 				}
+				inc = toldAs(inc, contact, shares[inc.ID])
 			}
 			if ok {
 				if name := ptr[inc.ID]; name != "" {

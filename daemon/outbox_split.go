@@ -204,7 +204,7 @@ func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact 
 				return inc, true, nil
 			}
 			part, ok, err := p.share(inc, partyShare{res.owner, i})
-			return narrowedTo(part, c), ok, err
+			return toldAs(part, c, partyShare{res.owner, i}), ok, err
 		}
 	}
 	return inc, false, nil
@@ -249,7 +249,7 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 					"incident", inc.ID, "network", inc.Network)
 				return nil
 			}
-			part = narrowedTo(part, c)
+			part = toldAs(part, c, partyShare{sp.owner, i})
 			// Composed as any report: the lines an earlier report holds (an address's own
 			// incident, reported before the network's formed) are left out; a share all of
 			// whose lines one holds is not sent, the other parties' shares are.
@@ -390,6 +390,52 @@ func widerOf(inc abusewatch.Incident, round []abusewatch.Incident) (abusewatch.I
 		}
 	}
 	return abusewatch.Incident{}, false
+}
+
+// toldAs is share, party s's share of a network incident, about what it holds: the
+// party's own block (narrowedTo), and within that, when addresses of the incident are
+// left out of it (others', the do-not-contact list's, those without a contact), the
+// narrowest network that holds every address of the share and none of those, if one
+// holds more than one address. Else the network stays as it is: its "Addresses seen"
+// and counts say which of it the party is told.
+func toldAs(share abusewatch.Incident, contact abusewatch.Contact, s partyShare) abusewatch.Incident {
+	if s.whole() {
+		return share
+	}
+	share = narrowedTo(share, contact)
+	n := abusewatch.UnmapPrefix(share.Network)
+	var mine, others []netip.Addr
+	for a, o := range s.owner {
+		switch {
+		case !n.Contains(a):
+		case o == s.party:
+			mine = append(mine, a)
+		default:
+			others = append(others, a)
+		}
+	}
+	if len(mine) < 2 || len(others) == 0 {
+		return share
+	}
+	c := covering(mine)
+	if c.Bits() <= n.Bits() || slices.ContainsFunc(others, c.Contains) {
+		return share
+	}
+	share.Network = c
+	return share
+}
+
+// covering is the narrowest network that holds every one of addrs (of one family).
+func covering(addrs []netip.Addr) netip.Prefix {
+	lo := slices.MinFunc(addrs, netip.Addr.Compare)
+	hi := slices.MaxFunc(addrs, netip.Addr.Compare)
+	for bits := lo.BitLen(); bits > 0; bits-- {
+		if p, _ := lo.Prefix(bits); p.Contains(hi) {
+			return p
+		}
+	}
+	p, _ := lo.Prefix(0)
+	return p
 }
 
 // narrowedTo is share, a party's share of a network incident, about the party's own

@@ -479,8 +479,10 @@ func TestNestedSplitNetworkIncidentsAreToldOnce(t *testing.T) {
 		},
 		{
 			name: "/24 in /16", nets: map[string][]string{"5.6.7.0/24": a24, "5.6.0.0/16": a16},
-			want:   map[string][]string{custA: a24[:3], custB: a24[3:], five: a16[5:]},
-			source: map[string]string{custA: "from 5.6.7.0/29", custB: "from 5.6.7.8/29", five: "from 5.6.0.0/16"},
+			want: map[string][]string{custA: a24[:3], custB: a24[3:], five: a16[5:]},
+			// five's two addresses fill a /23 that holds none of the /29s': that is what
+			// it is told of.
+			source: map[string]string{custA: "from 5.6.7.0/29", custB: "from 5.6.7.8/29", five: "from 5.6.8.0/23"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -667,4 +669,86 @@ mode = "auto"
 [store]
 path = %q
 `, dnsServer, boot, server, filepath.Join(dir, "state.db")))
+}
+
+// A network incident whose addresses left after the do-not-contact list's and those
+// without a contact are all one party's is told to that party as what it is: the
+// party's own block, or the narrowest network that holds the addresses it is told and
+// none of those left out, and only their counts. Before, the party was told "from
+// 5.6.7.0/24", the whole network, as if the others' were its too.
+func TestASinglePartyShareNamesOnlyWhatItHolds(t *testing.T) {
+	v4 := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.4", "5.6.7.5", "5.6.7.6", "5.6.7.7",
+		"5.6.7.8", "5.6.7.9", "5.6.7.10", "5.6.7.11", "5.6.7.12"}
+	custA, custB, five := "abuse@cust-a.example", "abuse@cust-b.example", "abuse@five.example"
+	for _, tc := range []struct {
+		name     string
+		addrs    []string
+		contacts []party
+		dnc      string
+		to       string
+		mine     []string
+		source   string // the network the mail is about
+		conns    string
+	}{
+		{
+			name: "the party's own /29 beside a do-not-contact one", addrs: v4,
+			contacts: []party{{"5.6.7.8/29", custB}, {"5.0.0.0/8", five}}, dnc: "5.6.7.0/29",
+			to: custB, mine: v4[7:], source: "5.6.7.8/29", conns: "Connections:     5 (10 log lines)",
+		},
+		{
+			name: "the party's own /29 beside addresses without a contact", addrs: v4,
+			contacts: []party{{"5.6.7.0/29", custA}},
+			to:       custA, mine: v4[:7], source: "5.6.7.0/29", conns: "Connections:     7 (14 log lines)",
+		},
+		{
+			// The covering /8's desk is told the /29 its addresses fill, which holds none
+			// of the do-not-contact list's.
+			name: "a covering contact, a do-not-contact /29 inside", addrs: v4,
+			contacts: []party{{"5.0.0.0/8", five}}, dnc: "5.6.7.8/29",
+			to: five, mine: v4[:7], source: "5.6.7.0/29", conns: "Connections:     7 (14 log lines)",
+		},
+		{
+			// No network narrower than the /24 holds 5.6.7.1 and 5.6.7.200 without
+			// 5.6.7.9: the /24 it is, with the two addresses and their counts only.
+			name: "addresses around a do-not-contact one", addrs: []string{"5.6.7.1", "5.6.7.9", "5.6.7.200"},
+			contacts: []party{{"5.0.0.0/8", five}}, dnc: "5.6.7.8/29",
+			to: five, mine: []string{"5.6.7.1", "5.6.7.200"}, source: "5.6.7.0/24", conns: "Connections:     2 (4 log lines)",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			extra := ""
+			if tc.dnc != "" {
+				extra = fmt.Sprintf("\n[[do_not_contact]]\nnetwork = %q\nreason = \"a partner\"\n", tc.dnc)
+			}
+			p, st, logs := outboxPipeline(t, srv.Addr, "auto", tc.contacts, extra)
+			inc := splitAttack(t, st, "5.6.7.0/24", tc.addrs)
+			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			m := srv.Next(t)
+			srv.Nothing(t)
+			if len(m.To) != 1 || m.To[0] != tc.to {
+				t.Fatalf("a mail to %v, want one to %s", m.To, tc.to)
+			}
+			text := strings.ReplaceAll(mailText(t, m.Data), "\r\n", "\n")
+			for _, a := range tc.addrs {
+				if w := slices.Contains(tc.mine, a); names(text, a) != w {
+					t.Errorf("the mail names %s: %v, want %v:\n%s", a, !w, w, text)
+				}
+			}
+			for _, want := range []string{"from " + tc.source + "\n", "Source network:  " + tc.source + "\n",
+				fmt.Sprintf("Addresses seen:  %d\n", len(tc.mine)), tc.conns} {
+				if !strings.Contains(text, want) {
+					t.Errorf("the mail does not say %q:\n%s", want, text)
+				}
+			}
+			if _, ok, _ := st.ReportFor(inc.ID); !ok {
+				t.Error("the incident is not marked reported")
+			}
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
 }
