@@ -136,6 +136,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	// down, every incident of the round fails alike.
 	var failed int
 	var firstFailed abusewatch.Incident
+	var firstAddrs []netip.Addr // of firstFailed, those whose lookups failed
 	var firstErr error
 	var compromises []abusewatch.Incident // mailed to the admin after the loop (alertCompromises)
 	// The lookups wait on the network: past the budget, the round leaves the rest of
@@ -192,6 +193,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		// contact's (a narrower contact may speak for part of it whatever the first
 		// address's says); otherwise each party is told its own addresses.
 		share, addr := partyShare{}, inc.Addr
+		var missed []netip.Addr // of a network incident, the addresses no contact was found for
 		missAt, missNote := now, ""
 		if inc.AboutNetwork() {
 			var until time.Time // the round's first incident is looked up in full, so that each round gets on
@@ -227,7 +229,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			switch {
 			case err != nil:
 			case len(res.contacts) == 0 && len(res.missed) > 0:
-				err, addr = res.missErr, res.missed[0]
+				err, addr, missed = res.missErr, res.missed[0], res.missed
 			case len(res.contacts) == 0:
 				err = fmt.Errorf("%w: every address of %s", lookup.ErrDoNotContact, inc.Network)
 			case len(res.contacts) > 1:
@@ -256,12 +258,21 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
+			// Named by the addresses whose lookups failed: a network incident's first may
+			// be one the do-not-contact list left out.
+			if missed == nil {
+				missed = []netip.Addr{addr}
+			}
+			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", addrList(missed), "err", err)
+			of := ""
+			if inc.AboutNetwork() {
+				of = " for " + addrList(missed)
+			}
 			// The error may quote a registry's or a resolver's answer: one printable line.
-			p.misses.set(inc.ID, UnreportedNoContact, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %s",
-				now.In(p.zone()).Format("2006-01-02 15:04"), addr, sanitizeText(err.Error())), missAt)
+			p.misses.set(inc.ID, UnreportedNoContact, fmt.Sprintf("no abuse contact found at %s%s, tried again every round (abusewatch whois %s): %s",
+				now.In(p.zone()).Format("2006-01-02 15:04"), of, addr, sanitizeText(err.Error())), missAt)
 			if failed++; failed == 1 {
-				firstFailed, firstErr = inc, err
+				firstFailed, firstAddrs, firstErr = inc, missed, err
 			}
 			continue
 		}
@@ -287,7 +298,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	}
 	if failed > 0 {
 		p.log.Warn("no abuse contact found; these incidents are tried again next round (abusewatch whois ADDR shows the lookup step by step)",
-			"incidents", failed, "first", firstFailed.ID, "addr", firstFailed.Addr, "err", firstErr)
+			"incidents", failed, "first", firstFailed.ID, "addr", addrList(firstAddrs), "err", firstErr)
 	}
 	if err := p.alertCompromises(ctx, compromises, now); err != nil {
 		return err

@@ -752,3 +752,34 @@ func TestASinglePartyShareNamesOnlyWhatItHolds(t *testing.T) {
 		})
 	}
 }
+
+// The warning that no abuse contact was found for a network incident names the
+// addresses whose lookups found none, not the incident's first address, which may be
+// one the do-not-contact list left out: `abusewatch whois` of that one shows nothing
+// wrong.
+func TestTheNoContactWarningNamesTheAddressesWithoutAContact(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	extra := "\n[[do_not_contact]]\nnetwork = \"5.6.7.0/29\"\nreason = \"a partner\"\n"
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", nil, extra)
+	inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"})
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	var warning string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN msg=\"no abuse contact found") {
+			warning = l
+		}
+	}
+	if !strings.Contains(warning, `addr="5.6.7.9, 5.6.7.10"`) {
+		t.Errorf("the warning is %q, want one naming 5.6.7.9 and 5.6.7.10", warning)
+	}
+	m, _ := p.misses.get(inc.ID)
+	if m.code != UnreportedNoContact || !strings.Contains(m.why, "5.6.7.9, 5.6.7.10") || names(m.why, "5.6.7.1") {
+		t.Errorf("the incident's miss is %+v, want one naming the addresses without a contact only", m)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
