@@ -238,7 +238,11 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 				} else {
 					p.misses.clear(inc.ID)
 				}
-				split = append(split, splitIncident{inc, res.contacts, res.owner})
+				var waiting time.Time
+				if prev.code == UnreportedWaitsForWider {
+					waiting = prev.at
+				}
+				split = append(split, splitIncident{inc, res.contacts, res.owner, waiting})
 				continue
 			default:
 				contact = res.contacts[0]
@@ -318,9 +322,10 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		}
 	}
 	// A split network incident within a wider one of the round whose times meet it (a
-	// /24 in its /16 or /8) waits for the next round: each party is told the widest, and
+	// /24 in its /16 or /8) waits (waitsForWider): each party is told the widest, and
 	// then the narrower is held by its report (heldByReport), or its shares leave out
 	// what that holds; otherwise each party got a report per size of the same lines.
+	// The widest are written first.
 	var wider []abusewatch.Incident
 	for _, pt := range parties {
 		wider = append(wider, pt.incidents...)
@@ -328,13 +333,8 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	for _, sp := range split {
 		wider = append(wider, sp.inc)
 	}
-	split = slices.DeleteFunc(split, func(sp splitIncident) bool {
-		w, ok := widerOf(sp.inc, wider)
-		if ok {
-			p.log.Debug("network incident within a wider one of the round: its shares wait for the next round",
-				"incident", sp.inc.ID, "network", sp.inc.Network, "wider", w.ID, "wider_network", w.Network)
-		}
-		return ok
+	slices.SortStableFunc(split, func(a, b splitIncident) int {
+		return cmp.Compare(abusewatch.UnmapPrefix(a.inc.Network).Bits(), abusewatch.UnmapPrefix(b.inc.Network).Bits())
 	})
 	if len(parties) == 0 && len(split) == 0 {
 		return nil
@@ -387,6 +387,14 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	}
 splits:
 	for _, sp := range split {
+		if w, ok := widerOf(sp.inc, wider); ok {
+			if wait, err := p.waitsForWider(sp, w, now); err != nil || wait {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		// Every party's share goes in the same round, or none: the incident is marked
 		// reported only with all of them written. One that must wait holds up the others'.
 		for _, c := range sp.contacts {

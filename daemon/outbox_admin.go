@@ -344,6 +344,15 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 			fate = fmt.Sprintf("It would wait until %s (%s), then be sent (auto mode).", stamp(until), hold)
 		}
 	}
+	// A split network incident waiting for a wider one's reports says so (waitsForWider).
+	misses := &contactMisses{st: st}
+	for _, inc := range mine {
+		if m, err := misses.get(inc.ID); err != nil {
+			return Preview{}, err
+		} else if m.code == UnreportedWaitsForWider {
+			fate = fmt.Sprintf("Its incident %s (%s) %s. %s", inc.ID, inc.Network, m.why, fate)
+		}
+	}
 	return Preview{Report: r, Fate: fate}, nil
 }
 

@@ -51,6 +51,7 @@ type splitIncident struct {
 	inc      abusewatch.Incident
 	contacts []abusewatch.Contact // by party
 	owner    map[netip.Addr]int
+	waiting  time.Time // since when it waits for a wider incident (waitsForWider); zero: it did not
 }
 
 // holds says whether contact c speaks for the whole of network n, and no network on the
@@ -376,6 +377,39 @@ func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported [
 		return "", nil // lines it counts that the store no longer has: which are held cannot be told
 	}
 	return by, nil
+}
+
+// widerWait is how long a split network incident waits for a wider one of its rounds
+// (waitsForWider): its reports then hold the narrower's lines, or its shares leave out
+// what those hold, but a wider one may wait far longer (a party of it in its cooldown,
+// or with a report nobody approves), and the narrower's parties are not kept waiting
+// for that. Gone first, the narrower's reports hold what the wider one's leave out.
+const widerWait = time.Hour
+
+// waitsForWider says whether split incident sp waits for the next round for w, a wider
+// network incident of this round whose times meet it, and, while it does, says why (the
+// misses: `incidents`, `report preview`). It waits for widerWait at most since the
+// round that first made it wait, and not for one whose report cannot be written.
+func (p *Pipeline) waitsForWider(sp splitIncident, w abusewatch.Incident, now time.Time) (bool, error) {
+	if m, err := p.misses.get(w.ID); err != nil || m.code == UnreportedNotWritten {
+		return false, err
+	}
+	since := sp.waiting
+	if since.IsZero() {
+		since = now
+	}
+	if now.Sub(since) >= widerWait {
+		p.log.Info("network incident within a wider one goes without waiting longer for the wider one's reports",
+			"incident", sp.inc.ID, "network", sp.inc.Network, "wider", w.ID, "wider_network", w.Network, "waited", now.Sub(since))
+		return false, nil
+	}
+	until := since.Add(widerWait)
+	p.log.Debug("network incident within a wider one of the round: its shares wait for the next round",
+		"incident", sp.inc.ID, "network", sp.inc.Network, "wider", w.ID, "wider_network", w.Network, "until", until)
+	p.misses.set(sp.inc.ID, UnreportedWaitsForWider, fmt.Sprintf(
+		"waits for the reports of incident %s of the wider network %s, which hold its lines, so that each party is told each line once: "+
+			"written at the next round once those are, at %s at the latest", w.ID, w.Network, until.In(p.zone()).Format("2006-01-02 15:04")), since)
+	return true, nil
 }
 
 // widerOf returns an incident of round about a network wider than inc's that holds
