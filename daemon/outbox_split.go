@@ -258,10 +258,11 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			if err != nil {
 				return err
 			}
-			by, err := p.heldShare(part, partyShare{sp.owner, i}, known.Reported)
+			by, told, err := p.heldShare(part, partyShare{sp.owner, i}, known.Reported)
 			if err != nil {
 				return err
 			}
+			part = withoutTold(part, told)
 			if by != "" {
 				p.log.Info("a party's share of a network incident is not sent: an earlier report holds all its lines",
 					"incident", inc.ID, "to", strings.Join(c.Emails, ", "), "held_by", by)
@@ -334,16 +335,20 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 // counts, lies within the times of a reported incident of its address or network and
 // class, or was kept by one); "" when its report would tell the desk something new. A
 // share is about a network, which an address's own incident never holds whole in
-// mailer.HeldByReported's terms, though it may hold every line of it.
-func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported []abusewatch.Incident) (string, error) {
+// mailer.HeldByReported's terms, though it may hold every line of it. told are then the
+// addresses of share every stored line of which they hold, when the store holds as many
+// lines as it counts: its report leaves their lines out (mailer.Known), so it must not
+// list them among the addresses seen either.
+func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported []abusewatch.Incident) (by string, told []netip.Addr, err error) {
 	if by := mailer.HeldByReported(share, reported); by != "" || len(reported) == 0 || s.whole() {
-		return by, nil
+		return by, nil, nil
 	}
 	evs, err := p.store.EventsByNetwork(share.Network, share.First, share.Last)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	by, n := "", 0
+	n, all := 0, true
+	held := map[netip.Addr]bool{} // each address with a line: whether every one of them is held
 	for _, e := range evs {
 		if e.Class == abusewatch.ClassAuthSuccess || s.Excluded(e.Addr) || !slices.Contains(share.Classes, e.Class) {
 			continue
@@ -366,17 +371,35 @@ func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported [
 			}
 			return r.Addr.Unmap() == e.Addr.Unmap()
 		})
-		if i < 0 {
-			return "", nil
+		a := e.Addr.Unmap()
+		if was, seen := held[a]; !seen || was {
+			held[a] = i >= 0
 		}
-		if by == "" {
+		if all = all && i >= 0; all && by == "" {
 			by = reported[i].ID
 		}
 	}
 	if n == 0 || n < share.Count {
-		return "", nil // lines it counts that the store no longer has: which are held cannot be told
+		return "", nil, nil // lines it counts that the store no longer has: which are held cannot be told
 	}
-	return by, nil
+	if all {
+		return by, nil, nil
+	}
+	for a, h := range held {
+		if h {
+			told = append(told, a)
+		}
+	}
+	slices.SortFunc(told, netip.Addr.Compare)
+	return "", told, nil
+}
+
+// withoutTold is share without the addresses told among its sources.
+func withoutTold(share abusewatch.Incident, told []netip.Addr) abusewatch.Incident {
+	if len(told) > 0 {
+		share.Sources = slices.DeleteFunc(slices.Clone(share.Sources), func(a netip.Addr) bool { return slices.Contains(told, a.Unmap()) })
+	}
+	return share
 }
 
 // widerWait is how long a split network incident waits for a wider one of its rounds

@@ -366,7 +366,8 @@ func TestAShareWaitsForAReportWrittenInTheSameRound(t *testing.T) {
 // A share is composed as any report: the lines an earlier report holds (an address's
 // own incident, reported before its network's formed) are left out of it, and a share
 // all of whose lines an earlier report holds is not sent, while the other parties' are.
-// Before, each share restated them: the desk was told the same lines twice.
+// Before, each share restated them: the desk was told the same lines twice; and then it
+// still listed among the addresses seen one none of whose lines it held.
 func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
 	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
 	for _, tc := range []struct {
@@ -437,6 +438,14 @@ func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
 					if w := slices.Contains(addrs, a); strings.Contains(text, "from "+a+" port") != w {
 						t.Errorf("the mail to %s quotes lines of %s: %v, want %v:\n%s", to, a, !w, w, text)
 					}
+					// Nor is an address all of whose lines were told before listed among
+					// those seen, nor given an X-ARF part.
+					if w := slices.Contains(addrs, a); names(text, a) != w {
+						t.Errorf("the mail to %s names %s: %v, want %v:\n%s", to, a, !w, w, text)
+					}
+				}
+				if seen := fmt.Sprintf("Addresses seen:  %d\r\n", len(addrs)); !strings.Contains(text, seen) {
+					t.Errorf("the mail to %s does not say %q:\n%s", to, seen, text)
 				}
 				if !strings.Contains(text, tc.conns[to]) {
 					t.Errorf("the mail to %s does not say %q:\n%s", to, tc.conns[to], text)
