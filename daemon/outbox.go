@@ -486,6 +486,17 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 		if err != nil {
 			return err
 		}
+		// A share lists among the addresses seen only those with lines in its report,
+		// as writeShares does.
+		for i, inc := range incs {
+			if s := shares[inc.ID]; !s.whole() {
+				_, told, err := p.heldShare(inc, s, known.Reported)
+				if err != nil {
+					return err
+				}
+				incs[i] = withoutTold(inc, told)
+			}
+		}
 		r, err := composer.ComposeKnowing(contact, incs, known, now)
 		if err != nil {
 			// One party's report that cannot be written (a registry's mailbox the mailer

@@ -395,21 +395,8 @@ func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
 			srv := mailtest.Start(t, mailtest.Options{})
 			p, st, logs := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
 			inc := splitAttack(t, st, "5.6.7.0/24", tc.addrs)
-			// Each held address's own incident, of its two lines as stored.
 			for _, a := range tc.held {
-				i := slices.Index(tc.addrs, a)
-				own := abusewatch.Incident{ID: "inc-" + a, Key: "ip:" + a, Rule: "per-address", Addr: netip.MustParseAddr(a),
-					Network: netip.MustParsePrefix(a + "/32"), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
-					Count: 2, Attempts: 1, Hosts: []string{"web1"}, Severity: 3}
-				for j := range 2 {
-					own.Evidence = append(own.Evidence, abusewatch.Event{Time: t0.Add(time.Duration(10*i+j) * time.Second), Class: abusewatch.ClassAuthFailure,
-						Addr: own.Addr, Port: uint16(40000 + i), Host: "web1", Service: "sshd",
-						Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
-				}
-				own.First, own.Last = own.Evidence[0].Time, own.Evidence[1].Time
-				if err := st.PutIncidents([]abusewatch.Incident{own}); err != nil {
-					t.Fatal(err)
-				}
+				ownIncident(t, st, tc.addrs, a)
 			}
 			// The addresses' own reports go first; the shares wait for them (and the cooldown).
 			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
@@ -787,6 +774,63 @@ func TestTheNoContactWarningNamesTheAddressesWithoutAContact(t *testing.T) {
 	m, _ := p.misses.get(inc.ID)
 	if m.code != UnreportedNoContact || !strings.Contains(m.why, "5.6.7.9, 5.6.7.10") || names(m.why, "5.6.7.1") {
 		t.Errorf("the incident's miss is %+v, want one naming the addresses without a contact only", m)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// ownIncident stores the incident of address a of addrs on its own, of its two lines as
+// splitAttack stored them.
+func ownIncident(t *testing.T, st *store.Store, addrs []string, a string) {
+	t.Helper()
+	i := slices.Index(addrs, a)
+	own := abusewatch.Incident{ID: "inc-" + a, Key: "ip:" + a, Rule: "per-address", Addr: netip.MustParseAddr(a),
+		Network: netip.MustParsePrefix(a + "/32"), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+		Count: 2, Attempts: 1, Hosts: []string{"web1"}, Severity: 3}
+	for j := range 2 {
+		own.Evidence = append(own.Evidence, abusewatch.Event{Time: t0.Add(time.Duration(10*i+j) * time.Second), Class: abusewatch.ClassAuthFailure,
+			Addr: own.Addr, Port: uint16(40000 + i), Host: "web1", Service: "sshd",
+			Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
+	}
+	own.First, own.Last = own.Evidence[0].Time, own.Evidence[1].Time
+	if err := st.PutIncidents([]abusewatch.Incident{own}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The report of a network incident whose addresses left are one party's (the others
+// have no contact) lists, as a split share does, only the addresses with lines in it:
+// not one all of whose lines the report of its own incident told before.
+func TestASinglePartyShareDoesNotListAnAddressToldBefore(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	custA := "abuse@cust-a.example"
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}}, "")
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9"}
+	// 5.6.7.1's own incident is reported first; then its network's forms.
+	ownIncident(t, st, addrs, "5.6.7.1")
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	inc := splitAttack(t, st, "5.6.7.0/24", addrs)
+	if err := p.Tick(t.Context(), t0.Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(mailText(t, srv.Next(t).Data), "\r\n", "\n")
+	srv.Nothing(t)
+	for _, a := range addrs {
+		if w := a == "5.6.7.2" || a == "5.6.7.3"; names(text, a) != w {
+			t.Errorf("the mail names %s: %v, want %v:\n%s", a, !w, w, text)
+		}
+	}
+	for _, want := range []string{"Addresses seen:  2\n", "Connections:     2 (4 log lines)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the mail does not say %q:\n%s", want, text)
+		}
+	}
+	if _, ok, _ := st.ReportFor(inc.ID); !ok {
+		t.Error("the network incident is not marked reported")
 	}
 	if t.Failed() {
 		t.Log(logs)
