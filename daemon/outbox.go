@@ -804,7 +804,7 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	// Composed again, a network incident tells r's party no more than r did: its share.
 	shared := keep[:0]
 	for _, inc := range keep {
-		inc, ok, err := p.theirs(ctx, inc, r.Contact)
+		inc, ok, err := p.theirs(ctx, inc, r.Contact, r.ID)
 		if err != nil {
 			p.log.Info("report waits: its network incident's share cannot be looked up again", "id", r.ID, "err", err)
 			return r, false, nil

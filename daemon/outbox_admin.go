@@ -262,12 +262,16 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if len(contact.Emails) == 0 {
 		return Preview{}, fmt.Errorf("no abuse contact for %s: the lookup found no address", addr)
 	}
+	except := ""
+	if already {
+		except = newestReport // as it was reported: beside the others of its report
+	}
 	// A network incident of several parties is shown as addr's party's share: its own
 	// addresses, their lines and counts, as the round would write it to that party.
 	pp := &Pipeline{cfg: cfg, store: st, finder: finder, Counters: &Counters{}, log: slog.New(slog.DiscardHandler)}
 	shares := mine[:0:0]
 	for _, inc := range mine {
-		part, ok, err := pp.theirs(ctx, inc, contact)
+		part, ok, err := pp.theirs(ctx, inc, contact, except)
 		if err != nil {
 			return Preview{}, err
 		}
@@ -287,10 +291,6 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	composer, err := ReportComposer(cfg, base)
 	if err != nil {
 		return Preview{}, err
-	}
-	except := ""
-	if already {
-		except = newestReport // as it was reported: beside the others of its report
 	}
 	known, err := knownOf(st, mine, except)
 	if err != nil {

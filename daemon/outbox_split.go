@@ -189,8 +189,9 @@ func (p *Pipeline) share(inc abusewatch.Incident, s partyShare) (_ abusewatch.In
 
 // theirs is inc trimmed to the share of contact, for a report written before to it:
 // looked up again (cached), so that a report composed again (withoutNeverReported) tells
-// the party no more than its first mail did.
-func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact abusewatch.Contact) (abusewatch.Incident, bool, error) {
+// the party no more than its first mail did, nor lists what it did not tell (heldShare).
+// except is the report being composed again ("" none), whose incidents are its own.
+func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact abusewatch.Contact, except string) (abusewatch.Incident, bool, error) {
 	if !inc.AboutNetwork() {
 		return inc, true, nil
 	}
@@ -204,8 +205,18 @@ func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact 
 			if len(res.contacts) == 1 && len(res.missed) == 0 && len(leftOutOf(res.owner)) == 0 && p.holds(c, inc.Network) {
 				return inc, true, nil
 			}
-			part, ok, err := p.share(inc, partyShare{res.owner, i})
-			return toldAs(part, c, partyShare{res.owner, i}), ok, err
+			s := partyShare{res.owner, i}
+			part, ok, err := p.share(inc, s)
+			if err != nil || !ok {
+				return part, ok, err
+			}
+			part = toldAs(part, c, s)
+			known, err := knownOf(p.store, []abusewatch.Incident{part}, except)
+			if err != nil {
+				return part, false, err
+			}
+			_, told, err := p.heldShare(part, s, known.Reported)
+			return withoutTold(part, told), err == nil, err
 		}
 	}
 	return inc, false, nil

@@ -836,3 +836,31 @@ func TestASinglePartyShareDoesNotListAnAddressToldBefore(t *testing.T) {
 		t.Log(logs)
 	}
 }
+
+// report preview (and a share composed again) tells the share as the round writes it:
+// without an address all of whose lines an earlier report holds among those seen.
+func TestPreviewOfAShareDoesNotListAnAddressToldBefore(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	p, st, _ := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9"}
+	ownIncident(t, st, addrs, "5.6.7.1")
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	splitAttack(t, st, "5.6.7.0/24", addrs)
+	pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr("5.6.7.2"), t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(mailText(t, pv.Report.Message), "\r\n", "\n")
+	for _, a := range addrs {
+		if w := a == "5.6.7.2" || a == "5.6.7.3"; names(text, a) != w {
+			t.Errorf("the preview names %s: %v, want %v:\n%s", a, !w, w, text)
+		}
+	}
+	if !strings.Contains(text, "Addresses seen:  2\n") {
+		t.Errorf("the preview does not list two addresses seen:\n%s", text)
+	}
+}
