@@ -130,3 +130,32 @@ func TestANarrowerSplitIncidentWaitsForTheWiderOneForABoundedTime(t *testing.T) 
 		t.Log(logs)
 	}
 }
+
+// A split /24 does not wait for a wider incident that is never reported outside (for
+// the admin only): that one is not written, so the /24's shares go at once.
+func TestANarrowerSplitIncidentDoesNotWaitForAnAdminOnlyWiderOne(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}, {"5.0.0.0/8", "abuse@five.example"}}, "")
+	a24 := []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"}
+	incs := nestedAttack(t, st, map[string][]string{"5.6.7.0/24": a24, "5.6.0.0/16": append(slices.Clone(a24), "5.6.8.1")})
+	wide := incs["5.6.0.0/16"]
+	wide.AdminOnly = true
+	if err := st.PutIncidents([]abusewatch.Incident{wide}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{srv.Next(t).To[0], srv.Next(t).To[0]}
+	srv.Nothing(t)
+	if slices.Sort(got); !slices.Equal(got, []string{custA, custB}) {
+		t.Errorf("mails to %v, want the /24's share to each of its parties", got)
+	}
+	if _, ok, _ := st.ReportFor(incs["5.6.7.0/24"].ID); !ok {
+		t.Error("the /24 is not marked reported")
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
