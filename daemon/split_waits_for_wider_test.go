@@ -126,6 +126,43 @@ func TestANarrowerSplitIncidentWaitsForTheWiderOneForABoundedTime(t *testing.T) 
 	if m, _ := p.misses.get(narrow.ID); m.code == UnreportedWaitsForWider {
 		t.Errorf("the /24 still says it waits: %+v", m)
 	}
+
+	// Approved at last, and past the cooldown: the /16 goes to five about its own
+	// address only; the /24's parties are not told its lines again.
+	later := first.Add(2 * time.Hour)
+	if _, err := ApproveReports(p.cfg, st, nil, true, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DeliverAt(t.Context(), later); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		srv.Next(t)
+	}
+	before := len(reportsIn(t, st))
+	if err := p.Tick(t.Context(), later.Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	rs := reportsIn(t, st, abusewatch.ReportPendingApproval)
+	if len(rs) != 1 || rs[0].Contact.Emails[0] != five || !slices.Equal(rs[0].Incidents, []string{wide.ID}) || len(reportsIn(t, st)) != before+1 {
+		for _, r := range rs {
+			t.Errorf("report to %v about %v", r.Contact.Emails, r.Incidents)
+		}
+		t.Fatalf("want one new report, of the /16 to %s", five)
+	}
+	full, _, err := st.Report(rs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := mailText(t, full.Message)
+	for _, a := range append(slices.Clone(a24), "5.6.8.1") {
+		if w := a == "5.6.8.1"; names(text, a) != w {
+			t.Errorf("five's report of the /16 names %s: %v, want %v:\n%s", a, !w, w, text)
+		}
+	}
+	if _, ok, _ := st.ReportFor(wide.ID); !ok {
+		t.Error("the /16 is not marked reported")
+	}
 	if t.Failed() {
 		t.Log(logs)
 	}
