@@ -44,10 +44,15 @@ type contactMisses struct {
 }
 
 type contactMiss struct {
-	code  string // UnreportedNoContact, UnreportedDoNotContact, UnreportedNotWritten
+	code  string // UnreportedNoContact, UnreportedDoNotContact, UnreportedNotWritten, UnreportedWaitsForWider
 	why   string
 	at    time.Time
-	retry bool // no contact found, as opposed to one never to be written to
+	retry bool // no contact found, or no report written, as opposed to one never to be written to or one that waits its turn
+}
+
+// retries says whether a miss of code is one the rounds try again to get past.
+func retries(code string) bool {
+	return code != UnreportedDoNotContact && code != UnreportedWaitsForWider
 }
 
 // set records why incident id has no report, under code (UnreportedNoContact,
@@ -59,7 +64,7 @@ func (m *contactMisses) set(id, code, why string, at time.Time) {
 	if m.why == nil {
 		m.why = map[string]contactMiss{}
 	}
-	m.why[id] = contactMiss{code, why, at, code != UnreportedDoNotContact}
+	m.why[id] = contactMiss{code, why, at, retries(code)}
 	m.change(id, &store.ContactMiss{Code: code, Why: why, At: at})
 }
 
@@ -149,7 +154,7 @@ func (m *contactMisses) get(id string) (contactMiss, error) {
 	if err != nil || !ok || stored.At.Before(forgotten) {
 		return contactMiss{}, err
 	}
-	return contactMiss{stored.Code, stored.Why, stored.At, stored.Code != UnreportedDoNotContact}, nil
+	return contactMiss{stored.Code, stored.Why, stored.At, retries(stored.Code)}, nil
 }
 
 // The codes that say, for scripts, why an incident has no report (the JSON's
@@ -167,6 +172,7 @@ const (
 	UnreportedDoNotContact  = "do-not-contact" // [[do_not_contact]]
 	UnreportedNoContact     = "no-contact"     // the last round found no abuse contact
 	UnreportedNotWritten    = "report-not-written"
+	UnreportedWaitsForWider = "waits-for-wider" // a split network incident waits for a wider one's reports (widerWait at most)
 )
 
 // Unreported says why incidents, and networks, are not reported outside. What decides

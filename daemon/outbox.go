@@ -136,6 +136,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	// down, every incident of the round fails alike.
 	var failed int
 	var firstFailed abusewatch.Incident
+	var firstAddrs []netip.Addr // of firstFailed, those whose lookups failed
 	var firstErr error
 	var compromises []abusewatch.Incident // mailed to the admin after the loop (alertCompromises)
 	// The lookups wait on the network: past the budget, the round leaves the rest of
@@ -193,6 +194,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		// contact's (a narrower contact may speak for part of it whatever the first
 		// address's says); otherwise each party is told its own addresses.
 		share, addr := partyShare{}, inc.Addr
+		var missed []netip.Addr // of a network incident, the addresses no contact was found for
 		missAt, missNote := now, ""
 		if inc.AboutNetwork() {
 			var until time.Time // the round's first incident is looked up in full, so that each round gets on
@@ -228,7 +230,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			switch {
 			case err != nil:
 			case len(res.contacts) == 0 && len(res.missed) > 0:
-				err, addr = res.missErr, res.missed[0]
+				err, addr, missed = res.missErr, res.missed[0], res.missed
 			case len(res.contacts) == 0:
 				err = fmt.Errorf("%w: every address of %s", lookup.ErrDoNotContact, inc.Network)
 			case len(res.contacts) > 1:
@@ -237,7 +239,11 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 				} else {
 					p.misses.clear(inc.ID)
 				}
-				split = append(split, splitIncident{inc, res.contacts, res.owner})
+				var waiting time.Time
+				if prev.code == UnreportedWaitsForWider {
+					waiting = prev.at
+				}
+				split = append(split, splitIncident{inc, res.contacts, res.owner, waiting})
 				continue
 			default:
 				contact = res.contacts[0]
@@ -257,12 +263,21 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", inc.Addr, "err", err)
+			// Named by the addresses whose lookups failed: a network incident's first may
+			// be one the do-not-contact list left out.
+			if missed == nil {
+				missed = []netip.Addr{addr}
+			}
+			p.log.Debug("no abuse contact found; will try again", "incident", inc.ID, "addr", addrList(missed), "err", err)
+			of := ""
+			if inc.AboutNetwork() {
+				of = " for " + addrList(missed)
+			}
 			// The error may quote a registry's or a resolver's answer: one printable line.
-			p.misses.set(inc.ID, UnreportedNoContact, fmt.Sprintf("no abuse contact found at %s, tried again every round (abusewatch whois %s): %s",
-				now.In(p.zone()).Format("2006-01-02 15:04"), addr, sanitizeText(err.Error())), missAt)
+			p.misses.set(inc.ID, UnreportedNoContact, fmt.Sprintf("no abuse contact found at %s%s, tried again every round (abusewatch whois %s): %s",
+				now.In(p.zone()).Format("2006-01-02 15:04"), of, addr, sanitizeText(err.Error())), missAt)
 			if failed++; failed == 1 {
-				firstFailed, firstErr = inc, err
+				firstFailed, firstAddrs, firstErr = inc, missed, err
 			}
 			continue
 		}
@@ -288,7 +303,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	}
 	if failed > 0 {
 		p.log.Warn("no abuse contact found; these incidents are tried again next round (abusewatch whois ADDR shows the lookup step by step)",
-			"incidents", failed, "first", firstFailed.ID, "addr", firstFailed.Addr, "err", firstErr)
+			"incidents", failed, "first", firstFailed.ID, "addr", addrList(firstAddrs), "err", firstErr)
 	}
 	if err := p.alertCompromises(ctx, compromises, now); err != nil {
 		return err
@@ -308,9 +323,10 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		}
 	}
 	// A split network incident within a wider one of the round whose times meet it (a
-	// /24 in its /16 or /8) waits for the next round: each party is told the widest, and
+	// /24 in its /16 or /8) waits (waitsForWider): each party is told the widest, and
 	// then the narrower is held by its report (heldByReport), or its shares leave out
 	// what that holds; otherwise each party got a report per size of the same lines.
+	// The widest are written first.
 	var wider []abusewatch.Incident
 	for _, pt := range parties {
 		wider = append(wider, pt.incidents...)
@@ -318,13 +334,8 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	for _, sp := range split {
 		wider = append(wider, sp.inc)
 	}
-	split = slices.DeleteFunc(split, func(sp splitIncident) bool {
-		w, ok := widerOf(sp.inc, wider)
-		if ok {
-			p.log.Debug("network incident within a wider one of the round: its shares wait for the next round",
-				"incident", sp.inc.ID, "network", sp.inc.Network, "wider", w.ID, "wider_network", w.Network)
-		}
-		return ok
+	slices.SortStableFunc(split, func(a, b splitIncident) int {
+		return cmp.Compare(abusewatch.UnmapPrefix(a.inc.Network).Bits(), abusewatch.UnmapPrefix(b.inc.Network).Bits())
 	})
 	if len(parties) == 0 && len(split) == 0 {
 		return nil
@@ -377,6 +388,14 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	}
 splits:
 	for _, sp := range split {
+		if w, ok := widerOf(sp.inc, wider); ok {
+			if wait, err := p.waitsForWider(sp, w, now); err != nil || wait {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		// Every party's share goes in the same round, or none: the incident is marked
 		// reported only with all of them written. One that must wait holds up the others'.
 		for _, c := range sp.contacts {
@@ -441,6 +460,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 				if inc, ok, err = p.share(inc, shares[inc.ID]); err != nil {
 					return err
 				}
+				inc = toldAs(inc, contact, shares[inc.ID])
 			}
 			if ok {
 				if name := ptr[inc.ID]; name != "" {
@@ -466,6 +486,17 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 		known, err := knownOf(p.store, incs, "")
 		if err != nil {
 			return err
+		}
+		// A share lists among the addresses seen only those with lines in its report,
+		// as writeShares does.
+		for i, inc := range incs {
+			if s := shares[inc.ID]; !s.whole() {
+				_, told, err := p.heldShare(inc, s, known.Reported)
+				if err != nil {
+					return err
+				}
+				incs[i] = withoutTold(inc, told)
+			}
 		}
 		r, err := composer.ComposeKnowing(contact, incs, known, now)
 		if err != nil {
@@ -774,7 +805,7 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	// Composed again, a network incident tells r's party no more than r did: its share.
 	shared := keep[:0]
 	for _, inc := range keep {
-		inc, ok, err := p.theirs(ctx, inc, r.Contact)
+		inc, ok, err := p.theirs(ctx, inc, r.Contact, r.ID)
 		if err != nil {
 			p.log.Info("report waits: its network incident's share cannot be looked up again", "id", r.ID, "err", err)
 			return r, false, nil

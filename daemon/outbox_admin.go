@@ -262,12 +262,16 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if len(contact.Emails) == 0 {
 		return Preview{}, fmt.Errorf("no abuse contact for %s: the lookup found no address", addr)
 	}
+	except := ""
+	if already {
+		except = newestReport // as it was reported: beside the others of its report
+	}
 	// A network incident of several parties is shown as addr's party's share: its own
 	// addresses, their lines and counts, as the round would write it to that party.
 	pp := &Pipeline{cfg: cfg, store: st, finder: finder, Counters: &Counters{}, log: slog.New(slog.DiscardHandler)}
 	shares := mine[:0:0]
 	for _, inc := range mine {
-		part, ok, err := pp.theirs(ctx, inc, contact)
+		part, ok, err := pp.theirs(ctx, inc, contact, except)
 		if err != nil {
 			return Preview{}, err
 		}
@@ -287,10 +291,6 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	composer, err := ReportComposer(cfg, base)
 	if err != nil {
 		return Preview{}, err
-	}
-	except := ""
-	if already {
-		except = newestReport // as it was reported: beside the others of its report
 	}
 	known, err := knownOf(st, mine, except)
 	if err != nil {
@@ -342,6 +342,15 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 		fate = "It would be sent at the next round (auto mode)."
 		if held {
 			fate = fmt.Sprintf("It would wait until %s (%s), then be sent (auto mode).", stamp(until), hold)
+		}
+	}
+	// A split network incident waiting for a wider one's reports says so (waitsForWider).
+	misses := &contactMisses{st: st}
+	for _, inc := range mine {
+		if m, err := misses.get(inc.ID); err != nil {
+			return Preview{}, err
+		} else if m.code == UnreportedWaitsForWider {
+			fate = fmt.Sprintf("Its incident %s (%s) %s. %s", inc.ID, inc.Network, m.why, fate)
 		}
 	}
 	return Preview{Report: r, Fate: fate}, nil

@@ -51,6 +51,7 @@ type splitIncident struct {
 	inc      abusewatch.Incident
 	contacts []abusewatch.Contact // by party
 	owner    map[netip.Addr]int
+	waiting  time.Time // since when it waits for a wider incident (waitsForWider); zero: it did not
 }
 
 // holds says whether contact c speaks for the whole of network n, and no network on the
@@ -188,8 +189,9 @@ func (p *Pipeline) share(inc abusewatch.Incident, s partyShare) (_ abusewatch.In
 
 // theirs is inc trimmed to the share of contact, for a report written before to it:
 // looked up again (cached), so that a report composed again (withoutNeverReported) tells
-// the party no more than its first mail did.
-func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact abusewatch.Contact) (abusewatch.Incident, bool, error) {
+// the party no more than its first mail did, nor lists what it did not tell (heldShare).
+// except is the report being composed again ("" none), whose incidents are its own.
+func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact abusewatch.Contact, except string) (abusewatch.Incident, bool, error) {
 	if !inc.AboutNetwork() {
 		return inc, true, nil
 	}
@@ -203,8 +205,18 @@ func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact 
 			if len(res.contacts) == 1 && len(res.missed) == 0 && len(leftOutOf(res.owner)) == 0 && p.holds(c, inc.Network) {
 				return inc, true, nil
 			}
-			part, ok, err := p.share(inc, partyShare{res.owner, i})
-			return narrowedTo(part, c), ok, err
+			s := partyShare{res.owner, i}
+			part, ok, err := p.share(inc, s)
+			if err != nil || !ok {
+				return part, ok, err
+			}
+			part = toldAs(part, c, s)
+			known, err := knownOf(p.store, []abusewatch.Incident{part}, except)
+			if err != nil {
+				return part, false, err
+			}
+			_, told, err := p.heldShare(part, s, known.Reported)
+			return withoutTold(part, told), err == nil, err
 		}
 	}
 	return inc, false, nil
@@ -249,7 +261,7 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 					"incident", inc.ID, "network", inc.Network)
 				return nil
 			}
-			part = narrowedTo(part, c)
+			part = toldAs(part, c, partyShare{sp.owner, i})
 			// Composed as any report: the lines an earlier report holds (an address's own
 			// incident, reported before the network's formed) are left out; a share all of
 			// whose lines one holds is not sent, the other parties' shares are.
@@ -257,10 +269,11 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			if err != nil {
 				return err
 			}
-			by, err := p.heldShare(part, partyShare{sp.owner, i}, known.Reported)
+			by, told, err := p.heldShare(part, partyShare{sp.owner, i}, known.Reported)
 			if err != nil {
 				return err
 			}
+			part = withoutTold(part, told)
 			if by != "" {
 				p.log.Info("a party's share of a network incident is not sent: an earlier report holds all its lines",
 					"incident", inc.ID, "to", strings.Join(c.Emails, ", "), "held_by", by)
@@ -333,16 +346,20 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 // counts, lies within the times of a reported incident of its address or network and
 // class, or was kept by one); "" when its report would tell the desk something new. A
 // share is about a network, which an address's own incident never holds whole in
-// mailer.HeldByReported's terms, though it may hold every line of it.
-func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported []abusewatch.Incident) (string, error) {
+// mailer.HeldByReported's terms, though it may hold every line of it. told are then the
+// addresses of share every stored line of which they hold, when the store holds as many
+// lines as it counts: its report leaves their lines out (mailer.Known), so it must not
+// list them among the addresses seen either.
+func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported []abusewatch.Incident) (by string, told []netip.Addr, err error) {
 	if by := mailer.HeldByReported(share, reported); by != "" || len(reported) == 0 || s.whole() {
-		return by, nil
+		return by, nil, nil
 	}
 	evs, err := p.store.EventsByNetwork(share.Network, share.First, share.Last)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	by, n := "", 0
+	n, all := 0, true
+	held := map[netip.Addr]bool{} // each address with a line: whether every one of them is held
 	for _, e := range evs {
 		if e.Class == abusewatch.ClassAuthSuccess || s.Excluded(e.Addr) || !slices.Contains(share.Classes, e.Class) {
 			continue
@@ -365,17 +382,68 @@ func (p *Pipeline) heldShare(share abusewatch.Incident, s partyShare, reported [
 			}
 			return r.Addr.Unmap() == e.Addr.Unmap()
 		})
-		if i < 0 {
-			return "", nil
+		a := e.Addr.Unmap()
+		if was, seen := held[a]; !seen || was {
+			held[a] = i >= 0
 		}
-		if by == "" {
+		if all = all && i >= 0; all && by == "" {
 			by = reported[i].ID
 		}
 	}
 	if n == 0 || n < share.Count {
-		return "", nil // lines it counts that the store no longer has: which are held cannot be told
+		return "", nil, nil // lines it counts that the store no longer has: which are held cannot be told
 	}
-	return by, nil
+	if all {
+		return by, nil, nil
+	}
+	for a, h := range held {
+		if h {
+			told = append(told, a)
+		}
+	}
+	slices.SortFunc(told, netip.Addr.Compare)
+	return "", told, nil
+}
+
+// withoutTold is share without the addresses told among its sources.
+func withoutTold(share abusewatch.Incident, told []netip.Addr) abusewatch.Incident {
+	if len(told) > 0 {
+		share.Sources = slices.DeleteFunc(slices.Clone(share.Sources), func(a netip.Addr) bool { return slices.Contains(told, a.Unmap()) })
+	}
+	return share
+}
+
+// widerWait is how long a split network incident waits for a wider one of its rounds
+// (waitsForWider): its reports then hold the narrower's lines, or its shares leave out
+// what those hold, but a wider one may wait far longer (a party of it in its cooldown,
+// or with a report nobody approves), and the narrower's parties are not kept waiting
+// for that. Gone first, the narrower's reports hold what the wider one's leave out.
+const widerWait = time.Hour
+
+// waitsForWider says whether split incident sp waits for the next round for w, a wider
+// network incident of this round whose times meet it, and, while it does, says why (the
+// misses: `incidents`, `report preview`). It waits for widerWait at most since the
+// round that first made it wait, and not for one whose report cannot be written.
+func (p *Pipeline) waitsForWider(sp splitIncident, w abusewatch.Incident, now time.Time) (bool, error) {
+	if m, err := p.misses.get(w.ID); err != nil || m.code == UnreportedNotWritten {
+		return false, err
+	}
+	since := sp.waiting
+	if since.IsZero() {
+		since = now
+	}
+	if now.Sub(since) >= widerWait {
+		p.log.Info("network incident within a wider one goes without waiting longer for the wider one's reports",
+			"incident", sp.inc.ID, "network", sp.inc.Network, "wider", w.ID, "wider_network", w.Network, "waited", now.Sub(since))
+		return false, nil
+	}
+	until := since.Add(widerWait)
+	p.log.Debug("network incident within a wider one of the round: its shares wait for the next round",
+		"incident", sp.inc.ID, "network", sp.inc.Network, "wider", w.ID, "wider_network", w.Network, "until", until)
+	p.misses.set(sp.inc.ID, UnreportedWaitsForWider, fmt.Sprintf(
+		"waits for the reports of incident %s of the wider network %s, which hold its lines, so that each party is told each line once: "+
+			"written at the next round once those are, at %s at the latest", w.ID, w.Network, until.In(p.zone()).Format("2006-01-02 15:04")), since)
+	return true, nil
 }
 
 // widerOf returns an incident of round about a network wider than inc's that holds
@@ -390,6 +458,52 @@ func widerOf(inc abusewatch.Incident, round []abusewatch.Incident) (abusewatch.I
 		}
 	}
 	return abusewatch.Incident{}, false
+}
+
+// toldAs is share, party s's share of a network incident, about what it holds: the
+// party's own block (narrowedTo), and within that, when addresses of the incident are
+// left out of it (others', the do-not-contact list's, those without a contact), the
+// narrowest network that holds every address of the share and none of those, if one
+// holds more than one address. Else the network stays as it is: its "Addresses seen"
+// and counts say which of it the party is told.
+func toldAs(share abusewatch.Incident, contact abusewatch.Contact, s partyShare) abusewatch.Incident {
+	if s.whole() {
+		return share
+	}
+	share = narrowedTo(share, contact)
+	n := abusewatch.UnmapPrefix(share.Network)
+	var mine, others []netip.Addr
+	for a, o := range s.owner {
+		switch {
+		case !n.Contains(a):
+		case o == s.party:
+			mine = append(mine, a)
+		default:
+			others = append(others, a)
+		}
+	}
+	if len(mine) < 2 || len(others) == 0 {
+		return share
+	}
+	c := covering(mine)
+	if c.Bits() <= n.Bits() || slices.ContainsFunc(others, c.Contains) {
+		return share
+	}
+	share.Network = c
+	return share
+}
+
+// covering is the narrowest network that holds every one of addrs (of one family).
+func covering(addrs []netip.Addr) netip.Prefix {
+	lo := slices.MinFunc(addrs, netip.Addr.Compare)
+	hi := slices.MaxFunc(addrs, netip.Addr.Compare)
+	for bits := lo.BitLen(); bits > 0; bits-- {
+		if p, _ := lo.Prefix(bits); p.Contains(hi) {
+			return p
+		}
+	}
+	p, _ := lo.Prefix(0)
+	return p
 }
 
 // narrowedTo is share, a party's share of a network incident, about the party's own

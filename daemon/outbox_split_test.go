@@ -366,7 +366,8 @@ func TestAShareWaitsForAReportWrittenInTheSameRound(t *testing.T) {
 // A share is composed as any report: the lines an earlier report holds (an address's
 // own incident, reported before its network's formed) are left out of it, and a share
 // all of whose lines an earlier report holds is not sent, while the other parties' are.
-// Before, each share restated them: the desk was told the same lines twice.
+// Before, each share restated them: the desk was told the same lines twice; and then it
+// still listed among the addresses seen one none of whose lines it held.
 func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
 	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
 	for _, tc := range []struct {
@@ -394,21 +395,8 @@ func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
 			srv := mailtest.Start(t, mailtest.Options{})
 			p, st, logs := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
 			inc := splitAttack(t, st, "5.6.7.0/24", tc.addrs)
-			// Each held address's own incident, of its two lines as stored.
 			for _, a := range tc.held {
-				i := slices.Index(tc.addrs, a)
-				own := abusewatch.Incident{ID: "inc-" + a, Key: "ip:" + a, Rule: "per-address", Addr: netip.MustParseAddr(a),
-					Network: netip.MustParsePrefix(a + "/32"), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
-					Count: 2, Attempts: 1, Hosts: []string{"web1"}, Severity: 3}
-				for j := range 2 {
-					own.Evidence = append(own.Evidence, abusewatch.Event{Time: t0.Add(time.Duration(10*i+j) * time.Second), Class: abusewatch.ClassAuthFailure,
-						Addr: own.Addr, Port: uint16(40000 + i), Host: "web1", Service: "sshd",
-						Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
-				}
-				own.First, own.Last = own.Evidence[0].Time, own.Evidence[1].Time
-				if err := st.PutIncidents([]abusewatch.Incident{own}); err != nil {
-					t.Fatal(err)
-				}
+				ownIncident(t, st, tc.addrs, a)
 			}
 			// The addresses' own reports go first; the shares wait for them (and the cooldown).
 			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
@@ -437,6 +425,14 @@ func TestAShareLeavesOutWhatAnEarlierReportHolds(t *testing.T) {
 					if w := slices.Contains(addrs, a); strings.Contains(text, "from "+a+" port") != w {
 						t.Errorf("the mail to %s quotes lines of %s: %v, want %v:\n%s", to, a, !w, w, text)
 					}
+					// Nor is an address all of whose lines were told before listed among
+					// those seen, nor given an X-ARF part.
+					if w := slices.Contains(addrs, a); names(text, a) != w {
+						t.Errorf("the mail to %s names %s: %v, want %v:\n%s", to, a, !w, w, text)
+					}
+				}
+				if seen := fmt.Sprintf("Addresses seen:  %d\r\n", len(addrs)); !strings.Contains(text, seen) {
+					t.Errorf("the mail to %s does not say %q:\n%s", to, seen, text)
 				}
 				if !strings.Contains(text, tc.conns[to]) {
 					t.Errorf("the mail to %s does not say %q:\n%s", to, tc.conns[to], text)
@@ -479,8 +475,10 @@ func TestNestedSplitNetworkIncidentsAreToldOnce(t *testing.T) {
 		},
 		{
 			name: "/24 in /16", nets: map[string][]string{"5.6.7.0/24": a24, "5.6.0.0/16": a16},
-			want:   map[string][]string{custA: a24[:3], custB: a24[3:], five: a16[5:]},
-			source: map[string]string{custA: "from 5.6.7.0/29", custB: "from 5.6.7.8/29", five: "from 5.6.0.0/16"},
+			want: map[string][]string{custA: a24[:3], custB: a24[3:], five: a16[5:]},
+			// five's two addresses fill a /23 that holds none of the /29s': that is what
+			// it is told of.
+			source: map[string]string{custA: "from 5.6.7.0/29", custB: "from 5.6.7.8/29", five: "from 5.6.8.0/23"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -667,4 +665,202 @@ mode = "auto"
 [store]
 path = %q
 `, dnsServer, boot, server, filepath.Join(dir, "state.db")))
+}
+
+// A network incident whose addresses left after the do-not-contact list's and those
+// without a contact are all one party's is told to that party as what it is: the
+// party's own block, or the narrowest network that holds the addresses it is told and
+// none of those left out, and only their counts. Before, the party was told "from
+// 5.6.7.0/24", the whole network, as if the others' were its too.
+func TestASinglePartyShareNamesOnlyWhatItHolds(t *testing.T) {
+	v4 := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.4", "5.6.7.5", "5.6.7.6", "5.6.7.7",
+		"5.6.7.8", "5.6.7.9", "5.6.7.10", "5.6.7.11", "5.6.7.12"}
+	custA, custB, five := "abuse@cust-a.example", "abuse@cust-b.example", "abuse@five.example"
+	for _, tc := range []struct {
+		name     string
+		addrs    []string
+		contacts []party
+		dnc      string
+		to       string
+		mine     []string
+		source   string // the network the mail is about
+		conns    string
+	}{
+		{
+			name: "the party's own /29 beside a do-not-contact one", addrs: v4,
+			contacts: []party{{"5.6.7.8/29", custB}, {"5.0.0.0/8", five}}, dnc: "5.6.7.0/29",
+			to: custB, mine: v4[7:], source: "5.6.7.8/29", conns: "Connections:     5 (10 log lines)",
+		},
+		{
+			name: "the party's own /29 beside addresses without a contact", addrs: v4,
+			contacts: []party{{"5.6.7.0/29", custA}},
+			to:       custA, mine: v4[:7], source: "5.6.7.0/29", conns: "Connections:     7 (14 log lines)",
+		},
+		{
+			// The covering /8's desk is told the /29 its addresses fill, which holds none
+			// of the do-not-contact list's.
+			name: "a covering contact, a do-not-contact /29 inside", addrs: v4,
+			contacts: []party{{"5.0.0.0/8", five}}, dnc: "5.6.7.8/29",
+			to: five, mine: v4[:7], source: "5.6.7.0/29", conns: "Connections:     7 (14 log lines)",
+		},
+		{
+			// No network narrower than the /24 holds 5.6.7.1 and 5.6.7.200 without
+			// 5.6.7.9: the /24 it is, with the two addresses and their counts only.
+			name: "addresses around a do-not-contact one", addrs: []string{"5.6.7.1", "5.6.7.9", "5.6.7.200"},
+			contacts: []party{{"5.0.0.0/8", five}}, dnc: "5.6.7.8/29",
+			to: five, mine: []string{"5.6.7.1", "5.6.7.200"}, source: "5.6.7.0/24", conns: "Connections:     2 (4 log lines)",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mailtest.Start(t, mailtest.Options{})
+			extra := ""
+			if tc.dnc != "" {
+				extra = fmt.Sprintf("\n[[do_not_contact]]\nnetwork = %q\nreason = \"a partner\"\n", tc.dnc)
+			}
+			p, st, logs := outboxPipeline(t, srv.Addr, "auto", tc.contacts, extra)
+			inc := splitAttack(t, st, "5.6.7.0/24", tc.addrs)
+			if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			m := srv.Next(t)
+			srv.Nothing(t)
+			if len(m.To) != 1 || m.To[0] != tc.to {
+				t.Fatalf("a mail to %v, want one to %s", m.To, tc.to)
+			}
+			text := strings.ReplaceAll(mailText(t, m.Data), "\r\n", "\n")
+			for _, a := range tc.addrs {
+				if w := slices.Contains(tc.mine, a); names(text, a) != w {
+					t.Errorf("the mail names %s: %v, want %v:\n%s", a, !w, w, text)
+				}
+			}
+			for _, want := range []string{"from " + tc.source + "\n", "Source network:  " + tc.source + "\n",
+				fmt.Sprintf("Addresses seen:  %d\n", len(tc.mine)), tc.conns} {
+				if !strings.Contains(text, want) {
+					t.Errorf("the mail does not say %q:\n%s", want, text)
+				}
+			}
+			if _, ok, _ := st.ReportFor(inc.ID); !ok {
+				t.Error("the incident is not marked reported")
+			}
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
+
+// The warning that no abuse contact was found for a network incident names the
+// addresses whose lookups found none, not the incident's first address, which may be
+// one the do-not-contact list left out: `abusewatch whois` of that one shows nothing
+// wrong.
+func TestTheNoContactWarningNamesTheAddressesWithoutAContact(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	extra := "\n[[do_not_contact]]\nnetwork = \"5.6.7.0/29\"\nreason = \"a partner\"\n"
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", nil, extra)
+	inc := splitAttack(t, st, "5.6.7.0/24", []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"})
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Nothing(t)
+	var warning string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN msg=\"no abuse contact found") {
+			warning = l
+		}
+	}
+	if !strings.Contains(warning, `addr="5.6.7.9, 5.6.7.10"`) {
+		t.Errorf("the warning is %q, want one naming 5.6.7.9 and 5.6.7.10", warning)
+	}
+	m, _ := p.misses.get(inc.ID)
+	if m.code != UnreportedNoContact || !strings.Contains(m.why, "5.6.7.9, 5.6.7.10") || names(m.why, "5.6.7.1") {
+		t.Errorf("the incident's miss is %+v, want one naming the addresses without a contact only", m)
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// ownIncident stores the incident of address a of addrs on its own, of its two lines as
+// splitAttack stored them.
+func ownIncident(t *testing.T, st *store.Store, addrs []string, a string) {
+	t.Helper()
+	i := slices.Index(addrs, a)
+	own := abusewatch.Incident{ID: "inc-" + a, Key: "ip:" + a, Rule: "per-address", Addr: netip.MustParseAddr(a),
+		Network: netip.MustParsePrefix(a + "/32"), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+		Count: 2, Attempts: 1, Hosts: []string{"web1"}, Severity: 3}
+	for j := range 2 {
+		own.Evidence = append(own.Evidence, abusewatch.Event{Time: t0.Add(time.Duration(10*i+j) * time.Second), Class: abusewatch.ClassAuthFailure,
+			Addr: own.Addr, Port: uint16(40000 + i), Host: "web1", Service: "sshd",
+			Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
+	}
+	own.First, own.Last = own.Evidence[0].Time, own.Evidence[1].Time
+	if err := st.PutIncidents([]abusewatch.Incident{own}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The report of a network incident whose addresses left are one party's (the others
+// have no contact) lists, as a split share does, only the addresses with lines in it:
+// not one all of whose lines the report of its own incident told before.
+func TestASinglePartyShareDoesNotListAnAddressToldBefore(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	custA := "abuse@cust-a.example"
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}}, "")
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9"}
+	// 5.6.7.1's own incident is reported first; then its network's forms.
+	ownIncident(t, st, addrs, "5.6.7.1")
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	inc := splitAttack(t, st, "5.6.7.0/24", addrs)
+	if err := p.Tick(t.Context(), t0.Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(mailText(t, srv.Next(t).Data), "\r\n", "\n")
+	srv.Nothing(t)
+	for _, a := range addrs {
+		if w := a == "5.6.7.2" || a == "5.6.7.3"; names(text, a) != w {
+			t.Errorf("the mail names %s: %v, want %v:\n%s", a, !w, w, text)
+		}
+	}
+	for _, want := range []string{"Addresses seen:  2\n", "Connections:     2 (4 log lines)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the mail does not say %q:\n%s", want, text)
+		}
+	}
+	if _, ok, _ := st.ReportFor(inc.ID); !ok {
+		t.Error("the network incident is not marked reported")
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// report preview (and a share composed again) tells the share as the round writes it:
+// without an address all of whose lines an earlier report holds among those seen.
+func TestPreviewOfAShareDoesNotListAnAddressToldBefore(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	custA, custB := "abuse@cust-a.example", "abuse@cust-b.example"
+	p, st, _ := outboxPipeline(t, srv.Addr, "auto", []party{{"5.6.7.0/29", custA}, {"5.6.7.8/29", custB}}, "")
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9"}
+	ownIncident(t, st, addrs, "5.6.7.1")
+	if err := p.Tick(t.Context(), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	splitAttack(t, st, "5.6.7.0/24", addrs)
+	pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr("5.6.7.2"), t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(mailText(t, pv.Report.Message), "\r\n", "\n")
+	for _, a := range addrs {
+		if w := a == "5.6.7.2" || a == "5.6.7.3"; names(text, a) != w {
+			t.Errorf("the preview names %s: %v, want %v:\n%s", a, !w, w, text)
+		}
+	}
+	if !strings.Contains(text, "Addresses seen:  2\n") {
+		t.Errorf("the preview does not list two addresses seen:\n%s", text)
+	}
 }
