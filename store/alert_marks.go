@@ -27,37 +27,12 @@ type AlertMark struct {
 // SaveAlertMarks stores marks (by incident ID) and deletes, in the same transaction,
 // those mailed before forgetBefore (zero: none) and those that cannot be read.
 func (s *Store) SaveAlertMarks(marks map[string]AlertMark, forgetBefore time.Time) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketAlertMarks)
-		if err != nil {
-			return err
-		}
-		for id, m := range marks {
-			if err := b.Put([]byte(id), encodeAlertMark(m)); err != nil {
-				return err
-			}
-		}
-		if forgetBefore.IsZero() {
-			return nil
-		}
-		var stale [][]byte
-		err = b.ForEach(func(k, v []byte) error {
-			if m, ok := decodeAlertMark(v); !ok || m.Mailed.Before(forgetBefore) {
-				stale = append(stale, k)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	set := make(map[string][]byte, len(marks))
+	for id, m := range marks {
+		set[id] = encodeAlertMark(m)
+	}
+	valid := func(v []byte) bool { _, ok := decodeAlertMark(v); return ok }
+	if err := s.saveDated(bucketAlertMarks, set, nil, forgetBefore, valid); err != nil {
 		return fmt.Errorf("store: saving the marks of the alerts mailed: %w", err)
 	}
 	return nil

@@ -27,42 +27,12 @@ type ContactMiss struct {
 // in cleared (a later round found a contact) and those of rounds before forgetBefore (no
 // round took the incident on since: it left the work list), in one transaction.
 func (s *Store) SaveContactMisses(set map[string]ContactMiss, cleared []string, forgetBefore time.Time) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketContactMisses)
-		if err != nil {
-			return err
-		}
-		for _, id := range cleared {
-			if err := b.Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		for id, m := range set {
-			if err := b.Put([]byte(id), encodeContactMiss(m)); err != nil {
-				return err
-			}
-		}
-		if forgetBefore.IsZero() {
-			return nil
-		}
-		var stale [][]byte
-		err = b.ForEach(func(k, v []byte) error {
-			if m, ok := decodeContactMiss(v); !ok || m.At.Before(forgetBefore) {
-				stale = append(stale, k)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	values := make(map[string][]byte, len(set))
+	for id, m := range set {
+		values[id] = encodeContactMiss(m)
+	}
+	valid := func(v []byte) bool { _, ok := decodeContactMiss(v); return ok }
+	if err := s.saveDated(bucketContactMisses, values, cleared, forgetBefore, valid); err != nil {
 		return fmt.Errorf("store: saving the outbox's contact misses: %w", err)
 	}
 	return nil
