@@ -162,11 +162,7 @@ func TestANetworkIncidentGoesToEachPartyWithItsOwnAddressesOnly(t *testing.T) {
 					t.Errorf("no mail to %s; mails to %v", to, slices.Sorted(maps.Keys(got)))
 					continue
 				}
-				for _, a := range tc.addrs {
-					if want := slices.Contains(addrs, a); names(text, a) != want {
-						t.Errorf("the mail to %s names %s: %v, want %v:\n%s", to, a, !want, want, text)
-					}
-				}
+				namesOnly(t, "the mail to "+to, text, tc.addrs, addrs)
 				if want := tc.conns[to]; want != "" && !strings.Contains(text, want) {
 					t.Errorf("the mail to %s does not say %q:\n%s", to, want, text)
 				}
@@ -231,11 +227,7 @@ func TestAShareComposedAgainKeepsToItsParty(t *testing.T) {
 	for range want {
 		m := srv.Next(t)
 		text := mailText(t, m.Data)
-		for _, a := range addrs {
-			if w := slices.Contains(want[m.To[0]], a); names(text, a) != w {
-				t.Errorf("the mail to %v names %s: %v, want %v:\n%s", m.To, a, !w, w, text)
-			}
-		}
+		namesOnly(t, fmt.Sprint("the mail to ", m.To), text, addrs, want[m.To[0]])
 	}
 	srv.Nothing(t)
 	if t.Failed() {
@@ -300,11 +292,7 @@ func TestANetworkIncidentSplitsAlongTheRegistrysAssignments(t *testing.T) {
 	for range want {
 		m := srv.Next(t)
 		text := mailText(t, m.Data)
-		for _, a := range addrs {
-			if w := slices.Contains(want[m.To[0]], a); names(text, a) != w {
-				t.Errorf("the mail to %v names %s: %v, want %v:\n%s", m.To, a, !w, w, text)
-			}
-		}
+		namesOnly(t, fmt.Sprint("the mail to ", m.To), text, addrs, want[m.To[0]])
 	}
 	srv.Nothing(t)
 	if _, ok, _ := st.ReportFor(inc.ID); !ok {
@@ -594,11 +582,7 @@ func TestPreviewOfASplitIncidentShowsTheAddresssShare(t *testing.T) {
 			if to := pv.Report.Contact.Emails; len(to) != 1 || to[0] != tc.to {
 				t.Errorf("the preview is to %v, want %s", to, tc.to)
 			}
-			for _, a := range addrs {
-				if w := slices.Contains(tc.mine, a); names(text, a) != w {
-					t.Errorf("the preview names %s: %v, want %v:\n%s", a, !w, w, text)
-				}
-			}
+			namesOnly(t, "the preview", text, addrs, tc.mine)
 		})
 	}
 }
@@ -728,11 +712,7 @@ func TestASinglePartyShareNamesOnlyWhatItHolds(t *testing.T) {
 				t.Fatalf("a mail to %v, want one to %s", m.To, tc.to)
 			}
 			text := strings.ReplaceAll(mailText(t, m.Data), "\r\n", "\n")
-			for _, a := range tc.addrs {
-				if w := slices.Contains(tc.mine, a); names(text, a) != w {
-					t.Errorf("the mail names %s: %v, want %v:\n%s", a, !w, w, text)
-				}
-			}
+			namesOnly(t, "the mail", text, tc.addrs, tc.mine)
 			for _, want := range []string{"from " + tc.source + "\n", "Source network:  " + tc.source + "\n",
 				fmt.Sprintf("Addresses seen:  %d\n", len(tc.mine)), tc.conns} {
 				if !strings.Contains(text, want) {
@@ -819,11 +799,7 @@ func TestASinglePartyShareDoesNotListAnAddressToldBefore(t *testing.T) {
 	}
 	text := strings.ReplaceAll(mailText(t, srv.Next(t).Data), "\r\n", "\n")
 	srv.Nothing(t)
-	for _, a := range addrs {
-		if w := a == "5.6.7.2" || a == "5.6.7.3"; names(text, a) != w {
-			t.Errorf("the mail names %s: %v, want %v:\n%s", a, !w, w, text)
-		}
-	}
+	namesOnly(t, "the mail", text, addrs, []string{"5.6.7.2", "5.6.7.3"})
 	for _, want := range []string{"Addresses seen:  2\n", "Connections:     2 (4 log lines)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the mail does not say %q:\n%s", want, text)
@@ -855,12 +831,19 @@ func TestPreviewOfAShareDoesNotListAnAddressToldBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.ReplaceAll(mailText(t, pv.Report.Message), "\r\n", "\n")
-	for _, a := range addrs {
-		if w := a == "5.6.7.2" || a == "5.6.7.3"; names(text, a) != w {
-			t.Errorf("the preview names %s: %v, want %v:\n%s", a, !w, w, text)
-		}
-	}
+	namesOnly(t, "the preview", text, addrs, []string{"5.6.7.2", "5.6.7.3"})
 	if !strings.Contains(text, "Addresses seen:  2\n") {
 		t.Errorf("the preview does not list two addresses seen:\n%s", text)
+	}
+}
+
+// namesOnly checks that text (what, for the error) names, of addrs, those of mine and
+// no other.
+func namesOnly(t *testing.T, what, text string, addrs, mine []string) {
+	t.Helper()
+	for _, a := range addrs {
+		if w := slices.Contains(mine, a); names(text, a) != w {
+			t.Errorf("%s names %s: %v, want %v:\n%s", what, a, !w, w, text)
+		}
 	}
 }
