@@ -3,6 +3,8 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -49,15 +51,8 @@ func shareLog(days map[string][]int) []abusewatch.Record {
 	}
 	var lines []line
 	port := 40000
-	for _, a := range slices.Sorted(func(yield func(string) bool) {
-		for a := range days {
-			if !yield(a) {
-				return
-			}
-		}
-	}) {
-		var octet int
-		fmt.Sscanf(a[strings.LastIndex(a, ".")+1:], "%d", &octet)
+	for _, a := range slices.Sorted(maps.Keys(days)) {
+		octet := int(netip.MustParseAddr(a).As4()[3])
 		for _, d := range days[a] {
 			for i := range 3 {
 				at := time.Date(2026, 11, d, 3, octet%50+2*i, 1, 0, time.UTC)
