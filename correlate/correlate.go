@@ -1511,6 +1511,14 @@ func attempts(evs []*abusewatch.Event) int {
 // them (its Attempts): a report that leaves some addresses out takes theirs off.
 func Connections(evs []*abusewatch.Event) int { return attempts(evs) }
 
+// Sample is at most n of evs (in time order) as an incident keeps them for evidence:
+// the first, a few spread through the middle, the last. A party's share of a network
+// incident shows its own lines sampled so, not the whole incident's sample cut down.
+func Sample(evs []*abusewatch.Event, n int) []abusewatch.Event {
+	out, _ := sample(nil, evs, n)
+	return out
+}
+
 // newConnections is how many connections evs, an incident's events after its last one,
 // add to those it had: old is its evidence (those of it that counts, nil: all), which
 // ends with its last events, and the lines of a connection that began in them (a batch

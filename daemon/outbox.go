@@ -580,19 +580,19 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 		if inc.Rule != "recurrence" && inc.Rule != "network" {
 			continue
 		}
-		rs, err := st.ReportedIncidentsOver(scopeOf(inc), inc.First, inc.Last, except)
-		if err != nil {
-			return known, err
-		}
-		for _, r := range rs {
-			if !seen[r.ID] {
-				seen[r.ID] = true
-				known.Reported = append(known.Reported, r)
-			}
-		}
+		all := false
 		if inc.Rule == "recurrence" && inc.AboutNetwork() {
-			all, err := namesEveryAddress(st, inc)
+			// Of a party's share, the whole incident: when its Sources name every
+			// address of its lines, the share's name every one of the party's (each
+			// was looked up), whoever else's lines its network holds.
+			whole, ok, err := st.Incident(inc.ID)
 			if err != nil {
+				return known, err
+			}
+			if !ok {
+				whole = inc
+			}
+			if all, err = namesEveryAddress(st, whole); err != nil {
 				return known, err
 			}
 			if all {
@@ -602,6 +602,21 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 				known.AllSources[inc.ID] = true
 			}
 		}
+		rs, err := st.ReportedIncidentsOver(scopeOf(inc), inc.First, inc.Last, except)
+		if err != nil {
+			return known, err
+		}
+		for _, r := range rs {
+			if all && !r.AboutNetwork() && !slices.ContainsFunc(inc.Sources, func(a netip.Addr) bool { return a.Unmap() == r.Addr.Unmap() }) {
+				// An address inc does not name has none of its lines (an address that
+				// recurs on its own, another party's): its report takes none out.
+				continue
+			}
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				known.Reported = append(known.Reported, r)
+			}
+		}
 	}
 	return known, nil
 }
@@ -609,10 +624,13 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 // namesEveryAddress says whether the Sources of inc, a recurrence of a network, name
 // every address of the lines it counts: correlate names the addresses of the lines it
 // read (some of its first day's, a few thousand of the days up to its batch, and all
-// since), which may leave some out, and knows its days before the raw events' retention
-// only as counts. It does when the store still holds as many lines of the network from
-// inc's first day to its last event as inc counts (successful logins aside, as the
-// counters), and each of them is of an address inc names.
+// since), which may leave some out. It does when the addresses it names have as many
+// lines from inc's first day to its last event as inc counts (successful logins aside,
+// as the counters): their raw events, and of the days whose raw events retention may
+// have deleted, their daily counters, which inc is counted from. Lines of its network
+// from addresses it does not count (one that recurs on its own) do not matter: before,
+// they made every such memo say "N or more", and so did a do-not-contact address's
+// lines in a party's share.
 func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
 	if len(inc.Sources) >= abusewatch.MaxSources {
 		return false, nil
@@ -621,14 +639,39 @@ func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
 	for _, a := range inc.Sources {
 		named[a.Unmap()] = true
 	}
-	stored, all := 0, true
-	err := st.Glances(inc.Network, inc.First.UTC().Truncate(24*time.Hour), inc.Last, func(g store.Glance) {
-		if g.Class != abusewatch.ClassAuthSuccess {
-			stored += g.N
-			all = all && named[g.Addr.Unmap()]
+	_, complete, err := rawCompleteFrom(st)
+	if err != nil {
+		return false, err
+	}
+	from, lines := counterDay(inc.First), 0
+	if from.Before(complete) {
+		until := complete.Add(-time.Nanosecond)
+		if inc.Last.Before(until) {
+			until = inc.Last
 		}
-	})
-	return err == nil && all && stored >= inc.Count, err
+		for a := range named {
+			days, err := st.Days(netip.PrefixFrom(a, a.BitLen()), from, until)
+			if err != nil {
+				return false, err
+			}
+			for _, d := range days {
+				for class, n := range d.ByClass {
+					if class != abusewatch.ClassAuthSuccess {
+						lines += n
+					}
+				}
+			}
+		}
+		from = complete
+	}
+	if !from.After(inc.Last) {
+		err = st.Glances(inc.Network, from, inc.Last, func(g store.Glance) {
+			if g.Class != abusewatch.ClassAuthSuccess && named[g.Addr.Unmap()] {
+				lines += g.N
+			}
+		})
+	}
+	return err == nil && lines >= inc.Count, err
 }
 
 // stillReportable is inc, read again for its report, as it is reported outside (without
@@ -710,10 +753,12 @@ func (p *Pipeline) recounted(inc abusewatch.Incident, leftOut []netip.Addr) (abu
 	return p.recount(inc, func(a netip.Addr) bool { return slices.Contains(leftOut, a) }, false)
 }
 
-// recount is recounted of the addresses gone says are left out. bounded (a party's share
-// of a network incident) also caps the counts at the lines the store holds of the others:
-// what it no longer holds may be anyone's, and a party is never told more than its own.
+// recount is recounted of the addresses gone says are left out; bounded (a party's share
+// of a network incident), the party's own lines counted instead (shareCounted).
 func (p *Pipeline) recount(inc abusewatch.Incident, gone func(netip.Addr) bool, bounded bool) (abusewatch.Incident, error) {
+	if bounded {
+		return p.shareCounted(inc, gone)
+	}
 	evs, err := p.store.EventsByNetwork(inc.Network, inc.First, inc.Last)
 	if err != nil {
 		return inc, err
@@ -728,20 +773,188 @@ func (p *Pipeline) recount(inc abusewatch.Incident, gone func(netip.Addr) bool, 
 			kept = append(kept, e) // in time order
 		}
 	}
-	if len(left) == 0 && !bounded {
+	if len(left) == 0 {
 		return inc, nil
 	}
-	count, attempts := inc.Count-len(left), inc.Attempts-correlate.Connections(left)
-	if bounded {
-		count, attempts = min(count, len(kept)), min(attempts, correlate.Connections(kept))
-	}
-	inc.Count = max(count, len(inc.Evidence), 1)
-	inc.Attempts = max(attempts, 1)
+	inc.Count = max(inc.Count-len(left), len(inc.Evidence), 1)
+	inc.Attempts = max(inc.Attempts-correlate.Connections(left), 1)
 	if len(kept) > 0 {
 		inc.First, inc.Last = kept[0].Time, kept[len(kept)-1].Time
 	}
 	return inc, nil
 }
+
+// shareCounted is inc, a network incident, as the party whose addresses gone does not
+// leave out is told it: the party's own lines, counted, shown and dated. They are the
+// lines of its addresses the store holds within inc's span and those inc kept as
+// evidence. Of a recurrence, the days whose raw events retention may have deleted are
+// counted from the party's addresses' daily counters, as the recurrence itself is, and
+// it begins (ends) on such a day, at midnight UTC (or inc's own first event), when the
+// counters know more of it than its lines: no line shown predates its First. Its
+// evidence is its lines sampled as the correlator samples (the first, a sample, the
+// last), which names each of its addresses. Before, the share was inc's count less the
+// other addresses' stored lines, which went below zero when the network held lines inc
+// never counted (an address that recurs on its own), and inc's sample cut down to the
+// party: one day of lines for a recurrence of weeks.
+func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) bool) (abusewatch.Incident, error) {
+	evs, err := p.store.EventsByNetwork(inc.Network, inc.First, inc.Last)
+	if err != nil {
+		return inc, err
+	}
+	var lines []*abusewatch.Event
+	type lineKey struct { // the store's Seq, or of a line without one its time, address and text
+		seq  uint64
+		t    int64
+		addr netip.Addr
+		line string
+	}
+	seen := map[lineKey]bool{}
+	take := func(e *abusewatch.Event) {
+		if e.Class == abusewatch.ClassAuthSuccess || !e.Addr.IsValid() || gone(e.Addr.Unmap()) {
+			return
+		}
+		k := lineKey{seq: e.Seq}
+		if e.Seq == 0 {
+			k = lineKey{t: e.Time.UnixNano(), addr: e.Addr.Unmap(), line: e.Line}
+		}
+		if !seen[k] {
+			seen[k] = true
+			lines = append(lines, e)
+		}
+	}
+	for i := range evs {
+		take(&evs[i])
+	}
+	oldest, complete, err := rawCompleteFrom(p.store)
+	if err != nil {
+		return inc, err
+	}
+	for i := range inc.Evidence {
+		// What the store holds it has; of what retention deleted, the sample inc kept.
+		if e := &inc.Evidence[i]; e.Time.Before(oldest) {
+			take(e)
+		}
+	}
+	if len(lines) == 0 {
+		return inc, nil // nothing of it is the party's (share() does not ask)
+	}
+	slices.SortStableFunc(lines, func(a, b *abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	count, attempts := 0, correlate.Connections(lines)
+	first, last := lines[0].Time, lines[len(lines)-1].Time
+	var classes []abusewatch.Class
+	var hosts []string
+	for _, e := range lines {
+		if !e.Time.Before(complete) {
+			count++
+		}
+		if !slices.Contains(classes, e.Class) {
+			classes = append(classes, e.Class)
+		}
+		if e.Host != "" && !slices.Contains(hosts, e.Host) {
+			hosts = append(hosts, e.Host)
+		}
+	}
+	switch {
+	case !inc.First.Before(complete):
+	case inc.Rule != "recurrence":
+		// Counted from its events when it was made: what retention deleted of them
+		// is not known by address. Its lines left are what the party is surely told.
+		count = len(lines)
+	default:
+		perDay, err := p.partyDays(inc, lines, complete, &classes)
+		if err != nil {
+			return inc, err
+		}
+		known := map[time.Time]int{}
+		for _, e := range lines {
+			known[counterDay(e.Time)]++
+		}
+		for day, n := range perDay {
+			count += n
+			if known[day] == 0 {
+				attempts++ // at least one connection a day, as the recurrence claims
+			}
+			if known[day] < n {
+				// Lines of that day are gone: when, the counters do not say.
+				if !day.After(counterDay(first)) {
+					first = day
+					if inc.First.After(day) {
+						first = inc.First // no line of it is before inc's first
+					}
+				}
+				if end := day.Add(24*time.Hour - time.Nanosecond); !day.Before(counterDay(last)) {
+					last = end
+					if inc.Last.Before(end) {
+						last = inc.Last
+					}
+				}
+			}
+		}
+		hosts = inc.Hosts // of the days the counters know, the hosts are not known by address
+	}
+	slices.Sort(classes)
+	slices.Sort(hosts)
+	if inc.Count > 0 {
+		count = min(count, inc.Count) // never more than the whole incident counts
+	}
+	inc.Count = max(count, 1)
+	inc.Attempts = max(min(attempts, inc.Count), 1)
+	inc.First, inc.Last = first, last
+	inc.Evidence = correlate.Sample(lines, p.cfg.Correlate.Evidence)
+	inc.Sources = abusewatch.AddSources(inc.Sources, lines)
+	inc.Classes, inc.Hosts = classes, hosts
+	if !inc.Addr.IsValid() || gone(inc.Addr.Unmap()) {
+		inc.Addr = lines[len(lines)-1].Addr.Unmap()
+	}
+	return inc, nil
+}
+
+// partyDays are the lines of each day of recurrence inc before complete (the first day
+// whose raw events the store holds all of), by day (midnight UTC), of the addresses of
+// the party of lines (inc's Sources, those of its share), from their daily counters,
+// successful logins aside; the classes counted are added to classes.
+func (p *Pipeline) partyDays(inc abusewatch.Incident, lines []*abusewatch.Event, complete time.Time, classes *[]abusewatch.Class) (map[time.Time]int, error) {
+	addrs := abusewatch.AddSources(inc.Sources, lines)
+	until := complete.Add(-time.Nanosecond)
+	if inc.Last.Before(until) {
+		until = inc.Last
+	}
+	perDay := map[time.Time]int{}
+	for _, a := range addrs {
+		days, err := p.store.Days(netip.PrefixFrom(a, a.BitLen()), inc.First, until)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range days {
+			for class, n := range d.ByClass {
+				if class == abusewatch.ClassAuthSuccess || n <= 0 {
+					continue
+				}
+				perDay[d.Start.UTC()] += n
+				if !slices.Contains(*classes, class) {
+					*classes = append(*classes, class)
+				}
+			}
+		}
+	}
+	return perDay, nil
+}
+
+// rawCompleteFrom is the time of the oldest raw event the store keeps, and the first day
+// (midnight UTC) from which it holds every one: retention deletes whole hours' blocks
+// from the oldest on, so the day after that of the oldest kept has them all. Both far
+// ahead when none is kept.
+func rawCompleteFrom(st *store.Store) (oldest, complete time.Time, err error) {
+	oldest, ok, err := st.OldestEvent()
+	if err != nil || !ok {
+		never := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		return never, never, err
+	}
+	return oldest, counterDay(oldest).Add(24 * time.Hour), nil
+}
+
+// counterDay is the day of t as the daily counters count days: from midnight UTC.
+func counterDay(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // setPTR sets the reverse name of inc's address, which helps the abuse desk find the
 // machine; only a forward-confirmed one, since the attacker controls the reverse zone.

@@ -1,0 +1,346 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
+)
+
+// The scenarios of review session 19 (/tmp/rv19-repro/split/gen.py and split2/gen.py):
+// a /24 that comes back low and slow, three failed logins a day per address (below the
+// threshold), split between two parties' /25s by the static contact table, one address
+// on the do-not-contact list.
+
+// splitDays are the days of November each address of the scenario "split" is active.
+var splitDays = map[string][]int{
+	"45.134.26.10":  {10, 13, 16},
+	"45.134.26.11":  {11, 14, 24},
+	"45.134.26.140": {12, 15, 25},
+	"45.134.26.141": {17, 20, 26},
+	"45.134.26.200": {18, 21, 27}, // do-not-contact
+}
+
+// split2Days is the scenario "split2": .10 and .141 recur on their own (six days each),
+// and are reported on their own before their /24's recurrence.
+var split2Days = map[string][]int{
+	"45.134.26.10":  {10, 13, 16, 19, 22, 23},
+	"45.134.26.11":  {11, 14, 24},
+	"45.134.26.140": {12, 15, 25},
+	"45.134.26.141": {11, 17, 20, 22, 26, 27},
+	"45.134.26.200": {18, 21, 27},
+}
+
+// shareLog is the log of days: three failed logins an active day per address at 03:MM:01
+// UTC, MM its last octet modulo 50, two minutes apart, each from a port of its own; in
+// time order, as sshd writes them.
+func shareLog(days map[string][]int) []abusewatch.Record {
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var lines []line
+	port := 40000
+	for _, a := range slices.Sorted(maps.Keys(days)) {
+		octet := int(netip.MustParseAddr(a).As4()[3])
+		for _, d := range days[a] {
+			for i := range 3 {
+				at := time.Date(2026, 11, d, 3, octet%50+2*i, 1, 0, time.UTC)
+				port++
+				lines = append(lines, line{at, fmt.Sprintf("%s web1 sshd[%d]: Failed password for invalid user admin%d from %s port %d ssh2",
+					at.Format(time.RFC3339), port, i, a, port)})
+			}
+		}
+	}
+	slices.SortStableFunc(lines, func(x, y line) int { return x.at.Compare(y.at) })
+	var recs []abusewatch.Record
+	var off int64
+	for _, l := range lines {
+		off += int64(len(l.text) + 1)
+		recs = append(recs, abusewatch.Record{Source: "/var/log/auth.log", Line: l.text, Offset: off})
+	}
+	return recs
+}
+
+// sharePipeline is the pipeline of the scenarios: auto mode without a cooldown, mail
+// to a maildir with X-ARF parts, raw events kept for retention (0: the default).
+func sharePipeline(t *testing.T, retention string) (*Pipeline, *Config) {
+	t.Helper()
+	dir := t.TempDir()
+	keep := ""
+	if retention != "" {
+		keep = "[retention]\nevents = \"" + retention + "\"\n"
+	}
+	doc := `
+[reporter]
+name = "Sam Example"
+organisation = "Example Hosting Ltd"
+email = "security@example.org"
+timezone = "Europe/Berlin"
+[detect]
+timezone = "UTC"
+[correlate]
+threshold = 5
+window = "10m"
+recurrence_days = 5
+network_addresses = 10
+` + keep + `
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+timeout = "100ms"
+[[do_not_contact]]
+network = "45.134.26.200"
+reason = "a customer of ours"
+[[contact]]
+network = "45.134.26.0/25"
+emails = ["abuse@party-a.example"]
+[[contact]]
+network = "45.134.26.128/25"
+emails = ["abuse@party-b.example"]
+[mail]
+transport = "maildir"
+maildir = "` + filepath.Join(dir, "maildir") + `"
+from = "abusewatch@example.org"
+admin = "root@example.org"
+xarf = true
+[policy]
+mode = "auto"
+cooldown = "0s"
+[summary]
+time = ""
+[store]
+path = "` + filepath.Join(dir, "state.db") + `"
+`
+	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), doc)
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, cfg
+}
+
+// shareMails are the mails in the maildir of cfg about a /25 (a party's share of the
+// /24's recurrence), by recipient, decoded (mailText); the X-ARF parts by recipient and
+// address.
+func shareMails(t *testing.T, cfg *Config) (map[string]string, map[string]map[string]string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(cfg.Mail.Maildir, "new", "*"))
+	text, xarf := map[string]string{}, map[string]map[string]string{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, parts, err := mailtest.Parts(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := strings.ReplaceAll(mailText(t, raw), "\r\n", "\n")
+		if !strings.Contains(body, "Source network:  45.134.26.0/25") && !strings.Contains(body, "Source network:  45.134.26.128/25") {
+			continue // an address's own recurrence, or the admin's mail
+		}
+		to := h.Get("To")
+		if text[to] != "" {
+			t.Fatalf("two shares to %s", to)
+		}
+		text[to], xarf[to] = body, map[string]string{}
+		for _, part := range parts[1:] {
+			var doc struct {
+				Source      string `json:"source_identifier"`
+				Description string `json:"description"`
+			}
+			if json.Unmarshal(part.Body, &doc) == nil && doc.Source != "" {
+				xarf[to][doc.Source] = doc.Description
+			}
+		}
+	}
+	return text, xarf
+}
+
+// logLineTimes are the times of the log lines a memo shows, as written ("2026-11-11 04:11:01 +0100").
+var logLineTimes = regexp.MustCompile(`(?m)^  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4})  `)
+
+// shownDays are the days (in the memo's zone) of the log lines memo shows, each once, and
+// whether each lies within its First seen and Last seen.
+func shownDays(t *testing.T, memo string) (days []string, within bool) {
+	t.Helper()
+	field := func(name string) time.Time {
+		m := regexp.MustCompile(name + `:\s+(\S+ \S+ \S+)`).FindStringSubmatch(memo)
+		if m == nil {
+			t.Fatalf("no %s in\n%s", name, memo)
+		}
+		at, err := time.Parse("2006-01-02 15:04:05 -0700", m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	first, last := field("First seen"), field("Last seen")
+	within = true
+	for _, m := range logLineTimes.FindAllStringSubmatch(memo, -1) {
+		at, err := time.Parse("2006-01-02 15:04:05 -0700", m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		within = within && !at.Before(first) && !at.After(last)
+		if d := m[1][:10]; !slices.Contains(days, d) {
+			days = append(days, d)
+		}
+	}
+	return days, within
+}
+
+// Two rounds of the outbox after the scan: the first reports the addresses that recur on
+// their own, the second the /24's shares (a party that had a report in a round waits).
+func shareRounds(t *testing.T, p *Pipeline) {
+	t.Helper()
+	for _, at := range []time.Time{time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), time.Date(2026, 11, 27, 12, 5, 0, 0, time.UTC)} {
+		if err := p.Tick(t.Context(), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A party's share of a /24's recurrence whose other addresses recur on their own (and
+// are reported on their own) counts the party's own lines: 45.134.26.11 made 9 failed
+// logins on 11, 14 and 24 Nov, all stored. Before, the share subtracted from the /24's
+// 27 lines the other parties' stored lines, those of the addresses recurring on their
+// own too (which the /24 never counted), went below zero and fell back to the 3 lines of
+// the /24's sample that were the party's: "1 or more" addresses, "at least 3 (at least 3
+// log lines)", and the lines of one day of three.
+func TestAShareOfANetworkRecurrenceCountsThePartysOwnLines(t *testing.T) {
+	p, cfg := sharePipeline(t, "")
+	if err := p.Ingest(t.Context(), shareLog(split2Days), nil); err != nil {
+		t.Fatal(err)
+	}
+	shareRounds(t, p)
+	text, _ := shareMails(t, cfg)
+	for _, tc := range []struct {
+		to, addr string
+		days     []string
+	}{
+		{"<abuse@party-a.example>", "45.134.26.11", []string{"2026-11-11", "2026-11-14", "2026-11-24"}},
+		{"<abuse@party-b.example>", "45.134.26.140", []string{"2026-11-12", "2026-11-15", "2026-11-25"}},
+	} {
+		memo := text[tc.to]
+		if memo == "" {
+			t.Fatalf("no share to %s; the shares: %v", tc.to, text)
+		}
+		for _, want := range []string{"Addresses seen:  1\n", "                 " + tc.addr + "\n", "Connections:     9 (9 log lines)\n"} {
+			if !strings.Contains(memo, want) {
+				t.Errorf("the share to %s does not say %q:\n%s", tc.to, want, memo)
+			}
+		}
+		if days, within := shownDays(t, memo); !slices.Equal(days, tc.days) || !within {
+			t.Errorf("the share to %s shows lines of %v (all within First and Last seen: %v), want of %v:\n%s", tc.to, days, within, tc.days, memo)
+		}
+	}
+}
+
+// After retention deleted the raw events of a /24 recurrence's first days, a party's
+// share still counts the party's lines of those days, from the per-address daily
+// counters the recurrence itself is counted from, and its First seen is that of its
+// first line shown: party A's 18 lines from 10 Nov, party B's 18 from 12 Nov. Before,
+// the share was capped at the lines the store still held (3 and 12, stated as exact),
+// and began at the first of them, two weeks after the lines it showed.
+func TestAShareAfterRetentionCountsThePrunedDaysAndBeginsAtItsFirstLine(t *testing.T) {
+	p, cfg := sharePipeline(t, "10d")
+	if err := p.Ingest(t.Context(), shareLog(splitDays), nil); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	if err := Retain(t.Context(), p.store, cfg.Retention, now, func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	if oldest, _, _ := p.store.OldestEvent(); !oldest.After(time.Date(2026, 11, 17, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("retention kept events from %v, want from 17 Nov on", oldest)
+	}
+	shareRounds(t, p)
+	text, xarf := shareMails(t, cfg)
+	for _, tc := range []struct {
+		to, first, last string
+		addrs           []string
+	}{
+		{"<abuse@party-a.example>", "2026-11-10 04:10:01 +0100", "2026-11-24 04:15:01 +0100", []string{"45.134.26.10", "45.134.26.11"}},
+		// B's first line (12 Nov 03:40:01 UTC) is gone, and the sample kept a later one
+		// of that day: First seen is the day the counters know.
+		{"<abuse@party-b.example>", "2026-11-12 01:00:00 +0100", "2026-11-26 04:45:01 +0100", []string{"45.134.26.140", "45.134.26.141"}},
+	} {
+		memo := text[tc.to]
+		if memo == "" {
+			t.Fatalf("no share to %s; the shares: %v", tc.to, text)
+		}
+		for _, want := range []string{"First seen:      " + tc.first + "\n", "Last seen:       " + tc.last + "\n",
+			"(18 log lines)\n", "Addresses seen:  2\n"} {
+			if !strings.Contains(memo, want) {
+				t.Errorf("the share to %s does not say %q:\n%s", tc.to, want, memo)
+			}
+		}
+		if _, within := shownDays(t, memo); !within {
+			t.Errorf("the share to %s shows lines outside its First and Last seen:\n%s", tc.to, memo)
+		}
+		if strings.Contains(memo, "45.134.26.200") {
+			t.Errorf("the share to %s names the do-not-contact address:\n%s", tc.to, memo)
+		}
+		for _, a := range tc.addrs {
+			if xarf[tc.to][a] == "" {
+				t.Errorf("the share to %s has no X-ARF part for %s (it has %v)", tc.to, a, xarf[tc.to])
+			}
+		}
+	}
+}
+
+// With every raw event kept, a party's share shows its own lines: the first, a sample
+// and the last (party B's 18 lines: 12 Nov 04:40:01 to 26 Nov 04:45:01), each of its
+// addresses among them (and in an X-ARF part of its own), all of them when they fit.
+// Before, it showed the /24's sample cut down to the party: four lines of B, neither
+// its first nor its last; for A only the three of 45.134.26.10's first day.
+func TestAShareShowsThePartysOwnFirstSampleAndLastLines(t *testing.T) {
+	p, cfg := sharePipeline(t, "")
+	if err := p.Ingest(t.Context(), shareLog(splitDays), nil); err != nil {
+		t.Fatal(err)
+	}
+	shareRounds(t, p)
+	text, xarf := shareMails(t, cfg)
+	for _, tc := range []struct {
+		to, firstLine, lastLine string
+		addrs                   []string
+	}{
+		{"<abuse@party-a.example>", "2026-11-10 04:10:01 +0100", "2026-11-24 04:15:01 +0100", []string{"45.134.26.10", "45.134.26.11"}},
+		{"<abuse@party-b.example>", "2026-11-12 04:40:01 +0100", "2026-11-26 04:45:01 +0100", []string{"45.134.26.140", "45.134.26.141"}},
+	} {
+		memo := text[tc.to]
+		if memo == "" {
+			t.Fatalf("no share to %s; the shares: %v", tc.to, text)
+		}
+		shown := logLineTimes.FindAllStringSubmatch(memo, -1)
+		if len(shown) == 0 || shown[0][1] != tc.firstLine || shown[len(shown)-1][1] != tc.lastLine {
+			t.Errorf("the share to %s does not show its first line (%s) and its last (%s):\n%s", tc.to, tc.firstLine, tc.lastLine, memo)
+		}
+		for _, want := range []string{"Connections:     18 (18 log lines)\n", "Addresses seen:  2\n"} {
+			if !strings.Contains(memo, want) {
+				t.Errorf("the share to %s does not say %q:\n%s", tc.to, want, memo)
+			}
+		}
+		for _, a := range tc.addrs {
+			if !strings.Contains(memo, "from "+a+" port") {
+				t.Errorf("the share to %s shows no line of %s:\n%s", tc.to, a, memo)
+			}
+			if xarf[tc.to][a] == "" {
+				t.Errorf("the share to %s has no X-ARF part for %s (it has %v)", tc.to, a, xarf[tc.to])
+			}
+		}
+	}
+}
