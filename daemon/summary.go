@@ -174,7 +174,9 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	}
 	// One login makes several incidents Success: the success-after-failure incident
 	// and, beside it, the attack's own (of the address, its /24, their recurrences).
-	// The login is the compromise; the attack stays an attack, with its report.
+	// The login is the compromise; the attack stays an attack, with its report (one
+	// reported before the login is an attack whatever else the period holds: the
+	// alert, too, is about the unreported ones).
 	var logins []abusewatch.Incident
 	for _, inc := range append(slices.Clone(incs), late...) {
 		if inc.Success && inc.Rule == "success-after-failure" {
@@ -200,7 +202,7 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 			Reported: reportState(reportsOf[inc.ID], inc, why),
 		}
 		switch {
-		case inc.Success && !attackOfALogin(inc):
+		case inc.Success && len(reportsOf[inc.ID]) == 0 && !attackOfALogin(inc):
 			c, err := compromise(cfg, st, inc)
 			if err != nil {
 				return err

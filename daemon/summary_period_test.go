@@ -421,3 +421,30 @@ func TestSummaryShowsAnIncidentReadAfterTheLastSummary(t *testing.T) {
 		t.Errorf("the incident read after the late summary is in no summary:\n%s", strings.Join(sums, "\n-----\n"))
 	}
 }
+
+// An attack reported before a login came from its address is an attack in the summary,
+// with its report, even when the login's own incident is of an earlier period: the
+// alert went about that one.
+func TestSummaryListsAReportedAttackWithALoginAsAnAttack(t *testing.T) {
+	p, cfg := periodPipeline(t, "observe", "")
+	st := p.store
+	now := utc(22, 6, 5)
+	a := netip.MustParseAddr("81.2.69.5")
+	inc := abusewatch.Incident{ID: "i-attack", Key: "ip:81.2.69.5", Rule: "per-address", Addr: a, Network: netip.PrefixFrom(a, 32),
+		Classes: []abusewatch.Class{abusewatch.ClassAuthFailure}, First: utc(21, 8, 0), Last: utc(21, 8, 6), Count: 7, Attempts: 7,
+		Hosts: []string{"web1"}, Success: true}
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddReport(abusewatch.Report{ID: "r-attack", State: abusewatch.ReportHeld, Incidents: []string{inc.ID},
+		Contact: abusewatch.Contact{Emails: []string{"abuse@broadband.example"}}, Created: utc(21, 8, 10), Updated: utc(21, 8, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := BuildSummarySince(cfg, st, nil, nil, now.Add(-24*time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Compromises) != 0 || len(sum.New) != 1 || sum.New[0].Reported != "held to abuse@broadband.example" {
+		t.Errorf("compromises %+v, new incidents %+v: want the attack among the new incidents with its report", sum.Compromises, sum.New)
+	}
+}
