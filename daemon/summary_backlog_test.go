@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abusewatch/abusewatch/daemon/journaltest"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -125,5 +126,87 @@ path = %q
 	sums := sentSummaries(t, cfg.Mail.Maildir)
 	if len(sums) != 1 || !strings.Contains(sums[0], "45.134.26.9") {
 		t.Errorf("the late summary does not show the attack logged while the daemon was stopped:\n%s", strings.Join(sums, "\n-----\n"))
+	}
+}
+
+// The same with the journal: the late summary waits until journalctl has read what the
+// journal holds beyond the saved cursor (here: all of it).
+func TestALateSummaryCoversTheJournalsBacklog(t *testing.T) {
+	journaltest.Need(t)
+	dir := t.TempDir()
+	journals := filepath.Join(dir, "journal")
+	if err := os.Mkdir(journals, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var entries [][]byte
+	for k := range 8 {
+		at := now.Add(-time.Hour + time.Duration(k)*time.Second)
+		entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", at.UnixMicro()),
+			fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k), "_BOOT_ID=0123456789abcdef0123456789abcdef",
+			fmt.Sprintf("MESSAGE=Failed password for root from 45.134.26.9 port %d ssh2", 40000+k),
+			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_PID=4242", "_HOSTNAME=web1"))
+	}
+	journaltest.Write(t, filepath.Join(journals, "remote.journal"), entries...)
+	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
+[journal]
+enabled = true
+directory = %q
+[correlate]
+threshold = 5
+window = "10m"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:9"]
+timeout = "100ms"
+[[contact]]
+network = "45.134.26.0/24"
+emails = ["abuse@hostco.example"]
+[reporter]
+name = "Test Admin"
+timezone = "UTC"
+[mail]
+transport = "maildir"
+maildir = %q
+from = "abusewatch@example.org"
+admin = "root@example.org"
+[policy]
+mode = "observe"
+[summary]
+time = "00:00"
+[admin]
+socket = ""
+[store]
+path = %q
+`, journals, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	st, err := store.Open(cfg.Store.Path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSummarySent(now.Add(-25 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	sent := make(summarySent, 4)
+	d, err := New(cfg, slog.New(sent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var events int64
+	select {
+	case events = <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no summary sent within 30s")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if events != 8 {
+		t.Errorf("the late summary counts %d events, want the journal's 8", events)
 	}
 }
