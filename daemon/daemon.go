@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,54 @@ type Daemon struct {
 	outbox  OutboxStatus    // the running or last round of the outbox (main loop only)
 	// A copy of outbox for status, which does not wait on the main loop.
 	outboxShown atomic.Pointer[OutboxStatus]
+	// journalTried: the journal's first journalctl (without --follow) returned, so
+	// what the journal held at start is read (or could not be: nothing to wait for).
+	journalTried atomic.Bool
+}
+
+// backlogEnd is where each followed file ended when the daemon started, of those it had
+// not read to there: the lines logged while it was stopped. The first outbox round (and
+// the late daily summary, which must cover those lines) waits until they are read.
+func (d *Daemon) backlogEnd() map[string]store.Position {
+	end := map[string]store.Position{}
+	for _, f := range d.files {
+		fi, err := os.Stat(f)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // nothing to read (the follower says why)
+		}
+		at := identity(f, fi)
+		at.Offset = fi.Size()
+		if p, ok, err := d.store.Position(f); err == nil && ok && p.Dev == at.Dev && p.Inode == at.Inode && p.Offset >= at.Offset {
+			continue
+		}
+		end[f] = at
+	}
+	return end
+}
+
+// backlogRead says whether the sources have read what they held at start: every file
+// of end is committed up to its end there (or its path is another file by now: the
+// follower has moved on to it), and the journal's first journalctl returned.
+func (d *Daemon) backlogRead(end map[string]store.Position) bool {
+	if d.cfg.Journal.Enabled && !d.journalTried.Load() {
+		return false
+	}
+	for f, at := range end {
+		p, ok, err := d.store.Position(f)
+		if err != nil {
+			return true // the store's trouble is logged elsewhere: do not hold the outbox for it
+		}
+		if ok && p.Dev == at.Dev && p.Inode == at.Inode && p.Offset >= at.Offset {
+			delete(end, f)
+			continue
+		}
+		if fi, err := os.Stat(f); err != nil || identity(f, fi) != (store.Position{Source: f, Dev: at.Dev, Inode: at.Inode}) {
+			delete(end, f)
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // showOutbox publishes the outbox's state for status; the main loop calls it after each
@@ -152,6 +201,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			})
 		}
 	}
+	backlog := d.backlogEnd()
 	followNew(d.files)
 	if d.cfg.Journal.Enabled {
 		wg.Go(func() { d.readJournal(followCtx, lines) })
@@ -263,7 +313,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer rescan.Stop()
 	reportTicker := time.NewTicker(d.cfg.Policy.ReportInterval.Duration)
 	defer reportTicker.Stop()
-	report()
+	// The first round waits until what was logged while the daemon was stopped is
+	// read: its reports would leave those lines out, and a late daily summary, the one
+	// that exists for that time, would miss them for good (the next starts where it
+	// ended). The report ticker's round goes anyway: a backlog that takes longer than
+	// policy.report_interval to read does not hold the outbox.
+	waiting := true
+	startWhenRead := func() {
+		if !waiting {
+			return
+		}
+		// What the journal's reader sent before it returned is in the channel: take
+		// it into the batch, so it is committed before the round reads the store.
+		journalDone := !d.cfg.Journal.Enabled || d.journalTried.Load()
+		for range len(lines) {
+			add(<-lines)
+		}
+		if err := flush(ctx, false); err != nil || !journalDone || !d.backlogRead(backlog) {
+			return
+		}
+		waiting = false
+		report()
+	}
+	startWhenRead()
 	if err := d.serveAdmin(ctx); err != nil {
 		return err
 	}
@@ -291,6 +363,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if err := flush(ctx, true); err != nil {
 				return err
 			}
+			startWhenRead()
 		case <-rescan.C:
 			// A glob may match a file that did not exist at start.
 			if files, err := ExpandSources(d.cfg); err == nil {
@@ -299,6 +372,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-reportTicker.C:
 			if err := flush(ctx, true); err != nil {
 				return err
+			}
+			if waiting {
+				d.log.Info("the logs written while abusewatch was stopped are not all read yet: the outbox round goes anyway")
+				waiting = false
 			}
 			report()
 		case err := <-outboxDone:

@@ -339,6 +339,7 @@ func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 			cursor = d.fullJournalCursor(ctx, cursor)
 		}
 		n, last, err := d.runJournalctl(ctx, cursor, follow, merge, c, out)
+		d.journalTried.Store(true) // the journal's backlog is read (or cannot be)
 		if last != "" {
 			cursor = last
 		}

@@ -48,13 +48,23 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 // BuildSummarySince gathers the summary of the time from from to now from the store:
 // events by class, host, hour (a longer period than a day: by as many hours as keep
 // the chart to 24 bars), address and network; new and growing incidents; the outbox;
-// possible compromises first, with their logins. shapes may be nil; why says why an
-// incident without a report has none (nil: StoredUnreported).
+// possible compromises first, with their logins; what each configured source read.
+// shapes may be nil; why says why an incident without a report has none (nil:
+// StoredUnreported).
 func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Unreported, from, now time.Time) (mailer.Summary, error) {
+	s, _, err := buildSummary(cfg, st, shapes, why, from, now)
+	return s, err
+}
+
+// buildSummary is BuildSummarySince, with the mark the summary leaves when it is sent:
+// where the sources are now (the unknown-record shapes' counts are in shapes when they
+// are the store's).
+func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unreported, from, now time.Time) (mailer.Summary, store.SummaryMark, error) {
+	mark := store.SummaryMark{From: from, Sent: now}
 	if why == nil {
 		var err error
 		if why, err = StoredUnreported(cfg, st, now); err != nil {
-			return mailer.Summary{}, err
+			return mailer.Summary{}, mark, err
 		}
 	}
 	loc := Location(cfg.Reporter.Timezone)
@@ -68,12 +78,17 @@ func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Un
 
 	events, total, err := st.EventsBetween(from, now, summaryEventLimit)
 	if err != nil {
-		return s, err
+		return s, mark, err
 	}
 	s.Events = total
 	byClass, byHost, byAddr, byNet := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
+	bySource, lastOf := map[string]int{}, map[string]time.Time{}
 	for _, e := range events {
 		byClass[string(e.Class)]++
+		bySource[e.Source]++
+		if e.Time.After(lastOf[e.Source]) {
+			lastOf[e.Source] = e.Time
+		}
 		if e.Host != "" {
 			byHost[e.Host]++
 		}
@@ -98,41 +113,117 @@ func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Un
 	}
 	s.TopAddrs, s.TopNets = counts(byAddr, top), counts(byNet, top)
 
-	incs, _, err := st.IncidentsSince(from, 0)
+	last, hasMark, err := st.LastSummaryMark()
 	if err != nil {
-		return s, err
+		return s, mark, err
+	}
+	if s.Sources, mark.Sources, err = summarySources(cfg, st, last.Sources, hasMark, bySource, lastOf, now); err != nil {
+		return s, mark, err
+	}
+
+	// The incidents of the period and, of the last summary's period, those it did not
+	// go through: made of lines read after it was sent (a backlog read late, a syslog
+	// sender's queue), their events are of its period, and they would be in none.
+	since := from
+	if hasMark && !last.From.IsZero() && last.From.Before(from) {
+		since = last.From
+	}
+	all, _, err := st.IncidentsSince(since, 0)
+	if err != nil {
+		return s, mark, err
+	}
+	seen := make(map[string]bool, len(last.Incidents))
+	for _, id := range last.Incidents {
+		seen[id] = true
+	}
+	var incs, late []abusewatch.Incident
+	for _, inc := range all {
+		switch {
+		case !inc.Last.Before(from):
+			incs = append(incs, inc)
+			mark.Incidents = append(mark.Incidents, inc.ID)
+		case !seen[inc.ID] && !inc.Last.Before(last.From):
+			late = append(late, inc)
+		}
 	}
 	reports, err := st.Reports()
 	if err != nil {
-		return s, err
+		return s, mark, err
 	}
-	reportOf := map[string]abusewatch.Report{}
+	// An incident may have several reports: a network's split between the parties that
+	// own its addresses gets one each.
+	reportsOf := map[string][]abusewatch.Report{}
 	for _, r := range reports {
 		for _, id := range r.Incidents {
-			reportOf[id] = r
+			reportsOf[id] = append(reportsOf[id], r)
 		}
 	}
-	for _, inc := range incs {
-		if inc.Last.Before(from) {
-			continue
+	byID := map[string]abusewatch.Incident{}
+	for _, inc := range append(slices.Clone(incs), late...) {
+		byID[inc.ID] = inc
+	}
+	incidentOf := func(id string) (abusewatch.Incident, bool) {
+		if inc, ok := byID[id]; ok {
+			return inc, true
 		}
+		inc, ok, err := st.Incident(id)
+		if ok && err == nil {
+			byID[id] = inc
+		}
+		return inc, ok && err == nil
+	}
+	// One login makes several incidents Success: the success-after-failure incident
+	// and, beside it, the attack's own (of the address, its /24, their recurrences).
+	// The login is the compromise; the attack stays an attack, with its report (one
+	// reported before the login is an attack whatever else the period holds: the
+	// alert, too, is about the unreported ones).
+	var logins []abusewatch.Incident
+	for _, inc := range append(slices.Clone(incs), late...) {
+		if inc.Success && inc.Rule == "success-after-failure" {
+			logins = append(logins, inc)
+		}
+	}
+	attackOfALogin := func(inc abusewatch.Incident) bool {
+		if inc.Rule == "success-after-failure" {
+			return false
+		}
+		n := abusewatch.UnmapPrefix(inc.Network)
+		for _, l := range logins {
+			if n.Contains(l.Addr.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	list := func(inc abusewatch.Incident, isNew bool) error {
 		si := mailer.SummaryIncident{
 			Source: inc.Source(), Count: inc.Count, First: inc.First, Last: inc.Last,
 			Classes: joinClasses(inc.Classes), Hosts: sanitizeText(strings.Join(inc.Hosts, ", ")),
-			Reported: reportState(reportOf[inc.ID], inc, why),
+			Reported: reportState(reportsOf[inc.ID], inc, why),
 		}
 		switch {
-		case inc.Success:
+		case inc.Success && len(reportsOf[inc.ID]) == 0 && !attackOfALogin(inc):
 			c, err := compromise(cfg, st, inc)
 			if err != nil {
-				return s, err
+				return err
 			}
 			c.Reported = si.Reported
 			s.Compromises = append(s.Compromises, c)
-		case !inc.First.Before(from):
+		case isNew:
 			s.New = append(s.New, si)
 		default:
 			s.Growing = append(s.Growing, si)
+		}
+		return nil
+	}
+	for _, inc := range incs {
+		if err := list(inc, !inc.First.Before(from)); err != nil {
+			return s, mark, err
+		}
+	}
+	for _, inc := range late {
+		if err := list(inc, true); err != nil { // new to the admin
+			return s, mark, err
 		}
 	}
 	// The biggest first: that is what the admin reads before stopping.
@@ -155,17 +246,6 @@ func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Un
 		report = "abusewatch report --config " + cfg.file
 	}
 	s.ApproveAll = report + " approve --all"
-	byID := map[string]abusewatch.Incident{}
-	for _, inc := range incs {
-		byID[inc.ID] = inc
-	}
-	incidentOf := func(id string) (abusewatch.Incident, bool) {
-		if inc, ok := byID[id]; ok {
-			return inc, true
-		}
-		inc, ok, err := st.Incident(id)
-		return inc, ok && err == nil
-	}
 	for _, r := range reports {
 		// Only the reports listed are read for their sources (every report ever sent
 		// was, each of its incidents).
@@ -173,10 +253,24 @@ func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Un
 			return mailer.ReportLine{ID: r.ID, To: strings.Join(r.Contact.Emails, ", "), Sources: reportSources(r, incidentOf),
 				Created: r.Created, Command: command}
 		}
+		// What happened in the period is counted: a report that failed last week is
+		// not news every day. What waits is counted as it is now.
 		switch r.State {
 		case abusewatch.ReportSent:
-			if !r.Updated.Before(from) {
+			if inPeriod(r.Updated, from, now) {
 				s.Sent++
+			}
+		case abusewatch.ReportHeld:
+			if inPeriod(r.Updated, from, now) {
+				s.Held++
+			}
+		case abusewatch.ReportRejected:
+			if inPeriod(r.Updated, from, now) {
+				if s.Rejected++; len(s.RejectedReports) < summaryPendingReports {
+					l := line("")
+					l.Problem = sanitizeText(r.Error)
+					s.RejectedReports = append(s.RejectedReports, l)
+				}
 			}
 		case abusewatch.ReportQueued:
 			s.Queued++
@@ -184,8 +278,8 @@ func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Un
 				s.Waiting++
 			}
 		case abusewatch.ReportFailed:
-			s.Failed++
-			if !r.Updated.Before(from) {
+			if inPeriod(r.Updated, from, now) {
+				s.Failed++
 				l := line(report + " approve " + r.ID + "   (to try again)")
 				l.Problem = sanitizeText(r.Error)
 				s.FailedReports = append(s.FailedReports, l)
@@ -201,19 +295,107 @@ func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Un
 
 	if shapes != nil {
 		if s.Shapes, err = shapes.TopShapes(from, top); err != nil {
-			return s, err
+			return s, mark, err
 		}
 	}
 	if len(s.Shapes) == 0 {
 		s.ShapesNote = "None in this period: every record was normal or a known attack."
+		if !readAnything(s) {
+			// A quiet day and a dead log look the same in the counts.
+			s.ShapesNote = "Nothing was read in this period (see SOURCES), so nothing can be said of its records."
+		}
 	}
-	return s, nil
+	return s, mark, nil
+}
+
+// readAnything says whether the summary's period read a line: an event, or a source
+// that moved. Without a source to go by (syslog only), events are all it knows.
+func readAnything(s mailer.Summary) bool {
+	if s.Events > 0 || len(s.Sources) == 0 {
+		return true
+	}
+	for _, src := range s.Sources {
+		if !src.Silent {
+			return true
+		}
+	}
+	return false
+}
+
+// inPeriod says whether t is within the summary's period from..now: after from, which
+// the summary before counted (its now), up to now.
+func inPeriod(t, from, now time.Time) bool {
+	return t.After(from) && !t.After(now)
+}
+
+// summarySources says what each configured source (the files the config names, the
+// journal) read since the last summary, from how far its committed position moved
+// since the mark that summary left (last; hasMark false before the first that left
+// one), and its events of the period. It returns the sources' marks for the next.
+func summarySources(cfg *Config, st *store.Store, last map[string]store.SourceMark, hasMark bool,
+	events map[string]int, lastEvent map[string]time.Time, now time.Time) ([]mailer.SourceLine, map[string]store.SourceMark, error) {
+	names, err := ExpandSources(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Journal.Enabled {
+		names = append(names, journalSource)
+	}
+	var out []mailer.SourceLine
+	marks := map[string]store.SourceMark{}
+	for _, name := range names {
+		pos, ok, err := st.Position(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		line := mailer.SourceLine{Name: name, Events: events[name], LastEvent: lastEvent[name]}
+		before, marked := last[name]
+		m := store.SourceMark{Position: pos, Moved: before.Moved}
+		switch {
+		case ok && !hasMark:
+			// The first summary that leaves a mark cannot tell how much was read.
+			line.Read = "read (how much: counted from the next summary on)"
+		case ok && (!marked || pos != before.Position):
+			// Moved since the last summary (or first read since): it read in this period.
+			m.Moved = now
+			line.Read = "read"
+			if name != journalSource && marked {
+				line.Read = "read (the file was replaced since: rotated or truncated)"
+				if pos.Dev == before.Position.Dev && pos.Inode == before.Position.Inode && pos.Offset > before.Position.Offset {
+					line.Read = byteSize(pos.Offset-before.Position.Offset) + " read"
+				}
+			}
+		case line.Events > 0:
+			line.Read = "read"
+		default:
+			// Never read (the file does not exist or cannot be read: the daemon's log
+			// says which), or not a line since the last summary.
+			line.Silent, line.Since = true, before.Moved
+		}
+		if ok {
+			marks[name] = m
+		}
+		out = append(out, line)
+	}
+	return out, marks, nil
+}
+
+// byteSize writes n bytes as a person reads them.
+func byteSize(n int64) string {
+	switch {
+	case n >= 10<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 10<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Summarise sends the daily summary to mail.admin when summary.time has come since the
 // last one. The first time it only starts the schedule: a new install does not mail
-// about a day it did not watch. A summary sent late (the daemon was stopped over
-// summary.time) covers the time since the last one, up to summaryMaxPeriod.
+// about a day it did not watch. Each summary covers the time since the last one ended
+// (a late one: up to summaryMaxPeriod), so that the periods tile: an hour is in one
+// summary, never two, however late the last one went.
 func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 	if p.cfg.Summary.Time == "" || p.cfg.Mail.Admin == "" {
 		return nil
@@ -229,56 +411,96 @@ func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 	if !last.Before(due) {
 		return nil
 	}
-	from := now.Add(-24 * time.Hour)
-	if last.Before(from) {
-		from = maxTime(last, now.Add(-summaryMaxPeriod))
-	}
-	if err := p.SendSummary(ctx, from, now); err != nil {
+	from := maxTime(last, now.Add(-summaryMaxPeriod))
+	mark, err := p.SendSummary(ctx, from, now)
+	if err != nil {
 		return err
 	}
-	return p.store.SetSummarySent(now)
+	return p.store.SetSummaryMark(mark)
 }
 
 // storeShapes gives the summary the unknown-record shapes the store counted, each with
-// the normal rule detect suggests for its sample.
-type storeShapes struct{ st *store.Store }
+// the normal rule detect suggests for its sample, counted since the last summary: the
+// store's counts add up since a shape was first seen, and what the admin needs is
+// what came in this period.
+type storeShapes struct {
+	st *store.Store
+	// The counts at the last summary (nil before the first that kept them) and, once
+	// TopShapes ran, those of now, for the next.
+	last, now map[string]int64
+}
 
-func (s storeShapes) TopShapes(since time.Time, n int) ([]mailer.Shape, error) {
-	shapes, err := s.st.Shapes(since, n)
+func (s *storeShapes) TopShapes(since time.Time, n int) ([]mailer.Shape, error) {
+	shapes, err := s.st.Shapes(time.Time{}, 0)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]mailer.Shape, 0, len(shapes))
+	s.now = make(map[string]int64, len(shapes))
+	var out []mailer.Shape
 	for _, sh := range shapes {
-		rule, _ := detect.Suggest(sh.Sample)
-		out = append(out, mailer.Shape{Shape: sh.Shape, Count: int(sh.Count), Sample: sh.Sample, Rule: rule})
+		s.now[sh.Shape] = sh.Count
+		count := sh.Count
+		if s.last != nil {
+			// A shape pruned and seen again counts from nothing.
+			if before, ok := s.last[sh.Shape]; ok && before <= sh.Count {
+				count -= before
+			}
+		} else if sh.Last.Before(since) {
+			count = 0 // before the first mark: by the time it was last seen
+		}
+		if count == 0 {
+			continue
+		}
+		out = append(out, mailer.Shape{Shape: sh.Shape, Count: int(count), Sample: sh.Sample})
+	}
+	slices.SortFunc(out, func(a, b mailer.Shape) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Shape, b.Shape))
+	})
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	for i := range out {
+		out[i].Rule, _ = detect.Suggest(out[i].Sample)
 	}
 	return out, nil
 }
 
 // SendSummary builds the summary of the time since from and mails it to the admin now.
-func (p *Pipeline) SendSummary(ctx context.Context, from, now time.Time) error {
+// It returns the mark the summary leaves, for the next to start from.
+func (p *Pipeline) SendSummary(ctx context.Context, from, now time.Time) (store.SummaryMark, error) {
 	why, err := p.unreported(now)
 	if err != nil {
-		return err
+		return store.SummaryMark{}, err
 	}
-	sum, err := BuildSummarySince(p.cfg, p.store, storeShapes{p.store}, why, from, now)
+	last, _, err := p.store.LastSummaryMark()
 	if err != nil {
-		return err
+		return store.SummaryMark{}, err
 	}
+	shapes := &storeShapes{st: p.store, last: last.Shapes}
+	sum, mark, err := buildSummary(p.cfg, p.store, shapes, why, from, now)
+	if err != nil {
+		return mark, err
+	}
+	mark.Shapes = shapes.now
 	msg, err := mailer.ComposeSummary(sum, cmp.Or(p.cfg.Mail.From, p.cfg.Mail.Admin), p.cfg.Mail.Admin, now)
 	if err != nil {
-		return err
+		return mark, err
 	}
 	r := abusewatch.Report{ID: "summary", Contact: abusewatch.Contact{Emails: []string{p.cfg.Mail.Admin}}, Message: msg}
 	// Let finish when the daemon stops, as a report is (DeliverAt).
 	loc, err := ReportTransport(p.cfg, p.transport).Deliver(context.WithoutCancel(ctx), r)
 	if err != nil {
-		return fmt.Errorf("sending it to %s: %w", p.cfg.Mail.Admin, err)
+		return mark, fmt.Errorf("sending it to %s: %w", p.cfg.Mail.Admin, err)
 	}
-	p.log.Info("daily summary sent", "to", p.cfg.Mail.Admin, "where", loc, "events", sum.Events,
-		"compromises", len(sum.Compromises), "pending", sum.PendingTotal)
-	return nil
+	var silent []string
+	for _, src := range sum.Sources {
+		if src.Silent {
+			silent = append(silent, src.Name)
+		}
+	}
+	p.log.Info("daily summary sent", "to", p.cfg.Mail.Admin, "where", loc, "from", from, "events", sum.Events,
+		"compromises", len(sum.Compromises), "pending", sum.PendingTotal, "silent_sources", silent)
+	return mark, nil
 }
 
 // SummaryDue is the latest scheduled summary time at or before now: today's hh:mm in
@@ -313,23 +535,32 @@ func joinClasses(cs []abusewatch.Class) string {
 	return strings.Join(s, ", ")
 }
 
-// reportState says in words where an incident's report is.
-func reportState(r abusewatch.Report, inc abusewatch.Incident, why *Unreported) string {
-	switch {
-	case r.ID == "" || inc.Success:
+// reportState says in words where an incident's reports are: one, or one per party
+// when its addresses belong to several.
+func reportState(rs []abusewatch.Report, inc abusewatch.Incident, why *Unreported) string {
+	if len(rs) == 0 {
 		if w := why.Incident(inc); w != "" {
 			return "not reported: " + sanitizeText(w)
 		}
 		return "no report yet"
-	case r.State == abusewatch.ReportPendingApproval:
-		return "waiting for your approval (" + r.ID + ")"
-	case r.State == abusewatch.ReportQueued && r.Waiting != "":
-		return "queued: " + r.Waiting
 	}
-	return string(r.State) + " to " + strings.Join(r.Contact.Emails, ", ")
+	states := make([]string, 0, len(rs))
+	for _, r := range rs {
+		switch {
+		case r.State == abusewatch.ReportPendingApproval:
+			states = append(states, "waiting for your approval ("+r.ID+")")
+		case r.State == abusewatch.ReportQueued && r.Waiting != "":
+			states = append(states, "queued: "+r.Waiting)
+		default:
+			states = append(states, string(r.State)+" to "+strings.Join(r.Contact.Emails, ", "))
+		}
+	}
+	return strings.Join(states, "; ")
 }
 
-// reportSources lists the addresses a report is about.
+// reportSources lists what a report is about: its incidents' sources, a network split
+// between parties as the report's party's share of it (its contact's network), which
+// is all that report names.
 func reportSources(r abusewatch.Report, incidentOf func(id string) (abusewatch.Incident, bool)) string {
 	var incs []abusewatch.Incident
 	for _, id := range r.Incidents {
@@ -340,7 +571,12 @@ func reportSources(r abusewatch.Report, incidentOf func(id string) (abusewatch.I
 	slices.SortStableFunc(incs, func(a, b abusewatch.Incident) int { return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.ID, b.ID)) })
 	var out []string
 	for _, inc := range incs {
-		out = append(out, inc.Source())
+		src := inc.Source()
+		n, c := abusewatch.UnmapPrefix(inc.Network), abusewatch.UnmapPrefix(r.Contact.Network)
+		if inc.AboutNetwork() && c.IsValid() && c.Bits() > n.Bits() && n.Contains(c.Addr()) {
+			src = c.String()
+		}
+		out = append(out, src)
 	}
 	if len(out) == 0 {
 		return fmt.Sprintf("%d incidents", len(r.Incidents))

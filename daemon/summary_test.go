@@ -143,7 +143,7 @@ func TestDailySummaryListsTheStoredShapesWithARule(t *testing.T) {
 		Last: now.Add(-time.Hour), Sample: sample}}); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := BuildSummary(cfg, st, storeShapes{st}, nil, now)
+	sum, err := BuildSummary(cfg, st, &storeShapes{st: st}, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,14 +45,20 @@ type Summary struct {
 	// host makes thousands a day).
 	NewTotal, GrowingTotal int
 
-	Sent, Queued, Failed, Waiting int          // reports sent in the period; queued, failed, waiting now
+	Sent, Queued, Failed, Waiting int          // reports sent and failed in the period; queued, waiting now
 	FailedReports                 []ReportLine // the failed ones, with the reason
-	Pending                       []ReportLine // reports waiting for the admin's approval, the oldest first
-	PendingTotal                  int          // how many are waiting: Pending holds the oldest
-	ApproveAll                    string       // the command that approves all of them
-	Shapes                        []Shape      // the most frequent unknown-record shapes
-	ShapesNote                    string       // why there are no shapes, when there are none
-	Mode                          string       // the policy mode
+	// Reports held (observe mode: kept, never sent) and rejected (with why) in the period.
+	Held, Rejected  int
+	RejectedReports []ReportLine
+	// What each configured source read in the period; a source that read nothing is
+	// flagged: a dead syslog daemon or a file rotated away looks like a quiet day.
+	Sources      []SourceLine
+	Pending      []ReportLine // reports waiting for the admin's approval, the oldest first
+	PendingTotal int          // how many are waiting: Pending holds the oldest
+	ApproveAll   string       // the command that approves all of them
+	Shapes       []Shape      // the most frequent unknown-record shapes
+	ShapesNote   string       // why there are no shapes, when there are none
+	Mode         string       // the policy mode
 }
 
 // Count is a value and how often it occurred.
@@ -90,6 +96,18 @@ type Line struct {
 	User string
 	Host string
 	Text string
+}
+
+// SourceLine is what one configured log source read in the summary's period.
+type SourceLine struct {
+	Name      string    // the file's path, or "journal"
+	Read      string    // what it read, e.g. "12 KiB read"; empty when it read nothing
+	Events    int       // events of the period from it
+	LastEvent time.Time // the newest of them; zero when none
+	// Silent: it read nothing in the whole period; Since, when known, is the end of the
+	// last period in which it did read (it has read nothing since).
+	Silent bool
+	Since  time.Time
 }
 
 // ReportLine is one report in the summary.
@@ -214,8 +232,17 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 // times in loc.
 func summaryFuncs(loc *time.Location) template.FuncMap {
 	return template.FuncMap{
-		"t":     func(t time.Time) string { return t.In(loc).Format(timeLayout) },
-		"hm":    func(t time.Time) string { return t.In(loc).Format("15:04") },
+		"t":  func(t time.Time) string { return t.In(loc).Format(timeLayout) },
+		"hm": func(t time.Time) string { return t.In(loc).Format("15:04") },
+		// The end of a span: its time alone on the day it began, with its date after
+		// (a late summary covers days, a recurrence weeks).
+		"until": func(first, last time.Time) string {
+			f, l := first.In(loc), last.In(loc)
+			if f.YearDay() == l.YearDay() && f.Year() == l.Year() {
+				return l.Format("15:04")
+			}
+			return l.Format(timeLayout)
+		},
 		"spark": sparkline,
 		"pad":   func(n int, v string) string { return fmt.Sprintf("%-*s", n, v) },
 		"rpad":  func(n int, v int) string { return fmt.Sprintf("%*d", n, v) },
@@ -351,6 +378,11 @@ func (s Summary) sanitized() Summary {
 	s.ByClass, s.ByHost, s.TopAddrs, s.TopNets = counts(s.ByClass), counts(s.ByHost), counts(s.TopAddrs), counts(s.TopNets)
 	s.Compromises, s.New, s.Growing = incidents(s.Compromises), incidents(s.New), incidents(s.Growing)
 	s.FailedReports, s.Pending = reports(s.FailedReports), reports(s.Pending)
+	s.RejectedReports = reports(s.RejectedReports)
+	s.Sources = slices.Clone(s.Sources)
+	for i := range s.Sources {
+		s.Sources[i].Name, s.Sources[i].Read = sanitize(s.Sources[i].Name), sanitize(s.Sources[i].Read)
+	}
 	s.Shapes = slices.Clone(s.Shapes)
 	for i := range s.Shapes {
 		sh := &s.Shapes[i]

@@ -1,0 +1,212 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/daemon/journaltest"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// summarySent is a log handler that hands over the events count of each "daily summary
+// sent" line the daemon logs.
+type summarySent chan int64
+
+func (s summarySent) Enabled(context.Context, slog.Level) bool { return true }
+func (s summarySent) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s summarySent) WithGroup(string) slog.Handler            { return s }
+func (s summarySent) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "daily summary sent" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "events" {
+			s <- a.Value.Int64()
+		}
+		return true
+	})
+	return nil
+}
+
+// A daemon stopped over summary.time sends the late summary when it starts again: it
+// covers the lines logged while it was stopped, which it reads first (they were left
+// out, and the next summary starts where that one ended).
+func TestALateSummaryCoversWhatWasLoggedWhileTheDaemonWasStopped(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
+[[source]]
+files = [%q]
+[detect]
+timezone = "UTC"
+[correlate]
+threshold = 5
+window = "10m"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:9"]
+timeout = "100ms"
+[[contact]]
+network = "45.134.26.0/24"
+emails = ["abuse@hostco.example"]
+[reporter]
+name = "Test Admin"
+timezone = "UTC"
+[mail]
+transport = "maildir"
+maildir = %q
+from = "abusewatch@example.org"
+admin = "root@example.org"
+[policy]
+mode = "observe"
+[summary]
+time = "00:00"
+[admin]
+socket = ""
+[store]
+path = %q
+`, logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	now := time.Now().UTC()
+	write := func(addr string, at time.Time, n int) {
+		t.Helper()
+		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for _, l := range failedLogins(addr, at, n) {
+			if _, err := f.WriteString(l + "\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The first run reads two lines (no incident) and starts the summaries' schedule.
+	write("45.134.26.7", now.Add(-2*time.Hour), 2)
+	runUntilRead(t, cfg, logFile)
+
+	// Stopped: an attack is logged, and summary.time passes (the last summary was the
+	// day before).
+	write("45.134.26.9", now.Add(-time.Hour), 8)
+	st, err := store.Open(cfg.Store.Path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSummarySent(now.Add(-25 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	sent := make(summarySent, 4)
+	d, err := New(cfg, slog.New(sent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var events int64
+	select {
+	case events = <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no summary sent within 30s")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if events != 10 {
+		t.Errorf("the late summary counts %d events, want 10: the 8 logged while the daemon was stopped are missing", events)
+	}
+	sums := sentSummaries(t, cfg.Mail.Maildir)
+	if len(sums) != 1 || !strings.Contains(sums[0], "45.134.26.9") {
+		t.Errorf("the late summary does not show the attack logged while the daemon was stopped:\n%s", strings.Join(sums, "\n-----\n"))
+	}
+}
+
+// The same with the journal: the late summary waits until journalctl has read what the
+// journal holds beyond the saved cursor (here: all of it).
+func TestALateSummaryCoversTheJournalsBacklog(t *testing.T) {
+	journaltest.Need(t)
+	dir := t.TempDir()
+	journals := filepath.Join(dir, "journal")
+	if err := os.Mkdir(journals, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var entries [][]byte
+	for k := range 8 {
+		at := now.Add(-time.Hour + time.Duration(k)*time.Second)
+		entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", at.UnixMicro()),
+			fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k), "_BOOT_ID=0123456789abcdef0123456789abcdef",
+			fmt.Sprintf("MESSAGE=Failed password for root from 45.134.26.9 port %d ssh2", 40000+k),
+			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_PID=4242", "_HOSTNAME=web1"))
+	}
+	journaltest.Write(t, filepath.Join(journals, "remote.journal"), entries...)
+	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
+[journal]
+enabled = true
+directory = %q
+[correlate]
+threshold = 5
+window = "10m"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:9"]
+timeout = "100ms"
+[[contact]]
+network = "45.134.26.0/24"
+emails = ["abuse@hostco.example"]
+[reporter]
+name = "Test Admin"
+timezone = "UTC"
+[mail]
+transport = "maildir"
+maildir = %q
+from = "abusewatch@example.org"
+admin = "root@example.org"
+[policy]
+mode = "observe"
+[summary]
+time = "00:00"
+[admin]
+socket = ""
+[store]
+path = %q
+`, journals, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	st, err := store.Open(cfg.Store.Path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSummarySent(now.Add(-25 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	sent := make(summarySent, 4)
+	d, err := New(cfg, slog.New(sent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var events int64
+	select {
+	case events = <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no summary sent within 30s")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if events != 8 {
+		t.Errorf("the late summary counts %d events, want the journal's 8", events)
+	}
+}
