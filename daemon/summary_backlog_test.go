@@ -93,33 +93,7 @@ path = %q
 	// Stopped: an attack is logged, and summary.time passes (the last summary was the
 	// day before).
 	write("45.134.26.9", now.Add(-time.Hour), 8)
-	st, err := store.Open(cfg.Store.Path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetSummarySent(now.Add(-25 * time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-
-	sent := make(summarySent, 4)
-	d, err := New(cfg, slog.New(sent))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var events int64
-	select {
-	case events = <-sent:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no summary sent within 30s")
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	events := firstSummaryAfter(t, cfg, now.Add(-25*time.Hour))
 	if events != 10 {
 		t.Errorf("the late summary counts %d events, want 10: the 8 logged while the daemon was stopped are missing", events)
 	}
@@ -179,15 +153,25 @@ socket = ""
 [store]
 path = %q
 `, journals, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	events := firstSummaryAfter(t, cfg, now.Add(-25*time.Hour))
+	if events != 8 {
+		t.Errorf("the late summary counts %d events, want the journal's 8", events)
+	}
+}
+
+// firstSummaryAfter marks a summary sent at last in the state database of cfg, runs the
+// daemon until it sends its first summary (the late one) and returns the events that
+// summary counts.
+func firstSummaryAfter(t *testing.T, cfg *Config, last time.Time) int64 {
+	t.Helper()
 	st, err := store.Open(cfg.Store.Path, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetSummarySent(now.Add(-25 * time.Hour)); err != nil {
+	if err := st.SetSummarySent(last); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
-
 	sent := make(summarySent, 4)
 	d, err := New(cfg, slog.New(sent))
 	if err != nil {
@@ -206,7 +190,5 @@ path = %q
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if events != 8 {
-		t.Errorf("the late summary counts %d events, want the journal's 8", events)
-	}
+	return events
 }

@@ -213,11 +213,7 @@ func TestSummaryAfterADelayedOneStartsWhereItEnded(t *testing.T) {
 func TestSummaryShowsOneLoginAsOneCompromise(t *testing.T) {
 	p, cfg := periodPipeline(t, "observe", "")
 	feed := &periodFeed{p: p}
-	tick := func(now time.Time) {
-		if err := p.Tick(t.Context(), now); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tick := ticker(t, p)
 	tick(utc(21, 6, 30))
 	feed.lines(t, failedLogins("81.2.69.5", utc(21, 8, 0), 7)...)
 	tick(utc(21, 8, 20))
@@ -249,11 +245,7 @@ func TestSummaryShowsOneLoginAsOneCompromise(t *testing.T) {
 func TestSummaryCountsTheShapesOfItsPeriod(t *testing.T) {
 	p, cfg := periodPipeline(t, "observe", "")
 	feed := &periodFeed{p: p}
-	tick := func(now time.Time) {
-		if err := p.Tick(t.Context(), now); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tick := ticker(t, p)
 	tick(utc(20, 6, 30))
 	cron := func(at time.Time) string {
 		return at.UTC().Format(time.RFC3339) + " web1 backupd[9]: rotated the tapes in slot 4"
@@ -298,15 +290,7 @@ func TestSummaryCountsTheReportsOfItsPeriod(t *testing.T) {
 	add("held-last-week", abusewatch.ReportHeld, now.Add(-7*24*time.Hour), "")
 	add("rejected-today", abusewatch.ReportRejected, now.Add(-time.Hour), "the admin: a customer's scanner")
 	add("failed-last-week", abusewatch.ReportFailed, now.Add(-6*24*time.Hour), "550 no such mailbox")
-	sum, err := BuildSummarySince(cfg, st, nil, nil, from, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, _, _ := summaryParts(t, msg)
+	text := summaryText(t, cfg, st, from, now)
 	reports := section(text, "REPORTS:")
 	for _, want := range []string{"0 sent, 2 held (observe mode", "0 failed, 1 rejected",
 		"rejected-today  to abuse@hostco.example: rejected: the admin: a customer's scanner"} {
@@ -321,11 +305,7 @@ func TestSummaryCountsTheReportsOfItsPeriod(t *testing.T) {
 func TestSummaryWarnsOfASourceThatReadNothing(t *testing.T) {
 	p, cfg := periodPipeline(t, "observe", "")
 	feed := &periodFeed{p: p}
-	tick := func(now time.Time) {
-		if err := p.Tick(t.Context(), now); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tick := ticker(t, p)
 	tick(utc(20, 6, 30))
 	feed.lines(t, failedLogins("45.134.26.7", utc(20, 9, 0), 2)...)
 	tick(utc(21, 6, 5)) // the first summary with a mark
@@ -374,15 +354,7 @@ func TestSummaryNamesEachPartysShareOfASplitReport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sum, err := BuildSummarySince(cfg, st, nil, nil, now.Add(-24*time.Hour), now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, _, _ := summaryParts(t, msg)
+	text := summaryText(t, cfg, st, now.Add(-24*time.Hour), now)
 	for _, re := range []string{`aaaa\S*  to abuse@party-a.example\n\s+about 45.134.26.0/25,`,
 		`bbbb\S*  to abuse@party-b.example\n\s+about 45.134.26.128/25,`,
 		`report: waiting for your approval \(aaaa\S*\); waiting for your approval \(bbbb\S*\)`} {
@@ -399,11 +371,7 @@ func TestSummaryNamesEachPartysShareOfASplitReport(t *testing.T) {
 func TestSummaryShowsAnIncidentReadAfterTheLastSummary(t *testing.T) {
 	p, cfg := periodPipeline(t, "observe", "")
 	feed := &periodFeed{p: p}
-	tick := func(now time.Time) {
-		if err := p.Tick(t.Context(), now); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tick := ticker(t, p)
 	tick(utc(20, 6, 30))
 	tick(utc(21, 6, 5))
 	tick(utc(22, 9, 0)) // late: the daemon was stopped over 06:00Z
@@ -447,4 +415,31 @@ func TestSummaryListsAReportedAttackWithALoginAsAnAttack(t *testing.T) {
 	if len(sum.Compromises) != 0 || len(sum.New) != 1 || sum.New[0].Reported != "held to abuse@broadband.example" {
 		t.Errorf("compromises %+v, new incidents %+v: want the attack among the new incidents with its report", sum.Compromises, sum.New)
 	}
+}
+
+// ticker is a function that runs the pipeline's Tick at now, failing the test on an
+// error.
+func ticker(t *testing.T, p *Pipeline) func(now time.Time) {
+	return func(now time.Time) {
+		t.Helper()
+		if err := p.Tick(t.Context(), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// summaryText is the text part of the summary of the state database st from from to
+// now, as mailed.
+func summaryText(t *testing.T, cfg *Config, st *store.Store, from, now time.Time) string {
+	t.Helper()
+	sum, err := BuildSummarySince(cfg, st, nil, nil, from, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _, _ := summaryParts(t, msg)
+	return text
 }
