@@ -40,38 +40,7 @@ func (s summarySent) Handle(_ context.Context, r slog.Record) error {
 func TestALateSummaryCoversWhatWasLoggedWhileTheDaemonWasStopped(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
-	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
-[[source]]
-files = [%q]
-[detect]
-timezone = "UTC"
-[correlate]
-threshold = 5
-window = "10m"
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:9"]
-timeout = "100ms"
-[[contact]]
-network = "45.134.26.0/24"
-emails = ["abuse@hostco.example"]
-[reporter]
-name = "Test Admin"
-timezone = "UTC"
-[mail]
-transport = "maildir"
-maildir = %q
-from = "abusewatch@example.org"
-admin = "root@example.org"
-[policy]
-mode = "observe"
-[summary]
-time = "00:00"
-[admin]
-socket = ""
-[store]
-path = %q
-`, logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	cfg := backlogConfig(t, dir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[detect]\ntimezone = \"UTC\"\n", logFile))
 	now := time.Now().UTC()
 	write := func(addr string, at time.Time, n int) {
 		t.Helper()
@@ -122,37 +91,7 @@ func TestALateSummaryCoversTheJournalsBacklog(t *testing.T) {
 			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_PID=4242", "_HOSTNAME=web1"))
 	}
 	journaltest.Write(t, filepath.Join(journals, "remote.journal"), entries...)
-	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
-[journal]
-enabled = true
-directory = %q
-[correlate]
-threshold = 5
-window = "10m"
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:9"]
-timeout = "100ms"
-[[contact]]
-network = "45.134.26.0/24"
-emails = ["abuse@hostco.example"]
-[reporter]
-name = "Test Admin"
-timezone = "UTC"
-[mail]
-transport = "maildir"
-maildir = %q
-from = "abusewatch@example.org"
-admin = "root@example.org"
-[policy]
-mode = "observe"
-[summary]
-time = "00:00"
-[admin]
-socket = ""
-[store]
-path = %q
-`, journals, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	cfg := backlogConfig(t, dir, fmt.Sprintf("[journal]\nenabled = true\ndirectory = %q\n", journals))
 	events := firstSummaryAfter(t, cfg, now.Add(-25*time.Hour))
 	if events != 8 {
 		t.Errorf("the late summary counts %d events, want the journal's 8", events)
@@ -191,4 +130,37 @@ func firstSummaryAfter(t *testing.T, cfg *Config, last time.Time) int64 {
 		t.Fatal(err)
 	}
 	return events
+}
+
+// backlogConfig is the config of the backlog tests in dir, whose logs source (TOML)
+// names: observe mode, a maildir, the summary at midnight UTC.
+func backlogConfig(t *testing.T, dir, source string) *Config {
+	t.Helper()
+	return parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), source+fmt.Sprintf(`[correlate]
+threshold = 5
+window = "10m"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:9"]
+timeout = "100ms"
+[[contact]]
+network = "45.134.26.0/24"
+emails = ["abuse@hostco.example"]
+[reporter]
+name = "Test Admin"
+timezone = "UTC"
+[mail]
+transport = "maildir"
+maildir = %q
+from = "abusewatch@example.org"
+admin = "root@example.org"
+[policy]
+mode = "observe"
+[summary]
+time = "00:00"
+[admin]
+socket = ""
+[store]
+path = %q
+`, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
 }
