@@ -42,13 +42,17 @@ func (p *Pipeline) OutboxRound(ctx context.Context, now time.Time) error {
 	if err := p.Report(ctx, now); err != nil {
 		return fmt.Errorf("writing reports: %w", err)
 	}
+	// A report the abuse desk's server refuses (tried again later, or failed for good)
+	// does not hold up the admin's summary: while one was refused at every round, no
+	// summary went, the one mail that would have said so.
+	var errs []error
 	if err := p.DeliverAt(ctx, now); err != nil {
-		return fmt.Errorf("delivering reports: %w", err)
+		errs = append(errs, fmt.Errorf("delivering reports: %w", err))
 	}
 	if err := p.Summarise(ctx, now); err != nil {
-		return fmt.Errorf("daily summary: %w", err)
+		errs = append(errs, fmt.Errorf("daily summary: %w", err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // RecoverInterrupted handles reports left in `sending`: only Tick sends and it leaves

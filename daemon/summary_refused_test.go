@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
+)
+
+// A report the abuse desk's server refuses at every round (a full mailbox, a 451 that
+// lasts for days) does not hold up the admin's daily summary: the round goes on to it.
+func TestARefusedReportDoesNotHoldUpTheSummary(t *testing.T) {
+	refused := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full, try again later"}
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		if to == "abuse@hostco.example" {
+			return refused
+		}
+		return nil
+	}})
+	dir := t.TempDir()
+	p, st, _ := pipelineOf(t, dir, fmt.Sprintf(`
+[reporter]
+name = "Sam Example"
+email = "security@example.org"
+timezone = "UTC"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+timeout = "100ms"
+[[contact]]
+network = "45.134.26.0/24"
+emails = ["abuse@hostco.example"]
+[mail]
+transport = "smtp"
+server = %q
+tls = "none"
+from = "abusewatch@example.org"
+admin = "root@example.org"
+retry_min = "1m"
+retry_max = "10m"
+[policy]
+mode = "auto"
+[summary]
+time = "07:00"
+[store]
+path = %q
+`, srv.Addr, filepath.Join(dir, "state.db")))
+	ctx := t.Context()
+	start := time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC)
+	if err := p.OutboxRound(ctx, start); err != nil { // marks the start of the summaries
+		t.Fatal(err)
+	}
+	attack(t, st, "45.134.26.7", start.Add(30*time.Minute), 8)
+	// The next day's round: the report is refused, and the summary is due.
+	err := p.OutboxRound(ctx, start.Add(25*time.Hour))
+	if err == nil || !strings.Contains(err.Error(), "mailbox full") {
+		t.Errorf("the round says %v; want the refusal", err)
+	}
+	m := srv.Next(t)
+	if len(m.To) != 1 || m.To[0] != "root@example.org" || !strings.Contains(string(m.Data), "1 new incident, 0 reports sent") {
+		t.Fatalf("the mail that went is to %v:\n%.300s", m.To, m.Data)
+	}
+	srv.Nothing(t)
+}
