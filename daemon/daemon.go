@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,51 +66,17 @@ type Daemon struct {
 	// journalTried: the journal's first journalctl (without --follow) returned, so
 	// what the journal held at start is read (or could not be: nothing to wait for).
 	journalTried atomic.Bool
+	// filesLeft: the files followed from the start not yet read to their end once.
+	filesLeft atomic.Int64
 }
 
-// backlogEnd is where each followed file ended when the daemon started, of those it had
-// not read to there: the lines logged while it was stopped. The first outbox round (and
-// the late daily summary, which must cover those lines) waits until they are read.
-func (d *Daemon) backlogEnd() map[string]store.Position {
-	end := map[string]store.Position{}
-	for _, f := range d.files {
-		fi, err := os.Stat(f)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue // nothing to read (the follower says why)
-		}
-		at := identity(f, fi)
-		at.Offset = fi.Size()
-		if p, ok, err := d.store.Position(f); err == nil && ok && p.Dev == at.Dev && p.Inode == at.Inode && p.Offset >= at.Offset {
-			continue
-		}
-		end[f] = at
-	}
-	return end
-}
-
-// backlogRead says whether the sources have read what they held at start: every file
-// of end is committed up to its end there (or its path is another file by now: the
-// follower has moved on to it), and the journal's first journalctl returned.
-func (d *Daemon) backlogRead(end map[string]store.Position) bool {
-	if d.cfg.Journal.Enabled && !d.journalTried.Load() {
-		return false
-	}
-	for f, at := range end {
-		p, ok, err := d.store.Position(f)
-		if err != nil {
-			return true // the store's trouble is logged elsewhere: do not hold the outbox for it
-		}
-		if ok && p.Dev == at.Dev && p.Inode == at.Inode && p.Offset >= at.Offset {
-			delete(end, f)
-			continue
-		}
-		if fi, err := os.Stat(f); err != nil || identity(f, fi) != (store.Position{Source: f, Dev: at.Dev, Inode: at.Inode}) {
-			delete(end, f)
-			continue
-		}
-		return false
-	}
-	return true
+// backlogRead says whether the sources have read what they held at start (the lines
+// logged while the daemon was stopped): every file followed from the start has been
+// read to its end once, rotated copies, truncations and a last line not ended yet
+// included (or could not be opened: nothing to wait for), and the journal's first
+// journalctl returned.
+func (d *Daemon) backlogRead() bool {
+	return d.filesLeft.Load() == 0 && (!d.cfg.Journal.Enabled || d.journalTried.Load())
 }
 
 // showOutbox publishes the outbox's state for status; the main loop calls it after each
@@ -188,21 +153,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	lines := make(chan sourceLine, batchSize)
 	var wg sync.WaitGroup
 	followed := map[string]bool{}
-	followNew := func(files []string) {
+	// followNew follows files not followed yet; atStart, the first outbox round waits
+	// until each has been read to its end once (filesLeft).
+	followNew := func(files []string, atStart bool) {
 		for _, f := range files {
 			if followed[f] {
 				continue
 			}
 			followed[f] = true
+			read := func() {}
+			if atStart {
+				d.filesLeft.Add(1)
+				read = sync.OnceFunc(func() { d.filesLeft.Add(-1) })
+			}
 			wg.Go(func() {
-				if err := d.follow(followCtx, f, lines); err != nil && !errors.Is(err, context.Canceled) {
+				defer read() // a follower that stopped reads no more
+				if err := d.follow(followCtx, f, lines, read); err != nil && !errors.Is(err, context.Canceled) {
 					d.log.Error("stopped following", "file", f, "err", err)
 				}
 			})
 		}
 	}
-	backlog := d.backlogEnd()
-	followNew(d.files)
+	followNew(d.files, true)
 	if d.cfg.Journal.Enabled {
 		wg.Go(func() { d.readJournal(followCtx, lines) })
 	}
@@ -323,13 +295,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if !waiting {
 			return
 		}
-		// What the journal's reader sent before it returned is in the channel: take
-		// it into the batch, so it is committed before the round reads the store.
-		journalDone := !d.cfg.Journal.Enabled || d.journalTried.Load()
+		// What the sources sent before they said they read their backlog is in the
+		// channel: take it into the batch, so it is committed before the round reads
+		// the store.
+		read := d.backlogRead()
 		for range len(lines) {
 			add(<-lines)
 		}
-		if err := flush(ctx, false); err != nil || !journalDone || !d.backlogRead(backlog) {
+		if err := flush(ctx, false); err != nil || !read {
 			return
 		}
 		waiting = false
@@ -367,7 +340,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-rescan.C:
 			// A glob may match a file that did not exist at start.
 			if files, err := ExpandSources(d.cfg); err == nil {
-				followNew(files)
+				followNew(files, false)
 			}
 		case <-reportTicker.C:
 			if err := flush(ctx, true); err != nil {

@@ -93,6 +93,11 @@ type fileFollower struct {
 	c   *SourceCounters
 	out chan<- sourceLine
 
+	// readAtStart is called once what the file held when the follower started is read
+	// (its lines handed to out): after the first read to its end, the rotated files and
+	// truncations resume found included, or the first attempt to open it that failed.
+	readAtStart func()
+
 	denied bool             // a permission error was already logged
 	seen   []store.Position // identities of the last files read, to never read one twice
 	heads  [][]byte         // the first bytes of the last files read, to know their copies
@@ -196,8 +201,8 @@ func (ff *fileFollower) readFrom(id store.Position) {
 }
 
 // follow runs a fileFollower for path until ctx ends.
-func (d *Daemon) follow(ctx context.Context, path string, out chan<- sourceLine) error {
-	ff := &fileFollower{path: path, log: d.log, store: d.store, c: d.sources.get(path), out: out}
+func (d *Daemon) follow(ctx context.Context, path string, out chan<- sourceLine, readAtStart func()) error {
+	ff := &fileFollower{path: path, log: d.log, store: d.store, c: d.sources.get(path), out: out, readAtStart: readAtStart}
 	return ff.run(ctx)
 }
 
@@ -254,6 +259,10 @@ func (ff *fileFollower) run(ctx context.Context) error {
 			if err := ff.drain(ctx, cur); err != nil {
 				return err
 			}
+		}
+		if ff.readAtStart != nil {
+			ff.readAtStart()
+			ff.readAtStart = nil
 		}
 		select {
 		case <-ctx.Done():

@@ -36,39 +36,77 @@ func (s summarySent) Handle(_ context.Context, r slog.Record) error {
 
 // A daemon stopped over summary.time sends the late summary when it starts again: it
 // covers the lines logged while it was stopped, which it reads first (they were left
-// out, and the next summary starts where that one ended).
+// out, and the next summary starts where that one ended): appended to the file it
+// read, ended by a line still being written, or in a copy logrotate's copytruncate made
+// before it emptied the file.
 func TestALateSummaryCoversWhatWasLoggedWhileTheDaemonWasStopped(t *testing.T) {
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "auth.log")
-	cfg := backlogConfig(t, dir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[detect]\ntimezone = \"UTC\"\n", logFile))
-	now := time.Now().UTC()
-	write := func(addr string, at time.Time, n int) {
-		t.Helper()
-		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		for _, l := range failedLogins(addr, at, n) {
-			if _, err := f.WriteString(l + "\n"); err != nil {
+	for _, tc := range []struct {
+		name    string
+		stopped func(t *testing.T, logFile string) // what happens to the log meanwhile, after the attack
+		events  int64
+	}{
+		{"appended", func(*testing.T, string) {}, 10},
+		{"a last line not ended yet", func(t *testing.T, logFile string) {
+			f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
-	// The first run reads two lines (no incident) and starts the summaries' schedule.
-	write("45.134.26.7", now.Add(-2*time.Hour), 2)
-	runUntilRead(t, cfg, logFile)
+			defer f.Close()
+			if _, err := f.WriteString("2026-11-20T09:00:00Z web1 sshd[1]: Failed pass"); err != nil {
+				t.Fatal(err)
+			}
+		}, 10},
+		{"copytruncate", func(t *testing.T, logFile string) {
+			text, err := os.ReadFile(logFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(logFile+".1", text, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(logFile, 0); err != nil {
+				t.Fatal(err)
+			}
+			writeLogins(t, logFile, "45.134.26.11", time.Now().UTC().Add(-30*time.Minute), 2)
+		}, 12},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			logFile := filepath.Join(dir, "auth.log")
+			cfg := backlogConfig(t, dir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[detect]\ntimezone = \"UTC\"\n", logFile))
+			now := time.Now().UTC()
+			// The first run reads two lines (no incident) and starts the summaries' schedule.
+			writeLogins(t, logFile, "45.134.26.7", now.Add(-2*time.Hour), 2)
+			runUntilRead(t, cfg, logFile)
 
-	// Stopped: an attack is logged, and summary.time passes (the last summary was the
-	// day before).
-	write("45.134.26.9", now.Add(-time.Hour), 8)
-	events := firstSummaryAfter(t, cfg, now.Add(-25*time.Hour))
-	if events != 10 {
-		t.Errorf("the late summary counts %d events, want 10: the 8 logged while the daemon was stopped are missing", events)
+			// Stopped: an attack is logged, and summary.time passes (the last summary was
+			// the day before).
+			writeLogins(t, logFile, "45.134.26.9", now.Add(-time.Hour), 8)
+			tc.stopped(t, logFile)
+			events := firstSummaryAfter(t, cfg, now.Add(-25*time.Hour))
+			if events != tc.events {
+				t.Errorf("the late summary counts %d events, want %d: those logged while the daemon was stopped are missing", events, tc.events)
+			}
+			sums := sentSummaries(t, cfg.Mail.Maildir)
+			if len(sums) != 1 || !strings.Contains(sums[0], "45.134.26.9") {
+				t.Errorf("the late summary does not show the attack logged while the daemon was stopped:\n%s", strings.Join(sums, "\n-----\n"))
+			}
+		})
 	}
-	sums := sentSummaries(t, cfg.Mail.Maildir)
-	if len(sums) != 1 || !strings.Contains(sums[0], "45.134.26.9") {
-		t.Errorf("the late summary does not show the attack logged while the daemon was stopped:\n%s", strings.Join(sums, "\n-----\n"))
+}
+
+// writeLogins appends n failed logins of addr from at on to logFile.
+func writeLogins(t *testing.T, logFile, addr string, at time.Time, n int) {
+	t.Helper()
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range failedLogins(addr, at, n) {
+		if _, err := f.WriteString(l + "\n"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
