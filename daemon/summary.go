@@ -195,20 +195,27 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 		return false
 	}
-	list := func(inc abusewatch.Incident, isNew bool) error {
+	list := func(inc abusewatch.Incident, isNew, late bool) error {
 		si := mailer.SummaryIncident{
 			Source: inc.Source(), Count: inc.Count, First: inc.First, Last: inc.Last,
 			Classes: joinClasses(inc.Classes), Hosts: sanitizeText(strings.Join(inc.Hosts, ", ")),
 			Reported: reportState(reportsOf[inc.ID], inc, why),
 		}
-		switch {
-		case inc.Success && len(reportsOf[inc.ID]) == 0 && !attackOfALogin(inc):
+		if inc.Success && len(reportsOf[inc.ID]) == 0 && !attackOfALogin(inc) {
 			c, err := compromise(cfg, st, inc)
 			if err != nil {
 				return err
 			}
-			c.Reported = si.Reported
-			s.Compromises = append(s.Compromises, c)
+			// A compromise is news in the summary of the period of its newest login:
+			// an attack that goes on after it grows in the next ones, which do not list
+			// the same login again as a possible compromise every morning.
+			if login := newestLogin(c); late || login.IsZero() || !login.Before(from) {
+				c.Reported = si.Reported
+				s.Compromises = append(s.Compromises, c)
+				return nil
+			}
+		}
+		switch {
 		case isNew:
 			s.New = append(s.New, si)
 		default:
@@ -217,12 +224,12 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		return nil
 	}
 	for _, inc := range incs {
-		if err := list(inc, !inc.First.Before(from)); err != nil {
+		if err := list(inc, !inc.First.Before(from), false); err != nil {
 			return s, mark, err
 		}
 	}
 	for _, inc := range late {
-		if err := list(inc, true); err != nil { // new to the admin
+		if err := list(inc, true, true); err != nil { // new to the admin
 			return s, mark, err
 		}
 	}

@@ -443,3 +443,33 @@ func summaryText(t *testing.T, cfg *Config, st *store.Store, from, now time.Time
 	text, _, _ := summaryParts(t, msg)
 	return text
 }
+
+// A login is a possible compromise in the summary of its period only: an address
+// (without an abuse contact, so nothing is reported) that goes on attacking after it
+// grows in the next summary as an attack, not as the same compromise again every
+// morning.
+func TestSummaryShowsACompromiseInThePeriodOfItsLogin(t *testing.T) {
+	p, cfg := periodPipeline(t, "observe", "")
+	feed := &periodFeed{p: p}
+	tick := ticker(t, p)
+	tick(utc(20, 6, 30))
+	feed.lines(t, failedLogins("93.184.216.34", utc(21, 5, 0), 8)...)
+	feed.lines(t, utc(21, 5, 50).Format(time.RFC3339)+" web1 sshd[4242]: Accepted password for alice from 93.184.216.34 port 51234 ssh2")
+	tick(utc(21, 6, 5))
+	feed.lines(t, failedLogins("93.184.216.34", utc(21, 9, 0), 8)...) // the attack goes on
+	tick(utc(21, 9, 30))
+	tick(utc(22, 6, 5))
+	sums := sentSummaries(t, cfg.Mail.Maildir)
+	if len(sums) != 2 {
+		t.Fatalf("%d summaries, want 2", len(sums))
+	}
+	if n := strings.Count(section(sums[0], "POSSIBLE COMPROMISES"), "Accepted password for alice"); n != 1 {
+		t.Errorf("the first summary shows the login %d times, want once:\n%s", n, sums[0])
+	}
+	if strings.Contains(sums[1], "POSSIBLE COMPROMISE") {
+		t.Errorf("the next summary shows the same login as a possible compromise again:\n%s", sums[1])
+	}
+	if news := section(sums[1], "NEW INCIDENTS"); !strings.Contains(news, "93.184.216.34") {
+		t.Errorf("the next summary does not show the attack that went on:\n%s", sums[1])
+	}
+}
