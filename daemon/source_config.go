@@ -185,11 +185,12 @@ func (c *Config) sourceHosts() func(source string) string {
 		patterns []string
 		host     string
 	}
+	// Every [[source]] in order, those without a host too: a file two of them take is
+	// the first one's, this machine's when that one names none ("").
 	var all []named
+	hosts := false
 	for _, s := range c.Sources {
-		if s.Host == "" {
-			continue
-		}
+		hosts = hosts || s.Host != ""
 		n := named{host: s.Host}
 		for _, f := range s.Files {
 			if abs, err := filepath.Abs(f); err == nil { // as ExpandSources names the files it follows
@@ -198,7 +199,7 @@ func (c *Config) sourceHosts() func(source string) string {
 		}
 		all = append(all, n)
 	}
-	if all == nil {
+	if !hosts {
 		return nil
 	}
 	return func(source string) string {

@@ -65,3 +65,31 @@ func TestSourceHostNamesTheFleetsNativeLines(t *testing.T) {
 		}
 	}
 }
+
+// A file two [[source]]s take is the first one's: this machine's when that one names
+// no host, whatever a later one names.
+func TestAFileTwoSourcesTakeIsTheFirstOnes(t *testing.T) {
+	cfg := parseTestConfig(t, "/etc/abusewatch/abusewatch.toml", `
+[[source]]
+files = ["/var/log/fleet/*"]
+[[source]]
+files = ["/var/log/fleet/mainlog", "/var/log/mx2/mainlog"]
+host = "mx2"
+[[source]]
+files = ["/var/log/mx2/*"]
+host = "mx9"
+[policy]
+mode = "observe"
+`)
+	host := cfg.sourceHosts()
+	for source, want := range map[string]string{
+		"/var/log/fleet/mainlog":  "", // the first [[source]]'s: this machine's
+		"/var/log/mx2/mainlog":    "mx2",
+		"/var/log/mx2/vsftpd.log": "mx9",
+		"/var/log/other.log":      "",
+	} {
+		if got := host(source); got != want {
+			t.Errorf("the lines of %s are %q's, want %q's", source, got, want)
+		}
+	}
+}
