@@ -361,7 +361,7 @@ func summarySources(cfg *Config, st *store.Store, last map[string]store.SourceMa
 		switch {
 		case ok && !hasMark:
 			// The first summary that leaves a mark cannot tell how much was read.
-			line.Read = "read (how much: counted from the next summary on)"
+			line.Read = "how much it read is counted from the next summary on"
 		case ok && (!marked || pos != before.Position):
 			// Moved since the last summary (or first read since): it read in this period.
 			m.Moved = now
