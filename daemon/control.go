@@ -145,7 +145,7 @@ func (d *Daemon) reload() (ReloadResult, error) {
 		res.Notes = append(res.Notes, fmt.Sprintf("[metrics] changed: restart the daemon to apply it; until then the metrics stay on %s",
 			cmp.Or(d.cfg.Metrics.Listen, "no address (off)")))
 	}
-	pipe.Counters, pipe.misses, pipe.alerts = d.pipe.Counters, d.pipe.misses, d.pipe.alerts
+	pipe.Counters, pipe.misses, pipe.alerts, pipe.senders = d.pipe.Counters, d.pipe.misses, d.pipe.alerts, d.pipe.senders
 	if round := d.outbox.pipe; round != nil {
 		// The running round of the outbox keeps the pipeline it began with; what the
 		// new config never reports, it must not report either.

@@ -121,6 +121,8 @@ type Pipeline struct {
 	// The incidents the last rounds found no contact for, and why (shared like Counters).
 	misses *contactMisses
 	alerts *alertMarks // the possible compromises mailed to the admin
+	// senders: the syslog listener's, for the summary (syslogSenders).
+	senders *syslogSenders
 }
 
 // neverReport is policy.never_report as networks.
@@ -170,6 +172,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		Counters:    &Counters{},
 		misses:      &contactMisses{st: st},
 		alerts:      &alertMarks{st: st},
+		senders:     &syslogSenders{},
 	}, nil
 }
 
@@ -295,6 +298,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	// The batch's counts reach Counters once it is committed: a batch the store refused
 	// (a full disk) is read again, and would be counted at every try.
 	var n batchCounts
+	var senders map[string]time.Time // the syslog listener's senders of the batch: when read
 	// Events counts the lines an attack rule recognised: with normal, unknown and
 	// unparsed, every line once. An unknown line with an address in a trusted position
 	// is stored as an event of class unknown too, but counted as unknown, as `rules test`
@@ -311,6 +315,14 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	}
 	for _, rec := range recs {
 		v := p.detector.Explain(rec)
+		if rec.Source == syslogSource && v.Outcome != detect.Unparsed && v.Header.Host != "" {
+			if senders == nil {
+				senders = map[string]time.Time{}
+			}
+			if rec.Read.After(senders[v.Header.Host]) {
+				senders[v.Header.Host] = rec.Read
+			}
+		}
 		switch v.Outcome {
 		case detect.Unparsed:
 			n.unparsed++
@@ -345,6 +357,9 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	stored, err := p.store.Commit(events, positions)
 	if err != nil {
 		return err
+	}
+	if senders != nil {
+		p.senders.saw(senders)
 	}
 	c := p.Counters
 	c.Lines.Add(int64(len(recs)))

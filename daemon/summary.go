@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -52,14 +53,15 @@ func BuildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 // shapes may be nil; why says why an incident without a report has none (nil:
 // StoredUnreported).
 func BuildSummarySince(cfg *Config, st *store.Store, shapes ShapeSource, why *Unreported, from, now time.Time) (mailer.Summary, error) {
-	s, _, err := buildSummary(cfg, st, shapes, why, from, now)
+	s, _, err := buildSummary(cfg, st, shapes, why, nil, from, now)
 	return s, err
 }
 
 // buildSummary is BuildSummarySince, with the mark the summary leaves when it is sent:
 // where the sources are now (the unknown-record shapes' counts are in shapes when they
-// are the store's).
-func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unreported, from, now time.Time) (mailer.Summary, store.SummaryMark, error) {
+// are the store's; the syslog listener's senders, when each was last read from, in
+// senders).
+func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unreported, senders map[string]time.Time, from, now time.Time) (mailer.Summary, store.SummaryMark, error) {
 	mark := store.SummaryMark{From: from, Sent: now}
 	if why == nil {
 		var err error
@@ -83,11 +85,18 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	s.Events = total
 	byClass, byHost, byAddr, byNet := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	bySource, lastOf := map[string]int{}, map[string]time.Time{}
+	bySender, lastOfSender := map[string]int{}, map[string]time.Time{} // the syslog listener's, by host
 	for _, e := range events {
 		byClass[string(e.Class)]++
 		bySource[e.Source]++
 		if e.Time.After(lastOf[e.Source]) {
 			lastOf[e.Source] = e.Time
+		}
+		if e.Source == syslogSource && e.Host != "" {
+			bySender[e.Host]++
+			if e.Time.After(lastOfSender[e.Host]) {
+				lastOfSender[e.Host] = e.Time
+			}
 		}
 		if e.Host != "" {
 			byHost[e.Host]++
@@ -119,6 +128,11 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	}
 	if s.Sources, mark.Sources, err = summarySources(cfg, st, last.Sources, hasMark, bySource, lastOf, now); err != nil {
 		return s, mark, err
+	}
+	if cfg.Syslog.listening() {
+		lines, marks := syslogSenderLines(senders, last.Sources, bySender, lastOfSender, from, now)
+		s.Sources = append(s.Sources, lines...)
+		maps.Copy(mark.Sources, marks)
 	}
 
 	// The incidents of the period and, of the last summary's period, those it did not
@@ -484,7 +498,7 @@ func (p *Pipeline) SendSummary(ctx context.Context, from, now time.Time) (store.
 		return store.SummaryMark{}, err
 	}
 	shapes := &storeShapes{st: p.store, last: last.Shapes}
-	sum, mark, err := buildSummary(p.cfg, p.store, shapes, why, from, now)
+	sum, mark, err := buildSummary(p.cfg, p.store, shapes, why, p.senders.snapshot(), from, now)
 	if err != nil {
 		return mark, err
 	}

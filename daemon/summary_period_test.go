@@ -473,3 +473,47 @@ func TestSummaryShowsACompromiseInThePeriodOfItsLogin(t *testing.T) {
 		t.Errorf("the next summary does not show the attack that went on:\n%s", sums[1])
 	}
 }
+
+// The summary names each host the syslog listener passed messages on from, and warns of
+// one that sent nothing in its period, across a restart too (the last summary's mark
+// remembers the senders): a fleet whose rsyslog stopped forwarding is not a quiet day.
+func TestSummaryWarnsOfASyslogSenderThatSentNothing(t *testing.T) {
+	p, cfg := periodPipeline(t, "observe", "[syslog]\nudp = [\"127.0.0.1:5514\"]\nallow = [\"127.0.0.0/8\"]\n")
+	send := func(p *Pipeline, at time.Time, hosts ...string) {
+		t.Helper()
+		var recs []abusewatch.Record
+		for _, h := range hosts {
+			recs = append(recs, abusewatch.Record{Source: syslogSource, Read: at,
+				Line: at.UTC().Format(time.RFC3339) + " " + h + " CRON[7]: (root) CMD (run-parts /etc/cron.hourly)"})
+		}
+		if err := p.Ingest(t.Context(), recs, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ticker(t, p)(utc(20, 6, 30))
+	send(p, utc(20, 9, 0), "web1", "web2")
+	ticker(t, p)(utc(21, 6, 5))
+	// Restarted: what the process saw is gone, the summary's mark is not.
+	q, err := NewPipeline(cfg, p.store, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(q, utc(21, 9, 0), "web1")
+	ticker(t, q)(utc(22, 6, 5))
+	sums := sentSummaries(t, cfg.Mail.Maildir)
+	if len(sums) != 2 {
+		t.Fatalf("%d summaries, want 2", len(sums))
+	}
+	first, second := section(sums[0], "SOURCES"), section(sums[1], "SOURCES")
+	for _, want := range []string{"syslog from web1: messages received", "syslog from web2: messages received"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("the first summary's sources do not say %q:\n%s", want, sums[0])
+		}
+	}
+	for _, want := range []string{"syslog from web1: messages received",
+		"syslog from web2: WARNING: read nothing in this period (nor since 2026-11-20 10:00:00 +0100)"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("the second summary's sources do not say %q:\n%s", want, sums[1])
+		}
+	}
+}
