@@ -713,12 +713,8 @@ func TestASinglePartyShareNamesOnlyWhatItHolds(t *testing.T) {
 			}
 			text := strings.ReplaceAll(mailText(t, m.Data), "\r\n", "\n")
 			namesOnly(t, "the mail", text, tc.addrs, tc.mine)
-			for _, want := range []string{"from " + tc.source + "\n", "Source network:  " + tc.source + "\n",
-				fmt.Sprintf("Addresses seen:  %d\n", len(tc.mine)), tc.conns} {
-				if !strings.Contains(text, want) {
-					t.Errorf("the mail does not say %q:\n%s", want, text)
-				}
-			}
+			saysAll(t, "the mail", text, "from "+tc.source+"\n", "Source network:  "+tc.source+"\n",
+				fmt.Sprintf("Addresses seen:  %d\n", len(tc.mine)), tc.conns)
 			if _, ok, _ := st.ReportFor(inc.ID); !ok {
 				t.Error("the incident is not marked reported")
 			}
@@ -800,11 +796,7 @@ func TestASinglePartyShareDoesNotListAnAddressToldBefore(t *testing.T) {
 	text := strings.ReplaceAll(mailText(t, srv.Next(t).Data), "\r\n", "\n")
 	srv.Nothing(t)
 	namesOnly(t, "the mail", text, addrs, []string{"5.6.7.2", "5.6.7.3"})
-	for _, want := range []string{"Addresses seen:  2\n", "Connections:     2 (4 log lines)"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("the mail does not say %q:\n%s", want, text)
-		}
-	}
+	saysAll(t, "the mail", text, "Addresses seen:  2\n", "Connections:     2 (4 log lines)")
 	if _, ok, _ := st.ReportFor(inc.ID); !ok {
 		t.Error("the network incident is not marked reported")
 	}
@@ -844,6 +836,16 @@ func namesOnly(t *testing.T, what, text string, addrs, mine []string) {
 	for _, a := range addrs {
 		if w := slices.Contains(mine, a); names(text, a) != w {
 			t.Errorf("%s names %s: %v, want %v:\n%s", what, a, !w, w, text)
+		}
+	}
+}
+
+// saysAll checks that text (what, for the error) says each of wants.
+func saysAll(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s does not say %q:\n%s", what, want, text)
 		}
 	}
 }

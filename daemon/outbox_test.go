@@ -812,11 +812,7 @@ func TestANetworkIncidentsCountsLeaveOutItsExcludedAddresses(t *testing.T) {
 	}
 	text := mailText(t, srv.Next(t).Data)
 	first := t0.Add(20 * time.Second).In(Location(p.cfg.Reporter.Timezone)).Format("2006-01-02 15:04:05 -0700")
-	for _, want := range []string{"Connections:     2 (4 log lines)", "First seen:      " + first} {
-		if !strings.Contains(text, want) {
-			t.Errorf("the mail does not say %q:\n%s", want, text)
-		}
-	}
+	saysAll(t, "the mail", text, "Connections:     2 (4 log lines)", "First seen:      "+first)
 }
 
 // A party whose report cannot be written (here: the admin's template fails on its

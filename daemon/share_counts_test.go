@@ -242,11 +242,7 @@ func TestAShareOfANetworkRecurrenceCountsThePartysOwnLines(t *testing.T) {
 		if memo == "" {
 			t.Fatalf("no share to %s; the shares: %v", tc.to, text)
 		}
-		for _, want := range []string{"Addresses seen:  1\n", "                 " + tc.addr + "\n", "Connections:     9 (9 log lines)\n"} {
-			if !strings.Contains(memo, want) {
-				t.Errorf("the share to %s does not say %q:\n%s", tc.to, want, memo)
-			}
-		}
+		saysAll(t, "the share to "+tc.to, memo, "Addresses seen:  1\n", "                 "+tc.addr+"\n", "Connections:     9 (9 log lines)\n")
 		if days, within := shownDays(t, memo); !slices.Equal(days, tc.days) || !within {
 			t.Errorf("the share to %s shows lines of %v (all within First and Last seen: %v), want of %v:\n%s", tc.to, days, within, tc.days, memo)
 		}
@@ -286,12 +282,8 @@ func TestAShareAfterRetentionCountsThePrunedDaysAndBeginsAtItsFirstLine(t *testi
 		if memo == "" {
 			t.Fatalf("no share to %s; the shares: %v", tc.to, text)
 		}
-		for _, want := range []string{"First seen:      " + tc.first + "\n", "Last seen:       " + tc.last + "\n",
-			"(18 log lines)\n", "Addresses seen:  2\n"} {
-			if !strings.Contains(memo, want) {
-				t.Errorf("the share to %s does not say %q:\n%s", tc.to, want, memo)
-			}
-		}
+		saysAll(t, "the share to "+tc.to, memo, "First seen:      "+tc.first+"\n", "Last seen:       "+tc.last+"\n",
+			"(18 log lines)\n", "Addresses seen:  2\n")
 		if _, within := shownDays(t, memo); !within {
 			t.Errorf("the share to %s shows lines outside its First and Last seen:\n%s", tc.to, memo)
 		}
@@ -333,11 +325,7 @@ func TestAShareShowsThePartysOwnFirstSampleAndLastLines(t *testing.T) {
 		if len(shown) == 0 || shown[0][1] != tc.firstLine || shown[len(shown)-1][1] != tc.lastLine {
 			t.Errorf("the share to %s does not show its first line (%s) and its last (%s):\n%s", tc.to, tc.firstLine, tc.lastLine, memo)
 		}
-		for _, want := range []string{"Connections:     18 (18 log lines)\n", "Addresses seen:  2\n"} {
-			if !strings.Contains(memo, want) {
-				t.Errorf("the share to %s does not say %q:\n%s", tc.to, want, memo)
-			}
-		}
+		saysAll(t, "the share to "+tc.to, memo, "Connections:     18 (18 log lines)\n", "Addresses seen:  2\n")
 		for _, a := range tc.addrs {
 			if !strings.Contains(memo, "from "+a+" port") {
 				t.Errorf("the share to %s shows no line of %s:\n%s", tc.to, a, memo)
