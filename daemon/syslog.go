@@ -769,13 +769,11 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 			tag += "[" + strconv.Itoa(pid) + "]"
 		}
 	}
-	msg := strings.TrimLeft(*b.Message, "\ufeff")
-	if is5424 {
-		// rsyslog's RFC 5424 forwarding template (RSYSLOG_SyslogProtocol23Format) writes
-		// "SD %msg%", and its msg keeps the space that followed the tag: one leading
-		// space is the separator's, as rsyslog's sp-if-no-1st-sp has it in files.
-		msg = strings.TrimPrefix(msg, " ")
-	}
+	// rsyslog's msg keeps the space that followed the tag: its RFC 5424 forwarding
+	// template (RSYSLOG_SyslogProtocol23Format) writes "SD %msg%", and a relay of what
+	// it writes to its files sends "sshd[1]:  Failed …" in RFC 3164. One leading space
+	// is the sender's, as detect drops a second space after the tag in a file.
+	msg := strings.TrimPrefix(strings.TrimLeft(*b.Message, "\ufeff"), " ")
 	return line(t, host, tag, msg)
 }
 

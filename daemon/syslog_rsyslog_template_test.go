@@ -78,3 +78,35 @@ func TestSyslogRsyslogProtocol23LeadingSpace(t *testing.T) {
 		t.Errorf("errors %d; want none", n)
 	}
 }
+
+// The same in RFC 3164, as rsyslog relays what it writes to its files ("sshd[1]:
+// Failed …" with the space its msg keeps): one leading space of the message is the
+// sender's, as in a file, and the failure is an attack; a third is the message's own.
+func TestSyslogRFC3164RsyslogSpace(t *testing.T) {
+	run := startSyslog(t, SyslogConfig{UDP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.1"}}, nil)
+	det := shippedDetector(t)
+	udp, err := net.Dial("udp", run.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	const failed = "Failed password for root from 45.134.26.61 port 35441 ssh2"
+	for _, c := range []struct {
+		name, msg string
+		attack    bool
+	}{
+		{"one space", failed, true},
+		{"rsyslog's two", " " + failed, true},
+		{"three", "  " + failed, false},
+	} {
+		udp.Write([]byte("<38>Dec  7 02:19:56 web3 sshd[78]: " + c.msg))
+		l := run.record(t)
+		out, ev := det.Classify(l.rec)
+		if got := out == detect.Recognised; got != c.attack {
+			t.Errorf("%s: %q classified %v (event %q); want an attack: %v", c.name, l.rec.Line, out, ev.Class, c.attack)
+		}
+		if c.attack && (ev.Host != "web3" || ev.Addr.String() != "45.134.26.61") {
+			t.Errorf("%s: event host %q addr %s", c.name, ev.Host, ev.Addr)
+		}
+	}
+}
