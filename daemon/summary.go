@@ -129,6 +129,7 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	if s.Sources, mark.Sources, err = summarySources(cfg, st, last.Sources, hasMark, bySource, lastOf, now); err != nil {
 		return s, mark, err
 	}
+	s.Sources = finishedGlobFiles(cfg, s.Sources, from)
 	if cfg.Syslog.listening() {
 		lines, marks := syslogSenderLines(senders, last.Sources, bySender, lastOfSender, from, now)
 		s.Sources = append(s.Sources, lines...)
