@@ -344,11 +344,13 @@ func TestSummaryNamesEachPartysShareOfASplitReport(t *testing.T) {
 	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
 		t.Fatal(err)
 	}
-	for _, party := range []struct{ id, net, to string }{
-		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "45.134.26.0/25", "abuse@party-a.example"},
-		{"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "45.134.26.128/25", "abuse@party-b.example"},
+	// Party B's report is told as its addresses' network, without the do-not-contact
+	// 45.134.26.200 of its block (toldAs); its subject says so.
+	for _, party := range []struct{ id, net, to, subject string }{
+		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "45.134.26.0/25", "abuse@party-a.example", "Abuse report: repeated SSH login attempts from 45.134.26.0/25"},
+		{"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "45.134.26.128/25", "abuse@party-b.example", "Abuse report: repeated SSH login attempts from 45.134.26.140/31"},
 	} {
-		if _, err := st.AddReport(abusewatch.Report{ID: party.id, State: abusewatch.ReportPendingApproval, Incidents: []string{inc.ID},
+		if _, err := st.AddReport(abusewatch.Report{ID: party.id, State: abusewatch.ReportPendingApproval, Incidents: []string{inc.ID}, Subject: party.subject,
 			Contact: abusewatch.Contact{Network: netip.MustParsePrefix(party.net), Emails: []string{party.to}},
 			Created: now.Add(-time.Hour), Updated: now.Add(-time.Hour)}); err != nil {
 			t.Fatal(err)
@@ -356,7 +358,7 @@ func TestSummaryNamesEachPartysShareOfASplitReport(t *testing.T) {
 	}
 	text := summaryText(t, cfg, st, now.Add(-24*time.Hour), now)
 	for _, re := range []string{`aaaa\S*  to abuse@party-a.example\n\s+about 45.134.26.0/25,`,
-		`bbbb\S*  to abuse@party-b.example\n\s+about 45.134.26.128/25,`,
+		`bbbb\S*  to abuse@party-b.example\n\s+about 45.134.26.140/31,`,
 		`report: waiting for your approval \(aaaa\S*\); waiting for your approval \(bbbb\S*\)`} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("the summary does not match %s:\n%s", re, text)
