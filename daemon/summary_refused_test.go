@@ -7,15 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/abusewatch/abusewatch/mailer/mailtest"
 )
 
 // A report the abuse desk's server refuses at every round (a full mailbox, a 451 that
 // lasts for days) does not hold up the admin's daily summary: the round goes on to it.
 func TestARefusedReportDoesNotHoldUpTheSummary(t *testing.T) {
-	refused := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full, try again later"}
+	refused := mailtest.Reply(451, "mailbox full, try again later", 4, 2, 2)
 	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
 		if to == "abuse@hostco.example" {
 			return refused
