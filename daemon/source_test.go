@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -151,30 +150,6 @@ func TestRotatedBesidesLeavesOutTheOpenFileAndItsCopy(t *testing.T) {
 		}
 		return b.String()
 	}
-	compress := func(name string) { // like logrotate's compress: name.gz, name removed
-		t.Helper()
-		b, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Create(name + ".gz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		zw := gzip.NewWriter(f)
-		if _, err := zw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Remove(name); err != nil {
-			t.Fatal(err)
-		}
-	}
 	rotate := func(to string) {
 		t.Helper()
 		if err := os.Rename(path, to); err != nil {
@@ -190,7 +165,7 @@ func TestRotatedBesidesLeavesOutTheOpenFileAndItsCopy(t *testing.T) {
 	// An older file, rotated and compressed; then the one the follower opens.
 	write(path, lines("older", 50))
 	rotate(path + ".2")
-	compress(path + ".2")
+	gzipTo(t, path+".2")
 	write(path, lines("opened", 50))
 	ff := &fileFollower{path: path, log: slog.New(slog.DiscardHandler), store: noPositions{}, c: &SourceCounters{}}
 	o := ff.open(context.Background(), path, 0)
@@ -215,7 +190,7 @@ func TestRotatedBesidesLeavesOutTheOpenFileAndItsCopy(t *testing.T) {
 	rotate(path + ".1") // the open file, under a rotated name: the same inode
 	write(path, lines("next", 5))
 	check("rotated", "auth.log.2.gz")
-	compress(path + ".1") // a new inode with its bytes; its own name is gone
+	gzipTo(t, path+".1") // a new inode with its bytes; its own name is gone
 	check("rotated and compressed", "auth.log.2.gz")
 	if got := names(ff.rotatedBesides(nil)); !slices.Equal(got, []string{"auth.log.2.gz", "auth.log.1.gz"}) {
 		t.Errorf("rotated files %q, want both", got)
