@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
 )
 
 // What a recurrence tells the abuse desk must be true: its first event is the time a
@@ -219,20 +220,7 @@ func appliedLive(t *testing.T, opts Options, evs []abusewatch.Event, batch int) 
 	}
 	made := map[string]abusewatch.Incident{}
 	for i := 0; i < len(evs); i += batch {
-		stored, err := st.Commit(evs[i:min(i+batch, len(evs))], nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		incs, err := c.Correlate(context.Background(), stored)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.PutIncidents(incs); err != nil {
-			t.Fatal(err)
-		}
-		for _, inc := range incs {
-			made[inc.ID] = inc
-		}
+		liveBatch(t, c, st, evs[i:min(i+batch, len(evs))], made)
 	}
 	return made
 }
@@ -314,5 +302,25 @@ func TestRecurringNetworkNamesEveryAddressStored(t *testing.T) {
 			}
 			t.Errorf("%s: %v naming %v; want recur:5.10.21.0/24 of 10 connections naming %v", way.name, summaries(got), sources, want)
 		}
+	}
+}
+
+// liveBatch stores evs as the daemon commits a batch, correlates them with c, stores
+// the incidents it makes or grows and adds them to made.
+func liveBatch(t *testing.T, c *Correlator, st *store.Store, evs []abusewatch.Event, made map[string]abusewatch.Incident) {
+	t.Helper()
+	stored, err := st.Commit(evs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	incs, err := c.Correlate(context.Background(), stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	for _, inc := range incs {
+		made[inc.ID] = inc
 	}
 }

@@ -144,20 +144,7 @@ func appliedInParts(t *testing.T, opts Options, parts ...[]abusewatch.Event) map
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, err := st.Commit(part, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		incs, err := c.Correlate(context.Background(), stored)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.PutIncidents(incs); err != nil {
-			t.Fatal(err)
-		}
-		for _, inc := range incs {
-			made[inc.ID] = inc
-		}
+		liveBatch(t, c, st, part, made)
 	}
 	return made
 }
