@@ -773,7 +773,7 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	// template (RSYSLOG_SyslogProtocol23Format) writes "SD %msg%", and a relay of what
 	// it writes to its files sends "sshd[1]:  Failed …" in RFC 3164. One leading space
 	// is the sender's, as detect drops a second space after the tag in a file.
-	msg := strings.TrimPrefix(strings.TrimLeft(*b.Message, "\ufeff"), " ")
+	msg := detect.DropSenderSpace(strings.TrimLeft(*b.Message, "\ufeff"))
 	return line(t, host, tag, msg)
 }
 

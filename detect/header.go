@@ -36,7 +36,7 @@ type Header struct {
 //
 // The message is the text after the tag's colon and one space, and after one more space
 // when there are two: rsyslog's forwarding template keeps the space that followed the
-// tag, so a central rsyslog writes "sshd[1]:  Failed …" (see dropSenderSpace). In RFC
+// tag, so a central rsyslog writes "sshd[1]:  Failed …" (see DropSenderSpace). In RFC
 // 5424, one leading space of MSG is dropped for the same reason.
 //
 // A timestamp without a year gets the latest year that puts it no more than one day after
@@ -223,7 +223,7 @@ func parseHostTag(t time.Time, s string) (Header, error) {
 		return h, nil
 	}
 	h.Program, h.PID = program, pid
-	h.Message = dropSenderSpace(strings.TrimPrefix(tail[1:], " "))
+	h.Message = DropSenderSpace(strings.TrimPrefix(tail[1:], " "))
 	if program == "kernel" {
 		h.Message = skipUptime(h.Message)
 	}
@@ -255,13 +255,13 @@ func parse5424(s string, ref time.Time, loc *time.Location) (Header, error) {
 	if err != nil {
 		return Header{}, err
 	}
-	h.Message = dropSenderSpace(strings.TrimPrefix(msg, "\uFEFF")) // RFC 5424 marks UTF-8 text with a BOM
+	h.Message = DropSenderSpace(strings.TrimPrefix(msg, "\uFEFF")) // RFC 5424 marks UTF-8 text with a BOM
 	return h, nil
 }
 
 // TagSeparator is what a line written for ParseHeader puts between the tag and msg:
 // ": ", and one more space when msg starts with one, since ParseHeader drops a second
-// space as rsyslog's (see dropSenderSpace). The journal and the syslog listener write
+// space as rsyslog's (see DropSenderSpace). The journal and the syslog listener write
 // their records with it, so their messages reach the rules exactly as they were sent.
 func TagSeparator(msg string) string {
 	if strings.HasPrefix(msg, " ") {
@@ -270,15 +270,16 @@ func TagSeparator(msg string) string {
 	return ": "
 }
 
-// dropSenderSpace drops one leading space of a message whose separator after the tag
-// (or the structured data) is already read. rsyslog keeps the space that followed the
+// DropSenderSpace drops one leading space of a message whose separator after the tag
+// (or the structured data) is already read; the syslog listener drops it by the same
+// rule, RFC 3164 and 5424 alike. rsyslog keeps the space that followed the
 // tag in its msg property (rsyslog/rsyslog#160): its RFC 5424 forwarding template sends
 // " Failed …", and a central rsyslog writes "sshd[1]:  Failed …" to its files. Rules are
 // anchored at the start of the message, so that space would make a fleet's attacks
 // unknown. Only one is the sender's: a message that starts with more spaces keeps the
 // rest, and rules anchored at its start do not match it (sshd never writes one, so it is
 // not the record the rule describes).
-func dropSenderSpace(msg string) string {
+func DropSenderSpace(msg string) string {
 	return strings.TrimPrefix(msg, " ")
 }
 

@@ -270,15 +270,15 @@ func splitLogcheckRule(tree *syntax.Regexp) (programs []string, msg *syntax.Rege
 		var head string
 		var body []*syntax.Regexp
 		// The header parser drops a second space after the tag (rsyslog's, see
-		// dropSenderSpace): the message of the line the rule describes lacks it too.
+		// DropSenderSpace): the message of the line the rule describes lacks it too.
 		if i := strings.Index(text, ": "); i >= 0 {
 			head = text[:i]
-			body = append([]*syntax.Regexp{lit(r.Flags, dropSenderSpace(text[i+2:]))}, tag[j+1:]...)
+			body = append([]*syntax.Regexp{lit(r.Flags, DropSenderSpace(text[i+2:]))}, tag[j+1:]...)
 		} else if h, ok := strings.CutSuffix(text, "["); ok && j+2 < len(tag) && matchesWhole(tag[j+1], "12345") &&
 			!matchesWhole(tag[j+1], "1]") && tag[j+2].Op == syntax.OpLiteral && tag[j+2].Flags&syntax.FoldCase == 0 &&
 			strings.HasPrefix(string(tag[j+2].Rune), "]: ") {
 			head = h
-			body = append([]*syntax.Regexp{lit(r.Flags, dropSenderSpace(string(tag[j+2].Rune[3:])))}, tag[j+3:]...)
+			body = append([]*syntax.Regexp{lit(r.Flags, DropSenderSpace(string(tag[j+2].Rune[3:])))}, tag[j+3:]...)
 		} else if h, ok := strings.CutSuffix(text, ":"); ok && j+2 < len(tag) && matchesWhole(tag[j+1], " [ 1234.567890]") &&
 			matchesWhole(tag[j+1], "") && tag[j+2].Op == syntax.OpLiteral && tag[j+2].Flags&syntax.FoldCase == 0 &&
 			tag[j+2].Rune[0] == ' ' {
