@@ -94,6 +94,16 @@ type Count struct {
 	ByClass map[Class]int // events by class
 }
 
+// IncidentHead is what the store's indexes tell of one incident without reading it:
+// its Key and ID (the slices are valid only during the call that hands them over), the
+// times of its first and last events (UnixNano) and, when Known (stores written since
+// schema 5), whether a login succeeded. A pass over history reads all of them at once.
+type IncidentHead struct {
+	Key, ID        []byte
+	First, Last    int64
+	Known, Success bool
+}
+
 // Incident is a set of related events that correlate judged worth acting on. It grows as
 // new events arrive while its window is open instead of being created again.
 type Incident struct {

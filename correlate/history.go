@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"errors"
 	"hash/maphash"
 	"net/netip"
 	"slices"
@@ -395,8 +394,9 @@ func (r *recentEvents) between(list *positions, from, to time.Time) []*abusewatc
 // latestIncidents remembers the newest incident of each key read or made during a
 // pass: in full while it may grow, then only its ID and times (what tells that it is
 // closed). Most keys a pass asks about have no incident at all (an address that never
-// crossed a threshold, a sweep rule's service): with the hashes of the keys the store
-// holds, and of those made since, it answers them without a read. The store's newest
+// crossed a threshold, a sweep rule's service): with the heads of the incidents the
+// store held at the start (storedHeads), and the hashes of the keys made since, it
+// answers them without a read, and where a key's stored incidents lie. The store's newest
 // of a key may lie ahead of the pass (the address came back later): it then answers
 // with the one of that time, and when the pass is past it, reads the next, so that a
 // pass over a store that holds its incidents finds them instead of making them again.
@@ -406,13 +406,15 @@ type latestIncidents struct {
 	// storeAt, when the store has it, answers for a key's incident at a time before
 	// its newest (store.OpenIncidentAt): a pass finds an address's visits of months
 	// ago instead of making each again.
-	storeAt func(key string, since, at time.Time, whole bool) (inc abusewatch.Incident, ok, later bool, err error)
-	known   map[string]knownIncident
-	fulls   map[string]struct{} // the keys known in full (a few kB each)
-	kept    int                 // of them, those the last forget kept (they may grow)
-	seed    maphash.Seed
-	maybe   map[uint64]struct{}  // hashes of the keys that may have an incident; nil: any may
-	grows   map[string]time.Time // keys whose newest incident the pass made: until when it may grow
+	storeAt  func(key string, since, at time.Time, whole bool) (inc abusewatch.Incident, ok, later bool, err error)
+	known    map[string]knownIncident
+	fulls    map[string]struct{} // the keys known in full (a few kB each)
+	kept     int                 // of them, those the last forget kept (they may grow)
+	seed     maphash.Seed
+	heads    *storedHeads        // nil: any key may have an incident, ask the store
+	madeKeys map[uint64]struct{} // hashes of the keys the pass made incidents of (the store has its writes: ask it)
+	byID     func(id string) (abusewatch.Incident, bool, error)
+	grows    map[string]time.Time // keys whose newest incident the pass made: until when it may grow
 }
 
 // knownIncident is what the memory holds of a key's newest incident: the whole of it,
@@ -443,30 +445,22 @@ func (k knownIncident) head() abusewatch.Incident {
 // newLatestIncidents starts the memory of a pass over store.
 func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
 	l := &latestIncidents{store: store, known: map[string]knownIncident{}, fulls: map[string]struct{}{}, seed: maphash.MakeSeed(),
-		grows: map[string]time.Time{}}
+		madeKeys: map[uint64]struct{}{}, grows: map[string]time.Time{}}
 	if at, ok := store.(interface {
 		OpenIncidentAt(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, bool, error)
 	}); ok {
 		l.storeAt = at.OpenIncidentAt
 	}
 	st, ok := store.(interface {
-		IncidentKeys(fn func(key []byte) error) error
+		IncidentHeads(fn func(abusewatch.IncidentHead) error) error
+		Incident(id string) (abusewatch.Incident, bool, error)
 	})
-	if !ok {
+	if !ok || l.storeAt == nil {
 		return l, nil
 	}
-	l.maybe = map[uint64]struct{}{}
-	errTooMany := errors.New("too many incident keys")
-	err := st.IncidentKeys(func(key []byte) error {
-		if len(l.maybe) >= maybeLimit {
-			return errTooMany
-		}
-		l.maybe[maphash.Bytes(l.seed, key)] = struct{}{}
-		return nil
-	})
-	if errors.Is(err, errTooMany) {
-		l.maybe, err = nil, nil // read the store for every key
-	}
+	l.byID = st.Incident
+	var err error
+	l.heads, err = loadHeads(st, l.seed)
 	return l, err
 }
 
@@ -481,14 +475,19 @@ func (l *latestIncidents) full() bool {
 
 func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
 	l.mu.Lock()
-	if l.maybe != nil {
-		// Every key known has its hash in maybe (remember follows a read of the store,
-		// made adds it): most keys a pass asks about have none, and a look-up of a
-		// number is cheaper than one of a string among 200,000.
-		if _, maybe := l.maybe[maphash.String(l.seed, key)]; !maybe {
+	var hash uint64
+	fromHeads := false // the store is as it was for key: its heads answer
+	if l.heads != nil {
+		// Every key known was stored or made: most keys a pass asks about have no
+		// incident, and a look-up of a number is cheaper than one of a string among
+		// 200,000.
+		hash = maphash.String(l.seed, key)
+		_, made := l.madeKeys[hash]
+		if !made && !l.heads.stored(hash) {
 			l.mu.Unlock()
 			return abusewatch.Incident{}, false, nil
 		}
+		fromHeads = !made
 	}
 	k, known := l.known[key]
 	l.mu.Unlock()
@@ -506,11 +505,16 @@ func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bo
 	}
 	// Unlocked: the rules judging other keys go on meanwhile.
 	var stored abusewatch.Incident
-	var ok, later bool
+	var ok, later, held bool
 	var err error
-	if l.storeAt != nil {
+	if fromHeads {
+		stored, ok, later, held, err = l.heads.openAt(hash, key, since, at, whole, l.byID)
+	}
+	switch {
+	case held:
+	case l.storeAt != nil:
 		stored, ok, later, err = l.storeAt(key, since, at, whole)
-	} else {
+	default:
 		stored, ok, err = l.store.OpenIncident(key, since, at, whole)
 	}
 	if err != nil {
@@ -587,8 +591,8 @@ func (l *latestIncidents) made(incs []abusewatch.Incident, growth func(rule stri
 		// What the store said of later incidents holds for the pass's own too.
 		l.remember(inc.Key, inc, true, l.known[inc.Key].later)
 		l.grows[inc.Key] = inc.Last.Add(growth(inc.Rule))
-		if l.maybe != nil {
-			l.maybe[maphash.String(l.seed, inc.Key)] = struct{}{}
+		if l.heads != nil {
+			l.madeKeys[maphash.String(l.seed, inc.Key)] = struct{}{}
 		}
 	}
 }

@@ -1071,8 +1071,7 @@ func (w *putter) close() (int, error) {
 // holds at most recentLimit events in memory.
 const (
 	recentLimit = 100_000
-	pastLimit   = 100_000   // recurring scopes whose past is summed in memory
-	maybeLimit  = 4_000_000 // incident keys a pass hashes (12 bytes each) rather than read each
+	pastLimit   = 100_000 // recurring scopes whose past is summed in memory
 )
 
 // How much of its events and incidents a pass holds (variables for the tests).

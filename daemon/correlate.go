@@ -316,29 +316,8 @@ type seenIncidents struct {
 	rules    []string // the rules' names, by seenIncident.rule
 }
 
-// idNumber is the number an ID of 16 lowercase hex digits spells. It is read four
-// times for each incident of a pass: by hand, not by strconv and a lowercase copy
-// (0.26 s of a 10M first pass).
-func idNumber(id string) (uint64, bool) {
-	if len(id) != 16 {
-		return 0, false
-	}
-	var n uint64
-	for i := range len(id) {
-		switch c := id[i]; {
-		case '0' <= c && c <= '9':
-			n = n<<4 | uint64(c-'0')
-		case 'a' <= c && c <= 'f':
-			n = n<<4 | uint64(c-'a'+10)
-		default:
-			return 0, false
-		}
-	}
-	return n, true
-}
-
 func (m seenIncidents) get(id string) (seenIncident, bool) {
-	if n, ok := idNumber(id); ok {
+	if n, ok := correlate.IDNumber(id); ok {
 		s, found := m.byNumber[n]
 		return s, found
 	}
@@ -347,7 +326,7 @@ func (m seenIncidents) get(id string) (seenIncident, bool) {
 }
 
 func (m seenIncidents) set(id string, s seenIncident) {
-	if n, ok := idNumber(id); ok {
+	if n, ok := correlate.IDNumber(id); ok {
 		m.byNumber[n] = s
 	} else {
 		m.byString[id] = s

@@ -115,21 +115,24 @@ func startedBefore(c *bolt.Cursor, key, bound []byte) (id, next []byte) {
 	return idOf(k), next
 }
 
-// IncidentKeys calls fn with the key of every incident stored, each key once, in one
-// read transaction; key is valid only during the call.
-func (s *Store) IncidentKeys(fn func(key []byte) error) error {
+// IncidentHeads calls fn with the head of every incident stored, in one read
+// transaction, by key and, of a key, in the order they start (then by ID): a pass over
+// history asks where each address's visits of months ago lie, and one sequential read
+// of the index answers it for all of them (a 10M-event store's second pass spent a
+// fifth of its time asking the store key by key).
+func (s *Store) IncidentHeads(fn func(abusewatch.IncidentHead) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		var prev []byte
+		last := tx.Bucket(bucketIncidentLast)
 		return tx.Bucket(bucketStarts).ForEach(func(k, _ []byte) error {
-			key, _, ok := splitStartKey(k)
+			key, id, ok := splitStartKey(k)
 			if !ok {
 				return fmt.Errorf("incident_starts key %x is not key | 0 | start | ID", k)
 			}
-			if prev != nil && bytes.Equal(key, prev) {
-				return nil
+			h, found := readHead(last.Get(id))
+			if !found {
+				return fmt.Errorf("incident %s for key %s is missing", id, key)
 			}
-			prev = key
-			return fn(key)
+			return fn(abusewatch.IncidentHead{Key: key, ID: id, First: h.first, Last: h.last, Known: h.known, Success: h.success})
 		})
 	})
 }

@@ -369,9 +369,20 @@ func TestOpenMigratesVersion5IncidentStarts(t *testing.T) {
 		}
 		return nil
 	})
-	var keys []string
-	if err := s.IncidentKeys(func(k []byte) error { keys = append(keys, string(k)); return nil }); err != nil || !slices.Equal(keys, []string{"ip:45.134.26.17", "net:45.134.26.0/24"}) {
-		t.Errorf("IncidentKeys = %q, %v; want each key once", keys, err)
+	var heads []string
+	if err := s.IncidentHeads(func(h abusewatch.IncidentHead) error {
+		heads = append(heads, fmt.Sprintf("%s %s %s", h.Key, h.ID, time.Unix(0, h.First).UTC().Format(time.DateOnly)))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, inc := range incs {
+		want = append(want, fmt.Sprintf("%s %s %s", inc.Key, inc.ID, inc.First.Format(time.DateOnly)))
+	}
+	slices.Sort(want) // by key, then start: the dates sort as they are written
+	if !slices.Equal(heads, want) {
+		t.Errorf("IncidentHeads = %q; want every incident by key and start: %q", heads, want)
 	}
 	if got, ok, err := s.OpenIncident("ip:45.134.26.17", time.Time{}, t0.Add(30*24*time.Hour), false); err != nil || !ok || got.ID != "i3" {
 		t.Errorf("OpenIncident = %q, %v, %v; want the newest, i3", got.ID, ok, err)

@@ -1,0 +1,109 @@
+package correlate
+
+import (
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// A pass answers from the heads it read at its start exactly what the store answers,
+// for keys with many incidents, incidents that start at the same instant, IDs not as
+// the rules make them, and keys past the memory's bounds (asked of the store).
+func TestStoredHeadsAnswerLikeTheStore(t *testing.T) {
+	st := tempStore(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var keys []string
+	for k := range 40 {
+		keys = append(keys, fmt.Sprintf("ip:45.134.26.%d", k))
+	}
+	var incs []abusewatch.Incident
+	for i := range 400 {
+		key := keys[r.IntN(len(keys))]
+		first := t0.Add(time.Duration(r.IntN(60*24)) * time.Hour)
+		if i%17 == 0 && len(incs) > 0 { // another incident of a key that starts at the same instant
+			key, first = incs[len(incs)-1].Key, incs[len(incs)-1].First
+		}
+		id := fmt.Sprintf("%016x", r.Uint64())
+		if key == keys[7] {
+			id = fmt.Sprint("odd-", i) // not 16 hex digits: the store answers for the key
+		}
+		a := netip.MustParseAddr(key[3:])
+		incs = append(incs, abusewatch.Incident{ID: id, Key: key, Rule: "per-address", Addr: a, First: first,
+			Last: first.Add(time.Duration(r.IntN(48)) * time.Hour), Count: 3, Success: r.IntN(5) == 0,
+			Evidence: []abusewatch.Event{{Time: first, Class: abusewatch.ClassAuthFailure, Addr: a, Line: id}}})
+	}
+	if err := st.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{1_000_000, 150} { // all heads held; the first 150 or so
+		t.Run(fmt.Sprint("heads ", limit), func(t *testing.T) {
+			defer func(h int) { headsLimit = h }(headsLimit)
+			headsLimit = limit
+			l, err := newLatestIncidents(st)
+			if err != nil || l.heads == nil {
+				t.Fatalf("newLatestIncidents: heads %v, %v", l.heads, err)
+			}
+			held, asked := 0, 0
+			for q := range 4000 {
+				key := keys[r.IntN(len(keys))]
+				if q%10 == 0 {
+					key = "ip:198.51.100.1" // none stored
+				}
+				at := t0.Add(time.Duration(r.IntN(64*24*60)) * time.Minute)
+				if q%3 == 0 { // at, or just before, an incident's start: the bounds
+					at = incs[r.IntN(len(incs))].First.Add(-time.Duration(r.IntN(2)))
+				}
+				since := at.Add(-time.Duration(r.IntN(72)) * time.Hour)
+				whole := r.IntN(2) == 0
+				want, wantOK, wantLater, err := st.OpenIncidentAt(key, since, at, whole)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hash := maphash.String(l.seed, key)
+				if !l.heads.stored(hash) {
+					if want.ID != "" {
+						t.Fatalf("%s: no heads, but the store has %s", key, want.ID)
+					}
+					continue
+				}
+				got, ok, later, isHeld, err := l.heads.openAt(hash, key, since, at, whole, st.Incident)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !isHeld {
+					asked++
+					if key != keys[7] && limit == 1_000_000 {
+						t.Errorf("%s: not held", key)
+					}
+					continue
+				}
+				held++
+				if key == keys[7] {
+					t.Errorf("%s: held, with IDs not of 16 hex digits", key)
+				}
+				if got.ID != want.ID || ok != wantOK || later != wantLater || !got.First.Equal(want.First) || !got.Last.Equal(want.Last) ||
+					got.Success != want.Success || got.Key != want.Key || store.IncidentDigest(got) != store.IncidentDigest(want) {
+					t.Fatalf("%s since %s at %s whole %v: heads say %s %v later %v (%+v); the store %s %v later %v (%+v)", key, since, at, whole,
+						got.ID, ok, later, got, want.ID, wantOK, wantLater, want)
+				}
+			}
+			if held == 0 || asked == 0 {
+				t.Errorf("%d answers from the heads, %d asked of the store: both paths must be met", held, asked)
+			}
+		})
+	}
+	t.Run("too many keys", func(t *testing.T) {
+		defer func(k int) { keysLimit = k }(keysLimit)
+		keysLimit = 10
+		if l, err := newLatestIncidents(st); err != nil || l.heads != nil {
+			t.Errorf("newLatestIncidents past keysLimit: heads %v, %v; want none (ask the store)", l.heads, err)
+		}
+	})
+}
