@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -14,6 +16,8 @@ import (
 	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -230,8 +234,37 @@ func TestGlancesTellClassHostAndAddress(t *testing.T) {
 	}
 }
 
-// A version 2 block decompresses only the frames a read needs, and decodes the same
-// events as a whole read; a version 1 block (one frame) still reads the same.
+// zstdEncoder writes what versions before wrote: zstd frames (blocks of versions 1 and
+// 2, incidents of schema 2 to 7).
+var zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+	zstd.WithLowerEncoderMem(true))
+
+// zstdBlock is the block of evs as version 1 (one zstd frame) or 2 (zstd frames of
+// frameEvents) wrote it.
+func zstdBlock(hour uint32, evs []abusewatch.Event, version byte) []byte {
+	b := encodeIndex(hour, evs)
+	b[0] = version
+	var frames [][]byte
+	for part := range slices.Chunk(evs, frameEvents) {
+		var rows []byte
+		for i := range part {
+			rows = encodeEvent(rows, &part[i])
+		}
+		frames = append(frames, zstdEncoder.EncodeAll(rows, nil))
+	}
+	if version == blockV1 {
+		return append(b, bytes.Join(frames, nil)...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(frames)))
+	for _, f := range frames {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+	}
+	return append(b, bytes.Join(frames, nil)...)
+}
+
+// A block of frames decompresses only the frames a read needs, and decodes the same
+// events as a whole read; blocks of versions 1 (one zstd frame) and 2 (zstd frames)
+// still read the same.
 func TestBlockFramesDecodeTheSameEvents(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	var evs []abusewatch.Event
@@ -241,13 +274,10 @@ func TestBlockFramesDecodeTheSameEvents(t *testing.T) {
 		evs = append(evs, e)
 	}
 	hour := hourOf(t0)
-	v1 := encodeIndex(hour, evs)
-	v1[0] = blockV1
-	var rows []byte
-	for i := range evs {
-		rows = encodeEvent(rows, &evs[i])
+	v3 := encodeBlock(hour, evs)
+	if v3[0] != blockV3 {
+		t.Fatalf("a block is written as version %d, want %d", v3[0], blockV3)
 	}
-	v1 = append(v1, zstdEncoder.EncodeAll(rows, nil)...)
 	others := slices.Clone(evs)
 	for i := range others {
 		others[i].Line, others[i].Class = strings.Repeat("x", len(others[i].Line)), "port-probe"
@@ -256,12 +286,12 @@ func TestBlockFramesDecodeTheSameEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string][]byte{"version 1": v1, "version 2": encodeBlock(hour, evs)} {
+	for name, v := range map[string][]byte{"version 1": zstdBlock(hour, evs, blockV1), "version 2": zstdBlock(hour, evs, blockV2), "version 3": v3} {
 		x, err := readBlockIndex(blockKey(hour, 1), v)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if (x.frames != nil) != (name == "version 2") || (x.frames != nil && len(x.frames) != 3) {
+		if (x.frames != nil) != (name != "version 1") || (x.frames != nil && len(x.frames) != 3) {
 			t.Errorf("%s: %d frames", name, len(x.frames))
 		}
 		all, err := x.decodeRows()
@@ -305,15 +335,16 @@ func TestFramesTellTheirDecodedSize(t *testing.T) {
 		e := ev("45.134.26.17", t0.Add(time.Duration(i)*time.Second))
 		rows = encodeEvent(rows, &e)
 	}
-	frame := zstdEncoder.EncodeAll(rows, nil)
-	if got := decodedSize(frame); got != len(rows) {
-		t.Errorf("decodedSize = %d, want %d", got, len(rows))
-	}
-	if got := decodedSize(frame, frame); got != 2*len(rows) {
-		t.Errorf("decodedSize of two frames = %d, want %d", got, 2*len(rows))
-	}
-	if got := decodedSize([]byte("not zstd")); got != 0 {
-		t.Errorf("decodedSize of garbage = %d, want 0", got)
+	for c, frame := range map[frameCodec][]byte{codecZstd: zstdEncoder.EncodeAll(rows, nil), codecS2: s2.EncodeBetter(nil, rows)} {
+		if got := c.decodedSize(frame); got != len(rows) {
+			t.Errorf("codec %d: decodedSize = %d, want %d", c, got, len(rows))
+		}
+		if got := c.decodedSize(frame, frame); got != 2*len(rows) {
+			t.Errorf("codec %d: decodedSize of two frames = %d, want %d", c, got, 2*len(rows))
+		}
+		if got := c.decodedSize([]byte("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff not a frame")); got != 0 {
+			t.Errorf("codec %d: decodedSize of garbage = %d, want 0", c, got)
+		}
 	}
 }
 
@@ -456,23 +487,29 @@ func TestLargeBlocksLiveInBucketsOfTheirOwn(t *testing.T) {
 // Frames decompressed one after the other make what their parts make in a row: in the
 // buffer given when it holds them all (no copy), in another when it does not.
 func TestDecompressFramesInARow(t *testing.T) {
-	var frames [][]byte
-	var want []byte
-	for i := range 4 {
-		part := []byte(strings.Repeat(fmt.Sprintf("Failed password for root from 45.134.26.%d port 22\n", i), 3000+i*1000))
-		frames, want = append(frames, zstdEncoder.EncodeAll(part, nil)), append(want, part...)
-	}
-	for _, room := range []int{len(want), len(want) / 3, 0} {
-		buf := make([]byte, 0, room)
-		got, err := decompressFrames(frames, buf)
-		if err != nil {
-			t.Fatal(err)
+	for _, c := range []frameCodec{codecZstd, codecS2} {
+		var frames [][]byte
+		var want []byte
+		for i := range 4 {
+			part := []byte(strings.Repeat(fmt.Sprintf("Failed password for root from 45.134.26.%d port 22\n", i), 3000+i*1000))
+			f := s2.EncodeBetter(nil, part)
+			if c == codecZstd {
+				f = zstdEncoder.EncodeAll(part, nil)
+			}
+			frames, want = append(frames, f), append(want, part...)
 		}
-		if string(got) != string(want) {
-			t.Errorf("room for %d bytes: %d bytes decompressed, not the %d the frames hold", room, len(got), len(want))
-		}
-		if inPlace := room > 0 && unsafe.SliceData(got) == unsafe.SliceData(buf[:1]); inPlace != (room == len(want)) {
-			t.Errorf("room for %d of %d bytes: decompressed in the buffer given = %v", room, len(want), inPlace)
+		for _, room := range []int{len(want), len(want) / 3, 0} {
+			buf := make([]byte, 0, room)
+			got, err := c.decompress(frames, buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("codec %d, room for %d bytes: %d bytes decompressed, not the %d the frames hold", c, room, len(got), len(want))
+			}
+			if inPlace := room > 0 && unsafe.SliceData(got) == unsafe.SliceData(buf[:1]); inPlace != (room == len(want)) {
+				t.Errorf("codec %d, room for %d of %d bytes: decompressed in the buffer given = %v", c, room, len(want), inPlace)
+			}
 		}
 	}
 }

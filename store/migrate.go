@@ -40,6 +40,9 @@ func migrations() []migration {
 		// before stay readable as they are, and are rewritten so when they change.
 		{from: 7, what: "incidents compressed with S2", run: func(*bolt.Tx) error { return nil }},
 		{from: 8, what: "report messages apart from the reports", run: splitMessages},
+		// Version 10 writes raw events in blocks of version 3 (S2 frames); the blocks
+		// written before stay readable as they are.
+		{from: 9, what: "raw events compressed with S2", run: func(*bolt.Tx) error { return nil }},
 	}
 }
 
