@@ -226,3 +226,48 @@ func TestAnAddressRecurringAfterItsNetworksReportBeginsAfterIt(t *testing.T) {
 		}
 	}
 }
+
+// A day on which only a network's recurring address was active is not the network's,
+// and one on which others were too is, however many batches of it a pass judges: the
+// pass decides a day once, and the later batches of a day must hear what the first
+// found. The address comes 3 times a day for 12 days; the others once a day, after
+// it, on 9 days (one short of recurring) or on 10.
+func TestADayIsTheNetworksOnceWhateverTheBatches(t *testing.T) {
+	d0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	stable := netip.MustParseAddr("5.9.8.1")
+	port := uint16(20000)
+	fail := func(a netip.Addr, at time.Time) abusewatch.Event {
+		port++
+		return abusewatch.Event{Time: at, Class: abusewatch.ClassAuthFailure, Addr: a, Port: port,
+			Service: "sshd", Host: "web1", Line: fmt.Sprintf("Failed password for root from %s port %d", a, port)}
+	}
+	opts := Options{Threshold: 5, Window: 10 * time.Minute, Recurrence: RecurrenceRule{Days: 10}}
+	for _, othersDays := range []int{9, 10} {
+		var evs []abusewatch.Event
+		for d := range 12 {
+			for i := range 3 {
+				evs = append(evs, fail(stable, d0.AddDate(0, 0, d).Add(time.Duration(i)*time.Hour)))
+			}
+			if d < othersDays {
+				evs = append(evs, fail(netip.AddrFrom4([4]byte{5, 9, 8, byte(d + 2)}), d0.AddDate(0, 0, d).Add(4*time.Hour)))
+			}
+		}
+		want := "[recur:5.9.8.1/32 n=36]"
+		if othersDays >= opts.Recurrence.Days {
+			want = "[recur:5.9.8.0/24 n=10 recur:5.9.8.1/32 n=36]"
+		}
+		for name, run := range map[string]func() map[string]abusewatch.Incident{
+			"live, one at a time": func() map[string]abusewatch.Incident { return appliedLive(t, opts, evs, 1) },
+			"pass, one at a time": func() map[string]abusewatch.Incident { return appliedInAPass(t, opts, evs, 1) },
+			"pass, all at once":   func() map[string]abusewatch.Incident { return appliedInAPass(t, opts, evs, len(evs)) },
+		} {
+			var got []string
+			for _, inc := range incidentsInOrder(run()) {
+				got = append(got, fmt.Sprintf("%s n=%d", inc.Key, inc.Count))
+			}
+			if g := fmt.Sprint(got); g != want {
+				t.Errorf("others on %d days, %s: %s; want %s", othersDays, name, g, want)
+			}
+		}
+	}
+}
