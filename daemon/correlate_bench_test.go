@@ -160,3 +160,16 @@ func BenchmarkRecorrelate(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkRecorrelateLastHour is the daemon's periodic re-correlation on that store:
+// a pass over its last hour, which reads the heads of every incident stored at its
+// start (run it on a store that holds them: bench/correlate.sh's after its pass).
+func BenchmarkRecorrelateLastHour(b *testing.B) {
+	p, _, _ := benchPipeline(b, benchEventCount())
+	end := benchStart.Add(benchSpan)
+	for b.Loop() {
+		if _, err := p.RecorrelateRange(b.Context(), end.Add(-time.Hour), end); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
