@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
@@ -40,6 +41,10 @@ func migrations() []migration {
 		// before stay readable as they are, and are rewritten so when they change.
 		{from: 7, what: "incidents compressed with S2", run: func(*bolt.Tx) error { return nil }},
 		{from: 8, what: "report messages apart from the reports", run: splitMessages},
+		// Version 10 adds to incident_last when each incident was first stored (the
+		// summary's new incidents), as incidents are written; a value without it
+		// stays readable, and that time stays unknown.
+		{from: 9, what: "when each incident was first stored, in the index", run: func(*bolt.Tx) error { return nil }},
 	}
 }
 
@@ -159,7 +164,7 @@ func orderIncidents(tx *bolt.Tx) error {
 			return fmt.Errorf("incident %s: %w", id, err)
 		}
 		if len(lastIdx.Get(id)) != 8 {
-			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}) // not indexed yet
+			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}, time.Time{}) // not indexed yet; stored long before
 		}
 		head := incidentHeadValue(inc, IncidentDigest(inc))
 		k, _ := bodyKey(id, head)
