@@ -253,7 +253,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 				contact = res.contacts[0]
 				if missNote == "" && len(leftOutOf(res.owner)) == 0 && p.holds(contact, inc.Network) {
 					share.owner = nil // all of it is the contact's: the whole incident, as it grows
-				} else if inc, _, err = p.share(inc, share); err != nil {
+				} else if inc, _, _, err = p.share(inc, share); err != nil {
 					return err
 				}
 			}
@@ -449,6 +449,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			return err
 		}
 		var incs []abusewatch.Incident
+		inexact := map[string]mailer.Inexact{}
 		neverReported := len(ids) - len(stored) // pardoned since: forgotten with their network
 		for _, inc := range stored {
 			inc, ok, err := p.stillReportable(inc)
@@ -461,7 +462,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			if ok {
 				// Only contact's addresses of a network incident; one grown by others,
 				// not looked up yet, waits for the next round.
-				if inc, ok, err = p.share(inc, shares[inc.ID]); err != nil {
+				if inc, inexact[inc.ID], ok, err = p.share(inc, shares[inc.ID]); err != nil {
 					return err
 				}
 				inc = toldAs(inc, contact, shares[inc.ID])
@@ -491,6 +492,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 		if err != nil {
 			return err
 		}
+		known = knowingInexact(known, inexact)
 		// A share lists among the addresses seen only those with lines in its report,
 		// as writeShares does.
 		for i, inc := range incs {
@@ -752,17 +754,10 @@ func addrList(addrs []netip.Addr) string {
 // it was made, out of its counts and times, from the events of its span the store still
 // holds: a report must not claim their connections, nor begin at their first line. A
 // connection is counted by address, so theirs come off exactly; a recurring /24's counts
-// span months of daily counters, and what the store no longer holds stays counted.
+// span months of daily counters, and what the store no longer holds stays counted. (A
+// party's share of a network incident is counted from the party's own lines instead:
+// shareCounted.)
 func (p *Pipeline) recounted(inc abusewatch.Incident, leftOut []netip.Addr) (abusewatch.Incident, error) {
-	return p.recount(inc, func(a netip.Addr) bool { return slices.Contains(leftOut, a) }, false)
-}
-
-// recount is recounted of the addresses gone says are left out; bounded (a party's share
-// of a network incident), the party's own lines counted instead (shareCounted).
-func (p *Pipeline) recount(inc abusewatch.Incident, gone func(netip.Addr) bool, bounded bool) (abusewatch.Incident, error) {
-	if bounded {
-		return p.shareCounted(inc, gone)
-	}
 	evs, err := p.store.EventsByNetwork(inc.Network, inc.First, inc.Last)
 	if err != nil {
 		return inc, err
@@ -771,7 +766,7 @@ func (p *Pipeline) recount(inc abusewatch.Incident, gone func(netip.Addr) bool, 
 	for i := range evs {
 		switch e := &evs[i]; {
 		case e.Class == abusewatch.ClassAuthSuccess:
-		case gone(e.Addr.Unmap()):
+		case slices.Contains(leftOut, e.Addr.Unmap()):
 			left = append(left, e)
 		default:
 			kept = append(kept, e) // in time order
@@ -800,10 +795,15 @@ func (p *Pipeline) recount(inc abusewatch.Incident, gone func(netip.Addr) bool, 
 // other addresses' stored lines, which went below zero when the network held lines inc
 // never counted (an address that recurs on its own), and inc's sample cut down to the
 // party: one day of lines for a recurrence of weeks.
-func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) bool) (abusewatch.Incident, error) {
+//
+// inexact says what of it the report cannot state exactly: a First (Last) taken from
+// the counters is a day, not a time of day (it said "First seen 01:00:00", midnight UTC
+// in Berlin), and, of an incident other than a recurrence that began before the oldest
+// line kept, the lines left are a lower bound.
+func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) bool) (_ abusewatch.Incident, inexact mailer.Inexact, err error) {
 	evs, err := p.store.EventsByNetwork(inc.Network, inc.First, inc.Last)
 	if err != nil {
-		return inc, err
+		return inc, inexact, err
 	}
 	var lines []*abusewatch.Event
 	type lineKey struct { // the store's Seq, or of a line without one its time, address and text
@@ -831,7 +831,7 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 	}
 	oldest, complete, err := rawCompleteFrom(p.store)
 	if err != nil {
-		return inc, err
+		return inc, inexact, err
 	}
 	for i := range inc.Evidence {
 		// What the store holds it has; of what retention deleted, the sample inc kept.
@@ -840,7 +840,7 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 		}
 	}
 	if len(lines) == 0 {
-		return inc, nil // nothing of it is the party's (share() does not ask)
+		return inc, inexact, nil // nothing of it is the party's (share() does not ask)
 	}
 	slices.SortStableFunc(lines, func(a, b *abusewatch.Event) int { return a.Time.Compare(b.Time) })
 	count, attempts := 0, correlate.Connections(lines)
@@ -862,12 +862,15 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 	case !inc.First.Before(complete):
 	case inc.Rule != "recurrence":
 		// Counted from its events when it was made: what retention deleted of them
-		// is not known by address. Its lines left are what the party is surely told.
+		// is not known by address. Its lines left are what the party is surely told:
+		// at least that many, when it began before the oldest line kept.
 		count = len(lines)
+		inexact.Lines = inc.First.Before(oldest)
+		inexact.Conns = inexact.Lines
 	default:
 		perDay, err := p.partyDays(inc, lines, complete, &classes)
 		if err != nil {
-			return inc, err
+			return inc, inexact, err
 		}
 		known := map[time.Time]int{}
 		for _, e := range lines {
@@ -895,6 +898,10 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 			}
 		}
 		hosts = inc.Hosts // of the days the counters know, the hosts are not known by address
+		// A first (last) the counters gave is their day's bound, or inc's own first
+		// (last) line, which may be another party's: no line of the party's is at it.
+		inexact.FirstDay = !first.Equal(lines[0].Time)
+		inexact.LastDay = !last.Equal(lines[len(lines)-1].Time)
 	}
 	slices.Sort(classes)
 	slices.Sort(hosts)
@@ -910,7 +917,7 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 	if !inc.Addr.IsValid() || gone(inc.Addr.Unmap()) {
 		inc.Addr = lines[len(lines)-1].Addr.Unmap()
 	}
-	return inc, nil
+	return inc, inexact, nil
 }
 
 // partyDays are the lines of each day of recurrence inc before complete (the first day
@@ -1021,14 +1028,15 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	}
 	// Composed again, a network incident tells r's party no more than r did: its share.
 	shared := keep[:0]
+	inexact := map[string]mailer.Inexact{}
 	for _, inc := range keep {
-		inc, ok, err := p.theirs(ctx, inc, r.Contact, r.ID)
+		inc, in, ok, err := p.theirs(ctx, inc, r.Contact, r.ID)
 		if err != nil {
 			p.log.Info("report waits: its network incident's share cannot be looked up again", "id", r.ID, "err", err)
 			return r, false, nil
 		}
 		if ok {
-			shared = append(shared, inc)
+			shared, inexact[inc.ID] = append(shared, inc), in
 		}
 	}
 	keep = shared
@@ -1052,6 +1060,7 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	if err != nil {
 		return r, false, err
 	}
+	known = knowingInexact(known, inexact)
 	nr, err := composer.ComposeKnowing(r.Contact, keep, known, now)
 	if err != nil {
 		return r, false, fmt.Errorf("compose report to %s: %w", strings.Join(r.Contact.Emails, ", "), err)

@@ -270,13 +270,14 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	// addresses, their lines and counts, as the round would write it to that party.
 	pp := &Pipeline{cfg: cfg, store: st, finder: finder, Counters: &Counters{}, log: slog.New(slog.DiscardHandler)}
 	shares := mine[:0:0]
+	inexact := map[string]mailer.Inexact{}
 	for _, inc := range mine {
-		part, ok, err := pp.theirs(ctx, inc, contact, except)
+		part, in, ok, err := pp.theirs(ctx, inc, contact, except)
 		if err != nil {
 			return Preview{}, err
 		}
 		if ok {
-			shares = append(shares, part)
+			shares, inexact[part.ID] = append(shares, part), in
 		}
 	}
 	if len(shares) == 0 {
@@ -296,6 +297,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
+	known = knowingInexact(known, inexact)
 	r, err := composer.ComposeKnowing(contact, mine, known, now)
 	if err != nil {
 		return Preview{}, err

@@ -166,60 +166,79 @@ func (p *Pipeline) byParty(ctx context.Context, inc abusewatch.Incident, deadlin
 }
 
 // share is inc as party s is told it: without the addresses of others, their lines and
-// their counts. ok is false when nothing of it is s's, or when it names an address not
-// looked up (it grew since): it then waits for the next round, which looks that up too.
-func (p *Pipeline) share(inc abusewatch.Incident, s partyShare) (_ abusewatch.Incident, ok bool, err error) {
+// their counts; inexact says what of it its report cannot state exactly (shareCounted),
+// for mailer.Known. ok is false when nothing of it is s's, or when it names an address
+// not looked up (it grew since): it then waits for the next round, which looks that up
+// too.
+func (p *Pipeline) share(inc abusewatch.Incident, s partyShare) (_ abusewatch.Incident, inexact mailer.Inexact, ok bool, err error) {
 	if s.whole() {
-		return inc, true, nil
+		return inc, inexact, true, nil
 	}
 	for _, a := range incidentAddrs(inc) {
 		if _, known := s.owner[a]; !known {
-			return inc, false, nil
+			return inc, inexact, false, nil
 		}
 	}
 	inc, leftOut, ok := reportableThrough(s, inc)
 	if !ok {
-		return inc, false, nil
+		return inc, inexact, false, nil
 	}
 	if len(leftOut) > 0 {
-		inc, err = p.recount(inc, s.Excluded, true)
+		inc, inexact, err = p.shareCounted(inc, s.Excluded)
 	}
-	return inc, err == nil, err
+	return inc, inexact, err == nil, err
+}
+
+// knowingInexact is known with what of the incidents of its report cannot be stated
+// exactly, by ID (share).
+func knowingInexact(known mailer.Known, inexact map[string]mailer.Inexact) mailer.Known {
+	for id, in := range inexact {
+		if in == (mailer.Inexact{}) {
+			continue
+		}
+		if known.Inexact == nil {
+			known.Inexact = map[string]mailer.Inexact{}
+		}
+		known.Inexact[id] = in
+	}
+	return known
 }
 
 // theirs is inc trimmed to the share of contact, for a report written before to it:
 // looked up again (cached), so that a report composed again (withoutNeverReported) tells
 // the party no more than its first mail did, nor lists what it did not tell (heldShare).
 // except is the report being composed again ("" none), whose incidents are its own.
-func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact abusewatch.Contact, except string) (abusewatch.Incident, bool, error) {
+// inexact is share's.
+func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact abusewatch.Contact, except string) (
+	_ abusewatch.Incident, inexact mailer.Inexact, ok bool, err error) {
 	if !inc.AboutNetwork() {
-		return inc, true, nil
+		return inc, inexact, true, nil
 	}
 	res, failed, err := p.byParty(ctx, inc, time.Time{}, true)
 	if err != nil {
-		return inc, false, fmt.Errorf("looking up %s of %s again: %w", failed, inc.Network, err)
+		return inc, inexact, false, fmt.Errorf("looking up %s of %s again: %w", failed, inc.Network, err)
 	}
 	key := strings.ToLower(strings.Join(contact.Emails, ","))
 	for i, c := range res.contacts {
 		if strings.ToLower(strings.Join(c.Emails, ",")) == key {
 			if len(res.contacts) == 1 && len(res.missed) == 0 && len(leftOutOf(res.owner)) == 0 && p.holds(c, inc.Network) {
-				return inc, true, nil
+				return inc, inexact, true, nil
 			}
 			s := partyShare{res.owner, i}
-			part, ok, err := p.share(inc, s)
+			part, inexact, ok, err := p.share(inc, s)
 			if err != nil || !ok {
-				return part, ok, err
+				return part, inexact, ok, err
 			}
 			part = toldAs(part, c, s)
 			known, err := knownOf(p.store, []abusewatch.Incident{part}, except)
 			if err != nil {
-				return part, false, err
+				return part, inexact, false, err
 			}
 			_, told, err := p.heldShare(part, s, known.Reported)
-			return withoutTold(part, told), err == nil, err
+			return withoutTold(part, told), inexact, err == nil, err
 		}
 	}
-	return inc, false, nil
+	return inc, inexact, false, nil
 }
 
 // leftOutOf are the addresses of owner on the do-not-contact list, for the admin.
@@ -252,7 +271,7 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 		var reports []abusewatch.Report
 		heldBy := "" // an incident whose report holds every line of a share not written
 		for i, c := range sp.contacts {
-			part, ok, err := p.share(inc, partyShare{sp.owner, i})
+			part, inexact, ok, err := p.share(inc, partyShare{sp.owner, i})
 			if err != nil {
 				return err
 			}
@@ -269,6 +288,7 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			if err != nil {
 				return err
 			}
+			known = knowingInexact(known, map[string]mailer.Inexact{part.ID: inexact})
 			by, told, err := p.heldShare(part, partyShare{sp.owner, i}, known.Reported)
 			if err != nil {
 				return err

@@ -177,10 +177,21 @@ func shareMails(t *testing.T, cfg *Config) (map[string]string, map[string]map[st
 var logLineTimes = regexp.MustCompile(`(?m)^  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4})  `)
 
 // shownDays are the days (in the memo's zone) of the log lines memo shows, each once, and
-// whether each lies within its First seen and Last seen.
+// whether each lies within its First seen and Last seen (of one known only as a day,
+// "2026-11-12 GMT (time of day not kept)", within that day).
 func shownDays(t *testing.T, memo string) (days []string, within bool) {
 	t.Helper()
-	field := func(name string) time.Time {
+	field := func(name string, end bool) time.Time {
+		if m := regexp.MustCompile(name + `:\s+(\d{4}-\d\d-\d\d) GMT \(time of day not kept\)\n`).FindStringSubmatch(memo); m != nil {
+			day, err := time.Parse("2006-01-02", m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if end {
+				return day.Add(24*time.Hour - time.Nanosecond)
+			}
+			return day
+		}
 		m := regexp.MustCompile(name + `:\s+(\S+ \S+ \S+)`).FindStringSubmatch(memo)
 		if m == nil {
 			t.Fatalf("no %s in\n%s", name, memo)
@@ -191,7 +202,7 @@ func shownDays(t *testing.T, memo string) (days []string, within bool) {
 		}
 		return at
 	}
-	first, last := field("First seen"), field("Last seen")
+	first, last := field("First seen", false), field("Last seen", true)
 	within = true
 	for _, m := range logLineTimes.FindAllStringSubmatch(memo, -1) {
 		at, err := time.Parse("2006-01-02 15:04:05 -0700", m[1])
@@ -254,7 +265,9 @@ func TestAShareOfANetworkRecurrenceCountsThePartysOwnLines(t *testing.T) {
 // counters the recurrence itself is counted from, and its First seen is that of its
 // first line shown: party A's 18 lines from 10 Nov, party B's 18 from 12 Nov. Before,
 // the share was capped at the lines the store still held (3 and 12, stated as exact),
-// and began at the first of them, two weeks after the lines it showed.
+// and began at the first of them, two weeks after the lines it showed. Where the
+// counters alone know the first day, the share says the day and that its time is not
+// kept: it said "2026-11-12 01:00:00 +0100", midnight UTC, a time no line was logged at.
 func TestAShareAfterRetentionCountsThePrunedDaysAndBeginsAtItsFirstLine(t *testing.T) {
 	p, cfg := sharePipeline(t, "10d")
 	if err := p.Ingest(t.Context(), shareLog(splitDays), nil); err != nil {
@@ -275,8 +288,8 @@ func TestAShareAfterRetentionCountsThePrunedDaysAndBeginsAtItsFirstLine(t *testi
 	}{
 		{"<abuse@party-a.example>", "2026-11-10 04:10:01 +0100", "2026-11-24 04:15:01 +0100", []string{"45.134.26.10", "45.134.26.11"}},
 		// B's first line (12 Nov 03:40:01 UTC) is gone, and the sample kept a later one
-		// of that day: First seen is the day the counters know.
-		{"<abuse@party-b.example>", "2026-11-12 01:00:00 +0100", "2026-11-26 04:45:01 +0100", []string{"45.134.26.140", "45.134.26.141"}},
+		// of that day: First seen is the day the counters know, without a time.
+		{"<abuse@party-b.example>", "2026-11-12 GMT (time of day not kept)", "2026-11-26 04:45:01 +0100", []string{"45.134.26.140", "45.134.26.141"}},
 	} {
 		memo := text[tc.to]
 		if memo == "" {
@@ -334,5 +347,62 @@ func TestAShareShowsThePartysOwnFirstSampleAndLastLines(t *testing.T) {
 				t.Errorf("the share to %s has no X-ARF part for %s (it has %v)", tc.to, a, xarf[tc.to])
 			}
 		}
+	}
+}
+
+// A party's share of a network incident other than a recurrence, begun before the
+// oldest raw line retention kept, counts the party's lines left (those the store holds
+// and those the incident kept as evidence): what it surely is, not what it was. Its
+// report says "at least". Before, party A's 4 lines left of its 6 were stated as
+// exactly 4.
+func TestAShareOfANetworkIncidentAfterRetentionSaysAtLeast(t *testing.T) {
+	p, cfg := sharePipeline(t, "1d")
+	line := func(a string, at time.Time, port int) abusewatch.Event {
+		return abusewatch.Event{Time: at, Class: abusewatch.ClassAuthFailure, Addr: netip.MustParseAddr(a), Port: uint16(port),
+			Host: "web1", Service: "sshd", Line: fmt.Sprintf("web1 sshd[%d]: Failed password for root from %s port %d ssh2", port, a, port)}
+	}
+	// Three lines of each address: .10 and .140 (one party each) on 25 Nov, .11 and
+	// .141 on 27 Nov.
+	var evs []abusewatch.Event
+	port := 40000
+	for _, day := range []struct {
+		d     int
+		addrs []string
+	}{{25, []string{"45.134.26.10", "45.134.26.140"}}, {27, []string{"45.134.26.11", "45.134.26.141"}}} {
+		for i, a := range day.addrs {
+			for j := range 3 {
+				port++
+				evs = append(evs, line(a, time.Date(2026, 11, day.d, 3, 10*i+j, 1, 0, time.UTC), port))
+			}
+		}
+	}
+	if _, err := p.store.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	inc := abusewatch.Incident{ID: "net-45.134.26.0-25nov", Key: "net:45.134.26.0/24", Rule: "network", Addr: evs[0].Addr,
+		Network: netip.MustParsePrefix("45.134.26.0/24"), Classes: []abusewatch.Class{abusewatch.ClassAuthFailure},
+		First: evs[0].Time, Last: evs[len(evs)-1].Time, Count: len(evs), Attempts: len(evs), Hosts: []string{"web1"}, Severity: 2,
+		Evidence: []abusewatch.Event{evs[0], evs[3], evs[6], evs[len(evs)-1]}, // the first of each address, and the last
+		Sources:  []netip.Addr{evs[0].Addr, evs[6].Addr, evs[3].Addr, evs[9].Addr}}
+	slices.SortFunc(inc.Sources, netip.Addr.Compare)
+	if err := p.store.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Retain(t.Context(), p.store, cfg.Retention, time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	if oldest, _, _ := p.store.OldestEvent(); !oldest.After(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("retention kept events from %v, want from 27 Nov on", oldest)
+	}
+	shareRounds(t, p)
+	text, _ := shareMails(t, cfg)
+	// Party A: .10's first line (kept as evidence) and .11's three; party B: .140's
+	// first and .141's last (the evidence), and .141's others.
+	for _, to := range []string{"<abuse@party-a.example>", "<abuse@party-b.example>"} {
+		memo := text[to]
+		if memo == "" {
+			t.Fatalf("no share to %s; the shares: %v", to, text)
+		}
+		saysAll(t, "the share to "+to, memo, "Connections:     at least 4 (at least 4 log lines)\n")
 	}
 }

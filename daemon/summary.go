@@ -239,8 +239,21 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 		return nil
 	}
+	// New is made in the period: a recurrence is made weeks after its first event, and
+	// listed as growing it was never new. Of an incident stored before the store kept
+	// when (schema 11), whether it began in the period.
+	ids := make([]string, len(incs))
+	for i, inc := range incs {
+		ids[i] = inc.ID
+	}
+	stored, err := st.FirstStored(ids)
+	if err != nil {
+		return s, mark, err
+	}
 	for _, inc := range incs {
-		if err := list(inc, !inc.First.Before(from), false); err != nil {
+		at, known := stored[inc.ID]
+		isNew := !inc.First.Before(from) || (known && inPeriod(at, from, now))
+		if err := list(inc, isNew, false); err != nil {
 			return s, mark, err
 		}
 	}

@@ -131,6 +131,9 @@ type Known struct {
 	// address of the lines they count (the store still holds every one of them): the
 	// memo says how many, not "N or more".
 	AllSources map[string]bool
+	// Inexact are, by incident ID, what the incidents cannot state exactly (a party's
+	// share of a network incident whose lines retention deleted): the memo says so.
+	Inexact map[string]Inexact
 }
 
 // ComposeKnowing is Compose with what the outbox knows of the incidents (Known).
@@ -163,6 +166,9 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 	sources := sourcesOf(incidents, known.AllSources)
 	if len(low) > 0 {
 		lowerBounds(sources, low)
+	}
+	if len(known.Inexact) > 0 {
+		markInexact(sources, known.Inexact)
 	}
 	subject := subjectFor(sources)
 

@@ -41,6 +41,8 @@ type source struct {
 	// that did not keep all its lines, and its count became a lower bound: that it
 	// keeps as many lines as it counts no longer tells that all of them are known.
 	told bool
+	// firstDay, lastDay: inc.First (inc.Last) is known only as a day (Inexact).
+	firstDay, lastDay bool
 }
 
 // sourcesOf groups the report's incidents (sorted by First, then ID) into the

@@ -91,7 +91,7 @@ type memoIncident struct {
 	SourceLines []string
 	SourceCount string
 	PTR         string // of an address, its forward-confirmed reverse name, sanitised, or ""
-	First       string // first event, in our zone with the offset from GMT
+	First       string // first event, in our zone with the offset from GMT (a day in GMT where only that is known: Composer.seen)
 	Last        string // last event, likewise
 	Count       int    // number of events (log lines)
 	Attempts    int    // distinct connections among the events
@@ -246,7 +246,7 @@ func (c *Composer) memo(contact abusewatch.Contact, sources, others []*source) m
 	}
 	for _, s := range others {
 		inc := &s.inc
-		m.Others = append(m.Others, memoSource{Source: inc.Source(), First: c.timestamp(inc.First), Last: c.timestamp(inc.Last),
+		m.Others = append(m.Others, memoSource{Source: inc.Source(), First: c.seen(inc.First, s.firstDay), Last: c.seen(inc.Last, s.lastDay),
 			Count: inc.Count, Attempts: max(inc.Attempts, 1), CountAtLeast: s.linesAtLeast, AttemptsAtLeast: s.connsAtLeast})
 	}
 	return m
@@ -258,8 +258,8 @@ func (c *Composer) memoIncident(s *source) memoIncident {
 		Source:          inc.Source(),
 		IsNetwork:       inc.AboutNetwork(),
 		PTR:             sanitize(inc.PTR),
-		First:           c.timestamp(inc.First),
-		Last:            c.timestamp(inc.Last),
+		First:           c.seen(inc.First, s.firstDay),
+		Last:            c.seen(inc.Last, s.lastDay),
 		Count:           inc.Count,
 		Attempts:        max(inc.Attempts, 1),
 		CountAtLeast:    s.linesAtLeast,

@@ -36,7 +36,7 @@ type Summary struct {
 	PerHour     []int             // events per Hours hours, the oldest first (24 values for a day)
 	Hours       int               // the hours each PerHour value counts: 1 for a day, more for a longer period
 	Since       string            // the period as `incidents --since` takes it, e.g. "24h"
-	New         []SummaryIncident // incidents that started in the period, the most events first
+	New         []SummaryIncident // incidents made in the period (a recurrence began weeks before), the most events first
 	Growing     []SummaryIncident // older incidents that grew in the period, likewise
 	TopAddrs    []Count           // attacking addresses, most events first
 	TopNets     []Count           // attacking /24 (IPv6: /64) networks, most events first

@@ -117,7 +117,7 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 		}
 	}
 	hosts := c.ourHosts(inc.Hosts)
-	between := c.timestamp(inc.First) + " and " + c.timestamp(inc.Last)
+	between := c.seen(inc.First, s.firstDay) + " and " + c.seen(inc.Last, s.lastDay)
 	for _, a := range addressesOf(inc.Evidence) {
 		if own[a] || reported[a] {
 			continue // that address's own incidents give its report

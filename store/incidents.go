@@ -151,9 +151,11 @@ func (s *Store) IncidentHeads(fn func(abusewatch.IncidentHead) error) error {
 //	incident_last:  ID → u64 UnixNano of its last event, then of its first (where it
 //	                is stored), then (schema 5; a 16-byte value written before has
 //	                neither) its IncidentDigest and a flags byte (1: a login
-//	                succeeded): incidents --since, the summary, every read by ID,
-//	                re-correlation's "did it change?" and the rules' "is it open?"
-//	                without reading the incident
+//	                succeeded), then (schema 11; a 25-byte value written before has
+//	                none) the u64 UnixNano of when it was first stored, 0 when that
+//	                was before schema 11: incidents --since, the summary, every read
+//	                by ID, re-correlation's "did it change?" and the rules' "is it
+//	                open?" without reading the incident
 //	unreported:     ID → nothing, for the incidents that may be reported outside and
 //	                have no report yet (the outbox's work list)
 //	incident_starts: key | 0 | u64 UnixNano of its first event | ID → nothing: the newest
@@ -506,6 +508,7 @@ func (s *Store) PutIncidents(incs []abusewatch.Incident) error {
 // BenchmarkPutIncidents, 7,500 a second in groups of 500, 11,700 in groups of 2,000,
 // 21,000 in groups of 8,000, 35,000 in groups of 32,000.
 func (s *Store) PutIncidentWrites(ws []IncidentWrite) error {
+	now := time.Now() // an incident new to the store was first stored now
 	last := make(map[string]int, len(ws))
 	for i := range ws {
 		last[string(ws[i].id)] = i
@@ -521,11 +524,13 @@ func (s *Store) PutIncidentWrites(ws []IncidentWrite) error {
 	} else {
 		ws = slices.Clone(ws) // sorted below: the caller's order stays
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return putIncidentWrites(tx, ws) })
+	return s.db.Update(func(tx *bolt.Tx) error { return putIncidentWrites(tx, ws, now) })
 }
 
-// putIncidentWrites writes ws, whose IDs are distinct, in tx, sorting ws.
-func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
+// putIncidentWrites writes ws, whose IDs are distinct, in tx, sorting ws. An incident
+// not stored before is stored first at now (zero: not known); one stored before keeps
+// its time.
+func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite, now time.Time) error {
 	// Each tree is written in its own key order, one walk of it per transaction. The
 	// sorts move pointers and compare keys made once (they were a tenth of a pass's
 	// writing when they copied the writes and made body keys in every comparison).
@@ -542,11 +547,20 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite) error {
 	inOrder(func(w *IncidentWrite) []byte { return w.id })
 	var moved, movedStarts [][]byte
 	for _, w := range ws {
-		if old, ok := bodyKey(w.id, lastIdx.Get(w.id)); ok && !bytes.Equal(old[:8], w.head[8:16]) {
+		prev := lastIdx.Get(w.id)
+		if old, ok := bodyKey(w.id, prev); ok && !bytes.Equal(old[:8], w.head[8:16]) {
 			moved = append(moved, old) // it starts elsewhere now
 			movedStarts = append(movedStarts, startKey(w.key, old[:8], w.id))
 		}
-		if err := lastIdx.Put(w.id, w.head); err != nil {
+		var stored int64
+		switch h, ok := readHead(prev); {
+		case ok:
+			stored = h.stored // 0 when it was stored before schema 11: not known
+		case prev == nil && !now.IsZero():
+			stored = now.UnixNano()
+		}
+		// A value of its own: the write's head is kept as it was made.
+		if err := lastIdx.Put(w.id, binary.BigEndian.AppendUint64(w.head[:25:25], uint64(stored))); err != nil {
 			return err
 		}
 		var err error
@@ -625,21 +639,26 @@ func incidentHeadValue(inc abusewatch.Incident, digest uint64) []byte {
 
 // incidentHead is what an incident_last value holds: the incident's last and first
 // event (UnixNano), and, unless written before schema 5 (known false), its digest and
-// whether a login succeeded.
+// whether a login succeeded, and, unless written before schema 11 (0), when it was
+// first stored (UnixNano).
 type incidentHead struct {
 	last, first int64
 	digest      uint64
 	known       bool // digest and success are known (schema 5)
 	success     bool
+	stored      int64
 }
 
 func readHead(v []byte) (incidentHead, bool) {
-	if len(v) != 16 && len(v) != 25 {
+	if len(v) != 16 && len(v) != 25 && len(v) != 33 {
 		return incidentHead{}, false
 	}
 	h := incidentHead{last: int64(binary.BigEndian.Uint64(v)), first: int64(binary.BigEndian.Uint64(v[8:]))}
-	if len(v) == 25 {
+	if len(v) >= 25 {
 		h.digest, h.known, h.success = binary.BigEndian.Uint64(v[16:]), true, v[24]&1 != 0
+	}
+	if len(v) == 33 {
+		h.stored = int64(binary.BigEndian.Uint64(v[25:]))
 	}
 	return h, true
 }

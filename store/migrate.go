@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
@@ -43,6 +44,10 @@ func migrations() []migration {
 		// Version 10 writes raw events in blocks of version 3 (S2 frames); the blocks
 		// written before stay readable as they are.
 		{from: 9, what: "raw events compressed with S2", run: func(*bolt.Tx) error { return nil }},
+		// Version 11 adds to incident_last when each incident was first stored (the
+		// summary's new incidents), as incidents are written; a value without it
+		// stays readable, and that time stays unknown.
+		{from: 10, what: "when each incident was first stored, in the index", run: func(*bolt.Tx) error { return nil }},
 	}
 }
 
@@ -162,7 +167,7 @@ func orderIncidents(tx *bolt.Tx) error {
 			return fmt.Errorf("incident %s: %w", id, err)
 		}
 		if len(lastIdx.Get(id)) != 8 {
-			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}) // not indexed yet
+			return putIncidentWrites(tx, []IncidentWrite{NewIncidentWrite(inc)}, time.Time{}) // not indexed yet; stored long before
 		}
 		head := incidentHeadValue(inc, IncidentDigest(inc))
 		k, _ := bodyKey(id, head)

@@ -294,8 +294,8 @@ func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
 	// What version 4 wrote: the last and first event alone.
 	s = reopenAsVersion(t, s, 4, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID))
-		if len(v) != 25 {
-			t.Fatalf("incident_last holds %d bytes, want 25 (with the digest and flags)", len(v))
+		if len(v) != 33 {
+			t.Fatalf("incident_last holds %d bytes, want 33 (with the digest, flags and when it was first stored)", len(v))
 		}
 		return tx.Bucket(bucketIncidentLast).Put([]byte(inc.ID), slices.Clone(v[:16]))
 	})
@@ -313,7 +313,7 @@ func TestVersion4IncidentsWithoutDigestsStayReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID)); len(v) != 25 || binary.BigEndian.Uint64(v[16:]) != IncidentDigest(inc) {
+		if v := tx.Bucket(bucketIncidentLast).Get([]byte(inc.ID)); len(v) != 33 || binary.BigEndian.Uint64(v[16:]) != IncidentDigest(inc) {
 			t.Errorf("incident_last after a rewrite = %x", v)
 		}
 		return nil
