@@ -45,12 +45,34 @@ var (
 
 var errTooManyKeys = errors.New("too many incident keys")
 
-// loadHeads reads the heads of every incident st holds. It returns nil when the store
-// holds more than keysLimit keys.
-func loadHeads(st interface {
+// headReader is a store that tells its incidents' keys and heads in one read, and reads
+// one by ID.
+type headReader interface {
+	IncidentKeys(fn func(key []byte) error) error
 	IncidentHeads(fn func(abusewatch.IncidentHead) error) error
-}, seed maphash.Seed) (*storedHeads, error) {
+	Incident(id string) (abusewatch.Incident, bool, error)
+}
+
+// loadHeads reads the heads of every incident st holds, or, unless withHeads, only its
+// keys (every key is then asked of the store, but most keys a pass asks about have no
+// incident, and those it answers): the read of every head takes about half a second
+// for 300,000 incidents, where the daemon's hourly pass takes a fifth of that. It
+// returns nil when the store holds more than keysLimit keys.
+func loadHeads(st headReader, seed maphash.Seed, withHeads bool) (*storedHeads, error) {
 	h := &storedHeads{seed: seed, byKey: map[uint64]headRun{}}
+	if !withHeads {
+		err := st.IncidentKeys(func(key []byte) error {
+			if len(h.byKey) >= keysLimit {
+				return errTooManyKeys
+			}
+			h.byKey[maphash.Bytes(seed, key)] = headRun{n: -1}
+			return nil
+		})
+		if errors.Is(err, errTooManyKeys) {
+			return nil, nil
+		}
+		return h, err
+	}
 	var key []byte // the key whose heads come
 	var run headRun
 	var hash uint64

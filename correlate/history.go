@@ -442,8 +442,9 @@ func (k knownIncident) head() abusewatch.Incident {
 	return abusewatch.Incident{ID: k.id, First: time.Unix(0, k.first).UTC(), Last: time.Unix(0, k.last).UTC(), Success: k.success}
 }
 
-// newLatestIncidents starts the memory of a pass over store.
-func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
+// newLatestIncidents starts the memory of a pass over store; a long one (over more than
+// a day) reads every incident's head, a short one only every key.
+func newLatestIncidents(store IncidentReader, long bool) (*latestIncidents, error) {
 	l := &latestIncidents{store: store, known: map[string]knownIncident{}, fulls: map[string]struct{}{}, seed: maphash.MakeSeed(),
 		madeKeys: map[uint64]struct{}{}, grows: map[string]time.Time{}}
 	if at, ok := store.(interface {
@@ -451,16 +452,13 @@ func newLatestIncidents(store IncidentReader) (*latestIncidents, error) {
 	}); ok {
 		l.storeAt = at.OpenIncidentAt
 	}
-	st, ok := store.(interface {
-		IncidentHeads(fn func(abusewatch.IncidentHead) error) error
-		Incident(id string) (abusewatch.Incident, bool, error)
-	})
+	st, ok := store.(headReader)
 	if !ok || l.storeAt == nil {
 		return l, nil
 	}
 	l.byID = st.Incident
 	var err error
-	l.heads, err = loadHeads(st, l.seed)
+	l.heads, err = loadHeads(st, l.seed, long)
 	return l, err
 }
 

@@ -798,7 +798,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 		// evidence (sample), and the memory of incidents holds incidents.
 		recent.release = rc.Recycle
 	}
-	latest, err := newLatestIncidents(incidents)
+	latest, err := newLatestIncidents(incidents, to.Sub(from) > 24*time.Hour)
 	if err != nil {
 		return 0, fmt.Errorf("correlate: %w", err)
 	}

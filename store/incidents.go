@@ -115,6 +115,27 @@ func startedBefore(c *bolt.Cursor, key, bound []byte) (id, next []byte) {
 	return idOf(k), next
 }
 
+// IncidentKeys calls fn with the key of every incident stored, each key once, in one
+// read transaction; key is valid only during the call. It reads one index alone: a
+// short pass (the daemon's hourly one) asks about few keys, and IncidentHeads's read of
+// every head would be most of its time.
+func (s *Store) IncidentKeys(fn func(key []byte) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var prev []byte
+		return tx.Bucket(bucketStarts).ForEach(func(k, _ []byte) error {
+			key, _, ok := splitStartKey(k)
+			if !ok {
+				return fmt.Errorf("incident_starts key %x is not key | 0 | start | ID", k)
+			}
+			if prev != nil && bytes.Equal(key, prev) {
+				return nil
+			}
+			prev = key
+			return fn(key)
+		})
+	})
+}
+
 // IncidentHeads calls fn with the head of every incident stored, in one read
 // transaction, by key and, of a key, in the order they start (then by ID): a pass over
 // history asks where each address's visits of months ago lie, and one sequential read

@@ -376,6 +376,10 @@ func TestOpenMigratesVersion5IncidentStarts(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	var keys []string
+	if err := s.IncidentKeys(func(k []byte) error { keys = append(keys, string(k)); return nil }); err != nil || !slices.Equal(keys, []string{"ip:45.134.26.17", "net:45.134.26.0/24"}) {
+		t.Errorf("IncidentKeys = %q, %v; want each key once", keys, err)
+	}
 	var want []string
 	for _, inc := range incs {
 		want = append(want, fmt.Sprintf("%s %s %s", inc.Key, inc.ID, inc.First.Format(time.DateOnly)))
