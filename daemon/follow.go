@@ -101,6 +101,11 @@ type fileFollower struct {
 	denied bool             // a permission error was already logged
 	seen   []store.Position // identities of the last files read, to never read one twice
 	heads  [][]byte         // the first bytes of the last files read, to know their copies
+
+	// listed, when set, is called after each listing of the rotated files: a test
+	// renames files there to make logrotate's renames fall between a listing and what
+	// follows it, every time.
+	listed func()
 }
 
 // headLen is how many bytes from the start of a file identify it among its copies: log
@@ -287,59 +292,12 @@ func (ff *fileFollower) run(ctx context.Context) error {
 				// reopen: until the new file has a line, it may still write to the old one.
 				continue
 			}
-			// A new file under the path, written to: the old one gets no more lines. Those
-			// written to it after our last read are still in it: read them first.
-			if err := ff.drain(ctx, cur); err != nil {
-				return err
-			}
-			ff.readWhole(cur)
-			// The old file's mark under a name of its own: the new file's takes the
-			// path's, and `scan` of the rotated file (name.1) must know its lines were
-			// read. The last rotatedMarks rotations are kept.
-			slot := rotatedMark(ff.path, ff.c.Rotations.Load())
-			if err := ff.emit(ctx, sourceLine{pos: cur.pos(slot), fp: cur.fingerprint(slot), posOnly: true}); err != nil {
-				return nil // stopping
-			}
-			ff.c.Rotations.Add(1)
-			ff.log.Info("file was rotated: read the old file to its end, now reading the new one",
-				append([]any{"file", ff.path, "old_inode", cur.id.Inode, "offset", cur.offset}, sourceAttrs(ff.c)...)...)
-			// Open the new file before looking for rotated ones: a file rotated after this
-			// is rotated under our descriptor and drained the next time round.
-			next := ff.open(ctx, ff.path, 0)
-			for next == nil {
-				// Rotated away again between the look and the open: wait for the next one
-				// (the one just missed is a rotated file by now, read below).
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-tick.C:
-				}
-				next = ff.open(ctx, ff.path, 0)
-			}
-			ff.readFrom(next.id)
-			// When it was rotated more than once since the last look, the files in
-			// between are rotated copies by now: read them before the new one.
-			var oldMod time.Time
-			if ofi, err := cur.f.Stat(); err == nil {
-				oldMod = ofi.ModTime()
-			}
-			cands := ff.rotatedBesides(next)
-			cands = slices.DeleteFunc(cands[newerThan(cands, cur.id, oldMod):], func(c rotatedFile) bool {
-				if slices.Contains(ff.seen, store.Position{Dev: c.dev, Inode: c.inode}) {
-					return true // read already
-				}
-				// A compressed copy being written (its source is still there), or a copy
-				// of a file read already (compressed, or made by copytruncate).
-				return c.compressed() && exists(withoutCompressionSuffix(c.path)) || ff.copyOfRead(c)
-			})
-			if err := ff.readAll(ctx, cands); err != nil {
-				next.close()
-				return err
+			next, err := ff.rotated(ctx, cur, tick.C)
+			if err != nil || next == nil {
+				return err // nil: stopping
 			}
 			cur.close()
-			if cur = next; ff.started(ctx, cur) != nil {
-				return nil
-			}
+			cur = next
 			caughtUp.Offset = -1
 			continue
 		}
@@ -355,6 +313,66 @@ func (ff *fileFollower) run(ctx context.Context) error {
 			ff.log.Debug("read to the end", "file", ff.path, "inode", cur.id.Inode, "offset", cur.offset)
 		}
 	}
+}
+
+// rotated moves from cur, read until a new file appeared under the path, to that file:
+// it reads cur to its end and the files rotated in between, oldest first, and returns
+// the new file, opened; nil when stopping. wait ticks while no file is under the path.
+func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan time.Time) (*openFile, error) {
+	// A new file under the path, written to: the old one gets no more lines. Those
+	// written to it after our last read are still in it: read them first.
+	if err := ff.drain(ctx, cur); err != nil {
+		return nil, err
+	}
+	ff.readWhole(cur)
+	// The old file's mark under a name of its own: the new file's takes the
+	// path's, and `scan` of the rotated file (name.1) must know its lines were
+	// read. The last rotatedMarks rotations are kept.
+	slot := rotatedMark(ff.path, ff.c.Rotations.Load())
+	if err := ff.emit(ctx, sourceLine{pos: cur.pos(slot), fp: cur.fingerprint(slot), posOnly: true}); err != nil {
+		return nil, nil // stopping
+	}
+	ff.c.Rotations.Add(1)
+	ff.log.Info("file was rotated: read the old file to its end, now reading the new one",
+		append([]any{"file", ff.path, "old_inode", cur.id.Inode, "offset", cur.offset}, sourceAttrs(ff.c)...)...)
+	// Open the new file before looking for rotated ones: a file rotated after this
+	// is rotated under our descriptor and drained the next time round.
+	next := ff.open(ctx, ff.path, 0)
+	for next == nil {
+		// Rotated away again between the look and the open: wait for the next one
+		// (the one just missed is a rotated file by now, read below).
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-wait:
+		}
+		next = ff.open(ctx, ff.path, 0)
+	}
+	ff.readFrom(next.id)
+	// When it was rotated more than once since the last look, the files in
+	// between are rotated copies by now: read them before the new one.
+	var oldMod time.Time
+	if ofi, err := cur.f.Stat(); err == nil {
+		oldMod = ofi.ModTime()
+	}
+	cands := ff.rotatedBesides(next)
+	cands = slices.DeleteFunc(cands[newerThan(cands, cur.id, oldMod):], func(c rotatedFile) bool {
+		if slices.Contains(ff.seen, store.Position{Dev: c.dev, Inode: c.inode}) {
+			return true // read already
+		}
+		// A compressed copy being written (its source is still there), or a copy
+		// of a file read already (compressed, or made by copytruncate).
+		return c.compressed() && exists(withoutCompressionSuffix(c.path)) || ff.copyOfRead(c)
+	})
+	if err := ff.readAll(ctx, cands); err != nil {
+		next.close()
+		return nil, err
+	}
+	if ff.started(ctx, next) != nil {
+		next.close()
+		return nil, nil
+	}
+	return next, nil
 }
 
 // resume opens the live file at the committed position. When the file under the path is
@@ -893,6 +911,9 @@ func (ff *fileFollower) rotatedFiles() []rotatedFile {
 		out = append(out, rotatedFile{path: p, dev: id.Dev, inode: id.Inode, mod: fi.ModTime(), format: pathFormat(p)})
 	}
 	slices.SortStableFunc(out, func(a, b rotatedFile) int { return rotationOrder(a, b, base) })
+	if ff.listed != nil {
+		ff.listed()
+	}
 	return out
 }
 
