@@ -187,9 +187,8 @@ func (ff *fileFollower) rotatedBesides(o *openFile) []heldFile {
 // heldFile is a rotated file held open: what is checked and read of it is the file it
 // was listed as, whatever logrotate renames after the listing.
 type heldFile struct {
-	rotatedFile
-	f    *os.File
-	head []byte // its first bytes of text, at most headLen
+	rotatedFile        // with f
+	head        []byte // its first bytes of text, at most headLen
 }
 
 // holdRotated lists the rotated files and opens each, oldest first. logrotate renames
@@ -222,8 +221,8 @@ func (ff *fileFollower) holdRotated() []heldFile {
 				same = false
 				continue
 			}
-			c.format = fileFormat(f)
-			held = append(held, heldFile{rotatedFile: c, f: f, head: headOf(f, c.format)})
+			c.f, c.format = f, fileFormat(f)
+			held = append(held, heldFile{rotatedFile: c, head: headOf(f, c.format)})
 		}
 		if same && slices.EqualFunc(list, ff.rotatedFiles(), func(a, b rotatedFile) bool {
 			return a.path == b.path && a.dev == b.dev && a.inode == b.inode
@@ -530,23 +529,42 @@ func markOf(pos, fp store.Position, have bool) readMark {
 // holds says whether the file name (decompressed from format) holds the bytes read last
 // just before the offset.
 func (m readMark) holds(name, format string) bool {
-	if !m.haveFP {
-		return lineEndAt(name, m.pos.Offset) // a store written before fingerprints
+	f, err := os.Open(name)
+	if err != nil {
+		return false
 	}
-	return fingerprintAt(name, format, m.pos.Offset, m.fp)
+	defer f.Close()
+	return m.heldIn(f, format)
+}
+
+// heldIn is holds of the file f, through its descriptor.
+func (m readMark) heldIn(f *os.File, format string) bool {
+	if !m.haveFP {
+		return lineEndAt(f, m.pos.Offset) // a store written before fingerprints
+	}
+	return fingerprintAt(f, format, m.pos.Offset, m.fp)
+}
+
+// heldBy is holds of c: through its descriptor when it is held open (its name may be
+// another file's by now).
+func (m readMark) heldBy(c rotatedFile) bool {
+	if c.f != nil {
+		return m.heldIn(c.f, c.format)
+	}
+	return m.holds(c.path, c.format)
 }
 
 // sameFile says whether c is the file read (its device and inode) and still holds the
 // bytes read last.
 func (m readMark) sameFile(c rotatedFile) bool {
-	return c.dev == m.pos.Dev && c.inode == m.pos.Inode && m.holds(c.path, c.format)
+	return c.dev == m.pos.Dev && c.inode == m.pos.Inode && m.heldBy(c)
 }
 
 // copyOf says whether c, another file, holds the bytes read last at the same offset: a
 // compressed copy or copytruncate's. Without a fingerprint only compressed copies are
 // tried.
 func (m readMark) copyOf(c rotatedFile) bool {
-	return (m.haveFP || c.compressed()) && m.holds(c.path, c.format)
+	return (m.haveFP || c.compressed()) && m.heldBy(c)
 }
 
 // resumeIn is the index in cands (rotated files, oldest first) of the file to continue
@@ -877,20 +895,20 @@ func fingerprintOf(path string, fp []byte, offset int64) store.Position {
 	return store.Position{Source: fingerprintKey(path), Dev: h.Sum64(), Inode: uint64(len(fp)), Offset: offset}
 }
 
-// fingerprintAt says whether path (decompressed) holds the bytes recorded by fp just
-// before offset.
-func fingerprintAt(path, format string, offset int64, fp store.Position) bool {
+// fingerprintAt says whether f's text (decompressed) holds the bytes recorded by fp
+// just before offset.
+func fingerprintAt(f *os.File, format string, offset int64, fp store.Position) bool {
 	n := int64(fp.Inode)
 	if n > offset || n > fingerprintLen {
 		return false
 	}
-	b, err := readRange(path, format, offset-n, int(n))
+	b, err := readRangeOf(f, format, offset-n, int(n))
 	if err != nil {
 		return false
 	}
 	if n == 0 {
 		// Nothing recorded (a cut line): at least the file must be long enough.
-		return lineEndAt(path, offset)
+		return lineEndAt(f, offset)
 	}
 	h := fnv.New64a()
 	h.Write(b)
@@ -931,6 +949,7 @@ type rotatedFile struct {
 	dev, inode uint64
 	format     string // logFormat; "" for text
 	mod        time.Time
+	f          *os.File // held open (holdRotated): checked through it; nil: by its name
 }
 
 // rotatedFiles lists the rotated copies of the path (name.1, name-20261122, name.2.gz, …),
@@ -1015,16 +1034,6 @@ func readBefore(f *os.File, format string, offset int64) []byte {
 	return b
 }
 
-// readRange reads n bytes at off of path's text (decompressed from format, "" for text).
-func readRange(path, format string, off int64, n int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readRangeOf(f, format, off, n)
-}
-
 // readRangeOf reads n bytes at off of f's text, through ReadAt (f's offset unmoved).
 func readRangeOf(f *os.File, format string, off int64, n int) ([]byte, error) {
 	r, done, err := textOf(f, format)
@@ -1053,12 +1062,13 @@ func bytesAt(f *os.File, format string, offset int64, fp []byte) bool {
 	return err == nil && bytes.Equal(b, fp)
 }
 
-// lineEndAt says whether path is at least offset bytes long with a newline just before it.
-func lineEndAt(path string, offset int64) bool {
+// lineEndAt says whether f's text is at least offset bytes long with a newline just
+// before it.
+func lineEndAt(f *os.File, offset int64) bool {
 	if offset == 0 {
 		return true
 	}
-	b, err := readRange(path, pathFormat(path), offset-1, 1)
+	b, err := readRangeOf(f, fileFormat(f), offset-1, 1)
 	return err == nil && b[0] == '\n'
 }
 
