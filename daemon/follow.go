@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -101,16 +102,22 @@ type fileFollower struct {
 	denied bool             // a permission error was already logged
 	seen   []store.Position // identities of the last files read, to never read one twice
 	heads  [][]byte         // the first bytes of the last files read, to know their copies
+
+	// listed, when set, is called after each listing of the rotated files: a test
+	// renames files there to make logrotate's renames fall between a listing and what
+	// follows it, every time.
+	listed func()
 }
 
 // headLen is how many bytes from the start of a file identify it among its copies: log
 // lines start with a time stamp, so two files start alike only when one is a copy.
 const headLen = 128
 
-// head returns the first bytes of the file name (decompressed from format, "" for
-// text), at most headLen.
-func head(name, format string) []byte {
-	r, done, err := openText(name, format)
+// headOf returns the first bytes of the text of f (decompressed from format, "" for
+// text), at most headLen, read through its descriptor: what a name shows may already
+// be another file.
+func headOf(f *os.File, format string) []byte {
+	r, done, err := textOf(f, format)
 	if err != nil {
 		return nil
 	}
@@ -120,23 +127,15 @@ func head(name, format string) []byte {
 	return b[:n]
 }
 
-// openText opens the file name for reading its text: decompressed from format (as
-// logFormat told it when the file was listed or opened), as it is when format is "".
-// done closes it.
-func openText(name, format string) (r io.Reader, done func(), err error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, nil, err
-	}
+// textOf is a reader of the text of f from its start (decompressed from format, as
+// logFormat told it; as it is when format is ""). It reads with ReadAt, so f's own
+// offset, where a follower reads it, does not move. done releases the reader.
+func textOf(f *os.File, format string) (r io.Reader, done func(), err error) {
+	sr := io.NewSectionReader(f, 0, math.MaxInt64)
 	if format == "" {
-		return f, func() { f.Close() }, nil
+		return sr, func() {}, nil
 	}
-	r, release, err := decompress(f, format)
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return r, func() { release(); f.Close() }, nil
+	return decompress(sr, format)
 }
 
 // readWhole remembers the first bytes of a file read to its end (o must still be open).
@@ -151,10 +150,9 @@ func (ff *fileFollower) readWhole(o *openFile) {
 	}
 }
 
-// copyOfRead says whether c starts like a file read to its end: a compressed copy of it,
-// or the copy copytruncate made.
-func (ff *fileFollower) copyOfRead(c rotatedFile) bool {
-	h := head(c.path, c.format)
+// readAlready says whether h, the first bytes of a file, are those of a file read to its
+// end, or of a copy of it (compressed, or made by copytruncate).
+func (ff *fileFollower) readAlready(h []byte) bool {
 	return len(h) > 0 && slices.ContainsFunc(ff.heads, func(r []byte) bool { return startsLike(h, r) })
 }
 
@@ -165,27 +163,93 @@ func startsLike(h, r []byte) bool {
 	return bytes.Equal(r, h) || len(h) < len(r) && bytes.HasPrefix(r, h)
 }
 
-// rotatedBesides lists the rotated files, oldest first, but o (nil: none), the file
-// just opened under the path, which is read through its descriptor: neither o itself
-// nor a copy of it. o is opened before the listing so that a rotation in between
+// rotatedBesides holds the rotated files open, oldest first, but o (nil: none), the
+// file just opened under the path, which is read through its descriptor: neither o
+// itself nor a copy of it. o is opened before the listing so that a rotation in between
 // leaves it under a rotated name, not missed; logrotate's compress then makes a copy
 // with a new inode and deletes o's name, and that copy was read as well as o (every
-// line of o stored twice).
-func (ff *fileFollower) rotatedBesides(o *openFile) []rotatedFile {
-	cands := ff.rotatedFiles()
+// line of o stored twice). The caller closes the files (closeHeld).
+func (ff *fileFollower) rotatedBesides(o *openFile) []heldFile {
+	held := ff.holdRotated()
 	if o == nil {
-		return cands
+		return held
 	}
-	var start []byte
-	return slices.DeleteFunc(cands, func(c rotatedFile) bool {
-		if c.dev == o.id.Dev && c.inode == o.id.Inode {
+	start := o.head()
+	return slices.DeleteFunc(held, func(h heldFile) bool {
+		if h.dev == o.id.Dev && h.inode == o.id.Inode || len(h.head) > 0 && startsLike(h.head, start) {
+			h.f.Close()
 			return true
 		}
-		if start == nil {
-			start = o.head()
+		return false
+	})
+}
+
+// heldFile is a rotated file held open: what is checked and read of it is the file it
+// was listed as, whatever logrotate renames after the listing.
+type heldFile struct {
+	rotatedFile        // with f
+	head        []byte // its first bytes of text, at most headLen
+}
+
+// holdRotated lists the rotated files and opens each, oldest first. logrotate renames
+// them while they are listed and opened (name.1.gz to name.2.gz, name to name.1, which
+// it then compresses and deletes): a name opened may then be another file than the one
+// listed under it, or a file may be renamed past the names already opened and missed.
+// So they are listed again once opened, until both listings agree and each open found
+// the file listed: the files held are those the directory held at one moment. Their
+// format and head are read through the descriptor, not the name.
+func (ff *fileFollower) holdRotated() []heldFile {
+	const tries = 10 // one rotation's renames take microseconds: a try falls after them
+	var held []heldFile
+	for try := 1; ; try++ {
+		list := ff.rotatedFiles()
+		held = held[:0]
+		same := true
+		for _, c := range list {
+			f, err := os.Open(c.path)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					same = false // renamed or deleted since the listing
+				} else {
+					ff.fail("cannot open the rotated file", fmt.Errorf("%s: %w", c.path, err))
+				}
+				continue
+			}
+			fi, err := f.Stat()
+			if err != nil || identity(c.path, fi).Dev != c.dev || identity(c.path, fi).Inode != c.inode {
+				f.Close()
+				same = false
+				continue
+			}
+			c.f, c.format = f, fileFormat(f)
+			held = append(held, heldFile{rotatedFile: c, head: headOf(f, c.format)})
 		}
-		h := head(c.path, c.format)
-		return len(h) > 0 && startsLike(h, start)
+		if same && slices.EqualFunc(list, ff.rotatedFiles(), func(a, b rotatedFile) bool {
+			return a.path == b.path && a.dev == b.dev && a.inode == b.inode
+		}) {
+			return held
+		}
+		if try == tries {
+			ff.log.Warn("the rotated files kept being renamed while they were listed: reading those found", "file", ff.path)
+			return held
+		}
+		closeHeld(held)
+	}
+}
+
+// closeHeld closes the files held (closing one read already is harmless).
+func closeHeld(held []heldFile) {
+	for _, h := range held {
+		h.f.Close()
+	}
+}
+
+// beingCompressed says whether h is a compressed copy of another file held, plain: the
+// source gzip is still writing it from (the copy may be incomplete), or has not deleted
+// yet. The plain file is read instead.
+func beingCompressed(h heldFile, held []heldFile) bool {
+	return h.compressed() && slices.ContainsFunc(held, func(p heldFile) bool {
+		return !p.compressed() && len(p.head) > 0 && startsLike(h.head, p.head)
 	})
 }
 
@@ -222,15 +286,10 @@ type openFile struct {
 	buf     []byte
 }
 
-// head is the first bytes of o's text, at most headLen: of a plain file through its
-// descriptor, as they are now (its name may be gone).
+// head is the first bytes of o's text, at most headLen, through its descriptor, as
+// they are now (its name may be gone, or another file's).
 func (o *openFile) head() []byte {
-	if o.format != "" {
-		return head(o.name, o.format)
-	}
-	b := make([]byte, headLen)
-	n, _ := o.f.ReadAt(b, 0)
-	return b[:n]
+	return headOf(o.f, o.format)
 }
 
 func (o *openFile) close() {
@@ -287,59 +346,12 @@ func (ff *fileFollower) run(ctx context.Context) error {
 				// reopen: until the new file has a line, it may still write to the old one.
 				continue
 			}
-			// A new file under the path, written to: the old one gets no more lines. Those
-			// written to it after our last read are still in it: read them first.
-			if err := ff.drain(ctx, cur); err != nil {
-				return err
-			}
-			ff.readWhole(cur)
-			// The old file's mark under a name of its own: the new file's takes the
-			// path's, and `scan` of the rotated file (name.1) must know its lines were
-			// read. The last rotatedMarks rotations are kept.
-			slot := rotatedMark(ff.path, ff.c.Rotations.Load())
-			if err := ff.emit(ctx, sourceLine{pos: cur.pos(slot), fp: cur.fingerprint(slot), posOnly: true}); err != nil {
-				return nil // stopping
-			}
-			ff.c.Rotations.Add(1)
-			ff.log.Info("file was rotated: read the old file to its end, now reading the new one",
-				append([]any{"file", ff.path, "old_inode", cur.id.Inode, "offset", cur.offset}, sourceAttrs(ff.c)...)...)
-			// Open the new file before looking for rotated ones: a file rotated after this
-			// is rotated under our descriptor and drained the next time round.
-			next := ff.open(ctx, ff.path, 0)
-			for next == nil {
-				// Rotated away again between the look and the open: wait for the next one
-				// (the one just missed is a rotated file by now, read below).
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-tick.C:
-				}
-				next = ff.open(ctx, ff.path, 0)
-			}
-			ff.readFrom(next.id)
-			// When it was rotated more than once since the last look, the files in
-			// between are rotated copies by now: read them before the new one.
-			var oldMod time.Time
-			if ofi, err := cur.f.Stat(); err == nil {
-				oldMod = ofi.ModTime()
-			}
-			cands := ff.rotatedBesides(next)
-			cands = slices.DeleteFunc(cands[newerThan(cands, cur.id, oldMod):], func(c rotatedFile) bool {
-				if slices.Contains(ff.seen, store.Position{Dev: c.dev, Inode: c.inode}) {
-					return true // read already
-				}
-				// A compressed copy being written (its source is still there), or a copy
-				// of a file read already (compressed, or made by copytruncate).
-				return c.compressed() && exists(withoutCompressionSuffix(c.path)) || ff.copyOfRead(c)
-			})
-			if err := ff.readAll(ctx, cands); err != nil {
-				next.close()
-				return err
+			next, err := ff.rotated(ctx, cur, tick.C)
+			if err != nil || next == nil {
+				return err // nil: stopping
 			}
 			cur.close()
-			if cur = next; ff.started(ctx, cur) != nil {
-				return nil
-			}
+			cur = next
 			caughtUp.Offset = -1
 			continue
 		}
@@ -355,6 +367,65 @@ func (ff *fileFollower) run(ctx context.Context) error {
 			ff.log.Debug("read to the end", "file", ff.path, "inode", cur.id.Inode, "offset", cur.offset)
 		}
 	}
+}
+
+// rotated moves from cur, read until a new file appeared under the path, to that file:
+// it reads cur to its end and the files rotated in between, oldest first, and returns
+// the new file, opened; nil when stopping. wait ticks while no file is under the path.
+func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan time.Time) (*openFile, error) {
+	// A new file under the path, written to: the old one gets no more lines. Those
+	// written to it after our last read are still in it: read them first.
+	if err := ff.drain(ctx, cur); err != nil {
+		return nil, err
+	}
+	ff.readWhole(cur)
+	// The old file's mark under a name of its own: the new file's takes the
+	// path's, and `scan` of the rotated file (name.1) must know its lines were
+	// read. The last rotatedMarks rotations are kept.
+	slot := rotatedMark(ff.path, ff.c.Rotations.Load())
+	if err := ff.emit(ctx, sourceLine{pos: cur.pos(slot), fp: cur.fingerprint(slot), posOnly: true}); err != nil {
+		return nil, nil // stopping
+	}
+	ff.c.Rotations.Add(1)
+	ff.log.Info("file was rotated: read the old file to its end, now reading the new one",
+		append([]any{"file", ff.path, "old_inode", cur.id.Inode, "offset", cur.offset}, sourceAttrs(ff.c)...)...)
+	// Open the new file before looking for rotated ones: a file rotated after this
+	// is rotated under our descriptor and drained the next time round.
+	next := ff.open(ctx, ff.path, 0)
+	for next == nil {
+		// Rotated away again between the look and the open: wait for the next one
+		// (the one just missed is a rotated file by now, read below).
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-wait:
+		}
+		next = ff.open(ctx, ff.path, 0)
+	}
+	ff.readFrom(next.id)
+	// When it was rotated more than once since the last look, the files in
+	// between are rotated copies by now: read them before the new one.
+	var oldMod time.Time
+	if ofi, err := cur.f.Stat(); err == nil {
+		oldMod = ofi.ModTime()
+	}
+	held := ff.rotatedBesides(next)
+	defer closeHeld(held)
+	cands := slices.DeleteFunc(slices.Clone(held[newerThan(held, cur.id, oldMod):]), func(h heldFile) bool {
+		// Read already, or a copy of a file read already (compressed, or made by
+		// copytruncate), or a copy being compressed from a file held.
+		return slices.Contains(ff.seen, store.Position{Dev: h.dev, Inode: h.inode}) ||
+			ff.readAlready(h.head) || beingCompressed(h, held)
+	})
+	if err := ff.readAll(ctx, cands); err != nil {
+		next.close()
+		return nil, err
+	}
+	if ff.started(ctx, next) != nil {
+		next.close()
+		return nil, nil
+	}
+	return next, nil
 }
 
 // resume opens the live file at the committed position. When the file under the path is
@@ -391,12 +462,18 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 	// The new file is opened first: one rotated while the old ones are read is then
 	// drained through its descriptor, not missed.
 	live := ff.open(ctx, ff.path, 0)
-	cands := ff.rotatedBesides(live)
+	held := ff.rotatedBesides(live)
+	defer closeHeld(held)
+	cands := make([]rotatedFile, len(held))
+	for i, h := range held {
+		cands[i] = h.rotatedFile
+	}
 	start := mark.resumeIn(cands)
 	switch {
 	case start >= 0:
-		first := cands[start]
-		if o := ff.openRotated(ctx, first, saved.Offset); o != nil {
+		first := held[start]
+		if o := ff.openFrom(first.f, first.path, saved.Offset); o != nil {
+			ff.readFrom(o.id)
 			err := ff.drain(ctx, o)
 			ff.readWhole(o)
 			o.close()
@@ -408,7 +485,7 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 			ff.log.Info("read the rest of a file rotated while the daemon was stopped",
 				append([]any{"file", ff.path, "rotated", first.path, "from", saved.Offset, "to", o.offset}, sourceAttrs(ff.c)...)...)
 		}
-		if err := ff.readAll(ctx, cands[start+1:]); err != nil {
+		if err := ff.readAll(ctx, held[start+1:]); err != nil {
 			live.close()
 			return nil, err
 		}
@@ -452,23 +529,42 @@ func markOf(pos, fp store.Position, have bool) readMark {
 // holds says whether the file name (decompressed from format) holds the bytes read last
 // just before the offset.
 func (m readMark) holds(name, format string) bool {
-	if !m.haveFP {
-		return lineEndAt(name, m.pos.Offset) // a store written before fingerprints
+	f, err := os.Open(name)
+	if err != nil {
+		return false
 	}
-	return fingerprintAt(name, format, m.pos.Offset, m.fp)
+	defer f.Close()
+	return m.heldIn(f, format)
+}
+
+// heldIn is holds of the file f, through its descriptor.
+func (m readMark) heldIn(f *os.File, format string) bool {
+	if !m.haveFP {
+		return lineEndAt(f, m.pos.Offset) // a store written before fingerprints
+	}
+	return fingerprintAt(f, format, m.pos.Offset, m.fp)
+}
+
+// heldBy is holds of c: through its descriptor when it is held open (its name may be
+// another file's by now).
+func (m readMark) heldBy(c rotatedFile) bool {
+	if c.f != nil {
+		return m.heldIn(c.f, c.format)
+	}
+	return m.holds(c.path, c.format)
 }
 
 // sameFile says whether c is the file read (its device and inode) and still holds the
 // bytes read last.
 func (m readMark) sameFile(c rotatedFile) bool {
-	return c.dev == m.pos.Dev && c.inode == m.pos.Inode && m.holds(c.path, c.format)
+	return c.dev == m.pos.Dev && c.inode == m.pos.Inode && m.heldBy(c)
 }
 
 // copyOf says whether c, another file, holds the bytes read last at the same offset: a
 // compressed copy or copytruncate's. Without a fingerprint only compressed copies are
 // tried.
 func (m readMark) copyOf(c rotatedFile) bool {
-	return (m.haveFP || c.compressed()) && m.holds(c.path, c.format)
+	return (m.haveFP || c.compressed()) && m.heldBy(c)
 }
 
 // resumeIn is the index in cands (rotated files, oldest first) of the file to continue
@@ -486,35 +582,15 @@ func (m readMark) resumeIn(cands []rotatedFile) int {
 	return -1
 }
 
-// openRotated opens the rotated file c at offset. The name was listed a moment ago and a
-// rotation since may have given it to another file: the file is found again by inode.
-func (ff *fileFollower) openRotated(ctx context.Context, c rotatedFile, offset int64) *openFile {
-	for range 5 {
-		o := ff.open(ctx, c.path, offset)
-		if o != nil && o.id.Dev == c.dev && o.id.Inode == c.inode {
-			ff.readFrom(o.id)
-			return o
-		}
-		o.close()
-		list := ff.rotatedFiles()
-		i := slices.IndexFunc(list, func(r rotatedFile) bool { return r.dev == c.dev && r.inode == c.inode })
-		if i < 0 {
-			ff.c.Errors.Add(1)
-			ff.log.Warn("a rotated file disappeared before it could be read", "file", ff.path, "rotated", c.path, "inode", c.inode)
-			return nil
-		}
-		c.path = list[i].path
-	}
-	return nil
-}
-
-// readAll reads rotated files from their start, oldest first.
-func (ff *fileFollower) readAll(ctx context.Context, files []rotatedFile) error {
+// readAll reads rotated files from their start, oldest first, through the descriptors
+// held (it closes them).
+func (ff *fileFollower) readAll(ctx context.Context, files []heldFile) error {
 	for _, c := range files {
-		o := ff.openRotated(ctx, c, 0)
+		o := ff.openFrom(c.f, c.path, 0)
 		if o == nil {
 			continue
 		}
+		ff.readFrom(o.id)
 		err := ff.drain(ctx, o)
 		ff.readWhole(o)
 		o.close()
@@ -531,8 +607,8 @@ func (ff *fileFollower) readAll(ctx context.Context, files []rotatedFile) error 
 // newerThan is the index in cands (oldest first) of the first file rotated after the file
 // id, last written at mod: the one after it when it is still there, else the first
 // written after mod.
-func newerThan(cands []rotatedFile, id store.Position, mod time.Time) int {
-	if i := slices.IndexFunc(cands, func(c rotatedFile) bool { return c.dev == id.Dev && c.inode == id.Inode }); i >= 0 {
+func newerThan(cands []heldFile, id store.Position, mod time.Time) int {
+	if i := slices.IndexFunc(cands, func(c heldFile) bool { return c.dev == id.Dev && c.inode == id.Inode }); i >= 0 {
 		return i + 1
 	}
 	// Not After: files rotated within one clock tick have the same time. The caller skips
@@ -573,13 +649,17 @@ func (ff *fileFollower) truncated(ctx context.Context, cur *openFile, size int64
 // whose bytes before offset are fp, the bytes read last from the live file. found says
 // whether there was one.
 func (ff *fileFollower) readCopy(ctx context.Context, offset int64, fp []byte) (found bool, err error) {
-	cands := ff.rotatedFiles()
-	for i := len(cands) - 1; i >= 0; i-- {
-		c := cands[i]
-		if len(fp) == 0 || !bytesAt(c.path, c.format, offset, fp) {
+	if len(fp) == 0 {
+		return false, nil
+	}
+	held := ff.holdRotated()
+	defer closeHeld(held)
+	for i := len(held) - 1; i >= 0; i-- {
+		c := held[i]
+		if !bytesAt(c.f, c.format, offset, fp) {
 			continue
 		}
-		o := ff.open(ctx, c.path, offset)
+		o := ff.openFrom(c.f, c.path, offset)
 		if o == nil {
 			return false, nil
 		}
@@ -624,6 +704,12 @@ func (ff *fileFollower) open(ctx context.Context, name string, offset int64) *op
 		ff.fail("cannot open the file", err)
 		return nil
 	}
+	return ff.openFrom(f, name, offset)
+}
+
+// openFrom reads f, opened as name, from offset; nil when it cannot (the error is counted
+// and logged, f closed).
+func (ff *fileFollower) openFrom(f *os.File, name string, offset int64) *openFile {
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -657,7 +743,7 @@ func (ff *fileFollower) open(ctx context.Context, name string, offset int64) *op
 	}
 	o.offset = offset
 	if offset > 0 {
-		o.fp = readBefore(o.name, o.format, offset)
+		o.fp = readBefore(o.f, o.format, offset)
 	}
 	return o
 }
@@ -809,29 +895,24 @@ func fingerprintOf(path string, fp []byte, offset int64) store.Position {
 	return store.Position{Source: fingerprintKey(path), Dev: h.Sum64(), Inode: uint64(len(fp)), Offset: offset}
 }
 
-// fingerprintAt says whether path (decompressed) holds the bytes recorded by fp just
-// before offset.
-func fingerprintAt(path, format string, offset int64, fp store.Position) bool {
+// fingerprintAt says whether f's text (decompressed) holds the bytes recorded by fp
+// just before offset.
+func fingerprintAt(f *os.File, format string, offset int64, fp store.Position) bool {
 	n := int64(fp.Inode)
 	if n > offset || n > fingerprintLen {
 		return false
 	}
-	b, err := readRange(path, format, offset-n, int(n))
+	b, err := readRangeOf(f, format, offset-n, int(n))
 	if err != nil {
 		return false
 	}
 	if n == 0 {
 		// Nothing recorded (a cut line): at least the file must be long enough.
-		return lineEndAt(path, offset)
+		return lineEndAt(f, offset)
 	}
 	h := fnv.New64a()
 	h.Write(b)
 	return h.Sum64() == fp.Dev
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // remember keeps the last bytes before the offset (the line just read and its newline).
@@ -868,6 +949,7 @@ type rotatedFile struct {
 	dev, inode uint64
 	format     string // logFormat; "" for text
 	mod        time.Time
+	f          *os.File // held open (holdRotated): checked through it; nil: by its name
 }
 
 // rotatedFiles lists the rotated copies of the path (name.1, name-20261122, name.2.gz, …),
@@ -893,6 +975,9 @@ func (ff *fileFollower) rotatedFiles() []rotatedFile {
 		out = append(out, rotatedFile{path: p, dev: id.Dev, inode: id.Inode, mod: fi.ModTime(), format: pathFormat(p)})
 	}
 	slices.SortStableFunc(out, func(a, b rotatedFile) int { return rotationOrder(a, b, base) })
+	if ff.listed != nil {
+		ff.listed()
+	}
 	return out
 }
 
@@ -939,25 +1024,25 @@ func pathFormat(path string) string {
 	return fileFormat(f)
 }
 
-// readBefore returns up to fingerprintLen bytes before offset in path (decompressed).
-func readBefore(path, format string, offset int64) []byte {
+// readBefore returns up to fingerprintLen bytes before offset in f's text.
+func readBefore(f *os.File, format string, offset int64) []byte {
 	start := max(0, offset-fingerprintLen)
-	b, err := readRange(path, format, start, int(offset-start))
+	b, err := readRangeOf(f, format, start, int(offset-start))
 	if err != nil {
 		return nil
 	}
 	return b
 }
 
-// readRange reads n bytes at off of path's text (decompressed from format, "" for text).
-func readRange(path, format string, off int64, n int) ([]byte, error) {
-	r, done, err := openText(path, format)
+// readRangeOf reads n bytes at off of f's text, through ReadAt (f's offset unmoved).
+func readRangeOf(f *os.File, format string, off int64, n int) ([]byte, error) {
+	r, done, err := textOf(f, format)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	if f, ok := r.(*os.File); ok {
-		_, err = f.Seek(off, io.SeekStart) // plain text: no need to read up to off
+	if sr, ok := r.(*io.SectionReader); ok {
+		_, err = sr.Seek(off, io.SeekStart) // plain text: no need to read up to off
 	} else {
 		_, err = io.CopyN(io.Discard, r, off)
 	}
@@ -971,18 +1056,19 @@ func readRange(path, format string, off int64, n int) ([]byte, error) {
 	return b, nil
 }
 
-// bytesAt says whether path holds fp just before offset.
-func bytesAt(path, format string, offset int64, fp []byte) bool {
-	b, err := readRange(path, format, offset-int64(len(fp)), len(fp))
+// bytesAt says whether f's text holds fp just before offset.
+func bytesAt(f *os.File, format string, offset int64, fp []byte) bool {
+	b, err := readRangeOf(f, format, offset-int64(len(fp)), len(fp))
 	return err == nil && bytes.Equal(b, fp)
 }
 
-// lineEndAt says whether path is at least offset bytes long with a newline just before it.
-func lineEndAt(path string, offset int64) bool {
+// lineEndAt says whether f's text is at least offset bytes long with a newline just
+// before it.
+func lineEndAt(f *os.File, offset int64) bool {
 	if offset == 0 {
 		return true
 	}
-	b, err := readRange(path, pathFormat(path), offset-1, 1)
+	b, err := readRangeOf(f, fileFormat(f), offset-1, 1)
 	return err == nil && b[0] == '\n'
 }
 

@@ -173,7 +173,8 @@ func TestRotatedBesidesLeavesOutTheOpenFileAndItsCopy(t *testing.T) {
 		t.Fatal("cannot open the file")
 	}
 	defer o.close()
-	names := func(files []rotatedFile) []string {
+	names := func(files []heldFile) []string {
+		defer closeHeld(files)
 		var out []string
 		for _, f := range files {
 			out = append(out, filepath.Base(f.path))
