@@ -43,7 +43,7 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 			"incident", inc.ID, "addr", inc.Addr)
 	}
 	// What an earlier process mailed counts as this one's own (a restart is not news).
-	if err := p.alerts.load(now); err != nil {
+	if err := p.alerts.load(now, func() error { return p.seedAlertMarks(now) }); err != nil {
 		p.log.Warn("the state database does not say which possible compromises were mailed: some may be mailed again",
 			"err", err)
 	}
@@ -157,14 +157,17 @@ const alertAgain = time.Hour
 const alertWatched = 24 * time.Hour
 
 // load reads the marks of the mails of the last alertWatched from the store, once: the
-// first round of a process calls it. A mark the store cannot read is left out (the
-// error says which) and deleted by the next save; a store that cannot be read at all
-// is tried again at the next call.
-func (m *alertMarks) load(now time.Time) error {
+// first round of a process calls it, after seed (seedAlertMarks). A mark the store
+// cannot read is left out (the error says which) and deleted by the next save; a store
+// that cannot be read at all, or seeded, is tried again at the next call.
+func (m *alertMarks) load(now time.Time, seed func() error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.loaded || m.st == nil {
 		return nil
+	}
+	if err := seed(); err != nil {
+		return err
 	}
 	stored, err := m.st.AlertMarks(now.Add(-alertWatched))
 	if stored == nil {
@@ -180,6 +183,56 @@ func (m *alertMarks) load(now time.Time) error {
 	}
 	m.loaded = true
 	return err
+}
+
+// seedAlertMarks gives the store of a version before the marks (they were in its
+// memory) those of the possible compromises it mailed about in the last alertWatched,
+// as far as the store tells (store.UnmarkedAlerts), once: without them, another login
+// from an address it mailed about went unmailed for a day after the upgrade, and its
+// attack going on was mailed again at once. When it mailed is not stored, so each is
+// marked mailed now, showing the newest login that version read (it mailed each at
+// the round after it read it); those read since, while it was stopped, are news.
+// Without mail.admin that version mailed nothing, and nothing is marked.
+func (p *Pipeline) seedAlertMarks(now time.Time) error {
+	seed, ok, err := p.store.UnmarkedAlerts(now.Add(-alertWatched))
+	if err != nil || !ok {
+		return err
+	}
+	if p.cfg.Mail.Admin == "" {
+		seed.Incidents = nil
+	}
+	marks := map[string]store.AlertMark{}
+	for _, inc := range seed.Incidents {
+		login, err := newestLoginRead(p.cfg, p.store, inc, seed.ReadUpTo)
+		if err != nil {
+			return err
+		}
+		marks[inc.ID] = store.AlertMark{Login: login, Mailed: now}
+	}
+	if err := p.store.SeedAlertMarks(marks); err != nil {
+		return err
+	}
+	if len(marks) > 0 {
+		p.log.Info("upgraded from a version that kept what it mailed in memory: the possible compromises it mailed about in the last day count as mailed now, and another login from their addresses is mailed",
+			"incidents", len(marks))
+	}
+	return nil
+}
+
+// newestLoginRead is the time of the newest login the alert about inc shows
+// (compromise) among the events stored up to sequence number upTo (zero: none).
+func newestLoginRead(cfg *Config, st *store.Store, inc abusewatch.Incident, upTo uint64) (time.Time, error) {
+	stored, err := storedLogins(cfg, st, inc)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var t time.Time
+	for _, e := range append(slices.Clone(inc.Evidence), stored...) {
+		if e.Class == abusewatch.ClassAuthSuccess && e.Seq <= upTo && e.Time.After(t) {
+			t = e.Time
+		}
+	}
+	return t, nil
 }
 
 // due says whether incident id, whose newest login is login, is to be mailed at now:
