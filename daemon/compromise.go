@@ -3,6 +3,7 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -157,21 +158,20 @@ const alertAgain = time.Hour
 const alertWatched = 24 * time.Hour
 
 // load reads the marks of the mails of the last alertWatched from the store, once: the
-// first round of a process calls it, after seed (seedAlertMarks). A mark the store
-// cannot read is left out (the error says which) and deleted by the next save; a store
-// that cannot be read at all, or seeded, is tried again at the next call.
+// first round of a process calls it, after seed (seedAlertMarks), whose error it
+// returns too. A mark the store cannot read is left out (the error says which) and
+// deleted by the next save; a store that cannot be read at all is seeded and read
+// again at the next call.
 func (m *alertMarks) load(now time.Time, seed func() error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.loaded || m.st == nil {
 		return nil
 	}
-	if err := seed(); err != nil {
-		return err
-	}
+	serr := seed()
 	stored, err := m.st.AlertMarks(now.Add(-alertWatched))
 	if stored == nil {
-		return err
+		return errors.Join(serr, err)
 	}
 	if m.sent == nil {
 		m.sent = map[string]alertMark{}
@@ -182,7 +182,7 @@ func (m *alertMarks) load(now time.Time, seed func() error) error {
 		}
 	}
 	m.loaded = true
-	return err
+	return errors.Join(serr, err)
 }
 
 // seedAlertMarks gives the store of a version before the marks (they were in its
@@ -191,40 +191,42 @@ func (m *alertMarks) load(now time.Time, seed func() error) error {
 // from an address it mailed about went unmailed for a day after the upgrade, and its
 // attack going on was mailed again at once. When it mailed is not stored, so each is
 // marked mailed now, showing the newest login that version read (it mailed each at
-// the round after it read it); those read since, while it was stopped, are news.
-// Without mail.admin that version mailed nothing, and nothing is marked.
+// the round after it read it); those read since, while it was stopped, are news. What
+// cannot be read is marked with no login, so that any login is mailed (again, maybe)
+// rather than none. Without mail.admin that version mailed nothing, and nothing is
+// marked.
 func (p *Pipeline) seedAlertMarks(now time.Time) error {
 	seed, ok, err := p.store.UnmarkedAlerts(now.Add(-alertWatched))
-	if err != nil || !ok {
+	if !ok {
 		return err
 	}
 	if p.cfg.Mail.Admin == "" {
 		seed.Incidents = nil
 	}
+	errs := []error{err}
 	marks := map[string]store.AlertMark{}
 	for _, inc := range seed.Incidents {
 		login, err := newestLoginRead(p.cfg, p.store, inc, seed.ReadUpTo)
-		if err != nil {
-			return err
-		}
+		errs = append(errs, err)
 		marks[inc.ID] = store.AlertMark{Login: login, Mailed: now}
 	}
 	if err := p.store.SeedAlertMarks(marks); err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	if len(marks) > 0 {
 		p.log.Info("upgraded from a version that kept what it mailed in memory: the possible compromises it mailed about in the last day count as mailed now, and another login from their addresses is mailed",
 			"incidents", len(marks))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // newestLoginRead is the time of the newest login the alert about inc shows
-// (compromise) among the events stored up to sequence number upTo (zero: none).
+// (compromise) among the events stored up to sequence number upTo (zero: none, or the
+// store's events cannot be read).
 func newestLoginRead(cfg *Config, st *store.Store, inc abusewatch.Incident, upTo uint64) (time.Time, error) {
 	stored, err := storedLogins(cfg, st, inc)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, fmt.Errorf("incident %s: %w", inc.ID, err)
 	}
 	var t time.Time
 	for _, e := range append(slices.Clone(inc.Evidence), stored...) {

@@ -120,21 +120,27 @@ type AlertSeed struct {
 
 // UnmarkedAlerts returns, while the store of a version before the marks is not seeded
 // (ok), what that version had told the admin of the incidents whose last event was at
-// or after since when it stopped.
+// or after since when it stopped. An incident that cannot be read is left out and named
+// in the error, beside the others, as is the rest of a note that cannot be read: the
+// seed goes on with what is known.
 func (s *Store) UnmarkedAlerts(since time.Time) (seed AlertSeed, ok bool, err error) {
+	var damaged []error
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketMeta).Get(metaAlertMarksUnseeded)
 		if v == nil {
 			return nil
 		}
+		ok = true
 		if len(v) < 8 {
-			return fmt.Errorf("%s: %w (%d bytes)", metaAlertMarksUnseeded, errCorruptAlertMark, len(v))
+			damaged = append(damaged, fmt.Errorf("%w: %d bytes", errCorruptAlertSeed, len(v)))
+			return nil
 		}
-		ok, seed.ReadUpTo, v = true, binary.BigEndian.Uint64(v), v[8:]
+		seed.ReadUpTo, v = binary.BigEndian.Uint64(v), v[8:]
 		for len(v) > 0 {
 			n, w := binary.Uvarint(v)
 			if w <= 0 || uint64(len(v)-w) < n+8 {
-				return fmt.Errorf("%s: %w (%d bytes left)", metaAlertMarksUnseeded, errCorruptAlertMark, len(v))
+				damaged = append(damaged, fmt.Errorf("%w: its last %d bytes", errCorruptAlertSeed, len(v)))
+				return nil
 			}
 			id, last := v[w:w+int(n)], int64(binary.BigEndian.Uint64(v[w+int(n):]))
 			v = v[w+int(n)+8:]
@@ -142,10 +148,10 @@ func (s *Store) UnmarkedAlerts(since time.Time) (seed AlertSeed, ok bool, err er
 				continue
 			}
 			inc, stored, err := getIncident(tx, id)
-			if err != nil {
-				return err
-			}
-			if stored && inc.Success && tx.Bucket(bucketReported).Get(id) == nil { // not forgotten or re-made since
+			switch {
+			case err != nil:
+				damaged = append(damaged, err)
+			case stored && inc.Success && tx.Bucket(bucketReported).Get(id) == nil: // not forgotten or re-made since
 				seed.Incidents = append(seed.Incidents, inc)
 			}
 		}
@@ -155,8 +161,13 @@ func (s *Store) UnmarkedAlerts(since time.Time) (seed AlertSeed, ok bool, err er
 		return AlertSeed{}, false, fmt.Errorf("store: reading what the version before the alert marks had mailed: %w", err)
 	}
 	sortIncidents(seed.Incidents)
+	if len(damaged) > 0 {
+		return seed, ok, fmt.Errorf("store: what the version before the alert marks had mailed: %w", errors.Join(damaged...))
+	}
 	return seed, ok, nil
 }
+
+var errCorruptAlertSeed = errors.New("corrupt note of the alerts to mark (" + string(metaAlertMarksUnseeded) + ")")
 
 // SeedAlertMarks stores marks, those of incidents not marked already, and notes the
 // store seeded (UnmarkedAlerts has nothing more to say), in one transaction.

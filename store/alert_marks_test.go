@@ -152,3 +152,32 @@ func TestAStoreOfAVersionBeforeTheMarksIsSeededOnce(t *testing.T) {
 		t.Errorf("seeded, then opened again: marks to seed (%v)", err)
 	}
 }
+
+// A note of what to seed that cannot be read to its end still gives what it holds
+// before the damage, and the error says what is wrong: the seed goes on.
+func TestADamagedNoteOfTheAlertsToSeedGivesWhatItHolds(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("91.240.118.5")
+	told := abusewatch.Incident{ID: "told", Key: "success:told", Addr: a, Network: netip.PrefixFrom(a, 32),
+		First: t0.Add(-time.Minute), Last: t0, Count: 6, Success: true, AdminOnly: true}
+	if err := s.PutIncidents([]abusewatch.Incident{told}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExpireUnreported([]string{"told"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := noteUnseededAlertMarks(tx); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		return meta.Put(metaAlertMarksUnseeded, append(slices.Clone(meta.Get(metaAlertMarksUnseeded)), 9, 'x'))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seed, ok, err := s.UnmarkedAlerts(t0.Add(-time.Hour))
+	if !ok || len(seed.Incidents) != 1 || seed.Incidents[0].ID != "told" || !errors.Is(err, errCorruptAlertSeed) {
+		t.Errorf("a damaged note gives %+v, %v, %v; want the incident before the damage and an error saying so", seed.Incidents, ok, err)
+	}
+}
