@@ -194,7 +194,7 @@ func (m *alertMarks) load(now time.Time, seed func() error) error {
 // the round after it read it); those read since, while it was stopped, are news. What
 // cannot be read is marked with no login, so that any login is mailed (again, maybe)
 // rather than none. Without mail.admin that version mailed nothing, and nothing is
-// marked.
+// marked; nor is an incident of an address excluded (it left the list unmailed).
 func (p *Pipeline) seedAlertMarks(now time.Time) error {
 	seed, ok, err := p.store.UnmarkedAlerts(now.Add(-alertWatched))
 	if !ok {
@@ -206,6 +206,9 @@ func (p *Pipeline) seedAlertMarks(now time.Time) error {
 	errs := []error{err}
 	marks := map[string]store.AlertMark{}
 	for _, inc := range seed.Incidents {
+		if _, _, ok := reportableThrough(p.correlator, inc); !ok {
+			continue // excluded before its round: that version took it off the list unmailed
+		}
 		login, err := newestLoginRead(p.cfg, p.store, inc, seed.ReadUpTo)
 		errs = append(errs, err)
 		marks[inc.ID] = store.AlertMark{Login: login, Mailed: now}
