@@ -3,6 +3,7 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -43,7 +44,7 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 			"incident", inc.ID, "addr", inc.Addr)
 	}
 	// What an earlier process mailed counts as this one's own (a restart is not news).
-	if err := p.alerts.load(now); err != nil {
+	if err := p.alerts.load(now, func() error { return p.seedAlertMarks(now) }); err != nil {
 		p.log.Warn("the state database does not say which possible compromises were mailed: some may be mailed again",
 			"err", err)
 	}
@@ -157,18 +158,20 @@ const alertAgain = time.Hour
 const alertWatched = 24 * time.Hour
 
 // load reads the marks of the mails of the last alertWatched from the store, once: the
-// first round of a process calls it. A mark the store cannot read is left out (the
-// error says which) and deleted by the next save; a store that cannot be read at all
-// is tried again at the next call.
-func (m *alertMarks) load(now time.Time) error {
+// first round of a process calls it, after seed (seedAlertMarks), whose error it
+// returns too. A mark the store cannot read is left out (the error says which) and
+// deleted by the next save; a store that cannot be read at all is seeded and read
+// again at the next call.
+func (m *alertMarks) load(now time.Time, seed func() error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.loaded || m.st == nil {
 		return nil
 	}
+	serr := seed()
 	stored, err := m.st.AlertMarks(now.Add(-alertWatched))
 	if stored == nil {
-		return err
+		return errors.Join(serr, err)
 	}
 	if m.sent == nil {
 		m.sent = map[string]alertMark{}
@@ -179,7 +182,62 @@ func (m *alertMarks) load(now time.Time) error {
 		}
 	}
 	m.loaded = true
-	return err
+	return errors.Join(serr, err)
+}
+
+// seedAlertMarks gives the store of a version before the marks (they were in its
+// memory) those of the possible compromises it mailed about in the last alertWatched,
+// as far as the store tells (store.UnmarkedAlerts), once: without them, another login
+// from an address it mailed about went unmailed for a day after the upgrade, and its
+// attack going on was mailed again at once. When it mailed is not stored, so each is
+// marked mailed now, showing the newest login that version read (it mailed each at
+// the round after it read it); those read since, while it was stopped, are news. What
+// cannot be read is marked with no login, so that any login is mailed (again, maybe)
+// rather than none. Without mail.admin that version mailed nothing, and nothing is
+// marked; nor is an incident of an address excluded (it left the list unmailed).
+func (p *Pipeline) seedAlertMarks(now time.Time) error {
+	seed, ok, err := p.store.UnmarkedAlerts(now.Add(-alertWatched))
+	if !ok {
+		return err
+	}
+	if p.cfg.Mail.Admin == "" {
+		seed.Incidents = nil
+	}
+	errs := []error{err}
+	marks := map[string]store.AlertMark{}
+	for _, inc := range seed.Incidents {
+		if _, _, ok := reportableThrough(p.correlator, inc); !ok {
+			continue // excluded before its round: that version took it off the list unmailed
+		}
+		login, err := newestLoginRead(p.cfg, p.store, inc, seed.ReadUpTo)
+		errs = append(errs, err)
+		marks[inc.ID] = store.AlertMark{Login: login, Mailed: now}
+	}
+	if err := p.store.SeedAlertMarks(marks); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if len(marks) > 0 {
+		p.log.Info("upgraded from a version that kept what it mailed in memory: the possible compromises it mailed about in the last day count as mailed now, and another login from their addresses is mailed",
+			"incidents", len(marks))
+	}
+	return errors.Join(errs...)
+}
+
+// newestLoginRead is the time of the newest login the alert about inc shows
+// (compromise) among the events stored up to sequence number upTo (zero: none, or the
+// store's events cannot be read).
+func newestLoginRead(cfg *Config, st *store.Store, inc abusewatch.Incident, upTo uint64) (time.Time, error) {
+	stored, err := storedLogins(cfg, st, inc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("incident %s: %w", inc.ID, err)
+	}
+	var t time.Time
+	for _, e := range append(slices.Clone(inc.Evidence), stored...) {
+		if e.Class == abusewatch.ClassAuthSuccess && e.Seq <= upTo && e.Time.After(t) {
+			t = e.Time
+		}
+	}
+	return t, nil
 }
 
 // due says whether incident id, whose newest login is login, is to be mailed at now:

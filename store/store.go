@@ -121,6 +121,9 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration) (*bolt.DB, e
 
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		// A store kept by a version before the alert marks has no bucket of them; every
+		// version since makes it here.
+		unmarked := tx.Bucket(bucketMeta) != nil && tx.Bucket(bucketAlertMarks) == nil
 		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketReported, bucketReports,
 			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
 			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts, bucketMessages, bucketContactMisses, bucketAlertMarks} {
@@ -128,21 +131,32 @@ func (s *Store) init() error {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		v := meta.Get([]byte("schema"))
-		switch {
-		case v == nil:
-			return meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
-		case len(v) != 4:
-			return fmt.Errorf("corrupt schema version %x", v)
-		case binary.BigEndian.Uint32(v) > SchemaVersion:
-			return fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch",
-				binary.BigEndian.Uint32(v), SchemaVersion)
-		case binary.BigEndian.Uint32(v) < SchemaVersion:
-			return migrate(tx, binary.BigEndian.Uint32(v))
+		if err := upgradeSchema(tx); err != nil {
+			return err
+		}
+		if unmarked {
+			return noteUnseededAlertMarks(tx)
 		}
 		return nil
 	})
+}
+
+// upgradeSchema records the schema version of a new store, and migrates an older one.
+func upgradeSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get([]byte("schema"))
+	switch {
+	case v == nil:
+		return meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	case len(v) != 4:
+		return fmt.Errorf("corrupt schema version %x", v)
+	case binary.BigEndian.Uint32(v) > SchemaVersion:
+		return fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch",
+			binary.BigEndian.Uint32(v), SchemaVersion)
+	case binary.BigEndian.Uint32(v) < SchemaVersion:
+		return migrate(tx, binary.BigEndian.Uint32(v))
+	}
+	return nil
 }
 
 // Path is the file the store lives in.
