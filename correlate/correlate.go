@@ -846,6 +846,13 @@ type rule struct {
 	// possible, when set, says cheaply whether the events from start on may meet the
 	// threshold at all; no: a rule with no open incident is not applied.
 	possible func(start time.Time) (bool, error)
+	// distinct, when set, is threshold as a count: at least need distinct values of it
+	// among the window's events. The walk over the events keeps that count as the
+	// window slides, where threshold reads the whole window again at each event (a
+	// busy /24 holds hundreds of events of a few addresses in an hour: 1.4 s of a 10M
+	// pass).
+	distinct func(e *abusewatch.Event) netip.Addr
+	need     int
 }
 
 // apply runs r over the events of its address or network that fetch reads from a
@@ -896,8 +903,13 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			return nil, nil
 		}
 	}
-	// The counted events since start, oldest first.
+	// The counted events since start, oldest first; with r.distinct, how many of those
+	// within the window hold each value.
 	counted := make([]*abusewatch.Event, 0, len(all))
+	var inWindow map[netip.Addr]int
+	if r.distinct != nil {
+		inWindow = map[netip.Addr]int{}
+	}
 	var (
 		out     []abusewatch.Incident
 		lo      int                  // the first of counted within the window of the newest
@@ -967,6 +979,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			continue
 		}
 		counted = append(counted, e)
+		if inWindow != nil {
+			inWindow[r.distinct(e)]++
+		}
 		if open && e.Time.Compare(prev.Last) <= 0 {
 			continue // already part of the open incident
 		}
@@ -1001,9 +1016,21 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		// Does e bring the threshold within the window? The window holds the events
 		// less than window before e, and e.
 		for lo < len(counted)-1 && e.Time.Sub(counted[lo].Time) >= r.window {
+			if inWindow != nil {
+				k := r.distinct(counted[lo])
+				if inWindow[k]--; inWindow[k] == 0 {
+					delete(inWindow, k)
+				}
+			}
 			lo++
 		}
-		if r.threshold(counted[lo:]) {
+		met := false
+		if inWindow != nil {
+			met = len(inWindow) >= r.need
+		} else {
+			met = r.threshold(counted[lo:])
+		}
+		if met {
 			// A pass over history meets the incidents it stored before: one that
 			// holds these events goes on as it is, not made again.
 			stored, ok, err := c.incidents.OpenIncident(r.key, counted[lo].Time, e.Time, false)
@@ -1203,17 +1230,20 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []net
 	if r := c.opts.Network; r.Count > 0 && slices.ContainsFunc(r.Sizes, func(b int) bool {
 		return b == p.Bits() || (p.Addr().Is6() && v6Bits(b) == p.Bits())
 	}) {
+		// Distinct addresses; of an IPv6 network wider than a /64, distinct /64s: one
+		// IPv6 host has as many addresses of its /64 as it likes, and a /48 (a site)
+		// or a /32 (an allocation) attacks with many customers.
+		distinct := func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() }
+		if p.Addr().Is6() && p.Bits() < 64 {
+			distinct = func(e *abusewatch.Event) netip.Addr { return net24(e.Addr.Unmap()).Addr() }
+		}
 		rl := rule{
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, monotone: true,
 			counts: c.notExcludedIn(p),
 			threshold: func(evs []*abusewatch.Event) bool {
-				if p.Addr().Is6() && p.Bits() < 64 {
-					// One IPv6 host has as many addresses of its /64 as it likes: a
-					// /48 (a site) or a /32 (an allocation) attacks with many customers.
-					return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Prefix { return net24(e.Addr.Unmap()) })
-				}
-				return atLeastDistinct(evs, r.Count, func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() })
+				return atLeastDistinct(evs, r.Count, distinct)
 			},
+			distinct: distinct, need: r.Count,
 		}
 		incs, err := c.apply(rl, from, func(start time.Time) ([]*abusewatch.Event, error) {
 			return c.read.netEvents(p, start, to)
