@@ -118,3 +118,49 @@ func TestStoredHeadsAnswerLikeTheStore(t *testing.T) {
 		}
 	})
 }
+
+// OpenIncidentHead answers with the incident OpenIncident(whole) answers with, where
+// the memory's answer without whole differs: an older incident of the key known from
+// an earlier question, overlapping a later one the store holds.
+func TestOpenIncidentHeadFindsWhatAWholeReadFinds(t *testing.T) {
+	st := tempStore(t)
+	a := netip.MustParseAddr("45.8.32.1")
+	day := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 8, 0, 0, 0, time.UTC) }
+	inc := func(id string, first, last time.Time) abusewatch.Incident {
+		return abusewatch.Incident{ID: id, Key: "recur:45.8.32.0/24", Rule: "recurrence", Network: netip.MustParsePrefix("45.8.32.0/24"),
+			First: first, Last: last, Count: 2, Evidence: []abusewatch.Event{{Time: first, Class: abusewatch.ClassAuthFailure, Addr: a, Line: id}}}
+	}
+	older, later := inc("84831390666f987b", day(5, 4), day(7, 18)), inc("032f5569306df25e", day(5, 5), day(10, 25))
+	if err := st.PutIncidents([]abusewatch.Incident{older, later}); err != nil {
+		t.Fatal(err)
+	}
+	for _, long := range []bool{true, false} {
+		ask := func(head bool) abusewatch.Incident {
+			l, err := newLatestIncidents(st, long)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Asked about the 4th of May, the memory learns the older one.
+			if got, ok, err := l.OpenIncident(older.Key, day(5, 1), day(5, 4).Add(time.Hour), false); err != nil || !ok || got.ID != older.ID {
+				t.Fatalf("on 4 May: %s, %v, %v; want %s", got.ID, ok, err, older.ID)
+			}
+			var got abusewatch.Incident
+			if head {
+				got, _, err = l.OpenIncidentHead(older.Key, day(6, 20), day(10, 1))
+			} else {
+				got, _, err = l.OpenIncident(older.Key, day(6, 20), day(10, 1), true)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		whole, head := ask(false), ask(true)
+		if whole.ID != later.ID || head.ID != whole.ID || !head.First.Equal(whole.First) || !head.Last.Equal(whole.Last) {
+			t.Errorf("long %v: OpenIncidentHead = %s %s..%s, OpenIncident whole = %s; want both %s", long, head.ID, head.First, head.Last, whole.ID, later.ID)
+		}
+		if len(head.Evidence) != 0 || len(whole.Evidence) == 0 {
+			t.Errorf("long %v: head has %d evidence lines, whole %d; want none and some", long, len(head.Evidence), len(whole.Evidence))
+		}
+	}
+}

@@ -472,6 +472,21 @@ func (l *latestIncidents) full() bool {
 }
 
 func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, error) {
+	return l.open(key, since, at, whole, false)
+}
+
+// OpenIncidentHead answers as OpenIncident(key, since, at, true) does, the same
+// incident, but with its ID, times and success alone unless it is held whole: the
+// recurrence rule asks for the whole of an incident it grows, and most often finds
+// that it holds the batch already (a pass over a store with its incidents). Asked for
+// its head only, the memory may answer with an older incident of the key where the
+// store holds a later one that overlaps it.
+func (l *latestIncidents) OpenIncidentHead(key string, since, at time.Time) (abusewatch.Incident, bool, error) {
+	return l.open(key, since, at, true, true)
+}
+
+// open is OpenIncident; headOnly, OpenIncidentHead.
+func (l *latestIncidents) open(key string, since, at time.Time, whole, headOnly bool) (abusewatch.Incident, bool, error) {
 	l.mu.Lock()
 	var hash uint64
 	fromHeads := false // the store is as it was for key: its heads answer
@@ -502,18 +517,19 @@ func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bo
 		return k.head(), true, nil
 	}
 	// Unlocked: the rules judging other keys go on meanwhile.
+	read := whole && !headOnly
 	var stored abusewatch.Incident
 	var ok, later, held bool
 	var err error
 	if fromHeads {
-		stored, ok, later, held, err = l.heads.openAt(hash, key, since, at, whole, l.byID)
+		stored, ok, later, held, err = l.heads.openAt(hash, key, since, at, read, l.byID)
 	}
 	switch {
 	case held:
 	case l.storeAt != nil:
-		stored, ok, later, err = l.storeAt(key, since, at, whole)
+		stored, ok, later, err = l.storeAt(key, since, at, read)
 	default:
-		stored, ok, err = l.store.OpenIncident(key, since, at, whole)
+		stored, ok, err = l.store.OpenIncident(key, since, at, read)
 	}
 	if err != nil {
 		return stored, ok, err
@@ -527,7 +543,7 @@ func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bo
 	if behind && k.inc != nil {
 		delete(l.fulls, key)
 	}
-	l.remember(key, stored, ok && whole, later)
+	l.remember(key, stored, ok && read, later)
 	l.mu.Unlock()
 	return stored, ok, nil
 }

@@ -55,7 +55,20 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 	// One that starts within the batch is open too: a pass over history meets the
 	// incident it stored before in a batch that reaches back before its first event
 	// (to the scope's burst, which the recurrence begins after).
-	prev, open, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), to, true)
+	// A pass reads it whole only to grow it: most often it holds the batch's days
+	// already (a pass over a store with its incidents), and what is returned then is
+	// not handed on (the pass holds it, c.held). That read was a ninth of such a pass.
+	// Outside a pass it is handed on as it is: read whole at once.
+	prevWhole := true
+	openHead := func() (abusewatch.Incident, bool, error) {
+		return c.incidents.OpenIncident(key, from.Add(-r.Gap), to, true)
+	}
+	if h, ok := c.incidents.(interface {
+		OpenIncidentHead(key string, since, at time.Time) (abusewatch.Incident, bool, error)
+	}); ok && c.held != nil {
+		prevWhole, openHead = false, func() (abusewatch.Incident, bool, error) { return h.OpenIncidentHead(key, from.Add(-r.Gap), to) }
+	}
+	prev, open, err := openHead()
 	if err != nil {
 		return abusewatch.Incident{}, false, false, err
 	}
@@ -92,8 +105,18 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 			return abusewatch.Incident{}, false, false, err
 		}
 		if ok && next.ID != prev.ID && next.First.After(prev.Last) {
-			prev, open = next, true
+			prev, open, prevWhole = next, true, true
 		}
+	}
+	if open && !prevWhole {
+		whole, ok, err := c.incidents.OpenIncident(key, from.Add(-r.Gap), to, true)
+		if err == nil && (!ok || whole.ID != prev.ID) {
+			err = fmt.Errorf("incident %s of %s changed while it was judged", prev.ID, key)
+		}
+		if err != nil {
+			return abusewatch.Incident{}, false, false, err
+		}
+		prev = whole
 	}
 	if _, candidate := c.recurring[scope]; !open && !follows && c.recurring != nil && !candidate {
 		return abusewatch.Incident{}, false, false, nil // not active on enough days in the whole pass
