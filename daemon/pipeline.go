@@ -381,7 +381,11 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		}
 	}
 	p.Counters.Batches.Add(1)
-	incs, err := p.correlateAndStore(ctx, stored)
+	// A committed batch is correlated even when the caller stops meanwhile (SIGTERM, a
+	// scan's Ctrl-C): nothing correlates its events later (the daemon's re-correlation
+	// starts at its start, a scan goes on after the position committed), so its attacks
+	// would make no incident. One batch is a moment's work, as the daemon's last flush is.
+	incs, err := p.correlateAndStore(context.WithoutCancel(ctx), stored)
 	if err != nil {
 		return &afterCommitError{err}
 	}
