@@ -202,8 +202,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		for {
 			err := d.pipe.Ingest(ctx, recs, pos)
 			if after, ok := errors.AsType[*afterCommitError](err); ok {
-				// The events and positions are in; what failed came after (correlation).
-				// Ingesting the batch again would store its events twice.
+				// The events and positions are in; what failed came after (the unknown
+				// lines' tally, the correlation). Ingesting the batch again would store
+				// its events twice.
 				d.log.Warn("batch committed, but processing it failed", "lines", len(recs), "err", after.err)
 				err = nil
 			}
