@@ -28,22 +28,6 @@ const flushEvery = 200 * time.Millisecond
 // globEvery is how often the configured globs are expanded again to find new files.
 const globEvery = 2 * time.Second
 
-// committed says whether the store already holds every position in pos: then a batch
-// whose Ingest failed was committed (the failure came after, in correlation) and must not
-// be committed again.
-func (d *Daemon) committed(pos []store.Position) bool {
-	if len(pos) == 0 {
-		return false
-	}
-	for _, p := range pos {
-		got, ok, err := d.store.Position(p.Source)
-		if err != nil || !ok || got != p {
-			return false
-		}
-	}
-	return true
-}
-
 // Daemon is the running process: its store, its pipeline and its sources.
 type Daemon struct {
 	cfg   *Config
@@ -217,9 +201,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wait := backoff{next: time.Second, max: time.Minute}
 		for {
 			err := d.pipe.Ingest(ctx, recs, pos)
-			if err != nil && d.committed(pos) {
-				// The events and positions are in; what failed came after (correlation).
-				d.log.Warn("batch committed, but processing it failed", "lines", len(recs), "err", err)
+			if after, ok := errors.AsType[*afterCommitError](err); ok {
+				// The events and positions are in; what failed came after (the unknown
+				// lines' tally, the correlation). Ingesting the batch again would store
+				// its events twice.
+				d.log.Warn("batch committed, but processing it failed", "lines", len(recs), "err", after.err)
 				err = nil
 			}
 			if err == nil {

@@ -377,13 +377,20 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			batch = append(batch, *sh)
 		}
 		if err := p.store.AddShapes(batch); err != nil {
-			return err
+			return &afterCommitError{err}
 		}
 	}
 	p.Counters.Batches.Add(1)
-	incs, err := p.correlateAndStore(ctx, stored)
-	if err != nil || len(incs) == 0 {
-		return err
+	// A committed batch is correlated even when the caller stops meanwhile (SIGTERM, a
+	// scan's Ctrl-C): nothing correlates its events later (the daemon's re-correlation
+	// starts at its start, a scan goes on after the position committed), so its attacks
+	// would make no incident. One batch is a moment's work, as the daemon's last flush is.
+	incs, err := p.correlateAndStore(context.WithoutCancel(ctx), stored)
+	if err != nil {
+		return &afterCommitError{err}
+	}
+	if len(incs) == 0 {
+		return nil
 	}
 	p.Counters.Incidents.Add(int64(len(incs)))
 	if p.touched != nil {
@@ -393,6 +400,15 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	}
 	return nil
 }
+
+// afterCommitError is an error of Ingest after it committed the batch (in storing its
+// shapes, or in correlating it): the batch is in the store and must not be ingested
+// again, or its events are stored twice. A batch of the syslog listener carries no
+// position that the store could show it by.
+type afterCommitError struct{ err error }
+
+func (e *afterCommitError) Error() string { return e.err.Error() }
+func (e *afterCommitError) Unwrap() error { return e.err }
 
 // correlateAndStore correlates the stored events of a batch and stores the incidents
 // they made or grew, with no report marked in between (marking).
