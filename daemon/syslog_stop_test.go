@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/abusewatch/abusewatch/detect"
-	bolt "go.etcd.io/bbolt"
 )
 
 // stopWhenRunning is the daemon's log, and the test's hold on the moment it stops: it
@@ -137,104 +134,4 @@ socket = ""
 [store]
 path = %q
 `, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
-}
-
-// A syslog batch that the store takes but whose unknown lines' tally it refuses (a
-// damaged shape in the store) is not taken again: the daemon retried every batch that
-// failed, as if the store had refused it all, and stored its attacks again at every try
-// (a batch of a file was spared: its position showed it was in).
-func TestSyslogBatchFailingAfterItsCommitIsStoredOnce(t *testing.T) {
-	dir := t.TempDir()
-	cfg := syslogStoreConfig(t, dir)
-	attack := sshdMessage(0, "24.0.0.45")
-	unknown := "<38>1 2026-12-06T22:23:16Z web1 sshd 1001 - - a line no rule knows"
-	// The shape the unknown line is tallied under, as the daemon's detector makes it.
-	d, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _, _ := syslogRecord(newSyslogListener(d, nil).parser(), []byte(unknown), netip.MustParseAddr("127.0.0.1"), time.Now(), time.UTC, nil)
-	v := d.pipe.detector.Explain(rec)
-	if v.Outcome != detect.Unknown {
-		t.Fatalf("%q is %v to the detector; the test needs an unknown line", rec.Line, v.Outcome)
-	}
-	d.store.Close()
-	damageShape(t, cfg.Store.Path, detect.Shape(v.Header.Program, v.Header.Message))
-
-	tap := &logTap{more: make(chan struct{})}
-	d, err = New(cfg, slog.New(tap))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	listening := tap.wait(t, "syslog: listening", "proto=tcp")
-	conn := dialFrom(t, "127.0.0.1", strings.TrimPrefix(listening[strings.Index(listening, "addr="):], "addr="))
-	fmt.Fprintf(conn, "%s\n%s\n", attack, unknown)
-	// Either the batch is taken as committed, or it is kept to be retried.
-	tap.waitAny(t, []string{"WARN batch committed, but processing it failed", "shape"}, []string{"ERROR cannot commit what was read"})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return within 30s")
-	}
-	st := openTestStore(t, cfg)
-	events, err := st.EventsByAddr(netip.MustParseAddr("24.0.0.45"), time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(events) != 1 {
-		t.Errorf("%d events stored for the one attack; want 1. The log:\n%s", len(events), strings.Join(tap.all(), "\n"))
-	}
-}
-
-// damageShape writes a tally that is no JSON under shape in the store at path, as a
-// damaged database holds: adding to it fails.
-func damageShape(t *testing.T, path, shape string) {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("shapes")) // store's bucketShapes
-		if b == nil {
-			return fmt.Errorf("the store has no shapes bucket")
-		}
-		return b.Put([]byte(shape), []byte("{"))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitAny waits for a line with all the words of one of sets, or fails the test after 10s.
-func (h *logTap) waitAny(t *testing.T, sets ...[]string) string {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for seen := 0; ; {
-		h.mu.Lock()
-		lines, more := h.lines[seen:], h.more
-		seen = len(h.lines)
-		h.mu.Unlock()
-		for _, l := range lines {
-			for _, words := range sets {
-				if containsAllWords(l, words) {
-					return l
-				}
-			}
-		}
-		select {
-		case <-more:
-		case <-deadline:
-			t.Fatalf("no log line with any of %q within 10s; the log:\n%s", sets, strings.Join(h.all(), "\n"))
-		}
-	}
 }
