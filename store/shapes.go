@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -22,6 +23,26 @@ const MaxShapes = 10000
 
 // OtherShapes is the shape that counts records once MaxShapes distinct shapes are kept.
 const OtherShapes = "(other shapes: the list is full; add normal rules for the top ones)"
+
+// maxShapeKey bounds a shape as a key, and its sample: a line is the sender's (a
+// syslog frame may hold 64 kB), bbolt refuses a key over 32 kB, and the refusal failed
+// the whole tally of the batch. A longer shape is cut at a character's start, marked
+// with an ellipsis: shapes that differ only after it count together.
+const maxShapeKey = 1024
+
+// cutShape is s cut to at most max bytes (an ellipsis included) at a character's
+// start.
+func cutShape(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const more = "…"
+	end := max - len(more)
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end] + more
+}
 
 // Shape is how often unknown records of one shape were seen, when, and one of them.
 type Shape struct {
@@ -42,6 +63,7 @@ func (s *Store) AddShapes(shapes []Shape) error {
 		b := tx.Bucket(bucketShapes)
 		n := b.Stats().KeyN
 		for _, sh := range shapes {
+			sh.Shape, sh.Sample = cutShape(sh.Shape, maxShapeKey), cutShape(sh.Sample, 4*maxShapeKey)
 			key := []byte(sh.Shape)
 			v := b.Get(key)
 			if v == nil && n >= MaxShapes {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Shapes add up across batches and restarts: counts sum, first and last widen, the
@@ -60,5 +62,37 @@ func TestShapesBeyondTheLimitAreCountedTogether(t *testing.T) {
 	}
 	if len(got) != MaxShapes+1 || got[0].Shape != OtherShapes || got[0].Count != 2 {
 		t.Errorf("%d shapes, top %q ×%d; want %d with %q ×2 on top", len(got), got[0].Shape, got[0].Count, MaxShapes+1, OtherShapes)
+	}
+}
+
+// A shape longer than a bbolt key may be (a sender's 40 kB line that no rule knows) is
+// kept cut, with the shapes it shares its start with, and the batch's other shapes are
+// tallied: bbolt refused the key, and with it the whole tally.
+func TestAShapeLongerThanAKeyIsKeptCut(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	long := "sshd: " + strings.Repeat("é", 20_000) // 40 kB, and cut within a character unless at its start
+	shapes := []Shape{
+		{Shape: long + " one", Count: 1, First: t0, Last: t0, Sample: long + " one"},
+		{Shape: long + " two", Count: 2, First: t0, Last: t0, Sample: long + " two"},
+		{Shape: "b: <ADDR>", Count: 1, First: t0, Last: t0, Sample: "b 1.2.3.4"},
+	}
+	if err := s.AddShapes(shapes); err != nil {
+		t.Fatalf("AddShapes of a 40 kB shape: %v", err)
+	}
+	got, err := s.Shapes(time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Count != 3 || got[1].Shape != "b: <ADDR>" {
+		t.Fatalf("Shapes() = %d shapes (%v); want the long ones together (3), and b", len(got), got)
+	}
+	cut := got[0]
+	if len(cut.Shape) > maxShapeKey || !utf8.ValidString(cut.Shape) || !strings.HasPrefix(cut.Shape, "sshd: éé") || !strings.HasSuffix(cut.Shape, "…") {
+		t.Errorf("the long shape is kept as %d bytes, valid UTF-8 %v, %q…%q; want at most %d, cut at a character, marked",
+			len(cut.Shape), utf8.ValidString(cut.Shape), cut.Shape[:10], cut.Shape[len(cut.Shape)-10:], maxShapeKey)
+	}
+	if len(cut.Sample) > 4*maxShapeKey || !utf8.ValidString(cut.Sample) {
+		t.Errorf("its sample is kept as %d bytes, valid UTF-8 %v", len(cut.Sample), utf8.ValidString(cut.Sample))
 	}
 }
