@@ -729,10 +729,11 @@ func deleteIncident(tx *bolt.Tx, inc abusewatch.Incident) error {
 // names stays as it was reported. It works in one transaction: each index is walked
 // once and its entries of those incidents deleted in its own key order (deleted one
 // incident at a time, 300,000 took half a minute of random page writes). It returns
-// how many it deleted and how many of that time it kept.
-func (s *Store) ForgetUnreportedIncidents(since time.Time) (deleted, kept int, err error) {
+// what it deleted, for KeepForgotten after the pass, and how many of that time it kept.
+func (s *Store) ForgetUnreportedIncidents(since time.Time) (forgotten Forgotten, kept int, err error) {
+	forgotten = Forgotten{heads: map[string]forgottenHead{}, logins: map[netip.Addr][]forgottenLogin{}}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		lastIdx, reported := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketReported)
+		lastIdx, reported, unreported := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketReported), tx.Bucket(bucketUnreported)
 		doomed := map[string]bool{}
 		var ids, bodies [][]byte
 		err := lastIdx.ForEach(func(id, v []byte) error {
@@ -745,6 +746,19 @@ func (s *Store) ForgetUnreportedIncidents(since time.Time) (deleted, kept int, e
 				return nil
 			}
 			doomed[string(id)] = true
+			listed := unreported.Get(id) != nil
+			forgotten.heads[string(id)] = forgottenHead{first: h.first, last: h.last, stored: h.stored, listed: listed, success: h.success}
+			if h.success {
+				// Off the work list, the admin was told of its logins (or it is too old
+				// to tell): a login the pass makes another incident of is not news either.
+				inc, ok, err := getIncident(tx, id)
+				if err != nil {
+					return err
+				}
+				if a := inc.Addr.Unmap(); ok && a.IsValid() {
+					forgotten.logins[a] = append(forgotten.logins[a], forgottenLogin{h.first, h.last, !listed})
+				}
+			}
 			k, _ := bodyKey(id, v)
 			ids, bodies = append(ids, slices.Clone(id)), append(bodies, k)
 			return nil
@@ -783,13 +797,12 @@ func (s *Store) ForgetUnreportedIncidents(since time.Time) (deleted, kept int, e
 				}
 			}
 		}
-		deleted = len(ids)
 		return nil
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: forgetting the incidents since %s: %w", since.Format(time.RFC3339), err)
+		return Forgotten{}, 0, fmt.Errorf("store: forgetting the incidents since %s: %w", since.Format(time.RFC3339), err)
 	}
-	return deleted, kept, nil
+	return forgotten, kept, nil
 }
 
 // getIncident reads the incident id in tx.

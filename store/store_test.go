@@ -739,9 +739,9 @@ func TestForgetUnreportedIncidentsKeepsReportedAndOlderOnes(t *testing.T) {
 	if _, err := s.AddReport(abusewatch.Report{ID: "r", Incidents: []string{"reported"}}); err != nil {
 		t.Fatal(err)
 	}
-	deleted, kept, err := s.ForgetUnreportedIncidents(t0.AddDate(0, 0, -1))
-	if err != nil || deleted != 2 || kept != 1 {
-		t.Fatalf("ForgetUnreportedIncidents = %d deleted, %d kept, %v; want 2 and 1", deleted, kept, err)
+	forgotten, kept, err := s.ForgetUnreportedIncidents(t0.AddDate(0, 0, -1))
+	if deleted := forgotten.Len(); err != nil || deleted != 2 || kept != 1 {
+		t.Fatalf("ForgetUnreportedIncidents = %d deleted, %d kept, %v; want 2 and 1", forgotten.Len(), kept, err)
 	}
 	ids := func(incs []abusewatch.Incident, err error) []string { t.Helper(); return incidentIDs(t, incs, err) }
 	if got := ids(first2(s.IncidentsSince(time.Time{}, 0))); !slices.Equal(got, []string{"older", "reported"}) {
