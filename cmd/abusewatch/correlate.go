@@ -40,6 +40,9 @@ type correlateSummary struct {
 	// by it as the rules say now), and those kept because a report names them.
 	Forgotten    int `json:"forgotten,omitempty"`
 	KeptReported int `json:"kept_reported,omitempty"`
+	// Of those made again, how many stay off the outbox's work list as the forgotten
+	// ones were (store.KeepForgotten): not mailed or reported again.
+	KeptDone int `json:"kept_done,omitempty"`
 	daemon.RecorrelationSummary
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
@@ -165,7 +168,8 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	}
 	pipe.RecordChanges() // for the summary of what the pass changed
 	loc := shownZone(cfg)
-	var forgotten, kept int
+	var forgotten store.Forgotten
+	var kept int
 	if *rebuild {
 		// Only what the kept raw events can make again: an incident of days whose
 		// events retention deleted stays.
@@ -185,11 +189,17 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	// Months of events take a minute or so: say how far it got now and then.
 	ticker := time.NewTicker(progressEvery)
 	stop := reportProgress(c.stderr, ticker.C, pipe.RecorrelationProgress, loc, now)
+	made := time.Now()
 	_, err = pipe.RecorrelateRange(ctx, from, now)
 	ticker.Stop()
 	stop()
+	// What the pass made again keeps what the forgotten incidents had, even after a pass
+	// cut short: an incident made again is not new in the summary, nor mailed or
+	// reported again when the outbox was done with it.
+	unlisted, kerr := st.KeepForgotten(forgotten, made, cfg.Correlate.SuccessLookback.Duration)
+	err = errors.Join(err, kerr)
 	if err != nil && *rebuild {
-		err = fmt.Errorf("%w\nthe %d incidents --rebuild forgot are made again by running the same command again (their events are kept)", err, forgotten)
+		err = fmt.Errorf("%w\nthe %d incidents --rebuild forgot are made again by running the same command again (their events are kept)", err, forgotten.Len())
 	}
 	if err != nil {
 		return err
@@ -198,14 +208,19 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sum := correlateSummary{Since: from, Until: now, Forgotten: forgotten, KeptReported: kept, RecorrelationSummary: res, ElapsedSeconds: time.Since(now).Seconds()}
+	sum := correlateSummary{Since: from, Until: now, Forgotten: forgotten.Len(), KeptReported: kept, KeptDone: unlisted,
+		RecorrelationSummary: res, ElapsedSeconds: time.Since(now).Seconds()}
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
 	}
 	if *rebuild {
-		fmt.Fprintf(c.stdout, "Forgot %s without a report to make them again; %d with a report stay as they were reported.\n", counted(forgotten, "incident"), kept)
+		fmt.Fprintf(c.stdout, "Forgot %s without a report to make them again; %d with a report stay as they were reported.\n", counted(forgotten.Len(), "incident"), kept)
+		if unlisted > 0 {
+			fmt.Fprintf(c.stdout, "%s made again stay done with as before (possible compromises mailed to the admin, older than policy.max_age, excluded): not mailed or reported again.\n",
+				counted(unlisted, "incident"))
+		}
 	}
 	fmt.Fprintf(c.stdout, "Correlated the events since %s: %s new or changed (%.1fs), %d of them reportable outside.\n",
 		shownTime(from, loc), counted(res.Changed, "incident"), sum.ElapsedSeconds, res.Outside)

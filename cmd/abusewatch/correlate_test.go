@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -251,5 +252,195 @@ func TestCorrelateMemoryCeiling(t *testing.T) {
 		if got := memoryCeiling(c.meminfo, c.cgroup); got != c.want {
 			t.Errorf("%s: %d MiB, want %d MiB", c.name, got/mib, c.want/mib)
 		}
+	}
+}
+
+// rebuildDemo copies the demo log into a directory of its own with the demo config in
+// policy mode auto, with extra appended to the config (dir/state.db, dir/maildir), and
+// scans it: the per-address reports go out, and the login of 81.2.69.160 is mailed to
+// the admin.
+func rebuildDemo(t *testing.T, extra string) (dir, cfg, log string) {
+	t.Helper()
+	dir, cfg = demoConfigFile(t, "auto")
+	if extra != "" {
+		f, err := os.OpenFile(cfg, os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString(extra)
+		if err := errors.Join(err, f.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc, err := os.ReadFile(repoPath(t, "configs/demo/auth.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log = filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(log, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfg, log
+}
+
+// scanJSON runs `scan --json` of log and returns its summary.
+func scanJSON(t *testing.T, dir, cfg, log string) scanSummary {
+	t.Helper()
+	stdout, stderr, code := runBinary(t, dir, "scan", "--json", "--config", cfg, log)
+	var sum scanSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); code != 0 || err != nil {
+		t.Fatalf("scan: exit %d (%v)\n%s%s", code, err, stdout, stderr)
+	}
+	return sum
+}
+
+// withStore opens the store of a demo directory for fn, and closes it.
+func withStore(t *testing.T, dir string, fn func(st *store.Store)) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fn(st)
+}
+
+// maildirCount is how many mails dir/maildir/new holds.
+func maildirCount(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, "maildir", "new"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// A possible compromise mailed days ago and forgotten by --rebuild is made again, under
+// its ID (the same rules) or another (a raised threshold makes a success-after-failure
+// incident where the per-address one was): the next round does not mail the admin the
+// same login again, its alert mark long forgotten. Another login from the address is
+// still mailed.
+func TestCorrelateRebuildDoesNotMailAnOldLoginAgain(t *testing.T) {
+	for _, c := range []struct{ name, threshold string }{{"same rules", "5"}, {"threshold 7", "7"}} {
+		t.Run(c.name, func(t *testing.T) {
+			dir, cfg, log := rebuildDemo(t, "")
+			if sum := scanJSON(t, dir, cfg, log); sum.Alerted != 1 {
+				t.Fatalf("first scan mailed %d possible compromises, want 1", sum.Alerted)
+			}
+			// Mailed three days ago: the marks of the alerts last a day.
+			withStore(t, dir, func(st *store.Store) {
+				marks, err := st.AlertMarks(time.Time{})
+				if err != nil || len(marks) != 1 {
+					t.Fatalf("alert marks %v, %v; want 1", marks, err)
+				}
+				for id, m := range marks {
+					m.Mailed = m.Mailed.Add(-72 * time.Hour)
+					marks[id] = m
+				}
+				if err := st.SaveAlertMarks(marks, time.Time{}); err != nil {
+					t.Fatal(err)
+				}
+			})
+			doc, err := os.ReadFile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "threshold = 5", "threshold = "+c.threshold, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sum := correlateJSON(t, dir, "--config", cfg, "--since", "3650d", "--rebuild")
+			if sum.Forgotten != 1 || sum.Changed != 1 {
+				t.Fatalf("correlate --rebuild: %+v; want the possible compromise forgotten and made again", sum)
+			}
+			if sum := scanJSON(t, dir, cfg, log); sum.Alerted != 0 || sum.Reports != 0 {
+				t.Errorf("the round after --rebuild mailed %d possible compromises and wrote %d reports, want none", sum.Alerted, sum.Reports)
+			}
+			f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.WriteString("2026-11-20T05:55:00.100000+00:00 web1 sshd[40100]: Accepted password for backup from 81.2.69.160 port 33200 ssh2\n")
+			if err := errors.Join(err, f.Close()); err != nil {
+				t.Fatal(err)
+			}
+			if sum := scanJSON(t, dir, cfg, log); sum.Alerted != 1 {
+				t.Errorf("another login from 81.2.69.160: %d possible compromises mailed, want 1", sum.Alerted)
+			}
+		})
+	}
+}
+
+// An incident made again under its ID by --rebuild keeps when it was first stored: the
+// daily summary lists as new what was first stored in its period.
+func TestCorrelateRebuildKeepsWhenAnIncidentWasFirstStored(t *testing.T) {
+	dir, cfg, log := rebuildDemo(t, "")
+	scanJSON(t, dir, cfg, log)
+	firstStored := func() map[string]time.Time {
+		t.Helper()
+		var out map[string]time.Time
+		withStore(t, dir, func(st *store.Store) {
+			incs, _, err := st.IncidentsSince(time.Time{}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := make([]string, len(incs))
+			for i, inc := range incs {
+				ids[i] = inc.ID
+			}
+			if out, err = st.FirstStored(ids); err != nil || len(out) != len(ids) {
+				t.Fatalf("FirstStored = %v, %v; want all %d", out, err, len(ids))
+			}
+		})
+		return out
+	}
+	before := firstStored()
+	if sum := correlateJSON(t, dir, "--config", cfg, "--since", "3650d", "--rebuild"); sum.Forgotten == 0 || sum.Changed != sum.Forgotten {
+		t.Fatalf("correlate --rebuild: %+v; want the unreported incidents forgotten and made again", sum)
+	}
+	if after := firstStored(); !maps.EqualFunc(after, before, time.Time.Equal) {
+		t.Errorf("first stored after --rebuild: %v; before: %v", after, before)
+	}
+}
+
+// An incident the outbox took off its work list because it ended before policy.max_age
+// is made again by --rebuild, and the next round reports it no more than the first did;
+// nor does it report again the lines of the reports written.
+func TestCorrelateRebuildDoesNotReportOldIncidents(t *testing.T) {
+	// The newest event of the demo is at 05:50: its attacks that ended before 03:50 are
+	// too old (4 of them), the one of 04:02 is reported.
+	dir, cfg, log := rebuildDemo(t, "")
+	doc, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "[policy]\n", "[policy]\nmax_age = \"2h\"\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := scanJSON(t, dir, cfg, log)
+	mails := maildirCount(t, dir)
+	var unlisted int
+	withStore(t, dir, func(st *store.Store) {
+		all, _, err := st.IncidentsSince(time.Time{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reported, err := st.ReportedIncidents()
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlisted = len(all) - len(reported)
+	})
+	if first.Reports == 0 || unlisted < 2 {
+		t.Fatalf("first scan: %d reports, %d incidents without one; want some of each", first.Reports, unlisted)
+	}
+	sum := correlateJSON(t, dir, "--config", cfg, "--since", "3650d", "--rebuild")
+	if sum.Forgotten != unlisted || sum.Changed != unlisted {
+		t.Fatalf("correlate --rebuild: %+v; want the %d incidents without a report forgotten and made again", sum, unlisted)
+	}
+	if again := scanJSON(t, dir, cfg, log); again.Reports != 0 || again.Alerted != 0 {
+		t.Errorf("the round after --rebuild wrote %d reports and mailed %d possible compromises, want none", again.Reports, again.Alerted)
+	}
+	if n := maildirCount(t, dir); n != mails {
+		t.Errorf("%d mails after the round, %d before", n, mails)
 	}
 }
