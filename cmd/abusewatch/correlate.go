@@ -218,7 +218,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if *rebuild {
 		fmt.Fprintf(c.stdout, "Forgot %s without a report to make them again; %d with a report stay as they were reported.\n", counted(forgotten.Len(), "incident"), kept)
 		if unlisted > 0 {
-			fmt.Fprintf(c.stdout, "%s made again stay done with as before (possible compromises mailed to the admin, older than policy.max_age, excluded): not mailed or reported again.\n",
+			fmt.Fprintf(c.stdout, "Made again as the outbox had left them (possible compromises mailed to the admin, older than policy.max_age, excluded): %s, not mailed or reported again.\n",
 				counted(unlisted, "incident"))
 		}
 	}
