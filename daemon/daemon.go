@@ -201,11 +201,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wait := backoff{next: time.Second, max: time.Minute}
 		for {
 			err := d.pipe.Ingest(ctx, recs, pos)
-			if after, ok := errors.AsType[*afterCommitError](err); ok {
+			if _, ok := errors.AsType[*afterCommitError](err); ok {
 				// The events and positions are in; what failed came after (the unknown
 				// lines' tally, the correlation). Ingesting the batch again would store
 				// its events twice.
-				d.log.Warn("batch committed, but processing it failed", "lines", len(recs), "err", after.err)
+				d.log.Warn("batch committed, but processing it failed", "lines", len(recs), "err", err)
 				err = nil
 			}
 			if err == nil {

@@ -369,15 +369,18 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	c.Events.Add(n.events)
 	c.Skipped.Add(n.skipped)
 	c.countClasses(events)
+	var shapesErr error
 	if len(shapes) > 0 {
 		// Shapes are tuning statistics, not evidence: a crash between the two commits
-		// loses (or, on a re-read, repeats) one batch's counts, never an event.
+		// loses (or, on a re-read, repeats) one batch's counts, never an event, and
+		// a tally the store refuses does not keep the batch from being correlated
+		// (nothing would correlate its events later).
 		batch := make([]store.Shape, 0, len(shapes))
 		for _, sh := range shapes {
 			batch = append(batch, *sh)
 		}
 		if err := p.store.AddShapes(batch); err != nil {
-			return &afterCommitError{err}
+			shapesErr = &afterCommitError{fmt.Errorf("tallying the unknown records' shapes: %w", err)}
 		}
 	}
 	p.Counters.Batches.Add(1)
@@ -387,10 +390,10 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	// would make no incident. One batch is a moment's work, as the daemon's last flush is.
 	incs, err := p.correlateAndStore(context.WithoutCancel(ctx), stored)
 	if err != nil {
-		return &afterCommitError{err}
+		return errors.Join(shapesErr, &afterCommitError{err})
 	}
 	if len(incs) == 0 {
-		return nil
+		return shapesErr
 	}
 	p.Counters.Incidents.Add(int64(len(incs)))
 	if p.touched != nil {
@@ -398,7 +401,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			p.touched[inc.ID] = true
 		}
 	}
-	return nil
+	return shapesErr
 }
 
 // afterCommitError is an error of Ingest after it committed the batch (in storing its

@@ -171,6 +171,11 @@ func (p *Pipeline) scanFile(ctx context.Context, name string) (ScannedFile, erro
 		}
 		if len(recs) == batchSize || (err != nil && len(recs) > 0) {
 			if ierr := p.Ingest(ctx, recs, []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)}); ierr != nil {
+				if _, after := errors.AsType[*afterCommitError](ierr); after {
+					// The batch is in: the daemon's mark moves past it too, or the
+					// daemon reads its lines again.
+					committed, tail = pos.Offset, slices.Clone(lr.tail)
+				}
 				return sf, ierr
 			}
 			committed, tail = pos.Offset, slices.Clone(lr.tail)

@@ -72,7 +72,16 @@ func TestIPCountsDaysInTheReportersZone(t *testing.T) {
 	s.editConfig(t, "name = \"Test Admin\"\n", "name = \"Test Admin\"\ntimezone = \"America/New_York\"\n")
 	d := s.start(t)
 	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 12, 6, 4, 52, 0, 0, time.UTC), 40000))
-	s.waitIncidents(t, 1)
+	// The incident is made at the fifth line: wait for the sixth in it too (the sixth
+	// may come in a batch of its own).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if incs := s.waitIncidents(t, 1); incs[0].Count >= 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the incident does not hold the 6 lines after 30s")
+		}
+	}
 	check := func(how string) {
 		t.Helper()
 		stdout, stderr, code := s.admin(t, "ip", "3.3.3.3", "--since", "2026-11-01")
