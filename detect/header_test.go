@@ -134,6 +134,32 @@ func TestParseHeader(t *testing.T) {
 			want: Header{Time: time.Date(2020, 6, 8, 12, 8, 44, 0, berlin), Host: localHost(), Program: "vsftpd", PID: 27245, Message: `CONNECT: Client "::ffff:93.24.101.89"`, format: "vsftpd"},
 		},
 		{
+			// PostgreSQL 15's stderr log (testdata/postgres): the message is the whole line
+			name: "postgres log with %m %r [%p]",
+			line: "2026-12-07 07:48:13.707 UTC 127.0.0.1(48846) [7063] FATAL:  password authentication failed for user \"postgres\"",
+			want: Header{Time: time.Date(2026, 12, 7, 7, 48, 13, 707000000, time.UTC), Host: localHost(), Program: "postgres", PID: 7063, Message: "2026-12-07 07:48:13.707 UTC 127.0.0.1(48846) [7063] FATAL:  password authentication failed for user \"postgres\"", format: "postgres"},
+		},
+		{
+			name: "postgres log, Debian's default %m [%p] %q%u@%d",
+			line: "2026-12-07 07:42:27.978 UTC [21117] nosuchuser@postgres FATAL:  password authentication failed for user \"nosuchuser\"",
+			want: Header{Time: time.Date(2026, 12, 7, 7, 42, 27, 978000000, time.UTC), Host: localHost(), Program: "postgres", PID: 21117, Message: "2026-12-07 07:42:27.978 UTC [21117] nosuchuser@postgres FATAL:  password authentication failed for user \"nosuchuser\"", format: "postgres"},
+		},
+		{
+			name: "postgres log, the postmaster's empty %h, %t and a zone in hours",
+			line: "2026-12-07 10:44:15 +03  [19595] LOG:  database system is ready to accept connections",
+			want: Header{Time: time.Date(2026, 12, 7, 7, 44, 15, 0, time.UTC), Host: localHost(), Program: "postgres", PID: 19595, Message: "2026-12-07 10:44:15 +03  [19595] LOG:  database system is ready to accept connections", format: "postgres"},
+		},
+		{
+			name: "postgres log, pgBadger's [%p]: and the local zone",
+			line: "2026-12-07 08:44:15 CET [26164]: user=postgres,db=postgres,app=[unknown],client=127.0.0.1 LOG:  x",
+			want: Header{Time: time.Date(2026, 12, 7, 8, 44, 15, 0, berlin), Host: localHost(), Program: "postgres", PID: 26164, Message: "2026-12-07 08:44:15 CET [26164]: user=postgres,db=postgres,app=[unknown],client=127.0.0.1 LOG:  x", format: "postgres"},
+		},
+		{
+			name: "exim mainlog whose message starts with a word in capitals",
+			line: "2022-06-29 16:04:05 SMTP connection from [203.0.113.7]:1 lost",
+			want: Header{Time: time.Date(2022, 6, 29, 16, 4, 5, 0, berlin), Host: localHost(), Program: "exim", Message: "SMTP connection from [203.0.113.7]:1 lost", format: "exim"},
+		},
+		{
 			name: "proftpd SystemLog",
 			line: "2021-05-28 18:08:34,399 mantis proftpd[498819] mantis (192.168.1.142[192.168.1.142]): USER seb (Login failed): Incorrect password",
 			want: Header{Time: time.Date(2021, 5, 28, 18, 8, 34, 399000000, berlin), Host: "mantis", Program: "proftpd", PID: 498819, Message: "mantis (192.168.1.142[192.168.1.142]): USER seb (Login failed): Incorrect password", format: "proftpd"},

@@ -9,24 +9,32 @@ import (
 )
 
 // Some services write their own log file rather than to syslog, with a header of their
-// own: exim's mainlog (/var/log/exim4/mainlog), vsftpd's vsftpd.log and proftpd's
-// SystemLog. ParseHeader reads these when a line has no syslog header, so the attack
-// rules written for the service's syslog messages classify them too:
+// own: exim's mainlog (/var/log/exim4/mainlog), vsftpd's vsftpd.log, proftpd's
+// SystemLog and PostgreSQL's stderr log (/var/log/postgresql/postgresql-15-main.log).
+// ParseHeader reads these when a line has no syslog header, so the attack rules written
+// for the service's syslog messages classify them too:
 //
-//	exim     2022-06-29 16:04:19 [1234] MSG           (".123" and " +0200" may follow the time; [pid] is optional)
-//	vsftpd   Mon Jun  8 12:08:53 2020 [pid 27244] MSG  (MSG as after "vsftpd[27244]: ")
-//	proftpd  2021-05-28 18:08:34,399 host proftpd[498819] MSG
+//	exim      2022-06-29 16:04:19 [1234] MSG           (".123" and " +0200" may follow the time; [pid] is optional)
+//	vsftpd    Mon Jun  8 12:08:53 2020 [pid 27244] MSG  (MSG as after "vsftpd[27244]: ")
+//	proftpd   2021-05-28 18:08:34,399 host proftpd[498819] MSG
+//	postgres  2026-12-07 07:48:13.707 UTC 127.0.0.1(48846) [7063] FATAL:  …
 //
-// exim and vsftpd name no host: the record's host is this machine's name (the files are
-// local), or the one Detector.WithSourceHosts gives the record's source (a central
-// server's copies of its fleet's files). A line with a <PRI> is never read this way: it
-// came from a network, not a file.
+// PostgreSQL's line starts with its log_line_prefix: %m or %t (the time and a zone
+// abbreviation), then [%p], perhaps with one word (%h or %r) before it. Its message is
+// the whole line, the same text it has after "postgres[7063]: " in the journal, so one
+// rule reads both (see configs/rules/attack.d/postgres).
+//
+// exim, vsftpd and postgres name no host: the record's host is this machine's name (the
+// files are local), or the one Detector.WithSourceHosts gives the record's source (a
+// central server's copies of its fleet's files). A line with a <PRI> is never read this
+// way: it came from a network, not a file.
 
 // nativeFormats are the names ParseHeader gives the formats it reads beyond syslog.
 const (
-	formatExim    = "exim"
-	formatVsftpd  = "vsftpd"
-	formatProftpd = "proftpd"
+	formatExim     = "exim"
+	formatVsftpd   = "vsftpd"
+	formatProftpd  = "proftpd"
+	formatPostgres = "postgres"
 )
 
 // localHost is this machine's name, the host of records whose format names none.
@@ -39,7 +47,7 @@ var localHost = sync.OnceValue(func() string {
 
 // namesHost says whether h's line named its host: a syslog header does, and proftpd's.
 func (h Header) namesHost() bool {
-	return h.format != formatExim && h.format != formatVsftpd
+	return h.format != formatExim && h.format != formatVsftpd && h.format != formatPostgres
 }
 
 // parseNative reads the header of one of the native formats above; ok is false when
@@ -53,6 +61,9 @@ func parseNative(line string, loc *time.Location) (Header, bool) {
 		}
 		if strings.HasPrefix(rest, ",") {
 			return parseProftpd(t, rest[1:], loc)
+		}
+		if h, ok := parsePostgres(t, line, rest, loc); ok {
+			return h, true
 		}
 		return parseExim(t, rest, loc)
 	case len(line) > 4 && line[3] == ' ' && weekdays[line[:3]]:
@@ -128,6 +139,53 @@ func parseExim(d dateTime, rest string, loc *time.Location) (Header, bool) {
 	}
 	return h, true
 }
+
+// parsePostgres reads what follows PostgreSQL's "YYYY-MM-DD HH:MM:SS" in line: [".mmm"]
+// " " ZONE " " [WORD] " [pid]" and a space or a colon. ZONE is an abbreviation in
+// letters ("UTC", "CEST") or an offset in hours ("+03"); exim writes "+0200", so a zone
+// in hours and minutes ("+0545") is left to exim. Requiring [pid] after at most one word
+// keeps exim's lines out ("SMTP connection from …").
+func parsePostgres(d dateTime, line, rest string, loc *time.Location) (Header, bool) {
+	if strings.HasPrefix(rest, ".") {
+		var ok bool
+		if d.nsec, rest, ok = millis(rest[1:]); !ok {
+			return Header{}, false
+		}
+	}
+	zone, rest, ok := strings.Cut(strings.TrimPrefix(rest, " "), " ")
+	switch {
+	case !ok || zone == "":
+		return Header{}, false
+	case zone == "UTC" || zone == "GMT":
+		loc = time.UTC
+	case len(zone) == 3 && (zone[0] == '+' || zone[0] == '-') && isDigits(zone[1:]):
+		hh, _ := strconv.Atoi(zone[1:])
+		if zone[0] == '-' {
+			hh = -hh
+		}
+		loc = time.FixedZone(zone, hh*3600)
+	case len(zone) < 2 || len(zone) > 6 || strings.TrimFunc(zone, isLetter) != "":
+		return Header{}, false
+	}
+	// The word before [pid] is %h or %r: an address, a host name or [local], or
+	// nothing (a process without a client: two spaces).
+	if !strings.HasPrefix(rest, "[") || strings.HasPrefix(rest, "[local] ") {
+		_, rest, _ = strings.Cut(rest, " ")
+	}
+	num, after, ok := strings.Cut(strings.TrimPrefix(rest, "["), "]")
+	if !strings.HasPrefix(rest, "[") || !ok || !isDigits(num) || len(num) > 10 ||
+		!(strings.HasPrefix(after, " ") || strings.HasPrefix(after, ":")) {
+		return Header{}, false
+	}
+	t, ok := d.in(loc)
+	if !ok {
+		return Header{}, false
+	}
+	pid, _ := strconv.Atoi(num)
+	return Header{Time: t, Host: localHost(), Program: "postgres", PID: pid, Message: line, format: formatPostgres}, true
+}
+
+func isLetter(r rune) bool { return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' }
 
 // parseProftpd reads what follows proftpd's "YYYY-MM-DD HH:MM:SS,": "mmm host
 // proftpd[pid] " MSG.
