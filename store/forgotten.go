@@ -89,14 +89,17 @@ func (s *Store) KeepForgotten(f Forgotten, madeSince time.Time, near time.Durati
 			}
 			switch {
 			case !listed:
+			case forgotten && !old.listed && h.last <= old.last:
+				// Made again as it was, and the outbox was done with it: a possible
+				// compromise of a network or a recurrence, which names no one address,
+				// too (it went back on the list after every rebuild).
+				c.unlist = true
 			case h.success && (forgotten || h.stored >= madeSince.UnixNano()):
 				inc, ok, err := getIncident(tx, id)
 				if err != nil {
 					return err
 				}
 				c.unlist = ok && f.told(inc.Addr, h.first, h.last, near)
-			case forgotten:
-				c.unlist = !old.listed && h.last <= old.last
 			}
 			if c.unlist || c.head != nil {
 				changes = append(changes, c)

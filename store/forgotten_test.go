@@ -28,19 +28,24 @@ func TestKeepForgottenGivesTheIncidentsMadeAgainWhatTheForgottenHad(t *testing.T
 		incident("mailed", "81.2.69.160", t0, true),   // a possible compromise mailed about
 		incident("unmailed", "81.2.69.161", t0, true), // one whose mail failed
 	}
+	// A possible compromise of a network (its login's /24 failed before), mailed
+	// about: it names no one address.
+	netLogin := abusewatch.Incident{ID: "netlogin", Key: "success:45.134.27.0/24", Rule: "success-after-failure",
+		Network: netip.MustParsePrefix("45.134.27.0/24"), First: t0, Last: t0.Add(time.Minute), Count: 5, Success: true}
+	incs = append(incs, netLogin)
 	if err := s.PutIncidents(incs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ExpireUnreported([]string{"expired", "grows", "mailed"}); err != nil {
+	if err := s.ExpireUnreported([]string{"expired", "grows", "mailed", "netlogin"}); err != nil {
 		t.Fatal(err)
 	}
-	stored, err := s.FirstStored([]string{"expired", "grows", "waiting", "mailed", "unmailed"})
-	if err != nil || len(stored) != 5 {
+	stored, err := s.FirstStored([]string{"expired", "grows", "waiting", "mailed", "unmailed", "netlogin"})
+	if err != nil || len(stored) != 6 {
 		t.Fatalf("FirstStored = %v, %v", stored, err)
 	}
 	forgotten, _, err := s.ForgetUnreportedIncidents(t0.Add(-time.Hour))
-	if err != nil || forgotten.Len() != 5 {
-		t.Fatalf("ForgetUnreportedIncidents: %d forgotten, %v; want 5", forgotten.Len(), err)
+	if err != nil || forgotten.Len() != 6 {
+		t.Fatalf("ForgetUnreportedIncidents: %d forgotten, %v; want 6", forgotten.Len(), err)
 	}
 	made := time.Now()
 	grown := incs[1]
@@ -49,13 +54,13 @@ func TestKeepForgottenGivesTheIncidentsMadeAgainWhatTheForgottenHad(t *testing.T
 	// of the address hours after it.
 	renamed := incident("renamed", "81.2.69.160", t0.Add(30*time.Second), true)
 	later := incident("later", "81.2.69.160", t0.Add(5*time.Hour), true)
-	again := []abusewatch.Incident{incs[0], grown, incs[2], incs[4], renamed, later}
+	again := []abusewatch.Incident{incs[0], grown, incs[2], incs[4], renamed, later, netLogin}
 	if err := s.PutIncidents(again); err != nil {
 		t.Fatal(err)
 	}
 	unlisted, err := s.KeepForgotten(forgotten, made, 10*time.Minute)
-	if err != nil || unlisted != 2 {
-		t.Errorf("KeepForgotten: %d off the list, %v; want 2", unlisted, err)
+	if err != nil || unlisted != 3 {
+		t.Errorf("KeepForgotten: %d off the list, %v; want 3", unlisted, err)
 	}
 	list, err := unreported(s, 0)
 	if got := incidentIDs(t, list, err); !slices.Equal(got, []string{"grows", "later", "unmailed", "waiting"}) {
