@@ -2,7 +2,9 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -31,6 +33,111 @@ type forgottenHead struct {
 type forgottenLogin struct {
 	first, last int64
 	told        bool
+}
+
+// forgottenKey is the meta key under which ForgetUnreportedIncidents keeps what it
+// forgot until a whole pass has made it again (KeepForgotten, done). A pass cut short (a
+// Ctrl-C, an error, a crash) leaves it, and the next rebuild gives the incidents it
+// makes what the first forgotten ones had: otherwise those the first pass had not made
+// yet were forgotten, and the command run again, as its error says, mailed the admin
+// again about old logins and listed them all as new (review M1).
+var forgottenKey = []byte("forgotten")
+
+// encode is f as forgottenKey holds it: uvarint n, n × (uvarint length, ID, varint
+// first, last, stored, flags byte: 1 listed, 2 success); uvarint m, m × (16-byte
+// address, uvarint k, k × (varint first, last, byte told)).
+func (f Forgotten) encode() []byte {
+	b := binary.AppendUvarint(nil, uint64(len(f.heads)))
+	for id, h := range f.heads {
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
+		b = binary.AppendVarint(binary.AppendVarint(binary.AppendVarint(b, h.first), h.last), h.stored)
+		var flags byte
+		if h.listed {
+			flags |= 1
+		}
+		if h.success {
+			flags |= 2
+		}
+		b = append(b, flags)
+	}
+	b = binary.AppendUvarint(b, uint64(len(f.logins)))
+	for a, ls := range f.logins {
+		a16 := a.As16()
+		b = binary.AppendUvarint(append(b, a16[:]...), uint64(len(ls)))
+		for _, l := range ls {
+			told := byte(0)
+			if l.told {
+				told = 1
+			}
+			b = append(binary.AppendVarint(binary.AppendVarint(b, l.first), l.last), told)
+		}
+	}
+	return b
+}
+
+// decodeForgotten reads what encode wrote.
+func decodeForgotten(v []byte) (Forgotten, error) {
+	f := Forgotten{heads: map[string]forgottenHead{}, logins: map[netip.Addr][]forgottenLogin{}}
+	d := eventDecoder{b: v}
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		l := d.uvarint()
+		if l > uint64(len(d.b)) {
+			return f, errCorruptForgotten
+		}
+		id := string(d.bytes(int(l)))
+		h := forgottenHead{first: d.varint(), last: d.varint(), stored: d.varint()}
+		if flags := d.bytes(1); len(flags) == 1 {
+			h.listed, h.success = flags[0]&1 != 0, flags[0]&2 != 0
+		}
+		f.heads[id] = h
+	}
+	for m := d.uvarint(); m > 0 && d.err == nil; m-- {
+		a16 := d.bytes(16)
+		if len(a16) != 16 {
+			return f, errCorruptForgotten
+		}
+		a := netip.AddrFrom16([16]byte(a16)).Unmap()
+		for k := d.uvarint(); k > 0 && d.err == nil; k-- {
+			l := forgottenLogin{first: d.varint(), last: d.varint()}
+			if told := d.bytes(1); len(told) == 1 {
+				l.told = told[0] != 0
+			}
+			f.logins[a] = append(f.logins[a], l)
+		}
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return f, errCorruptForgotten
+	}
+	return f, nil
+}
+
+var errCorruptForgotten = errors.New("the record of a rebuild cut short is damaged")
+
+// keepOlder merges into f what an earlier rebuild, cut short, forgot: of an incident
+// forgotten by both, the earlier record is what it was before any rebuild.
+func (f Forgotten) keepOlder(old Forgotten) {
+	maps.Copy(f.heads, old.heads)
+	for a, ls := range old.logins {
+		f.logins[a] = append(f.logins[a], ls...)
+	}
+}
+
+// keepForgottenRecord adds to f (just forgotten in tx) what an earlier rebuild cut
+// short forgot, and keeps the whole under forgottenKey until KeepForgotten is done.
+func keepForgottenRecord(tx *bolt.Tx, f Forgotten) error {
+	meta := tx.Bucket(bucketMeta)
+	if v := meta.Get(forgottenKey); v != nil {
+		old, err := decodeForgotten(v)
+		if err != nil {
+			return err
+		}
+		f.keepOlder(old)
+	}
+	if f.Len() == 0 {
+		return nil
+	}
+	return meta.Put(forgottenKey, f.encode())
 }
 
 // Len is how many incidents were forgotten.
@@ -65,11 +172,19 @@ func (f Forgotten) told(addr netip.Addr, first, last int64, near time.Duration) 
 // alert about a forgotten one showed its logins (told): otherwise the next round mailed
 // the admin again about a login mailed days before (the alert marks last a day). It
 // returns how many it took off the list.
-func (s *Store) KeepForgotten(f Forgotten, madeSince time.Time, near time.Duration) (unlisted int, err error) {
+//
+// done says that the pass made all it would: the record ForgetUnreportedIncidents kept
+// of what it forgot is then deleted; a pass cut short leaves it for the next rebuild.
+func (s *Store) KeepForgotten(f Forgotten, madeSince time.Time, near time.Duration, done bool) (unlisted int, err error) {
 	if f.Len() == 0 {
 		return 0, nil
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
+		if done {
+			if err := tx.Bucket(bucketMeta).Delete(forgottenKey); err != nil {
+				return err
+			}
+		}
 		lastIdx, unreported := tx.Bucket(bucketIncidentLast), tx.Bucket(bucketUnreported)
 		type change struct {
 			id, head []byte

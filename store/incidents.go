@@ -763,8 +763,11 @@ func (s *Store) ForgetUnreportedIncidents(since time.Time) (forgotten Forgotten,
 			ids, bodies = append(ids, slices.Clone(id)), append(bodies, k)
 			return nil
 		})
-		if err != nil || len(ids) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(ids) == 0 {
+			return keepForgottenRecord(tx, forgotten)
 		}
 		// The indexes keyed by something else, walked for the entries of doomed IDs.
 		var addrs, starts [][]byte
@@ -797,7 +800,7 @@ func (s *Store) ForgetUnreportedIncidents(since time.Time) (forgotten Forgotten,
 				}
 			}
 		}
-		return nil
+		return keepForgottenRecord(tx, forgotten)
 	})
 	if err != nil {
 		return Forgotten{}, 0, fmt.Errorf("store: forgetting the incidents since %s: %w", since.Format(time.RFC3339), err)

@@ -196,7 +196,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	// What the pass made again keeps what the forgotten incidents had, even after a pass
 	// cut short: an incident made again is not new in the summary, nor mailed or
 	// reported again when the outbox was done with it.
-	unlisted, kerr := st.KeepForgotten(forgotten, made, cfg.Correlate.SuccessLookback.Duration)
+	unlisted, kerr := st.KeepForgotten(forgotten, made, cfg.Correlate.SuccessLookback.Duration, err == nil)
 	err = errors.Join(err, kerr)
 	if err != nil && *rebuild {
 		err = fmt.Errorf("%w\nthe %d incidents --rebuild forgot are made again by running the same command again (their events are kept)", err, forgotten.Len())
