@@ -94,6 +94,11 @@ type Count struct {
 	ByClass map[Class]int // events by class
 }
 
+// EmptyShape is the shape of an unknown record with neither program nor message (a
+// header alone: "Dec  7 07:00:00 host "): the tuning list names it, and a shape is a
+// key of the store, which may not be empty.
+const EmptyShape = "(an empty message)"
+
 // IncidentHead is what the store's indexes tell of one incident without reading it:
 // its Key and ID (the slices are valid only during the call that hands them over), the
 // times of its first and last events (UnixNano) and, when Known (stores written since

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/abusewatch/abusewatch/store"
+	"github.com/abusewatch/abusewatch"
 )
 
 // A line that is a header alone ("Dec  7 07:00:00 host ", a sender's empty message)
@@ -44,8 +44,8 @@ func TestAnEmptyMessageDoesNotKeepItsBatchFromCorrelation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(shapes) != 1 || shapes[0].Count != 1 || shapes[0].Shape != store.EmptyShape {
-			t.Errorf("%q: shapes %+v; want the empty line's, once, as %q", empty, shapes, store.EmptyShape)
+		if len(shapes) != 1 || shapes[0].Count != 1 || shapes[0].Shape != abusewatch.EmptyShape {
+			t.Errorf("%q: shapes %+v; want the empty line's, once, as %q", empty, shapes, abusewatch.EmptyShape)
 		}
 	}
 }

@@ -1,10 +1,13 @@
 package detect
 
 import (
+	"errors"
 	"net/netip"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/abusewatch/abusewatch"
 )
 
 // GenericAddr finds the address of an unknown record in a position that programs, not
@@ -189,6 +192,9 @@ func isNumberish(s string) bool {
 // with numbers, addresses, hex and user names masked, e.g.
 // "sshd: Connection from <ADDR> port <N> on <ADDR> port <N>".
 func Shape(program, msg string) string {
+	if program == "" && msg == "" {
+		return abusewatch.EmptyShape
+	}
 	var b strings.Builder
 	if program != "" {
 		b.WriteString(program)
@@ -220,6 +226,10 @@ func Suggest(line string) (string, error) {
 	h, err := ParseHeader(line, time.Now(), nil)
 	if err != nil {
 		return "", err
+	}
+	if h.Program == "" && h.Message == "" {
+		// "^$" would drop every empty message, of any program and any host.
+		return "", errors.New("a header with no message: no rule is proposed for it")
 	}
 	var b strings.Builder
 	if h.Program != "" {

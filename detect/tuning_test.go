@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/abusewatch/abusewatch"
 )
 
 // A rule that does not compile is reported with file and line, every one of them, and
@@ -215,6 +217,23 @@ func TestSuggestNativeFormat(t *testing.T) {
 			if out, _ := d.Classify(record(line)); out != Normal {
 				t.Errorf("rule %s\n%s: %v, want normal", rule, line, out)
 			}
+		}
+	}
+}
+
+// A header with no message has a shape the tuning list can name and the store can keep
+// ("" is no key), and no rule is proposed for it: "^$" would drop every empty message.
+func TestAnEmptyMessageHasAShapeButNoSuggestedRule(t *testing.T) {
+	if got := Shape("", ""); got != abusewatch.EmptyShape {
+		t.Errorf("Shape of an empty message = %q, want %q", got, abusewatch.EmptyShape)
+	}
+	for _, line := range []string{"Dec  7 07:00:00 web1 ", "2026-11-01T10:00:30Z web1 "} {
+		h, err := ParseHeader(line, time.Now(), nil)
+		if err != nil || h.Program != "" || h.Message != "" {
+			t.Fatalf("ParseHeader(%q) = %+v, %v; want a header alone", line, h, err)
+		}
+		if rule, err := Suggest(line); err == nil {
+			t.Errorf("Suggest(%q) = %q; want no rule", line, rule)
 		}
 	}
 }

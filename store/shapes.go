@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -23,10 +24,6 @@ const MaxShapes = 10000
 
 // OtherShapes is the shape that counts records once MaxShapes distinct shapes are kept.
 const OtherShapes = "(other shapes: the list is full; add normal rules for the top ones)"
-
-// EmptyShape is the shape of records with neither program nor message (a header
-// alone: "Dec  7 07:00:00 host ").
-const EmptyShape = "(an empty message)"
 
 // maxShapeKey bounds a shape as a key, and its sample: a line is the sender's (a
 // syslog frame may hold 64 kB), bbolt refuses a key over 32 kB, and the refusal failed
@@ -69,7 +66,7 @@ func (s *Store) AddShapes(shapes []Shape) error {
 		for _, sh := range shapes {
 			sh.Shape, sh.Sample = cutShape(sh.Shape, maxShapeKey), cutShape(sh.Sample, 4*maxShapeKey)
 			if sh.Shape == "" {
-				sh.Shape = EmptyShape // bbolt refuses an empty key
+				sh.Shape = abusewatch.EmptyShape // bbolt refuses an empty key
 			}
 			key := []byte(sh.Shape)
 			v := b.Get(key)
