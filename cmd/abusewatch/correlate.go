@@ -126,7 +126,9 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		"raw events older than [retention] events are gone, recurrence still sees their daily counters")
 	asJSON := fs.Bool("json", false, "print one summary object instead of the table")
 	rebuild := fs.Bool("rebuild", false, "first forget the incidents that started since T and that no report names, so the rules of now "+
-		"make them again (a changed threshold or window cuts visits anew; only those whose events are still kept); without it, an incident stored for those events stays as it is")
+		"make them again (a changed threshold or window cuts visits anew; only those whose events are still kept), each keeping what was done with it "+
+		"(its alert, its place on the outbox's work list, when it was first stored), even when run again after a pass cut short; "+
+		"without it, an incident stored for those events stays as it is")
 	verbose := fs.Bool("v", false, "log what each stage does, not only warnings")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
