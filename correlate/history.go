@@ -411,10 +411,10 @@ type latestIncidents struct {
 	fulls    map[string]struct{} // the keys known in full (a few kB each)
 	kept     int                 // of them, those the last forget kept (they may grow)
 	seed     maphash.Seed
-	heads    *storedHeads        // nil: any key may have an incident, ask the store
-	madeKeys map[uint64]struct{} // hashes of the keys the pass made incidents of (the store has its writes: ask it)
-	byID     func(id string) (abusewatch.Incident, bool, error)
-	grows    map[string]time.Time // keys whose newest incident the pass made: until when it may grow
+	heads    *storedHeads                                       // nil: any key may have an incident, ask the store
+	madeKeys map[uint64]struct{}                                // hashes of the keys the pass made incidents of (the store has its writes: ask it)
+	byID     func(id string) (abusewatch.Incident, bool, error) // the store's read by ID, for what heads answer whole
+	grows    map[string]time.Time                               // keys whose newest incident the pass made: until when it may grow
 }
 
 // knownIncident is what the memory holds of a key's newest incident: the whole of it,
