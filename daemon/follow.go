@@ -175,8 +175,19 @@ func (ff *fileFollower) rotatedBesides(o *openFile) []heldFile {
 		return held
 	}
 	start := o.head()
+	// o renamed since it was opened (rotated again), and held under that name: a file
+	// named after it (NAME.gz, NAME.xz …) is its copy, maybe one gzip has only begun,
+	// whose head says nothing yet. Kept, it was read whole by the time it was read, and
+	// o's lines twice.
+	var oNames []string
+	for _, h := range held {
+		if h.dev == o.id.Dev && h.inode == o.id.Inode {
+			oNames = append(oNames, h.path+".")
+		}
+	}
 	return slices.DeleteFunc(held, func(h heldFile) bool {
-		if h.dev == o.id.Dev && h.inode == o.id.Inode || len(h.head) > 0 && startsLike(h.head, start) {
+		copyOfO := slices.ContainsFunc(oNames, func(name string) bool { return strings.HasPrefix(h.path, name) })
+		if h.dev == o.id.Dev && h.inode == o.id.Inode || copyOfO || len(h.head) > 0 && startsLike(h.head, start) {
 			h.f.Close()
 			return true
 		}

@@ -209,3 +209,47 @@ func TestResumeWhileLogrotateRenames(t *testing.T) {
 	}
 	r.checkRead(20)
 }
+
+// logrotate rotates again just after the follower opened the new file: the new file
+// becomes auth.log.1, and gzip has created auth.log.1.gz but written nothing of it when
+// the follower reads the heads of the rotated files. By the time it reads them, gzip
+// has written it whole. The copy was not taken for the new file's (its head was empty)
+// nor for one being compressed (its source is the new file, which is not among the
+// rotated files to read), so the new file's lines were read twice: from the copy, and
+// through the descriptor (4,100 lines twice in 1 run of 2 of TestRotationWithCompression
+// under load).
+func TestACopyOfTheNewFileStartedAsTheRotatedFilesAreListed(t *testing.T) {
+	r := newRotationRace(t)
+	r.rotateCompressed(true)
+	r.write(40, 80)
+	listings := 0
+	var gz *os.File
+	r.ff.listed = func() {
+		switch listings++; listings {
+		case 1:
+			r.move(".1.gz", ".2.gz")
+			r.move("", ".1")
+			var err error
+			if gz, err = os.Create(r.path + ".1.gz"); err != nil {
+				t.Fatal(err)
+			}
+		case 3:
+			b, err := os.ReadFile(r.path + ".1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			zw := gzip.NewWriter(gz)
+			if _, err := zw.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			gz.Close()
+		}
+	}
+	r.check()
+	if listings < 3 {
+		t.Errorf("%d listings of the rotated files; the test needs the third", listings)
+	}
+}
