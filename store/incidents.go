@@ -122,11 +122,7 @@ func startedBefore(c *bolt.Cursor, key, bound []byte) (id, next []byte) {
 func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		var prev []byte
-		return tx.Bucket(bucketStarts).ForEach(func(k, _ []byte) error {
-			key, _, ok := splitStartKey(k)
-			if !ok {
-				return fmt.Errorf("incident_starts key %x is not key | 0 | start | ID", k)
-			}
+		return eachStart(tx, func(key, _ []byte) error {
 			if prev != nil && bytes.Equal(key, prev) {
 				return nil
 			}
@@ -144,17 +140,25 @@ func (s *Store) IncidentKeys(fn func(key []byte) error) error {
 func (s *Store) IncidentHeads(fn func(abusewatch.IncidentHead) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		last := tx.Bucket(bucketIncidentLast)
-		return tx.Bucket(bucketStarts).ForEach(func(k, _ []byte) error {
-			key, id, ok := splitStartKey(k)
-			if !ok {
-				return fmt.Errorf("incident_starts key %x is not key | 0 | start | ID", k)
-			}
+		return eachStart(tx, func(key, id []byte) error {
 			h, found := readHead(last.Get(id))
 			if !found {
 				return fmt.Errorf("incident %s for key %s is missing", id, key)
 			}
 			return fn(abusewatch.IncidentHead{Key: key, ID: id, First: h.first, Last: h.last, Known: h.known, Success: h.success})
 		})
+	})
+}
+
+// eachStart calls fn with the key and ID of every entry of incident_starts in tx, in
+// its order (by key, then start); a damaged entry is an error.
+func eachStart(tx *bolt.Tx, fn func(key, id []byte) error) error {
+	return tx.Bucket(bucketStarts).ForEach(func(k, _ []byte) error {
+		key, id, ok := splitStartKey(k)
+		if !ok {
+			return fmt.Errorf("incident_starts key %x is not key | 0 | start | ID", k)
+		}
+		return fn(key, id)
 	})
 }
 
