@@ -170,15 +170,15 @@ func (p *Pipeline) scanFile(ctx context.Context, name string) (ScannedFile, erro
 			recs = append(recs, abusewatch.Record{Source: abs, Line: line, Offset: pos.Offset, Read: read})
 		}
 		if len(recs) == batchSize || (err != nil && len(recs) > 0) {
-			if ierr := p.Ingest(ctx, recs, []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)}); ierr != nil {
-				if _, after := errors.AsType[*afterCommitError](ierr); after {
-					// The batch is in: the daemon's mark moves past it too, or the
-					// daemon reads its lines again.
-					committed, tail = pos.Offset, slices.Clone(lr.tail)
-				}
+			ierr := p.Ingest(ctx, recs, []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)})
+			if _, after := errors.AsType[*afterCommitError](ierr); ierr == nil || after {
+				// The batch is in, even when what followed its commit failed: the
+				// daemon's mark moves past it too, or the daemon reads its lines again.
+				committed, tail = pos.Offset, slices.Clone(lr.tail)
+			}
+			if ierr != nil {
 				return sf, ierr
 			}
-			committed, tail = pos.Offset, slices.Clone(lr.tail)
 			recs = recs[:0]
 		}
 		if errors.Is(err, io.EOF) {
