@@ -104,11 +104,17 @@ func runUntilRead(t *testing.T, cfg *Config, logFile string) {
 // mails nothing of its own (observe mode, no incidents): what these tests count is lines.
 func followConfig(t *testing.T, dir, logFile string) *Config {
 	t.Helper()
-	return parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
-[[source]]
-files = [%q]
+	return observeConfig(t, dir, fmt.Sprintf("[[source]]\nfiles = [%q]", logFile), 1_000_000_000)
+}
+
+// observeConfig is the config of a daemon in dir that reads what sources (TOML) names,
+// stores it and makes an incident of threshold failures, in observe mode: it mails
+// nothing, and looks nothing up.
+func observeConfig(t *testing.T, dir, sources string, threshold int) *Config {
+	t.Helper()
+	return parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`%s
 [correlate]
-threshold = 1000000000
+threshold = %d
 [lookup]
 rdap = false
 resolvers = ["127.0.0.1:9"]
@@ -124,7 +130,7 @@ mode = "observe"
 socket = ""
 [store]
 path = %q
-`, logFile, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+`, sources, threshold, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
 }
 
 // userLines are sshd failures from 3.3.3.3 whose user names carry from..to-1.

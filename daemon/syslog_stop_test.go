@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -112,26 +111,5 @@ func TestSyslogLineCommittedAsTheDaemonStopsIsStoredOnce(t *testing.T) {
 // attack and mails nothing (observe mode).
 func syslogStoreConfig(t *testing.T, dir string) *Config {
 	t.Helper()
-	return parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
-[syslog]
-tcp = ["127.0.0.1:0"]
-allow = ["127.0.0.1"]
-[correlate]
-threshold = 1
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:9"]
-[reporter]
-name = "Test Admin"
-[mail]
-transport = "maildir"
-maildir = %q
-from = "a@example.org"
-[policy]
-mode = "observe"
-[admin]
-socket = ""
-[store]
-path = %q
-`, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+	return observeConfig(t, dir, "[syslog]\ntcp = [\"127.0.0.1:0\"]\nallow = [\"127.0.0.1\"]", 1)
 }
