@@ -354,6 +354,11 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			keep(v.Event, true)
 		}
 	}
+	if ingestFault != nil {
+		if err := ingestFault(recs, false); err != nil {
+			return err
+		}
+	}
 	stored, err := p.store.Commit(events, positions)
 	if err != nil {
 		return err
@@ -370,7 +375,12 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	c.Skipped.Add(n.skipped)
 	c.countClasses(events)
 	var shapesErr error
-	if len(shapes) > 0 {
+	if ingestFault != nil {
+		if err := ingestFault(recs, true); err != nil {
+			shapesErr = &afterCommitError{fmt.Errorf("tallying the unknown records' shapes: %w", err)}
+		}
+	}
+	if len(shapes) > 0 && shapesErr == nil {
 		// Shapes are tuning statistics, not evidence: a crash between the two commits
 		// loses (or, on a re-read, repeats) one batch's counts, never an event, and
 		// a tally the store refuses does not keep the batch from being correlated
@@ -390,7 +400,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	// would make no incident. One batch is a moment's work, as the daemon's last flush is.
 	incs, err := p.correlateAndStore(context.WithoutCancel(ctx), stored)
 	if err != nil {
-		return errors.Join(shapesErr, &afterCommitError{err})
+		return errors.Join(shapesErr, &afterCommitError{fmt.Errorf("correlating the batch: %w", err)})
 	}
 	if len(incs) == 0 {
 		return shapesErr
@@ -403,6 +413,13 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	}
 	return shapesErr
 }
+
+// ingestFault, when not nil, is called by Ingest with each batch just before its commit
+// (committed false: an error is taken as the store's refusal of the commit) and just
+// after it (true: as the store's refusal of the unknown lines' tally, which follows).
+// Only tests set it: short of damaging the database or filling the disk, nothing makes
+// either fail on demand, and a scan must stop at the one and read on after the other.
+var ingestFault func(recs []abusewatch.Record, committed bool) error
 
 // afterCommitError is an error of Ingest after it committed the batch (in storing its
 // shapes, or in correlating it): the batch is in the store and must not be ingested
