@@ -65,8 +65,9 @@ func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([
 		return nil, err
 	}
 	var out []ScannedFile
+	failed := &ProcessingFailed{}
 	for _, f := range ordered {
-		sf, err := p.scanFile(ctx, f)
+		sf, err := p.scanFile(ctx, f, failed)
 		if sf.ReadAs != "" || sf.Truncated {
 			out = append(out, sf)
 		}
@@ -74,8 +75,33 @@ func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([
 			return out, err
 		}
 	}
+	if failed.Batches > 0 {
+		return out, failed
+	}
 	return out, nil
 }
+
+// ProcessingFailed is what Scan returns when it read every file to its end, but the
+// processing of some batches failed after their events were committed (the unknown
+// lines' tally, the correlation). Each was logged as a warning with its file and lines,
+// and the scan read on, as the daemon does: the events are stored, and reading them
+// again would store them twice.
+type ProcessingFailed struct {
+	Batches int
+	First   error // the first batch's failure
+}
+
+func (e *ProcessingFailed) Error() string {
+	batches := "1 batch's events were"
+	if e.Batches > 1 {
+		batches = fmt.Sprintf("%d batches' events were", e.Batches)
+	}
+	return fmt.Sprintf("%s stored, but processing them failed after (the first: %v); every file was read to its end "+
+		"and a scan again reads nothing twice (see the warnings above)", batches, e.First)
+}
+
+// Unwrap is the first failure.
+func (e *ProcessingFailed) Unwrap() error { return e.First }
 
 // oldestFirst sorts files by modification time, so rotated files come before the live one.
 func oldestFirst(files []string) ([]string, error) {
@@ -102,7 +128,10 @@ func oldestFirst(files []string) ([]string, error) {
 	return out, nil
 }
 
-func (p *Pipeline) scanFile(ctx context.Context, name string) (ScannedFile, error) {
+// scanFile reads the file name through the pipeline from where it was read before. A
+// batch whose processing failed after its commit is logged and added to failed, and
+// reading goes on; any other failure stops it there, before the batch's mark.
+func (p *Pipeline) scanFile(ctx context.Context, name string, failed *ProcessingFailed) (ScannedFile, error) {
 	sf := ScannedFile{Name: name}
 	abs, err := filepath.Abs(name)
 	if err != nil {
@@ -163,21 +192,30 @@ func (p *Pipeline) scanFile(ctx context.Context, name string) (ScannedFile, erro
 		read = fi.ModTime()
 	}
 	recs := make([]abusewatch.Record, 0, batchSize)
+	lineNo := sf.Lines // the last line read, counted from the file's start
 	for {
 		line, n, err := lr.next()
 		if n > 0 {
 			pos.Offset += int64(n)
+			lineNo++
 			recs = append(recs, abusewatch.Record{Source: abs, Line: line, Offset: pos.Offset, Read: read})
 		}
 		if len(recs) == batchSize || (err != nil && len(recs) > 0) {
 			ierr := p.Ingest(ctx, recs, []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)})
-			if _, after := errors.AsType[*afterCommitError](ierr); ierr == nil || after {
-				// The batch is in, even when what followed its commit failed: the
-				// daemon's mark moves past it too, or the daemon reads its lines again.
-				committed, tail = pos.Offset, slices.Clone(lr.tail)
+			if _, after := errors.AsType[*afterCommitError](ierr); ierr != nil && !after {
+				return sf, ierr // not committed: the next scan reads the batch again
 			}
+			// The batch is in, even when what followed its commit failed: the
+			// daemon's mark moves past it too, or the daemon reads its lines again.
+			committed, tail = pos.Offset, slices.Clone(lr.tail)
 			if ierr != nil {
-				return sf, ierr
+				// As the daemon does: reading the batch again would store its events
+				// twice, and stopping would leave the rest of the file unread.
+				p.log.Warn("the batch's events are stored, but processing them failed after: reading goes on",
+					"file", abs, "lines", fmt.Sprintf("%d-%d", lineNo-int64(len(recs))+1, lineNo), "err", ierr)
+				if failed.Batches++; failed.First == nil {
+					failed.First = fmt.Errorf("%s, lines %d-%d: %w", abs, lineNo-int64(len(recs))+1, lineNo, ierr)
+				}
 			}
 			recs = recs[:0]
 		}
