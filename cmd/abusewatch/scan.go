@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -91,11 +92,15 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	pipe.RecordChanges() // for the table of what the files made
 	start := time.Now()
 	scanned, err := pipe.Scan(ctx, files, from)
-	if err != nil {
+	var processing *daemon.ProcessingFailed
+	if err != nil && !errors.As(err, &processing) {
 		return err
 	}
+	// Every file was read to its end even so: the round and the summary follow, and
+	// the exit status is still 1, for a script that runs scan (README, scan).
+	scanErr := err
 	now := time.Now()
-	deliverErr := pipe.Tick(ctx, now)
+	failed := errors.Join(scanErr, pipe.Tick(ctx, now))
 	touched, err := pipe.Touched(now)
 	if err != nil {
 		return err
@@ -112,7 +117,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		if err := enc.Encode(sum); err != nil {
 			return err
 		}
-		return deliverErr
+		return failed
 	}
 	for _, sf := range scanned {
 		fmt.Fprintln(c.stdout, readBeforeLine(sf))
@@ -127,7 +132,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "Nothing new: these files hold no line that was not read before (positions in %s; remove it to start over).\n", cfg.Store.Path)
 		}
 		c.whereReportsAre(cfg, sum)
-		return deliverErr
+		return failed
 	}
 	tw := newTable(c.stdout)
 	loc := shownZone(cfg)
@@ -145,7 +150,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(c.stdout)
 	c.whereReportsAre(cfg, sum)
-	return deliverErr
+	return failed
 }
 
 // readBeforeLine tells the admin that a file's lines were read before, up to where, and
