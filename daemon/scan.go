@@ -211,10 +211,11 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 			if ierr != nil {
 				// As the daemon does: reading the batch again would store its events
 				// twice, and stopping would leave the rest of the file unread.
+				lines := fmt.Sprintf("%d-%d", lineNo-int64(len(recs))+1, lineNo)
 				p.log.Warn("the batch's events are stored, but processing them failed after: reading goes on",
-					"file", abs, "lines", fmt.Sprintf("%d-%d", lineNo-int64(len(recs))+1, lineNo), "err", ierr)
+					"file", abs, "lines", lines, "err", ierr)
 				if failed.Batches++; failed.First == nil {
-					failed.First = fmt.Errorf("%s, lines %d-%d: %w", abs, lineNo-int64(len(recs))+1, lineNo, ierr)
+					failed.First = fmt.Errorf("%s, lines %s: %w", abs, lines, ierr)
 				}
 			}
 			recs = recs[:0]

@@ -91,14 +91,13 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	}
 	pipe.RecordChanges() // for the table of what the files made
 	start := time.Now()
-	scanned, err := pipe.Scan(ctx, files, from)
-	var processing *daemon.ProcessingFailed
-	if err != nil && !errors.As(err, &processing) {
-		return err
+	scanned, scanErr := pipe.Scan(ctx, files, from)
+	if _, readOn := errors.AsType[*daemon.ProcessingFailed](scanErr); scanErr != nil && !readOn {
+		return scanErr
 	}
-	// Every file was read to its end even so: the round and the summary follow, and
-	// the exit status is still 1, for a script that runs scan (README, scan).
-	scanErr := err
+	// After a ProcessingFailed every file was read to its end even so: the round and the
+	// summary follow, and the exit status is still 1, for a script that runs scan
+	// (README, scan).
 	now := time.Now()
 	failed := errors.Join(scanErr, pipe.Tick(ctx, now))
 	touched, err := pipe.Touched(now)
