@@ -420,7 +420,7 @@ func (d *Daemon) keepRetention(ctx context.Context) (stop func()) {
 		tick := time.NewTicker(r.Interval.Duration)
 		defer tick.Stop()
 		for {
-			if err := Retain(ctx, d.store, r, time.Now(), d.log.Info); err != nil && !errors.Is(err, context.Canceled) {
+			if err := Retain(ctx, d.store, r, d.cfg.Correlate, time.Now(), d.log.Info); err != nil && !errors.Is(err, context.Canceled) {
 				d.log.Warn("retention pass", "err", err)
 			}
 			select {
@@ -431,6 +431,18 @@ func (d *Daemon) keepRetention(ctx context.Context) (stop func()) {
 		}
 	})
 	return func() { cancel(); wg.Wait() }
+}
+
+// reportedKept is how long after its last event an incident that has a report is kept:
+// retention.incidents, but at least the recurrence's period when that rule is on. A
+// recurrence of its scope begins after it (and one of the short windows' holds lines a
+// recurrence would tell again); deleted sooner, the same logs made a follow-up report
+// or none, depending on whether retention ran before the follow-up's days were read.
+func reportedKept(r RetentionConfig, k CorrelateConfig) time.Duration {
+	if k.RecurrenceDays > 0 {
+		return max(r.Incidents.Duration, k.RecurrencePeriod.Duration)
+	}
+	return r.Incidents.Duration
 }
 
 // logsNow is the time ages are counted back from: the newest stored event, or now when
@@ -449,8 +461,9 @@ func logsNow(st *store.Store, now time.Time) (time.Time, error) {
 }
 
 // Retain deletes what retention r no longer keeps and logs what it deleted; ages count
-// back from logsNow.
-func Retain(ctx context.Context, st *store.Store, r RetentionConfig, now time.Time, logf func(string, ...any)) error {
+// back from logsNow. Of the rules k, the recurrence's period says how long a reported
+// incident is kept at least (reportedKept).
+func Retain(ctx context.Context, st *store.Store, r RetentionConfig, k CorrelateConfig, now time.Time, logf func(string, ...any)) error {
 	now, err := logsNow(st, now)
 	if err != nil {
 		return err
@@ -463,7 +476,7 @@ func Retain(ctx context.Context, st *store.Store, r RetentionConfig, now time.Ti
 	if err != nil {
 		return err
 	}
-	incidents, err := st.PruneIncidents(ctx, now.Add(-r.Incidents.Duration), 0)
+	incidents, err := st.PruneIncidents(ctx, now.Add(-r.Incidents.Duration), now.Add(-reportedKept(r, k)), 0)
 	if err != nil {
 		return err
 	}

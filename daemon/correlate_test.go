@@ -184,7 +184,7 @@ func TestRetainDeletesOldEventsAndKeepsTheirCounters(t *testing.T) {
 		}
 	}
 	var logged []string
-	if err := Retain(t.Context(), p.store, p.cfg.Retention, now, func(msg string, _ ...any) { logged = append(logged, msg) }); err != nil {
+	if err := Retain(t.Context(), p.store, p.cfg.Retention, p.cfg.Correlate, now, func(msg string, _ ...any) { logged = append(logged, msg) }); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := p.store.EventCount(); n != 1 || len(logged) != 1 {
@@ -220,7 +220,7 @@ func TestQueryNetworkShowsCountersBeyondRawRetention(t *testing.T) {
 	if _, err := p.store.Commit(evs, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := Retain(t.Context(), p.store, p.cfg.Retention, now, func(string, ...any) {}); err != nil {
+	if err := Retain(t.Context(), p.store, p.cfg.Retention, p.cfg.Correlate, now, func(string, ...any) {}); err != nil {
 		t.Fatal(err)
 	}
 	for _, net := range []string{"45.134.26.17/32", "45.134.26.0/24"} {

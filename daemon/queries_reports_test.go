@@ -47,7 +47,7 @@ func TestQueryNetworkListsReportsOfDeletedIncidents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := st.PruneIncidents(context.Background(), now.Add(-30*day), 0); err != nil || n != 3 {
+	if n, err := st.PruneIncidents(context.Background(), now.Add(-30*day), now.Add(-30*day), 0); err != nil || n != 3 {
 		t.Fatalf("retention deleted %d incidents (%v); want 3", n, err)
 	}
 	for _, tc := range []struct {

@@ -274,7 +274,7 @@ func TestAShareAfterRetentionCountsThePrunedDaysAndBeginsAtItsFirstLine(t *testi
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	if err := Retain(t.Context(), p.store, cfg.Retention, now, func(string, ...any) {}); err != nil {
+	if err := Retain(t.Context(), p.store, cfg.Retention, cfg.Correlate, now, func(string, ...any) {}); err != nil {
 		t.Fatal(err)
 	}
 	if oldest, _, _ := p.store.OldestEvent(); !oldest.After(time.Date(2026, 11, 17, 0, 0, 0, 0, time.UTC)) {
@@ -388,7 +388,7 @@ func TestAShareOfANetworkIncidentAfterRetentionSaysAtLeast(t *testing.T) {
 	if err := p.store.PutIncidents([]abusewatch.Incident{inc}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Retain(t.Context(), p.store, cfg.Retention, time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), func(string, ...any) {}); err != nil {
+	if err := Retain(t.Context(), p.store, cfg.Retention, cfg.Correlate, time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), func(string, ...any) {}); err != nil {
 		t.Fatal(err)
 	}
 	if oldest, _, _ := p.store.OldestEvent(); !oldest.After(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)) {

@@ -104,19 +104,33 @@ func (s *Store) sealBefore(day uint32) error {
 
 // PruneIncidents deletes the incidents whose last event is before before, with their
 // index entries; the reports that name them stay (their mail is the record of what was
-// sent). A busy host makes hundreds of thousands a half-year, about 1.4 kB each on disk
-// with their indexes, kept for ever before. It works in transactions of at most chunk
-// incidents (0: a default), so ingestion waits for one at most, and returns how many it
-// deleted; on cancellation it stops between transactions.
-func (s *Store) PruneIncidents(ctx context.Context, before time.Time, chunk int) (int, error) {
+// sent). One that has a report is deleted only when its last event is before
+// reportedBefore too (the earlier of the two counts): a later recurrence of its scope
+// begins after it, and without it the same logs gave a follow-up report or none,
+// depending on when retention ran. Reported incidents are few (the outbox's daily
+// cap); the others are hundreds of thousands a half-year on a busy host, about 1.4 kB
+// each on disk with their indexes. It works in transactions of at most chunk incidents
+// (0: a default), so ingestion waits for one at most, and returns how many it deleted;
+// on cancellation it stops between transactions.
+func (s *Store) PruneIncidents(ctx context.Context, before, reportedBefore time.Time, chunk int) (int, error) {
 	if chunk <= 0 {
 		chunk = defaultChunk
 	}
 	// Which ones: one read of the index of last events, not one per transaction.
+	if reportedBefore.After(before) {
+		reportedBefore = before
+	}
+	expired := func(tx *bolt.Tx, id, head []byte) bool {
+		h, ok := readHead(head)
+		if !ok || h.last >= before.UnixNano() {
+			return false
+		}
+		return h.last < reportedBefore.UnixNano() || tx.Bucket(bucketReported).Get(id) == nil
+	}
 	var ids [][]byte
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketIncidentLast).ForEach(func(id, v []byte) error {
-			if h, ok := readHead(v); ok && h.last < before.UnixNano() {
+			if expired(tx, id, v) {
 				ids = append(ids, bytes.Clone(id))
 			}
 			return nil
@@ -125,8 +139,8 @@ func (s *Store) PruneIncidents(ctx context.Context, before time.Time, chunk int)
 		return 0, err
 	}
 	return s.deleteInChunks(ctx, ids, chunk, func(tx *bolt.Tx, id []byte) (bool, error) {
-		if h, ok := readHead(tx.Bucket(bucketIncidentLast).Get(id)); !ok || h.last >= before.UnixNano() {
-			return false, nil // gone, or grown since it was listed
+		if !expired(tx, id, tx.Bucket(bucketIncidentLast).Get(id)) {
+			return false, nil // gone, grown or reported since it was listed
 		}
 		inc, ok, err := getIncident(tx, id)
 		if err != nil || !ok {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -1001,7 +1002,7 @@ func TestPruneIncidentsDeletesTheOldWithTheirIndexes(t *testing.T) {
 	if _, err := s.AddReport(abusewatch.Report{ID: "r", State: abusewatch.ReportSent, Incidents: []string{"age500"}, Message: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.PruneIncidents(t.Context(), t0.AddDate(0, 0, -400), 1) // one a transaction
+	n, err := s.PruneIncidents(t.Context(), t0.AddDate(0, 0, -400), t0.AddDate(0, 0, -400), 1) // one a transaction
 	if err != nil || n != 2 {
 		t.Fatalf("PruneIncidents = %d, %v; want 2", n, err)
 	}
@@ -1027,6 +1028,41 @@ func TestPruneIncidentsDeletesTheOldWithTheirIndexes(t *testing.T) {
 	})
 	if r, ok, err := s.Report("r"); err != nil || !ok || string(r.Message) != "x" {
 		t.Errorf("the report of a pruned incident: %v, %v", ok, err)
+	}
+}
+
+// An incident with a report is kept until reportedBefore, later than the others' cutoff
+// (a recurrence of its scope begins after it); past that it goes too.
+func TestPruneIncidentsKeepsTheReportedLonger(t *testing.T) {
+	s := openTemp(t)
+	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("45.134.26.17")
+	var incs []abusewatch.Incident
+	for _, id := range []string{"reported-100", "unreported-100", "reported-300"} {
+		age, _ := strconv.Atoi(id[strings.IndexByte(id, '-')+1:])
+		last := t0.AddDate(0, 0, -age)
+		incs = append(incs, abusewatch.Incident{ID: id, Key: "recur:" + a.String() + "/32", Addr: a, Rule: "recurrence",
+			First: last.AddDate(0, 0, -20), Last: last, Count: 5})
+	}
+	if err := s.PutIncidents(incs); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"reported-100", "reported-300"} {
+		if _, err := s.AddReport(abusewatch.Report{ID: "r-" + id, State: abusewatch.ReportSent, Incidents: []string{id}, Message: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Incidents retention 30 days, reported ones 180.
+	n, err := s.PruneIncidents(t.Context(), t0.AddDate(0, 0, -30), t0.AddDate(0, 0, -180), 0)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneIncidents = %d, %v; want 2 (the unreported and the reported one past 180 days)", n, err)
+	}
+	if got, total, err := s.IncidentsSince(time.Time{}, 0); err != nil || total != 1 || got[0].ID != "reported-100" {
+		t.Errorf("IncidentsSince = %d %v, %v; want reported-100 alone", total, got, err)
+	}
+	// A cutoff for the reported later than the others' is the others'.
+	if n, err := s.PruneIncidents(t.Context(), t0.AddDate(0, 0, -150), t0, 0); err != nil || n != 0 {
+		t.Errorf("PruneIncidents with the reported's cutoff after the others' = %d, %v; want 0", n, err)
 	}
 }
 

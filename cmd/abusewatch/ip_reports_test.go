@@ -44,7 +44,7 @@ func TestIPShowsAReportWhoseIncidentRetentionDeleted(t *testing.T) {
 		Subject: "Abuse report: repeated SSH login attempts from 45.134.26.7"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.PruneIncidents(context.Background(), now.AddDate(0, 0, -30), 0); err != nil {
+	if _, err := st.PruneIncidents(context.Background(), now.AddDate(0, 0, -30), now.AddDate(0, 0, -30), 0); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
