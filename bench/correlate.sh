@@ -16,8 +16,10 @@
 # `abusewatch correlate` on it, timed by /usr/bin/time: on the store as built (no
 # incidents yet, so it writes every one), then again with the same rules; three times
 # each, and the median quoted. For the first, the script also prints its CPU time (what
-# two cores can at best halve) and what storing its incidents costs alone, on one core
-# (store/BenchmarkPutIncidents): the parts of the pass that no scheduling hides.
+# two cores can at best halve), what storing its incidents costs alone, on one core
+# (store/BenchmarkPutIncidents), and the same pass with nothing encoded or written
+# (daemon/BenchmarkRecorrelateRulesOnly): the parts of the pass that no scheduling hides,
+# and its floor however cheap writing becomes.
 #
 # Ingestion is measured on two streams (store/bench_test.go, benchEvents): brute force
 # in visits of a few dozen attempts from one address, and the same attempts spread
@@ -93,7 +95,11 @@ for i in 1 2 3; do
 	firsts="$firsts $s"; corr_kb=$(( kb > corr_kb ? kb : corr_kb ))
 	cpus="$cpus $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')"
 done
-rm "$dir/fresh.db"
+# The same pass with nothing encoded or written, three times on the store as built:
+# what reading and judging the events cost alone, the floor of the first pass.
+mkdir "$dir/rules" && mv "$dir/fresh.db" "$dir/rules/state.db"
+rules=$(ABUSEWATCH_BENCH_DIR="$dir/rules" ABUSEWATCH_BENCH_EVENTS=$events go test -run '^$' -bench 'BenchmarkRecorrelateRulesOnly' -benchtime 1x -count 3 -timeout 6h ./daemon/)
+rm -r "$dir/rules"
 corr_s=$(median $firsts)
 incidents=$(sed -n 's/.*"changed": *\([0-9]*\).*/\1/p' "$dir/correlate.json" | head -1)
 size=$(stat -c %s "$dir/state.db")
@@ -136,6 +142,9 @@ echo "daemon on that store, started: RSS $((rss0 / 1024)) MB, of which $((anon0 
 echo "  after that query: RSS $((rss / 1024)) MB = $((anon / 1024)) MB heap and stacks + $((file / 1024)) MB of the database file it read (page cache, reclaimable)"
 echo "full re-correlation (abusewatch correlate --since 2026-05-01): $corr_s s, $(awk -v n="$events" -v s="$corr_s" 'BEGIN { printf "%.0f", n / s }') events/s, median of 3 (s:$firsts), peak RSS $((corr_kb / 1024)) MB (target 10M in < 10 s)"
 echo "  a pass over a store without incidents writes every one: CPU (user + system) $(median $cpus) s, median (s:$cpus), so at least half that on 2 cores"
+echo "$rules" | awk '/^BenchmarkRecorrelateRulesOnly/ { m++; t[m] = $3 / 1e9; all = all sprintf(" %.2f", $3 / 1e9) }
+END { for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (t[j] < t[i]) { x = t[i]; t[i] = t[j]; t[j] = x }
+	printf "  of which reading and judging the events alone, nothing encoded or written (BenchmarkRecorrelateRulesOnly, in process): %.2f s, median of %d (s:%s)\n", t[int((m + 1) / 2)], m, all }'
 echo "$puts" | awk -v n="$incidents" '/^BenchmarkPutIncidents/ { for (i = 1; i <= NF; i++) if ($i == "incidents/s") r = $(i-1)
 	printf "  of which storing its %d incidents alone (BenchmarkPutIncidents, transactions of 32,000): %.0f incidents/s, %.1f s of one core\n", n, r, n / r }'
 echo "  again, with the same rules: $again_s s, median of 3 (s:$agains), peak RSS $((again_kb / 1024)) MB"

@@ -161,6 +161,25 @@ func BenchmarkRecorrelate(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkRecorrelateRulesOnly is BenchmarkRecorrelate's pass with the incidents it
+// hands on thrown away: none is encoded, compared with the store or written. On a store
+// without incidents it is what reading the events and judging them cost alone, the
+// floor of a first pass however cheap writing becomes (bench/correlate.sh prints it). It
+// is close, not exact: what the pass's memory lets go of cannot be read back, so it may
+// make a few incidents the full pass would have found and grown.
+func BenchmarkRecorrelateRulesOnly(b *testing.B) {
+	p, _, _ := benchPipeline(b, benchEventCount())
+	var made int
+	for b.Loop() {
+		var err error
+		made, err = p.correlator.Recorrelate(b.Context(), p.store, benchStart, benchStart.Add(benchSpan), func([]abusewatch.Incident) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(made), "incidents")
+}
+
 // BenchmarkRecorrelateLastHour is the daemon's periodic re-correlation on that store:
 // a pass over its last hour, which reads the heads of every incident stored at its
 // start (run it on a store that holds them: bench/correlate.sh's after its pass).
