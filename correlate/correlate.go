@@ -1470,71 +1470,185 @@ func ownStrings(e abusewatch.Event) abusewatch.Event {
 	return one[0]
 }
 
+// connectionLife is how long after its first line a connection may still write lines:
+// a key (host, service, address, ports) seen again later is a new connection that
+// happens to use the same ports, as ephemeral ports come back over days. Every service
+// we read ends a connection that has not logged in within minutes: sshd after
+// LoginGraceTime (2 minutes by default), dovecot's login processes after 3
+// (MASTER_LOGIN_TIMEOUT_SECS), a SYN nobody answers after Linux's retries (about 2); a
+// firewall's conntrack forgets an unanswered flow after 2 (TCP) or half a minute (UDP).
+// Ten minutes leaves room for an admin who raised them, since a connection that lasts
+// longer is counted twice (a report may understate, never overstate), and is short
+// enough that a client's next connections rarely meet the same port again within it
+// (Linux hands them out across about 28,000): a client that does, a fast one, is
+// understated.
+const connectionLife = 10 * time.Minute
+
 // attempts counts the distinct connections among evs, so the several lines one failed
 // login writes (sshd's "Invalid user", PAM's failure, "Failed password", the
 // disconnect) count once. A connection is known by our host, the service, the
 // remote address and port (a network's addresses may use the same ports) and, when
 // the record names it, our port: a scanner that keeps one source port for a whole
 // scan (firewall lines give both ports) makes one connection per port of ours it
-// tries, not one in all. A record without a remote port counts alone unless its
-// address gives ports to its service elsewhere in evs (then it is one of those
-// connections' extra lines). Several failures in one connection count once: a report
-// may understate, never overstate.
+// tries, not one in all. A line more than connectionLife after the first line of its
+// key's connection begins a new one: the same port days later is another login.
+// A record without a remote port counts alone unless its address gives ports to its
+// service elsewhere in evs (then it is one of those connections' extra lines). Several
+// failures in one connection count once: a report may understate, never overstate.
+// evs are in time order; a line out of order counts with the connection it follows.
 func attempts(evs []*abusewatch.Event) int {
+	// A window's or a batch's share of one address rarely holds more than 32
+	// connections' keys: a small table on the stack first, a larger one when it fills
+	// (on the heap past 512 keys).
+	if len(evs) <= 128 {
+		var table [64]connStart
+		if n, ok := connections(evs, table[:], false); ok {
+			return n
+		}
+	}
+	var table [1024]connStart
+	n, _ := connections(evs, table[:], true)
+	return n
+}
+
+// connStart is a connection's key in a table of connections (0: a free slot) and the
+// time of its first line (Unix nanoseconds).
+type connStart struct {
+	key   uint64
+	start int64
+}
+
+// connections is attempts with table, zero, to hold the connections' keys: when they
+// fill half of it, it grows on the heap if grow, and otherwise connections gives up
+// (not ok).
+func connections(evs []*abusewatch.Event, table []connStart, grow bool) (n int, ok bool) {
 	// Each (host, service, address) gets a number, found by a look through the few
-	// there are (a map once there are many), and a connection is that number and the
-	// port: the sort is of integers, not of strings (attempts was a tenth of a pass's
-	// CPU). Arrays on the stack hold a window's or a batch's share of one address.
-	// The number takes the high 32 bits, the remote port the next 16, our port (0:
-	// not named) the low 16: never zero, since the remote port is not.
-	type svc struct {
+	// there are (a map once there are many), the one of the line before first, and a
+	// connection's key is that number and the ports: integers, hashed into table, not
+	// strings (attempts was a tenth of a pass's CPU). The number takes the high 32
+	// bits, the remote port the next 16, our port (0: not named) the low 16: never
+	// zero, since the remote port is not.
+	type svcKey struct {
 		host, service string
 		addr          netip.Addr
 	}
+	type svc struct {
+		svcKey
+		ported bool // it gives ports somewhere in evs
+		lone   int  // its lines without a port
+	}
 	var svcArr [8]svc
-	var portedArr [8]bool
-	svcs, ported := svcArr[:0], portedArr[:0] // ported: the service gives ports somewhere in evs
-	var many map[svc]int
+	svcs, before := svcArr[:0], 0
+	var many map[svcKey]int
 	number := func(e *abusewatch.Event) int {
-		k := svc{e.Host, e.Service, e.Addr}
+		if before < len(svcs) {
+			if s := &svcs[before]; s.addr == e.Addr && s.host == e.Host && s.service == e.Service {
+				return before
+			}
+		}
+		k := svcKey{e.Host, e.Service, e.Addr}
 		if many != nil {
 			if i, ok := many[k]; ok {
+				before = i
 				return i
 			}
-		} else if i := slices.Index(svcs, k); i >= 0 {
-			return i
+		} else {
+			for i := range svcs {
+				if svcs[i].svcKey == k {
+					before = i
+					return i
+				}
+			}
 		}
-		svcs, ported = append(svcs, k), append(ported, false)
+		svcs = append(svcs, svc{svcKey: k})
 		if len(svcs) > len(svcArr) {
 			if many == nil {
-				many = make(map[svc]int, 2*len(svcs))
+				many = make(map[svcKey]int, 2*len(svcs))
 				for i, s := range svcs {
-					many[s] = i
+					many[s.svcKey] = i
 				}
 			}
 			many[k] = len(svcs) - 1
 		}
-		return len(svcs) - 1
+		before = len(svcs) - 1
+		return before
 	}
-	var connArr [64]uint64
-	conns := connArr[:0]
+	conns := connTable{slots: table, shift: 64 - bits.TrailingZeros(uint(len(table))), grow: grow}
+	var lastKey uint64 // the line before's connection, and when that began
+	var lastStart int64
 	for _, e := range evs {
-		if e.Port != 0 {
-			i := number(e)
-			ported[i] = true
-			// A connection's lines come one after the other: distinct gets each once.
-			if c := uint64(i)<<32 | uint64(e.Port)<<16 | uint64(e.LocalPort); len(conns) == 0 || conns[len(conns)-1] != c {
-				conns = append(conns, c)
-			}
+		i := number(e)
+		if e.Port == 0 {
+			svcs[i].lone++
+			continue
 		}
-	}
-	n := distinct(conns)
-	for _, e := range evs {
-		if e.Port == 0 && !ported[number(e)] {
+		svcs[i].ported = true
+		key, at := uint64(i)<<32|uint64(e.Port)<<16|uint64(e.LocalPort), e.Time.UnixNano()
+		if key == lastKey && at-lastStart <= int64(connectionLife) {
+			continue // a connection's lines come one after the other
+		}
+		start, began, ok := conns.see(key, at)
+		if !ok {
+			return 0, false
+		}
+		if began {
 			n++
 		}
+		lastKey, lastStart = key, start
 	}
-	return n
+	for _, s := range svcs {
+		if !s.ported {
+			n += s.lone
+		}
+	}
+	return n, true
+}
+
+// connTable holds the connections' keys and when each last began: open addressing
+// in slots, whose size is 1<<(64-shift), at most half full.
+type connTable struct {
+	slots []connStart
+	shift int
+	held  int  // keys in slots
+	grow  bool // past half full, a table twice the size on the heap; else give up
+}
+
+// see counts a line of the connection key at at: it says when key's connection began
+// and whether at did, or gives up (not ok) when the table is full and may not grow.
+func (t *connTable) see(key uint64, at int64) (start int64, began, ok bool) {
+	s := t.slot(key)
+	switch {
+	case s.key == 0:
+		if t.held++; 2*t.held > len(t.slots) {
+			if !t.grow {
+				return 0, false, false
+			}
+			old := t.slots
+			t.slots, t.shift = make([]connStart, 2*len(old)), t.shift-1
+			for _, c := range old {
+				if c.key != 0 {
+					*t.slot(c.key) = c
+				}
+			}
+			s = t.slot(key)
+		}
+		*s = connStart{key, at}
+		return at, true, true
+	case at-s.start > int64(connectionLife):
+		s.start = at
+		return at, true, true
+	}
+	return s.start, false, true
+}
+
+// slot is key's slot: the one that holds it or the free one it would take.
+func (t *connTable) slot(key uint64) *connStart {
+	mask := uint64(len(t.slots) - 1)
+	h := key * 0x9e3779b97f4a7c15 >> t.shift
+	for t.slots[h].key != 0 && t.slots[h].key != key {
+		h = (h + 1) & mask
+	}
+	return &t.slots[h]
 }
 
 // Connections is the number of distinct connections among evs, as an incident counts
@@ -1552,8 +1666,13 @@ func Sample(evs []*abusewatch.Event, n int) []abusewatch.Event {
 // newConnections is how many connections evs, an incident's events after its last one,
 // add to those it had: old is its evidence (those of it that counts, nil: all), which
 // ends with its last events, and the lines of a connection that began in them (a batch
-// may end between the lines of one login) are not counted again. It is asked at every
-// growth of every incident: the evidence is pointed at from the stack.
+// may end between the lines of one login) are not counted again, while its port more
+// than connectionLife later is a new connection. The evidence is a sample: where it
+// left out a connection's first line, the start seen is nearer its later lines, which
+// are not counted again; only one it holds no line of, whose port an older connection
+// in it used, could be (it keeps the incident's last lines, where such a connection's
+// first ones are). It is asked at every growth of every incident: the evidence is
+// pointed at from the stack.
 func newConnections(old []abusewatch.Event, evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) int {
 	var arr [48]*abusewatch.Event
 	before := arr[:0]
@@ -1564,41 +1683,6 @@ func newConnections(old []abusewatch.Event, evs []*abusewatch.Event, counts func
 	}
 	had := attempts(before)
 	return max(attempts(append(before, evs...))-had, 0)
-}
-
-// distinct counts the distinct values among vs, none of them zero, in any order it
-// leaves vs. Up to 512 go through a table on the stack: sorted, they were most of
-// attempts' time (a third of making an incident in a pass over history).
-func distinct(vs []uint64) int {
-	switch {
-	case slices.IsSorted(vs):
-	case len(vs) <= 64: // a window's or a batch's share of one address, mostly
-		var table [128]uint64
-		return distinctIn(vs, table[:])
-	case len(vs) <= 512:
-		var table [1024]uint64
-		return distinctIn(vs, table[:])
-	default:
-		slices.Sort(vs)
-	}
-	return len(slices.Compact(vs))
-}
-
-// distinctIn counts the distinct values of vs in table, zero, whose size is a power of
-// two at least twice their number (for short probes).
-func distinctIn(vs, table []uint64) int {
-	n, mask, shift := 0, uint64(len(table)-1), 64-bits.TrailingZeros(uint(len(table)))
-	for _, v := range vs {
-		h := v * 0x9e3779b97f4a7c15 >> shift
-		for table[h] != 0 && table[h] != v {
-			h = (h + 1) & mask
-		}
-		if table[h] == 0 {
-			table[h] = v
-			n++
-		}
-	}
-	return n
 }
 
 // severity grows with the number of attempts and is highest when a login succeeded.

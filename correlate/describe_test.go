@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,33 +152,6 @@ func TestEvidenceSharesAFrameOnlyUntilItGrows(t *testing.T) {
 			if want := []uint64{1, 2, 10, 16, 19, 20}[i]; e.Seq != want || e.Line != evs[want-1].Line {
 				t.Errorf("pass %v: evidence %d is event %d %q, want %d", pass, i, e.Seq, e.Line, want)
 			}
-		}
-	}
-}
-
-// distinct counts as a set does, through its table and through its sort, for values
-// that collide in the table and values in order.
-func TestDistinctAgreesWithASet(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 5))
-	for round := range 2000 {
-		vs := make([]uint64, rng.IntN(700))
-		spread := uint64(1 + rng.IntN(600))
-		for i := range vs {
-			switch round % 3 {
-			case 0:
-				vs[i] = 1 + rng.Uint64N(spread)
-			case 1:
-				vs[i] = (1 + rng.Uint64N(min(spread, 127))) << 57 // the same slot, mostly (never 0)
-			default:
-				vs[i] = uint64(i/3 + 1) // in order, each three times
-			}
-		}
-		set := map[uint64]bool{}
-		for _, v := range vs {
-			set[v] = true
-		}
-		if got := distinct(slices.Clone(vs)); got != len(set) {
-			t.Fatalf("round %d: distinct of %d values = %d, want %d", round, len(vs), got, len(set))
 		}
 	}
 }
