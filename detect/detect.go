@@ -123,9 +123,7 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 	}
 	h, err := ParseHeader(rec.Line, ref, d.loc)
 	if d.postgres != nil {
-		if pg := d.postgres(rec.Source); pg != nil {
-			h, err = readPostgres(pg, rec.Line, h, err, d.loc)
-		}
+		h, err = d.readPostgres(rec, h, err)
 	}
 	if err != nil {
 		return Verdict{Outcome: Unparsed, Err: err}
@@ -138,20 +136,25 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 	return d.explainHeader(rec, h)
 }
 
-// readPostgres reads line, whose header ParseHeader gave as h and err, with the prefix
+// readPostgres reads rec, whose header ParseHeader gave as h and err, with the prefix
 // its source declares: a postgres record of syslog or the journal has the prefix at the
 // start of its message, and a line without a syslog header may be one of PostgreSQL's
 // own file, which ParseHeader may have taken for another format (exim's, for a zone
-// such as "+0545") or none (a prefix that starts with %n).
-func readPostgres(pg *PostgresPrefix, line string, h Header, err error, loc *time.Location) (Header, error) {
+// such as "+0545") or none (a prefix that starts with %n). Other records, most of
+// them, do not look their source up.
+func (d *Detector) readPostgres(rec abusewatch.Record, h Header, err error) (Header, error) {
 	switch {
 	case err == nil && h.format == "" && h.Program == postgresProgram:
-		if l, ok := pg.readTagged(h.Message); ok {
-			h.Message, h.declared = l.message, true
+		if pg := d.postgres(rec.Source); pg != nil {
+			if l, ok := pg.readTagged(h.Message); ok {
+				h.Message, h.declared = l.message, true
+			}
 		}
-	case (err != nil || h.format != "") && skipPRI(line) == line && checkLine(line) == nil:
-		if ph, ok := pg.readFile(line, loc); ok {
-			return ph, nil
+	case (err != nil || h.format != "") && skipPRI(rec.Line) == rec.Line && checkLine(rec.Line) == nil:
+		if pg := d.postgres(rec.Source); pg != nil {
+			if ph, ok := pg.readFile(rec.Line, d.loc); ok {
+				return ph, nil
+			}
 		}
 	}
 	return h, err

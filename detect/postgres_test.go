@@ -289,6 +289,9 @@ func TestPostgresPrefixReadsEachEscape(t *testing.T) {
 			"- " + msg, time.Date(2026, 12, 7, 7, 48, 13, 707000000, time.UTC), 0x1b97},
 		{"%m [%p] %P %%%r ", "2026-12-07 07:48:13.707 UTC [7063]  %203.0.113.9(1) " + msg,
 			"203.0.113.9(1) " + msg, time.Date(2026, 12, 7, 7, 48, 13, 707000000, time.UTC), 7063},
+		// the old Debian default without its names (review L3)
+		{"%t [%p-%l] %q%h ", "2026-12-07 07:43:28 UTC [25127-1] 81.2.69.160 " + msg,
+			"81.2.69.160 " + msg, time.Date(2026, 12, 7, 7, 43, 28, 0, time.UTC), 25127},
 		// %q: a process without a client stops there; a client's line has it all
 		{"%m [%p] %q%r ", "2026-12-07 07:48:13.707 UTC [7063] LOG:  database system is ready to accept connections",
 			"- LOG:  database system is ready to accept connections", time.Date(2026, 12, 7, 7, 48, 13, 707000000, time.UTC), 7063},
