@@ -19,6 +19,7 @@
 package detect
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -160,6 +161,20 @@ func (d *Detector) readPostgres(rec abusewatch.Record, h Header, err error) (Hea
 	return h, err
 }
 
+// errNoPostgresPrefix is why PostgreSQL's record of a source that declares no prefix
+// makes no event (`rules test` shows it).
+var errNoPostgresPrefix = errors.New("PostgreSQL's line, and its source declares no postgres_prefix: no event")
+
+// unreadPostgres says why a PostgreSQL record of source makes no event.
+func (d *Detector) unreadPostgres(source string) error {
+	if d.postgres != nil {
+		if pg := d.postgres(source); pg != nil {
+			return pg.unread
+		}
+	}
+	return errNoPostgresPrefix
+}
+
 // explainHeader classifies a record whose header is already parsed.
 func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 	msg := unrepeat(h.Message)
@@ -169,7 +184,7 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 		if r := d.normal.match(rec.Line, &h, msg); r != nil {
 			return Verdict{Outcome: Normal, Header: h, Rule: r.String()}
 		}
-		return Verdict{Outcome: Unknown, Header: h}
+		return Verdict{Outcome: Unknown, Header: h, Err: d.unreadPostgres(rec.Source)}
 	}
 	var caps [maxFastCaps]int
 	if r, m := d.attack.forProgram(h.Program).match(msg, &caps); r != nil {

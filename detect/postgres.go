@@ -43,8 +43,9 @@ type PostgresPrefix struct {
 	// Submatch indices in full (and in short where it has them), -1 when the prefix
 	// has no such escape.
 	time, remote, pid, session int
-	remotePort                 bool // the remote escape is %r: "host(port)"
-	timeKind                   byte // 'm', 't' or 'n'
+	remotePort                 bool  // the remote escape is %r: "host(port)"
+	unread                     error // why a PostgreSQL line it does not read makes no event
+	timeKind                   byte  // 'm', 't' or 'n'
 }
 
 // String is the prefix as declared.
@@ -188,6 +189,7 @@ func ParsePostgresPrefix(prefix string) (*PostgresPrefix, error) {
 			return nil, fmt.Errorf("%q: %v", prefix, err)
 		}
 	}
+	p.unread = fmt.Errorf("PostgreSQL's line, which does not start with the declared log_line_prefix %q and a severity: no event", prefix)
 	return p, nil
 }
 

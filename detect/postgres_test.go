@@ -330,3 +330,19 @@ func TestPostgresSyslogChunks(t *testing.T) {
 		}
 	}
 }
+
+// rules test says why a PostgreSQL line is no event: its source declares no prefix, or
+// the declared one does not read it (a continuation, or postgresql.conf has another).
+func TestPostgresSaysWhyNoEvent(t *testing.T) {
+	d := declared(t, "%m %r [%p] ")
+	const line = `2026-12-07 07:48:13.707 UTC [7063] postgres@postgres FATAL:  password authentication failed for user "postgres"`
+	for _, tt := range []struct{ source, want string }{
+		{"/var/log/other.log", "its source declares no postgres_prefix"},
+		{pgFile, `does not start with the declared log_line_prefix "%m %r [%p] " and a severity`},
+	} {
+		v := d.Explain(abusewatch.Record{Source: tt.source, Line: line, Read: readTime})
+		if v.Outcome != Unknown || v.Err == nil || !strings.Contains(v.Err.Error(), tt.want) {
+			t.Errorf("%s: %v (%v), want unknown saying %q", tt.source, v.Outcome, v.Err, tt.want)
+		}
+	}
+}
