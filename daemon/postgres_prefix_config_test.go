@@ -19,23 +19,23 @@ func TestPostgresPrefixWithClientEscapeIsRefused(t *testing.T) {
 	line := checkBaseLines + 3
 	for _, tt := range []struct{ doc, want string }{
 		{"[[source]]\nfiles = [\"/var/log/postgresql/*.log\"]\npostgres_prefix = \"%m [%p] %q%u@%d \"\n",
-			fmt.Sprintf(`x.toml:%d: source[0].postgres_prefix: log_line_prefix "%%m [%%p] %%q%%u@%%d " has %%u, which is the user name as the client sent it, newlines included`, line)},
+			fmt.Sprintf(`x.toml:%d: source[0].postgres_prefix: log_line_prefix "%%m [%%p] %%q%%u@%%d " (of the [[source]] of /var/log/postgresql/*.log) has %%u, the user name as the client sent it, newlines included`, line)},
 		{"[[source]]\nfiles = [\"/var/log/auth.log\"]\n[[source]]\nfiles = [\"/var/log/postgresql/*.log\"]\npostgres_prefix = \"%m %r [%p] %a \"\n",
-			fmt.Sprintf(`x.toml:%d: source[1].postgres_prefix: log_line_prefix "%%m %%r [%%p] %%a " has %%a, which is the application name as the client sent it`, line+2)},
+			fmt.Sprintf(`x.toml:%d: source[1].postgres_prefix: log_line_prefix "%%m %%r [%%p] %%a " (of the [[source]] of /var/log/postgresql/*.log) has %%a, the application name as the client sent it`, line+2)},
 		{"[journal]\nenabled = false\npostgres_prefix = \"%m [%p] db=%d \"\n",
-			fmt.Sprintf(`x.toml:%d: journal.postgres_prefix: log_line_prefix "%%m [%%p] db=%%d " has %%d, which is the database name`, line)},
+			fmt.Sprintf(`x.toml:%d: journal.postgres_prefix: log_line_prefix "%%m [%%p] db=%%d " (of the journal) has %%d, the database name`, line)},
 		{"[syslog]\nidle_timeout = \"1h\"\npostgres_prefix = \"[%p] %m \"\n",
-			fmt.Sprintf(`x.toml:%d: syslog.postgres_prefix: log_line_prefix "[%%p] %%m " does not start with the time`, line)},
+			fmt.Sprintf(`x.toml:%d: syslog.postgres_prefix: log_line_prefix "[%%p] %%m " (of the syslog listener) does not start with the time`, line)},
 		{"[[source]]\nfiles = [\"/var/log/postgresql/*.log\"]\npostgres_prefix = \"%m [%p] %k \"\n",
-			fmt.Sprintf(`x.toml:%d: source[0].postgres_prefix: log_line_prefix "%%m [%%p] %%k " has the escape %%k, which PostgreSQL does not know`, line)},
+			fmt.Sprintf(`x.toml:%d: source[0].postgres_prefix: log_line_prefix "%%m [%%p] %%k " (of the [[source]] of /var/log/postgresql/*.log) has %%k, an escape PostgreSQL does not know`, line)},
 		{"[[source]]\nfiles = [\"/var/log/postgresql/*.log\"]\npostgres_prefix = \"\"\n",
-			fmt.Sprintf(`x.toml:%d: source[0].postgres_prefix: log_line_prefix is empty`, line)},
+			fmt.Sprintf(`x.toml:%d: source[0].postgres_prefix: log_line_prefix "" (of the [[source]] of /var/log/postgresql/*.log) is empty`, line)},
 	} {
 		wantConfigError(t, checkBase+tt.doc, tt.want)
 	}
-	// The message says which source and what to do.
+	// The message says what to do.
 	_, err := ParseConfig("x.toml", []byte(checkBase+"[[source]]\nfiles = [\"/var/log/postgresql/*.log\"]\npostgres_prefix = \"%m [%p] %q%u@%d \"\n"))
-	for _, want := range []string{"the [[source]] of /var/log/postgresql/*.log", "change log_line_prefix in postgresql.conf"} {
+	for _, want := range []string{"(set a log_line_prefix abusewatch can read in postgresql.conf, e.g. '%m %r [%p] ', reload PostgreSQL and copy it here)"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v; want it to say %q", err, want)
 		}

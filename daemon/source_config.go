@@ -196,8 +196,9 @@ func (c *Config) compilePostgresPrefixes() error {
 		}
 		p, err := detect.ParsePostgresPrefix(prefix)
 		if err != nil {
-			return nil, c.bad(key, "log_line_prefix %v, so PostgreSQL's lines of %s cannot be read safely; change log_line_prefix in postgresql.conf (then reload PostgreSQL) and copy it here",
-				err, section)
+			return nil, &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
+				Problem: fmt.Sprintf("log_line_prefix %q (of %s) %v", prefix, section, err),
+				Hint:    "set a log_line_prefix abusewatch can read in postgresql.conf, e.g. '%m %r [%p] ', reload PostgreSQL and copy it here"}
 		}
 		return p, nil
 	}

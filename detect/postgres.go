@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -53,7 +54,7 @@ func (p *PostgresPrefix) String() string { return p.text }
 
 // The escapes of log_line_prefix (PostgreSQL 17's documentation, "What to log"), each
 // with what it writes: a regular expression for the server's text, or why it is refused.
-var postgresEscapes = map[byte]struct{ pattern, refused string }{
+var postgresEscapes = map[byte]struct{ pattern, client, unreadable string }{
 	'm': {pattern: `[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} (?:[A-Za-z]{2,6}|[+-][0-9]{2}(?:[0-9]{2})?)`},
 	't': {pattern: `[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} (?:[A-Za-z]{2,6}|[+-][0-9]{2}(?:[0-9]{2})?)`},
 	's': {pattern: `[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} (?:[A-Za-z]{2,6}|[+-][0-9]{2}(?:[0-9]{2})?)`},
@@ -71,11 +72,11 @@ var postgresEscapes = map[byte]struct{ pattern, refused string }{
 	'r': {pattern: `(?:\[local\]|[^\s()\[\]]+\([0-9]{1,5}\))?`},
 	'h': {pattern: `(?:\[local\]|[^\s()\[\]]+)?`},
 	'L': {pattern: `(?:\[local\]|[0-9A-Fa-f:.]+)?`}, // the server's own address (PostgreSQL 16)
-	'u': {refused: "is the user name as the client sent it"},
-	'd': {refused: "is the database name as the client sent it"},
-	'a': {refused: "is the application name as the client sent it"},
-	'i': {refused: "is a command tag: words with spaces, so where it ends cannot be told"},
-	'b': {refused: "is the backend type: words with spaces, which extensions name, so where it ends cannot be told"},
+	'u': {client: "the user name"},
+	'd': {client: "the database name"},
+	'a': {client: "the application name"},
+	'i': {unreadable: "a command tag"},
+	'b': {unreadable: "the backend type, which extensions name too"},
 }
 
 // postgresSeverity is what every line of PostgreSQL's starts with after the prefix:
@@ -83,7 +84,8 @@ var postgresEscapes = map[byte]struct{ pattern, refused string }{
 const postgresSeverity = `[A-Z][A-Z0-9]*:  `
 
 // ParsePostgresPrefix compiles log_line_prefix as an admin copied it from
-// postgresql.conf (without its quotes). It refuses, saying which escape and why:
+// postgresql.conf (without its quotes). It refuses, with an error that says what the
+// prefix has or lacks and why (the caller names the prefix and where it is):
 //   - an escape that writes the client's text (%u, %d, %a): see the top of this file;
 //   - an escape it does not know, or one with a padding ("%-10p"), whose text it cannot
 //     read exactly, and %i and %b, whose words have spaces;
@@ -98,11 +100,12 @@ const postgresSeverity = `[A-Z][A-Z0-9]*:  `
 // same file could spell a pid as well as a time.
 func ParsePostgresPrefix(prefix string) (*PostgresPrefix, error) {
 	if prefix == "" {
-		return nil, fmt.Errorf("is empty: copy log_line_prefix from postgresql.conf, e.g. '%%m %%r [%%p] '")
+		return nil, errors.New("is empty")
 	}
 	if strings.ContainsAny(prefix, "\n\r\t") || strings.ContainsRune(prefix, 0) {
-		return nil, fmt.Errorf("%q has a control character: log_line_prefix is one line of text", prefix)
+		return nil, errors.New("has a control character: log_line_prefix is one line of text")
 	}
+	noTime := errors.New("does not start with the time (%m, %t or %n), which pins a line's start to the server's text")
 	p := &PostgresPrefix{text: prefix, time: -1, remote: -1, pid: -1, session: -1}
 	var b strings.Builder
 	b.WriteString("^")
@@ -114,46 +117,52 @@ func ParsePostgresPrefix(prefix string) (*PostgresPrefix, error) {
 		c := prefix[i]
 		if c != '%' {
 			if first {
-				return nil, fmt.Errorf("%q does not start with the time (%%m, %%t or %%n): a line's start must be the server's text", prefix)
+				return nil, noTime
 			}
 			b.WriteString(regexp.QuoteMeta(string(c)))
 			lastEscape = 0
 			continue
 		}
 		if i+1 == len(prefix) {
-			return nil, fmt.Errorf("%q ends in a lone %%", prefix)
+			return nil, errors.New("ends in a lone %")
 		}
 		i++
 		e := prefix[i]
 		switch {
 		case e == '%':
 			if first {
-				return nil, fmt.Errorf("%q does not start with the time (%%m, %%t or %%n): a line's start must be the server's text", prefix)
+				return nil, noTime
 			}
 			b.WriteString("%")
 			lastEscape = 0
 			continue
 		case e == 'q':
 			if first {
-				return nil, fmt.Errorf("%q does not start with the time (%%m, %%t or %%n): a line's start must be the server's text", prefix)
+				return nil, noTime
 			}
 			if short == "" {
 				short = b.String()
 			}
 			continue
 		case e == '-' || e >= '0' && e <= '9':
-			return nil, fmt.Errorf("%q pads an escape (%%%c…): abusewatch reads escapes without padding only; write e.g. %%p, not %%10p", prefix, e)
+			end := i
+			for end < len(prefix) && (prefix[end] == '-' || prefix[end] >= '0' && prefix[end] <= '9') {
+				end++
+			}
+			return nil, fmt.Errorf("pads an escape (%s): abusewatch reads escapes without padding only", prefix[i-1:min(end+1, len(prefix))])
 		}
 		esc, known := postgresEscapes[e]
 		switch {
 		case !known:
-			return nil, fmt.Errorf("%q has the escape %%%c, which PostgreSQL does not know (it writes nothing for it): remove it", prefix, e)
-		case esc.refused != "":
-			return nil, fmt.Errorf("%q has %%%c, which %s, newlines included: a client could write its own lines or its own text before the message; remove it (the message names the user where it matters), e.g. '%%m %%r [%%p] '", prefix, e, esc.refused)
+			return nil, fmt.Errorf("has %%%c, an escape PostgreSQL does not know", e)
+		case esc.client != "":
+			return nil, fmt.Errorf("has %%%c, %s as the client sent it, newlines included: a client could write lines of its own, or its own text before the message", e, esc.client)
+		case esc.unreadable != "":
+			return nil, fmt.Errorf("has %%%c, %s: words with spaces, so where it ends cannot be told", e, esc.unreadable)
 		case first && e != 'm' && e != 't' && e != 'n':
-			return nil, fmt.Errorf("%q starts with %%%c, not the time (%%m, %%t or %%n): a line's start must be the server's text of a fixed form", prefix, e)
+			return nil, noTime
 		case lastEscape != 0:
-			return nil, fmt.Errorf("%q has %%%c right after %%%c: put text between them (a space), so that where one ends does not depend on what they write", prefix, e, lastEscape)
+			return nil, fmt.Errorf("has %%%c right after %%%c: without text between them, where one ends depends on what they write", e, lastEscape)
 		}
 		first, lastEscape = false, e
 		group++
@@ -176,17 +185,14 @@ func ParsePostgresPrefix(prefix string) (*PostgresPrefix, error) {
 		}
 		b.WriteString("(" + esc.pattern + ")")
 	}
-	if p.time < 0 {
-		return nil, fmt.Errorf("%q has no time (%%m, %%t or %%n)", prefix)
-	}
 	var err error
 	// The severity is the last group: the message starts where it does.
 	if p.full, err = regexp.Compile(b.String() + "(" + postgresSeverity + ")"); err != nil {
-		return nil, fmt.Errorf("%q: %v", prefix, err)
+		return nil, err
 	}
 	if short != "" {
 		if p.short, err = regexp.Compile(short + "(" + postgresSeverity + ")"); err != nil {
-			return nil, fmt.Errorf("%q: %v", prefix, err)
+			return nil, err
 		}
 	}
 	p.unread = fmt.Errorf("PostgreSQL's line, which does not start with the declared log_line_prefix %q and a severity: no event", prefix)

@@ -102,7 +102,7 @@ func TestRulesTestReadsPostgresAsTheDaemonDoes(t *testing.T) {
 	cfg := pgConfig(t, dir, "%m [%p] %q%u@%d ")
 	for _, args := range [][]string{{"rules", "test", "--config", cfg, "-"}, {"check-config", "--config", cfg}} {
 		_, stderr, code := runBinary(t, dir, args...)
-		if code == 0 || !strings.Contains(stderr, `source[0].postgres_prefix: log_line_prefix "%m [%p] %q%u@%d " has %u, which is the user name as the client sent it`) {
+		if code == 0 || !strings.Contains(stderr, `source[0].postgres_prefix: log_line_prefix "%m [%p] %q%u@%d " (of the [[source]] of `+filepath.Join(dir, "postgresql-15-main.log")+`) has %u, the user name as the client sent it`) {
 			t.Errorf("%s: exit %d, want the prefix refused:\n%s", args[0], code, stderr)
 		}
 	}
