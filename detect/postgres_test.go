@@ -346,3 +346,18 @@ func TestPostgresSaysWhyNoEvent(t *testing.T) {
 		}
 	}
 }
+
+// A declared source's line is read by its prefix even where ParseHeader alone takes it
+// for exim's mainlog (a zone in hours and minutes) or for nothing (the epoch of %n).
+func TestPostgresDeclaredFileBeforeOtherFormats(t *testing.T) {
+	const refusal = `FATAL:  no pg_hba.conf entry for host "81.2.69.160", user "postgres", database "postgres", no encryption`
+	for _, tt := range []struct{ prefix, line string }{
+		{"%m [%p] ", "2026-12-07 07:43:28.932 +0545 [25127] " + refusal},
+		{"%n [%p] ", "1796629693.707 [25127] " + refusal},
+	} {
+		rec := abusewatch.Record{Source: pgFile, Line: tt.line, Read: readTime}
+		if out, ev := declared(t, tt.prefix).Classify(rec); out != Recognised || ev.Service != "postgres" || ev.Addr != netip.MustParseAddr("81.2.69.160") {
+			t.Errorf("%q: %v %s from %v by %s", tt.line, out, ev.Class, ev.Addr, ev.Service)
+		}
+	}
+}
