@@ -60,6 +60,11 @@ type Config struct {
 
 	file string // where it was read from
 	doc  []byte // the file's text, to find the line of a key
+
+	// The postgres_prefix of each [[source]], of [journal] and of [syslog], compiled
+	// once by validateSources; nil where none is declared.
+	sourcePostgres                  []*detect.PostgresPrefix
+	journalPostgres, syslogPostgres *detect.PostgresPrefix
 }
 
 // ReporterConfig says who we are in every report.
@@ -75,6 +80,10 @@ type ReporterConfig struct {
 type SourceConfig struct {
 	Files []string `toml:"files"`
 	Host  string   `toml:"host"` // the host of lines that name none (exim, vsftpd); "": this machine
+
+	// PostgresPrefix is PostgreSQL's log_line_prefix as its postgresql.conf sets it, for
+	// the files' PostgreSQL lines: without it they make no event (detect/postgres.go).
+	PostgresPrefix string `toml:"postgres_prefix"`
 }
 
 // DetectConfig names the rule directories.

@@ -133,10 +133,15 @@ func (d *Daemon) reload() (ReloadResult, error) {
 	}
 	// The listeners and the journal reader are set up at start: a sender taken off
 	// syslog.allow is refused only once the daemon restarts, and the admin must know.
-	if !reflect.DeepEqual(cfg.Syslog, d.cfg.Syslog) {
+	// postgres_prefix is the detector's, which the new pipeline applies at once.
+	was, now := d.cfg.Syslog, cfg.Syslog
+	was.PostgresPrefix, now.PostgresPrefix = "", ""
+	if !reflect.DeepEqual(now, was) {
 		res.Notes = append(res.Notes, "[syslog] changed (listeners, certificate or allow): restart the daemon to apply it; until then the old listeners and allow list stay in force")
 	}
-	if !reflect.DeepEqual(cfg.Journal, d.cfg.Journal) {
+	wasJ, nowJ := d.cfg.Journal, cfg.Journal
+	wasJ.PostgresPrefix, nowJ.PostgresPrefix = "", ""
+	if !reflect.DeepEqual(nowJ, wasJ) {
 		res.Notes = append(res.Notes, "[journal] changed: restart the daemon to apply it")
 	}
 	// The metrics listener too: a monitor pointed at the new address found nothing, and

@@ -162,7 +162,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		cfg:         cfg,
 		log:         log,
 		store:       st,
-		detector:    detect.New(rules.Normal, rules.Attack, Location(cfg.Detect.Timezone)).WithSourceHosts(cfg.sourceHosts()),
+		detector:    NewDetector(cfg, rules),
 		correlator:  corr,
 		finder:      finder,
 		composer:    composer,

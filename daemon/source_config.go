@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/abusewatch/abusewatch/detect"
 )
 
 // JournalConfig is the systemd journal source, read through journalctl.
@@ -21,6 +24,8 @@ type JournalConfig struct {
 	Identifiers []string `toml:"identifiers"` // SYSLOG_IDENTIFIER values to read (entries of other units)
 	Directory   string   `toml:"directory"`   // a journal directory instead of the system journal
 	Command     string   `toml:"command"`     // the journalctl binary
+
+	PostgresPrefix string `toml:"postgres_prefix"` // PostgreSQL's log_line_prefix, for its entries (see SourceConfig)
 }
 
 // SyslogConfig is the syslog listener that other hosts forward their logs to.
@@ -37,6 +42,8 @@ type SyslogConfig struct {
 	MaxConnections        int      `toml:"max_connections"`          // TCP and TLS connections at once
 	MaxConnectionsPerPeer int      `toml:"max_connections_per_peer"` // from one address
 	IdleTimeout           Duration `toml:"idle_timeout"`             // a connection quiet this long is closed
+
+	PostgresPrefix string `toml:"postgres_prefix"` // PostgreSQL's log_line_prefix, for its messages (see SourceConfig)
 }
 
 func (s SyslogConfig) listening() bool { return len(s.UDP)+len(s.TCP)+len(s.TLS) > 0 }
@@ -90,6 +97,9 @@ func (c *Config) validateSources() error {
 		if problem := badHostName(s.Host); problem != "" {
 			return bad(fmt.Sprintf("source[%d].host", i), "%q %s: give the name the host has in its own logs, e.g. \"mx2\", or leave host out for this machine's", s.Host, problem)
 		}
+	}
+	if err := c.compilePostgresPrefixes(); err != nil {
+		return err
 	}
 	for _, k := range []struct {
 		key    string
@@ -177,38 +187,106 @@ func badHostName(name string) string {
 	return ""
 }
 
+// compilePostgresPrefixes compiles each postgres_prefix once, and refuses one that
+// holds the client's text or cannot be read exactly, naming the section and the escape.
+func (c *Config) compilePostgresPrefixes() error {
+	compile := func(key, section, prefix string) (*detect.PostgresPrefix, error) {
+		if prefix == "" && keyLine(c.doc, key) == 0 {
+			return nil, nil // none declared: PostgreSQL's lines make no event
+		}
+		p, err := detect.ParsePostgresPrefix(prefix)
+		if err != nil {
+			return nil, &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
+				Problem: fmt.Sprintf("log_line_prefix %q (of %s) %v", prefix, section, err),
+				Hint:    "set a log_line_prefix abusewatch can read in postgresql.conf, e.g. '%m %r [%p] ', reload PostgreSQL and copy it here"}
+		}
+		return p, nil
+	}
+	c.sourcePostgres = make([]*detect.PostgresPrefix, len(c.Sources))
+	for i, s := range c.Sources {
+		p, err := compile(fmt.Sprintf("source[%d].postgres_prefix", i), "the [[source]] of "+strings.Join(s.Files, ", "), s.PostgresPrefix)
+		if err != nil {
+			return err
+		}
+		c.sourcePostgres[i] = p
+	}
+	var err error
+	if c.journalPostgres, err = compile("journal.postgres_prefix", "the journal", c.Journal.PostgresPrefix); err != nil {
+		return err
+	}
+	c.syslogPostgres, err = compile("syslog.postgres_prefix", "the syslog listener", c.Syslog.PostgresPrefix)
+	return err
+}
+
+// NewDetector is the Detector that run, scan and `rules test` classify with: rules,
+// the config's timezone, and what each source declares (its host, PostgreSQL's
+// log_line_prefix). A record's source is a file's absolute path, "journal" or "syslog".
+func NewDetector(cfg *Config, rules Rules) *detect.Detector {
+	d := detect.New(rules.Normal, rules.Attack, Location(cfg.Detect.Timezone)).WithSourceHosts(cfg.sourceHosts())
+	if prefixes := cfg.postgresPrefixes(); prefixes != nil {
+		d = d.WithPostgresPrefixes(prefixes)
+	}
+	return d
+}
+
+// postgresPrefixes gives, by a record's source, the log_line_prefix declared for it:
+// the journal's, the syslog listener's, or that of the first [[source]] whose files or
+// globs take the file (as sourceHosts names its host). nil when none is declared.
+func (c *Config) postgresPrefixes() func(source string) *detect.PostgresPrefix {
+	if c.journalPostgres == nil && c.syslogPostgres == nil && !slices.ContainsFunc(c.sourcePostgres, func(p *detect.PostgresPrefix) bool { return p != nil }) {
+		return nil
+	}
+	sourceOf := c.sourceOf()
+	return func(source string) *detect.PostgresPrefix {
+		switch source {
+		case journalSource:
+			return c.journalPostgres
+		case syslogSource:
+			return c.syslogPostgres
+		}
+		if i := sourceOf(source); i >= 0 && i < len(c.sourcePostgres) {
+			return c.sourcePostgres[i]
+		}
+		return nil
+	}
+}
+
+// sourceOf gives the index of the first [[source]] whose files or globs take a
+// followed or scanned file (its absolute path), or -1.
+func (c *Config) sourceOf() func(path string) int {
+	patterns := make([][]string, len(c.Sources))
+	for i, s := range c.Sources {
+		for _, f := range s.Files {
+			if abs, err := filepath.Abs(f); err == nil { // as ExpandSources names the files it follows
+				patterns[i] = append(patterns[i], abs)
+			}
+		}
+	}
+	return func(path string) int {
+		for i, ps := range patterns {
+			for _, p := range ps {
+				if ok, _ := filepath.Match(p, path); ok || p == path {
+					return i
+				}
+			}
+		}
+		return -1
+	}
+}
+
 // sourceHosts names, by a record's source (a followed or scanned file's absolute path),
 // the host of its lines that name none: the host of the first [[source]] whose files or
 // globs take the file. nil when no [[source]] names a host.
 func (c *Config) sourceHosts() func(source string) string {
-	type named struct {
-		patterns []string
-		host     string
-	}
-	// Every [[source]] in order, those without a host too: a file two of them take is
-	// the first one's, this machine's when that one names none ("").
-	var all []named
-	hosts := false
-	for _, s := range c.Sources {
-		hosts = hosts || s.Host != ""
-		n := named{host: s.Host}
-		for _, f := range s.Files {
-			if abs, err := filepath.Abs(f); err == nil { // as ExpandSources names the files it follows
-				n.patterns = append(n.patterns, abs)
-			}
-		}
-		all = append(all, n)
-	}
-	if !hosts {
+	// Every [[source]] counts, those without a host too: a file two of them take is the
+	// first one's, this machine's when that one names none ("").
+	if !slices.ContainsFunc(c.Sources, func(s SourceConfig) bool { return s.Host != "" }) {
 		return nil
 	}
+	sourceOf := c.sourceOf()
 	return func(source string) string {
-		for _, n := range all {
-			for _, p := range n.patterns {
-				if ok, _ := filepath.Match(p, source); ok || p == source {
-					return n.host
-				}
-			}
+		if i := sourceOf(source); i >= 0 {
+			return c.Sources[i].Host
 		}
 		return ""
 	}

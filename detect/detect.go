@@ -19,6 +19,7 @@
 package detect
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -59,7 +60,8 @@ type Detector struct {
 	normal     *NormalRules
 	attack     *AttackRules
 	loc        *time.Location
-	sourceHost func(source string) string // see WithSourceHosts; nil: this machine
+	sourceHost func(source string) string          // see WithSourceHosts; nil: this machine
+	postgres   func(source string) *PostgresPrefix // see WithPostgresPrefixes; nil: none declared
 }
 
 // New returns a Detector. Nil rule sets match nothing; a nil loc means time.Local, the
@@ -80,6 +82,17 @@ func (d *Detector) WithSourceHosts(hostOf func(source string) string) *Detector 
 	named := *d
 	named.sourceHost = hostOf
 	return &named
+}
+
+// WithPostgresPrefixes returns a Detector that reads PostgreSQL's lines from a source
+// with the log_line_prefix prefixOf(rec.Source) declares for it (see postgres.go), in
+// PostgreSQL's own log file, the journal and syslog alike. PostgreSQL's records of a
+// source it gives nil for make no event: a client may have written them. prefixOf must
+// be safe for concurrent use; nil declares none.
+func (d *Detector) WithPostgresPrefixes(prefixOf func(source string) *PostgresPrefix) *Detector {
+	declared := *d
+	declared.postgres = prefixOf
+	return &declared
 }
 
 // Classify parses rec's syslog header and classifies it: attack rules first, then normal
@@ -110,6 +123,9 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 		ref = time.Now()
 	}
 	h, err := ParseHeader(rec.Line, ref, d.loc)
+	if d.postgres != nil {
+		h, err = d.readPostgres(rec, h, err)
+	}
 	if err != nil {
 		return Verdict{Outcome: Unparsed, Err: err}
 	}
@@ -121,9 +137,55 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 	return d.explainHeader(rec, h)
 }
 
+// readPostgres reads rec, whose header ParseHeader gave as h and err, with the prefix
+// its source declares: a postgres record of syslog or the journal has the prefix at the
+// start of its message, and a line without a syslog header may be one of PostgreSQL's
+// own file, which ParseHeader may have taken for another format (exim's, for a zone
+// such as "+0545") or none (a prefix that starts with %n). Other records, most of
+// them, do not look their source up.
+func (d *Detector) readPostgres(rec abusewatch.Record, h Header, err error) (Header, error) {
+	switch {
+	case err == nil && h.format == "" && h.Program == postgresProgram:
+		if pg := d.postgres(rec.Source); pg != nil {
+			if l, ok := pg.readTagged(h.Message); ok {
+				h.Message, h.declared = l.message, true
+			}
+		}
+	case (err != nil || h.format != "") && skipPRI(rec.Line) == rec.Line && checkLine(rec.Line) == nil:
+		if pg := d.postgres(rec.Source); pg != nil {
+			if ph, ok := pg.readFile(rec.Line, d.loc); ok {
+				return ph, nil
+			}
+		}
+	}
+	return h, err
+}
+
+// errNoPostgresPrefix is why PostgreSQL's record of a source that declares no prefix
+// makes no event (`rules test` shows it).
+var errNoPostgresPrefix = errors.New("PostgreSQL's line, and its source declares no postgres_prefix: no event")
+
+// unreadPostgres says why a PostgreSQL record of source makes no event.
+func (d *Detector) unreadPostgres(source string) error {
+	if d.postgres != nil {
+		if pg := d.postgres(source); pg != nil {
+			return pg.unread
+		}
+	}
+	return errNoPostgresPrefix
+}
+
 // explainHeader classifies a record whose header is already parsed.
 func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 	msg := unrepeat(h.Message)
+	if h.Program == postgresProgram && !h.declared {
+		// No declared prefix read it: a client may have written it (postgres.go). It
+		// is counted for tuning, and normal rules may drop it.
+		if r := d.normal.match(rec.Line, &h, msg); r != nil {
+			return Verdict{Outcome: Normal, Header: h, Rule: r.String()}
+		}
+		return Verdict{Outcome: Unknown, Header: h, Err: d.unreadPostgres(rec.Source)}
+	}
 	var caps [maxFastCaps]int
 	if r, m := d.attack.forProgram(h.Program).match(msg, &caps); r != nil {
 		ev, err := r.event(msg, m)
@@ -138,6 +200,11 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 		return Verdict{Outcome: Normal, Header: h, Rule: r.String()}
 	}
 	v := Verdict{Outcome: Unknown, Header: h}
+	if h.Program == postgresProgram {
+		// The address of PostgreSQL's records is the prefix's, which the rules read;
+		// the rest of its text names users and databases as the client wrote them.
+		return v
+	}
 	if addr, port, ok := GenericAddr(msg); ok {
 		v.Event = abusewatch.Event{
 			Time: h.Time, Class: abusewatch.ClassUnknown, Addr: addr, Port: port,

@@ -24,6 +24,10 @@ type Header struct {
 
 	tagged string // in file formats, the text after the host: "program[pid]: message"
 	format string // "" for syslog; the service whose own log format it is (native.go)
+
+	// declared says that a postgres record's message was read by the log_line_prefix
+	// declared for its source (postgres.go); its other records make no event.
+	declared bool
 }
 
 // ParseHeader parses the syslog header of one log line. It reads RFC 3164 ("Feb 12

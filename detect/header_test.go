@@ -150,6 +150,13 @@ func TestParseHeader(t *testing.T) {
 			want: Header{Time: time.Date(2026, 12, 7, 7, 44, 15, 0, time.UTC), Host: localHost(), Program: "postgres", PID: 19595, Message: "2026-12-07 10:44:15 +03  [19595] LOG:  database system is ready to accept connections", format: "postgres"},
 		},
 		{
+			// Debian's default before PostgreSQL 10, which pg_upgradecluster keeps (review
+			// L3): PostgreSQL's, not exim's with "UTC [25127-1] …" as the message.
+			name: "postgres log, the old Debian default %t [%p-%l] %q%u@%d",
+			line: `2026-12-07 07:43:28 UTC [25127-1] postgres@postgres FATAL:  no pg_hba.conf entry for host "81.2.69.160", user "postgres", database "postgres", no encryption`,
+			want: Header{Time: time.Date(2026, 12, 7, 7, 43, 28, 0, time.UTC), Host: localHost(), Program: "postgres", PID: 25127, Message: `2026-12-07 07:43:28 UTC [25127-1] postgres@postgres FATAL:  no pg_hba.conf entry for host "81.2.69.160", user "postgres", database "postgres", no encryption`, format: "postgres"},
+		},
+		{
 			name: "postgres log, pgBadger's [%p]: and the local zone",
 			line: "2026-12-07 08:44:15 CET [26164]: user=postgres,db=postgres,app=[unknown],client=127.0.0.1 LOG:  x",
 			want: Header{Time: time.Date(2026, 12, 7, 8, 44, 15, 0, berlin), Host: localHost(), Program: "postgres", PID: 26164, Message: "2026-12-07 08:44:15 CET [26164]: user=postgres,db=postgres,app=[unknown],client=127.0.0.1 LOG:  x", format: "postgres"},

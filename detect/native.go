@@ -19,10 +19,12 @@ import (
 //	proftpd   2021-05-28 18:08:34,399 host proftpd[498819] MSG
 //	postgres  2026-12-07 07:48:13.707 UTC 127.0.0.1(48846) [7063] FATAL:  …
 //
-// PostgreSQL's line starts with its log_line_prefix: %m or %t (the time and a zone
-// abbreviation), then [%p], perhaps with one word (%h or %r) before it. Its message is
-// the whole line, the same text it has after "postgres[7063]: " in the journal, so one
-// rule reads both (see configs/rules/attack.d/postgres).
+// PostgreSQL's line starts with its log_line_prefix; here it is recognised by its usual
+// start, %m or %t (the time and a zone abbreviation), then [%p] (or the old [%p-%l]),
+// perhaps with one word (%h or %r) before it, and its message is the whole line, as
+// after "postgres[7063]: " in the journal. Such a record makes no event: only the
+// prefix its source declares reads a PostgreSQL line exactly (postgres.go); this keeps
+// it from being taken for exim's, whose message the client's names would then start.
 //
 // exim, vsftpd and postgres name no host: the record's host is this machine's name (the
 // files are local), or the one Detector.WithSourceHosts gives the record's source (a
@@ -141,7 +143,7 @@ func parseExim(d dateTime, rest string, loc *time.Location) (Header, bool) {
 }
 
 // parsePostgres reads what follows PostgreSQL's "YYYY-MM-DD HH:MM:SS" in line: [".mmm"]
-// " " ZONE " " [WORD] " [pid]" and a space or a colon. ZONE is an abbreviation in
+// " " ZONE " " [WORD] " [pid]" (or " [pid-line]") and a space or a colon. ZONE is an abbreviation in
 // letters ("UTC", "CEST") or an offset in hours ("+03"); exim writes "+0200", so a zone
 // in hours and minutes ("+0545") is left to exim. Requiring [pid] after at most one word
 // keeps exim's lines out ("SMTP connection from …").
@@ -173,6 +175,12 @@ func parsePostgres(d dateTime, line, rest string, loc *time.Location) (Header, b
 		_, rest, _ = strings.Cut(rest, " ")
 	}
 	num, after, ok := strings.Cut(strings.TrimPrefix(rest, "["), "]")
+	// "[%p-%l]", the pid and the session's line number, was Debian's default before
+	// PostgreSQL 10 ('%t [%p-%l] %q%u@%d '), and pg_upgradecluster keeps it: its lines
+	// are PostgreSQL's, not exim's (whose message the client's names would then start).
+	if pid, line, numbered := strings.Cut(num, "-"); numbered && isDigits(line) && len(line) <= 20 {
+		num = pid
+	}
 	if !strings.HasPrefix(rest, "[") || !ok || !isDigits(num) || len(num) > 10 ||
 		!(strings.HasPrefix(after, " ") || strings.HasPrefix(after, ":")) {
 		return Header{}, false

@@ -444,19 +444,3 @@ func TestReviewedCorpusLinesAreEvents(t *testing.T) {
 		t.Errorf("%s: %v %s, want normal", line, out, ev.Class)
 	}
 }
-
-// PostgreSQL's lines, as a real PostgreSQL 15.18 wrote them (testdata/postgres/
-// PROVENANCE: failed passwords, unknown roles, pg_hba.conf refusals, probes, hostile
-// names) in its log file with two prefixes and through syslog, make no event: no rule
-// reads PostgreSQL (a client's name in the prefix may write a whole line of its own),
-// and its log file, which starts as exim's mainlog does, is not read as exim's.
-func TestPostgresLinesAreNoEvents(t *testing.T) {
-	d := shipped(t)
-	for _, file := range []string{"postgres-15-stderr-recommended.log", "postgres-15-stderr-default.log", "postgres-15-syslog.log"} {
-		for i, line := range readLines(t, "testdata/postgres/"+file) {
-			if out, ev := d.Classify(record(line)); out == Recognised || ev.Addr.IsValid() {
-				t.Errorf("%s:%d: %v %s from %v, want no event: %s", file, i+1, out, ev.Class, ev.Addr, line)
-			}
-		}
-	}
-}

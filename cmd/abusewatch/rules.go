@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,7 +109,19 @@ func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (*detect.Dete
 	} else if err != nil {
 		return nil, err
 	}
-	return detect.New(rules.Normal, rules.Attack, daemon.Location(cfg.Detect.Timezone)), nil
+	return daemon.NewDetector(cfg, rules), nil // the daemon's: its sources' hosts and PostgreSQL prefixes too
+}
+
+// sourceOf names a tested file as the daemon names the files it reads, by its absolute
+// path, so that what its [[source]] declares applies.
+func sourceOf(file string) string {
+	if file == "-" {
+		return file
+	}
+	if abs, err := filepath.Abs(file); err == nil {
+		return abs
+	}
+	return file
 }
 
 // testedLine is what `rules test --json` prints for each input line. Proto, Flags and
@@ -156,12 +169,12 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 	shapes := map[string]int{}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	now := time.Now()
+	now, source := time.Now(), sourceOf(files[0])
 	for n := 1; sc.Scan(); n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		v := d.Explain(abusewatch.Record{Source: files[0], Line: sc.Text(), Read: now})
+		v := d.Explain(abusewatch.Record{Source: source, Line: sc.Text(), Read: now})
 		t := testedLine{Line: n, Verdict: v.Outcome.String(), Rule: v.Rule}
 		if v.Event.Class != "" {
 			t.Class, t.Host, t.User, t.Port = string(v.Event.Class), v.Event.Name, v.Event.User, v.Event.Port
@@ -328,12 +341,12 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 	byShape := map[string]*store.Shape{}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	now := time.Now()
+	now, source := time.Now(), sourceOf(file)
 	for n := 1; sc.Scan(); n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		v := d.Explain(abusewatch.Record{Source: file, Line: sc.Text(), Read: now})
+		v := d.Explain(abusewatch.Record{Source: source, Line: sc.Text(), Read: now})
 		if v.Outcome != detect.Unknown {
 			continue
 		}

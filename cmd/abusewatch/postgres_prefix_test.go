@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pgConfig is a config that scans PostgreSQL's log file in dir, with prefix declared
+// for it ("" declares none).
+func pgConfig(t *testing.T, dir, prefix string) string {
+	t.Helper()
+	declared := ""
+	if prefix != "" {
+		declared = fmt.Sprintf("postgres_prefix = %q\n", prefix)
+	}
+	doc := fmt.Sprintf(`[reporter]
+name = "Test Admin"
+[detect]
+timezone = "UTC"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+timeout = "100ms"
+[mail]
+transport = "maildir"
+maildir = "maildir"
+from = "abusewatch@example.org"
+[policy]
+mode = "observe"
+[store]
+path = "state.db"
+[[source]]
+files = [%q]
+%s`, filepath.Join(dir, "postgresql-15-main.log"), declared)
+	file := filepath.Join(dir, "abusewatch.toml")
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// rules test reads PostgreSQL's log file as the daemon does: with the prefix its
+// [[source]] declares, the real server's failed logins are events, as many as scan
+// stores, the address the one %r gave; without it, none of its lines is an event in
+// either. A prefix that holds the client's user name is refused by both.
+func TestRulesTestReadsPostgresAsTheDaemonDoes(t *testing.T) {
+	capture, err := os.ReadFile(repoPath(t, "detect/testdata/postgres/postgres-15-stderr-recommended.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		prefix string
+		events int
+	}{{"%m %r [%p] ", 28}, {"", 0}} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "postgresql-15-main.log"), capture, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := pgConfig(t, dir, tt.prefix)
+		// The file named as an admin would type it, relative to where rules test runs.
+		stdout, stderr, code := runBinary(t, dir, "rules", "test", "--config", cfg, "--json", "postgresql-15-main.log")
+		if code != 0 {
+			t.Fatalf("rules test: exit %d\n%s%s", code, stdout, stderr)
+		}
+		events := 0
+		for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			var v struct {
+				Line                       int
+				Verdict, Class, Addr, Rule string
+			}
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			if v.Verdict != "event" {
+				continue
+			}
+			events++
+			if v.Line == 2 && (v.Class != "auth-failure" || v.Addr != "127.0.0.1" || !strings.Contains(v.Rule, "attack.d/postgres:")) {
+				t.Errorf("prefix %q, line 2: %s", tt.prefix, line)
+			}
+		}
+		if events != tt.events {
+			t.Errorf("prefix %q: rules test found %d events, want %d\n%s", tt.prefix, events, tt.events, stdout)
+		}
+		stdout, stderr, code = runBinary(t, dir, "scan", "--json", "--config", cfg, filepath.Join(dir, "postgresql-15-main.log"))
+		if code != 0 {
+			t.Fatalf("scan: exit %d\n%s%s", code, stdout, stderr)
+		}
+		var sum map[string]float64
+		if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+			t.Fatalf("scan: %v\n%s", err, stdout)
+		}
+		if int(sum["events"]) != tt.events {
+			t.Errorf("prefix %q: scan stored %v events, rules test found %d", tt.prefix, sum["events"], events)
+		}
+	}
+	dir := t.TempDir()
+	cfg := pgConfig(t, dir, "%m [%p] %q%u@%d ")
+	for _, args := range [][]string{{"rules", "test", "--config", cfg, "-"}, {"check-config", "--config", cfg}} {
+		_, stderr, code := runBinary(t, dir, args...)
+		if code == 0 || !strings.Contains(stderr, `source[0].postgres_prefix: log_line_prefix "%m [%p] %q%u@%d " (of the [[source]] of `+filepath.Join(dir, "postgresql-15-main.log")+`) has %u, the user name as the client sent it`) {
+			t.Errorf("%s: exit %d, want the prefix refused:\n%s", args[0], code, stderr)
+		}
+	}
+}
