@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/mail"
 	"net/netip"
@@ -24,8 +25,7 @@ import (
 var rv21Day = time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 
 // rv21Case is one scenario's pipeline: its directory (the maildir is DIR/maildir), the
-// pipeline and its store. extra is appended to the config: more [policy] keys after
-// the first line of policyExtra, whole sections in extra.
+// pipeline, its store and its log.
 type rv21Case struct {
 	dir  string
 	p    *Pipeline
@@ -34,9 +34,9 @@ type rv21Case struct {
 }
 
 // newRV21Case writes the scenario's config (threshold 5 in 10 minutes, network incidents
-// of 5 addresses within an hour, auto mode, a maildir) around the RDAP server r, with
-// mailExtra appended to [mail] and extra at the end.
-func newRV21Case(t *testing.T, r *lookuptest.RDAP, mailExtra, extra string) *rv21Case {
+// of 5 addresses within an hour, a maildir) around the RDAP server r, with mailExtra
+// appended to [mail], policy as [policy] (mode = "auto" when empty) and extra at the end.
+func newRV21Case(t *testing.T, r *lookuptest.RDAP, mailExtra, policy, extra string) *rv21Case {
 	t.Helper()
 	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
 	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
@@ -71,11 +71,11 @@ admin = "root@review.example"
 %s
 
 [policy]
-mode = "auto"
+%s
 
 [store]
 path = %q
-%s`, dnsServer, boot, filepath.Join(dir, "maildir"), mailExtra, filepath.Join(dir, "state.db"), extra))
+%s`, dnsServer, boot, filepath.Join(dir, "maildir"), mailExtra, cmp.Or(policy, `mode = "auto"`), filepath.Join(dir, "state.db"), extra))
 	return &rv21Case{dir: dir, p: p, st: st, logs: logs}
 }
 

@@ -1098,8 +1098,8 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 // waitingFor finds a report to contact that has not gone yet.
 func waitingFor(contact abusewatch.Contact, waiting []abusewatch.Report) (abusewatch.Report, bool) {
 	for _, r := range waiting {
-		for _, a := range r.Contact.Emails {
-			for _, b := range contact.Emails {
+		for _, a := range mailer.PartyEmails(r.Contact) { // a CERT's copy is no party's
+			for _, b := range mailer.PartyEmails(contact) {
 				if strings.EqualFold(a, b) {
 					return r, true
 				}

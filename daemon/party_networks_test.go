@@ -18,7 +18,7 @@ func TestAPartyListedForTwoNetworksIsToldANetworkHoldingAllItsAddresses(t *testi
 	r := lookuptest.NewRDAP(t)
 	answer(r, "62.239.237.0/25", "NET-A", "GB", "abuse@same.example")
 	answer(r, "62.239.237.128/25", "NET-B", "GB", "abuse@same.example")
-	c := newRV21Case(t, r, "", "")
+	c := newRV21Case(t, r, "", "", "")
 	c.scan(t, "08:00 62.239.237.20 3", "08:01 62.239.237.30 3", "08:02 62.239.237.40 3",
 		"08:03 62.239.237.201 3", "08:04 62.239.237.202 3", "08:05 62.239.237.203 3")
 	mails := c.mails(t)
