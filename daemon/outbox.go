@@ -624,7 +624,9 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 			}
 		}
 	}
-	return known, nil
+	var err error
+	known.Seen, err = addressesSeen(st, incs) // the X-ARF parts' times (review 21 D7)
+	return known, err
 }
 
 // namesEveryAddress says whether the Sources of inc, a recurrence of a network, name
