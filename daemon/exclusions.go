@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -58,8 +60,9 @@ func CheckMapped(p netip.Prefix) error {
 }
 
 // NeverReported says why addr is never reported, whatever it does: the special-purpose
-// network or the policy.never_report entry that holds it; "" when neither does. (The
-// networks excluded or pardoned from the command line are in the state database.)
+// network, the policy.never_report entry that holds it, or the key that makes it our own
+// (ownAddresses); "" when none does. (The networks excluded or pardoned from the command
+// line are in the state database.)
 func (c *Config) NeverReported(addr netip.Addr) string {
 	if p, ok := correlate.SpecialPurpose(addr); ok {
 		return fmt.Sprintf("%s is special-purpose (private, shared, documentation or otherwise reserved space)", p)
@@ -69,7 +72,61 @@ func (c *Config) NeverReported(addr netip.Addr) string {
 			return fmt.Sprintf("policy.never_report lists %s", p)
 		}
 	}
+	for _, o := range c.ownAddresses() {
+		if o.Network.Addr() == addr.Unmap() {
+			return fmt.Sprintf("%s names %s as %s, and our own hosts are never reported", o.By, o.Network.Addr(), o.Reason)
+		}
+	}
 	return ""
+}
+
+// ownAddresses are the public addresses of our own hosts that the config knows, each a
+// network never reported (By the key that names it, Reason what it is): mail.hosts, and
+// the addresses the syslog and metrics listeners listen on. DESIGN: own networks are
+// never reported. An event from one is ours (a cron job or a monitoring check that goes
+// out through the public address and comes back, hairpin NAT), and was reported as an
+// attack to our own provider: "Source address: 62.239.1.5 … Our hosts hit: web1
+// (62.239.1.5)". Special-purpose addresses (0.0.0.0, 127.0.0.1) are never reported
+// anyway and are left out.
+func (c *Config) ownAddresses() []ExclusionInfo {
+	var out []ExclusionInfo
+	add := func(s, by, reason string) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return // a host name: validated where it is used
+		}
+		a = a.WithZone("").Unmap()
+		if _, special := correlate.SpecialPurpose(a); special || a.IsUnspecified() {
+			return
+		}
+		p := netip.PrefixFrom(a, a.BitLen())
+		if !slices.ContainsFunc(out, func(e ExclusionInfo) bool { return e.Network == p }) {
+			out = append(out, ExclusionInfo{Network: p, By: by, Reason: reason})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Mail.Hosts)) {
+		add(c.Mail.Hosts[name], "mail.hosts", "our host "+name)
+	}
+	for _, l := range []struct {
+		key   string
+		addrs []string
+	}{{"syslog.udp", c.Syslog.UDP}, {"syslog.tcp", c.Syslog.TCP}, {"syslog.tls", c.Syslog.TLS}, {"metrics.listen", []string{c.Metrics.Listen}}} {
+		for _, hp := range l.addrs {
+			if host, _, err := net.SplitHostPort(hp); err == nil {
+				add(host, l.key, "an address this host listens on")
+			}
+		}
+	}
+	return out
+}
+
+// ownNetworks are the ownAddresses as networks, for the correlator.
+func (c *Config) ownNetworks() []netip.Prefix {
+	var out []netip.Prefix
+	for _, o := range c.ownAddresses() {
+		out = append(out, o.Network)
+	}
+	return out
 }
 
 // Exclusions wider than these are refused from the command line: an IPv4 /8, an IPv6
@@ -100,18 +157,24 @@ func CheckExclusionWidth(p netip.Prefix) error {
 // named in policy.never_report.
 type ExclusionInfo struct {
 	Network netip.Prefix `json:"network"`
-	By      string       `json:"by"` // "exclude", "pardon" or "policy.never_report"
-	Reason  string       `json:"reason,omitempty"`
-	Added   time.Time    `json:"added,omitzero"`
+	// "exclude", "pardon", "policy.never_report", or the key that names an address of our
+	// own hosts (ownAddresses): "mail.hosts", "syslog.udp", "syslog.tcp", "syslog.tls",
+	// "metrics.listen"
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	Added  time.Time `json:"added,omitzero"`
 }
 
-// ListExclusions returns the networks that cfg's policy.never_report names and those
-// the store holds excluded, the config's first, then the oldest exclusion first.
+// ListExclusions returns the networks that cfg's policy.never_report names, the
+// addresses of our own hosts it knows (ownAddresses) and those the store holds
+// excluded, the config's first, then the oldest exclusion first.
 func ListExclusions(cfg *Config, st *store.Store) ([]ExclusionInfo, error) {
 	var out []ExclusionInfo
-	for _, p := range cfg.neverReport() {
+	for _, n := range cfg.Policy.NeverReport {
+		p, _ := parseNetwork(n) // validated
 		out = append(out, ExclusionInfo{Network: p, By: "policy.never_report"})
 	}
+	out = append(out, cfg.ownAddresses()...)
 	recorded, err := st.Exclusions()
 	if err != nil {
 		return nil, err
@@ -162,8 +225,8 @@ func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResul
 		}
 		return nil
 	}
-	if slices.ContainsFunc(all, func(e ExclusionInfo) bool { return e.Network == p && e.By == "policy.never_report" }) {
-		return res, fmt.Errorf("%s is in policy.never_report of %s: remove it there, then reload", p, cfg.file)
+	if i := slices.IndexFunc(all, func(e ExclusionInfo) bool { return e.Network == p && e.fromConfig() }); i >= 0 {
+		return res, fmt.Errorf("%s is in %s of %s: remove it there, then reload", p, all[i].By, cfg.file)
 	}
 	removed, ok, err := st.RemoveExclusion(p)
 	if err != nil {
@@ -196,8 +259,10 @@ func CoveredBy(cfg *Config, st *store.Store, p netip.Prefix) (string, error) {
 	for _, e := range all {
 		switch {
 		case e.Network.Bits() > p.Bits() || !e.Network.Contains(p.Addr()):
-		case e.By == "policy.never_report":
-			return fmt.Sprintf("policy.never_report lists %s", e.Network), nil
+		case e.fromConfig() && e.Reason != "":
+			return fmt.Sprintf("%s lists %s (%s)", e.By, e.Network, e.Reason), nil
+		case e.fromConfig():
+			return fmt.Sprintf("%s lists %s", e.By, e.Network), nil
 		case e.Network != p:
 			return "it lies in " + e.describe(), nil
 		}
@@ -205,10 +270,18 @@ func CoveredBy(cfg *Config, st *store.Store, p netip.Prefix) (string, error) {
 	return "", nil
 }
 
-// describe is e for a sentence: "45.134.0.0/16 (exclude, 2026-11-20: a partner)".
+// fromConfig says whether e is the config's (policy.never_report, an address of our own
+// hosts), not the store's: only the config undoes it.
+func (e ExclusionInfo) fromConfig() bool { return e.By != "exclude" && e.By != "pardon" }
+
+// describe is e for a sentence: "45.134.0.0/16 (exclude, 2026-11-20: a partner)",
+// "62.239.1.5/32 (mail.hosts: our host web1)".
 func (e ExclusionInfo) describe() string {
-	if e.By == "policy.never_report" {
-		return e.Network.String() + " (policy.never_report)"
+	if e.fromConfig() {
+		if e.Reason != "" {
+			return e.Network.String() + " (" + e.By + ": " + e.Reason + ")"
+		}
+		return e.Network.String() + " (" + e.By + ")"
 	}
 	s := e.Network.String() + " (" + e.By + ", " + e.Added.Format(time.DateOnly)
 	if e.Reason != "" {

@@ -624,7 +624,9 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 			}
 		}
 	}
-	return known, nil
+	var err error
+	known.Seen, err = addressesSeen(st, incs) // the X-ARF parts' times (review 21 D7)
+	return known, err
 }
 
 // namesEveryAddress says whether the Sources of inc, a recurrence of a network, name
@@ -1098,8 +1100,8 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 // waitingFor finds a report to contact that has not gone yet.
 func waitingFor(contact abusewatch.Contact, waiting []abusewatch.Report) (abusewatch.Report, bool) {
 	for _, r := range waiting {
-		for _, a := range r.Contact.Emails {
-			for _, b := range contact.Emails {
+		for _, a := range mailer.PartyEmails(r.Contact) { // a CERT's copy is no party's
+			for _, b := range mailer.PartyEmails(contact) {
 				if strings.EqualFold(a, b) {
 					return r, true
 				}

@@ -490,7 +490,13 @@ func toldAs(share abusewatch.Incident, contact abusewatch.Contact, s partyShare)
 	if s.whole() {
 		return share
 	}
-	share = narrowedTo(share, contact)
+	var party []netip.Addr
+	for a, o := range s.owner {
+		if o == s.party {
+			party = append(party, a)
+		}
+	}
+	share = narrowedTo(share, contact, party)
 	n := abusewatch.UnmapPrefix(share.Network)
 	var mine, others []netip.Addr
 	for a, o := range s.owner {
@@ -527,12 +533,16 @@ func covering(addrs []netip.Addr) netip.Prefix {
 }
 
 // narrowedTo is share, a party's share of a network incident, about the party's own
-// network when contact's lies inside the incident's: the desk is told its own block
-// (5.6.7.8/29), not the wider network (5.0.0.0/8) others' addresses of which it is not
-// told.
-func narrowedTo(share abusewatch.Incident, contact abusewatch.Contact) abusewatch.Incident {
+// network when contact's lies inside the incident's and holds every one of the party's
+// addresses (party): the desk is told its own block (5.6.7.8/29), not the wider network
+// (5.0.0.0/8) others' addresses of which it is not told. A party is the desk its
+// addresses' contacts name, and one desk may be listed for several networks (two /25
+// registry objects of one provider): the contact is that of one of them, and narrowed
+// to it, the share named addresses outside the network it said they came from.
+func narrowedTo(share abusewatch.Incident, contact abusewatch.Contact, party []netip.Addr) abusewatch.Incident {
 	n, c := abusewatch.UnmapPrefix(share.Network), abusewatch.UnmapPrefix(contact.Network)
-	if share.AboutNetwork() && c.IsValid() && !c.IsSingleIP() && c.Bits() > n.Bits() && n.Contains(c.Addr()) {
+	if share.AboutNetwork() && c.IsValid() && !c.IsSingleIP() && c.Bits() > n.Bits() && n.Contains(c.Addr()) &&
+		!slices.ContainsFunc(party, func(a netip.Addr) bool { return !c.Contains(a.Unmap()) }) {
 		share.Network = c
 	}
 	return share

@@ -125,14 +125,15 @@ type Pipeline struct {
 	senders *syslogSenders
 }
 
-// neverReport is policy.never_report as networks.
+// neverReport is policy.never_report as networks, and our own hosts' addresses
+// (ownAddresses).
 func (c *Config) neverReport() []netip.Prefix {
 	never := make([]netip.Prefix, 0, len(c.Policy.NeverReport))
 	for _, n := range c.Policy.NeverReport {
 		p, _ := parseNetwork(n) // validated
 		never = append(never, p)
 	}
-	return never
+	return append(never, c.ownNetworks()...)
 }
 
 // NewPipeline builds every stage from cfg around an open store. It fails with the

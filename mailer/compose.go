@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"net/netip"
 	"slices"
 	"strings"
 	"text/template"
@@ -134,6 +135,18 @@ type Known struct {
 	// Inexact are, by incident ID, what the incidents cannot state exactly (a party's
 	// share of a network incident whose lines retention deleted): the memo says so.
 	Inexact map[string]Inexact
+	// Seen are, by ID of a network incident, when each address of its evidence was seen
+	// within it: the X-ARF part of the address gives its times, not those of its lines
+	// in the incident's sample.
+	Seen map[string]map[netip.Addr]Seen
+}
+
+// Seen is when an address of a network incident sent its first and last line within
+// the incident, from the lines the store holds (zero: none). Partial: the store no
+// longer holds every line of the incident's times (retention deleted the oldest).
+type Seen struct {
+	First, Last time.Time
+	Partial     bool
 }
 
 // ComposeKnowing is Compose with what the outbox knows of the incidents (Known).
@@ -192,7 +205,7 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 		return abusewatch.Report{}, fmt.Errorf("mailer: writing the message body: %w", err)
 	}
 	if c.xarf {
-		parts, err := c.xarfEntities(id, detailed)
+		parts, err := c.xarfEntities(id, detailed, known.Seen)
 		if err != nil {
 			return abusewatch.Report{}, fmt.Errorf("mailer: writing the X-ARF part: %w", err)
 		}

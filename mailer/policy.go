@@ -13,10 +13,11 @@ import (
 
 // Policy decides when a queued report may go, so that a flood of attackers never
 // becomes a flood of mail (fail2ban's complain action is the known counter-example):
-// exponential back-off after a temporary failure, one report per recipient address or
-// network per cooldown, a limit per recipient domain per hour and a cap per day.
+// exponential back-off after a temporary failure, one report per responsible party (its
+// own addresses, a national CERT's copy aside, or its network) per cooldown, a limit per
+// recipient domain per hour and a cap per day.
 type Policy struct {
-	Cooldown      time.Duration  // no second report to the same address or about the same network within this
+	Cooldown      time.Duration  // no second report to the same party's address or about the same network within this
 	DomainPerHour int            // reports to one recipient domain per hour; 0: no limit
 	DailyCap      int            // reports in any 24 hours; 0: no limit
 	RetryMin      time.Duration  // the first back-off after a temporary failure
@@ -61,7 +62,13 @@ func (p Policy) Hold(r abusewatch.Report, sent []Sent, now time.Time) (time.Time
 	}
 	if p.Cooldown > 0 {
 		if s, ok := p.LastTo(r.Contact, sent, now); ok {
-			later(s.Time.Add(p.Cooldown), fmt.Sprintf("cooldown: %s had a report on %s", strings.Join(s.Emails, ", "),
+			// Named by this report's own recipients that had it (or its network): the
+			// other recipients of that report are another party's business.
+			who := "the network " + r.Contact.Network.String()
+			if shared := sharedAddresses(PartyEmails(r.Contact), s.Emails); len(shared) > 0 {
+				who = strings.Join(shared, ", ")
+			}
+			later(s.Time.Add(p.Cooldown), fmt.Sprintf("cooldown: %s had a report on %s", who,
 				s.Time.In(cmp.Or(p.Location, time.UTC)).Format("2006-01-02 15:04 -0700")))
 		}
 	}
@@ -94,31 +101,59 @@ func (p Policy) Hold(r abusewatch.Report, sent []Sent, now time.Time) (time.Time
 	return until, why
 }
 
-// LastTo is the newest report sent within the cooldown to any of contact's addresses
-// or about its network.
+// LastTo is the newest report sent within the cooldown to any of the party's addresses
+// of contact (PartyEmails) or about its network: the cooldown is the responsible
+// party's. A national CERT's copy neither starts nor waits on it.
 func (p Policy) LastTo(contact abusewatch.Contact, sent []Sent, now time.Time) (Sent, bool) {
 	var last Sent
 	found := false
+	own := PartyEmails(contact)
 	for _, s := range sent {
 		if now.Sub(s.Time) >= p.Cooldown || (found && s.Time.Before(last.Time)) {
 			continue
 		}
-		if (contact.Network.IsValid() && s.Network == contact.Network) || sharesAddress(s.Emails, contact.Emails) {
+		if (contact.Network.IsValid() && s.Network == contact.Network) || len(sharedAddresses(own, s.Emails)) > 0 {
 			last, found = s, true
 		}
 	}
 	return last, found
 }
 
-func sharesAddress(a, b []string) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if strings.EqualFold(x, y) {
-				return true
+// PartyEmails are the addresses of contact that stand for the responsible party: its
+// own, not a national CERT's ([[cert]], role "cert"), which is copied on every party of
+// its country: a cooldown or a waiting report keyed by it held every party of the
+// country behind the first one's report, for a week. A contact of CERTs only (the
+// registry names no one for the network) is the CERT's to act on: its addresses are the
+// party's.
+func PartyEmails(contact abusewatch.Contact) []string {
+	cert := func(e string) bool {
+		isCERT := false
+		for _, m := range contact.Mailboxes {
+			if strings.EqualFold(m.Email, e) {
+				if m.Role != "cert" {
+					return false
+				}
+				isCERT = true
 			}
 		}
+		return isCERT
 	}
-	return false
+	own := slices.DeleteFunc(slices.Clone(contact.Emails), cert)
+	if len(own) == 0 {
+		return contact.Emails
+	}
+	return own
+}
+
+// sharedAddresses are the addresses of a also in b (in a's spelling).
+func sharedAddresses(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.ContainsFunc(b, func(y string) bool { return strings.EqualFold(x, y) }) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // domains are the distinct domains of emails, in lower case.

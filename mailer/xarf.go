@@ -94,9 +94,10 @@ func atLeast(n int, lower bool) string {
 // address: for each of its addresses with incidents of their own, their lines and
 // times together with its lines among the network's; for each other address its lines
 // name, its lines and their times (the network's first and last are not that
-// address's, and a desk looks up who held a dynamic address at first_seen). reported
-// are the addresses the memo lists on their own, whose own report they are.
-func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]bool) []xarfReport {
+// address's, and a desk looks up who held a dynamic address at first_seen: its lines
+// the store holds, seen, not only those the network's sample kept). reported are the
+// addresses the memo lists on their own, whose own report they are.
+func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]bool, seen map[string]map[netip.Addr]Seen) []xarfReport {
 	inc := &s.inc
 	if !inc.AboutNetwork() {
 		if !inc.Addr.IsValid() {
@@ -133,15 +134,41 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 			continue
 		}
 		first, last := evs[0].Time, evs[len(evs)-1].Time
-		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %s connections (%s log lines) with %s to %s between %s; the lines of %s we have kept are between %s and %s.",
+		kept := "we have kept "
+		if sn, ok := seenOf(s, a, seen); ok {
+			first, last = minTime(first, sn.First), maxTime(last, sn.Last)
+			if !sn.Partial {
+				kept = ""
+			}
+		}
+		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %s connections (%s log lines) with %s to %s between %s; the lines of %s %sare between %s and %s.",
 			a, inc.Network, atLeast(max(inc.Attempts, 1), s.connsAtLeast), atLeast(inc.Count, s.linesAtLeast), xarfWhat(typ), hosts, between, a,
-			c.timestamp(first), c.timestamp(last))
+			kept, c.timestamp(first), c.timestamp(last))
 		if x, ok := c.xarfFor(id+"\x00"+inc.ID+"\x00"+a.String(), typ, a, first, last, evs, lines, desc,
 			fmt.Sprintf("the %d log lines of %s among those of %s we have kept, in our time zone", len(lines), a, inc.Network)); ok {
 			out = append(out, x)
 		}
 	}
 	return out
+}
+
+// seenOf is when address a of network source s was seen within its network incidents
+// (Known.Seen), and whether that is known of any of them; Partial when it is known
+// only of the lines the store still holds.
+func seenOf(s *source, a netip.Addr, seen map[string]map[netip.Addr]Seen) (Seen, bool) {
+	var out Seen
+	for _, m := range s.members {
+		sn := seen[m.ID][a]
+		out.Partial = out.Partial || sn.Partial
+		if sn.First.IsZero() {
+			continue // none of its lines there (the store holds)
+		}
+		if out.First.IsZero() || sn.First.Before(out.First) {
+			out.First = sn.First
+		}
+		out.Last = maxTime(out.Last, sn.Last)
+	}
+	return out, !out.First.IsZero()
 }
 
 // linesFrom are the lines of evs (sorted by time) that name addr.
@@ -338,8 +365,8 @@ func (c *Composer) xarfFor(key, typ string, addr netip.Addr, first, last time.Ti
 }
 
 // xarfEntities are the X-ARF attachments for the memo's sources, in memo order: one per
-// address.
-func (c *Composer) xarfEntities(id string, sources []*source) ([]entity, error) {
+// address. seen is Known.Seen.
+func (c *Composer) xarfEntities(id string, sources []*source, seen map[string]map[netip.Addr]Seen) ([]entity, error) {
 	var out []entity
 	var all []xarfReport
 	reported := map[netip.Addr]bool{} // addresses the memo lists on their own
@@ -349,7 +376,7 @@ func (c *Composer) xarfEntities(id string, sources []*source) ([]entity, error) 
 		}
 	}
 	for _, s := range sources {
-		all = append(all, c.xarfReports(id, s, reported)...)
+		all = append(all, c.xarfReports(id, s, reported, seen)...)
 	}
 	for _, x := range all {
 		b, err := json.MarshalIndent(x, "", "  ")

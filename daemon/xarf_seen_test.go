@@ -1,0 +1,81 @@
+package daemon
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/abusewatch/abusewatch/lookup/lookuptest"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
+)
+
+// xarfPart is what a test reads of an X-ARF part.
+type xarfPart struct {
+	Source      string `json:"source_identifier"`
+	FirstSeen   string `json:"first_seen"`
+	LastSeen    string `json:"last_seen"`
+	Description string `json:"description"`
+}
+
+// xarfParts are the X-ARF parts of the reports in c's maildir, by address.
+func (c *rv21Case) xarfParts(t *testing.T) map[string]xarfPart {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(c.dir, "maildir", "new", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]xarfPart{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, parts, err := mailtest.Parts(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			var x xarfPart
+			if json.Unmarshal(p.Body, &x) == nil && x.Source != "" {
+				out[x.Source] = x
+			}
+		}
+	}
+	return out
+}
+
+// The X-ARF part of each address of a network incident gives the address's first and
+// last line within the incident, from the lines the store holds, not those of its lines
+// the incident sampled as evidence (10 of 18). Before, 62.239.237.201, which sent three
+// lines 08:03:00-08:03:04, was "first_seen 08:03:02, last_seen 08:03:02", its one
+// sampled line (review 21 D7, case N2): the times by which a desk looks up who held the
+// address.
+func TestTheXARFTimesOfANetworksAddressAreTheAddresss(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	answer(r, "62.239.237.0/24", "CUSTOMER-NET", "GB", "abuse@customer.example")
+	c := newRV21Case(t, r, "", "", "")
+	c.scan(t, "08:00 62.239.237.20 3", "08:01 62.239.237.30 3", "08:02 62.239.237.40 3",
+		"08:03 62.239.237.201 3", "08:04 62.239.237.202 3", "08:05 62.239.237.203 3")
+	if mails := c.mails(t); len(mails) != 1 || !strings.Contains(mails[0], "Source network:  62.239.237.0/24") {
+		t.Fatalf("%d reports mailed; want one about 62.239.237.0/24:\n%s", len(mails), strings.Join(mails, "\n----\n"))
+	}
+	parts := c.xarfParts(t)
+	for _, addr := range []string{"62.239.237.20", "62.239.237.30", "62.239.237.40", "62.239.237.201", "62.239.237.202", "62.239.237.203"} {
+		x, ok := parts[addr]
+		if !ok {
+			t.Errorf("no X-ARF part for %s", addr)
+			continue
+		}
+		first := map[string]string{"62.239.237.20": "08:00", "62.239.237.30": "08:01", "62.239.237.40": "08:02",
+			"62.239.237.201": "08:03", "62.239.237.202": "08:04", "62.239.237.203": "08:05"}[addr]
+		wantFirst, wantLast := "2026-12-07T"+first+":00Z", "2026-12-07T"+first+":04Z"
+		if x.FirstSeen != wantFirst || x.LastSeen != wantLast {
+			t.Errorf("X-ARF of %s: first_seen %s, last_seen %s; want %s, %s", addr, x.FirstSeen, x.LastSeen, wantFirst, wantLast)
+		}
+		if want := "the lines of " + addr + " are between 2026-12-07 " + first + ":00 +0000 and 2026-12-07 " + first + ":04 +0000."; !strings.Contains(x.Description, want) {
+			t.Errorf("X-ARF of %s says %q; want %q", addr, x.Description, want)
+		}
+	}
+}
