@@ -78,6 +78,10 @@ const (
 	DefaultRateLimitWait = time.Minute
 	DefaultCacheTTL      = 7 * 24 * time.Hour
 	DefaultNegativeTTL   = time.Hour
+	// MaxCacheTTL bounds how long an answer (with an address or without) is trusted:
+	// networks change hands and abuse desks move, and a registry's answer a season old
+	// may send reports about a new customer to the old one.
+	MaxCacheTTL = 30 * 24 * time.Hour
 )
 
 // maxRDAPResponse bounds an RDAP answer: real ones are a few KiB, and a hostile or broken
@@ -147,6 +151,9 @@ func New(opts Options) (*Finder, error) {
 		if d.v < 0 {
 			return nil, fmt.Errorf("lookup: %s %v is negative", d.name, d.v)
 		}
+	}
+	if f.cacheTTL > MaxCacheTTL || f.negativeTTL > MaxCacheTTL {
+		return nil, fmt.Errorf("lookup: cache TTL %v or negative TTL %v is longer than the %v an answer may be trusted", f.cacheTTL, f.negativeTTL, MaxCacheTTL)
 	}
 	if f.cache == nil {
 		f.cache = NewMemoryCache()
