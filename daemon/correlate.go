@@ -464,7 +464,13 @@ func logsNow(st *store.Store, now time.Time) (time.Time, error) {
 // back from logsNow. Of the rules k, the recurrence's period says how long a reported
 // incident is kept at least (reportedKept).
 func Retain(ctx context.Context, st *store.Store, r RetentionConfig, k CorrelateConfig, now time.Time, logf func(string, ...any)) error {
-	now, err := logsNow(st, now)
+	// The contact cache keeps an entry per address a registry was asked about, so
+	// without this it grows with every attacker ever seen; its expiry is on the clock.
+	contacts, err := st.PruneContacts(now)
+	if err != nil {
+		return err
+	}
+	now, err = logsNow(st, now)
 	if err != nil {
 		return err
 	}
@@ -489,9 +495,9 @@ func Retain(ctx context.Context, st *store.Store, r RetentionConfig, k Correlate
 	if err != nil {
 		return err
 	}
-	if events+counters+incidents+shapes+mails > 0 {
-		logf("retention: deleted old raw events, counters, incidents, unknown-record shapes and report mails", "events", events, "counters", counters,
-			"incidents", incidents, "shapes", shapes, "report_mails", mails, "events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
+	if events+counters+incidents+shapes+mails+contacts > 0 {
+		logf("retention: deleted old raw events, counters, incidents, unknown-record shapes, report mails and expired cached contacts", "events", events, "counters", counters,
+			"incidents", incidents, "shapes", shapes, "report_mails", mails, "contacts", contacts, "events_before", now.Add(-r.Events.Duration).Format(time.DateOnly))
 	}
 	return nil
 }

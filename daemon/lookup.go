@@ -53,6 +53,16 @@ func (c *Config) validateLookup() error {
 			return bad(d.key, "must be positive, not %v", d.v)
 		}
 	}
+	// A registry's answer is trusted this long without asking again; networks change
+	// hands, and an answer kept for a year would report a new holder to the old one.
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"lookup.cache_ttl", c.Lookup.CacheTTL.Duration}, {"lookup.negative_ttl", c.Lookup.NegativeTTL.Duration}} {
+		if d.v > lookup.MaxCacheTTL {
+			return bad(d.key, "%s is longer than the longest an answer may be kept, %s: networks change hands, and an old answer reports the new holder's abuse to the old one", Duration{d.v}, Duration{lookup.MaxCacheTTL})
+		}
+	}
 	if u, err := url.Parse(c.Lookup.RDAPServer); c.Lookup.RDAPServer != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
 		return bad("lookup.rdap_server", "%q is not an RDAP base URL such as \"https://rdap.arin.net/registry/\"", c.Lookup.RDAPServer)
 	}

@@ -3,7 +3,7 @@
 // config's do-not-contact list is checked first, its static contacts override everything,
 // and otherwise the registry is asked over RDAP (an embedded IANA bootstrap, referrals
 // followed down to the most specific network, per-server back-off on 429) with a cache per
-// network, then an optional DNS abuse-contact zone, then abuse@/security@ of the domain of
+// address asked about (askedBlock), then an optional DNS abuse-contact zone, then abuse@/security@ of the domain of
 // a forward-confirmed reverse name that does not spell the address, marked as guesses; a
 // national CERT table adds the network's country's CERT. A registry's answer is data from
 // outside and is checked as such: every answer must hold the address, a referred one must
@@ -66,9 +66,9 @@ type Options struct {
 	Static        []StaticContact
 	DoNotContact  []DoNotContact
 	CERTs         []NationalCERT
-	Cache         Cache         // where registry answers are kept per network; nil: in memory
-	CacheTTL      time.Duration // how long an answer with an address is kept, default 7 days
-	NegativeTTL   time.Duration // how long an answer without one is kept, default 1 hour
+	Cache         Cache         // where registry answers are kept per address asked about; nil: in memory
+	CacheTTL      time.Duration // how long an answer with an address is kept, default 7 days, at most MaxCacheTTL
+	NegativeTTL   time.Duration // how long an answer without one is kept, default 1 hour, at most MaxCacheTTL
 	HTTPClient    *http.Client  // optional, for RDAP
 }
 
@@ -78,6 +78,10 @@ const (
 	DefaultRateLimitWait = time.Minute
 	DefaultCacheTTL      = 7 * 24 * time.Hour
 	DefaultNegativeTTL   = time.Hour
+	// MaxCacheTTL bounds how long an answer (with an address or without) is trusted:
+	// networks change hands and abuse desks move, and a registry's answer a season old
+	// may send reports about a new customer to the old one.
+	MaxCacheTTL = 30 * 24 * time.Hour
 )
 
 // maxRDAPResponse bounds an RDAP answer: real ones are a few KiB, and a hostile or broken
@@ -147,6 +151,9 @@ func New(opts Options) (*Finder, error) {
 		if d.v < 0 {
 			return nil, fmt.Errorf("lookup: %s %v is negative", d.name, d.v)
 		}
+	}
+	if f.cacheTTL > MaxCacheTTL || f.negativeTTL > MaxCacheTTL {
+		return nil, fmt.Errorf("lookup: cache TTL %v or negative TTL %v is longer than the %v an answer may be trusted", f.cacheTTL, f.negativeTTL, MaxCacheTTL)
 	}
 	if f.cache == nil {
 		f.cache = NewMemoryCache()
@@ -271,7 +278,7 @@ func resolverAddr(s string) (string, error) {
 
 // Contact finds who is responsible for addr. In order: an address on the do-not-contact
 // list is refused with ErrDoNotContact; the most specific static contact wins (Role
-// "static", Source "config"); otherwise the registry's answer (cached per network),
+// "static", Source "config"); otherwise the registry's answer (cached per address asked about),
 // preferring abuse contacts over technical, administrative and registrant ones, with the
 // DNS abuse-contact zone asked when the registry names no abuse contact; otherwise, with
 // guesses on, abuse@ and security@ of the domain of addr's forward-confirmed reverse name.

@@ -90,7 +90,7 @@ func (f *Finder) registryContact(ctx context.Context, addr netip.Addr, fd *Findi
 		return abusewatch.Contact{}, fmt.Errorf("lookup: waiting for the previous RDAP query to %s: %w", base.Host, ctx.Err())
 	}
 	// Lookups for one server queue on its lock; whoever held it may have cached this very
-	// network meanwhile, so a burst from one /16 costs one query.
+	// block meanwhile, so a burst from one address (or IPv6 /64) costs one query.
 	if c, ok := f.cachedContact(addr, fd); ok {
 		return c, nil
 	}
@@ -107,7 +107,7 @@ func (f *Finder) registryContact(ctx context.Context, addr netip.Addr, fd *Findi
 			Fetched:  time.Now(),
 		}
 		fd.note("registry %s: no network for %s (404)", c.Registry, addr)
-		f.store(c, fd, false)
+		f.store(addr, c, fd, false)
 		return c, nil
 	}
 	if err != nil {
@@ -119,7 +119,7 @@ func (f *Finder) registryContact(ctx context.Context, addr netip.Addr, fd *Findi
 	if failed != "" && len(c.Emails) == 0 {
 		c.Problem += "; " + failed
 	}
-	f.store(c, fd, failed != "")
+	f.store(addr, c, fd, failed != "")
 	return c, nil
 }
 
@@ -163,9 +163,13 @@ func tooWide(p netip.Prefix) bool {
 }
 
 // cachedContact looks addr up in the cache and notes a hit in fd. A cache that cannot be
-// read is a miss (counted and noted): the registry can still be asked.
+// read is a miss (counted and noted): the registry can still be asked. An entry is fresh
+// while it is younger than the TTL configured now (the negative TTL for an answer naming
+// no one), not only until the expiry stored with it: a TTL lowered after a network
+// changed hands takes effect at once.
 func (f *Finder) cachedContact(addr netip.Addr, fd *Finding) (abusewatch.Contact, bool) {
-	c, ok, err := f.cache.CachedContact(addr, time.Now())
+	now := time.Now()
+	c, ok, err := f.cache.CachedContact(addr, now)
 	if err != nil {
 		f.Counters.CacheErrors.Add(1)
 		fd.note("could not read the cache: %v", err)
@@ -179,6 +183,14 @@ func (f *Finder) cachedContact(addr netip.Addr, fd *Finding) (abusewatch.Contact
 		fd.note("ignored the cached answer for %s: no registry holds a network that wide", c.Network)
 		return abusewatch.Contact{}, false
 	}
+	ttl := f.cacheTTL
+	if len(c.Emails) == 0 {
+		ttl = f.negativeTTL
+	}
+	if age := now.Sub(c.Fetched); age >= ttl {
+		fd.note("ignored the cached answer for %s: fetched %s ago, longer than the %s an answer is kept", c.Network, age.Round(time.Second), ttl)
+		return abusewatch.Contact{}, false
+	}
 	for _, e := range append(emailsOf(c.Mailboxes), c.Emails...) {
 		if !validEmail(e) {
 			fd.note("ignored the cached answer for %s: %q is not one e-mail address", c.Network, printable(e))
@@ -187,15 +199,16 @@ func (f *Finder) cachedContact(addr netip.Addr, fd *Finding) (abusewatch.Contact
 	}
 	f.Counters.CacheHits.Add(1)
 	fd.Cached = true
-	fd.note("cached answer for %s, fetched %s ago", c.Network, time.Since(c.Fetched).Round(time.Second))
+	fd.note("cached answer for %s (asked about %s), fetched %s ago", c.Network, askedBlock(addr, c.Network), now.Sub(c.Fetched).Round(time.Second))
 	return c, true
 }
 
-// store caches c: for the normal TTL when it names an address, the negative one otherwise,
+// store caches c, the answer to a query about addr, for the block that query covers
+// (askedBlock): for the normal TTL when it names an address, the negative one otherwise,
 // and the negative one too when short (a referral failed, so the more specific network
 // may name someone else: ask again soon). A cache that cannot be written costs a later
 // query, not this answer: it is counted and noted, and the lookup goes on.
-func (f *Finder) store(c abusewatch.Contact, fd *Finding, short bool) {
+func (f *Finder) store(addr netip.Addr, c abusewatch.Contact, fd *Finding, short bool) {
 	if tooWide(c.Network) {
 		fd.note("not cached: %s is wider than any network a registry holds", c.Network)
 		return
@@ -209,10 +222,17 @@ func (f *Finder) store(c abusewatch.Contact, fd *Finding, short bool) {
 		fd.note("a referral failed: this answer is cached for %s only", ttl)
 	}
 	c.PTR = "" // per address, not per network
-	if err := f.cache.CacheContact(c, c.Fetched.Add(ttl)); err != nil {
+	block := askedBlock(addr, c.Network)
+	if err := f.cache.CacheContact(block, c, c.Fetched.Add(ttl)); err != nil {
 		f.Counters.CacheErrors.Add(1)
 		fd.note("could not cache the answer: %v", err)
+		return
 	}
+	if block == c.Network {
+		fd.note("cached for %s, for %s", block, ttl)
+		return
+	}
+	fd.note("cached for %s only, for %s: the registry does not say which more specific networks %s holds", block, ttl, c.Network)
 }
 
 // baseFor is the RDAP base URL to ask about addr: the override, else the bootstrap's choice.

@@ -45,12 +45,19 @@ func TestContactRDAPReferralToNationalRegistry(t *testing.T) {
 	if rir.Requests.Load() != 1 || nir.Requests.Load() != 1 || f.Counters.Referrals.Load() != 1 {
 		t.Errorf("requests RIR, NIR, referrals = %d, %d, %d; want 1 each", rir.Requests.Load(), nir.Requests.Load(), f.Counters.Referrals.Load())
 	}
-	// The /24 is cached: another address in it costs nothing, one elsewhere in the /17 does.
-	if _, err := f.Contact(t.Context(), netip.MustParseAddr("210.107.73.1")); err != nil {
+	// The answer is cached for the address asked about: that address again costs
+	// nothing; another one of the /24 is asked about (a /29 in it may have its own desk).
+	if _, err := f.Contact(t.Context(), netip.MustParseAddr("210.107.73.73")); err != nil {
 		t.Fatal(err)
 	}
 	if rir.Requests.Load()+nir.Requests.Load() != 2 {
-		t.Errorf("a second address in the cached /24 sent a query")
+		t.Errorf("the address asked about again sent a query")
+	}
+	if _, err := f.Contact(t.Context(), netip.MustParseAddr("210.107.73.1")); err != nil {
+		t.Fatal(err)
+	}
+	if rir.Requests.Load()+nir.Requests.Load() != 4 {
+		t.Errorf("requests RIR, NIR = %d, %d; want another address of the /24 asked about", rir.Requests.Load(), nir.Requests.Load())
 	}
 }
 
@@ -259,7 +266,7 @@ func TestContactRDAPReferralFailureCachedBriefly(t *testing.T) {
 	if notes := strings.Join(fd.Notes, "\n"); !strings.Contains(notes, "cached for 1m0s only") {
 		t.Errorf("notes %q do not say the answer is cached briefly", notes)
 	}
-	addr := netip.MustParseAddr("210.107.99.2")
+	addr := netip.MustParseAddr("210.107.99.1")
 	if _, ok, _ := cache.CachedContact(addr, time.Now().Add(50*time.Second)); !ok {
 		t.Error("not cached at all")
 	}

@@ -36,6 +36,17 @@ func (fd *Finding) note(format string, args ...any) {
 // several addresses is marked ambiguous and its first address is looked up. The error is
 // the one Contact would return; the Finding holds what was found up to it.
 func (f *Finder) Whois(ctx context.Context, query string) (Finding, error) {
+	return f.whois(ctx, query, false)
+}
+
+// Refresh is Whois that asks the registry again: the cached answers for the address are
+// forgotten first, so the registry's answer now replaces them (an admin who knows a
+// network changed hands need not wait out cache_ttl).
+func (f *Finder) Refresh(ctx context.Context, query string) (Finding, error) {
+	return f.whois(ctx, query, true)
+}
+
+func (f *Finder) whois(ctx context.Context, query string, refresh bool) (Finding, error) {
 	query = strings.TrimSpace(query)
 	var addrs []netip.Addr
 	ambiguous := false
@@ -51,8 +62,17 @@ func (f *Finder) Whois(ctx context.Context, query string) (Finding, error) {
 			return Finding{Query: query, Ambiguous: true}, fmt.Errorf("lookup: %s has no A or AAAA record: nothing to look up", query)
 		}
 	}
+	var forgot []string
+	if refresh {
+		n, err := f.cache.ForgetContacts(addrs[0])
+		if err != nil {
+			return Finding{Query: query, Addrs: addrs, Ambiguous: ambiguous}, fmt.Errorf("lookup: forgetting the cached answers for %s: %w", addrs[0], err)
+		}
+		forgot = append(forgot, fmt.Sprintf("refresh: forgot %d cached answer(s) holding %s", n, addrs[0]))
+	}
 	fd, err := f.find(ctx, addrs[0], true)
 	fd.Query, fd.Addrs, fd.Ambiguous = query, addrs, ambiguous
+	fd.Notes = append(forgot, fd.Notes...)
 	if ambiguous {
 		fd.Notes = append([]string{fmt.Sprintf("%s resolves to %d addresses, so it is ambiguous: looked up the first, %s", query, len(addrs), addrs[0])}, fd.Notes...)
 	}

@@ -10,8 +10,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// bucketContacts is the lookup cache: prefixKey(network) → cachedContact. One entry per
-// network a registry answered for, so a /16 full of attackers costs one RDAP query.
+// bucketContacts is the lookup cache: prefixKey(block) → cachedContact. One entry per block
+// the lookup stage asked a registry about (an IPv4 address, an IPv6 /64), never per
+// network the answer names: the answer says nothing about the more specific networks
+// in that network (schema 12; the entries of schema 11 and before were per network and
+// are dropped by the migration).
 var bucketContacts = []byte("contacts")
 
 // cachedContact is a contact with the time it stops being good.
@@ -20,9 +23,9 @@ type cachedContact struct {
 	Expires time.Time          `json:"expires"`
 }
 
-// CachedContact returns the cached contact of the most specific network holding addr,
+// CachedContact returns the cached contact of the most specific block holding addr,
 // unless it expired before now: then ok is false, because the registry must be asked
-// again rather than the wider network around it trusted. It implements lookup.Cache.
+// again rather than a wider block around it trusted. It implements lookup.Cache.
 func (s *Store) CachedContact(addr netip.Addr, now time.Time) (abusewatch.Contact, bool, error) {
 	addr = addr.Unmap()
 	var cc cachedContact
@@ -50,23 +53,48 @@ func (s *Store) CachedContact(addr netip.Addr, now time.Time) (abusewatch.Contac
 	return cc.Contact, true, nil
 }
 
-// CacheContact keeps c for its network until expires, replacing what was there. It
-// implements lookup.Cache.
-func (s *Store) CacheContact(c abusewatch.Contact, expires time.Time) error {
-	if !c.Network.IsValid() {
-		return fmt.Errorf("store: cache contact: no network")
+// CacheContact keeps c for the addresses of block until expires, replacing what was
+// there. It implements lookup.Cache.
+func (s *Store) CacheContact(block netip.Prefix, c abusewatch.Contact, expires time.Time) error {
+	if !block.IsValid() {
+		return fmt.Errorf("store: cache contact for %s: no block", c.Network)
 	}
 	v, err := json.Marshal(cachedContact{Contact: c, Expires: expires})
 	if err != nil {
 		return err
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketContacts).Put(prefixKey(abusewatch.UnmapPrefix(c.Network)), v)
+		return tx.Bucket(bucketContacts).Put(prefixKey(abusewatch.UnmapPrefix(block).Masked()), v)
 	})
 	if err != nil {
-		return fmt.Errorf("store: cache contact for %s: %w", c.Network, err)
+		return fmt.Errorf("store: cache contact for %s: %w", block, err)
 	}
 	return nil
+}
+
+// ForgetContacts deletes every entry whose block holds addr and returns how many there
+// were. It implements lookup.Cache.
+func (s *Store) ForgetContacts(addr netip.Addr) (int, error) {
+	addr = addr.Unmap()
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketContacts)
+		for bits := addr.BitLen(); bits >= 0; bits-- {
+			k := prefixKey(netip.PrefixFrom(addr, bits))
+			if b.Get(k) == nil {
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: forget the cached contacts of %s: %w", addr, err)
+	}
+	return n, nil
 }
 
 // PruneContacts deletes the cache entries that expired before now and returns how many.

@@ -48,7 +48,21 @@ func migrations() []migration {
 		// summary's new incidents), as incidents are written; a value without it
 		// stays readable, and that time stays unknown.
 		{from: 10, what: "when each incident was first stored, in the index", run: func(*bolt.Tx) error { return nil }},
+		{from: 11, what: "the contact cache per address asked about", run: dropNetworkContacts},
 	}
+}
+
+// dropNetworkContacts (version 11 → 12) empties the contact cache: up to version 11 it
+// kept a registry's answer under the network the answer named and used it for every
+// address of that network, so a customer's more specific network (a /29 with its own
+// abuse contact) was reported to the provider around it. Which address each entry was
+// asked about is not stored, so no entry can be kept: each address is asked about again.
+func dropNetworkContacts(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketContacts); err != nil {
+		return err
+	}
+	_, err := tx.CreateBucket(bucketContacts)
+	return err
 }
 
 // splitMessages (version 8 → 9) moves each report's message out of its JSON into

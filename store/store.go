@@ -28,7 +28,7 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 11
+const SchemaVersion = 12
 
 var (
 	bucketMeta       = []byte("meta")

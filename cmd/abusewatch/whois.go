@@ -54,11 +54,12 @@ type whoisContact struct {
 }
 
 func (c *whoisCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--json] [--rdap-server URL] [--dns-server ADDR:PORT] ADDRESS|NAME", c.stdout, c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--json] [--refresh] [--rdap-server URL] [--dns-server ADDR:PORT] ADDRESS|NAME", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` (its [lookup], [[contact]], [[cert]], [[do_not_contact]] and [store]); without it, the defaults")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the steps")
-	rdapServer := fs.String("rdap-server", "", "send the RDAP query to this base `URL` instead of the registry the bootstrap names")
-	dnsServer := fs.String("dns-server", "", "ask this DNS server (`ADDR:PORT`) instead of the configured resolvers")
+	refresh := fs.Bool("refresh", false, "forget the state database's cached answers for the address and ask the registry again; its answer replaces them (stop the daemon first: it holds the database)")
+	rdapServer := fs.String("rdap-server", "", "send the RDAP query to this base `URL` instead of the registry the bootstrap names (the state database's cache is neither read nor written)")
+	dnsServer := fs.String("dns-server", "", "ask this DNS server (`ADDR:PORT`) instead of the configured resolvers (the state database's cache is neither read nor written)")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -68,6 +69,13 @@ func (c *whoisCommand) Run(ctx context.Context, args []string) error {
 	}
 	if err := whoisQueryError(rest[0]); err != nil {
 		return err
+	}
+	// An override is for one call: what a server of the admin's choosing (a test server,
+	// a mirror) answers must never reach the cache later reports are addressed from, nor
+	// an answer cached from the configured registry stand in for the one asked now.
+	override := *rdapServer != "" || *dnsServer != ""
+	if override && *refresh {
+		return &usageError{"--refresh replaces the state database's cached answer with the configured registry's; with --rdap-server or --dns-server nothing is read from or written to that cache"}
 	}
 	cfg, err := c.loadConfig(fs, *config)
 	if err != nil {
@@ -83,16 +91,25 @@ func (c *whoisCommand) Run(ctx context.Context, args []string) error {
 
 	var cache lookup.Cache
 	var cacheNote string
-	switch st, err := c.openStore(cfg.Store.Path); {
-	case err == nil && st != nil:
-		defer st.Close()
-		cache = st
-	case errors.Is(err, store.ErrLocked):
-		cacheNote = "the daemon holds the state database: looked up without its cache"
-	case err != nil:
-		cacheNote = fmt.Sprintf("no cache: %v", err)
-	default:
-		cacheNote = fmt.Sprintf("no cache: %s does not exist yet", cfg.Store.Path)
+	if override {
+		cache, cacheNote = lookup.NewMemoryCache(), "not used: with --rdap-server or --dns-server the state database's cache is neither read nor written"
+	} else {
+		switch st, err := c.openStore(cfg.Store.Path); {
+		case err == nil && st != nil:
+			defer st.Close()
+			cache = st
+			if *refresh {
+				cacheNote = "refreshed: asked the registry again; its answer replaces the state database's"
+			}
+		case errors.Is(err, store.ErrLocked) && *refresh:
+			return fmt.Errorf("--refresh: the daemon holds the state database, so its cached answer cannot be replaced now: stop the daemon and run this again, or lower lookup.cache_ttl (negative_ttl) and reload it")
+		case errors.Is(err, store.ErrLocked):
+			cacheNote = "the daemon holds the state database: looked up without its cache"
+		case err != nil:
+			cacheNote = fmt.Sprintf("no cache: %v", err)
+		default:
+			cacheNote = fmt.Sprintf("no cache: %s does not exist yet", cfg.Store.Path)
+		}
 	}
 	f, err := daemon.NewFinder(cfg, cache)
 	if err != nil {
@@ -101,7 +118,11 @@ func (c *whoisCommand) Run(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	fd, lookupErr := f.Whois(ctx, rest[0])
+	whois := f.Whois
+	if *refresh {
+		whois = f.Refresh
+	}
+	fd, lookupErr := whois(ctx, rest[0])
 	never := ""
 	if len(fd.Addrs) > 0 {
 		never = cfg.NeverReported(fd.Addrs[0])

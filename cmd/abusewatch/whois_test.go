@@ -26,7 +26,8 @@ dual.example.test.     60 IN A 3.3.3.4
 `
 
 // whoisPeers starts the loopback RDAP server (ARIN's real answer for 3.0.0.0/9) and DNS
-// server, and writes a config with its own state database; it returns the flags to use.
+// server, and writes a config that names them, with its own state database; it returns
+// the flags to use.
 func whoisPeers(t *testing.T) (dir string, r *lookuptest.RDAP, flags []string) {
 	t.Helper()
 	dir = t.TempDir()
@@ -34,12 +35,12 @@ func whoisPeers(t *testing.T) (dir string, r *lookuptest.RDAP, flags []string) {
 	r.AnswerFile("3.0.0.0/9", repoPath(t, "lookup/testdata/rdap/ip_network_arin_3_3_3_3.json"))
 	dnsServer, _ := lookuptest.ServeZone(t, whoisZone)
 	config := filepath.Join(dir, "abusewatch.toml")
-	doc := fmt.Sprintf("[policy]\nmode = \"observe\"\n[store]\npath = %q\n[[cert]]\ncountry = \"US\"\nemails = [\"cert@us-cert.example\"]\n",
-		filepath.Join(dir, "state.db"))
+	doc := fmt.Sprintf("[policy]\nmode = \"observe\"\n[store]\npath = %q\n[lookup]\nrdap_server = %q\nresolvers = [%q]\n[[cert]]\ncountry = \"US\"\nemails = [\"cert@us-cert.example\"]\n",
+		filepath.Join(dir, "state.db"), r.URL+"/", dnsServer)
 	if err := os.WriteFile(config, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return dir, r, []string{"--config", config, "--rdap-server", r.URL, "--dns-server", dnsServer}
+	return dir, r, []string{"--config", config}
 }
 
 // TestWhoisJSONShape: --json prints exactly the documented object.
@@ -242,7 +243,7 @@ func TestWhoisPrintsRegistryTextWithoutControlCharacters(t *testing.T) {
 		Country:   "U\x1bS",
 		Fetched:   time.Now(),
 	}
-	if err := st.CacheContact(hostile, time.Now().Add(time.Hour)); err != nil {
+	if err := st.CacheContact(netip.MustParsePrefix("3.3.3.3/32"), hostile, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
