@@ -118,8 +118,9 @@ type partiesOf struct {
 	missErr  error                // the first of their lookups' errors
 }
 
-// byParty looks up the contact of each address of network incident inc (lookups are
-// cached per network: a /24 in one registry network costs one) and returns the parties,
+// byParty looks up the contact of each address of network incident inc (a registry's
+// answer is cached for the address asked about, an IPv6 /64: lookup/cache.go) and
+// returns the parties,
 // each with its contact, and which address is whose: every address, not only the first,
 // since a contact may speak for a small part of the network only. An address on the
 // do-not-contact list is noParty's; one whose lookup finds no contact is noContact's and

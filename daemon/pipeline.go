@@ -221,7 +221,8 @@ func LoadRules(cfg *Config) (Rules, error) {
 }
 
 // NewFinder builds the lookup stage from the config. cache keeps the registries' answers
-// per network (the store, so they outlive a restart); nil keeps them in memory.
+// for the addresses asked about (the store, so they outlive a restart); nil keeps them
+// in memory.
 func NewFinder(cfg *Config, cache lookup.Cache) (*lookup.Finder, error) {
 	opts := lookupOptions(cfg)
 	opts.Cache = cache
