@@ -322,3 +322,31 @@ func TestAReportDoesNotGoToWhomTheConfigNoLongerNames(t *testing.T) {
 		}
 	}
 }
+
+// Case F2: the provider's /16 refers to the customer's /24, which names no one, so the
+// /16's desk answers for it; the memo says so, and names the /16 as the network whose
+// contact it is. Before, it told abuse@lir.example it was "the listed contact for the
+// network 62.239.237.0/24 (CUSTOMER-NOCONTACT)".
+func TestTheCoveringNetworksContactIsToldItIsWrittenToAsSuch(t *testing.T) {
+	const lir = "abuse@lir.example"
+	customer := lookuptest.NewRDAP(t)
+	customer.Answer("62.239.237.0/24", []byte(`{"objectClassName":"ip network","handle":"CUSTOMER-NOCONTACT","name":"CUSTOMER-NOCONTACT",`+
+		`"startAddress":"62.239.237.0","endAddress":"62.239.237.255","ipVersion":"v4","country":"GB"}`))
+	registry := lookuptest.NewRDAP(t)
+	registry.Answer("62.239.0.0/16", lookuptest.WithRelatedLink(t,
+		lookuptest.NetworkAnswer(netip.MustParsePrefix("62.239.0.0/16"), "LIR-NET", "GB", lir), customer.URL+"/ip/62.239.237.0/24"))
+	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: registry.URL, dns: "127.0.0.1:1", mode: "auto"}
+	c.start()
+	c.scan("62.239.237.9", scanDay, 8)
+	m := c.mailsTo(lir)
+	if len(m) != 1 || customer.Requests.Load() == 0 {
+		t.Fatalf("%d mails to %s (the customer's server asked %d times), want 1 after the referral\n%s", len(m), lir, customer.Requests.Load(), c.logs)
+	}
+	text := unwrap(mailText(t, []byte(m[0])))
+	saysAll(t, "the memo", text,
+		"The registry lists no contact for the network 62.239.237.0/24 (CUSTOMER-NOCONTACT).",
+		"I am writing to you as the contact listed for the network 62.239.0.0/16 (LIR-NET), which holds it.")
+	if strings.Contains(text, "contact listed for the network 62.239.237.0/24") {
+		t.Errorf("the memo calls the /16's desk the /24's contact:\n%s", text)
+	}
+}
