@@ -350,3 +350,73 @@ func TestTheCoveringNetworksContactIsToldItIsWrittenToAsSuch(t *testing.T) {
 		t.Errorf("the memo calls the /16's desk the /24's contact:\n%s", text)
 	}
 }
+
+// A network incident's report written before part of the network went on the
+// do-not-contact list is written again without those addresses (its share, looked up
+// again), before it is approved and when it goes; the whole network on the list, it is
+// not sent at all.
+func TestANetworkIncidentsReportLeavesOutWhatWentOnTheDoNotContactList(t *testing.T) {
+	const desk = "abuse@net.example"
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.9", "5.6.7.10"}
+	for _, listed := range []string{"5.6.7.8/29", "5.6.7.0/24"} {
+		t.Run(listed, func(t *testing.T) {
+			r := lookuptest.NewRDAP(t)
+			r.Answer("5.6.7.0/24", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/24"), "NET", "DE", desk))
+			c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: "127.0.0.1:1", mode: "review"}
+			c.start()
+			splitAttack(t, c.st, "5.6.7.0/24", addrs)
+			c.round(t0.Add(time.Hour))
+			written := c.report(desk, abusewatch.ReportPendingApproval)
+			namesOnly(t, "the report as written", mailText(t, written.Message), addrs, addrs)
+
+			c.reload("[[do_not_contact]]\nnetwork = \"" + listed + "\"\nreason = \"a partner\"\n")
+			c.round(t0.Add(2 * time.Hour))
+			if listed == "5.6.7.0/24" {
+				old, _, _ := c.st.Report(written.ID)
+				if old.State != abusewatch.ReportRejected || !strings.Contains(old.Error, "none of its addresses is "+desk+"'s now") {
+					t.Errorf("the report is %s (%q), want rejected saying why\n%s", old.State, old.Error, c.logs)
+				}
+				return
+			}
+			now := c.report(desk, abusewatch.ReportPendingApproval)
+			if now.ID != written.ID {
+				t.Errorf("the report is %s now, want %s written again", now.ID, written.ID)
+			}
+			namesOnly(t, "the report before approval", mailText(t, now.Message), addrs, addrs[:3])
+			if _, err := ApproveReports(c.p.cfg, c.st, nil, true, t0.Add(3*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			c.round(t0.Add(3 * time.Hour))
+			m := c.mailsTo(desk)
+			if len(m) != 1 {
+				t.Fatalf("%d mails to %s, want 1\n%s", len(m), desk, c.logs)
+			}
+			namesOnly(t, "the mail", mailText(t, []byte(m[0])), addrs, addrs[:3])
+		})
+	}
+}
+
+// A party's share of a network incident that goes to a guessed contact waits for the
+// admin in auto mode, the other parties' shares go.
+func TestAGuessedPartysShareWaitsTheOthersGo(t *testing.T) {
+	const desk, guessed = "abuse@cust-a.example", "abuse@guessed.example"
+	r := lookuptest.NewRDAP(t)
+	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", desk))
+	r.Answer("5.6.7.8/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.8/29"), "CUST-B", "DE", ""))
+	dns, _ := lookuptest.ServeZone(t, "9.7.6.5.in-addr.arpa. 60 IN PTR h9.guessed.example.\nh9.guessed.example. 60 IN A 5.6.7.9\n"+
+		"10.7.6.5.in-addr.arpa. 60 IN PTR h10.guessed.example.\nh10.guessed.example. 60 IN A 5.6.7.10\n")
+	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: dns, mode: "auto", guess: true}
+	c.start()
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.9", "5.6.7.10"}
+	splitAttack(t, c.st, "5.6.7.0/24", addrs)
+	c.round(t0.Add(time.Hour))
+	if m := c.mailsTo(desk); len(m) != 1 {
+		t.Errorf("%d mails to %s, want its share\n%s", len(m), desk, c.logs)
+	}
+	if m := c.mailsTo(guessed); len(m) != 0 {
+		t.Errorf("the guessed party's share went on its own:\n%s", m[0])
+	}
+	held := c.report(guessed, abusewatch.ReportPendingApproval)
+	saysAll(t, "the held share's note", held.Error, "are a guess")
+	namesOnly(t, "the held share", mailText(t, held.Message), addrs, addrs[2:])
+}
