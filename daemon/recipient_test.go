@@ -94,6 +94,13 @@ func (c *recipientCase) reload(extra string) {
 // outbox round an hour later, as `scan` does at its end.
 func (c *recipientCase) scan(addr string, at time.Time, n int) {
 	c.t.Helper()
+	c.read(addr, at, n)
+	c.round(at.Add(time.Hour))
+}
+
+// read reads n failed root logins from addr at `at`, two seconds apart.
+func (c *recipientCase) read(addr string, at time.Time, n int) {
+	c.t.Helper()
 	var b strings.Builder
 	for i := range n {
 		fmt.Fprintf(&b, "%s web1 sshd[%d]: Failed password for root from %s port %d ssh2\n",
@@ -106,7 +113,6 @@ func (c *recipientCase) scan(addr string, at time.Time, n int) {
 	if err := c.p.ScanFiles(c.t.Context(), []string{log}, time.Time{}); err != nil {
 		c.t.Fatal(err)
 	}
-	c.round(at.Add(time.Hour))
 }
 
 // round runs an outbox round at now.
@@ -174,7 +180,13 @@ func TestAGuessedContactWaitsForTheAdminAndIsToldItIsAGuess(t *testing.T) {
 		"vps9.freedns-shared.com. 60 IN A 177.0.0.9\n")
 	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: dns, mode: "auto", guess: true}
 	c.start()
-	c.scan("177.0.0.9", scanDay, 8)
+	c.read("177.0.0.9", scanDay, 8)
+	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, netip.MustParseAddr("177.0.0.9"), scanDay.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saysAll(t, "the preview's fate", pv.Fate, "are a guess", "wait for your approval")
+	c.round(scanDay.Add(time.Hour))
 
 	if m := c.mailsTo("abuse@freedns-shared.com"); len(m) != 0 {
 		t.Fatalf("a report to a guessed contact went on its own in auto mode:\n%s", m[0])
