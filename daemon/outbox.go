@@ -1130,6 +1130,11 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		if mr.State == abusewatch.ReportQueued && p.cfg.Policy.Mode == "review" {
 			mr.State = abusewatch.ReportPendingApproval
 		}
+		if mr.State == abusewatch.ReportPendingApproval {
+			// What the admin reads beside it in `outbox`: why a report appeared.
+			mr.Error = fmt.Sprintf("written instead of report %s to %s, whose recipient the config no longer names for its sources",
+				shortID(r.ID), strings.Join(r.Contact.Emails, ", "))
+		}
 		heldIfGuessed(&mr)
 		written = append(written, mr)
 	}

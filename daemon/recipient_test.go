@@ -322,6 +322,7 @@ func TestAReportDoesNotGoToWhomTheConfigNoLongerNames(t *testing.T) {
 					t.Errorf("the incident is reported by %s, want %s", id, now.ID)
 				}
 				if mode == "review" {
+					saysAll(t, "the new report's note", now.Error, "written instead of report "+old.ID[:12]+" to "+customer)
 					if _, err := ApproveReports(c.p.cfg, c.st, []string{now.ID}, false, scanDay.Add(4*time.Hour)); err != nil {
 						t.Fatal(err)
 					}
