@@ -1355,13 +1355,15 @@ func networkChanged(ctx context.Context, conf *lookup.Finder, inc abusewatch.Inc
 	return ""
 }
 
-// recheckUnsent runs the last gate over every report not sent yet (waiting for
-// approval, queued, held), before a round writes or delivers anything: a config reload
-// (or a `scan` with the config changed) that put a network on the do-not-contact list
-// or gave it a [[contact]] shows in `outbox` at once, and no report waiting in the
-// cooldown or for a retry goes to the old recipient when its time comes.
+// recheckUnsent runs the last gate over every report that waits to be sent (for
+// approval, or queued), before a round writes or delivers anything: a config reload (or
+// a `scan` with the config changed) that put a network on the do-not-contact list or
+// gave it a [[contact]] shows in `outbox` at once, and no report waiting in the cooldown
+// or for a retry goes to the old recipient when its time comes. Held reports (observe
+// mode) are never sent, and pile up for as long as the mode lasts: they meet the gate
+// when approved, at delivery.
 func (p *Pipeline) recheckUnsent(ctx context.Context, now time.Time) error {
-	unsent, err := p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportHeld)
+	unsent, err := p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued)
 	if err != nil || len(unsent) == 0 {
 		return err
 	}
