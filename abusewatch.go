@@ -206,8 +206,14 @@ type Contact struct {
 	Country   string       // the network's country code, when the registry gives one
 	PTR       string       // the reverse name of the address, when forward-confirmed
 	Guess     bool         // every address is a guess (abuse@/security@ of the reverse name's domain)
-	Problem   string       // why no address was found (a cached negative answer); empty otherwise
-	Fetched   time.Time    // when it was looked up
+	// Covering is the less specific network whose contact this is, and CoveringName its
+	// name in the registry, when Network itself names no one there (a customer's
+	// assignment without an abuse contact, answered for by its provider's block); zero
+	// otherwise. The memo says so rather than call the recipient Network's contact.
+	Covering     netip.Prefix
+	CoveringName string
+	Problem      string    // why no address was found (a cached negative answer); empty otherwise
+	Fetched      time.Time // when it was looked up
 }
 
 // Mailbox is one address of a Contact and where it came from, so a report (and the admin)

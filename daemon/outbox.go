@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -38,6 +39,9 @@ func (p *Pipeline) Tick(ctx context.Context, now time.Time) error {
 func (p *Pipeline) OutboxRound(ctx context.Context, now time.Time) error {
 	if err := p.RecoverInterrupted(now); err != nil {
 		return fmt.Errorf("settling interrupted deliveries: %w", err)
+	}
+	if err := p.recheckUnsent(ctx, now); err != nil {
+		return fmt.Errorf("checking the unsent reports against the config: %w", err)
 	}
 	if err := p.Report(ctx, now); err != nil {
 		return fmt.Errorf("writing reports: %w", err)
@@ -416,6 +420,35 @@ splits:
 		if err := p.writeShares(composer, sp, state, now); err != nil {
 			return err
 		}
+		if slices.ContainsFunc(sp.contacts, func(c abusewatch.Contact) bool { return c.Guess }) {
+			if err := p.holdGuessedShares(sp.inc.ID, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// holdGuessedShares holds for the admin (heldIfGuessed) the shares of network incident
+// id written at now to a guessed contact.
+func (p *Pipeline) holdGuessedShares(id string, now time.Time) error {
+	rs, err := p.store.Reports(abusewatch.ReportQueued, abusewatch.ReportPendingApproval)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if !r.Contact.Guess || !r.Created.Equal(now) || r.Error != "" || !slices.Contains(r.Incidents, id) {
+			continue
+		}
+		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if s.State == abusewatch.ReportQueued || s.State == abusewatch.ReportPendingApproval {
+				heldIfGuessed(s)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		p.log.Info("report to a guessed contact waits for your approval", "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "))
 	}
 	return nil
 }
@@ -518,6 +551,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			return nil
 		}
 		r.State, r.Updated = state, now
+		heldIfGuessed(&r)
 		if reportComposed != nil {
 			reportComposed(r)
 		}
@@ -981,15 +1015,30 @@ func (p *Pipeline) setPTR(ctx context.Context, inc *abusewatch.Incident) {
 	}
 }
 
-// withoutNeverReported is the outbox's last gate: it returns r as it is, or, when some of
-// the sources it names are never reported now (excluded, pardoned, or added to
-// policy.never_report since it was written), the report that replaces it without them,
-// queued in its place. ok is false when nothing is left to send: r is then rejected.
-// `exclude` and `pardon` reject the reports about the network alone; a report that also
-// names others, or one written before a reload added never_report, is caught here.
-func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report, now time.Time) (send abusewatch.Report, ok bool, err error) {
+// lastGate is the outbox's last gate: DeliverAt runs it on a report about to go, and
+// every round first runs it on each report not sent yet (recheckUnsent), so what the
+// admin changed since a report was written holds in every mode and state, the retry and
+// cooldown queues included. It returns r as it is, or, when since r was written
+//   - some of its sources are never reported (excluded, pardoned, or added to
+//     policy.never_report),
+//   - some are on the [[do_not_contact]] list (an address of a network incident: its
+//     share, looked up again, leaves them out),
+//   - the [[contact]] table names another recipient for an address it reports about
+//     (or no longer names r's, for a report written to a [[contact]]),
+//
+// the report that replaces it without them, in r's state, and each moved address's
+// incidents in a report to its recipient now, in r's state too (waiting for approval
+// in review mode: the admin approved r's recipient, not that one). ok is false when
+// nothing is left to send to r's recipient now (r is then rejected, saying why), or
+// when r must wait for a lookup. `exclude` and `pardon` reject the reports about the
+// network alone; the rest is caught here. conf answers from the config alone
+// (configContacts).
+func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewatch.Report, now time.Time) (send abusewatch.Report, ok bool, err error) {
 	var keep []abusewatch.Incident
-	var dropped []string // the sources left out
+	var never []string   // the sources left out: never reported now
+	var notHers []string // the sources r's recipient is not told now, and why
+	var moved []movedSources
+	recompose := false // a network incident's share is to be looked up again
 	// Read with their digests: the report that replaces r marks them reported only if
 	// they are still stored so (ReplaceReport).
 	stored, digests, err := p.store.IncidentsAsStored(r.Incidents)
@@ -1002,48 +1051,140 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 	}
 	for _, id := range r.Incidents {
 		inc, found := byID[id]
+		if !found { // pardoned: forgotten with its network
+			never = append(never, "incident "+id)
+			continue
+		}
+		trimmed, leftOut, ok := reportableThrough(p.correlator, inc)
 		switch {
-		case !found: // pardoned: forgotten with its network
-			dropped = append(dropped, "incident "+id)
-		default:
-			trimmed, leftOut, ok := reportableThrough(p.correlator, inc)
-			switch {
-			case !ok:
-				source := inc.Addr.String()
-				if inc.Network.IsValid() {
-					source = inc.Network.String()
-				}
-				dropped = append(dropped, source)
-			case len(leftOut) > 0:
-				dropped = append(dropped, addrList(leftOut)+" of "+inc.Network.String())
-				if trimmed, err = p.recounted(trimmed, leftOut); err != nil {
-					return r, false, err
-				}
-				keep = append(keep, trimmed)
-			default:
-				keep = append(keep, inc)
+		case !ok:
+			source := inc.Addr.String()
+			if inc.Network.IsValid() {
+				source = inc.Network.String()
+			}
+			never = append(never, source)
+			continue
+		case len(leftOut) > 0:
+			never = append(never, addrList(leftOut)+" of "+inc.Network.String())
+			if trimmed, err = p.recounted(trimmed, leftOut); err != nil {
+				return r, false, err
 			}
 		}
+		if trimmed.AboutNetwork() {
+			// Its share is looked up again below when the config may have changed it.
+			if networkChanged(ctx, conf, trimmed, r.Contact) != "" {
+				recompose = true
+			}
+			keep = append(keep, trimmed)
+			continue
+		}
+		to, why, err := p.recipientNow(ctx, conf, trimmed.Addr.Unmap(), r.Contact)
+		switch {
+		case err != nil:
+			p.log.Info("report waits: the contact of an address it names cannot be looked up again", "id", r.ID, "err", err)
+			return r, false, nil
+		case why == "":
+			keep = append(keep, trimmed)
+		case to == nil:
+			notHers = append(notHers, why)
+		default:
+			notHers = append(notHers, why)
+			moved = addMoved(moved, *to, trimmed)
+		}
 	}
-	if len(dropped) == 0 {
+	if len(never) == 0 && len(notHers) == 0 && !recompose {
 		return r, true, nil
 	}
-	// Composed again, a network incident tells r's party no more than r did: its share.
+	// Composed again, a network incident tells r's party no more than r did: its share,
+	// looked up again, so without what the do-not-contact list or another [[contact]]
+	// holds now.
 	shared := keep[:0]
 	inexact := map[string]mailer.Inexact{}
 	for _, inc := range keep {
-		inc, in, ok, err := p.theirs(ctx, inc, r.Contact, r.ID)
+		part, in, ok, err := p.theirs(ctx, inc, r.Contact, r.ID)
 		if err != nil {
 			p.log.Info("report waits: its network incident's share cannot be looked up again", "id", r.ID, "err", err)
 			return r, false, nil
 		}
 		if ok {
-			shared, inexact[inc.ID] = append(shared, inc), in
+			shared, inexact[part.ID] = append(shared, part), in
+		} else {
+			notHers = append(notHers, fmt.Sprintf("%s: none of its addresses is %s's now (the do-not-contact list or another [[contact]])",
+				inc.Network, strings.Join(r.Contact.Emails, ", ")))
 		}
 	}
 	keep = shared
-	if len(keep) == 0 {
-		reason := "every source it names is now never reported (exclude, pardon or policy.never_report)"
+	composer, err := ReportComposer(p.cfg, p.composer)
+	if err != nil {
+		return r, false, err
+	}
+	why := strings.Join(slices.Concat(prefixed("now never reported: ", never), notHers), "; ")
+	// The moved sources' reports go first: each marks its incidents reported by it, and
+	// r's replacement then marks the others. One that exists already (written by an
+	// earlier round that stopped before replacing r) is left as it is.
+	var written []abusewatch.Report
+	for _, m := range moved {
+		mr, err := p.composeAgain(ctx, composer, m.contact, m.incidents, nil, r.ID, now)
+		if err != nil {
+			return r, false, err
+		}
+		mr.State, mr.Updated = r.State, now
+		if mr.State == abusewatch.ReportQueued && p.cfg.Policy.Mode == "review" {
+			mr.State = abusewatch.ReportPendingApproval
+		}
+		if mr.State == abusewatch.ReportPendingApproval {
+			// What the admin reads beside it in `outbox`: why a report appeared.
+			mr.Error = fmt.Sprintf("written instead of report %s to %s, whose recipient the config no longer names for its sources",
+				shortID(r.ID), strings.Join(r.Contact.Emails, ", "))
+		}
+		heldIfGuessed(&mr)
+		written = append(written, mr)
+	}
+	var replacement *abusewatch.Report
+	if len(keep) > 0 {
+		nr, err := p.composeAgain(ctx, composer, r.Contact, keep, inexact, r.ID, now)
+		if err != nil {
+			return r, false, err
+		}
+		if nr.ID == r.ID {
+			// The same incidents to the same party: only addresses of a network's
+			// incident were left out. The same report goes, its mail written again
+			// without them (unless it reads as it did).
+			if len(written) > 0 {
+				return r, false, fmt.Errorf("report %s: written again with the same incidents, yet some moved to another recipient", r.ID)
+			}
+			if same, err := p.sameMemo(r, nr); err != nil || same {
+				return r, err == nil, err
+			}
+			if err := p.store.RewriteReportMessage(r.ID, nr.Subject, nr.Message, now); err != nil {
+				return r, false, err
+			}
+			p.log.Info("report's mail written again without the addresses excluded since or no longer its recipient's", "id", r.ID,
+				"to", strings.Join(r.Contact.Emails, ", "), "left_out", why)
+			r.Subject, r.Message = nr.Subject, nr.Message
+			return r, true, nil
+		}
+		nr.State, nr.Updated = r.State, now
+		replacement = &nr
+	} else if len(written) > 0 {
+		replacement, written = &written[0], written[1:]
+	}
+	for _, mr := range written {
+		added, err := p.store.AddReport(mr)
+		if err != nil {
+			return r, false, err
+		}
+		if added {
+			p.Counters.Reports.Add(1)
+			p.log.Info("report written to the recipient the config names now", "id", mr.ID, "to", strings.Join(mr.Contact.Emails, ", "),
+				"instead_of", strings.Join(r.Contact.Emails, ", "), "state", mr.State)
+		}
+	}
+	if replacement == nil {
+		reason := "not sent: " + why
+		if len(notHers) == 0 {
+			reason = "every source it names is now never reported (exclude, pardon or policy.never_report)"
+		}
 		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			s.Reject(now, reason)
 			return nil
@@ -1051,50 +1192,211 @@ func (p *Pipeline) withoutNeverReported(ctx context.Context, r abusewatch.Report
 		p.log.Info("report not sent: "+reason, "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "))
 		return r, false, err
 	}
-	for i := range keep {
-		p.setPTR(ctx, &keep[i])
+	nr := *replacement
+	reason := fmt.Sprintf("not sent to %s: %s; written again as %s", strings.Join(r.Contact.Emails, ", "), why, nr.ID)
+	if len(notHers) == 0 {
+		reason = fmt.Sprintf("named sources now never reported (%s): written again without them as %s", strings.Join(never, ", "), nr.ID)
 	}
-	composer, err := ReportComposer(p.cfg, p.composer)
-	if err != nil {
-		return r, false, err
-	}
-	known, err := knownOf(p.store, keep, r.ID)
-	if err != nil {
-		return r, false, err
-	}
-	known = knowingInexact(known, inexact)
-	nr, err := composer.ComposeKnowing(r.Contact, keep, known, now)
-	if err != nil {
-		return r, false, fmt.Errorf("compose report to %s: %w", strings.Join(r.Contact.Emails, ", "), err)
-	}
-	if nr.ID == r.ID {
-		// The same incidents to the same party: only addresses of a network's incident
-		// were left out. The same report goes, its mail written again without them.
-		if err := p.store.RewriteReportMessage(r.ID, nr.Subject, nr.Message, now); err != nil {
-			return r, false, err
-		}
-		p.log.Info("report's mail written again without the addresses excluded since", "id", r.ID,
-			"to", strings.Join(r.Contact.Emails, ", "), "left_out", strings.Join(dropped, ", "))
-		r.Subject, r.Message = nr.Subject, nr.Message
-		return r, true, nil
-	}
-	nr.State, nr.Updated = abusewatch.ReportQueued, now
-	reason := fmt.Sprintf("named sources now never reported (%s): written again without them as %s", strings.Join(dropped, ", "), nr.ID)
 	added, err := p.store.ReplaceReport(r.ID, reason, now, nr, digests)
 	if errors.Is(err, store.ErrIncidentsChanged) {
-		// Changed since they were read a moment ago: r stays queued, and the next
+		// Changed since they were read a moment ago: r stays as it is, and the next
 		// round writes it again from them as they are then.
-		p.log.Info("report's incidents changed while it was written again without the sources now never reported; "+
-			"written again at the next round", "id", r.ID, "err", err)
+		p.log.Info("report's incidents changed while it was written again; written again at the next round", "id", r.ID, "err", err)
 		return r, false, nil
 	}
 	if err != nil || !added {
 		return r, false, err
 	}
 	p.Counters.Reports.Add(1)
-	p.log.Info("report written again without the sources now never reported", "id", r.ID, "new", nr.ID,
-		"to", strings.Join(r.Contact.Emails, ", "), "left_out", strings.Join(dropped, ", "), "incidents", len(keep))
-	return nr, true, nil
+	p.log.Info("report written again without the sources now never reported or no longer its recipient's", "id", r.ID, "new", nr.ID, "to", strings.Join(nr.Contact.Emails, ", "),
+		"why", why, "incidents", len(nr.Incidents), "state", nr.State)
+	// Only to r's recipient, whose cooldown and limits DeliverAt checked, may it go now.
+	return nr, nr.State == abusewatch.ReportQueued && len(keep) > 0, nil
+}
+
+// prefixed is each of s with prefix, none when s is empty.
+func prefixed(prefix string, s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return []string{prefix + strings.Join(s, ", ")}
+}
+
+// composeAgain writes the report of incs to contact anew for lastGate, with their
+// reverse names looked up and what the store knows of them (except report except,
+// being replaced).
+func (p *Pipeline) composeAgain(ctx context.Context, composer *mailer.Composer, contact abusewatch.Contact, incs []abusewatch.Incident,
+	inexact map[string]mailer.Inexact, except string, now time.Time) (abusewatch.Report, error) {
+	for i := range incs {
+		p.setPTR(ctx, &incs[i])
+	}
+	known, err := knownOf(p.store, incs, except)
+	if err != nil {
+		return abusewatch.Report{}, err
+	}
+	known = knowingInexact(known, inexact)
+	r, err := composer.ComposeKnowing(contact, incs, known, now)
+	if err != nil {
+		return r, fmt.Errorf("compose report to %s: %w", strings.Join(contact.Emails, ", "), err)
+	}
+	return r, nil
+}
+
+// sameMemo says whether report nr, composed again with r's ID, says what r's mail says:
+// then r's mail need not be written again (its Date would be all that changed).
+func (p *Pipeline) sameMemo(r, nr abusewatch.Report) (bool, error) {
+	if r.Message == nil {
+		full, ok, err := p.store.Report(r.ID)
+		if err != nil || !ok {
+			return false, err
+		}
+		r.Message = full.Message
+	}
+	bodyOf := func(m []byte) []byte {
+		if i := bytes.Index(m, []byte("\r\n\r\n")); i >= 0 {
+			return m[i:]
+		}
+		return nil
+	}
+	old := bodyOf(r.Message)
+	return old != nil && r.Subject == nr.Subject && bytes.Equal(old, bodyOf(nr.Message)), nil
+}
+
+// movedSources are the incidents of a report that go to another recipient now.
+type movedSources struct {
+	contact   abusewatch.Contact
+	incidents []abusewatch.Incident
+}
+
+// addMoved adds inc to the sources that go to contact.
+func addMoved(moved []movedSources, contact abusewatch.Contact, inc abusewatch.Incident) []movedSources {
+	for i := range moved {
+		if sameRecipients(moved[i].contact, contact) {
+			moved[i].incidents = append(moved[i].incidents, inc)
+			return moved
+		}
+	}
+	return append(moved, movedSources{contact, []abusewatch.Incident{inc}})
+}
+
+// sameRecipients says whether a and b are the same mailboxes, whatever their order and case.
+func sameRecipients(a, b abusewatch.Contact) bool {
+	norm := func(c abusewatch.Contact) []string {
+		out := make([]string, len(c.Emails))
+		for i, e := range c.Emails {
+			out[i] = strings.ToLower(e)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return slices.Equal(norm(a), norm(b))
+}
+
+// configContacts is a Finder that answers from the config alone: the do-not-contact
+// list and the [[contact]] table, as the lookup applies them (the do-not-contact list
+// first, the most specific [[contact]] next), without a registry, a guess or DNS. The
+// gate asks it about every address of every report not sent yet, at every round.
+func (p *Pipeline) configContacts() (*lookup.Finder, error) {
+	o := lookupOptions(p.cfg)
+	o.RDAP, o.Guess, o.AbuseZone, o.CERTs, o.BootstrapDir = false, false, "", nil, ""
+	o.Resolvers = []string{"127.0.0.1:1"} // asked for nothing; not read from resolv.conf
+	o.Cache = lookup.NewMemoryCache()
+	return lookup.New(o)
+}
+
+// recipientNow says whether the report of address a, written to c, is still c's to be
+// told: why is "" when it is; otherwise to is the recipient the config names for a now
+// (a [[contact]] other than c, or, for a report to a [[contact]] no longer in the
+// config, the registry's, looked up again), or nil when a is told to no one (the
+// do-not-contact list, or no contact at all now). err is a lookup that failed for a
+// reason that passes: the report waits.
+func (p *Pipeline) recipientNow(ctx context.Context, conf *lookup.Finder, a netip.Addr, c abusewatch.Contact) (to *abusewatch.Contact, why string, err error) {
+	s, cerr := conf.Contact(ctx, a)
+	switch {
+	case errors.Is(cerr, lookup.ErrDoNotContact):
+		return nil, fmt.Sprintf("%s: %s", a, s.Problem), nil
+	case cerr == nil && len(s.Emails) > 0:
+		if sameRecipients(s, c) {
+			return nil, "", nil
+		}
+		return &s, fmt.Sprintf("%s: the [[contact]] table names %s for %s now", a, strings.Join(s.Emails, ", "), s.Network), nil
+	case c.Role != "static":
+		return nil, "", nil // the registry's contact, as it was written
+	}
+	// Written to a [[contact]] the config no longer has: whose it is now is looked up.
+	now, err := p.contact(ctx, a)
+	switch {
+	case err != nil && transient(err):
+		return nil, "", err
+	case err != nil || len(now.Emails) == 0:
+		return nil, fmt.Sprintf("%s: the [[contact]] entry it was written to is gone, and no contact is found now", a), nil
+	case sameRecipients(now, c):
+		return nil, "", nil
+	}
+	return &now, fmt.Sprintf("%s: the [[contact]] entry it was written to is gone; its contact is now %s", a, strings.Join(now.Emails, ", ")), nil
+}
+
+// networkChanged says why network incident inc, written to c, may no longer be c's as it
+// was written: an address of it is on the do-not-contact list now, or the [[contact]]
+// table names another recipient for one, or c came from that table and no longer holds
+// one of them; "" when none. It answers from the config alone: which addresses were c's
+// only looking them up again says (theirs), and one named here may have been another's
+// all along.
+func networkChanged(ctx context.Context, conf *lookup.Finder, inc abusewatch.Incident, c abusewatch.Contact) string {
+	for _, a := range incidentAddrs(inc) {
+		s, err := conf.Contact(ctx, a)
+		switch {
+		case errors.Is(err, lookup.ErrDoNotContact):
+			return fmt.Sprintf("%s: %s", a, s.Problem)
+		case err == nil && len(s.Emails) > 0 && !sameRecipients(s, c):
+			return fmt.Sprintf("%s: the [[contact]] table names %s for %s", a, strings.Join(s.Emails, ", "), s.Network)
+		case err != nil && c.Role == "static":
+			return fmt.Sprintf("%s: no [[contact]] entry holds it", a)
+		}
+	}
+	return ""
+}
+
+// recheckUnsent runs the last gate over every report that waits to be sent (for
+// approval, or queued), before a round writes or delivers anything: a config reload (or
+// a `scan` with the config changed) that put a network on the do-not-contact list or
+// gave it a [[contact]] shows in `outbox` at once, and no report waiting in the cooldown
+// or for a retry goes to the old recipient when its time comes. Held reports (observe
+// mode) are never sent, and pile up for as long as the mode lasts: they meet the gate
+// when approved, at delivery.
+func (p *Pipeline) recheckUnsent(ctx context.Context, now time.Time) error {
+	unsent, err := p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued)
+	if err != nil || len(unsent) == 0 {
+		return err
+	}
+	conf, err := p.configContacts()
+	if err != nil {
+		return err
+	}
+	for _, r := range unsent {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, _, err := p.lastGate(ctx, conf, r, now); err != nil {
+			return fmt.Errorf("report %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// heldIfGuessed keeps a report to a guessed contact (abuse@ and security@ of the domain
+// of an address's reverse name, the registry naming no one) for the admin in auto mode
+// too, and says so: whoever holds the address sets that name, so an attacker can have
+// the report, and the claim that the address is theirs, sent to any domain's owner, and
+// what is easy to spoof is never reported on its own. In observe mode it stays held.
+func heldIfGuessed(r *abusewatch.Report) {
+	if !r.Contact.Guess || r.State == abusewatch.ReportHeld {
+		return
+	}
+	r.State = abusewatch.ReportPendingApproval
+	r.Error = fmt.Sprintf("its recipients %s are a guess: the registry names no one for %s, and the reverse name %s is in their domain, "+
+		"which whoever holds the address can set; a guess is never sent on its own: read it (abusewatch report show %s), then approve or reject it",
+		strings.Join(r.Contact.Emails, ", "), r.Contact.Network, sanitizeText(r.Contact.PTR), shortID(r.ID))
 }
 
 // waitingFor finds a report to contact that has not gone yet.
@@ -1146,6 +1448,10 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		return err
 	}
 	transport := ReportTransport(p.cfg, p.transport)
+	conf, err := p.configContacts()
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, r := range queued {
 		if err := ctx.Err(); err != nil {
@@ -1166,7 +1472,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			}
 			continue
 		}
-		send, ok, err := p.withoutNeverReported(ctx, r, now)
+		send, ok, err := p.lastGate(ctx, conf, r, now)
 		if err != nil {
 			return err
 		}

@@ -346,6 +346,14 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 			fate = fmt.Sprintf("It would wait until %s (%s), then be sent (auto mode).", stamp(until), hold)
 		}
 	}
+	if contact.Guess && cfg.Policy.Mode != "observe" {
+		// heldIfGuessed: a guess never goes on its own.
+		fate = fmt.Sprintf("Its recipients are a guess (the registry names no one; the reverse name %s is in their domain): "+
+			"it would wait for your approval in every mode.", sanitizeText(contact.PTR))
+		if held {
+			fate += fmt.Sprintf(" Once approved, it would wait until %s (%s).", stamp(until), hold)
+		}
+	}
 	// A split network incident waiting for a wider one's reports says so (waitsForWider).
 	misses := &contactMisses{st: st}
 	for _, inc := range mine {

@@ -143,6 +143,9 @@ func pickContact(answers []rdapAnswer, fd *Finding) abusewatch.Contact {
 		if i < len(answers)-1 {
 			fd.note("%s %s names no one: using the contact of the less specific %s %s, for %s only",
 				specific.network, nameOf(specific.ipn), answers[i].network, nameOf(answers[i].ipn), specific.network)
+			// The memo names whose contact it is: the recipient is not the specific
+			// network's own.
+			cand.Covering, cand.CoveringName = answers[i].network, nameOf(answers[i].ipn)
 			cand.Network, cand.Name = specific.network, nameOf(specific.ipn)
 			cand.Country = cmp.Or(countryOf(specific.ipn), cand.Country)
 		}

@@ -104,8 +104,14 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 	}
 	contact, detailed, others := sample()
 	var out bytes.Buffer
-	if err := t.Execute(&out, c.memo(contact, detailed, others)); err != nil {
-		return nil, fmt.Errorf("mailer: the report template does not render: %w", err)
+	// Each kind of recipient once: a template's branch for a guess or a CERT that
+	// cannot render would otherwise fail only when such a report is due.
+	for _, k := range sampleRecipients(contact) {
+		out.Reset()
+		if err := t.Execute(&out, c.memo(k, detailed, others)); err != nil {
+			return nil, fmt.Errorf("mailer: the report template does not render (for a recipient found as %q): %w",
+				recipientOf(k, detailed).Kind, err)
+		}
 	}
 	// Whether it prints the sources listed a line each: the sample's such source.
 	c.listsOthers = strings.Contains(out.String(), others[0].inc.Source())

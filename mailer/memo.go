@@ -21,10 +21,87 @@ type memo struct {
 	ReportID  string   // our reference for this report, for the recipient's reply (set by Compose)
 	Network   string   // the contact's network, e.g. "203.0.113.0/24"
 	Holder    string   // the network's name or handle in the registry, may be empty
+	Recipient memoRecipient
 	Reasons   []string // why we write: one phrase per kind of activity, e.g. "repeated failed SSH login attempts"
 	Incidents []memoIncident
 	Others    []memoSource // the sources beyond maxDetailed, a line each (mostSerious)
 	Key       *memoKey     // the OpenPGP key that signs the report, nil when unsigned
+}
+
+// memoRecipient says why the report goes to whom it goes to, so that the memo says it
+// truthfully: a registry's abuse desk is "the abuse contact listed for the network", but
+// a national CERT is not the network's, a provider answering for a customer's network
+// is not that network's own contact, and a guessed domain owner may have nothing to do
+// with the address at all.
+type memoRecipient struct {
+	// Kind is how the contact was found:
+	//   "abuse"     the abuse contact the registry (or an abuse-contact zone) lists for Network
+	//   "role"      the registry lists no abuse contact for Network: Role's contact instead
+	//   "covering"  Network names no one; the contact of Covering, a less specific network
+	//               that holds it
+	//   "static"    the [[contact]] table of our config names it for Network
+	//   "cert"      the national CERT of Country: the registry names no one for Network
+	//   "guess"     the registry names no one; abuse@/security@ of Domain, the domain of
+	//               PTR, the reverse name of Address
+	//   "listed"    a contact written before abusewatch kept how it was found
+	Kind            string
+	Role            string   // of "role": "technical", "administrative", "registrant", …
+	Network, Holder string   // as the memo's; Network is empty when it is one address
+	Covering        string   // of "covering": the less specific network, e.g. "62.239.0.0/16"
+	CoveringHolder  string   // its name in the registry, may be empty
+	PTR, Domain     string   // of "guess"
+	Address         string   // of "guess": the address whose reverse name PTR is, or "" when not one of the memo's
+	Country         string   // the network's country code, e.g. "BR" (may be empty)
+	CERTs           []string // the national CERT's addresses among the recipients
+}
+
+// recipientOf describes contact for the memo; sources are the memo's, for the address
+// whose reverse name a guess came from.
+func recipientOf(contact abusewatch.Contact, sources []*source) memoRecipient {
+	r := memoRecipient{
+		Holder:  sanitize(contact.Name),
+		Country: contact.Country,
+	}
+	if p := contact.Network; p.IsValid() && !p.IsSingleIP() {
+		r.Network = p.String()
+	}
+	others := 0 // the recipients that are not the CERT's
+	for _, m := range contact.Mailboxes {
+		if m.Role == "cert" {
+			r.CERTs = append(r.CERTs, m.Email)
+		} else {
+			others++
+		}
+	}
+	switch {
+	case contact.Guess:
+		r.Kind, r.PTR = "guess", sanitize(strings.TrimSuffix(contact.PTR, "."))
+		for _, m := range contact.Mailboxes {
+			if m.Source == "guess" {
+				r.Domain = sanitize(m.Email[strings.LastIndexByte(m.Email, '@')+1:])
+				break
+			}
+		}
+		for _, s := range sources {
+			if !s.inc.AboutNetwork() && s.inc.Addr.IsValid() && strings.EqualFold(strings.TrimSuffix(s.inc.PTR, "."), strings.TrimSuffix(contact.PTR, ".")) {
+				r.Address = s.inc.Addr.Unmap().String()
+				break
+			}
+		}
+	case contact.Role == "static":
+		r.Kind = "static"
+	case len(r.CERTs) > 0 && others == 0:
+		r.Kind = "cert"
+	case contact.Covering.IsValid():
+		r.Kind, r.Covering, r.CoveringHolder = "covering", contact.Covering.String(), sanitize(contact.CoveringName)
+	case contact.Role == "abuse":
+		r.Kind = "abuse"
+	case contact.Role != "" && contact.Role != "cert":
+		r.Kind, r.Role = "role", sanitize(contact.Role)
+	default:
+		r.Kind = "listed"
+	}
+	return r
 }
 
 // memoSource is a source the memo lists on one line, without its log lines.
@@ -241,6 +318,7 @@ func (c *Composer) memo(contact abusewatch.Contact, sources, others []*source) m
 	if !contact.Network.IsValid() {
 		m.Network = ""
 	}
+	m.Recipient = recipientOf(contact, sources)
 	for _, s := range sources {
 		m.Incidents = append(m.Incidents, c.memoIncident(s))
 	}
@@ -316,15 +394,54 @@ func (c *Composer) timestamp(t time.Time) string {
 	return t.In(c.reporter.Location).Format(timeLayout)
 }
 
+// sampleRecipients are contact as each kind of recipient the memo tells apart
+// (recipientOf), the registry's abuse desk last.
+func sampleRecipients(contact abusewatch.Contact) []abusewatch.Contact {
+	with := func(f func(c *abusewatch.Contact)) abusewatch.Contact {
+		c := contact
+		c.Mailboxes = slices.Clone(c.Mailboxes)
+		f(&c)
+		return c
+	}
+	cert := abusewatch.Mailbox{Email: "cert@example.net", Role: "cert", Source: "static"}
+	return []abusewatch.Contact{
+		with(func(c *abusewatch.Contact) {
+			c.Role, c.Mailboxes = "technical", []abusewatch.Mailbox{{Email: c.Emails[0], Role: "technical", Source: "rdap"}}
+		}),
+		with(func(c *abusewatch.Contact) {
+			c.Covering, c.CoveringName = netip.MustParsePrefix("192.0.0.0/16"), "EXAMPLE-BLOCK"
+		}),
+		with(func(c *abusewatch.Contact) {
+			c.Role, c.Name, c.Mailboxes = "static", "", []abusewatch.Mailbox{{Email: c.Emails[0], Role: "static", Source: "static"}}
+		}),
+		with(func(c *abusewatch.Contact) {
+			c.Role, c.Emails, c.Mailboxes = "cert", []string{cert.Email}, []abusewatch.Mailbox{cert}
+		}),
+		with(func(c *abusewatch.Contact) {
+			c.Role, c.Guess, c.PTR, c.Emails = "abuse", true, "host.example.com", []string{"abuse@example.com", cert.Email}
+			c.Mailboxes = []abusewatch.Mailbox{{Email: "abuse@example.com", Role: "abuse", Source: "guess"}, cert}
+		}),
+		with(func(c *abusewatch.Contact) { c.Role, c.Mailboxes = "", nil }),
+		with(func(c *abusewatch.Contact) {
+			c.Emails = append(c.Emails, cert.Email)
+			c.Mailboxes = append(c.Mailboxes, cert)
+		}),
+		contact,
+	}
+}
+
 // sample returns a contact, incidents in detail and one listed a line, that take every
 // branch a template is likely to have (success or not, lines omitted or not, known and
 // unknown classes), so NewComposer can refuse a template that parses but cannot render.
 func sample() (abusewatch.Contact, []*source, []*source) {
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	contact := abusewatch.Contact{
-		Network: netip.MustParsePrefix("192.0.2.0/24"),
-		Emails:  []string{"abuse@example.net"},
-		Name:    "EXAMPLE-NET",
+		Network:   netip.MustParsePrefix("192.0.2.0/24"),
+		Emails:    []string{"abuse@example.net"},
+		Mailboxes: []abusewatch.Mailbox{{Email: "abuse@example.net", Role: "abuse", Source: "rdap"}},
+		Role:      "abuse",
+		Name:      "EXAMPLE-NET",
+		Country:   "NL",
 	}
 	detailed := []abusewatch.Incident{{
 		ID:       "sample-1",

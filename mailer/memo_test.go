@@ -39,7 +39,7 @@ func mustContain(t *testing.T, text string, wants ...string) {
 
 func TestMemoSaysWhoWeAre(t *testing.T) {
 	mustContain(t, memoText(t, testComposer(t)),
-		"My name is Jane Doe, system administrator at Example Org.\nI am writing to you as the listed contact for",
+		"My name is Jane Doe, system administrator at Example Org.\nI am writing to you as the abuse contact listed for",
 		"\nJane Doe\nsystem administrator\nExample Org\njane@example.org\n")
 }
 
@@ -52,7 +52,7 @@ func TestMemoOfAnOrganisationWithoutAName(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := memoText(t, c)
-	mustContain(t, text, "This is Example Org, Security team.\nWe are writing to you as the listed contact for",
+	mustContain(t, text, "This is Example Org, Security team.\nWe are writing to you as the abuse contact listed for",
 		"Kind regards,\n\nExample Org\nSecurity team\nsecurity@example.org\n")
 	if strings.Contains(text, "My name is") {
 		t.Errorf("the memo names nobody:\n%s", text)

@@ -220,6 +220,10 @@ func reportCell(t daemon.TouchedIncident) string {
 	case abusewatch.ReportSent:
 		return fmt.Sprintf("sent to %s: %s", to, r.Location)
 	case abusewatch.ReportPendingApproval:
+		if r.Contact.Guess {
+			// In auto mode too: a guess never goes on its own.
+			return fmt.Sprintf("to %s, waiting for your approval: the recipients are a guess (abusewatch report show %s)", to, r.ID[:min(len(r.ID), 12)])
+		}
 		return fmt.Sprintf("to %s, waiting for your approval (review mode)", to)
 	case abusewatch.ReportHeld:
 		return fmt.Sprintf("to %s, held (observe mode)", to)
