@@ -206,7 +206,7 @@ func knowingInexact(known mailer.Known, inexact map[string]mailer.Inexact) maile
 }
 
 // theirs is inc trimmed to the share of contact, for a report written before to it:
-// looked up again (cached), so that a report composed again (withoutNeverReported) tells
+// looked up again (cached), so that a report composed again (lastGate) tells
 // the party no more than its first mail did, nor lists what it did not tell (heldShare).
 // except is the report being composed again ("" none), whose incidents are its own.
 // inexact is share's.
