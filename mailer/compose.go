@@ -307,7 +307,16 @@ func subjectFor(sources []*source) string {
 	what := "suspicious activity"
 	switch {
 	case allLogins(sources):
-		what = "repeated SSH login attempts"
+		what = "repeated login attempts"
+		var evs []abusewatch.Event
+		for _, s := range sources {
+			for _, inc := range s.members {
+				evs = append(evs, inc.Evidence...)
+			}
+		}
+		if p := loginProtocol(evs); p != "" {
+			what = "repeated " + p + " login attempts"
+		}
 	case allScans(sources):
 		what = "port scan"
 	}

@@ -21,7 +21,7 @@ func BenchmarkCompose(b *testing.B) {
 		inc.Evidence = nil
 		for j := range 12 {
 			inc.Evidence = append(inc.Evidence, abusewatch.Event{Time: inc.First.Add(time.Duration(j) * time.Second), Port: uint16(40000 + j),
-				Line: fmt.Sprintf("web1 sshd[%d]: Failed password for root from %s port %d ssh2", j, inc.Addr, 40000+j)})
+				Service: "sshd", Line: fmt.Sprintf("web1 sshd[%d]: Failed password for root from %s port %d ssh2", j, inc.Addr, 40000+j)})
 		}
 		incs = append(incs, inc)
 	}

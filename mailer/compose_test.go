@@ -66,7 +66,7 @@ func testIncident() abusewatch.Incident {
 		Attempts: 40,
 		Hosts:    []string{"mail", "web1"},
 		Evidence: []abusewatch.Event{
-			{Time: first, Class: abusewatch.ClassAuthFailure, Line: "sshd[41]: Failed password for root from 203.0.113.7 port 4242 ssh2"},
+			{Time: first, Class: abusewatch.ClassAuthFailure, Service: "sshd", Line: "sshd[41]: Failed password for root from 203.0.113.7 port 4242 ssh2"},
 			{Time: first.Add(time.Second), Class: abusewatch.ClassInvalidUser, Line: injection},
 		},
 	}

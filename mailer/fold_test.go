@@ -247,6 +247,9 @@ func TestMemoSaysWhatTheRuleFound(t *testing.T) {
 			inc.Rule, inc.Classes = tc.rule, []abusewatch.Class{abusewatch.Class(tc.class)}
 			inc.Evidence = []abusewatch.Event{{Time: inc.First, Addr: inc.Addr, Class: abusewatch.Class(tc.class), Port: 4444, LocalPort: 3000, Host: "web1", Service: "kernel",
 				Line: "kernel: [UFW BLOCK] IN=eth0 SRC=203.0.113.7 DST=10.0.0.1 PROTO=TCP SPT=4444 DPT=3000 ACK URGP=0"}}
+			if tc.class == "auth-failure" {
+				inc.Evidence[0].Service, inc.Evidence[0].Line = "sshd", "sshd[4]: Failed password for root from 203.0.113.7 port 4444 ssh2"
+			}
 			r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
 			if err != nil {
 				t.Fatal(err)
@@ -338,7 +341,7 @@ func TestAPortScanWithItsOwnAddressIncidentIsNamedAPortScan(t *testing.T) {
 		{"the same packets", []abusewatch.Class{"port-probe"}, "Abuse report: port scan from 203.0.113.50",
 			[]string{"a port scan of our hosts"}},
 		{"packets and failed logins", []abusewatch.Class{abusewatch.ClassAuthFailure, "port-probe"}, "Abuse report: suspicious activity from 203.0.113.50",
-			[]string{"a port scan of our hosts", "repeated failed SSH login attempts"}},
+			[]string{"a port scan of our hosts", "repeated failed login attempts"}}, // of lines that name no login server
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)

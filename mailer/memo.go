@@ -209,7 +209,7 @@ func reasons(sources []*source) []string {
 				if cl == abusewatch.ClassAuthSuccess {
 					continue
 				}
-				r := phrase(cl)
+				r := phrase(cl, loginProtocol(inc.Evidence))
 				switch {
 				case inc.Rule == "sweep":
 					r += " on several of our hosts in turn (a sweep)"
@@ -227,12 +227,16 @@ func reasons(sources []*source) []string {
 	return out
 }
 
-// phrase says in plain words what a class of event is, for the memo's "why we write".
+// phrase says in plain words what a class of event is, for the memo's "why we write";
+// protocol names the server whose failed logins they are ("" when not one known).
 // Classes that rule files add get a neutral phrase.
-func phrase(c abusewatch.Class) string {
+func phrase(c abusewatch.Class, protocol string) string {
 	switch c {
 	case abusewatch.ClassAuthFailure:
-		return "repeated failed SSH login attempts"
+		if protocol == "" {
+			return "repeated failed login attempts"
+		}
+		return "repeated failed " + protocol + " login attempts"
 	case abusewatch.ClassInvalidUser:
 		return "login attempts for user names that do not exist on our host"
 	case "port-scan", "portscan", "scan":
@@ -490,4 +494,46 @@ func sample() (abusewatch.Contact, []*source, []*source) {
 	d[1].linesAtLeast, d[1].connsAtLeast, d[1].partialSources = true, true, true
 	o[0].linesAtLeast, o[0].connsAtLeast = true, true
 	return contact, d, o
+}
+
+// loginProtocol names the protocol of the servers whose failed logins evs hold, when
+// they are all one's (protocolOf): a desk is told "failed IMAP/POP3 login attempts" for
+// dovecot's lines, not SSH ones. It is "" for failed logins of several protocols, or of
+// a program it does not know.
+func loginProtocol(evs []abusewatch.Event) string {
+	out := ""
+	for _, e := range evs {
+		if (e.Class != abusewatch.ClassAuthFailure && e.Class != abusewatch.ClassInvalidUser) || e.Service == "" {
+			continue // a line of no program tells nothing
+		}
+		p := protocolOf(e.Service)
+		if p == "" || (out != "" && p != out) {
+			return ""
+		}
+		out = p
+	}
+	return out
+}
+
+// protocolOf is the protocol of the server program (an event's Service), as the shipped
+// attack rules (configs/rules/attack.d) name the programs; "" for another.
+func protocolOf(program string) string {
+	switch program {
+	case "sshd", "sshd-session", "dropbear":
+		return "SSH"
+	case "ftpd", "wu-ftpd", "wu.ftpd", "in.ftpd", "in.wuftpd", "proftpd", "pure-ftpd", "vsftpd":
+		return "FTP"
+	case "mariadbd", "mysqld":
+		return "MySQL"
+	case "postgres":
+		return "PostgreSQL"
+	case "dovecot", "imapd", "imapd-ssl", "pop3d", "pop3d-ssl", "courier-imapd", "courier-pop3d", "courierpop3login", "courier-imap":
+		return "IMAP/POP3"
+	case "exim", "exim4", "sendmail", "sm-mta":
+		return "SMTP"
+	}
+	if strings.HasPrefix(program, "postfix/") {
+		return "SMTP"
+	}
+	return ""
 }

@@ -78,7 +78,7 @@ func TestMemoEvidenceIsFirstSampleAndLastWithTheTotal(t *testing.T) {
 	inc.Evidence = nil
 	for i := range 40 {
 		inc.Evidence = append(inc.Evidence, abusewatch.Event{Time: inc.First.Add(time.Duration(i) * time.Second),
-			Line: fmt.Sprintf("sshd[1]: Failed password for root from 203.0.113.7 port %d ssh2", 1000+i)})
+			Service: "sshd", Line: fmt.Sprintf("sshd[1]: Failed password for root from 203.0.113.7 port %d ssh2", 1000+i)})
 	}
 	inc.Count = 500
 	text := memoText(t, testComposer(t), inc)
@@ -143,9 +143,9 @@ func TestMemoNeutralisesHostileLogText(t *testing.T) {
 	inc := testIncident()
 	long := strings.Repeat("A", 5000)
 	inc.Evidence = []abusewatch.Event{
-		{Time: inc.First, Line: "sshd[1]: Invalid user r\u00f6\u00f6t\u4e2d from 203.0.113.7\r\nSubject: hi\nTo: x@example.com"},
-		{Time: inc.First, Line: "sshd[1]: Invalid user " + long},
-		{Time: inc.First, Line: "sshd[1]: bad \xff\xfe utf-8"},
+		{Time: inc.First, Class: abusewatch.ClassInvalidUser, Service: "sshd", Line: "sshd[1]: Invalid user r\u00f6\u00f6t\u4e2d from 203.0.113.7\r\nSubject: hi\nTo: x@example.com"},
+		{Time: inc.First, Class: abusewatch.ClassInvalidUser, Service: "sshd", Line: "sshd[1]: Invalid user " + long},
+		{Time: inc.First, Class: abusewatch.ClassInvalidUser, Service: "sshd", Line: "sshd[1]: bad \xff\xfe utf-8"},
 	}
 	inc.Addr = netip.MustParseAddr("203.0.113.7")
 	r, err := testComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())

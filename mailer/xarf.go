@@ -349,7 +349,7 @@ func (c *Composer) xarfFor(key, typ string, addr netip.Addr, first, last time.Ti
 		SourcePort:       port,
 		Class:            "connection",
 		Type:             typ,
-		Protocol:         "tcp",
+		Protocol:         xarfProtocol(evs),
 		FirstSeen:        first.In(c.reporter.Location).Format(time.RFC3339),
 		LastSeen:         last.In(c.reporter.Location).Format(time.RFC3339),
 		EvidenceSource:   "ids_detection",
@@ -420,4 +420,26 @@ func truncateRunes(s string, n int) string {
 		return s
 	}
 	return string(slices.Concat(r[:n-1], []rune("…")))
+}
+
+// xarfProtocol is the protocol of evs for X-ARF's "protocol": what the firewall logged
+// when every event that names one names the same ("udp", "icmp"), else "tcp", which the
+// lines of the servers (sshd, dovecot, postfix, …) are.
+func xarfProtocol(evs []abusewatch.Event) string {
+	out := ""
+	for _, e := range evs {
+		if e.Proto == "" {
+			continue
+		}
+		p := strings.ToLower(e.Proto)
+		if out != "" && p != out {
+			return "tcp"
+		}
+		out = p
+	}
+	switch out {
+	case "udp", "icmp", "icmpv6", "sctp":
+		return out
+	}
+	return "tcp"
 }

@@ -21,7 +21,7 @@ func TestXARFTimesOfANetworksAddressComeFromKnownSeen(t *testing.T) {
 	inc.Evidence = nil
 	for i, a := range []string{"203.0.113.7", "203.0.113.9"} {
 		inc.Evidence = append(inc.Evidence, abusewatch.Event{Time: inc.First.Add(time.Duration(i+5) * time.Second), Class: abusewatch.ClassAuthFailure,
-			Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Line: fmt.Sprintf("sshd[4%d]: Failed password for root from %s port %d ssh2", i, a, 40000+i)})
+			Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Service: "sshd", Line: fmt.Sprintf("sshd[4%d]: Failed password for root from %s port %d ssh2", i, a, 40000+i)})
 	}
 	seven, nine := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("203.0.113.9")
 	for _, tc := range []struct {

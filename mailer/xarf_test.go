@@ -142,7 +142,7 @@ func TestANetworkIncidentIsReportedAsTheNetwork(t *testing.T) {
 	inc.Evidence = nil
 	for i, a := range []string{"203.0.113.7", "203.0.113.9", "203.0.113.7", "203.0.113.20"} {
 		inc.Evidence = append(inc.Evidence, abusewatch.Event{Time: inc.First.Add(time.Duration(i) * time.Second), Class: abusewatch.ClassAuthFailure,
-			Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Line: fmt.Sprintf("sshd[4%d]: Failed password for root from %s port %d ssh2", i, a, 40000+i)})
+			Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Service: "sshd", Line: fmt.Sprintf("sshd[4%d]: Failed password for root from %s port %d ssh2", i, a, 40000+i)})
 	}
 	r, err := xarfComposer(t).Compose(testContact(), []abusewatch.Incident{inc}, time.Now())
 	if err != nil {
@@ -212,7 +212,7 @@ func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
 	for i, a := range []string{"203.0.113.7", "203.0.113.9", "203.0.113.20", "203.0.113.20"} {
 		at := t0.Add(time.Duration(10*i) * time.Minute)
 		net.Evidence = append(net.Evidence, abusewatch.Event{Time: at, Class: abusewatch.ClassAuthFailure,
-			Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Line: fmt.Sprintf("sshd[4%d]: Failed password for root from %s port %d ssh2", i, a, 40000+i)})
+			Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Service: "sshd", Line: fmt.Sprintf("sshd[4%d]: Failed password for root from %s port %d ssh2", i, a, 40000+i)})
 		net.Sources = append(net.Sources, netip.MustParseAddr(a))
 	}
 	address := func(id, addr string, from, to time.Duration) abusewatch.Incident {
@@ -220,7 +220,7 @@ func TestAddressIncidentsFoldIntoTheirNetworkIncident(t *testing.T) {
 		inc.ID, inc.Key, inc.Addr, inc.Network = id, "ip:"+addr, netip.MustParseAddr(addr), netip.MustParsePrefix(addr+"/32")
 		inc.First, inc.Last, inc.Count, inc.Attempts = t0.Add(from), t0.Add(to), 12, 6
 		inc.Evidence = []abusewatch.Event{{Time: inc.First, Class: abusewatch.ClassAuthFailure, Addr: inc.Addr, Port: 50000,
-			Line: "sshd[5]: Failed password for root from " + addr + " port 50000 ssh2"}}
+			Service: "sshd", Line: "sshd[5]: Failed password for root from " + addr + " port 50000 ssh2"}}
 		return inc
 	}
 	held := address("ip-7", "203.0.113.7", 5*time.Minute, 20*time.Minute)   // inside the network's times: folded
@@ -603,7 +603,7 @@ func TestAReportOfManySourcesDetailsTheMostSerious(t *testing.T) {
 		inc.First = inc.First.Add(time.Duration(i) * time.Minute)
 		inc.Attempts, inc.Severity = 10+i%7, 2
 		inc.Evidence = []abusewatch.Event{{Time: inc.First, Port: uint16(40000 + i), Class: abusewatch.ClassAuthFailure,
-			Line: fmt.Sprintf("sshd[%d]: Failed password for root from %s port %d ssh2", i, inc.Addr, 40000+i)}}
+			Service: "sshd", Line: fmt.Sprintf("sshd[%d]: Failed password for root from %s port %d ssh2", i, inc.Addr, 40000+i)}}
 		if i%12 == 5 { // 25 of them: every 12th from the 6th on
 			inc.Severity = 3
 		}
