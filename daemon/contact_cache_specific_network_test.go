@@ -2,10 +2,7 @@ package daemon
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,57 +17,16 @@ import (
 // provider around it. These scenarios run log lines through the whole pipeline (scan,
 // correlate, lookup over RDAP on loopback, the outbox into a maildir).
 
-// registryPipeline is a pipeline in auto mode whose registry for every address is r, with
-// a maildir, no guesses, and a network incident from 5 addresses of a /24 within an hour.
+// registryPipeline is a pipeline in auto mode with no cooldown or limits whose registry
+// for every address is r (newRV21Case: a maildir, no guesses, a network incident from 5
+// addresses of a /24 within an hour), and its directory.
 func registryPipeline(t *testing.T, r *lookuptest.RDAP) (*Pipeline, string) {
 	t.Helper()
-	dir := t.TempDir()
-	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
-	boot := lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"})
-	cfg := parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
-[reporter]
-name = "Sam Example"
-email = "security@example.org"
-timezone = "UTC"
-
-[[source]]
-files = [%q]
-
-[detect]
-timezone = "UTC"
-
-[correlate]
-threshold = 5
-window = "10m"
-network_addresses = 5
-network_window = "1h"
-
-[lookup]
-resolvers = [%q]
-bootstrap_dir = %q
-guess = false
-timeout = "2s"
-
-[mail]
-transport = "maildir"
-maildir = %q
-from = "abusewatch@example.org"
-admin = "root@example.org"
-
-[policy]
-mode = "auto"
+	c := newRV21Case(t, r, "", `mode = "auto"
 cooldown = "0s"
 daily_cap = 0
-domain_hourly_limit = 0
-
-[store]
-path = %q
-`, filepath.Join(dir, "none.log"), dnsServer, boot, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
-	p, err := NewPipeline(cfg, openTestStore(t, cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, dir
+domain_hourly_limit = 0`, "")
+	return c.p, c.dir
 }
 
 // sshdLines is n failed logins from each address, two seconds apart, the addresses a
