@@ -15,9 +15,15 @@
 //
 // Perspective: every class but a successful login counts toward the network and
 // recurrence rules, yet an incident is reported outside only when its evidence holds a
-// reportable class that is not spoofable (UDP, ICMP, a bare SYN), and a network
-// incident only when such evidence came from as many distinct addresses as the network
-// rule counts; otherwise it is AdminOnly. Private, reserved, documentation and never-report networks make nothing.
+// reportable class that is not spoofable (any packet a firewall logged, a refused DNS
+// query), and a network incident only when such evidence came from as many distinct
+// addresses as the network rule counts; otherwise it is AdminOnly. A reportable network
+// incident is about those addresses alone (named): the others' events, forgeable or
+// weak, stay in the store for the admin but are not the incident's, so no consumer
+// names them outside. A recurrence is reported only when its days with reportable,
+// unforgeable classes reach the rule's days (a /24's also needs the network rule's
+// count of named addresses, and names only those). Private, reserved, documentation
+// and never-report networks make nothing.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. The package reads events, incidents and counters
 // through the small interfaces below and writes nothing itself; it keeps the events of
@@ -812,23 +818,33 @@ func networkOf(a netip.Addr, b int) netip.Prefix {
 	return p
 }
 
-// spoofable says whether a packet of proto with flags is evidence a forged source
-// address could have made: UDP, ICMP or a bare TCP SYN. It never makes an outside
-// report on its own.
-func spoofable(proto, flags string) bool {
-	switch strings.ToUpper(proto) {
-	case "":
-		return false
-	case "TCP":
-		f := strings.Fields(strings.ToUpper(flags))
-		return len(f) == 0 || (len(f) == 1 && f[0] == "SYN")
-	}
-	return true
+// ForgeableClasses are the classes whose events are always evidence a forged source
+// address could have made: every packet the kernel firewall rules log ("port-probe",
+// and "firewall-accept", what ufw let through: the first packet of a connection), and
+// BIND's refused queries ("refused-query"), which come over UDP (a zone transfer comes
+// over TCP, but the line does not say which, so it is judged as the queries are).
+// correlate.reportable may not name them (check-config refuses it): counted by day,
+// such a class would make a recurrence of forged packets look like a real attack.
+var ForgeableClasses = []abusewatch.Class{"port-probe", "firewall-accept", "refused-query"}
+
+// Forgeable says whether every event of class is forgeable (ForgeableClasses).
+func Forgeable(class abusewatch.Class) bool { return slices.Contains(ForgeableClasses, class) }
+
+// spoofable says whether e is evidence a forged source address could have made, which
+// never makes an outside report on its own: a packet a firewall logged (it carries a
+// protocol), whatever its protocol and TCP flags, and an event of a class whose events
+// are always forgeable. A dropped packet never completed a handshake, so its flags
+// prove nothing: an ACK, a RST, a FIN, an ECN SYN ("CWR ECE SYN") or a Xmas packet is
+// as easily sent with someone else's address as a bare SYN. No rule of ours knows
+// whether a logged packet belongs to an established connection (the kernel's LOG line
+// does not say), so none is taken as unforgeable.
+func spoofable(e *abusewatch.Event) bool {
+	return e.Proto != "" || Forgeable(e.Class)
 }
 
 // reportable says whether e may, by itself, be the reason for an outside report.
 func (c *Correlator) reportable(e *abusewatch.Event) bool {
-	return slices.Contains(c.opts.Reportable, e.Class) && !spoofable(e.Proto, e.Flags)
+	return slices.Contains(c.opts.Reportable, e.Class) && !spoofable(e)
 }
 
 // rule is one windowed rule applied to one key: an incident starts at the event that
