@@ -161,7 +161,9 @@ func (c *Correlator) closeHeld(now time.Time, all bool) ([]abusewatch.Incident, 
 		if err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}
-		c.counted(&inc, cur, h.reportable)
+		if err := c.counted(&inc, cur, h.reportable); err != nil {
+			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
+		}
 		out = append(out, inc)
 	}
 	return out, nil

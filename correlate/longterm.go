@@ -293,7 +293,9 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 		c.hold(inc, reportable, minus)
 		return abusewatch.Incident{}, false, true, nil
 	}
-	c.counted(&inc, cur, reportable)
+	if err := c.counted(&inc, cur, reportable); err != nil {
+		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+	}
 	return inc, true, true, nil
 }
 
@@ -407,7 +409,7 @@ func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([
 // counted sets what a recurrence incident takes from its scope's counters (cur): its
 // count of events, its classes and its severity, and, with reportable (whether its
 // evidence holds a reportable event), whether it is for the admin only.
-func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool) {
+func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool) error {
 	inc.Count = cur.count
 	inc.Severity = 2
 	if cur.days >= 2*c.opts.Recurrence.Days {
@@ -416,8 +418,45 @@ func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable 
 	inc.Severity = max(inc.Severity, severity(*inc))
 	inc.Classes = slices.Clone(cur.classes)
 	// The counters know classes, not packets: an outside report also needs one piece of
-	// evidence that is neither weak nor spoofable, which describe has looked for.
-	inc.AdminOnly = !cur.reportableClass || !reportable
+	// evidence that is neither weak nor spoofable, which describe has looked for, and
+	// as many days of reportable, unforgeable classes as the rule's days (review 21b
+	// H3): one failed login among nine days of forged packets recurred on one day, not
+	// ten, and its memo said "on many different days".
+	enough, err := c.enoughReportableDays(inc, cur.reportableDays)
+	inc.AdminOnly = !cur.reportableClass || !reportable || !enough
+	return err
+}
+
+// enoughReportableDays says whether days, the days of recurrence inc with an event of a
+// reportable, unforgeable class, are enough for an outside report: the rule's days, or
+// of a follow-up of a reported recurrence (which has no count of days to reach again:
+// the scope recurs still) one.
+func (c *Correlator) enoughReportableDays(inc *abusewatch.Incident, days int) (bool, error) {
+	if days >= c.opts.Recurrence.Days {
+		return true, nil
+	}
+	if days == 0 {
+		return false, nil
+	}
+	return c.followsReported(inc)
+}
+
+// followsReported says whether recurrence inc follows one of its key that has a report:
+// the one that begins last before it, ended within Gap before its first event. Only a
+// store that answers about incidents before a key's newest (OpenIncidentAt) tells; with
+// another reader it says no, and the follow-up needs the rule's days.
+func (c *Correlator) followsReported(inc *abusewatch.Incident) (bool, error) {
+	st, ok := c.incidents.(interface {
+		OpenIncidentAt(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, bool, error)
+	})
+	if !ok {
+		return false, nil
+	}
+	prev, open, _, err := st.OpenIncidentAt(inc.Key, inc.First.Add(-c.opts.Recurrence.Gap), inc.First.Add(-time.Nanosecond), false)
+	if err != nil || !open || prev.ID == inc.ID || !prev.Last.Before(inc.First) {
+		return false, err
+	}
+	return c.isReported(prev.ID)
 }
 
 // activeDays lists the days from start's to to on which scope was active: one read of
@@ -480,7 +519,7 @@ func (c *Correlator) firstDayEvents() int { return 2 * c.opts.Evidence }
 // scope.
 type activity struct {
 	days            int                // active days
-	reportableDays  int                // of them, those with an event of a reportable class
+	reportableDays  int                // of them, those with an event of a reportable, unforgeable class
 	count           int                // their events
 	classes         []abusewatch.Class // sorted; shared by copies of the sum, so never changed in place
 	reportableClass bool
@@ -503,7 +542,9 @@ func (a *activity) add(d Count, reportableClasses []abusewatch.Class) {
 		}
 		active = true
 		a.count += k
-		if slices.Contains(reportableClasses, class) {
+		// A forgeable class (check-config refuses it in reportable) never makes a
+		// day reportable: its events may all be forged packets.
+		if slices.Contains(reportableClasses, class) && !Forgeable(class) {
 			a.reportableClass, reportable = true, true
 		}
 		if i, found := slices.BinarySearch(classes, class); !found {
