@@ -961,16 +961,25 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 				return err
 			}
 			inc := c.grow(whole, cur, success)
-			if inc.AdminOnly && r.name == "network" && slices.ContainsFunc(cur, c.reportable) {
+			if whole.AdminOnly && r.name == "network" && slices.ContainsFunc(cur, c.reportable) {
 				// Reportable evidence came from too few new addresses to make the
 				// incident reportable alone: count the addresses of all its events.
 				// Only an admin-only network incident that takes in reportable
-				// events reads them again.
+				// events reads them again. Reportable now, it is made again of the
+				// events of its named addresses alone (namedOnly).
 				all, err := c.read.netEvents(r.network, whole.First, inc.Last)
 				if err != nil {
 					return fmt.Errorf("correlate %s: %w", r.key, err)
 				}
-				inc.AdminOnly = !c.reportableSources(r.network, all, r.counts)
+				counted := make([]*abusewatch.Event, 0, len(all))
+				for _, e := range all {
+					if e.Class != abusewatch.ClassAuthSuccess && r.counts(e) {
+						counted = append(counted, e)
+					}
+				}
+				if inc.AdminOnly = !c.reportableSources(r.network, counted, nil); !inc.AdminOnly {
+					inc = c.namedOnly(inc, counted)
+				}
 			}
 			out = append(out, inc)
 		case !growing && len(cur) > 0:
@@ -1087,6 +1096,11 @@ func (c *Correlator) isReported(id string) (bool, error) {
 func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, success bool) abusewatch.Incident {
 	inc := prev
 	inc.Success = success
+	if inc.Rule == "network" && !prev.AdminOnly {
+		// Reportable, it is about its named addresses alone: the new events of the
+		// others (forgeable or weak) are not its own (namedOnly).
+		_, evs = c.named(sourcesOf(prev), evs)
+	}
 	if len(evs) > 0 {
 		inc.Last = evs[len(evs)-1].Time
 		inc.Count += len(evs)
@@ -1101,10 +1115,59 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 	}
 	reportable := c.describe(&inc, evs, own)
 	if inc.Rule == "network" && prev.AdminOnly && reportable {
-		// Enough addresses among the new events alone; apply counts those before.
+		// Enough addresses among the new events alone; apply counts those before,
+		// and makes it again of its named addresses' events.
 		reportable = c.reportableSources(inc.Network, evs, nil)
 	}
 	inc.AdminOnly = prev.AdminOnly && !reportable
+	return inc
+}
+
+// named returns the addresses of evs that are among known (sorted) or sent reportable,
+// unforgeable evidence among evs, sorted, and the events of evs from them (a new slice).
+// A reportable network incident names those alone (review 21b H2): an address that
+// only sent forgeable packets (UDP, ICMP, any TCP packet a firewall dropped) or weak
+// evidence may have been forged by whoever wants its owner reported, and a network
+// report would call it an attacker, count its lines, quote them and give it an X-ARF
+// part; a sub-delegated party of the network would get a report made of them alone.
+func (c *Correlator) named(known []netip.Addr, evs []*abusewatch.Event) ([]netip.Addr, []*abusewatch.Event) {
+	names := slices.Clone(known)
+	for _, e := range evs {
+		if e.Class == abusewatch.ClassAuthSuccess || !c.reportable(e) {
+			continue
+		}
+		if a := e.Addr.Unmap(); a.IsValid() {
+			if i, found := slices.BinarySearchFunc(names, a, netip.Addr.Compare); !found {
+				names = slices.Insert(names, i, a)
+			}
+		}
+	}
+	kept := make([]*abusewatch.Event, 0, len(evs))
+	for _, e := range evs {
+		if _, found := slices.BinarySearchFunc(names, e.Addr.Unmap(), netip.Addr.Compare); found {
+			kept = append(kept, e)
+		}
+	}
+	return names, kept
+}
+
+// namedOnly is network incident inc, reportable, made of the events of its named
+// addresses among evs (its counted events, oldest first) alone: its times, counts,
+// classes, hosts, evidence, sources and severity are theirs, its ID and success stay.
+// The others' events stay in the store, for the admin (ip, net, the summary), and
+// count toward the network rule's threshold; they are not what the incident reports.
+func (c *Correlator) namedOnly(inc abusewatch.Incident, evs []*abusewatch.Event) abusewatch.Incident {
+	_, evs = c.named(nil, evs)
+	if len(evs) == 0 {
+		return inc // none named: reportableSources said otherwise
+	}
+	inc.First, inc.Last = evs[0].Time, evs[len(evs)-1].Time
+	inc.Count, inc.Attempts = len(evs), attempts(evs)
+	inc.Addr = evs[0].Addr.Unmap()
+	inc.Sources = abusewatch.AddSources(nil, evs)
+	inc.Classes, inc.Hosts, inc.Evidence, inc.Severity = nil, nil, nil, 0
+	c.describe(&inc, evs, ownAll)
+	inc.AdminOnly = false
 	return inc
 }
 
@@ -1313,6 +1376,13 @@ func atLeastDistinct[K comparable](evs []*abusewatch.Event, n int, key func(*abu
 func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusewatch.Incident {
 	first := evs[0]
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", r.key, first.Time.UnixNano(), first.Seq))
+	named := r.name == "network" && slices.ContainsFunc(evs, c.reportable) && c.reportableSources(r.network, evs, nil)
+	if named {
+		// Reportable: about its named addresses alone (namedOnly); its ID stays that
+		// of the events that met the threshold, which a pass over history meets again.
+		_, evs = c.named(nil, evs)
+		first = evs[0]
+	}
 	inc := abusewatch.Incident{
 		ID:       hex.EncodeToString(h[:8]),
 		Key:      r.key,
@@ -1336,8 +1406,8 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 		own = ownNone
 	}
 	reportable := c.describe(&inc, evs, own)
-	if r.name == "network" && reportable {
-		reportable = c.reportableSources(r.network, evs, nil)
+	if r.name == "network" {
+		reportable = named
 	}
 	inc.AdminOnly = !reportable
 	return inc
