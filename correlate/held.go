@@ -161,7 +161,7 @@ func (c *Correlator) closeHeld(now time.Time, all bool) ([]abusewatch.Incident, 
 		if err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}
-		if err := c.counted(&inc, cur, h.reportable); err != nil {
+		if err := c.counted(&inc, cur, h.reportable, active, h.minus); err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}
 		out = append(out, inc)

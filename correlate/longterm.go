@@ -293,7 +293,7 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 		c.hold(inc, reportable, minus)
 		return abusewatch.Incident{}, false, true, nil
 	}
-	if err := c.counted(&inc, cur, reportable); err != nil {
+	if err := c.counted(&inc, cur, reportable, active, minus); err != nil {
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	return inc, true, true, nil
@@ -408,8 +408,10 @@ func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([
 
 // counted sets what a recurrence incident takes from its scope's counters (cur): its
 // count of events, its classes and its severity, and, with reportable (whether its
-// evidence holds a reportable event), whether it is for the admin only.
-func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool) error {
+// evidence holds a reportable event), whether it is for the admin only. active are its
+// scope's active days over the rule's period to its last event (and since its first),
+// but those of the addresses minus.
+func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool, active []time.Time, minus []netip.Addr) error {
 	inc.Count = cur.count
 	inc.Severity = 2
 	if cur.days >= 2*c.opts.Recurrence.Days {
@@ -422,21 +424,52 @@ func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable 
 	// as many days of reportable, unforgeable classes as the rule's days (review 21b
 	// H3): one failed login among nine days of forged packets recurred on one day, not
 	// ten, and its memo said "on many different days".
-	enough, err := c.enoughReportableDays(inc, cur.reportableDays)
-	inc.AdminOnly = !cur.reportableClass || !reportable || !enough
-	return err
+	enough := false
+	if cur.reportableClass && reportable {
+		var err error
+		if enough, err = c.enoughReportableDays(inc, cur.reportableDays, active, minus); err != nil {
+			return err
+		}
+	}
+	inc.AdminOnly = !enough
+	return nil
 }
 
-// enoughReportableDays says whether days, the days of recurrence inc with an event of a
-// reportable, unforgeable class, are enough for an outside report: the rule's days, or
-// of a follow-up of a reported recurrence (which has no count of days to reach again:
-// the scope recurs still) one.
-func (c *Correlator) enoughReportableDays(inc *abusewatch.Incident, days int) (bool, error) {
-	if days >= c.opts.Recurrence.Days {
+// enoughReportableDays says whether recurrence inc has enough days with an event of a
+// reportable, unforgeable class for an outside report: as many as the rule's days
+// within its period, as the rule counts active days to make it. days are those of its
+// own (from its first day); the days of the period before it (a recurrence that
+// follows one reported, or one that ended) count too, read from the counters of
+// active's days (its scope's but minus's), only when its own fall short. A follow-up of
+// a reported recurrence needs one (the scope recurs still, as the rule says: it has no
+// count of days to reach again).
+func (c *Correlator) enoughReportableDays(inc *abusewatch.Incident, days int, active []time.Time, minus []netip.Addr) (bool, error) {
+	need := c.opts.Recurrence.Days
+	if days >= need {
 		return true, nil
 	}
 	if days == 0 {
 		return false, nil
+	}
+	first, periodStart := dayOf(inc.First), dayOf(inc.Last.Add(-c.opts.Recurrence.Period))
+	i := sort.Search(len(active), func(i int) bool { return !active[i].Before(periodStart) })
+	for i < len(active) && active[i].Before(first) && days < need {
+		// A read for each run of consecutive days, as pastActivity reads them.
+		j := i + 1
+		for j < len(active) && active[j].Before(first) && active[j].Sub(active[j-1]) <= 24*time.Hour {
+			j++
+		}
+		counts, err := c.ownCounts(inc.Network, active[i], active[j-1].Add(24*time.Hour-time.Nanosecond), minus)
+		if err != nil {
+			return false, err
+		}
+		var before activity
+		before.addDays(counts, c.opts.Reportable)
+		days += before.reportableDays
+		i = j
+	}
+	if days >= need {
+		return true, nil
 	}
 	return c.followsReported(inc)
 }
