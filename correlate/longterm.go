@@ -183,7 +183,7 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 		return found
 	}
 	var evs []*abusewatch.Event
-	var seen []netip.Addr // of a new /24's: the addresses of its events since its first day
+	var seen []netip.Addr // of a new /24's: the addresses its events since its first day name (addressesBetween)
 	if open {
 		evs = pointersTo(prev.Evidence)
 		if len(minus) > 0 && slices.ContainsFunc(evs, func(e *abusewatch.Event) bool { return isMinus(e.Addr) }) {
@@ -253,20 +253,36 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 	if scope.IsSingleIP() {
 		inc.Addr = scope.Addr()
 	} else {
-		inc.Addr = scope.Addr()
-		if len(evs) > 0 {
-			inc.Addr = evs[len(evs)-1].Addr.Unmap()
-		}
+		// A network's recurrence names the addresses that sent reportable, unforgeable
+		// evidence alone (review 21b H3, as the network rule: named): one forged
+		// packet a day "from" each neighbour of one real address made a report that
+		// named them all. Its Sources are those, whether it is reported or not (a
+		// stored one's are what it named before: its evidence is a sample, and the
+		// addresses of the lines it no longer holds are known by them alone).
 		if open {
-			inc.Sources = sourcesOf(prev)
+			inc.Sources = prev.Sources
 			if slices.ContainsFunc(inc.Sources, isMinus) {
 				inc.Sources = slices.DeleteFunc(slices.Clone(inc.Sources), isMinus)
 			}
 		}
-		inc.Sources = abusewatch.AddSources(inc.Sources, evs)
+		for _, e := range evs {
+			if a := e.Addr.Unmap(); c.reportable(e) && !slices.Contains(inc.Sources, a) {
+				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+			}
+		}
 		for _, a := range seen {
 			if !slices.Contains(inc.Sources, a) && !isMinus(a) && included(&abusewatch.Event{Addr: a}) {
 				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+			}
+		}
+		inc.Addr = scope.Addr()
+		if len(evs) > 0 {
+			inc.Addr = evs[len(evs)-1].Addr.Unmap()
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			if a := evs[i].Addr.Unmap(); slices.Contains(inc.Sources, a) {
+				inc.Addr = a // looked up through an address it names
+				break
 			}
 		}
 	}
@@ -287,8 +303,21 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 			}
 		}
 	}
+	// A network's recurrence needs as many named addresses as the network rule counts
+	// (at least one with the rule off); reportable, its evidence is theirs alone.
+	namedEnough := scope.IsSingleIP() || len(inc.Sources) >= max(c.opts.Network.Count, 1)
+	if !scope.IsSingleIP() && namedEnough {
+		unnamed := func(e *abusewatch.Event) bool { return !slices.Contains(inc.Sources, e.Addr.Unmap()) }
+		if slices.ContainsFunc(evs, unnamed) {
+			evs = slices.DeleteFunc(slices.Clone(evs), unnamed)
+		}
+		if slices.ContainsFunc(old, func(e abusewatch.Event) bool { return unnamed(&e) }) {
+			old = slices.DeleteFunc(slices.Clone(old), func(e abusewatch.Event) bool { return unnamed(&e) })
+		}
+	}
 	inc.Evidence = old
 	reportable := c.describe(&inc, evs, ownNews) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
+	reportable = reportable && namedEnough
 	if c.held != nil {
 		c.hold(inc, reportable, minus)
 		return abusewatch.Incident{}, false, true, nil
@@ -387,8 +416,9 @@ func (c *Correlator) reportedNetworkUntil(a netip.Addr, day, to time.Time) (time
 // events'.
 const sourcesRead = 4096
 
-// addressesBetween lists the addresses of the oldest sourcesRead events of network
-// scope from from to before to (successful logins aside), sorted.
+// addressesBetween lists the addresses of the reportable, unforgeable events among the
+// oldest sourcesRead events of network scope from from to before to, sorted: those its
+// recurrence names.
 func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([]netip.Addr, error) {
 	if !from.Before(to) {
 		return nil, nil
@@ -399,7 +429,7 @@ func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([
 	}
 	var out []netip.Addr
 	for _, e := range evs {
-		if e.Class != abusewatch.ClassAuthSuccess {
+		if c.reportable(e) {
 			out = addAddr(out, e.Addr.Unmap())
 		}
 	}
@@ -936,7 +966,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			}
 		}
 		if keepFirstDays {
-			c.firstDays.start(c.firstDayEvents(), from)
+			c.firstDays.start(c.firstDayEvents(), from, c.reportable)
 		}
 	}
 	// An incident is handed to put once it can no longer grow (the pass is past its

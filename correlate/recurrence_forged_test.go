@@ -1,7 +1,10 @@
 package correlate_test
 
 import (
+	"context"
+	"net/netip"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -119,5 +122,99 @@ func TestRecurrenceFollowUpNeedsOneDayOfUnforgeableEvidence(t *testing.T) {
 				t.Errorf("follow-up AdminOnly = %v, want %v", next.AdminOnly, tc.wantAdminOnly)
 			}
 		})
+	}
+}
+
+// A /24's recurrence is reported only when as many of its addresses as the network rule
+// counts sent reportable, unforgeable evidence, and it names those alone (review 21b
+// H3, rec24: a forged UDP packet a day "from" ten neighbours and one failed login of
+// another made a report naming all eleven). Its days must reach the rule's too.
+func TestNetworkRecurrenceNamesItsReportableAddressesAlone(t *testing.T) {
+	addr := func(n int) string { return "6.6.6." + strconv.Itoa(n) }
+	fail := func(n, d int) abusewatch.Event { return at(addr(n), onDay(d, 10*time.Hour), uint16(40000+n)) }
+	forged := func(n, d int) abusewatch.Event { return forgedUDP(addr(n), onDay(d, 9*time.Hour)) }
+	for _, tc := range []struct {
+		name          string
+		evs           func() []abusewatch.Event
+		wantAdminOnly bool
+		wantSources   []int
+	}{
+		{"rec24: ten days of a forged packet from another neighbour, one failed login", func() (out []abusewatch.Event) {
+			for d := range 10 {
+				out = append(out, forged(10+d, d))
+			}
+			return append(out, fail(50, 9))
+		}, true, []int{50}},
+		{"ten addresses' failed logins, a day each, ten forged neighbours beside", func() (out []abusewatch.Event) {
+			for d := range 10 {
+				out = append(out, forged(100+d, d), fail(10+d, d))
+			}
+			return out
+		}, false, []int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}},
+		{"nine addresses' failed logins on ten days: one short", func() (out []abusewatch.Event) {
+			for d := range 10 {
+				out = append(out, forged(100+d, d), fail(10+min(d, 8), d))
+			}
+			return out
+		}, true, []int{10, 11, 12, 13, 14, 15, 16, 17, 18}},
+		{"ten addresses' failed logins on nine days, forged packets the tenth: one short", func() (out []abusewatch.Event) {
+			for d := range 10 {
+				out = append(out, forged(100+d, d))
+				if d < 9 {
+					out = append(out, fail(10+d, d))
+				}
+			}
+			return append(out, fail(19, 8))
+		}, true, []int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}},
+	} {
+		for _, pass := range []bool{false, true} {
+			name := tc.name + map[bool]string{false: ", live", true: ", a pass over history"}[pass]
+			t.Run(name, func(t *testing.T) {
+				h := newHarness(t, recurrenceOpts)
+				evs := tc.evs()
+				slices.SortStableFunc(evs, func(x, y abusewatch.Event) int { return x.Time.Compare(y.Time) })
+				if pass {
+					h.passOver(evs)
+				} else {
+					h.feedDays(evs)
+				}
+				inc, ok := h.stored("recur:6.6.6.0/24")
+				if !ok {
+					t.Fatal("no recurrence of 6.6.6.0/24")
+				}
+				if inc.AdminOnly != tc.wantAdminOnly {
+					t.Errorf("AdminOnly = %v, want %v", inc.AdminOnly, tc.wantAdminOnly)
+				}
+				var want []netip.Addr
+				for _, n := range tc.wantSources {
+					want = append(want, netip.MustParseAddr(addr(n)))
+				}
+				if !slices.Equal(inc.Sources, want) {
+					t.Errorf("sources %v, want %v", inc.Sources, want)
+				}
+				if !inc.AdminOnly {
+					for _, e := range inc.Evidence {
+						if !slices.Contains(want, e.Addr) {
+							t.Errorf("evidence of %s, which it does not name: %s", e.Addr, e.Line)
+						}
+					}
+					if !slices.Contains(want, inc.Addr) {
+						t.Errorf("looked up through %s, which it does not name", inc.Addr)
+					}
+				}
+			})
+		}
+	}
+}
+
+// passOver stores evs and runs a pass over history over them, as `correlate --since`.
+func (h *harness) passOver(evs []abusewatch.Event) {
+	h.t.Helper()
+	if _, err := h.st.Commit(evs, nil); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.c.Recorrelate(context.Background(), h.st, evs[0].Time.Add(-time.Hour), evs[len(evs)-1].Time.Add(time.Hour),
+		func(incs []abusewatch.Incident) error { return h.st.PutIncidents(incs) }); err != nil {
+		h.t.Fatal(err)
 	}
 }

@@ -195,3 +195,55 @@ func TestForgedNeighboursAreNeverNamedInANetworkReport(t *testing.T) {
 		})
 	}
 }
+
+// ufwPacket is a ufw line of a packet "from" a: "TCP SYN", "ICMP" or "UDP".
+func ufwPacket(at time.Time, a, kind string) string {
+	tail := map[string]string{
+		"TCP SYN": "PROTO=TCP SPT=55555 DPT=23 WINDOW=1024 RES=0x00 SYN URGP=0",
+		"ICMP":    "PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1",
+		"UDP":     "PROTO=UDP SPT=55555 DPT=161 LEN=20",
+	}[kind]
+	return at.Format(time.RFC3339) + " web1 kernel: [1234.5] [UFW BLOCK] IN=eth0 OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:08:00 SRC=" + a +
+		" DST=203.0.113.5 LEN=40 TOS=0x00 PREC=0x00 TTL=245 ID=54321 " + tail
+}
+
+// The recurrence cases of review 21b H3 (rec, rec1, rec2, rec24, rec24s): one real
+// failed login among days of forged packets. Each was mailed to abuse@six.example (and
+// rec24s's forged neighbours' own party, abuse@victim-c.example, got a report of them
+// alone); now none is told anyone outside, and the admin still has the recurrence.
+func TestOneFailedLoginAmongForgedDaysIsNoRecurrenceReport(t *testing.T) {
+	day := func(d int, hour int) time.Time { return time.Date(2026, 11, 20+d, hour, 0, 0, 0, time.UTC) }
+	daily := func(kind string, from, to int, addr func(d int) string) (lines []string) {
+		for d := from; d <= to; d++ {
+			lines = append(lines, ufwPacket(day(d, 9), addr(d), kind))
+		}
+		return lines
+	}
+	six := func(int) string { return "6.6.6.6" }
+	neighbour := func(d int) string { return fmt.Sprintf("6.6.6.%d", 10+d) }
+	victimC := "[[contact]]\nnetwork = \"6.6.6.0/28\"\nemails = [\"abuse@victim-c.example\"]\n"
+	for _, tc := range []struct {
+		name, extra, key string
+		lines            []string
+	}{
+		{"rec", "", "recur:6.6.6.6/32", append(daily("TCP SYN", 0, 9, six), sshdFail(day(9, 10), "6.6.6.6", 40000))},
+		{"rec1", "", "recur:6.6.6.6/32", append(daily("ICMP", 0, 8, six), sshdFail(day(9, 10), "6.6.6.6", 40000))},
+		{"rec2", "", "recur:6.6.6.6/32", append([]string{sshdFail(time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC), "6.6.6.6", 40000)}, daily("UDP", 0, 8, six)...)},
+		{"rec24", "", "recur:6.6.6.0/24", append(daily("UDP", 0, 9, neighbour), sshdFail(day(9, 10), "6.6.6.50", 40000))},
+		{"rec24s", victimC, "recur:6.6.6.0/24", append(daily("UDP", 0, 9, neighbour), sshdFail(day(9, 10), "6.6.6.50", 40000))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, cfg := forgedPipeline(t, tc.extra)
+			for _, m := range forgedRun(t, p, cfg, tc.lines, day(9, 12)) {
+				t.Errorf("a report to %s:\n%s", m.to, m.text)
+			}
+			incs, err := p.store.IncidentsOfKeys([]string{tc.key}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(incs) != 1 || !incs[0].AdminOnly {
+				t.Errorf("incidents of %s: %+v; want one recurrence, for the admin", tc.key, incs)
+			}
+		})
+	}
+}
