@@ -247,3 +247,15 @@ func TestOneFailedLoginAmongForgedDaysIsNoRecurrenceReport(t *testing.T) {
 		})
 	}
 }
+
+// A recurrence for the admin only says what it lacks: its classes may hold a failed
+// login (rec24's did), so "its evidence is probes or spoofable packets" was wrong.
+func TestARecurrenceForTheAdminSaysItLacksDaysOrAddresses(t *testing.T) {
+	inc := abusewatch.Incident{Rule: "recurrence", AdminOnly: true, Classes: []abusewatch.Class{"auth-failure", "port-probe"}}
+	code, why := (&Unreported{}).Reason(inc)
+	want := "for you only: fewer than correlate.recurrence_days of its days had reportable, unforgeable evidence, or (of a network) fewer than " +
+		"correlate.network_addresses of its addresses sent it (its classes: auth-failure, port-probe); probes or spoofable packets are never reported outside on their own"
+	if code != UnreportedAdminOnly || why != want {
+		t.Errorf("Reason = %q, %q; want %q, %q", code, why, UnreportedAdminOnly, want)
+	}
+}
