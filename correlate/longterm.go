@@ -303,9 +303,9 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 			}
 		}
 	}
-	// A network's recurrence needs as many named addresses as the network rule counts
-	// (at least one with the rule off); reportable, its evidence is theirs alone.
-	namedEnough := scope.IsSingleIP() || len(inc.Sources) >= max(c.opts.Network.Count, 1)
+	// A network's recurrence needs as many named addresses as the network rule counts;
+	// with them, its evidence is theirs alone.
+	namedEnough := c.namesEnough(inc)
 	if !scope.IsSingleIP() && namedEnough {
 		unnamed := func(e *abusewatch.Event) bool { return !slices.Contains(inc.Sources, e.Addr.Unmap()) }
 		if slices.ContainsFunc(evs, unnamed) {
@@ -455,7 +455,7 @@ func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable 
 	// H3): one failed login among nine days of forged packets recurred on one day, not
 	// ten, and its memo said "on many different days".
 	enough := false
-	if cur.reportableClass && reportable {
+	if cur.reportableClass && reportable && c.namesEnough(*inc) {
 		var err error
 		if enough, err = c.enoughReportableDays(inc, cur.reportableDays, active, minus); err != nil {
 			return err
@@ -463,6 +463,13 @@ func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable 
 	}
 	inc.AdminOnly = !enough
 	return nil
+}
+
+// namesEnough says whether recurrence inc names enough addresses to be reported: of a
+// network, as many as the network rule counts (at least one with the rule off), as a
+// network incident needs (reportableSources); of an address, itself.
+func (c *Correlator) namesEnough(inc abusewatch.Incident) bool {
+	return inc.Network.IsSingleIP() || len(inc.Sources) >= max(c.opts.Network.Count, 1)
 }
 
 // enoughReportableDays says whether recurrence inc has enough days with an event of a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/correlate"
+	"github.com/abusewatch/abusewatch/store"
 )
 
 // recurrenceOpts is the default recurrence rule (10 days in 180, a gap of 30) with the
@@ -151,6 +152,16 @@ func TestNetworkRecurrenceNamesItsReportableAddressesAlone(t *testing.T) {
 			}
 			return out
 		}, false, []int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}},
+		{"ten addresses' failed logins, a day each, then forged neighbours and failed logins on three more days", func() (out []abusewatch.Event) {
+			for d := range 13 {
+				if d >= 10 {
+					out = append(out, forged(100+d, d), fail(10+d-10, d))
+				} else {
+					out = append(out, fail(10+d, d))
+				}
+			}
+			return out
+		}, false, []int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}},
 		{"nine addresses' failed logins on ten days: one short", func() (out []abusewatch.Event) {
 			for d := range 10 {
 				out = append(out, forged(100+d, d), fail(10+min(d, 8), d))
@@ -207,13 +218,21 @@ func TestNetworkRecurrenceNamesItsReportableAddressesAlone(t *testing.T) {
 	}
 }
 
+// twoAtATime hands a pass its events two at a time: a recurrence made early in the pass
+// is held and grows batch after batch (growHeld), as over months of history.
+type twoAtATime struct{ st *store.Store }
+
+func (h twoAtATime) EachEvent(from, to time.Time, _ int, fn func([]abusewatch.Event) error) error {
+	return h.st.EachEvent(from, to, 2, fn)
+}
+
 // passOver stores evs and runs a pass over history over them, as `correlate --since`.
 func (h *harness) passOver(evs []abusewatch.Event) {
 	h.t.Helper()
 	if _, err := h.st.Commit(evs, nil); err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.c.Recorrelate(context.Background(), h.st, evs[0].Time.Add(-time.Hour), evs[len(evs)-1].Time.Add(time.Hour),
+	if _, err := h.c.Recorrelate(context.Background(), twoAtATime{h.st}, evs[0].Time.Add(-time.Hour), evs[len(evs)-1].Time.Add(time.Hour),
 		func(incs []abusewatch.Incident) error { return h.st.PutIncidents(incs) }); err != nil {
 		h.t.Fatal(err)
 	}
