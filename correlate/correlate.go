@@ -15,9 +15,15 @@
 //
 // Perspective: every class but a successful login counts toward the network and
 // recurrence rules, yet an incident is reported outside only when its evidence holds a
-// reportable class that is not spoofable (UDP, ICMP, a bare SYN), and a network
-// incident only when such evidence came from as many distinct addresses as the network
-// rule counts; otherwise it is AdminOnly. Private, reserved, documentation and never-report networks make nothing.
+// reportable class that is not spoofable (any packet a firewall logged, a refused DNS
+// query), and a network incident only when such evidence came from as many distinct
+// addresses as the network rule counts; otherwise it is AdminOnly. A reportable network
+// incident is about those addresses alone (named): the others' events, forgeable or
+// weak, stay in the store for the admin but are not the incident's, so no consumer
+// names them outside. A recurrence is reported only when its days with reportable,
+// unforgeable classes reach the rule's days (a /24's also needs the network rule's
+// count of named addresses, and names only those). Private, reserved, documentation
+// and never-report networks make nothing.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. The package reads events, incidents and counters
 // through the small interfaces below and writes nothing itself; it keeps the events of
@@ -812,23 +818,33 @@ func networkOf(a netip.Addr, b int) netip.Prefix {
 	return p
 }
 
-// spoofable says whether a packet of proto with flags is evidence a forged source
-// address could have made: UDP, ICMP or a bare TCP SYN. It never makes an outside
-// report on its own.
-func spoofable(proto, flags string) bool {
-	switch strings.ToUpper(proto) {
-	case "":
-		return false
-	case "TCP":
-		f := strings.Fields(strings.ToUpper(flags))
-		return len(f) == 0 || (len(f) == 1 && f[0] == "SYN")
-	}
-	return true
+// ForgeableClasses are the classes whose events are always evidence a forged source
+// address could have made: every packet the kernel firewall rules log ("port-probe",
+// and "firewall-accept", what ufw let through: the first packet of a connection), and
+// BIND's refused queries ("refused-query"), which come over UDP (a zone transfer comes
+// over TCP, but the line does not say which, so it is judged as the queries are).
+// correlate.reportable may not name them (check-config refuses it): counted by day,
+// such a class would make a recurrence of forged packets look like a real attack.
+var ForgeableClasses = []abusewatch.Class{"port-probe", "firewall-accept", "refused-query"}
+
+// Forgeable says whether every event of class is forgeable (ForgeableClasses).
+func Forgeable(class abusewatch.Class) bool { return slices.Contains(ForgeableClasses, class) }
+
+// spoofable says whether e is evidence a forged source address could have made, which
+// never makes an outside report on its own: a packet a firewall logged (it carries a
+// protocol), whatever its protocol and TCP flags, and an event of a class whose events
+// are always forgeable. A dropped packet never completed a handshake, so its flags
+// prove nothing: an ACK, a RST, a FIN, an ECN SYN ("CWR ECE SYN") or a Xmas packet is
+// as easily sent with someone else's address as a bare SYN. No rule of ours knows
+// whether a logged packet belongs to an established connection (the kernel's LOG line
+// does not say), so none is taken as unforgeable.
+func spoofable(e *abusewatch.Event) bool {
+	return e.Proto != "" || Forgeable(e.Class)
 }
 
 // reportable says whether e may, by itself, be the reason for an outside report.
 func (c *Correlator) reportable(e *abusewatch.Event) bool {
-	return slices.Contains(c.opts.Reportable, e.Class) && !spoofable(e.Proto, e.Flags)
+	return slices.Contains(c.opts.Reportable, e.Class) && !spoofable(e)
 }
 
 // rule is one windowed rule applied to one key: an incident starts at the event that
@@ -945,16 +961,25 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 				return err
 			}
 			inc := c.grow(whole, cur, success)
-			if inc.AdminOnly && r.name == "network" && slices.ContainsFunc(cur, c.reportable) {
+			if whole.AdminOnly && r.name == "network" && slices.ContainsFunc(cur, c.reportable) {
 				// Reportable evidence came from too few new addresses to make the
 				// incident reportable alone: count the addresses of all its events.
 				// Only an admin-only network incident that takes in reportable
-				// events reads them again.
+				// events reads them again. Reportable now, it is made again of the
+				// events of its named addresses alone (namedOnly).
 				all, err := c.read.netEvents(r.network, whole.First, inc.Last)
 				if err != nil {
 					return fmt.Errorf("correlate %s: %w", r.key, err)
 				}
-				inc.AdminOnly = !c.reportableSources(r.network, all, r.counts)
+				counted := make([]*abusewatch.Event, 0, len(all))
+				for _, e := range all {
+					if e.Class != abusewatch.ClassAuthSuccess && r.counts(e) {
+						counted = append(counted, e)
+					}
+				}
+				if inc.AdminOnly = !c.reportableSources(r.network, counted, nil); !inc.AdminOnly {
+					inc = c.namedOnly(inc, counted)
+				}
 			}
 			out = append(out, inc)
 		case !growing && len(cur) > 0:
@@ -1071,6 +1096,11 @@ func (c *Correlator) isReported(id string) (bool, error) {
 func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, success bool) abusewatch.Incident {
 	inc := prev
 	inc.Success = success
+	if inc.Rule == "network" && !prev.AdminOnly {
+		// Reportable, it is about its named addresses alone: the new events of the
+		// others (forgeable or weak) are not its own (namedOnly).
+		_, evs = c.named(sourcesOf(prev), evs)
+	}
 	if len(evs) > 0 {
 		inc.Last = evs[len(evs)-1].Time
 		inc.Count += len(evs)
@@ -1085,10 +1115,59 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 	}
 	reportable := c.describe(&inc, evs, own)
 	if inc.Rule == "network" && prev.AdminOnly && reportable {
-		// Enough addresses among the new events alone; apply counts those before.
+		// Enough addresses among the new events alone; apply counts those before,
+		// and makes it again of its named addresses' events.
 		reportable = c.reportableSources(inc.Network, evs, nil)
 	}
 	inc.AdminOnly = prev.AdminOnly && !reportable
+	return inc
+}
+
+// named returns the addresses of evs that are among known (sorted) or sent reportable,
+// unforgeable evidence among evs, sorted, and the events of evs from them (a new slice).
+// A reportable network incident names those alone (review 21b H2): an address that
+// only sent forgeable packets (UDP, ICMP, any TCP packet a firewall dropped) or weak
+// evidence may have been forged by whoever wants its owner reported, and a network
+// report would call it an attacker, count its lines, quote them and give it an X-ARF
+// part; a sub-delegated party of the network would get a report made of them alone.
+func (c *Correlator) named(known []netip.Addr, evs []*abusewatch.Event) ([]netip.Addr, []*abusewatch.Event) {
+	names := slices.Clone(known)
+	for _, e := range evs {
+		if e.Class == abusewatch.ClassAuthSuccess || !c.reportable(e) {
+			continue
+		}
+		if a := e.Addr.Unmap(); a.IsValid() {
+			if i, found := slices.BinarySearchFunc(names, a, netip.Addr.Compare); !found {
+				names = slices.Insert(names, i, a)
+			}
+		}
+	}
+	kept := make([]*abusewatch.Event, 0, len(evs))
+	for _, e := range evs {
+		if _, found := slices.BinarySearchFunc(names, e.Addr.Unmap(), netip.Addr.Compare); found {
+			kept = append(kept, e)
+		}
+	}
+	return names, kept
+}
+
+// namedOnly is network incident inc, reportable, made of the events of its named
+// addresses among evs (its counted events, oldest first) alone: its times, counts,
+// classes, hosts, evidence, sources and severity are theirs, its ID and success stay.
+// The others' events stay in the store, for the admin (ip, net, the summary), and
+// count toward the network rule's threshold; they are not what the incident reports.
+func (c *Correlator) namedOnly(inc abusewatch.Incident, evs []*abusewatch.Event) abusewatch.Incident {
+	_, evs = c.named(nil, evs)
+	if len(evs) == 0 {
+		return inc // none named: reportableSources said otherwise
+	}
+	inc.First, inc.Last = evs[0].Time, evs[len(evs)-1].Time
+	inc.Count, inc.Attempts = len(evs), attempts(evs)
+	inc.Addr = evs[0].Addr.Unmap()
+	inc.Sources = abusewatch.AddSources(nil, evs)
+	inc.Classes, inc.Hosts, inc.Evidence, inc.Severity = nil, nil, nil, 0
+	c.describe(&inc, evs, ownAll)
+	inc.AdminOnly = false
 	return inc
 }
 
@@ -1297,6 +1376,13 @@ func atLeastDistinct[K comparable](evs []*abusewatch.Event, n int, key func(*abu
 func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusewatch.Incident {
 	first := evs[0]
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", r.key, first.Time.UnixNano(), first.Seq))
+	named := r.name == "network" && slices.ContainsFunc(evs, c.reportable) && c.reportableSources(r.network, evs, nil)
+	if named {
+		// Reportable: about its named addresses alone (namedOnly); its ID stays that
+		// of the events that met the threshold, which a pass over history meets again.
+		_, evs = c.named(nil, evs)
+		first = evs[0]
+	}
 	inc := abusewatch.Incident{
 		ID:       hex.EncodeToString(h[:8]),
 		Key:      r.key,
@@ -1320,8 +1406,8 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 		own = ownNone
 	}
 	reportable := c.describe(&inc, evs, own)
-	if r.name == "network" && reportable {
-		reportable = c.reportableSources(r.network, evs, nil)
+	if r.name == "network" {
+		reportable = named
 	}
 	inc.AdminOnly = !reportable
 	return inc

@@ -29,14 +29,18 @@ type firstDays struct {
 	from   time.Time  // the pass reads every event from here on
 	today  time.Time  // the day of the pass's batch
 	scopes map[netip.Prefix]*firstDay
+	// named says whether an event names its address: a recurrence of a network names
+	// the addresses that sent reportable, unforgeable evidence alone.
+	named func(*abusewatch.Event) bool
 }
 
 type firstDay struct {
 	day time.Time    // the day kept; zero: none
 	evs packedEvents // the oldest n, in order
-	// Of a network, the addresses of its events from day on (successful logins
-	// aside), sorted, at most abusewatch.MaxSources: its recurrence names every
-	// address the pass read, not only those of the events it keeps.
+	// Of a network, the addresses of its events from day on that name them (named:
+	// reportable, unforgeable evidence), sorted, at most abusewatch.MaxSources: its
+	// recurrence names every such address the pass read, not only those of the events
+	// it keeps.
 	addrs []netip.Addr
 	// No day up to this one is kept: the pass read some of its events without
 	// keeping them (the scope's day was taken, or let go of).
@@ -44,8 +48,8 @@ type firstDay struct {
 }
 
 // start begins keeping n events a scope, for a pass reading every event from from on.
-func (f *firstDays) start(n int, from time.Time) {
-	f.n, f.from, f.scopes = n, from, map[netip.Prefix]*firstDay{}
+func (f *firstDays) start(n int, from time.Time, named func(*abusewatch.Event) bool) {
+	f.n, f.from, f.scopes, f.named = n, from, map[netip.Prefix]*firstDay{}, named
 }
 
 // keep looks at the events at of batch, of scope, whose active days are days
@@ -72,7 +76,7 @@ func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatc
 			}
 			fd.day = d
 		}
-		if network && e.Class != abusewatch.ClassAuthSuccess && e.Addr != last {
+		if network && e.Class != abusewatch.ClassAuthSuccess && e.Addr != last && f.named(e) {
 			last = e.Addr
 			fd.addrs = addAddr(fd.addrs, e.Addr.Unmap())
 		}

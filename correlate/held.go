@@ -85,6 +85,22 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 		return e.Class == abusewatch.ClassAuthSuccess || !included(e) || isMinus(e.Addr) ||
 			(!e.Time.After(last) && slices.ContainsFunc(inc.Evidence, func(o abusewatch.Event) bool { return o.Seq == e.Seq }))
 	})
+	if !scope.IsSingleIP() {
+		// It names the addresses of reportable, unforgeable evidence alone, and with
+		// enough of them its lines are theirs alone, as recurrence has it.
+		for _, e := range news {
+			if a := e.Addr.Unmap(); c.reportable(e) && !slices.Contains(inc.Sources, a) {
+				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+			}
+		}
+		if c.namesEnough(*inc) {
+			unnamed := func(e *abusewatch.Event) bool { return !slices.Contains(inc.Sources, e.Addr.Unmap()) }
+			news = slices.DeleteFunc(news, unnamed)
+			if slices.ContainsFunc(inc.Evidence, func(e abusewatch.Event) bool { return unnamed(&e) }) {
+				inc.Evidence = slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return unnamed(&e) })
+			}
+		}
+	}
 	var read []*abusewatch.Event // the reportable events after its last
 	host := ""                   // the last host added or found (a scope's events mostly hit one)
 	for _, e := range news {
@@ -108,9 +124,13 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 			return err
 		}
 	}
-	if !scope.IsSingleIP() && len(news) > 0 {
-		inc.Addr = news[len(news)-1].Addr.Unmap()
-		inc.Sources = abusewatch.AddSources(inc.Sources, news)
+	if !scope.IsSingleIP() {
+		for i := len(news) - 1; i >= 0; i-- {
+			if a := news[i].Addr.Unmap(); slices.Contains(inc.Sources, a) {
+				inc.Addr = a // looked up through an address it names
+				break
+			}
+		}
 	}
 	inc.Last = to
 	// The evidence is sampled into the memory of the one before it, which nothing
@@ -161,7 +181,9 @@ func (c *Correlator) closeHeld(now time.Time, all bool) ([]abusewatch.Incident, 
 		if err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}
-		c.counted(&inc, cur, h.reportable)
+		if err := c.counted(&inc, cur, h.reportable, active, h.minus); err != nil {
+			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
+		}
 		out = append(out, inc)
 	}
 	return out, nil

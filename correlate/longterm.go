@@ -183,7 +183,7 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 		return found
 	}
 	var evs []*abusewatch.Event
-	var seen []netip.Addr // of a new /24's: the addresses of its events since its first day
+	var seen []netip.Addr // of a new /24's: the addresses its events since its first day name (addressesBetween)
 	if open {
 		evs = pointersTo(prev.Evidence)
 		if len(minus) > 0 && slices.ContainsFunc(evs, func(e *abusewatch.Event) bool { return isMinus(e.Addr) }) {
@@ -253,20 +253,36 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 	if scope.IsSingleIP() {
 		inc.Addr = scope.Addr()
 	} else {
-		inc.Addr = scope.Addr()
-		if len(evs) > 0 {
-			inc.Addr = evs[len(evs)-1].Addr.Unmap()
-		}
+		// A network's recurrence names the addresses that sent reportable, unforgeable
+		// evidence alone (review 21b H3, as the network rule: named): one forged
+		// packet a day "from" each neighbour of one real address made a report that
+		// named them all. Its Sources are those, whether it is reported or not (a
+		// stored one's are what it named before: its evidence is a sample, and the
+		// addresses of the lines it no longer holds are known by them alone).
 		if open {
-			inc.Sources = sourcesOf(prev)
+			inc.Sources = prev.Sources
 			if slices.ContainsFunc(inc.Sources, isMinus) {
 				inc.Sources = slices.DeleteFunc(slices.Clone(inc.Sources), isMinus)
 			}
 		}
-		inc.Sources = abusewatch.AddSources(inc.Sources, evs)
+		for _, e := range evs {
+			if a := e.Addr.Unmap(); c.reportable(e) && !slices.Contains(inc.Sources, a) {
+				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+			}
+		}
 		for _, a := range seen {
 			if !slices.Contains(inc.Sources, a) && !isMinus(a) && included(&abusewatch.Event{Addr: a}) {
 				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+			}
+		}
+		inc.Addr = scope.Addr()
+		if len(evs) > 0 {
+			inc.Addr = evs[len(evs)-1].Addr.Unmap()
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			if a := evs[i].Addr.Unmap(); slices.Contains(inc.Sources, a) {
+				inc.Addr = a // looked up through an address it names
+				break
 			}
 		}
 	}
@@ -287,13 +303,28 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 			}
 		}
 	}
+	// A network's recurrence needs as many named addresses as the network rule counts;
+	// with them, its evidence is theirs alone.
+	namedEnough := c.namesEnough(inc)
+	if !scope.IsSingleIP() && namedEnough {
+		unnamed := func(e *abusewatch.Event) bool { return !slices.Contains(inc.Sources, e.Addr.Unmap()) }
+		if slices.ContainsFunc(evs, unnamed) {
+			evs = slices.DeleteFunc(slices.Clone(evs), unnamed)
+		}
+		if slices.ContainsFunc(old, func(e abusewatch.Event) bool { return unnamed(&e) }) {
+			old = slices.DeleteFunc(slices.Clone(old), func(e abusewatch.Event) bool { return unnamed(&e) })
+		}
+	}
 	inc.Evidence = old
 	reportable := c.describe(&inc, evs, ownNews) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
+	reportable = reportable && namedEnough
 	if c.held != nil {
 		c.hold(inc, reportable, minus)
 		return abusewatch.Incident{}, false, true, nil
 	}
-	c.counted(&inc, cur, reportable)
+	if err := c.counted(&inc, cur, reportable, active, minus); err != nil {
+		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
+	}
 	return inc, true, true, nil
 }
 
@@ -385,8 +416,9 @@ func (c *Correlator) reportedNetworkUntil(a netip.Addr, day, to time.Time) (time
 // events'.
 const sourcesRead = 4096
 
-// addressesBetween lists the addresses of the oldest sourcesRead events of network
-// scope from from to before to (successful logins aside), sorted.
+// addressesBetween lists the addresses of the reportable, unforgeable events among the
+// oldest sourcesRead events of network scope from from to before to, sorted: those its
+// recurrence names.
 func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([]netip.Addr, error) {
 	if !from.Before(to) {
 		return nil, nil
@@ -397,7 +429,7 @@ func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([
 	}
 	var out []netip.Addr
 	for _, e := range evs {
-		if e.Class != abusewatch.ClassAuthSuccess {
+		if c.reportable(e) {
 			out = addAddr(out, e.Addr.Unmap())
 		}
 	}
@@ -406,8 +438,10 @@ func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([
 
 // counted sets what a recurrence incident takes from its scope's counters (cur): its
 // count of events, its classes and its severity, and, with reportable (whether its
-// evidence holds a reportable event), whether it is for the admin only.
-func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool) {
+// evidence holds a reportable event), whether it is for the admin only. active are its
+// scope's active days over the rule's period to its last event (and since its first),
+// but those of the addresses minus.
+func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool, active []time.Time, minus []netip.Addr) error {
 	inc.Count = cur.count
 	inc.Severity = 2
 	if cur.days >= 2*c.opts.Recurrence.Days {
@@ -416,8 +450,83 @@ func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable 
 	inc.Severity = max(inc.Severity, severity(*inc))
 	inc.Classes = slices.Clone(cur.classes)
 	// The counters know classes, not packets: an outside report also needs one piece of
-	// evidence that is neither weak nor spoofable, which describe has looked for.
-	inc.AdminOnly = !cur.reportableClass || !reportable
+	// evidence that is neither weak nor spoofable, which describe has looked for, and
+	// as many days of reportable, unforgeable classes as the rule's days (review 21b
+	// H3): one failed login among nine days of forged packets recurred on one day, not
+	// ten, and its memo said "on many different days".
+	enough := false
+	if cur.reportableClass && reportable && c.namesEnough(*inc) {
+		var err error
+		if enough, err = c.enoughReportableDays(inc, cur.reportableDays, active, minus); err != nil {
+			return err
+		}
+	}
+	inc.AdminOnly = !enough
+	return nil
+}
+
+// namesEnough says whether recurrence inc names enough addresses to be reported: of a
+// network, as many as the network rule counts (at least one with the rule off), as a
+// network incident needs (reportableSources); of an address, itself.
+func (c *Correlator) namesEnough(inc abusewatch.Incident) bool {
+	return inc.Network.IsSingleIP() || len(inc.Sources) >= max(c.opts.Network.Count, 1)
+}
+
+// enoughReportableDays says whether recurrence inc has enough days with an event of a
+// reportable, unforgeable class for an outside report: as many as the rule's days
+// within its period, as the rule counts active days to make it. days are those of its
+// own (from its first day); the days of the period before it (a recurrence that
+// follows one reported, or one that ended) count too, read from the counters of
+// active's days (its scope's but minus's), only when its own fall short. A follow-up of
+// a reported recurrence needs one (the scope recurs still, as the rule says: it has no
+// count of days to reach again).
+func (c *Correlator) enoughReportableDays(inc *abusewatch.Incident, days int, active []time.Time, minus []netip.Addr) (bool, error) {
+	need := c.opts.Recurrence.Days
+	if days >= need {
+		return true, nil
+	}
+	if days == 0 {
+		return false, nil
+	}
+	first, periodStart := dayOf(inc.First), dayOf(inc.Last.Add(-c.opts.Recurrence.Period))
+	i := sort.Search(len(active), func(i int) bool { return !active[i].Before(periodStart) })
+	for i < len(active) && active[i].Before(first) && days < need {
+		// A read for each run of consecutive days, as pastActivity reads them.
+		j := i + 1
+		for j < len(active) && active[j].Before(first) && active[j].Sub(active[j-1]) <= 24*time.Hour {
+			j++
+		}
+		counts, err := c.ownCounts(inc.Network, active[i], active[j-1].Add(24*time.Hour-time.Nanosecond), minus)
+		if err != nil {
+			return false, err
+		}
+		var before activity
+		before.addDays(counts, c.opts.Reportable)
+		days += before.reportableDays
+		i = j
+	}
+	if days >= need {
+		return true, nil
+	}
+	return c.followsReported(inc)
+}
+
+// followsReported says whether recurrence inc follows one of its key that has a report:
+// the one that begins last before it, ended within Gap before its first event. Only a
+// store that answers about incidents before a key's newest (OpenIncidentAt) tells; with
+// another reader it says no, and the follow-up needs the rule's days.
+func (c *Correlator) followsReported(inc *abusewatch.Incident) (bool, error) {
+	st, ok := c.incidents.(interface {
+		OpenIncidentAt(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, bool, error)
+	})
+	if !ok {
+		return false, nil
+	}
+	prev, open, _, err := st.OpenIncidentAt(inc.Key, inc.First.Add(-c.opts.Recurrence.Gap), inc.First.Add(-time.Nanosecond), false)
+	if err != nil || !open || prev.ID == inc.ID || !prev.Last.Before(inc.First) {
+		return false, err
+	}
+	return c.isReported(prev.ID)
 }
 
 // activeDays lists the days from start's to to on which scope was active: one read of
@@ -480,7 +589,7 @@ func (c *Correlator) firstDayEvents() int { return 2 * c.opts.Evidence }
 // scope.
 type activity struct {
 	days            int                // active days
-	reportableDays  int                // of them, those with an event of a reportable class
+	reportableDays  int                // of them, those with an event of a reportable, unforgeable class
 	count           int                // their events
 	classes         []abusewatch.Class // sorted; shared by copies of the sum, so never changed in place
 	reportableClass bool
@@ -503,7 +612,9 @@ func (a *activity) add(d Count, reportableClasses []abusewatch.Class) {
 		}
 		active = true
 		a.count += k
-		if slices.Contains(reportableClasses, class) {
+		// A forgeable class (check-config refuses it in reportable) never makes a
+		// day reportable: its events may all be forged packets.
+		if slices.Contains(reportableClasses, class) && !Forgeable(class) {
 			a.reportableClass, reportable = true, true
 		}
 		if i, found := slices.BinarySearch(classes, class); !found {
@@ -862,7 +973,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			}
 		}
 		if keepFirstDays {
-			c.firstDays.start(c.firstDayEvents(), from)
+			c.firstDays.start(c.firstDayEvents(), from, c.reportable)
 		}
 	}
 	// An incident is handed to put once it can no longer grow (the pass is past its

@@ -124,7 +124,9 @@ func TestPortScanOfBareSYNsIsForTheAdminOnly(t *testing.T) {
 	}{
 		{"10 ports of bare SYNs", 10, "SYN", 1, true},
 		{"9 ports", 9, "SYN", 0, false},
-		{"10 ports of completed connections", 10, "ACK PSH", 1, false},
+		// A logged packet with ACK completed nothing either (review 21b M1): before,
+		// these were taken as connections and the scan was reportable.
+		{"10 ports of ACK PSH packets", 10, "ACK PSH", 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,7 +67,9 @@ func TestConnectionsCountOurPorts(t *testing.T) {
 }
 
 // The port scan of F10: 25 ACK packets from one source port to 25 ports of ours, one
-// every 5 s, is an incident of 25 connections, reportable when port-probe is.
+// every 5 s, is an incident of 25 connections; for the admin only even with port-probe
+// reportable (which check-config now refuses): a logged ACK is as forgeable as a SYN
+// (review 21b M1; it was reportable before).
 func TestPortScanCountsEveryPortTried(t *testing.T) {
 	h := newHarness(t, correlate.Options{Threshold: 5, Window: 10 * time.Minute,
 		Reportable: []abusewatch.Class{abusewatch.ClassAuthFailure, "port-probe"},
@@ -82,8 +85,8 @@ func TestPortScanCountsEveryPortTried(t *testing.T) {
 			scan = &incs[i]
 		}
 	}
-	if scan == nil || scan.Attempts != 25 || scan.Count != 25 || scan.AdminOnly {
-		t.Fatalf("incidents = %+v; want a reportable port scan of 25 connections, 25 lines", incs)
+	if scan == nil || scan.Attempts != 25 || scan.Count != 25 || !scan.AdminOnly {
+		t.Fatalf("incidents = %+v; want an admin-only port scan of 25 connections, 25 lines", incs)
 	}
 }
 
@@ -94,7 +97,8 @@ func syn(addr string, t time.Time) abusewatch.Event {
 
 // A network incident is reportable only when the network rule's count of distinct
 // addresses have reportable, unforgeable evidence in it; otherwise it is for the admin
-// only, and it still holds every event. Events arrive in one batch, or one address a
+// only, and it still holds every event. Reportable, it holds and names those addresses
+// alone. Events arrive in one batch, or one address a
 // batch (then an admin-only incident grows, and the evidence of the addresses before
 // the batch counts too).
 func TestNetworkIncidentNeedsEnoughReportableAddresses(t *testing.T) {
@@ -152,11 +156,21 @@ func TestNetworkIncidentNeedsEnoughReportableAddresses(t *testing.T) {
 				} else {
 					feed(evs...)
 				}
-				if last == nil || last.Count != len(evs) {
-					t.Fatalf("network incident = %+v; want one of all %d events", last, len(evs))
+				// For the admin only, it holds every event; reportable, only those of
+				// the addresses that failed a login, which it alone names (review 21b
+				// H2: it held and named the SYN-only ones too, and the report did).
+				want := len(evs)
+				if !tc.wantAdminOnly {
+					want = tc.fails
+				}
+				if last == nil || last.Count != want {
+					t.Fatalf("network incident = %+v; want one of %d events", last, want)
 				}
 				if last.AdminOnly != tc.wantAdminOnly {
 					t.Errorf("AdminOnly = %v, want %v", last.AdminOnly, tc.wantAdminOnly)
+				}
+				if !tc.wantAdminOnly && (len(last.Sources) != tc.fails || slices.ContainsFunc(last.Evidence, func(e abusewatch.Event) bool { return e.Class != abusewatch.ClassAuthFailure })) {
+					t.Errorf("sources %v, evidence %+v; want the %d addresses that failed a login, their lines", last.Sources, last.Evidence, tc.fails)
 				}
 			})
 		}

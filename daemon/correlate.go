@@ -86,6 +86,16 @@ func (c *Config) validateCorrelate() error {
 			return bad("correlate."+n.key, "must be 0 (off) or more, not %d", n.v)
 		}
 	}
+	// A class whose events are all forgeable (firewall packets, refused DNS queries)
+	// would never be reported alone anyway, but the daily counters know classes, not
+	// packets: a recurrence would count its days as an attack's, and the admin who
+	// named it would believe such events make reports.
+	for _, class := range k.Reportable {
+		if correlate.Forgeable(abusewatch.Class(class)) {
+			return bad("correlate.reportable", "names %q, whose events are always forgeable (%s): anyone can send them with another's source address, so they never make an outside report; remove it (such events still count toward incidents, for you)",
+				class, forgeableWhy(abusewatch.Class(class)))
+		}
+	}
 	if k.NetworkAddresses == 1 {
 		return bad("correlate.network_addresses", "1 address is not a network pattern: use 2 or more, or 0 to switch the rule off")
 	}
@@ -136,6 +146,17 @@ func (c *Config) validateCorrelate() error {
 		return bad("retention.interval", "must be at least 1m")
 	}
 	return nil
+}
+
+// forgeableWhy says why the events of class, one of correlate.ForgeableClasses, are forgeable.
+func forgeableWhy(class abusewatch.Class) string {
+	switch class {
+	case "refused-query":
+		return "DNS queries come over UDP, whose source address is not checked"
+	case "firewall-accept":
+		return "the first packet of a connection, logged before any handshake"
+	}
+	return "packets a firewall logged, none of which completed a handshake"
 }
 
 // correlateOptions turns the config into the Correlator's options.

@@ -213,6 +213,11 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 	case inc.AdminOnly && inc.Rule == "network":
 		return UnreportedNetworkTooFew, "for you only: fewer than correlate.network_addresses of its addresses sent reportable, unforgeable evidence (its classes: " +
 			joinClasses(inc.Classes) + "); the others' probes or spoofable packets are never reported outside on their own"
+	case inc.AdminOnly && inc.Rule == "recurrence":
+		// Its classes may hold a failed login: what it lacks is days of them (or, of a
+		// network, addresses), the rest being forgeable packets or probes.
+		return UnreportedAdminOnly, "for you only: fewer than correlate.recurrence_days of its days had reportable, unforgeable evidence, or (of a network) fewer than correlate.network_addresses of its addresses sent it (its classes: " +
+			joinClasses(inc.Classes) + "); probes or spoofable packets are never reported outside on their own"
 	case inc.AdminOnly:
 		return UnreportedAdminOnly, "for you only: its evidence is probes or spoofable packets (" + joinClasses(inc.Classes) + "), never reported outside on their own"
 	}
@@ -299,7 +304,14 @@ func newCorrelator(cfg *Config, st *store.Store) (*correlate.Correlator, error) 
 // one address, to be looked up through) leaves out the evidence and sources of its
 // addresses excluded since it was made, which it names in leftOut, and is looked up
 // through an address left; it is not reported when the whole network is excluded or
-// nothing is left.
+// nothing is left. A party's share is this with gate its partyShare.
+//
+// No address that only sent forgeable packets or weak evidence is left to leave out:
+// correlate makes a reportable network incident, and a network's recurrence, of the
+// addresses that sent reportable, unforgeable evidence alone (review 21b H2, H3), and
+// the outbox looks up those alone (incidentAddrs), so a share holds such addresses or
+// none. (Asking here whether a share's evidence is unforgeable would not do: it is a
+// sample, in which a botnet that scans and guesses passwords may show only packets.)
 func reportableThrough(gate exclusionGate, inc abusewatch.Incident) (out abusewatch.Incident, leftOut []netip.Addr, ok bool) {
 	if !inc.AboutNetwork() {
 		a := inc.Addr
