@@ -44,8 +44,9 @@ type Event struct {
 	Host      string     // our host that was hit (the syslog hostname)
 	Service   string     // the program that logged it, e.g. "sshd"
 
-	// What a firewall log says about a packet, so later stages can tell a spoofable
-	// probe (UDP, ICMP, a bare SYN) from a completed connection; empty for other records.
+	// What a firewall log says about a packet; empty for other records. Every packet a
+	// firewall logged is forgeable (correlate.ForgeableClasses): the protocol and flags
+	// are shown to the admin, and tell what the probe was.
 	Proto string // "TCP", "UDP", "ICMP", … as the firewall logged it
 	Flags string // the TCP flags, e.g. "SYN" or "ACK PSH", space-separated
 
@@ -136,7 +137,8 @@ type Incident struct {
 
 	// AdminOnly incidents are shown to the admin and never reported outside: rate
 	// anomalies, success after failures, and incidents whose evidence is only classes
-	// not worth a report on their own or spoofable packets (UDP, ICMP, a bare SYN).
+	// not worth a report on their own or forgeable events (any packet a firewall logged,
+	// refused DNS queries).
 	AdminOnly bool
 }
 

@@ -125,9 +125,9 @@ func sourceOf(file string) string {
 }
 
 // testedLine is what `rules test --json` prints for each input line. Proto, Flags and
-// DPort are a firewall event's protocol, TCP flags and port of ours: they decide
-// whether it is a spoofable packet (UDP, ICMP, a bare SYN), which is never reported
-// alone, so an admin trying a firewall rule must see them.
+// DPort are a firewall event's protocol, TCP flags and port of ours: what the probe
+// was. A packet a firewall logged is forgeable whatever they say, and never reported
+// alone; an admin trying a firewall rule sees them.
 type testedLine struct {
 	Line    int    `json:"line"`
 	Verdict string `json:"verdict"`
