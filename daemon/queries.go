@@ -393,10 +393,14 @@ type dayZone struct {
 	known      bool
 }
 
-// day is the number of t's day in the zone since 1970-01-01.
+// day is the number of t's day in the zone (UTC when it has no location) since
+// 1970-01-01.
 func (z *dayZone) day(t time.Time) int64 {
 	if !z.known || (!z.start.IsZero() && t.Before(z.start)) || (!z.end.IsZero() && !t.Before(z.end)) {
-		lt := t.In(z.loc)
+		lt := t.UTC()
+		if z.loc != nil {
+			lt = t.In(z.loc)
+		}
 		_, off := lt.Zone()
 		z.off, z.known = int64(off), true
 		z.start, z.end = lt.ZoneBounds()
