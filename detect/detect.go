@@ -192,6 +192,11 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 		if err != nil {
 			return Verdict{Outcome: Unknown, Header: h, Rule: r.String(), Err: err}
 		}
+		if h.Program == postgresProgram && !prefixAddrIs(msg, ev.Addr) {
+			// PostgreSQL names the client of its prefix (%r, %h) in pg_hba.conf's
+			// refusal too: a line where they differ is not one it wrote.
+			return Verdict{Outcome: Unknown, Header: h, Rule: r.String(), Err: errPostgresTwoAddresses}
+		}
 		ev.Time, ev.Service, ev.Host = h.Time, h.Program, h.Host
 		ev.Source, ev.Line = rec.Source, rec.Line
 		return Verdict{Outcome: Recognised, Event: ev, Header: h, Rule: r.String()}

@@ -322,3 +322,19 @@ func (p *PostgresPrefix) timeOf(stamp string, loc *time.Location) (time.Time, bo
 	}
 	return d.in(loc)
 }
+
+// errPostgresTwoAddresses is why a PostgreSQL line whose prefix names one client and
+// whose message another makes no event.
+var errPostgresTwoAddresses = errors.New("PostgreSQL's line names one client in its prefix and another in its message: no event")
+
+// prefixAddrIs says whether the address token that starts msg (a PostgreSQL message as
+// the rules see it: "ADDR(PORT) …", "ADDR …", "[local] …" or "- …") is a, or names no
+// address at all.
+func prefixAddrIs(msg string, a netip.Addr) bool {
+	token, _, _ := strings.Cut(msg, " ")
+	if i := strings.IndexByte(token, '('); i >= 0 {
+		token = token[:i]
+	}
+	p, err := netip.ParseAddr(token)
+	return err != nil || p.Unmap() == a.Unmap()
+}

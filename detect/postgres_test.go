@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -358,6 +359,35 @@ func TestPostgresDeclaredFileBeforeOtherFormats(t *testing.T) {
 		rec := abusewatch.Record{Source: pgFile, Line: tt.line, Read: readTime}
 		if out, ev := declared(t, tt.prefix).Classify(rec); out != Recognised || ev.Service != "postgres" || ev.Addr != netip.MustParseAddr("81.2.69.160") {
 			t.Errorf("%q: %v %s from %v by %s", tt.line, out, ev.Class, ev.Addr, ev.Service)
+		}
+	}
+}
+
+// PostgreSQL names the client of its prefix (%r, %h) in pg_hba.conf's refusal too, so a
+// line where the two differ is not one it wrote, and makes no event (review 21c: it was
+// read with the message's address); one without an address in its prefix keeps the
+// message's.
+func TestPostgresPrefixAndRefusalNameOneClient(t *testing.T) {
+	const refusal = `FATAL:  no pg_hba.conf entry for host "%s", user "postgres", database "postgres", no encryption`
+	for _, tt := range []struct {
+		prefix, line string
+		addr         string // "" for no event
+	}{
+		{"%m %r [%p] ", "2026-12-07 07:50:00.100 UTC 7.7.7.7(41000) [9300] " + fmt.Sprintf(refusal, "203.0.113.9"), ""},
+		{"%m %h [%p] ", "2026-12-07 07:50:00.100 UTC 7.7.7.7 [9300] " + fmt.Sprintf(refusal, "203.0.113.9"), ""},
+		{"%m %r [%p] ", "2026-12-07 07:50:00.100 UTC 203.0.113.9(41000) [9300] " + fmt.Sprintf(refusal, "203.0.113.9"), "203.0.113.9"},
+		{"%m %r [%p] ", "2026-12-07 07:50:00.100 UTC ::ffff:203.0.113.9(41000) [9300] " + fmt.Sprintf(refusal, "203.0.113.9"), "203.0.113.9"},
+		{"%m [%p] ", "2026-12-07 07:50:00.100 UTC [9300] " + fmt.Sprintf(refusal, "203.0.113.9"), "203.0.113.9"},
+	} {
+		d := declared(t, tt.prefix)
+		for _, rec := range pgForms(tt.line) {
+			out, ev := d.Classify(rec)
+			switch {
+			case tt.addr == "" && out == Recognised:
+				t.Errorf("%q: an event from %v; want none: %s", tt.prefix, ev.Addr, rec.Line)
+			case tt.addr != "" && (out != Recognised || ev.Addr != netip.MustParseAddr(tt.addr)):
+				t.Errorf("%q: %v from %v; want an event from %s: %s", tt.prefix, out, ev.Addr, tt.addr, rec.Line)
+			}
 		}
 	}
 }
