@@ -406,14 +406,35 @@ splits:
 		}
 		// Every party's share goes in the same round, or none: the incident is marked
 		// reported only with all of them written. One that must wait holds up the others'.
+		// A guessed party's does not: its share waits for the admin whatever happens
+		// (holdGuessedShares), and whoever holds one address of the network sets the
+		// reverse name that makes it a party, so a guess waiting for approval held every
+		// registry desk's share for as long as the admin did nothing (review 21c R2). Its
+		// share is written beside its waiting report, held like it.
 		for _, c := range sp.contacts {
 			if state == abusewatch.ReportHeld {
 				break
 			}
-			_, waits := waitingFor(c, waiting)
-			if _, cooling := policy.LastTo(c, sent, now); waits || cooling {
+			if c.Guess {
+				continue
+			}
+			to := strings.Join(c.Emails, ", ")
+			why := ""
+			if r, waits := waitingFor(c, waiting); waits {
+				why = fmt.Sprintf("waits, with every party's share, for report %s to %s, not gone yet (%s): the shares are written once it goes",
+					shortID(r.ID), sanitizeText(to), r.State)
+			} else if last, cooling := policy.LastTo(c, sent, now); cooling {
+				why = fmt.Sprintf("waits, with every party's share, for the cooldown of %s: it had report %s at %s, so the shares are written after %s (policy.cooldown)",
+					sanitizeText(to), shortID(last.Report), last.Time.In(p.zone()).Format("2006-01-02 15:04 -0700"),
+					last.Time.Add(policy.Cooldown).In(p.zone()).Format("2006-01-02 15:04 -0700"))
+			}
+			if why != "" {
 				p.log.Debug("a party of a network incident has a report waiting or is in its cooldown; every party's share waits",
-					"incident", sp.inc.ID, "to", strings.Join(c.Emails, ", "))
+					"incident", sp.inc.ID, "to", to)
+				// Said where the admin looks (`scan`, `incidents`, `report preview`):
+				// a Debug line alone left "not reported yet (see the log)" with
+				// nothing in the log at -v.
+				p.misses.set(sp.inc.ID, UnreportedWaitsForParty, why, now)
 				continue splits
 			}
 		}

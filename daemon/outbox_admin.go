@@ -354,13 +354,28 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 			fate += fmt.Sprintf(" Once approved, it would wait until %s (%s).", stamp(until), hold)
 		}
 	}
-	// A split network incident waiting for a wider one's reports says so (waitsForWider).
+	// What holds it back says so: a report to the same party not gone yet (the round
+	// writes no second one beside it: its incidents join the next), and a split network
+	// incident waiting for a wider one's reports (waitsForWider) or for another party
+	// (Report): "would be sent at the next round" was false for these.
+	if !contact.Guess && cfg.Policy.Mode != "observe" {
+		waiting, err := st.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportSending)
+		if err != nil {
+			return Preview{}, err
+		}
+		if w, ok := waitingFor(contact, waiting); ok {
+			fate = fmt.Sprintf("It would not be written yet: report %s to the same party waits (%s); these incidents join the party's next report after it goes. Below, how it would read now.",
+				shortID(w.ID), w.State)
+		}
+	}
 	misses := &contactMisses{st: st}
 	for _, inc := range mine {
 		if m, err := misses.get(inc.ID); err != nil {
 			return Preview{}, err
 		} else if m.code == UnreportedWaitsForWider {
 			fate = fmt.Sprintf("Its incident %s (%s) %s. %s", inc.ID, inc.Network, m.why, fate)
+		} else if m.code == UnreportedWaitsForParty {
+			fate = fmt.Sprintf("Its incident %s (%s) %s (at the last round). After that: %s", inc.ID, inc.Network, m.why, fate)
 		}
 	}
 	return Preview{Report: r, Fate: fate}, nil

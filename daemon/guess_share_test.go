@@ -1,0 +1,131 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup/lookuptest"
+)
+
+// Review 21c R2 (case GS): in auto mode a guess waits for the admin, and a network
+// incident's shares go in one round or not at all. A guessed party with a report
+// waiting for approval held the registry desk's share of every network incident it was
+// in, for as long as the admin did nothing: whoever sets one address's reverse name
+// held the desk's report at will.
+
+// networkCase is a recipientCase in auto mode whose network incidents need 5 addresses
+// within an hour, with the registry's answers on r and the DNS zone.
+func networkCase(t *testing.T, r *lookuptest.RDAP, zone string) *recipientCase {
+	dns := "127.0.0.1:1"
+	if zone != "" {
+		dns, _ = lookuptest.ServeZone(t, zone)
+	}
+	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: dns, mode: "auto", guess: true,
+		correlate: "network_addresses = 5\nnetwork_window = \"1h\""}
+	c.start()
+	return c
+}
+
+// networkAttack reads 3 failed logins from each of addrs at `at` (a network incident,
+// no incident of any address alone), then runs a round an hour later.
+func (c *recipientCase) networkAttack(at time.Time, addrs ...string) {
+	c.t.Helper()
+	for i, a := range addrs {
+		c.read(a, at.Add(time.Duration(i)*time.Minute), 3)
+	}
+	c.round(at.Add(time.Hour))
+}
+
+func TestAGuessWaitingForApprovalHoldsNoRegistryDesksShare(t *testing.T) {
+	const desk, guessed = "abuse@custa.com.br", "abuse@freedns-shared.com"
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("177.0.0.0/14", "../lookup/testdata/rdap/ip_network_br.json")
+	r.Answer("177.0.0.0/28", lookuptest.NetworkAnswer(netip.MustParsePrefix("177.0.0.0/28"), "CUST-A", "BR", desk))
+	c := networkCase(t, r, "20.0.0.177.in-addr.arpa. 60 IN PTR vps20.freedns-shared.com.\nvps20.freedns-shared.com. 60 IN A 177.0.0.20\n")
+
+	// One burst from the address whose reverse name its holder set: a guess, waiting.
+	c.scan("177.0.0.20", scanDay, 8)
+	first := c.report(guessed, abusewatch.ReportPendingApproval)
+
+	// Then the network attack, the guessed address in it.
+	addrs := []string{"177.0.0.1", "177.0.0.2", "177.0.0.3", "177.0.0.4", "177.0.0.5", "177.0.0.20"}
+	c.networkAttack(scanDay.Add(2*time.Hour), addrs...)
+	m := c.mailsTo(desk)
+	if len(m) != 1 {
+		t.Fatalf("%d mails to the registry's desk %s, want its share of the network incident: the guess's waiting report held it\n%s",
+			len(m), desk, c.logs)
+	}
+	namesOnly(t, "the desk's share", mailText(t, []byte(m[0])), addrs, addrs[:5])
+	if m := c.mailsTo(guessed); len(m) != 0 {
+		t.Fatalf("a guess went on its own:\n%s", m[0])
+	}
+	// The guess's share waits beside its first report, held like it.
+	var shares []abusewatch.Report
+	for _, r := range reportsIn(t, c.st, abusewatch.ReportPendingApproval) {
+		if r.ID != first.ID && strings.Contains(strings.Join(r.Contact.Emails, ","), guessed) {
+			shares = append(shares, r)
+		}
+	}
+	if len(shares) != 1 {
+		t.Fatalf("%d held shares to the guess, want 1\n%s", len(shares), c.logs)
+	}
+	full, _, err := c.st.Report(shares[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saysAll(t, "the guess's held share", full.Error, "are a guess")
+	namesOnly(t, "the guess's held share", mailText(t, full.Message), addrs, addrs[5:])
+}
+
+// A share that waits for another party (a registry desk in its cooldown) says so where
+// the admin looks: `scan` and `incidents` ("not reported yet (see the log)", and the log
+// had nothing at -v) and `report preview` ("It would be sent at the next round").
+func TestANetworkIncidentsSharesSayWhichPartyTheyWaitFor(t *testing.T) {
+	const deskA, deskB = "abuse@cust-a.example", "abuse@cust-b.example"
+	r := lookuptest.NewRDAP(t)
+	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", deskA))
+	r.Answer("5.6.7.8/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.8/29"), "CUST-B", "DE", deskB))
+	c := networkCase(t, r, "")
+
+	c.scan("5.6.7.9", scanDay, 8)
+	if m := c.mailsTo(deskB); len(m) != 1 {
+		t.Fatalf("%d mails to %s, want 1\n%s", len(m), deskB, c.logs)
+	}
+	sentB := c.report(deskB, abusewatch.ReportSent)
+	c.networkAttack(scanDay.Add(2*time.Hour), "5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.4", "5.6.7.5", "5.6.7.9")
+	if m := c.mailsTo(deskA); len(m) != 0 {
+		t.Fatalf("%s's share went while %s is in its cooldown:\n%s", deskA, deskB, m[0])
+	}
+	incs, _, err := c.st.UnreportedIncidents("", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var network abusewatch.Incident
+	for _, inc := range incs {
+		if inc.Rule == "network" {
+			network = inc
+		}
+	}
+	if network.ID == "" {
+		t.Fatalf("no unreported network incident: %+v\n%s", incs, c.logs)
+	}
+	u, err := StoredUnreported(c.p.cfg, c.st, scanDay.Add(3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, why := u.Reason(network)
+	if code != UnreportedWaitsForParty {
+		t.Errorf("the network incident's reason is %q (%q), want %q", code, why, UnreportedWaitsForParty)
+	}
+	saysAll(t, "why the network incident waits", why, deskB, shortID(sentB.ID), "cooldown", "2026-12-14 09:00")
+
+	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, netip.MustParseAddr("5.6.7.1"), scanDay.Add(3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saysAll(t, "the preview's fate", pv.Fate, fmt.Sprintf("Its incident %s", network.ID), deskB, "cooldown")
+}
