@@ -129,3 +129,52 @@ func TestANetworkIncidentsSharesSayWhichPartyTheyWaitFor(t *testing.T) {
 	}
 	saysAll(t, "the preview's fate", pv.Fate, fmt.Sprintf("Its incident %s", network.ID), deskB, "cooldown")
 }
+
+// Review 21c R3 (case UP): a guess that a version before review 21c queued in auto mode
+// (for a retry, or for its cooldown) was sent after the upgrade when its time came,
+// unheld, with the memo it was composed with ("the listed contact for the network …
+// from your network"). It waits for the admin now, its mail written again; once
+// approved, it goes.
+func TestAGuessQueuedByAnOlderVersionWaitsForTheAdmin(t *testing.T) {
+	const guessed = "abuse@freedns-shared.com"
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("177.0.0.0/14", "../lookup/testdata/rdap/ip_network_br.json")
+	dns, _ := lookuptest.ServeZone(t, "9.0.0.177.in-addr.arpa. 60 IN PTR vps9.freedns-shared.com.\nvps9.freedns-shared.com. 60 IN A 177.0.0.9\n")
+	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: dns, mode: "auto", guess: true}
+	c.start()
+	c.scan("177.0.0.9", scanDay, 8)
+	rep := c.report(guessed, abusewatch.ReportPendingApproval)
+
+	// As the older version left it: queued for a retry, no note of a guess, no
+	// approval, and the memo of then.
+	old := strings.Replace(string(rep.Message), "We could not find an abuse contact", "I am writing to you as the listed contact for", 1)
+	if old == string(rep.Message) {
+		t.Fatalf("the memo has not the wording this test replaces:\n%s", rep.Message)
+	}
+	if err := c.st.UpdateReport(rep.ID, func(s *abusewatch.Report) error {
+		s.State, s.Attempts, s.NextAttempt, s.Message = abusewatch.ReportQueued, 1, scanDay.Add(90*time.Minute), []byte(old)
+		s.Error = "dial tcp 127.0.0.1:1: connect: connection refused"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.round(scanDay.Add(2 * time.Hour))
+	if m := c.mailsTo(guessed); len(m) != 0 {
+		t.Fatalf("a guess queued by an older version went unheld:\n%s", m[0])
+	}
+	held := c.report(guessed, abusewatch.ReportPendingApproval)
+	saysAll(t, "the held guess's note", held.Error, "are a guess", "approve")
+	if text := unwrap(mailText(t, held.Message)); strings.Contains(text, "listed contact") {
+		t.Errorf("the held guess's mail is the older version's:\n%s", text)
+	}
+
+	if _, err := ApproveReports(c.p.cfg, c.st, []string{held.ID}, false, scanDay.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c.round(scanDay.Add(3 * time.Hour))
+	m := c.mailsTo(guessed)
+	if len(m) != 1 {
+		t.Fatalf("%d mails to the guess once approved, want 1\n%s", len(m), c.logs)
+	}
+	saysAll(t, "the approved guess's memo", unwrap(mailText(t, []byte(m[0]))), "We could not find an abuse contact")
+}

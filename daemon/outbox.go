@@ -1060,6 +1060,31 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	var notHers []string // the sources r's recipient is not told now, and why
 	var moved []movedSources
 	recompose := false // a network incident's share is to be looked up again
+	// A guess queued without the admin's approval was queued by a version that sent
+	// guesses on its own in auto mode (before review 21c), in the retry queue or the
+	// cooldown's: it waits for the admin now, as one written today does (heldIfGuessed),
+	// and its mail is written again, since the memo it was composed with called the
+	// guessed domain "the listed contact for the network" and the lines "from your
+	// network". Every version stored Contact.Guess; none before stored Approved.
+	heldGuess := r.Contact.Guess && r.State == abusewatch.ReportQueued && r.Approved.IsZero()
+	if heldGuess {
+		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if s.State == abusewatch.ReportQueued {
+				s.NextAttempt, s.Waiting = time.Time{}, ""
+				heldIfGuessed(s)
+			}
+			r.State, r.Error, r.NextAttempt, r.Waiting = s.State, s.Error, s.NextAttempt, s.Waiting
+			return nil
+		}); err != nil {
+			return r, false, err
+		}
+		if r.State != abusewatch.ReportPendingApproval {
+			return r, false, nil
+		}
+		p.log.Info("report to a guessed contact queued by an older version waits for your approval; its mail is written again",
+			"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "))
+		recompose = true
+	}
 	// Read with their digests: the report that replaces r marks them reported only if
 	// they are still stored so (ReplaceReport).
 	stored, digests, err := p.store.IncidentsAsStored(r.Incidents)
@@ -1175,7 +1200,7 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 				return r, false, fmt.Errorf("report %s: written again with the same incidents, yet some moved to another recipient", r.ID)
 			}
 			if same, err := p.sameMemo(r, nr); err != nil || same {
-				return r, err == nil, err
+				return r, err == nil && !heldGuess, err
 			}
 			if err := p.store.RewriteReportMessage(r.ID, nr.Subject, nr.Message, now); err != nil {
 				return r, false, err
@@ -1183,9 +1208,12 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			p.log.Info("report's mail written again without the addresses excluded since or no longer its recipient's", "id", r.ID,
 				"to", strings.Join(r.Contact.Emails, ", "), "left_out", why)
 			r.Subject, r.Message = nr.Subject, nr.Message
-			return r, true, nil
+			return r, !heldGuess, nil
 		}
-		nr.State, nr.Updated = r.State, now
+		nr.State, nr.Updated, nr.Approved = r.State, now, r.Approved
+		if nr.State == abusewatch.ReportPendingApproval {
+			heldIfGuessed(&nr) // its note names the report the admin is to read
+		}
 		replacement = &nr
 	} else if len(written) > 0 {
 		replacement, written = &written[0], written[1:]

@@ -52,7 +52,7 @@ func ApproveReports(cfg *Config, st *store.Store, ids []string, all bool, now ti
 		}
 	}
 	return changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", func(r *abusewatch.Report) {
-		r.State, r.Updated, r.NextAttempt, r.Waiting = abusewatch.ReportQueued, now, time.Time{}, ""
+		r.State, r.Updated, r.NextAttempt, r.Waiting, r.Approved = abusewatch.ReportQueued, now, time.Time{}, "", now
 	})
 }
 
