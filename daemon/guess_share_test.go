@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"mime"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/lookup/lookuptest"
+	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
 )
 
 // Review 21c R2 (case GS): in auto mode a guess waits for the admin, and a network
@@ -177,4 +180,59 @@ func TestAGuessQueuedByAnOlderVersionWaitsForTheAdmin(t *testing.T) {
 		t.Fatalf("%d mails to the guess once approved, want 1\n%s", len(m), c.logs)
 	}
 	saysAll(t, "the approved guess's memo", unwrap(mailText(t, []byte(m[0]))), "We could not find an abuse contact")
+}
+
+// Review 21c R6: the daily summary listed a guess among the reports waiting for
+// approval as any other, and offered `approve --all`, which sent every guess unread.
+// It says which are guesses, and `approve --all` leaves them out, naming them.
+func TestTheSummarySaysWhichReportsAreGuessesAndApproveAllLeavesThemOut(t *testing.T) {
+	const desk, guessed = "abuse@cust-a.example", "abuse@freedns-shared.com"
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("177.0.0.0/14", "../lookup/testdata/rdap/ip_network_br.json")
+	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", desk))
+	dns, _ := lookuptest.ServeZone(t, "9.0.0.177.in-addr.arpa. 60 IN PTR vps9.freedns-shared.com.\nvps9.freedns-shared.com. 60 IN A 177.0.0.9\n")
+	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: dns, mode: "review", guess: true}
+	c.start()
+	c.read("177.0.0.9", scanDay, 8)
+	c.read("5.6.7.1", scanDay, 8)
+	c.round(scanDay.Add(time.Hour))
+	guess := c.report(guessed, abusewatch.ReportPendingApproval)
+	c.report(desk, abusewatch.ReportPendingApproval)
+
+	sum, err := BuildSummary(c.p.cfg, c.st, nil, nil, scanDay.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum.Host = "gw.example.org"
+	msg, err := mailer.ComposeSummary(sum, "abusewatch@example.org", "root@example.org", scanDay.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, html, _ := summaryParts(t, msg)
+	for what, part := range map[string]string{"the text": unwrap(text), "the HTML": unwrap(html)} {
+		saysAll(t, what, part, "a guess, read it first", "vps9.freedns-shared.com", " show "+guess.ID+", then ",
+			"leaves out the 1 to a guess")
+	}
+	h, _, err := mailtest.Parts(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	saysAll(t, "the subject", subject, "2 reports wait for your approval (1 guess: read first)")
+
+	done, err := ApproveReports(c.p.cfg, c.st, nil, true, scanDay.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done.Changed) != 1 || len(done.Guesses) != 1 || done.Guesses[0] != guess.ID {
+		t.Fatalf("approve --all: changed %v, guesses left out %v; want the desk's report changed and the guess %s left out", done.Changed, done.Guesses, guess.ID)
+	}
+	c.round(scanDay.Add(2 * time.Hour))
+	if m := c.mailsTo(desk); len(m) != 1 {
+		t.Errorf("%d mails to %s once approved with --all, want 1\n%s", len(m), desk, c.logs)
+	}
+	if m := c.mailsTo(guessed); len(m) != 0 {
+		t.Errorf("approve --all sent a guess unread:\n%s", m[0])
+	}
+	c.report(guessed, abusewatch.ReportPendingApproval)
 }
