@@ -416,11 +416,11 @@ func summarySubject(s Summary) string {
 			verb = "wait"
 		}
 		guesses := ""
-		if s.PendingGuesses > 0 {
-			guesses = fmt.Sprintf(" (%s: read first)", plural(s.PendingGuesses, "guess"))
-			if s.PendingGuesses > 1 {
-				guesses = fmt.Sprintf(" (%d guesses: read first)", s.PendingGuesses)
-			}
+		switch g := s.PendingGuesses; {
+		case g == 1:
+			guesses = " (1 guess: read first)"
+		case g > 1:
+			guesses = fmt.Sprintf(" (%d guesses: read first)", g)
 		}
 		subj = fmt.Sprintf("%s %s for your approval%s; ", plural(n, "report"), verb, guesses) + subj
 	}
