@@ -236,3 +236,54 @@ func TestTheSummarySaysWhichReportsAreGuessesAndApproveAllLeavesThemOut(t *testi
 	}
 	c.report(guessed, abusewatch.ReportPendingApproval)
 }
+
+// Review 21c R4 (case M2): a [[contact]] added for one address of a desk's report, then
+// removed (or a typo in it corrected), sent its sources back to the desk as a report of
+// their own beside the desk's waiting one: one desk got two reports of what was one,
+// a cooldown (7 days) apart. They join the waiting report instead.
+func TestSourcesMovingBackToADeskJoinItsWaitingReport(t *testing.T) {
+	const customer, right = "abuse@customer.example", "abuse@right.example"
+	r := lookuptest.NewRDAP(t)
+	r.Answer("62.239.237.0/24", lookuptest.NetworkAnswer(netip.MustParsePrefix("62.239.237.0/24"), "CUSTOMER-NET", "GB", customer))
+	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: "127.0.0.1:1", mode: "review"}
+	c.start()
+	c.read("62.239.237.9", scanDay, 8)
+	c.read("62.239.237.10", scanDay, 8)
+	c.round(scanDay.Add(time.Hour))
+	if first := c.report(customer, abusewatch.ReportPendingApproval); len(first.Incidents) != 2 {
+		t.Fatalf("the first report covers %v, want both addresses' incidents", first.Incidents)
+	}
+
+	c.reload("[[contact]]\nnetwork = \"62.239.237.10/32\"\nemails = [\"" + right + "\"]\n")
+	c.round(scanDay.Add(2 * time.Hour))
+	c.report(right, abusewatch.ReportPendingApproval)
+	if desk := c.report(customer, abusewatch.ReportPendingApproval); len(desk.Incidents) != 1 {
+		t.Fatalf("the desk's report covers %v, want .9's incident alone", desk.Incidents)
+	}
+
+	c.extra = ""
+	c.reload("")
+	c.round(scanDay.Add(3 * time.Hour))
+	desk := c.report(customer, abusewatch.ReportPendingApproval) // one, not two
+	if len(desk.Incidents) != 2 {
+		t.Fatalf("the desk's report covers %v, want both addresses' incidents again\n%s", desk.Incidents, c.logs)
+	}
+	saysAll(t, "the desk's report's mail", mailText(t, desk.Message), "62.239.237.9", "62.239.237.10")
+	if rs := reportsIn(t, c.st, abusewatch.ReportPendingApproval, abusewatch.ReportQueued); len(rs) != 1 {
+		t.Fatalf("reports waiting: %+v; want the desk's alone\n%s", rs, c.logs)
+	}
+
+	if _, err := ApproveReports(c.p.cfg, c.st, nil, true, scanDay.Add(4*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c.round(scanDay.Add(4 * time.Hour))
+	if m := c.mailsTo(customer); len(m) != 1 {
+		t.Fatalf("%d mails to %s, want one of both addresses\n%s", len(m), customer, c.logs)
+	}
+	if rs := reportsIn(t, c.st, abusewatch.ReportPendingApproval, abusewatch.ReportQueued); len(rs) != 0 {
+		t.Errorf("reports still waiting after the desk's went: %+v", rs)
+	}
+	if m := c.mailsTo(right); len(m) != 0 {
+		t.Errorf("a mail went to %s, no longer named:\n%s", right, m[0])
+	}
+}

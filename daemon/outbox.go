@@ -1169,12 +1169,36 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	// r's replacement then marks the others. One that exists already (written by an
 	// earlier round that stopped before replacing r) is left as it is.
 	var written []abusewatch.Report
+	var joined []joinedReport
+	var joinedIDs []string // the reports the moved sources joined
 	for _, m := range moved {
-		mr, err := p.composeAgain(ctx, composer, m.contact, m.incidents, nil, r.ID, now)
+		// Sources moving to a party with a report waiting join it (as Report's new
+		// incidents join a party's next one): a report of their own beside it went a
+		// cooldown after it, one desk getting two reports of what was one (a
+		// [[contact]] added, then removed: review 21c R4).
+		w, incs, err := p.joinable(r.ID, m.contact)
 		if err != nil {
 			return r, false, err
 		}
-		mr.State, mr.Updated = r.State, now
+		if w.ID != "" && !slices.ContainsFunc(m.incidents, func(inc abusewatch.Incident) bool { return !slices.Contains(w.Incidents, inc.ID) }) {
+			// Joined already, by an earlier round that stopped before settling r.
+			joinedIDs = append(joinedIDs, w.ID)
+			continue
+		}
+		state := r.State
+		if w.ID != "" {
+			incs = append(incs, m.incidents...)
+			if w.State == abusewatch.ReportPendingApproval {
+				state = w.State
+			}
+		} else {
+			incs = m.incidents
+		}
+		mr, err := p.composeAgain(ctx, composer, m.contact, incs, nil, r.ID, w.ID, now)
+		if err != nil {
+			return r, false, err
+		}
+		mr.State, mr.Updated = state, now
 		if mr.State == abusewatch.ReportQueued && p.cfg.Policy.Mode == "review" {
 			mr.State = abusewatch.ReportPendingApproval
 		}
@@ -1182,13 +1206,35 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			// What the admin reads beside it in `outbox`: why a report appeared.
 			mr.Error = fmt.Sprintf("written instead of report %s to %s, whose recipient the config no longer names for its sources",
 				shortID(r.ID), strings.Join(r.Contact.Emails, ", "))
+			if w.ID != "" {
+				mr.Error = fmt.Sprintf("written instead of report %s, joined by sources of report %s to %s, whose recipient the config no longer names for them",
+					shortID(w.ID), shortID(r.ID), strings.Join(r.Contact.Emails, ", "))
+			}
 		}
 		heldIfGuessed(&mr)
+		if w.ID != "" {
+			joined = append(joined, joinedReport{into: w.ID, r: mr})
+			continue
+		}
 		written = append(written, mr)
+	}
+	// The joined reports replace the party's waiting ones, each in one transaction.
+	for _, j := range joined {
+		joinedIDs = append(joinedIDs, j.r.ID)
+		added, err := p.store.ReplaceReport(j.into, fmt.Sprintf("joined by sources of report %s: written again with them as %s", j.r.ID, j.r.ID),
+			now, j.r, nil)
+		if err != nil {
+			return r, false, err
+		}
+		if added {
+			p.Counters.Reports.Add(1)
+			p.log.Info("report written again with sources its recipient is named for now", "id", j.into, "new", j.r.ID,
+				"to", strings.Join(j.r.Contact.Emails, ", "), "from", r.ID, "state", j.r.State)
+		}
 	}
 	var replacement *abusewatch.Report
 	if len(keep) > 0 {
-		nr, err := p.composeAgain(ctx, composer, r.Contact, keep, inexact, r.ID, now)
+		nr, err := p.composeAgain(ctx, composer, r.Contact, keep, inexact, r.ID, "", now)
 		if err != nil {
 			return r, false, err
 		}
@@ -1234,6 +1280,9 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		if len(notHers) == 0 {
 			reason = "every source it names is now never reported (exclude, pardon or policy.never_report)"
 		}
+		if len(joinedIDs) > 0 {
+			reason += "; its sources joined report " + strings.Join(joinedIDs, ", ")
+		}
 		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			s.Reject(now, reason)
 			return nil
@@ -1263,6 +1312,39 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	return nr, nr.State == abusewatch.ReportQueued && len(keep) > 0, nil
 }
 
+// joinedReport is a report to a party with a report waiting, which it replaces (into):
+// that report's incidents and the sources that moved to the party.
+type joinedReport struct {
+	into string
+	r    abusewatch.Report
+}
+
+// joinable finds the report other than except waiting for approval, or queued, to
+// contact's party that sources moving to it can join, with its incidents as stored; the
+// zero Report when there is none. One of a network incident's share (composed from
+// its share, not the incident) or of an incident gone since is not joined, nor a guess's.
+func (p *Pipeline) joinable(except string, contact abusewatch.Contact) (abusewatch.Report, []abusewatch.Incident, error) {
+	waiting, err := p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued)
+	if err != nil {
+		return abusewatch.Report{}, nil, err
+	}
+	waiting = slices.DeleteFunc(waiting, func(w abusewatch.Report) bool { return w.ID == except })
+	w, ok := waitingFor(contact, waiting)
+	if !ok || w.Contact.Guess || contact.Guess {
+		return abusewatch.Report{}, nil, nil
+	}
+	incs, _, err := p.store.IncidentsAsStored(w.Incidents)
+	if err != nil || len(incs) != len(w.Incidents) {
+		return abusewatch.Report{}, nil, err
+	}
+	for _, inc := range incs {
+		if inc.AboutNetwork() {
+			return abusewatch.Report{}, nil, nil
+		}
+	}
+	return w, incs, nil
+}
+
 // prefixed is each of s with prefix, none when s is empty.
 func prefixed(prefix string, s []string) []string {
 	if len(s) == 0 {
@@ -1275,7 +1357,7 @@ func prefixed(prefix string, s []string) []string {
 // reverse names looked up and what the store knows of them (except report except,
 // being replaced).
 func (p *Pipeline) composeAgain(ctx context.Context, composer *mailer.Composer, contact abusewatch.Contact, incs []abusewatch.Incident,
-	inexact map[string]mailer.Inexact, except string, now time.Time) (abusewatch.Report, error) {
+	inexact map[string]mailer.Inexact, except, replaces string, now time.Time) (abusewatch.Report, error) {
 	for i := range incs {
 		p.setPTR(ctx, &incs[i])
 	}
@@ -1284,6 +1366,7 @@ func (p *Pipeline) composeAgain(ctx context.Context, composer *mailer.Composer, 
 		return abusewatch.Report{}, err
 	}
 	known = knowingInexact(known, inexact)
+	known.Replaces = replaces
 	r, err := composer.ComposeKnowing(contact, incs, known, now)
 	if err != nil {
 		return r, fmt.Errorf("compose report to %s: %w", strings.Join(contact.Emails, ", "), err)
@@ -1426,6 +1509,16 @@ func (p *Pipeline) recheckUnsent(ctx context.Context, now time.Time) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// The gate of one may have replaced another read above (sources joining a
+		// party's waiting report): that one is gated as it is now, or not at all.
+		cur, ok, err := p.store.Report(r.ID)
+		if err != nil {
+			return err
+		}
+		if !ok || (cur.State != abusewatch.ReportPendingApproval && cur.State != abusewatch.ReportQueued) {
+			continue
+		}
+		r = cur
 		if _, _, err := p.lastGate(ctx, conf, r, now); err != nil {
 			return fmt.Errorf("report %s: %w", r.ID, err)
 		}
