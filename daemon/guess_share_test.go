@@ -287,3 +287,23 @@ func TestSourcesMovingBackToADeskJoinItsWaitingReport(t *testing.T) {
 		t.Errorf("a mail went to %s, no longer named:\n%s", right, m[0])
 	}
 }
+
+// `report preview` of a party with a report waiting said "It would wait for your
+// approval" or "would be sent at the next round", though no round writes a second report
+// beside the waiting one: its incidents join the party's next.
+func TestThePreviewSaysThePartysWaitingReportComesFirst(t *testing.T) {
+	const desk = "abuse@cust-a.example"
+	r := lookuptest.NewRDAP(t)
+	r.Answer("5.6.7.0/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("5.6.7.0/29"), "CUST-A", "DE", desk))
+	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: "127.0.0.1:1", mode: "review"}
+	c.start()
+	c.scan("5.6.7.1", scanDay, 8)
+	waiting := c.report(desk, abusewatch.ReportPendingApproval)
+	c.scan("5.6.7.2", scanDay.Add(2*time.Hour), 8)
+	c.report(desk, abusewatch.ReportPendingApproval) // still one
+	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, netip.MustParseAddr("5.6.7.2"), scanDay.Add(4*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saysAll(t, "the preview's fate", pv.Fate, "report "+shortID(waiting.ID)+" to the same party waits", "pending-approval")
+}
