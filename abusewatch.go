@@ -262,6 +262,12 @@ type Report struct {
 	// failure, the cooldown or a limit); zero means at once.
 	NextAttempt time.Time
 	Waiting     string // why a queued report waits (the cooldown or a limit); empty when it does not
+
+	// Approved is when the admin last approved it (report approve); zero when never,
+	// as for every report written before the field was (it says that a report to a
+	// guessed contact that is queued was queued by the admin, not by an older version
+	// that sent guesses on its own).
+	Approved time.Time `json:",omitzero"`
 }
 
 // Reject marks r rejected at now, never to be sent, for reason (kept in Error); it no

@@ -44,7 +44,7 @@ type contactMisses struct {
 }
 
 type contactMiss struct {
-	code  string // UnreportedNoContact, UnreportedDoNotContact, UnreportedNotWritten, UnreportedWaitsForWider
+	code  string // UnreportedNoContact, UnreportedDoNotContact, UnreportedNotWritten, UnreportedWaitsForWider, UnreportedWaitsForParty
 	why   string
 	at    time.Time
 	retry bool // no contact found, or no report written, as opposed to one never to be written to or one that waits its turn
@@ -52,7 +52,7 @@ type contactMiss struct {
 
 // retries says whether a miss of code is one the rounds try again to get past.
 func retries(code string) bool {
-	return code != UnreportedDoNotContact && code != UnreportedWaitsForWider
+	return code != UnreportedDoNotContact && code != UnreportedWaitsForWider && code != UnreportedWaitsForParty
 }
 
 // set records why incident id has no report, under code (UnreportedNoContact,
@@ -173,6 +173,7 @@ const (
 	UnreportedNoContact     = "no-contact"     // the last round found no abuse contact
 	UnreportedNotWritten    = "report-not-written"
 	UnreportedWaitsForWider = "waits-for-wider" // a split network incident waits for a wider one's reports (widerWait at most)
+	UnreportedWaitsForParty = "waits-for-party" // a split network incident waits for one party's waiting report or cooldown
 )
 
 // Unreported says why incidents, and networks, are not reported outside. What decides

@@ -406,14 +406,35 @@ splits:
 		}
 		// Every party's share goes in the same round, or none: the incident is marked
 		// reported only with all of them written. One that must wait holds up the others'.
+		// A guessed party's does not: its share waits for the admin whatever happens
+		// (holdGuessedShares), and whoever holds one address of the network sets the
+		// reverse name that makes it a party, so a guess waiting for approval held every
+		// registry desk's share for as long as the admin did nothing (review 21c R2). Its
+		// share is written beside its waiting report, held like it.
 		for _, c := range sp.contacts {
 			if state == abusewatch.ReportHeld {
 				break
 			}
-			_, waits := waitingFor(c, waiting)
-			if _, cooling := policy.LastTo(c, sent, now); waits || cooling {
+			if c.Guess {
+				continue
+			}
+			to := strings.Join(c.Emails, ", ")
+			why := ""
+			if r, waits := waitingFor(c, waiting); waits {
+				why = fmt.Sprintf("waits, with every party's share, for report %s to %s, not gone yet (%s): the shares are written once it goes",
+					shortID(r.ID), sanitizeText(to), r.State)
+			} else if last, cooling := policy.LastTo(c, sent, now); cooling {
+				why = fmt.Sprintf("waits, with every party's share, for the cooldown of %s: it had report %s at %s, so the shares are written after %s (policy.cooldown)",
+					sanitizeText(to), shortID(last.Report), last.Time.In(p.zone()).Format("2006-01-02 15:04 -0700"),
+					last.Time.Add(policy.Cooldown).In(p.zone()).Format("2006-01-02 15:04 -0700"))
+			}
+			if why != "" {
 				p.log.Debug("a party of a network incident has a report waiting or is in its cooldown; every party's share waits",
-					"incident", sp.inc.ID, "to", strings.Join(c.Emails, ", "))
+					"incident", sp.inc.ID, "to", to)
+				// Said where the admin looks (`scan`, `incidents`, `report preview`):
+				// a Debug line alone left "not reported yet (see the log)" with
+				// nothing in the log at -v.
+				p.misses.set(sp.inc.ID, UnreportedWaitsForParty, why, now)
 				continue splits
 			}
 		}
@@ -1039,6 +1060,31 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	var notHers []string // the sources r's recipient is not told now, and why
 	var moved []movedSources
 	recompose := false // a network incident's share is to be looked up again
+	// A guess queued without the admin's approval was queued by a version that sent
+	// guesses on its own in auto mode (before review 21c), in the retry queue or the
+	// cooldown's: it waits for the admin now, as one written today does (heldIfGuessed),
+	// and its mail is written again, since the memo it was composed with called the
+	// guessed domain "the listed contact for the network" and the lines "from your
+	// network". Every version stored Contact.Guess; none before stored Approved.
+	heldGuess := r.Contact.Guess && r.State == abusewatch.ReportQueued && r.Approved.IsZero()
+	if heldGuess {
+		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if s.State == abusewatch.ReportQueued {
+				s.NextAttempt, s.Waiting = time.Time{}, ""
+				heldIfGuessed(s)
+			}
+			r.State, r.Error, r.NextAttempt, r.Waiting = s.State, s.Error, s.NextAttempt, s.Waiting
+			return nil
+		}); err != nil {
+			return r, false, err
+		}
+		if r.State != abusewatch.ReportPendingApproval {
+			return r, false, nil
+		}
+		p.log.Info("report to a guessed contact queued by an older version waits for your approval; its mail is written again",
+			"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "))
+		recompose = true
+	}
 	// Read with their digests: the report that replaces r marks them reported only if
 	// they are still stored so (ReplaceReport).
 	stored, digests, err := p.store.IncidentsAsStored(r.Incidents)
@@ -1123,12 +1169,36 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	// r's replacement then marks the others. One that exists already (written by an
 	// earlier round that stopped before replacing r) is left as it is.
 	var written []abusewatch.Report
+	var joined []joinedReport
+	var joinedIDs []string // the reports the moved sources joined
 	for _, m := range moved {
-		mr, err := p.composeAgain(ctx, composer, m.contact, m.incidents, nil, r.ID, now)
+		// Sources moving to a party with a report waiting join it (as Report's new
+		// incidents join a party's next one): a report of their own beside it went a
+		// cooldown after it, one desk getting two reports of what was one (a
+		// [[contact]] added, then removed: review 21c R4).
+		w, incs, err := p.joinable(r.ID, m.contact)
 		if err != nil {
 			return r, false, err
 		}
-		mr.State, mr.Updated = r.State, now
+		if w.ID != "" && !slices.ContainsFunc(m.incidents, func(inc abusewatch.Incident) bool { return !slices.Contains(w.Incidents, inc.ID) }) {
+			// Joined already, by an earlier round that stopped before settling r.
+			joinedIDs = append(joinedIDs, w.ID)
+			continue
+		}
+		state := r.State
+		if w.ID != "" {
+			incs = append(incs, m.incidents...)
+			if w.State == abusewatch.ReportPendingApproval {
+				state = w.State
+			}
+		} else {
+			incs = m.incidents
+		}
+		mr, err := p.composeAgain(ctx, composer, m.contact, incs, nil, r.ID, w.ID, now)
+		if err != nil {
+			return r, false, err
+		}
+		mr.State, mr.Updated = state, now
 		if mr.State == abusewatch.ReportQueued && p.cfg.Policy.Mode == "review" {
 			mr.State = abusewatch.ReportPendingApproval
 		}
@@ -1136,13 +1206,35 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			// What the admin reads beside it in `outbox`: why a report appeared.
 			mr.Error = fmt.Sprintf("written instead of report %s to %s, whose recipient the config no longer names for its sources",
 				shortID(r.ID), strings.Join(r.Contact.Emails, ", "))
+			if w.ID != "" {
+				mr.Error = fmt.Sprintf("written instead of report %s, joined by sources of report %s to %s, whose recipient the config no longer names for them",
+					shortID(w.ID), shortID(r.ID), strings.Join(r.Contact.Emails, ", "))
+			}
 		}
 		heldIfGuessed(&mr)
+		if w.ID != "" {
+			joined = append(joined, joinedReport{into: w.ID, r: mr})
+			continue
+		}
 		written = append(written, mr)
+	}
+	// The joined reports replace the party's waiting ones, each in one transaction.
+	for _, j := range joined {
+		joinedIDs = append(joinedIDs, j.r.ID)
+		added, err := p.store.ReplaceReport(j.into, fmt.Sprintf("joined by sources of report %s: written again with them as %s", j.r.ID, j.r.ID),
+			now, j.r, nil)
+		if err != nil {
+			return r, false, err
+		}
+		if added {
+			p.Counters.Reports.Add(1)
+			p.log.Info("report written again with sources its recipient is named for now", "id", j.into, "new", j.r.ID,
+				"to", strings.Join(j.r.Contact.Emails, ", "), "from", r.ID, "state", j.r.State)
+		}
 	}
 	var replacement *abusewatch.Report
 	if len(keep) > 0 {
-		nr, err := p.composeAgain(ctx, composer, r.Contact, keep, inexact, r.ID, now)
+		nr, err := p.composeAgain(ctx, composer, r.Contact, keep, inexact, r.ID, "", now)
 		if err != nil {
 			return r, false, err
 		}
@@ -1154,7 +1246,7 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 				return r, false, fmt.Errorf("report %s: written again with the same incidents, yet some moved to another recipient", r.ID)
 			}
 			if same, err := p.sameMemo(r, nr); err != nil || same {
-				return r, err == nil, err
+				return r, err == nil && !heldGuess, err
 			}
 			if err := p.store.RewriteReportMessage(r.ID, nr.Subject, nr.Message, now); err != nil {
 				return r, false, err
@@ -1162,9 +1254,12 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			p.log.Info("report's mail written again without the addresses excluded since or no longer its recipient's", "id", r.ID,
 				"to", strings.Join(r.Contact.Emails, ", "), "left_out", why)
 			r.Subject, r.Message = nr.Subject, nr.Message
-			return r, true, nil
+			return r, !heldGuess, nil
 		}
-		nr.State, nr.Updated = r.State, now
+		nr.State, nr.Updated, nr.Approved = r.State, now, r.Approved
+		if nr.State == abusewatch.ReportPendingApproval {
+			heldIfGuessed(&nr) // its note names the report the admin is to read
+		}
 		replacement = &nr
 	} else if len(written) > 0 {
 		replacement, written = &written[0], written[1:]
@@ -1184,6 +1279,9 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		reason := "not sent: " + why
 		if len(notHers) == 0 {
 			reason = "every source it names is now never reported (exclude, pardon or policy.never_report)"
+		}
+		if len(joinedIDs) > 0 {
+			reason += "; its sources joined report " + strings.Join(joinedIDs, ", ")
 		}
 		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			s.Reject(now, reason)
@@ -1214,6 +1312,39 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	return nr, nr.State == abusewatch.ReportQueued && len(keep) > 0, nil
 }
 
+// joinedReport is a report to a party with a report waiting, which it replaces (into):
+// that report's incidents and the sources that moved to the party.
+type joinedReport struct {
+	into string
+	r    abusewatch.Report
+}
+
+// joinable finds the report other than except waiting for approval, or queued, to
+// contact's party that sources moving to it can join, with its incidents as stored; the
+// zero Report when there is none. One of a network incident's share (composed from
+// its share, not the incident) or of an incident gone since is not joined, nor a guess's.
+func (p *Pipeline) joinable(except string, contact abusewatch.Contact) (abusewatch.Report, []abusewatch.Incident, error) {
+	waiting, err := p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued)
+	if err != nil {
+		return abusewatch.Report{}, nil, err
+	}
+	waiting = slices.DeleteFunc(waiting, func(w abusewatch.Report) bool { return w.ID == except })
+	w, ok := waitingFor(contact, waiting)
+	if !ok || w.Contact.Guess || contact.Guess {
+		return abusewatch.Report{}, nil, nil
+	}
+	incs, _, err := p.store.IncidentsAsStored(w.Incidents)
+	if err != nil || len(incs) != len(w.Incidents) {
+		return abusewatch.Report{}, nil, err
+	}
+	for _, inc := range incs {
+		if inc.AboutNetwork() {
+			return abusewatch.Report{}, nil, nil
+		}
+	}
+	return w, incs, nil
+}
+
 // prefixed is each of s with prefix, none when s is empty.
 func prefixed(prefix string, s []string) []string {
 	if len(s) == 0 {
@@ -1226,7 +1357,7 @@ func prefixed(prefix string, s []string) []string {
 // reverse names looked up and what the store knows of them (except report except,
 // being replaced).
 func (p *Pipeline) composeAgain(ctx context.Context, composer *mailer.Composer, contact abusewatch.Contact, incs []abusewatch.Incident,
-	inexact map[string]mailer.Inexact, except string, now time.Time) (abusewatch.Report, error) {
+	inexact map[string]mailer.Inexact, except, replaces string, now time.Time) (abusewatch.Report, error) {
 	for i := range incs {
 		p.setPTR(ctx, &incs[i])
 	}
@@ -1235,6 +1366,7 @@ func (p *Pipeline) composeAgain(ctx context.Context, composer *mailer.Composer, 
 		return abusewatch.Report{}, err
 	}
 	known = knowingInexact(known, inexact)
+	known.Replaces = replaces
 	r, err := composer.ComposeKnowing(contact, incs, known, now)
 	if err != nil {
 		return r, fmt.Errorf("compose report to %s: %w", strings.Join(contact.Emails, ", "), err)
@@ -1377,6 +1509,16 @@ func (p *Pipeline) recheckUnsent(ctx context.Context, now time.Time) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// The gate of one may have replaced another read above (sources joining a
+		// party's waiting report): that one is gated as it is now, or not at all.
+		cur, ok, err := p.store.Report(r.ID)
+		if err != nil {
+			return err
+		}
+		if !ok || (cur.State != abusewatch.ReportPendingApproval && cur.State != abusewatch.ReportQueued) {
+			continue
+		}
+		r = cur
 		if _, _, err := p.lastGate(ctx, conf, r, now); err != nil {
 			return fmt.Errorf("report %s: %w", r.ID, err)
 		}

@@ -32,10 +32,15 @@ func approvable() []abusewatch.ReportState {
 type ReportsChanged struct {
 	Changed []string `json:"changed"`
 	Already []string `json:"already"`
+	// Guesses are the reports waiting for approval that approve --all left out: each
+	// goes to a guessed contact, which whoever holds the address can choose by setting
+	// its reverse name, so each is approved by its ID, once read.
+	Guesses []string `json:"guesses,omitempty"`
 }
 
-// ApproveReports queues the reports ids (all pending ones with all) for delivery at the
-// daemon's next round, and says which it queued and which were queued already. The
+// ApproveReports queues the reports ids (all pending ones with all, but those to a
+// guessed contact, which it names in Guesses) for delivery at the daemon's next round,
+// and says which it queued and which were queued already. The
 // cooldown and the limits still apply when they are delivered.
 func ApproveReports(cfg *Config, st *store.Store, ids []string, all bool, now time.Time) (ReportsChanged, error) {
 	if cfg.Policy.Mode == "observe" {
@@ -47,13 +52,26 @@ func ApproveReports(cfg *Config, st *store.Store, ids []string, all bool, now ti
 			return ReportsChanged{}, err
 		}
 		ids = nil
+		var guesses []string
 		for _, r := range pending {
+			if r.Contact.Guess {
+				guesses = append(guesses, r.ID)
+				continue
+			}
 			ids = append(ids, r.ID)
 		}
+		res, err := changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
+		res.Guesses = guesses
+		return res, err
 	}
-	return changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", func(r *abusewatch.Report) {
-		r.State, r.Updated, r.NextAttempt, r.Waiting = abusewatch.ReportQueued, now, time.Time{}, ""
-	})
+	return changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
+}
+
+// approved queues a report at now, approved by the admin.
+func approved(now time.Time) func(r *abusewatch.Report) {
+	return func(r *abusewatch.Report) {
+		r.State, r.Updated, r.NextAttempt, r.Waiting, r.Approved = abusewatch.ReportQueued, now, time.Time{}, "", now
+	}
 }
 
 // RejectReports marks reports ids as rejected: they are never sent.
@@ -354,13 +372,28 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 			fate += fmt.Sprintf(" Once approved, it would wait until %s (%s).", stamp(until), hold)
 		}
 	}
-	// A split network incident waiting for a wider one's reports says so (waitsForWider).
+	// What holds it back says so: a report to the same party not gone yet (the round
+	// writes no second one beside it: its incidents join the next), and a split network
+	// incident waiting for a wider one's reports (waitsForWider) or for another party
+	// (Report): "would be sent at the next round" was false for these.
+	if !contact.Guess && cfg.Policy.Mode != "observe" {
+		waiting, err := st.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportSending)
+		if err != nil {
+			return Preview{}, err
+		}
+		if w, ok := waitingFor(contact, waiting); ok {
+			fate = fmt.Sprintf("It would not be written yet: report %s to the same party waits (%s); these incidents join the party's next report after it goes. Below, how it would read now.",
+				shortID(w.ID), w.State)
+		}
+	}
 	misses := &contactMisses{st: st}
 	for _, inc := range mine {
 		if m, err := misses.get(inc.ID); err != nil {
 			return Preview{}, err
 		} else if m.code == UnreportedWaitsForWider {
 			fate = fmt.Sprintf("Its incident %s (%s) %s. %s", inc.ID, inc.Network, m.why, fate)
+		} else if m.code == UnreportedWaitsForParty {
+			fate = fmt.Sprintf("Its incident %s (%s) %s (at the last round). After that: %s", inc.ID, inc.Network, m.why, fate)
 		}
 	}
 	return Preview{Report: r, Fate: fate}, nil

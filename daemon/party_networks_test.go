@@ -29,6 +29,12 @@ func TestAPartyListedForTwoNetworksIsToldANetworkHoldingAllItsAddresses(t *testi
 	saysAll(t, "the report", text, "To: <abuse@same.example>",
 		"Abuse report: repeated SSH login attempts from 62.239.237.0/24", "Source network:  62.239.237.0/24",
 		"62.239.237.20", "62.239.237.203")
+	// Nor does the memo's first line name one /25 alone as the network whose contact
+	// it writes to (review 21c R5).
+	saysAll(t, "the memo", unwrap(text), "I am writing to you as the abuse contact listed for the networks of the addresses below.")
+	if strings.Contains(text, "NET-A") || strings.Contains(text, "NET-B") {
+		t.Errorf("the memo names one of the party's two networks as its:\n%s", text)
+	}
 	if strings.Contains(text, "Source network:  62.239.237.0/25") || strings.Contains(text, "from 62.239.237.0/25") ||
 		strings.Contains(text, "addresses of 62.239.237.0/25") {
 		t.Errorf("the report names 62.239.237.0/25 as the source of addresses outside it:\n%s", text)

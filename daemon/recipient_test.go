@@ -25,6 +25,7 @@ type recipientCase struct {
 	t                   *testing.T
 	dir, rdapURL, dns   string
 	mode, policy, extra string
+	correlate           string // appended to [correlate]
 	guess               bool
 	p                   *Pipeline
 	st                  *store.Store
@@ -45,6 +46,7 @@ timezone = "UTC"
 [correlate]
 threshold = 5
 window = "10m"
+%s
 
 [lookup]
 rdap_server = %q
@@ -64,7 +66,7 @@ mode = %q
 [store]
 path = %q
 %s
-`, c.rdapURL+"/", c.dns, c.guess, filepath.Join(c.dir, "maildir"), c.mode, c.policy, filepath.Join(c.dir, "state.db"), c.extra)
+`, c.correlate, c.rdapURL+"/", c.dns, c.guess, filepath.Join(c.dir, "maildir"), c.mode, c.policy, filepath.Join(c.dir, "state.db"), c.extra)
 }
 
 // start builds the pipeline; the first time it opens the store.

@@ -323,8 +323,19 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		case abusewatch.ReportPendingApproval:
 			// The oldest few, each with its command: after a re-correlation in review
 			// mode hundreds may wait, and "approve --all" is there for them.
+			// A guess is said to be one (its recipient may have nothing to do with
+			// the address), and `approve --all` leaves it out (ApproveReports).
+			if r.Contact.Guess {
+				s.PendingGuesses++
+			}
 			if s.PendingTotal++; len(s.Pending) < summaryPendingReports {
-				s.Pending = append(s.Pending, line(report+" approve "+r.ID))
+				l := line(report + " approve " + r.ID)
+				if r.Contact.Guess {
+					l.Command = report + " show " + r.ID + ", then " + l.Command
+					l.Problem = "a guess, read it first: the registry names no one, and the recipients are of the domain of the reverse name " +
+						sanitizeText(r.Contact.PTR) + ", which whoever holds the address sets"
+				}
+				s.Pending = append(s.Pending, l)
 			}
 		}
 	}

@@ -145,6 +145,12 @@ type Known struct {
 	// within it: the X-ARF part of the address gives its times, not those of its lines
 	// in the incident's sample.
 	Seen map[string]map[netip.Addr]Seen
+	// Replaces is the report, to the same party, that this one is written instead of
+	// with sources joining it, or "": its ID goes into this one's. A report's ID comes
+	// from its recipients and incidents, and is never used twice, yet the joined
+	// report may hold what an earlier one, rejected since, held (sources sent to
+	// another recipient, then back).
+	Replaces string
 }
 
 // Seen is when an address of a network incident sent its first and last line within
@@ -172,7 +178,7 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 	for i, inc := range incidents {
 		ids[i] = inc.ID
 	}
-	id := reportID(to, ids)
+	id := reportID(to, ids, known.Replaces)
 	low := map[string]lowered{}
 	for i := range incidents {
 		if !takesIn(&incidents[i]) || len(known.Reported) == 0 {
@@ -283,7 +289,7 @@ func recipients(emails []string) ([]*mail.Address, error) {
 // reportID is the hex of the first 16 bytes of a SHA-256 over the recipients and the
 // incident IDs, both sorted, so it names one (responsible party, incidents) pair whatever
 // order they came in. NUL separators keep ("ab","c") and ("a","bc") apart.
-func reportID(to []*mail.Address, incidentIDs []string) string {
+func reportID(to []*mail.Address, incidentIDs []string, replaces string) string {
 	emails := make([]string, len(to))
 	for i, a := range to {
 		emails[i] = strings.ToLower(a.Address)
@@ -297,6 +303,9 @@ func reportID(to []*mail.Address, incidentIDs []string) string {
 	h.Write([]byte{0})
 	for _, id := range incidentIDs {
 		io.WriteString(h, id+"\x00")
+	}
+	if replaces != "" {
+		io.WriteString(h, "\x00replaces\x00"+replaces)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }

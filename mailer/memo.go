@@ -53,6 +53,11 @@ type memoRecipient struct {
 	Address         string   // of "guess": the address whose reverse name PTR is, or "" when not one of the memo's
 	Country         string   // the network's country code, e.g. "BR" (may be empty)
 	CERTs           []string // the national CERT's addresses among the recipients
+	// SeveralNetworks: of "abuse", "role", "static" and "listed", the sources lie in
+	// more networks than the contact's, each listing it (a provider listed for two
+	// /25s, a [[contact]] given twice): Network and Holder are empty, and the memo
+	// speaks of the networks of the addresses.
+	SeveralNetworks bool
 }
 
 // recipientOf describes contact for the memo; sources are the memo's, for the address
@@ -101,7 +106,41 @@ func recipientOf(contact abusewatch.Contact, sources []*source) memoRecipient {
 	default:
 		r.Kind = "listed"
 	}
+	switch r.Kind {
+	case "abuse", "role", "static", "listed":
+		// The party of a network incident's share takes the contact of its first
+		// address (the daemon's byParty): "the abuse contact listed for the network
+		// 62.239.237.0/25 (NET-A)" was true, but of the six addresses below three
+		// were NET-B's (review 21c R5).
+		if beyondNetwork(contact.Network, sources) {
+			r.Network, r.Holder, r.SeveralNetworks = "", "", true
+		}
+	}
 	return r
+}
+
+// beyondNetwork says whether an address of sources lies outside the network p (one
+// wider than a single address); a network incident stored before its addresses were
+// kept is taken to lie within.
+func beyondNetwork(p netip.Prefix, sources []*source) bool {
+	if !p.IsValid() || p.IsSingleIP() {
+		return false
+	}
+	p = abusewatch.UnmapPrefix(p)
+	for _, s := range sources {
+		if !s.inc.AboutNetwork() {
+			if s.inc.Addr.IsValid() && !p.Contains(s.inc.Addr.Unmap()) {
+				return true
+			}
+			continue
+		}
+		for _, a := range s.inc.Sources {
+			if !p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // memoSource is a source the memo lists on one line, without its log lines.
@@ -322,7 +361,12 @@ func (c *Composer) memo(contact abusewatch.Contact, sources, others []*source) m
 	if !contact.Network.IsValid() {
 		m.Network = ""
 	}
-	m.Recipient = recipientOf(contact, sources)
+	m.Recipient = recipientOf(contact, slices.Concat(sources, others))
+	if m.Recipient.SeveralNetworks {
+		// Not the network of every address: a template of one's own that prints
+		// .Network says no more than the default one.
+		m.Network, m.Holder = "", ""
+	}
 	for _, s := range sources {
 		m.Incidents = append(m.Incidents, c.memoIncident(s))
 	}

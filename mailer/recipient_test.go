@@ -75,11 +75,11 @@ func TestTheMemoToANationalCERTSaysSo(t *testing.T) {
 
 	desk := abusewatch.Mailbox{Email: "abuse@isp.com.br", Role: "abuse", Source: "rdap"}
 	text = recipientMemo(t, abusewatch.Contact{
-		Network: netip.MustParsePrefix("177.1.0.0/16"), Name: "ISP-BR", Country: "BR",
+		Network: netip.MustParsePrefix("203.0.113.0/24"), Name: "ISP-BR", Country: "BR", // the test incident's
 		Emails: []string{desk.Email, cert.Email}, Mailboxes: []abusewatch.Mailbox{desk, cert}, Role: "abuse",
 	}, testIncident())
 	mustContain(t, text,
-		"I am writing to you as the abuse contact listed for the network 177.1.0.0/16 (ISP-BR).",
+		"I am writing to you as the abuse contact listed for the network 203.0.113.0/24 (ISP-BR).",
 		"A copy goes to cert@cert.br, the national CERT of BR, for their information.")
 }
 
@@ -122,4 +122,24 @@ func TestTheMemoSaysHowItsRecipientWasFound(t *testing.T) {
 			mustContain(t, text, c.want, "coming from your network.")
 		})
 	}
+}
+
+// Review 21c R5: a desk listed for two networks gets one report of the addresses of
+// both, and the contact it is written to is the first address's. The memo does not
+// name that network alone as the one whose contact it is.
+func TestTheMemoToADeskListedForTwoNetworksNamesNeitherAlone(t *testing.T) {
+	desk := abusewatch.Mailbox{Email: "abuse@same.example", Role: "abuse", Source: "rdap"}
+	a, b := testIncident(), testIncident()
+	b.ID, b.Key, b.Addr, b.Network = "inc-2", "ip:203.0.113.201", netip.MustParseAddr("203.0.113.201"), netip.MustParsePrefix("203.0.113.201/32")
+	r, err := testComposer(t).Compose(abusewatch.Contact{
+		Network: netip.MustParsePrefix("203.0.113.0/25"), Name: "NET-A", Country: "GB",
+		Emails: []string{desk.Email}, Mailboxes: []abusewatch.Mailbox{desk}, Role: "abuse",
+	}, []abusewatch.Incident{a, b}, b.Last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text := body(t, r.Message)
+	text = unwrapped(text)
+	mustContain(t, text, "I am writing to you as the abuse contact listed for the networks of the addresses below.")
+	mustNotContain(t, text, "NET-A", "203.0.113.0/25")
 }

@@ -55,10 +55,14 @@ type Summary struct {
 	Sources      []SourceLine
 	Pending      []ReportLine // reports waiting for the admin's approval, the oldest first
 	PendingTotal int          // how many are waiting: Pending holds the oldest
-	ApproveAll   string       // the command that approves all of them
-	Shapes       []Shape      // the most frequent unknown-record shapes
-	ShapesNote   string       // why there are no shapes, when there are none
-	Mode         string       // the policy mode
+	ApproveAll   string       // the command that approves all of them but the guesses
+	// How many of those waiting go to a guessed contact (abuse@/security@ of the domain
+	// of an address's reverse name, which whoever holds the address sets): each is to be
+	// read and approved by its ID, and ApproveAll leaves them out.
+	PendingGuesses int
+	Shapes         []Shape // the most frequent unknown-record shapes
+	ShapesNote     string  // why there are no shapes, when there are none
+	Mode           string  // the policy mode
 }
 
 // Count is a value and how often it occurred.
@@ -411,7 +415,14 @@ func summarySubject(s Summary) string {
 		if n != 1 {
 			verb = "wait"
 		}
-		subj = fmt.Sprintf("%s %s for your approval; ", plural(n, "report"), verb) + subj
+		guesses := ""
+		switch g := s.PendingGuesses; {
+		case g == 1:
+			guesses = " (1 guess: read first)"
+		case g > 1:
+			guesses = fmt.Sprintf(" (%d guesses: read first)", g)
+		}
+		subj = fmt.Sprintf("%s %s for your approval%s; ", plural(n, "report"), verb, guesses) + subj
 	}
 	if len(s.Compromises) > 0 {
 		subj = fmt.Sprintf("POSSIBLE COMPROMISE (%d); ", len(s.Compromises)) + subj

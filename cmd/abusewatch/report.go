@@ -169,7 +169,11 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			if action == "reject" {
 				past, goal = "rejected", "rejected"
 			}
-			if jerr := printJSON(c.stdout, map[string][]string{past: orEmpty(done.Changed), "already_" + goal: orEmpty(done.Already)}); jerr != nil {
+			out := map[string][]string{past: orEmpty(done.Changed), "already_" + goal: orEmpty(done.Already)}
+			if action == "approve" && *all {
+				out["guesses_left_out"] = orEmpty(done.Guesses)
+			}
+			if jerr := printJSON(c.stdout, out); jerr != nil {
 				return jerr
 			}
 			return err
@@ -199,8 +203,13 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			}
 			fmt.Fprintf(c.stdout, "%s queued: the daemon sends %s at its next round (every %s); without the daemon, the next scan does.\n",
 				counted(n, "report"), it, every)
-		} else if action == "approve" && *all && err == nil {
+		} else if action == "approve" && *all && err == nil && len(done.Guesses) == 0 {
 			fmt.Fprintln(c.stdout, "No report waits for approval.")
+		}
+		// A guess's recipient may have nothing to do with the address: --all never
+		// approves one unread.
+		for _, id := range done.Guesses {
+			fmt.Fprintf(c.stdout, "%s is to a guessed contact: left out by --all; read it (abusewatch report show %s), then approve it by its ID\n", id, id)
 		}
 		return err
 	}
