@@ -126,7 +126,7 @@ func (c *outboxCommand) Run(ctx context.Context, args []string) error {
 		if pending == 1 {
 			waits = " waits"
 		}
-		fmt.Fprintf(c.stdout, "\n%d report%s for your approval: abusewatch report show ID, then abusewatch report approve ID (or --all).\n", pending, waits)
+		fmt.Fprintf(c.stdout, "\n%d report%s for your approval: abusewatch report show ID, then abusewatch report approve ID (or --all, which leaves guesses out).\n", pending, waits)
 	}
 	return nil
 }

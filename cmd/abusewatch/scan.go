@@ -202,7 +202,7 @@ func (c *scanCommand) whereReportsAre(cfg *daemon.Config, sum scanSummary) {
 	switch {
 	case sum.Reports == 0:
 	case cfg.Policy.Mode == "review":
-		fmt.Fprintln(c.stdout, "The reports wait for your approval: abusewatch report show ID, then abusewatch report approve ID (or --all);")
+		fmt.Fprintln(c.stdout, "The reports wait for your approval: abusewatch report show ID, then abusewatch report approve ID (or --all, which leaves guesses out);")
 		fmt.Fprintln(c.stdout, "the daemon's next round, or the next scan, delivers them.")
 	case cfg.Policy.Mode == "observe":
 		fmt.Fprintln(c.stdout, "Mode observe: the reports are kept, never sent (abusewatch outbox lists them).")
