@@ -456,6 +456,9 @@ type TouchedIncident struct {
 	Incident abusewatch.Incident
 	Reported bool
 	Report   abusewatch.Report
+	// Of a network incident split among parties, the other parties' reports (not
+	// rejected), oldest first: each party's share is a report of its own.
+	Shares []abusewatch.Report
 	// Why it is not reported outside ("": its report is written at the next round), as
 	// Unreported says.
 	Unreported string
@@ -469,6 +472,7 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 		return nil, err
 	}
 	var out []TouchedIncident
+	var byIncident map[string][]abusewatch.Report // the reports naming each incident, read once when needed
 	for id := range p.touched {
 		inc, ok, err := p.store.Incident(id)
 		if err != nil {
@@ -490,11 +494,39 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 		if !t.Reported {
 			t.Unreported = why.Incident(inc)
 		}
+		if t.Reported && inc.AboutNetwork() {
+			if byIncident == nil {
+				if byIncident, err = p.reportsByIncident(); err != nil {
+					return nil, err
+				}
+			}
+			for _, r := range byIncident[inc.ID] {
+				if r.ID != t.Report.ID && r.State != abusewatch.ReportRejected {
+					t.Shares = append(t.Shares, r)
+				}
+			}
+		}
 		out = append(out, t)
 	}
 	slices.SortStableFunc(out, func(a, b TouchedIncident) int {
 		return cmp.Or(a.Incident.First.Compare(b.Incident.First), cmp.Compare(a.Incident.ID, b.Incident.ID))
 	})
+	return out, nil
+}
+
+// reportsByIncident lists every stored report under each incident it names, oldest
+// first.
+func (p *Pipeline) reportsByIncident() (map[string][]abusewatch.Report, error) {
+	all, err := p.store.Reports()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]abusewatch.Report{}
+	for _, r := range all {
+		for _, id := range r.Incidents {
+			out[id] = append(out[id], r)
+		}
+	}
 	return out, nil
 }
 

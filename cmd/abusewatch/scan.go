@@ -209,12 +209,21 @@ func (c *scanCommand) whereReportsAre(cfg *daemon.Config, sum scanSummary) {
 	}
 }
 
-// reportCell says where an incident's report is.
+// reportCell says where an incident's report is: of a network incident split among
+// parties, where each party's is.
 func reportCell(t daemon.TouchedIncident) string {
 	if !t.Reported {
 		return notReported(t.Unreported, "not reported yet (see the log)")
 	}
-	r := t.Report
+	cells := []string{reportState(t.Report)}
+	for _, r := range t.Shares {
+		cells = append(cells, reportState(r))
+	}
+	return strings.Join(cells, "; ")
+}
+
+// reportState says where report r is.
+func reportState(r abusewatch.Report) string {
 	to := strings.Join(r.Contact.Emails, ", ")
 	switch r.State {
 	case abusewatch.ReportSent:
