@@ -37,6 +37,9 @@ type firstDays struct {
 type firstDay struct {
 	day time.Time    // the day kept; zero: none
 	evs packedEvents // the oldest n, in order
+	// The oldest n that name their address (named), in order: any number of
+	// packets before them would crowd them out of evs (review 21d D0).
+	naming packedEvents
 	// Of a network, the addresses of its events from day on that name them (named:
 	// reportable, unforgeable evidence), sorted, at most abusewatch.MaxSources: its
 	// recurrence names every such address the pass read, not only those of the events
@@ -76,7 +79,8 @@ func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatc
 			}
 			fd.day = d
 		}
-		if network && e.Class != abusewatch.ClassAuthSuccess && e.Addr != last && f.named(e) {
+		named := f.named(e)
+		if network && e.Addr != last && named {
 			last = e.Addr
 			fd.addrs = addAddr(fd.addrs, e.Addr.Unmap())
 		}
@@ -87,6 +91,9 @@ func (f *firstDays) keep(scope netip.Prefix, days []time.Time, batch []abusewatc
 			continue
 		}
 		fd.evs.insert(e, f.n)
+		if named {
+			fd.naming.insert(e, f.n)
+		}
 	}
 }
 
@@ -118,10 +125,10 @@ func (f *firstDays) take(scope netip.Prefix, day, to time.Time) ([]*abusewatch.E
 		f.mu.Unlock()
 		return nil, nil, false
 	}
-	evs, addrs := fd.evs, fd.addrs
+	evs, naming, addrs := fd.evs, fd.naming, fd.addrs
 	fd.letGo(dayOf(to))
 	f.mu.Unlock()
-	return pointersTo(evs.unpack()), addrs, true
+	return oldestOf(pointersTo(evs.unpack()), pointersTo(naming.unpack())), addrs, true
 }
 
 // pass tells that the pass reached day today; the days kept from before before can no
@@ -141,7 +148,7 @@ func (f *firstDays) pass(today, before time.Time) {
 // letGo drops the day kept on day today of the pass: a day is kept again from the
 // next on. What remains is a few dozen bytes a scope, for the rest of the pass.
 func (fd *firstDay) letGo(today time.Time) {
-	fd.day, fd.evs, fd.addrs, fd.idle = time.Time{}, packedEvents{}, nil, today
+	fd.day, fd.evs, fd.naming, fd.addrs, fd.idle = time.Time{}, packedEvents{}, packedEvents{}, nil, today
 }
 
 // packedEvents are events in order, their strings in one byte slice: memory the

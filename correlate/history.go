@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"cmp"
 	"hash/maphash"
 	"net/netip"
 	"slices"
@@ -361,6 +362,84 @@ func (r *recentEvents) firstEvents(p netip.Prefix, from, to time.Time, n int) ([
 	}
 	evs, err := r.scopeEvents(p, from, to)
 	return evs[:min(n, len(evs))], err
+}
+
+// firstNaming is firstEvents of the events names keeps: the oldest n of those, read
+// page by page from the store, so that any number of other events before them cannot
+// crowd them out (review 21d D0: 30 dropped packets a day before one failed login,
+// forged or the attacker's own scanning, filled the oldest 20 events of a /24's first
+// day and its 4,096 of the days after, and its recurrence named too few addresses to
+// be reported). Memory stays a page; the store is read up to the n-th kept event.
+func (r *recentEvents) firstNaming(p netip.Prefix, from, to time.Time, n int, names func(*abusewatch.Event) bool) ([]*abusewatch.Event, error) {
+	var out []*abusewatch.Event
+	if !from.Before(r.covered) {
+		evs, err := r.scopeEvents(p, from, to)
+		for _, e := range evs {
+			if len(out) == n {
+				break
+			}
+			if names(e) {
+				out = append(out, e)
+			}
+		}
+		return out, err
+	}
+	const maxPage = 1 << 14
+	page := min(max(n, 256), maxPage)
+	var atFrom map[uint64]bool // the events read already at the instant from (a page ends mid-instant)
+	for len(out) < n {
+		evs, err := r.store.FirstEvents(p, from, to, page)
+		if err != nil {
+			return nil, err
+		}
+		fresh := false
+		for i := range evs {
+			e := &evs[i]
+			if e.Time.Equal(from) && atFrom[e.Seq] {
+				continue
+			}
+			fresh = true
+			if names(e) && len(out) < n {
+				out = append(out, e)
+			}
+		}
+		if len(evs) < page {
+			break // the range is read
+		}
+		last := evs[len(evs)-1].Time
+		if !fresh {
+			// A whole page of one instant read before: a bigger one gets past it.
+			page *= 2
+			continue
+		}
+		if !last.Equal(from) {
+			from, atFrom = last, map[uint64]bool{}
+		}
+		for i := range evs {
+			if evs[i].Time.Equal(last) {
+				atFrom[evs[i].Seq] = true
+			}
+		}
+		page = min(2*page, maxPage)
+	}
+	return out, nil
+}
+
+// oldestOf merges a and b (each oldest first, by time then Seq) into one list, an
+// event in both once.
+func oldestOf(a, b []*abusewatch.Event) []*abusewatch.Event {
+	out := make([]*abusewatch.Event, 0, len(a)+len(b))
+	seen := make(map[uint64]bool, len(a)+len(b))
+	for _, e := range slices.Concat(a, b) {
+		if !seen[e.Seq] {
+			seen[e.Seq] = true
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y *abusewatch.Event) int {
+		return cmp.Or(x.Time.Compare(y.Time), cmp.Compare(x.Seq, y.Seq))
+	})
+	return out
 }
 
 // pointersTo points at each of evs.

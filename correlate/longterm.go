@@ -192,12 +192,14 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 		}
 	} else if captured, addrs, ok := c.firstDays.take(scope, first, to); ok {
 		evs, seen = captured, addrs
-	} else if firstDay, err := c.read.firstEvents(scope, first, first.Add(24*time.Hour-time.Nanosecond), c.firstDayEvents()); err != nil {
+	} else if firstDay, err := c.firstDay(scope, first); err != nil {
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	} else {
 		evs = firstDay
 		if !scope.IsSingleIP() {
-			if seen, err = c.addressesBetween(scope, first.Add(24*time.Hour), from); err != nil {
+			// From its first day on, as the pass's (firstDays): it names every address
+			// of that day's events it reads, not only those of the few it keeps.
+			if seen, err = c.addressesBetween(scope, first, from); err != nil {
 				return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 			}
 		}
@@ -416,24 +418,46 @@ func (c *Correlator) reportedNetworkUntil(a netip.Addr, day, to time.Time) (time
 // events'.
 const sourcesRead = 4096
 
-// addressesBetween lists the addresses of the reportable, unforgeable events among the
-// oldest sourcesRead events of network scope from from to before to, sorted: those its
-// recurrence names.
+// addressesBetween lists the addresses of the oldest sourcesRead events of network
+// scope from from to before to that name their address (names), sorted: those its
+// recurrence names. Only those are counted: any number of others (dropped packets)
+// before them no longer crowd them out (review 21d D0).
 func (c *Correlator) addressesBetween(scope netip.Prefix, from, to time.Time) ([]netip.Addr, error) {
 	if !from.Before(to) {
 		return nil, nil
 	}
-	evs, err := c.read.firstEvents(scope, from, to.Add(-time.Nanosecond), sourcesRead)
+	evs, err := c.read.firstNaming(scope, from, to.Add(-time.Nanosecond), sourcesRead, c.names)
 	if err != nil {
 		return nil, err
 	}
 	var out []netip.Addr
 	for _, e := range evs {
-		if c.reportable(e) {
-			out = addAddr(out, e.Addr.Unmap())
-		}
+		out = addAddr(out, e.Addr.Unmap())
 	}
 	return out, nil
+}
+
+// names says whether e names its address in a recurrence of its network: reportable,
+// unforgeable evidence (review 21b H3), a successful login never.
+func (c *Correlator) names(e *abusewatch.Event) bool {
+	return e.Class != abusewatch.ClassAuthSuccess && c.reportable(e)
+}
+
+// firstDay reads the evidence of a recurrence's first day, day: its oldest
+// firstDayEvents events, what the admin sees it begin with, and the oldest as many of
+// those that name an address (names), which any number of packets before them would
+// otherwise crowd out (review 21d D0). A pass keeps the same (firstDays).
+func (c *Correlator) firstDay(scope netip.Prefix, day time.Time) ([]*abusewatch.Event, error) {
+	end := day.Add(24*time.Hour - time.Nanosecond)
+	all, err := c.read.firstEvents(scope, day, end, c.firstDayEvents())
+	if err != nil {
+		return nil, err
+	}
+	named, err := c.read.firstNaming(scope, day, end, c.firstDayEvents(), c.names)
+	if err != nil {
+		return nil, err
+	}
+	return oldestOf(all, named), nil
 }
 
 // counted sets what a recurrence incident takes from its scope's counters (cur): its
@@ -973,7 +997,7 @@ func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.T
 			}
 		}
 		if keepFirstDays {
-			c.firstDays.start(c.firstDayEvents(), from, c.reportable)
+			c.firstDays.start(c.firstDayEvents(), from, c.names)
 		}
 	}
 	// An incident is handed to put once it can no longer grow (the pass is past its
