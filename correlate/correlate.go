@@ -1124,7 +1124,7 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 }
 
 // named returns the addresses of evs that are among known (sorted) or sent reportable,
-// unforgeable evidence among evs, sorted, and the events of evs from them (a new slice).
+// unforgeable evidence among evs, sorted, and the unforgeable events of evs from them (a new slice).
 // A reportable network incident names those alone (review 21b H2): an address that
 // only sent forgeable packets (UDP, ICMP, any TCP packet a firewall dropped) or weak
 // evidence may have been forged by whoever wants its owner reported, and a network
@@ -1144,6 +1144,12 @@ func (c *Correlator) named(known []netip.Addr, evs []*abusewatch.Event) ([]netip
 	}
 	kept := make([]*abusewatch.Event, 0, len(evs))
 	for _, e := range evs {
+		if spoofable(e) {
+			// Its own forgeable packets too are anyone's to send (review 21d D1): a
+			// flood of them "from" the named addresses made the report's count,
+			// quoted lines and X-ARF parts theirs. They stay for the admin.
+			continue
+		}
 		if _, found := slices.BinarySearchFunc(names, e.Addr.Unmap(), netip.Addr.Compare); found {
 			kept = append(kept, e)
 		}

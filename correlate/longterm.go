@@ -486,6 +486,20 @@ func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable 
 		}
 	}
 	inc.AdminOnly = !enough
+	if enough {
+		// Reported, it is about its unforgeable evidence: the packets of its
+		// addresses (anyone's to send with their source) are not counted, named as
+		// a class or quoted to the desk (review 21d D1: one real failed login a day
+		// and a SYN each day were "at least 10 (20 log lines)", half the lines quoted
+		// packets). The admin has them still (ip, net).
+		inc.Count = max(cur.count-cur.forgeable, 1)
+		if slices.ContainsFunc(inc.Classes, Forgeable) {
+			inc.Classes = slices.DeleteFunc(inc.Classes, Forgeable) // cloned above
+		}
+		if slices.ContainsFunc(inc.Evidence, func(e abusewatch.Event) bool { return spoofable(&e) }) {
+			inc.Evidence = slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return spoofable(&e) })
+		}
+	}
 	return nil
 }
 
@@ -615,6 +629,7 @@ type activity struct {
 	days            int                // active days
 	reportableDays  int                // of them, those with an event of a reportable, unforgeable class
 	count           int                // their events
+	forgeable       int                // of them, those of a forgeable class (ForgeableClasses)
 	classes         []abusewatch.Class // sorted; shared by copies of the sum, so never changed in place
 	reportableClass bool
 }
@@ -636,6 +651,9 @@ func (a *activity) add(d Count, reportableClasses []abusewatch.Class) {
 		}
 		active = true
 		a.count += k
+		if Forgeable(class) {
+			a.forgeable += k
+		}
 		// A forgeable class (check-config refuses it in reportable) never makes a
 		// day reportable: its events may all be forged packets.
 		if slices.Contains(reportableClasses, class) && !Forgeable(class) {

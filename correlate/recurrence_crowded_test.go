@@ -92,3 +92,96 @@ func TestNetworkRecurrenceNamesAddressesBehindPackets(t *testing.T) {
 		}
 	}
 }
+
+// A reportable network incident counts, quotes and describes the unforgeable events of
+// the addresses it names, not their forgeable packets (review 21d D1, realpk: ten
+// addresses, each three dropped SYNs to port 22 and one failed login, were reported as
+// "Connections: 20 (40 log lines)", most quoted lines packets).
+func TestNetworkIncidentLeavesOutItsNamedAddressesPackets(t *testing.T) {
+	t1 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for i := range 10 {
+		a := "6.6.6." + strconv.Itoa(50+i)
+		for k := range 3 {
+			evs = append(evs, probe(a, t1.Add(time.Duration(i)*time.Minute+time.Duration(k)*time.Second), uint16(50000+k), 22, "TCP", "SYN"))
+		}
+		evs = append(evs, at(a, t1.Add(time.Duration(i)*time.Minute+30*time.Second), uint16(40000+i)))
+	}
+	for _, pass := range []bool{false, true} {
+		t.Run(map[bool]string{false: "live", true: "a pass over history"}[pass], func(t *testing.T) {
+			h := newHarness(t, recurrenceOpts)
+			if pass {
+				h.passOver(slices.Clone(evs))
+			} else {
+				h.feed(slices.Clone(evs)...)
+			}
+			inc, ok := h.stored("net:6.6.6.0/24")
+			if !ok {
+				t.Fatal("no network incident of 6.6.6.0/24")
+			}
+			if inc.AdminOnly || len(inc.Sources) != 10 {
+				t.Fatalf("AdminOnly %v, sources %v; want reported, naming ten", inc.AdminOnly, inc.Sources)
+			}
+			if inc.Count != 10 || inc.Attempts != 10 {
+				t.Errorf("Count %d, Attempts %d; want the ten failed logins", inc.Count, inc.Attempts)
+			}
+			for _, e := range inc.Evidence {
+				if e.Proto != "" {
+					t.Errorf("evidence of a packet: %s", e.Line)
+				}
+			}
+			if slices.Contains(inc.Classes, "port-probe") {
+				t.Errorf("classes %v: the packets are not what it reports", inc.Classes)
+			}
+		})
+	}
+}
+
+// A reported recurrence counts, quotes and names the classes of its unforgeable
+// evidence, not its address's packets (review 21d D1, recreal: a failed login and a
+// dropped SYN a day on ten days was "at least 10 (20 log lines)", half the quoted lines
+// packets). One for the admin alone keeps them: it is the admin's to read whole.
+func TestReportedRecurrenceLeavesOutItsPackets(t *testing.T) {
+	const a = "6.6.6.6"
+	for _, tc := range []struct {
+		name       string
+		logins     int // the days, of ten, with a failed login
+		wantPacket bool
+		wantCount  int
+	}{
+		{"recreal: a failed login and a SYN a day", 10, false, 10},
+		{"a SYN a day, a failed login on the last: for the admin", 1, true, 11},
+	} {
+		var evs []abusewatch.Event
+		for d := range 10 {
+			if d >= 10-tc.logins {
+				evs = append(evs, at(a, onDay(d, 9*time.Hour), uint16(40000+d)))
+			}
+			evs = append(evs, probe(a, onDay(d, 9*time.Hour+5*time.Minute), 55555, 22, "TCP", "SYN"))
+		}
+		for _, pass := range []bool{false, true} {
+			t.Run(tc.name+map[bool]string{false: ", live", true: ", a pass over history"}[pass], func(t *testing.T) {
+				h := newHarness(t, recurrenceOpts)
+				if pass {
+					h.passOver(slices.Clone(evs))
+				} else {
+					h.feedDays(slices.Clone(evs))
+				}
+				inc, ok := h.stored("recur:" + a + "/32")
+				if !ok {
+					t.Fatal("no recurrence")
+				}
+				if inc.AdminOnly != tc.wantPacket {
+					t.Fatalf("AdminOnly %v, want %v", inc.AdminOnly, tc.wantPacket)
+				}
+				packets := slices.ContainsFunc(inc.Evidence, func(e abusewatch.Event) bool { return e.Proto != "" })
+				if packets != tc.wantPacket || slices.Contains(inc.Classes, "port-probe") != tc.wantPacket {
+					t.Errorf("packets in its evidence %v, classes %v; want packets %v", packets, inc.Classes, tc.wantPacket)
+				}
+				if inc.Count != tc.wantCount {
+					t.Errorf("Count %d, want %d", inc.Count, tc.wantCount)
+				}
+			})
+		}
+	}
+}
