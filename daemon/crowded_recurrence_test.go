@@ -48,3 +48,35 @@ func TestNetworkRecurrenceBehindPacketsIsReported(t *testing.T) {
 		t.Errorf("the report names 6.6.6.200, which sent packets alone:\n%s", text)
 	}
 }
+
+// Review 21d D1 (realpk) through the real pipeline: ten addresses of 6.6.6.0/24, each
+// three dropped SYNs to port 22 and one failed login. The report counted 20
+// connections (40 lines), quoted 8 packets of 10 lines, gave 3 of 6 X-ARF parts to
+// the packets and said "connection attempts that our firewall blocked": all of it is
+// its failed logins now.
+func TestNetworkReportLeavesOutItsAddressesPackets(t *testing.T) {
+	p, cfg := forgedPipeline(t, "")
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var lines []string
+	for i := range 10 {
+		a := fmt.Sprintf("6.6.6.%d", 50+i)
+		for k := range 3 {
+			lines = append(lines, ufwPacket(t0.Add(time.Duration(i)*time.Minute+time.Duration(k)*time.Second), a, "TCP SYN"))
+		}
+		lines = append(lines, sshdFail(t0.Add(time.Duration(i)*time.Minute+30*time.Second), a, 40000+i))
+	}
+	mails := forgedRun(t, p, cfg, lines, t0.Add(3*time.Hour))
+	if len(mails) != 1 || mails[0].to != "<abuse@six.example>" {
+		t.Fatalf("reports %+v; want one to abuse@six.example", mails)
+	}
+	text := mails[0].text
+	saysAll(t, "the network report", text, "Addresses seen:  10\n", "Connections:     10 (10 log lines)\n")
+	for _, not := range []string{"UFW BLOCK", "firewall", "port_scan"} {
+		if strings.Contains(text, not) {
+			t.Errorf("the report says %q:\n%s", not, text)
+		}
+	}
+	if len(mails[0].xarf) == 0 {
+		t.Errorf("no X-ARF parts:\n%s", text)
+	}
+}
