@@ -89,12 +89,12 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 		// It names the addresses of reportable, unforgeable evidence alone, and with
 		// enough of them its lines are theirs alone, as recurrence has it.
 		for _, e := range news {
-			if a := e.Addr.Unmap(); c.reportable(e) && !slices.Contains(inc.Sources, a) {
+			if a := e.Addr.Unmap(); c.reportable(e) && !holdsSource(inc.Sources, a) {
 				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
 			}
 		}
 		if c.namesEnough(*inc) {
-			unnamed := func(e *abusewatch.Event) bool { return !slices.Contains(inc.Sources, e.Addr.Unmap()) }
+			unnamed := func(e *abusewatch.Event) bool { return !holdsSource(inc.Sources, e.Addr.Unmap()) }
 			news = slices.DeleteFunc(news, unnamed)
 			if slices.ContainsFunc(inc.Evidence, func(e abusewatch.Event) bool { return unnamed(&e) }) {
 				inc.Evidence = slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return unnamed(&e) })
@@ -126,7 +126,7 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 	}
 	if !scope.IsSingleIP() {
 		for i := len(news) - 1; i >= 0; i-- {
-			if a := news[i].Addr.Unmap(); slices.Contains(inc.Sources, a) {
+			if a := news[i].Addr.Unmap(); holdsSource(inc.Sources, a) {
 				inc.Addr = a // looked up through an address it names
 				break
 			}
@@ -187,4 +187,11 @@ func (c *Correlator) closeHeld(now time.Time, all bool) ([]abusewatch.Incident, 
 		out = append(out, inc)
 	}
 	return out, nil
+}
+
+// holdsSource says whether sources, sorted as incidents keep them (AddSources,
+// addAddr), hold a: a held recurrence asks of every event of every batch.
+func holdsSource(sources []netip.Addr, a netip.Addr) bool {
+	_, found := slices.BinarySearchFunc(sources, a, netip.Addr.Compare)
+	return found
 }

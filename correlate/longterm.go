@@ -268,12 +268,12 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 			}
 		}
 		for _, e := range evs {
-			if a := e.Addr.Unmap(); c.reportable(e) && !slices.Contains(inc.Sources, a) {
+			if a := e.Addr.Unmap(); c.reportable(e) && !holdsSource(inc.Sources, a) {
 				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
 			}
 		}
 		for _, a := range seen {
-			if !slices.Contains(inc.Sources, a) && !isMinus(a) && included(&abusewatch.Event{Addr: a}) {
+			if !holdsSource(inc.Sources, a) && !isMinus(a) && included(&abusewatch.Event{Addr: a}) {
 				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
 			}
 		}
@@ -282,7 +282,7 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 			inc.Addr = evs[len(evs)-1].Addr.Unmap()
 		}
 		for i := len(evs) - 1; i >= 0; i-- {
-			if a := evs[i].Addr.Unmap(); slices.Contains(inc.Sources, a) {
+			if a := evs[i].Addr.Unmap(); holdsSource(inc.Sources, a) {
 				inc.Addr = a // looked up through an address it names
 				break
 			}
@@ -309,7 +309,7 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 	// with them, its evidence is theirs alone.
 	namedEnough := c.namesEnough(inc)
 	if !scope.IsSingleIP() && namedEnough {
-		unnamed := func(e *abusewatch.Event) bool { return !slices.Contains(inc.Sources, e.Addr.Unmap()) }
+		unnamed := func(e *abusewatch.Event) bool { return !holdsSource(inc.Sources, e.Addr.Unmap()) }
 		if slices.ContainsFunc(evs, unnamed) {
 			evs = slices.DeleteFunc(slices.Clone(evs), unnamed)
 		}
