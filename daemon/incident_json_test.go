@@ -26,7 +26,8 @@ func TestIncidentInfoJSONIsSnakeCaseBothWays(t *testing.T) {
 			First: at, Last: at.Add(time.Minute), Count: 6, Attempts: 6, Hosts: []string{"web1"}, Evidence: []abusewatch.Event{ev},
 			Sources: []netip.Addr{ev.Addr}, Severity: 3, Success: true, PTR: "x.example", AdminOnly: true},
 		IncidentFate: IncidentFate{ReportID: "0b4af751", ReportState: abusewatch.ReportSent, ReportTo: []string{"abuse@hostco.example"},
-			Location: "250 ok", Unreported: "why", UnreportedCode: "no-contact"},
+			Location: "250 ok", Unreported: "why", UnreportedCode: "no-contact",
+			Shares: []ReportShare{{ID: "7c1d", State: abusewatch.ReportPendingApproval, To: []string{"abuse@customer.example"}, Location: "maildir/new/x"}}},
 	}
 	for _, v := range []any{in.Incident, ev, in.IncidentFate} {
 		rv := reflect.ValueOf(v)

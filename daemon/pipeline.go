@@ -472,7 +472,7 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 		return nil, err
 	}
 	var out []TouchedIncident
-	var byIncident map[string][]abusewatch.Report // the reports naming each incident, read once when needed
+	shares := &reportIndex{st: p.store}
 	for id := range p.touched {
 		inc, ok, err := p.store.Incident(id)
 		if err != nil {
@@ -494,16 +494,9 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 		if !t.Reported {
 			t.Unreported = why.Incident(inc)
 		}
-		if t.Reported && inc.AboutNetwork() {
-			if byIncident == nil {
-				if byIncident, err = p.reportsByIncident(); err != nil {
-					return nil, err
-				}
-			}
-			for _, r := range byIncident[inc.ID] {
-				if r.ID != t.Report.ID && r.State != abusewatch.ReportRejected {
-					t.Shares = append(t.Shares, r)
-				}
+		if t.Reported {
+			if t.Shares, err = shares.others(inc, t.Report.ID); err != nil {
+				return nil, err
 			}
 		}
 		out = append(out, t)
@@ -511,22 +504,6 @@ func (p *Pipeline) Touched(now time.Time) ([]TouchedIncident, error) {
 	slices.SortStableFunc(out, func(a, b TouchedIncident) int {
 		return cmp.Or(a.Incident.First.Compare(b.Incident.First), cmp.Compare(a.Incident.ID, b.Incident.ID))
 	})
-	return out, nil
-}
-
-// reportsByIncident lists every stored report under each incident it names, oldest
-// first.
-func (p *Pipeline) reportsByIncident() (map[string][]abusewatch.Report, error) {
-	all, err := p.store.Reports()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]abusewatch.Report{}
-	for _, r := range all {
-		for _, id := range r.Incidents {
-			out[id] = append(out[id], r)
-		}
-	}
 	return out, nil
 }
 

@@ -32,6 +32,9 @@ type IncidentFate struct {
 	ReportState abusewatch.ReportState `json:"report_state,omitempty"`
 	ReportTo    []string               `json:"report_to,omitempty"`
 	Location    string                 `json:"report_location,omitempty"`
+	// Of a network incident split among parties, the other parties' reports (not
+	// rejected), oldest first: each party's share is a report of its own.
+	Shares []ReportShare `json:"report_shares,omitempty"`
 	// Without a report: why it is not reported outside ("": nothing holds it back, its
 	// report is written at the outbox's next round), and the same as a stable code
 	// for scripts (Unreported.Reason: "pending" when nothing holds it back).
@@ -71,8 +74,9 @@ func QueryIncidents(st *store.Store, since time.Time, limit int, why *Unreported
 			out.NewestBegan = &first
 		}
 	}
+	shares := &reportIndex{st: st}
 	for _, inc := range all {
-		info, err := withReport(st, inc, why)
+		info, err := withReport(st, inc, why, shares)
 		if err != nil {
 			return IncidentList{}, err
 		}
@@ -82,8 +86,51 @@ func QueryIncidents(st *store.Store, since time.Time, limit int, why *Unreported
 	return out, nil
 }
 
-// withReport is inc with its report, or why (unless nil) it has none.
-func withReport(st *store.Store, inc abusewatch.Incident, why *Unreported) (IncidentInfo, error) {
+// ReportShare is a party's report of its share of a split network incident.
+type ReportShare struct {
+	ID       string                 `json:"report_id"`
+	State    abusewatch.ReportState `json:"report_state"`
+	To       []string               `json:"report_to"`
+	Location string                 `json:"report_location,omitempty"`
+}
+
+// reportIndex finds the reports of the other parties of a split network incident: every
+// stored report under each incident it names, read once, when first asked.
+type reportIndex struct {
+	st *store.Store
+	by map[string][]abusewatch.Report
+}
+
+// others are the reports naming network incident inc but the one with ID primary, and
+// those rejected, oldest first; none for an incident of one address.
+func (x *reportIndex) others(inc abusewatch.Incident, primary string) ([]abusewatch.Report, error) {
+	if !inc.AboutNetwork() {
+		return nil, nil
+	}
+	if x.by == nil {
+		all, err := x.st.Reports()
+		if err != nil {
+			return nil, err
+		}
+		x.by = map[string][]abusewatch.Report{}
+		for _, r := range all {
+			for _, id := range r.Incidents {
+				x.by[id] = append(x.by[id], r)
+			}
+		}
+	}
+	var out []abusewatch.Report
+	for _, r := range x.by[inc.ID] {
+		if r.ID != primary && r.State != abusewatch.ReportRejected {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// withReport is inc with its report and the other parties' (shares), or why (unless
+// nil) it has none.
+func withReport(st *store.Store, inc abusewatch.Incident, why *Unreported, shares *reportIndex) (IncidentInfo, error) {
 	info := IncidentInfo{Incident: inc}
 	id, ok, err := st.ReportFor(inc.ID)
 	if err != nil || !ok {
@@ -97,7 +144,11 @@ func withReport(st *store.Store, inc abusewatch.Incident, why *Unreported) (Inci
 		return info, err
 	}
 	info.ReportID, info.ReportState, info.ReportTo, info.Location = r.ID, r.State, r.Contact.Emails, r.Location
-	return info, nil
+	others, err := shares.others(inc, r.ID)
+	for _, o := range others {
+		info.Shares = append(info.Shares, ReportShare{ID: o.ID, State: o.State, To: o.Contact.Emails, Location: o.Location})
+	}
+	return info, err
 }
 
 // NetworkInfo is what is known about an address or a network.
@@ -235,8 +286,9 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 		return info, err
 	}
 	info.IncidentsTotal += added
+	shares := &reportIndex{st: st}
 	for _, inc := range incs {
-		ii, err := withReport(st, inc, why)
+		ii, err := withReport(st, inc, why, shares)
 		if err != nil {
 			return info, err
 		}

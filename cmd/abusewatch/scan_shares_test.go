@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// A network incident split between two parties is two reports: scan's table says where
-// each went, not only the last written (review 21c: a guess's held share was shown
-// where the registry desk's share had been sent).
+// A network incident split between two parties is two reports: scan's table and
+// `incidents` say where each went, not only the last written (reviews 21c, 21d: a
+// guess's held share was shown where the registry desk's share had been sent).
 func TestScanShowsEachPartysShareOfANetworkIncident(t *testing.T) {
 	dir, config := demoConfigFile(t, "auto")
 	doc, err := os.ReadFile(config)
@@ -50,6 +50,21 @@ func TestScanShowsEachPartysShareOfANetworkIncident(t *testing.T) {
 	for _, want := range []string{"sent to abuse@hostco.example: ", "sent to abuse@customer.example: "} {
 		if !strings.Contains(row, want) {
 			t.Errorf("the network's row lacks %q:\n%s", want, stdout)
+		}
+	}
+	listed, stderr, code := runBinary(t, dir, "incidents", "--config", config, "--since", "2026-11-01")
+	if code != 0 {
+		t.Fatalf("incidents: exit %d\n%s", code, stderr)
+	}
+	row = ""
+	for l := range strings.Lines(listed) {
+		if strings.Contains(l, "45.134.26.0/24") {
+			row = l
+		}
+	}
+	for _, want := range []string{"sent to abuse@hostco.example", "sent to abuse@customer.example"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("incidents' row of the network lacks %q:\n%s", want, listed)
 		}
 	}
 }

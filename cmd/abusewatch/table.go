@@ -100,7 +100,11 @@ func (t *table) Flush() error {
 // incidentReport says where an incident's report is, or why it has none.
 func incidentReport(i daemon.IncidentInfo) string {
 	if i.ReportID != "" {
-		return fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))
+		cells := []string{fmt.Sprintf("%s to %s", i.ReportState, strings.Join(i.ReportTo, ", "))}
+		for _, s := range i.Shares { // the other parties' shares of a split network incident
+			cells = append(cells, fmt.Sprintf("%s to %s", s.State, strings.Join(s.To, ", ")))
+		}
+		return strings.Join(cells, "; ")
 	}
 	if i.UnreportedCode == daemon.UnreportedUnknown {
 		// Without the daemon: maybe none yet, maybe no contact; the words say so.
