@@ -152,11 +152,14 @@ func (d *Daemon) reload() (ReloadResult, error) {
 	}
 	pipe.Counters, pipe.misses, pipe.alerts, pipe.senders = d.pipe.Counters, d.pipe.misses, d.pipe.alerts, d.pipe.senders
 	if round := d.outbox.pipe; round != nil {
-		// The running round of the outbox keeps the pipeline it began with; what the
-		// new config never reports, it must not report either.
+		// The running round of the outbox has the pipeline it began with until it
+		// stops: what the new config never reports, it must not report either.
 		for _, p := range cfg.neverReport() {
 			round.correlator.Exclude(p)
 		}
+	}
+	if d.outbox.supersede() {
+		res.Notes = append(res.Notes, "the outbox round under way stops after the delivery it is making, if any; a round under the new config takes up the rest")
 	}
 	d.cfg, d.pipe = cfg, pipe
 	d.current.Store(pipe)

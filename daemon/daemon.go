@@ -82,16 +82,39 @@ type OutboxStatus struct {
 	// longer the daemon's, and an exclusion must reach it too.
 	pipe    *Pipeline
 	skipped bool // a tick skipped its round meanwhile (logged once)
+	// stop ends the running round (a delivery under way finishes); superseded says a
+	// reload called it, and a round under the new config follows at once.
+	stop       context.CancelFunc
+	superseded bool
 }
 
-// started records the start of a round with pipe.
-func (o *OutboxStatus) started(pipe *Pipeline) {
-	o.pipe, o.Started, o.skipped = pipe, time.Now(), false
+// started records the start of a round with pipe, which stop ends.
+func (o *OutboxStatus) started(pipe *Pipeline, stop context.CancelFunc) {
+	o.pipe, o.Started, o.skipped, o.stop, o.superseded = pipe, time.Now(), false, stop, false
+}
+
+// supersede ends the running round, if any, because a reload replaced its pipeline:
+// what it has not done yet, a round under the new config does (a mode set to observe
+// or review, a [[do_not_contact]] added, must hold from the reload on, not after a
+// round that may take minutes of lookups and deliveries). It says whether one ran.
+func (o *OutboxStatus) supersede() bool {
+	if o.pipe == nil {
+		return false
+	}
+	o.superseded = true
+	o.stop()
+	return true
 }
 
 // finished records the end of the running round, which returned err.
 func (o *OutboxStatus) finished(err error) {
-	o.pipe, o.LastSeconds, o.LastError = nil, time.Since(o.Started).Seconds(), ""
+	if o.stop != nil {
+		o.stop()
+	}
+	if o.superseded && errors.Is(err, context.Canceled) {
+		err = nil // stopped by a reload: not a failure
+	}
+	o.pipe, o.stop, o.LastSeconds, o.LastError = nil, nil, time.Since(o.Started).Seconds(), ""
 	if err != nil {
 		o.LastError = sanitizeText(err.Error()) // it may quote a mail server: status prints it
 	}
@@ -254,11 +277,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.showOutbox()
 			return
 		}
-		pipe := d.pipe // a reload replaces it; the round keeps the one it started with
-		d.outbox.started(pipe)
+		pipe := d.pipe // a reload replaces it, and stops the round (supersede)
+		roundCtx, stop := context.WithCancel(outboxCtx)
+		d.outbox.started(pipe, stop)
 		d.showOutbox()
 		go func() {
-			err := pipe.OutboxRound(outboxCtx, time.Now())
+			err := pipe.OutboxRound(roundCtx, time.Now())
 			if err != nil && !errors.Is(err, context.Canceled) {
 				d.log.Warn("scheduled work", "err", err)
 			}
@@ -269,7 +293,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	rescan := time.NewTicker(globEvery)
 	defer rescan.Stop()
-	reportTicker := time.NewTicker(d.cfg.Policy.ReportInterval.Duration)
+	reportEvery := d.cfg.Policy.ReportInterval.Duration
+	reportTicker := time.NewTicker(reportEvery)
 	defer reportTicker.Stop()
 	// The first round waits until what was logged while the daemon was stopped is
 	// read: its reports would leave those lines out, and a late daily summary, the one
@@ -311,6 +336,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.notify.Watchdog()
 		case fn := <-d.control:
 			fn()
+			if every := d.cfg.Policy.ReportInterval.Duration; every != reportEvery {
+				// A reload set another policy.report_interval.
+				reportEvery = every
+				reportTicker.Reset(every)
+			}
 		case l := <-lines:
 			add(l)
 			if len(recs) >= batchSize {
@@ -338,8 +368,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			report()
 		case err := <-outboxDone:
+			superseded := d.outbox.superseded
 			d.outbox.finished(err)
 			d.showOutbox()
+			if superseded {
+				d.log.Info("the outbox round stopped by the reload ended: a round under the new config begins")
+				report()
+			}
 		case <-ctx.Done():
 			stopFollowing()
 			wg.Wait()

@@ -1060,6 +1060,27 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	var notHers []string // the sources r's recipient is not told now, and why
 	var moved []movedSources
 	recompose := false // a network incident's share is to be looked up again
+	// In review mode nothing goes that the admin did not approve: a report queued in
+	// auto mode (waiting for its party's cooldown, a limit or a retry) when the admin
+	// set policy.mode to "review" waits for the approval now. A version before
+	// Report.Approved stored none for the reports it was told to send: those wait
+	// again too, the safe side of a change of mode.
+	if p.cfg.Policy.Mode == "review" && r.State == abusewatch.ReportQueued && r.Approved.IsZero() && !r.Contact.Guess {
+		why := "queued without your approval (policy.mode was \"auto\" when it was written, or it was approved with an older version); " +
+			"policy.mode is \"review\" now: it waits for your approval"
+		held := false
+		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if held = s.State == abusewatch.ReportQueued && s.Approved.IsZero(); held {
+				s.State, s.Updated, s.NextAttempt, s.Waiting, s.Error = abusewatch.ReportPendingApproval, now, time.Time{}, "", why
+			}
+			return nil
+		}); err != nil || held {
+			if held {
+				p.log.Info("report queued without approval waits for it: policy.mode is review", "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "))
+			}
+			return r, false, err
+		}
+	}
 	// A guess queued without the admin's approval was queued by a version that sent
 	// guesses on its own in auto mode (before review 21c), in the retry queue or the
 	// cooldown's: it waits for the admin now, as one written today does (heldIfGuessed),

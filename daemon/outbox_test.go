@@ -335,7 +335,7 @@ func TestCooldownHoldsASecondReportToTheSameAddress(t *testing.T) {
 func approve(t *testing.T, st *store.Store, id string) {
 	t.Helper()
 	if err := st.UpdateReport(id, func(r *abusewatch.Report) error {
-		r.State = abusewatch.ReportQueued
+		r.State, r.Approved = abusewatch.ReportQueued, t0 // as `report approve` does
 		return nil
 	}); err != nil {
 		t.Fatal(err)
