@@ -80,3 +80,53 @@ func TestNetworkReportLeavesOutItsAddressesPackets(t *testing.T) {
 		t.Errorf("no X-ARF parts:\n%s", text)
 	}
 }
+
+// Review 22 D2: a /24's recurrence began at the first event of its first day, whatever
+// it was, and counted every unforgeable line of the /24 from the daily counters. Ten
+// addresses of 6.6.6.0/24 fail a login each, one a day at 09:00, each day after a
+// dropped packet "from" another neighbour at 08:00 and a connection of a third, which
+// it does not name, that never spoke SSH at 08:30. Its report said "First seen:
+// 2026-11-20 08:00:00", the forged packet, and "(20 log lines)", the probes among
+// them: it begins at the first failed login and counts the ten. The admin's incident
+// keeps the rest.
+func TestNetworkRecurrenceIsDatedAndCountedByTheLinesItReports(t *testing.T) {
+	p, cfg := forgedPipeline(t, "")
+	day := func(d int, clock time.Duration) time.Time {
+		return time.Date(2026, 11, 20+d, 0, 0, 0, 0, time.UTC).Add(clock)
+	}
+	lines := func(d int) []string {
+		return []string{
+			ufwUDP(day(d, 8*time.Hour), fmt.Sprintf("6.6.6.%d", 100+d)),
+			fmt.Sprintf("%s web1 sshd[100]: Did not receive identification string from 6.6.6.%d port %d", day(d, 8*time.Hour+30*time.Minute).Format(time.RFC3339), 150+d, 50000+d),
+			sshdFail(day(d, 9*time.Hour), fmt.Sprintf("6.6.6.%d", 50+d), 40000+d),
+		}
+	}
+	for d := range 9 {
+		if err := p.Ingest(t.Context(), records(lines(d)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var network []forgedMail
+	for _, m := range forgedRun(t, p, cfg, lines(9), day(9, 12*time.Hour)) {
+		if strings.Contains(m.text, "6.6.6.0/24") {
+			network = append(network, m)
+		}
+	}
+	if len(network) != 1 {
+		t.Fatalf("reports of 6.6.6.0/24: %+v; want one", network)
+	}
+	text := network[0].text
+	saysAll(t, "the report", text, "First seen:      2026-11-20 09:00:00 +0000\n", "Last seen:       2026-11-29 09:00:00 +0000\n",
+		"Connections:     10 (10 log lines)\n", "Abuse report: repeated SSH login attempts from 6.6.6.0/24",
+		"Our logs show repeated failed SSH login attempts on 10 different days coming from your network.\n\n")
+	if strings.Contains(text, "between 2026-11-20 08:") {
+		t.Errorf("an X-ARF part dates it from before its first failed login:\n%s", text)
+	}
+	incs, err := p.store.IncidentsOfKeys([]string{"recur:6.6.6.0/24"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(incs) != 1 || !incs[0].First.Equal(day(0, 8*time.Hour)) {
+		t.Errorf("the stored recurrence %+v; want it from the first packet, for the admin", incs)
+	}
+}

@@ -630,7 +630,8 @@ func scopeOf(inc abusewatch.Incident) netip.Prefix {
 // with a report (to anyone, in any state) whose lines it may take in (a recurrence is
 // counted from daily counters, which hold a burst reported on its own as well, a
 // network incident counts every line of its window, those of an address's incident
-// reported before it formed too; its report leaves those lines out), and, of a
+// reported before it formed too; its report leaves those lines out), of a recurrence,
+// what the store holds of the lines it reports (recurrenceLines), and, of a
 // recurrence of a network, whether its Sources name every address of its lines. The
 // incidents of report except ("" none), which is being written again or previewed,
 // are its own, not another's.
@@ -666,6 +667,16 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 		rs, err := st.ReportedIncidentsOver(scopeOf(inc), inc.First, inc.Last, except)
 		if err != nil {
 			return known, err
+		}
+		if inc.Rule == "recurrence" {
+			r, err := recurrenceLines(st, inc, rs)
+			if err != nil {
+				return known, err
+			}
+			if known.Recurrences == nil {
+				known.Recurrences = map[string]mailer.Recurrence{}
+			}
+			known.Recurrences[inc.ID] = r
 		}
 		for _, r := range rs {
 			if all && !r.AboutNetwork() && !slices.ContainsFunc(inc.Sources, func(a netip.Addr) bool { return a.Unmap() == r.Addr.Unmap() }) {
