@@ -130,3 +130,36 @@ func TestNetworkRecurrenceIsDatedAndCountedByTheLinesItReports(t *testing.T) {
 		t.Errorf("the stored recurrence %+v; want it from the first packet, for the admin", incs)
 	}
 }
+
+// Review 21d D1's realpk split between two parties (6.6.6.0/25 and 6.6.6.128/25): each
+// party's share is counted from its own lines, which took in its addresses' dropped
+// SYNs. The second party was told "Connections: 10 (10 log lines)" for its five failed
+// logins, "First seen" a SYN and seven quoted packets. Each share is of its failed
+// logins alone now, as the whole report is.
+func TestAShareLeavesOutItsAddressesPackets(t *testing.T) {
+	extra := "[[contact]]\nnetwork = \"6.6.6.0/25\"\nemails = [\"abuse@a.example\"]\n[[contact]]\nnetwork = \"6.6.6.128/25\"\nemails = [\"abuse@b.example\"]\n"
+	p, cfg := forgedPipeline(t, extra)
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var lines []string
+	for i := range 10 {
+		a := fmt.Sprintf("6.6.6.%d", 50+i)
+		if i >= 5 {
+			a = fmt.Sprintf("6.6.6.%d", 150+i)
+		}
+		for k := range 3 {
+			lines = append(lines, ufwPacket(t0.Add(time.Duration(i)*time.Minute+time.Duration(k)*time.Second), a, "TCP SYN"))
+		}
+		lines = append(lines, sshdFail(t0.Add(time.Duration(i)*time.Minute+30*time.Second), a, 40000+i))
+	}
+	mails := forgedRun(t, p, cfg, lines, t0.Add(3*time.Hour))
+	first := map[string]string{"<abuse@a.example>": "2026-12-07 09:00:30 +0000", "<abuse@b.example>": "2026-12-07 09:05:30 +0000"}
+	if len(mails) != 2 {
+		t.Fatalf("reports %+v; want one to each party", mails)
+	}
+	for _, m := range mails {
+		saysAll(t, "the share to "+m.to, m.text, "First seen:      "+first[m.to]+"\n", "Connections:     5 (5 log lines)\n")
+		if strings.Contains(m.text, "UFW BLOCK") {
+			t.Errorf("the share to %s quotes packets:\n%s", m.to, m.text)
+		}
+	}
+}
