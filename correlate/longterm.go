@@ -513,11 +513,14 @@ func (c *Correlator) namesEnough(inc abusewatch.Incident) bool {
 // enoughReportableDays says whether recurrence inc has enough days with an event of a
 // reportable, unforgeable class for an outside report: as many as the rule's days
 // within its period, as the rule counts active days to make it. days are those of its
-// own (from its first day); the days of the period before it (a recurrence that
-// follows one reported, or one that ended) count too, read from the counters of
-// active's days (its scope's but minus's), only when its own fall short. A follow-up of
-// a reported recurrence needs one (the scope recurs still, as the rule says: it has no
-// count of days to reach again).
+// own (from its first day), at least one; the days of the period before it (a
+// recurrence that follows one reported, or one that ended) count too, read from the
+// counters of active's days (its scope's but minus's), only when its own fall short.
+// A follow-up of a reported recurrence has no count of days to reach to be made, but
+// to be reported it needs the rule's days as any other (review 22 D4): its reported
+// one's days within the period count, so an attack that keeps going is reported as it
+// grows, while one failed login months after a report, a chain of forged packets
+// between, is for the admin.
 func (c *Correlator) enoughReportableDays(inc *abusewatch.Incident, days int, active []time.Time, minus []netip.Addr) (bool, error) {
 	need := c.opts.Recurrence.Days
 	if days >= need {
@@ -543,28 +546,7 @@ func (c *Correlator) enoughReportableDays(inc *abusewatch.Incident, days int, ac
 		days += before.reportableDays
 		i = j
 	}
-	if days >= need {
-		return true, nil
-	}
-	return c.followsReported(inc)
-}
-
-// followsReported says whether recurrence inc follows one of its key that has a report:
-// the one that begins last before it, ended within Gap before its first event. Only a
-// store that answers about incidents before a key's newest (OpenIncidentAt) tells; with
-// another reader it says no, and the follow-up needs the rule's days.
-func (c *Correlator) followsReported(inc *abusewatch.Incident) (bool, error) {
-	st, ok := c.incidents.(interface {
-		OpenIncidentAt(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, bool, error)
-	})
-	if !ok {
-		return false, nil
-	}
-	prev, open, _, err := st.OpenIncidentAt(inc.Key, inc.First.Add(-c.opts.Recurrence.Gap), inc.First.Add(-time.Nanosecond), false)
-	if err != nil || !open || prev.ID == inc.ID || !prev.Last.Before(inc.First) {
-		return false, err
-	}
-	return c.isReported(prev.ID)
+	return days >= need, nil
 }
 
 // activeDays lists the days from start's to to on which scope was active: one read of

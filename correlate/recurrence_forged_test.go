@@ -87,9 +87,10 @@ func TestRecurrenceNeedsItsDaysOfUnforgeableEvidence(t *testing.T) {
 	}
 }
 
-// A follow-up of a reported recurrence has no count of days to reach again (the
-// address recurs still): one day of a failed login is enough for it, whether it is made
-// or grown; a follow-up of forged packets alone stays for the admin.
+// A follow-up of a reported recurrence has no count of days to reach to be made (the
+// address recurs still), and the reported one's days within the period count toward
+// its report: two days of a failed login after ten are enough for it, whether it is
+// made or grown; a follow-up of forged packets alone stays for the admin.
 func TestRecurrenceFollowUpNeedsOneDayOfUnforgeableEvidence(t *testing.T) {
 	const a = "6.6.6.7"
 	for _, tc := range []struct {
@@ -235,5 +236,59 @@ func (h *harness) passOver(evs []abusewatch.Event) {
 	if _, err := h.c.Recorrelate(context.Background(), twoAtATime{h.st}, evs[0].Time.Add(-time.Hour), evs[len(evs)-1].Time.Add(time.Hour),
 		func(incs []abusewatch.Incident) error { return h.st.PutIncidents(incs) }); err != nil {
 		h.t.Fatal(err)
+	}
+}
+
+// A follow-up is reported only when the days of reportable, unforgeable evidence
+// within the rule's period reach the rule's days, those of the reported recurrence
+// before it counting: the rule's own test, not one day of it (review 22 D4). The case:
+// an address reported for ten days of failed logins, then forged packets every 25
+// days (within the gap: one follow-up, for the admin, growing), and after seven months
+// one failed login. Its day was enough: the follow-up was mailed as "on many different
+// days" on one line. Ten days of failed logins in the period make it reportable again.
+func TestAFollowUpNeedsTheRulesDaysOfUnforgeableEvidence(t *testing.T) {
+	const a = "6.6.6.8"
+	packets := func() (out []abusewatch.Event) {
+		for d := 25; d <= 200; d += 25 {
+			out = append(out, forgedUDP(a, onDay(d, 9*time.Hour)))
+		}
+		return out
+	}
+	fails := func(from, to int) (out []abusewatch.Event) {
+		for d := from; d <= to; d++ {
+			out = append(out, at(a, onDay(d, 10*time.Hour), uint16(41000+d)))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name          string
+		after         []abusewatch.Event
+		wantAdminOnly bool
+	}{
+		{"forged packets for months, then one failed login", append(packets(), fails(205, 205)...), true},
+		{"forged packets for months, then failed logins on ten days", append(packets(), fails(205, 214)...), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, recurrenceOpts)
+			h.feedDays(fails(0, 9))
+			rec, ok := h.stored("recur:" + a + "/32")
+			if !ok || rec.AdminOnly {
+				t.Fatalf("10 days of failed logins: %+v, want a reportable recurrence", rec)
+			}
+			if _, err := h.st.AddReport(abusewatch.Report{ID: "r1", State: abusewatch.ReportSent, Incidents: []string{rec.ID}}); err != nil {
+				t.Fatal(err)
+			}
+			h.feedDays(tc.after)
+			incs, err := h.st.IncidentsOfKeys([]string{"recur:" + a + "/32"}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(incs) != 2 || incs[1].ID == rec.ID || !incs[1].First.Equal(onDay(25, 9*time.Hour)) {
+				t.Fatalf("incidents %+v; want the reported one and its follow-up from day 25", incs)
+			}
+			if next := incs[1]; next.AdminOnly != tc.wantAdminOnly {
+				t.Errorf("follow-up AdminOnly = %v, want %v (%d lines from %s to %s)", next.AdminOnly, tc.wantAdminOnly, next.Count, next.First, next.Last)
+			}
+		})
 	}
 }

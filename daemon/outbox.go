@@ -630,7 +630,8 @@ func scopeOf(inc abusewatch.Incident) netip.Prefix {
 // with a report (to anyone, in any state) whose lines it may take in (a recurrence is
 // counted from daily counters, which hold a burst reported on its own as well, a
 // network incident counts every line of its window, those of an address's incident
-// reported before it formed too; its report leaves those lines out), and, of a
+// reported before it formed too; its report leaves those lines out), of a recurrence,
+// what the store holds of the lines it reports (recurrenceLines), and, of a
 // recurrence of a network, whether its Sources name every address of its lines. The
 // incidents of report except ("" none), which is being written again or previewed,
 // are its own, not another's.
@@ -666,6 +667,16 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 		rs, err := st.ReportedIncidentsOver(scopeOf(inc), inc.First, inc.Last, except)
 		if err != nil {
 			return known, err
+		}
+		if inc.Rule == "recurrence" {
+			r, err := recurrenceLines(st, inc, rs)
+			if err != nil {
+				return known, err
+			}
+			if known.Recurrences == nil {
+				known.Recurrences = map[string]mailer.Recurrence{}
+			}
+			known.Recurrences[inc.ID] = r
 		}
 		for _, r := range rs {
 			if all && !r.AboutNetwork() && !slices.ContainsFunc(inc.Sources, func(a netip.Addr) bool { return a.Unmap() == r.Addr.Unmap() }) {
@@ -822,7 +833,8 @@ func (p *Pipeline) recounted(inc abusewatch.Incident, leftOut []netip.Addr) (abu
 	var left, kept []*abusewatch.Event
 	for i := range evs {
 		switch e := &evs[i]; {
-		case e.Class == abusewatch.ClassAuthSuccess:
+		case e.Class == abusewatch.ClassAuthSuccess, e.Proto != "", correlate.Forgeable(e.Class):
+			// Reported, it counts no forgeable packet (review 21d D1), nor begins at one.
 		case slices.Contains(leftOut, e.Addr.Unmap()):
 			left = append(left, e)
 		default:
@@ -842,9 +854,10 @@ func (p *Pipeline) recounted(inc abusewatch.Incident, leftOut []netip.Addr) (abu
 
 // shareCounted is inc, a network incident, as the party whose addresses gone does not
 // leave out is told it: the party's own lines, counted, shown and dated. They are the
-// lines of its addresses the store holds within inc's span and those inc kept as
-// evidence. Of a recurrence, the days whose raw events retention may have deleted are
-// counted from the party's addresses' daily counters, as the recurrence itself is, and
+// unforgeable lines of its addresses the store holds within inc's span and those inc
+// kept as evidence. Of a recurrence, the days whose raw events retention may have
+// deleted are counted from the party's addresses' daily counters (their classes that
+// cannot be forged), as the recurrence itself is, and
 // it begins (ends) on such a day, at midnight UTC (or inc's own first event), when the
 // counters know more of it than its lines: no line shown predates its First. Its
 // evidence is its lines sampled as the correlator samples (the first, a sample, the
@@ -871,7 +884,10 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 	}
 	seen := map[lineKey]bool{}
 	take := func(e *abusewatch.Event) {
-		if e.Class == abusewatch.ClassAuthSuccess || !e.Addr.IsValid() || gone(e.Addr.Unmap()) {
+		// Reported outside, it is about the party's unforgeable lines: a packet its
+		// firewall logged is anyone's to send (review 21d D1, of shares too: the share
+		// quoted its addresses' dropped SYNs and began at the first of them).
+		if e.Class == abusewatch.ClassAuthSuccess || !e.Addr.IsValid() || gone(e.Addr.Unmap()) || e.Proto != "" || correlate.Forgeable(e.Class) {
 			return
 		}
 		k := lineKey{seq: e.Seq}
@@ -995,7 +1011,7 @@ func (p *Pipeline) partyDays(inc abusewatch.Incident, lines []*abusewatch.Event,
 		}
 		for _, d := range days {
 			for class, n := range d.ByClass {
-				if class == abusewatch.ClassAuthSuccess || n <= 0 {
+				if class == abusewatch.ClassAuthSuccess || n <= 0 || correlate.Forgeable(class) {
 					continue
 				}
 				perDay[d.Start.UTC()] += n

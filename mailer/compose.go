@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/mail"
 	"net/netip"
 	"slices"
@@ -108,7 +109,7 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 	// cannot render would otherwise fail only when such a report is due.
 	for _, k := range sampleRecipients(contact) {
 		out.Reset()
-		if err := t.Execute(&out, c.memo(k, detailed, others)); err != nil {
+		if err := t.Execute(&out, c.memo(k, detailed, others, nil)); err != nil {
 			return nil, fmt.Errorf("mailer: the report template does not render (for a recipient found as %q): %w",
 				recipientOf(k, detailed).Kind, err)
 		}
@@ -141,6 +142,9 @@ type Known struct {
 	// Inexact are, by incident ID, what the incidents cannot state exactly (a party's
 	// share of a network incident whose lines retention deleted): the memo says so.
 	Inexact map[string]Inexact
+	// Recurrences are, by ID of a recurrence, what the store holds of the lines it
+	// reports: its report dates, counts and describes those (Recurrence).
+	Recurrences map[string]Recurrence
 	// Seen are, by ID of a network incident, when each address of its evidence was seen
 	// within it: the X-ARF part of the address gives its times, not those of its lines
 	// in the incident's sample.
@@ -171,6 +175,28 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 		return abusewatch.Report{}, err
 	}
 	incidents = slices.Clone(incidents)
+	inexact, own := known.Inexact, false // and the recurrences' first days known only as days
+	for i := range incidents {
+		r, ok := known.Recurrences[incidents[i].ID]
+		if !ok || incidents[i].Rule != "recurrence" {
+			continue
+		}
+		was := incidents[i].First
+		var firstDay bool
+		// A First it moved is a line's or (firstDay) a day's, whatever Inexact said of
+		// the one before.
+		if incidents[i], firstDay = asReported(incidents[i], r); firstDay || !incidents[i].First.Equal(was) {
+			if !own {
+				inexact, own = maps.Clone(known.Inexact), true
+				if inexact == nil {
+					inexact = map[string]Inexact{}
+				}
+			}
+			in := inexact[incidents[i].ID]
+			in.FirstDay = firstDay
+			inexact[incidents[i].ID] = in
+		}
+	}
 	slices.SortFunc(incidents, func(a, b abusewatch.Incident) int {
 		return cmp.Or(a.First.Compare(b.First), strings.Compare(a.ID, b.ID))
 	})
@@ -192,8 +218,8 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 	if len(low) > 0 {
 		lowerBounds(sources, low)
 	}
-	if len(known.Inexact) > 0 {
-		markInexact(sources, known.Inexact)
+	if len(inexact) > 0 {
+		markInexact(sources, inexact)
 	}
 	subject := subjectFor(sources)
 
@@ -202,7 +228,7 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 	if c.listsOthers {
 		detailed, others = mostSerious(sources, maxDetailed)
 	}
-	m := c.memo(contact, detailed, others)
+	m := c.memo(contact, detailed, others, known.Recurrences)
 	m.ReportID = id
 	if err := c.tmpl.Execute(&body, m); err != nil {
 		return abusewatch.Report{}, fmt.Errorf("mailer: rendering the report template: %w", err)

@@ -222,8 +222,15 @@ type memoIncident struct {
 
 // reasons says why we write about sources: one phrase per kind of activity, in the
 // words of the rule that found it where it says more than the class (a port scan, a
-// sweep, a recurrence), each once.
-func reasons(sources []*source) []string {
+// sweep, a recurrence and on how many days: recurrenceDays), each once.
+func reasons(sources []*source, recurrences map[string]Recurrence) []string {
+	// A recurrence's classes are its scope's by day (a /24's, of addresses it does
+	// not name too): of those the store knows, it gives reasons for the classes of
+	// the lines it reports alone.
+	reports := func(inc *abusewatch.Incident, cl abusewatch.Class) bool {
+		r, ok := recurrences[inc.ID]
+		return inc.Rule != "recurrence" || !ok || r.Lines == 0 || r.Days[cl] > 0
+	}
 	var out []string
 	for _, s := range sources {
 		// Of a class that a sweep, a recurrence or a port scan of this source names,
@@ -232,7 +239,7 @@ func reasons(sources []*source) []string {
 		for _, inc := range s.members {
 			if !s.inc.AboutNetwork() && (inc.Rule == "sweep" || inc.Rule == "recurrence" || inc.Rule == "port-scan") {
 				for _, cl := range inc.Classes {
-					qualified[cl] = true
+					qualified[cl] = qualified[cl] || reports(&inc, cl)
 				}
 			}
 		}
@@ -252,8 +259,11 @@ func reasons(sources []*source) []string {
 				switch {
 				case inc.Rule == "sweep":
 					r += " on several of our hosts in turn (a sweep)"
+				case inc.Rule == "recurrence" && !reports(&inc, cl):
+					continue
 				case inc.Rule == "recurrence":
-					r += " on many different days"
+					rec, ok := recurrences[inc.ID]
+					r += recurrenceDays(&inc, cl, rec, ok && rec.Lines > 0)
 				case qualified[cl]:
 					continue
 				}
@@ -348,12 +358,14 @@ func (c *Composer) hostNames(hosts []string) []string {
 	return out
 }
 
-func (c *Composer) memo(contact abusewatch.Contact, sources, others []*source) memo {
+// memo is what the template shows of sources (in detail) and others (a line each);
+// recurrences are Known.Recurrences.
+func (c *Composer) memo(contact abusewatch.Contact, sources, others []*source, recurrences map[string]Recurrence) memo {
 	m := memo{
 		Reporter: c.reporter,
 		Network:  contact.Network.String(),
 		Holder:   sanitize(contact.Name),
-		Reasons:  reasons(slices.Concat(sources, others)),
+		Reasons:  reasons(slices.Concat(sources, others), recurrences),
 	}
 	if c.signer != nil {
 		m.Key = &memoKey{Fingerprint: c.signer.Fingerprint(), URL: c.signer.KeyURL()}
