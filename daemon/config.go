@@ -616,6 +616,23 @@ func parseNetwork(s string) (netip.Prefix, error) {
 // File is the path the config was read from.
 func (c *Config) File() string { return c.file }
 
+// Command is the command line `abusewatch sub args…` as the admin pastes it from a
+// hint, a log line or a mail: with --config file when file is not the default, so that
+// it acts on the store the hint is about, not on /etc/abusewatch's.
+func Command(file, sub string, args ...string) string {
+	cmd := "abusewatch " + sub
+	if file != "" && file != DefaultConfigPath {
+		cmd += " --config " + file
+	}
+	for _, a := range args {
+		cmd += " " + a
+	}
+	return cmd
+}
+
+// Command is Command with the file c was read from.
+func (c *Config) Command(sub string, args ...string) string { return Command(c.file, sub, args...) }
+
 // decodeError turns go-toml's errors into a ConfigError with line, key and hint.
 func decodeError(file string, doc []byte, err error) error {
 	var strict *toml.StrictMissingError

@@ -75,8 +75,9 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 	}
 	for _, r := range stuck {
 		msg := fmt.Sprintf("abusewatch stopped while sending this report (attempt %d, %s); it may or may not have arrived, "+
-			"so it is not sent again on its own: check the mail server's log, then `abusewatch report approve %s` to send it "+
-			"or `abusewatch report reject %s`", r.Attempts, r.Updated.In(p.zone()).Format("2006-01-02 15:04:05 -0700"), r.ID, r.ID)
+			"so it is not sent again on its own: check the mail server's log, then `%s` to send it "+
+			"or `%s`", r.Attempts, r.Updated.In(p.zone()).Format("2006-01-02 15:04:05 -0700"),
+			p.cfg.Command("report approve", r.ID), p.cfg.Command("report reject", r.ID))
 		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			s.State, s.Updated, s.Error, s.Waiting = abusewatch.ReportPendingApproval, now, msg, ""
 			return nil
@@ -84,7 +85,7 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 			return err
 		}
 		p.log.Warn("report was being sent when abusewatch stopped: not sending it again without your approval",
-			"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "approve", "abusewatch report approve "+r.ID)
+			"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "approve", p.cfg.Command("report approve", r.ID))
 	}
 	return nil
 }
@@ -1732,7 +1733,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			case errors.Is(derr, mailer.ErrMayHaveArrived):
 				// As after a stop while sending (RecoverInterrupted): a person decides.
 				s.State, s.Error = abusewatch.ReportPendingApproval, fmt.Sprintf("%s; it is not sent again on its own: check the mail "+
-					"server's log, then `abusewatch report approve %s` to send it or `abusewatch report reject %s`", why, s.ID, s.ID)
+					"server's log, then `%s` to send it or `%s`", why, p.cfg.Command("report approve", s.ID), p.cfg.Command("report reject", s.ID))
 			case giveUp:
 				s.State, s.Error = abusewatch.ReportFailed, fmt.Sprintf("gave up after %d attempts since %s: %s",
 					s.Attempts, s.Created.In(p.zone()).Format("2006-01-02 15:04 -0700"), why)
@@ -1748,7 +1749,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		}
 		if errors.Is(derr, mailer.ErrMayHaveArrived) {
 			p.log.Warn("report may have arrived though the mail server did not answer: not sending it again without your approval",
-				"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "err", derr, "approve", "abusewatch report approve "+r.ID)
+				"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "err", derr, "approve", p.cfg.Command("report approve", r.ID))
 			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
 			continue
 		}

@@ -207,7 +207,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		// A guess's recipient may have nothing to do with the address: --all never
 		// approves one unread.
 		for _, id := range done.Guesses {
-			fmt.Fprintf(c.stdout, "%s is to a guessed contact: left out by --all; read it (abusewatch report show %s), then approve it by its ID\n", id, id)
+			fmt.Fprintf(c.stdout, "%s is to a guessed contact: left out by --all; read it (%s), then approve it by its ID\n", id, daemon.Command(*f.config, "report show", id))
 		}
 		return err
 	}

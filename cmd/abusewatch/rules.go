@@ -293,7 +293,7 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 		}
 		if len(shapes) == 0 && !*f.asJSON {
 			fmt.Fprintf(c.stdout, "No unknown records since %s: nothing to suggest.\n", shownTime(from, shownZone(cfg)))
-			return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "abusewatch rules suggest")
+			return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "rules suggest")
 		}
 	case 1: // the unknown records of a log, under the chosen rules
 		if shapes, err = c.shapesOf(ctx, rf, files[0], flagGiven(fs, "config"), *limit); err != nil {

@@ -55,7 +55,7 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 	}
 	if len(shapes) == 0 {
 		fmt.Fprintf(c.stdout, "No unknown records since %s.\n", shownTime(from, shownZone(cfg)))
-		return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "abusewatch unknown")
+		return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "unknown")
 	}
 	tw := newTable(c.stdout)
 	loc := shownZone(cfg)
@@ -99,10 +99,7 @@ func olderShapes(ctx context.Context, w io.Writer, f adminFlags, stderr io.Write
 		}
 	}
 	// Whole days back, past its last sighting.
-	cmd += fmt.Sprintf(" --since %dd", max(int(time.Since(newest).Hours()/24)+1, 1))
-	if *f.config != daemon.DefaultConfigPath {
-		cmd += " --config " + *f.config
-	}
+	cmd = daemon.Command(*f.config, cmd, fmt.Sprintf("--since %dd", max(int(time.Since(newest).Hours()/24)+1, 1)))
 	fmt.Fprintf(w, "%s stored, the newest last seen on %s: %s\n", counted(len(all), "unknown shape"), shownTime(newest, shownZone(cfg)), cmd)
 	return nil
 }

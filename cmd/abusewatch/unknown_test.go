@@ -58,8 +58,8 @@ func TestUnknownListsShapesFromTheDaemonAndOffline(t *testing.T) {
 	days := int(time.Since(time.Date(2026, 11, 20, 3, 0, 6, 0, time.UTC)).Hours()/24) + 1
 	for _, cmd := range [][]string{{"unknown"}, {"rules", "suggest"}} {
 		stdout, _, code = s.admin(t, cmd...)
-		want := fmt.Sprintf("2 unknown shapes stored, the newest last seen on 2026-11-20 03:00 +0000: abusewatch %s --since %dd --config %s",
-			strings.Join(cmd, " "), days, s.cfg)
+		want := fmt.Sprintf("2 unknown shapes stored, the newest last seen on 2026-11-20 03:00 +0000: abusewatch %s --config %s --since %dd",
+			strings.Join(cmd, " "), s.cfg, days)
 		if code != 0 || !strings.Contains(stdout, "No unknown records since ") || !strings.Contains(stdout, want) || strings.Contains(stdout, "matched a rule") {
 			t.Errorf("%s with its default period: exit %d\n%s\nwant %q", strings.Join(cmd, " "), code, stdout, want)
 		}
