@@ -355,6 +355,10 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	already := len(mine) == 0
 	if already {
 		if len(reported) == 0 {
+			if why := cfg.NeverReported(addr); why != "" {
+				// As ip says it: the reason is the config's, not the store's.
+				return Preview{}, fmt.Errorf("%s is never reported: %s", addr, why)
+			}
 			return Preview{}, fmt.Errorf("no incident from %s in %s: nothing would be reported", addr, cfg.Store.Path)
 		}
 		mine = reported[len(reported)-1:]

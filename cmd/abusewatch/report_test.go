@@ -142,6 +142,11 @@ func TestReportPreviewShowsWhatWouldBeSent(t *testing.T) {
 	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "81.2.69.160"); code != 1 || !strings.Contains(stderr, "possible compromise") {
 		t.Errorf("preview of a compromise: exit %d, %s", code, stderr)
 	}
+	// Private space: why it is never reported, as ip says, not "no incident".
+	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "10.20.0.77"); code != 1 ||
+		!strings.Contains(stderr, "10.20.0.77 is never reported: 10.0.0.0/8 is special-purpose") {
+		t.Errorf("preview of a private address: exit %d, %s", code, stderr)
+	}
 	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "not-an-ip"); code != 2 || !strings.Contains(stderr, "attacking address") {
 		t.Errorf("bad address: exit %d, %s", code, stderr)
 	}
