@@ -711,12 +711,7 @@ func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 // suggestion names the valid word nearest to got, if it is near enough to be a typo, or
 // else lists them, after what ("valid keys here").
 func suggestion(got string, valid []string, what string) string {
-	best, bestD := "", len(got)/2+2
-	for _, v := range valid {
-		if d := editDistance(got, v); d < bestD {
-			best, bestD = v, d
-		}
-	}
+	best := Nearest(got, valid)
 	if best == "" {
 		if len(valid) > 0 {
 			return what + ": " + strings.Join(valid, ", ")
@@ -724,6 +719,18 @@ func suggestion(got string, valid []string, what string) string {
 		return ""
 	}
 	return fmt.Sprintf("did you mean %q?", best)
+}
+
+// Nearest is the word of valid nearest to got when it is near enough to be a typo of
+// it (a config key, a command name), "" when none is.
+func Nearest(got string, valid []string) string {
+	best, bestD := "", len(got)/2+2
+	for _, v := range valid {
+		if d := editDistance(got, v); d < bestD {
+			best, bestD = v, d
+		}
+	}
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b.
