@@ -42,7 +42,7 @@ type scanSummary struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	// ReadBefore: the files whose lines were read before, up to an offset (by a scan or
 	// the daemon, under their name or another), and those truncated since.
-	ReadBefore []daemon.ScannedFile `json:"read_before,omitempty"`
+	ReadBefore []daemon.ScannedFile `json:"read_before"`
 }
 
 func (c *scanCommand) Run(ctx context.Context, args []string) error {
@@ -108,7 +108,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
 		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
-		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: scanned,
+		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: orEmpty(scanned),
 	}
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)
