@@ -178,9 +178,10 @@ func TestAdminCommandsSayWhenTheDaemonIsNotRunning(t *testing.T) {
 			t.Errorf("%s without a daemon: exit %d, %q", cmd, code, stderr)
 		}
 	}
-	// Read commands answer from the store file instead.
+	// Read commands answer from the store file instead (here, before the first start,
+	// from no store at all, which they do not create).
 	stdout, stderr, code := s.admin(t, "incidents")
-	if code != 0 || !strings.Contains(stderr, "using") || !strings.Contains(stdout, "No incidents") {
+	if code != 0 || !strings.Contains(stderr, "The daemon is not running") || !strings.Contains(stdout, "No incidents") {
 		t.Errorf("incidents offline: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

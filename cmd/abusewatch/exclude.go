@@ -83,7 +83,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 		return c.remove(ctx, f, p)
 	}
 	var res daemon.ExcludeResult
-	cfg, err := queryOrOffline(ctx, f, c.stderr,
+	cfg, err := changeOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
 			return cl.call(ctx, "POST", apiPath("v1", c.Name()), url.Values{"network": {p.String()}, "reason": {*reason}}, &res)
 		},

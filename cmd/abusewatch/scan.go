@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -79,6 +80,11 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		if cfg.Detect.NormalDirs, cfg.Detect.AttackDirs, err = detect.SplitRuleDirs(*ruleDirs); err != nil {
 			return &usageError{err.Error()}
 		}
+	}
+	// Before the store is opened, which creates it: a mistyped name made a state
+	// database (root's, under sudo) and then failed.
+	if err := readableFiles(files); err != nil {
+		return err
 	}
 	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
 	if err != nil {
@@ -248,4 +254,24 @@ func reportState(r abusewatch.Report) string {
 	default:
 		return fmt.Sprintf("to %s, %s: %s", to, r.State, r.Error)
 	}
+}
+
+// readableFiles checks that every file named can be read as a log: it exists, is not a
+// directory and opens.
+func readableFiles(files []string) error {
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		fi, err := f.Stat()
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("%s is a directory: name the log files in it", name)
+		}
+	}
+	return nil
 }

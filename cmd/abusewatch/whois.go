@@ -195,10 +195,11 @@ func (c *whoisCommand) openStore(path string) (*store.Store, error) {
 	if path == "" {
 		return nil, nil
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	st, err := store.OpenExisting(path, whoisStoreTimeout)
+	if errors.Is(err, store.ErrNoDatabase) {
 		return nil, nil
 	}
-	return store.Open(path, whoisStoreTimeout)
+	return st, err
 }
 
 // shown is a string from outside (a registry's answer, a reverse name, an error quoting
