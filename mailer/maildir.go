@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/ownership"
 )
 
 // Maildir writes each message into a maildir, creating tmp/, new/ and cur/ as needed:
@@ -36,7 +37,9 @@ func (m Maildir) Deliver(ctx context.Context, r abusewatch.Report) (string, erro
 		return "", permanent(errors.New("mailer: maildir: the report has no message"))
 	}
 	for _, sub := range []string{"tmp", "new", "cur"} {
-		if err := os.MkdirAll(filepath.Join(m.Dir, sub), 0o700); err != nil {
+		// A `sudo abusewatch scan` delivers into the service's maildir: what it
+		// makes there is the service's (package ownership), or the daemon could not.
+		if err := ownership.MakeDir(filepath.Join(m.Dir, sub), 0o700); err != nil {
 			return "", permanent(fmt.Errorf("mailer: maildir: %w", err))
 		}
 	}
@@ -81,6 +84,10 @@ func uniqueName(now time.Time) string {
 func writeSynced(path string, b []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		return err
+	}
+	if err := ownership.AsDirectory(f, filepath.Dir(path)); err != nil {
+		f.Close()
 		return err
 	}
 	if _, err := f.Write(b); err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -79,5 +80,33 @@ func TestMaildirUnwritableIsPermanent(t *testing.T) {
 	_, err := (Maildir{Dir: file}).Deliver(context.Background(), testReport(t))
 	if err == nil || Temporary(err) {
 		t.Fatalf("err = %v, Temporary = %v; want a permanent error", err, Temporary(err))
+	}
+}
+
+// Root's delivery into the service's maildir (`sudo abusewatch scan` before the first
+// start, maildir transport) makes tmp/, new/, cur/ and the message the directory's
+// owner's: root's 0700 directories kept the daemon from delivering there.
+func TestMaildirAsRootGivesWhatItCreatesTheDirectorysOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	const uid, gid = 4242, 4343
+	base := t.TempDir()
+	if err := os.Chown(base, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "Maildir")
+	loc, err := Maildir{Dir: dir}.Deliver(context.Background(), testReport(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "new"), filepath.Join(dir, "cur"), loc} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s is %d:%d, want the directory's %d:%d", p, st.Uid, st.Gid, uid, gid)
+		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/ownership"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -87,7 +88,7 @@ var ErrNoDatabase = errors.New("there is no state database yet: the daemon has n
 // directory's owner and group (owner.go), so that the daemon's user can open what a
 // root scan made before the first start.
 func Open(path string, timeout time.Duration) (*Store, error) {
-	if err := makeDir(filepath.Dir(path)); err != nil {
+	if err := ownership.MakeDir(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	return open(path, timeout, true)
@@ -146,7 +147,7 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 
 // openBolt opens the bbolt file at path for writing, waiting at most timeout for another
 // process's lock: ErrLocked then. With create, a missing file is made with mode and,
-// made by root, given its directory's owner (ownAsDirectory); without, it is
+// made by root, given its directory's owner (ownership.AsDirectory); without, it is
 // ErrNoDatabase. A file it may not open is an error that names its owner and the chown
 // that lets the process open it.
 func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool) (*bolt.DB, error) {
@@ -162,7 +163,7 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 		if err != nil {
 			return nil, err
 		}
-		if err := ownAsDirectory(f, filepath.Dir(name)); err != nil {
+		if err := ownership.AsDirectory(f, filepath.Dir(name)); err != nil {
 			f.Close()
 			os.Remove(name)
 			return nil, err
