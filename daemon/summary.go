@@ -347,6 +347,10 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 
+	if s.PartyWaits, err = waitingForParty(st, why); err != nil {
+		return s, mark, err
+	}
+
 	if shapes != nil {
 		if s.Shapes, err = shapes.TopShapes(from, top); err != nil {
 			return s, mark, err
@@ -360,6 +364,34 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 	return s, mark, nil
+}
+
+// waitingForParty counts the incidents without a report that wait, now, for their
+// party: a report to it not gone yet, or its cooldown (waits-for-party, as the last
+// round found and why says of each). Counted as what is queued is: as it is now.
+func waitingForParty(st *store.Store, why *Unreported) (int, error) {
+	misses, err := st.ContactMissesOf(UnreportedWaitsForParty)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for id := range misses {
+		_, reported, err := st.ReportFor(id)
+		if err != nil {
+			return n, err
+		}
+		inc, ok, err := st.Incident(id)
+		if err != nil {
+			return n, err
+		}
+		if !ok || reported {
+			continue // pardoned, or reported since
+		}
+		if code, _ := why.Reason(inc); code == UnreportedWaitsForParty {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // readAnything says whether the summary's period read a line: an event, or a source
