@@ -10,6 +10,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/correlate"
+	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -173,7 +174,7 @@ const (
 	UnreportedNoContact     = "no-contact"     // the last round found no abuse contact
 	UnreportedNotWritten    = "report-not-written"
 	UnreportedWaitsForWider = "waits-for-wider" // a split network incident waits for a wider one's reports (widerWait at most)
-	UnreportedWaitsForParty = "waits-for-party" // a split network incident waits for one party's waiting report or cooldown
+	UnreportedWaitsForParty = "waits-for-party" // its party (of a split network incident, one of them) has a report not gone yet, or is in its cooldown
 )
 
 // Unreported says why incidents, and networks, are not reported outside. What decides
@@ -342,4 +343,54 @@ func reportableThrough(gate exclusionGate, inc abusewatch.Incident) (out abusewa
 		inc.Evidence, inc.Sources = kept, sources
 	}
 	return inc, leftOut, len(kept) > 0
+}
+
+// partyHold is what keeps the outbox from writing a party's next report now: a report to
+// the party not gone yet (holdingReport), which its new incidents join once it goes, or
+// the party's cooldown since its last report. Report decides by it, and `report
+// preview`, `incidents`, `scan` and the summary say it (waits-for-party): a Debug line
+// alone left "none yet" everywhere but the preview. The zero partyHold holds nothing.
+type partyHold struct {
+	behind abusewatch.Report // the party's report not gone yet (ID "": none)
+	last   string            // else the party's last report, within policy.cooldown
+	until  time.Time         // and the end of that cooldown
+	why    string            // the cooldown in mailer.Policy.Hold's words: "cooldown: abuse@… had a report on …"
+}
+
+// held says whether h holds the party's next report back.
+func (h partyHold) held() bool { return h.behind.ID != "" || !h.until.IsZero() }
+
+// holdOfParty is what holds back a new report to contact's party at now, given the
+// reports not gone yet (waiting: pending approval, queued, sending) and those sent
+// within the cooldown. The limits (policy.domain_hourly_limit, policy.daily_cap) hold
+// a report once written, at delivery: not here.
+func holdOfParty(contact abusewatch.Contact, waiting []abusewatch.Report, policy mailer.Policy, sent []mailer.Sent, now time.Time) partyHold {
+	if r, ok := holdingReport(contact, waiting); ok {
+		return partyHold{behind: r}
+	}
+	last, ok := policy.LastTo(contact, sent, now)
+	if !ok {
+		return partyHold{}
+	}
+	// The cooldown alone, in the words `report approve` and `outbox` give it.
+	cooldown := policy
+	cooldown.DomainPerHour, cooldown.DailyCap = 0, 0
+	until, why := cooldown.Hold(abusewatch.Report{Contact: contact}, sent, now)
+	return partyHold{last: last.Report, until: until, why: why}
+}
+
+// words say why an incident of the party (to: its recipients) has no report, in
+// reporter.timezone (loc): which report it waits behind, or until when. shares: the
+// incident is a network's split among parties, whose every share waits with it.
+func (h partyHold) words(to string, loc *time.Location, shares bool) string {
+	waits, written := "waits", "it joins the party's next report"
+	if shares {
+		waits, written = "waits, with every party's share,", "the shares are written"
+	}
+	if h.behind.ID != "" {
+		return fmt.Sprintf("%s for report %s to %s, not gone yet (%s): %s once it goes (abusewatch report show %s)",
+			waits, shortID(h.behind.ID), sanitizeText(to), h.behind.State, written, shortID(h.behind.ID))
+	}
+	return fmt.Sprintf("%s until %s (%s: report %s): %s then (policy.cooldown)",
+		waits, h.until.In(loc).Format("2006-01-02 15:04 -0700"), h.why, shortID(h.last), written)
 }

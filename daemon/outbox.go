@@ -379,14 +379,15 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			p.log.Debug("guessed party has a report waiting for approval; new incidents join it", "to", strings.Join(pt.contact.Emails, ", "),
 				"waiting", r.ID, "incidents", len(pt.incidents))
 		} else if state != abusewatch.ReportHeld {
-			if r, ok := holdingReport(pt.contact, waiting); ok {
-				p.log.Debug("party has a report waiting; new incidents join its next one", "to", strings.Join(pt.contact.Emails, ", "),
-					"waiting", r.ID, "incidents", len(pt.incidents))
-				continue
-			}
-			if last, ok := policy.LastTo(pt.contact, sent, now); ok {
-				p.log.Debug("party is in its cooldown; new incidents join its next report", "to", strings.Join(pt.contact.Emails, ", "),
-					"last", last.Time, "until", last.Time.Add(policy.Cooldown), "incidents", len(pt.incidents))
+			if hold := holdOfParty(pt.contact, waiting, policy, sent, now); hold.held() {
+				to := strings.Join(pt.contact.Emails, ", ")
+				p.log.Debug("party has a report waiting or is in its cooldown; new incidents join its next report", "to", to,
+					"waiting", hold.behind.ID, "until", hold.until, "incidents", len(pt.incidents))
+				// Said where the admin looks, as of a split network incident's shares.
+				why := hold.words(to, p.zone(), false)
+				for _, inc := range pt.incidents {
+					p.misses.set(inc.ID, UnreportedWaitsForParty, why, now)
+				}
 				continue
 			}
 		}
@@ -432,22 +433,13 @@ splits:
 				continue
 			}
 			to := strings.Join(c.Emails, ", ")
-			why := ""
-			if r, waits := holdingReport(c, waiting); waits {
-				why = fmt.Sprintf("waits, with every party's share, for report %s to %s, not gone yet (%s): the shares are written once it goes",
-					shortID(r.ID), sanitizeText(to), r.State)
-			} else if last, cooling := policy.LastTo(c, sent, now); cooling {
-				why = fmt.Sprintf("waits, with every party's share, for the cooldown of %s: it had report %s at %s, so the shares are written after %s (policy.cooldown)",
-					sanitizeText(to), shortID(last.Report), last.Time.In(p.zone()).Format("2006-01-02 15:04 -0700"),
-					last.Time.Add(policy.Cooldown).In(p.zone()).Format("2006-01-02 15:04 -0700"))
-			}
-			if why != "" {
+			if hold := holdOfParty(c, waiting, policy, sent, now); hold.held() {
 				p.log.Debug("a party of a network incident has a report waiting or is in its cooldown; every party's share waits",
 					"incident", sp.inc.ID, "to", to)
 				// Said where the admin looks (`scan`, `incidents`, `report preview`):
 				// a Debug line alone left "not reported yet (see the log)" with
 				// nothing in the log at -v.
-				p.misses.set(sp.inc.ID, UnreportedWaitsForParty, why, now)
+				p.misses.set(sp.inc.ID, UnreportedWaitsForParty, hold.words(to, p.zone(), true), now)
 				continue splits
 			}
 		}

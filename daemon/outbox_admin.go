@@ -500,12 +500,15 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 			fate += fmt.Sprintf(" Once approved, it would wait until %s (%s).", stamp(until), hold)
 		}
 	}
-	// What holds it back says so: a report to the same party not gone yet (the round
-	// writes no second one beside it: its incidents join the next), and a split network
-	// incident waiting for a wider one's reports (waitsForWider) or for another party
-	// (Report): "would be sent at the next round" was false for these.
+	// What holds it back says so, as the round decides it (holdOfParty, whose words
+	// `incidents`, `scan` and the summary give): a report to the same party not gone
+	// yet, or the party's cooldown, before which the round writes no report to it (its
+	// incidents join the next), and a split network incident waiting for a wider one's
+	// reports (waitsForWider) or for another party (Report): "would be sent at the next
+	// round" was false for these.
 	// A guessed party's report waiting for approval is the one these join (gatherGuesses),
 	// and holds back no registry desk (holdingReport).
+	var party partyHold
 	if cfg.Policy.Mode != "observe" {
 		waiting, err := st.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportSending)
 		if err != nil {
@@ -519,9 +522,20 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 				fate += fmt.Sprintf(" Once approved, it would wait until %s (%s).", stamp(until), hold)
 			}
 			fate += " Below, how this part of it would read."
-		} else if w, ok := holdingReport(contact, waiting); ok {
+		} else if party = holdOfParty(contact, waiting, policy, sent, now); party.behind.ID != "" {
 			fate = fmt.Sprintf("It would not be written yet: report %s to the same party waits (%s); these incidents join the party's next report after it goes. Below, how it would read now.",
-				shortID(w.ID), w.State)
+				shortID(party.behind.ID), party.behind.State)
+		} else if party.held() {
+			then := "which is sent (auto mode)"
+			switch {
+			case contact.Guess:
+				then = fmt.Sprintf("which waits for your approval in every mode: its recipients are a guess (the registry names no one; the reverse name %s is in their domain)",
+					sanitizeText(contact.PTR))
+			case cfg.Policy.Mode == "review":
+				then = "which waits for your approval (review mode)"
+			}
+			fate = fmt.Sprintf("It would not be written before %s (%s): these incidents join the party's next report then, %s. Below, how it would read now.",
+				stamp(party.until), party.why, then)
 		}
 	}
 	misses := &contactMisses{st: st}
@@ -530,7 +544,9 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 			return Preview{}, err
 		} else if m.code == UnreportedWaitsForWider {
 			fate = fmt.Sprintf("Its incident %s (%s) %s. %s", inc.ID, inc.Network, m.why, fate)
-		} else if m.code == UnreportedWaitsForParty {
+		} else if m.code == UnreportedWaitsForParty && !party.held() {
+			// Another party of a split network incident (addr's own party's hold is
+			// told above, as it is now).
 			fate = fmt.Sprintf("Its incident %s (%s) %s (at the last round). After that: %s", inc.ID, inc.Network, m.why, fate)
 		}
 	}

@@ -91,8 +91,9 @@ func TestPreviewSaysTheFateInSentencesAndTheReportersZone(t *testing.T) {
 		t.Errorf("preview of an address reported already: %+q (reported in %q)", pv.Fate, pv.ReportedIn)
 	}
 
-	// A new attacker of the same network waits for approval and then for hostco's
-	// cooldown, both times in Tokyo's zone.
+	// A new attacker of the same network waits for hostco's cooldown: the round writes
+	// no report to hostco before it ends (its incidents join the next, which then waits
+	// for approval); both times in Tokyo's zone.
 	second := attack(t, st, "45.134.26.8", t0.Add(time.Hour), 10)
 	pv, err = PreviewReport(t.Context(), p.cfg, st, second.Addr, t0.Add(2*time.Hour))
 	if err != nil {
@@ -101,8 +102,8 @@ func TestPreviewSaysTheFateInSentencesAndTheReportersZone(t *testing.T) {
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
 	until := sentAt.Add(7 * 24 * time.Hour).In(tokyo).Format("2006-01-02 15:04 -0700")
 	was := sentAt.In(tokyo).Format("2006-01-02 15:04 -0700")
-	want := "It would wait for your approval (review mode) and, once approved, until " + until +
-		" (cooldown: abuse@hostco.example had a report on " + was + ")."
+	want := "It would not be written before " + until + " (cooldown: abuse@hostco.example had a report on " + was +
+		"): these incidents join the party's next report then, which waits for your approval (review mode). Below, how it would read now."
 	if pv.Fate != want {
 		t.Errorf("preview during the cooldown:\n got %q\nwant %q", pv.Fate, want)
 	}

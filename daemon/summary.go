@@ -141,8 +141,15 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	// go through: made of lines read after it was sent (a backlog read late, a syslog
 	// sender's queue), their events are of its period, and they would be in none.
 	since := from
-	if hasMark && !last.From.IsZero() && last.From.Before(from) {
+	if hasMark && !last.Start && !last.From.IsZero() && last.From.Before(from) {
 		since = last.From
+	}
+	// The period is (from, now]: what the summary before did at its end, it counted.
+	// The first one's start is the schedule's (startSummaries), which no summary
+	// counted: what the round that started it did at that time is in the period.
+	after := from
+	if hasMark && last.Start && from.Equal(last.From) {
+		after = from.Add(-time.Nanosecond)
 	}
 	all, _, err := st.IncidentsSince(since, 0)
 	if err != nil {
@@ -252,7 +259,7 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	}
 	for _, inc := range incs {
 		at, known := stored[inc.ID]
-		isNew := !inc.First.Before(from) || (known && inPeriod(at, from, now))
+		isNew := !inc.First.Before(from) || (known && inPeriod(at, after, now))
 		if err := list(inc, isNew, false); err != nil {
 			return s, mark, err
 		}
@@ -293,15 +300,15 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		// not news every day. What waits is counted as it is now.
 		switch r.State {
 		case abusewatch.ReportSent:
-			if inPeriod(r.Updated, from, now) {
+			if inPeriod(r.Updated, after, now) {
 				s.Sent++
 			}
 		case abusewatch.ReportHeld:
-			if inPeriod(r.Updated, from, now) {
+			if inPeriod(r.Updated, after, now) {
 				s.Held++
 			}
 		case abusewatch.ReportRejected:
-			if inPeriod(r.Updated, from, now) {
+			if inPeriod(r.Updated, after, now) {
 				if s.Rejected++; len(s.RejectedReports) < summaryPendingReports {
 					l := line("")
 					l.Problem = sanitizeText(r.Error)
@@ -314,7 +321,7 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 				s.Waiting++
 			}
 		case abusewatch.ReportFailed:
-			if inPeriod(r.Updated, from, now) {
+			if inPeriod(r.Updated, after, now) {
 				s.Failed++
 				l := line(report + " approve " + r.ID + "   (to try again)")
 				l.Problem = sanitizeText(r.Error)
@@ -340,6 +347,10 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 
+	if s.PartyWaits, err = waitingForParty(st, why); err != nil {
+		return s, mark, err
+	}
+
 	if shapes != nil {
 		if s.Shapes, err = shapes.TopShapes(from, top); err != nil {
 			return s, mark, err
@@ -353,6 +364,34 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 	return s, mark, nil
+}
+
+// waitingForParty counts the incidents without a report that wait, now, for their
+// party: a report to it not gone yet, or its cooldown (waits-for-party, as the last
+// round found and why says of each). Counted as what is queued is: as it is now.
+func waitingForParty(st *store.Store, why *Unreported) (int, error) {
+	misses, err := st.ContactMissesOf(UnreportedWaitsForParty)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for id := range misses {
+		_, reported, err := st.ReportFor(id)
+		if err != nil {
+			return n, err
+		}
+		inc, ok, err := st.Incident(id)
+		if err != nil {
+			return n, err
+		}
+		if !ok || reported {
+			continue // pardoned, or reported since
+		}
+		if code, _ := why.Reason(inc); code == UnreportedWaitsForParty {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // readAnything says whether the summary's period read a line: an event, or a source
@@ -439,10 +478,11 @@ func byteSize(n int64) string {
 }
 
 // Summarise sends the daily summary to mail.admin when summary.time has come since the
-// last one. The first time it only starts the schedule: a new install does not mail
-// about a day it did not watch. Each summary covers the time since the last one ended
-// (a late one: up to summaryMaxPeriod), so that the periods tile: an hour is in one
-// summary, never two, however late the last one went.
+// last one. The first time it only starts the schedule (startSummaries): a new install
+// does not mail at once. Each summary covers the time since the last one ended (a late
+// one: up to summaryMaxPeriod), so that the periods tile: an hour is in one summary,
+// never two, however late the last one went; the first covers what the daemon read and
+// did since it started.
 func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 	if p.cfg.Summary.Time == "" || p.cfg.Mail.Admin == "" {
 		return nil
@@ -452,18 +492,44 @@ func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 		return err
 	}
 	if !ok {
-		return p.store.SetSummarySent(now)
+		return p.startSummaries(now)
 	}
 	due := SummaryDue(p.cfg.Summary.Time, p.zone(), now)
 	if !last.Before(due) {
 		return nil
 	}
-	from := maxTime(last, now.Add(-summaryMaxPeriod))
+	from := last
+	if mark, marked, err := p.store.LastSummaryMark(); err != nil {
+		return err
+	} else if marked && mark.Start && mark.Sent.Equal(last) {
+		from = mark.From // the first summary
+	}
+	from = maxTime(from, now.Add(-summaryMaxPeriod))
 	mark, err := p.SendSummary(ctx, from, now)
 	if err != nil {
 		return err
 	}
 	return p.store.SetSummaryMark(mark)
+}
+
+// startSummaries starts the summaries' schedule at now, the time of the outbox round
+// that runs it: the first summary goes at the first summary.time after it. It covers
+// what the daemon read and did from its start on, from the oldest line the store holds
+// (a week at most before now) to its own time, now included: the lines of the logs read
+// at start, the incidents made of them, and the reports this round wrote and delivered
+// and the possible compromise it mailed, all dated now at the latest. Started at now
+// and counted after it, as the summaries after count after the one before, they were
+// in none.
+func (p *Pipeline) startSummaries(now time.Time) error {
+	from := now
+	oldest, ok, err := p.store.OldestEvent()
+	if err != nil {
+		return err
+	}
+	if ok && oldest.Before(from) {
+		from = maxTime(oldest, now.Add(-summaryMaxPeriod))
+	}
+	return p.store.SetSummaryMark(store.SummaryMark{From: from, Sent: now, Start: true})
 }
 
 // storeShapes gives the summary the unknown-record shapes the store counted, each with

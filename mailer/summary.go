@@ -46,8 +46,11 @@ type Summary struct {
 	// host makes thousands a day).
 	NewTotal, GrowingTotal int
 
-	Sent, Queued, Failed, Waiting int          // reports sent and failed in the period; queued, waiting now
-	FailedReports                 []ReportLine // the failed ones, with the reason
+	Sent, Queued, Failed, Waiting int // reports sent and failed in the period; queued, waiting now
+	// Incidents whose report is not written yet, now, because their party has a report
+	// not gone yet or is in its cooldown: their next report takes them in.
+	PartyWaits    int
+	FailedReports []ReportLine // the failed ones, with the reason
 	// Reports held (observe mode: kept, never sent) and rejected (with why) in the period.
 	Held, Rejected  int
 	RejectedReports []ReportLine

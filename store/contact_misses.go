@@ -57,6 +57,29 @@ func (s *Store) ContactMissOf(id string) (m ContactMiss, ok bool, err error) {
 	return m, ok, nil
 }
 
+// ContactMissesOf returns the stored misses whose code is code, by incident ID: the
+// summary counts the incidents that wait for their party. One that cannot be read is
+// left out (ContactMissOf says so of it; the next save that forgets deletes it).
+func (s *Store) ContactMissesOf(code string) (map[string]ContactMiss, error) {
+	out := map[string]ContactMiss{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketContactMisses)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if m, ok := decodeContactMiss(v); ok && m.Code == code {
+				out[string(k)] = m
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: contact misses: %w", err)
+	}
+	return out, nil
+}
+
 var errCorruptContactMiss = fmt.Errorf("corrupt contact miss")
 
 func encodeContactMiss(m ContactMiss) []byte {

@@ -25,6 +25,10 @@ type SummaryMark struct {
 	Incidents []string              `json:"incidents,omitempty"`
 	Shapes    map[string]int64      `json:"shapes"`  // each unknown-record shape's count then
 	Sources   map[string]SourceMark `json:"sources"` // each configured source's position then
+	// Start marks the start of the schedule, not a summary: the first summary covers
+	// the time from From (the oldest line the store held then) on, Sent included, the
+	// time of the outbox round that started it, whose reports no summary counted.
+	Start bool `json:"start,omitempty"`
 }
 
 // SourceMark is a source's position at a summary and when it was last seen to move: by
