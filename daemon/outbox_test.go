@@ -413,7 +413,7 @@ func TestReportLeftInSendingIsNotResentWithoutApproval(t *testing.T) {
 	if got.State != abusewatch.ReportPendingApproval || !strings.Contains(got.Error, "may or may not have arrived") {
 		t.Errorf("report is %s: %q", got.State, got.Error)
 	}
-	if !strings.Contains(logs.String(), "not sending it again") || !strings.Contains(logs.String(), "abusewatch report approve "+r.ID) {
+	if !strings.Contains(logs.String(), "not sending it again") || !strings.Contains(logs.String(), p.cfg.Command("report approve", r.ID)) {
 		t.Errorf("no log line says so:\n%s", logs)
 	}
 }
@@ -434,7 +434,7 @@ func TestNoAnswerAfterTheMessageIsNotResentWithoutApproval(t *testing.T) {
 	srv.Holding(t)
 	r := reportsIn(t, st, abusewatch.ReportPendingApproval)
 	if len(r) != 1 || r[0].Attempts != 1 || !strings.Contains(r[0].Error, "it may have arrived") ||
-		!strings.Contains(r[0].Error, "abusewatch report approve "+r[0].ID) {
+		!strings.Contains(r[0].Error, p.cfg.Command("report approve", r[0].ID)) {
 		t.Fatalf("pending approval: %+v", r)
 	}
 	if err := p.Tick(t.Context(), t0.Add(48*time.Hour)); err != nil {

@@ -90,11 +90,7 @@ func TestRulesTestReadsPostgresAsTheDaemonDoes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("scan: exit %d\n%s%s", code, stdout, stderr)
 		}
-		var sum map[string]float64
-		if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
-			t.Fatalf("scan: %v\n%s", err, stdout)
-		}
-		if int(sum["events"]) != tt.events {
+		if sum := scanCounts(t, stdout); int(sum["events"]) != tt.events {
 			t.Errorf("prefix %q: scan stored %v events, rules test found %d", tt.prefix, sum["events"], events)
 		}
 	}
