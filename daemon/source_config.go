@@ -316,6 +316,10 @@ func (s SyslogConfig) checkKeyPair(bad func(key, format string, args ...any) err
 // correlate.reportable class nothing makes. The warnings name each file or glob that is
 // not there yet: it is followed when it appears. check-config runs it, and so should
 // run (daemon.New), so that the two refuse the same configs.
+//
+// It also checks what the user running it may do, as check-config run as the service's
+// user (the README's install step) should: an [admin] group it is not a member of is an
+// error.
 func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error) {
 	files, err = ExpandSources(c)
 	if err != nil {
@@ -353,6 +357,15 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 				warnings = append(warnings, &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
 					Problem: f + " matches no log file (yet): the files it matches later will be read", Hint: hint})
 			}
+		}
+	}
+	if c.Admin.Socket != "" && c.Admin.Group != "" {
+		p, err := allowedPeers(c.Admin.Group)
+		if err == nil {
+			err = p.notMember()
+		}
+		if err != nil {
+			return nil, nil, c.bad("admin.group", "%v", err)
 		}
 	}
 	return files, warnings, nil

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -166,5 +170,80 @@ func TestVersionAndUsage(t *testing.T) {
 	_, stderr, code := runBinary(t, t.TempDir(), "frobnicate")
 	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d, %q", code, stderr)
+	}
+}
+
+// otherUsersDir is a test directory that other users may enter, as may the binary's.
+func otherUsersDir(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run check-config as another user")
+	}
+	dir := t.TempDir()
+	for _, p := range []string{filepath.Dir(binary), filepath.Dir(dir), dir} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runAs runs the binary to completion in dir as uid:gid with groups, as runuser would.
+func runAs(t *testing.T, dir string, uid, gid uint32, groups []uint32, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+const nobody = 65534
+
+// writeConfig writes doc to dir/x.toml, readable by everyone.
+func writeConfig(t *testing.T, dir, doc string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "x.toml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The daemon gives the admin socket to [admin] group, which chown(2) allows only to a
+// member: check-config and run, as a user outside the group, say that the daemon's user
+// must be a member, naming both. (run said "admin.socket: chown …: operation not
+// permitted: set it to a path the daemon may create"; check-config said OK.)
+func TestCheckConfigAndRunRefuseAnAdminGroupTheUserIsNotIn(t *testing.T) {
+	dir := otherUsersDir(t)
+	if err := os.Chown(dir, nobody, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auth.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId("0")
+	if err != nil {
+		t.Skip("no name for group 0")
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n"+
+		"[admin]\nsocket = \"admin.sock\"\ngroup = \""+g.Name+"\"\n[store]\npath = \"state.db\"\n[[source]]\nfiles = [\"auth.log\"]\n")
+	want := "x.toml:7: admin.group: the daemon's user must be a member of [admin] group " + g.Name + " (gid 0) to give the admin socket to it, " +
+		"and nobody (uid 65534), the user abusewatch runs as here, is not: add it (usermod -aG " + g.Name + " nobody) and restart the daemon"
+	for _, cmd := range []string{"check-config", "run"} {
+		_, stderr, code := runAs(t, dir, nobody, nobody, nil, cmd, "--config", "x.toml")
+		if code != 1 || !strings.HasPrefix(stderr, "abusewatch "+cmd+": "+want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and %q", cmd, code, stderr, want)
+		}
+	}
+	// A member, by a supplementary group as usermod -aG makes it, passes.
+	if stdout, stderr, code := runAs(t, dir, nobody, nobody, []uint32{0}, "check-config", "x.toml"); code != 0 {
+		t.Errorf("check-config as a member: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
