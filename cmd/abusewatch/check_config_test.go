@@ -216,6 +216,87 @@ func writeConfig(t *testing.T, dir, doc string) {
 	}
 }
 
+// check-config run as the service user (the README's install step) warns of a log file
+// that user cannot open, with the fix for it: RHEL's /var/log/secure is root:root 0600,
+// which no group helps; a file its group may read wants the user in that group. (It
+// said OK: only the daemon's first attempt showed it.)
+func TestCheckConfigAsTheServiceUserWarnsOfALogFileItCannotRead(t *testing.T) {
+	dir := otherUsersDir(t)
+	secure, authLog := filepath.Join(dir, "secure"), filepath.Join(dir, "auth.log")
+	for _, f := range []string{secure, authLog} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(authLog, 0o640); err != nil { // root:root 0640: its group may read it
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[admin]\nsocket = \"\"\n"+
+		"[store]\npath = \""+filepath.Join(dir, "state.db")+"\"\n[[source]]\nfiles = [\"secure\", \""+dir+"/auth.*\"]\n")
+	if err := os.Chown(dir, nobody, -1); err != nil { // the store's directory is the user's
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runAs(t, dir, nobody, nobody, nil, "check-config", "x.toml")
+	if code != 0 || !strings.HasPrefix(stdout, "x.toml: OK: ") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"warning: x.toml:10: source[0].files: secure cannot be read by nobody (uid 65534), the user abusewatch runs as here: open secure: permission denied",
+		"give nobody read access with an ACL (setfacl -m u:nobody:r " + secure + ")",
+		"the daemon reads the file as soon as it may, without a restart",
+		"warning: x.toml:10: source[0].files: " + authLog + " cannot be read by nobody (uid 65534)",
+		"add nobody to that group (usermod -aG root nobody) and restart the daemon",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("check-config as nobody does not say %q:\n%s", want, stderr)
+		}
+	}
+	// The user the files are readable to gets no warning.
+	if _, stderr, code := runBinary(t, dir, "check-config", "x.toml"); code != 0 || stderr != "" {
+		t.Errorf("check-config as root: exit %d\n%s", code, stderr)
+	}
+}
+
+// A store its user cannot write is refused by check-config and run alike, naming the
+// directory or file, the user and the fix. (check-config said OK; run said "open
+// state.db: permission denied".)
+func TestCheckConfigAndRunRefuseAStoreTheUserCannotWrite(t *testing.T) {
+	dir := otherUsersDir(t)
+	st := filepath.Join(dir, "st")
+	if err := os.Mkdir(st, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auth.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[admin]\nsocket = \"\"\n"+
+		"[store]\npath = \"st/state.db\"\n[[source]]\nfiles = [\"auth.log\"]\n")
+	for _, tc := range []struct {
+		name, want string
+		prepare    func() error
+	}{
+		{"directory", "x.toml:8: store.path: nobody (uid 65534), the user abusewatch runs as here, cannot write the store's directory st: permission denied " +
+			"(give it to the user: chown nobody st, or set store.path to a directory the user may write)", func() error { return nil }},
+		{"database", "x.toml:8: store.path: nobody (uid 65534), the user abusewatch runs as here, cannot write the store st/state.db: permission denied " +
+			"(give it to the user: chown nobody st/state.db", func() error {
+			if err := os.Chown(st, nobody, -1); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(st, "state.db"), []byte("root's"), 0o640)
+		}},
+	} {
+		if err := tc.prepare(); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range []string{"check-config", "run"} {
+			_, stderr, code := runAs(t, dir, nobody, nobody, nil, cmd, "--config", "x.toml")
+			if code != 1 || !strings.HasPrefix(stderr, "abusewatch "+cmd+": "+tc.want) {
+				t.Errorf("%s, %s: exit %d, stderr %q; want exit 1 and %q", tc.name, cmd, code, stderr, tc.want)
+			}
+		}
+	}
+}
+
 // The daemon gives the admin socket to [admin] group, which chown(2) allows only to a
 // member: check-config and run, as a user outside the group, say that the daemon's user
 // must be a member, naming both. (run said "admin.socket: chown …: operation not
