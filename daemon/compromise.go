@@ -403,14 +403,10 @@ func shownLine(e abusewatch.Event) mailer.Line {
 // sourceCommand is the command that shows everything about inc's source, with the
 // config named when it is not the default, so it can be pasted.
 func sourceCommand(cfg *Config, inc abusewatch.Incident) string {
-	cmd := "abusewatch ip"
 	if inc.AboutNetwork() {
-		cmd = "abusewatch net"
+		return cfg.Command("net", inc.Source())
 	}
-	if cfg.file != "" && cfg.file != DefaultConfigPath {
-		cmd += " --config " + cfg.file
-	}
-	return cmd + " " + inc.Source()
+	return cfg.Command("ip", inc.Source())
 }
 
 func minTime(a, b time.Time) time.Time {

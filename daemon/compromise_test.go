@@ -121,7 +121,7 @@ func TestPossibleCompromiseIsMailedToTheAdminAtOnceInEveryMode(t *testing.T) {
 			if m.to != "root@example.org" {
 				t.Errorf("mailed to %s, want the admin alone", m.to)
 			}
-			if want := "POSSIBLE COMPROMISE: login from 91.240.118.5 as alice on web1"; m.subject != want {
+			if want := "POSSIBLE COMPROMISE: login from 91.240.118.5"; m.subject != want {
 				t.Errorf("subject %q, want %q", m.subject, want)
 			}
 			saysAll(t, "the alert", m.body,
@@ -177,7 +177,7 @@ func TestPossibleCompromiseIsMailedOncePerGrowthAcrossRestarts(t *testing.T) {
 		name  string
 		grow  func()
 		mails int
-		want  []string // in the subject
+		want  []string // in the subject or the body
 	}{
 		{"restarted", func() {}, 0, nil},
 		{"grown: another login", func() {
@@ -188,7 +188,7 @@ func TestPossibleCompromiseIsMailedOncePerGrowthAcrossRestarts(t *testing.T) {
 			if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
 				t.Fatal(err)
 			}
-		}, 1, []string{"login from 91.240.118.5 as bob on web1"}},
+		}, 1, []string{"login from 91.240.118.5", "  as bob  on web1  from 91.240.118.5"}},
 		{"two in one round", func() {
 			inc.Last, inc.Count = inc.Last.Add(time.Minute), inc.Count+1
 			if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
@@ -206,8 +206,8 @@ func TestPossibleCompromiseIsMailedOncePerGrowthAcrossRestarts(t *testing.T) {
 		for range step.mails {
 			m := readAlert(t, srv.Next(t))
 			for _, want := range step.want {
-				if !strings.Contains(m.subject, want) {
-					t.Errorf("%s: subject %q does not say %q", step.name, m.subject, want)
+				if !strings.Contains(m.subject, want) && !strings.Contains(m.body, want) {
+					t.Errorf("%s: the alert %q does not say %q:\n%s", step.name, m.subject, want, m.body)
 				}
 			}
 		}
@@ -239,8 +239,8 @@ func TestPossibleCompromiseNotDeliveredIsMailedAtTheNextRound(t *testing.T) {
 	}
 }
 
-// The user name is the attacker's choice, and so may be a host name: the alert's
-// subject and body show them sanitised, never as a header of their own.
+// The user name is the attacker's choice, and so may be a host name: the alert's body
+// shows them sanitised, never as a header of their own, and its subject not at all.
 func TestPossibleCompromiseAlertShowsLogTextAsText(t *testing.T) {
 	srv := mailtest.Start(t, mailtest.Options{})
 	p, st, _ := alertPipeline(t, srv.Addr, "auto", "root@example.org")
@@ -259,9 +259,11 @@ func TestPossibleCompromiseAlertShowsLogTextAsText(t *testing.T) {
 			t.Errorf("the %s holds a control or bidi character: %q", name, s)
 		}
 	}
-	if !strings.HasPrefix(m.subject, "POSSIBLE COMPROMISE: login from 91.240.118.5 as alice  Bcc: thief@example.net  txt.exe") ||
-		!strings.HasSuffix(m.subject, "… on web1[31m") || len([]rune(m.subject)) > 150 {
-		t.Errorf("subject %q: want the user name on one line, cut, and the host", m.subject)
+	if want := "POSSIBLE COMPROMISE: login from 91.240.118.5"; m.subject != want {
+		t.Errorf("subject %q, want %q: no log text in a header", m.subject, want)
+	}
+	if !strings.Contains(m.body, "as alice  Bcc: thief@example.net  txt.exe") {
+		t.Errorf("the body does not name the account, sanitised:\n%s", m.body)
 	}
 }
 
@@ -286,7 +288,7 @@ func TestPossibleCompromiseOfAnAddressIncidentShowsTheStoredLogin(t *testing.T) 
 		t.Fatal(err)
 	}
 	m := readAlert(t, srv.Next(t))
-	if want := "POSSIBLE COMPROMISE: login from 91.240.118.5 as alice on web1"; m.subject != want {
+	if want := "POSSIBLE COMPROMISE: login from 91.240.118.5"; m.subject != want {
 		t.Errorf("subject %q, want %q", m.subject, want)
 	}
 	if !strings.Contains(m.body, login.Line) || strings.Contains(m.body, "dave") {
@@ -362,7 +364,7 @@ func TestAnotherLoginFromACompromisedAddressIsMailed(t *testing.T) {
 	if err := p.Report(t.Context(), t0.Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as alice") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as alice  on ") {
 		t.Fatalf("first alert: %q", m.subject)
 	}
 	bob := abusewatch.Event{Time: inc.Last.Add(2 * time.Minute), Class: abusewatch.ClassAuthSuccess, Addr: inc.Addr, Port: 32001,
@@ -373,7 +375,7 @@ func TestAnotherLoginFromACompromisedAddressIsMailed(t *testing.T) {
 	if err := p.Report(t.Context(), t0.Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as bob") || !strings.Contains(m.body, "Accepted password for bob") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as bob  on ") || !strings.Contains(m.body, "Accepted password for bob") {
 		t.Errorf("the second login's alert says %q\n%s", m.subject, m.body)
 	}
 	if err := p.Report(t.Context(), t0.Add(15*time.Minute)); err != nil {
@@ -394,7 +396,7 @@ func TestPossibleCompromiseIsNotMailedAgainByARestartedDaemon(t *testing.T) {
 	if err := p.Report(ctx, t0.Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as alice") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as alice  on ") {
 		t.Fatalf("first alert: %q", m.subject)
 	}
 	restart := func() {
@@ -435,7 +437,7 @@ func TestPossibleCompromiseIsNotMailedAgainByARestartedDaemon(t *testing.T) {
 	if err := p.Report(ctx, t0.Add(15*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as bob") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as bob  on ") {
 		t.Errorf("another login after a restart: %q", m.subject)
 	}
 
@@ -451,7 +453,7 @@ func TestPossibleCompromiseIsNotMailedAgainByARestartedDaemon(t *testing.T) {
 	if err := p.Report(ctx, t0.Add(20*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.subject, "as carol") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as carol  on ") {
 		t.Errorf("a login in the incident after a restart: %q", m.subject)
 	}
 	restart()

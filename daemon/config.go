@@ -616,6 +616,23 @@ func parseNetwork(s string) (netip.Prefix, error) {
 // File is the path the config was read from.
 func (c *Config) File() string { return c.file }
 
+// Command is the command line `abusewatch sub args…` as the admin pastes it from a
+// hint, a log line or a mail: with --config file when file is not the default, so that
+// it acts on the store the hint is about, not on /etc/abusewatch's.
+func Command(file, sub string, args ...string) string {
+	cmd := "abusewatch " + sub
+	if file != "" && file != DefaultConfigPath {
+		cmd += " --config " + file
+	}
+	for _, a := range args {
+		cmd += " " + a
+	}
+	return cmd
+}
+
+// Command is Command with the file c was read from.
+func (c *Config) Command(sub string, args ...string) string { return Command(c.file, sub, args...) }
+
 // decodeError turns go-toml's errors into a ConfigError with line, key and hint.
 func decodeError(file string, doc []byte, err error) error {
 	var strict *toml.StrictMissingError
@@ -694,12 +711,7 @@ func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 // suggestion names the valid word nearest to got, if it is near enough to be a typo, or
 // else lists them, after what ("valid keys here").
 func suggestion(got string, valid []string, what string) string {
-	best, bestD := "", len(got)/2+2
-	for _, v := range valid {
-		if d := editDistance(got, v); d < bestD {
-			best, bestD = v, d
-		}
-	}
+	best := Nearest(got, valid)
 	if best == "" {
 		if len(valid) > 0 {
 			return what + ": " + strings.Join(valid, ", ")
@@ -707,6 +719,18 @@ func suggestion(got string, valid []string, what string) string {
 		return ""
 	}
 	return fmt.Sprintf("did you mean %q?", best)
+}
+
+// Nearest is the word of valid nearest to got when it is near enough to be a typo of
+// it (a config key, a command name), "" when none is.
+func Nearest(got string, valid []string) string {
+	best, bestD := "", len(got)/2+2
+	for _, v := range valid {
+		if d := editDistance(got, v); d < bestD {
+			best, bestD = v, d
+		}
+	}
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b.

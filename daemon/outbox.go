@@ -30,8 +30,9 @@ func (p *Pipeline) Tick(ctx context.Context, now time.Time) error {
 }
 
 // OutboxRound settles reports a previous run left in `sending`, writes reports for new
-// incidents, delivers the queued ones within the policy's limits and sends the admin's
-// daily summary when it is due. Its lookups and deliveries wait on the network (a
+// incidents, writes those to one guessed contact again as one (gatherGuesses), delivers
+// the queued ones within the policy's limits and sends the admin's daily summary when it
+// is due. Its lookups and deliveries wait on the network (a
 // registry or mail server that does not answer, for as long as the timeouts allow), so
 // the daemon runs it on a goroutine of its own, one round at a time, while the main loop
 // goes on reading the logs and answering the admin: it reads the correlator only
@@ -45,6 +46,9 @@ func (p *Pipeline) OutboxRound(ctx context.Context, now time.Time) error {
 	}
 	if err := p.Report(ctx, now); err != nil {
 		return fmt.Errorf("writing reports: %w", err)
+	}
+	if err := p.gatherGuesses(ctx, now); err != nil {
+		return fmt.Errorf("gathering the reports to a guessed contact: %w", err)
 	}
 	// A report the abuse desk's server refuses (tried again later, or failed for good)
 	// does not hold up the admin's summary: while one was refused at every round, no
@@ -71,8 +75,9 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 	}
 	for _, r := range stuck {
 		msg := fmt.Sprintf("abusewatch stopped while sending this report (attempt %d, %s); it may or may not have arrived, "+
-			"so it is not sent again on its own: check the mail server's log, then `abusewatch report approve %s` to send it "+
-			"or `abusewatch report reject %s`", r.Attempts, r.Updated.In(p.zone()).Format("2006-01-02 15:04:05 -0700"), r.ID, r.ID)
+			"so it is not sent again on its own: check the mail server's log, then `%s` to send it "+
+			"or `%s`", r.Attempts, r.Updated.In(p.zone()).Format("2006-01-02 15:04:05 -0700"),
+			p.cfg.Command("report approve", r.ID), p.cfg.Command("report reject", r.ID))
 		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			s.State, s.Updated, s.Error, s.Waiting = abusewatch.ReportPendingApproval, now, msg, ""
 			return nil
@@ -80,7 +85,7 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 			return err
 		}
 		p.log.Warn("report was being sent when abusewatch stopped: not sending it again without your approval",
-			"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "approve", "abusewatch report approve "+r.ID)
+			"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "approve", p.cfg.Command("report approve", r.ID))
 	}
 	return nil
 }
@@ -367,8 +372,14 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		return err
 	}
 	for _, pt := range parties {
-		if state != abusewatch.ReportHeld {
-			if r, ok := waitingFor(pt.contact, waiting); ok {
+		if r, ok := pendingGuess(pt.contact, waiting); ok && state != abusewatch.ReportHeld {
+			// Written beside the guessed party's report waiting for approval, and joined
+			// to it before the round delivers (gatherGuesses): the admin reads, and the
+			// party gets, one report, whatever the cooldown holds it for once approved.
+			p.log.Debug("guessed party has a report waiting for approval; new incidents join it", "to", strings.Join(pt.contact.Emails, ", "),
+				"waiting", r.ID, "incidents", len(pt.incidents))
+		} else if state != abusewatch.ReportHeld {
+			if r, ok := holdingReport(pt.contact, waiting); ok {
 				p.log.Debug("party has a report waiting; new incidents join its next one", "to", strings.Join(pt.contact.Emails, ", "),
 					"waiting", r.ID, "incidents", len(pt.incidents))
 				continue
@@ -410,7 +421,9 @@ splits:
 		// (holdGuessedShares), and whoever holds one address of the network sets the
 		// reverse name that makes it a party, so a guess waiting for approval held every
 		// registry desk's share for as long as the admin did nothing (review 21c R2). Its
-		// share is written beside its waiting report, held like it.
+		// share is written beside its waiting report, held like it, and joins it before
+		// the round delivers (gatherGuesses). Nor does a guess's report waiting for
+		// approval hold a desk whose mailbox the guess names too (holdingReport).
 		for _, c := range sp.contacts {
 			if state == abusewatch.ReportHeld {
 				break
@@ -420,7 +433,7 @@ splits:
 			}
 			to := strings.Join(c.Emails, ", ")
 			why := ""
-			if r, waits := waitingFor(c, waiting); waits {
+			if r, waits := holdingReport(c, waiting); waits {
 				why = fmt.Sprintf("waits, with every party's share, for report %s to %s, not gone yet (%s): the shares are written once it goes",
 					shortID(r.ID), sanitizeText(to), r.State)
 			} else if last, cooling := policy.LastTo(c, sent, now); cooling {
@@ -1359,7 +1372,9 @@ type joinedReport struct {
 // joinable finds the report other than except waiting for approval, or queued, to
 // contact's party that sources moving to it can join, with its incidents as stored; the
 // zero Report when there is none. One of a network incident's share (composed from
-// its share, not the incident) or of an incident gone since is not joined, nor a guess's.
+// its share, not the incident) or of an incident gone since is not joined, nor a guess's:
+// sources moving to a guessed contact get a report of their own, which gatherGuesses
+// joins to the one waiting for approval at the same round.
 func (p *Pipeline) joinable(except string, contact abusewatch.Contact) (abusewatch.Report, []abusewatch.Incident, error) {
 	waiting, err := p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued)
 	if err != nil {
@@ -1718,7 +1733,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			case errors.Is(derr, mailer.ErrMayHaveArrived):
 				// As after a stop while sending (RecoverInterrupted): a person decides.
 				s.State, s.Error = abusewatch.ReportPendingApproval, fmt.Sprintf("%s; it is not sent again on its own: check the mail "+
-					"server's log, then `abusewatch report approve %s` to send it or `abusewatch report reject %s`", why, s.ID, s.ID)
+					"server's log, then `%s` to send it or `%s`", why, p.cfg.Command("report approve", s.ID), p.cfg.Command("report reject", s.ID))
 			case giveUp:
 				s.State, s.Error = abusewatch.ReportFailed, fmt.Sprintf("gave up after %d attempts since %s: %s",
 					s.Attempts, s.Created.In(p.zone()).Format("2006-01-02 15:04 -0700"), why)
@@ -1734,7 +1749,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		}
 		if errors.Is(derr, mailer.ErrMayHaveArrived) {
 			p.log.Warn("report may have arrived though the mail server did not answer: not sending it again without your approval",
-				"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "err", derr, "approve", "abusewatch report approve "+r.ID)
+				"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "err", derr, "approve", p.cfg.Command("report approve", r.ID))
 			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
 			continue
 		}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,32 @@ type ReportsChanged struct {
 	// goes to a guessed contact, which whoever holds the address can choose by setting
 	// its reverse name, so each is approved by its ID, once read.
 	Guesses []string `json:"guesses,omitempty"`
+	// Fates say, of each report approve queued, what the next round does with it, as
+	// the outbox stands (ApprovedFate): approve tells the admin, and it must be what
+	// happens.
+	Fates []ApprovedFate `json:"fates,omitempty"`
+}
+
+// ApprovedFate is what the next round does with a report approve queued: it goes at
+// that round, or waits until Until for Why, and, with Joined, it is first written again
+// as one report with those (gatherGuesses), which goes or waits as it says.
+type ApprovedFate struct {
+	ID string `json:"id"`
+	// Joined are the other reports to the same guessed contact, approved and not gone
+	// yet, that the next round writes again as one report with this one.
+	Joined []string `json:"joined,omitempty"`
+	// Until is when it may go at the earliest (zero: at the next round) and Why what
+	// holds it until then: the cooldown or a limit, counting the reports sent before,
+	// or a retry's back-off.
+	Until time.Time `json:"until,omitzero"`
+	Why   string    `json:"why,omitempty"`
+	// After is a report to the same party that goes first, at the next round: the
+	// cooldown it begins then holds this one.
+	After string `json:"after,omitempty"`
+	// Earliest says that what holds it counts reports that go at the next round (After's
+	// cooldown, a limit they fill), at approve's time: that round is then or later, and
+	// so is Until.
+	Earliest bool `json:"earliest,omitempty"`
 }
 
 // ApproveReports queues the reports ids (all pending ones with all, but those to a
@@ -62,9 +89,106 @@ func ApproveReports(cfg *Config, st *store.Store, ids []string, all bool, now ti
 		}
 		res, err := changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
 		res.Guesses = guesses
+		if err == nil {
+			res.Fates, err = nextRoundFates(cfg, st, res.Changed, now)
+		}
 		return res, err
 	}
-	return changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
+	res, err := changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
+	if err == nil {
+		res.Fates, err = nextRoundFates(cfg, st, res.Changed, now)
+	}
+	return res, err
+}
+
+// nextRoundFates are the ApprovedFates of the queued reports ids, as a round at now
+// would deliver the outbox as it stands: it first joins the approved reports to one
+// guessed contact (gatherGuesses: the joined report is written at the round, and comes
+// after the others), then goes through the queued reports oldest first, each held by
+// its back-off, or by the cooldown and the limits counting the deliveries so far and
+// those before it in the round (DeliverAt). The last gate may still write one again
+// (a config changed since), and a delivery may fail: neither is foreseen.
+func nextRoundFates(cfg *Config, st *store.Store, ids []string, now time.Time) ([]ApprovedFate, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	queued, err := st.Reports(abusewatch.ReportQueued)
+	if err != nil {
+		return nil, err
+	}
+	policy := OutboxPolicy(cfg)
+	ds, err := st.Deliveries(now.Add(-max(policy.Cooldown, 24*time.Hour)))
+	if err != nil {
+		return nil, err
+	}
+	sent := make([]mailer.Sent, len(ds))
+	for i, d := range ds {
+		sent[i] = mailer.Sent{Report: d.Report, Time: d.Time, Emails: d.Emails, Network: d.Network}
+	}
+	// What the round delivers: each report, or a group joined into one.
+	type unit struct {
+		r       abusewatch.Report
+		members []string
+	}
+	var units []unit
+	joined := map[string]bool{}
+	for _, g := range guessGroups(queued) {
+		u := unit{r: g[0]}
+		u.r.Created, u.r.NextAttempt, u.r.Waiting = now, time.Time{}, ""
+		for _, r := range g {
+			u.members, joined[r.ID] = append(u.members, r.ID), true
+			if r.NextAttempt.After(u.r.NextAttempt) {
+				u.r.NextAttempt, u.r.Waiting = r.NextAttempt, r.Waiting
+			}
+		}
+		units = append(units, u)
+	}
+	for _, r := range queued {
+		if !joined[r.ID] {
+			units = append(units, unit{r: r, members: []string{r.ID}})
+		}
+	}
+	slices.SortStableFunc(units, func(a, b unit) int {
+		return cmp.Or(a.r.Created.Compare(b.r.Created), strings.Compare(a.r.ID, b.r.ID))
+	})
+	round := slices.Clone(sent)
+	fates := map[string]ApprovedFate{}
+	for _, u := range units {
+		var f ApprovedFate
+		if u.r.NextAttempt.After(now) {
+			f.Until, f.Why = u.r.NextAttempt, cmp.Or(u.r.Waiting, "tried again after a temporary failure: "+sanitizeText(u.r.Error))
+		} else if until, why := policy.Hold(u.r, round, now); until.IsZero() {
+			round = append(round, mailer.Sent{Report: u.r.ID, Time: now, Emails: u.r.Contact.Emails, Network: u.r.Contact.Network})
+		} else {
+			f.Until, f.Why = until, why
+			if before, _ := policy.Hold(u.r, sent, now); !before.Equal(until) {
+				// Held by what goes first at the round, not by what went before it.
+				f.Earliest = true
+				if last, ok := policy.LastTo(u.r.Contact, round[len(sent):], now); ok && last.Time.Add(policy.Cooldown).Equal(until) {
+					f.After = last.Report
+					f.Why = fmt.Sprintf("cooldown: report %s to the same party goes first, at the next round", last.Report)
+				} else {
+					f.Why += ", counting the reports that go before it at the next round"
+				}
+			}
+		}
+		for _, id := range u.members {
+			g := f
+			g.ID = id
+			g.Joined = slices.DeleteFunc(slices.Clone(u.members), func(m string) bool { return m == id })
+			if len(g.Joined) == 0 {
+				g.Joined = nil
+			}
+			fates[id] = g
+		}
+	}
+	out := make([]ApprovedFate, 0, len(ids))
+	for _, id := range ids {
+		if f, ok := fates[id]; ok {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 // approved queues a report at now, approved by the admin.
@@ -231,6 +355,10 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	already := len(mine) == 0
 	if already {
 		if len(reported) == 0 {
+			if why := cfg.NeverReported(addr); why != "" {
+				// As ip says it: the reason is the config's, not the store's.
+				return Preview{}, fmt.Errorf("%s is never reported: %s", addr, why)
+			}
 			return Preview{}, fmt.Errorf("no incident from %s in %s: nothing would be reported", addr, cfg.Store.Path)
 		}
 		mine = reported[len(reported)-1:]
@@ -376,12 +504,22 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	// writes no second one beside it: its incidents join the next), and a split network
 	// incident waiting for a wider one's reports (waitsForWider) or for another party
 	// (Report): "would be sent at the next round" was false for these.
-	if !contact.Guess && cfg.Policy.Mode != "observe" {
+	// A guessed party's report waiting for approval is the one these join (gatherGuesses),
+	// and holds back no registry desk (holdingReport).
+	if cfg.Policy.Mode != "observe" {
 		waiting, err := st.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued, abusewatch.ReportSending)
 		if err != nil {
 			return Preview{}, err
 		}
-		if w, ok := waitingFor(contact, waiting); ok {
+		if w, ok := pendingGuess(contact, waiting); ok {
+			fate = fmt.Sprintf("Its recipients are a guess (the registry names no one; the reverse name %s is in their domain), and report %s to them waits for your approval: "+
+				"these incidents join it, written again as one report, which waits for your approval.",
+				sanitizeText(contact.PTR), shortID(w.ID))
+			if held {
+				fate += fmt.Sprintf(" Once approved, it would wait until %s (%s).", stamp(until), hold)
+			}
+			fate += " Below, how this part of it would read."
+		} else if w, ok := holdingReport(contact, waiting); ok {
 			fate = fmt.Sprintf("It would not be written yet: report %s to the same party waits (%s); these incidents join the party's next report after it goes. Below, how it would read now.",
 				shortID(w.ID), w.State)
 		}

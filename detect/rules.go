@@ -222,7 +222,8 @@ func parseAttackRule(l ruleLine) ([]string, *attackRule, *RuleError) {
 	expanded := strings.NewReplacer("<HOST>", hostPattern, "<PORT>", portPattern, "<NAME>", namePattern).Replace(text)
 	re, err := regexp.Compile(expanded)
 	if err != nil {
-		return nil, nil, l.errorf("%v", err)
+		// The error quotes the regex: as the admin wrote it, not its expansion.
+		return nil, nil, l.errorf("%s", strings.NewReplacer(hostPattern, "<HOST>", portPattern, "<PORT>", namePattern, "<NAME>").Replace(err.Error()))
 	}
 	// Log text is attacker-controlled: only a rule anchored at both ends pins the
 	// address to a position the attacker cannot move with a crafted user name.

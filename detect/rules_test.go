@@ -141,6 +141,8 @@ func TestLoadAttackRulesErrors(t *testing.T) {
 		{"two hosts", `sshd auth-failure ^<HOST> <HOST>$`, "<HOST> and <NAME> at most once each"},
 		{"two ports", `sshd auth-failure ^<HOST> <PORT> <PORT>$`, "<PORT> at most once"},
 		{"bad regex", `sshd auth-failure ^from <HOST> (port$`, "missing closing )"},
+		// The error quotes the regex as written, not <HOST>'s expansion.
+		{"bad regex quoted as written", `sshd auth-failure ^from <HOST> (port <PORT>$`, "missing closing ): `^from <HOST> (port <PORT>$`"},
 		{"bad class", `sshd Auth_Failure ^from <HOST>$`, "bad class"},
 		{"bad program", `sshd,,cron auth-failure ^from <HOST>$`, "bad program"},
 		{"not anchored at the end", `sshd auth-failure ^from <HOST>`, "must be anchored"},

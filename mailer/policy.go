@@ -82,7 +82,7 @@ func (p Policy) Hold(r abusewatch.Report, sent []Sent, now time.Time) (time.Time
 			}
 			if len(inHour) >= p.DomainPerHour {
 				later(inHour[len(inHour)-p.DomainPerHour].Add(time.Hour),
-					fmt.Sprintf("limit: %d reports to %s in the last hour (mail.domain_hourly_limit)", len(inHour), d))
+					fmt.Sprintf("limit: %d reports to %s in the last hour (policy.domain_hourly_limit)", len(inHour), d))
 			}
 		}
 	}
@@ -95,7 +95,7 @@ func (p Policy) Hold(r abusewatch.Report, sent []Sent, now time.Time) (time.Time
 		}
 		if len(inDay) >= p.DailyCap {
 			later(inDay[len(inDay)-p.DailyCap].Add(24*time.Hour),
-				fmt.Sprintf("cap: %d reports in the last 24 hours (mail.daily_cap)", len(inDay)))
+				fmt.Sprintf("cap: %d reports in the last 24 hours (policy.daily_cap)", len(inDay)))
 		}
 	}
 	return until, why

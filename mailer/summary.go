@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"io"
 	"net/mail"
+	"net/netip"
 	"slices"
 	"strings"
 	"text/template"
@@ -269,12 +270,9 @@ type CompromiseAlert struct {
 	Compromises []SummaryIncident
 }
 
-// alertSubjectRunes bounds the user and host names (log text) in the alert's subject.
-const alertSubjectRunes = 64
-
 // ComposeCompromiseAlert writes alert as a plain-text message from `from` to `to`, its
-// subject naming the newest login of the first: "POSSIBLE COMPROMISE: login from ADDR as USER on
-// HOST". Log text reaches the subject and the body only through sanitize. Its
+// subject naming the address of the newest login of the first: "POSSIBLE COMPROMISE:
+// login from ADDR". Log text reaches the body only, through sanitize. Its
 // Message-ID is derived from the incidents as they are (ID, count, last event), so the
 // same alert written twice (a crash before the round took them off its list) is
 // recognisably the same mail.
@@ -318,21 +316,20 @@ func ComposeCompromiseAlert(a CompromiseAlert, from, to string, now time.Time) (
 	return writeMessage(h, part)
 }
 
-// alertSubject names the newest login of a's first compromise (sanitised) and how many other addresses
-// the alert is about.
+// alertSubject names the address of the newest login of a's first compromise and how
+// many other sources the alert is about. No log text reaches it (nor any header): the
+// account and host names are the log's, the attacker's choice when a forged line
+// makes the login (logger, a syslog sender), and a name such as "=?utf-8?b?...?="
+// was read by the admin's mail client as other words. The body names them.
 func alertSubject(a CompromiseAlert) string {
 	first := a.Compromises[0]
-	subj := "POSSIBLE COMPROMISE: login from " + first.Source
+	from := first.Source
 	if len(first.Logins) > 0 {
-		l := first.Logins[len(first.Logins)-1] // the newest
-		subj = "POSSIBLE COMPROMISE: login from " + cmp.Or(l.Addr, first.Source)
-		if l.User != "" {
-			subj += " as " + shorten(l.User, alertSubjectRunes)
-		}
-		if l.Host != "" {
-			subj += " on " + shorten(l.Host, alertSubjectRunes)
+		if addr, err := netip.ParseAddr(first.Logins[len(first.Logins)-1].Addr); err == nil {
+			from = addr.String() // the newest login's, as parsed (not the log's text)
 		}
 	}
+	subj := "POSSIBLE COMPROMISE: login from " + from
 	sources := map[string]bool{}
 	for _, c := range a.Compromises {
 		sources[c.Source] = true
@@ -341,14 +338,6 @@ func alertSubject(a CompromiseAlert) string {
 		subj += fmt.Sprintf(" (and %s)", plural(n, "other source"))
 	}
 	return subj
-}
-
-// shorten cuts sanitised s to n runes, the cut marked with "…".
-func shorten(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 // sanitized is s with every string that may come from a log or a remote server through

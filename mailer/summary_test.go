@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"mime"
 	"net/mail"
-	"strings"
 	"testing"
 	"time"
 )
@@ -23,12 +22,15 @@ func TestCompromiseAlertSubject(t *testing.T) {
 	}{
 		{"no login kept", []SummaryIncident{{ID: "a", Source: "91.240.118.5"}},
 			"POSSIBLE COMPROMISE: login from 91.240.118.5"},
-		{"the newest login", []SummaryIncident{{ID: "a", Source: "91.240.118.5", Logins: []Line{login("alice", "web1"), login("bob", "web2")}}},
-			"POSSIBLE COMPROMISE: login from 91.240.118.5 as bob on web2"},
+		{"the newest login", []SummaryIncident{{ID: "a", Source: "91.240.118.0/24", Logins: []Line{login("alice", "web1"), login("bob", "web2")}}},
+			"POSSIBLE COMPROMISE: login from 91.240.118.5"},
 		{"two sources", []SummaryIncident{{ID: "a", Source: "91.240.118.5", Logins: []Line{login("alice", "web1")}}, {ID: "b", Source: "45.134.26.0/24"}},
-			"POSSIBLE COMPROMISE: login from 91.240.118.5 as alice on web1 (and 1 other source)"},
-		{"log text", []SummaryIncident{{ID: "a", Source: "91.240.118.5", Logins: []Line{login("eve\r\nBcc: x@example.net\u202e"+strings.Repeat("y", 100), "web1\x1b[2J")}}},
-			"POSSIBLE COMPROMISE: login from 91.240.118.5 as eve  Bcc: x@example.net" + strings.Repeat("y", 40) + "… on web1[2J"},
+			"POSSIBLE COMPROMISE: login from 91.240.118.5 (and 1 other source)"},
+		// Log text never reaches a header: the user and host names are the log's (the
+		// attacker's, in a forged line), and a mail client decodes an encoded word in
+		// a subject into other words.
+		{"log text", []SummaryIncident{{ID: "a", Source: "91.240.118.5", Logins: []Line{login("=?utf-8?b?c2VlIGh0dHBzOi8vZXZpbC5leGFtcGxlLw==?=\r\nBcc: x@example.net\u202e", "web1\x1b[2J")}}},
+			"POSSIBLE COMPROMISE: login from 91.240.118.5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg, err := ComposeCompromiseAlert(CompromiseAlert{Host: "gw", Compromises: tc.c}, "abusewatch@example.org", "root@example.org", at)

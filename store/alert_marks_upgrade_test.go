@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -203,7 +204,11 @@ func appendTo(t *testing.T, path, lines string) {
 	}
 }
 
-// newAlerts are the subjects of the mails to the admin in maildir not in read, sorted;
+// alertLogin is a login line of an alert's body: "TIME  as USER  on HOST  from ADDR".
+var alertLogin = regexp.MustCompile(`(?m)  as (\S+)  on (\S+)  from `)
+
+// newAlerts are the subjects of the mails to the admin in maildir not in read, with
+// the account and host of the newest login they show, sorted;
 // it adds their files to read.
 func newAlerts(t *testing.T, maildir string, read map[string]bool) []string {
 	t.Helper()
@@ -231,6 +236,16 @@ func newAlerts(t *testing.T, maildir string, read map[string]bool) []string {
 		subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The subject names the address alone (no log text in a header): the
+		// newest login's account and host are the body's last login line.
+		body, err := io.ReadAll(m.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if logins := alertLogin.FindAllStringSubmatch(string(body), -1); len(logins) > 0 {
+			last := logins[len(logins)-1]
+			subject += " as " + last[1] + " on " + last[2]
 		}
 		subjects = append(subjects, subject)
 	}

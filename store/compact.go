@@ -34,7 +34,7 @@ func Compact(path string, timeout time.Duration) (CompactResult, error) {
 		return res, fmt.Errorf("store: %w", err)
 	}
 	res.Before = fi.Size()
-	src, err := openBolt(path, 0, timeout)
+	src, err := openBolt(path, 0, timeout, false)
 	if err != nil {
 		return res, err
 	}

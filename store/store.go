@@ -4,7 +4,9 @@
 // Every write is one transaction, so the events read from a source, their counts and
 // the position after them are committed together or not at all. It is the only package
 // that imports go.etcd.io/bbolt, and only the daemon (or an offline command when no
-// daemon runs) opens the file. A Store is safe for concurrent use.
+// daemon runs) opens the file: only what writes to it creates it (a query opens what
+// exists), and what root creates gets the owner of its directory, the daemon's user. A
+// Store is safe for concurrent use.
 package store
 
 import (
@@ -14,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/netip"
 	"os"
@@ -74,12 +77,47 @@ var ErrDamaged = errors.New("the state database is damaged: restore it from a ba
 var ErrEmpty = errors.New("the state database is an empty file: if abusewatch never ran with it, remove it; if it held " +
 	"abusewatch's state, restore it from a backup (a new one would read every log again and may send reports again)")
 
+// ErrNoDatabase means OpenExisting found no database at its path: the daemon has not
+// run with it and nothing was scanned into it yet.
+var ErrNoDatabase = errors.New("there is no state database yet: the daemon has not run and nothing was scanned")
+
 // Open opens or creates the database at path, waiting at most timeout for another
-// process to release it. A damaged file is ErrDamaged, an empty one ErrEmpty.
-func Open(path string, timeout time.Duration) (s *Store, err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+// process to release it. A damaged file is ErrDamaged, an empty one ErrEmpty. A
+// database (or directory) it creates as root in a directory of another user gets that
+// directory's owner and group (owner.go), so that the daemon's user can open what a
+// root scan made before the first start.
+func Open(path string, timeout time.Duration) (*Store, error) {
+	if err := makeDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	return open(path, timeout, true)
+}
+
+// OpenExisting is Open of a database that exists: it never creates one, and is
+// ErrNoDatabase when there is none. The queries use it: a root query before the first
+// start made a root-owned file the daemon could not open.
+func OpenExisting(path string, timeout time.Duration) (*Store, error) {
+	return open(path, timeout, false)
+}
+
+// Empty is a store that holds nothing, in place of the database at path, which does not
+// exist: a query answers from it as from a database with nothing in it yet. It lives in a
+// file removed at once, so it leaves nothing anywhere; Path is path.
+func Empty(path string) (*Store, error) {
+	dir, err := os.MkdirTemp("", "abusewatch-empty-")
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer os.RemoveAll(dir) // the open file stays readable and writable until Close
+	s, err := open(filepath.Join(dir, "state.db"), 0, true)
+	if err != nil {
+		return nil, err
+	}
+	s.path = path
+	return s, nil
+}
+
+func open(path string, timeout time.Duration, create bool) (s *Store, err error) {
 	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
 		return nil, fmt.Errorf("store %s: %w", path, ErrEmpty)
 	}
@@ -90,7 +128,7 @@ func Open(path string, timeout time.Duration) (s *Store, err error) {
 			s, err = nil, fmt.Errorf("store %s: %w (%v)", path, ErrDamaged, r)
 		}
 	}()
-	db, err := openBolt(path, 0o640, timeout)
+	db, err := openBolt(path, 0o640, timeout, create)
 	if err != nil {
 		return nil, err
 	}
@@ -106,14 +144,40 @@ func Open(path string, timeout time.Duration) (s *Store, err error) {
 	return s, nil
 }
 
-// openBolt opens the bbolt file at path (made with mode if new) for writing, waiting at
-// most timeout for another process's lock: ErrLocked then.
-func openBolt(path string, mode os.FileMode, timeout time.Duration) (*bolt.DB, error) {
-	db, err := bolt.Open(path, mode, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+// openBolt opens the bbolt file at path for writing, waiting at most timeout for another
+// process's lock: ErrLocked then. With create, a missing file is made with mode and,
+// made by root, given its directory's owner (ownAsDirectory); without, it is
+// ErrNoDatabase. A file it may not open is an error that names its owner and the chown
+// that lets the process open it.
+func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool) (*bolt.DB, error) {
+	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag&^os.O_CREATE, perm)
+		if !create || !errors.Is(err, fs.ErrNotExist) {
+			return f, err
+		}
+		f, err = os.OpenFile(name, flag|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) { // made meanwhile by another process
+			return os.OpenFile(name, flag&^os.O_CREATE, perm)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := ownAsDirectory(f, filepath.Dir(name)); err != nil {
+			f.Close()
+			os.Remove(name)
+			return nil, err
+		}
+		return f, nil
 	}
-	if err != nil {
+	db, err := bolt.Open(path, mode, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType, OpenFile: openFile})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+	case !create && errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("store %s: %w", path, ErrNoDatabase)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("store %s: %w%s", path, err, notOurs(path))
+	case err != nil:
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	return db, nil

@@ -158,7 +158,20 @@ func (f adminFlags) daemonClient(stderr io.Writer) (*daemon.Config, *adminClient
 
 // queryOrOffline asks the daemon; when none runs and the config loaded, it answers from
 // the store file with local, saying so on stderr. It returns the config when it loaded.
+// It never creates the store: with none yet, local answers from an empty one, as
+// "nothing found" (a root query before the first start made a root-owned file that the
+// daemon could not open).
 func queryOrOffline(ctx context.Context, f adminFlags, stderr io.Writer, ask func(*adminClient) error, local func(*daemon.Config, *store.Store) error) (*daemon.Config, error) {
+	return offline(ctx, f, stderr, false, ask, local)
+}
+
+// changeOrOffline is queryOrOffline for a change that is kept without a daemon too (an
+// exclusion before the first start): the store is created when missing, as Open makes it.
+func changeOrOffline(ctx context.Context, f adminFlags, stderr io.Writer, ask func(*adminClient) error, local func(*daemon.Config, *store.Store) error) (*daemon.Config, error) {
+	return offline(ctx, f, stderr, true, ask, local)
+}
+
+func offline(ctx context.Context, f adminFlags, stderr io.Writer, create bool, ask func(*adminClient) error, local func(*daemon.Config, *store.Store) error) (*daemon.Config, error) {
 	cfg, client, cfgErr := f.open(stderr)
 	var nd *errNoDaemon
 	if client != nil {
@@ -171,7 +184,15 @@ func queryOrOffline(ctx context.Context, f adminFlags, stderr io.Writer, ask fun
 		return cfg, fmt.Errorf("%w\nThe config does not load, so the store cannot be read directly either: fix it (abusewatch check-config --config %s shows the first error)",
 			nd, *f.config)
 	}
-	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
+	open := store.OpenExisting
+	if create {
+		open = store.Open
+	}
+	st, err := open(cfg.Store.Path, daemon.StoreTimeout)
+	absent := errors.Is(err, store.ErrNoDatabase)
+	if absent {
+		st, err = store.Empty(cfg.Store.Path)
+	}
 	switch {
 	case errors.Is(err, store.ErrLocked) && nd == nil:
 		return cfg, fmt.Errorf("%s is in use by another process, most likely the daemon, and [admin] socket is \"\" in %s: "+
@@ -186,7 +207,12 @@ func queryOrOffline(ctx context.Context, f adminFlags, stderr io.Writer, ask fun
 		return cfg, err
 	}
 	defer st.Close()
-	fmt.Fprintf(stderr, "The daemon is not running: using %s directly.\n", cfg.Store.Path)
+	if absent {
+		fmt.Fprintf(stderr, "The daemon is not running, and there is no state database at %s yet: the daemon has not run and nothing was scanned, so nothing is known yet.\n",
+			cfg.Store.Path)
+	} else {
+		fmt.Fprintf(stderr, "The daemon is not running: using %s directly.\n", cfg.Store.Path)
+	}
 	return cfg, local(cfg, st)
 }
 

@@ -171,6 +171,10 @@ func TestVersionAndUsage(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d, %q", code, stderr)
 	}
+	// A typo gets the command it is near, as a config key does.
+	if _, stderr, code := runBinary(t, t.TempDir(), "scna", "x.log"); code != 2 || !strings.Contains(stderr, `unknown command "scna": did you mean "scan"?`) {
+		t.Errorf("a mistyped command: exit %d, %q", code, stderr)
+	}
 }
 
 // otherUsersDir is a test directory that other users may enter, as may the binary's.

@@ -83,7 +83,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 		return c.remove(ctx, f, p)
 	}
 	var res daemon.ExcludeResult
-	cfg, err := queryOrOffline(ctx, f, c.stderr,
+	cfg, err := changeOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
 			return cl.call(ctx, "POST", apiPath("v1", c.Name()), url.Values{"network": {p.String()}, "reason": {*reason}}, &res)
 		},
@@ -115,7 +115,7 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	}
 	if c.pardon {
 		fmt.Fprintf(c.stdout, "Forgot %s and rejected %s.\n", counted(res.ForgotIncidents, "incident"), counted(res.RejectedReports, "unsent report"))
-		c.sentStay(res)
+		c.sentStay(res, *f.config)
 	} else if res.RejectedReports > 0 {
 		fmt.Fprintf(c.stdout, "Rejected %s about it.\n", counted(res.RejectedReports, "unsent report"))
 	}
@@ -146,8 +146,8 @@ func (c *excludeCommand) already(cfg *daemon.Config, res daemon.ExcludeResult, r
 }
 
 // sentStay says of a pardon that the reports already sent about the forgotten
-// incidents stay as they went: `ip` no longer shows them.
-func (c *excludeCommand) sentStay(res daemon.ExcludeResult) {
+// incidents stay as they went: `ip` no longer shows them. config names the config file.
+func (c *excludeCommand) sentStay(res daemon.ExcludeResult, config string) {
 	if n := res.ReportedIncidents; n > 0 {
 		ids := make([]string, len(res.SentReports))
 		for i, id := range res.SentReports {
@@ -164,7 +164,7 @@ func (c *excludeCommand) sentStay(res daemon.ExcludeResult) {
 		if len(ids) > 1 {
 			reports = fmt.Sprintf("the %d reports sent stay as they went", len(ids))
 		}
-		fmt.Fprintf(c.stdout, "%s had been reported: %s (%s; abusewatch report show ID prints one).\n", who, reports, strings.Join(ids, ", "))
+		fmt.Fprintf(c.stdout, "%s had been reported: %s (%s; %s prints one).\n", who, reports, strings.Join(ids, ", "), daemon.Command(config, "report show", "ID"))
 	}
 }
 

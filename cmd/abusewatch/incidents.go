@@ -73,10 +73,7 @@ func (c *incidentsCommand) Run(ctx context.Context, args []string) error {
 		if b := list.NewestBegan; b != nil {
 			// Whole days back, past its beginning: every incident ended before from.
 			days := max(int(time.Since(*b).Hours()/24)+1, 1)
-			cmd := fmt.Sprintf("abusewatch incidents --since %dd", days)
-			if *f.config != daemon.DefaultConfigPath {
-				cmd += " --config " + *f.config
-			}
+			cmd := daemon.Command(*f.config, "incidents", fmt.Sprintf("--since %dd", days))
 			fmt.Fprintf(c.stdout, "The newest began on %s: %s\n", shownTime(*b, shownZone(cfg)), cmd)
 		}
 		return nil

@@ -15,8 +15,16 @@ import (
 func TestJSONOutputIsSnakeCaseWithoutNulls(t *testing.T) {
 	dir := t.TempDir()
 	demo := repoPath(t, "configs/demo.toml")
-	if stdout, stderr, code := runBinary(t, dir, "scan", "--config", demo, repoPath(t, "configs/demo/auth.log")); code != 0 {
+	stdout, stderr, code := runBinary(t, dir, "scan", "--json", "--config", demo, repoPath(t, "configs/demo/auth.log"))
+	if code != 0 {
 		t.Fatalf("scan: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// Nothing read before is an empty list, as the README says, not a key left out.
+	var scanned struct {
+		ReadBefore *[]any `json:"read_before"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &scanned); err != nil || scanned.ReadBefore == nil || len(*scanned.ReadBefore) != 0 {
+		t.Errorf("scan --json of a new log: read_before is not []: %v\n%s", err, stdout)
 	}
 	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	data := map[string]bool{"by_class": true, "hosts_hit": true, "by_rule": true} // keys that are classes, hosts, rules

@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/abusewatch/abusewatch/daemon"
 )
 
 // command is one subcommand: it parses its own flags and does its work.
@@ -103,6 +105,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "abusewatch %s: %v\n", c.Name(), err)
 			return 1
 		}
+	}
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		names[i] = c.Name()
+	}
+	if near := daemon.Nearest(args[0], names); near != "" {
+		fmt.Fprintf(stderr, "abusewatch: unknown command %q: did you mean %q?\nTry: abusewatch -h\n", args[0], near)
+		return 2
 	}
 	fmt.Fprintf(stderr, "abusewatch: unknown command %q\n", args[0])
 	usage(stderr)

@@ -126,7 +126,8 @@ func (c *outboxCommand) Run(ctx context.Context, args []string) error {
 		if pending == 1 {
 			waits = " waits"
 		}
-		fmt.Fprintf(c.stdout, "\n%d report%s for your approval: abusewatch report show ID, then abusewatch report approve ID (or --all, which leaves guesses out).\n", pending, waits)
+		fmt.Fprintf(c.stdout, "\n%d report%s for your approval: %s, then %s (or --all, which leaves guesses out).\n", pending, waits,
+			daemon.Command(*f.config, "report show", "ID"), daemon.Command(*f.config, "report approve", "ID"))
 	}
 	return nil
 }

@@ -66,7 +66,8 @@ func TestOutboxListsPendingReportsAsTableAndJSON(t *testing.T) {
 		}
 	}
 	stdout, _, code := runBinary(t, dir, "outbox", "--config", config)
-	if code != 0 || !strings.Contains(stdout, "ID") || !strings.Contains(stdout, "4 reports wait for your approval") ||
+	// The hint acts on this config's store when pasted, not on /etc/abusewatch's.
+	if code != 0 || !strings.Contains(stdout, "ID") || !strings.Contains(stdout, "4 reports wait for your approval: abusewatch report show --config "+config+" ID, then abusewatch report approve --config "+config+" ID") ||
 		!strings.Contains(stdout, entries[0].ID) {
 		t.Errorf("table (exit %d):\n%s", code, stdout)
 	}

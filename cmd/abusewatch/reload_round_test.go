@@ -29,10 +29,12 @@ func TestReloadStopsTheOutboxRoundUnderWay(t *testing.T) {
 			if err := os.WriteFile(config, append(doc, second...), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			d := startDaemon(t, dir, "run", "--config", config)
-			d.waitLog(t, "abusewatch running")
+			// Logged before the start: the first round waits until the daemon read them
+			// all, so both reports are written before the first delivery.
 			start := time.Now().Add(-time.Minute)
 			appendFile(t, logFile, attackLines(6, start, 50000)+strings.ReplaceAll(attackLines(6, start, 51000), "3.3.3.3", "4.4.4.4"))
+			d := startDaemon(t, dir, "run", "--config", config)
+			d.waitLog(t, "abusewatch running")
 			srv.Holding(t)
 
 			edited := strings.Replace(string(doc), `mode = "auto"`, `mode = "`+mode+`"`, 1) + second

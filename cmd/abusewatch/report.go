@@ -35,10 +35,13 @@ const reportUsage = "[--config FILE] show ID [--raw|--json] | approve ID...|--al
 
 const reportHelp = `
 An ID may be shortened to its first 6 or more characters. approve queues reports
-for the daemon's next round (the cooldown and the limits still apply); it also
-re-queues a failed report; a report queued already is left as it is, and that is
-no error. reject marks reports never to be sent. preview shows
-the report abusewatch would write about the attacking address ADDR now.
+for the daemon's next round and says what that round does with each: it sends it,
+or the cooldown or a limit holds it, until when it says; reports approved to one
+guessed contact that have not gone yet are written again as one report, one mail.
+It also re-queues a failed report; a report queued already is left as it is, and
+that is no error. approve --all leaves out reports to a guessed contact: read
+each, then approve it by its ID. reject marks reports never to be sent. preview
+shows the report abusewatch would write about the attacking address ADDR now.
 `
 
 // Subcommands are what may follow `report`, for the shell completions.
@@ -169,9 +172,13 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			if action == "reject" {
 				past, goal = "rejected", "rejected"
 			}
-			out := map[string][]string{past: orEmpty(done.Changed), "already_" + goal: orEmpty(done.Already)}
+			out := map[string]any{past: orEmpty(done.Changed), "already_" + goal: orEmpty(done.Already)}
 			if action == "approve" && *all {
 				out["guesses_left_out"] = orEmpty(done.Guesses)
+			}
+			if action == "approve" {
+				// What the next round does with each: {"id", "joined", "until", "why", "after"}.
+				out["fates"] = orEmpty(done.Fates)
 			}
 			if jerr := printJSON(c.stdout, out); jerr != nil {
 				return jerr
@@ -192,24 +199,15 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 				fmt.Fprintf(c.stdout, "%s is rejected already: nothing to do\n", id)
 			}
 		}
-		if n := len(done.Changed); action == "approve" && n > 0 {
-			every := "report_interval"
-			if cfg != nil {
-				every = cfg.Policy.ReportInterval.String()
-			}
-			it := "them"
-			if n == 1 {
-				it = "it"
-			}
-			fmt.Fprintf(c.stdout, "%s queued: the daemon sends %s at its next round (every %s); without the daemon, the next scan does.\n",
-				counted(n, "report"), it, every)
+		if action == "approve" && len(done.Changed) > 0 {
+			c.printFates(done.Changed, done.Fates, cfg)
 		} else if action == "approve" && *all && err == nil && len(done.Guesses) == 0 {
 			fmt.Fprintln(c.stdout, "No report waits for approval.")
 		}
 		// A guess's recipient may have nothing to do with the address: --all never
 		// approves one unread.
 		for _, id := range done.Guesses {
-			fmt.Fprintf(c.stdout, "%s is to a guessed contact: left out by --all; read it (abusewatch report show %s), then approve it by its ID\n", id, id)
+			fmt.Fprintf(c.stdout, "%s is to a guessed contact: left out by --all; read it (%s), then approve it by its ID\n", id, daemon.Command(*f.config, "report show", id))
 		}
 		return err
 	}
@@ -256,6 +254,60 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			p.Report.Subject, p.Fate, memoText(p.Report.Message))
 	}
 	return err
+}
+
+// printFates says what the next round does with each report approve queued
+// (daemon.ApprovedFate): those it sends in one sentence, then each that is written again
+// with others or waits, and until when.
+func (c *reportCommand) printFates(changed []string, fates []daemon.ApprovedFate, cfg *daemon.Config) {
+	every, cooldown, loc := "report_interval", "policy.cooldown", shownZone(cfg)
+	if cfg != nil {
+		every, cooldown = cfg.Policy.ReportInterval.String(), "policy.cooldown, "+cfg.Policy.Cooldown.String()
+	}
+	later := "the daemon sends it then; without the daemon, the first scan after does"
+	n := 0
+	for _, f := range fates {
+		if f.Until.IsZero() && len(f.Joined) == 0 {
+			n++
+		}
+	}
+	if len(fates) == 0 {
+		// A daemon older than the fates (running while the binary was upgraded).
+		fmt.Fprintf(c.stdout, "%s queued for the daemon's next round (every %s); the cooldown and the limits still apply (after that round, abusewatch outbox shows any that waits, and until when).\n",
+			counted(len(changed), "report"), every)
+		return
+	}
+	if n > 0 {
+		it := "them"
+		if n == 1 {
+			it = "it"
+		}
+		fmt.Fprintf(c.stdout, "%s queued: the daemon sends %s at its next round (every %s); without the daemon, the next scan does.\n",
+			counted(n, "report"), it, every)
+	}
+	for _, f := range fates {
+		when := "" // how long it waits, after "waits"
+		switch {
+		case f.Until.IsZero():
+		case f.After != "":
+			when = fmt.Sprintf("until %s at the earliest: report %s to the same party goes first, at the next round, and its cooldown (%s) holds this one",
+				shownTime(f.Until, loc), f.After, cooldown)
+		case f.Earliest:
+			when = fmt.Sprintf("until %s at the earliest (%s)", shownTime(f.Until, loc), f.Why)
+		default:
+			when = fmt.Sprintf("until %s (%s)", shownTime(f.Until, loc), f.Why)
+		}
+		one := fmt.Sprintf("%s is written again at the next round as one report with %s, approved to the same guessed contact and not gone yet: one mail, not one a cooldown after the other,",
+			f.ID, strings.Join(f.Joined, ", "))
+		switch {
+		case len(f.Joined) > 0 && when == "":
+			fmt.Fprintf(c.stdout, "%s which the daemon sends at that round; without the daemon, the next scan does.\n", one)
+		case len(f.Joined) > 0:
+			fmt.Fprintf(c.stdout, "%s which waits %s; %s.\n", one, when, later)
+		case when != "":
+			fmt.Fprintf(c.stdout, "%s waits %s; %s.\n", f.ID, when, later)
+		}
+	}
 }
 
 // memoText is the readable text of a report: its text/plain memo, decoded, with the

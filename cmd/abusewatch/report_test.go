@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +142,11 @@ func TestReportPreviewShowsWhatWouldBeSent(t *testing.T) {
 	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "81.2.69.160"); code != 1 || !strings.Contains(stderr, "possible compromise") {
 		t.Errorf("preview of a compromise: exit %d, %s", code, stderr)
 	}
+	// Private space: why it is never reported, as ip says, not "no incident".
+	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "10.20.0.77"); code != 1 ||
+		!strings.Contains(stderr, "10.20.0.77 is never reported: 10.0.0.0/8 is special-purpose") {
+		t.Errorf("preview of a private address: exit %d, %s", code, stderr)
+	}
 	if _, stderr, code := runBinary(t, dir, "report", "preview", "--config", config, "not-an-ip"); code != 2 || !strings.Contains(stderr, "attacking address") {
 		t.Errorf("bad address: exit %d, %s", code, stderr)
 	}
@@ -213,5 +220,53 @@ func TestReportShowOfAShortIDSaysItIsShort(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, "an ID needs at least 6 characters") {
 			t.Errorf("report %s %s: exit %d\n%s", action, id[:5], code, stderr)
 		}
+	}
+}
+
+// approve said "4 reports queued: the daemon sends them at its next round" whatever
+// held them: here policy.daily_cap lets 2 go, and the other 2 waited a day. It says
+// which go and which wait, until when and why, and the round does what it said.
+func TestReportApproveSaysWhichTheNextRoundSendsAndWhichWait(t *testing.T) {
+	dir, config := demoConfigFile(t, "review")
+	doc, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, []byte(strings.Replace(string(doc), "mode = \"review\"", "mode = \"review\"\ndaily_cap = 2", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runBinary(t, dir, "scan", "--config", config, repoPath(t, "configs/demo/auth.log")); code != 0 {
+		t.Fatalf("scan: exit %d\n%s", code, stderr)
+	}
+	if n := len(outboxJSON(t, dir, config, "--state", "pending-approval")); n != 4 {
+		t.Fatalf("%d reports wait for approval, want the demo's 4", n)
+	}
+	stdout, stderr, code := runBinary(t, dir, "report", "approve", "--all", "--config", config)
+	if code != 0 || !strings.Contains(stdout, "2 reports queued: the daemon sends them at its next round") {
+		t.Fatalf("approve --all: exit %d, want it to say 2 go at the next round\n%s%s", code, stdout, stderr)
+	}
+	var waits []string
+	for line := range strings.Lines(stdout) {
+		if id, rest, ok := strings.Cut(line, " waits until "); ok {
+			waits = append(waits, id)
+			if !strings.Contains(rest, "at the earliest (cap: 2 reports in the last 24 hours (policy.daily_cap), counting the reports that go before it at the next round)") {
+				t.Errorf("approve says why %s waits: %s", id, rest)
+			}
+		}
+	}
+	if _, stderr, code := runBinary(t, dir, "scan", "--config", config, repoPath(t, "configs/demo/auth.log")); code != 0 {
+		t.Fatalf("scan: %s", stderr)
+	}
+	if sent := outboxJSON(t, dir, config, "--state", "sent"); len(sent) != 2 {
+		t.Errorf("%d sent, want the 2 approve said the next round sends", len(sent))
+	}
+	var queued []string
+	for _, e := range outboxJSON(t, dir, config, "--state", "queued") {
+		queued = append(queued, e.ID)
+	}
+	slices.Sort(queued)
+	slices.Sort(waits)
+	if !slices.Equal(queued, waits) {
+		t.Errorf("queued after the round: %v; approve said these wait: %v\n%s", queued, waits, stdout)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -289,12 +288,12 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 		if err != nil {
 			return &usageError{err.Error()}
 		}
-		q := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {strconv.Itoa(*limit)}}
-		_, err = queryOrOffline(ctx, f, c.stderr,
-			func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/unknown", q, &shapes) },
-			func(_ *daemon.Config, st *store.Store) (err error) { shapes, err = st.Shapes(from, *limit); return err })
-		if err != nil {
+		if shapes, cfg, err = readShapes(ctx, f, c.stderr, from, *limit); err != nil {
 			return err
+		}
+		if len(shapes) == 0 && !*f.asJSON {
+			fmt.Fprintf(c.stdout, "No unknown records since %s: nothing to suggest.\n", shownTime(from, shownZone(cfg)))
+			return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "rules suggest")
 		}
 	case 1: // the unknown records of a log, under the chosen rules
 		if shapes, err = c.shapesOf(ctx, rf, files[0], flagGiven(fs, "config"), *limit); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,7 +43,7 @@ type scanSummary struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	// ReadBefore: the files whose lines were read before, up to an offset (by a scan or
 	// the daemon, under their name or another), and those truncated since.
-	ReadBefore []daemon.ScannedFile `json:"read_before,omitempty"`
+	ReadBefore []daemon.ScannedFile `json:"read_before"`
 }
 
 func (c *scanCommand) Run(ctx context.Context, args []string) error {
@@ -80,6 +81,11 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 			return &usageError{err.Error()}
 		}
 	}
+	// Before the store is opened, which creates it: a mistyped name made a state
+	// database (root's, under sudo) and then failed.
+	if err := readableFiles(files); err != nil {
+		return err
+	}
 	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
 	if err != nil {
 		return fmt.Errorf("%w\nscan needs the database to itself: stop the daemon, or point --config at a config with its own [store] path", err)
@@ -108,7 +114,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
 		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
-		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: scanned,
+		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: orEmpty(scanned),
 	}
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)
@@ -248,4 +254,24 @@ func reportState(r abusewatch.Report) string {
 	default:
 		return fmt.Sprintf("to %s, %s: %s", to, r.State, r.Error)
 	}
+}
+
+// readableFiles checks that every file named can be read as a log: it exists, is not a
+// directory and opens.
+func readableFiles(files []string) error {
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		fi, err := f.Stat()
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("%s is a directory: name the log files in it", name)
+		}
+	}
+	return nil
 }

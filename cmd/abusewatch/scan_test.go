@@ -46,7 +46,7 @@ func TestDemoScanWritesReportsToTheRightContacts(t *testing.T) {
 	}
 	// Asked for a time after them, `incidents` says how far back the newest began.
 	out, errOut, code := runBinary(t, dir, "incidents", "--since", "1h", "--config", repoPath(t, "configs/demo.toml"))
-	if code != 0 || !strings.Contains(out, "The newest began on 2026-11-20 06:05 +0100: abusewatch incidents --since ") {
+	if code != 0 || !strings.Contains(out, "The newest began on 2026-11-20 06:05 +0100: abusewatch incidents --config ") {
 		t.Errorf("incidents --since 1h does not say how far back the incidents are (exit %d):\n%s%s", code, out, errOut)
 	} else {
 		// The command it gives must list the newest (the older ones, some hours before

@@ -43,11 +43,7 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return &usageError{err.Error()}
 	}
-	var shapes []store.Shape
-	q := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {strconv.Itoa(*limit)}}
-	cfg, err := queryOrOffline(ctx, f, c.stderr,
-		func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/unknown", q, &shapes) },
-		func(_ *daemon.Config, st *store.Store) (err error) { shapes, err = st.Shapes(from, *limit); return err })
+	shapes, cfg, err := readShapes(ctx, f, c.stderr, from, *limit)
 	if err != nil {
 		return err
 	}
@@ -58,8 +54,8 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 		return printJSON(c.stdout, shapes)
 	}
 	if len(shapes) == 0 {
-		fmt.Fprintf(c.stdout, "No unknown records since %s: every record matched a rule.\n", shownTime(from, shownZone(cfg)))
-		return nil
+		fmt.Fprintf(c.stdout, "No unknown records since %s.\n", shownTime(from, shownZone(cfg)))
+		return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "unknown")
 	}
 	tw := newTable(c.stdout)
 	loc := shownZone(cfg)
@@ -73,5 +69,37 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(c.stdout, "\nabusewatch rules suggest proposes a normal rule for each of them.")
+	return nil
+}
+
+// readShapes reads the unknown shapes seen since from (the limit most frequent; all
+// with 0), from the daemon or, when none answers, the store.
+func readShapes(ctx context.Context, f adminFlags, stderr io.Writer, from time.Time, limit int) ([]store.Shape, *daemon.Config, error) {
+	var shapes []store.Shape
+	q := url.Values{"since": {from.Format(time.RFC3339)}, "limit": {strconv.Itoa(limit)}}
+	cfg, err := queryOrOffline(ctx, f, stderr,
+		func(cl *adminClient) error { return cl.call(ctx, "GET", "/v1/unknown", q, &shapes) },
+		func(_ *daemon.Config, st *store.Store) (err error) { shapes, err = st.Shapes(from, limit); return err })
+	return shapes, cfg, err
+}
+
+// olderShapes tells, after "no unknown records since T", when the newest stored shape
+// was last seen and the command (cmd) with the --since that lists it: a store whose
+// records are older than the default period is not one where every record matched a
+// rule. It says nothing when no shape is stored.
+func olderShapes(ctx context.Context, w io.Writer, f adminFlags, stderr io.Writer, cfg *daemon.Config, cmd string) error {
+	all, _, err := readShapes(ctx, f, io.Discard, time.Time{}, 0)
+	if err != nil || len(all) == 0 {
+		return err
+	}
+	newest := all[0].Last
+	for _, s := range all[1:] {
+		if s.Last.After(newest) {
+			newest = s.Last
+		}
+	}
+	// Whole days back, past its last sighting.
+	cmd = daemon.Command(*f.config, cmd, fmt.Sprintf("--since %dd", max(int(time.Since(newest).Hours()/24)+1, 1)))
+	fmt.Fprintf(w, "%s stored, the newest last seen on %s: %s\n", counted(len(all), "unknown shape"), shownTime(newest, shownZone(cfg)), cmd)
 	return nil
 }

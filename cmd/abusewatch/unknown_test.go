@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,5 +51,17 @@ func TestUnknownListsShapesFromTheDaemonAndOffline(t *testing.T) {
 	stdout, _, code = s.admin(t, "rules", "suggest", "--since", "3650d")
 	if code != 0 || !strings.Contains(stdout, `myapp\[[[:digit:]]+\]: job [[:digit:].:/+%TZ-]+ took`) {
 		t.Errorf("rules suggest from the store: exit %d\n%s", code, stdout)
+	}
+	// With their default period (7d), the shapes of a month ago are not "every record
+	// matched a rule" (as unknown said) nor nothing at all (rules suggest): both say
+	// when the newest was seen, and how to list it.
+	days := int(time.Since(time.Date(2026, 11, 20, 3, 0, 6, 0, time.UTC)).Hours()/24) + 1
+	for _, cmd := range [][]string{{"unknown"}, {"rules", "suggest"}} {
+		stdout, _, code = s.admin(t, cmd...)
+		want := fmt.Sprintf("2 unknown shapes stored, the newest last seen on 2026-11-20 03:00 +0000: abusewatch %s --config %s --since %dd",
+			strings.Join(cmd, " "), s.cfg, days)
+		if code != 0 || !strings.Contains(stdout, "No unknown records since ") || !strings.Contains(stdout, want) || strings.Contains(stdout, "matched a rule") {
+			t.Errorf("%s with its default period: exit %d\n%s\nwant %q", strings.Join(cmd, " "), code, stdout, want)
+		}
 	}
 }

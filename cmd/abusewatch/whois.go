@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/abusewatch/abusewatch/correlate"
 	"github.com/abusewatch/abusewatch/daemon"
 	"github.com/abusewatch/abusewatch/lookup"
 	"github.com/abusewatch/abusewatch/store"
@@ -87,6 +88,19 @@ func (c *whoisCommand) Run(ctx context.Context, args []string) error {
 	}
 	if *dnsServer != "" {
 		cfg.Lookup.Resolvers = []string{*dnsServer}
+	}
+	if addr, err := netip.ParseAddr(strings.TrimSpace(rest[0])); err == nil {
+		if p, special := correlate.SpecialPurpose(addr.Unmap()); special {
+			// No registry answers for private or reserved space, and its reverse name is
+			// the admin's own resolver's: nothing is asked, nothing cached.
+			fd := lookup.Finding{Query: rest[0], Addrs: []netip.Addr{addr}, PTRError: "not asked (special-purpose space)"}
+			if *asJSON {
+				return c.printJSON(fd, cfg.NeverReported(addr))
+			}
+			fd.Notes = []string{fmt.Sprintf("not looked up: %s is special-purpose space, which no registry answers for", p)}
+			c.printSteps(fd, "not used: nothing was asked", cfg.NeverReported(addr), time.Now())
+			return nil
+		}
 	}
 
 	var cache lookup.Cache
@@ -181,10 +195,11 @@ func (c *whoisCommand) openStore(path string) (*store.Store, error) {
 	if path == "" {
 		return nil, nil
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	st, err := store.OpenExisting(path, whoisStoreTimeout)
+	if errors.Is(err, store.ErrNoDatabase) {
 		return nil, nil
 	}
-	return store.Open(path, whoisStoreTimeout)
+	return st, err
 }
 
 // shown is a string from outside (a registry's answer, a reverse name, an error quoting

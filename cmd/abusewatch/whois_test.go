@@ -124,6 +124,26 @@ func TestWhoisSaysWhatIsNeverReported(t *testing.T) {
 	}
 }
 
+// Private and reserved space is never reported and no registry answers for it: whois
+// says so and asks no one (it asked the registry about 10.20.0.77, then claimed an
+// answer "cached for 1h" with the cache not used, and exited 1 with RDAP off).
+func TestWhoisAsksNoOneAboutSpecialPurposeSpace(t *testing.T) {
+	dir, r, flags := whoisPeers(t)
+	for _, q := range []string{"10.20.0.77", "192.0.2.7", "::ffff:10.1.2.3"} {
+		stdout, stderr, code := runBinary(t, dir, append([]string{"whois"}, append(flags, q)...)...)
+		if code != 0 || !strings.Contains(stdout, "is special-purpose") || !strings.Contains(stdout, "not looked up") ||
+			strings.Contains(stdout, "cached for") {
+			t.Errorf("whois %s: exit %d\n%s%s", q, code, stdout, stderr)
+		}
+	}
+	if hits := r.Hits(); len(hits) != 0 {
+		t.Errorf("the registry was asked %d times about special-purpose space: %+v", len(hits), hits)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.db")); err == nil {
+		t.Error("whois of special-purpose space made a state database")
+	}
+}
+
 // TestWhoisCacheAgeFromDatabase: with a state database no daemon holds, the second whois
 // finds the first one's answer there and says how old it is, without asking the registry.
 func TestWhoisCacheAgeFromDatabase(t *testing.T) {
@@ -174,8 +194,8 @@ func TestWhoisAmbiguousName(t *testing.T) {
 // TestWhoisNationalCERT: the config's CERT table adds the CERT of the network's country.
 func TestWhoisNationalCERT(t *testing.T) {
 	dir, r, flags := whoisPeers(t)
-	r.Answer("203.0.113.0/24", lookuptest.NetworkAnswer(netip.MustParsePrefix("203.0.113.0/24"), "EXAMPLE-US", "US", "abuse@isp.example"))
-	stdout, stderr, code := runBinary(t, dir, append([]string{"whois"}, append(flags, "203.0.113.9")...)...)
+	r.Answer("45.134.26.0/24", lookuptest.NetworkAnswer(netip.MustParsePrefix("45.134.26.0/24"), "EXAMPLE-US", "US", "abuse@isp.example"))
+	stdout, stderr, code := runBinary(t, dir, append([]string{"whois"}, append(flags, "45.134.26.9")...)...)
 	if code != 0 || !strings.Contains(stdout, "abuse@isp.example") || !strings.Contains(stdout, "cert@us-cert.example  cert") ||
 		!strings.Contains(stdout, "country US") {
 		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
@@ -186,7 +206,7 @@ func TestWhoisNationalCERT(t *testing.T) {
 // JSON still says what was found.
 func TestWhoisNoContactExitsNonZero(t *testing.T) {
 	dir, _, flags := whoisPeers(t)
-	stdout, stderr, code := runBinary(t, dir, append([]string{"whois", "--json"}, append(flags, "198.51.100.1")...)...)
+	stdout, stderr, code := runBinary(t, dir, append([]string{"whois", "--json"}, append(flags, "5.6.7.1")...)...)
 	if code != 1 || !strings.Contains(stderr, "404") {
 		t.Errorf("exit %d, want 1 and the registry's 404 on stderr\n%s%s", code, stdout, stderr)
 	}
