@@ -320,8 +320,8 @@ func (s SyslogConfig) checkKeyPair(bad func(key, format string, args ...any) err
 //
 // It also checks what the user running it may do, as check-config run as the service's
 // user (the README's install step) should: a log file it cannot read is a warning (the
-// daemon reads it as soon as it may), a store it cannot write and an [admin] group it is
-// not a member of are errors.
+// daemon reads it as soon as it may), an [admin] group it is not a member of an error.
+// (The store is StoreAccess's: run leaves it to store.Open, which says whose it is.)
 func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error) {
 	files, err = ExpandSources(c)
 	if err != nil {
@@ -365,9 +365,6 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 					Problem: f + " matches no log file (yet): the files it matches later will be read", Hint: hint})
 			}
 		}
-	}
-	if err := c.storeAccess(); err != nil {
-		return nil, nil, err
 	}
 	if c.Admin.Socket != "" && c.Admin.Group != "" {
 		p, err := allowedPeers(c.Admin.Group)
@@ -422,11 +419,12 @@ func readAdvice(path, user string) string {
 		"Or read the journal instead ([journal] enabled = true)", user, user, path)
 }
 
-// storeAccess is the error that the user running this cannot write the store: its
-// directory and the database when they are there. nil when it can, or when the
-// directory is missing: the daemon makes it (systemd's StateDirectory= makes
-// /var/lib/abusewatch as the service starts).
-func (c *Config) storeAccess() error {
+// StoreAccess is check-config's error that the user running it cannot write the store:
+// its directory and the database when they are there, as run would find on opening it
+// (without opening it: the daemon may hold it). nil when it can, or when the directory
+// is missing: the daemon makes it (systemd's StateDirectory= makes /var/lib/abusewatch as
+// the service starts).
+func (c *Config) StoreAccess() error {
 	path := c.Store.Path
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); path == "" || errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
@@ -434,12 +432,17 @@ func (c *Config) storeAccess() error {
 	}
 	uid := uint32(os.Geteuid())
 	who, name := describeUser(uid), userName(uid)
+	kind := func(target string) string {
+		if target == dir {
+			return "directory"
+		}
+		return "file (a scan or query run as root before the first start may have made it)"
+	}
 	fix := func(err error, target string) string {
 		if errors.Is(err, unix.EROFS) {
-			return fmt.Sprintf("read-only here: the shipped unit (ProtectSystem=strict) writes below /var/lib/abusewatch only: "+
-				"add ReadWritePaths=%s with systemctl edit abusewatch, or set store.path below /var/lib/abusewatch", dir)
+			return "set store.path to a directory on a file system that is mounted writable"
 		}
-		return fmt.Sprintf("give it to the user: chown %s %s, or set store.path to a directory the user may write", name, target)
+		return fmt.Sprintf("if %s is the daemon's user, give it the %s: chown %s: %s; or set store.path to a directory it may write", name, kind(target), name, target)
 	}
 	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
 		return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, "store.path"), Key: "store.path",
