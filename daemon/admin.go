@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,10 +12,11 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
 	"golang.org/x/sys/unix"
@@ -52,13 +52,16 @@ func (d *Daemon) serveAdmin(ctx context.Context) error {
 	if path == "" {
 		return nil
 	}
-	l, err := listenAdmin(path, d.cfg.Admin.Group)
+	allowed, err := allowedPeers(d.cfg.Admin.Group)
+	if err != nil {
+		return &ConfigError{File: d.cfg.file, Line: keyLine(d.cfg.doc, "admin.group"), Key: "admin.group", Problem: err.Error()}
+	}
+	l, err := listenAdmin(path)
 	if err != nil {
 		return &ConfigError{File: d.cfg.file, Line: keyLine(d.cfg.doc, "admin.socket"), Key: "admin.socket",
 			Problem: fmt.Sprintf("%v: set it to a path the daemon may create, or \"\" to run without the admin socket", err)}
 	}
-	allowed, err := allowedPeers(d.cfg.Admin.Group)
-	if err != nil {
+	if err := allowed.giveSocket(path); err != nil {
 		l.Close()
 		return &ConfigError{File: d.cfg.file, Line: keyLine(d.cfg.doc, "admin.group"), Key: "admin.group", Problem: err.Error()}
 	}
@@ -73,9 +76,10 @@ func (d *Daemon) serveAdmin(ctx context.Context) error {
 	return nil
 }
 
-// listenAdmin creates the socket at path, mode 0660 and owned by group when one is set.
-// A socket left by a daemon that died is replaced; one that answers is another daemon.
-func listenAdmin(path, group string) (*net.UnixListener, error) {
+// listenAdmin creates the socket at path, mode 0660 (giveSocket gives it to the admin
+// group). A socket left by a daemon that died is replaced; one that answers is another
+// daemon.
+func listenAdmin(path string) (*net.UnixListener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, err
 	}
@@ -93,25 +97,14 @@ func listenAdmin(path, group string) (*net.UnixListener, error) {
 		l.Close()
 		return nil, err
 	}
-	if group != "" {
-		g, err := user.LookupGroup(group)
-		if err != nil {
-			l.Close()
-			return nil, err
-		}
-		gid, _ := strconv.Atoi(g.Gid)
-		if err := os.Chown(path, -1, gid); err != nil {
-			l.Close()
-			return nil, err
-		}
-	}
 	return l, nil
 }
 
 // peers is who may use the admin socket.
 type peers struct {
-	uid uint32 // the daemon's own user
-	gid int    // the admin group, -1 when none
+	uid   uint32 // the daemon's own user
+	gid   int    // the admin group, -1 when none
+	group string // its name
 }
 
 func allowedPeers(group string) (peers, error) {
@@ -124,43 +117,88 @@ func allowedPeers(group string) (peers, error) {
 		return p, fmt.Errorf("no group %q on this host", group)
 	}
 	p.gid, _ = strconv.Atoi(g.Gid)
+	p.group = group
 	return p, nil
 }
 
-// allows says whether the peer with credentials cred may use the socket: root, the
-// daemon's user, or a member (primary or supplementary) of the admin group.
-func (p peers) allows(cred *unix.Ucred) bool {
-	if cred.Uid == 0 || cred.Uid == p.uid {
-		return true
+// notMember says, when there is an admin group, why this process could not give the
+// socket to it, or nil: chown(2) lets a file's owner choose only among its own groups
+// (root any). Preflight asks it too, so that check-config run as the service user sees it.
+func (p peers) notMember() error {
+	if p.gid < 0 || os.Geteuid() == 0 || os.Getegid() == p.gid {
+		return nil
 	}
-	if p.gid < 0 {
-		return false
+	groups, err := os.Getgroups()
+	if err != nil {
+		return fmt.Errorf("the groups of this process cannot be read: %w", err)
 	}
-	if int(cred.Gid) == p.gid {
-		return true
+	if slices.Contains(groups, p.gid) {
+		return nil
 	}
-	groups, err := processGroups(int(cred.Pid))
-	return err == nil && groups[p.gid]
+	return fmt.Errorf("the daemon's user must be a member of [admin] group %s (gid %d) to give the admin socket to it, and %s, the user abusewatch runs as here, is not: "+
+		"add it (usermod -aG %s %s) and restart the daemon, or set admin.group = \"\" so that only root and the daemon's user may use the socket",
+		p.group, p.gid, describeUser(uint32(os.Geteuid())), p.group, userName(uint32(os.Geteuid())))
 }
 
-// processGroups reads the supplementary groups of pid from /proc.
-func processGroups(pid int) (map[int]bool, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// giveSocket gives the socket at path to the admin group, if any, so that its members may
+// connect. A refusal says why: the daemon's user is not in the group, or, for a member, a
+// system call filter forbids chown (the shipped unit allows @chown and answers any call
+// it forbids with EPERM, not SIGSYS).
+func (p peers) giveSocket(path string) error {
+	if p.gid < 0 {
+		return nil
+	}
+	if err := p.notMember(); err != nil {
+		return err
+	}
+	if err := os.Chown(path, -1, p.gid); err != nil {
+		return fmt.Errorf("giving the admin socket to group %s (gid %d) failed although %s is a member: %w: "+
+			"a system call filter may forbid chown (under systemd the unit's SystemCallFilter= must allow @chown, as deploy/abusewatch.service does), "+
+			"or set admin.group = \"\"", p.group, p.gid, describeUser(uint32(os.Geteuid())), err)
+	}
+	return nil
+}
+
+// refusal says why the peer with cred may not use the socket, or "" when it may: root,
+// the daemon's user, or a member (primary or supplementary) of the admin group. The
+// supplementary groups come from the connection (SO_PEERGROUPS), as the credentials do:
+// under ProtectProc=invisible the daemon cannot see other users' /proc/PID.
+func (p peers) refusal(cred *unix.Ucred, groups func() ([]uint32, error)) string {
+	if cred.Uid == 0 || cred.Uid == p.uid {
+		return ""
+	}
+	who := fmt.Sprintf("%s (gid %d) is neither root nor the daemon's user %s", describeUser(cred.Uid), cred.Gid, describeUser(p.uid))
+	if p.gid < 0 {
+		return who + ", and [admin] group is not set"
+	}
+	if int(cred.Gid) == p.gid {
+		return ""
+	}
+	gs, err := groups()
 	if err != nil {
-		return nil, err
+		return fmt.Sprintf("%s, and its supplementary groups cannot be read to look for [admin] group %s (gid %d): %v", who, p.group, p.gid, err)
 	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "Groups:"); ok {
-			out := map[int]bool{}
-			for _, f := range strings.Fields(rest) {
-				if g, err := strconv.Atoi(f); err == nil {
-					out[g] = true
-				}
-			}
-			return out, nil
-		}
+	if slices.Contains(gs, uint32(p.gid)) {
+		return ""
 	}
-	return nil, errors.New("no Groups line")
+	return fmt.Sprintf("%s, and not a member of [admin] group %s (gid %d): its groups are %v", who, p.group, p.gid, gs)
+}
+
+// describeUser is "name (uid N)", or "uid N" when the user database does not name it.
+func describeUser(uid uint32) string {
+	if name := userName(uid); name != strconv.FormatUint(uint64(uid), 10) {
+		return fmt.Sprintf("%s (uid %d)", name, uid)
+	}
+	return fmt.Sprintf("uid %d", uid)
+}
+
+// userName is the name of uid, or the number when the user database does not name it.
+func userName(uid uint32) string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username
+	}
+	return id
 }
 
 // peerCheckListener refuses connections from peers that may not administer the daemon.
@@ -176,15 +214,17 @@ func (l *peerCheckListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		cred, err := peerCred(c)
-		if err == nil && l.allowed.allows(cred) {
+		uid, why := -1, ""
+		if cred, err := peerCred(c); err != nil {
+			why = fmt.Sprintf("its credentials cannot be read: %v", err)
+		} else {
+			uid = int(cred.Uid)
+			why = l.allowed.refusal(cred, func() ([]uint32, error) { return peerGroups(c) })
+		}
+		if why == "" {
 			return c, nil
 		}
-		uid := -1
-		if cred != nil {
-			uid = int(cred.Uid)
-		}
-		l.log.Warn("admin socket: refused a peer", "uid", uid, "err", err)
+		l.log.Warn("admin socket: refused a peer", "uid", uid, "reason", why)
 		go refuse(c)
 	}
 }
@@ -215,6 +255,38 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 		return nil, err
 	}
 	return cred, credErr
+}
+
+// peerGroups reads the supplementary groups the peer had when it connected
+// (SO_PEERGROUPS, Linux 4.13 and later; golang.org/x/sys has no wrapper for it).
+func peerGroups(c *net.UnixConn) ([]uint32, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	groups := make([]uint32, 64)
+	var groupsErr error
+	err = raw.Control(func(fd uintptr) {
+		for {
+			size := uint32(4 * len(groups)) // socklen_t
+			_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+				uintptr(unsafe.Pointer(&groups[0])), uintptr(unsafe.Pointer(&size)), 0)
+			switch {
+			case errno == unix.ERANGE && int(size/4) > len(groups): // the size it needs
+				groups = make([]uint32, size/4)
+				continue
+			case errno != 0:
+				groupsErr = fmt.Errorf("SO_PEERGROUPS: %w", errno)
+			default:
+				groups = groups[:size/4]
+			}
+			return
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return groups, groupsErr
 }
 
 // onLoop runs fn in the main loop's goroutine, where the pipeline may be read and

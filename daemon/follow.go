@@ -779,10 +779,10 @@ func (ff *fileFollower) fail(what string, err error) {
 // adding the service user to root's group would not help and should not be done.
 func permissionAdvice(path string) string {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o040 != 0 {
-		return "add the service user to the file's group (usermod -aG GROUP abusewatch) and restart"
+		return "add the service user to the file's group (usermod -aG GROUP abusewatch) and restart, as the daemon keeps the groups it started with"
 	}
 	return "the file's group may not read it: give the service user read access with an ACL (setfacl -m u:abusewatch:r " + path +
-		", and the same in logrotate's postrotate or create line so new files keep it), or read the journal instead ([journal] enabled = true), and restart"
+		", and the same in logrotate's postrotate so new files keep it): the file is tried again and read without a restart; or read the journal instead ([journal] enabled = true, and restart)"
 }
 
 // fileGroup names the group owning path (or its directory when the file cannot be seen).

@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/abusewatch/abusewatch/detect"
+	"golang.org/x/sys/unix"
 )
 
 // JournalConfig is the systemd journal source, read through journalctl.
@@ -316,6 +317,11 @@ func (s SyslogConfig) checkKeyPair(bad func(key, format string, args ...any) err
 // correlate.reportable class nothing makes. The warnings name each file or glob that is
 // not there yet: it is followed when it appears. check-config runs it, and so should
 // run (daemon.New), so that the two refuse the same configs.
+//
+// It also checks what the user running it may do, as check-config run as the service's
+// user (the README's install step) should: a log file it cannot read is a warning (the
+// daemon reads it as soon as it may), an [admin] group it is not a member of an error.
+// (The store is StoreAccess's: run leaves it to store.Open, which says whose it is.)
 func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error) {
 	files, err = ExpandSources(c)
 	if err != nil {
@@ -335,6 +341,8 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 				if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
 					warnings = append(warnings, &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
 						Problem: f + " does not exist (yet): it will be read when it appears", Hint: hint})
+				} else if w := c.unreadable(key, f); w != nil {
+					warnings = append(warnings, w)
 				}
 				continue
 			}
@@ -347,6 +355,9 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 				}
 				if !notLive(filepath.Base(m)) {
 					live++
+					if w := c.unreadable(key, m); w != nil {
+						warnings = append(warnings, w)
+					}
 				}
 			}
 			if live == 0 {
@@ -355,5 +366,93 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 			}
 		}
 	}
+	if c.Admin.Socket != "" && c.Admin.Group != "" {
+		p, err := allowedPeers(c.Admin.Group)
+		if err == nil {
+			err = p.notMember()
+		}
+		if err != nil {
+			return nil, nil, c.bad("admin.group", "%v", err)
+		}
+	}
 	return files, warnings, nil
+}
+
+// unreadable is the warning that the user running this cannot open the log file path
+// (of the [[source]] key), or nil. Opened, not stat'ed: modes, ACLs and SELinux all count.
+func (c *Config) unreadable(key, path string) *ConfigError {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err == nil {
+		f.Close()
+		return nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // gone since: another warning's, or a rotation's
+	}
+	uid := uint32(os.Geteuid())
+	problem := fmt.Sprintf("%s cannot be read by %s, the user abusewatch runs as here: %v", path, describeUser(uid), err)
+	if !errors.Is(err, fs.ErrPermission) {
+		return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key, Problem: problem}
+	}
+	return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key, Problem: problem, Hint: readAdvice(path, userName(uid))}
+}
+
+// readAdvice says how to let user read the log file path: through the file's group when
+// the group may read it, else with an ACL (RHEL's /var/log/secure is root:root 0600, and
+// adding a user to root's group would not help and should not be done).
+func readAdvice(path, user string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // the command may be run elsewhere
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil: // a directory on the way cannot be searched
+		return fmt.Sprintf("give %s access to the directory and the file with ACLs (setfacl -m u:%s:x %s; setfacl -m u:%s:r %s): "+
+			"the daemon reads the file as soon as it may, without a restart", user, user, filepath.Dir(path), user, path)
+	case fi.Mode().Perm()&0o040 != 0:
+		group := fileGroup(path)
+		return fmt.Sprintf("the file's group %s may read it: add %s to that group (usermod -aG %s %s) and restart the daemon, which keeps the groups it started with; "+
+			"or give %s read access with an ACL (setfacl -m u:%s:r %s), which the daemon takes without a restart", group, user, group, user, user, user, path)
+	}
+	return fmt.Sprintf("its mode lets only its owner read it, as RHEL's /var/log/secure (root:root 0600): give %s read access with an ACL (setfacl -m u:%s:r %s), "+
+		"and the same in logrotate's postrotate for that file so the next one keeps it; the daemon reads the file as soon as it may, without a restart. "+
+		"Or read the journal instead ([journal] enabled = true)", user, user, path)
+}
+
+// StoreAccess is check-config's error that the user running it cannot write the store:
+// its directory and the database when they are there, as run would find on opening it
+// (without opening it: the daemon may hold it). nil when it can, or when the directory
+// is missing: the daemon makes it (systemd's StateDirectory= makes /var/lib/abusewatch as
+// the service starts).
+func (c *Config) StoreAccess() error {
+	path := c.Store.Path
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); path == "" || errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
+		return nil // made by the daemon, or store.Open says what is wrong with it
+	}
+	uid := uint32(os.Geteuid())
+	who, name := describeUser(uid), userName(uid)
+	kind := func(target string) string {
+		if target == dir {
+			return "directory"
+		}
+		return "file (a scan or query run as root before the first start may have made it)"
+	}
+	fix := func(err error, target string) string {
+		if errors.Is(err, unix.EROFS) {
+			return "set store.path to a directory on a file system that is mounted writable"
+		}
+		return fmt.Sprintf("if %s is the daemon's user, give it the %s: chown %s: %s; or set store.path to a directory it may write", name, kind(target), name, target)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, "store.path"), Key: "store.path",
+			Problem: fmt.Sprintf("%s, the user abusewatch runs as here, cannot write the store's directory %s: %v", who, dir, err), Hint: fix(err, dir)}
+	}
+	if _, err := os.Stat(path); err == nil {
+		if err := unix.Access(path, unix.R_OK|unix.W_OK); err != nil {
+			return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, "store.path"), Key: "store.path",
+				Problem: fmt.Sprintf("%s, the user abusewatch runs as here, cannot write the store %s: %v", who, path, err), Hint: fix(err, path)}
+		}
+	}
+	return nil
 }

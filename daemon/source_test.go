@@ -383,6 +383,11 @@ func TestPermissionAdviceFitsTheFileMode(t *testing.T) {
 			t.Errorf("mode %o: %q, want it to say %q", mode, got, want)
 		}
 	}
+	// The file is tried again: an ACL takes without a restart (it said "and restart").
+	if got := permissionAdvice(filepath.Join(dir, "secure-600")); !strings.Contains(got, "setfacl -m u:abusewatch:r "+filepath.Join(dir, "secure-600")+
+		", and the same in logrotate's postrotate so new files keep it): the file is tried again and read without a restart") {
+		t.Errorf("the ACL advice does not say the file is read without a restart: %q", got)
+	}
 }
 
 // The syslog listener's limits: the defaults, and one address's cap never above the total.

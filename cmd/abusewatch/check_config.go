@@ -43,6 +43,9 @@ func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
 	for _, w := range warnings {
 		fmt.Fprintf(c.stderr, "warning: %v\n", w)
 	}
+	if err := cfg.StoreAccess(); err != nil {
+		return err
+	}
 	sum, err := daemon.Check(cfg)
 	if err != nil {
 		return err

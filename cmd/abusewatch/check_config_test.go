@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -170,5 +174,164 @@ func TestVersionAndUsage(t *testing.T) {
 	// A typo gets the command it is near, as a config key does.
 	if _, stderr, code := runBinary(t, t.TempDir(), "scna", "x.log"); code != 2 || !strings.Contains(stderr, `unknown command "scna": did you mean "scan"?`) {
 		t.Errorf("a mistyped command: exit %d, %q", code, stderr)
+	}
+}
+
+// otherUsersDir is a test directory that other users may enter, as may the binary's.
+func otherUsersDir(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run check-config as another user")
+	}
+	dir := t.TempDir()
+	for _, p := range []string{filepath.Dir(binary), filepath.Dir(dir), dir} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runAs runs the binary to completion in dir as uid:gid with groups, as runuser would.
+func runAs(t *testing.T, dir string, uid, gid uint32, groups []uint32, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+const nobody = 65534
+
+// writeConfig writes doc to dir/x.toml, readable by everyone.
+func writeConfig(t *testing.T, dir, doc string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "x.toml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// check-config run as the service user (the README's install step) warns of a log file
+// that user cannot open, with the fix for it: RHEL's /var/log/secure is root:root 0600,
+// which no group helps; a file its group may read wants the user in that group. (It
+// said OK: only the daemon's first attempt showed it.)
+func TestCheckConfigAsTheServiceUserWarnsOfALogFileItCannotRead(t *testing.T) {
+	dir := otherUsersDir(t)
+	secure, authLog := filepath.Join(dir, "secure"), filepath.Join(dir, "auth.log")
+	for _, f := range []string{secure, authLog} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(authLog, 0o640); err != nil { // root:root 0640: its group may read it
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[admin]\nsocket = \"\"\n"+
+		"[store]\npath = \""+filepath.Join(dir, "state.db")+"\"\n[[source]]\nfiles = [\"secure\", \""+dir+"/auth.*\"]\n")
+	if err := os.Chown(dir, nobody, -1); err != nil { // the store's directory is the user's
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runAs(t, dir, nobody, nobody, nil, "check-config", "x.toml")
+	if code != 0 || !strings.HasPrefix(stdout, "x.toml: OK: ") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"warning: x.toml:10: source[0].files: secure cannot be read by nobody (uid 65534), the user abusewatch runs as here: open secure: permission denied",
+		"give nobody read access with an ACL (setfacl -m u:nobody:r " + secure + ")",
+		"the daemon reads the file as soon as it may, without a restart",
+		"warning: x.toml:10: source[0].files: " + authLog + " cannot be read by nobody (uid 65534)",
+		"add nobody to that group (usermod -aG root nobody) and restart the daemon",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("check-config as nobody does not say %q:\n%s", want, stderr)
+		}
+	}
+	// The user the files are readable to gets no warning.
+	if _, stderr, code := runBinary(t, dir, "check-config", "x.toml"); code != 0 || stderr != "" {
+		t.Errorf("check-config as root: exit %d\n%s", code, stderr)
+	}
+}
+
+// check-config run as the service user refuses a store that user cannot write, naming
+// the directory or file, the user and the fix, as run does when it opens the store.
+// (check-config said OK.)
+func TestCheckConfigRefusesAStoreTheUserCannotWrite(t *testing.T) {
+	dir := otherUsersDir(t)
+	st := filepath.Join(dir, "st")
+	if err := os.Mkdir(st, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auth.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[admin]\nsocket = \"\"\n"+
+		"[store]\npath = \"st/state.db\"\n[[source]]\nfiles = [\"auth.log\"]\n")
+	for _, tc := range []struct {
+		name, want, fix string
+		prepare         func() error
+	}{
+		{"directory", "x.toml:8: store.path: nobody (uid 65534), the user abusewatch runs as here, cannot write the store's directory st: permission denied " +
+			"(if nobody is the daemon's user, give it the directory: chown nobody: st;", "chown nobody: st", func() error { return nil }},
+		{"database", "x.toml:8: store.path: nobody (uid 65534), the user abusewatch runs as here, cannot write the store st/state.db: permission denied " +
+			"(if nobody is the daemon's user, give it the file (a scan or query run as root before the first start may have made it): chown nobody: st/state.db;",
+			"chown nobody: st/state.db", func() error {
+				if err := os.Chown(st, nobody, -1); err != nil {
+					return err
+				}
+				return os.WriteFile(filepath.Join(st, "state.db"), []byte("root's"), 0o640)
+			}},
+	} {
+		if err := tc.prepare(); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runAs(t, dir, nobody, nobody, nil, "check-config", "--config", "x.toml")
+		if code != 1 || !strings.HasPrefix(stderr, "abusewatch check-config: "+tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and %q", tc.name, code, stderr, tc.want)
+		}
+		// run meets it on opening the store, and names the same fix.
+		if _, stderr, code := runAs(t, dir, nobody, nobody, nil, "run", "--config", "x.toml"); code != 1 || !strings.Contains(stderr, tc.fix) {
+			t.Errorf("%s: run: exit %d, stderr %q; want exit 1 and %q", tc.name, code, stderr, tc.fix)
+		}
+	}
+}
+
+// The daemon gives the admin socket to [admin] group, which chown(2) allows only to a
+// member: check-config and run, as a user outside the group, say that the daemon's user
+// must be a member, naming both. (run said "admin.socket: chown …: operation not
+// permitted: set it to a path the daemon may create"; check-config said OK.)
+func TestCheckConfigAndRunRefuseAnAdminGroupTheUserIsNotIn(t *testing.T) {
+	dir := otherUsersDir(t)
+	if err := os.Chown(dir, nobody, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auth.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId("0")
+	if err != nil {
+		t.Skip("no name for group 0")
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n"+
+		"[admin]\nsocket = \"admin.sock\"\ngroup = \""+g.Name+"\"\n[store]\npath = \"state.db\"\n[[source]]\nfiles = [\"auth.log\"]\n")
+	want := "x.toml:7: admin.group: the daemon's user must be a member of [admin] group " + g.Name + " (gid 0) to give the admin socket to it, " +
+		"and nobody (uid 65534), the user abusewatch runs as here, is not: add it (usermod -aG " + g.Name + " nobody) and restart the daemon"
+	for _, cmd := range []string{"check-config", "run"} {
+		_, stderr, code := runAs(t, dir, nobody, nobody, nil, cmd, "--config", "x.toml")
+		if code != 1 || !strings.HasPrefix(stderr, "abusewatch "+cmd+": "+want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and %q", cmd, code, stderr, want)
+		}
+	}
+	// A member, by a supplementary group as usermod -aG makes it, passes.
+	if stdout, stderr, code := runAs(t, dir, nobody, nobody, []uint32{0}, "check-config", "x.toml"); code != 0 {
+		t.Errorf("check-config as a member: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
