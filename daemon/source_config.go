@@ -366,6 +366,9 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 			}
 		}
 	}
+	if w := c.journalUnreadable(); w != nil {
+		warnings = append(warnings, w)
+	}
 	if c.Admin.Socket != "" && c.Admin.Group != "" {
 		p, err := allowedPeers(c.Admin.Group)
 		if err == nil {
@@ -395,6 +398,53 @@ func (c *Config) unreadable(key, path string) *ConfigError {
 		return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key, Problem: problem}
 	}
 	return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key, Problem: problem, Hint: readAdvice(path, userName(uid))}
+}
+
+// journalUnreadable is the warning that the user running this may not read the journal
+// files [journal] reads (the system journal's, or journal.directory's), or nil. A user
+// outside the systemd-journal and adm groups gets only its own entries from journalctl,
+// and the daemon runs it with --quiet, which hides the hint journalctl gives: it would
+// read nothing of sshd's, and say nothing. Nil too when there are no journal files to
+// try (a volatile journal not written yet, or journalctl's own error at start).
+func (c *Config) journalUnreadable() *ConfigError {
+	if !c.Journal.Enabled {
+		return nil
+	}
+	dirs, system := []string{"/var/log/journal", "/run/log/journal"}, true
+	if c.Journal.Directory != "" {
+		dirs, system = []string{c.Journal.Directory}, false
+	}
+	var tried []string
+	for _, dir := range dirs {
+		for _, pattern := range []string{"*.journal", "*/*.journal"} {
+			files, _ := filepath.Glob(filepath.Join(dir, pattern))
+			for _, f := range files {
+				if system && !strings.HasPrefix(filepath.Base(f), "system") {
+					continue // a user's own journal says nothing of the system's
+				}
+				fh, err := os.Open(f)
+				if err == nil {
+					fh.Close()
+					return nil
+				}
+				if errors.Is(err, fs.ErrPermission) {
+					tried = append(tried, f)
+				}
+			}
+		}
+	}
+	if len(tried) == 0 {
+		return nil
+	}
+	user := userName(uint32(os.Geteuid()))
+	key := "journal.enabled"
+	if !system {
+		key = "journal.directory"
+	}
+	return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
+		Problem: fmt.Sprintf("%s, the user abusewatch runs as here, may not read the journal's files (such as %s): journalctl would show it its own entries only, and sshd's none",
+			describeUser(uint32(os.Geteuid())), tried[0]),
+		Hint: fmt.Sprintf("add %s to the systemd-journal group (usermod -aG systemd-journal %s) and restart the daemon; the shipped unit gives it that group (SupplementaryGroups=adm systemd-journal)", user, user)}
 }
 
 // readAdvice says how to let user read the log file path: through the file's group when

@@ -261,6 +261,38 @@ func TestCheckConfigAsTheServiceUserWarnsOfALogFileItCannotRead(t *testing.T) {
 	}
 }
 
+// check-config run as the service user warns of journal files that user may not read:
+// journalctl, run with --quiet, would show it its own entries only and say nothing, and
+// the daemon would read nothing of sshd's.
+func TestCheckConfigAsTheServiceUserWarnsOfAJournalItCannotRead(t *testing.T) {
+	dir := otherUsersDir(t)
+	journal := filepath.Join(dir, "journal", "0123456789abcdef0123456789abcdef")
+	if err := os.MkdirAll(journal, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(journal, "system.journal")
+	if err := os.WriteFile(file, nil, 0o640); err != nil { // root:root, as systemd-journal's would be to a stranger
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[admin]\nsocket = \"\"\n"+
+		"[store]\npath = \""+filepath.Join(dir, "state.db")+"\"\n[journal]\nenabled = true\ndirectory = \""+filepath.Join(dir, "journal")+"\"\n")
+	if err := os.Chown(dir, nobody, -1); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runAs(t, dir, nobody, nobody, nil, "check-config", "x.toml")
+	want := "warning: x.toml:11: journal.directory: nobody (uid 65534), the user abusewatch runs as here, may not read the journal's files (such as " + file + ")"
+	if code != 0 || !strings.HasPrefix(stdout, "x.toml: OK: ") || !strings.Contains(stderr, want) || !strings.Contains(stderr, "usermod -aG systemd-journal nobody") {
+		t.Errorf("exit %d\n%s%s\nwant %q", code, stdout, stderr, want)
+	}
+	// A user who may read them, or a member of the file's group, gets no warning.
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runAs(t, dir, nobody, nobody, nil, "check-config", "x.toml"); code != 0 || strings.Contains(stderr, "journal") {
+		t.Errorf("check-config with a readable journal: exit %d\n%s", code, stderr)
+	}
+}
+
 // check-config run as the service user refuses a store that user cannot write, naming
 // the directory or file, the user and the fix, as run does when it opens the store.
 // (check-config said OK.)
