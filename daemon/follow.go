@@ -505,7 +505,7 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 		ff.log.Warn("file is shorter than where reading stopped, or its bytes changed: it was truncated, reading it from the start",
 			append([]any{"file", ff.path, "offset", saved.Offset, "size", fi.Size()}, sourceAttrs(ff.c)...)...)
 	default:
-		ff.c.Errors.Add(1)
+		ff.c.fail(1, "the file read last was replaced and no rotated copy of it was found: lines after the saved offset may be lost")
 		attrs := []any{"file", ff.path, "inode", saved.Inode, "offset", saved.Offset}
 		for _, c := range cands {
 			if err := unreadable(c.format); err != nil {
@@ -762,7 +762,7 @@ func (ff *fileFollower) openFrom(f *os.File, name string, offset int64) *openFil
 // fail counts and logs an error. A permission error names the group that may read the
 // file, and is logged once until the file can be read again.
 func (ff *fileFollower) fail(what string, err error) {
-	ff.c.Errors.Add(1)
+	ff.c.fail(1, what+": "+err.Error())
 	if errors.Is(err, fs.ErrPermission) {
 		if ff.denied {
 			return

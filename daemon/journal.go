@@ -354,7 +354,6 @@ func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 		if n > 0 {
 			wait.next = time.Second
 		}
-		c.Errors.Add(1)
 		if errors.Is(err, exec.ErrNotFound) {
 			err = fmt.Errorf("%w: install systemd's journalctl, set journal.command, or set journal.enabled = false", err)
 		}
@@ -363,6 +362,7 @@ func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 			merge = false
 			err = fmt.Errorf("%w: this journalctl follows the newest boot in %s alone (the hosts of other boots are read at each start only)", err, d.cfg.Journal.Directory)
 		}
+		c.fail(1, "journalctl stopped: "+err.Error())
 		d.log.Error("journal: journalctl stopped; starting it again", "command", d.cfg.Journal.Command,
 			"retry_in", wait.next, "entries", n, "errors", c.Errors.Load(), "err", err)
 		if wait.wait(ctx) != nil {
@@ -460,7 +460,7 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 		}
 		c.Bytes.Add(int64(size))
 		if size > len(line) {
-			c.Errors.Add(1)
+			c.fail(1, fmt.Sprintf("skipped an entry of %d bytes, over the limit of %d", size, maxJournalEntry))
 			d.log.Warn("journal: skipping an entry over the size limit", "bytes", size, "limit", maxJournalEntry)
 			line = nil // not kept at that size
 			continue
@@ -470,7 +470,7 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 			line = nil // not kept at that size
 		}
 		if err != nil {
-			c.Errors.Add(1)
+			c.fail(1, "skipped an entry: "+err.Error())
 			d.log.Warn("journal: skipping an entry", "err", err)
 			continue
 		}

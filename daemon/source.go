@@ -43,6 +43,20 @@ type SourceCounters struct {
 	// and connections from networks not in syslog.allow, connections over its limits,
 	// messages a stream ended in the middle of, datagrams the kernel dropped.
 	Refused, OverLimit, Cut, Dropped atomic.Int64
+	last                             atomic.Pointer[SourceError] // the newest error counted
+}
+
+// SourceError is the newest error a source counted, and when: status shows it beside
+// the count, which goes on counting after the error has cleared.
+type SourceError struct {
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+}
+
+// fail counts n errors of the source, the newest of them msg (log text: sanitised).
+func (c *SourceCounters) fail(n int64, msg string) {
+	c.Errors.Add(n)
+	c.last.Store(&SourceError{Message: sanitizeText(msg), Time: time.Now()})
 }
 
 // SourceStats is a snapshot of one source's counters.
@@ -53,6 +67,8 @@ type SourceStats struct {
 	Rotations   int64  `json:"rotations"`
 	Truncations int64  `json:"truncations"`
 	Errors      int64  `json:"errors"`
+	// The newest error counted in Errors, which may have cleared since (nil: none).
+	LastError *SourceError `json:"last_error,omitempty"`
 	Long        int64  `json:"long_lines"`
 	Lag         int64  `json:"lag_bytes"`
 	Refused     int64  `json:"refused,omitempty"`
@@ -88,7 +104,7 @@ func (d *Daemon) SourceStats() []SourceStats {
 	out := make([]SourceStats, 0, len(d.sources.counters))
 	for name, c := range d.sources.counters {
 		out = append(out, SourceStats{Source: name, Lines: c.Lines.Load(), Bytes: c.Bytes.Load(),
-			Rotations: c.Rotations.Load(), Truncations: c.Truncations.Load(), Errors: c.Errors.Load(),
+			Rotations: c.Rotations.Load(), Truncations: c.Truncations.Load(), Errors: c.Errors.Load(), LastError: c.last.Load(),
 			Long: c.Long.Load(), Lag: c.Lag.Load(),
 			Refused: c.Refused.Load(), OverLimit: c.OverLimit.Load(), Cut: c.Cut.Load(), Dropped: c.Dropped.Load()})
 	}

@@ -213,7 +213,7 @@ func (l *syslogListener) allowed(peer netip.Addr) bool {
 // once a minute per peer.
 func (l *syslogListener) refuse(peer netip.Addr, proto string) {
 	l.c.Refused.Add(1)
-	l.c.Errors.Add(1)
+	l.c.fail(1, "refused "+proto+" from "+peer.String()+", not in syslog.allow")
 	l.logQuietly(slog.LevelWarn, "refused "+peer.String(), "syslog: refused a message from a network not in syslog.allow",
 		"peer", peer, "proto", proto, "refused", l.c.Refused.Load())
 }
@@ -382,7 +382,7 @@ func (l *syslogListener) serveUDP(ctx context.Context, pc net.PacketConn) {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			l.c.Errors.Add(1)
+			l.c.fail(1, "reading a datagram: "+err.Error())
 			l.logQuietly(slog.LevelError, "read "+addr, "syslog: reading a datagram", "addr", addr, "err", err)
 			if pause.wait(ctx) != nil {
 				return
@@ -394,7 +394,7 @@ func (l *syslogListener) serveUDP(ctx context.Context, pc net.PacketConn) {
 			lost := total - dropped // in uint32, as the kernel counts: right across a wrap
 			dropped = total
 			l.c.Dropped.Add(int64(lost))
-			l.c.Errors.Add(int64(lost))
+			l.c.fail(int64(lost), fmt.Sprintf("the kernel dropped %d datagrams: its receive buffer was full", lost))
 			l.logQuietly(slog.LevelWarn, "drops "+addr, "syslog: the kernel dropped datagrams: its receive buffer was full",
 				"addr", addr, "dropped_total", l.c.Dropped.Load())
 		}
@@ -424,7 +424,7 @@ func (l *syslogListener) serveTCP(ctx context.Context, ln net.Listener, proto st
 				return
 			}
 			failures++
-			l.c.Errors.Add(1)
+			l.c.fail(1, "accepting a connection: "+err.Error())
 			l.logQuietly(slog.LevelError, "accept "+addr, "syslog: accepting a connection, retried with back-off",
 				"proto", proto, "addr", addr, "err", err, "failures", failures)
 			if pause.wait(ctx) != nil {
@@ -445,7 +445,7 @@ func (l *syslogListener) serveTCP(ctx context.Context, ln net.Listener, proto st
 		}
 		if limit := l.admit(peer); limit != "" {
 			l.c.OverLimit.Add(1)
-			l.c.Errors.Add(1)
+			l.c.fail(1, "closed a connection from "+peer.String()+" over the limit: "+limit)
 			l.logQuietly(slog.LevelWarn, "limit "+peer.String(), "syslog: closed a connection over the limit",
 				"peer", peer, "proto", proto, "limit", limit, "closed", l.c.OverLimit.Load())
 			conn.Close()
@@ -459,7 +459,7 @@ func (l *syslogListener) serveTCP(ctx context.Context, ln net.Listener, proto st
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
 			defer stop()
 			if err := l.serveConn(ctx, conn, peer); err != nil && ctx.Err() == nil {
-				l.c.Errors.Add(1)
+				l.c.fail(1, "connection from "+peer.String()+" ended: "+err.Error())
 				l.logQuietly(slog.LevelWarn, "ended "+peer.String(), "syslog: connection ended", "peer", peer, "proto", proto, "err", err,
 					"messages_cut", l.c.Cut.Load())
 			}
@@ -673,7 +673,7 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 	}
 	if !future.IsZero() {
 		l.future.Add(1)
-		l.c.Errors.Add(1)
+		l.c.fail(1, "a message from "+peer.String()+" dated more than a day after it arrived (the sender's clock is wrong)")
 		l.logQuietly(slog.LevelWarn, "future "+peer.String(), "syslog: a message dated more than a day after it arrived is dated when it arrived: the sender's clock is wrong",
 			"peer", peer, "sent", future.UTC().Format(time.RFC3339), "arrived", rec.Read.UTC().Format(time.RFC3339), "redated", l.future.Load())
 	}

@@ -37,5 +37,9 @@ func TestSyslogRefusalsLoggedOncePerPeer(t *testing.T) {
 	if !slices.ContainsFunc(run.d.errors.entries(), func(e LogEntry) bool { return strings.Contains(e.Message, "a warning before the flood") }) {
 		t.Error("the refusals pushed the warning before them out of status's last warnings")
 	}
+	// status shows what the errors it counts were: a count beside nothing said nothing.
+	if last := run.c.last.Load(); last == nil || !strings.Contains(last.Message, "from 127.0.0.1, not in syslog.allow") || last.Time.IsZero() {
+		t.Errorf("the listener's newest error: %+v", last)
+	}
 	run.noRecord(t)
 }

@@ -79,7 +79,13 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "SOURCE\tLINES\tBYTES\tLAG (BYTES)\tROTATIONS\tTRUNCATIONS\tERRORS\tLAST ERROR")
 	for _, s := range st.Sources {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Lines, s.Bytes, s.Lag, s.Rotations, s.Truncations, s.Errors, s.Error)
+		// What fails now, else the newest error counted, with its time: a count of 20
+		// beside nothing read as 20 errors of no kind.
+		last := s.Error
+		if last == "" && s.LastError != nil {
+			last = cellTime(s.LastError.Time, shownZone(cfg)) + " " + s.LastError.Message
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Lines, s.Bytes, s.Lag, s.Rotations, s.Truncations, s.Errors, last)
 	}
 	tw.Flush()
 	for _, s := range st.Sources {
