@@ -69,12 +69,12 @@ type SourceStats struct {
 	Errors      int64  `json:"errors"`
 	// The newest error counted in Errors, which may have cleared since (nil: none).
 	LastError *SourceError `json:"last_error,omitempty"`
-	Long        int64  `json:"long_lines"`
-	Lag         int64  `json:"lag_bytes"`
-	Refused     int64  `json:"refused,omitempty"`
-	OverLimit   int64  `json:"over_limit,omitempty"`
-	Cut         int64  `json:"cut,omitempty"`
-	Dropped     int64  `json:"dropped,omitempty"`
+	Long      int64        `json:"long_lines"`
+	Lag       int64        `json:"lag_bytes"`
+	Refused   int64        `json:"refused,omitempty"`
+	OverLimit int64        `json:"over_limit,omitempty"`
+	Cut       int64        `json:"cut,omitempty"`
+	Dropped   int64        `json:"dropped,omitempty"`
 }
 
 // sourceSet holds the counters of every source the daemon has started.
