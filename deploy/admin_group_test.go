@@ -249,31 +249,33 @@ func startUnderUnit(t *testing.T, u unitService, binary, cfg string, uid, gid in
 	return d
 }
 
-// waitLine waits for a log line containing want; false when the daemon ended first.
+// waitLine waits for a log line containing want; false when the daemon ended first
+// (after the lines it wrote before it ended).
 func (d *daemonRun) waitLine(t *testing.T, want string) (string, bool) {
 	t.Helper()
 	deadline := time.After(time.Minute)
+	ended := false
 	for {
-		select {
-		case l := <-d.lines:
-			d.log = append(d.log, l)
-			if strings.Contains(l, want) {
-				return l, true
+		var l string
+		if ended {
+			select {
+			case l = <-d.lines:
+			default:
+				return "", false
 			}
-		case <-d.done:
-			for {
-				select {
-				case l := <-d.lines:
-					d.log = append(d.log, l)
-					if strings.Contains(l, want) {
-						return l, true
-					}
-				default:
-					return "", false
-				}
+		} else {
+			select {
+			case l = <-d.lines:
+			case <-d.done:
+				ended = true
+				continue
+			case <-deadline:
+				t.Fatalf("no log line with %q within a minute", want)
 			}
-		case <-deadline:
-			t.Fatalf("no log line with %q within a minute", want)
+		}
+		d.log = append(d.log, l)
+		if strings.Contains(l, want) {
+			return l, true
 		}
 	}
 }

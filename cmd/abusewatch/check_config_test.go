@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -195,19 +193,7 @@ func otherUsersDir(t *testing.T) string {
 // runAs runs the binary to completion in dir as uid:gid with groups, as runuser would.
 func runAs(t *testing.T, dir string, uid, gid uint32, groups []uint32, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
+	return runBinaryAs(t, dir, &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}, args...)
 }
 
 const nobody = 65534

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -59,10 +60,20 @@ func repoPath(t *testing.T, rel string) string {
 // runBinary runs the binary to completion in dir and returns stdout, stderr and the exit code.
 func runBinary(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
+	return runBinaryAs(t, dir, nil, args...)
+}
+
+// runBinaryAs runs the binary to completion in dir, as the user cred names (nil: this
+// process's), and returns its stdout, stderr and exit status.
+func runBinaryAs(t *testing.T, dir string, cred *syscall.Credential, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
