@@ -155,7 +155,12 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return &usageError{err.Error()}
 	}
-	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
+	// Nothing to correlate in a store that is not there: it is not made (root's,
+	// under sudo, where the service could not open it).
+	st, err := store.OpenExisting(cfg.Store.Path, daemon.StoreTimeout)
+	if errors.Is(err, store.ErrNoDatabase) {
+		return fmt.Errorf("%w, so there is nothing to correlate", err)
+	}
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w; the running daemon re-correlates recent events every correlate.recorrelate_interval on its own",
 			storeNeededAlone(c.Name(), err))

@@ -156,6 +156,22 @@ func TestQueriesBeforeTheFirstStartCreateNoStore(t *testing.T) {
 		}
 		s.noDatabase(t, "scan "+bad)
 	}
+	// Nor does a scan whose rules do not load, nor correlate with nothing to correlate.
+	rules := filepath.Join(s.dir, "attack.d") // a name that says it holds attack rules
+	if err := os.Mkdir(rules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rules, "bad"), []byte("sshd auth-failure ^from <HOST> (port$\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runBinary(t, s.dir, "scan", "--config", s.cfg, "--rules", rules, s.log); code == 0 || !strings.Contains(stderr, "missing closing )") {
+		t.Errorf("scan with a broken rule: exit %d\n%s", code, stderr)
+	}
+	s.noDatabase(t, "scan with a broken rule")
+	if _, stderr, code := runBinary(t, s.dir, "correlate", "--config", s.cfg); code != 1 || !strings.Contains(stderr, "nothing to correlate") {
+		t.Errorf("correlate without a store: exit %d\n%s", code, stderr)
+	}
+	s.noDatabase(t, "correlate")
 }
 
 // A root scan (or exclusion) before the first start makes the store the service's, like

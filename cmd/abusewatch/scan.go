@@ -81,9 +81,12 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 			return &usageError{err.Error()}
 		}
 	}
-	// Before the store is opened, which creates it: a mistyped name made a state
-	// database (root's, under sudo) and then failed.
+	// Before the store is opened, which creates it: a mistyped name, or a broken rule
+	// file, made a state database (root's, under sudo) and then failed.
 	if err := readableFiles(files); err != nil {
+		return err
+	}
+	if _, err := daemon.Check(cfg); err != nil { // a broken rule file, a bad transport
 		return err
 	}
 	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
