@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -24,8 +25,8 @@ type Maildir struct {
 }
 
 // Deliver writes r.Message and returns the path of the file in new/. Its errors are
-// local I/O problems (a full disk, a missing permission), reported as permanent: they
-// need a person, not a retry.
+// local I/O problems: a full disk or quota is temporary (retried, as a relay that is
+// down), anything else (a missing permission) permanent: it needs a person.
 func (m Maildir) Deliver(ctx context.Context, r abusewatch.Report) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -40,19 +41,19 @@ func (m Maildir) Deliver(ctx context.Context, r abusewatch.Report) (string, erro
 		// A `sudo abusewatch scan` delivers into the service's maildir: what it
 		// makes there is the service's (package ownership), or the daemon could not.
 		if err := ownership.MakeDir(filepath.Join(m.Dir, sub), 0o700); err != nil {
-			return "", permanent(fmt.Errorf("mailer: maildir: %w", err))
+			return "", localError(err)
 		}
 	}
 	name := uniqueName(time.Now())
 	tmp := filepath.Join(m.Dir, "tmp", name)
 	if err := writeSynced(tmp, r.Message); err != nil {
 		os.Remove(tmp)
-		return "", permanent(fmt.Errorf("mailer: maildir: %w", err))
+		return "", localError(err)
 	}
 	dst := filepath.Join(m.Dir, "new", name)
 	if err := os.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
-		return "", permanent(fmt.Errorf("mailer: maildir: %w", err))
+		return "", localError(err)
 	}
 	// Make the rename itself durable before we say the report was delivered.
 	if d, err := os.Open(filepath.Join(m.Dir, "new")); err == nil {
@@ -60,6 +61,18 @@ func (m Maildir) Deliver(ctx context.Context, r abusewatch.Report) (string, erro
 		d.Close()
 	}
 	return dst, nil
+}
+
+// localError is a failure to write into the maildir: temporary when the disk or the
+// quota is full (space freed, the retry delivers; failed for good, the report stayed
+// failed after the admin made room), permanent otherwise (a missing permission needs
+// a person).
+func localError(err error) error {
+	err = fmt.Errorf("mailer: maildir: %w", err)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &deliveryError{err: err, temporary: true}
+	}
+	return permanent(err)
 }
 
 // uniqueName follows the maildir convention "time.unique.host". The unique part is

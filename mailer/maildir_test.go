@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestMaildirDeliversIntoNew(t *testing.T) {
@@ -108,5 +110,44 @@ func TestMaildirAsRootGivesWhatItCreatesTheDirectorysOwner(t *testing.T) {
 		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
 			t.Errorf("%s is %d:%d, want the directory's %d:%d", p, st.Uid, st.Gid, uid, gid)
 		}
+	}
+}
+
+// A full disk is the admin's to free, and the report goes when there is room again: it
+// failed for good, and stayed failed once the space was back. A real full file system:
+// a tmpfs of 64 KiB, filled.
+func TestMaildirOnAFullDiskIsTemporary(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, 0) })
+	md := Maildir{Dir: filepath.Join(dir, "Maildir")}
+	if _, err := md.Deliver(context.Background(), testReport(t)); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := f.Write(make([]byte, 4096)); err != nil {
+			break // full
+		}
+	}
+	f.Close()
+	_, err = md.Deliver(context.Background(), testReport(t))
+	if err == nil || !Temporary(err) {
+		t.Fatalf("delivery to a full disk: err = %v, Temporary = %v; want a temporary error", err, Temporary(err))
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := md.Deliver(context.Background(), testReport(t)); err != nil {
+		t.Errorf("once there is room again: %v", err)
 	}
 }
