@@ -74,10 +74,15 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	host, _ := os.Hostname()
 	top := cfg.Summary.Top
 	period := max(now.Sub(from), time.Hour)
-	hours := int((period + 24*time.Hour - 1) / (24 * time.Hour)) // per bar
+	// Hours per bar, for at most 26 bars: a day's summary has hourly bars when its round
+	// ran moments later than the day before (the ticker's jitter: 24h and 40ms made
+	// 2-hour bars and "25h" every other day) and on a DST day of 25 hours. A sliver
+	// past the last whole bar (under a minute) is the last bar's.
+	hours := int((period + 26*time.Hour - 1) / (26 * time.Hour))
 	bar := time.Duration(hours) * time.Hour
+	bars := max((period-time.Minute+bar-1)/bar, 1)
 	s := mailer.Summary{Host: host, From: from, To: now, Location: loc, Mode: cfg.Policy.Mode,
-		PerHour: make([]int, (period+bar-1)/bar), Hours: hours, Since: fmt.Sprintf("%dh", int((period+time.Hour-1)/time.Hour))}
+		PerHour: make([]int, bars), Hours: hours, Since: fmt.Sprintf("%dh", max(int(period.Round(time.Hour)/time.Hour), 1))}
 
 	events, total, err := st.EventsBetween(from, now, summaryEventLimit)
 	if err != nil {
@@ -102,8 +107,8 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		if e.Host != "" {
 			byHost[e.Host]++
 		}
-		if h := int(e.Time.Sub(from) / bar); h >= 0 && h < len(s.PerHour) {
-			s.PerHour[h]++
+		if h := int(e.Time.Sub(from) / bar); h >= 0 {
+			s.PerHour[min(h, len(s.PerHour)-1)]++
 		}
 		if e.Class == abusewatch.ClassAuthSuccess || !e.Addr.IsValid() {
 			continue // a success is not an attack; our own users log in too

@@ -519,3 +519,42 @@ func TestSummaryWarnsOfASyslogSenderThatSentNothing(t *testing.T) {
 		}
 	}
 }
+
+// A day's summary keeps hourly bars when its round ran moments later than the day
+// before (the ticker's jitter: 24h and 40ms made 2-hour bars and "Since 25h" about
+// every other day) and on a DST day of 25 hours; a late summary of a week has 7-hour
+// bars. Every event is in a bar, the one in the sliver past the last whole hour too.
+func TestSummaryChartKeepsHourlyBarsForADayAndAMoment(t *testing.T) {
+	p, cfg := periodPipeline(t, "observe", "")
+	now := utc(22, 6, 2)
+	for _, tc := range []struct {
+		period      time.Duration
+		hours, bars int
+		since       string
+	}{
+		{24 * time.Hour, 1, 24, "24h"},
+		{24*time.Hour + 40*time.Millisecond, 1, 24, "24h"},
+		{23 * time.Hour, 1, 23, "23h"},
+		{25 * time.Hour, 1, 25, "25h"},
+		{7 * 24 * time.Hour, 7, 24, "168h"},
+	} {
+		from := now.Add(-tc.period)
+		last := abusewatch.Event{Time: now.Add(-time.Millisecond), Addr: netip.MustParseAddr("81.2.69.5"), Class: abusewatch.ClassAuthFailure,
+			Host: "web1", Service: "sshd", Line: "web1 sshd[1]: Failed password for root from 81.2.69.5 port 4000 ssh2"}
+		if _, err := p.store.Commit([]abusewatch.Event{last}, nil); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := BuildSummarySince(cfg, p.store, nil, nil, from, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counted := 0
+		for _, n := range sum.PerHour {
+			counted += n
+		}
+		if sum.Hours != tc.hours || len(sum.PerHour) != tc.bars || sum.Since != tc.since || counted != sum.Events {
+			t.Errorf("a period of %s: %d-hour bars, %d of them, since %s, %d of %d events charted; want %d-hour bars, %d, since %s, all",
+				tc.period, sum.Hours, len(sum.PerHour), sum.Since, counted, sum.Events, tc.hours, tc.bars, tc.since)
+		}
+	}
+}
