@@ -67,13 +67,25 @@ func (p *Pipeline) OutboxRound(ctx context.Context, now time.Time) error {
 // no report in that state when it returns, so one found there was being sent when a
 // previous process died. It may or may not have reached the server, so it is not sent
 // again on its own: it goes back to the admin (pending-approval) with a log line that
-// says so and how to send it.
+// says so and how to send it. A maildir tells: the report is sent when its message is
+// there, and queued again when it is not.
 func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 	stuck, err := p.store.Reports(abusewatch.ReportSending)
 	if err != nil {
 		return err
 	}
+	local, _ := p.transport.(interface {
+		Delivered(abusewatch.Report) (string, bool, error)
+	})
 	for _, r := range stuck {
+		if local != nil {
+			if loc, found, err := local.Delivered(r); err == nil {
+				if err := p.settleLocal(r, loc, found, now); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		msg := fmt.Sprintf("abusewatch stopped while sending this report (attempt %d, %s); it may or may not have arrived, "+
 			"so it is not sent again on its own: check the mail server's log, then `%s` to send it "+
 			"or `%s`", r.Attempts, r.Updated.In(p.zone()).Format("2006-01-02 15:04:05 -0700"),
@@ -87,6 +99,32 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 		p.log.Warn("report was being sent when abusewatch stopped: not sending it again without your approval",
 			"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "approve", p.cfg.Command("report approve", r.ID))
 	}
+	return nil
+}
+
+// settleLocal settles report r, found `sending` after a stop, by what the maildir
+// holds: its message at loc (found), it was delivered; none, it was not, and it is
+// queued again as it was (approved, in its cooldown's place).
+func (p *Pipeline) settleLocal(r abusewatch.Report, loc string, found bool, now time.Time) error {
+	if found {
+		delivery := &store.Delivery{Report: r.ID, Time: r.Updated, Emails: r.Contact.Emails, Network: r.Contact.Network}
+		if err := p.store.FinishDelivery(r.ID, func(s *abusewatch.Report) error {
+			s.State, s.Updated, s.Location, s.Error, s.NextAttempt = abusewatch.ReportSent, now, loc, "", time.Time{}
+			return nil
+		}, delivery); err != nil {
+			return err
+		}
+		p.log.Info("report was being written into the maildir when abusewatch stopped: it is there, so it was delivered", "id", r.ID, "where", loc)
+		return nil
+	}
+	if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+		s.State, s.Updated, s.NextAttempt, s.Waiting = abusewatch.ReportQueued, now, time.Time{}, ""
+		s.Error = "abusewatch stopped while writing it into the maildir, before it was there: queued again"
+		return nil
+	}); err != nil {
+		return err
+	}
+	p.log.Info("report was being written into the maildir when abusewatch stopped: it is not there, so it is queued again", "id", r.ID)
 	return nil
 }
 

@@ -1,10 +1,14 @@
 package mailer
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,6 +65,55 @@ func (m Maildir) Deliver(ctx context.Context, r abusewatch.Report) (string, erro
 		d.Close()
 	}
 	return dst, nil
+}
+
+// Delivered says whether the message of r is in the maildir (new/ or cur/, where a
+// reader moves it), and where: after a crash while delivering, the outbox knows from it
+// whether a report found `sending` went (a file with its Message-ID) or not (none: a
+// delivery cut short leaves at most a file in tmp/, removed once 36 hours old, as
+// maildir readers do). Only the headers of each file are read.
+func (m Maildir) Delivered(r abusewatch.Report) (loc string, ok bool, err error) {
+	if r.MessageID == "" {
+		return "", false, errors.New("mailer: maildir: the report has no Message-ID to look for")
+	}
+	for _, sub := range []string{"new", "cur"} {
+		entries, err := os.ReadDir(filepath.Join(m.Dir, sub))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("mailer: maildir: %w", err)
+		}
+		for _, e := range entries {
+			path := filepath.Join(m.Dir, sub, e.Name())
+			f, err := os.Open(path)
+			if err != nil {
+				continue // moved or deleted by a reader meanwhile
+			}
+			msg, err := mail.ReadMessage(bufio.NewReader(io.LimitReader(f, 64<<10)))
+			f.Close()
+			if err == nil && strings.TrimSpace(msg.Header.Get("Message-Id")) == r.MessageID {
+				return path, true, nil
+			}
+		}
+	}
+	m.cleanTmp(time.Now())
+	return "", false, nil
+}
+
+// cleanTmp removes the files in tmp/ not touched for 36 hours, as maildir readers do:
+// what a delivery cut short left there. The maildir may be shared with other writers,
+// whose files of the moment stay.
+func (m Maildir) cleanTmp(now time.Time) {
+	entries, err := os.ReadDir(filepath.Join(m.Dir, "tmp"))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > 36*time.Hour {
+			os.Remove(filepath.Join(m.Dir, "tmp", e.Name()))
+		}
+	}
 }
 
 // localError is a failure to write into the maildir: temporary when the disk or the
