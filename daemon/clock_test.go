@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch/daemon/journaltest"
 )
 
 // runDaemon runs the daemon of cfg, its log in tap, until the test ends or stop is
@@ -144,5 +146,46 @@ func TestASyslogSenderYearsBehindIsWarnedOfAndNotStored(t *testing.T) {
 	}
 	if n := tap.count("WARN", "dated more than policy.max_age before it arrived", "host=fleet7", "dated=2020-03-01T10:00:00Z"); n != 1 {
 		t.Errorf("%d warnings of fleet7's clock; want 1. The log:\n%s", n, strings.Join(tap.all(), "\n"))
+	}
+}
+
+// The journal's entries are held to the same rule: one whose time is 200 days after it
+// was read (a journal-remote file from a host whose clock is wrong) is dated when read.
+func TestAJournalEntryDatedAheadIsDatedWhenRead(t *testing.T) {
+	journaltest.Need(t)
+	dir := t.TempDir()
+	journals := filepath.Join(dir, "journal")
+	if err := os.Mkdir(journals, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().Add(200 * 24 * time.Hour)
+	var entries [][]byte
+	for k := range 3 {
+		entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ahead.Add(time.Duration(k)*time.Second).UnixMicro()),
+			fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k), "_BOOT_ID=0123456789abcdef0123456789abcdef",
+			fmt.Sprintf("MESSAGE=Failed password for root from 45.134.26.9 port %d ssh2", 40000+k),
+			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_PID=4242", "_HOSTNAME=web7"))
+	}
+	journaltest.Write(t, filepath.Join(journals, "remote.journal"), entries...)
+	cfg := observeConfig(t, dir, fmt.Sprintf("[journal]\nenabled = true\ndirectory = %q", journals), 1)
+	tap := &logTap{more: make(chan struct{})}
+	before := time.Now()
+	d, stop := runDaemon(t, cfg, tap)
+	waitCounter(t, "lines", &d.Pipeline().Counters.Lines, 3)
+	after := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	times := eventTimes(t, cfg, "45.134.26.9")
+	if len(times) != 3 {
+		t.Errorf("%d events; want 3", len(times))
+	}
+	for _, at := range times {
+		if at.Before(before.Truncate(time.Second)) || at.After(after) {
+			t.Errorf("an entry dated %s; want it dated when read (%s to %s)", at.UTC(), before.UTC(), after.UTC())
+		}
+	}
+	if n := tap.count("WARN", "dated more than a day after it was read", "host=web7"); n != 1 {
+		t.Errorf("%d warnings of web7's clock; want 1. The log:\n%s", n, strings.Join(tap.all(), "\n"))
 	}
 }
