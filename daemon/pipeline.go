@@ -37,6 +37,8 @@ type Counters struct {
 	Unknown   atomic.Int64 // records neither normal nor recognised
 	Events    atomic.Int64 // records recognised as events
 	Skipped   atomic.Int64 // records older than --since
+	Redated   atomic.Int64 // records dated more than a day after they were read, dated when read (clock.go)
+	Stale     atomic.Int64 // syslog messages dated more than policy.max_age before they arrived: no event (clock.go)
 	Incidents atomic.Int64 // incidents created or grown
 	Reports   atomic.Int64 // reports written to the outbox
 	Delivered atomic.Int64 // reports delivered
@@ -64,7 +66,7 @@ func (c *Counters) countClasses(evs []abusewatch.Event) {
 }
 
 // batchCounts are a batch's lines by what became of them, before it is committed.
-type batchCounts struct{ unparsed, normal, unknown, events, skipped int64 }
+type batchCounts struct{ unparsed, normal, unknown, events, skipped, redated, stale int64 }
 
 // ByClass returns the number of events of each class.
 func (c *Counters) ByClass() map[abusewatch.Class]int64 {
@@ -123,6 +125,7 @@ type Pipeline struct {
 	alerts *alertMarks // the possible compromises mailed to the admin
 	// senders: the syslog listener's, for the summary (syslogSenders).
 	senders *syslogSenders
+	quiet   logLimiter // the warnings of hosts' clocks (checkClock), per source and host
 }
 
 // neverReport is policy.never_report as networks, and our own hosts' addresses
@@ -174,6 +177,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		misses:      &contactMisses{st: st},
 		alerts:      &alertMarks{st: st},
 		senders:     &syslogSenders{},
+		quiet:       logLimiter{every: quietInterval},
 	}, nil
 }
 
@@ -305,7 +309,12 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	// unparsed, every line once. An unknown line with an address in a trusted position
 	// is stored as an event of class unknown too, but counted as unknown, as `rules test`
 	// counts it.
+	stale := false // the record's event is kept out (checkClock)
 	keep := func(ev abusewatch.Event, recognised bool) {
+		if stale {
+			n.stale++
+			return
+		}
 		if !p.since.IsZero() && ev.Time.Before(p.since) {
 			n.skipped++
 			return
@@ -317,6 +326,10 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	}
 	for _, rec := range recs {
 		v := p.detector.Explain(rec)
+		stale = false
+		if v.Outcome != detect.Unparsed {
+			stale = p.checkClock(rec, &v, &n)
+		}
 		if rec.Source == syslogSource && v.Outcome != detect.Unparsed && v.Header.Host != "" {
 			if senders == nil {
 				senders = map[string]time.Time{}
@@ -375,6 +388,8 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	c.Unknown.Add(n.unknown)
 	c.Events.Add(n.events)
 	c.Skipped.Add(n.skipped)
+	c.Redated.Add(n.redated)
+	c.Stale.Add(n.stale)
 	c.countClasses(events)
 	var shapesErr error
 	if ingestFault != nil {
@@ -414,6 +429,44 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		}
 	}
 	return shapesErr
+}
+
+// checkClock holds v, the verdict on rec, to the rules of clock.go. A record dated more
+// than maxAhead after it was read is dated when it was read, its event too, and the
+// host's clock is warned of (once a minute per source and host, with the count so far).
+// A syslog message dated more than policy.max_age before it arrived is warned of the same
+// way, and stale says that it makes no event.
+func (p *Pipeline) checkClock(rec abusewatch.Record, v *detect.Verdict, n *batchCounts) (stale bool) {
+	if t, ahead := believedTime(v.Header.Time, rec.Read); ahead {
+		n.redated++
+		p.logClock("ahead", rec, v.Header, "a line dated more than a day after it was read is dated when it was read: the clock of the host that wrote it is wrong",
+			"redated", p.Counters.Redated.Load()+n.redated)
+		v.Header.Time = t
+		if v.Event.Class != "" {
+			v.Event.Time = t
+		}
+		return false
+	}
+	if rec.Source == syslogSource && staleOnArrival(v.Header.Time, rec.Read, p.cfg.Policy.MaxAge.Duration) {
+		p.logClock("behind", rec, v.Header, "syslog: a message dated more than policy.max_age before it arrived makes no event: the sender's clock is far behind, or a relay held the message that long",
+			"max_age", p.cfg.Policy.MaxAge.String())
+		return true
+	}
+	return false
+}
+
+// logClock warns of the clock of h's host, which wrote rec, at most once a minute per
+// source, host and kind.
+func (p *Pipeline) logClock(kind string, rec abusewatch.Record, h detect.Header, msg string, args ...any) {
+	ok, held := p.quiet.allow(kind+" "+rec.Source+" "+h.Host, time.Now())
+	if !ok {
+		return
+	}
+	args = append([]any{"source", rec.Source, "host", h.Host, "dated", h.Time.UTC().Format(time.RFC3339), "read", rec.Read.UTC().Format(time.RFC3339)}, args...)
+	if held > 0 {
+		args = append(args, "not_logged_since", held)
+	}
+	p.log.Warn(msg, args...)
 }
 
 // ingestFault, when not nil, is called by Ingest with each batch just before its commit

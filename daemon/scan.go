@@ -188,7 +188,9 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 	}
 	read := time.Now()
 	if fi.ModTime().Before(read) {
-		// A line without a year belongs to the year that puts it before the file's last write.
+		// A line is read as of the file's last write: a line without a year gets the
+		// year that puts it no more than a month after it, and a line dated more than a
+		// day after it is dated then (clock.go).
 		read = fi.ModTime()
 	}
 	recs := make([]abusewatch.Record, 0, batchSize)

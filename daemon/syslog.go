@@ -709,8 +709,8 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	// line writes the record's line from its header's parts, its time no later than a
 	// day after read.
 	line := func(t time.Time, host, tag, msg string) (abusewatch.Record, bool, time.Time) {
-		if t.After(read.Add(maxAhead)) {
-			t, future = read, t
+		if believed, ahead := believedTime(t, read); ahead {
+			t, future = believed, t
 		}
 		rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + detect.TagSeparator(msg) + msg
 		return rec, true, future
@@ -721,7 +721,10 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 			return rec, false, time.Time{}
 		}
 		// Read as detect will read it, to check its time.
-		if h, err := detect.ParseHeader(rec.Line, read, loc); err == nil && h.Time.After(read.Add(maxAhead)) {
+		if h, err := detect.ParseHeader(rec.Line, read, loc); err == nil {
+			if _, ahead := believedTime(h.Time, read); !ahead {
+				return rec, true, time.Time{}
+			}
 			return line(h.Time, names.host(peer, headerWord(h.Host, "")), headerTag(h.Program, h.PID), h.Message)
 		}
 		return rec, true, time.Time{}
@@ -777,33 +780,16 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	return line(t, host, tag, msg)
 }
 
-// maxAhead is how far after its arrival a message's time may be: a day, as detect
-// allows a year-less time in a file (a sender in another time zone that writes no
-// offset).
-const maxAhead = 24 * time.Hour
-
-// withYear dates a year-less RFC 3164 time in the latest year that puts it no more
-// than a month after read: December lines arriving in January stay in December, and a
-// sender whose clock is days or weeks fast gets this year, so that syslogRecord dates
-// the record when it arrived and warns of the sender. (detect dates a file's lines in
-// the latest year no more than a day ahead, and so did this: a fast clock's attacks
-// were dated a year back and never reported.) Going back up to eight years finds a
-// Feb 29 even across 2100.
+// withYear dates a year-less RFC 3164 time as detect dates a file's (detect.WithYear):
+// up to a month after read, a sender whose clock is fast, whom syslogRecord dates when it
+// arrived and warns of.
 func withYear(t, read time.Time, loc *time.Location) time.Time {
-	t = t.In(loc)
-	limit, year := read.Add(fastClock), read.In(loc).Year()
-	for y := year + 1; y >= year-8; y-- {
-		d := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
-		if d.Day() == t.Day() && !d.After(limit) {
-			return d
-		}
+	if d, ok := detect.WithYear(t, read, loc); ok {
+		return d
 	}
-	return time.Date(year, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+	t = t.In(loc)
+	return time.Date(read.In(loc).Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 }
-
-// fastClock is how far ahead of its arrival a year-less time is taken for a fast clock
-// rather than a time of last year.
-const fastClock = 31 * 24 * time.Hour
 
 // headerTag is "program[pid]", "program" without a PID, "-" without a program.
 func headerTag(program string, pid int) string {

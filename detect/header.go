@@ -43,8 +43,9 @@ type Header struct {
 // tag, so a central rsyslog writes "sshd[1]:  Failed …" (see DropSenderSpace). In RFC
 // 5424, one leading space of MSG is dropped for the same reason.
 //
-// A timestamp without a year gets the latest year that puts it no more than one day after
-// ref, so December lines read in January land in the previous year. Timestamps without a
+// A timestamp without a year gets the latest year that puts it no more than FastClock (a
+// month) after ref, so December lines read in January land in the previous year (see
+// WithYear). A time after ref is returned as it is: the caller decides what to believe. Timestamps without a
 // zone are in loc (time.Local when nil); an RFC 5424 nil timestamp ("-") becomes ref.
 //
 // Lines longer than MaxLineLen, with invalid UTF-8 or with control characters other than
@@ -172,17 +173,36 @@ func parse3164Time(s string, ref time.Time, loc *time.Location) (time.Time, stri
 		}
 		return t, rest, nil
 	}
-	// The latest year that is not more than a day after ref. Going back up to eight
-	// years finds a Feb 29 even across 2100.
-	limit := ref.Add(24 * time.Hour)
-	refYear := ref.In(loc).Year()
-	for y := refYear + 1; y >= refYear-8; y-- {
-		t := time.Date(y, mon, day, hh, mm, ss, 0, loc)
-		if t.Day() == day && !t.After(limit) {
+	t := time.Date(0, mon, day, hh, mm, ss, 0, loc) // year 0 is a leap year: Feb 29 stays
+	if t.Day() == day {
+		if t, ok := WithYear(t, ref, loc); ok {
 			return t, rest, nil
 		}
 	}
 	return time.Time{}, "", fmt.Errorf("no such date: %s %d", mon, day)
+}
+
+// FastClock is how far after ref a time without a year may be and still be of ref's
+// year: a host whose clock is days or weeks fast rather than a time of last year. The
+// daemon dates such a line when it was read, and warns of the host's clock; a year back,
+// its attacks were a year old and never reported.
+const FastClock = 31 * 24 * time.Hour
+
+// WithYear gives t, a time whose year is unknown (the year of t is ignored), the latest
+// year that puts it no more than FastClock after ref, in loc: December lines read in
+// January stay in December. Going back up to eight years finds a Feb 29 even across
+// 2100; ok is false when none does (no such date). Files and the syslog listener share
+// it, so that a host's year-less time gets the same year whichever way it came.
+func WithYear(t, ref time.Time, loc *time.Location) (time.Time, bool) {
+	t = t.In(loc)
+	limit, year := ref.Add(FastClock), ref.In(loc).Year()
+	for y := year + 1; y >= year-8; y-- {
+		d := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+		if d.Day() == t.Day() && !d.After(limit) {
+			return d, true
+		}
+	}
+	return time.Time{}, false
 }
 
 var months = map[string]time.Month{
