@@ -780,11 +780,11 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	return line(t, host, tag, msg)
 }
 
-// withYear dates a year-less RFC 3164 time as detect dates a file's (detect.WithYear):
-// up to a month after read, a sender whose clock is fast, whom syslogRecord dates when it
-// arrived and warns of.
+// withYear dates a year-less RFC 3164 time (detect.WithYear): up to a month after read
+// is a live sender whose clock is fast, whom syslogRecord dates when it arrived and warns
+// of (a file, which may hold lines of eleven months ago, allows a day).
 func withYear(t, read time.Time, loc *time.Location) time.Time {
-	if d, ok := detect.WithYear(t, read, loc); ok {
+	if d, ok := detect.WithYear(t, read, detect.FastClock, loc); ok {
 		return d
 	}
 	t = t.In(loc)

@@ -43,9 +43,12 @@ type Header struct {
 // tag, so a central rsyslog writes "sshd[1]:  Failed …" (see DropSenderSpace). In RFC
 // 5424, one leading space of MSG is dropped for the same reason.
 //
-// A timestamp without a year gets the latest year that puts it no more than FastClock (a
-// month) after ref, so December lines read in January land in the previous year (see
-// WithYear). A time after ref is returned as it is: the caller decides what to believe. Timestamps without a
+// A timestamp without a year gets the latest year that puts it no more than a day after
+// ref, so December lines read in January land in the previous year (see WithYear). A
+// file may hold the lines of eleven months ago when it is first read: a month's
+// allowance, as the syslog listener gives a live sender's fast clock, made those next
+// year's, then (too far ahead to believe) dated when read, an old attack reported as
+// one of now, maybe to whoever holds the address today. A time after ref is returned as it is: the caller decides what to believe. Timestamps without a
 // zone are in loc (time.Local when nil); an RFC 5424 nil timestamp ("-") becomes ref.
 //
 // Lines longer than MaxLineLen, with invalid UTF-8 or with control characters other than
@@ -175,27 +178,28 @@ func parse3164Time(s string, ref time.Time, loc *time.Location) (time.Time, stri
 	}
 	t := time.Date(0, mon, day, hh, mm, ss, 0, loc) // year 0 is a leap year: Feb 29 stays
 	if t.Day() == day {
-		if t, ok := WithYear(t, ref, loc); ok {
+		if t, ok := WithYear(t, ref, 24*time.Hour, loc); ok {
 			return t, rest, nil
 		}
 	}
 	return time.Time{}, "", fmt.Errorf("no such date: %s %d", mon, day)
 }
 
-// FastClock is how far after ref a time without a year may be and still be of ref's
-// year: a host whose clock is days or weeks fast rather than a time of last year. The
-// daemon dates such a line when it was read, and warns of the host's clock; a year back,
-// its attacks were a year old and never reported.
+// FastClock is how far after its arrival a live message's time without a year may be and
+// still be of the arrival's year: a sender whose clock is days or weeks fast rather than
+// a time of last year (the syslog listener's allowance; a file's is a day, see
+// ParseHeader). The daemon dates such a message when it arrived, and warns of the
+// host's clock.
 const FastClock = 31 * 24 * time.Hour
 
 // WithYear gives t, a time whose year is unknown (the year of t is ignored), the latest
-// year that puts it no more than FastClock after ref, in loc: December lines read in
+// year that puts it no more than ahead after ref, in loc: December lines read in
 // January stay in December. Going back up to eight years finds a Feb 29 even across
 // 2100; ok is false when none does (no such date). Files and the syslog listener share
-// it, so that a host's year-less time gets the same year whichever way it came.
-func WithYear(t, ref time.Time, loc *time.Location) (time.Time, bool) {
+// it, each with its allowance.
+func WithYear(t, ref time.Time, ahead time.Duration, loc *time.Location) (time.Time, bool) {
 	t = t.In(loc)
-	limit, year := ref.Add(FastClock), ref.In(loc).Year()
+	limit, year := ref.Add(ahead), ref.In(loc).Year()
 	for y := year + 1; y >= year-8; y-- {
 		d := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 		if d.Day() == t.Day() && !d.After(limit) {
