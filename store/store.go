@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -122,13 +123,16 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
 		return nil, fmt.Errorf("store %s: %w", path, ErrEmpty)
 	}
-	// bbolt panics on pages it cannot make sense of; the admin gets the file and what to
-	// do, not a stack trace (and, under systemd, a loop of them).
+	// bbolt panics on pages it cannot make sense of, and a read of the mapped file past
+	// its end faults (SIGBUS: a file cut short inside the freelist, which bbolt.Open
+	// reads); the admin gets the file and what to do, not a stack trace (and, under
+	// systemd, a loop of them). The fault is a panic only while open runs.
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("store %s: %w (%v)", path, ErrDamaged, r)
 		}
 	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	db, err := openBolt(path, 0o640, timeout, create)
 	if err != nil {
 		return nil, err
@@ -151,7 +155,7 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 // ErrNoDatabase. A file it may not open is an error that names its owner and the chown
 // that lets the process open it.
 func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool) (*bolt.DB, error) {
-	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+	openOrCreate := func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag&^os.O_CREATE, perm)
 		if !create || !errors.Is(err, fs.ErrNotExist) {
 			return f, err
@@ -170,6 +174,18 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 		}
 		return f, nil
 	}
+	// bbolt reads the freelist as it opens, where a file cut short faults: checked first.
+	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := openOrCreate(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkPages(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
 	db, err := bolt.Open(path, mode, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType, OpenFile: openFile})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
@@ -180,6 +196,21 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 		return nil, fmt.Errorf("store %s: %w%s", path, err, notOurs(path))
 	case err != nil:
 		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	// A file cut short below the pages its meta page says it holds opens when the
+	// freelist happens to lie before the cut, and faults (SIGBUS) at the first read of a
+	// page past it; under the lock, the file is checked before anything reads or writes.
+	var used int64
+	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	} else if fi.Size() < used {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w (the file is %d bytes, cut short of the %d it holds)", path, ErrDamaged, fi.Size(), used)
 	}
 	return db, nil
 }
