@@ -67,7 +67,35 @@ type Store struct {
 	mu           sync.RWMutex
 	pending      pendingCounters
 	activePruned uint32 // the day the activity index was last pruned before
+
+	migrated *Migration // what this open did to an older file; nil: nothing
 }
+
+// Migration is what Open did to a file of an older schema: an older abusewatch refuses
+// the file from then on, so the daemon logs it and a command says it.
+type Migration struct {
+	Path     string
+	From, To uint32
+	Took     time.Duration
+}
+
+func (m Migration) String() string {
+	return fmt.Sprintf("the state database %s was migrated from schema %d to %d in %.1f s; abusewatch versions older than this one can no longer open it (keep a copy made before the upgrade to go back)",
+		m.Path, m.From, m.To, m.Took.Seconds())
+}
+
+// Migrated is the migration this open of the store made, if it made one.
+func (s *Store) Migrated() (Migration, bool) {
+	if s.migrated == nil {
+		return Migration{}, false
+	}
+	return *s.migrated, true
+}
+
+// ErrOldSchema means OpenExisting found a file of an older schema: it leaves it as it
+// is, since the migration cannot be undone; the daemon (or scan) migrates it at start.
+var ErrOldSchema = errors.New("start the daemon once (systemctl start abusewatch, or abusewatch run) to upgrade it: " +
+	"a query leaves the file as it is, so that the abusewatch it came from can still open it until then")
 
 // ErrDamaged means the state database cannot be read: a file cut short or overwritten.
 var ErrDamaged = errors.New("the state database is damaged: restore it from a backup, or move it away to start a new one " +
@@ -97,7 +125,9 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 
 // OpenExisting is Open of a database that exists: it never creates one, and is
 // ErrNoDatabase when there is none. The queries use it: a root query before the first
-// start made a root-owned file the daemon could not open.
+// start made a root-owned file the daemon could not open. Nor does it migrate a file of
+// an older schema (ErrOldSchema): a query run with a new binary before the daemon was
+// restarted upgraded the file for good, unseen.
 func OpenExisting(path string, timeout time.Duration) (*Store, error) {
 	return open(path, timeout, false)
 }
@@ -138,7 +168,7 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 		return nil, err
 	}
 	s = &Store{db: db, path: path, cache: newBlockCache(50_000)}
-	if err := s.init(); err != nil {
+	if err := s.init(create); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -215,8 +245,12 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 	return db, nil
 }
 
-func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// init makes the buckets a new store lacks and, with migrate, migrates an older one;
+// without, an older one is ErrOldSchema and the file is left unchanged.
+func (s *Store) init(migrate bool) error {
+	start := time.Now()
+	var m *Migration
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		// A store kept by a version before the alert marks has no bucket of them; every
 		// version since makes it here.
 		unmarked := tx.Bucket(bucketMeta) != nil && tx.Bucket(bucketAlertMarks) == nil
@@ -227,7 +261,8 @@ func (s *Store) init() error {
 				return err
 			}
 		}
-		if err := upgradeSchema(tx); err != nil {
+		var err error
+		if m, err = upgradeSchema(tx, migrate); err != nil {
 			return err
 		}
 		if unmarked {
@@ -235,24 +270,36 @@ func (s *Store) init() error {
 		}
 		return nil
 	})
+	if err == nil && m != nil { // the time includes the commit, which writes what moved
+		m.Path, m.Took = s.path, time.Since(start)
+		s.migrated = m
+	}
+	return err
 }
 
-// upgradeSchema records the schema version of a new store, and migrates an older one.
-func upgradeSchema(tx *bolt.Tx) error {
+// upgradeSchema records the schema version of a new store, and migrates an older one
+// (with allowed; without, it is ErrOldSchema), returning what it did.
+func upgradeSchema(tx *bolt.Tx, allowed bool) (*Migration, error) {
 	meta := tx.Bucket(bucketMeta)
 	v := meta.Get([]byte("schema"))
 	switch {
 	case v == nil:
-		return meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+		return nil, meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	case len(v) != 4:
-		return fmt.Errorf("corrupt schema version %x", v)
+		return nil, fmt.Errorf("corrupt schema version %x", v)
 	case binary.BigEndian.Uint32(v) > SchemaVersion:
-		return fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch",
+		return nil, fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch",
 			binary.BigEndian.Uint32(v), SchemaVersion)
+	case binary.BigEndian.Uint32(v) < SchemaVersion && !allowed:
+		return nil, fmt.Errorf("it is of schema %d, which this abusewatch upgrades to %d: %w", binary.BigEndian.Uint32(v), SchemaVersion, ErrOldSchema)
 	case binary.BigEndian.Uint32(v) < SchemaVersion:
-		return migrate(tx, binary.BigEndian.Uint32(v))
+		from := binary.BigEndian.Uint32(v)
+		if err := migrate(tx, from); err != nil {
+			return nil, err
+		}
+		return &Migration{From: from, To: SchemaVersion}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // Path is the file the store lives in.
