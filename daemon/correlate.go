@@ -471,18 +471,31 @@ func reportedKept(r RetentionConfig, k CorrelateConfig) time.Duration {
 // what it read and reports it as on the day, and a clock that jumps forward deletes
 // nothing on its own. Retention and policy.max_age share it.
 func logsNow(st *store.Store, now time.Time) (time.Time, error) {
-	newest, ok, err := st.NewestEvent()
-	if err != nil {
-		return now, err
-	}
-	if ok && newest.Before(now) {
-		return newest, nil
-	}
-	return now, nil
+	now, _, err := logsClock(st, now)
+	return now, err
 }
 
+// logsClock is logsNow, and whether the store held an event to count from.
+func logsClock(st *store.Store, now time.Time) (time.Time, bool, error) {
+	newest, ok, err := st.NewestEvent()
+	if err != nil {
+		return now, false, err
+	}
+	if ok && newest.Before(now) {
+		return newest, true, nil
+	}
+	return now, ok, nil
+}
+
+// retainReadNewest runs in Retain right after it read the newest stored event: a test
+// commits there what a follower commits at that moment.
+var retainReadNewest = func() {}
+
 // Retain deletes what retention r no longer keeps and logs what it deleted; ages count
-// back from logsNow. Of the rules k, the recurrence's period says how long a reported
+// back from logsNow. A store that holds no events when the pass reads its newest loses
+// nothing but expired cached contacts: the events a follower commits meanwhile (the
+// first batch of an old log, on the first start) are judged by the next pass, against
+// the newest event then. Of the rules k, the recurrence's period says how long a reported
 // incident is kept at least (reportedKept).
 func Retain(ctx context.Context, st *store.Store, r RetentionConfig, k CorrelateConfig, now time.Time, logf func(string, ...any)) error {
 	// The contact cache keeps an entry per address a registry was asked about, so
@@ -491,9 +504,20 @@ func Retain(ctx context.Context, st *store.Store, r RetentionConfig, k Correlate
 	if err != nil {
 		return err
 	}
-	now, err = logsNow(st, now)
+	now, stored, err := logsClock(st, now)
 	if err != nil {
 		return err
+	}
+	retainReadNewest()
+	if !stored {
+		// A store with no events yet: the daemon's first start. What a follower commits
+		// from now on (an old log read for the first time) was not there when the cutoff
+		// was set, and a cutoff from the wall clock would delete it; the next pass counts
+		// back from its newest event instead.
+		if contacts > 0 {
+			logf("retention: deleted expired cached contacts", "contacts", contacts)
+		}
+		return nil
 	}
 	events, err := st.PruneEvents(ctx, now.Add(-r.Events.Duration), 0)
 	if err != nil {

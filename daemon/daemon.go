@@ -137,6 +137,9 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m, ok := st.Migrated(); ok { // the record of when an older abusewatch lost the file
+		log.Info(m.String(), "store", m.Path, "from_schema", m.From, "to_schema", m.To, "took", m.Took.Round(time.Millisecond))
+	}
 	pipe, err := NewPipeline(cfg, st, log)
 	if err != nil {
 		st.Close()

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -477,4 +480,63 @@ func TestReportsAreListedWithoutTheirMessages(t *testing.T) {
 	if r, ok, err := s.Report("r"); err != nil || !ok || !bytes.Equal(r.Message, msg) || r.State != abusewatch.ReportSent {
 		t.Errorf("Report = %s %q, %v, %v; want sent, with its message", r.State, r.Message, ok, err)
 	}
+}
+
+// A query run with a newer abusewatch before the daemon was restarted migrated the file
+// for good, and no migration was ever told (review 23, finding 13). OpenExisting (the
+// queries) leaves a file of an older schema as it was and says how to upgrade it; Open
+// (the daemon, scan) migrates it and tells from which schema to which, once.
+func TestMigrationIsToldAndQueriesLeaveTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := mustOpen(t, path)
+	if m, ok := s.Migrated(); ok {
+		t.Errorf("a new store: migrated %+v", m)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { // as the previous version left it
+		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion-1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := OpenExisting(path, time.Second)
+	if err == nil {
+		q.Close()
+		t.Fatal("OpenExisting opened (and migrated) a file of an older schema")
+	}
+	if !errors.Is(err, ErrOldSchema) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("schema %d", SchemaVersion-1)) {
+		t.Errorf("OpenExisting: %v; want ErrOldSchema naming the file and its schema", err)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("OpenExisting changed the file (%v)", err)
+	}
+	s = mustOpen(t, path)
+	m, ok := s.Migrated()
+	s.Close()
+	if !ok || m.From != SchemaVersion-1 || m.To != SchemaVersion || m.Path != path ||
+		!strings.Contains(m.String(), fmt.Sprintf("from schema %d to %d", SchemaVersion-1, SchemaVersion)) {
+		t.Errorf("Open of a schema %d file: %+v, %v (%s); want the migration told", SchemaVersion-1, m, ok, m)
+	}
+	s = mustOpen(t, path)
+	if m, ok := s.Migrated(); ok {
+		t.Errorf("the next Open migrated again: %+v", m)
+	}
+	s.Close()
+	if q, err := OpenExisting(path, time.Second); err != nil {
+		t.Errorf("OpenExisting of the migrated file: %v", err)
+	} else {
+		q.Close()
+	}
+}
+
+func mustOpen(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

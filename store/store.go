@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -66,7 +67,35 @@ type Store struct {
 	mu           sync.RWMutex
 	pending      pendingCounters
 	activePruned uint32 // the day the activity index was last pruned before
+
+	migrated *Migration // what this open did to an older file; nil: nothing
 }
+
+// Migration is what Open did to a file of an older schema: an older abusewatch refuses
+// the file from then on, so the daemon logs it and a command says it.
+type Migration struct {
+	Path     string
+	From, To uint32
+	Took     time.Duration
+}
+
+func (m Migration) String() string {
+	return fmt.Sprintf("the state database %s was migrated from schema %d to %d in %.1f s; abusewatch versions older than this one can no longer open it (keep a copy made before the upgrade to go back)",
+		m.Path, m.From, m.To, m.Took.Seconds())
+}
+
+// Migrated is the migration this open of the store made, if it made one.
+func (s *Store) Migrated() (Migration, bool) {
+	if s.migrated == nil {
+		return Migration{}, false
+	}
+	return *s.migrated, true
+}
+
+// ErrOldSchema means OpenExisting found a file of an older schema: it leaves it as it
+// is, since the migration cannot be undone; the daemon (or scan) migrates it at start.
+var ErrOldSchema = errors.New("start the daemon once (systemctl start abusewatch, or abusewatch run) to upgrade it: " +
+	"a query leaves the file as it is, so that the abusewatch it came from can still open it until then")
 
 // ErrDamaged means the state database cannot be read: a file cut short or overwritten.
 var ErrDamaged = errors.New("the state database is damaged: restore it from a backup, or move it away to start a new one " +
@@ -96,7 +125,9 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 
 // OpenExisting is Open of a database that exists: it never creates one, and is
 // ErrNoDatabase when there is none. The queries use it: a root query before the first
-// start made a root-owned file the daemon could not open.
+// start made a root-owned file the daemon could not open. Nor does it migrate a file of
+// an older schema (ErrOldSchema): a query run with a new binary before the daemon was
+// restarted upgraded the file for good, unseen.
 func OpenExisting(path string, timeout time.Duration) (*Store, error) {
 	return open(path, timeout, false)
 }
@@ -122,19 +153,22 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
 		return nil, fmt.Errorf("store %s: %w", path, ErrEmpty)
 	}
-	// bbolt panics on pages it cannot make sense of; the admin gets the file and what to
-	// do, not a stack trace (and, under systemd, a loop of them).
+	// bbolt panics on pages it cannot make sense of, and a read of the mapped file past
+	// its end faults (SIGBUS: a file cut short inside the freelist, which bbolt.Open
+	// reads); the admin gets the file and what to do, not a stack trace (and, under
+	// systemd, a loop of them). The fault is a panic only while open runs.
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("store %s: %w (%v)", path, ErrDamaged, r)
 		}
 	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	db, err := openBolt(path, 0o640, timeout, create)
 	if err != nil {
 		return nil, err
 	}
 	s = &Store{db: db, path: path, cache: newBlockCache(50_000)}
-	if err := s.init(); err != nil {
+	if err := s.init(create); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -151,7 +185,7 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 // ErrNoDatabase. A file it may not open is an error that names its owner and the chown
 // that lets the process open it.
 func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool) (*bolt.DB, error) {
-	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+	openOrCreate := func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag&^os.O_CREATE, perm)
 		if !create || !errors.Is(err, fs.ErrNotExist) {
 			return f, err
@@ -170,6 +204,18 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 		}
 		return f, nil
 	}
+	// bbolt reads the freelist as it opens, where a file cut short faults: checked first.
+	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := openOrCreate(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkPages(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
 	db, err := bolt.Open(path, mode, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType, OpenFile: openFile})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
@@ -181,11 +227,30 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 	case err != nil:
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
+	// A file cut short below the pages its meta page says it holds opens when the
+	// freelist happens to lie before the cut, and faults (SIGBUS) at the first read of a
+	// page past it; under the lock, the file is checked before anything reads or writes.
+	var used int64
+	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	} else if fi.Size() < used {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w (the file is %d bytes, cut short of the %d it holds)", path, ErrDamaged, fi.Size(), used)
+	}
 	return db, nil
 }
 
-func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// init makes the buckets a new store lacks and, with migrate, migrates an older one;
+// without, an older one is ErrOldSchema and the file is left unchanged.
+func (s *Store) init(migrate bool) error {
+	start := time.Now()
+	var m *Migration
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		// A store kept by a version before the alert marks has no bucket of them; every
 		// version since makes it here.
 		unmarked := tx.Bucket(bucketMeta) != nil && tx.Bucket(bucketAlertMarks) == nil
@@ -196,7 +261,8 @@ func (s *Store) init() error {
 				return err
 			}
 		}
-		if err := upgradeSchema(tx); err != nil {
+		var err error
+		if m, err = upgradeSchema(tx, migrate); err != nil {
 			return err
 		}
 		if unmarked {
@@ -204,24 +270,36 @@ func (s *Store) init() error {
 		}
 		return nil
 	})
+	if err == nil && m != nil { // the time includes the commit, which writes what moved
+		m.Path, m.Took = s.path, time.Since(start)
+		s.migrated = m
+	}
+	return err
 }
 
-// upgradeSchema records the schema version of a new store, and migrates an older one.
-func upgradeSchema(tx *bolt.Tx) error {
+// upgradeSchema records the schema version of a new store, and migrates an older one
+// (with allowed; without, it is ErrOldSchema), returning what it did.
+func upgradeSchema(tx *bolt.Tx, allowed bool) (*Migration, error) {
 	meta := tx.Bucket(bucketMeta)
 	v := meta.Get([]byte("schema"))
 	switch {
 	case v == nil:
-		return meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+		return nil, meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	case len(v) != 4:
-		return fmt.Errorf("corrupt schema version %x", v)
+		return nil, fmt.Errorf("corrupt schema version %x", v)
 	case binary.BigEndian.Uint32(v) > SchemaVersion:
-		return fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch",
+		return nil, fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch",
 			binary.BigEndian.Uint32(v), SchemaVersion)
+	case binary.BigEndian.Uint32(v) < SchemaVersion && !allowed:
+		return nil, fmt.Errorf("it is of schema %d, which this abusewatch upgrades to %d: %w", binary.BigEndian.Uint32(v), SchemaVersion, ErrOldSchema)
 	case binary.BigEndian.Uint32(v) < SchemaVersion:
-		return migrate(tx, binary.BigEndian.Uint32(v))
+		from := binary.BigEndian.Uint32(v)
+		if err := migrate(tx, from); err != nil {
+			return nil, err
+		}
+		return &Migration{From: from, To: SchemaVersion}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // Path is the file the store lives in.

@@ -207,6 +207,7 @@ func offline(ctx context.Context, f adminFlags, stderr io.Writer, create bool, a
 		return cfg, err
 	}
 	defer st.Close()
+	sayMigrated(stderr, st)
 	if absent {
 		fmt.Fprintf(stderr, "The daemon is not running, and there is no state database at %s yet: the daemon has not run and nothing was scanned, so nothing is known yet.\n",
 			cfg.Store.Path)
@@ -214,6 +215,14 @@ func offline(ctx context.Context, f adminFlags, stderr io.Writer, create bool, a
 		fmt.Fprintf(stderr, "The daemon is not running: using %s directly.\n", cfg.Store.Path)
 	}
 	return cfg, local(cfg, st)
+}
+
+// sayMigrated says on stderr what opening st did to a file of an older schema (a
+// change made without the daemon, a scan): an older abusewatch can no longer open it.
+func sayMigrated(stderr io.Writer, st *store.Store) {
+	if m, ok := st.Migrated(); ok {
+		fmt.Fprintf(stderr, "%s.\n", m)
+	}
 }
 
 // adminClient speaks the daemon's admin API over its unix socket.

@@ -94,6 +94,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w\nscan needs the database to itself: stop the daemon, or point --config at a config with its own [store] path", err)
 	}
 	defer st.Close()
+	sayMigrated(c.stderr, st)
 	pipe, err := daemon.NewPipeline(cfg, st, newLogger(c.stderr, logLevel(*verbose)))
 	if err != nil {
 		return err
