@@ -233,6 +233,25 @@ func TestQueryNetworkShowsCountersBeyondRawRetention(t *testing.T) {
 		if info.Events != 1 || info.CountedEvents != 2 || len(info.CountedByDay) != 1 || info.CountedByDay[0].ByClass["invalid-user"] != 1 {
 			t.Errorf("%s: %d raw events, %d counted (%+v); want 1 raw and 2 counted on one day", net, info.Events, info.CountedEvents, info.CountedByDay)
 		}
+		if info.KnownFrom != nil {
+			t.Errorf("%s: nothing is said unknown before %s, and the counters were never pruned", net, info.KnownFrom)
+		}
+	}
+	// Past [retention] counters, nothing is known: the days before read as quiet ones
+	// beside the incidents of them, and the answer says they are not.
+	keptFrom := now.Add(-50 * day)
+	if _, err := p.store.PruneCounters(t.Context(), keptFrom, 0); err != nil {
+		t.Fatal(err)
+	}
+	info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.17/32"), now.Add(-180*day), now, time.UTC, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := keptFrom.UTC().Truncate(24 * time.Hour); info.KnownFrom == nil || !info.KnownFrom.Equal(want) || info.CountedEvents != 0 {
+		t.Errorf("after the counters before %s went: known from %v, %d counted; want known from %s, none counted", want, info.KnownFrom, info.CountedEvents, want)
+	}
+	if info, err := QueryNetwork(p.store, netip.MustParsePrefix("45.134.26.17/32"), now.Add(-10*day), now, time.UTC, nil); err != nil || info.KnownFrom != nil {
+		t.Errorf("a range within what is kept: known from %v (%v); want nothing said", info.KnownFrom, err)
 	}
 }
 

@@ -186,6 +186,9 @@ type NetworkInfo struct {
 	// lie on both sides of it: the counters cannot split a day, so it is counted whole,
 	// from this time (its start, UTC).
 	CountedFrom *time.Time `json:"counted_from,omitempty"`
+	// The first day (UTC) anything of is kept, when the range begins before it:
+	// [retention] counters deleted the days before (nil: the range is all known).
+	KnownFrom *time.Time `json:"known_from,omitempty"`
 	// For a network of a size that is not counted, when retention deleted raw events of
 	// the range: what is missing, and which network to ask about instead.
 	NotCounted string `json:"not_counted,omitempty"`
@@ -542,6 +545,13 @@ func maxTime(a, b time.Time) time.Time {
 // counted part of the day of since is left out when retention cut it before since,
 // taken whole and said so (CountedFrom) when they may overlap.
 func addCounted(st *store.Store, p netip.Prefix, since, now time.Time, raw map[int64]map[string]int, info *NetworkInfo) error {
+	// Before the first day the counters keep, nothing is known: those days read as
+	// quiet ones beside incidents of them.
+	if from, ok, err := st.CountersKeptFrom(); err != nil {
+		return err
+	} else if ok && since.Before(from) {
+		info.KnownFrom = &from
+	}
 	if !store.CountedSize(p) {
 		return notCounted(st, p, since, now, info)
 	}

@@ -226,6 +226,19 @@ func reportDone(state abusewatch.ReportState) bool {
 	return false
 }
 
+// CountersKeptFrom is the first day (UTC) the counters are kept for, ok false when
+// retention has pruned none: nothing of the days before it is known (their raw events
+// were deleted before).
+func (s *Store) CountersKeptFrom() (day time.Time, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if d := metaUint(tx.Bucket(bucketMeta), metaCountedFrom); d > 0 {
+			day, ok = time.Unix(int64(d)*86400, 0).UTC(), true
+		}
+		return nil
+	})
+	return day, ok, err
+}
+
 // PruneCounters deletes the daily counters of days before before, the hourly ones of
 // hours before it and the activity of scopes not active since, at most chunk keys per
 // transaction (0: a default). Raw events of those days still kept are not counted

@@ -94,6 +94,9 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	if info.NotCounted != "" {
 		fmt.Fprintf(stdout, "Older events not available: %s.\n", info.NotCounted)
 	}
+	if f := info.KnownFrom; f != nil {
+		fmt.Fprintf(stdout, "Nothing is known before %s UTC: [retention] counters deleted the days before it, which are not quiet ones.\n", f.UTC().Format(time.DateOnly))
+	}
 	switch e := info.Excluded; {
 	case e != nil:
 		how := "excluded"
