@@ -390,14 +390,9 @@ func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan 
 		return nil, err
 	}
 	ff.readWhole(cur)
-	// The old file's mark under a name of its own: the new file's takes the
-	// path's, and `scan` of the rotated file (name.1) must know its lines were
-	// read. The last rotatedMarks rotations are kept.
-	slot := rotatedMark(ff.path, ff.c.Rotations.Load())
-	if err := ff.emit(ctx, sourceLine{pos: cur.pos(slot), fp: cur.fingerprint(slot), posOnly: true}); err != nil {
+	if ff.markRotated(ctx, cur) != nil {
 		return nil, nil // stopping
 	}
-	ff.c.Rotations.Add(1)
 	ff.log.Info("file was rotated: read the old file to its end, now reading the new one",
 		append([]any{"file", ff.path, "old_inode", cur.id.Inode, "offset", cur.offset}, sourceAttrs(ff.c)...)...)
 	// Open the new file before looking for rotated ones: a file rotated after this
@@ -412,6 +407,13 @@ func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan 
 		case <-wait:
 		}
 		next = ff.open(ctx, ff.path, 0)
+	}
+	if ff.continues(next, cur.offset, cur.fp) {
+		// rsync without --inplace, or cp to a temporary name and mv: the new file
+		// holds what was read, at the same offset. Read from 0, every line of it
+		// was stored again at each sync.
+		ff.log.Info("the new file is a copy of the old one with the same bytes before the offset: continuing it from there",
+			"file", ff.path, "inode", next.id.Inode, "offset", next.offset)
 	}
 	ff.readFrom(next.id)
 	// When it was rotated more than once since the last look, the files in
@@ -437,6 +439,36 @@ func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan 
 		return nil, nil
 	}
 	return next, nil
+}
+
+// markRotated counts a rotation and commits the position o, a file rotated away from the
+// path, was read to under a name of its own: the new file's takes the path's, and `scan`
+// of the rotated file (name.1) must know its lines were read, whether they were read
+// while it was rotated, or at a start after a rotation while the daemon was stopped, or
+// as a file rotated in between. The last rotatedMarks rotations are kept.
+func (ff *fileFollower) markRotated(ctx context.Context, o *openFile) error {
+	slot := rotatedMark(ff.path, ff.c.Rotations.Load())
+	if err := ff.emit(ctx, sourceLine{pos: o.pos(slot), fp: o.fingerprint(slot), posOnly: true}); err != nil {
+		return err
+	}
+	ff.c.Rotations.Add(1)
+	return nil
+}
+
+// continues moves o, the file just opened under the path at 0, to offset when it holds fp
+// just before it: it is a copy of the file read up to there (fp its last bytes), made by
+// rsync without --inplace, or by cp to a temporary name and mv, and renamed over the
+// path. An empty fp (nothing read, or an over-long line read last) proves nothing.
+func (ff *fileFollower) continues(o *openFile, offset int64, fp []byte) bool {
+	if o == nil || o.offset != 0 || o.format != "" || offset <= 0 || len(fp) == 0 || !bytesAt(o.f, "", offset, fp) {
+		return false
+	}
+	if _, err := o.f.Seek(offset, io.SeekStart); err != nil {
+		ff.fail("cannot seek", err) // a failed lseek leaves the offset at 0
+		return false
+	}
+	o.offset, o.fp = offset, slices.Clone(fp)
+	return true
 }
 
 // resume opens the live file at the committed position. When the file under the path is
@@ -487,12 +519,14 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 			ff.readFrom(o.id)
 			err := ff.drain(ctx, o)
 			ff.readWhole(o)
+			if err == nil {
+				err = ff.markRotated(ctx, o)
+			}
 			o.close()
 			if err != nil {
 				live.close()
 				return nil, err
 			}
-			ff.c.Rotations.Add(1)
 			ff.log.Info("read the rest of a file rotated while the daemon was stopped",
 				append([]any{"file", ff.path, "rotated", first.path, "from", saved.Offset, "to", o.offset}, sourceAttrs(ff.c)...)...)
 		}
@@ -500,6 +534,16 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 			live.close()
 			return nil, err
 		}
+	case live != nil && mark.haveFP && mark.fp.Inode > 0 && mark.heldIn(live.f, ""):
+		// Replaced by a copy of itself while the daemon was stopped (rsync without
+		// --inplace, cp and mv): it holds the bytes read last at the same offset.
+		if _, err := live.f.Seek(saved.Offset, io.SeekStart); err != nil {
+			ff.fail("cannot seek", err) // read from 0
+			break
+		}
+		live.offset, live.fp = saved.Offset, readBefore(live.f, "", saved.Offset)
+		ff.log.Info("the file was replaced by a copy with the same bytes before the saved offset: continuing it from there",
+			"file", ff.path, "inode", live.id.Inode, "offset", saved.Offset)
 	case sameID:
 		ff.c.Truncations.Add(1)
 		ff.log.Warn("file is shorter than where reading stopped, or its bytes changed: it was truncated, reading it from the start",
@@ -604,11 +648,13 @@ func (ff *fileFollower) readAll(ctx context.Context, files []heldFile) error {
 		ff.readFrom(o.id)
 		err := ff.drain(ctx, o)
 		ff.readWhole(o)
+		if err == nil {
+			err = ff.markRotated(ctx, o)
+		}
 		o.close()
 		if err != nil {
 			return err
 		}
-		ff.c.Rotations.Add(1)
 		ff.log.Info("read a file rotated in between",
 			append([]any{"file", ff.path, "rotated", c.path, "to", o.offset}, sourceAttrs(ff.c)...)...)
 	}
