@@ -1010,32 +1010,67 @@ type rotatedFile struct {
 }
 
 // rotatedFiles lists the rotated copies of the path (name.1, name-20261122, name.2.gz, …),
-// oldest first.
+// oldest first. When the path is a symlink, logrotate rotates its target, beside the
+// target: the rotated copies of the target are listed after those beside the path.
 func (ff *fileFollower) rotatedFiles() []rotatedFile {
-	dir, base := filepath.Split(ff.path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		ff.fail("cannot list the directory to find rotated files", err)
-		return nil
-	}
 	var out []rotatedFile
-	for _, e := range entries {
-		if !isRotatedOf(e.Name(), base) || !e.Type().IsRegular() {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		fi, err := os.Stat(p)
+	for i, place := range rotationPlaces(ff.path) {
+		dir, base := filepath.Split(place)
+		entries, err := os.ReadDir(dir)
 		if err != nil {
+			if i == 0 {
+				ff.fail("cannot list the directory to find rotated files", err)
+			}
 			continue
 		}
-		id := identity(p, fi)
-		out = append(out, rotatedFile{path: p, dev: id.Dev, inode: id.Inode, mod: fi.ModTime(), format: pathFormat(p)})
+		var here []rotatedFile
+		for _, e := range entries {
+			if !isRotatedOf(e.Name(), base) || !e.Type().IsRegular() {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			fi, err := os.Stat(p)
+			if err != nil {
+				continue
+			}
+			id := identity(p, fi)
+			if slices.ContainsFunc(out, func(c rotatedFile) bool { return c.dev == id.Dev && c.inode == id.Inode }) {
+				continue // the same directory by another name
+			}
+			here = append(here, rotatedFile{path: p, dev: id.Dev, inode: id.Inode, mod: fi.ModTime(), format: pathFormat(p)})
+		}
+		slices.SortStableFunc(here, func(a, b rotatedFile) int { return rotationOrder(a, b, base) })
+		out = append(out, here...)
 	}
-	slices.SortStableFunc(out, func(a, b rotatedFile) int { return rotationOrder(a, b, base) })
 	if ff.listed != nil {
 		ff.listed()
 	}
 	return out
+}
+
+// rotationPlaces is path and, when path is a symlink, the file it points to (followed
+// link by link, so that a target renamed away and not created again yet still counts).
+func rotationPlaces(path string) []string {
+	places := []string{path}
+	p := path
+	for range 40 { // the kernel's limit on links followed
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			break
+		}
+		t, err := os.Readlink(p)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(filepath.Dir(p), t)
+		}
+		p = filepath.Clean(t)
+	}
+	if p != path {
+		places = append(places, p)
+	}
+	return places
 }
 
 // rotationOrder sorts rotated files oldest first: by number for name.N (a higher number
