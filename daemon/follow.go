@@ -77,7 +77,9 @@ const fingerprintLen = 128
 
 // fileFollower makes one path one perpetual source of lines. It reads the file under the
 // path by descriptor, so when the path is renamed away it drains the old file to its end
-// before it opens the new one; it finds rotated files by inode (or, after copytruncate and
+// before it opens the new one (and reads on in it while a writer that kept it open still
+// adds lines, see lateFile); it continues a new file that is a copy of the old one from
+// the offset; it finds rotated files by inode (or, after copytruncate and
 // compression, by the bytes before the offset) and reads them from the saved offset, and
 // it reads a file truncated in place from its start.
 //
@@ -100,6 +102,7 @@ type fileFollower struct {
 	readAtStart func()
 
 	denied bool             // a permission error was already logged
+	late   *lateFile        // the file rotated away last, read on for a while
 	seen   []store.Position // identities of the last files read, to never read one twice
 	heads  [][]byte         // the first bytes of the last files read, to know their copies
 
@@ -295,6 +298,10 @@ type openFile struct {
 	lineLen int64  // the bytes of that line read so far
 	fp      []byte // the last bytes before offset
 	buf     []byte
+	// markAs is the name its positions are committed under: the path's ("") while it is
+	// the file under the path, its rotated mark's once the path has a new file (lines
+	// written to it late must not move the path's position back to it).
+	markAs string
 }
 
 // head is the first bytes of o's text, at most headLen, through its descriptor, as
@@ -318,6 +325,7 @@ func (ff *fileFollower) run(ctx context.Context) error {
 		return err
 	}
 	defer func() { cur.close() }()
+	defer func() { ff.dropLate() }()
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	caughtUp := store.Position{Offset: -1} // the last position logged as the end of the file
@@ -329,6 +337,9 @@ func (ff *fileFollower) run(ctx context.Context) error {
 			if err := ff.drain(ctx, cur); err != nil {
 				return err
 			}
+		}
+		if err := ff.readLate(ctx, time.Now()); err != nil {
+			return err
 		}
 		if ff.readAtStart != nil {
 			ff.readAtStart()
@@ -361,8 +372,11 @@ func (ff *fileFollower) run(ctx context.Context) error {
 			if err != nil || next == nil {
 				return err // nil: stopping
 			}
-			cur.close()
+			err = ff.keepLate(ctx, cur, time.Now())
 			cur = next
+			if err != nil {
+				return err
+			}
 			caughtUp.Offset = -1
 			continue
 		}
@@ -451,8 +465,81 @@ func (ff *fileFollower) markRotated(ctx context.Context, o *openFile) error {
 	if err := ff.emit(ctx, sourceLine{pos: o.pos(slot), fp: o.fingerprint(slot), posOnly: true}); err != nil {
 		return err
 	}
+	o.markAs = slot
 	ff.c.Rotations.Add(1)
 	return nil
+}
+
+// lateQuiet and lateFor bound how long a file rotated away is read on after the path
+// got a new file: until no line came for lateQuiet, and no longer than lateFor.
+const (
+	lateQuiet = 5 * time.Minute
+	lateFor   = time.Hour
+)
+
+// lateFile is a file rotated away, still read through its descriptor: a process that
+// opened it before the rename (a vsftpd session, any writer not told to reopen) may
+// write to it after the new file got its first line.
+type lateFile struct {
+	o              *openFile
+	since, lastNew time.Time // when it was rotated away, when it last grew
+	lines          int64     // the lines read from it since
+}
+
+// keepLate reads o, just rotated away, on for a while (see readLate); the file kept
+// before it is read to its end and closed.
+func (ff *fileFollower) keepLate(ctx context.Context, o *openFile, now time.Time) error {
+	if ff.late != nil {
+		err := ff.drain(ctx, ff.late.o)
+		ff.dropLate()
+		if err != nil {
+			o.close()
+			return err
+		}
+	}
+	ff.late = &lateFile{o: o, since: now, lastNew: now}
+	return nil
+}
+
+// readLate reads the lines written to the file rotated away last since the last look,
+// after those of the file under the path: their positions move its rotated mark, not
+// the path's. It closes the file once quiet for lateQuiet, or lateFor after the switch.
+func (ff *fileFollower) readLate(ctx context.Context, now time.Time) error {
+	l := ff.late
+	if l == nil {
+		return nil
+	}
+	before := l.o.offset
+	lines := ff.c.Lines.Load()
+	if err := ff.drain(ctx, l.o); err != nil {
+		return err
+	}
+	if l.o.offset > before {
+		if l.lines == 0 {
+			ff.log.Info("the file rotated away is still written to (a process keeps it open): reading its new lines too",
+				"file", ff.path, "old_inode", l.o.id.Inode, "offset", l.o.offset)
+		}
+		l.lines += ff.c.Lines.Load() - lines
+		l.lastNew = now
+	}
+	if now.Sub(l.lastNew) >= lateQuiet || now.Sub(l.since) >= lateFor {
+		ff.dropLate()
+	}
+	return nil
+}
+
+// dropLate closes the file rotated away last, read on until now.
+func (ff *fileFollower) dropLate() {
+	l := ff.late
+	if l == nil {
+		return
+	}
+	ff.late = nil
+	if l.lines > 0 {
+		ff.log.Info("stopped reading the file rotated away: no more lines written to it are read",
+			"file", ff.path, "old_inode", l.o.id.Inode, "offset", l.o.offset, "late_lines", l.lines)
+	}
+	l.o.close()
 }
 
 // continues moves o, the file just opened under the path at 0, to offset when it holds fp
@@ -898,10 +985,14 @@ func (ff *fileFollower) split(ctx context.Context, o *openFile, chunk []byte) er
 		o.remember(line, cut)
 		ff.c.Lines.Add(1)
 		ff.c.Bytes.Add(n)
+		mark := ff.path
+		if o.markAs != "" {
+			mark = o.markAs
+		}
 		// The record is the line without a carriage return before its newline; the
 		// fingerprint (remember) keeps the bytes as the file holds them.
 		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now()},
-			pos: o.pos(ff.path), fp: o.fingerprint(ff.path)}); err != nil {
+			pos: o.pos(mark), fp: o.fingerprint(mark)}); err != nil {
 			return err
 		}
 	}
