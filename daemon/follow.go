@@ -101,10 +101,14 @@ type fileFollower struct {
 	// truncations resume found included, or the first attempt to open it that failed.
 	readAtStart func()
 
-	denied bool             // a permission error was already logged
-	late   *lateFile        // the file rotated away last, read on for a while
-	seen   []store.Position // identities of the last files read, to never read one twice
-	heads  [][]byte         // the first bytes of the last files read, to know their copies
+	denied bool      // a permission error was already logged
+	late   *lateFile // the file rotated away last, read on for a while
+	// marks counts the rotated marks kept for the path, across restarts (marksKey):
+	// the next one takes slot marks%rotatedMarks. marksRead: it was read from the store.
+	marks     int64
+	marksRead bool
+	seen      []store.Position // identities of the last files read, to never read one twice
+	heads     [][]byte         // the first bytes of the last files read, to know their copies
 
 	// listed, when set, is called after each listing of the rotated files: a test
 	// renames files there to make logrotate's renames fall between a listing and what
@@ -461,10 +465,27 @@ func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan 
 // while it was rotated, or at a start after a rotation while the daemon was stopped, or
 // as a file rotated in between. The last rotatedMarks rotations are kept.
 func (ff *fileFollower) markRotated(ctx context.Context, o *openFile) error {
-	slot := rotatedMark(ff.path, ff.c.Rotations.Load())
+	if !ff.marksRead {
+		// Counted from 0 at each start, the first mark after a restart took slot 0,
+		// the mark of a file rotated before the stop that scan may still be given.
+		p, ok, err := ff.store.Position(marksKey(ff.path))
+		if err != nil {
+			ff.fail("cannot read how many rotated marks were kept: counting from 0", err)
+		} else if ok {
+			ff.marks = max(p.Offset, 0)
+		}
+		ff.marksRead = true
+	}
+	slot := rotatedMark(ff.path, ff.marks)
+	// The count before the mark: committed alone (a batch may end between them), a slot
+	// is skipped; the other way round, the next mark would overwrite this one.
+	if err := ff.emit(ctx, sourceLine{pos: store.Position{Source: marksKey(ff.path), Offset: ff.marks + 1}, posOnly: true}); err != nil {
+		return err
+	}
 	if err := ff.emit(ctx, sourceLine{pos: o.pos(slot), fp: o.fingerprint(slot), posOnly: true}); err != nil {
 		return err
 	}
+	ff.marks++
 	o.markAs = slot
 	ff.c.Rotations.Add(1)
 	return nil
@@ -1023,6 +1044,10 @@ const rotatedMarks = 8
 func rotatedMark(path string, n int64) string {
 	return fmt.Sprintf("%s (rotated away, mark %d)", path, n%rotatedMarks)
 }
+
+// marksKey is where the number of rotated marks kept for path is committed (its Offset),
+// under a key no path can have.
+func marksKey(path string) string { return path + "\x00rotated marks" }
 
 // fingerprintKey is where the fingerprint of a followed path is committed. It is a
 // position of its own (store.Position has no room for it) under a key no path can have,

@@ -156,3 +156,58 @@ func TestScanOfAFileRotatedWhileTheDaemonWasStopped(t *testing.T) {
 	}
 	storedOnce(t, cfg, 180)
 }
+
+// auth.log (lines 0–99) is rotated while the daemon runs; it reads the new file (100–129)
+// and is stopped. auth.log is rotated again (auth.log.1 becomes .2), and the daemon,
+// started again, reads the rest of auth.log.1 and keeps its mark. Scan of auth.log.2
+// then reads nothing again: the mark count goes on across the restart. Counted from 0,
+// the mark of auth.log.1 took the slot of auth.log.2's, and its 100 lines were read twice.
+func TestRotatedMarksOutliveARestart(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	appendTo(t, logFile, userLines(0, 100))
+	cfg := followConfig(t, dir, logFile)
+	h := &caughtUp{wants: map[string]chan struct{}{}}
+	d, err := New(cfg, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	h.wait(t, logFile, int64(len(userLines(0, 100))))
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, logFile, userLines(100, 130))
+	h.wait(t, logFile, int64(len(userLines(100, 130))))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(logFile+".1", logFile+".2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, logFile, userLines(130, 150))
+	runUntilRead(t, cfg, logFile)
+
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Scan(t.Context(), []string{logFile + ".2", logFile + ".1"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Counters.Lines.Load(); n != 0 || len(got) != 2 {
+		t.Errorf("scan read %d lines, found %+v; want none read", n, got)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	storedOnce(t, cfg, 150)
+}
