@@ -77,7 +77,9 @@ const fingerprintLen = 128
 
 // fileFollower makes one path one perpetual source of lines. It reads the file under the
 // path by descriptor, so when the path is renamed away it drains the old file to its end
-// before it opens the new one; it finds rotated files by inode (or, after copytruncate and
+// before it opens the new one (and reads on in it while a writer that kept it open still
+// adds lines, see lateFile); it continues a new file that is a copy of the old one from
+// the offset; it finds rotated files by inode (or, after copytruncate and
 // compression, by the bytes before the offset) and reads them from the saved offset, and
 // it reads a file truncated in place from its start.
 //
@@ -99,9 +101,14 @@ type fileFollower struct {
 	// truncations resume found included, or the first attempt to open it that failed.
 	readAtStart func()
 
-	denied bool             // a permission error was already logged
-	seen   []store.Position // identities of the last files read, to never read one twice
-	heads  [][]byte         // the first bytes of the last files read, to know their copies
+	denied bool      // a permission error was already logged
+	late   *lateFile // the file rotated away last, read on for a while
+	// marks counts the rotated marks kept for the path, across restarts (marksKey):
+	// the next one takes slot marks%rotatedMarks. marksRead: it was read from the store.
+	marks     int64
+	marksRead bool
+	seen      []store.Position // identities of the last files read, to never read one twice
+	heads     [][]byte         // the first bytes of the last files read, to know their copies
 
 	// listed, when set, is called after each listing of the rotated files: a test
 	// renames files there to make logrotate's renames fall between a listing and what
@@ -295,6 +302,10 @@ type openFile struct {
 	lineLen int64  // the bytes of that line read so far
 	fp      []byte // the last bytes before offset
 	buf     []byte
+	// markAs is the name its positions are committed under: the path's ("") while it is
+	// the file under the path, its rotated mark's once the path has a new file (lines
+	// written to it late must not move the path's position back to it).
+	markAs string
 }
 
 // head is the first bytes of o's text, at most headLen, through its descriptor, as
@@ -318,6 +329,7 @@ func (ff *fileFollower) run(ctx context.Context) error {
 		return err
 	}
 	defer func() { cur.close() }()
+	defer func() { ff.dropLate() }()
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	caughtUp := store.Position{Offset: -1} // the last position logged as the end of the file
@@ -329,6 +341,9 @@ func (ff *fileFollower) run(ctx context.Context) error {
 			if err := ff.drain(ctx, cur); err != nil {
 				return err
 			}
+		}
+		if err := ff.readLate(ctx, time.Now()); err != nil {
+			return err
 		}
 		if ff.readAtStart != nil {
 			ff.readAtStart()
@@ -361,8 +376,11 @@ func (ff *fileFollower) run(ctx context.Context) error {
 			if err != nil || next == nil {
 				return err // nil: stopping
 			}
-			cur.close()
+			err = ff.keepLate(ctx, cur, time.Now())
 			cur = next
+			if err != nil {
+				return err
+			}
 			caughtUp.Offset = -1
 			continue
 		}
@@ -390,14 +408,9 @@ func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan 
 		return nil, err
 	}
 	ff.readWhole(cur)
-	// The old file's mark under a name of its own: the new file's takes the
-	// path's, and `scan` of the rotated file (name.1) must know its lines were
-	// read. The last rotatedMarks rotations are kept.
-	slot := rotatedMark(ff.path, ff.c.Rotations.Load())
-	if err := ff.emit(ctx, sourceLine{pos: cur.pos(slot), fp: cur.fingerprint(slot), posOnly: true}); err != nil {
+	if ff.markRotated(ctx, cur) != nil {
 		return nil, nil // stopping
 	}
-	ff.c.Rotations.Add(1)
 	ff.log.Info("file was rotated: read the old file to its end, now reading the new one",
 		append([]any{"file", ff.path, "old_inode", cur.id.Inode, "offset", cur.offset}, sourceAttrs(ff.c)...)...)
 	// Open the new file before looking for rotated ones: a file rotated after this
@@ -412,6 +425,13 @@ func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan 
 		case <-wait:
 		}
 		next = ff.open(ctx, ff.path, 0)
+	}
+	if ff.continues(next, cur.offset, cur.fp) {
+		// rsync without --inplace, or cp to a temporary name and mv: the new file
+		// holds what was read, at the same offset. Read from 0, every line of it
+		// was stored again at each sync.
+		ff.log.Info("the new file is a copy of the old one with the same bytes before the offset: continuing it from there",
+			"file", ff.path, "inode", next.id.Inode, "offset", next.offset)
 	}
 	ff.readFrom(next.id)
 	// When it was rotated more than once since the last look, the files in
@@ -437,6 +457,126 @@ func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan 
 		return nil, nil
 	}
 	return next, nil
+}
+
+// markRotated counts a rotation and commits the position o, a file rotated away from the
+// path, was read to under a name of its own: the new file's takes the path's, and `scan`
+// of the rotated file (name.1) must know its lines were read, whether they were read
+// while it was rotated, or at a start after a rotation while the daemon was stopped, or
+// as a file rotated in between. The last rotatedMarks rotations are kept.
+func (ff *fileFollower) markRotated(ctx context.Context, o *openFile) error {
+	if !ff.marksRead {
+		// Counted from 0 at each start, the first mark after a restart took slot 0,
+		// the mark of a file rotated before the stop that scan may still be given.
+		p, ok, err := ff.store.Position(marksKey(ff.path))
+		if err != nil {
+			ff.fail("cannot read how many rotated marks were kept: counting from 0", err)
+		} else if ok {
+			ff.marks = max(p.Offset, 0)
+		}
+		ff.marksRead = true
+	}
+	slot := rotatedMark(ff.path, ff.marks)
+	// The count before the mark: committed alone (a batch may end between them), a slot
+	// is skipped; the other way round, the next mark would overwrite this one.
+	if err := ff.emit(ctx, sourceLine{pos: store.Position{Source: marksKey(ff.path), Offset: ff.marks + 1}, posOnly: true}); err != nil {
+		return err
+	}
+	if err := ff.emit(ctx, sourceLine{pos: o.pos(slot), fp: o.fingerprint(slot), posOnly: true}); err != nil {
+		return err
+	}
+	ff.marks++
+	o.markAs = slot
+	ff.c.Rotations.Add(1)
+	return nil
+}
+
+// lateQuiet and lateFor bound how long a file rotated away is read on after the path
+// got a new file: until no line came for lateQuiet, and no longer than lateFor.
+const (
+	lateQuiet = 5 * time.Minute
+	lateFor   = time.Hour
+)
+
+// lateFile is a file rotated away, still read through its descriptor: a process that
+// opened it before the rename (a vsftpd session, any writer not told to reopen) may
+// write to it after the new file got its first line.
+type lateFile struct {
+	o              *openFile
+	since, lastNew time.Time // when it was rotated away, when it last grew
+	lines          int64     // the lines read from it since
+}
+
+// keepLate reads o, just rotated away, on for a while (see readLate); the file kept
+// before it is read to its end and closed.
+func (ff *fileFollower) keepLate(ctx context.Context, o *openFile, now time.Time) error {
+	if ff.late != nil {
+		err := ff.drain(ctx, ff.late.o)
+		ff.dropLate()
+		if err != nil {
+			o.close()
+			return err
+		}
+	}
+	ff.late = &lateFile{o: o, since: now, lastNew: now}
+	return nil
+}
+
+// readLate reads the lines written to the file rotated away last since the last look,
+// after those of the file under the path: their positions move its rotated mark, not
+// the path's. It closes the file once quiet for lateQuiet, or lateFor after the switch.
+func (ff *fileFollower) readLate(ctx context.Context, now time.Time) error {
+	l := ff.late
+	if l == nil {
+		return nil
+	}
+	before := l.o.offset
+	lines := ff.c.Lines.Load()
+	if err := ff.drain(ctx, l.o); err != nil {
+		return err
+	}
+	if l.o.offset > before {
+		if l.lines == 0 {
+			ff.log.Info("the file rotated away is still written to (a process keeps it open): reading its new lines too",
+				"file", ff.path, "old_inode", l.o.id.Inode, "offset", l.o.offset)
+		}
+		l.lines += ff.c.Lines.Load() - lines
+		l.lastNew = now
+	}
+	if now.Sub(l.lastNew) >= lateQuiet || now.Sub(l.since) >= lateFor {
+		ff.dropLate()
+	}
+	return nil
+}
+
+// dropLate closes the file rotated away last, read on until now.
+func (ff *fileFollower) dropLate() {
+	l := ff.late
+	if l == nil {
+		return
+	}
+	ff.late = nil
+	if l.lines > 0 {
+		ff.log.Info("stopped reading the file rotated away: no more lines written to it are read",
+			"file", ff.path, "old_inode", l.o.id.Inode, "offset", l.o.offset, "late_lines", l.lines)
+	}
+	l.o.close()
+}
+
+// continues moves o, the file just opened under the path at 0, to offset when it holds fp
+// just before it: it is a copy of the file read up to there (fp its last bytes), made by
+// rsync without --inplace, or by cp to a temporary name and mv, and renamed over the
+// path. An empty fp (nothing read, or an over-long line read last) proves nothing.
+func (ff *fileFollower) continues(o *openFile, offset int64, fp []byte) bool {
+	if o == nil || o.offset != 0 || o.format != "" || offset <= 0 || len(fp) == 0 || !bytesAt(o.f, "", offset, fp) {
+		return false
+	}
+	if _, err := o.f.Seek(offset, io.SeekStart); err != nil {
+		ff.fail("cannot seek", err) // a failed lseek leaves the offset at 0
+		return false
+	}
+	o.offset, o.fp = offset, slices.Clone(fp)
+	return true
 }
 
 // resume opens the live file at the committed position. When the file under the path is
@@ -487,12 +627,14 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 			ff.readFrom(o.id)
 			err := ff.drain(ctx, o)
 			ff.readWhole(o)
+			if err == nil {
+				err = ff.markRotated(ctx, o)
+			}
 			o.close()
 			if err != nil {
 				live.close()
 				return nil, err
 			}
-			ff.c.Rotations.Add(1)
 			ff.log.Info("read the rest of a file rotated while the daemon was stopped",
 				append([]any{"file", ff.path, "rotated", first.path, "from", saved.Offset, "to", o.offset}, sourceAttrs(ff.c)...)...)
 		}
@@ -500,6 +642,16 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 			live.close()
 			return nil, err
 		}
+	case live != nil && mark.haveFP && mark.fp.Inode > 0 && mark.heldIn(live.f, ""):
+		// Replaced by a copy of itself while the daemon was stopped (rsync without
+		// --inplace, cp and mv): it holds the bytes read last at the same offset.
+		if _, err := live.f.Seek(saved.Offset, io.SeekStart); err != nil {
+			ff.fail("cannot seek", err) // read from 0
+			break
+		}
+		live.offset, live.fp = saved.Offset, readBefore(live.f, "", saved.Offset)
+		ff.log.Info("the file was replaced by a copy with the same bytes before the saved offset: continuing it from there",
+			"file", ff.path, "inode", live.id.Inode, "offset", saved.Offset)
 	case sameID:
 		ff.c.Truncations.Add(1)
 		ff.log.Warn("file is shorter than where reading stopped, or its bytes changed: it was truncated, reading it from the start",
@@ -604,11 +756,13 @@ func (ff *fileFollower) readAll(ctx context.Context, files []heldFile) error {
 		ff.readFrom(o.id)
 		err := ff.drain(ctx, o)
 		ff.readWhole(o)
+		if err == nil {
+			err = ff.markRotated(ctx, o)
+		}
 		o.close()
 		if err != nil {
 			return err
 		}
-		ff.c.Rotations.Add(1)
 		ff.log.Info("read a file rotated in between",
 			append([]any{"file", ff.path, "rotated", c.path, "to", o.offset}, sourceAttrs(ff.c)...)...)
 	}
@@ -852,10 +1006,14 @@ func (ff *fileFollower) split(ctx context.Context, o *openFile, chunk []byte) er
 		o.remember(line, cut)
 		ff.c.Lines.Add(1)
 		ff.c.Bytes.Add(n)
+		mark := ff.path
+		if o.markAs != "" {
+			mark = o.markAs
+		}
 		// The record is the line without a carriage return before its newline; the
 		// fingerprint (remember) keeps the bytes as the file holds them.
 		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now()},
-			pos: o.pos(ff.path), fp: o.fingerprint(ff.path)}); err != nil {
+			pos: o.pos(mark), fp: o.fingerprint(mark)}); err != nil {
 			return err
 		}
 	}
@@ -886,6 +1044,10 @@ const rotatedMarks = 8
 func rotatedMark(path string, n int64) string {
 	return fmt.Sprintf("%s (rotated away, mark %d)", path, n%rotatedMarks)
 }
+
+// marksKey is where the number of rotated marks kept for path is committed (its Offset),
+// under a key no path can have.
+func marksKey(path string) string { return path + "\x00rotated marks" }
 
 // fingerprintKey is where the fingerprint of a followed path is committed. It is a
 // position of its own (store.Position has no room for it) under a key no path can have,
@@ -964,32 +1126,67 @@ type rotatedFile struct {
 }
 
 // rotatedFiles lists the rotated copies of the path (name.1, name-20261122, name.2.gz, …),
-// oldest first.
+// oldest first. When the path is a symlink, logrotate rotates its target, beside the
+// target: the rotated copies of the target are listed after those beside the path.
 func (ff *fileFollower) rotatedFiles() []rotatedFile {
-	dir, base := filepath.Split(ff.path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		ff.fail("cannot list the directory to find rotated files", err)
-		return nil
-	}
 	var out []rotatedFile
-	for _, e := range entries {
-		if !isRotatedOf(e.Name(), base) || !e.Type().IsRegular() {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		fi, err := os.Stat(p)
+	for i, place := range rotationPlaces(ff.path) {
+		dir, base := filepath.Split(place)
+		entries, err := os.ReadDir(dir)
 		if err != nil {
+			if i == 0 {
+				ff.fail("cannot list the directory to find rotated files", err)
+			}
 			continue
 		}
-		id := identity(p, fi)
-		out = append(out, rotatedFile{path: p, dev: id.Dev, inode: id.Inode, mod: fi.ModTime(), format: pathFormat(p)})
+		var here []rotatedFile
+		for _, e := range entries {
+			if !isRotatedOf(e.Name(), base) || !e.Type().IsRegular() {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			fi, err := os.Stat(p)
+			if err != nil {
+				continue
+			}
+			id := identity(p, fi)
+			if slices.ContainsFunc(out, func(c rotatedFile) bool { return c.dev == id.Dev && c.inode == id.Inode }) {
+				continue // the same directory by another name
+			}
+			here = append(here, rotatedFile{path: p, dev: id.Dev, inode: id.Inode, mod: fi.ModTime(), format: pathFormat(p)})
+		}
+		slices.SortStableFunc(here, func(a, b rotatedFile) int { return rotationOrder(a, b, base) })
+		out = append(out, here...)
 	}
-	slices.SortStableFunc(out, func(a, b rotatedFile) int { return rotationOrder(a, b, base) })
 	if ff.listed != nil {
 		ff.listed()
 	}
 	return out
+}
+
+// rotationPlaces is path and, when path is a symlink, the file it points to (followed
+// link by link, so that a target renamed away and not created again yet still counts).
+func rotationPlaces(path string) []string {
+	places := []string{path}
+	p := path
+	for range 40 { // the kernel's limit on links followed
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			break
+		}
+		t, err := os.Readlink(p)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(filepath.Dir(p), t)
+		}
+		p = filepath.Clean(t)
+	}
+	if p != path {
+		places = append(places, p)
+	}
+	return places
 }
 
 // rotationOrder sorts rotated files oldest first: by number for name.N (a higher number
