@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -67,20 +66,13 @@ func TestFileReplacedByAGrownCopyWhileFollowed(t *testing.T) {
 	appendTo(t, logFile, userLines(0, 100))
 	cfg := followConfig(t, dir, logFile)
 	h := &caughtUp{wants: map[string]chan struct{}{}}
-	d, err := New(cfg, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	_, stop := runDaemon(t, cfg, h)
 	h.wait(t, logFile, int64(len(userLines(0, 100))))
 	replaceByCopy(t, logFile, 100, 150)
 	h.wait(t, logFile, int64(len(userLines(0, 150))))
 	replaceByCopy(t, logFile, 150, 200)
 	h.wait(t, logFile, int64(len(userLines(0, 200))))
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	storedOnce(t, cfg, 200)
@@ -168,21 +160,14 @@ func TestRotatedMarksOutliveARestart(t *testing.T) {
 	appendTo(t, logFile, userLines(0, 100))
 	cfg := followConfig(t, dir, logFile)
 	h := &caughtUp{wants: map[string]chan struct{}{}}
-	d, err := New(cfg, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	_, stop := runDaemon(t, cfg, h)
 	h.wait(t, logFile, int64(len(userLines(0, 100))))
 	if err := os.Rename(logFile, logFile+".1"); err != nil {
 		t.Fatal(err)
 	}
 	appendTo(t, logFile, userLines(100, 130))
 	h.wait(t, logFile, int64(len(userLines(100, 130))))
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(logFile+".1", logFile+".2"); err != nil {

@@ -28,13 +28,7 @@ func TestLinesWrittenToTheRotatedFileAfterTheSwitch(t *testing.T) {
 	}
 	cfg := followConfig(t, dir, logFile)
 	h := &caughtUp{wants: map[string]chan struct{}{}}
-	d, err := New(cfg, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	d, stop := runDaemon(t, cfg, h)
 	h.wait(t, logFile, int64(len(userLines(0, 100))))
 	if err := os.Rename(logFile, logFile+".1"); err != nil {
 		t.Fatal(err)
@@ -54,8 +48,7 @@ func TestLinesWrittenToTheRotatedFileAfterTheSwitch(t *testing.T) {
 		<-tick.C
 	}
 	tick.Stop()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 
