@@ -928,15 +928,10 @@ func (ff *fileFollower) fail(what string, err error) {
 	ff.log.Error(what, "file", ff.path, "err", err)
 }
 
-// permissionAdvice says how to let the service read path: through the file's group when
-// the group may read it, else (RHEL's /var/log/secure is root:root 0600) with an ACL, as
-// adding the service user to root's group would not help and should not be done.
+// permissionAdvice says how to let the daemon's user (the one it runs as, named) read
+// path: check-config's advice (readAdvice), the file's group or an ACL.
 func permissionAdvice(path string) string {
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o040 != 0 {
-		return "add the service user to the file's group (usermod -aG GROUP abusewatch) and restart, as the daemon keeps the groups it started with"
-	}
-	return "the file's group may not read it: give the service user read access with an ACL (setfacl -m u:abusewatch:r " + path +
-		", and the same in logrotate's postrotate so new files keep it): the file is tried again and read without a restart; or read the journal instead ([journal] enabled = true, and restart)"
+	return readAdvice(path, userName(uint32(os.Geteuid())))
 }
 
 // fileGroup names the group owning path (or its directory when the file cannot be seen).

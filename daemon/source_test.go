@@ -371,7 +371,9 @@ func TestCRLFLinesReadWithoutTheCarriageReturn(t *testing.T) {
 // fixed by joining its group: the advice names an ACL or the journal instead.
 func TestPermissionAdviceFitsTheFileMode(t *testing.T) {
 	dir := t.TempDir()
-	for mode, want := range map[os.FileMode]string{0o640: "usermod -aG GROUP abusewatch", 0o600: "setfacl -m u:abusewatch:r "} {
+	me := userName(uint32(os.Geteuid())) // the daemon's user, named (it said abusewatch whoever it ran as)
+	group := fileGroup(dir)
+	for mode, want := range map[os.FileMode]string{0o640: "usermod -aG " + group + " " + me, 0o600: "setfacl -m u:" + me + ":r "} {
 		path := filepath.Join(dir, fmt.Sprintf("secure-%o", mode))
 		if err := os.WriteFile(path, nil, mode); err != nil {
 			t.Fatal(err)
@@ -384,8 +386,8 @@ func TestPermissionAdviceFitsTheFileMode(t *testing.T) {
 		}
 	}
 	// The file is tried again: an ACL takes without a restart (it said "and restart").
-	if got := permissionAdvice(filepath.Join(dir, "secure-600")); !strings.Contains(got, "setfacl -m u:abusewatch:r "+filepath.Join(dir, "secure-600")+
-		", and the same in logrotate's postrotate so new files keep it): the file is tried again and read without a restart") {
+	if got := permissionAdvice(filepath.Join(dir, "secure-600")); !strings.Contains(got, "setfacl -m u:"+me+":r "+filepath.Join(dir, "secure-600")+
+		"), and the same in logrotate's postrotate for that file so the next one keeps it; the daemon reads the file as soon as it may, without a restart") {
 		t.Errorf("the ACL advice does not say the file is read without a restart: %q", got)
 	}
 }
