@@ -69,7 +69,7 @@ func TestLinesWrittenToTheRotatedFileAfterTheSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	runUntilRead(t, cfg, logFile)
-	storedOnce(t, cfg, 160)
+	checkStoredOnce(t, cfg, 160)
 }
 
 // The file rotated away is read on while it gets lines, and closed once quiet for

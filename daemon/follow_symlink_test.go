@@ -32,5 +32,5 @@ func TestSymlinkTargetRotatedWhileStopped(t *testing.T) {
 	}
 	appendTo(t, target, userLines(150, 180))
 	runUntilRead(t, cfg, logFile)
-	storedOnce(t, cfg, 180)
+	checkStoredOnce(t, cfg, 180)
 }

@@ -86,16 +86,9 @@ func runUntilRead(t *testing.T, cfg *Config, logFile string) {
 		t.Fatal(err)
 	}
 	h := &caughtUp{wants: map[string]chan struct{}{}}
-	d, err := New(cfg, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	_, stop := runDaemon(t, cfg, h)
 	h.wait(t, logFile, fi.Size())
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -300,21 +293,14 @@ func TestScanOfAFileRotatedWhileTheDaemonRan(t *testing.T) {
 	appendTo(t, logFile, userLines(0, 100))
 	cfg := followConfig(t, dir, logFile)
 	h := &caughtUp{wants: map[string]chan struct{}{}}
-	d, err := New(cfg, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	_, stop := runDaemon(t, cfg, h)
 	h.wait(t, logFile, int64(len(userLines(0, 100))))
 	if err := os.Rename(logFile, logFile+".1"); err != nil {
 		t.Fatal(err)
 	}
 	appendTo(t, logFile, userLines(100, 130))
 	h.wait(t, logFile, int64(len(userLines(100, 130))))
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 
