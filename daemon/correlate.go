@@ -159,13 +159,19 @@ func forgeableWhy(class abusewatch.Class) string {
 	return "packets a firewall logged, none of which completed a handshake"
 }
 
+// reportableClasses are correlate.reportable's classes.
+func (c *Config) reportableClasses() []abusewatch.Class {
+	classes := make([]abusewatch.Class, len(c.Correlate.Reportable))
+	for i, class := range c.Correlate.Reportable {
+		classes[i] = abusewatch.Class(class)
+	}
+	return classes
+}
+
 // correlateOptions turns the config into the Correlator's options.
 func correlateOptions(cfg *Config, never []netip.Prefix) correlate.Options {
 	k := cfg.Correlate
-	classes := make([]abusewatch.Class, len(k.Reportable))
-	for i, c := range k.Reportable {
-		classes[i] = abusewatch.Class(c)
-	}
+	classes := cfg.reportableClasses()
 	opts := correlate.Options{
 		Threshold:  k.Threshold,
 		Window:     k.Window.Duration,

@@ -585,7 +585,7 @@ func (p *Pipeline) writeReport(composer *mailer.Composer, contact abusewatch.Con
 			// the round read them: the next round sees them as they are.
 			return nil
 		}
-		known, err := knownOf(p.store, incs, "")
+		known, err := knownOf(p.store, incs, "", p.cfg.reportableClasses())
 		if err != nil {
 			return err
 		}
@@ -675,10 +675,11 @@ func scopeOf(inc abusewatch.Incident) netip.Prefix {
 // network incident counts every line of its window, those of an address's incident
 // reported before it formed too; its report leaves those lines out), of a recurrence,
 // what the store holds of the lines it reports (recurrenceLines), and, of a
-// recurrence of a network, whether its Sources name every address of its lines. The
-// incidents of report except ("" none), which is being written again or previewed,
-// are its own, not another's.
-func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer.Known, error) {
+// recurrence of a network, whether its Sources name every address of its lines that
+// could be reported (reportable: correlate.reportable's classes). The incidents of
+// report except ("" none), which is being written again or previewed, are its own, not
+// another's.
+func knownOf(st *store.Store, incs []abusewatch.Incident, except string, reportable []abusewatch.Class) (mailer.Known, error) {
 	var known mailer.Known
 	seen := map[string]bool{}
 	for _, inc := range incs {
@@ -697,7 +698,7 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 			if !ok {
 				whole = inc
 			}
-			if all, err = namesEveryAddress(st, whole); err != nil {
+			if all, err = namesEveryAddress(st, whole, reportable); err != nil {
 				return known, err
 			}
 			if all {
@@ -739,16 +740,20 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string) (mailer
 }
 
 // namesEveryAddress says whether the Sources of inc, a recurrence of a network, name
-// every address of the lines it counts: correlate names the addresses of the lines it
-// read (some of its first day's, a few thousand of the days up to its batch, and all
-// since), which may leave some out. It does when the addresses it names have as many
-// lines from inc's first day to its last event as inc counts (successful logins aside,
+// every address of the lines it counts that could be reported: correlate names the
+// addresses of the reportable lines it read (some of its first day's, a few thousand of
+// the days up to its batch, and all since), which may leave some out. It does when the
+// addresses it names, with the weak lines of the others (a class not in
+// correlate.reportable: connections that gave up before logging in from a neighbour
+// that never tried a password), have as many lines from inc's first day to its last
+// event as inc counts (successful logins aside, and a reported one's forgeable lines,
 // as the counters): their raw events, and of the days whose raw events retention may
-// have deleted, their daily counters, which inc is counted from. Lines of its network
-// from addresses it does not count (one that recurs on its own) do not matter: before,
-// they made every such memo say "N or more", and so did a do-not-contact address's
-// lines in a party's share.
-func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
+// have deleted, their daily counters, which inc is counted from. A neighbour's weak
+// lines are counted by inc but name no address a desk could act on: before, they made
+// the memo say "N or more" with every reportable line accounted for. Lines of its
+// network from addresses it does not count (one that recurs on its own) do not matter,
+// nor does a do-not-contact address's lines in a party's share.
+func namesEveryAddress(st *store.Store, inc abusewatch.Incident, reportable []abusewatch.Class) (bool, error) {
 	if len(inc.Sources) >= abusewatch.MaxSources {
 		return false, nil
 	}
@@ -756,6 +761,12 @@ func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
 	for _, a := range inc.Sources {
 		named[a.Unmap()] = true
 	}
+	// What inc counts: a reported recurrence leaves its forgeable lines out (its
+	// Classes then hold none), an admin's one keeps them.
+	counted := func(c abusewatch.Class) bool {
+		return c != abusewatch.ClassAuthSuccess && (!correlate.Forgeable(c) || slices.Contains(inc.Classes, c))
+	}
+	weak := func(c abusewatch.Class) bool { return correlate.Forgeable(c) || !slices.Contains(reportable, c) }
 	_, complete, err := rawCompleteFrom(st)
 	if err != nil {
 		return false, err
@@ -766,6 +777,18 @@ func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
 		if inc.Last.Before(until) {
 			until = inc.Last
 		}
+		// The network's weak lines, less those of the addresses it names: the others'.
+		days, err := st.Days(inc.Network, from, until)
+		if err != nil {
+			return false, err
+		}
+		for _, d := range days {
+			for class, n := range d.ByClass {
+				if counted(class) && weak(class) {
+					lines += n
+				}
+			}
+		}
 		for a := range named {
 			days, err := st.Days(netip.PrefixFrom(a, a.BitLen()), from, until)
 			if err != nil {
@@ -773,7 +796,7 @@ func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
 			}
 			for _, d := range days {
 				for class, n := range d.ByClass {
-					if class != abusewatch.ClassAuthSuccess {
+					if counted(class) && !weak(class) {
 						lines += n
 					}
 				}
@@ -783,7 +806,7 @@ func namesEveryAddress(st *store.Store, inc abusewatch.Incident) (bool, error) {
 	}
 	if !from.After(inc.Last) {
 		err = st.Glances(inc.Network, from, inc.Last, func(g store.Glance) {
-			if g.Class != abusewatch.ClassAuthSuccess && named[g.Addr.Unmap()] {
+			if counted(g.Class) && (named[g.Addr.Unmap()] || weak(g.Class)) {
 				lines += g.N
 			}
 		})
@@ -1443,7 +1466,7 @@ func (p *Pipeline) composeAgain(ctx context.Context, composer *mailer.Composer, 
 	for i := range incs {
 		p.setPTR(ctx, &incs[i])
 	}
-	known, err := knownOf(p.store, incs, except)
+	known, err := knownOf(p.store, incs, except, p.cfg.reportableClasses())
 	if err != nil {
 		return abusewatch.Report{}, err
 	}

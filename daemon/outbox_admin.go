@@ -439,7 +439,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
-	known, err := knownOf(st, mine, except)
+	known, err := knownOf(st, mine, except, cfg.reportableClasses())
 	if err != nil {
 		return Preview{}, err
 	}

@@ -231,7 +231,7 @@ func (p *Pipeline) theirs(ctx context.Context, inc abusewatch.Incident, contact 
 				return part, inexact, ok, err
 			}
 			part = toldAs(part, c, s)
-			known, err := knownOf(p.store, []abusewatch.Incident{part}, except)
+			known, err := knownOf(p.store, []abusewatch.Incident{part}, except, p.cfg.reportableClasses())
 			if err != nil {
 				return part, inexact, false, err
 			}
@@ -285,7 +285,7 @@ func (p *Pipeline) writeShares(composer *mailer.Composer, sp splitIncident, stat
 			// Composed as any report: the lines an earlier report holds (an address's own
 			// incident, reported before the network's formed) are left out; a share all of
 			// whose lines one holds is not sent, the other parties' shares are.
-			known, err := knownOf(p.store, []abusewatch.Incident{part}, "")
+			known, err := knownOf(p.store, []abusewatch.Incident{part}, "", p.cfg.reportableClasses())
 			if err != nil {
 				return err
 			}
