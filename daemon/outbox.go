@@ -1128,6 +1128,9 @@ func (p *Pipeline) setPTR(ctx context.Context, inc *abusewatch.Incident) {
 //     share, looked up again, leaves them out),
 //   - the [[contact]] table names another recipient for an address it reports about
 //     (or no longer names r's, for a report written to a [[contact]]),
+//   - the registry names someone for an address of a report written to a guess
+//     (listedNow: asked again once its answer naming no one is older than
+//     lookup.negative_ttl),
 //
 // the report that replaces it without them, in r's state, and each moved address's
 // incidents in a report to its recipient now, in r's state too (waiting for approval
@@ -1289,6 +1292,12 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			continue
 		}
 		state := r.State
+		if r.Contact.Guess {
+			// A guess waits for the admin because it is a guess: the desk the registry
+			// names now is written to as a report to it is (in review mode, for the
+			// admin's approval: a guess approved is not that desk's report approved).
+			state = abusewatch.ReportQueued
+		}
 		if w.ID != "" {
 			incs = append(incs, m.incidents...)
 			if w.State == abusewatch.ReportPendingApproval {
@@ -1307,11 +1316,14 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		}
 		if mr.State == abusewatch.ReportPendingApproval {
 			// What the admin reads beside it in `outbox`: why a report appeared.
-			mr.Error = fmt.Sprintf("written instead of report %s to %s, whose recipient the config no longer names for its sources",
-				shortID(r.ID), strings.Join(r.Contact.Emails, ", "))
+			whose := "whose recipient the config no longer names for its sources"
+			if r.Contact.Guess {
+				whose = "a guess: the registry names this contact for its sources now"
+			}
+			mr.Error = fmt.Sprintf("written instead of report %s to %s, %s", shortID(r.ID), strings.Join(r.Contact.Emails, ", "), whose)
 			if w.ID != "" {
-				mr.Error = fmt.Sprintf("written instead of report %s, joined by sources of report %s to %s, whose recipient the config no longer names for them",
-					shortID(w.ID), shortID(r.ID), strings.Join(r.Contact.Emails, ", "))
+				mr.Error = fmt.Sprintf("written instead of report %s, joined by sources of report %s to %s, %s",
+					shortID(w.ID), shortID(r.ID), strings.Join(r.Contact.Emails, ", "), strings.Replace(whose, "its sources", "them", 1))
 			}
 		}
 		heldIfGuessed(&mr)
@@ -1544,7 +1556,7 @@ func (p *Pipeline) configContacts() (*lookup.Finder, error) {
 // recipientNow says whether the report of address a, written to c, is still c's to be
 // told: why is "" when it is; otherwise to is the recipient the config names for a now
 // (a [[contact]] other than c, or, for a report to a [[contact]] no longer in the
-// config, the registry's, looked up again), or nil when a is told to no one (the
+// config or to a guess, the registry's, looked up again), or nil when a is told to no one (the
 // do-not-contact list, or no contact at all now). err is a lookup that failed for a
 // reason that passes: the report waits.
 func (p *Pipeline) recipientNow(ctx context.Context, conf *lookup.Finder, a netip.Addr, c abusewatch.Contact) (to *abusewatch.Contact, why string, err error) {
@@ -1557,6 +1569,8 @@ func (p *Pipeline) recipientNow(ctx context.Context, conf *lookup.Finder, a neti
 			return nil, "", nil
 		}
 		return &s, fmt.Sprintf("%s: the [[contact]] table names %s for %s now", a, strings.Join(s.Emails, ", "), s.Network), nil
+	case c.Guess:
+		return p.listedNow(ctx, a, c)
 	case c.Role != "static":
 		return nil, "", nil // the registry's contact, as it was written
 	}
@@ -1571,6 +1585,30 @@ func (p *Pipeline) recipientNow(ctx context.Context, conf *lookup.Finder, a neti
 		return nil, "", nil
 	}
 	return &now, fmt.Sprintf("%s: the [[contact]] entry it was written to is gone; its contact is now %s", a, strings.Join(now.Emails, ", ")), nil
+}
+
+// listedNow is recipientNow of address a of a report written to guess c: the contact
+// the registry (or the abuse-contact zone) names for a now, when it names one. A guess
+// is made when the registry names no one, and that answer is kept for
+// lookup.negative_ttl only: asked again once it is older (every round finds the cached
+// answer until then), a registry that was down or had no abuse contact for the network
+// may name one since, and a report still waiting goes to that desk, not to the guess.
+// A registry that does not answer now leaves the guess as it was written: the admin
+// reads it, and approves it or not, as before.
+func (p *Pipeline) listedNow(ctx context.Context, a netip.Addr, c abusewatch.Contact) (to *abusewatch.Contact, why string, err error) {
+	start := time.Now()
+	now, err := p.finder.Listed(ctx, a)
+	p.Counters.Lookups.Add(1)
+	p.Counters.LookupSeconds.Add(time.Since(start).Seconds())
+	if err != nil {
+		p.Counters.LookupErrors.Add(1)
+	}
+	desk := slices.ContainsFunc(now.Mailboxes, func(m abusewatch.Mailbox) bool { return m.Role != "cert" })
+	if err != nil || now.Guess || !desk || sameRecipients(now, c) {
+		return nil, "", nil
+	}
+	return &now, fmt.Sprintf("%s: the registry names %s for %s now, and %s were a guess", a, strings.Join(now.Emails, ", "), now.Network,
+		strings.Join(c.Emails, ", ")), nil
 }
 
 // networkChanged says why network incident inc, written to c, may no longer be c's as it

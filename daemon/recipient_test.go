@@ -26,6 +26,7 @@ type recipientCase struct {
 	dir, rdapURL, dns   string
 	mode, policy, extra string
 	correlate           string // appended to [correlate]
+	lookup              string // appended to [lookup]
 	guess               bool
 	p                   *Pipeline
 	st                  *store.Store
@@ -53,7 +54,7 @@ rdap_server = %q
 resolvers = [%q]
 timeout = "2s"
 guess = %v
-
+%s
 [mail]
 transport = "maildir"
 maildir = %q
@@ -66,7 +67,7 @@ mode = %q
 [store]
 path = %q
 %s
-`, c.correlate, c.rdapURL+"/", c.dns, c.guess, filepath.Join(c.dir, "maildir"), c.mode, c.policy, filepath.Join(c.dir, "state.db"), c.extra)
+`, c.correlate, c.rdapURL+"/", c.dns, c.guess, c.lookup, filepath.Join(c.dir, "maildir"), c.mode, c.policy, filepath.Join(c.dir, "state.db"), c.extra)
 }
 
 // start builds the pipeline; the first time it opens the store.

@@ -289,13 +289,24 @@ func resolverAddr(s string) (string, error) {
 // failed when no address can be found at all; a failure to reach the registry is an error
 // (try again later), not a reason to guess.
 func (f *Finder) Contact(ctx context.Context, addr netip.Addr) (abusewatch.Contact, error) {
-	fd, err := f.find(ctx, addr, false)
+	fd, err := f.find(ctx, addr, false, f.guess)
+	return fd.Contact, err
+}
+
+// Listed is Contact without the guess: whom the config, the registry (its cached
+// answer while fresh, so asked again once an answer naming no one is older than the
+// negative TTL) or the abuse-contact zone names for addr, with the national CERT. The
+// outbox asks it about the address of a report written to a guess that has not gone
+// yet: once the registry names someone (it was down, or its answer changed), the
+// report goes to them instead.
+func (f *Finder) Listed(ctx context.Context, addr netip.Addr) (abusewatch.Contact, error) {
+	fd, err := f.find(ctx, addr, false, false)
 	return fd.Contact, err
 }
 
 // find does the work of Contact, and with whois also resolves the reverse name always and
-// notes each step in the Finding.
-func (f *Finder) find(ctx context.Context, addr netip.Addr, whois bool) (Finding, error) {
+// notes each step in the Finding; guess says whether to guess when no one is named.
+func (f *Finder) find(ctx context.Context, addr netip.Addr, whois, guess bool) (Finding, error) {
 	if !addr.IsValid() {
 		return Finding{}, errors.New("lookup: contact: invalid address")
 	}
@@ -377,12 +388,12 @@ func (f *Finder) find(ctx context.Context, addr netip.Addr, whois bool) (Finding
 		}
 	}
 
-	if whois || (len(c.Mailboxes) == 0 && f.guess) {
+	if whois || (len(c.Mailboxes) == 0 && guess) {
 		fd.Contact = c
 		ptr()
 		c.PTR = fd.Contact.PTR
 	}
-	if len(c.Mailboxes) == 0 && f.guess {
+	if len(c.Mailboxes) == 0 && guess {
 		mbs, refused := guessMailboxes(c.PTR, addr)
 		switch {
 		case len(mbs) > 0:
@@ -409,7 +420,7 @@ func (f *Finder) find(ctx context.Context, addr netip.Addr, whois bool) (Finding
 	fd.Contact = c
 	if len(c.Emails) == 0 {
 		problem := cmp.Or(c.Problem, "no contact address found")
-		if f.guess && c.PTR == "" {
+		if guess && c.PTR == "" {
 			problem += "; no forward-confirmed reverse name to guess from"
 		}
 		return fd, fmt.Errorf("lookup: contact for %s: %s", addr, problem)

@@ -70,7 +70,7 @@ func (f *Finder) whois(ctx context.Context, query string, refresh bool) (Finding
 		}
 		forgot = append(forgot, fmt.Sprintf("refresh: forgot %d cached answer(s) holding %s", n, addrs[0]))
 	}
-	fd, err := f.find(ctx, addrs[0], true)
+	fd, err := f.find(ctx, addrs[0], true, f.guess)
 	fd.Query, fd.Addrs, fd.Ambiguous = query, addrs, ambiguous
 	fd.Notes = append(forgot, fd.Notes...)
 	if ambiguous {
