@@ -216,6 +216,17 @@ type Contact struct {
 	CoveringName string
 	Problem      string    // why no address was found (a cached negative answer); empty otherwise
 	Fetched      time.Time // when it was looked up
+	// Networks are, of a contact found apart for addresses of several networks (a
+	// guess of one domain, a national CERT, for addresses that no registry names
+	// anyone for), each of those networks with its name in the registry, Network's
+	// first; nil when it speaks for one. The memo names them all, not Network alone.
+	Networks []NamedNetwork
+}
+
+// NamedNetwork is a network and its name or handle in its registry (may be empty).
+type NamedNetwork struct {
+	Network netip.Prefix
+	Name    string
 }
 
 // Mailbox is one address of a Contact and where it came from, so a report (and the admin)

@@ -345,6 +345,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			byKey[key] = pt
 			parties = append(parties, pt)
 		}
+		pt.contact = withNetworks(pt.contact, contact)
 		pt.incidents = append(pt.incidents, inc)
 		pt.ptr[inc.ID] = inc.PTR
 		pt.shares[inc.ID] = share
@@ -1526,6 +1527,35 @@ func addMoved(moved []movedSources, contact abusewatch.Contact, inc abusewatch.I
 		}
 	}
 	return append(moved, movedSources{contact, []abusewatch.Incident{inc}})
+}
+
+// withNetworks is c, the contact of a party, with the network of o, another lookup's
+// contact for the same mailboxes, kept in c.Networks (c's own first) when it is another
+// and c is a guess or a national CERT alone: their memo speaks of the networks that no
+// registry names anyone for, and named the first alone of a report that holds the
+// addresses of several (mailer).
+func withNetworks(c, o abusewatch.Contact) abusewatch.Contact {
+	noDesk := c.Guess || !slices.ContainsFunc(c.Mailboxes, func(m abusewatch.Mailbox) bool { return m.Role != "cert" })
+	if !noDesk {
+		return c
+	}
+	nets := slices.Clone(c.Networks)
+	if len(nets) == 0 {
+		nets = []abusewatch.NamedNetwork{{Network: c.Network, Name: c.Name}}
+	}
+	others := o.Networks
+	if len(others) == 0 {
+		others = []abusewatch.NamedNetwork{{Network: o.Network, Name: o.Name}}
+	}
+	for _, n := range others {
+		if n.Network.IsValid() && !slices.ContainsFunc(nets, func(m abusewatch.NamedNetwork) bool { return m.Network == n.Network }) {
+			nets = append(nets, n)
+		}
+	}
+	if len(nets) > 1 {
+		c.Networks = nets
+	}
+	return c
 }
 
 // sameRecipients says whether a and b are the same mailboxes, whatever their order and case.

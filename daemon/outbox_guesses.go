@@ -113,6 +113,10 @@ func (p *Pipeline) joinGuesses(ctx context.Context, g []abusewatch.Report, now t
 		}
 	}
 	into := g[0]
+	for _, r := range g[1:] {
+		// The memo names each network the guess is written for, not the first's alone.
+		into.Contact = withNetworks(into.Contact, r.Contact)
+	}
 	if i := slices.IndexFunc(g, func(r abusewatch.Report) bool { return len(r.Incidents) == len(ids) }); i >= 0 {
 		for _, r := range g {
 			if r.ID != g[i].ID {

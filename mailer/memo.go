@@ -58,6 +58,13 @@ type memoRecipient struct {
 	// /25s, a [[contact]] given twice): Network and Holder are empty, and the memo
 	// speaks of the networks of the addresses.
 	SeveralNetworks bool
+	// Networks: of "guess" and "cert", the sources lie in several networks that no
+	// registry names anyone for (Contact.Networks), each "PREFIX (NAME)" (an address
+	// alone where the registry knew no network for it), in the contact's order:
+	// SeveralNetworks is set, Network and Holder are empty, and the memo names each.
+	// Empty when they are not all known: the memo speaks of the networks of the
+	// addresses.
+	Networks []string
 }
 
 // recipientOf describes contact for the memo; sources are the memo's, for the address
@@ -107,6 +114,34 @@ func recipientOf(contact abusewatch.Contact, sources []*source) memoRecipient {
 		r.Kind = "listed"
 	}
 	switch r.Kind {
+	case "guess", "cert":
+		// A guess (or a CERT) found apart for addresses of several networks, written
+		// as one report: "no abuse contact for the network 177.0.0.0/14" was true of
+		// the first of them alone.
+		held, all := networksHolding(contact, sources)
+		switch {
+		case len(held) == 1 && all:
+			r.Network, r.Holder = "", sanitize(held[0].Name)
+			if !held[0].Network.IsSingleIP() {
+				r.Network = held[0].Network.String()
+			}
+		case len(held) > 1 && all:
+			r.Network, r.Holder, r.SeveralNetworks = "", "", true
+			for _, n := range held {
+				name := n.Network.String()
+				if n.Network.IsSingleIP() {
+					name = n.Network.Addr().String()
+				}
+				if h := sanitize(n.Name); h != "" {
+					name += " (" + h + ")"
+				}
+				r.Networks = append(r.Networks, name)
+			}
+		case len(held) > 1 || (len(held) == 1 && !all):
+			// Some lie in none of them (a report written before the contact kept
+			// them all): the networks of the addresses, unnamed.
+			r.Network, r.Holder, r.SeveralNetworks = "", "", true
+		}
 	case "abuse", "role", "static", "listed":
 		// The party of a network incident's share takes the contact of its first
 		// address (the daemon's byParty): "the abuse contact listed for the network
@@ -117,6 +152,47 @@ func recipientOf(contact abusewatch.Contact, sources []*source) memoRecipient {
 		}
 	}
 	return r
+}
+
+// networksHolding are the networks of contact.Networks (of a contact found for several)
+// that hold an address of sources, in their order, and whether every address lies in
+// one of them; none when contact names one network only. A network incident stored
+// before its addresses were kept counts by its network.
+func networksHolding(contact abusewatch.Contact, sources []*source) (held []abusewatch.NamedNetwork, all bool) {
+	if len(contact.Networks) < 2 {
+		return nil, false
+	}
+	var addrs []netip.Addr
+	for _, s := range sources {
+		switch {
+		case !s.inc.AboutNetwork():
+			if s.inc.Addr.IsValid() {
+				addrs = append(addrs, s.inc.Addr.Unmap())
+			}
+		case len(s.inc.Sources) == 0:
+			addrs = append(addrs, abusewatch.UnmapPrefix(s.inc.Network).Addr())
+		default:
+			for _, a := range s.inc.Sources {
+				addrs = append(addrs, a.Unmap())
+			}
+		}
+	}
+	holds := make([]bool, len(contact.Networks))
+	all = true
+	for _, a := range addrs {
+		i := slices.IndexFunc(contact.Networks, func(n abusewatch.NamedNetwork) bool { return abusewatch.UnmapPrefix(n.Network).Contains(a) })
+		if i < 0 {
+			all = false
+			continue
+		}
+		holds[i] = true
+	}
+	for i, n := range contact.Networks {
+		if holds[i] {
+			held = append(held, n)
+		}
+	}
+	return held, all
 }
 
 // beyondNetwork says whether an address of sources lies outside the network p (one
@@ -480,6 +556,12 @@ func sampleRecipients(contact abusewatch.Contact) []abusewatch.Contact {
 		with(func(c *abusewatch.Contact) {
 			c.Role, c.Guess, c.PTR, c.Emails = "abuse", true, "host.example.com", []string{"abuse@example.com", cert.Email}
 			c.Mailboxes = []abusewatch.Mailbox{{Email: "abuse@example.com", Role: "abuse", Source: "guess"}, cert}
+		}),
+		with(func(c *abusewatch.Contact) {
+			c.Role, c.Guess, c.PTR, c.Emails = "abuse", true, "host.example.com", []string{"abuse@example.com"}
+			c.Mailboxes = []abusewatch.Mailbox{{Email: "abuse@example.com", Role: "abuse", Source: "guess"}}
+			c.Network, c.Networks = netip.MustParsePrefix("192.0.2.0/31"), []abusewatch.NamedNetwork{
+				{Network: netip.MustParsePrefix("192.0.2.0/31"), Name: "EXAMPLE-A"}, {Network: netip.MustParsePrefix("192.0.2.2/31")}}
 		}),
 		with(func(c *abusewatch.Contact) { c.Role, c.Mailboxes = "", nil }),
 		with(func(c *abusewatch.Contact) {

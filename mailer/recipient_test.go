@@ -143,3 +143,45 @@ func TestTheMemoToADeskListedForTwoNetworksNamesNeitherAlone(t *testing.T) {
 	mustContain(t, text, "I am writing to you as the abuse contact listed for the networks of the addresses below.")
 	mustNotContain(t, text, "NET-A", "203.0.113.0/25")
 }
+
+// A guess gathers the reports of addresses in two networks that name no one (NIC.br's
+// 177.0.0.0/14, a /24 whose abuse entity has no mail): its memo said "We could not find
+// an abuse contact for the network 177.0.0.0/14 (153304)" and "coming from the network
+// 177.0.0.0/14" of both, the first report's network. It names each network.
+func TestTheMemoToAGuessOfTwoNetworksNamesEach(t *testing.T) {
+	var incs []abusewatch.Incident
+	for i, a := range []string{"177.0.0.9", "45.134.26.9"} {
+		inc := testIncident()
+		inc.ID, inc.Addr = inc.ID+string(rune('a'+i)), netip.MustParseAddr(a)
+		inc.Network, inc.PTR = netip.PrefixFrom(inc.Addr, 32), "vps"+a+".freedns-shared.com"
+		for j := range inc.Evidence {
+			inc.Evidence[j].Addr = inc.Addr
+			inc.Evidence[j].Line = strings.ReplaceAll(inc.Evidence[j].Line, "203.0.113.7", a)
+		}
+		incs = append(incs, inc)
+	}
+	br := netip.MustParsePrefix("177.0.0.0/14")
+	contact := abusewatch.Contact{
+		Network: br, Name: "153304", Country: "BR", PTR: "vps177.0.0.9.freedns-shared.com",
+		Emails: []string{"abuse@freedns-shared.com"}, Role: "abuse", Source: "guess", Guess: true,
+		Mailboxes: []abusewatch.Mailbox{{Email: "abuse@freedns-shared.com", Role: "abuse", Source: "guess"}},
+		Networks:  []abusewatch.NamedNetwork{{Network: br, Name: "153304"}, {Network: netip.MustParsePrefix("45.134.26.0/24"), Name: "HOSTCO-NET"}},
+	}
+	r, err := testComposer(t).Compose(contact, incs, incs[0].Last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text := body(t, r.Message)
+	text = unwrapped(text)
+	mustContain(t, text,
+		"We could not find an abuse contact for the networks 177.0.0.0/14 (153304), 45.134.26.0/24 (HOSTCO-NET) in their registries.",
+		"coming from the networks 177.0.0.0/14 (153304), 45.134.26.0/24 (HOSTCO-NET).",
+		"177.0.0.9", "45.134.26.9")
+	mustNotContain(t, text, "for the network 177.0.0.0/14", "from the network 177.0.0.0/14", "your network")
+
+	// The same guess for one of them alone names that one.
+	text = recipientMemo(t, contact, incs[1])
+	mustContain(t, text, "We could not find an abuse contact for the network 45.134.26.0/24 (HOSTCO-NET) in its registry.",
+		"coming from the network 45.134.26.0/24.")
+	mustNotContain(t, text, "177.0.0.0/14")
+}
