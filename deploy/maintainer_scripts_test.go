@@ -267,6 +267,7 @@ files = ["/var/log/abusewatch-test-auth.log"]
 install -m 0755 "$BIN" /usr/bin/abusewatch
 install -D -m 0644 abusewatch.sysusers /usr/lib/sysusers.d/abusewatch.conf
 install -D -m 0644 abusewatch.tmpfiles /usr/lib/tmpfiles.d/abusewatch.conf
+install -D -m 0644 abusewatch.service /usr/lib/systemd/system/abusewatch.service
 mkdir -p /etc/abusewatch /var/log && install -m 0640 "$CFG" /etc/abusewatch/abusewatch.toml
 : > /var/log/abusewatch-test-auth.log
 sh postinstall.sh configure >/dev/null # the first install gives the config to the service's group
