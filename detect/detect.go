@@ -1,5 +1,6 @@
-// Package detect turns one log record into one verdict: unparsed, normal, unknown, or an
-// attack event whose address comes only from an anchored position in the record.
+// Package detect turns one log record into one verdict: unparsed, normal, unknown, an
+// attack event whose address comes only from an anchored position in the record, or the
+// next line of the PostgreSQL message before it (a continuation: no event).
 //
 // Detection works by exclusion, as logcheck does: attack rules are tried first, so a
 // record that looks like an attack is never dropped as normal; then the admin's normal
