@@ -61,6 +61,10 @@ type Config struct {
 	file string // where it was read from
 	doc  []byte // the file's text, to find the line of a key
 
+	// service is the systemd unit whose groups check-config counts as the daemon's
+	// (CountUnitGroups); nil for run, which has the groups it has.
+	service *ServiceUnit
+
 	// The postgres_prefix of each [[source]], of [journal] and of [syslog], compiled
 	// once by validateSources; nil where none is declared.
 	sourcePostgres                  []*detect.PostgresPrefix

@@ -55,7 +55,7 @@ func (d *Daemon) status() Status {
 		Mode:          pipe.cfg.Policy.Mode,
 		Counters: map[string]int64{
 			"lines": c.Lines.Load(), "unparsed": c.Unparsed.Load(), "normal": c.Normal.Load(),
-			"unknown": c.Unknown.Load(), "events": c.Events.Load(),
+			"unknown": c.Unknown.Load(), "continued": c.Continued.Load(), "events": c.Events.Load(),
 			// Incidents made or grown, as the metric abusewatch_incident_updates_total:
 			// "incidents" read as a count of incidents, beside store.incidents, which is.
 			"incident_updates": c.Incidents.Load(),

@@ -83,10 +83,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	for _, o := range []string{"event", "normal", "unknown", "unparsed"} {
+	for _, o := range []string{"event", "normal", "unknown", "unparsed", "continuation"} {
 		key := o
-		if o == "event" {
+		switch o {
+		case "event":
 			key = "events"
+		case "continuation":
+			key = "continued"
 		}
 		counter(descLines, float64(st.Counters[key]), o)
 	}

@@ -35,6 +35,7 @@ type Counters struct {
 	Unparsed  atomic.Int64 // records without a readable syslog header (garbage, binary, over-long)
 	Normal    atomic.Int64 // records dropped by a normal rule
 	Unknown   atomic.Int64 // records neither normal nor recognised
+	Continued atomic.Int64 // PostgreSQL's lines that continue the record before (detect.Continuation)
 	Events    atomic.Int64 // records recognised as events
 	Skipped   atomic.Int64 // records older than --since
 	Redated   atomic.Int64 // records dated more than a day after they were read, dated when read (clock.go)
@@ -66,7 +67,7 @@ func (c *Counters) countClasses(evs []abusewatch.Event) {
 }
 
 // batchCounts are a batch's lines by what became of them, before it is committed.
-type batchCounts struct{ unparsed, normal, unknown, events, skipped, redated, stale int64 }
+type batchCounts struct{ unparsed, normal, unknown, continued, events, skipped, redated, stale int64 }
 
 // ByClass returns the number of events of each class.
 func (c *Counters) ByClass() map[abusewatch.Class]int64 {
@@ -305,8 +306,8 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	// (a full disk) is read again, and would be counted at every try.
 	var n batchCounts
 	var senders map[string]time.Time // the syslog listener's senders of the batch: when read
-	// Events counts the lines an attack rule recognised: with normal, unknown and
-	// unparsed, every line once. An unknown line with an address in a trusted position
+	// Events counts the lines an attack rule recognised: with normal, unknown,
+	// continued and unparsed, every line once. An unknown line with an address in a trusted position
 	// is stored as an event of class unknown too, but counted as unknown, as `rules test`
 	// counts it.
 	stale := false // the record's event is kept out (checkClock)
@@ -327,7 +328,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	for _, rec := range recs {
 		v := p.detector.Explain(rec)
 		stale = false
-		if v.Outcome != detect.Unparsed {
+		if v.Outcome != detect.Unparsed && v.Outcome != detect.Continuation {
 			stale = p.checkClock(rec, &v, &n)
 		}
 		if rec.Source == syslogSource && v.Outcome != detect.Unparsed && v.Header.Host != "" {
@@ -343,6 +344,8 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			n.unparsed++
 		case detect.Normal:
 			n.normal++
+		case detect.Continuation:
+			n.continued++
 		case detect.Unknown:
 			n.unknown++
 			if shapes == nil {
@@ -386,6 +389,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	c.Unparsed.Add(n.unparsed)
 	c.Normal.Add(n.normal)
 	c.Unknown.Add(n.unknown)
+	c.Continued.Add(n.continued)
 	c.Events.Add(n.events)
 	c.Skipped.Add(n.skipped)
 	c.Redated.Add(n.redated)

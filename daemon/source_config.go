@@ -372,7 +372,9 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 	if c.Admin.Socket != "" && c.Admin.Group != "" {
 		p, err := allowedPeers(c.Admin.Group)
 		if err == nil {
-			err = p.notMember()
+			if err = p.notMember(); err != nil && c.service.gives(p.gid, "admin.group: may give the admin socket to "+p.group) {
+				err = nil
+			}
 		}
 		if err != nil {
 			return nil, nil, c.bad("admin.group", "%v", err)
@@ -391,6 +393,9 @@ func (c *Config) unreadable(key, path string) *ConfigError {
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // gone since: another warning's, or a rotation's
+	}
+	if errors.Is(err, fs.ErrPermission) && c.service.grants(path, unix.R_OK, key+": may read "+path) {
+		return nil
 	}
 	uid := uint32(os.Geteuid())
 	problem := fmt.Sprintf("%s cannot be read by %s, the user abusewatch runs as here: %v", path, describeUser(uid), err)
@@ -428,6 +433,9 @@ func (c *Config) journalUnreadable() *ConfigError {
 					return nil
 				}
 				if errors.Is(err, fs.ErrPermission) {
+					if c.service.grants(f, unix.R_OK, "journal: may read the journal's files, such as "+f) {
+						return nil
+					}
 					tried = append(tried, f)
 				}
 			}
@@ -469,6 +477,11 @@ func readAdvice(path, user string) string {
 		"Or read the journal instead ([journal] enabled = true)", user, user, path)
 }
 
+// CountUnitGroups makes Preflight and StoreAccess, run by the unit's user (check-config
+// as the README's install step runs it), count the groups the unit gives the service as
+// its own (see ServiceUnit); u may be nil.
+func (c *Config) CountUnitGroups(u *ServiceUnit) { c.service = u }
+
 // StoreAccess is check-config's error that the user running it cannot write the store:
 // its directory and the database when they are there, as run would find on opening it
 // (without opening it: the daemon may hold it). nil when it can, or when the directory
@@ -494,12 +507,12 @@ func (c *Config) StoreAccess() error {
 		}
 		return fmt.Sprintf("if %s is the daemon's user, give it the %s: chown %s: %s; or set store.path to a directory it may write", name, kind(target), name, target)
 	}
-	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil && !c.service.grants(dir, unix.W_OK|unix.X_OK, "store.path: may write the store's directory "+dir) {
 		return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, "store.path"), Key: "store.path",
 			Problem: fmt.Sprintf("%s, the user abusewatch runs as here, cannot write the store's directory %s: %v", who, dir, err), Hint: fix(err, dir)}
 	}
 	if _, err := os.Stat(path); err == nil {
-		if err := unix.Access(path, unix.R_OK|unix.W_OK); err != nil {
+		if err := unix.Access(path, unix.R_OK|unix.W_OK); err != nil && !c.service.grants(path, unix.R_OK|unix.W_OK, "store.path: may write the store "+path) {
 			return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, "store.path"), Key: "store.path",
 				Problem: fmt.Sprintf("%s, the user abusewatch runs as here, cannot write the store %s: %v", who, path, err), Hint: fix(err, path)}
 		}

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,5 +207,84 @@ func TestPreinstallCreatesTheUserTheSysusersFileDeclares(t *testing.T) {
 		if string(a) != string(b) || !strings.Contains(string(a), "abusewatch:") {
 			t.Errorf("/%s from preinstall.sh:\n%s\nfrom abusewatch.sysusers:\n%s", file, a, b)
 		}
+	}
+}
+
+// An upgrade restarts the service only when the new binary's check-config, run as the
+// service's user, accepts the config: a config the new version refuses would take the
+// service down. The script runs for real in a mount namespace of its own, with /etc,
+// /usr and /var as overlays (systemd-sysusers and systemd-tmpfiles make the user and
+// the directories there) and a /run that says systemd runs. No systemd runs here: that
+// the restart itself happens (systemctl try-restart) is not tested, only that the script
+// goes to it or not.
+func TestUpgradeRestartsOnlyOnAConfigTheNewVersionAccepts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("mounts overlays in a mount namespace: needs root")
+	}
+	needTools(t, "unshare", "runuser", "systemd-sysusers", "systemd-tmpfiles")
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	binary := filepath.Join(dir, "abusewatch")
+	if out, err := exec.Command("go", "build", "-o", binary, "../cmd/abusewatch").CombinedOutput(); err != nil {
+		t.Fatalf("building abusewatch: %v\n%s", err, out)
+	}
+	const good = `[reporter]
+name = "Test Admin"
+[mail]
+from = "abusewatch@example.org"
+[admin]
+socket = ""
+[[source]]
+files = ["/var/log/abusewatch-test-auth.log"]
+`
+	// A class this version makes no more, as an older one may have made it.
+	const refused = good + "[correlate]\nreportable = [\"auth-failures\"]\n"
+	for _, tc := range []struct {
+		name, config string
+		restarts     bool
+	}{{"accepted", good, true}, {"refused", refused, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, tc.name+".toml")
+			if err := os.WriteFile(cfg, []byte(tc.config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ov := t.TempDir()
+			var setup strings.Builder
+			for _, d := range []string{"etc", "usr", "var"} {
+				for _, sub := range []string{"upper", "work"} {
+					if err := os.MkdirAll(filepath.Join(ov, d, sub), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				fmt.Fprintf(&setup, "mount -t overlay overlay -o lowerdir=/%s,upperdir=%s/upper,workdir=%s/work /%s\n", d, filepath.Join(ov, d), filepath.Join(ov, d), d)
+			}
+			setup.WriteString(`mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system
+install -m 0755 "$BIN" /usr/bin/abusewatch
+install -D -m 0644 abusewatch.sysusers /usr/lib/sysusers.d/abusewatch.conf
+install -D -m 0644 abusewatch.tmpfiles /usr/lib/tmpfiles.d/abusewatch.conf
+install -D -m 0644 abusewatch.service /usr/lib/systemd/system/abusewatch.service
+mkdir -p /etc/abusewatch /var/log && install -m 0640 "$CFG" /etc/abusewatch/abusewatch.toml
+: > /var/log/abusewatch-test-auth.log
+sh postinstall.sh configure >/dev/null # the first install gives the config to the service's group
+exec sh postinstall.sh configure 0.9
+`)
+			cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-ec", setup.String())
+			cmd.Env = append(os.Environ(), "BIN="+binary, "CFG="+cfg, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("postinstall.sh configure 0.9: %v\n%s", err, out)
+			}
+			restarting := strings.Contains(string(out), "abusewatch: restarting the service onto the new version")
+			refusal := strings.Contains(string(out), `/etc/abusewatch/abusewatch.toml:10: correlate.reportable: "auth-failures" is not an event class`) &&
+				strings.Contains(string(out), "the service is NOT restarted")
+			if restarting != tc.restarts || refusal == tc.restarts {
+				t.Errorf("restarting %v, the refusal said %v; want restarting %v:\n%s", restarting, refusal, tc.restarts, out)
+			}
+		})
 	}
 }

@@ -1,5 +1,6 @@
-// Package detect turns one log record into one verdict: unparsed, normal, unknown, or an
-// attack event whose address comes only from an anchored position in the record.
+// Package detect turns one log record into one verdict: unparsed, normal, unknown, an
+// attack event whose address comes only from an anchored position in the record, or the
+// next line of the PostgreSQL message before it (a continuation: no event).
 //
 // Detection works by exclusion, as logcheck does: attack rules are tried first, so a
 // record that looks like an attack is never dropped as normal; then the admin's normal
@@ -38,6 +39,10 @@ const (
 	Normal                    // matched a normal rule: dropped
 	Unknown                   // not normal, not recognised: an unknown record for tuning
 	Recognised                // an attack rule matched: the returned Event is filled
+	// Continuation is the next line of a PostgreSQL message, which PostgreSQL starts with
+	// a tab (a DETAIL's second line, a multi-line statement): part of the record before
+	// it, counted as such, never an event nor an unknown shape (see postgres.go).
+	Continuation
 )
 
 func (o Outcome) String() string {
@@ -50,6 +55,8 @@ func (o Outcome) String() string {
 		return "unknown"
 	case Recognised:
 		return "event"
+	case Continuation:
+		return "continuation"
 	}
 	return "Outcome(" + strconv.Itoa(int(o)) + ")"
 }
@@ -156,6 +163,11 @@ func (d *Detector) readPostgres(rec abusewatch.Record, h Header, err error) (Hea
 			if ph, ok := pg.readFile(rec.Line, d.loc); ok {
 				return ph, nil
 			}
+			if strings.HasPrefix(rec.Line, "\t") {
+				// The next line of the message before, which has the prefix and
+				// the time: this one has neither.
+				return Header{Host: localHost(), Program: postgresProgram, Message: rec.Line, format: formatPostgres, continued: true}, nil
+			}
 		}
 	}
 	return h, err
@@ -177,6 +189,9 @@ func (d *Detector) unreadPostgres(source string) error {
 
 // explainHeader classifies a record whose header is already parsed.
 func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
+	if h.Program == postgresProgram && (h.continued || h.format == "" && postgresContinuation(h.Message)) {
+		return Verdict{Outcome: Continuation, Header: h}
+	}
 	msg := unrepeat(h.Message)
 	if h.Program == postgresProgram && !h.declared {
 		// No declared prefix read it: a client may have written it (postgres.go). It

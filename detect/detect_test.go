@@ -473,7 +473,7 @@ func TestClassifyWithoutRules(t *testing.T) {
 }
 
 func TestOutcomeString(t *testing.T) {
-	for o, want := range map[Outcome]string{Unparsed: "unparsed", Normal: "normal", Unknown: "unknown", Recognised: "event", 9: "Outcome(9)"} {
+	for o, want := range map[Outcome]string{Unparsed: "unparsed", Normal: "normal", Unknown: "unknown", Recognised: "event", Continuation: "continuation", 9: "Outcome(9)"} {
 		if o.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int(o), o.String(), want)
 		}

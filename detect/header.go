@@ -28,6 +28,9 @@ type Header struct {
 	// declared says that a postgres record's message was read by the log_line_prefix
 	// declared for its source (postgres.go); its other records make no event.
 	declared bool
+	// continued says that a line of PostgreSQL's own log file is the next line of the
+	// message before it (postgres.go).
+	continued bool
 }
 
 // ParseHeader parses the syslog header of one log line. It reads RFC 3164 ("Feb 12

@@ -286,6 +286,24 @@ func (p *PostgresPrefix) readTagged(msg string) (postgresLine, bool) {
 	return p.read(msg)
 }
 
+// postgresContinuation says whether msg, the message of a syslog or journal record of
+// postgres, is the next line of a message: PostgreSQL writes a tab after each newline
+// inside one (a DETAIL's second line, a statement of several lines), and through syslog
+// that line is a later chunk of its own ("[7-3] \tConnection matched …"). Such a line
+// makes no event and no unknown shape: it belongs to the record before it, and its
+// text, like the message's, may be the client's.
+func postgresContinuation(msg string) bool {
+	if strings.HasPrefix(msg, "[") {
+		if num, rest, ok := strings.Cut(msg[1:], "] "); ok {
+			seq, chunk, _ := strings.Cut(num, "-")
+			if isDigits(seq) && (chunk == "" || isDigits(chunk)) {
+				msg = rest
+			}
+		}
+	}
+	return strings.HasPrefix(msg, "\t")
+}
+
 // timeOf reads the time escape's text: a zone "UTC" or "GMT" is UTC, one in hours
 // ("+03", "-0330") is that offset, and an abbreviation in letters ("CEST"), which is no
 // offset, is taken in loc ([detect] timezone: set it to log_timezone's zone).

@@ -391,3 +391,63 @@ func TestPostgresPrefixAndRefusalNameOneClient(t *testing.T) {
 		}
 	}
 }
+
+// PostgreSQL writes a tab after each newline inside a message (a DETAIL's second line, a
+// statement of several lines): in its log file that line has no prefix, and through
+// syslog it is a later chunk ("[7-3] \t…"). It continues the record before it: never an
+// event, nor an unknown shape, nor unparsed, whatever its text spells (it may be the
+// client's), declared prefix or not in the journal and syslog. Real lines of
+// PostgreSQL 15 (testdata/postgres, see its PROVENANCE). (They were unparsed in the file
+// and unknown shapes in syslog and the journal.)
+func TestPostgresContinuationLinesBelongToTheRecordBefore(t *testing.T) {
+	declaredFile := declared(t, "%m %r [%p] ")
+	undeclared := shipped(t)
+	check := func(d *Detector, rec abusewatch.Record, want Outcome) {
+		t.Helper()
+		v := d.Explain(rec)
+		if v.Outcome != want || v.Event.Class != "" || v.Event.Addr.IsValid() {
+			t.Errorf("%s: %v (%v) %s from %v, want %v: %q", rec.Source, v.Outcome, v.Err, v.Event.Class, v.Event.Addr, want, rec.Line)
+		}
+	}
+	continued := 0
+	for _, line := range readLines(t, "testdata/postgres/postgres-15-stderr-recommended.log") {
+		rec := abusewatch.Record{Source: pgFile, Line: line, Read: readTime}
+		if !strings.HasPrefix(line, "\t") {
+			if v := declaredFile.Explain(rec); v.Outcome == Unparsed || v.Outcome == Continuation {
+				t.Errorf("a line with its prefix is %v: %q", v.Outcome, line)
+			}
+			continue
+		}
+		continued++
+		check(declaredFile, rec, Continuation)
+		// Its stderr in the journal, declared or not.
+		journal := abusewatch.Record{Source: pgJournal, Line: "Dec  7 07:48:13 db postgres[7063]" + TagSeparator(line) + line, Read: readTime}
+		check(declaredFile, journal, Continuation)
+		check(undeclared, journal, Continuation)
+	}
+	if continued != 12 {
+		t.Errorf("%d lines of the log file start with a tab; the capture has 12", continued)
+	}
+	continued = 0
+	for _, line := range readLines(t, "testdata/postgres/postgres-15-syslog.log") {
+		if strings.Contains(line, "] \t") {
+			continued++
+			check(undeclared, abusewatch.Record{Source: pgSyslog, Line: line, Read: readTime}, Continuation)
+		}
+	}
+	if continued != 12 {
+		t.Errorf("%d chunks of syslog start with a tab; the capture has 12", continued)
+	}
+	// The review's forged lines that start with a tab spell a prefix and a refusal: a
+	// continuation all the same, in every form.
+	for _, line := range reviewForged {
+		if strings.HasPrefix(line, "\t") {
+			for _, rec := range pgForms(line) {
+				check(declaredFile, rec, Continuation)
+			}
+		}
+	}
+	// A file that declares no prefix is not known to be PostgreSQL's: a line there that
+	// starts with a tab stays unparsed.
+	check(undeclared, abusewatch.Record{Source: pgFile, Line: "\tConnection matched pg_hba.conf line 97", Read: readTime}, Unparsed)
+}

@@ -82,10 +82,10 @@ func run(gen int, logFile string, runs int, normal []string) error {
 		return err
 	}
 	var rates []float64
-	var outcomes [4]int
+	var outcomes [detect.Continuation + 1]int
 	var allocs float64
 	for range runs {
-		outcomes = [4]int{}
+		outcomes = [detect.Continuation + 1]int{}
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -103,8 +103,8 @@ func run(gen int, logFile string, runs int, normal []string) error {
 	fmt.Printf("abusewatch detect: %.0f lines/s on one core (median of %d runs over %d lines; min %.0f, max %.0f)\n",
 		rates[len(rates)/2], runs, len(recs), rates[0], rates[len(rates)-1])
 	fmt.Printf("  %d normal rules + %d attack rules; %.2f allocations per line\n", n.Len(), a.Len(), allocs)
-	fmt.Printf("  %d events, %d normal, %d unknown, %d unparsed\n",
-		outcomes[detect.Recognised], outcomes[detect.Normal], outcomes[detect.Unknown], outcomes[detect.Unparsed])
+	fmt.Printf("  %d events, %d normal, %d unknown, %d unparsed, %d continuation lines\n",
+		outcomes[detect.Recognised], outcomes[detect.Normal], outcomes[detect.Unknown], outcomes[detect.Unparsed], outcomes[detect.Continuation])
 	return nil
 }
 

@@ -19,8 +19,9 @@ func (c *checkConfigCommand) Synopsis() string {
 }
 
 func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] | FILE", c.stdout, c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--unit-root DIR] | FILE", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file` to check")
+	unitRoot := fs.String("unit-root", "/", "read the systemd unit "+daemon.UnitName+" and its drop-ins below `DIR` instead of / (for images and tests): run as the unit's User=, the groups its Group= and SupplementaryGroups= give count as the service's")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -36,6 +37,8 @@ func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	unit := daemon.ReadServiceUnit(*unitRoot, daemon.UnitName)
+	cfg.CountUnitGroups(unit)
 	_, warnings, err := cfg.Preflight()
 	if err != nil {
 		return err
@@ -43,8 +46,16 @@ func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
 	for _, w := range warnings {
 		fmt.Fprintf(c.stderr, "warning: %v\n", w)
 	}
+	if unit != nil {
+		for _, w := range unit.Warnings {
+			fmt.Fprintf(c.stderr, "warning: %s\n", w)
+		}
+	}
 	if err := cfg.StoreAccess(); err != nil {
 		return err
+	}
+	for _, n := range unit.Notes() {
+		fmt.Fprintf(c.stdout, "note: %s\n", n)
 	}
 	sum, err := daemon.Check(cfg)
 	if err != nil {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -351,5 +353,102 @@ func TestCheckConfigAndRunRefuseAnAdminGroupTheUserIsNotIn(t *testing.T) {
 	// A member, by a supplementary group as usermod -aG makes it, passes.
 	if stdout, stderr, code := runAs(t, dir, nobody, nobody, []uint32{0}, "check-config", "x.toml"); code != 0 {
 		t.Errorf("check-config as a member: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// unitTree writes below a new directory the shipped unit, as the package installs it,
+// and the drop-ins given (path below the root: contents); it returns the root.
+func unitTree(t *testing.T, dropins map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	unit, err := os.ReadFile(repoPath(t, "deploy/abusewatch.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"usr/lib/systemd/system/abusewatch.service": string(unit)}
+	maps.Copy(files, dropins)
+	for path, text := range files {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, path), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{filepath.Dir(root), root} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// systemd starts the service with its user's groups and the unit's Group= and
+// SupplementaryGroups=; runuser, which check-config runs under (README), gives the
+// first only. So check-config, run as the unit's User=, counts the groups the unit and
+// its drop-ins give as the service's: an [admin] group, a log file and the journal's
+// files that the daemon will read through a group a drop-in gives are no error and no
+// warning, and a note names the group and the drop-in. (It said the user must be
+// added to the group, and warned of each file, a false alarm for a drop-in's group.)
+func TestCheckConfigCountsTheGroupsADropInGivesTheService(t *testing.T) {
+	dir := otherUsersDir(t)
+	if err := os.Chown(dir, nobody, -1); err != nil { // the store's directory is the user's
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId("0")
+	if err != nil {
+		t.Skip("no name for group 0")
+	}
+	authLog := filepath.Join(dir, "auth.log")
+	journal := filepath.Join(dir, "journal", "0123456789abcdef0123456789abcdef")
+	if err := os.MkdirAll(journal, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{authLog, filepath.Join(journal, "system.journal")} {
+		if err := os.WriteFile(f, nil, 0o640); err != nil { // root:root 0640: its group may read it
+			t.Fatal(err)
+		}
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n"+
+		"[admin]\nsocket = \"admin.sock\"\ngroup = \""+g.Name+"\"\n[store]\npath = \"state.db\"\n[[source]]\nfiles = [\"auth.log\"]\n"+
+		"[journal]\nenabled = true\ndirectory = \""+filepath.Join(dir, "journal")+"\"\n")
+	nogroup, err := user.LookupGroupId(strconv.Itoa(nobody))
+	if err != nil {
+		t.Skip("no name for nobody's group")
+	}
+	// The drop-ins make the unit nobody's, and give it only groups this host has.
+	const asNobody = "etc/systemd/system/abusewatch.service.d/10-user.conf"
+	groups := "etc/systemd/system/abusewatch.service.d/20-" + g.Name + ".conf"
+	root := unitTree(t, map[string]string{
+		asNobody: "[Service]\nUser=nobody\nGroup=" + nogroup.Name + "\n",
+		groups:   "# the admins' group\n[Service]\nSupplementaryGroups=\nSupplementaryGroups=\\\n  " + g.Name + "\n",
+	})
+	stdout, stderr, code := runAs(t, dir, nobody, nobody, nil, "check-config", "--unit-root", root, "x.toml")
+	if code != 0 || strings.Contains(stderr, "warning") || !strings.HasPrefix(stdout, "note: ") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"note: admin.group: nobody (uid 65534) may give the admin socket to " + g.Name + " through the group " + g.Name + " (gid 0), which SupplementaryGroups= in " +
+			filepath.Join(root, groups) + " gives the service (runuser does not)\n",
+		"note: source[0].files: nobody (uid 65534) may read auth.log through the group " + g.Name + " (gid 0), which SupplementaryGroups= in " + filepath.Join(root, groups),
+		"note: journal: nobody (uid 65534) may read the journal's files, such as " + filepath.Join(journal, "system.journal") + " through the group " + g.Name,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("check-config does not say %q:\n%s", want, stdout)
+		}
+	}
+
+	// The groups are the unit's user's only; an empty SupplementaryGroups= in a later
+	// drop-in clears the list, and a drop-in's name in /etc hides the same in /usr/lib.
+	for name, dropins := range map[string]map[string]string{
+		"another user's unit": {groups: "[Service]\nSupplementaryGroups=" + g.Name + "\n"},
+		"cleared":             {asNobody: "[Service]\nUser=nobody\n", groups: "[Service]\nSupplementaryGroups=" + g.Name + "\n", "etc/systemd/system/abusewatch.service.d/30-clear.conf": "[Service]\nSupplementaryGroups=\n"},
+		"hidden": {asNobody: "[Service]\nUser=nobody\n", "usr/lib/systemd/system/abusewatch.service.d/20-groups.conf": "[Service]\nSupplementaryGroups=" + g.Name + "\n",
+			"etc/systemd/system/abusewatch.service.d/20-groups.conf": "[Service]\nSupplementaryGroups=adm\n"},
+	} {
+		_, stderr, code := runAs(t, dir, nobody, nobody, nil, "check-config", "--unit-root", unitTree(t, dropins), "x.toml")
+		if code != 1 || !strings.Contains(stderr, "admin.group: the daemon's user must be a member of [admin] group "+g.Name) {
+			t.Errorf("%s: exit %d, want the admin group refused:\n%s", name, code, stderr)
+		}
 	}
 }

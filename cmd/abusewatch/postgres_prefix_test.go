@@ -103,3 +103,59 @@ func TestRulesTestReadsPostgresAsTheDaemonDoes(t *testing.T) {
 		}
 	}
 }
+
+// A line that continues PostgreSQL's message before it (a tab after the newline inside
+// it) is counted as a continuation: not unparsed in its log file, not an unknown shape
+// through syslog, and every line of the file counted once. Real lines of PostgreSQL 15.
+// (scan counted the log file's twelve as unparsed, and `unknown` listed syslog's as a
+// shape.)
+func TestPostgresContinuationLinesAreNeitherUnparsedNorUnknown(t *testing.T) {
+	for _, tt := range []struct{ capture, prefix string }{
+		{"postgres-15-stderr-recommended.log", "%m %r [%p] "},
+		{"postgres-15-syslog.log", ""}, // syslog's lines are postgres's by their tag
+	} {
+		capture, err := os.ReadFile(repoPath(t, "detect/testdata/postgres/"+tt.capture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "postgresql-15-main.log"), capture, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := pgConfig(t, dir, tt.prefix)
+		stdout, stderr, code := runBinary(t, dir, "scan", "--json", "--config", cfg, filepath.Join(dir, "postgresql-15-main.log"))
+		if code != 0 {
+			t.Fatalf("%s: scan: exit %d\n%s%s", tt.capture, code, stdout, stderr)
+		}
+		sum := scanCounts(t, stdout)
+		if sum["continued"] != 12 || sum["unparsed"] != 0 || sum["events"]+sum["normal"]+sum["unknown"]+sum["continued"] != sum["lines"] {
+			t.Errorf("%s: scan counted %v; want its 12 continuation lines as such, none unparsed", tt.capture, sum)
+		}
+		stdout, stderr, code = runBinary(t, dir, "unknown", "--json", "--limit", "0", "--since", "2026-01-01", "--config", cfg)
+		if code != 0 {
+			t.Fatalf("%s: unknown: exit %d\n%s%s", tt.capture, code, stdout, stderr)
+		}
+		var shapes []struct{ Shape, Sample string }
+		if err := json.Unmarshal([]byte(stdout), &shapes); err != nil {
+			t.Fatalf("%v: %s", err, stdout)
+		}
+		for _, s := range shapes {
+			if strings.Contains(s.Sample, "\t") {
+				t.Errorf("%s: unknown lists a continuation line's shape %q (%q)", tt.capture, s.Shape, s.Sample)
+			}
+		}
+	}
+	// rules test says what scan counts.
+	dir := t.TempDir()
+	capture, err := os.ReadFile(repoPath(t, "detect/testdata/postgres/postgres-15-stderr-recommended.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "postgresql-15-main.log"), capture, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "rules", "test", "--config", pgConfig(t, dir, "%m %r [%p] "), "postgresql-15-main.log")
+	if code != 0 || !strings.Contains(stdout, " 0 unparsed, 12 continuation lines of PostgreSQL's.") || !strings.Contains(stdout, "  continuation  the next line of PostgreSQL's message above") {
+		t.Errorf("rules test: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -192,6 +192,10 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 			}
 			continue
 		}
+		if v.Outcome == detect.Continuation {
+			fmt.Fprintf(out, "%6d  %-8s  the next line of PostgreSQL's message above: part of that record\n", n, t.Verdict)
+			continue
+		}
 		fmt.Fprintf(out, "%6d  %-8s  %s\n", n, t.Verdict, describe(t, v.Err))
 	}
 	if err := sc.Err(); err != nil {
@@ -200,8 +204,11 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 	if *asJSON {
 		return nil
 	}
-	fmt.Fprintf(out, "\n%s, %d normal, %d unknown, %d unparsed.\n",
-		counted(counts["event"], "event"), counts["normal"], counts["unknown"], counts["unparsed"])
+	fmt.Fprintf(out, "\n%s, %d normal, %d unknown, %d unparsed", counted(counts["event"], "event"), counts["normal"], counts["unknown"], counts["unparsed"])
+	if n := counts["continuation"]; n > 0 {
+		fmt.Fprintf(out, ", %s of PostgreSQL's", counted(n, "continuation line"))
+	}
+	fmt.Fprintln(out, ".")
 	if len(shapes) > 0 {
 		fmt.Fprintln(out, "\nMost frequent unknown shapes (abusewatch rules suggest FILE proposes rules for them):")
 		for _, s := range topShapes(shapes, 10) {

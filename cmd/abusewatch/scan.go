@@ -35,6 +35,7 @@ type scanSummary struct {
 	Normal         int64   `json:"normal"`
 	Unknown        int64   `json:"unknown"`
 	Unparsed       int64   `json:"unparsed"`
+	Continued      int64   `json:"continued"` // PostgreSQL's lines that continue the one before: part of that record
 	Skipped        int64   `json:"skipped_before_since"`
 	Incidents      int     `json:"incidents"`
 	Reports        int64   `json:"reports"`
@@ -117,7 +118,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	n := pipe.Counters
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
-		Unparsed: n.Unparsed.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
+		Unparsed: n.Unparsed.Load(), Continued: n.Continued.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
 		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: orEmpty(scanned),
 	}
 	if *asJSON {
@@ -132,6 +133,9 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.stdout, readBeforeLine(sf))
 	}
 	fmt.Fprintf(c.stdout, "Read %s: %s, %d normal, %d unknown, %d unparsed", counted(int(sum.Lines), "line"), counted(int(sum.Events), "event"), sum.Normal, sum.Unknown, sum.Unparsed)
+	if sum.Continued > 0 {
+		fmt.Fprintf(c.stdout, ", %s of PostgreSQL's", counted(int(sum.Continued), "continuation line"))
+	}
 	if sum.Skipped > 0 {
 		fmt.Fprintf(c.stdout, ", %s before --since skipped", counted(int(sum.Skipped), "event"))
 	}

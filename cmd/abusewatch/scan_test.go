@@ -134,8 +134,8 @@ func TestScanJSONSummary(t *testing.T) {
 	if int(sum["lines"]) != strings.Count(string(lines), "\n") {
 		t.Errorf("lines = %v; the demo log has %d", sum["lines"], strings.Count(string(lines), "\n"))
 	}
-	if sum["events"]+sum["normal"]+sum["unknown"]+sum["unparsed"] != sum["lines"] {
-		t.Errorf("events+normal+unknown+unparsed != lines: %v", sum)
+	if sum["events"]+sum["normal"]+sum["unknown"]+sum["unparsed"]+sum["continued"] != sum["lines"] {
+		t.Errorf("events+normal+unknown+unparsed+continued != lines: %v", sum)
 	}
 	if sum["incidents"] != 6 || sum["reports"] != 4 || sum["unparsed"] != 1 || sum["elapsed_seconds"] <= 0 {
 		t.Errorf("summary = %v", sum)
