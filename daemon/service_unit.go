@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/coreos/go-systemd/v22/unit"
 	"golang.org/x/sys/unix"
 )
 
@@ -139,34 +139,25 @@ func ReadServiceUnit(root, name string) *ServiceUnit {
 }
 
 // readUnitFile calls set with each key and value of the [Service] section of a unit
-// file: comments (# and ;) left out, lines ending in a backslash joined to the next.
+// file, as go-systemd's unit parser reads it (comments left out), in file order. The
+// parser keeps a continued line's backslash and newline in the value: systemd reads
+// them as a space.
 func readUnitFile(path string, set func(key, value string)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	section, pending := "", ""
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if pending == "" && (strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";")) {
-			continue
-		}
-		if more, ok := strings.CutSuffix(line, `\`); ok {
-			pending += more + " "
-			continue
-		}
-		line, pending = pending+line, ""
-		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-			section = line
-			continue
-		}
-		if key, value, ok := strings.Cut(line, "="); ok && section == "[Service]" {
-			set(strings.TrimSpace(key), strings.TrimSpace(value))
+	opts, err := unit.DeserializeOptions(f)
+	if err != nil {
+		return err
+	}
+	for _, o := range opts {
+		if o.Section == "Service" {
+			set(o.Name, strings.TrimSpace(strings.ReplaceAll(o.Value, "\\\n", " ")))
 		}
 	}
-	return sc.Err()
+	return nil
 }
 
 // runsAsUnitUser says whether this process runs as the unit's User= (root when unset):
