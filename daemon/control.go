@@ -32,6 +32,9 @@ type Status struct {
 	// Incidents the last rounds found no abuse contact for (tried again every round).
 	WithoutContact int        `json:"without_contact"`
 	LastErrors     []LogEntry `json:"last_errors"`
+
+	// The store refuses to commit what was read (a full disk): absent while it takes it.
+	StoreRefuses *StoreRefusal `json:"store_refuses,omitempty"`
 }
 
 // SourceStatus is one source: its counters and, for a file, how far it has been read.
@@ -61,7 +64,8 @@ func (d *Daemon) status() Status {
 			"incident_updates": c.Incidents.Load(),
 			"reports":          c.Reports.Load(), "delivered": c.Delivered.Load(), "batches": c.Batches.Load(),
 		},
-		LastErrors: d.errors.entries(),
+		LastErrors:   d.errors.entries(),
+		StoreRefuses: d.refusal.Load(),
 	}
 	if o := d.outboxShown.Load(); o != nil {
 		st.Outbox = *o

@@ -59,6 +59,8 @@ var (
 	descLookups         = prometheus.NewDesc("abusewatch_lookups_total", "Abuse-contact lookups, by result.", []string{"result"}, nil)
 	descLookupSecs      = prometheus.NewDesc("abusewatch_lookup_seconds_total", "Time spent in abuse-contact lookups.", nil, nil)
 	descStoreBytes      = prometheus.NewDesc("abusewatch_store_bytes", "Size of the state database.", nil, nil)
+	descStoreRefusing   = prometheus.NewDesc("abusewatch_store_commit_refused", "1 while the store refuses to commit what was read (a full disk): reading waits, the commit is retried.", nil, nil)
+	descStoreRefused    = prometheus.NewDesc("abusewatch_store_commits_refused_total", "Commits of what was read that the store refused (each retry counts).", nil, nil)
 	descLogs            = prometheus.NewDesc("abusewatch_log_messages_total", "Warnings and errors logged.", []string{"level"}, nil)
 	descUp              = prometheus.NewDesc("abusewatch_start_time_seconds", "When the daemon started (Unix time).", nil, nil)
 	descRoundRunning    = prometheus.NewDesc("abusewatch_outbox_round_running_seconds", "How long the running round of the outbox (lookups, reports, deliveries) has run; 0 between rounds.", nil, nil)
@@ -70,7 +72,7 @@ type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLines, descSourceRead, descSourceLag, descSourceDiscarded, descSourceLines, descSourceErrors, descSourceRotations, descEvents, descIncidents, descReports,
-		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descLogs, descUp, descRoundRunning, descRoundLast} {
+		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descStoreRefusing, descStoreRefused, descLogs, descUp, descRoundRunning, descRoundLast} {
 		ch <- d
 	}
 }
@@ -117,6 +119,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLookups, float64(counters.LookupErrors.Load()), "not-found")
 	counter(descLookupSecs, counters.LookupSeconds.Load())
 	gauge(descStoreBytes, float64(st.Store.SizeBytes))
+	refusing := 0.0
+	if st.StoreRefuses != nil {
+		refusing = 1
+	}
+	gauge(descStoreRefusing, refusing)
+	counter(descStoreRefused, float64(c.d.commitsRefused.Load()))
 	for level, n := range c.d.errors.counts() {
 		counter(descLogs, float64(n), level)
 	}
