@@ -59,6 +59,9 @@ func (d *Daemon) status() Status {
 		Counters: map[string]int64{
 			"lines": c.Lines.Load(), "unparsed": c.Unparsed.Load(), "normal": c.Normal.Load(),
 			"unknown": c.Unknown.Load(), "events": c.Events.Load(),
+			// Syslog messages recognised but dated more than policy.max_age before they
+			// arrived (no event), and lines dated when read, their time being too far ahead.
+			"stale": c.Stale.Load(), "redated": c.Redated.Load(),
 			// Incidents made or grown, as the metric abusewatch_incident_updates_total:
 			// "incidents" read as a count of incidents, beside store.incidents, which is.
 			"incident_updates": c.Incidents.Load(),

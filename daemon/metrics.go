@@ -44,7 +44,7 @@ func (d *Daemon) serveMetrics(ctx context.Context) error {
 }
 
 var (
-	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome.", []string{"outcome"}, nil)
+	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome: each line is counted once (stale: a syslog message an attack rule recognised, dated more than policy.max_age before it arrived, which makes no event).", []string{"outcome"}, nil)
 	descSourceRead      = prometheus.NewDesc("abusewatch_source_read_bytes", "Committed read position of each source.", []string{"source"}, nil)
 	descSourceLag       = prometheus.NewDesc("abusewatch_source_lag_bytes", "Bytes behind the end of each source file.", []string{"source"}, nil)
 	descSourceDiscarded = prometheus.NewDesc("abusewatch_source_discarded_total", "Messages and connections a syslog listener discarded, by reason (counted in its errors too).", []string{"source", "reason"}, nil)
@@ -85,7 +85,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	for _, o := range []string{"event", "normal", "unknown", "unparsed"} {
+	for _, o := range []string{"event", "normal", "unknown", "unparsed", "stale"} {
 		key := o
 		if o == "event" {
 			key = "events"

@@ -38,7 +38,7 @@ type Counters struct {
 	Events    atomic.Int64 // records recognised as events
 	Skipped   atomic.Int64 // records older than --since
 	Redated   atomic.Int64 // records dated more than a day after they were read, dated when read (clock.go)
-	Stale     atomic.Int64 // syslog messages dated more than policy.max_age before they arrived: no event (clock.go)
+	Stale     atomic.Int64 // syslog messages an attack rule recognised, dated more than policy.max_age before they arrived: no event (clock.go)
 	Incidents atomic.Int64 // incidents created or grown
 	Reports   atomic.Int64 // reports written to the outbox
 	Delivered atomic.Int64 // reports delivered
@@ -312,7 +312,11 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	stale := false // the record's event is kept out (checkClock)
 	keep := func(ev abusewatch.Event, recognised bool) {
 		if stale {
-			n.stale++
+			// With normal, unknown, unparsed and events, every line once: an unknown
+			// line's event kept out is counted unknown.
+			if recognised {
+				n.stale++
+			}
 			return
 		}
 		if !p.since.IsZero() && ev.Time.Before(p.since) {

@@ -110,15 +110,8 @@ func TestDiskFullKeepsWatchdogAndAdminGoing(t *testing.T) {
 
 	logFile := filepath.Join(dir, "auth.log")
 	appendFile(t, logFile, numberedLines(0, 100))
-	socket := filepath.Join(dir, "admin.sock")
 	cfg := writeSourceConfig(t, storeDir, fileSource(logFile)+"\n[metrics]\nlisten = \"127.0.0.1:0\"\n")
-	doc, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), `socket = ""`, `socket = "`+socket+`"`, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	withAdminSocket(t, cfg, dir)
 	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
 	addr := regexp.MustCompile(`listen=(\S+)`).FindStringSubmatch(d.waitLog(t, "metrics endpoint ready"))[1]
 	waitNote("READY=1")

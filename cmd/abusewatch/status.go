@@ -42,8 +42,12 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(w, "abusewatch is running: pid %d, up %s, mode %s, config %s\n", st.PID,
 		uptime(time.Duration(st.UptimeSeconds)*time.Second), st.Mode, st.Config)
 	n := st.Counters
-	fmt.Fprintf(w, "Read %s: %s, %d normal, %d unknown, %d unparsed; %s; %s written, %d delivered.\n",
-		counted(int(n["lines"]), "line"), counted(int(n["events"]), "event"), n["normal"], n["unknown"], n["unparsed"],
+	stale := "" // syslog only, and rare: said when there are some
+	if n["stale"] > 0 {
+		stale = fmt.Sprintf(", %d too old (syslog messages dated more than policy.max_age before they arrived: no event)", n["stale"])
+	}
+	fmt.Fprintf(w, "Read %s: %s, %d normal, %d unknown, %d unparsed%s; %s; %s written, %d delivered.\n",
+		counted(int(n["lines"]), "line"), counted(int(n["events"]), "event"), n["normal"], n["unknown"], n["unparsed"], stale,
 		counted(int(n["incident_updates"]), "incident update"), counted(int(n["reports"]), "report"), n["delivered"])
 	fmt.Fprintf(w, "Store %s: %s, %s, %s, %s.\n", st.Store.Path, counted(int(st.Store.SizeBytes), "byte"),
 		counted(st.Store.Events, "event"), counted(st.Store.Incidents, "incident"), counted(st.Exclusions, "excluded network"))
