@@ -46,8 +46,11 @@ type Counters struct {
 	Batches   atomic.Int64 // batches committed
 
 	Lookups       atomic.Int64 // abuse-contact lookups
-	LookupErrors  atomic.Int64 // lookups that found no contact
 	LookupSeconds atomicFloat  // time spent in lookups
+	// Lookups by result, each once: a contact found; an answer that names no one; no
+	// registry answered (lookup.ErrNoAnswer: a timeout, a server's error, a rate limit);
+	// an address on the do-not-contact list.
+	LookupFound, LookupNotFound, LookupFailed, LookupDNC atomic.Int64
 
 	mu      sync.Mutex
 	byClass map[abusewatch.Class]int64 // events by class
@@ -287,10 +290,23 @@ func (p *Pipeline) contact(ctx context.Context, addr netip.Addr) (abusewatch.Con
 	c, err := p.finder.Contact(ctx, addr)
 	p.Counters.Lookups.Add(1)
 	p.Counters.LookupSeconds.Add(time.Since(start).Seconds())
-	if err != nil {
-		p.Counters.LookupErrors.Add(1)
+	switch {
+	case err == nil:
+		p.Counters.LookupFound.Add(1)
+	case errors.Is(err, lookup.ErrNoAnswer):
+		p.Counters.LookupFailed.Add(1)
+	case errors.Is(err, lookup.ErrDoNotContact):
+		p.Counters.LookupDNC.Add(1)
+	default:
+		p.Counters.LookupNotFound.Add(1)
 	}
 	return c, err
+}
+
+// lookupResults are the lookups by result, for the metrics.
+func (c *Counters) lookupResults() map[string]int64 {
+	return map[string]int64{"found": c.LookupFound.Load(), "not-found": c.LookupNotFound.Load(),
+		"failed": c.LookupFailed.Load(), "do-not-contact": c.LookupDNC.Load()}
 }
 
 // SetTransport replaces the way out (tests use it to trust a loopback server's certificate).
