@@ -32,6 +32,9 @@ type Status struct {
 	// Incidents the last rounds found no abuse contact for (tried again every round).
 	WithoutContact int        `json:"without_contact"`
 	LastErrors     []LogEntry `json:"last_errors"`
+
+	// The store refuses to commit what was read (a full disk): absent while it takes it.
+	StoreRefuses *StoreRefusal `json:"store_refuses,omitempty"`
 }
 
 // SourceStatus is one source: its counters and, for a file, how far it has been read.
@@ -56,12 +59,16 @@ func (d *Daemon) status() Status {
 		Counters: map[string]int64{
 			"lines": c.Lines.Load(), "unparsed": c.Unparsed.Load(), "normal": c.Normal.Load(),
 			"unknown": c.Unknown.Load(), "continued": c.Continued.Load(), "events": c.Events.Load(),
+			// Syslog messages recognised but dated more than policy.max_age before they
+			// arrived (no event), and lines dated when read, their time being too far ahead.
+			"stale": c.Stale.Load(), "redated": c.Redated.Load(),
 			// Incidents made or grown, as the metric abusewatch_incident_updates_total:
 			// "incidents" read as a count of incidents, beside store.incidents, which is.
 			"incident_updates": c.Incidents.Load(),
 			"reports":          c.Reports.Load(), "delivered": c.Delivered.Load(), "batches": c.Batches.Load(),
 		},
-		LastErrors: d.errors.entries(),
+		LastErrors:   d.errors.entries(),
+		StoreRefuses: d.refusal.Load(),
 	}
 	if o := d.outboxShown.Load(); o != nil {
 		st.Outbox = *o

@@ -52,6 +52,18 @@ type Daemon struct {
 	journalTried atomic.Bool
 	// filesLeft: the files followed from the start not yet read to their end once.
 	filesLeft atomic.Int64
+	// refusal: the store refuses the main loop's commits (disk full), nil while it
+	// takes them; commitsRefused counts the refused tries.
+	refusal        atomic.Pointer[StoreRefusal]
+	commitsRefused atomic.Int64
+}
+
+// StoreRefusal is the store refusing to commit what was read (a full disk, an I/O
+// error): reading waits, and the commit is retried with back-off.
+type StoreRefusal struct {
+	Since time.Time `json:"since"`
+	Error string    `json:"error"` // of the last try
+	Lines int       `json:"lines"` // in the batch that waits
 }
 
 // backlogRead says whether the sources have read what they held at start (the lines
@@ -213,10 +225,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 			positions[l.fp.Source] = l.fp
 		}
 	}
-	// flush commits the batch. When the store cannot take it (disk full, I/O error) it
-	// keeps the batch, stops reading (the sources block on the channel) and retries, so
-	// no line is lost and, the positions being committed with the events, none repeated.
-	flush := func(ctx context.Context, retry bool) error {
+	// A commit the store refuses (disk full, I/O error) is a state of the main loop, not a
+	// loop of its own: the batch is kept, the loop stops taking lines (linesIn is nil, so
+	// the sources block: nothing is lost, and, the positions being committed with the
+	// events, nothing repeated) and retry fires when it is time to try again, with
+	// back-off; the watchdog, the admin's requests, reloads and the tickers go on.
+	linesIn := lines
+	var (
+		retry        <-chan time.Time // nil while the store takes commits
+		retryWait    backoff
+		refusedSince time.Time
+	)
+	// commit commits the batch once.
+	commit := func(ctx context.Context) error {
 		if len(recs) == 0 && len(positions) == 0 {
 			return nil
 		}
@@ -224,33 +245,41 @@ func (d *Daemon) Run(ctx context.Context) error {
 		for _, p := range positions {
 			pos = append(pos, p)
 		}
-		wait := backoff{next: time.Second, max: time.Minute}
-		for {
-			err := d.pipe.Ingest(ctx, recs, pos)
-			if _, ok := errors.AsType[*afterCommitError](err); ok {
-				// The events and positions are in; what failed came after (the unknown
-				// lines' tally, the correlation). Ingesting the batch again would store
-				// its events twice.
-				d.log.Warn("batch committed, but processing it failed", "lines", len(recs), "err", err)
-				err = nil
-			}
-			if err == nil {
-				d.log.Debug("batch committed", "lines", len(recs), "total", d.pipe.Counters.Lines.Load())
-				recs = recs[:0]
-				clear(positions)
-				return nil
-			}
-			if ctx.Err() != nil {
-				return nil // stopping: the final flush tries again
-			}
-			if !retry {
-				return err
-			}
-			d.log.Error("cannot commit what was read: reading stops until the store takes it (is the disk full?)",
-				"lines", len(recs), "retry_in", wait.next, "err", err)
-			if wait.wait(ctx) != nil {
-				return nil
-			}
+		err := d.pipe.Ingest(ctx, recs, pos)
+		if _, ok := errors.AsType[*afterCommitError](err); ok {
+			// The events and positions are in; what failed came after (the unknown
+			// lines' tally, the correlation). Ingesting the batch again would store
+			// its events twice.
+			d.log.Warn("batch committed, but processing it failed", "lines", len(recs), "err", err)
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+		d.log.Debug("batch committed", "lines", len(recs), "total", d.pipe.Counters.Lines.Load())
+		recs = recs[:0]
+		clear(positions)
+		return nil
+	}
+	refuse := func(err error) {
+		if refusedSince.IsZero() {
+			refusedSince, retryWait = time.Now(), backoff{next: time.Second, max: time.Minute}
+		}
+		d.commitsRefused.Add(1)
+		d.refusal.Store(&StoreRefusal{Since: refusedSince, Error: sanitizeText(err.Error()), Lines: len(recs)})
+		next := retryWait.next
+		retryWait.next = min(2*retryWait.next, retryWait.max)
+		retry, linesIn = time.After(next), nil
+		d.log.Error("cannot commit what was read: reading stops until the store takes it (is the disk full?)",
+			"lines", len(recs), "retry_in", next, "err", err)
+	}
+	// flush commits the batch, unless a refused one waits for its retry.
+	flush := func(ctx context.Context) {
+		if retry != nil {
+			return
+		}
+		if err := commit(ctx); err != nil && ctx.Err() == nil {
+			refuse(err)
 		}
 	}
 	// The scheduled work: re-correlation on the main loop (the correlator is the main
@@ -306,7 +335,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// policy.report_interval to read does not hold the outbox.
 	waiting := true
 	startWhenRead := func() {
-		if !waiting {
+		if !waiting || retry != nil {
 			return
 		}
 		// What the sources sent before they said they read their backlog is in the
@@ -316,7 +345,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		for range len(lines) {
 			add(<-lines)
 		}
-		if err := flush(ctx, false); err != nil || !read {
+		flush(ctx)
+		if retry != nil || !read {
 			return
 		}
 		waiting = false
@@ -344,17 +374,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 				reportEvery = every
 				reportTicker.Reset(every)
 			}
-		case l := <-lines:
+		case l := <-linesIn:
 			add(l)
 			if len(recs) >= batchSize {
-				if err := flush(ctx, true); err != nil {
-					return err
-				}
+				flush(ctx)
 			}
 		case <-ticker.C:
-			if err := flush(ctx, true); err != nil {
-				return err
+			flush(ctx)
+			startWhenRead()
+		case <-retry:
+			retry = nil
+			if err := commit(ctx); err != nil {
+				if ctx.Err() == nil {
+					refuse(err)
+				}
+				break
 			}
+			d.log.Info("the store takes commits again: reading goes on", "refused_for", time.Since(refusedSince).Round(time.Second))
+			refusedSince, linesIn = time.Time{}, lines
+			d.refusal.Store(nil)
 			startWhenRead()
 		case <-rescan.C:
 			// A glob may match a file that did not exist at start.
@@ -362,8 +400,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 				followNew(files, false)
 			}
 		case <-reportTicker.C:
-			if err := flush(ctx, true); err != nil {
-				return err
+			flush(ctx)
+			if retry != nil {
+				// Nothing new is read, and a round's writes (a report made, a mail
+				// marked sent) would be refused as the batch is: it waits for the next
+				// tick after the store takes commits again.
+				d.log.Info("the outbox round waits: the store refuses commits")
+				break
 			}
 			if waiting {
 				d.log.Info("the logs written while abusewatch was stopped are not all read yet: the outbox round goes anyway")
@@ -374,7 +417,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			superseded := d.outbox.superseded
 			d.outbox.finished(err)
 			d.showOutbox()
-			if superseded {
+			if superseded && retry == nil {
 				d.log.Info("the outbox round stopped by the reload ended: a round under the new config begins")
 				report()
 			}
@@ -390,7 +433,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				}
 			}
 			// The run is over, but what was read must still be committed.
-			err := flush(context.WithoutCancel(ctx), false)
+			err := commit(context.WithoutCancel(ctx))
 			d.log.Info("abusewatch stopped", append(logAttrs(d.cfg), "lines", d.pipe.Counters.Lines.Load())...)
 			return err
 		}

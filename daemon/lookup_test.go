@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -138,5 +139,35 @@ func BenchmarkFinderCachedInStore(b *testing.B) {
 	}
 	if r.Requests.Load() != n {
 		b.Fatalf("RDAP requests = %d, want %d", r.Requests.Load(), n)
+	}
+}
+
+// Each lookup is counted under its result, as the metric abusewatch_lookups_total shows
+// it: a registry that fails (here a 500) is "failed", not "not-found" (which said the
+// address had no contact, and with it every timeout).
+func TestLookupsAreCountedByTheirResult(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	r.Answer("45.9.0.0/16", lookuptest.NetworkAnswer(netip.MustParsePrefix("45.9.0.0/16"), "NET-A", "DE", "abuse@a.example"))
+	cfg := lookupConfig(t, r, "guess = false\n[[do_not_contact]]\nnetwork = \"45.11.0.0/16\"\n[store]\npath = \""+filepath.Join(t.TempDir(), "state.db")+"\"\n")
+	p, err := NewPipeline(cfg, openTestStore(t, cfg), discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.StormWith(1, 500, "") // the next request fails
+	if _, err := p.contact(t.Context(), netip.MustParseAddr("45.9.0.1")); !errors.Is(err, lookup.ErrNoAnswer) {
+		t.Errorf("a lookup the registry answered with a 500: %v; want lookup.ErrNoAnswer", err)
+	}
+	if _, err := p.contact(t.Context(), netip.MustParseAddr("45.9.0.1")); err != nil {
+		t.Errorf("a lookup the registry answered: %v", err)
+	}
+	if _, err := p.contact(t.Context(), netip.MustParseAddr("45.10.0.1")); err == nil || errors.Is(err, lookup.ErrNoAnswer) {
+		t.Errorf("a lookup the registry answered with no network (404): %v; want an error, not lookup.ErrNoAnswer", err)
+	}
+	if _, err := p.contact(t.Context(), netip.MustParseAddr("45.11.0.1")); !errors.Is(err, lookup.ErrDoNotContact) {
+		t.Errorf("a lookup of a do-not-contact network: %v", err)
+	}
+	want := map[string]int64{"found": 1, "not-found": 1, "failed": 1, "do-not-contact": 1}
+	if got := p.Counters.lookupResults(); !maps.Equal(got, want) {
+		t.Errorf("lookups by result %v; want %v", got, want)
 	}
 }

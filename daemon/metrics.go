@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -43,22 +46,44 @@ func (d *Daemon) serveMetrics(ctx context.Context) error {
 	return nil
 }
 
+// metricsExposed is the warning that [metrics] listen is reachable from other hosts (every
+// interface, or an address other than loopback), or nil: the endpoint has no
+// authentication, and it shows the log paths, the sources' errors and the outbox.
+func (c *Config) metricsExposed() *ConfigError {
+	l := c.Metrics.Listen
+	host, _, err := net.SplitHostPort(l)
+	if l == "" || err != nil || host == "localhost" {
+		return nil
+	}
+	where := "every interface"
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return nil
+	} else if host != "" && (err != nil || !a.IsUnspecified()) {
+		where = host + ", not loopback"
+	}
+	return &ConfigError{File: c.file, Line: keyLine(c.doc, "metrics.listen"), Key: "metrics.listen",
+		Problem: fmt.Sprintf("%q listens on %s: anyone who reaches the port reads the metrics (no authentication), the log paths and the outbox included", l, where),
+		Hint:    "listen on 127.0.0.1:9733 and scrape from this host or through a proxy that authenticates, or firewall the port"}
+}
+
 var (
-	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome.", []string{"outcome"}, nil)
-	descSourceRead      = prometheus.NewDesc("abusewatch_source_read_bytes", "Committed read position of each source.", []string{"source"}, nil)
+	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome: each line is counted once (stale: a syslog message an attack rule recognised, dated more than policy.max_age before it arrived, which makes no event).", []string{"outcome"}, nil)
+	descSourceRead      = prometheus.NewDesc("abusewatch_source_read_bytes", "Committed read position of each source file, in bytes (the journal's position is a cursor, syslog has none).", []string{"source"}, nil)
 	descSourceLag       = prometheus.NewDesc("abusewatch_source_lag_bytes", "Bytes behind the end of each source file.", []string{"source"}, nil)
 	descSourceDiscarded = prometheus.NewDesc("abusewatch_source_discarded_total", "Messages and connections a syslog listener discarded, by reason (counted in its errors too).", []string{"source", "reason"}, nil)
 	descSourceLines     = prometheus.NewDesc("abusewatch_source_lines_total", "Lines read from each source.", []string{"source"}, nil)
 	descSourceErrors    = prometheus.NewDesc("abusewatch_source_errors_total", "Read errors of each source.", []string{"source"}, nil)
 	descSourceRotations = prometheus.NewDesc("abusewatch_source_rotations_total", "Rotations seen on each source.", []string{"source"}, nil)
-	descEvents          = prometheus.NewDesc("abusewatch_events_total", "Events recognised, by class.", []string{"class"}, nil)
+	descEvents          = prometheus.NewDesc("abusewatch_events_total", "Events stored, by class; class unknown is the unknown lines with an address in a trusted position, which abusewatch_source_lines_read_total counts as outcome unknown, not event.", []string{"class"}, nil)
 	descIncidents       = prometheus.NewDesc("abusewatch_incident_updates_total", "Incidents created or grown.", nil, nil)
 	descReports         = prometheus.NewDesc("abusewatch_reports_written_total", "Reports written to the outbox.", nil, nil)
 	descDelivered       = prometheus.NewDesc("abusewatch_reports_delivered_total", "Reports delivered.", nil, nil)
 	descOutbox          = prometheus.NewDesc("abusewatch_outbox_reports", "Reports in the outbox, by state.", []string{"state"}, nil)
-	descLookups         = prometheus.NewDesc("abusewatch_lookups_total", "Abuse-contact lookups, by result.", []string{"result"}, nil)
+	descLookups         = prometheus.NewDesc("abusewatch_lookups_total", "Abuse-contact lookups, by result: found, not-found (the registry answered, naming no one), failed (no registry answered: a timeout, a server's error, a rate limit), do-not-contact.", []string{"result"}, nil)
 	descLookupSecs      = prometheus.NewDesc("abusewatch_lookup_seconds_total", "Time spent in abuse-contact lookups.", nil, nil)
 	descStoreBytes      = prometheus.NewDesc("abusewatch_store_bytes", "Size of the state database.", nil, nil)
+	descStoreRefusing   = prometheus.NewDesc("abusewatch_store_commit_refused", "1 while the store refuses to commit what was read (a full disk): reading waits, the commit is retried.", nil, nil)
+	descStoreRefused    = prometheus.NewDesc("abusewatch_store_commits_refused_total", "Commits of what was read that the store refused (each retry counts).", nil, nil)
 	descLogs            = prometheus.NewDesc("abusewatch_log_messages_total", "Warnings and errors logged.", []string{"level"}, nil)
 	descUp              = prometheus.NewDesc("abusewatch_start_time_seconds", "When the daemon started (Unix time).", nil, nil)
 	descRoundRunning    = prometheus.NewDesc("abusewatch_outbox_round_running_seconds", "How long the running round of the outbox (lookups, reports, deliveries) has run; 0 between rounds.", nil, nil)
@@ -70,7 +95,7 @@ type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLines, descSourceRead, descSourceLag, descSourceDiscarded, descSourceLines, descSourceErrors, descSourceRotations, descEvents, descIncidents, descReports,
-		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descLogs, descUp, descRoundRunning, descRoundLast} {
+		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descStoreRefusing, descStoreRefused, descLogs, descUp, descRoundRunning, descRoundLast} {
 		ch <- d
 	}
 }
@@ -83,7 +108,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	for _, o := range []string{"event", "normal", "unknown", "unparsed", "continuation"} {
+	for _, o := range []string{"event", "normal", "unknown", "unparsed", "continuation", "stale"} {
 		key := o
 		switch o {
 		case "event":
@@ -94,8 +119,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descLines, float64(st.Counters[key]), o)
 	}
 	for _, s := range st.Sources {
-		gauge(descSourceRead, float64(s.Offset), s.Source)
-		gauge(descSourceLag, float64(s.Lag), s.Source)
+		if strings.HasPrefix(s.Source, "/") { // a file: the journal's Offset is a sequence number
+			gauge(descSourceRead, float64(s.Offset), s.Source)
+			gauge(descSourceLag, float64(s.Lag), s.Source)
+		}
 		counter(descSourceLines, float64(s.Lines), s.Source)
 		counter(descSourceErrors, float64(s.Errors), s.Source)
 		counter(descSourceRotations, float64(s.Rotations), s.Source)
@@ -116,12 +143,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, state := range abusewatch.ReportStates {
 		gauge(descOutbox, float64(st.Store.Outbox[state]), string(state))
 	}
-	counter(descLookups, float64(counters.Lookups.Load()-counters.LookupErrors.Load()), "found")
-	counter(descLookups, float64(counters.LookupErrors.Load()), "not-found")
+	for result, n := range counters.lookupResults() {
+		counter(descLookups, float64(n), result)
+	}
 	counter(descLookupSecs, counters.LookupSeconds.Load())
 	gauge(descStoreBytes, float64(st.Store.SizeBytes))
-	for level, n := range c.d.errors.counts() {
-		counter(descLogs, float64(n), level)
+	refusing := 0.0
+	if st.StoreRefuses != nil {
+		refusing = 1
+	}
+	gauge(descStoreRefusing, refusing)
+	counter(descStoreRefused, float64(c.d.commitsRefused.Load()))
+	// Both levels from the start, 0 too: an alert on the first error needs the series.
+	logged := c.d.errors.counts()
+	for _, level := range []slog.Level{slog.LevelWarn, slog.LevelError} {
+		counter(descLogs, float64(logged[level.String()]), level.String())
 	}
 	gauge(descUp, float64(st.Started.Unix()))
 	running := 0.0

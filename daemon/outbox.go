@@ -1628,11 +1628,7 @@ func (p *Pipeline) recipientNow(ctx context.Context, conf *lookup.Finder, a neti
 func (p *Pipeline) listedNow(ctx context.Context, a netip.Addr, c abusewatch.Contact) (to *abusewatch.Contact, why string, err error) {
 	start := time.Now()
 	now, err := p.finder.Listed(ctx, a)
-	p.Counters.Lookups.Add(1)
-	p.Counters.LookupSeconds.Add(time.Since(start).Seconds())
-	if err != nil {
-		p.Counters.LookupErrors.Add(1)
-	}
+	p.countLookup(start, err)
 	desk := slices.ContainsFunc(now.Mailboxes, func(m abusewatch.Mailbox) bool { return m.Role != "cert" })
 	if err != nil || now.Guess || !desk || sameRecipients(now, c) {
 		return nil, "", nil

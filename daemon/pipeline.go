@@ -39,7 +39,7 @@ type Counters struct {
 	Events    atomic.Int64 // records recognised as events
 	Skipped   atomic.Int64 // records older than --since
 	Redated   atomic.Int64 // records dated more than a day after they were read, dated when read (clock.go)
-	Stale     atomic.Int64 // syslog messages dated more than policy.max_age before they arrived: no event (clock.go)
+	Stale     atomic.Int64 // syslog messages an attack rule recognised, dated more than policy.max_age before they arrived: no event (clock.go)
 	Incidents atomic.Int64 // incidents created or grown
 	Reports   atomic.Int64 // reports written to the outbox
 	Delivered atomic.Int64 // reports delivered
@@ -47,8 +47,11 @@ type Counters struct {
 	Batches   atomic.Int64 // batches committed
 
 	Lookups       atomic.Int64 // abuse-contact lookups
-	LookupErrors  atomic.Int64 // lookups that found no contact
 	LookupSeconds atomicFloat  // time spent in lookups
+	// Lookups by result, each once: a contact found; an answer that names no one; no
+	// registry answered (lookup.ErrNoAnswer: a timeout, a server's error, a rate limit);
+	// an address on the do-not-contact list.
+	LookupFound, LookupNotFound, LookupFailed, LookupDNC atomic.Int64
 
 	mu      sync.Mutex
 	byClass map[abusewatch.Class]int64 // events by class
@@ -286,12 +289,30 @@ func NewTransport(cfg *Config) (mailer.Transport, error) {
 func (p *Pipeline) contact(ctx context.Context, addr netip.Addr) (abusewatch.Contact, error) {
 	start := time.Now()
 	c, err := p.finder.Contact(ctx, addr)
+	p.countLookup(start, err)
+	return c, err
+}
+
+// countLookup counts a lookup that started at start and ended with err, by its result.
+func (p *Pipeline) countLookup(start time.Time, err error) {
 	p.Counters.Lookups.Add(1)
 	p.Counters.LookupSeconds.Add(time.Since(start).Seconds())
-	if err != nil {
-		p.Counters.LookupErrors.Add(1)
+	switch {
+	case err == nil:
+		p.Counters.LookupFound.Add(1)
+	case errors.Is(err, lookup.ErrNoAnswer):
+		p.Counters.LookupFailed.Add(1)
+	case errors.Is(err, lookup.ErrDoNotContact):
+		p.Counters.LookupDNC.Add(1)
+	default:
+		p.Counters.LookupNotFound.Add(1)
 	}
-	return c, err
+}
+
+// lookupResults are the lookups by result, for the metrics.
+func (c *Counters) lookupResults() map[string]int64 {
+	return map[string]int64{"found": c.LookupFound.Load(), "not-found": c.LookupNotFound.Load(),
+		"failed": c.LookupFailed.Load(), "do-not-contact": c.LookupDNC.Load()}
 }
 
 // SetTransport replaces the way out (tests use it to trust a loopback server's certificate).
@@ -313,7 +334,11 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	stale := false // the record's event is kept out (checkClock)
 	keep := func(ev abusewatch.Event, recognised bool) {
 		if stale {
-			n.stale++
+			// With normal, unknown, unparsed and events, every line once: an unknown
+			// line's event kept out is counted unknown.
+			if recognised {
+				n.stale++
+			}
 			return
 		}
 		if !p.since.IsZero() && ev.Time.Before(p.since) {

@@ -369,6 +369,9 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 	if w := c.journalUnreadable(); w != nil {
 		warnings = append(warnings, w)
 	}
+	if w := c.metricsExposed(); w != nil {
+		warnings = append(warnings, w)
+	}
 	if c.Admin.Socket != "" && c.Admin.Group != "" {
 		p, err := allowedPeers(c.Admin.Group)
 		if err == nil {

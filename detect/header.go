@@ -218,9 +218,13 @@ var months = map[string]time.Month{
 	"Sep": time.September, "Oct": time.October, "Nov": time.November, "Dec": time.December,
 }
 
-// parseRFC3339 reads an RFC 3339 timestamp; one without a zone is in loc.
+// parseRFC3339 reads an RFC 3339 timestamp; one without a zone is in loc. A zone written
+// without its colon ("+0000", as journalctl -o short-iso of systemd 252 writes it) is read too.
 func parseRFC3339(s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05.999999999-0700", s); err == nil {
 		return t, nil
 	}
 	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc); err == nil {

@@ -92,6 +92,18 @@ const maxRDAPResponse = 1 << 20
 // the do-not-contact list: the caller must not report it, not try again later.
 var ErrDoNotContact = errors.New("the network is on the do-not-contact list")
 
+// ErrNoAnswer is matched (errors.Is) by the error Contact returns when no registry
+// answered (a timeout, a refused connection, a server's error, a rate limit that
+// outlasted the wait): unlike an answer that names no one, the address may well have a
+// contact. The error's text is the failure's own.
+var ErrNoAnswer = errors.New("no answer from the registry")
+
+// noAnswer is a failure to get a registry's answer: it is ErrNoAnswer.
+type noAnswer struct{ error }
+
+func (e noAnswer) Unwrap() error        { return e.error }
+func (e noAnswer) Is(target error) bool { return target == ErrNoAnswer }
+
 // Counters count what a Finder did, for tests, benchmarks and the admin.
 type Counters struct {
 	RDAPRequests atomic.Int64 // HTTP requests sent to RDAP servers
@@ -362,7 +374,7 @@ func (f *Finder) find(ctx context.Context, addr netip.Addr, whois, guess bool) (
 			if whois {
 				ptr()
 			}
-			return fd, err
+			return fd, noAnswer{err}
 		}
 	} else {
 		c = abusewatch.Contact{Network: netip.PrefixFrom(addr, addr.BitLen()), Problem: "RDAP is disabled"}

@@ -121,6 +121,40 @@ func TestCheckConfigWarnsOfMissingLogFile(t *testing.T) {
 	}
 }
 
+// The metrics endpoint has no authentication: a listen address other hosts reach is
+// warned of (":9733" passed without a word), loopback is not.
+func TestCheckConfigWarnsOfMetricsOnEveryInterface(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ listen, want string }{
+		{":9733", `listens on every interface`},
+		{"0.0.0.0:9733", `listens on every interface`},
+		{"[::]:9733", `listens on every interface`},
+		{"192.0.2.7:9733", `listens on 192.0.2.7, not loopback`},
+		{"127.0.0.1:9733", ""},
+		{"[::1]:9733", ""},
+		{"localhost:9733", ""},
+	} {
+		doc := "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[[source]]\nfiles = [\"" + logFile + "\"]\n" +
+			"[metrics]\nlisten = \"" + tc.listen + "\"\n"
+		if err := os.WriteFile(filepath.Join(dir, "x.toml"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := runBinary(t, dir, "check-config", "x.toml")
+		switch {
+		case code != 0 || !strings.HasPrefix(stdout, "x.toml: OK: "):
+			t.Errorf("%s: exit %d\n%s%s", tc.listen, code, stdout, stderr)
+		case tc.want == "" && stderr != "":
+			t.Errorf("%s: warned of loopback: %s", tc.listen, stderr)
+		case tc.want != "" && !strings.Contains(stderr, "warning: x.toml:8: metrics.listen: \""+tc.listen+"\" "+tc.want+": anyone who reaches the port reads the metrics"):
+			t.Errorf("%s: stderr %q; want a warning that it %s", tc.listen, stderr, tc.want)
+		}
+	}
+}
+
 // A bad config gives file:line: key: problem (did you mean …?), and run refuses to start.
 func TestBadConfigIsRefusedByCheckConfigAndRun(t *testing.T) {
 	dir := t.TempDir()

@@ -232,3 +232,17 @@ func readThenStop(t *testing.T, dir, logFile string) (cfg string) {
 	d.stop(t)
 	return cfg
 }
+
+// withAdminSocket gives cfg, a config writeSourceConfig wrote, an admin socket in dir, for
+// the tests that ask the daemon (status, reload) while it runs.
+func withAdminSocket(t *testing.T, cfg, dir string) {
+	t.Helper()
+	doc, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = []byte(strings.Replace(string(doc), `socket = ""`, `socket = "`+filepath.Join(dir, "admin.sock")+`"`, 1))
+	if err := os.WriteFile(cfg, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

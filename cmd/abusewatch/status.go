@@ -46,11 +46,19 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	if n["continued"] > 0 {
 		continued = ", " + counted(int(n["continued"]), "continuation line") + " of PostgreSQL's"
 	}
-	fmt.Fprintf(w, "Read %s: %s, %d normal, %d unknown, %d unparsed%s; %s; %s written, %d delivered.\n",
-		counted(int(n["lines"]), "line"), counted(int(n["events"]), "event"), n["normal"], n["unknown"], n["unparsed"], continued,
+	stale := "" // syslog only, and rare: said when there are some
+	if n["stale"] > 0 {
+		stale = fmt.Sprintf(", %d too old (syslog messages dated more than policy.max_age before they arrived: no event)", n["stale"])
+	}
+	fmt.Fprintf(w, "Read %s: %s, %d normal, %d unknown, %d unparsed%s%s; %s; %s written, %d delivered.\n",
+		counted(int(n["lines"]), "line"), counted(int(n["events"]), "event"), n["normal"], n["unknown"], n["unparsed"], continued, stale,
 		counted(int(n["incident_updates"]), "incident update"), counted(int(n["reports"]), "report"), n["delivered"])
 	fmt.Fprintf(w, "Store %s: %s, %s, %s, %s.\n", st.Store.Path, counted(int(st.Store.SizeBytes), "byte"),
 		counted(st.Store.Events, "event"), counted(st.Store.Incidents, "incident"), counted(st.Exclusions, "excluded network"))
+	if r := st.StoreRefuses; r != nil {
+		fmt.Fprintf(w, "  The store refuses commits since %s: %s. Reading waits (nothing is lost; %s kept, retried with back-off): is the disk full?\n",
+			shownTime(r.Since, shownZone(cfg)), r.Error, counted(r.Lines, "line"))
+	}
 	if st.Store.FreeBytes > 64<<20 && st.Store.FreeBytes*4 > st.Store.SizeBytes {
 		fmt.Fprintf(w, "  %s of it or more is free for reuse: stop the daemon and run abusewatch compact to give it back.\n", megabytes(st.Store.FreeBytes))
 	}
