@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -103,14 +104,22 @@ func (s *adminSetup) incidents(t *testing.T, args ...string) []daemon.IncidentIn
 // waitIncidents polls the daemon's incident list (its own counter) until n are there.
 func (s *adminSetup) waitIncidents(t *testing.T, n int) []daemon.IncidentInfo {
 	t.Helper()
+	return s.waitIncidentsFor(t, fmt.Sprintf("%d incidents", n), func(incs []daemon.IncidentInfo) bool { return len(incs) >= n })
+}
+
+// waitIncidentsFor waits up to 30 s for the daemon's incidents to be what done says:
+// lines appended at once may be read in two batches, and an incident made of the first
+// is listed before the second grows it.
+func (s *adminSetup) waitIncidentsFor(t *testing.T, want string, done func([]daemon.IncidentInfo) bool) []daemon.IncidentInfo {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		incs := s.incidents(t, "--since", "3650d")
-		if len(incs) >= n {
+		if done(incs) {
 			return incs
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d incidents after 30s; want %d", len(incs), n)
+			t.Fatalf("incidents after 30s: %+v; want %s", incs, want)
 		}
 	}
 }
@@ -123,7 +132,7 @@ func attackedAdminSetup(t *testing.T) (*adminSetup, time.Time) {
 	s.start(t)
 	start := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
 	appendFile(t, s.logFile, attackLines(6, start, 40000))
-	s.waitIncidents(t, 1)
+	s.waitIncidentsFor(t, "one of 6 attempts", func(incs []daemon.IncidentInfo) bool { return len(incs) > 0 && incs[0].Attempts >= 6 })
 	return s, start
 }
 
@@ -220,8 +229,8 @@ func TestIncidentsIPAndNetAnswerFromTheDaemonAndOffline(t *testing.T) {
 	s := newAdminSetup(t)
 	d := s.start(t)
 	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000))
-	incs := s.waitIncidents(t, 1)
-	if incs[0].Addr.String() != "3.3.3.3" || incs[0].Attempts != 6 {
+	incs := s.waitIncidentsFor(t, "one of 6 attempts", func(incs []daemon.IncidentInfo) bool { return len(incs) > 0 && incs[0].Attempts >= 6 })
+	if len(incs) != 1 || incs[0].Addr.String() != "3.3.3.3" || incs[0].Attempts != 6 {
 		t.Errorf("incident = %+v", incs[0])
 	}
 	var ip daemon.NetworkInfo
