@@ -308,6 +308,11 @@ type openFile struct {
 	lineLen int64  // the bytes of that line read so far
 	fp      []byte // the last bytes before offset
 	buf     []byte
+	// liveFrom is where the file ended when it was first read to its end (-1: not yet):
+	// a line that ends after it was added as the follower followed it, and read within
+	// a poll of being written (abusewatch.Record.Live); those before are a backlog (a
+	// first read, lines written while the daemon was stopped), maybe months old.
+	liveFrom int64
 	// markAs is the name its positions are committed under: the path's ("") while it is
 	// the file under the path, its rotated mark's once the path has a new file (lines
 	// written to it late must not move the path's position back to it).
@@ -1052,7 +1057,9 @@ func (ff *fileFollower) truncated(ctx context.Context, cur *openFile, size int64
 	if _, err := cur.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	cur.offset, cur.pending, cur.lineLen, cur.fp = 0, nil, 0, nil
+	// What the file holds now is read as a backlog: who truncated it may have written
+	// anything to it since.
+	cur.offset, cur.pending, cur.lineLen, cur.fp, cur.liveFrom = 0, nil, 0, nil, -1
 	return ff.emit(ctx, sourceLine{pos: cur.pos(ff.path), fp: cur.fingerprint(ff.path), posOnly: true})
 }
 
@@ -1133,7 +1140,7 @@ func (ff *fileFollower) openFrom(f *os.File, name string, offset int64) *openFil
 		return nil
 	}
 	ff.denied = false
-	o := &openFile{name: name, f: f, r: f, id: identity(name, fi), buf: make([]byte, 64<<10)}
+	o := &openFile{name: name, f: f, r: f, id: identity(name, fi), buf: make([]byte, 64<<10), liveFrom: -1}
 	if format := fileFormat(f); format != "" && name != ff.path {
 		zr, release, err := decompress(f, format)
 		if err != nil {
@@ -1212,6 +1219,8 @@ func (ff *fileFollower) drain(ctx context.Context, o *openFile) error {
 		if n == 0 || err != nil {
 			if err != nil && !errors.Is(err, io.EOF) {
 				ff.fail("cannot read", err)
+			} else if o.liveFrom < 0 {
+				o.liveFrom = o.offset + o.lineLen
 			}
 			return nil
 		}
@@ -1253,7 +1262,8 @@ func (ff *fileFollower) split(ctx context.Context, o *openFile, chunk []byte) er
 		}
 		// The record is the line without a carriage return before its newline; the
 		// fingerprint (remember) keeps the bytes as the file holds them.
-		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now()},
+		live := o.liveFrom >= 0 && o.offset > o.liveFrom
+		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now(), Live: live},
 			pos: o.pos(mark), fp: o.fingerprint(mark)}); err != nil {
 			return err
 		}
