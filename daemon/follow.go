@@ -113,8 +113,11 @@ type fileFollower struct {
 	// the next one is mark number marks. marksRead: it was read from the store.
 	marks     int64
 	marksRead bool
-	seen      []store.Position // identities of the last files read, to never read one twice
-	heads     [][]byte         // the first bytes of the last files read, to know their copies
+	// marksSince is when the path's rotations began to be marked (UnixNano; 0: since it
+	// was first read), committed with the count (its Dev): see loadMarks.
+	marksSince uint64
+	seen       []store.Position // identities of the last files read, to never read one twice
+	heads      [][]byte         // the first bytes of the last files read, to know their copies
 
 	// listed, when set, is called after each listing of the rotated files: a test
 	// renames files there to make logrotate's renames fall between a listing and what
@@ -493,7 +496,7 @@ func (ff *fileFollower) markRotated(ctx context.Context, o *openFile) error {
 	slot := rotatedMark(ff.path, ff.marks)
 	// The count before the mark: committed alone (a batch may end between them), a
 	// number is skipped; the other way round, the next mark would overwrite this one.
-	if err := ff.emit(ctx, sourceLine{pos: store.Position{Source: marksKey(ff.path), Inode: marksNumbered, Offset: ff.marks + 1}, posOnly: true}); err != nil {
+	if err := ff.emit(ctx, sourceLine{pos: ff.marksCount(ff.marks + 1), posOnly: true}); err != nil {
 		return err
 	}
 	if err := ff.emit(ctx, sourceLine{pos: o.pos(slot), fp: o.fingerprint(slot), posOnly: true}); err != nil {
@@ -524,9 +527,16 @@ func (ff *fileFollower) loadMarks(ctx context.Context) error {
 		return nil
 	}
 	if !ok {
-		return nil
+		// Committed from the first start on: a store without it was written by a daemon
+		// that kept no marks (older than them), and scan warns that such a daemon may
+		// have read a rotated file it cannot know (unmarkedRotationOf). The path read
+		// before (by such a daemon, or a scan): its rotations are marked from now.
+		if _, read, err := ff.store.Position(ff.path); err == nil && read {
+			ff.marksSince = uint64(time.Now().UnixNano())
+		}
+		return ff.emit(ctx, sourceLine{pos: ff.marksCount(0), posOnly: true})
 	}
-	ff.marks = max(count.Offset, 0)
+	ff.marks, ff.marksSince = max(count.Offset, 0), count.Dev
 	all, err := ff.store.Positions()
 	if err != nil {
 		ff.fail("cannot read the rotated marks: the files rotated away are not watched", err)
@@ -568,7 +578,7 @@ func (ff *fileFollower) loadMarks(ctx context.Context) error {
 			}
 		}
 		// Committed after the renames: a store that says its marks are numbered has them so.
-		if err := ff.emit(ctx, sourceLine{pos: store.Position{Source: marksKey(ff.path), Inode: marksNumbered, Offset: ff.marks}, posOnly: true}); err != nil {
+		if err := ff.emit(ctx, sourceLine{pos: ff.marksCount(ff.marks), posOnly: true}); err != nil {
 			return err
 		}
 	}
@@ -1308,8 +1318,14 @@ func markNumber(path, name string) (n int64, ok bool) {
 	return n, ok && err == nil && n >= 0 && strconv.FormatInt(n, 10) == num
 }
 
+// marksCount is the position that commits n rotated marks made for the path.
+func (ff *fileFollower) marksCount(n int64) store.Position {
+	return store.Position{Source: marksKey(ff.path), Dev: ff.marksSince, Inode: marksNumbered, Offset: n}
+}
+
 // marksKey is where the number of rotated marks made for path is committed (its Offset;
-// its Inode is marksNumbered), under a key no path can have.
+// its Inode is marksNumbered; its Dev since when they are made, see loadMarks), under a
+// key no path can have.
 func marksKey(path string) string { return path + "\x00rotated marks" }
 
 // fingerprintKey is where the fingerprint of a followed path is committed. It is a
