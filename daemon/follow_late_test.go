@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -241,4 +242,47 @@ func TestLinesWrittenToTheRotatedFileWhileTheDaemonWasStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStoredOnce(t, cfg, 160)
+}
+
+// A file rotated away, let go, is found grown at the next look but no longer holds the
+// bytes read last before where it was read to (truncated and written again): what was
+// written to it is not read, and the follower says so, naming the file and the bytes,
+// and counts it in the source's errors (status, metrics).
+func TestARotatedFileLetGoThatCannotBeReadOnIsWarnedOf(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	appendTo(t, path, userLines(0, 10))
+	tap := &logTap{more: make(chan struct{})}
+	ff := &fileFollower{path: path, log: slog.New(tap), store: noPositions{}, c: &SourceCounters{}, out: make(chan sourceLine, 100)}
+	ctx := context.Background()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := ff.open(ctx, path, fi.Size())
+	if o == nil {
+		t.Fatal("cannot open the file")
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := ff.keepLate(ctx, o, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ff.readLate(ctx, t0.Add(lateQuiet)); err != nil || len(ff.late) != 0 {
+		t.Fatalf("held %d files after lateQuiet, %v; want it let go", len(ff.late), err)
+	}
+	// Truncated and written again, longer: the same inode.
+	text := userLines(500, 530)
+	if err := os.WriteFile(path+".1", []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ff.readLate(ctx, t0.Add(lateQuiet+lateCheck)); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("bytes_not_read=%d", int64(len(text))-fi.Size())
+	if n := tap.count("WARN", "rotated="+path+".1", want); n != 1 || ff.c.Errors.Load() != 1 || ff.c.Lines.Load() != 0 {
+		t.Errorf("%d warnings with %s, %d errors counted, %d lines read; want 1, 1, none; the log:\n%s",
+			n, want, ff.c.Errors.Load(), ff.c.Lines.Load(), strings.Join(tap.all(), "\n"))
+	}
 }
