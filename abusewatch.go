@@ -18,6 +18,11 @@ type Record struct {
 	Line   string    // the line without its trailing newline, exactly as read
 	Offset int64     // byte offset just after this line in the source
 	Read   time.Time // when the daemon read it (the fallback when the line has no usable timestamp)
+	// Live says that the line was read as it was written: a followed file's line added
+	// after the daemon had read the file to its end. Its time without a year may then be
+	// a fast clock's, up to a month ahead; a line read in a backlog (a file's first read,
+	// lines written while the daemon was stopped) may be eleven months old instead.
+	Live bool
 }
 
 // Class names what an event is, in the words of the threat, e.g. "auth-failure".

@@ -15,8 +15,10 @@ import (
 // another time zone that writes no offset. A time later than that is not believed (no
 // report claims an attack "to come"): the record is dated when it was read, and the
 // host's clock is warned of. A year-less time gets its year by detect.WithYear, which
-// takes up to a month ahead for this year's, so that a fast clock's lines are dated
-// when read rather than a year back.
+// takes up to a month ahead for this year's from the syslog listener and for a followed
+// file's line read as it was written (abusewatch.Record.Live), so that a fast clock's
+// lines are dated when read rather than a year back; a day for a backlog (a file's
+// first read, lines written while the daemon was stopped), which may be months old.
 const maxAhead = 24 * time.Hour
 
 // believedTime is t, the time a record read at read gives, or read when t is more than

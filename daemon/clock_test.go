@@ -65,10 +65,11 @@ func eventTimes(t *testing.T, cfg *Config, addr string) []time.Time {
 
 // A followed file's lines dated more than a day after they were read (a fleet host's
 // clock, written by a central rsyslog) are dated when they were read: 200 days ahead,
-// as the listener does. (Without a year, a file's line more than a day ahead is last
+// as the listener does. (Without a year, a backlog's line more than a day ahead is last
 // year's: a file read the first time may hold lines of eleven months ago, see
-// detect.ParseHeader.) A line dated an hour ago is believed. The host's clock is warned
-// of once, not per line.
+// detect.ParseHeader; a line added as the file is followed gets a month, see
+// TestAFastClocksYearlessLineWrittenAsFollowedIsThisYears.) A line dated an hour ago is
+// believed. The host's clock is warned of once, not per line.
 func TestAFollowedFilesLineDatedAheadIsDatedWhenRead(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "web2.log")

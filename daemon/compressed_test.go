@@ -84,6 +84,15 @@ func (s savedPositions) Position(source string) (store.Position, bool, error) {
 	return p, ok, nil
 }
 
+func (s savedPositions) Positions() ([]store.Position, error) {
+	var out []store.Position
+	for k, p := range s {
+		p.Source = k
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // The daemon stopped in the middle of a file that logrotate then rotated and compressed
 // with gzip, xz or zstd: the follower reads the rest of it from the compressed copy,
 // from the saved offset, then the new file, each line once. Compressed with lz4, which

@@ -92,6 +92,7 @@ type fileFollower struct {
 	log   *slog.Logger
 	store interface {
 		Position(string) (store.Position, bool, error)
+		Positions() ([]store.Position, error)
 	}
 	c   *SourceCounters
 	out chan<- sourceLine
@@ -101,14 +102,22 @@ type fileFollower struct {
 	// truncations resume found included, or the first attempt to open it that failed.
 	readAtStart func()
 
-	denied bool      // a permission error was already logged
-	late   *lateFile // the file rotated away last, read on for a while
-	// marks counts the rotated marks kept for the path, across restarts (marksKey):
-	// the next one takes slot marks%rotatedMarks. marksRead: it was read from the store.
+	denied bool        // a permission error was already logged
+	late   []*lateFile // the files rotated away, read on while written to, oldest first
+	letGo  []letGoFile // the files rotated away that were closed, watched for growth
+	// lastCheck is when the files let go were last looked at (checkLetGo).
+	lastCheck time.Time
+	// quiet and check, when set, stand for lateQuiet and lateCheck (tests).
+	quiet, check time.Duration
+	// marks counts the rotated marks made for the path, across restarts (marksKey):
+	// the next one is mark number marks. marksRead: it was read from the store.
 	marks     int64
 	marksRead bool
-	seen      []store.Position // identities of the last files read, to never read one twice
-	heads     [][]byte         // the first bytes of the last files read, to know their copies
+	// marksSince is when the path's rotations began to be marked (UnixNano; 0: since it
+	// was first read), committed with the count (its Dev): see loadMarks.
+	marksSince uint64
+	seen       []store.Position // identities of the last files read, to never read one twice
+	heads      [][]byte         // the first bytes of the last files read, to know their copies
 
 	// listed, when set, is called after each listing of the rotated files: a test
 	// renames files there to make logrotate's renames fall between a listing and what
@@ -302,6 +311,11 @@ type openFile struct {
 	lineLen int64  // the bytes of that line read so far
 	fp      []byte // the last bytes before offset
 	buf     []byte
+	// liveFrom is where the file ended when it was first read to its end (-1: not yet):
+	// a line that ends after it was added as the follower followed it, and read within
+	// a poll of being written (abusewatch.Record.Live); those before are a backlog (a
+	// first read, lines written while the daemon was stopped), maybe months old.
+	liveFrom int64
 	// markAs is the name its positions are committed under: the path's ("") while it is
 	// the file under the path, its rotated mark's once the path has a new file (lines
 	// written to it late must not move the path's position back to it).
@@ -324,12 +338,20 @@ func (o *openFile) close() {
 }
 
 func (ff *fileFollower) run(ctx context.Context) error {
+	if err := ff.loadMarks(ctx); err != nil {
+		return err
+	}
 	cur, err := ff.resume(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { cur.close() }()
-	defer func() { ff.dropLate() }()
+	defer func() { ff.closeLate() }()
+	// The files read at the start were read to their end: none of them is a mark's file
+	// that grew.
+	ff.letGo = slices.DeleteFunc(ff.letGo, func(g letGoFile) bool {
+		return slices.Contains(ff.seen, store.Position{Dev: g.mark.pos.Dev, Inode: g.mark.pos.Inode})
+	})
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	caughtUp := store.Position{Offset: -1} // the last position logged as the end of the file
@@ -463,23 +485,18 @@ func (ff *fileFollower) rotated(ctx context.Context, cur *openFile, wait <-chan 
 // path, was read to under a name of its own: the new file's takes the path's, and `scan`
 // of the rotated file (name.1) must know its lines were read, whether they were read
 // while it was rotated, or at a start after a rotation while the daemon was stopped, or
-// as a file rotated in between. The last rotatedMarks rotations are kept.
+// as a file rotated in between. Each rotation gets a mark of its own, however many
+// there are; the old ones are forgotten (forgetOldMarks).
 func (ff *fileFollower) markRotated(ctx context.Context, o *openFile) error {
 	if !ff.marksRead {
-		// Counted from 0 at each start, the first mark after a restart took slot 0,
-		// the mark of a file rotated before the stop that scan may still be given.
-		p, ok, err := ff.store.Position(marksKey(ff.path))
-		if err != nil {
-			ff.fail("cannot read how many rotated marks were kept: counting from 0", err)
-		} else if ok {
-			ff.marks = max(p.Offset, 0)
+		if err := ff.loadMarks(ctx); err != nil {
+			return err
 		}
-		ff.marksRead = true
 	}
 	slot := rotatedMark(ff.path, ff.marks)
-	// The count before the mark: committed alone (a batch may end between them), a slot
-	// is skipped; the other way round, the next mark would overwrite this one.
-	if err := ff.emit(ctx, sourceLine{pos: store.Position{Source: marksKey(ff.path), Offset: ff.marks + 1}, posOnly: true}); err != nil {
+	// The count before the mark: committed alone (a batch may end between them), a
+	// number is skipped; the other way round, the next mark would overwrite this one.
+	if err := ff.emit(ctx, sourceLine{pos: ff.marksCount(ff.marks + 1), posOnly: true}); err != nil {
 		return err
 	}
 	if err := ff.emit(ctx, sourceLine{pos: o.pos(slot), fp: o.fingerprint(slot), posOnly: true}); err != nil {
@@ -488,79 +505,323 @@ func (ff *fileFollower) markRotated(ctx context.Context, o *openFile) error {
 	ff.marks++
 	o.markAs = slot
 	ff.c.Rotations.Add(1)
+	return ff.forgetOldMarks(ctx)
+}
+
+// marksNumbered, in the Inode of the count committed at marksKey, says that each rotated
+// mark is named by its number. Before, mark n was named n%8, a ring that the ninth
+// rotation overwrote (and scan then read that file's lines again): loadMarks renames
+// the marks of such a store by their number once.
+const marksNumbered = 1
+
+// loadMarks reads how many rotated marks were made for the path (the count goes on
+// across restarts: counted from 0, the first mark after a restart overwrote the mark
+// of a file rotated before the stop), names the marks of a store written before
+// marksNumbered by their number, and watches the files of the marks (checkLetGo): a
+// writer that kept one open may have added lines to it while the daemon was stopped.
+func (ff *fileFollower) loadMarks(ctx context.Context) error {
+	ff.marksRead = true
+	count, ok, err := ff.store.Position(marksKey(ff.path))
+	if err != nil {
+		ff.fail("cannot read how many rotated marks were made: counting from 0", err)
+		return nil
+	}
+	if !ok {
+		// Committed from the first start on: a store without it was written by a daemon
+		// that kept no marks (older than them), and scan warns that such a daemon may
+		// have read a rotated file it cannot know (unmarkedRotationOf). The path read
+		// before (by such a daemon, or a scan): its rotations are marked from now.
+		if _, read, err := ff.store.Position(ff.path); err == nil && read {
+			ff.marksSince = uint64(time.Now().UnixNano())
+		}
+		return ff.emit(ctx, sourceLine{pos: ff.marksCount(0), posOnly: true})
+	}
+	ff.marks, ff.marksSince = max(count.Offset, 0), count.Dev
+	all, err := ff.store.Positions()
+	if err != nil {
+		ff.fail("cannot read the rotated marks: the files rotated away are not watched", err)
+		return nil
+	}
+	pos := map[string]store.Position{}
+	for _, p := range all {
+		pos[p.Source] = p
+	}
+	if count.Inode != marksNumbered {
+		if ff.marks > rotatedMarks {
+			// Mark n was named n%rotatedMarks: the mark named k is the newest n below
+			// the count that k is the rest of.
+			for k := range int64(rotatedMarks) {
+				old := rotatedMark(ff.path, k)
+				m, ok := pos[old]
+				n := k + rotatedMarks*((ff.marks-1-k)/rotatedMarks)
+				if !ok || n == k {
+					continue
+				}
+				name := rotatedMark(ff.path, n)
+				m.Source = name
+				l := sourceLine{pos: m, posOnly: true}
+				if fp, ok := pos[fingerprintKey(old)]; ok {
+					fp.Source = fingerprintKey(name)
+					l.fp, pos[fp.Source] = fp, fp
+				}
+				// The new name before the old one is forgotten: a stop in between
+				// leaves two names of one mark, not none.
+				if err := ff.emit(ctx, l); err != nil {
+					return err
+				}
+				if err := ff.forget(ctx, old); err != nil {
+					return err
+				}
+				pos[name] = m
+				delete(pos, old)
+				delete(pos, fingerprintKey(old))
+			}
+		}
+		// Committed after the renames: a store that says its marks are numbered has them so.
+		if err := ff.emit(ctx, sourceLine{pos: ff.marksCount(ff.marks), posOnly: true}); err != nil {
+			return err
+		}
+	}
+	type numbered struct {
+		n int64
+		g letGoFile
+	}
+	var marks []numbered
+	for name, m := range pos {
+		n, ok := markNumber(ff.path, name)
+		if !ok || m.Offset <= 0 {
+			continue
+		}
+		fp, have := pos[fingerprintKey(name)]
+		marks = append(marks, numbered{n, letGoFile{mark: markOf(m, fp, have), as: name, size: m.Offset}})
+	}
+	slices.SortFunc(marks, func(a, b numbered) int { return int(a.n - b.n) })
+	for _, m := range marks[max(0, len(marks)-maxLetGo):] {
+		ff.letGo = append(ff.letGo, m.g)
+	}
 	return nil
 }
 
-// lateQuiet and lateFor bound how long a file rotated away is read on after the path
-// got a new file: until no line came for lateQuiet, and no longer than lateFor.
+// forget deletes the committed mark name and its fingerprint.
+func (ff *fileFollower) forget(ctx context.Context, name string) error {
+	return ff.emit(ctx, sourceLine{pos: store.Position{Source: name, Forget: true}, fp: store.Position{Source: fingerprintKey(name), Forget: true}, posOnly: true})
+}
+
+// forgetOldMarks forgets the rotated marks of the path but the newest: rotatedMarks of
+// them, or, when more rotated files lie beside the path (logrotate's rotate 24, hourly),
+// one more than there are files, so that each of those keeps its mark (each is one of
+// the newest rotations). Forgotten marks are of files deleted by now, or moved away
+// longer ago than rotatedMarks rotations.
+func (ff *fileFollower) forgetOldMarks(ctx context.Context) error {
+	all, err := ff.store.Positions()
+	if err != nil {
+		ff.fail("cannot read the rotated marks to forget the old ones", err)
+		return nil
+	}
+	keep := max(rotatedMarks, int64(len(ff.listRotated()))+1)
+	for _, p := range all {
+		if n, ok := markNumber(ff.path, p.Source); ok && n < ff.marks-keep {
+			if err := ff.forget(ctx, p.Source); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// lateQuiet is how long a file rotated away is read on once no line came to it; read on
+// while lines come, however long. lateCheck is how often the files let go are looked
+// at (checkLetGo). maxLate files rotated away are held open at once (the oldest is let
+// go), and maxLetGo files let go are watched.
 const (
 	lateQuiet = 5 * time.Minute
-	lateFor   = time.Hour
+	lateCheck = time.Minute
+	maxLate   = 4
+	maxLetGo  = 16
 )
+
+func (ff *fileFollower) lateQuiet() time.Duration {
+	if ff.quiet > 0 {
+		return ff.quiet
+	}
+	return lateQuiet
+}
+
+func (ff *fileFollower) lateCheck() time.Duration {
+	if ff.check > 0 {
+		return ff.check
+	}
+	return lateCheck
+}
 
 // lateFile is a file rotated away, still read through its descriptor: a process that
 // opened it before the rename (a vsftpd session, any writer not told to reopen) may
 // write to it after the new file got its first line.
 type lateFile struct {
-	o              *openFile
-	since, lastNew time.Time // when it was rotated away, when it last grew
-	lines          int64     // the lines read from it since
+	o       *openFile
+	lastNew time.Time // when it last grew (or was rotated away, or opened again)
+	lines   int64     // the lines read from it since
 }
 
-// keepLate reads o, just rotated away, on for a while (see readLate); the file kept
-// before it is read to its end and closed.
+// letGoFile is a file rotated away that was closed once quiet, or whose mark was
+// committed by a daemon since stopped: checkLetGo finds it again by device and inode
+// beside the path and reads on when it has grown.
+type letGoFile struct {
+	mark readMark // the file and how far it was read, with the bytes before
+	as   string   // the name of its mark, which its positions are committed under
+	size int64    // its size when let go: it grew when it is larger
+}
+
+// keepLate reads o, just rotated away, on while it is written to (see readLate). Of more
+// than maxLate files, the oldest is read to its end and let go.
 func (ff *fileFollower) keepLate(ctx context.Context, o *openFile, now time.Time) error {
-	if ff.late != nil {
-		err := ff.drain(ctx, ff.late.o)
-		ff.dropLate()
-		if err != nil {
-			o.close()
+	ff.late = append(ff.late, &lateFile{o: o, lastNew: now})
+	for len(ff.late) > maxLate {
+		l := ff.late[0]
+		if err := ff.drain(ctx, l.o); err != nil {
+			return err
+		}
+		ff.late = ff.late[1:]
+		ff.release(l, "more files rotated away are read on than it keeps open")
+	}
+	return nil
+}
+
+// readLate reads the lines written to the files rotated away since the last look,
+// after those of the file under the path: their positions move their rotated marks, not
+// the path's. A file quiet for lateQuiet is let go (watched, see checkLetGo).
+func (ff *fileFollower) readLate(ctx context.Context, now time.Time) error {
+	if err := ff.checkLetGo(ctx, now); err != nil {
+		return err
+	}
+	for i := 0; i < len(ff.late); {
+		l := ff.late[i]
+		before := l.o.offset
+		lines := ff.c.Lines.Load()
+		if err := ff.drain(ctx, l.o); err != nil {
+			return err
+		}
+		if l.o.offset > before {
+			if l.lines == 0 {
+				ff.log.Info("the file rotated away is still written to (a process keeps it open): reading its new lines too",
+					"file", ff.path, "old_inode", l.o.id.Inode, "offset", l.o.offset)
+			}
+			l.lines += ff.c.Lines.Load() - lines
+			l.lastNew = now
+		}
+		if now.Sub(l.lastNew) >= ff.lateQuiet() {
+			ff.late = slices.Delete(ff.late, i, i+1)
+			ff.release(l, "quiet")
+			continue
+		}
+		i++
+	}
+	return nil
+}
+
+// release closes l, read to its end, and watches it (checkLetGo).
+func (ff *fileFollower) release(l *lateFile, why string) {
+	o := l.o
+	size := o.offset
+	if fi, err := o.f.Stat(); err == nil {
+		size = fi.Size() // more than the offset by the start of a line not ended yet
+	}
+	ff.letGo = append(ff.letGo, letGoFile{
+		mark: markOf(o.pos(o.markAs), fingerprintOf(o.markAs, o.fp, o.offset), true), as: o.markAs, size: size})
+	if len(ff.letGo) > maxLetGo {
+		ff.letGo = ff.letGo[1:]
+	}
+	ff.log.Info("stopped reading the file rotated away: it is looked at again and read on if it grows",
+		"file", ff.path, "old_inode", o.id.Inode, "offset", o.offset, "late_lines", l.lines, "why", why)
+	o.close()
+}
+
+// closeLate closes the files rotated away (stopping: their marks are committed, and the
+// next start watches them, see loadMarks).
+func (ff *fileFollower) closeLate() {
+	for _, l := range ff.late {
+		l.o.close()
+	}
+	ff.late = nil
+}
+
+// checkLetGo looks, every lateCheck, for the files let go beside the path, by device and
+// inode. One that grew since is opened again and read on from where it was read to,
+// when it still holds the bytes read last there; when it does not, or cannot be
+// opened, the bytes written to it since are not read, and that is warned of and
+// counted. A file no longer there (deleted, or compressed to a copy) is no longer
+// watched: what was written to it after it was let go, if anything, cannot be told.
+func (ff *fileFollower) checkLetGo(ctx context.Context, now time.Time) error {
+	if len(ff.letGo) == 0 || now.Sub(ff.lastCheck) < ff.lateCheck() {
+		return nil
+	}
+	ff.lastCheck = now
+	files := ff.listRotated()
+	var watched []letGoFile
+	var reopened []*openFile
+	for _, g := range ff.letGo {
+		i := slices.IndexFunc(files, func(c rotatedFile) bool { return c.dev == g.mark.pos.Dev && c.inode == g.mark.pos.Inode })
+		if i < 0 {
+			continue
+		}
+		name := files[i].path
+		f, err := os.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			watched = append(watched, g) // renamed since the listing: the next look finds it
+			continue
+		}
+		var fi os.FileInfo
+		if err == nil {
+			if fi, err = f.Stat(); err == nil && (identity(name, fi).Dev != g.mark.pos.Dev || identity(name, fi).Inode != g.mark.pos.Inode) {
+				f.Close()
+				watched = append(watched, g)
+				continue
+			}
+		}
+		if err == nil && fi.Size() <= g.size {
+			f.Close()
+			watched = append(watched, g)
+			continue
+		}
+		var o *openFile
+		why := ""
+		switch {
+		case err != nil:
+			why = "it cannot be opened: " + err.Error()
+		case !g.mark.heldIn(f, ""):
+			f.Close()
+			why = "it no longer holds the bytes read last before that offset (truncated and written again?)"
+		default:
+			if o = ff.openFrom(f, name, g.mark.pos.Offset); o == nil {
+				why = "it cannot be read (see the error before)"
+			}
+		}
+		if o == nil {
+			var size int64
+			if fi != nil {
+				size = fi.Size()
+			}
+			ff.c.fail(1, fmt.Sprintf("%s, rotated away from %s, grew after it was let go, and %d bytes written to it were not read", name, ff.path, size-g.mark.pos.Offset))
+			ff.log.Warn("a file rotated away grew after the daemon stopped reading it, and what was written to it since is not read: "+why,
+				"file", ff.path, "rotated", name, "offset", g.mark.pos.Offset, "size", size, "bytes_not_read", size-g.mark.pos.Offset)
+			if err != nil && !errors.Is(err, fs.ErrPermission) {
+				watched = append(watched, g) // maybe it can be opened at the next look
+			}
+			continue
+		}
+		o.markAs = g.as
+		ff.readFrom(o.id)
+		ff.log.Info("a file rotated away was written to after the daemon stopped reading it: reading on",
+			"file", ff.path, "rotated", name, "offset", o.offset, "size", fi.Size())
+		reopened = append(reopened, o)
+	}
+	ff.letGo = watched
+	for _, o := range reopened {
+		if err := ff.keepLate(ctx, o, now); err != nil {
 			return err
 		}
 	}
-	ff.late = &lateFile{o: o, since: now, lastNew: now}
 	return nil
-}
-
-// readLate reads the lines written to the file rotated away last since the last look,
-// after those of the file under the path: their positions move its rotated mark, not
-// the path's. It closes the file once quiet for lateQuiet, or lateFor after the switch.
-func (ff *fileFollower) readLate(ctx context.Context, now time.Time) error {
-	l := ff.late
-	if l == nil {
-		return nil
-	}
-	before := l.o.offset
-	lines := ff.c.Lines.Load()
-	if err := ff.drain(ctx, l.o); err != nil {
-		return err
-	}
-	if l.o.offset > before {
-		if l.lines == 0 {
-			ff.log.Info("the file rotated away is still written to (a process keeps it open): reading its new lines too",
-				"file", ff.path, "old_inode", l.o.id.Inode, "offset", l.o.offset)
-		}
-		l.lines += ff.c.Lines.Load() - lines
-		l.lastNew = now
-	}
-	if now.Sub(l.lastNew) >= lateQuiet || now.Sub(l.since) >= lateFor {
-		ff.dropLate()
-	}
-	return nil
-}
-
-// dropLate closes the file rotated away last, read on until now.
-func (ff *fileFollower) dropLate() {
-	l := ff.late
-	if l == nil {
-		return
-	}
-	ff.late = nil
-	if l.lines > 0 {
-		ff.log.Info("stopped reading the file rotated away: no more lines written to it are read",
-			"file", ff.path, "old_inode", l.o.id.Inode, "offset", l.o.offset, "late_lines", l.lines)
-	}
-	l.o.close()
 }
 
 // continues moves o, the file just opened under the path at 0, to offset when it holds fp
@@ -806,7 +1067,9 @@ func (ff *fileFollower) truncated(ctx context.Context, cur *openFile, size int64
 	if _, err := cur.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	cur.offset, cur.pending, cur.lineLen, cur.fp = 0, nil, 0, nil
+	// What the file holds now is read as a backlog: who truncated it may have written
+	// anything to it since.
+	cur.offset, cur.pending, cur.lineLen, cur.fp, cur.liveFrom = 0, nil, 0, nil, -1
 	return ff.emit(ctx, sourceLine{pos: cur.pos(ff.path), fp: cur.fingerprint(ff.path), posOnly: true})
 }
 
@@ -887,7 +1150,7 @@ func (ff *fileFollower) openFrom(f *os.File, name string, offset int64) *openFil
 		return nil
 	}
 	ff.denied = false
-	o := &openFile{name: name, f: f, r: f, id: identity(name, fi), buf: make([]byte, 64<<10)}
+	o := &openFile{name: name, f: f, r: f, id: identity(name, fi), buf: make([]byte, 64<<10), liveFrom: -1}
 	if format := fileFormat(f); format != "" && name != ff.path {
 		zr, release, err := decompress(f, format)
 		if err != nil {
@@ -966,6 +1229,8 @@ func (ff *fileFollower) drain(ctx context.Context, o *openFile) error {
 		if n == 0 || err != nil {
 			if err != nil && !errors.Is(err, io.EOF) {
 				ff.fail("cannot read", err)
+			} else if o.liveFrom < 0 {
+				o.liveFrom = o.offset + o.lineLen
 			}
 			return nil
 		}
@@ -1007,7 +1272,8 @@ func (ff *fileFollower) split(ctx context.Context, o *openFile, chunk []byte) er
 		}
 		// The record is the line without a carriage return before its newline; the
 		// fingerprint (remember) keeps the bytes as the file holds them.
-		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now()},
+		live := o.liveFrom >= 0 && o.offset > o.liveFrom
+		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now(), Live: live},
 			pos: o.pos(mark), fp: o.fingerprint(mark)}); err != nil {
 			return err
 		}
@@ -1029,19 +1295,37 @@ func (o *openFile) pos(path string) store.Position {
 	return store.Position{Source: path, Dev: o.id.Dev, Inode: o.id.Inode, Offset: o.offset}
 }
 
-// rotatedMarks is how many rotated files of a followed path keep their mark, the
-// position the daemon read them to: logrotate keeps a few (rotate 4 is Debian's).
+// rotatedMarks is how many marks of files rotated away from a followed path are kept
+// at least, the newest (see forgetOldMarks): the position the daemon read each to, so
+// that `scan` knows it read them, also once moved out of the directory.
 const rotatedMarks = 8
 
 // rotatedMark is the name the mark of the file rotated away from path the n-th time is
 // committed under: no file the daemon follows, but one `scan` finds the file by (its
 // device, inode and fingerprint), as it finds a followed file's.
 func rotatedMark(path string, n int64) string {
-	return fmt.Sprintf("%s (rotated away, mark %d)", path, n%rotatedMarks)
+	return fmt.Sprintf("%s (rotated away, mark %d)", path, n)
 }
 
-// marksKey is where the number of rotated marks kept for path is committed (its Offset),
-// under a key no path can have.
+// markNumber is n of rotatedMark(path, n); ok is false for any other name.
+func markNumber(path, name string) (n int64, ok bool) {
+	rest, ok := strings.CutPrefix(name, path+" (rotated away, mark ")
+	if !ok {
+		return 0, false
+	}
+	num, ok := strings.CutSuffix(rest, ")")
+	n, err := strconv.ParseInt(num, 10, 64)
+	return n, ok && err == nil && n >= 0 && strconv.FormatInt(n, 10) == num
+}
+
+// marksCount is the position that commits n rotated marks made for the path.
+func (ff *fileFollower) marksCount(n int64) store.Position {
+	return store.Position{Source: marksKey(ff.path), Dev: ff.marksSince, Inode: marksNumbered, Offset: n}
+}
+
+// marksKey is where the number of rotated marks made for path is committed (its Offset;
+// its Inode is marksNumbered; its Dev since when they are made, see loadMarks), under a
+// key no path can have.
 func marksKey(path string) string { return path + "\x00rotated marks" }
 
 // fingerprintKey is where the fingerprint of a followed path is committed. It is a
@@ -1124,6 +1408,16 @@ type rotatedFile struct {
 // oldest first. When the path is a symlink, logrotate rotates its target, beside the
 // target: the rotated copies of the target are listed after those beside the path.
 func (ff *fileFollower) rotatedFiles() []rotatedFile {
+	out := ff.listRotated()
+	if ff.listed != nil {
+		ff.listed()
+	}
+	return out
+}
+
+// listRotated is rotatedFiles without the test's hook: a listing that only counts the
+// files, or looks for one by inode.
+func (ff *fileFollower) listRotated() []rotatedFile {
 	var out []rotatedFile
 	for i, place := range rotationPlaces(ff.path) {
 		dir, base := filepath.Split(place)
@@ -1152,9 +1446,6 @@ func (ff *fileFollower) rotatedFiles() []rotatedFile {
 		}
 		slices.SortStableFunc(here, func(a, b rotatedFile) int { return rotationOrder(a, b, base) })
 		out = append(out, here...)
-	}
-	if ff.listed != nil {
-		ff.listed()
 	}
 	return out
 }

@@ -48,6 +48,13 @@ type ScannedFile struct {
 	// Truncated: it was read before up to Offset, but no longer holds the bytes read then
 	// (truncated, or truncated and written again): it is read from its start.
 	Truncated bool `json:"truncated,omitempty"`
+	// UnmarkedRotationOf names the followed file whose rotated name this one carries
+	// (auth.log of auth.log.1) when no file read before matches it and no rotated mark
+	// can tell whether a daemon read it: that daemon kept none (a version older than
+	// rotated marks), or this file was rotated before the daemon began to keep them. If
+	// it read this file before it was rotated, reading it whole stores its lines twice.
+	// "": not so.
+	UnmarkedRotationOf string `json:"unmarked_rotation_of,omitempty"`
 }
 
 // Scan reads existing log files, plain or compressed, oldest first, through the pipeline.
@@ -68,7 +75,7 @@ func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([
 	failed := &ProcessingFailed{}
 	for _, f := range ordered {
 		sf, err := p.scanFile(ctx, f, failed)
-		if sf.ReadAs != "" || sf.Truncated {
+		if sf.ReadAs != "" || sf.Truncated || sf.UnmarkedRotationOf != "" {
 			out = append(out, sf)
 		}
 		if err != nil {
@@ -179,6 +186,12 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 		sf.Truncated, sf.Offset = true, gone.m.pos.Offset
 		p.log.Warn("file no longer holds what was read of it (truncated, or truncated and written again): reading it from the start",
 			"file", abs, "offset", sf.Offset, "size", fi.Size())
+	} else if sf.UnmarkedRotationOf, err = p.unmarkedRotationOf(abs, fi.ModTime()); err != nil {
+		return sf, err
+	} else if sf.UnmarkedRotationOf != "" {
+		p.log.Warn("no rotated mark tells whether a daemon read this file: it carries a rotated name of a file a daemon followed before it kept marks of rotated files "+
+			"(a version older than them); if that daemon read it before it was rotated, reading it whole stores its lines twice",
+			"file", abs, "rotated_from", sf.UnmarkedRotationOf)
 	}
 	committed, tail := pos.Offset, slices.Clone(lr.tail)
 	if found.m != nil && found.m.pos.Source != abs {
@@ -284,6 +297,34 @@ func (p *Pipeline) readBefore(f rotatedFile, size int64) (found, truncated markF
 		}
 	}
 	return found, truncated, nil
+}
+
+// unmarkedRotationOf is the path of a file followed (its position committed) of which
+// f carries a rotated name, when no rotated mark can tell whether a daemon read f: the
+// store holds no count of the path's marks (its daemon kept none, being older than
+// them), or f was last written before the daemon began to mark the path's rotations
+// (the count's Dev, set when a daemon that marks them first met a store of one that did
+// not). "": none. Called for a file that no committed mark matches.
+func (p *Pipeline) unmarkedRotationOf(f string, mod time.Time) (string, error) {
+	all, err := p.store.Positions()
+	if err != nil {
+		return "", err
+	}
+	counts := map[string]store.Position{}
+	for _, pos := range all {
+		if path, ok := strings.CutSuffix(pos.Source, marksKey("")); ok {
+			counts[path] = pos
+		}
+	}
+	for _, pos := range all {
+		if !filepath.IsAbs(pos.Source) || strings.Contains(pos.Source, "\x00") || pos.Source == f || !rotatedNameOf(f, pos.Source) {
+			continue
+		}
+		if c, ok := counts[pos.Source]; !ok || c.Dev != 0 && mod.Before(time.Unix(0, int64(c.Dev))) {
+			return pos.Source, nil
+		}
+	}
+	return "", nil
 }
 
 // rotatedNameOf says whether name is a rotated name of path, where the daemon looks for

@@ -187,6 +187,8 @@ func (noPositions) Position(string) (store.Position, bool, error) {
 	return store.Position{}, false, nil
 }
 
+func (noPositions) Positions() ([]store.Position, error) { return nil, nil }
+
 // BenchmarkFollowerLines is the file source alone: how fast one follower turns a file into
 // records with positions (the rest of the daemon is measured by BenchmarkFollowGrowth).
 func BenchmarkFollowerLines(b *testing.B) {

@@ -782,7 +782,8 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 
 // withYear dates a year-less RFC 3164 time (detect.WithYear): up to a month after read
 // is a live sender whose clock is fast, whom syslogRecord dates when it arrived and warns
-// of (a file, which may hold lines of eleven months ago, allows a day).
+// of (as for a followed file's line read as it was written; a file's backlog, which may
+// hold lines of eleven months ago, allows a day).
 func withYear(t, read time.Time, loc *time.Location) time.Time {
 	if d, ok := detect.WithYear(t, read, detect.FastClock, loc); ok {
 		return d

@@ -129,7 +129,11 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 	if ref.IsZero() {
 		ref = time.Now()
 	}
-	h, err := ParseHeader(rec.Line, ref, d.loc)
+	ahead := backlogAhead
+	if rec.Live {
+		ahead = FastClock
+	}
+	h, err := parseHeader(rec.Line, ref, ahead, d.loc)
 	if d.postgres != nil {
 		h, err = d.readPostgres(rec, h, err)
 	}

@@ -51,12 +51,23 @@ type Header struct {
 // file may hold the lines of eleven months ago when it is first read: a month's
 // allowance, as the syslog listener gives a live sender's fast clock, made those next
 // year's, then (too far ahead to believe) dated when read, an old attack reported as
-// one of now, maybe to whoever holds the address today. A time after ref is returned as it is: the caller decides what to believe. Timestamps without a
+// one of now, maybe to whoever holds the address today. A line read as it was written
+// gets that month (parseHeader with FastClock, see abusewatch.Record.Live). A time
+// after ref is returned as it is: the caller decides what to believe. Timestamps without a
 // zone are in loc (time.Local when nil); an RFC 5424 nil timestamp ("-") becomes ref.
 //
 // Lines longer than MaxLineLen, with invalid UTF-8 or with control characters other than
 // tab are refused: they are not syslog records, whatever their prefix.
 func ParseHeader(line string, ref time.Time, loc *time.Location) (Header, error) {
+	return parseHeader(line, ref, backlogAhead, loc)
+}
+
+// backlogAhead is how far after ref a line of a backlog, which may be eleven months old,
+// may be dated without a year and still be of ref's year (see ParseHeader).
+const backlogAhead = 24 * time.Hour
+
+// parseHeader is ParseHeader with ahead as the allowance of a time without a year.
+func parseHeader(line string, ref time.Time, ahead time.Duration, loc *time.Location) (Header, error) {
 	if loc == nil {
 		loc = time.Local
 	}
@@ -64,7 +75,7 @@ func ParseHeader(line string, ref time.Time, loc *time.Location) (Header, error)
 		return Header{}, err
 	}
 	s := skipPRI(line)
-	h, err := parseSyslog(s, ref, loc)
+	h, err := parseSyslog(s, ref, ahead, loc)
 	if err != nil && s == line {
 		// No syslog header, and no <PRI>: a service's own log file (native.go)?
 		if nh, ok := parseNative(line, loc); ok {
@@ -75,7 +86,7 @@ func ParseHeader(line string, ref time.Time, loc *time.Location) (Header, error)
 }
 
 // parseSyslog reads the syslog header of s, a line without its <PRI>.
-func parseSyslog(s string, ref time.Time, loc *time.Location) (Header, error) {
+func parseSyslog(s string, ref time.Time, ahead time.Duration, loc *time.Location) (Header, error) {
 	switch {
 	case strings.HasPrefix(s, "1 "):
 		return parse5424(s[2:], ref, loc)
@@ -87,7 +98,7 @@ func parseSyslog(s string, ref time.Time, loc *time.Location) (Header, error) {
 		}
 		return parseHostTag(t, rest)
 	default:
-		t, rest, err := parse3164Time(s, ref, loc)
+		t, rest, err := parse3164Time(s, ref, ahead, loc)
 		if err != nil {
 			return Header{}, err
 		}
@@ -138,8 +149,9 @@ func skipPRI(s string) string {
 	return s[end+1:]
 }
 
-// parse3164Time reads "Mmm dd hh:mm:ss " or "Mmm dd yyyy hh:mm:ss " and returns the rest.
-func parse3164Time(s string, ref time.Time, loc *time.Location) (time.Time, string, error) {
+// parse3164Time reads "Mmm dd hh:mm:ss " or "Mmm dd yyyy hh:mm:ss " and returns the rest;
+// a time without a year is of the latest year that puts it no more than ahead after ref.
+func parse3164Time(s string, ref time.Time, ahead time.Duration, loc *time.Location) (time.Time, string, error) {
 	bad := func() (time.Time, string, error) {
 		return time.Time{}, "", fmt.Errorf("no syslog timestamp at %q", prefix(s, 20))
 	}
@@ -181,7 +193,7 @@ func parse3164Time(s string, ref time.Time, loc *time.Location) (time.Time, stri
 	}
 	t := time.Date(0, mon, day, hh, mm, ss, 0, loc) // year 0 is a leap year: Feb 29 stays
 	if t.Day() == day {
-		if t, ok := WithYear(t, ref, 24*time.Hour, loc); ok {
+		if t, ok := WithYear(t, ref, ahead, loc); ok {
 			return t, rest, nil
 		}
 	}
@@ -190,7 +202,8 @@ func parse3164Time(s string, ref time.Time, loc *time.Location) (time.Time, stri
 
 // FastClock is how far after its arrival a live message's time without a year may be and
 // still be of the arrival's year: a sender whose clock is days or weeks fast rather than
-// a time of last year (the syslog listener's allowance; a file's is a day, see
+// a time of last year (the syslog listener's allowance, and that of a followed file's
+// line read as it was written, abusewatch.Record.Live; a backlog's is a day, see
 // ParseHeader). The daemon dates such a message when it arrived, and warns of the
 // host's clock.
 const FastClock = 31 * 24 * time.Hour

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -310,6 +312,32 @@ func TestParseHeaderDropsRsyslogSpace(t *testing.T) {
 	} {
 		if h, err := ParseHeader(line, ref, time.UTC); err != nil || h.Message != want {
 			t.Errorf("ParseHeader(%q) = message %q, %v; want %q", line, h.Message, err, want)
+		}
+	}
+}
+
+// A record read as it was written (Live: a followed file's line added as it was
+// followed) gets the syslog listener's month of allowance for a time without a year: a
+// clock 10 days fast is this year's. A backlog's line (not Live) gets a day, as
+// ParseHeader: the same time is last year's, and a line of 340 days ago stays last
+// year's, which a month would have made 25 days ahead.
+func TestExplainLiveRecordYearAllowance(t *testing.T) {
+	d := shipped(t)
+	ref := time.Date(2026, time.December, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		live bool
+		want time.Time
+	}{
+		{"live, 10 days fast", ref.Add(10 * 24 * time.Hour), true, ref.Add(10 * 24 * time.Hour)},
+		{"backlog, 10 days ahead", ref.Add(10 * 24 * time.Hour), false, ref.Add(10*24*time.Hour).AddDate(-1, 0, 0)},
+		{"backlog, 340 days old", ref.Add(-340 * 24 * time.Hour), false, ref.Add(-340 * 24 * time.Hour)},
+	} {
+		line := tc.at.Format(time.Stamp) + " web3 sshd[42]: Connection closed by 45.4.0.1 port 40000"
+		v := d.Explain(abusewatch.Record{Source: "/var/log/fleet.log", Line: line, Read: ref, Live: tc.live})
+		if !v.Header.Time.Equal(tc.want) {
+			t.Errorf("%s: %q dated %v; want %v", tc.name, line, v.Header.Time, tc.want)
 		}
 	}
 }

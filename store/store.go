@@ -329,10 +329,14 @@ type Position struct {
 	Dev    uint64 `json:"dev"`
 	Inode  uint64 `json:"inode"`
 	Offset int64  `json:"offset"`
+	// Forget, in a commit, deletes the position of Source instead of setting it: the
+	// daemon forgets the marks of rotated files that are long gone.
+	Forget bool `json:"-"`
 }
 
 // Commit stores events and the positions reached after reading them in one transaction.
-// It assigns each event its Seq and returns the events as stored, in the order given.
+// It assigns each event its Seq and returns the events as stored, in the order given. A
+// position with Forget is deleted.
 func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abusewatch.Event, error) {
 	out := make([]abusewatch.Event, len(events))
 	copy(out, events)
@@ -394,6 +398,12 @@ func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abuse
 		}
 		pb := tx.Bucket(bucketPositions)
 		for _, p := range positions {
+			if p.Forget {
+				if err := pb.Delete([]byte(p.Source)); err != nil {
+					return err
+				}
+				continue
+			}
 			v, err := json.Marshal(p)
 			if err != nil {
 				return err

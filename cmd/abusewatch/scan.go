@@ -172,6 +172,11 @@ func readBeforeLine(sf daemon.ScannedFile) string {
 	if sf.Truncated {
 		return fmt.Sprintf("%s was read before up to byte %d, but no longer holds what was read then (truncated, or truncated and written again): reading it from the start.", sf.Name, sf.Offset)
 	}
+	if sf.UnmarkedRotationOf != "" {
+		return fmt.Sprintf("%s is a rotated %s, which a daemon followed before it kept marks of rotated files (a version older than them): "+
+			"if that daemon read %s before it was rotated, its lines are now stored twice (one rotated before the daemon first started was not read by it). Reading it whole.",
+			sf.Name, sf.UnmarkedRotationOf, sf.Name)
+	}
 	upTo := fmt.Sprintf("up to line %d / byte %d", sf.Lines, sf.Offset)
 	as := sf.ReadAs
 	if filepath.Dir(as) == filepath.Dir(sf.Path) {
