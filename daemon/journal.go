@@ -56,7 +56,7 @@ const journalCursorKey = journalSource + "\x00cursor"
 // journalOutputFields are the fields journalctl prints besides the cursor and times: the
 // only ones journalRecord reads, and with --all an entry's other fields (a core dump)
 // can be megabytes.
-const journalOutputFields = "MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME"
+const journalOutputFields = "MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT"
 
 // maxJournalEntry bounds the JSON of one entry; a longer one (a message of several MiB)
 // is skipped and counted as an error, and the next entry's cursor moves past it.
@@ -219,6 +219,36 @@ type journalEntry struct {
 	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
 	PID        json.RawMessage `json:"_PID"`
 	Hostname   json.RawMessage `json:"_HOSTNAME"`
+	UID        json.RawMessage `json:"_UID"`
+	Unit       json.RawMessage `json:"_SYSTEMD_UNIT"`
+	Transport  json.RawMessage `json:"_TRANSPORT"`
+}
+
+// journalTrust says whose entries name their program truthfully. journald sets the
+// fields that start with "_" itself, but _COMM is the executable's file name (any user
+// can copy logger to ~/sshd) and SYSLOG_IDENTIFIER is whatever the sender writes
+// (logger -t sshd). What a user cannot choose is its UID and its unit's cgroup: an
+// entry of one of the configured units, of UID 0 or of the kernel is the service's
+// own, and its SYSLOG_IDENTIFIER names it as the syslog file would (postfix/smtpd, not
+// smtpd; dovecot, not its log process). When identifiers are configured, an entry of
+// no configured unit was let in by its identifier alone, and one from another UID is
+// refused: it would be a local user posing as the service.
+type journalTrust struct {
+	units  map[string]bool
+	refuse bool // identifiers are configured: untrusted entries are refused
+}
+
+func newJournalTrust(cfg JournalConfig) journalTrust {
+	t := journalTrust{units: map[string]bool{}, refuse: len(cfg.Identifiers) > 0}
+	for _, u := range cfg.Units {
+		t.units[u] = true
+	}
+	return t
+}
+
+// trusted says whether the entry's sender is the configured service, root or the kernel.
+func (t journalTrust) trusted(e *journalEntry) bool {
+	return t.units[journalValue(e.Unit)] || journalValue(e.UID) == "0" || journalValue(e.Transport) == "kernel"
 }
 
 // journalValue decodes one field: a string, bytes given as numbers, or the first of
@@ -249,14 +279,19 @@ type journalRead struct {
 	at        journalCursor
 	pos, rest store.Position
 	cut       bool // the line was longer than maxLine and is cut
+	// refused: let in by its identifier alone and sent by a UID other than 0 (see
+	// journalTrust); rec is then empty and uid, unit and identifier say who it was.
+	refused               bool
+	uid, unit, identifier string
 }
 
-// journalRecord makes a record of one entry. The journal's own trusted fields (_COMM,
-// _PID, _HOSTNAME, the receive time) are written as an rsyslog-style header in front of
-// the message, which is what detect reads: nothing the logging program wrote can move
-// into the header, and the evidence line reads like the file it replaces. Like a line of
-// a file, the line is cut at maxLine.
-func journalRecord(line []byte, read time.Time) (journalRead, error) {
+// journalRecord makes a record of one entry. The journal's own fields (_PID, _HOSTNAME,
+// the receive time, and the program: SYSLOG_IDENTIFIER for an entry trust trusts, else
+// _COMM) are written as an rsyslog-style header in front of the message, which is what
+// detect reads: nothing in the message can move into the header, and the evidence line
+// reads like the file it replaces. Like a line of a file, the line is cut at maxLine. An
+// entry trust refuses comes back with refused set and no record.
+func journalRecord(line []byte, read time.Time, trust journalTrust) (journalRead, error) {
 	var e journalEntry
 	if err := json.Unmarshal(line, &e); err != nil {
 		return journalRead{}, fmt.Errorf("journalctl wrote something that is not a JSON entry: %w", err)
@@ -271,10 +306,16 @@ func journalRecord(line []byte, read time.Time) (journalRead, error) {
 	if us, err := strconv.ParseInt(journalValue(e.Realtime), 10, 64); err == nil {
 		t = time.UnixMicro(us)
 	}
-	program := journalValue(e.Comm)
-	if program == "" {
-		program = journalValue(e.Identifier)
+	trusted := trust.trusted(&e)
+	if !trusted && trust.refuse {
+		return journalRead{cursor: cursor, at: at, pos: pos, rest: rest, refused: true,
+			uid: journalValue(e.UID), unit: journalValue(e.Unit), identifier: journalValue(e.Identifier)}, nil
 	}
+	first, second := journalValue(e.Comm), journalValue(e.Identifier)
+	if trusted {
+		first, second = second, first
+	}
+	program := cmp.Or(first, second)
 	tag := headerWord(program, "-")
 	if pid, err := strconv.Atoi(journalValue(e.PID)); err == nil {
 		tag += "[" + strconv.Itoa(pid) + "]"
@@ -315,12 +356,21 @@ func headerWord(s, def string) string {
 // errJournalEnded is journalctl ending on its own: at the last entry without --follow.
 var errJournalEnded = errors.New("journalctl ended")
 
+// journalReading is where the journal's entries go and what decides on them.
+type journalReading struct {
+	c     *SourceCounters
+	out   chan<- sourceLine
+	trust journalTrust
+	quiet logLimiter // refused entries: a local user can make them at will
+}
+
 // readJournal runs journalctl and sends its entries until ctx ends: to the end of the
 // journal, then following it. When journalctl is missing, fails or ends while following,
 // the error is logged and counted and it is started again after a back-off (1s doubling
 // to 1m), from the last cursor sent.
 func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
-	c := d.sources.get(journalSource)
+	r := &journalReading{c: d.sources.get(journalSource), out: out, trust: newJournalTrust(d.cfg.Journal), quiet: logLimiter{every: quietInterval}}
+	c := r.c
 	cursor := ""
 	if p, ok, err := d.store.Position(journalSource); err != nil {
 		d.log.Error("journal: cannot read the saved cursor", "err", err)
@@ -338,7 +388,7 @@ func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 		if !follow {
 			cursor = d.fullJournalCursor(ctx, cursor)
 		}
-		n, last, err := d.runJournalctl(ctx, cursor, follow, merge, c, out)
+		n, last, err := d.runJournalctl(ctx, r, cursor, follow, merge)
 		d.journalTried.Store(true) // the journal's backlog is read (or cannot be)
 		if last != "" {
 			cursor = last
@@ -436,7 +486,8 @@ func (d *Daemon) findJournalCursor(ctx context.Context, at journalCursor) (strin
 // and the cursor of the last one. journalctl starts at the cursor's entry, and with
 // several journals at entries of the others that come just before it: those, up to the
 // first entry after the cursor, and the cursor's entry itself are left out.
-func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge bool, c *SourceCounters, out chan<- sourceLine) (int, string, error) {
+func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor string, follow, merge bool) (int, string, error) {
+	c, out := r.c, r.out
 	from, resuming := parseJournalCursor(cursor)
 	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, journalArgs(d.cfg.Journal, cursor, follow, merge)...)
 	var stderr bytes.Buffer
@@ -465,7 +516,7 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 			line = nil // not kept at that size
 			continue
 		}
-		jr, err := journalRecord(line, time.Now())
+		jr, err := journalRecord(line, time.Now(), r.trust)
 		if cap(line) > 1<<20 {
 			line = nil // not kept at that size
 		}
@@ -483,12 +534,18 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 				d.log.Debug("journal: left out entries read before the cursor", "entries", again)
 			}
 		}
-		if jr.cut {
-			c.Long.Add(1)
+		l := sourceLine{rec: jr.rec, pos: jr.pos, fp: jr.rest}
+		if jr.refused {
+			d.refuseJournalEntry(r, jr)
+			l.posOnly = true // read: the next start goes on after it
+		} else {
+			if jr.cut {
+				c.Long.Add(1)
+			}
+			c.Lines.Add(1)
 		}
-		c.Lines.Add(1)
 		select {
-		case out <- sourceLine{rec: jr.rec, pos: jr.pos, fp: jr.rest}:
+		case out <- l:
 		case <-ctx.Done():
 			cmd.Wait()
 			return n, last, ctx.Err()
@@ -509,6 +566,23 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 		err = fmt.Errorf("%w: %s", err, firstLine(msg))
 	}
 	return n, last, err
+}
+
+// refuseJournalEntry counts an entry that poses as a configured identifier from a UID
+// other than 0 and no configured unit, and logs it at most once per quietInterval: a
+// local process posing as sshd deserves the admin's attention, but may repeat at will.
+func (d *Daemon) refuseJournalEntry(r *journalReading, jr journalRead) {
+	r.c.Refused.Add(1)
+	r.c.fail(1, fmt.Sprintf("refused an entry of identifier %q from UID %s of unit %s: not root, not a configured unit", jr.identifier, cmp.Or(jr.uid, "(none)"), cmp.Or(jr.unit, "(none)")))
+	ok, held := r.quiet.allow("refused", time.Now())
+	if !ok {
+		return
+	}
+	args := []any{"identifier", jr.identifier, "uid", jr.uid, "unit", jr.unit, "refused", r.c.Refused.Load()}
+	if held > 0 {
+		args = append(args, "not_logged_since", held)
+	}
+	d.log.Warn("journal: refused an entry a process that is neither root nor of a configured unit wrote under a configured identifier (a local user posing as the service?)", args...)
 }
 
 // readJournalLine reads one line into buf, keeping it only when it is at most

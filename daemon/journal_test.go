@@ -34,7 +34,7 @@ func TestJournalRecordsFromRecordedOutput(t *testing.T) {
 	var seqs []int64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		jr, err := journalRecord(sc.Bytes(), time.Now())
+		jr, err := journalRecord(sc.Bytes(), time.Now(), journalTrust{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,21 +125,21 @@ func TestJournalCursorOrder(t *testing.T) {
 func TestJournalRecordOddFields(t *testing.T) {
 	line := `{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7;b=0","__REALTIME_TIMESTAMP":"1795313285860172",` +
 		`"MESSAGE":[70,97,105,108,255],"_COMM":["sshd","x"],"_PID":"12","_HOSTNAME":"evil host: x"}`
-	jr, err := journalRecord([]byte(line), time.Now())
+	jr, err := journalRecord([]byte(line), time.Now(), journalTrust{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := "2026-11-22T02:08:05.860172Z evilhostx sshd[12]: Fail\xff"; jr.rec.Line != want || jr.cut {
 		t.Errorf("line %q (cut %v); want %q", jr.rec.Line, jr.cut, want)
 	}
-	if _, err := journalRecord([]byte(`{"MESSAGE":"no cursor"}`), time.Now()); err == nil {
+	if _, err := journalRecord([]byte(`{"MESSAGE":"no cursor"}`), time.Now(), journalTrust{}); err == nil {
 		t.Error("an entry without a cursor was accepted")
 	}
-	if _, err := journalRecord([]byte(`not json`), time.Now()); err == nil {
+	if _, err := journalRecord([]byte(`not json`), time.Now(), journalTrust{}); err == nil {
 		t.Error("garbage was accepted")
 	}
 	// A program name (SYSLOG_IDENTIFIER is the sender's) as long as the cap.
-	jr, err = journalRecord([]byte(`{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","SYSLOG_IDENTIFIER":"`+strings.Repeat("p", maxLine)+`","MESSAGE":"m"}`), time.Now())
+	jr, err = journalRecord([]byte(`{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","SYSLOG_IDENTIFIER":"`+strings.Repeat("p", maxLine)+`","MESSAGE":"m"}`), time.Now(), journalTrust{})
 	if err != nil || len(jr.rec.Line) != maxLine || !jr.cut {
 		t.Errorf("long program name: line of %d bytes (cut %v, %v); want %d, cut", len(jr.rec.Line), jr.cut, err, maxLine)
 	}
@@ -147,7 +147,7 @@ func TestJournalRecordOddFields(t *testing.T) {
 	nums, _ := json.Marshal([]int{int(long[0])})
 	nums = bytes.Repeat(append(bytes.TrimSuffix(bytes.TrimPrefix(nums, []byte("[")), []byte("]")), ','), len(long))
 	for _, msg := range []string{`"` + strings.Repeat("y", maxLine) + `"`, "[" + string(nums[:len(nums)-1]) + "]"} {
-		jr, err := journalRecord([]byte(`{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","MESSAGE":`+msg+`}`), time.Now())
+		jr, err := journalRecord([]byte(`{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","MESSAGE":`+msg+`}`), time.Now(), journalTrust{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,13 +160,13 @@ func TestJournalRecordOddFields(t *testing.T) {
 func TestJournalArgs(t *testing.T) {
 	cfg := JournalConfig{Units: []string{"ssh.service"}, Identifiers: []string{"sshd", "sshd-session"}, Directory: "/j"}
 	got := journalArgs(cfg, "s=1;i=2", true, true)
-	want := []string{"--follow", "--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME", "--no-pager", "--quiet",
+	want := []string{"--follow", "--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
 		"--merge", "--directory=/j", "--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
 	}
 	got = journalArgs(JournalConfig{}, "", false, false)
-	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME", "--no-pager", "--quiet"}
+	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
 	}
@@ -205,8 +205,13 @@ func (r *journalReader) log() string {
 
 // newJournalReader is a journal source on the journals in dir with the store st.
 func newJournalReader(dir string, st *store.Store) *journalReader {
+	return newJournalReaderConfig(JournalConfig{Enabled: true, Directory: dir, Command: "journalctl"}, st)
+}
+
+// newJournalReaderConfig is a journal source configured by jc with the store st.
+func newJournalReaderConfig(jc JournalConfig, st *store.Store) *journalReader {
 	r := &journalReader{out: make(chan sourceLine, 100)}
-	r.d = &Daemon{cfg: &Config{Journal: JournalConfig{Enabled: true, Directory: dir, Command: "journalctl"}},
+	r.d = &Daemon{cfg: &Config{Journal: jc},
 		log: slog.New(slog.NewTextHandler(r, &slog.HandlerOptions{Level: slog.LevelDebug})), store: st}
 	return r
 }
@@ -214,7 +219,12 @@ func newJournalReader(dir string, st *store.Store) *journalReader {
 // startJournal starts the journal source on the journals in dir with the store st.
 func startJournal(t *testing.T, dir string, st *store.Store) *journalReader {
 	t.Helper()
-	r := newJournalReader(dir, st)
+	return startJournalReader(t, newJournalReader(dir, st))
+}
+
+// startJournalReader starts the journal source r.
+func startJournalReader(t *testing.T, r *journalReader) *journalReader {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.d.readJournal(ctx, r.out); close(done) }()
@@ -368,7 +378,7 @@ func TestJournalReadsEveryBootBeforeFollowing(t *testing.T) {
 	// A deadline, not a wait: a journalctl that follows never ends on its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, _, err := r.d.runJournalctl(ctx, "", false, false, r.d.sources.get(journalSource), r.out)
+	n, _, err := r.d.runJournalctl(ctx, &journalReading{c: r.d.sources.get(journalSource), out: r.out}, "", false, false)
 	if n != len(all) || !errors.Is(err, errJournalEnded) {
 		t.Errorf("read %d entries, then %v; want %d and the end", n, err, len(all))
 	}
@@ -389,7 +399,7 @@ func TestJournalResumesFromACursorSavedByAnOlderVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	third, err := journalRecord(bytes.Split(out, []byte("\n"))[2], time.Now())
+	third, err := journalRecord(bytes.Split(out, []byte("\n"))[2], time.Now(), journalTrust{})
 	if err != nil {
 		t.Fatal(err)
 	}
