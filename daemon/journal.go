@@ -12,8 +12,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,12 +50,30 @@ const journalSource = "journal"
 // was read, because --after-cursor skips the first entry found whether or not it is the
 // cursor's, and with several journals it is often another one's. Since systemd 250
 // --follow implies --boot (the newest boot alone): each start first reads to the end
-// without --follow, every boot, then follows from there, and a directory is read with
-// --merge, which keeps every host's boot.
+// without --follow, every boot, then follows from there.
+//
+// A directory (systemd-journal-remote's: one journal per host, each with its own
+// sequence-number ID) is not followed as one: a merged journalctl --follow keeps one
+// place in the merged (time) order and never shows an entry appended to another host's
+// file that sorts before it, which is every entry a host delivers late (network, a
+// clock behind, systemd-journal-upload catching up). Each sequence-number ID (a host's
+// journal, with the files it was rotated into) has its own position instead,
+// journalFileKey, committed with the events, and is read on its own: every
+// journalPollInterval the files' headers say which grew, and journalctl --file reads
+// those from their position to their end. Within one sequence-number ID the order is
+// the sequence number, so nothing is passed over or read twice.
 
 // journalCursorKey is where the realtime and xor hash of the last entry are committed,
 // next to the "journal" position; no file path has a NUL byte.
 const journalCursorKey = journalSource + "\x00cursor"
+
+// journalFileKey is the position of the directory's journals of one sequence-number ID
+// (32 hex digits): its sequence number in Offset. No file path has a NUL byte.
+func journalFileKey(seqnumID string) string { return journalSource + "\x00" + seqnumID }
+
+// journalPollInterval is how often a directory's journal files are looked at for new
+// entries.
+const journalPollInterval = time.Second
 
 // journalOutputFields are the fields journalctl prints besides the cursor and times: the
 // only ones journalRecord reads, and with --all an entry's other fields (a core dump)
@@ -180,17 +202,18 @@ func savedJournalCursor(pos, rest store.Position, haveRest bool) string {
 // it a field over 4096 bytes is null), from the cursor's entry on, and the unit and
 // identifier filters (--no-tail: from the cursor or the start, not the last 10). Entries
 // of the same field are alternatives; "+" joins the unit group and the identifier group
-// as alternatives too. follow is --follow; merge (for a directory) is --merge.
-func journalArgs(cfg JournalConfig, cursor string, follow, merge bool) []string {
+// as alternatives too. follow is --follow; files (a directory's journals of one
+// sequence-number ID) are read instead of the system journal or the directory.
+func journalArgs(cfg JournalConfig, cursor string, follow bool, files []string) []string {
 	var args []string
 	if follow {
 		args = append(args, "--follow")
 	}
 	args = append(args, "--no-tail", "--output=json", "--all", "--output-fields="+journalOutputFields, "--no-pager", "--quiet")
-	if merge {
-		args = append(args, "--merge")
+	for _, f := range files {
+		args = append(args, "--file="+f)
 	}
-	if cfg.Directory != "" {
+	if cfg.Directory != "" && len(files) == 0 {
 		args = append(args, "--directory="+cfg.Directory)
 	}
 	if cursor != "" {
@@ -367,28 +390,21 @@ type journalReading struct {
 // readJournal runs journalctl and sends its entries until ctx ends: to the end of the
 // journal, then following it. When journalctl is missing, fails or ends while following,
 // the error is logged and counted and it is started again after a back-off (1s doubling
-// to 1m), from the last cursor sent.
+// to 1m), from the last cursor sent. A directory is read by readJournalDirectory.
 func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 	r := &journalReading{c: d.sources.get(journalSource), out: out, trust: newJournalTrust(d.cfg.Journal), quiet: logLimiter{every: quietInterval}}
-	c := r.c
-	cursor := ""
-	if p, ok, err := d.store.Position(journalSource); err != nil {
-		d.log.Error("journal: cannot read the saved cursor", "err", err)
-	} else if ok {
-		rest, haveRest, err := d.store.Position(journalCursorKey)
-		if err != nil {
-			d.log.Error("journal: cannot read the saved cursor", "err", err)
-		}
-		cursor = savedJournalCursor(p, rest, haveRest && err == nil)
+	cursor := d.savedJournalCursor()
+	if d.cfg.Journal.Directory != "" {
+		d.readJournalDirectory(ctx, r, cursor)
+		return
 	}
-	merge := d.cfg.Journal.Directory != ""
 	follow := false
 	wait := backoff{next: time.Second, max: time.Minute}
 	for ctx.Err() == nil {
 		if !follow {
 			cursor = d.fullJournalCursor(ctx, cursor)
 		}
-		n, last, err := d.runJournalctl(ctx, r, cursor, follow, merge)
+		n, last, err := d.runJournalctl(ctx, r, cursor, follow, nil)
 		d.journalTried.Store(true) // the journal's backlog is read (or cannot be)
 		if last != "" {
 			cursor = last
@@ -404,21 +420,192 @@ func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 		if n > 0 {
 			wait.next = time.Second
 		}
-		if errors.Is(err, exec.ErrNotFound) {
-			err = fmt.Errorf("%w: install systemd's journalctl, set journal.command, or set journal.enabled = false", err)
-		}
-		if merge && strings.Contains(err.Error(), "with --merge is not supported") {
-			// systemd 250 to 253 refuse --merge with --follow.
-			merge = false
-			err = fmt.Errorf("%w: this journalctl follows the newest boot in %s alone (the hosts of other boots are read at each start only)", err, d.cfg.Journal.Directory)
-		}
-		c.fail(1, "journalctl stopped: "+err.Error())
-		d.log.Error("journal: journalctl stopped; starting it again", "command", d.cfg.Journal.Command,
-			"retry_in", wait.next, "entries", n, "errors", c.Errors.Load(), "err", err)
+		d.journalctlFailed(r, err, n, wait.next)
 		if wait.wait(ctx) != nil {
 			return
 		}
 	}
+}
+
+// savedJournalCursor is the cursor committed under "journal" (and journalCursorKey).
+func (d *Daemon) savedJournalCursor() string {
+	p, ok, err := d.store.Position(journalSource)
+	if err != nil {
+		d.log.Error("journal: cannot read the saved cursor", "err", err)
+	}
+	if !ok || err != nil {
+		return ""
+	}
+	rest, haveRest, err := d.store.Position(journalCursorKey)
+	if err != nil {
+		d.log.Error("journal: cannot read the saved cursor", "err", err)
+	}
+	return savedJournalCursor(p, rest, haveRest && err == nil)
+}
+
+// journalctlFailed counts and logs a journalctl that failed or ended while following.
+func (d *Daemon) journalctlFailed(r *journalReading, err error, n int, retry time.Duration) {
+	if errors.Is(err, exec.ErrNotFound) {
+		err = fmt.Errorf("%w: install systemd's journalctl, set journal.command, or set journal.enabled = false", err)
+	}
+	r.c.fail(1, "journalctl stopped: "+err.Error())
+	d.log.Error("journal: journalctl stopped; starting it again", "command", d.cfg.Journal.Command,
+		"retry_in", retry, "entries", n, "errors", r.c.Errors.Load(), "err", err)
+}
+
+// journalGroup is a directory's journal files of one sequence-number ID: one host's
+// journal and the files it was rotated into.
+type journalGroup struct {
+	seqnumID string
+	files    []string
+	tails    string // each file's last sequence number: what changes when one grows
+}
+
+// journalGroups reads the headers of the journal files in dir (and in its
+// machine-ID subdirectories, as journalctl --directory does) and groups them by
+// sequence-number ID. A file whose header cannot be read (being created, not a
+// journal) is left out until it can.
+func journalGroups(dir string) ([]journalGroup, error) {
+	var paths []string
+	for _, pattern := range []string{"*.journal", "*.journal~", "[0-9a-f]*/*.journal", "[0-9a-f]*/*.journal~"} {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, m...)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, err
+	}
+	slices.Sort(paths)
+	byID := map[string]*journalGroup{}
+	var ids []string
+	for _, p := range paths {
+		id, tail, ok := journalHeader(p)
+		if !ok {
+			continue
+		}
+		g := byID[id]
+		if g == nil {
+			g = &journalGroup{seqnumID: id}
+			byID[id] = g
+			ids = append(ids, id)
+		}
+		g.files = append(g.files, p)
+		g.tails += fmt.Sprintf("%s:%d;", p, tail)
+	}
+	slices.Sort(ids)
+	groups := make([]journalGroup, 0, len(ids))
+	for _, id := range ids {
+		groups = append(groups, *byID[id])
+	}
+	return groups, nil
+}
+
+// journalHeader reads a journal file's sequence-number ID and its last entry's sequence
+// number from its header (systemd's JOURNAL_FILE_FORMAT: signature "LPKSHHRH",
+// seqnum_id at byte 72, tail_entry_seqnum at 160, little-endian).
+func journalHeader(path string) (seqnumID string, tail uint64, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, false
+	}
+	defer f.Close()
+	var h [168]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:8]) != "LPKSHHRH" {
+		return "", 0, false
+	}
+	return hex.EncodeToString(h[72:88]), binary.LittleEndian.Uint64(h[160:168]), true
+}
+
+// readJournalDirectory reads a directory's journals, each sequence-number ID from its
+// own committed position, until ctx ends: every journalPollInterval the ones whose files
+// changed are read to their end. legacy is the merged cursor an older abusewatch
+// committed for the whole directory: a journal without a position of its own starts
+// there, at the first start after the upgrade, and else at its beginning (a new host).
+func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, legacy string) {
+	if legacy != "" && d.journalFilePositions() {
+		legacy = "" // this version's: each journal has its own position
+	}
+	legacy = d.fullJournalCursor(ctx, legacy)
+	cursors := map[string]string{} // by sequence-number ID: the last entry sent
+	done := map[string]string{}    // by sequence-number ID: its tails when last read to the end
+	wait := backoff{next: time.Second, max: time.Minute}
+	tick := time.NewTicker(journalPollInterval)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		groups, err := journalGroups(d.cfg.Journal.Directory)
+		failed := false
+		if err != nil {
+			failed = true
+			r.c.fail(1, "cannot read the journal directory: "+err.Error())
+			d.log.Error("journal: cannot read the journal directory; trying again", "directory", d.cfg.Journal.Directory, "retry_in", wait.next, "err", err)
+		}
+		for _, g := range groups {
+			if done[g.seqnumID] == g.tails {
+				continue
+			}
+			cursor, ok := cursors[g.seqnumID]
+			if !ok {
+				cursor = d.journalFileCursor(g.seqnumID, legacy)
+				d.log.Info("journal: reading a journal of the directory", "seqnum_id", g.seqnumID, "files", g.files, "from", cmp.Or(cursor, "its beginning"))
+			}
+			n, last, err := d.runJournalctl(ctx, r, cursor, false, g.files)
+			if last != "" {
+				cursors[g.seqnumID] = last
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, errJournalEnded) {
+				done[g.seqnumID] = g.tails // read to the end of what the headers said
+				continue
+			}
+			failed = true
+			d.journalctlFailed(r, err, n, wait.next)
+		}
+		if !d.journalTried.Swap(true) && !failed { // the journals' backlog is read (or cannot be)
+			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "every", journalPollInterval)
+		}
+		if failed {
+			if wait.wait(ctx) != nil {
+				return
+			}
+			continue
+		}
+		wait.next = time.Second
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// journalFilePositions says whether a position of a directory's journal (journalFileKey)
+// was committed: when none was, a "journal" position is an older abusewatch's.
+func (d *Daemon) journalFilePositions() bool {
+	all, err := d.store.Positions()
+	if err != nil {
+		d.log.Error("journal: cannot read the saved positions", "err", err)
+		return true // no guessing: each journal from its beginning
+	}
+	return slices.ContainsFunc(all, func(p store.Position) bool {
+		id, ok := strings.CutPrefix(p.Source, journalFileKey(""))
+		return ok && len(id) == 32
+	})
+}
+
+// journalFileCursor is where the directory's journal of one sequence-number ID is read
+// from: after its committed position, else from legacy ("" is its beginning).
+func (d *Daemon) journalFileCursor(seqnumID, legacy string) string {
+	p, ok, err := d.store.Position(journalFileKey(seqnumID))
+	if err != nil {
+		d.log.Error("journal: cannot read the saved position; reading the journal from its beginning", "seqnum_id", seqnumID, "err", err)
+	}
+	if ok && err == nil {
+		return fmt.Sprintf("s=%s;i=%x", seqnumID, uint64(p.Offset))
+	}
+	return legacy
 }
 
 // fullJournalCursor completes a cursor read from the store (a cursor from journalctl is
@@ -482,14 +669,17 @@ func (d *Daemon) findJournalCursor(ctx context.Context, at journalCursor) (strin
 	return "", nil
 }
 
-// runJournalctl runs journalctl once from cursor; it returns how many entries it sent
+// runJournalctl runs journalctl once from cursor, on the system journal or on files (a
+// directory's journals of one sequence-number ID); it returns how many entries it sent
 // and the cursor of the last one. journalctl starts at the cursor's entry, and with
 // several journals at entries of the others that come just before it: those, up to the
-// first entry after the cursor, and the cursor's entry itself are left out.
-func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor string, follow, merge bool) (int, string, error) {
+// first entry after the cursor, and the cursor's entry itself are left out. An entry of
+// files carries its sequence-number ID's position (journalFileKey) and, for the summary
+// and status, the "journal" position.
+func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor string, follow bool, files []string) (int, string, error) {
 	c, out := r.c, r.out
 	from, resuming := parseJournalCursor(cursor)
-	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, journalArgs(d.cfg.Journal, cursor, follow, merge)...)
+	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, journalArgs(d.cfg.Journal, cursor, follow, files)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -499,7 +689,11 @@ func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor st
 	if err := cmd.Start(); err != nil {
 		return 0, "", err
 	}
-	d.log.Info("journal: reading", "command", cmd.String())
+	level := slog.LevelInfo
+	if len(files) > 0 {
+		level = slog.LevelDebug // every journalPollInterval a host writes: readJournalDirectory says it once
+	}
+	d.log.Log(ctx, level, "journal: reading", "command", cmd.String())
 	br := bufio.NewReaderSize(stdout, 64<<10)
 	n, last, again := 0, "", 0
 	var line []byte
@@ -535,6 +729,9 @@ func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor st
 			}
 		}
 		l := sourceLine{rec: jr.rec, pos: jr.pos, fp: jr.rest}
+		if len(files) > 0 {
+			l.pos, l.fp = store.Position{Source: journalFileKey(jr.at.seqnumID), Offset: int64(jr.at.seqnum)}, jr.pos
+		}
 		if jr.refused {
 			d.refuseJournalEntry(r, jr)
 			l.posOnly = true // read: the next start goes on after it

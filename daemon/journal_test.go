@@ -158,14 +158,22 @@ func TestJournalRecordOddFields(t *testing.T) {
 }
 
 func TestJournalArgs(t *testing.T) {
-	cfg := JournalConfig{Units: []string{"ssh.service"}, Identifiers: []string{"sshd", "sshd-session"}, Directory: "/j"}
-	got := journalArgs(cfg, "s=1;i=2", true, true)
+	cfg := JournalConfig{Units: []string{"ssh.service"}, Identifiers: []string{"sshd", "sshd-session"}}
+	got := journalArgs(cfg, "s=1;i=2", true, nil)
 	want := []string{"--follow", "--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
-		"--merge", "--directory=/j", "--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
+		"--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
 	}
-	got = journalArgs(JournalConfig{}, "", false, false)
+	// A directory's journals of one sequence-number ID.
+	cfg.Directory = "/j"
+	got = journalArgs(cfg, "s=1;i=2", false, []string{"/j/remote-a.journal", "/j/remote-a@x.journal"})
+	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
+		"--file=/j/remote-a.journal", "--file=/j/remote-a@x.journal", "--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
+	if !slices.Equal(got, want) {
+		t.Errorf("args %q\nwant %q", got, want)
+	}
+	got = journalArgs(JournalConfig{}, "", false, nil)
 	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
@@ -344,8 +352,8 @@ func (f fleet) write(from, to int) []string {
 	return msgs
 }
 
-// In a directory of journals with different sequence-number IDs, a restart resumes after
-// the committed entry: only the entries written since are read, none twice.
+// In a directory of journals with different sequence-number IDs, a restart resumes each
+// after its own committed entry: only the entries written since are read, none twice.
 func TestJournalResumesAfterTheCommittedEntryAcrossHosts(t *testing.T) {
 	journaltest.Need(t)
 	f := fleet{t, t.TempDir()}
@@ -362,8 +370,8 @@ func TestJournalResumesAfterTheCommittedEntryAcrossHosts(t *testing.T) {
 	if got := r.take(t, len(second)); !slices.Equal(sorted(got), second) {
 		t.Errorf("after the restart read %q\nwant %q", got, second)
 	}
-	if log := r.log(); !strings.Contains(log, "journal: resuming after the saved entry") || !strings.Contains(log, ";b=") {
-		t.Errorf("the saved cursor was not completed:\n%s", log)
+	if log := r.log(); strings.Count(log, `msg="journal: reading a journal of the directory"`) != 3 || strings.Count(log, `from="s=`) != 3 {
+		t.Errorf("the three journals did not each resume from their own position:\n%s", log)
 	}
 }
 
@@ -378,7 +386,7 @@ func TestJournalReadsEveryBootBeforeFollowing(t *testing.T) {
 	// A deadline, not a wait: a journalctl that follows never ends on its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, _, err := r.d.runJournalctl(ctx, &journalReading{c: r.d.sources.get(journalSource), out: r.out}, "", false, false)
+	n, _, err := r.d.runJournalctl(ctx, &journalReading{c: r.d.sources.get(journalSource), out: r.out}, "", false, nil)
 	if n != len(all) || !errors.Is(err, errJournalEnded) {
 		t.Errorf("read %d entries, then %v; want %d and the end", n, err, len(all))
 	}
@@ -420,4 +428,53 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// An older abusewatch kept one merged cursor for a directory. At the first start after
+// the upgrade each host's journal resumes after it: exactly the entries the merged
+// reading had not reached yet are read, and from then on each journal's own position.
+func TestJournalDirectoryResumesFromAnOlderVersionsMergedCursor(t *testing.T) {
+	journaltest.Need(t)
+	f := fleet{t, t.TempDir()}
+	f.write(0, 10)
+	out, err := exec.Command("journalctl", "--directory="+f.dir, "--merge", "--output=json", "--no-pager").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	var unread []string
+	for i, line := range lines {
+		jr, err := journalRecord(line, time.Now(), journalTrust{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 16 {
+			_, msg, _ := strings.Cut(jr.rec.Line, ": ")
+			unread = append(unread, msg)
+		}
+	}
+	at, err := journalRecord(lines[16], time.Now(), journalTrust{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tempStore(t)
+	if _, err := st.Commit(nil, []store.Position{at.pos, at.rest}); err != nil { // as the older version did
+		t.Fatal(err)
+	}
+	unread = append(unread, f.write(10, 12)...)
+	slices.Sort(unread)
+	r := startJournal(t, f.dir, st)
+	if got := sorted(r.take(t, len(unread))); !slices.Equal(got, unread) {
+		t.Errorf("read %q\nwant %q", got, unread)
+	}
+	r.stop()
+
+	more := f.write(12, 14)
+	r = startJournal(t, f.dir, st)
+	if got := sorted(r.take(t, len(more))); !slices.Equal(got, more) {
+		t.Errorf("after the next restart read %q\nwant %q", got, more)
+	}
+	if log := r.log(); strings.Contains(log, "resuming after the saved entry") {
+		t.Errorf("the older version's cursor was used again:\n%s", log)
+	}
 }
