@@ -528,8 +528,11 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 		legacy = "" // this version's: each journal has its own position
 	}
 	legacy = d.fullJournalCursor(ctx, legacy)
-	cursors := map[string]string{} // by sequence-number ID: the last entry sent
-	done := map[string]string{}    // by sequence-number ID: its tails when last read to the end
+	// By sequence-number ID: the last entry sent; its files' tails when last read to the
+	// end; and whether to read it once more although they did not change since: a
+	// header's tail is written before its entry is linked, so a journalctl started just
+	// then may not show the entry yet, and it is read the next time.
+	cursors, seen, again := map[string]string{}, map[string]string{}, map[string]bool{}
 	wait := backoff{next: time.Second, max: time.Minute}
 	tick := time.NewTicker(journalPollInterval)
 	defer tick.Stop()
@@ -542,23 +545,27 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			d.log.Error("journal: cannot read the journal directory; trying again", "directory", d.cfg.Journal.Directory, "retry_in", wait.next, "err", err)
 		}
 		for _, g := range groups {
-			if done[g.seqnumID] == g.tails {
+			id := g.seqnumID
+			tails, known := seen[id]
+			if known && tails == g.tails && !again[id] {
 				continue
 			}
-			cursor, ok := cursors[g.seqnumID]
+			cursor, ok := cursors[id]
 			if !ok {
-				cursor = d.journalFileCursor(g.seqnumID, legacy)
-				d.log.Info("journal: reading a journal of the directory", "seqnum_id", g.seqnumID, "files", g.files, "from", cmp.Or(cursor, "its beginning"))
+				cursor = d.journalFileCursor(id, legacy)
+				cursors[id] = cursor
+				d.log.Info("journal: reading a journal of the directory", "seqnum_id", id, "files", g.files, "from", cmp.Or(cursor, "its beginning"))
 			}
 			n, last, err := d.runJournalctl(ctx, r, cursor, false, g.files)
 			if last != "" {
-				cursors[g.seqnumID] = last
+				cursors[id] = last
 			}
 			if ctx.Err() != nil {
 				return
 			}
 			if errors.Is(err, errJournalEnded) {
-				done[g.seqnumID] = g.tails // read to the end of what the headers said
+				again[id] = tails != g.tails
+				seen[id] = g.tails
 				continue
 			}
 			failed = true
