@@ -478,3 +478,32 @@ func TestJournalDirectoryResumesFromAnOlderVersionsMergedCursor(t *testing.T) {
 		t.Errorf("the older version's cursor was used again:\n%s", log)
 	}
 }
+
+// A host whose journal appears in the directory while the daemon reads it (a new
+// host, or one systemd-journal-upload delivers its backlog for) is read from its
+// beginning, however old its entries, and the hosts already read go on from where
+// they were.
+func TestJournalDirectoryReadsANewHostFromItsBeginning(t *testing.T) {
+	journaltest.Need(t)
+	f := fleet{t, t.TempDir()}
+	first := f.write(0, 5)
+	r := startJournal(t, f.dir, tempStore(t))
+	if got := sorted(r.take(t, len(first))); !slices.Equal(got, first) {
+		t.Fatalf("read %q\nwant %q", got, first)
+	}
+	var entries [][]byte
+	var late []string
+	for k := range 5 { // an hour before the others' first entries
+		msg := fmt.Sprintf("Failed password for invalid user web4-%d from 3.3.3.3 port 22 ssh2", k)
+		ts := time.Date(2026, 11, 22, 1, 0, k, 0, time.UTC)
+		entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k),
+			"_BOOT_ID=22222222222222222222222222222222", "MESSAGE="+msg, "_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_PID=4242", "_HOSTNAME=web4"))
+		late = append(late, msg)
+	}
+	journaltest.Write(t, filepath.Join(f.dir, "web4.journal"), entries...)
+	late = append(late, f.write(5, 7)...)
+	slices.Sort(late)
+	if got := sorted(r.take(t, len(late))); !slices.Equal(got, late) {
+		t.Errorf("read %q\nwant %q", got, late)
+	}
+}
