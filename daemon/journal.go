@@ -775,18 +775,21 @@ func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor st
 // refuseJournalEntry counts an entry that poses as a configured identifier from a UID
 // other than 0 and no configured unit, and logs it at most once per quietInterval: a
 // local process posing as sshd deserves the admin's attention, but may repeat at will.
+// It is not counted as an error: a service's own process that runs as a user (sshd's
+// process of a logged-in user, which may log the disconnection) is refused as well,
+// and the journal reads on.
 func (d *Daemon) refuseJournalEntry(r *journalReading, jr journalRead) {
 	r.c.Refused.Add(1)
-	r.c.fail(1, fmt.Sprintf("refused an entry of identifier %q from UID %s of unit %s: not root, not a configured unit", jr.identifier, cmp.Or(jr.uid, "(none)"), cmp.Or(jr.unit, "(none)")))
 	ok, held := r.quiet.allow("refused", time.Now())
 	if !ok {
 		return
 	}
-	args := []any{"identifier", jr.identifier, "uid", jr.uid, "unit", jr.unit, "refused", r.c.Refused.Load()}
+	args := []any{"identifier", jr.identifier, "uid", cmp.Or(jr.uid, "(none)"), "unit", cmp.Or(jr.unit, "(none)"), "refused", r.c.Refused.Load()}
 	if held > 0 {
 		args = append(args, "not_logged_since", held)
 	}
-	d.log.Warn("journal: refused an entry a process that is neither root nor of a configured unit wrote under a configured identifier (a local user posing as the service?)", args...)
+	d.log.Warn("journal: refused an entry written under a configured identifier by a process neither root nor of a configured unit "+
+		"(a service's process running as a user, or a local user posing as the service): no event", args...)
 }
 
 // readJournalLine reads one line into buf, keeping it only when it is at most
