@@ -12,8 +12,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,17 +50,35 @@ const journalSource = "journal"
 // was read, because --after-cursor skips the first entry found whether or not it is the
 // cursor's, and with several journals it is often another one's. Since systemd 250
 // --follow implies --boot (the newest boot alone): each start first reads to the end
-// without --follow, every boot, then follows from there, and a directory is read with
-// --merge, which keeps every host's boot.
+// without --follow, every boot, then follows from there.
+//
+// A directory (systemd-journal-remote's: one journal per host, each with its own
+// sequence-number ID) is not followed as one: a merged journalctl --follow keeps one
+// place in the merged (time) order and never shows an entry appended to another host's
+// file that sorts before it, which is every entry a host delivers late (network, a
+// clock behind, systemd-journal-upload catching up). Each sequence-number ID (a host's
+// journal, with the files it was rotated into) has its own position instead,
+// journalFileKey, committed with the events, and is read on its own: every
+// journalPollInterval the files' headers say which grew, and journalctl --file reads
+// those from their position to their end. Within one sequence-number ID the order is
+// the sequence number, so nothing is passed over or read twice.
 
 // journalCursorKey is where the realtime and xor hash of the last entry are committed,
 // next to the "journal" position; no file path has a NUL byte.
 const journalCursorKey = journalSource + "\x00cursor"
 
+// journalFileKey is the position of the directory's journals of one sequence-number ID
+// (32 hex digits): its sequence number in Offset. No file path has a NUL byte.
+func journalFileKey(seqnumID string) string { return journalSource + "\x00" + seqnumID }
+
+// journalPollInterval is how often a directory's journal files are looked at for new
+// entries.
+const journalPollInterval = time.Second
+
 // journalOutputFields are the fields journalctl prints besides the cursor and times: the
 // only ones journalRecord reads, and with --all an entry's other fields (a core dump)
 // can be megabytes.
-const journalOutputFields = "MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME"
+const journalOutputFields = "MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT"
 
 // maxJournalEntry bounds the JSON of one entry; a longer one (a message of several MiB)
 // is skipped and counted as an error, and the next entry's cursor moves past it.
@@ -180,17 +202,18 @@ func savedJournalCursor(pos, rest store.Position, haveRest bool) string {
 // it a field over 4096 bytes is null), from the cursor's entry on, and the unit and
 // identifier filters (--no-tail: from the cursor or the start, not the last 10). Entries
 // of the same field are alternatives; "+" joins the unit group and the identifier group
-// as alternatives too. follow is --follow; merge (for a directory) is --merge.
-func journalArgs(cfg JournalConfig, cursor string, follow, merge bool) []string {
+// as alternatives too. follow is --follow; files (a directory's journals of one
+// sequence-number ID) are read instead of the system journal or the directory.
+func journalArgs(cfg JournalConfig, cursor string, follow bool, files []string) []string {
 	var args []string
 	if follow {
 		args = append(args, "--follow")
 	}
 	args = append(args, "--no-tail", "--output=json", "--all", "--output-fields="+journalOutputFields, "--no-pager", "--quiet")
-	if merge {
-		args = append(args, "--merge")
+	for _, f := range files {
+		args = append(args, "--file="+f)
 	}
-	if cfg.Directory != "" {
+	if cfg.Directory != "" && len(files) == 0 {
 		args = append(args, "--directory="+cfg.Directory)
 	}
 	if cursor != "" {
@@ -219,6 +242,36 @@ type journalEntry struct {
 	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
 	PID        json.RawMessage `json:"_PID"`
 	Hostname   json.RawMessage `json:"_HOSTNAME"`
+	UID        json.RawMessage `json:"_UID"`
+	Unit       json.RawMessage `json:"_SYSTEMD_UNIT"`
+	Transport  json.RawMessage `json:"_TRANSPORT"`
+}
+
+// journalTrust says whose entries name their program truthfully. journald sets the
+// fields that start with "_" itself, but _COMM is the executable's file name (any user
+// can copy logger to ~/sshd) and SYSLOG_IDENTIFIER is whatever the sender writes
+// (logger -t sshd). What a user cannot choose is its UID and its unit's cgroup: an
+// entry of one of the configured units, of UID 0 or of the kernel is the service's
+// own, and its SYSLOG_IDENTIFIER names it as the syslog file would (postfix/smtpd, not
+// smtpd; dovecot, not its log process). When identifiers are configured, an entry of
+// no configured unit was let in by its identifier alone, and one from another UID is
+// refused: it would be a local user posing as the service.
+type journalTrust struct {
+	units  map[string]bool
+	refuse bool // identifiers are configured: untrusted entries are refused
+}
+
+func newJournalTrust(cfg JournalConfig) journalTrust {
+	t := journalTrust{units: map[string]bool{}, refuse: len(cfg.Identifiers) > 0}
+	for _, u := range cfg.Units {
+		t.units[u] = true
+	}
+	return t
+}
+
+// trusted says whether the entry's sender is the configured service, root or the kernel.
+func (t journalTrust) trusted(e *journalEntry) bool {
+	return t.units[journalValue(e.Unit)] || journalValue(e.UID) == "0" || journalValue(e.Transport) == "kernel"
 }
 
 // journalValue decodes one field: a string, bytes given as numbers, or the first of
@@ -249,14 +302,19 @@ type journalRead struct {
 	at        journalCursor
 	pos, rest store.Position
 	cut       bool // the line was longer than maxLine and is cut
+	// refused: let in by its identifier alone and sent by a UID other than 0 (see
+	// journalTrust); rec is then empty and uid, unit and identifier say who it was.
+	refused               bool
+	uid, unit, identifier string
 }
 
-// journalRecord makes a record of one entry. The journal's own trusted fields (_COMM,
-// _PID, _HOSTNAME, the receive time) are written as an rsyslog-style header in front of
-// the message, which is what detect reads: nothing the logging program wrote can move
-// into the header, and the evidence line reads like the file it replaces. Like a line of
-// a file, the line is cut at maxLine.
-func journalRecord(line []byte, read time.Time) (journalRead, error) {
+// journalRecord makes a record of one entry. The journal's own fields (_PID, _HOSTNAME,
+// the receive time, and the program: SYSLOG_IDENTIFIER for an entry trust trusts, else
+// _COMM) are written as an rsyslog-style header in front of the message, which is what
+// detect reads: nothing in the message can move into the header, and the evidence line
+// reads like the file it replaces. Like a line of a file, the line is cut at maxLine. An
+// entry trust refuses comes back with refused set and no record.
+func journalRecord(line []byte, read time.Time, trust journalTrust) (journalRead, error) {
 	var e journalEntry
 	if err := json.Unmarshal(line, &e); err != nil {
 		return journalRead{}, fmt.Errorf("journalctl wrote something that is not a JSON entry: %w", err)
@@ -271,10 +329,16 @@ func journalRecord(line []byte, read time.Time) (journalRead, error) {
 	if us, err := strconv.ParseInt(journalValue(e.Realtime), 10, 64); err == nil {
 		t = time.UnixMicro(us)
 	}
-	program := journalValue(e.Comm)
-	if program == "" {
-		program = journalValue(e.Identifier)
+	trusted := trust.trusted(&e)
+	if !trusted && trust.refuse {
+		return journalRead{cursor: cursor, at: at, pos: pos, rest: rest, refused: true,
+			uid: journalValue(e.UID), unit: journalValue(e.Unit), identifier: journalValue(e.Identifier)}, nil
 	}
+	first, second := journalValue(e.Comm), journalValue(e.Identifier)
+	if trusted {
+		first, second = second, first
+	}
+	program := cmp.Or(first, second)
 	tag := headerWord(program, "-")
 	if pid, err := strconv.Atoi(journalValue(e.PID)); err == nil {
 		tag += "[" + strconv.Itoa(pid) + "]"
@@ -315,30 +379,32 @@ func headerWord(s, def string) string {
 // errJournalEnded is journalctl ending on its own: at the last entry without --follow.
 var errJournalEnded = errors.New("journalctl ended")
 
+// journalReading is where the journal's entries go and what decides on them.
+type journalReading struct {
+	c     *SourceCounters
+	out   chan<- sourceLine
+	trust journalTrust
+	quiet logLimiter // refused entries: a local user can make them at will
+}
+
 // readJournal runs journalctl and sends its entries until ctx ends: to the end of the
 // journal, then following it. When journalctl is missing, fails or ends while following,
 // the error is logged and counted and it is started again after a back-off (1s doubling
-// to 1m), from the last cursor sent.
+// to 1m), from the last cursor sent. A directory is read by readJournalDirectory.
 func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
-	c := d.sources.get(journalSource)
-	cursor := ""
-	if p, ok, err := d.store.Position(journalSource); err != nil {
-		d.log.Error("journal: cannot read the saved cursor", "err", err)
-	} else if ok {
-		rest, haveRest, err := d.store.Position(journalCursorKey)
-		if err != nil {
-			d.log.Error("journal: cannot read the saved cursor", "err", err)
-		}
-		cursor = savedJournalCursor(p, rest, haveRest && err == nil)
+	r := &journalReading{c: d.sources.get(journalSource), out: out, trust: newJournalTrust(d.cfg.Journal), quiet: logLimiter{every: quietInterval}}
+	cursor := d.savedJournalCursor()
+	if d.cfg.Journal.Directory != "" {
+		d.readJournalDirectory(ctx, r, cursor)
+		return
 	}
-	merge := d.cfg.Journal.Directory != ""
 	follow := false
 	wait := backoff{next: time.Second, max: time.Minute}
 	for ctx.Err() == nil {
 		if !follow {
 			cursor = d.fullJournalCursor(ctx, cursor)
 		}
-		n, last, err := d.runJournalctl(ctx, cursor, follow, merge, c, out)
+		n, last, err := d.runJournalctl(ctx, r, cursor, follow, nil)
 		d.journalTried.Store(true) // the journal's backlog is read (or cannot be)
 		if last != "" {
 			cursor = last
@@ -354,21 +420,199 @@ func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 		if n > 0 {
 			wait.next = time.Second
 		}
-		if errors.Is(err, exec.ErrNotFound) {
-			err = fmt.Errorf("%w: install systemd's journalctl, set journal.command, or set journal.enabled = false", err)
-		}
-		if merge && strings.Contains(err.Error(), "with --merge is not supported") {
-			// systemd 250 to 253 refuse --merge with --follow.
-			merge = false
-			err = fmt.Errorf("%w: this journalctl follows the newest boot in %s alone (the hosts of other boots are read at each start only)", err, d.cfg.Journal.Directory)
-		}
-		c.fail(1, "journalctl stopped: "+err.Error())
-		d.log.Error("journal: journalctl stopped; starting it again", "command", d.cfg.Journal.Command,
-			"retry_in", wait.next, "entries", n, "errors", c.Errors.Load(), "err", err)
+		d.journalctlFailed(r, err, n, wait.next)
 		if wait.wait(ctx) != nil {
 			return
 		}
 	}
+}
+
+// savedJournalCursor is the cursor committed under "journal" (and journalCursorKey).
+func (d *Daemon) savedJournalCursor() string {
+	p, ok, err := d.store.Position(journalSource)
+	if err != nil {
+		d.log.Error("journal: cannot read the saved cursor", "err", err)
+	}
+	if !ok || err != nil {
+		return ""
+	}
+	rest, haveRest, err := d.store.Position(journalCursorKey)
+	if err != nil {
+		d.log.Error("journal: cannot read the saved cursor", "err", err)
+	}
+	return savedJournalCursor(p, rest, haveRest && err == nil)
+}
+
+// journalctlFailed counts and logs a journalctl that failed or ended while following.
+func (d *Daemon) journalctlFailed(r *journalReading, err error, n int, retry time.Duration) {
+	if errors.Is(err, exec.ErrNotFound) {
+		err = fmt.Errorf("%w: install systemd's journalctl, set journal.command, or set journal.enabled = false", err)
+	}
+	r.c.fail(1, "journalctl stopped: "+err.Error())
+	d.log.Error("journal: journalctl stopped; starting it again", "command", d.cfg.Journal.Command,
+		"retry_in", retry, "entries", n, "errors", r.c.Errors.Load(), "err", err)
+}
+
+// journalGroup is a directory's journal files of one sequence-number ID: one host's
+// journal and the files it was rotated into.
+type journalGroup struct {
+	seqnumID string
+	files    []string
+	tails    string // each file's last sequence number: what changes when one grows
+}
+
+// journalGroups reads the headers of the journal files in dir (and in its
+// machine-ID subdirectories, as journalctl --directory does) and groups them by
+// sequence-number ID. A file whose header cannot be read (being created, not a
+// journal) is left out until it can.
+func journalGroups(dir string) ([]journalGroup, error) {
+	var paths []string
+	for _, pattern := range []string{"*.journal", "*.journal~", "[0-9a-f]*/*.journal", "[0-9a-f]*/*.journal~"} {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, m...)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, err
+	}
+	slices.Sort(paths)
+	byID := map[string]*journalGroup{}
+	var ids []string
+	for _, p := range paths {
+		id, tail, ok := journalHeader(p)
+		if !ok {
+			continue
+		}
+		g := byID[id]
+		if g == nil {
+			g = &journalGroup{seqnumID: id}
+			byID[id] = g
+			ids = append(ids, id)
+		}
+		g.files = append(g.files, p)
+		g.tails += fmt.Sprintf("%s:%d;", p, tail)
+	}
+	slices.Sort(ids)
+	groups := make([]journalGroup, 0, len(ids))
+	for _, id := range ids {
+		groups = append(groups, *byID[id])
+	}
+	return groups, nil
+}
+
+// journalHeader reads a journal file's sequence-number ID and its last entry's sequence
+// number from its header (systemd's JOURNAL_FILE_FORMAT: signature "LPKSHHRH",
+// seqnum_id at byte 72, tail_entry_seqnum at 160, little-endian).
+func journalHeader(path string) (seqnumID string, tail uint64, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, false
+	}
+	defer f.Close()
+	var h [168]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:8]) != "LPKSHHRH" {
+		return "", 0, false
+	}
+	return hex.EncodeToString(h[72:88]), binary.LittleEndian.Uint64(h[160:168]), true
+}
+
+// readJournalDirectory reads a directory's journals, each sequence-number ID from its
+// own committed position, until ctx ends: every journalPollInterval the ones whose files
+// changed are read to their end. legacy is the merged cursor an older abusewatch
+// committed for the whole directory: a journal without a position of its own starts
+// there, at the first start after the upgrade, and else at its beginning (a new host).
+func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, legacy string) {
+	if legacy != "" && d.journalFilePositions() {
+		legacy = "" // this version's: each journal has its own position
+	}
+	legacy = d.fullJournalCursor(ctx, legacy)
+	// By sequence-number ID: the last entry sent; its files' tails when last read to the
+	// end; and whether to read it once more although they did not change since: a
+	// header's tail is written before its entry is linked, so a journalctl started just
+	// then may not show the entry yet, and it is read the next time.
+	cursors, seen, again := map[string]string{}, map[string]string{}, map[string]bool{}
+	wait := backoff{next: time.Second, max: time.Minute}
+	tick := time.NewTicker(journalPollInterval)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		groups, err := journalGroups(d.cfg.Journal.Directory)
+		failed := false
+		if err != nil {
+			failed = true
+			r.c.fail(1, "cannot read the journal directory: "+err.Error())
+			d.log.Error("journal: cannot read the journal directory; trying again", "directory", d.cfg.Journal.Directory, "retry_in", wait.next, "err", err)
+		}
+		for _, g := range groups {
+			id := g.seqnumID
+			tails, known := seen[id]
+			if known && tails == g.tails && !again[id] {
+				continue
+			}
+			cursor, ok := cursors[id]
+			if !ok {
+				cursor = d.journalFileCursor(id, legacy)
+				cursors[id] = cursor
+				d.log.Info("journal: reading a journal of the directory", "seqnum_id", id, "files", g.files, "from", cmp.Or(cursor, "its beginning"))
+			}
+			n, last, err := d.runJournalctl(ctx, r, cursor, false, g.files)
+			if last != "" {
+				cursors[id] = last
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, errJournalEnded) {
+				again[id] = tails != g.tails
+				seen[id] = g.tails
+				continue
+			}
+			failed = true
+			d.journalctlFailed(r, err, n, wait.next)
+		}
+		if !d.journalTried.Swap(true) && !failed { // the journals' backlog is read (or cannot be)
+			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "every", journalPollInterval)
+		}
+		if failed {
+			if wait.wait(ctx) != nil {
+				return
+			}
+			continue
+		}
+		wait.next = time.Second
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// journalFilePositions says whether a position of a directory's journal (journalFileKey)
+// was committed: when none was, a "journal" position is an older abusewatch's.
+func (d *Daemon) journalFilePositions() bool {
+	all, err := d.store.Positions()
+	if err != nil {
+		d.log.Error("journal: cannot read the saved positions", "err", err)
+		return true // no guessing: each journal from its beginning
+	}
+	return slices.ContainsFunc(all, func(p store.Position) bool {
+		id, ok := strings.CutPrefix(p.Source, journalFileKey(""))
+		return ok && len(id) == 32
+	})
+}
+
+// journalFileCursor is where the directory's journal of one sequence-number ID is read
+// from: after its committed position, else from legacy ("" is its beginning).
+func (d *Daemon) journalFileCursor(seqnumID, legacy string) string {
+	p, ok, err := d.store.Position(journalFileKey(seqnumID))
+	if err != nil {
+		d.log.Error("journal: cannot read the saved position; reading the journal from its beginning", "seqnum_id", seqnumID, "err", err)
+	}
+	if ok && err == nil {
+		return fmt.Sprintf("s=%s;i=%x", seqnumID, uint64(p.Offset))
+	}
+	return legacy
 }
 
 // fullJournalCursor completes a cursor read from the store (a cursor from journalctl is
@@ -432,13 +676,17 @@ func (d *Daemon) findJournalCursor(ctx context.Context, at journalCursor) (strin
 	return "", nil
 }
 
-// runJournalctl runs journalctl once from cursor; it returns how many entries it sent
+// runJournalctl runs journalctl once from cursor, on the system journal or on files (a
+// directory's journals of one sequence-number ID); it returns how many entries it sent
 // and the cursor of the last one. journalctl starts at the cursor's entry, and with
 // several journals at entries of the others that come just before it: those, up to the
-// first entry after the cursor, and the cursor's entry itself are left out.
-func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge bool, c *SourceCounters, out chan<- sourceLine) (int, string, error) {
+// first entry after the cursor, and the cursor's entry itself are left out. An entry of
+// files carries its sequence-number ID's position (journalFileKey) and, for the summary
+// and status, the "journal" position.
+func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor string, follow bool, files []string) (int, string, error) {
+	c, out := r.c, r.out
 	from, resuming := parseJournalCursor(cursor)
-	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, journalArgs(d.cfg.Journal, cursor, follow, merge)...)
+	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, journalArgs(d.cfg.Journal, cursor, follow, files)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -448,7 +696,11 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 	if err := cmd.Start(); err != nil {
 		return 0, "", err
 	}
-	d.log.Info("journal: reading", "command", cmd.String())
+	level := slog.LevelInfo
+	if len(files) > 0 {
+		level = slog.LevelDebug // every journalPollInterval a host writes: readJournalDirectory says it once
+	}
+	d.log.Log(ctx, level, "journal: reading", "command", cmd.String())
 	br := bufio.NewReaderSize(stdout, 64<<10)
 	n, last, again := 0, "", 0
 	var line []byte
@@ -465,7 +717,7 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 			line = nil // not kept at that size
 			continue
 		}
-		jr, err := journalRecord(line, time.Now())
+		jr, err := journalRecord(line, time.Now(), r.trust)
 		if cap(line) > 1<<20 {
 			line = nil // not kept at that size
 		}
@@ -483,12 +735,21 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 				d.log.Debug("journal: left out entries read before the cursor", "entries", again)
 			}
 		}
-		if jr.cut {
-			c.Long.Add(1)
+		l := sourceLine{rec: jr.rec, pos: jr.pos, fp: jr.rest}
+		if len(files) > 0 {
+			l.pos, l.fp = store.Position{Source: journalFileKey(jr.at.seqnumID), Offset: int64(jr.at.seqnum)}, jr.pos
 		}
-		c.Lines.Add(1)
+		if jr.refused {
+			d.refuseJournalEntry(r, jr)
+			l.posOnly = true // read: the next start goes on after it
+		} else {
+			if jr.cut {
+				c.Long.Add(1)
+			}
+			c.Lines.Add(1)
+		}
 		select {
-		case out <- sourceLine{rec: jr.rec, pos: jr.pos, fp: jr.rest}:
+		case out <- l:
 		case <-ctx.Done():
 			cmd.Wait()
 			return n, last, ctx.Err()
@@ -509,6 +770,26 @@ func (d *Daemon) runJournalctl(ctx context.Context, cursor string, follow, merge
 		err = fmt.Errorf("%w: %s", err, firstLine(msg))
 	}
 	return n, last, err
+}
+
+// refuseJournalEntry counts an entry that poses as a configured identifier from a UID
+// other than 0 and no configured unit, and logs it at most once per quietInterval: a
+// local process posing as sshd deserves the admin's attention, but may repeat at will.
+// It is not counted as an error: a service's own process that runs as a user (sshd's
+// process of a logged-in user, which may log the disconnection) is refused as well,
+// and the journal reads on.
+func (d *Daemon) refuseJournalEntry(r *journalReading, jr journalRead) {
+	r.c.Refused.Add(1)
+	ok, held := r.quiet.allow("refused", time.Now())
+	if !ok {
+		return
+	}
+	args := []any{"identifier", jr.identifier, "uid", cmp.Or(jr.uid, "(none)"), "unit", cmp.Or(jr.unit, "(none)"), "refused", r.c.Refused.Load()}
+	if held > 0 {
+		args = append(args, "not_logged_since", held)
+	}
+	d.log.Warn("journal: refused an entry written under a configured identifier by a process neither root nor of a configured unit "+
+		"(a service's process running as a user, or a local user posing as the service): no event", args...)
 }
 
 // readJournalLine reads one line into buf, keeping it only when it is at most

@@ -14,7 +14,7 @@ func TestJournalMessageKeepsItsLeadingSpaces(t *testing.T) {
 	for _, msg := range []string{"Failed password for root", " one space", "  two spaces", "   three"} {
 		line := `{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","__REALTIME_TIMESTAMP":"1795313285860172",` +
 			`"MESSAGE":"` + msg + `","_COMM":"app","_PID":"12","_HOSTNAME":"web1"}`
-		jr, err := journalRecord([]byte(line), time.Now())
+		jr, err := journalRecord([]byte(line), time.Now(), journalTrust{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ func TestJournalRecordsFromRecordedOutput(t *testing.T) {
 	var seqs []int64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		jr, err := journalRecord(sc.Bytes(), time.Now())
+		jr, err := journalRecord(sc.Bytes(), time.Now(), journalTrust{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,21 +125,21 @@ func TestJournalCursorOrder(t *testing.T) {
 func TestJournalRecordOddFields(t *testing.T) {
 	line := `{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7;b=0","__REALTIME_TIMESTAMP":"1795313285860172",` +
 		`"MESSAGE":[70,97,105,108,255],"_COMM":["sshd","x"],"_PID":"12","_HOSTNAME":"evil host: x"}`
-	jr, err := journalRecord([]byte(line), time.Now())
+	jr, err := journalRecord([]byte(line), time.Now(), journalTrust{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := "2026-11-22T02:08:05.860172Z evilhostx sshd[12]: Fail\xff"; jr.rec.Line != want || jr.cut {
 		t.Errorf("line %q (cut %v); want %q", jr.rec.Line, jr.cut, want)
 	}
-	if _, err := journalRecord([]byte(`{"MESSAGE":"no cursor"}`), time.Now()); err == nil {
+	if _, err := journalRecord([]byte(`{"MESSAGE":"no cursor"}`), time.Now(), journalTrust{}); err == nil {
 		t.Error("an entry without a cursor was accepted")
 	}
-	if _, err := journalRecord([]byte(`not json`), time.Now()); err == nil {
+	if _, err := journalRecord([]byte(`not json`), time.Now(), journalTrust{}); err == nil {
 		t.Error("garbage was accepted")
 	}
 	// A program name (SYSLOG_IDENTIFIER is the sender's) as long as the cap.
-	jr, err = journalRecord([]byte(`{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","SYSLOG_IDENTIFIER":"`+strings.Repeat("p", maxLine)+`","MESSAGE":"m"}`), time.Now())
+	jr, err = journalRecord([]byte(`{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","SYSLOG_IDENTIFIER":"`+strings.Repeat("p", maxLine)+`","MESSAGE":"m"}`), time.Now(), journalTrust{})
 	if err != nil || len(jr.rec.Line) != maxLine || !jr.cut {
 		t.Errorf("long program name: line of %d bytes (cut %v, %v); want %d, cut", len(jr.rec.Line), jr.cut, err, maxLine)
 	}
@@ -147,7 +147,7 @@ func TestJournalRecordOddFields(t *testing.T) {
 	nums, _ := json.Marshal([]int{int(long[0])})
 	nums = bytes.Repeat(append(bytes.TrimSuffix(bytes.TrimPrefix(nums, []byte("[")), []byte("]")), ','), len(long))
 	for _, msg := range []string{`"` + strings.Repeat("y", maxLine) + `"`, "[" + string(nums[:len(nums)-1]) + "]"} {
-		jr, err := journalRecord([]byte(`{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","MESSAGE":`+msg+`}`), time.Now())
+		jr, err := journalRecord([]byte(`{"__CURSOR":"s=4c252754fe71446484b8827a9b6a2c55;i=7","MESSAGE":`+msg+`}`), time.Now(), journalTrust{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,15 +158,23 @@ func TestJournalRecordOddFields(t *testing.T) {
 }
 
 func TestJournalArgs(t *testing.T) {
-	cfg := JournalConfig{Units: []string{"ssh.service"}, Identifiers: []string{"sshd", "sshd-session"}, Directory: "/j"}
-	got := journalArgs(cfg, "s=1;i=2", true, true)
-	want := []string{"--follow", "--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME", "--no-pager", "--quiet",
-		"--merge", "--directory=/j", "--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
+	cfg := JournalConfig{Units: []string{"ssh.service"}, Identifiers: []string{"sshd", "sshd-session"}}
+	got := journalArgs(cfg, "s=1;i=2", true, nil)
+	want := []string{"--follow", "--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
+		"--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
 	}
-	got = journalArgs(JournalConfig{}, "", false, false)
-	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME", "--no-pager", "--quiet"}
+	// A directory's journals of one sequence-number ID.
+	cfg.Directory = "/j"
+	got = journalArgs(cfg, "s=1;i=2", false, []string{"/j/remote-a.journal", "/j/remote-a@x.journal"})
+	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
+		"--file=/j/remote-a.journal", "--file=/j/remote-a@x.journal", "--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
+	if !slices.Equal(got, want) {
+		t.Errorf("args %q\nwant %q", got, want)
+	}
+	got = journalArgs(JournalConfig{}, "", false, nil)
+	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
 	}
@@ -205,8 +213,13 @@ func (r *journalReader) log() string {
 
 // newJournalReader is a journal source on the journals in dir with the store st.
 func newJournalReader(dir string, st *store.Store) *journalReader {
+	return newJournalReaderConfig(JournalConfig{Enabled: true, Directory: dir, Command: "journalctl"}, st)
+}
+
+// newJournalReaderConfig is a journal source configured by jc with the store st.
+func newJournalReaderConfig(jc JournalConfig, st *store.Store) *journalReader {
 	r := &journalReader{out: make(chan sourceLine, 100)}
-	r.d = &Daemon{cfg: &Config{Journal: JournalConfig{Enabled: true, Directory: dir, Command: "journalctl"}},
+	r.d = &Daemon{cfg: &Config{Journal: jc},
 		log: slog.New(slog.NewTextHandler(r, &slog.HandlerOptions{Level: slog.LevelDebug})), store: st}
 	return r
 }
@@ -214,7 +227,12 @@ func newJournalReader(dir string, st *store.Store) *journalReader {
 // startJournal starts the journal source on the journals in dir with the store st.
 func startJournal(t *testing.T, dir string, st *store.Store) *journalReader {
 	t.Helper()
-	r := newJournalReader(dir, st)
+	return startJournalReader(t, newJournalReader(dir, st))
+}
+
+// startJournalReader starts the journal source r.
+func startJournalReader(t *testing.T, r *journalReader) *journalReader {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.d.readJournal(ctx, r.out); close(done) }()
@@ -334,8 +352,8 @@ func (f fleet) write(from, to int) []string {
 	return msgs
 }
 
-// In a directory of journals with different sequence-number IDs, a restart resumes after
-// the committed entry: only the entries written since are read, none twice.
+// In a directory of journals with different sequence-number IDs, a restart resumes each
+// after its own committed entry: only the entries written since are read, none twice.
 func TestJournalResumesAfterTheCommittedEntryAcrossHosts(t *testing.T) {
 	journaltest.Need(t)
 	f := fleet{t, t.TempDir()}
@@ -352,8 +370,8 @@ func TestJournalResumesAfterTheCommittedEntryAcrossHosts(t *testing.T) {
 	if got := r.take(t, len(second)); !slices.Equal(sorted(got), second) {
 		t.Errorf("after the restart read %q\nwant %q", got, second)
 	}
-	if log := r.log(); !strings.Contains(log, "journal: resuming after the saved entry") || !strings.Contains(log, ";b=") {
-		t.Errorf("the saved cursor was not completed:\n%s", log)
+	if log := r.log(); strings.Count(log, `msg="journal: reading a journal of the directory"`) != 3 || strings.Count(log, `from="s=`) != 3 {
+		t.Errorf("the three journals did not each resume from their own position:\n%s", log)
 	}
 }
 
@@ -368,7 +386,7 @@ func TestJournalReadsEveryBootBeforeFollowing(t *testing.T) {
 	// A deadline, not a wait: a journalctl that follows never ends on its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, _, err := r.d.runJournalctl(ctx, "", false, false, r.d.sources.get(journalSource), r.out)
+	n, _, err := r.d.runJournalctl(ctx, &journalReading{c: r.d.sources.get(journalSource), out: r.out}, "", false, nil)
 	if n != len(all) || !errors.Is(err, errJournalEnded) {
 		t.Errorf("read %d entries, then %v; want %d and the end", n, err, len(all))
 	}
@@ -389,7 +407,7 @@ func TestJournalResumesFromACursorSavedByAnOlderVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	third, err := journalRecord(bytes.Split(out, []byte("\n"))[2], time.Now())
+	third, err := journalRecord(bytes.Split(out, []byte("\n"))[2], time.Now(), journalTrust{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,4 +428,82 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// An older abusewatch kept one merged cursor for a directory. At the first start after
+// the upgrade each host's journal resumes after it: exactly the entries the merged
+// reading had not reached yet are read, and from then on each journal's own position.
+func TestJournalDirectoryResumesFromAnOlderVersionsMergedCursor(t *testing.T) {
+	journaltest.Need(t)
+	f := fleet{t, t.TempDir()}
+	f.write(0, 10)
+	out, err := exec.Command("journalctl", "--directory="+f.dir, "--merge", "--output=json", "--no-pager").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	var unread []string
+	for i, line := range lines {
+		jr, err := journalRecord(line, time.Now(), journalTrust{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 16 {
+			_, msg, _ := strings.Cut(jr.rec.Line, ": ")
+			unread = append(unread, msg)
+		}
+	}
+	at, err := journalRecord(lines[16], time.Now(), journalTrust{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tempStore(t)
+	if _, err := st.Commit(nil, []store.Position{at.pos, at.rest}); err != nil { // as the older version did
+		t.Fatal(err)
+	}
+	unread = append(unread, f.write(10, 12)...)
+	slices.Sort(unread)
+	r := startJournal(t, f.dir, st)
+	if got := sorted(r.take(t, len(unread))); !slices.Equal(got, unread) {
+		t.Errorf("read %q\nwant %q", got, unread)
+	}
+	r.stop()
+
+	more := f.write(12, 14)
+	r = startJournal(t, f.dir, st)
+	if got := sorted(r.take(t, len(more))); !slices.Equal(got, more) {
+		t.Errorf("after the next restart read %q\nwant %q", got, more)
+	}
+	if log := r.log(); strings.Contains(log, "resuming after the saved entry") {
+		t.Errorf("the older version's cursor was used again:\n%s", log)
+	}
+}
+
+// A host whose journal appears in the directory while the daemon reads it (a new
+// host, or one systemd-journal-upload delivers its backlog for) is read from its
+// beginning, however old its entries, and the hosts already read go on from where
+// they were.
+func TestJournalDirectoryReadsANewHostFromItsBeginning(t *testing.T) {
+	journaltest.Need(t)
+	f := fleet{t, t.TempDir()}
+	first := f.write(0, 5)
+	r := startJournal(t, f.dir, tempStore(t))
+	if got := sorted(r.take(t, len(first))); !slices.Equal(got, first) {
+		t.Fatalf("read %q\nwant %q", got, first)
+	}
+	var entries [][]byte
+	var late []string
+	for k := range 5 { // an hour before the others' first entries
+		msg := fmt.Sprintf("Failed password for invalid user web4-%d from 3.3.3.3 port 22 ssh2", k)
+		ts := time.Date(2026, 11, 22, 1, 0, k, 0, time.UTC)
+		entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k),
+			"_BOOT_ID=22222222222222222222222222222222", "MESSAGE="+msg, "_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_PID=4242", "_HOSTNAME=web4"))
+		late = append(late, msg)
+	}
+	journaltest.Write(t, filepath.Join(f.dir, "web4.journal"), entries...)
+	late = append(late, f.write(5, 7)...)
+	slices.Sort(late)
+	if got := sorted(r.take(t, len(late))); !slices.Equal(got, late) {
+		t.Errorf("read %q\nwant %q", got, late)
+	}
 }

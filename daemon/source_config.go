@@ -22,7 +22,7 @@ import (
 type JournalConfig struct {
 	Enabled     bool     `toml:"enabled"`
 	Units       []string `toml:"units"`       // _SYSTEMD_UNIT values to read; [] with identifiers [] reads everything
-	Identifiers []string `toml:"identifiers"` // SYSLOG_IDENTIFIER values to read (entries of other units)
+	Identifiers []string `toml:"identifiers"` // SYSLOG_IDENTIFIER values to read (entries of other units: root's only)
 	Directory   string   `toml:"directory"`   // a journal directory instead of the system journal
 	Command     string   `toml:"command"`     // the journalctl binary
 

@@ -68,7 +68,7 @@ func TestJournalSourceFollowsAndResumesAtTheCursor(t *testing.T) {
 
 	appendJournal(t, jdir, 80, 100) // written while stopped
 	d = startDaemon(t, dir, "run", "--debug", "--config", cfg)
-	d.waitLog(t, "journal: reading", "--cursor=s=", ";b="+bootWeb+";")
+	d.waitLog(t, "journal: reading a journal of the directory", `from="s=`)
 	d.waitEvents(t, 20)
 	d.stop(t)
 	checkExactlyOnce(t, dir, 100)
@@ -90,11 +90,9 @@ func TestJournalSourceFollowsAndResumesAtTheCursor(t *testing.T) {
 }
 
 // systemd-journal-remote's directory for a fleet holds one journal per host, each with
-// its own sequence-number ID; web1 and web2 share a boot ID (journalctl orders them by
-// monotonic time, and web1's entry at the last one's monotonic time comes first), web3
-// has its own. Every host is read, and after a restart each entry written meanwhile is
-// read once: the cursor the daemon resumes from is the full one, and the entries
-// journalctl shows again around it are left out.
+// its own sequence-number ID; web1 and web2 share a boot ID, web3 has its own. Every
+// host is read, and after a restart each entry written meanwhile is read once: each
+// host's journal resumes from its own committed position.
 func TestJournalFleetDirectoryResumesOnceAcrossHosts(t *testing.T) {
 	journaltest.Need(t)
 	dir := t.TempDir()
@@ -129,8 +127,14 @@ func TestJournalFleetDirectoryResumesOnceAcrossHosts(t *testing.T) {
 	d.waitEvents(t, 30)
 	d.stop(t)
 	checkExactlyOnce(t, dir, 90)
-	if !slices.ContainsFunc(d.lines(), func(l string) bool { return containsAll(l, []string{"journal: resuming after the saved entry", ";b="}) }) {
-		t.Error("the daemon did not resume from the full cursor")
+	resumed := 0
+	for _, l := range d.lines() {
+		if containsAll(l, []string{"journal: reading a journal of the directory", `from="s=`}) {
+			resumed++
+		}
+	}
+	if resumed != 3 {
+		t.Errorf("%d journals resumed from their own position; want the 3 hosts'", resumed)
 	}
 }
 
@@ -171,4 +175,50 @@ func TestJournalctlMissingIsRetried(t *testing.T) {
 	d.waitLog(t, "level=ERROR", "journalctl stopped; starting it again", "install systemd's journalctl", "errors=1")
 	d.waitLog(t, "level=ERROR", "journalctl stopped; starting it again", "errors=2")
 	d.stop(t)
+}
+
+// Postfix's smtpd logs as postfix/smtpd from a process named smtpd, and dovecot through
+// its log process (_COMM=log): read from their units, the tag is their SYSLOG_IDENTIFIER,
+// as in mail.log, and a SASL failure and an IMAP login failure are events.
+func TestJournalPostfixAndDovecotEntriesAreEvents(t *testing.T) {
+	journaltest.Need(t)
+	dir := t.TempDir()
+	jdir := filepath.Join(dir, "journal")
+	if err := os.Mkdir(jdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entry := func(k int, unit, uid, comm, ident, msg string) []byte {
+		ts := lineEpoch().Add(time.Duration(k) * time.Second)
+		return journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+k)), "_BOOT_ID="+bootWeb,
+			"MESSAGE="+msg, "_SYSTEMD_UNIT="+unit, "_UID="+uid, "_COMM="+comm, "SYSLOG_IDENTIFIER="+ident, "_PID=4242", "_HOSTNAME=mx1", "_TRANSPORT=syslog")
+	}
+	journaltest.Write(t, filepath.Join(jdir, "remote.journal"),
+		// As postfix 3.7 (Debian 12) writes them, postfix running as its own user.
+		entry(0, "postfix@-.service", "107", "smtpd", "postfix/smtpd", "warning: unknown[3.3.3.3]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=u0"),
+		entry(1, "postfix@-.service", "107", "smtpd", "postfix/submission/smtpd", "warning: unknown[3.3.3.3]: SASL PLAIN authentication failed: , sasl_username=u1"),
+		// dovecot 2.3's login process, through its log process.
+		entry(2, "dovecot.service", "0", "log", "dovecot", "imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<u2>, method=PLAIN, rip=3.3.3.3, lip=192.0.2.1, TLS, session=<4xTSbqk+iN4DAwMD>"))
+	cfg := writeSourceConfig(t, dir, "\n[journal]\nenabled = true\ndirectory = \""+jdir+"\"\nunits = [\"postfix@-.service\", \"dovecot.service\"]\nidentifiers = []\n")
+	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	d.waitEvents(t, 3)
+	d.stop(t)
+	checkExactlyOnce(t, dir, 3)
+
+	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.EventsByAddr(sourceAddr, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var services []string
+	for _, e := range events {
+		services = append(services, fmt.Sprintf("%s %s %s", e.User, e.Service, e.Class))
+	}
+	slices.Sort(services)
+	if want := []string{"u0 postfix/smtpd auth-failure", "u1 postfix/submission/smtpd auth-failure", "u2 dovecot auth-failure"}; !slices.Equal(services, want) {
+		t.Errorf("events (user, service, class) %q\nwant %q", services, want)
+	}
 }

@@ -114,9 +114,15 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// discarded says what a syslog listener discarded, of its errors: most of it a sender
-// can repeat at will. "" when nothing.
+// discarded says what a syslog listener discarded, or the journal refused, of its
+// errors: most of it a sender can repeat at will. "" when nothing.
 func discarded(s daemon.SourceStatus) string {
+	if s.Source == "journal" {
+		if s.Refused == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%d refused (a configured identifier written by neither root nor a configured unit)", s.Refused)
+	}
 	var parts []string
 	for _, d := range []struct {
 		n    int64

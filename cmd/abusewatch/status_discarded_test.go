@@ -7,8 +7,8 @@ import (
 	"github.com/abusewatch/abusewatch/daemon"
 )
 
-// status says what a syslog listener discarded, by reason, and nothing for a source
-// that discarded nothing.
+// status says what a syslog listener discarded, by reason, what the journal refused,
+// and nothing for a source that discarded nothing.
 func TestStatusSaysWhatTheListenerDiscarded(t *testing.T) {
 	s := daemon.SourceStatus{SourceStats: daemon.SourceStats{Source: "syslog", Errors: 45, Refused: 40, Cut: 1, Dropped: 4}}
 	if got, want := discarded(s), "40 refused (not in syslog.allow), 1 cut off by the stream's end, 4 dropped by the kernel (UDP buffer full)"; got != want {
@@ -16,6 +16,10 @@ func TestStatusSaysWhatTheListenerDiscarded(t *testing.T) {
 	}
 	if got := discarded(daemon.SourceStatus{SourceStats: daemon.SourceStats{Source: "/var/log/auth.log", Errors: 3}}); got != "" {
 		t.Errorf("a file source discarded %q", got)
+	}
+	s = daemon.SourceStatus{SourceStats: daemon.SourceStats{Source: "journal", Errors: 12, Refused: 12}}
+	if got, want := discarded(s), "12 refused (a configured identifier written by neither root nor a configured unit)"; got != want {
+		t.Errorf("journal: discarded = %q\nwant %q", got, want)
 	}
 }
 
