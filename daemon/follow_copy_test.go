@@ -129,15 +129,7 @@ func TestRotatedMarksOutliveARestart(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
 	appendTo(t, logFile, userLines(0, 100))
-	cfg := followConfig(t, dir, logFile)
-	h := &caughtUp{wants: map[string]chan struct{}{}}
-	_, stop := runDaemon(t, cfg, h)
-	h.wait(t, logFile, int64(len(userLines(0, 100))))
-	if err := os.Rename(logFile, logFile+".1"); err != nil {
-		t.Fatal(err)
-	}
-	appendTo(t, logFile, userLines(100, 130))
-	h.wait(t, logFile, int64(len(userLines(100, 130))))
+	cfg, _, _, stop := followAcrossRotation(t, dir, logFile, 100, 130)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

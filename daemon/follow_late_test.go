@@ -29,15 +29,7 @@ func TestLinesWrittenToTheRotatedFileAfterTheSwitch(t *testing.T) {
 	if _, err := w.WriteString(userLines(0, 100)); err != nil {
 		t.Fatal(err)
 	}
-	cfg := followConfig(t, dir, logFile)
-	h := &caughtUp{wants: map[string]chan struct{}{}}
-	d, stop := runDaemon(t, cfg, h)
-	h.wait(t, logFile, int64(len(userLines(0, 100))))
-	if err := os.Rename(logFile, logFile+".1"); err != nil {
-		t.Fatal(err)
-	}
-	appendTo(t, logFile, userLines(100, 110))
-	h.wait(t, logFile, int64(len(userLines(100, 110))))
+	cfg, _, d, stop := followAcrossRotation(t, dir, logFile, 100, 110)
 	if _, err := w.WriteString(userLines(110, 160)); err != nil {
 		t.Fatal(err)
 	}
@@ -219,15 +211,7 @@ func TestLinesWrittenToTheRotatedFileWhileTheDaemonWasStopped(t *testing.T) {
 	if _, err := w.WriteString(userLines(0, 100)); err != nil {
 		t.Fatal(err)
 	}
-	cfg := followConfig(t, dir, logFile)
-	h := &caughtUp{wants: map[string]chan struct{}{}}
-	_, stop := runDaemon(t, cfg, h)
-	h.wait(t, logFile, int64(len(userLines(0, 100))))
-	if err := os.Rename(logFile, logFile+".1"); err != nil {
-		t.Fatal(err)
-	}
-	appendTo(t, logFile, userLines(100, 110))
-	h.wait(t, logFile, int64(len(userLines(100, 110))))
+	cfg, _, _, stop := followAcrossRotation(t, dir, logFile, 100, 110)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -137,6 +137,23 @@ func userLines(from, to int) string {
 	return b.String()
 }
 
+// followAcrossRotation starts a daemon following logFile in dir, which holds lines 0 to
+// n-1 (a writer may keep it open), waits until it read them, renames logFile to
+// logFile.1, writes lines n to m-1 to a new logFile and waits until they are read.
+func followAcrossRotation(t *testing.T, dir, logFile string, n, m int) (cfg *Config, h *caughtUp, d *Daemon, stop func() error) {
+	t.Helper()
+	cfg = followConfig(t, dir, logFile)
+	h = &caughtUp{wants: map[string]chan struct{}{}}
+	d, stop = runDaemon(t, cfg, h)
+	h.wait(t, logFile, int64(len(userLines(0, n))))
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, logFile, userLines(n, m))
+	h.wait(t, logFile, int64(len(userLines(n, m))))
+	return cfg, h, d, stop
+}
+
 func appendTo(t *testing.T, path, text string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
@@ -291,15 +308,7 @@ func TestScanOfAFileRotatedWhileTheDaemonRan(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "auth.log")
 	appendTo(t, logFile, userLines(0, 100))
-	cfg := followConfig(t, dir, logFile)
-	h := &caughtUp{wants: map[string]chan struct{}{}}
-	_, stop := runDaemon(t, cfg, h)
-	h.wait(t, logFile, int64(len(userLines(0, 100))))
-	if err := os.Rename(logFile, logFile+".1"); err != nil {
-		t.Fatal(err)
-	}
-	appendTo(t, logFile, userLines(100, 130))
-	h.wait(t, logFile, int64(len(userLines(100, 130))))
+	cfg, _, _, stop := followAcrossRotation(t, dir, logFile, 100, 130)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
