@@ -18,14 +18,7 @@ import (
 // stored exactly once. Needs root to mount a small tmpfs for the store.
 func TestDiskFullWhileCommitting(t *testing.T) {
 	dir := t.TempDir()
-	storeDir := filepath.Join(dir, "small")
-	if err := os.Mkdir(storeDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", storeDir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (needs root and CAP_SYS_ADMIN): %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", storeDir).Run() })
+	storeDir := smallDisk(t, dir, "64m")
 
 	logFile := filepath.Join(dir, "auth.log")
 	appendFile(t, logFile, numberedLines(0, 100))
@@ -64,14 +57,7 @@ func TestDiskFullWhileCommitting(t *testing.T) {
 // mount a small tmpfs for the store.
 func TestDiskFullKeepsWatchdogAndAdminGoing(t *testing.T) {
 	dir := t.TempDir()
-	storeDir := filepath.Join(dir, "small")
-	if err := os.Mkdir(storeDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", storeDir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (needs root and CAP_SYS_ADMIN): %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", storeDir).Run() })
+	storeDir := smallDisk(t, dir, "8m")
 
 	// systemd's part: a notify socket, and a watchdog to pet every 100 ms.
 	sock := filepath.Join(dir, "notify.sock")
@@ -192,4 +178,20 @@ func TestDiskFullKeepsWatchdogAndAdminGoing(t *testing.T) {
 	}
 	d.stop(t)
 	checkExactlyOnce(t, storeDir, 5000)
+}
+
+// smallDisk mounts a tmpfs of size (as mount's size= takes it) at dir/small, to be
+// filled, and unmounts it when the test ends; it skips the test where it may not
+// (needs root and CAP_SYS_ADMIN).
+func smallDisk(t *testing.T, dir, size string) string {
+	t.Helper()
+	path := filepath.Join(dir, "small")
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", path).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (needs root and CAP_SYS_ADMIN): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", path).Run() })
+	return path
 }

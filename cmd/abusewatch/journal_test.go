@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon/journaltest"
-	"github.com/abusewatch/abusewatch/store"
 )
 
 // bootWeb is the boot ID of the hosts the tests write journals for, unless they say.
@@ -73,15 +72,7 @@ func TestJournalSourceFollowsAndResumesAtTheCursor(t *testing.T) {
 	d.stop(t)
 	checkExactlyOnce(t, dir, 100)
 
-	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	events, err := st.EventsByAddr(sourceAddr, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := storedEvents(t, dir)
 	for _, e := range events {
 		if e.Host != "web9" || e.Service != "sshd" || e.Source != "journal" || !strings.HasPrefix(e.Line, lineEpoch().Format("2006-01-02T")) {
 			t.Fatalf("event %+v: want host web9, service sshd, source journal and the journal's time", e)
@@ -204,15 +195,7 @@ func TestJournalPostfixAndDovecotEntriesAreEvents(t *testing.T) {
 	d.stop(t)
 	checkExactlyOnce(t, dir, 3)
 
-	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	events, err := st.EventsByAddr(sourceAddr, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := storedEvents(t, dir)
 	var services []string
 	for _, e := range events {
 		services = append(services, fmt.Sprintf("%s %s %s", e.User, e.Service, e.Class))

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -96,8 +97,9 @@ func fileSource(files ...string) string {
 	return "\n[[source]]\nfiles = [\"" + strings.Join(files, `", "`) + "\"]\n"
 }
 
-// storedUsers opens the store of a stopped daemon and counts the events per user name.
-func storedUsers(t *testing.T, dir string) map[string]int {
+// storedEvents opens the store of a stopped daemon in dir and returns the events of
+// sourceAddr, of any time.
+func storedEvents(t *testing.T, dir string) []abusewatch.Event {
 	t.Helper()
 	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
 	if err != nil {
@@ -108,6 +110,13 @@ func storedUsers(t *testing.T, dir string) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return events
+}
+
+// storedUsers opens the store of a stopped daemon and counts the events per user name.
+func storedUsers(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	events := storedEvents(t, dir)
 	users := map[string]int{}
 	for _, e := range events {
 		users[e.User]++

@@ -5,14 +5,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/abusewatch/abusewatch/store"
 )
 
 // syslogConfig listens on loopback UDP and TCP ports the kernel picks.
@@ -72,15 +69,7 @@ func sendWithLogger(t *testing.T, addr string, n int, args ...string) {
 func checkSenderHost(t *testing.T, dir string) {
 	t.Helper()
 	hostname, _ := os.Hostname()
-	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	events, err := st.EventsByAddr(sourceAddr, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := storedEvents(t, dir)
 	for _, e := range events {
 		if e.Host != hostname || e.Service != "sshd" || e.Source != "syslog" {
 			t.Fatalf("event host %q service %q source %q; want the sender %q, sshd, syslog", e.Host, e.Service, e.Source, hostname)
