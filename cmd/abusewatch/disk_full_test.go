@@ -27,18 +27,7 @@ func TestDiskFullWhileCommitting(t *testing.T) {
 	d.waitCaughtUp(t, logFile)
 
 	// Fill the disk, then write more than fits.
-	filler := filepath.Join(storeDir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(block); err != nil {
-			break
-		}
-	}
-	f.Close()
+	filler := fillDisk(t, storeDir)
 	appendFile(t, logFile, numberedLines(100, 20000))
 	d.waitLog(t, "level=ERROR", "cannot commit what was read", "disk full")
 
@@ -120,18 +109,7 @@ func TestDiskFullKeepsWatchdogAndAdminGoing(t *testing.T) {
 		t.Errorf("abusewatch_store_commit_refused is %s before the disk is full; want 0", v)
 	}
 
-	filler := filepath.Join(storeDir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(block); err != nil {
-			break
-		}
-	}
-	f.Close()
+	filler := fillDisk(t, storeDir)
 	appendFile(t, logFile, numberedLines(100, 5000))
 	d.waitLog(t, "level=ERROR", "cannot commit what was read")
 
@@ -194,4 +172,21 @@ func smallDisk(t *testing.T, dir, size string) string {
 	}
 	t.Cleanup(func() { exec.Command("umount", path).Run() })
 	return path
+}
+
+// fillDisk writes a file in dir until its disk refuses more, and returns its path.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	block := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(block); err != nil {
+			return path
+		}
+	}
 }
