@@ -243,7 +243,15 @@ func TestIncidentsIPAndNetAnswerFromTheDaemonAndOffline(t *testing.T) {
 	if net.Events != 6 || len(net.Addresses) != 1 || net.Addresses[0].Addr != "3.3.3.3" {
 		t.Errorf("net 3.3.0.0/20 = %+v", net)
 	}
-	stdout, _, code := s.admin(t, "ip", "3.3.3.3", "--since", "3650d")
+	// A network written with address bits set is answered for, with a note naming the
+	// network it is (2001:4860::/16 for /32 was answered as 2001::/16 without a word).
+	var masked daemon.NetworkInfo
+	stdout, stderr, code := s.admin(t, "net", "3.3.3.3/20", "--since", "3650d", "--json")
+	if err := json.Unmarshal([]byte(stdout), &masked); code != 0 || err != nil || masked.Events != 6 ||
+		!strings.Contains(stderr, "Note: 3.3.3.3/20 has address bits set past /20: this is about the network 3.3.0.0/20.") {
+		t.Errorf("net 3.3.3.3/20: exit %d, %v\n%s%s", code, err, stdout, stderr)
+	}
+	stdout, _, code = s.admin(t, "ip", "3.3.3.3", "--since", "3650d")
 	if code != 0 || !strings.Contains(stdout, "6 auth-failure") || !strings.Contains(stdout, "2026-11-20") {
 		t.Errorf("ip table: exit %d\n%s", code, stdout)
 	}
@@ -251,7 +259,7 @@ func TestIncidentsIPAndNetAnswerFromTheDaemonAndOffline(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	<-d.done
 	d.cmd.Wait()
-	stdout, stderr, code := s.admin(t, "incidents", "--since", "3650d")
+	stdout, stderr, code = s.admin(t, "incidents", "--since", "3650d")
 	if code != 0 || !strings.Contains(stderr, "not running: using") || !strings.Contains(stdout, "3.3.3.3") {
 		t.Errorf("incidents offline: exit %d\n%s%s", code, stdout, stderr)
 	}

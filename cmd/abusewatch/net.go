@@ -44,7 +44,12 @@ func (c *netCommand) Run(ctx context.Context, args []string) error {
 	if err := daemon.CheckMapped(p); err != nil {
 		return &usageError{err.Error()}
 	}
-	p = p.Masked()
+	if p != p.Masked() {
+		// The network of an address is a fair question ("net 45.134.26.17/24"), but a
+		// slip (2001:4860::/16 for /32) must not pass unseen as a far larger network.
+		fmt.Fprintf(c.stderr, "Note: %s has address bits set past /%d: this is about the network %s.\n", rest[0], p.Bits(), p.Masked())
+		p = p.Masked()
+	}
 	return showNetwork(ctx, c.stdout, c.stderr, f, *since, apiPath("v1", "net", p.Addr().String(), strconv.Itoa(p.Bits())), p)
 }
 
