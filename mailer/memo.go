@@ -290,7 +290,7 @@ type memoIncident struct {
 	// Count, Attempts are lower bounds: the source stands for incidents that share
 	// lines, and how many they share is known only within bounds.
 	CountAtLeast, AttemptsAtLeast bool
-	Hosts                         []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
+	Hosts                         []string // our hosts that were hit, "name (address)" when [mail] hosts gives one of the source's family
 	Evidence                      []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
 	Omitted                       int      // events not shown as evidence lines (at least, with CountAtLeast)
 	Success                       bool     // a successful login was seen from the source
