@@ -57,6 +57,8 @@ func TestMailHostsErrorsNameTheHostAndTheValue(t *testing.T) {
 			`a.toml:5: mail.hosts: host "web1": "web1.example.org" is not an address`},
 		{`hosts = { web1 = ["81.2.69.10", 5] }`,
 			`a.toml:5: mail.hosts: host "web1": address 2 of the list is a TOML integer 5: write each address in quotes`},
+		{`hosts = { web1 = ["81.2.69.10", ["2a01:4f8:0:1::2"]] }`,
+			`a.toml:5: mail.hosts: host "web1": address 2 of the list is a TOML array: write each address in quotes`},
 		{`hosts = { web1 = 81 }`,
 			`a.toml:5: mail.hosts: host "web1": wrong type: this is a TOML integer 81, the host wants an address in quotes`},
 		{`hosts = { web1 = [] }`,

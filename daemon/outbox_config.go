@@ -98,8 +98,8 @@ func checkHost(file string, p *unstable.Parser, kv *unstable.Node, name []string
 		for el := v.Children(); el.Next(); n++ {
 			a := el.Node()
 			if a.Kind != unstable.String {
-				return hostError(file, at(a), name[0], fmt.Sprintf("address %d of the list is a TOML %s %s: write each address in quotes",
-					n+1, tomlKind(a.Kind), a.Data))
+				return hostError(file, at(a), name[0], fmt.Sprintf("address %d of the list is a TOML %s: write each address in quotes",
+					n+1, tomlValue(a)))
 			}
 			if err := checkHostAddress(file, at(a), name[0], string(a.Data)); err != nil {
 				return err
@@ -110,8 +110,8 @@ func checkHost(file string, p *unstable.Parser, kv *unstable.Node, name []string
 		}
 		return nil
 	default:
-		return hostError(file, at(v), name[0], fmt.Sprintf("wrong type: this is a TOML %s %s, the host wants an address in quotes "+
-			"such as \"198.51.100.10\", or a list of them such as [\"198.51.100.10\", \"2001:db8::10\"]", tomlKind(v.Kind), v.Data))
+		return hostError(file, at(v), name[0], fmt.Sprintf("wrong type: this is a TOML %s, the host wants an address in quotes "+
+			"such as \"198.51.100.10\", or a list of them such as [\"198.51.100.10\", \"2001:db8::10\"]", tomlValue(v)))
 	}
 }
 
@@ -129,6 +129,14 @@ func checkHostAddress(file string, line int, host, s string) error {
 
 func hostError(file string, line int, host, problem string) error {
 	return &ConfigError{File: file, Line: line, Key: "mail.hosts", Problem: fmt.Sprintf("host %q: %s", host, problem)}
+}
+
+// tomlValue is a value's kind and, of a scalar, the value itself: "integer 81", "table".
+func tomlValue(n *unstable.Node) string {
+	if len(n.Data) > 0 {
+		return tomlKind(n.Kind) + " " + string(n.Data)
+	}
+	return tomlKind(n.Kind)
 }
 
 // tomlKind names a value's kind as the TOML spec does, for an error message.
