@@ -184,12 +184,14 @@ type MailConfig struct {
 	Template     string   `toml:"template"`
 	Timeout      Duration `toml:"timeout"`
 
-	HeloName    string            `toml:"helo_name"`
-	XARF        *bool             `toml:"xarf"`
-	Hosts       map[string]string `toml:"hosts"`
-	RetryMin    Duration          `toml:"retry_min"`
-	RetryMax    Duration          `toml:"retry_max"`
-	GiveUpAfter Duration          `toml:"give_up_after"`
+	HeloName string `toml:"helo_name"`
+	XARF     *bool  `toml:"xarf"`
+	// Hosts are our hosts' public addresses by the name logs give them: one address or
+	// a list (a dual-stack host's IPv4 and IPv6 ones). checkHosts checks them.
+	Hosts       map[string]HostAddresses `toml:"hosts"`
+	RetryMin    Duration                 `toml:"retry_min"`
+	RetryMax    Duration                 `toml:"retry_max"`
+	GiveUpAfter Duration                 `toml:"give_up_after"`
 }
 
 // PolicyConfig is the response policy.
@@ -319,6 +321,9 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(file string, doc []byte) (*Config, error) {
 	cfg := &Config{file: file, doc: doc}
 	if err := checkDurations(file, doc); err != nil {
+		return nil, err
+	}
+	if err := checkHosts(file, doc); err != nil {
 		return nil, err
 	}
 	dec := toml.NewDecoder(bytes.NewReader(doc)).DisallowUnknownFields()

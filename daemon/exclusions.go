@@ -90,11 +90,7 @@ func (c *Config) NeverReported(addr netip.Addr) string {
 // anyway and are left out.
 func (c *Config) ownAddresses() []ExclusionInfo {
 	var out []ExclusionInfo
-	add := func(s, by, reason string) {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return // a host name: validated where it is used
-		}
+	add := func(a netip.Addr, by, reason string) {
 		a = a.WithZone("").Unmap()
 		if _, special := correlate.SpecialPurpose(a); special || a.IsUnspecified() {
 			return
@@ -105,7 +101,9 @@ func (c *Config) ownAddresses() []ExclusionInfo {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Mail.Hosts)) {
-		add(c.Mail.Hosts[name], "mail.hosts", "our host "+name)
+		for _, a := range c.Mail.Hosts[name] { // every one: a dual-stack host's IPv6 address too
+			add(a, "mail.hosts", "our host "+name)
+		}
 	}
 	for _, l := range []struct {
 		key   string
@@ -113,7 +111,9 @@ func (c *Config) ownAddresses() []ExclusionInfo {
 	}{{"syslog.udp", c.Syslog.UDP}, {"syslog.tcp", c.Syslog.TCP}, {"syslog.tls", c.Syslog.TLS}, {"metrics.listen", []string{c.Metrics.Listen}}} {
 		for _, hp := range l.addrs {
 			if host, _, err := net.SplitHostPort(hp); err == nil {
-				add(host, l.key, "an address this host listens on")
+				if a, err := netip.ParseAddr(host); err == nil { // not a host name: validated where it is used
+					add(a, l.key, "an address this host listens on")
+				}
 			}
 		}
 	}

@@ -1892,7 +1892,7 @@ func (p *Pipeline) zone() *time.Location { return Location(p.cfg.Reporter.Timezo
 // ReportComposer is composer (as NewComposer built it) with the outbox's options from
 // cfg: the X-ARF part, the signing key and our hosts' addresses.
 func ReportComposer(cfg *Config, composer *mailer.Composer) (*mailer.Composer, error) {
-	o := mailer.Options{XARF: *cfg.Mail.XARF, Hosts: cfg.Mail.Hosts}
+	o := mailer.Options{XARF: *cfg.Mail.XARF, Hosts: cfg.Mail.hostAddresses()}
 	if cfg.Signing.KeyFile != "" {
 		s, err := mailer.LoadSigner(cfg.Signing.KeyFile, cfg.Signing.KeyURL)
 		if err != nil {

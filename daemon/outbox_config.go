@@ -1,12 +1,169 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/pelletier/go-toml/v2/unstable"
 )
+
+// HostAddresses are one host's public addresses in mail.hosts: written as one address
+// ("198.51.100.10", as before) or a list (a dual-stack host's
+// ["198.51.100.10", "2001:db8::10"]).
+type HostAddresses []netip.Addr
+
+// UnmarshalText reads the one-address form; the list is decoded as a list. checkHosts
+// has checked both before the decoder sees them.
+func (h *HostAddresses) UnmarshalText(b []byte) error {
+	a, err := netip.ParseAddr(string(b))
+	if err != nil {
+		return err
+	}
+	*h = HostAddresses{a}
+	return nil
+}
+
+// hostsKey is mail.hosts as a path of keys.
+var hostsKey = []string{"mail", "hosts"}
+
+// checkHosts refuses an entry of mail.hosts that is not an address or a list of
+// addresses, with the host, the value and the value's own line (in a list written over
+// several lines, the bad element's): the decoder would give neither the host nor the
+// line. Written as an inline table, as [mail.hosts] or as hosts.web1 under [mail].
+func checkHosts(file string, doc []byte) error {
+	p := unstable.Parser{}
+	p.Reset(doc)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		it := e.Key()
+		if !it.Next() {
+			continue
+		}
+		line := p.Shape(it.Node().Raw).Start.Line
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = nodeKey(e)
+			if len(table) > len(hostsKey) && slices.Equal(table[:len(hostsKey)], hostsKey) {
+				return hostError(file, line, table[len(hostsKey)], "is a table: give the host's address in quotes, or a list of them")
+			}
+		case unstable.KeyValue:
+			path := append(slices.Clone(table), nodeKey(e)...)
+			switch {
+			case slices.Equal(path, hostsKey):
+				v := e.Value()
+				if v.Kind != unstable.InlineTable {
+					return &ConfigError{File: file, Line: line, Key: "mail.hosts", Problem: fmt.Sprintf("wrong type: this is a TOML %s, "+
+						"the key wants our hosts' addresses by name such as { web1 = \"198.51.100.10\" }", tomlKind(v.Kind))}
+				}
+				for field := v.Children(); field.Next(); {
+					f := field.Node()
+					if err := checkHost(file, &p, f, nodeKey(f), line); err != nil {
+						return err
+					}
+				}
+			case len(path) > len(hostsKey) && slices.Equal(path[:len(hostsKey)], hostsKey):
+				if err := checkHost(file, &p, e, path[len(hostsKey):], line); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil // syntax errors are the decoder's to report
+}
+
+// checkHost checks the value of kv, the entry of the host name (a dotted key there
+// makes the host a table), written at line.
+func checkHost(file string, p *unstable.Parser, kv *unstable.Node, name []string, line int) error {
+	if len(name) > 1 {
+		return hostError(file, line, name[0], "is a table: give the host's address in quotes, or a list of them")
+	}
+	at := func(n *unstable.Node) int {
+		if n.Raw.Length > 0 {
+			return p.Shape(n.Raw).Start.Line
+		}
+		return line
+	}
+	v := kv.Value()
+	switch v.Kind {
+	case unstable.String:
+		return checkHostAddress(file, at(v), name[0], string(v.Data))
+	case unstable.Array:
+		n := 0
+		for el := v.Children(); el.Next(); n++ {
+			a := el.Node()
+			if a.Kind != unstable.String {
+				return hostError(file, at(a), name[0], fmt.Sprintf("address %d of the list is a TOML %s: write each address in quotes",
+					n+1, tomlValue(a)))
+			}
+			if err := checkHostAddress(file, at(a), name[0], string(a.Data)); err != nil {
+				return err
+			}
+		}
+		if n == 0 {
+			return hostError(file, line, name[0], "the list is empty: give the host's public addresses, or leave the host out")
+		}
+		return nil
+	default:
+		return hostError(file, at(v), name[0], fmt.Sprintf("wrong type: this is a TOML %s, the host wants an address in quotes "+
+			"such as \"198.51.100.10\", or a list of them such as [\"198.51.100.10\", \"2001:db8::10\"]", tomlValue(v)))
+	}
+}
+
+// checkHostAddress refuses s, written for host at line, unless it is an address.
+func checkHostAddress(file string, line int, host, s string) error {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	problem := fmt.Sprintf("%q is not an address such as \"198.51.100.10\" or \"2001:db8::10\"", s)
+	if strings.Contains(s, "/") {
+		problem += " (our other networks belong in policy.never_report)"
+	}
+	return hostError(file, line, host, problem)
+}
+
+func hostError(file string, line int, host, problem string) error {
+	return &ConfigError{File: file, Line: line, Key: "mail.hosts", Problem: fmt.Sprintf("host %q: %s", host, problem)}
+}
+
+// tomlValue is a value's kind and, of a scalar, the value itself: "integer 81", "table".
+func tomlValue(n *unstable.Node) string {
+	if len(n.Data) > 0 {
+		return tomlKind(n.Kind) + " " + string(n.Data)
+	}
+	return tomlKind(n.Kind)
+}
+
+// tomlKind names a value's kind as the TOML spec does, for an error message.
+func tomlKind(k unstable.Kind) string {
+	switch k {
+	case unstable.InlineTable:
+		return "table"
+	case unstable.Bool:
+		return "boolean"
+	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
+		return "date or time"
+	}
+	return strings.ToLower(k.String())
+}
+
+// hostAddresses are mail.hosts as the mailer takes them, IPv4-mapped ones as IPv4.
+func (m *MailConfig) hostAddresses() map[string][]netip.Addr {
+	out := make(map[string][]netip.Addr, len(m.Hosts))
+	for name, addrs := range m.Hosts {
+		for _, a := range addrs {
+			if a = a.Unmap(); !slices.Contains(out[name], a) {
+				out[name] = append(out[name], a)
+			}
+		}
+	}
+	return out
+}
 
 // SigningConfig is the optional OpenPGP signing of reports.
 type SigningConfig struct {
@@ -26,7 +183,7 @@ func (c *Config) outboxDefaults() {
 		c.Mail.XARF = ptr(true)
 	}
 	if c.Mail.Hosts == nil {
-		c.Mail.Hosts = map[string]string{}
+		c.Mail.Hosts = map[string]HostAddresses{}
 	}
 	if c.Mail.RetryMin.Duration == 0 && c.unset("mail.retry_min") {
 		c.Mail.RetryMin = Duration{5 * time.Minute}
@@ -65,11 +222,6 @@ func (c *Config) validateOutbox() error {
 	bad := c.bad
 	if c.Mail.HeloName != "" && !heloName.MatchString(c.Mail.HeloName) {
 		return bad("mail.helo_name", "%q is not a host name such as \"mail.example.org\"", c.Mail.HeloName)
-	}
-	for name, addr := range c.Mail.Hosts {
-		if _, err := netip.ParseAddr(addr); err != nil {
-			return bad("mail.hosts", "host %q: %q is not an address such as \"198.51.100.10\"", name, addr)
-		}
 	}
 	for _, d := range []struct {
 		key      string

@@ -46,7 +46,7 @@ type Options struct {
 	// Signer signs the report as OpenPGP/MIME (RFC 3156); nil leaves it unsigned.
 	Signer *Signer
 	// Hosts maps our host names to their addresses (see Reporter.Hosts).
-	Hosts map[string]string
+	Hosts map[string][]netip.Addr
 }
 
 // With returns a Composer like c that writes reports with the options o.

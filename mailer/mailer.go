@@ -18,6 +18,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -32,7 +33,9 @@ type Reporter struct {
 	Location *time.Location
 	// Hosts maps our host names (as logs name them) to the addresses the recipient sees,
 	// so the memo can say "web1 (198.51.100.10)": their logs know addresses, not our names.
-	Hosts map[string]string
+	// A dual-stack host has an IPv4 and an IPv6 one; a source is shown those of its own
+	// family, as it can have reached no other (an IPv6 attacker never hit 198.51.100.10).
+	Hosts map[string][]netip.Addr
 }
 
 // Transport delivers a composed report and says where it went (a maildir file path, or

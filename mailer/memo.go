@@ -290,7 +290,7 @@ type memoIncident struct {
 	// Count, Attempts are lower bounds: the source stands for incidents that share
 	// lines, and how many they share is known only within bounds.
 	CountAtLeast, AttemptsAtLeast bool
-	Hosts                         []string // our hosts that were hit, "name (address)" when [mail] hosts gives the address
+	Hosts                         []string // our hosts that were hit, "name (address)" when [mail] hosts gives one of the source's family
 	Evidence                      []string // "TIME  LINE", each line sanitised and bounded: the first, a sample, the last
 	Omitted                       int      // events not shown as evidence lines (at least, with CountAtLeast)
 	Success                       bool     // a successful login was seen from the source
@@ -407,31 +407,50 @@ func evidenceSample(events []abusewatch.Event) []abusewatch.Event {
 	return append(out, events[len(events)-evidenceEnds:]...)
 }
 
-// ourHosts is "our hosts web1, web2" for an X-ARF description, or "our hosts" when
-// none is named (the syslog listener knew them only by the senders' addresses).
-func (c *Composer) ourHosts(hosts []string) string {
-	if names := c.hostNames(hosts); len(names) > 0 {
+// ourHosts is "our hosts web1, web2" for an X-ARF description about src, or "our
+// hosts" when none is named (the syslog listener knew them only by the senders'
+// addresses).
+func (c *Composer) ourHosts(hosts []string, src netip.Addr) string {
+	if names := c.hostNames(hosts, src); len(names) > 0 {
 		return "our hosts " + strings.Join(names, ", ")
 	}
 	return "our hosts"
 }
 
-// hostNames shows our hosts as "name (address)" where the config gives the address. A
-// host the syslog listener knows only by its sender's address, "[192.0.2.10]", is left
-// out: that address is ours, not a host the abuse desk should hear of.
-func (c *Composer) hostNames(hosts []string) []string {
+// hostNames shows our hosts as "name (address)" where the config gives an address of
+// src's family (an IPv6 source reached the host's IPv6 address, never its IPv4 one),
+// "name (a1, a2)" where it gives several, the name alone where it gives none: rather no
+// address than a wrong one. A host the syslog listener knows only by its sender's
+// address, "[192.0.2.10]", is left out: that address is ours, not a host the abuse desk
+// should hear of.
+func (c *Composer) hostNames(hosts []string, src netip.Addr) []string {
 	out := make([]string, 0, len(hosts))
 	for _, h := range hosts {
 		if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 			continue
 		}
+		var addrs []string
+		for _, a := range c.reporter.Hosts[h] {
+			if a.IsValid() && src.IsValid() && a.Unmap().Is4() == src.Unmap().Is4() {
+				addrs = append(addrs, a.Unmap().String())
+			}
+		}
 		name := sanitize(h)
-		if a, ok := c.reporter.Hosts[h]; ok && a != "" {
-			name += " (" + a + ")"
+		if len(addrs) > 0 {
+			name += " (" + strings.Join(addrs, ", ") + ")"
 		}
 		out = append(out, name)
 	}
 	return out
+}
+
+// sourceAddr is an address of inc's source (as Incident.Source shows it), for its
+// family: the address, or the network's first; none of a rate anomaly.
+func sourceAddr(inc *abusewatch.Incident) netip.Addr {
+	if inc.Addr.IsValid() && !inc.AboutNetwork() {
+		return inc.Addr
+	}
+	return inc.Network.Addr()
 }
 
 // memo is what the template shows of sources (in detail) and others (a line each);
@@ -479,7 +498,7 @@ func (c *Composer) memoIncident(s *source) memoIncident {
 		CountAtLeast:    s.linesAtLeast,
 		AttemptsAtLeast: s.connsAtLeast,
 		Success:         inc.Success,
-		Hosts:           c.hostNames(inc.Hosts),
+		Hosts:           c.hostNames(inc.Hosts, sourceAddr(inc)),
 	}
 	shown := evidenceSample(inc.Evidence)
 	mi.Omitted = max(0, inc.Count-len(shown))

@@ -95,13 +95,37 @@ func TestMemoEvidenceIsFirstSampleAndLastWithTheTotal(t *testing.T) {
 	}
 }
 
+// A host's address is shown of the source's family: a dual-stack host's IPv4 address
+// to an IPv4 source, its IPv6 address to an IPv6 one, and none to an IPv6 source when
+// the host has only an IPv4 one (not a wrong one: the desk's flows never show an IPv6
+// source reaching an IPv4 address).
 func TestMemoNamesOurHostsWithTheirAddresses(t *testing.T) {
 	c, err := NewComposer(shippedTemplate(t), Reporter{Name: "Jane Doe", Location: est,
-		Hosts: map[string]string{"web1": "198.51.100.10"}}, "abuse@example.org")
+		Hosts: map[string][]netip.Addr{
+			"web1": {netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("2001:db8:0:1::10")},
+			"mail": {netip.MustParseAddr("198.51.100.25")},
+		}}, "abuse@example.org")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, memoText(t, c), "Our hosts hit:   mail, web1 (198.51.100.10)\n")
+	text := memoText(t, c)
+	mustContain(t, text, "Our hosts hit:   mail (198.51.100.25), web1 (198.51.100.10)\n")
+	if strings.Contains(text, "2001:db8:0:1::10") {
+		t.Errorf("an IPv4 source's memo names web1's IPv6 address:\n%s", text)
+	}
+
+	v6 := testIncident()
+	v6.Addr, v6.Network, v6.Key = netip.MustParseAddr("2001:db8:77::7"), netip.MustParsePrefix("2001:db8:77::7/128"), "ip:2001:db8:77::7"
+	r, err := c.Compose(abusewatch.Contact{Network: netip.MustParsePrefix("2001:db8:77::/48"), Emails: []string{"abuse@isp.example"}, Role: "abuse"},
+		[]abusewatch.Incident{v6}, time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text = body(t, r.Message)
+	mustContain(t, text, "Our hosts hit:   mail, web1 (2001:db8:0:1::10)\n")
+	if strings.Contains(text, "198.51.100.") {
+		t.Errorf("an IPv6 source's memo names an IPv4 address of ours:\n%s", text)
+	}
 }
 
 func TestMemoTimesCarryOurOffsetFromGMT(t *testing.T) {

@@ -117,7 +117,7 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 			out = append(out, x)
 		}
 	}
-	hosts := c.ourHosts(inc.Hosts)
+	hosts := c.ourHosts(inc.Hosts, inc.Network.Addr())
 	between := c.seen(inc.First, s.firstDay) + " and " + c.seen(inc.Last, s.lastDay)
 	for _, a := range addressesOf(inc.Evidence) {
 		if own[a] || reported[a] {
@@ -304,7 +304,7 @@ func (c *Composer) addressXARF(id string, a *source, extra []abusewatch.Event, n
 		shown[i] = c.evidenceLine(ev)
 	}
 	desc := fmt.Sprintf("%s connections (%s log lines) with %s from %s to %s between %s and %s.",
-		atLeast(conns, connsAtLeast), atLeast(lines, linesAtLeast), xarfWhat(typ), addr, c.ourHosts(hosts),
+		atLeast(conns, connsAtLeast), atLeast(lines, linesAtLeast), xarfWhat(typ), addr, c.ourHosts(hosts, addr),
 		c.timestamp(first), c.timestamp(last))
 	if network.IsValid() {
 		desc += fmt.Sprintf(" %s is one of the addresses of %s that this report names.", addr, network)
