@@ -1533,10 +1533,13 @@ func addMoved(moved []movedSources, contact abusewatch.Contact, inc abusewatch.I
 // contact for the same mailboxes, kept in c.Networks (c's own first) when it is another
 // and c is a guess or a national CERT alone: their memo speaks of the networks that no
 // registry names anyone for, and named the first alone of a report that holds the
-// addresses of several (mailer).
+// addresses of several (mailer). A network whose registry names those very mailboxes
+// (o a desk's) is left out: the memo would say that no registry names anyone for it.
 func withNetworks(c, o abusewatch.Contact) abusewatch.Contact {
-	noDesk := c.Guess || !slices.ContainsFunc(c.Mailboxes, func(m abusewatch.Mailbox) bool { return m.Role != "cert" })
-	if !noDesk {
+	noDesk := func(c abusewatch.Contact) bool {
+		return c.Guess || !slices.ContainsFunc(c.Mailboxes, func(m abusewatch.Mailbox) bool { return m.Role != "cert" })
+	}
+	if !noDesk(c) || !noDesk(o) {
 		return c
 	}
 	nets := slices.Clone(c.Networks)
