@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -213,5 +214,41 @@ func TestAMarkWhoseInodeAnotherFileGotIsNotWarnedOf(t *testing.T) {
 	if n := tap.count("WARN"); n != 0 || c.Errors.Load() != 0 || c.Lines.Load() != 10 {
 		t.Errorf("%d warnings, %d errors, %d lines read; want none, none, 10; the log:\n%s",
 			n, c.Errors.Load(), c.Lines.Load(), strings.Join(tap.all(), "\n"))
+	}
+}
+
+// auth.log.1, rotated away, is read on through the descriptor kept (a lateFile) and has
+// a mark let go as well (a second mark of it, as a daemon killed as it moved on left
+// one): when it grows, it is read on once, through the descriptor held, not opened
+// again from the other mark. Each read on from its own offset, the lines after the
+// further one were read twice.
+func TestARotatedFileHeldOpenIsNotOpenedAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	appendTo(t, path, userLines(0, 10))
+	out := make(chan sourceLine, 100)
+	ff := &fileFollower{path: path, log: slog.New(slog.DiscardHandler), store: noPositions{}, c: &SourceCounters{}, out: out}
+	ctx := t.Context()
+	size := int64(len(userLines(0, 10)))
+	o := ff.open(ctx, path, size)
+	if o == nil {
+		t.Fatal("cannot open the file")
+	}
+	o.markAs = rotatedMark(path, 1)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := ff.keepLate(ctx, o, t0); err != nil {
+		t.Fatal(err)
+	}
+	defer ff.closeLate()
+	ff.letGo = []letGoFile{{mark: markOf(o.pos(rotatedMark(path, 0)), fingerprintOf(rotatedMark(path, 0), o.fp, size), true),
+		as: rotatedMark(path, 0), size: size, known: true}}
+	appendTo(t, path+".1", userLines(10, 13))
+	if err := ff.readLate(ctx, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := ff.c.Lines.Load(); n != 3 || len(ff.late) != 1 {
+		t.Errorf("read %d lines, %d files held; want 3 lines, 1 file", n, len(ff.late))
 	}
 }
