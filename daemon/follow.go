@@ -347,11 +347,6 @@ func (ff *fileFollower) run(ctx context.Context) error {
 	}
 	defer func() { cur.close() }()
 	defer func() { ff.closeLate() }()
-	// The files read at the start were read to their end: none of them is a mark's file
-	// that grew.
-	ff.letGo = slices.DeleteFunc(ff.letGo, func(g letGoFile) bool {
-		return slices.Contains(ff.seen, store.Position{Dev: g.mark.pos.Dev, Inode: g.mark.pos.Inode})
-	})
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	caughtUp := store.Position{Offset: -1} // the last position logged as the end of the file
@@ -519,6 +514,9 @@ const marksNumbered = 1
 // of a file rotated before the stop), names the marks of a store written before
 // marksNumbered by their number, and watches the files of the marks (checkLetGo): a
 // writer that kept one open may have added lines to it while the daemon was stopped.
+// A file has one mark: of two marks of one file (its device and inode, and it holds
+// the bytes before each offset), the one read further is kept and the other
+// forgotten; a mark whose inode is another file's now is not watched.
 func (ff *fileFollower) loadMarks(ctx context.Context) error {
 	ff.marksRead = true
 	count, ok, err := ff.store.Position(marksKey(ff.path))
@@ -596,7 +594,72 @@ func (ff *fileFollower) loadMarks(ctx context.Context) error {
 		marks = append(marks, numbered{n, letGoFile{mark: markOf(m, fp, have), as: name, size: m.Offset}})
 	}
 	slices.SortFunc(marks, func(a, b numbered) int { return int(a.n - b.n) })
-	for _, m := range marks[max(0, len(marks)-maxLetGo):] {
+	// One mark per file. A daemon killed after it marked a rotated file, before it
+	// committed that it moved on, reads the file again at its next start from the path's
+	// position and marked it again under a new number (before marks were continued, see
+	// resume): two marks of one file, each watched, each read on from its own offset,
+	// the lines between them stored twice at every start. And a mark of a file deleted
+	// long ago may have the inode of another file by now, which does not hold the bytes
+	// read before the mark's offset: it is not that file, and not watched (scan still
+	// knows the deleted file's compressed copy by it).
+	files := ff.listRotated()
+	var keep []numbered
+	done := map[[2]uint64]bool{}
+	for _, first := range marks {
+		key := first.g.mark.pos
+		if done[[2]uint64{key.Dev, key.Inode}] {
+			continue
+		}
+		done[[2]uint64{key.Dev, key.Inode}] = true
+		var same []numbered
+		for _, m := range marks {
+			if m.g.mark.pos.Dev == key.Dev && m.g.mark.pos.Inode == key.Inode {
+				same = append(same, m)
+			}
+		}
+		i := slices.IndexFunc(files, func(c rotatedFile) bool { return c.dev == key.Dev && c.inode == key.Inode })
+		if i < 0 {
+			// Deleted, or out of sight: the newest mark of the inode is watched (and no
+			// longer once the first look does not find it).
+			keep = append(keep, same[len(same)-1])
+			continue
+		}
+		var held []numbered
+		for _, m := range same {
+			if m.g.mark.sameFile(files[i]) {
+				held = append(held, m)
+			} else {
+				ff.log.Debug("a rotated mark has the inode of another file now (its file was deleted): not watched",
+					"file", ff.path, "mark", m.g.as, "rotated", files[i].path, "inode", key.Inode, "offset", m.g.mark.pos.Offset)
+			}
+		}
+		if len(held) == 0 {
+			continue
+		}
+		// The file read furthest, its bytes confirm it; the other marks of the file
+		// read less far are forgotten.
+		best := held[0]
+		for _, m := range held[1:] {
+			if m.g.mark.pos.Offset >= best.g.mark.pos.Offset {
+				best = m
+			}
+		}
+		for _, m := range held {
+			if m.g.as == best.g.as {
+				continue
+			}
+			ff.log.Info("a rotated file had two marks (the daemon was killed as it moved on from it): forgetting the one read less far",
+				"file", ff.path, "rotated", files[i].path, "inode", key.Inode, "kept", best.g.as, "offset", best.g.mark.pos.Offset,
+				"forgotten", m.g.as, "forgotten_offset", m.g.mark.pos.Offset)
+			if err := ff.forget(ctx, m.g.as); err != nil {
+				return err
+			}
+		}
+		best.g.known = true
+		keep = append(keep, best)
+	}
+	slices.SortFunc(keep, func(a, b numbered) int { return int(a.n - b.n) })
+	for _, m := range keep[max(0, len(keep)-maxLetGo):] {
 		ff.letGo = append(ff.letGo, m.g)
 	}
 	return nil
@@ -670,11 +733,46 @@ type letGoFile struct {
 	mark readMark // the file and how far it was read, with the bytes before
 	as   string   // the name of its mark, which its positions are committed under
 	size int64    // its size when let go: it grew when it is larger
+	// known: the file was seen holding the bytes before the mark's offset (it was let go
+	// by this process, or found so at the start). A file found by the mark's inode that
+	// does not hold them is, when known, that file truncated and written again; when not,
+	// another file that got the inode of a deleted one.
+	known bool
+}
+
+// watch adds g to the files let go, in place of a mark of the same file (one file
+// has one mark, read on from one offset). Of more than maxLetGo, the oldest is no
+// longer watched.
+func (ff *fileFollower) watch(g letGoFile) {
+	ff.letGo = slices.DeleteFunc(ff.letGo, func(w letGoFile) bool {
+		return w.mark.pos.Dev == g.mark.pos.Dev && w.mark.pos.Inode == g.mark.pos.Inode
+	})
+	ff.letGo = append(ff.letGo, g)
+	if len(ff.letGo) > maxLetGo {
+		ff.letGo = ff.letGo[1:]
+	}
+}
+
+// markOfFile is the index in letGo of the mark of c: its device and inode, and c holds
+// the bytes read last before its offset; -1 when it has none.
+func (ff *fileFollower) markOfFile(c rotatedFile) int {
+	return slices.IndexFunc(ff.letGo, func(g letGoFile) bool { return g.mark.sameFile(c) })
 }
 
 // keepLate reads o, just rotated away, on while it is written to (see readLate). Of more
 // than maxLate files, the oldest is read to its end and let go.
 func (ff *fileFollower) keepLate(ctx context.Context, o *openFile, now time.Time) error {
+	// One descriptor per file: read on from two offsets, the lines after the further
+	// one would be read twice. The one read further is kept.
+	if i := slices.IndexFunc(ff.late, func(l *lateFile) bool { return l.o.id.Dev == o.id.Dev && l.o.id.Inode == o.id.Inode }); i >= 0 {
+		if ff.late[i].o.offset >= o.offset {
+			o.close()
+			return nil
+		}
+		ff.late[i].o.close()
+		ff.late[i].o = o
+		return nil
+	}
 	ff.late = append(ff.late, &lateFile{o: o, lastNew: now})
 	for len(ff.late) > maxLate {
 		l := ff.late[0]
@@ -726,11 +824,8 @@ func (ff *fileFollower) release(l *lateFile, why string) {
 	if fi, err := o.f.Stat(); err == nil {
 		size = fi.Size() // more than the offset by the start of a line not ended yet
 	}
-	ff.letGo = append(ff.letGo, letGoFile{
-		mark: markOf(o.pos(o.markAs), fingerprintOf(o.markAs, o.fp, o.offset), true), as: o.markAs, size: size})
-	if len(ff.letGo) > maxLetGo {
-		ff.letGo = ff.letGo[1:]
-	}
+	ff.watch(letGoFile{
+		mark: markOf(o.pos(o.markAs), fingerprintOf(o.markAs, o.fp, o.offset), true), as: o.markAs, size: size, known: true})
 	ff.log.Info("stopped reading the file rotated away: it is looked at again and read on if it grows",
 		"file", ff.path, "old_inode", o.id.Inode, "offset", o.offset, "late_lines", l.lines, "why", why)
 	o.close()
@@ -749,8 +844,11 @@ func (ff *fileFollower) closeLate() {
 // inode. One that grew since is opened again and read on from where it was read to,
 // when it still holds the bytes read last there; when it does not, or cannot be
 // opened, the bytes written to it since are not read, and that is warned of and
-// counted. A file no longer there (deleted, or compressed to a copy) is no longer
-// watched: what was written to it after it was let go, if anything, cannot be told.
+// counted, but of a file not known to be the mark's (found by inode only): that is
+// another file that got the inode of a deleted one, and it is no longer watched. A
+// file no longer there (deleted, or compressed to a copy) is no longer watched: what was
+// written to it after it was let go, if anything, cannot be told. A file held open
+// already (read on) is not opened again.
 func (ff *fileFollower) checkLetGo(ctx context.Context, now time.Time) error {
 	if len(ff.letGo) == 0 || now.Sub(ff.lastCheck) < ff.lateCheck() {
 		return nil
@@ -763,6 +861,10 @@ func (ff *fileFollower) checkLetGo(ctx context.Context, now time.Time) error {
 		i := slices.IndexFunc(files, func(c rotatedFile) bool { return c.dev == g.mark.pos.Dev && c.inode == g.mark.pos.Inode })
 		if i < 0 {
 			continue
+		}
+		sameID := func(o *openFile) bool { return o.id.Dev == g.mark.pos.Dev && o.id.Inode == g.mark.pos.Inode }
+		if slices.ContainsFunc(ff.late, func(l *lateFile) bool { return sameID(l.o) }) || slices.ContainsFunc(reopened, sameID) {
+			continue // held open already: read on through that descriptor, from its offset
 		}
 		name := files[i].path
 		f, err := os.Open(name)
@@ -788,6 +890,12 @@ func (ff *fileFollower) checkLetGo(ctx context.Context, now time.Time) error {
 		switch {
 		case err != nil:
 			why = "it cannot be opened: " + err.Error()
+		case !g.mark.heldIn(f, "") && !g.known:
+			// Found by inode only: another file got the inode of the mark's, deleted.
+			f.Close()
+			ff.log.Debug("a file rotated away has the inode of a mark but not the bytes read before its offset: another file, not watched",
+				"file", ff.path, "rotated", name, "mark", g.as, "offset", g.mark.pos.Offset)
+			continue
 		case !g.mark.heldIn(f, ""):
 			f.Close()
 			why = "it no longer holds the bytes read last before that offset (truncated and written again?)"
@@ -884,12 +992,20 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 	switch {
 	case start >= 0:
 		first := held[start]
-		if o := ff.openFrom(first.f, first.path, saved.Offset); o != nil {
+		// Marked already when the daemon was killed after it marked the file rotated
+		// away, before it committed that it moved on: read on under that mark, from
+		// where either was read to.
+		from, as := saved.Offset, ""
+		if i := ff.markOfFile(first.rotatedFile); i >= 0 {
+			from, as = max(from, ff.letGo[i].mark.pos.Offset), ff.letGo[i].as
+		}
+		if o := ff.openFrom(first.f, first.path, from); o != nil {
+			o.markAs = as
 			ff.readFrom(o.id)
 			err := ff.drain(ctx, o)
 			ff.readWhole(o)
 			if err == nil {
-				err = ff.markRotated(ctx, o)
+				err = ff.markRead(ctx, o)
 			}
 			o.close()
 			if err != nil {
@@ -897,7 +1013,7 @@ func (ff *fileFollower) resume(ctx context.Context) (*openFile, error) {
 				return nil, err
 			}
 			ff.log.Info("read the rest of a file rotated while the daemon was stopped",
-				append([]any{"file", ff.path, "rotated", first.path, "from", saved.Offset, "to", o.offset}, sourceAttrs(ff.c)...)...)
+				append([]any{"file", ff.path, "rotated", first.path, "from", from, "to", o.offset, "mark", o.markAs}, sourceAttrs(ff.c)...)...)
 		}
 		if err := ff.readAll(ctx, held[start+1:]); err != nil {
 			live.close()
@@ -1010,23 +1126,55 @@ func (m readMark) resumeIn(cands []rotatedFile) int {
 // held (it closes them).
 func (ff *fileFollower) readAll(ctx context.Context, files []heldFile) error {
 	for _, c := range files {
-		o := ff.openFrom(c.f, c.path, 0)
+		// One with a mark was read by a daemon killed before it committed that it moved
+		// on: read on from its mark.
+		var from int64
+		as := ""
+		if i := ff.markOfFile(c.rotatedFile); i >= 0 {
+			from, as = ff.letGo[i].mark.pos.Offset, ff.letGo[i].as
+		}
+		o := ff.openFrom(c.f, c.path, from)
 		if o == nil {
 			continue
 		}
+		o.markAs = as
 		ff.readFrom(o.id)
 		err := ff.drain(ctx, o)
 		ff.readWhole(o)
 		if err == nil {
-			err = ff.markRotated(ctx, o)
+			err = ff.markRead(ctx, o)
 		}
 		o.close()
 		if err != nil {
 			return err
 		}
 		ff.log.Info("read a file rotated in between",
-			append([]any{"file", ff.path, "rotated", c.path, "to", o.offset}, sourceAttrs(ff.c)...)...)
+			append([]any{"file", ff.path, "rotated", c.path, "from", from, "to", o.offset, "mark", o.markAs}, sourceAttrs(ff.c)...)...)
 	}
+	return nil
+}
+
+// markRead commits how far o, a rotated file read to its end at a start or as one
+// rotated in between, was read: under its mark when it has one (o.markAs), else under a
+// new one (markRotated). A file has one mark: two, each watched, would each be read on
+// from its own offset. It is then watched (checkLetGo), as a file let go: a writer that
+// keeps it open may add lines to it.
+func (ff *fileFollower) markRead(ctx context.Context, o *openFile) error {
+	if o.markAs == "" {
+		if err := ff.markRotated(ctx, o); err != nil {
+			return err
+		}
+	} else if err := ff.emit(ctx, sourceLine{pos: o.pos(o.markAs), fp: o.fingerprint(o.markAs), posOnly: true}); err != nil {
+		return err
+	}
+	if o.format != "" {
+		return nil // a compressed copy is not written to
+	}
+	size := o.offset
+	if fi, err := o.f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	ff.watch(letGoFile{mark: markOf(o.pos(o.markAs), fingerprintOf(o.markAs, o.fp, o.offset), true), as: o.markAs, size: size, known: true})
 	return nil
 }
 
