@@ -869,6 +869,9 @@ type rule struct {
 	// pass).
 	distinct func(e *abusewatch.Event) netip.Addr
 	need     int
+	// exact, when set with distinct, is asked once the window holds need distinct
+	// values (n of them): whether the window's events meet the rule (a /64's: hostRule).
+	exact func(evs []*abusewatch.Event, n int) bool
 }
 
 // apply runs r over the events of its address or network that fetch reads from a
@@ -1052,6 +1055,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		met := false
 		if inWindow != nil {
 			met = len(inWindow) >= r.need
+			if met && r.exact != nil {
+				met = r.exact(counted[lo:], len(inWindow))
+			}
 		} else {
 			met = r.threshold(counted[lo:])
 		}
@@ -1211,20 +1217,8 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 		window: windows[len(windows)-1].Window,
 		counts: c.reportable,
 		threshold: func(evs []*abusewatch.Event) bool {
-			// Any window's threshold: evs are the events within the longest window.
-			last := evs[len(evs)-1].Time
-			for _, w := range windows {
-				i, _ := slices.BinarySearchFunc(evs, last.Add(-w.Window), func(e *abusewatch.Event, t time.Time) int {
-					if e.Time.After(t) {
-						return 1
-					}
-					return -1
-				})
-				if len(evs)-i >= w.Threshold && attempts(evs[i:]) >= w.Threshold {
-					return true
-				}
-			}
-			return false
+			_, met := c.windowsMet(evs, evs[len(evs)-1].Time)
+			return met
 		},
 	}}
 	if r := c.opts.PortScan; r.Count > 0 && slices.ContainsFunc(news, func(e *abusewatch.Event) bool { return e.LocalPort != 0 }) {
@@ -1278,6 +1272,23 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	return out, false, nil
 }
 
+// windowsMet says whether evs (counted events, oldest first) meet any per-address
+// window's threshold in the window that ends at last, and from which of them it is met.
+func (c *Correlator) windowsMet(evs []*abusewatch.Event, last time.Time) (int, bool) {
+	for _, w := range c.windows {
+		i, _ := slices.BinarySearchFunc(evs, last.Add(-w.Window), func(e *abusewatch.Event, t time.Time) int {
+			if e.Time.After(t) {
+				return 1
+			}
+			return -1
+		})
+		if len(evs)-i >= w.Threshold && attempts(evs[i:]) >= w.Threshold {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // service is what a sweep compares: the service that was attacked. For a server's
 // line, the service of its program (serviceOfProgram: sshd and sshd-session are one);
 // for a packet filter's, whose program is the kernel's and names no service, the port
@@ -1329,6 +1340,9 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []net
 				return atLeastDistinct(evs, r.Count, distinct)
 			},
 			distinct: distinct, need: r.Count,
+		}
+		if oneHost(p) {
+			rl = c.hostRule(rl)
 		}
 		incs, err := c.apply(rl, from, func(start time.Time) ([]*abusewatch.Event, error) {
 			return c.read.netEvents(p, start, to)
@@ -1426,6 +1440,9 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 // address as an attacker. Below the count the incident is for the admin only. Of an
 // IPv6 network wider than /64 (p), distinct /64s count, as for the network rule.
 func (c *Correlator) reportableSources(p netip.Prefix, evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) bool {
+	if oneHost(p) && c.hostReportable(evs, counts) {
+		return true
+	}
 	wide := p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() < 64
 	n := c.opts.Network.Count
 	var arr [32]netip.Addr // on the stack: the rule asks for a handful (10 by default)
