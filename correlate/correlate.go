@@ -1341,7 +1341,7 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []net
 			},
 			distinct: distinct, need: r.Count,
 		}
-		if oneHost(p) {
+		if OneHost(p) {
 			rl = c.hostRule(rl)
 		}
 		incs, err := c.apply(rl, from, func(start time.Time) ([]*abusewatch.Event, error) {
@@ -1440,7 +1440,7 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 // address as an attacker. Below the count the incident is for the admin only. Of an
 // IPv6 network wider than /64 (p), distinct /64s count, as for the network rule.
 func (c *Correlator) reportableSources(p netip.Prefix, evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) bool {
-	if oneHost(p) && c.hostReportable(evs, counts) {
+	if OneHost(p) && c.hostReportable(evs, counts) {
 		return true
 	}
 	wide := p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() < 64

@@ -20,8 +20,8 @@ import (
 // incidents', as before. The lookup, the success rule (loginScope) and sshguard's
 // IPv6 blocking treat a /64 so too.
 
-// oneHost says whether network p is an IPv6 /64, judged as one source.
-func oneHost(p netip.Prefix) bool {
+// OneHost says whether network p is an IPv6 /64, which the rules judge as one source.
+func OneHost(p netip.Prefix) bool {
 	return p.IsValid() && p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() == 64
 }
 
