@@ -4,7 +4,9 @@
 //
 //   - per address: N attempts of reportable classes within W, for several (N, W) at once;
 //   - network: M distinct addresses of one /24 (/16, /8; IPv6 /64, /48, /32) within W,
-//     one network-scale incident instead of M small ones;
+//     one network-scale incident instead of M small ones; an IPv6 /64 is one host, so
+//     its events from two or more of its addresses that meet a rule of one address
+//     (per address, port scan, sweep) make its network incident too (onehost.go);
 //   - port scan: one address touching K distinct ports of ours within W;
 //   - sweep: one address hitting one service on H of our hosts within W;
 //   - recurrence: an address or /24 active on D distinct days within a period (180 days),
@@ -17,12 +19,13 @@
 // recurrence rules, yet an incident is reported outside only when its evidence holds a
 // reportable class that is not spoofable (any packet a firewall logged, a refused DNS
 // query), and a network incident only when such evidence came from as many distinct
-// addresses as the network rule counts; otherwise it is AdminOnly. A reportable network
+// addresses as the network rule counts (of an IPv6 /64, or when it alone meets a rule
+// of one address); otherwise it is AdminOnly. A reportable network
 // incident is about those addresses alone (named): the others' events, forgeable or
 // weak, stay in the store for the admin but are not the incident's, so no consumer
 // names them outside. A recurrence is reported only when its days with reportable,
 // unforgeable classes reach the rule's days (a /24's also needs the network rule's
-// count of named addresses, and names only those). Private, reserved, documentation
+// count of named addresses, an IPv6 /64's one, and names only those). Private, reserved, documentation
 // and never-report networks make nothing.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. The package reads events, incidents and counters
@@ -113,7 +116,8 @@ type SetRule struct {
 
 // NetworkRule is SetRule over the distinct addresses of a network, for the IPv4 prefix
 // lengths in Sizes (24, 16, 8; IPv6 uses 64, 48, 32 in their place, and counts the
-// distinct /64s of a /48 or /32).
+// distinct /64s of a /48 or /32). With 24 among them, an IPv6 /64 is also judged as
+// one source by the rules of one address (OneHost).
 type NetworkRule struct {
 	SetRule
 	Sizes []int
