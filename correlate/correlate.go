@@ -1276,10 +1276,14 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	return out, false, nil
 }
 
-// windowsMet says whether evs (counted events, oldest first) meet any per-address
-// window's threshold in the window that ends at last, and from which of them it is met.
-func (c *Correlator) windowsMet(evs []*abusewatch.Event, last time.Time) (int, bool) {
-	for _, w := range c.windows {
+// windowsMet says whether evs (counted events, oldest first) meet the threshold of
+// any of windows (all the per-address windows when none is named) in the window that
+// ends at last, and from which of them it is met.
+func (c *Correlator) windowsMet(evs []*abusewatch.Event, last time.Time, windows ...Window) (int, bool) {
+	if len(windows) == 0 {
+		windows = c.windows
+	}
+	for _, w := range windows {
 		i, _ := slices.BinarySearchFunc(evs, last.Add(-w.Window), func(e *abusewatch.Event, t time.Time) int {
 			if e.Time.After(t) {
 				return 1

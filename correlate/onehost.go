@@ -55,6 +55,12 @@ func (c *Correlator) hostRule(r rule) rule {
 	scans := newSlidingKeys(c.opts.PortScan.Window, func(e *abusewatch.Event) (hostPortKey, bool) {
 		return hostPortKey{host: e.Host, port: e.LocalPort}, c.opts.PortScan.Count > 0 && e.LocalPort != 0
 	})
+	// The addresses of the reportable attempts within the longest per-address window:
+	// one address's alone are its own rule's (a flood of its failed logins beside
+	// another's packet is not read again per line).
+	attempters := newSlidingKeys(c.windows[len(c.windows)-1].Window, func(e *abusewatch.Event) (netip.Addr, bool) {
+		return e.Addr.Unmap(), e.Class != abusewatch.ClassAuthSuccess && c.reportable(e)
+	})
 	var last *abusewatch.Event // the newest event the keys took in
 	r.exact = func(evs []*abusewatch.Event, n int) bool {
 		// The events since the last call (apply asks only of those that may start an
@@ -67,18 +73,18 @@ func (c *Correlator) hostRule(r rule) rule {
 			for _, e := range evs[i : len(evs)-1] {
 				sweeps.add(e)
 				scans.add(e)
+				attempters.add(e)
 			}
 		}
 		e := evs[len(evs)-1]
 		newSweep, newScan := sweeps.add(e), scans.add(e)
+		attempters.add(e)
 		last = e
 		if n >= count && (window == netWindow || atLeastDistinct(within(evs, netWindow), count, distinct)) {
 			return true
 		}
-		if !newSweep && !newScan && !c.reportable(e) {
-			return false
-		}
-		return c.hostRulesMet(evs, 2)
+		attempt := c.reportable(e) && len(attempters.held) >= 2
+		return (newSweep || newScan || attempt) && c.hostRulesMet(evs, 2, attempt, newSweep, newScan)
 	}
 	r.window, r.monotone, r.need = window, false, min(count, 2)
 	return r
@@ -92,25 +98,25 @@ type hostPortKey struct {
 
 // slidingKeys holds the keys of the events of the last window, as events come in time
 // order.
-type slidingKeys struct {
+type slidingKeys[K comparable] struct {
 	window time.Duration
-	key    func(*abusewatch.Event) (hostPortKey, bool)
-	queue  []slidingKey
-	held   map[hostPortKey]int
+	key    func(*abusewatch.Event) (K, bool)
+	queue  []slidingKey[K]
+	held   map[K]int
 }
 
-type slidingKey struct {
+type slidingKey[K comparable] struct {
 	at  time.Time
-	key hostPortKey
+	key K
 }
 
-func newSlidingKeys(window time.Duration, key func(*abusewatch.Event) (hostPortKey, bool)) *slidingKeys {
-	return &slidingKeys{window: window, key: key, held: map[hostPortKey]int{}}
+func newSlidingKeys[K comparable](window time.Duration, key func(*abusewatch.Event) (K, bool)) *slidingKeys[K] {
+	return &slidingKeys[K]{window: window, key: key, held: map[K]int{}}
 }
 
 // add takes in e, lets go of the keys of the events window or more before it, and says
 // whether e's key is one the window did not hold.
-func (s *slidingKeys) add(e *abusewatch.Event) bool {
+func (s *slidingKeys[K]) add(e *abusewatch.Event) bool {
 	for len(s.queue) > 0 && e.Time.Sub(s.queue[0].at) >= s.window {
 		k := s.queue[0].key
 		if s.held[k]--; s.held[k] <= 0 {
@@ -122,30 +128,35 @@ func (s *slidingKeys) add(e *abusewatch.Event) bool {
 	if !ok {
 		return false
 	}
-	s.queue = append(s.queue, slidingKey{e.Time, k})
+	s.queue = append(s.queue, slidingKey[K]{e.Time, k})
 	s.held[k]++
 	return s.held[k] == 1
 }
 
 // hostRulesMet says whether evs (a /64's counted events, oldest first) meet a rule of
 // one address at their last event, from at least minAddrs of its addresses: the
-// per-address windows by its reportable events, the sweep by its events of the last
-// one's service, the port scan by its events that name our port.
-func (c *Correlator) hostRulesMet(evs []*abusewatch.Event, minAddrs int) bool {
+// per-address windows by its reportable events (if attempts), the sweep by its events
+// of the last one's service (if sweep), the port scan by its events that name our port
+// (if scan).
+func (c *Correlator) hostRulesMet(evs []*abusewatch.Event, minAddrs int, attempts, sweep, scan bool) bool {
 	e := evs[len(evs)-1]
 	addr := func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() }
-	if c.reportable(e) {
+	if attempts && c.reportable(e) {
 		var rep []*abusewatch.Event
 		for _, x := range within(evs, c.windows[len(c.windows)-1].Window) {
 			if x.Class != abusewatch.ClassAuthSuccess && c.reportable(x) {
 				rep = append(rep, x)
 			}
 		}
-		if i, ok := c.windowsMet(rep, e.Time); ok && atLeastDistinct(rep[i:], minAddrs, addr) {
-			return true
+		for _, w := range c.windows {
+			// Each window: the shortest may be met by one address alone (its own
+			// incident) where a longer one holds the others' attempts too.
+			if i, ok := c.windowsMet(rep, e.Time, w); ok && atLeastDistinct(rep[i:], minAddrs, addr) {
+				return true
+			}
 		}
 	}
-	if r := c.opts.Sweep; r.Count > 0 && e.Host != "" {
+	if r := c.opts.Sweep; sweep && r.Count > 0 && e.Host != "" {
 		if svc := service(e); svc != "" {
 			var sub []*abusewatch.Event
 			for _, x := range within(evs, r.Window) {
@@ -158,7 +169,7 @@ func (c *Correlator) hostRulesMet(evs []*abusewatch.Event, minAddrs int) bool {
 			}
 		}
 	}
-	if r := c.opts.PortScan; r.Count > 0 && e.LocalPort != 0 {
+	if r := c.opts.PortScan; scan && r.Count > 0 && e.LocalPort != 0 {
 		var sub []*abusewatch.Event
 		for _, x := range within(evs, r.Window) {
 			if x.LocalPort != 0 {
@@ -189,7 +200,7 @@ func (c *Correlator) hostReportable(evs []*abusewatch.Event, counts func(*abusew
 		}
 	}
 	for i := range rep {
-		if c.hostRulesMet(rep[:i+1], 1) {
+		if c.hostRulesMet(rep[:i+1], 1, true, true, true) {
 			return true
 		}
 	}
