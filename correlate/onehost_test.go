@@ -247,3 +247,28 @@ func TestASlash64RecurringFromThreeAddressesIsReportable(t *testing.T) {
 		})
 	}
 }
+
+// Every per-address window is asked of a /64: one address's burst meets the shortest
+// alone (its own incident), while the hour's window holds another address's slow
+// attempts too, twenty in all (15 over 42 minutes, then 5 in a minute, 11 minutes on).
+func TestASlash64MeetsALongerWindowBesideOneAddressBurst(t *testing.T) {
+	opts := oneHostOpts
+	opts.Windows = []correlate.Window{{Threshold: 20, Window: time.Hour}}
+	var evs []abusewatch.Event
+	for i := range 15 {
+		evs = append(evs, at("2a01:4f8:1c1c:5678::2", t0.Add(time.Duration(i)*3*time.Minute), uint16(41000+i)))
+	}
+	for i := range 5 {
+		evs = append(evs, at("2a01:4f8:1c1c:5678::1", t0.Add(53*time.Minute+time.Duration(i)*10*time.Second), uint16(42000+i)))
+	}
+	for _, batched := range []bool{false, true} {
+		got := feedEach(t, opts, evs, batched)
+		want := "[ip:2a01:4f8:1c1c:5678::1 net:2a01:4f8:1c1c:5678::/64]"
+		if keys := keysOf(got); fmt.Sprint(keys) != want {
+			t.Fatalf("a batch each %v: incidents %v, want %s", batched, keys, want)
+		}
+		if inc := got["net:2a01:4f8:1c1c:5678::/64"]; inc.AdminOnly || inc.Count != 20 || len(inc.Sources) != 2 {
+			t.Errorf("a batch each %v: the /64's incident: admin only %v, %d lines, sources %v; want reportable, 20, both", batched, inc.AdminOnly, inc.Count, inc.Sources)
+		}
+	}
+}
