@@ -221,16 +221,3 @@ func within(evs []*abusewatch.Event, d time.Duration) []*abusewatch.Event {
 	})
 	return evs[i:]
 }
-
-// distinctAddrs lists the distinct addresses of evs, up to n of them.
-func distinctAddrs(evs []*abusewatch.Event, n int) []netip.Addr {
-	var out []netip.Addr
-	for _, e := range evs {
-		if a := e.Addr.Unmap(); !slices.Contains(out, a) {
-			if out = append(out, a); len(out) >= n {
-				break
-			}
-		}
-	}
-	return out
-}
