@@ -4,7 +4,9 @@
 //
 //   - per address: N attempts of reportable classes within W, for several (N, W) at once;
 //   - network: M distinct addresses of one /24 (/16, /8; IPv6 /64, /48, /32) within W,
-//     one network-scale incident instead of M small ones;
+//     one network-scale incident instead of M small ones; an IPv6 /64 is one host, so
+//     its events from two or more of its addresses that meet a rule of one address
+//     (per address, port scan, sweep) make its network incident too (onehost.go);
 //   - port scan: one address touching K distinct ports of ours within W;
 //   - sweep: one address hitting one service on H of our hosts within W;
 //   - recurrence: an address or /24 active on D distinct days within a period (180 days),
@@ -17,12 +19,13 @@
 // recurrence rules, yet an incident is reported outside only when its evidence holds a
 // reportable class that is not spoofable (any packet a firewall logged, a refused DNS
 // query), and a network incident only when such evidence came from as many distinct
-// addresses as the network rule counts; otherwise it is AdminOnly. A reportable network
+// addresses as the network rule counts (of an IPv6 /64, or when it alone meets a rule
+// of one address); otherwise it is AdminOnly. A reportable network
 // incident is about those addresses alone (named): the others' events, forgeable or
 // weak, stay in the store for the admin but are not the incident's, so no consumer
 // names them outside. A recurrence is reported only when its days with reportable,
 // unforgeable classes reach the rule's days (a /24's also needs the network rule's
-// count of named addresses, and names only those). Private, reserved, documentation
+// count of named addresses, an IPv6 /64's one, and names only those). Private, reserved, documentation
 // and never-report networks make nothing.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. The package reads events, incidents and counters
@@ -113,7 +116,8 @@ type SetRule struct {
 
 // NetworkRule is SetRule over the distinct addresses of a network, for the IPv4 prefix
 // lengths in Sizes (24, 16, 8; IPv6 uses 64, 48, 32 in their place, and counts the
-// distinct /64s of a /48 or /32).
+// distinct /64s of a /48 or /32). With 24 among them, an IPv6 /64 is also judged as
+// one source by the rules of one address (OneHost).
 type NetworkRule struct {
 	SetRule
 	Sizes []int
@@ -869,6 +873,9 @@ type rule struct {
 	// pass).
 	distinct func(e *abusewatch.Event) netip.Addr
 	need     int
+	// exact, when set with distinct, is asked once the window holds need distinct
+	// values (n of them): whether the window's events meet the rule (a /64's: hostRule).
+	exact func(evs []*abusewatch.Event, n int) bool
 }
 
 // apply runs r over the events of its address or network that fetch reads from a
@@ -1052,6 +1059,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		met := false
 		if inWindow != nil {
 			met = len(inWindow) >= r.need
+			if met && r.exact != nil {
+				met = r.exact(counted[lo:], len(inWindow))
+			}
 		} else {
 			met = r.threshold(counted[lo:])
 		}
@@ -1211,20 +1221,8 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 		window: windows[len(windows)-1].Window,
 		counts: c.reportable,
 		threshold: func(evs []*abusewatch.Event) bool {
-			// Any window's threshold: evs are the events within the longest window.
-			last := evs[len(evs)-1].Time
-			for _, w := range windows {
-				i, _ := slices.BinarySearchFunc(evs, last.Add(-w.Window), func(e *abusewatch.Event, t time.Time) int {
-					if e.Time.After(t) {
-						return 1
-					}
-					return -1
-				})
-				if len(evs)-i >= w.Threshold && attempts(evs[i:]) >= w.Threshold {
-					return true
-				}
-			}
-			return false
+			_, met := c.windowsMet(evs, evs[len(evs)-1].Time)
+			return met
 		},
 	}}
 	if r := c.opts.PortScan; r.Count > 0 && slices.ContainsFunc(news, func(e *abusewatch.Event) bool { return e.LocalPort != 0 }) {
@@ -1278,6 +1276,27 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	return out, false, nil
 }
 
+// windowsMet says whether evs (counted events, oldest first) meet the threshold of
+// any of windows (all the per-address windows when none is named) in the window that
+// ends at last, and from which of them it is met.
+func (c *Correlator) windowsMet(evs []*abusewatch.Event, last time.Time, windows ...Window) (int, bool) {
+	if len(windows) == 0 {
+		windows = c.windows
+	}
+	for _, w := range windows {
+		i, _ := slices.BinarySearchFunc(evs, last.Add(-w.Window), func(e *abusewatch.Event, t time.Time) int {
+			if e.Time.After(t) {
+				return 1
+			}
+			return -1
+		})
+		if len(evs)-i >= w.Threshold && attempts(evs[i:]) >= w.Threshold {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // service is what a sweep compares: the service that was attacked. For a server's
 // line, the service of its program (serviceOfProgram: sshd and sshd-session are one);
 // for a packet filter's, whose program is the kernel's and names no service, the port
@@ -1329,6 +1348,9 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []net
 				return atLeastDistinct(evs, r.Count, distinct)
 			},
 			distinct: distinct, need: r.Count,
+		}
+		if OneHost(p) {
+			rl = c.hostRule(rl)
 		}
 		incs, err := c.apply(rl, from, func(start time.Time) ([]*abusewatch.Event, error) {
 			return c.read.netEvents(p, start, to)
@@ -1426,6 +1448,9 @@ func (c *Correlator) build(r rule, evs []*abusewatch.Event, success bool) abusew
 // address as an attacker. Below the count the incident is for the admin only. Of an
 // IPv6 network wider than /64 (p), distinct /64s count, as for the network rule.
 func (c *Correlator) reportableSources(p netip.Prefix, evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) bool {
+	if OneHost(p) && c.hostReportable(evs, counts) {
+		return true
+	}
 	wide := p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() < 64
 	n := c.opts.Network.Count
 	var arr [32]netip.Addr // on the stack: the rule asks for a handful (10 by default)

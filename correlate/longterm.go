@@ -505,9 +505,14 @@ func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable 
 
 // namesEnough says whether recurrence inc names enough addresses to be reported: of a
 // network, as many as the network rule counts (at least one with the rule off), as a
-// network incident needs (reportableSources); of an address, itself.
+// network incident needs (reportableSources); of an IPv6 /64, one host (OneHost), one;
+// of an address, itself.
 func (c *Correlator) namesEnough(inc abusewatch.Incident) bool {
-	return inc.Network.IsSingleIP() || len(inc.Sources) >= max(c.opts.Network.Count, 1)
+	need := max(c.opts.Network.Count, 1)
+	if OneHost(inc.Network) {
+		need = 1
+	}
+	return inc.Network.IsSingleIP() || len(inc.Sources) >= need
 }
 
 // enoughReportableDays says whether recurrence inc has enough days with an event of a

@@ -212,6 +212,12 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 		return UnreportedCompromise, "a login from it succeeded (possible compromise): never reported outside, check it yourself"
 	case inc.AdminOnly && inc.Rule == "rate-anomaly":
 		return UnreportedRateAnomaly, "a rate anomaly is for you only, never reported outside"
+	case inc.AdminOnly && inc.Rule == "network" && correlate.OneHost(inc.Network):
+		return UnreportedNetworkTooFew, "for you only: its reportable, unforgeable evidence met no rule of one address (an IPv6 /64 is judged as one host: correlate.threshold and windows, sweep_hosts, port_scan_ports), and fewer than correlate.network_addresses of its addresses sent it (its classes: " +
+			joinClasses(inc.Classes) + "); probes or spoofable packets are never reported outside on their own"
+	case inc.AdminOnly && inc.Rule == "recurrence" && correlate.OneHost(inc.Network):
+		return UnreportedAdminOnly, "for you only: fewer than correlate.recurrence_days of its days had reportable, unforgeable evidence (its classes: " +
+			joinClasses(inc.Classes) + "); probes or spoofable packets are never reported outside on their own"
 	case inc.AdminOnly && inc.Rule == "network":
 		return UnreportedNetworkTooFew, "for you only: fewer than correlate.network_addresses of its addresses sent reportable, unforgeable evidence (its classes: " +
 			joinClasses(inc.Classes) + "); the others' probes or spoofable packets are never reported outside on their own"

@@ -153,3 +153,21 @@ func TestAContactMissHasItsCode(t *testing.T) {
 		}
 	}
 }
+
+// An IPv6 /64 is judged as one host: its network incident for the admin says it met no
+// rule of one address, and its recurrence lacks days, not addresses.
+func TestASlash64ForTheAdminSaysItIsJudgedAsOneHost(t *testing.T) {
+	u := &Unreported{}
+	p := netip.MustParsePrefix("2a01:4f8:1c1c:5678::/64")
+	for _, tc := range []struct {
+		rule, code, want string
+	}{
+		{"network", UnreportedNetworkTooFew, "for you only: its reportable, unforgeable evidence met no rule of one address (an IPv6 /64 is judged as one host"},
+		{"recurrence", UnreportedAdminOnly, "for you only: fewer than correlate.recurrence_days of its days had reportable, unforgeable evidence (its classes: port-probe)"},
+	} {
+		code, why := u.Reason(abusewatch.Incident{Rule: tc.rule, AdminOnly: true, Network: p, Classes: []abusewatch.Class{"port-probe"}})
+		if code != tc.code || !strings.HasPrefix(why, tc.want) || strings.Contains(why, "of a network") {
+			t.Errorf("%s: %s %q; want %s %q", tc.rule, code, why, tc.code, tc.want)
+		}
+	}
+}
