@@ -459,6 +459,7 @@ type journalGroup struct {
 	seqnumID string
 	files    []string
 	tails    string // each file's last sequence number: what changes when one grows
+	tail     uint64 // the highest of them: the journal's last entry
 }
 
 // journalGroups reads the headers of the journal files in dir (and in its
@@ -493,6 +494,7 @@ func journalGroups(dir string) ([]journalGroup, error) {
 		}
 		g.files = append(g.files, p)
 		g.tails += fmt.Sprintf("%s:%d;", p, tail)
+		g.tail = max(g.tail, tail)
 	}
 	slices.Sort(ids)
 	groups := make([]journalGroup, 0, len(ids))
@@ -528,6 +530,9 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 		legacy = "" // this version's: each journal has its own position
 	}
 	legacy = d.fullJournalCursor(ctx, legacy)
+	// The older version's merged cursor is given up only once every journal present has a
+	// position of its own derived from it, all committed at once: a journal left without
+	// one (a quiet host) would be read from its beginning at the next start.
 	// By sequence-number ID: the last entry sent; its files' tails when last read to the
 	// end; and whether to read it once more although they did not change since: a
 	// header's tail is written before its entry is linked, so a journalctl started just
@@ -543,6 +548,20 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			failed = true
 			r.c.fail(1, "cannot read the journal directory: "+err.Error())
 			d.log.Error("journal: cannot read the journal directory; trying again", "directory", d.cfg.Journal.Directory, "retry_in", wait.next, "err", err)
+		}
+		if legacy != "" && err == nil {
+			if err := d.adoptLegacyCursor(ctx, groups, legacy); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.c.fail(1, "cannot give the journals positions from the older version's cursor: "+err.Error())
+				d.log.Error("journal: cannot give the journals positions from the older version's cursor; trying again", "cursor", legacy, "retry_in", wait.next, "err", err)
+				if wait.wait(ctx) != nil {
+					return
+				}
+				continue
+			}
+			legacy = ""
 		}
 		for _, g := range groups {
 			id := g.seqnumID
@@ -586,6 +605,91 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 		case <-ctx.Done():
 		}
 	}
+}
+
+// adoptLegacyCursor gives each of groups without a position of its own one derived from
+// legacy, the merged cursor an older abusewatch committed for the whole directory, and
+// commits them in one transaction: the sequence number before the group's first entry
+// that sorts after legacy in journalctl's merged order (what the older version would
+// have read next), or the group's last when none does.
+func (d *Daemon) adoptLegacyCursor(ctx context.Context, groups []journalGroup, legacy string) error {
+	from, _ := parseJournalCursor(legacy)
+	var positions []store.Position
+	for _, g := range groups {
+		_, ok, err := d.store.Position(journalFileKey(g.seqnumID))
+		if err != nil {
+			return err
+		}
+		if ok || len(g.files) == 0 {
+			continue
+		}
+		next, err := d.firstJournalEntryAfter(ctx, g.files, legacy, from)
+		if err != nil {
+			return fmt.Errorf("journal %s (%s): %w", g.seqnumID, strings.Join(g.files, ", "), err)
+		}
+		seqnum := g.tail
+		if next.seqnumID == g.seqnumID {
+			seqnum = next.seqnum - 1
+		}
+		positions = append(positions, store.Position{Source: journalFileKey(g.seqnumID), Offset: int64(seqnum)})
+		d.log.Info("journal: a journal of the directory goes on from the older version's cursor", "seqnum_id", g.seqnumID, "seqnum", seqnum, "cursor", legacy)
+	}
+	if len(positions) == 0 {
+		return nil
+	}
+	_, err := d.store.Commit(nil, positions)
+	return err
+}
+
+// firstJournalEntryAfter is the first entry of files, of any unit, that sorts after from
+// (journalctl starts at cursor, from taken apart, and shows the entries of the same time
+// or monotonic time before it too), or none (the zero journalCursor).
+func (d *Daemon) firstJournalEntryAfter(ctx context.Context, files []string, cursor string, from journalCursor) (journalCursor, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	args := []string{"--output=json", "--output-fields=__CURSOR", "--no-pager", "--quiet", "--cursor=" + cursor}
+	for _, f := range files {
+		args = append(args, "--file="+f)
+	}
+	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return journalCursor{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return journalCursor{}, err
+	}
+	br := bufio.NewReader(stdout)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			break
+		}
+		var e struct {
+			Cursor string `json:"__CURSOR"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return journalCursor{}, fmt.Errorf("journalctl wrote something that is not a JSON entry: %w", err)
+		}
+		at, ok := parseJournalCursor(e.Cursor)
+		if ord, known := at.order(from); !ok || known && ord <= 0 {
+			continue // read by the older version
+		}
+		cmd.Process.Kill() // the rest is not needed
+		cmd.Wait()
+		return at, nil
+	}
+	if err := cmd.Wait(); err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w: %s", err, firstLine(msg))
+		}
+		return journalCursor{}, err
+	}
+	return journalCursor{}, nil
 }
 
 // journalFilePositions says whether a position of a directory's journal (journalFileKey)
