@@ -444,13 +444,13 @@ func (d *Daemon) savedJournalCursor() string {
 }
 
 // journalctlFailed counts and logs a journalctl that failed or ended while following.
-func (d *Daemon) journalctlFailed(r *journalReading, err error, n int, retry time.Duration) {
+func (d *Daemon) journalctlFailed(r *journalReading, err error, n int, retry time.Duration, args ...any) {
 	if errors.Is(err, exec.ErrNotFound) {
 		err = fmt.Errorf("%w: install systemd's journalctl, set journal.command, or set journal.enabled = false", err)
 	}
 	r.c.fail(1, "journalctl stopped: "+err.Error())
-	d.log.Error("journal: journalctl stopped; starting it again", "command", d.cfg.Journal.Command,
-		"retry_in", retry, "entries", n, "errors", r.c.Errors.Load(), "err", err)
+	d.log.Error("journal: journalctl stopped; starting it again", append([]any{"command", d.cfg.Journal.Command,
+		"retry_in", retry, "entries", n, "errors", r.c.Errors.Load(), "err", err}, args...)...)
 }
 
 // journalGroup is a directory's journal files of one sequence-number ID: one host's
@@ -460,6 +460,27 @@ type journalGroup struct {
 	files    []string
 	tails    string // each file's last sequence number: what changes when one grows
 	tail     uint64 // the highest of them: the journal's last entry
+	// fileTails are files' last sequence numbers, in their order.
+	fileTails []uint64
+}
+
+// without is g without the files in bad, and takes out of bad those of g's files whose
+// header changed since: they are tried again.
+func (g journalGroup) without(bad map[string]uint64) journalGroup {
+	out := g
+	out.files, out.fileTails, out.tail = nil, nil, 0
+	for i, f := range g.files {
+		if tail, ok := bad[f]; ok {
+			if tail == g.fileTails[i] {
+				continue
+			}
+			delete(bad, f)
+		}
+		out.files = append(out.files, f)
+		out.fileTails = append(out.fileTails, g.fileTails[i])
+		out.tail = max(out.tail, g.fileTails[i])
+	}
+	return out
 }
 
 // journalGroups reads the headers of the journal files in dir (and in its
@@ -495,6 +516,7 @@ func journalGroups(dir string) ([]journalGroup, error) {
 		g.files = append(g.files, p)
 		g.tails += fmt.Sprintf("%s:%d;", p, tail)
 		g.tail = max(g.tail, tail)
+		g.fileTails = append(g.fileTails, tail)
 	}
 	slices.Sort(ids)
 	groups := make([]journalGroup, 0, len(ids))
@@ -523,34 +545,49 @@ func journalHeader(path string) (seqnumID string, tail uint64, ok bool) {
 // readJournalDirectory reads a directory's journals, each sequence-number ID from its
 // own committed position, until ctx ends: every journalPollInterval the ones whose files
 // changed are read to their end. legacy is the merged cursor an older abusewatch
-// committed for the whole directory: a journal without a position of its own starts
-// there, at the first start after the upgrade, and else at its beginning (a new host).
+// committed for the whole directory: at the first start after the upgrade every journal
+// present is given its own position from it before anything is read.
+//
+// A file journalctl cannot open (a *.journal~ that journald or journal-remote left
+// truncated) makes journalctl fail for every file given with it: when a journal's
+// journalctl fails, each of its files is tried alone and those that fail are left out,
+// with a warning naming them, until their header changes. A journal that fails all the
+// same is tried again after a back-off of its own (1s doubling to 1m); the others are
+// read on at every poll.
 func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, legacy string) {
 	if legacy != "" && d.journalFilePositions() {
 		legacy = "" // this version's: each journal has its own position
 	}
 	legacy = d.fullJournalCursor(ctx, legacy)
-	// The older version's merged cursor is given up only once every journal present has a
-	// position of its own derived from it, all committed at once: a journal left without
-	// one (a quiet host) would be read from its beginning at the next start.
 	// By sequence-number ID: the last entry sent; its files' tails when last read to the
 	// end; and whether to read it once more although they did not change since: a
 	// header's tail is written before its entry is linked, so a journalctl started just
 	// then may not show the entry yet, and it is read the next time.
 	cursors, seen, again := map[string]string{}, map[string]string{}, map[string]bool{}
+	waits := map[string]*journalWait{} // the journals whose journalctl failed
+	bad := map[string]uint64{}         // files left out, with their tail then
 	wait := backoff{next: time.Second, max: time.Minute}
 	tick := time.NewTicker(journalPollInterval)
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		groups, err := journalGroups(d.cfg.Journal.Directory)
-		failed := false
 		if err != nil {
-			failed = true
 			r.c.fail(1, "cannot read the journal directory: "+err.Error())
 			d.log.Error("journal: cannot read the journal directory; trying again", "directory", d.cfg.Journal.Directory, "retry_in", wait.next, "err", err)
+			if wait.wait(ctx) != nil {
+				return
+			}
+			continue
 		}
-		if legacy != "" && err == nil {
-			if err := d.adoptLegacyCursor(ctx, groups, legacy); err != nil {
+		wait.next = time.Second
+		for i := range groups {
+			groups[i] = groups[i].without(bad)
+		}
+		// The older version's merged cursor is given up only once every journal present
+		// has a position of its own derived from it, all committed at once: a journal left
+		// without one (a quiet host) would be read from its beginning at the next start.
+		if legacy != "" {
+			if err := d.adoptLegacyCursor(ctx, r, groups, legacy, bad); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -563,8 +600,13 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			}
 			legacy = ""
 		}
+		now := time.Now()
 		for _, g := range groups {
 			id := g.seqnumID
+			w := waits[id]
+			if w != nil && now.Before(w.until) {
+				continue
+			}
 			tails, known := seen[id]
 			if known && tails == g.tails && !again[id] {
 				continue
@@ -574,6 +616,10 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 				cursor = d.journalFileCursor(id, legacy)
 				cursors[id] = cursor
 				d.log.Info("journal: reading a journal of the directory", "seqnum_id", id, "files", g.files, "from", cmp.Or(cursor, "its beginning"))
+			}
+			if len(g.files) == 0 { // every file left out
+				seen[id] = g.tails
+				continue
 			}
 			n, last, err := d.runJournalctl(ctx, r, cursor, false, g.files)
 			if last != "" {
@@ -585,21 +631,23 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			if errors.Is(err, errJournalEnded) {
 				again[id] = tails != g.tails
 				seen[id] = g.tails
+				delete(waits, id)
 				continue
 			}
-			failed = true
-			d.journalctlFailed(r, err, n, wait.next)
-		}
-		if !d.journalTried.Swap(true) && !failed { // the journals' backlog is read (or cannot be)
-			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "every", journalPollInterval)
-		}
-		if failed {
-			if wait.wait(ctx) != nil {
-				return
+			if d.leaveOutBadJournalFiles(ctx, r, g.files, err, bad) {
+				continue // read without them at the next poll
 			}
-			continue
+			if w == nil {
+				w = &journalWait{next: time.Second}
+				waits[id] = w
+			}
+			w.until = time.Now().Add(w.next)
+			d.journalctlFailed(r, err, n, w.next, "seqnum_id", id, "files", g.files)
+			w.next = min(2*w.next, time.Minute)
 		}
-		wait.next = time.Second
+		if !d.journalTried.Swap(true) { // the journals' backlog is read (or cannot be)
+			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "failing", len(waits), "every", journalPollInterval)
+		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
@@ -607,12 +655,48 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 	}
 }
 
+// journalWait is the back-off of a journal whose journalctl failed: it is not read again
+// before until.
+type journalWait struct {
+	next  time.Duration
+	until time.Time
+}
+
+// leaveOutBadJournalFiles tries each of files alone when journalctl failed (exited with an
+// error) on them together, and adds those it cannot open to bad, warning once for each;
+// it says whether it found any.
+func (d *Daemon) leaveOutBadJournalFiles(ctx context.Context, r *journalReading, files []string, failed error, bad map[string]uint64) bool {
+	if _, ok := errors.AsType[*exec.ExitError](failed); !ok || len(files) == 0 {
+		return false // journalctl missing, or its output unreadable: not a file's fault
+	}
+	found := false
+	for _, f := range files {
+		cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, "--file="+f, "--lines=0", "--no-pager", "--quiet")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if ctx.Err() != nil {
+			return found
+		}
+		if _, ok := errors.AsType[*exec.ExitError](err); !ok {
+			continue
+		}
+		_, tail, _ := journalHeader(f)
+		bad[f] = tail
+		found = true
+		r.c.fail(1, "left out a journal file journalctl cannot open: "+f)
+		d.log.Warn("journal: leaving out a journal file journalctl cannot open (truncated or damaged); the other files of its journal are read without it",
+			"file", f, "err", cmp.Or(firstLine(strings.TrimSpace(stderr.String())), err.Error()))
+	}
+	return found
+}
+
 // adoptLegacyCursor gives each of groups without a position of its own one derived from
 // legacy, the merged cursor an older abusewatch committed for the whole directory, and
 // commits them in one transaction: the sequence number before the group's first entry
 // that sorts after legacy in journalctl's merged order (what the older version would
 // have read next), or the group's last when none does.
-func (d *Daemon) adoptLegacyCursor(ctx context.Context, groups []journalGroup, legacy string) error {
+func (d *Daemon) adoptLegacyCursor(ctx context.Context, r *journalReading, groups []journalGroup, legacy string, bad map[string]uint64) error {
 	from, _ := parseJournalCursor(legacy)
 	var positions []store.Position
 	for _, g := range groups {
@@ -624,6 +708,15 @@ func (d *Daemon) adoptLegacyCursor(ctx context.Context, groups []journalGroup, l
 			continue
 		}
 		next, err := d.firstJournalEntryAfter(ctx, g.files, legacy, from)
+		for err != nil && d.leaveOutBadJournalFiles(ctx, r, g.files, err, bad) {
+			if g = g.without(bad); len(g.files) == 0 {
+				break
+			}
+			next, err = d.firstJournalEntryAfter(ctx, g.files, legacy, from)
+		}
+		if len(g.files) == 0 {
+			continue // no file left: read from its beginning if one comes back
+		}
 		if err != nil {
 			return fmt.Errorf("journal %s (%s): %w", g.seqnumID, strings.Join(g.files, ", "), err)
 		}
