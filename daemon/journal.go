@@ -464,6 +464,24 @@ type journalGroup struct {
 	fileTails []uint64
 }
 
+// filesAfter is g's files that can hold entries after cursor's: those whose last entry
+// comes after its sequence number (within a sequence-number ID the files a journal was
+// rotated into hold consecutive ranges), all of them when cursor is "" or of another
+// ID. An archived file read past is not opened again.
+func (g journalGroup) filesAfter(cursor string) []string {
+	at, ok := parseJournalCursor(cursor)
+	if !ok || at.seqnumID != g.seqnumID {
+		return g.files
+	}
+	var files []string
+	for i, f := range g.files {
+		if g.fileTails[i] > at.seqnum {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
 // without is g without the files in bad, and takes out of bad those of g's files whose
 // header changed since: they are tried again.
 func (g journalGroup) without(bad map[string]uint64) journalGroup {
@@ -617,11 +635,12 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 				cursors[id] = cursor
 				d.log.Info("journal: reading a journal of the directory", "seqnum_id", id, "files", g.files, "from", cmp.Or(cursor, "its beginning"))
 			}
-			if len(g.files) == 0 { // every file left out
-				seen[id] = g.tails
+			files := g.filesAfter(cursor)
+			if len(files) == 0 { // nothing after the position (or every file left out)
+				seen[id], again[id] = g.tails, false
 				continue
 			}
-			n, last, err := d.runJournalctl(ctx, r, cursor, false, g.files)
+			n, last, err := d.runJournalctl(ctx, r, cursor, false, files)
 			if last != "" {
 				cursors[id] = last
 			}
@@ -629,12 +648,15 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 				return
 			}
 			if errors.Is(err, errJournalEnded) {
-				again[id] = tails != g.tails
+				// Read once more only when the last entry the headers gave may not have
+				// been shown yet: it was not the last one sent.
+				at, ok := parseJournalCursor(cursors[id])
+				again[id] = tails != g.tails && !(ok && at.seqnumID == id && at.seqnum >= g.tail)
 				seen[id] = g.tails
 				delete(waits, id)
 				continue
 			}
-			if d.leaveOutBadJournalFiles(ctx, r, g.files, err, bad) {
+			if d.leaveOutBadJournalFiles(ctx, r, files, err, bad) {
 				continue // read without them at the next poll
 			}
 			if w == nil {
@@ -642,9 +664,10 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 				waits[id] = w
 			}
 			w.until = time.Now().Add(w.next)
-			d.journalctlFailed(r, err, n, w.next, "seqnum_id", id, "files", g.files)
+			d.journalctlFailed(r, err, n, w.next, "seqnum_id", id, "files", files)
 			w.next = min(2*w.next, time.Minute)
 		}
+		d.journalPolls.Add(1)
 		if !d.journalTried.Swap(true) { // the journals' backlog is read (or cannot be)
 			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "failing", len(waits), "every", journalPollInterval)
 		}
