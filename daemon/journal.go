@@ -61,7 +61,9 @@ const journalSource = "journal"
 // journalFileKey, committed with the events, and is read on its own: every
 // journalPollInterval the files' headers say which grew, and journalctl --file reads
 // those from their position to their end. Within one sequence-number ID the order is
-// the sequence number, so nothing is passed over or read twice.
+// the sequence number, so nothing is passed over or read twice; only the files whose last
+// sequence number is after the position are given, and a file journalctl cannot open is
+// left out (see readJournalDirectory).
 
 // journalCursorKey is where the realtime and xor hash of the last entry are committed,
 // next to the "journal" position; no file path has a NUL byte.
