@@ -13,6 +13,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -600,9 +601,14 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			continue
 		}
 		wait.next = time.Second
+		listed := map[string]bool{}
 		for i := range groups {
+			for _, f := range groups[i].files {
+				listed[f] = true
+			}
 			groups[i] = groups[i].without(bad)
 		}
+		maps.DeleteFunc(bad, func(f string, _ uint64) bool { return !listed[f] }) // removed
 		// The older version's merged cursor is given up only once every journal present
 		// has a position of its own derived from it, all committed at once: a journal left
 		// without one (a quiet host) would be read from its beginning at the next start.
@@ -704,6 +710,10 @@ func (d *Daemon) leaveOutBadJournalFiles(ctx context.Context, r *journalReading,
 			return found
 		}
 		if _, ok := errors.AsType[*exec.ExitError](err); !ok {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			found = true // removed since (vacuumed): the next poll lists the files again
 			continue
 		}
 		_, tail, _ := journalHeader(f)
