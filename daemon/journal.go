@@ -600,7 +600,6 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			}
 			continue
 		}
-		wait.next = time.Second
 		listed := map[string]bool{}
 		for i := range groups {
 			for _, f := range groups[i].files {
@@ -626,7 +625,7 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			}
 			legacy = ""
 		}
-		now := time.Now()
+		now, missing := time.Now(), false
 		for _, g := range groups {
 			id := g.seqnumID
 			w := waits[id]
@@ -664,6 +663,11 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 				delete(waits, id)
 				continue
 			}
+			if errors.Is(err, exec.ErrNotFound) { // no journalctl: no journal's fault
+				d.journalctlFailed(r, err, n, wait.next)
+				missing = true
+				break
+			}
 			if d.leaveOutBadJournalFiles(ctx, r, files, err, bad) {
 				continue // read without them at the next poll
 			}
@@ -676,9 +680,16 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			w.next = min(2*w.next, time.Minute)
 		}
 		d.journalPolls.Add(1)
-		if !d.journalTried.Swap(true) { // the journals' backlog is read (or cannot be)
+		if !d.journalTried.Swap(true) && !missing { // the journals' backlog is read (or cannot be)
 			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "failing", len(waits), "every", journalPollInterval)
 		}
+		if missing {
+			if wait.wait(ctx) != nil {
+				return
+			}
+			continue
+		}
+		wait.next = time.Second
 		select {
 		case <-tick.C:
 		case <-ctx.Done():

@@ -71,3 +71,23 @@ func TestJournalDirectoryReadsAChangedJournalOnceFromItsNewFiles(t *testing.T) {
 		t.Errorf("journalctl ran %d times for one change, want once on %s alone:\n%s", len(runs), active, strings.Join(runs, ""))
 	}
 }
+
+// Without journalctl a directory's journals fail together: one error, and one back-off,
+// per try, not one per host.
+func TestJournalDirectoryWithoutJournalctlFailsOncePerTry(t *testing.T) {
+	journaltest.Need(t)
+	f := fleet{t, t.TempDir()}
+	f.write(0, 2)
+	r := startJournalReader(t, newJournalReaderConfig(JournalConfig{Enabled: true, Directory: f.dir, Command: "journalctl-not-installed"}, tempStore(t)))
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(r.log(), "journalctl stopped") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("journalctl was not tried twice within 30s:\n%s", r.log())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the log
+	}
+	r.stop()
+	if n := strings.Count(r.log(), "journalctl stopped"); n > 2 || !strings.Contains(r.log(), "retry_in=2s") {
+		t.Errorf("%d errors for two tries of three journals, or no back-off:\n%s", n, r.log())
+	}
+}
