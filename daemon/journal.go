@@ -13,6 +13,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -61,7 +62,9 @@ const journalSource = "journal"
 // journalFileKey, committed with the events, and is read on its own: every
 // journalPollInterval the files' headers say which grew, and journalctl --file reads
 // those from their position to their end. Within one sequence-number ID the order is
-// the sequence number, so nothing is passed over or read twice.
+// the sequence number, so nothing is passed over or read twice; only the files whose last
+// sequence number is after the position are given, and a file journalctl cannot open is
+// left out (see readJournalDirectory).
 
 // journalCursorKey is where the realtime and xor hash of the last entry are committed,
 // next to the "journal" position; no file path has a NUL byte.
@@ -444,13 +447,13 @@ func (d *Daemon) savedJournalCursor() string {
 }
 
 // journalctlFailed counts and logs a journalctl that failed or ended while following.
-func (d *Daemon) journalctlFailed(r *journalReading, err error, n int, retry time.Duration) {
+func (d *Daemon) journalctlFailed(r *journalReading, err error, n int, retry time.Duration, args ...any) {
 	if errors.Is(err, exec.ErrNotFound) {
 		err = fmt.Errorf("%w: install systemd's journalctl, set journal.command, or set journal.enabled = false", err)
 	}
 	r.c.fail(1, "journalctl stopped: "+err.Error())
-	d.log.Error("journal: journalctl stopped; starting it again", "command", d.cfg.Journal.Command,
-		"retry_in", retry, "entries", n, "errors", r.c.Errors.Load(), "err", err)
+	d.log.Error("journal: journalctl stopped; starting it again", append([]any{"command", d.cfg.Journal.Command,
+		"retry_in", retry, "entries", n, "errors", r.c.Errors.Load(), "err", err}, args...)...)
 }
 
 // journalGroup is a directory's journal files of one sequence-number ID: one host's
@@ -459,6 +462,46 @@ type journalGroup struct {
 	seqnumID string
 	files    []string
 	tails    string // each file's last sequence number: what changes when one grows
+	tail     uint64 // the highest of them: the journal's last entry
+	// fileTails are files' last sequence numbers, in their order.
+	fileTails []uint64
+}
+
+// filesAfter is g's files that can hold entries after cursor's: those whose last entry
+// comes after its sequence number (within a sequence-number ID the files a journal was
+// rotated into hold consecutive ranges), all of them when cursor is "" or of another
+// ID. An archived file read past is not opened again.
+func (g journalGroup) filesAfter(cursor string) []string {
+	at, ok := parseJournalCursor(cursor)
+	if !ok || at.seqnumID != g.seqnumID {
+		return g.files
+	}
+	var files []string
+	for i, f := range g.files {
+		if g.fileTails[i] > at.seqnum {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+// without is g without the files in bad, and takes out of bad those of g's files whose
+// header changed since: they are tried again.
+func (g journalGroup) without(bad map[string]uint64) journalGroup {
+	out := g
+	out.files, out.fileTails, out.tail = nil, nil, 0
+	for i, f := range g.files {
+		if tail, ok := bad[f]; ok {
+			if tail == g.fileTails[i] {
+				continue
+			}
+			delete(bad, f)
+		}
+		out.files = append(out.files, f)
+		out.fileTails = append(out.fileTails, g.fileTails[i])
+		out.tail = max(out.tail, g.fileTails[i])
+	}
+	return out
 }
 
 // journalGroups reads the headers of the journal files in dir (and in its
@@ -493,6 +536,8 @@ func journalGroups(dir string) ([]journalGroup, error) {
 		}
 		g.files = append(g.files, p)
 		g.tails += fmt.Sprintf("%s:%d;", p, tail)
+		g.tail = max(g.tail, tail)
+		g.fileTails = append(g.fileTails, tail)
 	}
 	slices.Sort(ids)
 	groups := make([]journalGroup, 0, len(ids))
@@ -521,8 +566,15 @@ func journalHeader(path string) (seqnumID string, tail uint64, ok bool) {
 // readJournalDirectory reads a directory's journals, each sequence-number ID from its
 // own committed position, until ctx ends: every journalPollInterval the ones whose files
 // changed are read to their end. legacy is the merged cursor an older abusewatch
-// committed for the whole directory: a journal without a position of its own starts
-// there, at the first start after the upgrade, and else at its beginning (a new host).
+// committed for the whole directory: at the first start after the upgrade every journal
+// present is given its own position from it before anything is read.
+//
+// A file journalctl cannot open (a *.journal~ that journald or journal-remote left
+// truncated) makes journalctl fail for every file given with it: when a journal's
+// journalctl fails, each of its files is tried alone and those that fail are left out,
+// with a warning naming them, until their header changes. A journal that fails all the
+// same is tried again after a back-off of its own (1s doubling to 1m); the others are
+// read on at every poll.
 func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, legacy string) {
 	if legacy != "" && d.journalFilePositions() {
 		legacy = "" // this version's: each journal has its own position
@@ -533,19 +585,53 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 	// header's tail is written before its entry is linked, so a journalctl started just
 	// then may not show the entry yet, and it is read the next time.
 	cursors, seen, again := map[string]string{}, map[string]string{}, map[string]bool{}
+	waits := map[string]*journalWait{} // the journals whose journalctl failed
+	bad := map[string]uint64{}         // files left out, with their tail then
 	wait := backoff{next: time.Second, max: time.Minute}
 	tick := time.NewTicker(journalPollInterval)
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		groups, err := journalGroups(d.cfg.Journal.Directory)
-		failed := false
 		if err != nil {
-			failed = true
 			r.c.fail(1, "cannot read the journal directory: "+err.Error())
 			d.log.Error("journal: cannot read the journal directory; trying again", "directory", d.cfg.Journal.Directory, "retry_in", wait.next, "err", err)
+			if wait.wait(ctx) != nil {
+				return
+			}
+			continue
 		}
+		listed := map[string]bool{}
+		for i := range groups {
+			for _, f := range groups[i].files {
+				listed[f] = true
+			}
+			groups[i] = groups[i].without(bad)
+		}
+		maps.DeleteFunc(bad, func(f string, _ uint64) bool { return !listed[f] }) // removed
+		// The older version's merged cursor is given up only once every journal present
+		// has a position of its own derived from it, all committed at once: a journal left
+		// without one (a quiet host) would be read from its beginning at the next start.
+		if legacy != "" {
+			if err := d.adoptLegacyCursor(ctx, r, groups, legacy, bad); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.c.fail(1, "cannot give the journals positions from the older version's cursor: "+err.Error())
+				d.log.Error("journal: cannot give the journals positions from the older version's cursor; trying again", "cursor", legacy, "retry_in", wait.next, "err", err)
+				if wait.wait(ctx) != nil {
+					return
+				}
+				continue
+			}
+			legacy = ""
+		}
+		now, missing := time.Now(), false
 		for _, g := range groups {
 			id := g.seqnumID
+			w := waits[id]
+			if w != nil && now.Before(w.until) {
+				continue
+			}
 			tails, known := seen[id]
 			if known && tails == g.tails && !again[id] {
 				continue
@@ -556,7 +642,12 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 				cursors[id] = cursor
 				d.log.Info("journal: reading a journal of the directory", "seqnum_id", id, "files", g.files, "from", cmp.Or(cursor, "its beginning"))
 			}
-			n, last, err := d.runJournalctl(ctx, r, cursor, false, g.files)
+			files := g.filesAfter(cursor)
+			if len(files) == 0 { // nothing after the position (or every file left out)
+				seen[id], again[id] = g.tails, false
+				continue
+			}
+			n, last, err := d.runJournalctl(ctx, r, cursor, false, files)
 			if last != "" {
 				cursors[id] = last
 			}
@@ -564,17 +655,35 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 				return
 			}
 			if errors.Is(err, errJournalEnded) {
-				again[id] = tails != g.tails
+				// Read once more only when the last entry the headers gave may not have
+				// been shown yet: it was not the last one sent.
+				at, ok := parseJournalCursor(cursors[id])
+				again[id] = tails != g.tails && !(ok && at.seqnumID == id && at.seqnum >= g.tail)
 				seen[id] = g.tails
+				delete(waits, id)
 				continue
 			}
-			failed = true
-			d.journalctlFailed(r, err, n, wait.next)
+			if errors.Is(err, exec.ErrNotFound) { // no journalctl: no journal's fault
+				d.journalctlFailed(r, err, n, wait.next)
+				missing = true
+				break
+			}
+			if d.leaveOutBadJournalFiles(ctx, r, files, err, bad) {
+				continue // read without them at the next poll
+			}
+			if w == nil {
+				w = &journalWait{next: time.Second}
+				waits[id] = w
+			}
+			w.until = time.Now().Add(w.next)
+			d.journalctlFailed(r, err, n, w.next, "seqnum_id", id, "files", files)
+			w.next = min(2*w.next, time.Minute)
 		}
-		if !d.journalTried.Swap(true) && !failed { // the journals' backlog is read (or cannot be)
-			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "every", journalPollInterval)
+		d.journalPolls.Add(1)
+		if !d.journalTried.Swap(true) && !missing { // the journals' backlog is read (or cannot be)
+			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "failing", len(waits), "every", journalPollInterval)
 		}
-		if failed {
+		if missing {
 			if wait.wait(ctx) != nil {
 				return
 			}
@@ -586,6 +695,140 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 		case <-ctx.Done():
 		}
 	}
+}
+
+// journalWait is the back-off of a journal whose journalctl failed: it is not read again
+// before until.
+type journalWait struct {
+	next  time.Duration
+	until time.Time
+}
+
+// leaveOutBadJournalFiles tries each of files alone when journalctl failed (exited with an
+// error) on them together, and adds those it cannot open to bad, warning once for each;
+// it says whether it found any.
+func (d *Daemon) leaveOutBadJournalFiles(ctx context.Context, r *journalReading, files []string, failed error, bad map[string]uint64) bool {
+	if _, ok := errors.AsType[*exec.ExitError](failed); !ok || len(files) == 0 {
+		return false // journalctl missing, or its output unreadable: not a file's fault
+	}
+	found := false
+	for _, f := range files {
+		cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, "--file="+f, "--lines=0", "--no-pager", "--quiet")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if ctx.Err() != nil {
+			return found
+		}
+		if _, ok := errors.AsType[*exec.ExitError](err); !ok {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			found = true // removed since (vacuumed): the next poll lists the files again
+			continue
+		}
+		_, tail, _ := journalHeader(f)
+		bad[f] = tail
+		found = true
+		r.c.fail(1, "left out a journal file journalctl cannot open: "+f)
+		d.log.Warn("journal: leaving out a journal file journalctl cannot open (truncated or damaged); the other files of its journal are read without it",
+			"file", f, "err", cmp.Or(firstLine(strings.TrimSpace(stderr.String())), err.Error()))
+	}
+	return found
+}
+
+// adoptLegacyCursor gives each of groups without a position of its own one derived from
+// legacy, the merged cursor an older abusewatch committed for the whole directory, and
+// commits them in one transaction: the sequence number before the group's first entry
+// that sorts after legacy in journalctl's merged order (what the older version would
+// have read next), or the group's last when none does.
+func (d *Daemon) adoptLegacyCursor(ctx context.Context, r *journalReading, groups []journalGroup, legacy string, bad map[string]uint64) error {
+	from, _ := parseJournalCursor(legacy)
+	var positions []store.Position
+	for _, g := range groups {
+		_, ok, err := d.store.Position(journalFileKey(g.seqnumID))
+		if err != nil {
+			return err
+		}
+		if ok || len(g.files) == 0 {
+			continue
+		}
+		next, err := d.firstJournalEntryAfter(ctx, g.files, legacy, from)
+		for err != nil && d.leaveOutBadJournalFiles(ctx, r, g.files, err, bad) {
+			if g = g.without(bad); len(g.files) == 0 {
+				break
+			}
+			next, err = d.firstJournalEntryAfter(ctx, g.files, legacy, from)
+		}
+		if len(g.files) == 0 {
+			continue // no file left: read from its beginning if one comes back
+		}
+		if err != nil {
+			return fmt.Errorf("journal %s (%s): %w", g.seqnumID, strings.Join(g.files, ", "), err)
+		}
+		seqnum := g.tail
+		if next.seqnumID == g.seqnumID {
+			seqnum = next.seqnum - 1
+		}
+		positions = append(positions, store.Position{Source: journalFileKey(g.seqnumID), Offset: int64(seqnum)})
+		d.log.Info("journal: a journal of the directory goes on from the older version's cursor", "seqnum_id", g.seqnumID, "seqnum", seqnum, "cursor", legacy)
+	}
+	if len(positions) == 0 {
+		return nil
+	}
+	_, err := d.store.Commit(nil, positions)
+	return err
+}
+
+// firstJournalEntryAfter is the first entry of files, of any unit, that sorts after from
+// (journalctl starts at cursor, from taken apart, and shows the entries of the same time
+// or monotonic time before it too), or none (the zero journalCursor).
+func (d *Daemon) firstJournalEntryAfter(ctx context.Context, files []string, cursor string, from journalCursor) (journalCursor, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	args := []string{"--output=json", "--output-fields=__CURSOR", "--no-pager", "--quiet", "--cursor=" + cursor}
+	for _, f := range files {
+		args = append(args, "--file="+f)
+	}
+	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return journalCursor{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return journalCursor{}, err
+	}
+	br := bufio.NewReader(stdout)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			break
+		}
+		var e struct {
+			Cursor string `json:"__CURSOR"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return journalCursor{}, fmt.Errorf("journalctl wrote something that is not a JSON entry: %w", err)
+		}
+		at, ok := parseJournalCursor(e.Cursor)
+		if ord, known := at.order(from); !ok || known && ord <= 0 {
+			continue // read by the older version
+		}
+		cmd.Process.Kill() // the rest is not needed
+		cmd.Wait()
+		return at, nil
+	}
+	if err := cmd.Wait(); err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w: %s", err, firstLine(msg))
+		}
+		return journalCursor{}, err
+	}
+	return journalCursor{}, nil
 }
 
 // journalFilePositions says whether a position of a directory's journal (journalFileKey)
