@@ -190,8 +190,11 @@ func (c *Correlator) hostRulesMet(evs []*abusewatch.Event, minAddrs int, attempt
 
 // hostReportable says whether the reportable, unforgeable events of evs (a /64's, in
 // time order; only those for which counts, when set, holds) meet a rule of one address
-// by themselves at one of them: what makes an address's incident reportable makes the
-// /64's so. A /64 of forged packets beside one real failed login stays for the admin.
+// by themselves at one of them, from two of its addresses or more: what makes an
+// address's incident reportable makes the /64's so. The lines of one address that meet
+// a rule alone are that address's own incident, reported as such: forged packets of
+// two other addresses of the /64 beside them made a second report of the same lines.
+// A /64 of forged packets beside one real failed login stays for the admin.
 func (c *Correlator) hostReportable(evs []*abusewatch.Event, counts func(*abusewatch.Event) bool) bool {
 	var rep []*abusewatch.Event
 	for _, e := range evs {
@@ -200,7 +203,7 @@ func (c *Correlator) hostReportable(evs []*abusewatch.Event, counts func(*abusew
 		}
 	}
 	for i := range rep {
-		if c.hostRulesMet(rep[:i+1], 1, true, true, true) {
+		if c.hostRulesMet(rep[:i+1], 2, true, true, true) {
 			return true
 		}
 	}

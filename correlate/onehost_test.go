@@ -147,8 +147,9 @@ func TestASweepFromAddressesOfOneSlash64(t *testing.T) {
 // toward its incident but never make it reportable. Twenty ports probed from two of
 // its addresses are a port scan for the admin; SYNs from eleven of its addresses
 // beside one real failed login are the admin's too (an address's one failed login is
-// below the threshold), while five failed logins among them make it reportable, about
-// the address that sent them alone.
+// below the threshold), and so beside five failed logins of one address: those are
+// that address's own incident, reported as such, and forged packets of others made the
+// /64 a second report of the same lines (review 27).
 func TestASlash64OfForgedPacketsStaysForTheAdmin(t *testing.T) {
 	const p = "net:2a01:4f8:1c1c:8888::/64"
 	addr := func(i int) string { return fmt.Sprintf("2a01:4f8:1c1c:8888::%x", i+1) }
@@ -178,7 +179,16 @@ func TestASlash64OfForgedPacketsStaysForTheAdmin(t *testing.T) {
 				out = append(out, at(addr(20), t0.Add(time.Minute+time.Duration(i)*time.Second), uint16(40000+i)))
 			}
 			return out
-		}, false, 1},
+		}, true, 12},
+		{"five failed logins of one, then 20 ports probed from 2 others", func() (out []abusewatch.Event) {
+			for i := range 5 {
+				out = append(out, at(addr(20), t0.Add(time.Duration(i)*7*time.Second), uint16(40000+i)))
+			}
+			for i := range 20 {
+				out = append(out, probe(addr(i%2), t0.Add(time.Minute+time.Duration(i)*time.Second), 55555, uint16(1000+i), "TCP", "SYN"))
+			}
+			return out
+		}, true, 3},
 	} {
 		for _, batched := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, a batch each %v", tc.name, batched), func(t *testing.T) {
