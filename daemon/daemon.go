@@ -50,8 +50,10 @@ type Daemon struct {
 	// journalTried: the journal's first journalctl (without --follow) returned, so
 	// what the journal held at start is read (or could not be: nothing to wait for).
 	journalTried atomic.Bool
-	// journalPolls counts the journal directory's polls done (tests wait on it).
-	journalPolls atomic.Int64
+	// journalPolls counts the journal directory's polls done; journalPolled, when set
+	// (tests), is sent a token after each, without waiting (its buffer of one holds it).
+	journalPolls  atomic.Int64
+	journalPolled chan struct{}
 	// filesLeft: the files followed from the start not yet read to their end once.
 	filesLeft atomic.Int64
 	// refusal: the store refuses the main loop's commits (disk full), nil while it

@@ -680,6 +680,10 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 			w.next = min(2*w.next, time.Minute)
 		}
 		d.journalPolls.Add(1)
+		select {
+		case d.journalPolled <- struct{}{}:
+		default:
+		}
 		if !d.journalTried.Swap(true) && !missing { // the journals' backlog is read (or cannot be)
 			d.log.Info("journal: read the directory's journals to their end; looking for new entries", "journals", len(groups), "failing", len(waits), "every", journalPollInterval)
 		}

@@ -16,12 +16,14 @@ import (
 func (r *journalReader) waitPolls(t *testing.T, n int64) {
 	t.Helper()
 	want := r.d.journalPolls.Load() + n
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
 	for r.d.journalPolls.Load() < want {
-		if time.Now().After(deadline) {
+		select {
+		case <-r.d.journalPolled: // a poll was counted: look again
+		case <-deadline.C:
 			t.Fatalf("the directory was not polled %d more times within 30s", n)
 		}
-		time.Sleep(10 * time.Millisecond) // polling the counter
 	}
 }
 
@@ -79,13 +81,7 @@ func TestJournalDirectoryWithoutJournalctlFailsOncePerTry(t *testing.T) {
 	f := fleet{t, t.TempDir()}
 	f.write(0, 2)
 	r := startJournalReader(t, newJournalReaderConfig(JournalConfig{Enabled: true, Directory: f.dir, Command: "journalctl-not-installed"}, tempStore(t)))
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(r.log(), "journalctl stopped") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("journalctl was not tried twice within 30s:\n%s", r.log())
-		}
-		time.Sleep(10 * time.Millisecond) // polling the log
-	}
+	r.waitLog(t, "journalctl tried twice", func(log string) bool { return strings.Count(log, "journalctl stopped") >= 2 })
 	r.stop()
 	if n := strings.Count(r.log(), "journalctl stopped"); n > 2 || !strings.Contains(r.log(), "retry_in=2s") {
 		t.Errorf("%d errors for two tries of three journals, or no back-off:\n%s", n, r.log())

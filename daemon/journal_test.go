@@ -197,12 +197,42 @@ type journalReader struct {
 	stop   func()
 	mu     sync.Mutex
 	logged bytes.Buffer
+	more   chan struct{} // closed and replaced whenever the reader logs
 }
 
 func (r *journalReader) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.more != nil {
+		close(r.more)
+	}
+	r.more = make(chan struct{})
 	return r.logged.Write(p)
+}
+
+// waitLog waits until done holds of what r logged, or fails the test at the deadline
+// saying that want was not logged.
+func (r *journalReader) waitLog(t *testing.T, want string, done func(log string) bool) {
+	t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		log, more := r.logged.String(), r.more
+		if more == nil {
+			r.more = make(chan struct{})
+			more = r.more
+		}
+		r.mu.Unlock()
+		if done(log) {
+			return
+		}
+		select {
+		case <-more:
+		case <-deadline.C:
+			t.Fatalf("not logged within 30s: %s\n%s", want, r.log())
+		}
+	}
 }
 
 func (r *journalReader) log() string {
@@ -235,6 +265,7 @@ func startJournalReader(t *testing.T, r *journalReader) *journalReader {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	r.d.journalPolled = make(chan struct{}, 1)
 	go func() { r.d.readJournal(ctx, r.out); close(done) }()
 	r.stop = func() { cancel(); <-done }
 	t.Cleanup(r.stop)

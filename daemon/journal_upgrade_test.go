@@ -15,13 +15,7 @@ import (
 // waitLogged waits until r has logged msg, or fails the test at the deadline.
 func (r *journalReader) waitLogged(t *testing.T, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(r.log(), msg) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not logged within 30s: %q\n%s", msg, r.log())
-		}
-		time.Sleep(10 * time.Millisecond) // polling the log, not waiting for the reader
-	}
+	r.waitLog(t, msg, func(log string) bool { return strings.Contains(log, msg) })
 }
 
 // drained is what r sent and has not been taken, once it logged msg (everything it
