@@ -797,13 +797,13 @@ func keyOrTableLine(doc []byte, key string) int {
 	return line
 }
 
-// walkKeys calls fn with the full path and line of every table header (table true) and
-// key in doc, the n-th [[name]] as "name[n]", until fn returns false.
-func walkKeys(doc []byte, fn func(path []string, line int, table bool) bool) {
+// eachExpression calls fn with each table header (table true) and key-value e of doc,
+// its full path (a header's own, a [[name]] as name) and the line of its key, until fn
+// returns false; p reads the lines of values.
+func eachExpression(doc []byte, fn func(p *unstable.Parser, e *unstable.Node, path []string, line int, table bool) bool) {
 	p := unstable.Parser{}
 	p.Reset(doc)
 	var table []string
-	counts := map[string]int{}
 	for p.NextExpression() {
 		e := p.Expression()
 		// The key's own position: container values (arrays) carry no range.
@@ -815,42 +815,47 @@ func walkKeys(doc []byte, fn func(path []string, line int, table bool) bool) {
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			table = nodeKey(e)
-			if e.Kind == unstable.ArrayTable {
-				name := strings.Join(table, ".")
-				table[len(table)-1] += fmt.Sprintf("[%d]", counts[name])
-				counts[name]++
-			}
-			if !fn(table, line, true) {
+			if !fn(&p, e, slices.Clone(table), line, true) {
 				return
 			}
 		case unstable.KeyValue:
-			if !fn(append(slices.Clone(table), nodeKey(e)...), line, false) {
+			if !fn(&p, e, append(slices.Clone(table), nodeKey(e)...), line, false) {
 				return
 			}
 		}
 	}
 }
 
+// walkKeys calls fn with the full path and line of every table header (table true) and
+// key in doc, the n-th [[name]] as "name[n]", until fn returns false.
+func walkKeys(doc []byte, fn func(path []string, line int, table bool) bool) {
+	var table []string // the header's path, with its [n]
+	counts := map[string]int{}
+	eachExpression(doc, func(_ *unstable.Parser, e *unstable.Node, path []string, line int, isTable bool) bool {
+		if !isTable {
+			return fn(append(slices.Clone(table), path[len(table):]...), line, false)
+		}
+		if e.Kind == unstable.ArrayTable {
+			name := strings.Join(path, ".")
+			path[len(path)-1] += fmt.Sprintf("[%d]", counts[name])
+			counts[name]++
+		}
+		table = path
+		return fn(table, line, true)
+	})
+}
+
 // checkDurations refuses a duration written as a bare number ("window = 10": seconds?
 // minutes?) or one that does not parse, with its line and key, also inside inline
 // tables such as correlate.windows: the decoder would report neither's line.
-func checkDurations(file string, doc []byte) error {
-	p := unstable.Parser{}
-	p.Reset(doc)
-	var table []string
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table, unstable.ArrayTable:
-			table = nodeKey(e)
-		case unstable.KeyValue:
-			path := append(slices.Clone(table), nodeKey(e)...)
-			if err := checkDurationValue(file, &p, e, strings.Join(path, "."), "", fieldType(reflect.TypeFor[Config](), path)); err != nil {
-				return err
-			}
+func checkDurations(file string, doc []byte) (err error) {
+	eachExpression(doc, func(p *unstable.Parser, e *unstable.Node, path []string, _ int, table bool) bool {
+		if !table {
+			err = checkDurationValue(file, p, e, strings.Join(path, "."), "", fieldType(reflect.TypeFor[Config](), path))
 		}
-	}
-	return nil // syntax errors are the decoder's to report
+		return err == nil
+	})
+	return err // syntax errors are the decoder's to report
 }
 
 // checkDurationValue checks the value of kv, whose field has type t (nil: not a config

@@ -35,46 +35,30 @@ var hostsKey = []string{"mail", "hosts"}
 // addresses, with the host, the value and the value's own line (in a list written over
 // several lines, the bad element's): the decoder would give neither the host nor the
 // line. Written as an inline table, as [mail.hosts] or as hosts.web1 under [mail].
-func checkHosts(file string, doc []byte) error {
-	p := unstable.Parser{}
-	p.Reset(doc)
-	var table []string
-	for p.NextExpression() {
-		e := p.Expression()
-		it := e.Key()
-		if !it.Next() {
-			continue
-		}
-		line := p.Shape(it.Node().Raw).Start.Line
-		switch e.Kind {
-		case unstable.Table, unstable.ArrayTable:
-			table = nodeKey(e)
-			if len(table) > len(hostsKey) && slices.Equal(table[:len(hostsKey)], hostsKey) {
-				return hostError(file, line, table[len(hostsKey)], "is a table: give the host's address in quotes, or a list of them")
+func checkHosts(file string, doc []byte) (err error) {
+	eachExpression(doc, func(p *unstable.Parser, e *unstable.Node, path []string, line int, table bool) bool {
+		switch {
+		case table:
+			if len(path) > len(hostsKey) && slices.Equal(path[:len(hostsKey)], hostsKey) {
+				err = hostError(file, line, path[len(hostsKey)], "is a table: give the host's address in quotes, or a list of them")
 			}
-		case unstable.KeyValue:
-			path := append(slices.Clone(table), nodeKey(e)...)
-			switch {
-			case slices.Equal(path, hostsKey):
-				v := e.Value()
-				if v.Kind != unstable.InlineTable {
-					return &ConfigError{File: file, Line: line, Key: "mail.hosts", Problem: fmt.Sprintf("wrong type: this is a TOML %s, "+
-						"the key wants our hosts' addresses by name such as { web1 = \"198.51.100.10\" }", tomlKind(v.Kind))}
-				}
-				for field := v.Children(); field.Next(); {
-					f := field.Node()
-					if err := checkHost(file, &p, f, nodeKey(f), line); err != nil {
-						return err
-					}
-				}
-			case len(path) > len(hostsKey) && slices.Equal(path[:len(hostsKey)], hostsKey):
-				if err := checkHost(file, &p, e, path[len(hostsKey):], line); err != nil {
-					return err
-				}
+		case slices.Equal(path, hostsKey):
+			v := e.Value()
+			if v.Kind != unstable.InlineTable {
+				err = &ConfigError{File: file, Line: line, Key: "mail.hosts", Problem: fmt.Sprintf("wrong type: this is a TOML %s, "+
+					"the key wants our hosts' addresses by name such as { web1 = \"198.51.100.10\" }", tomlKind(v.Kind))}
+				return false
 			}
+			for field := v.Children(); err == nil && field.Next(); {
+				f := field.Node()
+				err = checkHost(file, p, f, nodeKey(f), line)
+			}
+		case len(path) > len(hostsKey) && slices.Equal(path[:len(hostsKey)], hostsKey):
+			err = checkHost(file, p, e, path[len(hostsKey):], line)
 		}
-	}
-	return nil // syntax errors are the decoder's to report
+		return err == nil
+	})
+	return err // syntax errors are the decoder's to report
 }
 
 // checkHost checks the value of kv, the entry of the host name (a dotted key there
