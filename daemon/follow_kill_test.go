@@ -84,15 +84,7 @@ func marksOfInode(t *testing.T, cfg *Config, path string, id store.Position) []s
 // twice or three times (review 25, the SIGKILL case, made deterministic).
 func TestARotatedFileReadAgainAfterAKillKeepsItsMark(t *testing.T) {
 	dir := t.TempDir()
-	logFile := filepath.Join(dir, "auth.log")
-	w, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.WriteString(userLines(0, 100)); err != nil {
-		t.Fatal(err)
-	}
+	logFile, w := heldOpenLog(t, dir)
 	cfg := followConfig(t, dir, logFile)
 	runUntilRead(t, cfg, logFile)
 
@@ -130,15 +122,7 @@ func TestARotatedFileReadAgainAfterAKillKeepsItsMark(t *testing.T) {
 // watched both, read on from each: 110–139 stored again, 120–139 twice.
 func TestTwoMarksOfOneRotatedFileAreMadeOne(t *testing.T) {
 	dir := t.TempDir()
-	logFile := filepath.Join(dir, "auth.log")
-	w, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.WriteString(userLines(0, 100)); err != nil {
-		t.Fatal(err)
-	}
+	logFile, w := heldOpenLog(t, dir)
 	cfg, _, _, stop := followAcrossRotation(t, dir, logFile, 100, 110)
 	if err := stop(); err != nil {
 		t.Fatal(err)

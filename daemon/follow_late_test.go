@@ -20,15 +20,7 @@ import (
 // It closed the old file when it moved to the new one, and the 50 lines were lost.
 func TestLinesWrittenToTheRotatedFileAfterTheSwitch(t *testing.T) {
 	dir := t.TempDir()
-	logFile := filepath.Join(dir, "auth.log")
-	w, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.WriteString(userLines(0, 100)); err != nil {
-		t.Fatal(err)
-	}
+	logFile, w := heldOpenLog(t, dir)
 	cfg, _, d, stop := followAcrossRotation(t, dir, logFile, 100, 110)
 	if _, err := w.WriteString(userLines(110, 160)); err != nil {
 		t.Fatal(err)
@@ -202,15 +194,7 @@ func TestLinesWrittenToTheRotatedFileAfterItWasLetGo(t *testing.T) {
 // once. They were lost without a word.
 func TestLinesWrittenToTheRotatedFileWhileTheDaemonWasStopped(t *testing.T) {
 	dir := t.TempDir()
-	logFile := filepath.Join(dir, "auth.log")
-	w, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.WriteString(userLines(0, 100)); err != nil {
-		t.Fatal(err)
-	}
+	logFile, w := heldOpenLog(t, dir)
 	cfg, _, _, stop := followAcrossRotation(t, dir, logFile, 100, 110)
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -137,6 +137,22 @@ func userLines(from, to int) string {
 	return b.String()
 }
 
+// heldOpenLog writes lines 0 to 99 to dir/auth.log through w, which the test keeps open
+// as a process that logs does (closed when the test ends).
+func heldOpenLog(t *testing.T, dir string) (logFile string, w *os.File) {
+	t.Helper()
+	logFile = filepath.Join(dir, "auth.log")
+	w, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.WriteString(userLines(0, 100)); err != nil {
+		t.Fatal(err)
+	}
+	return logFile, w
+}
+
 // followAcrossRotation starts a daemon following logFile in dir, which holds lines 0 to
 // n-1 (a writer may keep it open), waits until it read them, renames logFile to
 // logFile.1, writes lines n to m-1 to a new logFile and waits until they are read.
