@@ -102,21 +102,7 @@ func TestScanOfAFileRotatedWhileTheDaemonWasStopped(t *testing.T) {
 	appendTo(t, logFile, userLines(150, 180))
 	runUntilRead(t, cfg, logFile)
 
-	st := openTestStore(t, cfg)
-	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := p.Scan(t.Context(), []string{logFile + ".1"}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := p.Counters.Lines.Load(); n != 0 || len(got) != 1 || got[0].Offset != int64(len(userLines(0, 150))) {
-		t.Errorf("scan read %d lines, found %+v; want none read, the file known read to its end", n, got)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	checkScanKnows(t, cfg, logFile+".1", int64(len(userLines(0, 150))))
 	checkStoredOnce(t, cfg, 180)
 }
 

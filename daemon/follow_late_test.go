@@ -39,22 +39,7 @@ func TestLinesWrittenToTheRotatedFileAfterTheSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st := openTestStore(t, cfg)
-	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := p.Scan(t.Context(), []string{logFile + ".1"}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	size := int64(len(userLines(0, 100)) + len(userLines(110, 160)))
-	if n := p.Counters.Lines.Load(); n != 0 || len(got) != 1 || got[0].Offset != size {
-		t.Errorf("scan read %d lines, found %+v; want none read, the file known read to its end (%d)", n, got, size)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	checkScanKnows(t, cfg, logFile+".1", int64(len(userLines(0, 100))+len(userLines(110, 160))))
 	runUntilRead(t, cfg, logFile)
 	checkStoredOnce(t, cfg, 160)
 }

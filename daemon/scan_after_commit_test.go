@@ -71,6 +71,27 @@ func scanWith(t *testing.T, cfg *Config, files ...string) (lines int64, warnings
 	return p.Counters.Lines.Load(), log.String(), err
 }
 
+// checkScanKnows scans file with cfg's store and fails the test unless it read no line
+// again, knowing the file read to offset (its end).
+func checkScanKnows(t *testing.T, cfg *Config, file string, offset int64) {
+	t.Helper()
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Scan(t.Context(), []string{file}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Counters.Lines.Load(); n != 0 || len(got) != 1 || got[0].Offset != offset {
+		t.Errorf("scan read %d lines, found %+v; want none read, the file known read to its end (%d)", n, got, offset)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // checkStoredOnce checks that cfg's store holds one event of each of userLines(0, n).
 func checkStoredOnce(t *testing.T, cfg *Config, n int) {
 	t.Helper()
