@@ -91,6 +91,19 @@ func besidesReported(inc abusewatch.Incident, reported []abusewatch.Incident, id
 	lw.conns = len(partial) > 0 || conns.lo != conns.hi || conn < connsOf(evs) || conn < min(inc.Count, 1) || conn > inc.Count
 	inc.Attempts = min(max(conn, connsOf(evs), min(inc.Count, 1)), inc.Count)
 	inc.Evidence = kept
+	if inc.AboutNetwork() && incLines.complete && len(kept) > 0 {
+		// Every line of the network is known: what it tells besides the earlier
+		// reports begins and ends with the lines kept, and comes from their addresses
+		// alone. (A follow-up of one address's line after its neighbour's report said
+		// "First seen" at the neighbour's reported line and listed the neighbour.)
+		inc.First, inc.Last = kept[0].Time, kept[0].Time
+		from := map[netip.Addr]bool{}
+		for _, e := range kept {
+			inc.First, inc.Last = minTime(inc.First, e.Time), maxTime(inc.Last, e.Time)
+			from[e.Addr.Unmap()] = true
+		}
+		inc.Sources = slices.DeleteFunc(slices.Clone(inc.Sources), func(a netip.Addr) bool { return !from[a.Unmap()] })
+	}
 	return inc, lw, true
 }
 

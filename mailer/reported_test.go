@@ -327,3 +327,41 @@ func TestAFoldedAddressOfANetworkLessWhatWasReported(t *testing.T) {
 		})
 	}
 }
+
+// Review 27 F2: an address of a /64 reported on its own, then the /64's incident of it
+// and one line of a neighbour. The follow-up leaves out the reported address's lines,
+// and so its times and its name: "First seen" is the neighbour's line, and the
+// addresses seen are the neighbour alone. With a line of the network not kept, what it
+// holds besides is not known, and the incident's own times and addresses stay.
+func TestANetworkFollowUpBeginsWithItsFirstLineNotReportedBefore(t *testing.T) {
+	n64 := netip.MustParsePrefix("2001:db8:7:1::/64")
+	for _, tc := range []struct {
+		name    string
+		count   int // of its 6 lines, all kept
+		first   string
+		sources string
+	}{
+		{"every line kept", 6, "First seen:      2026-11-20 03:20:00 -0500", "Addresses seen:  1\n                 2001:db8:7:1::b\n"},
+		{"a line not kept", 7, "First seen:      2026-11-20 03:00:00 -0500", "Addresses seen:  2\n                 2001:db8:7:1::a, 2001:db8:7:1::b\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &foldLog{t0: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
+			var told []abusewatch.Event
+			for i := range 5 {
+				told = append(told, l.line("2001:db8:7:1::a", float64(i), "web1"))
+			}
+			all := append(slices.Clone(told), l.line("2001:db8:7:1::b", 20, "web1"))
+			n := foldIncident("net-64", "network", n64, all, 10)
+			n.Key, n.Count, n.Attempts = "net:"+n64.String(), tc.count, tc.count
+			reported := foldIncident("ip-a", "per-address", netip.MustParsePrefix("2001:db8:7:1::a/128"), told, 10)
+			r, err := xarfComposer(t).ComposeKnowing(testContact(), []abusewatch.Incident{n}, Known{Reported: []abusewatch.Incident{reported}}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, bodies := parts(t, r.Message)
+			memo := strings.ReplaceAll(string(bodies[0]), "\r\n", "\n")
+			mustContain(t, memo, tc.first)
+			mustContain(t, memo, tc.sources)
+		})
+	}
+}
