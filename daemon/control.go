@@ -158,6 +158,7 @@ func (d *Daemon) reload() (ReloadResult, error) {
 			cmp.Or(d.cfg.Metrics.Listen, "no address (off)")))
 	}
 	pipe.Counters, pipe.misses, pipe.alerts, pipe.senders = d.pipe.Counters, d.pipe.misses, d.pipe.alerts, d.pipe.senders
+	pipe.finder.Counters = d.pipe.finder.Counters // the metrics' registry requests go on from where they were
 	if round := d.outbox.pipe; round != nil {
 		// The running round of the outbox has the pipeline it began with until it
 		// stops: what the new config never reports, it must not report either.

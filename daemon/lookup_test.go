@@ -14,6 +14,7 @@ import (
 	"github.com/abusewatch/abusewatch/lookup"
 	"github.com/abusewatch/abusewatch/lookup/lookuptest"
 	"github.com/abusewatch/abusewatch/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // lookupConfig is a config whose lookups go to the loopback RDAP server r.
@@ -169,5 +170,61 @@ func TestLookupsAreCountedByTheirResult(t *testing.T) {
 	want := map[string]int64{"found": 1, "not-found": 1, "failed": 1, "do-not-contact": 1}
 	if got := p.Counters.lookupResults(); !maps.Equal(got, want) {
 		t.Errorf("lookups by result %v; want %v", got, want)
+	}
+}
+
+// The registry's own requests are metrics of their own (abusewatch_lookups_total counts
+// the outbox's questions, the [[contact]] table's and the cache's answers as well), and
+// a reload's new Finder goes on counting from where the old one was: a counter that
+// fell to 0 at each reload read as a restart.
+func TestRDAPRequestsAreCountedAcrossAReload(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	r.Answer("45.9.0.0/16", lookuptest.NetworkAnswer(netip.MustParsePrefix("45.9.0.0/16"), "NET-A", "DE", "abuse@a.example"))
+	dnsServer, _ := lookuptest.ServeZone(t, "host.example.test. 60 IN A 192.0.2.1\n")
+	lookupKeys := fmt.Sprintf("[lookup]\nresolvers = [%q]\nbootstrap_dir = %q\nguess = false\n", dnsServer,
+		lookuptest.WriteBootstrap(t, r.URL, []string{"0.0.0.0/0"}, []string{"::/0"}))
+	dir := t.TempDir()
+	cfg, err := LoadConfig(writeQuietConfig(t, dir, lookupKeys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.store.Close() })
+	metric := func(name string) string {
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(&collector{d})
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == name {
+				return fmt.Sprint(f.GetMetric()[0].GetCounter().GetValue())
+			}
+		}
+		return "none"
+	}
+	if _, err := d.pipe.contact(t.Context(), netip.MustParseAddr("45.9.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.pipe.contact(t.Context(), netip.MustParseAddr("45.9.0.1")); err != nil { // the cache's answer
+		t.Fatal(err)
+	}
+	asked := fmt.Sprint(r.Requests.Load())
+	if got := metric("abusewatch_rdap_requests_total"); got != asked || asked == "0" {
+		t.Errorf("abusewatch_rdap_requests_total %s; the registry got %s", got, asked)
+	}
+	if got := metric("abusewatch_lookup_cache_hits_total"); got != "1" {
+		t.Errorf("abusewatch_lookup_cache_hits_total %s, want 1", got)
+	}
+	writeQuietConfig(t, dir, lookupKeys)
+	if _, err := d.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := metric("abusewatch_rdap_requests_total"); got != asked {
+		t.Errorf("after a reload, abusewatch_rdap_requests_total %s, want %s", got, asked)
 	}
 }

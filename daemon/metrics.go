@@ -79,7 +79,10 @@ var (
 	descReports         = prometheus.NewDesc("abusewatch_reports_written_total", "Reports written to the outbox.", nil, nil)
 	descDelivered       = prometheus.NewDesc("abusewatch_reports_delivered_total", "Reports delivered.", nil, nil)
 	descOutbox          = prometheus.NewDesc("abusewatch_outbox_reports", "Reports in the outbox, by state.", []string{"state"}, nil)
-	descLookups         = prometheus.NewDesc("abusewatch_lookups_total", "Abuse-contact lookups, by result: found, not-found (the registry answered, naming no one), failed (no registry answered: a timeout, a server's error, a rate limit), do-not-contact.", []string{"result"}, nil)
+	descLookups         = prometheus.NewDesc("abusewatch_lookups_total", "Abuse contacts the outbox asked for, each time it asked, by result, however answered (the [[contact]] table, the cache or a registry; abusewatch_rdap_requests_total counts the registry's requests): found, not-found (no one named: the registry's answer names no one, or no registry is asked), failed (no registry answered: a timeout, a server's error, a rate limit), do-not-contact.", []string{"result"}, nil)
+	descRDAPRequests    = prometheus.NewDesc("abusewatch_rdap_requests_total", "HTTP requests sent to RDAP servers (referrals included).", nil, nil)
+	descRDAPLimited     = prometheus.NewDesc("abusewatch_rdap_rate_limited_total", "RDAP answers that asked abusewatch to slow down (HTTP 429).", nil, nil)
+	descLookupCacheHits = prometheus.NewDesc("abusewatch_lookup_cache_hits_total", "Registry answers taken from the lookup cache instead of asking again.", nil, nil)
 	descLookupSecs      = prometheus.NewDesc("abusewatch_lookup_seconds_total", "Time spent in abuse-contact lookups.", nil, nil)
 	descStoreBytes      = prometheus.NewDesc("abusewatch_store_bytes", "Size of the state database.", nil, nil)
 	descStoreRefusing   = prometheus.NewDesc("abusewatch_store_commit_refused", "1 while the store refuses to commit what was read (a full disk): reading waits, the commit is retried.", nil, nil)
@@ -95,7 +98,7 @@ type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLines, descSourceRead, descSourceLag, descSourceDiscarded, descSourceLines, descSourceErrors, descSourceRotations, descEvents, descIncidents, descReports,
-		descDelivered, descOutbox, descLookups, descLookupSecs, descStoreBytes, descStoreRefusing, descStoreRefused, descLogs, descUp, descRoundRunning, descRoundLast} {
+		descDelivered, descOutbox, descLookups, descLookupSecs, descRDAPRequests, descRDAPLimited, descLookupCacheHits, descStoreBytes, descStoreRefusing, descStoreRefused, descLogs, descUp, descRoundRunning, descRoundLast} {
 		ch <- d
 	}
 }
@@ -150,6 +153,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descLookups, float64(n), result)
 	}
 	counter(descLookupSecs, counters.LookupSeconds.Load())
+	finder := c.d.current.Load().finder.Counters
+	counter(descRDAPRequests, float64(finder.RDAPRequests.Load()))
+	counter(descRDAPLimited, float64(finder.RateLimited.Load()))
+	counter(descLookupCacheHits, float64(finder.CacheHits.Load()))
 	gauge(descStoreBytes, float64(st.Store.SizeBytes))
 	refusing := 0.0
 	if st.StoreRefuses != nil {

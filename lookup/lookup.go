@@ -137,7 +137,9 @@ type Finder struct {
 	mu            sync.Mutex
 	servers       map[string]*rdapServer // by scheme://host
 
-	Counters Counters
+	// Counters are this Finder's own unless the caller gives it others (a daemon's
+	// new Finder at a reload goes on counting where the old one stopped).
+	Counters *Counters
 }
 
 // New checks opts and returns a Finder. A bad bootstrap file, resolver address, RDAP server,
@@ -155,6 +157,7 @@ func New(opts Options) (*Finder, error) {
 		backoffFloor:  time.Second,
 		servers:       map[string]*rdapServer{},
 		certs:         map[string][]string{},
+		Counters:      &Counters{},
 	}
 	for _, d := range []struct {
 		name string
