@@ -106,9 +106,10 @@ func (d *Detector) WithPostgresPrefixes(prefixOf func(source string) *PostgresPr
 // rules, else unknown. A Recognised outcome comes with an Event, whose Seq is left to the
 // store. A record whose attack rule captured something that is not an address is
 // Unknown: it looked like an attack but carries no address to blame. An Unknown record
-// with an address in a generic trusted position ("from ADDR port", "rhost=ADDR",
-// "[ADDR]", "SRC=ADDR") comes with an Event of class abusewatch.ClassUnknown; other
-// Unknown records come with none (a zero Event.Class).
+// with an address where programs, not their clients, write one (GenericAddr: "from ADDR
+// port", "rhost=ADDR", a mail server's "from NAME[ADDR]", …, before any quote) comes
+// with an Event of class abusewatch.ClassUnknown; other Unknown records come with none
+// (a zero Event.Class).
 func (d *Detector) Classify(rec abusewatch.Record) (Outcome, abusewatch.Event) {
 	v := d.Explain(rec)
 	return v.Outcome, v.Event
