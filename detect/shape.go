@@ -108,12 +108,16 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 		}
 		at := from + i
 		from = at + 1
-		inner, rest, ok := strings.Cut(msg[at+1:], "]")
-		if !ok || !addressChars(inner) || !mailClientBracket(msg[:at]) {
-			continue // "[preauth]", "[pid 1]", "to mx[ADDR]:25"
+		end := at + 1
+		for end < len(msg) && addressChars(msg[end:end+1]) {
+			end++
 		}
-		if rest != "" && !strings.ContainsRune(":,; ", rune(rest[0])) {
-			continue
+		if end == len(msg) || msg[end] != ']' || end+1 < len(msg) && !strings.ContainsRune(":,; ", rune(msg[end+1])) {
+			continue // "[preauth]", "[pid 1]", "[ADDR]/"
+		}
+		inner := msg[at+1 : end]
+		if inner == "" || !mailClientBracket(msg[:at]) {
+			continue // "to mx[ADDR]:25"
 		}
 		if _, ok := slotAddr(inner); !ok {
 			continue
@@ -156,8 +160,14 @@ func mailClientBracket(before string) bool {
 		return false
 	}
 	if helo, ok := strings.CutSuffix(rest, ")"); ok {
-		open := strings.LastIndexByte(helo, '(')
-		if open < 0 || strings.ContainsRune(helo[open:], ' ') {
+		// A HELO is a host name or an address literal, short: a line of ") [1]"
+		// must not make each bracket search the whole line.
+		open := strings.LastIndexByte(helo[max(0, len(helo)-300):], '(')
+		if open < 0 {
+			return false
+		}
+		open += max(0, len(helo)-300)
+		if strings.ContainsRune(helo[open:], ' ') {
 			return false // exim refuses a HELO with a space unless told to accept junk
 		}
 		if rest = helo[:open]; endsWithWord(rest, "H=") {
