@@ -106,9 +106,10 @@ func (d *Detector) WithPostgresPrefixes(prefixOf func(source string) *PostgresPr
 // rules, else unknown. A Recognised outcome comes with an Event, whose Seq is left to the
 // store. A record whose attack rule captured something that is not an address is
 // Unknown: it looked like an attack but carries no address to blame. An Unknown record
-// with an address in a generic trusted position ("from ADDR port", "rhost=ADDR",
-// "[ADDR]", "SRC=ADDR") comes with an Event of class abusewatch.ClassUnknown; other
-// Unknown records come with none (a zero Event.Class).
+// with an address where programs, not their clients, write one (GenericAddr: "from ADDR
+// port", "rhost=ADDR", a mail server's "from NAME[ADDR]", …, before any quote) comes
+// with an Event of class abusewatch.ClassUnknown; other Unknown records come with none
+// (a zero Event.Class).
 func (d *Detector) Classify(rec abusewatch.Record) (Outcome, abusewatch.Event) {
 	v := d.Explain(rec)
 	return v.Outcome, v.Event
@@ -138,6 +139,12 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 		h, err = d.readPostgres(rec, h, err)
 	}
 	if err != nil {
+		var control *controlError
+		if errors.As(err, &control) {
+			if v, ok := d.explainControls(rec, control.at); ok {
+				return v
+			}
+		}
 		return Verdict{Outcome: Unparsed, Err: err}
 	}
 	if d.sourceHost != nil && !h.namesHost() {
@@ -146,6 +153,35 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 		}
 	}
 	return d.explainHeader(rec, h)
+}
+
+// explainControls classifies rec, whose line has its first control character at byte
+// at, with each control character replaced by "?": a record an attack rule recognises
+// so is that event (its user name and line shown with the "?"), since a user name is
+// the client's text, and one with an ESC, CR, NUL or U+0085 in it must not keep a
+// failed login out of an incident (services other than sshd log the name as it came).
+// ok is false, and the record stays unparsed, for any other outcome, and when a
+// control character is part of the header (the header read with "!" in their place
+// differs): a header holding one is not believed. Nor is a line that starts with one:
+// the daemon marks a syslog message without a <PRI> with a NUL at its start so that it
+// is never read (unparsedMark).
+func (d *Detector) explainControls(rec abusewatch.Record, at int) (Verdict, bool) {
+	if at == 0 {
+		return Verdict{}, false
+	}
+	line := rec.Line
+	rec.Line = replaceControls(line, '?')
+	v := d.Explain(rec)
+	if v.Outcome != Recognised {
+		return Verdict{}, false
+	}
+	rec.Line = replaceControls(line, '!')
+	other := d.Explain(rec).Header
+	h := v.Header
+	if !h.Time.Equal(other.Time) || h.Host != other.Host || h.Program != other.Program || h.PID != other.PID || h.format != other.format {
+		return Verdict{}, false
+	}
+	return v, true
 }
 
 // readPostgres reads rec, whose header ParseHeader gave as h and err, with the prefix

@@ -229,22 +229,31 @@ const (
 	frameSave
 )
 
-// maxFastFrames and maxFastSteps bound the work: past them, regexp decides.
+// maxFastFrames and maxFastWork bound the work: past them, regexp decides (in time
+// linear in the text). Work is every instruction run and every byte a run of a class
+// or a search for a run's next literal reads, when the program goes forward and when
+// it backtracks: counting instructions alone let "^.*a.*b.*c$" read a 7 KB line a
+// thousand times over before giving up (review 30 finding 2).
 const (
 	maxFastFrames = 64
-	maxFastSteps  = 4096
+	maxFastWork   = 1 << 15
 )
 
 // exec matches s; caps receives the submatch positions. ok is false when the program
 // gave up and regexp must decide.
 func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
+	matched, ok, _ = p.run(s, caps)
+	return matched, ok
+}
+
+// run is exec, and says how much work it did (see maxFastWork).
+func (p *fastProg) run(s string, caps *[maxFastCaps]int) (matched, ok bool, work int) {
 	for i := 0; i < p.ncap; i++ {
 		caps[i] = -1
 	}
 	var stack [maxFastFrames]frame
 	sp := 0
 	pc, pos := 0, 0
-	steps := 0
 	push := func(f frame) bool {
 		if sp == len(stack) {
 			return false
@@ -254,9 +263,9 @@ func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
 		return true
 	}
 	for {
-		steps++
-		if steps > maxFastSteps {
-			return false, false
+		work++
+		if work > maxFastWork {
+			return false, false, work
 		}
 		in := &p.insts[pc]
 		fail := false
@@ -276,7 +285,7 @@ func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
 			}
 		case opSave:
 			if !push(frame{kind: frameSave, pc: int32(in.arg), pos: int32(caps[in.arg])}) {
-				return false, false
+				return false, false, work
 			}
 			caps[in.arg] = pos
 			pc++
@@ -284,11 +293,11 @@ func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
 			pc = in.arg
 		case opSplit:
 			if !push(frame{kind: frameSplit, pc: int32(in.arg), pos: int32(pos)}) {
-				return false, false
+				return false, false, work
 			}
 			pc++
 		case opMatch:
-			return true, true
+			return true, true, work
 		case opClass:
 			lo, end, n := pos, pos, 0
 			// The shortest run, then as far as the class and the limit allow.
@@ -306,6 +315,7 @@ func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
 					lo = end
 				}
 			}
+			work += end - pos
 			if n < in.min {
 				fail = true
 				break
@@ -319,18 +329,18 @@ func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
 				break
 			}
 			if in.greedy {
-				end = p.runEnd(s, pc, lo, end)
+				end = p.runEnd(s, pc, lo, end, &work)
 				if end < 0 {
 					fail = true
 					break
 				}
 				if !push(frame{kind: frameRun, pc: int32(pc), lo: int32(lo), end: int32(end)}) {
-					return false, false
+					return false, false, work
 				}
 				pos = end
 			} else {
 				if !push(frame{kind: frameRun, pc: int32(pc), lo: int32(lo), end: int32(lo), limit: int32(end)}) {
-					return false, false
+					return false, false, work
 				}
 				pos = lo
 			}
@@ -341,8 +351,12 @@ func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
 		}
 		// Back to the latest choice point, undoing submatches on the way.
 		for {
+			work++
+			if work > maxFastWork {
+				return false, false, work
+			}
 			if sp == 0 {
-				return false, true
+				return false, true, work
 			}
 			f := &stack[sp-1]
 			if f.kind == frameSave {
@@ -358,7 +372,7 @@ func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
 			in := &p.insts[f.pc]
 			var next int
 			if in.greedy {
-				next = p.runEnd(s, int(f.pc), int(f.lo), prevRune(s, int(f.end)))
+				next = p.runEnd(s, int(f.pc), int(f.lo), prevRune(s, int(f.end)), &work)
 			} else {
 				next = nextRune(s, int(f.end))
 				if next > int(f.limit) {
@@ -378,8 +392,9 @@ func (p *fastProg) exec(s string, caps *[maxFastCaps]int) (matched, ok bool) {
 
 // runEnd returns the longest end of a greedy run in [lo, end] after which the program
 // can go on, as far as a following literal tells: the end where that literal occurs
-// last. Without a following literal every end is possible. It returns -1 for none.
-func (p *fastProg) runEnd(s string, pc, lo, end int) int {
+// last. Without a following literal every end is possible. It returns -1 for none, and
+// adds the bytes it searched to work.
+func (p *fastProg) runEnd(s string, pc, lo, end int, work *int) int {
 	if end < lo {
 		return -1
 	}
@@ -395,6 +410,7 @@ func (p *fastProg) runEnd(s string, pc, lo, end int) int {
 		return end
 	}
 	limit := min(end+len(next.lit)-1, len(s))
+	*work += limit - lo
 	i := strings.LastIndex(s[lo:limit], next.lit)
 	if i < 0 {
 		return -1

@@ -120,7 +120,7 @@ func checkLine(line string) error {
 			break
 		}
 		if (c < ' ' && c != '\t') || c == 0x7f {
-			return fmt.Errorf("line has control character %U at byte %d", rune(c), i)
+			return &controlError{rune(c), i}
 		}
 	}
 	if ascii {
@@ -131,10 +131,39 @@ func checkLine(line string) error {
 	}
 	for i, r := range line {
 		if r != '\t' && unicode.IsControl(r) {
-			return fmt.Errorf("line has control character %U at byte %d", r, i)
+			return &controlError{r, i}
 		}
 	}
 	return nil
+}
+
+// controlError is why checkLine refused a line with a control character: the first one.
+type controlError struct {
+	r  rune
+	at int // its byte offset
+}
+
+func (e *controlError) Error() string {
+	return fmt.Sprintf("line has control character %U at byte %d", e.r, e.at)
+}
+
+// replaceControls returns line with each control character but the tab replaced by
+// with; bytes that are not UTF-8 stay as they are.
+func replaceControls(line string, with byte) string {
+	b := make([]byte, 0, len(line))
+	for i := 0; i < len(line); {
+		r, w := rune(line[i]), 1
+		if r >= utf8.RuneSelf {
+			r, w = utf8.DecodeRuneInString(line[i:])
+		}
+		if r != '\t' && r != utf8.RuneError && unicode.IsControl(r) {
+			b = append(b, with)
+		} else {
+			b = append(b, line[i:i+w]...)
+		}
+		i += w
+	}
+	return string(b)
 }
 
 // skipPRI drops a leading "<PRI>": files rarely have it, network messages always do.

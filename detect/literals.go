@@ -8,7 +8,8 @@ type literalScanner struct {
 	classes [256]uint8 // byte → class; class 0 is every byte no literal uses
 	nclass  int
 	next    []int32   // state*nclass + class → next state
-	out     [][]int32 // state → the ids of the literals that end there
+	out     [][]int32 // state → the indexes (in lits) of the literals that end there
+	ids     []int32   // literal index → its id
 }
 
 type trieNode struct {
@@ -19,7 +20,7 @@ type trieNode struct {
 
 // newLiteralScanner builds a scanner for lits[i] → ids[i]; literals must not be empty.
 func newLiteralScanner(lits []string, ids []int32) *literalScanner {
-	s := &literalScanner{}
+	s := &literalScanner{ids: ids}
 	for _, l := range lits {
 		for i := 0; i < len(l); i++ {
 			if s.classes[l[i]] == 0 {
@@ -41,7 +42,7 @@ func newLiteralScanner(lits []string, ids []int32) *literalScanner {
 			}
 			cur = nxt
 		}
-		nodes[cur].out = append(nodes[cur].out, ids[i])
+		nodes[cur].out = append(nodes[cur].out, int32(i))
 	}
 	// Breadth first, so a node's fail link is complete before its children's.
 	s.next = make([]int32, len(nodes)*s.nclass)
@@ -77,17 +78,28 @@ func newLiteralScanner(lits []string, ids []int32) *literalScanner {
 	return s
 }
 
-// scan appends to buf the ids of the literals text contains, possibly more than once.
+// scan appends to buf the ids of the literals text contains, each once: a text that
+// holds a literal a thousand times (a line of up to MaxLineLen that repeats a rule's
+// literal) must not make its rule run a thousand times (review 30 finding 2).
 func (s *literalScanner) scan(text string, buf []int32) []int32 {
 	if s == nil {
 		return buf
+	}
+	// Which literals were found: on the stack for up to 4,096 literals.
+	var seenArr [64]uint64
+	seen := seenArr[:]
+	if words := (len(s.ids) + 63) / 64; words > len(seen) {
+		seen = make([]uint64, words)
 	}
 	state := int32(0)
 	nc := int32(s.nclass)
 	for i := 0; i < len(text); i++ {
 		state = s.next[state*nc+int32(s.classes[text[i]])]
-		if out := s.out[state]; len(out) > 0 {
-			buf = append(buf, out...)
+		for _, lit := range s.out[state] {
+			if w, bit := lit/64, uint64(1)<<(lit%64); seen[w]&bit == 0 {
+				seen[w] |= bit
+				buf = append(buf, s.ids[lit])
+			}
 		}
 	}
 	return buf

@@ -264,3 +264,53 @@ func TestNormalRulesCombinedMatchLikeAloneOnCorpus(t *testing.T) {
 		t.Errorf("only %d records matched", matched)
 	}
 }
+
+// A normal rule that matches the empty string would make every line normal (a trailing
+// "|", logcheck's classic typo): it is refused at load with its file and line, like a
+// rule that does not compile, and the rules around it still load (review 30 finding 4).
+func TestLoadNormalRulesRefusesEmptyMatch(t *testing.T) {
+	fsys := fstest.MapFS{"n/local": file(strings.Join([]string{
+		`^Server listening on .*$`,
+		`^Server listening on .*$|`,
+		`|^Server listening on .*$`,
+		`^a$||^b$`,
+		`^(Started|)$`,
+		`.*`,
+		`^$`,
+		`^Started (cron|anacron)?\.$`,
+	}, "\n"))}
+	n, err := LoadNormalRules(fsys, "n")
+	var errs RuleErrors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v, want RuleErrors", err)
+	}
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Error())
+		if !strings.Contains(e.Error(), ": matches the empty string, so every line") {
+			t.Errorf("%v: want the reason", e)
+		}
+	}
+	want := []string{"n/local:2:", "n/local:3:", "n/local:4:", "n/local:5:", "n/local:6:", "n/local:7:"}
+	if len(got) != len(want) {
+		t.Fatalf("errors %q, want one each at %q", got, want)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("error %d = %q, want it at %s", i, got[i], w)
+		}
+	}
+	if n.Len() != 2 {
+		t.Errorf("Len() = %d, want the 2 good rules", n.Len())
+	}
+	d := New(n, nil, time.UTC)
+	for line, want := range map[string]Outcome{
+		"Dec  7 10:00:00 web1 sshd[1]: Server listening on 0.0.0.0 port 22.": Normal,
+		"Dec  7 10:00:00 web1 cron[1]: Started anacron.":                     Normal,
+		"Dec  7 10:00:00 web1 myjob[1]: anything else":                       Unknown,
+	} {
+		if got := d.Explain(record(line)).Outcome; got != want {
+			t.Errorf("%s: %v, want %v", line, got, want)
+		}
+	}
+}

@@ -227,10 +227,10 @@ func TestHostileTextNeverMovesTheAddress(t *testing.T) {
 			t.Errorf("%s: unknown record blames %v", line, ev.Addr)
 		}
 	}
-	// Control characters are refused before any rule sees the line.
+	// A control character in the message is shown as "?": it moves nothing.
 	line := "Feb 12 14:10:21 srv sshd[1]: Invalid user x\x1b[2J from 6.6.6.6 port 22"
-	if out, _ := d.Classify(record(line)); out != Unparsed {
-		t.Errorf("a line with an escape sequence is %v, want unparsed", out)
+	if out, ev := d.Classify(record(line)); out != Recognised || ev.Addr != netip.MustParseAddr("6.6.6.6") || ev.User != "x?[2J" {
+		t.Errorf("a line with an escape sequence is %v from %v user %q, want the event from 6.6.6.6 by x?[2J", out, ev.Addr, ev.User)
 	}
 }
 

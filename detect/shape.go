@@ -10,58 +10,184 @@ import (
 	"github.com/abusewatch/abusewatch"
 )
 
-// GenericAddr finds the address of an unknown record in a position that programs, not
-// remote users, write: "from ADDR port N", "rhost=ADDR", "[ADDR]", "SRC=ADDR" and
-// "rip=ADDR,". A crafted user name may come before what the program writes, and the
-// client's words (a second user name, a password) after it: every occurrence counts,
-// and when they name different addresses, the record names none.
+// GenericAddr finds the address of an unknown record where programs, not their clients,
+// write one, and is conservative: a missed address is better than a false one, since
+// the record is unknown and nothing says which of its words the client wrote. The
+// positions ("slots") are
+//
+//   - " from ADDR port N" (sshd and the programs that copy it), with the port;
+//   - "rhost=ADDR" (PAM), "rip=ADDR" (dovecot), "SRC=ADDR DST=" (the kernel's packet
+//     filter), each after a space or at the start;
+//   - "[ADDR]" where mail servers write the client: "from NAME[ADDR]", "from [ADDR]",
+//     "client=NAME[ADDR]", "NAME[ADDR]:" at the start (postfix, postscreen, sshd 9.8's
+//     "drop connection #N from [ADDR]"), and exim's "H=NAME [ADDR]", "H=(HELO) [ADDR]",
+//     "H=NAME (HELO) [ADDR]" and "H=[ADDR]"; never "to NAME[ADDR]" or "relay=NAME[ADDR]",
+//     the hosts we connected to.
+//
+// Only a slot before the message's first quote (", ' or `) may name the address: what
+// follows a quote is often the client's own text echoed (sshd's "client sent invalid
+// protocol identifier \"…\"" writes the client's first line and no address), and a
+// client can write quotes too, so no quoted part is skipped to find more of the
+// program's text after it. Every slot counts against the others, those after a quote
+// too: when any of them holds no address (sshd writes "from HOSTNAME port" with
+// UseDNS, PAM an empty "rhost=") or a different one (a user name that spells
+// "x from 6.6.6.6 port 22" next to the real one), the record names none.
 func GenericAddr(msg string) (netip.Addr, uint16, bool) {
+	own := len(msg)
+	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
+		own = i
+	}
 	var found netip.Addr
 	var port uint16
-	for _, pos := range []struct{ before, after string }{
-		{" from ", " port "}, {"rhost=", ""}, {"[", "]"}, {"SRC=", " "}, {"rip=", ","},
-	} {
-		// Every occurrence, not only the last: text the client wrote may follow the
-		// address too, and two different addresses make the record name none.
-		for from := 0; ; {
-			i := strings.Index(msg[from:], pos.before)
-			if i < 0 {
-				break
+	named := false // whether a slot before the first quote names the address
+	// take judges one slot's value at position at; false: the record names no address.
+	take := func(value string, at int) bool {
+		addr, ok := slotAddr(value)
+		if !ok || (found.IsValid() && found != addr) {
+			return false
+		}
+		found = addr
+		if at < own {
+			named = true
+		}
+		return true
+	}
+	for from := 0; ; {
+		i := strings.Index(msg[from:], " from ")
+		if i < 0 {
+			break
+		}
+		at := from + i + len(" from ")
+		from = at
+		value, rest, _ := strings.Cut(msg[at:], " ")
+		after, ok := strings.CutPrefix(rest, "port ")
+		if !ok || value == "" || value[0] == '[' {
+			continue // not this slot ("from [ADDR]" is a mail server's, below)
+		}
+		if !take(value, at) {
+			return netip.Addr{}, 0, false
+		}
+		if at < own {
+			port = 0
+			n, j := 0, 0
+			for ; j < len(after) && j < 5 && after[j] >= '0' && after[j] <= '9'; j++ {
+				n = n*10 + int(after[j]-'0')
 			}
-			rest := msg[from+i+len(pos.before):]
-			from += i + len(pos.before)
-			end := strings.IndexAny(rest, " ],")
-			if end < 0 {
-				end = len(rest)
-			}
-			if pos.after != "" && !strings.HasPrefix(rest[end:], pos.after) {
-				continue
-			}
-			if !addressChars(rest[:end]) {
-				continue // most tokens are no address: skip ParseAddr's error
-			}
-			addr, err := netip.ParseAddr(rest[:end])
-			if err != nil || addr.Zone() != "" {
-				continue
-			}
-			addr = addr.Unmap()
-			if found.IsValid() && found != addr {
-				return netip.Addr{}, 0, false
-			}
-			found = addr
-			if pos.after == " port " {
-				p := rest[end+len(pos.after):]
-				n, j := 0, 0
-				for ; j < len(p) && j < 5 && p[j] >= '0' && p[j] <= '9'; j++ {
-					n = n*10 + int(p[j]-'0')
-				}
-				if j > 0 && n <= 65535 {
-					port = uint16(n)
-				}
+			if j > 0 && n <= 65535 {
+				port = uint16(n)
 			}
 		}
 	}
-	return found, port, found.IsValid()
+	for _, key := range []string{"rhost=", "rip=", "SRC="} {
+		for from := 0; ; {
+			i := strings.Index(msg[from:], key)
+			if i < 0 {
+				break
+			}
+			at := from + i + len(key)
+			from = at
+			if at > len(key) && msg[at-len(key)-1] != ' ' {
+				continue // "ruser=rhost=…", "XSRC=": another key
+			}
+			end := strings.IndexAny(msg[at:], " ,")
+			if end < 0 {
+				end = len(msg) - at
+			}
+			if key == "SRC=" && !strings.HasPrefix(msg[at+end:], " DST=") {
+				continue // not the packet filter's
+			}
+			if !take(msg[at:at+end], at) {
+				return netip.Addr{}, 0, false
+			}
+		}
+	}
+	for from := 0; ; {
+		i := strings.IndexByte(msg[from:], '[')
+		if i < 0 {
+			break
+		}
+		at := from + i
+		from = at + 1
+		end := at + 1
+		for end < len(msg) && addressChars(msg[end:end+1]) {
+			end++
+		}
+		if end == len(msg) || msg[end] != ']' || end+1 < len(msg) && !strings.ContainsRune(":,; ", rune(msg[end+1])) {
+			continue // "[preauth]", "[pid 1]", "[ADDR]/"
+		}
+		inner := msg[at+1 : end]
+		if inner == "" || !mailClientBracket(msg[:at]) {
+			continue // "to mx[ADDR]:25"
+		}
+		if _, ok := slotAddr(inner); !ok {
+			continue
+		}
+		if !take(inner, at) {
+			return netip.Addr{}, 0, false
+		}
+	}
+	if !named {
+		return netip.Addr{}, 0, false
+	}
+	return found, port, true
+}
+
+// slotAddr parses a slot's value: an address without a zone, unmapped.
+func slotAddr(value string) (netip.Addr, bool) {
+	if !addressChars(value) {
+		return netip.Addr{}, false // most tokens are no address: skip ParseAddr's error
+	}
+	addr, err := netip.ParseAddr(value)
+	if err != nil || addr.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return addr.Unmap(), true
+}
+
+// mailClientBracket says whether a "[" after before is where a mail server writes its
+// client's address (see GenericAddr).
+func mailClientBracket(before string) bool {
+	if name := strings.TrimRightFunc(before, isHostNameRune); name != before {
+		// "NAME[ADDR]" after "from " or "client=", or postfix's "warning: NAME[ADDR]: …"
+		return endsWithWord(name, "from ") || endsWithWord(name, "client=") || name == "warning: "
+	}
+	if endsWithWord(before, "from ") || endsWithWord(before, "H=") {
+		return true // "from [ADDR]", exim's "H=[ADDR]"
+	}
+	// exim: "H=NAME [ADDR]", "H=(HELO) [ADDR]", "H=NAME (HELO) [ADDR]".
+	rest, ok := strings.CutSuffix(before, " ")
+	if !ok {
+		return false
+	}
+	if helo, ok := strings.CutSuffix(rest, ")"); ok {
+		// A HELO is a host name or an address literal, short: a line of ") [1]"
+		// must not make each bracket search the whole line.
+		open := strings.LastIndexByte(helo[max(0, len(helo)-300):], '(')
+		if open < 0 {
+			return false
+		}
+		open += max(0, len(helo)-300)
+		if strings.ContainsRune(helo[open:], ' ') {
+			return false // exim refuses a HELO with a space unless told to accept junk
+		}
+		if rest = helo[:open]; endsWithWord(rest, "H=") {
+			return true // "H=(HELO) "
+		}
+		if rest, ok = strings.CutSuffix(rest, " "); !ok {
+			return false
+		}
+	}
+	name := strings.TrimRightFunc(rest, isHostNameRune)
+	return name != rest && endsWithWord(name, "H=") // "H=NAME "
+}
+
+// endsWithWord says whether s ends with w, and w starts s or follows a space.
+func endsWithWord(s, w string) bool {
+	return s == w || strings.HasSuffix(s, " "+w)
+}
+
+func isHostNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_'
 }
 
 func addressChars(s string) bool {
