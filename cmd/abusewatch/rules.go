@@ -428,7 +428,7 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 		shapes = checked.Unknown
 		if len(checked.Decided) > 0 && !*f.asJSON {
 			// The rules added since are done with: not proposed again.
-			defer fmt.Fprintln(c.stdout, "\n# "+leftOut(checked.Decided, daemon.Command(*f.config, "unknown", append(sinceArgs(fs, *since), "--all")...)))
+			defer fmt.Fprintln(c.stdout, "\n# "+leftOut(checked.Decided, daemon.Command(*f.config, "unknown", append(sinceArgs(fs, *since), "--all")...)+" lists"))
 		}
 		if len(shapes) == 0 && !*f.asJSON {
 			fmt.Fprintf(c.stdout, "No unknown records since %s", shownTime(from, shownZone(cfg)))

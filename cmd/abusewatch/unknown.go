@@ -75,10 +75,15 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		fmt.Fprintln(c.stdout, "\nabusewatch rules suggest proposes a normal rule for each of them.")
 	}
 	if len(checked.Decided) > 0 {
+		list := daemon.Command(*f.config, "unknown", append(sinceArgs(fs, *since), "--all")...) + " lists"
+		if *all {
+			list = ""
+		}
 		fmt.Fprintln(c.stdout)
-		fmt.Fprintln(c.stdout, leftOut(checked.Decided, daemon.Command(*f.config, "unknown", append(sinceArgs(fs, *since), "--all")...)))
+		fmt.Fprintln(c.stdout, leftOut(checked.Decided, list))
 		if *all {
 			tw := newTable(c.stdout)
 			fmt.Fprintf(tw, "COUNT\t%s\tNOW\tSHAPE\n",
@@ -94,7 +99,6 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 	if len(shapes) == 0 {
 		return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "unknown")
 	}
-	fmt.Fprintln(c.stdout, "\nabusewatch rules suggest proposes a normal rule for each of them.")
 	return nil
 }
 
@@ -108,7 +112,7 @@ func nowDecided(s daemon.DecidedShape) string {
 }
 
 // leftOut says how many stored shapes the rules loaded now decide, of which kind, and
-// the command (list) that lists them.
+// the command that lists them, list ("COMMAND lists"), or "" when a list follows.
 func leftOut(decided []daemon.DecidedShape, list string) string {
 	normal := 0
 	for _, s := range decided {
@@ -127,8 +131,12 @@ func leftOut(decided []daemon.DecidedShape, list string) string {
 	if len(decided) == 1 {
 		them = "it"
 	}
-	return fmt.Sprintf("%s left out: the rules loaded now decide %s (%s); the store keeps its count until the records expire. %s lists %s.",
-		counted(len(decided), "stored shape"), them, strings.Join(kinds, ", "), list, them)
+	text := fmt.Sprintf("%s left out: the rules loaded now decide %s (%s); the store keeps its count until the records expire",
+		counted(len(decided), "stored shape"), them, strings.Join(kinds, ", "))
+	if list == "" {
+		return text + ":"
+	}
+	return text + ". " + list + " " + them + "."
 }
 
 // sinceArgs is the --since given on the command line, to repeat in a command shown:
