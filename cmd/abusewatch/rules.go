@@ -280,8 +280,12 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 		var more bool
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("interrupted (%v) at line %d of %s: the lines before it are shown", context.Cause(ctx), last+1, files[0])
 		case l, more = <-lines:
+		}
+		if ctx.Err() != nil {
+			// Checked after the select too: classify also stops on it, and the end
+			// of its lines may be what the select took.
+			return fmt.Errorf("interrupted (%v) at line %d of %s: the lines before it are shown", context.Cause(ctx), last+1, files[0])
 		}
 		if !more {
 			break
@@ -485,8 +489,10 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 		var l classified
 		select {
 		case <-ctx.Done():
-			return nil, context.Cause(ctx)
 		case l, more = <-lines:
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
 		}
 		if !more || l.shape == "" {
 			continue
