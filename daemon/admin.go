@@ -335,8 +335,14 @@ func (d *Daemon) adminHandler() http.Handler {
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		var res ReloadResult
 		var rerr error
-		if err := d.onLoop(r.Context(), func() { res, rerr = d.reload() }); err != nil {
+		err := d.onLoop(r.Context(), func() { res, rerr = d.reload() })
+		switch {
+		case err != nil:
 			rerr = err
+		case rerr != nil:
+			// As on SIGHUP: the daemon's log (and status) is where an admin who did
+			// not run the command looks for why the rules did not change.
+			d.log.Error("reload refused: keeping the running config and rules", "err", rerr, "by", "abusewatch reload")
 		}
 		reply(w, res, rerr)
 	})
@@ -372,6 +378,7 @@ func (d *Daemon) adminHandler() http.Handler {
 		shapes, err := d.store.Shapes(since, limit)
 		reply(w, shapes, err)
 	})
+	mux.HandleFunc("GET /v1/unknown/checked", d.serveCheckedShapes)
 	mux.HandleFunc("GET /v1/ip/{addr}", func(w http.ResponseWriter, r *http.Request) {
 		a, err := netip.ParseAddr(r.PathValue("addr"))
 		if err != nil {

@@ -206,7 +206,11 @@ func TestReloadWithABrokenRuleFileKeepsTheOldRules(t *testing.T) {
 		t.Errorf("reload with a broken rule: exit %d, %q", code, stderr)
 	}
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	d.waitLog(t, "reload refused", "local:2:")
+	// The command's refusal is logged too, with by="abusewatch reload": this one is
+	// SIGHUP's.
+	d.waitFor(t, "SIGHUP's refusal", 30*time.Second, func(l string) bool {
+		return containsAll(l, []string{"reload refused", "local:2:"}) && !strings.Contains(l, "abusewatch reload")
+	})
 	var st daemon.Status
 	s.adminJSON(t, &st, "status") // still serving
 	s.writeRule(t, "^my own normal line$\n^another normal line$\n")

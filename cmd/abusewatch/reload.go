@@ -26,22 +26,39 @@ func (c *reloadCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The file is checked here first, as the daemon will check it: a config that does
-	// not load names no socket to ask, and the admin is to see its error, not a guess
-	// that the daemon is down.
-	if err := checkConfigAndRules(f); err != nil {
+	// A config that does not load names no socket to ask, and the admin is to see its
+	// error, not a guess that the daemon is down: it is refused here, and only here (the
+	// daemon's log cannot show it). Any other refusal is the daemon's, which logs it
+	// where it logs SIGHUP's, so that whoever reads the log later sees why the rules
+	// did not change; the check here only says what the file holds when no daemon
+	// answers.
+	_, cfgErr := f.loadConfig()
+	checkErr := cfgErr
+	if cfgErr == nil {
+		checkErr = checkConfigAndRules(f)
+	}
+	refused := func(err error) error {
 		return fmt.Errorf("%v\nNothing was reloaded: a running daemon keeps running with its previous config and rules. "+
 			"Fix the file, then reload again (abusewatch check-config --config %s checks it)", err, *f.config)
 	}
+	if cfgErr != nil && *f.socket == "" {
+		return fmt.Errorf("%w\nThe daemon was not asked, so its log has no trace of this: the config names its socket (--socket PATH asks a daemon there)", refused(cfgErr))
+	}
 	_, client, err := f.daemonClient(c.stderr)
 	if err != nil {
+		if checkErr != nil {
+			return refused(checkErr)
+		}
 		return err
 	}
 	var res daemon.ReloadResult
 	if err := client.call(ctx, "POST", "/v1/reload", nil, &res); err != nil {
-		var refused *daemonError
-		if errors.As(err, &refused) {
-			return fmt.Errorf("%w\nThe daemon refused the reload: it keeps running with its previous config and rules", err)
+		var refusedByDaemon *daemonError
+		switch {
+		case errors.As(err, &refusedByDaemon):
+			return fmt.Errorf("%w\nThe daemon refused the reload: it keeps running with its previous config and rules (its log says so too)", err)
+		case checkErr != nil:
+			return fmt.Errorf("%w\n%v", refused(checkErr), err)
 		}
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +44,7 @@ func (c *rulesCommand) Run(ctx context.Context, args []string) error {
 		return c.suggest(ctx, args[1:])
 	case "-h", "-help", "--help":
 		// The flags both subcommands take; each has its own -h too.
-		fs := newFlagSet(c.Name(), "test [--rules DIR]... [--config FILE] [--builtin=false] [--json] FILE|-\n       abusewatch rules suggest [--rules DIR]... [--config FILE] [--builtin=false] [FILE]", c.stdout, c.stderr)
+		fs := newFlagSet(c.Name(), "test [--rules DIR]... [--attack-from-config=false] [--config FILE] [--builtin=false] [--json] FILE|-\n       abusewatch rules suggest [--rules DIR]... [--attack-from-config=false] [--config FILE] [--builtin=false] [FILE]", c.stdout, c.stderr)
 		addRuleFlags(fs)
 		fs.Bool("json", false, "test: print one JSON object per input line")
 		return fs.Parse(args)
@@ -62,32 +63,52 @@ func (f *ruleDirsFlag) Set(v string) error { *f = append(*f, v); return nil }
 
 // ruleFlags are how rules test and suggest choose their rules.
 type ruleFlags struct {
-	config  *string
-	rules   *ruleDirsFlag
-	builtin *bool
+	config           *string
+	rules            *ruleDirsFlag
+	builtin          *bool
+	attackFromConfig *bool
 }
 
 func addRuleFlags(fs *flag.FlagSet) ruleFlags {
 	f := ruleFlags{rules: &ruleDirsFlag{}}
-	f.config = fs.String("config", daemon.DefaultConfigPath, "take the rule directories from this config `file` (when there is no --rules)")
-	fs.Var(f.rules, "rules", "use the rules in `DIR` instead of the configured directories (repeatable): a directory with normal.d/ and attack.d/, an attack*/ directory, or a directory of normal rules such as /etc/logcheck/ignore.d.server")
+	f.config = fs.String("config", daemon.DefaultConfigPath, "take the rule directories from this config `file` (with --rules: its attack_dirs only)")
+	fs.Var(f.rules, "rules", "use the rules in `DIR` instead of the configured normal_dirs (repeatable): a directory with normal.d/ and attack.d/, an attack*/ directory, or a directory of normal rules such as /etc/logcheck/ignore.d.server; the configured attack_dirs stay (see --attack-from-config)")
 	f.builtin = fs.Bool("builtin", true, "also use the rules built into abusewatch")
+	f.attackFromConfig = fs.Bool("attack-from-config", true, "with --rules, also use the attack rules of --config's attack_dirs, as the daemon would: attack rules come first, and a normal rule never drops a line one of them decides; false: only the attack rules of --rules (and the built-in ones)")
 	return f
 }
 
+// loadedRules are the rules rules test and suggest classify with.
+type loadedRules struct {
+	*detect.Detector
+	bad int // rules that do not compile, left out
+}
+
 // detector builds a Detector from the flags. Rules that do not compile are reported on
-// stderr with their file and line; the others are used, so a rule set can be tried
-// while it is being fixed.
-func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (*detect.Detector, error) {
+// stderr with their file and line, and so are normal rules that load but can never
+// match (a byte order mark, white space around them); the others are used, so a rule
+// set can be tried while it is being fixed.
+func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (loadedRules, error) {
 	cfg := &daemon.Config{}
 	switch {
 	case len(*f.rules) > 0:
 		normal, attack, err := detect.SplitRuleDirs(*f.rules)
 		if err != nil {
-			return nil, &usageError{err.Error()}
+			return loadedRules{}, &usageError{err.Error()}
 		}
 		cfg.Detect.NormalDirs, cfg.Detect.AttackDirs = normal, attack
 		cfg.Detect.Timezone = "Local"
+		if *f.attackFromConfig {
+			configured, err := f.configuredAttackDirs(stderr)
+			if err != nil {
+				return loadedRules{}, err
+			}
+			for _, d := range configured {
+				if !slices.ContainsFunc(attack, func(a string) bool { return filepath.Clean(a) == filepath.Clean(d) }) {
+					cfg.Detect.AttackDirs = append(cfg.Detect.AttackDirs, d)
+				}
+			}
+		}
 	default:
 		loaded, err := daemon.LoadConfig(*f.config)
 		switch {
@@ -97,7 +118,7 @@ func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (*detect.Dete
 			fmt.Fprintf(stderr, "No config at %s: using the built-in rules only.\n", *f.config)
 			cfg.Detect.Timezone = "Local"
 		default:
-			return nil, err
+			return loadedRules{}, err
 		}
 	}
 	cfg.Detect.BuiltinRules = f.builtin
@@ -106,9 +127,34 @@ func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (*detect.Dete
 	if errors.As(err, &bad) {
 		fmt.Fprintf(stderr, "%d rules do not compile and are left out:\n%v\n", len(bad), bad)
 	} else if err != nil {
-		return nil, err
+		return loadedRules{}, err
 	}
-	return daemon.NewDetector(cfg, rules), nil // the daemon's: its sources' hosts and PostgreSQL prefixes too
+	dirs := make([]detect.RuleDir, len(cfg.Detect.NormalDirs))
+	for i, d := range cfg.Detect.NormalDirs {
+		dirs[i] = detect.RuleDir{FS: os.DirFS(d), Dir: ".", Name: d}
+	}
+	if warnings, err := detect.NormalRuleWarnings(dirs...); err == nil {
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "Warning: %v\n", w)
+		}
+	}
+	// The daemon's: its sources' hosts and PostgreSQL prefixes too.
+	return loadedRules{Detector: daemon.NewDetector(cfg, rules), bad: len(bad)}, nil
+}
+
+// configuredAttackDirs are the attack_dirs of --config, for rules tried with --rules:
+// the admin's attack rules decide before any normal rule, in the daemon as here. A
+// config that does not exist has none, and stderr says so.
+func (f ruleFlags) configuredAttackDirs(stderr io.Writer) ([]string, error) {
+	cfg, err := daemon.LoadConfig(*f.config)
+	switch {
+	case err == nil:
+		return cfg.Detect.AttackDirs, nil
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintf(stderr, "No config at %s: no configured attack rules besides those of --rules.\n", *f.config)
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%w\n--rules takes the attack_dirs of this config too: fix it, name another with --config, or leave them out with --attack-from-config=false", err)
 }
 
 // sourceOf names a tested file as the daemon names the files it reads, by its absolute
@@ -126,7 +172,8 @@ func sourceOf(file string) string {
 // testedLine is what `rules test --json` prints for each input line. Proto, Flags and
 // DPort are a firewall event's protocol, TCP flags and port of ours: what the probe
 // was. A packet a firewall logged is forgeable whatever they say, and never reported
-// alone; an admin trying a firewall rule sees them.
+// alone; an admin trying a firewall rule sees them. Shadows is the admin's normal rule
+// that matches a line an attack rule decided: it never takes effect there.
 type testedLine struct {
 	Line    int    `json:"line"`
 	Verdict string `json:"verdict"`
@@ -139,10 +186,70 @@ type testedLine struct {
 	Flags   string `json:"flags,omitempty"`
 	DPort   uint16 `json:"dport,omitempty"`
 	Rule    string `json:"rule,omitempty"`
+	Shadows string `json:"shadows,omitempty"`
+}
+
+// classified is one line of a tested log and what the rules made of it.
+type classified struct {
+	n     int
+	v     detect.Verdict
+	shape string // of an unknown record
+	text  string // the line, of an unknown record
+	line  testedLine
+}
+
+// classify reads in and classifies each line with d in the order read, until the end
+// of in or of ctx; it closes in. The reading and the matching run apart from the
+// command, which stops on Ctrl-C or SIGTERM at once, not when a line that takes long
+// to match (or an input that does not come) is done.
+func classify(ctx context.Context, d loadedRules, in io.ReadCloser, file string) (<-chan classified, func() error) {
+	out := make(chan classified, 64)
+	var readErr error
+	go func() {
+		defer close(out)
+		defer in.Close()
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		now, source := time.Now(), sourceOf(file)
+		for n := 1; sc.Scan(); n++ {
+			rec := abusewatch.Record{Source: source, Line: sc.Text(), Read: now}
+			v := d.Explain(rec)
+			c := classified{n: n, v: v, line: testedLine{Line: n, Verdict: v.Outcome.String(), Rule: v.Rule}}
+			if v.Event.Class != "" {
+				t := &c.line
+				t.Class, t.Host, t.User, t.Port = string(v.Event.Class), v.Event.Name, v.Event.User, v.Event.Port
+				t.Proto, t.Flags, t.DPort = v.Event.Proto, v.Event.Flags, v.Event.LocalPort
+				if v.Event.Addr.IsValid() {
+					t.Addr = v.Event.Addr.String()
+				}
+			}
+			switch v.Outcome {
+			case detect.Unknown:
+				c.shape, c.text = detect.Shape(v.Header.Program, v.Header.Message), rec.Line
+			case detect.Recognised:
+				// An admin's normal rule for this line never takes effect: say so, or
+				// the admin is left to wonder why the rule added does nothing. The
+				// shipped rules overlapping is known and no news.
+				if r := d.NormalRuleUnder(rec, v); r != "" && !strings.HasPrefix(r, "(built in)") {
+					c.line.Shadows = r
+				}
+			}
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			readErr = fmt.Errorf("%s: %w", file, err)
+		}
+	}()
+	// The error is read once out is closed: close happens before.
+	return out, func() error { return readErr }
 }
 
 func (c *rulesCommand) test(ctx context.Context, args []string) error {
-	fs := newFlagSet("rules test", "[--rules DIR]... [--config FILE] [--json] FILE|-", c.stdout, c.stderr)
+	fs := newFlagSet("rules test", "[--rules DIR]... [--attack-from-config=false] [--config FILE] [--builtin=false] [--json] FILE|-", c.stdout, c.stderr)
 	rf := addRuleFlags(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per input line")
 	files, err := parseArgs(fs, args)
@@ -160,31 +267,37 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
 	out := bufio.NewWriter(c.stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 	counts := map[string]int{}
 	shapes := map[string]int{}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	now, source := time.Now(), sourceOf(files[0])
-	for n := 1; sc.Scan(); n++ {
-		if n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+	shadowed := map[string]int{}
+	lines, readErr := classify(ctx, d, in, files[0])
+	last := 0
+	for {
+		var l classified
+		var more bool
+		select {
+		case <-ctx.Done():
+		case l, more = <-lines:
 		}
-		v := d.Explain(abusewatch.Record{Source: source, Line: sc.Text(), Read: now})
-		t := testedLine{Line: n, Verdict: v.Outcome.String(), Rule: v.Rule}
-		if v.Event.Class != "" {
-			t.Class, t.Host, t.User, t.Port = string(v.Event.Class), v.Event.Name, v.Event.User, v.Event.Port
-			t.Proto, t.Flags, t.DPort = v.Event.Proto, v.Event.Flags, v.Event.LocalPort
-			if v.Event.Addr.IsValid() {
-				t.Addr = v.Event.Addr.String()
-			}
+		if ctx.Err() != nil {
+			// Checked after the select too: classify also stops on it, and the end
+			// of its lines may be what the select took.
+			return fmt.Errorf("interrupted (%v) at line %d of %s: the lines before it are shown", context.Cause(ctx), last+1, files[0])
 		}
+		if !more {
+			break
+		}
+		last = l.n
+		t, v, n := l.line, l.v, l.n
 		counts[t.Verdict]++
-		if v.Outcome == detect.Unknown {
-			shapes[detect.Shape(v.Header.Program, v.Header.Message)]++
+		if l.shape != "" {
+			shapes[l.shape]++
+		}
+		if t.Shadows != "" {
+			shadowed[t.Shadows]++
 		}
 		if *asJSON {
 			if err := enc.Encode(t); err != nil {
@@ -198,22 +311,36 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(out, "%6d  %-8s  %s\n", n, t.Verdict, describe(t, v.Err))
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", files[0], err)
+	if err := readErr(); err != nil {
+		return err
 	}
-	if *asJSON {
-		return nil
-	}
-	fmt.Fprintf(out, "\n%s, %d normal, %d unknown, %d unparsed", counted(counts["event"], "event"), counts["normal"], counts["unknown"], counts["unparsed"])
-	if n := counts["continuation"]; n > 0 {
-		fmt.Fprintf(out, ", %s of PostgreSQL's", counted(n, "continuation line"))
-	}
-	fmt.Fprintln(out, ".")
-	if len(shapes) > 0 {
-		fmt.Fprintln(out, "\nMost frequent unknown shapes (abusewatch rules suggest FILE proposes rules for them):")
-		for _, s := range topShapes(shapes, 10) {
-			fmt.Fprintf(out, "%8d  %s\n", shapes[s], s)
+	if !*asJSON {
+		fmt.Fprintf(out, "\n%s, %d normal, %d unknown, %d unparsed", counted(counts["event"], "event"), counts["normal"], counts["unknown"], counts["unparsed"])
+		if n := counts["continuation"]; n > 0 {
+			fmt.Fprintf(out, ", %s of PostgreSQL's", counted(n, "continuation line"))
 		}
+		fmt.Fprintln(out, ".")
+		if len(shadowed) > 0 {
+			fmt.Fprintln(out, "\nNormal rules that match lines an attack rule decided (attack rules come first: on those lines these never take effect; write them for other lines):")
+			for _, r := range topShapes(shadowed, len(shadowed)) {
+				fmt.Fprintf(out, "%8d  %s\n", shadowed[r], r)
+			}
+		}
+		if len(shapes) > 0 {
+			fmt.Fprintln(out, "\nMost frequent unknown shapes (abusewatch rules suggest FILE proposes rules for them):")
+			for _, s := range topShapes(shapes, 10) {
+				fmt.Fprintf(out, "%8d  %s\n", shapes[s], s)
+			}
+		}
+	}
+	if d.bad > 0 {
+		// After the verdicts, which are what the others make of the log: a check
+		// (rules test --rules new/ log && install) must not pass a set that does not
+		// load, which the daemon refuses.
+		if d.bad == 1 {
+			return errors.New("1 rule does not compile (see above): the daemon refuses to start, or to reload, with it")
+		}
+		return fmt.Errorf("%d rules do not compile (see above): the daemon refuses to start, or to reload, with them", d.bad)
 	}
 	return nil
 }
@@ -248,6 +375,9 @@ func describe(t testedLine, err error) string {
 	if t.Rule != "" {
 		parts = append(parts, "by "+t.Rule)
 	}
+	if t.Shadows != "" {
+		parts = append(parts, "(normal rule "+t.Shadows+" matches too, and never takes effect: attack rules come first)")
+	}
 	if err != nil {
 		parts = append(parts, "("+err.Error()+")")
 	}
@@ -277,7 +407,7 @@ type suggestion struct {
 }
 
 func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
-	fs := newFlagSet("rules suggest", "[--rules DIR]... [--config FILE] [--since T] [--limit N] [--json] [FILE]", c.stdout, c.stderr)
+	fs := newFlagSet("rules suggest", "[--rules DIR]... [--attack-from-config=false] [--config FILE] [--since T] [--limit N] [--json] [FILE]", c.stdout, c.stderr)
 	rf := addRuleFlags(fs)
 	f := adminFlags{config: rf.config, socket: fs.String("socket", "", "ask the daemon on this unix socket `path` instead of the configured one")}
 	f.asJSON = fs.Bool("json", false, "print JSON instead of text")
@@ -295,11 +425,21 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 		if err != nil {
 			return &usageError{err.Error()}
 		}
-		if shapes, cfg, err = readShapes(ctx, f, c.stderr, from, *limit); err != nil {
+		checked, cfg, err := readShapes(ctx, f, c.stderr, from, *limit)
+		if err != nil {
 			return err
 		}
+		shapes = checked.Unknown
+		if len(checked.Decided) > 0 && !*f.asJSON {
+			// The rules added since are done with: not proposed again.
+			defer fmt.Fprintln(c.stdout, "\n# "+leftOut(checked.Decided, daemon.Command(*f.config, "unknown", append(sinceArgs(fs, *since), "--all")...)+" lists"))
+		}
 		if len(shapes) == 0 && !*f.asJSON {
-			fmt.Fprintf(c.stdout, "No unknown records since %s: nothing to suggest.\n", shownTime(from, shownZone(cfg)))
+			fmt.Fprintf(c.stdout, "No unknown records since %s", shownTime(from, shownZone(cfg)))
+			if len(checked.Decided) > 0 {
+				fmt.Fprint(c.stdout, " that the rules loaded now leave unknown")
+			}
+			fmt.Fprintln(c.stdout, ": nothing to suggest.")
 			return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "rules suggest")
 		}
 	case 1: // the unknown records of a log, under the chosen rules
@@ -343,29 +483,30 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 	if err != nil {
 		return nil, err
 	}
-	defer in.Close()
 	byShape := map[string]*store.Shape{}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	now, source := time.Now(), sourceOf(file)
-	for n := 1; sc.Scan(); n++ {
-		if n%4096 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+	lines, readErr := classify(ctx, d, in, file)
+	for more := true; more; {
+		var l classified
+		select {
+		case <-ctx.Done():
+		case l, more = <-lines:
 		}
-		v := d.Explain(abusewatch.Record{Source: source, Line: sc.Text(), Read: now})
-		if v.Outcome != detect.Unknown {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		if !more || l.shape == "" {
 			continue
 		}
-		key := detect.Shape(v.Header.Program, v.Header.Message)
-		if sh := byShape[key]; sh != nil {
+		t := l.v.Header.Time
+		if sh := byShape[l.shape]; sh != nil {
 			sh.Count++
-			sh.Last = v.Header.Time
+			sh.Last = t
 			continue
 		}
-		byShape[key] = &store.Shape{Shape: key, Count: 1, First: v.Header.Time, Last: v.Header.Time, Sample: sc.Text()}
+		byShape[l.shape] = &store.Shape{Shape: l.shape, Count: 1, First: t, Last: t, Sample: l.text}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+	if err := readErr(); err != nil {
+		return nil, err
 	}
 	out := make([]store.Shape, 0, len(byShape))
 	for _, sh := range byShape {

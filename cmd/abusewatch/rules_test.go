@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,8 +59,8 @@ func TestRulesTestJSONPrintsOneObjectPerLine(t *testing.T) {
 }
 
 // Without --json, rules test shows each line's verdict and a summary with the unknown
-// shapes; a rule that does not compile is reported with file and line, and the other
-// rules of the directory still classify.
+// shapes; a rule that does not compile is reported with file and line, the other rules
+// of the directory still classify, and the command fails.
 func TestRulesTestReportsBadRulesAndUsesTheRest(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "auth.log")
@@ -64,8 +69,10 @@ func TestRulesTestReportsBadRulesAndUsesTheRest(t *testing.T) {
 	os.Mkdir(rules, 0o755)
 	os.WriteFile(filepath.Join(rules, "myapp"), []byte("^(broken\n^cache warmed in [0-9]+ ms$\n"), 0o644)
 	stdout, stderr, code := runBinary(t, dir, "rules", "test", "--config", filepath.Join(dir, "none.toml"), "--rules", rules, log)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	// A set the daemon would refuse fails the test (rules test --rules new/ log &&
+	// install): it exited 0.
+	if code != 1 || !strings.Contains(stderr, "1 rule does not compile (see above): the daemon refuses to start, or to reload, with it") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
 	}
 	if !strings.Contains(stderr, filepath.Join(rules, "myapp")+":1:") {
 		t.Errorf("the bad rule is not reported with file and line:\n%s", stderr)
@@ -215,5 +222,156 @@ Feb 12 14:10:24 srv sshd[1]: Failed password for root from 203.0.113.10 port 424
 		if !strings.Contains(stdout, w) {
 			t.Errorf("text output lacks %q:\n%s", w, stdout)
 		}
+	}
+}
+
+// rules test stops at once on SIGTERM (and Ctrl-C), whatever it is doing: it looked at
+// the signal every 4096 lines only, and a line that took minutes to match, or an input
+// that did not come, had to be killed.
+func TestRulesTestStopsOnSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "normal")
+	os.Mkdir(rules, 0o755)
+	// A bad rule: its report on stderr says the command is past its start, and so
+	// handles SIGTERM.
+	os.WriteFile(filepath.Join(rules, "local"), []byte("^(broken\n"), 0o644)
+	cmd := exec.Command(binary, "rules", "test", "--config", filepath.Join(dir, "none.toml"), "--rules", rules, "-")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// One line, and no end of the input: the command waits for the next.
+	if _, err := io.WriteString(stdin, "Feb 12 14:10:23 srv CRON[2]: (root) CMD (true)\n"); err != nil {
+		t.Fatal(err)
+	}
+	reported, said := make(chan struct{}), make(chan string, 1)
+	wait := reported
+	go func() {
+		var all strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if all.WriteString(sc.Text() + "\n"); reported != nil && strings.Contains(sc.Text(), "do not compile") {
+				close(reported)
+				reported = nil
+			}
+		}
+		said <- all.String()
+	}()
+	deadline := time.After(30 * time.Second)
+	select {
+	case <-wait:
+	case <-deadline:
+		t.Fatal("rules test never reported its bad rule")
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("rules test stopped with %v, want exit status 1", err)
+		}
+	case <-deadline:
+		t.Fatal("rules test still runs 30 s after SIGTERM")
+	}
+	// At line 2, or at line 1 when the signal came before it was read.
+	if text := <-said; !regexp.MustCompile(`interrupted \(terminated signal received\) at line [12] of -:`).MatchString(text) {
+		t.Errorf("stderr:\n%s", text)
+	}
+}
+
+// A normal rule written for a line an attack rule decides never takes effect (attack
+// rules come first): rules test says so, per line and in its summary, and in --json
+// ("shadows"). The admin was left to wonder why README's own example did nothing.
+func TestRulesTestSaysANormalRuleIsShadowed(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "auth.log")
+	os.WriteFile(log, []byte("Dec  7 10:00:01 web1 sshd[1234]: Accepted publickey for backup from 192.0.2.10 port 50022 ssh2: ED25519 SHA256:abcdefABCDEF0123\n"+
+		"Dec  7 10:00:02 web1 backup[77]: run 12 done\n"), 0o644)
+	rules := filepath.Join(dir, "normal")
+	os.Mkdir(rules, 0o755)
+	os.WriteFile(filepath.Join(rules, "local"), []byte("^Accepted publickey for backup from 192\\.0\\.2\\.10 port [0-9]+ ssh2: ED25519 SHA256:[^ ]+$\n^run [0-9]+ done$\n"), 0o644)
+	args := []string{"rules", "test", "--config", filepath.Join(dir, "none.toml"), "--rules", rules}
+	stdout, stderr, code := runBinary(t, dir, append(args, log)...)
+	local := filepath.Join(rules, "local")
+	if code != 0 || !strings.Contains(stdout, "auth-success from 192.0.2.10 port 50022 user \"backup\" by (built in) configs/rules/attack.d/sshd:") ||
+		!strings.Contains(stdout, "(normal rule "+local+":1 matches too, and never takes effect: attack rules come first)") ||
+		!regexp.MustCompile(`(?m)^Normal rules that match lines an attack rule decided .*\n +1  `+regexp.QuoteMeta(local)+`:1$`).MatchString(stdout) ||
+		strings.Contains(stdout, local+":2 matches") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runBinary(t, dir, append(args, "--json", log)...)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasSuffix(lines[0], `"shadows":"`+local+`:1"}`) || strings.Contains(lines[1], "shadows") {
+		t.Errorf("--json: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// A normal rule file saved with a UTF-8 byte order mark, a rule indented, or one with a
+// space after its closing $ loads and silently never matches: rules test warns of each,
+// with file and line.
+func TestRulesTestWarnsOfRulesThatNeverMatch(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "auth.log")
+	os.WriteFile(log, []byte(testedLog), 0o644)
+	rules := filepath.Join(dir, "normal")
+	os.Mkdir(rules, 0o755)
+	os.WriteFile(filepath.Join(rules, "bom"), []byte("\uFEFF^cache warmed in [0-9]+ ms$\n"), 0o644)
+	os.WriteFile(filepath.Join(rules, "spaces"), []byte("# fine\n  ^cache warmed in [0-9]+ ms$\n^cache warmed in [0-9]+ ms$ \n^cache warmed in [0-9]+ ms \\$ \n^fine$\n"), 0o644)
+	stdout, stderr, code := runBinary(t, dir, "rules", "test", "--config", filepath.Join(dir, "none.toml"), "--rules", rules, log)
+	if code != 0 || !strings.Contains(stdout, "2 unknown") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, w := range []string{
+		"Warning: " + filepath.Join(rules, "bom") + ":1: the file starts with a UTF-8 byte order mark",
+		"Warning: " + filepath.Join(rules, "spaces") + ":2: the rule starts with white space",
+		"Warning: " + filepath.Join(rules, "spaces") + ":3: white space after the closing $",
+	} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("no %q in:\n%s", w, stderr)
+		}
+	}
+	if n := strings.Count(stderr, "Warning: "); n != 3 {
+		t.Errorf("%d warnings, want 3:\n%s", n, stderr)
+	}
+}
+
+// rules test --rules DIR tries DIR's normal rules with the configured attack rules, as
+// the daemon will run them: an admin's attack rule still decides first (it replaced
+// them, and the test said normal where the daemon makes an event).
+// --attack-from-config=false leaves them out.
+func TestRulesTestKeepsTheConfiguredAttackRules(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "auth.log")
+	os.WriteFile(log, []byte("Feb 12 14:10:24 srv myapp[3]: knock from 203.0.113.5\n"), 0o644)
+	attack := filepath.Join(dir, "attack")
+	os.Mkdir(attack, 0o755)
+	os.WriteFile(filepath.Join(attack, "myapp"), []byte("myapp knock ^knock from <HOST>$\n"), 0o644)
+	cfg := filepath.Join(dir, "abusewatch.toml")
+	os.WriteFile(cfg, []byte("[detect]\nattack_dirs = [\""+attack+"\"]\n[store]\npath = \""+filepath.Join(dir, "state.db")+"\"\n[reporter]\nname = \"Test Admin\"\n[mail]\ntransport = \"maildir\"\nmaildir = \""+filepath.Join(dir, "maildir")+"\"\nfrom = \"abusewatch@example.org\"\n[lookup]\nrdap = false\n"), 0o644)
+	rules := filepath.Join(dir, "normal")
+	os.Mkdir(rules, 0o755)
+	os.WriteFile(filepath.Join(rules, "myapp"), []byte("^knock from .*$\n"), 0o644)
+	stdout, stderr, code := runBinary(t, dir, "rules", "test", "--config", cfg, "--rules", rules, log)
+	if code != 0 || !strings.Contains(stdout, "knock from 203.0.113.5 by "+filepath.Join(attack, "myapp")+":1 (normal rule "+filepath.Join(rules, "myapp")+":1 matches too") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runBinary(t, dir, "rules", "test", "--config", cfg, "--attack-from-config=false", "--rules", rules, log)
+	if code != 0 || !regexp.MustCompile(`(?m)^ +1  normal +by `+regexp.QuoteMeta(filepath.Join(rules, "myapp"))+`:1$`).MatchString(stdout) {
+		t.Errorf("--attack-from-config=false: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, _ = runBinary(t, dir, "rules", "-h")
+	if !strings.Contains(stdout, "-attack-from-config") {
+		t.Errorf("rules -h does not document --attack-from-config:\n%s", stdout)
 	}
 }

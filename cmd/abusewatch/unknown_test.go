@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,4 +66,67 @@ func TestUnknownListsShapesFromTheDaemonAndOffline(t *testing.T) {
 			t.Errorf("%s with its default period: exit %d\n%s\nwant %q", strings.Join(cmd, " "), code, stdout, want)
 		}
 	}
+}
+
+// The tuning loop ends: once the admin added rules for the shapes listed and reloaded,
+// unknown and rules suggest leave those shapes out (their stored tally stays for days)
+// and say how many and why, from the daemon's running rules and, offline, from the
+// configured ones. They listed and proposed the same shapes again for a week.
+func TestUnknownLeavesOutTheShapesTheRulesNowDecide(t *testing.T) {
+	s := newAdminSetup(t)
+	d := s.start(t)
+	appendFile(t, s.logFile, "2026-11-20T03:00:00.000000+00:00 web1 myapp[1]: job 17 took 120 ms\n"+
+		"2026-11-20T03:00:05.000000+00:00 web1 myapp[1]: job 18 took 95 ms\n"+
+		"2026-11-20T03:00:06.000000+00:00 web1 other[2]: odd request from 3.3.3.9 port 4444 refused\n"+
+		"2026-11-20T03:00:07.000000+00:00 web1 third[3]: cache flushed\n")
+	deadline := time.Now().Add(30 * time.Second)
+	var shapes []store.Shape
+	for {
+		s.adminJSON(t, &shapes, "unknown", "--since", "3650d")
+		if len(shapes) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shapes after 30s: %+v", shapes)
+		}
+	}
+	// The admin installs a normal rule for myapp's shape and an attack rule for other's.
+	s.writeRule(t, "^my own normal line$\n^job [0-9]+ took [0-9]+ ms$\n")
+	attack := filepath.Join(s.dir, "attack")
+	os.Mkdir(attack, 0o755)
+	os.WriteFile(filepath.Join(attack, "other"), []byte("other odd-request ^odd request from <HOST> port <PORT> refused$\n"), 0o644)
+	s.editConfig(t, "[detect]\n", "[detect]\nattack_dirs = [\""+attack+"\"]\n")
+	if stdout, stderr, code := s.admin(t, "reload"); code != 0 {
+		t.Fatalf("reload: exit %d\n%s%s", code, stdout, stderr)
+	}
+	check := func(how string) {
+		t.Helper()
+		stdout, stderr, code := s.admin(t, "unknown", "--since", "3650d")
+		want := "2 stored shapes left out: the rules loaded now decide them (1 now normal, 1 now an attack rule's events)"
+		if code != 0 || !strings.Contains(stdout, "third: cache flushed") || strings.Contains(stdout, "myapp: job") || strings.Contains(stdout, "other: odd") ||
+			!strings.Contains(stdout, want) || !strings.Contains(stdout, "abusewatch unknown --config "+s.cfg+" --since 3650d --all lists them") {
+			t.Errorf("unknown %s: exit %d\n%s%s", how, code, stdout, stderr)
+		}
+		var checked daemon.CheckedShapes
+		s.adminJSON(t, &checked, "unknown", "--since", "3650d", "--all")
+		rules := map[string]string{}
+		for _, sh := range checked.Decided {
+			rules[sh.Shape.Shape] = sh.Now + " " + sh.Rule
+		}
+		if len(checked.Unknown) != 1 || checked.Unknown[0].Shape != "third: cache flushed" ||
+			rules["myapp: job <N> took <N> ms"] != "normal "+filepath.Join(s.rules, "local")+":2" ||
+			rules["other: odd request from <ADDR> port <N> refused"] != "event "+filepath.Join(attack, "other")+":1" {
+			t.Errorf("unknown --all --json %s: %+v", how, checked)
+		}
+		stdout, stderr, code = s.admin(t, "rules", "suggest", "--since", "3650d")
+		if code != 0 || !strings.Contains(stdout, "cache flushed") || strings.Contains(stdout, "job") || strings.Contains(stdout, "odd request from") ||
+			!strings.Contains(stdout, "# "+want) {
+			t.Errorf("rules suggest %s: exit %d\n%s%s", how, code, stdout, stderr)
+		}
+	}
+	check("from the daemon")
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
+	d.cmd.Wait()
+	check("offline, with the configured rules")
 }
