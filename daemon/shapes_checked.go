@@ -34,22 +34,29 @@ type DecidedShape struct {
 func CheckShapes(d *detect.Detector, shapes []store.Shape, limit int) CheckedShapes {
 	out := CheckedShapes{Unknown: []store.Shape{}, Decided: []DecidedShape{}}
 	for _, sh := range shapes {
-		if d != nil && sh.Shape != store.OtherShapes {
-			read := sh.First
-			if read.IsZero() {
-				read = time.Now()
-			}
-			v := d.Explain(abusewatch.Record{Line: sh.Sample, Read: read})
-			if v.Outcome == detect.Normal || v.Outcome == detect.Recognised {
-				out.Decided = append(out.Decided, DecidedShape{Shape: sh, Now: v.Outcome.String(), Rule: v.Rule})
-				continue
-			}
+		if v, ok := decidedNow(d, sh); ok {
+			out.Decided = append(out.Decided, DecidedShape{Shape: sh, Now: v.Outcome.String(), Rule: v.Rule})
+			continue
 		}
 		if limit <= 0 || len(out.Unknown) < limit {
 			out.Unknown = append(out.Unknown, sh)
 		}
 	}
 	return out
+}
+
+// decidedNow classifies the sample of sh with d (as CheckShapes does), and says
+// whether a rule decides it now: normal, or an attack rule's event.
+func decidedNow(d *detect.Detector, sh store.Shape) (detect.Verdict, bool) {
+	if d == nil || sh.Shape == store.OtherShapes {
+		return detect.Verdict{}, false
+	}
+	read := sh.First
+	if read.IsZero() {
+		read = time.Now()
+	}
+	v := d.Explain(abusewatch.Record{Line: sh.Sample, Read: read})
+	return v, v.Outcome == detect.Normal || v.Outcome == detect.Recognised
 }
 
 // serveCheckedShapes answers GET /v1/unknown/checked: the stored shapes since the

@@ -543,6 +543,10 @@ func (p *Pipeline) startSummaries(now time.Time) error {
 // what came in this period.
 type storeShapes struct {
 	st *store.Store
+	// The rules loaded now (nil: none): a shape they decide since the admin added a
+	// rule is not shown again (CheckShapes), though the store counts it while its
+	// records are kept.
+	rules *detect.Detector
 	// The counts at the last summary (nil before the first that kept them) and, once
 	// TopShapes ran, those of now, for the next.
 	last, now map[string]int64
@@ -566,7 +570,7 @@ func (s *storeShapes) TopShapes(since time.Time, n int) ([]mailer.Shape, error) 
 		} else if sh.Last.Before(since) {
 			count = 0 // before the first mark: by the time it was last seen
 		}
-		if count == 0 {
+		if _, decided := decidedNow(s.rules, sh); count == 0 || decided {
 			continue
 		}
 		out = append(out, mailer.Shape{Shape: sh.Shape, Count: int(count), Sample: sh.Sample})
@@ -594,7 +598,7 @@ func (p *Pipeline) SendSummary(ctx context.Context, from, now time.Time) (store.
 	if err != nil {
 		return store.SummaryMark{}, err
 	}
-	shapes := &storeShapes{st: p.store, last: last.Shapes}
+	shapes := &storeShapes{st: p.store, rules: p.detector, last: last.Shapes}
 	sum, mark, err := buildSummary(p.cfg, p.store, shapes, why, p.senders.snapshot(), from, now)
 	if err != nil {
 		return mark, err

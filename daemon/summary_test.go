@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/abusewatch/abusewatch/mailer/mailtest"
 	"github.com/abusewatch/abusewatch/store"
@@ -440,5 +442,29 @@ func TestALateSummaryCoversTheTimeSinceTheLastOne(t *testing.T) {
 				t.Errorf("the compromise of %v before is listed: %v, want %v:\n%s", tc.ago, listed, tc.listed, text)
 			}
 		})
+	}
+}
+
+// A shape the rules loaded now decide (the admin added the rule the summary suggested)
+// is not listed again, though the store counts it for as long as its records are kept:
+// the tuning loop ends.
+func TestDailySummaryLeavesOutTheShapesTheRulesNowDecide(t *testing.T) {
+	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+	cfg, st := seededStore(t, now)
+	sample := "2026-11-21T03:00:00.000000+00:00 web1 backupd[77]: nightly copy finished in 31 s"
+	if err := st.AddShapes([]store.Shape{{Shape: "backupd: nightly copy finished in N s", Count: 7, First: now.Add(-3 * time.Hour),
+		Last: now.Add(-time.Hour), Sample: sample}}); err != nil {
+		t.Fatal(err)
+	}
+	normal, err := detect.LoadNormalRules(fstest.MapFS{"normal/backupd": {Data: []byte("^nightly copy finished in [0-9]+ s$\n")}}, "normal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := BuildSummary(cfg, st, &storeShapes{st: st, rules: detect.New(normal, nil, time.UTC)}, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Shapes) != 0 {
+		t.Errorf("the summary lists shapes the rules now decide: %+v", sum.Shapes)
 	}
 }
