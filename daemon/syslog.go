@@ -92,6 +92,8 @@ type syslogListener struct {
 	// The limits: the config's (tests make them shorter).
 	maxConns, maxPerPeer int
 	idle, handshake      time.Duration
+	readBuffer           int           // the receive buffer asked for each UDP socket
+	dropsEvery           time.Duration // how often a UDP socket's drop count is read (watchDrops)
 
 	mu    sync.Mutex
 	conns int                // open connections
@@ -112,6 +114,8 @@ func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
 		maxPerPeer: cmp.Or(d.cfg.Syslog.MaxConnectionsPerPeer, defaultSyslogConnsPerPeer),
 		idle:       cmp.Or(d.cfg.Syslog.IdleTimeout.Duration, defaultSyslogIdle),
 		handshake:  syslogHandshakeTimeout,
+		readBuffer: udpReadBuffer,
+		dropsEvery: udpDropsEvery,
 		peers:      map[netip.Addr]int{}, quiet: logLimiter{every: quietInterval}}
 	for _, n := range d.cfg.Syslog.Allow {
 		p, _ := parseNetwork(n) // validated
@@ -128,9 +132,12 @@ func (d *Daemon) listenSyslog(ctx context.Context, out chan<- sourceLine, ready 
 
 func (l *syslogListener) listen(ctx context.Context, ready chan<- error) {
 	d, cfg := l.d, l.d.cfg.Syslog
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var closers []io.Closer
 	var wg sync.WaitGroup
 	fail := func(err error) {
+		stop()
 		for _, c := range closers {
 			c.Close()
 		}
@@ -147,7 +154,11 @@ func (l *syslogListener) listen(ctx context.Context, ready chan<- error) {
 		closers = append(closers, pc)
 		d.log.Info("syslog: listening", "proto", "udp", "addr", pc.LocalAddr().String())
 		l.tuneUDP(pc)
-		wg.Go(func() { l.serveUDP(ctx, pc) })
+		drops := &udpDrops{}
+		wg.Go(func() { l.serveUDP(ctx, pc, drops) })
+		if uc, ok := pc.(*net.UDPConn); ok {
+			wg.Go(func() { l.watchDrops(ctx, uc, drops) })
+		}
 	}
 	var tlsConfig *tls.Config
 	if len(cfg.TLS) > 0 {
@@ -308,8 +319,9 @@ func quoteInput(b []byte) string {
 }
 
 // tuneUDP asks the kernel for a larger receive buffer and for the count of datagrams it
-// dropped with every datagram read (SO_RXQ_OVFL): a datagram the daemon is too slow for
-// is lost either way, but counted, and the log says how to make room for more.
+// dropped with every datagram read (SO_RXQ_OVFL; watchDrops reads it meanwhile): a
+// datagram the daemon is too slow for is lost either way, but counted, and the log says
+// how to make room for more.
 func (l *syslogListener) tuneUDP(pc net.PacketConn) {
 	uc, ok := pc.(*net.UDPConn)
 	if !ok {
@@ -324,16 +336,16 @@ func (l *syslogListener) tuneUDP(pc net.PacketConn) {
 	rc.Control(func(fd uintptr) {
 		// SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN; without it, SO_RCVBUF gets
 		// what rmem_max allows.
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpReadBuffer) != nil {
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, udpReadBuffer)
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, l.readBuffer) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, l.readBuffer)
 		}
 		size, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
 		ovflErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
 	})
 	// Linux reports twice the size asked for: the other half is its bookkeeping.
 	attrs := []any{"addr", pc.LocalAddr().String(), "bytes", size / 2}
-	if size/2 < udpReadBuffer {
-		attrs = append(attrs, "hint", fmt.Sprintf("sysctl net.core.rmem_max=%d makes room for a larger burst", udpReadBuffer))
+	if size/2 < l.readBuffer {
+		attrs = append(attrs, "hint", fmt.Sprintf("sysctl net.core.rmem_max=%d makes room for a larger burst", l.readBuffer))
 	}
 	l.d.log.Info("syslog: UDP receive buffer", attrs...)
 	if ovflErr != nil {
@@ -356,13 +368,17 @@ func kernelDrops(oob []byte) (uint32, bool) {
 	return 0, false
 }
 
-func (l *syslogListener) serveUDP(ctx context.Context, pc net.PacketConn) {
+// serveUDP reads the datagrams of one socket, and counts the drops their SO_RXQ_OVFL
+// brings in drops. It reads a datagram once the sources' queue took the last one's
+// record: meanwhile a burst waits in the receive buffer. It has no queue of its own: one
+// that blocks is a larger receive buffer, and one that drops when full spends a core,
+// under a flood, reading datagrams to drop them, which the pipeline that is behind needs.
+func (l *syslogListener) serveUDP(ctx context.Context, pc net.PacketConn, drops *udpDrops) {
 	parser := l.parser()
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(4))
 	uc, _ := pc.(*net.UDPConn)
 	addr := pc.LocalAddr().String()
-	var dropped uint32 // the kernel's count at the last datagram
 	pause := backoff{next: acceptBackoffMin, max: acceptBackoffMax}
 	for {
 		var n, oobn int
@@ -390,13 +406,8 @@ func (l *syslogListener) serveUDP(ctx context.Context, pc net.PacketConn) {
 			continue
 		}
 		pause.next = acceptBackoffMin
-		if total, ok := kernelDrops(oob[:oobn]); ok && total != dropped {
-			lost := total - dropped // in uint32, as the kernel counts: right across a wrap
-			dropped = total
-			l.c.Dropped.Add(int64(lost))
-			l.c.fail(int64(lost), fmt.Sprintf("the kernel dropped %d datagrams: its receive buffer was full", lost))
-			l.logQuietly(slog.LevelWarn, "drops "+addr, "syslog: the kernel dropped datagrams: its receive buffer was full",
-				"addr", addr, "dropped_total", l.c.Dropped.Load())
+		if total, ok := kernelDrops(oob[:oobn]); ok {
+			l.countDrops(addr, drops, total)
 		}
 		if !l.allowed(peer) {
 			l.refuse(peer, "udp")

@@ -3,12 +3,14 @@ package daemon
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // udpSocket is what /proc/net/udp says of the IPv4 UDP socket bound to addr: the bytes
@@ -40,9 +42,11 @@ func udpSocket(t *testing.T, addr string) (queued, drops int64) {
 
 // Datagrams the kernel drops because the daemon is too slow (its receive buffer full)
 // are counted from SO_RXQ_OVFL: every datagram sent is either a record or counted, and
-// the count is the kernel's own.
+// the count is the kernel's own. (The socket is not asked for its count here, see
+// TestSyslogUDPDropsCountedWhileHeld: its warning would come first, with part of them.)
 func TestSyslogUDPDropsCounted(t *testing.T) {
-	run := startSyslog(t, SyslogConfig{UDP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.1"}}, nil)
+	run := startSyslog(t, SyslogConfig{UDP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.1"}},
+		func(l *syslogListener) { l.dropsEvery = time.Hour })
 	run.log.wait(t, "syslog: UDP receive buffer")
 	udp, err := net.Dial("udp", run.udp)
 	if err != nil {
@@ -86,4 +90,85 @@ func TestSyslogUDPDropsCounted(t *testing.T) {
 		t.Errorf("%d datagrams sent, %d received, the kernel dropped %d, counted %d", sent, received, drops, got)
 	}
 	run.log.wait(t, "syslog: the kernel dropped datagrams", fmt.Sprintf("dropped_total=%d", drops))
+}
+
+// While the pipeline holds the listener back, no datagram is read and none brings the
+// kernel's count of drops: the listener asks the socket for it (SO_MEMINFO), so status
+// and the metrics show every drop while the daemon is behind, and after a sender that
+// went quiet (review 29 F3). The datagrams read later bring the count again: no drop is
+// counted twice.
+func TestSyslogUDPDropsCountedWhileHeld(t *testing.T) {
+	run := startSyslog(t, SyslogConfig{UDP: []string{"127.0.0.1:0"}, Allow: []string{"127.0.0.1"}},
+		func(l *syslogListener) {
+			l.readBuffer = 1 // the kernel's least: a few datagrams
+			l.dropsEvery = 5 * time.Millisecond
+		})
+	run.log.wait(t, "syslog: UDP receive buffer")
+	udp, err := net.Dial("udp", run.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	send := func(i int) {
+		if _, err := udp.Write([]byte(sshdMessage(i, "24.0.0.45"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first datagram holds the listener: nobody reads its records yet.
+	send(0)
+	waitCounter(t, "lines", &run.c.Lines, 1)
+	const burst = 200
+	for i := 1; i <= burst; i++ {
+		send(i)
+	}
+	_, drops := udpSocket(t, run.udp)
+	if drops == 0 {
+		t.Fatalf("the kernel dropped none of %d datagrams: the test needs a smaller receive buffer", burst)
+	}
+	waitCounter(t, "datagrams the kernel dropped", &run.c.Dropped, drops)
+	if read := run.c.Lines.Load(); read != 1 {
+		t.Fatalf("%d datagrams read, want the one that holds the listener alone", read)
+	}
+	run.log.wait(t, "syslog: the kernel dropped datagrams")
+
+	// Read what the kernel kept; the last datagram, sent then, carries its count again.
+	received := 0
+	for {
+		run.record(t)
+		received++
+		if queued, _ := udpSocket(t, run.udp); queued == 0 {
+			break
+		}
+	}
+	send(burst + 1)
+	for last := fmt.Sprintf("sshd[%d]", 1000+burst+1); !strings.Contains(run.record(t).rec.Line, last); {
+		received++
+	}
+	received++
+	sent := burst + 2
+	if _, now := udpSocket(t, run.udp); now != drops {
+		t.Fatalf("the kernel dropped %d datagrams, then %d more", drops, now-drops)
+	}
+	if got, errs := run.c.Dropped.Load(), run.c.Errors.Load(); got != drops || errs != drops || got != int64(sent-received) {
+		t.Errorf("%d datagrams sent, %d received, the kernel dropped %d, counted %d (errors %d)", sent, received, drops, got, errs)
+	}
+}
+
+// The listener's count of a socket's drops takes each look at the kernel's count that is
+// ahead of the last, across the kernel's wrap, and no look that is behind.
+func TestUDPDropsAdvance(t *testing.T) {
+	var u udpDrops
+	for _, step := range []struct {
+		total, lost uint32
+	}{
+		{0, 0}, {5, 5}, {3, 0}, {5, 0}, {7, 2},
+		{math.MaxUint32 - 1, 0},                                       // behind by more than half the count's range
+		{1 << 31, 1<<31 - 7}, {math.MaxUint32 - 1, 1<<31 - 2}, {2, 4}, // across the wrap
+		{math.MaxUint32, 0}, // behind, across the wrap
+	} {
+		before := u.counted
+		if lost := u.advance(step.total); lost != step.lost {
+			t.Errorf("at %d, counted up to %d: %d more, want %d", step.total, before, lost, step.lost)
+		}
+	}
 }
