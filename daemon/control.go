@@ -30,10 +30,10 @@ type Status struct {
 	Exclusions    int              `json:"exclusions"`
 	Outbox        OutboxStatus     `json:"outbox_round"`
 	// Incidents the last rounds found no abuse contact for (tried again every round).
-	WithoutContact int        `json:"without_contact"`
+	WithoutContact int `json:"without_contact"`
 	// Mailboxes that refused a report for good: reports to them wait for the admin.
-	Refused []store.RefusedMailbox `json:"refused_mailboxes,omitempty"`
-	LastErrors     []LogEntry `json:"last_errors"`
+	Refused    []store.RefusedMailbox `json:"refused_mailboxes,omitempty"`
+	LastErrors []LogEntry             `json:"last_errors"`
 
 	// The store refuses to commit what was read (a full disk): absent while it takes it.
 	StoreRefuses *StoreRefusal `json:"store_refuses,omitempty"`

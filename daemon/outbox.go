@@ -1386,6 +1386,9 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			return r, !heldGuess, nil
 		}
 		nr.State, nr.Updated, nr.Approved = r.State, now, r.Approved
+		// To the same recipients: those that had r (a retry to the others) are not
+		// sent its replacement, which tells them less, nor is its retry clock reset.
+		nr.Delivered, nr.Refused, nr.FirstTried = r.Delivered, r.Refused, r.FirstTried
 		if nr.State == abusewatch.ReportPendingApproval {
 			heldIfGuessed(&nr) // its note names the report the admin is to read
 		}
@@ -1761,6 +1764,13 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 	if p.cfg.Policy.Mode == "observe" {
 		return nil
 	}
+	refused, err := refusedMarks(p.store)
+	if err != nil {
+		return err
+	}
+	if err := p.noteRefusals(refused); err != nil {
+		return err
+	}
 	queued, err := p.store.Reports(abusewatch.ReportQueued)
 	if err != nil || len(queued) == 0 {
 		return err
@@ -1772,10 +1782,6 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 	}
 	transport := ReportTransport(p.cfg, p.transport)
 	conf, err := p.configContacts()
-	if err != nil {
-		return err
-	}
-	refused, err := refusedMarks(p.store)
 	if err != nil {
 		return err
 	}

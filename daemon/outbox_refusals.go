@@ -214,3 +214,32 @@ func attemptNote(a attempt) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// noteRefusals says, of each report waiting for approval without a note (review mode),
+// when a mailbox it goes to refused a report for good since it was last approved: the
+// admin reads why before approving it, as of one held in auto mode (heldForRefusal).
+func (p *Pipeline) noteRefusals(marks map[string]store.RefusedMailbox) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	pending, err := p.store.Reports(abusewatch.ReportPendingApproval)
+	if err != nil {
+		return err
+	}
+	for _, r := range pending {
+		ms := refusedBy(unsentTo(r), marks, r.Approved)
+		if r.Error != "" || len(ms) == 0 {
+			continue
+		}
+		why := p.refusedWords(ms, r.ID)
+		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if s.State == abusewatch.ReportPendingApproval && s.Error == "" {
+				s.Error = why
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -374,3 +374,27 @@ func TestBeforeDataIsClearedWhenDataBegins(t *testing.T) {
 	}
 	srv.Next(t)
 }
+
+// F1 in review mode: a report waiting for approval to a mailbox that refused one for
+// good says so, for the admin to read before approving it.
+func TestAPendingReportToARefusingMailboxSaysWhy(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(string) error { return mailtest.Reply(550, "no such user", 5, 1, 1) }})
+	p, st, _ := refusalPipeline(t, srv.Addr, "review", []string{"abuse@hostco.example"}, "cooldown = \"1h\"", "1d")
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	p.Tick(ctx, t0)
+	first := reportsIn(t, st, abusewatch.ReportPendingApproval)[0]
+	if _, err := Approve(p.cfg, st, Approval{IDs: []string{first.ID}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	p.Tick(ctx, t0)
+	if r, _, _ := st.Report(first.ID); r.State != abusewatch.ReportFailed || !strings.Contains(r.Error, "no such user") {
+		t.Fatalf("approved report: %s, %q", r.State, r.Error)
+	}
+	attack(t, st, "45.134.26.8", t0.Add(2*time.Hour), 20)
+	p.Tick(ctx, t0.Add(3*time.Hour))
+	pending := reportsIn(t, st, abusewatch.ReportPendingApproval)
+	if len(pending) != 1 || !strings.Contains(pending[0].Error, "abuse@hostco.example refused report "+shortID(first.ID)) {
+		t.Fatalf("pending: %+v", pending)
+	}
+}

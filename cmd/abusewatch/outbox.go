@@ -145,6 +145,8 @@ func note(r abusewatch.Report, loc *time.Location) string {
 		return "waits until " + shownTime(r.NextAttempt, loc) + ": " + short(r.Waiting)
 	case r.State == abusewatch.ReportQueued && !r.NextAttempt.IsZero():
 		return "retry at " + shownTime(r.NextAttempt, loc) + " after: " + short(r.Error)
+	case r.State == abusewatch.ReportSent && r.Error != "":
+		return short(r.Error) // not to every recipient: who refused it, and why
 	case r.State == abusewatch.ReportSent:
 		return short(r.Location)
 	case r.Error != "":
