@@ -1887,6 +1887,11 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		var delivery *store.Delivery
 		if reached := a.reached(); len(reached) > 0 {
 			delivery = &store.Delivery{Report: r.ID, Time: now, Emails: reached, Network: r.Contact.Network, Refused: a.refused}
+			if len(r.Delivered) > 0 {
+				// A retry to recipients that refused it for now (a greylisting CERT's
+				// copy): the party's cooldown began with its first mail.
+				delivery.Network = netip.Prefix{}
+			}
 		}
 		var marks []store.RefusedMailbox
 		for _, e := range a.refused {
