@@ -1925,6 +1925,10 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 					"server's log, then `%s` to send it or `%s`", why, p.cfg.Command("report approve", s.ID), p.cfg.Command("report reject", s.ID))
 			case len(a.later) == 0 && had:
 				s.State, s.Error, s.NextAttempt = abusewatch.ReportSent, note, time.Time{}
+				if note == "" && len(s.Refused) > 0 {
+					// An earlier attempt's refusal for good (its reply is in the log).
+					s.Error = fmt.Sprintf("sent to %s; refused for good by %s", strings.Join(s.Delivered, ", "), strings.Join(s.Refused, ", "))
+				}
 			case len(a.later) == 0:
 				s.State, s.Error = abusewatch.ReportFailed, cmp.Or(note, why)
 			case retry && !giveUp:
