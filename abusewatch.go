@@ -284,6 +284,21 @@ type Report struct {
 	// guessed contact that is queued was queued by the admin, not by an older version
 	// that sent guesses on its own).
 	Approved time.Time `json:",omitzero"`
+
+	// FirstTried is when it was first tried since it was last queued or approved:
+	// mail.give_up_after counts from it (a report that waited in the cooldown, or for
+	// the admin, gets its full time of retries). Zero when not tried since.
+	FirstTried time.Time `json:",omitzero"`
+	// Delivered are the recipients that took its message so far, and Refused those
+	// whose server refused it for good: a delivery that some recipients refused for
+	// now is tried again to the others only, and sent to no one twice.
+	Delivered []string `json:",omitempty"`
+	Refused   []string `json:",omitempty"`
+	// BeforeData says, of a report being sent, that its message has not begun to
+	// leave (no DATA yet): a stop then provably delivered nothing, and it is queued
+	// again on its own. A report left sending without it (a stop after DATA began, or
+	// by a version before the field) may have arrived: the admin decides.
+	BeforeData bool `json:",omitempty"`
 }
 
 // Reject marks r rejected at now, never to be sent, for reason (kept in Error); it no

@@ -37,7 +37,7 @@ import (
 //	GET  /v1/exclusions                 the networks never reported: policy.never_report, exclude, pardon
 //	GET  /v1/outbox?state=S             the reports in the outbox (without their messages)
 //	GET  /v1/reports/ID                 one report with its message (ID may be a prefix)
-//	POST /v1/reports/approve?id=…&all=1 queue reports waiting for approval
+//	POST /v1/reports/approve?id=…&all=1 queue reports waiting for approval (failed=1: the failed ones)
 //	POST /v1/reports/reject?id=…        never send these reports
 //	GET  /v1/preview/ADDR               the report that would be written about ADDR now
 
@@ -466,7 +466,7 @@ func (d *Daemon) adminHandler() http.Handler {
 		err := d.onLoop(r.Context(), func() {
 			switch r.PathValue("action") {
 			case "approve":
-				done, aerr = ApproveReports(d.cfg, d.store, q["id"], q.Get("all") == "1", time.Now())
+				done, aerr = Approve(d.cfg, d.store, Approval{IDs: q["id"], Pending: q.Get("all") == "1", Failed: q.Get("failed") == "1"}, time.Now())
 			case "reject":
 				done, aerr = RejectReports(d.store, q["id"], time.Now())
 			default:

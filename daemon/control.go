@@ -30,8 +30,10 @@ type Status struct {
 	Exclusions    int              `json:"exclusions"`
 	Outbox        OutboxStatus     `json:"outbox_round"`
 	// Incidents the last rounds found no abuse contact for (tried again every round).
-	WithoutContact int        `json:"without_contact"`
-	LastErrors     []LogEntry `json:"last_errors"`
+	WithoutContact int `json:"without_contact"`
+	// Mailboxes that refused a report for good: reports to them wait for the admin.
+	Refused    []store.RefusedMailbox `json:"refused_mailboxes,omitempty"`
+	LastErrors []LogEntry             `json:"last_errors"`
 
 	// The store refuses to commit what was read (a full disk): absent while it takes it.
 	StoreRefuses *StoreRefusal `json:"store_refuses,omitempty"`
@@ -101,6 +103,9 @@ func (d *Daemon) status() Status {
 	}
 	if ex, err := d.store.Exclusions(); err == nil {
 		st.Exclusions = len(ex)
+	}
+	if rm, err := d.store.RefusedMailboxes(); err == nil {
+		st.Refused = rm
 	}
 	st.Sources, st.LastErrors = orEmpty(st.Sources), orEmpty(st.LastErrors) // [] in JSON, never null
 	return st

@@ -86,6 +86,19 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 				continue
 			}
 		}
+		if r.BeforeData {
+			// Stopped before the message began to leave (no DATA): nothing arrived.
+			if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+				s.State, s.Updated, s.NextAttempt, s.Waiting, s.BeforeData = abusewatch.ReportQueued, now, time.Time{}, "", false
+				s.Error = "abusewatch stopped while sending it, before the message began to leave (no DATA sent): queued again"
+				return nil
+			}); err != nil {
+				return err
+			}
+			p.log.Info("report was being sent when abusewatch stopped, before its message began to leave: queued again", "id", r.ID,
+				"to", strings.Join(r.Contact.Emails, ", "))
+			continue
+		}
 		msg := fmt.Sprintf("abusewatch stopped while sending this report (attempt %d, %s); it may or may not have arrived, "+
 			"so it is not sent again on its own: check the mail server's log, then `%s` to send it "+
 			"or `%s`", r.Attempts, r.Updated.In(p.zone()).Format("2006-01-02 15:04:05 -0700"),
@@ -1373,6 +1386,9 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			return r, !heldGuess, nil
 		}
 		nr.State, nr.Updated, nr.Approved = r.State, now, r.Approved
+		// To the same recipients: those that had r (a retry to the others) are not
+		// sent its replacement, which tells them less, nor is its retry clock reset.
+		nr.Delivered, nr.Refused, nr.FirstTried = r.Delivered, r.Refused, r.FirstTried
 		if nr.State == abusewatch.ReportPendingApproval {
 			heldIfGuessed(&nr) // its note names the report the admin is to read
 		}
@@ -1733,11 +1749,7 @@ func (p *Pipeline) sentSince(t time.Time) ([]mailer.Sent, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]mailer.Sent, len(ds))
-	for i, d := range ds {
-		out[i] = mailer.Sent{Report: d.Report, Time: d.Time, Emails: d.Emails, Network: d.Network}
-	}
-	return out, nil
+	return sentOf(ds), nil
 }
 
 // Deliver sends the queued reports that are due now (see DeliverAt).
@@ -1751,6 +1763,13 @@ func (p *Pipeline) Deliver(ctx context.Context) error { return p.DeliverAt(ctx, 
 func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 	if p.cfg.Policy.Mode == "observe" {
 		return nil
+	}
+	refused, err := refusedMarks(p.store)
+	if err != nil {
+		return err
+	}
+	if err := p.noteRefusals(refused); err != nil {
+		return err
 	}
 	queued, err := p.store.Reports(abusewatch.ReportQueued)
 	if err != nil || len(queued) == 0 {
@@ -1770,6 +1789,14 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 	for _, r := range queued {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if ms := refusedBy(unsentTo(r), refused, r.Approved); len(ms) > 0 {
+			// A mailbox refused a report for good since the admin last approved this
+			// one: the admin decides, whatever waits it is in.
+			if err := p.heldForRefusal(r, ms, now); err != nil {
+				return err
+			}
+			continue
 		}
 		if r.NextAttempt.After(now) {
 			continue
@@ -1814,13 +1841,17 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			continue
 		}
 		// The admin may have rejected it since the list was read (the round runs beside
-		// the admin socket): only a report still queued is sent.
+		// the admin socket): only a report still queued is sent. Until its message
+		// begins to leave (Progress.BeforeData), a stop leaves it provably unsent.
 		err = p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 			if s.State != abusewatch.ReportQueued {
 				return errNoLongerQueued
 			}
-			s.State, s.Updated, s.Waiting = abusewatch.ReportSending, now, ""
+			s.State, s.Updated, s.Waiting, s.BeforeData = abusewatch.ReportSending, now, "", true
 			s.Attempts++
+			if s.FirstTried.IsZero() {
+				s.FirstTried = now
+			}
 			return nil
 		})
 		if errors.Is(err, errNoLongerQueued) {
@@ -1830,58 +1861,128 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			return err
 		}
 		r.Attempts++
+		if r.FirstTried.IsZero() {
+			r.FirstTried = now
+		}
+		// Only to the recipients that have not had it: a retry after some refused it
+		// for now goes to them alone.
+		targets := unsentTo(r)
+		to := r
+		to.Contact.Emails = targets
+		id := r.ID
+		pr := &mailer.Progress{BeforeData: func() error {
+			return p.store.UpdateReport(id, func(s *abusewatch.Report) error {
+				s.BeforeData = false
+				return nil
+			})
+		}}
 		// A delivery begun is let finish (mail.timeout bounds it) when the daemon stops:
 		// cut off after the message went, it would be queued and sent again.
-		loc, derr := transport.Deliver(context.WithoutCancel(ctx), r)
-		var delivery *store.Delivery
-		if derr == nil {
-			delivery = &store.Delivery{Report: r.ID, Time: now, Emails: r.Contact.Emails, Network: r.Contact.Network}
+		loc, derr := transport.Deliver(mailer.WithProgress(context.WithoutCancel(ctx), pr), to)
+		mayHave := errors.Is(derr, mailer.ErrMayHaveArrived)
+		var a attempt
+		if !mayHave {
+			a = attemptOf(targets, pr, derr)
 		}
-		temporary := mailer.Temporary(derr)
-		giveUp := temporary && policy.GiveUp(r.Created, now)
+		var delivery *store.Delivery
+		if reached := a.reached(); len(reached) > 0 {
+			delivery = &store.Delivery{Report: r.ID, Time: now, Emails: reached, Network: r.Contact.Network, Refused: a.refused}
+			if len(r.Delivered) > 0 {
+				// A retry to recipients that refused it for now (a greylisting CERT's
+				// copy): the party's cooldown began with its first mail.
+				delivery.Network = netip.Prefix{}
+			}
+		}
+		var marks []store.RefusedMailbox
+		for _, e := range a.refused {
+			marks = append(marks, store.RefusedMailbox{Email: e, Time: now, Report: r.ID, Reply: a.replies[e]})
+			refused[bareAddress(e)] = marks[len(marks)-1]
+		}
+		for _, e := range a.took {
+			delete(refused, bareAddress(e))
+		}
+		retry := derr == nil || mailer.Temporary(derr)
+		giveUp := len(a.later) > 0 && retry && policy.GiveUp(r.FirstTried, now)
 		// A server's reply may quote the recipient's (a relay passes on what the abuse
 		// desk's server said): the stored error, which outbox prints, is one printable line.
 		why := ""
 		if derr != nil {
 			why = sanitizeText(derr.Error())
 		}
-		err = p.store.FinishDelivery(r.ID, func(s *abusewatch.Report) error {
-			s.Updated = now
+		note := attemptNote(a)
+		err = p.store.FinishAttempt(r.ID, func(s *abusewatch.Report) error {
+			s.Updated, s.BeforeData = now, false
+			s.Delivered = append(s.Delivered, a.took...)
+			s.Refused = append(s.Refused, a.refused...)
+			had := len(s.Delivered) > 0
+			if derr == nil {
+				s.Location = loc
+			}
 			switch {
-			case derr == nil:
-				s.State, s.Location, s.Error, s.NextAttempt = abusewatch.ReportSent, loc, "", time.Time{}
-			case errors.Is(derr, mailer.ErrMayHaveArrived):
+			case mayHave:
 				// As after a stop while sending (RecoverInterrupted): a person decides.
 				s.State, s.Error = abusewatch.ReportPendingApproval, fmt.Sprintf("%s; it is not sent again on its own: check the mail "+
 					"server's log, then `%s` to send it or `%s`", why, p.cfg.Command("report approve", s.ID), p.cfg.Command("report reject", s.ID))
-			case giveUp:
-				s.State, s.Error = abusewatch.ReportFailed, fmt.Sprintf("gave up after %d attempts since %s: %s",
-					s.Attempts, s.Created.In(p.zone()).Format("2006-01-02 15:04 -0700"), why)
-			case temporary:
-				s.State, s.Error, s.NextAttempt = abusewatch.ReportQueued, why, now.Add(policy.Backoff(s.Attempts))
+			case len(a.later) == 0 && had:
+				s.State, s.Error, s.NextAttempt = abusewatch.ReportSent, note, time.Time{}
+				if note == "" && len(s.Refused) > 0 {
+					// An earlier attempt's refusal for good (its reply is in the log).
+					s.Error = fmt.Sprintf("sent to %s; refused for good by %s", strings.Join(s.Delivered, ", "), strings.Join(s.Refused, ", "))
+				}
+			case len(a.later) == 0:
+				s.State, s.Error = abusewatch.ReportFailed, cmp.Or(note, why)
+			case retry && !giveUp:
+				s.State, s.NextAttempt = abusewatch.ReportQueued, now.Add(policy.Backoff(s.Attempts))
+				s.Error = cmp.Or(why, note)
+				if had || len(a.refused) > 0 {
+					s.Error = fmt.Sprintf("%s; tried again to %s only", note, strings.Join(a.later, ", "))
+				}
 			default:
-				s.State, s.Error = abusewatch.ReportFailed, why
+				gave := cmp.Or(why, note)
+				if giveUp {
+					gave = fmt.Sprintf("gave up after %d attempts since %s: %s", s.Attempts,
+						s.FirstTried.In(p.zone()).Format("2006-01-02 15:04 -0700"), cmp.Or(why, note))
+				}
+				s.State, s.Error, s.NextAttempt = abusewatch.ReportFailed, gave, time.Time{}
+				if had {
+					// Those that took it have it: it went, not to all.
+					s.State = abusewatch.ReportSent
+					s.Error = fmt.Sprintf("not sent to %s: %s", strings.Join(a.later, ", "), gave)
+				}
 			}
 			return nil
-		}, delivery)
+		}, delivery, marks, a.took)
 		if err != nil {
 			return err
 		}
-		if errors.Is(derr, mailer.ErrMayHaveArrived) {
+		if delivery != nil {
+			sent = append(sent, sentOf([]store.Delivery{*delivery})...)
+		}
+		for _, m := range marks {
+			p.log.Warn("recipient refused the report for good: no further report goes to it without your approval",
+				"id", r.ID, "refused", m.Email, "reply", m.Reply, "approve", p.cfg.Command("report approve", r.ID))
+		}
+		if mayHave {
 			p.log.Warn("report may have arrived though the mail server did not answer: not sending it again without your approval",
 				"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "err", derr, "approve", p.cfg.Command("report approve", r.ID))
 			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
 			continue
 		}
-		if derr != nil {
-			p.log.Warn("report delivery failed", "id", r.ID, "attempt", r.Attempts, "temporary", temporary && !giveUp,
-				"retry", temporary && !giveUp, "err", derr)
-			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
-			continue
+		if len(a.took) > 0 {
+			p.Counters.Delivered.Add(1)
+			p.log.Info("report delivered", "id", r.ID, "to", strings.Join(a.took, ", "), "where", loc)
 		}
-		sent = append(sent, mailer.Sent{Report: r.ID, Time: now, Emails: r.Contact.Emails, Network: r.Contact.Network})
-		p.Counters.Delivered.Add(1)
-		p.log.Info("report delivered", "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "where", loc)
+		if len(a.later) > 0 && derr == nil {
+			p.log.Warn("recipients refused the report for now: it is tried again to them only", "id", r.ID,
+				"later", strings.Join(a.later, ", "), "why", note, "retry", !giveUp)
+		}
+		if derr != nil && len(a.refused) == 0 {
+			p.log.Warn("report delivery failed", "id", r.ID, "attempt", r.Attempts, "temporary", retry && !giveUp,
+				"retry", retry && !giveUp, "err", derr)
+		}
+		if derr != nil {
+			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -41,6 +41,9 @@ type ReportsChanged struct {
 	// the outbox stands (ApprovedFate): approve tells the admin, and it must be what
 	// happens.
 	Fates []ApprovedFate `json:"fates,omitempty"`
+	// Failed is, when approve took the reports waiting for approval but not the failed
+	// ones, how many failed: approve --failed re-queues them.
+	Failed int `json:"failed,omitempty"`
 }
 
 // ApprovedFate is what the next round does with a report approve queued: it goes at
@@ -70,33 +73,68 @@ type ApprovedFate struct {
 // and says which it queued and which were queued already. The
 // cooldown and the limits still apply when they are delivered.
 func ApproveReports(cfg *Config, st *store.Store, ids []string, all bool, now time.Time) (ReportsChanged, error) {
+	return Approve(cfg, st, Approval{IDs: ids, Pending: all}, now)
+}
+
+// Approval is what approve queues: the reports IDs and, with Pending, every report
+// waiting for approval, with Failed, every failed one (after the admin fixed what
+// failed them all: a relay that refused us, a certificate), those to a guessed
+// contact aside (ReportsChanged.Guesses).
+type Approval struct {
+	IDs             []string
+	Pending, Failed bool
+}
+
+// Approve queues the reports of a for delivery at the daemon's next round, and says
+// which it queued and which were queued already. Approving means trying again: a
+// report's recipients that refused a report for good are tried again (their marks
+// are forgotten), and mail.give_up_after counts from its next attempt. The cooldown
+// and the limits still apply when they are delivered.
+func Approve(cfg *Config, st *store.Store, a Approval, now time.Time) (ReportsChanged, error) {
 	if cfg.Policy.Mode == "observe" {
 		return ReportsChanged{}, fmt.Errorf("policy.mode is \"observe\" in %s: nothing is sent in that mode; set it to \"review\" first", cfg.file)
 	}
-	if all {
-		pending, err := st.Reports(abusewatch.ReportPendingApproval)
+	ids := a.IDs
+	var states []abusewatch.ReportState
+	if a.Pending {
+		states = append(states, abusewatch.ReportPendingApproval)
+	}
+	if a.Failed {
+		states = append(states, abusewatch.ReportFailed)
+	}
+	var guesses []string
+	if len(states) > 0 {
+		rs, err := st.Reports(states...)
 		if err != nil {
 			return ReportsChanged{}, err
 		}
-		ids = nil
-		var guesses []string
-		for _, r := range pending {
+		for _, r := range rs {
 			if r.Contact.Guess {
 				guesses = append(guesses, r.ID)
 				continue
 			}
 			ids = append(ids, r.ID)
 		}
-		res, err := changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
-		res.Guesses = guesses
-		if err == nil {
-			res.Fates, err = nextRoundFates(cfg, st, res.Changed, now)
-		}
-		return res, err
 	}
 	res, err := changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
+	res.Guesses = guesses
+	for _, id := range res.Changed {
+		if err != nil {
+			break
+		}
+		var r abusewatch.Report
+		var ok bool
+		if r, ok, err = st.Report(id); err == nil && ok {
+			err = st.ClearRefused(unsentTo(r))
+		}
+	}
 	if err == nil {
 		res.Fates, err = nextRoundFates(cfg, st, res.Changed, now)
+	}
+	if err == nil && a.Pending && !a.Failed {
+		var failed []abusewatch.Report
+		failed, err = st.Reports(abusewatch.ReportFailed)
+		res.Failed = len(failed)
 	}
 	return res, err
 }
@@ -121,10 +159,7 @@ func nextRoundFates(cfg *Config, st *store.Store, ids []string, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	sent := make([]mailer.Sent, len(ds))
-	for i, d := range ds {
-		sent[i] = mailer.Sent{Report: d.Report, Time: d.Time, Emails: d.Emails, Network: d.Network}
-	}
+	sent := sentOf(ds)
 	// What the round delivers: each report, or a group joined into one.
 	type unit struct {
 		r       abusewatch.Report
@@ -191,10 +226,12 @@ func nextRoundFates(cfg *Config, st *store.Store, ids []string, now time.Time) (
 	return out, nil
 }
 
-// approved queues a report at now, approved by the admin.
+// approved queues a report at now, approved by the admin: tried again from now, its
+// mail.give_up_after counting from its next attempt.
 func approved(now time.Time) func(r *abusewatch.Report) {
 	return func(r *abusewatch.Report) {
 		r.State, r.Updated, r.NextAttempt, r.Waiting, r.Approved = abusewatch.ReportQueued, now, time.Time{}, "", now
+		r.FirstTried, r.Refused = time.Time{}, nil // tried again, to those that refused it too
 	}
 }
 
@@ -471,10 +508,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if err != nil {
 		return Preview{}, err
 	}
-	sent := make([]mailer.Sent, len(ds))
-	for i, d := range ds {
-		sent[i] = mailer.Sent{Report: d.Report, Time: d.Time, Emails: d.Emails, Network: d.Network}
-	}
+	sent := sentOf(ds)
 	until, hold := policy.Hold(r, sent, now)
 	held := !until.IsZero()
 	var fate string
@@ -548,6 +582,17 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 			// Another party of a split network incident (addr's own party's hold is
 			// told above, as it is now).
 			fate = fmt.Sprintf("Its incident %s (%s) %s (at the last round). After that: %s", inc.ID, inc.Network, m.why, fate)
+		}
+	}
+	if cfg.Policy.Mode != "observe" {
+		// A recipient that refused a report for good has every report wait for the
+		// admin (DeliverAt).
+		w, err := refusedPreview(st, contact.Emails, loc)
+		if err != nil {
+			return Preview{}, err
+		}
+		if w != "" {
+			fate = strings.TrimSpace(w) + " Otherwise: " + fate
 		}
 	}
 	return Preview{Report: r, Fate: fate}, nil

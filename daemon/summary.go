@@ -307,6 +307,14 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		case abusewatch.ReportSent:
 			if inPeriod(r.Updated, after, now) {
 				s.Sent++
+				if len(r.Refused) > 0 || r.Error != "" {
+					// Sent, not to every recipient: who refused, and why.
+					if s.PartlySent++; len(s.PartlySentReports) < summaryPendingReports {
+						l := line("")
+						l.Problem = sanitizeText(r.Error)
+						s.PartlySentReports = append(s.PartlySentReports, l)
+					}
+				}
 			}
 		case abusewatch.ReportHeld:
 			if inPeriod(r.Updated, after, now) {
@@ -342,6 +350,7 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 			}
 			if s.PendingTotal++; len(s.Pending) < summaryPendingReports {
 				l := line(report + " approve " + r.ID)
+				l.Problem = sanitizeText(r.Error) // why it waits, when not for review mode alone (a mailbox that refused one)
 				if r.Contact.Guess {
 					l.Command = report + " show " + r.ID + ", then " + l.Command
 					l.Problem = "a guess, read it first: the registry names no one, and the recipients are of the domain of the reverse name " +

@@ -22,16 +22,20 @@ type Policy struct {
 	DailyCap      int            // reports in any 24 hours; 0: no limit
 	RetryMin      time.Duration  // the first back-off after a temporary failure
 	RetryMax      time.Duration  // the longest back-off
-	GiveUpAfter   time.Duration  // a report still failing temporarily this long after it was written fails for good
+	GiveUpAfter   time.Duration  // a report still failing temporarily this long after its first attempt (since it was queued or approved) fails for good
 	Location      *time.Location // the zone of the times in Hold's reasons; nil: UTC
 }
 
-// Sent is one report that left: what the cooldown and the limits count.
+// Sent is one report that left: what the cooldown and the limits count. A mail whose
+// recipient's server refused it reached that server as much as one it took, and counts
+// as one: the desk that refused (its spam filter, a full mailbox) is not sent another
+// at every incident.
 type Sent struct {
 	Report  string
 	Time    time.Time
 	Emails  []string
 	Network netip.Prefix
+	Refused []string // those of Emails whose server refused it
 }
 
 // Backoff is the wait after the nth failed attempt (n >= 1): RetryMin, doubled for each
@@ -44,9 +48,10 @@ func (p Policy) Backoff(n int) time.Duration {
 	return min(d, max(p.RetryMax, p.RetryMin))
 }
 
-// GiveUp says whether a report written at created has been failing for too long.
-func (p Policy) GiveUp(created, now time.Time) bool {
-	return p.GiveUpAfter > 0 && now.Sub(created) >= p.GiveUpAfter
+// GiveUp says whether a report first tried at first (since it was last queued or
+// approved) has been failing for too long.
+func (p Policy) GiveUp(first, now time.Time) bool {
+	return p.GiveUpAfter > 0 && !first.IsZero() && now.Sub(first) >= p.GiveUpAfter
 }
 
 // Hold says whether r must wait, given the reports sent so far, oldest first (at least
@@ -61,14 +66,21 @@ func (p Policy) Hold(r abusewatch.Report, sent []Sent, now time.Time) (time.Time
 		}
 	}
 	if p.Cooldown > 0 {
-		if s, ok := p.LastTo(r.Contact, sent, now); ok {
+		// r's own earlier attempt (to recipients that took it, while others refused it
+		// for now) starts no cooldown for r's retry to those others.
+		others := slices.DeleteFunc(slices.Clone(sent), func(s Sent) bool { return s.Report == r.ID })
+		if s, ok := p.LastTo(r.Contact, others, now); ok {
 			// Named by this report's own recipients that had it (or its network): the
 			// other recipients of that report are another party's business.
 			who := "the network " + r.Contact.Network.String()
 			if shared := sharedAddresses(PartyEmails(r.Contact), s.Emails); len(shared) > 0 {
 				who = strings.Join(shared, ", ")
 			}
-			later(s.Time.Add(p.Cooldown), fmt.Sprintf("cooldown: %s had a report on %s", who,
+			had := "had a report"
+			if len(s.Refused) > 0 && len(sharedAddresses(PartyEmails(r.Contact), s.Refused)) > 0 {
+				had = "refused a report"
+			}
+			later(s.Time.Add(p.Cooldown), fmt.Sprintf("cooldown: %s %s on %s", who, had,
 				s.Time.In(cmp.Or(p.Location, time.UTC)).Format("2006-01-02 15:04 -0700")))
 		}
 	}

@@ -73,7 +73,7 @@ func (s *SMTP) Deliver(ctx context.Context, r abusewatch.Report) (string, error)
 	if err != nil {
 		return "", s.fail(ctx, err)
 	}
-	reply, err := s.send(c, rcpts, r.Message)
+	reply, err := s.send(progressOf(ctx), c, rcpts, r.Message)
 	if err != nil {
 		return "", s.fail(ctx, err)
 	}
@@ -143,8 +143,9 @@ func (s *SMTP) auth(c *smtp.Client) error {
 	return nil
 }
 
-// send runs one mail transaction and returns the server's final reply.
-func (s *SMTP) send(c *smtp.Client, rcpts []string, msg []byte) (string, error) {
+// send runs one mail transaction and returns the server's final reply; pr, when not
+// nil, learns each recipient's answer and is asked before DATA (Progress).
+func (s *SMTP) send(pr *Progress, c *smtp.Client, rcpts []string, msg []byte) (string, error) {
 	if err := c.Mail(s.From, nil); err != nil {
 		return "", fmt.Errorf("MAIL FROM:<%s>: %w", s.From, err)
 	}
@@ -156,9 +157,11 @@ func (s *SMTP) send(c *smtp.Client, rcpts []string, msg []byte) (string, error) 
 				return "", err // the connection failed: nothing more to try on it
 			}
 			refused = append(refused, fmt.Errorf("RCPT TO:<%s>: %w", to, err))
+			pr.refused(to, err)
 			continue
 		}
 		accepted++
+		pr.accepted(to)
 	}
 	if accepted == 0 {
 		// Worth another try later if any refusal was temporary.
@@ -167,6 +170,9 @@ func (s *SMTP) send(c *smtp.Client, rcpts []string, msg []byte) (string, error) 
 			temp = temp || Temporary(err)
 		}
 		return "", &deliveryError{err: fmt.Errorf("every recipient refused: %w", errors.Join(refused...)), temporary: temp}
+	}
+	if err := pr.beforeData(); err != nil {
+		return "", err
 	}
 	w, err := c.Data()
 	if err != nil {

@@ -51,6 +51,10 @@ type Summary struct {
 	// not gone yet or is in its cooldown: their next report takes them in.
 	PartyWaits    int
 	FailedReports []ReportLine // the failed ones, with the reason
+	// Reports sent in the period that some recipients refused (sent to the others),
+	// with who refused and why.
+	PartlySent        int
+	PartlySentReports []ReportLine
 	// Reports held (observe mode: kept, never sent) and rejected (with why) in the period.
 	Held, Rejected  int
 	RejectedReports []ReportLine
@@ -374,7 +378,7 @@ func (s Summary) sanitized() Summary {
 	s.ByClass, s.ByHost, s.TopAddrs, s.TopNets = counts(s.ByClass), counts(s.ByHost), counts(s.TopAddrs), counts(s.TopNets)
 	s.Compromises, s.New, s.Growing = incidents(s.Compromises), incidents(s.New), incidents(s.Growing)
 	s.FailedReports, s.Pending = reports(s.FailedReports), reports(s.Pending)
-	s.RejectedReports = reports(s.RejectedReports)
+	s.RejectedReports, s.PartlySentReports = reports(s.RejectedReports), reports(s.PartlySentReports)
 	s.Sources = slices.Clone(s.Sources)
 	for i := range s.Sources {
 		s.Sources[i].Name, s.Sources[i].Read = sanitize(s.Sources[i].Name), sanitize(s.Sources[i].Read)

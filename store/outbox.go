@@ -366,13 +366,30 @@ type Delivery struct {
 	Time    time.Time    `json:"time"`
 	Emails  []string     `json:"emails"`
 	Network netip.Prefix `json:"network"`
+	// Refused are those of Emails whose server refused the report: it reached them,
+	// and counts as a delivery does.
+	Refused []string `json:"refused,omitempty"`
 }
 
 // FinishDelivery changes report id with change and, when d is not nil, records the
 // delivery, in one transaction: a report is never marked sent without being counted.
 func (s *Store) FinishDelivery(id string, change func(*abusewatch.Report) error, d *Delivery) error {
+	return s.FinishAttempt(id, change, d, nil, nil)
+}
+
+// FinishAttempt is FinishDelivery that also marks the mailboxes of refused as refusing
+// (RefusedMailboxes) and forgets the marks of the mailboxes took, which took the
+// message, in the same transaction. d, when not nil, is every mail that reached a
+// recipient's server, taken or refused there: the cooldown and the limits count it.
+func (s *Store) FinishAttempt(id string, change func(*abusewatch.Report) error, d *Delivery, refused []RefusedMailbox, took []string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if err := changeReport(tx, id, change); err != nil || d == nil {
+		if err := changeReport(tx, id, change); err != nil {
+			return err
+		}
+		if err := clearRefused(tx, took); err != nil {
+			return err
+		}
+		if err := markRefused(tx, refused); err != nil || d == nil {
 			return err
 		}
 		db := tx.Bucket(bucketDeliveries)

@@ -41,12 +41,16 @@ type outboxEntry struct {
 	Error       string    `json:"error,omitempty"`
 	Location    string    `json:"location,omitempty"`
 	MessageID   string    `json:"message_id"`
+	// Of a report some of whose recipients refused it: those that took it, and those
+	// that refused it for good.
+	Delivered []string `json:"delivered,omitempty"`
+	Refused   []string `json:"refused,omitempty"`
 }
 
 func entryOf(r abusewatch.Report) outboxEntry {
 	e := outboxEntry{ID: r.ID, State: string(r.State), To: r.Contact.Emails, Subject: r.Subject, Incidents: r.Incidents,
 		Created: r.Created, Updated: r.Updated, Attempts: r.Attempts, NextAttempt: r.NextAttempt, Waiting: r.Waiting,
-		Error: r.Error, Location: r.Location, MessageID: r.MessageID}
+		Error: r.Error, Location: r.Location, MessageID: r.MessageID, Delivered: r.Delivered, Refused: r.Refused}
 	if r.Contact.Network.IsValid() {
 		e.Network = r.Contact.Network.String()
 	}
@@ -145,6 +149,8 @@ func note(r abusewatch.Report, loc *time.Location) string {
 		return "waits until " + shownTime(r.NextAttempt, loc) + ": " + short(r.Waiting)
 	case r.State == abusewatch.ReportQueued && !r.NextAttempt.IsZero():
 		return "retry at " + shownTime(r.NextAttempt, loc) + " after: " + short(r.Error)
+	case r.State == abusewatch.ReportSent && r.Error != "":
+		return short(r.Error) // not to every recipient: who refused it, and why
 	case r.State == abusewatch.ReportSent:
 		return short(r.Location)
 	case r.Error != "":

@@ -28,10 +28,10 @@ type reportCommand struct {
 
 func (c *reportCommand) Name() string { return "report" }
 func (c *reportCommand) Synopsis() string {
-	return "show, approve, reject or preview abuse reports (show ID | approve ID…|--all | reject ID… | preview ADDR)"
+	return "show, approve, reject or preview abuse reports (show ID | approve ID…|--all|--failed | reject ID… | preview ADDR)"
 }
 
-const reportUsage = "[--config FILE] show ID [--raw|--json] | approve ID...|--all | reject ID... | preview ADDR [--raw|--json]"
+const reportUsage = "[--config FILE] show ID [--raw|--json] | approve ID...|--all|--failed | reject ID... | preview ADDR [--raw|--json]"
 
 const reportHelp = `
 An ID may be shortened to its first 6 or more characters. approve queues reports
@@ -40,7 +40,11 @@ or the cooldown or a limit holds it, until when it says; reports approved to one
 guessed contact that have not gone yet are written again as one report, one mail.
 It also re-queues a failed report; a report queued already is left as it is, and
 that is no error. approve --all leaves out reports to a guessed contact: read
-each, then approve it by its ID. reject marks reports never to be sent. preview
+each, then approve it by its ID. approve --failed re-queues every failed report
+(guesses aside), once what failed them is fixed (the relay refused us, a
+certificate, AUTH); with --all too, both. Approving tries again: to a mailbox
+that refused a report for good, and with mail.give_up_after counted afresh.
+reject marks reports never to be sent. preview
 shows the report abusewatch would write about the attacking address ADDR now.
 `
 
@@ -55,6 +59,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	asJSON := f.asJSON
 	raw := fs.Bool("raw", false, "show, preview: print the message exactly as it is (or was) sent")
 	all := fs.Bool("all", false, "approve: every report waiting for approval")
+	failed := fs.Bool("failed", false, "approve: every failed report, to try again (after fixing the relay or the TLS settings)")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -73,11 +78,11 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			return &usageError{fmt.Sprintf("%s: give --raw (the message as it is sent) or --json (the report, with its message in \"message\"), not both", action)}
 		}
 	case "approve":
-		if len(ids) == 0 && !*all {
-			return &usageError{"name the reports to approve, or --all"}
+		if len(ids) == 0 && !*all && !*failed {
+			return &usageError{"name the reports to approve, or --all (those waiting for approval) or --failed"}
 		}
-		if len(ids) > 0 && *all {
-			return &usageError{"give report IDs or --all, not both"}
+		if len(ids) > 0 && (*all || *failed) {
+			return &usageError{"give report IDs or --all/--failed, not both"}
 		}
 	case "reject":
 		if len(ids) == 0 {
@@ -151,13 +156,16 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		if *all {
 			query.Set("all", "1")
 		}
+		if *failed {
+			query.Set("failed", "1")
+		}
 		cfg, err := queryOrOffline(ctx, f, c.stderr,
 			func(cl *adminClient) error {
 				return cl.call(ctx, "POST", apiPath("v1", "reports", action), query, &done)
 			},
 			func(cfg *daemon.Config, st *store.Store) (err error) {
 				if action == "approve" {
-					done, err = daemon.ApproveReports(cfg, st, ids, *all, now)
+					done, err = daemon.Approve(cfg, st, daemon.Approval{IDs: ids, Pending: *all, Failed: *failed}, now)
 				} else {
 					done, err = daemon.RejectReports(st, ids, now)
 				}
@@ -173,7 +181,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 				past, goal = "rejected", "rejected"
 			}
 			out := map[string]any{past: orEmpty(done.Changed), "already_" + goal: orEmpty(done.Already)}
-			if action == "approve" && *all {
+			if action == "approve" && (*all || *failed) {
 				out["guesses_left_out"] = orEmpty(done.Guesses)
 			}
 			if action == "approve" {
@@ -201,8 +209,14 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		}
 		if action == "approve" && len(done.Changed) > 0 {
 			c.printFates(done.Changed, done.Fates, cfg)
-		} else if action == "approve" && *all && err == nil && len(done.Guesses) == 0 {
+		} else if action == "approve" && *all && !*failed && err == nil && len(done.Guesses) == 0 {
 			fmt.Fprintln(c.stdout, "No report waits for approval.")
+			if done.Failed > 0 {
+				fmt.Fprintf(c.stdout, "%d failed: %s re-queues them, once what failed them is fixed.\n", done.Failed,
+					daemon.Command(*f.config, "report approve", "--failed"))
+			}
+		} else if action == "approve" && *failed && err == nil && len(done.Guesses) == 0 {
+			fmt.Fprintln(c.stdout, "No report waits for approval or has failed.")
 		}
 		// A guess's recipient may have nothing to do with the address: --all never
 		// approves one unread.

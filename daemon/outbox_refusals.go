@@ -1,0 +1,245 @@
+package daemon
+
+import (
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// A delivery is judged recipient by recipient (mailer.Progress): a report is sent to
+// those that took it, tried again later to those that refused it for now (4xx) and to
+// no one twice, and a recipient that refused it for good (5xx at RCPT TO or to the
+// message) is marked refusing in the store: no further report goes to it on its own
+// (each waits for the admin, saying why) until the admin approves one, which tries
+// again, or it takes one. A refusal reached the desk's server as much as a delivery,
+// and counts as one in the cooldown and the limits: a desk that refuses is not sent
+// another report at every incident.
+
+// attempt is what one delivery of a report did to each of the recipients it was sent to.
+type attempt struct {
+	took     []string          // took the message
+	refused  []string          // refused it for good
+	replies  map[string]string // of each refused one, the server's reply (one printable line)
+	later    []string          // refused it for now, or were not reached: tried again
+	laterWhy map[string]string // of those refused for now, the server's reply
+}
+
+// reached are the recipients whose server had the report, taking or refusing it.
+func (a attempt) reached() []string { return slices.Concat(a.took, a.refused) }
+
+// attemptOf is what delivering to targets (addresses of a report's contact) did, from
+// the transport's Progress and error. A transport that tells nothing (a maildir) took
+// it for all or for none.
+func attemptOf(targets []string, pr *mailer.Progress, derr error) attempt {
+	a := attempt{replies: map[string]string{}, laterWhy: map[string]string{}}
+	byBare := map[string]string{} // bare lower-case address → as the contact spells it
+	for _, t := range targets {
+		byBare[bareAddress(t)] = t
+	}
+	of := func(bare string) string {
+		if t, ok := byBare[bareAddress(bare)]; ok {
+			return t
+		}
+		return bare
+	}
+	told := len(pr.Accepted) > 0 || len(pr.Refused) > 0
+	switch {
+	case derr == nil && !told:
+		a.took = slices.Clone(targets)
+	case derr == nil:
+		for _, e := range pr.Accepted {
+			a.took = append(a.took, of(e))
+		}
+	case pr.DataStarted && !mailer.Temporary(derr):
+		// The server's answer to the message, for every recipient it had accepted.
+		for _, e := range pr.Accepted {
+			a.refused = append(a.refused, of(e))
+			a.replies[of(e)] = sanitizeText(derr.Error())
+		}
+	}
+	for _, r := range pr.Refused {
+		e := of(r.Email)
+		if mailer.Temporary(r.Err) {
+			a.laterWhy[e] = sanitizeText(r.Err.Error())
+			continue
+		}
+		a.refused = append(a.refused, e)
+		a.replies[e] = sanitizeText(r.Err.Error())
+	}
+	for _, t := range targets {
+		if !containsFold(a.took, t) && !containsFold(a.refused, t) {
+			a.later = append(a.later, t)
+		}
+	}
+	return a
+}
+
+// bareAddress is the address of e ("Abuse Desk <abuse@x>" → "abuse@x"), in lower case.
+func bareAddress(e string) string {
+	if a, err := mail.ParseAddress(e); err == nil {
+		e = a.Address
+	}
+	return strings.ToLower(strings.TrimSpace(e))
+}
+
+// containsFold says whether list holds the address e, whatever its case.
+func containsFold(list []string, e string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return bareAddress(x) == bareAddress(e) })
+}
+
+// unsentTo are the recipients of r still to be sent to: neither took it nor refused
+// it for good.
+func unsentTo(r abusewatch.Report) []string {
+	var out []string
+	for _, e := range r.Contact.Emails {
+		if !containsFold(r.Delivered, e) && !containsFold(r.Refused, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// refusedMarks are the marked mailboxes by bare address.
+func refusedMarks(st *store.Store) (map[string]store.RefusedMailbox, error) {
+	ms, err := st.RefusedMailboxes()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]store.RefusedMailbox, len(ms))
+	for _, m := range ms {
+		out[bareAddress(m.Email)] = m
+	}
+	return out, nil
+}
+
+// refusedBy is the marks of those of emails that refused a report for good since
+// approved (when the admin last approved the report they are to get): such a report
+// waits for the admin.
+func refusedBy(emails []string, marks map[string]store.RefusedMailbox, approved time.Time) []store.RefusedMailbox {
+	var out []store.RefusedMailbox
+	for _, e := range emails {
+		if m, ok := marks[bareAddress(e)]; ok && m.Time.After(approved) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// refusedWords says why a report to the mailboxes of ms waits for the admin, with the
+// commands for report id.
+func (p *Pipeline) refusedWords(ms []store.RefusedMailbox, id string) string {
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s refused report %s for good on %s: %s", m.Email, shortID(m.Report),
+			m.Time.In(p.zone()).Format("2006-01-02 15:04 -0700"), m.Reply))
+	}
+	return fmt.Sprintf("held for you: %s; no report goes to a mailbox that refused one without your approval: `%s` tries again (or `%s`)",
+		strings.Join(parts, "; "), p.cfg.Command("report approve", id), p.cfg.Command("report reject", id))
+}
+
+// refusedPreview is what PreviewReport says of a report to emails when some of them
+// refused one for good: "" when none did.
+func refusedPreview(st *store.Store, emails []string, loc *time.Location) (string, error) {
+	marks, err := refusedMarks(st)
+	if err != nil {
+		return "", err
+	}
+	ms := refusedBy(emails, marks, time.Time{})
+	if len(ms) == 0 {
+		return "", nil
+	}
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s refused report %s for good on %s (%s)", m.Email, shortID(m.Report),
+			m.Time.In(loc).Format("2006-01-02 15:04 -0700"), m.Reply))
+	}
+	return fmt.Sprintf("%s: it would wait for your approval in every mode, and approving it tries again.", strings.Join(parts, "; ")), nil
+}
+
+// sentOf is the deliveries ds as the policy counts them.
+func sentOf(ds []store.Delivery) []mailer.Sent {
+	out := make([]mailer.Sent, len(ds))
+	for i, d := range ds {
+		out[i] = mailer.Sent{Report: d.Report, Time: d.Time, Emails: d.Emails, Network: d.Network, Refused: d.Refused}
+	}
+	return out
+}
+
+// heldForRefusal puts queued report r, to mailboxes of ms that refused a report for
+// good since it was last approved, to the admin (pending-approval), saying why.
+func (p *Pipeline) heldForRefusal(r abusewatch.Report, ms []store.RefusedMailbox, now time.Time) error {
+	why := p.refusedWords(ms, r.ID)
+	held := false
+	if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+		if held = s.State == abusewatch.ReportQueued; held {
+			s.State, s.Updated, s.NextAttempt, s.Waiting, s.Error = abusewatch.ReportPendingApproval, now, time.Time{}, "", why
+		}
+		return nil
+	}); err != nil || !held {
+		return err
+	}
+	p.log.Info("report waits for your approval: a recipient refused a report for good", "id", r.ID,
+		"to", strings.Join(r.Contact.Emails, ", "), "approve", p.cfg.Command("report approve", r.ID))
+	return nil
+}
+
+// attemptNote says what attempt a did to each recipient: who took the report (when
+// others did not), who refused it for good and who for now, with the servers' replies;
+// "" when every recipient took it.
+func attemptNote(a attempt) string {
+	var parts []string
+	if len(a.took) > 0 && (len(a.refused) > 0 || len(a.later) > 0) {
+		parts = append(parts, "sent to "+strings.Join(a.took, ", "))
+	}
+	var refused, later []string
+	for _, e := range a.refused {
+		refused = append(refused, e+": "+a.replies[e])
+	}
+	for _, e := range a.later {
+		if w, ok := a.laterWhy[e]; ok {
+			later = append(later, e+": "+w)
+		}
+	}
+	if len(refused) > 0 {
+		parts = append(parts, "refused for good by "+strings.Join(refused, "; "))
+	}
+	if len(later) > 0 {
+		parts = append(parts, "refused for now by "+strings.Join(later, "; "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// noteRefusals says, of each report waiting for approval without a note (review mode),
+// when a mailbox it goes to refused a report for good since it was last approved: the
+// admin reads why before approving it, as of one held in auto mode (heldForRefusal).
+func (p *Pipeline) noteRefusals(marks map[string]store.RefusedMailbox) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	pending, err := p.store.Reports(abusewatch.ReportPendingApproval)
+	if err != nil {
+		return err
+	}
+	for _, r := range pending {
+		ms := refusedBy(unsentTo(r), marks, r.Approved)
+		if r.Error != "" || len(ms) == 0 {
+			continue
+		}
+		why := p.refusedWords(ms, r.ID)
+		if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if s.State == abusewatch.ReportPendingApproval && s.Error == "" {
+				s.Error = why
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
