@@ -1830,9 +1830,9 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			return err
 		}
 		r.Attempts++
-		// A delivery begun is let finish (mail.timeout bounds it) when the daemon stops:
-		// cut off after the message went, it would be queued and sent again.
-		loc, derr := transport.Deliver(context.WithoutCancel(ctx), r)
+		// A stop gives a delivery begun a grace to finish (mailer.SMTP's StopGrace): cut
+		// off after the message went, it waits for approval (ErrMayHaveArrived).
+		loc, derr := transport.Deliver(ctx, r)
 		var delivery *store.Delivery
 		if derr == nil {
 			delivery = &store.Delivery{Report: r.ID, Time: now, Emails: r.Contact.Emails, Network: r.Contact.Network}
