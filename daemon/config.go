@@ -512,6 +512,12 @@ func (c *Config) validate() error {
 		if !slices.Contains([]string{"none", "starttls", "tls"}, c.Mail.TLS) {
 			return bad("mail.tls", "unknown TLS mode %q: use \"none\", \"starttls\" or \"tls\"", c.Mail.TLS)
 		}
+		for _, k := range []struct{ key, v string }{{"mail.ca_file", c.Mail.CAFile}, {"mail.tls_server_name", c.Mail.TLSServerName}} {
+			if k.v != "" && c.Mail.TLS == "none" {
+				// Set to trust the relay's certificate, with TLS off: reports would go in clear.
+				return bad(k.key, "is for a relay spoken to over TLS, but mail.tls = \"none\" checks no certificate: set tls to \"starttls\" (or \"tls\")")
+			}
+		}
 	case "maildir":
 		if c.Mail.Maildir == "" {
 			return bad("mail.maildir", "transport \"maildir\" needs mail.maildir, the folder to write to")
