@@ -148,6 +148,7 @@ func TestCheckConfigNamesABadCAFile(t *testing.T) {
 		{notPEM, notPEM + " holds no PEM certificate"},
 	} {
 		bad := strings.Replace(string(doc), "[mail]\n", "[mail]\nca_file = \""+tc.file+"\"\n", 1)
+		bad = strings.Replace(bad, `tls = "none"`, `tls = "starttls"`, 1)
 		if err := os.WriteFile(config, []byte(bad), 0o644); err != nil {
 			t.Fatal(err)
 		}
