@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/mail"
 	"slices"
@@ -94,7 +95,10 @@ func (s *SMTP) Deliver(ctx context.Context, r abusewatch.Report) (string, error)
 	defer conn.Close()
 	// go-smtp sets a deadline per command but knows no context: closing the connection
 	// is how a cancelled context interrupts whatever it is waiting for.
-	cut := &cutter{conn: conn, stop: context.AfterFunc(upToData, func() { conn.Close() }), ctx: upToData}
+	cut := &cutter{conn: conn, tcp: conn, stop: context.AfterFunc(upToData, func() { conn.Close() }), ctx: upToData}
+	if tc, ok := conn.(*tls.Conn); ok {
+		cut.tcp = tc.NetConn()
+	}
 	defer cut.release()
 
 	c, err := s.session(conn, cfg)
@@ -117,6 +121,7 @@ var errTimedOut = errors.New("timed out")
 // cutter closes the connection when the context of the delivery's current phase ends.
 type cutter struct {
 	conn   net.Conn
+	tcp    net.Conn // the TCP connection below conn's TLS, if any
 	stop   func() bool
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -152,7 +157,7 @@ func stopping(ctx context.Context, grace time.Duration) (context.Context, func()
 		defer t.Stop()
 		select {
 		case <-t.C:
-			cancel(fmt.Errorf("%w, and the %s it was given more did not finish the delivery", context.Cause(ctx), grace))
+			cancel(fmt.Errorf("%w: the delivery under way was given %s more and did not finish", context.Cause(ctx), grace))
 		case <-g.Done():
 		}
 	})
@@ -295,9 +300,14 @@ func (s *SMTP) endData(ctx context.Context, w *smtp.DataCommand, cut *cutter) (*
 	}
 	if errors.Is(err, syscall.ECONNRESET) {
 		// A server that closes its side with data of ours unread resets the connection:
-		// it did not read to the dot, so it did not take the message. (One that read it
-		// all and closes without answering ends it with EOF: that one may have.)
+		// it did not read to the dot, so it did not take the message.
 		return nil, &deliveryError{err: fmt.Errorf("end of DATA: the server dropped the connection before it read the whole message: %w", err), temporary: true}
+	}
+	if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && unacked(cut.tcp) > 0 {
+		// It closed its side (EOF) before our last bytes reached it: its FIN
+		// acknowledges all it had received, and the end of the message is not among
+		// them. One that read it all and closes without answering may have taken it.
+		return nil, &deliveryError{err: fmt.Errorf("end of DATA: the server closed the connection before it received the whole message: %w", err), temporary: true}
 	}
 	// The whole message went and no answer came (a timeout, a connection lost): the
 	// server may have taken it, and sending it again could send it twice.

@@ -93,14 +93,14 @@ func TestSMTPStopWhileAwaitingTheFinalReply(t *testing.T) {
 	}
 }
 
-// dropServer is a real go-smtp server on loopback that reads the first bytes of each
-// message and then closes the connection, unanswered: a server that crashed or was cut
-// off in the middle of DATA.
-func dropServer(t *testing.T) (addr string, got <-chan struct{}) {
+// dropServer is a real go-smtp server on loopback that reads the first read bytes of
+// each message (all of it when read < 0) and then closes the connection, unanswered: a
+// server that crashed or was cut off in the middle of DATA, or after it.
+func dropServer(t *testing.T, read int) (addr string, got <-chan struct{}) {
 	t.Helper()
 	dropped := make(chan struct{}, 10)
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &dropSession{conn: c, dropped: dropped}, nil
+		return &dropSession{conn: c, read: read, dropped: dropped}, nil
 	}))
 	srv.Domain = "mx.test"
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -122,6 +122,7 @@ func dropServer(t *testing.T) (addr string, got <-chan struct{}) {
 
 type dropSession struct {
 	conn    *smtp.Conn
+	read    int
 	dropped chan struct{}
 }
 
@@ -130,25 +131,49 @@ func (s *dropSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
 func (s *dropSession) Reset()                               {}
 func (s *dropSession) Logout() error                        { return nil }
 func (s *dropSession) Data(r io.Reader) error {
-	io.ReadFull(r, make([]byte, 200))
-	s.conn.Close() // the rest of the message, the dot with it, is never read
+	if s.read < 0 {
+		io.Copy(io.Discard, r) // to the dot
+	} else {
+		io.ReadFull(r, make([]byte, s.read))
+	}
+	s.conn.Conn().Close()
 	s.dropped <- struct{}{}
 	return errors.New("dropped")
 }
 
 // A connection lost before the server read the whole message means the server does not
-// have it: a temporary failure, tried again, not "may have arrived" (review 28 F6).
+// have it: a temporary failure, tried again, not "may have arrived" (review 28 F6). The
+// server that closes with our data unread resets the connection; the one that closes
+// before the end of the message even reached it acknowledges in its FIN only what it got.
+// One that read the message to its end and closes unanswered may have taken it.
 func TestSMTPDroppedInTheMiddleOfDataIsTemporary(t *testing.T) {
-	addr, dropped := dropServer(t)
-	r := testReport(t)
+	long := testReport(t)
 	// Longer than what the server reads at once, so that part of it stays unread.
-	if len(r.Message) < 16<<10 {
-		r.Message = append(bytes.Clone(r.Message), bytes.Repeat([]byte("padding to make the message longer\r\n"), 500)...)
-	}
-	_, err := deliver(t, &SMTP{Addr: addr, From: "bounces@example.org"}, r)
-	<-dropped
-	if err == nil || errors.Is(err, ErrMayHaveArrived) || !Temporary(err) {
-		t.Fatalf("err = %v, Temporary = %v, may have arrived = %v; want a temporary error", err, Temporary(err), errors.Is(err, ErrMayHaveArrived))
+	long.Message = append(bytes.Clone(long.Message), bytes.Repeat([]byte("padding to make the message longer\r\n"), 500)...)
+	for _, tc := range []struct {
+		name string
+		read int
+		r    abusewatch.Report
+		may  bool
+	}{
+		{"200 bytes of a long message read", 200, long, false},
+		{"closed before reading any", 0, testReport(t), false},
+		{"closed after the dot", -1, testReport(t), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, dropped := dropServer(t, tc.read)
+			_, err := deliver(t, &SMTP{Addr: addr, From: "bounces@example.org"}, tc.r)
+			<-dropped
+			if tc.may {
+				if !errors.Is(err, ErrMayHaveArrived) || Temporary(err) {
+					t.Fatalf("err = %v, Temporary = %v; want ErrMayHaveArrived", err, Temporary(err))
+				}
+				return
+			}
+			if err == nil || errors.Is(err, ErrMayHaveArrived) || !Temporary(err) {
+				t.Fatalf("err = %v, Temporary = %v, may have arrived = %v; want a temporary error", err, Temporary(err), errors.Is(err, ErrMayHaveArrived))
+			}
+		})
 	}
 }
 
