@@ -82,8 +82,12 @@ func certificateHint(cfg *daemon.Config, config, cert string, err error) string 
 	var b strings.Builder
 	fmt.Fprintf(&b, "The relay %s presented this certificate, which was not verified: %s.\n", cfg.Mail.Server, cert)
 	if he, ok := errors.AsType[x509.HostnameError](err); ok {
-		fmt.Fprintf(&b, "It does not carry the name %q it was checked for: if it is your relay's, set mail.tls_server_name in %s to one of its names.\n",
+		fmt.Fprintf(&b, "It does not carry the name %q it was checked for: if it is your relay's, set mail.tls_server_name in %s to one of its names.",
 			he.Host, config)
+		return b.String()
+	}
+	if cfg.Mail.CAFile != "" {
+		fmt.Fprintf(&b, "mail.ca_file (%s) holds neither it nor the CA that issued it. ", cfg.Mail.CAFile)
 	}
 	fmt.Fprintf(&b, "If it is your relay's own certificate (compare the fingerprint with the relay's), or issued by your own CA, trust it:\n"+
 		"save it (or that CA's certificate) as PEM, e.g. from `openssl s_client%s -connect %s -showcerts </dev/null`,\n"+
