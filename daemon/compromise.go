@@ -124,8 +124,8 @@ func (p *Pipeline) mailCompromises(ctx context.Context, incs []mailer.SummaryInc
 		return err
 	}
 	r := abusewatch.Report{ID: "compromise", Contact: abusewatch.Contact{Emails: []string{p.cfg.Mail.Admin}}, Message: msg}
-	// Let finish when the daemon stops, as the summary is.
-	loc, err := ReportTransport(p.cfg, p.transport).Deliver(context.WithoutCancel(ctx), r)
+	// A stop gives it a grace to finish (mailer.SMTP's StopGrace), as a report.
+	loc, err := ReportTransport(p.cfg, p.transport).Deliver(ctx, r)
 	if err != nil {
 		return err
 	}

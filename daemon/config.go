@@ -21,6 +21,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/detect"
+	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
@@ -183,6 +184,12 @@ type MailConfig struct {
 	Admin        string   `toml:"admin"`
 	Template     string   `toml:"template"`
 	Timeout      Duration `toml:"timeout"`
+	// ReplyTimeout bounds the wait for the reply to a whole message (mailer.SMTP).
+	ReplyTimeout Duration `toml:"reply_timeout"`
+	// CAFile is a PEM file of the certificates trusted for the relay, instead of the
+	// system's (loadCAFile); TLSServerName the name its certificate must carry.
+	CAFile        string `toml:"ca_file"`
+	TLSServerName string `toml:"tls_server_name"`
 
 	HeloName string `toml:"helo_name"`
 	XARF     *bool  `toml:"xarf"`
@@ -381,6 +388,9 @@ func (c *Config) setDefaults() {
 	if c.Mail.Timeout.Duration == 0 && c.unset("mail.timeout") {
 		c.Mail.Timeout = Duration{30 * time.Second}
 	}
+	if c.Mail.ReplyTimeout.Duration == 0 && c.unset("mail.reply_timeout") {
+		c.Mail.ReplyTimeout = Duration{mailer.DefaultReplyTimeout}
+	}
 	if c.Policy.Mode == "" {
 		c.Policy.Mode = "review"
 	}
@@ -438,7 +448,7 @@ func (c *Config) validate() error {
 	for _, d := range []struct {
 		key string
 		v   Duration
-	}{{"lookup.timeout", c.Lookup.Timeout}, {"mail.timeout", c.Mail.Timeout}, {"policy.report_interval", c.Policy.ReportInterval}} {
+	}{{"lookup.timeout", c.Lookup.Timeout}, {"mail.timeout", c.Mail.Timeout}, {"mail.reply_timeout", c.Mail.ReplyTimeout}, {"policy.report_interval", c.Policy.ReportInterval}} {
 		if d.v.Duration <= 0 {
 			return bad(d.key, "must be positive, not %s", d.v)
 		}
@@ -501,6 +511,12 @@ func (c *Config) validate() error {
 	case "smtp":
 		if !slices.Contains([]string{"none", "starttls", "tls"}, c.Mail.TLS) {
 			return bad("mail.tls", "unknown TLS mode %q: use \"none\", \"starttls\" or \"tls\"", c.Mail.TLS)
+		}
+		for _, k := range []struct{ key, v string }{{"mail.ca_file", c.Mail.CAFile}, {"mail.tls_server_name", c.Mail.TLSServerName}} {
+			if k.v != "" && c.Mail.TLS == "none" {
+				// Set to trust the relay's certificate, with TLS off: reports would go in clear.
+				return bad(k.key, "is for a relay spoken to over TLS, but mail.tls = \"none\" checks no certificate: set tls to \"starttls\" (or \"tls\")")
+			}
 		}
 	case "maildir":
 		if c.Mail.Maildir == "" {

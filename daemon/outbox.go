@@ -1876,9 +1876,9 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 				return nil
 			})
 		}}
-		// A delivery begun is let finish (mail.timeout bounds it) when the daemon stops:
-		// cut off after the message went, it would be queued and sent again.
-		loc, derr := transport.Deliver(mailer.WithProgress(context.WithoutCancel(ctx), pr), to)
+		// A stop gives a delivery begun a grace to finish (mailer.SMTP's StopGrace): cut
+		// off after the message went, it waits for approval (ErrMayHaveArrived).
+		loc, derr := transport.Deliver(mailer.WithProgress(ctx, pr), to)
 		mayHave := errors.Is(derr, mailer.ErrMayHaveArrived)
 		var a attempt
 		if !mayHave {

@@ -418,14 +418,14 @@ func TestReportLeftInSendingIsNotResentWithoutApproval(t *testing.T) {
 	}
 }
 
-// A server that takes the whole message and gives no answer within mail.timeout may have
+// A server that takes the whole message and gives no answer within mail.reply_timeout may have
 // delivered it: the report goes to the admin, as after a stop while sending, and is not
 // sent again on its own.
 func TestNoAnswerAfterTheMessageIsNotResentWithoutApproval(t *testing.T) {
 	srv := mailtest.Start(t, mailtest.Options{Hold: true})
 	p, st, logs := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
 	smtp := *p.transport.(*mailer.SMTP)
-	smtp.Timeout = 300 * time.Millisecond // mail.timeout
+	smtp.ReplyTimeout = 300 * time.Millisecond // mail.reply_timeout
 	p.SetTransport(&smtp)
 	attack(t, st, "45.134.26.7", t0, 20)
 	if err := p.Tick(t.Context(), t0); !errors.Is(err, mailer.ErrMayHaveArrived) {

@@ -3,6 +3,9 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -278,11 +281,59 @@ func NewTransport(cfg *Config) (mailer.Transport, error) {
 		}
 		password = strings.TrimSpace(string(b))
 	}
+	tlsConfig := &tls.Config{ServerName: m.TLSServerName}
+	if m.CAFile != "" {
+		roots, err := loadCAFile(m.CAFile)
+		if err != nil {
+			return nil, &ConfigError{File: cfg.file, Line: keyLine(cfg.doc, "mail.ca_file"), Key: "mail.ca_file", Problem: err.Error()}
+		}
+		tlsConfig.RootCAs = roots
+	}
 	host, _ := os.Hostname()
 	return &mailer.SMTP{
 		Addr: m.Server, TLS: m.TLS, Username: m.Username, Password: password,
-		From: m.From, HeloName: host, Timeout: m.Timeout.Duration,
+		From: m.From, HeloName: host, TLSConfig: tlsConfig,
+		Timeout: m.Timeout.Duration, ReplyTimeout: m.ReplyTimeout.Duration,
+		// A stop lets a delivery under way go on this long, within the unit's
+		// TimeoutStopSec (45s) with the rest of the stop.
+		StopGrace: min(m.Timeout.Duration, maxStopGrace),
 	}, nil
+}
+
+// maxStopGrace is the longest a stop waits for a delivery under way (mailer.SMTP's
+// StopGrace): deploy/abusewatch.service gives the whole stop 45 seconds.
+const maxStopGrace = 30 * time.Second
+
+// loadCAFile reads mail.ca_file: the PEM certificates (the relay's own, or the CA that
+// issued it) trusted for the relay instead of the system's roots. Its errors name the
+// file and what is wrong with it.
+func loadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the relay's CA certificates: %w", err)
+	}
+	roots := x509.NewCertPool()
+	n := 0
+	for rest := b; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue // a key or parameters beside the certificate
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: certificate %d does not parse: %w", path, n+1, err)
+		}
+		roots.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate (a block from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----): give the relay's certificate, or the CA's that issued it, in PEM", path)
+	}
+	return roots, nil
 }
 
 // contact finds the abuse contact of addr, counting lookups, failures and their time.

@@ -618,8 +618,8 @@ func (p *Pipeline) SendSummary(ctx context.Context, from, now time.Time) (store.
 		return mark, err
 	}
 	r := abusewatch.Report{ID: "summary", Contact: abusewatch.Contact{Emails: []string{p.cfg.Mail.Admin}}, Message: msg}
-	// Let finish when the daemon stops, as a report is (DeliverAt).
-	loc, err := ReportTransport(p.cfg, p.transport).Deliver(context.WithoutCancel(ctx), r)
+	// A stop gives it a grace to finish (mailer.SMTP's StopGrace), as a report.
+	loc, err := ReportTransport(p.cfg, p.transport).Deliver(ctx, r)
 	if err != nil {
 		return mark, fmt.Errorf("sending it to %s: %w", p.cfg.Mail.Admin, err)
 	}

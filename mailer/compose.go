@@ -267,6 +267,8 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 		h.SetAddressList("Reply-To", []*mail.Address{r})
 	}
 	h.SetSubject(subject)
+	// When it was written; the transports date it again when it is sent (Dated), in
+	// this zone, so that a report approved days later does not carry a stale Date.
 	h.SetDate(now.In(c.reporter.Location))
 	h.SetMessageID(id + "@" + c.domain)
 	h.Set("Auto-Submitted", "auto-generated") // RFC 3834: no vacation replies, please

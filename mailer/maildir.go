@@ -28,7 +28,7 @@ type Maildir struct {
 	Dir string
 }
 
-// Deliver writes r.Message and returns the path of the file in new/. Its errors are
+// Deliver writes r.Message, dated now (Dated), and returns the path of the file in new/. Its errors are
 // local I/O problems: a full disk or quota is temporary (retried, as a relay that is
 // down), anything else (a missing permission) permanent: it needs a person.
 func (m Maildir) Deliver(ctx context.Context, r abusewatch.Report) (string, error) {
@@ -48,9 +48,10 @@ func (m Maildir) Deliver(ctx context.Context, r abusewatch.Report) (string, erro
 			return "", localError(err)
 		}
 	}
-	name := uniqueName(time.Now())
+	now := time.Now()
+	name := uniqueName(now)
 	tmp := filepath.Join(m.Dir, "tmp", name)
-	if err := writeSynced(tmp, r.Message); err != nil {
+	if err := writeSynced(tmp, Dated(r.Message, now)); err != nil {
 		os.Remove(tmp)
 		return "", localError(err)
 	}

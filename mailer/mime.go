@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/mail"
+	"strings"
+	"time"
 
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
@@ -117,4 +120,38 @@ func writeMessage(top gomail.Header, e entity) ([]byte, error) {
 	}
 	msg.Write(e.body)
 	return msg.Bytes(), nil
+}
+
+// Dated is msg with its Date field set to now, in the zone of the Date it has (the
+// reporter's, as the Composer wrote it), for the transports to stamp a message when it
+// is sent: a report waits for approval, a cooldown or a retry, and its Date would
+// otherwise be when it was written. Only the message's own header changes: an OpenPGP
+// signature covers the signed part below it, which keeps it valid, and the new value is
+// made from the clock alone. A message without a Date field (or with one that does not
+// parse) is returned unchanged.
+func Dated(msg []byte, now time.Time) []byte {
+	end := bytes.Index(msg, []byte("\r\n\r\n"))
+	if end < 0 {
+		return msg
+	}
+	for start := 0; start < end; {
+		eol := start + bytes.Index(msg[start:], []byte("\r\n"))
+		line := msg[start:eol]
+		// One line: the Composer never folds the Date field.
+		if name, value, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(name), "Date") &&
+			(eol+2 >= len(msg) || (msg[eol+2] != ' ' && msg[eol+2] != '\t')) {
+			was, err := mail.ParseDate(strings.TrimSpace(string(value)))
+			if err != nil {
+				return msg
+			}
+			_, offset := was.Zone()
+			stamped := "Date: " + now.In(time.FixedZone("", offset)).Format(time.RFC1123Z)
+			out := make([]byte, 0, len(msg)+len(stamped)-len(line))
+			out = append(out, msg[:start]...)
+			out = append(out, stamped...)
+			return append(out, msg[eol:]...)
+		}
+		start = eol + 2
+	}
+	return msg
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
@@ -59,8 +62,36 @@ func (c *mailTestCommand) Run(ctx context.Context, args []string) error {
 		if mailer.Temporary(err) {
 			hint = "a temporary failure: is the relay running and reachable? " + hint
 		}
+		if cert, ok := mailer.PresentedCertificate(err); ok {
+			hint = certificateHint(cfg, *config, cert, err)
+		}
 		return fmt.Errorf("the test message was not accepted: %w\n%s", err, hint)
 	}
 	fmt.Fprintf(c.stdout, "Sent a test message to %s through %s.\nThe server answered: %s\n", rest[0], via, where)
 	return nil
+}
+
+// certificateHint says which certificate the relay presented when it could not be
+// verified, and how to trust it: mail.ca_file (or mail.tls_server_name for a name the
+// certificate does not carry).
+func certificateHint(cfg *daemon.Config, config, cert string, err error) string {
+	starttls := ""
+	if cfg.Mail.TLS == "starttls" {
+		starttls = " -starttls smtp"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "The relay %s presented this certificate, which was not verified: %s.\n", cfg.Mail.Server, cert)
+	if he, ok := errors.AsType[x509.HostnameError](err); ok {
+		fmt.Fprintf(&b, "It does not carry the name %q it was checked for: if it is your relay's, set mail.tls_server_name in %s to one of its names.",
+			he.Host, config)
+		return b.String()
+	}
+	if cfg.Mail.CAFile != "" {
+		fmt.Fprintf(&b, "mail.ca_file (%s) holds neither it nor the CA that issued it. ", cfg.Mail.CAFile)
+	}
+	fmt.Fprintf(&b, "If it is your relay's own certificate (compare the fingerprint with the relay's), or issued by your own CA, trust it:\n"+
+		"save it (or that CA's certificate) as PEM, e.g. from `openssl s_client%s -connect %s -showcerts </dev/null`,\n"+
+		"and set mail.ca_file in %s to that file. Do not set tls = \"none\": reports (and the password) would go in clear.",
+		starttls, cfg.Mail.Server, config)
+	return b.String()
 }
