@@ -231,6 +231,21 @@ func LoadRules(cfg *Config) (Rules, error) {
 	return r, cfg.checkReportable(r.Attack)
 }
 
+// NormalRuleWarnings are the rules of the configured normal_dirs written so that they
+// load but never match (detect.NormalRuleWarnings), for check-config and rules test; none
+// of a directory that cannot be read, which LoadRules reports.
+func NormalRuleWarnings(normalDirs []string) []*detect.RuleError {
+	dirs := make([]detect.RuleDir, len(normalDirs))
+	for i, d := range normalDirs {
+		dirs[i] = detect.RuleDir{FS: os.DirFS(d), Dir: ".", Name: d}
+	}
+	warnings, err := detect.NormalRuleWarnings(dirs...)
+	if err != nil {
+		return nil
+	}
+	return warnings
+}
+
 // NewFinder builds the lookup stage from the config. cache keeps the registries' answers
 // for the addresses asked about (the store, so they outlive a restart); nil keeps them
 // in memory.

@@ -46,6 +46,9 @@ func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
 	for _, w := range warnings {
 		fmt.Fprintf(c.stderr, "warning: %v\n", w)
 	}
+	for _, w := range daemon.NormalRuleWarnings(cfg.Detect.NormalDirs) {
+		fmt.Fprintf(c.stderr, "warning: %v\n", w)
+	}
 	if unit != nil {
 		for _, w := range unit.Warnings {
 			fmt.Fprintf(c.stderr, "warning: %s\n", w)

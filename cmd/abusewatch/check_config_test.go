@@ -155,6 +155,29 @@ func TestCheckConfigWarnsOfMetricsOnEveryInterface(t *testing.T) {
 	}
 }
 
+// A normal rule written so that it loads but never matches (white space after its
+// closing $, as an editor leaves it) is warned of with its file and line, as rules test
+// does: check-config said OK, and the records it was for stayed unknown.
+func TestCheckConfigWarnsOfANormalRuleThatNeverMatches(t *testing.T) {
+	dir := t.TempDir()
+	logFile, rules := filepath.Join(dir, "auth.log"), filepath.Join(dir, "normal")
+	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(rules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rules, "backupd"), []byte("^nightly copy finished in [0-9]+ s$ \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[[source]]\nfiles = [\""+logFile+"\"]\n"+
+		"[detect]\nnormal_dirs = [\""+rules+"\"]\n")
+	stdout, stderr, code := runBinary(t, dir, "check-config", "x.toml")
+	if want := "warning: " + filepath.Join(rules, "backupd") + ":1: white space after the closing $"; code != 0 || !strings.HasPrefix(stdout, "x.toml: OK: ") || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d\nstdout %q\nstderr %q\nwant a warning %q", code, stdout, stderr, want)
+	}
+}
+
 // A bad config gives file:line: key: problem (did you mean …?), and run refuses to start.
 func TestBadConfigIsRefusedByCheckConfigAndRun(t *testing.T) {
 	dir := t.TempDir()

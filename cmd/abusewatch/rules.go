@@ -129,14 +129,8 @@ func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (loadedRules,
 	} else if err != nil {
 		return loadedRules{}, err
 	}
-	dirs := make([]detect.RuleDir, len(cfg.Detect.NormalDirs))
-	for i, d := range cfg.Detect.NormalDirs {
-		dirs[i] = detect.RuleDir{FS: os.DirFS(d), Dir: ".", Name: d}
-	}
-	if warnings, err := detect.NormalRuleWarnings(dirs...); err == nil {
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "Warning: %v\n", w)
-		}
+	for _, w := range daemon.NormalRuleWarnings(cfg.Detect.NormalDirs) {
+		fmt.Fprintf(stderr, "Warning: %v\n", w)
 	}
 	// The daemon's: its sources' hosts and PostgreSQL prefixes too.
 	return loadedRules{Detector: daemon.NewDetector(cfg, rules), bad: len(bad)}, nil
