@@ -108,6 +108,7 @@ type Pipeline struct {
 	log        *slog.Logger
 	store      *store.Store
 	detector   *detect.Detector
+	built      time.Time // when detector's rules began deciding what is read
 	correlator *correlate.Correlator
 	finder     *lookup.Finder
 	composer   *mailer.Composer
@@ -174,6 +175,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		log:         log,
 		store:       st,
 		detector:    NewDetector(cfg, rules),
+		built:       time.Now(),
 		correlator:  corr,
 		finder:      finder,
 		composer:    composer,

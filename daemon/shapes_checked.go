@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -25,16 +28,25 @@ type DecidedShape struct {
 	Rule string `json:"rule"` // FILE:LINE of the rule
 }
 
-// CheckShapes classifies the sample of each of shapes (most frequent first) with d. A
+// ShapeRules are the rules shapes are checked against and since when they decide what
+// is read: a shape seen after that was left unknown by them, whatever its sample.
+type ShapeRules struct {
+	Detector *detect.Detector // nil: rules that do not load, which decide nothing
+	Since    time.Time
+}
+
+// CheckShapes classifies the sample of each of shapes (most frequent first) with r. A
 // sample is classified without the source it was read from, which the store does not
 // keep: a PostgreSQL line of a file's own format, which only its source's declared
 // prefix reads, stays unknown, as does the entry that counts the shapes past the
-// store's limit. limit bounds Unknown (0: all); Decided holds all the decided ones. A
-// nil d (rules that do not load) decides none.
-func CheckShapes(d *detect.Detector, shapes []store.Shape, limit int) CheckedShapes {
+// store's limit. A shape seen since r's rules decide what is read stays unknown too:
+// its sample is its first record, and a rule written for it (naming its address, say)
+// may leave its later records unknown. limit bounds Unknown (0: all); Decided holds all
+// the decided ones.
+func CheckShapes(r ShapeRules, shapes []store.Shape, limit int) CheckedShapes {
 	out := CheckedShapes{Unknown: []store.Shape{}, Decided: []DecidedShape{}}
 	for _, sh := range shapes {
-		if v, ok := decidedNow(d, sh); ok {
+		if v, ok := decidedNow(r, sh); ok {
 			out.Decided = append(out.Decided, DecidedShape{Shape: sh, Now: v.Outcome.String(), Rule: v.Rule})
 			continue
 		}
@@ -45,10 +57,12 @@ func CheckShapes(d *detect.Detector, shapes []store.Shape, limit int) CheckedSha
 	return out
 }
 
-// decidedNow classifies the sample of sh with d (as CheckShapes does), and says
-// whether a rule decides it now: normal, or an attack rule's event.
-func decidedNow(d *detect.Detector, sh store.Shape) (detect.Verdict, bool) {
-	if d == nil || sh.Shape == store.OtherShapes {
+// decidedNow classifies the sample of sh with r (as CheckShapes does), and says
+// whether a rule decides it now (normal, or an attack rule's event) and no record of
+// it was seen since r's rules decide.
+func decidedNow(r ShapeRules, sh store.Shape) (detect.Verdict, bool) {
+	d := r.Detector
+	if d == nil || sh.Shape == store.OtherShapes || !sh.Last.Before(r.Since) {
 		return detect.Verdict{}, false
 	}
 	read := sh.First
@@ -77,5 +91,36 @@ func (d *Daemon) serveCheckedShapes(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, err)
 		return
 	}
-	reply(w, CheckShapes(d.current.Load().detector, shapes, limit), nil)
+	pipe := d.current.Load()
+	reply(w, CheckShapes(pipe.shapeRules(), shapes, limit), nil)
+}
+
+// shapeRules are the pipeline's rules for CheckShapes: in force since it was built.
+func (p *Pipeline) shapeRules() ShapeRules {
+	return ShapeRules{Detector: p.detector, Since: p.built}
+}
+
+// ConfiguredShapeRules are the configured rules for CheckShapes, as a daemon started
+// now would run them (d; nil when they do not load), in force since the newest of the
+// config file, the rule files and this program (its built-in rules) was written: a
+// daemon runs rules only once started or reloaded after they were written.
+func ConfiguredShapeRules(cfg *Config, d *detect.Detector) ShapeRules {
+	var since time.Time
+	newer := func(path string) {
+		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(since) {
+			since = fi.ModTime()
+		}
+	}
+	newer(cfg.file)
+	if exe, err := os.Executable(); err == nil {
+		newer(exe)
+	}
+	for _, dir := range slices.Concat(cfg.Detect.NormalDirs, cfg.Detect.AttackDirs) {
+		newer(dir)
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			newer(filepath.Join(dir, e.Name()))
+		}
+	}
+	return ShapeRules{Detector: d, Since: since}
 }

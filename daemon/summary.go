@@ -552,10 +552,10 @@ func (p *Pipeline) startSummaries(now time.Time) error {
 // what came in this period.
 type storeShapes struct {
 	st *store.Store
-	// The rules loaded now (nil: none): a shape they decide since the admin added a
-	// rule is not shown again (CheckShapes), though the store counts it while its
-	// records are kept.
-	rules *detect.Detector
+	// The rules loaded now (none: no Detector): a shape they decide since the admin
+	// added a rule is not shown again (CheckShapes), though the store counts it while
+	// its records are kept.
+	rules ShapeRules
 	// The counts at the last summary (nil before the first that kept them) and, once
 	// TopShapes ran, those of now, for the next.
 	last, now map[string]int64
@@ -607,7 +607,7 @@ func (p *Pipeline) SendSummary(ctx context.Context, from, now time.Time) (store.
 	if err != nil {
 		return store.SummaryMark{}, err
 	}
-	shapes := &storeShapes{st: p.store, rules: p.detector, last: last.Shapes}
+	shapes := &storeShapes{st: p.store, rules: p.shapeRules(), last: last.Shapes}
 	sum, mark, err := buildSummary(p.cfg, p.store, shapes, why, p.senders.snapshot(), from, now)
 	if err != nil {
 		return mark, err

@@ -460,11 +460,21 @@ func TestDailySummaryLeavesOutTheShapesTheRulesNowDecide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := BuildSummary(cfg, st, &storeShapes{st: st, rules: detect.New(normal, nil, time.UTC)}, nil, now)
+	rules := ShapeRules{Detector: detect.New(normal, nil, time.UTC), Since: now.Add(-30 * time.Minute)}
+	sum, err := BuildSummary(cfg, st, &storeShapes{st: st, rules: rules}, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(sum.Shapes) != 0 {
 		t.Errorf("the summary lists shapes the rules now decide: %+v", sum.Shapes)
+	}
+	// Seen after the rules came (review 31 F4): a record of its shape that they left
+	// unknown, whatever its first sample: listed.
+	rules.Since = now.Add(-2 * time.Hour)
+	if sum, err = BuildSummary(cfg, st, &storeShapes{st: st, rules: rules}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Shapes) != 1 {
+		t.Errorf("the summary leaves out a shape seen after the rules came: %+v", sum.Shapes)
 	}
 }

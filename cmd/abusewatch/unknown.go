@@ -168,10 +168,10 @@ func readShapes(ctx context.Context, f adminFlags, stderr io.Writer, from time.T
 			if err != nil {
 				// Then none of them is known to be decided: all are listed.
 				fmt.Fprintf(stderr, "The configured rules do not load, so the shapes are not checked against them:\n%v\n", err)
-				checked = daemon.CheckShapes(nil, all, limit)
+				checked = daemon.CheckShapes(daemon.ShapeRules{}, all, limit)
 				return nil
 			}
-			checked = daemon.CheckShapes(daemon.NewDetector(cfg, rules), all, limit)
+			checked = daemon.CheckShapes(daemon.ConfiguredShapeRules(cfg, daemon.NewDetector(cfg, rules)), all, limit)
 			return nil
 		})
 	return checked, cfg, err

@@ -130,3 +130,52 @@ func TestUnknownLeavesOutTheShapesTheRulesNowDecide(t *testing.T) {
 	d.cmd.Wait()
 	check("offline, with the configured rules")
 }
+
+// A rule written for a shape's first record (naming its address) decides that sample,
+// not the shape: records of the shape seen after the rules came are still unknown, and
+// unknown lists the shape again, from the daemon and offline (review 31 F4: it said
+// "No unknown records" while rules test showed them).
+func TestUnknownListsAShapeSeenAgainAfterItsRule(t *testing.T) {
+	s := newAdminSetup(t)
+	d := s.start(t)
+	appendFile(t, s.logFile, "2026-11-20T03:00:00.000000+00:00 web1 prober[1]: probe from 192.0.2.10 done\n")
+	waitShapes := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var shapes []store.Shape
+			s.adminJSON(t, &shapes, "unknown", "--since", "3650d")
+			if len(shapes) == 1 && shapes[0].Count == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("shapes after 30s: %+v, want one of %d records", shapes, n)
+			}
+		}
+	}
+	waitShapes(1)
+	s.writeRule(t, "^probe from 192\\.0\\.2\\.10 done$\n")
+	if stdout, stderr, code := s.admin(t, "reload"); code != 0 {
+		t.Fatalf("reload: exit %d\n%s%s", code, stdout, stderr)
+	}
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000000+00:00")
+	appendFile(t, s.logFile, now+" web1 prober[1]: probe from 203.0.113.7 done\n")
+	var checked daemon.CheckedShapes
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.adminJSON(t, &checked, "unknown", "--since", "3650d", "--all")
+		if len(checked.Unknown) == 1 && checked.Unknown[0].Count == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("from the daemon, after a record of the shape the rule leaves unknown: %+v", checked)
+		}
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
+	d.cmd.Wait()
+	s.adminJSON(t, &checked, "unknown", "--since", "3650d", "--all")
+	if len(checked.Unknown) != 1 || len(checked.Decided) != 0 {
+		t.Errorf("offline: %+v, want the shape listed", checked)
+	}
+}
