@@ -44,6 +44,7 @@ type recentEvents struct {
 	byNet   map[netip.Prefix]*positions
 
 	release func([]abusewatch.Event) // if set, takes the batches let go of
+	sources *networkSources          // if set, the network rule's memo, kept by add
 }
 
 type heldBatch struct {
@@ -205,6 +206,9 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 	g := r.group(batch)
 	if len(batch) == 0 {
 		return g
+	}
+	if r.sources != nil {
+		r.sources.add(g)
 	}
 	oldest := g.all.from
 	if r.covered.IsZero() {
