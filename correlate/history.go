@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
 )
@@ -26,15 +27,20 @@ import (
 // added, each index in time order. Events may come a little out of order (several
 // hosts, a delayed syslog); one older than covered is read from the store.
 //
+// It holds at most limit events and limit typical ones' bytes (heldEventBytes), but for
+// the newest batch.
+//
 // A batch is taken in and let go of whole, by its address and network groups (found
 // once per event, for the rules as well): a batch of 20,000 events from a few hundred
 // addresses costs the indexes a few hundred updates, not four per event.
 type recentEvents struct {
-	store   EventReader
-	span    time.Duration
-	limit   int       // events held at most, but for the newest batch
-	covered time.Time // every event added at or after it is held; zero: none added yet
-	sizes   []func(netip.Addr) netip.Prefix
+	store    EventReader
+	span     time.Duration
+	limit    int // events held at most, but for the newest batch
+	maxBytes int // and bytes (heldBytes), but for the newest batch
+	bytes    int
+	covered  time.Time // every event added at or after it is held; zero: none added yet
+	sizes    []func(netip.Addr) netip.Prefix
 
 	// The batches added, not copied: an event's position is its batch's start plus its
 	// index in it. Positions first and on are held.
@@ -51,6 +57,27 @@ type heldBatch struct {
 	start  int
 	evs    []abusewatch.Event
 	groups *batchGroups // and its span, groups.all
+	bytes  int          // heldBytes
+}
+
+// heldEventBytes is the room recentEvents allows a held event, with its strings and its
+// places in the indexes: a typical line (a firewall's of 300 bytes, sshd's of 120)
+// fits it, so that it holds as many events as it did when it counted them alone, and
+// lines of 8 KiB do not take 100,000 times that (review 29 F2: 60,000 of them and the
+// store's cache took 2.6 GB).
+const heldEventBytes = 640
+
+// heldBytes is the memory that holding batch takes: its events, their strings and their
+// places in the indexes (by address and by each network held).
+func (r *recentEvents) heldBytes(batch []abusewatch.Event) int {
+	per := int(unsafe.Sizeof(abusewatch.Event{})) + (1+len(r.sizes))*int(unsafe.Sizeof(0)+unsafe.Sizeof(int32(0)))
+	n := len(batch) * per
+	for i := range batch {
+		for _, f := range batch[i].StringFields() {
+			n += len(*f)
+		}
+	}
+	return n
 }
 
 // batchGroups are the events of a batch by address and by network (those recentEvents
@@ -99,7 +126,7 @@ func (s *span) widen(t time.Time) {
 }
 
 func newRecentEvents(store EventReader, from time.Time, span time.Duration, limit int, sizes []func(netip.Addr) netip.Prefix) *recentEvents {
-	return &recentEvents{store: store, span: span, limit: limit, covered: from, sizes: sizes,
+	return &recentEvents{store: store, span: span, limit: limit, maxBytes: limit * heldEventBytes, covered: from, sizes: sizes,
 		byAddr: map[netip.Addr]*positions{}, byNet: map[netip.Prefix]*positions{}}
 }
 
@@ -215,7 +242,9 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 		r.covered = oldest
 	}
 	start := r.end()
-	r.batches = append(r.batches, heldBatch{start, batch, g})
+	size := r.heldBytes(batch)
+	r.batches = append(r.batches, heldBatch{start, batch, g, size})
+	r.bytes += size
 	for _, ag := range g.addrs {
 		insert(r, r.byAddr, ag.addr, start, ag.at, g.inOrder)
 	}
@@ -225,7 +254,7 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 	for len(r.batches) > 1 {
 		b := r.batches[0]
 		newest := b.groups.all.to
-		if r.end()-r.first <= r.limit && oldest.Sub(newest) <= r.span {
+		if r.end()-r.first <= r.limit && r.bytes <= r.maxBytes && oldest.Sub(newest) <= r.span {
 			break
 		}
 		end := b.start + len(b.evs)
@@ -239,6 +268,7 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 			r.covered = newest.Add(time.Nanosecond)
 		}
 		r.first = end
+		r.bytes -= b.bytes
 		r.batches = r.batches[1:]
 		if r.release != nil {
 			r.release(b.evs)

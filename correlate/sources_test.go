@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,4 +335,63 @@ func sortedAddrs(evs []abusewatch.Event) []netip.Addr {
 	}
 	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
 	return out
+}
+
+// The events held hold at most their bytes, whatever the length of the lines (review
+// 29 F2: 100,000 events of 8 KiB lines), but for the newest batch, and as many events
+// as before when the lines are typical; what they let go of is read from the store.
+func TestRecentEventsHoldAtMostTheirBytes(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		line    int  // bytes
+		counted bool // the count of events, not their bytes, is what it runs up to
+	}{
+		{"typical lines", 300, true},
+		{"lines of 8 KiB", 8 << 10, false},
+	} {
+		st := tempStore(t)
+		const limit = 2_000
+		recent := newRecentEvents(st, time.Time{}, time.Hour, limit, []func(netip.Addr) netip.Prefix{net24})
+		most := 0
+		for b := range 20 {
+			var batch []abusewatch.Event
+			for i := range 250 {
+				k := b*250 + i
+				a := netip.AddrFrom4([4]byte{45, 134, 26, byte(1 + k%5)})
+				line := fmt.Sprintf("%d Failed password for invalid user %s", k, strings.Repeat("x", tc.line))[:tc.line]
+				batch = append(batch, abusewatch.Event{Time: t0.Add(time.Duration(k) * time.Second), Addr: a,
+					Class: abusewatch.ClassAuthFailure, Host: "web1", Service: "sshd", Line: line})
+			}
+			stored, err := st.Commit(batch, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recent.add(stored)
+			bytes := 0
+			for _, h := range recent.batches {
+				bytes += recent.heldBytes(h.evs)
+			}
+			if bytes != recent.bytes {
+				t.Fatalf("%s: %d bytes counted, %d held", tc.name, recent.bytes, bytes)
+			}
+			if len(recent.batches) > 1 && (recent.bytes > recent.maxBytes || recent.end()-recent.first > limit) {
+				t.Fatalf("%s: %d events, %d bytes in %d batches; at most %d and %d", tc.name, recent.end()-recent.first, recent.bytes, len(recent.batches), limit, recent.maxBytes)
+			}
+			most = max(most, recent.end()-recent.first)
+			// What it let go of comes from the store.
+			a := netip.MustParseAddr("45.134.26.1")
+			got, _ := recent.netEvents(net24(a), t0, stored[len(stored)-1].Time)
+			want, _ := st.EventsByNetwork(net24(a), t0, stored[len(stored)-1].Time)
+			if !sameSeqs(got, want) {
+				t.Fatalf("%s: %d events read, %d stored", tc.name, len(got), len(want))
+			}
+		}
+		if tc.counted && most < limit {
+			t.Errorf("%s: held %d events at most, want %d", tc.name, most, limit)
+		}
+		if !tc.counted && most > limit/4 {
+			t.Errorf("%s: held %d events at most", tc.name, most)
+		}
+	}
 }
