@@ -335,18 +335,25 @@ func remove[K comparable](m map[K]*positions, k K, end, n int) {
 // addrEvents gives the events of addr with from <= Time <= to, oldest first: the held
 // ones themselves, or the store's.
 func (r *recentEvents) addrEvents(addr netip.Addr, from, to time.Time) ([]*abusewatch.Event, error) {
-	if from.Before(r.covered) {
+	if from.Before(r.covered) && !r.heldFrom(addr, from) {
 		evs, err := r.store.EventsByAddr(addr, from, to)
 		return pointersTo(evs), err
 	}
 	return r.between(r.byAddr[addr.Unmap()], from, to), nil
 }
 
+// heldFrom says whether the events of addr from from on are all held, though from lies
+// before covered: the memo of its network's sources knows it has none before (a flood
+// of new addresses read each one's window from the store, review 29 F1).
+func (r *recentEvents) heldFrom(addr netip.Addr, from time.Time) bool {
+	return r.sources != nil && r.sources.firstHeld(addr.Unmap(), from, r.covered)
+}
+
 // hostsOf counts the distinct hosts of ours that the events of addr between from and to
 // name, up to atLeast: from the held events, or from the store's indexes when it can
 // count them without reading the events (known false when it cannot).
 func (r *recentEvents) hostsOf(addr netip.Addr, from, to time.Time, atLeast int) (n int, known bool, err error) {
-	if from.Before(r.covered) {
+	if from.Before(r.covered) && !r.heldFrom(addr, from) {
 		hc, ok := r.store.(interface {
 			HostsOf(addr netip.Addr, from, to time.Time, atLeast int) (int, error)
 		})

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"slices"
@@ -25,10 +26,15 @@ import (
 // likely. Of each network it keeps the need sources with the newest last events: the
 // need-th newest is all a count up to need asks for (an older source that comes back
 // takes the place of the oldest kept, or stays out when it is older still).
+//
+// A network that never had more sources than it keeps (most: a flood of new addresses
+// brings one or two to each /24) knows every source's first event too: the memo of an
+// address's /24 (IPv6 /64) tells that the address has no event before the ones held in
+// memory, and its rules read those instead of the store (firstHeld).
 
 // networkSources is the memo of the sources of the networks the network rule judges.
-// add takes each batch in before the rules run; possible is asked by the rules of
-// several networks at once.
+// add takes each batch in before the rules run; possible and firstHeld are asked by the
+// rules of several networks and addresses at once.
 type networkSources struct {
 	store  EventReader
 	need   int                     // the rule's count: sources kept per network
@@ -38,41 +44,47 @@ type networkSources struct {
 
 	mu sync.Mutex
 	// Every event added at or after base is known (UnixNano; math.MinInt64: every
-	// event), and of a network with no memo, every one at or after horizon (memos let
-	// go of hold none later).
+	// event), and of a network with no memo, every one at or after horizon (the memos
+	// let go of for their age hold none later), or at or after evictedCut if it may be
+	// one of evicted (those let go of over the limit).
 	base, horizon int64
+	evicted       bloom
+	evictedCut    int64
 	byNet         map[netip.Prefix]*sourceList
 	newest        int64 // of the events added
 	swept         int64 // newest when memos were last let go of
 }
 
 // sourceList is the memo of one network: its need sources with the newest last events,
-// complete for the events at or after from (UnixNano).
+// complete for the events at or after from (UnixNano), the newest of any at newest.
+// Until one is let go of (full), it holds every source, with its first event.
 type sourceList struct {
 	from, newest int64
+	full         bool
 	src          []sourceAt
 }
 
-// sourceAt is a source (an address, or a /64's first address, in 16 bytes) and the time
-// of its newest event known (UnixNano).
+// sourceAt is a source (an address, or a /64's first address, in 16 bytes) and the times
+// of its first event known and of its newest the rule counts (UnixNano; math.MinInt64
+// for none: successful logins alone).
 type sourceAt struct {
-	key [16]byte
-	at  int64
+	key       [16]byte
+	first, at int64
 }
 
-// networkSourcesLimit is how many networks the memo holds at most (a few hundred bytes
-// each): past it, those seen longest ago are let go of and read once again when they
-// come back.
+// networkSourcesLimit is how many networks the memo holds at most (a hundred bytes
+// each, up to 400 with all need sources): past it, those seen longest ago are let go
+// of, and read once again when they come back within the window.
 var networkSourcesLimit = 100_000
 
 // newNetworkSources is the memo of the events added from base on (zero: all of them).
 func newNetworkSources(store EventReader, need int, tracks func(netip.Prefix) bool, base time.Time, span time.Duration) *networkSources {
 	m := &networkSources{store: store, need: need, tracks: tracks, span: span, limit: networkSourcesLimit,
-		base: math.MinInt64, horizon: math.MinInt64, byNet: map[netip.Prefix]*sourceList{}, newest: math.MinInt64}
+		base: math.MinInt64, horizon: math.MinInt64, evictedCut: math.MinInt64, byNet: map[netip.Prefix]*sourceList{},
+		newest: math.MinInt64, swept: math.MinInt64}
 	if !base.IsZero() {
 		m.base = base.UnixNano()
 	}
-	m.swept = math.MinInt64
 	return m
 }
 
@@ -85,8 +97,8 @@ func networkSource(p netip.Prefix, a netip.Addr) netip.Addr {
 	return a
 }
 
-// add takes in the sources of batch g: the newest event of each address of each
-// network, but for successful logins, which the rule does not count.
+// add takes in the sources of batch g: the first and the newest counted event (any
+// but a successful login) of each address of each network.
 func (m *networkSources) add(g *batchGroups) {
 	tracked := make([]bool, len(g.nets))
 	any := false
@@ -101,14 +113,14 @@ func (m *networkSources) add(g *batchGroups) {
 	defer m.mu.Unlock()
 	for k := range g.addrs {
 		ag := &g.addrs[k]
-		if ag.counted.n == 0 {
-			continue
+		first, last, at := ag.all.from.UnixNano(), ag.all.to.UnixNano(), int64(math.MinInt64)
+		if ag.counted.n > 0 {
+			at = ag.counted.to.UnixNano()
 		}
-		at := ag.counted.to.UnixNano()
-		m.newest = max(m.newest, at)
+		m.newest = max(m.newest, last)
 		for _, j := range ag.nets[:ag.nnets] {
 			if p := g.nets[j].p; tracked[j] {
-				m.see(m.list(p), networkSource(p, ag.addr), at)
+				m.see(m.list(p), networkSource(p, ag.addr), first, last, at)
 			}
 		}
 	}
@@ -125,19 +137,22 @@ func (m *networkSources) list(p netip.Prefix) *sourceList {
 	l := m.byNet[p]
 	if l == nil {
 		l = &sourceList{from: max(m.base, m.horizon), newest: math.MinInt64}
+		if m.evictedCut > l.from && m.evicted.has(p) {
+			l.from = m.evictedCut
+		}
 		m.byNet[p] = l
 	}
 	return l
 }
 
-// see records an event of source a at at in l.
-func (m *networkSources) see(l *sourceList, a netip.Addr, at int64) {
+// see records events of source a from first to last, the newest counted at at, in l.
+func (m *networkSources) see(l *sourceList, a netip.Addr, first, last, at int64) {
 	key := a.As16()
-	l.newest = max(l.newest, at)
+	l.newest = max(l.newest, last)
 	oldest := -1
 	for i := range l.src {
-		if l.src[i].key == key {
-			l.src[i].at = max(l.src[i].at, at)
+		if s := &l.src[i]; s.key == key {
+			s.first, s.at = min(s.first, first), max(s.at, at)
 			return
 		}
 		if oldest < 0 || l.src[i].at < l.src[oldest].at {
@@ -146,38 +161,57 @@ func (m *networkSources) see(l *sourceList, a netip.Addr, at int64) {
 	}
 	switch {
 	case len(l.src) < m.need:
-		l.src = append(l.src, sourceAt{key, at})
+		if len(l.src) == cap(l.src) { // to need, not past it
+			l.src = append(make([]sourceAt, 0, min(max(2*cap(l.src), 1), m.need)), l.src...)
+		}
+		l.src = append(l.src, sourceAt{key, first, at})
 	case at > l.src[oldest].at:
 		// The one let go of is no newer than any kept: it counts for no start that
 		// need sources do not meet without it.
-		l.src[oldest] = sourceAt{key, at}
+		l.src[oldest] = sourceAt{key, first, at}
+		l.full = true
+	default:
+		l.full = true
 	}
 }
 
 // sweep lets go of the memos of the networks with no event within two spans of the
 // newest added (a batch may bring events up to a span older than its newest), and,
 // over the limit, of the half seen longest ago: what comes back of them is read from
-// the store once (horizon).
+// the store once.
 func (m *networkSources) sweep() {
 	m.swept = m.newest
-	cut := m.newest - 2*int64(m.span)
-	if len(m.byNet) > m.limit {
-		newest := make([]int64, 0, len(m.byNet))
-		for _, l := range m.byNet {
-			newest = append(newest, l.newest)
+	if cut := m.newest - 2*int64(m.span); cut > m.horizon {
+		for p, l := range m.byNet {
+			if l.newest < cut {
+				delete(m.byNet, p)
+			}
 		}
-		slices.Sort(newest)
-		cut = max(cut, newest[len(newest)/2]+1)
+		m.horizon = cut
+		if m.evictedCut != math.MinInt64 && m.evictedCut <= m.horizon {
+			m.evicted.clear() // the horizon answers for them
+			m.evictedCut = math.MinInt64
+		}
 	}
-	if cut <= m.horizon {
+	if len(m.byNet) <= m.limit {
 		return
+	}
+	newest := make([]int64, 0, len(m.byNet))
+	for _, l := range m.byNet {
+		newest = append(newest, l.newest)
+	}
+	slices.Sort(newest)
+	cut := newest[len(newest)/2] + 1
+	if m.evicted.bits == nil {
+		m.evicted = newBloom(64 * m.limit)
 	}
 	for p, l := range m.byNet {
 		if l.newest < cut {
 			delete(m.byNet, p)
+			m.evicted.add(p)
 		}
 	}
-	m.horizon = cut
+	m.evictedCut = max(m.evictedCut, cut)
 }
 
 // possible says whether network p may hold events from need distinct sources from start
@@ -201,8 +235,12 @@ func (m *networkSources) possible(p netip.Prefix, start time.Time, need int) (bo
 		}
 		m.mu.Lock()
 		for i := range evs {
-			if e := &evs[i]; e.Class != abusewatch.ClassAuthSuccess && e.Addr.IsValid() {
-				m.see(l, networkSource(p, e.Addr.Unmap()), e.Time.UnixNano())
+			if e := &evs[i]; e.Addr.IsValid() {
+				t, at := e.Time.UnixNano(), e.Time.UnixNano()
+				if e.Class == abusewatch.ClassAuthSuccess {
+					at = math.MinInt64
+				}
+				m.see(l, networkSource(p, e.Addr.Unmap()), t, t, at)
 			}
 		}
 		l.from = min(l.from, s)
@@ -218,3 +256,62 @@ func (m *networkSources) possible(p netip.Prefix, start time.Time, need int) (bo
 	}
 	return n >= need, nil
 }
+
+// firstHeld says whether the memo knows that address a (unmapped) has no event from
+// start on before covered: its /24 (IPv6 /64) is judged by the rule, its memo reaches
+// back to start and holds every source. Its events from start on are then those held
+// from covered on.
+func (m *networkSources) firstHeld(a netip.Addr, start, covered time.Time) bool {
+	p := net24(a)
+	if !m.tracks(p) {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.byNet[p]
+	if l == nil || l.full || l.from > start.UnixNano() {
+		return false
+	}
+	key := a.As16()
+	for _, s := range l.src {
+		if s.key == key {
+			return s.first >= covered.UnixNano()
+		}
+	}
+	return true // no event since from
+}
+
+// bloom is a Bloom filter of networks: has may say yes of one never added, never no of
+// one added.
+type bloom struct {
+	seed maphash.Seed
+	bits []uint64
+}
+
+func newBloom(n int) bloom {
+	return bloom{seed: maphash.MakeSeed(), bits: make([]uint64, max(n/64, 1))}
+}
+
+// at calls fn with the four bits of p.
+func (b *bloom) at(p netip.Prefix, fn func(word int, bit uint64) bool) bool {
+	h := maphash.Comparable(b.seed, p)
+	h1, h2 := h, h>>32|1
+	n := uint64(len(b.bits)) * 64
+	for i := range uint64(4) {
+		x := (h1 + i*h2) % n
+		if !fn(int(x/64), 1<<(x%64)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *bloom) add(p netip.Prefix) {
+	b.at(p, func(w int, bit uint64) bool { b.bits[w] |= bit; return true })
+}
+
+func (b *bloom) has(p netip.Prefix) bool {
+	return b.bits != nil && b.at(p, func(w int, bit uint64) bool { return b.bits[w]&bit != 0 })
+}
+
+func (b *bloom) clear() { clear(b.bits) }

@@ -20,7 +20,14 @@ import (
 type countedStore struct {
 	*store.Store
 	mu    sync.Mutex
-	reads map[netip.Prefix]int
+	reads map[netip.Prefix]int // by network, by address (a single-address prefix)
+}
+
+func (s *countedStore) EventsByAddr(a netip.Addr, from, to time.Time) ([]abusewatch.Event, error) {
+	s.mu.Lock()
+	s.reads[netip.PrefixFrom(a, a.BitLen())]++
+	s.mu.Unlock()
+	return s.Store.EventsByAddr(a, from, to)
 }
 
 func (s *countedStore) EventsByNetwork(p netip.Prefix, from, to time.Time) ([]abusewatch.Event, error) {
@@ -311,11 +318,22 @@ func TestNetworkSourcesStayBounded(t *testing.T) {
 			}
 		}
 	}
-	// Every network, let go of or not, answers at least what the store holds.
+	// Every network, let go of or not, answers at least what the store holds, and
+	// an address said to have no event before those held has none.
 	end := all[len(all)-1].Time
+	held := 0
 	for _, start := range []time.Time{t0, end.Add(-30 * time.Minute), end.Add(-time.Minute)} {
 		for n := range 5000 {
 			p := net24(netip.AddrFrom4([4]byte{45, byte(n / 250), byte(n % 250), 1}))
+			for host := range 11 {
+				a := netip.AddrFrom4([4]byte{45, byte(n / 250), byte(n % 250), byte(1 + host)})
+				if recent.heldFrom(a, start) {
+					held++
+					if evs, _ := st.Store.EventsByAddr(a, start, recent.covered.Add(-1)); len(evs) > 0 {
+						t.Fatalf("%s from %s: said to have no event before %s, has %d", a, start, recent.covered, len(evs))
+					}
+				}
+			}
 			evs, err := st.Store.EventsByNetwork(p, start, end)
 			if err != nil {
 				t.Fatal(err)
@@ -325,6 +343,9 @@ func TestNetworkSourcesStayBounded(t *testing.T) {
 				t.Fatalf("%s from %s: possible = %v, %v; the store holds %d sources", p, start, ok, err, need)
 			}
 		}
+	}
+	if held == 0 {
+		t.Error("no address known to have its events held")
 	}
 }
 
@@ -393,5 +414,97 @@ func TestRecentEventsHoldAtMostTheirBytes(t *testing.T) {
 		if !tc.counted && most > limit/4 {
 			t.Errorf("%s: held %d events at most", tc.name, most)
 		}
+	}
+}
+
+// A flood of new addresses is judged from memory: the memo of each one's /24 tells that
+// it has no event before those held, where the window of its per-address rule begins
+// before them. An address that came before is read from the store.
+func TestANewAddressIsNotReadFromTheStore(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	opts := Options{Threshold: 3, Window: 10 * time.Minute, Network: NetworkRule{SetRule: SetRule{Count: 10, Window: time.Hour}}}
+	var batches [][]abusewatch.Event
+	for b := range 40 {
+		var batch []abusewatch.Event
+		for i := range 50 {
+			k := b*50 + i
+			// A new address of a new /24 a line, but for 45.1.1.1, which comes back
+			// with two lines every 10 batches, and three in the last: its incident
+			// grows by lines whose window reaches behind the 2 batches held.
+			a := netip.AddrFrom4([4]byte{46, byte(k >> 8), byte(k), 7})
+			if i < 2 && b%10 == 9 || i < 3 && b == 39 {
+				a = netip.MustParseAddr("45.1.1.1")
+			}
+			batch = append(batch, abusewatch.Event{Time: t0.Add(time.Duration(k) * 100 * time.Millisecond), Addr: a, Port: uint16(1000 + k),
+				Class: abusewatch.ClassAuthFailure, Service: "sshd", Host: "web1", Line: fmt.Sprintf("line %d", k)})
+		}
+		batches = append(batches, batch)
+	}
+	run := liveRun{limit: 100}
+	want, wantReads := runLive(t, opts, batches, run)
+	run.memo = true
+	got, reads := runLive(t, opts, batches, run)
+	sameIncidents(t, "with the memo", want, got)
+	back := netip.MustParsePrefix("45.1.1.1/32")
+	if reads[back] == 0 || len(got) != 1 {
+		t.Errorf("the address that came back read %d times, %d incidents; want it read, and its incident", reads[back], len(got))
+	}
+	n, without := 0, 0
+	for p, k := range reads {
+		if p.IsSingleIP() && p != back {
+			n += k
+		}
+	}
+	for p, k := range wantReads {
+		if p.IsSingleIP() && p != back {
+			without += k
+		}
+	}
+	if n > 0 || without == 0 {
+		t.Errorf("new addresses read %d times from the store (%d without the memo), want none", n, without)
+	}
+}
+
+// A network's memo that let go of a source (more sources than the rule needs, or one
+// older than all it keeps) no longer says which of its addresses came before: their
+// windows are read from the store.
+func TestAnAddressOfAFullMemoIsReadFromTheStore(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	opts := Options{Threshold: 2, Window: 10 * time.Minute, Network: NetworkRule{SetRule: SetRule{Count: 3, Window: time.Hour}}}
+	type ev struct {
+		host byte // 45.134.26.host
+		at   time.Duration
+	}
+	for _, tc := range []struct {
+		name    string
+		batches [][]ev
+	}{
+		{"a fourth source takes the place of the first, which comes back",
+			[][]ev{{{1, 0}}, {{2, time.Minute}, {3, time.Minute + 1}, {4, time.Minute + 2}}, {{1, 5 * time.Minute}}}},
+		{"a late source older than those kept, which comes back as late",
+			[][]ev{{{2, 10 * time.Minute}, {3, 10*time.Minute + 1}, {4, 10*time.Minute + 2}}, {{5, time.Minute}}, {{5, 2 * time.Minute}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var batches [][]abusewatch.Event
+			n := 0
+			for _, b := range tc.batches {
+				var batch []abusewatch.Event
+				for _, e := range b {
+					n++
+					batch = append(batch, abusewatch.Event{Time: t0.Add(e.at), Addr: netip.AddrFrom4([4]byte{45, 134, 26, e.host}), Port: uint16(30000 + n),
+						Class: abusewatch.ClassAuthFailure, Service: "sshd", Host: "web1", Line: fmt.Sprintf("line %d", n)})
+				}
+				batches = append(batches, batch)
+			}
+			run := liveRun{limit: 1}
+			want, _ := runLive(t, opts, batches, run)
+			run.memo = true
+			got, _ := runLive(t, opts, batches, run)
+			sameIncidents(t, "with the memo", want, got)
+			back := batches[len(batches)-1][0].Addr
+			if !slices.ContainsFunc(slices.Collect(maps.Values(got)), func(inc abusewatch.Incident) bool { return inc.Key == "ip:"+back.String() }) {
+				t.Errorf("no incident of %s, which came back", back)
+			}
+		})
 	}
 }
