@@ -51,8 +51,8 @@ type networkSources struct {
 	evicted       bloom
 	evictedCut    int64
 	byNet         map[netip.Prefix]*sourceList
-	newest        int64 // of the events added
-	swept         int64 // newest when memos were last let go of
+	now           int64 // the newest of the batches' oldest events (a line dated ahead moves it not)
+	swept         int64 // now when memos were last let go of
 }
 
 // sourceList is the memo of one network: its need sources with the newest last events,
@@ -81,7 +81,7 @@ var networkSourcesLimit = 100_000
 func newNetworkSources(store EventReader, need int, tracks func(netip.Prefix) bool, base time.Time, span time.Duration) *networkSources {
 	m := &networkSources{store: store, need: need, tracks: tracks, span: span, limit: networkSourcesLimit,
 		base: math.MinInt64, horizon: math.MinInt64, evictedCut: math.MinInt64, byNet: map[netip.Prefix]*sourceList{},
-		newest: math.MinInt64, swept: math.MinInt64}
+		now: math.MinInt64, swept: math.MinInt64}
 	if !base.IsZero() {
 		m.base = base.UnixNano()
 	}
@@ -111,13 +111,13 @@ func (m *networkSources) add(g *batchGroups) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.now = max(m.now, g.all.from.UnixNano())
 	for k := range g.addrs {
 		ag := &g.addrs[k]
 		first, last, at := ag.all.from.UnixNano(), ag.all.to.UnixNano(), int64(math.MinInt64)
 		if ag.counted.n > 0 {
 			at = ag.counted.to.UnixNano()
 		}
-		m.newest = max(m.newest, last)
 		for _, j := range ag.nets[:ag.nnets] {
 			if p := g.nets[j].p; tracked[j] {
 				m.see(m.list(p), networkSource(p, ag.addr), first, last, at)
@@ -125,9 +125,9 @@ func (m *networkSources) add(g *batchGroups) {
 		}
 	}
 	if m.swept == math.MinInt64 {
-		m.swept = m.newest
+		m.swept = m.now
 	}
-	if m.newest-m.swept > int64(m.span)/4 || len(m.byNet) > m.limit {
+	if m.now-m.swept > int64(m.span)/4 || len(m.byNet) > m.limit {
 		m.sweep()
 	}
 }
@@ -175,13 +175,12 @@ func (m *networkSources) see(l *sourceList, a netip.Addr, first, last, at int64)
 	}
 }
 
-// sweep lets go of the memos of the networks with no event within two spans of the
-// newest added (a batch may bring events up to a span older than its newest), and,
-// over the limit, of the half seen longest ago: what comes back of them is read from
-// the store once.
+// sweep lets go of the memos of the networks with no event within two spans of now (a
+// batch may bring events up to a span older than its newest), and, over the limit, of
+// the half seen longest ago: what comes back of them is read from the store once.
 func (m *networkSources) sweep() {
-	m.swept = m.newest
-	if cut := m.newest - 2*int64(m.span); cut > m.horizon {
+	m.swept = m.now
+	if cut := m.now - 2*int64(m.span); cut > m.horizon {
 		for p, l := range m.byNet {
 			if l.newest < cut {
 				delete(m.byNet, p)

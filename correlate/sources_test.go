@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -289,7 +290,7 @@ func TestNetworkSourcesStayBounded(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	defer func(l int) { networkSourcesLimit = l }(networkSourcesLimit)
 	networkSourcesLimit = 1000
-	m := newNetworkSources(st, 10, func(p netip.Prefix) bool { return p.Bits() == 24 }, time.Time{}, time.Hour)
+	m := newNetworkSources(st, 10, func(p netip.Prefix) bool { return p.Bits() == 24 }, time.Time{}, 15*time.Minute)
 	recent := newRecentEvents(st, time.Time{}, time.Hour, 1000, []func(netip.Addr) netip.Prefix{net24})
 	recent.sources = m
 	var all []abusewatch.Event
@@ -298,8 +299,10 @@ func TestNetworkSourcesStayBounded(t *testing.T) {
 		for j := range 1000 {
 			k := i*1000 + j
 			// 5,000 /24s in turn, an event every 100 ms: each comes back every
-			// 500 s with a new address (10 in all), and the memo outgrows its limit.
-			a := netip.AddrFrom4([4]byte{45, byte(k % 5000 / 250), byte(k % 250), byte(1 + k/5000)})
+			// 500 s with a new address (5 in all), and the memo outgrows its limit;
+			// then 5,000 others, and the first are let go of for their age.
+			n := k%5000 + 5000*(k/25000)
+			a := netip.AddrFrom4([4]byte{45, byte(n / 250), byte(n % 250), byte(1 + k%25000/5000)})
 			at := t0.Add(time.Duration(k) * 100 * time.Millisecond)
 			batch = append(batch, abusewatch.Event{Time: at, Addr: a, Class: abusewatch.ClassAuthFailure, Line: fmt.Sprint(k)})
 		}
@@ -323,9 +326,9 @@ func TestNetworkSourcesStayBounded(t *testing.T) {
 	end := all[len(all)-1].Time
 	held := 0
 	for _, start := range []time.Time{t0, end.Add(-30 * time.Minute), end.Add(-time.Minute)} {
-		for n := range 5000 {
+		for n := 0; n < 10_000; n += 7 {
 			p := net24(netip.AddrFrom4([4]byte{45, byte(n / 250), byte(n % 250), 1}))
-			for host := range 11 {
+			for host := range 6 {
 				a := netip.AddrFrom4([4]byte{45, byte(n / 250), byte(n % 250), byte(1 + host)})
 				if recent.heldFrom(a, start) {
 					held++
@@ -346,6 +349,9 @@ func TestNetworkSourcesStayBounded(t *testing.T) {
 	}
 	if held == 0 {
 		t.Error("no address known to have its events held")
+	}
+	if m.horizon == math.MinInt64 || m.evictedCut == math.MinInt64 {
+		t.Errorf("the memo let go of nothing for its age (%d) or over its limit (%d)", m.horizon, m.evictedCut)
 	}
 }
 
@@ -506,5 +512,37 @@ func TestAnAddressOfAFullMemoIsReadFromTheStore(t *testing.T) {
 				t.Errorf("no incident of %s, which came back", back)
 			}
 		})
+	}
+}
+
+// A memo let go of for its age still answers for what it held: asked about the time
+// it held, it reads the store.
+func TestANetworkLetGoOfForItsAgeIsReadAgain(t *testing.T) {
+	st := &countedStore{Store: tempStore(t), reads: map[netip.Prefix]int{}}
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	recent := newRecentEvents(st, time.Time{}, time.Hour, 10, []func(netip.Addr) netip.Prefix{net24})
+	m := newNetworkSources(st, 3, func(p netip.Prefix) bool { return p.Bits() == 24 }, time.Time{}, time.Hour)
+	recent.sources = m
+	old := netip.MustParseAddr("45.134.26.1")
+	feed := func(a netip.Addr, at time.Time) {
+		stored, err := st.Commit([]abusewatch.Event{{Time: at, Addr: a, Class: abusewatch.ClassAuthFailure, Line: at.String()}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recent.add(stored)
+	}
+	feed(old, t0)
+	feed(netip.MustParseAddr("45.134.26.2"), t0.Add(time.Minute))
+	for i := range 40 { // another network for three hours
+		feed(netip.MustParseAddr("45.134.27.1"), t0.Add(time.Duration(i)*5*time.Minute))
+	}
+	if _, ok := m.byNet[net24(old)]; ok || m.horizon == math.MinInt64 {
+		t.Fatalf("the memo of %s is kept three hours on (horizon %d)", net24(old), m.horizon)
+	}
+	if recent.heldFrom(old, t0) {
+		t.Errorf("%s is said to have no event before %s", old, recent.covered)
+	}
+	if ok, err := m.possible(net24(old), t0, 2); !ok || err != nil || st.reads[net24(old)] != 1 {
+		t.Errorf("possible = %v, %v after %d reads; want true, after one", ok, err, st.reads[net24(old)])
 	}
 }
