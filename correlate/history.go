@@ -60,18 +60,29 @@ type heldBatch struct {
 	bytes  int          // heldBytes
 }
 
-// heldEventBytes is the room recentEvents allows a held event, with its strings and its
-// places in the indexes: a typical line (a firewall's of 300 bytes, sshd's of 120)
-// fits it, so that it holds as many events as it did when it counted them alone, and
-// lines of 8 KiB do not take 100,000 times that (review 29 F2: 60,000 of them and the
-// store's cache took 2.6 GB).
-const heldEventBytes = 640
+// heldEventBytes is the room recentEvents allows a held event, with its strings, its
+// batch's groups and its places in the indexes: a typical line (a firewall's of 300
+// bytes, sshd's of 120), even of a flood of a new address a line (each with groups and
+// index keys of its own: 660 bytes besides its strings), fits it, so that it holds as
+// many events as it did when it counted them alone; lines of 8 KiB do not take 100,000
+// times that (review 29 F2: 60,000 of them and the store's cache took 2.6 GB).
+const heldEventBytes = 1024
 
-// heldBytes is the memory that holding batch takes: its events, their strings and their
-// places in the indexes (by address and by each network held).
-func (r *recentEvents) heldBytes(batch []abusewatch.Event) int {
-	per := int(unsafe.Sizeof(abusewatch.Event{})) + (1+len(r.sizes))*int(unsafe.Sizeof(0)+unsafe.Sizeof(int32(0)))
-	n := len(batch) * per
+// indexKeyBytes is about what a key of the indexes by address and by network takes: its
+// map entry and its positions.
+const indexKeyBytes = 96
+
+// heldBytes is the memory that holding batch (groups g) takes: its events, their
+// strings, the groups and the indexes' keys and places.
+func heldBytes(batch []abusewatch.Event, g *batchGroups) int {
+	n := len(batch)*int(unsafe.Sizeof(abusewatch.Event{})) + cap(g.successes)*int(unsafe.Sizeof(addrEvent{})) +
+		len(g.addrs)*int(unsafe.Sizeof(addrGroup{})+indexKeyBytes) + len(g.nets)*int(unsafe.Sizeof(netGroup{})+indexKeyBytes)
+	for _, ag := range g.addrs {
+		n += cap(ag.at) * int(unsafe.Sizeof(int32(0))+unsafe.Sizeof(0)) // in the group, in the index
+	}
+	for _, ng := range g.nets {
+		n += cap(ng.at) * int(unsafe.Sizeof(int32(0))+unsafe.Sizeof(0))
+	}
 	for i := range batch {
 		for _, f := range batch[i].StringFields() {
 			n += len(*f)
@@ -242,7 +253,7 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 		r.covered = oldest
 	}
 	start := r.end()
-	size := r.heldBytes(batch)
+	size := heldBytes(batch, g)
 	r.batches = append(r.batches, heldBatch{start, batch, g, size})
 	r.bytes += size
 	for _, ag := range g.addrs {

@@ -370,12 +370,15 @@ func sortedAddrs(evs []abusewatch.Event) []netip.Addr {
 func TestRecentEventsHoldAtMostTheirBytes(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		name    string
-		line    int  // bytes
-		counted bool // the count of events, not their bytes, is what it runs up to
+		name     string
+		line     int  // bytes
+		distinct bool // a new address (and /24) a line
+		counted  bool // the count of events, not their bytes, is what it runs up to
 	}{
-		{"typical lines", 300, true},
-		{"lines of 8 KiB", 8 << 10, false},
+		{"typical lines", 300, false, true},
+		{"typical lines, a new address each", 300, true, true},
+		{"lines of 8 KiB", 8 << 10, false, false},
+		{"lines of 8 KiB, a new address each", 8 << 10, true, false},
 	} {
 		st := tempStore(t)
 		const limit = 2_000
@@ -386,6 +389,9 @@ func TestRecentEventsHoldAtMostTheirBytes(t *testing.T) {
 			for i := range 250 {
 				k := b*250 + i
 				a := netip.AddrFrom4([4]byte{45, 134, 26, byte(1 + k%5)})
+				if tc.distinct {
+					a = netip.AddrFrom4([4]byte{45, byte(k >> 8), byte(k), 7})
+				}
 				line := fmt.Sprintf("%d Failed password for invalid user %s", k, strings.Repeat("x", tc.line))[:tc.line]
 				batch = append(batch, abusewatch.Event{Time: t0.Add(time.Duration(k) * time.Second), Addr: a,
 					Class: abusewatch.ClassAuthFailure, Host: "web1", Service: "sshd", Line: line})
@@ -397,7 +403,7 @@ func TestRecentEventsHoldAtMostTheirBytes(t *testing.T) {
 			recent.add(stored)
 			bytes := 0
 			for _, h := range recent.batches {
-				bytes += recent.heldBytes(h.evs)
+				bytes += heldBytes(h.evs, h.groups)
 			}
 			if bytes != recent.bytes {
 				t.Fatalf("%s: %d bytes counted, %d held", tc.name, recent.bytes, bytes)
