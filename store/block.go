@@ -651,10 +651,11 @@ var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // blockCache keeps the decoded events of the blocks read last, so the correlator's
 // many reads of the same recent hours decompress each block once. Blocks never change
-// once written (only deleted), so an entry never goes stale. It holds at most maxBytes
-// bytes of events (with their strings, eventBytes: a block of more is not kept), and
-// limit events but for the block read last: lines of 8 KiB held 50,000 at a time took
-// 750 MB (review 29 F2).
+// once written (only deleted), so an entry never goes stale. It holds at most limit
+// events and maxBytes bytes of them (with their strings, eventBytes), but for the block
+// read last when its lines are typical (a busy hour's block of 100,000 events is kept
+// alone, as it was); a block of more bytes of longer lines is not kept: lines of 8 KiB
+// held 50,000 at a time took 750 MB (review 29 F2).
 type blockCache struct {
 	mu       sync.Mutex
 	limit    int // events
@@ -710,7 +711,7 @@ func (c *blockCache) events(key []byte, x *blockIndex) ([]abusewatch.Event, erro
 		return nil, err
 	}
 	size := eventBytes(evs)
-	if size > c.maxBytes {
+	if size > c.maxBytes && size > len(evs)*cachedEventBytes {
 		return evs, nil // the caller's alone
 	}
 	c.mu.Lock()
