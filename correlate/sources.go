@@ -51,6 +51,7 @@ type networkSources struct {
 	evicted       bloom
 	evictedCut    int64
 	byNet         map[netip.Prefix]*sourceList
+	sources       int   // held in byNet, at most 4 × limit (a rule of many addresses)
 	now           int64 // the newest of the batches' oldest events (a line dated ahead moves it not)
 	swept         int64 // now when memos were last let go of
 }
@@ -72,9 +73,9 @@ type sourceAt struct {
 	first, at int64
 }
 
-// networkSourcesLimit is how many networks the memo holds at most (a hundred bytes
-// each, up to 400 with all need sources): past it, those seen longest ago are let go
-// of, and read once again when they come back within the window.
+// networkSourcesLimit is how many networks the memo holds at most (about 150 bytes
+// each), and a quarter of the sources (32 bytes each): past either, those seen longest
+// ago are let go of, and read once again when they come back within the window.
 var networkSourcesLimit = 100_000
 
 // newNetworkSources is the memo of the events added from base on (zero: all of them).
@@ -127,7 +128,7 @@ func (m *networkSources) add(g *batchGroups) {
 	if m.swept == math.MinInt64 {
 		m.swept = m.now
 	}
-	if m.now-m.swept > int64(m.span)/4 || len(m.byNet) > m.limit {
+	if m.now-m.swept > int64(m.span)/4 || m.over() {
 		m.sweep()
 	}
 }
@@ -165,6 +166,7 @@ func (m *networkSources) see(l *sourceList, a netip.Addr, first, last, at int64)
 			l.src = append(make([]sourceAt, 0, min(max(2*cap(l.src), 1), m.need)), l.src...)
 		}
 		l.src = append(l.src, sourceAt{key, first, at})
+		m.sources++
 	case at > l.src[oldest].at:
 		// The one let go of is no newer than any kept: it counts for no start that
 		// need sources do not meet without it.
@@ -183,6 +185,7 @@ func (m *networkSources) sweep() {
 	if cut := m.now - 2*int64(m.span); cut > m.horizon {
 		for p, l := range m.byNet {
 			if l.newest < cut {
+				m.sources -= len(l.src)
 				delete(m.byNet, p)
 			}
 		}
@@ -192,7 +195,7 @@ func (m *networkSources) sweep() {
 			m.evictedCut = math.MinInt64
 		}
 	}
-	if len(m.byNet) <= m.limit {
+	if !m.over() {
 		return
 	}
 	newest := make([]int64, 0, len(m.byNet))
@@ -206,11 +209,17 @@ func (m *networkSources) sweep() {
 	}
 	for p, l := range m.byNet {
 		if l.newest < cut {
+			m.sources -= len(l.src)
 			delete(m.byNet, p)
 			m.evicted.add(p)
 		}
 	}
 	m.evictedCut = max(m.evictedCut, cut)
+}
+
+// over says whether the memo holds more networks, or sources, than it may.
+func (m *networkSources) over() bool {
+	return len(m.byNet) > m.limit || m.sources > 4*m.limit
 }
 
 // possible says whether network p may hold events from need distinct sources from start

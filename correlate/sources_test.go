@@ -315,10 +315,15 @@ func TestNetworkSourcesStayBounded(t *testing.T) {
 		if len(m.byNet) > networkSourcesLimit+1000 {
 			t.Fatalf("batch %d: %d networks in the memo, limit %d", i, len(m.byNet), networkSourcesLimit)
 		}
+		sources := 0
 		for p, l := range m.byNet {
 			if len(l.src) > m.need {
 				t.Fatalf("%s: %d sources kept, the rule needs %d", p, len(l.src), m.need)
 			}
+			sources += len(l.src)
+		}
+		if sources != m.sources || sources > 4*networkSourcesLimit+1000 {
+			t.Fatalf("batch %d: %d sources counted, %d held; limit %d", i, m.sources, sources, 4*networkSourcesLimit)
 		}
 	}
 	// Every network, let go of or not, answers at least what the store holds, and
