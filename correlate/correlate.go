@@ -323,7 +323,7 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 			after = newest.Add(time.Nanosecond)
 		}
 	}
-	c.recent = newRecentEvents(events, after, c.lookback(), recentLimit, c.heldNetworks())
+	c.recent = c.newRecent(after)
 	c.liveLogins = c.newLoginMemory(after)
 	c.read = c.recent
 	return c, nil
@@ -1331,15 +1331,13 @@ func services(evs []*abusewatch.Event) []string {
 // network p around the new events between from and to.
 func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []netip.Addr) ([]abusewatch.Incident, error) {
 	var out []abusewatch.Incident
-	if r := c.opts.Network; r.Count > 0 && slices.ContainsFunc(r.Sizes, func(b int) bool {
-		return b == p.Bits() || (p.Addr().Is6() && v6Bits(b) == p.Bits())
-	}) {
+	if r := c.opts.Network; c.judgesNetwork(p) {
 		// Distinct addresses; of an IPv6 network wider than a /64, distinct /64s: one
 		// IPv6 host has as many addresses of its /64 as it likes, and a /48 (a site)
-		// or a /32 (an allocation) attacks with many customers.
+		// or a /32 (an allocation) attacks with many customers (networkSource).
 		distinct := func(e *abusewatch.Event) netip.Addr { return e.Addr.Unmap() }
 		if p.Addr().Is6() && p.Bits() < 64 {
-			distinct = func(e *abusewatch.Event) netip.Addr { return net24(e.Addr.Unmap()).Addr() }
+			distinct = func(e *abusewatch.Event) netip.Addr { return networkSource(p, e.Addr.Unmap()) }
 		}
 		rl := rule{
 			name: "network", key: "net:" + p.String(), network: p, window: r.Window, monotone: true,
@@ -1351,6 +1349,12 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []net
 		}
 		if OneHost(p) {
 			rl = c.hostRule(rl)
+		}
+		if m := c.read.sources; m != nil {
+			// Fewer sources since start than the rule needs (as the memo knows them,
+			// never fewer than there are): nothing to read (review 29 F1).
+			need := rl.need
+			rl.possible = func(start time.Time) (bool, error) { return m.possible(p, start, need) }
 		}
 		incs, err := c.apply(rl, from, func(start time.Time) ([]*abusewatch.Event, error) {
 			return c.read.netEvents(p, start, to)
@@ -1370,6 +1374,15 @@ func (c *Correlator) network(p netip.Prefix, from, to time.Time, recurring []net
 		}
 	}
 	return out, nil
+}
+
+// judgesNetwork says whether the network rule judges network p: it is of one of the
+// rule's sizes.
+func (c *Correlator) judgesNetwork(p netip.Prefix) bool {
+	r := c.opts.Network
+	return r.Count > 0 && slices.ContainsFunc(r.Sizes, func(b int) bool {
+		return b == p.Bits() || (p.Addr().Is6() && v6Bits(b) == p.Bits())
+	})
 }
 
 // atLeastDistinct says whether evs hold at least n distinct values of key. It stops

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
 )
@@ -26,15 +27,20 @@ import (
 // added, each index in time order. Events may come a little out of order (several
 // hosts, a delayed syslog); one older than covered is read from the store.
 //
+// It holds at most limit events and limit typical ones' bytes (heldEventBytes), but for
+// the newest batch.
+//
 // A batch is taken in and let go of whole, by its address and network groups (found
 // once per event, for the rules as well): a batch of 20,000 events from a few hundred
 // addresses costs the indexes a few hundred updates, not four per event.
 type recentEvents struct {
-	store   EventReader
-	span    time.Duration
-	limit   int       // events held at most, but for the newest batch
-	covered time.Time // every event added at or after it is held; zero: none added yet
-	sizes   []func(netip.Addr) netip.Prefix
+	store    EventReader
+	span     time.Duration
+	limit    int // events held at most, but for the newest batch
+	maxBytes int // and bytes (heldBytes), but for the newest batch
+	bytes    int
+	covered  time.Time // every event added at or after it is held; zero: none added yet
+	sizes    []func(netip.Addr) netip.Prefix
 
 	// The batches added, not copied: an event's position is its batch's start plus its
 	// index in it. Positions first and on are held.
@@ -44,12 +50,45 @@ type recentEvents struct {
 	byNet   map[netip.Prefix]*positions
 
 	release func([]abusewatch.Event) // if set, takes the batches let go of
+	sources *networkSources          // if set, the network rule's memo, kept by add
 }
 
 type heldBatch struct {
 	start  int
 	evs    []abusewatch.Event
 	groups *batchGroups // and its span, groups.all
+	bytes  int          // heldBytes
+}
+
+// heldEventBytes is the room recentEvents allows a held event, with its strings, its
+// batch's groups and its places in the indexes: a typical line (a firewall's of 300
+// bytes, sshd's of 120), even of a flood of a new address a line (each with groups and
+// index keys of its own: 660 bytes besides its strings), fits it, so that it holds as
+// many events as it did when it counted them alone; lines of 8 KiB do not take 100,000
+// times that (review 29 F2: 60,000 of them and the store's cache took 2.6 GB).
+const heldEventBytes = 1024
+
+// indexKeyBytes is about what a key of the indexes by address and by network takes: its
+// map entry and its positions.
+const indexKeyBytes = 96
+
+// heldBytes is the memory that holding batch (groups g) takes: its events, their
+// strings, the groups and the indexes' keys and places.
+func heldBytes(batch []abusewatch.Event, g *batchGroups) int {
+	n := len(batch)*int(unsafe.Sizeof(abusewatch.Event{})) + cap(g.successes)*int(unsafe.Sizeof(addrEvent{})) +
+		len(g.addrs)*int(unsafe.Sizeof(addrGroup{})+indexKeyBytes) + len(g.nets)*int(unsafe.Sizeof(netGroup{})+indexKeyBytes)
+	for _, ag := range g.addrs {
+		n += cap(ag.at) * int(unsafe.Sizeof(int32(0))+unsafe.Sizeof(0)) // in the group, in the index
+	}
+	for _, ng := range g.nets {
+		n += cap(ng.at) * int(unsafe.Sizeof(int32(0))+unsafe.Sizeof(0))
+	}
+	for i := range batch {
+		for _, f := range batch[i].StringFields() {
+			n += len(*f)
+		}
+	}
+	return n
 }
 
 // batchGroups are the events of a batch by address and by network (those recentEvents
@@ -98,7 +137,7 @@ func (s *span) widen(t time.Time) {
 }
 
 func newRecentEvents(store EventReader, from time.Time, span time.Duration, limit int, sizes []func(netip.Addr) netip.Prefix) *recentEvents {
-	return &recentEvents{store: store, span: span, limit: limit, covered: from, sizes: sizes,
+	return &recentEvents{store: store, span: span, limit: limit, maxBytes: limit * heldEventBytes, covered: from, sizes: sizes,
 		byAddr: map[netip.Addr]*positions{}, byNet: map[netip.Prefix]*positions{}}
 }
 
@@ -206,12 +245,17 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 	if len(batch) == 0 {
 		return g
 	}
+	if r.sources != nil {
+		r.sources.add(g)
+	}
 	oldest := g.all.from
 	if r.covered.IsZero() {
 		r.covered = oldest
 	}
 	start := r.end()
-	r.batches = append(r.batches, heldBatch{start, batch, g})
+	size := heldBytes(batch, g)
+	r.batches = append(r.batches, heldBatch{start, batch, g, size})
+	r.bytes += size
 	for _, ag := range g.addrs {
 		insert(r, r.byAddr, ag.addr, start, ag.at, g.inOrder)
 	}
@@ -221,7 +265,7 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 	for len(r.batches) > 1 {
 		b := r.batches[0]
 		newest := b.groups.all.to
-		if r.end()-r.first <= r.limit && oldest.Sub(newest) <= r.span {
+		if r.end()-r.first <= r.limit && r.bytes <= r.maxBytes && oldest.Sub(newest) <= r.span {
 			break
 		}
 		end := b.start + len(b.evs)
@@ -235,6 +279,7 @@ func (r *recentEvents) add(batch []abusewatch.Event) *batchGroups {
 			r.covered = newest.Add(time.Nanosecond)
 		}
 		r.first = end
+		r.bytes -= b.bytes
 		r.batches = r.batches[1:]
 		if r.release != nil {
 			r.release(b.evs)
@@ -301,18 +346,25 @@ func remove[K comparable](m map[K]*positions, k K, end, n int) {
 // addrEvents gives the events of addr with from <= Time <= to, oldest first: the held
 // ones themselves, or the store's.
 func (r *recentEvents) addrEvents(addr netip.Addr, from, to time.Time) ([]*abusewatch.Event, error) {
-	if from.Before(r.covered) {
+	if from.Before(r.covered) && !r.heldFrom(addr, from) {
 		evs, err := r.store.EventsByAddr(addr, from, to)
 		return pointersTo(evs), err
 	}
 	return r.between(r.byAddr[addr.Unmap()], from, to), nil
 }
 
+// heldFrom says whether the events of addr from from on are all held, though from lies
+// before covered: the memo of its network's sources knows it has none before (a flood
+// of new addresses read each one's window from the store, review 29 F1).
+func (r *recentEvents) heldFrom(addr netip.Addr, from time.Time) bool {
+	return r.sources != nil && r.sources.firstHeld(addr.Unmap(), from, r.covered)
+}
+
 // hostsOf counts the distinct hosts of ours that the events of addr between from and to
 // name, up to atLeast: from the held events, or from the store's indexes when it can
 // count them without reading the events (known false when it cannot).
 func (r *recentEvents) hostsOf(addr netip.Addr, from, to time.Time, atLeast int) (n int, known bool, err error) {
-	if from.Before(r.covered) {
+	if from.Before(r.covered) && !r.heldFrom(addr, from) {
 		hc, ok := r.store.(interface {
 			HostsOf(addr netip.Addr, from, to time.Time, atLeast int) (int, error)
 		})

@@ -955,7 +955,7 @@ type History interface {
 // returns the number handed to put.
 func (c *Correlator) Recorrelate(ctx context.Context, h History, from, to time.Time, put func([]abusewatch.Incident) error) (int, error) {
 	read, incidents := c.read, c.incidents
-	recent := newRecentEvents(c.events, from, c.lookback(), recentLimit, c.heldNetworks())
+	recent := c.newRecent(from)
 	if rc, ok := h.(interface{ Recycle([]abusewatch.Event) }); ok {
 		// Nothing keeps a batch's events once it is let go of: incidents copy their
 		// evidence (sample), and the memory of incidents holds incidents.
@@ -1250,6 +1250,20 @@ var (
 // in memory.
 func (c *Correlator) lookback() time.Duration {
 	return max(c.growth, c.opts.Network.Window, c.opts.PortScan.Window, c.opts.Sweep.Window)
+}
+
+// keepNetworkSources says whether the network rule keeps the memo of its sources
+// (networkSources); the tests switch it off to compare.
+var keepNetworkSources = true
+
+// newRecent is the memory of the events added from from on (zero: every event), with
+// the network rule's memo of sources.
+func (c *Correlator) newRecent(from time.Time) *recentEvents {
+	r := newRecentEvents(c.events, from, c.lookback(), recentLimit, c.heldNetworks())
+	if n := c.opts.Network; n.Count > 0 && keepNetworkSources {
+		r.sources = newNetworkSources(c.events, n.Count, c.judgesNetwork, from, c.lookback())
+	}
+	return r
 }
 
 // heldNetworks are the networks the rules read the events of, as functions of an

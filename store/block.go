@@ -651,25 +651,54 @@ var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // blockCache keeps the decoded events of the blocks read last, so the correlator's
 // many reads of the same recent hours decompress each block once. Blocks never change
-// once written (only deleted), so an entry never goes stale.
+// once written (only deleted), so an entry never goes stale. It holds at most limit
+// events and maxBytes bytes of them (with their strings, eventBytes), but for the block
+// read last when its lines are typical (a busy hour's block of 100,000 events is kept
+// alone, as it was); a block of more bytes of longer lines is not kept: lines of 8 KiB
+// held 50,000 at a time took 750 MB (review 29 F2).
 type blockCache struct {
-	mu     sync.Mutex
-	limit  int // events
-	held   int
-	order  []string
-	blocks map[string][]abusewatch.Event
+	mu       sync.Mutex
+	limit    int // events
+	maxBytes int
+	held     int
+	bytes    int
+	order    []string
+	blocks   map[string]cachedBlock
 }
 
+// cachedBlock is the decoded events of a block and the bytes they take.
+type cachedBlock struct {
+	evs   []abusewatch.Event
+	bytes int
+}
+
+// cachedEventBytes is the room the block cache allows an event, with its strings: a
+// typical line (a firewall's of 300 bytes, sshd's of 120) fits it, so that the cache
+// keeps as many events as it did when it counted them alone.
+const cachedEventBytes = 640
+
+// eventBytes is the memory evs take: the events and their strings.
+func eventBytes(evs []abusewatch.Event) int {
+	n := len(evs) * int(unsafe.Sizeof(abusewatch.Event{}))
+	for i := range evs {
+		for _, f := range evs[i].StringFields() {
+			n += len(*f)
+		}
+	}
+	return n
+}
+
+// newBlockCache holds limit events at most, and limit typical ones' bytes.
 func newBlockCache(limit int) *blockCache {
-	return &blockCache{limit: limit, blocks: map[string][]abusewatch.Event{}}
+	return &blockCache{limit: limit, maxBytes: limit * cachedEventBytes, blocks: map[string]cachedBlock{}}
 }
 
 // cached returns the decoded events of the block at key if they are held.
 func (c *blockCache) cached(key []byte) ([]abusewatch.Event, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	evs, ok := c.blocks[string(key)]
-	return evs, ok
+	b, ok := c.blocks[string(key)]
+	return b.evs, ok
 }
 
 // events returns the decoded events of the block at key, decoding it with x on a miss.
@@ -681,16 +710,22 @@ func (c *blockCache) events(key []byte, x *blockIndex) ([]abusewatch.Event, erro
 	if err != nil {
 		return nil, err
 	}
+	size := eventBytes(evs)
+	if size > c.maxBytes && size > len(evs)*cachedEventBytes {
+		return evs, nil // the caller's alone
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.blocks[string(key)]; !ok {
-		c.blocks[string(key)] = evs
+		c.blocks[string(key)] = cachedBlock{evs, size}
 		c.order = append(c.order, string(key))
 		c.held += len(evs)
-		for c.held > c.limit && len(c.order) > 1 {
+		c.bytes += size
+		for (c.held > c.limit || c.bytes > c.maxBytes) && len(c.order) > 1 {
 			old := c.order[0]
 			c.order = c.order[1:]
-			c.held -= len(c.blocks[old])
+			c.held -= len(c.blocks[old].evs)
+			c.bytes -= c.blocks[old].bytes
 			delete(c.blocks, old)
 		}
 	}
@@ -701,8 +736,9 @@ func (c *blockCache) events(key []byte, x *blockIndex) ([]abusewatch.Event, erro
 func (c *blockCache) forget(key []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if evs, ok := c.blocks[string(key)]; ok {
-		c.held -= len(evs)
+	if b, ok := c.blocks[string(key)]; ok {
+		c.held -= len(b.evs)
+		c.bytes -= b.bytes
 		delete(c.blocks, string(key))
 		c.order = slices.DeleteFunc(c.order, func(k string) bool { return k == string(key) })
 	}

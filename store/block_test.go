@@ -513,3 +513,89 @@ func TestDecompressFramesInARow(t *testing.T) {
 		}
 	}
 }
+
+// The block cache holds at most its bytes, whatever the length of the lines (review 29
+// F2: 50,000 events of 8 KiB lines took 750 MB), and as many events as before when the
+// lines are typical.
+func TestBlockCacheHoldsAtMostItsBytes(t *testing.T) {
+	const limit = 2_000
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		line    int  // bytes
+		counted bool // the count of events, not their bytes, is what the cache runs up to
+	}{
+		{"typical lines", 300, true},
+		{"lines of 8 KiB", 8 << 10, false},
+	} {
+		s := openTemp(t)
+		s.cache = newBlockCache(limit)
+		n := 0
+		var nets []netip.Prefix
+		for hour := range 6 {
+			var evs []abusewatch.Event
+			for i := range 500 {
+				a := netip.AddrFrom4([4]byte{45, 134, byte(hour), byte(1 + i%200)})
+				line := fmt.Sprintf("Failed password for invalid user %s from %s port 22 ssh2", strings.Repeat("x", tc.line), a)[:tc.line]
+				evs = append(evs, abusewatch.Event{Time: t0.Add(time.Duration(hour)*time.Hour + time.Duration(i)*time.Second), Addr: a,
+					Class: abusewatch.ClassAuthFailure, Host: "web1", Service: "sshd", Line: line + fmt.Sprint(n)})
+				n++
+			}
+			if _, err := s.Commit(evs, nil); err != nil {
+				t.Fatal(err)
+			}
+			nets = append(nets, netip.PrefixFrom(netip.AddrFrom4([4]byte{45, 134, byte(hour), 0}), 24))
+		}
+		most := 0
+		for range 2 {
+			for _, p := range nets {
+				if _, err := s.EventsByNetwork(p, t0, t0.Add(24*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				c := s.cache
+				held, bytes := 0, 0
+				for _, b := range c.blocks {
+					held += len(b.evs)
+					bytes += eventBytes(b.evs)
+				}
+				if held != c.held || bytes != c.bytes {
+					t.Fatalf("%s: the cache counts %d events and %d bytes, holds %d and %d", tc.name, c.held, c.bytes, held, bytes)
+				}
+				alone := len(c.order) == 1 && c.bytes <= c.held*cachedEventBytes // a block of typical lines, as before
+				if (c.bytes > c.maxBytes && !alone) || (len(c.order) > 1 && c.held > c.limit) {
+					t.Fatalf("%s: %d events, %d bytes in %d blocks; at most %d and %d", tc.name, c.held, c.bytes, len(c.order), c.limit, c.maxBytes)
+				}
+				most = max(most, c.held)
+			}
+		}
+		if tc.counted && most < limit-500 {
+			t.Errorf("%s: the cache held %d events at most, want its %d but a block's", tc.name, most, limit)
+		}
+		if !tc.counted && most > 500 {
+			t.Errorf("%s: the cache held %d events, more than the block read last", tc.name, most)
+		}
+	}
+}
+
+// A busy hour's block of typical lines, more than the cache's count and bytes, is kept
+// alone as before: the correlator reads it again and again.
+func TestBlockCacheKeepsABigBlockOfTypicalLinesAlone(t *testing.T) {
+	s := openTemp(t)
+	s.cache = newBlockCache(200)
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	var evs []abusewatch.Event
+	for i := range 500 {
+		a := netip.AddrFrom4([4]byte{45, 134, 26, byte(1 + i%200)})
+		evs = append(evs, abusewatch.Event{Time: t0.Add(time.Duration(i) * time.Second), Addr: a, Class: abusewatch.ClassAuthFailure,
+			Host: "web1", Service: "sshd", Line: fmt.Sprintf("Failed password for invalid user admin from %s port %d ssh2", a, 1000+i)})
+	}
+	if _, err := s.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EventsByNetwork(netip.MustParsePrefix("45.134.26.0/24"), t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.cache; len(c.order) != 1 || c.held != 500 || c.bytes <= c.maxBytes {
+		t.Errorf("the cache holds %d blocks, %d events, %d bytes (at most %d); want the block of 500 alone", len(c.order), c.held, c.bytes, c.maxBytes)
+	}
+}
