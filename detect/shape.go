@@ -28,26 +28,41 @@ import (
 // follows a quote is often the client's own text echoed (sshd's "client sent invalid
 // protocol identifier \"…\"" writes the client's first line and no address), and a
 // client can write quotes too, so no quoted part is skipped to find more of the
-// program's text after it. Every slot counts against the others, those after a quote
-// too: when any of them holds no address (sshd writes "from HOSTNAME port" with
-// UseDNS, PAM an empty "rhost=") or a different one (a user name that spells
-// "x from 6.6.6.6 port 22" next to the real one), the record names none.
-func GenericAddr(msg string) (netip.Addr, uint16, bool) {
+// program's text after it.
+//
+// A user name is the client's text too, may hold spaces and spell any slot, and may end
+// the message (OpenSSH ≤ 7.4's "input_userauth_request: invalid user NAME",
+// "Disconnecting: Too many authentication failures for NAME"): no slot after the words
+// "user" or "for" names the address ("for" only in other programs than exim, whose
+// "for" precedes fixed text or recipients, after its H=), and none in a line of
+// dovecot's auth process ("auth: …", "auth-worker(N): …"), which writes its client as
+// "MECH(USER,ADDR,<ID>)" after the user name, or of its mail processes
+// ("imap(USER)<PID><ID>: …").
+//
+// Every slot counts against the others, those after a quote or a user name too, and so
+// does the address of a message's last " from ADDR" when the message ends there (or in
+// " [preauth]"), where sshd's PAM failures and older versions write the client: when
+// any slot holds no address (sshd writes "from HOSTNAME port" with UseDNS, PAM an empty
+// "rhost=") or a different one (a user name that spells "x from 6.6.6.6 port 22" next
+// to the real one), the record names none.
+func GenericAddr(program, msg string) (netip.Addr, uint16, bool) {
 	own := len(msg)
 	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
 		own = i
 	}
+	user := userNameStart(program, msg)
 	var found netip.Addr
 	var port uint16
-	named := false // whether a slot before the first quote names the address
+	named := false // whether a slot that may name the address holds it
 	// take judges one slot's value at position at; false: the record names no address.
+	// A slot at or after own or user only counts against the others.
 	take := func(value string, at int) bool {
 		addr, ok := slotAddr(value)
 		if !ok || (found.IsValid() && found != addr) {
 			return false
 		}
 		found = addr
-		if at < own {
+		if at < own && at < user {
 			named = true
 		}
 		return true
@@ -67,7 +82,7 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 		if !take(value, at) {
 			return netip.Addr{}, 0, false
 		}
-		if at < own {
+		if at < own && at < user {
 			port = 0
 			n, j := 0, 0
 			for ; j < len(after) && j < 5 && after[j] >= '0' && after[j] <= '9'; j++ {
@@ -76,6 +91,16 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 			if j > 0 && n <= 65535 {
 				port = uint16(n)
 			}
+		}
+	}
+	// sshd's "error: PAM: MSG for [illegal user ]NAME from ADDR" (auth-pam.c), older
+	// versions' "Invalid user NAME from ADDR": the last " from ADDR" of the message,
+	// counted against the others (a user name's "from 6.6.6.6 port 22") and naming
+	// none itself (a user name may be what ends the message).
+	if i := strings.LastIndex(msg, " from "); i >= 0 {
+		value := strings.TrimSuffix(msg[i+len(" from "):], " [preauth]")
+		if _, ok := slotAddr(value); ok && !take(value, len(msg)) {
+			return netip.Addr{}, 0, false
 		}
 	}
 	for _, key := range []string{"rhost=", "rip=", "SRC="} {
@@ -130,6 +155,31 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 		return netip.Addr{}, 0, false
 	}
 	return found, port, true
+}
+
+// userNameStart is where a user name may start in program's msg: after its first word
+// "user" or (but in exim's) "for", in any case, or at 0 in a line of dovecot's auth
+// process or of its mail processes; len(msg) for none. A slot from there on may be the
+// user name's (see GenericAddr).
+func userNameStart(program, msg string) int {
+	exim := program == "exim" || program == "exim4"
+	if strings.HasPrefix(msg, "auth: ") || strings.HasPrefix(msg, "auth-worker(") {
+		return 0
+	}
+	if open, colon := strings.IndexByte(msg, '('), strings.Index(msg, ": "); program == "dovecot" && open >= 0 && (colon < 0 || open < colon) {
+		return 0 // "imap(USER)<PID><ID>: ", "lmtp(USER)…": USER may be anything
+	}
+	for i := 0; i < len(msg); {
+		j := strings.IndexByte(msg[i:], ' ')
+		if j < 0 {
+			break
+		}
+		if word := msg[i : i+j]; strings.EqualFold(word, "user") || !exim && strings.EqualFold(word, "for") {
+			return i + j + 1
+		}
+		i += j + 1
+	}
+	return len(msg)
 }
 
 // slotAddr parses a slot's value: an address without a zone, unmapped.
