@@ -2,7 +2,9 @@ package detect
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/abusewatch/abusewatch"
 )
@@ -126,5 +128,91 @@ func TestUnknownAddressNeverFromUserName(t *testing.T) {
 		if v.Event.Class != "" || v.Event.Addr.IsValid() {
 			t.Errorf("%s: an event of class %q about %v, want none", line, v.Event.Class, v.Event.Addr)
 		}
+	}
+}
+
+// exim writes its client as "NAME (HELO) [ADDR]", "(HELO) [ADDR]", "NAME [ADDR]" or
+// "[ADDR]" after "from " in its connection lines, and quotes the client's command
+// before H= in a protocol error (synprot_error: "SMTP %s error in \"%s\" %s %s" with
+// smtp_cmd_buffer, host_and_ident); proftpd starts its lines with "HOST
+// (NAME[ADDR])". Those lines name their client again (review 31 F6; the exim lines are
+// /tmp/review31/det/extra.log's, hand-written in exim's formats: the corpora hold
+// none; the proftpd prefixes are testdata/crowdsec/proftpd-logs').
+func TestUnknownAddressEximConnectionsAndProftpd(t *testing.T) {
+	d := shipped(t)
+	for _, tt := range []struct {
+		line string
+		addr string
+	}{
+		{`Dec  7 16:00:01 mx exim[1234]: SMTP protocol error in "AUTH LOGIN" H=(User) [203.0.113.5]:52616 AUTH command used when not advertised`, "203.0.113.5"},
+		{`2026-12-07 16:00:01 SMTP protocol error in "auth plain" H=mx.example.org (User) [203.0.113.5]:52616 AUTH command used when not advertised`, "203.0.113.5"},
+		{`Dec  7 16:00:02 mx exim[1234]: SMTP call from (User) [203.0.113.6]:52616 dropped: too many unrecognized commands (last was "GET / HTTP/1.1")`, "203.0.113.6"},
+		{`Dec  7 16:00:03 mx exim[1234]: SMTP protocol synchronization error (input sent without waiting for greeting): rejected connection from H=[203.0.113.7]:52616 input="GET / HTTP/1.1"`, "203.0.113.7"},
+		{`Dec  7 16:00:04 mx exim[1234]: no MAIL in SMTP connection from (User) [203.0.113.8]:52616 D=0s C=EHLO,AUTH`, "203.0.113.8"},
+		{`Dec  7 16:00:05 mx exim[1234]: SMTP connection from (User) [203.0.113.9]:52616 lost D=0s`, "203.0.113.9"},
+		{`2026-12-07 16:00:05 SMTP connection from mail.example.org [203.0.113.9]:52616 lost D=0s`, "203.0.113.9"},
+		{`2026-12-07 16:00:05 SMTP connection from mail.example.org (helo.example) [203.0.113.9]:52616 lost D=0s`, "203.0.113.9"},
+		{`Dec  7 16:00:09 mx exim[1234]: TLS error on connection from (User) [203.0.113.13]:52616 (SSL_accept): error:0A00006C:SSL routines::bad key share`, "203.0.113.13"},
+		{`Dec  7 16:00:08 mx proftpd[1234]: mx.example.org (203.0.113.12[203.0.113.12]) - SECURITY VIOLATION: Root login attempted`, "203.0.113.12"},
+		{`Dec  7 16:00:08 mx proftpd[1234]: mx.example.org (scan.example.net[203.0.113.12]) - SECURITY VIOLATION: Root login attempted`, "203.0.113.12"},
+		{`2021-05-28 18:08:01,124 mantis proftpd[498625] mantis (192.168.1.142[192.168.1.142]): SECURITY VIOLATION: Root login attempted`, "192.168.1.142"},
+	} {
+		v := d.Explain(record(tt.line))
+		if v.Outcome != Unknown || v.Event.Class != abusewatch.ClassUnknown || v.Event.Addr != netip.MustParseAddr(tt.addr) {
+			t.Errorf("%s: %v %q %v (%s), want unknown from %s", tt.line, v.Outcome, v.Event.Class, v.Event.Addr, v.Rule, tt.addr)
+		}
+	}
+	// What the client writes in those lines never names an address: the command exim
+	// quotes, unless a bare verb or "AUTH MECH" (and then exim's H= after it counts
+	// against anything the client placed there), its HELO, a PTR name that is another
+	// address.
+	for _, line := range []string{
+		`Dec  7 16:00:01 mx exim[1234]: SMTP protocol error in "AUTH LOGIN H=x [6.6.6.6]:1" H=(User) [203.0.113.5]:52616 AUTH command used when not advertised`,
+		`Dec  7 16:00:01 mx exim[1234]: SMTP protocol error in "AUTH LOGIN" H=(x) [6.6.6.6]:1 x "" H=(User) [203.0.113.5]:52616 AUTH command used when not advertised`,
+		`Dec  7 16:00:01 mx exim[1234]: SMTP syntax error in "GET / HTTP/1.1 H=[6.6.6.6]" H=[203.0.113.5]:52616 unrecognized command`,
+		`Dec  7 16:00:01 mx exim[1234]: SMTP syntax error in "EHLO [6.6.6.6]" H=[6.6.6.6]:52616 x`,
+		`Dec  7 16:00:01 mx myapp[7]: bad command "AUTH LOGIN" H=x [6.6.6.6]:1 refused`,
+		`Dec  7 16:00:01 mx exim[1234]: SMTP connection from ([6.6.6.6]) lost D=0s`,
+		`Dec  7 16:00:08 mx proftpd[1234]: mx.example.org (6.6.6.6[203.0.113.12]) - SECURITY VIOLATION: Root login attempted`,
+		`Dec  7 16:00:08 mx proftpd[1234]: mx.example.org x (6.6.6.6[6.6.6.6]) - x`,
+		`Dec  7 16:00:08 mx myftpd[1234]: x (6.6.6.6[6.6.6.6]) - proftpd's form, another program`,
+	} {
+		v := d.Explain(record(line))
+		if v.Outcome != Unknown {
+			t.Errorf("%s: %v (%s), want unknown", line, v.Outcome, v.Rule)
+			continue
+		}
+		if v.Event.Class != "" || v.Event.Addr.IsValid() {
+			t.Errorf("%s: an event of class %q about %v, want none", line, v.Event.Class, v.Event.Addr)
+		}
+	}
+}
+
+// proftpd's own prefix in the corpus's real lines (crowdsec's proftpd-logs and
+// proftpd-bf, syslog and SystemLog formats alike) names the client: GenericAddr reads
+// it whatever the rest of the line says.
+func TestGenericAddrProftpdCorpusPrefix(t *testing.T) {
+	n := 0
+	for _, file := range []string{"testdata/crowdsec/proftpd-logs/proftpd-logs.log", "testdata/crowdsec/proftpd-bf/proftpd-bf.log"} {
+		for _, line := range readLines(t, file) {
+			if line == "" {
+				continue
+			}
+			h, err := ParseHeader(line, time.Now(), time.UTC)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			// the address between "[" and "])" of "HOST (NAME[ADDR])"
+			_, rest, _ := strings.Cut(h.Message, "[")
+			want, _, _ := strings.Cut(rest, "])")
+			addr, _, ok := GenericAddr(h.Program, h.Message)
+			if !ok || addr != netip.MustParseAddr(want).Unmap() {
+				t.Errorf("%s: GenericAddr %v %v, want %s", line, addr, ok, want)
+			}
+			n++
+		}
+	}
+	if n < 10 {
+		t.Errorf("%d corpus lines, want at least 10", n)
 	}
 }
