@@ -114,6 +114,8 @@ func TestUnknownAddressNeverFromUserName(t *testing.T) {
 		"Dec  7 16:00:11 web1 dovecot: auth: Error: passwd-file(x) rip=6.6.6.6): no passwd file",
 		"Dec  7 16:00:12 web1 dovecot: auth: passwd-file(x from 6.6.6.6 port 22,203.0.113.5,<abc>): lookup: user=x file=/etc/dovecot/users",
 		"Dec  7 16:00:13 web1 dovecot: auth-worker(7): pam(x rhost=6.6.6.6,203.0.113.5,<abc>): #1/1 style=1 msg=Password: ",
+		"Dec  7 16:00:01 web1 myapp[7]: login refused (user x from 6.6.6.6 port 22)",
+		"Dec  7 16:00:01 web1 myapp[7]: login refused, User: x from 6.6.6.6 port 22",
 		// dovecot's mail processes start with the user name: "imap(USER)<PID><ID>: ".
 		"Dec  7 16:00:04 mx dovecot: imap(x rip=6.6.6.6 )<1234><abc>: Disconnected: Logged out in=0 out=0",
 		// sshd's last " from ADDR" counts against a client's "from ADDR port N".

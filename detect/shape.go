@@ -223,7 +223,7 @@ func eximCommand(cmd string) bool {
 }
 
 // userNameStart is where a user name may start in program's msg: after its first word
-// "user" or (but in exim's) "for", in any case, or at 0 in a line of dovecot's auth
+// "user" ("user:", "(user" too) or (but in exim's) "for", in any case, or at 0 in a line of dovecot's auth
 // process or of its mail processes; len(msg) for none. A slot from there on may be the
 // user name's (see GenericAddr).
 func userNameStart(program, msg string) int {
@@ -239,7 +239,9 @@ func userNameStart(program, msg string) int {
 		if j < 0 {
 			break
 		}
-		if word := msg[i : i+j]; strings.EqualFold(word, "user") || !exim && strings.EqualFold(word, "for") {
+		// "user", "User:", "(user", "for": the name may follow
+		word := strings.TrimSuffix(strings.TrimPrefix(msg[i:i+j], "("), ":")
+		if strings.EqualFold(word, "user") || !exim && strings.EqualFold(word, "for") {
 			return i + j + 1
 		}
 		i += j + 1
