@@ -265,7 +265,7 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 		// the rest of its text names users and databases as the client wrote them.
 		return v
 	}
-	if addr, port, ok := GenericAddr(msg); ok {
+	if addr, port, ok := GenericAddr(h.Program, msg); ok {
 		v.Event = abusewatch.Event{
 			Time: h.Time, Class: abusewatch.ClassUnknown, Addr: addr, Port: port,
 			Service: h.Program, Host: h.Host, Source: rec.Source, Line: rec.Line,

@@ -20,34 +20,52 @@ import (
 //     filter), each after a space or at the start;
 //   - "[ADDR]" where mail servers write the client: "from NAME[ADDR]", "from [ADDR]",
 //     "client=NAME[ADDR]", "NAME[ADDR]:" at the start (postfix, postscreen, sshd 9.8's
-//     "drop connection #N from [ADDR]"), and exim's "H=NAME [ADDR]", "H=(HELO) [ADDR]",
-//     "H=NAME (HELO) [ADDR]" and "H=[ADDR]"; never "to NAME[ADDR]" or "relay=NAME[ADDR]",
-//     the hosts we connected to.
+//     "drop connection #N from [ADDR]"), and exim's host forms after "H=" or "from ":
+//     "NAME [ADDR]", "(HELO) [ADDR]", "NAME (HELO) [ADDR]" and "[ADDR]"; never
+//     "to NAME[ADDR]" or "relay=NAME[ADDR]", the hosts we connected to;
+//   - proftpd's "HOST (NAME[ADDR]) - " (syslog) or "HOST (NAME[ADDR]): " (its own log)
+//     at the start of its messages, where NAME, when it is an address, must be ADDR.
 //
 // Only a slot before the message's first quote (", ' or `) may name the address: what
 // follows a quote is often the client's own text echoed (sshd's "client sent invalid
 // protocol identifier \"…\"" writes the client's first line and no address), and a
 // client can write quotes too, so no quoted part is skipped to find more of the
-// program's text after it. Every slot counts against the others, those after a quote
-// too: when any of them holds no address (sshd writes "from HOSTNAME port" with
-// UseDNS, PAM an empty "rhost=") or a different one (a user name that spells
-// "x from 6.6.6.6 port 22" next to the real one), the record names none.
-func GenericAddr(msg string) (netip.Addr, uint16, bool) {
-	own := len(msg)
-	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
-		own = i
-	}
+// program's text after it. The one exception is exim's `SMTP protocol error in "CMD"
+// H=…` (or syntax error): exim quotes the client's command there (smtp_cmd_buffer),
+// and when CMD is a bare SMTP verb or "AUTH MECH" it holds no slot, and exim writes
+// its client's H= after it, which counts against any slot a client's command could
+// have placed after a quote of its own.
+//
+// A user name is the client's text too, may hold spaces and spell any slot, and may end
+// the message (OpenSSH ≤ 7.4's "input_userauth_request: invalid user NAME",
+// "Disconnecting: Too many authentication failures for NAME"): no slot after the words
+// "user" or "for" names the address ("for" only in other programs than exim, whose
+// "for" precedes fixed text or recipients, after its H=), and none in a line of
+// dovecot's auth process ("auth: …", "auth-worker(N): …"), which writes its client as
+// "MECH(USER,ADDR,<ID>)" after the user name, or of its mail processes
+// ("imap(USER)<PID><ID>: …").
+//
+// Every slot counts against the others, those after a quote or a user name too, and so
+// does the address of a message's last " from ADDR" when the message ends there (or in
+// " [preauth]"), where sshd's PAM failures and older versions write the client: when
+// any slot holds no address (sshd writes "from HOSTNAME port" with UseDNS, PAM an empty
+// "rhost=") or a different one (a user name that spells "x from 6.6.6.6 port 22" next
+// to the real one), the record names none.
+func GenericAddr(program, msg string) (netip.Addr, uint16, bool) {
+	own := ownTextEnd(msg)
+	user := userNameStart(program, msg)
 	var found netip.Addr
 	var port uint16
-	named := false // whether a slot before the first quote names the address
+	named := false // whether a slot that may name the address holds it
 	// take judges one slot's value at position at; false: the record names no address.
+	// A slot at or after own or user only counts against the others.
 	take := func(value string, at int) bool {
 		addr, ok := slotAddr(value)
 		if !ok || (found.IsValid() && found != addr) {
 			return false
 		}
 		found = addr
-		if at < own {
+		if at < own && at < user {
 			named = true
 		}
 		return true
@@ -67,7 +85,7 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 		if !take(value, at) {
 			return netip.Addr{}, 0, false
 		}
-		if at < own {
+		if at < own && at < user {
 			port = 0
 			n, j := 0, 0
 			for ; j < len(after) && j < 5 && after[j] >= '0' && after[j] <= '9'; j++ {
@@ -76,6 +94,16 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 			if j > 0 && n <= 65535 {
 				port = uint16(n)
 			}
+		}
+	}
+	// sshd's "error: PAM: MSG for [illegal user ]NAME from ADDR" (auth-pam.c), older
+	// versions' "Invalid user NAME from ADDR": the last " from ADDR" of the message,
+	// counted against the others (a user name's "from 6.6.6.6 port 22") and naming
+	// none itself (a user name may be what ends the message).
+	if i := strings.LastIndex(msg, " from "); i >= 0 {
+		value := strings.TrimSuffix(msg[i+len(" from "):], " [preauth]")
+		if _, ok := slotAddr(value); ok && !take(value, len(msg)) {
+			return netip.Addr{}, 0, false
 		}
 	}
 	for _, key := range []string{"rhost=", "rip=", "SRC="} {
@@ -101,6 +129,14 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 			}
 		}
 	}
+	if name, addr, at, ok := proftpdClient(program, msg); ok {
+		if _, isAddr := slotAddr(name); isAddr && !take(name, len(msg)) {
+			return netip.Addr{}, 0, false // "(6.6.6.6[203.0.113.7])": a PTR record's
+		}
+		if !take(addr, at) {
+			return netip.Addr{}, 0, false
+		}
+	}
 	for from := 0; ; {
 		i := strings.IndexByte(msg[from:], '[')
 		if i < 0 {
@@ -113,7 +149,7 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 			end++
 		}
 		if end == len(msg) || msg[end] != ']' || end+1 < len(msg) && !strings.ContainsRune(":,; ", rune(msg[end+1])) {
-			continue // "[preauth]", "[pid 1]", "[ADDR]/"
+			continue // "[preauth]", "[pid 1]", "[ADDR]/", proftpd's "[ADDR])", above
 		}
 		inner := msg[at+1 : end]
 		if inner == "" || !mailClientBracket(msg[:at]) {
@@ -130,6 +166,112 @@ func GenericAddr(msg string) (netip.Addr, uint16, bool) {
 		return netip.Addr{}, 0, false
 	}
 	return found, port, true
+}
+
+// ownTextEnd is where the program's own text of msg ends: at its first quote, or, in
+// exim's `SMTP protocol error in "CMD" H=…` with CMD a bare SMTP verb or "AUTH MECH"
+// (text that holds no slot), at the first quote after CMD's (see GenericAddr).
+func ownTextEnd(msg string) int {
+	quote := strings.IndexAny(msg, "\"'`")
+	if quote < 0 {
+		return len(msg)
+	}
+	for _, prefix := range []string{`SMTP protocol error in "`, `SMTP syntax error in "`} {
+		if quote != len(prefix)-1 || !strings.HasPrefix(msg, prefix) {
+			continue
+		}
+		cmd, rest, ok := strings.Cut(msg[len(prefix):], `"`)
+		if !ok || !eximCommand(cmd) || !strings.HasPrefix(rest, " H=") {
+			return quote
+		}
+		start := len(prefix) + len(cmd) + 1
+		if i := strings.IndexAny(msg[start:], "\"'`"); i >= 0 {
+			return start + i
+		}
+		return len(msg)
+	}
+	return quote
+}
+
+// smtpVerbs are the SMTP commands exim may quote bare in a protocol or syntax error.
+var smtpVerbs = map[string]bool{
+	"HELO": true, "EHLO": true, "MAIL": true, "RCPT": true, "DATA": true, "BDAT": true,
+	"RSET": true, "NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "ETRN": true,
+	"HELP": true, "STARTTLS": true, "AUTH": true,
+}
+
+// eximCommand says whether cmd is a bare SMTP verb or "AUTH MECH" (LOGIN, PLAIN,
+// CRAM-MD5, …): text in which no slot can be written.
+func eximCommand(cmd string) bool {
+	verb, mech, hasMech := strings.Cut(cmd, " ")
+	if !smtpVerbs[strings.ToUpper(verb)] {
+		return false
+	}
+	if !hasMech {
+		return true
+	}
+	if !strings.EqualFold(verb, "AUTH") || mech == "" || len(mech) > 20 {
+		return false
+	}
+	for i := 0; i < len(mech); i++ {
+		c := mech[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// userNameStart is where a user name may start in program's msg: after its first word
+// "user" ("user:", "(user" too) or (but in exim's) "for", in any case, or at 0 in a line of dovecot's auth
+// process or of its mail processes; len(msg) for none. A slot from there on may be the
+// user name's (see GenericAddr).
+func userNameStart(program, msg string) int {
+	exim := program == "exim" || program == "exim4"
+	if strings.HasPrefix(msg, "auth: ") || strings.HasPrefix(msg, "auth-worker(") {
+		return 0
+	}
+	if open, colon := strings.IndexByte(msg, '('), strings.Index(msg, ": "); program == "dovecot" && open >= 0 && (colon < 0 || open < colon) {
+		return 0 // "imap(USER)<PID><ID>: ", "lmtp(USER)…": USER may be anything
+	}
+	for i := 0; i < len(msg); {
+		j := strings.IndexByte(msg[i:], ' ')
+		if j < 0 {
+			break
+		}
+		// "user", "User:", "(user", "for": the name may follow
+		word := strings.TrimSuffix(strings.TrimPrefix(msg[i:i+j], "("), ":")
+		if strings.EqualFold(word, "user") || !exim && strings.EqualFold(word, "for") {
+			return i + j + 1
+		}
+		i += j + 1
+	}
+	return len(msg)
+}
+
+// proftpdClient reads proftpd's "HOST (NAME[ADDR]) - " (syslog) or "HOST (NAME[ADDR]): "
+// (its SystemLog) at the start of program's msg: NAME, ADDR and ADDR's position.
+func proftpdClient(program, msg string) (name, addr string, at int, ok bool) {
+	if program != "proftpd" {
+		return "", "", 0, false
+	}
+	host, rest, ok := strings.Cut(msg, " (")
+	if !ok || host == "" || strings.TrimFunc(host, isHostOrAddressRune) != "" {
+		return "", "", 0, false
+	}
+	name, rest, ok = strings.Cut(rest, "[")
+	if !ok || name == "" || strings.TrimFunc(name, isHostOrAddressRune) != "" {
+		return "", "", 0, false
+	}
+	addr, rest, ok = strings.Cut(rest, "])")
+	if !ok || !addressChars(addr) || !strings.HasPrefix(rest, " - ") && !strings.HasPrefix(rest, ": ") {
+		return "", "", 0, false
+	}
+	return name, addr, len(host) + len(" (") + len(name) + len("["), true
+}
+
+func isHostOrAddressRune(r rune) bool {
+	return isHostNameRune(r) || r == ':'
 }
 
 // slotAddr parses a slot's value: an address without a zone, unmapped.
@@ -154,7 +296,8 @@ func mailClientBracket(before string) bool {
 	if endsWithWord(before, "from ") || endsWithWord(before, "H=") {
 		return true // "from [ADDR]", exim's "H=[ADDR]"
 	}
-	// exim: "H=NAME [ADDR]", "H=(HELO) [ADDR]", "H=NAME (HELO) [ADDR]".
+	// exim: "H=NAME [ADDR]", "H=(HELO) [ADDR]", "H=NAME (HELO) [ADDR]", and the same
+	// after "from " ("SMTP connection from (HELO) [ADDR]:PORT lost").
 	rest, ok := strings.CutSuffix(before, " ")
 	if !ok {
 		return false
@@ -170,15 +313,15 @@ func mailClientBracket(before string) bool {
 		if strings.ContainsRune(helo[open:], ' ') {
 			return false // exim refuses a HELO with a space unless told to accept junk
 		}
-		if rest = helo[:open]; endsWithWord(rest, "H=") {
-			return true // "H=(HELO) "
+		if rest = helo[:open]; endsWithWord(rest, "H=") || endsWithWord(rest, "from ") {
+			return true // "H=(HELO) ", "from (HELO) "
 		}
 		if rest, ok = strings.CutSuffix(rest, " "); !ok {
 			return false
 		}
 	}
 	name := strings.TrimRightFunc(rest, isHostNameRune)
-	return name != rest && endsWithWord(name, "H=") // "H=NAME "
+	return name != rest && (endsWithWord(name, "H=") || endsWithWord(name, "from ")) // "H=NAME ", "from NAME "
 }
 
 // endsWithWord says whether s ends with w, and w starts s or follows a space.
