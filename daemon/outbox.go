@@ -1934,7 +1934,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			case retry && !giveUp:
 				s.State, s.NextAttempt = abusewatch.ReportQueued, now.Add(policy.Backoff(s.Attempts))
 				s.Error = cmp.Or(why, note)
-				if had || len(a.refused) > 0 {
+				if had || len(a.refused) > 0 || len(a.relay) > 0 {
 					s.Error = fmt.Sprintf("%s; tried again to %s only", note, strings.Join(a.later, ", "))
 				}
 			default:
@@ -1971,6 +1971,10 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		if len(a.took) > 0 {
 			p.Counters.Delivered.Add(1)
 			p.log.Info("report delivered", "id", r.ID, "to", strings.Join(a.took, ", "), "where", loc)
+		}
+		if len(a.relay) > 0 && derr == nil {
+			p.log.Warn("our mail server refused the report for some recipients: no desk is marked; check its log", "id", r.ID,
+				"not_sent_to", strings.Join(a.relay, ", "), "why", note)
 		}
 		if len(a.later) > 0 && derr == nil {
 			p.log.Warn("recipients refused the report for now: it is tried again to them only", "id", r.ID,

@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
+)
+
+// Review 31 F1: mail.server is our own relay. Postfix checks its client, HELO and sender
+// restrictions at RCPT TO, so "554 5.7.1 Relay access denied" comes there, for every
+// recipient: it marked every desk refusing and counted as a delivery to it. Only a
+// refusal about the mailbox (5.1.x, 5.2.x), not the same for every recipient, is the
+// desk's; any other is our relay's: no mark, no delivery, and the report says so.
+func TestOurRelaysRefusalMarksNoDesk(t *testing.T) {
+	rcpt := func(reply func(to string) error) mailtest.Options {
+		return mailtest.Options{RcptErr: reply}
+	}
+	for _, c := range []struct {
+		name  string
+		opts  mailtest.Options
+		state abusewatch.ReportState
+		took  []string // the recipients the relay accepted
+	}{
+		{"relay access denied at RCPT TO", rcpt(func(to string) error {
+			return mailtest.Reply(554, fmt.Sprintf("<%s>: Relay access denied", to), 5, 7, 1)
+		}), abusewatch.ReportFailed, nil},
+		{"sender rejected for one recipient", rcpt(func(to string) error {
+			if to == "noc@hostco.example" {
+				return mailtest.Reply(553, "<abusewatch@example.org>: Sender address rejected: not owned by user", 5, 7, 1)
+			}
+			return nil
+		}), abusewatch.ReportSent, []string{"abuse@hostco.example"}},
+		{"a reply without an enhanced code", rcpt(func(to string) error {
+			if to == "noc@hostco.example" {
+				return mailtest.Reply(550, "rejected")
+			}
+			return nil
+		}), abusewatch.ReportSent, []string{"abuse@hostco.example"}},
+		{"every recipient user unknown alike", rcpt(func(to string) error {
+			return mailtest.Reply(550, fmt.Sprintf("<%s>: Recipient address rejected: User unknown", to), 5, 1, 1)
+		}), abusewatch.ReportFailed, nil},
+		{"a policy refusal of the message", mailtest.Options{DataErr: mailtest.Reply(554, "message refused by policy", 5, 7, 1)},
+			abusewatch.ReportFailed, nil},
+		{"mailbox full for a message to two", mailtest.Options{DataErr: mailtest.Reply(552, "mailbox full", 5, 2, 2)},
+			abusewatch.ReportFailed, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := mailtest.Start(t, c.opts)
+			p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
+			attack(t, st, "45.134.26.7", t0, 20)
+			p.Tick(t.Context(), t0)
+			if c.took != nil {
+				if m := srv.Next(t); !slices.Equal(m.To, c.took) {
+					t.Fatalf("mail to %v", m.To)
+				}
+			}
+			if marks, _ := st.RefusedMailboxes(); len(marks) != 0 {
+				t.Errorf("our relay's refusal marked desks: %+v", marks)
+			}
+			ds, _ := st.Deliveries(t0.Add(-time.Hour))
+			var counted []string
+			for _, d := range ds {
+				counted = append(counted, d.Emails...)
+			}
+			if !slices.Equal(counted, c.took) {
+				t.Errorf("deliveries counted to %v, want %v", counted, c.took)
+			}
+			rs := reportsIn(t, st, c.state)
+			if len(rs) != 1 || len(rs[0].Refused) != 0 || !strings.Contains(rs[0].Error, relayRefusal) {
+				t.Fatalf("reports: %+v", reportsIn(t, st))
+			}
+			if t.Failed() {
+				t.Log(logs)
+			}
+		})
+	}
+}
+
+// A refusal about one mailbox (5.1.1 for one recipient, the other taking it) is still
+// the desk's: the mailbox is marked, and the refusal counts as a delivery to it.
+func TestAMailboxRefusalIsStillTheDesks(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		if to == "noc@hostco.example" {
+			return mailtest.Reply(550, fmt.Sprintf("<%s>: Recipient address rejected: User unknown", to), 5, 1, 1)
+		}
+		return nil
+	}})
+	p, st, _ := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "", "1d")
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Tick(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	if marks, _ := st.RefusedMailboxes(); len(marks) != 1 || marks[0].Email != "noc@hostco.example" {
+		t.Errorf("marks: %+v", marks)
+	}
+	if ds, _ := st.Deliveries(t0.Add(-time.Hour)); len(ds) != 1 || !slices.Equal(ds[0].Refused, []string{"noc@hostco.example"}) {
+		t.Errorf("deliveries: %+v", ds)
+	}
+}
