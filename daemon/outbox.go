@@ -1790,13 +1790,16 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if ms := refusedBy(unsentTo(r), refused, r.Approved); len(ms) > 0 {
-			// A mailbox refused a report for good since the admin last approved this
-			// one: the admin decides, whatever waits it is in.
-			if err := p.heldForRefusal(r, ms, now); err != nil {
-				return err
+		if left := unsentTo(r); len(left) > 0 {
+			if ms := refusedBy(left, refused, r.Approved); len(ms) == len(left) {
+				// Every mailbox still to get it refused a report for good since the
+				// admin last approved this one: the admin decides, whatever waits it is
+				// in; or, when others had it, it went, not to these.
+				if err := p.leftToRefusers(r, ms, now); err != nil {
+					return err
+				}
+				continue
 			}
-			continue
 		}
 		if r.NextAttempt.After(now) {
 			continue
@@ -1840,6 +1843,16 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			p.log.Warn("report not sent: its mail is no longer kept ([retention] reports)", "id", r.ID)
 			continue
 		}
+		// A mailbox that refused a report for good since the admin last approved this
+		// one is left out (a CERT's full mailbox, a dead noc@ holds no report of the
+		// others); the report waits for the admin only when no one else is left.
+		leftOut := refusedBy(unsentTo(r), refused, r.Approved)
+		if len(leftOut) > 0 && len(leftOut) == len(unsentTo(r)) {
+			if err := p.leftToRefusers(r, leftOut, now); err != nil {
+				return err
+			}
+			continue
+		}
 		// The admin may have rejected it since the list was read (the round runs beside
 		// the admin socket): only a report still queued is sent. Until its message
 		// begins to leave (Progress.BeforeData), a stop leaves it provably unsent.
@@ -1866,7 +1879,12 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		}
 		// Only to the recipients that have not had it: a retry after some refused it
 		// for now goes to them alone.
-		targets := unsentTo(r)
+		var targets []string
+		for _, e := range unsentTo(r) {
+			if !slices.ContainsFunc(leftOut, func(m store.RefusedMailbox) bool { return bareAddress(m.Email) == bareAddress(e) }) {
+				targets = append(targets, e)
+			}
+		}
 		to := r
 		to.Contact.Emails = targets
 		id := r.ID
@@ -1910,6 +1928,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			why = sanitizeText(derr.Error())
 		}
 		note := attemptNote(a)
+		leftNote := p.leftOutWords(leftOut)
 		err = p.store.FinishAttempt(r.ID, func(s *abusewatch.Report) error {
 			s.Updated, s.BeforeData = now, false
 			s.Delivered = append(s.Delivered, a.took...)
@@ -1950,6 +1969,9 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 					s.Error = fmt.Sprintf("not sent to %s: %s", strings.Join(a.later, ", "), gave)
 				}
 			}
+			if leftNote != "" && s.State != abusewatch.ReportPendingApproval {
+				s.Error = strings.Join(slices.DeleteFunc([]string{s.Error, leftNote}, func(x string) bool { return x == "" }), "; ")
+			}
 			return nil
 		}, delivery, marks, a.took)
 		if err != nil {
@@ -1967,6 +1989,9 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 				"id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "err", derr, "approve", p.cfg.Command("report approve", r.ID))
 			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
 			continue
+		}
+		if len(leftOut) > 0 {
+			p.log.Info("report not sent to mailboxes that refused one for good", "id", r.ID, "left_out", leftNote)
 		}
 		if len(a.took) > 0 {
 			p.Counters.Delivered.Add(1)

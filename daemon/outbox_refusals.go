@@ -192,6 +192,14 @@ func refusedPreview(st *store.Store, emails []string, loc *time.Location) (strin
 	if len(ms) == 0 {
 		return "", nil
 	}
+	if len(ms) < len(emails) {
+		var parts []string
+		for _, m := range ms {
+			parts = append(parts, fmt.Sprintf("%s refused report %s for good on %s (%s)", m.Email, shortID(m.Report),
+				m.Time.In(loc).Format("2006-01-02 15:04 -0700"), m.Reply))
+		}
+		return fmt.Sprintf("%s: it would be sent to the others only, leaving it out, unless you approve it.", strings.Join(parts, "; ")), nil
+	}
 	var parts []string
 	for _, m := range ms {
 		parts = append(parts, fmt.Sprintf("%s refused report %s for good on %s (%s)", m.Email, shortID(m.Report),
@@ -229,6 +237,37 @@ func (p *Pipeline) heldForRefusal(r abusewatch.Report, ms []store.RefusedMailbox
 
 // relayRefusal begins what a report's note says of recipients our relay refused.
 const relayRefusal = "not sent: our mail server (mail.server) refused it, not the desk (no mailbox marked)"
+
+// leftOutWords says why a report is not sent to the mailboxes of ms, which refused one
+// for good since it was last approved: "" when ms is empty.
+func (p *Pipeline) leftOutWords(ms []store.RefusedMailbox) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s refused report %s for good on %s: %s", m.Email, shortID(m.Report),
+			m.Time.In(p.zone()).Format("2006-01-02 15:04 -0700"), m.Reply))
+	}
+	return "left out (a mailbox that refused a report gets none without your approval): " + strings.Join(parts, "; ")
+}
+
+// leftToRefusers settles queued report r, whose every recipient still to get it refused
+// a report for good since it was last approved (ms): when some recipients had it, it is
+// sent, not to these (saying why); else it waits for the admin (heldForRefusal).
+func (p *Pipeline) leftToRefusers(r abusewatch.Report, ms []store.RefusedMailbox, now time.Time) error {
+	if len(r.Delivered) == 0 {
+		return p.heldForRefusal(r, ms, now)
+	}
+	why := p.leftOutWords(ms)
+	return p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+		if s.State == abusewatch.ReportQueued {
+			s.State, s.Updated, s.NextAttempt, s.Waiting = abusewatch.ReportSent, now, time.Time{}, ""
+			s.Error = strings.Join(slices.DeleteFunc([]string{s.Error, why}, func(x string) bool { return x == "" }), "; ")
+		}
+		return nil
+	})
+}
 
 // attemptNote says what attempt a did to each recipient: who took the report (when
 // others did not), who refused it for good and who for now, with the servers' replies;

@@ -103,3 +103,44 @@ func TestAMailboxRefusalIsStillTheDesks(t *testing.T) {
 		t.Errorf("deliveries: %+v", ds)
 	}
 }
+
+// Review 31 F3: one mailbox that refused held every report that listed it (a dead noc@
+// beside abuse@, a national CERT's full mailbox on every party of its country). It is
+// left out, the others are sent the report, which says who was left out and why; only
+// a report with no one else left waits for the admin.
+func TestAMarkedMailboxIsLeftOutNotHoldingTheReport(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		if to == "noc@hostco.example" {
+			return mailtest.Reply(550, "<noc@hostco.example>: Recipient address rejected: User unknown", 5, 1, 1)
+		}
+		return nil
+	}})
+	p, st, _ := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Tick(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Next(t)
+	first := reportsIn(t, st, abusewatch.ReportSent)[0]
+	attack(t, st, "45.134.26.8", t0.Add(2*time.Hour), 20)
+	if err := p.Tick(ctx, t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if held := reportsIn(t, st, abusewatch.ReportPendingApproval); len(held) != 0 {
+		t.Fatalf("held for the admin: %+v", held)
+	}
+	if m := srv.Next(t); !slices.Equal(m.To, []string{"abuse@hostco.example"}) {
+		t.Fatalf("second report to %v", m.To)
+	}
+	var second abusewatch.Report
+	for _, r := range reportsIn(t, st, abusewatch.ReportSent) {
+		if r.ID != first.ID {
+			second = r
+		}
+	}
+	if !strings.Contains(second.Error, "left out") || !strings.Contains(second.Error, "noc@hostco.example refused report "+shortID(first.ID)) {
+		t.Errorf("the second report does not say who was left out: %q", second.Error)
+	}
+	srv.Nothing(t)
+}
