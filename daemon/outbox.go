@@ -1324,6 +1324,14 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		if err != nil {
 			return r, false, err
 		}
+		if w.ID == "" {
+			// Recipients that had r have these incidents: they are not sent them again,
+			// and a report that would go to them alone is not written.
+			mr.Delivered = hadOf(r, mr.Contact.Emails)
+			if len(unsentTo(mr)) == 0 {
+				continue
+			}
+		}
 		mr.State, mr.Updated = state, now
 		if mr.State == abusewatch.ReportQueued && p.cfg.Policy.Mode == "review" {
 			mr.State = abusewatch.ReportPendingApproval
@@ -1415,7 +1423,15 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		if len(joinedIDs) > 0 {
 			reason += "; its sources joined report " + strings.Join(joinedIDs, ", ")
 		}
+		if len(r.Delivered) > 0 {
+			// Some recipients had it: it went, not to the others.
+			reason = fmt.Sprintf("not sent to %s: %s", strings.Join(unsentTo(r), ", "), strings.TrimPrefix(reason, "not sent: "))
+		}
 		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if len(s.Delivered) > 0 {
+				s.State, s.Updated, s.Error, s.Waiting, s.NextAttempt = abusewatch.ReportSent, now, reason, "", time.Time{}
+				return nil
+			}
 			s.Reject(now, reason)
 			return nil
 		})
@@ -1423,7 +1439,7 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		return r, false, err
 	}
 	nr := *replacement
-	reason := fmt.Sprintf("not sent to %s: %s; written again as %s", strings.Join(r.Contact.Emails, ", "), why, nr.ID)
+	reason := fmt.Sprintf("not sent to %s: %s; written again as %s", strings.Join(unsentTo(r), ", "), why, nr.ID)
 	if len(notHers) == 0 {
 		reason = fmt.Sprintf("named sources now never reported (%s): written again without them as %s", strings.Join(never, ", "), nr.ID)
 	}
@@ -1442,6 +1458,17 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		"why", why, "incidents", len(nr.Incidents), "state", nr.State)
 	// Only to r's recipient, whose cooldown and limits DeliverAt checked, may it go now.
 	return nr, nr.State == abusewatch.ReportQueued && len(keep) > 0, nil
+}
+
+// hadOf are those of emails that took r (its Delivered).
+func hadOf(r abusewatch.Report, emails []string) []string {
+	var out []string
+	for _, e := range emails {
+		if containsFold(r.Delivered, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // joinedReport is a report to a party with a report waiting, which it replaces (into):
@@ -1790,7 +1817,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if left := unsentTo(r); len(left) > 0 {
+		if left := unsentTo(r); len(left) > 0 || len(r.Delivered) > 0 {
 			if ms := refusedBy(left, refused, r.Approved); len(ms) == len(left) {
 				// Every mailbox still to get it refused a report for good since the
 				// admin last approved this one: the admin decides, whatever waits it is
@@ -1847,7 +1874,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		// one is left out (a CERT's full mailbox, a dead noc@ holds no report of the
 		// others); the report waits for the admin only when no one else is left.
 		leftOut := refusedBy(unsentTo(r), refused, r.Approved)
-		if len(leftOut) > 0 && len(leftOut) == len(unsentTo(r)) {
+		if len(leftOut) == len(unsentTo(r)) && (len(leftOut) > 0 || len(r.Delivered) > 0) {
 			if err := p.leftToRefusers(r, leftOut, now); err != nil {
 				return err
 			}

@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"fmt"
+	"github.com/abusewatch/abusewatch/store"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,4 +146,54 @@ func TestAMarkedMailboxIsLeftOutNotHoldingTheReport(t *testing.T) {
 		t.Errorf("the second report does not say who was left out: %q", second.Error)
 	}
 	srv.Nothing(t)
+}
+
+// repointed is p with its config's text old replaced by new (an edit of the [[contact]]
+// table, then a reload), on the same store.
+func repointed(t *testing.T, p *Pipeline, st *store.Store, logs *logBuffer, old, new string) *Pipeline {
+	t.Helper()
+	cfg := parseTestConfig(t, p.cfg.file, strings.Replace(string(p.cfg.doc), old, new, 1))
+	np, err := NewPipeline(cfg, st, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return np
+}
+
+// Review 31 F2: a report that one recipient took while another is retried (a 4xx) was
+// rejected as unsent when its contact changed, and written again to the new contact,
+// the recipient that had it included: that one got the incident twice. It ends sent,
+// and the report written from it goes to those that did not have it.
+func TestAPartlyDeliveredReportIsNotSentAgainWhenItsContactChanges(t *testing.T) {
+	var nocTries atomic.Int32
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		if to == "noc@hostco.example" && nocTries.Add(1) == 1 {
+			return mailtest.Reply(451, "greylisted, try again later", 4, 7, 1)
+		}
+		return nil
+	}})
+	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	p.Tick(ctx, t0)
+	if m := srv.Next(t); !slices.Equal(m.To, []string{"abuse@hostco.example"}) {
+		t.Fatalf("first mail to %v", m.To)
+	}
+	first := reportsIn(t, st, abusewatch.ReportQueued)[0]
+	p = repointed(t, p, st, logs, `"noc@hostco.example"`, `"soc@hostco.example"`)
+	for _, at := range []time.Duration{time.Minute, 2 * time.Hour, 3 * time.Hour} {
+		p.Tick(ctx, t0.Add(at))
+	}
+	got, _, _ := st.Report(first.ID)
+	if got.State != abusewatch.ReportSent || !strings.Contains(got.Error, "not sent to noc@hostco.example") {
+		t.Errorf("the report abuse@ had: %s, %q; want sent, saying noc@ did not get it", got.State, got.Error)
+	}
+	m := srv.Next(t)
+	if !slices.Equal(m.To, []string{"soc@hostco.example"}) {
+		t.Errorf("the incident went again to %v", m.To)
+	}
+	srv.Nothing(t)
+	if t.Failed() {
+		t.Log(logs)
+	}
 }
