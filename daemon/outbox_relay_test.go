@@ -197,3 +197,56 @@ func TestAPartlyDeliveredReportIsNotSentAgainWhenItsContactChanges(t *testing.T)
 		t.Log(logs)
 	}
 }
+
+// Review 31 F8: approve --failed re-queued every failed report ever: those a desk refused
+// for good (forgetting its mark, so the refusing desk was mailed again) and weeks-old
+// ones. It takes those our relay failed within policy.max_age, and says which it left
+// out and why.
+func TestApproveFailedLeavesOutDeskRefusalsAndStaleReports(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		if to == "abuse@hostco.example" {
+			return mailtest.Reply(550, "<abuse@hostco.example>: Recipient address rejected: User unknown", 5, 1, 1)
+		}
+		return mailtest.Reply(554, fmt.Sprintf("<%s>: Relay access denied", to), 5, 7, 1)
+	}})
+	p, st, _ := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example"}, "", "1d")
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	attack(t, st, "185.220.100.7", t0, 20)
+	p.Tick(ctx, t0)
+	var desk, relay string
+	for _, r := range reportsIn(t, st, abusewatch.ReportFailed) {
+		if r.Contact.Emails[0] == "abuse@hostco.example" {
+			desk = r.ID
+		} else {
+			relay = r.ID
+		}
+	}
+	if desk == "" || relay == "" {
+		t.Fatalf("failed: %+v", reportsIn(t, st))
+	}
+	res, err := Approve(p.cfg, st, Approval{Failed: true}, t0.Add(time.Hour))
+	if err != nil || !slices.Equal(res.Changed, []string{relay}) {
+		t.Fatalf("approve --failed: %+v, %v; want only the report our relay refused", res, err)
+	}
+	if len(res.FailedLeft) != 1 || res.FailedLeft[0].ID != desk || !strings.Contains(res.FailedLeft[0].Why, "refused for good by abuse@hostco.example") {
+		t.Errorf("left out: %+v", res.FailedLeft)
+	}
+	if marks, _ := st.RefusedMailboxes(); len(marks) != 1 {
+		t.Errorf("marks after approve --failed: %+v; the desk's stays", marks)
+	}
+	p.Tick(ctx, t0.Add(time.Hour)) // our relay refuses it again
+	if r, _, _ := st.Report(relay); r.State != abusewatch.ReportFailed {
+		t.Fatalf("relay's report: %s", r.State)
+	}
+	// Weeks later, past policy.max_age: stale, left out too.
+	res, err = Approve(p.cfg, st, Approval{Failed: true}, t0.Add(40*24*time.Hour))
+	if err != nil || len(res.Changed) != 0 || len(res.FailedLeft) != 2 {
+		t.Fatalf("approve --failed weeks later: %+v, %v", res, err)
+	}
+	for _, l := range res.FailedLeft {
+		if l.ID == relay && !strings.Contains(l.Why, "policy.max_age (30 days)") {
+			t.Errorf("why: %q", l.Why)
+		}
+	}
+}
