@@ -78,15 +78,19 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 		Delivered(abusewatch.Report) (string, bool, error)
 	})
 	for _, r := range stuck {
+		unknown := false // a maildir that cannot tell: the message may be there
 		if local != nil {
-			if loc, found, err := local.Delivered(r); err == nil {
+			loc, found, err := local.Delivered(r)
+			if err == nil {
 				if err := p.settleLocal(r, loc, found, now); err != nil {
 					return err
 				}
 				continue
 			}
+			unknown = true
+			p.log.Warn("the maildir cannot tell whether a report found being sent is there", "id", r.ID, "err", err)
 		}
-		if r.BeforeData {
+		if r.BeforeData && !unknown {
 			// Stopped before the message began to leave (no DATA): nothing arrived.
 			if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 				s.State, s.Updated, s.NextAttempt, s.Waiting, s.BeforeData = abusewatch.ReportQueued, now, time.Time{}, "", false
@@ -1880,6 +1884,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			}
 			continue
 		}
+		_, progressing := transport.(*mailer.SMTP)
 		// The admin may have rejected it since the list was read (the round runs beside
 		// the admin socket): only a report still queued is sent. Until its message
 		// begins to leave (Progress.BeforeData), a stop leaves it provably unsent.
@@ -1887,7 +1892,11 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			if s.State != abusewatch.ReportQueued {
 				return errNoLongerQueued
 			}
-			s.State, s.Updated, s.Waiting, s.BeforeData = abusewatch.ReportSending, now, "", true
+			// BeforeData is cleared by a transport that reports when DATA begins
+			// (mailer.Progress: SMTP); a maildir's message may be in place from the
+			// start, and only the maildir can tell (RecoverInterrupted).
+			s.State, s.Updated, s.Waiting, s.BeforeData = abusewatch.ReportSending, now, "", progressing
+
 			s.Attempts++
 			if s.FirstTried.IsZero() {
 				s.FirstTried = now

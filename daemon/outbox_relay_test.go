@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"github.com/abusewatch/abusewatch/store"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -248,5 +250,57 @@ func TestApproveFailedLeavesOutDeskRefusalsAndStaleReports(t *testing.T) {
 		if l.ID == relay && !strings.Contains(l.Why, "policy.max_age (30 days)") {
 			t.Errorf("why: %q", l.Why)
 		}
+	}
+}
+
+// Review 31 F9: a report found `sending` with BeforeData set (as DeliverAt left every
+// transport's) whose maildir cannot be read (new/ is not a directory: EIO, EACCES) was
+// queued again, though its message may be there. The maildir cannot tell, so the admin
+// decides; and a maildir delivery no longer sets BeforeData, which only a transport that
+// reports the start of DATA clears.
+func TestAMaildirThatCannotTellSendsTheReportToTheAdmin(t *testing.T) {
+	dir := t.TempDir()
+	maildir := filepath.Join(dir, "maildir")
+	p, st, logs := pipelineOf(t, dir, `
+[reporter]
+name = "Sam Example"
+timezone = "UTC"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+[[contact]]
+network = "45.134.26.0/24"
+emails = ["abuse@hostco.example"]
+[mail]
+transport = "maildir"
+maildir = "`+maildir+`"
+from = "abusewatch@example.org"
+[policy]
+mode = "auto"
+[store]
+path = "`+filepath.Join(dir, "state.db")+`"
+`)
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Report(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	r := reportsIn(t, st, abusewatch.ReportQueued)[0]
+	if err := st.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+		s.State, s.Attempts, s.BeforeData = abusewatch.ReportSending, 1, true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(maildir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(maildir, "new"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RecoverInterrupted(t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := st.Report(r.ID); got.State != abusewatch.ReportPendingApproval {
+		t.Errorf("report %s (%q); want it waiting for the admin\n%s", got.State, got.Error, logs)
 	}
 }
