@@ -1419,6 +1419,23 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 				"instead_of", strings.Join(r.Contact.Emails, ", "), "state", mr.State)
 		}
 	}
+	if len(notHers) > 0 {
+		// The contact's mailboxes changed: those r went to that the contact no longer
+		// lists are not held for a refusal of theirs (one re-listed later is tried).
+		var dropped []string
+		for _, e := range r.Contact.Emails {
+			listed := len(keep) > 0
+			for _, m := range moved {
+				listed = listed || containsFold(m.contact.Emails, e)
+			}
+			if !listed {
+				dropped = append(dropped, e)
+			}
+		}
+		if err := p.store.ClearRefused(dropped); err != nil {
+			return r, false, err
+		}
+	}
 	if replacement == nil {
 		reason := "not sent: " + why
 		if len(notHers) == 0 {
@@ -1792,10 +1809,15 @@ func (p *Pipeline) Deliver(ctx context.Context) error { return p.DeliverAt(ctx, 
 // fails it for good after mail.give_up_after; a permanent one fails it with the server's
 // reply. In observe mode nothing is sent.
 func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
+	if n, err := p.store.ExpireRefused(now.Add(-RefusalKept)); err != nil {
+		return err
+	} else if n > 0 {
+		p.log.Info("refusals for good older than the time they are kept forgotten: reports go to those mailboxes again", "count", n, "kept", RefusalKept)
+	}
 	if p.cfg.Policy.Mode == "observe" {
 		return nil
 	}
-	refused, err := refusedMarks(p.store)
+	refused, err := refusedMarks(p.store, now)
 	if err != nil {
 		return err
 	}

@@ -271,12 +271,21 @@ func approved(now time.Time) func(r *abusewatch.Report) {
 	}
 }
 
-// RejectReports marks reports ids as rejected: they are never sent.
+// RejectReports marks reports ids as rejected: they are never sent. The marks of the
+// mailboxes that refused one for good are forgotten: the admin judged that report, and
+// the mailbox's next report is not held for it.
 func RejectReports(st *store.Store, ids []string, now time.Time) (ReportsChanged, error) {
 	from := append(approvable(), abusewatch.ReportQueued)
-	return changeReports(st, ids, from, abusewatch.ReportRejected, "rejected", func(r *abusewatch.Report) {
+	res, err := changeReports(st, ids, from, abusewatch.ReportRejected, "rejected", func(r *abusewatch.Report) {
 		r.State, r.Updated, r.NextAttempt, r.Waiting = abusewatch.ReportRejected, now, time.Time{}, ""
 	})
+	for _, id := range res.Changed {
+		if err != nil {
+			break
+		}
+		err = st.ForgetRefusalsOf(id)
+	}
+	return res, err
 }
 
 // changeReports changes to the state to the reports ids that are in a state of from, all
@@ -623,7 +632,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if cfg.Policy.Mode != "observe" {
 		// A recipient that refused a report for good has every report wait for the
 		// admin (DeliverAt).
-		w, err := refusedPreview(st, contact.Emails, loc)
+		w, err := refusedPreview(st, contact.Emails, loc, now)
 		if err != nil {
 			return Preview{}, err
 		}

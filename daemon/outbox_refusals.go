@@ -143,15 +143,23 @@ func unsentTo(r abusewatch.Report) []string {
 	return out
 }
 
-// refusedMarks are the marked mailboxes by bare address.
-func refusedMarks(st *store.Store) (map[string]store.RefusedMailbox, error) {
+// RefusalKept is how long a mailbox's refusal for good holds its reports: a mark older
+// is forgotten (a full mailbox emptied, a dead one replaced), and the next report goes
+// to it as to any other.
+const RefusalKept = 30 * 24 * time.Hour
+
+// refusedMarks are the marked mailboxes at now by bare address, those older than
+// RefusalKept aside.
+func refusedMarks(st *store.Store, now time.Time) (map[string]store.RefusedMailbox, error) {
 	ms, err := st.RefusedMailboxes()
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]store.RefusedMailbox, len(ms))
 	for _, m := range ms {
-		out[bareAddress(m.Email)] = m
+		if now.Sub(m.Time) <= RefusalKept {
+			out[bareAddress(m.Email)] = m
+		}
 	}
 	return out, nil
 }
@@ -183,8 +191,8 @@ func (p *Pipeline) refusedWords(ms []store.RefusedMailbox, id string) string {
 
 // refusedPreview is what PreviewReport says of a report to emails when some of them
 // refused one for good: "" when none did.
-func refusedPreview(st *store.Store, emails []string, loc *time.Location) (string, error) {
-	marks, err := refusedMarks(st)
+func refusedPreview(st *store.Store, emails []string, loc *time.Location, now time.Time) (string, error) {
+	marks, err := refusedMarks(st, now)
 	if err != nil {
 		return "", err
 	}

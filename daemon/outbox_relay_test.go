@@ -304,3 +304,71 @@ path = "`+filepath.Join(dir, "state.db")+`"
 		t.Errorf("report %s (%q); want it waiting for the admin\n%s", got.State, got.Error, logs)
 	}
 }
+
+// Review 31 F7: a refusal mark was never forgotten but by approving a report to the
+// mailbox: status listed it for ever, and every report to it waited for the admin. It
+// expires after RefusalKept; rejecting the report it refused forgets it, and so does a
+// [[contact]] that no longer lists the mailbox.
+func TestARefusalMarkIsForgotten(t *testing.T) {
+	unknown := func(to string) error {
+		if to == "noc@hostco.example" {
+			return mailtest.Reply(550, "<noc@hostco.example>: Recipient address rejected: User unknown", 5, 1, 1)
+		}
+		return nil
+	}
+	marked := func(t *testing.T, emails []string) (*Pipeline, *store.Store, *logBuffer, *mailtest.Server) {
+		srv := mailtest.Start(t, mailtest.Options{RcptErr: unknown})
+		p, st, logs := refusalPipeline(t, srv.Addr, "auto", emails, "cooldown = \"1d\"", "1d")
+		attack(t, st, "45.134.26.7", t0, 20)
+		p.Tick(t.Context(), t0)
+		if marks, _ := st.RefusedMailboxes(); len(marks) != 1 {
+			t.Fatalf("marks: %+v", marks)
+		}
+		return p, st, logs, srv
+	}
+	t.Run("expired", func(t *testing.T) {
+		p, st, _, srv := marked(t, []string{"noc@hostco.example"})
+		later := t0.Add(RefusalKept + 24*time.Hour)
+		attack(t, st, "45.134.26.8", later, 20)
+		p.Tick(t.Context(), later.Add(time.Hour))
+		if held := reportsIn(t, st, abusewatch.ReportPendingApproval); len(held) != 0 {
+			t.Errorf("held by a refusal older than %s: %+v", RefusalKept, held)
+		}
+		if marks, _ := st.RefusedMailboxes(); len(marks) != 1 || !marks[0].Time.Equal(later.Add(time.Hour)) {
+			t.Errorf("marks: %+v; want the old one gone, the new refusal marked", marks)
+		}
+		srv.Nothing(t)
+	})
+	t.Run("rejected", func(t *testing.T) {
+		p, st, _, _ := marked(t, []string{"noc@hostco.example"})
+		failed := reportsIn(t, st, abusewatch.ReportFailed)
+		if _, err := RejectReports(st, []string{failed[0].ID}, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if marks, _ := st.RefusedMailboxes(); len(marks) != 0 {
+			t.Errorf("marks after rejecting the report: %+v", marks)
+		}
+		_ = p
+	})
+	t.Run("contact changed", func(t *testing.T) {
+		// abuse@ greylists the report: it is retried while the [[contact]] changes.
+		var abuseTries atomic.Int32
+		srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+			if to == "abuse@hostco.example" && abuseTries.Add(1) == 1 {
+				return mailtest.Reply(451, "greylisted", 4, 7, 1)
+			}
+			return unknown(to)
+		}})
+		p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "", "1d")
+		attack(t, st, "45.134.26.7", t0, 20)
+		p.Tick(t.Context(), t0)
+		if marks, _ := st.RefusedMailboxes(); len(marks) != 1 || len(reportsIn(t, st, abusewatch.ReportQueued)) != 1 {
+			t.Fatalf("marks: %+v; reports %+v", marks, reportsIn(t, st))
+		}
+		p = repointed(t, p, st, logs, `"noc@hostco.example"`, `"soc@hostco.example"`)
+		p.Tick(t.Context(), t0.Add(time.Hour))
+		if marks, _ := st.RefusedMailboxes(); len(marks) != 0 {
+			t.Errorf("marks after the [[contact]] dropped the mailbox: %+v\n%s", marks, logs)
+		}
+	})
+}
