@@ -244,7 +244,7 @@ func (p *Pipeline) heldForRefusal(r abusewatch.Report, ms []store.RefusedMailbox
 }
 
 // relayRefusal begins what a report's note says of recipients our relay refused.
-const relayRefusal = "not sent: our mail server (mail.server) refused it, not the desk (no mailbox marked)"
+const relayRefusal = "refused by our mail server (mail.server), not by the desk (no mailbox marked)"
 
 // leftOutWords says why a report is not sent to the mailboxes of ms, which refused one
 // for good since it was last approved: "" when ms is empty.
