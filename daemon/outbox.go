@@ -1300,6 +1300,11 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		// incidents join a party's next one): a report of their own beside it went a
 		// cooldown after it, one desk getting two reports of what was one (a
 		// [[contact]] added, then removed: review 21c R4).
+		had := hadOf(r, m.contact.Emails)
+		if len(had) > 0 && len(had) == len(m.contact.Emails) {
+			// Every recipient named now had r, and so these incidents: nothing to write.
+			continue
+		}
 		w, incs, err := p.joinable(r.ID, m.contact)
 		if err != nil {
 			return r, false, err
@@ -1329,12 +1334,9 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			return r, false, err
 		}
 		if w.ID == "" {
-			// Recipients that had r have these incidents: they are not sent them again,
-			// and a report that would go to them alone is not written.
-			mr.Delivered = hadOf(r, mr.Contact.Emails)
-			if len(unsentTo(mr)) == 0 {
-				continue
-			}
+			// Recipients that had r have these incidents: they are not sent them again.
+			// (Joined to a waiting report, they go with its new incidents to all.)
+			mr.Delivered = had
 		}
 		mr.State, mr.Updated = state, now
 		if mr.State == abusewatch.ReportQueued && p.cfg.Policy.Mode == "review" {

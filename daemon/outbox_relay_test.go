@@ -372,3 +372,31 @@ func TestARefusalMarkIsForgotten(t *testing.T) {
 		}
 	})
 }
+
+// F2: the [[contact]] drops the recipient being retried: the one left had the report,
+// so nothing is written again, and the report ends sent, saying who did not get it.
+func TestAPartlyDeliveredReportWhoseRetriedRecipientIsDroppedEndsSent(t *testing.T) {
+	var nocTries atomic.Int32
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		if to == "noc@hostco.example" && nocTries.Add(1) == 1 {
+			return mailtest.Reply(451, "greylisted, try again later", 4, 7, 1)
+		}
+		return nil
+	}})
+	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
+	attack(t, st, "45.134.26.7", t0, 20)
+	p.Tick(t.Context(), t0)
+	srv.Next(t)
+	first := reportsIn(t, st, abusewatch.ReportQueued)[0]
+	p = repointed(t, p, st, logs, `"abuse@hostco.example", "noc@hostco.example"`, `"abuse@hostco.example"`)
+	for _, at := range []time.Duration{time.Minute, 2 * time.Hour, 3 * time.Hour} {
+		p.Tick(t.Context(), t0.Add(at))
+	}
+	if got, _, _ := st.Report(first.ID); got.State != abusewatch.ReportSent || !strings.Contains(got.Error, "not sent to noc@hostco.example") {
+		t.Errorf("the report: %s, %q", got.State, got.Error)
+	}
+	if rs := reportsIn(t, st); len(rs) != 1 {
+		t.Errorf("reports: %+v; want none written again", rs)
+	}
+	srv.Nothing(t)
+}
