@@ -271,13 +271,19 @@ func approved(now time.Time) func(r *abusewatch.Report) {
 	}
 }
 
-// RejectReports marks reports ids as rejected: they are never sent. The marks of the
+// RejectReports marks reports ids as rejected: they are never sent; one that some
+// recipients took already (the others being retried) ends sent, not to the others. The marks of the
 // mailboxes that refused one for good are forgotten: the admin judged that report, and
 // the mailbox's next report is not held for it.
 func RejectReports(st *store.Store, ids []string, now time.Time) (ReportsChanged, error) {
 	from := append(approvable(), abusewatch.ReportQueued)
 	res, err := changeReports(st, ids, from, abusewatch.ReportRejected, "rejected", func(r *abusewatch.Report) {
 		r.State, r.Updated, r.NextAttempt, r.Waiting = abusewatch.ReportRejected, now, time.Time{}, ""
+		if len(r.Delivered) > 0 {
+			// Some recipients had it (the others were being retried): it went, not to all.
+			r.State, r.Error = abusewatch.ReportSent, fmt.Sprintf("not sent to %s: rejected by you; %s had it",
+				strings.Join(unsentTo(*r), ", "), strings.Join(r.Delivered, ", "))
+		}
 	})
 	for _, id := range res.Changed {
 		if err != nil {

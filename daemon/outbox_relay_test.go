@@ -400,3 +400,27 @@ func TestAPartlyDeliveredReportWhoseRetriedRecipientIsDroppedEndsSent(t *testing
 	}
 	srv.Nothing(t)
 }
+
+// F2: the admin rejects a report that one recipient took while another is retried: it
+// is not sent to the other, and it ends sent, since it went.
+func TestRejectingAPartlyDeliveredReportEndsItSent(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		if to == "noc@hostco.example" {
+			return mailtest.Reply(451, "greylisted, try again later", 4, 7, 1)
+		}
+		return nil
+	}})
+	p, st, _ := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "", "1d")
+	attack(t, st, "45.134.26.7", t0, 20)
+	p.Tick(t.Context(), t0)
+	srv.Next(t)
+	r := reportsIn(t, st, abusewatch.ReportQueued)[0]
+	if _, err := RejectReports(st, []string{r.ID}, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := st.Report(r.ID); got.State != abusewatch.ReportSent || !strings.Contains(got.Error, "not sent to noc@hostco.example: rejected by you") {
+		t.Errorf("the report: %s, %q", got.State, got.Error)
+	}
+	p.Tick(t.Context(), t0.Add(time.Hour))
+	srv.Nothing(t)
+}
