@@ -78,15 +78,19 @@ func (p *Pipeline) RecoverInterrupted(now time.Time) error {
 		Delivered(abusewatch.Report) (string, bool, error)
 	})
 	for _, r := range stuck {
+		unknown := false // a maildir that cannot tell: the message may be there
 		if local != nil {
-			if loc, found, err := local.Delivered(r); err == nil {
+			loc, found, err := local.Delivered(r)
+			if err == nil {
 				if err := p.settleLocal(r, loc, found, now); err != nil {
 					return err
 				}
 				continue
 			}
+			unknown = true
+			p.log.Warn("the maildir cannot tell whether a report found being sent is there", "id", r.ID, "err", err)
 		}
-		if r.BeforeData {
+		if r.BeforeData && !unknown {
 			// Stopped before the message began to leave (no DATA): nothing arrived.
 			if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
 				s.State, s.Updated, s.NextAttempt, s.Waiting, s.BeforeData = abusewatch.ReportQueued, now, time.Time{}, "", false
@@ -1296,6 +1300,11 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		// incidents join a party's next one): a report of their own beside it went a
 		// cooldown after it, one desk getting two reports of what was one (a
 		// [[contact]] added, then removed: review 21c R4).
+		had := hadOf(r, m.contact.Emails)
+		if len(had) > 0 && len(had) == len(m.contact.Emails) {
+			// Every recipient named now had r, and so these incidents: nothing to write.
+			continue
+		}
 		w, incs, err := p.joinable(r.ID, m.contact)
 		if err != nil {
 			return r, false, err
@@ -1323,6 +1332,11 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		mr, err := p.composeAgain(ctx, composer, m.contact, incs, nil, r.ID, w.ID, now)
 		if err != nil {
 			return r, false, err
+		}
+		if w.ID == "" {
+			// Recipients that had r have these incidents: they are not sent them again.
+			// (Joined to a waiting report, they go with its new incidents to all.)
+			mr.Delivered = had
 		}
 		mr.State, mr.Updated = state, now
 		if mr.State == abusewatch.ReportQueued && p.cfg.Policy.Mode == "review" {
@@ -1407,6 +1421,23 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 				"instead_of", strings.Join(r.Contact.Emails, ", "), "state", mr.State)
 		}
 	}
+	if len(notHers) > 0 {
+		// The contact's mailboxes changed: those r went to that the contact no longer
+		// lists are not held for a refusal of theirs (one re-listed later is tried).
+		var dropped []string
+		for _, e := range r.Contact.Emails {
+			listed := len(keep) > 0
+			for _, m := range moved {
+				listed = listed || containsFold(m.contact.Emails, e)
+			}
+			if !listed {
+				dropped = append(dropped, e)
+			}
+		}
+		if err := p.store.ClearRefused(dropped); err != nil {
+			return r, false, err
+		}
+	}
 	if replacement == nil {
 		reason := "not sent: " + why
 		if len(notHers) == 0 {
@@ -1415,7 +1446,15 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		if len(joinedIDs) > 0 {
 			reason += "; its sources joined report " + strings.Join(joinedIDs, ", ")
 		}
+		if len(r.Delivered) > 0 {
+			// Some recipients had it: it went, not to the others.
+			reason = fmt.Sprintf("not sent to %s: %s", strings.Join(unsentTo(r), ", "), strings.TrimPrefix(reason, "not sent: "))
+		}
 		err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+			if len(s.Delivered) > 0 {
+				s.State, s.Updated, s.Error, s.Waiting, s.NextAttempt = abusewatch.ReportSent, now, reason, "", time.Time{}
+				return nil
+			}
 			s.Reject(now, reason)
 			return nil
 		})
@@ -1423,7 +1462,7 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		return r, false, err
 	}
 	nr := *replacement
-	reason := fmt.Sprintf("not sent to %s: %s; written again as %s", strings.Join(r.Contact.Emails, ", "), why, nr.ID)
+	reason := fmt.Sprintf("not sent to %s: %s; written again as %s", strings.Join(unsentTo(r), ", "), why, nr.ID)
 	if len(notHers) == 0 {
 		reason = fmt.Sprintf("named sources now never reported (%s): written again without them as %s", strings.Join(never, ", "), nr.ID)
 	}
@@ -1442,6 +1481,17 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		"why", why, "incidents", len(nr.Incidents), "state", nr.State)
 	// Only to r's recipient, whose cooldown and limits DeliverAt checked, may it go now.
 	return nr, nr.State == abusewatch.ReportQueued && len(keep) > 0, nil
+}
+
+// hadOf are those of emails that took r (its Delivered).
+func hadOf(r abusewatch.Report, emails []string) []string {
+	var out []string
+	for _, e := range emails {
+		if containsFold(r.Delivered, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // joinedReport is a report to a party with a report waiting, which it replaces (into):
@@ -1761,10 +1811,15 @@ func (p *Pipeline) Deliver(ctx context.Context) error { return p.DeliverAt(ctx, 
 // fails it for good after mail.give_up_after; a permanent one fails it with the server's
 // reply. In observe mode nothing is sent.
 func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
+	if n, err := p.store.ExpireRefused(now.Add(-RefusalKept)); err != nil {
+		return err
+	} else if n > 0 {
+		p.log.Info("refusals for good older than the time they are kept forgotten: reports go to those mailboxes again", "count", n, "kept", RefusalKept)
+	}
 	if p.cfg.Policy.Mode == "observe" {
 		return nil
 	}
-	refused, err := refusedMarks(p.store)
+	refused, err := refusedMarks(p.store, now)
 	if err != nil {
 		return err
 	}
@@ -1790,13 +1845,16 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if ms := refusedBy(unsentTo(r), refused, r.Approved); len(ms) > 0 {
-			// A mailbox refused a report for good since the admin last approved this
-			// one: the admin decides, whatever waits it is in.
-			if err := p.heldForRefusal(r, ms, now); err != nil {
-				return err
+		if left := unsentTo(r); len(left) > 0 || len(r.Delivered) > 0 {
+			if ms := refusedBy(left, refused, r.Approved); len(ms) == len(left) {
+				// Every mailbox still to get it refused a report for good since the
+				// admin last approved this one: the admin decides, whatever waits it is
+				// in; or, when others had it, it went, not to these.
+				if err := p.leftToRefusers(r, ms, now); err != nil {
+					return err
+				}
+				continue
 			}
-			continue
 		}
 		if r.NextAttempt.After(now) {
 			continue
@@ -1840,6 +1898,17 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			p.log.Warn("report not sent: its mail is no longer kept ([retention] reports)", "id", r.ID)
 			continue
 		}
+		// A mailbox that refused a report for good since the admin last approved this
+		// one is left out (a CERT's full mailbox, a dead noc@ holds no report of the
+		// others); the report waits for the admin only when no one else is left.
+		leftOut := refusedBy(unsentTo(r), refused, r.Approved)
+		if len(leftOut) == len(unsentTo(r)) && (len(leftOut) > 0 || len(r.Delivered) > 0) {
+			if err := p.leftToRefusers(r, leftOut, now); err != nil {
+				return err
+			}
+			continue
+		}
+		_, progressing := transport.(*mailer.SMTP)
 		// The admin may have rejected it since the list was read (the round runs beside
 		// the admin socket): only a report still queued is sent. Until its message
 		// begins to leave (Progress.BeforeData), a stop leaves it provably unsent.
@@ -1847,7 +1916,11 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			if s.State != abusewatch.ReportQueued {
 				return errNoLongerQueued
 			}
-			s.State, s.Updated, s.Waiting, s.BeforeData = abusewatch.ReportSending, now, "", true
+			// BeforeData is cleared by a transport that reports when DATA begins
+			// (mailer.Progress: SMTP); a maildir's message may be in place from the
+			// start, and only the maildir can tell (RecoverInterrupted).
+			s.State, s.Updated, s.Waiting, s.BeforeData = abusewatch.ReportSending, now, "", progressing
+
 			s.Attempts++
 			if s.FirstTried.IsZero() {
 				s.FirstTried = now
@@ -1866,7 +1939,12 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		}
 		// Only to the recipients that have not had it: a retry after some refused it
 		// for now goes to them alone.
-		targets := unsentTo(r)
+		var targets []string
+		for _, e := range unsentTo(r) {
+			if !slices.ContainsFunc(leftOut, func(m store.RefusedMailbox) bool { return bareAddress(m.Email) == bareAddress(e) }) {
+				targets = append(targets, e)
+			}
+		}
 		to := r
 		to.Contact.Emails = targets
 		id := r.ID
@@ -1910,6 +1988,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			why = sanitizeText(derr.Error())
 		}
 		note := attemptNote(a)
+		leftNote := p.leftOutWords(leftOut)
 		err = p.store.FinishAttempt(r.ID, func(s *abusewatch.Report) error {
 			s.Updated, s.BeforeData = now, false
 			s.Delivered = append(s.Delivered, a.took...)
@@ -1934,7 +2013,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			case retry && !giveUp:
 				s.State, s.NextAttempt = abusewatch.ReportQueued, now.Add(policy.Backoff(s.Attempts))
 				s.Error = cmp.Or(why, note)
-				if had || len(a.refused) > 0 {
+				if had || len(a.refused) > 0 || len(a.relay) > 0 {
 					s.Error = fmt.Sprintf("%s; tried again to %s only", note, strings.Join(a.later, ", "))
 				}
 			default:
@@ -1949,6 +2028,9 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 					s.State = abusewatch.ReportSent
 					s.Error = fmt.Sprintf("not sent to %s: %s", strings.Join(a.later, ", "), gave)
 				}
+			}
+			if leftNote != "" && s.State != abusewatch.ReportPendingApproval {
+				s.Error = strings.Join(slices.DeleteFunc([]string{s.Error, leftNote}, func(x string) bool { return x == "" }), "; ")
 			}
 			return nil
 		}, delivery, marks, a.took)
@@ -1968,9 +2050,16 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, derr))
 			continue
 		}
+		if len(leftOut) > 0 {
+			p.log.Info("report not sent to mailboxes that refused one for good", "id", r.ID, "left_out", leftNote)
+		}
 		if len(a.took) > 0 {
 			p.Counters.Delivered.Add(1)
 			p.log.Info("report delivered", "id", r.ID, "to", strings.Join(a.took, ", "), "where", loc)
+		}
+		if len(a.relay) > 0 && derr == nil {
+			p.log.Warn("our mail server refused the report for some recipients: no desk is marked; check its log", "id", r.ID,
+				"not_sent_to", strings.Join(a.relay, ", "), "why", note)
 		}
 		if len(a.later) > 0 && derr == nil {
 			p.log.Warn("recipients refused the report for now: it is tried again to them only", "id", r.ID,

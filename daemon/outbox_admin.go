@@ -44,6 +44,34 @@ type ReportsChanged struct {
 	// Failed is, when approve took the reports waiting for approval but not the failed
 	// ones, how many failed: approve --failed re-queues them.
 	Failed int `json:"failed,omitempty"`
+	// FailedLeft are the failed reports approve --failed left out, and why: those a
+	// desk refused for good (Report.Refused), and those that failed longer than
+	// policy.max_age ago. Each is approved by its ID, once read.
+	FailedLeft []FailedLeft `json:"failed_left_out,omitempty"`
+}
+
+// FailedLeft is a failed report approve --failed left out, and why.
+type FailedLeft struct {
+	ID  string `json:"id"`
+	Why string `json:"why"`
+}
+
+// failedLeftWhy says why approve --failed leaves failed report r out at now: a desk
+// refused it for good (trying again would mail a refusing desk, and forget its mark),
+// or it failed more than policy.max_age ago (its incidents are stale); "" when it
+// takes it: a report that failed by our relay's refusal, its TLS or give_up_after.
+func failedLeftWhy(cfg *Config, r abusewatch.Report, now time.Time) string {
+	if len(r.Refused) > 0 {
+		return fmt.Sprintf("refused for good by %s, not by our relay", strings.Join(r.Refused, ", "))
+	}
+	if age := cfg.Policy.MaxAge.Duration; age > 0 && now.Sub(r.Updated) > age {
+		span := age.String()
+		if age%(24*time.Hour) == 0 {
+			span = fmt.Sprintf("%d days", age/(24*time.Hour))
+		}
+		return fmt.Sprintf("failed on %s, more than policy.max_age (%s) ago: its incidents are stale", r.Updated.In(Location(cfg.Reporter.Timezone)).Format("2006-01-02"), span)
+	}
+	return ""
 }
 
 // ApprovedFate is what the next round does with a report approve queued: it goes at
@@ -77,9 +105,10 @@ func ApproveReports(cfg *Config, st *store.Store, ids []string, all bool, now ti
 }
 
 // Approval is what approve queues: the reports IDs and, with Pending, every report
-// waiting for approval, with Failed, every failed one (after the admin fixed what
-// failed them all: a relay that refused us, a certificate), those to a guessed
-// contact aside (ReportsChanged.Guesses).
+// waiting for approval, with Failed, every failed one that failed by our relay (after
+// the admin fixed what failed them all: a relay that refused us, a certificate) within
+// policy.max_age (ReportsChanged.FailedLeft), those to a guessed contact aside
+// (ReportsChanged.Guesses).
 type Approval struct {
 	IDs             []string
 	Pending, Failed bool
@@ -103,6 +132,7 @@ func Approve(cfg *Config, st *store.Store, a Approval, now time.Time) (ReportsCh
 		states = append(states, abusewatch.ReportFailed)
 	}
 	var guesses []string
+	var left []FailedLeft
 	if len(states) > 0 {
 		rs, err := st.Reports(states...)
 		if err != nil {
@@ -113,11 +143,17 @@ func Approve(cfg *Config, st *store.Store, a Approval, now time.Time) (ReportsCh
 				guesses = append(guesses, r.ID)
 				continue
 			}
+			if r.State == abusewatch.ReportFailed {
+				if why := failedLeftWhy(cfg, r, now); why != "" {
+					left = append(left, FailedLeft{ID: r.ID, Why: why})
+					continue
+				}
+			}
 			ids = append(ids, r.ID)
 		}
 	}
 	res, err := changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
-	res.Guesses = guesses
+	res.Guesses, res.FailedLeft = guesses, left
 	for _, id := range res.Changed {
 		if err != nil {
 			break
@@ -235,12 +271,27 @@ func approved(now time.Time) func(r *abusewatch.Report) {
 	}
 }
 
-// RejectReports marks reports ids as rejected: they are never sent.
+// RejectReports marks reports ids as rejected: they are never sent; one that some
+// recipients took already (the others being retried) ends sent, not to the others. The marks of the
+// mailboxes that refused one for good are forgotten: the admin judged that report, and
+// the mailbox's next report is not held for it.
 func RejectReports(st *store.Store, ids []string, now time.Time) (ReportsChanged, error) {
 	from := append(approvable(), abusewatch.ReportQueued)
-	return changeReports(st, ids, from, abusewatch.ReportRejected, "rejected", func(r *abusewatch.Report) {
+	res, err := changeReports(st, ids, from, abusewatch.ReportRejected, "rejected", func(r *abusewatch.Report) {
 		r.State, r.Updated, r.NextAttempt, r.Waiting = abusewatch.ReportRejected, now, time.Time{}, ""
+		if len(r.Delivered) > 0 {
+			// Some recipients had it (the others were being retried): it went, not to all.
+			r.State, r.Error = abusewatch.ReportSent, fmt.Sprintf("not sent to %s: rejected by you; %s had it",
+				strings.Join(unsentTo(*r), ", "), strings.Join(r.Delivered, ", "))
+		}
 	})
+	for _, id := range res.Changed {
+		if err != nil {
+			break
+		}
+		err = st.ForgetRefusalsOf(id)
+	}
+	return res, err
 }
 
 // changeReports changes to the state to the reports ids that are in a state of from, all
@@ -587,7 +638,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 	if cfg.Policy.Mode != "observe" {
 		// A recipient that refused a report for good has every report wait for the
 		// admin (DeliverAt).
-		w, err := refusedPreview(st, contact.Emails, loc)
+		w, err := refusedPreview(st, contact.Emails, loc, now)
 		if err != nil {
 			return Preview{}, err
 		}

@@ -14,20 +14,32 @@ import (
 
 // A delivery is judged recipient by recipient (mailer.Progress): a report is sent to
 // those that took it, tried again later to those that refused it for now (4xx) and to
-// no one twice, and a recipient that refused it for good (5xx at RCPT TO or to the
-// message) is marked refusing in the store: no further report goes to it on its own
-// (each waits for the admin, saying why) until the admin approves one, which tries
-// again, or it takes one. A refusal reached the desk's server as much as a delivery,
-// and counts as one in the cooldown and the limits: a desk that refuses is not sent
-// another report at every incident.
+// no one twice, and a recipient that refused it for good is marked refusing in the
+// store: no further report goes to it on its own (each waits for the admin, saying why)
+// until the admin approves one, which tries again, it takes one, or the mark expires
+// (refusedFor). A refusal reached the desk's server as much as a delivery, and counts as
+// one in the cooldown and the limits: a desk that refuses is not sent another report at
+// every incident.
+//
+// mail.server is our own relay: a refusal is the desk's only when it is about the
+// mailbox (mailer.MailboxRefusal: 5.1.x, 5.2.x at RCPT TO; to the message, only when
+// the relay had accepted that one recipient alone), and never when every recipient of
+// the transaction was refused with the same reply. Any other refusal for good (5.7.x
+// "Relay access denied", "Sender address rejected", a reply without an enhanced code,
+// a 5xx to a message for several recipients) is our relay's: no mailbox is marked,
+// nothing counts as a delivery, and the report fails (or ends sent, when others took
+// it) saying that our mail server refused it; `report approve --failed` re-queues it
+// once the relay is fixed.
 
 // attempt is what one delivery of a report did to each of the recipients it was sent to.
 type attempt struct {
 	took     []string          // took the message
-	refused  []string          // refused it for good
+	refused  []string          // refused it for good (the desk's server: mailer.MailboxRefusal)
 	replies  map[string]string // of each refused one, the server's reply (one printable line)
 	later    []string          // refused it for now, or were not reached: tried again
 	laterWhy map[string]string // of those refused for now, the server's reply
+	relay    []string          // our relay refused it for good for them: not the desk's doing
+	relayWhy map[string]string // of those, our relay's reply
 }
 
 // reached are the recipients whose server had the report, taking or refusing it.
@@ -37,7 +49,7 @@ func (a attempt) reached() []string { return slices.Concat(a.took, a.refused) }
 // the transport's Progress and error. A transport that tells nothing (a maildir) took
 // it for all or for none.
 func attemptOf(targets []string, pr *mailer.Progress, derr error) attempt {
-	a := attempt{replies: map[string]string{}, laterWhy: map[string]string{}}
+	a := attempt{replies: map[string]string{}, laterWhy: map[string]string{}, relayWhy: map[string]string{}}
 	byBare := map[string]string{} // bare lower-case address → as the contact spells it
 	for _, t := range targets {
 		byBare[bareAddress(t)] = t
@@ -57,27 +69,53 @@ func attemptOf(targets []string, pr *mailer.Progress, derr error) attempt {
 			a.took = append(a.took, of(e))
 		}
 	case pr.DataStarted && !mailer.Temporary(derr):
-		// The server's answer to the message, for every recipient it had accepted.
+		// The server's answer to the message, for every recipient it had accepted: the
+		// mailbox's only when it had accepted one alone and the reply is about a mailbox.
+		desk := len(pr.Accepted) == 1 && mailer.MailboxRefusal(derr)
 		for _, e := range pr.Accepted {
-			a.refused = append(a.refused, of(e))
-			a.replies[of(e)] = sanitizeText(derr.Error())
+			if desk {
+				a.refused = append(a.refused, of(e))
+				a.replies[of(e)] = sanitizeText(derr.Error())
+			} else {
+				a.relay = append(a.relay, of(e))
+				a.relayWhy[of(e)] = sanitizeText(derr.Error())
+			}
 		}
+	}
+	// Every recipient refused for good at RCPT TO with one reply (the recipient's
+	// address aside): the relay's, whatever the reply says.
+	alike := len(pr.Refused) > 1 && len(pr.Accepted) == 0
+	for _, r := range pr.Refused {
+		alike = alike && !mailer.Temporary(r.Err) && sameReply(r, pr.Refused[0])
 	}
 	for _, r := range pr.Refused {
 		e := of(r.Email)
-		if mailer.Temporary(r.Err) {
+		switch {
+		case mailer.Temporary(r.Err):
 			a.laterWhy[e] = sanitizeText(r.Err.Error())
+			continue
+		case alike || !mailer.MailboxRefusal(r.Err):
+			a.relay = append(a.relay, e)
+			a.relayWhy[e] = sanitizeText(r.Err.Error())
 			continue
 		}
 		a.refused = append(a.refused, e)
 		a.replies[e] = sanitizeText(r.Err.Error())
 	}
 	for _, t := range targets {
-		if !containsFold(a.took, t) && !containsFold(a.refused, t) {
+		if !containsFold(a.took, t) && !containsFold(a.refused, t) && !containsFold(a.relay, t) {
 			a.later = append(a.later, t)
 		}
 	}
 	return a
+}
+
+// sameReply says whether refusals a and b are one reply, each's recipient address aside.
+func sameReply(a, b mailer.Refusal) bool {
+	text := func(r mailer.Refusal) string {
+		return strings.ReplaceAll(strings.ToLower(r.Err.Error()), bareAddress(r.Email), "")
+	}
+	return text(a) == text(b)
 }
 
 // bareAddress is the address of e ("Abuse Desk <abuse@x>" → "abuse@x"), in lower case.
@@ -105,15 +143,23 @@ func unsentTo(r abusewatch.Report) []string {
 	return out
 }
 
-// refusedMarks are the marked mailboxes by bare address.
-func refusedMarks(st *store.Store) (map[string]store.RefusedMailbox, error) {
+// RefusalKept is how long a mailbox's refusal for good holds its reports: a mark older
+// is forgotten (a full mailbox emptied, a dead one replaced), and the next report goes
+// to it as to any other.
+const RefusalKept = 30 * 24 * time.Hour
+
+// refusedMarks are the marked mailboxes at now by bare address, those older than
+// RefusalKept aside.
+func refusedMarks(st *store.Store, now time.Time) (map[string]store.RefusedMailbox, error) {
 	ms, err := st.RefusedMailboxes()
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]store.RefusedMailbox, len(ms))
 	for _, m := range ms {
-		out[bareAddress(m.Email)] = m
+		if now.Sub(m.Time) <= RefusalKept {
+			out[bareAddress(m.Email)] = m
+		}
 	}
 	return out, nil
 }
@@ -145,14 +191,22 @@ func (p *Pipeline) refusedWords(ms []store.RefusedMailbox, id string) string {
 
 // refusedPreview is what PreviewReport says of a report to emails when some of them
 // refused one for good: "" when none did.
-func refusedPreview(st *store.Store, emails []string, loc *time.Location) (string, error) {
-	marks, err := refusedMarks(st)
+func refusedPreview(st *store.Store, emails []string, loc *time.Location, now time.Time) (string, error) {
+	marks, err := refusedMarks(st, now)
 	if err != nil {
 		return "", err
 	}
 	ms := refusedBy(emails, marks, time.Time{})
 	if len(ms) == 0 {
 		return "", nil
+	}
+	if len(ms) < len(emails) {
+		var parts []string
+		for _, m := range ms {
+			parts = append(parts, fmt.Sprintf("%s refused report %s for good on %s (%s)", m.Email, shortID(m.Report),
+				m.Time.In(loc).Format("2006-01-02 15:04 -0700"), m.Reply))
+		}
+		return fmt.Sprintf("%s: it would be sent to the others only, leaving it out, unless you approve it.", strings.Join(parts, "; ")), nil
 	}
 	var parts []string
 	for _, m := range ms {
@@ -189,12 +243,46 @@ func (p *Pipeline) heldForRefusal(r abusewatch.Report, ms []store.RefusedMailbox
 	return nil
 }
 
+// relayRefusal begins what a report's note says of recipients our relay refused.
+const relayRefusal = "refused by our mail server (mail.server), not by the desk (no mailbox marked)"
+
+// leftOutWords says why a report is not sent to the mailboxes of ms, which refused one
+// for good since it was last approved: "" when ms is empty.
+func (p *Pipeline) leftOutWords(ms []store.RefusedMailbox) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s refused report %s for good on %s: %s", m.Email, shortID(m.Report),
+			m.Time.In(p.zone()).Format("2006-01-02 15:04 -0700"), m.Reply))
+	}
+	return "left out (a mailbox that refused a report gets none without your approval): " + strings.Join(parts, "; ")
+}
+
+// leftToRefusers settles queued report r, whose every recipient still to get it refused
+// a report for good since it was last approved (ms): when some recipients had it, it is
+// sent, not to these (saying why); else it waits for the admin (heldForRefusal).
+func (p *Pipeline) leftToRefusers(r abusewatch.Report, ms []store.RefusedMailbox, now time.Time) error {
+	if len(r.Delivered) == 0 {
+		return p.heldForRefusal(r, ms, now)
+	}
+	why := p.leftOutWords(ms)
+	return p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+		if s.State == abusewatch.ReportQueued {
+			s.State, s.Updated, s.NextAttempt, s.Waiting = abusewatch.ReportSent, now, time.Time{}, ""
+			s.Error = strings.Join(slices.DeleteFunc([]string{s.Error, why}, func(x string) bool { return x == "" }), "; ")
+		}
+		return nil
+	})
+}
+
 // attemptNote says what attempt a did to each recipient: who took the report (when
 // others did not), who refused it for good and who for now, with the servers' replies;
 // "" when every recipient took it.
 func attemptNote(a attempt) string {
 	var parts []string
-	if len(a.took) > 0 && (len(a.refused) > 0 || len(a.later) > 0) {
+	if len(a.took) > 0 && (len(a.refused) > 0 || len(a.later) > 0 || len(a.relay) > 0) {
 		parts = append(parts, "sent to "+strings.Join(a.took, ", "))
 	}
 	var refused, later []string
@@ -211,6 +299,13 @@ func attemptNote(a attempt) string {
 	}
 	if len(later) > 0 {
 		parts = append(parts, "refused for now by "+strings.Join(later, "; "))
+	}
+	var relay []string
+	for _, e := range a.relay {
+		relay = append(relay, e+": "+a.relayWhy[e])
+	}
+	if len(relay) > 0 {
+		parts = append(parts, relayRefusal+" for "+strings.Join(relay, "; "))
 	}
 	return strings.Join(parts, "; ")
 }

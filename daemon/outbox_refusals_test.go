@@ -64,32 +64,32 @@ path = %q
 `, strings.Join(quoted, ", "), server, giveUp, mode, policy, filepath.Join(dir, "state.db")))
 }
 
-// F1: a desk whose server refuses every report (554 to the message: our mail is spam to
-// it) got one per incident, unbounded, while a desk that takes them gets one a cooldown.
+// F1: a desk whose server refuses every report (552 5.2.2 to the message: its mailbox
+// is full) got one per incident, unbounded, while a desk that takes them gets one a cooldown.
 // A refusal counts as a delivery does (the daily cap here), marks the mailbox, and the
 // next report to it waits for the admin, saying why; approving it tries again.
 func TestADeskThatRefusesGetsNoFurtherReportOnItsOwn(t *testing.T) {
-	spam := mailtest.Reply(554, "message rejected as spam", 5, 7, 1)
+	full := mailtest.Reply(552, "mailbox full", 5, 2, 2)
 	// Only the hostco desk refuses; the other party's server takes its report.
-	srv := mailtest.Start(t, mailtest.Options{Replies: []error{spam, nil, spam}})
+	srv := mailtest.Start(t, mailtest.Options{Replies: []error{full, nil, full}})
 	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example"}, "cooldown = \"1h\"\ndaily_cap = 1", "1d")
 	ctx := t.Context()
 	attack(t, st, "45.134.26.7", t0, 20)
 	if err := p.Tick(ctx, t0); err == nil {
-		t.Fatal("a 554 counted as delivered")
+		t.Fatal("a 552 counted as delivered")
 	}
 	if n := srv.Transactions(); n != 1 {
 		t.Fatalf("%d transactions, want 1", n)
 	}
 	first := reportsIn(t, st, abusewatch.ReportFailed)
-	if len(first) != 1 || !strings.Contains(first[0].Error, "554") {
+	if len(first) != 1 || !strings.Contains(first[0].Error, "552") {
 		t.Fatalf("failed: %+v", first)
 	}
 	marks, err := st.RefusedMailboxes()
-	if err != nil || len(marks) != 1 || marks[0].Email != "abuse@hostco.example" || !strings.Contains(marks[0].Reply, "rejected as spam") {
+	if err != nil || len(marks) != 1 || marks[0].Email != "abuse@hostco.example" || !strings.Contains(marks[0].Reply, "mailbox full") {
 		t.Fatalf("refused mailboxes: %+v, %v", marks, err)
 	}
-	if !strings.Contains(logs.String(), "level=WARN msg=\"recipient refused the report for good") || !strings.Contains(logs.String(), "rejected as spam") {
+	if !strings.Contains(logs.String(), "level=WARN msg=\"recipient refused the report for good") || !strings.Contains(logs.String(), "mailbox full") {
 		t.Errorf("no warning with the reply:\n%s", logs)
 	}
 	// The refusal counts toward the daily cap as a delivery: another party's report waits.
@@ -111,7 +111,7 @@ func TestADeskThatRefusesGetsNoFurtherReportOnItsOwn(t *testing.T) {
 	}
 	held := reportsIn(t, st, abusewatch.ReportPendingApproval)
 	if len(held) != 1 || !strings.Contains(held[0].Error, "abuse@hostco.example refused report "+shortID(first[0].ID)) ||
-		!strings.Contains(held[0].Error, "rejected as spam") || !strings.Contains(held[0].Error, p.cfg.Command("report approve", held[0].ID)) {
+		!strings.Contains(held[0].Error, "mailbox full") || !strings.Contains(held[0].Error, p.cfg.Command("report approve", held[0].ID)) {
 		t.Fatalf("held: %+v", held)
 	}
 	// Where the admin looks: the summary says why it waits; preview says it would.
@@ -288,7 +288,7 @@ func TestApproveFailedRequeuesWhatTheRelayRefused(t *testing.T) {
 	if marks, _ := st.RefusedMailboxes(); len(marks) != 0 {
 		t.Errorf("our relay's refusal marked the desks: %+v", marks)
 	}
-	if ds, _ := st.Deliveries(time.Time{}); len(ds) != 0 {
+	if ds, _ := st.Deliveries(t0.Add(-time.Hour)); len(ds) != 0 {
 		t.Errorf("our relay's refusal counted as deliveries: %+v", ds)
 	}
 	res, err := Approve(p.cfg, st, Approval{Pending: true}, t0.Add(time.Hour))

@@ -1,6 +1,12 @@
 package mailer
 
-import "context"
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+)
 
 // Progress is what one SMTP delivery tells recipient by recipient, for a caller that
 // must know more than Deliver's result: the outbox, which must not count a report sent
@@ -72,4 +78,37 @@ func (p *Progress) beforeData() error {
 	}
 	p.DataStarted = true
 	return nil
+}
+
+// MailboxRefusal reports whether err, a server's refusal for good of one recipient, is
+// about that recipient's mailbox rather than about us: only an enhanced status code of
+// the mailbox's address (5.1.x: 5.1.1 no such user, 5.1.2 no such domain, 5.1.6 moved,
+// 5.1.10 null MX) or of the mailbox itself (5.2.x: 5.2.1 disabled, 5.2.2 full) tells
+// that. The sender's address (5.1.7, 5.1.8), 5.1.0 (unspecified), a policy refusal
+// (5.7.x: relay access denied, sender or client rejected), any other class, and a reply
+// without an enhanced code are the server's refusal of us: mail.server is our own relay,
+// and a relay that will not relay for us refuses every recipient alike. Postfix's
+// sender, client and HELO restrictions, which it checks at RCPT TO, count as ours
+// whatever their code. When unsure, the refusal is ours: wrongly blaming the desk would
+// hold its reports, wrongly blaming ourselves costs at most a bounce.
+func MailboxRefusal(err error) bool {
+	se, ok := errors.AsType[*smtp.SMTPError](err)
+	if !ok || se.Code/100 != 5 {
+		return false
+	}
+	switch c := se.EnhancedCode; {
+	case c[0] != 5:
+		return false
+	case c[1] == 1 && c[2] != 0 && c[2] != 7 && c[2] != 8:
+	case c[1] == 2:
+	default:
+		return false
+	}
+	msg := strings.ToLower(se.Message)
+	for _, ours := range []string{"relay access denied", "sender address rejected", "client host rejected", "helo command rejected"} {
+		if strings.Contains(msg, ours) {
+			return false
+		}
+	}
+	return true
 }

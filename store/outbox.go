@@ -185,7 +185,9 @@ func addReport(tx *bolt.Tx, r abusewatch.Report) (bool, error) {
 var ErrIncidentsChanged = errors.New("store: incidents changed since the report was composed")
 
 // ReplaceReport rejects report old with reason and adds r in its place (AddReport), in
-// one transaction: the outbox never holds both to send, nor neither. It says whether it
+// one transaction: the outbox never holds both to send, nor neither. An old report that
+// some recipients took (Delivered) is not rejected but ends sent, with reason as its
+// note: it went, not to all. It says whether it
 // added r (a report with its ID may exist already). digests, when not nil, are those of
 // r's incidents as read to compose it (AddReportOf): when one changed since, or another
 // report than old covers it, it changes nothing and returns ErrIncidentsChanged.
@@ -202,6 +204,10 @@ func (s *Store) ReplaceReport(old, reason string, now time.Time, r abusewatch.Re
 			}
 		}
 		if err := changeReport(tx, old, func(o *abusewatch.Report) error {
+			if len(o.Delivered) > 0 {
+				o.State, o.Updated, o.Error, o.Waiting, o.NextAttempt = abusewatch.ReportSent, now, reason, "", time.Time{}
+				return nil
+			}
 			o.Reject(now, reason)
 			return nil
 		}); err != nil {

@@ -13,7 +13,8 @@ import (
 // bucketRefused holds the mailboxes whose server refused a report for good (a 5xx at
 // RCPT TO or to the message): lower-case address → RefusedMailbox as JSON. The outbox
 // sends no further report to one on its own: each waits for the admin, until the admin
-// approves one (to try again) or the mailbox takes a report. Made by the first write (a
+// approves one (to try again) or the mailbox takes a report, the admin rejects the
+// report it refused (ForgetRefusalsOf), or the mark expires (ExpireRefused). Made by the first write (a
 // store of an older version has none, and reads as holding none), so it needs no
 // schema change.
 var bucketRefused = []byte("refused_mailboxes")
@@ -89,4 +90,51 @@ func markRefused(tx *bolt.Tx, ms []RefusedMailbox) error {
 		}
 	}
 	return nil
+}
+
+// ForgetRefusalsOf forgets the marks that report id made: the admin rejected it.
+func (s *Store) ForgetRefusalsOf(id string) error {
+	return s.forgetRefused(func(m RefusedMailbox) bool { return m.Report == id })
+}
+
+// ExpireRefused forgets the marks made before t, and says how many it forgot.
+func (s *Store) ExpireRefused(t time.Time) (int, error) {
+	n := 0
+	err := s.forgetRefused(func(m RefusedMailbox) bool {
+		if m.Time.Before(t) {
+			n++
+			return true
+		}
+		return false
+	})
+	return n, err
+}
+
+// forgetRefused deletes the marks for which forget says so.
+func (s *Store) forgetRefused(forget func(RefusedMailbox) bool) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRefused)
+		if b == nil {
+			return nil
+		}
+		var gone [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			var m RefusedMailbox
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("refused mailbox %s: %w", k, err)
+			}
+			if forget(m) {
+				gone = append(gone, slices.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -40,9 +40,11 @@ or the cooldown or a limit holds it, until when it says; reports approved to one
 guessed contact that have not gone yet are written again as one report, one mail.
 It also re-queues a failed report; a report queued already is left as it is, and
 that is no error. approve --all leaves out reports to a guessed contact: read
-each, then approve it by its ID. approve --failed re-queues every failed report
-(guesses aside), once what failed them is fixed (the relay refused us, a
-certificate, AUTH); with --all too, both. Approving tries again: to a mailbox
+each, then approve it by its ID. approve --failed re-queues the reports that
+failed within policy.max_age without a desk refusing them (guesses aside), once
+what failed them is fixed (the relay refused us, a certificate, AUTH), and lists
+those it left out (a desk refused them for good, or they are older): approve one
+by its ID, once read; with --all too, both. Approving tries again: to a mailbox
 that refused a report for good, and with mail.give_up_after counted afresh.
 reject marks reports never to be sent. preview
 shows the report abusewatch would write about the attacking address ADDR now.
@@ -184,6 +186,9 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			if action == "approve" && (*all || *failed) {
 				out["guesses_left_out"] = orEmpty(done.Guesses)
 			}
+			if action == "approve" && *failed {
+				out["failed_left_out"] = orEmpty(done.FailedLeft)
+			}
 			if action == "approve" {
 				// What the next round does with each: {"id", "joined", "until", "why", "after"}.
 				out["fates"] = orEmpty(done.Fates)
@@ -217,6 +222,12 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			}
 		} else if action == "approve" && *failed && err == nil && len(done.Guesses) == 0 {
 			fmt.Fprintln(c.stdout, "No report waits for approval or has failed.")
+		}
+		if action == "approve" && *failed && len(done.FailedLeft) > 0 {
+			fmt.Fprintf(c.stdout, "%d failed reports left out (--failed takes those our relay failed, within policy.max_age); read one, then approve it by its ID:\n", len(done.FailedLeft))
+			for _, l := range done.FailedLeft {
+				fmt.Fprintf(c.stdout, "  %s: %s\n", l.ID, l.Why)
+			}
 		}
 		// A guess's recipient may have nothing to do with the address: --all never
 		// approves one unread.
