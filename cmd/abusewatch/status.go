@@ -85,8 +85,8 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintln(w, ".")
 	}
 	for _, m := range st.Refused {
-		fmt.Fprintf(w, "Refused for good by %s on %s (report %s): %s. Reports to it wait for your approval; approving one tries again.\n",
-			m.Email, shownTime(m.Time, shownZone(cfg)), m.Report, m.Reply)
+		fmt.Fprintf(w, "Refused for good by %s on %s (report %s): %s. Reports leave it out (one with no one else waits for your approval; approving it tries again) until %s.\n",
+			m.Email, shownTime(m.Time, shownZone(cfg)), m.Report, m.Reply, shownTime(m.Time.Add(daemon.RefusalKept), shownZone(cfg)))
 	}
 	if st.WithoutContact > 0 {
 		fmt.Fprintf(w, "Waiting for an abuse contact: %s, tried again every round (abusewatch incidents says why).\n", counted(st.WithoutContact, "incident"))
