@@ -148,13 +148,7 @@ func TestADeskThatRefusesGetsNoFurtherReportOnItsOwn(t *testing.T) {
 // other, and is tried again to that one alone; it was marked sent, and the greylisted
 // recipient never had it.
 func TestARecipientRefusingForNowIsTriedAgainAlone(t *testing.T) {
-	var nocTries atomic.Int32
-	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
-		if to == "noc@hostco.example" && nocTries.Add(1) == 1 {
-			return mailtest.Reply(451, "greylisted, try again later", 4, 7, 1)
-		}
-		return nil
-	}})
+	srv := refusing(t, "noc@hostco.example", true, mailtest.Reply(451, "greylisted, try again later", 4, 7, 1))
 	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "", "1d")
 	ctx := t.Context()
 	attack(t, st, "45.134.26.7", t0, 20)
@@ -190,12 +184,7 @@ func TestARecipientRefusingForNowIsTriedAgainAlone(t *testing.T) {
 // other, the refusal is a warning, the summary does not say all went well, and the
 // mailbox is marked as a desk that refuses is.
 func TestARecipientRefusingForGoodIsToldAndMarked(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
-		if to == "noc@hostco.example" {
-			return mailtest.Reply(550, "user unknown", 5, 1, 1)
-		}
-		return nil
-	}})
+	srv := refusing(t, "noc@hostco.example", false, mailtest.Reply(550, "user unknown", 5, 1, 1))
 	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "", "1d")
 	ctx := t.Context()
 	attack(t, st, "45.134.26.7", t0, 20)
@@ -397,4 +386,16 @@ func TestAPendingReportToARefusingMailboxSaysWhy(t *testing.T) {
 	if len(pending) != 1 || !strings.Contains(pending[0].Error, "abuse@hostco.example refused report "+shortID(first.ID)) {
 		t.Fatalf("pending: %+v", pending)
 	}
+}
+
+// refusing starts an SMTP server that answers reply to RCPT TO:<mailbox> (only the first
+// time, with once) and takes every other recipient.
+func refusing(t *testing.T, mailbox string, once bool, reply error) *mailtest.Server {
+	var tries atomic.Int32
+	return mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		if to == mailbox && (!once || tries.Add(1) == 1) {
+			return reply
+		}
+		return nil
+	}})
 }

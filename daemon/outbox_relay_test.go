@@ -89,12 +89,7 @@ func TestOurRelaysRefusalMarksNoDesk(t *testing.T) {
 // A refusal about one mailbox (5.1.1 for one recipient, the other taking it) is still
 // the desk's: the mailbox is marked, and the refusal counts as a delivery to it.
 func TestAMailboxRefusalIsStillTheDesks(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
-		if to == "noc@hostco.example" {
-			return mailtest.Reply(550, fmt.Sprintf("<%s>: Recipient address rejected: User unknown", to), 5, 1, 1)
-		}
-		return nil
-	}})
+	srv := refusing(t, "noc@hostco.example", false, mailtest.Reply(550, "<noc@hostco.example>: Recipient address rejected: User unknown", 5, 1, 1))
 	p, st, _ := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "", "1d")
 	attack(t, st, "45.134.26.7", t0, 20)
 	if err := p.Tick(t.Context(), t0); err != nil {
@@ -114,12 +109,7 @@ func TestAMailboxRefusalIsStillTheDesks(t *testing.T) {
 // left out, the others are sent the report, which says who was left out and why; only
 // a report with no one else left waits for the admin.
 func TestAMarkedMailboxIsLeftOutNotHoldingTheReport(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
-		if to == "noc@hostco.example" {
-			return mailtest.Reply(550, "<noc@hostco.example>: Recipient address rejected: User unknown", 5, 1, 1)
-		}
-		return nil
-	}})
+	srv := refusing(t, "noc@hostco.example", false, mailtest.Reply(550, "<noc@hostco.example>: Recipient address rejected: User unknown", 5, 1, 1))
 	p, st, _ := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
 	ctx := t.Context()
 	attack(t, st, "45.134.26.7", t0, 20)
@@ -167,13 +157,7 @@ func repointed(t *testing.T, p *Pipeline, st *store.Store, logs *logBuffer, old,
 // the recipient that had it included: that one got the incident twice. It ends sent,
 // and the report written from it goes to those that did not have it.
 func TestAPartlyDeliveredReportIsNotSentAgainWhenItsContactChanges(t *testing.T) {
-	var nocTries atomic.Int32
-	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
-		if to == "noc@hostco.example" && nocTries.Add(1) == 1 {
-			return mailtest.Reply(451, "greylisted, try again later", 4, 7, 1)
-		}
-		return nil
-	}})
+	srv := refusing(t, "noc@hostco.example", true, mailtest.Reply(451, "greylisted, try again later", 4, 7, 1))
 	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
 	ctx := t.Context()
 	attack(t, st, "45.134.26.7", t0, 20)
@@ -376,13 +360,7 @@ func TestARefusalMarkIsForgotten(t *testing.T) {
 // F2: the [[contact]] drops the recipient being retried: the one left had the report,
 // so nothing is written again, and the report ends sent, saying who did not get it.
 func TestAPartlyDeliveredReportWhoseRetriedRecipientIsDroppedEndsSent(t *testing.T) {
-	var nocTries atomic.Int32
-	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
-		if to == "noc@hostco.example" && nocTries.Add(1) == 1 {
-			return mailtest.Reply(451, "greylisted, try again later", 4, 7, 1)
-		}
-		return nil
-	}})
+	srv := refusing(t, "noc@hostco.example", true, mailtest.Reply(451, "greylisted, try again later", 4, 7, 1))
 	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
 	attack(t, st, "45.134.26.7", t0, 20)
 	p.Tick(t.Context(), t0)
@@ -404,12 +382,7 @@ func TestAPartlyDeliveredReportWhoseRetriedRecipientIsDroppedEndsSent(t *testing
 // F2: the admin rejects a report that one recipient took while another is retried: it
 // is not sent to the other, and it ends sent, since it went.
 func TestRejectingAPartlyDeliveredReportEndsItSent(t *testing.T) {
-	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
-		if to == "noc@hostco.example" {
-			return mailtest.Reply(451, "greylisted, try again later", 4, 7, 1)
-		}
-		return nil
-	}})
+	srv := refusing(t, "noc@hostco.example", false, mailtest.Reply(451, "greylisted, try again later", 4, 7, 1))
 	p, st, _ := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "", "1d")
 	attack(t, st, "45.134.26.7", t0, 20)
 	p.Tick(t.Context(), t0)

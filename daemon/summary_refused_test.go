@@ -14,12 +14,7 @@ import (
 // lasts for days) does not hold up the admin's daily summary: the round goes on to it.
 func TestARefusedReportDoesNotHoldUpTheSummary(t *testing.T) {
 	refused := mailtest.Reply(451, "mailbox full, try again later", 4, 2, 2)
-	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
-		if to == "abuse@hostco.example" {
-			return refused
-		}
-		return nil
-	}})
+	srv := refusing(t, "abuse@hostco.example", false, refused)
 	dir := t.TempDir()
 	p, st, _ := pipelineOf(t, dir, fmt.Sprintf(`
 [reporter]
