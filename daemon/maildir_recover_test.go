@@ -10,6 +10,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/mailer"
+	"github.com/abusewatch/abusewatch/store"
 )
 
 // A report found `sending` after a stop is settled by the maildir, which can tell: its
@@ -21,36 +22,7 @@ func TestAReportCutShortByAStopIsSettledByTheMaildir(t *testing.T) {
 		t.Run(fmt.Sprintf("arrived=%v", arrived), func(t *testing.T) {
 			dir := t.TempDir()
 			maildir := filepath.Join(dir, "maildir")
-			p, st, _ := pipelineOf(t, dir, `
-[reporter]
-name = "Sam Example"
-timezone = "UTC"
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:1"]
-[[contact]]
-network = "45.134.26.0/24"
-emails = ["abuse@hostco.example"]
-[mail]
-transport = "maildir"
-maildir = "`+maildir+`"
-from = "abusewatch@example.org"
-[policy]
-mode = "auto"
-[store]
-path = "`+filepath.Join(dir, "state.db")+`"
-`)
-			attack(t, st, "45.134.26.7", t0, 20)
-			if err := p.Report(t.Context(), t0); err != nil {
-				t.Fatal(err)
-			}
-			r := reportsIn(t, st, abusewatch.ReportQueued)[0]
-			if err := st.UpdateReport(r.ID, func(s *abusewatch.Report) error {
-				s.State, s.Attempts = abusewatch.ReportSending, 1
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
+			p, st, _, r := cutShortToMaildir(t, dir, maildir, false)
 			// What the killed process left: the message in new/, or a file in tmp/.
 			if arrived {
 				full, _, _ := st.Report(r.ID)
@@ -81,4 +53,42 @@ path = "`+filepath.Join(dir, "state.db")+`"
 			}
 		})
 	}
+}
+
+// cutShortToMaildir is a pipeline delivering to maildir whose report of an attack from
+// 45.134.26.7 was cut short by a stop: found `sending` after one attempt (with
+// beforeData, as a transport that reports the start of DATA leaves it before).
+func cutShortToMaildir(t *testing.T, dir, maildir string, beforeData bool) (*Pipeline, *store.Store, *logBuffer, abusewatch.Report) {
+	t.Helper()
+	p, st, logs := pipelineOf(t, dir, `
+[reporter]
+name = "Sam Example"
+timezone = "UTC"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+[[contact]]
+network = "45.134.26.0/24"
+emails = ["abuse@hostco.example"]
+[mail]
+transport = "maildir"
+maildir = "`+maildir+`"
+from = "abusewatch@example.org"
+[policy]
+mode = "auto"
+[store]
+path = "`+filepath.Join(dir, "state.db")+`"
+`)
+	attack(t, st, "45.134.26.7", t0, 20)
+	if err := p.Report(t.Context(), t0); err != nil {
+		t.Fatal(err)
+	}
+	r := reportsIn(t, st, abusewatch.ReportQueued)[0]
+	if err := st.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+		s.State, s.Attempts, s.BeforeData = abusewatch.ReportSending, 1, beforeData
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return p, st, logs, r
 }
