@@ -17,7 +17,7 @@ import (
 func TestUnknownAddressNeverFromClientText(t *testing.T) {
 	d := shipped(t)
 	const kex = "Dec  7 10:00:01 web1 sshd[1234]: error: kex_exchange_identification: client sent invalid protocol identifier "
-	for _, line := range []string{
+	namesNone(t, d, []string{
 		kex + `"GET /[198.51.100.77] HTTP/1.1"`,
 		kex + `"x rhost=198.51.100.77"`,
 		kex + `"SRC=198.51.100.77 "`,
@@ -42,16 +42,7 @@ func TestUnknownAddressNeverFromClientText(t *testing.T) {
 		"Dec  7 10:00:01 web1 myapp[7]: login by x rhost=81.2.69.10 rhost=203.0.113.7",
 		"Dec  7 10:00:01 web1 myapp[7]: login by x from victim.example port 1 from 203.0.113.7 port 4242 refused",
 		"Dec  7 10:00:01 web1 myapp[7]: auth: rhost= user=x rhost=81.2.69.10",
-	} {
-		v := d.Explain(record(line))
-		if v.Outcome != Unknown {
-			t.Errorf("%s: %v (%s), want unknown", line, v.Outcome, v.Rule)
-			continue
-		}
-		if v.Event.Class != "" || v.Event.Addr.IsValid() {
-			t.Errorf("%s: an event of class %q about %v, want none", line, v.Event.Class, v.Event.Addr)
-		}
-	}
+	})
 }
 
 // What mail servers, sshd, PAM, dovecot and the packet filter write themselves still
@@ -97,7 +88,7 @@ func TestUnknownAddressWhereProgramsWriteIt(t *testing.T) {
 // client.log).
 func TestUnknownAddressNeverFromUserName(t *testing.T) {
 	d := shipped(t)
-	for _, line := range []string{
+	namesNone(t, d, []string{
 		"Dec  7 16:00:10 web1 sshd[1234]: error: PAM: User not known to the underlying authentication module for illegal user x from 6.6.6.6 port 22 from 203.0.113.5",
 		"Dec  7 16:00:10 web1 sshd[1234]: error: PAM: User not known to the underlying authentication module for illegal user x from 6.6.6.6 port 22",
 		"Dec  7 16:00:01 web1 sshd[1234]: input_userauth_request: invalid user x from 6.6.6.6 port 22 [preauth]",
@@ -121,16 +112,7 @@ func TestUnknownAddressNeverFromUserName(t *testing.T) {
 		// sshd's last " from ADDR" counts against a client's "from ADDR port N".
 		"Dec  7 16:00:10 web1 myapp[7]: refused x from 6.6.6.6 port 22 from 203.0.113.5",
 		"Dec  7 16:00:10 web1 myapp[7]: refused x from 6.6.6.6 port 22 from 203.0.113.5 [preauth]",
-	} {
-		v := d.Explain(record(line))
-		if v.Outcome != Unknown {
-			t.Errorf("%s: %v (%s), want unknown", line, v.Outcome, v.Rule)
-			continue
-		}
-		if v.Event.Class != "" || v.Event.Addr.IsValid() {
-			t.Errorf("%s: an event of class %q about %v, want none", line, v.Event.Class, v.Event.Addr)
-		}
-	}
+	})
 }
 
 // exim writes its client as "NAME (HELO) [ADDR]", "(HELO) [ADDR]", "NAME [ADDR]" or
@@ -168,7 +150,7 @@ func TestUnknownAddressEximConnectionsAndProftpd(t *testing.T) {
 	// quotes, unless a bare verb or "AUTH MECH" (and then exim's H= after it counts
 	// against anything the client placed there), its HELO, a PTR name that is another
 	// address.
-	for _, line := range []string{
+	namesNone(t, d, []string{
 		`Dec  7 16:00:01 mx exim[1234]: SMTP protocol error in "AUTH LOGIN H=x [6.6.6.6]:1" H=(User) [203.0.113.5]:52616 AUTH command used when not advertised`,
 		`Dec  7 16:00:01 mx exim[1234]: SMTP protocol error in "AUTH LOGIN" H=(x) [6.6.6.6]:1 x "" H=(User) [203.0.113.5]:52616 AUTH command used when not advertised`,
 		`Dec  7 16:00:01 mx exim[1234]: SMTP syntax error in "GET / HTTP/1.1 H=[6.6.6.6]" H=[203.0.113.5]:52616 unrecognized command`,
@@ -178,16 +160,7 @@ func TestUnknownAddressEximConnectionsAndProftpd(t *testing.T) {
 		`Dec  7 16:00:08 mx proftpd[1234]: mx.example.org (6.6.6.6[203.0.113.12]) - SECURITY VIOLATION: Root login attempted`,
 		`Dec  7 16:00:08 mx proftpd[1234]: mx.example.org x (6.6.6.6[6.6.6.6]) - x`,
 		`Dec  7 16:00:08 mx myftpd[1234]: x (6.6.6.6[6.6.6.6]) - proftpd's form, another program`,
-	} {
-		v := d.Explain(record(line))
-		if v.Outcome != Unknown {
-			t.Errorf("%s: %v (%s), want unknown", line, v.Outcome, v.Rule)
-			continue
-		}
-		if v.Event.Class != "" || v.Event.Addr.IsValid() {
-			t.Errorf("%s: an event of class %q about %v, want none", line, v.Event.Class, v.Event.Addr)
-		}
-	}
+	})
 }
 
 // proftpd's own prefix in the corpus's real lines (crowdsec's proftpd-logs and
@@ -216,5 +189,20 @@ func TestGenericAddrProftpdCorpusPrefix(t *testing.T) {
 	}
 	if n < 10 {
 		t.Errorf("%d corpus lines, want at least 10", n)
+	}
+}
+
+// namesNone checks that d reads each of lines as an unknown record naming no address.
+func namesNone(t *testing.T, d *Detector, lines []string) {
+	t.Helper()
+	for _, line := range lines {
+		v := d.Explain(record(line))
+		if v.Outcome != Unknown {
+			t.Errorf("%s: %v (%s), want unknown", line, v.Outcome, v.Rule)
+			continue
+		}
+		if v.Event.Class != "" || v.Event.Addr.IsValid() {
+			t.Errorf("%s: an event of class %q about %v, want none", line, v.Event.Class, v.Event.Addr)
+		}
 	}
 }
