@@ -181,3 +181,27 @@ func TestAFollowUpNamesOnlyOurOwnMessageIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestATemplateWithoutFollowsStillRendersAFollowUp(t *testing.T) {
+	own, err := NewComposer("Our reference: {{.ReportID}}\n{{range .Incidents}}{{.Source}}\n{{end}}", Reporter{Name: "Jane Doe", Location: est}, "abuse-reports@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk := testContact()
+	at := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	first, err := own.Compose(desk, []abusewatch.Incident{testIncident()}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := own.ComposeKnowing(desk, []abusewatch.Incident{followUp("inc-2", time.Hour)}, Known{Earlier: []abusewatch.Report{sentReport(first, at, desk.Emails...)}}, at.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if irt, _, text := threadOf(t, r.Message); irt != first.MessageID || !strings.Contains(text, "Our reference: "+r.ID) {
+		t.Errorf("In-Reply-To %q, memo %q", irt, text)
+	}
+	// One that prints it unguarded is refused at load: most reports follow none.
+	if _, err := NewComposer("{{.Follows.ReportID}}", Reporter{Name: "Jane Doe"}, "abuse-reports@example.org"); err == nil {
+		t.Error("a template that fails on a report that follows none was taken")
+	}
+}
