@@ -696,7 +696,8 @@ func scopeOf(inc abusewatch.Incident) netip.Prefix {
 // recurrence of a network, whether its Sources name every address of its lines that
 // could be reported (reportable: correlate.reportable's classes). The incidents of
 // report except ("" none), which is being written again or previewed, are its own, not
-// another's.
+// another's. And the reports sent before about incidents incs follow, grow from or
+// repeat (earlierReports), of which the composer names the one to the same party.
 func knownOf(st *store.Store, incs []abusewatch.Incident, except string, reportable []abusewatch.Class) (mailer.Known, error) {
 	var known mailer.Known
 	seen := map[string]bool{}
@@ -752,7 +753,13 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string, reporta
 			}
 		}
 	}
-	var err error
+	// The reports to the same party these follow: a desk's ticket system files the
+	// follow-up with them (review 28 F9).
+	earlier, err := earlierReports(st, incs, known.Reported, except)
+	if err != nil {
+		return known, err
+	}
+	known.Earlier = earlier
 	known.Seen, err = addressesSeen(st, incs) // the X-ARF parts' times (review 21 D7)
 	return known, err
 }

@@ -107,9 +107,14 @@ func NewComposer(tmpl string, reporter Reporter, from string) (*Composer, error)
 	var out bytes.Buffer
 	// Each kind of recipient once: a template's branch for a guess or a CERT that
 	// cannot render would otherwise fail only when such a report is due.
-	for _, k := range sampleRecipients(contact) {
+	for i, k := range sampleRecipients(contact) {
 		out.Reset()
-		if err := t.Execute(&out, c.memo(k, detailed, others, nil)); err != nil {
+		m := c.memo(k, detailed, others, nil)
+		if i == 0 {
+			// And a follow-up's branch (.Follows), once.
+			m.Follows = &memoFollows{ReportID: "0123456789abcdef0123456789abcdef", Date: "2025-12-31"}
+		}
+		if err := t.Execute(&out, m); err != nil {
 			return nil, fmt.Errorf("mailer: the report template does not render (for a recipient found as %q): %w",
 				recipientOf(k, detailed).Kind, err)
 		}
@@ -155,6 +160,14 @@ type Known struct {
 	// report may hold what an earlier one, rejected since, held (sources sent to
 	// another recipient, then back).
 	Replaces string
+	// Earlier are reports written before about incidents that these follow (the earlier
+	// incidents of their key), grow from (Reported's) or repeat, as stored, each with
+	// its Message. The newest of them that went to this report's party (a mailbox of
+	// its own, not a CERT's copy, took both) is the one this report follows: its desk's
+	// ticket system files this one with it (In-Reply-To and References name its
+	// Message-ID, which we made), and the memo names its reference (.Follows). One to
+	// another party, or one that never went, is not named.
+	Earlier []abusewatch.Report
 }
 
 // Seen is when an address of a network incident sent its first and last line within
@@ -230,6 +243,10 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 	}
 	m := c.memo(contact, detailed, others, known.Recurrences)
 	m.ReportID = id
+	th, follows := followed(contact, known.Earlier, id)
+	if follows {
+		m.Follows = &memoFollows{ReportID: th.reportID, Date: th.sent.In(c.reporter.Location).Format("2006-01-02")}
+	}
 	if err := c.tmpl.Execute(&body, m); err != nil {
 		return abusewatch.Report{}, fmt.Errorf("mailer: rendering the report template: %w", err)
 	}
@@ -271,6 +288,12 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 	// this zone, so that a report approved days later does not carry a stale Date.
 	h.SetDate(now.In(c.reporter.Location))
 	h.SetMessageID(id + "@" + c.domain)
+	if follows {
+		// Our own Message-IDs alone (ourMessageID), never a log's text; the subject
+		// stays as it is (no "Re:"): it names the same source, which threads by subject.
+		h.SetMsgIDList("In-Reply-To", []string{th.inReplyTo})
+		h.SetMsgIDList("References", th.references)
+	}
 	h.Set("Auto-Submitted", "auto-generated") // RFC 3834: no vacation replies, please
 	if c.signer != nil {
 		h.Set("OpenPGP", c.signer.header())
@@ -289,6 +312,107 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 		Created:   now,
 		Message:   msg,
 	}, nil
+}
+
+// maxReferences bounds the References field of a follow-up: the first report of the
+// thread and the newest ones before this one (RFC 5322 3.6.4 allows leaving the middle
+// out), so a chain of follow-ups over months does not grow its header without end.
+const maxReferences = 5
+
+// thread is the earlier report a report follows: its reference, when it went, and the
+// Message-IDs (without angle brackets) for In-Reply-To and References.
+type thread struct {
+	reportID   string
+	sent       time.Time
+	inReplyTo  string
+	references []string
+}
+
+// followed picks, of earlier, the newest report that went to the party of contact (a
+// mailbox of the party's own, not a national CERT's copy, among those that took it;
+// Known.Earlier), other than the report id itself, and the thread it heads: its
+// References (read from its stored message, our own IDs alone) and its Message-ID.
+// false when none did, or its Message-ID is not one of ours.
+func followed(contact abusewatch.Contact, earlier []abusewatch.Report, id string) (thread, bool) {
+	party := map[string]bool{}
+	for _, e := range PartyEmails(contact) {
+		party[bareEmail(e)] = true
+	}
+	var best *abusewatch.Report
+	for i := range earlier {
+		r := &earlier[i]
+		if r.ID == id || r.State != abusewatch.ReportSent || !ourMessageID(r.MessageID, r.ID) {
+			continue
+		}
+		took := false
+		for _, e := range PartyEmails(r.Contact) {
+			if party[bareEmail(e)] && (len(r.Delivered) == 0 || slices.ContainsFunc(r.Delivered, func(d string) bool { return bareEmail(d) == bareEmail(e) })) {
+				took = true
+				break
+			}
+		}
+		if !took {
+			continue
+		}
+		if best == nil || cmp.Or(sentAt(r).Compare(sentAt(best)), strings.Compare(r.ID, best.ID)) > 0 {
+			best = r
+		}
+	}
+	if best == nil {
+		return thread{}, false
+	}
+	own := strings.Trim(best.MessageID, "<>")
+	var refs []string
+	if msg, err := mail.ReadMessage(bytes.NewReader(best.Message)); err == nil {
+		for _, f := range strings.Fields(msg.Header.Get("References")) {
+			if ourMessageID(f, "") && !slices.Contains(refs, strings.Trim(f, "<>")) && strings.Trim(f, "<>") != own {
+				refs = append(refs, strings.Trim(f, "<>"))
+			}
+		}
+	}
+	refs = append(refs, own)
+	if len(refs) > maxReferences {
+		refs = append(refs[:1], refs[len(refs)-maxReferences+1:]...)
+	}
+	return thread{reportID: best.ID, sent: sentAt(best), inReplyTo: own, references: refs}, true
+}
+
+// sentAt is when report r (sent) went: its last change, the one that marked it sent.
+func sentAt(r *abusewatch.Report) time.Time {
+	if r.Updated.IsZero() {
+		return r.Created
+	}
+	return r.Updated
+}
+
+// bareEmail is the address of e ("Name <a@b>" or "a@b"), in lower case.
+func bareEmail(e string) string {
+	if a, err := mail.ParseAddress(e); err == nil {
+		e = a.Address
+	}
+	return strings.ToLower(strings.TrimSpace(e))
+}
+
+// ourMessageID says whether s is a Message-ID as Compose makes them, "<ID@DOMAIN>": ID
+// 32 lower-case hex digits (reportID; id when not ""), DOMAIN letters, digits, dots,
+// hyphens and underscores. Only such an ID goes into a follow-up's header: a stored
+// message is ours, but nothing else may reach a header.
+func ourMessageID(s, id string) bool {
+	local, domain, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">"), "@")
+	if !ok || len(s) != len(local)+len(domain)+3 || s[0] != '<' || len(local) != 32 || (id != "" && local != id) || domain == "" || len(domain) > 255 {
+		return false
+	}
+	for _, r := range local {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	for _, r := range domain {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && r != '.' && r != '-' && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // recipients validates the contact's addresses and drops duplicates. Registry data is

@@ -26,6 +26,14 @@ type memo struct {
 	Incidents []memoIncident
 	Others    []memoSource // the sources beyond maxDetailed, a line each (mostSerious)
 	Key       *memoKey     // the OpenPGP key that signs the report, nil when unsigned
+	Follows   *memoFollows // the earlier report to the same party this one follows (Known.Earlier), nil when none
+}
+
+// memoFollows is the earlier report, to the same party, about incidents that the
+// report's follow, grow from or repeat: the memo names it, so the desk finds its ticket.
+type memoFollows struct {
+	ReportID string // its reference, as its memo gave it
+	Date     string // the day it went, in our zone, e.g. "2026-11-20"
 }
 
 // memoRecipient says why the report goes to whom it goes to, so that the memo says it

@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// earlierSteps is how many incidents of a key before a report's first one are looked
+// at for a report (as afterReport does): a chain of follow-ups holds one reported after
+// another, with a few not reported (admin-only, held) between.
+const earlierSteps = 8
+
+// earlierRead bounds the earlier reports read for one report: each is read with its
+// message, and a recurrence may take in the lines of hundreds of reported bursts. The
+// newest are read first; the composer names the newest that went to the same party.
+const earlierRead = 16
+
+// earlierReports are the reports sent before about incidents that incs follow, grow
+// from or repeat (mailer.Known.Earlier): of each key of incs, those of the incidents
+// before its first one in incs (a follow-up of a reported incident, the same attack
+// back after a gap), then those of reported (the incidents with a report whose lines
+// incs take in: Known.Reported), newest first; report except (being written again, or
+// previewed) aside. Sent ones only, as stored, with their messages: the mailer picks
+// the one to the same party and reads its References.
+func earlierReports(st *store.Store, incs, reported []abusewatch.Incident, except string) ([]abusewatch.Report, error) {
+	own := map[string]bool{}
+	first := map[string]abusewatch.Incident{} // by key, the first of incs
+	for _, inc := range incs {
+		own[inc.ID] = true
+		if f, ok := first[inc.Key]; inc.Key != "" && (!ok || inc.First.Before(f.First)) {
+			first[inc.Key] = inc
+		}
+	}
+	var candidates []abusewatch.Incident // incidents before, newest first within each kind
+	for _, key := range slices.Sorted(maps.Keys(first)) {
+		at := first[key].First.Add(-time.Nanosecond)
+		for range earlierSteps {
+			prev, _, _, err := st.OpenIncidentAt(key, at, at, false)
+			if err != nil {
+				return nil, err
+			}
+			if prev.ID == "" || prev.First.After(at) {
+				break
+			}
+			if !own[prev.ID] {
+				candidates = append(candidates, prev)
+			}
+			at = prev.First.Add(-time.Nanosecond)
+		}
+	}
+	byLast := slices.Clone(reported)
+	slices.SortStableFunc(byLast, func(a, b abusewatch.Incident) int { return cmp.Or(b.Last.Compare(a.Last), cmp.Compare(a.ID, b.ID)) })
+	candidates = append(candidates, byLast...)
+
+	var out []abusewatch.Report
+	seen := map[string]bool{}
+	for _, inc := range candidates {
+		if len(seen) == earlierRead {
+			break
+		}
+		if own[inc.ID] {
+			continue
+		}
+		id, ok, err := st.ReportFor(inc.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || id == except || seen[id] {
+			continue
+		}
+		seen[id] = true
+		r, found, err := st.Report(id)
+		if err != nil {
+			return nil, err
+		}
+		if found && r.State == abusewatch.ReportSent {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
