@@ -58,11 +58,13 @@ var (
 const defaultPendingLimit = 50_000
 
 // pendingRowBytes is about what a scope-class-day costs in memory while pending (the
-// row, its map entries, the networks' entry of an IPv4 address) and sealRowBytes while
-// a seal sorts, encodes and indexes it (measured: TestPendingBytesPerRow).
+// row, its map entries, the networks' entry of an IPv4 address: about 90 bytes with a
+// flood's new addresses, TestPendingRowBytes), and sealRowBytes what a seal allocates
+// for a scope in its own copies (sorted, merged, encoded, its activity updates; bbolt's
+// pages aside): the counters' own accounting of their memory (Store.sealPeak).
 const (
 	pendingRowBytes = 120
-	sealRowBytes    = 250
+	sealRowBytes    = 450
 )
 
 func dayNumber(t time.Time) uint32  { return uint32(t.Unix() / 86400) }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -200,4 +201,28 @@ func TestCountersStayInTheirBudgetUnderAFloodOfAddresses(t *testing.T) {
 	if n != addrs {
 		t.Errorf("the /8s count %d events, want %d", n, addrs)
 	}
+}
+
+// pendingRowBytes, with which the counters account their memory, is no less than what
+// a row costs the heap under a flood of new IPv4 addresses (every address and most
+// /24s new: the widest a row gets).
+func TestPendingRowBytes(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	p := newPending()
+	r := rand.New(rand.NewPCG(2, 31))
+	for range 50_000 {
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], r.Uint32())
+		p.add(20_000, netip.AddrFrom4(a), abusewatch.ClassAuthFailure, 1, 0)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int(after.HeapAlloc) - int(before.HeapAlloc)) / p.size
+	if per > pendingRowBytes {
+		t.Errorf("a pending row costs %d bytes of heap, more than the %d the counters account", per, pendingRowBytes)
+	}
+	t.Logf("%d rows, %d bytes each", p.size, per)
+	runtime.KeepAlive(&p)
 }
