@@ -20,8 +20,8 @@ import (
 //
 //	days_all: day  → class counts of every event, with or without an address
 //	hourly:   hour → class counts of every event (rate baselines)
-//	days:     day  → the sealed per-scope counters of the day (sealedDay below); a
-//	          scope is an address or its /24, /16, /8 (IPv6 /64, /48, /32)
+//	days:     day [part] → the sealed per-scope counters of the day (sealedDay below);
+//	          a scope is an address or its /24, /16, /8 (IPv6 /64, /48, /32)
 //
 // day is the number of UTC days since 1970-01-01 and hour the number of hours, both as
 // big-endian uint32. days_all and hourly are a handful of keys per commit and are
@@ -32,6 +32,16 @@ import (
 // on Close. The raw blocks are the durable record until then: the commit lists each
 // block in the unsealed bucket, a seal takes its day's blocks off, and Open counts
 // again the blocks still listed.
+//
+// A day sealed more than once (a flood of new addresses fills the memory several times
+// a day; late events) is kept in parts, each in scope order: the first under the day's
+// key, the others under day + big-endian uint32 part number. A seal merges its counts
+// into the day's last part while that holds at most pendingLimit scopes, else writes a
+// new part; a reader adds the parts up. So neither the memory nor a seal holds more
+// than about pendingLimit scopes at once, however many addresses a day brings (a
+// million new IPv4 addresses are two million scopes: re-reading and rewriting the
+// whole day at each seal took hundreds of MB), and a day has at most about
+// 2 × scopes / pendingLimit + 1 parts.
 var (
 	bucketDays    = []byte("days")
 	bucketDaysAll = []byte("days_all")
@@ -42,9 +52,20 @@ var (
 	metaCountedFrom = []byte("counted_from")
 )
 
-// pendingLimit is how many scope-days the memory holds before the oldest days are
-// sealed early (about 100 bytes each).
-const pendingLimit = 200_000
+// defaultPendingLimit is how many scope-class-days the memory holds before the oldest
+// days are sealed early: about pendingRowBytes each, and as many scopes at most in a
+// part that a later seal of the day merges into (which it then holds too).
+const defaultPendingLimit = 50_000
+
+// pendingRowBytes is about what a scope-class-day costs in memory while pending (the
+// row, its map entries, the networks' entry of an IPv4 address: about 90 bytes with a
+// flood's new addresses, TestPendingRowBytes), and sealRowBytes what a seal allocates
+// for a scope in its own copies (sorted, merged, encoded, its activity updates; bbolt's
+// pages aside): the counters' own accounting of their memory (Store.sealPeak).
+const (
+	pendingRowBytes = 120
+	sealRowBytes    = 450
+)
 
 func dayNumber(t time.Time) uint32  { return uint32(t.Unix() / 86400) }
 func hourNumber(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
@@ -311,13 +332,13 @@ func scopes(addr netip.Addr) [4]netip.Prefix {
 }
 
 // sealDue seals, into tx, the days of p that are due: those two days older than the
-// newest, and the oldest others while more than pendingLimit scope-class-days are
+// newest, and the oldest others while more than s.pendingLimit scope-class-days are
 // held. It returns the days sealed; the caller drops them from p once tx commits.
 func (s *Store) sealDue(tx *bolt.Tx, p *pendingCounters) ([]uint32, error) {
 	total := p.size
 	var due []uint32
 	for _, d := range slices.Sorted(maps.Keys(p.days)) {
-		if d+2 <= p.newest || total > pendingLimit {
+		if d+2 <= p.newest || total > s.pendingLimit {
 			due = append(due, d)
 			total -= len(p.days[d].keys)
 		}
@@ -325,39 +346,96 @@ func (s *Store) sealDue(tx *bolt.Tx, p *pendingCounters) ([]uint32, error) {
 	return due, s.seal(tx, due, p)
 }
 
-// seal merges the pending counts of days into their sealed tables in tx.
+// seal adds the pending counts of days to their sealed parts in tx.
 func (s *Store) seal(tx *bolt.Tx, days []uint32, p *pendingCounters) error {
 	sealed := metaUint(tx.Bucket(bucketMeta), metaSeq)
-	b := tx.Bucket(bucketDays)
 	for _, d := range days {
-		key := binary.BigEndian.AppendUint32(nil, d)
 		counts := p.sorted(d)
-		if old := b.Get(key); old != nil {
-			// Late events of a day sealed before.
-			t := table{}
-			sd, err := readSealedDay(old)
-			if err != nil {
-				return fmt.Errorf("counters of day %x: %w", key, err)
-			}
-			for i := range sd.n {
-				sc, cs, err := sd.entry(i)
-				if err != nil {
-					return fmt.Errorf("counters of day %x: %w", key, err)
-				}
-				t[sc] = cs
-			}
-			for _, e := range counts {
-				for _, c := range e.counts {
-					t[e.sc] = addCount(t[e.sc], c.class, c.n)
-				}
-			}
-			counts = t.sorted()
-		}
-		if err := putSealedDay(tx, d, sealed, counts); err != nil {
+		held, err := addSealed(tx, d, sealed, counts, s.pendingLimit)
+		if err != nil {
 			return err
 		}
+		s.sealPeak = max(s.sealPeak, p.size*pendingRowBytes+held*sealRowBytes)
 	}
 	return forgetUnsealed(tx, days)
+}
+
+// dayKey is the key of part of day in the days bucket (part 0: the day alone).
+func dayKey(day, part uint32) []byte {
+	k := binary.BigEndian.AppendUint32(nil, day)
+	if part > 0 {
+		k = binary.BigEndian.AppendUint32(k, part)
+	}
+	return k
+}
+
+// lastPart returns the number and value of the last sealed part of day, or a nil value.
+func lastPart(b *bolt.Bucket, day uint32) (uint32, []byte) {
+	c := b.Cursor()
+	var k, v []byte
+	if k, _ = c.Seek(dayKey(day+1, 0)); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if len(k) < 4 || binary.BigEndian.Uint32(k) != day {
+		return 0, nil
+	}
+	if len(k) == 8 {
+		return binary.BigEndian.Uint32(k[4:]), v
+	}
+	return 0, v
+}
+
+// addSealed adds counts (of day, in scope order) to its sealed parts: merged into the
+// last part while that holds at most limit scopes, else as a new part. The activity
+// index takes the days of counts. It returns how many scope counts it held at once.
+func addSealed(tx *bolt.Tx, day uint32, sealed uint64, counts []scopeCounts, limit int) (int, error) {
+	b := tx.Bucket(bucketDays)
+	part, old := lastPart(b, day)
+	write, held := counts, len(counts)
+	if old != nil {
+		sd, err := readSealedDay(old)
+		if err != nil {
+			return 0, fmt.Errorf("counters of day %d: %w", day, err)
+		}
+		if sd.n+len(counts) <= limit {
+			if write, err = mergeSealed(&sd, counts); err != nil {
+				return 0, fmt.Errorf("counters of day %d: %w", day, err)
+			}
+			held += len(write)
+		} else {
+			part++
+		}
+	}
+	if err := b.Put(dayKey(day, part), encodeSealedDay(sealed, write)); err != nil {
+		return 0, err
+	}
+	return held, markActive(tx, day, counts)
+}
+
+// mergeSealed is the counts of the sealed part sd and of counts (in scope order), added
+// up, in scope order.
+func mergeSealed(sd *sealedDay, counts []scopeCounts) ([]scopeCounts, error) {
+	out := make([]scopeCounts, 0, sd.n+len(counts))
+	i := 0
+	for j := 0; j < sd.n; j++ {
+		sc, cs, err := sd.entry(j)
+		if err != nil {
+			return nil, err
+		}
+		for ; i < len(counts) && compareScopes(&counts[i].sc, &sc) < 0; i++ {
+			out = append(out, counts[i])
+		}
+		if i < len(counts) && counts[i].sc == sc {
+			for _, c := range counts[i].counts {
+				cs = addCount(cs, c.class, c.n)
+			}
+			i++
+		}
+		out = append(out, scopeCounts{sc, cs})
+	}
+	return append(out, counts[i:]...), nil
 }
 
 // sorted is the pending counts of day in scope order, without a map of its own: a
@@ -419,10 +497,10 @@ func addCount(cs []classCount, class abusewatch.Class, n int) []classCount {
 	return append(cs, classCount{class, n})
 }
 
-// putSealedDay writes the sealed counts of day, in scope order, and marks their
-// scopes active.
+// putSealedDay writes the sealed counts of a day that has none yet, in scope order,
+// and marks their scopes active.
 func putSealedDay(tx *bolt.Tx, day uint32, sealed uint64, counts []scopeCounts) error {
-	if err := tx.Bucket(bucketDays).Put(binary.BigEndian.AppendUint32(nil, day), encodeSealedDay(sealed, counts)); err != nil {
+	if err := tx.Bucket(bucketDays).Put(dayKey(day, 0), encodeSealedDay(sealed, counts)); err != nil {
 		return err
 	}
 	return markActive(tx, day, counts)
@@ -629,7 +707,7 @@ func (s *Store) Days(p netip.Prefix, from, to time.Time) ([]abusewatch.Count, er
 	defer s.mu.RUnlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDays).Cursor()
-		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) <= 0; k, v = c.Next() {
+		for k, v := c.Seek(lo); len(k) >= 4 && bytes.Compare(k[:4], hi) <= 0; k, v = c.Next() { // every part
 			t, err := readSealedDay(v)
 			if err != nil {
 				return fmt.Errorf("counters of day %x: %w", k, err)

@@ -67,6 +67,11 @@ type Store struct {
 	mu           sync.RWMutex
 	pending      pendingCounters
 	activePruned uint32 // the day the activity index was last pruned before
+	// pendingLimit is the most scope-class-days pending holds before days are sealed
+	// early (defaultPendingLimit; tests set less); sealPeak is about the most bytes
+	// the counters and a seal have held at once (daily.go).
+	pendingLimit int
+	sealPeak     int
 
 	migrated *Migration // what this open did to an older file; nil: nothing
 }
@@ -167,7 +172,7 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{db: db, path: path, cache: newBlockCache(50_000)}
+	s = &Store{db: db, path: path, cache: newBlockCache(50_000), pendingLimit: defaultPendingLimit}
 	if err := s.init(create); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
