@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup"
 	"golang.org/x/sys/unix"
 )
 
@@ -485,11 +486,12 @@ func (d *Daemon) adminHandler() http.Handler {
 			return
 		}
 		var cfg *Config
-		if err := d.onLoop(r.Context(), func() { cfg = d.cfg }); err != nil {
+		var finder *lookup.Finder
+		if err := d.onLoop(r.Context(), func() { cfg, finder = d.cfg, d.pipe.finder }); err != nil {
 			replyError(w, http.StatusServiceUnavailable, err)
 			return
 		}
-		p, err := PreviewReport(r.Context(), cfg, d.store, a, time.Now())
+		p, err := PreviewReport(r.Context(), cfg, d.store, finder, a, time.Now())
 		reply(w, p, err)
 	})
 	return mux

@@ -52,7 +52,7 @@ func TestACERTCopyDoesNotHoldUpAnotherPartysReport(t *testing.T) {
 	// The party's own cooldown still holds its next report, and the note names this
 	// report's recipients that had one, not the other party of the report it waits for.
 	c.scan(t, "09:30 177.1.0.10 8")
-	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, netip.MustParseAddr("177.1.0.10"), rv21Day.Add(11*time.Hour))
+	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, nil, netip.MustParseAddr("177.1.0.10"), rv21Day.Add(11*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

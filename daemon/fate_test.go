@@ -129,7 +129,7 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 
 	// Preview does not compose, as if it would leave, a report that never would.
 	for _, inc := range []abusewatch.Incident{probes, excluded} {
-		_, err := PreviewReport(t.Context(), p.cfg, st, inc.Addr, now)
+		_, err := PreviewReport(t.Context(), p.cfg, st, nil, inc.Addr, now)
 		if err == nil || !strings.Contains(err.Error(), "nothing from "+inc.Addr.String()+" would be reported: "+want[inc.ID]) {
 			t.Errorf("preview of %s: %v", inc.Addr, err)
 		}

@@ -104,7 +104,7 @@ func TestTwoIncidentsOfAGuessedPartyBeforeApprovalAreOneReport(t *testing.T) {
 	c.scan("177.0.0.9", scanDay, 8)
 	first := c.report(guessed, abusewatch.ReportPendingApproval)
 	c.read("177.0.0.20", scanDay.Add(time.Hour), 8)
-	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, netip.MustParseAddr("177.0.0.20"), scanDay.Add(2*time.Hour))
+	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, nil, netip.MustParseAddr("177.0.0.20"), scanDay.Add(2*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func TestANetworkIncidentsSharesSayWhichPartyTheyWaitFor(t *testing.T) {
 	}
 	saysAll(t, "why the network incident waits", why, deskB, shortID(sentB.ID), "cooldown", "2026-12-14 09:00")
 
-	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, netip.MustParseAddr("5.6.7.1"), scanDay.Add(3*time.Hour))
+	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, nil, netip.MustParseAddr("5.6.7.1"), scanDay.Add(3*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestThePreviewSaysThePartysWaitingReportComesFirst(t *testing.T) {
 	waiting := c.report(desk, abusewatch.ReportPendingApproval)
 	c.scan("5.6.7.2", scanDay.Add(2*time.Hour), 8)
 	c.report(desk, abusewatch.ReportPendingApproval) // still one
-	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, netip.MustParseAddr("5.6.7.2"), scanDay.Add(4*time.Hour))
+	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, nil, netip.MustParseAddr("5.6.7.2"), scanDay.Add(4*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup"
 	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -410,8 +411,10 @@ type Preview struct {
 
 // PreviewReport composes, without storing it, the report abusewatch would write now
 // about addr: its incidents not reported yet (or, when all are, its newest one), to the
-// contact lookup finds, with the policy's verdict.
-func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip.Addr, now time.Time) (Preview, error) {
+// contact lookup finds, with the policy's verdict. finder looks the contact up: the
+// running daemon's, whose requests its metrics count and whose back-off from a registry
+// that asked it to slow down holds; nil, one of the config's own.
+func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, finder *lookup.Finder, addr netip.Addr, now time.Time) (Preview, error) {
 	addr = addr.Unmap()
 	host := netip.PrefixFrom(addr, addr.BitLen())
 	incs, _, err := st.IncidentsIn(host, time.Time{}, 0)
@@ -485,9 +488,10 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, addr netip
 			mine = fresh
 		}
 	}
-	finder, err := NewFinder(cfg, st)
-	if err != nil {
-		return Preview{}, err
+	if finder == nil {
+		if finder, err = NewFinder(cfg, st); err != nil {
+			return Preview{}, err
+		}
 	}
 	contact, err := finder.Contact(ctx, addr)
 	if err != nil {

@@ -123,7 +123,7 @@ func TestADeskThatRefusesGetsNoFurtherReportOnItsOwn(t *testing.T) {
 		t.Errorf("summary's pending: %+v", sum.Pending)
 	}
 	attack(t, st, "45.134.26.9", t0.Add(26*time.Hour), 20)
-	pv, err := PreviewReport(ctx, p.cfg, st, netip.MustParseAddr("45.134.26.9"), t0.Add(26*time.Hour))
+	pv, err := PreviewReport(ctx, p.cfg, st, nil, netip.MustParseAddr("45.134.26.9"), t0.Add(26*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -574,7 +574,7 @@ func TestPreviewOfASplitIncidentShowsTheAddresssShare(t *testing.T) {
 		{"5.6.7.2", custA, addrs[:3]},
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
-			pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr(tc.addr), t0.Add(time.Hour))
+			pv, err := PreviewReport(t.Context(), p.cfg, st, nil, netip.MustParseAddr(tc.addr), t0.Add(time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -818,7 +818,7 @@ func TestPreviewOfAShareDoesNotListAnAddressToldBefore(t *testing.T) {
 	}
 	srv.Next(t)
 	splitAttack(t, st, "5.6.7.0/24", addrs)
-	pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr("5.6.7.2"), t0.Add(2*time.Hour))
+	pv, err := PreviewReport(t.Context(), p.cfg, st, nil, netip.MustParseAddr("5.6.7.2"), t0.Add(2*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

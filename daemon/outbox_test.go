@@ -553,7 +553,7 @@ func TestIncidentsOlderThanMaxAgeAreNotReported(t *testing.T) {
 	if incs, _, err := st.IncidentsSince(time.Time{}, 0); err != nil || len(incs) != 2 {
 		t.Errorf("incidents: %d, %v; want both", len(incs), err)
 	}
-	pv, err := PreviewReport(ctx, p.cfg, st, stale.Addr, t0.Add(24*time.Hour))
+	pv, err := PreviewReport(ctx, p.cfg, st, nil, stale.Addr, t0.Add(24*time.Hour))
 	if err != nil || !strings.HasPrefix(pv.Fate, "It would not be written") || !strings.Contains(pv.Fate, "policy.max_age (30d)") {
 		t.Errorf("preview of the stale incident: %q, %v", pv.Fate, err)
 	}
@@ -1017,7 +1017,7 @@ func TestPreviewOfAnAddressOfANetworkIncident(t *testing.T) {
 	p, st, _ := outboxPipeline(t, "127.0.0.1:1", "review", parties[:1], "")
 	networkAttack(t, st, "45.134.26.0/24", []string{"45.134.26.7", "45.134.26.18", "45.134.26.29"}, t0)
 	for _, a := range []string{"45.134.26.18", "45.134.26.7", "45.134.26.200"} {
-		pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr(a), t0.Add(time.Hour))
+		pv, err := PreviewReport(t.Context(), p.cfg, st, nil, netip.MustParseAddr(a), t0.Add(time.Hour))
 		if err != nil {
 			t.Fatalf("preview of %s: %v", a, err)
 		}
@@ -1025,7 +1025,7 @@ func TestPreviewOfAnAddressOfANetworkIncident(t *testing.T) {
 			t.Errorf("preview of %s does not show the network's incident:\n%s", a, text)
 		}
 	}
-	if _, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr("45.134.27.1"), t0.Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "no incident") {
+	if _, err := PreviewReport(t.Context(), p.cfg, st, nil, netip.MustParseAddr("45.134.27.1"), t0.Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "no incident") {
 		t.Errorf("preview of an address of another network: %v; want no incident", err)
 	}
 }

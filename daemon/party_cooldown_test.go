@@ -73,7 +73,7 @@ func TestAnIncidentHeldByItsPartysCooldownSaysUntilWhenEverywhere(t *testing.T) 
 		}
 	}
 
-	pv, err := PreviewReport(t.Context(), p.cfg, st, second.Addr, now)
+	pv, err := PreviewReport(t.Context(), p.cfg, st, nil, second.Addr, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func TestPreviewSaysTheFateInSentencesAndTheReportersZone(t *testing.T) {
 	srv.Next(t)
 
 	// Every incident of 45.134.26.7 is reported: nothing new, no fate.
-	pv, err := PreviewReport(t.Context(), p.cfg, st, first.Addr, sentAt.Add(time.Hour))
+	pv, err := PreviewReport(t.Context(), p.cfg, st, nil, first.Addr, sentAt.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestPreviewSaysTheFateInSentencesAndTheReportersZone(t *testing.T) {
 	// no report to hostco before it ends (its incidents join the next, which then waits
 	// for approval); both times in Tokyo's zone.
 	second := attack(t, st, "45.134.26.8", t0.Add(time.Hour), 10)
-	pv, err = PreviewReport(t.Context(), p.cfg, st, second.Addr, t0.Add(2*time.Hour))
+	pv, err = PreviewReport(t.Context(), p.cfg, st, nil, second.Addr, t0.Add(2*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func TestAGuessedContactWaitsForTheAdminAndIsToldItIsAGuess(t *testing.T) {
 	c := &recipientCase{t: t, dir: t.TempDir(), rdapURL: r.URL, dns: dns, mode: "auto", guess: true}
 	c.start()
 	c.read("177.0.0.9", scanDay, 8)
-	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, netip.MustParseAddr("177.0.0.9"), scanDay.Add(time.Hour))
+	pv, err := PreviewReport(t.Context(), c.p.cfg, c.st, nil, netip.MustParseAddr("177.0.0.9"), scanDay.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

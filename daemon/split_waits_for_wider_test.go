@@ -97,7 +97,7 @@ func TestANarrowerSplitIncidentWaitsForTheWiderOneForABoundedTime(t *testing.T) 
 	if err := p.misses.save(); err != nil {
 		t.Fatal(err)
 	}
-	pv, err := PreviewReport(t.Context(), p.cfg, st, netip.MustParseAddr("5.6.7.9"), first)
+	pv, err := PreviewReport(t.Context(), p.cfg, st, nil, netip.MustParseAddr("5.6.7.9"), first)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup/lookuptest"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -63,5 +65,33 @@ func TestIPShowsAReportWhoseIncidentRetentionDeleted(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &info); code != 0 || err != nil || len(info.Reports) != 1 || info.Reports[0].State != "sent" || info.Reports[0].IncidentsKept != 0 {
 		t.Errorf("ip --json: exit %d, %v, reports %+v; want the sent report\n%s%s", code, err, info.Reports, stdout, stderr)
+	}
+}
+
+// report preview through the daemon asks the daemon's lookup, not one of its own: a
+// registry that told the daemon to slow down (429, Retry-After) is not asked again by
+// the preview, and what the preview asks is in the daemon's metrics (review 31 F10).
+func TestReportPreviewThroughTheDaemonKeepsItsBackOff(t *testing.T) {
+	s := newAdminSetup(t)
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("3.0.0.0/9", repoPath(t, "lookup/testdata/rdap/ip_network_arin_3_3_3_3.json"))
+	r.StormWith(1000, 429, "3600")
+	dnsServer, _ := lookuptest.ServeZone(t, whoisZone)
+	s.editConfig(t, "[lookup]\nrdap = false\n[[contact]]\nnetwork = \"3.3.0.0/16\"\nemails = [\"abuse@cloud.example\"]\n",
+		fmt.Sprintf("[lookup]\nrdap_server = %q\nresolvers = [%q]\n", r.URL+"/", dnsServer))
+	s.start(t)
+	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000))
+	s.waitIncidents(t, 1)
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Requests.Load() == 0 { // the daemon's round asked, and was told to wait an hour
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon asked the registry nothing in 30 s")
+		}
+		s.admin(t, "status") // a question to the daemon between looks, not a sleep
+	}
+	asked := r.Requests.Load()
+	stdout, stderr, _ := s.admin(t, "report", "preview", "3.3.3.3")
+	if n := r.Requests.Load(); n != asked || !strings.Contains(stdout+stderr, "rate-limited") {
+		t.Errorf("the preview asked the registry %d more times (want 0, the daemon is backing off):\n%s%s", n-asked, stdout, stderr)
 	}
 }

@@ -249,7 +249,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			return cl.call(ctx, "GET", apiPath("v1", "preview", addr.String()), nil, &p)
 		},
 		func(cfg *daemon.Config, st *store.Store) (err error) {
-			p, err = daemon.PreviewReport(ctx, cfg, st, addr, now)
+			p, err = daemon.PreviewReport(ctx, cfg, st, nil, addr, now)
 			return err
 		})
 	if err != nil {
