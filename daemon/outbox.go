@@ -1852,6 +1852,12 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if ms, ok := partyRefusedAll(r, refused); ok {
+			if err := p.heldForRefusal(r, ms, now); err != nil {
+				return err
+			}
+			continue
+		}
 		if left := unsentTo(r); len(left) > 0 || len(r.Delivered) > 0 {
 			if ms := refusedBy(left, refused, r.Approved); len(ms) == len(left) {
 				// Every mailbox still to get it refused a report for good since the
@@ -1908,6 +1914,12 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		// A mailbox that refused a report for good since the admin last approved this
 		// one is left out (a CERT's full mailbox, a dead noc@ holds no report of the
 		// others); the report waits for the admin only when no one else is left.
+		if ms, ok := partyRefusedAll(r, refused); ok {
+			if err := p.heldForRefusal(r, ms, now); err != nil {
+				return err
+			}
+			continue
+		}
 		leftOut := refusedBy(unsentTo(r), refused, r.Approved)
 		if len(leftOut) == len(unsentTo(r)) && (len(leftOut) > 0 || len(r.Delivered) > 0) {
 			if err := p.leftToRefusers(r, leftOut, now); err != nil {

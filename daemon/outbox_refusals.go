@@ -82,12 +82,18 @@ func attemptOf(targets []string, pr *mailer.Progress, derr error) attempt {
 			}
 		}
 	}
-	// Every recipient refused for good at RCPT TO with one reply (the recipient's
-	// address aside): the relay's, whatever the reply says.
+	// Every recipient, of more than one domain, refused for good at RCPT TO with one
+	// reply (the recipient's address aside): the relay's, whatever the reply says. One
+	// domain's mailboxes all refused alike are that desk's (abuse@ and noc@ of a dead
+	// domain, each "user unknown").
 	alike := len(pr.Refused) > 1 && len(pr.Accepted) == 0
+	domains := map[string]bool{}
 	for _, r := range pr.Refused {
 		alike = alike && !mailer.Temporary(r.Err) && sameReply(r, pr.Refused[0])
+		_, domain, _ := strings.Cut(bareAddress(r.Email), "@")
+		domains[domain] = true
 	}
+	alike = alike && len(domains) > 1
 	for _, r := range pr.Refused {
 		e := of(r.Email)
 		switch {
@@ -141,6 +147,26 @@ func unsentTo(r abusewatch.Report) []string {
 		}
 	}
 	return out
+}
+
+// partyRefusedAll says whether every party mailbox of r still to be sent to (a CERT's
+// copy is no party's) refused a report for good since the admin last approved this
+// one, and no party mailbox had it: then it waits for the admin, CERT copies included.
+// Sent to a CERT alone, the CERT would read of a report the party never got, and the
+// party's cooldown would begin with it.
+func partyRefusedAll(r abusewatch.Report, marks map[string]store.RefusedMailbox) ([]store.RefusedMailbox, bool) {
+	party := mailer.PartyEmails(r.Contact)
+	var left []string
+	for _, e := range party {
+		if containsFold(r.Delivered, e) {
+			return nil, false
+		}
+		if !containsFold(r.Refused, e) {
+			left = append(left, e)
+		}
+	}
+	ms := refusedBy(left, marks, r.Approved)
+	return ms, len(left) > 0 && len(ms) == len(left)
 }
 
 // RefusalKept is how long a mailbox's refusal for good holds its reports: a mark older

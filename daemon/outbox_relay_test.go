@@ -30,33 +30,38 @@ func TestOurRelaysRefusalMarksNoDesk(t *testing.T) {
 		opts  mailtest.Options
 		state abusewatch.ReportState
 		took  []string // the recipients the relay accepted
+		to    []string // the contact's mailboxes; nil: abuse@ and noc@hostco.example
 	}{
 		{"relay access denied at RCPT TO", rcpt(func(to string) error {
 			return mailtest.Reply(554, fmt.Sprintf("<%s>: Relay access denied", to), 5, 7, 1)
-		}), abusewatch.ReportFailed, nil},
+		}), abusewatch.ReportFailed, nil, nil},
 		{"sender rejected for one recipient", rcpt(func(to string) error {
 			if to == "noc@hostco.example" {
 				return mailtest.Reply(553, "<abusewatch@example.org>: Sender address rejected: not owned by user", 5, 7, 1)
 			}
 			return nil
-		}), abusewatch.ReportSent, []string{"abuse@hostco.example"}},
+		}), abusewatch.ReportSent, []string{"abuse@hostco.example"}, nil},
 		{"a reply without an enhanced code", rcpt(func(to string) error {
 			if to == "noc@hostco.example" {
 				return mailtest.Reply(550, "rejected")
 			}
 			return nil
-		}), abusewatch.ReportSent, []string{"abuse@hostco.example"}},
-		{"every recipient user unknown alike", rcpt(func(to string) error {
+		}), abusewatch.ReportSent, []string{"abuse@hostco.example"}, nil},
+		{"every recipient, of two domains, user unknown alike", rcpt(func(to string) error {
 			return mailtest.Reply(550, fmt.Sprintf("<%s>: Recipient address rejected: User unknown", to), 5, 1, 1)
-		}), abusewatch.ReportFailed, nil},
+		}), abusewatch.ReportFailed, nil, []string{"abuse@hostco.example", "noc@other.example"}},
 		{"a policy refusal of the message", mailtest.Options{DataErr: mailtest.Reply(554, "message refused by policy", 5, 7, 1)},
-			abusewatch.ReportFailed, nil},
+			abusewatch.ReportFailed, nil, nil},
 		{"mailbox full for a message to two", mailtest.Options{DataErr: mailtest.Reply(552, "mailbox full", 5, 2, 2)},
-			abusewatch.ReportFailed, nil},
+			abusewatch.ReportFailed, nil, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := mailtest.Start(t, c.opts)
-			p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
+			to := c.to
+			if to == nil {
+				to = []string{"abuse@hostco.example", "noc@hostco.example"}
+			}
+			p, st, logs := refusalPipeline(t, srv.Addr, "auto", to, "cooldown = \"1h\"", "1d")
 			attack(t, st, "45.134.26.7", t0, 20)
 			p.Tick(t.Context(), t0)
 			if c.took != nil {
@@ -367,4 +372,46 @@ func TestRejectingAPartlyDeliveredReportEndsItSent(t *testing.T) {
 	}
 	p.Tick(t.Context(), t0.Add(time.Hour))
 	srv.Nothing(t)
+}
+
+// Review 32 F1: a party whose only mailbox refused a report for good, and a national
+// CERT copied on its reports: the next report waits for the admin, CERT copy included.
+// It went to the CERT alone, ended sent (approve refused it: "is sent"), told the CERT
+// of a report the party never got, and began the party's cooldown.
+func TestAPartyWhoseMailboxRefusedIsNotReportedToItsCERTAlone(t *testing.T) {
+	c := newRV21Case(t, brParties(t), "", "mode = \"auto\"\ncooldown = \"0s\"", brCERT)
+	c.scan(t, "08:00 177.1.0.9 8")
+	sent := reportsIn(t, c.st, abusewatch.ReportSent)
+	if len(sent) != 1 {
+		t.Fatalf("sent: %+v; all: %+v\n%s", sent, reportsIn(t, c.st), c.logs)
+	}
+	mark := store.RefusedMailbox{Email: "abuse@one.com.br", Time: rv21Day.Add(9 * time.Hour), Report: sent[0].ID, Reply: "550 5.1.1 user unknown"}
+	if err := c.st.FinishAttempt(sent[0].ID, func(*abusewatch.Report) error { return nil }, nil, []store.RefusedMailbox{mark}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.scan(t, "10:00 177.1.0.10 8")
+	if got := mailedTo(t, c); len(got) != 1 {
+		t.Errorf("reports mailed %q, want only the first", got)
+	}
+	held := reportsIn(t, c.st, abusewatch.ReportPendingApproval)
+	if len(held) != 1 || !strings.Contains(held[0].Error, "abuse@one.com.br refused report") {
+		t.Errorf("waiting for approval: %+v", held)
+	}
+}
+
+// Review 32 F2: a desk's two mailboxes of one dead domain, each "user unknown" alike,
+// are the desk's refusal, not our relay's: both are marked, and the attempt counts.
+func TestOneDomainsMailboxesRefusedAlikeAreTheDesks(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		return mailtest.Reply(550, fmt.Sprintf("<%s>: Recipient address rejected: User unknown", to), 5, 1, 1)
+	}})
+	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
+	attack(t, st, "45.134.26.7", t0, 20)
+	p.Tick(t.Context(), t0)
+	if marks, _ := st.RefusedMailboxes(); len(marks) != 2 {
+		t.Errorf("marks: %+v, want both mailboxes\n%s", marks, logs)
+	}
+	if ds, _ := st.Deliveries(t0.Add(-time.Hour)); len(ds) != 1 {
+		t.Errorf("deliveries: %+v, want the refused attempt counted", ds)
+	}
 }

@@ -83,7 +83,7 @@ func (p *Progress) beforeData() error {
 // MailboxRefusal reports whether err, a server's refusal for good of one recipient, is
 // about that recipient's mailbox rather than about us: only an enhanced status code of
 // the mailbox's address (5.1.x: 5.1.1 no such user, 5.1.2 no such domain, 5.1.6 moved,
-// 5.1.10 null MX) or of the mailbox itself (5.2.x: 5.2.1 disabled, 5.2.2 full) tells
+// 5.1.10 null MX) or of the mailbox itself (5.2.1 disabled, 5.2.2 full) tells
 // that. The sender's address (5.1.7, 5.1.8), 5.1.0 (unspecified), a policy refusal
 // (5.7.x: relay access denied, sender or client rejected), any other class, and a reply
 // without an enhanced code are the server's refusal of us: mail.server is our own relay,
@@ -100,7 +100,9 @@ func MailboxRefusal(err error) bool {
 	case c[0] != 5:
 		return false
 	case c[1] == 1 && c[2] != 0 && c[2] != 7 && c[2] != 8:
-	case c[1] == 2:
+	case c[1] == 2 && (c[2] == 1 || c[2] == 2):
+		// 5.2.3 (message too large) and the rest of 5.2.x are what relays (sendmail,
+		// Microsoft 365) answer of their own limits: ours.
 	default:
 		return false
 	}

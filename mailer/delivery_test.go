@@ -19,6 +19,9 @@ func TestMailboxRefusal(t *testing.T) {
 	}{
 		{550, smtp.EnhancedCode{5, 1, 1}, "<a@b>: Recipient address rejected: User unknown", true},
 		{552, smtp.EnhancedCode{5, 2, 2}, "mailbox full", true},
+		{550, smtp.EnhancedCode{5, 2, 1}, "mailbox disabled", true},
+		// A relay's own size limit (sendmail, Microsoft 365) is ours (review 32 F3).
+		{552, smtp.EnhancedCode{5, 2, 3}, "message size exceeds fixed maximum message size", false},
 		{550, smtp.EnhancedCode{5, 1, 10}, "null MX", true},
 		{554, smtp.EnhancedCode{5, 7, 1}, "<a@b>: Relay access denied", false},
 		{553, smtp.EnhancedCode{5, 7, 1}, "<x@y>: Sender address rejected: not owned by user", false},
