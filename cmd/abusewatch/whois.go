@@ -266,6 +266,10 @@ func (c *whoisCommand) printSteps(fd lookup.Finding, cacheNote, never string, no
 	}
 	ct := fd.Contact
 	switch {
+	case ct.Registry != "" && fd.Cached:
+		// The cached answer's query, which may be of another address of its /64 (or of
+		// the network the cache kept it for), not this one's.
+		line("registry", "%s (%s: the query whose answer the cache kept)", shown(ct.Registry), shown(ct.Source))
 	case ct.Registry != "":
 		line("registry", "%s (%s)", shown(ct.Registry), shown(ct.Source))
 	case ct.Role == "static":

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -107,5 +109,32 @@ func TestWhoisRefreshReplacesTheCachedAnswer(t *testing.T) {
 	defer st.Close()
 	if _, stderr, code := runBinary(t, dir, append([]string{"whois", "--refresh"}, append(flags, "3.3.3.3")...)...); code == 0 || !strings.Contains(stderr, "the daemon holds the state database") {
 		t.Errorf("--refresh while the database is held: exit %d\n%s", code, stderr)
+	}
+}
+
+// The cache keeps an IPv6 answer for the /64 of the address asked: whois of another
+// address of that /64 answers from it, and says that the registry's URL is the query
+// whose answer the cache kept (another address's), not one made for this address.
+func TestWhoisOfAnotherAddressOfACachedSlash64SaysWhoseQueryItWas(t *testing.T) {
+	dir := t.TempDir()
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("2001:4860::/32", repoPath(t, "lookup/testdata/rdap/arin_2001_4860_4860__8888.json"))
+	dnsServer, _ := lookuptest.ServeZone(t, whoisZone)
+	config := filepath.Join(dir, "abusewatch.toml")
+	doc := fmt.Sprintf("[policy]\nmode = \"observe\"\n[store]\npath = %q\n[lookup]\nrdap_server = %q\nresolvers = [%q]\n",
+		filepath.Join(dir, "state.db"), r.URL+"/", dnsServer)
+	if err := os.WriteFile(config, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	runBinary(t, dir, "whois", "--config", config, "2001:4860:4860::8888")
+	stdout, stderr, code := runBinary(t, dir, "whois", "--config", config, "2001:4860:4860::8844")
+	want := "/ip/2001:4860:4860::8888: the query whose answer the cache kept)"
+	if code != 0 || !strings.Contains(stdout, want) || !strings.Contains(stdout, "from the cache") || r.Requests.Load() != 1 {
+		t.Errorf("whois of another address of the /64 (%d requests): exit %d, want %q\n%s%s", r.Requests.Load(), code, want, stdout, stderr)
 	}
 }
