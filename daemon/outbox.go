@@ -1852,22 +1852,11 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if ms, ok := partyRefusedAll(r, refused); ok {
-			if err := p.heldForRefusal(r, ms, now); err != nil {
-				return err
-			}
+		// Whatever waits it is in: refusals may leave it no one to go to.
+		if _, settled, err := p.settledByRefusals(r, refused, now); err != nil {
+			return err
+		} else if settled {
 			continue
-		}
-		if left := unsentTo(r); len(left) > 0 || len(r.Delivered) > 0 {
-			if ms := refusedBy(left, refused, r.Approved); len(ms) == len(left) {
-				// Every mailbox still to get it refused a report for good since the
-				// admin last approved this one: the admin decides, whatever waits it is
-				// in; or, when others had it, it went, not to these.
-				if err := p.leftToRefusers(r, ms, now); err != nil {
-					return err
-				}
-				continue
-			}
 		}
 		if r.NextAttempt.After(now) {
 			continue
@@ -1911,20 +1900,14 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			p.log.Warn("report not sent: its mail is no longer kept ([retention] reports)", "id", r.ID)
 			continue
 		}
-		// A mailbox that refused a report for good since the admin last approved this
+		// Again for the report as lastGate left it (its contact may have changed). A
+		// mailbox that refused a report for good since the admin last approved this
 		// one is left out (a CERT's full mailbox, a dead noc@ holds no report of the
-		// others); the report waits for the admin only when no one else is left.
-		if ms, ok := partyRefusedAll(r, refused); ok {
-			if err := p.heldForRefusal(r, ms, now); err != nil {
-				return err
-			}
-			continue
-		}
-		leftOut := refusedBy(unsentTo(r), refused, r.Approved)
-		if len(leftOut) == len(unsentTo(r)) && (len(leftOut) > 0 || len(r.Delivered) > 0) {
-			if err := p.leftToRefusers(r, leftOut, now); err != nil {
-				return err
-			}
+		// others).
+		leftOut, settled, err := p.settledByRefusals(r, refused, now)
+		if err != nil {
+			return err
+		} else if settled {
 			continue
 		}
 		_, progressing := transport.(*mailer.SMTP)

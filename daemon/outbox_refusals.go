@@ -169,6 +169,24 @@ func partyRefusedAll(r abusewatch.Report, marks map[string]store.RefusedMailbox)
 	return ms, len(left) > 0 && len(ms) == len(left)
 }
 
+// settledByRefusals settles queued report r when the marks leave it no one to go to,
+// and says whether it did: every party mailbox still to get it refused a report for
+// good and none had it (partyRefusedAll: it waits for the admin, CERT copy included),
+// or every mailbox still to get it refused one (leftToRefusers: the admin decides, or,
+// when others had it, it went, not to these). leftOut are the marked mailboxes still
+// to get it, which a delivery leaves out.
+func (p *Pipeline) settledByRefusals(r abusewatch.Report, marks map[string]store.RefusedMailbox, now time.Time) (leftOut []store.RefusedMailbox, settled bool, err error) {
+	if ms, ok := partyRefusedAll(r, marks); ok {
+		return ms, true, p.heldForRefusal(r, ms, now)
+	}
+	left := unsentTo(r)
+	leftOut = refusedBy(left, marks, r.Approved)
+	if len(leftOut) == len(left) && (len(left) > 0 || len(r.Delivered) > 0) {
+		return leftOut, true, p.leftToRefusers(r, leftOut, now)
+	}
+	return leftOut, false, nil
+}
+
 // RefusalKept is how long a mailbox's refusal for good holds its reports: a mark older
 // is forgotten (a full mailbox emptied, a dead one replaced), and the next report goes
 // to it as to any other.
