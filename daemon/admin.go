@@ -366,14 +366,8 @@ func (d *Daemon) adminHandler() http.Handler {
 		reply(w, incs, err)
 	})
 	mux.HandleFunc("GET /v1/unknown", func(w http.ResponseWriter, r *http.Request) {
-		since, err := sinceParam(r, 7*24*time.Hour)
-		if err != nil {
-			replyError(w, http.StatusBadRequest, err)
-			return
-		}
-		limit, err := limitParam(r, 0)
-		if err != nil {
-			replyError(w, http.StatusBadRequest, err)
+		since, limit, ok := shapesParams(w, r)
+		if !ok {
 			return
 		}
 		shapes, err := d.store.Shapes(since, limit)

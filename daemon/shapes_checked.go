@@ -76,14 +76,8 @@ func decidedNow(r ShapeRules, sh store.Shape) (detect.Verdict, bool) {
 // serveCheckedShapes answers GET /v1/unknown/checked: the stored shapes since the
 // request's since (7 days back by default) checked with the running rules.
 func (d *Daemon) serveCheckedShapes(w http.ResponseWriter, r *http.Request) {
-	since, err := sinceParam(r, 7*24*time.Hour)
-	if err != nil {
-		replyError(w, http.StatusBadRequest, err)
-		return
-	}
-	limit, err := limitParam(r, 0)
-	if err != nil {
-		replyError(w, http.StatusBadRequest, err)
+	since, limit, ok := shapesParams(w, r)
+	if !ok {
 		return
 	}
 	shapes, err := d.store.Shapes(since, 0)
@@ -123,4 +117,18 @@ func ConfiguredShapeRules(cfg *Config, d *detect.Detector) ShapeRules {
 		}
 	}
 	return ShapeRules{Detector: d, Since: since}
+}
+
+// shapesParams are the since (7 days back by default) and limit (0: all) of a question
+// about the stored shapes; ok is false when one is bad, which w was told.
+func shapesParams(w http.ResponseWriter, r *http.Request) (since time.Time, limit int, ok bool) {
+	since, err := sinceParam(r, 7*24*time.Hour)
+	if err == nil {
+		limit, err = limitParam(r, 0)
+	}
+	if err != nil {
+		replyError(w, http.StatusBadRequest, err)
+		return since, 0, false
+	}
+	return since, limit, true
 }
