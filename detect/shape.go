@@ -38,12 +38,15 @@ import (
 //
 // A user name is the client's text too, may hold spaces and spell any slot, and may end
 // the message (OpenSSH ≤ 7.4's "input_userauth_request: invalid user NAME",
-// "Disconnecting: Too many authentication failures for NAME"): no slot after the words
-// "user" or "for" names the address ("for" only in other programs than exim, whose
-// "for" precedes fixed text or recipients, after its H=), and none in a line of
-// dovecot's auth process ("auth: …", "auth-worker(N): …"), which writes its client as
-// "MECH(USER,ADDR,<ID>)" after the user name, or of its mail processes
-// ("imap(USER)<PID><ID>: …").
+// "Disconnecting: Too many authentication failures for NAME"): no slot in a user name
+// or other text the client chose names the address (userNames): after the words
+// "user" or "for" ("for" only in other programs than exim, whose "for" precedes fixed
+// text or recipients, after its H=), from a "user=", "login=", "helo=", … on
+// (clientKeys), in a line of dovecot's auth process ("auth: …", "auth-worker(N): …"),
+// which writes its client as "MECH(USER,ADDR,<ID>)" after the user name, or of its mail
+// processes ("imap(USER)<PID><ID>: …"), from dovecot's "proxy(USER)" on, and inside
+// the name of its login lines' "user=<NAME>" (dovecotUserEnd: dovecot's rip= after it
+// still names the client).
 //
 // Every slot counts against the others, those after a quote or a user name too, and so
 // does the address of a message's last " from ADDR" when the message ends there (or in
@@ -53,19 +56,22 @@ import (
 // to the real one), the record names none.
 func GenericAddr(program, msg string) (netip.Addr, uint16, bool) {
 	own := ownTextEnd(msg)
-	user := userNameStart(program, msg)
+	users := userNames(program, msg)
+	// mayName says whether a slot at position at may name the address: before the
+	// first quote, and in no user name or other text of the client's.
+	mayName := func(at int) bool { return at < own && !within(users, at) }
 	var found netip.Addr
 	var port uint16
 	named := false // whether a slot that may name the address holds it
 	// take judges one slot's value at position at; false: the record names no address.
-	// A slot at or after own or user only counts against the others.
+	// A slot where mayName is false only counts against the others.
 	take := func(value string, at int) bool {
 		addr, ok := slotAddr(value)
 		if !ok || (found.IsValid() && found != addr) {
 			return false
 		}
 		found = addr
-		if at < own && at < user {
+		if mayName(at) {
 			named = true
 		}
 		return true
@@ -85,7 +91,7 @@ func GenericAddr(program, msg string) (netip.Addr, uint16, bool) {
 		if !take(value, at) {
 			return netip.Addr{}, 0, false
 		}
-		if at < own && at < user {
+		if mayName(at) {
 			port = 0
 			n, j := 0, 0
 			for ; j < len(after) && j < 5 && after[j] >= '0' && after[j] <= '9'; j++ {
@@ -222,31 +228,111 @@ func eximCommand(cmd string) bool {
 	return true
 }
 
-// userNameStart is where a user name may start in program's msg: after its first word
-// "user" ("user:", "(user" too) or (but in exim's) "for", in any case, or at 0 in a line of dovecot's auth
-// process or of its mail processes; len(msg) for none. A slot from there on may be the
-// user name's (see GenericAddr).
-func userNameStart(program, msg string) int {
-	exim := program == "exim" || program == "exim4"
+// A textSpan is the part [start, end) of a message that may be a user name or other
+// text a client chose (see GenericAddr).
+type textSpan struct{ start, end int }
+
+// clientKeys start a word whose value the client chose: a user or login name, a HELO,
+// a SASL login, an envelope sender or recipient. Nothing says where such a value ends
+// (dovecot and courier write it as received, spaces, ">" and "," included), so the
+// rest of the message counts as the client's, but in dovecot's login lines (see
+// dovecotUserEnd).
+var clientKeys = []string{"user=", "login=", "helo=", "sasl_username=", "from=<", "to=<"}
+
+// userNames are the parts of program's msg that may be a user name or other text the
+// client chose, where a slot only counts against the others (see GenericAddr): the
+// rest of the message after its first word "user" ("user:", "(user" too) or (but in
+// exim's) "for", in any case, or from a word that starts with a key of clientKeys;
+// all of a line of dovecot's auth process or of its mail processes; in dovecot's login
+// lines, "proxy(USER)…" to the end, and "user=<USER>" to the end of USER (dovecotUserEnd).
+func userNames(program, msg string) []textSpan {
+	all := []textSpan{{0, len(msg)}}
 	if strings.HasPrefix(msg, "auth: ") || strings.HasPrefix(msg, "auth-worker(") {
-		return 0
+		return all
 	}
-	if open, colon := strings.IndexByte(msg, '('), strings.Index(msg, ": "); program == "dovecot" && open >= 0 && (colon < 0 || open < colon) {
-		return 0 // "imap(USER)<PID><ID>: ", "lmtp(USER)…": USER may be anything
+	var spans []textSpan
+	if program == "dovecot" {
+		if open, colon := strings.IndexByte(msg, '('), strings.Index(msg, ": "); open >= 0 && (colon < 0 || open < colon) {
+			return all // "imap(USER)<PID><ID>: ", "lmtp(USER)…": USER may be anything
+		}
+		if i := wordIndex(msg, "proxy("); i >= 0 {
+			spans = append(spans, textSpan{i, len(msg)}) // "imap-login: proxy(USER): …"
+		}
+		if i := wordIndex(msg, "user=<"); i >= 0 {
+			spans = append(spans, textSpan{i, dovecotUserEnd(msg, i)})
+		}
 	}
+	exim := program == "exim" || program == "exim4"
 	for i := 0; i < len(msg); {
-		j := strings.IndexByte(msg[i:], ' ')
-		if j < 0 {
-			break
+		end := len(msg)
+		if j := strings.IndexByte(msg[i:], ' '); j >= 0 {
+			end = i + j
 		}
-		// "user", "User:", "(user", "for": the name may follow
-		word := strings.TrimSuffix(strings.TrimPrefix(msg[i:i+j], "("), ":")
-		if strings.EqualFold(word, "user") || !exim && strings.EqualFold(word, "for") {
-			return i + j + 1
+		if !within(spans, i) {
+			word := msg[i:end]
+			// "user", "User:", "(user", "for": the name may follow
+			bare := strings.TrimSuffix(strings.TrimPrefix(word, "("), ":")
+			if strings.EqualFold(bare, "user") || !exim && strings.EqualFold(bare, "for") {
+				return append(spans, textSpan{min(end+1, len(msg)), len(msg)})
+			}
+			for _, key := range clientKeys {
+				if len(word) >= len(key) && strings.EqualFold(word[:len(key)], key) {
+					return append(spans, textSpan{i, len(msg)})
+				}
+			}
 		}
-		i += j + 1
+		i = end + 1
+	}
+	return spans
+}
+
+// dovecotUserEnd is where the user name of a dovecot login line ends, its "user=<"
+// being at start: after the last ">" of the line but a final ", session=<ID>"'s, or at
+// the end of the line when there is none. Dovecot writes the name as the client sent
+// it (str_sanitize only replaces control characters), so it may hold ">" and spell
+// anything dovecot writes after it ("x>, method=PLAIN, rip=6.6.6.6, lip=…,
+// session=<y"); but what dovecot writes after it holds no "<" or ">" but in the
+// session=<ID> that ends the line (login_log_format_elements: user=<%u> method=%m
+// rip=%r lip=%l mpid=%e %c session=<%{session}>, in that order), so the name's own ">"
+// is at or before the last one, and a rip= after that is dovecot's. Only a format that
+// writes the user name last, or followed by the session alone, would leave a name that
+// ends in ", rip=ADDR, session=<ID" indistinguishable from dovecot's text, as it would
+// for the shipped attack rules (attack.d/mail).
+func dovecotUserEnd(msg string, start int) int {
+	tail := msg[start:]
+	const session = ", session=<"
+	if i := strings.LastIndex(tail, session); i >= 0 && strings.HasSuffix(tail, ">") && !strings.ContainsAny(tail[i+len(session):len(tail)-1], "<>") {
+		tail = tail[:i]
+	}
+	if j := strings.LastIndexByte(tail, '>'); j >= 0 {
+		return start + j + 1
 	}
 	return len(msg)
+}
+
+// wordIndex is the index of the first key in msg that starts msg or follows a space;
+// -1 for none.
+func wordIndex(msg, key string) int {
+	for from := 0; ; {
+		i := strings.Index(msg[from:], key)
+		if i < 0 {
+			return -1
+		}
+		if at := from + i; at == 0 || msg[at-1] == ' ' {
+			return at
+		}
+		from += i + 1
+	}
+}
+
+// within says whether position at lies in one of spans.
+func within(spans []textSpan, at int) bool {
+	for _, s := range spans {
+		if at >= s.start && at < s.end {
+			return true
+		}
+	}
+	return false
 }
 
 // proftpdClient reads proftpd's "HOST (NAME[ADDR]) - " (syslog) or "HOST (NAME[ADDR]): "
