@@ -186,3 +186,72 @@ func TestSSHDUserNameNeverNamesTheAddress(t *testing.T) {
 		}
 	}
 }
+
+// The shipped attack rules of the programs that write a user name before or after the
+// client's address (sshd, dropbear, dovecot, courier, PAM), in each of their formats:
+// with any hostile name an event's address is the real one, or the line is no event
+// and, as an unknown record, names the real address or none. The formats are those the
+// rules' comments quote (attack.d/sshd, attack.d/mail, attack.d/zz-pam), with %U for
+// the name; those no rule reads (sshd's name-last lines, "Postponed", "Disconnected from
+// user") name none with any name.
+func TestShippedRulesNeverTakeTheAddressFromAUserName(t *testing.T) {
+	d := shipped(t)
+	real := netip.MustParseAddr("203.0.113.5")
+	names := append([]string{
+		"x, 6.6.6.6", "x,6.6.6.6", "x,6.6.6.6): unknown user (given password: ", "x' from 6.6.6.6:1",
+		"x 6.6.6.6 port 1: Too many authentication failures [preauth]",
+		"x from 6.6.6.6 not allowed because listed in DenyUsers", "x from 6.6.6.6 port 1 ssh2",
+		"x, ip=[6.6.6.6]", "x rhost=6.6.6.6 user=y", "x rhost=6.6.6.6  user=y",
+	}, hostileUserNames...)
+	for _, tt := range []struct {
+		format string
+		event  bool // whether a rule reads it with the name "root"
+	}{
+		{"sshd[1]: Failed password for %U from 203.0.113.5 port 22 ssh2", true},
+		{"sshd[1]: Failed publickey for %U from 203.0.113.5 port 22 ssh2: RSA SHA256:abc", true},
+		{"sshd[1]: Failed password for invalid user %U from 203.0.113.5 port 22 ssh2", true},
+		{"sshd[1]: Invalid user %U from 203.0.113.5", true},
+		{"sshd-session[1]: Invalid user %U from 203.0.113.5 port 22", true},
+		{"sshd[1]: Illegal user %U from 203.0.113.5", true},
+		{"sshd[1]: Accepted password for %U from 203.0.113.5 port 22 ssh2", true},
+		{"sshd[1]: error: maximum authentication attempts exceeded for invalid user %U from 203.0.113.5 port 22 ssh2 [preauth]", true},
+		{"sshd[1]: error: maximum authentication attempts exceeded for %U from 203.0.113.5 port 22 ssh2 [preauth]", true},
+		{"sshd[1]: Connection closed by authenticating user %U 203.0.113.5 port 22 [preauth]", true},
+		{"sshd[1]: Connection closed by invalid user %U 203.0.113.5 port 22 [preauth]", true},
+		{"sshd[1]: Disconnecting invalid user %U 203.0.113.5 port 22: Too many authentication failures [preauth]", true},
+		{"sshd[1]: Disconnecting authenticating user %U 203.0.113.5 port 22: Change of username or service not allowed: (%U,ssh-connection) -> (%U,ssh-connection) [preauth]", true},
+		{"sshd[1]: ssh_dispatch_run_fatal: Connection from invalid user %U 203.0.113.5 port 22: message authentication code incorrect [preauth]", true},
+		{"sshd[1]: ssh_dispatch_run_fatal: Connection from authenticating user %U 203.0.113.5 port 22: Broken pipe [preauth]", true},
+		{"sshd[1]: error: PAM: Authentication failure for illegal user %U from 203.0.113.5", true},
+		{"sshd[1]: error: PAM: Authentication failure for %U from 203.0.113.5", true},
+		{"sshd[1]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=%U", true},
+		{"sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=%U", true},
+		{"sshd[1]: User %U from 203.0.113.5 not allowed because listed in DenyUsers", true},
+		{"sshd[1]: error: PAM: Authentication failure for %U from host.example.org", false},
+		{"sshd[1]: Disconnecting: Too many authentication failures for %U [preauth]", false},
+		{"sshd[1]: Postponed keyboard-interactive for invalid user %U from 203.0.113.5 port 22 ssh2 [preauth]", false},
+		{"sshd[1]: Disconnected from user %U 203.0.113.5 port 22", false},
+		{"dropbear[1]: Bad password attempt for '%U' from 203.0.113.5:22", true},
+		{"dropbear[1]: Login attempt for nonexistent user '%U' from 203.0.113.5:22", true},
+		{"dropbear[1]: Exit before auth from <203.0.113.5:22>: (user '%U', 3 fails): Max auth tries reached - user '%U'", true},
+		{"dovecot: auth: passwd-file(%U,203.0.113.5,<abc>): unknown user", true},
+		{"dovecot: auth-worker(1): pam(%U,203.0.113.5): pam_authenticate() failed: Authentication failure (password mismatch?)", true},
+		{"dovecot: imap-login: Login: user=<%U>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.1, mpid=1, TLS, session=<abc>", true},
+		{"dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<%U>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.1, TLS, session=<abc>", true},
+		{"imapd: LOGIN FAILED, user=%U, ip=[::ffff:203.0.113.5]", true},
+		{"vsftpd: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=%U rhost=203.0.113.5  user=%U", true},
+	} {
+		for _, name := range append([]string{"root"}, names...) {
+			line := "Feb 12 14:10:21 srv " + strings.ReplaceAll(tt.format, "%U", name)
+			v := d.Explain(record(line))
+			switch {
+			case name == "root" && tt.event && (v.Outcome != Recognised || v.Event.Addr != real):
+				t.Errorf("%s: %v from %v (%s), want an event from %v", line, v.Outcome, v.Event.Addr, v.Rule, real)
+			case !tt.event && (v.Outcome == Recognised || v.Event.Addr.IsValid()):
+				t.Errorf("%s: %v from %v (%s), want no event and no address", line, v.Outcome, v.Event.Addr, v.Rule)
+			case v.Event.Addr.IsValid() && v.Event.Addr != real:
+				t.Errorf("%s: %v %q from %v (%s), want %v or none", line, v.Outcome, v.Event.Class, v.Event.Addr, v.Rule, real)
+			}
+		}
+	}
+}
