@@ -1,0 +1,181 @@
+package daemon
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// Session 24: a report some recipients took while the others wait (a 4xx retried to
+// them alone) met a report to the same party waiting: the sources moving from one to
+// the other ([[contact]] edited) were written again as one report to all, and a
+// recipient that had some of its incidents got them a second time.
+
+// joinPipeline is a pipeline in auto mode with a cooldown of an hour that sends over
+// SMTP to server, with 45.134.26.0/24's contact mailboxes a and 45.134.27.0/24's b.
+func joinPipeline(t *testing.T, server string, a, b []string) (*Pipeline, *store.Store, *logBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	quoted := func(emails []string) string {
+		q := make([]string, len(emails))
+		for i, e := range emails {
+			q[i] = fmt.Sprintf("%q", e)
+		}
+		return strings.Join(q, ", ")
+	}
+	return pipelineOf(t, dir, fmt.Sprintf(`
+[reporter]
+name = "Sam Example"
+email = "security@example.org"
+timezone = "UTC"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+timeout = "100ms"
+[[contact]]
+network = "45.134.26.0/24"
+emails = [%s]
+[[contact]]
+network = "45.134.27.0/24"
+emails = [%s]
+[mail]
+transport = "smtp"
+server = %q
+tls = "none"
+timeout = "10s"
+from = "abusewatch@example.org"
+admin = "root@example.org"
+retry_min = "1m"
+retry_max = "10m"
+give_up_after = "1d"
+[policy]
+mode = "auto"
+cooldown = "1h"
+[summary]
+time = ""
+[store]
+path = %q
+`, quoted(a), quoted(b), server, filepath.Join(dir, "state.db")))
+}
+
+// told tallies, of each message, which of addrs its memo names, by recipient:
+// recipient → address → how many mails told it.
+type told map[string]map[string]int
+
+func (tl told) add(t *testing.T, m mailtest.Message, addrs ...string) {
+	t.Helper()
+	_, parts, err := mailtest.Parts(m.Data)
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("message to %v: %v", m.To, err)
+	}
+	memo := string(parts[0].Body)
+	for _, to := range m.To {
+		if tl[to] == nil {
+			tl[to] = map[string]int{}
+		}
+		for _, a := range addrs {
+			if strings.Contains(memo, a) {
+				tl[to][a]++
+			}
+		}
+	}
+}
+
+// refusingFor starts an SMTP server that answers RCPT TO:<mailbox> with a 451 (the
+// first time only, for those in once) and takes every other recipient.
+func refusingFor(t *testing.T, always, once []string) *mailtest.Server {
+	tries := map[string]*atomic.Int32{}
+	for _, m := range once {
+		tries[m] = &atomic.Int32{}
+	}
+	greylisted := mailtest.Reply(451, "greylisted, try again later", 4, 7, 1)
+	return mailtest.Start(t, mailtest.Options{RcptErr: func(to string) error {
+		for _, m := range always {
+			if to == m {
+				return greylisted
+			}
+		}
+		if n, ok := tries[to]; ok && n.Add(1) == 1 {
+			return greylisted
+		}
+		return nil
+	}})
+}
+
+// Sources move from a report abuse@ took (noc@ being retried) to a contact that
+// names abuse@ and soc@, whose report waits in the cooldown: abuse@ is not sent them
+// again, soc@ gets both incidents, and each only once.
+func TestSourcesOfAPartlyDeliveredReportJoinNoOneWhoHadThem(t *testing.T) {
+	srv := refusingFor(t, []string{"noc@hostco.example"}, nil)
+	p, st, logs := joinPipeline(t, srv.Addr, []string{"abuse@hostco.example", "noc@hostco.example"},
+		[]string{"abuse@hostco.example", "soc@hostco.example"})
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	attack(t, st, "45.134.27.7", t0, 20)
+	p.Tick(ctx, t0)
+	tl := told{}
+	tl.add(t, srv.Next(t), "45.134.26.7", "45.134.27.7")
+	if tl["abuse@hostco.example"]["45.134.26.7"] != 1 {
+		t.Fatalf("first mail: %v", tl)
+	}
+	partly := reportsIn(t, st, abusewatch.ReportQueued)
+	if len(partly) != 2 {
+		t.Fatalf("queued: %+v; want the one noc@ waits for and the other in the cooldown", partly)
+	}
+	// 45.134.26.0/24's desk is now abuse@ and soc@, the other report's contact.
+	p = repointed(t, p, st, logs, `"abuse@hostco.example", "noc@hostco.example"`, `"abuse@hostco.example", "soc@hostco.example"`)
+	for _, at := range []time.Duration{time.Minute, 2 * time.Hour, 4 * time.Hour, 6 * time.Hour} {
+		p.Tick(ctx, t0.Add(at))
+	}
+	for range srv.Transactions() - 1 {
+		tl.add(t, srv.Next(t), "45.134.26.7", "45.134.27.7")
+	}
+	want := told{
+		"abuse@hostco.example": {"45.134.26.7": 1, "45.134.27.7": 1},
+		"soc@hostco.example":   {"45.134.26.7": 1, "45.134.27.7": 1},
+	}
+	if fmt.Sprint(tl) != fmt.Sprint(want) {
+		t.Errorf("incidents told: %v, want %v (each to each once)\n%s", tl, want, logs)
+	}
+	srv.Nothing(t)
+}
+
+// Sources move from a report no one took yet (noc@ being retried) to a contact whose
+// report abuse@ took while soc@ is retried: abuse@ is not sent that report's incident
+// again with them, soc@ gets it, and both get the sources once.
+func TestSourcesJoinNoReportSomeRecipientsHad(t *testing.T) {
+	srv := refusingFor(t, []string{"noc@hostco.example"}, []string{"soc@hostco.example"})
+	p, st, logs := joinPipeline(t, srv.Addr, []string{"noc@hostco.example"},
+		[]string{"abuse@hostco.example", "soc@hostco.example"})
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	attack(t, st, "45.134.27.7", t0, 20)
+	p.Tick(ctx, t0)
+	tl := told{}
+	tl.add(t, srv.Next(t), "45.134.26.7", "45.134.27.7")
+	if tl["abuse@hostco.example"]["45.134.27.7"] != 1 {
+		t.Fatalf("first mail: %v", tl)
+	}
+	p = repointed(t, p, st, logs, `["noc@hostco.example"]`, `["abuse@hostco.example", "soc@hostco.example"]`)
+	for _, at := range []time.Duration{time.Minute, 2 * time.Hour, 4 * time.Hour, 6 * time.Hour} {
+		p.Tick(ctx, t0.Add(at))
+	}
+	for range srv.Transactions() - 1 {
+		tl.add(t, srv.Next(t), "45.134.26.7", "45.134.27.7")
+	}
+	want := told{
+		"abuse@hostco.example": {"45.134.26.7": 1, "45.134.27.7": 1},
+		"soc@hostco.example":   {"45.134.26.7": 1, "45.134.27.7": 1},
+	}
+	if fmt.Sprint(tl) != fmt.Sprint(want) {
+		t.Errorf("incidents told: %v, want %v (each to each once)\n%s", tl, want, logs)
+	}
+	srv.Nothing(t)
+}
