@@ -179,3 +179,44 @@ func TestSourcesJoinNoReportSomeRecipientsHad(t *testing.T) {
 	}
 	srv.Nothing(t)
 }
+
+// In review mode: a report abuse@ took while noc@ is retried is held for the admin
+// (the mode switched to review), its sources move to a contact whose report waits for
+// approval, and the admin approves what waits. Approving sends no recipient what it
+// had: abuse@ is not sent the moved incident again, soc@ gets both.
+func TestApprovingSendsNoRecipientWhatItHad(t *testing.T) {
+	srv := refusingFor(t, []string{"noc@hostco.example"}, nil)
+	p, st, logs := joinPipeline(t, srv.Addr, []string{"abuse@hostco.example", "noc@hostco.example"},
+		[]string{"abuse@hostco.example", "soc@hostco.example"})
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	attack(t, st, "45.134.27.7", t0, 20)
+	p.Tick(ctx, t0)
+	tl := told{}
+	tl.add(t, srv.Next(t), "45.134.26.7", "45.134.27.7")
+	p = repointed(t, p, st, logs, `mode = "auto"`, `mode = "review"`)
+	p.Tick(ctx, t0.Add(time.Minute))
+	held := reportsIn(t, st, abusewatch.ReportPendingApproval)
+	if len(held) != 2 {
+		t.Fatalf("waiting for approval: %+v; want both, the one abuse@ took among them", held)
+	}
+	p = repointed(t, p, st, logs, `"abuse@hostco.example", "noc@hostco.example"`, `"abuse@hostco.example", "soc@hostco.example"`)
+	p.Tick(ctx, t0.Add(2*time.Minute))
+	for i, at := range []time.Duration{2 * time.Hour, 4 * time.Hour, 6 * time.Hour} {
+		if _, err := Approve(p.cfg, st, Approval{Pending: true}, t0.Add(at-time.Minute)); err != nil {
+			t.Fatalf("approve %d: %v", i, err)
+		}
+		p.Tick(ctx, t0.Add(at))
+	}
+	for range srv.Transactions() - 1 {
+		tl.add(t, srv.Next(t), "45.134.26.7", "45.134.27.7")
+	}
+	want := told{
+		"abuse@hostco.example": {"45.134.26.7": 1, "45.134.27.7": 1},
+		"soc@hostco.example":   {"45.134.26.7": 1, "45.134.27.7": 1},
+	}
+	if fmt.Sprint(tl) != fmt.Sprint(want) {
+		t.Errorf("incidents told: %v, want %v (each to each once)\n%s", tl, want, logs)
+	}
+	srv.Nothing(t)
+}
