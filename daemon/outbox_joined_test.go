@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/lookup/lookuptest"
 	"github.com/abusewatch/abusewatch/mailer/mailtest"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -214,6 +215,84 @@ func TestApprovingSendsNoRecipientWhatItHad(t *testing.T) {
 	want := told{
 		"abuse@hostco.example": {"45.134.26.7": 1, "45.134.27.7": 1},
 		"soc@hostco.example":   {"45.134.26.7": 1, "45.134.27.7": 1},
+	}
+	if fmt.Sprint(tl) != fmt.Sprint(want) {
+		t.Errorf("incidents told: %v, want %v (each to each once)\n%s", tl, want, logs)
+	}
+	srv.Nothing(t)
+}
+
+// Sources of a report abuse@ took (noc@ being retried) move to a guess, its
+// [[contact]] removed and the registry naming no one: their report to the guess leaves
+// abuse@ out. Another incident of the guessed party found while that report waits for
+// approval joined it, written again as one report to all (gatherGuesses), and abuse@
+// got the first incident twice once approved. It waits instead, and each recipient
+// gets each incident once.
+func TestAGuessSomeRecipientsHadIsNotGathered(t *testing.T) {
+	const guessed = "abuse@freedns-shared.com"
+	r := lookuptest.NewRDAP(t)
+	r.AnswerFile("177.0.0.0/14", "../lookup/testdata/rdap/ip_network_br.json")
+	dns, _ := lookuptest.ServeZone(t, "9.0.0.177.in-addr.arpa. 60 IN PTR vps9.freedns-shared.com.\nvps9.freedns-shared.com. 60 IN A 177.0.0.9\n"+
+		"20.0.0.177.in-addr.arpa. 60 IN PTR vps20.freedns-shared.com.\nvps20.freedns-shared.com. 60 IN A 177.0.0.20\n")
+	srv := refusingFor(t, []string{"noc@freedns-shared.com"}, nil)
+	dir := t.TempDir()
+	const static = "[[contact]]\nnetwork = \"177.0.0.0/24\"\nemails = [\"abuse@freedns-shared.com\", \"noc@freedns-shared.com\"]\n"
+	p, st, logs := pipelineOf(t, dir, fmt.Sprintf(`
+[reporter]
+name = "Sam Example"
+email = "security@example.org"
+timezone = "UTC"
+[lookup]
+rdap_server = %q
+resolvers = [%q]
+timeout = "2s"
+guess = true
+%s
+[mail]
+transport = "smtp"
+server = %q
+tls = "none"
+timeout = "10s"
+from = "abusewatch@example.org"
+retry_min = "1m"
+retry_max = "10m"
+give_up_after = "1d"
+[policy]
+mode = "auto"
+cooldown = "1h"
+[summary]
+time = ""
+[store]
+path = %q
+`, r.URL+"/", dns, static, srv.Addr, filepath.Join(dir, "state.db")))
+	ctx := t.Context()
+	attack(t, st, "177.0.0.9", t0, 20)
+	p.Tick(ctx, t0)
+	tl := told{}
+	tl.add(t, srv.Next(t), "177.0.0.9", "177.0.0.20")
+	if tl[guessed]["177.0.0.9"] != 1 {
+		t.Fatalf("first mail: %v\n%s", tl, logs)
+	}
+	p = repointed(t, p, st, logs, static, "")
+	p.Tick(ctx, t0.Add(time.Minute))
+	attack(t, st, "177.0.0.20", t0.Add(2*time.Minute), 20)
+	for _, at := range []time.Duration{3 * time.Minute, 2 * time.Hour, 4 * time.Hour, 6 * time.Hour, 8 * time.Hour} {
+		p.Tick(ctx, t0.Add(at))
+		var ids []string
+		for _, w := range reportsIn(t, st, abusewatch.ReportPendingApproval) {
+			ids = append(ids, w.ID)
+		}
+		if _, err := Approve(p.cfg, st, Approval{IDs: ids}, t0.Add(at)); err != nil {
+			t.Fatal(err)
+		}
+		p.Tick(ctx, t0.Add(at+time.Minute))
+	}
+	for range srv.Transactions() - 1 {
+		tl.add(t, srv.Next(t), "177.0.0.9", "177.0.0.20")
+	}
+	want := told{
+		guessed:                       {"177.0.0.20": 1, "177.0.0.9": 1},
+		"security@freedns-shared.com": {"177.0.0.20": 1, "177.0.0.9": 1},
 	}
 	if fmt.Sprint(tl) != fmt.Sprint(want) {
 		t.Errorf("incidents told: %v, want %v (each to each once)\n%s", tl, want, logs)
