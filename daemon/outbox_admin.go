@@ -119,7 +119,7 @@ type Approval struct {
 // which it queued and which were queued already. Approving means trying again, to
 // the recipients that have not taken the report and to them alone: one that took it
 // (a report held after some recipients took it, or one sent to some, approved by
-// its ID to try the others again: sentLeft) is never sent it again. Those tried again
+// its ID to try the others again: sentLeftIn) is never sent it again. Those tried again
 // include the mailboxes that refused it or another report for good: their marks are
 // forgotten, as the admin who approves has seen why it waited (a desk that refuses
 // again is marked again); the marks of recipients that took it are left alone.
@@ -353,6 +353,10 @@ func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState,
 	var errs []error
 	for _, id := range ids {
 		r, ok, err := FindReport(st, id)
+		var refused error // check's answer
+		if err == nil && ok && check != nil && slices.Contains(from, r.State) {
+			refused = check(r)
+		}
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -364,8 +368,8 @@ func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState,
 			}
 		case !slices.Contains(from, r.State):
 			errs = append(errs, fmt.Errorf("report %s is %s: only a report that is %s can be %s", r.ID, r.State, joinStates(from), verb))
-		case check != nil && check(r) != nil:
-			errs = append(errs, check(r))
+		case refused != nil:
+			errs = append(errs, refused)
 		case !slices.Contains(found, r.ID): // the same report named twice is changed once
 			found = append(found, r.ID)
 		}
