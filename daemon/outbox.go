@@ -1312,9 +1312,15 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			// Every recipient named now had r, and so these incidents: nothing to write.
 			continue
 		}
-		w, incs, err := p.joinable(r.ID, m.contact)
-		if err != nil {
-			return r, false, err
+		// Some had them and the others not: joined to a waiting report, one mail to all,
+		// those that had r got these incidents again. A report of their own leaves out
+		// those that had them; the waiting report goes as it is.
+		var w abusewatch.Report
+		var incs []abusewatch.Incident
+		if len(had) == 0 {
+			if w, incs, err = p.joinable(r.ID, m.contact); err != nil {
+				return r, false, err
+			}
 		}
 		if w.ID != "" && !slices.ContainsFunc(m.incidents, func(inc abusewatch.Incident) bool { return !slices.Contains(w.Incidents, inc.ID) }) {
 			// Joined already, by an earlier round that stopped before settling r.
@@ -1342,7 +1348,7 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		}
 		if w.ID == "" {
 			// Recipients that had r have these incidents: they are not sent them again.
-			// (Joined to a waiting report, they go with its new incidents to all.)
+			// (Joined to a waiting report, which none had, they go to all: none had r.)
 			mr.Delivered = had
 		}
 		mr.State, mr.Updated = state, now
@@ -1513,13 +1519,15 @@ type joinedReport struct {
 // zero Report when there is none. One of a network incident's share (composed from
 // its share, not the incident) or of an incident gone since is not joined, nor a guess's:
 // sources moving to a guessed contact get a report of their own, which gatherGuesses
-// joins to the one waiting for approval at the same round.
+// joins to the one waiting for approval at the same round. Nor is one that some
+// recipients took (the others retried, or held for the admin): written again with the
+// sources, its incidents went to those a second time; it goes on to the others as it is.
 func (p *Pipeline) joinable(except string, contact abusewatch.Contact) (abusewatch.Report, []abusewatch.Incident, error) {
 	waiting, err := p.store.Reports(abusewatch.ReportPendingApproval, abusewatch.ReportQueued)
 	if err != nil {
 		return abusewatch.Report{}, nil, err
 	}
-	waiting = slices.DeleteFunc(waiting, func(w abusewatch.Report) bool { return w.ID == except })
+	waiting = slices.DeleteFunc(waiting, func(w abusewatch.Report) bool { return w.ID == except || len(w.Delivered) > 0 })
 	w, ok := waitingFor(contact, waiting)
 	if !ok || w.Contact.Guess || contact.Guess {
 		return abusewatch.Report{}, nil, nil

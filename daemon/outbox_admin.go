@@ -116,10 +116,15 @@ type Approval struct {
 }
 
 // Approve queues the reports of a for delivery at the daemon's next round, and says
-// which it queued and which were queued already. Approving means trying again: a
-// report's recipients that refused a report for good are tried again (their marks
-// are forgotten), and mail.give_up_after counts from its next attempt. The cooldown
-// and the limits still apply when they are delivered.
+// which it queued and which were queued already. Approving means trying again, to
+// the recipients that have not taken the report and to them alone: one that took it
+// (a report held after some recipients took it, or one sent to some, approved by
+// its ID to try the others again: sentLeftIn) is never sent it again. Those tried again
+// include the mailboxes that refused it or another report for good: their marks are
+// forgotten, as the admin who approves has seen why it waited (a desk that refuses
+// again is marked again); the marks of recipients that took it are left alone.
+// mail.give_up_after counts from its next attempt. The cooldown and the limits still
+// apply when they are delivered.
 func Approve(cfg *Config, st *store.Store, a Approval, now time.Time) (ReportsChanged, error) {
 	if cfg.Policy.Mode == "observe" {
 		return ReportsChanged{}, fmt.Errorf("policy.mode is \"observe\" in %s: nothing is sent in that mode; set it to \"review\" first", cfg.file)
@@ -153,7 +158,7 @@ func Approve(cfg *Config, st *store.Store, a Approval, now time.Time) (ReportsCh
 			ids = append(ids, r.ID)
 		}
 	}
-	res, err := changeReports(st, ids, approvable(), abusewatch.ReportQueued, "approved", approved(now))
+	res, err := changeReports(st, ids, append(approvable(), abusewatch.ReportSent), abusewatch.ReportQueued, "approved", sentLeftIn(st), approved(now))
 	res.Guesses, res.FailedLeft = guesses, left
 	for _, id := range res.Changed {
 		if err != nil {
@@ -263,6 +268,46 @@ func nextRoundFates(cfg *Config, st *store.Store, ids []string, now time.Time) (
 	return out, nil
 }
 
+// sentLeftIn says why report r of st, which ended sent, cannot be approved, or nil
+// when it can: some recipients of its contact did not take it (refused it for good,
+// were left out for another report's refusal, or were given up on), and approving it
+// by its ID sends it to them alone (the log's "recipient refused the report for good"
+// names this approval). One whose recipients abusewatch did not record (sent by a
+// version before it did, or found in the maildir after a stop), whose mail
+// [retention] deleted, or whose incidents went into another report since (its
+// contact changed while it was retried) is not sent again. A report in another state
+// may always be tried.
+func sentLeftIn(st *store.Store) func(abusewatch.Report) error {
+	return func(r abusewatch.Report) error {
+		if r.State != abusewatch.ReportSent {
+			return nil
+		}
+		r.Refused = nil // approving tries them again
+		left := unsentTo(r)
+		switch {
+		case len(r.Delivered) == 0:
+			return fmt.Errorf("report %s was sent to %s; which of them took it is not recorded, so it is not sent again", r.ID, strings.Join(r.Contact.Emails, ", "))
+		case len(left) == 0:
+			return fmt.Errorf("report %s was sent to every recipient (%s): nothing is left to send", r.ID, strings.Join(r.Delivered, ", "))
+		case len(r.Message) == 0:
+			return fmt.Errorf("report %s: its mail is no longer kept ([retention] reports), so it cannot be sent to %s", r.ID, strings.Join(left, ", "))
+		}
+		for _, id := range r.Incidents {
+			by, _, err := st.ReportFor(id)
+			if err != nil {
+				return err
+			}
+			if by == "" {
+				return fmt.Errorf("report %s: its incident %s is no longer stored (pardoned), so it is not sent again", r.ID, id)
+			}
+			if by != r.ID {
+				return fmt.Errorf("report %s: its incident %s went into report %s since (its contact changed): that one is the report to send", r.ID, id, by)
+			}
+		}
+		return nil
+	}
+}
+
 // approved queues a report at now, approved by the admin: tried again from now, its
 // mail.give_up_after counting from its next attempt.
 func approved(now time.Time) func(r *abusewatch.Report) {
@@ -278,7 +323,7 @@ func approved(now time.Time) func(r *abusewatch.Report) {
 // the mailbox's next report is not held for it.
 func RejectReports(st *store.Store, ids []string, now time.Time) (ReportsChanged, error) {
 	from := append(approvable(), abusewatch.ReportQueued)
-	res, err := changeReports(st, ids, from, abusewatch.ReportRejected, "rejected", func(r *abusewatch.Report) {
+	res, err := changeReports(st, ids, from, abusewatch.ReportRejected, "rejected", nil, func(r *abusewatch.Report) {
 		r.State, r.Updated, r.NextAttempt, r.Waiting = abusewatch.ReportRejected, now, time.Time{}, ""
 		if len(r.Delivered) > 0 {
 			// Some recipients had it (the others were being retried): it went, not to all.
@@ -298,14 +343,20 @@ func RejectReports(st *store.Store, ids []string, now time.Time) (ReportsChanged
 // changeReports changes to the state to the reports ids that are in a state of from, all
 // or none: every ID is checked before any report changes, so a mistyped one among
 // several leaves the others as they were (it approved those before it and stopped). A
-// report in state to already is left as it is, and counted in Already.
+// report in state to already is left as it is, and counted in Already. check, when not
+// nil, says why a report in a state of from is not to be changed (nil: it is), as read
+// with its message.
 func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState, to abusewatch.ReportState, verb string,
-	change func(*abusewatch.Report)) (ReportsChanged, error) {
+	check func(abusewatch.Report) error, change func(*abusewatch.Report)) (ReportsChanged, error) {
 	res := ReportsChanged{Changed: []string{}, Already: []string{}}
 	var found []string
 	var errs []error
 	for _, id := range ids {
 		r, ok, err := FindReport(st, id)
+		var refused error // check's answer
+		if err == nil && ok && check != nil && slices.Contains(from, r.State) {
+			refused = check(r)
+		}
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -317,6 +368,8 @@ func changeReports(st *store.Store, ids []string, from []abusewatch.ReportState,
 			}
 		case !slices.Contains(from, r.State):
 			errs = append(errs, fmt.Errorf("report %s is %s: only a report that is %s can be %s", r.ID, r.State, joinStates(from), verb))
+		case refused != nil:
+			errs = append(errs, refused)
 		case !slices.Contains(found, r.ID): // the same report named twice is changed once
 			found = append(found, r.ID)
 		}

@@ -22,9 +22,11 @@ import (
 // gatherable says whether r, a report to a guessed contact, is one that gatherGuesses
 // may write again with others to the same contact: waiting for approval, or queued by
 // the admin's approval, and never tried (a report that was may have arrived, or be in
-// the middle of its retries: its mail stays as it is).
+// the middle of its retries: its mail stays as it is), nor had by some recipients
+// already (sources moving to the guess from a report they took: written again as one
+// mail to all, they got those sources twice; the party's new incidents wait for it).
 func gatherable(r abusewatch.Report) bool {
-	return r.Contact.Guess && r.Attempts == 0 &&
+	return r.Contact.Guess && r.Attempts == 0 && len(r.Delivered) == 0 &&
 		(r.State == abusewatch.ReportPendingApproval || (r.State == abusewatch.ReportQueued && !r.Approved.IsZero()))
 }
 

@@ -399,3 +399,85 @@ func refusing(t *testing.T, mailbox string, once bool, reply error) *mailtest.Se
 		return nil
 	}})
 }
+
+// Session 24: a report abuse@ took and noc@ refused for good ends sent, and the log
+// says `report approve ID` tries noc@ again; approve refused it ("is sent"), so noc@'s
+// mark held its reports for 30 days whatever the desk fixed. Approved by its ID, it is
+// sent to noc@ alone (abuse@ had it), noc@'s mark is forgotten, and once every
+// recipient took it approving it again sends nothing.
+func TestApprovingAReportSomeRecipientsRefusedTriesThemAlone(t *testing.T) {
+	srv := refusing(t, "noc@hostco.example", true, mailtest.Reply(550, "user unknown", 5, 1, 1))
+	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	p.Tick(ctx, t0)
+	first := srv.Next(t)
+	sent := reportsIn(t, st, abusewatch.ReportSent)
+	if len(sent) != 1 || !slices.Equal(sent[0].Refused, []string{"noc@hostco.example"}) {
+		t.Fatalf("sent: %+v", reportsIn(t, st))
+	}
+	if !strings.Contains(logs.String(), fmt.Sprintf("approve=%q", p.cfg.Command("report approve", sent[0].ID))) {
+		t.Errorf("the log does not say how to try noc@ again:\n%s", logs)
+	}
+	// The desk fixed noc@; the admin approves the report it refused.
+	res, err := Approve(p.cfg, st, Approval{IDs: []string{sent[0].ID[:8]}}, t0.Add(time.Hour))
+	if err != nil || !slices.Equal(res.Changed, []string{sent[0].ID}) {
+		t.Fatalf("approve: %+v, %v", res, err)
+	}
+	if marks, _ := st.RefusedMailboxes(); len(marks) != 0 {
+		t.Errorf("marks after approving: %+v", marks)
+	}
+	if err := p.Tick(ctx, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	again := srv.Next(t)
+	if !slices.Equal(again.To, []string{"noc@hostco.example"}) || messageID(t, again.Data) != messageID(t, first.Data) {
+		t.Fatalf("approved, it went to %v (%s); want noc@ alone, the same report", again.To, messageID(t, again.Data))
+	}
+	r, _, _ := st.Report(sent[0].ID)
+	if r.State != abusewatch.ReportSent || !slices.Equal(r.Delivered, []string{"abuse@hostco.example", "noc@hostco.example"}) || len(r.Refused) != 0 {
+		t.Errorf("after the retry: %s, delivered %v, refused %v, %q", r.State, r.Delivered, r.Refused, r.Error)
+	}
+	// Every recipient took it: nothing is left to approve.
+	if _, err := Approve(p.cfg, st, Approval{IDs: []string{r.ID}}, t0.Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "sent to every recipient") {
+		t.Errorf("approving it again: %v", err)
+	}
+	p.Tick(ctx, t0.Add(3*time.Hour))
+	srv.Nothing(t)
+}
+
+// A report held for the admin after some recipients took it (its party refused for
+// good, or the mode switched to review) is approved: it goes to the others alone, and
+// the marks of those that took it are left as they are.
+func TestApprovingAHeldReportSomeTookSendsItToTheOthers(t *testing.T) {
+	srv := refusing(t, "noc@hostco.example", true, mailtest.Reply(451, "greylisted", 4, 7, 1))
+	p, st, logs := refusalPipeline(t, srv.Addr, "auto", []string{"abuse@hostco.example", "noc@hostco.example"}, "cooldown = \"1h\"", "1d")
+	ctx := t.Context()
+	attack(t, st, "45.134.26.7", t0, 20)
+	p.Tick(ctx, t0)
+	if m := srv.Next(t); !slices.Equal(m.To, []string{"abuse@hostco.example"}) {
+		t.Fatalf("first mail to %v", m.To)
+	}
+	// abuse@ refused another report for good since it took this one.
+	mark := store.RefusedMailbox{Email: "abuse@hostco.example", Time: t0.Add(time.Minute), Report: "another", Reply: "552 5.2.2 mailbox full"}
+	r := reportsIn(t, st, abusewatch.ReportQueued)[0]
+	if err := st.FinishAttempt(r.ID, func(*abusewatch.Report) error { return nil }, nil, []store.RefusedMailbox{mark}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p = repointed(t, p, st, logs, `mode = "auto"`, `mode = "review"`)
+	p.Tick(ctx, t0.Add(2*time.Minute))
+	if held := reportsIn(t, st, abusewatch.ReportPendingApproval); len(held) != 1 || held[0].ID != r.ID {
+		t.Fatalf("waiting for approval: %+v", held)
+	}
+	if _, err := Approve(p.cfg, st, Approval{Pending: true}, t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	p.Tick(ctx, t0.Add(3*time.Minute))
+	if m := srv.Next(t); !slices.Equal(m.To, []string{"noc@hostco.example"}) {
+		t.Errorf("approved, it went to %v; want noc@ alone", m.To)
+	}
+	if marks, _ := st.RefusedMailboxes(); len(marks) != 1 || marks[0].Email != "abuse@hostco.example" {
+		t.Errorf("marks: %+v; want abuse@'s, which approving this report it took does not forget", marks)
+	}
+	srv.Nothing(t)
+}

@@ -175,7 +175,7 @@ func TestApproveWithOneUnknownIDChangesNothing(t *testing.T) {
 		t.Errorf("rejecting a rejected report again: %+v, %v", done, err)
 	}
 	if _, err = ApproveReports(p.cfg, st, []string{rs[0].ID}, false, t0); err == nil ||
-		!strings.Contains(err.Error(), "is rejected: only a report that is pending-approval, failed or held can be approved") {
+		!strings.Contains(err.Error(), "is rejected: only a report that is pending-approval, failed, held or sent can be approved") {
 		t.Errorf("approving a rejected report: %v", err)
 	}
 }

@@ -44,8 +44,15 @@ each, then approve it by its ID. approve --failed re-queues the reports that
 failed within policy.max_age without a desk refusing them (guesses aside), once
 what failed them is fixed (the relay refused us, a certificate, AUTH), and lists
 those it left out (a desk refused them for good, or they are older): approve one
-by its ID, once read; with --all too, both. Approving tries again: to a mailbox
-that refused a report for good, and with mail.give_up_after counted afresh.
+by its ID, once read; with --all too, both. Approving tries again, and only to
+the recipients that have not taken the report: one that took it (before the
+report was held for you, or before the others refused it) is never sent it
+again. A report sent to some recipients while others refused it for good (or
+were left out, or given up on) may be approved by its ID once the desk is
+fixed: it goes to those alone. The mailboxes tried again include those that
+refused a report for good: their marks are forgotten (one that refuses again is
+marked again); a recipient that took it keeps its mark. mail.give_up_after is
+counted afresh.
 reject marks reports never to be sent. preview
 shows the report abusewatch would write about the attacking address ADDR now.
 `

@@ -66,8 +66,8 @@ func TestReportApproveQueuesAndTheNextRoundDelivers(t *testing.T) {
 	if len(files) != 2 {
 		t.Errorf("%d mails in the maildir, want 2", len(files))
 	}
-	// A sent report cannot be approved again.
-	if _, stderr, code := runBinary(t, dir, "report", "approve", "--config", config, sent[0].ID); code != 1 || !strings.Contains(stderr, "is sent") {
+	// A report every recipient took cannot be approved again.
+	if _, stderr, code := runBinary(t, dir, "report", "approve", "--config", config, sent[0].ID); code != 1 || !strings.Contains(stderr, "was sent to every recipient") {
 		t.Errorf("approving a sent report: exit %d, %s", code, stderr)
 	}
 	if stdout, _, code := runBinary(t, dir, "report", "approve", "--all", "--config", config); code != 0 || strings.Count(stdout, "approved ") != 2 {
