@@ -65,7 +65,7 @@ func TestANetworkIncidentReachesTheDeskOfAMoreSpecificNetworkInsideTheFirstAnswe
 	r.Answer("62.239.237.200/29", lookuptest.NetworkAnswer(netip.MustParsePrefix("62.239.237.200/29"), "Y-NET", "GB", y))
 	p, dir := registryPipeline(t, r)
 	addrs := []string{"62.239.237.20", "62.239.237.30", "62.239.237.40", "62.239.237.201", "62.239.237.202", "62.239.237.203"}
-	scanAndReport(t, p, dir, "auth.log", sshdLines(time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC), 3, addrs...), time.Now())
+	scanAndReport(t, p, dir, "auth.log", sshdLines(hoursAgo(4), 3, addrs...), time.Now())
 
 	for rcpt, own := range map[string][]string{cust: addrs[:3], y: addrs[3:]} {
 		mails := mailsTo(t, dir, rcpt)
@@ -92,7 +92,7 @@ func TestASecondAddressInAMoreSpecificNetworkIsAskedAbout(t *testing.T) {
 	r.Answer("62.239.0.0/16", lookuptest.NetworkAnswer(netip.MustParsePrefix("62.239.0.0/16"), "LIR-NET", "GB", lir))
 	r.Answer("62.239.237.0/24", lookuptest.NetworkAnswer(netip.MustParsePrefix("62.239.237.0/24"), "CUSTOMER-NET", "GB", cust))
 	p, dir := registryPipeline(t, r)
-	day := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	day := hoursAgo(4)
 	scanAndReport(t, p, dir, "auth1.log", sshdLines(day, 8, "62.239.1.5"), time.Now())
 	if mails := mailsTo(t, dir, lir); len(mails) != 1 || !names(mails[0], "62.239.1.5") {
 		t.Fatalf("%d mails to the LIR after the first scan, want one about 62.239.1.5", len(mails))
@@ -121,7 +121,7 @@ func TestAnIPv6CustomerNetworkInsideTheLIRsIsAskedAboutPerSlash64(t *testing.T) 
 	r.Answer("2a00:2381:ffff::/48", lookuptest.NetworkAnswer(netip.MustParsePrefix("2a00:2381:ffff::/48"), "CUSTOMER6-NET", "GB", cust))
 	p, dir := registryPipeline(t, r)
 	addrs := []string{"2a00:2380::5", "2a00:2381:ffff::9", "2a00:2381:ffff::a", "2a00:2381:ffff:1::9"}
-	day := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	day := hoursAgo(4)
 	scanAndReport(t, p, dir, "auth1.log", sshdLines(day, 8, addrs[0]), time.Now())
 	scanAndReport(t, p, dir, "auth2.log", sshdLines(day.Add(time.Hour), 8, addrs[1:]...), time.Now())
 	var toCust string

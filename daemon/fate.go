@@ -183,7 +183,7 @@ const (
 type Unreported struct {
 	cfg     *Config // for the rule that never reports a network; nil: not named
 	gate    exclusionGate
-	cutoff  time.Time // policy.max_age before the newest event, when limited
+	cutoff  time.Time // policy.max_age before now, when limited
 	limited bool
 	maxAge  Duration
 	misses  *contactMisses // nil: no round ran here
@@ -233,7 +233,7 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 		return UnreportedNeverReport, "its network is never reported (policy.never_report, exclude)"
 	}
 	if u.limited && inc.Last.Before(u.cutoff) {
-		return UnreportedTooOld, fmt.Sprintf("it ended more than policy.max_age (%s) before the newest event", u.maxAge)
+		return UnreportedTooOld, fmt.Sprintf("it ended more than policy.max_age (%s) ago", u.maxAge)
 	}
 	m, err := u.misses.get(inc.ID)
 	switch {
@@ -269,10 +269,7 @@ func (c *Config) neverReportedWhy(a netip.Addr) string {
 
 // unreported returns the Unreported of the pipeline at now.
 func (p *Pipeline) unreported(now time.Time) (*Unreported, error) {
-	cutoff, limited, err := reportCutoff(p.cfg, p.store, now)
-	if err != nil {
-		return nil, err
-	}
+	cutoff, limited := reportCutoff(p.cfg, now)
 	return &Unreported{cfg: p.cfg, gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses}, nil
 }
 
@@ -283,10 +280,7 @@ func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (*Unreported,
 	if err != nil {
 		return nil, err
 	}
-	cutoff, limited, err := reportCutoff(cfg, st, now)
-	if err != nil {
-		return nil, err
-	}
+	cutoff, limited := reportCutoff(cfg, now)
 	return &Unreported{cfg: cfg, gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge, misses: &contactMisses{st: st}}, nil
 }
 

@@ -45,7 +45,7 @@ func TestEveryIncidentSaysWhyItIsNotReported(t *testing.T) {
 		pending.ID:   "",
 		reported.ID:  "",
 		noContact.ID: "no abuse contact found at 2026-11-20 10:00, tried again every round (abusewatch whois 80.94.95.1): ",
-		stale.ID:     "it ended more than policy.max_age (2d) before the newest event",
+		stale.ID:     "it ended more than policy.max_age (2d) ago",
 		excluded.ID:  "its network is never reported (policy.never_report, exclude)",
 		probes.ID:    "for you only: its evidence is probes or spoofable packets (port-probe), never reported outside on their own",
 		rate.ID:      "a rate anomaly is for you only, never reported outside",

@@ -27,3 +27,14 @@ func openTestStore(t *testing.T, cfg *Config) *store.Store {
 	t.Cleanup(func() { st.Close() })
 	return st
 }
+
+// hoursAgo is the start of the hour n hours before now (UTC): a test whose events are
+// reported on the wall clock dates them near it, as policy.max_age counts back from now.
+func hoursAgo(n int) time.Time {
+	return time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(n) * time.Hour)
+}
+
+// daysAgo is midnight UTC n days before today.
+func daysAgo(n int) time.Time {
+	return time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -n)
+}

@@ -12,7 +12,7 @@ import (
 // report leaves them out: the desk is told each of the 26 lines once, not 32.
 func TestANetworkIncidentAfterAReportedBurstTellsEachLineOnce(t *testing.T) {
 	p, dir := recurrencePipeline(t)
-	t0 := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
+	t0 := hoursAgo(2)
 	port := 30000
 	fail := func(addr string, at time.Time) string {
 		port++

@@ -865,21 +865,19 @@ func wrapped(id, after string) int {
 }
 
 // reportCutoff is when an incident must have had its last event to be reported outside:
-// policy.max_age before logsNow (a log scanned days after it was written is judged as on
-// the day). The abuse desk's own logs of an attack older than that are likely gone, its
-// address may be someone else's by now, and `correlate --since 180d` makes incidents of
-// months ago: the admin sees them (incidents, ip, net, the summary), the outside is not
-// told. ok is false when max_age is 0 (no limit).
-func reportCutoff(cfg *Config, st *store.Store, now time.Time) (cutoff time.Time, ok bool, err error) {
+// policy.max_age before now. The abuse desk's own logs of an attack older than that are
+// likely gone, its address may be someone else's by now, and `correlate --since 180d`
+// makes incidents of months ago: the admin sees them (incidents, ip, net, the summary),
+// the outside is not told. It counts from the clock, not from the newest event stored
+// (as retention does, logsNow): a log of 2024 scanned into a new store was reported to
+// whoever holds its addresses today (review 34 F6). ok is false when max_age is 0 (no
+// limit).
+func reportCutoff(cfg *Config, now time.Time) (cutoff time.Time, ok bool) {
 	maxAge := cfg.Policy.MaxAge.Duration
 	if maxAge <= 0 {
-		return time.Time{}, false, nil
+		return time.Time{}, false
 	}
-	now, err = logsNow(st, now)
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	return now.Add(-maxAge), true, nil
+	return now.Add(-maxAge), true
 }
 
 // expireStale takes the incidents that ended before reportCutoff off the work list,
@@ -887,9 +885,9 @@ func reportCutoff(cfg *Config, st *store.Store, now time.Time) (cutoff time.Time
 // `correlate --since 180d` they are hundreds of thousands, and read 2,000 a round they
 // held up the fresh ones for half a day.
 func (p *Pipeline) expireStale(now time.Time) error {
-	cutoff, ok, err := reportCutoff(p.cfg, p.store, now)
-	if err != nil || !ok {
-		return err
+	cutoff, ok := reportCutoff(p.cfg, now)
+	if !ok {
+		return nil
 	}
 	n, oldest, err := p.store.ExpireUnreportedBefore(cutoff)
 	if err != nil || n == 0 {

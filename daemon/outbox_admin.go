@@ -528,10 +528,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, finder *lo
 	if len(mine) == 0 {
 		return Preview{}, fmt.Errorf("nothing from %s would be reported: %s", addr, why)
 	}
-	cutoff, limited, err := reportCutoff(cfg, st, now)
-	if err != nil {
-		return Preview{}, err
-	}
+	cutoff, limited := reportCutoff(cfg, now)
 	stale := false
 	if limited && !already {
 		fresh := slices.DeleteFunc(slices.Clone(mine), func(inc abusewatch.Incident) bool { return inc.Last.Before(cutoff) })
@@ -608,7 +605,7 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, finder *lo
 			addr, shortID(newestReport), state, shortID(newestReport))}, nil
 	case stale:
 		return Preview{Report: r, Fate: fmt.Sprintf(
-			"It would not be written: every incident from %s not reported yet ended before %s, more than policy.max_age (%s) before the newest event. Below, how the newest one would read.",
+			"It would not be written: every incident from %s not reported yet ended before %s, more than policy.max_age (%s) ago. Below, how the newest one would read.",
 			addr, stamp(cutoff), cfg.Policy.MaxAge)}, nil
 	}
 	policy := OutboxPolicy(cfg)

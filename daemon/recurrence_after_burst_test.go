@@ -19,7 +19,12 @@ import (
 // out: the desk is told each of the 16 lines once (R2: it was told 22).
 func TestARecurrenceAfterAReportedBurstTellsEachLineOnce(t *testing.T) {
 	p, dir := recurrencePipeline(t)
-	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	// The rounds straddle the admin's daily summary time, as a run on the wall clock
+	// did once a day: the summary goes out in the second round, into the same maildir,
+	// and is no mail to the desk (it was counted as a third). The log's days end two
+	// days before: policy.max_age counts back from now.
+	now := SummaryDue(p.cfg.Summary.Time, time.UTC, time.Now()).Add(-30 * time.Second)
+	t0 := daysAgo(12).Add(10 * time.Hour)
 	port := 30000
 	fail := func(at time.Time) string {
 		port++
@@ -42,10 +47,6 @@ func TestARecurrenceAfterAReportedBurstTellsEachLineOnce(t *testing.T) {
 			b.WriteString(fail(day))
 		}
 	}
-	// The rounds straddle the admin's daily summary time, as a run on the wall clock
-	// did once a day: the summary goes out in the second round, into the same maildir,
-	// and is no mail to the desk (it was counted as a third).
-	now := SummaryDue(p.cfg.Summary.Time, time.UTC, time.Now()).Add(-30 * time.Second)
 	scanAndReport(t, p, dir, "a.log", a.String(), now)
 	scanAndReport(t, p, dir, "b.log", b.String(), now.Add(time.Minute))
 	if n := len(mailsTo(t, dir, "root@example.org")); n != 1 {

@@ -25,7 +25,7 @@ func TestARecurringNetworkSaysHowManyAddressesWhenItKnows(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, dir := recurrencePipeline(t)
-			t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+			t0 := daysAgo(12).Add(10 * time.Hour)
 			var log strings.Builder
 			for d := range 10 {
 				fmt.Fprintf(&log, "%s web1 sshd[%d]: Failed password for root from 45.134.26.%d port %d ssh2\n",

@@ -48,6 +48,7 @@ emails = ["abuse@cloud.example"]
 [policy]
 mode = "review"
 report_interval = "100ms"
+max_age = "0s" # the lines have fixed dates, and max_age counts back from now
 [admin]
 socket = "` + s.socket + `"
 [store]

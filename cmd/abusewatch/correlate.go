@@ -241,7 +241,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.stdout, "By rule: %s.\n", strings.Join(byRule, ", "))
 	within := ""
 	if cfg.Policy.MaxAge.Duration > 0 {
-		within = fmt.Sprintf(", for those that ended within policy.max_age (%s) of the newest event", cfg.Policy.MaxAge)
+		within = fmt.Sprintf(", for those that ended within policy.max_age (%s) of now", cfg.Policy.MaxAge)
 	}
 	fmt.Fprintf(c.stdout, "Reports for them are written by the daemon's next rounds, as policy.mode (%s) says%s; admin-only ones never leave.\n\n",
 		cfg.Policy.Mode, within)

@@ -406,14 +406,15 @@ func TestCorrelateRebuildKeepsWhenAnIncidentWasFirstStored(t *testing.T) {
 // is made again by --rebuild, and the next round reports it no more than the first did;
 // nor does it report again the lines of the reports written.
 func TestCorrelateRebuildDoesNotReportOldIncidents(t *testing.T) {
-	// The newest event of the demo is at 05:50: its attacks that ended before 03:50 are
-	// too old (4 of them), the one of 04:02 is reported.
-	dir, cfg, log := rebuildDemo(t, "")
+	// The demo log moved so that its newest event (05:30) is now: its attacks that
+	// ended before 03:30 are too old (4 of them), the one of 04:02 is reported.
+	dir, cfg, _ := rebuildDemo(t, "")
+	log := demoLogEndingNow(t, dir)
 	doc, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "[policy]\n", "[policy]\nmax_age = \"2h\"\n", 1)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "max_age = \"0s\"\n", "max_age = \"2h\"\n", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	first := scanJSON(t, dir, cfg, log)

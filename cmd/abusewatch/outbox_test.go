@@ -129,6 +129,7 @@ from = "abusewatch@example.org"
 [policy]
 mode = "auto"
 report_interval = "100ms"
+max_age = "0s" # the lines have fixed dates, and max_age counts back from now
 
 [store]
 path = "` + filepath.Join(dir, "state.db") + `"

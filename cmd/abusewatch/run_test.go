@@ -87,6 +87,7 @@ from = "abusewatch@example.org"
 [policy]
 mode = "` + mode + `"
 report_interval = "100ms"
+max_age = "0s" # the lines have fixed dates, and max_age counts back from now
 
 [admin]
 socket = "` + filepath.Join(dir, "admin.sock") + `"

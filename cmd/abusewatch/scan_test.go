@@ -172,9 +172,40 @@ func TestScanSinceSkipsOlderEvents(t *testing.T) {
 	}
 }
 
-// policy.max_age counts back from the newest event stored (the demo's is the login at
-// 05:05 UTC; the cron lines after it are normal): an hour and a half leaves only
-// 103.145.13.90 (until 04:02 UTC) to report, and the table says why the older ones are not.
+// demoNewestEvent is the time of the demo log's newest event (a failed login; the cron
+// lines after it are normal).
+var demoNewestEvent = time.Date(2026, 11, 20, 5, 30, 2, 100_000_000, time.UTC)
+
+// demoLogEndingNow writes the demo log into dir with its times moved so that its newest
+// event is a second before now, as if it had been written up to now, and returns its
+// path: policy.max_age counts back from the clock.
+func demoLogEndingNow(t *testing.T, dir string) string {
+	t.Helper()
+	doc, err := os.ReadFile(repoPath(t, "configs/demo/auth.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const layout = "2006-01-02T15:04:05.000000-07:00"
+	shift := time.Now().Add(-time.Second).Sub(demoNewestEvent)
+	lines := bytes.SplitAfter(doc, []byte("\n"))
+	for i, l := range lines {
+		if len(l) < len(layout) {
+			continue
+		}
+		if at, err := time.Parse(layout, string(l[:len(layout)])); err == nil {
+			lines[i] = append([]byte(at.Add(shift).UTC().Format(layout)), l[len(layout):]...)
+		}
+	}
+	log := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(log, bytes.Join(lines, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return log
+}
+
+// policy.max_age counts back from now (the demo log is moved so that its newest event,
+// at 05:30 UTC, is now): an hour and a half leaves only 103.145.13.90 (until 04:02 UTC)
+// to report, and the table says why the older ones are not.
 func TestScanSaysWhichIncidentsAreTooOldToReport(t *testing.T) {
 	dir := t.TempDir()
 	b, err := os.ReadFile(repoPath(t, "configs/demo.toml"))
@@ -182,11 +213,11 @@ func TestScanSaysWhichIncidentsAreTooOldToReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "demo.toml")
-	doc := strings.Replace(string(b), "[policy]\n", "[policy]\nmax_age = \"1h30m\"\n", 1)
+	doc := strings.Replace(string(b), "max_age = \"0s\"\n", "max_age = \"1h30m\"\n", 1)
 	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := runBinary(t, dir, "scan", "--config", cfg, repoPath(t, "configs/demo/auth.log"))
+	stdout, stderr, code := runBinary(t, dir, "scan", "--config", cfg, demoLogEndingNow(t, dir))
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -195,7 +226,7 @@ func TestScanSaysWhichIncidentsAreTooOldToReport(t *testing.T) {
 	}
 	for _, line := range strings.Split(stdout, "\n") {
 		stale := strings.HasPrefix(line, "45.134.26.17") || strings.HasPrefix(line, "185.220.101.44") || strings.HasPrefix(line, "218.92.")
-		if stale && !strings.Contains(line, "not reported: it ended more than policy.max_age (1h30m0s) before the newest event") {
+		if stale && !strings.Contains(line, "not reported: it ended more than policy.max_age (1h30m0s) ago") {
 			t.Errorf("a stale incident's line does not say why it is not reported: %s", line)
 		}
 		if strings.HasPrefix(line, "103.145.13.90") && !strings.Contains(line, "sent to") {
