@@ -1873,10 +1873,22 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 				continue
 			}
 			// Its wait was set by a clock that was ahead: the cooldown and the limits
-			// (Hold) are asked again as of now, and a back-off counts from now.
+			// (Hold) are asked again as of now, and a back-off counts from now. The
+			// back-off's retry time goes, so that the step is told once, however long
+			// the clock takes to reach the last attempt.
 			if r.Waiting == "" {
+				retryWas := r.NextAttempt
+				if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+					if s.State == abusewatch.ReportQueued && s.NextAttempt.Equal(retryWas) {
+						s.NextAttempt = time.Time{}
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+				r.NextAttempt = time.Time{}
 				p.log.Warn("the clock is behind the report's last attempt: it was stepped back; the report is tried again now, "+
-					"not at the retry time set while the clock was ahead", "id", r.ID, "last_attempt", r.LastTried, "retry_was", r.NextAttempt)
+					"not at the retry time set while the clock was ahead", "id", r.ID, "last_attempt", r.LastTried, "retry_was", retryWas)
 			}
 		}
 		if until, why := policy.Hold(r, sent, now); !until.IsZero() {
