@@ -289,6 +289,15 @@ type Report struct {
 	// mail.give_up_after counts from it (a report that waited in the cooldown, or for
 	// the admin, gets its full time of retries). Zero when not tried since.
 	FirstTried time.Time `json:",omitzero"`
+	// LastTried is when it was last tried since it was last queued or approved, and
+	// Retried how long it has been retried since FirstTried by the gaps between its
+	// attempts, each counting at most a few retry waits: a clock stepped forward (or a
+	// daemon stopped for days) makes one long gap, not days of retries, and one stepped
+	// back a gap of none. mail.give_up_after needs both the time since FirstTried and
+	// Retried. Zero for a report last tried by a version before the fields: its next
+	// attempt counts the whole time since FirstTried, as that version did.
+	LastTried time.Time     `json:",omitzero"`
+	Retried   time.Duration `json:",omitzero"`
 	// Delivered are the recipients that took its message so far, and Refused those
 	// whose server refused it for good: a delivery that some recipients refused for
 	// now is tried again to the others only, and sent to no one twice.

@@ -1413,7 +1413,7 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		nr.State, nr.Updated, nr.Approved = r.State, now, r.Approved
 		// To the same recipients: those that had r (a retry to the others) are not
 		// sent its replacement, which tells them less, nor is its retry clock reset.
-		nr.Delivered, nr.Refused, nr.FirstTried = r.Delivered, r.Refused, r.FirstTried
+		nr.Delivered, nr.Refused, nr.FirstTried, nr.LastTried, nr.Retried = r.Delivered, r.Refused, r.FirstTried, r.LastTried, r.Retried
 		if nr.State == abusewatch.ReportPendingApproval {
 			heldIfGuessed(&nr) // its note names the report the admin is to read
 		}
@@ -1821,7 +1821,8 @@ func (p *Pipeline) Deliver(ctx context.Context) error { return p.DeliverAt(ctx, 
 // DeliverAt sends the queued reports that are due at now. A report waits while its
 // recipient is in the cooldown or a limit is reached (NextAttempt and Waiting say until
 // when and why); a temporary failure queues it again after an exponential back-off, and
-// fails it for good after mail.give_up_after; a permanent one fails it with the server's
+// fails it for good after mail.give_up_after of retries (givesUp: a step of the clock
+// counts as one gap); a permanent one fails it with the server's
 // reply. In observe mode nothing is sent.
 func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 	if n, err := p.store.ExpireRefused(now.Add(-RefusalKept)); err != nil {
@@ -1849,6 +1850,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		return err
 	}
 	transport := ReportTransport(p.cfg, p.transport)
+	gapMax := retryGapMax(p.cfg)
 	conf, err := p.configContacts()
 	if err != nil {
 		return err
@@ -1865,7 +1867,27 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			continue
 		}
 		if r.NextAttempt.After(now) {
-			continue
+			if !steppedBack(r, now, policy) {
+				continue
+			}
+			// Its wait was set by a clock that was ahead: the cooldown and the limits
+			// (Hold) are asked again as of now, and a back-off counts from now. The
+			// back-off's retry time goes, so that the step is told once, however long
+			// the clock takes to reach the last attempt.
+			if r.Waiting == "" {
+				retryWas := r.NextAttempt
+				if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
+					if s.State == abusewatch.ReportQueued && s.NextAttempt.Equal(retryWas) {
+						s.NextAttempt = time.Time{}
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+				r.NextAttempt = time.Time{}
+				p.log.Warn("the clock is behind the report's last attempt: it was stepped back; the report is tried again now, "+
+					"not at the retry time set while the clock was ahead", "id", r.ID, "last_attempt", r.LastTried, "retry_was", retryWas)
+			}
 		}
 		if until, why := policy.Hold(r, sent, now); !until.IsZero() {
 			if err := p.store.UpdateReport(r.ID, func(s *abusewatch.Report) error {
@@ -1928,11 +1950,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			// (mailer.Progress: SMTP); a maildir's message may be in place from the
 			// start, and only the maildir can tell (RecoverInterrupted).
 			s.State, s.Updated, s.Waiting, s.BeforeData = abusewatch.ReportSending, now, "", progressing
-
-			s.Attempts++
-			if s.FirstTried.IsZero() {
-				s.FirstTried = now
-			}
+			countAttempt(s, now, gapMax)
 			return nil
 		})
 		if errors.Is(err, errNoLongerQueued) {
@@ -1941,9 +1959,17 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		r.Attempts++
-		if r.FirstTried.IsZero() {
-			r.FirstTried = now
+		firstTried, held := r.FirstTried, r.Waiting != ""
+		if gap := countAttempt(&r, now, gapMax); gap > gapMax && !held {
+			// A clock stepped forward (or a daemon stopped) would have failed the
+			// report in this one round: the admin hears why it did not. A report the
+			// cooldown or a limit held has its wait logged already.
+			p.log.Warn("the clock lies far ahead of the report's last attempt: it was stepped forward, or no round ran for that long (the daemon was stopped); "+
+				"mail.give_up_after counts only part of the gap", "id", r.ID, "last_attempt", now.Add(-gap), "gap", gap, "counted", gapMax,
+				"retried", r.Retried, "give_up_after", Duration{policy.GiveUpAfter})
+		} else if firstTried.After(now) {
+			p.log.Warn("the report's first attempt is dated after this round's clock: the clock was stepped back since; "+
+				"mail.give_up_after counts from now", "id", r.ID, "first_attempt_was", firstTried, "retried", r.Retried)
 		}
 		// Only to the recipients that have not had it: a retry after some refused it
 		// for now goes to them alone.
@@ -1988,7 +2014,7 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			delete(refused, bareAddress(e))
 		}
 		retry := derr == nil || mailer.Temporary(derr)
-		giveUp := len(a.later) > 0 && retry && policy.GiveUp(r.FirstTried, now)
+		giveUp := len(a.later) > 0 && retry && givesUp(policy, r, now)
 		// A server's reply may quote the recipient's (a relay passes on what the abuse
 		// desk's server said): the stored error, which outbox prints, is one printable line.
 		why := ""
@@ -2027,8 +2053,8 @@ func (p *Pipeline) DeliverAt(ctx context.Context, now time.Time) error {
 			default:
 				gave := cmp.Or(why, note)
 				if giveUp {
-					gave = fmt.Sprintf("gave up after %d attempts since %s: %s", s.Attempts,
-						s.FirstTried.In(p.zone()).Format("2006-01-02 15:04 -0700"), cmp.Or(why, note))
+					gave = fmt.Sprintf("gave up after %d attempts since %s (retried for %s): %s", s.Attempts,
+						s.FirstTried.In(p.zone()).Format("2006-01-02 15:04 -0700"), Duration{s.Retried.Round(time.Minute)}, cmp.Or(why, note))
 				}
 				s.State, s.Error, s.NextAttempt = abusewatch.ReportFailed, gave, time.Time{}
 				if had {

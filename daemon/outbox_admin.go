@@ -309,11 +309,11 @@ func sentLeftIn(st *store.Store) func(abusewatch.Report) error {
 }
 
 // approved queues a report at now, approved by the admin: tried again from now, its
-// mail.give_up_after counting from its next attempt.
+// mail.give_up_after counting from its next attempt, its retries (Retried) afresh.
 func approved(now time.Time) func(r *abusewatch.Report) {
 	return func(r *abusewatch.Report) {
 		r.State, r.Updated, r.NextAttempt, r.Waiting, r.Approved = abusewatch.ReportQueued, now, time.Time{}, "", now
-		r.FirstTried, r.Refused = time.Time{}, nil // tried again, to those that refused it too
+		r.FirstTried, r.LastTried, r.Retried, r.Refused = time.Time{}, time.Time{}, 0, nil // tried again, to those that refused it too
 	}
 }
 

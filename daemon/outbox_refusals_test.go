@@ -241,12 +241,16 @@ func TestGiveUpCountsFromTheFirstAttemptSinceApproval(t *testing.T) {
 	if r, _, _ := st.Report(id); r.State != abusewatch.ReportQueued || !r.FirstTried.Equal(late) {
 		t.Fatalf("after its first attempt: %s, %q; want it queued for a retry", r.State, r.Error)
 	}
-	p.Tick(ctx, late.Add(25*time.Hour))
+	// A round every 20 minutes (twice mail.retry_max = "10m": each gap counts in
+	// full): it gives up a day after.
+	if end := retryRounds(t, p, st, late.Add(20*time.Minute), late.Add(25*time.Hour), 20*time.Minute); !end.Equal(late.Add(24 * time.Hour)) {
+		t.Errorf("gave up at %s, want a day after %s", end, late)
+	}
 	r, _, _ := st.Report(id)
-	if r.State != abusewatch.ReportFailed || !strings.Contains(r.Error, "gave up after 2 attempts since "+late.Format("2006-01-02 15:04")) {
+	if r.State != abusewatch.ReportFailed || !strings.Contains(r.Error, "gave up after 73 attempts since "+late.Format("2006-01-02 15:04")+" +0000 (retried for 1d)") {
 		t.Fatalf("a day after its first attempt: %s, %q", r.State, r.Error)
 	}
-	// Approved again: another full give_up_after.
+	// Approved again: another full give_up_after, its retries counted afresh.
 	again := late.Add(2 * 24 * time.Hour)
 	if _, err := Approve(p.cfg, st, Approval{IDs: []string{id}}, again); err != nil {
 		t.Fatal(err)
@@ -254,6 +258,12 @@ func TestGiveUpCountsFromTheFirstAttemptSinceApproval(t *testing.T) {
 	p.Tick(ctx, again)
 	if r, _, _ := st.Report(id); r.State != abusewatch.ReportQueued {
 		t.Fatalf("approved again: %s, %q; want it queued for a retry", r.State, r.Error)
+	}
+	if end := retryRounds(t, p, st, again.Add(20*time.Minute), again.Add(25*time.Hour), 20*time.Minute); !end.Equal(again.Add(24 * time.Hour)) {
+		t.Errorf("approved again, gave up at %s, want a day after %s", end, again)
+	}
+	if r, _, _ := st.Report(id); !strings.Contains(r.Error, "gave up after 146 attempts since "+again.Format("2006-01-02 15:04")+" +0000 (retried for 1d)") {
+		t.Fatalf("a day after it was approved again: %s, %q", r.State, r.Error)
 	}
 }
 

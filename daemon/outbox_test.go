@@ -233,9 +233,14 @@ func TestTemporaryFailuresGiveUpAfterTheLimit(t *testing.T) {
 	p, st, _ := outboxPipeline(t, srv.Addr, "auto", parties[:1], "")
 	attack(t, st, "45.134.26.7", t0, 20)
 	p.Tick(t.Context(), t0)
-	p.Tick(t.Context(), t0.Add(25*time.Hour)) // past mail.give_up_after = "1d"
+	// A round every 20 minutes (twice mail.retry_max = "10m": each gap counts in full)
+	// past mail.give_up_after = "1d".
+	end := retryRounds(t, p, st, t0.Add(20*time.Minute), t0.Add(25*time.Hour), 20*time.Minute)
+	if !end.Equal(t0.Add(24 * time.Hour)) {
+		t.Errorf("gave up at %s, want a day after the first attempt", end)
+	}
 	failed := reportsIn(t, st, abusewatch.ReportFailed)
-	if len(failed) != 1 || !strings.Contains(failed[0].Error, "gave up after 2 attempts") {
+	if len(failed) != 1 || !strings.Contains(failed[0].Error, "gave up after 73 attempts since "+t0.Format("2006-01-02 15:04")+" +0000 (retried for 1d)") {
 		t.Fatalf("failed reports: %+v", failed)
 	}
 }
