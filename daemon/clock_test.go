@@ -63,7 +63,7 @@ func eventTimes(t *testing.T, cfg *Config, addr string) []time.Time {
 	return times
 }
 
-// A followed file's lines dated more than a day after they were read (a fleet host's
+// A followed file's lines dated more than maxSkew after they were read (a fleet host's
 // clock, written by a central rsyslog) are dated when they were read: 200 days ahead,
 // as the listener does. (Without a year, a backlog's line more than a day ahead is last
 // year's: a file read the first time may hold lines of eleven months ago, see
@@ -110,7 +110,7 @@ func TestAFollowedFilesLineDatedAheadIsDatedWhenRead(t *testing.T) {
 	if n := d.Pipeline().Counters.Redated.Load(); n != 6 {
 		t.Errorf("%d lines counted as redated; want 6", n)
 	}
-	if n := tap.count("WARN", "dated more than a day after it was read is dated when it was read", "source="+logFile, "host=web2"); n != 1 {
+	if n := tap.count("WARN", "dated more than 5 minutes after it was read is dated when it was read", "source="+logFile, "host=web2", "ahead=200 days"); n != 1 {
 		t.Errorf("%d warnings of web2's clock; want 1. The log:\n%s", n, strings.Join(tap.all(), "\n"))
 	}
 }
@@ -186,7 +186,7 @@ func TestAJournalEntryDatedAheadIsDatedWhenRead(t *testing.T) {
 			t.Errorf("an entry dated %s; want it dated when read (%s to %s)", at.UTC(), before.UTC(), after.UTC())
 		}
 	}
-	if n := tap.count("WARN", "dated more than a day after it was read", "host=web7"); n != 1 {
+	if n := tap.count("WARN", "dated more than 5 minutes after it was read", "host=web7", "ahead=200 days"); n != 1 {
 		t.Errorf("%d warnings of web7's clock; want 1. The log:\n%s", n, strings.Join(tap.all(), "\n"))
 	}
 }

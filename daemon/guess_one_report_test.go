@@ -146,40 +146,44 @@ func TestAGuessApprovedWhileAnotherWaitsGoesWithIt(t *testing.T) {
 	c := networkCase(t, r, "20.0.0.177.in-addr.arpa. 60 IN PTR vps20.freedns-shared.com.\nvps20.freedns-shared.com. 60 IN A 177.0.0.20\n"+
 		"20.1.0.177.in-addr.arpa. 60 IN PTR vps120.freedns-shared.com.\nvps120.freedns-shared.com. 60 IN A 177.0.1.20\n")
 
-	// A first report to the guess, approved and sent at 10:00: its cooldown runs to the 14th.
-	c.scan("177.0.0.20", scanDay, 8)
-	approveAll(t, c, guessed, scanDay.Add(2*time.Hour))
-	c.round(scanDay.Add(2 * time.Hour))
+	// A day before scanDay: the attack a day later must not be after the time the test
+	// runs (a scan dates no line after it read it, clock.go).
+	day := scanDay.Add(-24 * time.Hour)
+
+	// A first report to the guess, approved and sent at 10:00: its cooldown runs to the 13th.
+	c.scan("177.0.0.20", day, 8)
+	approveAll(t, c, guessed, day.Add(2*time.Hour))
+	c.round(day.Add(2 * time.Hour))
 	if m := c.mailsTo(guessed); len(m) != 1 {
 		t.Fatalf("%d mails to %s, want the approved one\n%s", len(m), guessed, c.logs)
 	}
-	cooled := scanDay.Add(2*time.Hour + 7*24*time.Hour)
+	cooled := day.Add(2*time.Hour + 7*24*time.Hour)
 
 	// A network attack from CUST-A's /28 with the guessed address: the desk's share
 	// goes, the guess's waits for approval; approved, it waits for the cooldown.
-	c.networkAttack(scanDay.Add(4*time.Hour), "177.0.0.1", "177.0.0.2", "177.0.0.3", "177.0.0.4", "177.0.0.5", "177.0.0.20")
-	for _, f := range approveAll(t, c, guessed, scanDay.Add(6*time.Hour)) {
+	c.networkAttack(day.Add(4*time.Hour), "177.0.0.1", "177.0.0.2", "177.0.0.3", "177.0.0.4", "177.0.0.5", "177.0.0.20")
+	for _, f := range approveAll(t, c, guessed, day.Add(6*time.Hour)) {
 		if !f.Until.Equal(cooled) || !strings.Contains(f.Why, "cooldown") || len(f.Joined) > 0 || f.Earliest {
 			t.Errorf("approve says of %s: %+v; want it held by the cooldown until %s", f.ID, f, cooled)
 		}
 	}
-	c.round(scanDay.Add(6 * time.Hour))
+	c.round(day.Add(6 * time.Hour))
 	queued := guessedTo(t, c, guessed, abusewatch.ReportQueued)
 	if len(queued) != 1 || !queued[0].NextAttempt.Equal(cooled) {
 		t.Fatalf("queued to %s: %+v; want the share, until %s\n%s", guessed, queued, cooled, c.logs)
 	}
 
 	// A day later the same from CUST-B's /28: its share joins the approved one.
-	c.networkAttack(scanDay.Add(28*time.Hour), "177.0.1.1", "177.0.1.2", "177.0.1.3", "177.0.1.4", "177.0.1.5", "177.0.1.20")
+	c.networkAttack(day.Add(28*time.Hour), "177.0.1.1", "177.0.1.2", "177.0.1.3", "177.0.1.4", "177.0.1.5", "177.0.1.20")
 	if m := c.mailsTo(deskB); len(m) != 1 {
 		t.Fatalf("%d mails to %s, want its share\n%s", len(m), deskB, c.logs)
 	}
-	for _, f := range approveAll(t, c, guessed, scanDay.Add(30*time.Hour)) {
+	for _, f := range approveAll(t, c, guessed, day.Add(30*time.Hour)) {
 		if !slices.Equal(f.Joined, []string{queued[0].ID}) || !f.Until.Equal(cooled) {
 			t.Errorf("approve says of %s: %+v; want it joined with %s, held by the cooldown until %s", f.ID, f, queued[0].ID, cooled)
 		}
 	}
-	c.round(scanDay.Add(30 * time.Hour))
+	c.round(day.Add(30 * time.Hour))
 	if q := guessedTo(t, c, guessed, abusewatch.ReportQueued); len(q) != 1 || len(q[0].Incidents) != 2 || !q[0].NextAttempt.Equal(cooled) {
 		t.Fatalf("queued to %s: %+v; want one report of both shares, until %s\n%s", guessed, q, cooled, c.logs)
 	}
@@ -191,7 +195,7 @@ func TestAGuessApprovedWhileAnotherWaitsGoesWithIt(t *testing.T) {
 	nothingWaits(t, c, guessed)
 	for _, mail := range m {
 		if text := mailText(t, []byte(mail)); strings.Contains(text, "177.0.1.20") {
-			saysAll(t, "the second mail to the guess", text, "177.0.0.20", "2026-12-07 12:05:00 +0000", "2026-12-08 12:05:00 +0000")
+			saysAll(t, "the second mail to the guess", text, "177.0.0.20", "2026-12-06 12:05:00 +0000", "2026-12-07 12:05:00 +0000")
 		}
 	}
 }

@@ -41,7 +41,7 @@ type Counters struct {
 	Continued atomic.Int64 // PostgreSQL's lines that continue the record before (detect.Continuation)
 	Events    atomic.Int64 // records recognised as events
 	Skipped   atomic.Int64 // records older than --since
-	Redated   atomic.Int64 // records dated more than a day after they were read, dated when read (clock.go)
+	Redated   atomic.Int64 // records dated more than maxSkew after they were read, or by a clock more than a month fast, dated when read (clock.go)
 	Stale     atomic.Int64 // syslog messages an attack rule recognised, dated more than policy.max_age before they arrived: no event (clock.go)
 	Incidents atomic.Int64 // incidents created or grown
 	Reports   atomic.Int64 // reports written to the outbox
@@ -528,26 +528,34 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	return shapesErr
 }
 
-// checkClock holds v, the verdict on rec, to the rules of clock.go. A record dated more
-// than maxAhead after it was read is dated when it was read, its event too, and the
-// host's clock is warned of (once a minute per source and host, with the count so far).
-// A syslog message dated more than policy.max_age before it arrived is warned of the same
-// way, and stale says that it makes no event.
+// checkClock holds v, the verdict on rec, to the rule of clock.go: no record is dated
+// after it was read (its event neither). One dated more than maxSkew after it was read,
+// or a syslog message's year-less one that a clock more than a month fast put more than
+// max_age back, is counted (redated) and its host's clock warned of, with the offset seen (once
+// a minute per source and host, with the count so far). A syslog message dated more than
+// policy.max_age before it arrived is warned of the same way, and stale says that it
+// makes no event.
 func (p *Pipeline) checkClock(rec abusewatch.Record, v *detect.Verdict, n *batchCounts) (stale bool) {
-	if t, ahead := believedTime(v.Header.Time, rec.Read); ahead {
+	j := clockRule{maxAge: p.cfg.Policy.MaxAge.Duration, zone: p.cfg.Detect.Timezone}.judge(rec, v.Header.Time)
+	switch j.verdict {
+	case clockAhead:
 		n.redated++
-		p.logClock("ahead", rec, v.Header, "a line dated more than a day after it was read is dated when it was read: the clock of the host that wrote it is wrong",
-			"redated", p.Counters.Redated.Load()+n.redated)
-		v.Header.Time = t
-		if v.Event.Class != "" {
-			v.Event.Time = t
-		}
-		return false
-	}
-	if rec.Source == syslogSource && staleOnArrival(v.Header.Time, rec.Read, p.cfg.Policy.MaxAge.Duration) {
+		p.logClock("ahead", rec, v.Header, "a line dated more than 5 minutes after it was read is dated when it was read: the clock of the host that wrote it is fast, "+
+			"or the host writes its local time without an offset from another zone than detect.timezone",
+			"ahead", offsetText(j.offset), "redated", p.Counters.Redated.Load()+n.redated)
+	case clockFast:
+		n.redated++
+		p.logClock("ahead", rec, v.Header, "syslog: a message without a year, dated more than policy.max_age before it arrived, is dated when it arrived: "+
+			"the clock of the host that wrote it is more than a month fast (its time is next year's, not last year's)",
+			"ahead", offsetText(j.offset), "redated", p.Counters.Redated.Load()+n.redated)
+	case clockBehind:
 		p.logClock("behind", rec, v.Header, "syslog: a message dated more than policy.max_age before it arrived makes no event: the sender's clock is far behind, or a relay held the message that long",
-			"max_age", p.cfg.Policy.MaxAge.String())
+			"behind", offsetText(j.offset), "max_age", p.cfg.Policy.MaxAge.String())
 		return true
+	}
+	v.Header.Time = j.time
+	if v.Event.Class != "" {
+		v.Event.Time = j.time
 	}
 	return false
 }

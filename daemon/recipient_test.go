@@ -113,6 +113,11 @@ func (c *recipientCase) read(addr string, at time.Time, n int) {
 	if err := os.WriteFile(log, []byte(b.String()), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
+	// Written when its last line was: a scan dates no line after the file's last write.
+	last := at.Add(time.Duration(2*(n-1)) * time.Second)
+	if err := os.Chtimes(log, last, last); err != nil {
+		c.t.Fatal(err)
+	}
 	if err := c.p.ScanFiles(c.t.Context(), []string{log}, time.Time{}); err != nil {
 		c.t.Fatal(err)
 	}

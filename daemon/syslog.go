@@ -102,9 +102,11 @@ type syslogListener struct {
 	quiet logLimiter // warnings a peer can repeat at will
 	names peerNames  // the hostname each peer gives
 
+	clock clockRule // what a message's time is believed (clock.go), as the pipeline believes it
+
 	// What SourceCounters has no field for; each is counted in c.Errors too, so that
 	// status and metrics show it meanwhile.
-	future atomic.Int64 // messages dated more than a day after they arrived, dated when they arrived
+	future atomic.Int64 // messages from a clock that is fast (clockAhead, clockFast), dated when they arrived
 }
 
 func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
@@ -116,7 +118,8 @@ func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
 		handshake:  syslogHandshakeTimeout,
 		readBuffer: udpReadBuffer,
 		dropsEvery: udpDropsEvery,
-		peers:      map[netip.Addr]int{}, quiet: logLimiter{every: quietInterval}}
+		peers:      map[netip.Addr]int{}, quiet: logLimiter{every: quietInterval},
+		clock: clockRule{maxAge: d.cfg.Policy.MaxAge.Duration, zone: d.cfg.Detect.Timezone}}
 	for _, n := range d.cfg.Syslog.Allow {
 		p, _ := parseNetwork(n) // validated
 		l.allow = append(l.allow, p)
@@ -677,16 +680,20 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 	if len(raw) >= maxLine {
 		l.c.Long.Add(1)
 	}
-	rec, ok, future := syslogRecord(parser, raw, peer, time.Now(), l.loc, &l.names)
+	rec, ok, sent := syslogRecord(parser, raw, peer, time.Now(), l.loc, &l.names)
 	if !ok {
 		l.logQuietly(slog.LevelWarn, "unparsed "+peer.String(), "syslog: a message without a <PRI> is counted as unparsed: its header cannot be believed",
 			"peer", peer, "start", quoteInput(raw))
 	}
-	if !future.IsZero() {
+	// The pipeline dates the message by the same rule and warns of the host it names;
+	// the sender's address, which a hostname does not prove, is known here.
+	if j := l.clock.judge(rec, sent); !sent.IsZero() && (j.verdict == clockAhead || j.verdict == clockFast) {
 		l.future.Add(1)
-		l.c.fail(1, "a message from "+peer.String()+" dated more than a day after it arrived (the sender's clock is wrong)")
-		l.logQuietly(slog.LevelWarn, "future "+peer.String(), "syslog: a message dated more than a day after it arrived is dated when it arrived: the sender's clock is wrong",
-			"peer", peer, "sent", future.UTC().Format(time.RFC3339), "arrived", rec.Read.UTC().Format(time.RFC3339), "redated", l.future.Load())
+		l.c.fail(1, "a message from "+peer.String()+" dated more than 5 minutes after it arrived (the sender's clock is fast, or it writes local time in another zone)")
+		l.logQuietly(slog.LevelWarn, "future "+peer.String(), "syslog: a message dated more than 5 minutes after it arrived is dated when it arrived: the sender's clock is fast, "+
+			"or it writes its local time without an offset from another zone than detect.timezone",
+			"peer", peer, "sent", rec.Read.Add(j.offset).UTC().Format(time.RFC3339), "arrived", rec.Read.UTC().Format(time.RFC3339),
+			"ahead", offsetText(j.offset), "redated", l.future.Load())
 	}
 	select {
 	case l.out <- sourceLine{rec: rec}:
@@ -701,42 +708,49 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 const unparsedMark = "\x00"
 
 // syslogRecord writes a received message as a line with an rsyslog-style header: the
-// sender's timestamp (or the time it arrived), its hostname (or, when it gives none, the
-// one names knows for peer: see peerNames), its program and PID, then the message. A
-// message the library cannot parse is kept as it came for detect, which reads more
-// header formats (nanoseconds in an RFC 5424 timestamp, as Go's time.RFC3339Nano writes
-// them) and counts the rest as unparsed; but only a message that starts with a <PRI>:
-// without one, nothing says the text is a syslog header at all, and its hostname (the
-// host that was hit), program and addresses must not be believed ("Dec  6 22:23:15
-// spoofhost2 sshd[300]: …" read as an attack on spoofhost2). Such a message is marked
-// so that detect counts it as unparsed, and ok is false.
+// sender's timestamp as it wrote it, its hostname (or, when it gives none, the one names
+// knows for peer: see peerNames), its program and PID, then the message. A message the
+// library cannot parse is kept as it came for detect, which reads more header formats
+// (nanoseconds in an RFC 5424 timestamp, as Go's time.RFC3339Nano writes them) and
+// counts the rest as unparsed; but only a message that starts with a <PRI>: without
+// one, nothing says the text is a syslog header at all, and its hostname (the host that
+// was hit), program and addresses must not be believed ("Dec  6 22:23:15 spoofhost2
+// sshd[300]: …" read as an attack on spoofhost2). Such a message is marked so that
+// detect counts it as unparsed, and ok is false.
 //
-// An RFC 3164 time has no year: withYear gives it one. A time more
-// than a day after read (a sender whose clock is wrong) is not believed: the record is
-// dated read, and future is the time the sender gave (zero when it was believed).
-func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location, names *peerNames) (rec abusewatch.Record, ok bool, future time.Time) {
+// The line is the evidence a report quotes: the admin looks for it in the host's own
+// log, so its time is the text the host wrote ("Dec  7 13:03:12", "2099-01-01T00:00:00Z"),
+// not the time the daemon believes. detect reads the time again from that text, the
+// record being Live (a year-less time up to a month ahead is this year's, as withYear
+// gives it), and the pipeline dates the event by the rule of clock.go. Only a time the
+// host did not write (RFC 5424's "-": the time it arrived) or wrote in a form detect
+// does not read (RFC 3164 with fractions of a second) is written as rsyslog writes the
+// time, from the one the library read. sent is the time detect will read in the line
+// (zero when none: the record is unparsed).
+func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.Time, loc *time.Location, names *peerNames) (rec abusewatch.Record, ok bool, sent time.Time) {
 	raw = bytes.TrimRight(raw, "\r\n\x00")
-	rec = abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read}
-	// line writes the record's line from its header's parts, its time no later than a
-	// day after read.
-	line := func(t time.Time, host, tag, msg string) (abusewatch.Record, bool, time.Time) {
-		if believed, ahead := believedTime(t, read); ahead {
-			t, future = believed, t
+	rec = abusewatch.Record{Source: syslogSource, Line: string(raw), Read: read, Live: true}
+	// line writes the record's line from its header's parts: the time as stamp, the
+	// host's text, when detect reads it there as t.
+	line := func(stamp string, t time.Time, host, tag, msg string) (abusewatch.Record, bool, time.Time) {
+		rest := " " + host + " " + tag + detect.TagSeparator(msg) + msg
+		if stamp != "" {
+			rec.Line = stamp + rest
+			if h, err := detect.ParseLiveHeader(rec.Line, read, loc); err == nil && h.Time.Equal(t) {
+				return rec, true, t
+			}
 		}
-		rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + " " + host + " " + tag + detect.TagSeparator(msg) + msg
-		return rec, true, future
+		rec.Line = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") + rest
+		return rec, true, t
 	}
 	asItCame := func() (abusewatch.Record, bool, time.Time) {
 		if !hasPRI(raw) {
 			rec.Line = unparsedMark + rec.Line
 			return rec, false, time.Time{}
 		}
-		// Read as detect will read it, to check its time.
-		if h, err := detect.ParseHeader(rec.Line, read, loc); err == nil {
-			if _, ahead := believedTime(h.Time, read); !ahead {
-				return rec, true, time.Time{}
-			}
-			return line(h.Time, names.host(peer, headerWord(h.Host, "")), headerTag(h.Program, h.PID), h.Message)
+		// Read as detect will read it, for the time the listener holds to clock.go.
+		if h, err := detect.ParseLiveHeader(rec.Line, read, loc); err == nil {
+			return rec, true, h.Time
 		}
 		return rec, true, time.Time{}
 	}
@@ -752,7 +766,7 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	case *rfc3164.SyslogMessage:
 		if msg.Hostname == nil {
 			if h, ok := ipv6Header(raw, read, loc); ok {
-				return line(h.Time, names.host(peer, headerWord(h.Host, "")), headerTag(h.Program, h.PID), h.Message)
+				return line(sentStamp(raw, false), h.Time, names.host(peer, headerWord(h.Host, "")), headerTag(h.Program, h.PID), h.Message)
 			}
 		}
 		b = &msg.Base
@@ -762,9 +776,9 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	if b.Message == nil {
 		return asItCame()
 	}
-	t := read
+	t, stamp := read, ""
 	if b.Timestamp != nil && !b.Timestamp.IsZero() {
-		t = *b.Timestamp
+		t, stamp = *b.Timestamp, sentStamp(raw, is5424)
 		if !is5424 && t.In(loc).Year() == 0 {
 			t = withYear(t, read, loc) // a year-less RFC 3164 time (see parser)
 		}
@@ -788,12 +802,34 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	// it writes to its files sends "sshd[1]:  Failed …" in RFC 3164. One leading space
 	// is the sender's, as detect drops a second space after the tag in a file.
 	msg := detect.DropSenderSpace(strings.TrimLeft(*b.Message, "\ufeff"))
-	return line(t, host, tag, msg)
+	return line(stamp, t, host, tag, msg)
+}
+
+// sentStamp is the text of the timestamp of raw, a message with a <PRI> the library
+// parsed: after RFC 5424's version, the first word; in RFC 3164, "Mmm dd hh:mm:ss" (the
+// day padded with a space or a zero) or an RFC 3339 time. "" for RFC 5424's "-". The
+// caller checks that detect reads it as the library did.
+func sentStamp(raw []byte, is5424 bool) string {
+	_, s, _ := strings.Cut(string(raw), ">")
+	if is5424 {
+		_, s, _ = strings.Cut(s, " ") // the version
+	}
+	if !is5424 && len(s) > 7 && s[3] == ' ' && s[6] == ' ' {
+		if end := strings.IndexByte(s[7:], ' '); end > 0 {
+			return s[:7+end]
+		}
+		return ""
+	}
+	stamp, _, _ := strings.Cut(s, " ")
+	if stamp == "-" {
+		return ""
+	}
+	return stamp
 }
 
 // withYear dates a year-less RFC 3164 time (detect.WithYear): up to a month after read
-// is a live sender whose clock is fast, whom syslogRecord dates when it arrived and warns
-// of (as for a followed file's line read as it was written; a file's backlog, which may
+// is a live sender whose clock is fast, whom the pipeline dates when it arrived and both
+// warn of (clock.go; as for a followed file's line read as it was written; a file's backlog, which may
 // hold lines of eleven months ago, allows a day).
 func withYear(t, read time.Time, loc *time.Location) time.Time {
 	if d, ok := detect.WithYear(t, read, detect.FastClock, loc); ok {
@@ -817,7 +853,7 @@ func headerTag(program string, pid int) string {
 // that names it by its address). go-syslog allows no colon in a hostname and takes
 // "2001" for the tag; detect's header parser reads the line as it reads it in a file.
 func ipv6Header(raw []byte, read time.Time, loc *time.Location) (detect.Header, bool) {
-	h, err := detect.ParseHeader(string(raw), read, loc)
+	h, err := detect.ParseLiveHeader(string(raw), read, loc)
 	if err != nil {
 		return h, false
 	}

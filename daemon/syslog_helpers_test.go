@@ -176,7 +176,7 @@ func waitCounter(t *testing.T, what string, c *atomic.Int64, want int64) {
 
 // sshdMessage is an RFC 5424 message from web1's sshd naming addr, dated an hour ago (a
 // fixed date would, once more than policy.max_age before the test runs, make no event:
-// see staleOnArrival). The date is always 20 bytes long.
+// see clockBehind). The date is always 20 bytes long.
 func sshdMessage(i int, addr string) string {
 	return fmt.Sprintf("<38>1 %s web1 sshd %d - - Failed password for root from %s port 22 ssh2", time.Now().UTC().Add(-time.Hour).Format(time.RFC3339), 1000+i, addr)
 }

@@ -58,7 +58,7 @@ func TestSyslogRsyslogProtocol23LeadingSpace(t *testing.T) {
 		} {
 			send.write()
 			l := run.record(t)
-			want := "2026-12-07T02:19:56.123456Z web2 sshd[205]:" + c.wantTail
+			want := "2026-12-07T02:19:56.123456+00:00 web2 sshd[205]:" + c.wantTail // the time as sent
 			if l.rec.Line != want {
 				t.Errorf("%s over %s: record %q\nwant %q", c.name, send.proto, l.rec.Line, want)
 			}

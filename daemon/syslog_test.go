@@ -21,8 +21,18 @@ func TestSyslogRecordFormats(t *testing.T) {
 			"2026-11-22T09:59:58.123456Z web7 sshd[4242]: Failed password for root from 3.3.3.3 port 5 ssh2"},
 		{"rfc5424 nil host and time", "<38>1 - - sshd - - - Invalid user x from 3.3.3.3 port 5",
 			"2026-11-22T10:00:00.000000Z [192.0.2.10] sshd: Invalid user x from 3.3.3.3 port 5"},
+		// The time as the host wrote it, which detect reads again, so that the admin finds
+		// the evidence in the host's own log.
 		{"rfc3164", "<38>Nov 22 09:59:58 web8 sshd[17]: Invalid user x from 3.3.3.3 port 5\n",
-			"2026-11-22T09:59:58.000000Z web8 sshd[17]: Invalid user x from 3.3.3.3 port 5"},
+			"Nov 22 09:59:58 web8 sshd[17]: Invalid user x from 3.3.3.3 port 5"},
+		{"rfc3164 RFC 3339 time", "<38>2026-11-22T18:59:58+09:00 web8 sshd[17]: Invalid user x from 3.3.3.3 port 5",
+			"2026-11-22T18:59:58+09:00 web8 sshd[17]: Invalid user x from 3.3.3.3 port 5"},
+		{"rfc5424 as sent", "<38>1 2026-11-22T18:59:58.12+09:00 web7 sshd 4242 - - Invalid user x from 3.3.3.3 port 5",
+			"2026-11-22T18:59:58.12+09:00 web7 sshd[4242]: Invalid user x from 3.3.3.3 port 5"},
+		// Fractions of a second in RFC 3164, which detect does not read there: written
+		// as rsyslog writes the time.
+		{"rfc3164 fractions", "<38>Nov 22 09:59:58.250 web8 sshd[17]: Invalid user x from 3.3.3.3 port 5",
+			"2026-11-22T09:59:58.250000Z web8 sshd[17]: Invalid user x from 3.3.3.3 port 5"},
 	} {
 		rec, ok, _ := syslogRecord(l.parser(), []byte(c.raw), peer, read, time.UTC, nil)
 		if rec.Line != c.want || rec.Source != "syslog" || !ok {

@@ -155,6 +155,25 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 	return d.explainHeader(rec, h)
 }
 
+// ParseLiveHeader is ParseHeader for a line read as it was written (abusewatch.Record.Live),
+// as Explain reads it: a time without a year may be up to FastClock after ref. The syslog
+// listener reads its messages so, to know the time the pipeline will read in them.
+func ParseLiveHeader(line string, ref time.Time, loc *time.Location) (Header, error) {
+	return parseHeader(line, ref, FastClock, loc)
+}
+
+// YearGuessed says whether the time in line's header has no year of its own (RFC 3164's
+// "Dec  7 13:03:12"): its year is the reader's guess, and the guess of a line from a
+// clock more than FastClock fast is a year back. A header read with references four
+// years apart gives a time four years apart then (four: Feb 29 stays Feb 29), and the
+// same time when its year is written.
+func YearGuessed(line string, loc *time.Location) bool {
+	ref := time.Now()
+	a, errA := parseHeader(line, ref, backlogAhead, loc)
+	b, errB := parseHeader(line, ref.AddDate(4, 0, 0), backlogAhead, loc)
+	return errA == nil && errB == nil && !a.Time.Equal(b.Time)
+}
+
 // explainControls classifies rec, whose line has its first control character at byte
 // at, with each control character replaced by "?": a record an attack rule recognises
 // so is that event (its user name and line shown with the "?"), since a user name is
