@@ -5,6 +5,7 @@ package daemon
 // pipeline (detect, store, correlate, outbox, maildir) with a clock the test sets.
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/mailer/mailtest"
 )
 
 // clockBackPipeline is periodPipeline whose warnings are kept.
@@ -206,4 +210,42 @@ func maildirMessages(t *testing.T, maildir string) []string {
 		out = append(out, string(b))
 	}
 	return out
+}
+
+// A possible compromise mailed while the clock is a day fast: after the clock was set
+// back, the attack that goes on is mailed again an hour after the round that found the
+// mail dated in the future, as if it had gone then, not a day and an hour after.
+func TestPossibleCompromiseMailedWhileTheClockWasFastIsMailedAgain(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, logged := alertPipeline(t, srv.Addr, "auto", "root@example.org")
+	inc := compromised(t, st, "91.240.118.5", "alice", "web1", t0, 6)
+	report := func(now time.Time) {
+		t.Helper()
+		if err := p.Report(t.Context(), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report(t0.Add(5*time.Minute).AddDate(0, 0, 1))
+	readAlert(t, srv.Next(t))
+	report(t0.Add(10 * time.Minute)) // NTP sets the clock back
+	srv.Nothing(t)
+	for i, at := range []time.Duration{20 * time.Minute, 75 * time.Minute} {
+		fail := inc.Evidence[0]
+		fail.Time, fail.Port = inc.Last.Add(time.Minute), uint16(41000+i)
+		fail.Line = fmt.Sprintf("web1 sshd[%d]: Failed password for root from 91.240.118.5 port %d ssh2", 34000+i, fail.Port)
+		inc.Evidence = append(inc.Evidence, fail)
+		inc.Last, inc.Count = fail.Time, inc.Count+1
+		if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+			t.Fatal(err)
+		}
+		report(t0.Add(at))
+		if at < time.Hour {
+			srv.Nothing(t) // within the hour of the round that found it
+		} else if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "9 events") {
+			t.Errorf("an hour on, the alert says\n%s\nwant 9 events", m.body)
+		}
+	}
+	if n := strings.Count(logged.String(), "possible compromises are recorded as mailed after now"); n != 1 {
+		t.Errorf("the mails dated after now are warned of %d times, want once:\n%s", n, logged)
+	}
 }
