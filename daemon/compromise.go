@@ -48,6 +48,10 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 		p.log.Warn("the state database does not say which possible compromises were mailed: some may be mailed again",
 			"err", err)
 	}
+	if n, newest := p.alerts.redate(now); n > 0 && p.stepped.first("alerts", newest) {
+		p.log.Warn("the clock was set back: possible compromises are recorded as mailed after now, while the clock was fast; they count as mailed now",
+			"incidents", n, "newest", newest, "now", now)
+	}
 	// Those mailed within the day are looked at again: another login from the address
 	// (a second account) leaves an incident marked already as it was, off the list.
 	watched := p.alerts.watched(now, ids)
@@ -183,6 +187,29 @@ func (m *alertMarks) load(now time.Time, seed func() error) error {
 	}
 	m.loaded = true
 	return errors.Join(serr, err)
+}
+
+// redate takes a mark whose mail is dated after now as mailed now, and says how many
+// it found and the newest of their dates: they were mailed while the clock was fast,
+// and it has been set back. Compared with now as it was, a growing compromise was
+// mailed again only when the clock came round to the wrong date and alertAgain after
+// it: a year for a round a year fast. When the mail went is not known, but an NTP step
+// comes soon after a boot with a bad clock: taken as now, the next mail of a growth
+// waits alertAgain from now, and the incident is watched alertWatched from now, as for
+// a mail that went now. (The login is a log's time, compared with the logs' times.)
+func (m *alertMarks) redate(now time.Time) (n int, newest time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, a := range m.sent {
+		if !a.at.After(now) {
+			continue
+		}
+		if n++; a.at.After(newest) {
+			newest = a.at
+		}
+		m.sent[id] = alertMark{login: a.login, at: now}
+	}
+	return n, newest
 }
 
 // seedAlertMarks gives the store of a version before the marks (they were in its

@@ -134,6 +134,7 @@ type Pipeline struct {
 	// senders: the syslog listener's, for the summary (syslogSenders).
 	senders *syslogSenders
 	quiet   logLimiter // the warnings of hosts' clocks (checkClock), per source and host
+	stepped clockBack  // the warnings of stored times after now: the daemon's clock was set back
 }
 
 // neverReport is policy.never_report as networks, and our own hosts' addresses

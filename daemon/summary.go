@@ -92,6 +92,9 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	byClass, byHost, byAddr, byNet := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	bySource, lastOf := map[string]int{}, map[string]time.Time{}
 	bySender, lastOfSender := map[string]int{}, map[string]time.Time{} // the syslog listener's, by host
+	if len(events) == total && total > 0 {
+		mark.Newest = events[len(events)-1].Time // oldest first; past the limit: unknown
+	}
 	for _, e := range events {
 		byClass[string(e.Class)]++
 		bySource[e.Source]++
@@ -498,6 +501,11 @@ func byteSize(n int64) string {
 // never two, however late the last one went; the first covers what the daemon read and
 // did since it started.
 func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
+	// Every round comes here after its deliveries, with or without a summary; a store
+	// that cannot say holds up no summary for a warning.
+	if err := p.warnFutureDeliveries(now); err != nil {
+		p.log.Warn("the deliveries cannot be read to look for some dated after now", "err", err)
+	}
 	if p.cfg.Summary.Time == "" || p.cfg.Mail.Admin == "" {
 		return nil
 	}
@@ -507,6 +515,11 @@ func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 	}
 	if !ok {
 		return p.startSummaries(now)
+	}
+	if last.After(now) {
+		if last, err = p.resumeSummaries(now, last); err != nil {
+			return err
+		}
 	}
 	due := SummaryDue(p.cfg.Summary.Time, p.zone(), now)
 	if !last.Before(due) {
@@ -518,12 +531,60 @@ func (p *Pipeline) Summarise(ctx context.Context, now time.Time) error {
 	} else if marked && mark.Start && mark.Sent.Equal(last) {
 		from = mark.From // the first summary
 	}
+	begin := from
 	from = maxTime(from, now.Add(-summaryMaxPeriod))
 	mark, err := p.SendSummary(ctx, from, now)
 	if err != nil {
 		return err
 	}
+	mark.Begin = begin
 	return p.store.SetSummaryMark(mark)
+}
+
+// resumeSummaries handles a last summary (or the schedule's start) dated after now,
+// sent: the clock was fast then and has been set back (NTP, after a bad RTC at boot).
+// Taken as it is, no summary went until the wrong date came round: a year for a round a
+// year fast; a day fast, the summary of the day went before the day had happened, the
+// one of the real day never, and that day's events were in none. Its mark is stored
+// again, its end moved back to where the events it did not count begin (they were
+// logged with the right time): after the newest event it counted, else the start of its
+// period, else the end of the summary before (its period lay wholly in the future).
+// So the next summary goes at the next summary.time and takes up those events, and no
+// period ends in the future. Its events dated in the future (logged by the fast clock)
+// it counted; a summary counts them again only when the clock comes to their date. It
+// returns the new end.
+func (p *Pipeline) resumeSummaries(now, last time.Time) (time.Time, error) {
+	m, marked, err := p.store.LastSummaryMark()
+	if err != nil {
+		return last, err
+	}
+	// A store of a version that kept no such marks: where its events began is not known,
+	// and a week (a late summary's longest period) may count some twice, none never.
+	end := now.Add(-summaryMaxPeriod)
+	switch {
+	case !marked || !m.Sent.Equal(last):
+	case !m.Newest.IsZero() && !m.Newest.After(now):
+		end = m.Newest.Add(time.Nanosecond) // a period takes its start in: this one was counted
+	case !m.From.After(now):
+		end = m.From
+	case !m.Begin.IsZero() && !m.Begin.After(now):
+		end = m.Begin
+	}
+	p.log.Warn("the clock was set back: the last daily summary is dated after now, sent while the clock was fast; the next goes at summary.time and starts where the events it did not count begin",
+		"summary_sent", last, "now", now, "next_from", end)
+	if !marked || !m.Sent.Equal(last) {
+		return end, p.store.SetSummarySent(end)
+	}
+	m.Sent, m.From = end, minTime(m.From, end)
+	for k, src := range m.Sources {
+		// A source that moved in that period did at some time up to now: shown as
+		// silent since the wrong date otherwise, and the summary's end is the mark's.
+		if src.Moved.After(end) {
+			src.Moved = end
+			m.Sources[k] = src
+		}
+	}
+	return end, p.store.SetSummaryMark(m)
 }
 
 // startSummaries starts the summaries' schedule at now, the time of the outbox round

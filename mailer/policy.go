@@ -116,12 +116,20 @@ func (p Policy) Hold(r abusewatch.Report, sent []Sent, now time.Time) (time.Time
 // LastTo is the newest report sent within the cooldown to any of the party's addresses
 // of contact (PartyEmails) or about its network: the cooldown is the responsible
 // party's. A national CERT's copy neither starts nor waits on it.
+//
+// A report dated after now is none of them, as for the hourly limit and the daily cap:
+// it went while the clock was fast, at a time nobody knows now that the clock was set
+// back. Its cooldown held the party until the wrong date came round and the cooldown
+// after it: for a year after one round a year fast, and the party's incidents grew
+// past policy.max_age meanwhile, never reported. Counted as sent now, it held the party
+// again at every round for as long. Left out, the party gets at most one more report
+// after the step back, and the daemon's log says it found reports dated in the future.
 func (p Policy) LastTo(contact abusewatch.Contact, sent []Sent, now time.Time) (Sent, bool) {
 	var last Sent
 	found := false
 	own := PartyEmails(contact)
 	for _, s := range sent {
-		if now.Sub(s.Time) >= p.Cooldown || (found && s.Time.Before(last.Time)) {
+		if now.Sub(s.Time) >= p.Cooldown || s.Time.After(now) || (found && s.Time.Before(last.Time)) {
 			continue
 		}
 		if (contact.Network.IsValid() && s.Network == contact.Network) || len(sharedAddresses(own, s.Emails)) > 0 {

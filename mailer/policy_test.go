@@ -47,6 +47,29 @@ func TestCooldownPerAddressAndPerNetwork(t *testing.T) {
 	}
 }
 
+// A report dated after now went while the clock was fast, which has been set back
+// since: it holds neither its address nor its network, as it holds no limit, while an
+// earlier one in the cooldown still does.
+func TestCooldownLeavesOutASendDatedAfterNow(t *testing.T) {
+	now := time.Date(2026, 11, 29, 7, 30, 0, 0, time.UTC)
+	p := Policy{Cooldown: 7 * 24 * time.Hour}
+	fast := Sent{Report: "fast", Time: time.Date(2027, 11, 20, 7, 30, 0, 0, time.UTC), Emails: []string{"abuse@hostco.example"},
+		Network: netip.MustParsePrefix("45.134.26.0/24")}
+	for _, r := range []abusewatch.Report{report("abuse@hostco.example", ""), report("noc@other.example", "45.134.26.0/24")} {
+		if until, why := p.Hold(r, []Sent{fast}, now); !until.IsZero() {
+			t.Errorf("%v: held by a report dated a year after now until %v (%q)", r.Contact.Emails, until, why)
+		}
+		if s, ok := p.LastTo(r.Contact, []Sent{fast}, now); ok {
+			t.Errorf("%v: LastTo gives the report dated after now: %v", r.Contact.Emails, s.Time)
+		}
+	}
+	earlier := Sent{Report: "earlier", Time: now.Add(-24 * time.Hour), Emails: []string{"abuse@hostco.example"}}
+	until, why := p.Hold(report("abuse@hostco.example", ""), []Sent{earlier, fast}, now)
+	if want := earlier.Time.Add(p.Cooldown); !until.Equal(want) || !strings.Contains(why, "cooldown") {
+		t.Errorf("the report of the day before: held until %v (%q), want %v", until, why, want)
+	}
+}
+
 func TestDomainHourlyLimitAndDailyCap(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var sent []Sent

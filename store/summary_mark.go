@@ -29,6 +29,13 @@ type SummaryMark struct {
 	// the time from From (the oldest line the store held then) on, Sent included, the
 	// time of the outbox round that started it, whose reports no summary counted.
 	Start bool `json:"start,omitempty"`
+	// Begin is where the events not summarised before it began (the end of the summary
+	// before, or the schedule's start): From, unless summaryMaxPeriod cut its period
+	// short. Newest is the time of the newest event it counted (zero: none). A summary
+	// sent while the clock was fast ends in the future once the clock is set back: the
+	// next starts from these (daemon's resumeSummaries), which are not.
+	Begin  time.Time `json:"begin,omitzero"`
+	Newest time.Time `json:"newest,omitzero"`
 }
 
 // SourceMark is a source's position at a summary and when it was last seen to move: by
