@@ -86,11 +86,10 @@ func (r clockRule) judge(rec abusewatch.Record, t time.Time) clockJudgement {
 		return clockJudgement{read, clockFast, t.AddDate(1, 0, 0).Sub(read)}
 	case rec.Source == syslogSource:
 		// Lines read from files are exempt: reading an old log for the first time keeps
-		// what it read and reports it as on the day. A syslog message is sent as it is
-		// written: dated as it says, it could only be reported as an attack of years ago
-		// (to a store with nothing newer, max_age counts from the newest event, which is
-		// its own), and dated when it arrived, a relay's backlog (rsyslog's imfile
-		// sending a host's old log) would be reported as current.
+		// what it read, for the admin (max_age keeps it from the outside). A syslog
+		// message is sent as it is written: dated as it says, it is an attack of long
+		// ago, never reported, and dated when it arrived, a relay's backlog (rsyslog's
+		// imfile sending a host's old log) would be reported as current.
 		return clockJudgement{t, clockBehind, t.Sub(read)}
 	}
 	return clockJudgement{t, clockBelieved, 0}
