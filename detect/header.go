@@ -35,9 +35,10 @@ type Header struct {
 
 // ParseHeader parses the syslog header of one log line. It reads RFC 3164 ("Feb 12
 // 14:10:21 host sshd[1]: msg", also with a year after the day), RFC 5424 ("<34>1
-// 2026-11-20T03:14:07.123Z host sshd 123 - - msg", also without the <PRI>) and rsyslog's
-// high-precision file format ("2026-11-20T03:14:07.123456+00:00 host sshd[123]: msg"),
-// each with an optional leading "<PRI>". A line without a syslog header or a <PRI> may
+// 2026-11-20T03:14:07.123Z host sshd 123 - - msg", also without the <PRI>), rsyslog's
+// high-precision file format ("2026-11-20T03:14:07.123456+00:00 host sshd[123]: msg",
+// "t" and "z" in either case) and journalctl's -o short-unix and -o short-full
+// (parseJournalctlTime), each with an optional leading "<PRI>". A line without a syslog header or a <PRI> may
 // be in the log format of exim's mainlog, vsftpd's vsftpd.log or proftpd's SystemLog:
 // the header names the service as the program (see native.go).
 //
@@ -100,6 +101,14 @@ func parseSyslog(s string, ref time.Time, ahead time.Duration, loc *time.Locatio
 	default:
 		t, rest, err := parse3164Time(s, ref, ahead, loc)
 		if err != nil {
+			// journalctl's -o short-unix and -o short-full are no syslog's, and rarer:
+			// tried only when the line is not RFC 3164.
+			if t, rest, ok, jerr := parseJournalctlTime(s, loc); ok {
+				if jerr != nil {
+					return Header{}, jerr
+				}
+				return parseHostTag(t, rest)
+			}
 			return Header{}, err
 		}
 		return parseHostTag(t, rest)
@@ -261,7 +270,8 @@ var months = map[string]time.Month{
 }
 
 // parseRFC3339 reads an RFC 3339 timestamp; one without a zone is in loc. A zone written
-// without its colon ("+0000", as journalctl -o short-iso of systemd 252 writes it) is read too.
+// without its colon ("+0000", as journalctl -o short-iso of systemd 252 writes it) is read
+// too, and the "t" and "z" RFC 3339 allows in lower case.
 func parseRFC3339(s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
@@ -271,6 +281,11 @@ func parseRFC3339(s string, loc *time.Location) (time.Time, error) {
 	}
 	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc); err == nil {
 		return t, nil
+	}
+	if strings.ContainsAny(s, "tz") {
+		// RFC 3339 section 5.6: "T" and "Z" may be lower case; Go's layouts take
+		// only upper case. Nothing else in the stamp has a case.
+		return parseRFC3339(strings.ToUpper(s), loc)
 	}
 	return time.Time{}, fmt.Errorf("bad RFC 3339 timestamp %q", prefix(s, 40))
 }
