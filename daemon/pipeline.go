@@ -133,7 +133,8 @@ type Pipeline struct {
 	alerts *alertMarks // the possible compromises mailed to the admin
 	// senders: the syslog listener's, for the summary (syslogSenders).
 	senders *syslogSenders
-	quiet   logLimiter // the warnings of hosts' clocks (checkClock), per source and host
+	quiet   logLimiter   // the warnings of hosts' clocks (checkClock), per source and host
+	times   *sourceTimes // each source's last time, for the repeated hour of autumn (shared like Counters)
 }
 
 // neverReport is policy.never_report as networks, and our own hosts' addresses
@@ -187,6 +188,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		alerts:      &alertMarks{st: st},
 		senders:     &syslogSenders{},
 		quiet:       logLimiter{every: quietInterval},
+		times:       &sourceTimes{},
 	}, nil
 }
 
@@ -418,8 +420,11 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		}
 		events = append(events, ev)
 	}
+	// Each source's lines are read in the order they were written: their local times
+	// of autumn's repeated hour are dated by that order.
+	times := p.times.begin()
 	for _, rec := range recs {
-		v := p.detector.Explain(rec)
+		v := p.detector.ExplainInOrder(rec, times.source(rec.Source))
 		stale = false
 		if v.Outcome != detect.Unparsed && v.Outcome != detect.Continuation {
 			stale = p.checkClock(rec, &v, &n)
@@ -474,6 +479,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	if err != nil {
 		return err
 	}
+	times.keep()
 	if senders != nil {
 		p.senders.saw(senders)
 	}

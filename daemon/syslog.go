@@ -762,11 +762,11 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	if b.Message == nil {
 		return asItCame()
 	}
-	t := read
+	t, local := read, false
 	if b.Timestamp != nil && !b.Timestamp.IsZero() {
 		t = *b.Timestamp
 		if !is5424 && t.In(loc).Year() == 0 {
-			t = withYear(t, read, loc) // a year-less RFC 3164 time (see parser)
+			t, local = withYear(t, read, loc), true // a year-less RFC 3164 time (see parser)
 		}
 	}
 	given := ""
@@ -774,6 +774,9 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 		given = headerWord(*b.Hostname, "")
 	}
 	host := names.host(peer, given)
+	if local {
+		t = names.localTime(host, t, read) // autumn's repeated hour: by the host's order
+	}
 	tag := "-"
 	if b.Appname != nil {
 		tag = headerWord(*b.Appname, "-")
@@ -838,6 +841,7 @@ const maxNamedPeers = 4096
 type peerNames struct {
 	mu    sync.Mutex
 	names map[netip.Addr]string // "" once the sender named two hosts
+	times senderTimes           // each host's last local time (syslog_times.go)
 }
 
 // host is the host a message from peer is from: given, when it is not "".
