@@ -133,8 +133,9 @@ type Pipeline struct {
 	alerts *alertMarks // the possible compromises mailed to the admin
 	// senders: the syslog listener's, for the summary (syslogSenders).
 	senders *syslogSenders
-	quiet   logLimiter // the warnings of hosts' clocks (checkClock), per source and host
-	stepped clockBack  // the warnings of stored times after now: the daemon's clock was set back
+	quiet   logLimiter   // the warnings of hosts' clocks (checkClock), per source and host
+	stepped clockBack    // the warnings of stored times after now: the daemon's clock was set back
+	times   *sourceTimes // each source's last time, for the repeated hour of autumn (shared like Counters)
 }
 
 // neverReport is policy.never_report as networks, and our own hosts' addresses
@@ -188,6 +189,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		alerts:      &alertMarks{st: st},
 		senders:     &syslogSenders{},
 		quiet:       logLimiter{every: quietInterval},
+		times:       &sourceTimes{},
 	}, nil
 }
 
@@ -419,8 +421,11 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		}
 		events = append(events, ev)
 	}
+	// Each source's lines are read in the order they were written: their local times
+	// of autumn's repeated hour are dated by that order.
+	times := p.times.begin()
 	for _, rec := range recs {
-		v := p.detector.Explain(rec)
+		v := p.detector.ExplainInOrder(rec, times.source(rec.Source))
 		stale = false
 		if v.Outcome != detect.Unparsed && v.Outcome != detect.Continuation {
 			stale = p.checkClock(rec, &v, &n)
@@ -475,6 +480,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	if err != nil {
 		return err
 	}
+	times.keep()
 	if senders != nil {
 		p.senders.saw(senders)
 	}

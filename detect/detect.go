@@ -125,27 +125,42 @@ type Verdict struct {
 }
 
 // Explain classifies rec like Classify and says which rule decided (for `rules test`).
+// It knows nothing of the lines before rec (see ExplainInOrder).
 func (d *Detector) Explain(rec abusewatch.Record) Verdict {
+	return d.ExplainInOrder(rec, nil)
+}
+
+// ExplainInOrder is Explain of rec, the next line of a source read in the order it was
+// written, whose lines before it seen remembers: a local time of the hour an autumn
+// clock change repeats is then dated by the source's order (SourceTimes.Local), and
+// seen remembers rec's time. A nil seen knows nothing (the first pass of that hour,
+// unless rec is live).
+func (d *Detector) ExplainInOrder(rec abusewatch.Record, seen *SourceTimes) Verdict {
 	ref := rec.Read
 	if ref.IsZero() {
 		ref = time.Now()
 	}
-	ahead := backlogAhead
+	dt := dating{ref: ref, ahead: backlogAhead, loc: d.loc, year: rec.Year}
 	if rec.Live {
-		ahead = FastClock
+		dt.ahead = FastClock
 	}
-	h, err := parseHeader(rec.Line, ref, ahead, d.loc)
+	h, err := parseHeader(rec.Line, &dt)
 	if d.postgres != nil {
 		h, err = d.readPostgres(rec, h, err)
 	}
 	if err != nil {
 		var control *controlError
 		if errors.As(err, &control) {
-			if v, ok := d.explainControls(rec, control.at); ok {
+			if v, ok := d.explainControls(rec, control.at, seen); ok {
 				return v
 			}
 		}
 		return Verdict{Outcome: Unparsed, Err: err}
+	}
+	if h.local {
+		h.Time = seen.Local(h.Time, rec.Read, rec.Live)
+	} else if !h.continued {
+		seen.Saw(h.Time)
 	}
 	if d.sourceHost != nil && !h.namesHost() {
 		if host := d.sourceHost(rec.Source); host != "" {
@@ -159,7 +174,7 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 // as Explain reads it: a time without a year may be up to FastClock after ref. The syslog
 // listener reads its messages so, to know the time the pipeline will read in them.
 func ParseLiveHeader(line string, ref time.Time, loc *time.Location) (Header, error) {
-	return parseHeader(line, ref, FastClock, loc)
+	return parseHeader(line, &dating{ref: ref, ahead: FastClock, loc: loc})
 }
 
 // YearGuessed says whether the time in line's header has no year of its own (RFC 3164's
@@ -169,8 +184,8 @@ func ParseLiveHeader(line string, ref time.Time, loc *time.Location) (Header, er
 // same time when its year is written.
 func YearGuessed(line string, loc *time.Location) bool {
 	ref := time.Now()
-	a, errA := parseHeader(line, ref, backlogAhead, loc)
-	b, errB := parseHeader(line, ref.AddDate(4, 0, 0), backlogAhead, loc)
+	a, errA := parseHeader(line, &dating{ref: ref, ahead: backlogAhead, loc: loc})
+	b, errB := parseHeader(line, &dating{ref: ref.AddDate(4, 0, 0), ahead: backlogAhead, loc: loc})
 	return errA == nil && errB == nil && !a.Time.Equal(b.Time)
 }
 
@@ -184,21 +199,30 @@ func YearGuessed(line string, loc *time.Location) bool {
 // differs): a header holding one is not believed. Nor is a line that starts with one:
 // the daemon marks a syslog message without a <PRI> with a NUL at its start so that it
 // is never read (unparsedMark).
-func (d *Detector) explainControls(rec abusewatch.Record, at int) (Verdict, bool) {
+func (d *Detector) explainControls(rec abusewatch.Record, at int, seen *SourceTimes) (Verdict, bool) {
 	if at == 0 {
 		return Verdict{}, false
 	}
+	// Each reading starts from what seen knew before the line; seen learns of it only
+	// when it is read.
+	var before, read, other SourceTimes
+	if seen != nil {
+		before = *seen
+	}
+	read, other = before, before
 	line := rec.Line
 	rec.Line = replaceControls(line, '?')
-	v := d.Explain(rec)
+	v := d.ExplainInOrder(rec, &read)
 	if v.Outcome != Recognised {
 		return Verdict{}, false
 	}
 	rec.Line = replaceControls(line, '!')
-	other := d.Explain(rec).Header
 	h := v.Header
-	if !h.Time.Equal(other.Time) || h.Host != other.Host || h.Program != other.Program || h.PID != other.PID || h.format != other.format {
+	if o := d.ExplainInOrder(rec, &other).Header; !h.Time.Equal(o.Time) || h.Host != o.Host || h.Program != o.Program || h.PID != o.PID || h.format != o.format {
 		return Verdict{}, false
+	}
+	if seen != nil {
+		*seen = read
 	}
 	return v, true
 }
