@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"maps"
 	"net/netip"
@@ -72,6 +73,14 @@ type Store struct {
 	// the counters and a seal have held at once (daily.go).
 	pendingLimit int
 	sealPeak     int
+	// behindFilters are the filters of the active scopes of the days behind in the
+	// activity index (active_filter.go); a day behind without one is read from its
+	// parts alone.
+	behindFilters map[uint32]*scopeFilter
+	filterSeed    maphash.Seed
+	// indexEverySeal puts every seal in the activity index at once, as versions
+	// before did: the reference the tests hold the days behind to.
+	indexEverySeal bool
 
 	migrated *Migration // what this open did to an older file; nil: nothing
 }
@@ -172,8 +181,12 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{db: db, path: path, cache: newBlockCache(50_000), pendingLimit: defaultPendingLimit}
+	s = &Store{db: db, path: path, cache: newBlockCache(50_000), pendingLimit: defaultPendingLimit, filterSeed: maphash.MakeSeed()}
 	if err := s.init(create); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if err := s.loadBehindFilters(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
