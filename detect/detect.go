@@ -281,6 +281,12 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 		// the rest of its text names users and databases as the client wrote them.
 		return v
 	}
+	if d.attack.writesPTR(h.Program) && !d.numeric[h.Program] {
+		// A program that names its client by its unchecked reverse name (pure-ftpd,
+		// login) writes that name in the generic positions too (PAM's rhost=, which it
+		// sets): an address there may be a PTR record's text.
+		return v
+	}
 	if addr, port, ok := GenericAddr(h.Program, msg); ok {
 		v.Event = abusewatch.Event{
 			Time: h.Time, Class: abusewatch.ClassUnknown, Addr: addr, Port: port,

@@ -105,6 +105,17 @@ func TestPTRSlotAddressNeedsTheAdminsWord(t *testing.T) {
 					}
 				}
 			}
+			// Nor is an address in a generic position of these programs an event of
+			// class unknown: PAM's rhost= is the same unchecked host.
+			for _, line := range []string{
+				"Dec  7 18:14:35 tel1 login[1]: PAM 2 more authentication failures; logname=LOGIN uid=0 euid=0 tty=/dev/pts/1 ruser= rhost=8.8.8.8  user=root",
+				"Dec  7 18:14:35 ftp1 pure-ftpd: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=pure-ftpd ruser=admin rhost=8.8.8.8  user=admin",
+			} {
+				v := tt.d.Explain(record(line))
+				if v.Outcome != Unknown || v.Event.Addr.IsValid() != tt.wantAddr {
+					t.Errorf("%s: %v %s from %v, want unknown, with the address only when declared", line, v.Outcome, v.Event.Class, v.Event.Addr)
+				}
+			}
 			if tt.wantAddr && events != 11 {
 				t.Errorf("%d events, want 11", events)
 			}

@@ -110,6 +110,9 @@ type AttackRules struct {
 	rules     []*attackRule
 	byProgram map[string]*attackSet // rules for that program and for any, in file order
 	any       attackSet             // rules for any program
+	// ptrPrograms are the programs a rule of which has a <PTR> slot: they write the
+	// client's unchecked reverse name where they name the client.
+	ptrPrograms map[string]bool
 }
 
 // attackSet is the rules that apply to one program, indexed by their literal prefixes.
@@ -188,6 +191,14 @@ func LoadAttackRuleDirs(dirs ...RuleDir) (*AttackRules, error) {
 		}
 	}
 	for i, r := range a.rules {
+		if r.ptr >= 0 {
+			for _, p := range programs[i] {
+				if a.ptrPrograms == nil {
+					a.ptrPrograms = map[string]bool{}
+				}
+				a.ptrPrograms[p] = true
+			}
+		}
 		if programs[i] == nil {
 			a.any.add(r)
 			for _, set := range a.byProgram {
@@ -347,6 +358,12 @@ func (a *AttackRules) Len() int {
 		return 0
 	}
 	return len(a.rules)
+}
+
+// writesPTR says whether a rule of program reads a <PTR> slot: the program names its
+// client by an unchecked reverse lookup there, and in the PAM rhost= it sets.
+func (a *AttackRules) writesPTR(program string) bool {
+	return a != nil && a.ptrPrograms[program]
 }
 
 // forProgram returns the rules that apply to records of program, in file order.
