@@ -283,8 +283,8 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 	}
 	if d.attack.writesPTR(h.Program) && !d.numeric[h.Program] {
 		// A program that names its client by its unchecked reverse name (pure-ftpd,
-		// login) writes that name in the generic positions too (PAM's rhost=, which it
-		// sets): an address there may be a PTR record's text.
+		// login) may write that name in the generic positions too (login sets it as
+		// PAM's rhost=): an address there may be a PTR record's text.
 		return v
 	}
 	if addr, port, ok := GenericAddr(h.Program, msg); ok {
