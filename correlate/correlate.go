@@ -823,13 +823,18 @@ func networkOf(a netip.Addr, b int) netip.Prefix {
 }
 
 // ForgeableClasses are the classes whose events are always evidence a forged source
-// address could have made: every packet the kernel firewall rules log ("port-probe",
-// and "firewall-accept", what ufw let through: the first packet of a connection), and
-// BIND's refused queries ("refused-query"), which come over UDP (a zone transfer comes
-// over TCP, but the line does not say which, so it is judged as the queries are).
+// address, or a client's own text, could have made: every packet the kernel firewall
+// rules log ("port-probe", and "firewall-accept", what ufw let through: the first
+// packet of a connection), BIND's refused queries ("refused-query"), which come over
+// UDP (a zone transfer comes over TCP, but the line does not say which, so it is judged
+// as the queries are), TCP wrappers' and xinetd's refusals ("wrapper-refused"), which
+// guard UDP services too and do not say which, and MariaDB's and MySQL's lines
+// ("mysql-auth-failure", "mysql-protocol-probe"), whose client writes whole lines of
+// its own with newlines in its user name (configs/rules/attack.d/mysql).
 // correlate.reportable may not name them (check-config refuses it): counted by day,
 // such a class would make a recurrence of forged packets look like a real attack.
-var ForgeableClasses = []abusewatch.Class{"port-probe", "firewall-accept", "refused-query"}
+var ForgeableClasses = []abusewatch.Class{"port-probe", "firewall-accept", "refused-query", "wrapper-refused",
+	"mysql-auth-failure", "mysql-protocol-probe"}
 
 // Forgeable says whether every event of class is forgeable (ForgeableClasses).
 func Forgeable(class abusewatch.Class) bool { return slices.Contains(ForgeableClasses, class) }

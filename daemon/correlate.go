@@ -92,7 +92,7 @@ func (c *Config) validateCorrelate() error {
 	// named it would believe such events make reports.
 	for _, class := range k.Reportable {
 		if correlate.Forgeable(abusewatch.Class(class)) {
-			return bad("correlate.reportable", "names %q, whose events are always forgeable (%s): anyone can send them with another's source address, so they never make an outside report; remove it (such events still count toward incidents, for you)",
+			return bad("correlate.reportable", "names %q, whose events are always forgeable (%s): anyone can make them name another's address, so they never make an outside report; remove it (such events still count toward incidents, for you)",
 				class, forgeableWhy(abusewatch.Class(class)))
 		}
 	}
@@ -155,6 +155,10 @@ func forgeableWhy(class abusewatch.Class) string {
 		return "DNS queries come over UDP, whose source address is not checked"
 	case "firewall-accept":
 		return "the first packet of a connection, logged before any handshake"
+	case "wrapper-refused":
+		return "TCP wrappers and xinetd refuse UDP services too, after one datagram, and their line does not say which"
+	case "mysql-auth-failure", "mysql-protocol-probe":
+		return "MariaDB and MySQL log a client's user name with its newlines, so a client that connects writes whole lines of its own"
 	}
 	return "packets a firewall logged, none of which completed a handshake"
 }

@@ -69,6 +69,7 @@ type Detector struct {
 	loc        *time.Location
 	sourceHost func(source string) string          // see WithSourceHosts; nil: this machine
 	postgres   func(source string) *PostgresPrefix // see WithPostgresPrefixes; nil: none declared
+	numeric    map[string]bool                     // see WithNumericHosts: programs whose <PTR> is an address
 }
 
 // New returns a Detector. Nil rule sets match nothing; a nil loc means time.Local, the
@@ -99,6 +100,21 @@ func (d *Detector) WithSourceHosts(hostOf func(source string) string) *Detector 
 func (d *Detector) WithPostgresPrefixes(prefixOf func(source string) *PostgresPrefix) *Detector {
 	declared := *d
 	declared.postgres = prefixOf
+	return &declared
+}
+
+// WithNumericHosts returns a Detector that takes an address in a <PTR> slot of the
+// records of programs (their syslog names: "pure-ftpd") as the client's: the admin
+// declares that these programs write the client's address there, not the name its
+// reverse DNS gave (pure-ftpd with DontResolve, -H). Without the declaration an address
+// there makes no event, as whoever owns the client's address writes its PTR record,
+// and "8.8.8.8" is a name glibc returns as it is.
+func (d *Detector) WithNumericHosts(programs []string) *Detector {
+	declared := *d
+	declared.numeric = make(map[string]bool, len(programs))
+	for _, p := range programs {
+		declared.numeric[p] = true
+	}
 	return &declared
 }
 
@@ -286,7 +302,7 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 	}
 	var caps [maxFastCaps]int
 	if r, m := d.attack.forProgram(h.Program).match(msg, &caps); r != nil {
-		ev, err := r.event(msg, m)
+		ev, err := r.event(msg, m, d.numeric[h.Program])
 		if err != nil {
 			return Verdict{Outcome: Unknown, Header: h, Rule: r.String(), Err: err}
 		}
@@ -306,6 +322,12 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 	if h.Program == postgresProgram {
 		// The address of PostgreSQL's records is the prefix's, which the rules read;
 		// the rest of its text names users and databases as the client wrote them.
+		return v
+	}
+	if d.attack.writesPTR(h.Program) && !d.numeric[h.Program] {
+		// A program that names its client by its unchecked reverse name (pure-ftpd,
+		// login) may write that name in the generic positions too (login sets it as
+		// PAM's rhost=): an address there may be a PTR record's text.
 		return v
 	}
 	if addr, port, ok := GenericAddr(h.Program, msg); ok {
@@ -338,8 +360,15 @@ func unrepeat(msg string) string {
 	return strings.TrimPrefix(inner[:len(inner)-1], " ")
 }
 
-// event fills the fields the rule captured from msg; m is the submatch index.
-func (r *attackRule) event(msg string, m []int) (abusewatch.Event, error) {
+// errPTRAddress is why a record whose <PTR> slot holds an address makes no event.
+var errPTRAddress = errors.New("an address where the program writes the client's reverse DNS name unchecked (whoever owns the client's address may make its PTR record read \"8.8.8.8\"): no event, unless [detect] numeric_hosts names the program, which then writes addresses there")
+
+// errNameAddress is why a record whose <NAME> slot alone holds an address makes no event.
+var errNameAddress = errors.New("an address where the rule reads a host name (<NAME>): no event; a rule reads an address with <HOST>, and with <PTR> where the program may write either")
+
+// event fills the fields the rule captured from msg; m is the submatch index. numeric
+// says the admin declared that the record's program writes addresses in <PTR> slots.
+func (r *attackRule) event(msg string, m []int, numeric bool) (abusewatch.Event, error) {
 	group := func(i int) string {
 		if i < 0 || m[2*i] < 0 {
 			return ""
@@ -356,10 +385,28 @@ func (r *attackRule) event(msg string, m []int) (abusewatch.Event, error) {
 	if strings.Contains(ev.Flags, "  ") {
 		ev.Flags = strings.Join(strings.Fields(ev.Flags), " ")
 	}
+	if ptr := group(r.ptr); ptr != "" {
+		if a, err := netip.ParseAddr(ptr); err == nil && a.Zone() == "" {
+			if !numeric {
+				return abusewatch.Event{}, errPTRAddress
+			}
+			ev.Addr = a.Unmap()
+		} else if strings.Contains(ptr, ":") {
+			return abusewatch.Event{}, fmt.Errorf("no address: %q", prefix(ptr, 45))
+		} else {
+			ev.Name = ptr // the lookup stage never resolves a name alone into an address
+		}
+	}
 	if ev.Name == "" {
 		// nothing to check
-	} else if a, err := netip.ParseAddr(ev.Name); err == nil && a.Zone() == "" {
-		ev.Name, ev.Addr = "", a.Unmap() // a "name" that is an address (tcpd logs both) is no name
+	} else if _, err := netip.ParseAddr(ev.Name); err == nil {
+		// A "name" that is an address: tcpd's "NAME (ADDR)" when the two are equal,
+		// whose <HOST> gives the address. A <NAME> alone never does: a program that
+		// writes a name there may have taken it from a PTR record.
+		if r.host < 0 {
+			return abusewatch.Event{}, errNameAddress
+		}
+		ev.Name = ""
 	}
 	if host := group(r.host); host != "" || (r.host >= 0 && ev.Name == "") {
 		addr, err := netip.ParseAddr(host)
@@ -368,7 +415,7 @@ func (r *attackRule) event(msg string, m []int) (abusewatch.Event, error) {
 		}
 		ev.Addr = addr.Unmap()
 	}
-	if r.name >= 0 && r.host < 0 && !ev.Addr.IsValid() && ev.Name == "" {
+	if (r.name >= 0 || r.ptr >= 0) && r.host < 0 && !ev.Addr.IsValid() && ev.Name == "" {
 		return abusewatch.Event{}, fmt.Errorf("no host name")
 	}
 	for _, p := range []struct {
