@@ -118,6 +118,16 @@ func TestScanDatesAYearOldBacklogByTheFileOrder(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := localTimesConfig(t, dir)
+			// policy.max_age counts back from now: to June 1, 2026, whenever the test
+			// runs, between last year's attack and this year's.
+			doc, err := os.ReadFile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			maxAge := fmt.Sprintf("max_age = \"%ds\"\n", int(time.Since(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)).Seconds()))
+			if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "max_age = \"0s\"\n", maxAge, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			file := filepath.Join(dir, name)
 			if err := os.WriteFile(file, content, 0o644); err != nil {
 				t.Fatal(err)
