@@ -42,8 +42,11 @@ var (
 	sshdProcesses    = []string{"sshd", "sshd-session", "sshd-auth"}
 	dovecotProcesses = []string{"dovecot", "log", "auth", "imap-login", "pop3-login", "submission-login", "managesieve-login"}
 	mysqlProcesses   = []string{"mariadbd", "mysqld"}
-	sendmailNames    = []string{"sendmail", "sendmail-mta", "sm-mta"}
-	eximProcesses    = []string{"exim", "exim4"}
+	sendmailNames    = []string{"sendmail", "sendmail-mta", "sm-mta", "sendmail.sendmail"} // RHEL's, by alternatives
+	// The FTP daemons of the shipped rules' first line, started by inetd under one
+	// another's names.
+	ftpdNames     = []string{"ftpd", "in.ftpd", "wu-ftpd", "wu.ftpd", "in.wuftpd", "inetutils-ftpd"}
+	eximProcesses = []string{"exim", "exim4"}
 	// Courier's daemons log through courierlogger, which takes their name.
 	courierProcesses = []string{"courierlogger", "couriertcpd", "imapd", "imapd-ssl", "pop3d", "pop3d-ssl", "imaplogin", "pop3login", "courierpop3login"}
 )
@@ -76,11 +79,11 @@ var journalPrograms = map[string]journalProgram{
 	"vsftpd":           {names: []string{"vsftpd"}},
 	"proftpd":          {names: []string{"proftpd"}},
 	"pure-ftpd":        {names: []string{"pure-ftpd"}},
-	"ftpd":             {names: []string{"ftpd"}},
-	"wu-ftpd":          {names: []string{"wu-ftpd", "ftpd"}},
-	"wu.ftpd":          {names: []string{"wu.ftpd", "ftpd"}},
-	"in.ftpd":          {names: []string{"in.ftpd", "ftpd"}},
-	"in.wuftpd":        {names: []string{"in.wuftpd", "ftpd"}},
+	"ftpd":             {names: ftpdNames},
+	"wu-ftpd":          {names: ftpdNames},
+	"wu.ftpd":          {names: ftpdNames},
+	"in.ftpd":          {names: ftpdNames},
+	"in.wuftpd":        {names: ftpdNames},
 	"login":            {names: []string{"login"}},
 	"su":               {names: []string{"su"}},
 	"su-l":             {names: []string{"su"}},
