@@ -73,6 +73,21 @@ func incidentsIn(t *testing.T, st *store.Store) int {
 	return n
 }
 
+// incidentDigests are the incidents st holds, by ID: their rule, first and last event,
+// events and sources.
+func incidentDigests(t *testing.T, st *store.Store) map[string]string {
+	t.Helper()
+	incs, _, err := st.IncidentsSince(time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, inc := range incs {
+		out[inc.ID] = fmt.Sprintf("%s %s %s–%s %d events %v", inc.Rule, inc.Network, inc.First.Format(time.TimeOnly), inc.Last.Format(time.TimeOnly), inc.Count, inc.Sources)
+	}
+	return out
+}
+
 // A batch's events are committed, then the disk fills and its incidents' write fails:
 // the events stay past the store's correlation mark. The disk freed, the next batch (or
 // a tick of the daemon, or the next start) correlates them first, logs at warning
@@ -174,8 +189,14 @@ func TestACorrelationThatFailedIsCaughtUp(t *testing.T) {
 			if err != nil || changed != 0 {
 				t.Errorf("re-correlating what was caught up changed %d incidents (%v); want none", changed, err)
 			}
-			if n := incidentsIn(t, st); n != want {
-				t.Errorf("%d incidents after going over them again; want %d", n, want)
+			got, refIncs := incidentDigests(t, st), incidentDigests(t, refStore)
+			for id, inc := range refIncs {
+				if got[id] != inc {
+					t.Errorf("incident %s is %q; a store that never failed holds %q", id, got[id], inc)
+				}
+			}
+			if len(got) != len(refIncs) {
+				t.Errorf("%d incidents after going over them again; want %d", len(got), len(refIncs))
 			}
 		})
 	}
