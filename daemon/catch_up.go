@@ -15,7 +15,9 @@ import (
 // committed position. run and scan call it before reading; Ingest before its commit
 // and Recorrelate once a correlation failed. The events are judged again as a
 // re-correlation judges them (RecorrelateRange, over their time span): those of the
-// span already correlated rebuild the incidents they made, which changes nothing.
+// span already correlated rebuild the incidents they made, which changes nothing (so
+// does the last batch before a kill when it made no incident: its mark moves with the
+// next commit, not in a sync of its own; incidents_changed in the warning tells).
 func (p *Pipeline) CatchUp(ctx context.Context) error {
 	if !p.behind {
 		return nil
