@@ -200,15 +200,18 @@ func correlateOptions(cfg *Config, never []netip.Prefix) correlate.Options {
 // correlate.recorrelate_interval has passed, so events that arrived late or out of
 // order (several hosts, delayed syslog) are judged with everything around them. The
 // first call only marks the start: old data is the one-shot `abusewatch correlate`'s
-// job, and a restart must not hold up reading the logs. Tick calls it, on the main loop.
+// job, and a restart must not hold up reading the logs (what was committed and never
+// correlated is CatchUp's, which it calls first). Tick calls it, on the main loop.
 func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
+	// What a failed correlation left (CatchUp) is judged even when no new batch comes.
+	caughtUp := p.CatchUp(ctx)
 	every := p.cfg.Correlate.RecorrelateInterval.Duration
 	if every <= 0 {
-		return nil
+		return caughtUp
 	}
-	last := p.correlator.Recorrelated()
+	last := p.recorrelated
 	if !last.IsZero() && now.Sub(last) < every {
-		return nil
+		return caughtUp
 	}
 	from := last
 	if last.IsZero() {
@@ -216,12 +219,13 @@ func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
 	}
 	n, err := p.RecorrelateRange(ctx, from, now)
 	if err != nil {
-		return err
+		return errors.Join(caughtUp, err)
 	}
+	p.recorrelated = now
 	if n > 0 {
 		p.log.Info("re-correlation created or grew incidents", "incidents", n, "from", from)
 	}
-	return nil
+	return caughtUp
 }
 
 // RecorrelateRange runs the rules over the stored events between from and to, stores

@@ -73,6 +73,12 @@ func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([
 	if err != nil {
 		return nil, err
 	}
+	// A scan killed between a batch's commit and its incidents, or whose correlation
+	// failed, left events that no scan reads again: correlated first. Failing (a full
+	// disk), each batch tries again, and so does the end.
+	if err := p.CatchUp(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("events committed before are not correlated yet: tried again with the next batch", "err", err)
+	}
 	var out []ScannedFile
 	failed := &ProcessingFailed{}
 	for _, f := range ordered {
@@ -83,6 +89,12 @@ func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([
 		if err != nil {
 			return out, err
 		}
+	}
+	if err := p.CatchUp(ctx); err != nil {
+		if failed.Batches == 0 {
+			return out, fmt.Errorf("every file was read to its end, but %w", err)
+		}
+		p.log.Warn("the events committed are not all correlated: a scan again correlates them", "err", err)
 	}
 	if failed.Batches > 0 {
 		return out, failed

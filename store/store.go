@@ -25,6 +25,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -83,6 +84,10 @@ type Store struct {
 	indexEverySeal bool
 
 	migrated *Migration // what this open did to an older file; nil: nothing
+	// correlated is the last Seq through which the events were correlated without an
+	// incident to store (NoteCorrelated), written with the next transaction that
+	// writes the correlation mark (correlated.go).
+	correlated atomic.Uint64
 }
 
 // Migration is what Open did to a file of an older schema: an older abusewatch refuses
@@ -327,15 +332,20 @@ func (s *Store) Path() string { return s.path }
 // Close seals the counters held in memory (so the next Open need not count the day's
 // events again) and releases the database.
 func (s *Store) Close() error {
-	var serr error
+	var serr, cerr error
 	if !s.db.IsReadOnly() {
 		serr = s.sealBefore(^uint32(0))
+		// A clean stop leaves no batch to correlate again at the next start.
+		cerr = s.writeNotedCorrelation()
 	}
 	if err := s.db.Close(); err != nil {
 		return err
 	}
 	if serr != nil {
 		return fmt.Errorf("store: sealing the day's counters on close (they are counted again at the next start): %w", serr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("store: recording the last batches correlated on close (they are correlated again at the next start): %w", cerr)
 	}
 	return nil
 }
@@ -397,6 +407,10 @@ func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abuse
 	var sealed []uint32
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
+		// Before the last Seq given out moves: a store without a mark starts it there.
+		if err := s.markCommitted(tx, out); err != nil {
+			return err
+		}
 		if err := putStoredBlocks(tx, blocks); err != nil {
 			return err
 		}

@@ -30,6 +30,7 @@ func TestMetricsEndpointServesTheCounters(t *testing.T) {
 		// look after the lines were read, which may come after the incident.
 		`abusewatch_source_lag_bytes{source="` + s.logFile + `"} 0`,
 		`abusewatch_incident_updates_total `,
+		`abusewatch_events_caught_up_total 0`,
 		`abusewatch_store_bytes `,
 		`abusewatch_outbox_round_last_seconds `,
 		`abusewatch_outbox_round_running_seconds `,
