@@ -480,16 +480,11 @@ func reportedKept(r RetentionConfig, k CorrelateConfig) time.Duration {
 	return r.Incidents.Duration
 }
 
-// logsNow is the time ages are counted back from: the newest stored event, or now when
-// that is earlier, not the clock alone. Reading an old log for the first time keeps
-// what it read and reports it as on the day, and a clock that jumps forward deletes
-// nothing on its own. Retention and policy.max_age share it.
-func logsNow(st *store.Store, now time.Time) (time.Time, error) {
-	now, _, err := logsClock(st, now)
-	return now, err
-}
-
-// logsClock is logsNow, and whether the store held an event to count from.
+// logsClock is the time retention counts ages back from: the newest stored event, or
+// now when that is earlier, not the clock alone (policy.max_age counts from now:
+// reportCutoff), and whether the store held an event to count from. Reading an old log
+// for the first time keeps what it read, and a clock that jumps forward deletes
+// nothing on its own.
 func logsClock(st *store.Store, now time.Time) (time.Time, bool, error) {
 	newest, ok, err := st.NewestEvent()
 	if err != nil {
@@ -506,7 +501,7 @@ func logsClock(st *store.Store, now time.Time) (time.Time, bool, error) {
 var retainReadNewest = func() {}
 
 // Retain deletes what retention r no longer keeps and logs what it deleted; ages count
-// back from logsNow. A store that holds no events when the pass reads its newest loses
+// back from logsClock. A store that holds no events when the pass reads its newest loses
 // nothing but expired cached contacts: the events a follower commits meanwhile (the
 // first batch of an old log, on the first start) are judged by the next pass, against
 // the newest event then. Of the rules k, the recurrence's period says how long a reported
