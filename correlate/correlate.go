@@ -977,10 +977,10 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 	}
 	prevSince, prevAt := from.Add(-growth), from // what prev was asked for as
 	// The lines of an attack that arrive after its report (a host whose clock is
-	// behind, forwarding that was late) are dated up to its last line, or within its
-	// reach before its first: on time, they would have been the reported incident's,
-	// and it stays as it was reported. Such a line neither starts nor joins an
-	// incident: the walk follows the reported one from there (lateOf, follow), as
+	// behind, forwarding that was late) are dated within the reported incident's
+	// reach (frozenIncident): on time, they would have been its own, and it stays as
+	// it was reported. Such a line neither starts nor joins an incident, nor counts
+	// toward one: the walk follows the reported one from there (lateOf, follow), as
 	// when it meets it stored, so that what it would make of them (about the same
 	// minutes, told again to the same desk) is not made. The reported incidents near
 	// the events read are read from the store once, when a line first would start
@@ -1184,7 +1184,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 				continue
 			}
 			// Nor do late lines before it count toward a new incident: a sweep of
-			// a reported attack's late lines and one line after them is none.
+			// a reported attack's late lines and one line after them is none. (A
+			// /64's rules of one address, met through exact, are judged here by the
+			// network's count: with late lines in its window, none is started.)
 			win := slices.Clone(counted[lo:])
 			kept := win[:0]
 			for _, x := range win {
