@@ -30,10 +30,13 @@ func TestJournalReadsAnIdentifierOnlyFromItsOwnProcess(t *testing.T) {
 	entry := func(k int, unit, uid, comm, exe, ident, msg string) []byte {
 		ts := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC).Add(time.Duration(k) * time.Second)
 		fields := []string{fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k), "_BOOT_ID=" + boot,
-			"MESSAGE=" + msg, "_SYSTEMD_UNIT=" + unit, "_UID=" + uid, "_COMM=" + comm, "SYSLOG_IDENTIFIER=" + ident,
+			"MESSAGE=" + msg, "_UID=" + uid, "SYSLOG_IDENTIFIER=" + ident,
 			fmt.Sprintf("_PID=%d", 5000+k), "_HOSTNAME=mx1", "_TRANSPORT=syslog"}
-		if exe != "" {
-			fields = append(fields, "_EXE="+exe)
+		// journald leaves out what it could not read from /proc: the process had exited.
+		for _, f := range []struct{ name, value string }{{"_SYSTEMD_UNIT", unit}, {"_COMM", comm}, {"_EXE", exe}} {
+			if f.value != "" {
+				fields = append(fields, f.name+"="+f.value)
+			}
 		}
 		return journaltest.Entry(fields...)
 	}
@@ -42,6 +45,9 @@ func TestJournalReadsAnIdentifierOnlyFromItsOwnProcess(t *testing.T) {
 		postfix  = "postfix@-.service"
 		postgres = "postgresql@15-main.service"
 		cron     = "cron.service"
+		pureFTPd = "pure-ftpd-mysql.service"
+		pureFTPg = "pure-ftpd-postgresql.service"
+		ftpFail  = "[WARNING] Authentication failed for user [admin]"
 	)
 	entries := [][]byte{
 		// The services' own.
@@ -72,11 +78,23 @@ func TestJournalReadsAnIdentifierOnlyFromItsOwnProcess(t *testing.T) {
 		entry(18, postfix, "1000", "logger", "/usr/bin/logger", "vsftpd",
 			"pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=root rhost=8.8.8.18  user=root"),
 
+		// sshd's pre-login processes log and exit at once: journald, which reads _COMM, _EXE and
+		// the unit from /proc, often finds them gone, but has their UID from the socket.
+		entry(21, "", "0", "", "", "sshd", "Connection closed by invalid user admin 3.3.3.21 port 50000 [preauth]"),
+		entry(22, "", "0", "", "", "sshd-session", "Invalid user admin from 3.3.3.22 port 50000"),
+		// The same gone process as a user's or a system user's, or named as another program: not sshd.
+		entry(23, postfix, "1000", "", "", "sshd", ssh(23)),
+		entry(24, postfix, "107", "", "", "sshd", ssh(24)),
+		entry(25, postfix, "1000", "logger", "", "sshd", ssh(25)), // a zombie: its name, no executable
+		// Debian's pure-ftpd-wrapper runs a flavour's binary, which logs as pure-ftpd.
+		entry(26, pureFTPd, "0", "pure-ftpd-mysql", "/usr/sbin/pure-ftpd-mysql", "pure-ftpd", "(?@3.3.3.26) "+ftpFail),
+		entry(27, pureFTPg, "0", "pure-ftpd-postg", "/usr/sbin/pure-ftpd-postgresql-virtualchroot", "pure-ftpd", "(?@3.3.3.27) "+ftpFail),
+
 		entry(19, "ssh.service", "0", "sshd", "/usr/sbin/sshd", "sshd", "Failed password for root from 3.3.3.19 port 22 ssh2"),
 	}
 	journaltest.Write(t, filepath.Join(dir, "remote.journal"), entries...)
 
-	jc := JournalConfig{Enabled: true, Directory: dir, Command: "journalctl", Units: []string{"ssh.service", postfix, postgres, cron}, Identifiers: []string{"sshd", "sshd-session"}}
+	jc := JournalConfig{Enabled: true, Directory: dir, Command: "journalctl", Units: []string{"ssh.service", postfix, postgres, cron, pureFTPd, pureFTPg}, Identifiers: []string{"sshd", "sshd-session"}}
 	r := startJournalReader(t, newJournalReaderConfig(jc, tempStore(t)))
 	want := []string{
 		"2026-11-22T02:00:00.000000Z mx1 sshd[5000]: Failed password for root from 3.3.3.0 port 22 ssh2",
@@ -85,6 +103,10 @@ func TestJournalReadsAnIdentifierOnlyFromItsOwnProcess(t *testing.T) {
 		"2026-11-22T02:00:03.000000Z mx1 postfix/smtpd[5003]: warning: unknown[3.3.3.3]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=u3",
 		"2026-11-22T02:00:04.000000Z mx1 postfix/submission/smtpd[5004]: warning: unknown[3.3.3.4]: SASL PLAIN authentication failed: , sasl_username=u4",
 		"2026-11-22T02:00:05.000000Z mx1 postgres[5005]: 2026-11-22 02:00:05.000 UTC 3.3.3.5(4000) [5005] FATAL:  password authentication failed for user \"u5\"",
+		"2026-11-22T02:00:21.000000Z mx1 sshd[5021]: Connection closed by invalid user admin 3.3.3.21 port 50000 [preauth]",
+		"2026-11-22T02:00:22.000000Z mx1 sshd-session[5022]: Invalid user admin from 3.3.3.22 port 50000",
+		"2026-11-22T02:00:26.000000Z mx1 pure-ftpd[5026]: (?@3.3.3.26) " + ftpFail,
+		"2026-11-22T02:00:27.000000Z mx1 pure-ftpd[5027]: (?@3.3.3.27) " + ftpFail,
 		"2026-11-22T02:00:19.000000Z mx1 sshd[5019]: Failed password for root from 3.3.3.19 port 22 ssh2",
 	}
 	var lines []string
@@ -99,8 +121,8 @@ func TestJournalReadsAnIdentifierOnlyFromItsOwnProcess(t *testing.T) {
 		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 	c := r.d.sources.get(journalSource)
-	if c.Refused.Load() != 14 || c.Errors.Load() != 0 || c.Lines.Load() != 7 {
-		t.Errorf("counters: %d refused, %d errors, %d lines; want 14, 0, 7", c.Refused.Load(), c.Errors.Load(), c.Lines.Load())
+	if c.Refused.Load() != 17 || c.Errors.Load() != 0 || c.Lines.Load() != 11 {
+		t.Errorf("counters: %d refused, %d errors, %d lines; want 17, 0, 11", c.Refused.Load(), c.Errors.Load(), c.Lines.Load())
 	}
 	log := r.log()
 	// Entries 6 and 7 are one unit, process and identifier: one warning.
@@ -113,6 +135,7 @@ func TestJournalReadsAnIdentifierOnlyFromItsOwnProcess(t *testing.T) {
 		"unit=postfix@-.service comm=sshd identifier=sshd",
 		"unit=postgresql@15-main.service comm=postgres identifier=postgres",
 		"unit=cron.service comm=logger identifier=kernel",
+		"unit=postfix@-.service comm=(none) identifier=sshd", // gone, a user's or postfix's
 		"unit=postfix@-.service comm=logger identifier=vsftpd",
 	} {
 		if !strings.Contains(log, who) {
@@ -154,9 +177,38 @@ func TestJournalProcessIsItsProgram(t *testing.T) {
 		{"myservice", "syslog", "myservice", "/usr/../home/bob/myservice", "0", notInstalled},
 		{"sshd", "syslog", "sshd", "/usr/sbin/sshd", "105", notRoot},
 		{"postgres", "syslog", "postgres", "/usr/lib/postgresql/15/bin/postgres", "1000", aUsersProcess},
-		{"sshd", "syslog", "sshd", "", "0", untold},
-		{"sshd", "syslog", "", "/usr/sbin/sshd", "0", untold},
 		{"sshd", "syslog", "sshd", "/usr/sbin/sshd", "", untold},
+		{"sshd", "syslog", "", "", "", untold},
+
+		// The process exited before journald looked: no _COMM or _EXE, but its UID.
+		{"sshd", "syslog", "", "", "0", ""},
+		{"sshd-session", "syslog", "", "", "0", ""},
+		{"dropbear", "syslog", "", "", "0", ""},
+		{"sshd", "syslog", "sshd", "", "0", ""}, // a zombie: its name, no executable
+		{"sshd", "syslog", "", "/usr/sbin/sshd", "0", ""},
+		{"postfix/smtpd", "syslog", "", "", "107", ""},
+		{"postgres", "syslog", "", "", "108", ""},
+		{"dovecot", "stdout", "", "", "0", ""},
+		{"sshd", "syslog", "", "", "1000", notRoot},
+		{"sshd", "syslog", "", "", "105", notRoot},
+		{"dropbear", "syslog", "", "", "33", notRoot},
+		{"postgres", "syslog", "", "", "1000", aUsersProcess},
+		{"postfix/smtpd", "syslog", "", "", "60000", aUsersProcess},
+		{"sshd", "syslog", "logger", "", "0", notItsProcess},
+		{"myservice", "syslog", "", "", "0", untoldUnknown}, // a program the table does not know: its UID says nothing
+		{"CRON", "syslog", "cron", "", "0", untoldUnknown},
+
+		// Debian's pure-ftpd flavours (_COMM cut at 15 bytes) and inetd's in.proftpd.
+		{"pure-ftpd", "syslog", "pure-ftpd", "/usr/sbin/pure-ftpd", "0", ""},
+		{"pure-ftpd", "syslog", "pure-ftpd-mysql", "/usr/sbin/pure-ftpd-mysql", "0", ""},
+		{"pure-ftpd", "syslog", "pure-ftpd-mysql", "/usr/sbin/pure-ftpd-mysql-virtualchroot", "0", ""},
+		{"pure-ftpd", "syslog", "pure-ftpd-ldap", "/usr/sbin/pure-ftpd-ldap", "0", ""},
+		{"pure-ftpd", "syslog", "pure-ftpd-ldap-", "/usr/sbin/pure-ftpd-ldap-virtualchroot", "0", ""},
+		{"pure-ftpd", "syslog", "pure-ftpd-postg", "/usr/sbin/pure-ftpd-postgresql", "0", ""},
+		{"pure-ftpd", "syslog", "pure-ftpd-virtu", "/usr/sbin/pure-ftpd-virtualchroot", "0", ""},
+		{"pure-ftpd", "syslog", "pure-ftpd-mysql", "/usr/sbin/pure-ftpd-mysqlx", "0", notItsExecutable},
+		{"pure-ftpd", "syslog", "pure-ftpd-mysql", "/home/bob/pure-ftpd-mysql", "0", notInstalled},
+		{"proftpd", "syslog", "in.proftpd", "/usr/sbin/proftpd", "0", ""},
 		{"kernel", "syslog", "kernel", "/usr/bin/kernel", "0", notTheKernel},
 	} {
 		raw := func(s string) json.RawMessage {

@@ -19,12 +19,30 @@ import (
 //   - _EXE, the executable the kernel runs, has one of those names too, and lies where
 //     only root installs programs (journalSystemDirs): a copy of logger named
 //     ~/sshd, /var/www/sshd or /var/lib/postgresql/postgres is not sshd or postgres.
-//     An entry without _COMM or _EXE (the process ended before journald looked, or
-//     was a zombie) cannot be told, and is not read as anything.
 //   - _UID: the programs the shipped rules read run as root or as a system user, never
 //     as a regular user (UID 1000 to 60000, systemd's and Debian's range): the real
 //     /usr/sbin/sshd run by a user from a .forward is not the host's sshd. sshd and
 //     dropbear log their attacks as root alone.
+//
+// journald reads _COMM and _EXE (and _SYSTEMD_UNIT) from /proc when the entry arrives,
+// so an entry whose process had already exited has none of them; sshd's pre-login
+// processes log "Connection closed … [preauth]" and exit at once, and about one entry
+// in five of theirs comes without them. _UID it has all the same: it comes from the
+// socket's credentials (SCM_CREDENTIALS for syslog and native entries, the stream's
+// peer for stdout), which the kernel checks: another UID than its own takes CAP_SETUID
+// (systemd.journal-fields(7): "_PID=, _UID=, _GID="; a stdout entry has the UID of the
+// process that opened the stream). Such an entry
+// of a program the table knows is judged by its UID alone: a root-only program's
+// (sshd, dropbear) when it is UID 0, another's when it is a system UID. That leaves
+// one thing the UID cannot tell: a process of a system user in a configured unit (a
+// ~/.forward pipe of www-data, UID 33, in postfix@-.service; a COPY … TO PROGRAM
+// command as postgres) that logs and exits at once, before journald looks, is read as
+// the non-root program it names (postfix/smtpd, dovecot, postgres), when journald still
+// gave it its unit (it reads that from /proc too, and journalTrust.vouch refuses a
+// non-root entry of no configured unit). It cannot pass for sshd or dropbear, and a
+// person's UID still passes for nothing. An entry without _UID, or of a program the
+// table does not know (whose UID is not checked), cannot be told, and is not read as
+// anything.
 //
 // A program the table does not know (an admin's rule for another service) is read when
 // its process name (as the kernel keeps it: 15 bytes) and its executable's name are the
@@ -45,7 +63,16 @@ var (
 	sendmailNames    = []string{"sendmail", "sendmail-mta", "sm-mta", "sendmail.sendmail"} // RHEL's, by alternatives
 	// The FTP daemons of the shipped rules' first line, started by inetd under one
 	// another's names.
-	ftpdNames     = []string{"ftpd", "in.ftpd", "wu-ftpd", "wu.ftpd", "in.wuftpd", "inetutils-ftpd"}
+	ftpdNames = []string{"ftpd", "in.ftpd", "wu-ftpd", "wu.ftpd", "in.wuftpd", "inetutils-ftpd"}
+	// Debian builds pure-ftpd once for each way to keep users, and pure-ftpd-wrapper
+	// runs /usr/sbin/pure-ftpd-$FLAVOUR (pure-ftpd-mysql, …-virtualchroot with
+	// VirtualChroot) which still logs as pure-ftpd: the packages pure-ftpd,
+	// pure-ftpd-mysql, pure-ftpd-ldap and pure-ftpd-postgresql (bookworm's 1.0.50).
+	pureFTPdNames = []string{"pure-ftpd", "pure-ftpd-virtualchroot",
+		"pure-ftpd-mysql", "pure-ftpd-mysql-virtualchroot", "pure-ftpd-ldap", "pure-ftpd-ldap-virtualchroot",
+		"pure-ftpd-postgresql", "pure-ftpd-postgresql-virtualchroot"}
+	// Debian's proftpd-core links in.proftpd to proftpd, for inetd: _COMM is in.proftpd.
+	proftpdNames  = []string{"proftpd", "in.proftpd"}
 	eximProcesses = []string{"exim", "exim4"}
 	// Courier's daemons log through courierlogger, which takes their name.
 	courierProcesses = []string{"courierlogger", "couriertcpd", "imapd", "imapd-ssl", "pop3d", "pop3d-ssl", "imaplogin", "pop3login", "courierpop3login"}
@@ -77,8 +104,8 @@ var journalPrograms = map[string]journalProgram{
 	"courier-imap":     {names: courierProcesses},
 	"named":            {names: []string{"named"}},
 	"vsftpd":           {names: []string{"vsftpd"}},
-	"proftpd":          {names: []string{"proftpd"}},
-	"pure-ftpd":        {names: []string{"pure-ftpd"}},
+	"proftpd":          {names: proftpdNames},
+	"pure-ftpd":        {names: pureFTPdNames},
 	"ftpd":             {names: ftpdNames},
 	"wu-ftpd":          {names: ftpdNames},
 	"wu.ftpd":          {names: ftpdNames},
@@ -124,7 +151,8 @@ const (
 	notItsProcess    = "its process is not that program's"
 	notItsExecutable = "its executable is not that program's"
 	notInstalled     = "its executable is not in a system directory (a user's copy)"
-	untold           = "journald did not record its process (_COMM, _EXE, _UID): it ended before journald looked"
+	untold           = "journald did not record its UID (_UID), by which alone an entry without _COMM and _EXE could be told"
+	untoldUnknown    = "journald did not record its process (_COMM, _EXE): it ended before journald looked, and only a program abusewatch knows is told by its UID alone"
 	aUsersProcess    = "its UID is a user's, not a system user's"
 	notRoot          = "that program logs as root alone"
 	notTheKernel     = "that program is the kernel, which logs with _TRANSPORT=kernel"
@@ -142,7 +170,7 @@ func journalProcessIs(program string, e *journalEntry) string {
 	}
 	comm, exe := journalValue(e.Comm), strings.TrimSuffix(journalValue(e.Exe), " (deleted)")
 	uid, err := strconv.ParseUint(journalValue(e.UID), 10, 32)
-	if comm == "" || exe == "" || err != nil {
+	if err != nil {
 		return untold
 	}
 	is := func(name string, comm bool) bool {
@@ -155,6 +183,21 @@ func journalProcessIs(program string, e *journalEntry) string {
 			}
 		}
 		return false
+	}
+	if comm == "" || exe == "" {
+		// The process exited before journald looked (or is a zombie, which has a name
+		// but no executable): its UID alone (see the top), and its name when it has one.
+		switch {
+		case !known:
+			return untoldUnknown
+		case comm != "" && !is(comm, true):
+			return notItsProcess
+		case p.root && uid != 0:
+			return notRoot
+		case regularUser(uid):
+			return aUsersProcess
+		}
+		return ""
 	}
 	switch {
 	case !is(comm, true):
