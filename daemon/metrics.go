@@ -70,7 +70,7 @@ var (
 	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome: each line is counted once (stale: a syslog message an attack rule recognised, dated with its year more than policy.max_age before it arrived, which makes no event).", []string{"outcome"}, nil)
 	descSourceRead      = prometheus.NewDesc("abusewatch_source_read_bytes", "Committed read position of each source file, in bytes (the journal's position is a cursor, syslog has none).", []string{"source"}, nil)
 	descSourceLag       = prometheus.NewDesc("abusewatch_source_lag_bytes", "Bytes behind the end of each source file.", []string{"source"}, nil)
-	descSourceDiscarded = prometheus.NewDesc("abusewatch_source_discarded_total", "Messages and connections a syslog listener discarded, and journal entries refused (a configured identifier from neither root nor a configured unit), by reason (a listener's are counted in its errors too).", []string{"source", "reason"}, nil)
+	descSourceDiscarded = prometheus.NewDesc("abusewatch_source_discarded_total", "Messages and connections a syslog listener discarded, and journal entries refused (from neither root nor a configured unit, or by a process that is not the program it names), by reason (a listener's are counted in its errors too).", []string{"source", "reason"}, nil)
 	descSourceLines     = prometheus.NewDesc("abusewatch_source_lines_total", "Lines read from each source.", []string{"source"}, nil)
 	descSourceErrors    = prometheus.NewDesc("abusewatch_source_errors_total", "Read errors of each source.", []string{"source"}, nil)
 	descSourceRotations = prometheus.NewDesc("abusewatch_source_rotations_total", "Rotations seen on each source.", []string{"source"}, nil)

@@ -125,7 +125,7 @@ func discarded(s daemon.SourceStatus) string {
 		if s.Refused == 0 {
 			return ""
 		}
-		return fmt.Sprintf("%d refused (a configured identifier written by neither root nor a configured unit)", s.Refused)
+		return fmt.Sprintf("%d refused (from neither root nor a configured unit, or by a process that is not the program it names: the log says which and why)", s.Refused)
 	}
 	var parts []string
 	for _, d := range []struct {

@@ -18,7 +18,7 @@ func TestStatusSaysWhatTheListenerDiscarded(t *testing.T) {
 		t.Errorf("a file source discarded %q", got)
 	}
 	s = daemon.SourceStatus{SourceStats: daemon.SourceStats{Source: "journal", Errors: 12, Refused: 12}}
-	if got, want := discarded(s), "12 refused (a configured identifier written by neither root nor a configured unit)"; got != want {
+	if got, want := discarded(s), "12 refused (from neither root nor a configured unit, or by a process that is not the program it names: the log says which and why)"; got != want {
 		t.Errorf("journal: discarded = %q\nwant %q", got, want)
 	}
 }
