@@ -91,6 +91,24 @@ func TestExplainInOrderDatesTheRepeatedHour(t *testing.T) {
 			{text: "Oct 25 02:55:00", want: "2026-10-25T00:55:00Z"},
 			{text: "Oct 25 02:01:00", read: utc("2026-10-25T01:01:01Z"), live: true, want: "2026-10-25T01:01:00Z"},
 		}},
+		// review37 F6: the source's order is no guide for a line read as it was written.
+		{"a live line after its source was quiet 50 minutes across the change", "Europe/Berlin", []line{
+			{text: "Oct 25 02:50:00", read: utc("2026-10-25T00:50:00Z"), live: true, want: "2026-10-25T00:50:00Z"},
+			{text: "Oct 25 02:55:00", read: utc("2026-10-25T01:55:00Z"), live: true, want: "2026-10-25T01:55:00Z"},
+			{text: "Oct 25 02:58:00", read: utc("2026-10-25T01:58:01Z"), live: true, want: "2026-10-25T01:58:00Z"},
+		}},
+		{"a live line of a clock minutes slow, read in the second pass", "Europe/Berlin", []line{
+			{text: "Oct 25 02:50:00", read: utc("2026-10-25T00:50:00Z"), live: true, want: "2026-10-25T00:50:00Z"},
+			{text: "Oct 25 02:53:00", read: utc("2026-10-25T01:58:00Z"), live: true, want: "2026-10-25T01:53:00Z"},
+		}},
+		{"a live line read more than a skew after both is dated by the order", "Europe/Berlin", []line{
+			{text: "Oct 25 02:50:00", read: utc("2026-10-25T00:50:00Z"), live: true, want: "2026-10-25T00:50:00Z"},
+			{text: "Oct 25 02:52:00", read: utc("2026-10-25T01:31:00Z"), live: true, want: "2026-10-25T00:52:00Z"},
+		}},
+		{"a live line of a clock minutes fast, read just before the second pass", "Europe/Berlin", []line{
+			{text: "Oct 25 02:50:00", read: utc("2026-10-25T00:50:00Z"), live: true, want: "2026-10-25T00:50:00Z"},
+			{text: "Oct 25 02:03:00", read: utc("2026-10-25T00:58:00Z"), live: true, want: "2026-10-25T01:03:00Z"},
+		}},
 		{"New York repeats 01:00-01:59", "America/New_York", []line{
 			{text: "Nov  1 01:50:00", want: "2026-11-01T05:50:00Z"},
 			{text: "Nov  1 01:10:00", want: "2026-11-01T06:10:00Z"},
