@@ -61,9 +61,10 @@ type SourceTimes struct {
 // message). Outside a repeated hour it is t. Inside one, it is the first pass (the
 // earlier offset, +0200 in Europe/Berlin) until the source goes back in that hour, and
 // the second pass (+0100) from then on: the offset that keeps the source's lines in the
-// order they were written. A source with no line before it is at the first pass, but a
-// line read as it was written after the second pass began is of the second. A line
-// read as it was written is never of a pass that begins after it was read.
+// order they were written. A source with no line before it is at the first pass. A
+// line read as it was written (its read time known and within foldJitter of one of
+// the instants) is, whatever the lines before it, of the instant nearest its read time
+// that is not more than foldJitter after it; the source's order settles the rest.
 // Local remembers the instant as the source's last.
 func (s *SourceTimes) Local(t, read time.Time, live bool) time.Time {
 	if s != nil && s.knowsQuiet && !t.Before(s.quiet) && (s.calm.IsZero() || t.Before(s.calm)) {
@@ -88,9 +89,22 @@ func (s *SourceTimes) Local(t, read time.Time, live bool) time.Time {
 
 // pass picks one of the instants early and late of a repeated wall clock (see Local).
 func (s *SourceTimes) pass(early, late, read time.Time, live bool) time.Time {
+	if live && !read.IsZero() {
+		// Written as it was read: the instant nearest read that is not more than a
+		// clock's skew (foldJitter) after it. The source's order cannot tell: a source
+		// quiet for 50 minutes across the change (its last line at 02:50 CEST, this one
+		// at 02:55 CET) has not gone back foldJitter, and would be dated an hour before
+		// it was read.
+		if late.After(read.Add(foldJitter)) {
+			return early // the second pass is yet to come
+		}
+		if read.Sub(late) <= foldJitter {
+			return late // read in the second pass, within a clock's skew of it
+		}
+		// Read more than a skew after both: a relay's backlog delivered late, which
+		// is dated by its source's order.
+	}
 	switch {
-	case live && !read.IsZero() && late.After(read.Add(foldJitter)):
-		return early // the second pass is yet to come
 	case s != nil && !s.last.IsZero():
 		if early.Before(s.last.Add(-foldJitter)) {
 			return late // the source went back in the repeated hour

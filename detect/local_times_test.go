@@ -91,6 +91,24 @@ func TestExplainInOrderDatesTheRepeatedHour(t *testing.T) {
 			{text: "Oct 25 02:55:00", want: "2026-10-25T00:55:00Z"},
 			{text: "Oct 25 02:01:00", read: utc("2026-10-25T01:01:01Z"), live: true, want: "2026-10-25T01:01:00Z"},
 		}},
+		// review37 F6: the source's order is no guide for a line read as it was written.
+		{"a live line after its source was quiet 50 minutes across the change", "Europe/Berlin", []line{
+			{text: "Oct 25 02:50:00", read: utc("2026-10-25T00:50:00Z"), live: true, want: "2026-10-25T00:50:00Z"},
+			{text: "Oct 25 02:55:00", read: utc("2026-10-25T01:55:00Z"), live: true, want: "2026-10-25T01:55:00Z"},
+			{text: "Oct 25 02:58:00", read: utc("2026-10-25T01:58:01Z"), live: true, want: "2026-10-25T01:58:00Z"},
+		}},
+		{"a live line of a clock minutes slow, read in the second pass", "Europe/Berlin", []line{
+			{text: "Oct 25 02:50:00", read: utc("2026-10-25T00:50:00Z"), live: true, want: "2026-10-25T00:50:00Z"},
+			{text: "Oct 25 02:53:00", read: utc("2026-10-25T01:58:00Z"), live: true, want: "2026-10-25T01:53:00Z"},
+		}},
+		{"a live line read more than a skew after both is dated by the order", "Europe/Berlin", []line{
+			{text: "Oct 25 02:50:00", read: utc("2026-10-25T00:50:00Z"), live: true, want: "2026-10-25T00:50:00Z"},
+			{text: "Oct 25 02:52:00", read: utc("2026-10-25T01:31:00Z"), live: true, want: "2026-10-25T00:52:00Z"},
+		}},
+		{"a live line of a clock minutes fast, read just before the second pass", "Europe/Berlin", []line{
+			{text: "Oct 25 02:50:00", read: utc("2026-10-25T00:50:00Z"), live: true, want: "2026-10-25T00:50:00Z"},
+			{text: "Oct 25 02:03:00", read: utc("2026-10-25T00:58:00Z"), live: true, want: "2026-10-25T01:03:00Z"},
+		}},
 		{"New York repeats 01:00-01:59", "America/New_York", []line{
 			{text: "Nov  1 01:50:00", want: "2026-11-01T05:50:00Z"},
 			{text: "Nov  1 01:10:00", want: "2026-11-01T06:10:00Z"},
@@ -158,6 +176,30 @@ func TestBacklogYears(t *testing.T) {
 			[]string{"Dec  7 09:00:00=2026", "Dec 31 09:00:00=2026", "Dec  7 10:00:00=2026"}},
 		{"lines with a year take no part", time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC),
 			[]string{"Nov 20 10:01:00=2025", "Dec  1 2026 10:00:00=2026", "Jan 15 10:00:00=2026"}},
+		// One line of a clock far off is no New Year, and is dated alone (review37 F2):
+		// a host that booted with its clock reset, relayed into the file, made this
+		// morning's attack last year's.
+		{"a reset clock's line in December is no New Year", time.Date(2026, 12, 7, 19, 30, 0, 0, time.UTC),
+			[]string{"Dec  7 16:17:01=2026", "Dec  7 16:17:05=2026", "Dec  7 16:17:09=2026", "Jan  1 00:00:12=2026", "Dec  7 19:00:01=2026", "Dec  7 19:10:01=2026", "Dec  7 19:20:01=2026"}},
+		{"nor in June, where it wraps no year", time.Date(2026, 6, 20, 12, 0, 0, 0, time.UTC),
+			[]string{"Jun 20 08:00:00=2026", "Jun 20 08:00:05=2026", "Jan  1 00:00:07=2026", "Jun 20 09:00:00=2026"}},
+		{"two lines of a reset clock in a row", time.Date(2026, 12, 7, 19, 30, 0, 0, time.UTC),
+			[]string{"Dec  7 16:17:01=2026", "Dec  7 16:17:05=2026", "Jan  1 00:00:07=2026", "Jan  1 00:00:09=2026", "Dec  7 19:00:01=2026", "Dec  7 19:10:01=2026"}},
+		{"a boot's run of reset-clock lines", time.Date(2026, 12, 7, 19, 30, 0, 0, time.UTC),
+			append(append([]string{"Dec  7 16:17:01=2026"}, slices.Repeat([]string{"Jan  1 00:00:07=2026"}, 12)...), "Dec  7 19:00:01=2026")},
+		// The file's last write tells: its course was written then, its last line was not.
+		{"a reset clock's line last in a file", time.Date(2026, 12, 7, 19, 30, 0, 0, time.UTC),
+			[]string{"Nov 20 10:00:00=2026", "Dec  7 16:17:01=2026", "Jan  1 00:00:07=2026"}},
+		{"a reset clock's run last in a file", time.Date(2026, 6, 20, 19, 30, 0, 0, time.UTC),
+			[]string{"Jun 20 16:17:01=2026", "Jan  1 00:00:07=2026", "Jan  1 00:00:08=2026"}},
+		// A New Year, a relay's line a second late across it, and a line of a clock far
+		// off after it: the late line and the outlier are dated alone, the New Year
+		// stays one.
+		{"a New Year, then lines out of step", time.Date(2027, 1, 3, 12, 0, 0, 0, time.UTC),
+			[]string{"Dec 30 10:00:00=2026", "Dec 31 23:59:50=2026", "Jan  1 00:00:01=2027", "Dec 31 23:59:59=2026", "Jan  1 00:10:00=2027",
+				"Jan  2 10:00:00=2027", "Jun 15 10:00:00=2026", "Jan  2 11:00:00=2027", "Jan  3 09:00:00=2027"}},
+		{"a New Year, then a line of a reset clock", time.Date(2027, 1, 20, 12, 0, 0, 0, time.UTC),
+			[]string{"Dec 30 10:00:00=2026", "Jan  1 00:00:01=2027", "Jan  1 08:00:00=2027", "Jan 19 10:00:00=2027", "Jan  1 00:00:07=2027", "Jan 19 10:05:00=2027"}},
 		{"more New Years than a log spans: each line alone", time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC),
 			append(slices.Repeat([]string{"Dec  1 10:00:00=2026", "Jan  1 10:00:00=2026"}, maxNewYears+1), "Dec  7 10:00:00=2026")},
 	} {

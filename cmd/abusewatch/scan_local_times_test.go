@@ -151,3 +151,52 @@ func TestScanDatesAYearOldBacklogByTheFileOrder(t *testing.T) {
 		})
 	}
 }
+
+// One line of a clock far off is no New Year (review37 F2): a host that booted with
+// its clock reset writes "Jan  1 00:00:12" into the relay's file between this morning's
+// attack and the cron lines of noon. The attack stays of 2026 and is reported; dated by
+// a New Year at that line it was 2025's, past policy.max_age, and silently dropped.
+func TestScanDatesAResetClockLineAsNoNewYear(t *testing.T) {
+	var log strings.Builder
+	for i := 1; i <= 6; i++ {
+		fmt.Fprintf(&log, "Dec  7 10:0%d:00 web9 sshd[92%d]: Failed password for root from 45.134.26.122 port 5000%d ssh2\n", i, i, i)
+	}
+	log.WriteString("Jan  1 00:00:12 dev3 kernel: [    0.000000] Linux version 6.1.0-28-amd64\n")
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&log, "Dec  7 1%d:00:00 web9 CRON[5]: pam_unix(cron:session): session closed for user root\n", i)
+	}
+	dir := t.TempDir()
+	cfg := localTimesConfig(t, dir)
+	doc, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxAge := fmt.Sprintf("max_age = \"%ds\"\n", int(time.Since(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)).Seconds()))
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), "max_age = \"0s\"\n", maxAge, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "relay.log")
+	if err := os.WriteFile(file, []byte(log.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	written := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(file, written, written); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBinary(t, dir, "scan", "--config", cfg, file)
+	if code != 0 || !strings.Contains(stdout, "1 incident, 1 report written") {
+		t.Fatalf("exit %d: want 1 incident and 1 report\n%s%s", code, stdout, stderr)
+	}
+	found := false
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.HasPrefix(line, "45.134.26.122 ") {
+			found = true
+			if !strings.Contains(line, " 2026-12-07 10:01 ") || !strings.Contains(line, "sent to abuse@hostco.example") {
+				t.Errorf("this morning's attack is not dated 2026 and reported: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no line of 45.134.26.122:\n%s", stdout)
+	}
+}
