@@ -19,6 +19,18 @@ import (
 type CheckedShapes struct {
 	Unknown []store.Shape  `json:"unknown"` // most frequent first, at most the limit asked
 	Decided []DecidedShape `json:"decided"` // every one, most frequent first
+	// Refused are the unknown shapes whose sample an attack rule matches and takes no
+	// event from (detect.Verdict.Refused), most frequent first, every one: a normal
+	// rule for them would hide why they make no event (pure-ftpd's failures until
+	// numeric_hosts names it) and never take effect, so `rules suggest` proposes none.
+	Refused []RefusedShape `json:"refused,omitempty"`
+}
+
+// RefusedShape is a stored unknown shape an attack rule matches and takes no event from.
+type RefusedShape struct {
+	store.Shape
+	Rule   string `json:"rule"`   // FILE:LINE of the attack rule
+	Reason string `json:"reason"` // why it took no event
 }
 
 // DecidedShape is a stored unknown shape whose sample a rule loaded now decides.
@@ -50,6 +62,10 @@ func CheckShapes(r ShapeRules, shapes []store.Shape, limit int) CheckedShapes {
 			out.Decided = append(out.Decided, DecidedShape{Shape: sh, Now: v.Outcome.String(), Rule: v.Rule})
 			continue
 		}
+		if v := refusedNow(r, sh); v.Refused() != "" {
+			out.Refused = append(out.Refused, RefusedShape{Shape: sh, Rule: v.Rule, Reason: v.Refused()})
+			continue
+		}
 		if limit <= 0 || len(out.Unknown) < limit {
 			out.Unknown = append(out.Unknown, sh)
 		}
@@ -71,6 +87,20 @@ func decidedNow(r ShapeRules, sh store.Shape) (detect.Verdict, bool) {
 	}
 	v := d.Explain(abusewatch.Record{Line: sh.Sample, Read: read})
 	return v, v.Outcome == detect.Normal || v.Outcome == detect.Recognised
+}
+
+// refusedNow classifies the sample of sh with r, whenever it was seen: what an attack
+// rule refuses depends on the rules and numeric_hosts, which a later record of the shape
+// shares (its program is in the shape), not on the record's address.
+func refusedNow(r ShapeRules, sh store.Shape) detect.Verdict {
+	if r.Detector == nil || sh.Shape == store.OtherShapes {
+		return detect.Verdict{}
+	}
+	read := sh.First
+	if read.IsZero() {
+		read = time.Now()
+	}
+	return r.Detector.Explain(abusewatch.Record{Line: sh.Sample, Read: read})
 }
 
 // serveCheckedShapes answers GET /v1/unknown/checked: the stored shapes since the

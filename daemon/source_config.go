@@ -375,6 +375,7 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 	if w := c.metricsExposed(); w != nil {
 		warnings = append(warnings, w)
 	}
+	warnings = append(warnings, c.programWarnings()...)
 	if c.Admin.Socket != "" && c.Admin.Group != "" {
 		p, err := allowedPeers(c.Admin.Group)
 		if err == nil {

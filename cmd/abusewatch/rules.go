@@ -189,7 +189,10 @@ type classified struct {
 	v     detect.Verdict
 	shape string // of an unknown record
 	text  string // the line, of an unknown record
-	line  testedLine
+	// refused is why an attack rule that matched the unknown record took no event
+	// from it (Verdict.Refused): no normal rule is proposed for its shape.
+	refused string
+	line    testedLine
 }
 
 // classify reads in and classifies each line with d in the order read, until the end
@@ -220,6 +223,7 @@ func classify(ctx context.Context, d loadedRules, in io.ReadCloser, file string)
 			switch v.Outcome {
 			case detect.Unknown:
 				c.shape, c.text = detect.Shape(v.Header.Program, v.Header.Message), rec.Line
+				c.refused = v.Refused()
 			case detect.Recognised:
 				// An admin's normal rule for this line never takes effect: say so, or
 				// the admin is left to wonder why the rule added does nothing. The
@@ -266,6 +270,7 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 	enc := json.NewEncoder(out)
 	counts := map[string]int{}
 	shapes := map[string]int{}
+	refused := map[string]int{} // "REASON\x00SHAPE"
 	shadowed := map[string]int{}
 	lines, readErr := classify(ctx, d, in, files[0])
 	last := 0
@@ -287,7 +292,10 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 		last = l.n
 		t, v, n := l.line, l.v, l.n
 		counts[t.Verdict]++
-		if l.shape != "" {
+		switch {
+		case l.refused != "":
+			refused[l.refused+"\x00"+l.shape]++
+		case l.shape != "":
 			shapes[l.shape]++
 		}
 		if t.Shadows != "" {
@@ -324,6 +332,13 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 			fmt.Fprintln(out, "\nMost frequent unknown shapes (abusewatch rules suggest FILE proposes rules for them):")
 			for _, s := range topShapes(shapes, 10) {
 				fmt.Fprintf(out, "%8d  %s\n", shapes[s], s)
+			}
+		}
+		if len(refused) > 0 {
+			fmt.Fprintln(out, "\n"+refusedTitle)
+			for _, k := range topShapes(refused, 10) {
+				reason, shape, _ := strings.Cut(k, "\x00")
+				fmt.Fprintf(out, "%8d  %s\n          (%s)\n", refused[k], shape, reason)
 			}
 		}
 	}
@@ -392,6 +407,11 @@ func topShapes(counts map[string]int, n int) []string {
 	return keys[:min(n, len(keys))]
 }
 
+// refusedTitle heads the unknown shapes an attack rule matched and took no event from:
+// a normal rule for them would hide why (pure-ftpd's failures until numeric_hosts names
+// it), so none is proposed.
+const refusedTitle = "Unknown shapes an attack rule matched and took no event from (no normal rule is proposed for them: fix the reason given, see the README):"
+
 // suggestion is a proposed normal rule for one shape.
 type suggestion struct {
 	Shape  string `json:"shape"`
@@ -412,6 +432,7 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 		return err
 	}
 	var shapes []store.Shape
+	var refused []daemon.RefusedShape
 	switch len(files) {
 	case 0: // the daemon's (or the store's) unknown shapes
 		cfg, _ := f.loadConfig() // when it does not load, the query says so
@@ -423,22 +444,30 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		shapes = checked.Unknown
+		shapes, refused = checked.Unknown, checked.Refused
 		if len(checked.Decided) > 0 && !*f.asJSON {
 			// The rules added since are done with: not proposed again.
 			defer fmt.Fprintln(c.stdout, "\n# "+leftOut(checked.Decided, daemon.Command(*f.config, "unknown", append(sinceArgs(fs, *since), "--all")...)+" lists"))
 		}
+		if len(refused) > 0 && !*f.asJSON {
+			defer printRefused(c.stdout, refused)
+		}
 		if len(shapes) == 0 && !*f.asJSON {
 			fmt.Fprintf(c.stdout, "No unknown records since %s", shownTime(from, shownZone(cfg)))
-			if len(checked.Decided) > 0 {
+			if len(refused) > 0 {
+				fmt.Fprint(c.stdout, " to propose a normal rule for")
+			} else if len(checked.Decided) > 0 {
 				fmt.Fprint(c.stdout, " that the rules loaded now leave unknown")
 			}
 			fmt.Fprintln(c.stdout, ": nothing to suggest.")
 			return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "rules suggest")
 		}
 	case 1: // the unknown records of a log, under the chosen rules
-		if shapes, err = c.shapesOf(ctx, rf, files[0], flagGiven(fs, "config"), *limit); err != nil {
+		if shapes, refused, err = c.shapesOf(ctx, rf, files[0], flagGiven(fs, "config"), *limit); err != nil {
 			return err
+		}
+		if len(refused) > 0 && !*f.asJSON {
+			defer printRefused(c.stdout, refused)
 		}
 	default:
 		return &usageError{"rules suggest takes at most one log file"}
@@ -454,6 +483,10 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 	if *f.asJSON {
 		return printJSON(c.stdout, out)
 	}
+	if len(out) == 0 && len(refused) > 0 {
+		fmt.Fprintln(c.stdout, "No unknown records to propose a normal rule for.")
+		return nil
+	}
 	if len(out) == 0 {
 		fmt.Fprintln(c.stdout, "No unknown records: nothing to suggest.")
 		return nil
@@ -467,17 +500,20 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 	return nil
 }
 
-// shapesOf classifies a log and returns its unknown shapes, most frequent first.
-func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, explicitConfig bool, limit int) ([]store.Shape, error) {
+// shapesOf classifies a log and returns its unknown shapes, most frequent first, and
+// apart those an attack rule matched and took no event from (every one), for which no
+// normal rule is proposed.
+func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, explicitConfig bool, limit int) ([]store.Shape, []daemon.RefusedShape, error) {
 	d, err := rf.detector(c.stderr, explicitConfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in, err := daemon.OpenLog(file)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byShape := map[string]*store.Shape{}
+	refusedShape := map[string]*daemon.RefusedShape{}
 	lines, readErr := classify(ctx, d, in, file)
 	for more := true; more; {
 		var l classified
@@ -486,12 +522,22 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 		case l, more = <-lines:
 		}
 		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+			return nil, nil, context.Cause(ctx)
 		}
 		if !more || l.shape == "" {
 			continue
 		}
 		t := l.v.Header.Time
+		if l.refused != "" {
+			k := l.refused + "\x00" + l.shape
+			if sh := refusedShape[k]; sh != nil {
+				sh.Count++
+				sh.Last = t
+				continue
+			}
+			refusedShape[k] = &daemon.RefusedShape{Shape: store.Shape{Shape: l.shape, Count: 1, First: t, Last: t, Sample: l.text}, Rule: l.v.Rule, Reason: l.refused}
+			continue
+		}
 		if sh := byShape[l.shape]; sh != nil {
 			sh.Count++
 			sh.Last = t
@@ -500,8 +546,18 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 		byShape[l.shape] = &store.Shape{Shape: l.shape, Count: 1, First: t, Last: t, Sample: l.text}
 	}
 	if err := readErr(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	refused := make([]daemon.RefusedShape, 0, len(refusedShape))
+	for _, sh := range refusedShape {
+		refused = append(refused, *sh)
+	}
+	sort.Slice(refused, func(i, j int) bool {
+		if refused[i].Count != refused[j].Count {
+			return refused[i].Count > refused[j].Count
+		}
+		return refused[i].Shape.Shape < refused[j].Shape.Shape
+	})
 	out := make([]store.Shape, 0, len(byShape))
 	for _, sh := range byShape {
 		out = append(out, *sh)
@@ -515,7 +571,16 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	return out, nil
+	return out, refused, nil
+}
+
+// printRefused says, after rules suggest's proposals, which unknown shapes it proposes
+// no rule for and why, as comments.
+func printRefused(w io.Writer, refused []daemon.RefusedShape) {
+	fmt.Fprintln(w, "\n# "+refusedTitle)
+	for _, s := range refused {
+		fmt.Fprintf(w, "#   %d× %s\n#     (%s; by %s)\n", s.Count, s.Shape.Shape, s.Reason, s.Rule)
+	}
 }
 
 // flagGiven reports whether the flag name was set on the command line.

@@ -60,7 +60,9 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 	shapes := checked.Unknown
 	if len(shapes) == 0 {
 		fmt.Fprintf(c.stdout, "No unknown records since %s", shownTime(from, loc))
-		if len(checked.Decided) > 0 {
+		if len(checked.Refused) > 0 {
+			fmt.Fprint(c.stdout, " to write a normal rule for")
+		} else if len(checked.Decided) > 0 {
 			fmt.Fprint(c.stdout, " that the rules loaded now leave unknown")
 		}
 		fmt.Fprintln(c.stdout, ".")
@@ -76,6 +78,20 @@ func (c *unknownCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintln(c.stdout, "\nabusewatch rules suggest proposes a normal rule for each of them.")
+	}
+	if len(checked.Refused) > 0 {
+		// Listed apart, with the reason: among the others, rules suggest's normal
+		// rule for them would hide pure-ftpd's attacks until numeric_hosts names it.
+		fmt.Fprintln(c.stdout, "\n"+refusedTitle)
+		tw := newTable(c.stdout)
+		fmt.Fprintf(tw, "COUNT\t%s\tSHAPE\tWHY\n",
+			zoneTitle("LAST SEEN", loc, timesOf(checked.Refused, func(s daemon.RefusedShape) time.Time { return s.Last })))
+		for _, s := range checked.Refused {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Count, cellTime(s.Last, loc), s.Shape.Shape, s.Reason)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(checked.Decided) > 0 {
 		list := daemon.Command(*f.config, "unknown", append(sinceArgs(fs, *since), "--all")...) + " lists"
