@@ -28,6 +28,12 @@ type Record struct {
 	// after a later line's date is of an earlier year (detect.BacklogYears). 0: the
 	// year is inferred from Read.
 	Year int
+	// HostsAhead is, for a scan, how far the newest line of each host in the file is
+	// dated after Read (the file's last write), by the host the line names; a host
+	// absent is not ahead. Every line of such a host is dated that much earlier: its
+	// clock's offset is the same for all its lines, so none is after the last write and
+	// their spacing stays (daemon/clock.go). Nil for every other reader.
+	HostsAhead map[string]time.Duration
 }
 
 // Class names what an event is, in the words of the threat, e.g. "auth-failure".

@@ -562,8 +562,25 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 // policy.max_age before it arrived is warned of the same way, and stale says that it
 // makes no event.
 func (p *Pipeline) checkClock(rec abusewatch.Record, v *detect.Verdict, n *batchCounts) (stale bool) {
-	j := clockRule{maxAge: p.cfg.Policy.MaxAge.Duration, zone: p.cfg.Detect.Timezone}.judge(rec, v.Header.Time)
+	t, shift := v.Header.Time, rec.HostsAhead[v.Header.Host]
+	if shift > 0 {
+		// A scan: the host's lines are all dated earlier by as much as its newest is
+		// after the file's last write, which keeps their spacing (backlogYears).
+		t = t.Add(-shift)
+	}
+	j := clockRule{maxAge: p.cfg.Policy.MaxAge.Duration, zone: p.cfg.Detect.Timezone}.judge(rec, t)
+	if j.verdict == clockAhead {
+		j.offset += shift // how far ahead the host dated the line
+	} else if j.verdict == clockBelieved && shift > maxSkew {
+		j.verdict, j.offset = clockShifted, shift
+	}
 	switch j.verdict {
+	case clockShifted:
+		n.redated++
+		p.logClock("ahead", rec, v.Header, "scan: the host's newest line in the file is dated more than 5 minutes after the file was last written: "+
+			"every line of the host in it is dated that much earlier, which keeps their spacing; the clock of the host is fast, "+
+			"or the host writes its local time without an offset from another zone than detect.timezone",
+			"ahead", offsetText(j.offset), "redated", p.Counters.Redated.Load()+n.redated)
 	case clockAhead:
 		n.redated++
 		p.logClock("ahead", rec, v.Header, "a line dated more than 5 minutes after it was read is dated when it was read: the clock of the host that wrote it is fast, "+

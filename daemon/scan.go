@@ -217,13 +217,14 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 	if fi.ModTime().Before(read) {
 		// A line is read as of the file's last write: the file's last line without a
 		// year gets the year that puts it no more than a day after it (the lines before
-		// it, by their order: backlogYears), and a line dated more than a day after it
-		// is dated then (clock.go).
+		// it, by their order: backlogYears), and a host whose lines are dated after it
+		// has them all dated earlier by as much as its newest is (clock.go).
 		read = fi.ModTime()
 	}
 	// The file is read whole and forward: the years its times without one lack are
-	// those of its order, counted back from its last line.
-	years, err := p.backlogYears(ctx, f, format, pos.Offset, read)
+	// those of its order, counted back from its last line; and how far each host's
+	// newest line is after the last write.
+	years, ahead, err := p.backlogYears(ctx, f, format, pos.Offset, read)
 	if err != nil {
 		return sf, fmt.Errorf("%s: %w", abs, err)
 	}
@@ -234,7 +235,7 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 		if n > 0 {
 			pos.Offset += int64(n)
 			lineNo++
-			recs = append(recs, abusewatch.Record{Source: abs, Line: line, Offset: pos.Offset, Read: read, Year: years.Year(pos.Offset)})
+			recs = append(recs, abusewatch.Record{Source: abs, Line: line, Offset: pos.Offset, Read: read, Year: years.Year(pos.Offset), HostsAhead: ahead})
 		}
 		if len(recs) == batchSize || (err != nil && len(recs) > 0) {
 			ierr := p.Ingest(ctx, recs, []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)})
@@ -273,42 +274,71 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 // times without one (detect.BacklogYears): the last line's as of read. A first pass over
 // the headers alone: the scan needs the years from the first line on, and they are
 // counted back from the last.
-func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, format string, start int64, read time.Time) (*detect.BacklogYears, error) {
+//
+// The same pass tells ahead: for each host (as its lines name it) whose newest line is
+// dated after read, by how much (abusewatch.Record.HostsAhead). A host's clock is off
+// by the same for all its lines, and its last line was written at or before read: its
+// lines are all dated that much earlier, which keeps their spacing. Dated each at
+// read, as a line read as it is written is, a backlog's lines of hours would be one
+// burst, and an incident of lines 40 minutes apart. A line more than
+// maxBacklogAhead after read tells nothing of its host's offset (a clock stepped
+// for a moment, a line forged): it is dated at read alone (clock.go), and its host's
+// attacks are not moved back by it.
+func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, format string, start int64, read time.Time) (*detect.BacklogYears, map[string]time.Duration, error) {
 	var r io.Reader = bufio.NewReaderSize(io.NewSectionReader(f, 0, math.MaxInt64), 64<<10)
 	if format != "" {
 		zr, release, err := decompress(r, format)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer release()
 		r = zr
 	}
 	if _, err := io.CopyN(io.Discard, r, start); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, nil, err
 	}
 	years := &detect.BacklogYears{}
+	loc := Location(p.cfg.Detect.Timezone)
+	var ahead map[string]time.Duration
 	lr, offset := newLineReader(r), start
 	for n := 0; ; n++ {
 		line, size, err := lr.next()
 		if size > 0 {
 			offset += int64(size)
 			years.Add(line, offset)
+			// A time without a year is this year's up to a day after read, as the
+			// file's last line is (BacklogYears.End).
+			if h, err := detect.ParseHeader(line, read, loc); err == nil && h.Time.After(read) && !h.Time.After(read.Add(maxBacklogAhead)) {
+				if d := h.Time.Sub(read); d > ahead[h.Host] {
+					if ahead == nil {
+						ahead = map[string]time.Duration{}
+					}
+					ahead[h.Host] = d
+				}
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if n%batchSize == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	years.End(read, Location(p.cfg.Detect.Timezone))
-	return years, nil
+	years.End(read, loc)
+	return years, ahead, nil
 }
+
+// maxBacklogAhead is how far after a scanned file's last write a line may be dated and
+// tell its host's clock offset (backlogYears): a host in any zone that writes its local
+// time without an offset (Kiribati's +14 h), a clock hours fast. It is the allowance of
+// a backlog's time without a year (detect.ParseHeader): a line of such a time is never
+// dated further ahead.
+const maxBacklogAhead = 24 * time.Hour
 
 // markFound is a committed mark that a scanned file matches; copy: by the fingerprint
 // only, the file is another one with the same bytes.
