@@ -15,6 +15,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // fileSum is the sha256 of the file at path: whether an open changed it.
@@ -126,7 +127,7 @@ func TestQueryLeavesTheFileAsItIs(t *testing.T) {
 	if n, err := s.EventCount(); err != nil || n != 2000 {
 		t.Errorf("EventCount = %d, %v", n, err)
 	}
-	if err := s.AddExclusion(Exclusion{Network: netip.MustParsePrefix("45.134.7.0/24")}); !errors.Is(err, bolt.ErrDatabaseReadOnly) {
+	if err := s.AddExclusion(Exclusion{Network: netip.MustParsePrefix("45.134.7.0/24")}); !errors.Is(err, bolterrors.ErrDatabaseReadOnly) {
 		t.Errorf("a write through a read-only open: %v", err)
 	}
 	// Two queries at once: readers share the file.
@@ -361,5 +362,39 @@ func TestStaleCompactCopyIsRemoved(t *testing.T) {
 	}
 	if res, err := Compact(path, time.Second); err != nil || res.Stale != 1<<20 {
 		t.Errorf("Compact = %+v, %v; want the stale copy's size", res, err)
+	}
+}
+
+// A damaged page of events is found only when it is read: the error names the file and
+// what to do, not the block alone (review35 F11).
+func TestCorruptBlockNamesTheFileAndTheFix(t *testing.T) {
+	path := storeWithEvents(t, 300)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBlocks)
+		k, v := b.Cursor().First()
+		v = bytes.Clone(blockValue(b, k, v))
+		for i := len(v) - 200; i < len(v); i++ { // the events' frames, past the index
+			v[i] ^= 0x5a
+		}
+		if own := b.Bucket(k); own != nil { // a large block, in a bucket of its own
+			return own.Put(blockRowsKey, v)
+		}
+		return b.Put(bytes.Clone(k), v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := OpenReadOnly(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, _, err = s.EventsBetween(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), 1_000_000)
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "restore it from a backup") {
+		t.Errorf("reading a damaged block: %v; want the file and the fix", err)
 	}
 }

@@ -125,7 +125,7 @@ func (s *Store) Migrated() (Migration, bool) {
 
 // ErrOldSchema means OpenExisting found a file of an older schema: it leaves it as it
 // is, since the migration cannot be undone; the daemon (or scan) migrates it at start.
-var ErrOldSchema = errors.New("start the daemon once (systemctl start abusewatch, or abusewatch run) to upgrade it: " +
+var ErrOldSchema = errors.New("start the daemon once (systemctl start abusewatch, or abusewatch run), or scan once, to upgrade it: " +
 	"a query leaves the file as it is, so that the abusewatch it came from can still open it until then")
 
 // ErrDamaged means the state database cannot be read: a file cut short or overwritten.
@@ -249,6 +249,9 @@ func open(path string, timeout time.Duration, mode openMode) (s *Store, err erro
 	}
 	if err := s.loadPending(); err != nil {
 		db.Close()
+		if errors.Is(err, errCorruptBlock) { // what to do about it
+			return nil, fmt.Errorf("store %s: %w: %w", path, err, ErrDamaged)
+		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	return s, nil
@@ -369,6 +372,12 @@ func stillAt(f *os.File, path string) (bool, error) {
 	return os.SameFile(held, now), nil
 }
 
+// isSymlink says whether path is a symlink.
+func isSymlink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
 // openBoltOnce is one bbolt.Open of openBolt, and the file it opened.
 func openBoltOnce(path string, perm os.FileMode, timeout time.Duration, mode openMode) (*bolt.DB, *os.File, error) {
 	create := mode == openCreate
@@ -413,6 +422,10 @@ func openBoltOnce(path string, perm os.FileMode, timeout time.Duration, mode ope
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+	case errors.Is(err, fs.ErrNotExist) && isSymlink(path):
+		target, _ := os.Readlink(path)
+		return nil, nil, fmt.Errorf("store %s: it is a symlink to %s, which does not exist: point the link at the database (restore it if it was moved), "+
+			"or remove the link for a new one to be made there (every log is then read again)", path, target)
 	case !create && errors.Is(err, fs.ErrNotExist):
 		return nil, nil, fmt.Errorf("store %s: %w", path, ErrNoDatabase)
 	case errors.Is(err, fs.ErrPermission):
@@ -952,13 +965,13 @@ func (s *Store) eachBlock(from, to time.Time, fn func(key []byte, x *blockIndex)
 		for k, v := c.Seek(blockKey(hourOf(from), 0)); k != nil && binary.BigEndian.Uint32(k) <= last; k, v = c.Next() {
 			x, err := readBlockIndex(k, blockValue(b, k, v))
 			if err != nil {
-				return fmt.Errorf("block %x: %w", k, err)
+				return s.blockError(k, err)
 			}
 			if x.max < from.UnixNano() || x.min > to.UnixNano() {
 				continue
 			}
 			if err := fn(k, &x); err != nil {
-				return fmt.Errorf("block %x: %w", k, err)
+				return s.blockError(k, err)
 			}
 		}
 		return nil
