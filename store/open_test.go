@@ -91,6 +91,10 @@ func TestOpenDuringCompactStoresIntoTheCopy(t *testing.T) {
 			r.s.Close()
 			continue
 		}
+		// The copy it waited behind was compact's, being renamed: not a stale one.
+		if n := r.s.Notes(); len(n) != 0 {
+			t.Errorf("mode %d: the opener waiting on compact says %q", mode, n)
+		}
 		ex := Exclusion{Network: netip.MustParsePrefix("45.134.7.0/24"), Reason: "our partner", Added: time.Now()}
 		if err := r.s.AddExclusion(ex); err != nil {
 			t.Fatal(err)
@@ -396,5 +400,34 @@ func TestCorruptBlockNamesTheFileAndTheFix(t *testing.T) {
 	_, _, err = s.EventsBetween(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), 1_000_000)
 	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "restore it from a backup") {
 		t.Errorf("reading a damaged block: %v; want the file and the fix", err)
+	}
+}
+
+// A path that names another file every time the opener has its lock is given up after
+// a few tries, with what happened, not opened for ever.
+func TestOpenGivesUpOnAFileReplacedEveryTime(t *testing.T) {
+	path := storeWithEvents(t, 10)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tries := 0
+	SetOpenHooks(t, func(p, what string) {
+		if what != "opened" {
+			return
+		}
+		tries++ // a copy renamed over the path after each open
+		if err := os.WriteFile(path+".new", b, 0o600); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Error(err)
+		}
+	}, nil)
+	if _, err := Open(path, time.Second); !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Open of a path replaced at each try: %v; want ErrReplaced", err)
+	}
+	if tries != openAttempts {
+		t.Errorf("%d tries, want %d", tries, openAttempts)
 	}
 }

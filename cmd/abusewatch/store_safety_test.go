@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,5 +292,22 @@ func TestCommitHintNamesTheCause(t *testing.T) {
 		if c.err == nil || !strings.Contains(daemon.CommitHint(c.err), c.want) {
 			t.Errorf("CommitHint(%v) = %q, want %q in it", c.err, daemon.CommitHint(c.err), c.want)
 		}
+	}
+}
+
+// The daemon removes a copy left by a killed compact as it opens the store, and logs it:
+// nothing mentioned it, and on a nearly full disk it held the room of a whole store.
+func TestDaemonRemovesAStaleCompactCopy(t *testing.T) {
+	dir := t.TempDir()
+	cfg := scannedStore(t, dir, dir)
+	stale := filepath.Join(dir, "state.db.compact")
+	if err := os.WriteFile(stale, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir, "run", "--config", cfg)
+	d.waitLog(t, "level=WARN", "removed "+stale, "stopped before it finished")
+	d.waitLog(t, "abusewatch running")
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale copy is still there: %v", err)
 	}
 }
