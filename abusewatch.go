@@ -23,6 +23,11 @@ type Record struct {
 	// a fast clock's, up to a month ahead; a line read in a backlog (a file's first read,
 	// lines written while the daemon was stopped) may be eleven months old instead.
 	Live bool
+	// Year is the year of the line's time when the line gives none and the reader knows
+	// it better than the line alone can tell: a scan reads a whole file, and a line dated
+	// after a later line's date is of an earlier year (detect.BacklogYears). 0: the
+	// year is inferred from Read.
+	Year int
 }
 
 // Class names what an event is, in the words of the threat, e.g. "auth-failure".

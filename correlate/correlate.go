@@ -28,7 +28,9 @@
 // count of named addresses, an IPv6 /64's one, and names only those). Private, reserved, documentation
 // and never-report networks make nothing.
 // Incidents are stable: one with the same key whose window is still open grows (same
-// ID) instead of being made again. The package reads events, incidents and counters
+// ID) instead of being made again. One with a report stays as it was reported: the
+// attack's later lines make its follow-up, and the lines of it that come after the
+// report but are dated within its reach (late: a host's clock behind) make nothing. The package reads events, incidents and counters
 // through the small interfaces below and writes nothing itself; it keeps the events of
 // the last lookback (the longest window a rule looks back over) in memory, so each
 // batch does not read them again (history.go). A Correlator is not safe for concurrent
@@ -174,11 +176,20 @@ type Correlator struct {
 	never     atomic.Pointer[[]netip.Prefix] // replaced whole by Exclude: Excluded may run beside it
 	events    EventReader                    // the store
 	incidents IncidentReader
-	counters  CounterReader
+	// stored is the store's IncidentReader, which a pass does not replace with its
+	// memory (incidents): the reported incidents near late lines (reportedAround) are
+	// read from it, every one of them stored before the pass, at any time of it.
+	stored   IncidentReader
+	counters CounterReader
 	// reported says whether an incident has a report (in any state); nil: none has.
-	// A reported incident no longer grows: what came after it makes a new incident.
+	// A reported incident no longer grows: what came after it makes a new incident,
+	// what is dated within its reach makes none (apply's lateOf).
 	reported func(id string) (bool, error)
-	recent   *recentEvents // the events of the last lookback, as Correlate got them
+	// reportedAt says when the report of an incident was written (ok false: it has
+	// none, or the store does not say): the lines dated before it that come after it
+	// are late (reportedAround). nil: the store does not say.
+	reportedAt func(id string) (at time.Time, ok bool, err error)
+	recent     *recentEvents // the events of the last lookback, as Correlate got them
 	// The successful logins the rules have seen (loginMemory): those of Correlate's
 	// batches, and a pass's own when it starts before them (for c.read then).
 	liveLogins *loginMemory
@@ -299,7 +310,7 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 	}
 	never := append(reservedNetworks(), opts.Never...)
 	c := &Correlator{opts: opts, windows: windows, growth: windows[len(windows)-1].Window,
-		events: events, incidents: incidents, counters: counters}
+		events: events, incidents: incidents, stored: incidents, counters: counters}
 	c.never.Store(&never)
 	if st, ok := incidents.(interface {
 		ReportFor(incidentID string) (string, bool, error)
@@ -307,6 +318,18 @@ func New(opts Options, events EventReader, incidents IncidentReader, counters Co
 		c.reported = func(id string) (bool, error) {
 			_, ok, err := st.ReportFor(id)
 			return ok, err
+		}
+		if rs, ok := incidents.(interface {
+			Report(id string) (abusewatch.Report, bool, error)
+		}); ok {
+			c.reportedAt = func(id string) (time.Time, bool, error) {
+				rid, ok, err := st.ReportFor(id)
+				if err != nil || !ok {
+					return time.Time{}, false, err
+				}
+				r, ok, err := rs.Report(rid)
+				return r.Created, ok && !r.Created.IsZero(), err
+			}
 		}
 	}
 	// What is stored already (by an earlier run) is read from the store: the window
@@ -823,13 +846,18 @@ func networkOf(a netip.Addr, b int) netip.Prefix {
 }
 
 // ForgeableClasses are the classes whose events are always evidence a forged source
-// address could have made: every packet the kernel firewall rules log ("port-probe",
-// and "firewall-accept", what ufw let through: the first packet of a connection), and
-// BIND's refused queries ("refused-query"), which come over UDP (a zone transfer comes
-// over TCP, but the line does not say which, so it is judged as the queries are).
+// address, or a client's own text, could have made: every packet the kernel firewall
+// rules log ("port-probe", and "firewall-accept", what ufw let through: the first
+// packet of a connection), BIND's refused queries ("refused-query"), which come over
+// UDP (a zone transfer comes over TCP, but the line does not say which, so it is judged
+// as the queries are), TCP wrappers' and xinetd's refusals ("wrapper-refused"), which
+// guard UDP services too and do not say which, and MariaDB's and MySQL's lines
+// ("mysql-auth-failure", "mysql-protocol-probe"), whose client writes whole lines of
+// its own with newlines in its user name (configs/rules/attack.d/mysql).
 // correlate.reportable may not name them (check-config refuses it): counted by day,
 // such a class would make a recurrence of forged packets look like a real attack.
-var ForgeableClasses = []abusewatch.Class{"port-probe", "firewall-accept", "refused-query"}
+var ForgeableClasses = []abusewatch.Class{"port-probe", "firewall-accept", "refused-query", "wrapper-refused",
+	"mysql-auth-failure", "mysql-protocol-probe"}
 
 // Forgeable says whether every event of class is forgeable (ForgeableClasses).
 func Forgeable(class abusewatch.Class) bool { return slices.Contains(ForgeableClasses, class) }
@@ -876,6 +904,11 @@ type rule struct {
 	// exact, when set with distinct, is asked once the window holds need distinct
 	// values (n of them): whether the window's events meet the rule (a /64's: hostRule).
 	exact func(evs []*abusewatch.Event, n int) bool
+	// beside, when set, is the key of the address's per-address rule (of a sweep or a
+	// port scan): the late lines of its reported incidents that it counts start or
+	// join no incident of this rule either. On time, the same report would have told
+	// both; late, a second report about the same minutes went to the same desk.
+	beside string
 }
 
 // apply runs r over the events of its address or network that fetch reads from a
@@ -948,6 +981,45 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		}
 	}
 	prevSince, prevAt := from.Add(-growth), from // what prev was asked for as
+	// The lines of an attack that arrive after its report (a host whose clock is
+	// behind, forwarding that was late) are dated within the reported incident's
+	// reach (frozenIncident): on time, they would have been its own, and it stays as
+	// it was reported. Such a line neither starts nor joins an incident, nor counts
+	// toward one: the walk follows the reported one from there (lateOf, follow), as
+	// when it meets it stored, so that what it would make of them (about the same
+	// minutes, told again to the same desk) is not made. The reported incidents near
+	// the events read are read from the store once, when a line first would start
+	// or join one; behind says that prev, followed so, may not be the key's newest.
+	// A sweep's or port scan's late lines, of the address's reported per-address
+	// incident (beside), are skipped alone: its walk has none of theirs to follow.
+	reach := max(r.window, growth)
+	var frozen, besides []frozenIncident
+	frozenRead, behind := false, false
+	lateOf := func(e *abusewatch.Event) (f abusewatch.Incident, own, late bool, err error) {
+		if !frozenRead {
+			frozenRead = true
+			to := all[len(all)-1].Time
+			if frozen, err = c.reportedAround(r.key, start, to, reach, growth); err == nil && r.beside != "" {
+				besides, err = c.reportedAround(r.beside, start, to, c.growth, c.growth)
+			}
+			if err != nil {
+				return f, false, false, fmt.Errorf("correlate %s: %w", r.key, err)
+			}
+		}
+		for _, f := range frozen {
+			if f.holds(e.Time) {
+				return f.inc, true, true, nil
+			}
+		}
+		if c.reportable(e) {
+			for _, f := range besides {
+				if f.holds(e.Time) {
+					return f.inc, false, true, nil
+				}
+			}
+		}
+		return f, false, false, nil
+	}
 	flush := func() error {
 		if len(cur) > 0 && !success {
 			// A login from an address of the new events within success_lookback
@@ -995,6 +1067,17 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		cur, growing, following, success = nil, false, false, false
 		return nil
 	}
+	// follow ends the incident being built before late line e of reported incident f
+	// (lateOf) and follows f: its lines up to its last are its own, what comes after
+	// them within its growth is its follow-up.
+	follow := func(f abusewatch.Incident) error {
+		if err := flush(); err != nil {
+			return err
+		}
+		behind = behind || !open || !following || f.ID != prev.ID
+		prev, open, following, last = f, true, true, f.Last
+		return nil
+	}
 	for _, e := range all {
 		if e.Time.Before(start) {
 			continue
@@ -1018,12 +1101,13 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			continue // already part of the open incident
 		}
 		if (len(cur) > 0 || growing || following) && e.Time.Sub(last) <= growth {
-			if following && len(cur) == 0 && c.pass != 0 {
+			if following && len(cur) == 0 && (c.pass != 0 || behind) {
 				// A pass over history meets the stored follow-ups of a reported
 				// incident as it meets the first: one that holds e goes on as it is
 				// (reported, it is followed in turn), not made again over the events
 				// of the follow-ups after it. (Outside a pass the reported one is the
-				// newest of the key: its follow-up is made now.)
+				// newest of the key, its follow-up made now, unless it was followed
+				// for a late line: behind.)
 				stored, ok, err := c.incidents.OpenIncident(r.key, e.Time, e.Time, false)
 				if err != nil {
 					return nil, err
@@ -1035,6 +1119,19 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 					}
 					prev, open, growing, following, last, success = stored, true, !rep, rep, stored.Last, stored.Success && !rep
 					prevSince, prevAt = e.Time, e.Time
+					continue
+				}
+			}
+			// Growing, e joins what the key's incident open here holds.
+			if !growing {
+				if f, own, late, err := lateOf(e); err != nil {
+					return nil, err
+				} else if late {
+					if own {
+						if err := follow(f); err != nil {
+							return nil, err
+						}
+					}
 					continue
 				}
 			}
@@ -1081,11 +1178,108 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 				prevSince, prevAt = counted[lo].Time, e.Time
 				continue
 			}
-			cur, last = slices.Clone(counted[lo:]), e.Time
+			if f, own, late, err := lateOf(e); err != nil {
+				return nil, err
+			} else if late {
+				if own {
+					if err := follow(f); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
+			// Nor do late lines before it count toward a new incident: a sweep of
+			// a reported attack's late lines and one line after them is none. (A
+			// /64's rules of one address, met through exact, are judged here by the
+			// network's count: with late lines in its window, none is started.)
+			win := slices.Clone(counted[lo:])
+			kept := win[:0]
+			for _, x := range win {
+				if _, _, late, err := lateOf(x); err != nil {
+					return nil, err
+				} else if !late {
+					kept = append(kept, x)
+				}
+			}
+			if len(kept) < len(win) && !r.threshold(kept) {
+				continue
+			}
+			cur, last = kept, e.Time
 		}
 	}
 	if err := flush(); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// frozenIncident is an incident with a report, with its ID and times, and the times
+// of the lines that, come after its report, are late lines of its attack: from reach
+// (its rule's window or growth) before its first line to its last, or, when its
+// report was written while it was still open, to the report (at most its growth
+// after its last line). On time, such lines would have been its own. Lines dated
+// after the report are the attack going on: its follow-up.
+type frozenIncident struct {
+	inc       abusewatch.Incident
+	from, til time.Time
+}
+
+func (f frozenIncident) holds(t time.Time) bool { return !t.Before(f.from) && !t.After(f.til) }
+
+// reportedAround returns the incidents of key that have a report and whose late lines
+// (frozenIncident, of a rule of reach and growth) may lie from from to to, oldest
+// first. They are read from the store (a pass's memory of the newest incident of each
+// key stays as it is): its newest incident, and, where it can answer for earlier
+// times (OpenIncidentAt), the few before it, those of a chain of follow-ups.
+func (c *Correlator) reportedAround(key string, from, to time.Time, reach, growth time.Duration) ([]frozenIncident, error) {
+	if c.reported == nil {
+		return nil, nil
+	}
+	if l, ok := c.incidents.(*latestIncidents); ok && !l.storedBefore(key) {
+		return nil, nil // a pass: most keys it makes incidents of had none stored
+	}
+	open := func(since, at time.Time) (abusewatch.Incident, bool, error) {
+		return c.stored.OpenIncident(key, since, at, false)
+	}
+	st, stepBack := c.stored.(interface {
+		OpenIncidentAt(key string, since, at time.Time, whole bool) (abusewatch.Incident, bool, bool, error)
+	})
+	if stepBack {
+		open = func(since, at time.Time) (abusewatch.Incident, bool, error) {
+			inc, ok, _, err := st.OpenIncidentAt(key, since, at, false)
+			return inc, ok, err
+		}
+	}
+	var out []frozenIncident
+	at := to.Add(reach)
+	for range 8 {
+		inc, ok, err := open(from.Add(-growth), at)
+		if err != nil || !ok {
+			return out, err
+		}
+		rep, err := c.isReported(inc.ID)
+		if err != nil {
+			return nil, err
+		}
+		if rep {
+			f := frozenIncident{inc: inc, from: inc.First.Add(-reach), til: inc.Last}
+			if c.reportedAt != nil {
+				written, ok, err := c.reportedAt(inc.ID)
+				if err != nil {
+					return nil, err
+				}
+				if ok && written.After(f.til) {
+					if f.til = inc.Last.Add(growth); written.Before(f.til) {
+						f.til = written
+					}
+				}
+			}
+			out = slices.Insert(out, 0, f)
+		}
+		if !stepBack {
+			break
+		}
+		at = inc.First.Add(-time.Nanosecond)
 	}
 	return out, nil
 }
@@ -1227,7 +1421,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 	}}
 	if r := c.opts.PortScan; r.Count > 0 && slices.ContainsFunc(news, func(e *abusewatch.Event) bool { return e.LocalPort != 0 }) {
 		rules = append(rules, rule{
-			name: "port-scan", key: "scan:" + a.String(), addr: a, network: host, window: r.Window, monotone: true,
+			name: "port-scan", key: "scan:" + a.String(), addr: a, network: host, window: r.Window, monotone: true, beside: "ip:" + a.String(),
 			counts: func(e *abusewatch.Event) bool { return e.LocalPort != 0 },
 			threshold: func(evs []*abusewatch.Event) bool {
 				type hostPort struct {
@@ -1250,7 +1444,7 @@ func (c *Correlator) address(a netip.Addr, from, to time.Time, news []*abusewatc
 		}
 		for _, svc := range services(news) {
 			rules = append(rules, rule{
-				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, monotone: true,
+				name: "sweep", key: "sweep:" + a.String() + "|" + svc, addr: a, network: host, window: r.Window, monotone: true, beside: "ip:" + a.String(),
 				counts: func(e *abusewatch.Event) bool { return e.Host != "" && service(e) == svc },
 				threshold: func(evs []*abusewatch.Event) bool {
 					return atLeastHosts(evs, r.Count)

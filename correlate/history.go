@@ -606,6 +606,15 @@ func (l *latestIncidents) OpenIncident(key string, since, at time.Time, whole bo
 	return l.open(key, since, at, whole, false)
 }
 
+// storedBefore says whether the store may have held an incident of key when the
+// pass began (every reported one was): with the heads read, only the keys they hold.
+func (l *latestIncidents) storedBefore(key string) bool {
+	if l.heads == nil {
+		return true
+	}
+	return l.heads.stored(maphash.String(l.seed, key))
+}
+
 // OpenIncidentHead answers as OpenIncident(key, since, at, true) does, the same
 // incident, but with its ID, times and success alone unless it is held whole: the
 // recurrence rule asks for the whole of an incident it grows, and most often finds

@@ -71,6 +71,26 @@ func TestAReportedChainStaysAsReported(t *testing.T) {
 			every(a, at(0).Add(69*time.Minute), 7, 8*time.Minute)},
 		want: []want{{"ip:" + a, at(0), at(0).Add(5 * time.Minute), 6}, {"ip:" + a, at(0).Add(13 * time.Minute), at(0).Add(61 * time.Minute), 7},
 			{"ip:" + a, at(0).Add(69 * time.Minute), at(0).Add(117 * time.Minute), 7}},
+	}, {
+		// Review 34 F4: a second host's lines of the reported attack, its clock behind
+		// (before the first line) or forwarded late (within its span), come after the
+		// report: they are its own, and make nothing.
+		name: "late lines of a reported per-address incident",
+		opts: perAddress,
+		parts: [][]abusewatch.Event{every(a, at(0), 6, time.Minute),
+			slices.Concat(every(a, at(0).Add(-8*time.Minute), 5, time.Minute), every(a, at(0).Add(30*time.Second), 4, time.Minute))},
+		want: []want{{"ip:" + a, at(0), at(0).Add(5 * time.Minute), 6}},
+	}, {
+		name: "late lines of a reported incident whose follow-up was reported too",
+		opts: perAddress,
+		parts: [][]abusewatch.Event{every(a, at(0), 6, time.Minute), every(a, at(0).Add(13*time.Minute), 7, 8*time.Minute),
+			slices.Concat(every(a, at(0).Add(-8*time.Minute), 5, time.Minute), every(a, at(0).Add(30*time.Second), 4, time.Minute))},
+		want: []want{{"ip:" + a, at(0), at(0).Add(5 * time.Minute), 6}, {"ip:" + a, at(0).Add(13 * time.Minute), at(0).Add(61 * time.Minute), 7}},
+	}, {
+		name:  "late lines of a reported recurrence's days",
+		opts:  recur,
+		parts: [][]abusewatch.Event{daily(a, 0, 9), {fail(a, at(0).Add(-30*time.Minute)), fail(a, at(4).Add(time.Hour)), fail(a, at(9).Add(time.Hour))}},
+		want:  []want{{"recur:" + a + "/32", at(0), at(9), 10}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, way := range []struct {

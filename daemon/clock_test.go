@@ -165,7 +165,7 @@ func TestAJournalEntryDatedAheadIsDatedWhenRead(t *testing.T) {
 		entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ahead.Add(time.Duration(k)*time.Second).UnixMicro()),
 			fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k), "_BOOT_ID=0123456789abcdef0123456789abcdef",
 			fmt.Sprintf("MESSAGE=Failed password for root from 45.134.26.9 port %d ssh2", 40000+k),
-			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_PID=4242", "_HOSTNAME=web7"))
+			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_EXE=/usr/sbin/sshd", "_UID=0", "_PID=4242", "_HOSTNAME=web7"))
 	}
 	journaltest.Write(t, filepath.Join(journals, "remote.journal"), entries...)
 	cfg := observeConfig(t, dir, fmt.Sprintf("[journal]\nenabled = true\ndirectory = %q", journals), 1)

@@ -97,6 +97,11 @@ type DetectConfig struct {
 	AttackDirs   []string `toml:"attack_dirs"`
 	BuiltinRules *bool    `toml:"builtin_rules"`
 	Timezone     string   `toml:"timezone"`
+	// NumericHosts are the programs (syslog names) the admin declares write the
+	// client's address where they could write the name its reverse DNS gave, which
+	// the client's owner chooses: pure-ftpd with DontResolve. Only theirs make events
+	// of an address in an attack rule's <PTR> slot (see detect.WithNumericHosts).
+	NumericHosts []string `toml:"numeric_hosts"`
 }
 
 // CorrelateConfig holds the rules' thresholds (daemon/correlate.go: defaults, checks).
@@ -564,6 +569,11 @@ func (c *Config) validate() error {
 // validateDetect checks that the rule directories can be read: LoadRules would say
 // "open .", without the key or what a relative path is taken from.
 func (c *Config) validateDetect() error {
+	for _, p := range c.Detect.NumericHosts {
+		if p == "" || strings.ContainsAny(p, " \t,*[]:") {
+			return c.bad("detect.numeric_hosts", "%q is not a program name: give each program's syslog name as the log shows it, e.g. \"pure-ftpd\"", p)
+		}
+	}
 	for _, k := range []struct {
 		key  string
 		dirs []string

@@ -162,7 +162,7 @@ func (d *Daemon) reload() (ReloadResult, error) {
 		res.Notes = append(res.Notes, fmt.Sprintf("[metrics] changed: restart the daemon to apply it; until then the metrics stay on %s",
 			cmp.Or(d.cfg.Metrics.Listen, "no address (off)")))
 	}
-	pipe.Counters, pipe.misses, pipe.alerts, pipe.senders = d.pipe.Counters, d.pipe.misses, d.pipe.alerts, d.pipe.senders
+	pipe.Counters, pipe.misses, pipe.alerts, pipe.senders, pipe.times = d.pipe.Counters, d.pipe.misses, d.pipe.alerts, d.pipe.senders, d.pipe.times
 	pipe.finder.Counters = d.pipe.finder.Counters // the metrics' registry requests go on from where they were
 	if round := d.outbox.pipe; round != nil {
 		// The running round of the outbox has the pipeline it began with until it

@@ -92,7 +92,7 @@ func (c *Config) validateCorrelate() error {
 	// named it would believe such events make reports.
 	for _, class := range k.Reportable {
 		if correlate.Forgeable(abusewatch.Class(class)) {
-			return bad("correlate.reportable", "names %q, whose events are always forgeable (%s): anyone can send them with another's source address, so they never make an outside report; remove it (such events still count toward incidents, for you)",
+			return bad("correlate.reportable", "names %q, whose events are always forgeable (%s): anyone can make them name another's address, so they never make an outside report; remove it (such events still count toward incidents, for you)",
 				class, forgeableWhy(abusewatch.Class(class)))
 		}
 	}
@@ -155,6 +155,10 @@ func forgeableWhy(class abusewatch.Class) string {
 		return "DNS queries come over UDP, whose source address is not checked"
 	case "firewall-accept":
 		return "the first packet of a connection, logged before any handshake"
+	case "wrapper-refused":
+		return "TCP wrappers and xinetd refuse UDP services too, after one datagram, and their line does not say which"
+	case "mysql-auth-failure", "mysql-protocol-probe":
+		return "MariaDB and MySQL log a client's user name with its newlines, so a client that connects writes whole lines of its own"
 	}
 	return "packets a firewall logged, none of which completed a handshake"
 }
@@ -196,15 +200,18 @@ func correlateOptions(cfg *Config, never []netip.Prefix) correlate.Options {
 // correlate.recorrelate_interval has passed, so events that arrived late or out of
 // order (several hosts, delayed syslog) are judged with everything around them. The
 // first call only marks the start: old data is the one-shot `abusewatch correlate`'s
-// job, and a restart must not hold up reading the logs. Tick calls it, on the main loop.
+// job, and a restart must not hold up reading the logs (what was committed and never
+// correlated is CatchUp's, which it calls first). Tick calls it, on the main loop.
 func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
+	// What a failed correlation left (CatchUp) is judged even when no new batch comes.
+	caughtUp := p.CatchUp(ctx)
 	every := p.cfg.Correlate.RecorrelateInterval.Duration
 	if every <= 0 {
-		return nil
+		return caughtUp
 	}
-	last := p.correlator.Recorrelated()
+	last := p.recorrelated
 	if !last.IsZero() && now.Sub(last) < every {
-		return nil
+		return caughtUp
 	}
 	from := last
 	if last.IsZero() {
@@ -212,12 +219,13 @@ func (p *Pipeline) Recorrelate(ctx context.Context, now time.Time) error {
 	}
 	n, err := p.RecorrelateRange(ctx, from, now)
 	if err != nil {
-		return err
+		return errors.Join(caughtUp, err)
 	}
+	p.recorrelated = now
 	if n > 0 {
 		p.log.Info("re-correlation created or grew incidents", "incidents", n, "from", from)
 	}
-	return nil
+	return caughtUp
 }
 
 // RecorrelateRange runs the rules over the stored events between from and to, stores
@@ -472,16 +480,11 @@ func reportedKept(r RetentionConfig, k CorrelateConfig) time.Duration {
 	return r.Incidents.Duration
 }
 
-// logsNow is the time ages are counted back from: the newest stored event, or now when
-// that is earlier, not the clock alone. Reading an old log for the first time keeps
-// what it read and reports it as on the day, and a clock that jumps forward deletes
-// nothing on its own. Retention and policy.max_age share it.
-func logsNow(st *store.Store, now time.Time) (time.Time, error) {
-	now, _, err := logsClock(st, now)
-	return now, err
-}
-
-// logsClock is logsNow, and whether the store held an event to count from.
+// logsClock is the time retention counts ages back from: the newest stored event, or
+// now when that is earlier, not the clock alone (policy.max_age counts from now:
+// reportCutoff), and whether the store held an event to count from. Reading an old log
+// for the first time keeps what it read, and a clock that jumps forward deletes
+// nothing on its own.
 func logsClock(st *store.Store, now time.Time) (time.Time, bool, error) {
 	newest, ok, err := st.NewestEvent()
 	if err != nil {
@@ -498,7 +501,7 @@ func logsClock(st *store.Store, now time.Time) (time.Time, bool, error) {
 var retainReadNewest = func() {}
 
 // Retain deletes what retention r no longer keeps and logs what it deleted; ages count
-// back from logsNow. A store that holds no events when the pass reads its newest loses
+// back from logsClock. A store that holds no events when the pass reads its newest loses
 // nothing but expired cached contacts: the events a follower commits meanwhile (the
 // first batch of an old log, on the first start) are judged by the next pass, against
 // the newest event then. Of the rules k, the recurrence's period says how long a reported

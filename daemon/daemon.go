@@ -197,6 +197,11 @@ func (d *Daemon) Pipeline() *Pipeline { return d.pipe }
 // ends; then it commits what was read and closes the store.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
+	// Before any line is read: the events a killed run committed without storing their
+	// incidents. Failing (a full disk), the first batch or tick tries again.
+	if err := d.pipe.CatchUp(ctx); err != nil && ctx.Err() == nil {
+		d.log.Warn("events committed before the last stop are not correlated yet: tried again with the next batch", "err", err)
+	}
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	lines := make(chan sourceLine, batchSize)

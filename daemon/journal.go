@@ -81,7 +81,7 @@ const journalPollInterval = time.Second
 // journalOutputFields are the fields journalctl prints besides the cursor and times: the
 // only ones journalRecord reads, and with --all an entry's other fields (a core dump)
 // can be megabytes.
-const journalOutputFields = "MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT"
+const journalOutputFields = "MESSAGE,_COMM,_EXE,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT"
 
 // maxJournalEntry bounds the JSON of one entry; a longer one (a message of several MiB)
 // is skipped and counted as an error, and the next entry's cursor moves past it.
@@ -242,6 +242,7 @@ type journalEntry struct {
 	Realtime   json.RawMessage `json:"__REALTIME_TIMESTAMP"`
 	Message    json.RawMessage `json:"MESSAGE"`
 	Comm       json.RawMessage `json:"_COMM"`
+	Exe        json.RawMessage `json:"_EXE"`
 	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
 	PID        json.RawMessage `json:"_PID"`
 	Hostname   json.RawMessage `json:"_HOSTNAME"`
@@ -251,30 +252,43 @@ type journalEntry struct {
 }
 
 // journalTrust says whose entries name their program truthfully. journald sets the
-// fields that start with "_" itself, but _COMM is the executable's file name (any user
-// can copy logger to ~/sshd) and SYSLOG_IDENTIFIER is whatever the sender writes
-// (logger -t sshd). What a user cannot choose is its UID and its unit's cgroup: an
-// entry of one of the configured units, of UID 0 or of the kernel is the service's
-// own, and its SYSLOG_IDENTIFIER names it as the syslog file would (postfix/smtpd, not
-// smtpd; dovecot, not its log process). When identifiers are configured, an entry of
-// no configured unit was let in by its identifier alone, and one from another UID is
-// refused: it would be a local user posing as the service.
+// fields that start with "_" itself, but _COMM is the process's name (any process can
+// set its own, and any user can copy logger to ~/sshd) and SYSLOG_IDENTIFIER is
+// whatever the sender writes (logger -t sshd). What a process cannot choose is its UID,
+// its unit's cgroup and its executable. An entry is vouched for when it is of one of
+// the configured units, of UID 0 or of the kernel, and its process is the program it
+// names (journalProcessIs: a unit runs others' code too, a user's ~/.forward pipe in
+// postfix's); its SYSLOG_IDENTIFIER then names it as the syslog file would
+// (postfix/smtpd, not smtpd; dovecot, not its log process).
+//
+// When units or identifiers are configured, an entry not vouched for is refused: no
+// record, since a rule of PROGRAM * (pam_unix's, TCP wrappers') would read it under any
+// name. Without either (everything is read) it keeps its process name (_COMM) as its
+// program, which a local user can choose, as anyone can write a line of sshd to
+// /dev/log.
 type journalTrust struct {
 	units  map[string]bool
-	refuse bool // identifiers are configured: untrusted entries are refused
+	refuse bool // units or identifiers are configured: entries not vouched for are refused
 }
 
 func newJournalTrust(cfg JournalConfig) journalTrust {
-	t := journalTrust{units: map[string]bool{}, refuse: len(cfg.Identifiers) > 0}
+	t := journalTrust{units: map[string]bool{}, refuse: len(cfg.Identifiers) > 0 || len(cfg.Units) > 0}
 	for _, u := range cfg.Units {
 		t.units[u] = true
 	}
 	return t
 }
 
-// trusted says whether the entry's sender is the configured service, root or the kernel.
-func (t journalTrust) trusted(e *journalEntry) bool {
-	return t.units[journalValue(e.Unit)] || journalValue(e.UID) == "0" || journalValue(e.Transport) == "kernel"
+// vouch says whether the entry's sender is the configured service, root or the kernel
+// (sender), and whether its process is the program it names ("" or why not).
+func (t journalTrust) vouch(e *journalEntry, program string) (sender bool, notIt string) {
+	if journalValue(e.Transport) == "kernel" {
+		return true, ""
+	}
+	if !t.units[journalValue(e.Unit)] && journalValue(e.UID) != "0" {
+		return false, ""
+	}
+	return true, journalProcessIs(program, e)
 }
 
 // journalValue decodes one field: a string, bytes given as numbers, or the first of
@@ -305,10 +319,12 @@ type journalRead struct {
 	at        journalCursor
 	pos, rest store.Position
 	cut       bool // the line was longer than maxLine and is cut
-	// refused: let in by its identifier alone and sent by a UID other than 0 (see
-	// journalTrust); rec is then empty and uid, unit and identifier say who it was.
-	refused               bool
-	uid, unit, identifier string
+	// refused: not vouched for (see journalTrust); rec is then empty, and uid, unit,
+	// comm, exe and identifier say who it was. notIt says why its process is not the
+	// program it names; "" when its sender is neither root nor of a configured unit.
+	refused                          bool
+	uid, unit, comm, exe, identifier string
+	notIt                            string
 }
 
 // journalRecord makes a record of one entry. The journal's own fields (_PID, _HOSTNAME,
@@ -332,16 +348,16 @@ func journalRecord(line []byte, read time.Time, trust journalTrust) (journalRead
 	if us, err := strconv.ParseInt(journalValue(e.Realtime), 10, 64); err == nil {
 		t = time.UnixMicro(us)
 	}
-	trusted := trust.trusted(&e)
-	if !trusted && trust.refuse {
-		return journalRead{cursor: cursor, at: at, pos: pos, rest: rest, refused: true,
-			uid: journalValue(e.UID), unit: journalValue(e.Unit), identifier: journalValue(e.Identifier)}, nil
+	comm, identifier := journalValue(e.Comm), journalValue(e.Identifier)
+	program := cmp.Or(identifier, comm)
+	sender, notIt := trust.vouch(&e, program)
+	if !sender || notIt != "" {
+		if trust.refuse {
+			return journalRead{cursor: cursor, at: at, pos: pos, rest: rest, refused: true, notIt: notIt,
+				uid: journalValue(e.UID), unit: journalValue(e.Unit), comm: comm, exe: journalValue(e.Exe), identifier: identifier}, nil
+		}
+		program = cmp.Or(comm, identifier)
 	}
-	first, second := journalValue(e.Comm), journalValue(e.Identifier)
-	if trusted {
-		first, second = second, first
-	}
-	program := cmp.Or(first, second)
 	tag := headerWord(program, "-")
 	if pid, err := strconv.Atoi(journalValue(e.PID)); err == nil {
 		tag += "[" + strconv.Itoa(pid) + "]"
@@ -1019,24 +1035,45 @@ func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor st
 	return n, last, err
 }
 
-// refuseJournalEntry counts an entry that poses as a configured identifier from a UID
-// other than 0 and no configured unit, and logs it at most once per quietInterval: a
-// local process posing as sshd deserves the admin's attention, but may repeat at will.
-// It is not counted as an error: a service's own process that runs as a user (sshd's
-// process of a logged-in user, which may log the disconnection) is refused as well,
-// and the journal reads on.
+// refuseJournalEntry counts an entry that was not vouched for (see journalTrust) and logs
+// it: a local process posing as sshd deserves the admin's attention, but may repeat at
+// will. One whose sender is neither root nor of a configured unit is logged at most
+// once per quietInterval; one of a configured unit (or root's) whose process is not the
+// program it names, once per quietInterval for each unit, process and identifier, so
+// that a ~/.forward pipe posing as sshd is not hidden by postfix's own postlog. It is
+// not counted as an error: a service's own process that runs as a user (sshd's process
+// of a logged-in user, which may log the disconnection) is refused as well, and the
+// journal reads on.
 func (d *Daemon) refuseJournalEntry(r *journalReading, jr journalRead) {
 	r.c.Refused.Add(1)
-	ok, held := r.quiet.allow("refused", time.Now())
+	key := "refused"
+	if jr.notIt != "" {
+		key = "not its process\x00" + jr.unit + "\x00" + jr.comm + "\x00" + jr.identifier
+	}
+	ok, held := r.quiet.allow(key, time.Now())
 	if !ok {
 		return
 	}
-	args := []any{"identifier", jr.identifier, "uid", cmp.Or(jr.uid, "(none)"), "unit", cmp.Or(jr.unit, "(none)"), "refused", r.c.Refused.Load()}
+	if jr.notIt == "" {
+		args := []any{"identifier", jr.identifier, "uid", cmp.Or(jr.uid, "(none)"), "unit", cmp.Or(jr.unit, "(none)"), "refused", r.c.Refused.Load()}
+		if held > 0 {
+			args = append(args, "not_logged_since", held)
+		}
+		d.log.Warn("journal: refused an entry written under a configured identifier by a process neither root nor of a configured unit "+
+			"(a service's process running as a user, or a local user posing as the service): no event", args...)
+		return
+	}
+	program := cmp.Or(jr.identifier, jr.comm)
+	args := []any{"unit", cmp.Or(jr.unit, "(none)"), "comm", cmp.Or(jr.comm, "(none)"), "identifier", cmp.Or(jr.identifier, "(none)"),
+		"exe", cmp.Or(jr.exe, "(none)"), "uid", cmp.Or(jr.uid, "(none)"), "reason", jr.notIt,
+		"entry", fmt.Sprintf("an entry of %s by %s (%s, UID %s) claimed to be %s: not read as %s", cmp.Or(jr.unit, "root"), cmp.Or(jr.comm, "an unknown process"),
+			cmp.Or(jr.exe, "executable unknown"), cmp.Or(jr.uid, "unknown"), program, program),
+		"refused", r.c.Refused.Load()}
 	if held > 0 {
 		args = append(args, "not_logged_since", held)
 	}
-	d.log.Warn("journal: refused an entry written under a configured identifier by a process neither root nor of a configured unit "+
-		"(a service's process running as a user, or a local user posing as the service): no event", args...)
+	d.log.Warn("journal: refused an entry whose process is not the program it names "+
+		"(code a service runs for others, such as a user's ~/.forward pipe, posing as a program the rules read): no event", args...)
 }
 
 // readJournalLine reads one line into buf, keeping it only when it is at most

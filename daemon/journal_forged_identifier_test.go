@@ -24,10 +24,14 @@ func TestJournalRefusesAnIdentifierFromAnotherUser(t *testing.T) {
 	dir := t.TempDir()
 	const boot = "0123456789abcdef0123456789abcdef"
 	entry := func(k int, unit, uid, comm, ident string) []byte {
+		exe := map[string]string{"sshd": "/usr/sbin/sshd", "sshd-session": "/usr/lib/openssh/sshd-session"}[comm]
+		if uid != "0" {
+			exe = "/home/mallory/" + comm
+		}
 		ts := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC).Add(time.Duration(k) * time.Second)
 		return journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000+k), "_BOOT_ID="+boot,
 			fmt.Sprintf("MESSAGE=Failed password for root from 9.9.9.%d port 22 ssh2", k),
-			"_SYSTEMD_UNIT="+unit, "_UID="+uid, "_COMM="+comm, "SYSLOG_IDENTIFIER="+ident, "_PID=31337", "_HOSTNAME=web1", "_TRANSPORT=syslog")
+			"_SYSTEMD_UNIT="+unit, "_UID="+uid, "_COMM="+comm, "_EXE="+exe, "SYSLOG_IDENTIFIER="+ident, "_PID=31337", "_HOSTNAME=web1", "_TRANSPORT=syslog")
 	}
 	entries := [][]byte{
 		entry(0, "ssh.service", "0", "sshd", "sshd"),

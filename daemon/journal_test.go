@@ -160,7 +160,7 @@ func TestJournalRecordOddFields(t *testing.T) {
 func TestJournalArgs(t *testing.T) {
 	cfg := JournalConfig{Units: []string{"ssh.service"}, Identifiers: []string{"sshd", "sshd-session"}}
 	got := journalArgs(cfg, "s=1;i=2", true, nil)
-	want := []string{"--follow", "--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
+	want := []string{"--follow", "--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,_EXE,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
 		"--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
@@ -168,13 +168,13 @@ func TestJournalArgs(t *testing.T) {
 	// A directory's journals of one sequence-number ID.
 	cfg.Directory = "/j"
 	got = journalArgs(cfg, "s=1;i=2", false, []string{"/j/remote-a.journal", "/j/remote-a@x.journal"})
-	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
+	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,_EXE,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet",
 		"--file=/j/remote-a.journal", "--file=/j/remote-a@x.journal", "--cursor=s=1;i=2", "_SYSTEMD_UNIT=ssh.service", "+", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
 	}
 	got = journalArgs(JournalConfig{}, "", false, nil)
-	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet"}
+	want = []string{"--no-tail", "--output=json", "--all", "--output-fields=MESSAGE,_COMM,_EXE,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,_UID,_SYSTEMD_UNIT,_TRANSPORT", "--no-pager", "--quiet"}
 	if !slices.Equal(got, want) {
 		t.Errorf("args %q\nwant %q", got, want)
 	}

@@ -87,6 +87,7 @@ var (
 	descStoreBytes      = prometheus.NewDesc("abusewatch_store_bytes", "Size of the state database.", nil, nil)
 	descStoreRefusing   = prometheus.NewDesc("abusewatch_store_commit_refused", "1 while the store refuses to commit what was read (a full disk): reading waits, the commit is retried.", nil, nil)
 	descStoreRefused    = prometheus.NewDesc("abusewatch_store_commits_refused_total", "Commits of what was read that the store refused (each retry counts).", nil, nil)
+	descCaughtUp        = prometheus.NewDesc("abusewatch_events_caught_up_total", "Events committed but not correlated (a stop between a batch's commit and its incidents, a correlation the store refused), correlated later: at start, or once the store took the incidents.", nil, nil)
 	descLogs            = prometheus.NewDesc("abusewatch_log_messages_total", "Warnings and errors logged.", []string{"level"}, nil)
 	descUp              = prometheus.NewDesc("abusewatch_start_time_seconds", "When the daemon started (Unix time).", nil, nil)
 	descRoundRunning    = prometheus.NewDesc("abusewatch_outbox_round_running_seconds", "How long the running round of the outbox (lookups, reports, deliveries) has run; 0 between rounds.", nil, nil)
@@ -98,7 +99,7 @@ type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLines, descSourceRead, descSourceLag, descSourceDiscarded, descSourceLines, descSourceErrors, descSourceRotations, descEvents, descIncidents, descReports,
-		descDelivered, descOutbox, descLookups, descLookupSecs, descRDAPRequests, descRDAPLimited, descLookupCacheHits, descStoreBytes, descStoreRefusing, descStoreRefused, descLogs, descUp, descRoundRunning, descRoundLast} {
+		descDelivered, descOutbox, descLookups, descLookupSecs, descRDAPRequests, descRDAPLimited, descLookupCacheHits, descStoreBytes, descStoreRefusing, descStoreRefused, descCaughtUp, descLogs, descUp, descRoundRunning, descRoundLast} {
 		ch <- d
 	}
 }
@@ -164,6 +165,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descStoreRefusing, refusing)
 	counter(descStoreRefused, float64(c.d.commitsRefused.Load()))
+	counter(descCaughtUp, float64(counters.CaughtUp.Load()))
 	// Both levels from the start, 0 too: an alert on the first error needs the series.
 	logged := c.d.errors.counts()
 	for _, level := range []slog.Level{slog.LevelWarn, slog.LevelError} {

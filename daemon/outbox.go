@@ -869,7 +869,7 @@ func wrapped(id, after string) int {
 // likely gone, its address may be someone else's by now, and `correlate --since 180d`
 // makes incidents of months ago: the admin sees them (incidents, ip, net, the summary),
 // the outside is not told. It counts from the clock, not from the newest event stored
-// (as retention does, logsNow): a log of 2024 scanned into a new store was reported to
+// (as retention does, logsClock): a log of 2024 scanned into a new store was reported to
 // whoever holds its addresses today (review 34 F6). ok is false when max_age is 0 (no
 // limit).
 func reportCutoff(cfg *Config, now time.Time) (cutoff time.Time, ok bool) {

@@ -48,6 +48,9 @@ type Counters struct {
 	Delivered atomic.Int64 // reports delivered
 	Alerted   atomic.Int64 // possible compromises mailed to the admin
 	Batches   atomic.Int64 // batches committed
+	// Events committed but not correlated (a stop between the two, a correlation that
+	// failed), correlated later by CatchUp.
+	CaughtUp atomic.Int64
 
 	Lookups       atomic.Int64 // abuse-contact lookups
 	LookupSeconds atomicFloat  // time spent in lookups
@@ -133,8 +136,16 @@ type Pipeline struct {
 	alerts *alertMarks // the possible compromises mailed to the admin
 	// senders: the syslog listener's, for the summary (syslogSenders).
 	senders *syslogSenders
-	quiet   logLimiter // the warnings of hosts' clocks (checkClock), per source and host
-	stepped clockBack  // the warnings of stored times after now: the daemon's clock was set back
+	quiet   logLimiter   // the warnings of hosts' clocks (checkClock), per source and host
+	stepped clockBack    // the warnings of stored times after now: the daemon's clock was set back
+	times   *sourceTimes // each source's last time, for the repeated hour of autumn (shared like Counters)
+	// behind: the store may hold events committed but not correlated (a stop between a
+	// batch's commit and its incidents, a correlation that failed), which CatchUp
+	// correlates. Set at start and by a failed correlation.
+	behind bool
+	// recorrelated is the end of the last periodic re-correlation (Recorrelate); zero
+	// before the first.
+	recorrelated time.Time
 }
 
 // neverReport is policy.never_report as networks, and our own hosts' addresses
@@ -188,6 +199,8 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		alerts:      &alertMarks{st: st},
 		senders:     &syslogSenders{},
 		quiet:       logLimiter{every: quietInterval},
+		times:       &sourceTimes{},
+		behind:      true,
 	}, nil
 }
 
@@ -419,8 +432,11 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		}
 		events = append(events, ev)
 	}
+	// Each source's lines are read in the order they were written: their local times
+	// of autumn's repeated hour are dated by that order.
+	times := p.times.begin()
 	for _, rec := range recs {
-		v := p.detector.Explain(rec)
+		v := p.detector.ExplainInOrder(rec, times.source(rec.Source))
 		stale = false
 		if v.Outcome != detect.Unparsed && v.Outcome != detect.Continuation {
 			stale = p.checkClock(rec, &v, &n)
@@ -466,6 +482,16 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			keep(v.Event, true)
 		}
 	}
+	// Events an earlier batch committed and did not correlate (a correlation that
+	// failed, or a start that did not catch up) are correlated first: when that fails
+	// too, the batch is still committed (reading goes on), and its correlation leaves
+	// the mark where it is.
+	var catchUpErr error
+	if p.behind {
+		if catchUpErr = p.CatchUp(ctx); catchUpErr != nil {
+			catchUpErr = &afterCommitError{catchUpErr}
+		}
+	}
 	if ingestFault != nil {
 		if err := ingestFault(recs, false); err != nil {
 			return err
@@ -475,6 +501,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	if err != nil {
 		return err
 	}
+	times.keep()
 	if senders != nil {
 		p.senders.saw(senders)
 	}
@@ -510,15 +537,13 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	}
 	p.Counters.Batches.Add(1)
 	// A committed batch is correlated even when the caller stops meanwhile (SIGTERM, a
-	// scan's Ctrl-C): nothing correlates its events later (the daemon's re-correlation
-	// starts at its start, a scan goes on after the position committed), so its attacks
-	// would make no incident. One batch is a moment's work, as the daemon's last flush is.
+	// scan's Ctrl-C): one batch is a moment's work, as the daemon's last flush is. What
+	// a SIGKILL or a failed correlation leaves is past the store's correlation mark, and
+	// CatchUp correlates it: at the next start, or after the next batch.
 	incs, err := p.correlateAndStore(context.WithoutCancel(ctx), stored)
 	if err != nil {
-		return errors.Join(shapesErr, &afterCommitError{fmt.Errorf("correlating the batch: %w", err)})
-	}
-	if len(incs) == 0 {
-		return shapesErr
+		p.behind = true
+		return errors.Join(catchUpErr, shapesErr, &afterCommitError{fmt.Errorf("correlating the batch (it is correlated again before the next batch, or at the next start): %w", err)})
 	}
 	p.Counters.Incidents.Add(int64(len(incs)))
 	if p.touched != nil {
@@ -526,7 +551,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			p.touched[inc.ID] = true
 		}
 	}
-	return shapesErr
+	return errors.Join(catchUpErr, shapesErr)
 }
 
 // checkClock holds v, the verdict on rec, to the rule of clock.go: no record is dated
@@ -592,15 +617,26 @@ func (e *afterCommitError) Error() string { return e.err.Error() }
 func (e *afterCommitError) Unwrap() error { return e.err }
 
 // correlateAndStore correlates the stored events of a batch and stores the incidents
-// they made or grew, with no report marked in between (marking).
+// they made or grew, with no report marked in between (marking), and with them the
+// store's correlation mark past the batch, unless an earlier batch waits for CatchUp
+// (behind). A batch that makes no incident moves the mark with the next transaction
+// that writes it: a transaction of its own would be a second sync for each batch.
 func (p *Pipeline) correlateAndStore(ctx context.Context, stored []abusewatch.Event) ([]abusewatch.Incident, error) {
 	p.marking.Lock()
 	defer p.marking.Unlock()
 	incs, err := p.correlator.Correlate(ctx, stored)
-	if err != nil || len(incs) == 0 {
+	if err != nil || len(stored) == 0 {
 		return nil, err
 	}
-	return incs, p.store.PutIncidents(incs)
+	var through uint64 // the batch's last Seq: Commit gives them out in order
+	if !p.behind {
+		through = stored[len(stored)-1].Seq
+	}
+	if len(incs) == 0 {
+		p.store.NoteCorrelated(through)
+		return nil, nil
+	}
+	return incs, p.store.PutBatchIncidents(incs, through)
 }
 
 // RecordChanges makes the pipeline remember the incidents it creates, grows or changes

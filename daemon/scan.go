@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -71,6 +73,12 @@ func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([
 	if err != nil {
 		return nil, err
 	}
+	// A scan killed between a batch's commit and its incidents, or whose correlation
+	// failed, left events that no scan reads again: correlated first. Failing (a full
+	// disk), each batch tries again, and so does the end.
+	if err := p.CatchUp(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("events committed before are not correlated yet: tried again with the next batch", "err", err)
+	}
 	var out []ScannedFile
 	failed := &ProcessingFailed{}
 	for _, f := range ordered {
@@ -81,6 +89,12 @@ func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([
 		if err != nil {
 			return out, err
 		}
+	}
+	if err := p.CatchUp(ctx); err != nil {
+		if failed.Batches == 0 {
+			return out, fmt.Errorf("every file was read to its end, but %w", err)
+		}
+		p.log.Warn("the events committed are not all correlated: a scan again correlates them", "err", err)
 	}
 	if failed.Batches > 0 {
 		return out, failed
@@ -201,10 +215,17 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 	}
 	read := time.Now()
 	if fi.ModTime().Before(read) {
-		// A line is read as of the file's last write: a line without a year gets the
-		// year that puts it no more than a month after it, and a line dated more than a
-		// day after it is dated then (clock.go).
+		// A line is read as of the file's last write: the file's last line without a
+		// year gets the year that puts it no more than a day after it (the lines before
+		// it, by their order: backlogYears), and a line dated more than a day after it
+		// is dated then (clock.go).
 		read = fi.ModTime()
+	}
+	// The file is read whole and forward: the years its times without one lack are
+	// those of its order, counted back from its last line.
+	years, err := p.backlogYears(ctx, f, format, pos.Offset, read)
+	if err != nil {
+		return sf, fmt.Errorf("%s: %w", abs, err)
 	}
 	recs := make([]abusewatch.Record, 0, batchSize)
 	lineNo := sf.Lines // the last line read, counted from the file's start
@@ -213,7 +234,7 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 		if n > 0 {
 			pos.Offset += int64(n)
 			lineNo++
-			recs = append(recs, abusewatch.Record{Source: abs, Line: line, Offset: pos.Offset, Read: read})
+			recs = append(recs, abusewatch.Record{Source: abs, Line: line, Offset: pos.Offset, Read: read, Year: years.Year(pos.Offset)})
 		}
 		if len(recs) == batchSize || (err != nil && len(recs) > 0) {
 			ierr := p.Ingest(ctx, recs, []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)})
@@ -245,6 +266,48 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 			return sf, err
 		}
 	}
+}
+
+// backlogYears reads the lines of f, plain or compressed as format, from the offset of
+// its text where the scan starts, as the scan will read them, for the years of their
+// times without one (detect.BacklogYears): the last line's as of read. A first pass over
+// the headers alone: the scan needs the years from the first line on, and they are
+// counted back from the last.
+func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, format string, start int64, read time.Time) (*detect.BacklogYears, error) {
+	var r io.Reader = bufio.NewReaderSize(io.NewSectionReader(f, 0, math.MaxInt64), 64<<10)
+	if format != "" {
+		zr, release, err := decompress(r, format)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		r = zr
+	}
+	if _, err := io.CopyN(io.Discard, r, start); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	years := &detect.BacklogYears{}
+	lr, offset := newLineReader(r), start
+	for n := 0; ; n++ {
+		line, size, err := lr.next()
+		if size > 0 {
+			offset += int64(size)
+			years.Add(line, offset)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n%batchSize == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	years.End(read, Location(p.cfg.Detect.Timezone))
+	return years, nil
 }
 
 // markFound is a committed mark that a scanned file matches; copy: by the fingerprint

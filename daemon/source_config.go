@@ -220,10 +220,13 @@ func (c *Config) compilePostgresPrefixes() error {
 }
 
 // NewDetector is the Detector that run, scan and `rules test` classify with: rules,
-// the config's timezone, and what each source declares (its host, PostgreSQL's
-// log_line_prefix). A record's source is a file's absolute path, "journal" or "syslog".
+// the config's timezone and numeric_hosts, and what each source declares (its host,
+// PostgreSQL's log_line_prefix). A record's source is a file's absolute path, "journal" or "syslog".
 func NewDetector(cfg *Config, rules Rules) *detect.Detector {
 	d := detect.New(rules.Normal, rules.Attack, Location(cfg.Detect.Timezone)).WithSourceHosts(cfg.sourceHosts())
+	if len(cfg.Detect.NumericHosts) > 0 {
+		d = d.WithNumericHosts(cfg.Detect.NumericHosts)
+	}
 	if prefixes := cfg.postgresPrefixes(); prefixes != nil {
 		d = d.WithPostgresPrefixes(prefixes)
 	}

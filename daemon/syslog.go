@@ -776,11 +776,13 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	if b.Message == nil {
 		return asItCame()
 	}
-	t, stamp := read, ""
+	// In autumn's repeated hour the time by the host's order (localTime) may not be the
+	// one detect reads from the host's text: line then writes the time as rsyslog does.
+	t, stamp, local := read, "", false
 	if b.Timestamp != nil && !b.Timestamp.IsZero() {
 		t, stamp = *b.Timestamp, sentStamp(raw, is5424)
 		if !is5424 && t.In(loc).Year() == 0 {
-			t = withYear(t, read, loc) // a year-less RFC 3164 time (see parser)
+			t, local = withYear(t, read, loc), true // a year-less RFC 3164 time (see parser)
 		}
 	}
 	given := ""
@@ -788,6 +790,15 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 		given = headerWord(*b.Hostname, "")
 	}
 	host := names.host(peer, given)
+	if local {
+		t = names.localTime(host, t, read) // autumn's repeated hour: by the host's order
+		if repeatedHour(t, loc) {
+			// The host's text names two instants: the line says which, as rsyslog
+			// writes the time (the pipeline reads the listener's messages of all hosts
+			// as one source, whose order is not each host's).
+			stamp = ""
+		}
+	}
 	tag := "-"
 	if b.Appname != nil {
 		tag = headerWord(*b.Appname, "-")
@@ -803,6 +814,19 @@ func syslogRecord(parser syslog.Machine, raw []byte, peer netip.Addr, read time.
 	// is the sender's, as detect drops a second space after the tag in a file.
 	msg := detect.DropSenderSpace(strings.TrimLeft(*b.Message, "\ufeff"))
 	return line(stamp, t, host, tag, msg)
+}
+
+// repeatedHour says whether t's wall clock in loc names another instant too: an autumn
+// clock change repeats it (an hour, or Lord Howe's half hour).
+func repeatedHour(t time.Time, loc *time.Location) bool {
+	const wall = "2006-01-02 15:04:05"
+	w := t.In(loc).Format(wall)
+	for _, d := range []time.Duration{30 * time.Minute, time.Hour} {
+		if t.Add(d).In(loc).Format(wall) == w || t.Add(-d).In(loc).Format(wall) == w {
+			return true
+		}
+	}
+	return false
 }
 
 // sentStamp is the text of the timestamp of raw, a message with a <PRI> the library
@@ -874,6 +898,7 @@ const maxNamedPeers = 4096
 type peerNames struct {
 	mu    sync.Mutex
 	names map[netip.Addr]string // "" once the sender named two hosts
+	times senderTimes           // each host's last local time (syslog_times.go)
 }
 
 // host is the host a message from peer is from: given, when it is not "".

@@ -69,6 +69,7 @@ type Detector struct {
 	loc        *time.Location
 	sourceHost func(source string) string          // see WithSourceHosts; nil: this machine
 	postgres   func(source string) *PostgresPrefix // see WithPostgresPrefixes; nil: none declared
+	numeric    map[string]bool                     // see WithNumericHosts: programs whose <PTR> is an address
 }
 
 // New returns a Detector. Nil rule sets match nothing; a nil loc means time.Local, the
@@ -102,6 +103,21 @@ func (d *Detector) WithPostgresPrefixes(prefixOf func(source string) *PostgresPr
 	return &declared
 }
 
+// WithNumericHosts returns a Detector that takes an address in a <PTR> slot of the
+// records of programs (their syslog names: "pure-ftpd") as the client's: the admin
+// declares that these programs write the client's address there, not the name its
+// reverse DNS gave (pure-ftpd with DontResolve, -H). Without the declaration an address
+// there makes no event, as whoever owns the client's address writes its PTR record,
+// and "8.8.8.8" is a name glibc returns as it is.
+func (d *Detector) WithNumericHosts(programs []string) *Detector {
+	declared := *d
+	declared.numeric = make(map[string]bool, len(programs))
+	for _, p := range programs {
+		declared.numeric[p] = true
+	}
+	return &declared
+}
+
 // Classify parses rec's syslog header and classifies it: attack rules first, then normal
 // rules, else unknown. A Recognised outcome comes with an Event, whose Seq is left to the
 // store. A record whose attack rule captured something that is not an address is
@@ -125,27 +141,42 @@ type Verdict struct {
 }
 
 // Explain classifies rec like Classify and says which rule decided (for `rules test`).
+// It knows nothing of the lines before rec (see ExplainInOrder).
 func (d *Detector) Explain(rec abusewatch.Record) Verdict {
+	return d.ExplainInOrder(rec, nil)
+}
+
+// ExplainInOrder is Explain of rec, the next line of a source read in the order it was
+// written, whose lines before it seen remembers: a local time of the hour an autumn
+// clock change repeats is then dated by the source's order (SourceTimes.Local), and
+// seen remembers rec's time. A nil seen knows nothing (the first pass of that hour,
+// unless rec is live).
+func (d *Detector) ExplainInOrder(rec abusewatch.Record, seen *SourceTimes) Verdict {
 	ref := rec.Read
 	if ref.IsZero() {
 		ref = time.Now()
 	}
-	ahead := backlogAhead
+	dt := dating{ref: ref, ahead: backlogAhead, loc: d.loc, year: rec.Year}
 	if rec.Live {
-		ahead = FastClock
+		dt.ahead = FastClock
 	}
-	h, err := parseHeader(rec.Line, ref, ahead, d.loc)
+	h, err := parseHeader(rec.Line, &dt)
 	if d.postgres != nil {
 		h, err = d.readPostgres(rec, h, err)
 	}
 	if err != nil {
 		var control *controlError
 		if errors.As(err, &control) {
-			if v, ok := d.explainControls(rec, control.at); ok {
+			if v, ok := d.explainControls(rec, control.at, seen); ok {
 				return v
 			}
 		}
 		return Verdict{Outcome: Unparsed, Err: err}
+	}
+	if h.local {
+		h.Time = seen.Local(h.Time, rec.Read, rec.Live)
+	} else if !h.continued {
+		seen.Saw(h.Time)
 	}
 	if d.sourceHost != nil && !h.namesHost() {
 		if host := d.sourceHost(rec.Source); host != "" {
@@ -159,7 +190,7 @@ func (d *Detector) Explain(rec abusewatch.Record) Verdict {
 // as Explain reads it: a time without a year may be up to FastClock after ref. The syslog
 // listener reads its messages so, to know the time the pipeline will read in them.
 func ParseLiveHeader(line string, ref time.Time, loc *time.Location) (Header, error) {
-	return parseHeader(line, ref, FastClock, loc)
+	return parseHeader(line, &dating{ref: ref, ahead: FastClock, loc: loc})
 }
 
 // YearGuessed says whether the time in line's header has no year of its own (RFC 3164's
@@ -169,8 +200,8 @@ func ParseLiveHeader(line string, ref time.Time, loc *time.Location) (Header, er
 // same time when its year is written.
 func YearGuessed(line string, loc *time.Location) bool {
 	ref := time.Now()
-	a, errA := parseHeader(line, ref, backlogAhead, loc)
-	b, errB := parseHeader(line, ref.AddDate(4, 0, 0), backlogAhead, loc)
+	a, errA := parseHeader(line, &dating{ref: ref, ahead: backlogAhead, loc: loc})
+	b, errB := parseHeader(line, &dating{ref: ref.AddDate(4, 0, 0), ahead: backlogAhead, loc: loc})
 	return errA == nil && errB == nil && !a.Time.Equal(b.Time)
 }
 
@@ -184,21 +215,30 @@ func YearGuessed(line string, loc *time.Location) bool {
 // differs): a header holding one is not believed. Nor is a line that starts with one:
 // the daemon marks a syslog message without a <PRI> with a NUL at its start so that it
 // is never read (unparsedMark).
-func (d *Detector) explainControls(rec abusewatch.Record, at int) (Verdict, bool) {
+func (d *Detector) explainControls(rec abusewatch.Record, at int, seen *SourceTimes) (Verdict, bool) {
 	if at == 0 {
 		return Verdict{}, false
 	}
+	// Each reading starts from what seen knew before the line; seen learns of it only
+	// when it is read.
+	var before, read, other SourceTimes
+	if seen != nil {
+		before = *seen
+	}
+	read, other = before, before
 	line := rec.Line
 	rec.Line = replaceControls(line, '?')
-	v := d.Explain(rec)
+	v := d.ExplainInOrder(rec, &read)
 	if v.Outcome != Recognised {
 		return Verdict{}, false
 	}
 	rec.Line = replaceControls(line, '!')
-	other := d.Explain(rec).Header
 	h := v.Header
-	if !h.Time.Equal(other.Time) || h.Host != other.Host || h.Program != other.Program || h.PID != other.PID || h.format != other.format {
+	if o := d.ExplainInOrder(rec, &other).Header; !h.Time.Equal(o.Time) || h.Host != o.Host || h.Program != o.Program || h.PID != o.PID || h.format != o.format {
 		return Verdict{}, false
+	}
+	if seen != nil {
+		*seen = read
 	}
 	return v, true
 }
@@ -262,7 +302,7 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 	}
 	var caps [maxFastCaps]int
 	if r, m := d.attack.forProgram(h.Program).match(msg, &caps); r != nil {
-		ev, err := r.event(msg, m)
+		ev, err := r.event(msg, m, d.numeric[h.Program])
 		if err != nil {
 			return Verdict{Outcome: Unknown, Header: h, Rule: r.String(), Err: err}
 		}
@@ -282,6 +322,12 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 	if h.Program == postgresProgram {
 		// The address of PostgreSQL's records is the prefix's, which the rules read;
 		// the rest of its text names users and databases as the client wrote them.
+		return v
+	}
+	if d.attack.writesPTR(h.Program) && !d.numeric[h.Program] {
+		// A program that names its client by its unchecked reverse name (pure-ftpd,
+		// login) may write that name in the generic positions too (login sets it as
+		// PAM's rhost=): an address there may be a PTR record's text.
 		return v
 	}
 	if addr, port, ok := GenericAddr(h.Program, msg); ok {
@@ -314,8 +360,15 @@ func unrepeat(msg string) string {
 	return strings.TrimPrefix(inner[:len(inner)-1], " ")
 }
 
-// event fills the fields the rule captured from msg; m is the submatch index.
-func (r *attackRule) event(msg string, m []int) (abusewatch.Event, error) {
+// errPTRAddress is why a record whose <PTR> slot holds an address makes no event.
+var errPTRAddress = errors.New("an address where the program writes the client's reverse DNS name unchecked (whoever owns the client's address may make its PTR record read \"8.8.8.8\"): no event, unless [detect] numeric_hosts names the program, which then writes addresses there")
+
+// errNameAddress is why a record whose <NAME> slot alone holds an address makes no event.
+var errNameAddress = errors.New("an address where the rule reads a host name (<NAME>): no event; a rule reads an address with <HOST>, and with <PTR> where the program may write either")
+
+// event fills the fields the rule captured from msg; m is the submatch index. numeric
+// says the admin declared that the record's program writes addresses in <PTR> slots.
+func (r *attackRule) event(msg string, m []int, numeric bool) (abusewatch.Event, error) {
 	group := func(i int) string {
 		if i < 0 || m[2*i] < 0 {
 			return ""
@@ -332,10 +385,28 @@ func (r *attackRule) event(msg string, m []int) (abusewatch.Event, error) {
 	if strings.Contains(ev.Flags, "  ") {
 		ev.Flags = strings.Join(strings.Fields(ev.Flags), " ")
 	}
+	if ptr := group(r.ptr); ptr != "" {
+		if a, err := netip.ParseAddr(ptr); err == nil && a.Zone() == "" {
+			if !numeric {
+				return abusewatch.Event{}, errPTRAddress
+			}
+			ev.Addr = a.Unmap()
+		} else if strings.Contains(ptr, ":") {
+			return abusewatch.Event{}, fmt.Errorf("no address: %q", prefix(ptr, 45))
+		} else {
+			ev.Name = ptr // the lookup stage never resolves a name alone into an address
+		}
+	}
 	if ev.Name == "" {
 		// nothing to check
-	} else if a, err := netip.ParseAddr(ev.Name); err == nil && a.Zone() == "" {
-		ev.Name, ev.Addr = "", a.Unmap() // a "name" that is an address (tcpd logs both) is no name
+	} else if _, err := netip.ParseAddr(ev.Name); err == nil {
+		// A "name" that is an address: tcpd's "NAME (ADDR)" when the two are equal,
+		// whose <HOST> gives the address. A <NAME> alone never does: a program that
+		// writes a name there may have taken it from a PTR record.
+		if r.host < 0 {
+			return abusewatch.Event{}, errNameAddress
+		}
+		ev.Name = ""
 	}
 	if host := group(r.host); host != "" || (r.host >= 0 && ev.Name == "") {
 		addr, err := netip.ParseAddr(host)
@@ -344,7 +415,7 @@ func (r *attackRule) event(msg string, m []int) (abusewatch.Event, error) {
 		}
 		ev.Addr = addr.Unmap()
 	}
-	if r.name >= 0 && r.host < 0 && !ev.Addr.IsValid() && ev.Name == "" {
+	if (r.name >= 0 || r.ptr >= 0) && r.host < 0 && !ev.Addr.IsValid() && ev.Name == "" {
 		return abusewatch.Event{}, fmt.Errorf("no host name")
 	}
 	for _, p := range []struct {

@@ -31,13 +31,18 @@ type Header struct {
 	// continued says that a line of PostgreSQL's own log file is the next line of the
 	// message before it (postgres.go).
 	continued bool
+	// local says that Time was read from a wall clock without an offset, in the
+	// location of detect.timezone: in the hour an autumn clock change repeats, it names
+	// two instants, and the source's order settles which (SourceTimes).
+	local bool
 }
 
 // ParseHeader parses the syslog header of one log line. It reads RFC 3164 ("Feb 12
 // 14:10:21 host sshd[1]: msg", also with a year after the day), RFC 5424 ("<34>1
-// 2026-11-20T03:14:07.123Z host sshd 123 - - msg", also without the <PRI>) and rsyslog's
-// high-precision file format ("2026-11-20T03:14:07.123456+00:00 host sshd[123]: msg"),
-// each with an optional leading "<PRI>". A line without a syslog header or a <PRI> may
+// 2026-11-20T03:14:07.123Z host sshd 123 - - msg", also without the <PRI>), rsyslog's
+// high-precision file format ("2026-11-20T03:14:07.123456+00:00 host sshd[123]: msg",
+// "t" and "z" in either case) and journalctl's -o short-unix and -o short-full
+// (parseJournalctlTime), each with an optional leading "<PRI>". A line without a syslog header or a <PRI> may
 // be in the log format of exim's mainlog, vsftpd's vsftpd.log or proftpd's SystemLog:
 // the header names the service as the program (see native.go).
 //
@@ -53,32 +58,47 @@ type Header struct {
 // year's, then (too far ahead to believe) dated when read, an old attack reported as
 // one of now, maybe to whoever holds the address today. A line read as it was written
 // gets that month (parseHeader with FastClock, see abusewatch.Record.Live). A time
-// after ref is returned as it is: the caller decides what to believe. Timestamps without a
-// zone are in loc (time.Local when nil); an RFC 5424 nil timestamp ("-") becomes ref.
+// after ref is returned as it is: the caller decides what to believe. A reader that knows
+// the year better than one line can tell (a scan, BacklogYears) gives it in
+// abusewatch.Record.Year (Detector.Explain). Timestamps without a zone are in loc
+// (time.Local when nil), in the hour an autumn clock change repeats at the instant
+// time.Date picks: a source read in order settles it (Detector.ExplainInOrder). An RFC
+// 5424 nil timestamp ("-") becomes ref.
 //
 // Lines longer than MaxLineLen, with invalid UTF-8 or with control characters other than
 // tab are refused: they are not syslog records, whatever their prefix.
 func ParseHeader(line string, ref time.Time, loc *time.Location) (Header, error) {
-	return parseHeader(line, ref, backlogAhead, loc)
+	return parseHeader(line, &dating{ref: ref, ahead: backlogAhead, loc: loc})
 }
 
 // backlogAhead is how far after ref a line of a backlog, which may be eleven months old,
 // may be dated without a year and still be of ref's year (see ParseHeader).
 const backlogAhead = 24 * time.Hour
 
-// parseHeader is ParseHeader with ahead as the allowance of a time without a year.
-func parseHeader(line string, ref time.Time, ahead time.Duration, loc *time.Location) (Header, error) {
-	if loc == nil {
-		loc = time.Local
+// dating is what dates a line's time beyond the line itself.
+type dating struct {
+	ref   time.Time     // when the line was read (a scan's: the file's last write)
+	ahead time.Duration // how far after ref a time without a year may be (ParseHeader)
+	loc   *time.Location
+	// year is the year of a time without one when the reader knows it
+	// (abusewatch.Record.Year); 0: WithYear gives it one.
+	year int
+}
+
+// parseHeader is ParseHeader with the allowance of a time without a year, and the year,
+// that dt gives.
+func parseHeader(line string, dt *dating) (Header, error) {
+	if dt.loc == nil {
+		dt.loc = time.Local
 	}
 	if err := checkLine(line); err != nil {
 		return Header{}, err
 	}
 	s := skipPRI(line)
-	h, err := parseSyslog(s, ref, ahead, loc)
+	h, err := parseSyslog(s, dt)
 	if err != nil && s == line {
 		// No syslog header, and no <PRI>: a service's own log file (native.go)?
-		if nh, ok := parseNative(line, loc); ok {
+		if nh, ok := parseNative(line, dt.loc); ok {
 			return nh, nil
 		}
 	}
@@ -86,23 +106,35 @@ func parseHeader(line string, ref time.Time, ahead time.Duration, loc *time.Loca
 }
 
 // parseSyslog reads the syslog header of s, a line without its <PRI>.
-func parseSyslog(s string, ref time.Time, ahead time.Duration, loc *time.Location) (Header, error) {
+func parseSyslog(s string, dt *dating) (Header, error) {
 	switch {
 	case strings.HasPrefix(s, "1 "):
-		return parse5424(s[2:], ref, loc)
+		return parse5424(s[2:], dt.ref, dt.loc)
 	case len(s) > 4 && isDigits(s[:4]) && s[4] == '-':
 		stamp, rest, _ := strings.Cut(s, " ")
-		t, err := parseRFC3339(stamp, loc)
+		t, local, err := parseRFC3339(stamp, dt.loc)
 		if err != nil {
 			return Header{}, err
 		}
-		return parseHostTag(t, rest)
+		h, err := parseHostTag(t, rest)
+		h.local = local
+		return h, err
 	default:
-		t, rest, err := parse3164Time(s, ref, ahead, loc)
+		t, rest, err := parse3164Time(s, dt)
 		if err != nil {
+			// journalctl's -o short-unix and -o short-full are no syslog's, and rarer:
+			// tried only when the line is not RFC 3164.
+			if t, rest, ok, jerr := parseJournalctlTime(s, dt.loc); ok {
+				if jerr != nil {
+					return Header{}, jerr
+				}
+				return parseHostTag(t, rest)
+			}
 			return Header{}, err
 		}
-		return parseHostTag(t, rest)
+		h, err := parseHostTag(t, rest)
+		h.local = true
+		return h, err
 	}
 }
 
@@ -178,51 +210,70 @@ func skipPRI(s string) string {
 	return s[end+1:]
 }
 
-// parse3164Time reads "Mmm dd hh:mm:ss " or "Mmm dd yyyy hh:mm:ss " and returns the rest;
-// a time without a year is of the latest year that puts it no more than ahead after ref.
-func parse3164Time(s string, ref time.Time, ahead time.Duration, loc *time.Location) (time.Time, string, error) {
-	bad := func() (time.Time, string, error) {
-		return time.Time{}, "", fmt.Errorf("no syslog timestamp at %q", prefix(s, 20))
-	}
+// stamp3164 is an RFC 3164 timestamp as written: year 0 when it has none.
+type stamp3164 struct {
+	year, day, hh, mm, ss int
+	mon                   time.Month
+}
+
+// read3164 reads "Mmm dd hh:mm:ss " or "Mmm dd yyyy hh:mm:ss " and returns the rest.
+func read3164(s string) (st stamp3164, rest string, ok bool) {
 	if len(s) < 4 || s[3] != ' ' {
-		return bad()
+		return st, "", false
 	}
-	mon, ok := months[s[:3]]
-	if !ok {
-		return bad()
+	if st.mon, ok = months[s[:3]]; !ok {
+		return st, "", false
 	}
-	rest := strings.TrimLeft(s[4:], " ") // the day is padded with a space or a zero
+	rest = strings.TrimLeft(s[4:], " ") // the day is padded with a space or a zero
 	dayText, rest, _ := strings.Cut(rest, " ")
 	day, err := strconv.Atoi(dayText)
 	if err != nil || len(dayText) > 2 || day < 1 || day > 31 {
-		return bad()
+		return st, "", false
 	}
-	year := 0
+	st.day = day
 	if len(rest) > 5 && isDigits(rest[:4]) && rest[4] == ' ' {
-		year, _ = strconv.Atoi(rest[:4])
+		st.year, _ = strconv.Atoi(rest[:4])
 		rest = rest[5:]
 	}
 	if len(rest) < 9 || rest[2] != ':' || rest[5] != ':' || rest[8] != ' ' ||
 		!isDigits(rest[0:2]) || !isDigits(rest[3:5]) || !isDigits(rest[6:8]) {
-		return bad()
+		return st, "", false
 	}
-	hh, _ := strconv.Atoi(rest[0:2])
-	mm, _ := strconv.Atoi(rest[3:5])
-	ss, _ := strconv.Atoi(rest[6:8])
-	if hh > 23 || mm > 59 || ss > 60 {
-		return bad()
+	st.hh, _ = strconv.Atoi(rest[0:2])
+	st.mm, _ = strconv.Atoi(rest[3:5])
+	st.ss, _ = strconv.Atoi(rest[6:8])
+	if st.hh > 23 || st.mm > 59 || st.ss > 60 {
+		return st, "", false
 	}
-	rest = rest[9:]
-	if year != 0 {
-		t := time.Date(year, mon, day, hh, mm, ss, 0, loc)
+	return st, rest[9:], true
+}
+
+// parse3164Time reads "Mmm dd hh:mm:ss " or "Mmm dd yyyy hh:mm:ss " and returns the rest;
+// a time without a year is of dt.year when the reader knows it, else of the latest year
+// that puts it no more than dt.ahead after dt.ref.
+func parse3164Time(s string, dt *dating) (time.Time, string, error) {
+	st, rest, ok := read3164(s)
+	if !ok {
+		return time.Time{}, "", fmt.Errorf("no syslog timestamp at %q", prefix(s, 20))
+	}
+	mon, day, loc := st.mon, st.day, dt.loc
+	if st.year != 0 {
+		t := time.Date(st.year, mon, day, st.hh, st.mm, st.ss, 0, loc)
 		if t.Day() != day {
-			return time.Time{}, "", fmt.Errorf("no such date: %s %d %d", mon, day, year)
+			return time.Time{}, "", fmt.Errorf("no such date: %s %d %d", mon, day, st.year)
 		}
 		return t, rest, nil
 	}
-	t := time.Date(0, mon, day, hh, mm, ss, 0, loc) // year 0 is a leap year: Feb 29 stays
+	if dt.year != 0 {
+		// The reader's year, from the order of the file's lines (BacklogYears); a Feb
+		// 29 it does not have is dated as the line alone would be.
+		if t := time.Date(dt.year, mon, day, st.hh, st.mm, st.ss, 0, loc); t.Day() == day {
+			return t, rest, nil
+		}
+	}
+	t := time.Date(0, mon, day, st.hh, st.mm, st.ss, 0, loc) // year 0 is a leap year: Feb 29 stays
 	if t.Day() == day {
-		if t, ok := WithYear(t, ref, ahead, loc); ok {
+		if t, ok := WithYear(t, dt.ref, dt.ahead, loc); ok {
 			return t, rest, nil
 		}
 	}
@@ -260,19 +311,25 @@ var months = map[string]time.Month{
 	"Sep": time.September, "Oct": time.October, "Nov": time.November, "Dec": time.December,
 }
 
-// parseRFC3339 reads an RFC 3339 timestamp; one without a zone is in loc. A zone written
-// without its colon ("+0000", as journalctl -o short-iso of systemd 252 writes it) is read too.
-func parseRFC3339(s string, loc *time.Location) (time.Time, error) {
+// parseRFC3339 reads an RFC 3339 timestamp; one without a zone is in loc, and local says
+// so. A zone written without its colon ("+0000", as journalctl -o short-iso of systemd
+// 252 writes it) is read too, and the "t" and "z" RFC 3339 allows in lower case.
+func parseRFC3339(s string, loc *time.Location) (t time.Time, local bool, err error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+		return t, false, nil
 	}
 	if t, err := time.Parse("2006-01-02T15:04:05.999999999-0700", s); err == nil {
-		return t, nil
+		return t, false, nil
 	}
 	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc); err == nil {
-		return t, nil
+		return t, true, nil
 	}
-	return time.Time{}, fmt.Errorf("bad RFC 3339 timestamp %q", prefix(s, 40))
+	if strings.ContainsAny(s, "tz") {
+		// RFC 3339 section 5.6: "T" and "Z" may be lower case; Go's layouts take
+		// only upper case. Nothing else in the stamp has a case.
+		return parseRFC3339(strings.ToUpper(s), loc)
+	}
+	return time.Time{}, false, fmt.Errorf("bad RFC 3339 timestamp %q", prefix(s, 40))
 }
 
 // parseHostTag reads "host program[pid]: message". A record without a tag (rsyslog's
@@ -319,11 +376,11 @@ func parse5424(s string, ref time.Time, loc *time.Location) (Header, error) {
 	}
 	h := Header{Time: ref, Host: nilValue(f[1]), Program: nilValue(f[2])}
 	if f[0] != "-" {
-		t, err := parseRFC3339(f[0], loc)
+		t, local, err := parseRFC3339(f[0], loc)
 		if err != nil {
 			return Header{}, err
 		}
-		h.Time = t
+		h.Time, h.local = t, local
 	}
 	if isDigits(f[3]) && len(f[3]) <= 10 {
 		h.PID, _ = strconv.Atoi(f[3])

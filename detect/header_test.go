@@ -202,7 +202,7 @@ func TestParseHeader(t *testing.T) {
 				t.Errorf("Time = %v, want %v", got.Time, tt.want.Time)
 			}
 			got.Time, tt.want.Time = time.Time{}, time.Time{}
-			got.tagged = ""
+			got.tagged, got.local = "", false // internal
 			if got != tt.want {
 				t.Errorf("ParseHeader(%q)\n got %+v\nwant %+v", tt.line, got, tt.want)
 			}

@@ -102,12 +102,17 @@ func Leftover(name string) bool {
 
 // AttackRules classify records: one rule per line, "PROGRAM CLASS REGEX". The regex is
 // matched against the message of records from PROGRAM (a name, a comma-separated list of
-// names, or * for any) and must contain <HOST> (an address) or <NAME> (a host name, for
-// records that log a name instead of an address), the remote end the event is about.
+// names, or * for any) and must contain <HOST> (an address), <NAME> (a host name, for
+// records that log a name instead of an address) or <PTR> (what the program wrote there
+// from the client's reverse DNS without checking it: a name, or the address when it
+// does not resolve), the remote end the event is about.
 type AttackRules struct {
 	rules     []*attackRule
 	byProgram map[string]*attackSet // rules for that program and for any, in file order
 	any       attackSet             // rules for any program
+	// ptrPrograms are the programs a rule of which has a <PTR> slot: they write the
+	// client's unchecked reverse name where they name the client.
+	ptrPrograms map[string]bool
 }
 
 // attackSet is the rules that apply to one program, indexed by their literal prefixes.
@@ -132,6 +137,7 @@ type attackRule struct {
 	port     int
 	user     int
 	name     int
+	ptr      int
 	proto    int
 	flags    int
 	dport    int
@@ -141,11 +147,13 @@ type attackRule struct {
 // captures must still parse as a netip.Addr, and the rule's anchors decide where it is.
 // Kept to one character class, it also keeps the compiled rule small, which is what
 // Go's backtracking matcher spends its time on.
-// A name is what DNS may return: letters, digits, dots, dashes and underscores.
+// A name is what DNS may return: letters, digits, dots, dashes and underscores. A PTR
+// slot holds a name or an address: either pattern's characters.
 const (
 	hostPattern = `(?P<host>[0-9A-Fa-f:.]*[0-9A-Fa-f])`
 	portPattern = `(?P<port>[0-9]{1,5})`
 	namePattern = `(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)`
+	ptrPattern  = `(?P<ptr>[A-Za-z0-9_:](?:[A-Za-z0-9_.:-]*[A-Za-z0-9_])?)`
 )
 
 var (
@@ -183,6 +191,14 @@ func LoadAttackRuleDirs(dirs ...RuleDir) (*AttackRules, error) {
 		}
 	}
 	for i, r := range a.rules {
+		if r.ptr >= 0 {
+			for _, p := range programs[i] {
+				if a.ptrPrograms == nil {
+					a.ptrPrograms = map[string]bool{}
+				}
+				a.ptrPrograms[p] = true
+			}
+		}
 		if programs[i] == nil {
 			a.any.add(r)
 			for _, set := range a.byProgram {
@@ -204,7 +220,7 @@ func parseAttackRule(l ruleLine) ([]string, *attackRule, *RuleError) {
 	program, rest := cutField(l.text)
 	class, rest := cutField(rest)
 	text := strings.TrimRight(strings.TrimLeft(rest, " \t"), " \t")
-	hosts, names := strings.Count(text, "<HOST>"), strings.Count(text, "<NAME>")
+	hosts, names, ptrs := strings.Count(text, "<HOST>"), strings.Count(text, "<NAME>"), strings.Count(text, "<PTR>")
 	switch {
 	case text == "":
 		return nil, nil, l.errorf("want PROGRAM CLASS REGEX")
@@ -212,18 +228,20 @@ func parseAttackRule(l ruleLine) ([]string, *attackRule, *RuleError) {
 		return nil, nil, l.errorf("bad program %q: want a name, names separated by commas, or *", program)
 	case !classPattern.MatchString(class):
 		return nil, nil, l.errorf("bad class %q: want lower-case letters, digits and dashes, e.g. auth-failure", class)
-	case hosts > 1 || names > 1:
-		return nil, nil, l.errorf("the regex may contain <HOST> and <NAME> at most once each")
-	case hosts+names == 0 && !strings.HasPrefix(class, "local-"):
-		return nil, nil, l.errorf("the regex must contain <HOST> (an address) or <NAME> (a host name); only a class starting with \"local-\" (e.g. local-auth-failure, a failed su) has no remote end")
+	case hosts > 1 || names > 1 || ptrs > 1:
+		return nil, nil, l.errorf("the regex may contain <HOST>, <NAME> and <PTR> at most once each")
+	case ptrs > 0 && hosts+names > 0:
+		return nil, nil, l.errorf("<PTR> is the one slot of the remote end: a rule with it has no <HOST> or <NAME>")
+	case hosts+names+ptrs == 0 && !strings.HasPrefix(class, "local-"):
+		return nil, nil, l.errorf("the regex must contain <HOST> (an address), <NAME> (a host name) or <PTR> (an unverified reverse name, or the address); only a class starting with \"local-\" (e.g. local-auth-failure, a failed su) has no remote end")
 	case strings.Count(text, "<PORT>") > 1:
 		return nil, nil, l.errorf("the regex may contain <PORT> at most once")
 	}
-	expanded := strings.NewReplacer("<HOST>", hostPattern, "<PORT>", portPattern, "<NAME>", namePattern).Replace(text)
+	expanded := strings.NewReplacer("<HOST>", hostPattern, "<PORT>", portPattern, "<NAME>", namePattern, "<PTR>", ptrPattern).Replace(text)
 	re, err := regexp.Compile(expanded)
 	if err != nil {
 		// The error quotes the regex: as the admin wrote it, not its expansion.
-		return nil, nil, l.errorf("%s", strings.NewReplacer(hostPattern, "<HOST>", portPattern, "<PORT>", namePattern, "<NAME>").Replace(err.Error()))
+		return nil, nil, l.errorf("%s", strings.NewReplacer(hostPattern, "<HOST>", portPattern, "<PORT>", namePattern, "<NAME>", ptrPattern, "<PTR>").Replace(err.Error()))
 	}
 	// Log text is attacker-controlled: only a rule anchored at both ends pins the
 	// address to a position the attacker cannot move with a crafted user name.
@@ -245,12 +263,13 @@ func parseAttackRule(l ruleLine) ([]string, *attackRule, *RuleError) {
 		port:     re.SubexpIndex("port"),
 		user:     re.SubexpIndex("user"),
 		name:     re.SubexpIndex("name"),
+		ptr:      re.SubexpIndex("ptr"),
 		proto:    re.SubexpIndex("proto"),
 		flags:    re.SubexpIndex("flags"),
 		dport:    re.SubexpIndex("dport"),
 	}
 	// Only the placeholders may name these groups: they decide what an address is.
-	for g, want := range map[string]int{"host": hosts, "port": strings.Count(text, "<PORT>"), "name": names} {
+	for g, want := range map[string]int{"host": hosts, "port": strings.Count(text, "<PORT>"), "name": names, "ptr": ptrs} {
 		if count(re.SubexpNames(), g) != want {
 			return nil, nil, l.errorf("do not name a group %q; write <%s>", g, strings.ToUpper(g))
 		}
@@ -272,7 +291,7 @@ func wildcardsAround(re *syntax.Regexp) (before, after bool) {
 	var walk func(re *syntax.Regexp, inUser bool)
 	walk = func(re *syntax.Regexp, inUser bool) {
 		switch {
-		case re.Op == syntax.OpCapture && re.Name == "host":
+		case re.Op == syntax.OpCapture && (re.Name == "host" || re.Name == "ptr"):
 			seenHost = true
 			return
 		case re.Op == syntax.OpCapture && re.Name == "user":
@@ -339,6 +358,12 @@ func (a *AttackRules) Len() int {
 		return 0
 	}
 	return len(a.rules)
+}
+
+// writesPTR says whether a rule of program reads a <PTR> slot: the program names its
+// client by an unchecked reverse lookup there, and in the PAM rhost= it sets.
+func (a *AttackRules) writesPTR(program string) bool {
+	return a != nil && a.ptrPrograms[program]
 }
 
 // forProgram returns the rules that apply to records of program, in file order.

@@ -137,8 +137,8 @@ func TestLoadAttackRulesErrors(t *testing.T) {
 		name, rule, wantErr string
 	}{
 		{"no regex", "sshd auth-failure", "want PROGRAM CLASS REGEX"},
-		{"no host", `sshd auth-failure ^Failed password for (?P<user>.*)$`, "must contain <HOST> (an address) or <NAME>"},
-		{"two hosts", `sshd auth-failure ^<HOST> <HOST>$`, "<HOST> and <NAME> at most once each"},
+		{"no host", `sshd auth-failure ^Failed password for (?P<user>.*)$`, "must contain <HOST> (an address), <NAME> (a host name) or <PTR>"},
+		{"two hosts", `sshd auth-failure ^<HOST> <HOST>$`, "<HOST>, <NAME> and <PTR> at most once each"},
 		{"two ports", `sshd auth-failure ^<HOST> <PORT> <PORT>$`, "<PORT> at most once"},
 		{"bad regex", `sshd auth-failure ^from <HOST> (port$`, "missing closing )"},
 		// The error quotes the regex as written, not <HOST>'s expansion.

@@ -10,7 +10,7 @@ import (
 
 // One record per form the shipped attack rules cover, with what the event must say.
 func TestShippedAttackRules(t *testing.T) {
-	d := shipped(t)
+	d := numericShipped(t)
 	tests := []struct {
 		line             string
 		class            abusewatch.Class
@@ -64,13 +64,14 @@ func TestShippedAttackRules(t *testing.T) {
 		{"dropbear[123]: Exit before auth from <2001:db8::7:35928>: Exited normally", "protocol-probe", "2001:db8::7", "", "", 35928, 0, "", ""},
 		{"dropbear[123]: Exit before auth from <192.168.1.1:35928>: Bad buf_getptr", "protocol-probe", "192.168.1.1", "", "", 35928, 0, "", ""},
 		{"dropbear[123]: Bad PAM password attempt for 'foobar' from 192.168.9.163:49242", "auth-failure", "192.168.9.163", "", "foobar", 49242, 0, "", ""},
-		// TCP wrappers and xinetd: names are kept for the lookup stage
-		{"sshd[1]: refused connect from host.example.com (203.0.113.7)", "refused-connect", "203.0.113.7", "host.example.com", "", 0, 0, "", ""},
-		{"in.telnetd[1]: refused connect from 203.0.113.7", "refused-connect", "203.0.113.7", "", "", 0, 0, "", ""},
-		{"in.telnetd[1]: refused connect from 203.0.113.7 (203.0.113.7)", "refused-connect", "203.0.113.7", "", "", 0, 0, "", ""},
-		{"vsftpd[1]: refused connect from bad.example.org", "refused-connect", "", "bad.example.org", "", 0, 0, "", ""},
-		{"xinetd[1]: FAIL: telnet libwrap from=203.0.113.7", "refused-connect", "203.0.113.7", "", "", 0, 0, "", ""},
-		{"xinetd[1]: FAIL: ftp address from=2001:db8::7", "refused-connect", "2001:db8::7", "", "", 0, 0, "", ""},
+		// TCP wrappers and xinetd: names are kept for the lookup stage; the class is
+		// forgeable, as they refuse UDP services too
+		{"sshd[1]: refused connect from host.example.com (203.0.113.7)", "wrapper-refused", "203.0.113.7", "host.example.com", "", 0, 0, "", ""},
+		{"in.telnetd[1]: refused connect from 203.0.113.7", "wrapper-refused", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"in.telnetd[1]: refused connect from 203.0.113.7 (203.0.113.7)", "wrapper-refused", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"vsftpd[1]: refused connect from bad.example.org", "wrapper-refused", "", "bad.example.org", "", 0, 0, "", ""},
+		{"xinetd[1]: FAIL: telnet libwrap from=203.0.113.7", "wrapper-refused", "203.0.113.7", "", "", 0, 0, "", ""},
+		{"xinetd[1]: FAIL: ftp address from=2001:db8::7", "wrapper-refused", "2001:db8::7", "", "", 0, 0, "", ""},
 		// FTP
 		{`vsftpd[1]: [admin] FAIL LOGIN: Client "::ffff:203.0.113.7"`, "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
 		{"vsftpd[1]: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=admin rhost=203.0.113.7", "auth-failure", "203.0.113.7", "", "admin", 0, 0, "", ""},
@@ -333,14 +334,14 @@ func TestMariaDBLoginsFromRealServer(t *testing.T) {
 		{"local-auth-failure", "", "a b"},
 		{"local-auth-failure", "", "root"},
 		{"local-auth-failure", "", strings.Repeat("y", 70)},
-		{"auth-failure", "::1", "admin"},
-		{"auth-failure", "127.0.0.1", "root"},
-		{"auth-failure", "127.0.0.1", "nosuchuser"},
-		{"auth-failure", "127.0.0.1", "x'@'6.6.6.6' (using password: YES)"},
-		{"auth-failure", "127.0.0.1", "x'@'localhost' (using password: NO)"},
-		{"protocol-probe", "192.0.2.2", ""},
-		{"protocol-probe", "127.0.0.1", ""},
-		{"protocol-probe", "127.0.0.1", ""},
+		{"mysql-auth-failure", "::1", "admin"},
+		{"mysql-auth-failure", "127.0.0.1", "root"},
+		{"mysql-auth-failure", "127.0.0.1", "nosuchuser"},
+		{"mysql-auth-failure", "127.0.0.1", "x'@'6.6.6.6' (using password: YES)"},
+		{"mysql-auth-failure", "127.0.0.1", "x'@'localhost' (using password: NO)"},
+		{"mysql-protocol-probe", "192.0.2.2", ""},
+		{"mysql-protocol-probe", "127.0.0.1", ""},
+		{"mysql-protocol-probe", "127.0.0.1", ""},
 	}
 	lines := readLines(t, "testdata/mariadb/mariadbd-10.11-stderr.log")
 	if len(lines) != len(want) {
@@ -375,7 +376,7 @@ func TestMariaDBLoginsFromRealServer(t *testing.T) {
 		if tt.addr != "" {
 			addr = netip.MustParseAddr(tt.addr)
 		}
-		if out != Recognised || ev.Class != abusewatch.ClassAuthFailure || ev.Addr != addr || ev.Name != tt.name || ev.User != tt.user {
+		if out != Recognised || ev.Class != "mysql-auth-failure" || ev.Addr != addr || ev.Name != tt.name || ev.User != tt.user {
 			t.Errorf("%s\n got %v %s addr=%v name=%q user=%q", tt.line, out, ev.Class, ev.Addr, ev.Name, ev.User)
 		}
 	}
@@ -404,8 +405,8 @@ func TestMariaDBUserNeverChoosesTheAddress(t *testing.T) {
 	// The name must not be able to make a remote failure local either: the line ends
 	// with the real host, and 'localhost' is only read there.
 	line := pre + "Access denied for user 'x'@'localhost' (using password: YES)'@'203.0.113.7' (using password: YES)"
-	if _, ev := d.Classify(record(line)); ev.Class != abusewatch.ClassAuthFailure {
-		t.Errorf("%s: class %s, want auth-failure", line, ev.Class)
+	if _, ev := d.Classify(record(line)); ev.Class != "mysql-auth-failure" {
+		t.Errorf("%s: class %s, want mysql-auth-failure", line, ev.Class)
 	}
 	// An authenticated client's aborted connection names its own user and database,
 	// the client's text: no rule reads it.

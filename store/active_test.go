@@ -71,3 +71,22 @@ func TestMarkActiveAgreesWithAReadOfEachScope(t *testing.T) {
 		})
 	}
 }
+
+// A scope's first day makes the value a window of days would, starting at it.
+func TestSetActiveOfANewScope(t *testing.T) {
+	for _, day := range []uint32{0, 5, 511, 512, 20_000} {
+		got, err := setActive(nil, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want [activeDays / 64]uint64
+		want[0] = 1
+		base, set, err := readActive(got)
+		if err != nil || base != day || set != want {
+			t.Errorf("setActive(nil, %d) = base %d, %x, %v; want base %d, day 0 set", day, base, set, err, day)
+		}
+		if days := activeList(base, set); len(days) != 1 || days[0] != day {
+			t.Errorf("setActive(nil, %d) lists %v", day, days)
+		}
+	}
+}

@@ -6,7 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,4 +126,105 @@ func BenchmarkPutIncidents(b *testing.B) {
 	b.ReportMetric(float64(b.N*group)/b.Elapsed().Seconds(), "incidents/s")
 	st := s.db.Stats().TxStats
 	b.ReportMetric(float64(st.GetWrite())/float64(b.N*group), "pages-written/incident")
+}
+
+// BenchmarkFloodDay stores a day of a flood of 1,000,000 distinct IPv4 addresses (one
+// failed login each, batches of 1,000: the memory of counters fills every ~12 batches
+// and the day is sealed early, in parts), then 100 batches of the day after next (the
+// flood's day is then final). It reports the peak anonymous RSS and the peak of the Go
+// heap's objects (sampled every 2 ms), and the bytes of pages bbolt allocated (its
+// dirty pages, held in memory until written) per commit that sealed and at most in
+// one. Run it alone: go test -run '^$' -bench FloodDay -benchtime 1x ./store/
+func BenchmarkFloodDay(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		s, err := Open(filepath.Join(b.TempDir(), "state.db"), time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var peakAnon, peakHeap atomic.Int64
+		stop, sampled := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(sampled)
+			sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+			t := time.NewTicker(2 * time.Millisecond)
+			defer t.Stop()
+			for {
+				metrics.Read(sample)
+				peakHeap.Store(max(peakHeap.Load(), int64(sample[0].Value.Uint64())))
+				if st, err := os.ReadFile("/proc/self/status"); err == nil {
+					for line := range strings.Lines(string(st)) {
+						if f := strings.Fields(line); len(f) == 3 && f[0] == "RssAnon:" {
+							kb, _ := strconv.ParseInt(f[1], 10, 64)
+							peakAnon.Store(max(peakAnon.Load(), kb<<10))
+						}
+					}
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		r := rand.New(rand.NewPCG(5, 33))
+		day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+		evs := make([]abusewatch.Event, 1000)
+		var seals, sealBytes, maxBytes int64
+		commit := func(at time.Time) {
+			for j := range evs {
+				a := netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.IntN(256)), byte(r.IntN(256)), byte(1 + r.IntN(254))})
+				evs[j] = abusewatch.Event{Time: at.Add(time.Duration(j) * time.Millisecond), Class: abusewatch.ClassAuthFailure,
+					Addr: a, Port: 22, User: "root", Service: "sshd", Host: "web1", Source: "/var/log/auth.log",
+					Line: "Failed password for root from " + a.String() + " port 22 ssh2"}
+			}
+			rows := s.pending.size
+			st := s.db.Stats()
+			before := st.TxStats.GetPageAlloc()
+			b.StartTimer()
+			if _, err := s.Commit(evs, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			st = s.db.Stats()
+			n := st.TxStats.GetPageAlloc() - before
+			if s.pending.size < rows { // this commit sealed
+				seals++
+				sealBytes += n
+			}
+			maxBytes = max(maxBytes, n)
+		}
+		for i := range 1000 {
+			commit(day.Add(time.Duration(i) * 80 * time.Second))
+		}
+		// What the readers pay for the day while it is sealed in parts.
+		t0 := time.Now()
+		if _, err := s.Recurring(day.AddDate(0, 0, -30), day, 2); err != nil {
+			b.Fatal(err)
+		}
+		recurring := time.Since(t0)
+		t0 = time.Now()
+		for range 1000 {
+			a := netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.IntN(256)), byte(r.IntN(256)), byte(1 + r.IntN(254))})
+			if _, err := s.ActiveDays(netip.PrefixFrom(a, 32), day.AddDate(0, 0, -30), day); err != nil {
+				b.Fatal(err)
+			}
+		}
+		activeDays := time.Since(t0) / 1000
+		for i := range 100 {
+			commit(day.Add(48*time.Hour + time.Duration(i)*time.Minute))
+		}
+		close(stop)
+		<-sampled
+		b.ReportMetric(float64(peakAnon.Load())/(1<<20), "peak-anon-MB")
+		b.ReportMetric(float64(peakHeap.Load())/(1<<20), "peak-heap-MB")
+		b.ReportMetric(float64(sealBytes)/float64(max(seals, 1))/(1<<20), "page-MB/seal")
+		b.ReportMetric(float64(maxBytes)/(1<<20), "max-page-MB/commit")
+		b.ReportMetric(float64(seals), "seals")
+		b.ReportMetric(float64(recurring.Milliseconds()), "recurring-ms")
+		b.ReportMetric(float64(activeDays.Microseconds()), "activedays-µs")
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

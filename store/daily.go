@@ -41,7 +41,8 @@ import (
 // than about pendingLimit scopes at once, however many addresses a day brings (a
 // million new IPv4 addresses are two million scopes: re-reading and rewriting the
 // whole day at each seal took hundreds of MB), and a day has at most about
-// 2 × scopes / pendingLimit + 1 parts.
+// 2 × scopes / pendingLimit + 1 parts. The activity index takes such a day once it
+// is final, not at each early seal (active.go).
 var (
 	bucketDays    = []byte("days")
 	bucketDaysAll = []byte("days_all")
@@ -332,27 +333,41 @@ func scopes(addr netip.Addr) [4]netip.Prefix {
 }
 
 // sealDue seals, into tx, the days of p that are due: those two days older than the
-// newest, and the oldest others while more than s.pendingLimit scope-class-days are
-// held. It returns the days sealed; the caller drops them from p once tx commits.
+// newest, and the oldest others (early) while more than s.pendingLimit scope-class-days
+// are held. It then puts at most s.pendingLimit scopes of a day sealed early and now
+// two days old in the activity index. It returns the days sealed; the caller drops
+// them from p once tx commits.
 func (s *Store) sealDue(tx *bolt.Tx, p *pendingCounters) ([]uint32, error) {
 	total := p.size
 	var due []uint32
+	final := func(d uint32) bool { return d+2 <= p.newest }
 	for _, d := range slices.Sorted(maps.Keys(p.days)) {
-		if d+2 <= p.newest || total > s.pendingLimit {
+		if final(d) || total > s.pendingLimit {
 			due = append(due, d)
 			total -= len(p.days[d].keys)
 		}
 	}
-	return due, s.seal(tx, due, p)
+	if err := s.seal(tx, due, p, func(d uint32) bool { return !final(d) }); err != nil {
+		return nil, err
+	}
+	n, _, err := indexBehind(tx, final, s.pendingLimit)
+	s.sealPeak = max(s.sealPeak, p.size*pendingRowBytes+n*sealRowBytes)
+	return due, err
 }
 
-// seal adds the pending counts of days to their sealed parts in tx.
-func (s *Store) seal(tx *bolt.Tx, days []uint32, p *pendingCounters) error {
+// seal adds the pending counts of days to their sealed parts in tx, and their activity
+// to the activity index or, for a day behind in it, to the day's parts alone
+// (indexSeal); early says which days are sealed early, while they may still bring
+// many more scopes.
+func (s *Store) seal(tx *bolt.Tx, days []uint32, p *pendingCounters, early func(day uint32) bool) error {
 	sealed := metaUint(tx.Bucket(bucketMeta), metaSeq)
 	for _, d := range days {
 		counts := p.sorted(d)
 		held, err := addSealed(tx, d, sealed, counts, s.pendingLimit)
 		if err != nil {
+			return err
+		}
+		if err := s.indexSeal(tx, d, counts, early(d)); err != nil {
 			return err
 		}
 		s.sealPeak = max(s.sealPeak, p.size*pendingRowBytes+held*sealRowBytes)
@@ -388,8 +403,8 @@ func lastPart(b *bolt.Bucket, day uint32) (uint32, []byte) {
 }
 
 // addSealed adds counts (of day, in scope order) to its sealed parts: merged into the
-// last part while that holds at most limit scopes, else as a new part. The activity
-// index takes the days of counts. It returns how many scope counts it held at once.
+// last part while that holds at most limit scopes, else as a new part. It returns how
+// many scope counts it held at once.
 func addSealed(tx *bolt.Tx, day uint32, sealed uint64, counts []scopeCounts, limit int) (int, error) {
 	b := tx.Bucket(bucketDays)
 	part, old := lastPart(b, day)
@@ -411,7 +426,7 @@ func addSealed(tx *bolt.Tx, day uint32, sealed uint64, counts []scopeCounts, lim
 	if err := b.Put(dayKey(day, part), encodeSealedDay(sealed, write)); err != nil {
 		return 0, err
 	}
-	return held, markActive(tx, day, counts)
+	return held, nil
 }
 
 // mergeSealed is the counts of the sealed part sd and of counts (in scope order), added
@@ -593,6 +608,26 @@ func (t *sealedDay) find(sc scope) ([]classCount, bool, error) {
 	}
 	_, c, err := t.entry(i)
 	return c, err == nil, err
+}
+
+// active says whether the scope at i has a count that makes its day active, without
+// decoding its counts (a walk of a day's parts asks it of every scope).
+func (t *sealedDay) active(i int) (bool, error) {
+	off := binary.BigEndian.Uint32(t.offsets[4*i:])
+	if int(off) >= len(t.counts) {
+		return false, errCorruptCounters
+	}
+	d := eventDecoder{b: t.counts[off:]}
+	for k := d.uvarint(); k > 0 && d.err == nil; k-- {
+		ci, n := d.uvarint(), d.uvarint()
+		if ci >= uint64(len(t.names)) {
+			return false, errCorruptCounters
+		}
+		if activeCount(classCount{t.names[ci], int(n)}) {
+			return true, nil
+		}
+	}
+	return false, d.err
 }
 
 func (t *sealedDay) entry(i int) (scope, []classCount, error) {

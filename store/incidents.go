@@ -534,22 +534,27 @@ func (s *Store) PutIncidents(incs []abusewatch.Incident) error {
 // 21,000 in groups of 8,000, 35,000 in groups of 32,000.
 func (s *Store) PutIncidentWrites(ws []IncidentWrite) error {
 	now := time.Now() // an incident new to the store was first stored now
+	ws = lastOfEach(ws)
+	return s.db.Update(func(tx *bolt.Tx) error { return putIncidentWrites(tx, ws, now) })
+}
+
+// lastOfEach is ws with the last write of each ID alone, in a slice of its own (sorted
+// by putIncidentWrites: the caller's order stays).
+func lastOfEach(ws []IncidentWrite) []IncidentWrite {
 	last := make(map[string]int, len(ws))
 	for i := range ws {
 		last[string(ws[i].id)] = i
 	}
-	if len(last) < len(ws) {
-		unique := make([]IncidentWrite, 0, len(last))
-		for i := range ws {
-			if last[string(ws[i].id)] == i {
-				unique = append(unique, ws[i])
-			}
-		}
-		ws = unique
-	} else {
-		ws = slices.Clone(ws) // sorted below: the caller's order stays
+	if len(last) == len(ws) {
+		return slices.Clone(ws)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return putIncidentWrites(tx, ws, now) })
+	unique := make([]IncidentWrite, 0, len(last))
+	for i := range ws {
+		if last[string(ws[i].id)] == i {
+			unique = append(unique, ws[i])
+		}
+	}
+	return unique
 }
 
 // putIncidentWrites writes ws, whose IDs are distinct, in tx, sorting ws. An incident

@@ -95,7 +95,9 @@ func (s *Store) sealBefore(day uint32) error {
 		return nil
 	}
 	slices.Sort(due)
-	err := s.db.Update(func(tx *bolt.Tx) error { return s.seal(tx, due, &s.pending) })
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return s.seal(tx, due, &s.pending, func(uint32) bool { return false })
+	})
 	if err == nil {
 		s.pending.drop(due)
 	}
@@ -265,6 +267,10 @@ func (s *Store) PruneCounters(ctx context.Context, before time.Time, chunk int) 
 	s.mu.Unlock()
 	if err != nil {
 		return 0, fmt.Errorf("store: pruning counters: %w", err)
+	}
+	// A day behind in the activity index is put in it before its parts go.
+	if err := s.catchUpActive(ctx, day, s.pendingLimit); err != nil {
+		return 0, fmt.Errorf("store: putting the days sealed early in the activity index: %w", err)
 	}
 	total := 0
 	for _, t := range []struct {

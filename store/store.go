@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"maps"
 	"net/netip"
@@ -24,6 +25,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -72,9 +74,21 @@ type Store struct {
 	// the counters and a seal have held at once (daily.go).
 	pendingLimit int
 	sealPeak     int
+	// behindFilters are the filters of the active scopes of the days behind in the
+	// activity index (active_filter.go); a day behind without one is read from its
+	// parts alone.
+	behindFilters map[uint32]*scopeFilter
+	filterSeed    maphash.Seed
+	// indexEverySeal puts every seal in the activity index at once, as versions
+	// before did: the reference the tests hold the days behind to.
+	indexEverySeal bool
 
 	migrated *Migration // what this open did to an older file; nil: nothing
 	notes    []string   // what else this open did that the admin should know
+	// correlated is the last Seq through which the events were correlated without an
+	// incident to store (NoteCorrelated), written with the next transaction that
+	// writes the correlation mark (correlated.go).
+	correlated atomic.Uint64
 }
 
 // Notes is what this open of the store did besides (a copy left by a stopped compact
@@ -230,7 +244,7 @@ func open(path string, timeout time.Duration, mode openMode) (s *Store, err erro
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{db: db, path: path, cache: newBlockCache(50_000), pendingLimit: defaultPendingLimit}
+	s = &Store{db: db, path: path, cache: newBlockCache(50_000), pendingLimit: defaultPendingLimit, filterSeed: maphash.MakeSeed()}
 	// Whose file it is is read before anything is written to it: an abusewatch that
 	// made its buckets in another program's file took it over.
 	if err := db.View(func(tx *bolt.Tx) error { return checkOurs(tx, mode == openReadOnly) }); err != nil {
@@ -246,6 +260,10 @@ func open(path string, timeout time.Duration, mode openMode) (s *Store, err erro
 			return nil, fmt.Errorf("store %s: %w", path, err)
 		}
 		s.removeStaleCompact()
+	}
+	if err := s.loadBehindFilters(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	if err := s.loadPending(); err != nil {
 		db.Close()
@@ -515,15 +533,20 @@ func (s *Store) Path() string { return s.path }
 // Close seals the counters held in memory (so the next Open need not count the day's
 // events again) and releases the database.
 func (s *Store) Close() error {
-	var serr error
+	var serr, cerr error
 	if !s.db.IsReadOnly() {
 		serr = s.sealBefore(^uint32(0))
+		// A clean stop leaves no batch to correlate again at the next start.
+		cerr = s.writeNotedCorrelation()
 	}
 	if err := s.db.Close(); err != nil {
 		return err
 	}
 	if serr != nil {
 		return fmt.Errorf("store: sealing the day's counters on close (they are counted again at the next start): %w", serr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("store: recording the last batches correlated on close (they are correlated again at the next start): %w", cerr)
 	}
 	return nil
 }
@@ -585,6 +608,10 @@ func (s *Store) Commit(events []abusewatch.Event, positions []Position) ([]abuse
 	var sealed []uint32
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
+		// Before the last Seq given out moves: a store without a mark starts it there.
+		if err := s.markCommitted(tx, out); err != nil {
+			return err
+		}
 		if err := putStoredBlocks(tx, blocks); err != nil {
 			return err
 		}

@@ -19,7 +19,7 @@ func TestCheckConfigRefusesForgeableReportableClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `abusewatch check-config: bad.toml:8: correlate.reportable: names "refused-query", whose events are always forgeable ` +
-		`(DNS queries come over UDP, whose source address is not checked): anyone can send them with another's source address, so they never make an outside report; remove it`
+		`(DNS queries come over UDP, whose source address is not checked): anyone can make them name another's address, so they never make an outside report; remove it`
 	_, stderr, code := runBinary(t, dir, "check-config", "bad.toml")
 	if code != 1 || !strings.HasPrefix(stderr, want) {
 		t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, want)

@@ -21,7 +21,7 @@ func sshEntry(host, boot string, k int, off time.Duration, user int, pad string)
 	ts := lineEpoch().Add(time.Duration(k)*time.Second + off)
 	return journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+k)), "_BOOT_ID="+boot,
 		fmt.Sprintf("MESSAGE=Failed password for invalid user u%d%s from 3.3.3.3 port 22 ssh2", user, pad),
-		"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "SYSLOG_IDENTIFIER=sshd", "_PID=4242", "_HOSTNAME="+host)
+		"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_EXE=/usr/sbin/sshd", "_UID=0", "SYSLOG_IDENTIFIER=sshd", "_PID=4242", "_HOSTNAME="+host)
 }
 
 // appendJournal appends numbered sshd entries from..to-1 (host web9) and one cron entry
@@ -178,17 +178,17 @@ func TestJournalPostfixAndDovecotEntriesAreEvents(t *testing.T) {
 	if err := os.Mkdir(jdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	entry := func(k int, unit, uid, comm, ident, msg string) []byte {
+	entry := func(k int, unit, uid, exe, ident, msg string) []byte {
 		ts := lineEpoch().Add(time.Duration(k) * time.Second)
 		return journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+k)), "_BOOT_ID="+bootWeb,
-			"MESSAGE="+msg, "_SYSTEMD_UNIT="+unit, "_UID="+uid, "_COMM="+comm, "SYSLOG_IDENTIFIER="+ident, "_PID=4242", "_HOSTNAME=mx1", "_TRANSPORT=syslog")
+			"MESSAGE="+msg, "_SYSTEMD_UNIT="+unit, "_UID="+uid, "_COMM="+filepath.Base(exe), "_EXE="+exe, "SYSLOG_IDENTIFIER="+ident, "_PID=4242", "_HOSTNAME=mx1", "_TRANSPORT=syslog")
 	}
 	journaltest.Write(t, filepath.Join(jdir, "remote.journal"),
 		// As postfix 3.7 (Debian 12) writes them, postfix running as its own user.
-		entry(0, "postfix@-.service", "107", "smtpd", "postfix/smtpd", "warning: unknown[3.3.3.3]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=u0"),
-		entry(1, "postfix@-.service", "107", "smtpd", "postfix/submission/smtpd", "warning: unknown[3.3.3.3]: SASL PLAIN authentication failed: , sasl_username=u1"),
+		entry(0, "postfix@-.service", "107", "/usr/lib/postfix/sbin/smtpd", "postfix/smtpd", "warning: unknown[3.3.3.3]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=u0"),
+		entry(1, "postfix@-.service", "107", "/usr/lib/postfix/sbin/smtpd", "postfix/submission/smtpd", "warning: unknown[3.3.3.3]: SASL PLAIN authentication failed: , sasl_username=u1"),
 		// dovecot 2.3's login process, through its log process.
-		entry(2, "dovecot.service", "0", "log", "dovecot", "imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<u2>, method=PLAIN, rip=3.3.3.3, lip=192.0.2.1, TLS, session=<4xTSbqk+iN4DAwMD>"))
+		entry(2, "dovecot.service", "0", "/usr/lib/dovecot/log", "dovecot", "imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<u2>, method=PLAIN, rip=3.3.3.3, lip=192.0.2.1, TLS, session=<4xTSbqk+iN4DAwMD>"))
 	cfg := writeSourceConfig(t, dir, "\n[journal]\nenabled = true\ndirectory = \""+jdir+"\"\nunits = [\"postfix@-.service\", \"dovecot.service\"]\nidentifiers = []\n")
 	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
 	d.waitEvents(t, 3)

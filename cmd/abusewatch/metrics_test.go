@@ -30,6 +30,7 @@ func TestMetricsEndpointServesTheCounters(t *testing.T) {
 		// look after the lines were read, which may come after the incident.
 		`abusewatch_source_lag_bytes{source="` + s.logFile + `"} 0`,
 		`abusewatch_incident_updates_total `,
+		`abusewatch_events_caught_up_total 0`,
 		`abusewatch_store_bytes `,
 		`abusewatch_outbox_round_last_seconds `,
 		`abusewatch_outbox_round_running_seconds `,
@@ -70,7 +71,7 @@ func TestMetricsOfAFreshDaemonReadingTheJournal(t *testing.T) {
 		ts := lineEpoch().Add(time.Duration(i) * time.Second)
 		entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", ts.UnixMicro()), fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", 1000*(1+i)),
 			"_BOOT_ID=0123456789abcdef0123456789abcdef", fmt.Sprintf("MESSAGE=Failed password for invalid user u%d from 3.3.3.3 port 22 ssh2", i),
-			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "SYSLOG_IDENTIFIER=sshd", "_PID=4242", "_UID=0", "_HOSTNAME=web9"))
+			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_EXE=/usr/sbin/sshd", "SYSLOG_IDENTIFIER=sshd", "_PID=4242", "_UID=0", "_HOSTNAME=web9"))
 	}
 	journaltest.Write(t, filepath.Join(jdir, "remote.journal"), entries...)
 	cfg := writeSourceConfig(t, dir, "\n[journal]\nenabled = true\ndirectory = \""+jdir+"\"\nunits = [\"ssh.service\"]\nidentifiers = []\n"+

@@ -38,7 +38,7 @@ func TestRulesTestJSONPrintsOneObjectPerLine(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	want := []string{
 		`{"line":1,"verdict":"event","class":"invalid-user","addr":"203.0.113.7","user":"x from 6.6.6.6 port 1 ssh2","port":4242,"rule":"` + repoPath(t, "configs/rules/attack.d/sshd") + `:20"}`,
-		`{"line":2,"verdict":"event","class":"refused-connect","host":"bad.example.org","rule":"` + repoPath(t, "configs/rules/attack.d/tcpwrappers") + `:`,
+		`{"line":2,"verdict":"event","class":"wrapper-refused","host":"bad.example.org","rule":"` + repoPath(t, "configs/rules/attack.d/tcpwrappers") + `:`,
 		`{"line":3,"verdict":"normal","rule":"` + repoPath(t, "configs/rules/normal.d/cron") + `:`,
 		`{"line":4,"verdict":"unknown"}`,
 		`{"line":5,"verdict":"unparsed"}`,
