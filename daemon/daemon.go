@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -68,6 +69,25 @@ type StoreRefusal struct {
 	Since time.Time `json:"since"`
 	Error string    `json:"error"` // of the last try
 	Lines int       `json:"lines"` // in the batch that waits
+	Hint  string    `json:"hint"`  // what to look at, from the error (CommitHint)
+}
+
+// CommitHint is what to look at when the store refuses a commit with err: a read-only
+// file system (remounted so after an error) is not a full disk.
+func CommitHint(err error) string {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return "the file system is read-only (remounted so after an error?): check dmesg, fsck it, remount it read-write"
+	case errors.Is(err, syscall.ENOSPC):
+		return "disk full: free space on the store's file system"
+	case errors.Is(err, syscall.EDQUOT):
+		return "the disk quota of the daemon's user is used up: raise it or free space"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return "the daemon's user may not write the store: check the owner and mode of the file and its directory"
+	case errors.Is(err, syscall.EIO):
+		return "a disk error: check dmesg and the disk"
+	}
+	return "is the disk full or failing? check df and dmesg"
 }
 
 // backlogRead says whether the sources have read what they held at start (the lines
@@ -155,6 +175,9 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	}
 	if m, ok := st.Migrated(); ok { // the record of when an older abusewatch lost the file
 		log.Info(m.String(), "store", m.Path, "from_schema", m.From, "to_schema", m.To, "took", m.Took.Round(time.Millisecond))
+	}
+	for _, n := range st.Notes() { // a copy left by a stopped compact, removed
+		log.Warn(n, "store", cfg.Store.Path)
 	}
 	pipe, err := NewPipeline(cfg, st, log)
 	if err != nil {
@@ -275,11 +298,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 			refusedSince, retryWait = time.Now(), backoff{next: time.Second, max: time.Minute}
 		}
 		d.commitsRefused.Add(1)
-		d.refusal.Store(&StoreRefusal{Since: refusedSince, Error: sanitizeText(err.Error()), Lines: len(recs)})
+		hint := CommitHint(err)
+		d.refusal.Store(&StoreRefusal{Since: refusedSince, Error: sanitizeText(err.Error()), Lines: len(recs), Hint: hint})
 		next := retryWait.next
 		retryWait.next = min(2*retryWait.next, retryWait.max)
 		retry, linesIn = time.After(next), nil
-		d.log.Error("cannot commit what was read: reading stops until the store takes it (is the disk full?)",
+		d.log.Error("cannot commit what was read: reading stops until the store takes it ("+hint+")",
 			"lines", len(recs), "retry_in", next, "err", err)
 	}
 	// flush commits the batch, unless a refused one waits for its retry.

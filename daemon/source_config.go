@@ -484,6 +484,46 @@ func readAdvice(path, user string) string {
 		"Or read the journal instead ([journal] enabled = true)", user, user, path)
 }
 
+// storeShape is StoreAccess's error for a store path that names what cannot be a bbolt
+// file: a directory, a path under a regular file, a dangling symlink.
+func (c *Config) storeShape() error {
+	path := c.Store.Path
+	bad := func(problem, hint string) error {
+		return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, "store.path"), Key: "store.path", Problem: problem, Hint: hint}
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, unix.ENOTDIR):
+		// Some directory on the way is a file: name the first one.
+		for d := filepath.Dir(path); d != filepath.Dir(d); d = filepath.Dir(d) {
+			if dfi, err := os.Stat(d); err == nil && !dfi.IsDir() {
+				return bad(fmt.Sprintf("the store %s lies under %s, which is a file, not a directory", path, d),
+					"set store.path to a file in a directory, e.g. /var/lib/abusewatch/state.db")
+			}
+		}
+		return bad(fmt.Sprintf("the store %s: %v", path, err), "set store.path to a file in a directory")
+	case err != nil:
+		return nil // missing (made by the daemon), or a permission StoreAccess explains
+	case fi.IsDir():
+		return bad(fmt.Sprintf("the store %s is a directory: store.path names the database file", path),
+			"set store.path to a file in it, e.g. "+filepath.Join(path, "state.db"))
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, _ := os.Readlink(path)
+		tfi, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return bad(fmt.Sprintf("the store %s is a symlink to %s, which does not exist", path, target),
+				"point the link at the database (restore it if it was moved), or remove the link for a new one to be made there (every log is then read again)")
+		case err == nil && tfi.IsDir():
+			return bad(fmt.Sprintf("the store %s is a symlink to the directory %s: store.path names the database file", path, target),
+				"point the link at the database file, or set store.path to a file")
+		}
+	case !fi.Mode().IsRegular():
+		return bad(fmt.Sprintf("the store %s is not a regular file (%v)", path, fi.Mode().Type()), "set store.path to the database file")
+	}
+	return nil
+}
+
 // CountUnitGroups makes Preflight and StoreAccess, run by the unit's user (check-config
 // as the README's install step runs it), count the groups the unit gives the service as
 // its own (see ServiceUnit); u may be nil.
@@ -494,11 +534,20 @@ func (c *Config) CountUnitGroups(u *ServiceUnit) { c.service = u }
 // (without opening it: the daemon may hold it). nil when it can, or when the directory
 // is missing: the daemon makes it (systemd's StateDirectory= makes /var/lib/abusewatch as
 // the service starts).
+//
+// A path that run could never open is an error too: a directory, a path under a regular
+// file, a symlink to nothing (which ls shows, and run called "no such file").
 func (c *Config) StoreAccess() error {
 	path := c.Store.Path
+	if path == "" {
+		return nil
+	}
+	if err := c.storeShape(); err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
-	if fi, err := os.Stat(dir); path == "" || errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
-		return nil // made by the daemon, or store.Open says what is wrong with it
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil // made by the daemon
 	}
 	uid := uint32(os.Geteuid())
 	who, name := describeUser(uid), userName(uid)

@@ -238,6 +238,16 @@ func encodeIndex(hour uint32, evs []abusewatch.Event) []byte {
 
 var errCorruptBlock = errors.New("corrupt event block")
 
+// blockError is the error of the block under key: for a block that cannot be read, the
+// file and what to do (a damaged page is found only when read: the outbox round named
+// the block alone, and only the reports that need it were held back).
+func (s *Store) blockError(key []byte, err error) error {
+	if errors.Is(err, errCorruptBlock) {
+		return fmt.Errorf("block %x of %s: %w: %w", key, s.path, err, ErrDamaged)
+	}
+	return fmt.Errorf("block %x: %w", key, err)
+}
+
 // blockIndex is the uncompressed head of a stored block. Its slices point into the
 // stored value: valid only within the transaction that read it.
 type blockIndex struct {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,11 @@ import (
 // CompactResult is what Compact did: the file's size before and after.
 type CompactResult struct {
 	Before, After int64
+	// File is the file compacted: the store's path with its symlinks resolved.
+	File string
+	// Stale is the size of the copy that a compact stopped midway had left beside the
+	// file, and this one removed first; 0: there was none.
+	Stale int64
 }
 
 // compactTxSize is how many bytes of keys and values Compact copies per transaction.
@@ -26,37 +30,55 @@ const compactTxSize = 64 << 20
 // file, synced and renamed over it with the same mode and owner, so an interruption
 // (a full disk, a signal) leaves the original as it was. It needs the file to itself:
 // ErrLocked while the daemon holds it. It refuses before writing anything when the
-// file system lacks room for the copy.
+// file system lacks room for the copy. A path that is a symlink (the database kept on a
+// larger disk) is resolved: the copy is written beside the file it names, on that file
+// system, and takes its place there; the link stays as it was.
 func Compact(path string, timeout time.Duration) (CompactResult, error) {
 	var res CompactResult
-	fi, err := os.Stat(path)
+	file, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return res, fmt.Errorf("store: %w", err)
 	}
-	res.Before = fi.Size()
-	src, err := openBolt(path, 0, timeout, false)
+	shown := path // the errors name the path configured, and the file when it differs
+	if file != path {
+		shown = fmt.Sprintf("%s (%s)", path, file)
+	}
+	res.File = file
+	src, err := openBolt(file, 0, timeout, openExisting)
 	if err != nil {
 		return res, err
 	}
 	defer src.Close()
+	// The file locked, not one that was at the path before (openBolt checked).
+	fi, err := os.Stat(file)
+	if err != nil {
+		return res, fmt.Errorf("store: %w", err)
+	}
+	res.Before = fi.Size()
 	// The copy holds the pages in use: the file less its free pages.
 	var inUse int64
 	if err := src.View(func(tx *bolt.Tx) error {
 		inUse = tx.Size() - freeBytes(src)
-		return nil
+		return checkOurs(tx, false) // another program's file is left as it is
 	}); err != nil {
-		return res, err
+		return res, fmt.Errorf("store %s: %w", shown, err)
 	}
 	var fs syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(path), &fs); err == nil {
+	// A copy left by a compact stopped midway (SIGKILL, power loss): no compact runs
+	// now, since each writes its copy only while it holds the lock held here. Its space
+	// counts as free.
+	tmp := file + ".compact"
+	if tfi, err := os.Lstat(tmp); err == nil {
+		if err := os.Remove(tmp); err != nil {
+			return res, fmt.Errorf("store: removing %s, left by a compact that was stopped: %w", tmp, err)
+		}
+		res.Stale = max(tfi.Size(), 1)
+	}
+	if err := syscall.Statfs(filepath.Dir(file), &fs); err == nil {
 		if free := int64(fs.Bavail) * fs.Bsize; free < inUse+inUse/10 {
 			return res, fmt.Errorf("store: compacting %s needs about %d MB free beside it for the copy, and only %d MB are",
-				path, (inUse+inUse/10)>>20, free>>20)
+				shown, (inUse+inUse/10)>>20, free>>20)
 		}
-	}
-	tmp := path + ".compact"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return res, fmt.Errorf("store: %w", err)
 	}
 	done := false
 	defer func() {
@@ -76,24 +98,31 @@ func Compact(path string, timeout time.Duration) (CompactResult, error) {
 		err = cerr
 	}
 	if err != nil {
-		return res, fmt.Errorf("store: compacting %s: %w", path, err)
+		return res, fmt.Errorf("store: compacting %s: %w", shown, err)
 	}
 	if err := sameOwner(tmp, fi); err != nil {
 		return res, err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if compactHook != nil {
+		compactHook(file)
+	}
+	if err := os.Rename(tmp, file); err != nil {
 		return res, fmt.Errorf("store: %w", err)
 	}
 	done = true
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+	if dir, err := os.Open(filepath.Dir(file)); err == nil {
 		dir.Sync() // the rename itself
 		dir.Close()
 	}
-	if fi, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(file); err == nil {
 		res.After = fi.Size()
 	}
 	return res, nil
 }
+
+// compactHook, when a test sets it, runs just before Compact renames its copy over the
+// file, while it still holds the file's lock.
+var compactHook func(file string)
 
 // freeBytes is the size of db's pages free for reuse: what Compact gives back.
 func freeBytes(db *bolt.DB) int64 {

@@ -688,6 +688,10 @@ func (s *Store) loadPending() error {
 	if err != nil {
 		return err
 	}
+	if s.db.IsReadOnly() { // a query: the days due stay counted in memory, as read
+		s.pending = p
+		return nil
+	}
 	var due []uint32
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		due, err = s.sealDue(tx, &p)

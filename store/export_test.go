@@ -27,3 +27,10 @@ func LeaveAsBeforeAlertMarks(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// SetOpenHooks sets, for the test, what openBolt tells when it has opened a file or
+// found it replaced, and what Compact runs before it renames its copy over the file.
+func SetOpenHooks(t *testing.T, opened func(path, what string), beforeRename func(file string)) {
+	openedHook, compactHook = opened, beforeRename
+	t.Cleanup(func() { openedHook, compactHook = nil, nil })
+}

@@ -51,7 +51,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, chunk int) (i
 				}
 				x, err := readBlockIndex(k, blockValue(b, k, v))
 				if err != nil {
-					return fmt.Errorf("block %x: %w", k, err)
+					return s.blockError(k, err)
 				}
 				if x.max < limit {
 					keys = append(keys, slices.Clone(k))
@@ -356,7 +356,7 @@ func (s *Store) edgeEvent(newest bool) (time.Time, bool, error) {
 		for ; k != nil && binary.BigEndian.Uint32(k) == hour; k, v = step() {
 			x, err := readBlockIndex(k, blockValue(b, k, v))
 			if err != nil {
-				return fmt.Errorf("block %x: %w", k, err)
+				return s.blockError(k, err)
 			}
 			switch {
 			case !ok:

@@ -84,10 +84,36 @@ type Store struct {
 	indexEverySeal bool
 
 	migrated *Migration // what this open did to an older file; nil: nothing
+	notes    []string   // what else this open did that the admin should know
 	// correlated is the last Seq through which the events were correlated without an
 	// incident to store (NoteCorrelated), written with the next transaction that
 	// writes the correlation mark (correlated.go).
 	correlated atomic.Uint64
+}
+
+// Notes is what this open of the store did besides (a copy left by a stopped compact
+// removed): the daemon logs it and a command says it.
+func (s *Store) Notes() []string { return s.notes }
+
+// removeStaleCompact removes the copy a compact stopped midway (SIGKILL, power loss)
+// left beside the file: it takes as much room as the store, and the next compact would
+// only remove it then. The lock on the file at the path is held, and a compact writes
+// its copy only while it holds that lock, so none is being written.
+func (s *Store) removeStaleCompact() {
+	real, err := filepath.EvalSymlinks(s.path)
+	if err != nil {
+		return
+	}
+	tmp := real + ".compact"
+	fi, err := os.Lstat(tmp)
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	if err := os.Remove(tmp); err != nil {
+		s.notes = append(s.notes, fmt.Sprintf("%s, %d MB, is left by an abusewatch compact that was stopped before it finished, and cannot be removed (%v): remove it", tmp, fi.Size()>>20, err))
+		return
+	}
+	s.notes = append(s.notes, fmt.Sprintf("removed %s (%d MB), left by an abusewatch compact that was stopped before it finished", tmp, fi.Size()>>20))
 }
 
 // Migration is what Open did to a file of an older schema: an older abusewatch refuses
@@ -113,7 +139,7 @@ func (s *Store) Migrated() (Migration, bool) {
 
 // ErrOldSchema means OpenExisting found a file of an older schema: it leaves it as it
 // is, since the migration cannot be undone; the daemon (or scan) migrates it at start.
-var ErrOldSchema = errors.New("start the daemon once (systemctl start abusewatch, or abusewatch run) to upgrade it: " +
+var ErrOldSchema = errors.New("start the daemon once (systemctl start abusewatch, or abusewatch run), or scan once, to upgrade it: " +
 	"a query leaves the file as it is, so that the abusewatch it came from can still open it until then")
 
 // ErrDamaged means the state database cannot be read: a file cut short or overwritten.
@@ -130,25 +156,57 @@ var ErrEmpty = errors.New("the state database is an empty file: if abusewatch ne
 // run with it and nothing was scanned into it yet.
 var ErrNoDatabase = errors.New("there is no state database yet: the daemon has not run and nothing was scanned")
 
+// ErrNotOurs means the file at the store's path is a bbolt database of another program:
+// it holds buckets, but not abusewatch's meta bucket with its schema. It is never written.
+var ErrNotOurs = errors.New("it is not an abusewatch state database (it holds another program's buckets and no abusewatch schema): " +
+	"check [store] path in the config; abusewatch leaves the file as it is")
+
+// ErrNotBolt means the file is no bbolt database at all, or both its meta pages (the
+// two copies of its header) are damaged.
+var ErrNotBolt = errors.New("it is not a bbolt database, or both its meta pages are damaged: if it held abusewatch's state, " +
+	"restore it from a backup, or move it away to start a new one (every log is then read again from its start, and reports " +
+	"already sent may be written again); if [store] path names another program's file, correct the path")
+
+// openMode is how open treats the file: made when missing (Open), written but never
+// made or migrated (OpenExisting), or only read (OpenReadOnly).
+type openMode int
+
+const (
+	openCreate openMode = iota
+	openExisting
+	openReadOnly
+)
+
 // Open opens or creates the database at path, waiting at most timeout for another
-// process to release it. A damaged file is ErrDamaged, an empty one ErrEmpty. A
-// database (or directory) it creates as root in a directory of another user gets that
-// directory's owner and group (owner.go), so that the daemon's user can open what a
-// root scan made before the first start.
+// process to release it. A damaged file is ErrDamaged, an empty one ErrEmpty, another
+// program's bbolt file ErrNotOurs. A database (or directory) it creates as root in a
+// directory of another user gets that directory's owner and group (owner.go), so that
+// the daemon's user can open what a root scan made before the first start.
 func Open(path string, timeout time.Duration) (*Store, error) {
 	if err := ownership.MakeDir(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	return open(path, timeout, true)
+	return open(path, timeout, openCreate)
 }
 
-// OpenExisting is Open of a database that exists: it never creates one, and is
-// ErrNoDatabase when there is none. The queries use it: a root query before the first
-// start made a root-owned file the daemon could not open. Nor does it migrate a file of
-// an older schema (ErrOldSchema): a query run with a new binary before the daemon was
+// OpenExisting is Open of a database that exists, for a command that writes to it
+// (correlate, whois's cache, a change made without the daemon): it never creates one,
+// and is ErrNoDatabase when there is none. A root command before the first start made a
+// root-owned file the daemon could not open. Nor does it migrate a file of an older
+// schema (ErrOldSchema): a command run with a new binary before the daemon was
 // restarted upgraded the file for good, unseen.
 func OpenExisting(path string, timeout time.Duration) (*Store, error) {
-	return open(path, timeout, false)
+	return open(path, timeout, openExisting)
+}
+
+// OpenReadOnly opens the database at path for the queries: read-only (a shared lock,
+// beside other readers), so that it never changes the file, and reads it on a file
+// system mounted read-only (while a disk is repaired). It is ErrNoDatabase when there is
+// none, or the file holds no bucket yet; ErrOldSchema for a file of an older schema, or
+// one that lacks a bucket this version makes (the daemon or a scan upgrades it). A write
+// to the store it returns fails.
+func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
+	return open(path, timeout, openReadOnly)
 }
 
 // Empty is a store that holds nothing, in place of the database at path, which does not
@@ -160,7 +218,7 @@ func Empty(path string) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	defer os.RemoveAll(dir) // the open file stays readable and writable until Close
-	s, err := open(filepath.Join(dir, "state.db"), 0, true)
+	s, err := open(filepath.Join(dir, "state.db"), 0, openCreate)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +226,7 @@ func Empty(path string) (*Store, error) {
 	return s, nil
 }
 
-func open(path string, timeout time.Duration, create bool) (s *Store, err error) {
+func open(path string, timeout time.Duration, mode openMode) (s *Store, err error) {
 	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
 		return nil, fmt.Errorf("store %s: %w", path, ErrEmpty)
 	}
@@ -182,14 +240,26 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	db, err := openBolt(path, 0o640, timeout, create)
+	db, err := openBolt(path, 0o640, timeout, mode)
 	if err != nil {
 		return nil, err
 	}
 	s = &Store{db: db, path: path, cache: newBlockCache(50_000), pendingLimit: defaultPendingLimit, filterSeed: maphash.MakeSeed()}
-	if err := s.init(create); err != nil {
+	// Whose file it is is read before anything is written to it: an abusewatch that
+	// made its buckets in another program's file took it over.
+	if err := db.View(func(tx *bolt.Tx) error { return checkOurs(tx, mode == openReadOnly) }); err != nil {
 		db.Close()
+		if errors.Is(err, ErrNoDatabase) {
+			return nil, fmt.Errorf("store %s: %w (the file holds nothing yet)", path, err)
+		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if mode != openReadOnly {
+		if err := s.init(mode == openCreate); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store %s: %w", path, err)
+		}
+		s.removeStaleCompact()
 	}
 	if err := s.loadBehindFilters(); err != nil {
 		db.Close()
@@ -197,17 +267,138 @@ func open(path string, timeout time.Duration, create bool) (s *Store, err error)
 	}
 	if err := s.loadPending(); err != nil {
 		db.Close()
+		if errors.Is(err, errCorruptBlock) { // what to do about it
+			return nil, fmt.Errorf("store %s: %w: %w", path, err, ErrDamaged)
+		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// openBolt opens the bbolt file at path for writing, waiting at most timeout for another
-// process's lock: ErrLocked then. With create, a missing file is made with mode and,
-// made by root, given its directory's owner (ownership.AsDirectory); without, it is
-// ErrNoDatabase. A file it may not open is an error that names its owner and the chown
-// that lets the process open it.
-func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool) (*bolt.DB, error) {
+// storeBuckets are the buckets of the current schema: init makes those a store lacks.
+func storeBuckets() [][]byte {
+	return [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketReported, bucketReports,
+		bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
+		bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts, bucketMessages, bucketContactMisses, bucketAlertMarks}
+}
+
+// checkOurs is ErrNotOurs for a file that holds buckets but no abusewatch schema (meta
+// holds it from the first transaction abusewatch commits). A file without a bucket is
+// new: bbolt made it and nothing was committed yet (ErrNoDatabase when only read).
+// With readOnly, a file that cannot be read as it is (an older or newer schema, a
+// bucket this version makes missing) is refused, since nothing may be made or migrated.
+func checkOurs(tx *bolt.Tx, readOnly bool) error {
+	any := false
+	if err := tx.ForEach(func([]byte, *bolt.Bucket) error { any = true; return nil }); err != nil {
+		return err
+	}
+	if !any {
+		if readOnly {
+			return ErrNoDatabase
+		}
+		return nil
+	}
+	meta := tx.Bucket(bucketMeta)
+	var v []byte
+	if meta != nil {
+		v = meta.Get([]byte("schema"))
+	}
+	if len(v) != 4 {
+		return ErrNotOurs
+	}
+	if !readOnly {
+		return nil // init migrates, or refuses a newer schema
+	}
+	switch version := binary.BigEndian.Uint32(v); {
+	case version > SchemaVersion:
+		return fmt.Errorf("schema version %d is newer than this program understands (%d): use a newer abusewatch", version, SchemaVersion)
+	case version < SchemaVersion:
+		return fmt.Errorf("it is of schema %d, which this abusewatch upgrades to %d: %w", version, SchemaVersion, ErrOldSchema)
+	}
+	for _, name := range storeBuckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("it lacks the bucket %s, which this abusewatch adds: %w", name, ErrOldSchema)
+		}
+	}
+	return nil
+}
+
+// openAttempts is how many times openBolt opens the path again when the file it locked
+// is no longer the one at the path.
+const openAttempts = 10
+
+// ErrReplaced means the file at the store's path was replaced every time openBolt had
+// locked the one it opened: something renames files over it without pause.
+var ErrReplaced = errors.New("the file at this path was replaced each time this process got its lock: " +
+	"something keeps renaming files over it (another abusewatch compact?); run the command again")
+
+// openBolt opens the bbolt file at path (for writing, unless mode is openReadOnly),
+// waiting at most timeout for another process's lock: ErrLocked then. With openCreate, a
+// missing file is made with perm and, made by root, given its directory's owner
+// (ownership.AsDirectory); otherwise it is ErrNoDatabase. A file it may not open is an
+// error that names its owner and the chown that lets the process open it.
+//
+// The lock is on the file opened, not on the path: `abusewatch compact` renames its copy
+// over the path while it holds the old file's lock, and a process that opened the path
+// just before waits for that lock and then holds a deleted file; what it stored there
+// was lost. So, once locked, the file must still be the one at the path (device and
+// inode), or it is closed and the path opened again.
+func openBolt(path string, perm os.FileMode, timeout time.Duration, mode openMode) (*bolt.DB, error) {
+	deadline := time.Now().Add(timeout)
+	for range openAttempts {
+		wait := timeout // 0: for ever, as bbolt waits
+		if timeout > 0 {
+			// Not 0 once the time is up: one try, without waiting.
+			wait = max(time.Until(deadline), time.Millisecond)
+		}
+		db, opened, err := openBoltOnce(path, perm, wait, mode)
+		if err != nil {
+			return nil, err
+		}
+		if same, err := stillAt(opened, path); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store %s: %w", path, err)
+		} else if same {
+			return db, nil
+		}
+		db.Close()
+		if openedHook != nil {
+			openedHook(path, "replaced")
+		}
+	}
+	return nil, fmt.Errorf("store %s: %w", path, ErrReplaced)
+}
+
+// openedHook, when a test sets it, is told when openBolt has opened the file at path
+// (what "opened"), before it waits for the lock, and when it found it replaced.
+var openedHook func(path, what string)
+
+// stillAt says whether f is the file at path: the same device and inode. A path that
+// names no file any more (moved away meanwhile) is not f.
+func stillAt(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
+}
+
+// isSymlink says whether path is a symlink.
+func isSymlink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
+// openBoltOnce is one bbolt.Open of openBolt, and the file it opened.
+func openBoltOnce(path string, perm os.FileMode, timeout time.Duration, mode openMode) (*bolt.DB, *os.File, error) {
+	create := mode == openCreate
 	openOrCreate := func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag&^os.O_CREATE, perm)
 		if !create || !errors.Is(err, fs.ErrNotExist) {
@@ -228,6 +419,7 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 		return f, nil
 	}
 	// bbolt reads the freelist as it opens, where a file cut short faults: checked first.
+	var opened *os.File
 	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := openOrCreate(name, flag, perm)
 		if err != nil {
@@ -237,18 +429,29 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 			f.Close()
 			return nil, err
 		}
+		opened = f
+		if openedHook != nil {
+			openedHook(name, "opened")
+		}
 		return f, nil
 	}
-	db, err := bolt.Open(path, mode, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType, OpenFile: openFile})
+	db, err := bolt.Open(path, perm, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType, OpenFile: openFile,
+		ReadOnly: mode == openReadOnly})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+		return nil, nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+	case errors.Is(err, fs.ErrNotExist) && isSymlink(path):
+		target, _ := os.Readlink(path)
+		return nil, nil, fmt.Errorf("store %s: it is a symlink to %s, which does not exist: point the link at the database (restore it if it was moved), "+
+			"or remove the link for a new one to be made there (every log is then read again)", path, target)
 	case !create && errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("store %s: %w", path, ErrNoDatabase)
+		return nil, nil, fmt.Errorf("store %s: %w", path, ErrNoDatabase)
 	case errors.Is(err, fs.ErrPermission):
-		return nil, fmt.Errorf("store %s: %w%s", path, err, notOurs(path))
+		return nil, nil, fmt.Errorf("store %s: %w%s", path, err, notOurs(path))
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
+		return nil, nil, fmt.Errorf("store %s: %w (%v)", path, ErrNotBolt, err)
 	case err != nil:
-		return nil, fmt.Errorf("store %s: %w", path, err)
+		return nil, nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	// A file cut short below the pages its meta page says it holds opens when the
 	// freelist happens to lie before the cut, and faults (SIGBUS) at the first read of a
@@ -256,16 +459,16 @@ func openBolt(path string, mode os.FileMode, timeout time.Duration, create bool)
 	var used int64
 	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store %s: %w", path, err)
+		return nil, nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	if fi, err := os.Stat(path); err != nil {
+	if fi, err := opened.Stat(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store %s: %w", path, err)
+		return nil, nil, fmt.Errorf("store %s: %w", path, err)
 	} else if fi.Size() < used {
 		db.Close()
-		return nil, fmt.Errorf("store %s: %w (the file is %d bytes, cut short of the %d it holds)", path, ErrDamaged, fi.Size(), used)
+		return nil, nil, fmt.Errorf("store %s: %w (the file is %d bytes, cut short of the %d it holds)", path, ErrDamaged, fi.Size(), used)
 	}
-	return db, nil
+	return db, opened, nil
 }
 
 // init makes the buckets a new store lacks and, with migrate, migrates an older one;
@@ -277,9 +480,7 @@ func (s *Store) init(migrate bool) error {
 		// A store kept by a version before the alert marks has no bucket of them; every
 		// version since makes it here.
 		unmarked := tx.Bucket(bucketMeta) != nil && tx.Bucket(bucketAlertMarks) == nil
-		for _, name := range [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketReported, bucketReports,
-			bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
-			bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts, bucketMessages, bucketContactMisses, bucketAlertMarks} {
+		for _, name := range storeBuckets() {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -791,13 +992,13 @@ func (s *Store) eachBlock(from, to time.Time, fn func(key []byte, x *blockIndex)
 		for k, v := c.Seek(blockKey(hourOf(from), 0)); k != nil && binary.BigEndian.Uint32(k) <= last; k, v = c.Next() {
 			x, err := readBlockIndex(k, blockValue(b, k, v))
 			if err != nil {
-				return fmt.Errorf("block %x: %w", k, err)
+				return s.blockError(k, err)
 			}
 			if x.max < from.UnixNano() || x.min > to.UnixNano() {
 				continue
 			}
 			if err := fn(k, &x); err != nil {
-				return fmt.Errorf("block %x: %w", k, err)
+				return s.blockError(k, err)
 			}
 		}
 		return nil

@@ -161,17 +161,28 @@ func (f adminFlags) daemonClient(stderr io.Writer) (*daemon.Config, *adminClient
 // It never creates the store: with none yet, local answers from an empty one, as
 // "nothing found" (a root query before the first start made a root-owned file that the
 // daemon could not open).
+//
+// The store is opened read-only: a query leaves the file as it is, and reads it while its
+// file system is mounted read-only.
 func queryOrOffline(ctx context.Context, f adminFlags, stderr io.Writer, ask func(*adminClient) error, local func(*daemon.Config, *store.Store) error) (*daemon.Config, error) {
-	return offline(ctx, f, stderr, false, ask, local)
+	return offline(ctx, f, stderr, store.OpenReadOnly, ask, local)
 }
 
 // changeOrOffline is queryOrOffline for a change that is kept without a daemon too (an
 // exclusion before the first start): the store is created when missing, as Open makes it.
 func changeOrOffline(ctx context.Context, f adminFlags, stderr io.Writer, ask func(*adminClient) error, local func(*daemon.Config, *store.Store) error) (*daemon.Config, error) {
-	return offline(ctx, f, stderr, true, ask, local)
+	return offline(ctx, f, stderr, store.Open, ask, local)
 }
 
-func offline(ctx context.Context, f adminFlags, stderr io.Writer, create bool, ask func(*adminClient) error, local func(*daemon.Config, *store.Store) error) (*daemon.Config, error) {
+// changeStoredOrOffline is changeOrOffline for a change to what is stored (approve,
+// reject, the removal of an exclusion): a missing store is not made, since it holds
+// nothing to change, and answers as an empty one.
+func changeStoredOrOffline(ctx context.Context, f adminFlags, stderr io.Writer, ask func(*adminClient) error, local func(*daemon.Config, *store.Store) error) (*daemon.Config, error) {
+	return offline(ctx, f, stderr, store.OpenExisting, ask, local)
+}
+
+func offline(ctx context.Context, f adminFlags, stderr io.Writer, open func(string, time.Duration) (*store.Store, error),
+	ask func(*adminClient) error, local func(*daemon.Config, *store.Store) error) (*daemon.Config, error) {
 	cfg, client, cfgErr := f.open(stderr)
 	var nd *errNoDaemon
 	if client != nil {
@@ -183,10 +194,6 @@ func offline(ctx context.Context, f adminFlags, stderr io.Writer, create bool, a
 	if cfgErr != nil {
 		return cfg, fmt.Errorf("%w\nThe config does not load, so the store cannot be read directly either: fix it (abusewatch check-config --config %s shows the first error)",
 			nd, *f.config)
-	}
-	open := store.OpenExisting
-	if create {
-		open = store.Open
 	}
 	st, err := open(cfg.Store.Path, daemon.StoreTimeout)
 	absent := errors.Is(err, store.ErrNoDatabase)
@@ -222,6 +229,9 @@ func offline(ctx context.Context, f adminFlags, stderr io.Writer, create bool, a
 func sayMigrated(stderr io.Writer, st *store.Store) {
 	if m, ok := st.Migrated(); ok {
 		fmt.Fprintf(stderr, "%s.\n", m)
+	}
+	for _, n := range st.Notes() { // a copy left by a stopped compact, removed
+		fmt.Fprintf(stderr, "%s.\n", n)
 	}
 }
 

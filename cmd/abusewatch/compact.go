@@ -43,13 +43,20 @@ func (c *compactCommand) Run(ctx context.Context, args []string) error {
 	if errors.Is(err, store.ErrLocked) {
 		return storeNeededAlone(c.Name(), err)
 	}
+	if res.Stale > 0 { // said even when this compact failed: the room is free again
+		fmt.Fprintf(c.stderr, "Removed %s.compact (%s), left by a compact that was stopped before it finished.\n", res.File, megabytes(res.Stale))
+	}
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return printJSON(c.stdout, compactResult{cfg.Store.Path, res.Before, res.After})
 	}
-	fmt.Fprintf(c.stdout, "Compacted %s: %s, was %s.\n", cfg.Store.Path, megabytes(res.After), megabytes(res.Before))
+	shown := cfg.Store.Path
+	if res.File != cfg.Store.Path { // a symlink: the file it names was compacted, where it is
+		shown = fmt.Sprintf("%s (%s)", cfg.Store.Path, res.File)
+	}
+	fmt.Fprintf(c.stdout, "Compacted %s: %s, was %s.\n", shown, megabytes(res.After), megabytes(res.Before))
 	return nil
 }
 

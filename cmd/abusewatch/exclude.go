@@ -211,7 +211,7 @@ func (c *excludeCommand) list(ctx context.Context, f adminFlags) error {
 // remove undoes the exclusion of p.
 func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefix) error {
 	var res daemon.IncludeResult
-	cfg, err := queryOrOffline(ctx, f, c.stderr,
+	cfg, err := changeStoredOrOffline(ctx, f, c.stderr,
 		func(cl *adminClient) error {
 			return cl.call(ctx, "DELETE", apiPath("v1", "exclude"), url.Values{"network": {p.String()}}, &res)
 		},

@@ -168,7 +168,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		if *failed {
 			query.Set("failed", "1")
 		}
-		cfg, err := queryOrOffline(ctx, f, c.stderr,
+		cfg, err := changeStoredOrOffline(ctx, f, c.stderr,
 			func(cl *adminClient) error {
 				return cl.call(ctx, "POST", apiPath("v1", "reports", action), query, &done)
 			},

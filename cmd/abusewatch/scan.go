@@ -91,8 +91,11 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	st, err := store.Open(cfg.Store.Path, daemon.StoreTimeout)
-	if err != nil {
+	if errors.Is(err, store.ErrLocked) { // only then: a damaged file, a wrong owner have their own fix
 		return fmt.Errorf("%w\nscan needs the database to itself: stop the daemon, or point --config at a config with its own [store] path", err)
+	}
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	sayMigrated(c.stderr, st)

@@ -56,8 +56,12 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(w, "Store %s: %s, %s, %s, %s.\n", st.Store.Path, counted(int(st.Store.SizeBytes), "byte"),
 		counted(st.Store.Events, "event"), counted(st.Store.Incidents, "incident"), counted(st.Exclusions, "excluded network"))
 	if r := st.StoreRefuses; r != nil {
-		fmt.Fprintf(w, "  The store refuses commits since %s: %s. Reading waits (nothing is lost; %s kept, retried with back-off): is the disk full?\n",
-			shownTime(r.Since, shownZone(cfg)), r.Error, counted(r.Lines, "line"))
+		hint := r.Hint
+		if hint == "" { // a daemon before the hints
+			hint = "is the disk full?"
+		}
+		fmt.Fprintf(w, "  The store refuses commits since %s: %s. Reading waits (nothing is lost; %s kept, retried with back-off): %s\n",
+			shownTime(r.Since, shownZone(cfg)), r.Error, counted(r.Lines, "line"), hint)
 	}
 	if st.Store.FreeBytes > 64<<20 && st.Store.FreeBytes*4 > st.Store.SizeBytes {
 		fmt.Fprintf(w, "  %s of it or more is free for reuse: stop the daemon and run abusewatch compact to give it back.\n", megabytes(st.Store.FreeBytes))
