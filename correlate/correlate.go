@@ -1078,6 +1078,18 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 		prev, open, following, last = f, true, true, f.Last
 		return nil
 	}
+	// skipLate says whether e is a late line (lateOf), which the walk skips, following
+	// its reported incident when it is the key's own.
+	skipLate := func(e *abusewatch.Event) (bool, error) {
+		f, own, late, err := lateOf(e)
+		if err != nil || !late {
+			return false, err
+		}
+		if own {
+			return true, follow(f)
+		}
+		return true, nil
+	}
 	for _, e := range all {
 		if e.Time.Before(start) {
 			continue
@@ -1124,13 +1136,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 			}
 			// Growing, e joins what the key's incident open here holds.
 			if !growing {
-				if f, own, late, err := lateOf(e); err != nil {
-					return nil, err
-				} else if late {
-					if own {
-						if err := follow(f); err != nil {
-							return nil, err
-						}
+				if late, err := skipLate(e); err != nil || late {
+					if err != nil {
+						return nil, err
 					}
 					continue
 				}
@@ -1178,13 +1186,9 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 				prevSince, prevAt = counted[lo].Time, e.Time
 				continue
 			}
-			if f, own, late, err := lateOf(e); err != nil {
-				return nil, err
-			} else if late {
-				if own {
-					if err := follow(f); err != nil {
-						return nil, err
-					}
+			if late, err := skipLate(e); err != nil || late {
+				if err != nil {
+					return nil, err
 				}
 				continue
 			}
