@@ -14,7 +14,6 @@ import (
 
 	"github.com/abusewatch/abusewatch/daemon"
 	"github.com/abusewatch/abusewatch/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 // sum is the sha256 of the file at path.
@@ -140,20 +139,15 @@ func TestAnotherProgramsBoltFileIsRefusedByEveryCommand(t *testing.T) {
 	logFile := filepath.Join(dir, "auth.log")
 	appendFile(t, logFile, numberedLines(0, 10))
 	cfg := writeSourceConfig(t, dir, fileSource(logFile))
+	// testdata/other-program.db: a bbolt file (bbolt v1.5.0, 4 kB pages) with one bucket,
+	// "users", holding alice = admin, as another program would keep one; bbolt itself
+	// stays in store/.
 	path := filepath.Join(dir, "state.db")
-	db, err := bolt.Open(path, 0o600, nil)
+	other, err := os.ReadFile(filepath.Join("testdata", "other-program.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("users"))
-		if err == nil {
-			err = b.Put([]byte("alice"), []byte("admin"))
-		}
-		return err
-	})
-	db.Close()
-	if err != nil {
+	if err := os.WriteFile(path, other, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	before := sum(t, path)
