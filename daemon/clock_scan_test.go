@@ -177,3 +177,44 @@ func TestAScanOfAHostAheadsBurstKeepsItsSpacing(t *testing.T) {
 		}
 	}
 }
+
+// Review 39, F1: one stray line of a host hours ahead (a cron job's, or a relay's sender
+// naming the host) moved every line of the host back by as much, its attacks and the
+// report with them. A host is ahead by its last line's excess: here its last line is
+// on time, and its attack keeps its times.
+func TestAScanOfAHostWithOneStrayLineAheadKeepsItsTimes(t *testing.T) {
+	dir := t.TempDir()
+	cfg := scanAheadConfig(t, dir)
+	written := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	attack := written.Add(-30 * time.Minute)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s web1 CRON[7]: pam_unix(cron:session): session closed for user root\n", written.Add(20*time.Hour).Format(time.RFC3339))
+	for i := range 6 {
+		fmt.Fprintf(&b, "%s web1 sshd[%d]: Failed password for root from 45.134.26.17 port %d ssh2\n", attack.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), 300+i, 50000+i)
+	}
+	name := filepath.Join(dir, "relay.log")
+	if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(name, written, written); err != nil {
+		t.Fatal(err)
+	}
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Scan(t.Context(), []string{name}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	times := eventTimes(t, cfg, "45.134.26.17")
+	if len(times) != 6 {
+		t.Fatalf("%d events; want 6", len(times))
+	}
+	for i, at := range times {
+		if want := attack.Add(time.Duration(i) * time.Minute); !at.Equal(want) {
+			t.Errorf("event %d dated %s; want %s, as the host wrote it", i, at.UTC(), want)
+		}
+	}
+}

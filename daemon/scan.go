@@ -275,8 +275,8 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 // the headers alone: the scan needs the years from the first line on, and they are
 // counted back from the last.
 //
-// The same pass tells ahead: for each host (as its lines name it) whose newest line is
-// dated after read, by how much (abusewatch.Record.HostsAhead). A host's clock is off
+// The same pass tells ahead: for each host (as its lines name it) whose last line, in
+// the file's order, is dated after read, by how much (abusewatch.Record.HostsAhead). A host's clock is off
 // by the same for all its lines, and its last line was written at or before read: its
 // lines are all dated that much earlier, which keeps their spacing. Dated each at
 // read, as a line read as it is written is, a backlog's lines of hours would be one
@@ -299,7 +299,7 @@ func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, format string, 
 	}
 	years := &detect.BacklogYears{}
 	loc := Location(p.cfg.Detect.Timezone)
-	var ahead map[string]time.Duration
+	last := map[string]time.Time{} // each host's last line's time, in the file's order
 	lr, offset := newLineReader(r), start
 	for n := 0; ; n++ {
 		line, size, err := lr.next()
@@ -308,13 +308,8 @@ func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, format string, 
 			years.Add(line, offset)
 			// A time without a year is this year's up to a day after read, as the
 			// file's last line is (BacklogYears.End).
-			if h, err := detect.ParseHeader(line, read, loc); err == nil && h.Time.After(read) && !h.Time.After(read.Add(maxBacklogAhead)) {
-				if d := h.Time.Sub(read); d > ahead[h.Host] {
-					if ahead == nil {
-						ahead = map[string]time.Duration{}
-					}
-					ahead[h.Host] = d
-				}
+			if h, err := detect.ParseHeader(line, read, loc); err == nil {
+				last[h.Host] = h.Time
 			}
 		}
 		if errors.Is(err, io.EOF) {
@@ -330,6 +325,19 @@ func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, format string, 
 		}
 	}
 	years.End(read, loc)
+	// A host is ahead by its last line's excess: the line written last, at or before
+	// read. Not by the largest of any of its lines: one stray line hours ahead (a cron
+	// job's, a sender naming the host in a relay's file) moved all its attacks back by
+	// that much (review 39 F1).
+	var ahead map[string]time.Duration
+	for host, t := range last {
+		if t.After(read) && !t.After(read.Add(maxBacklogAhead)) {
+			if ahead == nil {
+				ahead = map[string]time.Duration{}
+			}
+			ahead[host] = t.Sub(read)
+		}
+	}
 	return years, ahead, nil
 }
 
