@@ -17,6 +17,12 @@ import (
 // threshold 5 in 10 minutes, reading times without an offset in UTC.
 func scanAheadConfig(t *testing.T, dir string) *Config {
 	t.Helper()
+	return scanAheadConfigWith(t, dir, "")
+}
+
+// scanAheadConfigWith is scanAheadConfig with extra at its end.
+func scanAheadConfigWith(t *testing.T, dir, extra string) *Config {
+	t.Helper()
 	return parseTestConfig(t, filepath.Join(dir, "abusewatch.toml"), fmt.Sprintf(`
 [reporter]
 name = "Sam"
@@ -45,7 +51,7 @@ mode = "auto"
 socket = ""
 [store]
 path = %q
-`, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db")))
+`, filepath.Join(dir, "maildir"), filepath.Join(dir, "state.db"))+extra)
 }
 
 // scanTokyoFile scans a file last written at written whose n sshd failures from
@@ -215,6 +221,54 @@ func TestAScanOfAHostWithOneStrayLineAheadKeepsItsTimes(t *testing.T) {
 	for i, at := range times {
 		if want := attack.Add(time.Duration(i) * time.Minute); !at.Equal(want) {
 			t.Errorf("event %d dated %s; want %s, as the host wrote it", i, at.UTC(), want)
+		}
+	}
+}
+
+// Review 39, F2: a vsftpd log copied from mx2 ([[source]] host = "mx2"), written in Tokyo
+// time without an offset: its lines name no host, and the scan's measure of how far a
+// host is ahead kept them under this machine's name while the pipeline asked under
+// mx2's: each line was dated at the last write, twelve failures 40 minutes apart one
+// burst, an incident and a report. They are moved back together, and make none.
+func TestAScanOfASourcesVsftpdLogAheadKeepsItsSpacing(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "vsftpd.log")
+	cfg := scanAheadConfigWith(t, dir, fmt.Sprintf("[[source]]\nfiles = [%q]\nhost = \"mx2\"\n", name))
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	var b strings.Builder
+	for i := range 12 {
+		at := written.Add(-time.Duration(11-i) * 40 * time.Minute).In(tokyo)
+		fmt.Fprintf(&b, "%s [pid %d] [root] FAIL LOGIN: Client \"45.134.26.17\"\n", at.Format("Mon Jan _2 15:04:05 2006"), 300+i)
+	}
+	if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(name, written, written); err != nil {
+		t.Fatal(err)
+	}
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Scan(t.Context(), []string{name}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Counters.Incidents.Load(); n != 0 {
+		t.Errorf("%d incidents of failures 40 minutes apart; want none", n)
+	}
+	st.Close()
+	times := eventTimes(t, cfg, "45.134.26.17")
+	if len(times) != 12 {
+		t.Fatalf("%d events; want 12", len(times))
+	}
+	for i, at := range times {
+		if want := written.Add(-time.Duration(11-i) * 40 * time.Minute); !at.Equal(want) {
+			t.Errorf("event %d dated %s; want %s (40 minutes apart, the last at the last write)", i, at.UTC(), want)
 		}
 	}
 }

@@ -224,7 +224,7 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 	// The file is read whole and forward: the years its times without one lack are
 	// those of its order, counted back from its last line; and how far each host's
 	// newest line is after the last write.
-	years, ahead, err := p.backlogYears(ctx, f, format, pos.Offset, read)
+	years, ahead, err := p.backlogYears(ctx, f, abs, format, pos.Offset, read)
 	if err != nil {
 		return sf, fmt.Errorf("%s: %w", abs, err)
 	}
@@ -284,7 +284,10 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 // maxBacklogAhead after read tells nothing of its host's offset (a clock stepped
 // for a moment, a line forged): it is dated at read alone (clock.go), and its host's
 // attacks are not moved back by it.
-func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, format string, start int64, read time.Time) (*detect.BacklogYears, map[string]time.Duration, error) {
+func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, source, format string, start int64, read time.Time) (*detect.BacklogYears, map[string]time.Duration, error) {
+	// A line whose format names no host is its [[source]]'s host's, as detect names it
+	// (WithSourceHosts): the pipeline asks HostsAhead by that name (review 39 F2).
+	hostOf := p.cfg.sourceHosts()
 	var r io.Reader = bufio.NewReaderSize(io.NewSectionReader(f, 0, math.MaxInt64), 64<<10)
 	if format != "" {
 		zr, release, err := decompress(r, format)
@@ -309,7 +312,13 @@ func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, format string, 
 			// A time without a year is this year's up to a day after read, as the
 			// file's last line is (BacklogYears.End).
 			if h, err := detect.ParseHeader(line, read, loc); err == nil {
-				last[h.Host] = h.Time
+				host := h.Host
+				if hostOf != nil && !h.NamesHost() {
+					if named := hostOf(source); named != "" {
+						host = named
+					}
+				}
+				last[host] = h.Time
 			}
 		}
 		if errors.Is(err, io.EOF) {

@@ -47,6 +47,11 @@ var localHost = sync.OnceValue(func() string {
 	return "localhost"
 })
 
+// NamesHost says whether h's line named its host: a syslog header does, and proftpd's;
+// exim's, vsftpd's and PostgreSQL's own files do not (their Host is this machine's, or
+// the [[source]]'s host: WithSourceHosts).
+func (h Header) NamesHost() bool { return h.namesHost() }
+
 // namesHost says whether h's line named its host: a syslog header does, and proftpd's.
 func (h Header) namesHost() bool {
 	return h.format != formatExim && h.format != formatVsftpd && h.format != formatPostgres
