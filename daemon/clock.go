@@ -33,7 +33,7 @@ import (
 // But a backlog's lines were not written as they were read: dated each at that one
 // time, hours of a host's lines would be one burst, an incident that their times never
 // made. A scan reads each file's headers before it (Pipeline.backlogYears), so it knows
-// how far each host's newest line is after the file's last write, and dates all that
+// how far each host's last line is after the file's last write, and dates all that
 // host's lines earlier by as much (clockShifted): a clock's offset is the same for all
 // its lines, the last was written by the last write, and the spacing stays, so a
 // window counts the same lines as by their own times. Only a line more than a day
@@ -58,7 +58,7 @@ type clockVerdict int
 const (
 	clockBelieved clockVerdict = iota // its time, or when it was read if that is at most maxSkew earlier
 	clockAhead                        // more than maxSkew after it was read: dated when read
-	clockShifted                      // a scanned line of a host whose newest line is more than maxSkew after the file's last write: dated that much earlier (Pipeline.checkClock)
+	clockShifted                      // a scanned line of a host whose last line is more than maxSkew after the file's last write: dated that much earlier (Pipeline.checkClock)
 	clockFast                         // a syslog message's year-less time more than max_age back: a clock more than a month fast, dated when read
 	clockBehind                       // a syslog message more than max_age before it arrived: no event
 )
