@@ -577,7 +577,7 @@ func (p *Pipeline) checkClock(rec abusewatch.Record, v *detect.Verdict, n *batch
 	switch j.verdict {
 	case clockShifted:
 		n.redated++
-		p.logClock("ahead", rec, v.Header, "scan: the host's newest line in the file is dated more than 5 minutes after the file was last written: "+
+		p.logClock("ahead", rec, v.Header, "scan: the host's last line in the file is dated more than 5 minutes after the file was last written: "+
 			"every line of the host in it is dated that much earlier, which keeps their spacing; the clock of the host is fast, "+
 			"or the host writes its local time without an offset from another zone than detect.timezone",
 			"ahead", offsetText(j.offset), "redated", p.Counters.Redated.Load()+n.redated)
