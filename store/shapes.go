@@ -1,10 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -119,16 +120,17 @@ func (s *Store) Shapes(from time.Time, limit int) ([]Shape, error) {
 			return nil
 		})
 	})
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Shape < out[j].Shape
-	})
+	slices.SortStableFunc(out, MostSeen)
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
 	return out, err
+}
+
+// MostSeen orders shapes as the tuning lists show them: the most seen first, then by
+// shape.
+func MostSeen(a, b Shape) int {
+	return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Shape, b.Shape))
 }
 
 // shapesAfterPrune is how many shapes PruneShapes leaves at most: room for new ones.

@@ -552,22 +552,12 @@ func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, 
 	for _, sh := range refusedShape {
 		refused = append(refused, *sh)
 	}
-	sort.Slice(refused, func(i, j int) bool {
-		if refused[i].Count != refused[j].Count {
-			return refused[i].Count > refused[j].Count
-		}
-		return refused[i].Shape.Shape < refused[j].Shape.Shape
-	})
+	slices.SortFunc(refused, func(a, b daemon.RefusedShape) int { return store.MostSeen(a.Shape, b.Shape) })
 	out := make([]store.Shape, 0, len(byShape))
 	for _, sh := range byShape {
 		out = append(out, *sh)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Shape < out[j].Shape
-	})
+	slices.SortFunc(out, store.MostSeen)
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
