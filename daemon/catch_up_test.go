@@ -5,48 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/daemon/disktest"
 	"github.com/abusewatch/abusewatch/store"
 )
-
-// smallDisk mounts a tmpfs of size at dir/small, to be filled, until the test ends; it
-// skips the test where it may not (needs root and CAP_SYS_ADMIN).
-func smallDisk(t *testing.T, dir, size string) string {
-	t.Helper()
-	path := filepath.Join(dir, "small")
-	if err := os.Mkdir(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", path).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (needs root and CAP_SYS_ADMIN): %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", path).Run() })
-	return path
-}
-
-// fillDisk writes a file in dir until its disk refuses more, and returns its path.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	block := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(block); err != nil {
-			return path
-		}
-	}
-}
 
 // attackRecords are the records of 7 failed logins each of the addresses 45.134.x.y
 // number from to to-1, a second apart from start on.
@@ -98,7 +65,7 @@ func TestACorrelationThatFailedIsCaughtUp(t *testing.T) {
 	for _, how := range []string{"next batch", "tick", "restart"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
-			disk := smallDisk(t, dir, "16m")
+			disk := disktest.Small(t, dir, "16m")
 			cfg := observeConfig(t, disk, "", 5)
 			var log lockedBuffer
 			logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -113,7 +80,7 @@ func TestACorrelationThatFailedIsCaughtUp(t *testing.T) {
 			var filler string
 			ingestFault = func(recs []abusewatch.Record, committed bool) error {
 				if committed && filler == "" {
-					filler = fillDisk(t, disk) // between the commit and the incidents
+					filler = disktest.Fill(t, disk) // between the commit and the incidents
 				}
 				return nil
 			}

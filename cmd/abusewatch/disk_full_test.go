@@ -5,12 +5,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch/daemon/disktest"
 )
 
 // The disk holding the store fills up while lines arrive: the daemon stops reading,
@@ -18,7 +19,7 @@ import (
 // stored exactly once. Needs root to mount a small tmpfs for the store.
 func TestDiskFullWhileCommitting(t *testing.T) {
 	dir := t.TempDir()
-	storeDir := smallDisk(t, dir, "64m")
+	storeDir := disktest.Small(t, dir, "64m")
 
 	logFile := filepath.Join(dir, "auth.log")
 	appendFile(t, logFile, numberedLines(0, 100))
@@ -27,7 +28,7 @@ func TestDiskFullWhileCommitting(t *testing.T) {
 	d.waitCaughtUp(t, logFile)
 
 	// Fill the disk, then write more than fits.
-	filler := fillDisk(t, storeDir)
+	filler := disktest.Fill(t, storeDir)
 	appendFile(t, logFile, numberedLines(100, 20000))
 	d.waitLog(t, "level=ERROR", "cannot commit what was read", "disk full")
 
@@ -46,7 +47,7 @@ func TestDiskFullWhileCommitting(t *testing.T) {
 // mount a small tmpfs for the store.
 func TestDiskFullKeepsWatchdogAndAdminGoing(t *testing.T) {
 	dir := t.TempDir()
-	storeDir := smallDisk(t, dir, "8m")
+	storeDir := disktest.Small(t, dir, "8m")
 
 	// systemd's part: a notify socket, and a watchdog to pet every 100 ms.
 	sock := filepath.Join(dir, "notify.sock")
@@ -109,7 +110,7 @@ func TestDiskFullKeepsWatchdogAndAdminGoing(t *testing.T) {
 		t.Errorf("abusewatch_store_commit_refused is %s before the disk is full; want 0", v)
 	}
 
-	filler := fillDisk(t, storeDir)
+	filler := disktest.Fill(t, storeDir)
 	appendFile(t, logFile, numberedLines(100, 5000))
 	d.waitLog(t, "level=ERROR", "cannot commit what was read")
 
@@ -156,37 +157,4 @@ func TestDiskFullKeepsWatchdogAndAdminGoing(t *testing.T) {
 	}
 	d.stop(t)
 	checkExactlyOnce(t, storeDir, 5000)
-}
-
-// smallDisk mounts a tmpfs of size (as mount's size= takes it) at dir/small, to be
-// filled, and unmounts it when the test ends; it skips the test where it may not
-// (needs root and CAP_SYS_ADMIN).
-func smallDisk(t *testing.T, dir, size string) string {
-	t.Helper()
-	path := filepath.Join(dir, "small")
-	if err := os.Mkdir(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", path).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (needs root and CAP_SYS_ADMIN): %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", path).Run() })
-	return path
-}
-
-// fillDisk writes a file in dir until its disk refuses more, and returns its path.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	block := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(block); err != nil {
-			return path
-		}
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch/daemon"
+	"github.com/abusewatch/abusewatch/daemon/disktest"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -110,7 +111,7 @@ func TestExcludeDuringCompactsRenameIsKept(t *testing.T) {
 // read. Needs root to mount a tmpfs.
 func TestQueryReadsAStoreOnAReadOnlyFileSystem(t *testing.T) {
 	dir := t.TempDir()
-	storeDir := smallDisk(t, dir, "16m")
+	storeDir := disktest.Small(t, dir, "16m")
 	cfg := scannedStore(t, dir, storeDir)
 	path := filepath.Join(storeDir, "state.db")
 	before := sum(t, path)
@@ -268,8 +269,8 @@ func TestCompactThroughASymlinkAndAStaleCopy(t *testing.T) {
 // system was "is the disk full?" (review35 F6). Real errors from a tmpfs. Needs root.
 func TestCommitHintNamesTheCause(t *testing.T) {
 	dir := t.TempDir()
-	disk := smallDisk(t, dir, "1m")
-	f, err := os.OpenFile(fillDisk(t, disk), os.O_WRONLY|os.O_APPEND, 0)
+	disk := disktest.Small(t, dir, "1m")
+	f, err := os.OpenFile(disktest.Fill(t, disk), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
