@@ -50,42 +50,7 @@ func attackerLines(from, to int, start time.Time) string {
 // mailed.
 func writeAttackConfig(t *testing.T, dir, sources string) string {
 	t.Helper()
-	cfg := `
-[correlate]
-threshold = 5
-window = "10m"
-network_addresses = 0
-port_scan_ports = 0
-sweep_hosts = 0
-recurrence_days = 0
-rate_factor = 0.0
-success_lookback = "0s"
-
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:9"]
-
-[reporter]
-name = "Test Admin"
-[mail]
-transport = "maildir"
-maildir = "` + filepath.Join(dir, "maildir") + `"
-from = "abusewatch@example.org"
-
-[policy]
-mode = "observe"
-
-[admin]
-socket = ""
-
-[store]
-path = "` + filepath.Join(dir, "state.db") + `"
-` + sources
-	path := filepath.Join(dir, "abusewatch.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeRulesConfig(t, dir, "threshold = 5\nwindow = \"10m\"\n", sources)
 }
 
 // checkEveryAttackerHasItsIncident opens the store in dir (no process holds it) and

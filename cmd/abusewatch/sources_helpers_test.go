@@ -51,19 +51,27 @@ func numberedLines(from, to int) string {
 // sections, added.
 func writeSourceConfig(t *testing.T, dir, sections string) string {
 	t.Helper()
-	cfg := `
-[correlate]
-# These tests are about reading: one address sends every line, so every rule that looks
+	return writeRulesConfig(t, dir, `# These tests are about reading: one address sends every line, so every rule that looks
 # back over hours or days is switched off (each would reread the whole flood per line).
 threshold = 1000000000
 window = "1s"
-network_addresses = 0
+recorrelate_interval = "0s"
+`, sections)
+}
+
+// writeRulesConfig writes a config in dir whose store is dir/state.db, with the
+// per-address rule as correlate says (the lines of [correlate]), every other rule off,
+// nothing looked up, nothing mailed (observe), and sections added.
+func writeRulesConfig(t *testing.T, dir, correlate, sections string) string {
+	t.Helper()
+	cfg := `
+[correlate]
+` + correlate + `network_addresses = 0
 port_scan_ports = 0
 sweep_hosts = 0
 recurrence_days = 0
 rate_factor = 0.0
 success_lookback = "0s"
-recorrelate_interval = "0s"
 
 [lookup]
 rdap = false
