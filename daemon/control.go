@@ -64,6 +64,8 @@ func (d *Daemon) status() Status {
 			// Syslog messages recognised but dated more than policy.max_age before they
 			// arrived (no event), and lines dated when read, their time being too far ahead.
 			"stale": c.Stale.Load(), "redated": c.Redated.Load(),
+			// Recognised lines whose record another source carried first (duplicates.go).
+			"duplicate": c.Duplicate.Load(),
 			// Incidents made or grown, as the metric abusewatch_incident_updates_total:
 			// "incidents" read as a count of incidents, beside store.incidents, which is.
 			"incident_updates": c.Incidents.Load(),
@@ -78,6 +80,7 @@ func (d *Daemon) status() Status {
 	st.WithoutContact = pipe.misses.retried()
 	for _, c := range d.SourceStats() {
 		src := SourceStatus{SourceStats: c}
+		src.Duplicates = pipe.copies.droppedFrom(c.Source)
 		pos, saved, err := d.store.Position(c.Source)
 		if err == nil && saved {
 			src.Offset = pos.Offset
@@ -163,6 +166,7 @@ func (d *Daemon) reload() (ReloadResult, error) {
 			cmp.Or(d.cfg.Metrics.Listen, "no address (off)")))
 	}
 	pipe.Counters, pipe.misses, pipe.alerts, pipe.senders, pipe.times = d.pipe.Counters, d.pipe.misses, d.pipe.alerts, d.pipe.senders, d.pipe.times
+	pipe.copies = d.pipe.copies                   // a record read before the reload is not counted again after it
 	pipe.finder.Counters = d.pipe.finder.Counters // the metrics' registry requests go on from where they were
 	if round := d.outbox.pipe; round != nil {
 		// The running round of the outbox has the pipeline it began with until it

@@ -67,10 +67,10 @@ func (c *Config) metricsExposed() *ConfigError {
 }
 
 var (
-	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome: each line is counted once (stale: a syslog message an attack rule recognised, dated with its year more than policy.max_age before it arrived, which makes no event).", []string{"outcome"}, nil)
+	descLines           = prometheus.NewDesc("abusewatch_source_lines_read_total", "Log lines read, by outcome: each line is counted once (stale: a syslog message an attack rule recognised, dated with its year more than policy.max_age before it arrived, which makes no event; duplicate: a line an attack rule recognised whose record another source carried first, which makes no second event).", []string{"outcome"}, nil)
 	descSourceRead      = prometheus.NewDesc("abusewatch_source_read_bytes", "Committed read position of each source file, in bytes (the journal's position is a cursor, syslog has none).", []string{"source"}, nil)
 	descSourceLag       = prometheus.NewDesc("abusewatch_source_lag_bytes", "Bytes behind the end of each source file.", []string{"source"}, nil)
-	descSourceDiscarded = prometheus.NewDesc("abusewatch_source_discarded_total", "Messages and connections a syslog listener discarded, and journal entries refused (from neither root nor a configured unit, or by a process that is not the program it names), by reason (a listener's are counted in its errors too).", []string{"source", "reason"}, nil)
+	descSourceDiscarded = prometheus.NewDesc("abusewatch_source_discarded_total", "Messages and connections a syslog listener discarded, and journal entries refused (from neither root nor a configured unit, or by a process that is not the program it names), by reason (a listener's are counted in its errors too); reason duplicate: records another source carried first, counted once.", []string{"source", "reason"}, nil)
 	descSourceLines     = prometheus.NewDesc("abusewatch_source_lines_total", "Lines read from each source.", []string{"source"}, nil)
 	descSourceErrors    = prometheus.NewDesc("abusewatch_source_errors_total", "Read errors of each source.", []string{"source"}, nil)
 	descSourceRotations = prometheus.NewDesc("abusewatch_source_rotations_total", "Rotations seen on each source.", []string{"source"}, nil)
@@ -112,7 +112,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	for _, o := range []string{"event", "normal", "unknown", "unparsed", "continuation", "stale"} {
+	for _, o := range []string{"event", "normal", "unknown", "unparsed", "continuation", "stale", "duplicate"} {
 		key := o
 		switch o {
 		case "event":
@@ -138,6 +138,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if s.Source == journalSource {
 			counter(descSourceDiscarded, float64(s.Refused), s.Source, "refused")
 		}
+		// Every source's, 0 too: an alert on the first duplicate needs the series.
+		counter(descSourceDiscarded, float64(s.Duplicates), s.Source, "duplicate")
 	}
 	for class, n := range counters.ByClass() {
 		counter(descEvents, float64(n), string(class))

@@ -43,6 +43,7 @@ type Counters struct {
 	Skipped   atomic.Int64 // records older than --since
 	Redated   atomic.Int64 // records dated more than maxSkew after they were read, or by a clock more than a month fast, dated when read (clock.go)
 	Stale     atomic.Int64 // syslog messages an attack rule recognised, dated more than policy.max_age before they arrived: no event (clock.go)
+	Duplicate atomic.Int64 // lines an attack rule recognised whose record another source carried first: no event (duplicates.go)
 	Incidents atomic.Int64 // incidents created or grown
 	Reports   atomic.Int64 // reports written to the outbox
 	Delivered atomic.Int64 // reports delivered
@@ -76,7 +77,7 @@ func (c *Counters) countClasses(evs []abusewatch.Event) {
 }
 
 // batchCounts are a batch's lines by what became of them, before it is committed.
-type batchCounts struct{ unparsed, normal, unknown, continued, events, skipped, redated, stale int64 }
+type batchCounts struct{ unparsed, normal, unknown, continued, events, skipped, redated, stale, duplicate int64 }
 
 // ByClass returns the number of events of each class.
 func (c *Counters) ByClass() map[abusewatch.Class]int64 {
@@ -139,6 +140,9 @@ type Pipeline struct {
 	quiet   logLimiter   // the warnings of hosts' clocks (checkClock), per source and host
 	stepped clockBack    // the warnings of stored times after now: the daemon's clock was set back
 	times   *sourceTimes // each source's last time, for the repeated hour of autumn (shared like Counters)
+	// copies: the records of the last minutes, so that one two sources carry counts
+	// once (duplicates.go; shared like Counters).
+	copies *recordCopies
 	// behind: the store may hold events committed but not correlated (a stop between a
 	// batch's commit and its incidents, a correlation that failed), which CatchUp
 	// correlates. Set at start and by a failed correlation.
@@ -200,6 +204,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		senders:     &syslogSenders{},
 		quiet:       logLimiter{every: quietInterval},
 		times:       &sourceTimes{},
+		copies:      newRecordCopies(),
 		behind:      true,
 	}, nil
 }
@@ -414,7 +419,9 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	// is stored as an event of class unknown too, but counted as unknown, as `rules test`
 	// counts it.
 	stale := false // the record's event is kept out (checkClock)
-	keep := func(ev abusewatch.Event, recognised bool) {
+	copies := p.copies.begin()
+	keep := func(rec abusewatch.Record, v *detect.Verdict, recognised bool) {
+		ev := v.Event
 		if stale {
 			// With normal, unknown, unparsed and events, every line once: an unknown
 			// line's event kept out is counted unknown.
@@ -425,6 +432,12 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		}
 		if !p.since.IsZero() && ev.Time.Before(p.since) {
 			n.skipped++
+			return
+		}
+		if copies.duplicate(rec.Source, v.Header, ev) {
+			if recognised {
+				n.duplicate++
+			}
 			return
 		}
 		if recognised {
@@ -476,10 +489,10 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			// An address in a generic trusted position makes an event of class
 			// "unknown": correlated and summarised, reported only where the policy says.
 			if v.Event.Class != "" {
-				keep(v.Event, false)
+				keep(rec, &v, false)
 			}
 		case detect.Recognised:
-			keep(v.Event, true)
+			keep(rec, &v, true)
 		}
 	}
 	// Events an earlier batch committed and did not correlate (a correlation that
@@ -502,6 +515,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 		return err
 	}
 	times.keep()
+	copies.keep(p.log)
 	if senders != nil {
 		p.senders.saw(senders)
 	}
@@ -515,6 +529,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	c.Skipped.Add(n.skipped)
 	c.Redated.Add(n.redated)
 	c.Stale.Add(n.stale)
+	c.Duplicate.Add(n.duplicate)
 	c.countClasses(events)
 	var shapesErr error
 	if ingestFault != nil {

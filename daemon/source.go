@@ -75,6 +75,8 @@ type SourceStats struct {
 	OverLimit int64        `json:"over_limit,omitempty"`
 	Cut       int64        `json:"cut,omitempty"`
 	Dropped   int64        `json:"dropped,omitempty"`
+	// Records whose copy another source carried first: no event (duplicates.go).
+	Duplicates int64 `json:"duplicates,omitempty"`
 }
 
 // sourceSet holds the counters of every source the daemon has started.

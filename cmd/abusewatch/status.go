@@ -50,6 +50,9 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	if n["stale"] > 0 {
 		stale = fmt.Sprintf(", %d too old (syslog messages dated more than policy.max_age before they arrived: no event)", n["stale"])
 	}
+	if n["duplicate"] > 0 { // two sources carry the same records: the log names them
+		stale += fmt.Sprintf(", %d duplicate (the same record came through another source first: counted once)", n["duplicate"])
+	}
 	fmt.Fprintf(w, "Read %s: %s, %d normal, %d unknown, %d unparsed%s%s; %s; %s written, %d delivered.\n",
 		counted(int(n["lines"]), "line"), counted(int(n["events"]), "event"), n["normal"], n["unknown"], n["unparsed"], continued, stale,
 		counted(int(n["incident_updates"]), "incident update"), counted(int(n["reports"]), "report"), n["delivered"])
@@ -122,16 +125,20 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// discarded says what a syslog listener discarded, or the journal refused, of its
-// errors: most of it a sender can repeat at will. "" when nothing.
+// discarded says what a source dropped as the copy of another's record, and what a
+// syslog listener discarded, or the journal refused, of its errors: most of it a sender
+// can repeat at will. "" when nothing.
 func discarded(s daemon.SourceStatus) string {
-	if s.Source == "journal" {
-		if s.Refused == 0 {
-			return ""
-		}
-		return fmt.Sprintf("%d refused (from neither root nor a configured unit, or by a process that is not the program it names: the log says which and why)", s.Refused)
-	}
 	var parts []string
+	if s.Duplicates > 0 {
+		parts = append(parts, fmt.Sprintf("%d duplicate (records another source carried first, counted once: the log names the sources)", s.Duplicates))
+	}
+	if s.Source == "journal" {
+		if s.Refused > 0 {
+			parts = append(parts, fmt.Sprintf("%d refused (from neither root nor a configured unit, or by a process that is not the program it names: the log says which and why)", s.Refused))
+		}
+		return strings.Join(parts, ", ")
+	}
 	for _, d := range []struct {
 		n    int64
 		what string

@@ -1,0 +1,262 @@
+package daemon
+
+import (
+	"cmp"
+	"hash/maphash"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
+)
+
+// One record, two sources. On a stock Debian, Ubuntu or RHEL host with rsyslog, sshd's
+// lines reach the journal and, copied from it, auth.log or secure; a fleet host may
+// forward to the listener and have its file read too. Configured to read both, the
+// daemon made two events of each line: an incident of 20 lines for 10, the report saying
+// so to a third party, and a record without a port (pam_unix's) crossing the threshold at
+// half the attempts. recordCopies remembers the events of the last minutes by the record
+// that made them, and a record that another source already carried makes no second
+// event.
+//
+// A record is the same when its host (as sameHost compares names), program, PID and
+// message are equal and its times are at most copyTolerance apart: the journal dates to
+// the microsecond, a traditional syslog file to the second, and rsyslog dates a line when
+// it takes it. Only a copy from another source is dropped: sshd may write the same text
+// twice in a second from one PID, and each line of one source counts. Each copy pairs
+// with one earlier record of another source, so n identical lines through two sources
+// count n times, not 2n, nor 1.
+//
+// Log text is the attacker's: a forged copy through a source anyone can write to (a
+// local user's logger, a datagram to the listener) may come first. The copy kept is the
+// first, and a later one is dropped only when it would make the same event (address
+// and class) at nearly the same time: a forged copy is then itself that event, and
+// cannot make the real one disappear, only stand in its place. A record that makes no
+// event (refused, too old, before --since) is not remembered. When the memo is full
+// (a flood) or a copy comes later than copySpan, the copy is counted twice, as before:
+// the memo never drops what it cannot match.
+type recordCopies struct {
+	mu    sync.Mutex
+	seed  maphash.Seed
+	byKey map[uint64][]*recordCopy
+	// order is the copies remembered, oldest first, from head on: they are forgotten
+	// in that order.
+	order []*recordCopy
+	head  int
+	// dropped counts each source's copies dropped; warned holds the pairs of sources
+	// the log has named (once each, for the daemon's lifetime: a reload keeps the memo).
+	dropped map[string]int64
+	warned  map[[2]string]bool
+	max     int // copies remembered at most (maxRecordCopies; tests set fewer)
+}
+
+// copyTolerance is how far apart two copies of one record may be dated: rsyslog dates a
+// line when it takes it from the journal, a second or two later under load, and a
+// traditional file's time has no fraction.
+const copyTolerance = 5 * time.Second
+
+// copySpan is how long a counted record waits for its copy from another source. Read as
+// written, copies come within seconds; a backlog (the lines of a stop) is read by both
+// sources at once, each at its own pace.
+const copySpan = 10 * time.Minute
+
+// maxRecordCopies bounds the memo under a flood: about 150 bytes a copy, 10 MB.
+const maxRecordCopies = 65536
+
+// recordCopy is one counted record as the memo knows it.
+type recordCopy struct {
+	key   uint64 // the hash of host, program, PID and message (recordCopies.key)
+	at    int64  // the event's time, Unix nanoseconds
+	addr  netip.Addr
+	class abusewatch.Class
+	// sources: the one whose copy was counted, then those whose copy was dropped.
+	sources []string
+	noted   time.Time // when remembered
+}
+
+func newRecordCopies() *recordCopies {
+	return &recordCopies{seed: maphash.MakeSeed(), max: maxRecordCopies}
+}
+
+// key is the hash of what makes two records one (but the time): a random seed, so no
+// one can choose messages that collide, and the event's address and class are
+// compared besides.
+func (m *recordCopies) key(h detect.Header) uint64 {
+	var d maphash.Hash
+	d.SetSeed(m.seed)
+	d.WriteString(hostKey(h.Host))
+	d.WriteByte(0)
+	d.WriteString(h.Program)
+	d.WriteByte(0)
+	d.WriteString(strconv.Itoa(h.PID))
+	d.WriteByte(0)
+	d.WriteString(h.Message)
+	return d.Sum64()
+}
+
+// hostKey is host as sameHost compares it: an address whole, a name by its first label
+// in lower case (journald's _HOSTNAME may be the FQDN where rsyslog writes the short
+// name).
+func hostKey(host string) string {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host
+	}
+	label, _, _ := strings.Cut(host, ".")
+	return strings.ToLower(label)
+}
+
+// batchCopies is what a batch adds to the memo; it becomes the memo's (keep) once the
+// batch is committed: a batch the store refused is read again, and must meet the memo
+// as it was.
+type batchCopies struct {
+	from    *recordCopies
+	added   map[uint64][]*recordCopy // the batch's counted records
+	claimed map[*recordCopy][]string // the memo's records whose copy a source of the batch carried
+	dropped map[string]int64         // by source
+	pairs   map[[2]string]bool       // (the counted copy's source, the dropped copy's)
+	newest  []*recordCopy            // added, in order
+}
+
+// begin starts a batch's look at the memo; a nil memo (a pipeline built by a test)
+// drops nothing.
+func (m *recordCopies) begin() *batchCopies { return &batchCopies{from: m} }
+
+// duplicate says whether ev, made by the record of source with header h, is a copy of a
+// record another source carried first (then it makes no event), and otherwise
+// remembers it.
+func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Event) bool {
+	if b.from == nil {
+		return false
+	}
+	k, at := b.from.key(h), ev.Time.UnixNano()
+	var best *recordCopy
+	bestGap, inBatch := int64(copyTolerance)+1, false
+	consider := func(c *recordCopy, batch bool) {
+		gap := c.at - at
+		if gap < 0 {
+			gap = -gap
+		}
+		if gap >= bestGap || c.addr != ev.Addr || c.class != ev.Class ||
+			slices.Contains(c.sources, source) || slices.Contains(b.claimed[c], source) {
+			return
+		}
+		best, bestGap, inBatch = c, gap, batch
+	}
+	b.from.mu.Lock()
+	for _, c := range b.from.byKey[k] {
+		consider(c, false)
+	}
+	b.from.mu.Unlock()
+	for _, c := range b.added[k] {
+		consider(c, true)
+	}
+	if best != nil {
+		if b.claimed == nil {
+			b.claimed, b.dropped, b.pairs = map[*recordCopy][]string{}, map[string]int64{}, map[[2]string]bool{}
+		}
+		if inBatch {
+			best.sources = append(best.sources, source) // the batch's own: not the memo's yet
+		} else {
+			b.claimed[best] = append(b.claimed[best], source)
+		}
+		b.dropped[source]++
+		b.pairs[[2]string{best.sources[0], source}] = true
+		return true
+	}
+	c := &recordCopy{key: k, at: at, addr: ev.Addr, class: ev.Class, sources: []string{source}}
+	if b.added == nil {
+		b.added = map[uint64][]*recordCopy{}
+	}
+	b.added[k] = append(b.added[k], c)
+	b.newest = append(b.newest, c)
+	return false
+}
+
+// keep makes the batch's records the memo's, forgets those past copySpan or beyond its
+// bound, and warns of each pair of sources seen to carry the same records, once.
+func (b *batchCopies) keep(log *slog.Logger) {
+	m := b.from
+	if m == nil || (len(b.newest) == 0 && len(b.claimed) == 0) {
+		return
+	}
+	now := time.Now()
+	m.mu.Lock()
+	for c, sources := range b.claimed {
+		c.sources = append(c.sources, sources...) // a record forgotten meanwhile: harmless
+	}
+	if m.byKey == nil {
+		m.byKey, m.dropped, m.warned = map[uint64][]*recordCopy{}, map[string]int64{}, map[[2]string]bool{}
+	}
+	for _, c := range b.newest {
+		c.noted = now
+		m.byKey[c.key] = append(m.byKey[c.key], c)
+		m.order = append(m.order, c)
+	}
+	for m.head < len(m.order) && (len(m.order)-m.head > m.max || now.Sub(m.order[m.head].noted) > copySpan) {
+		m.forget(m.order[m.head])
+		m.order[m.head] = nil
+		m.head++
+	}
+	if m.head > 1024 && m.head > len(m.order)/2 {
+		m.order = slices.Clip(append(m.order[:0], m.order[m.head:]...))
+		m.head = 0
+	}
+	var warn [][2]string
+	for source, n := range b.dropped {
+		m.dropped[source] += n
+	}
+	for p := range b.pairs {
+		if !m.warned[p] {
+			m.warned[p] = true
+			warn = append(warn, p)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(warn, func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) })
+	for _, p := range warn {
+		log.Warn("the same records come through two sources: each is counted once, as the source it came through first read it, and its copy from the other makes no event; "+overlapHint(p[0], p[1]),
+			"source", p[0], "also_from", p[1])
+	}
+}
+
+// forget takes c out of the memo's index.
+func (m *recordCopies) forget(c *recordCopy) {
+	list := m.byKey[c.key]
+	if i := slices.Index(list, c); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(m.byKey, c.key)
+	} else {
+		m.byKey[c.key] = list
+	}
+}
+
+// droppedFrom is how many copies of source were dropped as another source's records.
+func (m *recordCopies) droppedFrom(source string) int64 {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dropped[source]
+}
+
+// overlapHint says how to read such records through one source only.
+func overlapHint(a, b string) string {
+	journal, listener := a == journalSource || b == journalSource, a == syslogSource || b == syslogSource
+	switch {
+	case journal && !listener:
+		return "read them once: leave the file out of [[source]] files (the journal tells sshd's lines from a local user's forgeries, the file cannot), or leave its programs out of [journal] units and identifiers"
+	case listener && !journal:
+		return "read them once: stop forwarding that host's logs to the listener, or leave the file its messages are written to out of [[source]] files"
+	case journal && listener:
+		return "read them once: a host of the listener is this one (its journal is read too), or forwards this host's logs; stop forwarding them"
+	}
+	return "read them once: both files hold the same lines (rsyslog writing a message to two files); leave one out of [[source]] files"
+}
