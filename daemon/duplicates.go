@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"cmp"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -259,4 +261,51 @@ func overlapHint(a, b string) string {
 		return "read them once: a host of the listener is this one (its journal is read too), or forwards this host's logs; stop forwarding them"
 	}
 	return "read them once: both files hold the same lines (rsyslog writing a message to two files); leave one out of [[source]] files"
+}
+
+// sshdFiles are the files rsyslog writes sshd's lines to on a stock host: Debian's and
+// Ubuntu's auth.log, RHEL's secure.
+var sshdFiles = []string{"/var/log/auth.log", "/var/log/secure"}
+
+// readsSSHDTwice is the warning that the config reads this host's sshd twice, or nil:
+// [journal] reads this host's journal with sshd's entries, and a [[source]] of this host
+// reads the file rsyslog copies them to. Each record then comes through both: the daemon
+// counts it once (recordCopies), and the admin should read one.
+func (c *Config) readsSSHDTwice() *ConfigError {
+	j := c.Journal
+	if !j.Enabled || j.Directory != "" { // a directory is other hosts' journals, or a copy
+		return nil
+	}
+	sshd := len(j.Units) == 0 && len(j.Identifiers) == 0 // every entry
+	for _, u := range j.Units {
+		sshd = sshd || u == "ssh.service" || u == "sshd.service" || strings.HasPrefix(u, "ssh@") || strings.HasPrefix(u, "sshd@")
+	}
+	for _, id := range j.Identifiers {
+		sshd = sshd || id == "sshd" || id == "sshd-session" || id == "sshd-auth"
+	}
+	if !sshd {
+		return nil
+	}
+	for i, s := range c.Sources {
+		if s.Host != "" { // another host's copy
+			continue
+		}
+		for _, f := range s.Files {
+			for _, sf := range sshdFiles {
+				if ok, _ := filepath.Match(f, sf); !ok {
+					continue
+				}
+				key, what := fmt.Sprintf("source[%d].files", i), sf
+				if f != sf {
+					what = fmt.Sprintf("%q matches %s, which", f, sf)
+				}
+				return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
+					Problem: what + " is where rsyslog writes the sshd lines it takes from the journal, and [journal] reads sshd's entries too: " +
+						"each record comes through both; the daemon counts it once (the copy from the second source makes no event)",
+					Hint: "read sshd once: through the journal alone, which tells sshd's lines from a local user's forgeries where a file cannot, by leaving " + sf +
+						" out of [[source]] files; or through the file alone, by leaving ssh out of [journal] units and identifiers"}
+			}
+		}
+	}
+	return nil
 }

@@ -372,6 +372,9 @@ func (c *Config) Preflight() (files []string, warnings []*ConfigError, err error
 	if w := c.journalUnreadable(); w != nil {
 		warnings = append(warnings, w)
 	}
+	if w := c.readsSSHDTwice(); w != nil {
+		warnings = append(warnings, w)
+	}
 	if w := c.metricsExposed(); w != nil {
 		warnings = append(warnings, w)
 	}
