@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// fileAndListener runs a daemon that follows dir/auth.log and listens for syslog on a
+// loopback TCP port, with a client connected to it: a fleet host whose file is read
+// and whose messages are forwarded too, or a forger allowed to send.
+func fileAndListener(t *testing.T) (cfg *Config, authLog string, d *Daemon, conn net.Conn, tap *logTap, stop func() error) {
+	t.Helper()
+	dir := t.TempDir()
+	authLog = filepath.Join(dir, "auth.log")
+	appendTo(t, authLog, "")
+	cfg = observeConfig(t, dir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[syslog]\ntcp = [\"127.0.0.1:0\"]\nallow = [\"127.0.0.1\"]\n[detect]\ntimezone = \"UTC\"", authLog), 1000)
+	tap = &logTap{more: make(chan struct{})}
+	d, stop = runDaemon(t, cfg, tap)
+	m := regexp.MustCompile(`proto=tcp addr=(\S+)`).FindStringSubmatch(tap.wait(t, "syslog: listening", "proto=tcp"))
+	return cfg, authLog, d, dialFrom(t, "127.0.0.1", m[1]), tap, stop
+}
+
+// sshdRecord is web1's sshd line of pid: as rsyslog writes it to a file (RFC 3339 with
+// microseconds), and as it forwards it (RFC 5424).
+func sshdRecord(at time.Time, pid int, msg string) (fileLine, message string) {
+	return fmt.Sprintf("%s web1 sshd[%d]: %s\n", at.Format("2006-01-02T15:04:05.000000-07:00"), pid, msg),
+		fmt.Sprintf("<38>1 %s web1 sshd %d - - %s\n", at.Format("2006-01-02T15:04:05.000000Z07:00"), pid, msg)
+}
+
+// storedOf are the events of addr in cfg's store (the daemon stopped).
+func storedOf(t *testing.T, cfg *Config, addr string) []abusewatch.Event {
+	t.Helper()
+	st := openTestStore(t, cfg)
+	defer st.Close()
+	evs, err := st.EventsByAddr(netip.MustParseAddr(addr), time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// A sender the listener allows (or anyone who can forge a datagram from it) sends,
+// before sshd's real lines reach auth.log, copies of them: five exact, and five with
+// the real lines' host, program, PID and time but another address in the message. The
+// exact copies stand in for the real lines (each record counted once, as the first
+// source read it: the same event, the same address and class); the others are events of
+// their own address and remove none of 3.3.3.3's. Without the memo 3.3.3.3 had 15
+// events; with one that matched the header alone (host, program, PID, time), 5.
+func TestAForgedCopyThroughTheListenerCannotRemoveARealEvent(t *testing.T) {
+	cfg, authLog, d, conn, tap, stop := fileAndListener(t)
+	at := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+	var real strings.Builder
+	for i := range 10 {
+		ts := at.Add(time.Duration(i) * time.Second)
+		line, msg := sshdRecord(ts, 5000+i, fmt.Sprintf("Failed password for root from 3.3.3.3 port %d ssh2", 40000+i))
+		real.WriteString(line)
+		if i >= 5 { // the real header, another address
+			_, msg = sshdRecord(ts, 5000+i, fmt.Sprintf("Failed password for root from 9.9.9.9 port %d ssh2", 40000+i))
+		}
+		fmt.Fprint(conn, msg)
+	}
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 10)
+	appendTo(t, authLog, real.String())
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 20)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	evs := storedOf(t, cfg, "3.3.3.3")
+	fromFile := 0
+	for _, ev := range evs {
+		if ev.Source == authLog {
+			fromFile++
+		}
+	}
+	if len(evs) != 10 || fromFile != 5 {
+		t.Errorf("3.3.3.3: %d events, %d of them from the file; want 10: 5 read first from the listener, the 5 whose forged header named another address from the file", len(evs), fromFile)
+	}
+	if evs := storedOf(t, cfg, "9.9.9.9"); len(evs) != 5 {
+		t.Errorf("9.9.9.9: %d events; want the 5 forged lines", len(evs))
+	}
+	if n := tap.count("WARN", "the same records come through two sources", "source=syslog", "also_from="+authLog); n != 1 {
+		t.Errorf("%d warnings naming the listener and the file; want 1. The log:\n%s", n, strings.Join(tap.all(), "\n"))
+	}
+}
+
+// sshd may write the same text twice in one second from one PID, and each line counts:
+// only a copy from another source is dropped, each pairing with one line. A line twice
+// in the file and twice through the listener is 2 events (it was 4; a memo that dropped
+// every repeat made 1), a line three times in the file alone 3.
+func TestIdenticalLinesWithinOneSourceAllCount(t *testing.T) {
+	cfg, authLog, d, conn, _, stop := fileAndListener(t)
+	at := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+	twice, twiceMsg := sshdRecord(at, 6000, "Failed password for root from 3.3.3.5 port 41000 ssh2")
+	thrice, _ := sshdRecord(at, 6001, "Failed password for root from 3.3.3.6 port 41001 ssh2")
+	fmt.Fprint(conn, twiceMsg+twiceMsg)
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 2)
+	appendTo(t, authLog, twice+thrice+twice+thrice+thrice)
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 7)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if evs := storedOf(t, cfg, "3.3.3.5"); len(evs) != 2 {
+		t.Errorf("3.3.3.5: %d events; want 2 (twice in each source)", len(evs))
+	}
+	if evs := storedOf(t, cfg, "3.3.3.6"); len(evs) != 3 {
+		t.Errorf("3.3.3.6: %d events; want 3 (three times in one source)", len(evs))
+	}
+	if n := d.Pipeline().Counters.Duplicate.Load(); n != 2 {
+		t.Errorf("%d duplicates counted; want 2", n)
+	}
+}
