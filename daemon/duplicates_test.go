@@ -117,3 +117,55 @@ func TestIdenticalLinesWithinOneSourceAllCount(t *testing.T) {
 		t.Errorf("%d duplicates counted; want 2", n)
 	}
 }
+
+// twiceWarning is the warning of Preflight that the config reads this host's sshd
+// through the journal and a file, or nil.
+func twiceWarning(t *testing.T, doc string) *ConfigError {
+	t.Helper()
+	cfg := parseTestConfig(t, "x.toml", checkBase+doc)
+	_, warnings, err := cfg.Preflight()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w.Problem, "is where rsyslog writes the sshd lines") {
+			return w
+		}
+	}
+	return nil
+}
+
+// An admin from fail2ban keeps [[source]] files = ["/var/log/auth.log"] and turns the
+// journal on (its default units are sshd's): check-config and run warn, with the
+// source's line and how to read sshd once, as they do for a glob that takes auth.log or
+// secure. Not for another host's journals (a directory), a [[source]] of another host,
+// or a journal that does not read sshd.
+func TestReadingSSHDThroughTheJournalAndAuthLogIsWarnedOf(t *testing.T) {
+	w := twiceWarning(t, "[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\n")
+	want := fmt.Sprintf("x.toml:%d: source[0].files: /var/log/auth.log is where rsyslog writes the sshd lines it takes from the journal, and [journal] reads sshd's entries too: "+
+		"each record comes through both; the daemon counts it once (the copy from the second source makes no event) (read sshd once: through the journal alone, "+
+		"which tells sshd's lines from a local user's forgeries where a file cannot, by leaving /var/log/auth.log out of [[source]] files; "+
+		"or through the file alone, by leaving ssh out of [journal] units and identifiers)", checkBaseLines+2)
+	if w == nil || w.Error() != want {
+		t.Errorf("warning\n  %v\nwant\n  %s", w, want)
+	}
+	for _, doc := range []string{
+		"[[source]]\nfiles = [\"/var/log/secure*\"]\n[journal]\nenabled = true\nunits = []\nidentifiers = []\n",
+		"[[source]]\nfiles = [\"/var/log/*.log\"]\n[journal]\nenabled = true\nunits = [\"sshd.service\"]\n",
+	} {
+		if twiceWarning(t, doc) == nil {
+			t.Errorf("no warning of\n%s", doc)
+		}
+	}
+	for _, doc := range []string{
+		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n",
+		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\ndirectory = \"" + t.TempDir() + "\"\n",
+		"[[source]]\nfiles = [\"/var/log/auth.log\"]\nhost = \"mx2\"\n[journal]\nenabled = true\n",
+		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\nunits = [\"postfix@-.service\"]\nidentifiers = [\"postfix/smtpd\"]\n",
+		"[[source]]\nfiles = [\"/srv/web1/auth.log\"]\n[journal]\nenabled = true\n",
+	} {
+		if w := twiceWarning(t, doc); w != nil {
+			t.Errorf("warning %v of\n%s", w, doc)
+		}
+	}
+}
