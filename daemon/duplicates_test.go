@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/detect"
 )
 
 // fileAndListener runs a daemon that follows dir/auth.log and listens for syslog on a
@@ -167,5 +169,49 @@ func TestReadingSSHDThroughTheJournalAndAuthLogIsWarnedOf(t *testing.T) {
 		if w := twiceWarning(t, doc); w != nil {
 			t.Errorf("warning %v of\n%s", w, doc)
 		}
+	}
+}
+
+// The memo under a flood: it holds at most its bound, forgetting the oldest first, and
+// a copy it no longer holds is counted (twice, as without a memo), never dropped. A
+// batch that is not kept (the store refused it) leaves the memo as it was, so the batch
+// read again meets the same.
+func TestTheRecordMemoIsBoundedAndKeptOnlyWithItsBatch(t *testing.T) {
+	m := newRecordCopies()
+	m.max = 4
+	at := time.Now().Add(-time.Hour)
+	record := func(i int) (detect.Header, abusewatch.Event) {
+		msg := fmt.Sprintf("Failed password for root from 3.3.3.%d port 22 ssh2", i)
+		return detect.Header{Host: "web1", Program: "sshd", PID: 100 + i, Message: msg},
+			abusewatch.Event{Time: at, Addr: netip.MustParseAddr(fmt.Sprintf("3.3.3.%d", i)), Class: abusewatch.ClassAuthFailure}
+	}
+	log := slog.New(slog.DiscardHandler)
+	b := m.begin()
+	for i := range 6 {
+		if h, ev := record(i); b.duplicate("/var/log/auth.log", h, ev) {
+			t.Fatalf("record %d of one source taken for a copy", i)
+		}
+	}
+	b.keep(log)
+	if n := len(m.order) - m.head; n != 4 {
+		t.Errorf("the memo holds %d records; want its bound, 4", n)
+	}
+	// The journal's copies: the two oldest are forgotten, and counted again.
+	for try := range 2 {
+		b = m.begin()
+		var dropped []int
+		for i := range 6 {
+			if h, ev := record(i); b.duplicate(journalSource, h, ev) {
+				dropped = append(dropped, i)
+			}
+		}
+		if fmt.Sprint(dropped) != "[2 3 4 5]" {
+			t.Errorf("try %d: copies dropped %v; want [2 3 4 5]", try, dropped)
+		}
+		// The first try's batch is refused by the store: not kept.
+	}
+	b.keep(log)
+	if m.droppedFrom(journalSource) != 4 {
+		t.Errorf("%d copies of the journal counted as dropped; want 4", m.droppedFrom(journalSource))
 	}
 }
