@@ -67,7 +67,7 @@ const copyTolerance = 5 * time.Second
 // sources at once, each at its own pace.
 const copySpan = 10 * time.Minute
 
-// maxRecordCopies bounds the memo under a flood: about 150 bytes a copy, 10 MB.
+// maxRecordCopies bounds the memo under a flood: about 200 bytes a record, 13 MB.
 const maxRecordCopies = 65536
 
 // recordCopy is one counted record as the memo knows it.
@@ -78,7 +78,7 @@ type recordCopy struct {
 	class abusewatch.Class
 	// sources: the one whose copy was counted, then those whose copy was dropped.
 	sources []string
-	noted   time.Time // when remembered
+	noted   int64 // when remembered, Unix nanoseconds
 }
 
 func newRecordCopies() *recordCopies {
@@ -106,7 +106,7 @@ func (m *recordCopies) key(h detect.Header) uint64 {
 // name).
 func hostKey(host string) string {
 	if _, err := netip.ParseAddr(host); err == nil {
-		return host
+		return strings.ToLower(host) // an IPv6 address written in capitals
 	}
 	label, _, _ := strings.Cut(host, ".")
 	return strings.ToLower(label)
@@ -186,7 +186,7 @@ func (b *batchCopies) keep(log *slog.Logger) {
 	if m == nil || (len(b.newest) == 0 && len(b.claimed) == 0) {
 		return
 	}
-	now := time.Now()
+	now := time.Now().UnixNano()
 	m.mu.Lock()
 	for c, sources := range b.claimed {
 		c.sources = append(c.sources, sources...) // a record forgotten meanwhile: harmless
@@ -199,13 +199,13 @@ func (b *batchCopies) keep(log *slog.Logger) {
 		m.byKey[c.key] = append(m.byKey[c.key], c)
 		m.order = append(m.order, c)
 	}
-	for m.head < len(m.order) && (len(m.order)-m.head > m.max || now.Sub(m.order[m.head].noted) > copySpan) {
+	for m.head < len(m.order) && (len(m.order)-m.head > m.max || now-m.order[m.head].noted > int64(copySpan)) {
 		m.forget(m.order[m.head])
 		m.order[m.head] = nil
 		m.head++
 	}
 	if m.head > 1024 && m.head > len(m.order)/2 {
-		m.order = slices.Clip(append(m.order[:0], m.order[m.head:]...))
+		m.order = append(m.order[:0], m.order[m.head:]...)
 		m.head = 0
 	}
 	var warn [][2]string
