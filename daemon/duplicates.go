@@ -97,7 +97,7 @@ func (m *recordCopies) key(h detect.Header) uint64 {
 	d.WriteByte(0)
 	d.WriteString(strconv.Itoa(h.PID))
 	d.WriteByte(0)
-	d.WriteString(h.Message)
+	d.WriteString(detect.Unrepeated(h.Message)) // rsyslog's "message repeated" line is a copy of the record it repeats
 	return d.Sum64()
 }
 

@@ -96,16 +96,21 @@ func TestAForgedCopyThroughTheListenerCannotRemoveARealEvent(t *testing.T) {
 // sshd may write the same text twice in one second from one PID, and each line counts:
 // only a copy from another source is dropped, each pairing with one line. A line twice
 // in the file and twice through the listener is 2 events (it was 4; a memo that dropped
-// every repeat made 1), a line three times in the file alone 3.
+// every repeat made 1), a line three times in the file alone 3. rsyslog's "message
+// repeated 2 times: [ …]" is a copy of the line it repeats.
 func TestIdenticalLinesWithinOneSourceAllCount(t *testing.T) {
 	cfg, authLog, d, conn, _, stop := fileAndListener(t)
 	at := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
 	twice, twiceMsg := sshdRecord(at, 6000, "Failed password for root from 3.3.3.5 port 41000 ssh2")
 	thrice, _ := sshdRecord(at, 6001, "Failed password for root from 3.3.3.6 port 41001 ssh2")
-	fmt.Fprint(conn, twiceMsg+twiceMsg)
-	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 2)
-	appendTo(t, authLog, twice+thrice+twice+thrice+thrice)
-	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 7)
+	// rsyslog's "message repeated" line in the file stands for the second of three
+	// lines the listener gets: 3 events, not 4.
+	repeated, repeatedMsg := sshdRecord(at, 6002, "Failed password for root from 3.3.3.7 port 41002 ssh2")
+	summary, _ := sshdRecord(at, 6002, "message repeated 2 times: [ Failed password for root from 3.3.3.7 port 41002 ssh2]")
+	fmt.Fprint(conn, twiceMsg+twiceMsg+repeatedMsg+repeatedMsg+repeatedMsg)
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 5)
+	appendTo(t, authLog, twice+thrice+twice+thrice+thrice+repeated+summary)
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 12)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +120,11 @@ func TestIdenticalLinesWithinOneSourceAllCount(t *testing.T) {
 	if evs := storedOf(t, cfg, "3.3.3.6"); len(evs) != 3 {
 		t.Errorf("3.3.3.6: %d events; want 3 (three times in one source)", len(evs))
 	}
-	if n := d.Pipeline().Counters.Duplicate.Load(); n != 2 {
-		t.Errorf("%d duplicates counted; want 2", n)
+	if evs := storedOf(t, cfg, "3.3.3.7"); len(evs) != 3 {
+		t.Errorf("3.3.3.7: %d events; want 3 (a line three times through the listener, once and repeated in the file)", len(evs))
+	}
+	if n := d.Pipeline().Counters.Duplicate.Load(); n != 4 {
+		t.Errorf("%d duplicates counted; want 4", n)
 	}
 }
 

@@ -339,6 +339,10 @@ func (d *Detector) explainHeader(rec abusewatch.Record, h Header) Verdict {
 	return v
 }
 
+// Unrepeated is the message rsyslog's "message repeated N times: [ msg]" repeats, or
+// msg: the record a line stands for (the daemon pairs copies of one record by it).
+func Unrepeated(msg string) string { return unrepeat(msg) }
+
 // unrepeat returns the message inside rsyslog's "message repeated N times: [ msg]", so
 // the repeated record is classified like the first one.
 func unrepeat(msg string) string {
