@@ -3,8 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +64,8 @@ timezone = "UTC"
 [[contact]]
 network = "3.3.0.0/16"
 emails = ["abuse@cloud.example"]
+[metrics]
+listen = "127.0.0.1:0"
 `)
 	// The review mode writes the report and waits; observe writes none.
 	doc, err := os.ReadFile(cfg)
@@ -72,6 +78,7 @@ emails = ["abuse@cloud.example"]
 		t.Fatal(err)
 	}
 	d := startDaemon(t, dir, "run", "--config", cfg)
+	metrics := regexp.MustCompile(`listen=(\S+)`).FindStringSubmatch(d.waitLog(t, "metrics endpoint ready"))[1]
 	d.waitLog(t, "admin socket ready")
 	adminJSON := func(out any, args ...string) {
 		t.Helper()
@@ -143,5 +150,22 @@ emails = ["abuse@cloud.example"]
 	stdout, _, _ = runBinary(t, dir, "status", "--config", cfg)
 	if !strings.Contains(stdout, "20 duplicate") {
 		t.Errorf("status does not count the duplicates:\n%s", stdout)
+	}
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	discarded := 0
+	for _, m := range regexp.MustCompile(`(?m)^abusewatch_source_discarded_total\{reason="duplicate",source="[^"]+"\} (\d+)$`).FindAllStringSubmatch(string(body), -1) {
+		n, _ := strconv.Atoi(m[1])
+		discarded += n
+	}
+	if discarded != 20 || !strings.Contains(string(body), `abusewatch_source_lines_read_total{outcome="duplicate"} 20`) {
+		t.Errorf("metrics: %d duplicates discarded; want 20, and 20 lines read as duplicate:\n%s", discarded, body)
 	}
 }
