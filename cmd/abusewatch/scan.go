@@ -37,6 +37,7 @@ type scanSummary struct {
 	Unparsed       int64   `json:"unparsed"`
 	Continued      int64   `json:"continued"` // PostgreSQL's lines that continue the one before: part of that record
 	Skipped        int64   `json:"skipped_before_since"`
+	Duplicate      int64   `json:"duplicate"` // recognised lines whose record another file held first: counted once
 	Incidents      int     `json:"incidents"`
 	Reports        int64   `json:"reports"`
 	Delivered      int64   `json:"delivered"`          // reports sent (or written to the maildir), this scan's or approved before
@@ -121,7 +122,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	n := pipe.Counters
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
-		Unparsed: n.Unparsed.Load(), Continued: n.Continued.Load(), Skipped: n.Skipped.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
+		Unparsed: n.Unparsed.Load(), Continued: n.Continued.Load(), Skipped: n.Skipped.Load(), Duplicate: n.Duplicate.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
 		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: orEmpty(scanned),
 	}
 	if *asJSON {
@@ -141,6 +142,9 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	}
 	if sum.Skipped > 0 {
 		fmt.Fprintf(c.stdout, ", %s before --since skipped", counted(int(sum.Skipped), "event"))
+	}
+	if sum.Duplicate > 0 {
+		fmt.Fprintf(c.stdout, ", %d duplicate (the same record in another file read first: counted once)", sum.Duplicate)
 	}
 	fmt.Fprintf(c.stdout, ".\n%s, %s written (mode %s).\n\n", counted(sum.Incidents, "incident"), counted(int(sum.Reports), "report"), cfg.Policy.Mode)
 	if len(touched) == 0 {

@@ -169,3 +169,40 @@ listen = "127.0.0.1:0"
 		t.Errorf("metrics: %d duplicates discarded; want 20, and 20 lines read as duplicate:\n%s", discarded, body)
 	}
 }
+
+// scan reads with the daemon's pipeline: two files that hold the same records (auth.log
+// and a syslog that takes auth's lines too, a fleet host's file and a central copy)
+// count each once, the summary says how many lines were copies, and every line is
+// counted once among the outcomes.
+func TestScanOfTwoFilesHoldingTheSameRecordsCountsEachOnce(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
+	var auth, syslog strings.Builder
+	for i := range 6 {
+		ts := at.Add(time.Duration(i) * time.Second)
+		line := fmt.Sprintf(" web1 sshd[%d]: Failed password for root from 3.3.3.3 port %d ssh2\n", 5000+i, 40000+i)
+		auth.WriteString(ts.Format(time.Stamp) + line)
+		syslog.WriteString(ts.Format("2006-01-02T15:04:05.000000-07:00") + line)
+		syslog.WriteString(ts.Format("2006-01-02T15:04:05.000000-07:00") + " web1 CRON[7]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)\n")
+	}
+	authLog, syslogFile := filepath.Join(dir, "auth.log"), filepath.Join(dir, "syslog")
+	appendFile(t, authLog, auth.String())
+	appendFile(t, syslogFile, syslog.String())
+	cfg := writeRulesConfig(t, dir, "threshold = 6\nwindow = \"10m\"\n", "\n[detect]\ntimezone = \"UTC\"\n")
+	stdout, stderr, code := runBinary(t, dir, "scan", "--json", "--config", cfg, authLog, syslogFile)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	sum := scanCounts(t, stdout)
+	if sum["lines"] != 18 || sum["events"] != 6 || sum["duplicate"] != 6 || sum["incidents"] != 1 ||
+		sum["events"]+sum["normal"]+sum["unknown"]+sum["unparsed"]+sum["duplicate"] != sum["lines"] {
+		t.Errorf("summary %v; want 18 lines: 6 events, 6 duplicate, 6 others, one incident", sum)
+	}
+	if evs := storedEvents(t, dir); len(evs) != 6 {
+		t.Errorf("%d events stored; want 6", len(evs))
+	}
+	stdout, _, _ = runBinary(t, t.TempDir(), "scan", "--config", writeRulesConfig(t, t.TempDir(), "threshold = 6\nwindow = \"10m\"\n", "\n[detect]\ntimezone = \"UTC\"\n"), authLog, syslogFile)
+	if !strings.Contains(stdout, "6 duplicate (the same record in another file read first: counted once)") {
+		t.Errorf("scan's summary does not count the duplicates:\n%s", stdout)
+	}
+}
