@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tokyoFailures are n sshd failures from addr that host writes in Tokyo time without an
+// offset, apart from each other, the last at last: 9 hours ahead of a daemon that reads
+// times without an offset in UTC.
+func tokyoFailures(t *testing.T, host, addr string, n int, apart time.Duration, last time.Time) string {
+	t.Helper()
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := range n {
+		at := last.Add(-time.Duration(n-1-i) * apart)
+		fmt.Fprintf(&b, "%s %s sshd[%d]: Failed password for root from %s port %d ssh2\n", at.In(tokyo).Format(time.Stamp), host, 300+i, addr, 50000+i)
+	}
+	return b.String()
+}
+
+// reportableIncidents are the incidents in cfg's store that may be reported outside.
+func reportableIncidents(t *testing.T, cfg *Config) []string {
+	t.Helper()
+	st := openTestStore(t, cfg)
+	defer st.Close()
+	incs, _, err := st.IncidentsSince(time.Now().Add(-48*time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, inc := range incs {
+		if !inc.AdminOnly {
+			out = append(out, fmt.Sprintf("%s %s %d events from %s to %s", inc.Rule, inc.Addr, inc.Count, inc.First.UTC(), inc.Last.UTC()))
+		}
+	}
+	return out
+}
+
+// A followed file's backlog at start: twelve failures 40 minutes apart, written in
+// Tokyo time without an offset by a host 9 hours ahead of detect.timezone, were each
+// dated when the daemon read them, in the same moment: one burst, an incident and a
+// report to the abuse desk. The first read is read ahead as a scan's file is: the
+// host's lines are all dated 9 hours earlier (its last at the file's last write), 40
+// minutes apart as written, and make no incident. The same host's live burst, six
+// failures read as they are written, is still an incident to report.
+func TestAFollowedBacklogOfAHostAheadKeepsItsSpacing(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	cfg := scanAheadConfigWith(t, dir, fmt.Sprintf("[[source]]\nfiles = [%q]\n", logFile))
+	written := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	if err := os.WriteFile(logFile, []byte(tokyoFailures(t, "tokyo1", "45.134.26.17", 12, 40*time.Minute, written)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(logFile, written, written); err != nil {
+		t.Fatal(err)
+	}
+	d, stop := runDaemon(t, cfg, &logTap{more: make(chan struct{})})
+	defer stop()
+	waitCounter(t, "lines", &d.Pipeline().Counters.Lines, 12)
+	if n := d.Pipeline().Counters.Incidents.Load(); n != 0 {
+		t.Errorf("%d incidents of a backlog's failures 40 minutes apart; want none", n)
+	}
+	// Live: the host's burst as it writes it.
+	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(tokyoFailures(t, "tokyo1", "45.134.26.18", 6, time.Second, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitCounter(t, "incidents", &d.Pipeline().Counters.Incidents, 1)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	times := eventTimes(t, cfg, "45.134.26.17")
+	if len(times) != 12 {
+		t.Fatalf("%d events of the backlog; want 12", len(times))
+	}
+	for i, at := range times {
+		if want := written.Add(-time.Duration(11-i) * 40 * time.Minute); !at.Equal(want) {
+			t.Errorf("backlog event %d dated %s; want %s (9 hours before the host's time, 40 minutes apart, the last at the last write)", i, at.UTC(), want)
+		}
+	}
+	reportable := reportableIncidents(t, cfg)
+	if len(reportable) != 1 || !strings.Contains(reportable[0], "45.134.26.18") {
+		t.Errorf("reportable incidents %q; want the live burst's of 45.134.26.18 alone", reportable)
+	}
+	if n := d.Pipeline().Counters.Redated.Load(); n != 18 {
+		t.Errorf("%d lines counted as redated; want 18, the backlog's and the burst's", n)
+	}
+}
