@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch/daemon/journaltest"
 )
 
 // tokyoFailures are n sshd failures from addr that host writes in Tokyo time without an
@@ -96,5 +98,65 @@ func TestAFollowedBacklogOfAHostAheadKeepsItsSpacing(t *testing.T) {
 	}
 	if n := d.Pipeline().Counters.Redated.Load(); n != 18 {
 		t.Errorf("%d lines counted as redated; want 18, the backlog's and the burst's", n)
+	}
+}
+
+// aheadEntries are n journal entries of sshd failures from addr on host, apart from
+// each other, the last written at last by a clock 9 hours fast.
+func aheadEntries(host, addr string, n int, apart time.Duration, last time.Time, mono int) [][]byte {
+	var entries [][]byte
+	for i := range n {
+		at := last.Add(-time.Duration(n-1-i) * apart).Add(9 * time.Hour)
+		entries = append(entries, journaltest.Entry(fmt.Sprintf("__REALTIME_TIMESTAMP=%d", at.UnixMicro()),
+			fmt.Sprintf("__MONOTONIC_TIMESTAMP=%d", mono+i), "_BOOT_ID=0123456789abcdef0123456789abcdef",
+			fmt.Sprintf("MESSAGE=Failed password for root from %s port %d ssh2", addr, 50000+i),
+			"_SYSTEMD_UNIT=ssh.service", "_COMM=sshd", "_EXE=/usr/sbin/sshd", "_UID=0", "_PID=4242", "_HOSTNAME="+host))
+	}
+	return entries
+}
+
+// A journal directory read at start: a fleet host's clock 9 hours fast wrote twelve
+// failures 40 minutes apart, which the daemon read in a moment and dated each when read:
+// one burst, an incident and a report. As a scan's file, the read is dated by the host's
+// last entry against the journal file's last write: its entries are all dated 9 hours
+// earlier, 40 minutes apart, and make no incident. The host's live burst, read at the
+// next poll, is still an incident to report.
+func TestAJournalDirectoryBacklogOfAHostAheadKeepsItsSpacing(t *testing.T) {
+	journaltest.Need(t)
+	dir := t.TempDir()
+	journals := filepath.Join(dir, "journal")
+	if err := os.Mkdir(journals, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(journals, "remote-tokyo2.journal")
+	written := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	journaltest.Write(t, file, aheadEntries("tokyo2", "45.134.26.17", 12, 40*time.Minute, written, 1000)...)
+	if err := os.Chtimes(file, written, written); err != nil {
+		t.Fatal(err)
+	}
+	cfg := scanAheadConfigWith(t, dir, fmt.Sprintf("[journal]\nenabled = true\ndirectory = %q\n", journals))
+	d, stop := runDaemon(t, cfg, &logTap{more: make(chan struct{})})
+	defer stop()
+	waitCounter(t, "lines", &d.Pipeline().Counters.Lines, 12)
+	if n := d.Pipeline().Counters.Incidents.Load(); n != 0 {
+		t.Errorf("%d incidents of a journal's failures 40 minutes apart; want none", n)
+	}
+	journaltest.Write(t, file, aheadEntries("tokyo2", "45.134.26.18", 6, time.Second, time.Now(), 2000)...)
+	waitCounter(t, "incidents", &d.Pipeline().Counters.Incidents, 1)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	times := eventTimes(t, cfg, "45.134.26.17")
+	if len(times) != 12 {
+		t.Fatalf("%d events of the journal's backlog; want 12", len(times))
+	}
+	for i, at := range times {
+		if want := written.Add(-time.Duration(11-i) * 40 * time.Minute); !at.Equal(want) {
+			t.Errorf("journal event %d dated %s; want %s (9 hours before the host's time, 40 minutes apart, the last at the file's last write)", i, at.UTC(), want)
+		}
+	}
+	reportable := reportableIncidents(t, cfg)
+	if len(reportable) != 1 || !strings.Contains(reportable[0], "45.134.26.18") {
+		t.Errorf("reportable incidents %q; want the live burst's of 45.134.26.18 alone", reportable)
 	}
 }
