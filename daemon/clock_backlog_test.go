@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +160,65 @@ func TestAJournalDirectoryBacklogOfAHostAheadKeepsItsSpacing(t *testing.T) {
 	reportable := reportableIncidents(t, cfg)
 	if len(reportable) != 1 || !strings.Contains(reportable[0], "45.134.26.18") {
 		t.Errorf("reportable incidents %q; want the live burst's of 45.134.26.18 alone", reportable)
+	}
+}
+
+// A relay flushes its queue: a host writing Tokyo time without an offset (9 hours
+// ahead of detect.timezone) had twelve failures 40 minutes apart queued, and they arrive
+// over TCP in a moment. Each was dated when it arrived: one burst, an incident and a
+// report. The listener holds the host's messages while they say more than its offset,
+// and dates them all by the last one's: 40 minutes apart as written, the last when it
+// arrived, no incident. The host's live burst, sent over UDP, is still an incident to
+// report.
+func TestARelaysFlushOfAHostAheadKeepsItsSpacing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := scanAheadConfigWith(t, dir, "[syslog]\ntcp = [\"127.0.0.1:0\"]\nudp = [\"127.0.0.1:0\"]\nallow = [\"127.0.0.1\"]\n")
+	tap := &logTap{more: make(chan struct{})}
+	d, stop := runDaemon(t, cfg, tap)
+	defer stop()
+	addr := func(proto string) string {
+		return regexp.MustCompile(`proto=` + proto + ` addr=(\S+)`).FindStringSubmatch(tap.wait(t, "syslog: listening", "proto="+proto))[1]
+	}
+	tcp := dialFrom(t, "127.0.0.1", addr("tcp"))
+	udp, err := net.Dial("udp", addr("udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	before := time.Now()
+	queued := time.Now().Add(-time.Minute)
+	for l := range strings.Lines(tokyoFailures(t, "tokyo3", "45.134.26.17", 12, 40*time.Minute, queued)) {
+		fmt.Fprintf(tcp, "<38>%s", l)
+	}
+	waitCounter(t, "lines", &d.Pipeline().Counters.Lines, 12)
+	after := time.Now()
+	if n := d.Pipeline().Counters.Incidents.Load(); n != 0 {
+		t.Errorf("%d incidents of a flush's failures 40 minutes apart; want none", n)
+	}
+	for l := range strings.Lines(tokyoFailures(t, "tokyo3", "45.134.26.18", 6, time.Second, time.Now())) {
+		fmt.Fprintf(udp, "<38>%s", strings.TrimSuffix(l, "\n"))
+	}
+	waitCounter(t, "incidents", &d.Pipeline().Counters.Incidents, 1)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	times := eventTimes(t, cfg, "45.134.26.17")
+	if len(times) != 12 {
+		t.Fatalf("%d events of the flush; want 12", len(times))
+	}
+	if last := times[11]; last.Before(before) || last.After(after) {
+		t.Errorf("the flush's last event dated %s; want when it arrived (%s to %s)", last.UTC(), before.UTC(), after.UTC())
+	}
+	for i := 1; i < len(times); i++ {
+		if gap := times[i].Sub(times[i-1]); gap != 40*time.Minute {
+			t.Errorf("events %d and %d of the flush %s apart; want 40m0s, as written", i-1, i, gap)
+		}
+	}
+	reportable := reportableIncidents(t, cfg)
+	if len(reportable) != 1 || !strings.Contains(reportable[0], "45.134.26.18") {
+		t.Errorf("reportable incidents %q; want the live burst's of 45.134.26.18 alone", reportable)
+	}
+	if n := d.Pipeline().Counters.Redated.Load(); n != 18 {
+		t.Errorf("%d messages counted as redated; want 18", n)
 	}
 }
