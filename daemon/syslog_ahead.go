@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,7 @@ const maxHeldLines = 50000
 type syslogClocks struct {
 	mu     sync.Mutex
 	of     map[clockKey]*hostClock
+	hosts  atomic.Int64  // len(of), read without mu for every message (known)
 	held   int           // messages held, all hosts
 	settle time.Duration // syslogSettle (tests make it shorter)
 }
@@ -83,6 +85,7 @@ func (c *syslogClocks) date(peer netip.Addr, host string, excess time.Duration, 
 	read := l.rec.Read
 	if hc != nil && len(hc.held) == 0 && read.Sub(hc.told) > syslogClockMemory {
 		delete(c.of, key) // not told for long: a clock set right, or gone
+		c.hosts.Store(int64(len(c.of)))
 		hc = nil
 	}
 	if hc != nil && len(hc.held) > 0 {
@@ -119,6 +122,7 @@ func (c *syslogClocks) date(peer netip.Addr, host string, excess time.Duration, 
 		}
 		hc = &hostClock{}
 		c.of[key] = hc
+		c.hosts.Store(int64(len(c.of)))
 	} else if c.held >= maxHeldLines {
 		hc.ahead, hc.told = excess, read
 		return []sourceLine{aheadBy(l, host, excess, excess)}
@@ -141,6 +145,7 @@ func (c *syslogClocks) settled(now time.Time) []sourceLine {
 			out = append(out, c.release(hc)...)
 		case len(hc.held) == 0 && now.Sub(hc.told) > syslogClockMemory:
 			delete(c.of, key)
+			c.hosts.Store(int64(len(c.of)))
 		}
 	}
 	return out
@@ -201,8 +206,4 @@ func (l *syslogListener) releaseHeld(ctx context.Context) {
 
 // known says whether any host's offset is known: a message not ahead of a host whose
 // messages are held must wait in their order.
-func (c *syslogClocks) known() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.of) > 0
-}
+func (c *syslogClocks) known() bool { return c.hosts.Load() > 0 }
