@@ -294,17 +294,20 @@ func readBacklog(ctx context.Context, f *os.File, source, format string, start i
 	// A line whose format names no host is its [[source]]'s host's, as detect names it
 	// (WithSourceHosts): the pipeline asks HostsAhead by that name (review 39 F2).
 	hostOf := cfg.sourceHosts()
-	var r io.Reader = bufio.NewReaderSize(io.NewSectionReader(f, 0, math.MaxInt64), 64<<10)
+	// A plain file is read from start on; a compressed one's text up to start is
+	// read and let go (a followed file resumed deep in a large log reads its backlog
+	// alone).
+	var r io.Reader = bufio.NewReaderSize(io.NewSectionReader(f, start, math.MaxInt64), 64<<10)
 	if format != "" {
-		zr, release, err := decompress(r, format)
+		zr, release, err := decompress(bufio.NewReaderSize(io.NewSectionReader(f, 0, math.MaxInt64), 64<<10), format)
 		if err != nil {
 			return nil, nil, err
 		}
 		defer release()
 		r = zr
-	}
-	if _, err := io.CopyN(io.Discard, r, start); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, err
+		if _, err := io.CopyN(io.Discard, r, start); err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, err
+		}
 	}
 	years := &detect.BacklogYears{}
 	loc := Location(cfg.Detect.Timezone)
