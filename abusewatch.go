@@ -28,11 +28,13 @@ type Record struct {
 	// after a later line's date is of an earlier year (detect.BacklogYears). 0: the
 	// year is inferred from Read.
 	Year int
-	// HostsAhead is, for a scan, how far the newest line of each host in the file is
-	// dated after Read (the file's last write), by the host the line names; a host
+	// HostsAhead is, for lines read at once (a scan's file, a followed file's backlog,
+	// a journal directory's read, a relay's flush to the syslog listener), how far the
+	// last line of each host among them is dated after it was written (a file's last
+	// write, the arrival of the last message), by the host the line names; a host
 	// absent is not ahead. Every line of such a host is dated that much earlier: its
-	// clock's offset is the same for all its lines, so none is after the last write and
-	// their spacing stays (daemon/clock.go). Nil for every other reader.
+	// clock's offset is the same for all its lines, so none is after it was written and
+	// their spacing stays (daemon/clock.go). Nil otherwise.
 	HostsAhead map[string]time.Duration
 }
 

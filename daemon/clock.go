@@ -37,7 +37,13 @@ import (
 // host's lines earlier by as much (clockShifted): a clock's offset is the same for all
 // its lines, the last was written by the last write, and the spacing stays, so a
 // window counts the same lines as by their own times. Only a line more than a day
-// ahead (which tells no offset) is still dated at the last write alone.
+// ahead (which tells no offset) is still dated at the last write alone. Every backlog
+// is dated so: a followed file's first read reads its headers ahead the same way
+// (fileFollower.backlogAhead), a journal directory's read of a host's journal is dated
+// by its last entry against the journal file's last write (Daemon.journalAhead), and
+// the syslog listener, whose relays flush hours of a host's messages with no last write
+// to measure, learns each host's offset from its freshest message and holds a flush
+// until it settles, then dates it by its last message (syslog_ahead.go).
 //
 // A year-less time gets its year by detect.WithYear, which takes up to a month ahead
 // (detect.FastClock) for this year's from the syslog listener and for a followed file's
@@ -58,7 +64,7 @@ type clockVerdict int
 const (
 	clockBelieved clockVerdict = iota // its time, or when it was read if that is at most maxSkew earlier
 	clockAhead                        // more than maxSkew after it was read: dated when read
-	clockShifted                      // a scanned line of a host whose last line is more than maxSkew after the file's last write: dated that much earlier (Pipeline.checkClock)
+	clockShifted                      // a line read at once with its host's others (a scan's, a backlog's, a journal read's, a flush's) whose last is more than maxSkew after it was written: dated that much earlier (Pipeline.checkClock)
 	clockFast                         // a syslog message's year-less time more than max_age back: a clock more than a month fast, dated when read
 	clockBehind                       // a syslog message more than max_age before it arrived: no event
 )

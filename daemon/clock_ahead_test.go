@@ -51,9 +51,11 @@ func syslogDaemon(t *testing.T, dir, extra string, threshold int) (cfg *Config, 
 // daemon whose detect.timezone is New York: its lines say 14 hours after they arrive,
 // less than a day. Believed, the incident was mailed at once with its "First seen" 14
 // hours after the mail's Date, and `ip` (whose range ends at now) and the summary
-// counted none of its events. A line cannot be from the future: each is dated when it
-// arrived, counted as redated, and the host warned of with the offset seen, once, by
-// its name (the pipeline) and by the sender's address (the listener). Another host, two
+// counted none of its events. A line cannot be from the future: each is dated by the
+// host's offset, its last message's (syslog_ahead.go), the last when it arrived, the
+// others by their own seconds before it; counted as redated, and the host warned of with
+// the offset seen, once, by its name (the pipeline) and by the sender's address (the
+// listener). Another host, two
 // minutes fast (a skew that is normal), is not warned of, but is not dated after it
 // arrived either; one with its offset, a minute ago, is dated as it says.
 func TestASyslogHostInAnotherZoneWithoutOffsetIsDatedOnArrival(t *testing.T) {
@@ -83,7 +85,8 @@ func TestASyslogHostInAnotherZoneWithoutOffsetIsDatedOnArrival(t *testing.T) {
 	}
 	for _, addr := range []string{"45.134.26.63", "45.134.26.64"} {
 		for _, at := range eventTimes(t, cfg, addr) {
-			if at.Before(before.Truncate(time.Microsecond)) || at.After(after) {
+			// hostd's times are seconds: the one before its last may be a second earlier.
+			if at.Before(before.Truncate(time.Microsecond).Add(-time.Second)) || at.After(after) {
 				t.Errorf("an event of %s dated %s; want it dated when it arrived (%s to %s)", addr, at.UTC(), before.UTC(), after.UTC())
 			}
 		}
@@ -108,7 +111,7 @@ func TestASyslogHostInAnotherZoneWithoutOffsetIsDatedOnArrival(t *testing.T) {
 	if n := d.Pipeline().Counters.Redated.Load(); n != 6 {
 		t.Errorf("%d messages counted as redated; want hostd's 6", n)
 	}
-	if n := tap.count("WARN", "dated more than 5 minutes after it was read is dated when it was read", "source=syslog", "host=hostd", "ahead=1"); n != 1 {
+	if n := tap.count("WARN", "dated more than 5 minutes after it was written: every line of the host among them is dated that much earlier", "source=syslog", "host=hostd", "ahead=1"); n != 1 {
 		t.Errorf("%d warnings of hostd's clock with its offset; want 1. The log:\n%s", n, strings.Join(tap.all(), "\n"))
 	}
 	if n := tap.count("WARN", "syslog: a message dated more than 5 minutes after it arrived", "peer=127.0.0.1", "ahead=1"); n != 1 {
@@ -198,10 +201,12 @@ func TestSyslogEvidenceKeepsTheTimeAsTheHostWroteIt(t *testing.T) {
 	}
 }
 
-// The rule holds for files: a followed file's line a few hours ahead (less than a day:
-// a host in another zone that writes no offset) is dated when read; a scan's lines of a
-// host dated after the file's last write are all dated earlier by as much as the newest. A line a minute ahead of it is dated then too, but
-// its host is not warned of.
+// The rule holds for files: a followed file's lines read at start (a backlog) of a host
+// a few hours ahead (less than a day: a host in another zone that writes no offset), as
+// a scan's lines of a host dated after the file's last write, are all dated earlier by
+// as much as the host's last line is after the last write (the newest at it), which
+// keeps their spacing. Lines a minute ahead of it are dated so too, but their host is
+// not warned of.
 func TestAFileLineDatedHoursAheadIsDatedWhenRead(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "web.log")
@@ -218,25 +223,32 @@ func TestAFileLineDatedHoursAheadIsDatedWhenRead(t *testing.T) {
 	if err := os.WriteFile(logFile, []byte(lines("web2", "45.4.0.9", now.Add(9*time.Hour))+lines("web5", "45.5.0.9", now.Add(time.Minute))), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	fi, err := os.Stat(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastWrite := fi.ModTime()
 	tap := &logTap{more: make(chan struct{})}
-	before := time.Now()
 	d, stop := runDaemon(t, cfg, tap)
 	waitCounter(t, "lines", &d.Pipeline().Counters.Lines, 6)
-	after := time.Now()
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	for _, addr := range []string{"45.4.0.9", "45.5.0.9"} {
-		for _, at := range eventTimes(t, cfg, addr) {
-			if at.Before(before.Truncate(time.Second)) || at.After(after) {
-				t.Errorf("an event of %s dated %s; want it dated when read (%s to %s)", addr, at.UTC(), before.UTC(), after.UTC())
+		times := eventTimes(t, cfg, addr)
+		if len(times) != 3 {
+			t.Fatalf("%d events of %s; want 3", len(times), addr)
+		}
+		for i, at := range times {
+			if want := lastWrite.Add(-time.Duration(2-i) * time.Second); !at.Equal(want) {
+				t.Errorf("event %d of %s dated %s; want %s, a second apart as written, the last at the file's last write", i, addr, at.UTC(), want.UTC())
 			}
 		}
 	}
 	if n := d.Pipeline().Counters.Redated.Load(); n != 3 {
 		t.Errorf("%d lines counted as redated; want web2's 3", n)
 	}
-	if n := tap.count("WARN", "dated more than 5 minutes after it was read", "host=web2", "ahead="); n != 1 {
+	if n := tap.count("WARN", "dated more than 5 minutes after it was written: every line of the host among them is dated that much earlier", "host=web2", "ahead=9h"); n != 1 {
 		t.Errorf("%d warnings of web2's clock; want 1. The log:\n%s", n, strings.Join(tap.all(), "\n"))
 	}
 	if n := tap.count("WARN", "host=web5"); n != 0 {

@@ -96,6 +96,9 @@ type fileFollower struct {
 	}
 	c   *SourceCounters
 	out chan<- sourceLine
+	// cfg gives the zone and the [[source]] hosts a backlog's headers are read with
+	// (backlogAhead); nil: a backlog is not read ahead.
+	cfg *Config
 
 	// readAtStart is called once what the file held when the follower started is read
 	// (its lines handed to out): after the first read to its end, the rotated files and
@@ -293,7 +296,7 @@ func (ff *fileFollower) readFrom(id store.Position) {
 
 // follow runs a fileFollower for path until ctx ends.
 func (d *Daemon) follow(ctx context.Context, path string, out chan<- sourceLine, readAtStart func()) error {
-	ff := &fileFollower{path: path, log: d.log, store: d.store, c: d.sources.get(path), out: out, readAtStart: readAtStart}
+	ff := &fileFollower{path: path, log: d.log, store: d.store, c: d.sources.get(path), out: out, readAtStart: readAtStart, cfg: d.cfg}
 	return ff.run(ctx)
 }
 
@@ -316,6 +319,10 @@ type openFile struct {
 	// a poll of being written (abusewatch.Record.Live); those before are a backlog (a
 	// first read, lines written while the daemon was stopped), maybe months old.
 	liveFrom int64
+	// ahead is, for the lines up to liveFrom, how far each host's last line among them
+	// is dated after the file's last write (backlogAhead); backlogRead: it was read.
+	ahead       map[string]time.Duration
+	backlogRead bool
 	// markAs is the name its positions are committed under: the path's ("") while it is
 	// the file under the path, its rotated mark's once the path has a new file (lines
 	// written to it late must not move the path's position back to it).
@@ -1218,6 +1225,7 @@ func (ff *fileFollower) truncated(ctx context.Context, cur *openFile, size int64
 	// What the file holds now is read as a backlog: who truncated it may have written
 	// anything to it since.
 	cur.offset, cur.pending, cur.lineLen, cur.fp, cur.liveFrom = 0, nil, 0, nil, -1
+	cur.ahead, cur.backlogRead = nil, false
 	return ff.emit(ctx, sourceLine{pos: cur.pos(ff.path), fp: cur.fingerprint(ff.path), posOnly: true})
 }
 
@@ -1367,6 +1375,9 @@ func fileGroup(path string) string {
 
 // drain reads o to its current end and sends every complete line.
 func (ff *fileFollower) drain(ctx context.Context, o *openFile) error {
+	if o.liveFrom < 0 && !o.backlogRead {
+		ff.backlogAhead(ctx, o)
+	}
 	for {
 		n, err := o.r.Read(o.buf)
 		if n > 0 {
@@ -1382,6 +1393,33 @@ func (ff *fileFollower) drain(ctx context.Context, o *openFile) error {
 			}
 			return nil
 		}
+	}
+}
+
+// backlogAhead reads the headers of o's backlog (what its first read will read, from
+// its offset to its end) as a scan does (readBacklog), for how far each host's last line
+// in it is dated after the file's last write: a backlog's lines are read at once, and
+// dated each when read, a host's hours of lines would be one burst (clock.go). The
+// lines of the first read are all dated that much earlier (abusewatch.Record.HostsAhead),
+// which keeps their spacing. A backlog that cannot be read ahead is dated line by line.
+func (ff *fileFollower) backlogAhead(ctx context.Context, o *openFile) {
+	o.backlogRead = true
+	if ff.cfg == nil {
+		return
+	}
+	fi, err := o.f.Stat()
+	if err != nil {
+		return
+	}
+	read := time.Now()
+	if fi.ModTime().Before(read) {
+		read = fi.ModTime()
+	}
+	// The text up to o.offset is read; a line o has begun (pending) is not complete.
+	start := o.offset + o.lineLen
+	if _, o.ahead, err = readBacklog(ctx, o.f, ff.path, o.format, start, read, ff.cfg); err != nil {
+		o.ahead = nil
+		ff.log.Debug("cannot read the backlog's headers ahead: its lines are dated one by one", "file", o.name, "err", err)
 	}
 }
 
@@ -1421,7 +1459,11 @@ func (ff *fileFollower) split(ctx context.Context, o *openFile, chunk []byte) er
 		// The record is the line without a carriage return before its newline; the
 		// fingerprint (remember) keeps the bytes as the file holds them.
 		live := o.liveFrom >= 0 && o.offset > o.liveFrom
-		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now(), Live: live},
+		var ahead map[string]time.Duration
+		if o.liveFrom < 0 {
+			ahead = o.ahead // the first read's: a backlog (backlogAhead)
+		}
+		if err := ff.emit(ctx, sourceLine{rec: abusewatch.Record{Source: ff.path, Line: withoutLineEnd(line), Offset: o.offset, Read: time.Now(), Live: live, HostsAhead: ahead},
 			pos: o.pos(mark), fp: o.fingerprint(mark)}); err != nil {
 			return err
 		}

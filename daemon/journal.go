@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -423,7 +424,7 @@ func (d *Daemon) readJournal(ctx context.Context, out chan<- sourceLine) {
 		if !follow {
 			cursor = d.fullJournalCursor(ctx, cursor)
 		}
-		n, last, err := d.runJournalctl(ctx, r, cursor, follow, nil)
+		n, last, err := d.runJournalctl(ctx, r, cursor, follow, nil, nil)
 		d.journalTried.Store(true) // the journal's backlog is read (or cannot be)
 		if last != "" {
 			cursor = last
@@ -481,6 +482,11 @@ type journalGroup struct {
 	tail     uint64 // the highest of them: the journal's last entry
 	// fileTails are files' last sequence numbers, in their order.
 	fileTails []uint64
+	// newest is the file of the last entry (tail), tailTime that entry's realtime (the
+	// host's clock) and written the file's last write (ours): journalAhead.
+	newest   string
+	tailTime time.Time
+	written  time.Time
 }
 
 // filesAfter is g's files that can hold entries after cursor's: those whose last entry
@@ -540,7 +546,7 @@ func journalGroups(dir string) ([]journalGroup, error) {
 	byID := map[string]*journalGroup{}
 	var ids []string
 	for _, p := range paths {
-		id, tail, ok := journalHeader(p)
+		id, tail, tailTime, ok := journalHeader(p)
 		if !ok {
 			continue
 		}
@@ -552,6 +558,12 @@ func journalGroups(dir string) ([]journalGroup, error) {
 		}
 		g.files = append(g.files, p)
 		g.tails += fmt.Sprintf("%s:%d;", p, tail)
+		if g.newest == "" || tail > g.tail {
+			g.newest, g.tailTime = p, tailTime
+			if fi, err := os.Stat(p); err == nil {
+				g.written = fi.ModTime()
+			}
+		}
 		g.tail = max(g.tail, tail)
 		g.fileTails = append(g.fileTails, tail)
 	}
@@ -563,20 +575,60 @@ func journalGroups(dir string) ([]journalGroup, error) {
 	return groups, nil
 }
 
-// journalHeader reads a journal file's sequence-number ID and its last entry's sequence
-// number from its header (systemd's JOURNAL_FILE_FORMAT: signature "LPKSHHRH",
-// seqnum_id at byte 72, tail_entry_seqnum at 160, little-endian).
-func journalHeader(path string) (seqnumID string, tail uint64, ok bool) {
+// journalHeader reads a journal file's sequence-number ID, its last entry's sequence
+// number and that entry's realtime from its header (systemd's JOURNAL_FILE_FORMAT:
+// signature "LPKSHHRH", seqnum_id at byte 72, tail_entry_seqnum at 160,
+// tail_entry_realtime at 192, little-endian).
+func journalHeader(path string) (seqnumID string, tail uint64, tailTime time.Time, ok bool) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, false
+		return "", 0, time.Time{}, false
 	}
 	defer f.Close()
-	var h [168]byte
+	var h [200]byte
 	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:8]) != "LPKSHHRH" {
-		return "", 0, false
+		return "", 0, time.Time{}, false
 	}
-	return hex.EncodeToString(h[72:88]), binary.LittleEndian.Uint64(h[160:168]), true
+	if us := binary.LittleEndian.Uint64(h[192:200]); us > 0 && us < math.MaxInt64 {
+		tailTime = time.UnixMicro(int64(us))
+	}
+	return hex.EncodeToString(h[72:88]), binary.LittleEndian.Uint64(h[160:168]), tailTime, true
+}
+
+// journalAhead says how far after it was written the last entry of g's files (among
+// files) is dated, by the host that wrote it, when that is more than maxSkew and at
+// most maxBacklogAhead: nil otherwise. A journal's entries are read at once (a
+// directory read at start, a host's journal-upload catching up), and dated each when
+// read, a host's hours of entries ahead would be one burst (clock.go). As a scan's file,
+// the read is dated by its host's last entry: it was written at or before the file's
+// last write, and the host's other entries were dated by the same clock, so all of
+// them are dated that much earlier, which keeps their spacing (abusewatch.Record.HostsAhead).
+// The header's tail tells cheaply whether to look; the last entry itself (journalctl
+// --lines=1) names its host, whose entries alone are moved: the file of a
+// journal-remote that writes several hosts into one file holds other clocks.
+func (d *Daemon) journalAhead(ctx context.Context, g journalGroup, files []string) map[string]time.Duration {
+	read := time.Now()
+	if !g.written.IsZero() && g.written.Before(read) {
+		read = g.written
+	}
+	if g.tailTime.IsZero() || !g.tailTime.After(read.Add(maxSkew)) || g.tailTime.After(read.Add(maxBacklogAhead)) {
+		return nil
+	}
+	args := slices.DeleteFunc(journalArgs(d.cfg.Journal, "", false, files), func(a string) bool { return a == "--no-tail" })
+	out, err := exec.CommandContext(ctx, d.cfg.Journal.Command, append(args, "--lines=1")...).Output()
+	if err != nil {
+		return nil
+	}
+	line, _, _ := bytes.Cut(out, []byte("\n"))
+	jr, err := journalRecord(line, read, journalTrust{})
+	if err != nil || jr.refused {
+		return nil
+	}
+	h, err := detect.ParseHeader(jr.rec.Line, read, time.UTC)
+	if err != nil || !h.Time.After(read.Add(maxSkew)) || h.Time.After(read.Add(maxBacklogAhead)) {
+		return nil
+	}
+	return map[string]time.Duration{h.Host: h.Time.Sub(read)}
 }
 
 // readJournalDirectory reads a directory's journals, each sequence-number ID from its
@@ -663,7 +715,7 @@ func (d *Daemon) readJournalDirectory(ctx context.Context, r *journalReading, le
 				seen[id], again[id] = g.tails, false
 				continue
 			}
-			n, last, err := d.runJournalctl(ctx, r, cursor, false, files)
+			n, last, err := d.runJournalctl(ctx, r, cursor, false, files, d.journalAhead(ctx, g, files))
 			if last != "" {
 				cursors[id] = last
 			}
@@ -747,7 +799,7 @@ func (d *Daemon) leaveOutBadJournalFiles(ctx context.Context, r *journalReading,
 			found = true // removed since (vacuumed): the next poll lists the files again
 			continue
 		}
-		_, tail, _ := journalHeader(f)
+		_, tail, _, _ := journalHeader(f)
 		bad[f] = tail
 		found = true
 		r.c.fail(1, "left out a journal file journalctl cannot open: "+f)
@@ -946,7 +998,7 @@ func (d *Daemon) findJournalCursor(ctx context.Context, at journalCursor) (strin
 // first entry after the cursor, and the cursor's entry itself are left out. An entry of
 // files carries its sequence-number ID's position (journalFileKey) and, for the summary
 // and status, the "journal" position.
-func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor string, follow bool, files []string) (int, string, error) {
+func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor string, follow bool, files []string, ahead map[string]time.Duration) (int, string, error) {
 	c, out := r.c, r.out
 	from, resuming := parseJournalCursor(cursor)
 	cmd := exec.CommandContext(ctx, d.cfg.Journal.Command, journalArgs(d.cfg.Journal, cursor, follow, files)...)
@@ -998,6 +1050,7 @@ func (d *Daemon) runJournalctl(ctx context.Context, r *journalReading, cursor st
 				d.log.Debug("journal: left out entries read before the cursor", "entries", again)
 			}
 		}
+		jr.rec.HostsAhead = ahead // journalAhead: by the host the line names
 		l := sourceLine{rec: jr.rec, pos: jr.pos, fp: jr.rest}
 		if len(files) > 0 {
 			l.pos, l.fp = store.Position{Source: journalFileKey(jr.at.seqnumID), Offset: int64(jr.at.seqnum)}, jr.pos

@@ -417,7 +417,7 @@ func TestJournalReadsEveryBootBeforeFollowing(t *testing.T) {
 	// A deadline, not a wait: a journalctl that follows never ends on its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, _, err := r.d.runJournalctl(ctx, &journalReading{c: r.d.sources.get(journalSource), out: r.out}, "", false, nil)
+	n, _, err := r.d.runJournalctl(ctx, &journalReading{c: r.d.sources.get(journalSource), out: r.out}, "", false, nil, nil)
 	if n != len(all) || !errors.Is(err, errJournalEnded) {
 		t.Errorf("read %d entries, then %v; want %d and the end", n, err, len(all))
 	}

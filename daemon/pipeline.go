@@ -579,8 +579,9 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 func (p *Pipeline) checkClock(rec abusewatch.Record, v *detect.Verdict, n *batchCounts) (stale bool) {
 	t, shift := v.Header.Time, rec.HostsAhead[v.Header.Host]
 	if shift > 0 {
-		// A scan: the host's lines are all dated earlier by as much as its newest is
-		// after the file's last write, which keeps their spacing (backlogYears).
+		// Lines read at once (a scan's file, a followed file's backlog, a journal's
+		// read, a relay's flush): the host's lines are all dated earlier by as much as
+		// its last is after it was written, which keeps their spacing (clock.go).
 		t = t.Add(-shift)
 	}
 	j := clockRule{maxAge: p.cfg.Policy.MaxAge.Duration, zone: p.cfg.Detect.Timezone}.judge(rec, t)
@@ -592,8 +593,8 @@ func (p *Pipeline) checkClock(rec abusewatch.Record, v *detect.Verdict, n *batch
 	switch j.verdict {
 	case clockShifted:
 		n.redated++
-		p.logClock("ahead", rec, v.Header, "scan: the host's last line in the file is dated more than 5 minutes after the file was last written: "+
-			"every line of the host in it is dated that much earlier, which keeps their spacing; the clock of the host is fast, "+
+		p.logClock("ahead", rec, v.Header, "the host's last line of those read at once (a scan's file, a followed file's backlog, a journal's read, a relay's flush) "+
+			"is dated more than 5 minutes after it was written: every line of the host among them is dated that much earlier, which keeps their spacing; the clock of the host is fast, "+
 			"or the host writes its local time without an offset from another zone than detect.timezone",
 			"ahead", offsetText(j.offset), "redated", p.Counters.Redated.Load()+n.redated)
 	case clockAhead:

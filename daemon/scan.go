@@ -285,23 +285,32 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 // for a moment, a line forged): it is dated at read alone (clock.go), and its host's
 // attacks are not moved back by it.
 func (p *Pipeline) backlogYears(ctx context.Context, f *os.File, source, format string, start int64, read time.Time) (*detect.BacklogYears, map[string]time.Duration, error) {
+	return readBacklog(ctx, f, source, format, start, read, p.cfg)
+}
+
+// readBacklog is backlogYears for any reader of a backlog: the scan, and a followed
+// file's first read (fileFollower.drain), whose lines are read at once as a scan's are.
+func readBacklog(ctx context.Context, f *os.File, source, format string, start int64, read time.Time, cfg *Config) (*detect.BacklogYears, map[string]time.Duration, error) {
 	// A line whose format names no host is its [[source]]'s host's, as detect names it
 	// (WithSourceHosts): the pipeline asks HostsAhead by that name (review 39 F2).
-	hostOf := p.cfg.sourceHosts()
-	var r io.Reader = bufio.NewReaderSize(io.NewSectionReader(f, 0, math.MaxInt64), 64<<10)
+	hostOf := cfg.sourceHosts()
+	// A plain file is read from start on; a compressed one's text up to start is
+	// read and let go (a followed file resumed deep in a large log reads its backlog
+	// alone).
+	var r io.Reader = bufio.NewReaderSize(io.NewSectionReader(f, start, math.MaxInt64), 64<<10)
 	if format != "" {
-		zr, release, err := decompress(r, format)
+		zr, release, err := decompress(bufio.NewReaderSize(io.NewSectionReader(f, 0, math.MaxInt64), 64<<10), format)
 		if err != nil {
 			return nil, nil, err
 		}
 		defer release()
 		r = zr
-	}
-	if _, err := io.CopyN(io.Discard, r, start); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, err
+		if _, err := io.CopyN(io.Discard, r, start); err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, err
+		}
 	}
 	years := &detect.BacklogYears{}
-	loc := Location(p.cfg.Detect.Timezone)
+	loc := Location(cfg.Detect.Timezone)
 	last := map[string]time.Time{} // each host's last line's time, in the file's order
 	lr, offset := newLineReader(r), start
 	for n := 0; ; n++ {

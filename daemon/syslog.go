@@ -102,7 +102,8 @@ type syslogListener struct {
 	quiet logLimiter // warnings a peer can repeat at will
 	names peerNames  // the hostname each peer gives
 
-	clock clockRule // what a message's time is believed (clock.go), as the pipeline believes it
+	clock  clockRule    // what a message's time is believed (clock.go), as the pipeline believes it
+	clocks syslogClocks // the offsets of hosts ahead, and their messages held during a flush (syslog_ahead.go)
 
 	// What SourceCounters has no field for; each is counted in c.Errors too, so that
 	// status and metrics show it meanwhile.
@@ -118,7 +119,7 @@ func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
 		handshake:  syslogHandshakeTimeout,
 		readBuffer: udpReadBuffer,
 		dropsEvery: udpDropsEvery,
-		peers:      map[netip.Addr]int{}, quiet: logLimiter{every: quietInterval},
+		peers:      map[netip.Addr]int{}, quiet: logLimiter{every: quietInterval}, clocks: syslogClocks{settle: syslogSettle},
 		clock: clockRule{maxAge: d.cfg.Policy.MaxAge.Duration, zone: d.cfg.Detect.Timezone}}
 	for _, n := range d.cfg.Syslog.Allow {
 		p, _ := parseNetwork(n) // validated
@@ -190,6 +191,7 @@ func (l *syslogListener) listen(ctx context.Context, ready chan<- error) {
 			wg.Go(func() { l.serveTCP(ctx, ln, k.proto, &wg) })
 		}
 	}
+	wg.Go(func() { l.releaseHeld(ctx) })
 	ready <- nil
 	<-ctx.Done()
 	for _, c := range closers {
@@ -690,17 +692,27 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 	if j := l.clock.judge(rec, sent); !sent.IsZero() && (j.verdict == clockAhead || j.verdict == clockFast) {
 		l.future.Add(1)
 		l.c.fail(1, "a message from "+peer.String()+" dated more than 5 minutes after it arrived (the sender's clock is fast, or it writes local time in another zone)")
-		l.logQuietly(slog.LevelWarn, "future "+peer.String(), "syslog: a message dated more than 5 minutes after it arrived is dated when it arrived: the sender's clock is fast, "+
-			"or it writes its local time without an offset from another zone than detect.timezone",
+		l.logQuietly(slog.LevelWarn, "future "+peer.String(), "syslog: a message dated more than 5 minutes after it arrived is dated by its host's offset (as far ahead as its freshest message), "+
+			"never after it arrived: the sender's clock is fast, or it writes its local time without an offset from another zone than detect.timezone",
 			"peer", peer, "sent", rec.Read.Add(j.offset).UTC().Format(time.RFC3339), "arrived", rec.Read.UTC().Format(time.RFC3339),
 			"ahead", offsetText(j.offset), "redated", l.future.Load())
 	}
-	select {
-	case l.out <- sourceLine{rec: rec}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	lines := []sourceLine{{rec: rec}}
+	if !sent.IsZero() {
+		if excess := sent.Sub(rec.Read); excess > maxSkew || l.clocks.known() {
+			if h, err := detect.ParseLiveHeader(rec.Line, rec.Read, l.loc); err == nil {
+				lines = l.clocks.date(peer, h.Host, excess, lines[0])
+			}
+		}
 	}
+	for _, line := range lines {
+		select {
+		case l.out <- line:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // unparsedMark starts the line of a message without a <PRI>. detect refuses every line
