@@ -101,7 +101,9 @@ func (c *Composer) redactLine(ev abusewatch.Event) string {
 
 // headerOf finds, in a stored line, where our host's name stands in its syslog header
 // (-1 when not found) and where the program's message begins: after "PROGRAM[PID]: " or
-// "PROGRAM: " following the host. A line whose header it cannot read is all message (0).
+// "PROGRAM: " following the host. Where the program's tag is not there (RFC 5424's
+// "PROGRAM PID - -", a program's own log format), the message is all after the host,
+// or all the line.
 func headerOf(line, host, program string) (hostAt, msgAt int) {
 	hostAt = -1
 	from := 0
@@ -110,23 +112,19 @@ func headerOf(line, host, program string) (hostAt, msgAt int) {
 			hostAt, from = i+1, i+1+len(host)+1
 		}
 	}
-	if program == "" {
-		return hostAt, 0
-	}
-	rest := line[from:]
-	if !strings.HasPrefix(rest, program) {
-		return hostAt, 0
+	if program == "" || !strings.HasPrefix(line[from:], program) {
+		return hostAt, from
 	}
 	i := from + len(program)
 	if i < len(line) && line[i] == '[' {
 		j := strings.IndexByte(line[i:], ']')
 		if j < 0 {
-			return hostAt, 0
+			return hostAt, from
 		}
 		i += j + 1
 	}
 	if !strings.HasPrefix(line[i:], ":") {
-		return hostAt, 0
+		return hostAt, from
 	}
 	i++
 	if i < len(line) && line[i] == ' ' {

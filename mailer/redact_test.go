@@ -41,3 +41,39 @@ func TestRedactMasksHostileUserNamesWhole(t *testing.T) {
 		t.Errorf("an unread header: %s", got)
 	}
 }
+
+// With redact "hosts", our host's name in a line's header becomes its mail.hosts
+// address or host-N, and the local addresses our programs write at known words become
+// <our-address>, one mail.hosts lists aside; the attacker's address and port stay.
+func TestRedactMasksOurHostsAndLocalAddresses(t *testing.T) {
+	c := testComposer(t).With(Options{Redact: Redaction{Hosts: true},
+		Hosts: map[string][]netip.Addr{"db7.corp.internal": {netip.MustParseAddr("198.51.100.10")}}})
+	c.labels = map[string]string{"gw-int": "host-1"}
+	src := netip.MustParseAddr("203.0.113.7")
+	stamp := "2026-12-07T08:00:00.000000+00:00 "
+	for _, tc := range []struct{ host, prog, msg, want string }{
+		{"db7.corp.internal", "sshd[1]", "drop connection #0 from [203.0.113.7]:50420 on [10.0.0.5]:22 penalty: failed authentication",
+			"198.51.100.10 sshd[1]: drop connection #0 from [203.0.113.7]:50420 on [<our-address>]:22 penalty: failed authentication"},
+		{"gw-int", "sshd[1]", "Connection from 203.0.113.7 port 4 on 10.0.0.5 port 22 rdomain \"\"",
+			"host-1 sshd[1]: Connection from 203.0.113.7 port 4 on <our-address> port 22 rdomain \"\""},
+		{"gw-int", "sshd[1]", "Connection from 203.0.113.7 port 4 on 198.51.100.10 port 22",
+			"host-1 sshd[1]: Connection from 203.0.113.7 port 4 on 198.51.100.10 port 22"},
+		{"gw-int", "dovecot", "imap-login: Login: user=<a>, method=PLAIN, rip=203.0.113.7, lip=fd00::25, TLS",
+			"host-1 dovecot: imap-login: Login: user=<a>, method=PLAIN, rip=203.0.113.7, lip=<our-address>, TLS"},
+		{"gw-int", "proftpd[2]", "10.0.0.8 (203.0.113.7[203.0.113.7]) - USER a (Login failed): Incorrect password",
+			"host-1 proftpd[2]: <our-address> (203.0.113.7[203.0.113.7]) - USER a (Login failed): Incorrect password"},
+		{"gw-int", "kernel", "[UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.7 DST=10.0.0.5 LEN=44 PROTO=TCP SPT=4444 DPT=22",
+			"host-1 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.7 DST=<our-address> LEN=44 PROTO=TCP SPT=4444 DPT=22"},
+		// RFC 5424: no "PROGRAM[PID]:" tag; the host is still replaced.
+		{"gw-int", "sshd", "1 - - Failed password for a from 203.0.113.7 port 4 ssh2",
+			"host-1 sshd 1 - - Failed password for a from 203.0.113.7 port 4 ssh2"},
+	} {
+		ev := abusewatch.Event{Addr: src, Host: tc.host, Service: strings.Split(tc.prog, "[")[0], Line: stamp + tc.host + " " + tc.prog + ": " + tc.msg}
+		if tc.prog == "sshd" {
+			ev.Line = stamp + tc.host + " sshd " + tc.msg
+		}
+		if got := c.redactLine(ev); got != stamp+tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.msg, got, stamp+tc.want)
+		}
+	}
+}
