@@ -73,7 +73,11 @@ func (c *Composer) hostLabel(h string, src netip.Addr) string {
 		return l
 	}
 	// A host no incident of the report named: a label no other host has.
-	return "host-" + strconv.Itoa(len(c.labels)+1)
+	l := "host-" + strconv.Itoa(len(c.labels)+1)
+	if c.labels != nil {
+		c.labels[h] = l
+	}
+	return l
 }
 
 // redactLine is ev's line with what c.redact masks masked. The line is the attacker's
