@@ -185,11 +185,15 @@ func boundedAt(msg string, i, j int) bool {
 // passdbs are dovecot's passdb and userdb drivers, which write "DRIVER(USER,ADDR…)".
 var passdbs = []string{"pam(", "passwd-file(", "passwd(", "shadow(", "sql(", "ldap(", "checkpassword(", "bsdauth(", "lua(", "oauth2("}
 
+// mailProcesses are dovecot's mail processes, which begin a line "PROCESS(USER)…".
+var mailProcesses = []string{"imap(", "pop3(", "lmtp(", "submission(", "managesieve(", "doveadm("}
+
 // maskNamedUsers masks the user names our programs write at fixed words in a line no
 // rule took a name from (a line of class unknown, or a rule without a user group):
 // postfix's sasl_username= (the rest of the line: postfix writes it last), dovecot's
-// user=<…> (up to its last ">, " before method= or rip=, else the rest of the line)
-// and its passdb's DRIVER(NAME,ADDR (up to the source's address, else the rest).
+// user=<…> (up to its last ">, " before method= or rip=, else the rest of the line),
+// PAM's user= (the rest of the line), dovecot's PROCESS(NAME)< and its passdb's
+// DRIVER(NAME,ADDR (up to the source's address, else the rest).
 func maskNamedUsers(msg string, addr netip.Addr) string {
 	if i := strings.Index(msg, "sasl_username="); i >= 0 {
 		msg = msg[:i+len("sasl_username=")] + userMask
@@ -202,6 +206,22 @@ func maskNamedUsers(msg string, addr netip.Addr) string {
 		} else {
 			msg = msg[:start] + "user" + msg[end:]
 		}
+	}
+	if i := strings.Index(msg, " user="); i >= 0 && !strings.HasPrefix(msg[i+len(" user="):], "<") {
+		// PAM's "… rhost=ADDR user=NAME", written last.
+		msg = msg[:i+len(" user=")] + userMask
+	}
+	for _, p := range mailProcesses {
+		if !strings.HasPrefix(msg, p) {
+			continue
+		}
+		// dovecot's mail processes: "imap(NAME)<PID><SESSION>: …".
+		if end := strings.LastIndex(msg, ")<"); end >= len(p) {
+			msg = p + userMask + msg[end:]
+		} else {
+			msg = p + userMask + ")"
+		}
+		break
 	}
 	for _, p := range passdbs {
 		i := strings.Index(msg, p)

@@ -77,3 +77,29 @@ func TestRedactMasksOurHostsAndLocalAddresses(t *testing.T) {
 		}
 	}
 }
+
+// A line no rule took a name from (class unknown, quoted in a network report) has the
+// names our programs write at fixed words masked: sasl_username=, user=<…>, PAM's
+// user=, dovecot's PROCESS(NAME) and DRIVER(NAME,ADDR.
+func TestRedactMasksNamesAtFixedWordsOfUnknownLines(t *testing.T) {
+	c := testComposer(t).With(Options{Redact: Redaction{Users: true}})
+	src := netip.MustParseAddr("203.0.113.7")
+	head := "2026-12-07T08:00:00.000000+00:00 mail1 dovecot: "
+	for _, tc := range []struct{ msg, want string }{
+		{"imap-login: Login aborted: user=<carol@customer.example>, rip=203.0.113.7, lip=10.0.0.25",
+			"imap-login: Login aborted: user=<user>, rip=203.0.113.7, lip=10.0.0.25"},
+		{"imap-login: Login aborted: user=<a>, b>, rip=203.0.113.7, lip=10.0.0.25",
+			"imap-login: Login aborted: user=<user>, rip=203.0.113.7, lip=10.0.0.25"},
+		{"imap-login: Aborted: user=<carol@customer.example", "imap-login: Aborted: user=<user>"},
+		{"imap(carol@customer.example)<123><abc>: Disconnected: Logged out", "imap(<user>)<123><abc>: Disconnected: Logged out"},
+		{"auth: ldap(erin@customer.example,203.0.113.7,<s>): unknown reply", "auth: ldap(<user>,203.0.113.7,<s>): unknown reply"},
+		{"warning: unknown[203.0.113.7]: SASL PLAIN authentication aborted, sasl_username=dave@customer.example",
+			"warning: unknown[203.0.113.7]: SASL PLAIN authentication aborted, sasl_username=<user>"},
+		{"pam_unix(dovecot:auth): check pass; rhost=203.0.113.7 user=frank smith", "pam_unix(dovecot:auth): check pass; rhost=203.0.113.7 user=<user>"},
+	} {
+		ev := abusewatch.Event{Addr: src, Host: "mail1", Service: "dovecot", Line: head + tc.msg}
+		if got := c.redactLine(ev); got != head+tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.msg, got, head+tc.want)
+		}
+	}
+}
