@@ -204,6 +204,10 @@ type MailConfig struct {
 	RetryMin    Duration                 `toml:"retry_min"`
 	RetryMax    Duration                 `toml:"retry_max"`
 	GiveUpAfter Duration                 `toml:"give_up_after"`
+
+	// Redact are what reports mask in the lines they quote: "users", "hosts"
+	// (mailer.Redaction); none by default, the lines as logged.
+	Redact []string `toml:"redact"`
 }
 
 // PolicyConfig is the response policy.
@@ -529,6 +533,13 @@ func (c *Config) validate() error {
 		}
 	default:
 		return bad("mail.transport", "unknown transport %q: use \"smtp\" or \"maildir\"", c.Mail.Transport)
+	}
+	for _, r := range c.Mail.Redact {
+		if r != "users" && r != "hosts" {
+			return &ConfigError{File: c.file, Line: keyLine(c.doc, "mail.redact"), Key: "mail.redact",
+				Problem: fmt.Sprintf("unknown value %q: use \"users\" (user names in the quoted lines) and/or \"hosts\" (our host names and local addresses)", r),
+				Hint:    suggestion(r, []string{"users", "hosts"}, "values")}
+		}
 	}
 	for _, k := range []struct{ key, addr string }{{"mail.from", c.Mail.From}, {"mail.admin", c.Mail.Admin}} {
 		if k.addr == "" {

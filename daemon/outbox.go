@@ -2119,7 +2119,8 @@ func (p *Pipeline) zone() *time.Location { return Location(p.cfg.Reporter.Timezo
 // ReportComposer is composer (as NewComposer built it) with the outbox's options from
 // cfg: the X-ARF part, the signing key and our hosts' addresses.
 func ReportComposer(cfg *Config, composer *mailer.Composer) (*mailer.Composer, error) {
-	o := mailer.Options{XARF: *cfg.Mail.XARF, Hosts: cfg.Mail.hostAddresses()}
+	o := mailer.Options{XARF: *cfg.Mail.XARF, Hosts: cfg.Mail.hostAddresses(),
+		Redact: mailer.Redaction{Users: slices.Contains(cfg.Mail.Redact, "users"), Hosts: slices.Contains(cfg.Mail.Redact, "hosts")}}
 	if cfg.Signing.KeyFile != "" {
 		s, err := mailer.LoadSigner(cfg.Signing.KeyFile, cfg.Signing.KeyURL)
 		if err != nil {

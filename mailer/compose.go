@@ -36,6 +36,8 @@ type Composer struct {
 	// The template prints .Others: incidents beyond maxDetailed go there, a line each.
 	// A template that does not (an admin's, written before) gets every one in .Incidents.
 	listsOthers bool
+	redact      Redaction
+	labels      map[string]string // of one report being composed, with redact.Hosts: hostLabels
 }
 
 // Options are the optional parts of a report.
@@ -47,12 +49,14 @@ type Options struct {
 	Signer *Signer
 	// Hosts maps our host names to their addresses (see Reporter.Hosts).
 	Hosts map[string][]netip.Addr
+	// Redact masks user names and our host names in what the report quotes.
+	Redact Redaction
 }
 
 // With returns a Composer like c that writes reports with the options o.
 func (c *Composer) With(o Options) *Composer {
 	cc := *c
-	cc.xarf, cc.signer = o.XARF, o.Signer
+	cc.xarf, cc.signer, cc.redact = o.XARF, o.Signer, o.Redact
 	if o.Hosts != nil {
 		cc.reporter.Hosts = o.Hosts
 	}
@@ -188,6 +192,11 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 		return abusewatch.Report{}, err
 	}
 	incidents = slices.Clone(incidents)
+	if c.redact.Hosts {
+		cc := *c
+		cc.labels = hostLabels(incidents)
+		c = &cc
+	}
 	inexact, own := known.Inexact, false // and the recurrences' first days known only as days
 	for i := range incidents {
 		r, ok := known.Recurrences[incidents[i].ID]

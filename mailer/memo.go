@@ -437,6 +437,12 @@ func (c *Composer) hostNames(hosts []string, src netip.Addr) []string {
 		if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 			continue
 		}
+		if c.redact.Hosts {
+			if l := c.hostLabel(h, src); !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+			continue
+		}
 		var addrs []string
 		for _, a := range c.reporter.Hosts[h] {
 			if a.IsValid() && src.IsValid() && a.Unmap().Is4() == src.Unmap().Is4() {
@@ -539,7 +545,7 @@ func (c *Composer) memoIncident(s *source) memoIncident {
 // evidenceLine is a log line as the memo and the X-ARF parts show it: our time, the
 // line sanitised.
 func (c *Composer) evidenceLine(ev abusewatch.Event) string {
-	return c.timestamp(ev.Time) + "  " + sanitize(ev.Line)
+	return c.timestamp(ev.Time) + "  " + sanitize(c.redactLine(ev))
 }
 
 // addressesOf lists the distinct addresses of evs, in order of first appearance.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -343,7 +345,8 @@ func (c *reportCommand) printFates(changed []string, fates []daemon.ApprovedFate
 }
 
 // memoText is the readable text of a report: its text/plain memo, decoded, with the
-// names of any attachments. A message it cannot read is shown as it is.
+// names of any attachments and the X-ARF parts' text (xarfText): the reviewer sees all
+// that leaves. A message it cannot read is shown as it is.
 func memoText(msg []byte) string {
 	m, err := mail.ReadMessage(bytes.NewReader(msg))
 	if err != nil {
@@ -388,6 +391,20 @@ func memoText(msg []byte) string {
 				name = mt
 			}
 			fmt.Fprintf(&out, "\n[attached: %s, %s]\n", name, mt)
+			if mt == "application/json" {
+				var r io.Reader = body
+				switch cte := get("Content-Transfer-Encoding"); {
+				case strings.EqualFold(cte, "base64"):
+					r = base64.NewDecoder(base64.StdEncoding, body)
+				case strings.EqualFold(cte, "quoted-printable"):
+					r = quotedprintable.NewReader(body)
+				}
+				b, err := io.ReadAll(r)
+				if err != nil {
+					return false
+				}
+				out.WriteString(xarfText(b))
+			}
 		}
 		return true
 	}
@@ -395,4 +412,31 @@ func memoText(msg []byte) string {
 		return string(msg)
 	}
 	return out.String()
+}
+
+// xarfText shows an X-ARF part as the desk's tooling reads it: its JSON, indented, in
+// its own order, each evidence payload (base64) followed by the log lines it carries,
+// decoded. The description and the lines name what the memo names, and leave with it.
+func xarfText(b []byte) string {
+	var doc struct {
+		Evidence []struct {
+			Payload string `json:"payload"`
+		} `json:"evidence"`
+	}
+	var pretty bytes.Buffer
+	if json.Unmarshal(b, &doc) != nil || json.Indent(&pretty, b, "", "  ") != nil {
+		return strings.ReplaceAll(string(b), "\r\n", "\n") + "\n"
+	}
+	text := pretty.String()
+	var decoded []string
+	for i, e := range doc.Evidence {
+		lines, err := base64.StdEncoding.DecodeString(e.Payload)
+		if err != nil || e.Payload == "" {
+			continue
+		}
+		text = strings.Replace(text, strconv.Quote(e.Payload), fmt.Sprintf("%q", fmt.Sprintf("(base64 of evidence %d, below)", i+1)), 1)
+		decoded = append(decoded, fmt.Sprintf("evidence %d, decoded:\n  %s\n", i+1,
+			strings.ReplaceAll(strings.TrimSuffix(string(lines), "\n"), "\n", "\n  ")))
+	}
+	return text + "\n" + strings.Join(decoded, "")
 }

@@ -1,0 +1,105 @@
+package mailer
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/abusewatch/abusewatch"
+)
+
+// The user name the rule captured is masked whole wherever the attacker put words of
+// the line around it or inside it, and a line where it cannot be told apart from the
+// rest is withheld after the program's prefix, never quoted; with redact off every line
+// is quoted as logged.
+func TestRedactMasksHostileUserNamesWhole(t *testing.T) {
+	c := testComposer(t).With(Options{Redact: Redaction{Users: true}})
+	off := testComposer(t)
+	src := netip.MustParseAddr("203.0.113.7")
+	head := "2026-12-07T08:00:00.000000+00:00 web1 sshd[1]: "
+	for _, tc := range []struct{ user, msg, want string }{
+		{"x from 1.2.3.4 port 22", "Failed password for invalid user x from 1.2.3.4 port 22 from 203.0.113.7 port 4 ssh2",
+			"Failed password for invalid user <user> from 203.0.113.7 port 4 ssh2"},
+		{"<a> b>c", "Failed password for <a> b>c from 203.0.113.7 port 4 ssh2", "Failed password for <user> from 203.0.113.7 port 4 ssh2"},
+		{"a", "Failed password for a from 203.0.113.7 port 4 ssh2", "Failed password for <user> from 203.0.113.7 port 4 ssh2"},
+		{"password", "Failed password for password from 203.0.113.7 port 4 ssh2", messageMask},
+		{"from", "Failed password for from from 203.0.113.7 port 4 ssh2", messageMask},
+		{"web1", "Failed password for web1 from 203.0.113.7 port 4 ssh2", "Failed password for <user> from 203.0.113.7 port 4 ssh2"},
+		{"gone", "Failed password for someone from 203.0.113.7 port 4 ssh2", messageMask},
+	} {
+		ev := abusewatch.Event{Addr: src, Host: "web1", Service: "sshd", User: tc.user, Line: head + tc.msg}
+		if got := c.redactLine(ev); got != head+tc.want {
+			t.Errorf("user %q:\n got %s\nwant %s", tc.user, got, head+tc.want)
+		}
+		if got := off.redactLine(ev); got != ev.Line {
+			t.Errorf("user %q without redact: %s", tc.user, got)
+		}
+	}
+	// A line whose header is not the program's: all of it is message.
+	ev := abusewatch.Event{Addr: src, Host: "web1", Service: "sshd", User: "password", Line: "Failed password for password from 203.0.113.7"}
+	if got := c.redactLine(ev); strings.Contains(got, "for password") {
+		t.Errorf("an unread header: %s", got)
+	}
+}
+
+// With redact "hosts", our host's name in a line's header becomes its mail.hosts
+// address or host-N, and the local addresses our programs write at known words become
+// <our-address>, one mail.hosts lists aside; the attacker's address and port stay.
+func TestRedactMasksOurHostsAndLocalAddresses(t *testing.T) {
+	c := testComposer(t).With(Options{Redact: Redaction{Hosts: true},
+		Hosts: map[string][]netip.Addr{"db7.corp.internal": {netip.MustParseAddr("198.51.100.10")}}})
+	c.labels = map[string]string{"gw-int": "host-1"}
+	src := netip.MustParseAddr("203.0.113.7")
+	stamp := "2026-12-07T08:00:00.000000+00:00 "
+	for _, tc := range []struct{ host, prog, msg, want string }{
+		{"db7.corp.internal", "sshd[1]", "drop connection #0 from [203.0.113.7]:50420 on [10.0.0.5]:22 penalty: failed authentication",
+			"198.51.100.10 sshd[1]: drop connection #0 from [203.0.113.7]:50420 on [<our-address>]:22 penalty: failed authentication"},
+		{"gw-int", "sshd[1]", "Connection from 203.0.113.7 port 4 on 10.0.0.5 port 22 rdomain \"\"",
+			"host-1 sshd[1]: Connection from 203.0.113.7 port 4 on <our-address> port 22 rdomain \"\""},
+		{"gw-int", "sshd[1]", "Connection from 203.0.113.7 port 4 on 198.51.100.10 port 22",
+			"host-1 sshd[1]: Connection from 203.0.113.7 port 4 on 198.51.100.10 port 22"},
+		{"gw-int", "dovecot", "imap-login: Login: user=<a>, method=PLAIN, rip=203.0.113.7, lip=fd00::25, TLS",
+			"host-1 dovecot: imap-login: Login: user=<a>, method=PLAIN, rip=203.0.113.7, lip=<our-address>, TLS"},
+		{"gw-int", "proftpd[2]", "10.0.0.8 (203.0.113.7[203.0.113.7]) - USER a (Login failed): Incorrect password",
+			"host-1 proftpd[2]: <our-address> (203.0.113.7[203.0.113.7]) - USER a (Login failed): Incorrect password"},
+		{"gw-int", "kernel", "[UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.7 DST=10.0.0.5 LEN=44 PROTO=TCP SPT=4444 DPT=22",
+			"host-1 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.7 DST=<our-address> LEN=44 PROTO=TCP SPT=4444 DPT=22"},
+		// RFC 5424: no "PROGRAM[PID]:" tag; the host is still replaced.
+		{"gw-int", "sshd", "1 - - Failed password for a from 203.0.113.7 port 4 ssh2",
+			"host-1 sshd 1 - - Failed password for a from 203.0.113.7 port 4 ssh2"},
+	} {
+		ev := abusewatch.Event{Addr: src, Host: tc.host, Service: strings.Split(tc.prog, "[")[0], Line: stamp + tc.host + " " + tc.prog + ": " + tc.msg}
+		if tc.prog == "sshd" {
+			ev.Line = stamp + tc.host + " sshd " + tc.msg
+		}
+		if got := c.redactLine(ev); got != stamp+tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.msg, got, stamp+tc.want)
+		}
+	}
+}
+
+// A line no rule took a name from (class unknown, quoted in a network report) has the
+// names our programs write at fixed words masked: sasl_username=, user=<…>, PAM's
+// user=, dovecot's PROCESS(NAME) and DRIVER(NAME,ADDR.
+func TestRedactMasksNamesAtFixedWordsOfUnknownLines(t *testing.T) {
+	c := testComposer(t).With(Options{Redact: Redaction{Users: true}})
+	src := netip.MustParseAddr("203.0.113.7")
+	head := "2026-12-07T08:00:00.000000+00:00 mail1 dovecot: "
+	for _, tc := range []struct{ msg, want string }{
+		{"imap-login: Login aborted: user=<carol@customer.example>, rip=203.0.113.7, lip=10.0.0.25",
+			"imap-login: Login aborted: user=<user>, rip=203.0.113.7, lip=10.0.0.25"},
+		{"imap-login: Login aborted: user=<a>, b>, rip=203.0.113.7, lip=10.0.0.25",
+			"imap-login: Login aborted: user=<user>, rip=203.0.113.7, lip=10.0.0.25"},
+		{"imap-login: Aborted: user=<carol@customer.example", "imap-login: Aborted: user=<user>"},
+		{"imap(carol@customer.example)<123><abc>: Disconnected: Logged out", "imap(<user>)<123><abc>: Disconnected: Logged out"},
+		{"auth: ldap(erin@customer.example,203.0.113.7,<s>): unknown reply", "auth: ldap(<user>,203.0.113.7,<s>): unknown reply"},
+		{"warning: unknown[203.0.113.7]: SASL PLAIN authentication aborted, sasl_username=dave@customer.example",
+			"warning: unknown[203.0.113.7]: SASL PLAIN authentication aborted, sasl_username=<user>"},
+		{"pam_unix(dovecot:auth): check pass; rhost=203.0.113.7 user=frank smith", "pam_unix(dovecot:auth): check pass; rhost=203.0.113.7 user=<user>"},
+	} {
+		ev := abusewatch.Event{Addr: src, Host: "mail1", Service: "dovecot", Line: head + tc.msg}
+		if got := c.redactLine(ev); got != head+tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.msg, got, head+tc.want)
+		}
+	}
+}
