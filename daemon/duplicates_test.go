@@ -223,3 +223,69 @@ func TestTheRecordMemoIsBoundedAndKeptOnlyWithItsBatch(t *testing.T) {
 		t.Errorf("%d copies of the journal counted as dropped; want 4", m.droppedFrom(journalSource))
 	}
 }
+
+// Review 41: what the memo must never take for a copy, and what a flood of one record
+// costs it. Two full host names are two hosts, whatever their first label; through the
+// listener a name must be the same (the sender chooses it); a line that names no host
+// (exim's) is never a copy; a rotated file is its live file's source. A flood of one
+// record (lines without a PID repeat exactly) is compared with a bounded few.
+func TestTheRecordMemoTellsHostsApartAndBoundsAKeysRecords(t *testing.T) {
+	at := time.Now().Add(-time.Hour)
+	ev := abusewatch.Event{Time: at, Addr: netip.MustParseAddr("3.3.3.3"), Class: abusewatch.ClassAuthFailure}
+	sshd := func(host string) detect.Header {
+		return detect.Header{Host: host, Program: "sshd", PID: 100, Message: "Failed password for root from 3.3.3.3 port 22 ssh2"}
+	}
+	log := slog.New(slog.DiscardHandler)
+	copied := func(first, second string, h1, h2 detect.Header) bool {
+		m := newRecordCopies()
+		b := m.begin()
+		b.duplicate(first, h1, ev)
+		b.keep(log)
+		return m.begin().duplicate(second, h2, ev)
+	}
+	for _, tc := range []struct {
+		name          string
+		first, second string
+		host1, host2  string
+		want          bool
+	}{
+		{"journal's full name, the file's short one", journalSource, "/var/log/auth.log", "web1.example.org", "web1", true},
+		{"the same name in two files", "/srv/a/auth.log", "/srv/b/auth.log", "web1", "WEB1", true},
+		{"two full names, one first label", "/srv/dc1/auth.log", "/srv/dc2/auth.log", "mx1.dc1", "mx1.dc2", false},
+		{"the listener's name must be the same", "/var/log/auth.log", syslogSource, "web1", "web1.evil", false},
+		{"the listener first, then the file", syslogSource, "/var/log/auth.log", "web1.evil", "web1", false},
+		{"the listener and the file naming it alike", syslogSource, "/var/log/auth.log", "web1", "web1", true},
+		{"a rotated copy is its live file", "/var/log/auth.log.1", "/var/log/auth.log", "web1", "web1", false},
+	} {
+		if got := copied(tc.first, tc.second, sshd(tc.host1), sshd(tc.host2)); got != tc.want {
+			t.Errorf("%s: taken for a copy = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	read := time.Now()
+	exim, err := detect.ParseHeader("2026-12-07 08:00:41 1vXyZa-000123-AB H=(x) [3.3.3.3] rejected EHLO or HELO x: syntactically invalid argument(s)", read, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if copied("/srv/mx1/exim/mainlog", "/srv/mx2/exim/mainlog", exim, exim) {
+		t.Error("the same exim line of two hosts' files taken for a copy: its line names no host")
+	}
+
+	m := newRecordCopies()
+	b := m.begin()
+	for range 10 * maxCopiesOfKey {
+		if b.duplicate("/var/log/kern.log", sshd("web1"), ev) {
+			t.Fatal("a line of one source taken for a copy")
+		}
+	}
+	b.keep(log)
+	for i := range 3 {
+		b = m.begin()
+		b.duplicate("/var/log/kern.log", sshd("web1"), ev)
+		b.keep(log)
+		for _, list := range m.byKey {
+			if len(list) > maxCopiesOfKey {
+				t.Fatalf("round %d: one record remembered %d times; want at most %d", i, len(list), maxCopiesOfKey)
+			}
+		}
+	}
+}

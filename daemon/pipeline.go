@@ -204,7 +204,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		senders:     &syslogSenders{},
 		quiet:       logLimiter{every: quietInterval},
 		times:       &sourceTimes{},
-		copies:      newRecordCopies(),
+		copies:      cfg.recordCopies(),
 		behind:      true,
 	}, nil
 }

@@ -69,6 +69,11 @@ type ScannedFile struct {
 func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([]ScannedFile, error) {
 	p.since, p.roundBudget = since, 0
 	defer func() { p.since = time.Time{} }()
+	if oneSource(files) {
+		// One file and its rotated copies: no record comes twice (recordCopies).
+		defer func(copies *recordCopies) { p.copies = copies }(p.copies)
+		p.copies = nil
+	}
 	ordered, err := oldestFirst(files)
 	if err != nil {
 		return nil, err
