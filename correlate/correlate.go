@@ -1332,12 +1332,18 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 }
 
 // named returns the addresses of evs that are among known (sorted) or sent reportable,
-// unforgeable evidence among evs, sorted, and the unforgeable events of evs from them (a new slice).
+// unforgeable evidence among evs, sorted, and that evidence of theirs (a new slice).
 // A reportable network incident names those alone (review 21b H2): an address that
 // only sent forgeable packets (UDP, ICMP, any TCP packet a firewall dropped) or weak
 // evidence may have been forged by whoever wants its owner reported, and a network
 // report would call it an attacker, count its lines, quote them and give it an X-ARF
 // part; a sub-delegated party of the network would get a report made of them alone.
+// Of the named addresses too it is their reportable lines alone, as a per-address
+// incident is (review privacy40 H3, M3): their other lines are our customers' mail
+// (a successful authenticated submission, greylisting naming the recipient), lines
+// of classes the admin did not list in reportable (a refused connection naming our
+// internal address) and "unknown" ones, which no one reviewed for the outside. Those
+// stay in the store, for the admin (ip, net, the summary).
 func (c *Correlator) named(known []netip.Addr, evs []*abusewatch.Event) ([]netip.Addr, []*abusewatch.Event) {
 	names := slices.Clone(known)
 	for _, e := range evs {
@@ -1352,10 +1358,11 @@ func (c *Correlator) named(known []netip.Addr, evs []*abusewatch.Event) ([]netip
 	}
 	kept := make([]*abusewatch.Event, 0, len(evs))
 	for _, e := range evs {
-		if spoofable(e) {
+		if e.Class == abusewatch.ClassAuthSuccess || !c.reportable(e) {
 			// Its own forgeable packets too are anyone's to send (review 21d D1): a
 			// flood of them "from" the named addresses made the report's count,
-			// quoted lines and X-ARF parts theirs. They stay for the admin.
+			// quoted lines and X-ARF parts theirs. They stay for the admin, as do
+			// its lines of other classes.
 			continue
 		}
 		if _, found := slices.BinarySearchFunc(names, e.Addr.Unmap(), netip.Addr.Compare); found {
@@ -1365,7 +1372,7 @@ func (c *Correlator) named(known []netip.Addr, evs []*abusewatch.Event) ([]netip
 	return names, kept
 }
 
-// namedOnly is network incident inc, reportable, made of the events of its named
+// namedOnly is network incident inc, reportable, made of the reportable events of its named
 // addresses among evs (its counted events, oldest first) alone: its times, counts,
 // classes, hosts, evidence, sources and severity are theirs, its ID and success stay.
 // The others' events stay in the store, for the admin (ip, net, the summary), and

@@ -924,6 +924,10 @@ func (p *Pipeline) recounted(inc abusewatch.Incident, leftOut []netip.Addr) (abu
 		switch e := &evs[i]; {
 		case e.Class == abusewatch.ClassAuthSuccess, e.Proto != "", correlate.Forgeable(e.Class):
 			// Reported, it counts no forgeable packet (review 21d D1), nor begins at one.
+		case !slices.Contains(inc.Classes, e.Class):
+			// Nor a line of a class it does not count: a reportable network incident
+			// counts its named addresses' reportable lines alone (correlate's named),
+			// and their other lines must not come off its count (review privacy40 H3).
 		case slices.Contains(leftOut, e.Addr.Unmap()):
 			left = append(left, e)
 		default:
@@ -965,6 +969,7 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 		return inc, inexact, err
 	}
 	var lines []*abusewatch.Event
+	reportable := p.cfg.reportableClasses()
 	type lineKey struct { // the store's Seq, or of a line without one its time, address and text
 		seq  uint64
 		t    int64
@@ -973,10 +978,14 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 	}
 	seen := map[lineKey]bool{}
 	take := func(e *abusewatch.Event) {
-		// Reported outside, it is about the party's unforgeable lines: a packet its
-		// firewall logged is anyone's to send (review 21d D1, of shares too: the share
-		// quoted its addresses' dropped SYNs and began at the first of them).
-		if e.Class == abusewatch.ClassAuthSuccess || !e.Addr.IsValid() || gone(e.Addr.Unmap()) || e.Proto != "" || correlate.Forgeable(e.Class) {
+		// Reported outside, it is about the party's reportable, unforgeable lines: a
+		// packet its firewall logged is anyone's to send (review 21d D1, of shares too:
+		// the share quoted its addresses' dropped SYNs and began at the first of them),
+		// and the store holds every other line of its addresses too: our customer's
+		// successful mail submission, greylisting naming her, "unknown" lines and
+		// refused connections naming our internal addresses, which the share quoted,
+		// counted and described (review privacy40 H3, M3).
+		if !e.Addr.IsValid() || gone(e.Addr.Unmap()) || e.Proto != "" || !toldOutside(e.Class, reportable) {
 			return
 		}
 		k := lineKey{seq: e.Seq}
@@ -1030,7 +1039,7 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 		inexact.Lines = inc.First.Before(oldest)
 		inexact.Conns = inexact.Lines
 	default:
-		perDay, err := p.partyDays(inc, lines, complete, &classes)
+		perDay, err := p.partyDays(inc, lines, complete, reportable, &classes)
 		if err != nil {
 			return inc, inexact, err
 		}
@@ -1059,7 +1068,12 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 				}
 			}
 		}
-		hosts = inc.Hosts // of the days the counters know, the hosts are not known by address
+		if len(hosts) == 0 {
+			// Of the days the counters know, the hosts are not known by address; the
+			// incident's are said only when no line of the party's names one: they may
+			// be those of lines the share does not quote (review privacy40 L1).
+			hosts = slices.Clone(inc.Hosts)
+		}
 		// A first (last) the counters gave is their day's bound, or inc's own first
 		// (last) line, which may be another party's: no line of the party's is at it.
 		inexact.FirstDay = !first.Equal(lines[0].Time)
@@ -1084,9 +1098,9 @@ func (p *Pipeline) shareCounted(inc abusewatch.Incident, gone func(netip.Addr) b
 
 // partyDays are the lines of each day of recurrence inc before complete (the first day
 // whose raw events the store holds all of), by day (midnight UTC), of the addresses of
-// the party of lines (inc's Sources, those of its share), from their daily counters,
-// successful logins aside; the classes counted are added to classes.
-func (p *Pipeline) partyDays(inc abusewatch.Incident, lines []*abusewatch.Event, complete time.Time, classes *[]abusewatch.Class) (map[time.Time]int, error) {
+// the party of lines (inc's Sources, those of its share), from their daily counters, of
+// the classes told outside alone (toldOutside); the classes counted are added to classes.
+func (p *Pipeline) partyDays(inc abusewatch.Incident, lines []*abusewatch.Event, complete time.Time, reportable []abusewatch.Class, classes *[]abusewatch.Class) (map[time.Time]int, error) {
 	addrs := abusewatch.AddSources(inc.Sources, lines)
 	until := complete.Add(-time.Nanosecond)
 	if inc.Last.Before(until) {
@@ -1100,7 +1114,7 @@ func (p *Pipeline) partyDays(inc abusewatch.Incident, lines []*abusewatch.Event,
 		}
 		for _, d := range days {
 			for class, n := range d.ByClass {
-				if class == abusewatch.ClassAuthSuccess || n <= 0 || correlate.Forgeable(class) {
+				if n <= 0 || !toldOutside(class, reportable) {
 					continue
 				}
 				perDay[d.Start.UTC()] += n
@@ -1111,6 +1125,14 @@ func (p *Pipeline) partyDays(inc abusewatch.Incident, lines []*abusewatch.Event,
 		}
 	}
 	return perDay, nil
+}
+
+// toldOutside says whether a line of class may be counted, quoted or described in a
+// party's share of a network incident: of a class listed in reportable (correlate's
+// reportable) that cannot be forged, and not a successful login. The lines of other
+// classes stay in the store and the admin's views (ip, net, the summary).
+func toldOutside(class abusewatch.Class, reportable []abusewatch.Class) bool {
+	return class != abusewatch.ClassAuthSuccess && !correlate.Forgeable(class) && slices.Contains(reportable, class)
 }
 
 // rawCompleteFrom is the time of the oldest raw event the store keeps, and the first day
