@@ -148,8 +148,15 @@ func TestALoginWithinTheSettleTimeKeepsTheAdminsTypoFromTheAbuseDesk(t *testing.
 
 	start := time.Now()
 	appendFile(t, logFile, mistypedLines(start))
-	// A round took the incident up and held it: without the settle time its report went.
-	d.waitLog(t, "waits for policy.settle", "until="+start.UTC().Add(time.Hour).Format("2006-01-02T15:04:05"))
+	// A round took the incident up and held it, or wrote its report (before the login,
+	// however soon it comes).
+	held := []string{"waits for policy.settle", "until=" + start.UTC().Add(time.Hour).Format("2006-01-02T15:04:05")}
+	sent := []string{"report written", "to=abuse@broadband.example"}
+	if l := d.waitFor(t, "a round's word on the incident", 30*time.Second, func(l string) bool {
+		return containsAll(l, held) || containsAll(l, sent)
+	}); containsAll(l, sent) {
+		t.Fatalf("the report to the admin's ISP was written before a login could hold it: %s", l)
+	}
 	inc := incidentOf(t, dir, cfg)
 	if inc["unreported_code"] != "settling" || !strings.Contains(inc["unreported"].(string), "policy.settle") {
 		t.Errorf("incidents says %v (%v), want settling, naming policy.settle", inc["unreported_code"], inc["unreported"])
