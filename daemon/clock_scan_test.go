@@ -46,6 +46,7 @@ maildir = %q
 from = "abusewatch@example.org"
 admin = "root@example.org"
 [policy]
+settle = "0s"
 mode = "auto"
 [admin]
 socket = ""

@@ -74,6 +74,9 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 		if err != nil {
 			return err
 		}
+		if c.ReportedAlready, err = reportedAlready(p.store, inc.ID); err != nil {
+			return err
+		}
 		grown := slices.Contains(ids, inc.ID)
 		if p.alerts.due(inc.ID, newestLogin(c), now, grown) {
 			if !grown {
@@ -117,6 +120,21 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 		}
 	}
 	return p.store.ExpireUnreported(told)
+}
+
+// reportedAlready names the report of incident id that was written before a login from
+// its address was read (policy.settle had passed): "report ID, sent to …"; "" when it
+// has none.
+func reportedAlready(st *store.Store, id string) (string, error) {
+	rid, ok, err := st.ReportFor(id)
+	if err != nil || !ok {
+		return "", err
+	}
+	r, ok, err := st.Report(rid)
+	if err != nil || !ok {
+		return "report " + rid, err
+	}
+	return fmt.Sprintf("report %s, %s to %s (abusewatch report show %s)", r.ID, r.State, strings.Join(r.Contact.Emails, ", "), shortID(r.ID)), nil
 }
 
 // mailCompromises composes and delivers the alert about incs.

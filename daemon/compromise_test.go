@@ -49,6 +49,7 @@ from = "abusewatch@example.org"
 admin = "` + admin + `"
 
 [policy]
+settle = "0s"
 mode = "` + mode + `"
 
 [summary]

@@ -220,6 +220,9 @@ type PolicyConfig struct {
 	DomainHourlyLimit *int     `toml:"domain_hourly_limit"`
 	DailyCap          *int     `toml:"daily_cap"`
 	MaxAge            Duration `toml:"max_age"` // incidents that ended longer ago are not reported; 0: any
+	// Settle is how long after its first event the daemon writes no report of an
+	// incident: a login from the address read meanwhile holds it (an admin who mistyped).
+	Settle Duration `toml:"settle"`
 }
 
 // AdminConfig places the admin socket that the admin subcommands talk to.

@@ -20,6 +20,7 @@ files = ["/var/log/auth.log"]
 [mail]
 from = "abusewatch@example.org"
 [policy]
+settle = "0s"
 mode = "observe"
 [store]
 path = "`+filepath.Join(dir, "state.db")+`"

@@ -59,7 +59,7 @@ func correlatePipeline(t *testing.T, extra string) *Pipeline {
 // (It named port-probe reportable, to show that the packets' forgeability alone keeps
 // them in: check-config now refuses that, review 21b M1.)
 func TestAdminOnlyIncidentsAreNeverReportedOutside(t *testing.T) {
-	p := correlatePipeline(t, "[policy]\nmode = \"auto\"\n[correlate]\nnetwork_addresses = 3\n")
+	p := correlatePipeline(t, "[policy]\nmode = \"auto\"\nsettle = \"0s\"\n[correlate]\nnetwork_addresses = 3\n")
 	t0 := time.Now().Add(-time.Hour)
 	var evs []abusewatch.Event
 	for i := range 3 { // spoofable: UDP packets from three addresses of one /24

@@ -163,6 +163,7 @@ func (m *contactMisses) get(id string) (contactMiss, error) {
 // They are stable: the README lists them.
 const (
 	UnreportedPending       = "pending"             // nothing holds it back: its report is written at the next round
+	UnreportedSettling      = "settling"            // policy.settle has not passed since its first event
 	UnreportedUnknown       = "unknown"             // the stored misses cannot be read: pending, or a miss
 	UnreportedCompromise    = "possible-compromise" // a login from it succeeded
 	UnreportedRateAnomaly   = "rate-anomaly"        // for the admin only
@@ -187,6 +188,9 @@ type Unreported struct {
 	limited bool
 	maxAge  Duration
 	misses  *contactMisses // nil: no round ran here
+	now     time.Time
+	settle  time.Duration // policy.settle; 0: none (scan)
+	zone    *time.Location
 }
 
 // Incident says why inc is not reported, the weightiest reason first (a possible
@@ -235,6 +239,10 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 	if u.limited && inc.Last.Before(u.cutoff) {
 		return UnreportedTooOld, fmt.Sprintf("it ended more than policy.max_age (%s) ago", u.maxAge)
 	}
+	if until := settledAt(inc, u.settle); u.now.Before(until) {
+		return UnreportedSettling, fmt.Sprintf("waits until %s (policy.settle, %s after its first event) for a login from its address, which would hold it: its report is written at the first round after that",
+			until.In(u.zone).Format("2006-01-02 15:04:05 -0700"), Duration{u.settle})
+	}
 	m, err := u.misses.get(inc.ID)
 	switch {
 	case err != nil:
@@ -270,7 +278,8 @@ func (c *Config) neverReportedWhy(a netip.Addr) string {
 // unreported returns the Unreported of the pipeline at now.
 func (p *Pipeline) unreported(now time.Time) (*Unreported, error) {
 	cutoff, limited := reportCutoff(p.cfg, now)
-	return &Unreported{cfg: p.cfg, gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses}, nil
+	return &Unreported{cfg: p.cfg, gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses,
+		now: now, settle: p.settle, zone: p.zone()}, nil
 }
 
 // StoredUnreported is the Unreported of the store st under cfg at now, without a
@@ -281,7 +290,8 @@ func StoredUnreported(cfg *Config, st *store.Store, now time.Time) (*Unreported,
 		return nil, err
 	}
 	cutoff, limited := reportCutoff(cfg, now)
-	return &Unreported{cfg: cfg, gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge, misses: &contactMisses{st: st}}, nil
+	return &Unreported{cfg: cfg, gate: corr, cutoff: cutoff, limited: limited, maxAge: cfg.Policy.MaxAge, misses: &contactMisses{st: st},
+		now: now, settle: cfg.Policy.Settle.Duration, zone: Location(cfg.Reporter.Timezone)}, nil
 }
 
 // newCorrelator builds the correlator of cfg over st, with the never-report networks

@@ -51,6 +51,7 @@ from = "abusewatch@ourorg.example"
 admin = "admin@ourorg.example"
 xarf = true
 [policy]
+settle = "0s"
 mode = "auto"
 cooldown = "0s"
 [summary]

@@ -59,6 +59,7 @@ from = "abusewatch@example.org"
 admin = "root@example.org"
 
 [policy]
+settle = "0s"
 mode = "auto"
 ` + cooldown + `
 

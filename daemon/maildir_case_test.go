@@ -71,6 +71,7 @@ admin = "root@review.example"
 %s
 
 [policy]
+settle = "0s"
 %s
 
 [store]

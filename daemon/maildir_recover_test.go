@@ -75,6 +75,7 @@ transport = "maildir"
 maildir = "`+maildir+`"
 from = "abusewatch@example.org"
 [policy]
+settle = "0s"
 mode = "auto"
 [store]
 path = "`+filepath.Join(dir, "state.db")+`"

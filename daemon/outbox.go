@@ -145,6 +145,15 @@ func (p *Pipeline) settleLocal(r abusewatch.Report, loc string, found bool, now 
 	return nil
 }
 
+// settledAt is when incident inc may be reported under policy.settle: settle after its
+// first event, so that an attack that goes on is still reported settle after it began.
+func settledAt(inc abusewatch.Incident, settle time.Duration) time.Time {
+	if settle <= 0 {
+		return time.Time{}
+	}
+	return inc.First.Add(settle)
+}
+
 // reportBatch is how many unreported incidents one round of Report takes on.
 const reportBatch = 2000
 
@@ -249,6 +258,13 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			return err
 		} else if by != "" {
 			held[inc.ID], heldDigests[inc.ID] = by, store.IncidentDigest(incs[i])
+			continue
+		}
+		if until := settledAt(inc, p.settle); now.Before(until) {
+			// A login from the address read before then holds it (Success, above): the
+			// admin who mistyped a password as the user name logs in a moment later.
+			p.log.Debug("incident waits for policy.settle before its report: a login from its address read meanwhile holds it",
+				"incident", inc.ID, "until", until)
 			continue
 		}
 		var contact abusewatch.Contact

@@ -679,6 +679,12 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, finder *lo
 	}
 	misses := &contactMisses{st: st}
 	for _, inc := range mine {
+		if until := settledAt(inc, cfg.Policy.Settle.Duration); now.Before(until) && !already {
+			// The round writes none before then (Report): a login from the address read
+			// meanwhile holds it.
+			fate = fmt.Sprintf("Its incident %s waits until %s (policy.settle, %s after its first event) for a login from %s, which would hold it; if none comes: %s",
+				inc.ID, stamp(until), cfg.Policy.Settle, addr, fate)
+		}
 		if m, err := misses.get(inc.ID); err != nil {
 			return Preview{}, err
 		} else if m.code == UnreportedWaitsForWider {

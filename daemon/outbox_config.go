@@ -161,6 +161,12 @@ type SummaryConfig struct {
 	Top  int    `toml:"top"`  // rows in each top list
 }
 
+// DefaultSettle is policy.settle unless set: an admin who mistyped logs in within
+// seconds or minutes of the failures, and a report of an attack that goes on still leaves
+// this long after it began. success_lookback (7 days) is how far a login is looked for,
+// far too long to hold every report.
+const DefaultSettle = 10 * time.Minute
+
 // outboxDefaults fills the defaults of the outbox, signing and summary keys.
 func (c *Config) outboxDefaults() {
 	if c.Mail.XARF == nil {
@@ -183,6 +189,9 @@ func (c *Config) outboxDefaults() {
 	}
 	if c.Policy.MaxAge.Duration == 0 && keyLine(c.doc, "policy.max_age") == 0 {
 		c.Policy.MaxAge = Duration{30 * 24 * time.Hour}
+	}
+	if c.Policy.Settle.Duration == 0 && c.unset("policy.settle") {
+		c.Policy.Settle = Duration{DefaultSettle}
 	}
 	if c.Policy.DomainHourlyLimit == nil {
 		c.Policy.DomainHourlyLimit = ptr(5)
@@ -212,7 +221,8 @@ func (c *Config) validateOutbox() error {
 		v        Duration
 		zeroIsOK bool // "0s" means none
 	}{{"mail.retry_min", c.Mail.RetryMin, false}, {"mail.retry_max", c.Mail.RetryMax, false},
-		{"mail.give_up_after", c.Mail.GiveUpAfter, false}, {"policy.cooldown", c.Policy.Cooldown, true}, {"policy.max_age", c.Policy.MaxAge, true}} {
+		{"mail.give_up_after", c.Mail.GiveUpAfter, false}, {"policy.cooldown", c.Policy.Cooldown, true}, {"policy.max_age", c.Policy.MaxAge, true},
+		{"policy.settle", c.Policy.Settle, true}} {
 		if d.v.Duration < 0 {
 			return bad(d.key, "must not be negative, not %s", d.v)
 		}
@@ -222,6 +232,9 @@ func (c *Config) validateOutbox() error {
 	}
 	if c.Mail.RetryMax.Duration < c.Mail.RetryMin.Duration {
 		return bad("mail.retry_max", "%s is shorter than mail.retry_min (%s)", c.Mail.RetryMax, c.Mail.RetryMin)
+	}
+	if c.Policy.MaxAge.Duration > 0 && c.Policy.Settle.Duration >= c.Policy.MaxAge.Duration {
+		return bad("policy.settle", "%s is not shorter than policy.max_age (%s): an incident would be too old to report before it settled", c.Policy.Settle, c.Policy.MaxAge)
 	}
 	if *c.Policy.DomainHourlyLimit < 0 {
 		return bad("policy.domain_hourly_limit", "must be 0 (no limit) or more, not %d", *c.Policy.DomainHourlyLimit)

@@ -14,7 +14,7 @@ import (
 // are marked reported by that report, not mailed again; an incident with a line no
 // report holds is mailed.
 func TestARuleChangeDoesNotReportReportedLinesAgain(t *testing.T) {
-	const rules = "[policy]\nmode = \"auto\"\ncooldown = \"0s\"\ndaily_cap = 0\ndomain_hourly_limit = 0\n[correlate]\nrecurrence_days = 10\n"
+	const rules = "[policy]\nmode = \"auto\"\nsettle = \"0s\"\ncooldown = \"0s\"\ndaily_cap = 0\ndomain_hourly_limit = 0\n[correlate]\nrecurrence_days = 10\n"
 	p := correlatePipeline(t, rules+"threshold = 5\nwindow = \"10m\"\n")
 	a := netip.MustParseAddr("45.134.26.7")
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -29)

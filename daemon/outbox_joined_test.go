@@ -57,6 +57,7 @@ retry_min = "1m"
 retry_max = "10m"
 give_up_after = "1d"
 [policy]
+settle = "0s"
 mode = "auto"
 cooldown = "1h"
 [summary]
@@ -258,6 +259,7 @@ retry_min = "1m"
 retry_max = "10m"
 give_up_after = "1d"
 [policy]
+settle = "0s"
 mode = "auto"
 cooldown = "1h"
 [summary]

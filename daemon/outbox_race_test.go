@@ -40,6 +40,7 @@ tls = "none"
 from = "abusewatch@example.org"
 
 [policy]
+settle = "0s"
 mode = "review"
 
 [store]

@@ -55,6 +55,7 @@ retry_min = "1m"
 retry_max = "10m"
 give_up_after = %q
 [policy]
+settle = "0s"
 mode = %q
 %s
 [summary]

@@ -644,6 +644,7 @@ tls = "none"
 from = "abusewatch@example.org"
 
 [policy]
+settle = "0s"
 mode = "auto"
 
 [store]

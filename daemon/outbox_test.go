@@ -88,6 +88,7 @@ retry_max = "10m"
 give_up_after = "1d"
 
 [policy]
+settle = "0s"
 mode = "` + mode + `"
 ` + policy + `
 

@@ -70,6 +70,7 @@ listen = "127.0.0.1:9733"
 [mail]
 hosts = { web1 = "62.239.1.5", web2 = "10.0.0.2" }
 [policy]
+settle = "0s"
 mode = "observe"
 `)
 	var got []string

@@ -130,6 +130,9 @@ type Pipeline struct {
 	// How long a round of Report may spend on lookups before it leaves the rest of the
 	// list to the next round: half of policy.report_interval; 0: no limit (scan).
 	roundBudget time.Duration
+	// How long after its first event an incident gets no report (policy.settle), so that
+	// a login read meanwhile holds it; 0 (scan, which has read the whole file): none.
+	settle time.Duration
 
 	Counters *Counters // shared with the pipeline a reload replaces
 	// The incidents the last rounds found no contact for, and why (shared like Counters).
@@ -198,6 +201,7 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 		transport:   transport,
 		rules:       rules,
 		roundBudget: cfg.Policy.ReportInterval.Duration / 2,
+		settle:      cfg.Policy.Settle.Duration,
 		Counters:    &Counters{},
 		misses:      &contactMisses{st: st},
 		alerts:      &alertMarks{st: st},

@@ -42,6 +42,7 @@ from = "abusewatch@example.org"
 helo_name = "gw.example.org"
 
 [policy]
+settle = "0s"
 mode = "review"
 
 [store]

@@ -61,6 +61,7 @@ maildir = %q
 from = "abusewatch@example.org"
 
 [policy]
+settle = "0s"
 mode = %q
 %s
 

@@ -114,6 +114,7 @@ from = "abusewatch@example.org"
 admin = "root@example.org"
 
 [policy]
+settle = "0s"
 mode = "auto"
 cooldown = "0s"
 daily_cap = 0

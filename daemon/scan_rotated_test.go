@@ -118,6 +118,7 @@ transport = "maildir"
 maildir = %q
 from = "a@example.org"
 [policy]
+settle = "0s"
 mode = "observe"
 [admin]
 socket = ""

@@ -118,6 +118,7 @@ from = "abusewatch@example.org"
 admin = "root@example.org"
 xarf = true
 [policy]
+settle = "0s"
 mode = "auto"
 cooldown = "0s"
 [summary]

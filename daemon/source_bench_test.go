@@ -78,6 +78,7 @@ transport = "maildir"
 maildir = %q
 from = "a@example.org"
 [policy]
+settle = "0s"
 mode = "observe"
 report_interval = "1h"
 [admin]

@@ -79,6 +79,7 @@ host = "mx2"
 files = ["/var/log/mx2/*"]
 host = "mx9"
 [policy]
+settle = "0s"
 mode = "observe"
 `)
 	host := cfg.sourceHosts()

@@ -205,9 +205,9 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	}
 	// One login makes several incidents Success: the success-after-failure incident
 	// and, beside it, the attack's own (of the address, its /24, their recurrences).
-	// The login is the compromise; the attack stays an attack, with its report (one
-	// reported before the login is an attack whatever else the period holds: the
-	// alert, too, is about the unreported ones).
+	// The login is the compromise; the attack stays an attack, with its report. An
+	// attack whose own incident carries the login (no success-after-failure beside it)
+	// is the compromise, reported or not.
 	var logins []abusewatch.Incident
 	for _, inc := range append(slices.Clone(incs), late...) {
 		if inc.Success && inc.Rule == "success-after-failure" {
@@ -232,15 +232,24 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 			Classes: joinClasses(inc.Classes), Hosts: sanitizeText(strings.Join(inc.Hosts, ", ")),
 			Reported: reportState(reportsOf[inc.ID], inc, why),
 		}
-		if inc.Success && len(reportsOf[inc.ID]) == 0 && !attackOfALogin(inc) {
+		// One reported before its login was read (policy.settle had passed) is listed
+		// too, naming its report, as the alert did at once.
+		if inc.Success && !attackOfALogin(inc) {
 			c, err := compromise(cfg, st, inc)
 			if err != nil {
 				return err
 			}
+			if len(reportsOf[inc.ID]) > 0 {
+				r := reportsOf[inc.ID][0]
+				c.ReportedAlready = fmt.Sprintf("report %s, %s to %s", r.ID, r.State, strings.Join(r.Contact.Emails, ", "))
+			}
 			// A compromise is news in the summary of the period of its newest login:
 			// an attack that goes on after it grows in the next ones, which do not list
 			// the same login again as a possible compromise every morning.
-			if login := newestLogin(c); late || login.IsZero() || !login.Before(from) {
+			// One reported needs its login in the period: an attack reported before a
+			// login mailed in an earlier period (as its own incident) stays an attack.
+			reported := len(reportsOf[inc.ID]) > 0
+			if login := newestLogin(c); late || login.IsZero() && !reported || !login.Before(from) {
 				c.Reported = si.Reported
 				s.Compromises = append(s.Compromises, c)
 				return nil

@@ -193,6 +193,7 @@ maildir = %q
 from = "abusewatch@example.org"
 admin = "root@example.org"
 [policy]
+settle = "0s"
 mode = "observe"
 [summary]
 time = "00:00"

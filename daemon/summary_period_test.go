@@ -69,6 +69,7 @@ from = "abusewatch@example.org"
 admin = "root@example.org"
 
 [policy]
+settle = "0s"
 mode = "` + mode + `"
 cooldown = "0s"
 

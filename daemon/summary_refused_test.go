@@ -37,6 +37,7 @@ admin = "root@example.org"
 retry_min = "1m"
 retry_max = "10m"
 [policy]
+settle = "0s"
 mode = "auto"
 [summary]
 time = "07:00"

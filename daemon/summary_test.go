@@ -42,6 +42,7 @@ from = "abusewatch@example.org"
 admin = "root@example.org"
 
 [policy]
+settle = "0s"
 mode = "review"
 
 [summary]

@@ -97,6 +97,9 @@ type SummaryIncident struct {
 	MoreLogins int // logins found beyond those in Logins
 	Failures   []Line
 	Command    string
+	// ReportedAlready names the report that went to the outside before the login was
+	// read ("report ID, sent to …"); "": none.
+	ReportedAlready string
 }
 
 // Line is a log line shown to the admin, with what the daemon read of it. User, Host
@@ -364,6 +367,7 @@ func (s Summary) sanitized() Summary {
 			out[i].Source, out[i].Classes = sanitize(out[i].Source), sanitize(out[i].Classes)
 			out[i].Hosts, out[i].Reported = sanitize(out[i].Hosts), sanitize(out[i].Reported)
 			out[i].ID, out[i].Command = sanitize(out[i].ID), sanitize(out[i].Command)
+			out[i].ReportedAlready = sanitize(out[i].ReportedAlready)
 			out[i].Logins, out[i].Failures = sanitizedLines(out[i].Logins), sanitizedLines(out[i].Failures)
 		}
 		return out

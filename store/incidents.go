@@ -490,6 +490,7 @@ type IncidentWrite struct {
 	body, head    []byte // head: the incident_last value
 	bodyKey       []byte // where body is stored: first | id
 	adminOnly     bool   // and no login succeeded: never reported outside
+	success       bool   // a login succeeded: on the work list even when reported, for the admin's alert
 }
 
 // NewIncidentWrite encodes inc for PutIncidentWrites.
@@ -513,7 +514,7 @@ func EncodeChanged(inc abusewatch.Incident, stored uint64) (digest uint64, w Inc
 
 func newIncidentWrite(inc abusewatch.Incident, body []byte, digest uint64) IncidentWrite {
 	w := IncidentWrite{id: []byte(inc.ID), key: []byte(inc.Key), addr: addrKey(&inc), body: body, head: incidentHeadValue(inc, digest),
-		adminOnly: inc.AdminOnly && !inc.Success}
+		adminOnly: inc.AdminOnly && !inc.Success, success: inc.Success}
 	w.bodyKey, _ = bodyKey(w.id, w.head)
 	return w
 }
@@ -594,7 +595,9 @@ func putIncidentWrites(tx *bolt.Tx, all []IncidentWrite, now time.Time) error {
 			return err
 		}
 		var err error
-		if reported.Get(w.id) != nil || w.adminOnly {
+		// A login read after the report went is still news to the admin (the outbox's
+		// alert): a reported incident with a login goes on the list as it grows.
+		if reported.Get(w.id) != nil && !w.success || w.adminOnly {
 			err = unreported.Delete(w.id)
 		} else {
 			err = unreported.Put(w.id, nil)
@@ -999,7 +1002,8 @@ func (s *Store) IncidentsIn(p netip.Prefix, since time.Time, limit int) ([]abuse
 }
 
 // UnreportedIncidents returns at most limit (0: all) of the incidents that may be
-// reported outside and have no report yet, oldest first. They are taken in the order of
+// reported outside and have no report yet, and those with a report that a login from
+// their address made possible compromises since (for the admin's alert), oldest first. They are taken in the order of
 // their IDs from the first one after after ("": from the first) on, and from the first
 // again once the end is reached, each at most once. next is the after of the next call:
 // the ID taken last, or "" when this call took them all. The outbox reads the list round
@@ -1033,7 +1037,7 @@ func (s *Store) UnreportedIncidents(after string, limit int) (out []abusewatch.I
 			}
 			taken++
 			next = string(id)
-			if ok && tx.Bucket(bucketReported).Get(id) == nil {
+			if ok && (tx.Bucket(bucketReported).Get(id) == nil || inc.Success) {
 				out = append(out, inc)
 			}
 		}

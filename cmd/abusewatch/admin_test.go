@@ -46,6 +46,7 @@ rdap = false
 network = "3.3.0.0/16"
 emails = ["abuse@cloud.example"]
 [policy]
+settle = "0s"
 mode = "review"
 report_interval = "100ms"
 max_age = "0s" # the lines have fixed dates, and max_age counts back from now

@@ -37,6 +37,7 @@ maildir = "` + filepath.Join(dir, "maildir") + `"
 from = "abusewatch@example.org"
 admin = "root@example.org"
 [policy]
+settle = "0s"
 mode = "auto"
 max_age = "3650d"
 [store]

@@ -127,6 +127,7 @@ tls = "none"
 from = "abusewatch@example.org"
 
 [policy]
+settle = "0s"
 mode = "auto"
 report_interval = "100ms"
 max_age = "0s" # the lines have fixed dates, and max_age counts back from now

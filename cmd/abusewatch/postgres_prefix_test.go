@@ -30,6 +30,7 @@ transport = "maildir"
 maildir = "maildir"
 from = "abusewatch@example.org"
 [policy]
+settle = "0s"
 mode = "observe"
 [store]
 path = "state.db"

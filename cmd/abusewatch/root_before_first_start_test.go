@@ -49,6 +49,7 @@ from = "abusewatch@example.org"
 [lookup]
 rdap = false
 [policy]
+settle = "0s"
 mode = "review"
 [admin]
 socket = "` + filepath.Join(dir, "run", "admin.sock") + `"

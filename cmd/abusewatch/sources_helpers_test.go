@@ -85,6 +85,7 @@ maildir = "` + filepath.Join(dir, "maildir") + `"
 from = "abusewatch@example.org"
 
 [policy]
+settle = "0s"
 mode = "observe"
 
 [admin]
