@@ -525,12 +525,15 @@ type loginMemory struct {
 	keep time.Duration // how far back from the newest batch it keeps them
 	at   map[netip.Prefix]loginSpan
 	kept int // len(at) after the last let-go
+	// users are the logins by account, oldest first: one for an account that failed
+	// on a new address says it may be our own user (typedElsewhere).
+	users map[string][]userLogin
 }
 
 type loginSpan struct{ first, last time.Time }
 
 func (c *Correlator) newLoginMemory(from time.Time) *loginMemory {
-	m := &loginMemory{from: from, keep: c.opts.SuccessLookback + c.lookback(), at: map[netip.Prefix]loginSpan{}}
+	m := &loginMemory{from: from, keep: c.opts.SuccessLookback + c.lookback(), at: map[netip.Prefix]loginSpan{}, users: map[string][]userLogin{}}
 	if m.keep > 0 && c.counters != nil && !from.IsZero() {
 		// Most stores hold no login in the days before (the every-event counters
 		// say so in one read): then no incident needs to read the store for one.
@@ -577,12 +580,27 @@ func (m *loginMemory) add(batch []abusewatch.Event, g *batchGroups) {
 			l.last = t
 		}
 		m.at[a] = l
+		if e := batch[s.at]; e.User != "" {
+			ls := append(m.users[e.User], userLogin{e.Addr.Unmap(), e.Time, e})
+			if len(ls) > 64 { // an account that logs in all day: keep what is recent
+				horizon := e.Time.Add(-m.keep)
+				ls = slices.DeleteFunc(ls, func(l userLogin) bool { return l.at.Before(horizon) })
+			}
+			m.users[e.User] = ls
+		}
 	}
 	if len(m.at) > 2*m.kept+1024 {
 		horizon := g.all.to.Add(-m.keep)
 		for a, l := range m.at {
 			if l.last.Before(horizon) {
 				delete(m.at, a)
+			}
+		}
+		for u, ls := range m.users {
+			if ls = slices.DeleteFunc(ls, func(l userLogin) bool { return l.at.Before(horizon) }); len(ls) == 0 {
+				delete(m.users, u)
+			} else {
+				m.users[u] = ls
 			}
 		}
 		m.kept = len(m.at)
@@ -1060,9 +1078,16 @@ func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) (
 					inc = c.namedOnly(inc, counted)
 				}
 			}
+			if err := c.typedElsewhere(&inc); err != nil {
+				return fmt.Errorf("correlate %s: %w", r.key, err)
+			}
 			out = append(out, inc)
 		case !growing && len(cur) > 0:
-			out = append(out, c.build(r, cur, success))
+			inc := c.build(r, cur, success)
+			if err := c.typedElsewhere(&inc); err != nil {
+				return fmt.Errorf("correlate %s: %w", r.key, err)
+			}
+			out = append(out, inc)
 		}
 		cur, growing, following, success = nil, false, false, false
 		return nil

@@ -168,7 +168,8 @@ const (
 	UnreportedCompromise    = "possible-compromise" // a login from it succeeded
 	UnreportedRateAnomaly   = "rate-anomaly"        // for the admin only
 	UnreportedNetworkTooFew = "network-too-few-reportable"
-	UnreportedAdminOnly     = "admin-only" // probes or spoofable packets only
+	UnreportedAdminOnly     = "admin-only"         // probes or spoofable packets only
+	UnreportedOwnUser       = "own-user-elsewhere" // like a user of ours mistyping: its accounts logged in from elsewhere
 	UnreportedNeverReport   = "never-report"
 	UnreportedTooOld        = "too-old"        // policy.max_age
 	UnreportedDoNotContact  = "do-not-contact" // [[do_not_contact]]
@@ -214,6 +215,15 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 		return "", ""
 	case inc.Success:
 		return UnreportedCompromise, "a login from it succeeded (possible compromise): never reported outside, check it yourself"
+	case len(correlate.LoginsElsewhere(inc)) > 0:
+		why := "for you only: it looks like a user of ours mistyping on a new address (a few failures, every account it failed on logged in from elsewhere within minutes):"
+		for i, l := range correlate.LoginsElsewhere(inc) {
+			if i > 0 {
+				why += ";"
+			}
+			why += fmt.Sprintf(" failures for %s from %s, who logged in from %s at %s", sanitizeText(l.User), inc.Addr.Unmap(), l.Addr.Unmap(), l.Time.UTC().Format(time.RFC3339))
+		}
+		return UnreportedOwnUser, why + "; check it yourself"
 	case inc.AdminOnly && inc.Rule == "rate-anomaly":
 		return UnreportedRateAnomaly, "a rate anomaly is for you only, never reported outside"
 	case inc.AdminOnly && inc.Rule == "network" && correlate.OneHost(inc.Network):

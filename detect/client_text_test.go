@@ -55,7 +55,7 @@ func TestUnknownAddressWhereProgramsWriteIt(t *testing.T) {
 		addr string
 		port uint16
 	}{
-		{"Dec  7 10:00:01 mx1 postfix/smtpd[1]: 4F2A81C0123: client=unknown[203.0.113.7], sasl_method=PLAIN, sasl_username=bob", "203.0.113.7", 0},
+		{"Dec  7 10:00:01 mx1 postfix/smtpd[1]: 4F2A81C0123: client=unknown[203.0.113.7], orig_queue_id=1B2C3D, orig_client=x[192.0.2.9]", "203.0.113.7", 0},
 		{"Dec  7 10:00:01 mx1 postfix/smtpd[1]: lost connection after STARTTLS from mail.example.org[2001:db8::7]", "2001:db8::7", 0},
 		{"Dec  7 10:00:01 mx1 postfix/smtpd[1]: warning: unknown[203.0.113.7]: something new", "203.0.113.7", 0},
 		{"Dec  7 10:00:01 mx1 postfix/postscreen[1]: NOQUEUE: reject: RCPT from [203.0.113.7]:4242: 450 4.3.2 Service currently unavailable; from=<a@b.example>, to=<c@d.example>, proto=ESMTP, helo=<x>", "203.0.113.7", 0},

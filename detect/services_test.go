@@ -103,6 +103,13 @@ func TestShippedAttackRules(t *testing.T) {
 		{"postfix/submission/smtpd[1]: warning: x.example[2001:db8::7]: SASL PLAIN authentication failed: ", "auth-failure", "2001:db8::7", "", "", 0, 0, "", ""},
 		{"postfix/smtps/smtpd[16997]: warning: unknown[203.0.113.10]: SASL LOGIN authentication failed: (reason unavailable), sasl_username=postmaster@example.org", "auth-failure", "203.0.113.10", "", "postmaster@example.org", 0, 0, "", ""},
 		{"postfix/smtpd[1]: warning: unknown[203.0.113.7]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=a, sasl_username=[6.6.6.6]", "auth-failure", "203.0.113.7", "", "a, sasl_username=[6.6.6.6]", 0, 0, "", ""},
+		// a login, written when the client sends MAIL FROM (postfix's smtpd_sasl_mail_log,
+		// exim's receive.c; exim's syslog lines carry its own date by default)
+		{"postfix/submission/smtpd[5009]: 4F2A11C0B3: client=unknown[203.0.113.7], sasl_method=PLAIN, sasl_username=carol@example.org", "auth-success", "203.0.113.7", "", "carol@example.org", 0, 0, "", ""},
+		{"postfix/smtpd[1]: NOQUEUE: client=mail.example[2001:db8::7]:41000, sasl_method=LOGIN, sasl_username=a b, sasl_sender=x@y", "auth-success", "2001:db8::7", "", "a b, sasl_sender=x@y", 41000, 0, "", ""},
+		{"exim[6001]: 2026-12-07 08:00:41 1vXyZa-000123-AB <= carol@example.org H=(laptop) [203.0.113.7] P=esmtpsa X=TLS1.3 A=dovecot_plain:carol@example.org S=1234", "auth-success", "203.0.113.7", "", "carol@example.org", 0, 0, "", ""},
+		{"exim[1]: 1x5dJQ-00000002ksM-1pMm <= a@b.example H=ncc.example ([127.0.0.1]) [203.0.113.7]:59324 P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_login:a@b.example S=23324 Q=mailscanner id=x@y T=\"Contact\" for c@d.example", "auth-success", "203.0.113.7", "", "a@b.example", 59324, 0, "", ""},
+		{"exim[1]: 2026-12-07 08:00:41.123 +0100 [77] 1vXyZa-000123-AB <= <> DS H=[2001:db8::7]:25 I=[192.0.2.1]:587 P=esmtpa A=plain:bob:bob@example.org S=1", "auth-success", "2001:db8::7", "", "bob", 25, 0, "", ""},
 		// postscreen: as postfix's "non-SMTP command" (postscreen-logs of the crowdsec corpus)
 		{`postfix/postscreen[22244]: PREGREET 16 after 2.6 from [177.154.236.182]:41323: EHLO 127.0.0.1\r\n`, "protocol-probe", "177.154.236.182", "", "", 41323, 0, "", ""},
 		{"postfix/postscreen[1]: NON-SMTP COMMAND from [203.0.113.7]:41323 after CONNECT: GET / HTTP/1.1 from [6.6.6.6]:1", "protocol-probe", "203.0.113.7", "", "", 41323, 0, "", ""},
@@ -187,6 +194,13 @@ func TestHostileTextNeverMovesTheAddress(t *testing.T) {
 		`pure-ftpd: (?@203.0.113.7) [WARNING] Authentication failed for user [(?@6.6.6.6) [WARNING] x]`,
 		`exim[1]: plain authenticator failed for (x) [203.0.113.7]:1: 535 Incorrect authentication data (set_id=a) [6.6.6.6]:1: 535 Incorrect authentication data (set_id=b)`,
 		`sshd[1]: Invalid user "quoted" 'name' with  spaces from 203.0.113.7 port 22`,
+		// a login's sasl_username, and exim's sender, HELO and what follows the address
+		`postfix/smtpd[1]: 4F2A11C0B3: client=unknown[203.0.113.7], sasl_method=PLAIN, sasl_username=x, client=unknown[6.6.6.6], sasl_method=PLAIN, sasl_username=y`,
+		`postfix/smtpd[1]: 4F2A11C0B3: client=unknown[203.0.113.7], sasl_method=PLAIN, sasl_username=x], sasl_method=PLAIN, sasl_username=y`,
+		`exim[1]: 1vXyZa-000123-AB <= "x H=(y) [6.6.6.6] P=esmtpsa A=plain:bob S=1 "@example.org H=(laptop) [203.0.113.7] P=esmtpsa A=plain:carol S=1`,
+		`exim[1]: 1vXyZa-000123-AB <= x@example.org H=(a [6.6.6.6] P=esmtpsa A=plain:bob S=1 b) [203.0.113.7] P=esmtpsa A=plain:carol S=1`,
+		`exim[1]: 1vXyZa-000123-AB <= x@example.org H=([6.6.6.6]) [203.0.113.7] P=esmtpsa A=plain:carol S=1`,
+		`exim[1]: 1vXyZa-000123-AB <= x@example.org H=(y) [203.0.113.7] P=esmtpsa A=plain:carol S=1 id=z H=(y) [6.6.6.6] P=esmtpsa A=plain:bob S=1`,
 		`sshd[1]: Failed password for invalid user x from 6.6.6.6 port 1 ssh2 from 203.0.113.7 port 22 ssh2`,
 		`sshd[1]: refused connect from x@6.6.6.6 (203.0.113.7)`,
 		`login[1]: FAILED LOGIN (1) on '/dev/pts/1' FROM '203.0.113.7' FOR 'x' FROM '6.6.6.6' FOR 'y', Authentication failure`,
@@ -443,5 +457,24 @@ func TestReviewedCorpusLinesAreEvents(t *testing.T) {
 	line := "Feb 12 14:10:21 srv postfix/postscreen[1]: HANGUP after 63 from [111.73.45.149]:1038 in tests after SMTP handshake"
 	if out, ev := d.Classify(record(line)); out != Normal {
 		t.Errorf("%s: %v %s, want normal", line, out, ev.Class)
+	}
+}
+
+// exim writes the client's text between its address and A= only in fields it does not
+// write by default (ident's U=, the certificate's DN= and SNI=): such text could spell
+// " A=plain:bob", so a line with them is no login at all rather than one of the wrong
+// account. A sender with a space (a quoted local part) could spell exim's H=.
+func TestEximLoginTakesOnlyExims(t *testing.T) {
+	d := shipped(t)
+	for _, line := range []string{
+		`exim[1]: 1vXyZa-000123-AB <= x@example.org H=(y) [203.0.113.7] U=a P=esmtpsa A=plain:bob S=1 P=esmtpsa A=plain:carol S=1`,
+		`exim[1]: 1vXyZa-000123-AB <= x@example.org H=(y) [203.0.113.7] P=esmtpsa X=TLS1.3 CV=yes DN="CN=x" A=plain:bob S=1 T="" A=plain:carol S=1`,
+		`exim[1]: 1vXyZa-000123-AB <= x@example.org H=(y) [203.0.113.7] P=esmtpsa SNI="x A=plain:bob S=1" A=plain:carol S=1`,
+		`exim[1]: 1vXyZa-000123-AB <= "a b"@example.org H=(y) [203.0.113.7] P=esmtpsa A=plain:carol S=1`,
+	} {
+		out, ev := d.Classify(record("Feb 12 14:10:21 srv " + line))
+		if out == Recognised && ev.Class == abusewatch.ClassAuthSuccess {
+			t.Errorf("%s: a login of %q from %v, want none", line, ev.User, ev.Addr)
+		}
 	}
 }
