@@ -123,6 +123,9 @@ func TestShippedAttackRules(t *testing.T) {
 		{"sendmail[1]: 2ABCD: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=admin, relay=x.example [203.0.113.7]", "auth-failure", "203.0.113.7", "", "", 0, 0, "", ""},
 		{"sendmail[1]: AUTH failure (PLAIN): authentication failure (-13) SASL(-13): user=admin, relay=[IPv6:2001:db8::7] (may be forged)", "auth-failure", "2001:db8::7", "", "", 0, 0, "", ""},
 		{"exim[1]: dovecot_login authenticator failed for (helo) [203.0.113.7]:55379: 535 Incorrect authentication data (set_id=admin)", "auth-failure", "203.0.113.7", "", "admin", 55379, 0, "", ""},
+		// through syslog, with exim's own date (syslog_timestamp) and +pid: login41 found them missed
+		{"exim[6001]: 2026-12-07 08:00:41 dovecot_login authenticator failed for (helo) [203.0.113.7]:55379: 535 Incorrect authentication data (set_id=admin)", "auth-failure", "203.0.113.7", "", "admin", 55379, 0, "", ""},
+		{"exim[6001]: 2026-12-07 08:00:41.123 +0100 [77] plain authenticator failed for [203.0.113.7]:1: 535 Incorrect authentication data", "auth-failure", "203.0.113.7", "", "", 1, 0, "", ""},
 		{"dovecot: imap-login: Disconnected (auth failed, 1 attempts in 6 secs): user=<a@b.c>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS, session=<x>", "auth-failure", "203.0.113.7", "", "a@b.c", 0, 0, "", ""},
 		{"dovecot: auth-worker(2): pam(a@b.c,203.0.113.7): pam_authenticate() failed: Authentication failure (password mismatch?)", "auth-failure", "203.0.113.7", "", "a@b.c", 0, 0, "", ""},
 		{"dovecot: auth: passwd-file(nobody,203.0.113.7,<x>): unknown user", "invalid-user", "203.0.113.7", "", "nobody", 0, 0, "", ""},
