@@ -130,11 +130,29 @@ func (c *rv21Case) scan(t *testing.T, bursts ...string) {
 // it: the subject, the memo and the X-ARF parts with their evidence decoded.
 func (c *rv21Case) mails(t *testing.T) []string {
 	t.Helper()
+	var out []string
+	for _, m := range c.messages(t) {
+		if to := m.header.Get("To"); to != "<root@review.example>" {
+			out = append(out, "To: "+to+"\n"+mailText(t, m.raw))
+		}
+	}
+	return out
+}
+
+// maildirMessage is one mail file of a case's maildir: its bytes and its header.
+type maildirMessage struct {
+	raw    []byte
+	header mail.Header
+}
+
+// messages are the mails in c's maildir, in the order of their file names.
+func (c *rv21Case) messages(t *testing.T) []maildirMessage {
+	t.Helper()
 	files, err := filepath.Glob(filepath.Join(c.dir, "maildir", "new", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []maildirMessage
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -144,11 +162,7 @@ func (c *rv21Case) mails(t *testing.T) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		to := m.Header.Get("To")
-		if to == "<root@review.example>" {
-			continue
-		}
-		out = append(out, "To: "+to+"\n"+mailText(t, b))
+		out = append(out, maildirMessage{b, m.Header})
 	}
 	return out
 }

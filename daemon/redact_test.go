@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"bytes"
 	"fmt"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,24 +71,12 @@ func (c *rv21Case) scanRedactLog(t *testing.T) {
 	}
 }
 
-// headers are the To and Subject of every report in c's maildir, sorted.
+// headers are the To, Subject and Reply-To of every mail in c's maildir, sorted.
 func (c *rv21Case) headers(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(c.dir, "maildir", "new", "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := mail.ReadMessage(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m.Header.Get("To")+" | "+m.Header.Get("Subject")+" | "+m.Header.Get("Reply-To"))
+	for _, m := range c.messages(t) {
+		out = append(out, m.header.Get("To")+" | "+m.header.Get("Subject")+" | "+m.header.Get("Reply-To"))
 	}
 	slices.Sort(out)
 	return out
