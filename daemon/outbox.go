@@ -1262,10 +1262,26 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	for _, inc := range stored {
 		byID[inc.ID] = inc
 	}
+	var logins []string // the sources from which a login succeeded since r was written
 	for _, id := range r.Incidents {
 		inc, found := byID[id]
 		if !found { // pardoned: forgotten with its network
 			never = append(never, "incident "+id)
+			continue
+		}
+		if inc.Success {
+			// A login read after r was written (queued for a retry, a cooldown or a
+			// limit, or waiting for approval): the failures may be the admin's own
+			// typing, a password typed as the user name among them, and the login a
+			// possible compromise, which is never reported outside. policy.settle
+			// held only the writing (review 42 H1: a relay's 451, then the login, then
+			// the report went with the password in it).
+			source := inc.Addr.String()
+			if inc.AboutNetwork() || !inc.Addr.IsValid() {
+				source = inc.Network.String()
+			}
+			never = append(never, source)
+			logins = append(logins, source)
 			continue
 		}
 		trimmed, leftOut, ok := reportableThrough(p.correlator, inc)
@@ -1492,6 +1508,9 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 		if len(notHers) == 0 {
 			reason = "every source it names is now never reported (exclude, pardon or policy.never_report)"
 		}
+		if len(logins) > 0 && len(logins) == len(never) && len(notHers) == 0 {
+			reason = "a login from " + strings.Join(logins, ", ") + " succeeded after it was written: a possible compromise (mailed to you), never reported outside"
+		}
 		if len(joinedIDs) > 0 {
 			reason += "; its sources joined report " + strings.Join(joinedIDs, ", ")
 		}
@@ -1514,6 +1533,9 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	reason := fmt.Sprintf("not sent to %s: %s; written again as %s", strings.Join(unsentTo(r), ", "), why, nr.ID)
 	if len(notHers) == 0 {
 		reason = fmt.Sprintf("named sources now never reported (%s): written again without them as %s", strings.Join(never, ", "), nr.ID)
+	}
+	if len(logins) > 0 {
+		reason += fmt.Sprintf(" (a login from %s succeeded after it was written: a possible compromise, never reported outside)", strings.Join(logins, ", "))
 	}
 	added, err := p.store.ReplaceReport(r.ID, reason, now, nr, digests)
 	if errors.Is(err, store.ErrIncidentsChanged) {

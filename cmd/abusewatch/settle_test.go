@@ -240,3 +240,43 @@ func readAll(t *testing.T, m *mail.Message) string {
 	}
 	return string(b)
 }
+
+// Review 42 H1: policy.settle holds only the writing of a report. One written before
+// the login was read, and not sent yet (waiting for approval here; in auto mode, for a
+// retry, a cooldown or a limit), went all the same once approved: the password typed
+// as the user name with it. A login read since it was written takes its source out:
+// the report is rejected when nothing else is left (at the next round, before anyone
+// approves it), and nothing reaches the desk.
+func TestAReportWaitingWhenTheLoginIsReadIsNeverSent(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	appendFile(t, logFile, "")
+	cfg := writeSettleConfig(t, dir, logFile, "0s")
+	doc, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(doc), `mode = "auto"`, `mode = "review"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir, "run", "--config", cfg)
+	d.waitLog(t, "admin socket ready")
+
+	appendFile(t, logFile, mistypedLines(time.Now()))
+	line := d.waitLog(t, "report written", "state=pending-approval")
+	id := strings.Fields(line[strings.Index(line, " id=")+len(" id="):])[0]
+
+	appendFile(t, logFile, loginLine(time.Now()))
+	d.waitLog(t, "report not sent", "succeeded after it was written")
+	d.waitLog(t, "possible compromise mailed to the admin")
+	if stdout, stderr, code := runBinary(t, dir, "report", "approve", "--config", cfg, id); code == 0 || !strings.Contains(stderr, "is rejected") {
+		t.Errorf("report approve: exit %d, want it refused as rejected\n%s%s", code, stdout, stderr)
+	}
+	if desk := maildirMessages(t, dir)["abuse@broadband.example"]; len(desk) != 0 {
+		t.Errorf("%d mails to the desk, want none: the login was read before the report went", len(desk))
+	}
+	stdout, stderr, code := runBinary(t, dir, "report", "show", "--config", cfg, id)
+	if code != 0 || !strings.Contains(stdout, "rejected") {
+		t.Errorf("report show: exit %d, want it rejected:\n%s%s", code, stdout, stderr)
+	}
+}
