@@ -190,8 +190,23 @@ type Unreported struct {
 	maxAge  Duration
 	misses  *contactMisses // nil: no round ran here
 	now     time.Time
-	settle  time.Duration // policy.settle; 0: none (scan)
-	zone    *time.Location
+	settle  time.Duration // policy.settle; 0: none
+	// readWhole: the incidents a scan made or grew, which policy.settle does not hold.
+	readWhole map[string]bool
+	zone      *time.Location
+}
+
+// firstStored is when inc was first stored (zero: not known), read only when
+// policy.settle is set.
+func (u *Unreported) firstStored(inc abusewatch.Incident) time.Time {
+	if u.settle <= 0 || u.misses == nil || u.misses.st == nil {
+		return time.Time{}
+	}
+	stored, err := u.misses.st.FirstStored([]string{inc.ID})
+	if err != nil {
+		return time.Time{}
+	}
+	return stored[inc.ID]
 }
 
 // Incident says why inc is not reported, the weightiest reason first (a possible
@@ -249,8 +264,8 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 	if u.limited && inc.Last.Before(u.cutoff) {
 		return UnreportedTooOld, fmt.Sprintf("it ended more than policy.max_age (%s) ago", u.maxAge)
 	}
-	if until := settledAt(inc, u.settle); u.now.Before(until) {
-		return UnreportedSettling, fmt.Sprintf("waits until %s (policy.settle, %s after its first event) for a login from its address, which would hold it: its report is written at the first round after that",
+	if until := settledAt(inc, u.firstStored(inc), u.settle); u.now.Before(until) && !u.readWhole[inc.ID] {
+		return UnreportedSettling, fmt.Sprintf("waits until %s (policy.settle, %s after its first event, or after it was stored when that was later) for a login from its address, which would hold it: its report is written at the first round after that",
 			until.In(u.zone).Format("2006-01-02 15:04:05 -0700"), Duration{u.settle})
 	}
 	m, err := u.misses.get(inc.ID)
@@ -289,7 +304,15 @@ func (c *Config) neverReportedWhy(a netip.Addr) string {
 func (p *Pipeline) unreported(now time.Time) (*Unreported, error) {
 	cutoff, limited := reportCutoff(p.cfg, now)
 	return &Unreported{cfg: p.cfg, gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses,
-		now: now, settle: p.settle, zone: p.zone()}, nil
+		now: now, settle: p.settle, readWhole: p.readWhole(), zone: p.zone()}, nil
+}
+
+// readWhole is the incidents a scan made or grew (nil but in a scan's pipeline).
+func (p *Pipeline) readWhole() map[string]bool {
+	if !p.scanned {
+		return nil
+	}
+	return p.touched
 }
 
 // StoredUnreported is the Unreported of the store st under cfg at now, without a

@@ -145,13 +145,31 @@ func (p *Pipeline) settleLocal(r abusewatch.Report, loc string, found bool, now 
 	return nil
 }
 
-// settledAt is when incident inc may be reported under policy.settle: settle after its
-// first event, so that an attack that goes on is still reported settle after it began.
-func settledAt(inc abusewatch.Incident, settle time.Duration) time.Time {
+// settledAt is when incident inc, first stored at stored (zero: not known), may be
+// reported under policy.settle: settle after its first event, so that an attack that
+// goes on is still reported settle after it began; or after it was first stored, when
+// that was later: the lines of a backlog (a first start, a restart after a stop) or of
+// a host whose clock is behind are dated long before they are read, and a login the
+// log holds a moment after the failures is read after them (review 42 H2: the report
+// with the password typed as the user name went a second before the login was read).
+func settledAt(inc abusewatch.Incident, stored time.Time, settle time.Duration) time.Time {
 	if settle <= 0 {
 		return time.Time{}
 	}
+	if stored.After(inc.First) {
+		return stored.Add(settle)
+	}
 	return inc.First.Add(settle)
+}
+
+// waitsForLogin says whether policy.settle still holds inc's report at now: not for an
+// incident a scan made or grew (read whole, a login in its files was read with it).
+func (p *Pipeline) waitsForLogin(inc abusewatch.Incident, stored time.Time, now time.Time) (until time.Time, waits bool) {
+	if p.scanned && p.touched[inc.ID] {
+		return time.Time{}, false
+	}
+	until = settledAt(inc, stored, p.settle)
+	return until, now.Before(until)
 }
 
 // reportBatch is how many unreported incidents one round of Report takes on.
@@ -192,6 +210,15 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 	if len(incs) == 0 {
 		// Nothing new; another login from an address mailed about may be.
 		return p.alertCompromises(ctx, nil, now)
+	}
+	// When each was first stored: policy.settle counts from then for a backlog.
+	ids := make([]string, len(incs))
+	for i := range incs {
+		ids[i] = incs[i].ID
+	}
+	stored, err := p.store.FirstStored(ids)
+	if err != nil {
+		return err
 	}
 	type party struct {
 		contact   abusewatch.Contact
@@ -260,7 +287,7 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 			held[inc.ID], heldDigests[inc.ID] = by, store.IncidentDigest(incs[i])
 			continue
 		}
-		if until := settledAt(inc, p.settle); now.Before(until) {
+		if until, waits := p.waitsForLogin(inc, stored[inc.ID], now); waits {
 			// A login from the address read before then holds it (Success, above): the
 			// admin who mistyped a password as the user name logs in a moment later.
 			p.log.Debug("incident waits for policy.settle before its report: a login from its address read meanwhile holds it",

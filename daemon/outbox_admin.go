@@ -678,11 +678,19 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, finder *lo
 		}
 	}
 	misses := &contactMisses{st: st}
+	ids := make([]string, len(mine))
+	for i := range mine {
+		ids[i] = mine[i].ID
+	}
+	stored, err := st.FirstStored(ids)
+	if err != nil {
+		return Preview{}, err
+	}
 	for _, inc := range mine {
-		if until := settledAt(inc, cfg.Policy.Settle.Duration); now.Before(until) && !already {
+		if until := settledAt(inc, stored[inc.ID], cfg.Policy.Settle.Duration); now.Before(until) && !already {
 			// The round writes none before then (Report): a login from the address read
 			// meanwhile holds it.
-			fate = fmt.Sprintf("Its incident %s waits until %s (policy.settle, %s after its first event) for a login from %s, which would hold it; if none comes: %s",
+			fate = fmt.Sprintf("Its incident %s waits until %s (policy.settle, %s after its first event, or after it was stored when that was later) for a login from %s, which would hold it; if none comes: %s",
 				inc.ID, stamp(until), cfg.Policy.Settle, addr, fate)
 		}
 		if m, err := misses.get(inc.ID); err != nil {

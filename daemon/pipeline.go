@@ -131,8 +131,11 @@ type Pipeline struct {
 	// list to the next round: half of policy.report_interval; 0: no limit (scan).
 	roundBudget time.Duration
 	// How long after its first event an incident gets no report (policy.settle), so that
-	// a login read meanwhile holds it; 0 (scan, which has read the whole file): none.
+	// a login read meanwhile holds it (settledAt).
 	settle time.Duration
+	// scanned: a scan's pipeline, whose incidents made or grown (touched) were read
+	// whole: policy.settle does not hold them; it holds those the daemon left waiting.
+	scanned bool
 
 	Counters *Counters // shared with the pipeline a reload replaces
 	// The incidents the last rounds found no contact for, and why (shared like Counters).

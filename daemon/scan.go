@@ -68,7 +68,7 @@ type ScannedFile struct {
 // lookups need: there is no next round to leave them to.
 func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([]ScannedFile, error) {
 	p.since, p.roundBudget = since, 0
-	p.settle = 0 // a login after the attack is in the files read, if it came at all
+	p.scanned = true // a login after the attack is in the files read, if it came at all (waitsForLogin)
 	defer func() { p.since = time.Time{} }()
 	if oneSource(files) {
 		// One file and its rotated copies: no record comes twice (recordCopies).

@@ -280,3 +280,50 @@ func TestAReportWaitingWhenTheLoginIsReadIsNeverSent(t *testing.T) {
 		t.Errorf("report show: exit %d, want it rejected:\n%s%s", code, stdout, stderr)
 	}
 }
+
+// Review 42 H2: policy.settle counted from the first event's time alone, so a backlog
+// (the lines written while the daemon was stopped, read at its start) was past it at
+// once, and the report went a moment before the login the log held after the failures
+// was read. It counts from when the incident was first stored, when that is later.
+func TestABacklogReadAtStartWaitsTheSettleTimeFromWhenItWasRead(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	start := time.Now().Add(-time.Hour)
+	appendFile(t, logFile, mistypedLines(start))
+	cfg := writeSettleConfig(t, dir, logFile, "10m")
+	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	held := []string{"waits for policy.settle"}
+	sent := []string{"report written", "to=abuse@broadband.example"}
+	if l := d.waitFor(t, "a round's word on the incident", 30*time.Second, func(l string) bool {
+		return containsAll(l, held) || containsAll(l, sent)
+	}); containsAll(l, sent) {
+		t.Fatalf("the backlog's report was written at once, an hour after its first event but a moment after it was read: %s", l)
+	}
+	if inc := incidentOf(t, dir, cfg); inc["unreported_code"] != "settling" {
+		t.Errorf("incidents says %v (%v), want settling", inc["unreported_code"], inc["unreported"])
+	}
+}
+
+// Review 42 M2: a scan wrote the reports of every incident the stopped daemon had left
+// waiting for policy.settle, whatever it read (one line of another file). Only what the
+// scan made or grew, read whole, goes without the wait.
+func TestAScanLeavesTheDaemonsSettlingIncidentsWaiting(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	appendFile(t, logFile, "")
+	cfg := writeSettleConfig(t, dir, logFile, "1h")
+	d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
+	d.waitLog(t, "admin socket ready")
+	appendFile(t, logFile, mistypedLines(time.Now()))
+	d.waitLog(t, "waits for policy.settle")
+	d.stop(t)
+
+	other := filepath.Join(dir, "other.log")
+	appendFile(t, other, time.Now().UTC().Format(time.RFC3339)+" web1 CRON[1]: pam_unix(cron:session): session opened for user root by (uid=0)\n")
+	if stdout, stderr, code := runBinary(t, dir, "scan", "--config", cfg, other); code != 0 {
+		t.Fatalf("scan: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if n := len(maildirMessages(t, dir)["abuse@broadband.example"]); n != 0 {
+		t.Errorf("the scan of another file sent %d reports of the daemon's settling incident; want none", n)
+	}
+}
