@@ -32,6 +32,12 @@ import (
 // waits that long at most before it is dated.
 const syslogSettle = 3 * time.Second
 
+// maxSyslogHold is how long a host's messages are held at most, however their offsets
+// go on rising: a sender dating each message a little further ahead (or anyone who can
+// put a line naming the host into a relay) held the host's messages for as long as it
+// went on (review 42 M3).
+const maxSyslogHold = 30 * time.Second
+
 // syslogClockMemory is how long a host's offset is kept after a message last told it.
 const syslogClockMemory = 10 * time.Minute
 
@@ -65,6 +71,7 @@ type hostClock struct {
 	ahead  time.Duration
 	told   time.Time // when a message last told it (arrived with about that offset)
 	raised time.Time // when a held message last said more
+	since  time.Time // when the first of held arrived
 	held   []heldLine
 }
 
@@ -89,8 +96,9 @@ func (c *syslogClocks) date(peer netip.Addr, host string, excess time.Duration, 
 		hc = nil
 	}
 	if hc != nil && len(hc.held) > 0 {
-		// A flush goes on: the host's messages wait in their order.
-		if excess > hc.ahead+clockJitter {
+		// A flush goes on: the host's messages wait in their order. A time more than a
+		// day ahead tells no offset, here either.
+		if excess > hc.ahead+clockJitter && excess <= maxBacklogAhead {
 			hc.ahead, hc.raised = excess, read
 		}
 		if c.held < maxHeldLines {
@@ -127,7 +135,7 @@ func (c *syslogClocks) date(peer netip.Addr, host string, excess time.Duration, 
 		hc.ahead, hc.told = excess, read
 		return []sourceLine{aheadBy(l, host, excess, excess)}
 	}
-	hc.ahead, hc.told, hc.raised = excess, read, read
+	hc.ahead, hc.told, hc.raised, hc.since = excess, read, read, read
 	hc.held = append(hc.held, heldLine{l, host, excess})
 	c.held++
 	return nil
@@ -141,7 +149,7 @@ func (c *syslogClocks) settled(now time.Time) []sourceLine {
 	var out []sourceLine
 	for key, hc := range c.of {
 		switch {
-		case len(hc.held) > 0 && now.Sub(hc.raised) >= c.settle:
+		case len(hc.held) > 0 && (now.Sub(hc.raised) >= c.settle || now.Sub(hc.since) >= maxSyslogHold):
 			out = append(out, c.release(hc)...)
 		case len(hc.held) == 0 && now.Sub(hc.told) > syslogClockMemory:
 			delete(c.of, key)
@@ -184,13 +192,18 @@ func aheadBy(l sourceLine, host string, excess, ahead time.Duration) sourceLine 
 }
 
 // releaseHeld sends the held messages of the hosts that settled, until ctx ends. What is
-// held then is lost, as the messages in flight are.
+// held then is lost, as the messages in flight are: counted as errors and warned of.
 func (l *syslogListener) releaseHeld(ctx context.Context) {
 	tick := time.NewTicker(l.clocks.settle / 4)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			if n := l.clocks.drop(); n > 0 {
+				l.c.fail(int64(n), "messages of hosts whose clocks are ahead, held for their offset, lost at the stop")
+				l.d.log.Warn("syslog: messages of hosts whose clocks are ahead were held to be dated by their offset, and are lost at the stop (a relay's flush; its sender does not send them again)",
+					"lost", n)
+			}
 			return
 		case now := <-tick.C:
 			for _, line := range l.clocks.settled(now) {
@@ -207,3 +220,15 @@ func (l *syslogListener) releaseHeld(ctx context.Context) {
 // known says whether any host's offset is known: a message not ahead of a host whose
 // messages are held must wait in their order.
 func (c *syslogClocks) known() bool { return c.hosts.Load() > 0 }
+
+// drop forgets every held message and returns how many there were.
+func (c *syslogClocks) drop() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.held
+	for _, hc := range c.of {
+		hc.held = nil
+	}
+	c.held = 0
+	return n
+}

@@ -51,3 +51,32 @@ func TestASyslogHostsOffsetMovesNoOtherMessage(t *testing.T) {
 		t.Errorf("released %+v; want it dated 2 hours earlier, not 9", out)
 	}
 }
+
+// Review 42 M3: a sender dating each message a little further ahead than the last held
+// the host's messages as long as it went on: they are released after maxSyslogHold at
+// most, and an offset of more than a day raises nothing. What is held at a stop is
+// counted (drop).
+func TestASyslogHostsMessagesAreHeldForABoundedTime(t *testing.T) {
+	c := syslogClocks{settle: 3 * time.Second}
+	sender := netip.MustParseAddr("127.0.0.2")
+	now := time.Now()
+	line := func(at time.Time) sourceLine {
+		return sourceLine{rec: abusewatch.Record{Source: syslogSource, Line: "x", Read: at}}
+	}
+	var released int
+	for i := range 40 {
+		at := now.Add(time.Duration(i) * time.Second)
+		excess := time.Hour + time.Duration(i)*3*time.Second
+		if i%2 == 1 {
+			excess = 3 * 24 * time.Hour // more than a day ahead: no offset
+		}
+		released += len(c.date(sender, "web1", excess, line(at)))
+		released += len(c.settled(at))
+	}
+	if released == 0 {
+		t.Fatalf("40 messages over 40 s, each a little further ahead: none released; want them out after %s", maxSyslogHold)
+	}
+	if n := c.drop(); n+released != 40 {
+		t.Errorf("%d released and %d held at the stop, of 40", released, n)
+	}
+}
