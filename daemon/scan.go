@@ -69,6 +69,9 @@ type ScannedFile struct {
 func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([]ScannedFile, error) {
 	p.since, p.roundBudget = since, 0
 	p.scanned = true // a login after the attack is in the files read, if it came at all (waitsForLogin)
+	if p.touched == nil {
+		p.touched = map[string]bool{} // what it makes or grows, which policy.settle does not hold
+	}
 	defer func() { p.since = time.Time{} }()
 	if oneSource(files) {
 		// One file and its rotated copies: no record comes twice (recordCopies).
