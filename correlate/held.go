@@ -27,14 +27,15 @@ type heldRecurrence struct {
 	inc        abusewatch.Incident // of scope inc.Network; Count, Classes, Severity and AdminOnly are set when it is let go of
 	reportable bool                // its evidence held a reportable event
 	minus      []netip.Addr        // of a network: its addresses that recur on their own (recurringMembers)
+	told       toldLines           // what it says to a desk if it is reported: its evidence then
 	spare      []abusewatch.Event  // the memory of its evidence before the last
 }
 
 // hold makes inc, just made or grown by a pass, the held recurrence of its scope.
-func (c *Correlator) hold(inc abusewatch.Incident, reportable bool, minus []netip.Addr) {
+func (c *Correlator) hold(inc abusewatch.Incident, reportable bool, minus []netip.Addr, told toldLines) {
 	c.heldMu.Lock()
 	defer c.heldMu.Unlock()
-	c.held[inc.Network] = &heldRecurrence{inc: inc, reportable: reportable, minus: minus}
+	c.held[inc.Network] = &heldRecurrence{inc: inc, reportable: reportable, minus: minus, told: told}
 	if closes := inc.Last.Add(c.opts.Recurrence.Gap); c.heldCloses.IsZero() || closes.Before(c.heldCloses) {
 		c.heldCloses = closes
 	}
@@ -77,6 +78,7 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 		// An address of it began to recur on its own: its lines are its own.
 		h.minus = minus
 		inc.Evidence = slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return isMinus(e.Addr) })
+		h.told.evidence = slices.DeleteFunc(slices.Clone(h.told.evidence), func(e abusewatch.Event) bool { return isMinus(e.Addr) })
 		inc.Sources = slices.DeleteFunc(slices.Clone(inc.Sources), isMinus)
 	}
 	included := c.notExcludedIn(scope)
@@ -99,9 +101,13 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 			if slices.ContainsFunc(inc.Evidence, func(e abusewatch.Event) bool { return unnamed(&e) }) {
 				inc.Evidence = slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return unnamed(&e) })
 			}
+			if slices.ContainsFunc(h.told.evidence, func(e abusewatch.Event) bool { return unnamed(&e) }) {
+				h.told.evidence = slices.DeleteFunc(slices.Clone(h.told.evidence), func(e abusewatch.Event) bool { return unnamed(&e) })
+			}
 		}
 	}
 	var read []*abusewatch.Event // the reportable events after its last
+	var told []*abusewatch.Event // the lines it would tell a desk (names)
 	host := ""                   // the last host added or found (a scope's events mostly hit one)
 	for _, e := range news {
 		if c.reportable(e) {
@@ -109,6 +115,9 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 			if e.Time.After(last) {
 				read = append(read, e)
 			}
+		}
+		if c.names(e) {
+			told = append(told, e)
 		}
 		if e.Host != "" && e.Host != host {
 			if host = e.Host; !slices.Contains(inc.Hosts, host) {
@@ -139,6 +148,7 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 	h.spare, fromOld = sampleInto(h.spare[:0], inc.Evidence, news, c.opts.Evidence)
 	inc.Evidence, h.spare = h.spare, inc.Evidence
 	abusewatch.OwnStrings(inc.Evidence[fromOld:])
+	h.told.grow(told, c.opts.Evidence)
 	return nil
 }
 
@@ -181,7 +191,7 @@ func (c *Correlator) closeHeld(now time.Time, all bool) ([]abusewatch.Incident, 
 		if err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}
-		if err := c.counted(&inc, cur, h.reportable, active, h.minus); err != nil {
+		if err := c.counted(&inc, cur, h.reportable, active, h.minus, h.told); err != nil {
 			return out, fmt.Errorf("correlate %s: %w", inc.Key, err)
 		}
 		out = append(out, inc)

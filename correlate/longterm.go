@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -317,14 +318,17 @@ func (c *Correlator) recurrenceBut(scope netip.Prefix, from, to time.Time, batch
 			old = slices.DeleteFunc(slices.Clone(old), func(e abusewatch.Event) bool { return unnamed(&e) })
 		}
 	}
+	// What it says to the desk if it is reported: its reportable, unforgeable lines
+	// alone. The incident keeps all for the admin until then (counted).
+	told := c.toldOf(prev, open, old, evs)
 	inc.Evidence = old
 	reportable := c.describe(&inc, evs, ownNews) || slices.ContainsFunc(old, func(e abusewatch.Event) bool { return c.reportable(&e) })
 	reportable = reportable && namedEnough
 	if c.held != nil {
-		c.hold(inc, reportable, minus)
+		c.hold(inc, reportable, minus, told)
 		return abusewatch.Incident{}, false, true, nil
 	}
-	if err := c.counted(&inc, cur, reportable, active, minus); err != nil {
+	if err := c.counted(&inc, cur, reportable, active, minus, told); err != nil {
 		return abusewatch.Incident{}, false, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	return inc, true, true, nil
@@ -465,7 +469,7 @@ func (c *Correlator) firstDay(scope netip.Prefix, day time.Time) ([]*abusewatch.
 // evidence holds a reportable event), whether it is for the admin only. active are its
 // scope's active days over the rule's period to its last event (and since its first),
 // but those of the addresses minus.
-func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool, active []time.Time, minus []netip.Addr) error {
+func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable bool, active []time.Time, minus []netip.Addr, told toldLines) error {
 	inc.Count = cur.count
 	inc.Severity = 2
 	if cur.days >= 2*c.opts.Recurrence.Days {
@@ -492,15 +496,85 @@ func (c *Correlator) counted(inc *abusewatch.Incident, cur activity, reportable 
 		// a class or quoted to the desk (review 21d D1: one real failed login a day
 		// and a SYN each day were "at least 10 (20 log lines)", half the lines quoted
 		// packets). The admin has them still (ip, net).
-		inc.Count = max(cur.count-cur.forgeable, 1)
-		if slices.ContainsFunc(inc.Classes, Forgeable) {
-			inc.Classes = slices.DeleteFunc(inc.Classes, Forgeable) // cloned above
+		// Nor are its lines of classes not in reportable, nor successful logins
+		// (review42 M5): the desk gets what the admin listed as reportable, as of a
+		// network incident (named). They counted toward the rule's days above.
+		inc.Count = max(cur.reportableCount, 1)
+		notReported := func(class abusewatch.Class) bool {
+			return Forgeable(class) || !slices.Contains(c.opts.Reportable, class)
 		}
-		if slices.ContainsFunc(inc.Evidence, func(e abusewatch.Event) bool { return spoofable(&e) }) {
-			inc.Evidence = slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return spoofable(&e) })
+		if slices.ContainsFunc(inc.Classes, notReported) {
+			inc.Classes = slices.DeleteFunc(inc.Classes, notReported) // cloned above
 		}
+		inc.Evidence, inc.Hosts = told.evidence, told.hosts
 	}
 	return nil
+}
+
+// toldLines is what a recurrence says to an abuse desk of its lines when it is
+// reported (review42 M5): a sample of its reportable, unforgeable lines (names) and
+// the hosts they hit. The incident holds all of its lines for the admin, who reads it
+// whole, until counted knows it is reported: its evidence is then this.
+type toldLines struct {
+	evidence []abusewatch.Event
+	hosts    []string
+}
+
+// toldOf is the toldLines of a recurrence of evidence old (its open incident prev's,
+// when it leads evs) and events evs. Of a reported-shaped prev (not for the admin
+// alone, every line of its evidence told) its hosts are those told before; of another
+// they are those of the lines of its evidence told: the others it held may have hit
+// hosts of lines not told.
+func (c *Correlator) toldOf(prev abusewatch.Incident, open bool, old []abusewatch.Event, evs []*abusewatch.Event) toldLines {
+	var t toldLines
+	untold := func(e abusewatch.Event) bool { return !c.names(&e) }
+	if open && !prev.AdminOnly && !slices.ContainsFunc(prev.Evidence, untold) {
+		t.hosts = slices.Clone(prev.Hosts)
+	}
+	if slices.ContainsFunc(old, untold) {
+		old = slices.DeleteFunc(slices.Clone(old), untold)
+	}
+	if t.hosts == nil {
+		t.hosts = hostsOf(old)
+	}
+	told := make([]*abusewatch.Event, 0, len(evs))
+	for _, e := range evs {
+		if c.names(e) {
+			told = append(told, e)
+		}
+	}
+	t.evidence = old
+	t.grow(told, c.opts.Evidence)
+	return t
+}
+
+// grow adds told (reportable, unforgeable lines, after those t holds) to t: their
+// hosts, and to the sample of n lines. The strings of the lines taken are copied.
+func (t *toldLines) grow(told []*abusewatch.Event, n int) {
+	for _, e := range told {
+		if e.Host != "" && !slices.Contains(t.hosts, e.Host) {
+			t.hosts = append(t.hosts, strings.Clone(e.Host))
+		}
+	}
+	slices.Sort(t.hosts)
+	if len(told) == 0 {
+		return
+	}
+	var fromOld int
+	t.evidence, fromOld = sample(t.evidence, told, n)
+	abusewatch.OwnStrings(t.evidence[fromOld:])
+}
+
+// hostsOf lists the hosts evs hit, sorted.
+func hostsOf(evs []abusewatch.Event) []string {
+	var out []string
+	for _, e := range evs {
+		if e.Host != "" && !slices.Contains(out, e.Host) {
+			out = append(out, e.Host)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // namesEnough says whether recurrence inc names enough addresses to be reported: of a
@@ -617,6 +691,7 @@ type activity struct {
 	reportableDays  int                // of them, those with an event of a reportable, unforgeable class
 	count           int                // their events
 	forgeable       int                // of them, those of a forgeable class (ForgeableClasses)
+	reportableCount int                // of them, those of a reportable, unforgeable class
 	classes         []abusewatch.Class // sorted; shared by copies of the sum, so never changed in place
 	reportableClass bool
 }
@@ -645,6 +720,7 @@ func (a *activity) add(d Count, reportableClasses []abusewatch.Class) {
 		// day reportable: its events may all be forged packets.
 		if slices.Contains(reportableClasses, class) && !Forgeable(class) {
 			a.reportableClass, reportable = true, true
+			a.reportableCount += k
 		}
 		if i, found := slices.BinarySearch(classes, class); !found {
 			classes = slices.Insert(slices.Clip(classes), i, class) // a new slice: the old one may be shared

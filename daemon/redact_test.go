@@ -28,12 +28,14 @@ var redactLog = []struct{ at, host, prog, msg string }{
 	{"08:40", "web1", "sshd[400%d]", "Failed password for invalid user x from 1.2.3.4 port 22 from 45.134.27.80 port 3000%d ssh2"},
 	{"08:41", "web1", "sshd[410%d]", "Failed password for invalid user <evil> name>%[1]d from 45.134.27.81 port 3100%[1]d ssh2"},
 	{"08:42", "web1", "sshd[420%d]", "Failed password for invalid user password from 45.134.27.82 port 3200%d ssh2"},
+	// proftpd writes its ServerName (our FQDN) first and our local address last.
+	{"08:50", "ftp-int", "proftpd[50%d]", "ftp-int.corp.internal (45.134.28.90[45.134.28.90]) - USER alice%d: no such user found from 45.134.28.90 [45.134.28.90] to 10.0.0.8:21"},
 }
 
 // secrets are what a report with redact = ["users", "hosts"] must not say: user names,
 // passwords typed as names, our customers' addresses, our host names and local
 // addresses.
-var secrets = []string{"root", "webmaster", "Tr0ub4dor", "carol@", "dave", "erin", "customer.example",
+var secrets = []string{"root", "webmaster", "alice", "Tr0ub4dor", "carol@", "dave", "erin", "customer.example",
 	"1.2.3.4", "evil", "name>", "invalid user password",
 	"db7", "corp.internal", "ftp-int", "gw-int", "bastion", "mail1", "mx-int-relay01", "web1", "10.0.0."}
 
@@ -86,6 +88,7 @@ func redactCase(t *testing.T, mailExtra string) *rv21Case {
 	r := lookuptest.NewRDAP(t)
 	answer(r, "45.134.26.0/24", "PARTY-A", "NL", "abuse@party-a.example")
 	answer(r, "45.134.27.0/24", "PARTY-C", "NL", "abuse@party-c.example")
+	answer(r, "45.134.28.0/24", "PARTY-D", "NL", "abuse@party-d.example")
 	answer(r, "81.2.69.0/24", "BROADBAND", "GB", "abuse@broadband.example")
 	answer(r, "89.100.0.0/16", "CAROLS-ISP", "IE", "abuse@carols-isp.example")
 	c := newRV21Case(t, r, mailExtra, "", "")
@@ -105,7 +108,8 @@ func TestRedactMasksUserNamesAndOurHostsInEveryQuotedLine(t *testing.T) {
 	rawMails := raw.mails(t)
 	all := strings.Join(rawMails, "\n----\n")
 	for _, want := range []string{"user=<carol@customer.example>", "db7.corp.internal sshd[1000]: Failed password for root from 45.134.26.17 port 40000 ssh2",
-		"lip=10.0.0.25", "Failed password for invalid user x from 1.2.3.4 port 22 from 45.134.27.80 port 30000 ssh2", "to our hosts db7.corp.internal"} {
+		"lip=10.0.0.25", "ftp-int.corp.internal (45.134.28.90[45.134.28.90]) - USER alice0: no such user found from 45.134.28.90 [45.134.28.90] to 10.0.0.8:21",
+		"Failed password for invalid user x from 1.2.3.4 port 22 from 45.134.27.80 port 30000 ssh2", "to our hosts db7.corp.internal"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("without redact, the reports do not quote %q as logged:\n%s", want, all)
 		}
@@ -131,6 +135,7 @@ hosts = { "db7.corp.internal" = "62.239.1.5" }`)
 		"SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=<user>",
 		"dovecot: auth: passwd-file(<user>,45.134.26.21,<sEsS0>): Password mismatch",
 		"proftpd[200]: <our-address> (45.134.26.60[45.134.26.60]) - USER <user> (Login failed): Incorrect password",
+		"(45.134.28.90[45.134.28.90]) - USER <user>: no such user found from 45.134.28.90 [45.134.28.90] to <our-address>:21",
 		"Failed password for invalid user <user> from 45.134.27.80 port 30000 ssh2",
 		"Failed password for invalid user <user> from 45.134.27.81 port 31000 ssh2",
 		"Failed password for invalid user <user> from 81.2.69.6 port 6000 ssh2",

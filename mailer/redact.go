@@ -98,7 +98,7 @@ func (c *Composer) redactLine(ev abusewatch.Event) string {
 		if hostAt >= 0 {
 			head = head[:hostAt] + c.hostLabel(ev.Host, ev.Addr) + head[hostAt+len(ev.Host):]
 		}
-		msg = c.maskLocal(msg, ev.Service)
+		msg = c.maskLocal(msg, ev)
 	}
 	return head + msg
 }
@@ -246,10 +246,13 @@ func maskNamedUsers(msg string, addr netip.Addr) string {
 // localAt are the words after which our programs write our host's own address.
 var localAt = []string{"lip=", " on [", " DST=", "\tDST="}
 
-// maskLocal masks our host's own address where program writes it: dovecot's lip=,
+// maskLocal masks our host's own address where ev's program writes it: dovecot's lip=,
 // sshd's "on [ADDR]:PORT" and "on ADDR port", the firewall's DST=, proftpd's first
-// field. An address [mail] hosts gives is public already and stays.
-func (c *Composer) maskLocal(msg, program string) string {
+// field and its closing "to ADDR:PORT". proftpd's first field is its ServerName when
+// that is a name (our FQDN): it becomes the host's label, as in the header. An address
+// [mail] hosts gives is public already and stays.
+func (c *Composer) maskLocal(msg string, ev abusewatch.Event) string {
+	program := ev.Service
 	mask := func(msg string, i int, stop string) string {
 		j := i
 		for j < len(msg) && strings.IndexByte(stop, msg[j]) < 0 {
@@ -290,9 +293,25 @@ func (c *Composer) maskLocal(msg, program string) string {
 		}
 	}
 	if program == "proftpd" {
-		if sp := strings.IndexByte(msg, ' '); sp > 0 {
+		// "SERVER (REMOTE[ADDR]) - …": SERVER is ours (proftpd writes it, the attacker
+		// writes nothing before it).
+		if sp := strings.Index(msg, " ("); sp > 0 && !strings.ContainsAny(msg[:sp], " ()[]") {
 			if _, err := netip.ParseAddr(msg[:sp]); err == nil {
 				msg = mask(msg, 0, " ")
+			} else {
+				msg = c.hostLabel(ev.Host, ev.Addr) + msg[sp:]
+			}
+		}
+		// "… found from ADDR [ADDR] to LOCAL:PORT", proftpd's last words: the user
+		// name before them is the attacker's, so only the line's end is read.
+		if k := strings.LastIndex(msg, " to "); k >= 0 {
+			i := k + len(" to ")
+			if colon := strings.LastIndexByte(msg[i:], ':'); colon > 0 {
+				if _, err := strconv.ParseUint(msg[i+colon+1:], 10, 16); err == nil {
+					if _, err := netip.ParseAddr(msg[i : i+colon]); err == nil {
+						msg = mask(msg[:i+colon], i, "") + msg[i+colon:]
+					}
+				}
 			}
 		}
 	}

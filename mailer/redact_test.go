@@ -62,6 +62,14 @@ func TestRedactMasksOurHostsAndLocalAddresses(t *testing.T) {
 			"host-1 dovecot: imap-login: Login: user=<a>, method=PLAIN, rip=203.0.113.7, lip=<our-address>, TLS"},
 		{"gw-int", "proftpd[2]", "10.0.0.8 (203.0.113.7[203.0.113.7]) - USER a (Login failed): Incorrect password",
 			"host-1 proftpd[2]: <our-address> (203.0.113.7[203.0.113.7]) - USER a (Login failed): Incorrect password"},
+		// proftpd's ServerName (our FQDN) and its closing "to LOCAL:PORT"; a user name
+		// that writes " to " is the attacker's and stays as written.
+		{"gw-int", "proftpd[2]", "gw-int.corp.example (203.0.113.7[203.0.113.7]) - USER a: no such user found from 203.0.113.7 [203.0.113.7] to 10.9.8.7:21",
+			"host-1 proftpd[2]: host-1 (203.0.113.7[203.0.113.7]) - USER a: no such user found from 203.0.113.7 [203.0.113.7] to <our-address>:21"},
+		{"db7.corp.internal", "proftpd[2]", "db7.corp.internal (203.0.113.7[203.0.113.7]) - USER x to y: no such user found from 203.0.113.7 [203.0.113.7] to ::ffff:10.9.8.7:21",
+			"198.51.100.10 proftpd[2]: 198.51.100.10 (203.0.113.7[203.0.113.7]) - USER x to y: no such user found from 203.0.113.7 [203.0.113.7] to <our-address>:21"},
+		{"gw-int", "proftpd[2]", "198.51.100.10 (203.0.113.7[203.0.113.7]) - USER a: no such user found from 203.0.113.7 [203.0.113.7] to 198.51.100.10:21",
+			"host-1 proftpd[2]: 198.51.100.10 (203.0.113.7[203.0.113.7]) - USER a: no such user found from 203.0.113.7 [203.0.113.7] to 198.51.100.10:21"},
 		{"gw-int", "kernel", "[UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.7 DST=10.0.0.5 LEN=44 PROTO=TCP SPT=4444 DPT=22",
 			"host-1 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.7 DST=<our-address> LEN=44 PROTO=TCP SPT=4444 DPT=22"},
 		// RFC 5424: no "PROGRAM[PID]:" tag; the host is still replaced.
