@@ -21,10 +21,14 @@ func TestAReportedRecurrenceOutlivesIncidentRetentionForItsFollowUp(t *testing.T
 		port++
 		return fmt.Sprintf("%s web1 sshd[%d]: Failed password for root from %s port %d ssh2\n", at.Format(time.RFC3339), port, addr, port)
 	}
+	// An hour into the day d days ago: the day's two lines, 90 minutes apart, on one
+	// day whatever the time of the run (from 22:30 UTC they were on two, and the
+	// recurrence's days were not those counted).
+	dayAgo := func(d int) time.Time { return now.AddDate(0, 0, -d).Truncate(24 * time.Hour).Add(time.Hour) }
 	var old, burst, recent strings.Builder
 	for d := 100; d >= 61; d -= 3 { // 14 days, two lines a day
 		for _, m := range []int{0, 90} {
-			old.WriteString(fail("45.134.26.7", now.AddDate(0, 0, -d).Add(time.Duration(m)*time.Minute)))
+			old.WriteString(fail("45.134.26.7", dayAgo(d).Add(time.Duration(m)*time.Minute)))
 		}
 	}
 	// A burst of another address, now: the newest event, which retention counts back from.
@@ -33,7 +37,7 @@ func TestAReportedRecurrenceOutlivesIncidentRetentionForItsFollowUp(t *testing.T
 	}
 	for _, d := range []int{6, 4, 2} {
 		for _, m := range []int{0, 90} {
-			recent.WriteString(fail("45.134.26.7", now.AddDate(0, 0, -d).Add(time.Duration(m)*time.Minute)))
+			recent.WriteString(fail("45.134.26.7", dayAgo(d).Add(time.Duration(m)*time.Minute)))
 		}
 	}
 	recurrences := func(retainFirst bool) []string {
