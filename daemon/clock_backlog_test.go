@@ -85,18 +85,8 @@ func TestAFollowedBacklogOfAHostAheadKeepsItsSpacing(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	times := eventTimes(t, cfg, "45.134.26.17")
-	if len(times) != 12 {
-		t.Fatalf("%d events of the backlog; want 12", len(times))
-	}
-	for i, at := range times {
-		if want := written.Add(-time.Duration(11-i) * 40 * time.Minute); !at.Equal(want) {
-			t.Errorf("backlog event %d dated %s; want %s (9 hours before the host's time, 40 minutes apart, the last at the last write)", i, at.UTC(), want)
-		}
-	}
-	reportable := reportableIncidents(t, cfg)
-	if len(reportable) != 1 || !strings.Contains(reportable[0], "45.134.26.18") {
-		t.Errorf("reportable incidents %q; want the live burst's of 45.134.26.18 alone", reportable)
+	if last := backlogSpacing(t, cfg, "the backlog"); !last.Equal(written) {
+		t.Errorf("the backlog's last event dated %s; want %s (9 hours before the host's time, at the last write)", last.UTC(), written)
 	}
 	if n := d.Pipeline().Counters.Redated.Load(); n != 18 {
 		t.Errorf("%d lines counted as redated; want 18, the backlog's and the burst's", n)
@@ -148,18 +138,8 @@ func TestAJournalDirectoryBacklogOfAHostAheadKeepsItsSpacing(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	times := eventTimes(t, cfg, "45.134.26.17")
-	if len(times) != 12 {
-		t.Fatalf("%d events of the journal's backlog; want 12", len(times))
-	}
-	for i, at := range times {
-		if want := written.Add(-time.Duration(11-i) * 40 * time.Minute); !at.Equal(want) {
-			t.Errorf("journal event %d dated %s; want %s (9 hours before the host's time, 40 minutes apart, the last at the file's last write)", i, at.UTC(), want)
-		}
-	}
-	reportable := reportableIncidents(t, cfg)
-	if len(reportable) != 1 || !strings.Contains(reportable[0], "45.134.26.18") {
-		t.Errorf("reportable incidents %q; want the live burst's of 45.134.26.18 alone", reportable)
+	if last := backlogSpacing(t, cfg, "the journal's backlog"); !last.Equal(written) {
+		t.Errorf("the journal's last event dated %s; want %s (9 hours before the host's time, at the file's last write)", last.UTC(), written)
 	}
 }
 
@@ -202,23 +182,32 @@ func TestARelaysFlushOfAHostAheadKeepsItsSpacing(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+	if last := backlogSpacing(t, cfg, "the flush"); last.Before(before) || last.After(after) {
+		t.Errorf("the flush's last event dated %s; want when it arrived (%s to %s)", last.UTC(), before.UTC(), after.UTC())
+	}
+	if n := d.Pipeline().Counters.Redated.Load(); n != 18 {
+		t.Errorf("%d messages counted as redated; want 18", n)
+	}
+}
+
+// backlogSpacing checks what each test above read of cfg's store: the twelve events of
+// 45.134.26.17 (what, for the messages) 40 minutes apart, as the host wrote them, and
+// the live burst of 45.134.26.18 the one reportable incident; it returns the time of
+// the backlog's last event.
+func backlogSpacing(t *testing.T, cfg *Config, what string) time.Time {
+	t.Helper()
 	times := eventTimes(t, cfg, "45.134.26.17")
 	if len(times) != 12 {
-		t.Fatalf("%d events of the flush; want 12", len(times))
-	}
-	if last := times[11]; last.Before(before) || last.After(after) {
-		t.Errorf("the flush's last event dated %s; want when it arrived (%s to %s)", last.UTC(), before.UTC(), after.UTC())
+		t.Fatalf("%d events of %s; want 12", len(times), what)
 	}
 	for i := 1; i < len(times); i++ {
 		if gap := times[i].Sub(times[i-1]); gap != 40*time.Minute {
-			t.Errorf("events %d and %d of the flush %s apart; want 40m0s, as written", i-1, i, gap)
+			t.Errorf("events %d and %d of %s %s apart; want 40m0s, as written", i-1, i, what, gap)
 		}
 	}
 	reportable := reportableIncidents(t, cfg)
 	if len(reportable) != 1 || !strings.Contains(reportable[0], "45.134.26.18") {
 		t.Errorf("reportable incidents %q; want the live burst's of 45.134.26.18 alone", reportable)
 	}
-	if n := d.Pipeline().Counters.Redated.Load(); n != 18 {
-		t.Errorf("%d messages counted as redated; want 18", n)
-	}
+	return times[11]
 }
