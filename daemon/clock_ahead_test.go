@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -258,20 +257,7 @@ func TestAFileLineDatedHoursAheadIsDatedWhenRead(t *testing.T) {
 	// scan: against the file's last write, an hour ago.
 	scanned := filepath.Join(dir, "old.log")
 	written := now.Add(-time.Hour).Truncate(time.Second)
-	if err := os.WriteFile(scanned, []byte(lines("web6", "45.6.0.9", written.Add(3*time.Hour))+lines("web7", "45.7.0.9", written.Add(-time.Hour))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(scanned, written, written); err != nil {
-		t.Fatal(err)
-	}
-	st := openTestStore(t, cfg)
-	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Scan(t.Context(), []string{scanned}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	p, st := scanWrittenAt(t, cfg, scanned, lines("web6", "45.6.0.9", written.Add(3*time.Hour))+lines("web7", "45.7.0.9", written.Add(-time.Hour)), written)
 	st.Close()
 	// Web6's lines are all dated 3 hours (and 2 s, its newest's) earlier: a second
 	// apart as written, the newest at the last write (review 37, 3).

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch/store"
 )
 
 // scanAheadConfig is a store config that reports 45.134.26.0/24 to its abuse desk at
@@ -69,22 +71,8 @@ func scanTokyoFile(t *testing.T, dir string, cfg *Config, written time.Time, n i
 		at := written.Add(-time.Duration(n-1-i) * apart)
 		fmt.Fprintf(&b, "%s tokyo1 sshd[%d]: Failed password for root from 45.134.26.17 port %d ssh2\n", at.In(tokyo).Format(time.Stamp), 300+i, 50000+i)
 	}
-	name := filepath.Join(dir, "tokyo.log")
-	if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(name, written, written); err != nil {
-		t.Fatal(err)
-	}
-	st := openTestStore(t, cfg)
+	p, st := scanWrittenAt(t, cfg, filepath.Join(dir, "tokyo.log"), b.String(), written)
 	defer st.Close()
-	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Scan(t.Context(), []string{name}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
 	if err := p.Tick(t.Context(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -199,21 +187,7 @@ func TestAScanOfAHostWithOneStrayLineAheadKeepsItsTimes(t *testing.T) {
 	for i := range 6 {
 		fmt.Fprintf(&b, "%s web1 sshd[%d]: Failed password for root from 45.134.26.17 port %d ssh2\n", attack.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), 300+i, 50000+i)
 	}
-	name := filepath.Join(dir, "relay.log")
-	if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(name, written, written); err != nil {
-		t.Fatal(err)
-	}
-	st := openTestStore(t, cfg)
-	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Scan(t.Context(), []string{name}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	_, st := scanWrittenAt(t, cfg, filepath.Join(dir, "relay.log"), b.String(), written)
 	st.Close()
 	times := eventTimes(t, cfg, "45.134.26.17")
 	if len(times) != 6 {
@@ -245,20 +219,7 @@ func TestAScanOfASourcesVsftpdLogAheadKeepsItsSpacing(t *testing.T) {
 		at := written.Add(-time.Duration(11-i) * 40 * time.Minute).In(tokyo)
 		fmt.Fprintf(&b, "%s [pid %d] [root] FAIL LOGIN: Client \"45.134.26.17\"\n", at.Format("Mon Jan _2 15:04:05 2006"), 300+i)
 	}
-	if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(name, written, written); err != nil {
-		t.Fatal(err)
-	}
-	st := openTestStore(t, cfg)
-	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Scan(t.Context(), []string{name}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	p, st := scanWrittenAt(t, cfg, name, b.String(), written)
 	if n := p.Counters.Incidents.Load(); n != 0 {
 		t.Errorf("%d incidents of failures 40 minutes apart; want none", n)
 	}
@@ -272,4 +233,28 @@ func TestAScanOfASourcesVsftpdLogAheadKeepsItsSpacing(t *testing.T) {
 			t.Errorf("event %d dated %s; want %s (40 minutes apart, the last at the last write)", i, at.UTC(), want)
 		}
 	}
+}
+
+// scanWrittenAt writes text to name, last written at written, and scans it into cfg's
+// store with a pipeline of its own, which it returns with the store (the caller closes
+// it before reading the store again).
+func scanWrittenAt(t *testing.T, cfg *Config, name, text string, written time.Time) (*Pipeline, *store.Store) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(name, written, written); err != nil {
+		t.Fatal(err)
+	}
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	if _, err := p.Scan(t.Context(), []string{name}, time.Time{}); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return p, st
 }
