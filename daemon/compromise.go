@@ -134,7 +134,13 @@ func reportedAlready(st *store.Store, id string) (string, error) {
 	if err != nil || !ok {
 		return "report " + rid, err
 	}
-	return fmt.Sprintf("report %s, %s to %s (abusewatch report show %s)", r.ID, r.State, strings.Join(r.Contact.Emails, ", "), shortID(r.ID)), nil
+	return reportNamed(r) + fmt.Sprintf(" (abusewatch report show %s)", shortID(r.ID)), nil
+}
+
+// reportNamed names report r as the alert and the summary name a report that went
+// before a login was read: "report ID, STATE to RECIPIENTS".
+func reportNamed(r abusewatch.Report) string {
+	return fmt.Sprintf("report %s, %s to %s", r.ID, r.State, strings.Join(r.Contact.Emails, ", "))
 }
 
 // mailCompromises composes and delivers the alert about incs.

@@ -240,8 +240,7 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 				return err
 			}
 			if len(reportsOf[inc.ID]) > 0 {
-				r := reportsOf[inc.ID][0]
-				c.ReportedAlready = fmt.Sprintf("report %s, %s to %s", r.ID, r.State, strings.Join(r.Contact.Emails, ", "))
+				c.ReportedAlready = reportNamed(reportsOf[inc.ID][0])
 			}
 			// A compromise is news in the summary of the period of its newest login:
 			// an attack that goes on after it grows in the next ones, which do not list
