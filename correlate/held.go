@@ -90,13 +90,23 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 	if !scope.IsSingleIP() {
 		// It names the addresses of reportable, unforgeable evidence alone, and with
 		// enough of them its lines are theirs alone, as recurrence has it.
+		var named netip.Addr // the last address found named: a batch's lines of one come together
 		for _, e := range news {
-			if a := e.Addr.Unmap(); c.reportable(e) && !holdsSource(inc.Sources, a) {
-				inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+			if a := e.Addr.Unmap(); a != named && c.reportable(e) {
+				if named = a; !holdsSource(inc.Sources, a) {
+					inc.Sources = addAddr(slices.Clone(inc.Sources), a)
+				}
 			}
 		}
 		if c.namesEnough(*inc) {
-			unnamed := func(e *abusewatch.Event) bool { return !holdsSource(inc.Sources, e.Addr.Unmap()) }
+			var seen netip.Addr // the last address looked up, and whether it is named
+			var named bool
+			unnamed := func(e *abusewatch.Event) bool {
+				if a := e.Addr.Unmap(); a != seen || !seen.IsValid() {
+					seen, named = a, holdsSource(inc.Sources, a)
+				}
+				return !named
+			}
 			news = slices.DeleteFunc(news, unnamed)
 			if slices.ContainsFunc(inc.Evidence, func(e abusewatch.Event) bool { return unnamed(&e) }) {
 				inc.Evidence = slices.DeleteFunc(slices.Clone(inc.Evidence), func(e abusewatch.Event) bool { return unnamed(&e) })
@@ -110,13 +120,12 @@ func (c *Correlator) growHeld(h *heldRecurrence, from, to time.Time, minus []net
 	var told []*abusewatch.Event // the lines it would tell a desk (names)
 	host := ""                   // the last host added or found (a scope's events mostly hit one)
 	for _, e := range news {
+		// news holds no successful login: the reportable lines are those it names.
 		if c.reportable(e) {
 			h.reportable = true
 			if e.Time.After(last) {
 				read = append(read, e)
 			}
-		}
-		if c.names(e) {
 			told = append(told, e)
 		}
 		if e.Host != "" && e.Host != host {
