@@ -1370,28 +1370,29 @@ func (c *Correlator) grow(prev abusewatch.Incident, evs []*abusewatch.Event, suc
 // internal address) and "unknown" ones, which no one reviewed for the outside. Those
 // stay in the store, for the admin (ip, net, the summary).
 func (c *Correlator) named(known []netip.Addr, evs []*abusewatch.Event) ([]netip.Addr, []*abusewatch.Event) {
+	// Every address that sent such evidence is named: the evidence kept is all of
+	// it, of valid addresses. Its own forgeable packets too are anyone's to send
+	// (review 21d D1): a flood of them "from" the named addresses made the report's
+	// count, quoted lines and X-ARF parts theirs. They stay for the admin, as do its
+	// lines of other classes.
 	names := slices.Clone(known)
-	for _, e := range evs {
-		if e.Class == abusewatch.ClassAuthSuccess || !c.reportable(e) {
-			continue
-		}
-		if a := e.Addr.Unmap(); a.IsValid() {
-			if i, found := slices.BinarySearchFunc(names, a, netip.Addr.Compare); !found {
-				names = slices.Insert(names, i, a)
-			}
-		}
-	}
 	kept := make([]*abusewatch.Event, 0, len(evs))
+	var last netip.Addr // the last address named: the lines of one come together
 	for _, e := range evs {
 		if e.Class == abusewatch.ClassAuthSuccess || !c.reportable(e) {
-			// Its own forgeable packets too are anyone's to send (review 21d D1): a
-			// flood of them "from" the named addresses made the report's count,
-			// quoted lines and X-ARF parts theirs. They stay for the admin, as do
-			// its lines of other classes.
 			continue
 		}
-		if _, found := slices.BinarySearchFunc(names, e.Addr.Unmap(), netip.Addr.Compare); found {
-			kept = append(kept, e)
+		a := e.Addr.Unmap()
+		if !a.IsValid() {
+			continue
+		}
+		kept = append(kept, e)
+		if a == last {
+			continue
+		}
+		last = a
+		if i, found := slices.BinarySearchFunc(names, a, netip.Addr.Compare); !found {
+			names = slices.Insert(names, i, a)
 		}
 	}
 	return names, kept
@@ -1547,7 +1548,12 @@ func service(e *abusewatch.Event) string {
 // services lists the services of the events in evs that name one, in order of appearance.
 func services(evs []*abusewatch.Event) []string {
 	var out []string
+	var prev *abusewatch.Event // the last event looked at: a run of lines mostly names one service
 	for _, e := range evs {
+		if prev != nil && e.Service == prev.Service && e.Proto == prev.Proto && e.LocalPort == prev.LocalPort && (e.Host == "") == (prev.Host == "") {
+			continue
+		}
+		prev = e
 		if s := service(e); s != "" && e.Host != "" && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
@@ -1757,13 +1763,19 @@ const (
 // says whether any of evs may be the reason for an outside report.
 func (c *Correlator) describe(inc *abusewatch.Incident, evs []*abusewatch.Event, own evidenceStrings) bool {
 	reportable := false
-	for _, e := range evs {
+	var class abusewatch.Class // the last class and host looked for: a run of lines mostly shares them
+	var host string
+	for i, e := range evs {
 		// Copies: a stored event's strings share its block's memory (see evidenceStrings).
-		if !slices.Contains(inc.Classes, e.Class) {
-			inc.Classes = append(inc.Classes, abusewatch.Class(strings.Clone(string(e.Class))))
+		if i == 0 || e.Class != class {
+			if class = e.Class; !slices.Contains(inc.Classes, class) {
+				inc.Classes = append(inc.Classes, abusewatch.Class(strings.Clone(string(class))))
+			}
 		}
-		if e.Host != "" && !slices.Contains(inc.Hosts, e.Host) {
-			inc.Hosts = append(inc.Hosts, strings.Clone(e.Host))
+		if e.Host != host {
+			if host = e.Host; host != "" && !slices.Contains(inc.Hosts, host) {
+				inc.Hosts = append(inc.Hosts, strings.Clone(host))
+			}
 		}
 		reportable = reportable || c.reportable(e)
 	}
@@ -1857,18 +1869,24 @@ const connectionLife = 10 * time.Minute
 // failures in one connection count once: a report may understate, never overstate.
 // evs are in time order; a line out of order counts with the connection it follows.
 func attempts(evs []*abusewatch.Event) int {
+	n, _ := attemptsBefore(evs, len(evs))
+	return n
+}
+
+// attemptsBefore is attempts of evs, and attempts of evs[:split], in one walk.
+func attemptsBefore(evs []*abusewatch.Event, split int) (n, before int) {
 	// A window's or a batch's share of one address rarely holds more than 32
 	// connections' keys: a small table on the stack first, a larger one when it fills
 	// (on the heap past 512 keys).
 	if len(evs) <= 128 {
 		var table [64]connStart
-		if n, ok := connections(evs, table[:], false); ok {
-			return n
+		if n, before, ok := connections(evs, split, table[:], false); ok {
+			return n, before
 		}
 	}
 	var table [1024]connStart
-	n, _ := connections(evs, table[:], true)
-	return n
+	n, before, _ = connections(evs, split, table[:], true)
+	return n, before
 }
 
 // connStart is a connection's key in a table of connections (0: a free slot) and the
@@ -1878,10 +1896,10 @@ type connStart struct {
 	start int64
 }
 
-// connections is attempts with table, zero, to hold the connections' keys: when they
-// fill half of it, it grows on the heap if grow, and otherwise connections gives up
-// (not ok).
-func connections(evs []*abusewatch.Event, table []connStart, grow bool) (n int, ok bool) {
+// connections is attemptsBefore with table, zero, to hold the connections' keys: when
+// they fill half of it, it grows on the heap if grow, and otherwise connections gives
+// up (not ok).
+func connections(evs []*abusewatch.Event, split int, table []connStart, grow bool) (n, had int, ok bool) {
 	// Each (host, service, address) gets a number, found by a look through the few
 	// there are (a map once there are many), the one of the line before first, and a
 	// connection's key is that number and the ports: integers, hashed into table, not
@@ -1936,7 +1954,18 @@ func connections(evs []*abusewatch.Event, table []connStart, grow bool) (n int, 
 	conns := connTable{slots: table, shift: 64 - bits.TrailingZeros(uint(len(table))), grow: grow}
 	var lastKey uint64 // the line before's connection, and when that began
 	var lastStart int64
-	for _, e := range evs {
+	lone := func() (n int) { // the lines without a port of services that give none
+		for _, s := range svcs {
+			if !s.ported {
+				n += s.lone
+			}
+		}
+		return n
+	}
+	for j, e := range evs {
+		if j == split {
+			had = n + lone()
+		}
 		i := number(e)
 		if e.Port == 0 {
 			svcs[i].lone++
@@ -1949,19 +1978,18 @@ func connections(evs []*abusewatch.Event, table []connStart, grow bool) (n int, 
 		}
 		start, began, ok := conns.see(key, at)
 		if !ok {
-			return 0, false
+			return 0, 0, false
 		}
 		if began {
 			n++
 		}
 		lastKey, lastStart = key, start
 	}
-	for _, s := range svcs {
-		if !s.ported {
-			n += s.lone
-		}
+	n += lone()
+	if split >= len(evs) {
+		had = n
 	}
-	return n, true
+	return n, had, true
 }
 
 // connTable holds the connections' keys and when each last began: open addressing
@@ -2041,8 +2069,8 @@ func newConnections(old []abusewatch.Event, evs []*abusewatch.Event, counts func
 			before = append(before, &old[i])
 		}
 	}
-	had := attempts(before)
-	return max(attempts(append(before, evs...))-had, 0)
+	n, had := attemptsBefore(append(before, evs...), len(before))
+	return max(n-had, 0)
 }
 
 // severity grows with the number of attempts and is highest when a login succeeded.
