@@ -55,7 +55,7 @@ func TestASyslogHostsOffsetMovesNoOtherMessage(t *testing.T) {
 // Review 42 M3: a sender dating each message a little further ahead than the last held
 // the host's messages as long as it went on: they are released after maxSyslogHold at
 // most, and an offset of more than a day raises nothing. What is held at a stop is
-// counted (drop).
+// handed over, dated by the last offset (atStop).
 func TestASyslogHostsMessagesAreHeldForABoundedTime(t *testing.T) {
 	c := syslogClocks{settle: 3 * time.Second}
 	sender := netip.MustParseAddr("127.0.0.2")
@@ -76,7 +76,17 @@ func TestASyslogHostsMessagesAreHeldForABoundedTime(t *testing.T) {
 	if released == 0 {
 		t.Fatalf("40 messages over 40 s, each a little further ahead: none released; want them out after %s", maxSyslogHold)
 	}
-	if n := c.drop(); n+released != 40 {
-		t.Errorf("%d released and %d held at the stop, of 40", released, n)
+	// The stop dates what is held by the last offset, as the hold's end would.
+	atStop := c.atStop()
+	if len(atStop)+released != 40 {
+		t.Errorf("%d released and %d handed over at the stop, of 40", released, len(atStop))
+	}
+	for _, l := range atStop {
+		if got := l.rec.HostsAhead["web1"]; got != time.Hour+38*3*time.Second {
+			t.Errorf("a message handed over at the stop dated %s earlier; want %s, the last offset", got, time.Hour+38*3*time.Second)
+		}
+	}
+	if again := c.atStop(); len(again) != 0 {
+		t.Errorf("%d messages handed over at a second look; want none", len(again))
 	}
 }
