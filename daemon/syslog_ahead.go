@@ -26,7 +26,9 @@ import (
 // told. The offset is forgotten once no message has told it for syslogClockMemory: a
 // host whose clock was set right has its messages, which are not ahead, believed at
 // once, and none of them is ever moved by it. A host is known by its sender's address
-// and the hostname it gives: a sender can move no other sender's messages.
+// and the hostname it gives: a sender can move no other sender's messages. What is held
+// at a stop is dated so, by the offsets known then, and stored (handOver); the hold is
+// bounded by bytes, and a host that fills it ends its own hold (maxHeldBytes, hold).
 
 // syslogSettle is how long a host's held messages wait after the last one that said
 // more than its offset: a flush's messages come faster than that; a host's live message
@@ -49,7 +51,7 @@ const clockJitter = 2 * time.Second
 
 // maxHeldBytes bounds the messages held, all hosts together, by their size: a hold
 // is memory, and a count (50,000 messages of up to 64 KiB) let it reach 3 GB. 32 MiB
-// holds over 100,000 auth lines of a few hundred bytes (hours of a busy host's queue,
+// holds some 80,000 auth lines of 150 bytes (hours of a busy host's queue,
 // several hosts' flushes at once), and 500 of the longest; it is what the listener's
 // connections may take in buffers at most (256 of 128 KiB), so the listener's memory
 // stays within tens of MiB whatever its senders do. Beyond it, the host that holds most
@@ -147,10 +149,11 @@ func (c *syslogClocks) date(peer netip.Addr, host string, excess time.Duration, 
 }
 
 // hold adds h to hc's held messages, and returns those released to make room for it.
-// Beyond the budget, the host that holds most has its messages released, each dated by
-// its best offset, as maxSyslogHold's end would: the sender that floods the hold (h
-// among them when it is h's) ends its own hold, and the other hosts' flushes are still
-// held and dated by their offsets. Its messages that follow are held anew.
+// Beyond the budget, the host that holds most (of the sender that holds most) has its
+// messages released, each dated by its best offset, as maxSyslogHold's end would: the
+// sender that floods the hold (h among them when it is h's) ends its own hold, and the
+// other hosts' flushes are still held and dated by their offsets. Its messages that
+// follow are held anew.
 func (c *syslogClocks) hold(hc *hostClock, h heldLine) []sourceLine {
 	size := heldSize(h)
 	hc.held = append(hc.held, h)
@@ -166,12 +169,20 @@ func (c *syslogClocks) hold(hc *hostClock, h heldLine) []sourceLine {
 // heldSize is what h takes held: its text and heldOverhead.
 func heldSize(h heldLine) int { return len(h.l.rec.Line) + heldOverhead }
 
-// largest is the host that holds most.
+// largest is the host that holds most of the sender that holds most: a sender that
+// names many hosts (any text can be a hostname) takes its own hosts' room, not the
+// others'; a relay's hosts go one at a time.
 func (c *syslogClocks) largest() *hostClock {
+	bySender := map[netip.Addr]int{}
+	for key, hc := range c.of {
+		bySender[key.peer] += hc.bytes
+	}
 	var most *hostClock
-	for _, hc := range c.of {
-		if most == nil || hc.bytes > most.bytes {
-			most = hc
+	var mostKey clockKey
+	for key, hc := range c.of {
+		if most == nil || bySender[key.peer] > bySender[mostKey.peer] ||
+			key.peer == mostKey.peer && hc.bytes > most.bytes {
+			most, mostKey = hc, key
 		}
 	}
 	return most

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +90,51 @@ func TestASyslogHostsMessagesAreHeldForABoundedTime(t *testing.T) {
 	}
 	if again := c.atStop(); len(again) != 0 {
 		t.Errorf("%d messages handed over at a second look; want none", len(again))
+	}
+}
+
+// A sender that names many hosts (any text can be a hostname), each holding less than
+// another sender's flush, fills the hold: the room is taken from its own hosts, and the
+// other sender's flush stays held, to be dated by its offset.
+func TestASyslogHostsOfOneSenderFillingTheHoldMakeRoomThemselves(t *testing.T) {
+	const size = 1000
+	c := syslogClocks{settle: time.Hour, budget: 40 * (size + heldOverhead)}
+	sprayer, relay := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+	now := time.Now()
+	line := func(host string) sourceLine {
+		return sourceLine{rec: abusewatch.Record{Source: syslogSource, Line: host + strings.Repeat("x", size-len(host)), Read: now}}
+	}
+	// The relay's flush: ten messages, each further ahead.
+	for i := range 10 {
+		if out := c.date(relay, "tokyo1", 9*time.Hour+time.Duration(i)*time.Minute, line("tokyo1")); len(out) != 0 {
+			t.Fatalf("the relay's flush: %d released at its message %d; want it held", len(out), i)
+		}
+	}
+	// The sprayer: five messages each of 20 hosts, 100 in all.
+	var released []sourceLine
+	for i := range 100 {
+		host := fmt.Sprintf("h%02d", i%20)
+		released = append(released, c.date(sprayer, host, 2*time.Hour, line(host))...)
+	}
+	for _, l := range released {
+		if strings.HasPrefix(l.rec.Line, "tokyo1") {
+			t.Fatalf("the relay's held message released to make room for the sprayer's hosts; want the sprayer's alone")
+		}
+	}
+	if len(released) < 70 {
+		t.Errorf("%d of the sprayer's 100 released; want all but those the budget holds beside the relay's", len(released))
+	}
+	out := c.atStop()
+	n := 0
+	for _, l := range out {
+		if strings.HasPrefix(l.rec.Line, "tokyo1") {
+			n++
+			if got := l.rec.HostsAhead["tokyo1"]; got != 9*time.Hour+9*time.Minute {
+				t.Errorf("the relay's message dated %s earlier; want 9h9m0s, its last offset", got)
+			}
+		}
+	}
+	if n != 10 {
+		t.Errorf("%d of the relay's 10 messages held at the stop; want all", n)
 	}
 }
