@@ -456,7 +456,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		case <-ctx.Done():
 			stopFollowing()
-			wg.Wait()
+			// The sources' lines are taken while they end: the syslog listener hands
+			// over, as it stops, the messages it held for their host's offset.
+			sourcesDone := make(chan struct{})
+			go func() { wg.Wait(); close(sourcesDone) }()
+			for ended := false; !ended; {
+				select {
+				case l := <-lines:
+					add(l)
+				case <-sourcesDone:
+					ended = true
+				}
+			}
 			for drained := false; !drained; {
 				select {
 				case l := <-lines:

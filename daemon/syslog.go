@@ -130,6 +130,8 @@ func newSyslogListener(d *Daemon, out chan<- sourceLine) *syslogListener {
 
 // listenSyslog listens on every configured address and serves until ctx ends. ready gets
 // nil once all of them listen, or the first error (an address in use, a bad certificate).
+// Once ctx ends it sends what it received and had not sent (handOver): out's reader
+// takes lines until it returns.
 func (d *Daemon) listenSyslog(ctx context.Context, out chan<- sourceLine, ready chan<- error) {
 	newSyslogListener(d, out).listen(ctx, ready)
 }
@@ -198,6 +200,7 @@ func (l *syslogListener) listen(ctx context.Context, ready chan<- error) {
 		c.Close()
 	}
 	wg.Wait()
+	l.handOver()
 }
 
 // peerAddr is the address of a peer, IPv4 as IPv4 even on an IPv6 socket.
@@ -705,14 +708,7 @@ func (l *syslogListener) message(ctx context.Context, parser syslog.Machine, raw
 			}
 		}
 	}
-	for _, line := range lines {
-		select {
-		case l.out <- line:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return l.send(ctx, lines)
 }
 
 // unparsedMark starts the line of a message without a <PRI>. detect refuses every line

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"sync"
@@ -25,7 +26,9 @@ import (
 // told. The offset is forgotten once no message has told it for syslogClockMemory: a
 // host whose clock was set right has its messages, which are not ahead, believed at
 // once, and none of them is ever moved by it. A host is known by its sender's address
-// and the hostname it gives: a sender can move no other sender's messages.
+// and the hostname it gives: a sender can move no other sender's messages. What is held
+// at a stop is dated so, by the offsets known then, and stored (handOver); the hold is
+// bounded by bytes, and a host that fills it ends its own hold (maxHeldBytes, hold).
 
 // syslogSettle is how long a host's held messages wait after the last one that said
 // more than its offset: a flush's messages come faster than that; a host's live message
@@ -46,9 +49,18 @@ const syslogClockMemory = 10 * time.Minute
 // it was sent (a flush), or a clock moved ahead.
 const clockJitter = 2 * time.Second
 
-// maxHeldLines bounds the messages held, all hosts together: beyond it a message is
-// dated at once by the offset known (when it arrived, for a message that says more).
-const maxHeldLines = 50000
+// maxHeldBytes bounds the messages held, all hosts together, by their size: a hold
+// is memory, and a count (50,000 messages of up to 64 KiB) let it reach 3 GB. 32 MiB
+// holds some 80,000 auth lines of 150 bytes (hours of a busy host's queue,
+// several hosts' flushes at once), and 500 of the longest; it is what the listener's
+// connections may take in buffers at most (256 of 128 KiB), so the listener's memory
+// stays within tens of MiB whatever its senders do. Beyond it, the host that holds most
+// has its messages released, dated by its best offset (see hold).
+const maxHeldBytes = 32 << 20
+
+// heldOverhead is what a held message takes beside its text: its record, its host's
+// name, its place in the host's slice.
+const heldOverhead = 256
 
 // syslogClocks are the offsets of the syslog listener's hosts ahead, and their messages
 // held while a flush goes on.
@@ -56,8 +68,12 @@ type syslogClocks struct {
 	mu     sync.Mutex
 	of     map[clockKey]*hostClock
 	hosts  atomic.Int64  // len(of), read without mu for every message (known)
-	held   int           // messages held, all hosts
+	bytes  int           // the size of the messages held, all hosts (heldSize)
+	budget int           // maxHeldBytes (tests make it smaller; 0 is maxHeldBytes)
 	settle time.Duration // syslogSettle (tests make it shorter)
+	// unsent are messages the stop kept from being sent (released, or in hand): they
+	// are handed over at the stop, with the held ones (atStop).
+	unsent []sourceLine
 }
 
 type clockKey struct {
@@ -73,6 +89,7 @@ type hostClock struct {
 	raised time.Time // when a held message last said more
 	since  time.Time // when the first of held arrived
 	held   []heldLine
+	bytes  int // the size of held (heldSize)
 }
 
 type heldLine struct {
@@ -101,12 +118,7 @@ func (c *syslogClocks) date(peer netip.Addr, host string, excess time.Duration, 
 		if excess > hc.ahead+clockJitter && excess <= maxBacklogAhead {
 			hc.ahead, hc.raised = excess, read
 		}
-		if c.held < maxHeldLines {
-			hc.held = append(hc.held, heldLine{l, host, excess})
-			c.held++
-			return nil
-		}
-		return append(c.release(hc), aheadBy(l, host, excess, hc.ahead))
+		return c.hold(hc, heldLine{l, host, excess})
 	}
 	// A time more than a day ahead tells no offset (a clock stepped for a moment, a
 	// forged line), as in a scan: dated when it arrived, by clock.go's rule.
@@ -122,7 +134,7 @@ func (c *syslogClocks) date(peer netip.Addr, host string, excess time.Duration, 
 	// More than the known offset, or none known: the first of a flush, or of a host
 	// ahead. Held until the host's messages settle.
 	if hc == nil {
-		if len(c.of) >= maxNamedPeers || c.held >= maxHeldLines {
+		if len(c.of) >= maxNamedPeers {
 			return []sourceLine{l}
 		}
 		if c.of == nil {
@@ -131,14 +143,49 @@ func (c *syslogClocks) date(peer netip.Addr, host string, excess time.Duration, 
 		hc = &hostClock{}
 		c.of[key] = hc
 		c.hosts.Store(int64(len(c.of)))
-	} else if c.held >= maxHeldLines {
-		hc.ahead, hc.told = excess, read
-		return []sourceLine{aheadBy(l, host, excess, excess)}
 	}
 	hc.ahead, hc.told, hc.raised, hc.since = excess, read, read, read
-	hc.held = append(hc.held, heldLine{l, host, excess})
-	c.held++
-	return nil
+	return c.hold(hc, heldLine{l, host, excess})
+}
+
+// hold adds h to hc's held messages, and returns those released to make room for it.
+// Beyond the budget, the host that holds most (of the sender that holds most) has its
+// messages released, each dated by its best offset, as maxSyslogHold's end would: the
+// sender that floods the hold (h among them when it is h's) ends its own hold, and the
+// other hosts' flushes are still held and dated by their offsets. Its messages that
+// follow are held anew.
+func (c *syslogClocks) hold(hc *hostClock, h heldLine) []sourceLine {
+	size := heldSize(h)
+	hc.held = append(hc.held, h)
+	hc.bytes += size
+	c.bytes += size
+	var out []sourceLine
+	for c.bytes > cmp.Or(c.budget, maxHeldBytes) {
+		out = append(out, c.release(c.largest())...)
+	}
+	return out
+}
+
+// heldSize is what h takes held: its text and heldOverhead.
+func heldSize(h heldLine) int { return len(h.l.rec.Line) + heldOverhead }
+
+// largest is the host that holds most of the sender that holds most: a sender that
+// names many hosts (any text can be a hostname) takes its own hosts' room, not the
+// others'; a relay's hosts go one at a time.
+func (c *syslogClocks) largest() *hostClock {
+	bySender := map[netip.Addr]int{}
+	for key, hc := range c.of {
+		bySender[key.peer] += hc.bytes
+	}
+	var most *hostClock
+	var mostKey clockKey
+	for key, hc := range c.of {
+		if most == nil || bySender[key.peer] > bySender[mostKey.peer] ||
+			key.peer == mostKey.peer && hc.bytes > most.bytes {
+			most, mostKey = hc, key
+		}
+	}
+	return most
 }
 
 // settled returns the held messages of the hosts whose messages stopped saying more
@@ -175,8 +222,8 @@ func (c *syslogClocks) release(hc *hostClock) []sourceLine {
 	for _, h := range hc.held {
 		out = append(out, aheadBy(h.l, h.host, h.excess, ahead))
 	}
-	c.held -= len(hc.held)
-	hc.held = nil
+	c.bytes -= hc.bytes
+	hc.held, hc.bytes = nil, 0
 	return out
 }
 
@@ -191,29 +238,50 @@ func aheadBy(l sourceLine, host string, excess, ahead time.Duration) sourceLine 
 	return l
 }
 
-// releaseHeld sends the held messages of the hosts that settled, until ctx ends. What is
-// held then is lost, as the messages in flight are: counted as errors and warned of.
+// releaseHeld sends the held messages of the hosts that settled, until ctx ends. What
+// the stop keeps from being sent is kept for handOver.
 func (l *syslogListener) releaseHeld(ctx context.Context) {
 	tick := time.NewTicker(l.clocks.settle / 4)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			if n := l.clocks.drop(); n > 0 {
-				l.c.fail(int64(n), "messages of hosts whose clocks are ahead, held for their offset, lost at the stop")
-				l.d.log.Warn("syslog: messages of hosts whose clocks are ahead were held to be dated by their offset, and are lost at the stop (a relay's flush; its sender does not send them again)",
-					"lost", n)
-			}
 			return
 		case now := <-tick.C:
-			for _, line := range l.clocks.settled(now) {
-				select {
-				case l.out <- line:
-				case <-ctx.Done():
-					return
-				}
+			if l.send(ctx, l.clocks.settled(now)) != nil {
+				return
 			}
 		}
+	}
+}
+
+// send sends lines until ctx ends; those it could not send are kept for handOver.
+func (l *syslogListener) send(ctx context.Context, lines []sourceLine) error {
+	for i, line := range lines {
+		select {
+		case l.out <- line:
+		case <-ctx.Done():
+			l.clocks.keep(lines[i:])
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// handOver sends, once the listener's connections and releaseHeld ended, what it
+// received and had not sent: the messages the stop kept from being sent, then the held
+// ones, each dated by its host's best offset as the hold's end would date it. The Run
+// loop takes them until the listener returns and commits them with its last batch:
+// nothing the listener received is lost at a stop.
+func (l *syslogListener) handOver() {
+	lines := l.clocks.atStop()
+	if len(lines) == 0 {
+		return
+	}
+	l.d.log.Info("syslog: messages held for their host's offset, or in hand, at the stop: dated by the offset known and stored",
+		"messages", len(lines))
+	for _, line := range lines {
+		l.out <- line
 	}
 }
 
@@ -221,14 +289,24 @@ func (l *syslogListener) releaseHeld(ctx context.Context) {
 // messages are held must wait in their order.
 func (c *syslogClocks) known() bool { return c.hosts.Load() > 0 }
 
-// drop forgets every held message and returns how many there were.
-func (c *syslogClocks) drop() int {
+// keep keeps lines that the stop kept from being sent, for atStop.
+func (c *syslogClocks) keep(lines []sourceLine) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := c.held
+	c.unsent = append(c.unsent, lines...)
+}
+
+// atStop returns, and forgets, what waits at the stop: the lines kept, then every held
+// message, dated by its host's best offset (release), as the hold's end would date it.
+func (c *syslogClocks) atStop() []sourceLine {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.unsent
+	c.unsent = nil
 	for _, hc := range c.of {
-		hc.held = nil
+		if len(hc.held) > 0 {
+			out = append(out, c.release(hc)...)
+		}
 	}
-	c.held = 0
-	return n
+	return out
 }

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +57,7 @@ func TestASyslogHostsOffsetMovesNoOtherMessage(t *testing.T) {
 // Review 42 M3: a sender dating each message a little further ahead than the last held
 // the host's messages as long as it went on: they are released after maxSyslogHold at
 // most, and an offset of more than a day raises nothing. What is held at a stop is
-// counted (drop).
+// handed over, dated by the last offset (atStop).
 func TestASyslogHostsMessagesAreHeldForABoundedTime(t *testing.T) {
 	c := syslogClocks{settle: 3 * time.Second}
 	sender := netip.MustParseAddr("127.0.0.2")
@@ -76,7 +78,63 @@ func TestASyslogHostsMessagesAreHeldForABoundedTime(t *testing.T) {
 	if released == 0 {
 		t.Fatalf("40 messages over 40 s, each a little further ahead: none released; want them out after %s", maxSyslogHold)
 	}
-	if n := c.drop(); n+released != 40 {
-		t.Errorf("%d released and %d held at the stop, of 40", released, n)
+	// The stop dates what is held by the last offset, as the hold's end would.
+	atStop := c.atStop()
+	if len(atStop)+released != 40 {
+		t.Errorf("%d released and %d handed over at the stop, of 40", released, len(atStop))
+	}
+	for _, l := range atStop {
+		if got := l.rec.HostsAhead["web1"]; got != time.Hour+38*3*time.Second {
+			t.Errorf("a message handed over at the stop dated %s earlier; want %s, the last offset", got, time.Hour+38*3*time.Second)
+		}
+	}
+	if again := c.atStop(); len(again) != 0 {
+		t.Errorf("%d messages handed over at a second look; want none", len(again))
+	}
+}
+
+// A sender that names many hosts (any text can be a hostname), each holding less than
+// another sender's flush, fills the hold: the room is taken from its own hosts, and the
+// other sender's flush stays held, to be dated by its offset.
+func TestASyslogHostsOfOneSenderFillingTheHoldMakeRoomThemselves(t *testing.T) {
+	const size = 1000
+	c := syslogClocks{settle: time.Hour, budget: 40 * (size + heldOverhead)}
+	sprayer, relay := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+	now := time.Now()
+	line := func(host string) sourceLine {
+		return sourceLine{rec: abusewatch.Record{Source: syslogSource, Line: host + strings.Repeat("x", size-len(host)), Read: now}}
+	}
+	// The relay's flush: ten messages, each further ahead.
+	for i := range 10 {
+		if out := c.date(relay, "tokyo1", 9*time.Hour+time.Duration(i)*time.Minute, line("tokyo1")); len(out) != 0 {
+			t.Fatalf("the relay's flush: %d released at its message %d; want it held", len(out), i)
+		}
+	}
+	// The sprayer: five messages each of 20 hosts, 100 in all.
+	var released []sourceLine
+	for i := range 100 {
+		host := fmt.Sprintf("h%02d", i%20)
+		released = append(released, c.date(sprayer, host, 2*time.Hour, line(host))...)
+	}
+	for _, l := range released {
+		if strings.HasPrefix(l.rec.Line, "tokyo1") {
+			t.Fatalf("the relay's held message released to make room for the sprayer's hosts; want the sprayer's alone")
+		}
+	}
+	if len(released) < 70 {
+		t.Errorf("%d of the sprayer's 100 released; want all but those the budget holds beside the relay's", len(released))
+	}
+	out := c.atStop()
+	n := 0
+	for _, l := range out {
+		if strings.HasPrefix(l.rec.Line, "tokyo1") {
+			n++
+			if got := l.rec.HostsAhead["tokyo1"]; got != 9*time.Hour+9*time.Minute {
+				t.Errorf("the relay's message dated %s earlier; want 9h9m0s, its last offset", got)
+			}
+		}
+	}
+	if n != 10 {
+		t.Errorf("%d of the relay's 10 messages held at the stop; want all", n)
 	}
 }

@@ -23,6 +23,8 @@ type syslogRun struct {
 	out           chan sourceLine
 	log           *logTap
 	udp, tcp, tls string
+	cancel        context.CancelFunc
+	done          chan struct{} // closed when the listener returned
 }
 
 // startSyslog starts a listener for sc (addresses "127.0.0.1:0"); tweak, when set, changes
@@ -41,7 +43,8 @@ func startSyslog(t *testing.T, sc SyslogConfig, tweak func(*syslogListener)) *sy
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.l.listen(ctx, ready); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r.cancel, r.done = cancel, done
+	t.Cleanup(func() { r.stop() })
 	if err := <-ready; err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +62,21 @@ func startSyslog(t *testing.T, sc SyslogConfig, tweak func(*syslogListener)) *sy
 		}
 	}
 	return r
+}
+
+// stop stops the listener and returns the records it hands over as it stops (taken as
+// the Run loop takes them, until it returns).
+func (r *syslogRun) stop() []sourceLine {
+	r.cancel()
+	var out []sourceLine
+	for {
+		select {
+		case l := <-r.out:
+			out = append(out, l)
+		case <-r.done:
+			return out
+		}
+	}
 }
 
 // record waits for the listener's next record.
