@@ -22,7 +22,7 @@ type outboxCommand struct {
 
 func (c *outboxCommand) Name() string { return "outbox" }
 func (c *outboxCommand) Synopsis() string {
-	return "list the abuse reports: waiting for approval, queued, sent, failed, rejected"
+	return "list the abuse reports: waiting for approval, queued, sent, failed, rejected; and how many incidents wait for policy.settle"
 }
 
 // outboxEntry is one report as `outbox --json` prints it (the message itself is left
