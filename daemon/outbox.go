@@ -1502,12 +1502,18 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			if rewritten, err := p.store.RewriteReportMessage(r.ID, nr, now); err != nil || !rewritten {
 				return r, false, err
 			}
+			redactWas := r.Redacted
 			r.Redacted = nr.Redacted
 			if same {
 				return r, !heldGuess, nil
 			}
-			p.log.Info("report's mail written again without the addresses excluded since or no longer its recipient's", "id", r.ID,
-				"to", strings.Join(r.Contact.Emails, ", "), "left_out", why)
+			msg := "report's mail written again without the addresses excluded since or no longer its recipient's"
+			if why == "" && redactChanged {
+				// A party's share, composed again at each gate, that left nothing out.
+				msg = "report's mail written again with [mail] redact as set now: it was written with another setting"
+			}
+			p.log.Info(msg, "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "left_out", why,
+				"redact_was", RedactWords(redactWas), "redact", RedactWords(redactNow))
 			r.Subject, r.Message = nr.Subject, nr.Message
 			return r, !heldGuess, nil
 		}
