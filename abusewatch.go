@@ -321,6 +321,12 @@ type Report struct {
 	// again on its own. A report left sending without it (a stop after DATA began, or
 	// by a version before the field) may have arrived: the admin decides.
 	BeforeData bool `json:",omitempty"`
+	// Redacted is what its mail masks: [mail] redact as it was written ("hosts",
+	// "users", sorted). None for a report written without, and for every report
+	// written before the field was: those count as written without, so a config that
+	// masks has them written again before they go, and one that does not sends them
+	// as they are (a mail masked by an older version tells less, never more).
+	Redacted []string `json:",omitempty"`
 }
 
 // Reject marks r rejected at now, never to be sent, for reason (kept in Error); it no

@@ -37,6 +37,7 @@ import (
 //	DELETE /v1/exclude?network=CIDR     undo exclude or pardon of that network
 //	GET  /v1/exclusions                 the networks never reported: policy.never_report, exclude, pardon
 //	GET  /v1/outbox?state=S             the reports in the outbox (without their messages)
+//	GET  /v1/outbox/settling            how many incidents wait for policy.settle before their reports
 //	GET  /v1/reports/ID                 one report with its message (ID may be a prefix)
 //	POST /v1/reports/approve?id=…&all=1 queue reports waiting for approval (failed=1: the failed ones)
 //	POST /v1/reports/reject?id=…        never send these reports
@@ -446,6 +447,7 @@ func (d *Daemon) adminHandler() http.Handler {
 		reports, err := d.store.Reports(states...) // without their messages
 		reply(w, reports, err)
 	})
+	mux.HandleFunc("GET /v1/outbox/settling", d.serveSettling)
 	mux.HandleFunc("GET /v1/reports/{id}", func(w http.ResponseWriter, r *http.Request) {
 		rep, ok, err := FindReport(d.store, r.PathValue("id"))
 		if err == nil && !ok {

@@ -1348,7 +1348,12 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			moved = addMoved(moved, *to, trimmed)
 		}
 	}
-	if len(never) == 0 && len(notHers) == 0 && !recompose {
+	// Written with another [mail] redact than the config's now: never sent as written
+	// (the admin who turns it on after reading his customers' names in a report waiting
+	// for approval expects none of them to leave).
+	redactNow := redactionOf(p.cfg).Names()
+	redactChanged := !slices.Equal(r.Redacted, redactNow)
+	if len(never) == 0 && len(notHers) == 0 && !recompose && !redactChanged {
 		return r, true, nil
 	}
 	// Composed again, a network incident tells r's party no more than r did: its share,
@@ -1373,6 +1378,10 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 	composer, err := ReportComposer(p.cfg, p.composer)
 	if err != nil {
 		return r, false, err
+	}
+	if len(never) == 0 && len(notHers) == 0 && !recompose {
+		// Only what it masks changed: the same report, its mail written again.
+		return p.rewriteRedacted(ctx, composer, r, keep, inexact, now)
 	}
 	why := strings.Join(slices.Concat(prefixed("now never reported: ", never), notHers), "; ")
 	// The moved sources' reports go first: each marks its incidents reported by it, and
@@ -1480,14 +1489,31 @@ func (p *Pipeline) lastGate(ctx context.Context, conf *lookup.Finder, r abusewat
 			if len(written) > 0 {
 				return r, false, fmt.Errorf("report %s: written again with the same incidents, yet some moved to another recipient", r.ID)
 			}
-			if same, err := p.sameMemo(r, nr); err != nil || same {
-				return r, err == nil && !heldGuess, err
-			}
-			if err := p.store.RewriteReportMessage(r.ID, nr.Subject, nr.Message, now); err != nil {
+			same, err := p.sameMemo(r, nr)
+			if err != nil {
 				return r, false, err
 			}
-			p.log.Info("report's mail written again without the addresses excluded since or no longer its recipient's", "id", r.ID,
-				"to", strings.Join(r.Contact.Emails, ", "), "left_out", why)
+			if same && slices.Equal(r.Redacted, nr.Redacted) {
+				return r, !heldGuess, nil
+			}
+			if same {
+				nr.Message = nil // it reads as it did: what it masks now is recorded
+			}
+			if rewritten, err := p.store.RewriteReportMessage(r.ID, nr, now); err != nil || !rewritten {
+				return r, false, err
+			}
+			redactWas := r.Redacted
+			r.Redacted = nr.Redacted
+			if same {
+				return r, !heldGuess, nil
+			}
+			msg := "report's mail written again without the addresses excluded since or no longer its recipient's"
+			if why == "" && redactChanged {
+				// A party's share, composed again at each gate, that left nothing out.
+				msg = "report's mail written again with [mail] redact as set now: it was written with another setting"
+			}
+			p.log.Info(msg, "id", r.ID, "to", strings.Join(r.Contact.Emails, ", "), "left_out", why,
+				"redact_was", RedactWords(redactWas), "redact", RedactWords(redactNow))
 			r.Subject, r.Message = nr.Subject, nr.Message
 			return r, !heldGuess, nil
 		}
@@ -2206,8 +2232,7 @@ func (p *Pipeline) zone() *time.Location { return Location(p.cfg.Reporter.Timezo
 // ReportComposer is composer (as NewComposer built it) with the outbox's options from
 // cfg: the X-ARF part, the signing key and our hosts' addresses.
 func ReportComposer(cfg *Config, composer *mailer.Composer) (*mailer.Composer, error) {
-	o := mailer.Options{XARF: *cfg.Mail.XARF, Hosts: cfg.Mail.hostAddresses(),
-		Redact: mailer.Redaction{Users: slices.Contains(cfg.Mail.Redact, "users"), Hosts: slices.Contains(cfg.Mail.Redact, "hosts")}}
+	o := mailer.Options{XARF: *cfg.Mail.XARF, Hosts: cfg.Mail.hostAddresses(), Redact: redactionOf(cfg)}
 	if cfg.Signing.KeyFile != "" {
 		s, err := mailer.LoadSigner(cfg.Signing.KeyFile, cfg.Signing.KeyURL)
 		if err != nil {

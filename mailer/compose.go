@@ -164,6 +164,11 @@ type Known struct {
 	// report may hold what an earlier one, rejected since, held (sources sent to
 	// another recipient, then back).
 	Replaces string
+	// ID, when not "", is the ID of the report being written again as it is (the same
+	// incidents to the same party, with another [mail] redact): it keeps it, and its
+	// Message-ID, whatever it was derived from (a report written instead of another
+	// has that one's ID in its own: Replaces).
+	ID string
 	// Earlier are reports written before about incidents that these follow (the earlier
 	// incidents of their key), grow from (Reported's) or repeat, as stored, each with
 	// its Message. The newest of them that went to this report's party (a mailbox of
@@ -227,6 +232,9 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 		ids[i] = inc.ID
 	}
 	id := reportID(to, ids, known.Replaces)
+	if known.ID != "" {
+		id = known.ID
+	}
 	low := map[string]lowered{}
 	for i := range incidents {
 		if !takesIn(&incidents[i]) || len(known.Reported) == 0 {
@@ -320,6 +328,7 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 		Subject:   subject,
 		Created:   now,
 		Message:   msg,
+		Redacted:  c.redact.Names(),
 	}, nil
 }
 

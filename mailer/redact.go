@@ -24,6 +24,20 @@ type Redaction struct {
 	Hosts bool
 }
 
+// Names are what r masks as [mail] redact names it, sorted ("hosts", "users"); none
+// when it masks nothing. A report records them (Report.Redacted): the outbox writes it
+// again when the config says otherwise before it goes.
+func (r Redaction) Names() []string {
+	var out []string
+	if r.Hosts {
+		out = append(out, "hosts")
+	}
+	if r.Users {
+		out = append(out, "users")
+	}
+	return out
+}
+
 const (
 	userMask    = "<user>"
 	localMask   = "<our-address>"

@@ -2,8 +2,10 @@ package mailer
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/abusewatch/abusewatch"
 )
@@ -109,5 +111,30 @@ func TestRedactMasksNamesAtFixedWordsOfUnknownLines(t *testing.T) {
 		if got := c.redactLine(ev); got != head+tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.msg, got, head+tc.want)
 		}
+	}
+}
+
+// A report records what its mail masks ([mail] redact, sorted), none without redact;
+// written again as it is (Known.ID), it keeps its ID and Message-ID, which its
+// incidents and a report it was written instead of gave it. Before, nothing was
+// recorded, and the outbox could not tell a report written with another setting.
+func TestAReportRecordsWhatItMasksAndKeepsItsIDWrittenAgain(t *testing.T) {
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	plain, err := testComposer(t).Compose(testContact(), []abusewatch.Incident{testIncident()}, now)
+	if err != nil || plain.Redacted != nil {
+		t.Fatalf("without redact: Redacted %v (%v), want none", plain.Redacted, err)
+	}
+	joined, err := testComposer(t).ComposeKnowing(testContact(), []abusewatch.Incident{testIncident()}, Known{Replaces: "0123456789abcdef0123456789abcdef"}, now)
+	if err != nil || joined.ID == plain.ID {
+		t.Fatalf("written instead of another: ID %s (%v), want one of its own", joined.ID, err)
+	}
+	masking := testComposer(t).With(Options{Redact: Redaction{Users: true, Hosts: true}})
+	again, err := masking.ComposeKnowing(testContact(), []abusewatch.Incident{testIncident()}, Known{ID: joined.ID}, now.Add(time.Hour))
+	if err != nil || again.ID != joined.ID || again.MessageID != joined.MessageID || !slices.Equal(again.Redacted, []string{"hosts", "users"}) {
+		t.Errorf("written again with redact: ID %s, Message-ID %s, Redacted %v (%v); want %s, %s, [hosts users]",
+			again.ID, again.MessageID, again.Redacted, err, joined.ID, joined.MessageID)
+	}
+	if users := (Redaction{Users: true}).Names(); !slices.Equal(users, []string{"users"}) {
+		t.Errorf("users alone: %v", users)
 	}
 }

@@ -220,20 +220,39 @@ func (s *Store) ReplaceReport(old, reason string, now time.Time, r abusewatch.Re
 	return added, err
 }
 
-// RewriteReportMessage gives report id a new mail, with its subject, written now: the
-// same incidents to the same party, composed again (a network's incident without the
-// addresses excluded since). Its state stays.
-func (s *Store) RewriteReportMessage(id, subject string, message []byte, now time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// RewriteReportMessage gives report id the mail of nr, with its subject and what it
+// masks (Redacted), written now: the same incidents to the same party, composed again
+// (a network's incident without the addresses excluded since, or with another [mail]
+// redact). A nil nr.Message keeps the mail (composed again, it reads as it did) and
+// records the rest. Its state stays. A report that went or is going (sent, sending)
+// or was rejected since is never written again: it says false and changes nothing.
+func (s *Store) RewriteReportMessage(id string, nr abusewatch.Report, now time.Time) (rewritten bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		if err := changeReport(tx, id, func(r *abusewatch.Report) error {
-			r.Subject, r.Updated = subject, now
+			switch r.State {
+			case abusewatch.ReportSent, abusewatch.ReportSending, abusewatch.ReportRejected:
+				return errGone
+			}
+			r.Subject, r.Redacted, r.Updated = nr.Subject, nr.Redacted, now
 			return nil
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMessages).Put([]byte(id), message)
+		rewritten = true
+		if nr.Message == nil {
+			return nil
+		}
+		return tx.Bucket(bucketMessages).Put([]byte(id), nr.Message)
 	})
+	if errors.Is(err, errGone) {
+		return false, nil
+	}
+	return rewritten, err
 }
+
+// errGone is RewriteReportMessage's, inside its transaction: the report is no longer
+// to be sent.
+var errGone = errors.New("store: the report went or was rejected")
 
 // ExpireUnreported takes ids off the work list of unreported incidents without a report:
 // the outbox is done with them though it reported nothing (they ended too long ago,

@@ -456,14 +456,15 @@ func TestOutboxAndReportCommandsGoThroughTheSocket(t *testing.T) {
 	s.start(t)
 	appendFile(t, s.logFile, attackLines(6, time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), 40000))
 	s.waitIncidents(t, 1)
-	var entries []outboxEntry
+	var list outboxList
 	deadline := time.Now().Add(30 * time.Second)
-	for len(entries) == 0 {
+	for len(list.Reports) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no report reached the outbox")
 		}
-		s.adminJSON(t, &entries, "outbox")
+		s.adminJSON(t, &list, "outbox")
 	}
+	entries := list.Reports
 	if entries[0].State != "pending-approval" || entries[0].To[0] != "abuse@cloud.example" {
 		t.Fatalf("outbox = %+v", entries)
 	}
@@ -476,8 +477,8 @@ func TestOutboxAndReportCommandsGoThroughTheSocket(t *testing.T) {
 		t.Errorf("report approve --all: exit %d\n%s", code, stdout)
 	}
 	for {
-		s.adminJSON(t, &entries, "outbox")
-		if entries[0].State == "sent" {
+		s.adminJSON(t, &list, "outbox")
+		if entries = list.Reports; entries[0].State == "sent" {
 			break
 		}
 		if time.Now().After(deadline) {

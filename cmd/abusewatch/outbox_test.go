@@ -41,17 +41,24 @@ func demoConfigFile(t *testing.T, mode string) (string, string) {
 	return dir, config
 }
 
+// outboxJSON is the reports `outbox --json` lists.
 func outboxJSON(t *testing.T, dir, config string, args ...string) []outboxEntry {
+	t.Helper()
+	return outboxListJSON(t, dir, config, args...).Reports
+}
+
+// outboxListJSON is what `outbox --json` prints.
+func outboxListJSON(t *testing.T, dir, config string, args ...string) outboxList {
 	t.Helper()
 	stdout, stderr, code := runBinary(t, dir, append([]string{"outbox", "--config", config, "--json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("outbox: exit %d\n%s", code, stderr)
 	}
-	var entries []outboxEntry
-	if err := json.Unmarshal([]byte(stdout), &entries); err != nil {
+	var list outboxList
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil || list.Reports == nil {
 		t.Fatalf("outbox --json: %v\n%s", err, stdout)
 	}
-	return entries
+	return list
 }
 
 func TestOutboxListsPendingReportsAsTableAndJSON(t *testing.T) {

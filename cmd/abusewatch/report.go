@@ -140,7 +140,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			err = enc.Encode(struct {
 				outboxEntry
 				Message string `json:"message"`
-			}{entryOf(r), string(r.Message)})
+			}{entryOf(r, cfg), string(r.Message)})
 		default:
 			loc := shownZone(cfg)
 			fmt.Fprintf(c.stdout, "Report %s: %s\n", r.ID, r.State)
@@ -148,11 +148,18 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "Subject:   %s\n", r.Subject)
 			fmt.Fprintf(c.stdout, "Created:   %s\n", shownTime(r.Created, loc))
 			fmt.Fprintf(c.stdout, "Attempts:  %d\n", r.Attempts)
-			if n := note(r, loc); n != "" {
+			if len(r.Redacted) > 0 {
+				fmt.Fprintf(c.stdout, "Redact:    %s\n", daemon.RedactWords(r.Redacted))
+			}
+			if n := noteOf(r, loc); n != "" {
 				fmt.Fprintf(c.stdout, "Note:      %s\n", n)
 			}
 			if r.Error != "" && r.State != "sent" {
 				fmt.Fprintf(c.stdout, "Error:     %s\n", r.Error)
+			}
+			if rn := redactNote(r, cfg); rn != "" && !gone {
+				// The text below is not what goes: said where the admin reads it.
+				fmt.Fprintf(c.stdout, "\nThis report was %s: what it quotes below is as it was written, not as it will go.\n", rn)
 			}
 			if gone {
 				fmt.Fprintf(c.stdout, "\n(The mail is no longer kept: [retention] reports deletes those of reports done with.)\n")
@@ -269,7 +276,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		_, err = c.stdout.Write(p.Report.Message)
 	case *asJSON:
 		// Only what a report not written yet has: no state, no times, no attempts.
-		e := entryOf(p.Report)
+		e := entryOf(p.Report, nil)
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(struct {

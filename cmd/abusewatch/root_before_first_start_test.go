@@ -118,7 +118,7 @@ func TestQueriesBeforeTheFirstStartCreateNoStore(t *testing.T) {
 		{args: []string{"ip", "45.134.26.99", "--json"}, json: true},
 		{args: []string{"net", "45.134.26.0/24"}, out: "0 events"},
 		{args: []string{"outbox"}, out: "The outbox is empty"},
-		{args: []string{"outbox", "--json"}, json: true, out: "[]"},
+		{args: []string{"outbox", "--json"}, json: true, out: `"reports": []`},
 		{args: []string{"unknown"}, out: "No unknown records"},
 		{args: []string{"exclude", "--list"}, out: "No network is excluded"},
 		{args: []string{"exclude", "--list", "--json"}, json: true, out: "[]"},
