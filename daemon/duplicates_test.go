@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -128,54 +129,75 @@ func TestIdenticalLinesWithinOneSourceAllCount(t *testing.T) {
 	}
 }
 
-// twiceWarning is the warning of Preflight that the config reads this host's sshd
-// through the journal and a file, or nil.
-func twiceWarning(t *testing.T, doc string) *ConfigError {
+// twiceWarning is the warning that the config doc reads this host's sshd through the
+// journal and a file, the host's logs being in logDir, or nil.
+func twiceWarning(t *testing.T, logDir, doc string) *ConfigError {
 	t.Helper()
-	cfg := parseTestConfig(t, "x.toml", checkBase+doc)
-	_, warnings, err := cfg.Preflight()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range warnings {
-		if strings.Contains(w.Problem, "is where rsyslog writes the sshd lines") {
-			return w
-		}
-	}
-	return nil
+	return parseTestConfig(t, "x.toml", checkBase+doc).readsSSHDTwiceIn(logDir)
 }
 
 // An admin from fail2ban keeps [[source]] files = ["/var/log/auth.log"] and turns the
 // journal on (its default units are sshd's): check-config and run warn, with the
 // source's line and how to read sshd once, as they do for a glob that takes auth.log or
-// secure. Not for another host's journals (a directory), a [[source]] of another host,
-// or a journal that does not read sshd.
+// secure, a path that is auth.log once cleaned or linked, and the host's own journal
+// directory. Review 41 (F8): reading sshd through the file alone is no matter of taking
+// ssh out of units and identifiers when nothing else is in them (both empty read every
+// entry); messages holds sshd's lines where there is no auth.log or secure (SUSE,
+// Alpine), not beside them (RHEL); and where the file does not exist (no rsyslog) no
+// record comes through both. Not for another host's journals (a directory), a [[source]]
+// of another host, or a journal that does not read sshd.
 func TestReadingSSHDThroughTheJournalAndAuthLogIsWarnedOf(t *testing.T) {
-	w := twiceWarning(t, "[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\n")
-	want := fmt.Sprintf("x.toml:%d: source[0].files: /var/log/auth.log is where rsyslog writes the sshd lines it takes from the journal, and [journal] reads sshd's entries too: "+
+	logDir := t.TempDir()
+	authLog, journalDir := filepath.Join(logDir, "auth.log"), filepath.Join(logDir, "journal")
+	appendTo(t, authLog, "")
+	if err := os.Mkdir(journalDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := twiceWarning(t, logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n", authLog))
+	want := fmt.Sprintf("x.toml:%d: source[0].files: %s is where rsyslog writes the sshd lines it takes from the journal, and [journal] reads sshd's entries too: "+
 		"each record comes through both; the daemon counts it once (the copy from the second source makes no event) (read sshd once: through the journal alone, "+
-		"which tells sshd's lines from a local user's forgeries where a file cannot, by leaving /var/log/auth.log out of [[source]] files; "+
-		"or through the file alone, by leaving ssh out of [journal] units and identifiers)", checkBaseLines+2)
+		"which tells sshd's lines from a local user's forgeries where a file cannot, by leaving %[2]s out of [[source]] files; "+
+		"or through the file alone, by setting [journal] enabled = false (it reads sshd's entries alone; units and identifiers both empty would read every entry))", checkBaseLines+2, authLog)
 	if w == nil || w.Error() != want {
 		t.Errorf("warning\n  %v\nwant\n  %s", w, want)
 	}
-	for _, doc := range []string{
-		"[[source]]\nfiles = [\"/var/log/secure*\"]\n[journal]\nenabled = true\nunits = []\nidentifiers = []\n",
-		"[[source]]\nfiles = [\"/var/log/*.log\"]\n[journal]\nenabled = true\nunits = [\"sshd.service\"]\n",
+	link := filepath.Join(t.TempDir(), "auth.log")
+	if err := os.Symlink(authLog, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ files, journal, hint string }{
+		{filepath.Join(logDir, "auth*"), "units = []\nidentifiers = []\n",
+			"by naming in [journal] units the units it is to read, ssh's left out (units = [] and identifiers = [] read every entry, sshd's too), or by setting [journal] enabled = false)"},
+		{filepath.Join(logDir, "*.log"), "units = [\"sshd.service\", \"cron.service\"]\n",
+			"by leaving sshd.service out of [journal] units, and sshd, sshd-session out of [journal] identifiers)"},
+		{logDir + "/../" + filepath.Base(logDir) + "/auth.l?g", "units = []\nidentifiers = [\"sshd\", \"postfix/smtpd\"]\n",
+			"by leaving sshd out of [journal] identifiers)"},
+		{link, fmt.Sprintf("directory = %q\n", journalDir), "by setting [journal] enabled = false"},
 	} {
-		if twiceWarning(t, doc) == nil {
-			t.Errorf("no warning of\n%s", doc)
+		doc := fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n%s", tc.files, tc.journal)
+		if w := twiceWarning(t, logDir, doc); w == nil || !strings.Contains(w.Error(), "or through the file alone, "+tc.hint) {
+			t.Errorf("warning %v of\n%s\nwant it to say %q", w, doc, tc.hint)
 		}
 	}
-	for _, doc := range []string{
-		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n",
-		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\ndirectory = \"" + t.TempDir() + "\"\n",
-		"[[source]]\nfiles = [\"/var/log/auth.log\"]\nhost = \"mx2\"\n[journal]\nenabled = true\n",
-		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\nunits = [\"postfix@-.service\"]\nidentifiers = [\"postfix/smtpd\"]\n",
-		"[[source]]\nfiles = [\"/srv/web1/auth.log\"]\n[journal]\nenabled = true\n",
+	suse, rhel := t.TempDir(), t.TempDir()
+	appendTo(t, filepath.Join(suse, "messages"), "")
+	appendTo(t, filepath.Join(rhel, "messages"), "")
+	appendTo(t, filepath.Join(rhel, "secure"), "")
+	if twiceWarning(t, suse, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n", filepath.Join(suse, "messages"))) == nil {
+		t.Error("no warning of messages where no auth.log or secure exists")
+	}
+	noRsyslog := t.TempDir()
+	for _, tc := range []struct{ logDir, doc string }{
+		{rhel, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n", filepath.Join(rhel, "messages"))},
+		{noRsyslog, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n", filepath.Join(noRsyslog, "auth.log"))},
+		{logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\n", authLog)},
+		{logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\ndirectory = %q\n", authLog, t.TempDir())},
+		{logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\nhost = \"mx2\"\n[journal]\nenabled = true\n", authLog)},
+		{logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\nunits = [\"postfix@-.service\"]\nidentifiers = [\"postfix/smtpd\"]\n", authLog)},
+		{logDir, "[[source]]\nfiles = [\"/srv/web1/auth.log\"]\n[journal]\nenabled = true\n"},
 	} {
-		if w := twiceWarning(t, doc); w != nil {
-			t.Errorf("warning %v of\n%s", w, doc)
+		if w := twiceWarning(t, tc.logDir, tc.doc); w != nil {
+			t.Errorf("warning %v of\n%s", w, tc.doc)
 		}
 	}
 }
