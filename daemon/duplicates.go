@@ -197,8 +197,11 @@ func (m *recordCopies) begin() *batchCopies { return &batchCopies{from: m} }
 
 // duplicate says whether ev, made by the record of source with header h, is a copy of a
 // record another source carried first (then it makes no event), and otherwise
-// remembers it.
-func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Event) bool {
+// remembers it. recognised says that an attack rule recognised the record: only then is
+// a dropped copy counted as the source's duplicate, as the pipeline counts the line (an
+// unknown record's line is counted unknown, whatever becomes of its event); the two
+// counts disagreed (review 41).
+func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Event, recognised bool) bool {
 	// A line of a format that names no host (exim's, vsftpd's, PostgreSQL's) is given
 	// this host's name, or its [[source]]'s: two such files of two hosts would look like
 	// copies of each other (review 41). Nor is a copy of it ever in two sources.
@@ -239,7 +242,9 @@ func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Ev
 		} else {
 			b.claimed[best] = append(b.claimed[best], source)
 		}
-		b.dropped[source]++
+		if recognised {
+			b.dropped[source]++
+		}
 		b.pairs[[2]string{best.sources[0], source}] = true
 		return true
 	}

@@ -129,6 +129,45 @@ func TestIdenticalLinesWithinOneSourceAllCount(t *testing.T) {
 	}
 }
 
+// An unknown record with an address in a trusted position makes an event of class
+// unknown, and its copy through a second source makes none; its line is counted unknown
+// (as `rules test` counts it), not duplicate. Review 41 (F9): the per-source count
+// (status's "N duplicate", abusewatch_source_discarded_total{reason="duplicate"})
+// counted those copies too, and said more than lines_read_total{outcome="duplicate"}.
+func TestDuplicatesPerSourceAddUpToTheLinesCountedDuplicate(t *testing.T) {
+	cfg, authLog, d, conn, _, stop := fileAndListener(t)
+	defer stop()
+	at := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+	var file strings.Builder
+	for i := range 2 {
+		line, msg := sshdRecord(at.Add(time.Duration(i)*time.Second), 7000+i, fmt.Sprintf("Failed password for root from 3.3.3.8 port %d ssh2", 42000+i))
+		file.WriteString(line)
+		fmt.Fprint(conn, msg)
+		ts := at.Add(time.Duration(i) * time.Second)
+		text := fmt.Sprintf("weird thing from 3.3.3.9 port %d", 44300+i) // no rule knows it: unknown, with an event
+		fmt.Fprintf(&file, "%s web1 myapp[%d]: %s\n", ts.Format("2006-01-02T15:04:05.000000-07:00"), 7100+i, text)
+		fmt.Fprintf(conn, "<38>1 %s web1 myapp %d - - %s\n", ts.Format("2006-01-02T15:04:05.000000Z07:00"), 7100+i, text)
+	}
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 4)
+	appendTo(t, authLog, file.String())
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 8)
+	st := d.status()
+	perSource := int64(0)
+	for _, s := range st.Sources {
+		perSource += s.Duplicates
+	}
+	if st.Counters["duplicate"] != 2 || perSource != 2 || st.Counters["unknown"] != 4 {
+		t.Errorf("lines counted duplicate %d, unknown %d; duplicates by source %d; want 2, 4 and 2 (the sshd lines' copies)",
+			st.Counters["duplicate"], st.Counters["unknown"], perSource)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if evs := storedOf(t, cfg, "3.3.3.9"); len(evs) != 2 {
+		t.Errorf("3.3.3.9: %d events of class unknown; want 2, the copies making none", len(evs))
+	}
+}
+
 // twiceWarning is the warning that the config doc reads this host's sshd through the
 // journal and a file, the host's logs being in logDir, or nil.
 func twiceWarning(t *testing.T, logDir, doc string) *ConfigError {
@@ -218,7 +257,7 @@ func TestTheRecordMemoIsBoundedAndKeptOnlyWithItsBatch(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	b := m.begin()
 	for i := range 6 {
-		if h, ev := record(i); b.duplicate("/var/log/auth.log", h, ev) {
+		if h, ev := record(i); b.duplicate("/var/log/auth.log", h, ev, true) {
 			t.Fatalf("record %d of one source taken for a copy", i)
 		}
 	}
@@ -231,7 +270,7 @@ func TestTheRecordMemoIsBoundedAndKeptOnlyWithItsBatch(t *testing.T) {
 		b = m.begin()
 		var dropped []int
 		for i := range 6 {
-			if h, ev := record(i); b.duplicate(journalSource, h, ev) {
+			if h, ev := record(i); b.duplicate(journalSource, h, ev, true) {
 				dropped = append(dropped, i)
 			}
 		}
@@ -261,9 +300,9 @@ func TestTheRecordMemoTellsHostsApartAndBoundsAKeysRecords(t *testing.T) {
 	copied := func(first, second string, h1, h2 detect.Header) bool {
 		m := newRecordCopies()
 		b := m.begin()
-		b.duplicate(first, h1, ev)
+		b.duplicate(first, h1, ev, true)
 		b.keep(log)
-		return m.begin().duplicate(second, h2, ev)
+		return m.begin().duplicate(second, h2, ev, true)
 	}
 	for _, tc := range []struct {
 		name          string
@@ -295,14 +334,14 @@ func TestTheRecordMemoTellsHostsApartAndBoundsAKeysRecords(t *testing.T) {
 	m := newRecordCopies()
 	b := m.begin()
 	for range 10 * maxCopiesOfKey {
-		if b.duplicate("/var/log/kern.log", sshd("web1"), ev) {
+		if b.duplicate("/var/log/kern.log", sshd("web1"), ev, true) {
 			t.Fatal("a line of one source taken for a copy")
 		}
 	}
 	b.keep(log)
 	for i := range 3 {
 		b = m.begin()
-		b.duplicate("/var/log/kern.log", sshd("web1"), ev)
+		b.duplicate("/var/log/kern.log", sshd("web1"), ev, true)
 		b.keep(log)
 		for _, list := range m.byKey {
 			if len(list) > maxCopiesOfKey {
