@@ -248,8 +248,15 @@ func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Ev
 		b.pairs[[2]string{best.sources[0], source}] = true
 		return true
 	}
+	b.remember(source, k, host, at, ev)
+	return false
+}
+
+// remember adds the record of ev, counted as source's, to the batch's: hashed as k, of
+// host (in lower case), dated at.
+func (b *batchCopies) remember(source string, k uint64, host string, at int64, ev abusewatch.Event) {
 	if len(b.added[k]) >= maxCopiesOfKey {
-		return false // counted, not remembered: its copy, if any, is counted too
+		return // counted, not remembered: its copy, if any, is counted too
 	}
 	c := &recordCopy{key: k, host: host, at: at, addr: ev.Addr, class: ev.Class, sources: []string{source}}
 	if b.added == nil {
@@ -257,7 +264,53 @@ func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Ev
 	}
 	b.added[k] = append(b.added[k], c)
 	b.newest = append(b.newest, c)
-	return false
+}
+
+// rememberStored gives the memo, at start, the records of the events stored in the
+// copySpan before the newest (or before now, if that is earlier: a clock set ahead), as
+// the sources that read them counted them. The memo is in memory, and each source goes
+// on from its own committed position: a record the journal had brought to the store
+// before a stop (SIGKILL, an upgrade, a reboot) came again through auth.log after it,
+// and made a second event (review 41). The newest event, not now, is the end of the
+// window: a source's backlog after a long stop holds copies of the last records before
+// it. A record whose copy was dropped before the stop is remembered as not copied yet:
+// only a line identical to it (host, program, PID, message) within copyTolerance could
+// pair with it once more. A memo of one source (nil) has nothing to remember.
+func (p *Pipeline) rememberStored() (int, error) {
+	m := p.copies
+	if m == nil {
+		return 0, nil
+	}
+	newest, ok, err := p.store.NewestEvent()
+	if err != nil || !ok {
+		return 0, err
+	}
+	end := newest
+	if now := time.Now(); end.After(now) {
+		end = now
+	}
+	from := end.Add(-copySpan - copyTolerance)
+	n := 0
+	err = p.store.EachEvent(from, newest, 4096, func(evs []abusewatch.Event) error {
+		b := m.begin()
+		for i := range evs {
+			ev := &evs[i]
+			// The header as the pipeline read it: the stored line is the record's.
+			h, err := detect.ParseHeader(ev.Line, ev.Time, time.UTC)
+			if err != nil || !h.NamesHost() {
+				continue // never remembered (duplicate)
+			}
+			// The memo outlives the batch, whose strings the store may use again.
+			kept := *ev
+			kept.Class = abusewatch.Class(strings.Clone(string(ev.Class)))
+			b.remember(copySource(strings.Clone(ev.Source)), m.key(h), strings.Clone(strings.ToLower(h.Host)), ev.Time.UnixNano(), kept)
+			n++
+		}
+		b.keep(p.log)
+		p.store.Recycle(evs)
+		return nil
+	})
+	return n, err
 }
 
 // keep makes the batch's records the memo's, forgets those past copySpan or beyond its
