@@ -248,17 +248,17 @@ func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Ev
 		b.pairs[[2]string{best.sources[0], source}] = true
 		return true
 	}
-	b.remember(source, k, host, at, ev)
+	b.remember(source, k, host, at, ev.Addr, ev.Class)
 	return false
 }
 
-// remember adds the record of ev, counted as source's, to the batch's: hashed as k, of
-// host (in lower case), dated at.
-func (b *batchCopies) remember(source string, k uint64, host string, at int64, ev abusewatch.Event) {
+// remember adds a record counted as source's to the batch's: hashed as k, of host (in
+// lower case), dated at, its event of addr and class.
+func (b *batchCopies) remember(source string, k uint64, host string, at int64, addr netip.Addr, class abusewatch.Class) {
 	if len(b.added[k]) >= maxCopiesOfKey {
 		return // counted, not remembered: its copy, if any, is counted too
 	}
-	c := &recordCopy{key: k, host: host, at: at, addr: ev.Addr, class: ev.Class, sources: []string{source}}
+	c := &recordCopy{key: k, host: host, at: at, addr: addr, class: class, sources: []string{source}}
 	if b.added == nil {
 		b.added = map[uint64][]*recordCopy{}
 	}
@@ -300,10 +300,10 @@ func (p *Pipeline) rememberStored() (int, error) {
 			if err != nil || !h.NamesHost() {
 				continue // never remembered (duplicate)
 			}
-			// The memo outlives the batch, whose strings the store may use again.
-			kept := *ev
-			kept.Class = abusewatch.Class(strings.Clone(string(ev.Class)))
-			b.remember(copySource(strings.Clone(ev.Source)), m.key(h), strings.Clone(strings.ToLower(h.Host)), ev.Time.UnixNano(), kept)
+			// Strings of their own: a stored event's share its block's memory, which the
+			// memo would keep alive (abusewatch.OwnStrings).
+			b.remember(copySource(strings.Clone(ev.Source)), m.key(h), strings.Clone(strings.ToLower(h.Host)), ev.Time.UnixNano(),
+				ev.Addr, abusewatch.Class(strings.Clone(string(ev.Class))))
 			n++
 		}
 		b.keep(p.log)
@@ -417,6 +417,7 @@ func sshdFiles(logDir string) []string {
 	return files
 }
 
+// fileExists says whether path is a file (following links).
 func fileExists(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
