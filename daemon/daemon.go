@@ -202,6 +202,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.pipe.CatchUp(ctx); err != nil && ctx.Err() == nil {
 		d.log.Warn("events committed before the last stop are not correlated yet: tried again with the next batch", "err", err)
 	}
+	// Before any line is read too: a record one source brought before the stop, and
+	// another brings after it, is counted once (duplicates.go).
+	if n, err := d.pipe.rememberStored(); err != nil {
+		d.log.Warn("cannot read the events stored before the last stop: a record read through one source before it and another after it is counted twice", "err", err)
+	} else if n > 0 {
+		d.log.Debug("record memo: the records of the events stored last remembered", "events", n)
+	}
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	lines := make(chan sourceLine, batchSize)

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -196,8 +197,11 @@ func (m *recordCopies) begin() *batchCopies { return &batchCopies{from: m} }
 
 // duplicate says whether ev, made by the record of source with header h, is a copy of a
 // record another source carried first (then it makes no event), and otherwise
-// remembers it.
-func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Event) bool {
+// remembers it. recognised says that an attack rule recognised the record: only then is
+// a dropped copy counted as the source's duplicate, as the pipeline counts the line (an
+// unknown record's line is counted unknown, whatever becomes of its event); the two
+// counts disagreed (review 41).
+func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Event, recognised bool) bool {
 	// A line of a format that names no host (exim's, vsftpd's, PostgreSQL's) is given
 	// this host's name, or its [[source]]'s: two such files of two hosts would look like
 	// copies of each other (review 41). Nor is a copy of it ever in two sources.
@@ -238,20 +242,75 @@ func (b *batchCopies) duplicate(source string, h detect.Header, ev abusewatch.Ev
 		} else {
 			b.claimed[best] = append(b.claimed[best], source)
 		}
-		b.dropped[source]++
+		if recognised {
+			b.dropped[source]++
+		}
 		b.pairs[[2]string{best.sources[0], source}] = true
 		return true
 	}
+	b.remember(source, k, host, at, ev.Addr, ev.Class)
+	return false
+}
+
+// remember adds a record counted as source's to the batch's: hashed as k, of host (in
+// lower case), dated at, its event of addr and class.
+func (b *batchCopies) remember(source string, k uint64, host string, at int64, addr netip.Addr, class abusewatch.Class) {
 	if len(b.added[k]) >= maxCopiesOfKey {
-		return false // counted, not remembered: its copy, if any, is counted too
+		return // counted, not remembered: its copy, if any, is counted too
 	}
-	c := &recordCopy{key: k, host: host, at: at, addr: ev.Addr, class: ev.Class, sources: []string{source}}
+	c := &recordCopy{key: k, host: host, at: at, addr: addr, class: class, sources: []string{source}}
 	if b.added == nil {
 		b.added = map[uint64][]*recordCopy{}
 	}
 	b.added[k] = append(b.added[k], c)
 	b.newest = append(b.newest, c)
-	return false
+}
+
+// rememberStored gives the memo, at start, the records of the events stored in the
+// copySpan before the newest (or before now, if that is earlier: a clock set ahead), as
+// the sources that read them counted them. The memo is in memory, and each source goes
+// on from its own committed position: a record the journal had brought to the store
+// before a stop (SIGKILL, an upgrade, a reboot) came again through auth.log after it,
+// and made a second event (review 41). The newest event, not now, is the end of the
+// window: a source's backlog after a long stop holds copies of the last records before
+// it. A record whose copy was dropped before the stop is remembered as not copied yet:
+// only a line identical to it (host, program, PID, message) within copyTolerance could
+// pair with it once more. A memo of one source (nil) has nothing to remember.
+func (p *Pipeline) rememberStored() (int, error) {
+	m := p.copies
+	if m == nil {
+		return 0, nil
+	}
+	newest, ok, err := p.store.NewestEvent()
+	if err != nil || !ok {
+		return 0, err
+	}
+	end := newest
+	if now := time.Now(); end.After(now) {
+		end = now
+	}
+	from := end.Add(-copySpan - copyTolerance)
+	n := 0
+	err = p.store.EachEvent(from, newest, 4096, func(evs []abusewatch.Event) error {
+		b := m.begin()
+		for i := range evs {
+			ev := &evs[i]
+			// The header as the pipeline read it: the stored line is the record's.
+			h, err := detect.ParseHeader(ev.Line, ev.Time, time.UTC)
+			if err != nil || !h.NamesHost() {
+				continue // never remembered (duplicate)
+			}
+			// Strings of their own: a stored event's share its block's memory, which the
+			// memo would keep alive (abusewatch.OwnStrings).
+			b.remember(copySource(strings.Clone(ev.Source)), m.key(h), strings.Clone(strings.ToLower(h.Host)), ev.Time.UnixNano(),
+				ev.Addr, abusewatch.Class(strings.Clone(string(ev.Class))))
+			n++
+		}
+		b.keep(p.log)
+		p.store.Recycle(evs)
+		return nil
+	})
+	return n, err
 }
 
 // keep makes the batch's records the memo's, forgets those past copySpan or beyond its
@@ -341,49 +400,141 @@ func overlapHint(a, b string) string {
 	return "read them once: both files hold the same lines (rsyslog writing a message to two files); leave one out of [[source]] files"
 }
 
-// sshdFiles are the files rsyslog writes sshd's lines to on a stock host: Debian's and
-// Ubuntu's auth.log, RHEL's secure.
-var sshdFiles = []string{"/var/log/auth.log", "/var/log/secure"}
+// sshdFiles are the files of logDir (/var/log) that hold this host's sshd lines as
+// rsyslog or syslogd writes them, those that exist: Debian's and Ubuntu's auth.log,
+// RHEL's secure; and messages where neither exists (SUSE's rsyslog and Alpine's syslogd
+// write every line there, RHEL's and the older Debians' leave sshd's out of it).
+func sshdFiles(logDir string) []string {
+	var files []string
+	for _, name := range []string{"auth.log", "secure"} {
+		if f := filepath.Join(logDir, name); fileExists(f) {
+			files = append(files, f)
+		}
+	}
+	if f := filepath.Join(logDir, "messages"); len(files) == 0 && fileExists(f) {
+		files = append(files, f)
+	}
+	return files
+}
+
+// fileExists says whether path is a file (following links).
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// ownJournal says whether the journal directory dir is this host's own: journald's
+// persistent one in logDir (the daemon reads its machine's subdirectory in it), the
+// volatile one in /run, or this machine's subdirectory of either. Other hosts'
+// journals (journal-remote's, a copy) are elsewhere.
+func ownJournal(dir, logDir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	id, _ := os.ReadFile("/etc/machine-id")
+	machine := strings.TrimSpace(string(id))
+	for _, own := range []string{filepath.Join(logDir, "journal"), "/run/log/journal"} {
+		if dir == own || (machine != "" && dir == filepath.Join(own, machine)) {
+			return true
+		}
+	}
+	return false
+}
 
 // readsSSHDTwice is the warning that the config reads this host's sshd twice, or nil:
 // [journal] reads this host's journal with sshd's entries, and a [[source]] of this host
-// reads the file rsyslog copies them to. Each record then comes through both: the daemon
-// counts it once (recordCopies), and the admin should read one.
-func (c *Config) readsSSHDTwice() *ConfigError {
+// reads a file rsyslog copies them to, in /var/log. Each record then comes through both:
+// the daemon counts it once (recordCopies), and the admin should read one.
+func (c *Config) readsSSHDTwice() *ConfigError { return c.readsSSHDTwiceIn("/var/log") }
+
+// readsSSHDTwiceIn is readsSSHDTwice with the host's logs in logDir (tests name their
+// own). Only a file that exists is warned of: on a host without rsyslog (Debian 12 and
+// later as installed) nothing writes auth.log, and "each record comes through both"
+// would be false; Preflight says the file does not exist, and should rsyslog write it
+// one day, the daemon's log names the two sources at the first copy, and run's check at
+// the next start warns.
+func (c *Config) readsSSHDTwiceIn(logDir string) *ConfigError {
 	j := c.Journal
-	if !j.Enabled || j.Directory != "" { // a directory is other hosts' journals, or a copy
+	if !j.Enabled || (j.Directory != "" && !ownJournal(j.Directory, logDir)) { // other hosts' journals, or a copy
 		return nil
 	}
-	sshd := len(j.Units) == 0 && len(j.Identifiers) == 0 // every entry
+	var sshUnits, sshIDs []string
 	for _, u := range j.Units {
-		sshd = sshd || u == "ssh.service" || u == "sshd.service" || strings.HasPrefix(u, "ssh@") || strings.HasPrefix(u, "sshd@")
+		if u == "ssh.service" || u == "sshd.service" || strings.HasPrefix(u, "ssh@") || strings.HasPrefix(u, "sshd@") {
+			sshUnits = append(sshUnits, u)
+		}
 	}
 	for _, id := range j.Identifiers {
-		sshd = sshd || id == "sshd" || id == "sshd-session" || id == "sshd-auth"
+		if id == "sshd" || id == "sshd-session" || id == "sshd-auth" {
+			sshIDs = append(sshIDs, id)
+		}
 	}
-	if !sshd {
+	every := len(j.Units) == 0 && len(j.Identifiers) == 0
+	if !every && len(sshUnits) == 0 && len(sshIDs) == 0 {
 		return nil
 	}
+	files := sshdFiles(logDir)
 	for i, s := range c.Sources {
 		if s.Host != "" { // another host's copy
 			continue
 		}
 		for _, f := range s.Files {
-			for _, sf := range sshdFiles {
-				if ok, _ := filepath.Match(f, sf); !ok {
+			abs, err := filepath.Abs(f) // and clean: /var/log/../log/auth.log is auth.log
+			if err != nil {
+				continue
+			}
+			for _, sf := range files {
+				if hasMeta(f) {
+					if ok, _ := filepath.Match(abs, sf); !ok {
+						continue
+					}
+				} else if abs != sf && !sameFile(abs, sf) { // a link to it
 					continue
 				}
 				key, what := fmt.Sprintf("source[%d].files", i), sf
-				if f != sf {
+				switch {
+				case hasMeta(f):
 					what = fmt.Sprintf("%q matches %s, which", f, sf)
+				case f != sf:
+					what = fmt.Sprintf("%s is %s, which", f, sf)
 				}
 				return &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
 					Problem: what + " is where rsyslog writes the sshd lines it takes from the journal, and [journal] reads sshd's entries too: " +
 						"each record comes through both; the daemon counts it once (the copy from the second source makes no event)",
 					Hint: "read sshd once: through the journal alone, which tells sshd's lines from a local user's forgeries where a file cannot, by leaving " + sf +
-						" out of [[source]] files; or through the file alone, by leaving ssh out of [journal] units and identifiers"}
+						" out of [[source]] files; or through the file alone, " + journalWithoutSSH(j, sshUnits, sshIDs)}
 			}
 		}
 	}
 	return nil
+}
+
+// journalWithoutSSH says how to make [journal] read no sshd entry. Taking ssh's
+// entries out of units and identifiers is no way when nothing else is left in them:
+// both empty read every entry, sshd's too.
+func journalWithoutSSH(j JournalConfig, sshUnits, sshIDs []string) string {
+	if len(j.Units) == 0 && len(j.Identifiers) == 0 {
+		return "by naming in [journal] units the units it is to read, ssh's left out (units = [] and identifiers = [] read every entry, sshd's too), or by setting [journal] enabled = false"
+	}
+	if len(j.Units) == len(sshUnits) && len(j.Identifiers) == len(sshIDs) {
+		return "by setting [journal] enabled = false (it reads sshd's entries alone; units and identifiers both empty would read every entry)"
+	}
+	var out []string
+	for _, k := range []struct {
+		key   string
+		names []string
+	}{{"units", sshUnits}, {"identifiers", sshIDs}} {
+		if len(k.names) > 0 {
+			out = append(out, strings.Join(k.names, ", ")+" out of [journal] "+k.key)
+		}
+	}
+	return "by leaving " + strings.Join(out, ", and ")
+}
+
+// sameFile says whether the paths a and b name one file.
+func sameFile(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }

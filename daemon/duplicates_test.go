@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -128,54 +129,114 @@ func TestIdenticalLinesWithinOneSourceAllCount(t *testing.T) {
 	}
 }
 
-// twiceWarning is the warning of Preflight that the config reads this host's sshd
-// through the journal and a file, or nil.
-func twiceWarning(t *testing.T, doc string) *ConfigError {
-	t.Helper()
-	cfg := parseTestConfig(t, "x.toml", checkBase+doc)
-	_, warnings, err := cfg.Preflight()
-	if err != nil {
+// An unknown record with an address in a trusted position makes an event of class
+// unknown, and its copy through a second source makes none; its line is counted unknown
+// (as `rules test` counts it), not duplicate. Review 41 (F9): the per-source count
+// (status's "N duplicate", abusewatch_source_discarded_total{reason="duplicate"})
+// counted those copies too, and said more than lines_read_total{outcome="duplicate"}.
+func TestDuplicatesPerSourceAddUpToTheLinesCountedDuplicate(t *testing.T) {
+	cfg, authLog, d, conn, _, stop := fileAndListener(t)
+	defer stop()
+	at := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+	var file strings.Builder
+	for i := range 2 {
+		line, msg := sshdRecord(at.Add(time.Duration(i)*time.Second), 7000+i, fmt.Sprintf("Failed password for root from 3.3.3.8 port %d ssh2", 42000+i))
+		file.WriteString(line)
+		fmt.Fprint(conn, msg)
+		ts := at.Add(time.Duration(i) * time.Second)
+		text := fmt.Sprintf("weird thing from 3.3.3.9 port %d", 44300+i) // no rule knows it: unknown, with an event
+		fmt.Fprintf(&file, "%s web1 myapp[%d]: %s\n", ts.Format("2006-01-02T15:04:05.000000-07:00"), 7100+i, text)
+		fmt.Fprintf(conn, "<38>1 %s web1 myapp %d - - %s\n", ts.Format("2006-01-02T15:04:05.000000Z07:00"), 7100+i, text)
+	}
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 4)
+	appendTo(t, authLog, file.String())
+	waitCounter(t, "lines committed", &d.Pipeline().Counters.Lines, 8)
+	st := d.status()
+	perSource := int64(0)
+	for _, s := range st.Sources {
+		perSource += s.Duplicates
+	}
+	if st.Counters["duplicate"] != 2 || perSource != 2 || st.Counters["unknown"] != 4 {
+		t.Errorf("lines counted duplicate %d, unknown %d; duplicates by source %d; want 2, 4 and 2 (the sshd lines' copies)",
+			st.Counters["duplicate"], st.Counters["unknown"], perSource)
+	}
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range warnings {
-		if strings.Contains(w.Problem, "is where rsyslog writes the sshd lines") {
-			return w
-		}
+	if evs := storedOf(t, cfg, "3.3.3.9"); len(evs) != 2 {
+		t.Errorf("3.3.3.9: %d events of class unknown; want 2, the copies making none", len(evs))
 	}
-	return nil
+}
+
+// twiceWarning is the warning that the config doc reads this host's sshd through the
+// journal and a file, the host's logs being in logDir, or nil.
+func twiceWarning(t *testing.T, logDir, doc string) *ConfigError {
+	t.Helper()
+	return parseTestConfig(t, "x.toml", checkBase+doc).readsSSHDTwiceIn(logDir)
 }
 
 // An admin from fail2ban keeps [[source]] files = ["/var/log/auth.log"] and turns the
 // journal on (its default units are sshd's): check-config and run warn, with the
 // source's line and how to read sshd once, as they do for a glob that takes auth.log or
-// secure. Not for another host's journals (a directory), a [[source]] of another host,
-// or a journal that does not read sshd.
+// secure, a path that is auth.log once cleaned or linked, and the host's own journal
+// directory. Review 41 (F8): reading sshd through the file alone is no matter of taking
+// ssh out of units and identifiers when nothing else is in them (both empty read every
+// entry); messages holds sshd's lines where there is no auth.log or secure (SUSE,
+// Alpine), not beside them (RHEL); and where the file does not exist (no rsyslog) no
+// record comes through both. Not for another host's journals (a directory), a [[source]]
+// of another host, or a journal that does not read sshd.
 func TestReadingSSHDThroughTheJournalAndAuthLogIsWarnedOf(t *testing.T) {
-	w := twiceWarning(t, "[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\n")
-	want := fmt.Sprintf("x.toml:%d: source[0].files: /var/log/auth.log is where rsyslog writes the sshd lines it takes from the journal, and [journal] reads sshd's entries too: "+
+	logDir := t.TempDir()
+	authLog, journalDir := filepath.Join(logDir, "auth.log"), filepath.Join(logDir, "journal")
+	appendTo(t, authLog, "")
+	if err := os.Mkdir(journalDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := twiceWarning(t, logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n", authLog))
+	want := fmt.Sprintf("x.toml:%d: source[0].files: %s is where rsyslog writes the sshd lines it takes from the journal, and [journal] reads sshd's entries too: "+
 		"each record comes through both; the daemon counts it once (the copy from the second source makes no event) (read sshd once: through the journal alone, "+
-		"which tells sshd's lines from a local user's forgeries where a file cannot, by leaving /var/log/auth.log out of [[source]] files; "+
-		"or through the file alone, by leaving ssh out of [journal] units and identifiers)", checkBaseLines+2)
+		"which tells sshd's lines from a local user's forgeries where a file cannot, by leaving %[2]s out of [[source]] files; "+
+		"or through the file alone, by setting [journal] enabled = false (it reads sshd's entries alone; units and identifiers both empty would read every entry))", checkBaseLines+2, authLog)
 	if w == nil || w.Error() != want {
 		t.Errorf("warning\n  %v\nwant\n  %s", w, want)
 	}
-	for _, doc := range []string{
-		"[[source]]\nfiles = [\"/var/log/secure*\"]\n[journal]\nenabled = true\nunits = []\nidentifiers = []\n",
-		"[[source]]\nfiles = [\"/var/log/*.log\"]\n[journal]\nenabled = true\nunits = [\"sshd.service\"]\n",
+	link := filepath.Join(t.TempDir(), "auth.log")
+	if err := os.Symlink(authLog, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ files, journal, hint string }{
+		{filepath.Join(logDir, "auth*"), "units = []\nidentifiers = []\n",
+			"by naming in [journal] units the units it is to read, ssh's left out (units = [] and identifiers = [] read every entry, sshd's too), or by setting [journal] enabled = false)"},
+		{filepath.Join(logDir, "*.log"), "units = [\"sshd.service\", \"cron.service\"]\n",
+			"by leaving sshd.service out of [journal] units, and sshd, sshd-session out of [journal] identifiers)"},
+		{logDir + "/../" + filepath.Base(logDir) + "/auth.l?g", "units = []\nidentifiers = [\"sshd\", \"postfix/smtpd\"]\n",
+			"by leaving sshd out of [journal] identifiers)"},
+		{link, fmt.Sprintf("directory = %q\n", journalDir), "by setting [journal] enabled = false"},
 	} {
-		if twiceWarning(t, doc) == nil {
-			t.Errorf("no warning of\n%s", doc)
+		doc := fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n%s", tc.files, tc.journal)
+		if w := twiceWarning(t, logDir, doc); w == nil || !strings.Contains(w.Error(), "or through the file alone, "+tc.hint) {
+			t.Errorf("warning %v of\n%s\nwant it to say %q", w, doc, tc.hint)
 		}
 	}
-	for _, doc := range []string{
-		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n",
-		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\ndirectory = \"" + t.TempDir() + "\"\n",
-		"[[source]]\nfiles = [\"/var/log/auth.log\"]\nhost = \"mx2\"\n[journal]\nenabled = true\n",
-		"[[source]]\nfiles = [\"/var/log/auth.log\"]\n[journal]\nenabled = true\nunits = [\"postfix@-.service\"]\nidentifiers = [\"postfix/smtpd\"]\n",
-		"[[source]]\nfiles = [\"/srv/web1/auth.log\"]\n[journal]\nenabled = true\n",
+	suse, rhel := t.TempDir(), t.TempDir()
+	appendTo(t, filepath.Join(suse, "messages"), "")
+	appendTo(t, filepath.Join(rhel, "messages"), "")
+	appendTo(t, filepath.Join(rhel, "secure"), "")
+	if twiceWarning(t, suse, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n", filepath.Join(suse, "messages"))) == nil {
+		t.Error("no warning of messages where no auth.log or secure exists")
+	}
+	noRsyslog := t.TempDir()
+	for _, tc := range []struct{ logDir, doc string }{
+		{rhel, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n", filepath.Join(rhel, "messages"))},
+		{noRsyslog, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\n", filepath.Join(noRsyslog, "auth.log"))},
+		{logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\n", authLog)},
+		{logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\ndirectory = %q\n", authLog, t.TempDir())},
+		{logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\nhost = \"mx2\"\n[journal]\nenabled = true\n", authLog)},
+		{logDir, fmt.Sprintf("[[source]]\nfiles = [%q]\n[journal]\nenabled = true\nunits = [\"postfix@-.service\"]\nidentifiers = [\"postfix/smtpd\"]\n", authLog)},
+		{logDir, "[[source]]\nfiles = [\"/srv/web1/auth.log\"]\n[journal]\nenabled = true\n"},
 	} {
-		if w := twiceWarning(t, doc); w != nil {
-			t.Errorf("warning %v of\n%s", w, doc)
+		if w := twiceWarning(t, tc.logDir, tc.doc); w != nil {
+			t.Errorf("warning %v of\n%s", w, tc.doc)
 		}
 	}
 }
@@ -196,7 +257,7 @@ func TestTheRecordMemoIsBoundedAndKeptOnlyWithItsBatch(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	b := m.begin()
 	for i := range 6 {
-		if h, ev := record(i); b.duplicate("/var/log/auth.log", h, ev) {
+		if h, ev := record(i); b.duplicate("/var/log/auth.log", h, ev, true) {
 			t.Fatalf("record %d of one source taken for a copy", i)
 		}
 	}
@@ -209,7 +270,7 @@ func TestTheRecordMemoIsBoundedAndKeptOnlyWithItsBatch(t *testing.T) {
 		b = m.begin()
 		var dropped []int
 		for i := range 6 {
-			if h, ev := record(i); b.duplicate(journalSource, h, ev) {
+			if h, ev := record(i); b.duplicate(journalSource, h, ev, true) {
 				dropped = append(dropped, i)
 			}
 		}
@@ -239,9 +300,9 @@ func TestTheRecordMemoTellsHostsApartAndBoundsAKeysRecords(t *testing.T) {
 	copied := func(first, second string, h1, h2 detect.Header) bool {
 		m := newRecordCopies()
 		b := m.begin()
-		b.duplicate(first, h1, ev)
+		b.duplicate(first, h1, ev, true)
 		b.keep(log)
-		return m.begin().duplicate(second, h2, ev)
+		return m.begin().duplicate(second, h2, ev, true)
 	}
 	for _, tc := range []struct {
 		name          string
@@ -273,14 +334,14 @@ func TestTheRecordMemoTellsHostsApartAndBoundsAKeysRecords(t *testing.T) {
 	m := newRecordCopies()
 	b := m.begin()
 	for range 10 * maxCopiesOfKey {
-		if b.duplicate("/var/log/kern.log", sshd("web1"), ev) {
+		if b.duplicate("/var/log/kern.log", sshd("web1"), ev, true) {
 			t.Fatal("a line of one source taken for a copy")
 		}
 	}
 	b.keep(log)
 	for i := range 3 {
 		b = m.begin()
-		b.duplicate("/var/log/kern.log", sshd("web1"), ev)
+		b.duplicate("/var/log/kern.log", sshd("web1"), ev, true)
 		b.keep(log)
 		for _, list := range m.byKey {
 			if len(list) > maxCopiesOfKey {

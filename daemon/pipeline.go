@@ -441,7 +441,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			n.skipped++
 			return
 		}
-		if copies.duplicate(rec.Source, v.Header, ev) {
+		if copies.duplicate(rec.Source, v.Header, ev, recognised) {
 			if recognised {
 				n.duplicate++
 			}
