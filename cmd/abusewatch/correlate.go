@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/daemon"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -215,6 +216,9 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := withReports(st, res.Newest); err != nil {
+		return err
+	}
 	sum := correlateSummary{Since: from, Until: now, Forgotten: forgotten.Len(), KeptReported: kept, KeptDone: unlisted,
 		RecorrelationSummary: res, ElapsedSeconds: time.Since(now).Seconds()}
 	if *asJSON {
@@ -243,8 +247,38 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if cfg.Policy.MaxAge.Duration > 0 {
 		within = fmt.Sprintf(", for those that ended within policy.max_age (%s) of now", cfg.Policy.MaxAge)
 	}
-	fmt.Fprintf(c.stdout, "Reports for them are written by the daemon's next rounds, as policy.mode (%s) says%s; admin-only ones never leave.\n\n",
-		cfg.Policy.Mode, within)
+	// An incident made again after a pardon, or with its report sent or rejected, keeps
+	// that report: none is written for it again, and the listing says where it is.
+	reported, waiting := 0, 0
+	for _, inc := range res.Newest {
+		switch {
+		case inc.ReportID != "":
+			reported++
+		case !inc.AdminOnly && !inc.Success:
+			waiting++
+		}
+	}
+	allListed := res.Changed <= len(res.Newest)
+	if reported > 0 {
+		of := "of those listed"
+		if allListed {
+			of = "of them"
+		}
+		has := "has"
+		if reported > 1 {
+			has = "have"
+		}
+		fmt.Fprintf(c.stdout, "%d %s already %s a report, as OUTSIDE says: none is written for it again.\n", reported, of, has)
+	}
+	if reported == 0 || waiting > 0 || !allListed {
+		others := "them"
+		if reported > 0 {
+			others = "the others"
+		}
+		fmt.Fprintf(c.stdout, "Reports for %s are written by the daemon's next rounds, as policy.mode (%s) says%s; admin-only ones never leave.\n",
+			others, cfg.Policy.Mode, within)
+	}
+	fmt.Fprintln(c.stdout)
 	if res.Changed > len(res.Newest) {
 		fmt.Fprintf(c.stdout, "The newest %d (abusewatch incidents --since %s --limit 0 lists them all):\n", len(res.Newest), *since)
 	}
@@ -254,7 +288,10 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 		zoneTitle("LAST SEEN", loc, timesOf(res.Newest, func(i daemon.IncidentInfo) time.Time { return i.Last })))
 	for _, inc := range res.Newest {
 		outside := "reportable"
-		if inc.AdminOnly || inc.Success {
+		switch {
+		case inc.ReportID != "":
+			outside = incidentReport(inc) // as incidents says it
+		case inc.AdminOnly || inc.Success:
 			outside = "admin only"
 		}
 		// The source as scan's table says it: a rate anomaly's is "all sources" (its
@@ -264,4 +301,51 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 			strings.Join(inc.Hosts, ","), inc.Severity, outside)
 	}
 	return tw.Flush()
+}
+
+// withReports fills in the report of each of incs that has one, and of a network
+// incident split among parties the other parties' (not rejected), as incidents shows
+// them: a pardoned address's incident made again, or one whose report was sent or
+// rejected, keeps its report, and none is written for it again.
+func withReports(st *store.Store, incs []daemon.IncidentInfo) error {
+	var byIncident map[string][]abusewatch.Report // every report under each incident it names, read once
+	for i := range incs {
+		inc := &incs[i]
+		id, ok, err := st.ReportFor(inc.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		r, ok, err := st.Report(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		inc.ReportID, inc.ReportState, inc.ReportTo, inc.Location = r.ID, r.State, r.Contact.Emails, r.Location
+		if !inc.AboutNetwork() {
+			continue
+		}
+		if byIncident == nil {
+			all, err := st.Reports()
+			if err != nil {
+				return err
+			}
+			byIncident = map[string][]abusewatch.Report{}
+			for _, r := range all {
+				for _, id := range r.Incidents {
+					byIncident[id] = append(byIncident[id], r)
+				}
+			}
+		}
+		for _, o := range byIncident[inc.ID] {
+			if o.ID != r.ID && o.State != abusewatch.ReportRejected {
+				inc.Shares = append(inc.Shares, daemon.ReportShare{ID: o.ID, State: o.State, To: o.Contact.Emails, Location: o.Location})
+			}
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -443,5 +444,33 @@ func TestCorrelateRebuildDoesNotReportOldIncidents(t *testing.T) {
 	}
 	if n := maildirCount(t, dir); n != mails {
 		t.Errorf("%d mails after the round, %d before", n, mails)
+	}
+}
+
+// An incident made again after a pardon is undone keeps its report, sent: correlate
+// lists it as incidents does ("sent to …"), not as reportable with its report still to
+// be written by the daemon's next rounds, which write none.
+func TestCorrelateListsTheReportOfAnIncidentMadeAgain(t *testing.T) {
+	dir, cfg, log := rebuildDemo(t, "")
+	if sum := scanJSON(t, dir, cfg, log); sum.Reports == 0 {
+		t.Fatalf("the demo scan wrote no report")
+	}
+	for _, args := range [][]string{{"pardon", "--config", cfg, "--reason", "a mistake", "45.134.26.17"}, {"exclude", "--config", cfg, "--remove", "45.134.26.17"}} {
+		if stdout, stderr, code := runBinary(t, dir, args...); code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", args[0], code, stdout, stderr)
+		}
+	}
+	stdout, stderr, code := runBinary(t, dir, "correlate", "--config", cfg, "--since", "3650d", "--rebuild")
+	row := regexp.MustCompile(`(?m)^per-address +45\.134\.26\.17 .* sent to abuse@hostco\.example$`)
+	if code != 0 || !row.MatchString(stdout) || !strings.Contains(stdout, "1 of them already has a report, as OUTSIDE says: none is written for it again.\n") ||
+		strings.Contains(stdout, "written by the daemon's next rounds") {
+		t.Errorf("correlate after the pardon is undone: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, _ = runBinary(t, dir, "incidents", "--config", cfg, "--since", "3650d")
+	if !regexp.MustCompile(`45\.134\.26\.17 .* sent to abuse@hostco\.example\n`).MatchString(stdout) {
+		t.Errorf("incidents words it otherwise:\n%s", stdout)
+	}
+	if again := scanJSON(t, dir, cfg, log); again.Reports != 0 {
+		t.Errorf("the next round wrote %d reports, want none", again.Reports)
 	}
 }

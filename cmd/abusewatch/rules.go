@@ -63,6 +63,7 @@ func (f *ruleDirsFlag) Set(v string) error { *f = append(*f, v); return nil }
 
 // ruleFlags are how rules test and suggest choose their rules.
 type ruleFlags struct {
+	fs               *flag.FlagSet // which of them were given
 	config           *string
 	rules            *ruleDirsFlag
 	builtin          *bool
@@ -70,12 +71,77 @@ type ruleFlags struct {
 }
 
 func addRuleFlags(fs *flag.FlagSet) ruleFlags {
-	f := ruleFlags{rules: &ruleDirsFlag{}}
-	f.config = fs.String("config", daemon.DefaultConfigPath, "take the rule directories from this config `file` (with --rules: its attack_dirs only)")
-	fs.Var(f.rules, "rules", "use the rules in `DIR` instead of the configured normal_dirs (repeatable): a directory with normal.d/ and attack.d/, an attack*/ directory, or a directory of normal rules such as /etc/logcheck/ignore.d.server; the configured attack_dirs stay (see --attack-from-config)")
-	f.builtin = fs.Bool("builtin", true, "also use the rules built into abusewatch")
-	f.attackFromConfig = fs.Bool("attack-from-config", true, "with --rules, also use the attack rules of --config's attack_dirs, as the daemon would: attack rules come first, and a normal rule never drops a line one of them decides; false: only the attack rules of --rules (and the built-in ones)")
+	f := ruleFlags{fs: fs, rules: &ruleDirsFlag{}}
+	f.config = fs.String("config", daemon.DefaultConfigPath, "classify as the daemon of this config `file` does: its rules, [detect] builtin_rules, numeric_hosts and timezone, its sources' hosts and postgres_prefix (with --rules, its normal_dirs are left out)")
+	fs.Var(f.rules, "rules", rulesUsage)
+	// Its default (false) is not used: unless given, the config's builtin_rules decides.
+	f.builtin = fs.Bool("builtin", false, "also use the rules built into abusewatch, or with --builtin=false not (default: as the config's [detect] builtin_rules, true without a config)")
+	f.attackFromConfig = fs.Bool("attack-from-config", true, attackFromConfigUsage)
 	return f
+}
+
+// rulesUsage and attackFromConfigUsage document --rules and --attack-from-config, which
+// mean the same to rules test, rules suggest and scan.
+const (
+	rulesUsage            = "use the rules in `DIR` instead of the configured normal_dirs (repeatable): a directory with normal.d/ and attack.d/, an attack*/ directory, or a directory of normal rules such as /etc/logcheck/ignore.d.server; the configured attack_dirs stay (see --attack-from-config)"
+	attackFromConfigUsage = "with --rules, also use the attack rules of --config's attack_dirs, as the daemon would: attack rules come first, and a normal rule never drops a line one of them decides; false: only the attack rules of --rules (and the built-in ones)"
+)
+
+// withRuleDirs makes cfg classify with the rules of dirs (--rules): their normal rules
+// instead of the configured normal_dirs, their attack rules before the configured
+// attack_dirs, which stay unless attackFromConfig is false. The daemon runs an admin's
+// attack rules before any normal rule: a set of normal rules tried without them drops
+// what they would decide, and scan stored those lines as unknown for good.
+func withRuleDirs(cfg *daemon.Config, dirs []string, attackFromConfig bool) error {
+	normal, attack, err := detect.SplitRuleDirs(dirs)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	configured := cfg.Detect.AttackDirs
+	cfg.Detect.NormalDirs, cfg.Detect.AttackDirs = normal, attack
+	if attackFromConfig {
+		for _, d := range configured {
+			if !slices.ContainsFunc(attack, func(a string) bool { return sameDir(a, d) }) {
+				cfg.Detect.AttackDirs = append(cfg.Detect.AttackDirs, d)
+			}
+		}
+	}
+	return nil
+}
+
+// sameDir reports whether a and b name one directory, a relative one taken from the
+// working directory as the daemon takes it.
+func sameDir(a, b string) bool {
+	abs := func(p string) string {
+		if q, err := filepath.Abs(p); err == nil {
+			return q
+		}
+		return filepath.Clean(p)
+	}
+	return abs(a) == abs(b)
+}
+
+// notLoaded says on w which of the rule directories of dirs (--rules) cfg does not
+// list: rules tried there and found good do nothing until the config names them (the
+// README's loop tried /etc/abusewatch/normal.d, which no config listed).
+func notLoaded(w io.Writer, cfg *daemon.Config, dirs []string) {
+	normal, attack, err := detect.SplitRuleDirs(dirs)
+	if err != nil {
+		return // withRuleDirs says why
+	}
+	listed := func(d string) bool {
+		return slices.ContainsFunc(append(slices.Clip(cfg.Detect.NormalDirs), cfg.Detect.AttackDirs...), func(c string) bool { return sameDir(c, d) })
+	}
+	for _, k := range []struct {
+		dirs []string
+		key  string
+	}{{normal, "normal_dirs"}, {attack, "attack_dirs"}} {
+		for _, d := range k.dirs {
+			if !listed(d) {
+				fmt.Fprintf(w, "Note: the daemon does not load %s: add it to [detect] %s in %s, then abusewatch reload.\n", d, k.key, cfg.File())
+			}
+		}
+	}
 }
 
 // loadedRules are the rules rules test and suggest classify with.
@@ -84,44 +150,42 @@ type loadedRules struct {
 	bad int // rules that do not compile, left out
 }
 
-// detector builds a Detector from the flags. Rules that do not compile are reported on
-// stderr with their file and line, and so are normal rules that load but can never
+// detector builds a Detector from the flags, classifying as the daemon of --config
+// would, with only what the flags given change. Rules that do not compile are reported
+// on stderr with their file and line, and so are normal rules that load but can never
 // match (a byte order mark, white space around them); the others are used, so a rule
 // set can be tried while it is being fixed.
-func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (loadedRules, error) {
-	cfg := &daemon.Config{}
+func (f ruleFlags) detector(stderr io.Writer) (loadedRules, error) {
+	tried := len(*f.rules) > 0
+	cfg, err := daemon.LoadConfig(*f.config)
 	switch {
-	case len(*f.rules) > 0:
-		normal, attack, err := detect.SplitRuleDirs(*f.rules)
-		if err != nil {
-			return loadedRules{}, &usageError{err.Error()}
+	case err == nil:
+		if tried {
+			notLoaded(stderr, cfg, *f.rules)
 		}
-		cfg.Detect.NormalDirs, cfg.Detect.AttackDirs = normal, attack
-		cfg.Detect.Timezone = "Local"
-		if *f.attackFromConfig {
-			configured, err := f.configuredAttackDirs(stderr)
-			if err != nil {
-				return loadedRules{}, err
-			}
-			for _, d := range configured {
-				if !slices.ContainsFunc(attack, func(a string) bool { return filepath.Clean(a) == filepath.Clean(d) }) {
-					cfg.Detect.AttackDirs = append(cfg.Detect.AttackDirs, d)
-				}
-			}
-		}
+	case errors.Is(err, os.ErrNotExist) && tried:
+		fmt.Fprintf(stderr, "No config at %s: no configured attack rules besides those of --rules.\n", *f.config)
+		cfg = defaultRulesConfig()
+	case errors.Is(err, os.ErrNotExist) && !flagGiven(f.fs, "config"):
+		fmt.Fprintf(stderr, "No config at %s: using the built-in rules only.\n", *f.config)
+		cfg = defaultRulesConfig()
+	case tried && !*f.attackFromConfig:
+		// Asked to leave the config's attack rules out: what else it says is missed.
+		fmt.Fprintf(stderr, "Warning: %v\n(classifying without it: no numeric_hosts, local time, no source's postgres_prefix)\n", err)
+		cfg = defaultRulesConfig()
+	case tried:
+		return loadedRules{}, fmt.Errorf("%w\n--rules takes the attack_dirs of this config too: fix it, name another with --config, or leave them out with --attack-from-config=false", err)
 	default:
-		loaded, err := daemon.LoadConfig(*f.config)
-		switch {
-		case err == nil:
-			cfg = loaded
-		case !explicitConfig && errors.Is(err, os.ErrNotExist):
-			fmt.Fprintf(stderr, "No config at %s: using the built-in rules only.\n", *f.config)
-			cfg.Detect.Timezone = "Local"
-		default:
+		return loadedRules{}, err
+	}
+	if tried {
+		if err := withRuleDirs(cfg, *f.rules, *f.attackFromConfig); err != nil {
 			return loadedRules{}, err
 		}
 	}
-	cfg.Detect.BuiltinRules = f.builtin
+	if flagGiven(f.fs, "builtin") {
+		cfg.Detect.BuiltinRules = f.builtin
+	}
 	rules, err := daemon.LoadRules(cfg)
 	var bad detect.RuleErrors
 	if errors.As(err, &bad) {
@@ -136,19 +200,13 @@ func (f ruleFlags) detector(stderr io.Writer, explicitConfig bool) (loadedRules,
 	return loadedRules{Detector: daemon.NewDetector(cfg, rules), bad: len(bad)}, nil
 }
 
-// configuredAttackDirs are the attack_dirs of --config, for rules tried with --rules:
-// the admin's attack rules decide before any normal rule, in the daemon as here. A
-// config that does not exist has none, and stderr says so.
-func (f ruleFlags) configuredAttackDirs(stderr io.Writer) ([]string, error) {
-	cfg, err := daemon.LoadConfig(*f.config)
-	switch {
-	case err == nil:
-		return cfg.Detect.AttackDirs, nil
-	case errors.Is(err, os.ErrNotExist):
-		fmt.Fprintf(stderr, "No config at %s: no configured attack rules besides those of --rules.\n", *f.config)
-		return nil, nil
-	}
-	return nil, fmt.Errorf("%w\n--rules takes the attack_dirs of this config too: fix it, name another with --config, or leave them out with --attack-from-config=false", err)
+// defaultRulesConfig is what rules test and suggest classify with without a config: the
+// built-in rules, local time.
+func defaultRulesConfig() *daemon.Config {
+	builtin := true
+	cfg := &daemon.Config{}
+	cfg.Detect.BuiltinRules, cfg.Detect.Timezone = &builtin, "Local"
+	return cfg
 }
 
 // sourceOf names a tested file as the daemon names the files it reads, by its absolute
@@ -257,7 +315,7 @@ func (c *rulesCommand) test(ctx context.Context, args []string) error {
 	if len(files) != 1 {
 		return &usageError{"rules test takes one log file (- for standard input)"}
 	}
-	d, err := rf.detector(c.stderr, flagGiven(fs, "config"))
+	d, err := rf.detector(c.stderr)
 	if err != nil {
 		return err
 	}
@@ -440,11 +498,24 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 		if err != nil {
 			return &usageError{err.Error()}
 		}
-		checked, cfg, err := readShapes(ctx, f, c.stderr, from, *limit)
+		// One more than the limit: the entry that counts the shapes past the store's
+		// list may be among them, and no rule is proposed for it.
+		checked, cfg, err := readShapes(ctx, f, c.stderr, from, moreThan(*limit))
 		if err != nil {
 			return err
 		}
 		shapes, refused = checked.Unknown, checked.Refused
+		if i := slices.IndexFunc(shapes, func(sh store.Shape) bool { return sh.Shape == store.OtherShapes }); i >= 0 {
+			if !*f.asJSON {
+				defer fmt.Fprintf(c.stdout, "\n# %d records of other shapes, counted together as the list of %d shapes is full: no rule is\n"+
+					"# proposed for them (one made from one of their lines drops that one shape). The daemon's\n"+
+					"# retention pass makes room in the list for their shapes.\n", shapes[i].Count, store.MaxShapes)
+			}
+			shapes = slices.Delete(slices.Clone(shapes), i, i+1)
+		}
+		if *limit > 0 && len(shapes) > *limit {
+			shapes = shapes[:*limit]
+		}
 		if len(checked.Decided) > 0 && !*f.asJSON {
 			// The rules added since are done with: not proposed again.
 			defer fmt.Fprintln(c.stdout, "\n# "+leftOut(checked.Decided, daemon.Command(*f.config, "unknown", append(sinceArgs(fs, *since), "--all")...)+" lists"))
@@ -463,7 +534,7 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 			return olderShapes(ctx, c.stdout, f, c.stderr, cfg, "rules suggest")
 		}
 	case 1: // the unknown records of a log, under the chosen rules
-		if shapes, refused, err = c.shapesOf(ctx, rf, files[0], flagGiven(fs, "config"), *limit); err != nil {
+		if shapes, refused, err = c.shapesOf(ctx, rf, files[0], *limit); err != nil {
 			return err
 		}
 		if len(refused) > 0 && !*f.asJSON {
@@ -476,7 +547,7 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 	for _, sh := range shapes {
 		rule, err := detect.Suggest(sh.Sample)
 		if err != nil {
-			continue // a sample without a syslog header (the "other shapes" entry)
+			continue // a sample without a syslog header
 		}
 		out = append(out, suggestion{Shape: sh.Shape, Count: sh.Count, Sample: sh.Sample, Rule: rule})
 	}
@@ -503,8 +574,8 @@ func (c *rulesCommand) suggest(ctx context.Context, args []string) error {
 // shapesOf classifies a log and returns its unknown shapes, most frequent first, and
 // apart those an attack rule matched and took no event from (every one), for which no
 // normal rule is proposed.
-func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, explicitConfig bool, limit int) ([]store.Shape, []daemon.RefusedShape, error) {
-	d, err := rf.detector(c.stderr, explicitConfig)
+func (c *rulesCommand) shapesOf(ctx context.Context, rf ruleFlags, file string, limit int) ([]store.Shape, []daemon.RefusedShape, error) {
+	d, err := rf.detector(c.stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -571,6 +642,14 @@ func printRefused(w io.Writer, refused []daemon.RefusedShape) {
 	for _, s := range refused {
 		fmt.Fprintf(w, "#   %d× %s\n#     (%s; by %s)\n", s.Count, s.Shape.Shape, s.Reason, s.Rule)
 	}
+}
+
+// moreThan is one more than limit, or 0 (all) for 0.
+func moreThan(limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	return limit + 1
 }
 
 // flagGiven reports whether the flag name was set on the command line.

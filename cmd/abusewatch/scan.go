@@ -14,7 +14,6 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/daemon"
-	"github.com/abusewatch/abusewatch/detect"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -49,13 +48,14 @@ type scanSummary struct {
 }
 
 func (c *scanCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--rules DIR]... [--since T] [--json] [-v] FILE...", c.stdout, c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--rules DIR]... [--attack-from-config=false] [--since T] [--json] [-v] FILE...", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file`")
 	since := fs.String("since", "", "skip events before `T`: a duration back from now (\"36h\", \"7d\") or a date (\"2026-11-01\", RFC 3339)")
 	asJSON := fs.Bool("json", false, "print one summary object instead of the table")
 	verbose := fs.Bool("v", false, "log what each stage does, not only warnings")
 	ruleDirs := &ruleDirsFlag{}
-	fs.Var(ruleDirs, "rules", "use the rules in `DIR` instead of the configured directories (repeatable; see abusewatch rules test)")
+	fs.Var(ruleDirs, "rules", rulesUsage+"; as rules test --rules")
+	attackFromConfig := fs.Bool("attack-from-config", true, attackFromConfigUsage)
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -79,8 +79,10 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		}
 	}
 	if len(*ruleDirs) > 0 {
-		if cfg.Detect.NormalDirs, cfg.Detect.AttackDirs, err = detect.SplitRuleDirs(*ruleDirs); err != nil {
-			return &usageError{err.Error()}
+		// What rules test --rules tried: a scan stores its lines for good, and its
+		// lines of the admin's attack rules were stored as unknown.
+		if err := withRuleDirs(cfg, *ruleDirs, *attackFromConfig); err != nil {
+			return err
 		}
 	}
 	// Before the store is opened, which creates it: a mistyped name, or a broken rule
