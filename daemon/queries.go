@@ -128,6 +128,24 @@ func (x *reportIndex) others(inc abusewatch.Incident, primary string) ([]abusewa
 	return out, nil
 }
 
+// WithReports fills in the report of each of incs that has one, and of a network
+// incident split among parties the other parties' (shares), as incidents shows them:
+// `correlate` lists an incident made again (a pardoned address's, one whose report went
+// or was rejected) with the report it keeps, none being written for it again.
+func WithReports(st *store.Store, incs []IncidentInfo) error {
+	shares := &reportIndex{st: st}
+	for i := range incs {
+		info, err := withReport(st, incs[i].Incident, nil, shares)
+		if err != nil {
+			return err
+		}
+		if info.ReportID != "" {
+			incs[i].IncidentFate = info.IncidentFate
+		}
+	}
+	return nil
+}
+
 // withReport is inc with its report and the other parties' (shares), or why (unless
 // nil) it has none.
 func withReport(st *store.Store, inc abusewatch.Incident, why *Unreported, shares *reportIndex) (IncidentInfo, error) {

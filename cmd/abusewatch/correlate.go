@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/daemon"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -216,7 +215,7 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := withReports(st, res.Newest); err != nil {
+	if err := daemon.WithReports(st, res.Newest); err != nil {
 		return err
 	}
 	sum := correlateSummary{Since: from, Until: now, Forgotten: forgotten.Len(), KeptReported: kept, KeptDone: unlisted,
@@ -301,51 +300,4 @@ func (c *correlateCommand) Run(ctx context.Context, args []string) error {
 			strings.Join(inc.Hosts, ","), inc.Severity, outside)
 	}
 	return tw.Flush()
-}
-
-// withReports fills in the report of each of incs that has one, and of a network
-// incident split among parties the other parties' (not rejected), as incidents shows
-// them: a pardoned address's incident made again, or one whose report was sent or
-// rejected, keeps its report, and none is written for it again.
-func withReports(st *store.Store, incs []daemon.IncidentInfo) error {
-	var byIncident map[string][]abusewatch.Report // every report under each incident it names, read once
-	for i := range incs {
-		inc := &incs[i]
-		id, ok, err := st.ReportFor(inc.ID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		r, ok, err := st.Report(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		inc.ReportID, inc.ReportState, inc.ReportTo, inc.Location = r.ID, r.State, r.Contact.Emails, r.Location
-		if !inc.AboutNetwork() {
-			continue
-		}
-		if byIncident == nil {
-			all, err := st.Reports()
-			if err != nil {
-				return err
-			}
-			byIncident = map[string][]abusewatch.Report{}
-			for _, r := range all {
-				for _, id := range r.Incidents {
-					byIncident[id] = append(byIncident[id], r)
-				}
-			}
-		}
-		for _, o := range byIncident[inc.ID] {
-			if o.ID != r.ID && o.State != abusewatch.ReportRejected {
-				inc.Shares = append(inc.Shares, daemon.ReportShare{ID: o.ID, State: o.State, To: o.Contact.Emails, Location: o.Location})
-			}
-		}
-	}
-	return nil
 }
