@@ -611,11 +611,43 @@ func (c *Config) validateDetect() error {
 	return nil
 }
 
+// ownClasses are the classes abusewatch gives events itself, whatever the rules.
+func ownClasses() []string {
+	return []string{string(abusewatch.ClassAuthFailure), string(abusewatch.ClassInvalidUser),
+		string(abusewatch.ClassAuthSuccess), string(abusewatch.ClassUnknown)}
+}
+
+// RelativeRuleDirs are the warnings of rule directories given as relative paths, for
+// check-config: a relative path is taken from the directory abusewatch runs in, and the
+// service runs in /, so a config check-config passed in /etc/abusewatch stopped the
+// service ("does not exist in /").
+func (c *Config) RelativeRuleDirs() []*ConfigError {
+	var warn []*ConfigError
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil
+	}
+	for _, k := range []struct {
+		key  string
+		dirs []string
+	}{{"detect.normal_dirs", c.Detect.NormalDirs}, {"detect.attack_dirs", c.Detect.AttackDirs}} {
+		for _, d := range k.dirs {
+			if filepath.IsAbs(d) {
+				continue
+			}
+			warn = append(warn, &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, k.key), Key: k.key,
+				Problem: fmt.Sprintf("%q is a relative path: it is taken from the directory abusewatch runs in (here %s), not from the config file's, and the service runs in /, where it is %s",
+					d, wd, filepath.Join("/", d)),
+				Hint: fmt.Sprintf("write the whole path, e.g. %q", filepath.Join(wd, d))})
+		}
+	}
+	return warn
+}
+
 // checkReportable refuses a correlate.reportable class that neither abusewatch nor one
 // of the loaded attack rules makes: it would count nothing, silently.
 func (c *Config) checkReportable(attack *detect.AttackRules) error {
-	known := []string{string(abusewatch.ClassAuthFailure), string(abusewatch.ClassInvalidUser),
-		string(abusewatch.ClassAuthSuccess), string(abusewatch.ClassUnknown)}
+	known := ownClasses()
 	for _, cl := range attack.Classes() {
 		if !slices.Contains(known, string(cl)) {
 			known = append(known, string(cl))

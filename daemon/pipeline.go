@@ -176,6 +176,9 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range rules.Warnings { // at start, at reload, and in scan's output
+		log.Warn(w.Error())
+	}
 	corr, err := newCorrelator(cfg, st)
 	if err != nil {
 		return nil, err
@@ -220,6 +223,11 @@ func NewPipeline(cfg *Config, st *store.Store, log *slog.Logger) (*Pipeline, err
 type Rules struct {
 	Normal *detect.NormalRules
 	Attack *detect.AttackRules
+	// Warnings are what loads but may not do what the admin meant, with file and line:
+	// normal rules that never match, files of a rule directory not read, attack rules
+	// of a class nothing counts (a typo). The daemon logs them at start and reload,
+	// check-config prints them.
+	Warnings []*detect.RuleError
 }
 
 // LoadRules loads the shipped rules (unless detect.builtin_rules is false) and the
@@ -243,25 +251,74 @@ func LoadRules(cfg *Config) (Rules, error) {
 	var nerr, aerr error
 	r.Normal, nerr = detect.LoadNormalRuleDirs(normal...)
 	r.Attack, aerr = detect.LoadAttackRuleDirs(attack...)
-	for _, err := range []error{nerr, aerr} {
+	for i, err := range []error{nerr, aerr} {
 		var errs detect.RuleErrors
+		var unreadable *detect.RuleFileError
 		switch {
 		case err == nil:
 		case errors.As(err, &errs):
 			bad = append(bad, errs...)
+		case errors.As(err, &unreadable) && cfg.file != "":
+			return r, cfg.unreadableRuleFile([]string{"detect.normal_dirs", "detect.attack_dirs"}[i], unreadable)
 		default:
 			return r, err // a directory that cannot be read
 		}
 	}
+	r.Warnings = slices.Concat(r.Normal.Warnings(), r.Attack.Warnings(), cfg.classWarnings(r.Attack))
 	if bad != nil {
 		return r, bad
 	}
 	return r, cfg.checkReportable(r.Attack)
 }
 
+// unreadableRuleFile is the error of a rule file in a configured directory that the
+// user running this may not read, named as the config names it: the key, the directory
+// with the file, the user; and for a file its group may read (Debian's logcheck rule
+// files are root:logcheck 0640), the fix.
+func (c *Config) unreadableRuleFile(key string, e *detect.RuleFileError) error {
+	uid := uint32(os.Geteuid())
+	ce := &ConfigError{File: c.file, Line: keyOrTableLine(c.doc, key), Key: key,
+		Problem: fmt.Sprintf("rule file %q cannot be read by %s: %v%s", e.Path, describeUser(uid), e.Err, relativeTo(e.Dir.Name))}
+	if fi, err := os.Stat(e.Path); err == nil && errors.Is(e.Err, fs.ErrPermission) && fi.Mode().Perm()&0o040 != 0 {
+		group, user := fileGroup(e.Path), userName(uid)
+		ce.Hint = fmt.Sprintf("the file's group %s may read it: add %s to that group (usermod -aG %s %s) and restart the daemon", group, user, group, user)
+	}
+	return ce
+}
+
+// classWarnings name, at its first rule, each class of an attack rule that neither
+// abusewatch, nor a shipped rule, nor correlate.reportable names: its events are kept
+// but never make an incident of one address, and "auth-failur" made nothing, silently.
+// A class of events with no remote end (local-…) makes none whatever its name, and
+// nothing else reads it: it is left alone.
+func (c *Config) classWarnings(attack *detect.AttackRules) []*detect.RuleError {
+	known := append(ownClasses(), c.Correlate.Reportable...)
+	shipped, _ := detect.AttackRuleClasses(detect.RuleDir{FS: configs.FS, Dir: "rules/attack.d", Name: "(built in)"})
+	for _, cl := range shipped {
+		known = append(known, string(cl))
+	}
+	var warn []*detect.RuleError
+	var named []abusewatch.Class
+	for _, r := range attack.RuleClasses() {
+		if slices.Contains(known, string(r.Class)) || slices.Contains(named, r.Class) || strings.HasPrefix(string(r.Class), "local-") {
+			continue
+		}
+		named = append(named, r.Class)
+		problem := fmt.Sprintf("class %s: no shipped rule makes it and [correlate] reportable does not list it, so its events never make an incident of one address", r.Class)
+		if near := Nearest(string(r.Class), known); near != "" {
+			problem += fmt.Sprintf("; did you mean %s?", near)
+		} else {
+			problem += ": if it is a class to report, list it in [correlate] reportable"
+		}
+		warn = append(warn, &detect.RuleError{File: r.File, Line: r.Line, Err: errors.New(problem)})
+	}
+	return warn
+}
+
 // NormalRuleWarnings are the rules of the configured normal_dirs written so that they
-// load but never match (detect.NormalRuleWarnings), for check-config and rules test; none
-// of a directory that cannot be read, which LoadRules reports.
+// load but never match (detect.NormalRuleWarnings), for rules test (check-config and
+// the daemon take Rules.Warnings, which hold them too); none of a directory that cannot
+// be read, which LoadRules reports.
 func NormalRuleWarnings(normalDirs []string) []*detect.RuleError {
 	dirs := make([]detect.RuleDir, len(normalDirs))
 	for i, d := range normalDirs {

@@ -33,6 +33,17 @@ type NormalRules struct {
 	floatLits  []string
 	floatIDs   []int32
 	unfiltered []int32
+
+	warnings []*RuleError // NormalRuleWarnings'
+}
+
+// Warnings are the files of the directories not read and the rules that load but
+// never match or do not match what they did in logcheck (NormalRuleWarnings).
+func (n *NormalRules) Warnings() []*RuleError {
+	if n == nil {
+		return nil
+	}
+	return n.warnings
 }
 
 // The text of a record a normal rule is tried on.
@@ -125,13 +136,14 @@ func LoadNormalRules(fsys fs.FS, dirs ...string) (*NormalRules, error) {
 // RuleErrors naming every bad rule's file and line. A directory that cannot be read
 // returns no rules.
 func LoadNormalRuleDirs(dirs ...RuleDir) (*NormalRules, error) {
-	lines, err := readRules(dirs)
+	lines, notes, err := readRules(dirs)
 	if err != nil {
 		return nil, err
 	}
-	n := &NormalRules{programs: make(map[string]*ruleSet)}
+	n := &NormalRules{programs: make(map[string]*ruleSet), warnings: notes}
 	var errs RuleErrors
 	for _, l := range lines {
+		n.warnings = append(n.warnings, normalRuleWarnings(l)...)
 		if err := n.add(l); err != nil {
 			errs = append(errs, err)
 			continue

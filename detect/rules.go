@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -22,7 +23,12 @@ type RuleError struct {
 	Err  error
 }
 
-func (e *RuleError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+func (e *RuleError) Error() string {
+	if e.Line == 0 { // about the whole file
+		return fmt.Sprintf("%s: %v", e.File, e.Err)
+	}
+	return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+}
 
 func (e *RuleError) Unwrap() error { return e.Err }
 
@@ -58,24 +64,53 @@ func ruleDirs(fsys fs.FS, dirs []string) []RuleDir {
 	return out
 }
 
+// RuleFileError is a rule file in a directory that could be listed but that could not
+// be read (Debian's logcheck rule files are root:logcheck 0640).
+type RuleFileError struct {
+	Dir  RuleDir // the directory it is in
+	Path string  // the directory's name and the file's: where the admin looks for it
+	Err  error   // why, without the path inside the directory's file system
+}
+
+func (e *RuleFileError) Error() string {
+	return fmt.Sprintf("rule file %q cannot be read: %v", e.Path, e.Err)
+}
+
+func (e *RuleFileError) Unwrap() error { return e.Err }
+
 // readRules returns the rules in the files of dirs, in directory order and then file
-// name order, without comments and blank lines. Like logcheck it skips dotfiles, backups
-// and package-manager leftovers, so a stale "sshd.dpkg-old" never changes what is normal.
-func readRules(dirs []RuleDir) ([]ruleLine, error) {
+// name order, without comments and blank lines, and a note on each file it leaves out
+// that is not a leftover. Like logcheck (run-parts) it reads only the files whose names
+// are letters, digits, "_" and "-": a stale "sshd.dpkg-old", an editor's "#sshd#" or a
+// README.md never changes what is normal.
+func readRules(dirs []RuleDir) ([]ruleLine, []*RuleError, error) {
 	var rules []ruleLine
+	var notes []*RuleError
 	for _, dir := range dirs {
 		entries, err := fs.ReadDir(dir.FS, dir.Dir)
 		if err != nil {
-			return nil, fmt.Errorf("rule directory %s: %w", dir.Name, err)
+			return nil, nil, fmt.Errorf("rule directory %s: %w", dir.Name, err)
 		}
 		for _, e := range entries {
-			if e.IsDir() || Leftover(e.Name()) {
+			if e.IsDir() {
 				continue
 			}
 			file := path.Join(dir.Name, e.Name())
+			if !ruleFileName(e.Name()) {
+				if !Leftover(e.Name()) && !strings.Contains(e.Name(), "#") && !strings.HasPrefix(e.Name(), "README") {
+					// A dotted name may be a rule file the admin meant (local.rules):
+					// say so rather than drop its rules silently.
+					notes = append(notes, &RuleError{File: file, Err: errSkippedName})
+				}
+				continue
+			}
 			data, err := fs.ReadFile(dir.FS, path.Join(dir.Dir, e.Name()))
 			if err != nil {
-				return nil, fmt.Errorf("rule file: %w", err)
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // "open local: permission denied" names the file without its directory
+				}
+				return nil, nil, &RuleFileError{Dir: dir, Path: file, Err: err}
 			}
 			for i, text := range strings.Split(string(data), "\n") {
 				text = strings.TrimSuffix(text, "\r")
@@ -87,13 +122,30 @@ func readRules(dirs []RuleDir) ([]ruleLine, error) {
 			}
 		}
 	}
-	return rules, nil
+	return rules, notes, nil
+}
+
+var errSkippedName = errors.New("not read: as logcheck (run-parts) does, only files named with letters, digits, _ and - are read as rules; rename it to use it")
+
+// ruleFileName says whether a file in a rule directory is read as rules: run-parts'
+// names, which logcheck reads, of letters, digits, "_" and "-". Leftovers ("x~",
+// "x.dpkg-old"), editors' files ("#x#", "x.swp"), dotfiles, README.md and x.conf are not.
+func ruleFileName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Leftover says whether a file name is an editor's or a package manager's leftover (a
 // dotfile, "x~", "x.bak", "x.swp", "x.orig", "x.dpkg-old", "x.rpmnew"): not a file in
-// use, whether rules (skipped like logcheck skips them) or a log a glob names (its
-// lines would be read twice).
+// use, whether rules (skipped like logcheck skips them, with any other name run-parts
+// skips: ruleFileName) or a log a glob names (its lines would be read twice).
 func Leftover(name string) bool {
 	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
 		strings.HasSuffix(name, ".bak") || strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".orig") ||
@@ -113,6 +165,7 @@ type AttackRules struct {
 	// ptrPrograms are the programs a rule of which has a <PTR> slot: they write the
 	// client's unchecked reverse name where they name the client.
 	ptrPrograms map[string]bool
+	notes       []*RuleError // the files of the directories not read (readRules)
 }
 
 // attackSet is the rules that apply to one program, indexed by their literal prefixes.
@@ -171,11 +224,11 @@ func LoadAttackRules(fsys fs.FS, dirs ...string) (*AttackRules, error) {
 // different file systems. A malformed rule does not stop the others: they are returned
 // together with a RuleErrors naming every bad rule's file and line.
 func LoadAttackRuleDirs(dirs ...RuleDir) (*AttackRules, error) {
-	lines, err := readRules(dirs)
+	lines, notes, err := readRules(dirs)
 	if err != nil {
 		return nil, err
 	}
-	a := &AttackRules{byProgram: make(map[string]*attackSet)}
+	a := &AttackRules{byProgram: make(map[string]*attackSet), notes: notes}
 	var programs [][]string // per rule, nil for any
 	var errs RuleErrors
 	for _, l := range lines {
@@ -350,6 +403,52 @@ func (a *AttackRules) Classes() []abusewatch.Class {
 		}
 	}
 	return out
+}
+
+// RuleClass is an attack rule's place and the class of its events.
+type RuleClass struct {
+	File  string
+	Line  int
+	Class abusewatch.Class
+}
+
+// RuleClasses are the loaded rules' places and classes, in the order the rules come.
+func (a *AttackRules) RuleClasses() []RuleClass {
+	if a == nil {
+		return nil
+	}
+	out := make([]RuleClass, len(a.rules))
+	for i, r := range a.rules {
+		out[i] = RuleClass{File: r.file, Line: r.line, Class: r.class}
+	}
+	return out
+}
+
+// Warnings name the files of the rule directories that were not read and are no
+// leftover (a local.rules, a README.md), for the admin to see.
+func (a *AttackRules) Warnings() []*RuleError {
+	if a == nil {
+		return nil
+	}
+	return a.notes
+}
+
+// AttackRuleClasses are the classes the attack rules of dirs give their events, each
+// once, read without compiling the rules: a malformed rule's field is left out.
+func AttackRuleClasses(dirs ...RuleDir) ([]abusewatch.Class, error) {
+	lines, _, err := readRules(dirs)
+	if err != nil {
+		return nil, err
+	}
+	var out []abusewatch.Class
+	for _, l := range lines {
+		_, rest := cutField(l.text)
+		class, _ := cutField(rest)
+		if classPattern.MatchString(class) && !slices.Contains(out, abusewatch.Class(class)) {
+			out = append(out, abusewatch.Class(class))
+		}
+	}
+	return out, nil
 }
 
 // Len is the number of rules loaded.

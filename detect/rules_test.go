@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -70,17 +71,53 @@ func TestLoadNormalRulesSkipsLikeLogcheck(t *testing.T) {
 		"n/sshd.dpkg-old": bad,
 		"n/sshd.rpmnew":   bad,
 		"n/sub/deeper":    bad,
+		"n/#sshd#":        bad, // an editor's autosave, half edited
+		"n/README.md":     bad,
+		"n/local.conf":    bad,
 		"m/cron":          file("^c$"),
+		"m/local_2-x":     file("^d$"),
 	}
 	n, err := LoadNormalRules(fsys, "n", "m")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Len() != 3 {
-		t.Errorf("Len() = %d, want 3", n.Len())
+	if n.Len() != 4 {
+		t.Errorf("Len() = %d, want 4", n.Len())
 	}
-	if !normalMatch(n, "x", "a") || !normalMatch(n, "x", "c") {
+	if !normalMatch(n, "x", "a") || !normalMatch(n, "x", "c") || !normalMatch(n, "x", "d") {
 		t.Error("rules from both directories should match")
+	}
+	// A name logcheck skips that may be a rule file the admin meant is named, so that
+	// its rules are not dropped without a word; leftovers, autosaves and READMEs are not.
+	var notes []string
+	for _, w := range n.Warnings() {
+		notes = append(notes, w.Error())
+	}
+	want := []string{"n/local.conf: " + errSkippedName.Error()}
+	if !slices.Equal(notes, want) {
+		t.Errorf("warnings %q, want %q", notes, want)
+	}
+	a, err := LoadAttackRules(fstest.MapFS{"a/local.rules": file("sshd auth-failure ^x <HOST>$")}, "a")
+	if err != nil || a.Len() != 0 || len(a.Warnings()) != 1 || a.Warnings()[0].File != "a/local.rules" {
+		t.Errorf("attack rules in a/local.rules: %d loaded, warnings %v, %v; want none loaded and a warning", a.Len(), a.Warnings(), err)
+	}
+}
+
+// A rule file that cannot be read is named with its directory, as the admin knows it,
+// not by its name inside the directory alone ("open local: no such file or directory":
+// a link to a file since removed).
+func TestUnreadableRuleFileIsNamedWithItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "local")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadNormalRuleDirs(RuleDir{FS: os.DirFS(dir), Dir: ".", Name: dir})
+	var fe *RuleFileError
+	if !errors.As(err, &fe) || !errors.Is(err, fs.ErrNotExist) || fe.Dir.Name != dir {
+		t.Fatalf("err = %#v, want a RuleFileError of %s", err, dir)
+	}
+	if want := `rule file "` + filepath.Join(dir, "local") + `" cannot be read: no such file or directory`; err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
 	}
 }
 
@@ -226,7 +263,7 @@ func TestNormalRulesCombinedMatchLikeAloneOnCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines, err := readRules(ruleDirs(fsys, []string{"rules/normal.d"}))
+	lines, _, err := readRules(ruleDirs(fsys, []string{"rules/normal.d"}))
 	if err != nil {
 		t.Fatal(err)
 	}

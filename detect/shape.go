@@ -586,6 +586,9 @@ func Suggest(line string) (string, error) {
 		// "^$" would drop every empty message, of any program and any host.
 		return "", errors.New("a header with no message: no rule is proposed for it")
 	}
+	// The rule is for the record the line stands for: normal rules are tried on the
+	// message inside rsyslog's "message repeated N times: [ …]", as Shape reads it.
+	msg := unrepeat(h.Message)
 	var b strings.Builder
 	if h.Program != "" {
 		b.WriteString(`^(\w{3} [ :[:digit:]]{11}|[0-9T:.+-]{32}) [._[:alnum:]-]+ `)
@@ -596,11 +599,11 @@ func Suggest(line string) (string, error) {
 		} else if h.PID != 0 {
 			b.WriteString(`\[[[:digit:]]+\]`)
 		}
-		b.WriteString(TagSeparator(h.Message)) // the line of a message that starts with a space has one more
+		b.WriteString(TagSeparator(msg)) // the line of a message that starts with a space has one more
 	} else {
 		b.WriteString("^")
 	}
-	for _, t := range shapeTokens(h.Message) {
+	for _, t := range shapeTokens(msg) {
 		if t.mask != "" {
 			b.WriteString(maskPatterns[t.mask])
 			continue

@@ -237,3 +237,33 @@ func TestAnEmptyMessageHasAShapeButNoSuggestedRule(t *testing.T) {
 		}
 	}
 }
+
+// A shape whose sample is rsyslog's "message repeated N times: [ …]" (Ubuntu's
+// $RepeatedMsgReduction) gets a rule for the record the line stands for: normal rules
+// are tried on the message inside the brackets, and the rule written from the whole
+// message matched nothing, not even its sample.
+func TestSuggestFromARepeatedMessage(t *testing.T) {
+	sample := "Dec  7 10:00:00 web1 myapp[1]: message repeated 3 times: [ cache refreshed in 12 ms]"
+	if Shape("myapp", "message repeated 3 times: [ cache refreshed in 12 ms]") != Shape("myapp", "cache refreshed in 12 ms") {
+		t.Fatal("the repeated line and the plain one are not of one shape")
+	}
+	rule, err := Suggest(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := LoadNormalRules(fstest.MapFS{"d/r": file(rule)}, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(n, nil, time.UTC)
+	for line, want := range map[string]Outcome{
+		sample: Normal,
+		"Dec  7 10:00:05 web1 myapp[1]: cache refreshed in 7 ms":                                     Normal,
+		"Dec  7 10:00:09 web1 myapp[2]: message repeated 2 times: [ cache refreshed in 30 ms]":       Normal,
+		"Dec  7 10:00:09 web1 myapp[2]: message repeated 2 times: [ cache refreshed in 30 ms, slow]": Unknown,
+	} {
+		if out, _ := d.Classify(record(line)); out != want {
+			t.Errorf("rule %s\n%s: %v, want %v", rule, line, out, want)
+		}
+	}
+}

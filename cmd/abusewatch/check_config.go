@@ -46,7 +46,13 @@ func (c *checkConfigCommand) Run(ctx context.Context, args []string) error {
 	for _, w := range warnings {
 		fmt.Fprintf(c.stderr, "warning: %v\n", w)
 	}
-	for _, w := range daemon.NormalRuleWarnings(cfg.Detect.NormalDirs) {
+	for _, w := range cfg.RelativeRuleDirs() {
+		fmt.Fprintf(c.stderr, "warning: %v\n", w)
+	}
+	// The rules' own errors are Check's, below: here what loads but may not do what
+	// was meant (a rule that never matches, a file not read, a misspelt class).
+	rules, _ := daemon.LoadRules(cfg)
+	for _, w := range rules.Warnings {
 		fmt.Fprintf(c.stderr, "warning: %v\n", w)
 	}
 	if unit != nil {

@@ -509,3 +509,91 @@ func TestCheckConfigCountsTheGroupsADropInGivesTheService(t *testing.T) {
 		}
 	}
 }
+
+// An attack rule whose class nothing counts (a typo: auth-failur) is warned of with its
+// file and line and the class meant: check-config said OK, rules test showed its events,
+// and the scan made no incident, without a word. A new class that [correlate]
+// reportable lists is what the admin means: no warning.
+func TestCheckConfigWarnsOfAMisspeltAttackRuleClass(t *testing.T) {
+	dir := t.TempDir()
+	logFile, rules := filepath.Join(dir, "auth.log"), filepath.Join(dir, "attack")
+	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(rules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	local := "# myapp's logins\n" +
+		"myapp auth-failur ^login failed for (?P<user>[^ ]+) from <HOST>$\n" +
+		"myapp auth-failur ^login refused for (?P<user>[^ ]+) from <HOST>$\n" +
+		"myapp token-abuse ^bad token from <HOST>$\n" +
+		"myapp auth-failure ^password wrong for (?P<user>[^ ]+) from <HOST>$\n"
+	if err := os.WriteFile(filepath.Join(rules, "myapp"), []byte(local), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	head := "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[[source]]\nfiles = [\"" + logFile + "\"]\n" +
+		"[detect]\nattack_dirs = [\"" + rules + "\"]\n"
+	writeConfig(t, dir, head)
+	stdout, stderr, code := runBinary(t, dir, "check-config", "x.toml")
+	want := "warning: " + filepath.Join(rules, "myapp") + ":2: class auth-failur: no shipped rule makes it and [correlate] reportable does not list it, so its events never make an incident of one address; did you mean auth-failure?\n" +
+		"warning: " + filepath.Join(rules, "myapp") + ":4: class token-abuse: no shipped rule makes it and [correlate] reportable does not list it, so its events never make an incident of one address: if it is a class to report, list it in [correlate] reportable\n"
+	if code != 0 || !strings.HasPrefix(stdout, "x.toml: OK: ") || stderr != want {
+		t.Errorf("exit %d\nstdout %q\nstderr %q\nwant   %q", code, stdout, stderr, want)
+	}
+	writeConfig(t, dir, head+"[correlate]\nreportable = [\"auth-failure\", \"invalid-user\", \"token-abuse\"]\n")
+	stdout, stderr, code = runBinary(t, dir, "check-config", "x.toml")
+	if want := want[:strings.Index(want, "\n")+1]; code != 0 || !strings.HasPrefix(stdout, "x.toml: OK: ") || stderr != want {
+		t.Errorf("with token-abuse reportable: exit %d\nstdout %q\nstderr %q\nwant   %q", code, stdout, stderr, want)
+	}
+}
+
+// A rule file the service user cannot read (Debian's logcheck rule files are
+// root:logcheck 0640) is named with its directory and the config key that names it, and
+// how to let the user read it. It said "rule file: open local: permission denied".
+func TestCheckConfigAsTheServiceUserNamesARuleFileItCannotRead(t *testing.T) {
+	dir := otherUsersDir(t)
+	logFile, rules := filepath.Join(dir, "auth.log"), filepath.Join(dir, "ignore.d.server")
+	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(rules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rules, "local"), []byte("^nightly backup done$\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[admin]\nsocket = \"\"\n"+
+		"[store]\npath = \""+filepath.Join(dir, "state.db")+"\"\n[[source]]\nfiles = [\""+logFile+"\"]\n"+
+		"[detect]\nnormal_dirs = [\""+rules+"\"]\n")
+	if err := os.Chown(dir, nobody, -1); err != nil { // the store's directory is the user's
+		t.Fatal(err)
+	}
+	_, stderr, code := runAs(t, dir, nobody, nobody, nil, "check-config", "x.toml")
+	want := "x.toml:12: detect.normal_dirs: rule file \"" + filepath.Join(rules, "local") + "\" cannot be read by nobody (uid 65534): permission denied " +
+		"(the file's group root may read it: add nobody to that group (usermod -aG root nobody) and restart the daemon)"
+	if code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d\nstderr %q\nwant %q", code, stderr, want)
+	}
+}
+
+// A relative rule directory is found where check-config runs (the config's directory)
+// and not by the service, which runs in /: check-config said OK and the service refused
+// to start. It is warned of, with the path to write.
+func TestCheckConfigWarnsOfARelativeRuleDirectory(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "normal.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, "[reporter]\nname = \"Test Admin\"\n[mail]\nfrom = \"abusewatch@example.org\"\n[[source]]\nfiles = [\""+logFile+"\"]\n"+
+		"[detect]\nnormal_dirs = [\"normal.d\"]\n")
+	stdout, stderr, code := runBinary(t, dir, "check-config", "x.toml")
+	want := "warning: x.toml:8: detect.normal_dirs: \"normal.d\" is a relative path: it is taken from the directory abusewatch runs in (here " + dir +
+		"), not from the config file's, and the service runs in /, where it is /normal.d (write the whole path, e.g. \"" + filepath.Join(dir, "normal.d") + "\")\n"
+	if code != 0 || !strings.HasPrefix(stdout, "x.toml: OK: ") || stderr != want {
+		t.Errorf("exit %d\nstdout %q\nstderr %q\nwant   %q", code, stdout, stderr, want)
+	}
+}
