@@ -315,22 +315,6 @@ func (c *Config) classWarnings(attack *detect.AttackRules) []*detect.RuleError {
 	return warn
 }
 
-// NormalRuleWarnings are the rules of the configured normal_dirs written so that they
-// load but never match (detect.NormalRuleWarnings), for rules test (check-config and
-// the daemon take Rules.Warnings, which hold them too); none of a directory that cannot
-// be read, which LoadRules reports.
-func NormalRuleWarnings(normalDirs []string) []*detect.RuleError {
-	dirs := make([]detect.RuleDir, len(normalDirs))
-	for i, d := range normalDirs {
-		dirs[i] = detect.RuleDir{FS: os.DirFS(d), Dir: ".", Name: d}
-	}
-	warnings, err := detect.NormalRuleWarnings(dirs...)
-	if err != nil {
-		return nil
-	}
-	return warnings
-}
-
 // NewFinder builds the lookup stage from the config. cache keeps the registries' answers
 // for the addresses asked about (the store, so they outlive a restart); nil keeps them
 // in memory.

@@ -193,7 +193,9 @@ func (f ruleFlags) detector(stderr io.Writer) (loadedRules, error) {
 	} else if err != nil {
 		return loadedRules{}, err
 	}
-	for _, w := range daemon.NormalRuleWarnings(cfg.Detect.NormalDirs) {
+	// What loads but may not do what was meant: a normal rule that never matches, a file
+	// not read, an attack rule of a class nothing counts (the daemon logs the same).
+	for _, w := range rules.Warnings {
 		fmt.Fprintf(stderr, "Warning: %v\n", w)
 	}
 	// The daemon's: its sources' hosts and PostgreSQL prefixes too.
