@@ -856,7 +856,7 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	fails := slices.DeleteFunc(near, func(o *abusewatch.Event) bool {
-		return !c.reportable(o) || !o.Time.Before(e.Time) || c.Excluded(o.Addr)
+		return !c.reportable(o) || !o.Time.Before(e.Time) || c.Excluded(o.Addr) || c.heldBack(o)
 	})
 	if len(fails) == 0 {
 		return abusewatch.Incident{}, false, nil

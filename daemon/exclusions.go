@@ -207,11 +207,13 @@ type IncludeResult struct {
 
 // RemoveExclusion undoes `exclude` or `pardon` of p in the store: from then on its
 // events make incidents and reports again. What the exclusion held back stays as it is
-// (incidents taken off the work list, reports rejected, a pardon's forgotten incidents);
-// an incident that grows is reported as any other. It refuses a network that cfg's
+// (incidents taken off the work list, reports rejected, a pardon's forgotten incidents),
+// and the lines of p dated or read while it lasted never count toward an incident: the
+// store keeps the time it lasted (store.PastExclusion, correlate.HeldBack). An
+// incident that grows is reported as any other. It refuses a network that cfg's
 // policy.never_report names (the config says so; the store cannot undo it) and one that
 // is not excluded itself, naming the network around it that is.
-func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResult, error) {
+func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix, now time.Time) (IncludeResult, error) {
 	res := IncludeResult{Network: p.String()}
 	all, err := ListExclusions(cfg, st)
 	if err != nil {
@@ -228,7 +230,7 @@ func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResul
 	if i := slices.IndexFunc(all, func(e ExclusionInfo) bool { return e.Network == p && e.fromConfig() }); i >= 0 {
 		return res, fmt.Errorf("%s is in %s of %s: remove it there, then reload", p, all[i].By, cfg.file)
 	}
-	removed, ok, err := st.RemoveExclusion(p)
+	removed, ok, err := st.RemoveExclusion(p, now)
 	if err != nil {
 		return res, err
 	}
@@ -298,13 +300,21 @@ func (d *Daemon) removeExclusion(ctx context.Context, p netip.Prefix) (IncludeRe
 	if err := d.onLoop(ctx, func() { cfg = d.cfg }); err != nil {
 		return IncludeResult{}, err
 	}
-	res, err := RemoveExclusion(cfg, d.store, p)
+	res, err := RemoveExclusion(cfg, d.store, p, time.Now())
+	if err != nil {
+		return res, err
+	}
+	held, err := heldBack(d.store)
 	if err != nil {
 		return res, err
 	}
 	if err := d.onLoop(ctx, func() {
+		// Held back first: a rule that runs beside this (the outbox's) must not find
+		// the network included while its past lines still count.
+		d.pipe.correlator.HoldBack(held)
 		d.pipe.correlator.Include(p)
 		if round := d.outbox.pipe; round != nil && round != d.pipe {
+			round.correlator.HoldBack(held)
 			round.correlator.Include(p)
 		}
 	}); err != nil {

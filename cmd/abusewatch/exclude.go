@@ -216,7 +216,7 @@ func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefi
 			return cl.call(ctx, "DELETE", apiPath("v1", "exclude"), url.Values{"network": {p.String()}}, &res)
 		},
 		func(cfg *daemon.Config, st *store.Store) (err error) {
-			res, err = daemon.RemoveExclusion(cfg, st, p)
+			res, err = daemon.RemoveExclusion(cfg, st, p, time.Now())
 			return err
 		})
 	if err != nil {
