@@ -203,6 +203,10 @@ type IncludeResult struct {
 	Removed ExclusionInfo `json:"removed"`
 	// A network around it that stays never reported, so its addresses stay too.
 	StillIn *ExclusionInfo `json:"still_in,omitempty"`
+	// The exclusion was recorded by a version that did not keep since when it held
+	// back lines: every line of the network stored or dated before its removal is
+	// held back (never reported), not only those since Removed.Added.
+	SinceEver bool `json:"held_back_since_ever,omitempty"`
 }
 
 // RemoveExclusion undoes `exclude` or `pardon` of p in the store: from then on its
@@ -241,7 +245,7 @@ func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix, now time.Time
 		}
 		return res, fmt.Errorf("%s", msg)
 	}
-	res.Removed, res.StillIn = exclusionInfo(removed), around()
+	res.Removed, res.StillIn, res.SinceEver = exclusionInfo(removed), around(), removed.FromSeq == 0
 	return res, nil
 }
 
