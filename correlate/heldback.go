@@ -1,8 +1,10 @@
 package correlate
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
@@ -86,4 +88,67 @@ func (c *Correlator) countsUnlessHeld(p netip.Prefix, counts func(e *abusewatch.
 		return counts
 	}
 	return func(e *abusewatch.Event) bool { return counts(e) && !held(e) }
+}
+
+// notHeldDays is days (UTC midnights, oldest first) but those that lie whole within a
+// time a network was excluded (HeldBack) and had no event of scope but its: the
+// recurrence rule reads active days from the daily counters, which count every event,
+// and a day of what was declared ours is no day of an attack. Of a network that holds
+// scope, such a day goes as it is; of one within scope (an address of a /24), when
+// scope's counters of the day hold nothing else of note (as ownCounts subtracts the
+// addresses that recur on their own). A day it was excluded in part stays: its
+// counters do not say which of its events were held back (those that were are left
+// out of the incident's evidence all the same).
+func (c *Correlator) notHeldDays(scope netip.Prefix, days []time.Time) ([]time.Time, error) {
+	held := c.excludedThen.Load()
+	if held == nil || len(*held) == 0 || len(days) == 0 {
+		return days, nil
+	}
+	scope = abusewatch.UnmapPrefix(scope)
+	var gone []time.Time
+	for i := range *held {
+		h := &(*held)[i]
+		if !h.Network.Overlaps(scope) {
+			continue
+		}
+		lo := sort.Search(len(days), func(i int) bool { return !days[i].Before(h.From) })
+		hi := lo
+		for hi < len(days) && !days[hi].Add(24*time.Hour).After(h.To) {
+			hi++
+		}
+		if lo == hi {
+			continue
+		}
+		if h.Network.Bits() <= scope.Bits() {
+			gone = append(gone, days[lo:hi]...)
+			continue
+		}
+		from, to := days[lo], days[hi-1].Add(24*time.Hour-time.Nanosecond)
+		counts, err := c.ownCounts(scope, from, to, nil)
+		if err != nil {
+			return nil, err
+		}
+		theirs, err := c.counters.Days(h.Network, from, to)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range counts {
+			if !slices.ContainsFunc(days[lo:hi], d.Start.Equal) {
+				continue
+			}
+			left := maps.Clone(d.ByClass)
+			if j := slices.IndexFunc(theirs, func(t Count) bool { return t.Start.Equal(d.Start) }); j >= 0 {
+				for class, k := range theirs[j].ByClass {
+					left[class] -= k
+				}
+			}
+			if !activeDay(Count{Start: d.Start, ByClass: left}) {
+				gone = append(gone, d.Start)
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return days, nil
+	}
+	return slices.DeleteFunc(slices.Clone(days), func(d time.Time) bool { return slices.ContainsFunc(gone, d.Equal) }), nil
 }

@@ -43,3 +43,28 @@ func TestEventsOfATimeExcludedCountTowardNoRule(t *testing.T) {
 		t.Fatalf("incidents after the time held back = %+v; want its own of 3 lines from %s", incs, t0.Add(2*time.Hour))
 	}
 }
+
+// The days an address was excluded all along are no days of its recurrence after the
+// removal: the daily counters count them, the rule does not.
+func TestDaysExcludedAllAlongAreNoDaysOfARecurrence(t *testing.T) {
+	h := newHarness(t, correlate.Options{Threshold: 100, Window: time.Minute,
+		Recurrence: correlate.RecurrenceRule{Days: 3, Period: 30 * 24 * time.Hour, Gap: 7 * 24 * time.Hour}})
+	pen := netip.MustParsePrefix("45.134.26.50/32")
+	day := t0.Truncate(24 * time.Hour)
+	h.c.Exclude(pen)
+	for d := range 3 {
+		h.feed(attempts("45.134.26.50", abusewatch.ClassAuthFailure, day.Add(time.Duration(d)*24*time.Hour+10*time.Hour), 1, time.Minute)...)
+	}
+	h.c.Include(pen)
+	h.c.HoldBack([]correlate.HeldBack{{Network: pen, From: day, To: day.Add(3 * 24 * time.Hour), FromSeq: 1, ToSeq: 4}})
+	for d := 3; d < 5; d++ {
+		if incs := h.feed(attempts("45.134.26.50", abusewatch.ClassAuthFailure, day.Add(time.Duration(d)*24*time.Hour+10*time.Hour), 1, time.Minute)...); len(incs) != 0 {
+			t.Fatalf("day %d after three days excluded made %+v", d+1, incs)
+		}
+	}
+	// A third day of its own makes it.
+	incs := h.feed(attempts("45.134.26.50", abusewatch.ClassAuthFailure, day.Add(5*24*time.Hour+10*time.Hour), 1, time.Minute)...)
+	if len(incs) != 1 || incs[0].Rule != "recurrence" || !incs[0].First.Equal(day.Add(3*24*time.Hour+10*time.Hour)) {
+		t.Fatalf("incidents of its third day after the removal = %+v; want a recurrence from %s", incs, day.Add(3*24*time.Hour+10*time.Hour))
+	}
+}

@@ -30,8 +30,8 @@ type Exclusion struct {
 // PastExclusion is a time a network was excluded or pardoned, from its exclusion to its
 // removal: the lines of it dated then, or stored then (read while it lasted, whatever
 // their date), were declared ours or authorised, and never count toward an incident
-// (correlate.HeldBack). RemoveExclusion records it, PruneEvents forgets it once the
-// events it held back are gone.
+// (correlate.HeldBack). RemoveExclusion records it, ForgetPastExclusions forgets it
+// once what it held back is gone.
 type PastExclusion struct {
 	Network netip.Prefix `json:"network"`
 	Pardon  bool         `json:"pardon,omitempty"`
@@ -133,11 +133,11 @@ func (s *Store) PastExclusions() ([]PastExclusion, error) {
 	return out, err
 }
 
-// forgetPastExclusions deletes the PastExclusions that ended before before: the events
-// they held back are deleted by then (those read during one are dated before its end,
-// but for a host whose clock is ahead, which the day of margin PruneEvents gives
-// covers).
-func (s *Store) forgetPastExclusions(before time.Time) error {
+// ForgetPastExclusions deletes the PastExclusions that ended before before, which the
+// retention pass sets past what they hold back: the raw events (read during one, an
+// event is dated before its end, but for a host whose clock is ahead) and the daily
+// counters (the recurrence rule leaves out the days a network was excluded all along).
+func (s *Store) ForgetPastExclusions(before time.Time) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPastExclusions)
 		if b == nil {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"encoding/json"
 	"net/netip"
 	"testing"
@@ -13,7 +12,7 @@ import (
 
 // The removal of an exclusion keeps the time it lasted, by date and by the events stored
 // meanwhile, across a reopen (a restart, a later `correlate --rebuild`); excluding the
-// network again keeps its start; retention forgets it once its events are gone.
+// network again keeps its start; retention forgets it once what it held back is gone.
 func TestARemovedExclusionKeepsTheTimeItLasted(t *testing.T) {
 	s, path := openNew(t)
 	t0 := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
@@ -54,18 +53,18 @@ func TestARemovedExclusionKeepsTheTimeItLasted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	// Retention of a year ago keeps it, retention past its end (and a day) forgets it.
-	if _, err := s.PruneEvents(context.Background(), t0, 0); err != nil {
+	// The retention pass forgets it once it ended before the cutoff it gives.
+	if err := s.ForgetPastExclusions(t0.Add(3 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if past, err := s.PastExclusions(); err != nil || len(past) != 1 {
-		t.Fatalf("kept by a retention before its end: %+v, %v", past, err)
+		t.Fatalf("forgotten by a cutoff at its end: %+v, %v", past, err)
 	}
-	if _, err := s.PruneEvents(context.Background(), t0.Add(28*time.Hour), 0); err != nil {
+	if err := s.ForgetPastExclusions(t0.Add(3*time.Hour + time.Nanosecond)); err != nil {
 		t.Fatal(err)
 	}
 	if past, err := s.PastExclusions(); err != nil || len(past) != 0 {
-		t.Fatalf("left after retention deleted its events: %+v, %v", past, err)
+		t.Fatalf("left after a cutoff past its end: %+v, %v", past, err)
 	}
 }
 

@@ -32,9 +32,6 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, chunk int) (i
 	if err := s.sealBefore(dayNumber(before) + 1); err != nil {
 		return 0, fmt.Errorf("store: sealing the counters of days to prune: %w", err)
 	}
-	if err := s.forgetPastExclusions(before.Add(-24 * time.Hour)); err != nil {
-		return 0, fmt.Errorf("store: forgetting past exclusions: %w", err)
-	}
 	last, limit := hourOf(before), before.UnixNano()
 	total := 0
 	for {
