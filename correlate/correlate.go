@@ -26,7 +26,8 @@
 // names them outside. A recurrence is reported only when its days with reportable,
 // unforgeable classes reach the rule's days (a /24's also needs the network rule's
 // count of named addresses, an IPv6 /64's one, and names only those). Private, reserved, documentation
-// and never-report networks make nothing.
+// and never-report networks make nothing, nor does what a network did while the admin
+// had it excluded (HeldBack), once it is no longer.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. One with a report stays as it was reported: the
 // attack's later lines make its follow-up, and the lines of it that come after the

@@ -313,8 +313,8 @@ func (d *Daemon) removeExclusion(ctx context.Context, p netip.Prefix) (IncludeRe
 		return res, err
 	}
 	if err := d.onLoop(ctx, func() {
-		// Held back first: a rule that runs beside this (the outbox's) must not find
-		// the network included while its past lines still count.
+		// Its lines of the time it was excluded are held back before it is
+		// included: the next batch judges it with both.
 		d.pipe.correlator.HoldBack(held)
 		d.pipe.correlator.Include(p)
 		if round := d.outbox.pipe; round != nil && round != d.pipe {
