@@ -26,7 +26,8 @@
 // names them outside. A recurrence is reported only when its days with reportable,
 // unforgeable classes reach the rule's days (a /24's also needs the network rule's
 // count of named addresses, an IPv6 /64's one, and names only those). Private, reserved, documentation
-// and never-report networks make nothing.
+// and never-report networks make nothing, nor does what a network did while the admin
+// had it excluded (HeldBack), once it is no longer.
 // Incidents are stable: one with the same key whose window is still open grows (same
 // ID) instead of being made again. One with a report stays as it was reported: the
 // attack's later lines make its follow-up, and the lines of it that come after the
@@ -170,12 +171,13 @@ func DefaultReportable() []abusewatch.Class {
 
 // Correlator applies the rules to newly stored events.
 type Correlator struct {
-	opts      Options
-	windows   []Window // every per-address window, shortest first
-	growth    time.Duration
-	never     atomic.Pointer[[]netip.Prefix] // replaced whole by Exclude: Excluded may run beside it
-	events    EventReader                    // the store
-	incidents IncidentReader
+	opts         Options
+	windows      []Window // every per-address window, shortest first
+	growth       time.Duration
+	never        atomic.Pointer[[]netip.Prefix] // replaced whole by Exclude: Excluded may run beside it
+	excludedThen atomic.Pointer[[]HeldBack]     // the times networks were excluded (HoldBack); nil: none
+	events       EventReader                    // the store
+	incidents    IncidentReader
 	// stored is the store's IncidentReader, which a pass does not replace with its
 	// memory (incidents): the reported incidents near late lines (reportedAround) are
 	// read from it, every one of them stored before the pass, at any time of it.
@@ -935,6 +937,9 @@ type rule struct {
 // what it already holds is not read again, so a long attack costs the same per batch
 // as a short one.
 func (c *Correlator) apply(r rule, from time.Time, fetch func(start time.Time) ([]*abusewatch.Event, error)) ([]abusewatch.Incident, error) {
+	// What was excluded when it happened, or when it was read, counts for no rule
+	// after the exclusion's removal either.
+	r.counts = c.countsUnlessHeld(r.network, r.counts)
 	growth := c.growthOf(r.name)
 	prev, open, err := c.incidents.OpenIncident(r.key, from.Add(-growth), from, false)
 	if err != nil {
@@ -2132,13 +2137,21 @@ func (c *Correlator) ExcludedNetwork(p netip.Prefix) bool {
 }
 
 // notExcludedIn returns the test whether an event of network p comes from an address
-// that is not Excluded: a constant true when no excluded network overlaps p (the usual
-// case; a hot /24's events are tested in every batch).
+// that is not Excluded and is not held back (HeldBack): a constant true when no
+// excluded network or time held back overlaps p (the usual case; a hot /24's events
+// are tested in every batch).
 func (c *Correlator) notExcludedIn(p netip.Prefix) func(e *abusewatch.Event) bool {
 	p = abusewatch.UnmapPrefix(p)
 	overlaps := func(q netip.Prefix) bool { return q.Overlaps(p) }
-	if !p.IsValid() || slices.ContainsFunc(*c.never.Load(), overlaps) || slices.ContainsFunc(nonGlobalNetworks, overlaps) {
+	excluded := !p.IsValid() || slices.ContainsFunc(*c.never.Load(), overlaps) || slices.ContainsFunc(nonGlobalNetworks, overlaps)
+	held := c.heldBackIn(p)
+	switch {
+	case excluded && held != nil:
+		return func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) && !held(e) }
+	case excluded:
 		return func(e *abusewatch.Event) bool { return !c.Excluded(e.Addr) }
+	case held != nil:
+		return func(e *abusewatch.Event) bool { return !held(e) }
 	}
 	return func(*abusewatch.Event) bool { return true }
 }

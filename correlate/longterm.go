@@ -645,12 +645,16 @@ func (c *Correlator) enoughReportableDays(inc *abusewatch.Incident, days int, ac
 func (c *Correlator) activeDays(scope netip.Prefix, start, to time.Time) ([]time.Time, error) {
 	known, candidate := c.recurring[scope]
 	if !candidate || start.Before(c.recurringFrom) {
-		return c.counters.ActiveDays(scope, start, to)
+		days, err := c.counters.ActiveDays(scope, start, to)
+		if err != nil {
+			return nil, err
+		}
+		return c.notHeldDays(scope, days)
 	}
 	day := dayOf(start)
 	lo := sort.Search(len(known), func(i int) bool { return !known[i].Before(day) })
 	hi := sort.Search(len(known), func(i int) bool { return known[i].After(to) })
-	return known[lo:max(lo, hi)], nil
+	return c.notHeldDays(scope, known[lo:max(lo, hi)])
 }
 
 // recurrenceConnections is how many connections a recurrence incident may claim: never
@@ -856,7 +860,7 @@ func (c *Correlator) successAfterFailures(e abusewatch.Event) (abusewatch.Incide
 		return abusewatch.Incident{}, false, fmt.Errorf("correlate %s: %w", key, err)
 	}
 	fails := slices.DeleteFunc(near, func(o *abusewatch.Event) bool {
-		return !c.reportable(o) || !o.Time.Before(e.Time) || c.Excluded(o.Addr)
+		return !c.reportable(o) || !o.Time.Before(e.Time) || c.Excluded(o.Addr) || c.heldBack(o)
 	})
 	if len(fails) == 0 {
 		return abusewatch.Incident{}, false, nil

@@ -273,6 +273,7 @@ func recordExclusion(st *store.Store, p netip.Prefix, pardon bool, reason string
 		if old.Pardon || !pardon {
 			e.Added, e.Pardon = old.Added, old.Pardon
 		}
+		e.From, e.FromSeq = old.From, old.FromSeq // it stays excluded since then (AddExclusion)
 		if e == old {
 			res.By = was.By
 			return res, nil

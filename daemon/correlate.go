@@ -540,6 +540,11 @@ func Retain(ctx context.Context, st *store.Store, r RetentionConfig, k Correlate
 	if err != nil {
 		return err
 	}
+	// The times networks were excluded hold back their raw events and the days of
+	// their counters: kept while either is, and a day (a host's clock ahead).
+	if err := st.ForgetPastExclusions(now.Add(-max(r.Events.Duration, r.Counters.Duration) - 24*time.Hour)); err != nil {
+		return err
+	}
 	// The unknown shapes not seen while the raw events are kept (the tuning list).
 	shapes, err := st.PruneShapes(now.Add(-r.Events.Duration))
 	if err != nil {

@@ -203,15 +203,21 @@ type IncludeResult struct {
 	Removed ExclusionInfo `json:"removed"`
 	// A network around it that stays never reported, so its addresses stay too.
 	StillIn *ExclusionInfo `json:"still_in,omitempty"`
+	// The exclusion was recorded by a version that did not keep since when it held
+	// back lines: every line of the network stored or dated before its removal is
+	// held back (never reported), not only those since Removed.Added.
+	SinceEver bool `json:"held_back_since_ever,omitempty"`
 }
 
 // RemoveExclusion undoes `exclude` or `pardon` of p in the store: from then on its
 // events make incidents and reports again. What the exclusion held back stays as it is
-// (incidents taken off the work list, reports rejected, a pardon's forgotten incidents);
-// an incident that grows is reported as any other. It refuses a network that cfg's
+// (incidents taken off the work list, reports rejected, a pardon's forgotten incidents),
+// and the lines of p dated or read while it lasted never count toward an incident: the
+// store keeps the time it lasted (store.PastExclusion, correlate.HeldBack). An
+// incident that grows is reported as any other. It refuses a network that cfg's
 // policy.never_report names (the config says so; the store cannot undo it) and one that
 // is not excluded itself, naming the network around it that is.
-func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResult, error) {
+func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix, now time.Time) (IncludeResult, error) {
 	res := IncludeResult{Network: p.String()}
 	all, err := ListExclusions(cfg, st)
 	if err != nil {
@@ -228,7 +234,7 @@ func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResul
 	if i := slices.IndexFunc(all, func(e ExclusionInfo) bool { return e.Network == p && e.fromConfig() }); i >= 0 {
 		return res, fmt.Errorf("%s is in %s of %s: remove it there, then reload", p, all[i].By, cfg.file)
 	}
-	removed, ok, err := st.RemoveExclusion(p)
+	removed, ok, err := st.RemoveExclusion(p, now)
 	if err != nil {
 		return res, err
 	}
@@ -239,7 +245,7 @@ func RemoveExclusion(cfg *Config, st *store.Store, p netip.Prefix) (IncludeResul
 		}
 		return res, fmt.Errorf("%s", msg)
 	}
-	res.Removed, res.StillIn = exclusionInfo(removed), around()
+	res.Removed, res.StillIn, res.SinceEver = exclusionInfo(removed), around(), removed.FromSeq == 0
 	return res, nil
 }
 
@@ -298,13 +304,21 @@ func (d *Daemon) removeExclusion(ctx context.Context, p netip.Prefix) (IncludeRe
 	if err := d.onLoop(ctx, func() { cfg = d.cfg }); err != nil {
 		return IncludeResult{}, err
 	}
-	res, err := RemoveExclusion(cfg, d.store, p)
+	res, err := RemoveExclusion(cfg, d.store, p, time.Now())
+	if err != nil {
+		return res, err
+	}
+	held, err := heldBack(d.store)
 	if err != nil {
 		return res, err
 	}
 	if err := d.onLoop(ctx, func() {
+		// Its lines of the time it was excluded are held back before it is
+		// included: the next batch judges it with both.
+		d.pipe.correlator.HoldBack(held)
 		d.pipe.correlator.Include(p)
 		if round := d.outbox.pipe; round != nil && round != d.pipe {
+			round.correlator.HoldBack(held)
 			round.correlator.Include(p)
 		}
 	}); err != nil {

@@ -338,7 +338,30 @@ func newCorrelator(cfg *Config, st *store.Store) (*correlate.Correlator, error) 
 	for _, e := range excluded {
 		never = append(never, e.Network)
 	}
-	return correlate.New(correlateOptions(cfg, never), st, st, st)
+	c, err := correlate.New(correlateOptions(cfg, never), st, st, st)
+	if err != nil {
+		return nil, err
+	}
+	held, err := heldBack(st)
+	if err != nil {
+		return nil, err
+	}
+	c.HoldBack(held)
+	return c, nil
+}
+
+// heldBack is the times networks were excluded that st keeps (PastExclusions): what
+// they did then never counts toward an incident, for the correlator.
+func heldBack(st *store.Store) ([]correlate.HeldBack, error) {
+	past, err := st.PastExclusions()
+	if err != nil {
+		return nil, err
+	}
+	held := make([]correlate.HeldBack, len(past))
+	for i, e := range past {
+		held[i] = correlate.HeldBack{Network: e.Network, From: e.From, To: e.To, FromSeq: e.FromSeq, ToSeq: e.ToSeq}
+	}
+	return held, nil
 }
 
 // reportableThrough is inc as it may be reported now that gate says which addresses are

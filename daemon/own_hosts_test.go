@@ -50,7 +50,7 @@ func TestOurOwnHostsAddressIsNeverReported(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Network != own || list[0].By != "mail.hosts" || list[0].Reason != "our host web1" {
 		t.Errorf("exclude --list shows %+v (%v); want 62.239.1.5/32 by mail.hosts, our host web1", list, err)
 	}
-	if _, err := RemoveExclusion(c.p.cfg, c.st, own); err == nil || !strings.Contains(err.Error(), "is in mail.hosts of") {
+	if _, err := RemoveExclusion(c.p.cfg, c.st, own, time.Now()); err == nil || !strings.Contains(err.Error(), "is in mail.hosts of") {
 		t.Errorf("exclude --remove 62.239.1.5: %v; want it refused: mail.hosts says so", err)
 	}
 }

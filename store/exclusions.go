@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -18,23 +19,68 @@ type Exclusion struct {
 	Reason  string       `json:"reason,omitempty"`
 	Added   time.Time    `json:"added"`
 	Pardon  bool         `json:"pardon,omitempty"` // its incidents were forgotten too
+	// Since when it is excluded (an exclusion pardoned later keeps it, where Added
+	// moves) and the Seq of the first event stored since: AddExclusion sets them, and
+	// keeps them when the network is excluded again. Both zero: recorded by a version
+	// before them, excluded since ever (PastExclusion).
+	From    time.Time `json:"from,omitzero"`
+	FromSeq uint64    `json:"from_seq,omitempty"`
 }
 
-// AddExclusion records e, replacing an earlier exclusion of the same network.
+// PastExclusion is a time a network was excluded or pardoned, from its exclusion to its
+// removal: the lines of it dated then, or stored then (read while it lasted, whatever
+// their date), were declared ours or authorised, and never count toward an incident
+// (correlate.HeldBack). RemoveExclusion records it, ForgetPastExclusions forgets it
+// once what it held back is gone.
+type PastExclusion struct {
+	Network netip.Prefix `json:"network"`
+	Pardon  bool         `json:"pardon,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
+	// Dated from From (zero: since ever) to To, not included.
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to"`
+	// Stored with a Seq from FromSeq (0: since ever) to ToSeq, not included.
+	FromSeq uint64 `json:"from_seq,omitempty"`
+	ToSeq   uint64 `json:"to_seq"`
+}
+
+// bucketPastExclusions holds the PastExclusions by network | ToSeq | To. It is made
+// when the first is recorded, not with the store: a store without it has none, and
+// opening one read-only (the queries) or with an older version needs nothing new.
+var bucketPastExclusions = []byte("past_exclusions")
+
+// AddExclusion records e, replacing an earlier exclusion of the same network, which keeps
+// its start (From, FromSeq); a new one starts now: at e.Added, and with the next event
+// stored.
 func (s *Store) AddExclusion(e Exclusion) error {
 	e.Network = abusewatch.UnmapPrefix(e.Network)
-	v, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
+	key := prefixKey(e.Network)
 	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketExclusions).Put(prefixKey(e.Network), v)
+		b := tx.Bucket(bucketExclusions)
+		if v := b.Get(key); v != nil {
+			var old Exclusion
+			if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("exclusion of %s: %w", e.Network, err)
+			}
+			e.From, e.FromSeq = old.From, old.FromSeq
+		} else {
+			// Commit gives out its Seqs in its own transaction, which bbolt orders
+			// before or after this one: the events it stores after this one are
+			// numbered from here on.
+			e.From, e.FromSeq = e.Added, metaUint(tx.Bucket(bucketMeta), metaSeq)+1
+		}
+		v, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, v)
 	})
 }
 
 // RemoveExclusion deletes the exclusion of network p (that network, not one around it or
-// within it) and returns it; ok is false when p was not excluded.
-func (s *Store) RemoveExclusion(p netip.Prefix) (e Exclusion, ok bool, err error) {
+// within it) and returns it; ok is false when p was not excluded. The time it lasted,
+// up to now and to the events stored so far, is kept as a PastExclusion.
+func (s *Store) RemoveExclusion(p netip.Prefix, now time.Time) (e Exclusion, ok bool, err error) {
 	key := prefixKey(abusewatch.UnmapPrefix(p))
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketExclusions)
@@ -46,9 +92,75 @@ func (s *Store) RemoveExclusion(p netip.Prefix) (e Exclusion, ok bool, err error
 			return fmt.Errorf("exclusion of %s: %w", p, err)
 		}
 		ok = true
+		past := PastExclusion{Network: e.Network, Pardon: e.Pardon, Reason: e.Reason, From: e.From, FromSeq: e.FromSeq,
+			To: now, ToSeq: metaUint(tx.Bucket(bucketMeta), metaSeq) + 1}
+		pv, err := json.Marshal(past)
+		if err != nil {
+			return err
+		}
+		pb, err := tx.CreateBucketIfNotExists(bucketPastExclusions)
+		if err != nil {
+			return err
+		}
+		pk := binary.BigEndian.AppendUint64(slices.Clone(key), past.ToSeq)
+		pk = binary.BigEndian.AppendUint64(pk, uint64(now.UnixNano()))
+		if err := pb.Put(pk, pv); err != nil {
+			return err
+		}
 		return b.Delete(key)
 	})
 	return e, ok, err
+}
+
+// PastExclusions returns the times networks were excluded and no longer are, oldest
+// removal first within each network.
+func (s *Store) PastExclusions() ([]PastExclusion, error) {
+	var out []PastExclusion
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPastExclusions)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var e PastExclusion
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("past exclusion %x: %w", k, err)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ForgetPastExclusions deletes the PastExclusions that ended before before, which the
+// retention pass sets past what they hold back: the raw events (read during one, an
+// event is dated before its end, but for a host whose clock is ahead) and the daily
+// counters (the recurrence rule leaves out the days a network was excluded all along).
+func (s *Store) ForgetPastExclusions(before time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPastExclusions)
+		if b == nil {
+			return nil
+		}
+		var gone [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var e PastExclusion
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("past exclusion %x: %w", k, err)
+			}
+			if e.To.Before(before) {
+				gone = append(gone, slices.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range gone {
+			if err == nil {
+				err = b.Delete(k)
+			}
+		}
+		return err
+	})
 }
 
 // Exclusions returns every recorded exclusion.

@@ -1096,14 +1096,14 @@ func TestExclusionsAreAddedListedAndRemoved(t *testing.T) {
 	if got := list(); !slices.Equal(got, []string{"2001:67c:2e8::/48", "45.134.26.0/24"}) {
 		t.Fatalf("exclusions %v", got)
 	}
-	e, ok, err := s.RemoveExclusion(netip.MustParsePrefix("45.134.26.0/24"))
+	e, ok, err := s.RemoveExclusion(netip.MustParsePrefix("45.134.26.0/24"), t0.Add(time.Hour))
 	if err != nil || !ok || e.Reason != "a partner's scanner" || !e.Added.Equal(t0) {
 		t.Fatalf("RemoveExclusion = %+v, %v, %v; want the recorded one", e, ok, err)
 	}
-	if _, ok, err := s.RemoveExclusion(netip.MustParsePrefix("45.134.26.0/24")); ok || err != nil {
+	if _, ok, err := s.RemoveExclusion(netip.MustParsePrefix("45.134.26.0/24"), t0.Add(time.Hour)); ok || err != nil {
 		t.Errorf("removed twice: %v, %v", ok, err)
 	}
-	if _, ok, err := s.RemoveExclusion(netip.MustParsePrefix("2001:67c::/32")); ok || err != nil {
+	if _, ok, err := s.RemoveExclusion(netip.MustParsePrefix("2001:67c::/32"), t0.Add(time.Hour)); ok || err != nil {
 		t.Errorf("a network around an exclusion removed it: %v, %v", ok, err)
 	}
 	if got := list(); !slices.Equal(got, []string{"2001:67c:2e8::/48"}) {

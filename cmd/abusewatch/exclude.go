@@ -43,7 +43,8 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	if !c.pardon {
 		fs.BoolVar(&list, "list", false, "list the networks never reported: those of policy.never_report, and those excluded or pardoned, with when and why")
 		fs.BoolVar(&remove, "remove", false, "undo the exclusion or pardon of ADDR|CIDR (that network): its new events make incidents and reports again; "+
-			"what the exclusion held back (reports rejected, incidents left unreported or forgotten) stays as it is")
+			"the lines read while it was excluded, or dated then, are never reported, and what the exclusion held back "+
+			"(reports rejected, incidents left unreported or forgotten) stays as it is")
 	}
 	rest, err := parseArgs(fs, args)
 	if err != nil {
@@ -216,7 +217,7 @@ func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefi
 			return cl.call(ctx, "DELETE", apiPath("v1", "exclude"), url.Values{"network": {p.String()}}, &res)
 		},
 		func(cfg *daemon.Config, st *store.Store) (err error) {
-			res, err = daemon.RemoveExclusion(cfg, st, p)
+			res, err = daemon.RemoveExclusion(cfg, st, p, time.Now())
 			return err
 		})
 	if err != nil {
@@ -230,6 +231,17 @@ func (c *excludeCommand) remove(ctx context.Context, f adminFlags, p netip.Prefi
 		fmt.Fprintf(c.stdout, "Its addresses are still never reported: it lies in %s, which stays excluded.\n", res.StillIn.Network)
 		return nil
 	}
-	fmt.Fprintln(c.stdout, "Its new events make incidents and reports again; what the exclusion held back stays as it is.")
+	fmt.Fprintln(c.stdout, "Its new events make incidents and reports again.")
+	if res.SinceEver {
+		// Recorded by a version that did not keep its start: held back since ever.
+		fmt.Fprintln(c.stdout, "Its lines stored or dated before now are never reported (the exclusion was recorded before abusewatch kept since when): they count toward no incident.")
+	} else {
+		fmt.Fprintln(c.stdout, "The lines read while it was excluded, or dated then, are never reported: they count toward no incident.")
+	}
+	show := daemon.Command(*f.config, "net", p.String())
+	if p.IsSingleIP() {
+		show = daemon.Command(*f.config, "ip", p.Addr().String())
+	}
+	fmt.Fprintf(c.stdout, "They stay in the store (%s shows them); the reports it rejected and the incidents it left unreported stay as they are.\n", show)
 	return nil
 }
