@@ -74,8 +74,9 @@ func (p *Pipeline) Reread() { p.reread = true }
 // of the bytes before the committed offset, as the daemon knows a rotated file, and only
 // what follows that offset is read (unless Reread): no line is counted twice. A record
 // found stored before, read again or in a merged log, is not stored again
-// (storedRecords). Events before since (when set) are skipped. The round of the outbox that follows a scan takes all the time its
-// lookups need: there is no next round to leave them to.
+// (storedRecords). Events before since (when set) are skipped. The round of the outbox
+// that follows a scan takes all the time its lookups need: there is no next round to
+// leave them to.
 func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([]ScannedFile, error) {
 	p.since, p.roundBudget = since, 0
 	p.scanned = true // a login after the attack is in the files read, if it came at all (waitsForLogin)

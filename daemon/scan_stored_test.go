@@ -127,3 +127,35 @@ func TestAScanThatComesBackToAnHourFindsEachStoredRecordOnce(t *testing.T) {
 	}
 	st.Close()
 }
+
+// Times are the same when equal; where either has a fraction of a second (the
+// journal's, rsyslog's high-precision format), it was dated by another clock than its
+// copy in a traditional file, up to copyTolerance apart, and they are one record. Two
+// whole-second times a second apart are two records: sshd's failed password, tried
+// again.
+func TestAScanFindsARecordStoredWithAFractionOfASecondInItsCopy(t *testing.T) {
+	dir := t.TempDir()
+	at := hoursAgo(5)
+	const msg = "web1 sshd[77]: Failed password for root from 3.3.3.3 port 22 ssh2\n"
+	precise := filepath.Join(dir, "precise.log")
+	appendTo(t, precise, at.Add(1250*time.Millisecond).Format("2006-01-02T15:04:05.000000-07:00")+" "+msg+ // a copy follows, 0.75 s later
+		at.Add(10*time.Second).Format(time.RFC3339)+" "+msg) // its copy in the other file is dated a second later: another try
+	cfg := followConfig(t, dir, precise)
+	if lines, _, err := scanWith(t, cfg, precise); err != nil || lines != 2 {
+		t.Fatalf("first scan read %d lines, %v", lines, err)
+	}
+	traditional := filepath.Join(dir, "auth.log")
+	appendTo(t, traditional, at.Add(2*time.Second).Format(time.Stamp)+" "+msg+at.Add(11*time.Second).Format(time.Stamp)+" "+msg)
+	st := openTestStore(t, cfg)
+	p, err := NewPipeline(cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Scan(t.Context(), []string{traditional}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if stored, events := p.Counters.AlreadyStored.Load(), p.Counters.Events.Load(); stored != 1 || events != 1 {
+		t.Errorf("found %d records stored, stored %d events; want the copy of the precise time found, the try a second after the other stored", stored, events)
+	}
+	st.Close()
+}
