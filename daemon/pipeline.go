@@ -44,11 +44,14 @@ type Counters struct {
 	Redated   atomic.Int64 // records dated more than maxSkew after they were read, or by a clock more than a month fast, dated when read (clock.go)
 	Stale     atomic.Int64 // syslog messages an attack rule recognised, dated more than policy.max_age before they arrived: no event (clock.go)
 	Duplicate atomic.Int64 // lines an attack rule recognised whose record another source carried first: no event (duplicates.go)
-	Incidents atomic.Int64 // incidents created or grown
-	Reports   atomic.Int64 // reports written to the outbox
-	Delivered atomic.Int64 // reports delivered
-	Alerted   atomic.Int64 // possible compromises mailed to the admin
-	Batches   atomic.Int64 // batches committed
+	// Lines an attack rule recognised whose record a scan found stored before (a merged
+	// log's, a file read again with --reread): no event (scan_stored.go).
+	AlreadyStored atomic.Int64
+	Incidents     atomic.Int64 // incidents created or grown
+	Reports       atomic.Int64 // reports written to the outbox
+	Delivered     atomic.Int64 // reports delivered
+	Alerted       atomic.Int64 // possible compromises mailed to the admin
+	Batches       atomic.Int64 // batches committed
 	// Events committed but not correlated (a stop between the two, a correlation that
 	// failed), correlated later by CatchUp.
 	CaughtUp atomic.Int64
@@ -77,7 +80,7 @@ func (c *Counters) countClasses(evs []abusewatch.Event) {
 }
 
 // batchCounts are a batch's lines by what became of them, before it is committed.
-type batchCounts struct{ unparsed, normal, unknown, continued, events, skipped, redated, stale, duplicate int64 }
+type batchCounts struct{ unparsed, normal, unknown, continued, events, skipped, redated, stale, duplicate, stored int64 }
 
 // ByClass returns the number of events of each class.
 func (c *Counters) ByClass() map[abusewatch.Class]int64 {
@@ -136,6 +139,11 @@ type Pipeline struct {
 	// scanned: a scan's pipeline, whose incidents made or grown (touched) were read
 	// whole: policy.settle does not hold them; it holds those the daemon left waiting.
 	scanned bool
+	// scanStored: a scan's events stored before it, which its records are not stored
+	// again as (scan_stored.go); nil outside Scan. reread: Scan reads each file whole,
+	// what was read of it before too (Reread).
+	scanStored *storedRecords
+	reread     bool
 
 	Counters *Counters // shared with the pipeline a reload replaces
 	// The incidents the last rounds found no contact for, and why (shared like Counters).
@@ -488,6 +496,12 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			}
 			return
 		}
+		if p.storedBefore(&ev) {
+			if recognised {
+				n.stored++
+			}
+			return
+		}
 		if recognised {
 			n.events++
 		}
@@ -519,11 +533,10 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 			n.continued++
 		case detect.Unknown:
 			n.unknown++
-			if shapes == nil {
-				shapes = map[string]*store.Shape{}
-			}
 			key := detect.Shape(v.Header.Program, v.Header.Message)
-			if sh := shapes[key]; sh != nil {
+			switch sh := shapes[key]; {
+			case p.scanStored.tallied(rec): // read again (scan --reread): tallied when first read
+			case sh != nil:
 				sh.Count++
 				if v.Header.Time.Before(sh.First) {
 					sh.First = v.Header.Time
@@ -531,7 +544,10 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 				if v.Header.Time.After(sh.Last) {
 					sh.Last = v.Header.Time
 				}
-			} else {
+			default:
+				if shapes == nil {
+					shapes = map[string]*store.Shape{}
+				}
 				shapes[key] = &store.Shape{Shape: key, Count: 1, First: v.Header.Time, Last: v.Header.Time, Sample: rec.Line}
 			}
 			// An address in a generic trusted position makes an event of class
@@ -578,6 +594,7 @@ func (p *Pipeline) Ingest(ctx context.Context, recs []abusewatch.Record, positio
 	c.Redated.Add(n.redated)
 	c.Stale.Add(n.stale)
 	c.Duplicate.Add(n.duplicate)
+	c.AlreadyStored.Add(n.stored)
 	c.countClasses(events)
 	var shapesErr error
 	if ingestFault != nil {

@@ -57,15 +57,26 @@ type ScannedFile struct {
 	// it read this file before it was rotated, reading it whole stores its lines twice.
 	// "": not so.
 	UnmarkedRotationOf string `json:"unmarked_rotation_of,omitempty"`
+	// Reread: the file was read whole all the same (Reread), its records stored before
+	// not stored again.
+	Reread bool `json:"reread,omitempty"`
 }
+
+// Reread makes the scans that follow read each file whole, what was read of it before
+// too, so that an attack rule written since applies to the lines read before (review
+// 44 M5). Only the records not stored yet are stored (storedRecords), and a file's
+// mark does not move back: the daemon goes on from where it was.
+func (p *Pipeline) Reread() { p.reread = true }
 
 // Scan reads existing log files, plain or compressed, oldest first, through the pipeline.
 // A file read before, by a scan or by the daemon, under its name or another (renamed by
 // rotation, copied, compressed), is known by its device and inode or by the fingerprint
 // of the bytes before the committed offset, as the daemon knows a rotated file, and only
-// what follows that offset is read: no line is counted twice. Events before since (when
-// set) are skipped. The round of the outbox that follows a scan takes all the time its
-// lookups need: there is no next round to leave them to.
+// what follows that offset is read (unless Reread): no line is counted twice. A record
+// found stored before, read again or in a merged log, is not stored again
+// (storedRecords). Events before since (when set) are skipped. The round of the outbox
+// that follows a scan takes all the time its lookups need: there is no next round to
+// leave them to.
 func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([]ScannedFile, error) {
 	p.since, p.roundBudget = since, 0
 	p.scanned = true // a login after the attack is in the files read, if it came at all (waitsForLogin)
@@ -82,6 +93,10 @@ func (p *Pipeline) Scan(ctx context.Context, files []string, since time.Time) ([
 	if err != nil {
 		return nil, err
 	}
+	if p.scanStored, err = newStoredRecords(p.store); err != nil {
+		return nil, err
+	}
+	defer func() { p.scanStored = nil }()
 	// A scan killed between a batch's commit and its incidents, or whose correlation
 	// failed, left events that no scan reads again: correlated first. Failing (a full
 	// disk), each batch tries again, and so does the end.
@@ -196,7 +211,12 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 		return sf, err
 	}
 	lr := newLineReader(r)
-	if found.m != nil {
+	var rereadUpTo int64 // of a file read before and read whole again (Reread): where it was read to
+	if found.m != nil && p.reread {
+		sf.ReadAs, sf.Copy, sf.Offset, sf.Reread = found.m.pos.Source, found.copy, found.m.pos.Offset, true
+		rereadUpTo = sf.Offset
+		p.log.Info("read before: reading it whole again (--reread), storing only the records not stored yet", "file", abs, "read_as", sf.ReadAs, "copy", sf.Copy, "offset", sf.Offset)
+	} else if found.m != nil {
 		sf.ReadAs, sf.Copy, sf.Offset = found.m.pos.Source, found.copy, found.m.pos.Offset
 		skipped := &skipCount{}
 		n, err := io.CopyN(skipped, r, sf.Offset)
@@ -237,6 +257,7 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 	if err != nil {
 		return sf, fmt.Errorf("%s: %w", abs, err)
 	}
+	p.scanStored.startFile(abs, sf.Reread, rereadUpTo)
 	recs := make([]abusewatch.Record, 0, batchSize)
 	lineNo := sf.Lines // the last line read, counted from the file's start
 	for {
@@ -244,10 +265,19 @@ func (p *Pipeline) scanFile(ctx context.Context, name string, failed *Processing
 		if n > 0 {
 			pos.Offset += int64(n)
 			lineNo++
+			if pos.Offset == rereadUpTo {
+				sf.Lines = lineNo
+			}
 			recs = append(recs, abusewatch.Record{Source: abs, Line: line, Offset: pos.Offset, Read: read, Year: years.Year(pos.Offset), HostsAhead: ahead})
 		}
 		if len(recs) == batchSize || (err != nil && len(recs) > 0) {
-			ierr := p.Ingest(ctx, recs, []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)})
+			positions := []store.Position{pos, fingerprintOf(abs, lr.tail, pos.Offset)}
+			if pos.Offset <= rereadUpTo {
+				// Read again: the file's mark stays where it was, past these lines, and
+				// the daemon goes on from there.
+				positions = nil
+			}
+			ierr := p.Ingest(ctx, recs, positions)
 			if _, after := errors.AsType[*afterCommitError](ierr); ierr != nil && !after {
 				return sf, ierr // not committed: the next scan reads the batch again
 			}

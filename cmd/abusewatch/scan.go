@@ -36,7 +36,8 @@ type scanSummary struct {
 	Unparsed       int64   `json:"unparsed"`
 	Continued      int64   `json:"continued"` // PostgreSQL's lines that continue the one before: part of that record
 	Skipped        int64   `json:"skipped_before_since"`
-	Duplicate      int64   `json:"duplicate"` // recognised lines whose record another file held first: counted once
+	Duplicate      int64   `json:"duplicate"`      // recognised lines whose record another file held first: counted once
+	AlreadyStored  int64   `json:"already_stored"` // recognised lines whose record was stored before (a merged log's, --reread): not stored again
 	Incidents      int     `json:"incidents"`
 	Reports        int64   `json:"reports"`
 	Delivered      int64   `json:"delivered"`          // reports sent (or written to the maildir), this scan's or approved before
@@ -48,9 +49,10 @@ type scanSummary struct {
 }
 
 func (c *scanCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet(c.Name(), "[--config FILE] [--rules DIR]... [--attack-from-config=false] [--since T] [--json] [-v] FILE...", c.stdout, c.stderr)
+	fs := newFlagSet(c.Name(), "[--config FILE] [--rules DIR]... [--attack-from-config=false] [--since T] [--reread] [--json] [-v] FILE...", c.stdout, c.stderr)
 	config := fs.String("config", daemon.DefaultConfigPath, "the config `file`")
 	since := fs.String("since", "", "skip events before `T`: a duration back from now (\"36h\", \"7d\") or a date (\"2026-11-01\", RFC 3339)")
+	reread := fs.Bool("reread", false, "read each file whole, what was read of it before too, and store only the records not stored yet: an attack rule written since applies to the lines read before")
 	asJSON := fs.Bool("json", false, "print one summary object instead of the table")
 	verbose := fs.Bool("v", false, "log what each stage does, not only warnings")
 	ruleDirs := &ruleDirsFlag{}
@@ -107,6 +109,9 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	pipe.RecordChanges() // for the table of what the files made
+	if *reread {
+		pipe.Reread()
+	}
 	start := time.Now()
 	scanned, scanErr := pipe.Scan(ctx, files, from)
 	if _, readOn := errors.AsType[*daemon.ProcessingFailed](scanErr); scanErr != nil && !readOn {
@@ -124,7 +129,7 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 	n := pipe.Counters
 	sum := scanSummary{
 		Lines: n.Lines.Load(), Events: n.Events.Load(), Normal: n.Normal.Load(), Unknown: n.Unknown.Load(),
-		Unparsed: n.Unparsed.Load(), Continued: n.Continued.Load(), Skipped: n.Skipped.Load(), Duplicate: n.Duplicate.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
+		Unparsed: n.Unparsed.Load(), Continued: n.Continued.Load(), Skipped: n.Skipped.Load(), Duplicate: n.Duplicate.Load(), AlreadyStored: n.AlreadyStored.Load(), Incidents: len(touched), Reports: n.Reports.Load(), Delivered: n.Delivered.Load(), Alerted: n.Alerted.Load(),
 		ElapsedSeconds: time.Since(start).Seconds(), ReadBefore: orEmpty(scanned),
 	}
 	if *asJSON {
@@ -143,10 +148,13 @@ func (c *scanCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, ", %s of PostgreSQL's", counted(int(sum.Continued), "continuation line"))
 	}
 	if sum.Skipped > 0 {
-		fmt.Fprintf(c.stdout, ", %s before --since skipped", counted(int(sum.Skipped), "event"))
+		fmt.Fprintf(c.stdout, ", %s before --since skipped (a later scan of the same file will not read them either, unless with --reread)", counted(int(sum.Skipped), "event"))
 	}
 	if sum.Duplicate > 0 {
 		fmt.Fprintf(c.stdout, ", %d duplicate (the same record in another file read first: counted once)", sum.Duplicate)
+	}
+	if sum.AlreadyStored > 0 {
+		fmt.Fprintf(c.stdout, ", %s already stored, not stored again", counted(int(sum.AlreadyStored), "record"))
 	}
 	fmt.Fprintf(c.stdout, ".\n%s, %s written (mode %s).\n\n", counted(sum.Incidents, "incident"), counted(int(sum.Reports), "report"), cfg.Policy.Mode)
 	if len(touched) == 0 {
@@ -192,6 +200,11 @@ func readBeforeLine(sf daemon.ScannedFile) string {
 		as = filepath.Join(filepath.Dir(sf.Name), filepath.Base(as)) // beside it: named as the file was
 	}
 	switch {
+	case sf.Reread:
+		if sf.ReadAs != sf.Path {
+			upTo += ", as " + as
+		}
+		return fmt.Sprintf("%s was read before (%s): reading it whole again (--reread), storing only the records not stored yet.", sf.Name, upTo)
 	case sf.Copy:
 		return fmt.Sprintf("%s holds what was read before from %s, of which it is a copy (%s): reading only what follows.", sf.Name, as, upTo)
 	case sf.ReadAs == sf.Path:
