@@ -265,6 +265,14 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 		return UnreportedTooOld, fmt.Sprintf("it ended more than policy.max_age (%s) ago", u.maxAge)
 	}
 	if until := settledAt(inc, u.firstStored(inc), u.settle); u.now.Before(until) && !u.readWhole[inc.ID] {
+		// A round that went past policy.settle and stored what held it was a scan's,
+		// which does not wait for the incidents it reads whole: what it found (a party's
+		// cooldown, no contact) is what its table said, and still holds the report once
+		// the settle has passed. Said from the store, `ip` or `incidents` after the scan
+		// gave the settle instead, for the same incident at the same moment (review 44 L8).
+		if m, err := u.misses.get(inc.ID); err == nil && m.why != "" {
+			return m.code, m.why
+		}
 		return UnreportedSettling, fmt.Sprintf("waits until %s (policy.settle, %s after its first event, or after it was stored when that was later) for a login from its address, which would hold it: its report is written at the first round after that",
 			until.In(u.zone).Format("2006-01-02 15:04:05 -0700"), Duration{u.settle})
 	}
