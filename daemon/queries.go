@@ -189,6 +189,11 @@ type NetworkInfo struct {
 	Reports []ReportInfo `json:"reports"`
 
 	Excluded *ExclusionInfo `json:"excluded,omitempty"`
+	// The times it was excluded and no longer is (`exclude --remove`), by an exclusion of
+	// it, of a network around it or, of a network, of a part of it, oldest first: its
+	// lines dated or read then are never reported (correlate.HeldBack), which its events
+	// above still count.
+	PastExclusions []PastExclusionInfo `json:"past_exclusions"`
 	// Why nothing from it is ever reported, when nothing is (a private network,
 	// policy.never_report, an exclusion): Unreported.Network.
 	NeverReported string `json:"never_reported,omitempty"`
@@ -328,12 +333,54 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 			info.Excluded = &ei
 		}
 	}
+	if info.PastExclusions, err = pastExclusionsOf(st, p); err != nil {
+		return info, err
+	}
 	info.NeverReported = why.Network(p)
 	// Empty lists are [], as in every JSON of the commands: a script's .incidents[]
 	// failed on null.
 	info.ByDay, info.Addresses, info.Incidents, info.CountedByDay = orEmpty(info.ByDay), orEmpty(info.Addresses), orEmpty(info.Incidents), orEmpty(info.CountedByDay)
-	info.Reports = orEmpty(info.Reports)
+	info.Reports, info.PastExclusions = orEmpty(info.Reports), orEmpty(info.PastExclusions)
 	return info, nil
+}
+
+// PastExclusionInfo is a time a network was excluded (or pardoned) and no longer is,
+// as `ip` and `net` list it.
+type PastExclusionInfo struct {
+	Network netip.Prefix `json:"network"`
+	By      string       `json:"by"` // "exclude" or "pardon"
+	Reason  string       `json:"reason,omitempty"`
+	// From (zero: since ever, an exclusion recorded by a version that did not keep its
+	// start) to To, its removal: the lines dated then, or read then whatever their
+	// date, count toward no incident.
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to"`
+}
+
+// pastExclusionsOf returns the past exclusions of p, of a network around it and of a
+// network within it, oldest removal first. Without them the admin who undid an
+// exclusion saw the lines of that time counted in `ip` and `net` and no word of why
+// they are in no incident.
+func pastExclusionsOf(st *store.Store, p netip.Prefix) ([]PastExclusionInfo, error) {
+	past, err := st.PastExclusions()
+	if err != nil {
+		return nil, err
+	}
+	var out []PastExclusionInfo
+	for _, e := range past {
+		if !e.Network.Overlaps(p) {
+			continue
+		}
+		by := "exclude"
+		if e.Pardon {
+			by = "pardon"
+		}
+		out = append(out, PastExclusionInfo{Network: e.Network, By: by, Reason: e.Reason, From: e.From, To: e.To})
+	}
+	slices.SortStableFunc(out, func(a, b PastExclusionInfo) int {
+		return cmp.Or(a.To.Compare(b.To), a.From.Compare(b.From), cmp.Compare(a.Network.String(), b.Network.String()))
+	})
+	return out, nil
 }
 
 // reportsNaming returns the reports of the outbox that name p: by an incident of theirs

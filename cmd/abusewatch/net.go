@@ -119,6 +119,9 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 	case info.NeverReported != "":
 		fmt.Fprintf(stdout, "Never reported: %s.\n", info.NeverReported)
 	}
+	for _, e := range info.PastExclusions {
+		fmt.Fprintln(stdout, pastExclusionLine(e, loc))
+	}
 	if info.Last != nil {
 		fmt.Fprintf(stdout, "Last event: %s\n", info.Last.Line)
 	}
@@ -178,4 +181,22 @@ func showNetwork(ctx context.Context, stdout, stderr io.Writer, f adminFlags, si
 		}
 	}
 	return tw.Flush()
+}
+
+// pastExclusionLine says that e held back its network's lines for a time: `exclude
+// --remove` ended it, and what it held back stays out of every incident.
+func pastExclusionLine(e daemon.PastExclusionInfo, loc *time.Location) string {
+	how := "excluded"
+	if e.By == "pardon" {
+		how = "pardoned"
+	}
+	span := "until " + shownTime(e.To, loc)
+	if !e.From.IsZero() {
+		span = "from " + shownTime(e.From, loc) + " to " + shownTime(e.To, loc)
+	}
+	line := fmt.Sprintf("Was %s: %s %s", how, e.Network, span)
+	if reason := strings.Join(strings.Fields(e.Reason), " "); reason != "" {
+		line += " (" + reason + ")"
+	}
+	return line + ": its lines of that time (dated or read then) are never reported."
 }
