@@ -447,8 +447,14 @@ func describe(t testedLine, err error) string {
 	if t.Shadows != "" {
 		parts = append(parts, "(normal rule "+t.Shadows+" matches too, and never takes effect: attack rules come first)")
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		parts = append(parts, "("+err.Error()+")")
+	case t.Verdict == detect.Unknown.String() && t.Rule == "":
+		// Said of every unknown line: the others say which rule refused it, and a
+		// bare "unknown" (vsftpd's CONNECT, any line of a program without rules) read
+		// as if something were missing from the output (review 44 L8).
+		parts = append(parts, "(no attack or normal rule matches it)")
 	}
 	return strings.Join(parts, " ")
 }

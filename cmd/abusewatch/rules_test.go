@@ -375,3 +375,45 @@ func TestRulesTestKeepsTheConfiguredAttackRules(t *testing.T) {
 		t.Errorf("rules -h does not document --attack-from-config:\n%s", stdout)
 	}
 }
+
+// Every unknown line of `rules test` says why it is unknown. One an attack rule refused
+// says which and why (pure-ftpd's <PTR>), one with an address in a slot abusewatch
+// trusts showed "unknown from ADDR", but vsftpd's own-format CONNECT line (its address
+// quoted, where no slot is trusted) and any line of a program without rules showed a
+// bare "unknown", as if the output had lost its description (review 44 L8).
+func TestRulesTestSaysWhyEachUnknownLineIsUnknown(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "mixed.log")
+	os.WriteFile(log, []byte(`Mon Jun  8 12:08:44 2020 [pid 27245] CONNECT: Client "::ffff:93.24.101.89"
+Dec  7 10:00:02 web1 myapp[77]: cache warmed in 12 ms
+Dec  7 10:00:03 web1 myapp[78]: odd request from 203.0.113.9 port 50022
+Dec  7 10:00:04 web1 pure-ftpd: (?@8.8.8.8) [WARNING] Authentication failed for user [admin]
+`), 0o644)
+	stdout, stderr, code := runBinary(t, dir, "rules", "test", "--config", repoPath(t, "configs/demo.toml"), log)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	verdicts := 0
+	for l := range strings.Lines(stdout) {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[1] != "unknown" {
+			continue
+		}
+		verdicts++
+		if len(f) == 2 {
+			t.Errorf("line %s: unknown, and no word of why:\n%s", f[0], stdout)
+		}
+	}
+	if verdicts != 4 {
+		t.Fatalf("%d unknown lines, want the log's 4:\n%s", verdicts, stdout)
+	}
+	if !regexp.MustCompile(`(?m)^ +1  unknown   \(no attack or normal rule matches it\)$`).MatchString(stdout) {
+		t.Errorf("vsftpd's CONNECT line does not say that no rule matches it:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "unknown   unknown from 203.0.113.9 port 50022 (no attack or normal rule matches it)\n") {
+		t.Errorf("the line with an address in a trusted slot does not say that no rule matches it:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "numeric_hosts names the program") {
+		t.Errorf("pure-ftpd's refused line lost its reason:\n%s", stdout)
+	}
+}
