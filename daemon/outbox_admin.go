@@ -687,15 +687,19 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, finder *lo
 		return Preview{}, err
 	}
 	for _, inc := range mine {
-		if until := settledAt(inc, stored[inc.ID], cfg.Policy.Settle.Duration); now.Before(until) && !already {
+		m, err := misses.get(inc.ID)
+		if err != nil {
+			return Preview{}, err
+		}
+		// A miss stored while the settle runs is a scan's round's, which went past it:
+		// what that round found is the reason, as Unreported.Reason says everywhere else.
+		if until := settledAt(inc, stored[inc.ID], cfg.Policy.Settle.Duration); now.Before(until) && !already && m.why == "" {
 			// The round writes none before then (Report): a login from the address read
 			// meanwhile holds it.
 			fate = fmt.Sprintf("Its incident %s waits until %s (policy.settle, %s after its first event, or after it was stored when that was later) for a login from %s, which would hold it; if none comes: %s",
 				inc.ID, stamp(until), cfg.Policy.Settle, addr, fate)
 		}
-		if m, err := misses.get(inc.ID); err != nil {
-			return Preview{}, err
-		} else if m.code == UnreportedWaitsForWider {
+		if m.code == UnreportedWaitsForWider {
 			fate = fmt.Sprintf("Its incident %s (%s) %s. %s", inc.ID, inc.Network, m.why, fate)
 		} else if m.code == UnreportedWaitsForParty && !party.held() {
 			// Another party of a split network incident (addr's own party's hold is

@@ -14,7 +14,8 @@ import (
 // cooldown. Asked right after, from the store, `ip`, `net` and `incidents` said "waits
 // until … (policy.settle …)": the same incident at the same moment, another reason, and
 // a report "written at the first round after that" that the cooldown holds for days
-// (review 44 L8). With policy.settle at its default, every one says the cooldown.
+// (review 44 L8); `report preview` said both. With policy.settle at its default, every
+// one says the cooldown.
 func TestAScannedIncidentInItsPartysCooldownSaysTheCooldownEverywhere(t *testing.T) {
 	dir, config := demoConfig(t, "auto") // sends the demo's report to abuse@hostco.example: its cooldown begins
 	var log strings.Builder
@@ -57,6 +58,13 @@ func TestAScannedIncidentInItsPartysCooldownSaysTheCooldownEverywhere(t *testing
 		if got := whyIn(out); got != why {
 			t.Errorf("%s says why 45.134.26.99's incident has no report\n%q\nwhere scan said\n%q\n%s", args[0], got, why, out)
 		}
+	}
+
+	// report preview gives the same reason, in its words of the report it would write.
+	stdout, stderr, code = runBinary(t, dir, "report", "preview", "--config", config, "45.134.26.99")
+	if code != 0 || !strings.Contains(stdout, "It would not be written before ") || !strings.Contains(stdout, "(cooldown: abuse@hostco.example had a report on") ||
+		strings.Contains(stdout, "policy.settle") {
+		t.Errorf("report preview does not give the cooldown alone (exit %d):\n%s%s", code, stdout, stderr)
 	}
 
 	stdout, stderr, code = runBinary(t, dir, "incidents", "--config", config, "--since", "2026-11-01", "--json")
