@@ -17,8 +17,9 @@ import (
 // yet" and `pending` (nothing holds it back), and the log said nothing (review 22 #4).
 func TestAnIncidentBehindItsPartysWaitingReportSaysWhichEverywhere(t *testing.T) {
 	dir, config := demoConfig(t, "review")
-	// Asked after the scan, a scanned incident waits policy.settle from when it was
-	// stored, as the daemon would hold it: not what this test is about.
+	// Asked after the scan, a scanned incident that its round held for no stored reason
+	// waits policy.settle from when it was stored, as the daemon would hold it: not what
+	// this test is about.
 	doc, err := os.ReadFile(config)
 	if err != nil {
 		t.Fatal(err)
