@@ -73,8 +73,13 @@ func (c *Config) NeverReported(addr netip.Addr) string {
 		}
 	}
 	for _, o := range c.ownAddresses() {
-		if o.Network.Addr() == addr.Unmap() {
-			return fmt.Sprintf("%s names %s as %s, and our own hosts are never reported", o.By, o.Network.Addr(), o.Reason)
+		switch {
+		case !o.Network.Contains(addr.Unmap()):
+		case o.own == addr.Unmap():
+			return fmt.Sprintf("%s names %s as %s, and our own hosts are never reported", o.By, o.own, o.ownAs)
+		default:
+			return fmt.Sprintf("%s names %s as %s, and our own hosts are never reported, with the rest of their IPv6 /%d (%s)",
+				o.By, o.own, o.ownAs, ownIPv6Bits, o.Network)
 		}
 	}
 	return ""
@@ -88,6 +93,10 @@ func (c *Config) NeverReported(addr netip.Addr) string {
 // attack to our own provider: "Source address: 62.239.1.5 … Our hosts hit: web1
 // (62.239.1.5)". Special-purpose addresses (0.0.0.0, 127.0.0.1) are never reported
 // anyway and are left out.
+// An IPv6 address stands for its /64, as for logins (correlate's loginScope): a host
+// that has one address of a /64 talks from others of it too (SLAAC temporary addresses,
+// which Ubuntu turns on, and its containers'), and those were reported to our own
+// provider (review 46 finding 2). An IPv4 address is itself alone.
 func (c *Config) ownAddresses() []ExclusionInfo {
 	var out []ExclusionInfo
 	add := func(a netip.Addr, by, reason string) {
@@ -95,9 +104,13 @@ func (c *Config) ownAddresses() []ExclusionInfo {
 		if _, special := correlate.SpecialPurpose(a); special || a.IsUnspecified() {
 			return
 		}
-		p := netip.PrefixFrom(a, a.BitLen())
-		if !slices.ContainsFunc(out, func(e ExclusionInfo) bool { return e.Network == p }) {
-			out = append(out, ExclusionInfo{Network: p, By: by, Reason: reason})
+		e := ExclusionInfo{Network: netip.PrefixFrom(a, a.BitLen()), By: by, Reason: reason, own: a, ownAs: reason}
+		if a.Is6() {
+			e.Network = netip.PrefixFrom(a, ownIPv6Bits).Masked()
+			e.Reason = fmt.Sprintf("%s (%s) and the rest of its /%d", reason, a, ownIPv6Bits)
+		}
+		if !slices.ContainsFunc(out, func(o ExclusionInfo) bool { return o.Network == e.Network }) {
+			out = append(out, e)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Mail.Hosts)) {
@@ -163,7 +176,13 @@ type ExclusionInfo struct {
 	By     string    `json:"by"`
 	Reason string    `json:"reason,omitempty"`
 	Added  time.Time `json:"added,omitzero"`
+	// ownAddresses': the address the config names, and what it is ("our host web1")
+	own   netip.Addr
+	ownAs string
 }
+
+// ownIPv6Bits is the network an IPv6 address of ours stands for (ownAddresses).
+const ownIPv6Bits = 64
 
 // ListExclusions returns the networks that cfg's policy.never_report names, the
 // addresses of our own hosts it knows (ownAddresses) and those the store holds

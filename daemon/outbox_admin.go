@@ -462,6 +462,20 @@ type Preview struct {
 	ReportedIn string `json:"reported_in,omitempty"`
 }
 
+// incidentFrom says whether addr is a source of the network incident inc. Its Sources
+// say so; where they cannot (stored without them, or full at MaxSources), the events
+// of addr stored in its time do.
+func incidentFrom(st *store.Store, inc abusewatch.Incident, addr netip.Addr) (bool, error) {
+	if inc.Addr.Unmap() == addr || slices.ContainsFunc(inc.Sources, func(a netip.Addr) bool { return a.Unmap() == addr }) {
+		return true, nil
+	}
+	if len(inc.Sources) > 0 && len(inc.Sources) < abusewatch.MaxSources {
+		return false, nil
+	}
+	evs, err := st.EventsByAddr(addr, inc.First, inc.Last)
+	return len(evs) > 0, err
+}
+
 // PreviewReport composes, without storing it, the report abusewatch would write now
 // about addr: its incidents not reported yet (or, when all are, its newest one), to the
 // contact lookup finds, with the policy's verdict. finder looks the contact up: the
@@ -478,11 +492,25 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, finder *lo
 		return Preview{}, err
 	}
 	var mine, reported []abusewatch.Incident
-	var newestReport string // the report of the last of reported
+	var newestReport string        // the report of the last of reported
+	var holds *abusewatch.Incident // a network incident that holds addr but not from it
 	for _, inc := range incs {
 		switch {
 		case inc.AboutNetwork() || !inc.Addr.IsValid():
 			if !inc.Network.Contains(addr) {
+				continue
+			}
+			// A network incident is from addr when addr is one of its sources, not
+			// when its network holds addr: a /48 holds 2^80 addresses that sent
+			// nothing (review 46 finding 5).
+			from, err := incidentFrom(st, inc, addr)
+			if err != nil {
+				return Preview{}, err
+			}
+			if !from {
+				if holds == nil {
+					holds = &inc
+				}
 				continue
 			}
 		case inc.Addr != addr:
@@ -502,6 +530,10 @@ func PreviewReport(ctx context.Context, cfg *Config, st *store.Store, finder *lo
 			if why := cfg.NeverReported(addr); why != "" {
 				// As ip says it: the reason is the config's, not the store's.
 				return Preview{}, fmt.Errorf("%s is never reported: %s", addr, why)
+			}
+			if holds != nil {
+				return Preview{}, fmt.Errorf("no incident from %s in %s: nothing would be reported about it. The incident %s of %s holds the address, but %s is not among its sources (%s previews its report)",
+					addr, cfg.Store.Path, holds.ID, abusewatch.UnmapPrefix(holds.Network), addr, cfg.Command("report preview", holds.Addr.Unmap().String()))
 			}
 			return Preview{}, fmt.Errorf("no incident from %s in %s: nothing would be reported", addr, cfg.Store.Path)
 		}

@@ -1013,12 +1013,25 @@ func TestARoundWarnsOnceAndLeavesWhatItHasNoTimeForToTheNext(t *testing.T) {
 	}
 }
 
-// report preview of any address of a network's incident shows the report about the
-// network, not only of the address it names to be looked up through.
+// report preview of any source of a network's incident shows the report about the
+// network, not only of the address it names to be looked up through. An address of the
+// network that is none of its sources has no incident: the preview says which incident
+// holds it and how to preview that one. Before, it read "every incident from
+// 2a01:4f8:1:ffff::1 has a report already" of an address that sent nothing, one of the
+// 2^80 of a /48 (review 46 finding 5).
 func TestPreviewOfAnAddressOfANetworkIncident(t *testing.T) {
 	p, st, _ := outboxPipeline(t, "127.0.0.1:1", "review", parties[:1], "")
-	networkAttack(t, st, "45.134.26.0/24", []string{"45.134.26.7", "45.134.26.18", "45.134.26.29"}, t0)
-	for _, a := range []string{"45.134.26.18", "45.134.26.7", "45.134.26.200"} {
+	v4 := networkAttack(t, st, "45.134.26.0/24", []string{"45.134.26.7", "45.134.26.18", "45.134.26.29"}, t0)
+	v6 := networkAttack(t, st, "2a01:4f8:1::/48", []string{"2a01:4f8:1:1::1", "2a01:4f8:1:2::1", "2a01:4f8:1:3::1"}, t0)
+	for addr, inc := range map[string]abusewatch.Incident{"45.134.26.200": v4, "2a01:4f8:1:ffff::1": v6, "2a01:4f8:1:1::2": v6} {
+		_, err := PreviewReport(t.Context(), p.cfg, st, nil, netip.MustParseAddr(addr), t0.Add(time.Hour))
+		want := fmt.Sprintf("no incident from %s in %s: nothing would be reported about it. The incident %s of %s holds the address, but %s is not among its sources (abusewatch report preview --config %s %s previews its report)",
+			addr, p.cfg.Store.Path, inc.ID, inc.Network, addr, p.cfg.file, inc.Addr)
+		if err == nil || err.Error() != want {
+			t.Errorf("preview of %s, which sent nothing: %v\nwant %s", addr, err, want)
+		}
+	}
+	for _, a := range []string{"45.134.26.18", "45.134.26.7"} {
 		pv, err := PreviewReport(t.Context(), p.cfg, st, nil, netip.MustParseAddr(a), t0.Add(time.Hour))
 		if err != nil {
 			t.Fatalf("preview of %s: %v", a, err)

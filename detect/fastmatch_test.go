@@ -69,7 +69,11 @@ func TestFastMatchAgreesWithRegexp(t *testing.T) {
 	messages = append(messages,
 		"Invalid user a from b from 1.2.3.4 port 22 from 5.6.7.8 port 33",
 		"Failed password for x from 1.2.3.4 port 1 ssh2 from 2001:db8::1 port 22 ssh2",
-		"Failed password for  from  port  ssh2", "", "é", "Invalid user é from 1.2.3.4", "Invalid user \xff from 1.2.3.4")
+		"Failed password for  from  port  ssh2", "", "é", "Invalid user é from 1.2.3.4", "Invalid user \xff from 1.2.3.4",
+		// addresses that end in "::", where the slot's last "::" meets a rule's ":"
+		"Failed password for root from 2a01:4f8:1:2:1:2:: port 1000 ssh2", "Received disconnect from 2001:db8:1:2:::11: Bye",
+		"Exit before auth from <2001:db8:::35928>: Exited normally", "warning: unknown[2001:db8::]: SASL LOGIN authentication failed: x",
+		"srclimit_penalise: 2001:db8:1:2::/64: activating ipv6 penalty of 30 seconds for penalty: x", "Failed password for root from 1::: port 1 ssh2")
 	compared, fastDecided := 0, 0
 	for _, c := range cases {
 		for _, m := range messages {

@@ -199,14 +199,17 @@ type attackRule struct {
 // The placeholders of attack rules. The address pattern is loose on purpose: what it
 // captures must still parse as a netip.Addr, and the rule's anchors decide where it is.
 // Kept to one character class, it also keeps the compiled rule small, which is what
-// Go's backtracking matcher spends its time on.
+// Go's backtracking matcher spends its time on. An address ends in a hex digit or in
+// "::": inet_ntop writes "2001:db8:1:2:1:2::" for an interface ID whose last groups are
+// zero, which an attacker picks in its own /64; a single ":" ends no address, so a rule's
+// ":" after the slot stays the rule's.
 // A name is what DNS may return: letters, digits, dots, dashes and underscores. A PTR
 // slot holds a name or an address: either pattern's characters.
 const (
-	hostPattern = `(?P<host>[0-9A-Fa-f:.]*[0-9A-Fa-f])`
+	hostPattern = `(?P<host>[0-9A-Fa-f:.]*(?:[0-9A-Fa-f]|::))`
 	portPattern = `(?P<port>[0-9]{1,5})`
 	namePattern = `(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)`
-	ptrPattern  = `(?P<ptr>[A-Za-z0-9_:](?:[A-Za-z0-9_.:-]*[A-Za-z0-9_])?)`
+	ptrPattern  = `(?P<ptr>[A-Za-z0-9_:](?:[A-Za-z0-9_.:-]*(?:[A-Za-z0-9_]|::))?)`
 )
 
 var (

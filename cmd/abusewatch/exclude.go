@@ -108,6 +108,13 @@ func (c *excludeCommand) Run(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(c.stdout, "%s will never be reported.\n", res.Network)
 	}
+	if p.Addr().Is6() && p.IsSingleIP() && res.CoveredBy == "" {
+		// abusewatch counts a /64 as one host: its other addresses are still reported,
+		// and an admin who meant the host would not know (review 46 finding 4).
+		host := netip.PrefixFrom(p.Addr(), 64).Masked()
+		fmt.Fprintf(c.stdout, "Only this address: the host's other addresses in its /64 (temporary addresses, containers), which abusewatch counts as one source, are still reported. For the whole /64: %s\n",
+			daemon.Command(*f.config, c.Name(), host.String()))
+	}
 	if res.CoveredBy != "" {
 		// Nothing changed for the outside: say so, and why, rather than let it read as
 		// if this were what keeps the network from being reported.

@@ -29,7 +29,7 @@ func (c *ipCommand) Run(ctx context.Context, args []string) error {
 	}
 	a, err := netip.ParseAddr(rest[0])
 	if err != nil {
-		return &usageError{rest[0] + " is not an IP address"}
+		return ipArgError(rest[0])
 	}
 	a = a.Unmap()
 	return showNetwork(ctx, c.stdout, c.stderr, f, *since, apiPath("v1", "ip", a.String()), netip.PrefixFrom(a, a.BitLen()))

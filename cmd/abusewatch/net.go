@@ -39,7 +39,7 @@ func (c *netCommand) Run(ctx context.Context, args []string) error {
 	}
 	p, err := netip.ParsePrefix(rest[0])
 	if err != nil {
-		return &usageError{rest[0] + " is not a network in CIDR notation such as 203.0.113.0/24"}
+		return netArgError(rest[0])
 	}
 	if err := daemon.CheckMapped(p); err != nil {
 		return &usageError{err.Error()}
