@@ -46,14 +46,19 @@ import (
 // which writes its client as "MECH(USER,ADDR,<ID>)" after the user name, or of its mail
 // processes ("imap(USER)<PID><ID>: …"), from dovecot's "proxy(USER)" on, and inside
 // the name of its login lines' "user=<NAME>" (dovecotUserEnd: dovecot's rip= after it
-// still names the client).
+// still names the client). Nor does any slot of a line that is all the client's text
+// or names only hosts the program connected to (namesNoClient: postfix's cleanup
+// echoing a header before its client, its smtp and lmtp, exim's deliveries).
 //
 // Every slot counts against the others, those after a quote or a user name too, and so
 // does the address of a message's last " from ADDR" when the message ends there (or in
 // " [preauth]"), where sshd's PAM failures and older versions write the client: when
 // any slot holds no address (sshd writes "from HOSTNAME port" with UseDNS, PAM an empty
-// "rhost=") or a different one (a user name that spells "x from 6.6.6.6 port 22" next
-// to the real one), the record names none.
+// "rhost=", postscreen a zoned "[fe80::1%eth0]", postfix "unknown[unknown]") or a
+// different one (a user name that spells "x from 6.6.6.6 port 22" next to the real
+// one), the record names none. A slot the program wrote but could not fill with a
+// usable address never lets a later one, in the client's text that follows it, name
+// the address instead.
 func GenericAddr(program, msg string) (netip.Addr, uint16, bool) {
 	own := ownTextEnd(msg)
 	users := userNames(program, msg)
@@ -150,21 +155,21 @@ func GenericAddr(program, msg string) (netip.Addr, uint16, bool) {
 		}
 		at := from + i
 		from = at + 1
+		if !mailClientBracket(msg[:at]) {
+			continue // "[preauth]", "[pid 1]", "to mx[ADDR]:25", proftpd's "(NAME[ADDR])", above
+		}
+		// The mail server's client is here, and the slot holds "[ADDR]" and a separator,
+		// or the record names no address: a zoned ("[fe80::1%eth0]"), malformed or
+		// "[unknown]" client must not let a later slot, in the client's text that
+		// follows (postscreen's "after CONNECT: GET / …"), name it.
 		end := at + 1
 		for end < len(msg) && addressChars(msg[end:end+1]) {
 			end++
 		}
 		if end == len(msg) || msg[end] != ']' || end+1 < len(msg) && !strings.ContainsRune(":,; ", rune(msg[end+1])) {
-			continue // "[preauth]", "[pid 1]", "[ADDR]/", proftpd's "[ADDR])", above
+			return netip.Addr{}, 0, false
 		}
-		inner := msg[at+1 : end]
-		if inner == "" || !mailClientBracket(msg[:at]) {
-			continue // "to mx[ADDR]:25"
-		}
-		if _, ok := slotAddr(inner); !ok {
-			continue
-		}
-		if !take(inner, at) {
+		if !take(msg[at+1:end], at) {
 			return netip.Addr{}, 0, false
 		}
 	}
@@ -250,6 +255,9 @@ func userNames(program, msg string) []textSpan {
 	if strings.HasPrefix(msg, "auth: ") || strings.HasPrefix(msg, "auth-worker(") {
 		return all
 	}
+	if namesNoClient(program, msg) {
+		return all
+	}
 	var spans []textSpan
 	if program == "dovecot" {
 		if open, colon := strings.IndexByte(msg, '('), strings.Index(msg, ": "); open >= 0 && (colon < 0 || open < colon) {
@@ -284,6 +292,97 @@ func userNames(program, msg string) []textSpan {
 		i = end + 1
 	}
 	return spans
+}
+
+// namesNoClient says whether no slot of program's msg can be where the program wrote
+// its client (see GenericAddr): all of it is text a client chose, or names only hosts
+// the program connected to.
+//
+//   - postfix's cleanup writes a header_checks or body_checks action as "ID: ACTION:
+//     CLASS TEXT from ORIGIN; …" (cleanup_act_log), TEXT being up to 200 characters
+//     of the message's own header or body line, before its origin, which is "local"
+//     for a message submitted on this host; and "ID: message-id=VALUE" is the
+//     message's header as written. A header "Subject: hi from [6.6.6.6]: x" must not
+//     name 6.6.6.6.
+//   - postfix's smtp and lmtp are clients: the hosts in their lines are the servers
+//     they delivered to, and "host NAME[ADDR] said: TEXT" is that server's reply.
+//   - exim's delivery lines ("ID => …", "->", "*>", "**", "==") name the host it
+//     delivered to after H=, and "SMTP error from remote mail server after …: TEXT"
+//     is that host's reply.
+func namesNoClient(program, msg string) bool {
+	if daemon, ok := postfixDaemon(program); ok {
+		switch daemon {
+		case "smtp", "lmtp":
+			return true
+		case "cleanup":
+			_, rest, ok := strings.Cut(msg, ": ")
+			if !ok {
+				return false
+			}
+			if strings.HasPrefix(rest, "message-id=") || strings.HasPrefix(rest, "resent-message-id=") {
+				return true
+			}
+			action, rest, ok := strings.Cut(rest, ": ")
+			if !ok || !cleanupActions[action] {
+				return false
+			}
+			class, _, _ := strings.Cut(rest, " ")
+			return class == "header" || class == "body" || class == "content"
+		}
+		return false
+	}
+	if program != "exim" && program != "exim4" {
+		return false
+	}
+	// "[DATE TIME [ZONE]] [[PID]] ID ARROW …": the ID among the first five words
+	words := strings.SplitN(msg, " ", 7)
+	for i := 0; i+1 < len(words) && i < 5; i++ {
+		if eximMessageID(words[i]) {
+			switch words[i+1] {
+			case "=>", "->", "*>", "**", "==":
+				return true
+			}
+			return false
+		}
+	}
+	return false
+}
+
+// cleanupActions are the actions postfix's cleanup logs for a header or body check.
+var cleanupActions = map[string]bool{
+	"reject": true, "warning": true, "filter": true, "discard": true, "hold": true,
+	"delay": true, "prepend": true, "replace": true, "redirect": true,
+}
+
+// postfixDaemon is the daemon of a postfix program name: "smtp" of "postfix/smtp" or of
+// a second instance's "postfix-out/smtp".
+func postfixDaemon(program string) (string, bool) {
+	instance, daemon, ok := strings.Cut(program, "/")
+	if !ok || !strings.HasPrefix(instance, "postfix") {
+		return "", false
+	}
+	return daemon, true
+}
+
+// eximMessageID says whether w is an exim message ID: "1qA2bC-000123-AB", or 4.97's
+// longer "1x5dJQ-00000002ksM-1pMm".
+func eximMessageID(w string) bool {
+	a, rest, ok := strings.Cut(w, "-")
+	if !ok || len(a) != 6 || !alphanumeric(a) {
+		return false
+	}
+	b, c, ok := strings.Cut(rest, "-")
+	return ok && (len(b) == 6 && len(c) == 2 || len(b) == 11 && len(c) == 4) && alphanumeric(b) && alphanumeric(c)
+}
+
+func alphanumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // dovecotUserEnd is where the user name of a dovecot login line ends, its "user=<"
@@ -349,8 +448,10 @@ func proftpdClient(program, msg string) (name, addr string, at int, ok bool) {
 	if !ok || name == "" || strings.TrimFunc(name, isHostOrAddressRune) != "" {
 		return "", "", 0, false
 	}
+	// ADDR may be no usable address ("fe80::1%eth0"): the slot is still proftpd's, and
+	// names none then, rather than let the client's text after it name one.
 	addr, rest, ok = strings.Cut(rest, "])")
-	if !ok || !addressChars(addr) || !strings.HasPrefix(rest, " - ") && !strings.HasPrefix(rest, ": ") {
+	if !ok || addr == "" || strings.ContainsAny(addr, " []()") || !strings.HasPrefix(rest, " - ") && !strings.HasPrefix(rest, ": ") {
 		return "", "", 0, false
 	}
 	return name, addr, len(host) + len(" (") + len(name) + len("["), true
