@@ -2,7 +2,10 @@ package detect
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
+	"testing/fstest"
+	"time"
 )
 
 // Hostile lines for each slot GenericAddr reads: the client's text spells the slot with
@@ -63,6 +66,39 @@ func TestGenericAddrHostileSlots(t *testing.T) {
 		}
 		if v.Event.Addr != want {
 			t.Errorf("%s: %s: %v %q names %v, want %v", tt.name, tt.msg, v.Outcome, v.Event.Class, v.Event.Addr, want)
+		}
+	}
+}
+
+// A line an attack rule matched but refused (its address unusable, a name where it
+// reads an address, a bad port, an address in a PTR slot) is no event at all: neither
+// normal rules nor the generic fallback see it, which would take the address from
+// another part of the line, here the client's own text (an ident user name, a command).
+func TestRefusedAttackMatchMakesNoGenericEvent(t *testing.T) {
+	attack, err := LoadAttackRules(fstest.MapFS{"a/local": file(
+		"hostd auth-failure ^denied (?P<user>\\S+) at <HOST>(?: port <PORT>)?$\n" +
+			"nameonly auth-failure ^denied (?P<user>\\S+) at <NAME>$\n")}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom := New(nil, attack, time.UTC)
+	for _, tt := range []struct {
+		d        *Detector
+		msg, why string
+	}{
+		{custom, "hostd[1]: denied rip=6.6.6.6, at 1.2.3", "no address"},
+		{custom, "hostd[1]: denied rip=6.6.6.6, at 203.0.113.7 port 99999", "bad port"},
+		{custom, "nameonly[1]: denied rip=6.6.6.6, at 203.0.113.7", "host name"},
+		// libwrap's "user@host": the user is the client's ident reply
+		{shipped(t), "in.telnetd[1]: refused connect from rip=6.6.6.6,@1.2.3", "no address"},
+		{shipped(t), "pure-ftpd[1]: (?@203.0.113.7) [INFO] x rip=6.6.6.6, is now logged in", "numeric_hosts"},
+	} {
+		v := tt.d.Explain(record("Feb 12 14:10:21 srv " + tt.msg))
+		if v.Outcome != Unknown || v.Rule == "" || !strings.Contains(v.Refused(), tt.why) {
+			t.Errorf("%s: %v by %q (%q), want refused: %s", tt.msg, v.Outcome, v.Rule, v.Refused(), tt.why)
+		}
+		if v.Event.Addr.IsValid() || v.Event.Class != "" {
+			t.Errorf("%s: refused, and still an event %q naming %v", tt.msg, v.Event.Class, v.Event.Addr)
 		}
 	}
 }
