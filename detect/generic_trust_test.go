@@ -53,6 +53,9 @@ func TestGenericAddrHostileSlots(t *testing.T) {
 		{"rip= in the user name counts against dovecot's", "dovecot[1]: imap-login: Disconnected: user=<x>, rip=6.6.6.6, lip=x>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, session=<y>", ""},
 		{"rip= after the user name", "dovecot[1]: imap-login: Disconnected: user=<x>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, session=<y>", "203.0.113.7"},
 		{"SRC= zoned", "kernel: IN=eth0 OUT= SRC=fe80::1%eth0 DST=ff02::1 x SRC=6.6.6.6 DST=192.0.2.1", ""},
+		{"rip= of another program", "imapd[1]: LOGIN FAILED x rip=6.6.6.6, y", ""},
+		{"SRC= DST= of another program", "sshd[1]: banner junk SRC=6.6.6.6 DST=192.0.2.1 LEN=40", ""},
+		{"SRC= DST= of the packet filter", "kernel: [nft odd] IN=eth0 OUT= SRC=203.0.113.7 DST=192.0.2.1 LEN=40", "203.0.113.7"},
 		{"SRC= malformed", "kernel: IN=eth0 OUT= SRC=1.2.3 DST=192.0.2.1 x SRC=6.6.6.6 DST=192.0.2.1", ""},
 		// proftpd's "HOST (NAME[ADDR]) - "
 		{"proftpd zoned", "proftpd[1]: host (x[fe80::1%eth0]) - junk from [6.6.6.6]:1", ""},
@@ -86,11 +89,11 @@ func TestRefusedAttackMatchMakesNoGenericEvent(t *testing.T) {
 		d        *Detector
 		msg, why string
 	}{
-		{custom, "hostd[1]: denied rip=6.6.6.6, at 1.2.3", "no address"},
-		{custom, "hostd[1]: denied rip=6.6.6.6, at 203.0.113.7 port 99999", "bad port"},
-		{custom, "nameonly[1]: denied rip=6.6.6.6, at 203.0.113.7", "host name"},
+		{custom, "hostd[1]: denied rhost=6.6.6.6 at 1.2.3", "no address"},
+		{custom, "hostd[1]: denied rhost=6.6.6.6 at 203.0.113.7 port 99999", "bad port"},
+		{custom, "nameonly[1]: denied rhost=6.6.6.6 at 203.0.113.7", "host name"},
 		// libwrap's "user@host": the user is the client's ident reply
-		{shipped(t), "in.telnetd[1]: refused connect from rip=6.6.6.6,@1.2.3", "no address"},
+		{shipped(t), "in.telnetd[1]: refused connect from rhost=6.6.6.6,@1.2.3", "no address"},
 		{shipped(t), "pure-ftpd[1]: (?@203.0.113.7) [INFO] x rip=6.6.6.6, is now logged in", "numeric_hosts"},
 	} {
 		v := tt.d.Explain(record("Feb 12 14:10:21 srv " + tt.msg))

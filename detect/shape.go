@@ -16,8 +16,8 @@ import (
 // positions ("slots") are
 //
 //   - " from ADDR port N" (sshd and the programs that copy it), with the port;
-//   - "rhost=ADDR" (PAM), "rip=ADDR" (dovecot), "SRC=ADDR DST=" (the kernel's packet
-//     filter), each after a space or at the start;
+//   - "rhost=ADDR" (PAM), "rip=ADDR" (dovecot's lines alone), "SRC=ADDR DST=" (the
+//     kernel's packet filter, and ulogd's, alone), each after a space or at the start;
 //   - "[ADDR]" where mail servers write the client: "from NAME[ADDR]", "from [ADDR]",
 //     "client=NAME[ADDR]", "NAME[ADDR]:" at the start (postfix, postscreen, sshd 9.8's
 //     "drop connection #N from [ADDR]"), and exim's host forms after "H=" or "from ":
@@ -118,6 +118,11 @@ func GenericAddr(program, msg string) (netip.Addr, uint16, bool) {
 		}
 	}
 	for _, key := range []string{"rhost=", "rip=", "SRC="} {
+		if key == "rip=" && program != "dovecot" || key == "SRC=" && program != "kernel" && program != "ulogd" {
+			// Only dovecot writes rip=, and only the packet filter SRC=: elsewhere
+			// either is the client's text, even where the program writes no client.
+			continue
+		}
 		for from := 0; ; {
 			i := strings.Index(msg[from:], key)
 			if i < 0 {
