@@ -466,7 +466,9 @@ func isHostOrAddressRune(r rune) bool {
 	return isHostNameRune(r) || r == ':'
 }
 
-// slotAddr parses a slot's value: an address without a zone, unmapped.
+// slotAddr parses a slot's value: an address without a zone, unmapped, that a client
+// can connect from (not "0.0.0.0", "::" or a multicast group, which a program writes
+// for a client it could not name).
 func slotAddr(value string) (netip.Addr, bool) {
 	if !addressChars(value) {
 		return netip.Addr{}, false // most tokens are no address: skip ParseAddr's error
@@ -475,7 +477,11 @@ func slotAddr(value string) (netip.Addr, bool) {
 	if err != nil || addr.Zone() != "" {
 		return netip.Addr{}, false
 	}
-	return addr.Unmap(), true
+	addr = addr.Unmap()
+	if addr.IsUnspecified() || addr.IsMulticast() {
+		return netip.Addr{}, false
+	}
+	return addr, true
 }
 
 // mailClientBracket says whether a "[" after before is where a mail server writes its
