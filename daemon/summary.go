@@ -277,16 +277,17 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 	attackOfALogin := func(inc abusewatch.Incident) bool {
-		if inc.Rule == "success-after-failure" {
-			return false
-		}
-		n := abusewatch.UnmapPrefix(inc.Network)
-		for _, l := range logins {
-			if n.Contains(l.Addr.Unmap()) {
-				return true
+		return slices.ContainsFunc(logins, func(l abusewatch.Incident) bool { return attackOfLogin(inc, l) })
+	}
+	// A login's block names the report of its attack, as the alert does: the desk was
+	// told of the attack the login came from.
+	attackReport := func(login abusewatch.Incident) string {
+		for _, inc := range append(slices.Clone(incs), late...) {
+			if attackOfLogin(inc, login) && len(reportsOf[inc.ID]) > 0 {
+				return reportNamed(reportsOf[inc.ID][0])
 			}
 		}
-		return false
+		return ""
 	}
 	list := func(inc abusewatch.Incident, isNew, late bool) error {
 		si := mailer.SummaryIncident{
@@ -303,6 +304,8 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 			}
 			if len(reportsOf[inc.ID]) > 0 {
 				c.ReportedAlready = reportNamed(reportsOf[inc.ID][0])
+			} else if inc.Rule == "success-after-failure" {
+				c.ReportedAlready = attackReport(inc)
 			}
 			// A compromise is news in the summary of the period of its newest login:
 			// an attack that goes on after it grows in the next ones, which do not list
