@@ -400,10 +400,14 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 			}
 		case abusewatch.ReportFailed:
 			if inPeriod(r.Updated, after, now) {
-				s.Failed++
-				l := line(report + " approve " + r.ID + "   (to try again)")
-				l.Problem = sanitizeText(r.Error)
-				s.FailedReports = append(s.FailedReports, l)
+				if s.Failed++; len(s.FailedReports) < summaryPendingReports {
+					l := line(report + " approve " + r.ID + "   (to try again)")
+					if len(r.Refused) > 0 {
+						l.Command = refusedAdvice(cfg, r, incidentOf)
+					}
+					l.Problem = sanitizeText(r.Error)
+					s.FailedReports = append(s.FailedReports, l)
+				}
 			}
 		case abusewatch.ReportPendingApproval:
 			// The oldest few, each with its command: after a re-correlation in review
@@ -443,6 +447,31 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 	return s, mark, nil
+}
+
+// refusedAdvice is what to do about failed report r, refused for good by the desk's
+// server (a 5xx: "user unknown"): approved again it goes to the same mailbox and fails
+// the same way. The contact is wrong or gone: check it, give the network the right one
+// in the config, and reject this report. The lines after the first are indented under
+// it (the summary's text shows a report's command there).
+func refusedAdvice(cfg *Config, r abusewatch.Report, incidentOf func(id string) (abusewatch.Incident, bool)) string {
+	addr := r.Contact.Network.Addr()
+	for _, id := range r.Incidents {
+		if inc, ok := incidentOf(id); ok && inc.Addr.IsValid() {
+			addr = inc.Addr.Unmap()
+			break
+		}
+	}
+	network := "its network"
+	if r.Contact.Network.IsValid() {
+		network = r.Contact.Network.String()
+	}
+	file := cmp.Or(cfg.file, DefaultConfigPath)
+	indent := "\n" + strings.Repeat(" ", 36)
+	return "approved again, it goes to the same mailbox and fails again. Check the contact:" + indent +
+		cfg.Command("whois", addr.String()) + indent +
+		"then name the right one for " + network + " in a [[contact]] entry of " + file +
+		" (or [[do_not_contact]]), and drop this report:" + indent + cfg.Command("report", "reject", r.ID)
 }
 
 // waitingForParty counts the incidents without a report that wait, now, for their
