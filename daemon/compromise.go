@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -174,10 +175,22 @@ func reportedAlready(st *store.Store, id string) (string, error) {
 	return reportNamed(r) + fmt.Sprintf(" (abusewatch report show %s)", shortID(r.ID)), nil
 }
 
-// reportNamed names report r as the alert and the summary name a report that went
-// before a login was read: "report ID, STATE to RECIPIENTS".
+// reportNamed names report r as the alert and the summary name a report written before
+// a login was read: "report ID, sent to RECIPIENTS", or, of one that did not leave,
+// what became of it: "rejected to …" read as if the desk had it.
 func reportNamed(r abusewatch.Report) string {
-	return fmt.Sprintf("report %s, %s to %s", r.ID, r.State, strings.Join(r.Contact.Emails, ", "))
+	to := strings.Join(r.Contact.Emails, ", ")
+	switch r.State {
+	case abusewatch.ReportSent:
+		return fmt.Sprintf("report %s, sent to %s", r.ID, to)
+	case abusewatch.ReportRejected:
+		return fmt.Sprintf("report %s to %s, rejected: it was never sent", r.ID, to)
+	case abusewatch.ReportFailed:
+		return fmt.Sprintf("report %s to %s, failed: it was not sent", r.ID, to)
+	case abusewatch.ReportHeld:
+		return fmt.Sprintf("report %s to %s, held (observe mode): it was not sent", r.ID, to)
+	}
+	return fmt.Sprintf("report %s to %s, %s: not sent yet", r.ID, to, r.State)
 }
 
 // mailCompromises composes and delivers the alert about incs.
@@ -481,7 +494,12 @@ func counted(p netip.Prefix) bool {
 
 // shownLine is e as the admin's mail shows it; mailer sanitises its log text.
 func shownLine(e abusewatch.Event) mailer.Line {
-	l := mailer.Line{Time: e.Time, User: e.User, Host: e.Host, Text: e.Line}
+	l := mailer.Line{Time: e.Time, Host: e.Host, Text: e.Line}
+	if e.User != "" {
+		// Quoted: the client chose it, and "as POSSIBLE COMPROMISE: none, all clear"
+		// read as our words.
+		l.User = strconv.Quote(e.User)
+	}
 	if e.Addr.IsValid() {
 		l.Addr = e.Addr.Unmap().String()
 	}

@@ -84,3 +84,24 @@ func TestTheAlertShowsALoginOnceWithItsAttacksReport(t *testing.T) {
 		t.Errorf("%d alerts after the next round, want still 1", n)
 	}
 }
+
+// A login read while the attack's report waited for approval takes that report back
+// (rejected): the alert said "Reported already …: report ID, rejected to abuse@…", as if
+// the desk had it (review summary46 L2). It says the report was never sent.
+func TestTheAlertSaysAReportThatNeverLeftWasNotSent(t *testing.T) {
+	p, cfg := periodPipeline(t, "review", "")
+	tick := ticker(t, p)
+	feed := &periodFeed{p: p}
+	feed.lines(t, failedLogins("45.134.26.17", utc(21, 5, 40), 8)...)
+	tick(utc(21, 5, 50)) // the report waits for approval
+	feed.lines(t, utc(21, 6, 20).Format(time.RFC3339)+" web1 sshd[4242]: Accepted password for alice from 45.134.26.17 port 51234 ssh2")
+	tick(utc(21, 6, 25))
+
+	alerts := alertTexts(t, cfg.Mail.Maildir)
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts, want 1", len(alerts))
+	}
+	if strings.Contains(alerts[0], "rejected to") || !strings.Contains(alerts[0], "rejected: it was never sent") {
+		t.Errorf("the alert names a report that never left as if it had gone:\n%s", alerts[0])
+	}
+}

@@ -878,12 +878,17 @@ func reportSources(r abusewatch.Report, incidentOf func(id string) (abusewatch.I
 	return strings.Join(out, ", ")
 }
 
-// sanitizeText keeps log-derived text (host names, errors) on one printable line: every
-// control character (C0, DEL and C1, whose CSI a terminal may obey) becomes a space.
+// sanitizeText keeps log-derived text (host names, errors, log lines) on one printable
+// line: every control character (C0, DEL and C1, whose CSI a terminal may obey) becomes
+// a space, and format characters (bidi overrides such as U+202E, zero-width ones) are
+// dropped, as mailer's sanitize does: a terminal shows "root<U+202E>evil" reversed.
 func sanitizeText(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return ' '
+		case unicode.Is(unicode.Cf, r):
+			return -1
 		}
 		return r
 	}, s)
