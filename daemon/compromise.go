@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,7 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 	// mailed again when it brings a login not mailed yet, or an hour after the last
 	// mail of it, not every few minutes.
 	var due []mailer.SummaryIncident
+	var dueIncs []abusewatch.Incident
 	for _, inc := range stored {
 		c, err := compromise(p.cfg, p.store, inc)
 		if err != nil {
@@ -83,15 +85,16 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 				p.log.Warn("another login succeeded from an attacking address: possible compromise, not reported outside",
 					"incident", inc.ID, "addr", inc.Addr)
 			}
-			due = append(due, c)
+			due, dueIncs = append(due, c), append(dueIncs, inc)
 		}
 	}
+	shown := oneBlockPerLogin(dueIncs, due)
 	switch {
 	case len(due) == 0:
 	case p.cfg.Mail.Admin == "":
 		p.log.Warn("mail.admin is not set: nobody is mailed about the login", "incidents", len(stored))
 	default:
-		if err := p.mailCompromises(ctx, due, now); err != nil {
+		if err := p.mailCompromises(ctx, shown, now); err != nil {
 			p.log.Warn("possible compromise not mailed to the admin; tried again next round", "to", p.cfg.Mail.Admin,
 				"incidents", len(due), "err", err)
 			return nil
@@ -122,6 +125,41 @@ func (p *Pipeline) alertCompromises(ctx context.Context, incs []abusewatch.Incid
 	return p.store.ExpireUnreported(told)
 }
 
+// oneBlockPerLogin is the alert's blocks of the incidents incs (cs, as compromise shows
+// them), as the summary lists them: one login makes its success-after-failure incident
+// and the attack's own (of the address, its /24, a recurrence) Success, and showing both
+// showed the login twice, the attack's report under the second alone. The login is the
+// compromise; an attack of it is left out, its report named in the login's block.
+func oneBlockPerLogin(incs []abusewatch.Incident, cs []mailer.SummaryIncident) []mailer.SummaryIncident {
+	attackOf := make([]int, len(incs)) // the index of its login's incident, or -1
+	for i, inc := range incs {
+		attackOf[i] = -1
+		for j, l := range incs {
+			if attackOfLogin(inc, l) {
+				attackOf[i] = j
+				if cs[j].ReportedAlready == "" {
+					cs[j].ReportedAlready = cs[i].ReportedAlready
+				}
+				break
+			}
+		}
+	}
+	var out []mailer.SummaryIncident
+	for i, c := range cs {
+		if attackOf[i] < 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// attackOfLogin says whether inc is an attack whose login is login's: login is a
+// success-after-failure incident, and inc another incident over its address.
+func attackOfLogin(inc, login abusewatch.Incident) bool {
+	return login.Rule == "success-after-failure" && inc.Rule != "success-after-failure" && login.Addr.IsValid() &&
+		abusewatch.UnmapPrefix(inc.Network).Contains(login.Addr.Unmap())
+}
+
 // reportedAlready names the report of incident id that was written before a login from
 // its address was read (policy.settle had passed): "report ID, sent to …"; "" when it
 // has none.
@@ -137,10 +175,22 @@ func reportedAlready(st *store.Store, id string) (string, error) {
 	return reportNamed(r) + fmt.Sprintf(" (abusewatch report show %s)", shortID(r.ID)), nil
 }
 
-// reportNamed names report r as the alert and the summary name a report that went
-// before a login was read: "report ID, STATE to RECIPIENTS".
+// reportNamed names report r as the alert and the summary name a report written before
+// a login was read: "report ID, sent to RECIPIENTS", or, of one that did not leave,
+// what became of it: "rejected to …" read as if the desk had it.
 func reportNamed(r abusewatch.Report) string {
-	return fmt.Sprintf("report %s, %s to %s", r.ID, r.State, strings.Join(r.Contact.Emails, ", "))
+	to := strings.Join(r.Contact.Emails, ", ")
+	switch r.State {
+	case abusewatch.ReportSent:
+		return fmt.Sprintf("report %s, sent to %s", r.ID, to)
+	case abusewatch.ReportRejected:
+		return fmt.Sprintf("report %s to %s, rejected: it was never sent", r.ID, to)
+	case abusewatch.ReportFailed:
+		return fmt.Sprintf("report %s to %s, failed: it was not sent", r.ID, to)
+	case abusewatch.ReportHeld:
+		return fmt.Sprintf("report %s to %s, held (observe mode): it was not sent", r.ID, to)
+	}
+	return fmt.Sprintf("report %s to %s, %s: not sent yet", r.ID, to, r.State)
 }
 
 // mailCompromises composes and delivers the alert about incs.
@@ -444,7 +494,12 @@ func counted(p netip.Prefix) bool {
 
 // shownLine is e as the admin's mail shows it; mailer sanitises its log text.
 func shownLine(e abusewatch.Event) mailer.Line {
-	l := mailer.Line{Time: e.Time, User: e.User, Host: e.Host, Text: e.Line}
+	l := mailer.Line{Time: e.Time, Host: e.Host, Text: e.Line}
+	if e.User != "" {
+		// Quoted: the client chose it, and "as POSSIBLE COMPROMISE: none, all clear"
+		// read as our words.
+		l.User = strconv.Quote(e.User)
+	}
 	if e.Addr.IsValid() {
 		l.Addr = e.Addr.Unmap().String()
 	}

@@ -126,9 +126,9 @@ func TestPossibleCompromiseIsMailedToTheAdminAtOnceInEveryMode(t *testing.T) {
 				t.Errorf("subject %q, want %q", m.subject, want)
 			}
 			saysAll(t, "the alert", m.body,
-				"Accepted password for alice from 91.240.118.5 port 31857",        // the login line
-				"2026-11-20 09:01:25 +0000  as alice  on web1  from 91.240.118.5", // its time, account, host
-				"Failed password for root from 91.240.118.5 port 40000",           // the failures before it
+				"Accepted password for alice from 91.240.118.5 port 31857",          // the login line
+				`2026-11-20 09:01:25 +0000  as "alice"  on web1  from 91.240.118.5`, // its time, account (quoted), host
+				"Failed password for root from 91.240.118.5 port 40000",             // the failures before it
 				"The incident: 7 events (auth-failure, auth-success)",
 				"incident "+inc.ID,
 				"abusewatch ip --config "+p.cfg.file+" 91.240.118.5", // what to do
@@ -189,7 +189,7 @@ func TestPossibleCompromiseIsMailedOncePerGrowthAcrossRestarts(t *testing.T) {
 			if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
 				t.Fatal(err)
 			}
-		}, 1, []string{"login from 91.240.118.5", "  as bob  on web1  from 91.240.118.5"}},
+		}, 1, []string{"login from 91.240.118.5", `  as "bob"  on web1  from 91.240.118.5`}},
 		{"two in one round", func() {
 			inc.Last, inc.Count = inc.Last.Add(time.Minute), inc.Count+1
 			if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
@@ -263,8 +263,9 @@ func TestPossibleCompromiseAlertShowsLogTextAsText(t *testing.T) {
 	if want := "POSSIBLE COMPROMISE: login from 91.240.118.5"; m.subject != want {
 		t.Errorf("subject %q, want %q: no log text in a header", m.subject, want)
 	}
-	if !strings.Contains(m.body, "as alice  Bcc: thief@example.net  txt.exe") {
-		t.Errorf("the body does not name the account, sanitised:\n%s", m.body)
+	// Quoted, each control and bidi character escaped: the name the client chose, as it is.
+	if !strings.Contains(m.body, `as "alice\r\nBcc: thief@example.net\r\n\u202etxt.exe`) {
+		t.Errorf("the body does not name the account, quoted and escaped:\n%s", m.body)
 	}
 }
 
@@ -365,7 +366,7 @@ func TestAnotherLoginFromACompromisedAddressIsMailed(t *testing.T) {
 	if err := p.Report(t.Context(), t0.Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as alice  on ") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, `  as "alice"  on `) {
 		t.Fatalf("first alert: %q", m.subject)
 	}
 	bob := abusewatch.Event{Time: inc.Last.Add(2 * time.Minute), Class: abusewatch.ClassAuthSuccess, Addr: inc.Addr, Port: 32001,
@@ -376,7 +377,7 @@ func TestAnotherLoginFromACompromisedAddressIsMailed(t *testing.T) {
 	if err := p.Report(t.Context(), t0.Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as bob  on ") || !strings.Contains(m.body, "Accepted password for bob") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, `  as "bob"  on `) || !strings.Contains(m.body, "Accepted password for bob") {
 		t.Errorf("the second login's alert says %q\n%s", m.subject, m.body)
 	}
 	if err := p.Report(t.Context(), t0.Add(15*time.Minute)); err != nil {
@@ -397,7 +398,7 @@ func TestPossibleCompromiseIsNotMailedAgainByARestartedDaemon(t *testing.T) {
 	if err := p.Report(ctx, t0.Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as alice  on ") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, `  as "alice"  on `) {
 		t.Fatalf("first alert: %q", m.subject)
 	}
 	restart := func() {
@@ -438,7 +439,7 @@ func TestPossibleCompromiseIsNotMailedAgainByARestartedDaemon(t *testing.T) {
 	if err := p.Report(ctx, t0.Add(15*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as bob  on ") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, `  as "bob"  on `) {
 		t.Errorf("another login after a restart: %q", m.subject)
 	}
 
@@ -454,7 +455,7 @@ func TestPossibleCompromiseIsNotMailedAgainByARestartedDaemon(t *testing.T) {
 	if err := p.Report(ctx, t0.Add(20*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, "  as carol  on ") {
+	if m := readAlert(t, srv.Next(t)); !strings.Contains(m.body, `  as "carol"  on `) {
 		t.Errorf("a login in the incident after a restart: %q", m.subject)
 	}
 	restart()

@@ -289,7 +289,9 @@ func QueryNetwork(st *store.Store, p netip.Prefix, since, now time.Time, loc *ti
 			return info, err
 		}
 		if len(evs) > 0 {
-			info.Last = &EventInfo{evs[len(evs)-1]}
+			e := evs[len(evs)-1]
+			e.Line, e.User = sanitizeText(e.Line), sanitizeText(e.User) // printed to a terminal
+			info.Last = &EventInfo{e}
 		}
 	}
 	for _, day := range slices.Sorted(maps.Keys(days)) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"net/netip"
 	"os"
 	"slices"
@@ -73,7 +74,39 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	loc := Location(cfg.Reporter.Timezone)
 	host, _ := os.Hostname()
 	top := cfg.Summary.Top
-	period := max(now.Sub(from), time.Hour)
+	last, hasMark, err := st.LastSummaryMark()
+	if err != nil {
+		return mailer.Summary{}, mark, err
+	}
+	through, err := st.LastSeq()
+	if err != nil {
+		return mailer.Summary{}, mark, err
+	}
+	mark.NextSeq = through + 1
+	// The events are those stored since the summary before (or the schedule's start),
+	// whatever their date, and those stored before it but dated after what it counted
+	// (a clock or a sender ahead): each in one summary, none left out. Lines read late
+	// (a log file that appeared after the start, a syslog sender's queue) are dated
+	// before from, by up to summaryMaxPeriod. Without a mark that kept where the events
+	// stored since begin (an older version's), by date alone, from from.
+	next := uint64(math.MaxUint64)
+	switch {
+	case hasMark && last.NextSeq > 0:
+		next = last.NextSeq
+	case hasMark && last.Start:
+		next = 1
+	}
+	events, total, err := st.SummaryEvents(next, through, from.Add(-time.Nanosecond), minTime(from, now.Add(-summaryMaxPeriod)), now, summaryEventLimit)
+	if err != nil {
+		return mailer.Summary{}, mark, err
+	}
+	// The period shown starts at the oldest line counted: read late, it is older than
+	// from, and the chart, the hours and the incidents made of it go back to it.
+	begin := from
+	if len(events) > 0 && events[0].Time.Before(from) {
+		begin = events[0].Time
+	}
+	period := max(now.Sub(begin), time.Hour)
 	// Hours per bar, for at most 26 bars: a day's summary has hourly bars when its round
 	// ran moments later than the day before (the ticker's jitter: 24h and 40ms made
 	// 2-hour bars and "25h" every other day) and on a DST day of 25 hours. A sliver
@@ -81,13 +114,13 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	hours := int((period + 26*time.Hour - 1) / (26 * time.Hour))
 	bar := time.Duration(hours) * time.Hour
 	bars := max((period-time.Minute+bar-1)/bar, 1)
-	s := mailer.Summary{Host: host, From: from, To: now, Location: loc, Mode: cfg.Policy.Mode,
-		PerHour: make([]int, bars), Hours: hours, Since: fmt.Sprintf("%dh", max(int(period.Round(time.Hour)/time.Hour), 1))}
+	// The command that lists the period's incidents: from its start as a time (a
+	// relative --since drifts by the hours until the mail is read, and rounded to the
+	// hour it cut the first minutes off), rounded down to the minute, without a limit.
+	listFrom := begin.In(loc).Truncate(time.Minute).Format("2006-01-02T15:04")
+	s := mailer.Summary{Host: host, From: begin, To: now, Location: loc, Mode: cfg.Policy.Mode,
+		PerHour: make([]int, bars), Hours: hours, Since: listFrom + " --limit 0"}
 
-	events, total, err := st.EventsBetween(from, now, summaryEventLimit)
-	if err != nil {
-		return s, mark, err
-	}
 	s.Events = total
 	byClass, byHost, byAddr, byNet := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	bySource, lastOf := map[string]int{}, map[string]time.Time{}
@@ -95,7 +128,11 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	if len(events) == total && total > 0 {
 		mark.Newest = events[len(events)-1].Time // oldest first; past the limit: unknown
 	}
+	lateAddrs := map[netip.Addr]bool{} // of the events dated before from
 	for _, e := range events {
+		if e.Time.Before(from) && e.Addr.IsValid() {
+			lateAddrs[e.Addr.Unmap()] = true
+		}
 		byClass[string(e.Class)]++
 		bySource[e.Source]++
 		if e.Time.After(lastOf[e.Source]) {
@@ -110,7 +147,7 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		if e.Host != "" {
 			byHost[e.Host]++
 		}
-		if h := int(e.Time.Sub(from) / bar); h >= 0 {
+		if h := int(e.Time.Sub(begin) / bar); h >= 0 {
 			s.PerHour[min(h, len(s.PerHour)-1)]++
 		}
 		if e.Class == abusewatch.ClassAuthSuccess || !e.Addr.IsValid() {
@@ -131,10 +168,6 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	}
 	s.TopAddrs, s.TopNets = counts(byAddr, top), counts(byNet, top)
 
-	last, hasMark, err := st.LastSummaryMark()
-	if err != nil {
-		return s, mark, err
-	}
 	if s.Sources, mark.Sources, err = summarySources(cfg, st, last.Sources, hasMark, bySource, lastOf, now); err != nil {
 		return s, mark, err
 	}
@@ -159,7 +192,20 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	if hasMark && last.Start && from.Equal(last.From) {
 		after = from.Add(-time.Nanosecond)
 	}
+	// And those made of lines read late, dated before from (begin): stored in the period.
+	since = minTime(since, begin)
 	all, _, err := st.IncidentsSince(since, 0)
+	if err != nil {
+		return s, mark, err
+	}
+	ids := make([]string, len(all))
+	for i, inc := range all {
+		ids[i] = inc.ID
+	}
+	// New is made in the period: a recurrence is made weeks after its first event, and
+	// listed as growing it was never new. Of an incident stored before the store kept
+	// when (schema 11), whether it began in the period.
+	stored, err := st.FirstStored(ids)
 	if err != nil {
 		return s, mark, err
 	}
@@ -167,14 +213,30 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	for _, id := range last.Incidents {
 		seen[id] = true
 	}
+	// An incident of lines read late is one of their addresses: by the store's clock,
+	// when it was stored is the read's time, but a summary goes by the round's.
+	readLate := func(inc abusewatch.Incident) bool {
+		if !inc.AboutNetwork() {
+			return lateAddrs[inc.Addr.Unmap()]
+		}
+		n := abusewatch.UnmapPrefix(inc.Network)
+		for a := range lateAddrs {
+			if n.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
 	var incs, late []abusewatch.Incident
 	for _, inc := range all {
 		switch {
 		case !inc.Last.Before(from):
 			incs = append(incs, inc)
 			mark.Incidents = append(mark.Incidents, inc.ID)
-		case !seen[inc.ID] && !inc.Last.Before(last.From):
+		case seen[inc.ID]:
+		case !inc.Last.Before(last.From) || !inc.Last.Before(begin) && readLate(inc):
 			late = append(late, inc)
+			mark.Incidents = append(mark.Incidents, inc.ID)
 		}
 	}
 	reports, err := st.Reports()
@@ -215,16 +277,17 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 	attackOfALogin := func(inc abusewatch.Incident) bool {
-		if inc.Rule == "success-after-failure" {
-			return false
-		}
-		n := abusewatch.UnmapPrefix(inc.Network)
-		for _, l := range logins {
-			if n.Contains(l.Addr.Unmap()) {
-				return true
+		return slices.ContainsFunc(logins, func(l abusewatch.Incident) bool { return attackOfLogin(inc, l) })
+	}
+	// A login's block names the report of its attack, as the alert does: the desk was
+	// told of the attack the login came from.
+	attackReport := func(login abusewatch.Incident) string {
+		for _, inc := range append(slices.Clone(incs), late...) {
+			if attackOfLogin(inc, login) && len(reportsOf[inc.ID]) > 0 {
+				return reportNamed(reportsOf[inc.ID][0])
 			}
 		}
-		return false
+		return ""
 	}
 	list := func(inc abusewatch.Incident, isNew, late bool) error {
 		si := mailer.SummaryIncident{
@@ -241,6 +304,8 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 			}
 			if len(reportsOf[inc.ID]) > 0 {
 				c.ReportedAlready = reportNamed(reportsOf[inc.ID][0])
+			} else if inc.Rule == "success-after-failure" {
+				c.ReportedAlready = attackReport(inc)
 			}
 			// A compromise is news in the summary of the period of its newest login:
 			// an attack that goes on after it grows in the next ones, which do not list
@@ -261,17 +326,6 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 			s.Growing = append(s.Growing, si)
 		}
 		return nil
-	}
-	// New is made in the period: a recurrence is made weeks after its first event, and
-	// listed as growing it was never new. Of an incident stored before the store kept
-	// when (schema 11), whether it began in the period.
-	ids := make([]string, len(incs))
-	for i, inc := range incs {
-		ids[i] = inc.ID
-	}
-	stored, err := st.FirstStored(ids)
-	if err != nil {
-		return s, mark, err
 	}
 	for _, inc := range incs {
 		at, known := stored[inc.ID]
@@ -346,10 +400,14 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 			}
 		case abusewatch.ReportFailed:
 			if inPeriod(r.Updated, after, now) {
-				s.Failed++
-				l := line(report + " approve " + r.ID + "   (to try again)")
-				l.Problem = sanitizeText(r.Error)
-				s.FailedReports = append(s.FailedReports, l)
+				if s.Failed++; len(s.FailedReports) < summaryPendingReports {
+					l := line(report + " approve " + r.ID + "   (to try again)")
+					if len(r.Refused) > 0 {
+						l.Command = refusedAdvice(cfg, r, incidentOf)
+					}
+					l.Problem = sanitizeText(r.Error)
+					s.FailedReports = append(s.FailedReports, l)
+				}
 			}
 		case abusewatch.ReportPendingApproval:
 			// The oldest few, each with its command: after a re-correlation in review
@@ -389,6 +447,31 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 		}
 	}
 	return s, mark, nil
+}
+
+// refusedAdvice is what to do about failed report r, refused for good by the desk's
+// server (a 5xx: "user unknown"): approved again it goes to the same mailbox and fails
+// the same way. The contact is wrong or gone: check it, give the network the right one
+// in the config, and reject this report. The lines after the first are indented under
+// it (the summary's text shows a report's command there).
+func refusedAdvice(cfg *Config, r abusewatch.Report, incidentOf func(id string) (abusewatch.Incident, bool)) string {
+	addr := r.Contact.Network.Addr()
+	for _, id := range r.Incidents {
+		if inc, ok := incidentOf(id); ok && inc.Addr.IsValid() {
+			addr = inc.Addr.Unmap()
+			break
+		}
+	}
+	network := "its network"
+	if r.Contact.Network.IsValid() {
+		network = r.Contact.Network.String()
+	}
+	file := cmp.Or(cfg.file, DefaultConfigPath)
+	indent := "\n" + strings.Repeat(" ", 36)
+	return "approved again, it goes to the same mailbox and fails again. Check the contact:" + indent +
+		cfg.Command("whois", addr.String()) + indent +
+		"then name the right one for " + network + " in a [[contact]] entry of " + file +
+		" (or [[do_not_contact]]), and drop this report:" + indent + cfg.Command("report", "reject", r.ID)
 }
 
 // waitingForParty counts the incidents without a report that wait, now, for their
@@ -795,12 +878,17 @@ func reportSources(r abusewatch.Report, incidentOf func(id string) (abusewatch.I
 	return strings.Join(out, ", ")
 }
 
-// sanitizeText keeps log-derived text (host names, errors) on one printable line: every
-// control character (C0, DEL and C1, whose CSI a terminal may obey) becomes a space.
+// sanitizeText keeps log-derived text (host names, errors, log lines) on one printable
+// line: every control character (C0, DEL and C1, whose CSI a terminal may obey) becomes
+// a space, and format characters (bidi overrides such as U+202E, zero-width ones) are
+// dropped, as mailer's sanitize does: a terminal shows "root<U+202E>evil" reversed.
 func sanitizeText(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return ' '
+		case unicode.Is(unicode.Cf, r):
+			return -1
 		}
 		return r
 	}, s)

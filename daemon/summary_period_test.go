@@ -533,11 +533,13 @@ func TestSummaryChartKeepsHourlyBarsForADayAndAMoment(t *testing.T) {
 		hours, bars int
 		since       string
 	}{
-		{24 * time.Hour, 1, 24, "24h"},
-		{24*time.Hour + 40*time.Millisecond, 1, 24, "24h"},
-		{23 * time.Hour, 1, 23, "23h"},
-		{25 * time.Hour, 1, 25, "25h"},
-		{7 * 24 * time.Hour, 7, 24, "168h"},
+		// The command's --since is the period's start rounded down: the minute of a
+		// round that ran moments late is in it.
+		{24 * time.Hour, 1, 24, "2026-11-21T07:02 --limit 0"},
+		{24*time.Hour + 40*time.Millisecond, 1, 24, "2026-11-21T07:01 --limit 0"},
+		{23 * time.Hour, 1, 23, "2026-11-21T08:02 --limit 0"},
+		{25 * time.Hour, 1, 25, "2026-11-21T06:02 --limit 0"},
+		{7 * 24 * time.Hour, 7, 24, "2026-11-15T07:02 --limit 0"},
 	} {
 		from := now.Add(-tc.period)
 		last := abusewatch.Event{Time: now.Add(-time.Millisecond), Addr: netip.MustParseAddr("81.2.69.5"), Class: abusewatch.ClassAuthFailure,

@@ -299,6 +299,25 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	if sum.PendingTotal != base.PendingTotal+60 || len(sum.Pending) != summaryPendingReports {
 		t.Errorf("pending: %d listed of %d; want %d of %d", len(sum.Pending), sum.PendingTotal, summaryPendingReports, base.PendingTotal+60)
 	}
+	// The command given lists them all, read hours later: 1,000 by default was not all,
+	// and "--since 24h" moved on with the clock.
+	since, err := ParseSince(strings.TrimSuffix(sum.Since, " --limit 0"), now.Add(5*time.Hour), Location(cfg.Reporter.Timezone))
+	if err != nil || !strings.HasSuffix(sum.Since, " --limit 0") {
+		t.Fatalf("the command's --since %q: %v; want a time and --limit 0", sum.Since, err)
+	}
+	listed, err := QueryIncidents(st, since, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listedIDs := map[string]bool{}
+	for _, inc := range listed.Incidents {
+		listedIDs[inc.ID] = true
+	}
+	for _, inc := range incs[:150] {
+		if !listedIDs[inc.ID] {
+			t.Errorf("new incident %s is not listed by `incidents --since %s`", inc.ID, sum.Since)
+		}
+	}
 	sum.Host = "gw.example.org"
 	msg, err := mailer.ComposeSummary(sum, cfg.Mail.From, cfg.Mail.Admin, now)
 	if err != nil {
@@ -307,7 +326,7 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	text, html, _ := summaryParts(t, msg)
 	for _, want := range []string{
 		fmt.Sprintf("WAITING FOR YOUR APPROVAL: %d reports (the 50 oldest below: `abusewatch outbox --state pending-approval` lists them all)", sum.PendingTotal),
-		fmt.Sprintf("NEW INCIDENTS: %d (the 100 with the most events: `abusewatch incidents --since 24h` lists them all)", sum.NewTotal),
+		fmt.Sprintf("NEW INCIDENTS: %d (the 100 with the most events: `abusewatch incidents --since 2026-11-20T07:00 --limit 0` lists them all)", sum.NewTotal),
 		fmt.Sprintf("GROWING INCIDENTS (started earlier, still active): %d (the 3 with the most events)", sum.GrowingTotal),
 	} {
 		if !strings.Contains(text, want) {

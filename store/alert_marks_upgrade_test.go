@@ -28,9 +28,9 @@ import (
 // it mailed as it was, is mailed after the upgrade.
 func TestAnotherLoginAfterAnUpgradeFromMarksInMemoryIsMailed(t *testing.T) {
 	r := startBeforeMarks(t)
-	r.round("the login after failures", loginAfterFailures, 10*time.Minute, "POSSIBLE COMPROMISE: login from 81.2.69.160 as sam on web1")
+	r.round("the login after failures", loginAfterFailures, 10*time.Minute, "POSSIBLE COMPROMISE: login from 81.2.69.160 as \"sam\" on web1")
 	r.restart(true)
-	r.round("upgraded: another login", anotherLogin, 20*time.Minute, "POSSIBLE COMPROMISE: login from 81.2.69.160 as backup on web1")
+	r.round("upgraded: another login", anotherLogin, 20*time.Minute, "POSSIBLE COMPROMISE: login from 81.2.69.160 as \"backup\" on web1")
 	r.round("nothing new", "", 30*time.Minute)
 }
 
@@ -38,13 +38,13 @@ func TestAnotherLoginAfterAnUpgradeFromMarksInMemoryIsMailed(t *testing.T) {
 // within the hour after the upgrade, and another login is.
 func TestAttackGoingOnAfterAnUpgradeFromMarksInMemoryIsNotMailedAgain(t *testing.T) {
 	r := startBeforeMarks(t)
-	r.round("the login after failures", loginAfterFailures, 10*time.Minute, "POSSIBLE COMPROMISE: login from 81.2.69.160 as sam on web1")
+	r.round("the login after failures", loginAfterFailures, 10*time.Minute, "POSSIBLE COMPROMISE: login from 81.2.69.160 as \"sam\" on web1")
 	r.restart(true)
 	r.round("upgraded: the attack goes on", ""+
 		"2026-11-20T05:05:40.100000+00:00 web1 sshd[39300]: Failed password for sam from 81.2.69.160 port 33001 ssh2\n"+
 		"2026-11-20T05:05:45.100000+00:00 web1 sshd[39301]: Failed password for root from 81.2.69.160 port 33002 ssh2\n",
 		20*time.Minute)
-	r.round("another login", anotherLogin, 30*time.Minute, "POSSIBLE COMPROMISE: login from 81.2.69.160 as backup on web1")
+	r.round("another login", anotherLogin, 30*time.Minute, "POSSIBLE COMPROMISE: login from 81.2.69.160 as \"backup\" on web1")
 }
 
 // A possible compromise whose address the admin excluded before that version's round

@@ -36,6 +36,10 @@ type SummaryMark struct {
 	// next starts from these (daemon's resumeSummaries), which are not.
 	Begin  time.Time `json:"begin,omitzero"`
 	Newest time.Time `json:"newest,omitzero"`
+	// NextSeq is the Seq of the first event stored after it: the next summary counts the
+	// events stored from it on, whatever their date (store's SummaryEvents). 0: not kept
+	// (a store of an older version), and the next counts by date alone.
+	NextSeq uint64 `json:"next_seq,omitempty"`
 }
 
 // SourceMark is a source's position at a summary and when it was last seen to move: by
