@@ -187,7 +187,7 @@ func TestALoginWithinTheSettleTimeKeepsTheAdminsTypoFromTheAbuseDesk(t *testing.
 	if len(alerts) != 1 || !strings.Contains(alerts[0].Header.Get("Subject"), "POSSIBLE COMPROMISE: login from 81.2.69.7") {
 		t.Fatalf("want one compromise alert to the admin, got %d messages: %v", len(alerts), msgs)
 	}
-	if body := readAll(t, alerts[0]); strings.Contains(body, "Reported already") {
+	if body := readAll(t, alerts[0]); strings.Contains(body, "written before the login was read") {
 		t.Errorf("the alert says the incident was reported:\n%s", body)
 	}
 	if inc := incidentOf(t, dir, cfg); inc["report_id"] != nil || inc["unreported_code"] != "possible-compromise" {
@@ -235,7 +235,7 @@ func TestALoginAfterTheReportWentIsMailedToTheAdminNamingTheReport(t *testing.T)
 		t.Fatalf("%d compromise alerts, want 1", len(alerts))
 	}
 	body := readAll(t, alerts[0])
-	for _, want := range []string{"Accepted password for carl from 81.2.69.7 port 5010", "Reported already, before the login was read: report " + id,
+	for _, want := range []string{"Accepted password for carl from 81.2.69.7 port 5010", "Its report, written before the login was read: report " + id,
 		"to abuse@broadband.example"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the alert does not say %q:\n%s", want, body)
