@@ -2,13 +2,18 @@ package daemon
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"net/mail"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/mailer/mailtest"
+	"github.com/abusewatch/abusewatch/store"
 )
 
 // threadHeaders parses a delivered message (it must, with net/mail) and returns its
@@ -93,5 +98,147 @@ func TestAFollowUpReportIsThreadedWithTheReportToTheSameDesk(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(logs)
+	}
+}
+
+// splitAttackAt is splitAttack for an incident of network that starts at first: two
+// lines (one connection) from each of addrs, ten seconds apart, with the events stored.
+func splitAttackAt(t *testing.T, st *store.Store, network string, addrs []string, first time.Time) abusewatch.Incident {
+	t.Helper()
+	inc := networkAttack(t, st, network, addrs, first)
+	var evs []abusewatch.Event
+	for i, a := range addrs {
+		for j := range 2 {
+			evs = append(evs, abusewatch.Event{Time: first.Add(time.Duration(10*i+j) * time.Second), Class: abusewatch.ClassAuthFailure,
+				Addr: netip.MustParseAddr(a), Port: uint16(40000 + i), Host: "web1", Service: "sshd",
+				Line: fmt.Sprintf("web1 sshd[1]: Failed password for root from %s port %d ssh2", a, 40000+i)})
+		}
+	}
+	if _, err := st.Commit(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	inc.Last, inc.Count, inc.Attempts = evs[len(evs)-1].Time, len(evs), len(addrs)
+	if err := st.PutIncidents([]abusewatch.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	return inc
+}
+
+// Review 48 M2: a network incident split between two parties (each told its own half)
+// that came back was threaded for one party only: the store keeps one report per
+// incident, and the other party's follow-up named no report and opened a new ticket.
+// Each party's follow-up is threaded with the share that party had.
+func TestEachPartysFollowUpOfASplitNetworkIsThreadedWithItsOwnShare(t *testing.T) {
+	low, high := "abuse@lowhalf.example", "abuse@highhalf.example"
+	srv := mailtest.Start(t, mailtest.Options{})
+	p, st, logs := outboxPipeline(t, srv.Addr, "auto",
+		[]party{{"5.6.7.0/25", low}, {"5.6.7.128/25", high}, {"5.0.0.0/8", "abuse@five.example"}}, `cooldown = "1h"`)
+	ctx := t.Context()
+	addrs := []string{"5.6.7.1", "5.6.7.2", "5.6.7.3", "5.6.7.130", "5.6.7.131", "5.6.7.132"}
+	first := splitAttackAt(t, st, "5.6.7.0/24", addrs, t0)
+	if err := p.Tick(ctx, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	firstMail := map[string]string{} // recipient → the Message-ID of its share
+	for range 2 {
+		m := srv.Next(t)
+		if len(m.To) != 1 {
+			t.Fatalf("a mail to %v", m.To)
+		}
+		firstMail[m.To[0]] = messageID(t, m.Data)
+	}
+	srv.Nothing(t)
+	shares := map[string]abusewatch.Report{} // recipient → its share, as stored
+	for _, r := range reportsIn(t, st, abusewatch.ReportSent) {
+		if len(r.Contact.Emails) != 1 || r.MessageID != firstMail[r.Contact.Emails[0]] || !slices.Contains(r.Incidents, first.ID) {
+			t.Fatalf("a sent report %s to %v (%s) about %v", r.ID, r.Contact.Emails, r.MessageID, r.Incidents)
+		}
+		shares[r.Contact.Emails[0]] = r
+	}
+	if len(shares) != 2 || shares[low].ID == "" || shares[high].ID == "" {
+		t.Fatalf("the shares sent: %v", slices.Sorted(maps.Keys(shares)))
+	}
+
+	// The /24 comes back three hours later, from the same addresses: each party is
+	// told its share of it again.
+	splitAttackAt(t, st, "5.6.7.0/24", addrs, t0.Add(3*time.Hour))
+	if err := p.Tick(ctx, t0.Add(4*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		m := srv.Next(t)
+		if len(m.To) != 1 || shares[m.To[0]].ID == "" {
+			t.Fatalf("a follow-up to %v", m.To)
+		}
+		to, own := m.To[0], shares[m.To[0]]
+		irt, refs := threadHeaders(t, m.Data)
+		if irt != own.MessageID || len(refs) != 1 || refs[0] != own.MessageID {
+			t.Errorf("the follow-up to %s: In-Reply-To %q, References %q; want its own share's %s", to, irt, refs, own.MessageID)
+		}
+		text := strings.Join(strings.Fields(mailText(t, m.Data)), " ")
+		if want := "This follows our report " + own.ID + " of 2026-11-20."; !strings.Contains(text, want) {
+			t.Errorf("the follow-up to %s does not say %q:\n%s", to, want, text)
+		}
+	}
+	srv.Nothing(t)
+	if t.Failed() {
+		t.Log(logs)
+	}
+}
+
+// Of a network incident split among many parties, the other parties' shares do not
+// crowd a party's own out of the earlier reports read (earlierRead counts per party),
+// and no more than earlierReadAll are read in all.
+func TestEarlierReportsKeepEachPartysShareAmongMany(t *testing.T) {
+	_, st, _ := outboxPipeline(t, mailtest.FreeAddr(t), "auto", parties[:1], "")
+	var addrs []string
+	for i := range 2 * earlierReadAll {
+		addrs = append(addrs, fmt.Sprintf("5.6.7.%d", i+1))
+	}
+	before := networkAttack(t, st, "5.6.7.0/24", addrs, t0)
+	now := networkAttack(t, st, "5.6.7.0/24", addrs, t0.Add(3*time.Hour))
+	share := func(i int) abusewatch.Report {
+		id := fmt.Sprintf("share%03d", i)
+		return abusewatch.Report{ID: id, MessageID: "<" + id + "@example.org>", Incidents: []string{before.ID}, State: abusewatch.ReportSent,
+			Contact: abusewatch.Contact{Emails: []string{fmt.Sprintf("abuse@cust%03d.example", i)}},
+			Created: t0.Add(time.Hour + time.Duration(i)*time.Second), Message: []byte("Subject: a share\r\n\r\nbody\r\n")}
+	}
+	// A party each: the newest are read first, up to earlierReadAll.
+	for i := range len(addrs) {
+		if _, err := st.AddReport(share(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := earlierReports(st, []abusewatch.Incident{now}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != earlierReadAll {
+		t.Errorf("%d earlier reports read, want %d (as many as are read at most)", len(got), earlierReadAll)
+	}
+	if !slices.ContainsFunc(got, func(r abusewatch.Report) bool { return r.ID == "share127" && r.Message != nil }) {
+		t.Error("the newest share is not read, with its message")
+	}
+	// Of two parties, the quiet one's share is the oldest: the busy one's, newer, are
+	// read first, up to earlierRead, and the quiet one's after them.
+	few := networkAttack(t, st, "5.6.8.0/24", addrs[:1], t0)
+	again := networkAttack(t, st, "5.6.8.0/24", addrs[:1], t0.Add(3*time.Hour))
+	for i := range earlierRead + 3 {
+		r := share(1000 + i)
+		r.Incidents, r.Contact.Emails = []string{few.ID}, []string{"abuse@busy.example"}
+		if i == 0 {
+			r.Contact.Emails = []string{"Abuse@Quiet.example"}
+		}
+		if _, err := st.AddReport(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = earlierReports(st, []abusewatch.Incident{again}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != earlierRead+1 || !slices.ContainsFunc(got, func(r abusewatch.Report) bool { return r.ID == "share1000" }) {
+		t.Errorf("read %d earlier reports, the quiet party's share among them: %v; want %d with it",
+			len(got), slices.ContainsFunc(got, func(r abusewatch.Report) bool { return r.ID == "share1000" }), earlierRead+1)
 	}
 }

@@ -49,7 +49,31 @@ func migrations() []migration {
 		// stays readable, and that time stays unknown.
 		{from: 10, what: "when each incident was first stored, in the index", run: func(*bolt.Tx) error { return nil }},
 		{from: 11, what: "the contact cache per address asked about", run: dropNetworkContacts},
+		{from: 12, what: "every report of each incident", run: indexReportsOf},
 	}
+}
+
+// indexReportsOf (version 12 → 13) lists every report under each incident it names in
+// incident_all_reports: incident_reports keeps one report per incident, and of a
+// network incident split among parties only one party's share was found (a follow-up
+// to the others named no report of theirs). Each report is decoded once, without its
+// mail (kept apart since version 9), and the entries are written in key order.
+func indexReportsOf(tx *bolt.Tx) error {
+	var entries []keyValue
+	err := tx.Bucket(bucketReports).ForEach(func(k, v []byte) error {
+		var r struct{ Incidents []string }
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("report %s: %w", k, err)
+		}
+		for _, id := range r.Incidents {
+			entries = append(entries, keyValue{reportsOfKey(id, string(k)), nil})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return putInKeyOrder(tx.Bucket(bucketReportsOf), entries)
 }
 
 // dropNetworkContacts (version 11 → 12) empties the contact cache: up to version 11 it

@@ -173,6 +173,9 @@ func addReport(tx *bolt.Tx, r abusewatch.Report) (bool, error) {
 		if err := tx.Bucket(bucketReported).Put([]byte(id), []byte(r.ID)); err != nil {
 			return false, err
 		}
+		if err := tx.Bucket(bucketReportsOf).Put(reportsOfKey(id, r.ID), nil); err != nil {
+			return false, err
+		}
 		if err := tx.Bucket(bucketUnreported).Delete([]byte(id)); err != nil {
 			return false, err
 		}

@@ -35,7 +35,7 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets this code reads and writes.
-const SchemaVersion = 12
+const SchemaVersion = 13
 
 var (
 	bucketMeta       = []byte("meta")
@@ -279,7 +279,8 @@ func open(path string, timeout time.Duration, mode openMode) (s *Store, err erro
 func storeBuckets() [][]byte {
 	return [][]byte{bucketMeta, bucketBlocks, bucketIncidents, bucketReported, bucketReports,
 		bucketPositions, bucketExclusions, bucketDeliveries, bucketContacts, bucketShapes, bucketDays, bucketDaysAll, bucketHourly, bucketActive,
-		bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts, bucketMessages, bucketContactMisses, bucketAlertMarks}
+		bucketIncidentAddrs, bucketIncidentLast, bucketUnreported, bucketUnsealed, bucketStarts, bucketMessages, bucketContactMisses, bucketAlertMarks,
+		bucketReportsOf}
 }
 
 // checkOurs is ErrNotOurs for a file that holds buckets but no abusewatch schema (meta
