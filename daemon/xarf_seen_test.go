@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,12 @@ import (
 
 // xarfPart is what a test reads of an X-ARF part.
 type xarfPart struct {
-	Source      string `json:"source_identifier"`
+	Source    string `json:"source_identifier"`
+	Timestamp string `json:"timestamp"`
+	Port      int    `json:"source_port"`
+	Evidence  []struct {
+		Payload []byte `json:"payload"`
+	} `json:"evidence"`
 	FirstSeen   string `json:"first_seen"`
 	LastSeen    string `json:"last_seen"`
 	Description string `json:"description"`
@@ -76,6 +82,48 @@ func TestTheXARFTimesOfANetworksAddressAreTheAddresss(t *testing.T) {
 		}
 		if want := "the lines of " + addr + " are between 2026-12-07 " + first + ":00 +0000 and 2026-12-07 " + first + ":04 +0000."; !strings.Contains(x.Description, want) {
 			t.Errorf("X-ARF of %s says %q; want %q", addr, x.Description, want)
+		}
+	}
+}
+
+// Every address a network report names gets its own X-ARF part, with its own lines,
+// counts and times read from the store, not only the addresses of the incident's
+// 10-line sample: 20 addresses of a /24 that sent 3 lines each made one report with 6
+// parts, and the desk's ticket system opened no ticket for the other 14 (review desk48
+// M1). Each part's port and timestamp are of one line (M3), and its counts are the
+// address's, not the network's (L2).
+func TestEveryAddressOfANetworkReportGetsItsXARFPart(t *testing.T) {
+	r := lookuptest.NewRDAP(t)
+	answer(r, "62.239.237.0/24", "CUSTOMER-NET", "GB", "abuse@customer.example")
+	c := newRV21Case(t, r, "", "", "")
+	var bursts []string
+	for i := range 20 {
+		bursts = append(bursts, fmt.Sprintf("08:%02d 62.239.237.%d 3", i, 10+i))
+	}
+	c.scan(t, bursts...)
+	if mails := c.mails(t); len(mails) != 1 || !strings.Contains(mails[0], "Source network:  62.239.237.0/24") {
+		t.Fatalf("%d reports mailed; want one about 62.239.237.0/24:\n%s", len(mails), strings.Join(mails, "\n----\n"))
+	}
+	parts := c.xarfParts(t)
+	if len(parts) != 20 {
+		t.Errorf("%d X-ARF parts; want one for each of the 20 addresses", len(parts))
+	}
+	for i := range 20 {
+		addr := fmt.Sprintf("62.239.237.%d", 10+i)
+		x, ok := parts[addr]
+		if !ok {
+			t.Errorf("no X-ARF part for %s", addr)
+			continue
+		}
+		at := fmt.Sprintf("2026-12-07T08:%02d:00Z", i)
+		if x.FirstSeen != at || x.Timestamp != at || x.Port != 40000 {
+			t.Errorf("X-ARF of %s: first_seen %s, timestamp %s, source_port %d; want %s, %s, 40000 (its first line)", addr, x.FirstSeen, x.Timestamp, x.Port, at, at)
+		}
+		if want := "3 connections (3 log lines) with failed logins from " + addr + " "; !strings.HasPrefix(x.Description, want) {
+			t.Errorf("X-ARF of %s says %q; want it to begin %q", addr, x.Description, want)
+		}
+		if len(x.Evidence) != 1 || strings.Count(string(x.Evidence[0].Payload), " from "+addr+" port ") != 3 {
+			t.Errorf("X-ARF of %s quotes %v; want its 3 lines", addr, x.Evidence)
 		}
 	}
 }

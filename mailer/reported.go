@@ -144,6 +144,22 @@ func mayHold(r *abusewatch.Incident, e *abusewatch.Event) bool {
 	return r.Addr.Unmap() == e.Addr.Unmap()
 }
 
+// ToldBefore says whether a report before holds e, a line of inc, one of the incidents
+// of reported (Known.Reported) that inc takes lines in from, as besidesReported leaves
+// them out: its X-ARF part of an address read from the store leaves it out too.
+func ToldBefore(inc abusewatch.Incident, reported []abusewatch.Incident, e *abusewatch.Event) bool {
+	for i := range reported {
+		r := &reported[i]
+		if r.ID == inc.ID || (inc.Rule == "network" && r.Key != "" && r.Key == inc.Key) || !mayShare(&inc, r) {
+			continue
+		}
+		if mayHold(r, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // within is at most how many of inc's lines and connections r holds, r not within inc
 // whole: its counts less its kept lines that are not inc's and their connections, and
 // one line and one connection for each other address it names that none of those is of.
