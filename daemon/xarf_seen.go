@@ -80,6 +80,9 @@ func addressesSeen(st *store.Store, incs []abusewatch.Incident, reported []abuse
 				}
 				sn.Last = e.Time
 				lines = append(lines, e)
+				if !slices.Contains(sn.Classes, e.Class) {
+					sn.Classes = append(sn.Classes, e.Class)
+				}
 			}
 			if len(lines) > 0 {
 				sn.Count, sn.Conns = len(lines), correlate.Connections(lines)

@@ -194,6 +194,8 @@ type Seen struct {
 	Count       int
 	Conns       int
 	Lines       []abusewatch.Event
+	// Classes are those of its lines counted (Count), each once.
+	Classes []abusewatch.Class
 }
 
 // SeenLines is at most how many lines of an address Seen.Lines holds.
@@ -253,6 +255,7 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 			continue
 		}
 		if inc, lw, ok := besidesReported(incidents[i], known.Reported, ids); ok {
+			inc.Classes = ownClasses(&inc, known.Seen[inc.ID])
 			incidents[i], low[inc.ID] = inc, lw
 		}
 	}
