@@ -803,7 +803,7 @@ func knownOf(st *store.Store, incs []abusewatch.Incident, except string, reporta
 		return known, err
 	}
 	known.Earlier = earlier
-	known.Seen, err = addressesSeen(st, incs) // the X-ARF parts' times (review 21 D7)
+	known.Seen, err = addressesSeen(st, incs, known.Reported, reportable) // the X-ARF parts (review 21 D7, desk48 M1)
 	return known, err
 }
 

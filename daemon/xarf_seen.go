@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/abusewatch/abusewatch"
+	"github.com/abusewatch/abusewatch/correlate"
 	"github.com/abusewatch/abusewatch/mailer"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -18,18 +19,29 @@ import (
 // 08:03:02", its one sampled line (review 21 D7), the times a desk looks its customer
 // up by. The addresses are those of the evidence of all of incs, as the report merges
 // them (an address's lines in a network incident whose sample has none of them still
-// count). The raw events are kept for retention.events; an incident older than the
-// oldest is Partial.
-func addressesSeen(st *store.Store, incs []abusewatch.Incident) (map[string]map[netip.Addr]mailer.Seen, error) {
+// count), and those each names (Sources): every one gets its own part (review desk48
+// M1), and one the sample left out has no line there, so its lines, counts and
+// connections come from the store too. Only the lines a report may tell outside are
+// taken (toldOutside, no firewall packet: reportable are correlate's reportable
+// classes), and none that a report before holds (reported, Known.Reported): the desk is
+// never told a line twice. The raw events are kept for retention.events; an incident
+// older than the oldest is Partial.
+func addressesSeen(st *store.Store, incs []abusewatch.Incident, reported []abusewatch.Incident, reportable []abusewatch.Class) (map[string]map[netip.Addr]mailer.Seen, error) {
 	var addrs []netip.Addr
+	add := func(a netip.Addr) {
+		if a = a.Unmap(); a.IsValid() && !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
 	for _, inc := range incs {
 		if !inc.AboutNetwork() {
 			continue
 		}
 		for _, e := range inc.Evidence {
-			if a := e.Addr.Unmap(); a.IsValid() && !slices.Contains(addrs, a) {
-				addrs = append(addrs, a)
-			}
+			add(e.Addr)
+		}
+		for _, a := range inc.Sources {
+			add(a)
 		}
 	}
 	if len(addrs) == 0 {
@@ -56,14 +68,26 @@ func addressesSeen(st *store.Store, incs []abusewatch.Incident) (map[string]map[
 				return nil, err
 			}
 			sn := mailer.Seen{Partial: partial}
-			for _, e := range evs { // oldest first
-				if e.Class == abusewatch.ClassAuthSuccess || !slices.Contains(inc.Classes, e.Class) {
+			var lines []*abusewatch.Event
+			for i := range evs { // oldest first
+				e := &evs[i]
+				if e.Class == abusewatch.ClassAuthSuccess || !slices.Contains(inc.Classes, e.Class) ||
+					e.Proto != "" || !toldOutside(e.Class, reportable) || mailer.ToldBefore(inc, reported, e) {
 					continue
 				}
 				if sn.First.IsZero() {
 					sn.First = e.Time
 				}
 				sn.Last = e.Time
+				lines = append(lines, e)
+				if !slices.Contains(sn.Classes, e.Class) {
+					sn.Classes = append(sn.Classes, e.Class)
+				}
+			}
+			if len(lines) > 0 {
+				sn.Count, sn.Conns = len(lines), correlate.Connections(lines)
+				sn.Lines = correlate.Sample(lines, mailer.SeenLines)
+				abusewatch.OwnStrings(sn.Lines)
 			}
 			if !sn.First.IsZero() || sn.Partial {
 				seen[a] = sn

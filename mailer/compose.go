@@ -182,10 +182,24 @@ type Known struct {
 // Seen is when an address of a network incident sent its first and last line within
 // the incident, from the lines the store holds (zero: none). Partial: the store no
 // longer holds every line of the incident's times (retention deleted the oldest).
+//
+// Of an address the report names, Count and Conns are its lines and connections there
+// that a report may tell (none a report before holds), Lines a sample of them (at most
+// SeenLines: the first, some between, the last): its X-ARF part quotes them, and gives
+// its own counts, when the incident's sample holds none or only some of its lines
+// (review desk48 M1). Count 0: not known.
 type Seen struct {
 	First, Last time.Time
 	Partial     bool
+	Count       int
+	Conns       int
+	Lines       []abusewatch.Event
+	// Classes are those of its lines counted (Count), each once.
+	Classes []abusewatch.Class
 }
+
+// SeenLines is at most how many lines of an address Seen.Lines holds.
+const SeenLines = 10
 
 // ComposeKnowing is Compose with what the outbox knows of the incidents (Known).
 func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusewatch.Incident, known Known, now time.Time) (abusewatch.Report, error) {
@@ -241,6 +255,7 @@ func (c *Composer) ComposeKnowing(contact abusewatch.Contact, incidents []abusew
 			continue
 		}
 		if inc, lw, ok := besidesReported(incidents[i], known.Reported, ids); ok {
+			inc.Classes = ownClasses(&inc, known.Seen[inc.ID])
 			incidents[i], low[inc.ID] = inc, lw
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 // A party's share whose first day only the daily counters know begins at midnight
 // UTC, which in our zone (EST) read as "2026-11-19 19:00:00 -0500": a time, and a day,
-// no line was logged at. Known.Inexact makes the memo and the X-ARF description say
+// no line was logged at. Known.Inexact makes the memo say
 // the day in GMT and that its time is not kept, and "at least" for counts that are
 // lower bounds; without it the same incident reads exact.
 func TestAnInexactShareSaysItsDayAndAtLeast(t *testing.T) {
@@ -28,7 +28,7 @@ func TestAnInexactShareSaysItsDayAndAtLeast(t *testing.T) {
 	}{
 		{"inexact", map[string]Inexact{"net-1": {FirstDay: true, Lines: true, Conns: true}},
 			[]string{"First seen:      2026-11-20 GMT (time of day not kept)\n", "Last seen:       2026-11-20 03:02:00 -0500\n",
-				"Connections:     at least 9 (at least 9 log lines)\n", "between 2026-11-20 GMT (time of day not kept) and 2026-11-20 03:02:00 -0500"},
+				"Connections:     at least 9 (at least 9 log lines)\n"},
 			"19:00:00"},
 		{"its last day alone known too", map[string]Inexact{"net-1": {FirstDay: true, LastDay: true}},
 			[]string{"First seen:      2026-11-20 GMT (time of day not kept)\n", "Last seen:       2026-11-20 GMT (time of day not kept)\n",

@@ -238,3 +238,58 @@ func TestXARFOfHostsKnownOnlyByAddress(t *testing.T) {
 		t.Errorf("description %q", desc)
 	}
 }
+
+// A share's memo says why we write of its own lines alone: the failed logins for an
+// existing user were those of 45.134.27.16, reported before and left out of the share,
+// whose 18 lines are all for user names that do not exist; it said "repeated failed SSH
+// login attempts" as well (review desk48 L1). What the store holds of each address
+// the share names (Known.Seen) tells the classes left; where it does not know them all,
+// the share's classes stay.
+func TestAShareMemoGivesReasonsOfItsOwnLines(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
+	l := &foldLog{t0: t0}
+	var all, sixteen []abusewatch.Event
+	for i := range 6 {
+		e := l.line("45.134.27.16", float64(i), "web1")
+		sixteen, all = append(sixteen, e), append(all, e)
+	}
+	seen := map[netip.Addr]Seen{}
+	for k := 10; k < 16; k++ {
+		addr := fmt.Sprintf("45.134.27.%d", k)
+		for i := range 3 {
+			e := l.line(addr, float64(10+k+i), "web1")
+			e.Class, e.Line = abusewatch.ClassInvalidUser, fmt.Sprintf("web1 sshd[%d]: Failed password for invalid user u%d from %s port %d ssh2", e.Seq, i, addr, e.Port)
+			all = append(all, e)
+		}
+		seen[netip.MustParseAddr(addr)] = Seen{First: t0, Last: t0, Count: 3, Conns: 3, Classes: []abusewatch.Class{abusewatch.ClassInvalidUser}}
+	}
+	sortEvents(all)
+	share := foldIncident("net-1", "network", netip.MustParsePrefix("45.134.27.0/25"), all, 10)
+	share.Classes = []abusewatch.Class{abusewatch.ClassAuthFailure, abusewatch.ClassInvalidUser}
+	told := foldIncident("ip-16", "per-address", netip.MustParsePrefix("45.134.27.16/32"), sixteen, 10)
+	const failed, invalid = "repeated failed SSH login attempts", "login attempts for user names that do not exist"
+	for _, tc := range []struct {
+		name   string
+		seen   map[netip.Addr]Seen
+		failed bool
+	}{
+		{"the store knows every address's lines", seen, false},
+		{"not known", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			known := Known{Reported: []abusewatch.Incident{told}}
+			if tc.seen != nil {
+				known.Seen = map[string]map[netip.Addr]Seen{"net-1": tc.seen}
+			}
+			contact := abusewatch.Contact{Network: netip.MustParsePrefix("45.134.27.0/25"), Emails: []string{"abuse@lowhalf.example"}, Role: "abuse"}
+			r, err := testComposer(t).ComposeKnowing(contact, []abusewatch.Incident{share}, known, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, text := body(t, r.Message)
+			if !strings.Contains(text, invalid) || strings.Contains(text, failed) != tc.failed {
+				t.Errorf("the memo says %q: %v, want %v; %q: %v, want true:\n%s", failed, strings.Contains(text, failed), tc.failed, invalid, strings.Contains(text, invalid), text)
+			}
+		})
+	}
+}

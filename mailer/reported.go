@@ -144,6 +144,60 @@ func mayHold(r *abusewatch.Incident, e *abusewatch.Event) bool {
 	return r.Addr.Unmap() == e.Addr.Unmap()
 }
 
+// ownClasses are the classes of inc, a network incident (or a party's share) an
+// earlier report took lines out of (besidesReported), that its lines left have: the
+// classes of the lines of each address it names that the store holds besides those the
+// earlier reports hold (seen, Known.Seen of inc), when seen knows every one of them
+// (none Partial, Sources not cut short), else inc's. A share whose only failed logins
+// for an existing user were those of an address reported before said "repeated failed
+// SSH login attempts" of lines all for user names that do not exist (review desk48 L1).
+// A success stays: it is not why we write, and the memo tells it per incident.
+func ownClasses(inc *abusewatch.Incident, seen map[netip.Addr]Seen) []abusewatch.Class {
+	if !inc.AboutNetwork() || len(seen) == 0 || len(inc.Sources) == 0 || len(inc.Sources) >= abusewatch.MaxSources {
+		return inc.Classes
+	}
+	has := map[abusewatch.Class]bool{abusewatch.ClassAuthSuccess: true}
+	for _, a := range inc.Sources {
+		sn, ok := seen[a.Unmap()]
+		if sn.Partial {
+			return inc.Classes
+		}
+		if !ok {
+			continue // none of its lines left
+		}
+		if len(sn.Classes) == 0 {
+			return inc.Classes // its classes not known
+		}
+		for _, c := range sn.Classes {
+			has[c] = true
+		}
+	}
+	for _, e := range inc.Evidence {
+		has[e.Class] = true
+	}
+	out := slices.DeleteFunc(slices.Clone(inc.Classes), func(c abusewatch.Class) bool { return !has[c] })
+	if len(out) == 0 {
+		return inc.Classes
+	}
+	return out
+}
+
+// ToldBefore says whether a report before holds e, a line of inc, one of the incidents
+// of reported (Known.Reported) that inc takes lines in from, as besidesReported leaves
+// them out: its X-ARF part of an address read from the store leaves it out too.
+func ToldBefore(inc abusewatch.Incident, reported []abusewatch.Incident, e *abusewatch.Event) bool {
+	for i := range reported {
+		r := &reported[i]
+		if r.ID == inc.ID || (inc.Rule == "network" && r.Key != "" && r.Key == inc.Key) || !mayShare(&inc, r) {
+			continue
+		}
+		if mayHold(r, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // within is at most how many of inc's lines and connections r holds, r not within inc
 // whole: its counts less its kept lines that are not inc's and their connections, and
 // one line and one connection for each other address it names that none of those is of.

@@ -31,6 +31,8 @@ type xarfReport struct {
 	Reporter         xarfReporter   `json:"reporter"`
 	SourceIdentifier string         `json:"source_identifier"`
 	SourcePort       int            `json:"source_port,omitempty"`
+	DestinationIP    string         `json:"destination_ip,omitempty"`
+	DestinationPort  int            `json:"destination_port,omitempty"`
 	Class            string         `json:"class"`
 	Type             string         `json:"type"`
 	Protocol         string         `json:"protocol"`
@@ -117,37 +119,90 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 			out = append(out, x)
 		}
 	}
-	hosts := c.ourHosts(inc.Hosts, inc.Network.Addr())
-	between := c.seen(inc.First, s.firstDay) + " and " + c.seen(inc.Last, s.lastDay)
-	for _, a := range addressesOf(inc.Evidence) {
+	network := abusewatch.UnmapPrefix(inc.Network)
+	addrs := addressesOf(inc.Evidence)
+	for _, a := range inc.Sources {
+		// Every address the report names gets its part, not only those of its sample
+		// (review desk48 M1).
+		if a = a.Unmap(); a.IsValid() && network.Contains(a) && !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	for _, a := range addrs {
 		if own[a] || reported[a] {
 			continue // that address's own incidents give its report
 		}
-		evs := linesFrom(inc.Evidence, a)
+		sn, known := seenOf(s, a, seen)
+		evs := withLines(linesFrom(inc.Evidence, a), sn.Lines)
+		if len(evs) == 0 {
+			continue // no line of it known: no port, which the schemas want of an address
+		}
 		var classes []abusewatch.Class
+		var hosts []string
 		lines := make([]string, len(evs))
 		for i, ev := range evs {
 			classes, lines[i] = append(classes, ev.Class), c.evidenceLine(ev)
+			if ev.Host != "" && !slices.Contains(hosts, ev.Host) {
+				hosts = append(hosts, ev.Host)
+			}
 		}
+		slices.Sort(hosts)
 		typ := xarfType([]string{inc.Rule}, classes)
 		if typ == "" {
 			continue
 		}
 		first, last := evs[0].Time, evs[len(evs)-1].Time
 		kept := "we have kept "
-		if sn, ok := seenOf(s, a, seen); ok {
+		// Its own counts (review desk48 L2: the network's totals in each part made a
+		// desk's tool that sums the parts count the network once per address): those
+		// of the store when known, else its lines here, a lower bound.
+		count, conns, exact := len(evs), connsOf(pointers(evs)), false
+		if known {
 			first, last = minTime(first, sn.First), maxTime(last, sn.Last)
 			if !sn.Partial {
 				kept = ""
 			}
+			if sn.Count >= len(evs) {
+				count, conns, exact = sn.Count, max(sn.Conns, 1), !sn.Partial && !sn.merged
+			}
 		}
-		desc := fmt.Sprintf("%s is one of the addresses of %s, from which we saw %s connections (%s log lines) with %s to %s between %s; the lines of %s %sare between %s and %s.",
-			a, inc.Network, atLeast(max(inc.Attempts, 1), s.connsAtLeast), atLeast(inc.Count, s.linesAtLeast), xarfWhat(typ), hosts, between, a,
-			kept, c.timestamp(first), c.timestamp(last))
+		conns = min(conns, count)
+		desc := fmt.Sprintf("%s connections (%s log lines) with %s from %s to %s; the lines of %s %sare between %s and %s. %s is one of the addresses of %s that this report names.",
+			atLeast(conns, !exact), atLeast(count, !exact), xarfWhat(typ), a, c.ourHosts(hosts, a),
+			a, kept, c.timestamp(first), c.timestamp(last), a, inc.Network)
 		if x, ok := c.xarfFor(id+"\x00"+inc.ID+"\x00"+a.String(), typ, a, first, last, evs, lines, desc,
-			fmt.Sprintf("the %d log lines of %s among those of %s we have kept, in our time zone", len(lines), a, inc.Network)); ok {
+			fmt.Sprintf("%d of the %s log lines of %s, in our time zone", len(lines), atLeast(count, !exact), a)); ok {
 			out = append(out, x)
 		}
+	}
+	return out
+}
+
+// withLines are evs (an address's lines in its network incident's sample) with those
+// of more (its lines read from the store: Seen.Lines) not among them, in time order.
+func withLines(evs, more []abusewatch.Event) []abusewatch.Event {
+	if len(more) == 0 {
+		return evs
+	}
+	known := map[lineKey]bool{}
+	for i := range evs {
+		known[keyOf(&evs[i])] = true
+	}
+	for i := range more {
+		if !known[keyOf(&more[i])] {
+			known[keyOf(&more[i])] = true
+			evs = append(evs, more[i])
+		}
+	}
+	slices.SortStableFunc(evs, func(a, b abusewatch.Event) int { return a.Time.Compare(b.Time) })
+	return evs
+}
+
+// pointers are pointers to each of evs.
+func pointers(evs []abusewatch.Event) []*abusewatch.Event {
+	out := make([]*abusewatch.Event, len(evs))
+	for i := range evs {
+		out[i] = &evs[i]
 	}
 	return out
 }
@@ -155,20 +210,34 @@ func (c *Composer) xarfReports(id string, s *source, reported map[netip.Addr]boo
 // seenOf is when address a of network source s was seen within its network incidents
 // (Known.Seen), and whether that is known of any of them; Partial when it is known
 // only of the lines the store still holds.
-func seenOf(s *source, a netip.Addr, seen map[string]map[netip.Addr]Seen) (Seen, bool) {
-	var out Seen
+func seenOf(s *source, a netip.Addr, seen map[string]map[netip.Addr]Seen) (seenAddr, bool) {
+	var out seenAddr
+	n := 0
 	for _, m := range s.members {
 		sn := seen[m.ID][a]
 		out.Partial = out.Partial || sn.Partial
 		if sn.First.IsZero() {
 			continue // none of its lines there (the store holds)
 		}
+		n++
 		if out.First.IsZero() || sn.First.Before(out.First) {
 			out.First = sn.First
 		}
 		out.Last = maxTime(out.Last, sn.Last)
+		out.Count, out.Conns = max(out.Count, sn.Count), max(out.Conns, sn.Conns)
+		out.Lines = withLines(out.Lines, sn.Lines)
 	}
-	return out, !out.First.IsZero()
+	// Two incidents of the source that saw it may share lines: the larger count is
+	// what it surely sent.
+	out.merged = n > 1
+	return out, n > 0
+}
+
+// seenAddr is Seen of an address over the incidents of a source; merged when more than
+// one of them saw it, and its counts are lower bounds.
+type seenAddr struct {
+	Seen
+	merged bool
 }
 
 // linesFrom are the lines of evs (sorted by time) that name addr.
@@ -315,18 +384,25 @@ func (c *Composer) addressXARF(id string, a *source, extra []abusewatch.Event, n
 
 // xarfFor builds one X-ARF report of type typ about addr, seen from first to last, with
 // evs (the events of the lines evidence) and the descriptions given; key makes its
-// report_id. There is none when evs give no source port.
+// report_id. There is none when evs give no source port. The port, its timestamp and
+// the destination are those of one line, the first that gives a port: a desk behind
+// CGNAT looks its subscriber up by port and time, and a port of one line with the time
+// of another (first_seen from the store, the port from the sample) named a connection
+// that never was (review desk48 M3). The destination is given only when known: our
+// port as the line gave it, our host's address of addr's family when [mail] hosts
+// gives exactly one (review desk48 L2).
 func (c *Composer) xarfFor(key, typ string, addr netip.Addr, first, last time.Time, evs []abusewatch.Event, evidence []string, desc, evidenceDesc string) (xarfReport, bool) {
-	port := 0
-	for _, ev := range evs {
-		if ev.Port != 0 {
-			port = int(ev.Port)
-			break
+	var at *abusewatch.Event
+	for i := range evs {
+		if evs[i].Port != 0 && (at == nil || evs[i].Time.Before(at.Time)) {
+			at = &evs[i]
 		}
 	}
-	if port == 0 {
+	if at == nil {
 		return xarfReport{}, false
 	}
+	port, when := int(at.Port), at.Time
+	dstIP := c.hostAddress(at.Host, addr)
 	org := c.reporter.Organisation
 	if org == "" {
 		org = c.reporter.Name
@@ -343,10 +419,12 @@ func (c *Composer) xarfFor(key, typ string, addr netip.Addr, first, last time.Ti
 	return xarfReport{
 		XARFVersion:      xarfVersion,
 		ReportID:         uuidFor(key),
-		Timestamp:        first.In(c.reporter.Location).Format(time.RFC3339),
+		Timestamp:        when.In(c.reporter.Location).Format(time.RFC3339),
 		Reporter:         xarfReporter{Org: truncateRunes(sanitize(org), 200), Contact: contact, Type: "automated"},
 		SourceIdentifier: addr.String(),
 		SourcePort:       port,
+		DestinationIP:    dstIP,
+		DestinationPort:  int(at.LocalPort),
 		Class:            "connection",
 		Type:             typ,
 		Protocol:         xarfProtocol(evs),
@@ -401,6 +479,25 @@ func (c *Composer) xarfEntities(id string, sources []*source, seen map[string]ma
 	return out, nil
 }
 
+// hostAddress is the address of our host h of addr's family that [mail] hosts gives,
+// when it gives exactly one: which of several the attacker reached the line does not
+// say, and a destination is never guessed. "" when not known.
+func (c *Composer) hostAddress(h string, addr netip.Addr) string {
+	if h == "" {
+		return ""
+	}
+	var out []netip.Addr
+	for _, a := range c.reporter.Hosts[h] {
+		if a = a.Unmap(); a.IsValid() && a.Is4() == addr.Unmap().Is4() && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) != 1 {
+		return ""
+	}
+	return out[0].String()
+}
+
 // uuidFor derives a UUID from key (a report's ID and an incident's, and of an incident
 // about a network, an address of it): deterministic, so the same report sent again
 // carries the same X-ARF report_id, laid out as a version 4 UUID.
@@ -438,8 +535,10 @@ func xarfProtocol(evs []abusewatch.Event) string {
 		out = p
 	}
 	switch out {
-	case "udp", "icmp", "icmpv6", "sctp":
+	case "udp", "icmp", "sctp":
 		return out
+	case "icmpv6", "ipv6-icmp":
+		return "icmp" // the schema's enum has no icmpv6
 	}
 	return "tcp"
 }
