@@ -253,17 +253,23 @@ func TestRunKilledBetweenCommitAndCorrelationLosesNoIncident(t *testing.T) {
 		d := startDaemon(t, dir, "run", "--debug", "--config", cfg)
 		writes, last := 2+rand.IntN(8)+later, modified(db)
 		deadline := time.After(60 * time.Second)
+		// Once it wrote, a daemon that stops writing (it read all there is) is killed
+		// as it is, however many writes this start was to wait for.
+		var quiet <-chan time.Time
 		for writes > 0 {
 			select {
 			case <-d.done:
 				t.Fatal("the daemon exited before it was killed")
 			case <-deadline:
 				t.Fatal("the daemon did not write to its store within 60 s")
+			case <-quiet:
+				writes = 0
 			case <-time.After(time.Millisecond): // polling the file: no event to wait on
 			}
 			if changed := modified(db); !changed.Equal(last) {
 				last = changed
 				writes--
+				quiet = time.After(5 * time.Second)
 			}
 		}
 		d.kill()
@@ -275,7 +281,7 @@ func TestRunKilledBetweenCommitAndCorrelationLosesNoIncident(t *testing.T) {
 			committed = committed || strings.Contains(l, "batch committed")
 		}
 		if !committed {
-			later += 2
+			later = min(later+2, 16)
 		}
 		select {
 		case <-written:
