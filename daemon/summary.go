@@ -119,7 +119,8 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	// hour it cut the first minutes off), rounded down to the minute, without a limit.
 	listFrom := begin.In(loc).Truncate(time.Minute).Format("2006-01-02T15:04")
 	s := mailer.Summary{Host: host, From: begin, To: now, Location: loc, Mode: cfg.Policy.Mode,
-		PerHour: make([]int, bars), Hours: hours, Since: listFrom + " --limit 0"}
+		PerHour: make([]int, bars), Hours: hours, Since: listFrom + " --limit 0",
+		ListAll: cfg.Command("incidents", "--since", listFrom, "--limit", "0")}
 
 	s.Events = total
 	byClass, byHost, byAddr, byNet := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
