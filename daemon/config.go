@@ -60,7 +60,11 @@ type Config struct {
 	DoNotContact []DoNotContactConfig `toml:"do_not_contact"`
 
 	file string // where it was read from
-	doc  []byte // the file's text, to find the line of a key
+	// file made absolute, for the commands the mails and the log suggest: the admin
+	// pastes them in another directory than the one the daemon was started in (review
+	// 46 L6: "abusewatch ip --config aw.toml …").
+	commandFile string
+	doc         []byte // the file's text, to find the line of a key
 
 	// service is the systemd unit whose groups check-config counts as the daemon's
 	// (CountUnitGroups); nil for run, which has the groups it has.
@@ -338,7 +342,12 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig decodes doc (read from file) strictly, fills defaults and validates it.
 func ParseConfig(file string, doc []byte) (*Config, error) {
-	cfg := &Config{file: file, doc: doc}
+	cfg := &Config{file: file, doc: doc, commandFile: file}
+	if file != "" {
+		if abs, err := filepath.Abs(file); err == nil {
+			cfg.commandFile = abs
+		}
+	}
 	if err := checkDurations(file, doc); err != nil {
 		return nil, err
 	}
@@ -711,8 +720,10 @@ func Command(file, sub string, args ...string) string {
 	return cmd
 }
 
-// Command is Command with the file c was read from.
-func (c *Config) Command(sub string, args ...string) string { return Command(c.file, sub, args...) }
+// Command is Command with the file c was read from, as an absolute path.
+func (c *Config) Command(sub string, args ...string) string {
+	return Command(c.commandFile, sub, args...)
+}
 
 // decodeError turns go-toml's errors into a ConfigError with line, key and hint.
 func decodeError(file string, doc []byte, err error) error {

@@ -193,6 +193,7 @@ type Unreported struct {
 	settle  time.Duration // policy.settle; 0: none
 	// readWhole: the incidents a scan made or grew, which policy.settle does not hold.
 	readWhole map[string]bool
+	round     *roundTaken // the pipeline's last round, when it kept it (a scan's); nil: not known
 	zone      *time.Location
 }
 
@@ -221,7 +222,8 @@ func (u *Unreported) Incident(inc abusewatch.Incident) string {
 }
 
 // Reason is why inc is not reported: one of the Unreported codes and the words of
-// Incident. Nothing holding it back is UnreportedPending with no words; without the
+// Incident. Nothing holding it back is UnreportedPending with no words, or with words
+// when the pipeline's last round left it to the next (roundTaken); without the
 // daemon, where that may also be a lookup's miss, it is UnreportedUnknown, with words
 // that say so. A nil Unreported says nothing.
 func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
@@ -283,6 +285,10 @@ func (u *Unreported) Reason(inc abusewatch.Incident) (code, why string) {
 	case m.why != "":
 		return m.code, m.why
 	}
+	if u.round.waits(inc.ID) {
+		// Nothing holds it back, but no round looked at it yet.
+		return UnreportedPending, fmt.Sprintf("not taken up yet: one outbox round takes %d incidents, and this one took others first; the daemon's next rounds, or `scan` again, write the rest", reportBatch)
+	}
 	return UnreportedPending, ""
 }
 
@@ -312,7 +318,7 @@ func (c *Config) neverReportedWhy(a netip.Addr) string {
 func (p *Pipeline) unreported(now time.Time) (*Unreported, error) {
 	cutoff, limited := reportCutoff(p.cfg, now)
 	return &Unreported{cfg: p.cfg, gate: p.correlator, cutoff: cutoff, limited: limited, maxAge: p.cfg.Policy.MaxAge, misses: p.misses,
-		now: now, settle: p.settle, readWhole: p.readWhole(), zone: p.zone()}, nil
+		now: now, settle: p.settle, readWhole: p.readWhole(), round: p.lastRound, zone: p.zone()}, nil
 }
 
 // readWhole is the incidents a scan made or grew (nil but in a scan's pipeline).

@@ -175,6 +175,19 @@ func (p *Pipeline) waitsForLogin(inc abusewatch.Incident, stored time.Time, now 
 // reportBatch is how many unreported incidents one round of Report takes on.
 const reportBatch = 2000
 
+// roundTaken is what a round of Report took up of the list of unreported incidents: an
+// incident it left, when the list held more than reportBatch, was not looked at, and the
+// log says nothing of it (review 46 L1: scan said "see the log").
+type roundTaken struct {
+	took map[string]bool
+	left bool // the list held more: the next round goes on from where this one stopped
+}
+
+// waits says whether incident id waits for a later round, which this one left it to.
+func (r *roundTaken) waits(id string) bool {
+	return r != nil && r.left && !r.took[id]
+}
+
 // Report writes one report per responsible party for the incidents not reported yet, in
 // the state the policy mode asks for. Incidents whose contact cannot be found stay
 // unreported and are tried again next time, and so do those of a party that had a report
@@ -202,6 +215,12 @@ func (p *Pipeline) Report(ctx context.Context, now time.Time) (err error) {
 		return err
 	}
 	p.reportAfter = next
+	if p.touched != nil {
+		p.lastRound = &roundTaken{took: make(map[string]bool, len(incs)), left: next != ""}
+		for _, inc := range incs {
+			p.lastRound.took[inc.ID] = true
+		}
+	}
 	// In the order the list was read (by ID from after on, then from the first), so
 	// that a round cut short by its budget hands the next one where it stopped.
 	slices.SortFunc(incs, func(a, b abusewatch.Incident) int {

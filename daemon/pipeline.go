@@ -133,6 +133,9 @@ type Pipeline struct {
 	// How long a round of Report may spend on lookups before it leaves the rest of the
 	// list to the next round: half of policy.report_interval; 0: no limit (scan).
 	roundBudget time.Duration
+	// What the last round of Report took up of the list, kept when changes are recorded
+	// (RecordChanges: a scan's table says why each incident has no report).
+	lastRound *roundTaken
 	// How long after its first event an incident gets no report (policy.settle), so that
 	// a login read meanwhile holds it (settledAt).
 	settle time.Duration

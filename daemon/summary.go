@@ -119,7 +119,8 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	// hour it cut the first minutes off), rounded down to the minute, without a limit.
 	listFrom := begin.In(loc).Truncate(time.Minute).Format("2006-01-02T15:04")
 	s := mailer.Summary{Host: host, From: begin, To: now, Location: loc, Mode: cfg.Policy.Mode,
-		PerHour: make([]int, bars), Hours: hours, Since: listFrom + " --limit 0"}
+		PerHour: make([]int, bars), Hours: hours, Since: listFrom + " --limit 0",
+		ListAll: cfg.Command("incidents", "--since", listFrom, "--limit", "0")}
 
 	s.Events = total
 	byClass, byHost, byAddr, byNet := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
@@ -570,6 +571,24 @@ func summarySources(cfg *Config, st *store.Store, last map[string]store.SourceMa
 			marks[name] = m
 		}
 		out = append(out, line)
+	}
+	// Events from a file no configured source names: read by `abusewatch scan` (a backlog,
+	// another host's log), or by a source the config no longer has. Left out, EVENTS
+	// counted thousands and the sources read 0 of them (review 46 L5).
+	named := map[string]bool{}
+	for _, name := range names {
+		named[name] = true
+	}
+	var others []string
+	for name := range events {
+		if name != "" && !named[name] && (name != syslogSource || !cfg.Syslog.listening()) {
+			others = append(others, name)
+		}
+	}
+	slices.Sort(others)
+	for _, name := range others {
+		out = append(out, mailer.SourceLine{Name: sanitizeText(name), Events: events[name], LastEvent: lastEvent[name],
+			Read: "not a configured source (a file read by `abusewatch scan`, or a source no longer in the config)"})
 	}
 	return out, marks, nil
 }

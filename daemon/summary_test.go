@@ -327,11 +327,25 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf("WAITING FOR YOUR APPROVAL: %d reports (the 50 oldest below: `abusewatch outbox --state pending-approval` lists them all)", sum.PendingTotal),
 		fmt.Sprintf("NEW INCIDENTS: %d (the 100 with the most events: `abusewatch incidents --since 2026-11-20T07:00 --limit 0` lists them all)", sum.NewTotal),
-		fmt.Sprintf("GROWING INCIDENTS (started earlier, still active): %d (the 3 with the most events)", sum.GrowingTotal),
+		// The growing ones are listed by the same command (review 46: the line gave none).
+		fmt.Sprintf("GROWING INCIDENTS (started earlier, still active): %d (the 3 with the most events: `abusewatch incidents --since 2026-11-20T07:00 --limit 0` lists them all, with the new ones)", sum.GrowingTotal),
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the text does not say %q", want)
 		}
+	}
+	for _, inc := range incs[150:] {
+		if !listedIDs[inc.ID] {
+			t.Errorf("growing incident %s is not listed by `incidents --since %s`", inc.ID, sum.Since)
+		}
+	}
+	if !strings.Contains(html, "the 3 with the most events: <code>abusewatch incidents --since 2026-11-20T07:00 --limit 0</code> lists them all, with the new ones") {
+		t.Error("the HTML part gives no command that lists the growing incidents")
+	}
+	// Of a daemon not run with the default config, the command names its config.
+	cfg.commandFile = "/srv/abusewatch/aw.toml"
+	if other, err := BuildSummary(cfg, st, nil, nil, now); err != nil || other.ListAll != "abusewatch incidents --config /srv/abusewatch/aw.toml --since 2026-11-20T07:00 --limit 0" {
+		t.Errorf("the command of a config elsewhere: %q, %v", other.ListAll, err)
 	}
 	if !strings.Contains(html, fmt.Sprintf("New incidents: %d (the 100 with the most events", sum.NewTotal)) {
 		t.Error("the HTML part does not say how many new incidents there are")

@@ -45,6 +45,10 @@ type Summary struct {
 	// How many new and growing incidents there are: the lists hold the biggest (a busy
 	// host makes thousands a day).
 	NewTotal, GrowingTotal int
+	// The command that lists the period's incidents, new and growing (`abusewatch
+	// incidents --since T --limit 0`, with --config when the daemon's is not the
+	// default): the lists hold the biggest only. "": from Since.
+	ListAll string
 
 	Sent, Queued, Failed, Waiting int // reports sent and failed in the period; queued, waiting now
 	// Incidents whose report is not written yet, now, because their party has a report
@@ -174,6 +178,7 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 		s.Location = time.UTC
 	}
 	s.Hours, s.Since = max(s.Hours, 1), cmp.Or(s.Since, "24h")
+	s.ListAll = cmp.Or(s.ListAll, "abusewatch incidents --since "+s.Since)
 	s = s.sanitized()
 	fromAddr, toAddr, err := adminAddrs("summary", from, to)
 	if err != nil {
