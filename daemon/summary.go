@@ -120,7 +120,7 @@ func buildSummary(cfg *Config, st *store.Store, shapes ShapeSource, why *Unrepor
 	listFrom := begin.In(loc).Truncate(time.Minute).Format("2006-01-02T15:04")
 	s := mailer.Summary{Host: host, From: begin, To: now, Location: loc, Mode: cfg.Policy.Mode,
 		PerHour: make([]int, bars), Hours: hours, Since: listFrom + " --limit 0",
-		ListAll: cfg.Command("incidents", "--since", listFrom, "--limit", "0")}
+		ListAll: cfg.Command("incidents", "--since", listFrom, "--limit", "0"), ListPending: cfg.Command("outbox", "--state", "pending-approval")}
 
 	s.Events = total
 	byClass, byHost, byAddr, byNet := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}

@@ -346,6 +346,8 @@ func TestSummaryListsTheBiggestOfManyIncidents(t *testing.T) {
 	cfg.commandFile = "/srv/abusewatch/aw.toml"
 	if other, err := BuildSummary(cfg, st, nil, nil, now); err != nil || other.ListAll != "abusewatch incidents --config /srv/abusewatch/aw.toml --since 2026-11-20T07:00 --limit 0" {
 		t.Errorf("the command of a config elsewhere: %q, %v", other.ListAll, err)
+	} else if other.ListPending != "abusewatch outbox --config /srv/abusewatch/aw.toml --state pending-approval" {
+		t.Errorf("the approval list's command of a config elsewhere: %q", other.ListPending)
 	}
 	if !strings.Contains(html, fmt.Sprintf("New incidents: %d (the 100 with the most events", sum.NewTotal)) {
 		t.Error("the HTML part does not say how many new incidents there are")

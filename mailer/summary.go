@@ -49,6 +49,9 @@ type Summary struct {
 	// incidents --since T --limit 0`, with --config when the daemon's is not the
 	// default): the lists hold the biggest only. "": from Since.
 	ListAll string
+	// The command that lists every report waiting for approval (`abusewatch outbox
+	// --state pending-approval`, with --config likewise). "": that without --config.
+	ListPending string
 
 	Sent, Queued, Failed, Waiting int // reports sent and failed in the period; queued, waiting now
 	// Incidents whose report is not written yet, now, because their party has a report
@@ -179,6 +182,7 @@ func ComposeSummary(s Summary, from, to string, now time.Time) ([]byte, error) {
 	}
 	s.Hours, s.Since = max(s.Hours, 1), cmp.Or(s.Since, "24h")
 	s.ListAll = cmp.Or(s.ListAll, "abusewatch incidents --since "+s.Since)
+	s.ListPending = cmp.Or(s.ListPending, "abusewatch outbox --state pending-approval")
 	s = s.sanitized()
 	fromAddr, toAddr, err := adminAddrs("summary", from, to)
 	if err != nil {
