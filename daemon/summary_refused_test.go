@@ -9,6 +9,7 @@ import (
 
 	"github.com/abusewatch/abusewatch"
 	"github.com/abusewatch/abusewatch/mailer/mailtest"
+	"github.com/abusewatch/abusewatch/store"
 )
 
 // A report the abuse desk's server refuses at every round (a full mailbox, a 451 that
@@ -16,35 +17,7 @@ import (
 func TestARefusedReportDoesNotHoldUpTheSummary(t *testing.T) {
 	refused := mailtest.Reply(451, "mailbox full, try again later", 4, 2, 2)
 	srv := refusing(t, "abuse@hostco.example", false, refused)
-	dir := t.TempDir()
-	p, st, _ := pipelineOf(t, dir, fmt.Sprintf(`
-[reporter]
-name = "Sam Example"
-email = "security@example.org"
-timezone = "UTC"
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:1"]
-timeout = "100ms"
-[[contact]]
-network = "45.134.26.0/24"
-emails = ["abuse@hostco.example"]
-[mail]
-transport = "smtp"
-server = %q
-tls = "none"
-from = "abusewatch@example.org"
-admin = "root@example.org"
-retry_min = "1m"
-retry_max = "10m"
-[policy]
-settle = "0s"
-mode = "auto"
-[summary]
-time = "07:00"
-[store]
-path = %q
-`, srv.Addr, filepath.Join(dir, "state.db")))
+	p, st := summaryRefusedPipeline(t, srv.Addr, "retry_min = \"1m\"\nretry_max = \"10m\"\n")
 	ctx := t.Context()
 	start := time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC)
 	if err := p.OutboxRound(ctx, start); err != nil { // marks the start of the summaries
@@ -69,33 +42,7 @@ path = %q
 // the right one in the config, and reject the report, each with its command.
 func TestTheSummarySaysWhatFixesAReportRefusedForGood(t *testing.T) {
 	srv := refusing(t, "abuse@hostco.example", false, mailtest.Reply(550, "User unknown", 5, 1, 1))
-	dir := t.TempDir()
-	p, st, _ := pipelineOf(t, dir, fmt.Sprintf(`
-[reporter]
-name = "Sam Example"
-email = "security@example.org"
-timezone = "UTC"
-[lookup]
-rdap = false
-resolvers = ["127.0.0.1:1"]
-timeout = "100ms"
-[[contact]]
-network = "45.134.26.0/24"
-emails = ["abuse@hostco.example"]
-[mail]
-transport = "smtp"
-server = %q
-tls = "none"
-from = "abusewatch@example.org"
-admin = "root@example.org"
-[policy]
-settle = "0s"
-mode = "auto"
-[summary]
-time = "07:00"
-[store]
-path = %q
-`, srv.Addr, filepath.Join(dir, "state.db")))
+	p, st := summaryRefusedPipeline(t, srv.Addr, "")
 	ctx := t.Context()
 	start := time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC)
 	if err := p.OutboxRound(ctx, start); err != nil { // marks the start of the summaries
@@ -124,4 +71,38 @@ path = %q
 	if strings.Contains(text, "to try again") {
 		t.Errorf("the summary still advises trying again:\n%s", text)
 	}
+}
+
+// summaryRefusedPipeline is a pipeline in auto mode whose reports go by SMTP to addr
+// (mail takes more [mail] lines), with the summary due at 07:00 UTC.
+func summaryRefusedPipeline(t *testing.T, addr, mail string) (*Pipeline, *store.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	p, st, _ := pipelineOf(t, dir, fmt.Sprintf(`
+[reporter]
+name = "Sam Example"
+email = "security@example.org"
+timezone = "UTC"
+[lookup]
+rdap = false
+resolvers = ["127.0.0.1:1"]
+timeout = "100ms"
+[[contact]]
+network = "45.134.26.0/24"
+emails = ["abuse@hostco.example"]
+[mail]
+transport = "smtp"
+server = %q
+tls = "none"
+from = "abusewatch@example.org"
+admin = "root@example.org"
+%s[policy]
+settle = "0s"
+mode = "auto"
+[summary]
+time = "07:00"
+[store]
+path = %q
+`, addr, mail, filepath.Join(dir, "state.db")))
+	return p, st
 }
