@@ -144,18 +144,10 @@ func TestShape(t *testing.T) {
 // the same shape, and not other records.
 func TestSuggest(t *testing.T) {
 	sample := "Feb 12 14:10:21 srv sshd[123]: Connection from 203.0.113.7 port 4242 on 192.0.2.1 port 22 rdomain \"\""
-	rule, err := Suggest(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rule, d := suggestedDetector(t, sample)
 	if _, err := regexp.Compile(rule); err != nil {
 		t.Fatalf("%s: %v", rule, err)
 	}
-	n, err := LoadNormalRules(fstest.MapFS{"d/r": file(rule)}, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := New(n, nil, time.UTC)
 	for line, want := range map[string]Outcome{
 		sample: Normal,
 		"2026-02-12T14:10:21.5+01:00 web sshd[9]: Connection from 2001:db8::1 port 1 on 2001:db8::2 port 22 rdomain \"\"": Normal,
@@ -179,15 +171,8 @@ func TestSuggestLeadingSpaces(t *testing.T) {
 		"2026-02-12T14:10:21.123456+00:00 web1 sshd[9]:  Connection closed by 203.0.113.7 port 4242",
 		"2026-02-12T14:10:21.123456+00:00 web1 sshd[9]: Connection closed by 203.0.113.7 port 4242",
 	} {
-		rule, err := Suggest(sample)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := LoadNormalRules(fstest.MapFS{"d/r": file(rule)}, "d")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out, _ := New(n, nil, time.UTC).Classify(record(sample)); out != Normal {
+		rule, d := suggestedDetector(t, sample)
+		if out, _ := d.Classify(record(sample)); out != Normal {
 			t.Errorf("rule %s\n%s: %v, want normal", rule, sample, out)
 		}
 	}
@@ -204,15 +189,7 @@ func TestSuggestNativeFormat(t *testing.T) {
 			`Tue Jun  9 01:02:03 2020 [pid 1] CONNECT: Client "203.0.113.7"`,
 			`Feb 12 14:10:21 ftp vsftpd[1]: CONNECT: Client "203.0.113.7"`},
 	} {
-		rule, err := Suggest(tt.sample)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := LoadNormalRules(fstest.MapFS{"d/r": file(rule)}, "d")
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := New(n, nil, time.UTC)
+		rule, d := suggestedDetector(t, tt.sample)
 		for _, line := range []string{tt.sample, tt.same, tt.syslog} {
 			if out, _ := d.Classify(record(line)); out != Normal {
 				t.Errorf("rule %s\n%s: %v, want normal", rule, line, out)
@@ -247,15 +224,7 @@ func TestSuggestFromARepeatedMessage(t *testing.T) {
 	if Shape("myapp", "message repeated 3 times: [ cache refreshed in 12 ms]") != Shape("myapp", "cache refreshed in 12 ms") {
 		t.Fatal("the repeated line and the plain one are not of one shape")
 	}
-	rule, err := Suggest(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := LoadNormalRules(fstest.MapFS{"d/r": file(rule)}, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := New(n, nil, time.UTC)
+	rule, d := suggestedDetector(t, sample)
 	for line, want := range map[string]Outcome{
 		sample: Normal,
 		"Dec  7 10:00:05 web1 myapp[1]: cache refreshed in 7 ms":                                     Normal,
@@ -266,4 +235,19 @@ func TestSuggestFromARepeatedMessage(t *testing.T) {
 			t.Errorf("rule %s\n%s: %v, want %v", rule, line, out, want)
 		}
 	}
+}
+
+// suggestedDetector is the rule Suggest proposes for sample, and a detector with it as
+// its only normal rule.
+func suggestedDetector(t *testing.T, sample string) (string, *Detector) {
+	t.Helper()
+	rule, err := Suggest(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := LoadNormalRules(fstest.MapFS{"d/r": file(rule)}, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rule, New(n, nil, time.UTC)
 }
